@@ -1,0 +1,432 @@
+"""The one place where logd's expected failures are defined (STYLE.md 11).
+
+Every expected failure is a :class:`LogdError` subclass carrying a wire ``code`` (Kafka's
+numbers, so a future Kafka-protocol front end maps them one to one) and a ``retriable``
+flag that tells clients whether retrying the same request can succeed.  Broken invariants
+are ``assert``s, never one of these.
+
+The gRPC servicers translate these to and from the wire in a single helper; the CLI
+turns them into one line on stderr.  Nothing else catches them to re-raise as something
+different.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+__all__ = [
+    "BrokerUnavailableError",
+    "CoordinatorLoadInProgressError",
+    "CoordinatorNotAvailableError",
+    "CorruptRecordError",
+    "ErrorCode",
+    "FencedInstanceIdError",
+    "FencedLeaderEpochError",
+    "GroupIdNotFoundError",
+    "IllegalGenerationError",
+    "InconsistentGroupProtocolError",
+    "InvalidConfigError",
+    "InvalidGroupIdError",
+    "InvalidPartitionsError",
+    "InvalidProducerEpochError",
+    "InvalidReplicationFactorError",
+    "InvalidRequestError",
+    "InvalidRequiredAcksError",
+    "InvalidSessionTimeoutError",
+    "InvalidTimestampError",
+    "InvalidTopicError",
+    "KafkaStorageError",
+    "LeaderNotAvailableError",
+    "LogdError",
+    "MemberIdRequiredError",
+    "MessageTooLargeError",
+    "NonEmptyGroupError",
+    "NotControllerError",
+    "NotCoordinatorError",
+    "NotEnoughReplicasError",
+    "NotLeaderOrFollowerError",
+    "OffsetOutOfRangeError",
+    "OutOfOrderSequenceError",
+    "PolicyViolationError",
+    "ProducerFencedError",
+    "RebalanceInProgressError",
+    "RecordListTooLargeError",
+    "RequestTimedOutError",
+    "TopicAlreadyExistsError",
+    "UnknownMemberIdError",
+    "UnknownProducerIdError",
+    "UnknownServerError",
+    "UnknownTopicOrPartitionError",
+    "UnsupportedCompressionTypeError",
+    "UnsupportedVersionError",
+    "error_for_code",
+]
+
+
+class ErrorCode(enum.IntEnum):
+    """Wire error codes; Kafka's numbers where Kafka has the error."""
+
+    UNKNOWN_SERVER_ERROR = -1
+    NONE = 0
+    OFFSET_OUT_OF_RANGE = 1
+    CORRUPT_MESSAGE = 2
+    UNKNOWN_TOPIC_OR_PARTITION = 3
+    INVALID_FETCH_SIZE = 4
+    LEADER_NOT_AVAILABLE = 5
+    NOT_LEADER_OR_FOLLOWER = 6
+    REQUEST_TIMED_OUT = 7
+    BROKER_NOT_AVAILABLE = 8
+    REPLICA_NOT_AVAILABLE = 9
+    MESSAGE_TOO_LARGE = 10
+    NETWORK_EXCEPTION = 13
+    COORDINATOR_LOAD_IN_PROGRESS = 14
+    COORDINATOR_NOT_AVAILABLE = 15
+    NOT_COORDINATOR = 16
+    INVALID_TOPIC_EXCEPTION = 17
+    RECORD_LIST_TOO_LARGE = 18
+    NOT_ENOUGH_REPLICAS = 19
+    NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20
+    INVALID_REQUIRED_ACKS = 21
+    ILLEGAL_GENERATION = 22
+    INCONSISTENT_GROUP_PROTOCOL = 23
+    INVALID_GROUP_ID = 24
+    UNKNOWN_MEMBER_ID = 25
+    INVALID_SESSION_TIMEOUT = 26
+    REBALANCE_IN_PROGRESS = 27
+    INVALID_COMMIT_OFFSET_SIZE = 28
+    INVALID_TIMESTAMP = 32
+    UNSUPPORTED_VERSION = 35
+    TOPIC_ALREADY_EXISTS = 36
+    INVALID_PARTITIONS = 37
+    INVALID_REPLICATION_FACTOR = 38
+    INVALID_REPLICA_ASSIGNMENT = 39
+    INVALID_CONFIG = 40
+    NOT_CONTROLLER = 41
+    INVALID_REQUEST = 42
+    POLICY_VIOLATION = 44
+    OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+    DUPLICATE_SEQUENCE_NUMBER = 46
+    INVALID_PRODUCER_EPOCH = 47
+    KAFKA_STORAGE_ERROR = 56
+    UNKNOWN_PRODUCER_ID = 59
+    NON_EMPTY_GROUP = 68
+    GROUP_ID_NOT_FOUND = 69
+    FENCED_LEADER_EPOCH = 74
+    UNKNOWN_LEADER_EPOCH = 75
+    UNSUPPORTED_COMPRESSION_TYPE = 76
+    MEMBER_ID_REQUIRED = 79
+    FENCED_INSTANCE_ID = 82
+    INVALID_RECORD = 87
+    PRODUCER_FENCED = 90
+
+
+class LogdError(Exception):
+    """Base of every expected failure. ``str(err)`` is one line meant for a person."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.UNKNOWN_SERVER_ERROR
+    retriable: ClassVar[bool] = False
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.code.name.lower().replace("_", " "))
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownServerError(LogdError):
+    """The broker failed in a way it did not expect; the request may or may not have applied."""
+
+    code = ErrorCode.UNKNOWN_SERVER_ERROR
+
+
+class OffsetOutOfRangeError(LogdError):
+    """The offset lies outside [log start offset, log end offset]."""
+
+    code = ErrorCode.OFFSET_OUT_OF_RANGE
+
+
+class CorruptRecordError(LogdError):
+    """Bytes that are not a valid record batch: bad length, magic, CRC or record framing."""
+
+    code = ErrorCode.CORRUPT_MESSAGE
+
+
+class UnknownTopicOrPartitionError(LogdError):
+    """This broker does not host that topic-partition (it may be about to)."""
+
+    code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    retriable = True
+
+
+class LeaderNotAvailableError(LogdError):
+    """The partition has no leader right now (an election is under way)."""
+
+    code = ErrorCode.LEADER_NOT_AVAILABLE
+    retriable = True
+
+
+class NotLeaderOrFollowerError(LogdError):
+    """This broker does not lead the partition; ``leader_hint`` names who does, if known."""
+
+    code = ErrorCode.NOT_LEADER_OR_FOLLOWER
+    retriable = True
+
+    def __init__(self, message: str = "", leader_hint: str | None = None) -> None:
+        super().__init__(message)
+        self.leader_hint = leader_hint
+
+
+class RequestTimedOutError(LogdError):
+    """The request's deadline passed before the broker could answer it."""
+
+    code = ErrorCode.REQUEST_TIMED_OUT
+    retriable = True
+
+
+class BrokerUnavailableError(LogdError):
+    """No broker answered at the given address(es)."""
+
+    code = ErrorCode.BROKER_NOT_AVAILABLE
+    retriable = True
+
+
+class MessageTooLargeError(LogdError):
+    """A batch is larger than ``max.message.bytes`` (or the request size limit)."""
+
+    code = ErrorCode.MESSAGE_TOO_LARGE
+
+
+class CoordinatorLoadInProgressError(LogdError):
+    """The group coordinator is still replaying ``__consumer_offsets``."""
+
+    code = ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+    retriable = True
+
+
+class CoordinatorNotAvailableError(LogdError):
+    """No coordinator for the group right now."""
+
+    code = ErrorCode.COORDINATOR_NOT_AVAILABLE
+    retriable = True
+
+
+class NotCoordinatorError(LogdError):
+    """This broker is not the group's coordinator."""
+
+    code = ErrorCode.NOT_COORDINATOR
+    retriable = True
+
+
+class InvalidTopicError(LogdError):
+    """A topic name outside ``[a-zA-Z0-9._-]{1,249}``, or ``.`` / ``..``."""
+
+    code = ErrorCode.INVALID_TOPIC_EXCEPTION
+
+
+class RecordListTooLargeError(LogdError):
+    """A request carries more bytes than one request may."""
+
+    code = ErrorCode.RECORD_LIST_TOO_LARGE
+
+
+class NotEnoughReplicasError(LogdError):
+    """Fewer in-sync replicas than the write needs."""
+
+    code = ErrorCode.NOT_ENOUGH_REPLICAS
+    retriable = True
+
+
+class InvalidRequiredAcksError(LogdError):
+    """``acks`` must be 0, 1 or all (-1)."""
+
+    code = ErrorCode.INVALID_REQUIRED_ACKS
+
+
+class IllegalGenerationError(LogdError):
+    """The member's generation is stale: it must rejoin the group."""
+
+    code = ErrorCode.ILLEGAL_GENERATION
+
+
+class InconsistentGroupProtocolError(LogdError):
+    """The member supports no protocol that the group's members have in common."""
+
+    code = ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+
+
+class InvalidGroupIdError(LogdError):
+    """An empty or otherwise invalid group id."""
+
+    code = ErrorCode.INVALID_GROUP_ID
+
+
+class UnknownMemberIdError(LogdError):
+    """The coordinator does not know this member id."""
+
+    code = ErrorCode.UNKNOWN_MEMBER_ID
+
+
+class InvalidSessionTimeoutError(LogdError):
+    """A session timeout outside the broker's allowed range."""
+
+    code = ErrorCode.INVALID_SESSION_TIMEOUT
+
+
+class RebalanceInProgressError(LogdError):
+    """The group is rebalancing: the member must rejoin."""
+
+    code = ErrorCode.REBALANCE_IN_PROGRESS
+
+
+class InvalidTimestampError(LogdError):
+    """A timestamp that cannot be right (negative, or outside the allowed range)."""
+
+    code = ErrorCode.INVALID_TIMESTAMP
+
+
+class UnsupportedVersionError(LogdError):
+    """The request uses a version or feature this broker does not support."""
+
+    code = ErrorCode.UNSUPPORTED_VERSION
+
+
+class TopicAlreadyExistsError(LogdError):
+    """A topic of that name exists already."""
+
+    code = ErrorCode.TOPIC_ALREADY_EXISTS
+
+
+class InvalidPartitionsError(LogdError):
+    """A partition count that is not allowed (< 1, too many, or fewer than now)."""
+
+    code = ErrorCode.INVALID_PARTITIONS
+
+
+class InvalidReplicationFactorError(LogdError):
+    """A replication factor < 1 or larger than the number of brokers."""
+
+    code = ErrorCode.INVALID_REPLICATION_FACTOR
+
+
+class InvalidConfigError(LogdError):
+    """An unknown config key or a value of the wrong type or range."""
+
+    code = ErrorCode.INVALID_CONFIG
+
+
+class NotControllerError(LogdError):
+    """This broker does not lead the controller quorum."""
+
+    code = ErrorCode.NOT_CONTROLLER
+    retriable = True
+
+
+class InvalidRequestError(LogdError):
+    """A request that is malformed or makes no sense."""
+
+    code = ErrorCode.INVALID_REQUEST
+
+
+class PolicyViolationError(LogdError):
+    """The request is well-formed but the broker's policy refuses it."""
+
+    code = ErrorCode.POLICY_VIOLATION
+
+
+class OutOfOrderSequenceError(LogdError):
+    """A produce batch's sequence leaves a gap after the last one the leader has."""
+
+    code = ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+
+
+class InvalidProducerEpochError(LogdError):
+    """The producer epoch is older than the one the leader knows."""
+
+    code = ErrorCode.INVALID_PRODUCER_EPOCH
+
+
+class KafkaStorageError(LogdError):
+    """The broker's disk failed for this partition."""
+
+    code = ErrorCode.KAFKA_STORAGE_ERROR
+    retriable = True
+
+
+class UnknownProducerIdError(LogdError):
+    """The leader holds no state for this producer id (expired or never seen)."""
+
+    code = ErrorCode.UNKNOWN_PRODUCER_ID
+
+
+class NonEmptyGroupError(LogdError):
+    """The operation needs a group without live members."""
+
+    code = ErrorCode.NON_EMPTY_GROUP
+
+
+class GroupIdNotFoundError(LogdError):
+    """No group of that id exists."""
+
+    code = ErrorCode.GROUP_ID_NOT_FOUND
+
+
+class FencedLeaderEpochError(LogdError):
+    """The request names a leader epoch older than the current one."""
+
+    code = ErrorCode.FENCED_LEADER_EPOCH
+    retriable = True
+
+
+class UnsupportedCompressionTypeError(LogdError):
+    """A compression codec this build cannot read (zstd without ``zstandard``, say)."""
+
+    code = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
+
+
+class MemberIdRequiredError(LogdError):
+    """The first join of a dynamic member: rejoin with the member id given."""
+
+    code = ErrorCode.MEMBER_ID_REQUIRED
+
+    def __init__(self, message: str = "", member_id: str = "") -> None:
+        super().__init__(message)
+        self.member_id = member_id
+
+
+class FencedInstanceIdError(LogdError):
+    """Another member with the same ``group.instance.id`` took this one's place."""
+
+    code = ErrorCode.FENCED_INSTANCE_ID
+
+
+class ProducerFencedError(LogdError):
+    """A newer producer with the same id fenced this one."""
+
+    code = ErrorCode.PRODUCER_FENCED
+
+
+def _by_code() -> dict[int, type[LogdError]]:
+    table: dict[int, type[LogdError]] = {}
+    stack: list[type[LogdError]] = [LogdError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls is not LogdError:
+            table.setdefault(int(cls.code), cls)
+    return table
+
+
+_BY_CODE: dict[int, type[LogdError]] | None = None
+
+
+def error_for_code(code: int, message: str = "") -> LogdError:
+    """The exception for a wire code; an unknown code becomes :class:`UnknownServerError`."""
+    global _BY_CODE  # noqa: PLW0603 - built once, on first use, after every subclass exists
+    if _BY_CODE is None:
+        _BY_CODE = _by_code()
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        return UnknownServerError(message or f"unknown error code {code}")
+    return cls(message)

@@ -1,0 +1,1 @@
+"""Kafka RecordBatch v2: a sans-I/O codec (STYLE.md 3)."""
