@@ -20,16 +20,21 @@ __all__ = [
     "CoordinatorLoadInProgressError",
     "CoordinatorNotAvailableError",
     "CorruptRecordError",
+    "DuplicateSequenceError",
     "ErrorCode",
     "FencedInstanceIdError",
     "FencedLeaderEpochError",
     "GroupIdNotFoundError",
     "IllegalGenerationError",
     "InconsistentGroupProtocolError",
+    "InvalidCommitOffsetSizeError",
     "InvalidConfigError",
+    "InvalidFetchSizeError",
     "InvalidGroupIdError",
     "InvalidPartitionsError",
     "InvalidProducerEpochError",
+    "InvalidRecordError",
+    "InvalidReplicaAssignmentError",
     "InvalidReplicationFactorError",
     "InvalidRequestError",
     "InvalidRequiredAcksError",
@@ -41,9 +46,11 @@ __all__ = [
     "LogdError",
     "MemberIdRequiredError",
     "MessageTooLargeError",
+    "NetworkError",
     "NonEmptyGroupError",
     "NotControllerError",
     "NotCoordinatorError",
+    "NotEnoughReplicasAfterAppendError",
     "NotEnoughReplicasError",
     "NotLeaderOrFollowerError",
     "OffsetOutOfRangeError",
@@ -52,8 +59,10 @@ __all__ = [
     "ProducerFencedError",
     "RebalanceInProgressError",
     "RecordListTooLargeError",
+    "ReplicaNotAvailableError",
     "RequestTimedOutError",
     "TopicAlreadyExistsError",
+    "UnknownLeaderEpochError",
     "UnknownMemberIdError",
     "UnknownProducerIdError",
     "UnknownServerError",
@@ -405,6 +414,64 @@ class ProducerFencedError(LogdError):
     """A newer producer with the same id fenced this one."""
 
     code = ErrorCode.PRODUCER_FENCED
+
+
+class InvalidFetchSizeError(LogdError):
+    """A fetch size that is negative or zero."""
+
+    code = ErrorCode.INVALID_FETCH_SIZE
+
+
+class ReplicaNotAvailableError(LogdError):
+    """A replica of the partition is not available on this broker right now."""
+
+    code = ErrorCode.REPLICA_NOT_AVAILABLE
+    retriable = True
+
+
+class NetworkError(LogdError):
+    """The connection broke before an answer arrived; the request may or may not have applied."""
+
+    code = ErrorCode.NETWORK_EXCEPTION
+    retriable = True
+
+
+class NotEnoughReplicasAfterAppendError(LogdError):
+    """The batch was appended but lost its quorum before it committed."""
+
+    code = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+    retriable = True
+
+
+class InvalidCommitOffsetSizeError(LogdError):
+    """Committed offset metadata is larger than allowed."""
+
+    code = ErrorCode.INVALID_COMMIT_OFFSET_SIZE
+
+
+class InvalidReplicaAssignmentError(LogdError):
+    """A replica assignment that names unknown brokers or one broker twice."""
+
+    code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
+
+
+class DuplicateSequenceError(LogdError):
+    """A batch the leader has already appended (answered with its original offsets)."""
+
+    code = ErrorCode.DUPLICATE_SEQUENCE_NUMBER
+
+
+class UnknownLeaderEpochError(LogdError):
+    """The request names a leader epoch newer than this broker knows."""
+
+    code = ErrorCode.UNKNOWN_LEADER_EPOCH
+    retriable = True
+
+
+class InvalidRecordError(LogdError):
+    """A record that is well-formed but not acceptable (e.g. a bad timestamp)."""
+
+    code = ErrorCode.INVALID_RECORD
 
 
 def _by_code() -> dict[int, type[LogdError]]:
