@@ -1,16 +1,171 @@
-"""Entry point of the ``logd`` console script."""
+"""Entry point of the ``logd`` console script: builds the command tree, maps errors to exits.
+
+The tree is a table of (noun, verb) -> module. A verb module defines ``add_arguments(parser)``
+and ``run(app, args) -> int`` and imports anything heavy (grpc, the client) inside ``run``,
+so that ``logd --help`` stays fast (pip's lazy ``commands/__init__.py`` is the model).
+
+Global flags (``-b/--brokers``, ``--format``, ``--yes``) are accepted before or after the
+subcommand, as rpk's are: every leaf parser repeats them with ``default=SUPPRESS`` so a flag
+given late overrides one given early and an absent one changes nothing.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
+from types import ModuleType
+from typing import NamedTuple
 
-__all__ = ["main"]
+from cli import status
+from cli.app import App, CliError
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+
+class Command(NamedTuple):
+    path: tuple[str, ...]  # ("topic", "create") or ("produce",)
+    module: str
+    help: str
+    aliases: tuple[str, ...] = ()
+
+
+NOUNS = {
+    "topic": "create, list, describe, delete and configure topics",
+    "cluster": "the brokers and the health of the cluster",
+    "group": "consumer groups: list, describe, seek, delete",
+}
+
+COMMANDS: tuple[Command, ...] = (
+    Command(("serve",), "cli.serve", "run a broker in the foreground"),
+    Command(("dev",), "cli.dev", "run a local cluster in the foreground (Ctrl-C stops it)"),
+    Command(("produce",), "cli.produce", "produce one record per stdin line"),
+    Command(("consume",), "cli.consume", "consume records and print them"),
+    Command(("topic", "create"), "cli.topic.create", "create topics"),
+    Command(("topic", "list"), "cli.topic.list", "list topics", ("ls",)),
+    Command(("topic", "describe"), "cli.topic.describe", "describe a topic"),
+    Command(("topic", "delete"), "cli.topic.delete", "delete topics"),
+    Command(("topic", "alter-config"), "cli.topic.alter_config", "set or delete topic configs"),
+    Command(("topic", "add-partitions"), "cli.topic.add_partitions", "add partitions"),
+    Command(("topic", "produce"), "cli.produce", "alias of `logd produce`"),
+    Command(("topic", "consume"), "cli.consume", "alias of `logd consume`"),
+    Command(("cluster", "info"), "cli.cluster.info", "brokers and the controller"),
+    Command(("cluster", "health"), "cli.cluster.health", "is every partition led and in sync?"),
+    Command(("group", "list"), "cli.group.list", "list consumer groups"),
+    Command(("group", "describe"), "cli.group.describe", "members, offsets and lag of groups"),
+    Command(("group", "seek"), "cli.group.seek", "move an empty group's committed offsets"),
+    Command(("group", "delete"), "cli.group.delete", "delete consumer groups"),
+)
+
+
+def _global_flags(suppress: bool) -> argparse.ArgumentParser:
+    default = argparse.SUPPRESS if suppress else None
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-b",
+        "--brokers",
+        "--bootstrap-server",
+        dest="brokers",
+        metavar="HOST:PORT[,...]",
+        default=default,
+        help="brokers to contact (env LOGD_BROKERS; default 127.0.0.1:7070)",
+    )
+    parent.add_argument(
+        "--format",
+        dest="output_format",
+        choices=("text", "json"),
+        default=argparse.SUPPRESS if suppress else "text",
+        help="output for people (text) or scripts (json)",
+    )
+    parent.add_argument(
+        "--yes",
+        "-y",
+        dest="yes",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="do not ask before destructive steps",
+    )
+    return parent
+
+
+def _load(command: Command) -> ModuleType:
+    return importlib.import_module(command.module)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="logd",
+        description="logd: a replicated, partitioned commit log",
+        parents=[_global_flags(suppress=False)],
+    )
+    late_flags = _global_flags(suppress=True)
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    top.required = True
+    noun_parsers: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    for noun, text in NOUNS.items():
+        noun_parser = top.add_parser(noun, help=text, description=text, parents=[late_flags])
+        verbs = noun_parser.add_subparsers(dest="verb", metavar="VERB")
+        verbs.required = True
+        noun_parsers[noun] = verbs
+    for command in COMMANDS:
+        holder = top if len(command.path) == 1 else noun_parsers[command.path[0]]
+        leaf = holder.add_parser(
+            command.path[-1],
+            help=command.help,
+            description=command.help,
+            aliases=list(command.aliases),
+            parents=[late_flags],
+        )
+        _load(command).add_arguments(leaf)
+        leaf.set_defaults(_command=command)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    print("logd: no commands yet", file=sys.stderr)
-    return 2 if args else 0
+    parser = build_parser()
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    app = App(brokers=args.brokers, output_format=args.output_format, yes=args.yes)
+    command: Command = args._command
+    try:
+        return int(_load(command).run(app, args))
+    except CliError as exc:
+        _fail(app, str(exc))
+        return exc.code
+    except KeyboardInterrupt:
+        return status.INTERRUPTED
+    except BrokenPipeError:
+        # `logd consume ... | head` closed our stdout: not an error of ours.
+        sys.stderr.close()
+        return status.OK
+    except Exception as exc:  # the one boundary where every failure becomes one line
+        from logd.errors import LogdError
+
+        if isinstance(exc, LogdError):
+            _fail(app, describe_error(exc, app))
+            return status.ERROR
+        _fail(app, f"unexpected {type(exc).__name__}: {exc}")
+        return status.ERROR
+
+
+def describe_error(exc: Exception, app: App) -> str:
+    """One line naming the problem and, where there is one, the way out."""
+    from logd.errors import BrokerUnavailableError
+
+    if isinstance(exc, BrokerUnavailableError):
+        return (
+            f"no broker answered at {app.brokers} ({exc}); start one with `logd serve` "
+            "or point -b/LOGD_BROKERS at a running broker"
+        )
+    return str(exc)
+
+
+def _fail(app: App, message: str) -> None:
+    first_line = message.strip().splitlines()[0] if message.strip() else "failed"
+    app.stderr.write(f"error: {first_line}\n")
+    app.stderr.flush()
 
 
 if __name__ == "__main__":
