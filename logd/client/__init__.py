@@ -1,0 +1,41 @@
+"""logd's Python clients (docs: /work/notes/client-api.md).
+
+Sync clients in confluent-kafka's shape here; asyncio clients in aiokafka's shape in
+:mod:`logd.client.aio`. Errors are :mod:`logd.errors` classes only.
+"""
+
+from logd.client.producer import Producer
+from logd.client.types import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_INVALID,
+    BrokerInfo,
+    ClusterInfo,
+    ClusterMetadata,
+    ConfigEntry,
+    ConsumerRecord,
+    NewTopic,
+    PartitionInfo,
+    RecordMetadata,
+    TopicDescription,
+    TopicListing,
+    TopicPartition,
+)
+
+__all__ = [
+    "OFFSET_BEGINNING",
+    "OFFSET_END",
+    "OFFSET_INVALID",
+    "BrokerInfo",
+    "ClusterInfo",
+    "ClusterMetadata",
+    "ConfigEntry",
+    "ConsumerRecord",
+    "NewTopic",
+    "PartitionInfo",
+    "Producer",
+    "RecordMetadata",
+    "TopicDescription",
+    "TopicListing",
+    "TopicPartition",
+]

@@ -1,0 +1,5 @@
+"""The asyncio clients (aiokafka's shapes): ``AsyncProducer``, ``AsyncConsumer``, ``AsyncAdmin``."""
+
+from logd.client.aio.producer import AsyncProducer
+
+__all__ = ["AsyncProducer"]
