@@ -4,6 +4,7 @@ Sync clients in confluent-kafka's shape here; asyncio clients in aiokafka's shap
 :mod:`logd.client.aio`. Errors are :mod:`logd.errors` classes only.
 """
 
+from logd.client.consumer import Consumer
 from logd.client.producer import Producer
 from logd.client.types import (
     OFFSET_BEGINNING,
@@ -30,6 +31,7 @@ __all__ = [
     "ClusterInfo",
     "ClusterMetadata",
     "ConfigEntry",
+    "Consumer",
     "ConsumerRecord",
     "NewTopic",
     "PartitionInfo",

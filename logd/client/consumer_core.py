@@ -1,0 +1,122 @@
+"""The consumer's event-loop side, shared by :class:`logd.client.Consumer` and the asyncio one.
+
+:class:`ConsumerCore` owns the connections, the metadata and the :class:`Fetcher`, and
+answers the lookups the consumer API needs (offsets for times, watermarks, checking an
+assignment against the cluster). The application side -- the subscription state and the
+fetch buffer -- is shared with it; both are thread-safe.
+
+Owned by the client's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+
+from logd.client.config import ConsumerConfig
+from logd.client.connection import ConnectionPool
+from logd.client.fetch_buffer import FetchBuffer
+from logd.client.fetcher import Fetcher
+from logd.client.metadata import Metadata
+from logd.client.offsets import SPEC_EARLIEST, SPEC_LATEST, SPEC_TIMESTAMP, list_offsets
+from logd.client.subscription import PartitionState, SubscriptionState
+from logd.client.types import TopicPartition
+from logd.clock import Clock
+from logd.errors import UnknownTopicOrPartitionError
+
+__all__ = ["ConsumerCore"]
+
+_FRAMING_BYTES = 1 << 20
+
+
+class ConsumerCore:
+    """Connections, metadata and fetcher of one consumer. Loop-owned."""
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        clock: Clock,
+        subscription: SubscriptionState,
+        buffer: FetchBuffer,
+        *,
+        threadsafe_wakeups: bool,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.loop = asyncio.get_running_loop()
+        self.pool = ConnectionPool(
+            config, max_message_bytes=config.fetch_max_bytes + _FRAMING_BYTES
+        )
+        self.metadata = Metadata(self.pool, clock, config.metadata_max_age_ms)
+        self.subscription = subscription
+        self.fetcher = Fetcher(config, self.pool, self.metadata, subscription, buffer, clock)
+        buffer.on_release = self.wake_threadsafe if threadsafe_wakeups else self.fetcher.wakeup
+        self._closed = False
+
+    def wake_threadsafe(self) -> None:
+        """Wake the fetcher from any thread."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: so is the consumer
+            self.loop.call_soon_threadsafe(self.fetcher.wakeup)
+
+    async def start(self) -> None:
+        """Start fetching; fetch metadata (BrokerUnavailableError when no broker answers)."""
+        await self.metadata.refresh()
+        self.fetcher.start()
+
+    async def check_assignment(self, tps: Iterable[TopicPartition]) -> None:
+        """UnknownTopicOrPartitionError for a topic or partition the cluster does not have."""
+        for tp in tps:
+            tm = await self.metadata.topic(tp.topic)
+            if tp.partition >= len(tm.partitions):
+                raise UnknownTopicOrPartitionError(
+                    f"topic {tp.topic!r} has no partition {tp.partition} "
+                    f"(it has {len(tm.partitions)}: 0..{len(tm.partitions) - 1})"
+                )
+
+    async def resolve(self, states: list[PartitionState]) -> None:
+        """Resolve pending offset resets of ``states`` now (for ``position()``)."""
+        pending = [s for s in states if s.reset is not None]
+        if pending:
+            await self.fetcher.reset_positions(pending)
+
+    async def offsets_for_times(self, tps: list[TopicPartition]) -> list[TopicPartition]:
+        found = await self._list(
+            [(tp.topic, tp.partition, SPEC_TIMESTAMP, tp.offset) for tp in tps]
+        )
+        return [
+            TopicPartition(tp.topic, tp.partition, found[(tp.topic, tp.partition)][0]) for tp in tps
+        ]
+
+    async def watermarks(self, tp: TopicPartition) -> tuple[int, int]:
+        low = await self._list([(tp.topic, tp.partition, SPEC_EARLIEST, 0)])
+        high = await self._list([(tp.topic, tp.partition, SPEC_LATEST, 0)])
+        key = (tp.topic, tp.partition)
+        return low[key][0], high[key][0]
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[tuple[str, int], int]:
+        found = await self._list([(tp.topic, tp.partition, SPEC_LATEST, 0) for tp in tps])
+        return {key: offset for key, (offset, _) in found.items()}
+
+    async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[tuple[str, int], int]:
+        found = await self._list([(tp.topic, tp.partition, SPEC_EARLIEST, 0) for tp in tps])
+        return {key: offset for key, (offset, _) in found.items()}
+
+    async def _list(
+        self, asks: list[tuple[str, int, int, int]]
+    ) -> dict[tuple[str, int], tuple[int, int]]:
+        return await list_offsets(
+            self.pool,
+            self.metadata,
+            self.clock,
+            asks,
+            timeout_ms=self.config.request_timeout_ms,
+            backoff_ms=self.config.retry_backoff_ms,
+        )
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.fetcher.close()
+        await self.pool.close()

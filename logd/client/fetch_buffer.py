@@ -1,0 +1,144 @@
+"""Fetched data on its way from the event loop to the application, and its decoding.
+
+The fetcher (event loop) :meth:`FetchBuffer.put`s one :class:`CompletedFetch` per partition
+and fetch: the whole batches of the answer as memoryviews, zero-copy. The application's
+thread takes them and decodes records lazily with :func:`iter_records` -- so decoding runs
+on the application's thread (the sync consumer never crosses threads per record) and only
+for what it reads. The buffer bounds the bytes it holds; the fetcher does not fetch while it
+is full, and :meth:`FetchBuffer.release` (once per fetch) lets it go on.
+
+Errors meant for the application (OFFSET_OUT_OF_RANGE under ``auto_offset_reset="error"``)
+travel through the same queue, so they surface in ``poll()`` in order.
+
+Thread-safety: :class:`FetchBuffer` is thread-safe (one condition). A CompletedFetch and its
+record iterator belong to the thread that took it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Generator
+
+from logd.client.subscription import PartitionState
+from logd.client.types import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, ConsumerRecord
+from logd.errors import LogdError
+from logd.records.decoder import decode_batch
+from logd.records.header import parse_header
+
+__all__ = ["CompletedFetch", "FetchBuffer", "consume_records"]
+
+
+class CompletedFetch:
+    """Whole batches of one partition from one fetch (or an error for the application)."""
+
+    __slots__ = ("batches", "epoch", "error", "size", "state")
+
+    def __init__(
+        self,
+        state: PartitionState,
+        epoch: int,
+        batches: list[memoryview],
+        size: int,
+        error: LogdError | None = None,
+    ) -> None:
+        self.state = state
+        self.epoch = epoch
+        self.batches = batches
+        self.size = size
+        self.error = error
+
+    def __repr__(self) -> str:
+        s = self.state
+        return f"CompletedFetch({s.topic}-{s.partition}, {len(self.batches)} batches)"
+
+
+def consume_records(
+    cf: CompletedFetch, max_uncompressed_bytes: int, on_done: Callable[[CompletedFetch], None]
+) -> Generator[ConsumerRecord, None, None]:
+    """The records of ``cf`` at or after the partition's position, advancing it.
+
+    Control batches and records below the position are skipped (a fetch returns the whole
+    batch holding the offset asked for); the position moves past skipped batches too, so
+    gaps and control records never stall a consumer. ``on_done(cf)`` runs when the
+    iterator is exhausted or dropped.
+    """
+    state = cf.state
+    topic = state.topic
+    partition = state.partition
+    cls = ConsumerRecord
+    try:
+        for view in cf.batches:
+            header = parse_header(view)
+            nxt = header.next_offset
+            if header.is_control or nxt <= state.position:
+                state.position = max(state.position, nxt)
+                continue
+            ts_type = TIMESTAMP_LOG_APPEND_TIME if header.log_append_time else TIMESTAMP_CREATE_TIME
+            epoch = header.partition_leader_epoch
+            position = state.position
+            for offset, timestamp, key, value, headers in decode_batch(
+                view, max_uncompressed_bytes=max_uncompressed_bytes
+            ):
+                if offset < position:
+                    continue
+                state.position = offset + 1
+                yield cls(topic, partition, offset, timestamp, ts_type, key, value, headers, epoch)
+            state.position = max(state.position, nxt)
+    finally:
+        on_done(cf)
+
+
+class FetchBuffer:
+    """Completed fetches in arrival order, bounded in bytes. Thread-safe."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._queue: deque[CompletedFetch] = deque()
+        self._bytes = 0
+        self.changed = threading.Condition(threading.Lock())
+        #: Called (no lock held) after put(): the asyncio consumer's wake-up.
+        self.on_put: Callable[[], None] | None = None
+        #: Called (no lock held) after release(): lets the fetcher fetch again.
+        self.on_release: Callable[[], None] | None = None
+
+    @property
+    def full(self) -> bool:
+        return self._bytes >= self.max_bytes
+
+    def put(self, cf: CompletedFetch) -> None:
+        with self.changed:
+            self._queue.append(cf)
+            self._bytes += cf.size
+            self.changed.notify_all()
+        if self.on_put is not None:
+            self.on_put()
+
+    def take(self, timeout: float | None) -> CompletedFetch | None:
+        """The oldest completed fetch, waiting up to ``timeout`` s (None: forever)."""
+        with self.changed:
+            if not self._queue and timeout != 0:
+                self.changed.wait_for(lambda: bool(self._queue), timeout)
+            return self._queue.popleft() if self._queue else None
+
+    def take_nowait(self) -> CompletedFetch | None:
+        with self.changed:
+            return self._queue.popleft() if self._queue else None
+
+    def release(self, cf: CompletedFetch) -> None:
+        """The application is done with ``cf``: its bytes no longer count."""
+        with self.changed:
+            self._bytes -= cf.size
+            cf.size = 0
+        if self.on_release is not None:
+            self.on_release()
+
+    def interrupt(self) -> None:
+        """Wake a thread blocked in take() (e.g. on close)."""
+        with self.changed:
+            self.changed.notify_all()
+
+    def clear(self) -> None:
+        with self.changed:
+            self._queue.clear()
+            self._bytes = 0
