@@ -4,6 +4,7 @@ Sync clients in confluent-kafka's shape here; asyncio clients in aiokafka's shap
 :mod:`logd.client.aio`. Errors are :mod:`logd.errors` classes only.
 """
 
+from logd.client.admin import Admin
 from logd.client.consumer import Consumer
 from logd.client.producer import Producer
 from logd.client.types import (
@@ -27,6 +28,7 @@ __all__ = [
     "OFFSET_BEGINNING",
     "OFFSET_END",
     "OFFSET_INVALID",
+    "Admin",
     "BrokerInfo",
     "ClusterInfo",
     "ClusterMetadata",

@@ -13,19 +13,17 @@ called from another thread to stop a blocked ``poll()``.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable, Iterator, Mapping
-from itertools import islice
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
 from logd.client.config import ConsumerConfig, parse_config
 from logd.client.consumer_core import ConsumerCore
-from logd.client.fetch_buffer import CompletedFetch, FetchBuffer, consume_records
+from logd.client.fetch_buffer import CompletedFetch, FetchBuffer, RecordReader
 from logd.client.loop_thread import LoopThread
 from logd.client.subscription import (
     RESET_EARLIEST,
     RESET_LATEST,
-    PartitionState,
     SubscriptionState,
     check_partition,
 )
@@ -50,8 +48,7 @@ class Consumer:
         self._clock = clock or SystemClock()
         self._subs = SubscriptionState(default_reset(self.config))
         self._buffer = FetchBuffer(self.config.max_buffered_bytes)
-        self._records: Generator[ConsumerRecord, None, None] | None = None
-        self._records_state: PartitionState | None = None
+        self._reader = RecordReader(self._subs, self._buffer, self.config.max_buffered_bytes)
         self._closed = False
         self._thread = LoopThread("logd-consumer")
         try:
@@ -83,7 +80,7 @@ class Consumer:
         self._check_open()
         tps = [check_partition(tp) for tp in partitions]
         self._thread.run(self._core.check_assignment(tps))
-        self._drop_records()
+        self._reader.drop()
         self._subs.assign(tps)
         self._core.wake_threadsafe()
 
@@ -96,9 +93,7 @@ class Consumer:
     def seek(self, partition: TopicPartition) -> None:
         """Read ``partition`` from its ``offset`` (or OFFSET_BEGINNING / OFFSET_END) on."""
         self._check_open()
-        state = self._subs.seek(partition)
-        if state is self._records_state:
-            self._drop_records()
+        self._reader.drop(self._subs.seek(partition))
         self._core.wake_threadsafe()
 
     def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
@@ -129,8 +124,7 @@ class Consumer:
                 state.epoch += 1
                 if state.reset is None and state.position >= 0:
                     state.fetch_offset = state.position
-                if state is self._records_state:
-                    self._drop_records()
+                self._reader.drop(state)
         self._core.wake_threadsafe()
 
     def resume(self, partitions: Iterable[TopicPartition]) -> None:
@@ -171,16 +165,7 @@ class Consumer:
     def poll(self, timeout: float | None = None) -> ConsumerRecord | None:
         """The next record, waiting up to ``timeout`` s (None or < 0: forever)."""
         self._check_open()
-        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
-        while True:
-            it = self._records
-            if it is not None:
-                record = next(it, None)
-                if record is not None:
-                    return record
-                self._records = self._records_state = None
-            if not self._next_fetch(deadline):
-                return None
+        return self._reader.next(self._waiter(timeout))
 
     def consume(self, num_messages: int = 1, timeout: float = -1) -> list[ConsumerRecord]:
         """Up to ``num_messages`` records: waits up to ``timeout`` s (< 0: forever) for the
@@ -188,19 +173,7 @@ class Consumer:
         self._check_open()
         if isinstance(num_messages, bool) or not isinstance(num_messages, int) or num_messages < 1:
             raise InvalidRequestError(f"num_messages must be an int >= 1, got {num_messages!r}")
-        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
-        out: list[ConsumerRecord] = []
-        while len(out) < num_messages:
-            it = self._records
-            if it is not None:
-                before = len(out)
-                out.extend(islice(it, num_messages - before))
-                if len(out) - before == num_messages - before:
-                    break
-                self._records = self._records_state = None
-            if not self._next_fetch(deadline if not out else 0.0):
-                break
-        return out
+        return self._reader.take(num_messages, self._waiter(timeout))
 
     def __iter__(self) -> Iterator[ConsumerRecord]:
         """Every record, blocking for more; ends when the consumer is closed."""
@@ -209,40 +182,16 @@ class Consumer:
             if record is not None:
                 yield record
 
-    def _next_fetch(self, deadline: float | None) -> bool:
-        """Open the next completed fetch; False when none came before ``deadline``."""
-        while True:
+    def _waiter(self, timeout: float | None) -> Callable[[], CompletedFetch | None]:
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+
+        def wait() -> CompletedFetch | None:
             if self._closed:
-                return False
+                return None
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            cf = self._buffer.take(remaining)
-            if cf is None:
-                return False
-            if not self._current(cf):
-                self._buffer.release(cf)
-                continue
-            if cf.error is not None:
-                self._buffer.release(cf)
-                raise cf.error
-            self._records = consume_records(
-                cf, self.config.max_buffered_bytes, self._buffer.release
-            )
-            self._records_state = cf.state
-            return True
+            return self._buffer.take(remaining)
 
-    def _current(self, cf: CompletedFetch) -> bool:
-        state = cf.state
-        return (
-            self._subs.partitions.get((state.topic, state.partition)) is state
-            and state.epoch == cf.epoch
-            and not state.paused
-        )
-
-    def _drop_records(self) -> None:
-        it = self._records
-        self._records = self._records_state = None
-        if it is not None:
-            it.close()  # releases its fetch
+        return wait
 
     # -- closing ---------------------------------------------------------------------------------
 

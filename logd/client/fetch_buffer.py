@@ -19,14 +19,15 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Generator
+from itertools import islice
 
-from logd.client.subscription import PartitionState
+from logd.client.subscription import PartitionState, SubscriptionState
 from logd.client.types import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, ConsumerRecord
 from logd.errors import LogdError
 from logd.records.decoder import decode_batch
 from logd.records.header import parse_header
 
-__all__ = ["CompletedFetch", "FetchBuffer", "consume_records"]
+__all__ = ["CompletedFetch", "FetchBuffer", "RecordReader", "consume_records"]
 
 
 class CompletedFetch:
@@ -103,6 +104,10 @@ class FetchBuffer:
         self.on_release: Callable[[], None] | None = None
 
     @property
+    def has_data(self) -> bool:
+        return bool(self._queue)
+
+    @property
     def full(self) -> bool:
         return self._bytes >= self.max_bytes
 
@@ -142,3 +147,86 @@ class FetchBuffer:
         with self.changed:
             self._queue.clear()
             self._bytes = 0
+
+
+class RecordReader:
+    """The application's side of a consumer: the record iterator it is in, and the next.
+
+    Owned by the application's thread (or the asyncio consumer's loop); only
+    :meth:`FetchBuffer.take` may block, and callers decide how long.
+    """
+
+    def __init__(
+        self, subscription: SubscriptionState, buffer: FetchBuffer, max_uncompressed: int
+    ) -> None:
+        self._subs = subscription
+        self._buffer = buffer
+        self._max_uncompressed = max_uncompressed
+        self._records: Generator[ConsumerRecord, None, None] | None = None
+        self.state: PartitionState | None = None
+
+    def next(
+        self, wait: Callable[[], CompletedFetch | None] | None = None
+    ) -> ConsumerRecord | None:
+        """The next record from what is fetched; ``wait()`` supplies a fetch when the buffer
+        is empty (None: do not wait)."""
+        while True:
+            it = self._records
+            if it is not None:
+                record = next(it, None)
+                if record is not None:
+                    return record
+                self._records = self.state = None
+            if not self._open(wait):
+                return None
+
+    def take(
+        self, count: int, wait: Callable[[], CompletedFetch | None] | None = None
+    ) -> list[ConsumerRecord]:
+        """Up to ``count`` records; ``wait`` is used only while none was found."""
+        out: list[ConsumerRecord] = []
+        while len(out) < count:
+            it = self._records
+            if it is not None:
+                want = count - len(out)
+                got = len(out)
+                out.extend(islice(it, want))
+                if len(out) - got == want:
+                    break
+                self._records = self.state = None
+            if not self._open(None if out else wait):
+                break
+        return out
+
+    def _open(self, wait: Callable[[], CompletedFetch | None] | None) -> bool:
+        """Start on the next current fetch; False when there is none (after ``wait``)."""
+        while True:
+            cf = self._buffer.take_nowait()
+            if cf is None and wait is not None:
+                cf = wait()
+            if cf is None:
+                return False
+            state = cf.state
+            current = (
+                self._subs.partitions.get((state.topic, state.partition)) is state
+                and state.epoch == cf.epoch
+                and not state.paused
+            )
+            if not current:
+                self._buffer.release(cf)
+                continue
+            if cf.error is not None:
+                self._buffer.release(cf)
+                raise cf.error
+            self._records = consume_records(cf, self._max_uncompressed, self._buffer.release)
+            self.state = state
+            return True
+
+    def drop(self, state: PartitionState | None = None) -> None:
+        """Forget the current iterator (only if it reads ``state``, when given)."""
+        if state is not None and state is not self.state:
+            return
+        it = self._records
+        self._records = self.state = None
+        if it is not None:
+            it.close()  # releases its fetch

@@ -249,17 +249,41 @@ class Fetcher:
         try:
             await asyncio.sleep(self._config.retry_backoff_ms / 1000.0)
             await self._metadata.refresh({s.topic for s in self._subs.partitions.values()})
+            self._check_exists()
         except LogdError as exc:
             _log.debug("metadata refresh failed: %s", exc)
         finally:
             self._refresh_task = None
             self.wakeup()
 
+    def _check_exists(self) -> None:
+        """Assigned partitions the cluster does not have: an error for the application."""
+        topics = self._metadata.cache.topics
+        for state in list(self._subs.partitions.values()):
+            tm = topics.get(state.topic)
+            if tm is not None and state.partition < len(tm.partitions):
+                continue
+            what = "topic" if tm is None else f"partition {state.partition} of topic"
+            name = state.topic
+            state.fetch_offset = -1
+            state.reset = None
+            self._buffer.put(
+                CompletedFetch(
+                    state,
+                    state.epoch,
+                    [],
+                    0,
+                    UnknownTopicOrPartitionError(f"unknown {what} {name!r}"),
+                )
+            )
+
     async def _reset(self) -> None:
         try:
             await self.reset_positions(self._subs.needs_reset())
         except LogdError as exc:
             _log.debug("offset reset failed: %s", exc)
+            if isinstance(exc, UnknownTopicOrPartitionError):
+                self._check_exists()
             await asyncio.sleep(self._config.retry_backoff_ms / 1000.0)
         finally:
             self._reset_task = None

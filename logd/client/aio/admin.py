@@ -1,0 +1,263 @@
+"""The asyncio admin client: topics, configs, partitions, the cluster.
+
+Calls go to the controller when the metadata names one (with replication, topic changes
+are decided there), else to any broker that answers; NOT_CONTROLLER refreshes the
+metadata and tries again until ``request_timeout_ms``. Per-topic errors in an answer are
+raised, the first one first (confluent-kafka returns futures per topic; one exception
+naming the topic is what a script wants).
+
+Not thread-safe: use it from the event loop it was started on. The sync
+:class:`logd.client.Admin` runs one in a background thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from logd.client.config import AdminConfig, parse_config
+from logd.client.connection import Connection, ConnectionPool
+from logd.client.metadata import Metadata
+from logd.client.rpc import error_from_proto
+from logd.client.types import (
+    BrokerInfo,
+    ClusterInfo,
+    ClusterMetadata,
+    ConfigEntry,
+    NewTopic,
+    PartitionInfo,
+    TopicDescription,
+    TopicListing,
+)
+from logd.clock import Clock, SystemClock
+from logd.errors import (
+    InvalidConfigError,
+    InvalidPartitionsError,
+    InvalidReplicationFactorError,
+    InvalidRequestError,
+    InvalidTopicError,
+    LogdError,
+    NetworkError,
+    NotControllerError,
+)
+from logd.v1 import admin_pb2
+
+__all__ = ["AsyncAdmin"]
+
+T = TypeVar("T")
+
+
+def _names(names: Iterable[str] | str, what: str = "topic names") -> list[str]:
+    if isinstance(names, str):
+        names = [names]
+    out = list(names)
+    for name in out:
+        if not isinstance(name, str) or not name:
+            raise InvalidTopicError(f"{what} must be non-empty strings, got {name!r}")
+    return out
+
+
+class AsyncAdmin:
+    """Topic and cluster administration. Loop-owned; see the module docstring."""
+
+    def __init__(
+        self, config: Mapping[str, Any] | None = None, *, clock: Clock | None = None, **options: Any
+    ) -> None:
+        self.config: AdminConfig = parse_config(AdminConfig, config, options)
+        self._clock = clock or SystemClock()
+        self._pool: ConnectionPool | None = None
+        self._metadata: Metadata | None = None
+
+    async def start(self) -> None:
+        """Connect (BrokerUnavailableError naming the addresses when none answers)."""
+        if self._pool is not None:
+            return
+        self._pool = ConnectionPool(self.config, max_message_bytes=16 << 20)
+        self._metadata = Metadata(self._pool, self._clock, self.config.metadata_max_age_ms)
+        try:
+            await self._metadata.fetch([])
+        except BaseException:
+            await self.close()
+            raise
+
+    @property
+    def _md(self) -> Metadata:
+        if self._metadata is None:
+            raise NetworkError("the admin client is not started (use `async with` or start())")
+        return self._metadata
+
+    async def _call(self, call: Callable[[Connection], Awaitable[T]]) -> T:
+        """``call`` on the controller (else any broker), again after NOT_CONTROLLER."""
+        md = self._md
+        assert self._pool is not None
+        deadline = self._clock.monotonic() + self.config.request_timeout_ms / 1000.0
+        while True:
+            controller = md.cache.address(md.cache.controller_id)
+            try:
+                return await self._pool.call_any(call, [controller] if controller else [])
+            except NotControllerError:
+                if self._clock.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(self.config.retry_backoff_ms / 1000.0)
+                await md.fetch([])
+
+    # -- topics ------------------------------------------------------------------------------
+
+    async def create_topics(self, topics: Iterable[NewTopic], validate_only: bool = False) -> None:
+        """Create topics; raises the first error (TopicAlreadyExistsError, InvalidTopicError...)."""
+        items = list(topics)
+        request = admin_pb2.CreateTopicsRequest(
+            topics=[_new_topic(t) for t in items],
+            validate_only=bool(validate_only),
+            timeout_ms=self.config.request_timeout_ms,
+        )
+        resp: Any = await self._call(lambda c: c.unary(c.admin.CreateTopics, request))
+        _raise_first(resp.topics)
+        for t in items:
+            self._md.interest.discard(t.name)
+
+    async def delete_topics(self, names: Iterable[str] | str) -> None:
+        request = admin_pb2.DeleteTopicsRequest(
+            names=_names(names), timeout_ms=self.config.request_timeout_ms
+        )
+        resp: Any = await self._call(lambda c: c.unary(c.admin.DeleteTopics, request))
+        _raise_first(resp.topics)
+
+    async def list_topics(self, include_internal: bool = False) -> list[TopicListing]:
+        request = admin_pb2.ListTopicsRequest(include_internal=bool(include_internal))
+        resp: Any = await self._call(lambda c: c.unary(c.admin.ListTopics, request))
+        return sorted(
+            (
+                TopicListing(t.name, t.partitions, t.replication_factor, t.internal)
+                for t in resp.topics
+            ),
+            key=lambda t: t.name,
+        )
+
+    async def describe_topics(self, names: Iterable[str] | str) -> list[TopicDescription]:
+        request = admin_pb2.DescribeTopicsRequest(names=_names(names))
+        resp: Any = await self._call(lambda c: c.unary(c.admin.DescribeTopics, request))
+        out: list[TopicDescription] = []
+        for t in resp.topics:
+            err = error_from_proto(t.error)
+            if err is not None:
+                raise err
+            parts = sorted(
+                (
+                    PartitionInfo(
+                        p.partition, p.leader_id, p.leader_epoch, list(p.replicas),
+                        list(p.isr), p.log_start_offset, p.high_watermark,
+                    )
+                    for p in t.partitions
+                ),
+                key=lambda p: p.partition,
+            )  # fmt: skip
+            configs = {c.name: ConfigEntry(c.value, c.is_default) for c in t.configs}
+            out.append(TopicDescription(t.name, t.internal, parts, configs))
+        return out
+
+    async def alter_configs(
+        self,
+        topic: str,
+        set: Mapping[str, str] | None = None,
+        delete: Iterable[str] | None = None,
+        validate_only: bool = False,
+    ) -> None:
+        """Set and/or delete (back to default) topic configs, by Kafka's names."""
+        (name,) = _names([topic])
+        to_set = dict(set or {})
+        for key, value in to_set.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise InvalidConfigError(f"configs are str=str, got {key!r}={value!r}")
+        request = admin_pb2.AlterConfigsRequest(
+            topic=name,
+            set=to_set,
+            delete=_names(delete or [], "config names"),
+            validate_only=bool(validate_only),
+        )
+        resp: Any = await self._call(lambda c: c.unary(c.admin.AlterConfigs, request))
+        _raise(resp.error)
+
+    async def create_partitions(
+        self, topic: str, total_count: int, validate_only: bool = False
+    ) -> None:
+        """Grow ``topic`` to ``total_count`` partitions (keys will map differently)."""
+        (name,) = _names([topic])
+        if isinstance(total_count, bool) or not isinstance(total_count, int) or total_count < 1:
+            raise InvalidPartitionsError(f"total_count must be an int >= 1, got {total_count!r}")
+        request = admin_pb2.CreatePartitionsRequest(
+            topic=name, total_count=total_count, validate_only=bool(validate_only)
+        )
+        resp: Any = await self._call(lambda c: c.unary(c.admin.CreatePartitions, request))
+        _raise(resp.error)
+
+    # -- the cluster -------------------------------------------------------------------------
+
+    async def describe_cluster(self) -> ClusterInfo:
+        request = admin_pb2.DescribeClusterRequest()
+        resp: Any = await self._call(lambda c: c.unary(c.admin.DescribeCluster, request))
+        brokers = [BrokerInfo(b.node_id, b.host, b.port, b.alive, b.rack) for b in resp.brokers]
+        brokers.sort(key=lambda b: b.node_id)
+        return ClusterInfo(resp.cluster_id, resp.controller_id, brokers)
+
+    async def metadata(
+        self, topics: Iterable[str] | None = None, include_internal: bool = False
+    ) -> ClusterMetadata:
+        """The raw Metadata answer (every topic when ``topics`` is None)."""
+        names = None if topics is None else _names(topics)
+        return await self._md.fetch(names, include_internal=include_internal)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        self._metadata = None
+        if pool is not None:
+            await pool.close()
+
+    async def __aenter__(self) -> AsyncAdmin:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _new_topic(t: object) -> Any:
+    if not isinstance(t, NewTopic):
+        raise InvalidRequestError(f"create_topics wants NewTopic objects, got {t!r}")
+    (name,) = _names([t.name])
+    for count, what, error in (
+        (t.num_partitions, "num_partitions", InvalidPartitionsError),
+        (t.replication_factor, "replication_factor", InvalidReplicationFactorError),
+    ):
+        if isinstance(count, bool) or not isinstance(count, int) or (count < 1 and count != -1):
+            raise error(f"{what} must be >= 1 or -1 (the default), got {count!r}")
+    configs = dict(t.config)
+    for key, value in configs.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidConfigError(f"topic configs are str=str, got {key!r}={value!r}")
+    return admin_pb2.NewTopic(
+        name=name,
+        partitions=max(t.num_partitions, 0),
+        replication_factor=max(t.replication_factor, 0),
+        configs=configs,
+    )
+
+
+def _raise(error: Any) -> None:
+    err = error_from_proto(error)
+    if err is not None:
+        raise err
+
+
+def _raise_first(results: Iterable[Any]) -> None:
+    for r in results:
+        err: LogdError | None = error_from_proto(r.error)
+        if err is not None:
+            raise err
