@@ -51,7 +51,7 @@ _ZSTD_LEVEL: Final = 3  # Kafka's default zstd level
 # The largest output one input byte of a zstd frame can yield: a 4-byte RLE block (3-byte
 # header + 1 byte) expands to a 128 KiB block (RFC 8878 3.1.1.2), a ratio of 2**15.
 _ZSTD_MAX_RATIO_SHIFT: Final = 15
-_ZSTD_MIN_STEP: Final = 256
+_ZSTD_MIN_STEP: Final = 32  # so at most 32 << 15 = 1 MiB past the limit, ever
 _FIRST_CHUNK_MIN: Final = 64 << 10
 
 
@@ -184,7 +184,7 @@ def _zstd_decompress(data: bytes | memoryview, limit: int) -> bytes:
     total = 0
     pos = 0
     # decompressobj has no output bound, so feed it input in steps small enough that even
-    # the densest frame cannot overshoot the remaining budget by much.
+    # the densest frame cannot overshoot the remaining budget by more than 1 MiB.
     while pos < len(view) and not obj.eof:
         step = max(_ZSTD_MIN_STEP, (limit - total) >> _ZSTD_MAX_RATIO_SHIFT)
         chunk = obj.decompress(view[pos : pos + step])
