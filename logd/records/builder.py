@@ -226,6 +226,9 @@ class BatchBuilder:
         else:
             self._base_ts = self._max_ts = timestamp
             delta = 0
+        # One join per record copies key and value at once (so a bytearray the caller
+        # changes later cannot change the batch); measured faster than keeping references
+        # and computing the length, even for 1 KiB values.
         if key is None:
             kl = NULL_LENGTH
             key = b""
@@ -303,15 +306,19 @@ def build_value_batch(
     prefixes = _null_key_prefixes(len(values))
     parts: list[bytes] = []
     append = parts.append
+    extend = parts.extend
     for i, value in enumerate(values):
+        prefix = prefixes[i]
         if value is None:
-            body = prefixes[i] + b"\x01\x00"
-        else:
-            n = len(value)
-            body = b"".join((prefixes[i], _V[n] if n < _N else encode_length(n), value, b"\x00"))
-        n = len(body)
-        append(_V[n] if n < _N else encode_length(n))
-        append(body)
+            body = prefix + b"\x01\x00"
+            append(_V[len(body)])
+            append(body)
+            continue
+        # The value is referenced, not copied: the one copy is the final join.
+        n = len(value)
+        vl = _V[n] if n < _N else encode_length(n)
+        n += len(prefix) + len(vl) + 1
+        extend((_V[n] if n < _N else encode_length(n), prefix, vl, value, b"\x00"))
     return spec.assemble(b"".join(parts), len(values), timestamp, timestamp)
 
 
@@ -344,7 +351,7 @@ def build_pair_batch(
     )
     _check_timestamp(timestamp)
     parts: list[bytes] = []
-    append = parts.append
+    extend = parts.extend
     for i, (key, value) in enumerate(pairs):
         if key is None:
             kl = NULL_LENGTH
@@ -360,8 +367,8 @@ def build_pair_batch(
             n = len(value)
             vl = _V[n] if n < _N else encode_length(n)
             v = value
-        body = b"".join((b"\x00\x00", _V[i] if i < _N else encode_varint(i), kl, k, vl, v, b"\x00"))
-        n = len(body)
-        append(_V[n] if n < _N else encode_length(n))
-        append(body)
+        od = _V[i] if i < _N else encode_varint(i)
+        n = 3 + len(od) + len(kl) + len(k) + len(vl) + len(v)
+        length = _V[n] if n < _N else encode_length(n)
+        extend((b"".join((length, b"\x00\x00", od, kl)), k, vl, v, b"\x00"))
     return spec.assemble(b"".join(parts), len(pairs), timestamp, timestamp)

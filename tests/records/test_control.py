@@ -51,8 +51,12 @@ def test_build_and_parse_round_trip(control_type: ControlType) -> None:
 
 def test_transaction_markers_carry_the_producer() -> None:
     buf = build_control_batch(
-        ControlType.COMMIT, b"\x00\x00\x00\x00\x00\x07", timestamp=T0,
-        producer_id=9, producer_epoch=2, transactional=True,
+        ControlType.COMMIT,
+        b"\x00\x00\x00\x00\x00\x07",
+        timestamp=T0,
+        producer_id=9,
+        producer_epoch=2,
+        transactional=True,
     )
     header = validate_batch(buf)
     assert header.is_control and header.is_transactional

@@ -33,21 +33,18 @@ Appended = tuple[int, bytes | None, bytes | None, tuple[tuple[str, bytes | None]
 @given(
     batch_records,
     st.sampled_from(CODECS),
-    st.booleans(),
-    st.booleans(),
-    st.booleans(),
+    st.tuples(st.booleans(), st.booleans(), st.booleans()),
     st.integers(min_value=0, max_value=2**62),
     st.integers(min_value=-1, max_value=2**31 - 1),
 )
 def test_batches_round_trip_with_every_codec_and_flag(
     appended: list[Appended],
     codec: Compression,
-    transactional: bool,
-    control: bool,
-    log_append: bool,
+    flags: tuple[bool, bool, bool],
     base_offset: int,
     epoch: int,
 ) -> None:
+    transactional, control, log_append = flags
     builder = BatchBuilder(
         compression=codec,
         base_offset=base_offset,
@@ -78,7 +75,9 @@ def test_batches_round_trip_with_every_codec_and_flag(
 
 
 def _batch(codec: Compression = Compression.NONE, count: int = 3) -> bytearray:
-    return bytearray(build_value_batch([b"value %d" % i for i in range(count)], T0, compression=codec))
+    return bytearray(
+        build_value_batch([b"value %d" % i for i in range(count)], T0, compression=codec)
+    )
 
 
 def test_iteration_is_lazy_and_repeatable() -> None:
@@ -160,7 +159,9 @@ def test_garbage_inside_a_compressed_batch_is_corrupt() -> None:
 def test_decode_records_is_the_consumer_view() -> None:
     fetch = (
         build_value_batch([b"a", b"b", b"c"], T0, base_offset=10)
-        + build_control_batch(ControlType.COMMIT, b"\x00\x00\x00\x00\x00\x00", timestamp=T0, base_offset=13)
+        + build_control_batch(
+            ControlType.COMMIT, b"\x00\x00\x00\x00\x00\x00", timestamp=T0, base_offset=13
+        )
         + build_value_batch([b"d", b"e"], T0, base_offset=14, compression=Compression.LZ4)
     )
     partial = build_value_batch([b"f"], T0, base_offset=16)[:-5]

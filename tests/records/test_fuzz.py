@@ -105,7 +105,9 @@ def _duplicate(rng: random.Random, buf: bytearray) -> None:
 def _random_body(rng: random.Random, buf: bytearray) -> None:
     del buf[HEADER_SIZE:]
     buf += rng.randbytes(rng.randrange(0, 300))
-    if len(buf) >= HEADER_SIZE and rng.random() < 0.5:  # a small record count, so parsing goes past the count check
+    if (
+        len(buf) >= HEADER_SIZE and rng.random() < 0.5
+    ):  # a small record count, so parsing goes past the count check
         struct.pack_into(">i", buf, 57, rng.randrange(0, 5))
 
 

@@ -15,14 +15,12 @@ def test_record_bytes_follow_kafka_layout() -> None:
     # length 11 | attributes 0 | timestampDelta 5 | offsetDelta 2 | key "k" | value null
     # | 1 header: key "h", value "v"
     encoded = encode_record(2, 5, b"k", None, [("h", b"v")])
-    assert encoded == bytes.fromhex("16" "00" "0a" "04" "02" "6b" "01" "02" "02" "68" "02" "76")
+    assert encoded == bytes.fromhex("16000a04026b010202680276")
 
 
 def test_null_and_empty_are_different() -> None:
     records = list(
-        iter_records(
-            encode_record(0, 0, None, b"") + encode_record(1, 0, b"", None), 2, 100, 7
-        )
+        iter_records(encode_record(0, 0, None, b"") + encode_record(1, 0, b"", None), 2, 100, 7)
     )
     assert records == [Record(100, 7, None, b"", ()), Record(101, 7, b"", None, ())]
 
