@@ -23,6 +23,7 @@ from typing import Final
 from logd.errors import CorruptRecordError
 from logd.records.compression import DEFAULT_MAX_UNCOMPRESSED_BYTES, check_codec, decompress
 from logd.records.header import (
+    CODEC_MASK,
     HEADER_SIZE,
     BatchHeader,
     Compression,
@@ -113,7 +114,7 @@ def decode_batch(
         raise CorruptRecordError(f"batch length says {size} bytes but {len(buf)} were given")
     if batch_crc(buf, 0, size) != header.crc:
         raise CorruptRecordError(f"record batch CRC-32C mismatch at offset {header.base_offset}")
-    codec = check_codec(header.attributes & 0x07)
+    codec = check_codec(header.attributes & CODEC_MASK)
     region = memoryview(buf)[HEADER_SIZE:size]
     data = bytes(region) if codec is _NONE else decompress(codec, region, max_uncompressed_bytes)
     # Checked here as well as in iter_records, so that a lying count fails at decode time.

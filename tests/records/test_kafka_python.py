@@ -11,6 +11,8 @@ import warnings
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logd.records import (
     BatchBuilder,
@@ -24,7 +26,7 @@ from logd.records import (
     decode_records,
     split_batches,
 )
-from tests.records.strategies import CODECS
+from tests.records.strategies import CODECS, DETERMINISTIC, batch_records
 
 with warnings.catch_warnings():
     # kafka-python's protocol package uses importlib.resources APIs deprecated in 3.11.
@@ -154,3 +156,23 @@ def test_our_control_batches_are_control_records_to_kafka_python() -> None:
     (batch,), (record,) = _kafka_python_decode(buf)
     assert batch.is_control_batch and batch.is_transactional
     assert (record.version, record.type, record.commit) == (0, 1, True)
+
+
+@settings(DETERMINISTIC, max_examples=60)
+@given(batch_records, st.sampled_from(CODECS))
+def test_random_batches_agree_with_kafka_python_both_ways(
+    appended: list[tuple[int, bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...]]],
+    codec: Compression,
+) -> None:
+    ours = BatchBuilder(compression=codec)
+    theirs = MemoryRecordsBuilder(magic=2, compression_type=int(codec), batch_size=1 << 30)
+    for timestamp, key, value, headers in appended:
+        ours.append(timestamp, key, value, headers)
+        theirs.append(timestamp, key, value, list(headers))
+    theirs.close()
+    expected = [Record(i, t, k, v, h) for i, (t, k, v, h) in enumerate(appended)]
+    assert decode_batch(bytes(theirs.buffer())).records() == expected
+    _, records = _kafka_python_decode(ours.build())
+    assert [
+        Record(r.offset, r.timestamp, r.key, r.value, tuple(r.headers)) for r in records
+    ] == expected
