@@ -178,15 +178,24 @@ def _gzip_decompress(data: bytes | memoryview, limit: int) -> bytes:
 
 def _zstd_decompress(data: bytes | memoryview, limit: int) -> bytes:
     assert _zstd is not None
-    obj: Any = _zstd.ZstdDecompressor().decompressobj()
     view = memoryview(data)
+    # A frame that declares its size (one-shot compressors, ours and kafka-python's, do)
+    # is checked against the limit up front and then decoded in one call: libzstd refuses
+    # to write past the declared size. Kafka's Java producer streams, so its frames have no
+    # size; decompressobj has no output bound, so those are fed in steps small enough that
+    # even the densest frame cannot overshoot the remaining budget by more than 1 MiB.
+    declared = int(_zstd.frame_content_size(view))
+    if declared > limit:
+        raise _too_large(limit)
+    obj: Any = _zstd.ZstdDecompressor().decompressobj()
     chunks: list[bytes] = []
     total = 0
     pos = 0
-    # decompressobj has no output bound, so feed it input in steps small enough that even
-    # the densest frame cannot overshoot the remaining budget by more than 1 MiB.
     while pos < len(view) and not obj.eof:
-        step = max(_ZSTD_MIN_STEP, (limit - total) >> _ZSTD_MAX_RATIO_SHIFT)
+        if declared >= 0:
+            step = len(view)
+        else:
+            step = max(_ZSTD_MIN_STEP, (limit - total) >> _ZSTD_MAX_RATIO_SHIFT)
         chunk = obj.decompress(view[pos : pos + step])
         pos += step
         total += len(chunk)
@@ -197,4 +206,4 @@ def _zstd_decompress(data: bytes | memoryview, limit: int) -> bytes:
         raise CorruptRecordError("truncated zstd frame")
     if obj.unused_data or pos < len(view):
         raise CorruptRecordError("bytes after the end of the zstd frame")
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -7,6 +7,7 @@ import zlib
 
 import lz4.frame
 import pytest
+import zstandard  # in the dev extra: the tests always cover zstd
 
 from logd.errors import CorruptRecordError, UnsupportedCompressionTypeError
 from logd.records import Compression, compression
@@ -73,6 +74,27 @@ def test_truncated_or_extended_streams_are_corrupt(codec: Compression) -> None:
     for bad in (packed[:-1], packed[: len(packed) // 2], packed[:3], b"", packed + b"\x00junk"):
         with pytest.raises(CorruptRecordError):
             decompress(codec, bad)
+
+
+def test_zstd_frames_with_and_without_a_declared_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kafka's Java producer streams: its frames declare no content size.
+    streamer = zstandard.ZstdCompressor().compressobj()
+    streamed = streamer.compress(TEXT) + streamer.flush()
+    assert zstandard.frame_content_size(streamed) == -1
+    assert decompress(Compression.ZSTD, streamed) == TEXT
+    with pytest.raises(CorruptRecordError, match="limit"):
+        decompress(Compression.ZSTD, streamed, limit=len(TEXT) - 1)
+    # A declared size over the limit is refused before decoding anything.
+    declared = bytearray(compress(Compression.ZSTD, bytes(1 << 20)))
+    monkeypatch.setattr(zstandard.ZstdDecompressor, "decompressobj", None)
+    with pytest.raises(CorruptRecordError, match="limit"):
+        decompress(Compression.ZSTD, declared, limit=(1 << 20) - 1)
+    monkeypatch.undo()
+    # A declared size that lies (smaller than the content) cannot make it write more.
+    assert declared[4] >> 5 == 0b101, "single-segment frame with a 4-byte content size"
+    declared[5:9] = (1000).to_bytes(4, "little")
+    with pytest.raises(CorruptRecordError):
+        decompress(Compression.ZSTD, declared)
 
 
 def test_gzip_reads_concatenated_members_as_java_does() -> None:
