@@ -82,6 +82,11 @@ def _check_timestamp(timestamp: int) -> None:
         raise InvalidTimestampError(f"timestamp {timestamp} is not in [0, 2**63)")
 
 
+def _check_width(name: str, value: int, bits: int) -> None:
+    if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
+        raise ValueError(f"{name} {value} does not fit the header's int{bits} field")
+
+
 class _Spec:
     """The header fields of a batch other than its records, checked once."""
 
@@ -104,6 +109,11 @@ class _Spec:
     ) -> None:
         self.codec = check_codec(compression)
         self.level = compression_level
+        _check_width("base_offset", base_offset, 64)
+        _check_width("partition_leader_epoch", partition_leader_epoch, 32)
+        _check_width("producer_id", producer_id, 64)
+        _check_width("producer_epoch", producer_epoch, 16)
+        _check_width("base_sequence", base_sequence, 32)
         if transactional and producer_id == NO_PRODUCER_ID:
             raise ValueError("a transactional batch needs a producer id")
         if producer_id != NO_PRODUCER_ID and producer_epoch < 0:
@@ -117,6 +127,8 @@ class _Spec:
             | (ATTR_CONTROL if control else 0)
         )
         if log_append_time is not None:
+            if timestamp_type is not TimestampType.LOG_APPEND_TIME:
+                raise ValueError("log_append_time needs timestamp_type=LOG_APPEND_TIME")
             _check_timestamp(log_append_time)
         self.log_append_time = (
             log_append_time if timestamp_type is TimestampType.LOG_APPEND_TIME else None
@@ -263,16 +275,23 @@ class BatchBuilder:
         return self._spec.assemble(b"".join(self._parts), self._count, self._base_ts, self._max_ts)
 
 
-def _null_key_prefixes(count: int) -> list[bytes]:
-    """attributes, timestampDelta 0, offsetDelta i and a null key, for i < count."""
-    table = _NULL_KEY_PREFIX
-    for i in range(len(table), count):
-        table.append(b"\x00\x00" + encode_varint(i) + NULL_LENGTH)
+def _null_key_prefix(i: int) -> bytes:
+    return b"\x00\x00" + encode_varint(i) + NULL_LENGTH
+
+
+def _null_key_prefixes(count: int) -> tuple[bytes, ...]:
+    """attributes, timestampDelta 0, offsetDelta i and a null key, for each i < count."""
+    global _NULL_KEY_PREFIXES  # noqa: PLW0603 - a cache built on first use
+    table = _NULL_KEY_PREFIXES
+    if not table:
+        # Replaced whole, never mutated: threads that race here each build an equal table.
+        table = _NULL_KEY_PREFIXES = tuple(_null_key_prefix(i) for i in range(_N))
+    if count > len(table):
+        return table + tuple(_null_key_prefix(i) for i in range(len(table), count))
     return table
 
 
-# Grown on demand (appends only, so sharing it between threads is safe under the GIL).
-_NULL_KEY_PREFIX: list[bytes] = []
+_NULL_KEY_PREFIXES: tuple[bytes, ...] = ()
 
 
 def build_value_batch(

@@ -95,6 +95,15 @@ def test_inconsistent_producer_state_is_refused(options: dict[str, int]) -> None
         BatchBuilder(**options)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"base_offset": 2**63}, {"partition_leader_epoch": 2**31}, {"producer_epoch": -(2**15) - 1}],
+)
+def test_header_fields_must_fit_their_width(options: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        BatchBuilder(**options)  # type: ignore[arg-type]
+
+
 def test_large_fields_use_long_varints() -> None:
     big = bytes(70_000)
     builder = BatchBuilder()
@@ -127,3 +136,18 @@ def test_pair_batch_equals_the_builder_byte_for_byte(
         builder.append(T0, key, value)
     fast = build_pair_batch(pairs, T0, producer_id=1, producer_epoch=0, base_sequence=5)
     assert fast == builder.build()
+
+
+def test_fast_builders_past_the_small_varint_tables() -> None:
+    values: list[bytes | None] = [b"v%d" % i if i % 9 else None for i in range(20_000)]
+    values[5] = bytes(20_000)  # a length past the table too
+    builder = BatchBuilder()
+    for value in values:
+        builder.append(T0, None, value)
+    assert build_value_batch(values, T0) == builder.build()
+    assert build_pair_batch([(None, v) for v in values], T0) == builder.build()
+
+
+def test_log_append_time_needs_its_timestamp_type() -> None:
+    with pytest.raises(ValueError, match="LOG_APPEND_TIME"):
+        BatchBuilder(log_append_time=T0)
