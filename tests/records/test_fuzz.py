@@ -35,8 +35,8 @@ from logd.records.reader import BatchReader
 from tests.records.strategies import CODECS
 
 T0 = 1_700_000_000_000
-DECODER_CASES = 12_000
-READER_CASES = 3_000
+DECODER_CASES = 40_000
+READER_CASES = 5_000
 LIMIT = 1 << 20  # decompression bound: keeps bombs cheap
 
 
