@@ -12,7 +12,8 @@
 
 Decompression never produces more than ``limit`` bytes, whatever the input claims: each
 codec is streamed in bounded steps and stops with :class:`CorruptRecordError` as soon as
-the output would exceed the limit (no decompression bombs, DESIGN.md principle 8). A
+the output would exceed the limit (no decompression bombs, DESIGN.md principle 8); a zstd
+frame that declares its size is refused up front when that size is over the limit. A
 truncated stream, or bytes after its end, is corrupt too. Errors of the C libraries are
 translated here, at this one boundary (STYLE.md 11).
 
