@@ -48,6 +48,8 @@ class ControlType(enum.IntEnum):
 
 def control_key(control_type: int) -> bytes:
     """The 4-byte key of a control record of ``control_type``."""
+    if not -(1 << 15) <= control_type < (1 << 15):
+        raise ValueError(f"control type {control_type} does not fit an int16")
     return _KEY.pack(CONTROL_KEY_VERSION, control_type)
 
 
@@ -68,8 +70,7 @@ def build_control_batch(
     Transaction markers are transactional and carry the producer's id and epoch; Raft's
     records (LEADER_CHANGE and the rest) are not transactional and have no producer.
     """
-    if not -(1 << 15) <= control_type < (1 << 15):
-        raise ValueError(f"control type {control_type} does not fit an int16")
+    key = control_key(control_type)
     builder = BatchBuilder(
         compression=compression,
         base_offset=base_offset,
@@ -79,7 +80,7 @@ def build_control_batch(
         transactional=transactional,
         control=True,
     )
-    builder.append(timestamp, control_key(control_type), value)
+    builder.append(timestamp, key, value)
     return builder.build()
 
 
