@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Final, NamedTuple
 
-from logd.errors import CorruptRecordError, InvalidRequestError, MessageTooLargeError
+from logd.errors import CorruptRecordError, InvalidRecordError, MessageTooLargeError
 from logd.records.varint import (
     INT32_MAX,
     NULL_LENGTH,
@@ -95,7 +95,7 @@ def encode_headers(headers: Sequence[Header]) -> bytes:
         try:
             raw = name.encode("utf-8")
         except UnicodeEncodeError:
-            raise InvalidRequestError(f"header key {name!r} is not valid UTF-8") from None
+            raise InvalidRecordError(f"header key {name!r} is not valid UTF-8") from None
         parts.append(encode_length(len(raw)))
         parts.append(raw)
         if value is None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logd.errors import CorruptRecordError, InvalidRequestError
+from logd.errors import CorruptRecordError, InvalidRecordError
 from logd.records.record import Record, encode_record, iter_records
 from tests.records.strategies import DETERMINISTIC, headers, nullable_bytes
 
@@ -58,7 +58,7 @@ def test_log_append_time_replaces_every_timestamp() -> None:
 
 
 def test_unencodable_header_key_is_a_typed_error() -> None:
-    with pytest.raises(InvalidRequestError, match="UTF-8"):
+    with pytest.raises(InvalidRecordError, match="UTF-8"):
         encode_record(0, 0, None, None, [("\udc80", None)])
 
 
