@@ -19,6 +19,7 @@ __all__ = [
     "PartitionOutOfRange",
     "PartitioningError",
     "ProtocolDecodeError",
+    "ProtocolEncodeError",
 ]
 
 
@@ -44,3 +45,7 @@ class InvalidReplicaAssignment(PartitioningError):
 
 class ProtocolDecodeError(PartitioningError):
     """Bytes that are not a valid ConsumerProtocol subscription or assignment."""
+
+
+class ProtocolEncodeError(PartitioningError):
+    """A subscription or assignment that the ConsumerProtocol format cannot carry."""
