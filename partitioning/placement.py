@@ -13,15 +13,20 @@ Pure functions over broker ids; thread-safe.  Three jobs:
 
 Placement is greedy and load-aware, partition by partition, unlike Kafka's random-start
 ``StripedReplicaPlacer``: the leader is the broker with the fewest preferred leaderships
-(then fewest replicas), each follower the broker with the fewest replicas.  Ties among
-followers go first to brokers that lead *more* partitions -- that keeps the brokers that are
-due to lead next light enough to take a replica as well, and it is what keeps both counts
-within one of each other on a fresh cluster (checked exhaustively for small clusters in the
-tests) -- then to brokers that share the fewest partitions with the replicas already chosen,
-so that a failed broker's leaderships spread over many others, then to a rotation by
-partition number, so that partition ``i`` of a fresh topic is led by the ``i``-th broker.
-Loads from ``existing`` assignments (other topics) count, so a new topic fills the brokers
-that hold least.
+(then fewest replicas, then most follower replicas), each follower the broker with the
+fewest replicas.  Ties among followers go first to brokers that lead *more* partitions, i.e.
+hold fewer follower replicas -- that keeps the brokers due to lead next light enough to take
+a replica as well -- then to brokers that share the fewest partitions with the replicas
+already chosen, so that a failed broker's leaderships spread over many others, then to a
+rotation by partition number, so that partition ``i`` of a fresh topic is led by the
+``i``-th broker.  Loads from ``existing`` assignments (other topics) count, so a new topic
+fills the brokers that hold least.
+
+What the tests establish (exhaustively for up to 9 brokers and 30 partitions, by property
+tests beyond): on a fresh cluster, replica counts and leader counts per broker end within
+one of each other; topics created one after another with the same replication factor stay
+within one; with mixed replication factors they stay within two.  (Within one is not always
+reachable online there: an early topic would have to anticipate the factors to come.)
 """
 
 from __future__ import annotations
@@ -73,7 +78,18 @@ class _Loads:
     def place(self, replication_factor: int, partition: int) -> tuple[int, ...]:
         n = len(self.brokers)
         rotation = {b: (i - partition) % n for i, b in enumerate(self.brokers)}
-        leader = min(self.brokers, key=lambda b: (self.leaders[b], self.replicas[b], rotation[b]))
+        every_broker = replication_factor == n
+        leader = min(
+            self.brokers,
+            key=lambda b: (
+                self.leaders[b],
+                # When every broker gets a replica anyway, replica counts cannot tell the
+                # candidates apart; then make a leader of the broker with most followers.
+                0 if every_broker else self.replicas[b],
+                self.leaders[b] - self.replicas[b],
+                rotation[b],
+            ),
+        )
         chosen = [leader]
         for _ in range(replication_factor - 1):
             follower = min(
