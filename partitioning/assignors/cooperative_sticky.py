@@ -175,9 +175,12 @@ class _General:
         self.size[source] -= 1
         self._add(target, topic, partition)
 
-    def _path(self, giver: MemberId) -> list[tuple[MemberId, MemberId, str]] | None:
+    def _path(
+        self, giver: MemberId
+    ) -> tuple[list[tuple[MemberId, MemberId, str]] | None, set[MemberId]]:
         """Shortest chain of single-partition moves from ``giver`` to a member holding at
-        least two fewer partitions (breadth-first; the lightest receiver at that depth)."""
+        least two fewer partitions (breadth-first; the lightest receiver at that depth),
+        and the members the search reached."""
         limit = self.size[giver] - 2
         parent: dict[MemberId, tuple[MemberId, str]] = {}
         seen = {giver}
@@ -203,21 +206,28 @@ class _General:
                     source, topic = parent[found]
                     hops.append((source, found, topic))
                     found = source
-                return hops[::-1]
+                return hops[::-1], seen
             frontier = next_frontier
-        return None
+        return None, seen
 
     def balance(self) -> None:
         receivers = [m for m in self.eligible if self.eligible[m]]
         while receivers:
             lowest = min(self.size[m] for m in receivers)
             path = None
+            # A failed search from g reached no member lighter than size(g) - 1, and nothing
+            # reachable from g reaches further, so the members it saw that are no heavier
+            # than g cannot give either -- until the next move changes the holdings.
+            hopeless: set[MemberId] = set()
             for giver in sorted(self.size, key=lambda m: (-self.size[m], m)):
                 if self.size[giver] - lowest < 2:
                     break
-                path = self._path(giver)
+                if giver in hopeless:
+                    continue
+                path, reached = self._path(giver)
                 if path is not None:
                     break
+                hopeless |= reached
             if path is None:
                 return
             # Intermediate members gain one and lose one: only the ends change size.

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import struct
+import warnings
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from kafka.protocol.consumer.metadata import (
-    ConsumerProtocolAssignment as KafkaAssignment,
-)
-from kafka.protocol.consumer.metadata import (
-    ConsumerProtocolSubscription as KafkaSubscription,
-)
 
 from partitioning import (
     Assignment,
@@ -26,6 +21,13 @@ from partitioning import (
     encode_assignment,
     encode_subscription,
 )
+
+with warnings.catch_warnings():
+    # kafka-python (the independent reference encoder) loads its schemas with a deprecated
+    # importlib.resources call at import time; that is its business, not this suite's.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from kafka.protocol.consumer.metadata import ConsumerProtocolAssignment as KafkaAssignment
+    from kafka.protocol.consumer.metadata import ConsumerProtocolSubscription as KafkaSubscription
 
 names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
 partition_numbers = st.integers(min_value=0, max_value=2**31 - 1)
