@@ -34,7 +34,7 @@ from partitioning.errors import (
     ProtocolDecodeError,
     ProtocolEncodeError,
 )
-from partitioning.keys import key_hash, partition_for
+from partitioning.keys import key_hash, offsets_partition_for, partition_for
 from partitioning.model import (
     DEFAULT_GENERATION,
     Assignment,
@@ -97,6 +97,7 @@ __all__ = [
     "key_hash",
     "member_generation",
     "member_order",
+    "offsets_partition_for",
     "partition_for",
     "preferred_leader_moves",
 ]

@@ -9,14 +9,13 @@ import mmh3
 
 from partitioning.errors import InvalidPartitionCount
 
-__all__ = ["key_hash", "partition_for"]
+__all__ = ["key_hash", "offsets_partition_for", "partition_for"]
 
 
 def key_hash(key: bytes) -> int:
     """The unsigned 32-bit MurmurHash3 (x86_32, seed 0) of ``key``.
 
-    Also the hash that places a consumer group on a ``__consumer_offsets`` partition
-    (DESIGN.md principle 5), so both go through this one function.
+    Keys and consumer-group ids (:func:`offsets_partition_for`) both go through it.
     """
     return mmh3.hash(key, 0, signed=False)
 
@@ -36,3 +35,14 @@ def partition_for(key: bytes, num_partitions: int) -> int:
     if num_partitions < 1:
         raise InvalidPartitionCount(f"a topic has at least 1 partition, got {num_partitions}")
     return mmh3.hash(key, 0, signed=False) % num_partitions
+
+
+def offsets_partition_for(group_id: str, offsets_partitions: int) -> int:
+    """The ``__consumer_offsets`` partition whose leader coordinates ``group_id``.
+
+    DESIGN.md principle 5: ``mmh3.hash(group_id, 0, signed=False) % offsets_partitions``,
+    the group id hashed as UTF-8 (what ``mmh3.hash`` does with a ``str``).  Kafka uses
+    ``abs(groupId.hashCode()) % offsets.topic.num.partitions``; logd's clients never
+    compute this themselves (they ask FindCoordinator), so only the brokers must agree.
+    """
+    return partition_for(group_id.encode("utf-8"), offsets_partitions)

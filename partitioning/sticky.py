@@ -72,12 +72,12 @@ class StickyPartitioner:
     ) -> int:
         """The partition for one record: explicit wins over key, key wins over sticky.
 
-        ``available`` holds the partitions that currently have a leader (a set keeps the
-        per-record membership test O(1)); the sticky choice
-        prefers them (keyed and explicit records keep their partition regardless, as in
-        Kafka, since moving them would break per-key order).  Raises
-        :class:`PartitionOutOfRange` for an explicit partition outside the topic and
-        :class:`InvalidPartitionCount` for ``num_partitions < 1``.
+        ``available`` holds the partitions that currently have a leader (pass a set: the
+        membership test runs per record); the sticky choice prefers them.  Keyed and
+        explicit records keep their partition regardless, as in Kafka, since moving them
+        would break per-key order.  Raises :class:`PartitionOutOfRange` for an explicit
+        partition outside the topic and :class:`InvalidPartitionCount` for
+        ``num_partitions < 1``.
         """
         if explicit_partition is not None:
             if num_partitions < 1:

@@ -25,8 +25,11 @@ How the assignment is computed:
    squared counts, so it ends, and when no such path is left no sum-of-squares-better
    assignment exists (the optimality condition of convex-cost flows).  Moves give away
    partitions the giver did not own before in preference to owned ones.
-3. **Revocation round.**  A target partition is withheld from its new member when anybody
-   else claims it (Kafka ``computePartitionsTransferringOwnership``).
+3. **Revocation round.**  A target partition that somebody claims is withheld from every
+   member but its one resolved owner (Kafka ``computePartitionsTransferringOwnership``):
+   whoever still holds it revokes it now, and the next rebalance hands it over.  So a
+   partition moving between members, a doubly claimed one, and one whose holder
+   unsubscribed all wait one round.
 
 Pure and thread-safe; deterministic (member ids and topic names decide every tie).
 """
@@ -261,7 +264,7 @@ def assign_cooperative_sticky(
         target = general.target()
     result: dict[MemberId, Assignment] = {}
     for member, partitions in target.items():
-        # Withhold what another member still claims: it is revoked there first.
+        # Withhold what somebody else may still hold: it is revoked there first.
         granted = [
             tp for tp in partitions if tp not in claims.claimants or claims.owner.get(tp) == member
         ]

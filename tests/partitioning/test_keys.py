@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+import mmh3
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from partitioning import InvalidPartitionCount, key_hash, partition_for
+from partitioning import InvalidPartitionCount, key_hash, offsets_partition_for, partition_for
 
 # MurmurHash3 x86_32, seed 0, of published test strings.  Pinning them pins where keys land:
 # a change of hash library or seed would move every key, which the contract forbids.
@@ -48,3 +49,14 @@ def test_keys_spread_evenly() -> None:
     assert set(counts) == set(range(12))
     # 1000 expected per partition; a fair hash stays well within +-15 %.
     assert all(850 <= c <= 1150 for c in counts.values()), counts
+
+
+@given(st.text(max_size=40), st.integers(min_value=1, max_value=200))
+def test_group_coordinator_partition_is_design_formula(group_id: str, n: int) -> None:
+    # DESIGN.md principle 5, verbatim: mmh3 of the group id string.
+    assert offsets_partition_for(group_id, n) == mmh3.hash(group_id, 0, signed=False) % n
+
+
+def test_group_coordinator_partition_needs_partitions() -> None:
+    with pytest.raises(InvalidPartitionCount):
+        offsets_partition_for("g", 0)
