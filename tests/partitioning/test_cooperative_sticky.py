@@ -299,3 +299,44 @@ def test_member_leaving_moves_only_its_partitions(
     assert all(group.owned[m] >= before[m] for m in group.owned)
     assert set().union(*group.owned.values()) == group.subscribed()
     assert max(sizes(group.owned)) - min(sizes(group.owned)) <= 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios(equal=False), st.data())
+def test_conflicting_and_garbage_claims_are_never_granted_twice(
+    scenario: tuple[dict[str, int], dict[str, tuple[str, ...]]], data: st.DataObject
+) -> None:
+    """Members claim overlapping, stale, unknown and out-of-range partitions: a partition is
+    granted to a member only if nobody else claims it, or if that member is its single
+    highest-generation claimant (and still subscribes)."""
+    counts, members = scenario
+    claimable = st.builds(
+        T, st.sampled_from([*counts, "ghost"]), st.integers(min_value=-2, max_value=12)
+    )
+    subscriptions = {
+        m: Subscription(
+            topics,
+            owned_partitions=tuple(data.draw(st.lists(claimable, max_size=8))),
+            generation_id=data.draw(st.none() | st.integers(min_value=0, max_value=3)),
+        )
+        for m, topics in members.items()
+    }
+    granted = _granted(subscriptions, counts)
+    everything = {T(t, p) for t, n in counts.items() for p in range(n)}
+    seen: set[T] = set()
+    for member, parts in granted.items():
+        assert not parts & seen
+        seen |= parts
+        assert parts <= everything
+        assert all(tp.topic in members[member] for tp in parts)
+        for tp in parts:
+            claimants = [m for m, s in subscriptions.items() if tp in s.owned_partitions]
+            if claimants and claimants != [member]:
+                valid = [m for m in claimants if tp.topic in members[m]]
+                top = max(member_generation(subscriptions[m]) for m in valid)
+                assert [m for m in valid if member_generation(subscriptions[m]) == top] == [member]
+    # The follow-up rounds settle on every subscribed partition exactly once.
+    group = _group(counts, members)
+    group.owned = {m: set(parts) for m, parts in granted.items()}
+    group.converge()
+    assert set().union(*group.owned.values()) == group.subscribed()
