@@ -180,7 +180,7 @@ def test_record_larger_than_the_limit_is_refused() -> None:
 
 
 def test_full_buffer_raises_at_once_without_blocking() -> None:
-    acc, tq, clock, _ = make(buffer_memory=300, batch_size=100)
+    acc, tq, _, _ = make(buffer_memory=300, batch_size=100)
     for _ in range(3):
         acc.append(tq, VALUE, partition=0)
     with pytest.raises(RequestTimedOutError, match=r"producer buffer full: 300 bytes"):
