@@ -63,7 +63,7 @@ def test_bad_values_name_the_key(
 
 
 def test_consumer_keys_are_unknown_to_the_producer() -> None:
-    with pytest.raises(InvalidConfigError, match="'auto.offset.reset' for producer"):
+    with pytest.raises(InvalidConfigError, match=r"'auto\.offset\.reset' for producer"):
         parse_config(ProducerConfig, {"auto.offset.reset": "earliest"}, {})
 
 

@@ -79,7 +79,7 @@ class FakeMetadata:
         md = ClusterMetadata(
             "c", 0,
             {0: BrokerInfo(0, "b0", 1), 1: BrokerInfo(1, "b1", 1)},
-            {"t": TopicMetadata("t", [PartitionMetadata(p, 0, 1, [0, 1], [0, 1]) for p in range(2)])},
+            {"t": TopicMetadata("t", [PartitionMetadata(p, 0, 1, [0], [0]) for p in range(2)])},
         )  # fmt: skip
         self.cache.update(md, clock.monotonic(), complete=True)
         self.stale = False
