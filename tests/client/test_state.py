@@ -151,9 +151,9 @@ class FakeRpcError(grpc.RpcError):
     ("exc", "kind", "text"),
     [
         (
-            FakeRpcError(grpc.StatusCode.ALREADY_EXISTS, "topic t exists", [(ERROR_CODE_KEY, "36")]),
+            FakeRpcError(grpc.StatusCode.ALREADY_EXISTS, "t exists", [(ERROR_CODE_KEY, "36")]),
             TopicAlreadyExistsError,
-            "topic t exists",
+            "t exists",
         ),
         (FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connect failed\nmore"), NetworkError,
          "h:1: broker unavailable: connect failed"),
