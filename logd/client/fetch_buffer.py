@@ -97,6 +97,7 @@ class FetchBuffer:
         self.max_bytes = max_bytes
         self._queue: deque[CompletedFetch] = deque()
         self._bytes = 0
+        self._interrupted = False
         self.changed = threading.Condition(threading.Lock())
         #: Called (no lock held) after put(): the asyncio consumer's wake-up.
         self.on_put: Callable[[], None] | None = None
@@ -123,7 +124,7 @@ class FetchBuffer:
         """The oldest completed fetch, waiting up to ``timeout`` s (None: forever)."""
         with self.changed:
             if not self._queue and timeout != 0:
-                self.changed.wait_for(lambda: bool(self._queue), timeout)
+                self.changed.wait_for(lambda: bool(self._queue) or self._interrupted, timeout)
             return self._queue.popleft() if self._queue else None
 
     def take_nowait(self) -> CompletedFetch | None:
@@ -139,8 +140,9 @@ class FetchBuffer:
             self.on_release()
 
     def interrupt(self) -> None:
-        """Wake a thread blocked in take() (e.g. on close)."""
+        """Wake threads blocked in take() for good (on close)."""
         with self.changed:
+            self._interrupted = True
             self.changed.notify_all()
 
     def clear(self) -> None:

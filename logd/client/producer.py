@@ -75,7 +75,10 @@ class Producer:
     ) -> None:
         """Queue one record. Never waits on the network; blocks only on a full buffer
         (``max_block_ms``) and, the first time a topic is used, for its metadata."""
-        tq = self._topics.get(topic)
+        try:
+            tq = self._topics.get(topic)
+        except TypeError:  # an unhashable "topic": topic_queues() names the problem
+            tq = None
         if tq is None:
             tq = self._thread.run(self._core.topic_queues(topic))
         self._append(
@@ -98,7 +101,10 @@ class Producer:
         Without keys or partition, the records go to the sticky partition, which moves on
         when a batch fills; with keys, each to ``partition_for(key, n)``.
         """
-        tq = self._topics.get(topic)
+        try:
+            tq = self._topics.get(topic)
+        except TypeError:  # an unhashable "topic": topic_queues() names the problem
+            tq = None
         if tq is None:
             tq = self._thread.run(self._core.topic_queues(topic))
         target = None if on_delivery is None else (lambda _start, _count: on_delivery)

@@ -68,7 +68,7 @@ class AsyncProducer:
 
     async def _queues(self, topic: str) -> TopicQueues:
         core = self.core
-        tq = core.accumulator.topics.get(topic)
+        tq = core.accumulator.topics.get(topic) if isinstance(topic, str) else None
         if tq is None:
             tq = await core.topic_queues(topic)
         return tq
