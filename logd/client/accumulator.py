@@ -143,7 +143,7 @@ class Accumulator:
 
     # -- appending (producer threads) -------------------------------------------------------
 
-    def append(  # noqa: PLR0917, PLR0915 - produce()'s signature; one inlined hot path
+    def append(  # noqa: PLR0915 - one inlined hot path (issue 8)
         self,
         tq: TopicQueues,
         value: Any,
@@ -213,7 +213,7 @@ class Accumulator:
         if wake:
             self._waker()
 
-    def append_many(  # noqa: PLR0917 - mirrors produce_batch()
+    def append_many(
         self,
         tq: TopicQueues,
         values: Sequence[Any],
@@ -263,7 +263,7 @@ class Accumulator:
                 idx, timestamp, target, block, max_block_s,
             )  # fmt: skip
 
-    def _append_run(  # noqa: PLR0917 - internal, called from two places
+    def _append_run(
         self,
         tq: TopicQueues,
         partition: int | None,
@@ -307,7 +307,7 @@ class Accumulator:
                 wake = False
 
     @staticmethod
-    def _extend(  # noqa: PLR0917 - internal
+    def _extend(
         b: ProducerBatch,
         values: list[bytes | None],
         keys: list[bytes | None] | None,

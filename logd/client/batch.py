@@ -69,7 +69,7 @@ class ProducerBatch:
         "values",
     )
 
-    def __init__(  # noqa: PLR0917 - built in one place, per batch
+    def __init__(
         self,
         topic: str,
         partition: int,

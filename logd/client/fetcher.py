@@ -70,7 +70,7 @@ _LEADER_MOVED = (
 class Fetcher:
     """Fetches assigned partitions into a FetchBuffer. Owned by the client's event loop."""
 
-    def __init__(  # noqa: PLR0917 - wiring, built in one place
+    def __init__(
         self,
         config: ConsumerConfig,
         pool: ConnectionPool,

@@ -85,7 +85,7 @@ class ProduceStream:
     def available(self) -> int:
         return 0 if self._closed else self.max_in_flight - len(self._pending)
 
-    def send(  # noqa: PLR0917 - the request's fields, per batch
+    def send(
         self,
         topic: str,
         partition: int,

@@ -63,7 +63,7 @@ class Producer:
         with self._delivery.changed:
             self._delivery.changed.notify_all()
 
-    def produce(  # noqa: PLR0917 - confluent-kafka's signature
+    def produce(
         self,
         topic: str,
         value: bytes | str | None = None,

@@ -68,7 +68,7 @@ class BatchIdentity(Protocol):
 class Sender:
     """Drains the accumulator to the brokers. Owned by the client's event loop."""
 
-    def __init__(  # noqa: PLR0917 - wiring, built in one place
+    def __init__(
         self,
         accumulator: Accumulator,
         metadata: Metadata,

@@ -96,7 +96,7 @@ class ConsumerRecord:
         "value",
     )
 
-    def __init__(  # noqa: PLR0917 - built positionally by the decoder, per record
+    def __init__(
         self,
         topic: str,
         partition: int,

@@ -94,7 +94,7 @@ class AsyncProducer:
             except TimeoutError:
                 continue
 
-    async def send(  # noqa: PLR0917 - aiokafka's signature
+    async def send(
         self,
         topic: str,
         value: bytes | str | None = None,
@@ -112,7 +112,7 @@ class AsyncProducer:
         )
         return future
 
-    async def send_and_wait(  # noqa: PLR0917 - aiokafka's signature
+    async def send_and_wait(
         self,
         topic: str,
         value: bytes | str | None = None,
