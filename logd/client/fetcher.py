@@ -92,6 +92,7 @@ class Fetcher:
         self._reset_task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="logd-consumer-fetcher")
@@ -209,20 +210,12 @@ class Fetcher:
         if isinstance(err, OffsetOutOfRangeError):
             policy = self._subs.default_reset
             if policy is None:
-                low, high = pd.log_start_offset, pd.high_watermark
                 state.fetch_offset = -1  # stop fetching it until the application seeks
-                self._buffer.put(
-                    CompletedFetch(
-                        state,
-                        epoch,
-                        [],
-                        0,
-                        OffsetOutOfRangeError(
-                            f"offset {state.position} is out of range for "
-                            f"{state.topic}/{state.partition}: valid offsets are {low}..{high}"
-                        ),
-                    )
+                task = asyncio.create_task(
+                    self._out_of_range(state, epoch, pd.log_start_offset, pd.high_watermark)
                 )
+                self._side_tasks.add(task)
+                task.add_done_callback(self._side_tasks.discard)
             else:
                 state.reset = policy
                 state.fetch_offset = -1
@@ -235,6 +228,32 @@ class Fetcher:
             return
         state.fetch_offset = -1
         self._buffer.put(CompletedFetch(state, epoch, [], 0, err))
+
+    async def _out_of_range(self, state: PartitionState, epoch: int, low: int, high: int) -> None:
+        """Queue OffsetOutOfRangeError naming the valid range (looked up if not given)."""
+        if low < 0 or high < 0:
+            key = (state.topic, state.partition)
+            try:
+                low = (await self._list([(*key, SPEC_EARLIEST, 0)]))[key][0]
+                high = (await self._list([(*key, SPEC_LATEST, 0)]))[key][0]
+            except LogdError as exc:
+                _log.debug("looking up the valid range failed: %s", exc)
+        where = f"{state.topic}/{state.partition}"
+        valid = f": valid offsets are {low}..{high}" if low >= 0 and high >= 0 else ""
+        error = OffsetOutOfRangeError(f"offset {state.position} is out of range for {where}{valid}")
+        self._buffer.put(CompletedFetch(state, epoch, [], 0, error))
+
+    async def _list(
+        self, asks: list[tuple[str, int, int, int]]
+    ) -> dict[tuple[str, int], tuple[int, int]]:
+        return await list_offsets(
+            self._pool,
+            self._metadata,
+            self._clock,
+            asks,
+            timeout_ms=self._config.request_timeout_ms,
+            backoff_ms=self._config.retry_backoff_ms,
+        )
 
     def _back_off(self, address: str) -> None:
         self._backoff_until[address] = (
@@ -314,14 +333,7 @@ class Fetcher:
         if not asks:
             return
         epochs = {(s.topic, s.partition): s.epoch for s in states}
-        found = await list_offsets(
-            self._pool,
-            self._metadata,
-            self._clock,
-            asks,
-            timeout_ms=self._config.request_timeout_ms,
-            backoff_ms=self._config.retry_backoff_ms,
-        )
+        found = await self._list(asks)
         with self._subs.lock:
             for key, (offset, _) in found.items():
                 state = self._subs.partitions.get(key)
@@ -331,7 +343,13 @@ class Fetcher:
                 state.reset = None
 
     async def close(self) -> None:
-        tasks = [self._task, self._reset_task, self._refresh_task, *self._in_flight.values()]
+        tasks = [
+            self._task,
+            self._reset_task,
+            self._refresh_task,
+            *self._in_flight.values(),
+            *self._side_tasks,
+        ]
         for task in tasks:
             if task is not None:
                 task.cancel()

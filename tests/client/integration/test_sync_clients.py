@@ -145,11 +145,12 @@ def test_auto_offset_reset(broker: BrokerProcess) -> None:
         with pytest.raises(OffsetOutOfRangeError) as info:
             read_all(strict, 1)
         assert "offset 500 is out of range for reset/0: valid offsets are 0..6" in str(info.value)
-        strict.assign([tp])
-        with pytest.raises(OffsetOutOfRangeError, match="no offset to start reset/0 from"):
-            read_all(strict, 1)
         strict.seek(TopicPartition("reset", 0, OFFSET_END))
         assert strict.poll(0.2) is None
+    with Consumer(brokers=broker.address, auto_offset_reset="error") as no_offset:
+        no_offset.assign([tp])
+        with pytest.raises(OffsetOutOfRangeError, match="no offset to start reset/0 from"):
+            read_all(no_offset, 1)
 
 
 def test_admin_calls(broker: BrokerProcess) -> None:
