@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Generator
-from itertools import islice
+from collections.abc import Callable
 
 from logd.client.subscription import PartitionState, SubscriptionState
 from logd.client.types import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, ConsumerRecord
@@ -27,7 +26,7 @@ from logd.errors import LogdError
 from logd.records.decoder import decode_batch
 from logd.records.header import parse_header
 
-__all__ = ["CompletedFetch", "FetchBuffer", "RecordReader", "consume_records"]
+__all__ = ["CompletedFetch", "FetchBuffer", "RecordReader", "batch_records"]
 
 
 class CompletedFetch:
@@ -54,40 +53,34 @@ class CompletedFetch:
         return f"CompletedFetch({s.topic}-{s.partition}, {len(self.batches)} batches)"
 
 
-def consume_records(
-    cf: CompletedFetch, max_uncompressed_bytes: int, on_done: Callable[[CompletedFetch], None]
-) -> Generator[ConsumerRecord, None, None]:
-    """The records of ``cf`` at or after the partition's position, advancing it.
+def batch_records(
+    state: PartitionState, view: memoryview, max_uncompressed_bytes: int
+) -> tuple[list[ConsumerRecord], int]:
+    """The records of one fetched batch at or after the partition's position, and the
+    offset after the batch.
 
     Control batches and records below the position are skipped (a fetch returns the whole
-    batch holding the offset asked for); the position moves past skipped batches too, so
-    gaps and control records never stall a consumer. ``on_done(cf)`` runs when the
-    iterator is exhausted or dropped.
+    batch holding the offset asked for). Decoding a whole batch in one comprehension is the
+    cheapest way per record in Python; the caller moves the position as it hands them out.
     """
-    state = cf.state
+    header = parse_header(view)
+    nxt = header.next_offset
+    position = state.position
+    if header.is_control or nxt <= position:
+        return [], nxt
+    ts_type = TIMESTAMP_LOG_APPEND_TIME if header.log_append_time else TIMESTAMP_CREATE_TIME
+    epoch = header.partition_leader_epoch
     topic = state.topic
     partition = state.partition
     cls = ConsumerRecord
-    try:
-        for view in cf.batches:
-            header = parse_header(view)
-            nxt = header.next_offset
-            if header.is_control or nxt <= state.position:
-                state.position = max(state.position, nxt)
-                continue
-            ts_type = TIMESTAMP_LOG_APPEND_TIME if header.log_append_time else TIMESTAMP_CREATE_TIME
-            epoch = header.partition_leader_epoch
-            position = state.position
-            for offset, timestamp, key, value, headers in decode_batch(
-                view, max_uncompressed_bytes=max_uncompressed_bytes
-            ):
-                if offset < position:
-                    continue
-                state.position = offset + 1
-                yield cls(topic, partition, offset, timestamp, ts_type, key, value, headers, epoch)
-            state.position = max(state.position, nxt)
-    finally:
-        on_done(cf)
+    records = [
+        cls(topic, partition, offset, timestamp, ts_type, key, value, headers, epoch)
+        for offset, timestamp, key, value, headers in decode_batch(
+            view, max_uncompressed_bytes=max_uncompressed_bytes
+        )
+        if offset >= position
+    ]
+    return records, nxt
 
 
 class FetchBuffer:
@@ -151,11 +144,20 @@ class FetchBuffer:
             self._bytes = 0
 
 
-class RecordReader:
-    """The application's side of a consumer: the record iterator it is in, and the next.
+#: Blocks until a fetch is there (or gives up): how long is the caller's choice.
+Waiter = Callable[[], CompletedFetch | None]
 
-    Owned by the application's thread (or the asyncio consumer's loop); only
-    :meth:`FetchBuffer.take` may block, and callers decide how long.
+
+class RecordReader:
+    """The application's side of a consumer: the fetch it reads, one decoded batch at a time.
+
+    A batch is decoded whole when the application reaches it; records are handed out from
+    that list and the partition's position moves with them (once per ``take()`` slice, once
+    per ``next()`` record). A batch that fails to decode raises, and raises again on the
+    next call, until the application seeks past it (as Kafka's consumer does).
+
+    Owned by the application's thread (or the asyncio consumer's loop); only the ``wait``
+    callables given to :meth:`next` and :meth:`take` may block.
     """
 
     def __init__(
@@ -164,43 +166,62 @@ class RecordReader:
         self._subs = subscription
         self._buffer = buffer
         self._max_uncompressed = max_uncompressed
-        self._records: Generator[ConsumerRecord, None, None] | None = None
+        self._cf: CompletedFetch | None = None
+        self._batch = 0  # index in _cf.batches of the next batch to decode
+        self._batch_end = -1  # the offset after the batch in _records
+        self._records: list[ConsumerRecord] = []
+        self._pos = 0
         self.state: PartitionState | None = None
 
     def next(
         self, wait: Callable[[], CompletedFetch | None] | None = None
     ) -> ConsumerRecord | None:
-        """The next record from what is fetched; ``wait()`` supplies a fetch when the buffer
-        is empty (None: do not wait)."""
+        """The next record; ``wait()`` supplies a fetch when none is buffered (None: do not
+        wait)."""
         while True:
-            it = self._records
-            if it is not None:
-                record = next(it, None)
-                if record is not None:
-                    return record
-                self._records = self.state = None
-            if not self._open(wait):
+            records = self._records
+            pos = self._pos
+            if pos < len(records):
+                record = records[pos]
+                self._pos = pos + 1
+                self.state.position = record.offset + 1  # type: ignore[union-attr]
+                return record
+            if not self._advance(wait):
                 return None
 
-    def take(
-        self, count: int, wait: Callable[[], CompletedFetch | None] | None = None
-    ) -> list[ConsumerRecord]:
+    def take(self, count: int, wait: Waiter | None = None) -> list[ConsumerRecord]:
         """Up to ``count`` records; ``wait`` is used only while none was found."""
         out: list[ConsumerRecord] = []
         while len(out) < count:
-            it = self._records
-            if it is not None:
-                want = count - len(out)
-                got = len(out)
-                out.extend(islice(it, want))
-                if len(out) - got == want:
-                    break
-                self._records = self.state = None
-            if not self._open(None if out else wait):
+            records = self._records
+            pos = self._pos
+            if pos < len(records):
+                chunk = records[pos : pos + count - len(out)]
+                self._pos = pos + len(chunk)
+                self.state.position = chunk[-1].offset + 1  # type: ignore[union-attr]
+                out += chunk
+                continue
+            if not self._advance(None if out else wait):
                 break
         return out
 
-    def _open(self, wait: Callable[[], CompletedFetch | None] | None) -> bool:
+    def _advance(self, wait: Waiter | None) -> bool:
+        """Decode the next batch (of this fetch, or of the next one); False when none came."""
+        cf = self._cf
+        if cf is not None:
+            state = cf.state
+            state.position = max(state.position, self._batch_end)  # past gaps and control records
+            if self._batch < len(cf.batches):
+                self._records, self._batch_end = batch_records(
+                    state, cf.batches[self._batch], self._max_uncompressed
+                )
+                self._batch += 1
+                self._pos = 0
+                return True
+            self._close_fetch()
+        return self._open(wait)
+
+    def _open(self, wait: Waiter | None) -> bool:
         """Start on the next current fetch; False when there is none (after ``wait``)."""
         while True:
             cf = self._buffer.take_nowait()
@@ -220,15 +241,22 @@ class RecordReader:
             if cf.error is not None:
                 self._buffer.release(cf)
                 raise cf.error
-            self._records = consume_records(cf, self._max_uncompressed, self._buffer.release)
+            self._cf = cf
             self.state = state
+            self._batch = 0
+            self._batch_end = -1
             return True
 
+    def _close_fetch(self) -> None:
+        cf = self._cf
+        self._cf = self.state = None
+        self._records = []
+        self._pos = 0
+        if cf is not None:
+            self._buffer.release(cf)
+
     def drop(self, state: PartitionState | None = None) -> None:
-        """Forget the current iterator (only if it reads ``state``, when given)."""
+        """Forget the fetch being read (only if it reads ``state``, when given)."""
         if state is not None and state is not self.state:
             return
-        it = self._records
-        self._records = self.state = None
-        if it is not None:
-            it.close()  # releases its fetch
+        self._close_fetch()
