@@ -451,6 +451,15 @@ class Accumulator:
             ready.insert(i, batch)
             self._active[pq] = None
 
+    def split(self, batch: ProducerBatch) -> tuple[ProducerBatch, ProducerBatch]:
+        """Replace ``batch`` (not queued, not in flight) by its two halves, in its order."""
+        with self.lock:
+            first, second = batch.split(batch.seq, batch.seq)
+            self._incomplete.pop(batch, None)
+            self._incomplete[first] = None
+            self._incomplete[second] = None
+            return first, second
+
     def expired(self, now: float) -> list[ProducerBatch]:
         """Batches not in flight whose ``delivery.timeout.ms`` has passed (taken out)."""
         out: list[ProducerBatch] = []

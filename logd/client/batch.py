@@ -186,6 +186,37 @@ class ProducerBatch:
             append(ts, key, value, hdrs)
         return builder.build()
 
+    def split(self, first_seq: int, second_seq: int) -> tuple[ProducerBatch, ProducerBatch]:
+        """Two batches holding this one's records, first half and second half (MESSAGE_TOO_LARGE).
+
+        Both keep the creation time, deadline and attempts; callbacks follow their records.
+        """
+        n = len(self.values)
+        assert n > 1, "a batch of one record cannot be split"
+        half = n // 2
+        halves = []
+        for seq, start, end in ((first_seq, 0, half), (second_seq, half, n)):
+            b = ProducerBatch(self.topic, self.partition, seq, self.base_timestamp,
+                              self.created, self.deadline)  # fmt: skip
+            b.values = self.values[start:end]
+            if self.keys is not None:
+                b.keys = self.keys[start:end]
+            if self.timestamps is not None:
+                b.timestamps = self.timestamps[start:end]
+            if self.headers is not None:
+                b.headers = self.headers[start:end]
+            b.size = self.size * (end - start) // n
+            b.attempts = self.attempts
+            b.closed = True
+            b.last_error = self.last_error
+            for first, count, target in self.callbacks or ():
+                lo, hi = max(first, start), min(first + count, end)
+                if lo < hi:
+                    b.add_callback(lo - start, hi - lo, _shifted(target, lo - first))
+            halves.append(b)
+        halves[1].size = self.size - halves[0].size
+        return halves[0], halves[1]
+
     def timestamp_of(self, index: int) -> int:
         """The timestamp a delivery report gives record ``index``."""
         if self.log_append_time != -1:
@@ -200,3 +231,11 @@ class ProducerBatch:
         self.keys = None
         self.headers = None
         self.encoded = None
+
+
+def _shifted(target: object, skip: int) -> object:
+    """A callback target for a run that starts ``skip`` records into the original run."""
+    if skip and type(target) is tuple:  # a send_batch run: (results, input_start)
+        collector, input_start = target
+        return (collector, input_start + skip)
+    return target

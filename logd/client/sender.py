@@ -46,6 +46,7 @@ from logd.clock import Clock
 from logd.errors import (
     LeaderNotAvailableError,
     LogdError,
+    MessageTooLargeError,
     NotLeaderOrFollowerError,
     RequestTimedOutError,
     UnknownServerError,
@@ -199,6 +200,16 @@ class Sender:
             if batch.attempts > 1:
                 pq.retrying = False
             self._deliver(batch)
+        elif (
+            isinstance(error, MessageTooLargeError)
+            and len(batch.values) > 1
+            and self._closed_with is None
+        ):
+            # The topic's max.message.bytes is below our batch (or compression grew it):
+            # split it in two and send the halves in its place, as Kafka's producer does.
+            first, second = self._acc.split(batch)
+            self._acc.requeue(second, pq)
+            self._acc.requeue(first, pq)
         elif error.retriable and self._closed_with is None:
             now = self._clock.monotonic()
             backoff = self._backoff(batch.attempts)

@@ -24,6 +24,7 @@ from logd.errors import (
     NetworkError,
     RequestTimedOutError,
 )
+from logd.records import decode_batch
 from logd.v1 import broker_pb2, common_pb2
 from partitioning import StickyPartitioner
 
@@ -228,3 +229,29 @@ def test_no_leader_known_asks_for_metadata() -> None:
         assert rig.metadata.refreshes == 1
 
     asyncio.run(main())
+
+
+def test_a_batch_too_large_for_the_topic_is_split_in_order() -> None:
+    def body() -> None:
+        rig = Rig(batch_size=1000)
+        seen: list[tuple[Any, Any]] = []
+        for i in range(3):
+            rig.acc.append(rig.tq, b"%d" % i, partition=0, callback=lambda e, md: seen.append(md))
+        rig.acc.begin_flush()
+        rig.step()
+        stream = rig.pool.stream("b0:1")
+        stream.answer(0, failed(ErrorCode.MESSAGE_TOO_LARGE))
+        rig.step()
+        sizes = [len(list(decode_batch(r))) for _, _, r, _ in stream.sent]
+        assert sizes == [1, 2], "two halves, the first half first"
+        stream.answer(0, ok(20))
+        stream.answer(0, ok(21))
+        assert [(b.base_offset, b.error) for b in rig.delivered] == [(20, None), (21, None)]
+        for batch in rig.delivered:
+            for first, count, target in batch.callbacks or ():
+                for i in range(first, first + count):
+                    target(None, batch.base_offset + i)  # type: ignore[operator]
+        assert seen == [20, 21, 22]
+        assert rig.acc.buffered == 0 and not rig.acc.has_incomplete
+
+    run(body)

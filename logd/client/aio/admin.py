@@ -115,8 +115,6 @@ class AsyncAdmin:
         )
         resp: Any = await self._call(lambda c: c.unary(c.admin.CreateTopics, request))
         _raise_first(resp.topics)
-        for t in items:
-            self._md.interest.discard(t.name)
 
     async def delete_topics(self, names: Iterable[str] | str) -> None:
         request = admin_pb2.DeleteTopicsRequest(
