@@ -49,7 +49,8 @@ def main() -> None:
             producer.produce_batch(topic, batch)
         left = producer.flush()
         elapsed = time.perf_counter() - start
-        print(f"produce_batch(): {n // 10_000 * 10_000 / elapsed:>12,.0f} msgs/s  ({left} undelivered)")
+        rate = n // 10_000 * 10_000 / elapsed
+        print(f"produce_batch(): {rate:>12,.0f} msgs/s  ({left} undelivered)")
 
     total = 1 + n + n // 10_000 * 10_000
     with Consumer(brokers=args.brokers) as consumer:
