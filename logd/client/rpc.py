@@ -58,6 +58,11 @@ def error_from_rpc(exc: BaseException, address: str = "") -> LogdError:
         return RequestTimedOutError(f"{_at(address)}request timed out")
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
         return NetworkError(f"{_at(address)}broker unavailable: {_first_line(details)}")
+    if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+        # Without logd's error code this status comes from the transport, not the broker
+        # (its own failures always carry the code): e.g. a stream cut by a broker that died
+        # ("Internal error from Core"). The request may or may not have applied: retriable.
+        return NetworkError(f"{_at(address)}connection failed: {_first_line(details)}")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return MessageTooLargeError(f"{_at(address)}{_first_line(details)}")
     if code == grpc.StatusCode.UNIMPLEMENTED:

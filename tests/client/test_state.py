@@ -161,7 +161,11 @@ class FakeRpcError(grpc.RpcError):
          "h:1: request timed out"),
         (FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "too big"), MessageTooLargeError,
          "too big"),
-        (FakeRpcError(grpc.StatusCode.INTERNAL, "boom"), UnknownServerError, "INTERNAL: boom"),
+        (FakeRpcError(grpc.StatusCode.INTERNAL, "Internal error from Core"), NetworkError,
+         "h:1: connection failed: Internal error from Core"),
+        (FakeRpcError(grpc.StatusCode.INTERNAL, "bug", [(ERROR_CODE_KEY, "-1")]),
+         UnknownServerError, "bug"),
+        (FakeRpcError(grpc.StatusCode.DATA_LOSS, "boom"), UnknownServerError, "DATA_LOSS: boom"),
     ],
 )  # fmt: skip
 def test_grpc_failures_become_logd_errors(exc: Exception, kind: type, text: str) -> None:
