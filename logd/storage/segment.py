@@ -187,12 +187,30 @@ class Segment:
             times = TimeIndex.load(
                 self._time_index_path, self.base_offset, entries[1], self.upper_offset
             )
-            if offsets is None or times is None:
+            if offsets is None or times is None or not self._covers_tail(offsets, times):
                 self.rebuild_indexes()
             else:
                 self._offset_index, self._time_index = offsets, times
         assert self._offset_index is not None and self._time_index is not None
         return self._offset_index, self._time_index
+
+    def _covers_tail(self, offsets: OffsetIndex, times: TimeIndex) -> bool:
+        """Whether loaded indexes can be whole: the indexing rule leaves no batch more than
+        ``index.interval.bytes`` past the last entry (a longer gap means entries were lost),
+        and a sealed segment's time index ends with its largest timestamp.  Walks at most
+        about one interval, so it is cheap."""
+        last = offsets.last()
+        start = last[1] if last is not None else 0
+        limit = start + self.config.index_interval_bytes
+        time_last = times.last()
+        largest = time_last[0] if time_last is not None else -1
+        try:
+            for position, _, _, _, max_ts in self._walk(start, self.size):
+                if position > limit or (self.state is SegmentState.SEALED and max_ts > largest):
+                    return False
+        except KafkaStorageError:
+            return False  # the rebuild will meet the damage and report it
+        return True
 
     def activate(self) -> None:
         """Make a SEALED segment the ACTIVE one: learn its tail (next offset, max timestamp).

@@ -100,7 +100,7 @@ def test_max_offset_hides_batches_at_and_past_the_high_watermark(
     log = open_log(tmp_path, clock)
     stored = fill(log, 20)
     assert read_all(log) == stored
-    for high_watermark in range(0, 41):
+    for high_watermark in range(41):
         data = split(log.read(0, 10**6, max_offset=high_watermark))
         visible = [b for b in stored if parse_header(b).last_offset < high_watermark]
         assert data == visible[: len(data)]
@@ -130,7 +130,7 @@ def test_bad_batches_are_refused_with_typed_errors(tmp_path: Path, clock: Manual
         log.append(damaged, 1)
     with pytest.raises(CorruptRecordError):
         log.append(make_batch(1)[:150], 1)
-    with pytest.raises(MessageTooLargeError, match="max.message.bytes"):
+    with pytest.raises(MessageTooLargeError, match=r"max\.message\.bytes"):
         log.append(make_batch(1, 1001), 1)
     log.append(make_batch(1), 5)
     with pytest.raises(FencedLeaderEpochError):
@@ -221,7 +221,7 @@ def test_retention_by_time_never_takes_the_active_segment_or_passes_the_limit(
     tmp_path: Path, clock: ManualClock
 ) -> None:
     log = open_log(tmp_path, clock, LogConfig(segment_bytes=1000, retention_ms=60_000))
-    for index in range(12):
+    for _ in range(12):
         log.append(make_batch(2, 300, timestamp=clock.now_ms()), 1)
         clock.advance(10_000)
     assert log.segment_base_offsets() == [0, 6, 12, 18]
