@@ -116,7 +116,7 @@ class IndexFile:
 
     @property
     def is_full(self) -> bool:
-        return len(self) >= self.entries_max
+        return len(self._data) >= self.entries_max * self._entry.size
 
     @property
     def data(self) -> bytes:
@@ -127,6 +127,10 @@ class IndexFile:
         if keep < len(self._data):
             del self._data[keep:]
             self._file_valid = min(self._file_valid, keep)
+            self._forget_last()
+
+    def _forget_last(self) -> None:
+        """Recompute what a subclass caches about its last entry (after a truncation)."""
 
     def reset(self) -> None:
         self._truncate_entries(0)
@@ -156,14 +160,28 @@ class IndexFile:
 class OffsetIndex(IndexFile):
     """Sparse (relative offset, position) entries of one segment, rising in both fields."""
 
-    __slots__ = ()
+    __slots__ = ("_last_offset", "_last_position")
 
     def __init__(self, path: Path, base_offset: int, entries_max: int, data: bytes = b"") -> None:
         super().__init__(path, base_offset, entries_max, OFFSET_ENTRY, data)
+        self._forget_last()
+
+    def _forget_last(self) -> None:
+        # Cached because appends check against it once per indexed batch.
+        if self._data:
+            relative, position = OFFSET_ENTRY.unpack_from(self._data, len(self._data) - 8)
+            self._last_offset, self._last_position = self.base_offset + relative, position
+        else:
+            self._last_offset = self._last_position = -1
 
     @classmethod
     def load(
-        cls, path: Path, base_offset: int, entries_max: int, log_size: int, upper_offset: int | None
+        cls,
+        path: Path,
+        base_offset: int,
+        entries_max: int,
+        log_size: int,
+        upper_offset: int | None,
     ) -> OffsetIndex | None:
         """The index in ``path`` if its entries make sense for a log of ``log_size`` bytes.
 
@@ -187,18 +205,15 @@ class OffsetIndex(IndexFile):
 
     def last(self) -> tuple[int, int] | None:
         """The last entry as (absolute offset, position)."""
-        if not self._data:
-            return None
-        relative, position = OFFSET_ENTRY.unpack_from(self._data, len(self._data) - 8)
-        return self.base_offset + relative, position
+        return (self._last_offset, self._last_position) if self._data else None
 
     def append(self, offset: int, position: int) -> None:
         relative = offset - self.base_offset
         assert 0 <= relative <= _U32_MAX and 0 <= position <= _U32_MAX, (offset, position)
-        last = self.last()
         # Invariant: entries rise strictly in offset and position.
-        assert last is None or (offset > last[0] and position > last[1]), (last, offset, position)
+        assert offset > self._last_offset and position > self._last_position, (offset, position)
         self._data += OFFSET_ENTRY.pack(relative, position)
+        self._last_offset, self._last_position = offset, position
 
     def lookup(self, offset: int) -> int:
         """The position of the last indexed batch whose base offset is ≤ ``offset`` (0 if none)."""
@@ -212,6 +227,5 @@ class OffsetIndex(IndexFile):
 
     def truncate_to_position(self, position: int) -> None:
         """Drop entries for batches at or after byte ``position`` (the log was cut there)."""
-        self._truncate_entries(
-            floor_search(self._data, len(self), OFFSET_ENTRY, 1, position - 1) + 1
-        )
+        keep = floor_search(self._data, len(self), OFFSET_ENTRY, 1, position - 1) + 1
+        self._truncate_entries(keep)

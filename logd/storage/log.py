@@ -37,21 +37,20 @@ import enum
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 from logd.clock import Clock, SystemClock
 from logd.errors import (
-    CorruptRecordError,
     FencedLeaderEpochError,
     InvalidRequestError,
     KafkaStorageError,
     OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
-from logd.records.header import BatchHeader, peek_batch_size, stamp, validate_batch
+from logd.records.header import BatchHeader, stamp
 from logd.storage import checkpoint
+from logd.storage.batches import AppendInfo, TimestampOffset, check_batch, mutable, split_batches
 from logd.storage.config import LogConfig
 from logd.storage.epochs import LeaderEpochCache
 from logd.storage.files import Fsync, fsync_dir, fsync_path, write_atomic
@@ -60,27 +59,6 @@ from logd.storage.segment import Segment
 from logd.storage.segments import Segments
 
 __all__ = ["AppendInfo", "Log", "LogState", "TimestampOffset"]
-
-
-@dataclass(frozen=True, slots=True)
-class AppendInfo:
-    """Where an append landed: offsets ``[first_offset, last_offset]``."""
-
-    first_offset: int
-    last_offset: int
-    #: The largest batch max-timestamp among the appended batches.
-    max_timestamp: int
-    #: Bytes appended.
-    size: int
-    batch_count: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class TimestampOffset:
-    """An answer to ListOffsets by time: the batch's max timestamp and where to start."""
-
-    timestamp: int
-    offset: int
 
 
 class LogState(enum.Enum):
@@ -116,6 +94,8 @@ class Log:
         self._truncations = 0
         self._state = LogState.OPEN
         self._offline: str | None = None
+        #: Open and online: the one flag the append path checks.
+        self._writable = True
         self.truncated_on_open = loaded.truncated_bytes
         #: Called (under the log's lock; it must not call back into the log) after each roll,
         #: so the owner can have the sealed segment flushed soon: ``Flusher.schedule``.
@@ -193,6 +173,7 @@ class Log:
 
     def _fail(self, what: str, exc: OSError) -> NoReturn:
         self._offline = f"{what} failed: {exc}"
+        self._writable = False
         raise KafkaStorageError(f"{self.name}: {what} failed: {exc.strerror or exc}") from exc
 
     # -- appends -------------------------------------------------------------------------
@@ -206,28 +187,28 @@ class Log:
         log end) and ``partitionLeaderEpoch`` in place: pass a ``bytearray`` to get the
         stamped bytes back (a read-only buffer is copied first).  No re-checksum is needed.
         """
-        buf = _mutable(batch)
-        header = validate_batch(buf, max_size=self._config.max_message_bytes)
+        buf = mutable(batch)
+        size, delta, max_timestamp = check_batch(buf, self._config.max_message_bytes)
         if leader_epoch < 0:
             raise InvalidRequestError(f"leader epoch {leader_epoch} is negative")
-        now = self._clock.now_ms() if now_ms is None else now_ms
         with self._lock:
-            self._check_open()
+            if not self._writable:
+                self._check_open()
             latest = self._epochs.latest_epoch
             if latest is not None and leader_epoch < latest:
                 raise FencedLeaderEpochError(
                     f"{self.name}: leader epoch {leader_epoch} is older than {latest}"
                 )
             base = self._next_offset
-            last = base + header.last_offset_delta
+            last = base + delta
             stamp(buf, base, leader_epoch)
             try:
                 self._append_locked(
-                    buf, base, last, header.max_timestamp, epoch=leader_epoch, now_ms=now
+                    buf, base, last, max_timestamp, epoch=leader_epoch, now_ms=now_ms
                 )
             except OSError as exc:
                 self._fail("append", exc)
-        return AppendInfo(base, last, header.max_timestamp, header.size)
+        return AppendInfo(base, last, max_timestamp, size)
 
     def append_replicated(self, batches: bytes | bytearray | memoryview) -> AppendInfo:
         """Append batches the leader has stamped (a Raft follower), one or more back to back.
@@ -236,7 +217,7 @@ class Log:
         at the log end, offsets must rise and epochs must not fall.
         """
         view = memoryview(batches)
-        headers = _split_batches(view)
+        headers = split_batches(view)
         with self._lock:
             self._check_open()
             self._check_continues(headers)
@@ -292,13 +273,13 @@ class Log:
         max_timestamp: int,
         *,
         epoch: int,
-        now_ms: int,
+        now_ms: int | None,
     ) -> None:
         segment = self._segments.last()
-        if segment.should_roll(len(batch), last, max_timestamp, now_ms):
-            segment = self._roll_locked(now_ms)
+        if segment.should_roll(len(batch), last, max_timestamp, now_ms, self._clock):
+            segment = self._roll_locked(self._clock.now_ms() if now_ms is None else now_ms)
         # As Kafka's UnifiedLog.append: the epoch's start is recorded before its data.
-        if self._epochs.assign(epoch, base):
+        if epoch != self._epochs.latest_epoch and self._epochs.assign(epoch, base):
             self._epochs.write_if_changed()
         segment.append(batch, base, last, max_timestamp)
         self._next_offset = last + 1
@@ -670,6 +651,7 @@ class Log:
             if self._state is not LogState.OPEN:
                 return
             self._state = LogState.CLOSED
+            self._writable = False
             if self._offline is not None:
                 for segment in self._segments:
                     segment.close_quietly()
@@ -697,28 +679,7 @@ class Log:
                 for segment in self._segments:
                     segment.close_quietly()
             self._state = LogState.DELETED
-
-
-def _mutable(batch: bytes | bytearray | memoryview) -> bytearray | memoryview:
-    """The batch itself when it can be stamped in place, else a copy that can."""
-    if isinstance(batch, bytearray) or (isinstance(batch, memoryview) and not batch.readonly):
-        return batch
-    return bytearray(batch)
-
-
-def _split_batches(view: memoryview) -> list[tuple[int, BatchHeader]]:
-    """Check and locate every batch of a buffer that must hold whole batches only."""
-    headers: list[tuple[int, BatchHeader]] = []
-    position = 0
-    while position < len(view):
-        size = peek_batch_size(view, position)
-        if size is None or size > len(view) - position:
-            raise CorruptRecordError(f"truncated batch at byte {position} of {len(view)}")
-        headers.append((position, validate_batch(view[position : position + size])))
-        position += size
-    if not headers:
-        raise InvalidRequestError("no batches to append")
-    return headers
+            self._writable = False
 
 
 def _segment_time(segment: Segment) -> int:

@@ -30,6 +30,7 @@ from typing import Final, NamedTuple
 
 import crc32c
 
+from logd.clock import Clock
 from logd.errors import KafkaStorageError
 from logd.records.header import CRC_START, HEADER_SIZE, LOG_OVERHEAD, MAGIC
 from logd.storage.config import LogConfig
@@ -303,22 +304,31 @@ class Segment:
 
     # -- appends -------------------------------------------------------------------------
 
-    def should_roll(self, size: int, last_offset: int, max_timestamp: int, now_ms: int) -> bool:
+    def should_roll(
+        self, size: int, last_offset: int, max_timestamp: int, now_ms: int | None, clock: Clock
+    ) -> bool:
         """Kafka's ``shouldRoll``: full by bytes, old by ``segment.ms``, a full index, or an
-        offset too far above the base; an empty segment never rolls (nothing to seal)."""
+        offset too far above the base; an empty segment never rolls (nothing to seal).
+        ``now_ms`` None: read ``clock`` only if needed (the common case does not)."""
         if self.size == 0:
             return False
-        offsets, times = self._indexes()
-        if self.size + size > self.config.segment_bytes or offsets.is_full or times.is_full:
+        config = self.config
+        if (
+            self.size + size > config.segment_bytes
+            or last_offset - self.base_offset > _RELATIVE_MAX
+        ):
             return True
-        if last_offset - self.base_offset > _RELATIVE_MAX:
+        offsets, times = self._offset_index, self._time_index
+        assert offsets is not None and times is not None  # loaded while ACTIVE
+        if offsets.is_full or times.is_full:
             return True
         # As Kafka: measure a segment's age in record time when the batches carry timestamps
         # (a replay of old data must not roll on every batch), else on the broker's clock.
         first = self._first_timestamp
         if first is not None and first >= 0 and max_timestamp >= 0:
-            return max_timestamp - first >= self.config.segment_ms
-        return now_ms - self._created_ms >= self.config.segment_ms
+            return max_timestamp - first >= config.segment_ms
+        now = clock.now_ms() if now_ms is None else now_ms
+        return now - self._created_ms >= config.segment_ms
 
     def append(
         self, batch: bytes | bytearray | memoryview, base: int, last: int, max_timestamp: int
@@ -327,8 +337,10 @@ class Segment:
         assert self.state is SegmentState.ACTIVE and self.next_offset is not None
         assert base >= self.next_offset and last - self.base_offset <= _RELATIVE_MAX, (base, last)
         position = self.size
-        write_all(self._fd, batch)
         size = len(batch)
+        written = os.write(self._fd, batch)
+        if written != size:
+            write_all(self._fd, memoryview(batch)[written:])
         self.size = position + size
         self.next_offset = last + 1
         if self._first_timestamp is None:
@@ -340,7 +352,9 @@ class Segment:
         if max_timestamp > self.max_timestamp:
             self.max_timestamp, self._max_timestamp_offset = max_timestamp, base
         if self._bytes_since_index > self.config.index_interval_bytes:
-            offsets, times = self._indexes()
+            offsets, times = self._offset_index, self._time_index
+            if offsets is None or times is None:
+                offsets, times = self._indexes()
             offsets.append(base, position)
             times.maybe_append(self.max_timestamp, self._max_timestamp_offset)
             self._bytes_since_index = 0

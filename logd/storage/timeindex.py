@@ -30,10 +30,19 @@ _U32_MAX: Final = (1 << 32) - 1
 class TimeIndex(IndexFile):
     """Sparse (timestamp, relative offset) entries of one segment."""
 
-    __slots__ = ()
+    __slots__ = ("_last_offset", "_last_timestamp")
 
     def __init__(self, path: Path, base_offset: int, entries_max: int, data: bytes = b"") -> None:
         super().__init__(path, base_offset, entries_max, TIME_ENTRY, data)
+        self._forget_last()
+
+    def _forget_last(self) -> None:
+        # Cached because appends compare with it once per indexed batch.
+        if self._data:
+            ts, relative = TIME_ENTRY.unpack_from(self._data, len(self._data) - TIME_ENTRY.size)
+            self._last_timestamp, self._last_offset = int(ts), self.base_offset + relative
+        else:
+            self._last_timestamp, self._last_offset = -1, self.base_offset
 
     @classmethod
     def load(
@@ -66,21 +75,18 @@ class TimeIndex(IndexFile):
 
     def last(self) -> tuple[int, int] | None:
         """The last entry as (timestamp, absolute offset)."""
-        if not self._data:
-            return None
-        ts, relative = TIME_ENTRY.unpack_from(self._data, len(self._data) - TIME_ENTRY.size)
-        return int(ts), self.base_offset + relative
+        return (self._last_timestamp, self._last_offset) if self._data else None
 
     def maybe_append(self, timestamp: int, offset: int) -> None:
         """Add (timestamp, offset) if the timestamp exceeds the last entry's (Kafka's rule)."""
-        last = self.last()
-        if timestamp < 0 or (last is not None and timestamp <= last[0]):
-            return
+        if timestamp <= self._last_timestamp:
+            return  # also drops -1, "no timestamp": the empty index's last is (-1, base)
         relative = offset - self.base_offset
         assert 0 <= relative <= _U32_MAX, offset
         # Invariant: offsets never fall (the running maximum only moves forward in the log).
-        assert last is None or offset >= last[1], (last, offset)
+        assert offset >= self._last_offset, (self._last_offset, offset)
         self._data += TIME_ENTRY.pack(timestamp, relative)
+        self._last_timestamp, self._last_offset = timestamp, offset
 
     def lookup(self, timestamp: int) -> int | None:
         """The offset of the last entry whose timestamp is ≤ ``timestamp``, None if none is."""
