@@ -40,7 +40,7 @@ from pathlib import Path
 from logd.clock import SystemClock
 from logd.records.header import HEADER_SIZE, LOG_OVERHEAD, MAGIC, parse_header, rewrite_crc
 from logd.storage import Flusher, FlushPolicy, Log, LogConfig
-from logd.storage.loader import RECOVERY_POINT_CHECKPOINT
+from logd.storage.recovery_point import RECOVERY_POINT_CHECKPOINT
 
 __all__ = ["main"]
 

@@ -29,7 +29,14 @@ from logd.records.header import (
     validate_batch,
 )
 
-__all__ = ["AppendInfo", "TimestampOffset", "check_batch", "mutable", "split_batches"]
+__all__ = [
+    "AppendInfo",
+    "TimestampOffset",
+    "check_batch",
+    "check_continues",
+    "mutable",
+    "split_batches",
+]
 
 _HEADER: Final = struct.Struct(">qiibIhiqqqhii")
 _MIN_LENGTH: Final = HEADER_SIZE - LOG_OVERHEAD
@@ -107,3 +114,29 @@ def split_batches(view: memoryview) -> list[tuple[int, BatchHeader]]:
     if not headers:
         raise InvalidRequestError("no batches to append")
     return headers
+
+
+def check_continues(
+    headers: list[tuple[int, BatchHeader]], log_end: int, latest_epoch: int | None, name: str
+) -> None:
+    """Replicated batches must start at the log end, rise, and never lower the epoch (the
+    Raft log matching the leader's); InvalidRequestError otherwise."""
+    expected = log_end
+    floor_epoch = 0 if latest_epoch is None else latest_epoch
+    for index, (_, header) in enumerate(headers):
+        if index == 0 and header.base_offset != expected:
+            raise InvalidRequestError(
+                f"{name}: replicated batches start at offset {header.base_offset}, "
+                f"but the log ends at {expected}"
+            )
+        if header.base_offset < expected:
+            raise InvalidRequestError(
+                f"{name}: replicated batch offset {header.base_offset} does not rise"
+            )
+        if header.partition_leader_epoch < floor_epoch:
+            raise InvalidRequestError(
+                f"{name}: replicated batch epoch {header.partition_leader_epoch} "
+                f"is below {floor_epoch}"
+            )
+        expected = header.last_offset + 1
+        floor_epoch = header.partition_leader_epoch

@@ -32,13 +32,13 @@ from logd.storage import checkpoint
 from logd.storage.config import LogConfig
 from logd.storage.epochs import CHECKPOINT_NAME, LeaderEpochCache
 from logd.storage.files import LOG_SUFFIX, TMP_SUFFIX, parse_segment_name
+from logd.storage.recovery_point import RECOVERY_POINT_CHECKPOINT
 from logd.storage.scan import BatchInfo
 from logd.storage.segment import Segment
 from logd.storage.segments import Segments
 
 __all__ = [
     "LOG_START_CHECKPOINT",
-    "RECOVERY_POINT_CHECKPOINT",
     "LoadedLog",
     "load",
     "read_offset_checkpoint",
@@ -46,7 +46,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-RECOVERY_POINT_CHECKPOINT: Final = "recovery-point-offset-checkpoint"
 LOG_START_CHECKPOINT: Final = "log-start-offset-checkpoint"
 
 
@@ -114,7 +113,7 @@ def load(directory: Path, config: LogConfig, now_ms: int, *, clean: bool) -> Loa
         )
     recover_from: int | None = None
     if not clean:
-        point = read_offset_checkpoint(directory / RECOVERY_POINT_CHECKPOINT)
+        point = persisted
         recover_from = (
             bases[max(bisect.bisect_right(bases, point) - 1, 0)] if point is not None else bases[0]
         )

@@ -23,7 +23,8 @@ for a disk except truncation and reset, which are rare (a Raft follower's confli
 follower that fell behind the leader's log start) and must persist the lowered recovery
 point before cutting data.  ``flush`` holds the lock only to snapshot and to publish: its
 fsyncs run on ``os.dup`` copies of the descriptors, so a roll, truncation or deletion in the
-meantime cannot close a descriptor under it.  Lock order: ``_checkpoint_lock`` then ``_lock``.
+meantime cannot close a descriptor under it.  Lock order: the recovery point's lock (see
+``recovery_point``), then the log's.
 
 Errors.  Bad input raises the typed error of ``logd.errors``.  An ``OSError`` from the disk
 takes the log offline (Kafka's ``maybeHandleIOException``): this and every later call raise
@@ -48,13 +49,22 @@ from logd.errors import (
     OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
-from logd.records.header import BatchHeader, stamp
-from logd.storage import checkpoint
-from logd.storage.batches import AppendInfo, TimestampOffset, check_batch, mutable, split_batches
+from logd.records.header import stamp
+from logd.storage.batches import (
+    AppendInfo,
+    TimestampOffset,
+    check_batch,
+    check_continues,
+    mutable,
+    split_batches,
+)
 from logd.storage.config import LogConfig
 from logd.storage.epochs import LeaderEpochCache
 from logd.storage.files import Fsync, fsync_dir, fsync_path, write_atomic
-from logd.storage.loader import LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT, load
+from logd.storage.loader import LOG_START_CHECKPOINT, load
+from logd.storage.reads import find_by_timestamp, read_batches
+from logd.storage.recovery_point import RecoveryPoint, offset_file
+from logd.storage.retention import expired_segments
 from logd.storage.segment import Segment
 from logd.storage.segments import Segments
 
@@ -76,7 +86,6 @@ class Log:
         self._config = config
         self._clock = clock
         self._lock = threading.Lock()
-        self._checkpoint_lock = threading.Lock()
         loaded = load(directory, config, clock.now_ms(), clean=clean)
         self._segments: Segments[Segment] = loaded.segments
         self._epochs: LeaderEpochCache = loaded.epochs
@@ -84,14 +93,12 @@ class Log:
         active_end = self._segments.last().next_offset
         assert active_end is not None
         self._next_offset: int = active_end
-        self._recovery_point = loaded.recovery_point
-        self._persisted_recovery_point = loaded.persisted_recovery_point
+        self._rp = RecoveryPoint(directory, loaded.recovery_point, loaded.persisted_recovery_point)
+        self._checkpoint_lock = self._rp.lock
         #: Sealed segments whose ``.log`` and indexes a flush has not yet fsynced.
         self._unflushed: list[Segment] = loaded.unflushed
         #: Segment files were created since the last flush: the directory needs an fsync.
         self._dir_unsynced = True
-        #: Bumped by every truncation, so a flush that raced one does not move the point.
-        self._truncations = 0
         self._state = LogState.OPEN
         self._offline: str | None = None
         #: Open and online: the one flag the append path checks.
@@ -100,10 +107,6 @@ class Log:
         #: Called (under the log's lock; it must not call back into the log) after each roll,
         #: so the owner can have the sealed segment flushed soon: ``Flusher.schedule``.
         self.on_roll: Callable[[Log], None] | None = None
-        persisted = self._persisted_recovery_point
-        if persisted is None or persisted > self._recovery_point:
-            with self._checkpoint_lock:
-                self._lower_recovery_point(self._recovery_point)
 
     @classmethod
     def open(
@@ -139,7 +142,7 @@ class Log:
 
     @property
     def recovery_point(self) -> int:
-        return self._recovery_point
+        return self._rp.value
 
     @property
     def state(self) -> LogState:
@@ -220,7 +223,7 @@ class Log:
         headers = split_batches(view)
         with self._lock:
             self._check_open()
-            self._check_continues(headers)
+            check_continues(headers, self._next_offset, self._epochs.latest_epoch, self.name)
             now = self._clock.now_ms()
             try:
                 for position, header in headers:
@@ -242,28 +245,6 @@ class Log:
             len(view),
             len(headers),
         )
-
-    def _check_continues(self, headers: list[tuple[int, BatchHeader]]) -> None:
-        expected = self._next_offset
-        latest = self._epochs.latest_epoch
-        floor_epoch = 0 if latest is None else latest
-        for index, (_, header) in enumerate(headers):
-            if index == 0 and header.base_offset != expected:
-                raise InvalidRequestError(
-                    f"{self.name}: replicated batches start at offset {header.base_offset}, "
-                    f"but the log ends at {expected}"
-                )
-            if header.base_offset < expected:
-                raise InvalidRequestError(
-                    f"{self.name}: replicated batch offset {header.base_offset} does not rise"
-                )
-            if header.partition_leader_epoch < floor_epoch:
-                raise InvalidRequestError(
-                    f"{self.name}: replicated batch epoch {header.partition_leader_epoch} "
-                    f"is below {floor_epoch}"
-                )
-            expected = header.last_offset + 1
-            floor_epoch = header.partition_leader_epoch
 
     def _append_locked(
         self,
@@ -326,29 +307,9 @@ class Log:
             if offset >= limit:
                 return b""
             try:
-                return self._read_locked(offset, max_bytes, limit)
+                return read_batches(self._segments, offset, max_bytes, limit, self._next_offset)
             except OSError as exc:
                 self._fail("read", exc)
-
-    def _read_locked(self, offset: int, max_bytes: int, limit: int) -> bytes:
-        segment: Segment | None = self._segments.floor(offset)
-        assert segment is not None
-        found = segment.locate(offset)
-        while found is None:
-            # The offset is past this segment's last batch: the data starts in the next one.
-            segment = self._segments.higher(segment.base_offset)
-            if segment is None or segment.base_offset >= limit:
-                return b""
-            found = segment.locate(segment.base_offset)
-        start, _ = found
-        successor = self._segments.higher(segment.base_offset)
-        stop = segment.size
-        if limit < (self._next_offset if successor is None else successor.base_offset):
-            cut = segment.locate(limit)  # the first batch the reader may not see
-            stop = cut[0] if cut is not None else segment.size
-        if start >= stop:
-            return b""
-        return segment.read(start, segment.fit(start, stop, max(max_bytes, 0)))
 
     def offset_for_timestamp(
         self, timestamp: int, max_offset: int | None = None
@@ -364,18 +325,15 @@ class Log:
         with self._lock:
             self._check_open()
             try:
-                for segment in self._segments:
-                    if segment.max_timestamp < timestamp:
-                        continue
-                    found = segment.find_timestamp(timestamp, self._log_start_offset)
-                    if found is not None:
-                        offset = max(found[0], self._log_start_offset)
-                        if max_offset is not None and offset >= max_offset:
-                            return None
-                        return TimestampOffset(found[1], offset)
+                found = find_by_timestamp(self._segments, timestamp, self._log_start_offset)
             except OSError as exc:
                 self._fail("timestamp lookup", exc)
-        return None
+        if found is None:
+            return None
+        offset = max(found[0], self._log_start_offset)
+        if max_offset is not None and offset >= max_offset:
+            return None
+        return TimestampOffset(found[1], offset)
 
     # -- epochs (for Raft) ---------------------------------------------------------------
 
@@ -429,8 +387,7 @@ class Log:
                 self._fail("truncate", exc)
 
     def _truncate_locked(self, offset: int) -> None:
-        self._truncations += 1
-        self._lower_recovery_point(offset)
+        self._rp.lower(offset)
         for segment in reversed(list(self._segments)):
             if segment.base_offset < offset or len(self._segments) == 1:
                 break
@@ -462,17 +419,16 @@ class Log:
                 self._fail("reset", exc)
 
     def _reset_locked(self, offset: int) -> None:
-        self._truncations += 1
         # The new start goes first: if we crash half-way, opening finishes the reset.
-        write_atomic(self.directory / LOG_START_CHECKPOINT, _offset_file(offset), fsync=os.fsync)
-        self._lower_recovery_point(offset)
+        write_atomic(self.directory / LOG_START_CHECKPOINT, offset_file(offset), fsync=os.fsync)
+        self._rp.lower(offset)
         for segment in reversed(list(self._segments)):
             self._delete_segment_locked(segment)
         self._segments.add(
             Segment.create(self.directory, offset, self._config, self._clock.now_ms())
         )
         self._dir_unsynced = True
-        self._next_offset = self._log_start_offset = self._recovery_point = offset
+        self._next_offset = self._log_start_offset = self._rp.value = offset
         self._epochs.clear()
         self._epochs.write_if_changed()
 
@@ -489,26 +445,19 @@ class Log:
         now = self._clock.now_ms() if now_ms is None else now_ms
         with self._lock:
             self._check_open()
-            config = self._config
-            total = sum(segment.size for segment in self._segments)
-            deleted = 0
             try:
-                while len(self._segments) > 1:
-                    oldest = self._segments.first()
-                    successor = self._segments.higher(oldest.base_offset)
-                    assert successor is not None
-                    if successor.base_offset > limit_offset:
-                        break
-                    by_start = successor.base_offset <= self._log_start_offset
-                    by_size = 0 <= config.retention_bytes <= total - oldest.size
-                    by_time = 0 <= config.retention_ms < now - _segment_time(oldest)
-                    if not (by_start or by_size or by_time):
-                        break
-                    total -= oldest.size
-                    self._delete_segment_locked(oldest)
-                    deleted += 1
+                expired = expired_segments(
+                    self._segments,
+                    self._config,
+                    limit_offset=limit_offset,
+                    log_start=self._log_start_offset,
+                    now_ms=now,
+                )
+                for segment in expired:
+                    self._delete_segment_locked(segment)
             except OSError as exc:
                 self._fail("retention", exc)
+            deleted = len(expired)
             if deleted:
                 self._advance_log_start_locked(self._segments.first().base_offset)
             return deleted
@@ -526,7 +475,7 @@ class Log:
                 return self._log_start_offset
             try:
                 path = self.directory / LOG_START_CHECKPOINT
-                write_atomic(path, _offset_file(offset), fsync=os.fsync)
+                write_atomic(path, offset_file(offset), fsync=os.fsync)
                 self._advance_log_start_locked(offset)
                 while len(self._segments) > 1:
                     successor = self._segments.higher(self._segments.first().base_offset)
@@ -554,7 +503,7 @@ class Log:
             if self._state is LogState.CLOSED:
                 return self._next_offset
             self._check_open()
-            end, generation = self._next_offset, self._truncations
+            end, generation = self._next_offset, self._rp.truncations
             sealed = list(self._unflushed)
             fds: list[int] = []
             try:
@@ -593,7 +542,7 @@ class Log:
         epochs_generation: int | None,
         fsync: Fsync,
     ) -> None:
-        with self._checkpoint_lock:
+        with self._rp.lock:
             with self._lock:
                 for segment in sealed:
                     if segment in self._unflushed:
@@ -601,36 +550,15 @@ class Log:
                 if epochs_generation is not None:
                     synced = max(self._epochs.synced_generation, epochs_generation)
                     self._epochs.synced_generation = synced
-                if generation == self._truncations and end > self._recovery_point:
-                    self._recovery_point = end
-                point = self._recovery_point
-            try:
-                self._persist_recovery_point(point, fsync)
-            except OSError as exc:
-                with self._lock:
-                    self._fail("recovery point checkpoint", exc)
-
-    def _persist_recovery_point(self, point: int, fsync: Fsync) -> None:
-        """Rewrite the checkpoint when the point entered a new segment (rare on purpose:
-        recovery re-scans the whole segment the point is in anyway).  Needs the checkpoint
-        lock, so that no truncation runs between computing ``point`` and writing it."""
-        persisted = self._persisted_recovery_point
-        with self._lock:
-            if persisted is not None:
-                same = self._segments.floor(point) is self._segments.floor(persisted)
-                if point >= persisted and same:
-                    return
-        write_atomic(self.directory / RECOVERY_POINT_CHECKPOINT, _offset_file(point), fsync=fsync)
-        self._persisted_recovery_point = point
-
-    def _lower_recovery_point(self, offset: int) -> None:
-        """Before cutting data at ``offset``: the point (and its file) must not stay above."""
-        self._recovery_point = min(self._recovery_point, offset)
-        persisted = self._persisted_recovery_point
-        if persisted is None or persisted > offset:
-            path = self.directory / RECOVERY_POINT_CHECKPOINT
-            write_atomic(path, _offset_file(self._recovery_point), fsync=os.fsync)
-            self._persisted_recovery_point = self._recovery_point
+                self._rp.advance(end, generation)
+                point = self._rp.value
+                write = self._rp.needs_write(point, self._segments.floor)
+            if write:
+                try:
+                    self._rp.write(point, fsync)
+                except OSError as exc:
+                    with self._lock:
+                        self._fail("recovery point checkpoint", exc)
 
     # -- closing -------------------------------------------------------------------------
 
@@ -669,8 +597,8 @@ class Log:
             fsync_path(path, fsync)
         self._epochs.write_if_changed()
         fsync_path(self._epochs.path, fsync)
-        point = self._next_offset
-        write_atomic(self.directory / RECOVERY_POINT_CHECKPOINT, _offset_file(point), fsync=fsync)
+        self._rp.value = self._next_offset
+        self._rp.write(self._next_offset, fsync)
 
     def discard(self) -> None:
         """Close the files without writing anything: the log's directory is being deleted."""
@@ -680,15 +608,3 @@ class Log:
                     segment.close_quietly()
             self._state = LogState.DELETED
             self._writable = False
-
-
-def _segment_time(segment: Segment) -> int:
-    """The time retention measures a segment by: its largest timestamp (Kafka's choice),
-    or the file's modification time when no batch has one."""
-    if segment.max_timestamp >= 0:
-        return segment.max_timestamp
-    return int(os.stat(segment.log_path).st_mtime * 1000)
-
-
-def _offset_file(offset: int) -> bytes:
-    return checkpoint.encode([(offset,)])

@@ -19,11 +19,8 @@ from logd.clock import ManualClock
 from logd.storage import Log, LogConfig
 from logd.storage.epochs import CHECKPOINT_NAME
 from logd.storage.index import OffsetIndex
-from logd.storage.loader import (
-    LOG_START_CHECKPOINT,
-    RECOVERY_POINT_CHECKPOINT,
-    read_offset_checkpoint,
-)
+from logd.storage.loader import LOG_START_CHECKPOINT, read_offset_checkpoint
+from logd.storage.recovery_point import RECOVERY_POINT_CHECKPOINT
 from logd.storage.timeindex import TimeIndex
 from tests.storage.batches import BASE_TS, make_batch, stamped
 from tests.storage.test_log import SMALL, fill, read_all, split
