@@ -123,14 +123,7 @@ class Segment:
         path = segment_path(directory, base_offset, LOG_SUFFIX)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         segment = cls(directory, base_offset, config, fd, now_ms)
-        segment._offset_index = OffsetIndex(
-            segment._index_path, base_offset, config.offset_index_entries_max
-        )
-        segment._time_index = TimeIndex(
-            segment._time_index_path, base_offset, config.time_index_entries_max
-        )
-        segment._offset_index.delete_file()
-        segment._time_index.delete_file()
+        segment._fresh_indexes()
         segment.next_offset = base_offset
         segment.state = SegmentState.ACTIVE
         return segment
@@ -423,7 +416,8 @@ class Segment:
         """(base offset, max timestamp) of the first batch at or past ``min_offset`` whose
         max timestamp is ≥ ``timestamp``."""
         offsets, times = self._indexes()
-        from_offset = max(times.lookup(timestamp) or self.base_offset, min_offset)
+        indexed = times.lookup(timestamp)
+        from_offset = max(self.base_offset if indexed is None else indexed, min_offset)
         for _, _, base, last, max_ts in self._walk(offsets.lookup(from_offset), self.size):
             if last >= min_offset and max_ts >= timestamp:
                 return base, max_ts
@@ -466,23 +460,30 @@ class Segment:
 
     def rebuild_indexes(self) -> None:
         """Re-derive both indexes from the ``.log`` (structure only) and write their files."""
-        self._offset_index = OffsetIndex(
-            self._index_path, self.base_offset, self.config.offset_index_entries_max
-        )
-        self._time_index = TimeIndex(
-            self._time_index_path, self.base_offset, self.config.time_index_entries_max
-        )
-        self._offset_index.delete_file()
-        self._time_index.delete_file()
-        self.max_timestamp, self._max_timestamp_offset = -1, self.base_offset
-        self._bytes_since_index = 0
+        _, times = self._fresh_indexes()
         next_offset = self.base_offset
         for position, size, base, last, max_ts in self._walk(0, self.size):
             self._track(position, size, base, max_ts)
             next_offset = last + 1
         self.next_offset = next_offset
-        self._time_index.maybe_append(self.max_timestamp, self._max_timestamp_offset)
+        times.maybe_append(self.max_timestamp, self._max_timestamp_offset)
         self._write_index_files()
+
+    def _fresh_indexes(self) -> tuple[OffsetIndex, TimeIndex]:
+        """Empty indexes, ready to be built from the ``.log``; old files go (the index
+        files must never hold more than memory does)."""
+        config = self.config
+        self._offset_index = OffsetIndex(
+            self._index_path, self.base_offset, config.offset_index_entries_max
+        )
+        self._time_index = TimeIndex(
+            self._time_index_path, self.base_offset, config.time_index_entries_max
+        )
+        self._offset_index.delete_file()
+        self._time_index.delete_file()
+        self.max_timestamp, self._max_timestamp_offset = -1, self.base_offset
+        self._bytes_since_index = 0
+        return self._offset_index, self._time_index
 
     def recover(
         self, next_offset: int, min_epoch: int, on_batch: Callable[[BatchInfo], None]
@@ -493,14 +494,7 @@ class Segment:
         ``next_offset``/``min_epoch`` are where the previous segment left off.  The segment
         is ACTIVE afterwards; the log seals it again if a later segment survives.
         """
-        self._offset_index = OffsetIndex(
-            self._index_path, self.base_offset, self.config.offset_index_entries_max
-        )
-        self._time_index = TimeIndex(
-            self._time_index_path, self.base_offset, self.config.time_index_entries_max
-        )
-        self.max_timestamp, self._max_timestamp_offset = -1, self.base_offset
-        self._bytes_since_index = 0
+        self._fresh_indexes()
         self.next_offset = max(next_offset, self.base_offset)
         size = os.fstat(self._fd).st_size
         pos, reason = 0, ""

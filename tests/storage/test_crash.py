@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import struct
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,18 @@ def test_an_interrupted_reset_is_finished_on_open(tmp_path: Path, clock: ManualC
     assert (again.log_start_offset, again.log_end_offset) == (500, 500)
     assert again.segment_base_offsets() == [500]
     assert again.append(make_batch(1), 2).first_offset == 500
+
+
+def test_recovery_replaces_stale_index_files_even_with_no_entries(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    log = Log.open(tmp_path / "live", LogConfig(), clock)
+    stored = fill(log, 3)  # 600 bytes: below one index interval, so no index entries
+    copy = crash_copy(log, tmp_path / "copy")
+    # A crash left a plausible but wrong index: offset 1 "at" the third batch.
+    segment_file(copy, 0, ".index").write_bytes(struct.pack(">II", 1, 400))
+    recovered = Log.open(copy, LogConfig(), clock)
+    recovered.close()
+    assert segment_file(copy, 0, ".index").read_bytes() == b""
+    again = Log.open(copy, LogConfig(), clock, clean_shutdown=True)
+    assert split(again.read(1, 1))[0] == stored[0]
