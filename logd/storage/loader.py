@@ -108,9 +108,8 @@ def load(directory: Path, config: LogConfig, now_ms: int, *, clean: bool) -> Loa
     segments: Segments[Segment] = Segments()
     if not bases:
         segments.add(Segment.create(directory, log_start, config, now_ms))
-        return _finish(
-            LoadedLog(segments, epochs, log_start, log_start, []), directory, config, now_ms
-        )
+        loaded = LoadedLog(segments, epochs, log_start, log_start, [], 0, persisted)
+        return _finish(loaded, directory, config, now_ms)
     recover_from: int | None = None
     if not clean:
         point = persisted

@@ -127,12 +127,24 @@ class LogManager:
                 # From here on, a crash must trigger recovery again.
                 marker.unlink()
                 fsync_dir(self.data_dir)
-        except OSError as exc:
-            self._release_lock()
-            raise KafkaStorageError(f"cannot open data directory {self.data_dir}: {exc}") from exc
-        except BaseException:
-            self._release_lock()
+        except BaseException as exc:
+            self._abandon_open()
+            if isinstance(exc, OSError):
+                raise KafkaStorageError(
+                    f"cannot open data directory {self.data_dir}: {exc}"
+                ) from exc
             raise
+
+    def _abandon_open(self) -> None:
+        """A partition failed to open: close the ones that did, promise nothing, unlock."""
+        with self._table_lock:
+            logs = list(self._logs.values())
+            self._logs.clear()
+        for log in logs:
+            if self._flusher is not None:
+                self._flusher.unregister(log)
+            log.close()
+        self._release_lock()
 
     def _open_entry(self, entry: os.DirEntry[str], topic_configs: Mapping[str, LogConfig]) -> None:
         if not entry.is_dir(follow_symlinks=False):

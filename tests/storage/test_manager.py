@@ -141,3 +141,18 @@ def test_a_closed_manager_refuses_work(tmp_path: Path, clock: ManualClock) -> No
     manager = LogManager(tmp_path, clock=clock)
     with pytest.raises(KafkaStorageError, match="not open"):
         manager.create("t", 0)
+
+
+def test_a_partition_that_cannot_open_fails_the_open_and_unlocks(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    with LogManager(tmp_path, clock=clock) as manager:
+        manager.create("a", 0).append(make_batch(2), 1)
+    (tmp_path / "b-0").mkdir()
+    (tmp_path / "b-0" / f"{0:020d}.log").mkdir()  # not a file: opening it fails
+    with pytest.raises(KafkaStorageError, match="b-0"):
+        LogManager(tmp_path, clock=clock).open()
+    assert (tmp_path / CLEAN_SHUTDOWN_FILE).exists()  # still trusted: nothing was promised
+    shutil.rmtree(tmp_path / "b-0")
+    with LogManager(tmp_path, clock=clock) as again:  # the lock was released
+        assert again.had_clean_shutdown and again.get("a", 0).log_end_offset == 2
