@@ -328,9 +328,9 @@ class Log:
                 found = find_by_timestamp(self._segments, timestamp, self._log_start_offset)
             except OSError as exc:
                 self._fail("timestamp lookup", exc)
-        if found is None:
-            return None
-        offset = max(found[0], self._log_start_offset)
+            if found is None:
+                return None
+            offset = max(found[0], self._log_start_offset)
         if max_offset is not None and offset >= max_offset:
             return None
         return TimestampOffset(found[1], offset)
