@@ -222,7 +222,9 @@ class Segment:
         max_ts, max_offset = time_last if time_last is not None else (-1, self.base_offset)
         next_offset = self.base_offset
         for _, _, base, last, batch_max_ts in self._walk(start, self.size):
-            # Ties keep the earlier batch: the time index must point at the first to reach it.
+            # Ties keep the earlier batch, so a time entry means "the first batch to reach
+            # this timestamp" (lookups would survive either way: the tail has no offset
+            # index entries, so a scan for it always starts before both batches).
             if batch_max_ts > max_ts or (batch_max_ts == max_ts and base < max_offset):
                 max_ts, max_offset = batch_max_ts, base
             next_offset = last + 1
