@@ -55,3 +55,37 @@ def test_a_segment_written_by_logd_decodes_with_kafka_python(
         assert value == b"value-%d " % offset * 20
         assert headers == [("n", str(offset).encode())]
         assert epoch >= 1
+
+
+def test_a_log_built_with_our_codec_decodes_with_kafka_python_to_the_same_records(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Issue 2's "done when": logd's own producer-side codec, through the log, to disk, read
+    back by an independent Kafka decoder."""
+    from logd.records import BatchBuilder, Compression
+
+    log = Log.open(tmp_path / "t-1", LogConfig(segment_bytes=1024), clock)
+    expected = []
+    offset = 0
+    for index in range(10):
+        codec = Compression.LZ4 if index % 2 else Compression.NONE
+        builder = BatchBuilder(compression=codec)
+        for n in range(1 + index % 3):
+            key = None if n == 1 else b"k-%d-%d" % (index, n)
+            value = None if (index, n) == (3, 0) else b"payload %d/%d " % (index, n) * 30
+            headers = [("trace", b"t-%d" % index), ("empty", None)]
+            builder.append(1_700_000_000_000 + offset, key, value, headers)
+            expected.append((offset, 1_700_000_000_000 + offset, key, value, headers))
+            offset += 1
+        log.append(builder.build(), leader_epoch=3)
+    log.close()
+    decoded = []
+    for path in sorted((tmp_path / "t-1").glob("*.log")):
+        records = MemoryRecords(path.read_bytes())
+        while records.has_next():
+            batch = records.next_batch()
+            assert batch.validate_crc()
+            assert batch.leader_epoch == 3
+            decoded.extend((r.offset, r.timestamp, r.key, r.value, r.headers) for r in batch)
+    assert len(list((tmp_path / "t-1").glob("*.log"))) > 1
+    assert decoded == expected
