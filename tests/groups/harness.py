@@ -69,16 +69,16 @@ class Harness:
         auto_persist: bool = True,
         replay: list[OffsetsRecord] | None = None,
         now_ms: int = START_MS,
+        loaded: bool = True,
     ) -> None:
-        self.config = config or CoordinatorConfig(
-            initial_rebalance_delay_ms=0, min_session_timeout_ms=1_000
-        )
+        self.config = config or CoordinatorConfig(min_session_timeout_ms=1_000)
         counter = itertools.count(1)
         self.coord = GroupCoordinator(self.config, lambda: f"m{next(counter)}")
         for record in replay or []:
             self.coord.replay(record.key, record.value)
         self.now = now_ms
-        self.coord.finish_loading(self.now)
+        if loaded:
+            self.coord.finish_loading(self.now)
         self.auto_persist = auto_persist
         self.responses: dict[int, Body] = {}
         self.held: list[Write] = []  # writes handed out, not yet reported
@@ -269,16 +269,16 @@ class Harness:
     def form(self, group: str, *members: Member, assign: bool = True) -> None:
         """Bring ``members`` into one Stable generation: everyone joins, the join phase
         ends (at once, or after the initial delay), the leader assigns "p<i>" to each."""
-        rids = {m.client_id: self.join(group, m) for m in members}
-        self.run_until_answered(*rids.values())
-        for m in members:
-            body = self.join_response(rids[m.client_id], m)
+        rids = [self.join(group, m) for m in members]
+        self.run_until_answered(*rids)
+        for rid, m in zip(rids, members, strict=True):
+            body = self.join_response(rid, m)
             assert body is not None and body.error is ErrorCode.NONE, body
         if not assign:
             return
         leader = next(m for m in members if m.member_id == m.leader_id)
         plan = {m.member_id: f"p{i}".encode() for i, m in enumerate(members)}
-        syncs = {m.client_id: self.sync(group, m, plan if m is leader else None) for m in members}
-        for m in members:
-            body = self.sync_response(syncs[m.client_id], m)
+        syncs = [self.sync(group, m, plan if m is leader else None) for m in members]
+        for rid, m in zip(syncs, members, strict=True):
+            body = self.sync_response(rid, m)
             assert body is not None and body.error is ErrorCode.NONE, body
