@@ -280,5 +280,5 @@ class Harness:
         plan = {m.member_id: f"p{i}".encode() for i, m in enumerate(members)}
         syncs = [self.sync(group, m, plan if m is leader else None) for m in members]
         for rid, m in zip(syncs, members, strict=True):
-            body = self.sync_response(rid, m)
-            assert body is not None and body.error is ErrorCode.NONE, body
+            synced = self.sync_response(rid, m)
+            assert synced is not None and synced.error is ErrorCode.NONE, synced

@@ -64,9 +64,8 @@ def test_first_join_of_a_dynamic_member_gets_its_id_first() -> None:
     # An id handed out and never used is forgotten after the session timeout.
     h.advance(SESSION_MS)
     assert h.coord.group_state("g") is None
-    rid = h.send_join("g", m)
-    body = h.answer(rid)
-    assert isinstance(body, JoinGroupResponse) and body.error is ErrorCode.UNKNOWN_MEMBER_ID
+    again = h.answer(h.send_join("g", m))
+    assert isinstance(again, JoinGroupResponse) and again.error is ErrorCode.UNKNOWN_MEMBER_ID
 
 
 def test_a_member_that_stops_heartbeating_is_removed_after_its_session_timeout() -> None:
