@@ -229,10 +229,10 @@ class Group:
         only — its own previous protocols do not count."""
         if not protocol_type or not names:
             return False
+        if self.members and protocol_type != self.protocol_type:
+            return False
         candidates = self.candidate_protocols(excluding=member_id)
-        if candidates is None:
-            return True
-        return protocol_type == self.protocol_type and not candidates.isdisjoint(names)
+        return candidates is None or not candidates.isdisjoint(names)
 
     def select_protocol(self) -> str:
         """The protocol of the next generation: each member votes for its most preferred

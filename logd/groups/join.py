@@ -237,6 +237,7 @@ def _replace_static_member(
                 return  # gone, or a rebalance started: it answers the parked JoinGroup
             if error is ErrorCode.NONE:
                 core.answer_join(member, _static_rejoin_answer(group, new_id, leader_before))
+                core.arm_heartbeat(group, member)
                 return
             # Undo: the old member id is the one on record.
             core.answer_join(member, JoinGroupResponse(group_store_error(error), ""))

@@ -5,7 +5,8 @@ and the delayed operations (``DelayedJoin``, ``InitialDelayedJoin``, ``DelayedSy
 
 Invariant: a group is in PreparingRebalance exactly when its JOIN timer is armed (a fresh
 group's first round runs on the initial-delay timer, the others on the rebalance timeout).
-Invariant: the SYNC timer is armed only while ``pending_sync`` is not empty.
+Invariant: the SYNC timer is armed exactly while ``pending_sync`` is not empty.
+Invariant: every member has a HEARTBEAT timer, every pending member id a PENDING_MEMBER one.
 
 Functions over a :class:`~logd.groups.core.Core`; not thread-safe.
 """
@@ -177,6 +178,9 @@ def on_heartbeat_expired(core: Core, group: Group, member_id: str) -> None:
     if member is None:
         return
     if not member.is_new and (member.awaiting_join is not None or member.awaiting_sync is not None):
+        # Look again one session later: whatever answers the parked request restarts the
+        # session anyway, and this way no member is ever left without a timer.
+        core.arm_heartbeat(group, member)
         return
     remove_member(core, group, member, ErrorCode.UNKNOWN_MEMBER_ID)
 

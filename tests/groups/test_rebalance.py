@@ -248,6 +248,17 @@ def test_a_member_without_a_common_protocol_is_refused() -> None:
     assert body.error is ErrorCode.INCONSISTENT_GROUP_PROTOCOL
 
 
+def test_a_lone_member_cannot_change_the_protocol_type_by_rejoining() -> None:
+    h = Harness()
+    a = Member("a")
+    h.form("g", a)
+    req = JoinGroupRequest("g", a.member_id, "connect", a.protocols, 10_000, 10_000)
+    h.coord.join_group(1_000, req, h.now)
+    h.drain()
+    assert h.answer(1_000) == JoinGroupResponse(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, a.member_id)
+    assert h.coord.group_state("g") is S.STABLE
+
+
 def test_session_timeout_outside_the_allowed_range_is_refused() -> None:
     h = Harness(CoordinatorConfig(min_session_timeout_ms=6_000, max_session_timeout_ms=60_000))
     for session in (5_999, 60_001):

@@ -41,6 +41,7 @@ from logd.groups.messages import (
     SyncGroupResponse,
 )
 from logd.groups.state import GroupState
+from logd.groups.timers import TimerKey, TimerKind
 from tests.groups.harness import Harness, Member
 
 S = GroupState
@@ -310,6 +311,20 @@ class GroupMachine(RuleBasedStateMachine):
     @invariant()
     def committed_is_what_was_acknowledged(self) -> None:
         assert self.h.committed(G) == self.committed
+
+    @invariant()
+    def timers_match_the_state(self) -> None:
+        group = self.group()
+        if group is None:
+            return
+        timers = self.h.coord._core.timers
+        key = TimerKey
+        assert (key(TimerKind.JOIN, G) in timers) == (group.state is S.PREPARING_REBALANCE)
+        assert (key(TimerKind.SYNC, G) in timers) == bool(group.pending_sync)
+        for member_id in group.members:
+            assert key(TimerKind.HEARTBEAT, G, member_id) in timers, member_id
+        for member_id in group.pending_members:
+            assert key(TimerKind.PENDING_MEMBER, G, member_id) in timers, member_id
 
     @invariant()
     def every_waiting_request_will_be_answered(self) -> None:
