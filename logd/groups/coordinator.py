@@ -73,8 +73,9 @@ __all__ = ["CoordinatorStatus", "GroupCoordinator", "OwnedPartitions"]
 _S = GroupState
 
 OwnedPartitions = Callable[[bytes], Iterable[tuple[str, int]]]
-"""Decodes a member's assignment bytes into (topic, partition) pairs (for consumer groups,
-Kafka's ConsumerProtocol assignment; ``partitioning/`` has the decoder)."""
+"""Decodes a member's assignment bytes into (topic, partition) pairs, raising a
+``LogdError`` or ``ValueError`` on bytes it cannot read. For consumer groups that is Kafka's
+ConsumerProtocol assignment: ``lambda b: partitioning.decode_assignment(b).partitions``."""
 
 
 class CoordinatorStatus(enum.Enum):
@@ -408,7 +409,7 @@ def _owners(
     for m in group.members.values():
         try:
             pairs = [TopicPartition(t, p) for t, p in owned(m.assignment)]
-        except LogdError:
+        except (LogdError, ValueError):  # partitioning's decode errors are ValueErrors
             continue  # a leader's assignment we cannot read: shown without an owner
         for tp in pairs:
             owners[tp] = (m.member_id, m.group_instance_id, m.client_id, m.client_host)

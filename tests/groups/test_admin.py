@@ -16,16 +16,15 @@ def _decode(assignment: bytes) -> Iterable[tuple[str, int]]:
     """A stand-in for ConsumerProtocol: b"t:0,t:1"."""
     if not assignment.startswith(b"t:"):
         raise CorruptRecordError("not an assignment")
+    if assignment == b"t:junk":
+        raise ValueError("what partitioning's ProtocolDecodeError is")
     return [("t", int(part.split(b":")[1])) for part in assignment.split(b",")]
 
 
 def test_committed_offsets_per_partition_with_the_member_that_owns_it() -> None:
     h = Harness()
     a, b = Member("a"), Member("b")
-    rids = [h.join("g", m) for m in (a, b)]
-    h.run_until_answered(*rids)
-    for rid, m in zip(rids, (a, b), strict=True):
-        h.join_response(rid, m)
+    h.form("g", a, b, assign=False)
     h.sync("g", b)
     h.sync("g", a, {a.member_id: b"t:0,t:1", b.member_id: b"t:2"})
     h.commit("g", {("t", 0): 10, ("t", 2): 30, ("old", 0): 5}, a)
@@ -45,11 +44,13 @@ def test_committed_offsets_per_partition_with_the_member_that_owns_it() -> None:
 
 def test_an_assignment_that_cannot_be_decoded_shows_no_owner() -> None:
     h = Harness()
-    a = Member("a")
-    h.form("g", a)  # the harness assigns b"p0", which _decode refuses
+    a, b = Member("a"), Member("b")
+    h.form("g", a, b, assign=False)
+    h.sync("g", b)
+    h.sync("g", a, {a.member_id: b"t:junk", b.member_id: b"t:1"})
     h.commit("g", {("t", 0): 1}, a)
     view = h.coord.group_offsets("g", _decode)
-    assert [(r.partition, r.member_id) for r in view.partitions] == [(0, "")]
+    assert [(r.partition, r.member_id) for r in view.partitions] == [(0, ""), (1, b.member_id)]
 
 
 def test_list_groups_filters_by_state() -> None:
