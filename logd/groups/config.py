@@ -51,6 +51,9 @@ class CoordinatorConfig:
         ):
             if getattr(self, name) < 0:
                 raise InvalidConfigError(f"{name} must not be negative")
+        if self.offset_metadata_max_bytes > 0x7FFF:
+            # The metadata is persisted as an int16-length string.
+            raise InvalidConfigError("offset_metadata_max_bytes must be at most 32767")
         for name in ("offsets_retention_ms", "offsets_retention_check_interval_ms"):
             if getattr(self, name) <= 0:
                 raise InvalidConfigError(f"{name} must be positive")

@@ -291,7 +291,8 @@ class GroupCoordinator:
         return self._core.outbox.take()
 
     def on_persisted(self, write_id: int, now_ms: int) -> None:
-        """The records of ``write_id`` are durable (committed in the partition)."""
+        """The records of ``write_id`` are durable (committed in the partition). An id
+        that is not waiting (already reported, or from before :meth:`unload`) is ignored."""
         self._advance(now_ms)
         self._core.outbox.complete(write_id, ErrorCode.NONE)
         self._end()

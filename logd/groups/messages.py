@@ -25,6 +25,7 @@ from logd.groups.state import GroupState
 __all__ = [
     "NO_GENERATION",
     "NO_OFFSET",
+    "Body",
     "DeleteGroupResult",
     "DeleteGroupsResponse",
     "DescribeGroupsResponse",

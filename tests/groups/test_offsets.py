@@ -3,7 +3,9 @@ simple commits, fetch, delete, retention."""
 
 from __future__ import annotations
 
-from logd.errors import ErrorCode
+import pytest
+
+from logd.errors import ErrorCode, InvalidConfigError
 from logd.groups.config import CoordinatorConfig
 from logd.groups.log_format import OffsetCommitKey, decode_key
 from logd.groups.messages import (
@@ -202,3 +204,15 @@ def test_a_consumer_groups_offsets_expire_from_when_it_became_empty() -> None:
     h.advance(120_000)
     assert h.committed("g") == {}
     assert h.coord.group_state("g") is None
+
+
+def test_settings_that_cannot_work_are_refused() -> None:
+    for bad in (
+        {"partition": 3, "partitions": 3},
+        {"min_session_timeout_ms": 10, "max_session_timeout_ms": 5},
+        {"offset_metadata_max_bytes": 40_000},
+        {"offsets_retention_ms": 0},
+        {"initial_rebalance_delay_ms": -1},
+    ):
+        with pytest.raises(InvalidConfigError):
+            CoordinatorConfig(**bad)
