@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from typing import Any
 
 from logd.client.config import ConsumerConfig
 from logd.client.connection import ConnectionPool
@@ -21,15 +20,10 @@ from logd.client.fetch_buffer import FetchBuffer
 from logd.client.fetcher import Fetcher
 from logd.client.metadata import Metadata
 from logd.client.offsets import SPEC_EARLIEST, SPEC_LATEST, SPEC_TIMESTAMP, list_offsets
-from logd.client.rpc import error_from_proto
 from logd.client.subscription import PartitionState, SubscriptionState
 from logd.client.types import TopicPartition
 from logd.clock import Clock
 from logd.errors import UnknownTopicOrPartitionError
-from logd.records.decoder import decode_batch
-from logd.records.header import parse_header
-from logd.records.reader import split_batches
-from logd.v1 import broker_pb2
 
 __all__ = ["ConsumerCore"]
 
@@ -87,51 +81,13 @@ class ConsumerCore:
             await self.fetcher.reset_positions(pending)
 
     async def offsets_for_times(self, tps: list[TopicPartition]) -> list[TopicPartition]:
-        """The first offset whose record's timestamp is >= ``tp.offset``, per partition."""
+        """The first offset whose record's timestamp is >= ``tp.offset``; -1 when none."""
         found = await self._list(
             [(tp.topic, tp.partition, SPEC_TIMESTAMP, tp.offset) for tp in tps]
         )
-        out = []
-        for tp in tps:
-            offset = found[(tp.topic, tp.partition)][0]
-            if offset >= 0:
-                offset = await self._exact_offset(tp, offset)
-            out.append(TopicPartition(tp.topic, tp.partition, offset))
-        return out
-
-    async def _exact_offset(self, tp: TopicPartition, offset: int) -> int:
-        """The broker may answer with the first *batch* whose max timestamp reaches the time
-        (logd.storage's time index is per batch); Kafka answers with the record. Read that
-        batch and find the record: the records before it are all earlier than the time."""
-        address = self.metadata.cache.leader_address(tp.topic, tp.partition)
-        if address is None:
-            return offset
-        conn = self.pool.get(address)
-        wanted = broker_pb2.FetchPartition(
-            topic=tp.topic,
-            partition=tp.partition,
-            offset=offset,
-            max_bytes=self.config.max_partition_fetch_bytes,
-        )
-        request = broker_pb2.FetchRequest(
-            max_wait_ms=0,
-            min_bytes=0,
-            max_bytes=self.config.max_partition_fetch_bytes,
-            partitions=[wanted],
-        )
-        resp: Any = await conn.unary(conn.broker.Fetch, request)
-        for pd in resp.partitions:
-            if error_from_proto(pd.error) is not None:
-                return offset
-            for view in split_batches(pd.records).batches:
-                header = parse_header(view)
-                if header.is_control or header.next_offset <= offset:
-                    continue
-                for record in decode_batch(view):
-                    if record.offset >= offset and record.timestamp >= tp.offset:
-                        return int(record.offset)
-                return offset
-        return offset
+        return [
+            TopicPartition(tp.topic, tp.partition, found[(tp.topic, tp.partition)][0]) for tp in tps
+        ]
 
     async def watermarks(self, tp: TopicPartition) -> tuple[int, int]:
         low = await self._list([(tp.topic, tp.partition, SPEC_EARLIEST, 0)])
