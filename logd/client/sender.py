@@ -44,6 +44,7 @@ from logd.client.metadata import Metadata
 from logd.client.rpc import error_from_proto
 from logd.clock import Clock
 from logd.errors import (
+    InvalidRequestError,
     LeaderNotAvailableError,
     LogdError,
     MessageTooLargeError,
@@ -302,7 +303,7 @@ class Sender:
         """Stop: fail what is still undelivered with ``error``, then end the task."""
         self._stopping = True
         self._closed_with = error
-        self._acc.close(error)
+        self._acc.close(InvalidRequestError("the producer is closed"))
         for batch in self._acc.abandon():
             self._fail(batch, error)
         for conn in self._pool.connections():

@@ -225,3 +225,12 @@ def test_iteration_and_pause(broker: BrokerProcess) -> None:
         assert consumer.poll(0.3) is None, "partition 1 is paused"
         consumer.resume([TopicPartition("it", 1)])
         assert [r.value for r in read_all(consumer, 3)] == [b"p1-0", b"p1-1", b"p1-2"]
+
+
+def test_a_closed_producer_refuses_records(broker: BrokerProcess) -> None:
+    create_topic(broker.address, "closed", 1)
+    producer = Producer(brokers=broker.address)
+    producer.produce("closed", b"x")
+    assert producer.close() == 0
+    with pytest.raises(LogdError, match="the producer is closed"):
+        producer.produce("closed", b"y")
