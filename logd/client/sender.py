@@ -252,12 +252,12 @@ class Sender:
 
     def _refresh_soon(self, now: float) -> float:
         """Start a metadata refresh unless one ran within ``retry.backoff.ms``; returns when
-        the next one may start."""
+        to look again (inf while one runs: its end wakes the sender)."""
         gap = self._config.retry_backoff_ms / 1000.0
         if self._refresh_task is None and now - self._last_refresh >= gap:
             self._last_refresh = now
             self._refresh_task = asyncio.create_task(self._refresh())
-        return self._last_refresh + gap
+        return _INF if self._refresh_task is not None else self._last_refresh + gap
 
     async def _refresh(self) -> None:
         try:
