@@ -143,7 +143,7 @@ class Accumulator:
 
     # -- appending (producer threads) -------------------------------------------------------
 
-    def append(  # noqa: PLR0915 - one inlined hot path (issue 8)
+    def append(
         self,
         tq: TopicQueues,
         value: Any,
@@ -198,16 +198,12 @@ class Accumulator:
             b = pq.open
             if b is None or (b.size + size > self._batch_size and b.values):
                 pq, b, wake = self._roll(tq, pq, size, sticky)
-            # The optional fields first: they backfill up to len(b.values).
-            if key is not None or b.keys is not None:
-                b.add_key(key)
-            if timestamp is not None or b.timestamps is not None:
-                b.add_timestamp(timestamp)
-            if headers is not None or b.headers is not None:
-                b.add_headers(headers)
-            if callback is not None:
-                b.add_callback(len(b.values), 1, callback)
-            b.values.append(value)
+            if b.plain and key is None and timestamp is None and headers is None:
+                if callback is not None:
+                    b.add_callback(len(b.values), 1, callback)
+                b.values.append(value)
+            else:
+                b.add_record(value, key, timestamp, headers, callback)
             b.size += size
             self.buffered += size
         if wake:
@@ -320,10 +316,12 @@ class Accumulator:
         first = len(b.values)
         count = end - start
         if keys is not None or b.keys is not None:
+            b.plain = False
             if b.keys is None:
                 b.keys = [None] * first
             b.keys.extend(keys[start:end] if keys is not None else [None] * count)
         if timestamp is not None or b.timestamps is not None:
+            b.plain = False
             if b.timestamps is None:
                 b.timestamps = [b.base_timestamp] * first
             b.timestamps.extend([b.base_timestamp if timestamp is None else timestamp] * count)

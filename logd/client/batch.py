@@ -59,6 +59,7 @@ class ProducerBatch:
         "last_error",
         "log_append_time",
         "partition",
+        "plain",
         "producer_epoch",
         "producer_id",
         "retry_at",
@@ -90,6 +91,8 @@ class ProducerBatch:
         self.timestamps: list[int] | None = None
         self.headers: list[Sequence[Header]] | None = None
         self.callbacks: list[tuple[int, int, object]] | None = None
+        #: No record has a key, timestamp or headers (the accumulator's fast path).
+        self.plain = True
         self.size = 0
         self.closed = False
         self.encoded: bytes | None = None
@@ -115,6 +118,27 @@ class ProducerBatch:
         )
 
     # -- the slow paths of append (the fast path is inlined in the accumulator) -----------
+
+    def add_record(
+        self,
+        value: bytes | None,
+        key: bytes | None,
+        timestamp: int | None,
+        headers: Sequence[Header] | None,
+        callback: object,
+    ) -> None:
+        """Append a record that has a key, timestamp or headers (or joins a batch that has)."""
+        self.plain = False
+        # The optional fields first: they backfill up to len(self.values).
+        if key is not None or self.keys is not None:
+            self.add_key(key)
+        if timestamp is not None or self.timestamps is not None:
+            self.add_timestamp(timestamp)
+        if headers is not None or self.headers is not None:
+            self.add_headers(headers)
+        if callback is not None:
+            self.add_callback(len(self.values), 1, callback)
+        self.values.append(value)
 
     def add_key(self, key: bytes | None) -> None:
         """Record the key of the record about to be appended (backfills None before it)."""
@@ -199,6 +223,7 @@ class ProducerBatch:
             b = ProducerBatch(self.topic, self.partition, seq, self.base_timestamp,
                               self.created, self.deadline)  # fmt: skip
             b.values = self.values[start:end]
+            b.plain = self.plain
             if self.keys is not None:
                 b.keys = self.keys[start:end]
             if self.timestamps is not None:
