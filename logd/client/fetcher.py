@@ -135,14 +135,15 @@ class Fetcher:
             if until > now:
                 wait = until - now if wait is None else min(wait, until - now)
                 continue
-            task = asyncio.create_task(self._fetch(address, states))
+            # What is asked is fixed now, so a seek from here on is seen as newer.
+            asked = {(s.topic, s.partition): (s, s.epoch, s.fetch_offset) for s in states}
+            task = asyncio.create_task(self._fetch(address, self._request(states), asked))
             self._in_flight[address] = task
         return wait
 
-    async def _fetch(self, address: str, states: list[PartitionState]) -> None:
+    def _request(self, states: list[PartitionState]) -> Any:
         cfg = self._config
-        epochs = {(s.topic, s.partition): (s, s.epoch, s.fetch_offset) for s in states}
-        request = broker_pb2.FetchRequest(
+        return broker_pb2.FetchRequest(
             max_wait_ms=cfg.fetch_max_wait_ms,
             min_bytes=cfg.fetch_min_bytes,
             max_bytes=cfg.fetch_max_bytes,
@@ -158,19 +159,27 @@ class Fetcher:
                 for s in states
             ],
         )
+
+    async def _fetch(
+        self,
+        address: str,
+        request: Any,
+        asked: dict[tuple[str, int], tuple[PartitionState, int, int]],
+    ) -> None:
+        cfg = self._config
         conn = self._pool.get(address)
         timeout_s = (cfg.request_timeout_ms + cfg.fetch_max_wait_ms) / 1000.0
         try:
             resp: Any = await conn.unary_with_timeout(conn.broker.Fetch, request, timeout_s)
             for pd in resp.partitions:
-                entry = epochs.get((pd.topic, pd.partition))
+                entry = asked.get((pd.topic, pd.partition))
                 if entry is not None:
                     self._take(address, pd, *entry)
         except LogdError as exc:
             _log.debug("fetch from %s failed: %s", address, exc)
             self._back_off(address)
             if not exc.retriable:
-                for state, epoch, _ in epochs.values():
+                for state, epoch, _ in asked.values():
                     self._buffer.put(CompletedFetch(state, epoch, [], 0, exc))
             self._refresh()
         finally:
