@@ -56,4 +56,12 @@ def test_async_round_trip(broker: BrokerProcess) -> None:
                 100 + sum(1 for f in futures if f.result().partition == 1),
             )
 
+        async with AsyncConsumer(brokers=broker.address) as consumer:
+            consumer.assign([TopicPartition("missing", 0, 0)])
+            with pytest.raises(UnknownTopicOrPartitionError, match="unknown topic 'missing'"):
+                await asyncio.wait_for(consumer.getone(), 10)
+            times = {TopicPartition("aio", 0): 0, TopicPartition("aio", 1): 2**62}
+            found = await consumer.offsets_for_times(times)
+            assert found == {TopicPartition("aio", 0): 0, TopicPartition("aio", 1): None}
+
     asyncio.run(main())
