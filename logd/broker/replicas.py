@@ -1,0 +1,175 @@
+"""The partitions this broker hosts (Kafka's ``ReplicaManager``), kept in step with metadata.
+
+The replica manager is a listener of the :class:`~logd.broker.metadata.MetadataStore`: each
+applied change — a topic created, reconfigured, grown or deleted — becomes logs created,
+reconfigured or deleted here, whether the change was made through this broker or arrived
+from the controller's log (issue 5). At start it reconciles the data directory with the
+metadata: a missing log is created, and a log of a topic the metadata no longer has (a
+deletion a crash interrupted) is deleted.
+
+Ownership: owned by the broker's event loop; not thread-safe. Creating and deleting log
+directories (mkdir and fsync per partition, ``rmtree``) runs in worker threads so a topic
+of thousands of partitions does not stall the loop; a partition becomes visible to requests
+only once its log exists, and disappears before its log is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator, Mapping
+
+from logd.broker.api import LeaderHint, TopicPartition
+from logd.broker.metadata import MetadataStore, PartitionAssignment, TopicRecord
+from logd.broker.partition import Partition
+from logd.broker.topic_config import TopicConfig
+from logd.clock import Clock
+from logd.errors import KafkaStorageError, UnknownTopicOrPartitionError
+from logd.storage import Flusher, Log, LogManager
+
+__all__ = ["ReplicaManager"]
+
+_log = logging.getLogger(__name__)
+
+
+class ReplicaManager:
+    """topic-partition -> :class:`Partition` on this broker. See the module doc."""
+
+    def __init__(
+        self,
+        logs: LogManager,
+        flusher: Flusher,
+        *,
+        node_id: int,
+        clock: Clock,
+        topic_defaults: Mapping[str, str],
+        leader_hint: Callable[[PartitionAssignment], LeaderHint],
+    ) -> None:
+        self._logs = logs
+        self._flusher = flusher
+        self._node_id = node_id
+        self._clock = clock
+        self._topic_defaults = dict(topic_defaults)
+        self._leader_hint = leader_hint
+        self._partitions: dict[TopicPartition, Partition] = {}
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def get(self, tp: TopicPartition) -> Partition | None:
+        return self._partitions.get(tp)
+
+    def leader(self, topic: str, partition: int) -> Partition:
+        """The partition, which this broker must lead; else the typed error to answer."""
+        hosted = self._partitions.get(TopicPartition(topic, partition))
+        if hosted is None:
+            raise UnknownTopicOrPartitionError(
+                f"this broker has no partition {partition} of topic {topic!r}"
+            )
+        hosted.check_leader()
+        return hosted
+
+    def hint(self, topic: str, partition: int) -> LeaderHint | None:
+        """Who leads a hosted partition, for a NOT_LEADER_OR_FOLLOWER answer."""
+        hosted = self._partitions.get(TopicPartition(topic, partition))
+        return hosted.leader_hint() if hosted is not None else None
+
+    def __iter__(self) -> Iterator[Partition]:
+        return iter(list(self._partitions.values()))
+
+    def __len__(self) -> int:
+        return len(self._partitions)
+
+    def topic_config(self, record: TopicRecord) -> TopicConfig:
+        return TopicConfig.resolve(record.configs, self._topic_defaults)
+
+    # -- start / stop ---------------------------------------------------------------------
+
+    async def start(self, store: MetadataStore, *, delete_strays: bool) -> None:
+        """Open the data directory's logs and host every partition the metadata assigns
+        here. ``delete_strays``: delete logs of topics the metadata does not know (pass
+        False when the metadata is new, so that a lost metadata file never deletes data)."""
+        topics = store.topics()
+        configs = {name: self.topic_config(record).log for name, record in topics.items()}
+        await asyncio.to_thread(self._logs.open, configs)
+        existing = self._logs.logs()
+        for (topic, partition), log in existing.items():
+            record = topics.get(topic)
+            if record is not None and partition < len(record.partitions):
+                continue
+            if delete_strays:
+                _log.warning("deleting %s-%d: its topic was deleted", topic, partition)
+                await asyncio.to_thread(self._logs.delete, topic, partition)
+            else:
+                _log.warning("%s: no topic in the metadata; leaving it alone", log.name)
+        for record in topics.values():
+            await self._host(record, record.partitions)
+        store.add_listener(self.apply)
+
+    def close(self) -> None:
+        """Stop every partition; the caller then closes the LogManager (flush + marker)."""
+        for partition in self._partitions.values():
+            partition.close()
+
+    # -- metadata deltas ------------------------------------------------------------------
+
+    async def apply(self, before: TopicRecord | None, after: TopicRecord | None) -> None:
+        """Make the hosted partitions match one metadata change (a MetadataListener)."""
+        if after is None:
+            assert before is not None
+            await self._unhost(before)
+            return
+        known = len(before.partitions) if before is not None else 0
+        config = self.topic_config(after)
+        for assignment in after.partitions[:known]:
+            hosted = self._partitions.get(TopicPartition(after.name, assignment.partition))
+            if hosted is not None:
+                hosted.update(assignment, config, self._leader_hint(assignment))
+        await self._host(after, after.partitions[known:])
+
+    async def _host(self, record: TopicRecord, assignments: tuple[PartitionAssignment, ...]) -> None:
+        config = self.topic_config(record)
+        mine = [a for a in assignments if self._node_id in a.replicas]
+        if not mine:
+            return
+
+        def create_all() -> list[Log]:
+            return [
+                self._logs.create(record.name, a.partition, config.log, exist_ok=True)
+                for a in mine
+            ]
+
+        logs = await asyncio.to_thread(create_all)
+        for assignment, log in zip(mine, logs, strict=True):
+            tp = TopicPartition(record.name, assignment.partition)
+            if log.config != config.log:
+                log.update_config(config.log)
+            self._partitions[tp] = Partition(
+                tp,
+                log,
+                assignment,
+                config,
+                node_id=self._node_id,
+                flusher=self._flusher,
+                clock=self._clock,
+                leader_hint=self._leader_hint(assignment),
+            )
+
+    async def _unhost(self, record: TopicRecord) -> None:
+        gone: list[TopicPartition] = []
+        for assignment in record.partitions:
+            tp = TopicPartition(record.name, assignment.partition)
+            hosted = self._partitions.pop(tp, None)
+            if hosted is not None:
+                hosted.close(UnknownTopicOrPartitionError(f"topic {record.name!r} was deleted"))
+                gone.append(tp)
+
+        def delete_all() -> None:
+            for tp in gone:
+                try:
+                    self._logs.delete(tp.topic, tp.partition)
+                except UnknownTopicOrPartitionError:
+                    pass  # never created (a crash between metadata and mkdir)
+                except KafkaStorageError as exc:
+                    _log.error("%s: %s", tp, exc)
+
+        await asyncio.to_thread(delete_all)
