@@ -33,12 +33,10 @@ class Command(NamedTuple):
 NOUNS = {
     "topic": "create, list, describe, delete and configure topics",
     "cluster": "the brokers and the health of the cluster",
-    "group": "consumer groups: list, describe, seek, delete",
 }
 
 COMMANDS: tuple[Command, ...] = (
     Command(("serve",), "cli.serve", "run a broker in the foreground"),
-    Command(("dev",), "cli.dev", "run a local cluster in the foreground (Ctrl-C stops it)"),
     Command(("produce",), "cli.produce", "produce one record per stdin line"),
     Command(("consume",), "cli.consume", "consume records and print them"),
     Command(("topic", "create"), "cli.topic.create", "create topics"),
@@ -51,10 +49,6 @@ COMMANDS: tuple[Command, ...] = (
     Command(("topic", "consume"), "cli.consume", "alias of `logd consume`"),
     Command(("cluster", "info"), "cli.cluster.info", "brokers and the controller"),
     Command(("cluster", "health"), "cli.cluster.health", "is every partition led and in sync?"),
-    Command(("group", "list"), "cli.group.list", "list consumer groups"),
-    Command(("group", "describe"), "cli.group.describe", "members, offsets and lag of groups"),
-    Command(("group", "seek"), "cli.group.seek", "move an empty group's committed offsets"),
-    Command(("group", "delete"), "cli.group.delete", "delete consumer groups"),
 )
 
 

@@ -24,7 +24,10 @@ NOW = 1_700_000_000_000
         ("start:end", StartStop(Position("start"), Position("end"))),
         ("10:20", StartStop(Position("offset", 10), Position("offset", 20))),
         ("-5:end", StartStop(Position("from_end", 5), Position("end"))),
-        ("@-2h:@-1h", StartStop(Position("time", NOW - 7_200_000), Position("time", NOW - 3_600_000))),
+        (
+            "@-2h:@-1h",
+            StartStop(Position("time", NOW - 7_200_000), Position("time", NOW - 3_600_000)),
+        ),
         (
             "@2023-11-14T22:13:20Z",
             StartStop(Position("time", 1_700_000_000_000), None),

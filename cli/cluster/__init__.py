@@ -1,0 +1,1 @@
+"""``logd cluster``: the brokers and the health of the cluster."""

@@ -1,0 +1,32 @@
+"""Small helpers shared by verbs: parsing KEY=VALUE flags, opening clients."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cli.app import App
+
+if TYPE_CHECKING:
+    from logd.client import Admin
+
+__all__ = ["key_value", "open_admin"]
+
+
+def key_value(flag: str) -> Callable[[str], tuple[str, str]]:
+    """An argparse ``type=`` that parses KEY=VALUE and names the flag in its error."""
+
+    def parse(text: str) -> tuple[str, str]:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"{flag} takes KEY=VALUE, got {text!r}")
+        return key, value
+
+    return parse
+
+
+def open_admin(app: App) -> Admin:
+    from logd.client import Admin
+
+    return Admin(brokers=app.brokers)

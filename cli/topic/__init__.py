@@ -1,0 +1,1 @@
+"""``logd topic``: create, list, describe, delete and configure topics."""
