@@ -25,7 +25,7 @@ from logd.broker.partition import Partition
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock
 from logd.errors import KafkaStorageError, UnknownTopicOrPartitionError
-from logd.storage import Flusher, Log, LogManager
+from logd.storage import Flusher, Log, LogManager, validate_topic_name
 
 __all__ = ["ReplicaManager"]
 
@@ -62,6 +62,7 @@ class ReplicaManager:
         """The partition, which this broker must lead; else the typed error to answer."""
         hosted = self._partitions.get(TopicPartition(topic, partition))
         if hosted is None:
+            validate_topic_name(topic)  # a name that cannot exist gets the better error
             raise UnknownTopicOrPartitionError(
                 f"this broker has no partition {partition} of topic {topic!r}"
             )

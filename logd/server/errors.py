@@ -23,12 +23,11 @@ import grpc
 from logd.errors import ErrorCode, LogdError, UnknownServerError
 from logd.v1 import common_pb2
 
-__all__ = ["ERROR_CODE_KEY", "NO_ERROR", "STATUS_FOR", "abort", "error_proto", "translate"]
+__all__ = ["ERROR_CODE_KEY", "STATUS_FOR", "abort", "error_proto", "status_for", "translate"]
 
 _log = logging.getLogger(__name__)
 
 ERROR_CODE_KEY: Final = "logd-error-code"
-NO_ERROR: Final = common_pb2.Error()
 
 _S = grpc.StatusCode
 #: The gRPC status of a request that fails as a whole; codes not listed map to
@@ -57,10 +56,10 @@ def status_for(error: LogdError) -> grpc.StatusCode:
     return _S.UNAVAILABLE if error.retriable else _S.INVALID_ARGUMENT
 
 
-def error_proto(error: LogdError | None) -> common_pb2.Error:
-    """The ``Error`` field of a response item; the empty message (code NONE) for success."""
+def error_proto(error: LogdError | None) -> common_pb2.Error | None:
+    """The ``Error`` field of a response item; None (the field unset: code NONE) on success."""
     if error is None:
-        return NO_ERROR
+        return None
     return common_pb2.Error(code=int(error.code), message=error.message)  # type: ignore[arg-type]
 
 

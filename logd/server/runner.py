@@ -63,7 +63,10 @@ class BrokerServer:
         try:
             port = server.add_insecure_port(str(config.listen))
         except RuntimeError as exc:
-            raise InvalidConfigError(f"listen: cannot listen on {config.listen}: {exc}") from None
+            raise InvalidConfigError(
+                f"listen: cannot listen on {config.listen} (in use, or not an address of this "
+                "host); pick another with --listen HOST:PORT"
+            ) from None
         self.address = HostPort(config.listen.host, port)
         advertised = config.advertised_listen or self.address
         self.node = await BrokerNode.open(config, advertised=advertised)
