@@ -215,9 +215,7 @@ class TopicAdmin:
                     )
                 self._check_partition_count(total_count)
                 brokers = [b.node_id for b in self._store.brokers()]
-                added = place_replicas(
-                    brokers, have, total_count - have, record.replication_factor
-                )
+                added = place_replicas(brokers, have, total_count - have, record.replication_factor)
                 return dataclasses.replace(record, partitions=record.partitions + added)
 
             change(self._existing(topic))

@@ -275,9 +275,7 @@ class BrokerCore:
     async def create_partitions(
         self, topic: str, total_count: int, *, validate_only: bool = False
     ) -> TopicResult:
-        return await self.admin.create_partitions(
-            topic, total_count, validate_only=validate_only
-        )
+        return await self.admin.create_partitions(topic, total_count, validate_only=validate_only)
 
     def describe_cluster(self) -> ClusterDescription:
         return ClusterDescription(
@@ -298,4 +296,3 @@ def _produced(appended: AppendResult) -> ProduceResult:
 
 def _partition_meta(a: PartitionAssignment) -> PartitionMeta:
     return PartitionMeta(a.partition, a.leader_id, a.leader_epoch, a.replicas, a.isr)
-

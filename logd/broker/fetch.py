@@ -125,5 +125,9 @@ def _read_one(
 def _failure(
     request: FetchPartitionRequest, exc: LogdError, hint: Callable[[str, int], LeaderHint | None]
 ) -> FetchPartitionResult:
-    leader = hint(request.topic, request.partition) if isinstance(exc, NotLeaderOrFollowerError) else None
+    leader = (
+        hint(request.topic, request.partition)
+        if isinstance(exc, NotLeaderOrFollowerError)
+        else None
+    )
     return FetchPartitionResult(request.topic, request.partition, error=exc, leader_hint=leader)

@@ -88,7 +88,9 @@ def leader_hint_for(brokers: Sequence[BrokerMeta], assignment: PartitionAssignme
     for broker in brokers:
         if broker.node_id == assignment.leader_id:
             host = f"[{broker.host}]" if ":" in broker.host else broker.host
-            return LeaderHint(assignment.leader_id, f"{host}:{broker.port}", assignment.leader_epoch)
+            return LeaderHint(
+                assignment.leader_id, f"{host}:{broker.port}", assignment.leader_epoch
+            )
     return LeaderHint(assignment.leader_id, "", assignment.leader_epoch)
 
 

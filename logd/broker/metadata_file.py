@@ -181,7 +181,9 @@ def _encode(cluster_id: str, topics: Mapping[str, TopicRecord]) -> dict[str, Any
 
 
 def _decode(document: Any) -> tuple[str, dict[str, TopicRecord]]:
-    if not isinstance(document, dict) or document.get("version") != _VERSION:
+    if not isinstance(document, dict):
+        raise ValueError("not a JSON object")
+    if document.get("version") != _VERSION:
         raise ValueError(f"unsupported metadata version {document.get('version')!r}")
     cluster_id = document["cluster_id"]
     if not isinstance(cluster_id, str) or not cluster_id:
@@ -204,8 +206,10 @@ def _decode_partition(item: Any) -> PartitionAssignment:
     replicas = tuple(int(r) for r in item["replicas"])
     isr = tuple(int(r) for r in item["isr"])
     leader_id = int(item["leader_id"])
-    if not replicas or (leader_id != -1 and leader_id not in replicas) or not set(isr) <= set(
-        replicas
+    if (
+        not replicas
+        or (leader_id != -1 and leader_id not in replicas)
+        or not set(isr) <= set(replicas)
     ):
         raise ValueError(f"partition {item!r}: leader or in-sync replicas not among replicas")
     return PartitionAssignment(

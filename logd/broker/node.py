@@ -52,17 +52,25 @@ class BrokerNode:
 
     @classmethod
     async def open(
-        cls, config: BrokerConfig, *, advertised: HostPort | None = None, clock: Clock | None = None
+        cls,
+        config: BrokerConfig,
+        *,
+        advertised: HostPort | None = None,
+        clock: Clock | None = None,
+        flusher: Flusher | None = None,
     ) -> BrokerNode:
         """Open the broker described by ``config``. ``advertised`` overrides the address put
-        in Metadata (the port actually bound, when ``listen`` asked for port 0)."""
+        in Metadata (the port actually bound, when ``listen`` asked for port 0); ``flusher``
+        replaces the one built from ``config.fsync`` (tests pass one whose fsync fails or
+        stalls). The node owns and stops the flusher either way."""
         clock = clock or SystemClock()
         defaults = TopicConfig.resolve({}, config.topic_defaults)  # InvalidConfigError early
         address = advertised or config.advertised
         me = BrokerMeta(config.node_id, address.host, address.port, config.rack)
         store = FileMetadataStore(config.data_dir, me)
         await asyncio.to_thread(store.load)
-        flusher = Flusher(FlushPolicy(config.fsync.value), config.flush_interval_ms)
+        if flusher is None:
+            flusher = Flusher(FlushPolicy(config.fsync.value), config.flush_interval_ms)
         logs = LogManager(config.data_dir, config=defaults.log, clock=clock, flusher=flusher)
         replicas = ReplicaManager(
             logs,

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import struct
@@ -219,11 +220,10 @@ class Partition:
         future.add_done_callback(self._flush_done_threadsafe)
 
     def _flush_done_threadsafe(self, future: concurrent.futures.Future[int]) -> None:
-        # Runs in the flusher thread (or here, if the future was already done).
-        try:
+        # Runs in the flusher thread (or here, if the future was already done). A closed
+        # loop raises RuntimeError: the broker is gone and nobody waits any more.
+        with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._flush_done, future)
-        except RuntimeError:  # the loop is closed: the broker is gone, nobody waits
-            pass
 
     def _flush_done(self, future: concurrent.futures.Future[int]) -> None:
         self._flush_in_flight = False
@@ -280,9 +280,7 @@ class Partition:
         self.check_leader()
         start, end = self.log.log_start_offset, self.log.log_end_offset
         if not start <= offset <= end:
-            raise OffsetOutOfRangeError(
-                f"offset {offset} of {self.tp} is outside [{start}, {end}]"
-            )
+            raise OffsetOutOfRangeError(f"offset {offset} of {self.tp} is outside [{start}, {end}]")
 
     def offset_for_timestamp(self, timestamp_ms: int) -> TimestampOffset | None:
         self.check_leader()

@@ -24,7 +24,11 @@ from logd.broker.metadata import MetadataStore, PartitionAssignment, TopicRecord
 from logd.broker.partition import Partition
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock
-from logd.errors import KafkaStorageError, UnknownTopicOrPartitionError
+from logd.errors import (
+    KafkaStorageError,
+    NotLeaderOrFollowerError,
+    UnknownTopicOrPartitionError,
+)
 from logd.storage import Flusher, Log, LogManager, validate_topic_name
 
 __all__ = ["ReplicaManager"]
@@ -52,6 +56,7 @@ class ReplicaManager:
         self._topic_defaults = dict(topic_defaults)
         self._leader_hint = leader_hint
         self._partitions: dict[TopicPartition, Partition] = {}
+        self._store: MetadataStore | None = None
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -63,16 +68,37 @@ class ReplicaManager:
         hosted = self._partitions.get(TopicPartition(topic, partition))
         if hosted is None:
             validate_topic_name(topic)  # a name that cannot exist gets the better error
-            raise UnknownTopicOrPartitionError(
-                f"this broker has no partition {partition} of topic {topic!r}"
+            assignment = self._assignment(topic, partition)
+            if assignment is None:
+                raise UnknownTopicOrPartitionError(
+                    f"topic {topic!r} has no partition {partition}"
+                    if self._store is not None and self._store.topic(topic) is not None
+                    else f"topic {topic!r} does not exist"
+                )
+            # Known to the metadata but placed on other brokers (Kafka answers the same).
+            hint = self._leader_hint(assignment)
+            raise NotLeaderOrFollowerError(
+                f"broker {self._node_id} holds no replica of {topic}-{partition}; "
+                f"broker {hint.leader_id} leads it"
+                + (f" at {hint.address}" if hint.address else ""),
+                leader_hint=hint.address or None,
             )
         hosted.check_leader()
         return hosted
 
     def hint(self, topic: str, partition: int) -> LeaderHint | None:
-        """Who leads a hosted partition, for a NOT_LEADER_OR_FOLLOWER answer."""
+        """Who leads a partition, for a NOT_LEADER_OR_FOLLOWER answer."""
         hosted = self._partitions.get(TopicPartition(topic, partition))
-        return hosted.leader_hint() if hosted is not None else None
+        if hosted is not None:
+            return hosted.leader_hint()
+        assignment = self._assignment(topic, partition)
+        return self._leader_hint(assignment) if assignment is not None else None
+
+    def _assignment(self, topic: str, partition: int) -> PartitionAssignment | None:
+        record = self._store.topic(topic) if self._store is not None else None
+        if record is None or not 0 <= partition < len(record.partitions):
+            return None
+        return record.partitions[partition]
 
     def __iter__(self) -> Iterator[Partition]:
         return iter(list(self._partitions.values()))
@@ -89,6 +115,7 @@ class ReplicaManager:
         """Open the data directory's logs and host every partition the metadata assigns
         here. ``delete_strays``: delete logs of topics the metadata does not know (pass
         False when the metadata is new, so that a lost metadata file never deletes data)."""
+        self._store = store
         topics = store.topics()
         configs = {name: self.topic_config(record).log for name, record in topics.items()}
         await asyncio.to_thread(self._logs.open, configs)
@@ -127,7 +154,9 @@ class ReplicaManager:
                 hosted.update(assignment, config, self._leader_hint(assignment))
         await self._host(after, after.partitions[known:])
 
-    async def _host(self, record: TopicRecord, assignments: tuple[PartitionAssignment, ...]) -> None:
+    async def _host(
+        self, record: TopicRecord, assignments: tuple[PartitionAssignment, ...]
+    ) -> None:
         config = self.topic_config(record)
         mine = [a for a in assignments if self._node_id in a.replicas]
         if not mine:
@@ -135,8 +164,7 @@ class ReplicaManager:
 
         def create_all() -> list[Log]:
             return [
-                self._logs.create(record.name, a.partition, config.log, exist_ok=True)
-                for a in mine
+                self._logs.create(record.name, a.partition, config.log, exist_ok=True) for a in mine
             ]
 
         logs = await asyncio.to_thread(create_all)

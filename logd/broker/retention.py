@@ -11,6 +11,7 @@ thread (``Log`` is thread-safe; unlinking many segments should not stall the loo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 
@@ -58,10 +59,8 @@ class RetentionTask:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
 
     async def _run(self) -> None:
         while True:

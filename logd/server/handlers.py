@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped]
 
 from logd.errors import InvalidRequestError
 from logd.server.errors import abort, translate
@@ -48,7 +48,8 @@ def _deserializer(message_type: type[Message]) -> Callable[[bytes], Message | Ma
 
 
 def _serialize(message: Message) -> bytes:
-    return message.SerializeToString()
+    data: bytes = message.SerializeToString()
+    return data
 
 
 UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Message]]

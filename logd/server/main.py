@@ -86,8 +86,8 @@ def _announce(address: object, data_dir: str, config: BrokerConfig) -> None:
     print(f"logd broker {config.node_id} listening on {address}, data in {data_dir}", flush=True)
     brokers = "" if str(address) == "127.0.0.1:7070" else f" -b {address}"
     print(
-        "  try:  logd topic create demo{b}   |   seq 10 | logd produce demo{b}   |   "
-        "logd consume demo -o start{b}".format(b=brokers),
+        f"  try:  logd topic create demo{brokers}   |   seq 10 | logd produce demo{brokers}   |   "
+        f"logd consume demo -o start{brokers}",
         flush=True,
     )
 

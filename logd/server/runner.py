@@ -62,7 +62,7 @@ class BrokerServer:
         )
         try:
             port = server.add_insecure_port(str(config.listen))
-        except RuntimeError as exc:
+        except RuntimeError:
             raise InvalidConfigError(
                 f"listen: cannot listen on {config.listen} (in use, or not an address of this "
                 "host); pick another with --listen HOST:PORT"

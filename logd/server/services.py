@@ -10,7 +10,7 @@ Ownership: one instance of each per server, on the broker's event loop.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -26,7 +26,7 @@ __all__ = ["ADMIN_SERVICE", "BROKER_SERVICE", "AdminService", "BrokerService"]
 BROKER_SERVICE = broker_pb2.DESCRIPTOR.services_by_name["LogBroker"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["LogAdmin"].full_name
 
-_Ctx = grpc.aio.ServicerContext
+_Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 class BrokerService:
@@ -121,9 +121,7 @@ class AdminService:
         listing = self._core.list_topics(include_internal=request.include_internal)
         return convert.list_topics_response(listing)
 
-    async def describe_topics(
-        self, request: admin_pb2.DescribeTopicsRequest, context: _Ctx
-    ) -> Any:
+    async def describe_topics(self, request: admin_pb2.DescribeTopicsRequest, context: _Ctx) -> Any:
         convert.check_count("topics", len(request.names))
         return convert.describe_topics_response(self._core.describe_topics(list(request.names)))
 

@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.helpers import free_port
 
-__all__ = ["BrokerProcess", "Cluster", "BrokerFailed"]
+__all__ = ["BrokerFailed", "BrokerProcess", "Cluster"]
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 60.0

@@ -48,7 +48,9 @@ def test_create_list_describe_delete(broker: BrokerProcess) -> None:
 
     described = _describe(broker, "orders")
     assert described.error.code == 0
-    assert [(p.partition, p.leader_id, list(p.replicas), list(p.isr)) for p in described.partitions] == [
+    assert [
+        (p.partition, p.leader_id, list(p.replicas), list(p.isr)) for p in described.partitions
+    ] == [
         (0, 0, [0], [0]),
         (1, 0, [0], [0]),
         (2, 0, [0], [0]),
@@ -194,5 +196,7 @@ def test_internal_topics_are_hidden_unless_asked(broker: BrokerProcess) -> None:
     assert [(t.name, t.internal) for t in meta.topics] == [("__internal", True), ("visible", False)]
 
 
-def broker_stub_metadata(b: BrokerProcess, *, include_internal: bool) -> broker_pb2.MetadataResponse:
+def broker_stub_metadata(
+    b: BrokerProcess, *, include_internal: bool
+) -> broker_pb2.MetadataResponse:
     return broker(b).Metadata(broker_pb2.MetadataRequest(include_internal=include_internal))

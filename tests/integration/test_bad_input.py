@@ -16,7 +16,6 @@ from tests.integration.wire import (
     ACKS_ALL,
     admin,
     batch,
-    broker,
     create_topic,
     fetch,
     produce,
@@ -168,9 +167,7 @@ def test_many_bad_requests_on_one_stream_each_get_an_answer(unchanged: BrokerPro
     bad = _bad_batches()
     requests = [
         broker_pb2.ProduceRequest(correlation_id=i, topic=TOPIC, partition=0, acks=acks, records=r)
-        for i, (r, acks) in enumerate(
-            (r, acks) for r in bad.values() for acks in (0, 1, ACKS_ALL)
-        )
+        for i, (r, acks) in enumerate((r, acks) for r in bad.values() for acks in (0, 1, ACKS_ALL))
     ]
     answers = produce(unchanged, requests)
     # Even acks=0 requests are answered when they fail.

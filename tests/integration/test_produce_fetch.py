@@ -27,7 +27,9 @@ from tests.integration.wire import (
 pytestmark = pytest.mark.integration
 
 
-def _request(cid: int, topic: str, partition: int, acks: int, records: bytes) -> broker_pb2.ProduceRequest:
+def _request(
+    cid: int, topic: str, partition: int, acks: int, records: bytes
+) -> broker_pb2.ProduceRequest:
     return broker_pb2.ProduceRequest(
         correlation_id=cid, topic=topic, partition=partition, acks=acks, records=records
     )
@@ -151,9 +153,7 @@ def test_fetch_offsets_outside_the_log_are_out_of_range(
     assert (at_end.error.code, at_end.records, at_end.high_watermark) == (0, b"", 2)
 
 
-def test_list_offsets_earliest_latest_and_by_time(
-    shared_broker: BrokerProcess, topic: str
-) -> None:
+def test_list_offsets_earliest_latest_and_by_time(shared_broker: BrokerProcess, topic: str) -> None:
     create_topic(shared_broker, topic)
     for i, ts in enumerate((1_000, 2_000, 3_000)):
         answer = produce_one(shared_broker, topic, 0, batch([b"%d" % i] * 2, ts), acks=ACKS_ALL)
@@ -199,9 +199,7 @@ def test_produce_to_unknown_topic_or_partition(shared_broker: BrokerProcess, top
 def test_metadata_names_this_broker_as_leader(shared_broker: BrokerProcess, topic: str) -> None:
     create_topic(shared_broker, topic, partitions=3)
     meta = broker(shared_broker).Metadata(broker_pb2.MetadataRequest(topics=[topic]))
-    assert [(b.node_id, f"{b.host}:{b.port}") for b in meta.brokers] == [
-        (0, shared_broker.address)
-    ]
+    assert [(b.node_id, f"{b.host}:{b.port}") for b in meta.brokers] == [(0, shared_broker.address)]
     assert meta.node_id == 0 and meta.controller_id == 0 and meta.cluster_id
     (t,) = meta.topics
     assert [(p.partition, p.leader_id, list(p.replicas)) for p in t.partitions] == [
