@@ -23,6 +23,7 @@ from logd.broker.replicas import ReplicaManager
 from logd.broker.retention import RetentionTask
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock, SystemClock
+from logd.errors import InvalidConfigError
 from logd.storage import Flusher, FlushPolicy, LogManager
 
 __all__ = ["BrokerNode"]
@@ -64,6 +65,14 @@ class BrokerNode:
         replaces the one built from ``config.fsync`` (tests pass one whose fsync fails or
         stalls). The node owns and stops the flusher either way."""
         clock = clock or SystemClock()
+        others = [p for p in config.peers if p.node_id != config.node_id]
+        if others:
+            # A broker that ignored its peers would run as an independent one-node cluster,
+            # each "leading" every partition: refuse rather than split silently.
+            raise InvalidConfigError(
+                f"peers: this build runs a single node; replication with {others[0]} and "
+                "the other peers is not available yet (omit --peers)"
+            )
         defaults = TopicConfig.resolve({}, config.topic_defaults)  # InvalidConfigError early
         address = advertised or config.advertised
         me = BrokerMeta(config.node_id, address.host, address.port, config.rack)

@@ -229,7 +229,8 @@ class Partition:
         self._flush_in_flight = False
         error = future.exception()
         if error is not None:
-            _log.error("%s: fsync failed: %s", self.tp, error)
+            if self._closed is None:  # a deleted log's flush fails; that is no news
+                _log.error("%s: fsync failed: %s", self.tp, error)
             reason = error if isinstance(error, LogdError) else KafkaStorageError(str(error))
             self._fail_commit_waiters(reason)
             return

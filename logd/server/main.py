@@ -83,11 +83,14 @@ async def _serve(config: BrokerConfig) -> int:
 
 
 def _announce(address: object, data_dir: str, config: BrokerConfig) -> None:
-    print(f"logd broker {config.node_id} listening on {address}, data in {data_dir}", flush=True)
-    brokers = "" if str(address) == "127.0.0.1:7070" else f" -b {address}"
+    """The one line saying where the broker listens and keeps its data, then how to try it."""
+    flag = "" if str(address) == "127.0.0.1:7070" else f" -b {address}"
     print(
-        f"  try:  logd topic create demo{brokers}   |   seq 10 | logd produce demo{brokers}   |   "
-        f"logd consume demo -o start{brokers}",
+        f"logd broker {config.node_id} listening on {address}, data in {data_dir}\n"
+        "try it from another terminal:\n"
+        f"  logd topic create demo{flag}\n"
+        f"  seq 10 | logd produce demo{flag}\n"
+        f"  logd consume demo -o start{flag}",
         flush=True,
     )
 

@@ -28,6 +28,10 @@ from tests.helpers import free_port
 
 __all__ = ["BrokerFailed", "BrokerProcess", "Cluster"]
 
+#: How a broker is started: the module (default) or the ``logd serve`` console script.
+MODULE_ENTRY = (sys.executable, "-m", "logd.server")
+CONSOLE_ENTRY = (str(Path(sys.executable).with_name("logd")), "serve")
+
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 60.0
 _TAIL_CHARS = 4000
@@ -50,8 +54,10 @@ class BrokerProcess:
         config_file: Path | None = None,
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        entry: Sequence[str] = MODULE_ENTRY,
     ) -> None:
         self.data_dir = data_dir
+        self.entry = list(entry)
         self.node_id = node_id
         self._port_chosen_here = port is None
         self.port = port if port is not None else free_port()
@@ -96,9 +102,7 @@ class BrokerProcess:
 
     def command(self) -> list[str]:
         cmd = [
-            sys.executable,
-            "-m",
-            "logd.server",
+            *self.entry,
             "--node-id",
             str(self.node_id),
             "--data-dir",

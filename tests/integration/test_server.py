@@ -13,11 +13,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from logd.errors import ErrorCode
-from logd.v1 import broker_pb2
-from tests.helpers import free_port
-from tests.integration.cluster import BrokerProcess
+from logd.v1 import admin_pb2, broker_pb2
+from tests.helpers import free_port, wait_until
+from tests.integration.cluster import CONSOLE_ENTRY, BrokerProcess
 from tests.integration.wire import (
     ACKS_ALL,
+    admin,
     batch,
     broker,
     create_topic,
@@ -168,3 +169,43 @@ def test_a_bad_config_is_one_line_naming_the_key(tmp_path: Path, content: str, n
     assert result.returncode == 1, result
     assert result.stderr.startswith("error: ") and named in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_logd_serve_runs_the_same_broker(broker_factory) -> None:
+    b = broker_factory(entry=CONSOLE_ENTRY)
+    create_topic(b, "t")
+    assert produce_one(b, "t", 0, batch([b"v"])).error.code == 0
+    assert f"listening on {b.address}" in b.stdout_text()
+    assert b.stop() == 0
+    assert (b.data_dir / ".logd_cleanshutdown").exists()
+
+
+def test_peers_beyond_this_node_are_refused_for_now(tmp_path: Path) -> None:
+    result = _run_broker(
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+        "--peers",
+        "0@127.0.0.1:1,1@127.0.0.1:2",
+    )
+    assert result.returncode == 1
+    assert "error: peers:" in result.stderr and "single node" in result.stderr
+
+
+def test_retention_runs_periodically(broker_factory, tmp_path: Path) -> None:
+    config = tmp_path / "fast-retention.toml"
+    config.write_text("log.retention.check.interval.ms = 50\n")
+    b = broker_factory(config_file=config)
+    create_topic(b, "t", configs={"segment.bytes": "200", "retention.bytes": "0"})
+    for i in range(4):
+        produce_one(b, "t", 0, batch([b"%d" % i + b"x" * 150]))
+
+    def log_start() -> int:
+        answer = admin(b).DescribeTopics(admin_pb2.DescribeTopicsRequest(names=["t"]))
+        return answer.topics[0].partitions[0].log_start_offset
+
+    # Every segment but the active one goes; the log then starts at the last batch.
+    assert wait_until(lambda: log_start() == 3, message="retention to run") is True
+    assert fetch(b, "t", 0, 0).error.code == ErrorCode.OFFSET_OUT_OF_RANGE
+    assert values(fetch(b, "t", 0, 3).records) == [(3, b"3" + b"x" * 150)]
