@@ -43,13 +43,15 @@ from typing import NoReturn
 
 from logd.clock import Clock, SystemClock
 from logd.errors import (
+    CorruptRecordError,
     FencedLeaderEpochError,
     InvalidRequestError,
     KafkaStorageError,
     OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
-from logd.records.header import stamp
+from logd.records.decoder import decode_batch
+from logd.records.header import peek_batch_size, stamp
 from logd.storage.batches import (
     AppendInfo,
     TimestampOffset,
@@ -314,11 +316,11 @@ class Log:
     def offset_for_timestamp(
         self, timestamp: int, max_offset: int | None = None
     ) -> TimestampOffset | None:
-        """The first batch whose max timestamp is ≥ ``timestamp`` (Kafka's ListOffsets).
+        """The first record whose timestamp is ≥ ``timestamp`` (Kafka's ListOffsets).
 
-        Gives that batch's base offset (raised to the log start): a consumer starting
-        there sees every record at or after the time.  None if no such batch lies below
-        ``max_offset`` (the high watermark).
+        The time index finds the first batch whose max timestamp is ≥ ``timestamp``; that
+        one batch is then decoded to name the exact record, as Kafka does.  None if no such
+        record lies below ``max_offset`` (the high watermark).
         """
         if timestamp < 0:
             raise InvalidRequestError(f"timestamp {timestamp} is negative")
@@ -330,10 +332,29 @@ class Log:
                 self._fail("timestamp lookup", exc)
             if found is None:
                 return None
-            offset = max(found[0], self._log_start_offset)
-        if max_offset is not None and offset >= max_offset:
+            batch_start = max(found[0], self._log_start_offset)
+        record = self._first_record_at_or_after(batch_start, timestamp)
+        result = TimestampOffset(found[1], batch_start) if record is None else record
+        if max_offset is not None and result.offset >= max_offset:
             return None
-        return TimestampOffset(found[1], offset)
+        return result
+
+    def _first_record_at_or_after(self, offset: int, timestamp: int) -> TimestampOffset | None:
+        """Within the batch holding ``offset``: the first record with a timestamp ≥ the one
+        given.  None when that batch cannot say (a control batch, or it was cut away)."""
+        try:
+            data = self.read(offset, 1)
+            batch = decode_batch(data[: peek_batch_size(data) or 0])
+            if batch.is_control:
+                return None
+            for record in batch.records():
+                if record.offset >= offset and record.timestamp >= timestamp:
+                    return TimestampOffset(record.timestamp, record.offset)
+        except (OffsetOutOfRangeError, CorruptRecordError):
+            # The stored batch passed its CRC when it was appended; a batch we cannot decode
+            # here still answers at batch precision, which never skips a record.
+            return None
+        return None
 
     # -- epochs (for Raft) ---------------------------------------------------------------
 

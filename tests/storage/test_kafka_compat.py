@@ -89,3 +89,26 @@ def test_a_log_built_with_our_codec_decodes_with_kafka_python_to_the_same_record
             decoded.extend((r.offset, r.timestamp, r.key, r.value, r.headers) for r in batch)
     assert len(list((tmp_path / "t-1").glob("*.log"))) > 1
     assert decoded == expected
+
+
+def test_timestamp_lookup_names_the_exact_record_inside_a_batch(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """ListOffsets by time answers at record precision, as Kafka does, not batch precision."""
+    from logd.records import BatchBuilder
+
+    log = Log.open(tmp_path / "t-2", LogConfig(), clock)
+    for batch_index in range(3):
+        builder = BatchBuilder()
+        for n in range(10):
+            builder.append(1_000 * batch_index + 10 * n, None, b"v")
+        log.append(builder.build(), leader_epoch=0)
+    # Batch 1 holds offsets 10..19 with timestamps 1000, 1010, ... 1090.
+    found = log.offset_for_timestamp(1_035)
+    assert found is not None
+    assert (found.offset, found.timestamp) == (14, 1_040)
+    exact = log.offset_for_timestamp(1_000)
+    assert exact is not None and exact.offset == 10
+    assert log.offset_for_timestamp(2_091) is None
+    assert log.offset_for_timestamp(1_035, max_offset=14) is None
+    log.close()

@@ -1,0 +1,84 @@
+"""Rebuild groups by replaying ``__consumer_offsets`` records (Kafka's
+``GroupMetadataManager.loadGroupsAndOffsets``).
+
+A new leader of an offsets partition reads the partition from its start to its end and
+feeds every record here in log order; the last value per key wins and a tombstone deletes
+its key, so the result is what the compacted partition means. Then every group is built
+at once: Stable with its last generation's members and assignments, or Empty; a group with
+offsets and no metadata record is a simple (standalone) group.
+
+Not thread-safe; owned by the coordinator while it loads.
+"""
+
+from __future__ import annotations
+
+from logd.errors import CorruptRecordError
+from logd.groups.group import Group
+from logd.groups.log_format import (
+    GroupMetadataValue,
+    OffsetCommitKey,
+    OffsetCommitValue,
+    decode_group_metadata_value,
+    decode_key,
+    decode_offset_commit_value,
+)
+from logd.groups.messages import TopicPartition
+
+__all__ = ["Loader"]
+
+
+class Loader:
+    """Latest value per key, in replay order."""
+
+    __slots__ = ("_metadata", "_offsets", "records")
+
+    def __init__(self) -> None:
+        self._metadata: dict[str, GroupMetadataValue] = {}
+        self._offsets: dict[str, dict[TopicPartition, OffsetCommitValue]] = {}
+        self.records = 0
+
+    def replay(self, key: bytes | memoryview, value: bytes | memoryview | None) -> None:
+        """Apply one record. A malformed one raises a ``LogdError`` before anything
+        changes, so the driver may log it and go on with the next."""
+        decoded = decode_key(key)
+        if isinstance(decoded, OffsetCommitKey):
+            tp = TopicPartition(decoded.topic, decoded.partition)
+            offsets = self._offsets.setdefault(decoded.group_id, {})
+            if value is None:
+                offsets.pop(tp, None)
+            else:
+                offsets[tp] = decode_offset_commit_value(value)
+        elif value is None:
+            self._metadata.pop(decoded.group_id, None)
+        else:
+            group_value = decode_group_metadata_value(value)
+            _check(decoded.group_id, group_value)
+            self._metadata[decoded.group_id] = group_value
+        self.records += 1
+
+    def groups(self, now_ms: int) -> dict[str, Group]:
+        """The groups the records describe."""
+        groups: dict[str, Group] = {}
+        for group_id in dict.fromkeys((*self._metadata, *self._offsets)):
+            value = self._metadata.get(group_id)
+            offsets = self._offsets.get(group_id, {})
+            if value is None and not offsets:
+                continue
+            group = (
+                Group(group_id, now_ms) if value is None else Group.loaded(group_id, value, now_ms)
+            )
+            group.offsets.update(offsets)
+            groups[group_id] = group
+        return groups
+
+
+def _check(group_id: str, value: GroupMetadataValue) -> None:
+    """A metadata value well-formed on the wire but impossible as a group."""
+    if value.members and not value.protocol_name:
+        raise CorruptRecordError(f"group {group_id}: members but no protocol")
+    ids = [m.member_id for m in value.members]
+    if len(set(ids)) != len(ids):
+        raise CorruptRecordError(f"group {group_id}: a member id appears twice")
+    instances = [m.group_instance_id for m in value.members if m.group_instance_id is not None]
+    if len(set(instances)) != len(instances):
+        raise CorruptRecordError(f"group {group_id}: a group.instance.id appears twice")

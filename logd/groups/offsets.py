@@ -1,0 +1,294 @@
+"""Committed offsets: commit (fenced by generation and member), fetch, delete, retention —
+Kafka's ``handleCommitOffsets``/``storeOffsets``, ``handleFetchOffsets``,
+``handleDeleteGroups`` and the offsets-retention task (KIP-211).
+
+A commit is answered only once its records are durable: the committed offsets must survive
+the coordinator's death. Until then they count as pending and are not visible to fetches.
+
+Functions over a :class:`~logd.groups.core.Core`; not thread-safe.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from logd.errors import ErrorCode
+from logd.groups.core import Core, offset_store_error, validate_current_member
+from logd.groups.group import Group
+from logd.groups.log_format import (
+    GroupMetadataKey,
+    OffsetCommitKey,
+    OffsetCommitValue,
+    encode_group_metadata_key,
+    encode_offset_commit_key,
+    encode_offset_commit_value,
+)
+from logd.groups.messages import (
+    NO_OFFSET,
+    DeleteGroupResult,
+    DeleteGroupsResponse,
+    OffsetCommitPartition,
+    OffsetCommitPartitionResult,
+    OffsetCommitRequest,
+    OffsetCommitResponse,
+    OffsetFetchPartition,
+    OffsetFetchResponse,
+    TopicPartition,
+)
+from logd.groups.outbox import OffsetsRecord
+from logd.groups.state import GroupEvent, GroupState
+
+__all__ = [
+    "commit_offsets",
+    "delete_groups",
+    "expire_offsets",
+    "fetch_offsets",
+    "offset_tombstone",
+]
+
+_S = GroupState
+_E = GroupEvent
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+def offset_tombstone(group_id: str, tp: TopicPartition) -> OffsetsRecord:
+    return OffsetsRecord(encode_offset_commit_key(OffsetCommitKey(group_id, *tp)), None)
+
+
+def _group_tombstone(group_id: str) -> OffsetsRecord:
+    return OffsetsRecord(encode_group_metadata_key(GroupMetadataKey(group_id)), None)
+
+
+# --------------------------------------------------------------------------- commit
+
+
+def _validate_commit(group: Group, req: OffsetCommitRequest) -> ErrorCode:
+    """Kafka's ``validateOffsetCommit``: members are fenced by member id and generation; a
+    commit without them (generation -1) is only for a group nobody is a member of."""
+    if req.generation_id >= 0 or req.member_id or req.group_instance_id is not None:
+        error = validate_current_member(group, req.member_id, req.group_instance_id)
+        if error is not ErrorCode.NONE:
+            return error
+        if req.generation_id != group.generation_id:
+            return ErrorCode.ILLEGAL_GENERATION
+    elif not group.is_(_S.EMPTY):
+        return ErrorCode.UNKNOWN_MEMBER_ID
+    if group.is_(_S.COMPLETING_REBALANCE):
+        # The member saw the new generation in its JoinGroup answer but has no assignment
+        # yet: it must not commit for partitions it may be about to lose (Kafka).
+        return ErrorCode.REBALANCE_IN_PROGRESS
+    return ErrorCode.NONE
+
+
+def commit_offsets(core: Core, request_id: int, req: OffsetCommitRequest) -> None:
+    group = core.groups.get(req.group_id)
+    if group is None:
+        if req.generation_id >= 0:
+            # A member of a group this coordinator does not know: an older generation
+            # (or a coordinator that lost the group) — either way, fenced.
+            _respond_all(core, request_id, req, ErrorCode.ILLEGAL_GENERATION)
+            return
+        group = Group(req.group_id, core.now_ms)  # a simple (standalone) group
+        core.groups[req.group_id] = group
+    error = _validate_commit(group, req)
+    if error is not ErrorCode.NONE:
+        _respond_all(core, request_id, req, error)
+        core.maybe_drop(group)
+        return
+    member = group.members.get(req.member_id)
+    if member is not None:
+        core.arm_heartbeat(group, member)  # a commit shows the member is alive (Kafka)
+    _store_offsets(core, request_id, group, req.partitions)
+
+
+def _respond_all(core: Core, request_id: int, req: OffsetCommitRequest, error: ErrorCode) -> None:
+    results = tuple(
+        OffsetCommitPartitionResult(p.topic, p.partition, error) for p in req.partitions
+    )
+    core.outbox.respond(request_id, OffsetCommitResponse(results))
+
+
+def _check_partition(core: Core, p: OffsetCommitPartition) -> ErrorCode:
+    if not _TOPIC.fullmatch(p.topic) or p.topic in (".", ".."):
+        return ErrorCode.INVALID_TOPIC_EXCEPTION
+    if not 0 <= p.partition <= _INT32_MAX:
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    if not 0 <= p.offset <= _INT64_MAX or not -1 <= p.leader_epoch <= _INT32_MAX:
+        return ErrorCode.INVALID_REQUEST
+    limit = core.config.offset_metadata_max_bytes
+    if len(p.metadata) > limit // 4 and len(p.metadata.encode()) > limit:
+        # Kafka answers OFFSET_METADATA_TOO_LARGE (12); logd's error table has this one.
+        return ErrorCode.INVALID_COMMIT_OFFSET_SIZE
+    return ErrorCode.NONE
+
+
+def _store_offsets(
+    core: Core, request_id: int, group: Group, partitions: tuple[OffsetCommitPartition, ...]
+) -> None:
+    errors = [_check_partition(core, p) for p in partitions]
+    accepted = [
+        (
+            TopicPartition(p.topic, p.partition),
+            OffsetCommitValue(p.offset, p.leader_epoch, p.metadata, core.now_ms),
+        )
+        for p, e in zip(partitions, errors, strict=True)
+        if e is ErrorCode.NONE
+    ]
+
+    def respond(stored: ErrorCode) -> None:
+        results = tuple(
+            OffsetCommitPartitionResult(p.topic, p.partition, stored if e is ErrorCode.NONE else e)
+            for p, e in zip(partitions, errors, strict=True)
+        )
+        core.outbox.respond(request_id, OffsetCommitResponse(results))
+
+    if not accepted:
+        respond(ErrorCode.NONE)
+        core.maybe_drop(group)
+        return
+    for tp, _ in accepted:
+        group.pending_commits[tp] = group.pending_commits.get(tp, 0) + 1
+    records = tuple(
+        OffsetsRecord(
+            encode_offset_commit_key(OffsetCommitKey(group.group_id, *tp)),
+            encode_offset_commit_value(value),
+        )
+        for tp, value in accepted
+    )
+
+    def on_durable(error: ErrorCode) -> None:
+        current = core.groups.get(group.group_id) is group
+        for tp, value in accepted:
+            count = group.pending_commits.get(tp)
+            if count is None:
+                continue  # deleted meanwhile: the delete's tombstones come after us
+            if count > 1:
+                group.pending_commits[tp] = count - 1
+            else:
+                del group.pending_commits[tp]
+            if error is ErrorCode.NONE and current:
+                group.offsets[tp] = value
+        respond(offset_store_error(error))
+        core.maybe_drop(group)
+
+    core.outbox.write(records, on_durable)
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def fetch_offsets(
+    core: Core, group_id: str, partitions: tuple[TopicPartition, ...] | None
+) -> OffsetFetchResponse:
+    """Durable committed offsets; ``partitions`` None means all of the group's."""
+    group = core.groups.get(group_id)
+    offsets = {} if group is None else group.offsets
+    wanted = sorted(offsets) if partitions is None else [TopicPartition(*p) for p in partitions]
+    found = []
+    for tp in wanted:
+        value = offsets.get(tp)
+        if value is None:
+            found.append(OffsetFetchPartition(tp.topic, tp.partition, NO_OFFSET))
+        else:
+            found.append(
+                OffsetFetchPartition(
+                    tp.topic, tp.partition, value.offset, value.leader_epoch, value.metadata
+                )
+            )
+    return OffsetFetchResponse(ErrorCode.NONE, tuple(found))
+
+
+# --------------------------------------------------------------------------- delete, expire
+
+
+def _tombstones(group: Group) -> list[OffsetsRecord]:
+    tps = dict.fromkeys((*group.offsets, *group.pending_commits))
+    records = [offset_tombstone(group.group_id, tp) for tp in tps]
+    records.append(_group_tombstone(group.group_id))
+    return records
+
+
+def _bury(core: Core, group: Group, event: GroupEvent) -> list[OffsetsRecord]:
+    """Remove an empty group for good; the records that say so."""
+    records = _tombstones(group)
+    group.transition(event, core.now_ms)
+    core.cancel_group_timers(group)
+    group.offsets.clear()
+    group.pending_commits.clear()
+    group.pending_members.clear()
+    del core.groups[group.group_id]
+    return records
+
+
+def delete_groups(
+    core: Core, request_id: int, group_ids: list[str], refused: Mapping[str, ErrorCode]
+) -> None:
+    """Delete empty groups (NON_EMPTY_GROUP otherwise); answered once the tombstones are
+    durable. ``refused`` holds the groups the facade already refused, with why."""
+    results: dict[str, ErrorCode] = {}
+    deleted: list[str] = []
+    records: list[OffsetsRecord] = []
+    for group_id in dict.fromkeys(group_ids):
+        group = core.groups.get(group_id)
+        if group_id in refused:
+            results[group_id] = refused[group_id]
+        elif group is None:
+            results[group_id] = ErrorCode.GROUP_ID_NOT_FOUND
+        elif not group.is_(_S.EMPTY):
+            results[group_id] = ErrorCode.NON_EMPTY_GROUP
+        else:
+            records.extend(_bury(core, group, _E.DELETED))
+            deleted.append(group_id)
+            results[group_id] = ErrorCode.NONE  # until the tombstones are durable
+
+    def respond(stored: ErrorCode) -> None:
+        for group_id in deleted:
+            results[group_id] = offset_store_error(stored)
+        body = DeleteGroupsResponse(tuple(DeleteGroupResult(g, e) for g, e in results.items()))
+        core.outbox.respond(request_id, body)
+
+    if records:
+        core.outbox.write(tuple(records), respond)
+    else:
+        respond(ErrorCode.NONE)
+
+
+def _expired(core: Core, group: Group) -> list[TopicPartition]:
+    """KIP-211: an empty consumer group's offsets expire ``offsets.retention`` after it
+    became empty; a simple group's (no protocol type) each that long after its commit."""
+    retention = core.config.offsets_retention_ms
+    if group.protocol_type and not group.is_(_S.EMPTY):
+        return []
+    since_empty = group.current_state_timestamp_ms if group.protocol_type else -1
+    expired = []
+    for tp, value in group.offsets.items():
+        if tp in group.pending_commits:
+            continue
+        if value.expire_timestamp_ms >= 0:  # an explicit expiry (v1 records)
+            deadline = value.expire_timestamp_ms
+        else:
+            deadline = (since_empty if since_empty >= 0 else value.commit_timestamp_ms) + retention
+        if deadline <= core.now_ms:
+            expired.append(tp)
+    return expired
+
+
+def expire_offsets(core: Core) -> None:
+    """The retention sweep: tombstone expired offsets, and empty groups left with none."""
+    records: list[OffsetsRecord] = []
+    for group in list(core.groups.values()):
+        for tp in _expired(core, group):
+            del group.offsets[tp]
+            records.append(offset_tombstone(group.group_id, tp))
+        if group.is_(_S.EMPTY) and not group.has_offsets() and not group.pending_members:
+            records.extend(_bury(core, group, _E.EXPIRED))
+    if records:
+        core.outbox.write(tuple(records), _ignore)
+
+
+def _ignore(error: ErrorCode) -> None:
+    # A lost tombstone only delays the cleanup: the next leader's sweep writes it again.
+    del error
