@@ -6,7 +6,9 @@ methods, and maps the answers (and any ``LogdError`` a method raises for a reque
 fails as a whole) back to the wire. Per-partition and per-topic failures come back inside
 the answers, as Kafka's error codes do.
 
-Produce is split in two so that a front end keeps the stream's order: the synchronous
+Every request method is a coroutine, so that a store or a replication layer that must wait
+(a controller round trip, say) fits behind the same signatures. Produce is also offered
+split in two so that a front end keeps the stream's order: the synchronous
 :meth:`BrokerCore.produce_nowait` appends before it returns (no await in between), and
 hands back either the answer or a future of it (``acks=all`` waits for the commit).
 
@@ -132,9 +134,9 @@ class BrokerCore:
         timeout_ms = min(timeout_ms, MAX_PRODUCE_TIMEOUT_MS)
 
         def on_commit(done: asyncio.Future[None]) -> None:
+            error = done.exception()  # retrieved even after a timeout: no "never retrieved"
             if answer.done():
                 return
-            error = done.exception()
             if error is None:
                 answer.set_result(_produced(appended))
             else:
@@ -181,7 +183,7 @@ class BrokerCore:
             draining=lambda: self._draining,
         )
 
-    def list_offsets(self, queries: Sequence[ListOffsetsQuery]) -> list[ListOffsetsResult]:
+    async def list_offsets(self, queries: Sequence[ListOffsetsQuery]) -> list[ListOffsetsResult]:
         return [self._list_offset(q) for q in queries]
 
     def _list_offset(self, q: ListOffsetsQuery) -> ListOffsetsResult:
@@ -211,7 +213,7 @@ class BrokerCore:
 
     # -- metadata -------------------------------------------------------------------------
 
-    def metadata(
+    async def metadata(
         self, topics: Sequence[str] = (), *, include_internal: bool = False
     ) -> ClusterMetadata:
         """Brokers and topics; each partition names its leader (this broker, on one node)."""
@@ -254,10 +256,10 @@ class BrokerCore:
     async def delete_topics(self, names: Sequence[str]) -> list[TopicResult]:
         return await self.admin.delete_topics(names)
 
-    def list_topics(self, *, include_internal: bool = False) -> list[TopicListing]:
+    async def list_topics(self, *, include_internal: bool = False) -> list[TopicListing]:
         return self.admin.list_topics(include_internal=include_internal)
 
-    def describe_topics(self, names: Sequence[str]) -> list[TopicDescription]:
+    async def describe_topics(self, names: Sequence[str]) -> list[TopicDescription]:
         return self.admin.describe_topics(names)
 
     async def alter_configs(
@@ -277,7 +279,7 @@ class BrokerCore:
     ) -> TopicResult:
         return await self.admin.create_partitions(topic, total_count, validate_only=validate_only)
 
-    def describe_cluster(self) -> ClusterDescription:
+    async def describe_cluster(self) -> ClusterDescription:
         return ClusterDescription(
             cluster_id=self.store.cluster_id,
             controller_id=self.store.controller_id,

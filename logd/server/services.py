@@ -76,12 +76,14 @@ class BrokerService:
 
     async def list_offsets(self, request: broker_pb2.ListOffsetsRequest, context: _Ctx) -> Any:
         return convert.list_offsets_response(
-            self._core.list_offsets(convert.list_offsets_queries(request))
+            await self._core.list_offsets(convert.list_offsets_queries(request))
         )
 
     async def metadata(self, request: broker_pb2.MetadataRequest, context: _Ctx) -> Any:
         convert.check_count("topics", len(request.topics))
-        meta = self._core.metadata(list(request.topics), include_internal=request.include_internal)
+        meta = await self._core.metadata(
+            list(request.topics), include_internal=request.include_internal
+        )
         return convert.metadata_response(meta)
 
 
@@ -118,12 +120,14 @@ class AdminService:
         return admin_pb2.DeleteTopicsResponse(topics=convert.topic_results(results))
 
     async def list_topics(self, request: admin_pb2.ListTopicsRequest, context: _Ctx) -> Any:
-        listing = self._core.list_topics(include_internal=request.include_internal)
+        listing = await self._core.list_topics(include_internal=request.include_internal)
         return convert.list_topics_response(listing)
 
     async def describe_topics(self, request: admin_pb2.DescribeTopicsRequest, context: _Ctx) -> Any:
         convert.check_count("topics", len(request.names))
-        return convert.describe_topics_response(self._core.describe_topics(list(request.names)))
+        return convert.describe_topics_response(
+            await self._core.describe_topics(list(request.names))
+        )
 
     async def alter_configs(self, request: admin_pb2.AlterConfigsRequest, context: _Ctx) -> Any:
         result = await self._core.alter_configs(
@@ -145,4 +149,4 @@ class AdminService:
     async def describe_cluster(
         self, request: admin_pb2.DescribeClusterRequest, context: _Ctx
     ) -> Any:
-        return convert.cluster_description(self._core.describe_cluster())
+        return convert.cluster_description(await self._core.describe_cluster())

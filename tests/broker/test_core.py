@@ -64,8 +64,10 @@ class GatedFsync:
         self.gate.set()
 
 
-async def topic(ctx: OpenCore, name: str = "t", partitions: int = 1, **configs: str) -> None:
-    results = await ctx.core.create_topics([NewTopic(name, partitions, 1, configs)])
+async def topic(
+    ctx: OpenCore, name: str = "t", partitions: int = 1, configs: dict[str, str] | None = None
+) -> None:
+    results = await ctx.core.create_topics([NewTopic(name, partitions, 1, configs or {})])
     assert results[0].error is None, results
 
 
@@ -254,9 +256,9 @@ def test_a_partition_led_elsewhere_answers_not_leader_with_a_hint(tmp_path: Path
             )
             assert isinstance(fetched[0].error, NotLeaderOrFollowerError)
             assert fetched[0].leader_hint == hint
-            (offsets,) = ctx.core.list_offsets([ListOffsetsQuery("t", 0, OffsetSpec.LATEST)])
+            (offsets,) = await ctx.core.list_offsets([ListOffsetsQuery("t", 0, OffsetSpec.LATEST)])
             assert isinstance(offsets.error, NotLeaderOrFollowerError)
-            meta = ctx.core.metadata(["t"])
+            meta = await ctx.core.metadata(["t"])
             assert [(p.leader_id, p.replicas) for p in meta.topics[0].partitions] == [(1, (1, 0))]
 
             # Leadership moves here: produce works; moves away: a pending acks=all fails.
@@ -288,7 +290,7 @@ def test_retention_never_passes_the_high_watermark(tmp_path: Path) -> None:
         fsync = GatedFsync()
         ctx = await open_core(tmp, flusher=Flusher(FlushPolicy.ALWAYS, fsync=fsync))
         try:
-            await topic(ctx, **{"segment.bytes": "200", "retention.bytes": "0"})
+            await topic(ctx, configs={"segment.bytes": "200", "retention.bytes": "0"})
             for i in range(5):
                 await produced(ctx.core.produce_nowait("t", 0, 1, batch(b"%d" % i + b"x" * 150)))
             partition = ctx.core.replicas.leader("t", 0)
@@ -301,7 +303,9 @@ def test_retention_never_passes_the_high_watermark(tmp_path: Path) -> None:
             assert partition.high_watermark == 6
             assert partition.enforce_retention() == 5
             assert partition.log_start_offset == 5
-            (earliest,) = ctx.core.list_offsets([ListOffsetsQuery("t", 0, OffsetSpec.EARLIEST)])
+            (earliest,) = await ctx.core.list_offsets(
+                [ListOffsetsQuery("t", 0, OffsetSpec.EARLIEST)]
+            )
             assert earliest.offset == 5
         finally:
             fsync.open()
@@ -329,9 +333,9 @@ def test_admin_through_another_store_creates_and_deletes_logs(tmp_path: Path) ->
             assert elsewhere.leader_hint.address == "10.0.0.1:7071"
             missing = await produced(ctx.core.produce_nowait("a", 2, 1, batch(b"x")))
             assert missing.error is not None and missing.error.code == 3
-            assert [t.name for t in ctx.core.list_topics()] == ["a", "b"]
-            assert [t.name for t in ctx.core.metadata().topics] == ["a", "b"]
-            everything = ctx.core.metadata(include_internal=True).topics
+            assert [t.name for t in await ctx.core.list_topics()] == ["a", "b"]
+            assert [t.name for t in (await ctx.core.metadata()).topics] == ["a", "b"]
+            everything = (await ctx.core.metadata(include_internal=True)).topics
             assert [t.name for t in everything] == ["__internal", "a", "b"]
             (deleted,) = await ctx.core.delete_topics(["a"])
             assert deleted.error is None

@@ -63,7 +63,7 @@ def test_listeners_hear_every_change_in_order(tmp_path: Path) -> None:
 
     async def listener(before: TopicRecord | None, after: TopicRecord | None) -> None:
         await asyncio.sleep(0)  # a listener that awaits must not let changes overtake
-        heard.append((before and before.name, after and after.name))
+        heard.append((before.name if before else None, after.name if after else None))
 
     async def body() -> None:
         store = opened(tmp_path)
