@@ -121,14 +121,15 @@ class ReplicaManager:
         await asyncio.to_thread(self._logs.open, configs)
         existing = self._logs.logs()
         for (topic, partition), log in existing.items():
-            record = topics.get(topic)
-            if record is not None and partition < len(record.partitions):
+            assignment = self._assignment(topic, partition)
+            if assignment is not None and self._node_id in assignment.replicas:
                 continue
             if delete_strays:
-                _log.warning("deleting %s-%d: its topic was deleted", topic, partition)
+                # Its topic was deleted, or the partition moved, while this broker was down.
+                _log.warning("deleting %s: the metadata places it on no replica here", log.name)
                 await asyncio.to_thread(self._logs.delete, topic, partition)
             else:
-                _log.warning("%s: no topic in the metadata; leaving it alone", log.name)
+                _log.warning("%s: not in the metadata; leaving it alone", log.name)
         for record in topics.values():
             await self._host(record, record.partitions)
         store.add_listener(self.apply)
@@ -141,18 +142,31 @@ class ReplicaManager:
     # -- metadata deltas ------------------------------------------------------------------
 
     async def apply(self, before: TopicRecord | None, after: TopicRecord | None) -> None:
-        """Make the hosted partitions match one metadata change (a MetadataListener)."""
+        """Make the hosted partitions match one metadata change (a MetadataListener).
+
+        Per partition: newly placed here, host it; hosted and still placed here, apply the
+        new assignment and config; hosted but placed elsewhere now (a reassignment, issue 5)
+        or deleted with its topic, stop hosting it and delete its log.
+        """
+        record = after if after is not None else before
+        assert record is not None, "a change has a before or an after"
+        name = record.name
+        assignments = after.partitions if after is not None else ()
+        placed = {a.partition: a for a in assignments if self._node_id in a.replicas}
+        gone = [tp for tp in self._partitions if tp.topic == name and tp.partition not in placed]
+        reason = f"topic {name!r} was deleted" if after is None else "moved to other brokers"
+        await self._unhost(gone, reason)
         if after is None:
-            assert before is not None
-            await self._unhost(before)
             return
-        known = len(before.partitions) if before is not None else 0
         config = self.topic_config(after)
-        for assignment in after.partitions[:known]:
-            hosted = self._partitions.get(TopicPartition(after.name, assignment.partition))
-            if hosted is not None:
+        new = []
+        for assignment in placed.values():
+            hosted = self._partitions.get(TopicPartition(name, assignment.partition))
+            if hosted is None:
+                new.append(assignment)
+            else:
                 hosted.update(assignment, config, self._leader_hint(assignment))
-        await self._host(after, after.partitions[known:])
+        await self._host(after, tuple(new))
 
     async def _host(
         self, record: TopicRecord, assignments: tuple[PartitionAssignment, ...]
@@ -183,14 +197,9 @@ class ReplicaManager:
                 leader_hint=self._leader_hint(assignment),
             )
 
-    async def _unhost(self, record: TopicRecord) -> None:
-        gone: list[TopicPartition] = []
-        for assignment in record.partitions:
-            tp = TopicPartition(record.name, assignment.partition)
-            hosted = self._partitions.pop(tp, None)
-            if hosted is not None:
-                hosted.close(UnknownTopicOrPartitionError(f"topic {record.name!r} was deleted"))
-                gone.append(tp)
+    async def _unhost(self, gone: list[TopicPartition], reason: str) -> None:
+        for tp in gone:
+            self._partitions.pop(tp).close(UnknownTopicOrPartitionError(f"{tp}: {reason}"))
 
         def delete_all() -> None:
             for tp in gone:
@@ -201,4 +210,5 @@ class ReplicaManager:
                 except KafkaStorageError as exc:
                     _log.error("%s: %s", tp, exc)
 
-        await asyncio.to_thread(delete_all)
+        if gone:
+            await asyncio.to_thread(delete_all)

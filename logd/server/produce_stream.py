@@ -71,11 +71,16 @@ class ProduceStream:
             self._reader.cancel()
 
     async def serve(self, requests: AsyncIterator[Any]) -> None:
-        self._reader = asyncio.get_running_loop().create_task(self._read(requests))
+        if self._ending is None:
+            self._reader = asyncio.get_running_loop().create_task(self._read(requests))
+        else:  # drained before it began: read nothing
+            self._reading_done = True
+            self._maybe_end()
         try:
             await self._write_all()
         finally:
-            self._reader.cancel()
+            if self._reader is not None:
+                self._reader.cancel()
         if self._ending is not None:
             await abort(self._context, self._ending)
 

@@ -360,3 +360,33 @@ def test_invalid_acks(tmp_path: Path, acks: int) -> None:
             await ctx.close()
 
     run(body, tmp_path)
+
+
+def test_a_partition_moved_away_stops_being_hosted_and_comes_back_empty(tmp_path: Path) -> None:
+    async def body(tmp: Path) -> None:
+        ctx = await open_core(tmp, brokers=TWO_BROKERS)
+        try:
+            here = PartitionAssignment(0, (0,), leader_id=0, leader_epoch=0, isr=(0,))
+            await ctx.store.create_topic(TopicRecord("t", "id", (here,)))
+            assert (await produced(ctx.core.produce_nowait("t", 0, -1, batch(b"a")))).error is None
+            log_dir = ctx.logs.data_dir / "t-0"
+            assert log_dir.exists()
+
+            def place(a: PartitionAssignment) -> Callable[[TopicRecord], TopicRecord]:
+                return lambda r: dataclasses.replace(r, partitions=(a,))
+
+            there = PartitionAssignment(0, (1,), leader_id=1, leader_epoch=1, isr=(1,))
+            await ctx.store.update_topic("t", place(there))
+            assert not log_dir.exists()
+            moved = await produced(ctx.core.produce_nowait("t", 0, 1, batch(b"b")))
+            assert isinstance(moved.error, NotLeaderOrFollowerError)
+            assert moved.leader_hint is not None and moved.leader_hint.leader_id == 1
+
+            back = dataclasses.replace(here, leader_epoch=2)
+            await ctx.store.update_topic("t", place(back))
+            again = await produced(ctx.core.produce_nowait("t", 0, -1, batch(b"c")))
+            assert (again.error, again.base_offset) == (None, 0)
+        finally:
+            await ctx.close()
+
+    run(body, tmp_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from logd.v1 import broker_pb2
@@ -71,3 +73,34 @@ def test_a_clean_stop_writes_the_marker(broker: BrokerProcess) -> None:
     assert broker.stop() == 0
     assert (broker.data_dir / ".logd_cleanshutdown").exists()
     assert "stopped cleanly" in broker.stderr_text()
+
+
+def test_a_deletion_cut_short_by_a_crash_finishes_at_start(broker: BrokerProcess) -> None:
+    create_topic(broker, "kept")
+    create_topic(broker, "doomed")
+    broker.kill()
+    # As if the crash came after the metadata dropped the topic, before its log went.
+    path = broker.data_dir / "logd-metadata.json"
+    document = json.loads(path.read_text())
+    document["topics"] = [t for t in document["topics"] if t["name"] != "doomed"]
+    path.write_text(json.dumps(document))
+    broker.start()
+    assert not (broker.data_dir / "doomed-0").exists()
+    assert (broker.data_dir / "kept-0").exists()
+
+
+def test_logs_without_a_metadata_file_are_never_deleted(broker: BrokerProcess) -> None:
+    create_topic(broker, "precious")
+    produce(
+        broker,
+        [
+            broker_pb2.ProduceRequest(
+                correlation_id=1, topic="precious", acks=-1, records=batch([b"v"])
+            )
+        ],
+    )
+    assert broker.stop() == 0
+    (broker.data_dir / "logd-metadata.json").unlink()
+    broker.start()
+    assert (broker.data_dir / "precious-0").exists()
+    assert "not in the metadata; leaving it alone" in broker.stderr_text()
