@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -209,3 +210,13 @@ def test_retention_runs_periodically(broker_factory, tmp_path: Path) -> None:
     assert wait_until(lambda: log_start() == 3, message="retention to run") is True
     assert fetch(b, "t", 0, 0).error.code == ErrorCode.OFFSET_OUT_OF_RANGE
     assert values(fetch(b, "t", 0, 3).records) == [(3, b"3" + b"x" * 150)]
+
+
+def test_health_turns_not_serving_when_draining_begins(patient_broker: BrokerProcess) -> None:
+    health = health_pb2_grpc.HealthStub(patient_broker.channel())
+    watch = health.Watch(health_pb2.HealthCheckRequest(service="logd.v1.LogBroker"), timeout=30)
+    assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+    assert patient_broker.proc is not None
+    patient_broker.proc.send_signal(signal.SIGTERM)
+    assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert patient_broker.stop() == 0
