@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Final
 
 import grpc
@@ -60,13 +61,11 @@ class BrokerServer:
                 ("grpc.so_reuseport", 0),
             ]
         )
+        _check_bindable(config.listen)
         try:
             port = server.add_insecure_port(str(config.listen))
-        except RuntimeError:
-            raise InvalidConfigError(
-                f"listen: cannot listen on {config.listen} (in use, or not an address of this "
-                "host); pick another with --listen HOST:PORT"
-            ) from None
+        except RuntimeError:  # lost a race with another process since the check
+            raise _cannot_listen(config.listen, "in use") from None
         self.address = HostPort(config.listen.host, port)
         advertised = config.advertised_listen or self.address
         self.node = await BrokerNode.open(config, advertised=advertised)
@@ -107,3 +106,25 @@ class BrokerServer:
         """During :meth:`stop`: cancel the calls still in flight now, not at the grace's end."""
         if self._server is not None:
             await self._server.stop(0)
+
+
+def _cannot_listen(address: HostPort, why: str) -> InvalidConfigError:
+    return InvalidConfigError(
+        f"listen: cannot listen on {address} ({why}); pick another with --listen HOST:PORT"
+    )
+
+
+def _check_bindable(address: HostPort) -> None:
+    """Bind the address once ourselves, so a port in use is one clear line from us rather
+    than gRPC's own log line followed by ours."""
+    try:
+        infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise _cannot_listen(address, exc.strerror or "unknown host") from None
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                raise _cannot_listen(address, (exc.strerror or str(exc)).lower()) from None
