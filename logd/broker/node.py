@@ -77,7 +77,6 @@ class BrokerNode:
         address = advertised or config.advertised
         me = BrokerMeta(config.node_id, address.host, address.port, config.rack)
         store = FileMetadataStore(config.data_dir, me)
-        await asyncio.to_thread(store.load)
         if flusher is None:
             flusher = Flusher(FlushPolicy(config.fsync.value), config.flush_interval_ms)
         logs = LogManager(config.data_dir, config=defaults.log, clock=clock, flusher=flusher)
@@ -90,10 +89,12 @@ class BrokerNode:
             leader_hint=lambda assignment: leader_hint_for(store.brokers(), assignment),
         )
         try:
+            await asyncio.to_thread(store.load)
             await replicas.start(store, delete_strays=store.existed)
             await asyncio.to_thread(store.save_if_new)
         except BaseException:
-            await asyncio.to_thread(logs.close)
+            replicas.close()
+            await asyncio.to_thread(logs.close)  # a no-op when the directory never opened
             flusher.stop()
             raise
         core = BrokerCore(config, store, replicas)
