@@ -5,7 +5,8 @@ Each operation checks its input (names by storage's validator, configs by
 writes through the :class:`~logd.broker.metadata.MetadataStore`; the replica manager, a
 listener of the store, turns the change into logs. So the same code serves one node today
 and a controller-backed store later (issue 5). Per-topic failures are returned beside the
-topic (Kafka's per-topic error codes), never raised.
+topic (Kafka's per-topic error codes), never raised. Replicas are placed by
+``partitioning.placement`` (load-aware, leaders spread), whose errors are translated here.
 
 Ownership: used on the broker's event loop; holds no state of its own.
 """
@@ -31,6 +32,7 @@ from logd.broker.topic_config import TOPIC_CONFIG_KEYS, TopicConfig
 from logd.errors import (
     InvalidConfigError,
     InvalidPartitionsError,
+    InvalidReplicaAssignmentError,
     InvalidReplicationFactorError,
     InvalidRequestError,
     LogdError,
@@ -38,25 +40,29 @@ from logd.errors import (
     UnknownTopicOrPartitionError,
 )
 from logd.storage import validate_topic_name
+from partitioning import errors as placement_errors
+from partitioning import placement
 
-__all__ = ["TopicAdmin", "place_replicas"]
+__all__ = ["TopicAdmin"]
 
 
-def place_replicas(
-    brokers: Sequence[int], first_partition: int, count: int, replication_factor: int
+def _placed(
+    replica_lists: Sequence[tuple[int, ...]], first: int
 ) -> tuple[PartitionAssignment, ...]:
-    """Round-robin placement: partition p on brokers p, p+1, … (mod n), led by the first.
+    """Assignments for partitions ``first, first+1, …``, each led by its preferred replica."""
+    return tuple(
+        PartitionAssignment(first + i, replicas, replicas[0], 0, replicas)
+        for i, replicas in enumerate(replica_lists)
+    )
 
-    A stand-in until ``partitioning/``'s balanced placement arrives with replication; on one
-    broker every choice is the same.
-    """
-    ids = sorted(brokers)
-    assert 1 <= replication_factor <= len(ids)
-    out = []
-    for p in range(first_partition, first_partition + count):
-        replicas = tuple(ids[(p + i) % len(ids)] for i in range(replication_factor))
-        out.append(PartitionAssignment(p, replicas, replicas[0], 0, replicas))
-    return tuple(out)
+
+def _translate(exc: placement_errors.PartitioningError) -> LogdError:
+    """``partitioning/`` raises its own errors (it imports nothing of logd): map them here."""
+    if isinstance(exc, placement_errors.InvalidReplicationFactor):
+        return InvalidReplicationFactorError(str(exc))
+    if isinstance(exc, placement_errors.InvalidPartitionCount):
+        return InvalidPartitionsError(str(exc))
+    return InvalidReplicaAssignmentError(str(exc))
 
 
 class TopicAdmin:
@@ -102,8 +108,18 @@ class TopicAdmin:
         TopicConfig.resolve(configs, self._config.topic_defaults)  # raises InvalidConfigError
         if self._store.topic(topic.name) is not None:
             raise TopicAlreadyExistsError(f"topic {topic.name!r} already exists")
-        assignments = place_replicas(brokers, 0, partitions, factor)
-        return TopicRecord(topic.name, uuid.uuid4().hex, assignments, configs)
+        try:
+            replicas = placement.assign_replicas(partitions, factor, brokers, self._loads())
+        except placement_errors.PartitioningError as exc:
+            raise _translate(exc) from None
+        return TopicRecord(topic.name, uuid.uuid4().hex, _placed(replicas, 0), configs)
+
+    def _loads(self, but: str = "") -> list[tuple[int, ...]]:
+        """The replica lists of every partition (of every topic but ``but``): placement
+        spreads a new topic over the brokers that hold least."""
+        return [
+            a.replicas for t in self._store.topics().values() if t.name != but for a in t.partitions
+        ]
 
     def _check_partition_count(self, count: int) -> None:
         limit = self._config.max_partitions_per_topic
@@ -215,7 +231,14 @@ class TopicAdmin:
                     )
                 self._check_partition_count(total_count)
                 brokers = [b.node_id for b in self._store.brokers()]
-                added = place_replicas(brokers, have, total_count - have, record.replication_factor)
+                current = [a.replicas for a in record.partitions]
+                try:
+                    extended = placement.add_partitions(
+                        current, total_count, brokers, self._loads(but=topic)
+                    )
+                except placement_errors.PartitioningError as exc:
+                    raise _translate(exc) from None
+                added = _placed(extended[have:], have)
                 return dataclasses.replace(record, partitions=record.partitions + added)
 
             change(self._existing(topic))

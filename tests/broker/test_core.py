@@ -322,15 +322,23 @@ def test_admin_through_another_store_creates_and_deletes_logs(tmp_path: Path) ->
                 [NewTopic("a", 2), NewTopic("__internal"), NewTopic("b", 1, 2)]
             )
             assert [r.error is None for r in results] == [True, True, True]
-            # Two brokers: a-1 lives on broker 1 only; b-0 (factor 2) on both, led by 0.
+            # Two brokers: placement (partitioning/) spreads the partitions; this broker
+            # hosts exactly those placed on it, and the others answer NOT_LEADER.
             b = ctx.store.topic("b")
-            assert b is not None and b.partitions[0].replicas == (0, 1)
+            assert b is not None and sorted(b.partitions[0].replicas) == [0, 1]
+            placed = {
+                (t.name, a.partition): a for t in ctx.store.topics().values() for a in t.partitions
+            }
+            here = sorted(f"{t}-{p}" for (t, p), a in placed.items() if 0 in a.replicas)
             names = sorted(p.name for p in ctx.logs.data_dir.iterdir() if p.is_dir())
-            assert names == ["__internal-0", "a-0", "b-0"]
-            elsewhere = await produced(ctx.core.produce_nowait("a", 1, 1, batch(b"x")))
-            assert isinstance(elsewhere.error, NotLeaderOrFollowerError)
-            assert elsewhere.leader_hint is not None
-            assert elsewhere.leader_hint.address == "10.0.0.1:7071"
+            assert names == here and "b-0" in names
+            elsewhere = [(t, p) for (t, p), a in placed.items() if 0 not in a.replicas]
+            assert elsewhere, "two brokers, four partitions: some must live on broker 1"
+            t, p = elsewhere[0]
+            moved = await produced(ctx.core.produce_nowait(t, p, 1, batch(b"x")))
+            assert isinstance(moved.error, NotLeaderOrFollowerError)
+            assert moved.leader_hint is not None
+            assert moved.leader_hint.address == "10.0.0.1:7071"
             missing = await produced(ctx.core.produce_nowait("a", 2, 1, batch(b"x")))
             assert missing.error is not None and missing.error.code == 3
             assert [t.name for t in await ctx.core.list_topics()] == ["a", "b"]
@@ -340,7 +348,7 @@ def test_admin_through_another_store_creates_and_deletes_logs(tmp_path: Path) ->
             (deleted,) = await ctx.core.delete_topics(["a"])
             assert deleted.error is None
             names = sorted(p.name for p in ctx.logs.data_dir.iterdir() if p.is_dir())
-            assert names == ["__internal-0", "b-0"]
+            assert names == [n for n in here if not n.startswith("a-")]
         finally:
             await ctx.close()
 
