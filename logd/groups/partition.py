@@ -10,9 +10,8 @@ without loading the state machine. Pure functions; safe from any thread.
 
 from __future__ import annotations
 
-import mmh3
-
 from logd.errors import InvalidPartitionsError
+from partitioning import keys
 
 __all__ = ["OFFSETS_TOPIC", "offsets_partition_for"]
 
@@ -25,4 +24,4 @@ def offsets_partition_for(group_id: str, partitions: int) -> int:
         raise InvalidPartitionsError(
             f"{OFFSETS_TOPIC} needs at least one partition, not {partitions}"
         )
-    return int(mmh3.hash(group_id.encode(), 0, signed=False)) % partitions
+    return keys.offsets_partition_for(group_id, partitions)

@@ -42,7 +42,7 @@ def test_a_partition_count_below_one_is_refused() -> None:
 
 
 def test_the_partition_function_does_not_load_the_state_machine() -> None:
-    assert _imports(PACKAGE / "partition.py") <= {"__future__", "mmh3", "logd.errors"}
+    assert _imports(PACKAGE / "partition.py") <= {"__future__", "partitioning", "logd.errors"}
     assert _imports(PACKAGE / "__init__.py") == set()
 
 

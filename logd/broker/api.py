@@ -1,0 +1,227 @@
+"""The broker core's request and answer types: plain frozen dataclasses, no gRPC.
+
+Every front end (gRPC now, the Kafka wire protocol later; DESIGN.md principle 7) converts its
+own messages into these and back. Per-item failures travel as ``error: LogdError | None``
+beside the data, as Kafka's responses carry an error code per partition; the front end maps
+them to its wire form in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+
+from logd.errors import LogdError
+
+__all__ = [
+    "NO_LEADER",
+    "NO_TIMESTAMP",
+    "Acks",
+    "BrokerMeta",
+    "ClusterDescription",
+    "ClusterMetadata",
+    "ConfigEntry",
+    "FetchPartitionRequest",
+    "FetchPartitionResult",
+    "LeaderHint",
+    "ListOffsetsQuery",
+    "ListOffsetsResult",
+    "NewTopic",
+    "OffsetSpec",
+    "PartitionDescription",
+    "PartitionMeta",
+    "ProduceResult",
+    "TopicDescription",
+    "TopicListing",
+    "TopicMeta",
+    "TopicPartition",
+    "TopicResult",
+]
+
+NO_LEADER = -1
+NO_TIMESTAMP = -1
+
+
+@dataclasses.dataclass(frozen=True, slots=True, order=True)
+class TopicPartition:
+    topic: str
+    partition: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+
+class Acks(enum.IntEnum):
+    """What a producer waits for (DESIGN.md principle 6); Kafka's numbers."""
+
+    NONE = 0  # fire-and-forget
+    LEADER = 1  # the leader appended
+    ALL = -1  # committed: fsynced now, a Raft majority once partitions replicate
+
+
+class OffsetSpec(enum.IntEnum):
+    """Kafka ListOffsets' special timestamps, numbered as the proto numbers them."""
+
+    TIMESTAMP = 0
+    EARLIEST = 1
+    LATEST = 2
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LeaderHint:
+    """Who leads a partition, for a client that asked the wrong broker."""
+
+    leader_id: int = NO_LEADER
+    address: str = ""
+    leader_epoch: int = -1
+
+
+# -- produce / fetch / offsets ------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProduceResult:
+    base_offset: int = -1
+    log_append_time_ms: int = NO_TIMESTAMP
+    log_start_offset: int = -1
+    error: LogdError | None = None
+    leader_hint: LeaderHint | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FetchPartitionRequest:
+    topic: str
+    partition: int
+    offset: int
+    max_bytes: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FetchPartitionResult:
+    topic: str
+    partition: int
+    error: LogdError | None = None
+    high_watermark: int = -1
+    log_start_offset: int = -1
+    records: bytes = b""
+    leader_hint: LeaderHint | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListOffsetsQuery:
+    topic: str
+    partition: int
+    spec: int  # an OffsetSpec value; anything else is answered with INVALID_REQUEST
+    timestamp_ms: int = NO_TIMESTAMP
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListOffsetsResult:
+    topic: str
+    partition: int
+    error: LogdError | None = None
+    offset: int = -1
+    timestamp_ms: int = NO_TIMESTAMP
+    leader_hint: LeaderHint | None = None
+
+
+# -- metadata -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrokerMeta:
+    node_id: int
+    host: str
+    port: int
+    rack: str = ""
+    alive: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionMeta:
+    partition: int
+    leader_id: int
+    leader_epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    offline_replicas: tuple[int, ...] = ()
+    error: LogdError | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TopicMeta:
+    name: str
+    internal: bool = False
+    partitions: tuple[PartitionMeta, ...] = ()
+    error: LogdError | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClusterMetadata:
+    cluster_id: str
+    controller_id: int
+    node_id: int
+    brokers: tuple[BrokerMeta, ...]
+    topics: tuple[TopicMeta, ...]
+
+
+# -- admin --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewTopic:
+    name: str
+    partitions: int = 0  # 0: the broker's num.partitions
+    replication_factor: int = 0  # 0: the broker's default.replication.factor
+    configs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TopicResult:
+    name: str
+    error: LogdError | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TopicListing:
+    name: str
+    partitions: int
+    replication_factor: int
+    internal: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConfigEntry:
+    name: str
+    value: str
+    is_default: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionDescription:
+    partition: int
+    leader_id: int
+    leader_epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    log_start_offset: int = -1
+    high_watermark: int = -1
+    error: LogdError | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TopicDescription:
+    name: str
+    internal: bool = False
+    partitions: tuple[PartitionDescription, ...] = ()
+    configs: tuple[ConfigEntry, ...] = ()
+    error: LogdError | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClusterDescription:
+    cluster_id: str
+    controller_id: int
+    node_id: int
+    brokers: tuple[BrokerMeta, ...]

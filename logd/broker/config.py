@@ -1,0 +1,302 @@
+"""The broker's configuration: defaults, then a TOML file, then command-line flags.
+
+No file is needed: ``BrokerConfig()`` is one node on 127.0.0.1:7070 with data in
+``./logd-data``. Keys use Kafka's dotted spelling; TOML reads ``num.partitions = 3`` as a
+nested table, so the document is flattened back into dotted names before it is checked, and
+``"num.partitions" = 3`` means the same. Topic-config defaults live in a ``[topic.defaults]``
+table under the names ``logd topic create -c`` takes (``retention.ms``, ``segment.bytes`` …)::
+
+    node.id = 1
+    data.dir = "/var/lib/logd"
+    listen = "0.0.0.0:7070"
+    advertised.listen = "broker1.example:7070"
+    peers = "1@broker1:7070,2@broker2:7070,3@broker3:7070"
+    fsync = "always"            # always | interval | never
+    num.partitions = 3
+
+    [topic.defaults]
+    retention.ms = 604800000
+
+An unknown key or a bad value raises :class:`~logd.errors.InvalidConfigError` naming the key.
+Pure: no I/O except reading the file handed to :func:`load_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+from logd.errors import InvalidConfigError
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "BrokerConfig",
+    "FsyncPolicy",
+    "HostPort",
+    "Peer",
+    "load_config",
+    "parse_host_port",
+    "parse_peers",
+]
+
+DEFAULT_LISTEN: Final = "127.0.0.1:7070"
+TOPIC_DEFAULTS_PREFIX: Final = "topic.defaults."
+_MIB: Final = 1024 * 1024
+_MAX_NODE_ID: Final = 2**31 - 1
+
+
+class FsyncPolicy(enum.StrEnum):
+    """When appended bytes reach the disk (DESIGN.md principle 6)."""
+
+    ALWAYS = "always"  # group commit: one fdatasync covers every append waiting for it
+    INTERVAL = "interval"  # every ``flush.interval.ms``
+    NEVER = "never"  # the OS decides (and shutdown flushes)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Peer:
+    """A member of the cluster as ``--peers`` names it: ``ID@HOST:PORT``."""
+
+    node_id: int
+    address: HostPort
+
+    def __str__(self) -> str:
+        return f"{self.node_id}@{self.address}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Everything a broker needs to start. Immutable; build it with :func:`load_config`."""
+
+    node_id: int = 0
+    data_dir: Path = Path("logd-data")
+    listen: HostPort = HostPort("127.0.0.1", 7070)
+    #: The address clients are told to use (Metadata); defaults to ``listen``.
+    advertised_listen: HostPort | None = None
+    #: Every member of the cluster, this node included; empty: a single node (issue 5).
+    peers: tuple[Peer, ...] = ()
+    rack: str = ""
+    fsync: FsyncPolicy = FsyncPolicy.ALWAYS
+    flush_interval_ms: int = 1000
+    num_partitions: int = 1
+    default_replication_factor: int = 1
+    #: Topic-config overrides of storage's defaults, under topic config names.
+    topic_defaults: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    retention_check_interval_ms: int = 300_000
+    #: The largest request gRPC accepts (its max receive length), and the send bound.
+    max_request_bytes: int = 64 * _MIB
+    #: Upper bound on a fetch's ``max_wait_ms`` (longer waits are cut to this).
+    fetch_max_wait_ms: int = 30_000
+    #: Upper bound on a fetch answer's bytes (and the default when a request gives none).
+    fetch_max_bytes: int = 50 * _MIB
+    #: Requests one produce stream may have in flight before the broker stops reading it.
+    produce_max_in_flight: int = 1024
+    #: Shutdown: how long in-flight requests may take to finish before they are cancelled.
+    shutdown_grace_ms: int = 10_000
+    max_partitions_per_topic: int = 10_000
+
+    @property
+    def advertised(self) -> HostPort:
+        return self.advertised_listen or self.listen
+
+
+def parse_host_port(text: str, key: str = "listen") -> HostPort:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6); the port in 0..65535 (0: any free port)."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise InvalidConfigError(f"{key}: expected HOST:PORT, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    port = int(port_text)
+    if port > 65535:
+        raise InvalidConfigError(f"{key}: port {port} is out of range 0..65535")
+    return HostPort(host, port)
+
+
+def parse_peers(value: str | list[str] | tuple[str, ...], key: str = "peers") -> tuple[Peer, ...]:
+    """``ID@HOST:PORT,...`` (or a TOML list of them) into peers with distinct ids."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    peers: list[Peer] = []
+    for raw in items:
+        if not isinstance(raw, str):
+            raise InvalidConfigError(f"{key}: expected ID@HOST:PORT strings, got {raw!r}")
+        text = raw.strip()
+        if not text:
+            continue
+        node, sep, address = text.partition("@")
+        if not sep or not node.isdigit():
+            raise InvalidConfigError(f"{key}: expected ID@HOST:PORT, got {text!r}")
+        peers.append(Peer(_node_id(int(node), key), parse_host_port(address, key)))
+    ids = [p.node_id for p in peers]
+    if len(set(ids)) != len(ids):
+        raise InvalidConfigError(f"{key}: a node id appears twice in {value!r}")
+    return tuple(peers)
+
+
+def load_config(
+    path: Path | str | None = None, overrides: Mapping[str, Any] | None = None
+) -> BrokerConfig:
+    """Defaults, then the TOML file at ``path`` (if any), then ``overrides`` (flags).
+
+    ``overrides`` uses the file's dotted key names (``{"node.id": 2}``); None values are
+    ignored, so unset flags change nothing.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        values.update(_read_toml(Path(path)))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    return _build(values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            document = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InvalidConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise InvalidConfigError(f"config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return _flatten(document)
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = prefix + key
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+# -- value checkers ----------------------------------------------------------------------
+
+
+def _int(low: int, high: int = 2**63 - 1) -> Callable[[str, Any], int]:
+    def check(key: str, value: Any) -> int:
+        if isinstance(value, bool):
+            raise InvalidConfigError(f"{key}: expected an integer, got {value!r}")
+        if isinstance(value, str):
+            text = value.strip()
+            if not text.lstrip("-").isdigit():
+                raise InvalidConfigError(f"{key}: expected an integer, got {value!r}")
+            value = int(text)
+        if not isinstance(value, int):
+            raise InvalidConfigError(f"{key}: expected an integer, got {value!r}")
+        if not low <= value <= high:
+            raise InvalidConfigError(f"{key}: {value} is out of range {low}..{high}")
+        return value
+
+    return check
+
+
+def _str(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def _node_id(value: int, key: str) -> int:
+    if not 0 <= value <= _MAX_NODE_ID:
+        raise InvalidConfigError(f"{key}: node id {value} is out of range 0..{_MAX_NODE_ID}")
+    return value
+
+
+def _path(key: str, value: Any) -> Path:
+    text = _str(key, value)
+    if not text.strip():
+        raise InvalidConfigError(f"{key}: empty path")
+    return Path(text).expanduser()
+
+
+def _host_port(key: str, value: Any) -> HostPort:
+    return parse_host_port(_str(key, value), key)
+
+
+def _fsync(key: str, value: Any) -> FsyncPolicy:
+    try:
+        return FsyncPolicy(_str(key, value).strip().lower())
+    except ValueError:
+        choices = ", ".join(p.value for p in FsyncPolicy)
+        raise InvalidConfigError(f"{key}: {value!r} is not one of {choices}") from None
+
+
+def _peers(key: str, value: Any) -> tuple[Peer, ...]:
+    if not isinstance(value, str | list | tuple):
+        raise InvalidConfigError(f"{key}: expected ID@HOST:PORT,..., got {value!r}")
+    return parse_peers(value, key)
+
+
+# key -> (BrokerConfig field, checker)
+_FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
+    "node.id": ("node_id", _int(0, _MAX_NODE_ID)),
+    "data.dir": ("data_dir", _path),
+    "listen": ("listen", _host_port),
+    "advertised.listen": ("advertised_listen", _host_port),
+    "peers": ("peers", _peers),
+    "rack": ("rack", _str),
+    "fsync": ("fsync", _fsync),
+    "flush.interval.ms": ("flush_interval_ms", _int(1, 86_400_000)),
+    "num.partitions": ("num_partitions", _int(1, 100_000)),
+    "default.replication.factor": ("default_replication_factor", _int(1, 32)),
+    "log.retention.check.interval.ms": ("retention_check_interval_ms", _int(10, 86_400_000)),
+    "max.request.bytes": ("max_request_bytes", _int(64 * 1024, 2**31 - 1)),
+    "fetch.max.wait.ms": ("fetch_max_wait_ms", _int(0, 600_000)),
+    "fetch.max.bytes": ("fetch_max_bytes", _int(1024, 2**31 - 1)),
+    "produce.max.in.flight": ("produce_max_in_flight", _int(1, 1_000_000)),
+    "shutdown.grace.ms": ("shutdown_grace_ms", _int(0, 600_000)),
+    "max.partitions.per.topic": ("max_partitions_per_topic", _int(1, 1_000_000)),
+}
+
+
+def _build(values: Mapping[str, Any]) -> BrokerConfig:
+    kwargs: dict[str, Any] = {}
+    topic_defaults: dict[str, str] = {}
+    for key, value in values.items():
+        if key.startswith(TOPIC_DEFAULTS_PREFIX):
+            name = key[len(TOPIC_DEFAULTS_PREFIX) :]
+            topic_defaults[name] = _topic_value(key, value)
+            continue
+        field = _FIELDS.get(key)
+        if field is None:
+            raise InvalidConfigError(f"unknown broker config key {key!r}")
+        kwargs[field[0]] = field[1](key, value)
+    kwargs["topic_defaults"] = MappingProxyType(topic_defaults)
+    config = BrokerConfig(**kwargs)
+    if config.peers and config.node_id not in {p.node_id for p in config.peers}:
+        raise InvalidConfigError(f"peers: node.id {config.node_id} is not among the peers")
+    if config.fetch_max_bytes > config.max_request_bytes:
+        raise InvalidConfigError("fetch.max.bytes: must not exceed max.request.bytes")
+    return config
+
+
+def _topic_value(key: str, value: Any) -> str:
+    # Topic configs travel as strings (as on the wire); their meaning is checked by the
+    # storage config parser when the broker starts, which names the key again.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | str):
+        return str(value)
+    raise InvalidConfigError(f"{key}: expected a string or an integer, got {value!r}")

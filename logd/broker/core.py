@@ -1,0 +1,300 @@
+"""The protocol-neutral broker core (DESIGN.md principle 7): produce, fetch, offsets,
+metadata and admin as plain Python methods, with no gRPC type in sight.
+
+A front end parses its wire messages into the types of :mod:`logd.broker.api`, calls these
+methods, and maps the answers (and any ``LogdError`` a method raises for a request that
+fails as a whole) back to the wire. Per-partition and per-topic failures come back inside
+the answers, as Kafka's error codes do.
+
+Every request method is a coroutine, so that a store or a replication layer that must wait
+(a controller round trip, say) fits behind the same signatures. Produce is also offered
+split in two so that a front end keeps the stream's order: the synchronous
+:meth:`BrokerCore.produce_nowait` appends before it returns (no await in between), and
+hands back either the answer or a future of it (``acks=all`` waits for the commit).
+
+Ownership: owned by the broker's event loop; not thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+from logd.broker.admin import TopicAdmin
+from logd.broker.api import (
+    Acks,
+    ClusterDescription,
+    ClusterMetadata,
+    FetchPartitionRequest,
+    FetchPartitionResult,
+    ListOffsetsQuery,
+    ListOffsetsResult,
+    NewTopic,
+    OffsetSpec,
+    PartitionMeta,
+    ProduceResult,
+    TopicDescription,
+    TopicListing,
+    TopicMeta,
+    TopicResult,
+)
+from logd.broker.config import BrokerConfig
+from logd.broker.fetch import FetchLimits, fetch
+from logd.broker.metadata import MetadataStore, PartitionAssignment
+from logd.broker.partition import AppendResult
+from logd.broker.replicas import ReplicaManager
+from logd.errors import (
+    InvalidRequestError,
+    InvalidRequiredAcksError,
+    InvalidTimestampError,
+    LogdError,
+    NotLeaderOrFollowerError,
+    RequestTimedOutError,
+    UnknownTopicOrPartitionError,
+)
+from logd.storage import validate_topic_name
+
+__all__ = ["DEFAULT_PRODUCE_TIMEOUT_MS", "MAX_PRODUCE_TIMEOUT_MS", "BrokerCore"]
+
+DEFAULT_PRODUCE_TIMEOUT_MS = 30_000  # Kafka's request.timeout.ms
+MAX_PRODUCE_TIMEOUT_MS = 300_000
+_ACKS = frozenset(int(a) for a in Acks)
+
+
+class BrokerCore:
+    """The broker's request handlers over a metadata store and the hosted partitions."""
+
+    def __init__(
+        self, config: BrokerConfig, store: MetadataStore, replicas: ReplicaManager
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.replicas = replicas
+        self.admin = TopicAdmin(config, store, replicas)
+        self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
+        self._draining = False
+
+    @property
+    def node_id(self) -> int:
+        return self.config.node_id
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    def begin_drain(self) -> None:
+        """Shutting down: waiting fetches answer now with what they have; no new waits."""
+        self._draining = True
+        for partition in self.replicas:
+            partition.close_waiters()
+
+    # -- produce --------------------------------------------------------------------------
+
+    def produce_nowait(
+        self, topic: str, partition: int, acks: int, records: bytes, timeout_ms: int = 0
+    ) -> ProduceResult | asyncio.Future[ProduceResult]:
+        """Append one batch now; the answer, or (acks=all) a future of it.
+
+        Never raises a LogdError: failures are answered in the ProduceResult.
+        """
+        try:
+            if acks not in _ACKS:
+                raise InvalidRequiredAcksError(f"acks must be 0, 1 or -1 (all), not {acks}")
+            target = self.replicas.leader(topic, partition)
+            appended = target.append(records, wait_commit=acks == Acks.ALL)
+        except LogdError as exc:
+            return self._produce_error(topic, partition, exc)
+        if appended.committed is None:
+            return _produced(appended)
+        return self._await_commit(appended, timeout_ms)
+
+    async def produce(
+        self, topic: str, partition: int, acks: int, records: bytes, timeout_ms: int = 0
+    ) -> ProduceResult:
+        answer = self.produce_nowait(topic, partition, acks, records, timeout_ms)
+        return answer if isinstance(answer, ProduceResult) else await answer
+
+    def _produce_error(self, topic: str, partition: int, exc: LogdError) -> ProduceResult:
+        hint = (
+            self.replicas.hint(topic, partition)
+            if isinstance(exc, NotLeaderOrFollowerError)
+            else None
+        )
+        return ProduceResult(error=exc, leader_hint=hint)
+
+    def _await_commit(
+        self, appended: AppendResult, timeout_ms: int
+    ) -> asyncio.Future[ProduceResult]:
+        committed = appended.committed
+        assert committed is not None
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[ProduceResult] = loop.create_future()
+        if timeout_ms <= 0:
+            timeout_ms = DEFAULT_PRODUCE_TIMEOUT_MS
+        timeout_ms = min(timeout_ms, MAX_PRODUCE_TIMEOUT_MS)
+
+        def on_commit(done: asyncio.Future[None]) -> None:
+            error = done.exception()  # retrieved even after a timeout: no "never retrieved"
+            if answer.done():
+                return
+            if error is None:
+                answer.set_result(_produced(appended))
+            else:
+                assert isinstance(error, LogdError), error
+                answer.set_result(ProduceResult(error=error))
+
+        def on_timeout() -> None:
+            if not answer.done():
+                # As Kafka: the batch is in the log but not committed in time; a retry may
+                # duplicate it (the idempotent producer of issue 7 removes that).
+                answer.set_result(
+                    ProduceResult(
+                        error=RequestTimedOutError(
+                            f"batch at offset {appended.base_offset} not committed within "
+                            f"{timeout_ms} ms"
+                        )
+                    )
+                )
+
+        committed.add_done_callback(on_commit)
+        timer = loop.call_later(timeout_ms / 1000.0, on_timeout)
+        answer.add_done_callback(lambda _: timer.cancel())
+        return answer
+
+    # -- fetch / offsets ------------------------------------------------------------------
+
+    async def fetch(
+        self,
+        partitions: Sequence[FetchPartitionRequest],
+        *,
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+    ) -> list[FetchPartitionResult]:
+        """Long-poll fetch (see :mod:`logd.broker.fetch`)."""
+        return await fetch(
+            partitions,
+            self.replicas.leader,
+            self.replicas.hint,
+            max_wait_ms=max_wait_ms,
+            min_bytes=min_bytes,
+            max_bytes=max_bytes,
+            limits=self._fetch_limits,
+            draining=lambda: self._draining,
+        )
+
+    async def list_offsets(self, queries: Sequence[ListOffsetsQuery]) -> list[ListOffsetsResult]:
+        return [self._list_offset(q) for q in queries]
+
+    def _list_offset(self, q: ListOffsetsQuery) -> ListOffsetsResult:
+        try:
+            target = self.replicas.leader(q.topic, q.partition)
+            if q.spec == OffsetSpec.EARLIEST:
+                return ListOffsetsResult(q.topic, q.partition, offset=target.log_start_offset)
+            if q.spec == OffsetSpec.LATEST:
+                return ListOffsetsResult(q.topic, q.partition, offset=target.high_watermark)
+            if q.spec != OffsetSpec.TIMESTAMP:
+                raise InvalidRequestError(f"unknown offset spec {q.spec}")
+            if q.timestamp_ms < 0:
+                raise InvalidTimestampError(f"timestamp {q.timestamp_ms} is negative")
+            found = target.offset_for_timestamp(q.timestamp_ms)
+        except LogdError as exc:
+            hint = (
+                self.replicas.hint(q.topic, q.partition)
+                if isinstance(exc, NotLeaderOrFollowerError)
+                else None
+            )
+            return ListOffsetsResult(q.topic, q.partition, error=exc, leader_hint=hint)
+        if found is None:
+            return ListOffsetsResult(q.topic, q.partition, offset=-1)
+        return ListOffsetsResult(
+            q.topic, q.partition, offset=found.offset, timestamp_ms=found.timestamp
+        )
+
+    # -- metadata -------------------------------------------------------------------------
+
+    async def metadata(
+        self, topics: Sequence[str] = (), *, include_internal: bool = False
+    ) -> ClusterMetadata:
+        """Brokers and topics; each partition names its leader (this broker, on one node)."""
+        known = self.store.topics()
+        if topics:
+            names: Sequence[str] = list(dict.fromkeys(topics))
+        else:
+            names = sorted(n for n, t in known.items() if include_internal or not t.internal)
+        return ClusterMetadata(
+            cluster_id=self.store.cluster_id,
+            controller_id=self.store.controller_id,
+            node_id=self.node_id,
+            brokers=self.store.brokers(),
+            topics=tuple(self._topic_meta(name) for name in names),
+        )
+
+    def _topic_meta(self, name: str) -> TopicMeta:
+        try:
+            validate_topic_name(name)
+        except LogdError as exc:
+            return TopicMeta(name, error=exc)
+        record = self.store.topic(name)
+        if record is None:
+            return TopicMeta(
+                name, error=UnknownTopicOrPartitionError(f"topic {name!r} does not exist")
+            )
+        return TopicMeta(
+            name,
+            internal=record.internal,
+            partitions=tuple(_partition_meta(a) for a in record.partitions),
+        )
+
+    # -- admin ----------------------------------------------------------------------------
+
+    async def create_topics(
+        self, topics: Sequence[NewTopic], *, validate_only: bool = False
+    ) -> list[TopicResult]:
+        return await self.admin.create_topics(topics, validate_only=validate_only)
+
+    async def delete_topics(self, names: Sequence[str]) -> list[TopicResult]:
+        return await self.admin.delete_topics(names)
+
+    async def list_topics(self, *, include_internal: bool = False) -> list[TopicListing]:
+        return self.admin.list_topics(include_internal=include_internal)
+
+    async def describe_topics(self, names: Sequence[str]) -> list[TopicDescription]:
+        return self.admin.describe_topics(names)
+
+    async def alter_configs(
+        self,
+        topic: str,
+        set_configs: Mapping[str, str],
+        delete: Sequence[str],
+        *,
+        validate_only: bool = False,
+    ) -> TopicResult:
+        return await self.admin.alter_configs(
+            topic, set_configs, delete, validate_only=validate_only
+        )
+
+    async def create_partitions(
+        self, topic: str, total_count: int, *, validate_only: bool = False
+    ) -> TopicResult:
+        return await self.admin.create_partitions(topic, total_count, validate_only=validate_only)
+
+    async def describe_cluster(self) -> ClusterDescription:
+        return ClusterDescription(
+            cluster_id=self.store.cluster_id,
+            controller_id=self.store.controller_id,
+            node_id=self.node_id,
+            brokers=self.store.brokers(),
+        )
+
+
+def _produced(appended: AppendResult) -> ProduceResult:
+    return ProduceResult(
+        base_offset=appended.base_offset,
+        log_append_time_ms=appended.log_append_time_ms,
+        log_start_offset=appended.log_start_offset,
+    )
+
+
+def _partition_meta(a: PartitionAssignment) -> PartitionMeta:
+    return PartitionMeta(a.partition, a.leader_id, a.leader_epoch, a.replicas, a.isr)

@@ -1,0 +1,133 @@
+"""Fetch: read stored batches for several partitions, waiting (bounded) for enough of them.
+
+Kafka's ``DelayedFetch`` in a few lines of asyncio. A fetch reads every partition once; it
+answers at once when it has ``min_bytes``, when a partition answered with an error (as
+Kafka's ``tryComplete`` does), when ``max_wait_ms`` is zero or when the broker is draining.
+Otherwise it registers one future with every partition it reads and sleeps until a high
+watermark rises or the wait runs out, then reads again. ``max_wait_ms`` is cut to the
+broker's ``fetch.max.wait.ms``, so no request waits unbounded.
+
+Byte budget (as Kafka): the answer holds at most ``max_bytes`` and each partition at most its
+own ``max_bytes``, except that the first partition with data returns at least one whole
+batch even when it is larger, so a consumer can always make progress. A later partition
+whose first batch does not fit what is left returns nothing this time (its offset is
+unchanged; the next fetch gets it).
+
+Ownership: runs on the broker's event loop; holds no state between calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from logd.broker.api import FetchPartitionRequest, FetchPartitionResult, LeaderHint
+from logd.broker.partition import Partition
+from logd.errors import InvalidFetchSizeError, LogdError, NotLeaderOrFollowerError
+
+__all__ = ["FetchLimits", "fetch"]
+
+
+class FetchLimits:
+    """The broker's bounds on a fetch (from ``BrokerConfig``)."""
+
+    __slots__ = ("max_bytes", "max_wait_ms")
+
+    def __init__(self, max_wait_ms: int, max_bytes: int) -> None:
+        self.max_wait_ms = max_wait_ms
+        self.max_bytes = max_bytes
+
+
+async def fetch(
+    requests: Sequence[FetchPartitionRequest],
+    lookup: Callable[[str, int], Partition],
+    hint: Callable[[str, int], LeaderHint | None],
+    *,
+    max_wait_ms: int,
+    min_bytes: int,
+    max_bytes: int,
+    limits: FetchLimits,
+    draining: Callable[[], bool],
+) -> list[FetchPartitionResult]:
+    """Answer one fetch request; ``lookup`` gives the led partition or raises its error,
+    ``hint`` names the leader of a partition this broker does not lead."""
+    if max_bytes < 0:
+        raise InvalidFetchSizeError(f"fetch max_bytes {max_bytes} is negative")
+    budget = min(max_bytes or limits.max_bytes, limits.max_bytes)
+    wait_s = min(max(max_wait_ms, 0), limits.max_wait_ms) / 1000.0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        results, total, partitions, failed = _read_all(requests, lookup, hint, budget)
+        remaining = deadline - loop.time()
+        if total >= min_bytes or failed or remaining <= 0 or draining() or not partitions:
+            return results
+        woken: asyncio.Future[None] = loop.create_future()
+        for partition in partitions:
+            partition.add_waiter(woken)
+        try:
+            await asyncio.wait_for(woken, remaining)
+        except TimeoutError:
+            pass
+        finally:
+            for partition in partitions:
+                partition.remove_waiter(woken)
+
+
+def _read_all(
+    requests: Sequence[FetchPartitionRequest],
+    lookup: Callable[[str, int], Partition],
+    hint: Callable[[str, int], LeaderHint | None],
+    budget: int,
+) -> tuple[list[FetchPartitionResult], int, list[Partition], bool]:
+    results: list[FetchPartitionResult] = []
+    partitions: list[Partition] = []
+    total = 0
+    failed = False
+    for request in requests:
+        try:
+            partition = lookup(request.topic, request.partition)
+            records = _read_one(partition, request, budget - total, first=total == 0)
+        except LogdError as exc:
+            failed = True
+            results.append(_failure(request, exc, hint))
+            continue
+        partitions.append(partition)
+        total += len(records)
+        results.append(
+            FetchPartitionResult(
+                request.topic,
+                request.partition,
+                high_watermark=partition.high_watermark,
+                log_start_offset=partition.log_start_offset,
+                records=records,
+            )
+        )
+    return results, total, partitions, failed
+
+
+def _read_one(
+    partition: Partition, request: FetchPartitionRequest, left: int, *, first: bool
+) -> bytes:
+    if request.max_bytes < 0:
+        raise InvalidFetchSizeError(f"partition max_bytes {request.max_bytes} is negative")
+    limit = min(request.max_bytes or left, left)
+    if limit <= 0 and not first:
+        # Still check the offset, so an out-of-range one is reported rather than ignored.
+        partition.check_offset(request.offset)
+        return b""
+    records = partition.read(request.offset, max(limit, 0))
+    if len(records) > limit and not first:
+        return b""  # only the first partition with data may go over (see the module doc)
+    return records
+
+
+def _failure(
+    request: FetchPartitionRequest, exc: LogdError, hint: Callable[[str, int], LeaderHint | None]
+) -> FetchPartitionResult:
+    leader = (
+        hint(request.topic, request.partition)
+        if isinstance(exc, NotLeaderOrFollowerError)
+        else None
+    )
+    return FetchPartitionResult(request.topic, request.partition, error=exc, leader_hint=leader)

@@ -1,0 +1,132 @@
+"""The cluster metadata the broker serves from: topics, their partitions' placement, configs.
+
+:class:`MetadataStore` is the seam between the broker core and whatever keeps this metadata
+durable. On one node that is :class:`~logd.broker.metadata_file.FileMetadataStore`, a file in
+the data directory; with replication (DESIGN.md principle 5) it becomes a store whose writes
+are proposals to the controller quorum and whose state is the applied metadata log. Either
+way the contract is the same (KRaft's ``MetadataPublisher`` has this shape):
+
+* reads (:meth:`~MetadataStore.topics`, :meth:`~MetadataStore.topic`) are synchronous and
+  return the last *applied* image — never a write still in flight;
+* writes are coroutines that return once the change is durable and applied, and raise a
+  ``LogdError`` (``TopicAlreadyExistsError``, ``UnknownTopicOrPartitionError``,
+  ``NotControllerError`` …) when it cannot be made;
+* every applied change, local or not, reaches the listeners as ``(before, after)``:
+  ``(None, t)`` created, ``(t, None)`` deleted, ``(t0, t1)`` changed. The replica manager is
+  such a listener: it creates, reconfigures and deletes logs from the deltas, so a topic
+  created through another broker's controller write appears here the same way.
+
+The model types are frozen; a change is a new object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Protocol
+
+from logd.broker.api import NO_LEADER, BrokerMeta, LeaderHint
+
+__all__ = [
+    "MetadataListener",
+    "MetadataStore",
+    "PartitionAssignment",
+    "TopicRecord",
+    "is_internal_topic",
+    "leader_hint_for",
+]
+
+
+def is_internal_topic(name: str) -> bool:
+    """Internal topics (``__consumer_offsets`` …) start with two underscores, as Kafka's."""
+    return name.startswith("__")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionAssignment:
+    """Where one partition lives and who leads it.
+
+    Invariant: ``leader_id`` is -1 or one of ``replicas``; ``isr`` ⊆ ``replicas``.
+    """
+
+    partition: int
+    replicas: tuple[int, ...]
+    leader_id: int
+    leader_epoch: int = 0
+    isr: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        assert self.leader_id == -1 or self.leader_id in self.replicas, self
+        assert set(self.isr) <= set(self.replicas), self
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TopicRecord:
+    """A topic as the metadata knows it. ``configs`` holds only the topic's overrides."""
+
+    name: str
+    topic_id: str
+    partitions: tuple[PartitionAssignment, ...]
+    configs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        assert [p.partition for p in self.partitions] == list(range(len(self.partitions)))
+
+    @property
+    def internal(self) -> bool:
+        return is_internal_topic(self.name)
+
+    @property
+    def replication_factor(self) -> int:
+        return len(self.partitions[0].replicas) if self.partitions else 0
+
+
+def leader_hint_for(brokers: Sequence[BrokerMeta], assignment: PartitionAssignment) -> LeaderHint:
+    """Who leads a partition and at which address, from the brokers the metadata knows."""
+    if assignment.leader_id == NO_LEADER:
+        return LeaderHint(leader_epoch=assignment.leader_epoch)
+    for broker in brokers:
+        if broker.node_id == assignment.leader_id:
+            host = f"[{broker.host}]" if ":" in broker.host else broker.host
+            return LeaderHint(
+                assignment.leader_id, f"{host}:{broker.port}", assignment.leader_epoch
+            )
+    return LeaderHint(assignment.leader_id, "", assignment.leader_epoch)
+
+
+#: Called with ``(before, after)`` for every applied change, one at a time, in order.
+MetadataListener = Callable[[TopicRecord | None, TopicRecord | None], Awaitable[None]]
+
+
+class MetadataStore(Protocol):
+    """Durable cluster metadata; see the module doc for the contract. Owned by the loop."""
+
+    @property
+    def cluster_id(self) -> str: ...
+
+    @property
+    def controller_id(self) -> int:
+        """The node that accepts metadata writes; -1 while none is known."""
+        ...
+
+    def brokers(self) -> tuple[BrokerMeta, ...]: ...
+
+    def topics(self) -> Mapping[str, TopicRecord]: ...
+
+    def topic(self, name: str) -> TopicRecord | None: ...
+
+    def add_listener(self, listener: MetadataListener) -> None: ...
+
+    async def create_topic(self, record: TopicRecord) -> None:
+        """Add a topic; TopicAlreadyExistsError if one of that name exists."""
+        ...
+
+    async def update_topic(self, name: str, change: Callable[[TopicRecord], TopicRecord]) -> None:
+        """Replace a topic by ``change(current)`` (configs, added partitions), applied to the
+        latest image so that concurrent updates are never lost; ``change`` may raise a
+        LogdError to refuse. UnknownTopicOrPartitionError if there is no such topic."""
+        ...
+
+    async def delete_topic(self, name: str) -> None:
+        """Remove a topic; UnknownTopicOrPartitionError if there is none of that name."""
+        ...

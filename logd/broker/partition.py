@@ -1,0 +1,326 @@
+"""One partition on this broker: its log, its role, its high watermark, its waiting readers.
+
+Append path (leader).  :meth:`Partition.append` is synchronous: it checks the role, stamps
+and appends before returning, so appends land in the order the caller makes them — the
+produce stream's arrival order (the ``Produce`` RPC promises it). Durability and the high
+watermark then follow from the *commit path*:
+
+* Single node (this module): "committed" means fsynced. The partition asks the storage
+  ``Flusher`` for an fsync and, when it reports the offset it made durable, calls
+  :meth:`Partition.commit`. At most one flush request per partition is outstanding; appends
+  made meanwhile are covered by the next one — group commit, one fsync a round however many
+  appends wait (DESIGN.md principle 6).
+* Replicated (issue 5): the Raft driver replaces ``_request_commit`` with a proposal and
+  calls :meth:`Partition.commit` with Raft's commit point. Nothing else here changes.
+
+High watermark (DESIGN.md principle 3: consumers read only below it). With fsync ``always``
+it is the committed — fsynced — end, so a consumer never sees a record that a crash could
+take back, which is exactly what Raft's commit point will mean with one replica. With
+``interval`` or ``never`` the operator has chosen speed over durability, and the high
+watermark is the log end offset: waiting for an fsync that the policy does not promise would
+only add latency. ``acks=all`` waits for the commit (an fsync) under every policy.
+
+Readers. A fetch waiting for data registers a future with :meth:`add_waiter`; every rise of
+the high watermark (and every end of the partition's leadership) resolves all of them.
+
+Ownership: owned by the broker's event loop; not thread-safe. Flush completions arrive from
+the flusher thread and are handed to the loop with ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import dataclasses
+import logging
+import struct
+from typing import Final
+
+from logd.broker.api import LeaderHint, TopicPartition
+from logd.broker.metadata import PartitionAssignment
+from logd.broker.topic_config import TimestampType, TopicConfig
+from logd.clock import Clock
+from logd.errors import (
+    KafkaStorageError,
+    LogdError,
+    NotLeaderOrFollowerError,
+    OffsetOutOfRangeError,
+    UnknownTopicOrPartitionError,
+)
+from logd.records.header import ATTR_LOG_APPEND_TIME, rewrite_crc, validate_batch
+from logd.storage import Flusher, FlushPolicy, Log, TimestampOffset
+
+__all__ = ["AppendResult", "Partition"]
+
+_log = logging.getLogger(__name__)
+
+_ATTRIBUTES: Final = struct.Struct(">h")
+_ATTRIBUTES_POS: Final = 21
+_MAX_TIMESTAMP: Final = struct.Struct(">q")
+_MAX_TIMESTAMP_POS: Final = 35
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Where a leader append landed. ``committed`` resolves (None) once the batch is
+    committed, or raises; it is None when the caller did not ask to wait (acks 0 or 1)."""
+
+    base_offset: int
+    last_offset: int
+    log_append_time_ms: int
+    log_start_offset: int
+    committed: asyncio.Future[None] | None
+
+
+class Partition:
+    """A hosted partition. See the module doc for ownership and the commit path."""
+
+    def __init__(
+        self,
+        tp: TopicPartition,
+        log: Log,
+        assignment: PartitionAssignment,
+        config: TopicConfig,
+        *,
+        node_id: int,
+        flusher: Flusher,
+        clock: Clock,
+        leader_hint: LeaderHint | None = None,
+    ) -> None:
+        self.tp = tp
+        self.log = log
+        self._node_id = node_id
+        self._flusher = flusher
+        self._clock = clock
+        self._loop = asyncio.get_running_loop()
+        self._config = config
+        self._assignment = assignment
+        self._leader_hint = leader_hint or LeaderHint()
+        self._hw_is_commit = flusher.policy is FlushPolicy.ALWAYS
+        # What recovery kept may never have been fsynced (a SIGKILL leaves it in the page
+        # cache): it counts as committed once an fsync has made it durable.
+        #: Invariant: committed end ≤ log end; high watermark ≤ log end.
+        self._committed_end = min(log.recovery_point, log.log_end_offset)
+        self._high_watermark = self._committed_end if self._hw_is_commit else log.log_end_offset
+        # (end offset, future) of appends waiting for their commit, in offset order.
+        self._commit_waiters: collections.deque[tuple[int, asyncio.Future[None]]] = (
+            collections.deque()
+        )
+        self._read_waiters: set[asyncio.Future[None]] = set()
+        self._flush_in_flight = False
+        self._flush_wanted = False
+        self._closed: LogdError | None = None
+        if self._hw_is_commit and self._committed_end < log.log_end_offset:
+            self._request_commit()
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def high_watermark(self) -> int:
+        return self._high_watermark
+
+    @property
+    def log_start_offset(self) -> int:
+        return self.log.log_start_offset
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.log.log_end_offset
+
+    @property
+    def assignment(self) -> PartitionAssignment:
+        return self._assignment
+
+    @property
+    def config(self) -> TopicConfig:
+        return self._config
+
+    @property
+    def is_leader(self) -> bool:
+        return self._assignment.leader_id == self._node_id and self._closed is None
+
+    def leader_hint(self) -> LeaderHint:
+        return self._leader_hint
+
+    def check_leader(self) -> None:
+        """Raise unless this broker may serve produce and consumer fetches for the partition."""
+        if self._closed is not None:
+            raise self._closed
+        if self._assignment.leader_id != self._node_id:
+            hint = self._leader_hint
+            raise NotLeaderOrFollowerError(
+                f"broker {self._node_id} does not lead {self.tp}"
+                + (f"; broker {hint.leader_id} at {hint.address} does" if hint.address else ""),
+                leader_hint=hint.address or None,
+            )
+
+    # -- metadata changes -----------------------------------------------------------------
+
+    def update(
+        self, assignment: PartitionAssignment, config: TopicConfig, leader_hint: LeaderHint
+    ) -> None:
+        """Apply a metadata change: a new config, a new leader or epoch."""
+        if config != self._config:
+            self._config = config
+            self.log.update_config(config.log)
+        was_leader = self.is_leader
+        self._assignment = assignment
+        self._leader_hint = leader_hint
+        if was_leader and not self.is_leader:
+            # Kafka fails the pending produces of a leader that lost its leadership.
+            self._fail_commit_waiters(
+                NotLeaderOrFollowerError(f"broker {self._node_id} no longer leads {self.tp}")
+            )
+            self._wake_readers()
+
+    def close(self, reason: LogdError | None = None) -> None:
+        """Stop serving: pending commits fail with ``reason``, waiting readers wake."""
+        if self._closed is not None:
+            return
+        self._closed = reason or UnknownTopicOrPartitionError(f"{self.tp} is closing")
+        self._fail_commit_waiters(self._closed)
+        self._wake_readers()
+
+    # -- the leader's append --------------------------------------------------------------
+
+    def append(self, batch: bytes | bytearray, *, wait_commit: bool) -> AppendResult:
+        """Append one producer batch as leader. Synchronous: no await between the role check
+        and the append. Raises the batch's typed error (CorruptRecordError, ...)."""
+        self.check_leader()
+        now = self._clock.now_ms()
+        append_time = -1
+        if self._config.timestamp_type is TimestampType.LOG_APPEND_TIME:
+            batch = _set_log_append_time(batch, self._config.log.max_message_bytes, now)
+            append_time = now
+        info = self.log.append(batch, self._assignment.leader_epoch, now)
+        end = info.last_offset + 1
+        committed: asyncio.Future[None] | None = None
+        if wait_commit:
+            committed = self._loop.create_future()
+            self._commit_waiters.append((end, committed))
+        if self._hw_is_commit or wait_commit:
+            self._request_commit()
+        if not self._hw_is_commit:
+            self._advance_high_watermark(end)
+        return AppendResult(
+            info.first_offset, info.last_offset, append_time, self.log.log_start_offset, committed
+        )
+
+    # -- the commit path (replaced by the Raft driver in issue 5) -------------------------
+
+    def _request_commit(self) -> None:
+        if self._flush_in_flight:
+            self._flush_wanted = True  # the next round covers this append too
+            return
+        self._flush_in_flight = True
+        self._flush_wanted = False
+        future = self._flusher.request(self.log)
+        future.add_done_callback(self._flush_done_threadsafe)
+
+    def _flush_done_threadsafe(self, future: concurrent.futures.Future[int]) -> None:
+        # Runs in the flusher thread (or here, if the future was already done). A closed
+        # loop raises RuntimeError: the broker is gone and nobody waits any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._flush_done, future)
+
+    def _flush_done(self, future: concurrent.futures.Future[int]) -> None:
+        self._flush_in_flight = False
+        error = future.exception()
+        if error is not None:
+            if self._closed is None:  # a deleted log's flush fails; that is no news
+                _log.error("%s: fsync failed: %s", self.tp, error)
+            reason = error if isinstance(error, LogdError) else KafkaStorageError(str(error))
+            self._fail_commit_waiters(reason)
+            return
+        self.commit(future.result())
+        if self._flush_wanted and self._committed_end < self.log.log_end_offset:
+            self._request_commit()
+
+    def commit(self, end_offset: int) -> None:
+        """Everything below ``end_offset`` is committed: answer the appends waiting for it
+        and, when the high watermark is the commit point, raise it. The seam where Raft's
+        commit index enters (issue 5)."""
+        end = min(end_offset, self.log.log_end_offset)
+        if end <= self._committed_end:
+            return
+        self._committed_end = end
+        waiters = self._commit_waiters
+        while waiters and waiters[0][0] <= end:
+            _, future = waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+        if self._hw_is_commit:
+            self._advance_high_watermark(end)
+
+    def _advance_high_watermark(self, offset: int) -> None:
+        assert offset <= self.log.log_end_offset, (offset, self.log.log_end_offset)
+        if offset > self._high_watermark:
+            self._high_watermark = offset
+            self._wake_readers()
+
+    def _fail_commit_waiters(self, error: LogdError) -> None:
+        waiters, self._commit_waiters = self._commit_waiters, collections.deque()
+        for _, future in waiters:
+            if not future.done():
+                future.set_exception(error)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def read(self, offset: int, max_bytes: int) -> bytes:
+        """Stored batches from the one holding ``offset``, never at or past the high
+        watermark. OffsetOutOfRangeError outside [log start, log end]; an offset between
+        the high watermark and the log end (acknowledged with acks=1, not yet committed)
+        reads as empty, as in Kafka, so a reader waits for it rather than failing."""
+        self.check_leader()
+        return self.log.read(offset, max_bytes, max_offset=self._high_watermark)
+
+    def check_offset(self, offset: int) -> None:
+        """OffsetOutOfRangeError unless ``offset`` lies in [log start, log end]."""
+        self.check_leader()
+        start, end = self.log.log_start_offset, self.log.log_end_offset
+        if not start <= offset <= end:
+            raise OffsetOutOfRangeError(f"offset {offset} of {self.tp} is outside [{start}, {end}]")
+
+    def offset_for_timestamp(self, timestamp_ms: int) -> TimestampOffset | None:
+        self.check_leader()
+        return self.log.offset_for_timestamp(timestamp_ms, max_offset=self._high_watermark)
+
+    def enforce_retention(self) -> int:
+        """Delete the segments retention lets go, never one at or past the high watermark."""
+        return self.log.enforce_retention(self._high_watermark)
+
+    def add_waiter(self, future: asyncio.Future[None]) -> None:
+        """Resolve ``future`` at the next rise of the high watermark (or loss of the role)."""
+        if self._closed is not None or not self.is_leader:
+            if not future.done():
+                future.set_result(None)
+            return
+        self._read_waiters.add(future)
+
+    def remove_waiter(self, future: asyncio.Future[None]) -> None:
+        self._read_waiters.discard(future)
+
+    def close_waiters(self) -> None:
+        """Wake every waiting reader now (the broker is draining)."""
+        self._wake_readers()
+
+    def _wake_readers(self) -> None:
+        waiters, self._read_waiters = self._read_waiters, set()
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+
+def _set_log_append_time(batch: bytes | bytearray, max_size: int, now_ms: int) -> bytearray:
+    """Mark the batch LogAppendTime with ``now_ms`` as its max timestamp (Kafka's
+    ``setMaxTimestamp``). Both fields are CRC'd: the producer's CRC is checked first, so a
+    corrupt batch is never given a fresh, valid checksum."""
+    validate_batch(batch, max_size=max_size)
+    buf = batch if isinstance(batch, bytearray) else bytearray(batch)
+    (attributes,) = _ATTRIBUTES.unpack_from(buf, _ATTRIBUTES_POS)
+    _ATTRIBUTES.pack_into(buf, _ATTRIBUTES_POS, attributes | ATTR_LOG_APPEND_TIME)
+    _MAX_TIMESTAMP.pack_into(buf, _MAX_TIMESTAMP_POS, now_ms)
+    rewrite_crc(buf)
+    return buf

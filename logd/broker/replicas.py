@@ -1,0 +1,214 @@
+"""The partitions this broker hosts (Kafka's ``ReplicaManager``), kept in step with metadata.
+
+The replica manager is a listener of the :class:`~logd.broker.metadata.MetadataStore`: each
+applied change — a topic created, reconfigured, grown or deleted — becomes logs created,
+reconfigured or deleted here, whether the change was made through this broker or arrived
+from the controller's log (issue 5). At start it reconciles the data directory with the
+metadata: a missing log is created, and a log of a topic the metadata no longer has (a
+deletion a crash interrupted) is deleted.
+
+Ownership: owned by the broker's event loop; not thread-safe. Creating and deleting log
+directories (mkdir and fsync per partition, ``rmtree``) runs in worker threads so a topic
+of thousands of partitions does not stall the loop; a partition becomes visible to requests
+only once its log exists, and disappears before its log is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator, Mapping
+
+from logd.broker.api import LeaderHint, TopicPartition
+from logd.broker.metadata import MetadataStore, PartitionAssignment, TopicRecord
+from logd.broker.partition import Partition
+from logd.broker.topic_config import TopicConfig
+from logd.clock import Clock
+from logd.errors import (
+    KafkaStorageError,
+    NotLeaderOrFollowerError,
+    UnknownTopicOrPartitionError,
+)
+from logd.storage import Flusher, Log, LogManager, validate_topic_name
+
+__all__ = ["ReplicaManager"]
+
+_log = logging.getLogger(__name__)
+
+
+class ReplicaManager:
+    """topic-partition -> :class:`Partition` on this broker. See the module doc."""
+
+    def __init__(
+        self,
+        logs: LogManager,
+        flusher: Flusher,
+        *,
+        node_id: int,
+        clock: Clock,
+        topic_defaults: Mapping[str, str],
+        leader_hint: Callable[[PartitionAssignment], LeaderHint],
+    ) -> None:
+        self._logs = logs
+        self._flusher = flusher
+        self._node_id = node_id
+        self._clock = clock
+        self._topic_defaults = dict(topic_defaults)
+        self._leader_hint = leader_hint
+        self._partitions: dict[TopicPartition, Partition] = {}
+        self._store: MetadataStore | None = None
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def get(self, tp: TopicPartition) -> Partition | None:
+        return self._partitions.get(tp)
+
+    def leader(self, topic: str, partition: int) -> Partition:
+        """The partition, which this broker must lead; else the typed error to answer."""
+        hosted = self._partitions.get(TopicPartition(topic, partition))
+        if hosted is None:
+            validate_topic_name(topic)  # a name that cannot exist gets the better error
+            assignment = self._assignment(topic, partition)
+            if assignment is None:
+                raise UnknownTopicOrPartitionError(
+                    f"topic {topic!r} has no partition {partition}"
+                    if self._store is not None and self._store.topic(topic) is not None
+                    else f"topic {topic!r} does not exist"
+                )
+            # Known to the metadata but placed on other brokers (Kafka answers the same).
+            hint = self._leader_hint(assignment)
+            raise NotLeaderOrFollowerError(
+                f"broker {self._node_id} holds no replica of {topic}-{partition}; "
+                f"broker {hint.leader_id} leads it"
+                + (f" at {hint.address}" if hint.address else ""),
+                leader_hint=hint.address or None,
+            )
+        hosted.check_leader()
+        return hosted
+
+    def hint(self, topic: str, partition: int) -> LeaderHint | None:
+        """Who leads a partition, for a NOT_LEADER_OR_FOLLOWER answer."""
+        hosted = self._partitions.get(TopicPartition(topic, partition))
+        if hosted is not None:
+            return hosted.leader_hint()
+        assignment = self._assignment(topic, partition)
+        return self._leader_hint(assignment) if assignment is not None else None
+
+    def _assignment(self, topic: str, partition: int) -> PartitionAssignment | None:
+        record = self._store.topic(topic) if self._store is not None else None
+        if record is None or not 0 <= partition < len(record.partitions):
+            return None
+        return record.partitions[partition]
+
+    def __iter__(self) -> Iterator[Partition]:
+        return iter(list(self._partitions.values()))
+
+    def __len__(self) -> int:
+        return len(self._partitions)
+
+    def topic_config(self, record: TopicRecord) -> TopicConfig:
+        return TopicConfig.resolve(record.configs, self._topic_defaults)
+
+    # -- start / stop ---------------------------------------------------------------------
+
+    async def start(self, store: MetadataStore, *, delete_strays: bool) -> None:
+        """Open the data directory's logs and host every partition the metadata assigns
+        here. ``delete_strays``: delete logs of topics the metadata does not know (pass
+        False when the metadata is new, so that a lost metadata file never deletes data)."""
+        self._store = store
+        topics = store.topics()
+        configs = {name: self.topic_config(record).log for name, record in topics.items()}
+        await asyncio.to_thread(self._logs.open, configs)
+        existing = self._logs.logs()
+        for (topic, partition), log in existing.items():
+            assignment = self._assignment(topic, partition)
+            if assignment is not None and self._node_id in assignment.replicas:
+                continue
+            if delete_strays:
+                # Its topic was deleted, or the partition moved, while this broker was down.
+                _log.warning("deleting %s: the metadata places it on no replica here", log.name)
+                await asyncio.to_thread(self._logs.delete, topic, partition)
+            else:
+                _log.warning("%s: not in the metadata; leaving it alone", log.name)
+        for record in topics.values():
+            await self._host(record, record.partitions)
+        store.add_listener(self.apply)
+
+    def close(self) -> None:
+        """Stop every partition; the caller then closes the LogManager (flush + marker)."""
+        for partition in self._partitions.values():
+            partition.close()
+
+    # -- metadata deltas ------------------------------------------------------------------
+
+    async def apply(self, before: TopicRecord | None, after: TopicRecord | None) -> None:
+        """Make the hosted partitions match one metadata change (a MetadataListener).
+
+        Per partition: newly placed here, host it; hosted and still placed here, apply the
+        new assignment and config; hosted but placed elsewhere now (a reassignment, issue 5)
+        or deleted with its topic, stop hosting it and delete its log.
+        """
+        record = after if after is not None else before
+        assert record is not None, "a change has a before or an after"
+        name = record.name
+        assignments = after.partitions if after is not None else ()
+        placed = {a.partition: a for a in assignments if self._node_id in a.replicas}
+        gone = [tp for tp in self._partitions if tp.topic == name and tp.partition not in placed]
+        reason = f"topic {name!r} was deleted" if after is None else "moved to other brokers"
+        await self._unhost(gone, reason)
+        if after is None:
+            return
+        config = self.topic_config(after)
+        new = []
+        for assignment in placed.values():
+            hosted = self._partitions.get(TopicPartition(name, assignment.partition))
+            if hosted is None:
+                new.append(assignment)
+            else:
+                hosted.update(assignment, config, self._leader_hint(assignment))
+        await self._host(after, tuple(new))
+
+    async def _host(
+        self, record: TopicRecord, assignments: tuple[PartitionAssignment, ...]
+    ) -> None:
+        config = self.topic_config(record)
+        mine = [a for a in assignments if self._node_id in a.replicas]
+        if not mine:
+            return
+
+        def create_all() -> list[Log]:
+            return [
+                self._logs.create(record.name, a.partition, config.log, exist_ok=True) for a in mine
+            ]
+
+        logs = await asyncio.to_thread(create_all)
+        for assignment, log in zip(mine, logs, strict=True):
+            tp = TopicPartition(record.name, assignment.partition)
+            if log.config != config.log:
+                log.update_config(config.log)
+            self._partitions[tp] = Partition(
+                tp,
+                log,
+                assignment,
+                config,
+                node_id=self._node_id,
+                flusher=self._flusher,
+                clock=self._clock,
+                leader_hint=self._leader_hint(assignment),
+            )
+
+    async def _unhost(self, gone: list[TopicPartition], reason: str) -> None:
+        for tp in gone:
+            self._partitions.pop(tp).close(UnknownTopicOrPartitionError(f"{tp}: {reason}"))
+
+        def delete_all() -> None:
+            for tp in gone:
+                try:
+                    self._logs.delete(tp.topic, tp.partition)
+                except UnknownTopicOrPartitionError:
+                    pass  # never created (a crash between metadata and mkdir)
+                except KafkaStorageError as exc:
+                    _log.error("%s: %s", tp, exc)
+
+        if gone:
+            await asyncio.to_thread(delete_all)

@@ -1,0 +1,58 @@
+"""The command-line flags of a broker (``logd serve`` and ``python -m logd.server``).
+
+Light on purpose: argparse and the config module only, so ``logd --help`` stays fast.
+Flags override the TOML file given with ``--config``; the file overrides the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from logd.broker.config import BrokerConfig, load_config
+
+__all__ = ["add_arguments", "config_from_args"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE.toml", help="broker config file (TOML)")
+    parser.add_argument("--node-id", type=int, metavar="N", help="this broker's id (default 0)")
+    parser.add_argument("--data-dir", metavar="DIR", help="data directory (default ./logd-data)")
+    parser.add_argument(
+        "--listen", metavar="HOST:PORT", help="address to serve on (default 127.0.0.1:7070)"
+    )
+    parser.add_argument(
+        "--advertised-listen",
+        metavar="HOST:PORT",
+        help="address clients are told to use (default: --listen)",
+    )
+    parser.add_argument(
+        "--peers",
+        metavar="ID@HOST:PORT,...",
+        help="every broker of the cluster, this one included (default: a single node)",
+    )
+    parser.add_argument(
+        "--fsync",
+        choices=("always", "interval", "never"),
+        help="when appends reach the disk (default always: group commit)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="what the broker logs to stderr (default INFO)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> BrokerConfig:
+    """Raises InvalidConfigError naming the key for a bad file or flag."""
+    return load_config(
+        args.config,
+        {
+            "node.id": args.node_id,
+            "data.dir": args.data_dir,
+            "listen": args.listen,
+            "advertised.listen": args.advertised_listen,
+            "peers": args.peers,
+            "fsync": args.fsync,
+        },
+    )

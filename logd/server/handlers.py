@@ -1,0 +1,88 @@
+"""gRPC method handlers built by hand, so that undecodable requests get a typed error.
+
+The generated ``add_*Servicer_to_server`` deserializes with ``Message.FromString``; bytes
+that are not a valid protobuf then make grpc answer UNKNOWN with a Python exception's text.
+Here the deserializer returns a :class:`Malformed` marker instead, and the handler answers
+INVALID_REQUEST through the one error helper like any other bad input. Stream handlers see
+the marker among the requests and decide themselves (the produce stream answers what it
+already read, then ends with INVALID_REQUEST).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped]
+
+from logd.errors import InvalidRequestError
+from logd.server.errors import abort, translate
+
+__all__ = ["Malformed", "service_handler", "stream_stream", "unary_unary"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Malformed:
+    """A request message whose bytes did not parse."""
+
+    type_name: str
+    reason: str
+
+    def error(self) -> InvalidRequestError:
+        return InvalidRequestError(f"request is not a valid {self.type_name}: {self.reason}")
+
+
+def _deserializer(message_type: type[Message]) -> Callable[[bytes], Message | Malformed]:
+    parse = message_type.FromString
+    name = message_type.DESCRIPTOR.full_name
+
+    def deserialize(data: bytes) -> Message | Malformed:
+        try:
+            return parse(data)
+        except DecodeError as exc:
+            return Malformed(name, str(exc) or "wire format is corrupt")
+
+    return deserialize
+
+
+def _serialize(message: Message) -> bytes:
+    data: bytes = message.SerializeToString()
+    return data
+
+
+UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Message]]
+
+
+def unary_unary(
+    method: str, behavior: UnaryBehavior, request_type: type[Message]
+) -> grpc.RpcMethodHandler:
+    """A unary handler: malformed requests and escaped errors become typed statuses."""
+
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Message:
+        if isinstance(request, Malformed):
+            await abort(context, request.error())
+        async with translate(context, method):
+            return await behavior(request, context)
+        raise AssertionError("unreachable: translate re-raises or aborts")  # pragma: no cover
+
+    return grpc.unary_unary_rpc_method_handler(
+        handle, request_deserializer=_deserializer(request_type), response_serializer=_serialize
+    )
+
+
+def stream_stream(
+    behavior: Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]],
+    request_type: type[Message],
+) -> grpc.RpcMethodHandler:
+    """A bidirectional-stream handler; requests may include :class:`Malformed` markers."""
+    return grpc.stream_stream_rpc_method_handler(
+        behavior, request_deserializer=_deserializer(request_type), response_serializer=_serialize
+    )
+
+
+def service_handler(
+    service: str, methods: dict[str, grpc.RpcMethodHandler]
+) -> grpc.GenericRpcHandler:
+    return grpc.method_handlers_generic_handler(service, methods)

@@ -1,0 +1,107 @@
+"""Run one broker in the foreground until SIGTERM or SIGINT; ``logd serve`` calls :func:`serve`.
+
+Exit codes: 0 after a clean shutdown (the clean-shutdown marker written), 1 when the broker
+cannot start (one line on stderr: a bad config, the port or the data directory in use).
+A second SIGTERM/SIGINT during shutdown skips what is left of the grace period; the logs are
+still flushed and the marker written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+from logd.broker.config import BrokerConfig
+from logd.errors import LogdError
+from logd.server.args import add_arguments, config_from_args
+
+__all__ = ["main", "serve"]
+
+_log = logging.getLogger("logd.server")
+
+
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+
+
+def serve(config: BrokerConfig, *, log_level: str = "INFO") -> int:
+    """Run the broker until a signal; returns the process exit code."""
+    _configure_logging(log_level)
+    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        return runner.run(_serve(config))
+
+
+async def _serve(config: BrokerConfig) -> int:
+    from logd.server.runner import BrokerServer
+
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    server = BrokerServer(config)
+    hurrying: list[asyncio.Task[None]] = []
+
+    def on_signal(signum: int) -> None:
+        if stopping.is_set() and not hurrying:
+            _log.warning("%s again: cancelling what is still in flight", signal.strsignal(signum))
+            hurrying.append(loop.create_task(server.hurry()))
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await server.start()
+    except LogdError as exc:
+        await server.stop(0)
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    assert server.address is not None and server.node is not None
+    _announce(server.address, str(server.node.data_dir), config)
+    await stopping.wait()
+    _log.info("shutting down: draining requests (grace %d ms)", config.shutdown_grace_ms)
+    await server.stop()
+    for task in hurrying:
+        await task
+    _log.info("stopped cleanly")
+    return 0
+
+
+def _announce(address: object, data_dir: str, config: BrokerConfig) -> None:
+    """The one line saying where the broker listens and keeps its data, then how to try it."""
+    flag = "" if str(address) == "127.0.0.1:7070" else f" -b {address}"
+    print(
+        f"logd broker {config.node_id} listening on {address}, data in {data_dir}\n"
+        "try it from another terminal:\n"
+        f"  logd topic create demo{flag}\n"
+        f"  seq 10 | logd produce demo{flag}\n"
+        f"  logd consume demo -o start{flag}",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m logd.server", description="run a broker")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except LogdError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    return serve(config, log_level=args.log_level)

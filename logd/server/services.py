@@ -1,0 +1,152 @@
+"""The thin gRPC servicers of ``logd.v1.LogBroker`` and ``logd.v1.LogAdmin`` (STYLE.md 14).
+
+Each method parses (``convert``), calls the broker core, and builds the answer; errors are
+mapped by ``logd.server.errors`` alone (the unary wrapper in ``handlers`` applies it). No
+broker logic lives here.
+
+Ownership: one instance of each per server, on the broker's event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+import grpc
+
+from logd.broker.core import BrokerCore
+from logd.server import convert
+from logd.server.errors import error_proto
+from logd.server.handlers import service_handler, stream_stream, unary_unary
+from logd.server.produce_stream import ProduceStream
+from logd.v1 import admin_pb2, broker_pb2
+
+__all__ = ["ADMIN_SERVICE", "BROKER_SERVICE", "AdminService", "BrokerService"]
+
+BROKER_SERVICE = broker_pb2.DESCRIPTOR.services_by_name["LogBroker"].full_name
+ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["LogAdmin"].full_name
+
+_Ctx: TypeAlias = grpc.aio.ServicerContext
+
+
+class BrokerService:
+    """``LogBroker``: produce, fetch, offsets, metadata."""
+
+    def __init__(self, core: BrokerCore, max_in_flight: int) -> None:
+        self._core = core
+        self._max_in_flight = max_in_flight
+        self._streams: set[ProduceStream] = set()
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        return service_handler(
+            BROKER_SERVICE,
+            {
+                "Produce": stream_stream(self.produce, broker_pb2.ProduceRequest),
+                "Fetch": unary_unary("Fetch", self.fetch, broker_pb2.FetchRequest),
+                "ListOffsets": unary_unary(
+                    "ListOffsets", self.list_offsets, broker_pb2.ListOffsetsRequest
+                ),
+                "Metadata": unary_unary("Metadata", self.metadata, broker_pb2.MetadataRequest),
+            },
+        )
+
+    def drain(self) -> None:
+        """Shutting down: every produce stream stops reading and ends once answered."""
+        for stream in list(self._streams):
+            stream.drain()
+
+    async def produce(self, requests: AsyncIterator[Any], context: _Ctx) -> None:
+        stream = ProduceStream(self._core, context, self._max_in_flight)
+        if self._core.draining:
+            stream.drain()
+        self._streams.add(stream)
+        try:
+            await stream.serve(requests)
+        finally:
+            self._streams.discard(stream)
+
+    async def fetch(self, request: broker_pb2.FetchRequest, context: _Ctx) -> Any:
+        results = await self._core.fetch(
+            convert.fetch_requests(request),
+            max_wait_ms=request.max_wait_ms,
+            min_bytes=request.min_bytes,
+            max_bytes=request.max_bytes,
+        )
+        return convert.fetch_response(results)
+
+    async def list_offsets(self, request: broker_pb2.ListOffsetsRequest, context: _Ctx) -> Any:
+        return convert.list_offsets_response(
+            await self._core.list_offsets(convert.list_offsets_queries(request))
+        )
+
+    async def metadata(self, request: broker_pb2.MetadataRequest, context: _Ctx) -> Any:
+        convert.check_count("topics", len(request.topics))
+        meta = await self._core.metadata(
+            list(request.topics), include_internal=request.include_internal
+        )
+        return convert.metadata_response(meta)
+
+
+class AdminService:
+    """``LogAdmin``: topics, configs, the cluster."""
+
+    def __init__(self, core: BrokerCore) -> None:
+        self._core = core
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        methods = {
+            "CreateTopics": (self.create_topics, admin_pb2.CreateTopicsRequest),
+            "DeleteTopics": (self.delete_topics, admin_pb2.DeleteTopicsRequest),
+            "ListTopics": (self.list_topics, admin_pb2.ListTopicsRequest),
+            "DescribeTopics": (self.describe_topics, admin_pb2.DescribeTopicsRequest),
+            "AlterConfigs": (self.alter_configs, admin_pb2.AlterConfigsRequest),
+            "CreatePartitions": (self.create_partitions, admin_pb2.CreatePartitionsRequest),
+            "DescribeCluster": (self.describe_cluster, admin_pb2.DescribeClusterRequest),
+        }
+        return service_handler(
+            ADMIN_SERVICE,
+            {name: unary_unary(name, fn, kind) for name, (fn, kind) in methods.items()},
+        )
+
+    async def create_topics(self, request: admin_pb2.CreateTopicsRequest, context: _Ctx) -> Any:
+        results = await self._core.create_topics(
+            convert.new_topics(request), validate_only=request.validate_only
+        )
+        return admin_pb2.CreateTopicsResponse(topics=convert.topic_results(results))
+
+    async def delete_topics(self, request: admin_pb2.DeleteTopicsRequest, context: _Ctx) -> Any:
+        convert.check_count("topics", len(request.names))
+        results = await self._core.delete_topics(list(request.names))
+        return admin_pb2.DeleteTopicsResponse(topics=convert.topic_results(results))
+
+    async def list_topics(self, request: admin_pb2.ListTopicsRequest, context: _Ctx) -> Any:
+        listing = await self._core.list_topics(include_internal=request.include_internal)
+        return convert.list_topics_response(listing)
+
+    async def describe_topics(self, request: admin_pb2.DescribeTopicsRequest, context: _Ctx) -> Any:
+        convert.check_count("topics", len(request.names))
+        return convert.describe_topics_response(
+            await self._core.describe_topics(list(request.names))
+        )
+
+    async def alter_configs(self, request: admin_pb2.AlterConfigsRequest, context: _Ctx) -> Any:
+        result = await self._core.alter_configs(
+            request.topic,
+            dict(request.set),
+            list(request.delete),
+            validate_only=request.validate_only,
+        )
+        return admin_pb2.AlterConfigsResponse(error=error_proto(result.error))
+
+    async def create_partitions(
+        self, request: admin_pb2.CreatePartitionsRequest, context: _Ctx
+    ) -> Any:
+        result = await self._core.create_partitions(
+            request.topic, request.total_count, validate_only=request.validate_only
+        )
+        return admin_pb2.CreatePartitionsResponse(error=error_proto(result.error))
+
+    async def describe_cluster(
+        self, request: admin_pb2.DescribeClusterRequest, context: _Ctx
+    ) -> Any:
+        return convert.cluster_description(await self._core.describe_cluster())

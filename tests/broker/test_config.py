@@ -1,0 +1,115 @@
+"""BrokerConfig: defaults, the TOML file, flags over the file, and one clear error a key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from logd.broker.config import (
+    BrokerConfig,
+    FsyncPolicy,
+    HostPort,
+    Peer,
+    load_config,
+    parse_host_port,
+    parse_peers,
+)
+from logd.errors import InvalidConfigError
+
+
+def test_no_file_means_one_node_on_the_default_address() -> None:
+    config = load_config()
+    assert config == BrokerConfig()
+    assert (config.node_id, config.data_dir, str(config.listen)) == (
+        0,
+        Path("logd-data"),
+        "127.0.0.1:7070",
+    )
+    assert config.advertised == config.listen
+    assert config.fsync is FsyncPolicy.ALWAYS
+    assert (config.num_partitions, config.default_replication_factor) == (1, 1)
+    assert config.peers == () and dict(config.topic_defaults) == {}
+
+
+def test_dotted_keys_quoted_or_not_and_topic_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "b.toml"
+    path.write_text(
+        "node.id = 3\n"
+        'data.dir = "/srv/logd"\n'
+        'listen = "0.0.0.0:9000"\n'
+        '"advertised.listen" = "broker3.example:9000"\n'
+        'peers = ["3@h3:9000", "4@h4:9000"]\n'
+        'fsync = "Interval"\n'
+        "flush.interval.ms = 250\n"
+        "num.partitions = 6\n"
+        "log.retention.check.interval.ms = 1000\n"
+        "[topic.defaults]\n"
+        "retention.ms = 60000\n"
+        '"message.timestamp.type" = "LogAppendTime"\n'
+    )
+    config = load_config(path)
+    assert config.node_id == 3
+    assert config.data_dir == Path("/srv/logd")
+    assert config.listen == HostPort("0.0.0.0", 9000)
+    assert str(config.advertised) == "broker3.example:9000"
+    assert config.peers == (Peer(3, HostPort("h3", 9000)), Peer(4, HostPort("h4", 9000)))
+    assert config.fsync is FsyncPolicy.INTERVAL and config.flush_interval_ms == 250
+    assert config.num_partitions == 6
+    assert config.retention_check_interval_ms == 1000
+    assert dict(config.topic_defaults) == {
+        "retention.ms": "60000",
+        "message.timestamp.type": "LogAppendTime",
+    }
+
+
+def test_flags_override_the_file_and_unset_flags_change_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "b.toml"
+    path.write_text('node.id = 1\nlisten = "127.0.0.1:9001"\n')
+    config = load_config(path, {"node.id": 7, "listen": None, "data.dir": "d"})
+    assert (config.node_id, str(config.listen), config.data_dir) == (7, "127.0.0.1:9001", Path("d"))
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"no.such.key": 1}, "no.such.key"),
+        ({"node.id": -1}, "node.id"),
+        ({"node.id": "seven"}, "node.id"),
+        ({"node.id": True}, "node.id"),
+        ({"num.partitions": 0}, "num.partitions"),
+        ({"fsync": "sometimes"}, "fsync"),
+        ({"fsync": 1}, "fsync"),
+        ({"listen": "nohost"}, "listen"),
+        ({"listen": "h:70000"}, "listen"),
+        ({"listen": "h:-1"}, "listen"),
+        ({"data.dir": ""}, "data.dir"),
+        ({"peers": "1@h:1,1@h:2"}, "peers"),
+        ({"peers": "x@h:1"}, "peers"),
+        ({"peers": "1@h:1,2@h:2"}, "peers"),  # node.id 0 is not among them
+        ({"max.request.bytes": 10}, "max.request.bytes"),
+        ({"fetch.max.bytes": 2**30, "max.request.bytes": 2**20}, "fetch.max.bytes"),
+        ({"topic.defaults.retention.ms": [1]}, "topic.defaults.retention.ms"),
+    ],
+)
+def test_a_bad_value_names_its_key(values: dict[str, object], named: str) -> None:
+    with pytest.raises(InvalidConfigError) as caught:
+        load_config(None, values)
+    assert named in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_file_problems_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(InvalidConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("node.id = = 1")
+    with pytest.raises(InvalidConfigError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_addresses_and_peers_parse() -> None:
+    assert parse_host_port("[::1]:7070") == HostPort("::1", 7070)
+    assert str(HostPort("::1", 7070)) == "[::1]:7070"
+    assert parse_peers("0@a:1, 1@b:2,") == (Peer(0, HostPort("a", 1)), Peer(1, HostPort("b", 2)))
+    assert str(Peer(2, HostPort("c", 3))) == "2@c:3"

@@ -1,0 +1,106 @@
+"""Every acknowledged (acks=all) record survives a clean restart and a SIGKILL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from logd.v1 import broker_pb2
+from tests.integration.cluster import BrokerProcess
+from tests.integration.wire import ACKS_ALL, batch, create_topic, fetch, produce, values
+
+pytestmark = pytest.mark.integration
+
+
+def _produce_rounds(b: BrokerProcess, topic: str, rounds: int, start: int) -> list[bytes]:
+    """``rounds`` streams of 50 acks=all batches over 2 partitions; the acknowledged values."""
+    acked: list[bytes] = []
+    for r in range(rounds):
+        requests = [
+            broker_pb2.ProduceRequest(
+                correlation_id=i,
+                topic=topic,
+                partition=i % 2,
+                acks=ACKS_ALL,
+                records=batch([b"%d-%d-%d" % (start, r, i), b"%d-%d-%d+" % (start, r, i)]),
+            )
+            for i in range(50)
+        ]
+        answers = produce(b, requests)
+        for request in requests:
+            assert answers[request.correlation_id].error.code == 0
+            acked.extend(v for _, v in values(request.records))
+    return acked
+
+
+def _stored(b: BrokerProcess, topic: str) -> list[bytes]:
+    out: list[bytes] = []
+    for partition in (0, 1):
+        offset = 0
+        while True:
+            data = fetch(b, topic, partition, offset, max_bytes=1 << 20)
+            assert data.error.code == 0
+            got = values(data.records, start_offset=offset)
+            out.extend(v for _, v in got if v is not None)
+            if not got:
+                assert offset == data.high_watermark
+                break
+            offset = got[-1][0] + 1
+    return out
+
+
+@pytest.mark.parametrize("clean", [True, False], ids=["sigterm", "sigkill"])
+def test_acknowledged_records_survive_a_restart(broker: BrokerProcess, clean: bool) -> None:
+    create_topic(broker, "durable", partitions=2)
+    acked = _produce_rounds(broker, "durable", rounds=4, start=0)
+
+    broker.restart(clean=clean)
+    marker = broker.data_dir / ".logd_cleanshutdown"
+    recovered = "recovered" in broker.stderr_text().split("--- start #2")[1]
+    assert recovered is not clean, "recovery ran iff the shutdown was not clean"
+    assert not marker.exists(), "the marker is consumed when the broker opens the directory"
+
+    assert sorted(_stored(broker, "durable")) == sorted(acked)
+    # The log takes appends where it left off, and they too survive.
+    acked += _produce_rounds(broker, "durable", rounds=1, start=1)
+    broker.restart(clean=clean)
+    assert sorted(_stored(broker, "durable")) == sorted(acked)
+
+
+def test_a_clean_stop_writes_the_marker(broker: BrokerProcess) -> None:
+    create_topic(broker, "t")
+    assert broker.stop() == 0
+    assert (broker.data_dir / ".logd_cleanshutdown").exists()
+    assert "stopped cleanly" in broker.stderr_text()
+
+
+def test_a_deletion_cut_short_by_a_crash_finishes_at_start(broker: BrokerProcess) -> None:
+    create_topic(broker, "kept")
+    create_topic(broker, "doomed")
+    broker.kill()
+    # As if the crash came after the metadata dropped the topic, before its log went.
+    path = broker.data_dir / "logd-metadata.json"
+    document = json.loads(path.read_text())
+    document["topics"] = [t for t in document["topics"] if t["name"] != "doomed"]
+    path.write_text(json.dumps(document))
+    broker.start()
+    assert not (broker.data_dir / "doomed-0").exists()
+    assert (broker.data_dir / "kept-0").exists()
+
+
+def test_logs_without_a_metadata_file_are_never_deleted(broker: BrokerProcess) -> None:
+    create_topic(broker, "precious")
+    produce(
+        broker,
+        [
+            broker_pb2.ProduceRequest(
+                correlation_id=1, topic="precious", acks=-1, records=batch([b"v"])
+            )
+        ],
+    )
+    assert broker.stop() == 0
+    (broker.data_dir / "logd-metadata.json").unlink()
+    broker.start()
+    assert (broker.data_dir / "precious-0").exists()
+    assert "not in the metadata; leaving it alone" in broker.stderr_text()
