@@ -9,7 +9,7 @@ import pytest
 from logd.client import OFFSET_BEGINNING, NewTopic, TopicPartition
 from logd.client.aio import AsyncAdmin, AsyncConsumer, AsyncProducer
 from logd.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
-from tests.client.integration.conftest import BrokerProcess
+from tests.integration.cluster import BrokerProcess
 
 pytestmark = pytest.mark.integration
 

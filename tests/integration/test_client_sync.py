@@ -27,7 +27,8 @@ from logd.errors import (
     UnknownTopicOrPartitionError,
 )
 from partitioning import partition_for
-from tests.client.integration.conftest import BrokerProcess, create_topic
+from tests.integration.client_helpers import create_topic
+from tests.integration.cluster import BrokerProcess
 
 pytestmark = pytest.mark.integration
 

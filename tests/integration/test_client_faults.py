@@ -9,8 +9,9 @@ import pytest
 
 from logd.client import OFFSET_BEGINNING, Consumer, Producer, RecordMetadata, TopicPartition
 from logd.errors import LogdError, RequestTimedOutError
-from tests.client.integration.conftest import BrokerProcess, create_topic
 from tests.helpers import wait_until
+from tests.integration.client_helpers import create_topic
+from tests.integration.cluster import BrokerProcess
 
 pytestmark = pytest.mark.integration
 
