@@ -6,12 +6,12 @@ the client's loop); ``close`` once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from logd.client.aio.admin import AsyncAdmin
-from logd.client.loop_thread import LoopThread
+from logd.client.loop_thread import shared_loop
 from logd.client.types import (
     ClusterInfo,
     ClusterMetadata,
@@ -20,8 +20,11 @@ from logd.client.types import (
     TopicListing,
 )
 from logd.clock import Clock
+from logd.errors import InvalidRequestError
 
 __all__ = ["Admin"]
+
+T = TypeVar("T")
 
 
 class Admin:
@@ -32,25 +35,27 @@ class Admin:
     ) -> None:
         self._admin = AsyncAdmin(config, clock=clock, **options)
         self.config = self._admin.config
-        self._thread = LoopThread("logd-admin")
-        try:
-            self._thread.run(self._admin.start())
-        except BaseException:
-            self._thread.stop()
-            raise
+        self._thread = shared_loop()
         self._closed = False
+        self._thread.run(self._admin.start())
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise InvalidRequestError("the admin client is closed")
+        return self._thread.run(coro)
 
     def create_topics(self, topics: Iterable[NewTopic], validate_only: bool = False) -> None:
-        self._thread.run(self._admin.create_topics(list(topics), validate_only))
+        self._run(self._admin.create_topics(list(topics), validate_only))
 
     def delete_topics(self, names: Iterable[str] | str) -> None:
-        self._thread.run(self._admin.delete_topics(names))
+        self._run(self._admin.delete_topics(names))
 
     def list_topics(self, include_internal: bool = False) -> list[TopicListing]:
-        return self._thread.run(self._admin.list_topics(include_internal))
+        return self._run(self._admin.list_topics(include_internal))
 
     def describe_topics(self, names: Iterable[str] | str) -> list[TopicDescription]:
-        return self._thread.run(self._admin.describe_topics(names))
+        return self._run(self._admin.describe_topics(names))
 
     def alter_configs(
         self,
@@ -59,27 +64,24 @@ class Admin:
         delete: Iterable[str] | None = None,
         validate_only: bool = False,
     ) -> None:
-        self._thread.run(self._admin.alter_configs(topic, set, delete, validate_only))
+        self._run(self._admin.alter_configs(topic, set, delete, validate_only))
 
     def create_partitions(self, topic: str, total_count: int, validate_only: bool = False) -> None:
-        self._thread.run(self._admin.create_partitions(topic, total_count, validate_only))
+        self._run(self._admin.create_partitions(topic, total_count, validate_only))
 
     def describe_cluster(self) -> ClusterInfo:
-        return self._thread.run(self._admin.describe_cluster())
+        return self._run(self._admin.describe_cluster())
 
     def metadata(
         self, topics: Iterable[str] | None = None, include_internal: bool = False
     ) -> ClusterMetadata:
-        return self._thread.run(self._admin.metadata(topics, include_internal))
+        return self._run(self._admin.metadata(topics, include_internal))
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        try:
-            self._thread.run(self._admin.close())
-        finally:
-            self._thread.stop()
+        self._thread.run(self._admin.close())
 
     def __enter__(self) -> Admin:
         return self

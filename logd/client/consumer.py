@@ -20,7 +20,7 @@ from typing import Any
 from logd.client.config import ConsumerConfig, parse_config
 from logd.client.consumer_core import ConsumerCore
 from logd.client.fetch_buffer import CompletedFetch, FetchBuffer, RecordReader
-from logd.client.loop_thread import LoopThread
+from logd.client.loop_thread import shared_loop
 from logd.client.subscription import (
     RESET_EARLIEST,
     RESET_LATEST,
@@ -50,12 +50,8 @@ class Consumer:
         self._buffer = FetchBuffer(self.config.max_buffered_bytes)
         self._reader = RecordReader(self._subs, self._buffer, self.config.max_buffered_bytes)
         self._closed = False
-        self._thread = LoopThread("logd-consumer")
-        try:
-            self._core: ConsumerCore = self._thread.run(self._start())
-        except BaseException:
-            self._thread.stop()
-            raise
+        self._thread = shared_loop()
+        self._core: ConsumerCore = self._thread.run(self._start())
 
     async def _start(self) -> ConsumerCore:
         core = ConsumerCore(
@@ -204,7 +200,6 @@ class Consumer:
         try:
             self._thread.run(self._core.close())
         finally:
-            self._thread.stop()
             self._buffer.clear()
 
     def __enter__(self) -> Consumer:

@@ -1,10 +1,16 @@
-"""The background thread that runs a sync client's asyncio core.
+"""The background thread that runs the sync clients' asyncio cores.
 
-Each sync client (``Producer``, ``Consumer``, ``Admin``) owns one :class:`LoopThread`: a
-daemon thread running its own event loop (uvloop when installed), on which every grpc.aio
-object of that client lives. The caller's thread submits coroutines with :meth:`run` and
-callbacks with :meth:`call_soon`; per-record work never crosses (the producer appends to a
+The sync clients (``Producer``, ``Consumer``, ``Admin``) of a process share one
+:class:`LoopThread` (:func:`shared_loop`): a daemon thread running an event loop (uvloop
+when installed) on which every grpc.aio object of those clients lives. The caller's thread
+submits coroutines with :meth:`LoopThread.run` and callbacks with
+:meth:`LoopThread.call_soon`; per-record work never crosses (the producer appends to a
 thread-safe accumulator, the consumer decodes fetched bytes on the caller's thread).
+
+Why shared and never closed: grpc.aio delivers a call's last completion events to the
+call's loop a little after the channel closed; a loop closed by then makes gRPC log
+"Event loop is closed" from another loop. One loop that lives as long as the process has
+no such window, and costs one idle thread once every client is closed.
 
 Thread-safe: :meth:`run`, :meth:`call_soon` and :meth:`stop` may be called from any thread
 other than the loop's own.
@@ -21,7 +27,7 @@ from typing import Any, TypeVar
 
 from logd.errors import NetworkError, RequestTimedOutError
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "shared_loop"]
 
 T = TypeVar("T")
 
@@ -68,6 +74,10 @@ class LoopThread:
             future.cancel()
             raise RequestTimedOutError(f"no result within {timeout:g}s") from None
 
+    @property
+    def alive(self) -> bool:
+        return not self._stopped and self._thread.is_alive()
+
     def call_soon(self, fn: Callable[[], object]) -> None:
         """Schedule ``fn`` on the loop (thread-safe; ignored once stopped)."""
         if not self._stopped:
@@ -83,3 +93,16 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         if threading.current_thread() is not self._thread:
             self._thread.join()
+
+
+_shared: LoopThread | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_loop() -> LoopThread:
+    """The process's client loop thread, started on first use (thread-safe)."""
+    global _shared  # noqa: PLW0603 - one per process, created on first use
+    with _shared_lock:
+        if _shared is None or not _shared.alive:
+            _shared = LoopThread("logd-client")
+        return _shared

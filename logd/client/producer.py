@@ -19,7 +19,7 @@ from typing import Any
 
 from logd.client.config import ProducerConfig, parse_config
 from logd.client.delivery import QueuedDelivery
-from logd.client.loop_thread import LoopThread
+from logd.client.loop_thread import shared_loop
 from logd.client.producer_core import ProducerCore, check_topic_name
 from logd.client.types import DeliveryCallback, Header
 from logd.clock import Clock, SystemClock
@@ -36,12 +36,8 @@ class Producer:
         self.config: ProducerConfig = parse_config(ProducerConfig, config, options)
         self._clock = clock or SystemClock()
         self._delivery = QueuedDelivery()
-        self._thread = LoopThread("logd-producer")
-        try:
-            self._core: ProducerCore = self._thread.run(self._start())
-        except BaseException:
-            self._thread.stop()
-            raise
+        self._thread = shared_loop()
+        self._core: ProducerCore = self._thread.run(self._start())
         self._topics = self._core.accumulator.topics
         self._append = self._core.accumulator.append
         self._append_many = self._core.accumulator.append_many
@@ -165,10 +161,7 @@ class Producer:
             return 0
         self._closed = True
         left = self.flush(timeout)
-        try:
-            self._thread.run(self._core.close())
-        finally:
-            self._thread.stop()
+        self._thread.run(self._core.close())
         self._delivery.serve()
         return left
 
