@@ -57,7 +57,7 @@ def error_from_rpc(exc: BaseException, address: str = "") -> LogdError:
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return RequestTimedOutError(f"{_at(address)}request timed out")
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
-        return NetworkError(f"{_at(address)}broker unavailable: {_first_line(details)}")
+        return NetworkError(f"{_at(address)}broker unavailable: {_connect_reason(details)}")
     if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
         # Without logd's error code this status comes from the transport, not the broker
         # (its own failures always carry the code): e.g. a stream cut by a broker that died
@@ -83,6 +83,16 @@ def _call(exc: BaseException, method: str) -> Any:
 
 def _at(address: str) -> str:
     return f"{address}: " if address else ""
+
+
+def _connect_reason(details: str) -> str:
+    """gRPC's "failed to connect to all addresses; last error: UNKNOWN: ipv4:h:p: Failed to
+    connect to remote host: Connection refused" -> "connection refused"."""
+    line = _first_line(details)
+    marker = "Failed to connect to remote host: "
+    if marker in line:
+        return line.split(marker, 1)[1].strip().lower() or line
+    return line
 
 
 def _first_line(text: str) -> str:

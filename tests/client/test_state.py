@@ -157,6 +157,9 @@ class FakeRpcError(grpc.RpcError):
         ),
         (FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connect failed\nmore"), NetworkError,
          "h:1: broker unavailable: connect failed"),
+        (FakeRpcError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last "
+                      "error: UNKNOWN: ipv4:h:1: Failed to connect to remote host: Connection "
+                      "refused"), NetworkError, "h:1: broker unavailable: connection refused"),
         (FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, ""), RequestTimedOutError,
          "h:1: request timed out"),
         (FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "too big"), MessageTooLargeError,
