@@ -18,6 +18,9 @@ Answers:
   that retry is answered the partition sends one batch at a time -- so order within a
   partition is kept as far as the broker allows without sequence numbers (issue 7 adds
   them: then up to 5 batches stay in flight and the broker rejects gaps);
+* MESSAGE_TOO_LARGE for a batch of several records (the topic's ``max.message.bytes`` is
+  below ``batch_size``, or compression grew the batch): it is split in two halves that take
+  its place in the queue, as Kafka's producer does;
 * anything else: the batch fails with that error.
 
 Seams: ``identity`` (issue 7) stamps producer id, epoch and base sequence on a batch
