@@ -56,7 +56,7 @@ from logd.errors import (
     UnknownServerError,
     UnknownTopicOrPartitionError,
 )
-from logd.records.header import Compression
+from logd.records.header import NO_PRODUCER_ID, Compression
 
 __all__ = ["BatchIdentity", "Sender"]
 
@@ -176,7 +176,9 @@ class Sender:
         return next_at
 
     def _send(self, batch: ProducerBatch, pq: PartitionQueue, stream: Any, address: str) -> None:
-        if batch.attempts == 0 and self._identity is not None:
+        if self._identity is not None and batch.producer_id == NO_PRODUCER_ID:
+            # Once per batch (a retry resends the same bytes, same sequence). The halves of
+            # a split batch come here fresh; issue 7 must give them the original's range.
             self._identity.assign(batch)
         try:
             records = batch.encode(self._compression)
