@@ -64,9 +64,7 @@ def run(app: App, args: argparse.Namespace) -> int:
     except (FormatError, OffsetSpecError) as exc:
         app.abort(str(exc), status.USAGE)
     if args.group:
-        from cli.group_consume import run_group
-
-        return int(run_group(app, args, spec, render))
+        app.abort("consuming as a group member (-g) is not available yet", status.USAGE)
     return _run_assigned(app, args, spec, render)
 
 

@@ -115,10 +115,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Flags whose values may start with "-" (``-o -10``, ``-o -2:end``): argparse would take
+#: such a value for a flag unless it looks like a plain negative number, so glue it on.
+_DASH_VALUE_FLAGS = frozenset({"-o", "--offset"})
+
+
+def _glue_dash_values(argv: list[str]) -> list[str]:
+    glued: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _DASH_VALUE_FLAGS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            glued.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        glued.append(arg)
+        i += 1
+    return glued
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(_glue_dash_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     app = App(brokers=args.brokers, output_format=args.output_format, yes=args.yes)
@@ -146,13 +165,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def describe_error(exc: Exception, app: App) -> str:
     """One line naming the problem and, where there is one, the way out."""
-    from logd.errors import BrokerUnavailableError
+    from logd.errors import BrokerUnavailableError, UnknownTopicOrPartitionError
 
     if isinstance(exc, BrokerUnavailableError):
-        return (
-            f"no broker answered at {app.brokers} ({exc}); start one with `logd serve` "
-            "or point -b/LOGD_BROKERS at a running broker"
-        )
+        return f"{exc}; start one with `logd serve` or point -b/LOGD_BROKERS at a running broker"
+    if isinstance(exc, UnknownTopicOrPartitionError):
+        return f"{exc} (`logd topic list` shows the topics, `logd topic create` makes one)"
     return str(exc)
 
 
