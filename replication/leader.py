@@ -134,16 +134,26 @@ class LeaderState:
             self._send_timeout_now(m.src)
 
     def _on_reject(self, m: AppendResponse, pr: Progress) -> None:
+        log = self.raft.log
         if pr.state is _REPLICATE:
             if m.match_offset <= pr.match:
                 return  # stale: an answer to an append sent before a later success
+            if m.hint_offset >= pr.match and log.term_at(m.hint_offset) == m.hint_term:
+                # Its log matches ours up to the hint (log matching) and is durable there
+                # (rejections leave after persisting): it merely lacks what followed,
+                # delayed or lost.  Count the match and resend from there, still
+                # streaming, instead of falling back to one probe per round trip.
+                pr.maybe_update(m.hint_offset)
+                pr.fire(ProgressEvent.GAP)
+                self._want[m.src] = True
+                self.maybe_commit()
+                return
             pr.fire(ProgressEvent.REJECTED, pr.match + 1)
         elif pr.state is _PROBE:
             if m.match_offset != pr.next - 1:
                 return  # stale: not the answer to the probe outstanding
             # Skip every offset whose term is above the follower's hint: such a probe
             # must fail too, because terms only grow along a log (etcd MaybeDecrTo).
-            log = self.raft.log
             found = log.find_conflict_by_term(m.hint_offset, m.hint_term)
             next_offset = found + 1 if found is not None else log.first_offset() - 1
             pr.fire(ProgressEvent.REJECTED, min(next_offset, m.match_offset))
@@ -165,7 +175,15 @@ class LeaderState:
     # -- sending ---------------------------------------------------------------------
 
     def has_pending_sends(self) -> bool:
-        return bool(self._want) or self._bcast or self._force
+        """Would ``flush()`` send anything?  (Cheap: a handful of peers at most.)"""
+        if self._bcast or self._force:
+            return True
+        last = self.raft.log.last_offset()
+        for node, force in self._want.items():
+            pr = self.progress.get(node)
+            if pr is not None and not pr.is_paused() and (force or pr.next <= last):
+                return True
+        return False
 
     def flush(self) -> None:
         """Send what acknowledgements and proposals made sendable since the last flush."""

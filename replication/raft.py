@@ -89,8 +89,17 @@ class Raft:
         return self.confs.current
 
     def promotable(self) -> bool:
-        """Only a voter campaigns; a learner or a removed node never does."""
-        return self.conf.is_voter(self.id) and self.log.unstable.snapshot is None
+        """May this node campaign?  A voter may; so may a node whose removal is not yet
+        committed.  Without that exception a cluster can deadlock: a leader removes
+        itself from {1,2}, appends C_new={2} and crashes before 2 gets it; 1 no longer
+        counts itself a voter, while 2, still in {1,2}, needs the vote that 1 refuses
+        (its log is longer).  Votes are still counted in the latest configuration, whose
+        majorities overlap the previous one's, so election safety holds (thesis §4.2.2:
+        a leader may briefly manage a cluster it is not part of, then steps down).
+        """
+        if self.log.unstable.snapshot is not None:
+            return False
+        return self.conf.is_voter(self.id) or self.confs.at(self.log.commit).is_voter(self.id)
 
     def _in_lease(self) -> bool:
         """Thesis §4.2.3: heard from a leader within the minimum election timeout."""
@@ -343,7 +352,9 @@ class Raft:
 
     def require_leader(self) -> LeaderState:
         if self.leader is None:
-            raise NotLeaderError(f"node {self.id} is not the leader", self.leader_id)
+            raise NotLeaderError(
+                f"node {self.id} is not the leader (leader: {self.leader_id})", self.leader_id
+            )
         return self.leader
 
     # -- hooks -----------------------------------------------------------------------
@@ -364,6 +375,11 @@ class Raft:
             self.leader.flush()
         msgs, after = self.msgs, self.msgs_after_persist
         self.msgs, self.msgs_after_persist = [], []
+        if after and after[0].term < self.term:
+            # Answers from a term we have left (acknowledgements of entries a newer
+            # leader replaced since, votes superseded by a later term): dropping them is
+            # as safe as losing them, and keeps "an ack means it is durable" exact.
+            after = [m for m in after if m.term >= self.term]
         return msgs, after
 
     def has_messages(self) -> bool:
