@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from replication import (
     Config,
@@ -66,12 +67,14 @@ class Cluster:
         ids: Iterable[int],
         voters: Iterable[int],
         learners: Iterable[int] = (),
-        **settings: object,
+        *,
+        seed: int = 0,
+        **settings: Any,
     ) -> None:
         """Add nodes that all start with the configuration (voters, learners)."""
         conf = ConfState.of(list(voters), list(learners))
         for node_id in ids:
-            cfg = Config(node_id=node_id, seed=node_id, **settings)  # type: ignore[arg-type]
+            cfg = Config(node_id=node_id, seed=seed + node_id, **settings)
             storage = MemoryStorage(conf if node_id in conf.members() else None)
             self.nodes[node_id] = _Node(RawNode(cfg, storage), storage, cfg)
 

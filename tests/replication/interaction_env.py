@@ -10,6 +10,7 @@ Not thread-safe; owned by one test.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from replication import ConfChange, ConfChangeType, RaftError
 from tests.replication.cluster import Cluster, describe_entries
@@ -77,14 +78,15 @@ class InteractionEnv:
     # -- commands --------------------------------------------------------------------
 
     def _add_nodes(self, args: list[str], opts: dict[str, str]) -> None:
-        settings: dict[str, object] = {}
+        settings: dict[str, Any] = {}
         for key, value in opts.items():
             if key in _INT_SETTINGS:
                 settings[key] = int(value)
             elif key in _BOOL_SETTINGS:
                 settings[key] = value == "true"
         voters = _ids(opts.get("voters", ""))
-        self.cluster.add_nodes(_ids(args[0]), voters, _ids(opts.get("learners", "")), **settings)
+        learners = _ids(opts.get("learners", ""))
+        self.cluster.add_nodes(_ids(args[0]), voters, learners, **settings)
 
     def _tick(self, args: list[str], _: dict[str, str]) -> None:
         self.cluster.tick(int(args[0]), int(args[1]) if len(args) > 1 else 1)

@@ -23,7 +23,7 @@ Not thread-safe; owned by the simulator.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from replication import (
     AppendResponse,
@@ -31,6 +31,7 @@ from replication import (
     Entry,
     EntryKind,
     MemoryStorage,
+    Message,
     Ready,
     Role,
     Snapshot,
@@ -64,7 +65,7 @@ class Checker:
         self.votes: dict[int, tuple[int, int]] = {}  # node -> (term, candidate) granted
         self.checks = 0
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str) -> NoReturn:
         raise Violation(message)
 
     @property
@@ -191,23 +192,23 @@ class Checker:
             f"{sorted(k for k, v in durable.items() if v)} of {raw.conf}"
         )
 
-    def on_persisted(self, node: SimNode, rd: Ready) -> None:
+    def on_send(self, node: SimNode, m: Message) -> None:
+        """A message leaves: whatever it promises must be durable by now."""
         durable = node.disk.durable
-        for m in rd.messages_after_persist:
-            if isinstance(m, VoteResponse) and m.granted and not m.pre_vote:
-                # Durable: that vote, or a later term (which forbids voting in this one).
-                hs = durable.hard_state
-                if hs.term < m.term or (hs.term == m.term and hs.vote != m.dst):
-                    self.fail(f"node {node.id} grants a vote not durable: {hs} vs {m}")
-                if m.term >= self.votes.get(node.id, (-1, -1))[0]:
-                    self.votes[node.id] = (m.term, m.dst)
-            elif isinstance(m, AppendResponse) and not m.reject:
-                volatile_term = (
-                    node.disk.volatile.term_at(m.match_offset)
-                    if (m.match_offset >= node.disk.volatile.first_offset() - 1)
-                    else None
-                )
-                if volatile_term is not None and not _holds(durable, m.match_offset, volatile_term):
+        if isinstance(m, VoteResponse) and m.granted and not m.pre_vote:
+            # Durable: that vote, or a later term (which forbids voting in this one).
+            hs = durable.hard_state
+            if hs.term < m.term or (hs.term == m.term and hs.vote != m.dst):
+                self.fail(f"node {node.id} grants a vote that is not durable: {hs} vs {m}")
+            if m.term >= self.votes.get(node.id, (-1, -1))[0]:
+                self.votes[node.id] = (m.term, m.dst)
+        elif isinstance(m, AppendResponse) and not m.reject:
+            volatile = node.disk.volatile
+            if m.match_offset > volatile.last_offset():
+                self.fail(f"node {node.id} acknowledges {m.match_offset} it has not written")
+            if m.match_offset >= volatile.first_offset() - 1:
+                term = volatile.term_at(m.match_offset)
+                if not _holds(durable, m.match_offset, term):
                     self.fail(f"node {node.id} acknowledges {m.match_offset} before it is durable")
 
     def on_crash(self, node: SimNode) -> None:

@@ -32,8 +32,10 @@ class Nemesis:
         self.rng = sim.rng
         self.counts: dict[str, int] = {}
         self.restarts: list[tuple[int, int]] = []  # (tick, node)
+        self.promotions: list[tuple[int, int]] = []  # (tick, learner): an operator's follow-up
 
     def act(self) -> None:
+        self._promote_due()
         faults = self.sim.scenario.faults
         if not faults or self.rng.random() >= self.sim.scenario.fault_rate:
             return
@@ -140,7 +142,26 @@ class Nemesis:
         node.decommissioned = False
         if not node.up:
             node.start()
-        return self._change(raw, [ConfChange(_ADD_LEARNER, node.id)])
+        if not self._change(raw, [ConfChange(_ADD_LEARNER, node.id)]):
+            return False
+        if "promote" in self.sim.scenario.faults or "joint" in self.sim.scenario.faults:
+            self.promotions.append((self.sim.now + self.rng.randint(3, 40), node.id))
+        return True
+
+    def _promote_due(self) -> None:
+        """Try to promote learners added a while ago (refused until they caught up)."""
+        now = self.sim.now
+        due = [n for t, n in self.promotions if t <= now]
+        self.promotions = [(t, n) for t, n in self.promotions if t > now]
+        leader = self.sim.leader()
+        for node_id in due:
+            if leader is None or node_id not in self._raw(leader).conf.learners:
+                continue
+            if self._change(self._raw(leader), [ConfChange(_ADD_VOTER, node_id)]):
+                self.counts["promote"] = self.counts.get("promote", 0) + 1
+                self.sim.record("fault", "promote", node_id)
+            elif self.rng.random() < 0.7:
+                self.promotions.append((now + self.rng.randint(3, 20), node_id))  # retry
 
     def _promote(self) -> bool:
         leader = self.sim.leader()

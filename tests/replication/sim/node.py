@@ -128,7 +128,6 @@ class SimNode:
         if rd.must_sync:
             self.disk.sync()
         sim = self.sim
-        sim.checker.on_persisted(self, rd)
         for m in rd.messages_after_persist:
             sim.send(m)
         if rd.snapshot is not None:

@@ -23,7 +23,7 @@ FAULTS: dict[str, int] = {
     "clock-skew": 2,  # a node's clock runs slow (ticks skipped)
     "slow-disk": 1,  # fsync takes several ticks (a crash may fall in between)
     "transfer": 2,  # ask the leader to hand leadership to another voter
-    "add-learner": 2,  # membership: a new (or returning) node joins as learner
+    "add-learner": 3,  # membership: a new (or returning) node joins as learner
     "promote": 2,  # membership: a caught-up learner becomes voter
     "remove": 2,  # membership: a voter or learner leaves (maybe the leader)
     "joint": 2,  # membership: joint consensus (promote + remove, or demote)
@@ -51,7 +51,7 @@ class Scenario:
     def generate(cls, seed: int, rng: random.Random) -> Scenario:
         size = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 10, 2, 5])[0]
         voters = list(range(1, size + 1))
-        spares = list(range(size + 1, size + 1 + rng.randint(0, 2)))
+        spares = list(range(size + 1, size + 1 + rng.choice([0, 1, 1, 2, 2])))
         election = rng.randint(4, 10)
         pre_vote = rng.random() < 0.8
         cfg = Config(

@@ -86,6 +86,7 @@ class Simulator:
 
     def send(self, msg: Message) -> None:
         self.record("send", msg)
+        self.checker.on_send(self.nodes[msg.src], msg)
         at = self.net.send(msg, self.now)
         if isinstance(msg, SnapshotRequest):
             # The driver's transport learns whether a snapshot got through and says so
