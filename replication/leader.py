@@ -35,12 +35,21 @@ if TYPE_CHECKING:
 __all__ = ["LeaderState"]
 
 _PROBE, _REPLICATE, _SNAPSHOT = ProgressState.PROBE, ProgressState.REPLICATE, ProgressState.SNAPSHOT
+_NORMAL = EntryKind.NORMAL
 
 
 class LeaderState:
     """Per-term leader state of one node."""
 
-    __slots__ = ("_bcast", "_force", "_want", "heartbeat_elapsed", "progress", "raft", "transferee")
+    __slots__ = (
+        "_bcast",
+        "_voter",
+        "_want",
+        "heartbeat_elapsed",
+        "progress",
+        "raft",
+        "transferee",
+    )
 
     def __init__(self, raft: Raft) -> None:
         self.raft = raft
@@ -48,8 +57,8 @@ class LeaderState:
         self.transferee: int | None = None
         self.heartbeat_elapsed = 0
         self._want: dict[int, bool] = {}  # peer -> send even an empty append
-        self._bcast = False  # new entries for every follower in REPLICATE
-        self._force = False  # every follower must hear the new commit offset
+        self._bcast = False  # new entries for every follower
+        self._voter = True  # may it take proposals? (not while leaving the configuration)
         self.on_conf_changed()
         own = self.progress.get(raft.id)
         if own is not None:
@@ -124,11 +133,11 @@ class LeaderState:
             pr.fire(ProgressEvent.CAUGHT_UP if caught_up else ProgressEvent.ACKED)
         else:
             pr.inflights.free_to(m.match_offset)
-        if self.maybe_commit():
-            if self.raft.leader is not self:
-                return  # the commit removed us from the configuration
-        elif pr.match < self.raft.log.commit:
-            self._want[m.src] = True  # it lacks the commit offset: tell it now
+        # A new commit offset is not sent on its own (etcd does, doubling the messages
+        # per entry): it rides on the next append or heartbeat, as Kafka's high
+        # watermark rides on the next fetch response.
+        if self.maybe_commit() and self.raft.leader is not self:
+            return  # the commit removed us from the configuration
         self._want.setdefault(m.src, False)
         if m.src == self.transferee and pr.match == self.raft.log.last_offset():
             self._send_timeout_now(m.src)
@@ -176,7 +185,7 @@ class LeaderState:
 
     def has_pending_sends(self) -> bool:
         """Would ``flush()`` send anything?  (Cheap: a handful of peers at most.)"""
-        if self._bcast or self._force:
+        if self._bcast:
             return True
         last = self.raft.log.last_offset()
         for node, force in self._want.items():
@@ -189,11 +198,11 @@ class LeaderState:
         """Send what acknowledgements and proposals made sendable since the last flush."""
         raft = self.raft
         want = self._want
-        if self._bcast or self._force:
+        if self._bcast:
             for node in self.progress:
                 if node != raft.id:
-                    want[node] = want.get(node, False) or self._force
-            self._bcast = self._force = False
+                    want.setdefault(node, False)
+            self._bcast = False
         self._want = {}
         for node, force in want.items():
             pr = self.progress.get(node)
@@ -264,22 +273,27 @@ class LeaderState:
         if offset <= log.commit or log.term_at(offset) != raft.term:
             return False
         log.commit_to(offset)
-        self._force = True
         self.on_commit()
         return True
 
     # -- proposals -------------------------------------------------------------------
 
     def propose(self, data: bytes | bytearray | memoryview, count: int) -> EntryId:
-        raft = self.raft
+        """The hot path: O(1), two small tuples, no copy of ``data``."""
         if count < 1:
             raise InvalidProposalError(f"a proposal covers at least one offset, not {count}")
-        self._check_accepting()
-        base = raft.log.last_offset() + 1
-        entry = Entry(raft.term, base, base + count - 1, EntryKind.NORMAL, data)
-        raft.log.append((entry,))
+        if not self._accepting:
+            self._check_accepting()
+        raft = self.raft
+        held = raft.log.unstable.entries
+        # A leader's log only grows at its end, so the entry goes straight onto the
+        # unstable tail (whose end is the log's end).
+        base = held[-1].last_offset + 1 if held else raft.log.last_offset() + 1
+        last = base + count - 1
+        term = raft.term
+        held.append(Entry(term, base, last, _NORMAL, data))
         self._bcast = True
-        return EntryId(base, entry.last_offset, raft.term)
+        return EntryId(base, last, term)
 
     def propose_conf_change(self, changes: list[ConfChange], joint: bool | None) -> EntryId:
         raft = self.raft
@@ -315,10 +329,14 @@ class LeaderState:
         raft.log.append((Entry(raft.term, offset, offset, EntryKind.LEADER_CHANGE, b""),))
         self._bcast = True
 
+    @property
+    def _accepting(self) -> bool:
+        return self.transferee is None and self._voter
+
     def _check_accepting(self) -> None:
         if self.transferee is not None:
             raise ProposalDroppedError(f"leadership is moving to {self.transferee}")
-        if not self.raft.conf.is_voter(self.raft.id):
+        if not self._voter:
             raise ProposalDroppedError("this leader is leaving the configuration")
 
     def on_commit(self) -> None:
@@ -352,6 +370,7 @@ class LeaderState:
         conf = raft.conf
         members = conf.members()
         voters = conf.all_voters()
+        self._voter = raft.id in voters
         next_offset = raft.log.last_offset() + 1
         for node in sorted(members):
             pr = self.progress.get(node)

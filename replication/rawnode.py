@@ -141,12 +141,18 @@ class RawNode:
                 truncate_to = entries[0].base_offset
             self._written_last = entries[-1].last_offset
         committed = log.next_committed(raft.cfg.max_apply_bytes) if raft.cfg.apply_entries else []
-        soft = SoftState(raft.leader_id, raft.role)
-        hard = HardState(raft.term, raft.vote, log.commit)
+        soft: SoftState | None = None
+        prev_soft = self._prev_soft
+        if raft.leader_id != prev_soft.leader or raft.role is not prev_soft.role:
+            soft = self._prev_soft = SoftState(raft.leader_id, raft.role)
+        hard: HardState | None = None
         prev = self._prev_hard
+        vote_changed = raft.term != prev.term or raft.vote != prev.vote
+        if vote_changed or log.commit != prev.commit:
+            hard = self._prev_hard = HardState(raft.term, raft.vote, log.commit)
         rd = Ready(
-            soft_state=soft if soft != self._prev_soft else None,
-            hard_state=hard if hard != prev else None,
+            soft_state=soft,
+            hard_state=hard,
             snapshot=snapshot,
             truncate_to=truncate_to,
             entries=entries,
@@ -154,10 +160,9 @@ class RawNode:
             commit=log.commit,
             messages=msgs,
             messages_after_persist=after,
-            must_sync=bool(entries or snapshot or hard.term != prev.term or hard.vote != prev.vote),
+            must_sync=bool(entries or snapshot or vote_changed),
         )
         unstable.accept_in_progress()
-        self._prev_soft, self._prev_hard = soft, hard
         self._pending = rd
         return rd
 

@@ -313,7 +313,7 @@ def test_5_4_2_an_entry_of_an_older_term_is_not_committed_by_counting_replicas()
     assert (c.raw(1).role, c.raw(1).term) == (Role.LEADER, 3)
     holders = [i for i in c.nodes if b"X" in data(c, i)]
     assert holders == [1, 2, 3, 4]  # a majority of 5 holds X ...
-    assert all(c.raw(i).commit == 0 for i in c.nodes)  # ... and still it is not committed
+    assert all(c.raw(i).commit < 1 for i in c.nodes)  # ... and still nobody commits it
     # (d)
     c.outbox.clear()
     c.raw(5).step(Heartbeat(term=3, src=1, dst=5, commit=0))
@@ -351,6 +351,8 @@ def test_5_4_2_once_its_own_entry_commits_the_older_ones_commit_with_it() -> Non
     c.outbox.clear()
     c.raw(1).step(Heartbeat(term=3, src=4, dst=1, commit=-1))  # S1 learns of term 3 ...
     c.raw(1).campaign()  # ... and leads term 4, copying X with its own entry
+    c.stabilize()
+    c.tick(1)  # a heartbeat carries the commit offset to the followers
     c.stabilize()
     assert c.raw(1).role is Role.LEADER
     assert all(data(c, i) == [b"X"] for i in c.nodes)
