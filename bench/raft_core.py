@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from replication import Config, ConfState, MemoryStorage, RawNode, Role
 
@@ -45,8 +46,8 @@ def run(entries: int, per_ready: int, payload: int = 1024) -> float:
     """Entries committed per second."""
     ids = [1, 2, 3]
     stores = {i: MemoryStorage(ConfState.of(ids)) for i in ids}
-    cfg = {"pre_vote": False, "check_quorum": False, "apply_entries": False}
-    nodes = {i: RawNode(Config(node_id=i, **cfg), stores[i]) for i in ids}  # type: ignore[arg-type]
+    cfg: dict[str, Any] = {"pre_vote": False, "check_quorum": False, "apply_entries": False}
+    nodes = {i: RawNode(Config(node_id=i, **cfg), stores[i]) for i in ids}
     nodes[1].campaign()
     _drive(nodes, stores)
     assert nodes[1].role is Role.LEADER
