@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from replication.config import Config, SplitMix64
 from replication.config_history import ConfigHistory
-from replication.errors import InvalidMessageError, NotLeaderError
+from replication.errors import InvalidConfigError, InvalidMessageError, NotLeaderError
 from replication.leader import LeaderState
 from replication.log import RaftLog
 from replication.messages import (
@@ -66,6 +66,11 @@ class Raft:
         # were lost unsynced: clamp it to the log (those entries are on a quorum).
         self.log.commit_to(min(max(hard.commit, self.log.commit), self.log.last_offset()))
         if cfg.apply_entries and cfg.applied is not None:
+            if not self.log.first_offset() - 1 <= cfg.applied <= self.log.last_offset():
+                raise InvalidConfigError(
+                    f"applied offset {cfg.applied} is outside the log "
+                    f"[{self.log.first_offset() - 1}, {self.log.last_offset()}]"
+                )
             self.log.commit_to(max(self.log.commit, cfg.applied))
             self.log.applied_to(max(cfg.applied, self.log.applied))
         elif not cfg.apply_entries:

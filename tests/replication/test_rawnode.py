@@ -155,6 +155,8 @@ def test_bad_settings_and_proposals_get_typed_errors() -> None:
     ):
         with pytest.raises(InvalidConfigError):
             RawNode(bad, storage)
+    with pytest.raises(InvalidConfigError, match="applied offset 7"):
+        RawNode(Config(node_id=1, applied=7), storage)
     raw = RawNode(Config(node_id=1), storage)
     raw.campaign()
     rd = raw.ready()
