@@ -61,6 +61,7 @@ def test_a_seed_replays_exactly() -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(0)  # hours for 100,000 seeds; pyproject's 300 s would cut it short
 def test_soak(request: pytest.FixtureRequest) -> None:
     """``make soak SEEDS=N SEED_START=S``: seeds S .. S+N-1 and a one-line summary."""
     count = request.config.getoption("--seeds") or 200
