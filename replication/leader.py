@@ -147,16 +147,15 @@ class LeaderState:
         if pr.state is _REPLICATE:
             if m.match_offset <= pr.match:
                 return  # stale: an answer to an append sent before a later success
-            if m.hint_offset >= pr.match and log.term_at(m.hint_offset) == m.hint_term:
+            if m.hint_offset > pr.match and log.term_at(m.hint_offset) == m.hint_term:
                 # Its log matches ours up to the hint (log matching) and is durable there
-                # (rejections leave after persisting): it merely lacks what followed,
-                # delayed or lost.  Count the match and resend from there, still
-                # streaming, instead of falling back to one probe per round trip.
+                # (rejections leave after persisting): count that, and probe from there.
+                # (Resending the whole window instead, still streaming, looks cheaper but
+                # storms when appends arrive out of order: without sequence numbers a
+                # leader cannot tell stale rejections from new ones.)
                 pr.maybe_update(m.hint_offset)
-                pr.fire(ProgressEvent.GAP)
-                self._want[m.src] = True
-                self.maybe_commit()
-                return
+                if self.maybe_commit() and self.raft.leader is not self:
+                    return
             pr.fire(ProgressEvent.REJECTED, pr.match + 1)
         elif pr.state is _PROBE:
             if m.match_offset != pr.next - 1:

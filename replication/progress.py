@@ -34,7 +34,6 @@ class ProgressEvent(enum.Enum):
     ACKED = "acked"  # an accepted append moved match forward
     CAUGHT_UP = "caught-up"  # ... and match is now past the leader's log start
     REJECTED = "rejected"  # a rejection that is not stale
-    GAP = "gap"  # a rejection showing the follower only lacks entries still in flight or lost
     NEEDS_SNAPSHOT = "needs-snapshot"  # next is below the leader's log start
     SNAPSHOT_DONE = "snapshot-done"  # the driver reports the snapshot delivered
     SNAPSHOT_FAILED = "snapshot-failed"  # the driver reports the snapshot lost
@@ -188,7 +187,6 @@ _TRANSITIONS: dict[tuple[ProgressState, ProgressEvent], tuple[ProgressState, _En
     (_P, _E.UNREACHABLE): (_P, None),
     (_R, _E.ACKED): (_R, None),
     (_R, _E.REJECTED): (_P, _enter_probe),
-    (_R, _E.GAP): (_R, _enter_replicate),
     (_R, _E.NEEDS_SNAPSHOT): (_S, _enter_snapshot),
     (_R, _E.UNREACHABLE): (_P, _enter_probe),
     (_S, _E.ACKED): (_S, None),

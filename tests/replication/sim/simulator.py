@@ -218,12 +218,11 @@ class Simulator:
         return 30 * cfg.election_ticks + 10 * self.net.max_delay + 60
 
     def catch_up_bound(self, backlog: int) -> int:
-        """Ticks for voters ``backlog`` offsets behind to catch up: at worst one entry of
-        one offset per append, ``max_inflight_appends`` appends per round trip."""
-        cfg = self.scenario.raft_config
+        """Ticks for voters ``backlog`` offsets behind to catch up.  At worst one entry of
+        one offset per round trip: reordered appends are rejected, and a rejection drops
+        the follower back to probing, one append per round trip, until the next ack."""
         round_trip = 2 * (self.net.max_delay + 1) + self.disk_delay_max + 1
-        rounds = -(-backlog // cfg.max_inflight_appends)
-        return self.liveness_bound() + 2 * rounds * round_trip
+        return self.liveness_bound() + backlog * round_trip
 
     def _heal(self) -> None:
         self.net.heal()
