@@ -22,7 +22,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from replication import EntryId, Message, RaftError, Role, SnapshotRequest
+from replication import ConfState, EntryId, Message, RaftError, Role, SnapshotRequest
 from replication.messages import describe
 from tests.replication.sim.checker import Checker, Violation
 from tests.replication.sim.nemesis import Nemesis
@@ -63,8 +63,6 @@ class Simulator:
         self.disk_delay_max = sc.disk_delay_max
         self.checker = Checker(self)
         self.nemesis = Nemesis(self)
-        from replication import ConfState
-
         conf = ConfState.of(sc.voters)
         self.nodes: dict[int, SimNode] = {i: SimNode(i, self, conf) for i in sc.voters}
         for i in sc.spares:
