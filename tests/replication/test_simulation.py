@@ -76,6 +76,9 @@ def test_soak(request: pytest.FixtureRequest) -> None:
             summary.fail(seed)
             failures.append(str(failure))
             print(failure, flush=True)
+        if summary.seeds % 10_000 == 0:
+            rate = summary.seeds / max(time.process_time() - began, 1e-9)
+            print(f"\n... {summary.seeds} seeds, {rate:.0f}/s, {summary.violations} violations")
     elapsed = time.process_time() - began
     print(f"\nraft simulator: {summary.line()} cpu_seconds={elapsed:.0f}", flush=True)
     assert not failures, "\n\n".join(failures[:3])
