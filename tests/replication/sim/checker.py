@@ -63,6 +63,7 @@ class Checker:
         self.commits: dict[int, int] = {}  # node -> commit in this incarnation
         self.leader_tails: dict[int, tuple[int, int, int]] = {}  # node -> (term, off, term)
         self.votes: dict[int, tuple[int, int]] = {}  # node -> (term, candidate) granted
+        self.committed_conf = ConfState.of(sim.scenario.voters)  # the latest committed one
         self.checks = 0
 
     def fail(self, message: str) -> NoReturn:
@@ -177,6 +178,8 @@ class Checker:
             self.c_bases.append(e.base_offset)
             self.c_entries.append(e)
             self.c_digests.append(digest)
+            if e.kind == EntryKind.CONF_CHANGE:
+                self.committed_conf = ConfState.decode(e.data)
         if raw.role is Role.LEADER:
             self._check_durable_quorum(node, commit, term)
 
