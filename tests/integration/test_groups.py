@@ -18,14 +18,17 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import grpc
 import pytest
 
 from logd.client import Admin, Consumer, NewTopic, Producer, TopicPartition
 from logd.client.aio import AsyncConsumer
-from logd.errors import OffsetOutOfRangeError
+from logd.errors import ErrorCode, OffsetOutOfRangeError
+from logd.v1 import group_pb2, group_pb2_grpc
 from tests.helpers import wait_until
 from tests.integration.cluster import BrokerProcess
 from tests.integration.group_support import member_args, write_group_config
+from tests.integration.wire import status_error_code
 
 pytestmark = pytest.mark.integration
 
@@ -346,3 +349,46 @@ def test_consume_with_a_group_commits_and_exits_zero_on_ctrl_c(
     )
     assert again.returncode == 0, again.stderr
     assert sorted(again.stdout.split()) == [f"b{i}" for i in range(4)]
+
+
+# -- bad input ---------------------------------------------------------------------------
+
+
+def test_bad_group_requests_get_typed_errors_and_the_broker_keeps_serving(
+    broker: BrokerProcess,
+) -> None:
+    channel = broker.channel()
+    raw = channel.unary_unary(
+        "/logd.v1.GroupCoordinator/JoinGroup", request_serializer=None, response_deserializer=None
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        raw(b"\xff\xff\xff\xff\x0f", timeout=30)
+    assert status_error_code(caught.value) == ErrorCode.INVALID_REQUEST
+    stub = group_pb2_grpc.GroupCoordinatorStub(channel)  # type: ignore[no-untyped-call]
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ListGroups(group_pb2.ListGroupsRequest(states_filter=["Sleepy"]), timeout=30)
+    assert status_error_code(caught.value) == ErrorCode.INVALID_REQUEST
+    assert "unknown group state 'Sleepy'" in caught.value.details()
+    (found,) = stub.FindCoordinator(group_pb2.FindCoordinatorRequest(group_ids=[""])).coordinators
+    assert found.error.code == ErrorCode.INVALID_GROUP_ID
+    join = stub.JoinGroup(
+        group_pb2.JoinGroupRequest(
+            group_id="bad-g", session_timeout_ms=1, protocol_type="consumer",
+            protocols=[group_pb2.JoinGroupProtocol(name="range", metadata=b"")],
+        ),
+        timeout=30,
+    )  # fmt: skip
+    assert join.error.code == ErrorCode.INVALID_SESSION_TIMEOUT
+    assert "outside" in join.error.message
+    commit = stub.OffsetCommit(
+        group_pb2.OffsetCommitRequest(
+            group_id="bad-g", generation_id=-1,
+            partitions=[group_pb2.OffsetCommitPartition(topic="no/such", partition=0, offset=1),
+                        group_pb2.OffsetCommitPartition(topic="ok", partition=0, offset=-5)],
+        ),
+        timeout=30,
+    )  # fmt: skip
+    assert [p.error.code for p in commit.partitions] == [
+        ErrorCode.INVALID_TOPIC_EXCEPTION, ErrorCode.INVALID_REQUEST]  # fmt: skip
+    listed = stub.ListGroups(group_pb2.ListGroupsRequest(states_filter=["empty"]), timeout=30)
+    assert listed.error.code == ErrorCode.NONE  # still serving
