@@ -188,11 +188,17 @@ class Consumer:
         if self._group.mode != Mode.SUBSCRIBE:
             return self._reader.next(self._waiter(timeout))
         wait = self._waiter(timeout)
-        while True:
-            self._before_poll()
-            record = self._reader.next(wait)
-            if record is not None or self._closed or self._expired(wait):
-                return record
+        membership = self._group.grouped
+        membership.polling = True
+        try:
+            while True:
+                self._before_poll()
+                record = self._reader.next(wait)
+                if record is not None or self._closed or self._expired(wait):
+                    return record
+        finally:
+            membership.note_poll()
+            membership.polling = False
 
     def consume(self, num_messages: int = 1, timeout: float = -1) -> list[ConsumerRecord]:
         """Up to ``num_messages`` records: waits up to ``timeout`` s (< 0: forever) for the
@@ -203,11 +209,17 @@ class Consumer:
         if self._group.mode != Mode.SUBSCRIBE:
             return self._reader.take(num_messages, self._waiter(timeout))
         wait = self._waiter(timeout)
-        while True:
-            self._before_poll()
-            records = self._reader.take(num_messages, wait)
-            if records or self._closed or self._expired(wait):
-                return records
+        membership = self._group.grouped
+        membership.polling = True
+        try:
+            while True:
+                self._before_poll()
+                records = self._reader.take(num_messages, wait)
+                if records or self._closed or self._expired(wait):
+                    return records
+        finally:
+            membership.note_poll()
+            membership.polling = False
 
     def __iter__(self) -> Iterator[ConsumerRecord]:
         """Every record, blocking for more; ends when the consumer is closed."""

@@ -68,6 +68,12 @@ __all__ = ["GroupMembership"]
 
 _log = logging.getLogger(__name__)
 
+
+class _RoundAborted(Exception):
+    """The rebalance round waiting on the application is void (the member left the group
+    while the application was not polling)."""
+
+
 Tp = tuple[str, int]
 #: Beyond the rebalance timeout, how long a JoinGroup/SyncGroup may take (Kafka adds 5 s).
 _JOIN_SLACK_MS = 5_000
@@ -121,6 +127,8 @@ class GroupMembership:
         self._poll_timed_out = False
         self.fatal: LogdError | None = None
         self.last_poll = clock.monotonic()
+        #: True while the application is inside poll() (waiting for records counts as polling).
+        self.polling = False
         #: Completed rebalances (generations installed), for tests and tools.
         self.rebalances = 0
         self._wake = asyncio.Event()
@@ -186,6 +194,8 @@ class GroupMembership:
                     await self._idle()
             except asyncio.CancelledError:
                 raise
+            except _RoundAborted:
+                continue
             except LogdError as exc:
                 self._rejoin = True
                 if not exc.retriable:
@@ -423,7 +433,7 @@ class GroupMembership:
                 or self.fatal is not None
             ):
                 continue
-            idle_s = self._clock.monotonic() - self.last_poll
+            idle_s = 0.0 if self.polling else self._clock.monotonic() - self.last_poll
             if idle_s > self.config.max_poll_interval_ms / 1000.0:
                 if not self._poll_timed_out:
                     await self._poll_timeout(idle_s)
@@ -467,6 +477,11 @@ class GroupMembership:
         self._poll_timed_out = True
         await self._leave("consumer poll timeout has expired")
         self._reset(keep_member=False)
+        # A step the application never served belongs to a generation we have left: void.
+        for event in self.channel.clear():
+            if not event.done.done():
+                event.done.set_exception(_RoundAborted())
+                event.done.exception()  # retrieved here: the round may already be gone
 
     def _poll_resumed(self) -> None:
         if self._poll_timed_out:

@@ -5,10 +5,12 @@ the node, register the services (``LogBroker``, ``LogAdmin``, ``GroupCoordinator
 standard health service and server reflection), start serving, then report SERVING.
 
 Stop (STYLE.md 14; grpc's ``async_greeter_server_with_graceful_shutdown``), in this order:
-health says NOT_SERVING; waiting fetches answer with what they have and produce streams stop
-reading (their unanswered requests were never appended); ``server.stop(grace)`` refuses new
-calls and lets the ones in flight finish until the grace period ends, then cancels them;
-then every log is flushed and closed and the clean-shutdown marker written.
+health says NOT_SERVING; waiting fetches answer with what they have, produce streams stop
+reading (their unanswered requests were never appended) and the group coordinators unload
+(parked JoinGroup/SyncGroup calls answer NOT_COORDINATOR: their members look elsewhere);
+``server.stop(grace)`` refuses new calls and lets the ones in flight finish until the grace
+period ends, then cancels them; then every log is flushed and closed and the clean-shutdown
+marker written.
 
 Ownership: everything runs on one event loop.
 """
@@ -101,6 +103,7 @@ class BrokerServer:
                 assert self.node is not None and self._broker_service is not None
                 self.node.core.begin_drain()
                 self._broker_service.drain()
+                self.node.groups.close()
                 await self._server.stop(grace)
             if self.node is not None:
                 await self.node.close()

@@ -129,10 +129,17 @@ class Reader:
                     (r.topic, r.partition, r.offset, r.value or b"") for r in records
                 )
 
-    async def stop(self) -> None:
+    async def pause_polling(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def resume_polling(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._poll())
+
+    async def stop(self) -> None:
+        await self.pause_polling()
         await self.consumer.stop()
 
     def values(self) -> list[bytes]:
@@ -221,6 +228,29 @@ def test_a_static_member_restarted_within_its_session_keeps_its_partitions(
         assert (len(a.assigned), len(a.revoked)) == calls_of_a  # a saw nothing
         await a.stop()
         await again.stop()
+
+    run(main)
+
+
+def test_a_member_that_stops_polling_leaves_and_rejoins_when_it_polls_again(
+    broker: BrokerProcess,
+) -> None:
+    create(broker, "slow", 2)
+
+    async def main() -> None:
+        slow = Reader(broker, "slow-g", max_poll_interval_ms=1_000)
+        await slow.start(["slow"])
+        await until(lambda: len(slow.owned) == 2, "the first member owning both partitions")
+        await slow.pause_polling()  # busy elsewhere: max_poll_interval_ms runs out
+        fast = Reader(broker, "slow-g")
+        await fast.start(["slow"])
+        await until(lambda: len(fast.owned) == 2, "the polling member taking both partitions")
+        described = await asyncio.to_thread(describe, broker, "slow-g")
+        assert len(described["members"]) == 1  # the idle member left the group
+        slow.resume_polling()
+        await until(lambda: len(slow.owned) == 1 and len(fast.owned) == 1, "a 1/1 split again")
+        await slow.stop()
+        await fast.stop()
 
     run(main)
 

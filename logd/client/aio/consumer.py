@@ -175,13 +175,20 @@ class AsyncConsumer:
 
     async def getone(self) -> ConsumerRecord:
         """The next record, waiting as long as it takes."""
-        self.core  # noqa: B018 - raises when not started
-        while True:
-            await self._before_poll()
-            record = self._reader.next()
-            if record is not None:
-                return record
-            await self._wait(None)
+        membership = self.core.membership
+        if membership is not None:
+            membership.polling = True
+        try:
+            while True:
+                await self._before_poll()
+                record = self._reader.next()
+                if record is not None:
+                    return record
+                await self._wait(None)
+        finally:
+            if membership is not None:
+                membership.note_poll()
+                membership.polling = False
 
     async def getmany(
         self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
@@ -191,6 +198,21 @@ class AsyncConsumer:
         if partitions:
             raise InvalidRequestError("getmany() per partition is not supported; pause others")
         limit = max_records if max_records is not None else 1 << 30
+        membership = self.core.membership
+        if membership is not None:
+            membership.polling = True
+        try:
+            records = await self._take(limit, timeout_ms)
+        finally:
+            if membership is not None:
+                membership.note_poll()
+                membership.polling = False
+        out: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for record in records:
+            out.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+        return out
+
+    async def _take(self, limit: int, timeout_ms: int) -> list[ConsumerRecord]:
         await self._before_poll()
         records = self._reader.take(limit)
         if not records and timeout_ms > 0:
@@ -202,10 +224,7 @@ class AsyncConsumer:
                     break
                 await self._before_poll()
                 records = self._reader.take(limit)
-        out: dict[TopicPartition, list[ConsumerRecord]] = {}
-        for record in records:
-            out.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
-        return out
+        return records
 
     def __aiter__(self) -> AsyncIterator[ConsumerRecord]:
         return self._iterate()
