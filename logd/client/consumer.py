@@ -188,17 +188,11 @@ class Consumer:
         if self._group.mode != Mode.SUBSCRIBE:
             return self._reader.next(self._waiter(timeout))
         wait = self._waiter(timeout)
-        membership = self._group.grouped
-        membership.polling = True
-        try:
-            while True:
-                self._before_poll()
-                record = self._reader.next(wait)
-                if record is not None or self._closed or self._expired(wait):
-                    return record
-        finally:
-            membership.note_poll()
-            membership.polling = False
+        while True:
+            self._before_poll()
+            record = self._reader.next(wait)
+            if record is not None or self._closed or self._expired(wait):
+                return record
 
     def consume(self, num_messages: int = 1, timeout: float = -1) -> list[ConsumerRecord]:
         """Up to ``num_messages`` records: waits up to ``timeout`` s (< 0: forever) for the
@@ -209,17 +203,11 @@ class Consumer:
         if self._group.mode != Mode.SUBSCRIBE:
             return self._reader.take(num_messages, self._waiter(timeout))
         wait = self._waiter(timeout)
-        membership = self._group.grouped
-        membership.polling = True
-        try:
-            while True:
-                self._before_poll()
-                records = self._reader.take(num_messages, wait)
-                if records or self._closed or self._expired(wait):
-                    return records
-        finally:
-            membership.note_poll()
-            membership.polling = False
+        while True:
+            self._before_poll()
+            records = self._reader.take(num_messages, wait)
+            if records or self._closed or self._expired(wait):
+                return records
 
     def __iter__(self) -> Iterator[ConsumerRecord]:
         """Every record, blocking for more; ends when the consumer is closed."""
@@ -308,11 +296,19 @@ class Consumer:
 
     def _before_poll(self) -> None:
         """At every poll boundary: serve rebalance steps, raise a fatal group error,
-        auto-commit what is due."""
-        membership = self._group.membership
+        auto-commit what is due. Per record: one clock read and three tests."""
+        group = self._group
+        membership = group.membership
         if membership is None:
             return
-        membership.note_poll()
+        now = self._clock.monotonic()
+        membership.note_poll(now)
+        if (
+            membership.fatal is None
+            and not membership.channel.pending
+            and now < group.next_auto_commit
+        ):
+            return
         if membership.fatal is not None:
             raise membership.fatal
         channel = membership.channel
@@ -416,7 +412,16 @@ class _Waiter:
             return None
         deadline = self.deadline
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        return consumer._buffer.take(remaining)
+        membership = consumer._core.membership
+        if membership is None or remaining == 0.0:
+            return consumer._buffer.take(remaining)
+        # Waiting for records inside poll() is polling (max_poll_interval_ms).
+        membership.polling = True
+        try:
+            return consumer._buffer.take(remaining)
+        finally:
+            membership.polling = False
+            membership.note_poll(consumer._clock.monotonic())
 
 
 async def _call(fn: Callable[[], None]) -> None:

@@ -99,7 +99,10 @@ class GroupSide:
         self.on_revoke: Callback | None = None
         self.on_lost: Callback | None = None
         self._interval_s = config.auto_commit_interval_ms / 1000.0
-        self._next_auto_commit = clock.monotonic() + self._interval_s
+        #: When auto-commit is next due (monotonic s); never with auto-commit off.
+        self.next_auto_commit = (
+            clock.monotonic() + self._interval_s if config.enable_auto_commit else float("inf")
+        )
         #: What was last committed per partition: unchanged positions are not sent again.
         self.committed: dict[Tp, int] = {}
         #: Set (from the loop) when an asynchronous commit failed: send everything next time.
@@ -154,9 +157,9 @@ class GroupSide:
         if not self.config.enable_auto_commit or self.mode != Mode.SUBSCRIBE:
             return None
         now = self.clock.monotonic()
-        if now < self._next_auto_commit:
+        if now < self.next_auto_commit:
             return None
-        self._next_auto_commit = now + self._interval_s
+        self.next_auto_commit = now + self._interval_s
         return self.changed(self.positions()) or None
 
     # -- rebalance steps ------------------------------------------------------------------

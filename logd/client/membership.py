@@ -163,9 +163,10 @@ class GroupMembership:
         await self._leave("the consumer unsubscribed")
         self._reset(keep_member=False)
 
-    def note_poll(self) -> None:
-        """The application polled (any thread): ``max_poll_interval_ms`` starts again."""
-        self.last_poll = self._clock.monotonic()
+    def note_poll(self, now: float) -> None:
+        """The application polled at ``now`` (its clock's monotonic time; any thread):
+        ``max_poll_interval_ms`` starts again."""
+        self.last_poll = now
         if self._poll_timed_out:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._poll_resumed)

@@ -163,32 +163,33 @@ class AsyncConsumer:
     # -- reading ---------------------------------------------------------------------------------
 
     async def _wait(self, timeout: float | None) -> bool:
-        """Wait for fetched data (up to ``timeout`` s); False on timeout."""
+        """Wait for fetched data (up to ``timeout`` s); False on timeout. Waiting here is
+        polling, as far as ``max_poll_interval_ms`` is concerned."""
         self._arrived.clear()
         if self._buffer.has_data:
             return True
+        membership = self._core.membership if self._core is not None else None
+        if membership is not None:
+            membership.polling = True
         try:
             await asyncio.wait_for(self._arrived.wait(), timeout)
         except TimeoutError:
             return False
+        finally:
+            if membership is not None:
+                membership.polling = False
+                membership.note_poll(self._clock.monotonic())
         return True
 
     async def getone(self) -> ConsumerRecord:
         """The next record, waiting as long as it takes."""
-        membership = self.core.membership
-        if membership is not None:
-            membership.polling = True
-        try:
-            while True:
-                await self._before_poll()
-                record = self._reader.next()
-                if record is not None:
-                    return record
-                await self._wait(None)
-        finally:
-            if membership is not None:
-                membership.note_poll()
-                membership.polling = False
+        self.core  # noqa: B018 - raises when not started
+        while True:
+            await self._before_poll()
+            record = self._reader.next()
+            if record is not None:
+                return record
+            await self._wait(None)
 
     async def getmany(
         self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
@@ -198,15 +199,7 @@ class AsyncConsumer:
         if partitions:
             raise InvalidRequestError("getmany() per partition is not supported; pause others")
         limit = max_records if max_records is not None else 1 << 30
-        membership = self.core.membership
-        if membership is not None:
-            membership.polling = True
-        try:
-            records = await self._take(limit, timeout_ms)
-        finally:
-            if membership is not None:
-                membership.note_poll()
-                membership.polling = False
+        records = await self._take(limit, timeout_ms)
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
         for record in records:
             out.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
@@ -291,7 +284,14 @@ class AsyncConsumer:
         membership = group.membership
         if membership is None or group.mode != Mode.SUBSCRIBE:
             return
-        membership.note_poll()
+        now = self._clock.monotonic()
+        membership.note_poll(now)
+        if (
+            membership.fatal is None
+            and not membership.channel.pending
+            and now < group.next_auto_commit
+        ):
+            return
         if membership.fatal is not None:
             raise membership.fatal
         channel = membership.channel
