@@ -271,6 +271,7 @@ class GroupMembership:
             protocols=[group_pb2.JoinGroupProtocol(name=n, metadata=m) for n, m in protocols],
             client_id=cfg.client_id,
         )
+        self._rejoin = False  # a REBALANCE_IN_PROGRESS heard from now on needs another round
         resp = await self._round_trip("JoinGroup", request)
         error = error_from_proto(resp.error)
         if error is None:
@@ -315,7 +316,6 @@ class GroupMembership:
     async def _round_trip(self, method: str, request: Any) -> Any:
         """A JoinGroup or SyncGroup: no heartbeats meanwhile (the coordinator holds the
         member's session while it parks the request)."""
-        self._rejoin = False
         self._in_rebalance = True
         try:
             return await self.link.call(method, request, self._call_timeout_s())

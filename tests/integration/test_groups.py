@@ -200,6 +200,29 @@ def test_cooperative_rebalance_revokes_only_the_partitions_that_move(
     run(main)
 
 
+def test_eager_range_gives_everything_back_before_a_rebalance(broker: BrokerProcess) -> None:
+    create(broker, "eager", 4)
+    values = [f"e{i}" for i in range(40)]
+    produce(broker, "eager", values, 4)
+
+    async def main() -> None:
+        options = {"partition_assignment_strategy": ["range"]}
+        first, second = Reader(broker, "eager-g", **options), Reader(broker, "eager-g", **options)
+        await first.start(["eager"])
+        await until(lambda: len(first.owned) == 4, "the first member owning all four")
+        await until(lambda: len(first.records) == 40, "the first member reading everything")
+        await second.start(["eager"])
+        await until(lambda: len(first.owned) == 2 and len(second.owned) == 2, "a 2/2 split")
+        # Eager: everything it owned was revoked (and committed) before it rejoined.
+        assert first.revoked == [sorted(("eager", p) for p in range(4))]
+        assert first.assigned[-1] == sorted(first.owned)  # the whole new assignment
+        assert second.records == []  # it started at the offsets committed on revoke
+        await first.stop()
+        await second.stop()
+
+    run(main)
+
+
 # -- membership --------------------------------------------------------------------------
 
 
