@@ -91,6 +91,7 @@ class FetchBuffer:
         self._queue: deque[CompletedFetch] = deque()
         self._bytes = 0
         self._interrupted = False
+        self._woken = False
         self.changed = threading.Condition(threading.Lock())
         #: Called (no lock held) after put(): the asyncio consumer's wake-up.
         self.on_put: Callable[[], None] | None = None
@@ -116,8 +117,11 @@ class FetchBuffer:
     def take(self, timeout: float | None) -> CompletedFetch | None:
         """The oldest completed fetch, waiting up to ``timeout`` s (None: forever)."""
         with self.changed:
-            if not self._queue and timeout != 0:
-                self.changed.wait_for(lambda: bool(self._queue) or self._interrupted, timeout)
+            if not self._queue and timeout != 0 and not self._woken:
+                self.changed.wait_for(
+                    lambda: bool(self._queue) or self._interrupted or self._woken, timeout
+                )
+            self._woken = False
             return self._queue.popleft() if self._queue else None
 
     def take_nowait(self) -> CompletedFetch | None:
@@ -131,6 +135,15 @@ class FetchBuffer:
             cf.size = 0
         if self.on_release is not None:
             self.on_release()
+
+    def wake(self) -> None:
+        """Make the next (or current) take() return, with data or not: the application has
+        something else to attend to (a rebalance step, a group error). Any thread."""
+        with self.changed:
+            self._woken = True
+            self.changed.notify_all()
+        if self.on_put is not None:
+            self.on_put()
 
     def interrupt(self) -> None:
         """Wake threads blocked in take() for good (on close)."""
