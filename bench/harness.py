@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -100,14 +101,14 @@ def percentiles(sorted_values: Sequence[float], ps: Sequence[float]) -> list[flo
 
 def values_of(size: int, count: int = 1000, seed: int = 7) -> list[bytes]:
     """``count`` distinct values of ``size`` bytes, half random (so lz4 has real work)."""
-    rnd = __import__("random").Random(seed)
+    rnd = random.Random(seed)
     half = size // 2
     return [rnd.randbytes(half) + b"x" * (size - half) for _ in range(count)]
 
 
 def line_values(size: int, count: int, seed: int = 7) -> bytes:
     """``count`` newline-terminated text lines of ``size`` bytes each (newline included)."""
-    rnd = __import__("random").Random(seed)
+    rnd = random.Random(seed)
     pool = [rnd.randbytes(size).hex().encode()[: size - 1] for _ in range(1000)]
     return b"".join(pool[i % 1000] + b"\n" for i in range(count))
 
@@ -180,11 +181,16 @@ class Service:
             self.stop()
 
 
-def apt_install(binary: str, package: str) -> str:
-    """The path of ``binary``, installing Debian's ``package`` when it is missing."""
-    found = shutil.which(binary) or next(
+def _which(binary: str) -> str | None:
+    """On PATH, or in /usr/sbin (not on a non-root PATH, where Debian puts servers)."""
+    return shutil.which(binary) or next(
         (p for p in (f"/usr/sbin/{binary}", f"/usr/bin/{binary}") if os.path.exists(p)), None
     )
+
+
+def apt_install(binary: str, package: str) -> str:
+    """The path of ``binary``, installing Debian's ``package`` when it is missing."""
+    found = _which(binary)
     if found:
         return found
     if shutil.which("apt-get") is None:
@@ -196,8 +202,7 @@ def apt_install(binary: str, package: str) -> str:
         if done.returncode != 0:
             last = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
             raise Unavailable(f"apt-get could not install {package}: {last[0]}")
-    found = shutil.which(binary) or (f"/usr/sbin/{binary}" if os.path.exists(f"/usr/sbin/{binary}")
-                                     else None)  # fmt: skip
+    found = _which(binary)
     if found is None:
         raise Unavailable(f"{package} installed but {binary} is not on PATH")
     return found
