@@ -68,14 +68,15 @@ class LogdCluster:
         self.fsync = fsync
         ports = [free_port() for _ in range(size)]
         self.addresses = [f"127.0.0.1:{p}" for p in ports]
-        peers = ",".join(f"{i + 1}@{a}" for i, a in enumerate(self.addresses))
+        # Node ids 0..N-1, as tests/integration/cluster.py numbers them.
+        peers = ",".join(f"{i}@{a}" for i, a in enumerate(self.addresses))
         self.services: list[Service] = []
         for i, address in enumerate(self.addresses):
             argv = [sys.executable, "-m", "logd.server", "--listen", address,
                     "--data-dir", str(root / f"node{i + 1}"), "--fsync", fsync,
                     "--log-level", "WARNING"]  # fmt: skip
             if size > 1:
-                argv += ["--node-id", str(i + 1), "--peers", peers]
+                argv += ["--node-id", str(i), "--peers", peers]
             self.services.append(Service(f"logd-{i + 1}", argv, root))
 
     @property
@@ -255,7 +256,7 @@ def cli_consume(brokers: str, topic: str) -> float:
 
 
 @contextlib.contextmanager
-def _quiet_unavailable(results: list[Result], what: str) -> Iterator[None]:
+def _quiet_unavailable(what: str) -> Iterator[None]:
     """One workload's failure is one line; the others still run."""
     try:
         yield
@@ -286,7 +287,7 @@ def run_logd(
         for vsize in sizes:
             values = values_of(vsize)
             count = n if vsize <= 100 else max(n // 5, _SLICE)
-            with _quiet_unavailable(results, f"produce {vsize} B"):
+            with _quiet_unavailable(f"produce {vsize} B"):
                 topic = cluster.create_topic(size)
                 secs = produce_batch(b, topic, acks, values, count)
                 add(Result.throughput(_LOGD, durability, "produce-batch", vsize, count, secs))
@@ -296,15 +297,15 @@ def run_logd(
                 rec_n = count // 2
                 secs = produce_records(b, rec_topic, acks, values, rec_n)
                 add(Result.throughput(_LOGD, durability, "produce-record", vsize, rec_n, secs))
-        with _quiet_unavailable(results, "e2e latency"):
+        with _quiet_unavailable("e2e latency"):
             lat = e2e_latency(b, cluster.create_topic(size), acks, 100, rate, latency_s)
             add(Result.latency(_LOGD, durability, "e2e-latency", 100, lat, latency_s,
                                note=f"{rate:,} msgs/s, linger 0"))  # fmt: skip
-        with _quiet_unavailable(results, "1 MiB batches"):
+        with _quiet_unavailable("1 MiB batches"):
             secs = mib_batches(b, cluster.create_topic(size), acks, mib_count)
             add(Result.throughput(_LOGD, durability, "1MiB-batches", 1024, mib_count * 1024, secs,
                                   note=f"uncompressed, {MIB_IN_FLIGHT} in flight"))  # fmt: skip
-        with _quiet_unavailable(results, "CLI"):
+        with _quiet_unavailable("CLI"):
             path = root / "lines.txt"
             if not path.exists():
                 path.write_bytes(line_values(100, cli_lines))
