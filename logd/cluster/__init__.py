@@ -1,0 +1,14 @@
+"""Drivers that run Raft for real (docs/internals.md "Layers"; issue 5).
+
+* ``codec`` — Raft messages to and from the internal wire frames (sans-I/O);
+* ``transport`` — one stream per ordered broker pair, coalesced heartbeats, backoff, faults;
+* ``partition_log`` — the partition's storage ``Log`` as the Raft ``LogStorage``;
+* ``raft_state`` — the small side file of a group's hard state and configurations;
+* ``driver`` — every group of this broker on one asyncio loop, group-commit fsyncs;
+* ``replicated`` — a hosted partition's Raft group (the ``Partition`` commit seam);
+* ``controller/`` — the metadata image, the controller group and its ``MetadataStore``;
+* ``liveness`` — broker heartbeats, the leader/ISR table, leader rebalancing;
+* ``service`` — the gRPC servicer of ``logd.v1.ClusterInternal``.
+"""
+
+__all__: list[str] = []

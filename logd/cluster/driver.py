@@ -1,0 +1,406 @@
+"""Every Raft group of this broker on one asyncio loop (etcd's ``node.go`` loop, for many
+groups at once): ticks, messages in, Readys carried out in the order ``ready.py`` gives.
+
+One *pass* (scheduled with ``call_soon`` whenever something happened: a message, a tick, a
+proposal) takes a Ready from every group that has one and no Ready in flight, and for each:
+
+1. notes leadership changes (the group's listener hears them before anything else);
+2. queues ``messages`` -- they leave at the end of the pass, while the disk works (thesis
+   §10.2.1: a leader's appends go out in parallel with its own write);
+3. writes snapshot / truncation / entries to the log and stages the side file (page cache
+   only; ``PartitionLog.write``);
+4. if the Ready must be durable, adds the group to this pass's fsync round.
+
+Then the pass hands its messages to the transport and, in one go, asks the storage Flusher
+to fsync every log and side file written (group commit across groups: one request per file,
+however many Readys and proposals it covers). When the round is durable -- and only then --
+each group's ``messages_after_persist`` leave (votes, acknowledgements: nothing is promised
+before it is on disk), committed entries are applied (controller) or the commit offset
+published (partitions: the high watermark), and ``advance()`` is called. A Ready that needs
+no fsync (only the commit moved) is finished in the pass itself.
+
+Failures: an fsync or a write that fails takes the log offline (storage's rule); the group
+then keeps its Ready in flight forever -- it never acknowledges what it could not persist
+and is, to its peers, a dead replica. Unknown groups' messages (a peer created the group
+first) wait a little in a bounded buffer (:data:`PENDING_MAX_PER_GROUP`).
+
+Ownership: owned by the broker's event loop; never awaits inside a core call. The Flusher
+answers from its thread through ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Protocol
+
+from logd.cluster.codec import GroupMessage
+from logd.cluster.partition_log import PartitionLog
+from logd.errors import LogdError
+from logd.storage import Flusher
+from replication import (
+    Config,
+    Entry,
+    Message,
+    RaftError,
+    RawNode,
+    Ready,
+    Role,
+    Snapshot,
+    SnapshotRequest,
+)
+
+__all__ = [
+    "PENDING_MAX_PER_GROUP",
+    "DriverSettings",
+    "GroupListener",
+    "RaftDriver",
+    "RaftGroup",
+    "Transport",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Messages kept for a group this broker does not host yet, and for how long.
+PENDING_MAX_PER_GROUP: Final = 64
+PENDING_TTL_S: Final = 5.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DriverSettings:
+    """Timing of every group (``raft.*`` broker keys)."""
+
+    tick_ms: int = 50
+    election_ticks: int = 20  # follower timeout 1.0-2.0 s at 50 ms ticks
+    heartbeat_ticks: int = 3  # 150 ms
+    max_append_bytes: int = 1 << 20
+    max_inflight_appends: int = 64
+
+
+class GroupListener(Protocol):
+    """What a group's owner hears (on the loop, synchronously)."""
+
+    def on_leadership(self, leader: int | None, term: int, role: Role) -> None: ...
+
+    def on_commit(self, commit: int) -> None: ...
+
+    def on_apply(self, entries: Sequence[Entry]) -> None: ...
+
+    def on_snapshot(self, snapshot: Snapshot) -> None: ...
+
+
+class Transport(Protocol):
+    """Carries frames between brokers (``transport.GrpcTransport``, or a test's)."""
+
+    def send(self, outgoing: dict[int, list[GroupMessage]]) -> None: ...
+
+
+class RaftGroup:
+    """One group on this broker: its node, storage and listener. Owned by the driver."""
+
+    __slots__ = (
+        "announced",
+        "closed",
+        "failed",
+        "inflight",
+        "listener",
+        "name",
+        "node",
+        "storage",
+    )
+
+    def __init__(
+        self, name: str, node: RawNode, storage: PartitionLog, listener: GroupListener
+    ) -> None:
+        self.name = name
+        self.node = node
+        self.storage = storage
+        self.listener = listener
+        self.inflight: Ready | None = None
+        self.announced: tuple[int | None, int, Role] | None = None
+        self.closed = False
+        self.failed = False
+
+
+class RaftDriver:
+    """The groups of one broker; see the module docstring."""
+
+    def __init__(
+        self,
+        node_id: int,
+        flusher: Flusher,
+        settings: DriverSettings | None = None,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.settings = settings or DriverSettings()
+        self._flusher = flusher
+        self._seed = seed if seed is not None else time.monotonic_ns() ^ (node_id << 32)
+        self._loop = asyncio.get_running_loop()
+        self.groups: dict[str, RaftGroup] = {}
+        self.transport: Transport | None = None
+        self._dirty: set[RaftGroup] = set()
+        self._scheduled = False
+        self._outgoing: dict[int, list[GroupMessage]] = collections.defaultdict(list)
+        self._pending: dict[str, tuple[float, list[Message]]] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self._closed = False
+        #: Completed fsync rounds (tests and metrics).
+        self.sync_rounds = 0
+
+    # -- groups -----------------------------------------------------------------------
+
+    def config(self, *, apply_entries: bool, applied: int | None = None) -> Config:
+        s = self.settings
+        self._seed += 1
+        return Config(
+            node_id=self.node_id,
+            election_ticks=s.election_ticks,
+            heartbeat_ticks=s.heartbeat_ticks,
+            seed=self._seed & 0xFFFFFFFF,
+            max_append_bytes=s.max_append_bytes,
+            max_inflight_appends=s.max_inflight_appends,
+            apply_entries=apply_entries,
+            applied=applied,
+        )
+
+    def add_group(
+        self,
+        name: str,
+        storage: PartitionLog,
+        listener: GroupListener,
+        *,
+        apply_entries: bool = False,
+        applied: int | None = None,
+        campaign: bool = False,
+    ) -> RaftGroup:
+        """Start a group over ``storage``. ``campaign``: stand for election at once (the
+        preferred replica of a new partition; the only voter of a one-node group)."""
+        assert name not in self.groups, f"group {name} exists"
+        node = RawNode(self.config(apply_entries=apply_entries, applied=applied), storage)
+        group = RaftGroup(name, node, storage, listener)
+        self.groups[name] = group
+        if campaign:
+            node.campaign()
+        pending = self._pending.pop(name, None)
+        if pending is not None:
+            for m in pending[1]:
+                self._step(group, m)
+        self._mark(group)
+        return group
+
+    def remove_group(self, name: str) -> None:
+        """Stop a group (its partition is unhosted); a Ready in flight is abandoned."""
+        group = self.groups.pop(name, None)
+        if group is not None:
+            group.closed = True
+            self._dirty.discard(group)
+
+    # -- inputs -----------------------------------------------------------------------
+
+    def receive(self, messages: Sequence[GroupMessage]) -> None:
+        """Messages from a peer (the transport calls this on the loop)."""
+        now = self._loop.time()
+        for name, m in messages:
+            group = self.groups.get(name)
+            if group is None:
+                self._hold(name, m, now)
+                continue
+            self._step(group, m)
+            self._mark(group)
+
+    def _hold(self, name: str, m: Message, now: float) -> None:
+        held = self._pending.get(name)
+        if held is None or now - held[0] > PENDING_TTL_S:
+            held = self._pending[name] = (now, [])
+        if len(held[1]) < PENDING_MAX_PER_GROUP:
+            held[1].append(m)
+
+    def _step(self, group: RaftGroup, m: Message) -> None:
+        try:
+            group.node.step(m)
+        except RaftError as exc:
+            _log.warning("%s: dropped a message from %d: %s", group.name, m.src, exc)
+
+    def propose(self, group: RaftGroup, data: bytes | bytearray | memoryview, count: int) -> Any:
+        """``node.propose`` and schedule the pass that writes and sends it."""
+        entry = group.node.propose(data, count)
+        self._mark(group)
+        return entry
+
+    def touched(self, group: RaftGroup) -> None:
+        """The owner called into the node directly (transfer, campaign): run a pass."""
+        self._mark(group)
+
+    def report_unreachable(self, peer: int) -> None:
+        for group in self.groups.values():
+            if group.node.role is Role.LEADER:
+                group.node.report_unreachable(peer)
+
+    def report_snapshot(self, name: str, peer: int, *, success: bool) -> None:
+        group = self.groups.get(name)
+        if group is not None:
+            group.node.report_snapshot(peer, success=success)
+            self._mark(group)
+
+    # -- time -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._ticker is None:
+            self._ticker = self._loop.create_task(self._tick_forever(), name="raft-ticker")
+
+    async def _tick_forever(self) -> None:
+        interval = self.settings.tick_ms / 1000.0
+        next_at = self._loop.time() + interval
+        while True:
+            await asyncio.sleep(max(0.0, next_at - self._loop.time()))
+            next_at += interval
+            if next_at < self._loop.time():  # the loop stalled: do not tick in a burst
+                next_at = self._loop.time() + interval
+            self.tick()
+
+    def tick(self) -> None:
+        for group in self.groups.values():
+            group.node.tick()
+            self._dirty.add(group)
+        self._schedule()
+        if self._pending:
+            now = self._loop.time()
+            for name in [n for n, (t, _) in self._pending.items() if now - t > PENDING_TTL_S]:
+                del self._pending[name]
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for name in list(self.groups):
+            self.remove_group(name)
+
+    # -- the pass ---------------------------------------------------------------------
+
+    def _mark(self, group: RaftGroup) -> None:
+        self._dirty.add(group)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled and not self._closed:
+            self._scheduled = True
+            self._loop.call_soon(self._pass)
+
+    def _pass(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, set()
+        to_sync: list[tuple[RaftGroup, Ready]] = []
+        for group in dirty:
+            if group.closed or group.failed or group.inflight is not None:
+                continue
+            if not group.node.has_ready():
+                continue
+            rd = group.node.ready()
+            if not self._begin(group, rd):
+                continue
+            if rd.must_sync:
+                group.inflight = rd
+                to_sync.append((group, rd))
+            else:
+                self._finish(group, rd)
+        if to_sync:
+            self._sync(to_sync)
+        self._flush_outgoing()
+
+    def _begin(self, group: RaftGroup, rd: Ready) -> bool:
+        """Steps 1-3 of a Ready; False if the group's storage failed."""
+        node = group.node
+        now = (node.leader, node.term, node.role)
+        if now != group.announced:
+            group.announced = now
+            group.listener.on_leadership(*now)
+        self._queue(group.name, rd.messages)
+        try:
+            group.storage.write(rd)
+        except LogdError as exc:
+            _log.error("%s: cannot write the Raft log (%s); the replica stops", group.name, exc)
+            group.failed = True
+            group.inflight = rd
+            return False
+        return True
+
+    def _sync(self, batch: list[tuple[RaftGroup, Ready]]) -> None:
+        """One fsync round for every file this pass wrote; finish the batch after it."""
+        futures: list[concurrent.futures.Future[int]] = []
+        for group, _ in batch:
+            if group.storage.state_file.dirty:
+                futures.append(self._flusher.request(group.storage.state_file))
+            futures.append(self._flusher.request(group.storage.log))
+        remaining = [len(futures)]
+        errors: list[BaseException] = []
+
+        def done(future: concurrent.futures.Future[int]) -> None:
+            exc = future.exception()
+            if exc is not None:
+                errors.append(exc)
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    self._loop.call_soon_threadsafe(self._synced, batch, errors)
+
+        for future in futures:
+            future.add_done_callback(done)
+
+    def _synced(self, batch: list[tuple[RaftGroup, Ready]], errors: list[BaseException]) -> None:
+        self.sync_rounds += 1
+        for group, rd in batch:
+            if group.closed or group.inflight is not rd:
+                continue
+            log = group.storage.log
+            if log.offline_reason is not None:
+                _log.error("%s: fsync failed (%s); the replica stops", group.name, errors[:1])
+                group.failed = True
+                continue
+            group.inflight = None
+            self._finish(group, rd)
+        self._flush_outgoing()
+
+    def _finish(self, group: RaftGroup, rd: Ready) -> None:
+        """Steps 6-8: everything in ``rd`` is durable."""
+        self._queue(group.name, rd.messages_after_persist)
+        listener = group.listener
+        if rd.snapshot is not None and rd.snapshot.data:
+            listener.on_snapshot(rd.snapshot)
+        if rd.committed_entries:
+            listener.on_apply(rd.committed_entries)
+        node = group.node
+        node.advance(rd)
+        # A leader counts itself once its write is durable: the commit may have moved in
+        # advance(); publish it now rather than one pass later.
+        listener.on_commit(node.commit)
+        if node.has_ready():
+            self._mark(group)
+
+    def _queue(self, name: str, messages: Sequence[Message]) -> None:
+        for m in messages:
+            self._outgoing[m.dst].append((name, m))
+
+    def _flush_outgoing(self) -> None:
+        if not self._outgoing:
+            return
+        outgoing, self._outgoing = self._outgoing, collections.defaultdict(list)
+        if self.transport is not None:
+            self.transport.send(dict(outgoing))
+
+    @staticmethod
+    def snapshots_in(messages: Sequence[GroupMessage]) -> list[tuple[str, int]]:
+        """(group, peer) of every SnapshotRequest: the transport reports their fate."""
+        return [(g, m.dst) for g, m in messages if isinstance(m, SnapshotRequest)]
+
+
+Callback = Callable[[], None]

@@ -1,0 +1,296 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RaftEntry(_message.Message):
+    __slots__ = ("term", "base_offset", "last_offset", "kind", "data")
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    BASE_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LAST_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    term: int
+    base_offset: int
+    last_offset: int
+    kind: int
+    data: bytes
+    def __init__(self, term: _Optional[int] = ..., base_offset: _Optional[int] = ..., last_offset: _Optional[int] = ..., kind: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ConfStateProto(_message.Message):
+    __slots__ = ("voters", "voters_outgoing", "learners", "learners_next")
+    VOTERS_FIELD_NUMBER: _ClassVar[int]
+    VOTERS_OUTGOING_FIELD_NUMBER: _ClassVar[int]
+    LEARNERS_FIELD_NUMBER: _ClassVar[int]
+    LEARNERS_NEXT_FIELD_NUMBER: _ClassVar[int]
+    voters: _containers.RepeatedScalarFieldContainer[int]
+    voters_outgoing: _containers.RepeatedScalarFieldContainer[int]
+    learners: _containers.RepeatedScalarFieldContainer[int]
+    learners_next: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, voters: _Optional[_Iterable[int]] = ..., voters_outgoing: _Optional[_Iterable[int]] = ..., learners: _Optional[_Iterable[int]] = ..., learners_next: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class RaftMessage(_message.Message):
+    __slots__ = ("group", "type", "term", "prev_offset", "prev_term", "commit", "entries", "reject", "hint_offset", "hint_term", "pre_vote", "transfer", "granted", "snapshot_offset", "snapshot_term", "snapshot_conf", "snapshot_data")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        APPEND: _ClassVar[RaftMessage.Type]
+        APPEND_RESPONSE: _ClassVar[RaftMessage.Type]
+        VOTE: _ClassVar[RaftMessage.Type]
+        VOTE_RESPONSE: _ClassVar[RaftMessage.Type]
+        SNAPSHOT: _ClassVar[RaftMessage.Type]
+        TIMEOUT_NOW: _ClassVar[RaftMessage.Type]
+    APPEND: RaftMessage.Type
+    APPEND_RESPONSE: RaftMessage.Type
+    VOTE: RaftMessage.Type
+    VOTE_RESPONSE: RaftMessage.Type
+    SNAPSHOT: RaftMessage.Type
+    TIMEOUT_NOW: RaftMessage.Type
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    PREV_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PREV_TERM_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    REJECT_FIELD_NUMBER: _ClassVar[int]
+    HINT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    HINT_TERM_FIELD_NUMBER: _ClassVar[int]
+    PRE_VOTE_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_TERM_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_CONF_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_DATA_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    type: RaftMessage.Type
+    term: int
+    prev_offset: int
+    prev_term: int
+    commit: int
+    entries: _containers.RepeatedCompositeFieldContainer[RaftEntry]
+    reject: bool
+    hint_offset: int
+    hint_term: int
+    pre_vote: bool
+    transfer: bool
+    granted: bool
+    snapshot_offset: int
+    snapshot_term: int
+    snapshot_conf: ConfStateProto
+    snapshot_data: bytes
+    def __init__(self, group: _Optional[str] = ..., type: _Optional[_Union[RaftMessage.Type, str]] = ..., term: _Optional[int] = ..., prev_offset: _Optional[int] = ..., prev_term: _Optional[int] = ..., commit: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., reject: _Optional[bool] = ..., hint_offset: _Optional[int] = ..., hint_term: _Optional[int] = ..., pre_vote: _Optional[bool] = ..., transfer: _Optional[bool] = ..., granted: _Optional[bool] = ..., snapshot_offset: _Optional[int] = ..., snapshot_term: _Optional[int] = ..., snapshot_conf: _Optional[_Union[ConfStateProto, _Mapping]] = ..., snapshot_data: _Optional[bytes] = ...) -> None: ...
+
+class RaftFrame(_message.Message):
+    __slots__ = ("src", "dst", "messages", "heartbeat_groups", "heartbeat_terms", "heartbeat_commits", "heartbeat_response_groups", "heartbeat_response_terms")
+    SRC_FIELD_NUMBER: _ClassVar[int]
+    DST_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_TERMS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_COMMITS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_RESPONSE_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_RESPONSE_TERMS_FIELD_NUMBER: _ClassVar[int]
+    src: int
+    dst: int
+    messages: _containers.RepeatedCompositeFieldContainer[RaftMessage]
+    heartbeat_groups: _containers.RepeatedScalarFieldContainer[str]
+    heartbeat_terms: _containers.RepeatedScalarFieldContainer[int]
+    heartbeat_commits: _containers.RepeatedScalarFieldContainer[int]
+    heartbeat_response_groups: _containers.RepeatedScalarFieldContainer[str]
+    heartbeat_response_terms: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, src: _Optional[int] = ..., dst: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ..., heartbeat_groups: _Optional[_Iterable[str]] = ..., heartbeat_terms: _Optional[_Iterable[int]] = ..., heartbeat_commits: _Optional[_Iterable[int]] = ..., heartbeat_response_groups: _Optional[_Iterable[str]] = ..., heartbeat_response_terms: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class RaftStreamEnd(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MetadataRecord(_message.Message):
+    __slots__ = ("cluster_id", "broker", "topic", "partition", "config", "remove_topic", "producer_ids")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    BROKER_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_TOPIC_FIELD_NUMBER: _ClassVar[int]
+    PRODUCER_IDS_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: ClusterIdRecord
+    broker: RegisterBrokerRecord
+    topic: TopicRecordProto
+    partition: PartitionRecordProto
+    config: ConfigRecord
+    remove_topic: RemoveTopicRecord
+    producer_ids: ProducerIdsRecord
+    def __init__(self, cluster_id: _Optional[_Union[ClusterIdRecord, _Mapping]] = ..., broker: _Optional[_Union[RegisterBrokerRecord, _Mapping]] = ..., topic: _Optional[_Union[TopicRecordProto, _Mapping]] = ..., partition: _Optional[_Union[PartitionRecordProto, _Mapping]] = ..., config: _Optional[_Union[ConfigRecord, _Mapping]] = ..., remove_topic: _Optional[_Union[RemoveTopicRecord, _Mapping]] = ..., producer_ids: _Optional[_Union[ProducerIdsRecord, _Mapping]] = ...) -> None: ...
+
+class ClusterIdRecord(_message.Message):
+    __slots__ = ("cluster_id",)
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    def __init__(self, cluster_id: _Optional[str] = ...) -> None: ...
+
+class RegisterBrokerRecord(_message.Message):
+    __slots__ = ("node_id", "host", "port", "rack")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    RACK_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    host: str
+    port: int
+    rack: str
+    def __init__(self, node_id: _Optional[int] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., rack: _Optional[str] = ...) -> None: ...
+
+class TopicRecordProto(_message.Message):
+    __slots__ = ("name", "topic_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    topic_id: str
+    def __init__(self, name: _Optional[str] = ..., topic_id: _Optional[str] = ...) -> None: ...
+
+class PartitionRecordProto(_message.Message):
+    __slots__ = ("topic_id", "partition", "replicas")
+    TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    topic_id: str
+    partition: int
+    replicas: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, topic_id: _Optional[str] = ..., partition: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ConfigRecord(_message.Message):
+    __slots__ = ("topic_id", "key", "value", "delete")
+    TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    topic_id: str
+    key: str
+    value: str
+    delete: bool
+    def __init__(self, topic_id: _Optional[str] = ..., key: _Optional[str] = ..., value: _Optional[str] = ..., delete: _Optional[bool] = ...) -> None: ...
+
+class RemoveTopicRecord(_message.Message):
+    __slots__ = ("topic_id",)
+    TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
+    topic_id: str
+    def __init__(self, topic_id: _Optional[str] = ...) -> None: ...
+
+class ProducerIdsRecord(_message.Message):
+    __slots__ = ("node_id", "first_id", "count")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    first_id: int
+    count: int
+    def __init__(self, node_id: _Optional[int] = ..., first_id: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
+
+class WritePrecondition(_message.Message):
+    __slots__ = ("topic", "must_exist", "must_not_exist", "version")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    MUST_EXIST_FIELD_NUMBER: _ClassVar[int]
+    MUST_NOT_EXIST_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    topic: str
+    must_exist: bool
+    must_not_exist: bool
+    version: int
+    def __init__(self, topic: _Optional[str] = ..., must_exist: _Optional[bool] = ..., must_not_exist: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ControllerWriteRequest(_message.Message):
+    __slots__ = ("src", "records", "preconditions", "allocate_producer_ids", "producer_id_count")
+    SRC_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    PRECONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATE_PRODUCER_IDS_FIELD_NUMBER: _ClassVar[int]
+    PRODUCER_ID_COUNT_FIELD_NUMBER: _ClassVar[int]
+    src: int
+    records: _containers.RepeatedCompositeFieldContainer[MetadataRecord]
+    preconditions: _containers.RepeatedCompositeFieldContainer[WritePrecondition]
+    allocate_producer_ids: bool
+    producer_id_count: int
+    def __init__(self, src: _Optional[int] = ..., records: _Optional[_Iterable[_Union[MetadataRecord, _Mapping]]] = ..., preconditions: _Optional[_Iterable[_Union[WritePrecondition, _Mapping]]] = ..., allocate_producer_ids: _Optional[bool] = ..., producer_id_count: _Optional[int] = ...) -> None: ...
+
+class ControllerWriteResponse(_message.Message):
+    __slots__ = ("error_code", "error_message", "offset", "controller_id", "stale", "first_producer_id")
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_ID_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
+    FIRST_PRODUCER_ID_FIELD_NUMBER: _ClassVar[int]
+    error_code: int
+    error_message: str
+    offset: int
+    controller_id: int
+    stale: bool
+    first_producer_id: int
+    def __init__(self, error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., offset: _Optional[int] = ..., controller_id: _Optional[int] = ..., stale: _Optional[bool] = ..., first_producer_id: _Optional[int] = ...) -> None: ...
+
+class LedPartition(_message.Message):
+    __slots__ = ("topic", "partition", "leader_epoch", "isr")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    LEADER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    ISR_FIELD_NUMBER: _ClassVar[int]
+    topic: str
+    partition: int
+    leader_epoch: int
+    isr: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., isr: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class BrokerHeartbeatRequest(_message.Message):
+    __slots__ = ("node_id", "led")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    LED_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    led: _containers.RepeatedCompositeFieldContainer[LedPartition]
+    def __init__(self, node_id: _Optional[int] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ...) -> None: ...
+
+class LeaderMove(_message.Message):
+    __slots__ = ("topic", "partition", "to")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    topic: str
+    partition: int
+    to: int
+    def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., to: _Optional[int] = ...) -> None: ...
+
+class BrokerHeartbeatResponse(_message.Message):
+    __slots__ = ("controller_id", "live_brokers", "leader_brokers", "led", "moves")
+    CONTROLLER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIVE_BROKERS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_BROKERS_FIELD_NUMBER: _ClassVar[int]
+    LED_FIELD_NUMBER: _ClassVar[int]
+    MOVES_FIELD_NUMBER: _ClassVar[int]
+    controller_id: int
+    live_brokers: _containers.RepeatedScalarFieldContainer[int]
+    leader_brokers: _containers.RepeatedScalarFieldContainer[int]
+    led: _containers.RepeatedCompositeFieldContainer[LedPartition]
+    moves: _containers.RepeatedCompositeFieldContainer[LeaderMove]
+    def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ...) -> None: ...
+
+class FaultRequest(_message.Message):
+    __slots__ = ("block_to", "block_from", "clear")
+    BLOCK_TO_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_FROM_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_FIELD_NUMBER: _ClassVar[int]
+    block_to: _containers.RepeatedScalarFieldContainer[int]
+    block_from: _containers.RepeatedScalarFieldContainer[int]
+    clear: bool
+    def __init__(self, block_to: _Optional[_Iterable[int]] = ..., block_from: _Optional[_Iterable[int]] = ..., clear: _Optional[bool] = ...) -> None: ...
+
+class FaultResponse(_message.Message):
+    __slots__ = ("blocked_to", "blocked_from")
+    BLOCKED_TO_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_FROM_FIELD_NUMBER: _ClassVar[int]
+    blocked_to: _containers.RepeatedScalarFieldContainer[int]
+    blocked_from: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, blocked_to: _Optional[_Iterable[int]] = ..., blocked_from: _Optional[_Iterable[int]] = ...) -> None: ...
