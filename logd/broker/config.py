@@ -114,6 +114,20 @@ class BrokerConfig:
     max_partitions_per_topic: int = 10_000
     #: Consumer groups and ``__consumer_offsets`` (``group.*``, ``offsets.*`` keys).
     groups: GroupSettings = dataclasses.field(default_factory=GroupSettings)
+    #: Raft timing (issue 5): one tick for every group; elections after a random
+    #: ``[e, 2e)`` ticks without a leader (1.0-2.0 s by default), heartbeats every 150 ms.
+    raft_tick_ms: int = 50
+    raft_election_ticks: int = 20
+    raft_heartbeat_ticks: int = 3
+    #: Broker heartbeats to the controller leader, and when a silent broker counts as down.
+    broker_heartbeat_interval_ms: int = 500
+    broker_session_timeout_ms: int = 4500
+    #: A follower that has not caught up for this long leaves the ISR (Kafka's name).
+    replica_lag_time_max_ms: int = 30_000
+    #: How often the controller moves leaderships back to their preferred replicas.
+    leader_imbalance_check_interval_ms: int = 10_000
+    #: The InjectFault RPC (tests only); refused unless the broker listens on loopback.
+    fault_injection: bool = False
 
     @property
     def advertised(self) -> HostPort:
@@ -246,6 +260,14 @@ def _fsync(key: str, value: Any) -> FsyncPolicy:
         raise InvalidConfigError(f"{key}: {value!r} is not one of {choices}") from None
 
 
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise InvalidConfigError(f"{key}: expected true or false, got {value!r}")
+
+
 def _peers(key: str, value: Any) -> tuple[Peer, ...]:
     if not isinstance(value, str | list | tuple):
         raise InvalidConfigError(f"{key}: expected ID@HOST:PORT,..., got {value!r}")
@@ -271,6 +293,17 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
     "produce.max.in.flight": ("produce_max_in_flight", _int(1, 1_000_000)),
     "shutdown.grace.ms": ("shutdown_grace_ms", _int(0, 600_000)),
     "max.partitions.per.topic": ("max_partitions_per_topic", _int(1, 1_000_000)),
+    "raft.tick.ms": ("raft_tick_ms", _int(1, 10_000)),
+    "raft.election.ticks": ("raft_election_ticks", _int(2, 10_000)),
+    "raft.heartbeat.ticks": ("raft_heartbeat_ticks", _int(1, 10_000)),
+    "broker.heartbeat.interval.ms": ("broker_heartbeat_interval_ms", _int(10, 600_000)),
+    "broker.session.timeout.ms": ("broker_session_timeout_ms", _int(10, 3_600_000)),
+    "replica.lag.time.max.ms": ("replica_lag_time_max_ms", _int(10, 3_600_000)),
+    "leader.imbalance.check.interval.ms": (
+        "leader_imbalance_check_interval_ms",
+        _int(10, 86_400_000),
+    ),
+    "fault.injection.enable": ("fault_injection", _bool),
 }
 
 
@@ -296,7 +329,20 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
         raise InvalidConfigError(f"peers: node.id {config.node_id} is not among the peers")
     if config.fetch_max_bytes > config.max_request_bytes:
         raise InvalidConfigError("fetch.max.bytes: must not exceed max.request.bytes")
+    if config.raft_heartbeat_ticks >= config.raft_election_ticks:
+        raise InvalidConfigError("raft.heartbeat.ticks: must be below raft.election.ticks")
+    if config.fault_injection and not _loopback(config.listen.host):
+        # The internal service is unauthenticated: a fault hook reachable from a network
+        # would let anyone partition the cluster.
+        raise InvalidConfigError(
+            "fault.injection.enable: only for a broker listening on loopback "
+            f"(listen is {config.listen})"
+        )
     return config
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _topic_value(key: str, value: Any) -> str:

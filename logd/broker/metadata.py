@@ -28,6 +28,7 @@ from typing import Protocol
 from logd.broker.api import NO_LEADER, BrokerMeta, LeaderHint
 
 __all__ = [
+    "METADATA_TOPIC",
     "MetadataListener",
     "MetadataStore",
     "PartitionAssignment",
@@ -35,6 +36,11 @@ __all__ = [
     "is_internal_topic",
     "leader_hint_for",
 ]
+
+
+#: The controller's own log (``<data-dir>/__cluster_metadata-0``): never a topic of the image,
+#: never hosted as a partition, never deleted as a stray (issue 5).
+METADATA_TOPIC = "__cluster_metadata"
 
 
 def is_internal_topic(name: str) -> bool:

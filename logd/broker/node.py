@@ -1,11 +1,18 @@
 """One broker's resources, opened and closed in the right order.
 
-Open: the flusher thread; the data directory (locked, recovered) and the metadata store; the
-hosted partitions; periodic retention; the core; the group coordinators (which follow the
-leadership of ``__consumer_offsets``). Close: the group coordinators unload (waiting group
-requests answer NOT_COORDINATOR); retention stops; partitions stop (pending acks=all answers
-fail); every log is flushed and closed, and the clean-shutdown
-marker written (``LogManager.close``); the flusher thread ends.
+Open (:meth:`BrokerNode.open`): the flusher thread; the data directory (locked, every log
+recovered); the cluster runtime (``logd.cluster.runtime``: the controller group over
+``__cluster_metadata-0``, the Raft driver and transport, broker heartbeats); the core and
+the group service. The broker's gRPC server must then start -- peers reach our Raft groups
+through it -- before :meth:`BrokerNode.serve` waits for the controller and the metadata to
+catch up, hosts the partitions (each a Raft group), and starts retention and the group
+coordinators (which follow the leadership of ``__consumer_offsets``). One node is a
+one-voter cluster: the same path.
+
+Close: the group coordinators unload (waiting group requests answer NOT_COORDINATOR);
+retention stops; partitions stop (pending acks=all answers fail); the Raft groups and
+transport stop; every log is flushed and closed, and the clean-shutdown marker written
+(``LogManager.close``); the flusher thread ends.
 
 Ownership: opened and closed on the broker's event loop.
 """
@@ -21,12 +28,11 @@ from logd.broker.config import BrokerConfig, HostPort
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import GroupService
 from logd.broker.metadata import leader_hint_for
-from logd.broker.metadata_file import FileMetadataStore
 from logd.broker.replicas import ReplicaManager
 from logd.broker.retention import RetentionTask
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock, SystemClock
-from logd.errors import InvalidConfigError
+from logd.cluster.runtime import ClusterRuntime
 from logd.storage import Flusher, FlushPolicy, LogManager
 
 __all__ = ["BrokerNode"]
@@ -35,7 +41,8 @@ _log = logging.getLogger(__name__)
 
 
 class BrokerNode:
-    """The open broker: ``node.core`` serves requests until :meth:`close`."""
+    """The open broker: ``node.core`` serves requests (once :meth:`serve` returned) until
+    :meth:`close`."""
 
     def __init__(
         self,
@@ -44,13 +51,16 @@ class BrokerNode:
         flusher: Flusher,
         retention: RetentionTask,
         groups: GroupService,
+        cluster: ClusterRuntime,
     ) -> None:
         self.core = core
         self.groups = groups
+        self.cluster = cluster
         self._logs = logs
         self._flusher = flusher
         self._retention = retention
         self._closed = False
+        self._serving = False
 
     @property
     def data_dir(self) -> Path:
@@ -65,26 +75,27 @@ class BrokerNode:
         clock: Clock | None = None,
         flusher: Flusher | None = None,
     ) -> BrokerNode:
-        """Open the broker described by ``config``. ``advertised`` overrides the address put
-        in Metadata (the port actually bound, when ``listen`` asked for port 0); ``flusher``
-        replaces the one built from ``config.fsync`` (tests pass one whose fsync fails or
-        stalls). The node owns and stops the flusher either way."""
+        """Open the broker described by ``config`` (phase one; see the module doc).
+        ``advertised`` overrides the address put in Metadata (the port actually bound, when
+        ``listen`` asked for port 0); ``flusher`` replaces the one built from
+        ``config.fsync`` (tests pass one whose fsync fails or stalls). The node owns and
+        stops the flusher either way."""
         clock = clock or SystemClock()
-        others = [p for p in config.peers if p.node_id != config.node_id]
-        if others:
-            # A broker that ignored its peers would run as an independent one-node cluster,
-            # each "leading" every partition: refuse rather than split silently.
-            raise InvalidConfigError(
-                f"peers: this build runs a single node; replication with {others[0]} and "
-                "the other peers is not available yet (omit --peers)"
-            )
         defaults = TopicConfig.resolve({}, config.topic_defaults)  # InvalidConfigError early
         address = advertised or config.advertised
         me = BrokerMeta(config.node_id, address.host, address.port, config.rack)
-        store = FileMetadataStore(config.data_dir, me)
         if flusher is None:
             flusher = Flusher(FlushPolicy(config.fsync.value), config.flush_interval_ms)
         logs = LogManager(config.data_dir, config=defaults.log, clock=clock, flusher=flusher)
+        cluster = ClusterRuntime(config, me, logs, flusher, clock)
+        try:
+            await asyncio.to_thread(logs.open, {})
+            store = await cluster.open()
+        except BaseException:
+            await cluster.close()
+            await asyncio.to_thread(logs.close)  # a no-op when the directory never opened
+            flusher.stop()
+            raise
         replicas = ReplicaManager(
             logs,
             flusher,
@@ -92,26 +103,30 @@ class BrokerNode:
             clock=clock,
             topic_defaults=config.topic_defaults,
             leader_hint=lambda assignment: leader_hint_for(store.brokers(), assignment),
+            replication=cluster,
         )
-        try:
-            await asyncio.to_thread(store.load)
-            await replicas.start(store, delete_strays=store.existed)
-            await asyncio.to_thread(store.save_if_new)
-        except BaseException:
-            replicas.close()
-            await asyncio.to_thread(logs.close)  # a no-op when the directory never opened
-            flusher.stop()
-            raise
+        cluster.bind(replicas)
         core = BrokerCore(config, store, replicas)
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)
-        retention.start()
         groups = GroupService(
             config.groups, store, replicas, core.create_topics, clock, node_id=config.node_id
         )
-        groups.start()
-        if not logs.had_clean_shutdown and len(replicas):
+        return cls(core, logs, flusher, retention, groups, cluster)
+
+    async def serve(self) -> None:
+        """Phase two: wait for the controller, host the partitions, start the services."""
+        cluster = self.cluster
+        store = cluster.store
+        assert store is not None
+        await cluster.wait_ready()
+        async with store.publish_lock:
+            await self.core.replicas.start(store, delete_strays=True, open_logs=False)
+        store.spawn(store.register_broker(), "broker registration")
+        self._retention.start()
+        self.groups.start()
+        self._serving = True
+        if not self._logs.had_clean_shutdown and len(self.core.replicas):
             _log.warning("the last shutdown was not clean: logs were recovered")
-        return cls(core, logs, flusher, retention, groups)
 
     async def close(self) -> None:
         """Flush and close everything; mark the shutdown clean. Idempotent."""
@@ -119,7 +134,9 @@ class BrokerNode:
             return
         self._closed = True
         self.groups.close()
-        await self._retention.stop()
+        if self._serving:
+            await self._retention.stop()
         self.core.replicas.close()
+        await self.cluster.close()
         await asyncio.to_thread(self._logs.close)
         await asyncio.to_thread(self._flusher.stop)

@@ -10,8 +10,13 @@ watermark then follow from the *commit path*:
   :meth:`Partition.commit`. At most one flush request per partition is outstanding; appends
   made meanwhile are covered by the next one — group commit, one fsync a round however many
   appends wait (DESIGN.md principle 6).
-* Replicated (issue 5): the Raft driver replaces ``_request_commit`` with a proposal and
-  calls :meth:`Partition.commit` with Raft's commit point. Nothing else here changes.
+* Replicated (issue 5): a :class:`Replicator` (the partition's Raft group,
+  ``logd.cluster.replicated``) takes the append instead: it stamps the batch with Raft's
+  next offset and term and proposes it; the group's driver writes it to the log and calls
+  :meth:`Partition.commit` with Raft's commit point. An acks=all waiter completes only if the
+  term at its last offset is still the term it was proposed in (else another leader replaced
+  it: NOT_LEADER_OR_FOLLOWER, retriable). Leadership comes from Raft
+  (:meth:`Partition.set_leader`), not from the metadata's assignment.
 
 High watermark (DESIGN.md principle 3: consumers read only below it). With fsync ``always``
 it is the committed — fsynced — end, so a consumer never sees a record that a crash could
@@ -36,7 +41,7 @@ import contextlib
 import dataclasses
 import logging
 import struct
-from typing import Final
+from typing import Final, Protocol
 
 from logd.broker.api import LeaderHint, TopicPartition
 from logd.broker.metadata import PartitionAssignment
@@ -52,7 +57,7 @@ from logd.errors import (
 from logd.records.header import ATTR_LOG_APPEND_TIME, rewrite_crc, validate_batch
 from logd.storage import Flusher, FlushPolicy, Log, TimestampOffset
 
-__all__ = ["AppendResult", "Partition"]
+__all__ = ["AppendResult", "Partition", "Replicator"]
 
 _log = logging.getLogger(__name__)
 
@@ -60,6 +65,24 @@ _ATTRIBUTES: Final = struct.Struct(">h")
 _ATTRIBUTES_POS: Final = 21
 _MAX_TIMESTAMP: Final = struct.Struct(">q")
 _MAX_TIMESTAMP_POS: Final = 35
+
+
+class Replicator(Protocol):
+    """The partition's Raft group, as the partition sees it (``logd.cluster.replicated``)."""
+
+    def propose(self, batch: bytearray | memoryview, max_message_bytes: int) -> tuple[int, int, int]:
+        """Check, stamp (base offset, leader epoch) and propose one producer batch;
+        returns (base offset, last offset, term). Raises the batch's typed error, or
+        NotLeaderOrFollowerError when the group cannot take it."""
+        ...
+
+    def term_at(self, offset: int) -> int | None:
+        """The term of the entry holding ``offset`` in the Raft log, None if not held."""
+        ...
+
+    def enforce_retention(self, high_watermark: int) -> int:
+        """Retention under Raft: deletes old segments, remembers the snapshot point."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,8 +111,10 @@ class Partition:
         flusher: Flusher,
         clock: Clock,
         leader_hint: LeaderHint | None = None,
+        replicator: Replicator | None = None,
     ) -> None:
         self.tp = tp
+        self._replicator = replicator
         self.log = log
         self._node_id = node_id
         self._flusher = flusher
@@ -98,21 +123,27 @@ class Partition:
         self._config = config
         self._assignment = assignment
         self._leader_hint = leader_hint or LeaderHint()
-        self._hw_is_commit = flusher.policy is FlushPolicy.ALWAYS
+        # Under Raft the high watermark is always the commit point (DESIGN.md principle 3).
+        self._hw_is_commit = replicator is not None or flusher.policy is FlushPolicy.ALWAYS
         # What recovery kept may never have been fsynced (a SIGKILL leaves it in the page
-        # cache): it counts as committed once an fsync has made it durable.
+        # cache): it counts as committed once an fsync has made it durable. Under Raft only
+        # the group's commit point counts, which the driver publishes.
         #: Invariant: committed end ≤ log end; high watermark ≤ log end.
-        self._committed_end = min(log.recovery_point, log.log_end_offset)
+        self._committed_end = (
+            log.log_start_offset
+            if replicator is not None
+            else min(log.recovery_point, log.log_end_offset)
+        )
         self._high_watermark = self._committed_end if self._hw_is_commit else log.log_end_offset
-        # (end offset, future) of appends waiting for their commit, in offset order.
-        self._commit_waiters: collections.deque[tuple[int, asyncio.Future[None]]] = (
+        # (end offset, term or -1, future) of appends waiting for their commit, in order.
+        self._commit_waiters: collections.deque[tuple[int, int, asyncio.Future[None]]] = (
             collections.deque()
         )
         self._read_waiters: set[asyncio.Future[None]] = set()
         self._flush_in_flight = False
         self._flush_wanted = False
         self._closed: LogdError | None = None
-        if self._hw_is_commit and self._committed_end < log.log_end_offset:
+        if replicator is None and self._hw_is_commit and self._committed_end < log.log_end_offset:
             self._request_commit()
 
     # -- state ----------------------------------------------------------------------------
@@ -165,6 +196,32 @@ class Partition:
         if config != self._config:
             self._config = config
             self.log.update_config(config.log)
+        if self._replicator is not None:
+            # Raft decides who leads: keep the leader, epoch and ISR it reported.
+            current = self._assignment
+            isr = tuple(r for r in current.isr if r in assignment.replicas)
+            leader = current.leader_id if current.leader_id in assignment.replicas else -1
+            assignment = dataclasses.replace(
+                assignment, leader_id=leader, leader_epoch=current.leader_epoch, isr=isr
+            )
+            leader_hint = self._leader_hint
+        self._set(assignment, leader_hint)
+
+    def set_leader(
+        self, leader_id: int, leader_epoch: int, leader_hint: LeaderHint, isr: tuple[int, ...]
+    ) -> None:
+        """Raft moved the leadership (or the ISR changed): the replicated partition's
+        counterpart of :meth:`update`."""
+        current = self._assignment
+        assignment = dataclasses.replace(
+            current,
+            leader_id=leader_id if leader_id in current.replicas else -1,
+            leader_epoch=leader_epoch,
+            isr=tuple(r for r in isr if r in current.replicas),
+        )
+        self._set(assignment, leader_hint)
+
+    def _set(self, assignment: PartitionAssignment, leader_hint: LeaderHint) -> None:
         was_leader = self.is_leader
         self._assignment = assignment
         self._leader_hint = leader_hint
@@ -194,12 +251,14 @@ class Partition:
         if self._config.timestamp_type is TimestampType.LOG_APPEND_TIME:
             batch = _set_log_append_time(batch, self._config.log.max_message_bytes, now)
             append_time = now
+        if self._replicator is not None:
+            return self._propose(batch, wait_commit, append_time)
         info = self.log.append(batch, self._assignment.leader_epoch, now)
         end = info.last_offset + 1
         committed: asyncio.Future[None] | None = None
         if wait_commit:
             committed = self._loop.create_future()
-            self._commit_waiters.append((end, committed))
+            self._commit_waiters.append((end, -1, committed))
         if self._hw_is_commit or wait_commit:
             self._request_commit()
         if not self._hw_is_commit:
@@ -208,7 +267,18 @@ class Partition:
             info.first_offset, info.last_offset, append_time, self.log.log_start_offset, committed
         )
 
-    # -- the commit path (replaced by the Raft driver in issue 5) -------------------------
+    def _propose(self, batch: bytes | bytearray, wait_commit: bool, append_time: int) -> AppendResult:
+        """The replicated append: Raft stamps and proposes; its driver writes the log."""
+        assert self._replicator is not None
+        buf = batch if isinstance(batch, bytearray) else bytearray(batch)
+        base, last, term = self._replicator.propose(buf, self._config.log.max_message_bytes)
+        committed: asyncio.Future[None] | None = None
+        if wait_commit:
+            committed = self._loop.create_future()
+            self._commit_waiters.append((last + 1, term, committed))
+        return AppendResult(base, last, append_time, self.log.log_start_offset, committed)
+
+    # -- the commit path (single node: an fsync; replicated: the Raft driver) -------------
 
     def _request_commit(self) -> None:
         if self._flush_in_flight:
@@ -248,9 +318,21 @@ class Partition:
         self._committed_end = end
         waiters = self._commit_waiters
         while waiters and waiters[0][0] <= end:
-            _, future = waiters.popleft()
-            if not future.done():
-                future.set_result(None)
+            last_end, term, future = waiters.popleft()
+            if future.done():
+                continue
+            if term >= 0 and self._replicator is not None:
+                if self._replicator.term_at(last_end - 1) != term:
+                    # Raft §5.4.2 / docs/replication.md: committed at that offset, but an
+                    # entry of another leader's term: ours was replaced.
+                    future.set_exception(
+                        NotLeaderOrFollowerError(
+                            f"{self.tp}: the batch ending at {last_end - 1} was replaced by "
+                            "another leader's; retry"
+                        )
+                    )
+                    continue
+            future.set_result(None)
         if self._hw_is_commit:
             self._advance_high_watermark(end)
 
@@ -262,7 +344,7 @@ class Partition:
 
     def _fail_commit_waiters(self, error: LogdError) -> None:
         waiters, self._commit_waiters = self._commit_waiters, collections.deque()
-        for _, future in waiters:
+        for _, _, future in waiters:
             if not future.done():
                 future.set_exception(error)
 
@@ -289,6 +371,8 @@ class Partition:
 
     def enforce_retention(self) -> int:
         """Delete the segments retention lets go, never one at or past the high watermark."""
+        if self._replicator is not None:
+            return self._replicator.enforce_retention(self._high_watermark)
         return self.log.enforce_retention(self._high_watermark)
 
     def add_waiter(self, future: asyncio.Future[None]) -> None:

@@ -29,10 +29,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol
 
 from logd.broker.api import LeaderHint, TopicPartition
-from logd.broker.metadata import MetadataStore, PartitionAssignment, TopicRecord
-from logd.broker.partition import Partition
+from logd.broker.metadata import (
+    METADATA_TOPIC,
+    MetadataStore,
+    PartitionAssignment,
+    TopicRecord,
+)
+from logd.broker.partition import Partition, Replicator
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock
 from logd.errors import (
@@ -42,12 +48,28 @@ from logd.errors import (
 )
 from logd.storage import Flusher, Log, LogManager, validate_topic_name
 
-__all__ = ["LeadershipListener", "ReplicaManager"]
+__all__ = ["LeadershipListener", "ReplicaManager", "Replication"]
 
 _log = logging.getLogger(__name__)
 
 #: ``listener(topic, partition, is_leader, leader_epoch)``; see the module docstring.
 LeadershipListener = Callable[[str, int, bool, int], None]
+
+
+class Replication(Protocol):
+    """How hosted partitions replicate (``logd.cluster.runtime``: a Raft group each).
+
+    ``replicator`` is called before a partition is built over ``log`` (its Raft group, not
+    started); ``hosted`` once the partition is in the table (the group starts);
+    ``unhosted`` when it leaves (the group stops)."""
+
+    def replicator(
+        self, tp: TopicPartition, log: Log, assignment: PartitionAssignment
+    ) -> Replicator: ...
+
+    def hosted(self, partition: Partition) -> None: ...
+
+    def unhosted(self, tp: TopicPartition) -> None: ...
 
 
 class ReplicaManager:
@@ -62,8 +84,10 @@ class ReplicaManager:
         clock: Clock,
         topic_defaults: Mapping[str, str],
         leader_hint: Callable[[PartitionAssignment], LeaderHint],
+        replication: Replication | None = None,
     ) -> None:
         self._logs = logs
+        self._replication = replication
         self._flusher = flusher
         self._node_id = node_id
         self._clock = clock
@@ -164,16 +188,23 @@ class ReplicaManager:
 
     # -- start / stop ---------------------------------------------------------------------
 
-    async def start(self, store: MetadataStore, *, delete_strays: bool) -> None:
-        """Open the data directory's logs and host every partition the metadata assigns
-        here. ``delete_strays``: delete logs of topics the metadata does not know (pass
-        False when the metadata is new, so that a lost metadata file never deletes data)."""
+    async def start(
+        self, store: MetadataStore, *, delete_strays: bool, open_logs: bool = True
+    ) -> None:
+        """Open the data directory's logs (unless ``open_logs`` is False: the caller opened
+        them, to read the controller's log first) and host every partition the metadata
+        assigns here. ``delete_strays``: delete logs of topics the metadata does not know
+        (pass False when the metadata is new, so that a lost metadata file never deletes
+        data). The controller's own log (``__cluster_metadata``) is never a stray."""
         self._store = store
         topics = store.topics()
-        configs = {name: self.topic_config(record).log for name, record in topics.items()}
-        await asyncio.to_thread(self._logs.open, configs)
+        if open_logs:
+            configs = {name: self.topic_config(record).log for name, record in topics.items()}
+            await asyncio.to_thread(self._logs.open, configs)
         existing = self._logs.logs()
         for (topic, partition), log in existing.items():
+            if topic == METADATA_TOPIC:
+                continue
             assignment = self._assignment(topic, partition)
             if assignment is not None and self._node_id in assignment.replicas:
                 continue
@@ -239,8 +270,11 @@ class ReplicaManager:
         logs = await asyncio.to_thread(create_all)
         for assignment, log in zip(mine, logs, strict=True):
             tp = TopicPartition(record.name, assignment.partition)
+            if tp in self._partitions:
+                continue  # hosted meanwhile (a replayed creation)
             if log.config != config.log:
                 log.update_config(config.log)
+            replication = self._replication
             partition = self._partitions[tp] = Partition(
                 tp,
                 log,
@@ -250,12 +284,19 @@ class ReplicaManager:
                 flusher=self._flusher,
                 clock=self._clock,
                 leader_hint=self._leader_hint(assignment),
+                replicator=(
+                    replication.replicator(tp, log, assignment) if replication is not None else None
+                ),
             )
+            if replication is not None:
+                replication.hosted(partition)
             self.announce_leadership(partition)
 
     async def _unhost(self, gone: list[TopicPartition], reason: str) -> None:
         for tp in gone:
             partition = self._partitions.pop(tp)
+            if self._replication is not None:
+                self._replication.unhosted(tp)
             partition.close(UnknownTopicOrPartitionError(f"{tp}: {reason}"))
             self.announce_leadership(partition)
 

@@ -144,6 +144,8 @@ class RaftDriver:
         self._flusher = flusher
         self._seed = seed if seed is not None else time.monotonic_ns() ^ (node_id << 32)
         self._loop = asyncio.get_running_loop()
+        #: The loop every group lives on (retention hops here from its thread).
+        self.loop = self._loop
         self.groups: dict[str, RaftGroup] = {}
         self.transport: Transport | None = None
         self._dirty: set[RaftGroup] = set()
@@ -402,5 +404,3 @@ class RaftDriver:
         """(group, peer) of every SnapshotRequest: the transport reports their fate."""
         return [(g, m.dst) for g, m in messages if isinstance(m, SnapshotRequest)]
 
-
-Callback = Callable[[], None]

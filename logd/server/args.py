@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="when appends reach the disk (default always: group commit)",
     )
     parser.add_argument(
+        "--enable-fault-injection",
+        action="store_true",
+        default=None,
+        help="tests only: serve the InjectFault RPC (loopback brokers only)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -54,5 +60,6 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
             "advertised.listen": args.advertised_listen,
             "peers": args.peers,
             "fsync": args.fsync,
+            "fault.injection.enable": args.enable_fault_injection,
         },
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -66,12 +67,29 @@ async def _serve(config: BrokerConfig) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     try:
-        await server.start()
+        await server.open()
     except LogdError as exc:
         await server.stop(0)
         sys.stderr.write(f"error: {exc}\n")
         return 1
     assert server.address is not None and server.node is not None
+    # The cluster may take a while to form (peers starting): a signal meanwhile stops us.
+    serving = loop.create_task(server.serve())
+    stop_waiting = loop.create_task(stopping.wait())
+    await asyncio.wait({serving, stop_waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if not serving.done():
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        await server.stop()
+        return 0
+    stop_waiting.cancel()
+    try:
+        serving.result()
+    except LogdError as exc:
+        await server.stop(0)
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
     _announce(server.address, str(server.node.data_dir), config)
     await stopping.wait()
     _log.info("shutting down: draining requests (grace %d ms)", config.shutdown_grace_ms)

@@ -29,6 +29,7 @@ from grpc_reflection.v1alpha import reflection
 from logd.broker.config import BrokerConfig, HostPort
 from logd.broker.node import BrokerNode
 from logd.errors import InvalidConfigError
+from logd.cluster.service import CLUSTER_SERVICE
 from logd.server.group_service import GROUP_SERVICE, GroupCoordinatorService
 from logd.server.services import ADMIN_SERVICE, BROKER_SERVICE, AdminService, BrokerService
 
@@ -38,7 +39,7 @@ _log = logging.getLogger(__name__)
 
 #: Room above max.request.bytes for the envelope of a fetch answer (topics, offsets).
 _SEND_SLACK_BYTES: Final = 1024 * 1024
-_SERVICES: Final = (BROKER_SERVICE, ADMIN_SERVICE, GROUP_SERVICE)
+_SERVICES: Final = (BROKER_SERVICE, ADMIN_SERVICE, GROUP_SERVICE, CLUSTER_SERVICE)
 
 
 class BrokerServer:
@@ -55,6 +56,13 @@ class BrokerServer:
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
+        """Bind, open the node, start serving the internal service (peers need it to elect
+        anyone), then wait until the cluster has a controller and our metadata caught up
+        (:meth:`BrokerNode.serve`); only then is the broker reported SERVING."""
+        await self.open()
+        await self.serve()
+
+    async def open(self) -> None:
         config = self.config
         server = grpc.aio.server(
             options=[
@@ -79,6 +87,7 @@ class BrokerServer:
                 self._broker_service.handler(),
                 AdminService(core).handler(),
                 GroupCoordinatorService(self.node.groups).handler(),
+                self.node.cluster.service.handler(),
             )
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -86,7 +95,13 @@ class BrokerServer:
             (*_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         self._server = server
+        for name in ("", *_SERVICES):
+            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.start()
+
+    async def serve(self) -> None:
+        assert self.node is not None
+        await self.node.serve()
         for name in ("", *_SERVICES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
 

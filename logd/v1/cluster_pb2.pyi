@@ -264,18 +264,20 @@ class LeaderMove(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., to: _Optional[int] = ...) -> None: ...
 
 class BrokerHeartbeatResponse(_message.Message):
-    __slots__ = ("controller_id", "live_brokers", "leader_brokers", "led", "moves")
+    __slots__ = ("controller_id", "live_brokers", "leader_brokers", "led", "moves", "metadata_offset")
     CONTROLLER_ID_FIELD_NUMBER: _ClassVar[int]
     LIVE_BROKERS_FIELD_NUMBER: _ClassVar[int]
     LEADER_BROKERS_FIELD_NUMBER: _ClassVar[int]
     LED_FIELD_NUMBER: _ClassVar[int]
     MOVES_FIELD_NUMBER: _ClassVar[int]
+    METADATA_OFFSET_FIELD_NUMBER: _ClassVar[int]
     controller_id: int
     live_brokers: _containers.RepeatedScalarFieldContainer[int]
     leader_brokers: _containers.RepeatedScalarFieldContainer[int]
     led: _containers.RepeatedCompositeFieldContainer[LedPartition]
     moves: _containers.RepeatedCompositeFieldContainer[LeaderMove]
-    def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ...) -> None: ...
+    metadata_offset: int
+    def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ..., metadata_offset: _Optional[int] = ...) -> None: ...
 
 class FaultRequest(_message.Message):
     __slots__ = ("block_to", "block_from", "clear")

@@ -1,0 +1,248 @@
+"""The metadata image: the state machine every broker applies from the controller's log.
+
+Pure and deterministic (no I/O, no clock): the same records in the same order give the
+same image on every broker. Records are applied as they come; the controller leader
+checked them against its image before proposing (so a create of an existing topic never
+reaches the log), and an entry's records are applied together, so listeners see a topic
+created whole, never partition by partition.
+
+Per topic the image keeps a *version*: the offset of the last entry that changed it. A
+write computed on another broker's image names the version it saw; the leader refuses it
+when the topic changed since (optimistic concurrency for ``update_topic``).
+
+A snapshot is the image as records (plus the offset it covers): restoring one replays
+those records into an empty image. Versions after a restore are the snapshot's offset.
+
+Not thread-safe; owned by the controller store (the broker's loop).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Sequence
+from types import MappingProxyType
+from typing import Final
+
+from logd.broker.api import BrokerMeta
+from logd.broker.metadata import PartitionAssignment, TopicRecord
+from logd.errors import CorruptRecordError
+from logd.v1 import cluster_pb2
+
+__all__ = ["Delta", "MetadataImage", "change_records", "topic_records"]
+
+Delta = tuple[TopicRecord | None, TopicRecord | None]
+
+_LEN: Final = struct.Struct(">I")
+_HEAD: Final = struct.Struct(">qq")  # offset covered, next producer id
+
+
+class MetadataImage:
+    """Cluster id, brokers, topics, producer ids; see the module doc."""
+
+    def __init__(self) -> None:
+        self.cluster_id = ""
+        self.brokers: dict[int, BrokerMeta] = {}
+        self._topics: dict[str, TopicRecord] = {}
+        self._names: dict[str, str] = {}  # topic id -> name
+        self.versions: dict[str, int] = {}
+        self.next_producer_id = 0
+        self.applied = -1
+        self._pending_before: dict[str, TopicRecord | None] = {}
+
+    # -- reads ----------------------------------------------------------------------------
+
+    @property
+    def topics(self) -> MappingProxyType[str, TopicRecord]:
+        return MappingProxyType(self._topics)
+
+    def topic(self, name: str) -> TopicRecord | None:
+        return self._topics.get(name)
+
+    # -- apply ----------------------------------------------------------------------------
+
+    def apply(self, records: Sequence[cluster_pb2.MetadataRecord], offset: int) -> list[Delta]:
+        """Apply one entry's records; the topic changes they made, in first-touch order."""
+        self._pending_before = {}
+        for record in records:
+            kind = record.WhichOneof("record")
+            if kind == "cluster_id":
+                self.cluster_id = record.cluster_id.cluster_id
+            elif kind == "broker":
+                b = record.broker
+                self.brokers[b.node_id] = BrokerMeta(b.node_id, b.host, b.port, b.rack)
+            elif kind == "producer_ids":
+                p = record.producer_ids
+                self.next_producer_id = max(self.next_producer_id, p.first_id + p.count)
+            elif kind in ("topic", "partition", "config", "remove_topic"):
+                name = self._apply_topic(kind, record)
+                if name is not None:
+                    self.versions[name] = offset
+        self.applied = max(self.applied, offset)
+        deltas: list[Delta] = []
+        for name, was in self._pending_before.items():
+            now = self._topics.get(name)
+            if was != now:
+                deltas.append((was, now))
+            if now is None:
+                self.versions.pop(name, None)
+        self._pending_before = {}
+        return deltas
+
+    def _apply_topic(self, kind: str, record: cluster_pb2.MetadataRecord) -> str | None:
+        """Apply one topic record; returns the topic's name (None: unknown topic id)."""
+        if kind == "topic":
+            t = record.topic
+            self._before(t.name)
+            self._topics[t.name] = TopicRecord(t.name, t.topic_id, (), {})
+            self._names[t.topic_id] = t.name
+            return t.name
+        if kind == "partition":
+            p = record.partition
+            name = self._names.get(p.topic_id)
+            if name is None or not p.replicas:
+                return None
+            self._before(name)
+            current = self._topics[name]
+            replicas = tuple(p.replicas)
+            assignment = PartitionAssignment(p.partition, replicas, replicas[0], 0, replicas)
+            parts = list(current.partitions)
+            if p.partition < len(parts):
+                parts[p.partition] = assignment
+            elif p.partition == len(parts):
+                parts.append(assignment)
+            else:
+                return None  # a gap: never written by a leader; ignored everywhere alike
+            self._topics[name] = dataclasses.replace(current, partitions=tuple(parts))
+            return name
+        if kind == "config":
+            c = record.config
+            name = self._names.get(c.topic_id)
+            if name is None:
+                return None
+            self._before(name)
+            current = self._topics[name]
+            configs = dict(current.configs)
+            if c.delete:
+                configs.pop(c.key, None)
+            else:
+                configs[c.key] = c.value
+            self._topics[name] = dataclasses.replace(current, configs=configs)
+            return name
+        name = self._names.pop(record.remove_topic.topic_id, None)
+        if name is None:
+            return None
+        self._before(name)
+        del self._topics[name]
+        return name
+
+    def _before(self, name: str) -> None:
+        """Remember a topic as it was before the entry being applied touched it."""
+        pending = self._pending_before
+        if name not in pending:
+            pending[name] = self._topics.get(name)
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The image as records, covering ``applied``."""
+        records: list[cluster_pb2.MetadataRecord] = []
+        if self.cluster_id:
+            records.append(
+                cluster_pb2.MetadataRecord(
+                    cluster_id=cluster_pb2.ClusterIdRecord(cluster_id=self.cluster_id)
+                )
+            )
+        for b in sorted(self.brokers.values(), key=lambda b: b.node_id):
+            records.append(
+                cluster_pb2.MetadataRecord(
+                    broker=cluster_pb2.RegisterBrokerRecord(
+                        node_id=b.node_id, host=b.host, port=b.port, rack=b.rack
+                    )
+                )
+            )
+        for topic in sorted(self._topics.values(), key=lambda t: t.name):
+            records.extend(topic_records(topic))
+        parts = [_HEAD.pack(self.applied, self.next_producer_id)]
+        for r in records:
+            data = r.SerializeToString()
+            parts.append(_LEN.pack(len(data)))
+            parts.append(data)
+        return b"".join(parts)
+
+    @classmethod
+    def restore(cls, data: bytes | bytearray | memoryview) -> MetadataImage:
+        """An image from :meth:`snapshot`'s bytes; CorruptRecordError if they are not one."""
+        view = memoryview(data)
+        if len(view) < _HEAD.size:
+            raise CorruptRecordError("metadata snapshot shorter than its header")
+        applied, next_pid = _HEAD.unpack_from(view, 0)
+        pos = _HEAD.size
+        records = []
+        while pos < len(view):
+            if len(view) - pos < _LEN.size:
+                raise CorruptRecordError("metadata snapshot cut inside a length")
+            (size,) = _LEN.unpack_from(view, pos)
+            pos += _LEN.size
+            if size > len(view) - pos:
+                raise CorruptRecordError("metadata snapshot cut inside a record")
+            try:
+                records.append(cluster_pb2.MetadataRecord.FromString(bytes(view[pos : pos + size])))
+            except Exception as exc:  # protobuf's DecodeError
+                raise CorruptRecordError(f"metadata snapshot record unreadable: {exc}") from None
+            pos += size
+        image = cls()
+        image.apply(records, applied)
+        image.next_producer_id = max(image.next_producer_id, next_pid)
+        return image
+
+
+def topic_records(topic: TopicRecord) -> list[cluster_pb2.MetadataRecord]:
+    """The records that create ``topic`` as it is (a create, or a snapshot)."""
+    out = [
+        cluster_pb2.MetadataRecord(
+            topic=cluster_pb2.TopicRecordProto(name=topic.name, topic_id=topic.topic_id)
+        )
+    ]
+    for a in topic.partitions:
+        out.append(
+            cluster_pb2.MetadataRecord(
+                partition=cluster_pb2.PartitionRecordProto(
+                    topic_id=topic.topic_id, partition=a.partition, replicas=list(a.replicas)
+                )
+            )
+        )
+    for key, value in sorted(topic.configs.items()):
+        out.append(
+            cluster_pb2.MetadataRecord(
+                config=cluster_pb2.ConfigRecord(topic_id=topic.topic_id, key=key, value=value)
+            )
+        )
+    return out
+
+
+def change_records(before: TopicRecord, after: TopicRecord) -> list[cluster_pb2.MetadataRecord]:
+    """The records that turn ``before`` into ``after`` (configs, partitions added or moved)."""
+    tid = before.topic_id
+    out = []
+    for key in sorted(set(before.configs) | set(after.configs)):
+        old, new = before.configs.get(key), after.configs.get(key)
+        if old == new:
+            continue
+        config = (
+            cluster_pb2.ConfigRecord(topic_id=tid, key=key, delete=True)
+            if new is None
+            else cluster_pb2.ConfigRecord(topic_id=tid, key=key, value=new)
+        )
+        out.append(cluster_pb2.MetadataRecord(config=config))
+    for a in after.partitions:
+        old_a = before.partitions[a.partition] if a.partition < len(before.partitions) else None
+        if old_a is None or old_a.replicas != a.replicas:
+            out.append(
+                cluster_pb2.MetadataRecord(
+                    partition=cluster_pb2.PartitionRecordProto(
+                        topic_id=tid, partition=a.partition, replicas=list(a.replicas)
+                    )
+                )
+            )
+    return out

@@ -1,0 +1,194 @@
+"""A hosted partition's Raft group: the ``Replicator`` its ``Partition`` appends through,
+and the listener that carries Raft's leadership and commit point back to it.
+
+Produce (leader): check the batch (header, CRC, ``max.message.bytes``), stamp
+``baseOffset = node.last_offset + 1`` and ``partitionLeaderEpoch = node.term`` (nothing can
+change them before the proposal: no await in between), propose. The driver's next pass
+writes it to the log with the other proposals of that pass, sends it to the followers and
+asks for one fsync; commit -> ``Partition.commit(commit + 1)``: the high watermark.
+acks=1 is answered once the batch is in the leader's Raft log (its in-memory tail, on its
+way to the page cache in the same loop turn: both are lost with the leader, as Kafka's
+acks=1 is); acks=all once committed, and only if its term still holds at its offset.
+
+Leadership: every change of (leader, term) becomes ``Partition.set_leader`` and then
+``ReplicaManager.announce_leadership`` (the group coordinators follow it). The ISR a leader
+reports is computed by :class:`~logd.cluster.isr.IsrTracker` (see there).
+
+Ownership: owned by the broker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from logd.broker.api import LeaderHint
+from logd.broker.partition import Partition
+from logd.cluster.driver import RaftDriver, RaftGroup
+from logd.cluster.isr import IsrTracker
+from logd.cluster.partition_log import PartitionLog
+from logd.cluster.table import LeaderInfo
+from logd.errors import NotLeaderOrFollowerError
+from logd.records.header import stamp
+from logd.storage.batches import check_batch
+from replication import (
+    Entry,
+    NotLeaderError,
+    ProposalDroppedError,
+    RaftError,
+    Role,
+    Snapshot,
+)
+
+__all__ = ["PartitionReplica"]
+
+_log = logging.getLogger(__name__)
+
+
+class PartitionReplica:
+    """The Raft side of one hosted partition. Owned by the loop."""
+
+    def __init__(
+        self,
+        driver: RaftDriver,
+        storage: PartitionLog,
+        *,
+        hint_for: Callable[[int, int], LeaderHint],
+        announce: Callable[[Partition], None],
+        isr: IsrTracker,
+    ) -> None:
+        self.driver = driver
+        self.storage = storage
+        self._hint_for = hint_for
+        self._announce = announce
+        self.isr = isr
+        self.partition: Partition | None = None
+        self.group: RaftGroup | None = None
+        #: Stand for election as soon as the group starts (set by whoever builds it).
+        self.campaign_at_start = False
+        self._leader: int | None = None
+        self._term = 0
+        topic, _, partition = self.name.rpartition("-")
+        self.key = (topic, int(partition))
+
+    @property
+    def name(self) -> str:
+        return self.storage.log.name
+
+    def start(self, partition: Partition, *, campaign: bool) -> None:
+        self.partition = partition
+        self.group = self.driver.add_group(self.name, self.storage, self, campaign=campaign)
+
+    def stop(self) -> None:
+        self.driver.remove_group(self.name)
+        self.group = None
+
+    # -- Replicator ---------------------------------------------------------------------
+
+    def propose(
+        self, batch: bytearray | memoryview, max_message_bytes: int
+    ) -> tuple[int, int, int]:
+        group = self.group
+        if group is None:
+            raise NotLeaderOrFollowerError(f"{self.name} is not replicated here any more")
+        _, delta, _ = check_batch(batch, max_message_bytes)
+        node = group.node
+        base, term = node.last_offset + 1, node.term
+        stamp(batch, base, term)
+        try:
+            entry = self.driver.propose(group, batch, delta + 1)
+        except NotLeaderError as exc:
+            hint = self._hint_for(exc.leader if exc.leader is not None else -1, node.term)
+            raise NotLeaderOrFollowerError(
+                f"{self.name}: broker {self.driver.node_id} is not the leader",
+                leader_hint=hint.address or None,
+            ) from None
+        except ProposalDroppedError as exc:
+            raise NotLeaderOrFollowerError(f"{self.name}: {exc}") from None
+        assert entry.base_offset == base and entry.term == term, (entry, base, term)
+        return entry.base_offset, entry.last_offset, entry.term
+
+    def term_at(self, offset: int) -> int | None:
+        return self.group.node.term_at(offset) if self.group is not None else None
+
+    def enforce_retention(self, high_watermark: int) -> int:
+        """Retention runs in a worker thread (``RetentionTask``); the Raft log may only move
+        its start on the loop, between two core calls, so the deletion hops there."""
+        loop = self.driver.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return self._retain(high_watermark)
+        future = asyncio.run_coroutine_threadsafe(self._retain_async(high_watermark), loop)
+        return future.result()
+
+    async def _retain_async(self, high_watermark: int) -> int:
+        return self._retain(high_watermark)
+
+    def _retain(self, high_watermark: int) -> int:
+        if self.group is None:
+            return 0
+        log = self.storage.log
+        before = log.epoch_entries()
+        deleted = log.enforce_retention(high_watermark)
+        if deleted:
+            self.storage.log_start_moved(before)
+        return deleted
+
+    # -- liveness -----------------------------------------------------------------------
+
+    def leader_info(self, now_ms: int) -> LeaderInfo | None:
+        """Sample the ISR and report it, when this broker leads the partition."""
+        group = self.group
+        if group is None or group.node.role is not Role.LEADER:
+            return None
+        if self.isr.sample(group.node.status(), now_ms):
+            self.refresh()
+        return LeaderInfo(self.driver.node_id, group.node.term, self.isr.in_sync)
+
+    def local_view(self) -> tuple[int | None, int, tuple[int, ...]]:
+        """(leader, term, ISR if led here) for metadata answers: local Raft knowledge."""
+        return self._leader, self._term, self.isr.in_sync
+
+    def transfer(self, to: int) -> None:
+        group = self.group
+        if group is None or group.node.role is not Role.LEADER or to == self.driver.node_id:
+            return
+        try:
+            group.node.transfer_leadership(to)
+        except RaftError as exc:
+            _log.info("%s: leadership transfer to %d refused: %s", self.name, to, exc)
+            return
+        _log.info("%s: handing leadership to broker %d (its preferred replica)", self.name, to)
+        self.driver.touched(group)
+
+    # -- GroupListener ------------------------------------------------------------------
+
+    def on_leadership(self, leader: int | None, term: int, role: Role) -> None:
+        self._leader, self._term = leader, term
+        self.isr.reset(leader == self.driver.node_id)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Push leader, epoch and ISR to the partition (leadership or ISR changed)."""
+        partition = self.partition
+        if partition is None:
+            return
+        leader = self._leader if self._leader is not None else -1
+        me = self.driver.node_id
+        isr = self.isr.in_sync if leader == me else partition.assignment.isr
+        partition.set_leader(leader, self._term, self._hint_for(leader, self._term), isr)
+        self._announce(partition)
+
+    def on_commit(self, commit: int) -> None:
+        if self.partition is not None:
+            self.partition.commit(commit + 1)
+
+    def on_apply(self, entries: Sequence[Entry]) -> None:
+        del entries  # a partition applies nothing: the commit point is its output
+
+    def on_snapshot(self, snapshot: Snapshot) -> None:
+        del snapshot

@@ -1,0 +1,231 @@
+"""The cluster side of one broker, wired: driver, transport, controller, liveness, and the
+``Replication`` hooks through which the replica manager gives every hosted partition its
+Raft group. A one-node "cluster" runs through exactly the same code (one voter).
+
+Start order (``BrokerNode``): the data directory's logs are opened; :meth:`ClusterRuntime
+.open` starts the controller group over ``__cluster_metadata-0`` and the heartbeat loop; the
+gRPC server starts (peers must reach us to elect anyone); :meth:`wait_ready` returns once a
+controller leader is known and this broker's image has caught up with it; only then are
+partitions hosted and is the broker reported SERVING.
+
+Controller voters: the first three brokers by id (all, if fewer); the rest are learners, so
+every broker applies the same metadata log.
+
+Ownership: owned by the broker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Final
+
+from logd.broker.api import BrokerMeta, LeaderHint, TopicPartition
+from logd.broker.config import BrokerConfig, HostPort
+from logd.broker.metadata import METADATA_TOPIC, PartitionAssignment, leader_hint_for
+from logd.broker.partition import Partition
+from logd.broker.replicas import ReplicaManager
+from logd.cluster.controller.store import ControllerStore
+from logd.cluster.driver import DriverSettings, RaftDriver
+from logd.cluster.isr import IsrTracker
+from logd.cluster.liveness import Liveness, LivenessSettings
+from logd.cluster.partition_log import PartitionLog
+from logd.cluster.raft_state import RaftStateFile
+from logd.cluster.replicated import PartitionReplica
+from logd.cluster.service import ClusterService
+from logd.cluster.table import LeaderTable
+from logd.cluster.transport import FaultState, GrpcTransport, Reporter
+from logd.clock import Clock
+from logd.errors import KafkaStorageError
+from logd.storage import Flusher, Log, LogConfig, LogManager
+from replication import ConfState
+
+__all__ = ["CONTROLLER_VOTERS_MAX", "ClusterRuntime"]
+
+_log = logging.getLogger(__name__)
+
+CONTROLLER_VOTERS_MAX: Final = 3
+#: The metadata log keeps everything (no retention) in segments of this size.
+_METADATA_SEGMENT_BYTES: Final = 16 * 1024 * 1024
+
+
+class ClusterRuntime:
+    """Everything replication needs on one broker; see the module doc."""
+
+    def __init__(
+        self,
+        config: BrokerConfig,
+        me: BrokerMeta,
+        logs: LogManager,
+        flusher: Flusher,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.me = me
+        self.node_id = config.node_id
+        self._logs = logs
+        self._clock = clock
+        peers = {p.node_id: p.address for p in config.peers}
+        if not peers:
+            peers = {config.node_id: HostPort(me.host, me.port)}
+        self.peers = peers
+        ids = sorted(peers)
+        self.voters = ids[:CONTROLLER_VOTERS_MAX]
+        self.learners = ids[CONTROLLER_VOTERS_MAX:]
+        self.faults = FaultState()
+        self.driver = RaftDriver(
+            config.node_id,
+            flusher,
+            DriverSettings(
+                tick_ms=config.raft_tick_ms,
+                election_ticks=config.raft_election_ticks,
+                heartbeat_ticks=config.raft_heartbeat_ticks,
+            ),
+        )
+        self.transport = GrpcTransport(
+            config.node_id,
+            {n: str(a) for n, a in peers.items()},
+            Reporter(self.driver.report_unreachable, self._report_snapshot),
+            self.faults,
+            max_message_bytes=config.max_request_bytes,
+        )
+        self.driver.transport = self.transport
+        self.table = LeaderTable(config.broker_session_timeout_ms)
+        self.replicas: dict[TopicPartition, PartitionReplica] = {}
+        self.store: ControllerStore | None = None
+        self.liveness: Liveness | None = None
+        self.service = ClusterService(
+            self.driver.receive,
+            self._controller_write,
+            self._heartbeat,
+            self.faults,
+            fault_injection=config.fault_injection,
+        )
+
+    def _report_snapshot(self, group: str, peer: int, success: bool) -> None:
+        self.driver.report_snapshot(group, peer, success=success)
+
+    # -- start / stop -------------------------------------------------------------------
+
+    async def open(self) -> ControllerStore:
+        """Start the controller group (the logs are open) and the heartbeat loop."""
+        log = await asyncio.to_thread(self._metadata_log)
+        storage = PartitionLog(
+            log,
+            RaftStateFile(log.directory),
+            self._clock,
+            initial_conf=ConfState.of(self.voters, self.learners),
+        )
+        store = ControllerStore(
+            self.driver,
+            storage,
+            me=self.me,
+            peers=self.peers,
+            table=self.table,
+            clock=self._clock,
+            forward=self.transport.controller_write,
+        )
+        store.local = self._local_view
+        self.store = store
+        store.start(campaign=self.voters == [self.node_id])
+        self.driver.start()
+        self.liveness = Liveness(
+            self.node_id,
+            store,
+            self.table,
+            lambda: list(self.replicas.values()),
+            self.transport.heartbeat,
+            self._clock,
+            LivenessSettings(
+                self.config.broker_heartbeat_interval_ms,
+                self.config.broker_session_timeout_ms,
+                self.config.leader_imbalance_check_interval_ms,
+            ),
+        )
+        self.liveness.start()
+        return store
+
+    def _metadata_log(self) -> Log:
+        config = LogConfig.from_strings(
+            {"retention.ms": "-1", "retention.bytes": "-1",
+             "segment.bytes": str(_METADATA_SEGMENT_BYTES)}
+        )  # fmt: skip
+        return self._logs.create(METADATA_TOPIC, 0, config, exist_ok=True)
+
+    async def wait_ready(self, poll_s: float = 0.02) -> None:
+        """Until the controller is known and our image has caught up with it."""
+        assert self.store is not None and self.liveness is not None
+        while not self.store.ready:
+            self.liveness.poke()
+            await asyncio.sleep(poll_s)
+
+    async def close(self) -> None:
+        if self.liveness is not None:
+            await self.liveness.close()
+        if self.store is not None:
+            await self.store.close()
+        await self.driver.close()
+        await self.transport.close()
+
+    # -- the internal service's callbacks ------------------------------------------------
+
+    async def _controller_write(self, request: object) -> object:
+        if self.store is None:
+            raise KafkaStorageError("the broker is starting")
+        return await self.store.execute(request)  # type: ignore[arg-type]
+
+    async def _heartbeat(self, request: object) -> object:
+        if self.liveness is None:
+            raise KafkaStorageError("the broker is starting")
+        return self.liveness.handle(request)  # type: ignore[arg-type]
+
+    # -- Replication (the replica manager's hooks) ---------------------------------------
+
+    def bind(self, replicas: ReplicaManager) -> None:
+        self._replica_manager = replicas
+
+    def replicator(
+        self, tp: TopicPartition, log: Log, assignment: PartitionAssignment
+    ) -> PartitionReplica:
+        storage = PartitionLog(
+            log,
+            RaftStateFile(Path(log.directory)),
+            self._clock,
+            initial_conf=ConfState.of(assignment.replicas),
+        )
+        campaign = storage.fresh and assignment.replicas[0] == self.node_id
+        if len(assignment.replicas) == 1:
+            campaign = True  # the only voter: no reason to wait an election timeout
+        replica = PartitionReplica(
+            self.driver,
+            storage,
+            hint_for=self._hint,
+            announce=self._announce,
+            isr=IsrTracker(assignment.replicas, self.node_id, self.config.replica_lag_time_max_ms),
+        )
+        replica.campaign_at_start = campaign
+        self.replicas[tp] = replica
+        return replica
+
+    def hosted(self, partition: Partition) -> None:
+        replica = self.replicas[partition.tp]
+        replica.start(partition, campaign=replica.campaign_at_start)
+
+    def unhosted(self, tp: TopicPartition) -> None:
+        replica = self.replicas.pop(tp, None)
+        if replica is not None:
+            replica.stop()
+
+    def _announce(self, partition: Partition) -> None:
+        self._replica_manager.announce_leadership(partition)
+
+    def _hint(self, leader: int, epoch: int) -> LeaderHint:
+        if leader < 0 or self.store is None:
+            return LeaderHint(leader_epoch=epoch)
+        assignment = PartitionAssignment(0, (leader,), leader, epoch, ())
+        return leader_hint_for(self.store.brokers(), assignment)
+
+    def _local_view(self, topic: str, partition: int) -> tuple[int | None, int, tuple[int, ...]] | None:
+        replica = self.replicas.get(TopicPartition(topic, partition))
+        return replica.local_view() if replica is not None else None

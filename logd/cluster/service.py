@@ -1,0 +1,134 @@
+"""The gRPC servicer of ``logd.v1.ClusterInternal`` (thin: decode, hand over, answer).
+
+* ``Raft`` (client stream): each frame is decoded (``codec``) and given to the driver;
+  frames from peers blocked by fault injection are dropped; a malformed frame ends the
+  stream with INVALID_REQUEST (the sender reconnects).
+* ``ControllerWrite``: the controller store carries the write out (or answers
+  NOT_CONTROLLER inside the response).
+* ``BrokerHeartbeat``: the liveness module answers with the leader/ISR table.
+* ``InjectFault``: only with ``--enable-fault-injection`` (else UNIMPLEMENTED-like
+  INVALID_REQUEST).
+
+The service is unauthenticated (see the proto). Ownership: on the broker's event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+
+from logd.cluster.codec import GroupMessage, decode_frame
+from logd.cluster.transport import FaultState
+from logd.errors import BrokerUnavailableError, InvalidRequestError, LogdError
+from logd.server.errors import abort, translate
+from logd.server.handlers import Malformed, service_handler
+from logd.v1 import cluster_pb2
+
+__all__ = ["CLUSTER_SERVICE", "ClusterService"]
+
+CLUSTER_SERVICE = cluster_pb2.DESCRIPTOR.services_by_name["ClusterInternal"].full_name
+
+
+def _parse(message_type: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return message_type.FromString(data)
+        except DecodeError as exc:
+            return Malformed(message_type.DESCRIPTOR.full_name, str(exc))
+
+    return parse
+
+
+def _serialize(message: Any) -> bytes:
+    data: bytes = message.SerializeToString()
+    return data
+
+
+class ClusterService:
+    """Dispatches the internal RPCs to the parts that answer them."""
+
+    def __init__(
+        self,
+        receive: Callable[[list[GroupMessage]], None],
+        controller_write: Callable[[Any], Awaitable[Any]],
+        heartbeat: Callable[[Any], Awaitable[Any]],
+        faults: FaultState,
+        *,
+        fault_injection: bool,
+    ) -> None:
+        self._receive = receive
+        self._controller_write = controller_write
+        self._heartbeat = heartbeat
+        self._faults = faults
+        self._fault_injection = fault_injection
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        def unary(fn: Callable[[Any, Any], Awaitable[Any]], kind: Any, name: str) -> Any:
+            async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                if isinstance(request, Malformed):
+                    await abort(context, request.error())
+                async with translate(context, name):
+                    return await fn(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                handle, request_deserializer=_parse(kind), response_serializer=_serialize
+            )
+
+        return service_handler(
+            CLUSTER_SERVICE,
+            {
+                "Raft": grpc.stream_unary_rpc_method_handler(
+                    self.raft,
+                    request_deserializer=_parse(cluster_pb2.RaftFrame),
+                    response_serializer=_serialize,
+                ),
+                "ControllerWrite": unary(
+                    self.controller_write, cluster_pb2.ControllerWriteRequest, "ControllerWrite"
+                ),
+                "BrokerHeartbeat": unary(
+                    self.broker_heartbeat, cluster_pb2.BrokerHeartbeatRequest, "BrokerHeartbeat"
+                ),
+                "InjectFault": unary(self.inject_fault, cluster_pb2.FaultRequest, "InjectFault"),
+            },
+        )
+
+    async def raft(self, frames: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        async for frame in frames:
+            if isinstance(frame, Malformed):
+                await abort(context, frame.error())
+            if frame.src in self._faults.blocked_from:
+                continue
+            try:
+                messages = decode_frame(frame)
+            except LogdError as exc:
+                await abort(context, exc)
+            self._receive(messages)
+        return cluster_pb2.RaftStreamEnd()
+
+    def _check_blocked(self, src: int) -> None:
+        if src in self._faults.blocked_from:
+            raise BrokerUnavailableError(f"traffic from broker {src} is blocked (fault injection)")
+
+    async def controller_write(self, request: Any, context: Any) -> Any:
+        self._check_blocked(request.src)
+        return await self._controller_write(request)
+
+    async def broker_heartbeat(self, request: Any, context: Any) -> Any:
+        self._check_blocked(request.node_id)
+        return await self._heartbeat(request)
+
+    async def inject_fault(self, request: Any, context: Any) -> Any:
+        if not self._fault_injection:
+            raise InvalidRequestError("fault injection is off (start with --enable-fault-injection)")
+        faults = self._faults
+        if request.clear:
+            faults.blocked_to.clear()
+            faults.blocked_from.clear()
+        faults.blocked_to.update(request.block_to)
+        faults.blocked_from.update(request.block_from)
+        return cluster_pb2.FaultResponse(
+            blocked_to=sorted(faults.blocked_to), blocked_from=sorted(faults.blocked_from)
+        )

@@ -1,0 +1,256 @@
+"""Broker-to-broker transport over gRPC: one long-lived stream per ordered broker pair.
+
+``send`` (called by the driver at the end of a pass, on the loop) encodes one frame per
+peer -- every group's messages together, heartbeats coalesced (``codec``) -- and queues it
+on that peer's :class:`PeerLink`. A link's task writes frames to its ``Raft`` stream in
+order; when the stream fails (the peer is down, restarting, or unreachable) it tells the
+driver (``report_unreachable``: leaders stop streaming to that peer and probe), reports
+the fate of any snapshot it carried (``report_snapshot``), drops what was queued -- Raft
+retransmits -- and reconnects with exponential backoff (50 ms doubling to 1 s).
+
+Backpressure: a link holds at most ``MAX_QUEUED_FRAMES`` frames and ``MAX_QUEUED_BYTES``;
+past either, new frames are dropped and the peer reported unreachable, so a stalled peer
+(SIGSTOP) costs bounded memory while Raft's in-flight window bounds what leaders send.
+Frames are cut at ``MAX_FRAME_BYTES`` of entry data.
+
+Faults (tests, ``--enable-fault-injection``): ``faults.blocked_to`` drops what we send to a
+peer (as if the link failed); the service drops what arrives from ``faults.blocked_from``.
+
+Ownership: owned by the broker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
+
+import grpc
+
+from logd.cluster.codec import GroupMessage, encode_frame
+from logd.errors import BrokerUnavailableError, LogdError, NotControllerError
+from logd.v1 import cluster_pb2, cluster_pb2_grpc
+from replication import AppendRequest, SnapshotRequest
+
+__all__ = ["FaultState", "GrpcTransport", "PeerLink"]
+
+_log = logging.getLogger(__name__)
+
+MAX_QUEUED_FRAMES: Final = 1024
+MAX_QUEUED_BYTES: Final = 64 * 1024 * 1024
+MAX_FRAME_BYTES: Final = 8 * 1024 * 1024
+BACKOFF_MIN_S: Final = 0.05
+BACKOFF_MAX_S: Final = 1.0
+RPC_TIMEOUT_S: Final = 5.0
+
+
+@dataclasses.dataclass
+class FaultState:
+    """Peers whose traffic is blocked (tests only)."""
+
+    blocked_to: set[int] = dataclasses.field(default_factory=set)
+    blocked_from: set[int] = dataclasses.field(default_factory=set)
+
+
+class Reporter:
+    """What a link tells the driver (kept small so tests can stand in for it)."""
+
+    def __init__(
+        self,
+        unreachable: Callable[[int], None],
+        snapshot: Callable[[str, int, bool], None],
+    ) -> None:
+        self.unreachable = unreachable
+        self.snapshot = snapshot
+
+
+def _data_size(m: Any) -> int:
+    if isinstance(m, AppendRequest):
+        return sum(len(e.data) for e in m.entries)
+    if isinstance(m, SnapshotRequest):
+        return len(m.snapshot.data)
+    return 0
+
+
+def split(messages: list[GroupMessage]) -> Iterator[list[GroupMessage]]:
+    """Cut a peer's messages into frames of at most MAX_FRAME_BYTES of payload."""
+    chunk: list[GroupMessage] = []
+    size = 0
+    for item in messages:
+        n = _data_size(item[1])
+        if chunk and size + n > MAX_FRAME_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += n
+    if chunk:
+        yield chunk
+
+
+class PeerLink:
+    """The stream to one peer and its queue. Owned by the loop."""
+
+    def __init__(
+        self, src: int, dst: int, channel: grpc.aio.Channel, reporter: Reporter
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self._stub = cluster_pb2_grpc.ClusterInternalStub(channel)
+        self._reporter = reporter
+        self._queue: collections.deque[tuple[cluster_pb2.RaftFrame, int, list[str]]] = (
+            collections.deque()
+        )
+        self._bytes = 0
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"raft-link-{dst}")
+        self.frames_sent = 0
+
+    def enqueue(self, messages: list[GroupMessage]) -> None:
+        for chunk in split(messages):
+            frame = encode_frame(self.src, self.dst, chunk)
+            size = frame.ByteSize()
+            snapshots = [g for g, m in chunk if isinstance(m, SnapshotRequest)]
+            if len(self._queue) >= MAX_QUEUED_FRAMES or self._bytes + size > MAX_QUEUED_BYTES:
+                self._drop([(frame, size, snapshots)])
+                continue
+            self._queue.append((frame, size, snapshots))
+            self._bytes += size
+        self._wakeup.set()
+
+    def _drop(self, items: list[tuple[cluster_pb2.RaftFrame, int, list[str]]]) -> None:
+        self._reporter.unreachable(self.dst)
+        for _, _, snapshots in items:
+            for group in snapshots:
+                self._reporter.snapshot(group, self.dst, False)
+
+    def _flush_queue(self) -> None:
+        items = list(self._queue)
+        self._queue.clear()
+        self._bytes = 0
+        if items:
+            self._drop(items)
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_MIN_S
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            call = self._stub.Raft()
+            try:
+                while True:
+                    while self._queue:
+                        frame, size, snapshots = self._queue[0]
+                        await call.write(frame)
+                        self._queue.popleft()
+                        self._bytes -= size
+                        self.frames_sent += 1
+                        for group in snapshots:
+                            self._reporter.snapshot(group, self.dst, True)
+                        backoff = BACKOFF_MIN_S
+                    await self._wakeup.wait()
+                    self._wakeup.clear()
+            except asyncio.CancelledError:
+                call.cancel()
+                raise
+            except Exception as exc:  # grpc.aio errors of every kind: the stream is gone
+                call.cancel()
+                _log.debug("raft stream to %d failed: %s", self.dst, exc)
+                self._flush_queue()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.initial_reconnect_backoff_ms", 50),
+        ("grpc.min_reconnect_backoff_ms", 50),
+        ("grpc.max_reconnect_backoff_ms", 1000),
+    ]
+
+
+class GrpcTransport:
+    """Links to every peer, and the unary calls of the internal service."""
+
+    def __init__(
+        self,
+        node_id: int,
+        peers: Mapping[int, str],
+        reporter: Reporter,
+        faults: FaultState,
+        *,
+        max_message_bytes: int,
+    ) -> None:
+        self.node_id = node_id
+        self.faults = faults
+        self._reporter = reporter
+        self._channels = {
+            peer: grpc.aio.insecure_channel(address, options=channel_options(max_message_bytes))
+            for peer, address in peers.items()
+            if peer != node_id
+        }
+        self._links = {
+            peer: PeerLink(node_id, peer, channel, reporter)
+            for peer, channel in self._channels.items()
+        }
+
+    def send(self, outgoing: dict[int, list[GroupMessage]]) -> None:
+        for dst, messages in outgoing.items():
+            link = self._links.get(dst)
+            if link is None or dst in self.faults.blocked_to:
+                self._reporter.unreachable(dst)
+                for group, m in messages:
+                    if isinstance(m, SnapshotRequest):
+                        self._reporter.snapshot(group, dst, False)
+                continue
+            link.enqueue(messages)
+
+    def _stub(self, node: int) -> cluster_pb2_grpc.ClusterInternalStub:
+        channel = self._channels.get(node)
+        if channel is None or node in self.faults.blocked_to:
+            raise BrokerUnavailableError(f"broker {node} is not reachable from {self.node_id}")
+        return cluster_pb2_grpc.ClusterInternalStub(channel)
+
+    async def controller_write(
+        self, node: int, request: cluster_pb2.ControllerWriteRequest
+    ) -> cluster_pb2.ControllerWriteResponse:
+        try:
+            response: cluster_pb2.ControllerWriteResponse = await self._stub(node).ControllerWrite(
+                request, timeout=35.0
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise NotControllerError(
+                f"controller {node} did not answer: {exc.code().name}"
+            ) from None
+        return response
+
+    async def heartbeat(
+        self, node: int, request: cluster_pb2.BrokerHeartbeatRequest
+    ) -> cluster_pb2.BrokerHeartbeatResponse:
+        try:
+            response: cluster_pb2.BrokerHeartbeatResponse = await self._stub(node).BrokerHeartbeat(
+                request, timeout=RPC_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise BrokerUnavailableError(f"broker {node}: {exc.code().name}") from None
+        return response
+
+    async def close(self) -> None:
+        for link in self._links.values():
+            await link.close()
+        for channel in self._channels.values():
+            with contextlib.suppress(Exception):
+                await channel.close(None)
+
+
+LogdErrorT = LogdError
