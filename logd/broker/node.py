@@ -119,8 +119,12 @@ class BrokerNode:
         store = cluster.store
         assert store is not None
         await cluster.wait_ready()
+        # A new metadata log (a fresh directory, or one that lost it) must never delete the
+        # logs it does not know: they may be all that is left of the data.
+        delete_strays = not cluster.metadata_fresh
         async with store.publish_lock:
-            await self.core.replicas.start(store, delete_strays=True, open_logs=False)
+            await self.core.replicas.start(store, delete_strays=delete_strays, open_logs=False)
+        await cluster.settle(list(self.core.replicas))
         store.spawn(store.register_broker(), "broker registration")
         self._retention.start()
         self.groups.start()

@@ -121,6 +121,10 @@ class Partition:
         self._clock = clock
         self._loop = asyncio.get_running_loop()
         self._config = config
+        if replicator is not None:
+            # Leaderless until its Raft group says otherwise (set_leader), whatever the
+            # metadata's placement prefers.
+            assignment = dataclasses.replace(assignment, leader_id=-1, isr=())
         self._assignment = assignment
         self._leader_hint = leader_hint or LeaderHint()
         # Under Raft the high watermark is always the commit point (DESIGN.md principle 3).

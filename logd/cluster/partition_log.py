@@ -21,14 +21,16 @@ fsyncs it); this object is not.
 from __future__ import annotations
 
 import bisect
+import struct
 from collections.abc import Sequence
+from typing import Final
 
 from logd.clock import Clock
 from logd.cluster.raft_state import RaftState, RaftStateFile
 from logd.errors import CorruptRecordError
 from logd.records.control import ControlType, build_control_batch, parse_control_record
 from logd.records.decoder import decode_batch
-from logd.records.header import ATTR_CONTROL, parse_header, peek_batch_size
+from logd.records.header import ATTR_CONTROL, parse_header, peek_batch_size, rewrite_crc
 from logd.storage import Log
 from replication import (
     ConfState,
@@ -47,17 +49,30 @@ _NORMAL, _LEADER_CHANGE, _CONF = EntryKind.NORMAL, EntryKind.LEADER_CHANGE, Entr
 _ATTRIBUTES_POS = 21
 
 
-def control_batch_for(entry: Entry, timestamp: int) -> bytes:
+#: Control batches carry no timestamp (Kafka's NO_TIMESTAMP, -1, in the batch header):
+#: time lookups (ListOffsets by time), time-based rolls and retention then see only the
+#: producers' records, never Raft's bookkeeping.
+NO_TIMESTAMP = -1
+_TIMESTAMPS: Final = struct.Struct(">qq")
+_BASE_TIMESTAMP_POS: Final = 27
+
+
+def control_batch_for(entry: Entry) -> bytes:
     """The control batch that stores one of Raft's own entries."""
     assert entry.kind != _NORMAL and entry.base_offset == entry.last_offset, entry
     control = ControlType.KRAFT_VOTERS if entry.kind == _CONF else ControlType.LEADER_CHANGE
-    return build_control_batch(
-        control,
-        bytes(entry.data),
-        timestamp=timestamp,
-        base_offset=entry.base_offset,
-        partition_leader_epoch=entry.term,
+    batch = bytearray(
+        build_control_batch(
+            control,
+            bytes(entry.data),
+            timestamp=0,
+            base_offset=entry.base_offset,
+            partition_leader_epoch=entry.term,
+        )
     )
+    _TIMESTAMPS.pack_into(batch, _BASE_TIMESTAMP_POS, NO_TIMESTAMP, NO_TIMESTAMP)
+    rewrite_crc(batch)
+    return bytes(batch)
 
 
 class PartitionLog:
@@ -234,13 +249,12 @@ class PartitionLog:
 
     def append(self, entries: Sequence[Entry]) -> None:
         log = self.log
-        now = self._clock.now_ms()
         for e in entries:
             assert e.base_offset == log.log_end_offset, (log.name, e, log.log_end_offset)
             if e.kind == _NORMAL:
                 log.append_replicated(e.data)
             else:
-                log.append_replicated(control_batch_for(e, now))
+                log.append_replicated(control_batch_for(e))
                 if e.kind == _CONF:
                     self.confs.append((e.last_offset, ConfState.decode(e.data)))
                     self._state_dirty = True

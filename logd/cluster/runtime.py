@@ -128,6 +128,8 @@ class ClusterRuntime:
         )
         store.local = self._local_view
         self.store = store
+        #: The metadata log was created now (a new broker, or one that lost it).
+        self.metadata_fresh = storage.fresh
         store.start(campaign=self.voters == [self.node_id])
         self.driver.start()
         self.liveness = Liveness(
@@ -159,6 +161,20 @@ class ClusterRuntime:
         while not self.store.ready:
             self.liveness.poke()
             await asyncio.sleep(poll_s)
+
+    async def settle(self, partitions: list[Partition], timeout_s: float = 10.0) -> None:
+        """Until every hosted partition that has no other replica leads and has committed
+        what its log held (a restarted single node then serves at once, as it did before
+        replication); partitions with peers follow their elections in their own time."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        alone = [p for p in partitions if p.assignment.replicas == (self.node_id,)]
+        targets = {p.tp: p.log_end_offset for p in alone}
+        while loop.time() < deadline:
+            if all(p.is_leader and p.high_watermark >= targets[p.tp] for p in alone):
+                return
+            await asyncio.sleep(0.005)
+        _log.warning("some partitions did not settle within %.0f s", timeout_s)
 
     async def close(self) -> None:
         if self.liveness is not None:

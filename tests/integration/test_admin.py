@@ -55,7 +55,11 @@ def test_create_list_describe_delete(broker: BrokerProcess) -> None:
         (1, 0, [0], [0]),
         (2, 0, [0], [0]),
     ]
-    assert all((p.log_start_offset, p.high_watermark) == (0, 0) for p in described.partitions)
+    # Empty: at most the new leader's LEADER_CHANGE control batch at offset 0 (committed or
+    # not yet), never a record (DESIGN.md principle 3).
+    assert all(
+        p.log_start_offset == 0 and p.high_watermark in (0, 1) for p in described.partitions
+    )
     configs = {c.name: (c.value, c.is_default) for c in described.configs}
     assert configs["retention.ms"] == ("60000", False)
     assert configs["segment.bytes"] == ("1073741824", True)
@@ -79,7 +83,9 @@ def test_a_deleted_topic_comes_back_empty(broker: BrokerProcess) -> None:
     produce_one(broker, "again", 0, batch([b"old"]))
     admin(broker).DeleteTopics(admin_pb2.DeleteTopicsRequest(names=["again"]))
     create_topic(broker, "again")
-    assert fetch(broker, "again", 0, 0).high_watermark == 0
+    again = fetch(broker, "again", 0, 0)
+    assert again.high_watermark <= 1  # the new leader's LEADER_CHANGE at most
+    assert values(again.records) == []
 
 
 def test_create_topics_rejects_bad_requests_per_topic(broker: BrokerProcess) -> None:
@@ -107,7 +113,8 @@ def test_create_topics_rejects_bad_requests_per_topic(broker: BrokerProcess) -> 
     assert "retention.ms" in errors["cfg"].message
     assert "no.such.key" in errors["key"].message
     assert _listing(broker) == {"ok": (1, 1)}
-    assert sorted(p.name for p in broker.data_dir.iterdir() if p.is_dir()) == ["ok-0"]
+    dirs = sorted(p.name for p in broker.data_dir.iterdir() if p.is_dir())
+    assert dirs == ["__cluster_metadata-0", "ok-0"]
 
     twice = _create(broker, admin_pb2.NewTopic(name="dup"), admin_pb2.NewTopic(name="dup"))
     assert twice["dup"].code == ErrorCode.INVALID_REQUEST
@@ -154,7 +161,7 @@ def test_add_partitions_grows_never_shrinks(broker: BrokerProcess) -> None:
     assert answer.error.code == 0
     assert _listing(broker)["grow"] == (5, 1)
     assert produce_one(broker, "grow", 4, batch([b"new"])).error.code == 0
-    assert values(fetch(broker, "grow", 0, 0).records) == [(0, b"kept")]
+    assert values(fetch(broker, "grow", 0, 0).records) == [(1, b"kept")]  # 0: LEADER_CHANGE
     for total in (5, 3, 0):
         shrink = admin(broker).CreatePartitions(
             admin_pb2.CreatePartitionsRequest(topic="grow", total_count=total)
@@ -179,7 +186,7 @@ def test_metadata_and_data_persist_across_restart(broker: BrokerProcess) -> None
     assert _listing(broker) == {"kept": (3, 1)}
     configs = {c.name: (c.value, c.is_default) for c in _describe(broker, "kept").configs}
     assert configs["retention.bytes"] == ("123456", False)
-    assert values(fetch(broker, "kept", 2, 0).records) == [(0, b"v")]
+    assert values(fetch(broker, "kept", 2, 0).records) == [(1, b"v")]  # 0: LEADER_CHANGE
     cluster = admin(broker).DescribeCluster(admin_pb2.DescribeClusterRequest())
     assert cluster.cluster_id == cluster_id
     assert [(b.node_id, b.port) for b in cluster.brokers] == [(0, broker.port)]

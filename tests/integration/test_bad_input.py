@@ -43,7 +43,8 @@ def unchanged(victim: BrokerProcess) -> Iterator[BrokerProcess]:
     yield victim
     after = fetch(victim, TOPIC, 0, 0)
     assert (after.high_watermark, after.records) == (before.high_watermark, before.records)
-    assert values(after.records) == [(0, b"good-1"), (1, b"good-2")]
+    # Offset 0 is the leader's LEADER_CHANGE control batch (DESIGN.md principle 3).
+    assert values(after.records) == [(1, b"good-1"), (2, b"good-2")]
     answer = produce_one(victim, TOPIC + "-probe", 0, batch([b"x"]))
     assert answer.error.code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION  # answered: still serving
 
@@ -93,7 +94,7 @@ def test_a_request_above_max_request_bytes_is_refused(broker_factory, tmp_path) 
         produce_one(b, "t", 0, batch([b"x" * 100_000]))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert produce_one(b, "t", 0, batch([b"fits"])).error.code == 0
-    assert values(fetch(b, "t", 0, 0).records) == [(0, b"fits")]
+    assert values(fetch(b, "t", 0, 0).records) == [(1, b"fits")]  # 0: LEADER_CHANGE
 
 
 @pytest.mark.parametrize("name", ["../x", "a" * 250, "", "a/b", ".."])
@@ -108,6 +109,7 @@ def test_invalid_topic_names_are_refused(unchanged: BrokerProcess, name: str) ->
     # Nothing reached the filesystem: every directory is a partition of a listed topic.
     listed = admin(unchanged).ListTopics(admin_pb2.ListTopicsRequest(include_internal=True))
     expected = {f"{t.name}-{p}" for t in listed.topics for p in range(t.partitions)}
+    expected.add("__cluster_metadata-0")  # the controller's log (issue 5)
     data_dir = unchanged.data_dir
     assert {p.name for p in data_dir.iterdir() if p.is_dir()} == expected
     assert not (data_dir.parent / "x-0").exists()
@@ -122,7 +124,7 @@ def test_unknown_topics_and_partitions(unchanged: BrokerProcess) -> None:
 def test_bad_acks_and_offsets(unchanged: BrokerProcess) -> None:
     answer = produce_one(unchanged, TOPIC, 0, batch([b"x"]), acks=2)
     assert answer.error.code == ErrorCode.INVALID_REQUIRED_ACKS
-    for offset in (-1, -(2**63), 3, 2**63 - 1):
+    for offset in (-1, -(2**63), 4, 2**63 - 1):  # the log holds 0 (LEADER_CHANGE), 1, 2
         assert fetch(unchanged, TOPIC, 0, offset).error.code == ErrorCode.OFFSET_OUT_OF_RANGE
     with pytest.raises(grpc.RpcError) as caught:
         fetch(unchanged, TOPIC, 0, 0, max_bytes=-5)
@@ -160,7 +162,7 @@ def test_a_produce_stream_with_garbage_answers_what_came_before(unchanged: Broke
     assert [(a.correlation_id, a.error.code) for a in answers] == [(7, 0)]
     assert status_error_code(caught.value) == ErrorCode.INVALID_REQUEST
     # Nothing after the garbage was appended.
-    assert values(fetch(unchanged, "before-garbage", 0, 0).records) == [(0, b"ok")]
+    assert values(fetch(unchanged, "before-garbage", 0, 0).records) == [(1, b"ok")]
 
 
 def test_many_bad_requests_on_one_stream_each_get_an_answer(unchanged: BrokerProcess) -> None:

@@ -53,7 +53,8 @@ def test_quick_start(shared_broker: BrokerProcess) -> None:
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["value"] for r in records] == [str(n) for n in range(1, 11)]
     assert {r["topic"] for r in records} == {"qs"}
-    assert [r["offset"] for r in records] == list(range(10))
+    # Offset 0 is the leader's LEADER_CHANGE control batch (DESIGN.md principle 3).
+    assert [r["offset"] for r in records] == list(range(1, 11))
     since_an_hour = ok(logd(shared_broker, "consume", "qs", "-o", "@-1h:end", "-f", "%v,"))
     assert since_an_hour == ",".join(str(n) for n in range(1, 11)) + ","
 
@@ -79,9 +80,10 @@ def test_offsets_ranges_and_counts(shared_broker: BrokerProcess) -> None:
     ok(logd(shared_broker, "topic", "create", "rng"))
     ok(logd(shared_broker, "produce", "rng", stdin=b"".join(b"v%d\n" % n for n in range(10))))
     fmt = ("-f", "%o ")
+    # The records are at 1..10: offset 0 holds the leader's LEADER_CHANGE control batch.
     assert ok(logd(shared_broker, "consume", "rng", "-o", "3:6", *fmt)) == "3 4 5 "
-    assert ok(logd(shared_broker, "consume", "rng", "-o", "-2:end", *fmt)) == "8 9 "
-    assert ok(logd(shared_broker, "consume", "rng", "-o", "start", "-n", "4", *fmt)) == "0 1 2 3 "
+    assert ok(logd(shared_broker, "consume", "rng", "-o", "-2:end", *fmt)) == "9 10 "
+    assert ok(logd(shared_broker, "consume", "rng", "-o", "start", "-n", "4", *fmt)) == "1 2 3 4 "
     assert ok(logd(shared_broker, "consume", "rng", "-o", "7", "-n", "2", *fmt)) == "7 8 "
     future = int(time.time() * 1000) + 3_600_000
     assert ok(logd(shared_broker, "consume", "rng", "-o", f"@{future}:end", *fmt)) == ""
@@ -147,7 +149,7 @@ def test_offset_out_of_range_names_the_valid_range(shared_broker: BrokerProcess)
     ok(logd(shared_broker, "topic", "create", "oor"))
     ok(logd(shared_broker, "produce", "oor", stdin=b"a\nb\nc\n"))
     line = one_error_line(logd(shared_broker, "consume", "oor", "-o", "99"))
-    assert "0..3" in line
+    assert "0..4" in line  # 0: the LEADER_CHANGE control batch, 1-3: a, b, c
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,8 @@ def test_async_round_trip(broker: BrokerProcess) -> None:
                 await admin.create_topics([NewTopic("aio", 2, 1)])
         async with AsyncProducer(brokers=broker.address, linger_ms=1) as producer:
             first = await producer.send_and_wait("aio", b"one", partition=0)
-            assert (first.topic, first.partition, first.offset) == ("aio", 0, 0)
+            # Offset 0 is the leader's LEADER_CHANGE control batch (DESIGN.md principle 3).
+            assert (first.topic, first.partition, first.offset) == ("aio", 0, 1)
             futures = [await producer.send("aio", b"k%d" % i, key=b"k%d" % i) for i in range(20)]
             batch = await producer.send_batch("aio", [b"b%d" % i for i in range(100)], partition=1)
             await producer.flush()
@@ -45,7 +46,7 @@ def test_async_round_trip(broker: BrokerProcess) -> None:
             assert b"one" in values and b"b99" in values and b"k19" in values
             consumer.seek(TopicPartition("aio", 0, 0))
             record = await asyncio.wait_for(consumer.getone(), 10)
-            assert record.offset == 0 and record.partition == 0
+            assert record.offset == 1 and record.partition == 0  # 0: LEADER_CHANGE
             n = 0
             async for _record in consumer:
                 n += 1
@@ -53,7 +54,8 @@ def test_async_round_trip(broker: BrokerProcess) -> None:
                     break
             assert await consumer.get_watermark_offsets(TopicPartition("aio", 1)) == (
                 0,
-                100 + sum(1 for f in futures if f.result().partition == 1),
+                # + 1: offset 0 holds the leader's LEADER_CHANGE control batch.
+                1 + 100 + sum(1 for f in futures if f.result().partition == 1),
             )
 
         async with AsyncConsumer(brokers=broker.address) as consumer:
@@ -62,6 +64,7 @@ def test_async_round_trip(broker: BrokerProcess) -> None:
                 await asyncio.wait_for(consumer.getone(), 10)
             times = {TopicPartition("aio", 0): 0, TopicPartition("aio", 1): 2**62}
             found = await consumer.offsets_for_times(times)
-            assert found == {TopicPartition("aio", 0): 0, TopicPartition("aio", 1): None}
+            # The first record is at 1 (0: LEADER_CHANGE, which has no timestamp).
+            assert found == {TopicPartition("aio", 0): 1, TopicPartition("aio", 1): None}
 
     asyncio.run(main())

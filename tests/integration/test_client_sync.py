@@ -92,8 +92,9 @@ def test_batch_api_headers_and_timestamps_round_trip(broker: BrokerProcess) -> N
     with Consumer(brokers=broker.address) as consumer:
         consumer.assign([TopicPartition("events", 0, 0)])
         records = read_all(consumer, 4)
-        assert consumer.get_watermark_offsets(TopicPartition("events", 0)) == (0, 4)
-    assert [r.offset for r in records] == [0, 1, 2, 3]
+        assert consumer.get_watermark_offsets(TopicPartition("events", 0)) == (0, 5)
+    # Offset 0 is the leader's LEADER_CHANGE control batch (DESIGN.md principle 3).
+    assert [r.offset for r in records] == [1, 2, 3, 4]
     assert [r.value for r in records] == [b"a", b"b", b"c", b"text"]
     assert records[3].headers == [("h", b"1"), ("n", None)]
     assert records[3].timestamp == 1234
@@ -109,17 +110,18 @@ def test_replay_from_an_offset_and_from_a_time(broker: BrokerProcess) -> None:
         assert producer.flush(30) == 0
     tp = TopicPartition("replay", 0)
     with Consumer(brokers=broker.address) as consumer:
-        consumer.assign([TopicPartition("replay", 0, 6)])
+        # Record i is at offset i + 1: offset 0 holds the leader's LEADER_CHANGE batch.
+        consumer.assign([TopicPartition("replay", 0, 7)])
         assert [r.value for r in read_all(consumer, 4)] == [b"6", b"7", b"8", b"9"]
         (found,) = consumer.offsets_for_times([TopicPartition("replay", 0, base + 3500)])
-        assert found == TopicPartition("replay", 0, 4)
+        assert found == TopicPartition("replay", 0, 5)
         (none,) = consumer.offsets_for_times([TopicPartition("replay", 0, base + 10**9)])
         assert none.offset == -1
         consumer.seek(found)
-        assert consumer.position([tp]) == [TopicPartition("replay", 0, 4)]
-        assert [r.offset for r in read_all(consumer, 6)] == [4, 5, 6, 7, 8, 9]
+        assert consumer.position([tp]) == [TopicPartition("replay", 0, 5)]
+        assert [r.offset for r in read_all(consumer, 6)] == [5, 6, 7, 8, 9, 10]
         consumer.seek_to_beginning()
-        assert read_all(consumer, 1)[0].offset == 0
+        assert read_all(consumer, 1)[0].offset == 1
 
 
 def test_auto_offset_reset(broker: BrokerProcess) -> None:
@@ -133,19 +135,20 @@ def test_auto_offset_reset(broker: BrokerProcess) -> None:
         assert len(read_all(earliest, 5)) == 5
     with Consumer(brokers=broker.address, auto_offset_reset="latest") as latest:
         latest.assign([tp])
-        assert latest.position([tp]) == [TopicPartition("reset", 0, 5)]
+        assert latest.position([tp]) == [TopicPartition("reset", 0, 6)]  # 0: LEADER_CHANGE
         with Producer(brokers=broker.address) as producer:
             producer.produce("reset", b"new")
             producer.flush(30)
         assert [r.value for r in read_all(latest, 1)] == [b"new"]
     with Consumer(brokers=broker.address, auto_offset_reset="earliest") as beyond:
         beyond.assign([TopicPartition("reset", 0, 500)])
-        assert read_all(beyond, 1)[0].offset == 0, "out of range: back to the earliest"
+        # The earliest record is at 1: offset 0 holds the leader's LEADER_CHANGE batch.
+        assert read_all(beyond, 1)[0].offset == 1, "out of range: back to the earliest"
     with Consumer(brokers=broker.address, auto_offset_reset="error") as strict:
         strict.assign([TopicPartition("reset", 0, 500)])
         with pytest.raises(OffsetOutOfRangeError) as info:
             read_all(strict, 1)
-        assert "offset 500 is out of range for reset/0: valid offsets are 0..6" in str(info.value)
+        assert "offset 500 is out of range for reset/0: valid offsets are 0..7" in str(info.value)
         strict.seek(TopicPartition("reset", 0, OFFSET_END))
         assert strict.poll(0.2) is None
     with Consumer(brokers=broker.address, auto_offset_reset="error") as no_offset:

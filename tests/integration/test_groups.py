@@ -358,19 +358,20 @@ def test_seek_replays_lands_on_time_and_is_refused_while_members_are_live(
     dry = logd(broker, "group", "seek", "replay-g", "--to", "start", "--dry", "--format", "json")
     assert dry.returncode == 0, dry.stderr
     assert [p["new_offset"] for p in json.loads(dry.stdout)] == [0, 0]
-    assert [p["current_offset"] for p in describe(broker, "replay-g")["partitions"]] == [5, 5]
+    # Five records a partition, at 1..5: offset 0 holds the leader's LEADER_CHANGE batch.
+    assert [p["current_offset"] for p in describe(broker, "replay-g")["partitions"]] == [6, 6]
     assert logd(broker, "group", "seek", "replay-g", "--to", "start").returncode == 0
     with Consumer(brokers=broker.address, group_id="replay-g", **options) as consumer:
         consumer.subscribe(["replay"])
         again: list[Any] = []
         wait_until(lambda: again.extend(consumer.consume(10, 0.1)) or len(again) == 10, DEADLINE_S)
         assert sorted(r.value for r in again) == sorted(r.value for r in got)  # replayed
-    # @TIME: the first offset at or after it. Record i has time base+i s, offset i // 2.
-    at = base + 5_500  # records 6.. are at or after it: offsets 3 (p0: r6) and 3 (p1: r7)
+    # @TIME: the first offset at or after it. Record i has time base+i s, offset i // 2 + 1.
+    at = base + 5_500  # records 6.. are at or after it: offsets 4 (p0: r6) and 4 (p1: r7)
     result = logd(broker, "group", "seek", "replay-g", "--to", f"@{at}", "--format", "json")
     assert result.returncode == 0, result.stderr
     plan = {p["partition"]: p["new_offset"] for p in json.loads(result.stdout)}
-    assert plan == {0: 3, 1: 3}
+    assert plan == {0: 4, 1: 4}
     assert {
         p["partition"]: p["current_offset"] for p in describe(broker, "replay-g")["partitions"]
     } == plan

@@ -47,8 +47,9 @@ def test_round_trip_with_each_acks_level(shared_broker: BrokerProcess, topic: st
     )
     # acks=0 is fire-and-forget: no answer unless it failed.
     assert sorted(answers) == [1, 2]
-    assert (answers[1].error.code, answers[1].base_offset) == (0, 0)
-    assert (answers[2].error.code, answers[2].base_offset) == (0, 2)
+    # Offset 0 holds the leader's LEADER_CHANGE control batch (DESIGN.md principle 3).
+    assert (answers[1].error.code, answers[1].base_offset) == (0, 1)
+    assert (answers[2].error.code, answers[2].base_offset) == (0, 3)
     assert answers[1].log_append_time_ms == -1
 
     def all_four() -> list[tuple[int, bytes | None]]:
@@ -56,7 +57,7 @@ def test_round_trip_with_each_acks_level(shared_broker: BrokerProcess, topic: st
         return got if len(got) == 4 else []
 
     got = wait_until(all_four, message="the acks=0 record to become readable")
-    assert got == [(0, b"one"), (1, b"two"), (2, b"three"), (3, b"four")]
+    assert got == [(1, b"one"), (2, b"two"), (3, b"three"), (4, b"four")]
 
 
 def test_many_requests_in_flight_on_one_stream_keep_their_order(
@@ -77,7 +78,7 @@ def test_many_requests_in_flight_on_one_stream_keep_their_order(
     for partition in (0, 1):
         sent = [r for r in requests if r.partition == partition]
         offsets = [answers[r.correlation_id].base_offset for r in sent]
-        assert offsets == list(range(len(sent)))
+        assert offsets == list(range(1, len(sent) + 1))  # 0: the LEADER_CHANGE batch
         stored = values(fetch(shared_broker, topic, partition, 0, max_bytes=1 << 22).records)
         assert [v for _, v in stored] == [str(r.correlation_id - 1000).encode() for r in sent]
 
@@ -91,7 +92,7 @@ def test_fetch_long_poll_wakes_on_append(shared_broker: BrokerProcess, topic: st
         # max_wait_ms far beyond the client's deadline: the call can only succeed if the
         # append wakes it.
         result["data"] = fetch(
-            shared_broker, topic, 0, 1, max_wait_ms=60_000, min_bytes=1, timeout=30
+            shared_broker, topic, 0, 2, max_wait_ms=60_000, min_bytes=1, timeout=30
         )
 
     poller = threading.Thread(target=poll)
@@ -103,18 +104,20 @@ def test_fetch_long_poll_wakes_on_append(shared_broker: BrokerProcess, topic: st
         poller.join(60)
     data = result["data"]
     assert data.error.code == 0
-    assert values(data.records) == [(1, b"after")]
-    assert data.high_watermark == 2
+    assert values(data.records) == [(2, b"after")]  # 0: LEADER_CHANGE, 1: before
+    assert data.high_watermark == 3
 
 
 def test_fetch_long_poll_times_out_with_nothing(shared_broker: BrokerProcess, topic: str) -> None:
     create_topic(shared_broker, topic)
+    wait_until(lambda: fetch(shared_broker, topic, 0, 0).high_watermark == 1,
+               message="the leader's LEADER_CHANGE batch to commit")  # fmt: skip
     started = time.monotonic()
-    data = fetch(shared_broker, topic, 0, 0, max_wait_ms=300, min_bytes=1)
+    data = fetch(shared_broker, topic, 0, 1, max_wait_ms=300, min_bytes=1)
     elapsed = time.monotonic() - started
     assert data.error.code == 0
     assert data.records == b""
-    assert data.high_watermark == 0
+    assert data.high_watermark == 1
     assert elapsed >= 0.3, "the broker answered before max_wait_ms with nothing to give"
 
 
@@ -124,7 +127,8 @@ def test_fetch_wait_is_bounded_by_the_broker(broker_factory, tmp_path, topic: st
     b = broker_factory(config_file=config)
     create_topic(b, topic)
     # Asks to wait an hour; the broker cuts it to 200 ms, well inside the 30 s deadline.
-    data = fetch(b, topic, 0, 0, max_wait_ms=3_600_000, min_bytes=1, timeout=30)
+    wait_until(lambda: fetch(b, topic, 0, 0).high_watermark == 1, message="LEADER_CHANGE")
+    data = fetch(b, topic, 0, 1, max_wait_ms=3_600_000, min_bytes=1, timeout=30)
     assert data.error.code == 0 and data.records == b""
 
 
@@ -135,8 +139,8 @@ def test_first_batch_comes_whole_even_above_max_bytes(
     big = batch([b"x" * 5000])
     produce_one(shared_broker, topic, 0, big)
     produce_one(shared_broker, topic, 0, batch([b"small"]))
-    data = fetch(shared_broker, topic, 0, 0, max_bytes=100)
-    assert values(data.records) == [(0, b"x" * 5000)]
+    data = fetch(shared_broker, topic, 0, 1, max_bytes=100)  # 0: LEADER_CHANGE
+    assert values(data.records) == [(1, b"x" * 5000)]
 
 
 def test_fetch_offsets_outside_the_log_are_out_of_range(
@@ -144,27 +148,27 @@ def test_fetch_offsets_outside_the_log_are_out_of_range(
 ) -> None:
     create_topic(shared_broker, topic)
     produce_one(shared_broker, topic, 0, batch([b"a", b"b"]), acks=ACKS_ALL)
-    for offset in (-1, 3, 1 << 62):
+    for offset in (-1, 4, 1 << 62):
         data = fetch(shared_broker, topic, 0, offset)
         assert data.error.code == ErrorCode.OFFSET_OUT_OF_RANGE, offset
-        assert "outside [0, 2]" in data.error.message
+        assert "outside [0, 3]" in data.error.message  # 0: LEADER_CHANGE, 1-2: a, b
     # The end itself is a valid position: nothing to read yet.
-    at_end = fetch(shared_broker, topic, 0, 2)
-    assert (at_end.error.code, at_end.records, at_end.high_watermark) == (0, b"", 2)
+    at_end = fetch(shared_broker, topic, 0, 3)
+    assert (at_end.error.code, at_end.records, at_end.high_watermark) == (0, b"", 3)
 
 
 def test_list_offsets_earliest_latest_and_by_time(shared_broker: BrokerProcess, topic: str) -> None:
     create_topic(shared_broker, topic)
     for i, ts in enumerate((1_000, 2_000, 3_000)):
         answer = produce_one(shared_broker, topic, 0, batch([b"%d" % i] * 2, ts), acks=ACKS_ALL)
-        assert answer.base_offset == 2 * i
+        assert answer.base_offset == 1 + 2 * i  # 0: the LEADER_CHANGE control batch
     spec = broker_pb2
     assert list_offset(shared_broker, topic, 0, spec.OFFSET_SPEC_EARLIEST).offset == 0
-    assert list_offset(shared_broker, topic, 0, spec.OFFSET_SPEC_LATEST).offset == 6
+    assert list_offset(shared_broker, topic, 0, spec.OFFSET_SPEC_LATEST).offset == 7
     by_time = list_offset(shared_broker, topic, 0, spec.OFFSET_SPEC_TIMESTAMP, 1_500)
-    assert (by_time.offset, by_time.timestamp_ms) == (2, 2_000)
+    assert (by_time.offset, by_time.timestamp_ms) == (3, 2_000)
     exact = list_offset(shared_broker, topic, 0, spec.OFFSET_SPEC_TIMESTAMP, 3_000)
-    assert exact.offset == 4
+    assert exact.offset == 5
     after = list_offset(shared_broker, topic, 0, spec.OFFSET_SPEC_TIMESTAMP, 3_001)
     assert (after.error.code, after.offset) == (0, -1)
     unknown_spec = list_offset(shared_broker, topic, 0, 7)
@@ -182,7 +186,7 @@ def test_log_append_time_topics_stamp_the_broker_time(
     assert before <= answer.log_append_time_ms <= after
     from logd.records import decode_batch
 
-    stored = fetch(shared_broker, topic, 0, 0).records
+    stored = fetch(shared_broker, topic, 0, answer.base_offset).records
     decoded = decode_batch(stored)  # the CRC was rewritten: it decodes
     assert decoded.header.log_append_time
     assert decoded.header.max_timestamp == answer.log_append_time_ms
@@ -193,7 +197,7 @@ def test_produce_to_unknown_topic_or_partition(shared_broker: BrokerProcess, top
     for name, partition in ((topic + "-missing", 0), (topic, 1), (topic, -1)):
         answer = produce_one(shared_broker, name, partition, batch([b"x"]))
         assert answer.error.code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-    assert fetch(shared_broker, topic, 0, 0).high_watermark == 0
+    assert values(fetch(shared_broker, topic, 0, 0).records) == []  # at most LEADER_CHANGE
 
 
 def test_metadata_names_this_broker_as_leader(shared_broker: BrokerProcess, topic: str) -> None:

@@ -64,7 +64,8 @@ def test_sigterm_answers_waiting_fetches_and_exits_clean(patient_broker: BrokerP
     request = broker_pb2.FetchRequest(
         max_wait_ms=600_000,
         min_bytes=1,
-        partitions=[broker_pb2.FetchPartition(topic="t", partition=0, offset=1, max_bytes=1000)],
+        # Offset 0 is the leader's LEADER_CHANGE control batch, 1 the record: wait at 2.
+        partitions=[broker_pb2.FetchPartition(topic="t", partition=0, offset=2, max_bytes=1000)],
     )
     waiting = broker(b).Fetch.future(request, timeout=30)
     # Sent after the fetch on the same connection, so the fetch is (almost surely) parked
@@ -106,7 +107,7 @@ def test_sigterm_ends_open_produce_streams_after_answering(
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert status_error_code(caught.value) == ErrorCode.BROKER_NOT_AVAILABLE
     broker_.start()
-    assert values(fetch(broker_, "t", 0, 0).records) == [(0, b"in")]
+    assert values(fetch(broker_, "t", 0, 0).records) == [(1, b"in")]  # 0: LEADER_CHANGE
 
 
 def test_a_paused_broker_serves_again_when_resumed(broker: BrokerProcess) -> None:
@@ -181,17 +182,24 @@ def test_logd_serve_runs_the_same_broker(broker_factory) -> None:
     assert (b.data_dir / ".logd_cleanshutdown").exists()
 
 
-def test_peers_beyond_this_node_are_refused_for_now(tmp_path: Path) -> None:
-    result = _run_broker(
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--listen",
-        f"127.0.0.1:{free_port()}",
-        "--peers",
-        "0@127.0.0.1:1,1@127.0.0.1:2",
+def test_a_broker_without_a_quorum_waits_not_serving_and_stops_clean(broker_factory) -> None:
+    # Its peers never answer: no controller can be elected, so it must not claim SERVING,
+    # yet SIGTERM still stops it cleanly.
+    port = free_port()
+    b = broker_factory(start=False, port=port, peers=f"0@127.0.0.1:{port},1@127.0.0.1:1")
+    b.start(wait=False)
+    health = health_pb2_grpc.HealthStub(b.channel())
+
+    def status() -> int | None:
+        try:
+            return health.Check(health_pb2.HealthCheckRequest(), timeout=1.0).status
+        except grpc.RpcError:
+            return None
+
+    assert wait_until(status, timeout=30, message="the health service") == (
+        health_pb2.HealthCheckResponse.NOT_SERVING
     )
-    assert result.returncode == 1
-    assert "error: peers:" in result.stderr and "single node" in result.stderr
+    assert b.stop() == 0
 
 
 def test_retention_runs_periodically(broker_factory, tmp_path: Path) -> None:
@@ -206,10 +214,11 @@ def test_retention_runs_periodically(broker_factory, tmp_path: Path) -> None:
         answer = admin(b).DescribeTopics(admin_pb2.DescribeTopicsRequest(names=["t"]))
         return answer.topics[0].partitions[0].log_start_offset
 
-    # Every segment but the active one goes; the log then starts at the last batch.
-    assert wait_until(lambda: log_start() == 3, message="retention to run") is True
+    # Every segment but the active one goes; the log then starts at the last batch (offset
+    # 4: 0 holds the leader's LEADER_CHANGE control batch, in a segment of its own here).
+    assert wait_until(lambda: log_start() == 4, message="retention to run") is True
     assert fetch(b, "t", 0, 0).error.code == ErrorCode.OFFSET_OUT_OF_RANGE
-    assert values(fetch(b, "t", 0, 3).records) == [(3, b"3" + b"x" * 150)]
+    assert values(fetch(b, "t", 0, 4).records) == [(4, b"3" + b"x" * 150)]
 
 
 def test_health_turns_not_serving_when_draining_begins(patient_broker: BrokerProcess) -> None:
