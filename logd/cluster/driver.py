@@ -19,6 +19,13 @@ before it is on disk), committed entries are applied (controller) or the commit 
 published (partitions: the high watermark), and ``advance()`` is called. A Ready that needs
 no fsync (only the commit moved) is finished in the pass itself.
 
+A replica whose log lost data it had acknowledged (recovery cut a torn or corrupted tail,
+or the log ends below the commit offset it persisted) must not vote: its shorter log could
+let a candidate that lacks a committed entry win, and the entry it acknowledged would be
+lost (Raft's safety assumes acknowledged entries stay on disk). Such a group *abstains*
+-- it neither grants nor asks for votes -- until a leader has brought its log up to that
+leader's commit offset; then every committed entry is back and it votes again.
+
 Failures: an fsync or a write that fails takes the log offline (storage's rule); the group
 then keeps its Ready in flight forever -- it never acknowledges what it could not persist
 and is, to its peers, a dead replica. Unknown groups' messages (a peer created the group
@@ -45,6 +52,7 @@ from logd.cluster.partition_log import PartitionLog
 from logd.errors import LogdError
 from logd.storage import Flusher
 from replication import (
+    AppendRequest,
     Config,
     Entry,
     Message,
@@ -54,6 +62,8 @@ from replication import (
     Role,
     Snapshot,
     SnapshotRequest,
+    VoteRequest,
+    VoteResponse,
 )
 
 __all__ = [
@@ -105,10 +115,12 @@ class RaftGroup:
     """One group on this broker: its node, storage and listener. Owned by the driver."""
 
     __slots__ = (
+        "abstaining",
         "announced",
         "closed",
         "failed",
         "inflight",
+        "leader_commit",
         "listener",
         "name",
         "node",
@@ -126,6 +138,9 @@ class RaftGroup:
         self.announced: tuple[int | None, int, Role] | None = None
         self.closed = False
         self.failed = False
+        #: Lost acknowledged data: no votes until caught up with a leader's commit.
+        self.abstaining = storage.lost_data
+        self.leader_commit = -1
 
 
 class RaftDriver:
@@ -226,10 +241,19 @@ class RaftDriver:
             held[1].append(m)
 
     def _step(self, group: RaftGroup, m: Message) -> None:
+        if group.abstaining:
+            if isinstance(m, VoteRequest):
+                return
+            if isinstance(m, AppendRequest) and m.term >= group.node.term:
+                group.leader_commit = max(group.leader_commit, m.commit)
         try:
             group.node.step(m)
         except RaftError as exc:
             _log.warning("%s: dropped a message from %d: %s", group.name, m.src, exc)
+            return
+        if group.abstaining and 0 <= group.leader_commit <= group.node.last_offset:
+            group.abstaining = False
+            _log.info("%s: caught up with the leader's commit; voting again", group.name)
 
     def propose(self, group: RaftGroup, data: bytes | bytearray | memoryview, count: int) -> Any:
         """``node.propose`` and schedule the pass that writes and sends it."""
@@ -326,7 +350,7 @@ class RaftDriver:
         if now != group.announced:
             group.announced = now
             group.listener.on_leadership(*now)
-        self._queue(group.name, rd.messages)
+        self._queue(group, rd.messages)
         try:
             group.storage.write(rd)
         except LogdError as exc:
@@ -374,7 +398,7 @@ class RaftDriver:
 
     def _finish(self, group: RaftGroup, rd: Ready) -> None:
         """Steps 6-8: everything in ``rd`` is durable."""
-        self._queue(group.name, rd.messages_after_persist)
+        self._queue(group, rd.messages_after_persist)
         listener = group.listener
         if rd.snapshot is not None and rd.snapshot.data:
             listener.on_snapshot(rd.snapshot)
@@ -388,9 +412,12 @@ class RaftDriver:
         if node.has_ready():
             self._mark(group)
 
-    def _queue(self, name: str, messages: Sequence[Message]) -> None:
+    def _queue(self, group: RaftGroup, messages: Sequence[Message]) -> None:
+        abstaining = group.abstaining
         for m in messages:
-            self._outgoing[m.dst].append((name, m))
+            if abstaining and isinstance(m, VoteRequest | VoteResponse):
+                continue
+            self._outgoing[m.dst].append((group.name, m))
 
     def _flush_outgoing(self) -> None:
         if not self._outgoing:

@@ -111,6 +111,9 @@ class PartitionLog:
             )
             self.confs = self._checked_confs(persisted.confs)
             self.fresh = False
+        #: Recovery cut this log (a torn or corrupted tail, a cut file) or it ends below the
+        #: commit it once persisted: entries it acknowledged may be gone (see the driver).
+        self.lost_data = log.truncated_on_open > 0 or self.hard_state.commit > self.last_offset()
         #: Snapshot data of a state machine (the controller); empty for a partition.
         self.snapshot_data: bytes = b""
         self._state_dirty = persisted is None

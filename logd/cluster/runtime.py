@@ -101,6 +101,7 @@ class ClusterRuntime:
             self._heartbeat,
             self.faults,
             fault_injection=config.fault_injection,
+            peer_connected=self.driver.report_unreachable,
         )
 
     def _report_snapshot(self, group: str, peer: int, success: bool) -> None:
@@ -189,7 +190,7 @@ class ClusterRuntime:
     async def _controller_write(self, request: object) -> object:
         if self.store is None:
             raise KafkaStorageError("the broker is starting")
-        return await self.store.execute(request)  # type: ignore[arg-type]
+        return await self.store.execute_forwarded(request)  # type: ignore[arg-type]
 
     async def _heartbeat(self, request: object) -> object:
         if self.liveness is None:

@@ -14,6 +14,8 @@ The service is unauthenticated (see the proto). Ownership: on the broker's event
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -28,6 +30,8 @@ from logd.server.handlers import Malformed, service_handler
 from logd.v1 import cluster_pb2
 
 __all__ = ["CLUSTER_SERVICE", "ClusterService"]
+
+_log = logging.getLogger(__name__)
 
 CLUSTER_SERVICE = cluster_pb2.DESCRIPTOR.services_by_name["ClusterInternal"].full_name
 
@@ -58,12 +62,32 @@ class ClusterService:
         faults: FaultState,
         *,
         fault_injection: bool,
+        peer_connected: Callable[[int], None] = lambda peer: None,
     ) -> None:
         self._receive = receive
+        self._peer_connected = peer_connected
         self._controller_write = controller_write
         self._heartbeat = heartbeat
         self._faults = faults
         self._fault_injection = fault_injection
+        self._streams: dict[asyncio.Task[Any], grpc.aio.ServicerContext] = {}
+        self._draining = False
+
+    def drain(self) -> None:
+        """Shutting down: end every incoming Raft stream now (they never end by
+        themselves, and the server's grace period would wait for them)."""
+        self._draining = True
+        _log.debug("ending %d incoming raft streams", len(self._streams))
+        for task, context in list(self._streams.items()):
+            asyncio.ensure_future(self._end(task, context))
+
+    @staticmethod
+    async def _end(task: asyncio.Task[Any], context: grpc.aio.ServicerContext) -> None:
+        try:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the broker is shutting down")
+        except Exception:  # AbortError, or the call ended meanwhile
+            pass
+        task.cancel()
 
     def handler(self) -> grpc.GenericRpcHandler:
         def unary(fn: Callable[[Any, Any], Awaitable[Any]], kind: Any, name: str) -> Any:
@@ -96,7 +120,24 @@ class ClusterService:
         )
 
     async def raft(self, frames: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        if self._draining:
+            await abort(context, BrokerUnavailableError("the broker is shutting down"))
+        task = asyncio.current_task()
+        assert task is not None
+        self._streams[task] = context
+        try:
+            return await self._read(frames, context)
+        finally:
+            self._streams.pop(task, None)
+
+    async def _read(self, frames: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        first = True
         async for frame in frames:
+            if first:
+                first = False
+                # A new stream from a peer: it may have restarted and lost what it had
+                # acknowledged (a cut segment): leaders probe it again.
+                self._peer_connected(frame.src)
             if isinstance(frame, Malformed):
                 await abort(context, frame.error())
             if frame.src in self._faults.blocked_from:

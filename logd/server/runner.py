@@ -119,11 +119,27 @@ class BrokerServer:
                 self.node.core.begin_drain()
                 self._broker_service.drain()
                 self.node.groups.close()
-                await self._server.stop(grace)
+                stopping = asyncio.ensure_future(self._server.stop(grace))
+                await self._end_raft_streams_when_idle(grace)
+                await stopping
             if self.node is not None:
                 await self.node.close()
         finally:
             self._stopped.set()
+
+    async def _end_raft_streams_when_idle(self, grace: float) -> None:
+        """Peers' Raft streams never end by themselves, and the grace period would wait for
+        them; yet until the client requests in flight are answered (an acks=all produce, a
+        metadata write) replication must go on. So: wait for those, then end the streams."""
+        assert self.node is not None and self._broker_service is not None
+        store = self.node.cluster.store
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while loop.time() < deadline and (
+            self._broker_service.busy or (store is not None and store.writes_in_flight)
+        ):
+            await asyncio.sleep(0.01)
+        self.node.cluster.service.drain()
 
     async def hurry(self) -> None:
         """During :meth:`stop`: cancel the calls still in flight now, not at the grace's end."""

@@ -50,6 +50,11 @@ class BrokerService:
             },
         )
 
+    @property
+    def busy(self) -> bool:
+        """A produce stream is still open (shutting down: it ends once answered)."""
+        return bool(self._streams)
+
     def drain(self) -> None:
         """Shutting down: every produce stream stops reading and ends once answered."""
         for stream in list(self._streams):

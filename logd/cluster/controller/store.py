@@ -116,6 +116,8 @@ class ControllerStore:
         self._tasks: set[asyncio.Task[None]] = set()
         self.local: LocalLeadership = lambda topic, partition: None
         self._term_applied = False
+        #: Writes this broker started or carries out as leader, not yet answered.
+        self.writes_in_flight = 0
 
     # -- life -----------------------------------------------------------------------------
 
@@ -290,9 +292,22 @@ class ControllerStore:
                 node_id=me.node_id, host=me.host, port=me.port, rack=me.rack
             )
         )
-        await self._write(cluster_pb2.ControllerWriteRequest(records=[record]))
+        await self._write(cluster_pb2.ControllerWriteRequest(records=[record]), background=True)
 
     async def _write(
+        self, request: cluster_pb2.ControllerWriteRequest, *, background: bool = False
+    ) -> cluster_pb2.ControllerWriteResponse:
+        """One write, wherever the leader is. ``background`` writes (registration, the
+        cluster id) are not waited for by a shutting-down broker."""
+        if background:
+            return await self._write_once(request)
+        self.writes_in_flight += 1
+        try:
+            return await self._write_once(request)
+        finally:
+            self.writes_in_flight -= 1
+
+    async def _write_once(
         self, request: cluster_pb2.ControllerWriteRequest
     ) -> cluster_pb2.ControllerWriteResponse:
         request.src = self.me.node_id
@@ -349,6 +364,16 @@ class ControllerStore:
             ) from None
 
     # -- the leader's side of a write -----------------------------------------------------
+
+    async def execute_forwarded(
+        self, request: cluster_pb2.ControllerWriteRequest
+    ) -> cluster_pb2.ControllerWriteResponse:
+        """A write another broker forwarded (its client waits: counted as in flight)."""
+        self.writes_in_flight += 1
+        try:
+            return await self.execute(request)
+        finally:
+            self.writes_in_flight -= 1
 
     async def execute(
         self, request: cluster_pb2.ControllerWriteRequest
