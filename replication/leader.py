@@ -405,6 +405,21 @@ class LeaderState:
         pr.fire(ProgressEvent.SNAPSHOT_DONE if success else ProgressEvent.SNAPSHOT_FAILED)
         pr.probe_sent = True  # wait for its answer or the next heartbeat (etcd)
 
+    def report_data_loss(self, node: int, last_offset: int) -> None:
+        """The follower's log ends at ``last_offset``, below what it acknowledged (its disk
+        lost acknowledged entries: a cut or corrupted segment). Its match is a lie now:
+        forget it and probe from the follower's end, so the lost entries are sent again.
+        Lowering a match never lowers the commit offset (commits only move forward), and
+        the entries it acknowledged are on a quorum without it."""
+        pr = self.progress.get(node)
+        if pr is None or node == self.raft.id or pr.match <= last_offset:
+            return
+        if pr.state is _SNAPSHOT:
+            return  # the snapshot in flight resets it anyway
+        pr.match = -1
+        pr.fire(ProgressEvent.REJECTED, min(last_offset, self.raft.log.last_offset()) + 1)
+        self._want[node] = True
+
     def report_unreachable(self, node: int) -> None:
         pr = self.progress.get(node)
         if pr is not None and node != self.raft.id:

@@ -101,6 +101,17 @@ class RawNode:
         if self._raft.leader is not None:
             self._raft.leader.report_unreachable(to)
 
+    def report_data_loss(self, to: int, last_offset: int) -> None:
+        """``to`` lost entries it had acknowledged; its log ends at ``last_offset`` now.
+
+        Raft assumes acknowledged entries stay durable; a follower whose segment was cut or
+        corrupted breaks that, and a leader that keeps its old match would never send the
+        lost entries again (``next`` never goes below ``match + 1``). The driver learns of
+        the loss from the follower and reports it here; the leader then probes afresh.
+        """
+        if self._raft.leader is not None:
+            self._raft.leader.report_data_loss(to, last_offset)
+
     # -- outputs ---------------------------------------------------------------------
 
     def has_ready(self) -> bool:

@@ -35,7 +35,13 @@ from replication import (
     VoteResponse,
 )
 
-__all__ = ["MAX_FRAME_MESSAGES", "GroupMessage", "decode_frame", "encode_frame"]
+__all__ = [
+    "MAX_FRAME_MESSAGES",
+    "GroupMessage",
+    "decode_frame",
+    "decode_losses",
+    "encode_frame",
+]
 
 #: A bound on the items of one frame, far above what a driver pass produces.
 MAX_FRAME_MESSAGES: Final = 1_000_000
@@ -129,9 +135,18 @@ def _message_proto(group: str, m: Message) -> cluster_pb2.RaftMessage:
     raise AssertionError(f"heartbeats are coalesced, not encoded one by one: {m!r}")
 
 
-def encode_frame(src: int, dst: int, messages: Iterable[GroupMessage]) -> cluster_pb2.RaftFrame:
-    """One frame of everything ``src`` sends ``dst`` now; heartbeats coalesced."""
+def encode_frame(
+    src: int,
+    dst: int,
+    messages: Iterable[GroupMessage],
+    losses: Sequence[tuple[str, int]] = (),
+) -> cluster_pb2.RaftFrame:
+    """One frame of everything ``src`` sends ``dst`` now; heartbeats coalesced. ``losses``:
+    (group, last offset) of groups where ``src`` lost acknowledged entries."""
     frame = cluster_pb2.RaftFrame(src=src, dst=dst)
+    for group, last in losses:
+        frame.lost_groups.append(group)
+        frame.lost_last_offsets.append(last)
     out = frame.messages
     hb_groups, hb_terms, hb_commits = [], [], []
     hr_groups, hr_terms = [], []
@@ -181,6 +196,13 @@ def _message(src: int, dst: int, p: cluster_pb2.RaftMessage) -> Message:
     if t == _T.TIMEOUT_NOW:
         return TimeoutNow(p.term, src, dst)
     raise InvalidRequestError(f"frame from {src}: unknown message type {t}")
+
+
+def decode_losses(frame: cluster_pb2.RaftFrame) -> list[tuple[str, int]]:
+    """The (group, last offset) data-loss reports of a frame."""
+    if len(frame.lost_groups) != len(frame.lost_last_offsets):
+        raise InvalidRequestError(f"frame from {frame.src}: loss arrays differ in length")
+    return list(zip(frame.lost_groups, frame.lost_last_offsets, strict=True))
 
 
 def decode_frame(frame: cluster_pb2.RaftFrame) -> list[GroupMessage]:

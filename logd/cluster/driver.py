@@ -106,9 +106,14 @@ class GroupListener(Protocol):
 
 
 class Transport(Protocol):
-    """Carries frames between brokers (``transport.GrpcTransport``, or a test's)."""
+    """Carries frames between brokers (``transport.GrpcTransport``, or a test's).
+    ``losses`` names, per peer, the groups it leads in which we lost acknowledged entries."""
 
-    def send(self, outgoing: dict[int, list[GroupMessage]]) -> None: ...
+    def send(
+        self,
+        outgoing: dict[int, list[GroupMessage]],
+        losses: dict[int, list[tuple[str, int]]],
+    ) -> None: ...
 
 
 class RaftGroup:
@@ -264,6 +269,14 @@ class RaftDriver:
     def touched(self, group: RaftGroup) -> None:
         """The owner called into the node directly (transfer, campaign): run a pass."""
         self._mark(group)
+
+    def data_loss(self, peer: int, losses: Sequence[tuple[str, int]]) -> None:
+        """``peer`` lost acknowledged entries of these groups (transport side channel)."""
+        for name, last_offset in losses:
+            group = self.groups.get(name)
+            if group is not None and group.node.role is Role.LEADER:
+                group.node.report_data_loss(peer, last_offset)
+                self._mark(group)
 
     def report_unreachable(self, peer: int) -> None:
         for group in self.groups.values():
@@ -423,8 +436,13 @@ class RaftDriver:
         if not self._outgoing:
             return
         outgoing, self._outgoing = self._outgoing, collections.defaultdict(list)
+        losses: dict[int, list[tuple[str, int]]] = {}
+        for group in self.groups.values():
+            leader = group.node.leader
+            if group.abstaining and leader is not None and leader in outgoing:
+                losses.setdefault(leader, []).append((group.name, group.node.last_offset))
         if self.transport is not None:
-            self.transport.send(dict(outgoing))
+            self.transport.send(dict(outgoing), losses)
 
     @staticmethod
     def snapshots_in(messages: Sequence[GroupMessage]) -> list[tuple[str, int]]:

@@ -102,6 +102,7 @@ class ClusterRuntime:
             self.faults,
             fault_injection=config.fault_injection,
             peer_connected=self.driver.report_unreachable,
+            data_loss=self.driver.data_loss,
         )
 
     def _report_snapshot(self, group: str, peer: int, success: bool) -> None:

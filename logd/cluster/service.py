@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
-from logd.cluster.codec import GroupMessage, decode_frame
+from logd.cluster.codec import GroupMessage, decode_frame, decode_losses
 from logd.cluster.transport import FaultState
 from logd.errors import BrokerUnavailableError, InvalidRequestError, LogdError
 from logd.server.errors import abort, translate
@@ -63,7 +63,9 @@ class ClusterService:
         *,
         fault_injection: bool,
         peer_connected: Callable[[int], None] = lambda peer: None,
+        data_loss: Callable[[int, list[tuple[str, int]]], None] = lambda peer, losses: None,
     ) -> None:
+        self._data_loss = data_loss
         self._receive = receive
         self._peer_connected = peer_connected
         self._controller_write = controller_write
@@ -144,9 +146,12 @@ class ClusterService:
                 continue
             try:
                 messages = decode_frame(frame)
+                losses = decode_losses(frame)
             except LogdError as exc:
                 await abort(context, exc)
             self._receive(messages)
+            if losses:
+                self._data_loss(frame.src, losses)
         return cluster_pb2.RaftStreamEnd()
 
     def _check_blocked(self, src: int) -> None:

@@ -109,9 +109,12 @@ class PeerLink:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"raft-link-{dst}")
         self.frames_sent = 0
 
-    def enqueue(self, messages: list[GroupMessage]) -> None:
+    def enqueue(
+        self, messages: list[GroupMessage], losses: list[tuple[str, int]] | None = None
+    ) -> None:
         for chunk in split(messages):
-            frame = encode_frame(self.src, self.dst, chunk)
+            frame = encode_frame(self.src, self.dst, chunk, losses or ())
+            losses = None
             size = frame.ByteSize()
             snapshots = [g for g, m in chunk if isinstance(m, SnapshotRequest)]
             if len(self._queue) >= MAX_QUEUED_FRAMES or self._bytes + size > MAX_QUEUED_BYTES:
@@ -204,7 +207,11 @@ class GrpcTransport:
             for peer, channel in self._channels.items()
         }
 
-    def send(self, outgoing: dict[int, list[GroupMessage]]) -> None:
+    def send(
+        self,
+        outgoing: dict[int, list[GroupMessage]],
+        losses: dict[int, list[tuple[str, int]]] | None = None,
+    ) -> None:
         for dst, messages in outgoing.items():
             link = self._links.get(dst)
             if link is None or dst in self.faults.blocked_to:
@@ -213,7 +220,7 @@ class GrpcTransport:
                     if isinstance(m, SnapshotRequest):
                         self._reporter.snapshot(group, dst, False)
                 continue
-            link.enqueue(messages)
+            link.enqueue(messages, (losses or {}).get(dst))
 
     def _stub(self, node: int) -> cluster_pb2_grpc.ClusterInternalStub:
         channel = self._channels.get(node)

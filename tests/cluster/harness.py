@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from logd.clock import SystemClock
-from logd.cluster.codec import GroupMessage, decode_frame, encode_frame
+from logd.cluster.codec import GroupMessage, decode_frame, decode_losses, encode_frame
 from logd.cluster.driver import DriverSettings, RaftDriver, RaftGroup
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.raft_state import RaftStateFile
@@ -58,21 +58,33 @@ class LocalNetwork:
         network = self
 
         class _Link:
-            def send(self, outgoing: dict[int, list[GroupMessage]]) -> None:
-                network.deliver(driver.node_id, outgoing)
+            def send(
+                self,
+                outgoing: dict[int, list[GroupMessage]],
+                losses: dict[int, list[tuple[str, int]]],
+            ) -> None:
+                network.deliver(driver.node_id, outgoing, losses)
 
         driver.transport = _Link()
 
-    def deliver(self, src: int, outgoing: dict[int, list[GroupMessage]]) -> None:
+    def deliver(
+        self,
+        src: int,
+        outgoing: dict[int, list[GroupMessage]],
+        losses: dict[int, list[tuple[str, int]]] | None = None,
+    ) -> None:
         for dst, messages in outgoing.items():
             target = self.drivers.get(dst)
             if target is None or (src, dst) in self.cut:
                 self.drivers[src].report_unreachable(dst)
                 continue
-            frame = encode_frame(src, dst, messages)
+            frame = encode_frame(src, dst, messages, (losses or {}).get(dst, ()))
             self.frames += 1
-            decoded = decode_frame(type(frame).FromString(frame.SerializeToString()))
-            asyncio.get_running_loop().call_soon(target.receive, decoded)
+            wire = type(frame).FromString(frame.SerializeToString())
+            loop = asyncio.get_running_loop()
+            loop.call_soon(target.receive, decode_frame(wire))
+            if wire.lost_groups:
+                loop.call_soon(target.data_loss, src, decode_losses(wire))
 
     def isolate(self, node: int) -> None:
         for other in self.drivers:

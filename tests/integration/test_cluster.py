@@ -141,6 +141,11 @@ def test_a_follower_with_a_cut_and_corrupted_segment_is_repaired(
     info = partition_info(cluster.bootstrap, "repair")
     follower = cluster[next(r for r in info.replicas if r != info.leader)]
     assert follower.stop() == 0
+    # The leader drops the silent follower from the ISR (it is back in only once repaired).
+    wait_until(
+        lambda: follower.node_id not in partition_info(cluster.bootstrap, "repair").isr,
+        timeout=60, interval=0.05, message="the stopped follower to leave the ISR",
+    )  # fmt: skip
     segment = max((follower.data_dir / "repair-0").glob("*.log"))
     size = segment.stat().st_size
     with segment.open("r+b") as f:  # cut the tail, then scribble inside what is left
