@@ -123,7 +123,9 @@ class Liveness:
                     leader_epoch=info.epoch, isr=list(info.isr),
                 )
             )  # fmt: skip
-        request = cluster_pb2.BrokerHeartbeatRequest(node_id=self.node_id, led=led)
+        request = cluster_pb2.BrokerHeartbeatRequest(
+            node_id=self.node_id, led=led, metadata_offset=self._store.published
+        )
         controller = self._store.controller_id
         if controller < 0:
             return
@@ -164,6 +166,7 @@ class Liveness:
                 for p in request.led
             ],
             now,
+            request.metadata_offset,
         )
         if now >= self._next_rebalance_ms:
             self._next_rebalance_ms = now + self.settings.rebalance_ms

@@ -148,6 +148,7 @@ class ClusterRuntime:
             ),
         )
         self.liveness.start()
+        store.propagating = self.liveness.poke
         return store
 
     def _metadata_log(self) -> Log:

@@ -42,13 +42,26 @@ class LeaderTable:
         self.version = 0
         self._seen: dict[int, int] = {}  # broker -> last heartbeat (ms), controller only
         self._by_broker: dict[int, dict[Key, LeaderInfo]] = {}
+        #: broker -> the metadata offset it reported applied (controller only).
+        self.applied: dict[int, int] = {}
 
     # -- on the controller leader ---------------------------------------------------------
 
-    def report(self, broker: int, led: Iterable[tuple[Key, LeaderInfo]], now_ms: int) -> None:
+    def report(
+        self,
+        broker: int,
+        led: Iterable[tuple[Key, LeaderInfo]],
+        now_ms: int,
+        metadata_offset: int = -1,
+    ) -> None:
         self._seen[broker] = now_ms
+        self.applied[broker] = max(self.applied.get(broker, -1), metadata_offset)
         self._by_broker[broker] = dict(led)
         self._rebuild(now_ms)
+
+    def caught_up(self, offset: int) -> bool:
+        """Every live broker has applied the metadata up to ``offset``."""
+        return all(self.applied.get(b, -1) >= offset for b in self.live)
 
     def expire(self, now_ms: int) -> None:
         self._rebuild(now_ms)
@@ -70,6 +83,7 @@ class LeaderTable:
         """A new controller leader starts from nothing (its predecessor's table is gone)."""
         self._seen.clear()
         self._by_broker.clear()
+        self.applied.clear()
 
     # -- on every other broker ------------------------------------------------------------
 

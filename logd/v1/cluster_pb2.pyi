@@ -250,12 +250,14 @@ class LedPartition(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., isr: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class BrokerHeartbeatRequest(_message.Message):
-    __slots__ = ("node_id", "led")
+    __slots__ = ("node_id", "led", "metadata_offset")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     LED_FIELD_NUMBER: _ClassVar[int]
+    METADATA_OFFSET_FIELD_NUMBER: _ClassVar[int]
     node_id: int
     led: _containers.RepeatedCompositeFieldContainer[LedPartition]
-    def __init__(self, node_id: _Optional[int] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ...) -> None: ...
+    metadata_offset: int
+    def __init__(self, node_id: _Optional[int] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., metadata_offset: _Optional[int] = ...) -> None: ...
 
 class LeaderMove(_message.Message):
     __slots__ = ("topic", "partition", "to")

@@ -64,6 +64,9 @@ _log = logging.getLogger(__name__)
 METADATA_GROUP: Final = "__cluster_metadata-0"
 #: How long a write waits for a controller leader, or for its entry to apply.
 WRITE_TIMEOUT_S: Final = 30.0
+#: How long the leader waits, after a write applied, for every live broker to apply it too
+#: (so that a topic created through one broker is known to all when the call returns).
+PROPAGATION_TIMEOUT_S: Final = 5.0
 _STALE_RETRIES: Final = 10
 
 Forward = Callable[
@@ -115,6 +118,9 @@ class ControllerStore:
         self._publisher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.local: LocalLeadership = lambda topic, partition: None
+        #: Called when a write waits for the other brokers, and when this broker published
+        #: new metadata: heartbeat now rather than at the next interval.
+        self.propagating: Callable[[], None] = lambda: None
         self._term_applied = False
         #: Writes this broker started or carries out as leader, not yet answered.
         self.writes_in_flight = 0
@@ -383,6 +389,7 @@ class ControllerStore:
         try:
             async with self._write_lock:
                 offset, first_pid = await self._execute_locked(request)
+            await self._await_propagated(offset)
         except _Stale:
             return cluster_pb2.ControllerWriteResponse(stale=True, controller_id=self.controller_id)
         except LogdError as exc:
@@ -431,6 +438,16 @@ class ControllerStore:
         finally:
             self._apply_waiters.pop(entry.last_offset, None)
         return entry.last_offset, first_pid
+
+    async def _await_propagated(self, offset: int) -> None:
+        """Until every live broker reported the offset applied (bounded: a slow broker
+        delays the answer, never fails it). Kafka answers CreateTopics before the other
+        brokers know the topic and lets clients retry; waiting here spares them that."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PROPAGATION_TIMEOUT_S
+        self.propagating()
+        while not self.table.caught_up(offset) and loop.time() < deadline and self.is_leader:
+            await asyncio.sleep(0.005)
 
     async def _await_term_applied(self) -> None:
         loop = asyncio.get_running_loop()
@@ -526,6 +543,7 @@ class ControllerStore:
                         except Exception:
                             _log.exception("metadata listener failed at offset %d", offset)
                 self.published = max(self.published, offset)
+                self.propagating()
             waiters = self._publish_waiters
             if waiters:
                 keep = []
