@@ -70,7 +70,9 @@ _MAX_TIMESTAMP_POS: Final = 35
 class Replicator(Protocol):
     """The partition's Raft group, as the partition sees it (``logd.cluster.replicated``)."""
 
-    def propose(self, batch: bytearray | memoryview, max_message_bytes: int) -> tuple[int, int, int]:
+    def propose(
+        self, batch: bytearray | memoryview, max_message_bytes: int
+    ) -> tuple[int, int, int]:
         """Check, stamp (base offset, leader epoch) and propose one producer batch;
         returns (base offset, last offset, term). Raises the batch's typed error, or
         NotLeaderOrFollowerError when the group cannot take it."""
@@ -271,7 +273,9 @@ class Partition:
             info.first_offset, info.last_offset, append_time, self.log.log_start_offset, committed
         )
 
-    def _propose(self, batch: bytes | bytearray, wait_commit: bool, append_time: int) -> AppendResult:
+    def _propose(
+        self, batch: bytes | bytearray, wait_commit: bool, append_time: int
+    ) -> AppendResult:
         """The replicated append: Raft stamps and proposes; its driver writes the log."""
         assert self._replicator is not None
         buf = batch if isinstance(batch, bytearray) else bytearray(batch)
@@ -325,17 +329,17 @@ class Partition:
             last_end, term, future = waiters.popleft()
             if future.done():
                 continue
-            if term >= 0 and self._replicator is not None:
-                if self._replicator.term_at(last_end - 1) != term:
-                    # Raft §5.4.2 / docs/replication.md: committed at that offset, but an
-                    # entry of another leader's term: ours was replaced.
-                    future.set_exception(
-                        NotLeaderOrFollowerError(
-                            f"{self.tp}: the batch ending at {last_end - 1} was replaced by "
-                            "another leader's; retry"
-                        )
+            replicator = self._replicator
+            if term >= 0 and replicator is not None and replicator.term_at(last_end - 1) != term:
+                # Raft §5.4.2 / docs/replication.md: committed at that offset, but an entry
+                # of another leader's term: ours was replaced.
+                future.set_exception(
+                    NotLeaderOrFollowerError(
+                        f"{self.tp}: the batch ending at {last_end - 1} was replaced by "
+                        "another leader's; retry"
                     )
-                    continue
+                )
+                continue
             future.set_result(None)
         if self._hw_is_commit:
             self._advance_high_watermark(end)

@@ -44,7 +44,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
 from logd.cluster.codec import GroupMessage
@@ -448,4 +448,3 @@ class RaftDriver:
     def snapshots_in(messages: Sequence[GroupMessage]) -> list[tuple[str, int]]:
         """(group, peer) of every SnapshotRequest: the transport reports their fate."""
         return [(g, m.dst) for g, m in messages if isinstance(m, SnapshotRequest)]
-

@@ -24,9 +24,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
 from logd.cluster.table import LeaderInfo, LeaderTable
-from logd.clock import Clock
 from logd.errors import LogdError
 from logd.v1 import cluster_pb2
 from partitioning import preferred_leader_moves
@@ -55,8 +55,6 @@ class LivenessSettings:
         self.interval_ms = interval_ms
         self.session_timeout_ms = session_timeout_ms
         self.rebalance_ms = rebalance_ms
-
-
 
 
 class Liveness:
@@ -147,13 +145,15 @@ class Liveness:
                 response.metadata_offset,
             )
         for move in response.moves:
-            replica = by_key.get((move.topic, move.partition))
-            if replica is not None:
-                replica.transfer(move.to)
+            moving = by_key.get((move.topic, move.partition))
+            if moving is not None:
+                moving.transfer(move.to)
 
     # -- the controller leader --------------------------------------------------------
 
-    def handle(self, request: cluster_pb2.BrokerHeartbeatRequest) -> cluster_pb2.BrokerHeartbeatResponse:
+    def handle(
+        self, request: cluster_pb2.BrokerHeartbeatRequest
+    ) -> cluster_pb2.BrokerHeartbeatResponse:
         """A broker's heartbeat, answered by the controller leader (this broker)."""
         table = self._table
         now = self._clock.now_ms()

@@ -26,6 +26,7 @@ from logd.broker.config import BrokerConfig, HostPort
 from logd.broker.metadata import METADATA_TOPIC, PartitionAssignment, leader_hint_for
 from logd.broker.partition import Partition
 from logd.broker.replicas import ReplicaManager
+from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
 from logd.cluster.driver import DriverSettings, RaftDriver
 from logd.cluster.isr import IsrTracker
@@ -36,7 +37,6 @@ from logd.cluster.replicated import PartitionReplica
 from logd.cluster.service import ClusterService
 from logd.cluster.table import LeaderTable
 from logd.cluster.transport import FaultState, GrpcTransport, Reporter
-from logd.clock import Clock
 from logd.errors import KafkaStorageError
 from logd.storage import Flusher, Log, LogConfig, LogManager
 from replication import ConfState
@@ -245,6 +245,8 @@ class ClusterRuntime:
         assignment = PartitionAssignment(0, (leader,), leader, epoch, ())
         return leader_hint_for(self.store.brokers(), assignment)
 
-    def _local_view(self, topic: str, partition: int) -> tuple[int | None, int, tuple[int, ...]] | None:
+    def _local_view(
+        self, topic: str, partition: int
+    ) -> tuple[int | None, int, tuple[int, ...]] | None:
         replica = self.replicas.get(TopicPartition(topic, partition))
         return replica.local_view() if replica is not None else None

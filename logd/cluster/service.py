@@ -15,6 +15,7 @@ The service is unauthenticated (see the proto). Ownership: on the broker's event
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -74,6 +75,7 @@ class ClusterService:
         self._fault_injection = fault_injection
         self._streams: dict[asyncio.Task[Any], grpc.aio.ServicerContext] = {}
         self._draining = False
+        self._ending: set[asyncio.Future[None]] = set()
 
     def drain(self) -> None:
         """Shutting down: end every incoming Raft stream now (they never end by
@@ -81,14 +83,14 @@ class ClusterService:
         self._draining = True
         _log.debug("ending %d incoming raft streams", len(self._streams))
         for task, context in list(self._streams.items()):
-            asyncio.ensure_future(self._end(task, context))
+            ending = asyncio.ensure_future(self._end(task, context))
+            self._ending.add(ending)
+            ending.add_done_callback(self._ending.discard)
 
     @staticmethod
     async def _end(task: asyncio.Task[Any], context: grpc.aio.ServicerContext) -> None:
-        try:
+        with contextlib.suppress(Exception):  # AbortError, or the call ended meanwhile
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the broker is shutting down")
-        except Exception:  # AbortError, or the call ended meanwhile
-            pass
         task.cancel()
 
     def handler(self) -> grpc.GenericRpcHandler:
@@ -168,7 +170,9 @@ class ClusterService:
 
     async def inject_fault(self, request: Any, context: Any) -> Any:
         if not self._fault_injection:
-            raise InvalidRequestError("fault injection is off (start with --enable-fault-injection)")
+            raise InvalidRequestError(
+                "fault injection is off (start with --enable-fault-injection)"
+            )
         faults = self._faults
         if request.clear:
             faults.blocked_to.clear()

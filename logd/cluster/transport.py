@@ -94,12 +94,10 @@ def split(messages: list[GroupMessage]) -> Iterator[list[GroupMessage]]:
 class PeerLink:
     """The stream to one peer and its queue. Owned by the loop."""
 
-    def __init__(
-        self, src: int, dst: int, channel: grpc.aio.Channel, reporter: Reporter
-    ) -> None:
+    def __init__(self, src: int, dst: int, channel: grpc.aio.Channel, reporter: Reporter) -> None:
         self.src = src
         self.dst = dst
-        self._stub = cluster_pb2_grpc.ClusterInternalStub(channel)
+        self._stub = cluster_pb2_grpc.ClusterInternalStub(channel)  # type: ignore[no-untyped-call]
         self._reporter = reporter
         self._queue: collections.deque[tuple[cluster_pb2.RaftFrame, int, list[str]]] = (
             collections.deque()
@@ -226,7 +224,7 @@ class GrpcTransport:
         channel = self._channels.get(node)
         if channel is None or node in self.faults.blocked_to:
             raise BrokerUnavailableError(f"broker {node} is not reachable from {self.node_id}")
-        return cluster_pb2_grpc.ClusterInternalStub(channel)
+        return cluster_pb2_grpc.ClusterInternalStub(channel)  # type: ignore[no-untyped-call]
 
     async def controller_write(
         self, node: int, request: cluster_pb2.ControllerWriteRequest

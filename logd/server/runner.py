@@ -28,8 +28,8 @@ from grpc_reflection.v1alpha import reflection
 
 from logd.broker.config import BrokerConfig, HostPort
 from logd.broker.node import BrokerNode
-from logd.errors import InvalidConfigError
 from logd.cluster.service import CLUSTER_SERVICE
+from logd.errors import InvalidConfigError
 from logd.server.group_service import GROUP_SERVICE, GroupCoordinatorService
 from logd.server.services import ADMIN_SERVICE, BROKER_SERVICE, AdminService, BrokerService
 

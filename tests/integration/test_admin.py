@@ -57,9 +57,7 @@ def test_create_list_describe_delete(broker: BrokerProcess) -> None:
     ]
     # Empty: at most the new leader's LEADER_CHANGE control batch at offset 0 (committed or
     # not yet), never a record (DESIGN.md principle 3).
-    assert all(
-        p.log_start_offset == 0 and p.high_watermark in (0, 1) for p in described.partitions
-    )
+    assert all(p.log_start_offset == 0 and p.high_watermark in (0, 1) for p in described.partitions)
     configs = {c.name: (c.value, c.is_default) for c in described.configs}
     assert configs["retention.ms"] == ("60000", False)
     assert configs["segment.bytes"] == ("1073741824", True)

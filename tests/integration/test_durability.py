@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
+from logd.records.decoder import decode_records
 from logd.v1 import broker_pb2
 from tests.integration.cluster import BrokerProcess
-from logd.records.decoder import decode_records
 from tests.integration.wire import ACKS_ALL, batch, create_topic, fetch, produce, values
 
 pytestmark = pytest.mark.integration

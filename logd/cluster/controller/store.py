@@ -29,6 +29,7 @@ Ownership: owned by the broker's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -38,12 +39,12 @@ from typing import Final
 from logd.broker.api import BrokerMeta
 from logd.broker.config import HostPort
 from logd.broker.metadata import MetadataListener, PartitionAssignment, TopicRecord
+from logd.clock import Clock
 from logd.cluster.controller.image import MetadataImage, change_records, topic_records
 from logd.cluster.controller.records import decode_records, encode_batch
 from logd.cluster.driver import RaftDriver, RaftGroup
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.table import LeaderTable
-from logd.clock import Clock
 from logd.errors import (
     ErrorCode,
     InvalidTopicError,
@@ -144,10 +145,8 @@ class ControllerStore:
                 task.cancel()
         for task in [self._publisher, *self._tasks]:
             if task is not None:
-                try:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-                except (asyncio.CancelledError, Exception):
-                    pass
         error = NotControllerError("the broker is shutting down")
         for _, future in self._publish_waiters:
             if not future.done():
@@ -211,7 +210,8 @@ class ControllerStore:
     def _merged(self, name: str, a: PartitionAssignment) -> PartitionAssignment:
         known = self.table.partitions.get((name, a.partition))
         local = self.local(name, a.partition)
-        leader, epoch, isr = -1, 0, ()
+        leader, epoch = -1, 0
+        isr: tuple[int, ...] = ()
         if known is not None:
             leader, epoch, isr = known.leader, known.epoch, known.isr
         if local is not None and local[0] is not None and local[1] >= epoch:
@@ -351,10 +351,8 @@ class ControllerStore:
             if left <= 0:
                 raise NotControllerError("no controller leader is known; try again")
             self._leader_changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._leader_changed.wait(), min(left, 0.5))
-            except TimeoutError:
-                pass
 
     async def _wait_published(self, offset: int, deadline: float) -> None:
         if self.published >= offset:
@@ -497,10 +495,10 @@ class ControllerStore:
                     waiter[1].set_exception(
                         NotControllerError("the write was replaced by another leader's")
                     )
-            if node is not None and node.role is Role.LEADER and entry.term == node.term:
-                if not self._term_applied:
-                    self._term_applied = True
-                    self._on_term_applied()
+            leads = node is not None and node.role is Role.LEADER and entry.term == node.term
+            if leads and not self._term_applied:
+                self._term_applied = True
+                self._on_term_applied()
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         before = dict(self.image.topics)
