@@ -38,6 +38,7 @@ NOUNS = {
 
 COMMANDS: tuple[Command, ...] = (
     Command(("serve",), "cli.serve", "run a broker in the foreground"),
+    Command(("dev",), "cli.dev", "run a local cluster in the foreground (Ctrl-C stops it)"),
     Command(("produce",), "cli.produce", "produce one record per stdin line"),
     Command(("consume",), "cli.consume", "consume records and print them"),
     Command(("topic", "create"), "cli.topic.create", "create topics"),

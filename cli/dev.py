@@ -1,0 +1,166 @@
+"""``logd dev [--nodes 3] [--data-dir DIR] [--port 7070]``: a local cluster in the foreground.
+
+One ``python -m logd.server`` process per node on consecutive ports from ``--port`` (node
+ids 0..N-1, every node told every other with ``--peers``), data under ``DIR/node-<id>``,
+logs under ``DIR/node-<id>.log``. It prints how to connect once every node serves;
+Ctrl-C (or SIGTERM) stops them all cleanly -- SIGTERM to each, then waiting for it -- and a
+node that dies meanwhile is reported and the others stopped.
+
+Exit codes: 0 after a clean stop, 1 when a node failed to start or died.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Final
+
+from cli import status
+from cli.app import App
+
+__all__ = ["add_arguments", "run"]
+
+_READY_TIMEOUT_S: Final = 60.0
+_STOP_TIMEOUT_S: Final = 30.0
+_POLL_S: Final = 0.1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nodes", type=int, default=3, metavar="N", help="nodes (default 3)")
+    parser.add_argument(
+        "--data-dir", default="logd-dev", metavar="DIR", help="data root (default ./logd-dev)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=7070, metavar="PORT", help="first node's port (default 7070)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+
+
+def _commands(args: argparse.Namespace, root: Path) -> list[list[str]]:
+    addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
+    peers = ",".join(f"{i}@{a}" for i, a in enumerate(addresses))
+    return [
+        [sys.executable, "-m", "logd.server", "--node-id", str(i), "--listen", address,
+         "--data-dir", str(root / f"node-{i}"), "--peers", peers]
+        for i, address in enumerate(addresses)
+    ]  # fmt: skip
+
+
+def _serving(address: str) -> bool:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        try:
+            answer = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1.0
+            )
+        except grpc.RpcError:
+            return False
+    return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def run(app: App, args: argparse.Namespace) -> int:
+    if not 1 <= args.nodes <= 32:
+        app.abort("--nodes must be between 1 and 32", status.USAGE)
+    if not 1 <= args.port <= 65535 - args.nodes:
+        app.abort(f"--port {args.port} leaves no room for {args.nodes} nodes", status.USAGE)
+    root = Path(args.data_dir).expanduser().absolute()
+    root.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    interrupted = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for i, command in enumerate(_commands(args, root)):
+            with (root / f"node-{i}.log").open("ab") as log:
+                procs.append(
+                    subprocess.Popen(
+                        command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                        start_new_session=True,  # Ctrl-C reaches us; we stop them in order
+                    )
+                )  # fmt: skip
+        addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
+        if not _wait_ready(app, procs, addresses, root, lambda: interrupted):
+            return status.ERROR if not interrupted else status.OK
+        _announce(app, addresses, root)
+        while not interrupted:
+            dead = [i for i, p in enumerate(procs) if p.poll() is not None]
+            if dead:
+                _fail(app, f"node {dead[0]} exited ({procs[dead[0]].returncode}); see "
+                          f"{root / f'node-{dead[0]}.log'}")  # fmt: skip
+                return status.ERROR
+            time.sleep(_POLL_S)  # a foreground supervisor: polling its children is the job
+        return status.OK
+    except KeyboardInterrupt:
+        return status.OK
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop_all(app, procs)
+
+
+def _wait_ready(
+    app: App,
+    procs: list[subprocess.Popen[bytes]],
+    addresses: list[str],
+    root: Path,
+    interrupted: object,
+) -> bool:
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    pending = set(range(len(procs)))
+    while pending:
+        if interrupted():  # type: ignore[operator]
+            return False
+        for i in sorted(pending):
+            if procs[i].poll() is not None:
+                _fail(app, f"node {i} did not start; see {root / f'node-{i}.log'}")
+                return False
+            if _serving(addresses[i]):
+                pending.discard(i)
+        if time.monotonic() > deadline:
+            _fail(app, f"nodes {sorted(pending)} not serving after {_READY_TIMEOUT_S:.0f} s")
+            return False
+        time.sleep(_POLL_S)
+    return True
+
+
+def _fail(app: App, message: str) -> None:
+    app.info(f"error: {message}")
+
+
+def _announce(app: App, addresses: list[str], root: Path) -> None:
+    brokers = ",".join(addresses)
+    app.print(f"logd dev: {len(addresses)} nodes serving on {brokers}; data in {root}")
+    app.print("connect with:")
+    app.print(f"  export LOGD_BROKERS={brokers}")
+    app.print("  logd cluster info")
+    app.print(f"  logd topic create demo -p 3 -r {min(3, len(addresses))}")
+    app.print("press Ctrl-C to stop every node")
+    app.stdout.flush()
+
+
+def _stop_all(app: App, procs: list[subprocess.Popen[bytes]]) -> None:
+    # A second Ctrl-C must not leave nodes running behind us: stop them all first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + _STOP_TIMEOUT_S
+    for i, proc in enumerate(procs):
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _fail(app, f"node {i} ignored SIGTERM; killing it")
+            proc.kill()
+            proc.wait()
