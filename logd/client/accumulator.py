@@ -52,12 +52,12 @@ _INF = float("inf")
 class PartitionQueue:
     """One partition's open batch and ready batches, plus the sender's view of it.
 
-    ``open``/``ready`` are guarded by the accumulator lock; ``in_flight``, ``retrying`` and
-    ``backoff_until`` belong to the sender (event loop).
+    ``open``/``ready`` are guarded by the accumulator lock; ``in_flight``, ``retrying``,
+    ``backoff_until`` and ``backoff_epoch`` belong to the sender (event loop).
     """
 
-    __slots__ = ("backoff_until", "in_flight", "next_seq", "open", "partition", "ready",
-                 "retrying", "topic")  # fmt: skip
+    __slots__ = ("backoff_epoch", "backoff_until", "in_flight", "next_seq", "open",
+                 "partition", "ready", "retrying", "topic")  # fmt: skip
 
     def __init__(self, topic: str, partition: int) -> None:
         self.topic = topic
@@ -69,6 +69,8 @@ class PartitionQueue:
         #: A retry is pending: one batch at a time until it is answered (order, see sender).
         self.retrying = False
         self.backoff_until = 0.0
+        #: The leader epoch known when the backoff began: a newer leader ends it early.
+        self.backoff_epoch = -1
 
     def __repr__(self) -> str:
         return f"PartitionQueue({self.topic}-{self.partition})"

@@ -158,7 +158,7 @@ class Sender:
             for pq in queues:
                 if not pq.ready or (pq.retrying and pq.in_flight):
                     continue
-                if pq.backoff_until > now:
+                if pq.backoff_until > now and not self._new_leader(pq):
                     next_at = min(next_at, pq.backoff_until)
                     continue
                 address = self._metadata.cache.leader_address(pq.topic, pq.partition)
@@ -229,12 +229,20 @@ class Sender:
             self._fail(batch, error)
         self.wakeup()
 
+    def _new_leader(self, pq: PartitionQueue) -> bool:
+        """A leader newer than the one that failed us is known: retry without waiting out
+        the backoff (Kafka's KIP-951: the backoff is for waiting on an election, and the
+        election is over)."""
+        leader, epoch = self._metadata.cache.leader(pq.topic, pq.partition)
+        return leader >= 0 and epoch > pq.backoff_epoch
+
     def _retry(
         self, batch: ProducerBatch, pq: PartitionQueue, response: Any, error: LogdError, at: float
     ) -> None:
         batch.last_error = error
         pq.retrying = True
         pq.backoff_until = max(pq.backoff_until, at)
+        _, pq.backoff_epoch = self._metadata.cache.leader(batch.topic, batch.partition)
         if isinstance(error, NotLeaderOrFollowerError | LeaderNotAvailableError):
             hint = response.leader_hint if response is not None else None
             if (

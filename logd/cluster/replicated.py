@@ -168,6 +168,8 @@ class PartitionReplica:
     # -- GroupListener ------------------------------------------------------------------
 
     def on_leadership(self, leader: int | None, term: int, role: Role) -> None:
+        if role is Role.LEADER and self._leader != leader:
+            _log.info("%s: leading in epoch %d", self.name, term)
         self._leader, self._term = leader, term
         self.isr.reset(leader == self.driver.node_id)
         self.refresh()
