@@ -1,0 +1,153 @@
+"""The partition-log adapter over a real storage ``Log`` in a tmp dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from logd.clock import SystemClock
+from logd.cluster.partition_log import PartitionLog
+from logd.cluster.raft_state import RaftStateFile
+from logd.records.builder import build_value_batch
+from logd.records.decoder import decode_records
+from logd.storage import Log
+from replication import (
+    ConfState,
+    Entry,
+    EntryKind,
+    HardState,
+    Ready,
+    Snapshot,
+    SnapshotMeta,
+)
+
+CONF = ConfState.of([0, 1, 2])
+
+
+def _batch(base: int, term: int, *values: bytes) -> bytearray:
+    return bytearray(
+        build_value_batch(list(values), 1_000, base_offset=base, partition_leader_epoch=term)
+    )
+
+
+def _ready(
+    entries: list[Entry],
+    *,
+    truncate_to: int | None = None,
+    hard: HardState | None = None,
+    snapshot: Snapshot | None = None,
+) -> Ready:
+    return Ready(None, hard, snapshot, truncate_to, entries, [], -1, [], [], True)
+
+
+def _open(path: Path) -> PartitionLog:
+    return PartitionLog(Log.open(path), RaftStateFile(path), SystemClock(), initial_conf=CONF)
+
+
+def _log_with_terms(tmp_path: Path) -> PartitionLog:
+    p = _open(tmp_path / "t-0")
+    p.write(
+        _ready(
+            [
+                Entry(1, 0, 0, EntryKind.LEADER_CHANGE, b""),
+                Entry(1, 1, 2, EntryKind.NORMAL, _batch(1, 1, b"a", b"b")),
+                Entry(2, 3, 3, EntryKind.LEADER_CHANGE, b""),
+                Entry(2, 4, 4, EntryKind.NORMAL, _batch(4, 2, b"c")),
+                Entry(4, 5, 5, EntryKind.CONF_CHANGE, ConfState.of([0, 1]).encode()),
+            ],
+            hard=HardState(4, 0, 3),
+        )
+    )
+    return p
+
+
+def test_a_fresh_log_is_an_empty_raft_log_with_the_initial_configuration(tmp_path: Path) -> None:
+    p = _open(tmp_path / "t-0")
+    assert (p.first_offset(), p.last_offset(), p.term_at(-1)) == (0, -1, 0)
+    state = p.initial_state()
+    assert state.hard_state == HardState() and state.conf_states == ((-1, CONF),)
+    assert p.snapshot().meta == SnapshotMeta(-1, 0, CONF)
+
+
+def test_entries_come_back_as_written_with_raft_entries_as_control_batches(
+    tmp_path: Path,
+) -> None:
+    p = _log_with_terms(tmp_path)
+    got = p.entries(0, 5, 1 << 20)
+    assert [(e.term, e.base_offset, e.last_offset, e.kind) for e in got] == [
+        (1, 0, 0, EntryKind.LEADER_CHANGE),
+        (1, 1, 2, EntryKind.NORMAL),
+        (2, 3, 3, EntryKind.LEADER_CHANGE),
+        (2, 4, 4, EntryKind.NORMAL),
+        (4, 5, 5, EntryKind.CONF_CHANGE),
+    ]
+    assert bytes(got[1].data) == bytes(_batch(1, 1, b"a", b"b"))  # stored bytes, unchanged
+    assert ConfState.decode(got[4].data) == ConfState.of([0, 1])
+    # Consumers see the records only: control batches are skipped.
+    data = p.log.read(0, 1 << 20)
+    assert [r.value for r in decode_records(data)] == [b"a", b"b", b"c"]
+    # From the entry *holding* an offset; at least one entry even past max_bytes.
+    assert [e.base_offset for e in p.entries(2, 3, 1 << 20)] == [1, 3]
+    assert len(p.entries(1, 5, 0)) == 1
+
+
+def test_terms_come_from_the_epoch_cache(tmp_path: Path) -> None:
+    p = _log_with_terms(tmp_path)
+    assert [p.term_at(o) for o in range(-1, 6)] == [0, 1, 1, 1, 2, 2, 4]
+    assert p.last_offset_for_term(0) == -1
+    assert p.last_offset_for_term(1) == 2
+    assert p.last_offset_for_term(3) == 4
+    assert p.last_offset_for_term(9) == 5
+
+
+def test_truncation_drops_the_suffix_and_its_configurations(tmp_path: Path) -> None:
+    p = _log_with_terms(tmp_path)
+    assert p.confs[-1][0] == 5
+    p.write(_ready([Entry(3, 3, 3, EntryKind.LEADER_CHANGE, b"")], truncate_to=3))
+    assert p.last_offset() == 3 and p.term_at(3) == 3
+    assert p.confs == [(-1, CONF)]
+
+
+def test_the_side_file_restores_hard_state_and_configurations(tmp_path: Path) -> None:
+    p = _log_with_terms(tmp_path)
+    p.state_file.flush()
+    p.log.close()
+    again = _open(tmp_path / "t-0")
+    state = again.initial_state()
+    assert state.hard_state == HardState(4, 0, 3)
+    assert state.conf_states == ((-1, CONF), (5, ConfState.of([0, 1])))
+    assert not again.fresh and not again.lost_data
+
+
+def test_a_snapshot_resets_the_log_and_remembers_its_term(tmp_path: Path) -> None:
+    p = _log_with_terms(tmp_path)
+    snap = Snapshot(SnapshotMeta(99, 7, ConfState.of([0, 1, 2])))
+    p.write(_ready([], snapshot=snap))
+    assert (p.first_offset(), p.last_offset(), p.term_at(99)) == (100, 99, 7)
+    assert p.last_offset_for_term(6) is None and p.last_offset_for_term(7) == 99
+    assert p.snapshot().meta == snap.meta
+    p.state_file.flush()
+    p.log.close()
+    again = _open(tmp_path / "t-0")
+    assert (again.first_offset(), again.term_at(99)) == (100, 7)
+
+
+def test_retention_keeps_the_term_of_the_new_snapshot_point(tmp_path: Path) -> None:
+    path = tmp_path / "t-0"
+    p = _log_with_terms(tmp_path)
+    p.log.roll()
+    p.write(_ready([Entry(4, 6, 6, EntryKind.NORMAL, _batch(6, 4, b"d"))]))
+    before = p.log.epoch_entries()
+    p.log.delete_records_before(6)
+    p.log_start_moved(before)
+    assert (p.first_offset(), p.term_at(5)) == (6, 4)
+    assert p.conf_at(5) == ConfState.of([0, 1])
+    assert path.exists()
+
+
+def test_a_log_cut_below_its_persisted_commit_reports_lost_data(tmp_path: Path) -> None:
+    path = tmp_path / "t-0"
+    p = _log_with_terms(tmp_path)
+    p.state_file.flush()
+    p.log.truncate_to(3)  # as if the disk lost the tail the commit (3) covered
+    p.log.close()
+    assert _open(path).lost_data
