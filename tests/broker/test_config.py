@@ -113,3 +113,16 @@ def test_addresses_and_peers_parse() -> None:
     assert str(HostPort("::1", 7070)) == "[::1]:7070"
     assert parse_peers("0@a:1, 1@b:2,") == (Peer(0, HostPort("a", 1)), Peer(1, HostPort("b", 2)))
     assert str(Peer(2, HostPort("c", 3))) == "2@c:3"
+
+
+def test_fault_injection_is_refused_unless_the_broker_listens_on_loopback() -> None:
+    assert load_config(overrides={"fault.injection.enable": True}).fault_injection
+    with pytest.raises(InvalidConfigError, match="loopback"):
+        load_config(overrides={"fault.injection.enable": True, "listen": "0.0.0.0:7070"})
+
+
+def test_raft_timing_keys_are_checked() -> None:
+    config = load_config(overrides={"raft.tick.ms": 20, "raft.election.ticks": 30})
+    assert (config.raft_tick_ms, config.raft_election_ticks) == (20, 30)
+    with pytest.raises(InvalidConfigError, match="raft.heartbeat.ticks"):
+        load_config(overrides={"raft.heartbeat.ticks": 20, "raft.election.ticks": 20})

@@ -94,3 +94,31 @@ def test_a_restarted_follower_catches_up_from_its_log(tmp_path: Path) -> None:
         await close(network, nodes)
 
     run(main())
+
+
+def test_a_follower_that_lost_acknowledged_entries_abstains_and_is_repaired(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        network, nodes = await cluster(tmp_path)
+        leader = next(n for n in nodes if n.is_leader)
+        victim = next(n for n in nodes if not n.is_leader)
+        end = [leader.propose(f"v{i}".encode())[1] for i in range(30)][-1]
+        await until(lambda: all(n.recorder.commit >= end for n in nodes), what="commit")
+        assert victim.group is not None and victim.log is not None
+        victim.group.storage.stage()  # its side file names the commit it had reached
+        victim.group.storage.state_file.flush()
+        await victim.stop(network)
+        log = Log.open(victim.directory)
+        log.truncate_to(5)  # the disk lost entries it had acknowledged
+        log.close()
+        victim.start(network)
+        assert victim.group is not None and victim.group.abstaining
+        # It neither asks for nor grants votes until it holds the leader's commit again...
+        await until(lambda: not victim.group.abstaining, what="the repair")  # type: ignore[union-attr]
+        await until(lambda: victim.recorder.commit >= end, what="catch-up")
+        assert victim.log is not None
+        assert values_in(victim.log, end + 1) == [f"v{i}".encode() for i in range(30)]
+        await close(network, nodes)
+
+    run(main())
