@@ -126,6 +126,8 @@ class BrokerConfig:
     replica_lag_time_max_ms: int = 30_000
     #: How often the controller moves leaderships back to their preferred replicas.
     leader_imbalance_check_interval_ms: int = 10_000
+    #: The controller snapshots its image and compacts its log every this many offsets.
+    metadata_snapshot_interval: int = 10_000
     #: The InjectFault RPC (tests only); refused unless the broker listens on loopback.
     fault_injection: bool = False
 
@@ -304,6 +306,7 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
         _int(10, 86_400_000),
     ),
     "fault.injection.enable": ("fault_injection", _bool),
+    "metadata.snapshot.interval": ("metadata_snapshot_interval", _int(2, 1 << 40)),
 }
 
 

@@ -21,17 +21,20 @@ fsyncs it); this object is not.
 from __future__ import annotations
 
 import bisect
+import os
 import struct
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Final
 
 from logd.clock import Clock
 from logd.cluster.raft_state import RaftState, RaftStateFile
-from logd.errors import CorruptRecordError
+from logd.errors import CorruptRecordError, KafkaStorageError
 from logd.records.control import ControlType, build_control_batch, parse_control_record
 from logd.records.decoder import decode_batch
 from logd.records.header import ATTR_CONTROL, parse_header, peek_batch_size, rewrite_crc
 from logd.storage import Log
+from logd.storage.files import write_atomic
 from replication import (
     ConfState,
     Entry,
@@ -55,6 +58,7 @@ _ATTRIBUTES_POS = 21
 NO_TIMESTAMP = -1
 _TIMESTAMPS: Final = struct.Struct(">qq")
 _BASE_TIMESTAMP_POS: Final = 27
+_SNAPSHOT_HEAD: Final = struct.Struct(">qq")  # offset covered, its term
 
 
 def control_batch_for(entry: Entry) -> bytes:
@@ -85,8 +89,11 @@ class PartitionLog:
         clock: Clock,
         *,
         initial_conf: ConfState | None = None,
+        snapshot_file: Path | None = None,
     ) -> None:
         self.log = log
+        #: Where a state machine's snapshot lives (the controller); None for a partition.
+        self.snapshot_file = snapshot_file
         self.state_file = state_file
         self._clock = clock
         persisted = state_file.load()
@@ -117,6 +124,8 @@ class PartitionLog:
         #: Snapshot data of a state machine (the controller); empty for a partition.
         self.snapshot_data: bytes = b""
         self._state_dirty = persisted is None
+        if snapshot_file is not None:
+            self._load_snapshot(snapshot_file)
 
     def _checked_confs(
         self, confs: tuple[tuple[int, ConfState], ...]
@@ -271,11 +280,59 @@ class PartitionLog:
 
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         meta = snapshot.meta
+        if self.snapshot_file is not None:
+            self._write_snapshot(meta.offset, meta.term, bytes(snapshot.data))
         self.log.reset_to(meta.offset + 1)
         self.snapshot_offset, self.snapshot_term = meta.offset, meta.term
         self.confs = [(meta.offset, meta.conf_state)]
         self.snapshot_data = bytes(snapshot.data)
         self._state_dirty = True
+
+    # -- a state machine's snapshots (the controller) -----------------------------------
+
+    def _load_snapshot(self, path: Path) -> None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise KafkaStorageError(f"cannot read {path}: {exc}") from exc
+        if len(data) < _SNAPSHOT_HEAD.size:
+            raise KafkaStorageError(f"{path} is shorter than its header")
+        offset, term = _SNAPSHOT_HEAD.unpack_from(data)
+        body = data[_SNAPSHOT_HEAD.size :]
+        if offset < self.snapshot_offset or offset > self.last_offset():
+            raise KafkaStorageError(
+                f"{path} covers offset {offset}, outside the log "
+                f"[{self.snapshot_offset}, {self.last_offset()}]"
+            )
+        if offset > self.snapshot_offset:
+            # A crash came between writing the snapshot and cutting the log: finish.
+            self.log.delete_records_before(offset + 1)
+        self.snapshot_offset, self.snapshot_term, self.snapshot_data = offset, term, body
+        self.confs = [(offset, self.conf_at(offset))] + [c for c in self.confs if c[0] > offset]
+
+    def _write_snapshot(self, offset: int, term: int, data: bytes) -> None:
+        assert self.snapshot_file is not None
+        try:
+            write_atomic(
+                self.snapshot_file, _SNAPSHOT_HEAD.pack(offset, term) + data, fsync=os.fsync
+            )
+        except OSError as exc:
+            raise KafkaStorageError(f"cannot write {self.snapshot_file}: {exc}") from exc
+
+    def compact(self, offset: int, data: bytes) -> None:
+        """A state machine's snapshot at ``offset`` (an entry's last offset, applied and
+        durable): write it (fsynced) first, then drop the log up to it."""
+        if offset <= self.snapshot_offset:
+            return
+        term = self.term_at(offset)
+        self._write_snapshot(offset, term, data)
+        conf = self.conf_at(offset)
+        self.log.delete_records_before(offset + 1)
+        self.snapshot_offset, self.snapshot_term, self.snapshot_data = offset, term, data
+        self.confs = [(offset, conf)] + [c for c in self.confs if c[0] > offset]
+        self.stage()
 
     def log_start_moved(self, epochs_before: list[tuple[int, int]]) -> None:
         """Retention moved the log start: remember the term of the new snapshot point,

@@ -46,6 +46,8 @@ __all__ = ["CONTROLLER_VOTERS_MAX", "ClusterRuntime"]
 _log = logging.getLogger(__name__)
 
 CONTROLLER_VOTERS_MAX: Final = 3
+#: The controller's snapshot beside its log: ``__cluster_metadata-0/metadata.snapshot``.
+SNAPSHOT_FILE: Final = "metadata.snapshot"
 #: The metadata log keeps everything (no retention) in segments of this size.
 _METADATA_SEGMENT_BYTES: Final = 16 * 1024 * 1024
 
@@ -118,6 +120,7 @@ class ClusterRuntime:
             RaftStateFile(log.directory),
             self._clock,
             initial_conf=ConfState.of(self.voters, self.learners),
+            snapshot_file=Path(log.directory) / SNAPSHOT_FILE,
         )
         store = ControllerStore(
             self.driver,
@@ -127,6 +130,7 @@ class ClusterRuntime:
             table=self.table,
             clock=self._clock,
             forward=self.transport.controller_write,
+            snapshot_every=self.config.metadata_snapshot_interval,
         )
         store.local = self._local_view
         self.store = store

@@ -124,5 +124,5 @@ def test_fault_injection_is_refused_unless_the_broker_listens_on_loopback() -> N
 def test_raft_timing_keys_are_checked() -> None:
     config = load_config(overrides={"raft.tick.ms": 20, "raft.election.ticks": 30})
     assert (config.raft_tick_ms, config.raft_election_ticks) == (20, 30)
-    with pytest.raises(InvalidConfigError, match="raft.heartbeat.ticks"):
+    with pytest.raises(InvalidConfigError, match=r"raft\.heartbeat\.ticks"):
         load_config(overrides={"raft.heartbeat.ticks": 20, "raft.election.ticks": 20})

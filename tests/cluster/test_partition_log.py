@@ -151,3 +151,30 @@ def test_a_log_cut_below_its_persisted_commit_reports_lost_data(tmp_path: Path) 
     p.log.truncate_to(3)  # as if the disk lost the tail the commit (3) covered
     p.log.close()
     assert _open(path).lost_data
+
+
+def test_a_state_machine_snapshot_compacts_the_log_and_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m-0"
+    snap = path / "metadata.snapshot"
+    p = PartitionLog(Log.open(path), RaftStateFile(path), SystemClock(), initial_conf=CONF,
+                     snapshot_file=snap)  # fmt: skip
+    p.write(
+        _ready(
+            [Entry(1, 0, 0, EntryKind.LEADER_CHANGE, b"")]
+            + [Entry(1, i, i, EntryKind.NORMAL, _batch(i, 1, b"r%d" % i)) for i in range(1, 9)],
+            hard=HardState(1, 0, 8),
+        )
+    )
+    p.log.roll()
+    p.write(_ready([Entry(1, 9, 9, EntryKind.NORMAL, _batch(9, 1, b"r9"))]))
+    p.compact(8, b"image@8")
+    assert (p.first_offset(), p.term_at(8), p.snapshot().data) == (9, 1, b"image@8")
+    assert [e.base_offset for e in p.entries(9, 9, 1 << 20)] == [9]
+    p.state_file.flush()
+    p.log.close()
+    again = PartitionLog(Log.open(path), RaftStateFile(path), SystemClock(), initial_conf=CONF,
+                         snapshot_file=snap)  # fmt: skip
+    assert again.snapshot().meta.offset == 8 and again.snapshot().data == b"image@8"
+    assert again.first_offset() == 9

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +189,24 @@ def test_metadata_writes_work_again_after_the_controller_leader_dies(
     wait_in_sync(cluster.bootstrap, "after-failover", 2)
     with Admin(brokers=cluster[controller].address) as admin:
         assert "after-failover" in {t.name for t in admin.list_topics()}
+
+
+def test_a_broker_that_missed_compacted_metadata_gets_the_controller_snapshot(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    config = tmp_path / "snap.toml"
+    config.write_text("metadata.snapshot.interval = 4\n")
+    cluster = cluster_factory(3, extra_args=["--config", str(config)])
+    with Admin(brokers=cluster.bootstrap) as admin:
+        controller = admin.describe_cluster().controller_id
+    away = cluster[next(b.node_id for b in cluster if b.node_id != controller)]
+    assert away.stop() == 0
+    others = ",".join(b.address for b in cluster if b is not away)
+    with Admin(brokers=others) as admin:
+        for i in range(12):  # far beyond the snapshot interval: its log is compacted away
+            admin.create_topics([NewTopic(f"snap-{i}", 1, 1)])
+    assert "metadata snapshot at offset" in cluster[controller].stderr_text()
+    away.start()
+    with Admin(brokers=away.address) as admin:
+        names = {t.name for t in admin.list_topics()}
+    assert {f"snap-{i}" for i in range(12)} <= names

@@ -94,7 +94,11 @@ class ControllerStore:
         table: LeaderTable,
         clock: Clock,
         forward: Forward,
+        snapshot_every: int = 10_000,
     ) -> None:
+        #: Take a snapshot and compact the metadata log every this many applied offsets.
+        self.snapshot_every = snapshot_every
+        self._compacting = False
         self._driver = driver
         self._storage = storage
         self.me = me
@@ -499,6 +503,26 @@ class ControllerStore:
             if leads and not self._term_applied:
                 self._term_applied = True
                 self._on_term_applied()
+        self._maybe_compact()
+
+    def _maybe_compact(self) -> None:
+        """After the pass (the entries just applied are durable and advanced): snapshot
+        the image and drop the log behind it once enough has accumulated."""
+        storage = self._storage
+        if self._compacting or self.image.applied - storage.snapshot_offset < self.snapshot_every:
+            return
+        self._compacting = True
+
+        def compact() -> None:
+            self._compacting = False
+            try:
+                storage.compact(self.image.applied, self.image.snapshot())
+            except LogdError as exc:
+                _log.error("metadata snapshot failed: %s", exc)
+            else:
+                _log.info("metadata snapshot at offset %d", storage.snapshot_offset)
+
+        asyncio.get_running_loop().call_soon(compact)
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         before = dict(self.image.topics)
