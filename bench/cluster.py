@@ -3,7 +3,7 @@
     python -m bench.cluster [--records N] [--latency-s S] [--rate R] [--failovers K] [--dir D]
 
 In the same run, on the same three brokers (default timeouts: 50 ms ticks, elections after
-1.0-2.0 s, heartbeats every 150 ms):
+0.75-1.5 s, heartbeats every 150 ms):
 
 * ``produce-batch`` -- ``Producer.produce_batch()`` of N 100-byte records, acks=all, to an
   8-partition topic with replication factor 1, then to one with replication factor 3: msgs/s;

@@ -114,10 +114,12 @@ class BrokerConfig:
     max_partitions_per_topic: int = 10_000
     #: Consumer groups and ``__consumer_offsets`` (``group.*``, ``offsets.*`` keys).
     groups: GroupSettings = dataclasses.field(default_factory=GroupSettings)
-    #: Raft timing (issue 5): one tick for every group; elections after a random
-    #: ``[e, 2e)`` ticks without a leader (1.0-2.0 s by default), heartbeats every 150 ms.
+    #: Raft timing (issue 5): one tick for every group; a follower campaigns after a random
+    #: ``[e, 2e)`` ticks without a leader (0.75-1.5 s by default: the first of two
+    #: followers after ~1 s) and a leader without a quorum for ``e`` ticks steps down;
+    #: heartbeats every 3 ticks (150 ms).
     raft_tick_ms: int = 50
-    raft_election_ticks: int = 20
+    raft_election_ticks: int = 15
     raft_heartbeat_ticks: int = 3
     #: Broker heartbeats to the controller leader, and when a silent broker counts as down.
     broker_heartbeat_interval_ms: int = 500

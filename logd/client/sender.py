@@ -160,6 +160,8 @@ class Sender:
                     continue
                 if pq.backoff_until > now and not self._new_leader(pq):
                     next_at = min(next_at, pq.backoff_until)
+                    # Look for the new leader meanwhile: an election ends the wait early.
+                    missing_leader = True
                     continue
                 address = self._metadata.cache.leader_address(pq.topic, pq.partition)
                 if address is None:

@@ -87,7 +87,7 @@ class DriverSettings:
     """Timing of every group (``raft.*`` broker keys)."""
 
     tick_ms: int = 50
-    election_ticks: int = 20  # follower timeout 1.0-2.0 s at 50 ms ticks
+    election_ticks: int = 15  # follower timeout 0.75-1.5 s at 50 ms ticks
     heartbeat_ticks: int = 3  # 150 ms
     max_append_bytes: int = 1 << 20
     max_inflight_appends: int = 64

@@ -8,10 +8,11 @@ driver (``report_unreachable``: leaders stop streaming to that peer and probe), 
 the fate of any snapshot it carried (``report_snapshot``), drops what was queued -- Raft
 retransmits -- and reconnects with exponential backoff (50 ms doubling to 1 s).
 
-Backpressure: a link holds at most ``MAX_QUEUED_FRAMES`` frames and ``MAX_QUEUED_BYTES``;
-past either, new frames are dropped and the peer reported unreachable, so a stalled peer
-(SIGSTOP) costs bounded memory while Raft's in-flight window bounds what leaders send.
-Frames are cut at ``MAX_FRAME_BYTES`` of entry data.
+Backpressure: a link holds at most ``MAX_QUEUED_MESSAGES`` messages and
+``MAX_QUEUED_BYTES``; past either, new messages are dropped and the peer reported
+unreachable, so a stalled peer (SIGSTOP) costs bounded memory while Raft's in-flight window
+bounds what leaders send. What queued while a write was in flight goes out as one frame,
+cut at ``MAX_FRAME_BYTES`` of entry data.
 
 Faults (tests, ``--enable-fault-injection``): ``faults.blocked_to`` drops what we send to a
 peer (as if the link failed); the service drops what arrives from ``faults.blocked_from``.
@@ -22,7 +23,6 @@ Ownership: owned by the broker's event loop.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import logging
@@ -32,7 +32,7 @@ from typing import Any, Final
 import grpc
 
 from logd.cluster.codec import GroupMessage, encode_frame
-from logd.errors import BrokerUnavailableError, LogdError, NotControllerError
+from logd.errors import BrokerUnavailableError, NotControllerError
 from logd.v1 import cluster_pb2, cluster_pb2_grpc
 from replication import AppendRequest, SnapshotRequest
 
@@ -40,7 +40,7 @@ __all__ = ["FaultState", "GrpcTransport", "PeerLink"]
 
 _log = logging.getLogger(__name__)
 
-MAX_QUEUED_FRAMES: Final = 1024
+MAX_QUEUED_MESSAGES: Final = 100_000
 MAX_QUEUED_BYTES: Final = 64 * 1024 * 1024
 MAX_FRAME_BYTES: Final = 8 * 1024 * 1024
 BACKOFF_MIN_S: Final = 0.05
@@ -92,16 +92,21 @@ def split(messages: list[GroupMessage]) -> Iterator[list[GroupMessage]]:
 
 
 class PeerLink:
-    """The stream to one peer and its queue. Owned by the loop."""
+    """The stream to one peer and what waits to go on it. Owned by the loop.
+
+    Messages wait as messages, not frames: each write takes everything that queued up
+    while the previous one was in flight and sends it as one frame (cut at
+    MAX_FRAME_BYTES), so under load frames grow instead of queueing up -- one gRPC write
+    per round trip, however many passes of the driver fed it.
+    """
 
     def __init__(self, src: int, dst: int, channel: grpc.aio.Channel, reporter: Reporter) -> None:
         self.src = src
         self.dst = dst
         self._stub = cluster_pb2_grpc.ClusterInternalStub(channel)  # type: ignore[no-untyped-call]
         self._reporter = reporter
-        self._queue: collections.deque[tuple[cluster_pb2.RaftFrame, int, list[str]]] = (
-            collections.deque()
-        )
+        self._messages: list[GroupMessage] = []
+        self._losses: list[tuple[str, int]] = []
         self._bytes = 0
         self._wakeup = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"raft-link-{dst}")
@@ -110,30 +115,27 @@ class PeerLink:
     def enqueue(
         self, messages: list[GroupMessage], losses: list[tuple[str, int]] | None = None
     ) -> None:
-        for chunk in split(messages):
-            frame = encode_frame(self.src, self.dst, chunk, losses or ())
-            losses = None
-            size = frame.ByteSize()
-            snapshots = [g for g, m in chunk if isinstance(m, SnapshotRequest)]
-            if len(self._queue) >= MAX_QUEUED_FRAMES or self._bytes + size > MAX_QUEUED_BYTES:
-                self._drop([(frame, size, snapshots)])
-                continue
-            self._queue.append((frame, size, snapshots))
-            self._bytes += size
+        size = sum(_data_size(m) for _, m in messages) + 64 * len(messages)
+        if len(self._messages) >= MAX_QUEUED_MESSAGES or self._bytes + size > MAX_QUEUED_BYTES:
+            self._drop(messages)
+            return
+        self._messages.extend(messages)
+        if losses:
+            self._losses = list(losses)
+        self._bytes += size
         self._wakeup.set()
 
-    def _drop(self, items: list[tuple[cluster_pb2.RaftFrame, int, list[str]]]) -> None:
+    def _drop(self, messages: list[GroupMessage]) -> None:
         self._reporter.unreachable(self.dst)
-        for _, _, snapshots in items:
-            for group in snapshots:
+        for group, m in messages:
+            if isinstance(m, SnapshotRequest):
                 self._reporter.snapshot(group, self.dst, False)
 
-    def _flush_queue(self) -> None:
-        items = list(self._queue)
-        self._queue.clear()
+    def _take(self) -> tuple[list[GroupMessage], list[tuple[str, int]]]:
+        messages, self._messages = self._messages, []
+        losses, self._losses = self._losses, []
         self._bytes = 0
-        if items:
-            self._drop(items)
+        return messages, losses
 
     async def _run(self) -> None:
         backoff = BACKOFF_MIN_S
@@ -141,16 +143,19 @@ class PeerLink:
             await self._wakeup.wait()
             self._wakeup.clear()
             call = self._stub.Raft()
+            messages: list[GroupMessage] = []
             try:
                 while True:
-                    while self._queue:
-                        frame, size, snapshots = self._queue[0]
-                        await call.write(frame)
-                        self._queue.popleft()
-                        self._bytes -= size
-                        self.frames_sent += 1
-                        for group in snapshots:
-                            self._reporter.snapshot(group, self.dst, True)
+                    while self._messages:
+                        messages, losses = self._take()
+                        for chunk in split(messages):
+                            await call.write(encode_frame(self.src, self.dst, chunk, losses))
+                            losses = []
+                            self.frames_sent += 1
+                        for group, m in messages:
+                            if isinstance(m, SnapshotRequest):
+                                self._reporter.snapshot(group, self.dst, True)
+                        messages = []
                         backoff = BACKOFF_MIN_S
                     await self._wakeup.wait()
                     self._wakeup.clear()
@@ -160,7 +165,7 @@ class PeerLink:
             except Exception as exc:  # grpc.aio errors of every kind: the stream is gone
                 call.cancel()
                 _log.debug("raft stream to %d failed: %s", self.dst, exc)
-                self._flush_queue()
+                self._drop(messages + self._take()[0])
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
 
@@ -256,6 +261,3 @@ class GrpcTransport:
         for channel in self._channels.values():
             with contextlib.suppress(Exception):
                 await channel.close(None)
-
-
-LogdErrorT = LogdError

@@ -8,7 +8,7 @@
 * A follower whose active segment was cut and corrupted while it was down is repaired.
 * Killing the controller leader: metadata writes work again after the election.
 
-Timeouts are the defaults (elections 1-2 s). No fixed sleeps: deadlines only.
+Timeouts are the defaults (elections after 0.75-1.5 s). No fixed sleeps: deadlines only.
 """
 
 from __future__ import annotations
