@@ -108,9 +108,7 @@ class CheckResult:
             f"{s.get('unknown_present', 0)}, absent {s.get('unknown_absent', 0)})",
         ]
         if "duplicates_allowed" in s:
-            lines.append(
-                f"duplicates allowed (producer not idempotent): {s['duplicates_allowed']}"
-            )
+            lines.append(f"duplicates allowed (producer not idempotent): {s['duplicates_allowed']}")
         lines.append("anomalies: " + ("none" if self.valid else f"{sum(self.counts.values())}"))
         for kind in ANOMALIES:
             lines.append(f"  {kind:<20} {self.counts[kind]}")
@@ -283,7 +281,9 @@ def _check_replicas(finals: dict[TP, dict[str, _Replica]], result: CheckResult) 
                            f"(below their common end {common})")  # fmt: skip
 
 
-def _check_polls(ops: Sequence[Op], finals: dict[TP, dict[str, _Replica]], result: CheckResult) -> None:
+def _check_polls(
+    ops: Sequence[Op], finals: dict[TP, dict[str, _Replica]], result: CheckResult
+) -> None:
     data_offsets: dict[TP, list[int]] = {
         tp: sorted({o for r in replicas.values() for o in r.records})
         for tp, replicas in finals.items()

@@ -44,8 +44,14 @@ class Builder:
         invoke = float(next(self.ticks))
         if overlap:  # invoked before the previous op completed
             invoke = self.ops[-1].complete - 0.5
-        op = Op(process=str(fields.pop("process", "p0")), kind=kind, invoke=invoke,
-                complete=float(next(self.ticks)), outcome=outcome, **fields)  # type: ignore[arg-type]
+        op = Op(
+            process=str(fields.pop("process", "p0")),
+            kind=kind,
+            invoke=invoke,
+            complete=float(next(self.ticks)),
+            outcome=outcome,
+            **fields,
+        )  # type: ignore[arg-type]
         self.ops.append(op)
         return op
 
@@ -107,7 +113,12 @@ def test_a_clean_history_has_no_anomalies_and_counts_what_it_held() -> None:
     assert result.valid, result.summary()
     assert_valid(result)
     s = result.stats
-    assert (s["produce"], s["produce_ok"], s["produce_failed"], s["produce_unknown"]) == (8, 5, 1, 2)
+    assert (s["produce"], s["produce_ok"], s["produce_failed"], s["produce_unknown"]) == (
+        8,
+        5,
+        1,
+        2,
+    )
     assert (s["unknown_present"], s["unknown_absent"]) == (1, 1)
     assert (s["poll"], s["polled"], s["sessions"]) == (3, 5, 2)
     assert (s["commit"], s["commit_ok"]) == (4, 3)
