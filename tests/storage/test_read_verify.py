@@ -110,11 +110,17 @@ def test_the_successor_must_continue_the_run() -> None:
 # -- a log with damaged sealed segments ------------------------------------------------------
 
 
-def _log_with_sealed_segments(directory: Path, clock: ManualClock) -> list[bytes]:
+def _log_with_sealed_segments(
+    directory: Path, clock: ManualClock, records: list[int] | None = None
+) -> list[bytes]:
+    """30 batches of 200 bytes in three epochs over at least four segments; batch ``i``
+    holds ``records[i]`` records (2 each by default)."""
     log = Log.open(directory, SMALL, clock)
     stored = []
-    for epoch in (1, 2, 3):
-        stored += fill(log, 10, epoch=epoch)
+    for i in range(30):
+        batch = make_batch(records[i] if records else 2, 200, seed=i)
+        log.append(batch, 1 + i // 10)
+        stored.append(bytes(batch))
     log.close()
     assert len(log.segment_base_offsets()) >= 4
     return stored
@@ -153,8 +159,9 @@ def test_no_single_bit_flip_in_a_sealed_segment_is_ever_served(
     batches exactly as they were stored (up to the leader epoch, which no consumer sees
     and which is only checked where it makes epochs fall)."""
     origin = tmp_path / "origin" / "t-0"
-    if not origin.exists():
-        _log_with_sealed_segments(origin, clock)
+    if not origin.exists():  # record counts from 1 to 8, so a flipped base offset can
+        # still overlap the offsets asked for (what locate's rising check is for)
+        _log_with_sealed_segments(origin, clock, [1 + (i * 5) % 8 for i in range(30)])
     stored = _stored(origin)
     by_offset = {parse_header(b).base_offset: b for b in stored}
     with tempfile.TemporaryDirectory(dir=tmp_path) as scratch:
@@ -178,6 +185,40 @@ def test_no_single_bit_flip_in_a_sealed_segment_is_ever_served(
                         assert original is not None and _masked(batch) == _masked(original)
         finally:
             log.close()
+
+
+def _base_offset_field(path: Path, batch: int) -> int:
+    """The byte position of the base offset's last byte of batch ``batch`` (200 B each)."""
+    assert path.stat().st_size >= (batch + 1) * 200
+    return batch * 200 + 7
+
+
+def test_a_raised_base_offset_in_a_segment_s_last_batch_is_refused(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    stored = _log_with_sealed_segments(tmp_path / "t-0", clock, [5] * 30)
+    first = tmp_path / "t-0" / f"{0:020d}.log"
+    last = first.stat().st_size // 200 - 1  # the segment's last batch, offsets 5*last..
+    position = _base_offset_field(first, last)
+    first.write_bytes(flip(first.read_bytes(), position, 0x02))  # base + 2
+    log = Log.open(tmp_path / "t-0", SMALL, clock, clean_shutdown=True)
+    with pytest.raises(KafkaStorageError, match="reaches the next segment"):
+        log.read(5 * last, 1)
+    assert log.read(0, 1) == stored[0]
+    log.close()
+
+
+def test_a_lowered_base_offset_is_refused_even_when_its_batch_is_read_alone(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    _log_with_sealed_segments(tmp_path / "t-0", clock, [5] * 30)
+    first = tmp_path / "t-0" / f"{0:020d}.log"
+    # Batch 1 holds 5..9; base 5 -> 4 overlaps batch 0 (0..4) yet still covers offset 5.
+    first.write_bytes(flip(first.read_bytes(), _base_offset_field(first, 1), 0x01))
+    log = Log.open(tmp_path / "t-0", SMALL, clock, clean_shutdown=True)
+    with pytest.raises(KafkaStorageError, match="base offset 4 does not follow 4"):
+        log.read(5, 1)
+    log.close()
 
 
 def _stored(directory: Path) -> list[bytes]:
