@@ -50,8 +50,8 @@ class Builder:
             invoke=invoke,
             complete=float(next(self.ticks)),
             outcome=outcome,
-            **fields,
-        )  # type: ignore[arg-type]
+            **fields,  # type: ignore[arg-type]
+        )
         self.ops.append(op)
         return op
 
@@ -72,7 +72,8 @@ class Builder:
         return self.op(Kind.COMMITTED, group="g", topic=T, partition=0, offset=offset)
 
     def final(self, replica: str, *records: tuple[int, bytes], end: int = -1,
-              outcome: Outcome = Outcome.OK, partition: int = 0, error: str = "") -> Op:  # fmt: skip
+              outcome: Outcome = Outcome.OK, partition: int = 0,
+              error: str = "") -> Op:  # fmt: skip
         return self.op(Kind.FINAL_READ, outcome, topic=T, partition=partition, replica=replica,
                        records=tuple(records), offset=end, error=error)  # fmt: skip
 
@@ -81,7 +82,7 @@ class Builder:
 LOG = [(0, b"a"), (1, b"b"), (3, b"c"), (4, b"d"), (5, b"e")]
 
 
-def clean(b: Builder, final: Callable[[Builder], None] | None = None) -> None:
+def clean(b: Builder, final: Callable[[Builder], object] | None = None) -> None:
     for offset, value in LOG:
         b.produce(value, offset)
     b.produce(b"u1", outcome=Outcome.UNKNOWN)  # timed out; never written
