@@ -42,10 +42,12 @@ __all__ = [
 class DiskFault:
     kind: str
     path: Path
-    #: The byte cut at or flipped ((-1 for a deleted file).
+    #: The byte cut at or flipped (-1 for a deleted file).
     position: int = -1
     #: Offsets of the batch the byte belongs to, when it is in a batch.
     batch: tuple[int, int] | None = None
+    #: Where that batch starts in the file.
+    batch_position: int = -1
 
     def __str__(self) -> str:
         where = f" at byte {self.position}" if self.position >= 0 else ""
@@ -62,8 +64,9 @@ def segments(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.log"))
 
 
-def batch_at(path: Path, position: int) -> tuple[int, int] | None:
-    """(base, last offset) of the batch of ``path`` holding byte ``position``."""
+def batch_at(path: Path, position: int) -> tuple[tuple[int, int], int] | None:
+    """((base, last offset), start) of the batch of an intact ``path`` holding byte
+    ``position``."""
     data = path.read_bytes()
     pos = 0
     while pos < len(data):
@@ -72,9 +75,16 @@ def batch_at(path: Path, position: int) -> tuple[int, int] | None:
             return None
         if position < pos + size:
             header = parse_header(data, pos)
-            return header.base_offset, header.last_offset
+            return (header.base_offset, header.last_offset), pos
         pos += size
     return None
+
+
+def _fault(kind: str, path: Path, position: int) -> DiskFault:
+    found = batch_at(path, position)  # before the damage: the file is still intact
+    if found is None:
+        return DiskFault(kind, path, position)
+    return DiskFault(kind, path, position, found[0], found[1])
 
 
 def cut_active_segment(directory: Path, rng: random.Random) -> DiskFault:
@@ -83,10 +93,10 @@ def cut_active_segment(directory: Path, rng: random.Random) -> DiskFault:
     size = path.stat().st_size
     assert size > 1, f"{path} is empty: nothing to cut"
     position = rng.randrange(1, size)
-    batch = batch_at(path, position)
+    fault = _fault("cut", path, position)
     with path.open("r+b") as file:
         file.truncate(position)
-    return DiskFault("cut", path, position, batch)
+    return fault
 
 
 def flip_sealed_segment(directory: Path, rng: random.Random) -> DiskFault:
@@ -95,13 +105,13 @@ def flip_sealed_segment(directory: Path, rng: random.Random) -> DiskFault:
     assert sealed, f"{directory} has no sealed segment"
     path = rng.choice(sealed)
     position = rng.randrange(path.stat().st_size)
-    batch = batch_at(path, position)
+    fault = _fault("flip", path, position)
     with path.open("r+b") as file:
         file.seek(position)
         byte = file.read(1)[0]
         file.seek(position)
         file.write(bytes([byte ^ (1 << rng.randrange(8))]))
-    return DiskFault("flip", path, position, batch)
+    return fault
 
 
 def delete_index(directory: Path, rng: random.Random) -> DiskFault:
