@@ -98,7 +98,7 @@ def test_a_torn_run_is_damage() -> None:
 
 
 def test_the_successor_must_continue_the_run() -> None:
-    data, batches = run(3, epochs=(1, 2, 2))
+    _, batches = run(3, epochs=(1, 2, 2))
     tail = Tail(240, 13, 2)
     assert check_successor(tail, batches[2][:17]) == ""
     assert "does not rise" in check_successor(Tail(240, 14, 2), batches[2][:17])
