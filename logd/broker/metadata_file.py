@@ -3,9 +3,10 @@
 ``<data-dir>/logd-metadata.json`` holds the cluster id, every topic, and the next producer
 id never handed out (``next_producer_id``; absent in files written before issue 7: 0). A
 write replaces the file atomically (write ``.tmp``, fsync, rename, fsync the directory:
-storage's ``write_atomic``), off the event loop, one write at a time; only after it is durable does the
-in-memory image change and do the listeners hear of it. A crash therefore leaves the old or
-the new file, never a mix, and never a topic that was acknowledged but is not on disk.
+storage's ``write_atomic``), off the event loop, one write at a time; only after it is
+durable does the in-memory image change and do the listeners hear of it. A crash therefore
+leaves the old or the new file, never a mix, and never a topic that was acknowledged but
+is not on disk.
 
 Ownership: created and used on the broker's event loop; not thread-safe. The file write runs
 in a worker thread while the loop holds the store's ``asyncio.Lock``.
