@@ -7,7 +7,9 @@ For each value size (100 B, 1 KiB) and codec (none, lz4) it times, on batches of
 
 * ``append``   BatchBuilder.append per record, then build() (the producer's per-record path)
 * ``batch``    build_value_batch over the whole list (the producer's batch path)
-* ``decode``   decode_batch + iterating every Record (the consumer's path)
+* ``decode``   decode_batch + iterating every Record (the lazy pure-Python generator)
+* ``records``  decode_batch + ``records()``: the list path the consumer takes, in C when the
+  accelerator is built (``LOGD_PURE_PYTHON=1``: pure Python)
 * ``kp-enc`` / ``kp-dec``  the same with kafka-python's record builder and reader, as a peer
 
 Each figure is the best of several rounds (the least disturbed by the other processes on
@@ -30,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from logd.records import BatchBuilder, Compression, build_value_batch, decode_batch
+from logd.records import BatchBuilder, Compression, accel, build_value_batch, decode_batch
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -110,13 +112,14 @@ def _row(size: int, codec: Compression, count: int, seconds: float) -> dict[str,
         "append": _best(lambda: _append(values, codec), count, seconds),
         "batch": _best(lambda: build_value_batch(values, T0, compression=codec), count, seconds),
         "decode": _best(lambda: _decode(ours), count, seconds),
+        "records": _best(lambda: decode_batch(ours).records(), count, seconds),
         "kp_encode": _best(lambda: _kp_encode(values, codec), count, seconds),
         "kp_decode": _best(lambda: _kp_decode(theirs), count, seconds),
     }
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    cols = ["append", "batch", "decode", "kp_encode", "kp_decode"]
+    cols = ["append", "batch", "decode", "records", "kp_encode", "kp_decode"]
     lines = [
         f"{'VALUE':>6} {'CODEC':<5} {'BYTES':>9} "
         + " ".join(f"{c.upper().replace('_', '-'):>10}" for c in cols)
@@ -152,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "method": f"best of rounds within {seconds} s per figure; records/s",
+        "records_implementation": accel.implementation(),
         "rows": rows,
     }
     path.write_text(json.dumps(report, indent=2) + "\n")

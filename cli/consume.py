@@ -3,7 +3,8 @@
 Without ``-g`` the command assigns itself the partitions (all, or ``-p``) and starts where
 ``-o`` says (default: the end, as ``kafka-console-consumer`` and rpk do). A range ``A:B``
 exits once every partition has reached B; ``-n N`` exits after N records. Offsets the log
-does not hold are an error that names the valid range.
+does not hold are an error that names the valid range. With ``-g`` it consumes as a group
+member (``cli.consume_group``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-p", "--partitions", type=_partition_list, help="only these partitions, e.g. 0,2"
     )
     parser.add_argument("-n", "--num", type=int, help="exit after N records")
-    parser.add_argument("-g", "--group", help="consume as a member of this consumer group")
+    parser.add_argument(
+        "-g",
+        "--group",
+        help="consume as a member of this group, from its committed offsets (-o applies only "
+        "where it has none); commits as it goes and on Ctrl-C",
+    )
     parser.add_argument(
         "-f",
         "--record-format",
@@ -64,7 +70,9 @@ def run(app: App, args: argparse.Namespace) -> int:
     except (FormatError, OffsetSpecError) as exc:
         app.abort(str(exc), status.USAGE)
     if args.group:
-        app.abort("consuming as a group member (-g) is not available yet", status.USAGE)
+        from cli.consume_group import run_group
+
+        return run_group(app, args, spec, render)
     return _run_assigned(app, args, spec, render)
 
 

@@ -32,6 +32,7 @@ class Command(NamedTuple):
 
 NOUNS = {
     "topic": "create, list, describe, delete and configure topics",
+    "group": "list, describe, seek and delete consumer groups",
     "cluster": "the brokers and the health of the cluster",
 }
 
@@ -47,6 +48,10 @@ COMMANDS: tuple[Command, ...] = (
     Command(("topic", "add-partitions"), "cli.topic.add_partitions", "add partitions"),
     Command(("topic", "produce"), "cli.produce", "alias of `logd produce`"),
     Command(("topic", "consume"), "cli.consume", "alias of `logd consume`"),
+    Command(("group", "list"), "cli.group.list", "list consumer groups", ("ls",)),
+    Command(("group", "describe"), "cli.group.describe", "members, offsets and lag of groups"),
+    Command(("group", "seek"), "cli.group.seek", "move an empty group's committed offsets"),
+    Command(("group", "delete"), "cli.group.delete", "delete groups and their offsets"),
     Command(("cluster", "info"), "cli.cluster.info", "brokers and the controller"),
     Command(("cluster", "health"), "cli.cluster.health", "is every partition led and in sync?"),
 )

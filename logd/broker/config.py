@@ -31,6 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
+from logd.broker.groups.settings import GroupSettings, is_group_key, parse_group_settings
 from logd.errors import InvalidConfigError
 
 __all__ = [
@@ -111,6 +112,8 @@ class BrokerConfig:
     #: Shutdown: how long in-flight requests may take to finish before they are cancelled.
     shutdown_grace_ms: int = 10_000
     max_partitions_per_topic: int = 10_000
+    #: Consumer groups and ``__consumer_offsets`` (``group.*``, ``offsets.*`` keys).
+    groups: GroupSettings = dataclasses.field(default_factory=GroupSettings)
 
     @property
     def advertised(self) -> HostPort:
@@ -274,7 +277,11 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
 def _build(values: Mapping[str, Any]) -> BrokerConfig:
     kwargs: dict[str, Any] = {}
     topic_defaults: dict[str, str] = {}
+    group_values = {k: v for k, v in values.items() if is_group_key(k)}
+    kwargs["groups"] = parse_group_settings(group_values)
     for key, value in values.items():
+        if key in group_values:
+            continue
         if key.startswith(TOPIC_DEFAULTS_PREFIX):
             name = key[len(TOPIC_DEFAULTS_PREFIX) :]
             topic_defaults[name] = _topic_value(key, value)

@@ -1,8 +1,10 @@
 """One broker's resources, opened and closed in the right order.
 
 Open: the flusher thread; the data directory (locked, recovered) and the metadata store; the
-hosted partitions; periodic retention; the core. Close: retention stops; partitions stop
-(pending acks=all answers fail); every log is flushed and closed, and the clean-shutdown
+hosted partitions; periodic retention; the core; the group coordinators (which follow the
+leadership of ``__consumer_offsets``). Close: the group coordinators unload (waiting group
+requests answer NOT_COORDINATOR); retention stops; partitions stop (pending acks=all answers
+fail); every log is flushed and closed, and the clean-shutdown
 marker written (``LogManager.close``); the flusher thread ends.
 
 Ownership: opened and closed on the broker's event loop.
@@ -17,6 +19,7 @@ from pathlib import Path
 from logd.broker.api import BrokerMeta
 from logd.broker.config import BrokerConfig, HostPort
 from logd.broker.core import BrokerCore
+from logd.broker.groups.service import GroupService
 from logd.broker.metadata import leader_hint_for
 from logd.broker.metadata_file import FileMetadataStore
 from logd.broker.replicas import ReplicaManager
@@ -40,8 +43,10 @@ class BrokerNode:
         logs: LogManager,
         flusher: Flusher,
         retention: RetentionTask,
+        groups: GroupService,
     ) -> None:
         self.core = core
+        self.groups = groups
         self._logs = logs
         self._flusher = flusher
         self._retention = retention
@@ -100,15 +105,20 @@ class BrokerNode:
         core = BrokerCore(config, store, replicas)
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)
         retention.start()
+        groups = GroupService(
+            config.groups, store, replicas, core.create_topics, clock, node_id=config.node_id
+        )
+        groups.start()
         if not logs.had_clean_shutdown and len(replicas):
             _log.warning("the last shutdown was not clean: logs were recovered")
-        return cls(core, logs, flusher, retention)
+        return cls(core, logs, flusher, retention, groups)
 
     async def close(self) -> None:
         """Flush and close everything; mark the shutdown clean. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        self.groups.close()
         await self._retention.stop()
         self.core.replicas.close()
         await asyncio.to_thread(self._logs.close)

@@ -11,6 +11,17 @@ Ownership: owned by the broker's event loop; not thread-safe. Creating and delet
 directories (mkdir and fsync per partition, ``rmtree``) runs in worker threads so a topic
 of thousands of partitions does not stall the loop; a partition becomes visible to requests
 only once its log exists, and disappears before its log is deleted.
+
+Leadership listeners (the seam consumer groups hang on; docs/internals.md). Whoever must act
+when this broker starts or stops leading a partition -- the group coordinator of a
+``__consumer_offsets`` partition -- registers ``listener(topic, partition, is_leader,
+leader_epoch)`` with :meth:`ReplicaManager.add_leadership_listener`. It is called on the loop,
+synchronously, whenever :meth:`ReplicaManager.announce_leadership` sees a partition's role or
+leader epoch differ from what it last announced: when a hosted partition is created as leader
+(at start, too), when the metadata moves its leadership to or from this broker, when it is
+unhosted, and at close. Registering replays ``True`` for every partition led right now, so a
+listener added after :meth:`start` misses nothing. The Raft driver (issue 5) calls
+``announce_leadership`` where it changes a partition's role; nothing else is needed.
 """
 
 from __future__ import annotations
@@ -31,9 +42,12 @@ from logd.errors import (
 )
 from logd.storage import Flusher, Log, LogManager, validate_topic_name
 
-__all__ = ["ReplicaManager"]
+__all__ = ["LeadershipListener", "ReplicaManager"]
 
 _log = logging.getLogger(__name__)
+
+#: ``listener(topic, partition, is_leader, leader_epoch)``; see the module docstring.
+LeadershipListener = Callable[[str, int, bool, int], None]
 
 
 class ReplicaManager:
@@ -57,6 +71,9 @@ class ReplicaManager:
         self._leader_hint = leader_hint
         self._partitions: dict[TopicPartition, Partition] = {}
         self._store: MetadataStore | None = None
+        self._leadership_listeners: list[LeadershipListener] = []
+        #: The leader epoch last announced as led, per partition led here.
+        self._announced: dict[TopicPartition, int] = {}
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -109,6 +126,42 @@ class ReplicaManager:
     def topic_config(self, record: TopicRecord) -> TopicConfig:
         return TopicConfig.resolve(record.configs, self._topic_defaults)
 
+    # -- leadership ---------------------------------------------------------------------
+
+    def add_leadership_listener(self, listener: LeadershipListener) -> None:
+        """Call ``listener`` at every change of leadership, starting now with a ``True`` for
+        every partition this broker leads."""
+        self._leadership_listeners.append(listener)
+        for tp, epoch in list(self._announced.items()):
+            self._call(listener, tp, True, epoch)
+
+    def remove_leadership_listener(self, listener: LeadershipListener) -> None:
+        self._leadership_listeners.remove(listener)
+
+    def announce_leadership(self, partition: Partition) -> None:
+        """Tell the listeners if ``partition``'s role or leader epoch changed since the last
+        announcement (a no-op otherwise): a new epoch is announced as stop, then start."""
+        tp = partition.tp
+        before = self._announced.get(tp)
+        now = partition.assignment.leader_epoch if partition.is_leader else None
+        if before == now:
+            return
+        if before is not None:
+            del self._announced[tp]
+            for listener in list(self._leadership_listeners):
+                self._call(listener, tp, False, before)
+        if now is not None:
+            self._announced[tp] = now
+            for listener in list(self._leadership_listeners):
+                self._call(listener, tp, True, now)
+
+    @staticmethod
+    def _call(listener: LeadershipListener, tp: TopicPartition, leads: bool, epoch: int) -> None:
+        try:
+            listener(tp.topic, tp.partition, leads, epoch)
+        except Exception:  # one broken listener must not stop the metadata from applying
+            _log.exception("leadership listener failed for %s", tp)
+
     # -- start / stop ---------------------------------------------------------------------
 
     async def start(self, store: MetadataStore, *, delete_strays: bool) -> None:
@@ -141,6 +194,7 @@ class ReplicaManager:
         for partition in self._partitions.values():
             partition.write_producer_snapshot()
             partition.close()
+            self.announce_leadership(partition)
 
     # -- metadata deltas ------------------------------------------------------------------
 
@@ -169,6 +223,7 @@ class ReplicaManager:
                 new.append(assignment)
             else:
                 hosted.update(assignment, config, self._leader_hint(assignment))
+                self.announce_leadership(hosted)
         await self._host(after, tuple(new))
 
     async def _host(
@@ -189,7 +244,7 @@ class ReplicaManager:
             tp = TopicPartition(record.name, assignment.partition)
             if log.config != config.log:
                 log.update_config(config.log)
-            self._partitions[tp] = Partition(
+            partition = self._partitions[tp] = Partition(
                 tp,
                 log,
                 assignment,
@@ -199,10 +254,13 @@ class ReplicaManager:
                 clock=self._clock,
                 leader_hint=self._leader_hint(assignment),
             )
+            self.announce_leadership(partition)
 
     async def _unhost(self, gone: list[TopicPartition], reason: str) -> None:
         for tp in gone:
-            self._partitions.pop(tp).close(UnknownTopicOrPartitionError(f"{tp}: {reason}"))
+            partition = self._partitions.pop(tp)
+            partition.close(UnknownTopicOrPartitionError(f"{tp}: {reason}"))
+            self.announce_leadership(partition)
 
         def delete_all() -> None:
             for tp in gone:

@@ -6,7 +6,9 @@ Sync clients in confluent-kafka's shape here; asyncio clients in aiokafka's shap
 
 from logd.client.admin import Admin
 from logd.client.consumer import Consumer
+from logd.client.group_types import GroupDescription, GroupListing, GroupMember, GroupPartition
 from logd.client.producer import Producer
+from logd.client.subscription import OFFSET_STORED
 from logd.client.types import (
     OFFSET_BEGINNING,
     OFFSET_END,
@@ -28,6 +30,7 @@ __all__ = [
     "OFFSET_BEGINNING",
     "OFFSET_END",
     "OFFSET_INVALID",
+    "OFFSET_STORED",
     "Admin",
     "BrokerInfo",
     "ClusterInfo",
@@ -35,6 +38,10 @@ __all__ = [
     "ConfigEntry",
     "Consumer",
     "ConsumerRecord",
+    "GroupDescription",
+    "GroupListing",
+    "GroupMember",
+    "GroupPartition",
     "NewTopic",
     "PartitionInfo",
     "Producer",

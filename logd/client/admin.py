@@ -1,4 +1,5 @@
-"""The sync admin client: :class:`logd.client.aio.AsyncAdmin` on a background event loop.
+"""The sync admin client: :class:`logd.client.aio.AsyncAdmin` on a background event loop
+(topics, configs, the cluster, consumer groups).
 
 Thread-safety: every method may be called from any thread (each call is one coroutine on
 the client's loop); ``close`` once.
@@ -11,6 +12,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from logd.client.aio.admin import AsyncAdmin
+from logd.client.group_types import GroupDescription, GroupListing
 from logd.client.loop_thread import shared_loop
 from logd.client.types import (
     ClusterInfo,
@@ -18,6 +20,7 @@ from logd.client.types import (
     NewTopic,
     TopicDescription,
     TopicListing,
+    TopicPartition,
 )
 from logd.clock import Clock
 from logd.errors import InvalidRequestError
@@ -76,6 +79,20 @@ class Admin:
         self, topics: Iterable[str] | None = None, include_internal: bool = False
     ) -> ClusterMetadata:
         return self._run(self._admin.metadata(topics, include_internal))
+
+    def list_groups(self) -> list[GroupListing]:
+        return self._run(self._admin.list_groups())
+
+    def describe_groups(self, group_ids: Iterable[str] | str) -> list[GroupDescription]:
+        return self._run(self._admin.describe_groups(group_ids))
+
+    def delete_groups(self, group_ids: Iterable[str] | str) -> None:
+        self._run(self._admin.delete_groups(group_ids))
+
+    def alter_group_offsets(
+        self, group_id: str, offsets: Iterable[TopicPartition] | Mapping[TopicPartition, int]
+    ) -> None:
+        self._run(self._admin.alter_group_offsets(group_id, offsets))
 
     def close(self) -> None:
         if self._closed:

@@ -39,6 +39,13 @@ _ACKS = {"all": -1, "-1": -1, "1": 1, "0": 0}
 _COMPRESSION = ("none", "lz4", "zstd", "gzip")
 _RESETS = ("earliest", "latest", "error")
 _ISOLATION = ("read_committed", "read_uncommitted")
+#: The assignors a consumer may name (partitioning.ASSIGNORS' keys), in Kafka's spelling.
+_ASSIGNORS = ("cooperative-sticky", "range", "roundrobin")
+_ASSIGNOR_ALIASES = {
+    "org.apache.kafka.clients.consumer.cooperativestickyassignor": "cooperative-sticky",
+    "org.apache.kafka.clients.consumer.rangeassignor": "range",
+    "org.apache.kafka.clients.consumer.roundrobinassignor": "roundrobin",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +93,16 @@ class ConsumerConfig(ClientConfig):
     isolation_level: str = "read_committed"
     #: Fetched bytes buffered per partition ahead of the application (prefetch bound).
     max_buffered_bytes: int = 64 << 20
+    # Consumer groups (used with group_id), Kafka's names and defaults.
+    group_instance_id: str | None = None
+    session_timeout_ms: int = 45_000
+    heartbeat_interval_ms: int = 3_000
+    #: A member that does not poll this long leaves the group (and rejoins when it polls).
+    max_poll_interval_ms: int = 300_000
+    enable_auto_commit: bool = True
+    auto_commit_interval_ms: int = 5_000
+    #: Assignors in order of preference; the group picks one every member supports.
+    partition_assignment_strategy: tuple[str, ...] = ("cooperative-sticky", "range")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +147,13 @@ _DOTTED: Final[dict[str, str]] = {
     "fetch.max.wait.ms": "fetch_max_wait_ms",
     "fetch.wait.max.ms": "fetch_max_wait_ms",
     "isolation.level": "isolation_level",
+    "group.instance.id": "group_instance_id",
+    "session.timeout.ms": "session_timeout_ms",
+    "heartbeat.interval.ms": "heartbeat_interval_ms",
+    "max.poll.interval.ms": "max_poll_interval_ms",
+    "enable.auto.commit": "enable_auto_commit",
+    "auto.commit.interval.ms": "auto_commit_interval_ms",
+    "partition.assignment.strategy": "partition_assignment_strategy",
 }
 
 # Python spellings other clients use (aiokafka, kafka-python) -> field names.
@@ -189,19 +213,50 @@ def _convert(name: str, key: str, value: Any) -> Any:
         if isinstance(value, bool) or text not in _ACKS:
             raise InvalidConfigError(f"{key} must be all, 1 or 0, got {value!r}")
         return _ACKS[text]
-    if name in ("block_on_buffer_full", "enable_idempotence"):
+    if name in ("block_on_buffer_full", "enable_auto_commit", "enable_idempotence"):
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lower() in _BOOLS:
             return _BOOLS[value.strip().lower()]
         raise InvalidConfigError(f"{key} must be true or false, got {value!r}")
-    if name in ("compression", "auto_offset_reset", "isolation_level", "client_id", "group_id"):
+    if name == "partition_assignment_strategy":
+        return _assignors(key, value)
+    if name in (
+        "compression",
+        "auto_offset_reset",
+        "isolation_level",
+        "client_id",
+        "group_id",
+        "group_instance_id",
+    ):
         return _text(name, key, value)
     return _integer(key, value)
 
 
+def _assignors(key: str, value: Any) -> tuple[str, ...]:
+    items: Sequence[Any] = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise InvalidConfigError(f"{key} must be a list of assignor names, got {value!r}")
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidConfigError(f"{key}: assignor names are strings, got {item!r}")
+        name = item.strip().lower()
+        name = _ASSIGNOR_ALIASES.get(name, name)
+        if not name:
+            continue
+        if name not in _ASSIGNORS:
+            known = ", ".join(_ASSIGNORS)
+            raise InvalidConfigError(f"{key}: unknown assignor {item!r} (known: {known})")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise InvalidConfigError(f"{key} names no assignor")
+    return tuple(names)
+
+
 def _text(name: str, key: str, value: Any) -> str | None:
-    if value is None and name == "group_id":
+    if value is None and name in ("group_id", "group_instance_id"):
         return None
     if not isinstance(value, str):
         raise InvalidConfigError(f"{key} must be a string, got {value!r}")
@@ -278,6 +333,10 @@ _MINIMUM: Final[dict[str, int]] = {
     "max_partition_fetch_bytes": 1,
     "fetch_max_wait_ms": 0,
     "max_buffered_bytes": 1,
+    "session_timeout_ms": 1,
+    "heartbeat_interval_ms": 1,
+    "max_poll_interval_ms": 1,
+    "auto_commit_interval_ms": 1,
 }
 _INT32_MAX: Final = (1 << 31) - 1
 
@@ -294,6 +353,8 @@ def _check(config: ClientConfig) -> None:
             raise InvalidConfigError(
                 f"{f.name} must be between {minimum} and {_INT32_MAX}, got {value}"
             )
+    if isinstance(config, ConsumerConfig):
+        _check_group(config)
     if isinstance(config, ProducerConfig) and config.compression == "zstd":
         try:
             import zstandard  # noqa: F401
@@ -301,3 +362,15 @@ def _check(config: ClientConfig) -> None:
             raise InvalidConfigError(
                 "compression zstd needs the zstandard package (pip install 'logd[zstd]')"
             ) from None
+
+
+def _check_group(config: ConsumerConfig) -> None:
+    if config.group_id is not None and not config.group_id:
+        raise InvalidConfigError("group_id must not be empty (None: no group)")
+    if config.group_instance_id is not None and config.group_id is None:
+        raise InvalidConfigError("group_instance_id needs a group_id")
+    if config.heartbeat_interval_ms >= config.session_timeout_ms:
+        raise InvalidConfigError(
+            f"heartbeat_interval_ms ({config.heartbeat_interval_ms}) must be lower than "
+            f"session_timeout_ms ({config.session_timeout_ms})"
+        )

@@ -1,10 +1,18 @@
-"""The sync consumer, in confluent-kafka's shape: ``assign``, ``seek``, ``poll``, ``consume``.
+"""The sync consumer, in confluent-kafka's shape: ``assign``/``subscribe``, ``seek``,
+``poll``, ``consume``, ``commit``.
 
 The background event loop fetches (one long poll in flight per broker, prefetching while
 the application works through the previous answer); records are decoded lazily on the
 application's thread as ``poll()``/``consume()``/iteration ask for them, so no per-record
-work crosses threads. Consumer groups (``subscribe``, commits) come with issue 6;
-``group_id`` is accepted and kept for them.
+work crosses threads.
+
+Groups (with ``group_id``): ``subscribe()`` joins the group; the loop keeps the membership
+(heartbeats, rebalances; :mod:`logd.client.membership`) and the rebalance callbacks
+``on_assign``/``on_revoke``/``on_lost`` run on the application's thread inside ``poll()``
+/``consume()``, where positions are committed too (auto-commit every
+``auto_commit_interval_ms``, on revoke and on close; :mod:`logd.client.group_side`).
+``commit()`` is synchronous unless ``asynchronous=True`` (confluent-kafka's default is
+asynchronous; a blocking commit is what a script means by "commit").
 
 Thread-safety: one application thread polls (as with confluent-kafka); ``close()`` may be
 called from another thread to stop a blocked ``poll()``.
@@ -12,6 +20,8 @@ called from another thread to stop a blocked ``poll()``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
@@ -20,6 +30,8 @@ from typing import Any
 from logd.client.config import ConsumerConfig, parse_config
 from logd.client.consumer_core import ConsumerCore
 from logd.client.fetch_buffer import CompletedFetch, FetchBuffer, RecordReader
+from logd.client.group_events import EventKind, RebalanceEvent
+from logd.client.group_side import Callback, GroupSide, Mode, topic_matcher
 from logd.client.loop_thread import shared_loop
 from logd.client.subscription import (
     RESET_EARLIEST,
@@ -27,11 +39,19 @@ from logd.client.subscription import (
     SubscriptionState,
     check_partition,
 )
-from logd.client.types import OFFSET_BEGINNING, OFFSET_END, ConsumerRecord, TopicPartition
+from logd.client.types import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_INVALID,
+    ConsumerRecord,
+    TopicPartition,
+)
 from logd.clock import Clock, SystemClock
-from logd.errors import InvalidRequestError
+from logd.errors import InvalidRequestError, LogdError
 
-__all__ = ["Consumer"]
+__all__ = ["Consumer", "commit_offsets"]
+
+_log = logging.getLogger(__name__)
 
 
 def default_reset(config: ConsumerConfig) -> int | None:
@@ -52,6 +72,9 @@ class Consumer:
         self._closed = False
         self._thread = shared_loop()
         self._core: ConsumerCore = self._thread.run(self._start())
+        self._group = GroupSide(
+            self.config, self._subs, self._reader, self._core.membership, self._clock
+        )
 
     async def _start(self) -> ConsumerCore:
         core = ConsumerCore(
@@ -75,6 +98,7 @@ class Consumer:
         OFFSET_END, or none for ``auto_offset_reset``). Unknown topics/partitions raise."""
         self._check_open()
         tps = [check_partition(tp) for tp in partitions]
+        self._group.use(Mode.ASSIGN)
         self._thread.run(self._core.check_assignment(tps))
         self._reader.drop()
         self._subs.assign(tps)
@@ -161,7 +185,14 @@ class Consumer:
     def poll(self, timeout: float | None = None) -> ConsumerRecord | None:
         """The next record, waiting up to ``timeout`` s (None or < 0: forever)."""
         self._check_open()
-        return self._reader.next(self._waiter(timeout))
+        if self._group.mode != Mode.SUBSCRIBE:
+            return self._reader.next(self._waiter(timeout))
+        wait = self._waiter(timeout)
+        while True:
+            self._before_poll()
+            record = self._reader.next(wait)
+            if record is not None or self._closed or self._expired(wait):
+                return record
 
     def consume(self, num_messages: int = 1, timeout: float = -1) -> list[ConsumerRecord]:
         """Up to ``num_messages`` records: waits up to ``timeout`` s (< 0: forever) for the
@@ -169,7 +200,14 @@ class Consumer:
         self._check_open()
         if isinstance(num_messages, bool) or not isinstance(num_messages, int) or num_messages < 1:
             raise InvalidRequestError(f"num_messages must be an int >= 1, got {num_messages!r}")
-        return self._reader.take(num_messages, self._waiter(timeout))
+        if self._group.mode != Mode.SUBSCRIBE:
+            return self._reader.take(num_messages, self._waiter(timeout))
+        wait = self._waiter(timeout)
+        while True:
+            self._before_poll()
+            records = self._reader.take(num_messages, wait)
+            if records or self._closed or self._expired(wait):
+                return records
 
     def __iter__(self) -> Iterator[ConsumerRecord]:
         """Every record, blocking for more; ends when the consumer is closed."""
@@ -178,23 +216,168 @@ class Consumer:
             if record is not None:
                 yield record
 
-    def _waiter(self, timeout: float | None) -> Callable[[], CompletedFetch | None]:
-        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+    def _waiter(self, timeout: float | None) -> _Waiter:
+        return _Waiter(self, None if timeout is None or timeout < 0 else time.monotonic() + timeout)
 
-        def wait() -> CompletedFetch | None:
-            if self._closed:
-                return None
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            return self._buffer.take(remaining)
+    @staticmethod
+    def _expired(wait: Callable[[], CompletedFetch | None]) -> bool:
+        deadline = wait.deadline if isinstance(wait, _Waiter) else None
+        return deadline is not None and time.monotonic() >= deadline
 
-        return wait
+    # -- groups ----------------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        topics: Iterable[str] | str = (),
+        on_assign: Callback | None = None,
+        on_revoke: Callback | None = None,
+        on_lost: Callback | None = None,
+        *,
+        pattern: str | None = None,
+    ) -> None:
+        """Join the group (``group_id``) reading ``topics`` -- names, or ``^regex`` entries
+        as confluent-kafka takes them -- and/or every topic whose whole name matches
+        ``pattern``; topics created later that match join at the next metadata refresh
+        (``metadata_max_age_ms``). Callbacks get ``(consumer, [TopicPartition])`` on the
+        application's thread: ``on_assign`` with the partitions added (cooperative) or the
+        whole assignment (eager), ``on_revoke`` before partitions are given up (after their
+        positions are auto-committed), ``on_lost`` when the group went on without us
+        (default: ``on_revoke``)."""
+        self._check_open()
+        membership = self._group.grouped
+        plain, matcher = topic_matcher(topics, pattern)
+        self._group.set_callbacks(on_assign, on_revoke, on_lost)
+        self._group.use(Mode.SUBSCRIBE)
+        self._thread.run(_call(lambda: membership.subscribe(plain, matcher)))
+
+    def unsubscribe(self) -> None:
+        """Give every partition up (commit, ``on_revoke``) and leave the group."""
+        self._check_open()
+        if self._group.mode == Mode.SUBSCRIBE:
+            self._give_up_all()
+            self._thread.run(self._group.grouped.unsubscribe())
+        self._group.mode = Mode.NONE
+
+    def memberid(self) -> str | None:
+        """The member id the group coordinator gave this consumer (None before joining)."""
+        membership = self._core.membership
+        return (membership.member_id or None) if membership is not None else None
+
+    def commit(
+        self,
+        message: ConsumerRecord | None = None,
+        offsets: Iterable[TopicPartition] | None = None,
+        asynchronous: bool = False,
+    ) -> list[TopicPartition] | None:
+        """Commit ``offsets`` (each the next offset to read), or the offset after
+        ``message``, or else the current position of every assigned partition. Waits for
+        the coordinator's answer (raising its error) unless ``asynchronous``."""
+        self._check_open()
+        membership = self._group.grouped
+        wanted = commit_offsets(self._group, message, offsets)
+        if asynchronous:
+            asyncio.run_coroutine_threadsafe(
+                _commit_quietly(membership.commit, wanted, self._group), self._thread.loop
+            )
+            return None
+        self._thread.run(membership.commit(wanted))
+        self._group.note_committed(wanted)
+        return [TopicPartition(t, p, o) for (t, p), o in sorted(wanted.items())]
+
+    def committed(
+        self, partitions: Iterable[TopicPartition], timeout: float | None = None
+    ) -> list[TopicPartition]:
+        """The group's committed offset of each partition (OFFSET_INVALID when none)."""
+        self._check_open()
+        membership = self._group.grouped
+        keys = [(tp.topic, tp.partition) for tp in (check_partition(p) for p in partitions)]
+        found = self._thread.run(membership.fetch_committed(keys), timeout)
+        return [TopicPartition(t, p, found.get((t, p), OFFSET_INVALID)) for t, p in keys]
+
+    def _before_poll(self) -> None:
+        """At every poll boundary: serve rebalance steps, raise a fatal group error,
+        auto-commit what is due. Per record: one clock read and three tests."""
+        group = self._group
+        membership = group.membership
+        if membership is None:
+            return
+        now = self._clock.monotonic()
+        membership.note_poll(now)
+        if (
+            membership.fatal is None
+            and not membership.channel.pending
+            and now < group.next_auto_commit
+        ):
+            return
+        if membership.fatal is not None:
+            raise membership.fatal
+        channel = membership.channel
+        while channel.pending:
+            event = channel.take()
+            if event is not None:
+                self._serve(event)
+        due = self._group.auto_commit_due()
+        if due:
+            self._group.note_committed(due)
+            asyncio.run_coroutine_threadsafe(
+                _commit_quietly(membership.commit, due, self._group), self._thread.loop
+            )
+
+    def _serve(self, event: RebalanceEvent) -> None:
+        group = self._group
+        callback = group.callback(event.kind)
+        try:
+            if event.kind is EventKind.ASSIGN:
+                added = group.apply(event)
+                self._core.wake_threadsafe()
+                if callback is not None:
+                    callback(self, added)
+                return
+            parts = [TopicPartition(tp.topic, tp.partition) for tp in event.partitions]
+            try:
+                self._commit_sync_quietly(group.commit_on_revoke(event))
+                if callback is not None:
+                    callback(self, parts)
+            finally:
+                group.apply(event)
+        finally:
+            group.grouped.channel.complete(event)
+
+    def _commit_sync_quietly(self, offsets: dict[tuple[str, int], int]) -> None:
+        if not offsets:
+            return
+        try:
+            self._thread.run(self._group.grouped.commit(offsets))
+            self._group.note_committed(offsets)
+        except LogdError as exc:
+            _log.warning("commit of %d partition(s) failed: %s", len(offsets), exc)
+
+    def _give_up_all(self) -> None:
+        """Closing or unsubscribing: commit positions and call ``on_revoke`` (as Kafka)."""
+        owned = self.assignment()
+        if not owned:
+            return
+        if self.config.enable_auto_commit:
+            self._commit_sync_quietly(self._group.changed(self._group.positions()))
+        if self._group.on_revoke is not None:
+            try:
+                self._group.on_revoke(self, owned)
+            except Exception:
+                _log.exception("on_revoke failed while giving the partitions up")
+        self._reader.drop()
+        self._subs.assign([])
 
     # -- closing ---------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop fetching and release the connections (idempotent)."""
+        """Stop fetching and release the connections (idempotent). A group member commits
+        its positions (with auto-commit), calls ``on_revoke`` and leaves the group -- a
+        static member (``group_instance_id``) does not leave, so a restart within
+        ``session_timeout_ms`` moves nothing."""
         if self._closed:
             return
+        if self._group.mode == Mode.SUBSCRIBE and self._core.membership is not None:
+            self._give_up_all()
         self._closed = True
         self._buffer.interrupt()
         try:
@@ -212,3 +395,70 @@ class Consumer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class _Waiter:
+    """Blocks for the next fetch until a deadline (None: forever). Owned by one poll()."""
+
+    __slots__ = ("consumer", "deadline")
+
+    def __init__(self, consumer: Consumer, deadline: float | None) -> None:
+        self.consumer = consumer
+        self.deadline = deadline
+
+    def __call__(self) -> CompletedFetch | None:
+        consumer = self.consumer
+        if consumer._closed:
+            return None
+        deadline = self.deadline
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        membership = consumer._core.membership
+        if membership is None or remaining == 0.0:
+            return consumer._buffer.take(remaining)
+        # Waiting for records inside poll() is polling (max_poll_interval_ms).
+        membership.polling = True
+        try:
+            return consumer._buffer.take(remaining)
+        finally:
+            membership.polling = False
+            membership.note_poll(consumer._clock.monotonic())
+
+
+async def _call(fn: Callable[[], None]) -> None:
+    fn()
+
+
+async def _commit_quietly(
+    commit: Callable[[dict[tuple[str, int], int]], Any],
+    offsets: dict[tuple[str, int], int],
+    group: GroupSide,
+) -> None:
+    """An asynchronous commit: failures are logged, and the next auto-commit sends every
+    position again (not only those that changed)."""
+    try:
+        await commit(offsets)
+    except LogdError as exc:
+        group.commit_failed = True
+        _log.warning("asynchronous commit of %d partition(s) failed: %s", len(offsets), exc)
+
+
+def commit_offsets(
+    group: GroupSide,
+    message: ConsumerRecord | None,
+    offsets: Iterable[TopicPartition] | None,
+) -> dict[tuple[str, int], int]:
+    """What ``commit()`` commits: explicit offsets, the offset after ``message``, or the
+    current positions."""
+    if message is not None:
+        return {(message.topic, message.partition): message.offset + 1}
+    if offsets is None:
+        return group.positions()
+    wanted: dict[tuple[str, int], int] = {}
+    for tp in offsets:
+        check_partition(tp)
+        if tp.offset < 0:
+            raise InvalidRequestError(
+                f"commit needs an offset >= 0 for {tp.topic}/{tp.partition}, got {tp.offset}"
+            )
+        wanted[(tp.topic, tp.partition)] = tp.offset
+    return wanted

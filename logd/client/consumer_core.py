@@ -2,8 +2,9 @@
 
 :class:`ConsumerCore` owns the connections, the metadata and the :class:`Fetcher`, and
 answers the lookups the consumer API needs (offsets for times, watermarks, checking an
-assignment against the cluster). The application side -- the subscription state and the
-fetch buffer -- is shared with it; both are thread-safe.
+assignment against the cluster); with a ``group_id`` it also owns the
+:class:`~logd.client.membership.GroupMembership`. The application side -- the subscription
+state and the fetch buffer -- is shared with it; both are thread-safe.
 
 Owned by the client's event loop.
 """
@@ -18,6 +19,8 @@ from logd.client.config import ConsumerConfig
 from logd.client.connection import ConnectionPool
 from logd.client.fetch_buffer import FetchBuffer
 from logd.client.fetcher import Fetcher
+from logd.client.group_events import EventChannel
+from logd.client.membership import GroupMembership
 from logd.client.metadata import Metadata
 from logd.client.offsets import SPEC_EARLIEST, SPEC_LATEST, SPEC_TIMESTAMP, list_offsets
 from logd.client.subscription import PartitionState, SubscriptionState
@@ -52,6 +55,11 @@ class ConsumerCore:
         self.subscription = subscription
         self.fetcher = Fetcher(config, self.pool, self.metadata, subscription, buffer, clock)
         buffer.on_release = self.wake_threadsafe if threadsafe_wakeups else self.fetcher.wakeup
+        #: The group membership (with ``group_id``); idle until the application subscribes.
+        self.membership: GroupMembership | None = None
+        if config.group_id is not None:
+            channel = EventChannel(self.loop, buffer.wake)
+            self.membership = GroupMembership(config, self.pool, self.metadata, clock, channel)
         self._closed = False
 
     def wake_threadsafe(self) -> None:
@@ -119,5 +127,7 @@ class ConsumerCore:
         if self._closed:
             return
         self._closed = True
+        if self.membership is not None:
+            await self.membership.close()
         await self.fetcher.close()
         await self.pool.close()

@@ -2,7 +2,7 @@
 
 The fetcher (event loop) :meth:`FetchBuffer.put`s one :class:`CompletedFetch` per partition
 and fetch: the whole batches of the answer as memoryviews, zero-copy. The application's
-thread takes them and decodes records lazily with :func:`iter_records` -- so decoding runs
+thread takes them and decodes them a batch at a time as it reads -- so decoding runs
 on the application's thread (the sync consumer never crosses threads per record) and only
 for what it reads. The buffer bounds the bytes it holds; the fetcher does not fetch while it
 is full, and :meth:`FetchBuffer.release` (once per fetch) lets it go on.
@@ -60,8 +60,9 @@ def batch_records(
     offset after the batch.
 
     Control batches and records below the position are skipped (a fetch returns the whole
-    batch holding the offset asked for). Decoding a whole batch in one comprehension is the
-    cheapest way per record in Python; the caller moves the position as it hands them out.
+    batch holding the offset asked for). The batch is decoded whole, straight into
+    ConsumerRecords (one object per record; in C when the accelerator is built); the caller
+    moves the position as it hands them out.
     """
     header = parse_header(view)
     nxt = header.next_offset
@@ -69,18 +70,9 @@ def batch_records(
     if header.is_control or nxt <= position:
         return [], nxt
     ts_type = TIMESTAMP_LOG_APPEND_TIME if header.log_append_time else TIMESTAMP_CREATE_TIME
-    epoch = header.partition_leader_epoch
-    topic = state.topic
-    partition = state.partition
-    cls = ConsumerRecord
-    records = [
-        cls(topic, partition, offset, timestamp, ts_type, key, value, headers, epoch)
-        for offset, timestamp, key, value, headers in decode_batch(
-            view, max_uncompressed_bytes=max_uncompressed_bytes
-        )
-        if offset >= position
-    ]
-    return records, nxt
+    batch = decode_batch(view, max_uncompressed_bytes=max_uncompressed_bytes)
+    tail = (state.topic, state.partition, ts_type, header.partition_leader_epoch)
+    return batch.records_as(ConsumerRecord, tail, position), nxt
 
 
 class FetchBuffer:
@@ -91,6 +83,7 @@ class FetchBuffer:
         self._queue: deque[CompletedFetch] = deque()
         self._bytes = 0
         self._interrupted = False
+        self._woken = False
         self.changed = threading.Condition(threading.Lock())
         #: Called (no lock held) after put(): the asyncio consumer's wake-up.
         self.on_put: Callable[[], None] | None = None
@@ -116,8 +109,11 @@ class FetchBuffer:
     def take(self, timeout: float | None) -> CompletedFetch | None:
         """The oldest completed fetch, waiting up to ``timeout`` s (None: forever)."""
         with self.changed:
-            if not self._queue and timeout != 0:
-                self.changed.wait_for(lambda: bool(self._queue) or self._interrupted, timeout)
+            if not self._queue and timeout != 0 and not self._woken:
+                self.changed.wait_for(
+                    lambda: bool(self._queue) or self._interrupted or self._woken, timeout
+                )
+            self._woken = False
             return self._queue.popleft() if self._queue else None
 
     def take_nowait(self) -> CompletedFetch | None:
@@ -131,6 +127,15 @@ class FetchBuffer:
             cf.size = 0
         if self.on_release is not None:
             self.on_release()
+
+    def wake(self) -> None:
+        """Make the next (or current) take() return, with data or not: the application has
+        something else to attend to (a rebalance step, a group error). Any thread."""
+        with self.changed:
+            self._woken = True
+            self.changed.notify_all()
+        if self.on_put is not None:
+            self.on_put()
 
     def interrupt(self) -> None:
         """Wake threads blocked in take() for good (on close)."""

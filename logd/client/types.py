@@ -4,16 +4,16 @@ Shapes follow confluent-kafka (``TopicPartition`` with offset sentinels) and aio
 (``RecordMetadata``). Every type here is immutable or owned by one reader; all are safe to
 pass between threads once built.
 
-``ConsumerRecord`` is the only one made per record on a hot path (replay, issue 8): it has
-``__slots__``, is built from positional arguments by the record decoder, and keeps its
-headers undecoded until they are asked for.
+``ConsumerRecord`` is the only one made per record on a hot path (replay, issue 8): a tuple
+subclass the record decoder builds directly, one object per record.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final, TypeAlias
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 if TYPE_CHECKING:
     from logd.errors import LogdError
@@ -53,6 +53,16 @@ TIMESTAMP_LOG_APPEND_TIME: Final = 1
 Header: TypeAlias = tuple[str, bytes | None]
 
 
+def _field(index: int, doc: str) -> Any:
+    """A read-only attribute that is item ``index`` of the tuple (namedtuple's C getter when
+    this Python has it: about half the cost of a property over ``itemgetter``)."""
+    try:
+        from collections import _tuplegetter  # type: ignore[attr-defined]
+    except ImportError:  # another Python: the portable spelling
+        return property(itemgetter(index), doc=doc)
+    return _tuplegetter(index, doc)
+
+
 @dataclasses.dataclass(frozen=True, slots=True, order=True)
 class TopicPartition:
     """A partition of a topic, with an offset whose meaning depends on the call."""
@@ -77,27 +87,25 @@ class RecordMetadata:
 DeliveryCallback: TypeAlias = "Callable[[LogdError | None, RecordMetadata | None], object]"
 
 
-class ConsumerRecord:
-    """One consumed record. Built by the decoder; read-only by convention.
+class ConsumerRecord(tuple[Any, ...]):
+    """One consumed record. Built by the decoder; immutable.
 
-    ``headers`` are kept as the decoder produced them and turned into a list on first
-    access, so a consumer that never looks at headers pays nothing for them.
+    A tuple subclass without slots of its own, so the record decoder (in C when the
+    accelerator is built, see :mod:`logd.records.accel`) makes one object per record and
+    nothing else -- replay is the hot path of issue 8. The fields are read by name; the
+    tuple's own order is the decoder's, ``(offset, timestamp, key, value, headers, topic,
+    partition, timestamp_type, leader_epoch)``, an implementation detail (construct it by
+    the signature below). ``headers`` is a new list at each access; the decoded headers are
+    kept as they came.
+
+    Equality compares what a record says (topic, partition, offset, timestamp and its type,
+    key, value, headers), not the leader epoch it was read under.
     """
 
-    __slots__ = (
-        "_headers",
-        "key",
-        "leader_epoch",
-        "offset",
-        "partition",
-        "timestamp",
-        "timestamp_type",
-        "topic",
-        "value",
-    )
+    __slots__ = ()
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         topic: str,
         partition: int,
         offset: int,
@@ -107,26 +115,41 @@ class ConsumerRecord:
         value: bytes | None,
         headers: Sequence[Header] | None = None,
         leader_epoch: int = -1,
-    ) -> None:
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        self.timestamp = timestamp
-        self.timestamp_type = timestamp_type
-        self.key = key
-        self.value = value
-        self._headers = headers
-        self.leader_epoch = leader_epoch
+    ) -> ConsumerRecord:
+        return tuple.__new__(
+            cls,
+            (offset, timestamp, key, value, headers, topic, partition, timestamp_type,
+             leader_epoch),
+        )  # fmt: skip
+
+    if TYPE_CHECKING:
+        offset: int
+        timestamp: int
+        key: bytes | None
+        value: bytes | None
+        topic: str
+        partition: int
+        timestamp_type: int
+        leader_epoch: int
+    else:
+        offset = _field(0, "The record's offset in its partition.")
+        timestamp = _field(1, "Unix ms: create time, or log-append time (timestamp_type).")
+        key = _field(2, "The key, None when the record has none.")
+        value = _field(3, "The value, None for a tombstone.")
+        topic = _field(5, "The topic.")
+        partition = _field(6, "The partition.")
+        timestamp_type = _field(7, "TIMESTAMP_CREATE_TIME or TIMESTAMP_LOG_APPEND_TIME.")
+        leader_epoch = _field(8, "The partition leader epoch of the batch it came in.")
 
     @property
     def headers(self) -> list[Header]:
-        h = self._headers
-        if h is None:
-            return []
-        if type(h) is not list:
-            h = list(h)
-            self._headers = h
-        return h
+        h: Sequence[Header] | None = self[4]
+        return [] if h is None else list(h)
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        """The constructor's arguments (pickle and copy rebuild records through __new__)."""
+        return (self.topic, self.partition, self.offset, self.timestamp, self.timestamp_type,
+                self.key, self.value, self[4], self.leader_epoch)  # fmt: skip
 
     def __repr__(self) -> str:
         return (
@@ -149,7 +172,12 @@ class ConsumerRecord:
             and self.headers == other.headers
         )
 
-    __hash__ = None  # type: ignore[assignment]  # mutable-by-construction, compared by value
+    def __ne__(self, other: object) -> bool:
+        # tuple's own __ne__ would otherwise answer (it compares the raw tuples).
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, like the class it replaced
 
 
 def _short(value: bytes | None, limit: int = 40) -> str:

@@ -18,9 +18,10 @@ its records), so it may be iterated from any thread.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from logd.errors import CorruptRecordError
+from logd.records import accel
 from logd.records.compression import DEFAULT_MAX_UNCOMPRESSED_BYTES, check_codec, decompress
 from logd.records.header import (
     CODEC_MASK,
@@ -31,11 +32,12 @@ from logd.records.header import (
     parse_header,
 )
 from logd.records.reader import split_batches
-from logd.records.record import MIN_RECORD_SIZE, Record, iter_records
+from logd.records.record import MIN_RECORD_SIZE, NO_MIN_OFFSET, Record, iter_records
 
 __all__ = ["RecordBatch", "decode_batch", "decode_records"]
 
 _NONE: Final = Compression.NONE
+_T = TypeVar("_T", bound=tuple[Any, ...])
 
 
 class RecordBatch:
@@ -94,8 +96,28 @@ class RecordBatch:
         return len(self._data)
 
     def records(self) -> list[Record]:
-        """Every record, decoded now."""
-        return list(self)
+        """Every record, decoded now (by the C accelerator when it is built)."""
+        return self.records_as(Record, (), NO_MIN_OFFSET)
+
+    def records_as(
+        self, cls: type[_T], tail: tuple[Any, ...], min_offset: int = NO_MIN_OFFSET
+    ) -> list[_T]:
+        """The records at or above ``min_offset``, decoded now, each built as
+        ``cls((offset, timestamp, key, value, headers) + tail)``: ``cls`` is a tuple
+        subclass without slots of its own (the consumer's ``ConsumerRecord``, so it builds one
+        object per record). A malformed record raises CorruptRecordError before any is
+        returned."""
+        h = self.header
+        return accel.records_list(
+            self._data,
+            h.record_count,
+            h.base_offset,
+            h.base_timestamp,
+            h.max_timestamp if h.log_append_time else None,
+            cls,
+            tail,
+            min_offset,
+        )
 
 
 def decode_batch(

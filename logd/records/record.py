@@ -26,7 +26,7 @@ Pure functions: thread-safe.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from logd.errors import CorruptRecordError, InvalidRecordError, MessageTooLargeError
 from logd.records.varint import (
@@ -43,6 +43,7 @@ from logd.records.varint import (
 __all__ = [
     "MIN_HEADER_SIZE",
     "MIN_RECORD_SIZE",
+    "NO_MIN_OFFSET",
     "Header",
     "Record",
     "decode_headers",
@@ -50,6 +51,7 @@ __all__ = [
     "encode_length",
     "encode_record",
     "iter_records",
+    "py_records_list",
 ]
 
 #: One header: a UTF-8 key and a nullable value.
@@ -60,6 +62,8 @@ Header = tuple[str, bytes | None]
 MIN_RECORD_SIZE: Final = 7
 #: headerKeyLength and headerValueLength, one byte each at least.
 MIN_HEADER_SIZE: Final = 2
+#: Below every offset a batch can hold (a base offset is a signed 64-bit number).
+NO_MIN_OFFSET: Final = -(1 << 64)
 
 
 class Record(NamedTuple):
@@ -173,20 +177,27 @@ def iter_records(  # noqa: PLR0915 - one inlined loop is the point (module docst
     base_offset: int,
     base_timestamp: int,
     log_append_time: int | None = None,
-) -> Iterator[Record]:
+    cls: type[tuple[Any, ...]] = Record,
+    tail: tuple[Any, ...] = (),
+    min_offset: int = NO_MIN_OFFSET,
+) -> Iterator[Any]:
     """Lazily decode ``count`` records that fill ``data`` exactly.
 
     ``log_append_time``, when given, replaces every record's timestamp (a LogAppendTime
     batch: Kafka reports the batch's maxTimestamp for each record). Raises
     :class:`CorruptRecordError` at the first malformed record, or at the end when bytes
     are left over.
+
+    Each record is yielded as ``cls((offset, timestamp, key, value, headers) + tail)``
+    (a :class:`Record` by default); records below ``min_offset`` are checked but not
+    yielded. The client passes its ``ConsumerRecord`` and ``(topic, partition, ...)`` so
+    that one object is built per record, not two.
     """
     end = len(data)
     if count * MIN_RECORD_SIZE > end:
         raise CorruptRecordError(f"record count {count} cannot fit in {end} bytes of records")
     pos = 0
     new = tuple.__new__
-    cls = Record
     try:
         for _ in range(count):
             # Each varint below is read inline when it is one or two bytes long (values
@@ -274,8 +285,29 @@ def iter_records(  # noqa: PLR0915 - one inlined loop is the point (module docst
                 raise CorruptRecordError("record length disagrees with the fields it holds")
             if log_append_time is not None:
                 timestamp = log_append_time
-            yield new(cls, (offset, timestamp, key, value, headers))
+            if offset >= min_offset:
+                # A concatenation, not *tail: one BINARY_OP, and free when tail is ().
+                yield new(cls, (offset, timestamp, key, value, headers) + tail)  # noqa: RUF005
     except IndexError:
         raise CorruptRecordError("record runs past the end of the batch") from None
     if pos != end:
         raise CorruptRecordError(f"{end - pos} bytes left after the last record")
+
+
+def py_records_list(
+    data: bytes,
+    count: int,
+    base_offset: int,
+    base_timestamp: int,
+    log_append_time: int | None,
+    cls: type[tuple[Any, ...]],
+    tail: tuple[Any, ...],
+    min_offset: int,
+) -> list[Any]:
+    """Every record of ``data`` at or above ``min_offset``, decoded now, as :func:`iter_records`
+    builds them. The pure-Python reference of ``logd.records._speedups.records_list``;
+    :mod:`logd.records.accel` picks one of the two."""
+    return list(
+        iter_records(data, count, base_offset, base_timestamp, log_append_time, cls, tail,
+                     min_offset)
+    )  # fmt: skip

@@ -1,14 +1,16 @@
 """The broker process: the gRPC server around a :class:`~logd.broker.node.BrokerNode`.
 
 Start: bind the port (so a port in use fails before the data directory is touched), open
-the node, register the services (``LogBroker``, ``LogAdmin``, the standard health service
-and server reflection), start serving, then report SERVING.
+the node, register the services (``LogBroker``, ``LogAdmin``, ``GroupCoordinator``, the
+standard health service and server reflection), start serving, then report SERVING.
 
 Stop (STYLE.md 14; grpc's ``async_greeter_server_with_graceful_shutdown``), in this order:
-health says NOT_SERVING; waiting fetches answer with what they have and produce streams stop
-reading (their unanswered requests were never appended); ``server.stop(grace)`` refuses new
-calls and lets the ones in flight finish until the grace period ends, then cancels them;
-then every log is flushed and closed and the clean-shutdown marker written.
+health says NOT_SERVING; waiting fetches answer with what they have, produce streams stop
+reading (their unanswered requests were never appended) and the group coordinators unload
+(parked JoinGroup/SyncGroup calls answer NOT_COORDINATOR: their members look elsewhere);
+``server.stop(grace)`` refuses new calls and lets the ones in flight finish until the grace
+period ends, then cancels them; then every log is flushed and closed and the clean-shutdown
+marker written.
 
 Ownership: everything runs on one event loop.
 """
@@ -27,6 +29,7 @@ from grpc_reflection.v1alpha import reflection
 from logd.broker.config import BrokerConfig, HostPort
 from logd.broker.node import BrokerNode
 from logd.errors import InvalidConfigError
+from logd.server.group_service import GROUP_SERVICE, GroupCoordinatorService
 from logd.server.services import ADMIN_SERVICE, BROKER_SERVICE, AdminService, BrokerService
 
 __all__ = ["BrokerServer"]
@@ -35,7 +38,7 @@ _log = logging.getLogger(__name__)
 
 #: Room above max.request.bytes for the envelope of a fetch answer (topics, offsets).
 _SEND_SLACK_BYTES: Final = 1024 * 1024
-_SERVICES: Final = (BROKER_SERVICE, ADMIN_SERVICE)
+_SERVICES: Final = (BROKER_SERVICE, ADMIN_SERVICE, GROUP_SERVICE)
 
 
 class BrokerServer:
@@ -72,7 +75,11 @@ class BrokerServer:
         core = self.node.core
         self._broker_service = BrokerService(core, config.produce_max_in_flight)
         server.add_generic_rpc_handlers(
-            (self._broker_service.handler(), AdminService(core).handler())
+            (
+                self._broker_service.handler(),
+                AdminService(core).handler(),
+                GroupCoordinatorService(self.node.groups).handler(),
+            )
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
@@ -96,6 +103,7 @@ class BrokerServer:
                 assert self.node is not None and self._broker_service is not None
                 self.node.core.begin_drain()
                 self._broker_service.drain()
+                self.node.groups.close()
                 await self._server.stop(grace)
             if self.node is not None:
                 await self.node.close()

@@ -14,6 +14,11 @@ from logd.client.subscription import SubscriptionState
 from logd.client.types import TIMESTAMP_CREATE_TIME, ConsumerRecord, TopicPartition
 from logd.errors import OffsetOutOfRangeError
 from logd.records import Compression, build_control_batch, decode_batch, split_batches, stamp
+from tests.records.implementations import records_impl
+
+# The reader decodes with the C accelerator and with pure Python alike (issue 8).
+pytestmark = pytest.mark.usefixtures("records_impl")
+__all__ = ["records_impl"]
 
 TS = 1_700_000_000_000
 
@@ -136,3 +141,18 @@ def test_released_bytes_let_the_fetcher_go_on() -> None:
     assert [r.value for r in reader.take(5)] == [b"a"]
     assert not buffer.full
     assert released == [1]
+
+
+def test_reader_builds_complete_consumer_records_with_headers_and_epoch() -> None:
+    subs, buffer, reader = reader_for(0)
+    b = batch_of([b"v", b"w"], keys=[b"k", None], headers=[[("h", b"1")], None])
+    raw = bytearray(b.encode(int(Compression.LZ4)))
+    stamp(raw, 0, 9)  # leader epoch 9
+    state = subs.get(("t", 0))
+    buffer.put(CompletedFetch(state, state.epoch, fetched(bytes(raw)), 100))
+    first, second = reader.take(10)
+    assert (first.topic, first.partition, first.offset, first.timestamp) == ("t", 0, 0, TS)
+    assert (first.key, first.value, first.headers) == (b"k", b"v", [("h", b"1")])
+    assert (first.timestamp_type, first.leader_epoch) == (TIMESTAMP_CREATE_TIME, 9)
+    assert (second.key, second.value, second.headers, second.offset) == (None, b"w", [], 1)
+    assert type(first) is ConsumerRecord

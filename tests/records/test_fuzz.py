@@ -24,6 +24,7 @@ from logd.records import (
     BatchBuilder,
     ControlType,
     TimestampType,
+    accel,
     build_control_batch,
     build_pair_batch,
     decode_batch,
@@ -32,6 +33,7 @@ from logd.records import (
 )
 from logd.records.header import HEADER_SIZE, rewrite_crc
 from logd.records.reader import BatchReader
+from logd.records.record import Record
 from tests.records.strategies import CODECS
 
 T0 = 1_700_000_000_000
@@ -138,11 +140,25 @@ def _mutant(rng: random.Random) -> bytes:
 
 def _decode_everything(buf: bytes) -> None:
     batch = decode_batch(buf, max_uncompressed_bytes=LIMIT)
-    for record in batch:
-        assert isinstance(record.offset, int) and isinstance(record.timestamp, int)
-        assert record.key is None or isinstance(record.key, bytes)
-        assert record.value is None or isinstance(record.value, bytes)
-        assert all(isinstance(k, str) for k, _ in record.headers)
+    lazy: list[Record] | CorruptRecordError
+    try:
+        lazy = []
+        for record in batch:  # the pure-Python generator
+            assert isinstance(record.offset, int) and isinstance(record.timestamp, int)
+            assert record.key is None or isinstance(record.key, bytes)
+            assert record.value is None or isinstance(record.value, bytes)
+            assert all(isinstance(k, str) for k, _ in record.headers)
+            lazy.append(record)
+    except CorruptRecordError as exc:
+        lazy = exc
+    # Differential: the implementation under test (records_impl: C or Python) agrees with
+    # the generator on every input -- the same records, or CorruptRecordError for both.
+    try:
+        eager = batch.records()
+    except CorruptRecordError:
+        assert isinstance(lazy, CorruptRecordError), f"only {accel.implementation()} failed"
+        raise
+    assert eager == lazy, f"{accel.implementation()} decoded differently"
 
 
 def test_corpus_is_valid() -> None:

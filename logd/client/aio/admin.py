@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from logd.client.config import AdminConfig, parse_config
 from logd.client.connection import Connection, ConnectionPool
+from logd.client.group_admin import GroupAdmin
+from logd.client.group_types import GroupDescription, GroupListing
 from logd.client.metadata import Metadata
 from logd.client.rpc import error_from_proto
 from logd.client.types import (
@@ -30,6 +32,7 @@ from logd.client.types import (
     PartitionInfo,
     TopicDescription,
     TopicListing,
+    TopicPartition,
 )
 from logd.clock import Clock, SystemClock
 from logd.errors import (
@@ -69,6 +72,7 @@ class AsyncAdmin:
         self._clock = clock or SystemClock()
         self._pool: ConnectionPool | None = None
         self._metadata: Metadata | None = None
+        self._groups: GroupAdmin | None = None
 
     async def start(self) -> None:
         """Connect (BrokerUnavailableError naming the addresses when none answers)."""
@@ -76,6 +80,7 @@ class AsyncAdmin:
             return
         self._pool = ConnectionPool(self.config, max_message_bytes=16 << 20)
         self._metadata = Metadata(self._pool, self._clock, self.config.metadata_max_age_ms)
+        self._groups = GroupAdmin(self._pool, self._metadata, self.config, self._clock)
         try:
             await self._metadata.fetch([])
         except BaseException:
@@ -207,9 +212,37 @@ class AsyncAdmin:
         names = None if topics is None else _names(topics)
         return await self._md.fetch(names, include_internal=include_internal)
 
+    # -- consumer groups ---------------------------------------------------------------------
+
+    @property
+    def _g(self) -> GroupAdmin:
+        if self._groups is None:
+            raise NetworkError("the admin client is not started (use `async with` or start())")
+        return self._groups
+
+    async def list_groups(self) -> list[GroupListing]:
+        """Every consumer group of the cluster (asks every broker), sorted by id."""
+        return await self._g.list_groups()
+
+    async def describe_groups(self, group_ids: Iterable[str] | str) -> list[GroupDescription]:
+        """State, members, and per partition: committed offset, log end offset, lag, owner."""
+        return await self._g.describe_groups(group_ids)
+
+    async def delete_groups(self, group_ids: Iterable[str] | str) -> None:
+        """Delete groups that have no members, with their offsets; raises the first error."""
+        await self._g.delete_groups(group_ids)
+
+    async def alter_group_offsets(
+        self, group_id: str, offsets: Iterable[TopicPartition] | Mapping[TopicPartition, int]
+    ) -> None:
+        """Set the committed offsets of a group without live members (NonEmptyGroupError
+        while it has some)."""
+        await self._g.alter_group_offsets(group_id, offsets)
+
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         self._metadata = None
+        self._groups = None
         if pool is not None:
             await pool.close()
 

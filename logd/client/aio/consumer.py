@@ -1,8 +1,11 @@
 """The asyncio consumer, in aiokafka's shape: ``getone``, ``getmany``, ``async for``.
 
 Runs on the caller's event loop: the fetcher is a task of that loop and records are
-decoded lazily as they are taken. Consumer groups (``subscribe``, commits) come with
-issue 6.
+decoded lazily as they are taken. With ``group_id``, ``subscribe()`` joins the group; the
+membership runs as tasks of the same loop, and rebalance steps (commit on revoke, the
+``on_assign``/``on_revoke``/``on_lost`` callbacks, plain functions or coroutines) are served
+at the start of ``getone()``/``getmany()`` -- the poll boundary, where every record returned
+before counts as processed (see :mod:`logd.client.group_side`).
 
 Not thread-safe: use it from the event loop it was started on.
 """
@@ -10,20 +13,27 @@ Not thread-safe: use it from the event loop it was started on.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from logd.client.config import ConsumerConfig, parse_config
-from logd.client.consumer import default_reset
+from logd.client.consumer import commit_offsets, default_reset
 from logd.client.consumer_core import ConsumerCore
 from logd.client.fetch_buffer import FetchBuffer, RecordReader
+from logd.client.group_events import EventKind, RebalanceEvent
+from logd.client.group_side import Callback, GroupSide, Mode, topic_matcher
+from logd.client.membership import GroupMembership
 from logd.client.subscription import SubscriptionState, check_partition
 from logd.client.types import OFFSET_BEGINNING, OFFSET_END, ConsumerRecord, TopicPartition
 from logd.clock import Clock, SystemClock
-from logd.errors import InvalidRequestError, NetworkError
+from logd.errors import InvalidRequestError, LogdError, NetworkError
 
 __all__ = ["AsyncConsumer"]
+
+_log = logging.getLogger(__name__)
 
 
 class AsyncConsumer:
@@ -40,6 +50,8 @@ class AsyncConsumer:
         self._arrived = asyncio.Event()
         self._buffer.on_put = self._arrived.set
         self._core: ConsumerCore | None = None
+        self._group: GroupSide | None = None
+        self._commits: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Connect (BrokerUnavailableError naming the addresses when none answers)."""
@@ -54,6 +66,7 @@ class AsyncConsumer:
             await core.close()
             raise
         self._core = core
+        self._group = GroupSide(self.config, self._subs, self._reader, core.membership, self._clock)
 
     @property
     def core(self) -> ConsumerCore:
@@ -63,9 +76,16 @@ class AsyncConsumer:
 
     # -- assignment and positions ------------------------------------------------------------
 
+    @property
+    def group(self) -> GroupSide:
+        if self._group is None:
+            raise NetworkError("the consumer is not started (use `async with` or start())")
+        return self._group
+
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         """Read exactly these partitions (unknown ones surface as errors when fetched)."""
         tps = [check_partition(tp) for tp in partitions]
+        self.group.use(Mode.ASSIGN)
         self._reader.drop()
         self._subs.assign(tps)
         self.core.fetcher.wakeup()
@@ -143,20 +163,29 @@ class AsyncConsumer:
     # -- reading ---------------------------------------------------------------------------------
 
     async def _wait(self, timeout: float | None) -> bool:
-        """Wait for fetched data (up to ``timeout`` s); False on timeout."""
+        """Wait for fetched data (up to ``timeout`` s); False on timeout. Waiting here is
+        polling, as far as ``max_poll_interval_ms`` is concerned."""
         self._arrived.clear()
         if self._buffer.has_data:
             return True
+        membership = self._core.membership if self._core is not None else None
+        if membership is not None:
+            membership.polling = True
         try:
             await asyncio.wait_for(self._arrived.wait(), timeout)
         except TimeoutError:
             return False
+        finally:
+            if membership is not None:
+                membership.polling = False
+                membership.note_poll(self._clock.monotonic())
         return True
 
     async def getone(self) -> ConsumerRecord:
         """The next record, waiting as long as it takes."""
         self.core  # noqa: B018 - raises when not started
         while True:
+            await self._before_poll()
             record = self._reader.next()
             if record is not None:
                 return record
@@ -170,6 +199,14 @@ class AsyncConsumer:
         if partitions:
             raise InvalidRequestError("getmany() per partition is not supported; pause others")
         limit = max_records if max_records is not None else 1 << 30
+        records = await self._take(limit, timeout_ms)
+        out: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for record in records:
+            out.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+        return out
+
+    async def _take(self, limit: int, timeout_ms: int) -> list[ConsumerRecord]:
+        await self._before_poll()
         records = self._reader.take(limit)
         if not records and timeout_ms > 0:
             loop = asyncio.get_running_loop()
@@ -178,11 +215,9 @@ class AsyncConsumer:
                 remaining = deadline - loop.time()
                 if remaining <= 0 or not await self._wait(remaining):
                     break
+                await self._before_poll()
                 records = self._reader.take(limit)
-        out: dict[TopicPartition, list[ConsumerRecord]] = {}
-        for record in records:
-            out.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
-        return out
+        return records
 
     def __aiter__(self) -> AsyncIterator[ConsumerRecord]:
         return self._iterate()
@@ -191,9 +226,144 @@ class AsyncConsumer:
         while self._core is not None:
             yield await self.getone()
 
+    # -- groups ----------------------------------------------------------------------------------
+
+    def _membership(self) -> GroupMembership:
+        return self.group.grouped
+
+    async def subscribe(
+        self,
+        topics: Iterable[str] | str = (),
+        pattern: str | None = None,
+        *,
+        on_assign: Callback | None = None,
+        on_revoke: Callback | None = None,
+        on_lost: Callback | None = None,
+    ) -> None:
+        """Join the group reading ``topics`` and/or every topic whose name matches
+        ``pattern`` (see ``Consumer.subscribe``); callbacks get ``(consumer, partitions)``
+        and may be coroutines."""
+        membership = self._membership()
+        plain, matcher = topic_matcher(topics, pattern)
+        self.group.set_callbacks(on_assign, on_revoke, on_lost)
+        self.group.use(Mode.SUBSCRIBE)
+        membership.subscribe(plain, matcher)
+
+    async def unsubscribe(self) -> None:
+        """Give every partition up (commit, ``on_revoke``) and leave the group."""
+        if self.group.mode == Mode.SUBSCRIBE:
+            await self._give_up_all()
+            await self._membership().unsubscribe()
+        self.group.mode = Mode.NONE
+
+    @property
+    def member_id(self) -> str | None:
+        membership = self.core.membership
+        return (membership.member_id or None) if membership is not None else None
+
+    async def commit(
+        self, offsets: Mapping[TopicPartition, int] | Iterable[TopicPartition] | None = None
+    ) -> None:
+        """Commit ``{tp: offset}`` or TopicPartitions with offsets (each the next offset to
+        read), else every current position; raises the coordinator's error."""
+        membership = self._membership()
+        if isinstance(offsets, Mapping):
+            offsets = [TopicPartition(tp.topic, tp.partition, o) for tp, o in offsets.items()]
+        wanted = commit_offsets(self.group, None, offsets)
+        await membership.commit(wanted)
+        self.group.note_committed(wanted)
+
+    async def committed(self, partition: TopicPartition) -> int | None:
+        """The group's committed offset of ``partition`` (None when none), as aiokafka."""
+        tp = check_partition(partition)
+        found = await self._membership().fetch_committed([(tp.topic, tp.partition)])
+        return found.get((tp.topic, tp.partition))
+
+    async def _before_poll(self) -> None:
+        group = self.group
+        membership = group.membership
+        if membership is None or group.mode != Mode.SUBSCRIBE:
+            return
+        now = self._clock.monotonic()
+        membership.note_poll(now)
+        if (
+            membership.fatal is None
+            and not membership.channel.pending
+            and now < group.next_auto_commit
+        ):
+            return
+        if membership.fatal is not None:
+            raise membership.fatal
+        channel = membership.channel
+        while channel.pending:
+            event = channel.take()
+            if event is not None:
+                await self._serve(event)
+        due = group.auto_commit_due()
+        if due:
+            group.note_committed(due)
+            task = asyncio.get_running_loop().create_task(self._commit_quietly(due))
+            self._commits.add(task)
+            task.add_done_callback(self._commits.discard)
+
+    async def _serve(self, event: RebalanceEvent) -> None:
+        group = self.group
+        callback = group.callback(event.kind)
+        try:
+            if event.kind is EventKind.ASSIGN:
+                added = group.apply(event)
+                self.core.fetcher.wakeup()
+                await _invoke(callback, self, added)
+                return
+            parts = [TopicPartition(tp.topic, tp.partition) for tp in event.partitions]
+            try:
+                await self._commit_or_log(group.commit_on_revoke(event))
+                await _invoke(callback, self, parts)
+            finally:
+                group.apply(event)
+        finally:
+            self._membership().channel.complete(event)
+
+    async def _commit_or_log(self, offsets: dict[tuple[str, int], int]) -> None:
+        if not offsets:
+            return
+        try:
+            await self._membership().commit(offsets)
+            self.group.note_committed(offsets)
+        except LogdError as exc:
+            _log.warning("commit of %d partition(s) failed: %s", len(offsets), exc)
+
+    async def _commit_quietly(self, offsets: dict[tuple[str, int], int]) -> None:
+        try:
+            await self._membership().commit(offsets)
+        except LogdError as exc:
+            self.group.commit_failed = True
+            _log.warning("auto-commit of %d partition(s) failed: %s", len(offsets), exc)
+
+    async def _give_up_all(self) -> None:
+        group = self.group
+        owned = [TopicPartition(s.topic, s.partition) for s in self._subs.partitions.values()]
+        if not owned:
+            return
+        if self.config.enable_auto_commit:
+            await self._commit_or_log(group.changed(group.positions()))
+        try:
+            await _invoke(group.on_revoke, self, owned)
+        except Exception:
+            _log.exception("on_revoke failed while giving the partitions up")
+        self._reader.drop()
+        self._subs.assign([])
+
     # -- closing ---------------------------------------------------------------------------------
 
     async def stop(self) -> None:
+        """Leave the group (after committing, with auto-commit, and ``on_revoke``; a static
+        member does not leave) and release the connections."""
+        group = self._group
+        if self._core is not None and group is not None and group.mode == Mode.SUBSCRIBE:
+            await self._give_up_all()
+        for task in list(self._commits):
+            await asyncio.gather(task, return_exceptions=True)
         core, self._core = self._core, None
         self._reader.drop()
         if core is not None:
@@ -213,3 +383,13 @@ class AsyncConsumer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+async def _invoke(
+    callback: Callback | None, consumer: AsyncConsumer, parts: list[TopicPartition]
+) -> None:
+    if callback is None:
+        return
+    result = callback(consumer, parts)
+    if inspect.isawaitable(result):
+        await result

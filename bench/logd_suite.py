@@ -1,0 +1,324 @@
+"""logd's side of the suite: brokers started here, workloads through the public clients and CLI.
+
+:class:`LogdCluster` starts ``python -m logd.server`` processes on loopback, each with its
+own data directory under a temporary directory: one node, or N nodes told every member
+with ``--peers`` (the RF=3 mode; it is skipped with one line while the broker cannot
+create a topic with three replicas). The workloads:
+
+* ``produce-batch``  ``Producer.produce_batch()`` in slices of 10,000 values, to the end of
+  ``flush()``: every record acknowledged under the mode's acks;
+* ``produce-record`` ``Producer.produce()`` per record, to the end of ``flush()``;
+* ``replay``         ``Consumer.consume()`` of everything produce-batch wrote, from disk
+  (a new consumer process side: nothing is cached in the client);
+* ``e2e-latency``    per-record ``produce()`` at a fixed rate (10k msgs/s), each value
+  carrying its send time; a consumer in another thread, positioned at the end before the
+  first send, records receipt minus send (the consumer only sees what is committed, so
+  this includes the fsync or the replication round);
+* ``1MiB-batches``   ``produce_batch()`` of 1,024 x 1 KiB uncompressed values per call
+  (batch.size 2 MiB, so each call is one ~1 MiB batch; ``MIB_IN_FLIGHT`` requests in
+  flight), MB/s of values;
+* ``cli-produce`` / ``cli-consume``  ``logd produce TOPIC < file`` of text lines, and
+  ``logd consume TOPIC -o :end > /dev/null`` of the same topic.
+
+Owned by the orchestrator's thread (the latency workload starts one consumer thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench.harness import Result, Service, Unavailable, free_port, line_values, values_of
+from logd.client import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Admin,
+    Consumer,
+    NewTopic,
+    Producer,
+    TopicPartition,
+)
+from logd.errors import LogdError
+
+__all__ = ["PARTITIONS", "LogdCluster", "run_logd"]
+
+PARTITIONS = 8
+#: Requests in flight for 1 MiB batches. logd sends one request per batch where a Kafka
+#: client packs many partitions' batches into one request, so Kafka's 5 per connection would
+#: mean 5 MiB in flight here; 32 keeps the disk busy while the broker copies the next one in
+#: (measured: 5 -> ~210 MB/s, 32 -> ~300 MB/s; bench/README.md).
+MIB_IN_FLIGHT = 32
+_SLICE = 10_000
+_LOGD = "logd"
+
+
+class LogdCluster:
+    """``size`` brokers on loopback, data under ``root``. Use as a context manager."""
+
+    def __init__(self, root: Path, size: int = 1, fsync: str = "always") -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.size = size
+        self.fsync = fsync
+        ports = [free_port() for _ in range(size)]
+        self.addresses = [f"127.0.0.1:{p}" for p in ports]
+        # Node ids 0..N-1, as tests/integration/cluster.py numbers them.
+        peers = ",".join(f"{i}@{a}" for i, a in enumerate(self.addresses))
+        self.services: list[Service] = []
+        for i, address in enumerate(self.addresses):
+            argv = [sys.executable, "-m", "logd.server", "--listen", address,
+                    "--data-dir", str(root / f"node{i + 1}"), "--fsync", fsync,
+                    "--log-level", "WARNING"]  # fmt: skip
+            if size > 1:
+                argv += ["--node-id", str(i), "--peers", peers]
+            self.services.append(Service(f"logd-{i + 1}", argv, root))
+
+    @property
+    def brokers(self) -> str:
+        return ",".join(self.addresses)
+
+    def __enter__(self) -> LogdCluster:
+        for service in self.services:
+            service.start()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                Admin(brokers=self.brokers, request_timeout_ms=2000).close()
+                return self
+            except LogdError as exc:
+                dead = [
+                    s for s in self.services if s.proc is not None and s.proc.poll() is not None
+                ]
+                if dead or time.monotonic() > deadline:
+                    self.__exit__(None, None, None)
+                    why = dead[0].tail() if dead else str(exc)
+                    raise Unavailable(f"the broker did not start: {why}") from None
+                time.sleep(0.1)
+
+    def __exit__(self, *exc: object) -> None:
+        for service in self.services:
+            service.stop()
+
+    def create_topic(self, replicas: int) -> str:
+        topic = f"bench-{uuid.uuid4().hex[:8]}"
+        try:
+            with Admin(brokers=self.brokers) as admin:
+                admin.create_topics([NewTopic(topic, PARTITIONS, replicas)])
+        except LogdError as exc:
+            raise Unavailable(f"cannot create a topic with {replicas} replicas: {exc}") from None
+        return topic
+
+
+def produce_batch(brokers: str, topic: str, acks: str, values: list[bytes], n: int) -> float:
+    """Seconds to produce ``n`` records through produce_batch() and flush."""
+    batch = [values[i % len(values)] for i in range(_SLICE)]
+    with Producer(brokers=brokers, acks=acks) as producer:
+        producer.produce(topic, b"warm-up")
+        producer.flush()
+        start = time.perf_counter()
+        for _ in range(n // _SLICE):
+            producer.produce_batch(topic, batch)
+        left = producer.flush()
+        seconds = time.perf_counter() - start
+    if left:
+        raise Unavailable(f"{left} records undelivered")
+    return seconds
+
+
+def produce_records(brokers: str, topic: str, acks: str, values: list[bytes], n: int) -> float:
+    """Seconds to produce ``n`` records one produce() call each, and flush."""
+    with Producer(brokers=brokers, acks=acks) as producer:
+        producer.produce(topic, b"warm-up")
+        producer.flush()
+        produce = producer.produce
+        k = len(values)
+        start = time.perf_counter()
+        for i in range(n):
+            produce(topic, values[i % k])
+        left = producer.flush()
+        seconds = time.perf_counter() - start
+    if left:
+        raise Unavailable(f"{left} records undelivered")
+    return seconds
+
+
+def replay(brokers: str, topic: str, total: int) -> tuple[int, float]:
+    """(records, seconds) to read ``total`` records from the beginning of every partition."""
+    with Consumer(brokers=brokers) as consumer:
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+        got = 0
+        start = time.perf_counter()
+        while got < total:
+            records = consumer.consume(100_000, 10)
+            if not records:
+                break
+            got += len(records)
+        return got, time.perf_counter() - start
+
+
+def e2e_latency(
+    brokers: str, topic: str, acks: str, size: int, rate: int, seconds: float
+) -> list[float]:
+    """Milliseconds from produce() to a consumer's receipt, at ``rate`` msgs/s."""
+    pad = b"x" * (size - 8)
+    lat: list[float] = []
+    done = threading.Event()
+    with Consumer(brokers=brokers, fetch_max_wait_ms=100) as consumer:
+        tps = [TopicPartition(topic, p, OFFSET_END) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        consumer.position(tps)  # resolved before the first send
+
+        def read() -> None:
+            now = time.perf_counter_ns
+            while not done.is_set():
+                for r in consumer.consume(10_000, 0.05):
+                    lat.append((now() - int.from_bytes(r.value[:8], "big")) / 1e6)  # type: ignore[index]
+
+        reader = threading.Thread(target=read, name="bench-e2e-reader")
+        reader.start()
+        try:
+            # linger 0: each tick's records go out at once, as every peer here sends them.
+            with Producer(brokers=brokers, acks=acks, linger_ms=0) as producer:
+                _paced(producer, topic, pad, rate, seconds)
+                producer.flush()
+            deadline = time.monotonic() + 10
+            while len(lat) < rate * seconds and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            done.set()
+            reader.join()
+    return lat
+
+
+def _paced(producer: Producer, topic: str, pad: bytes, rate: int, seconds: float) -> None:
+    """produce() at ``rate`` msgs/s for ``seconds`` (in ticks of 1 ms), values stamped."""
+    per_tick = max(1, rate // 1000)
+    ticks = int(seconds * 1000)
+    start = time.perf_counter()
+    for tick in range(ticks):
+        wait = start + tick / 1000 - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        for _ in range(per_tick):
+            producer.produce(topic, time.perf_counter_ns().to_bytes(8, "big") + pad)
+
+
+def mib_batches(brokers: str, topic: str, acks: str, n_batches: int) -> float:
+    """Seconds to produce ``n_batches`` batches of 1,024 x 1 KiB (uncompressed) and flush."""
+    values = values_of(1024, 1024)
+    with Producer(brokers=brokers, acks=acks, compression="none", batch_size=2 << 20,
+                  max_in_flight=MIB_IN_FLIGHT) as p:  # fmt: skip
+        p.produce_batch(topic, values, partition=0)
+        p.flush()
+        start = time.perf_counter()
+        for i in range(n_batches):
+            p.produce_batch(topic, values, partition=i % PARTITIONS)
+        left = p.flush()
+        seconds = time.perf_counter() - start
+    if left:
+        raise Unavailable(f"{left} records undelivered")
+    return seconds
+
+
+def _cli(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name(_LOGD)), *args]
+
+
+def cli_produce(brokers: str, topic: str, acks: str, path: Path) -> float:
+    start = time.perf_counter()
+    with path.open("rb") as stdin:
+        done = subprocess.run(
+            _cli("produce", topic, "-b", brokers, "--acks", acks), stdin=stdin,
+            capture_output=True, check=False,
+        )  # fmt: skip
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise Unavailable(f"logd produce failed: {done.stderr.decode().strip()}")
+    return seconds
+
+
+def cli_consume(brokers: str, topic: str) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(
+        _cli("consume", topic, "-b", brokers, "-o", ":end"), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, check=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise Unavailable(f"logd consume failed: {done.stderr.decode().strip()}")
+    return seconds
+
+
+@contextlib.contextmanager
+def _quiet_unavailable(what: str) -> Iterator[None]:
+    """One workload's failure is one line; the others still run."""
+    try:
+        yield
+    except (Unavailable, LogdError) as exc:
+        print(f"  skipped {what}: {exc}", flush=True)
+
+
+def run_logd(
+    root: Path, *, mode: str, sizes: tuple[int, ...], n: int, latency_s: float, rate: int,
+    cli_lines: int, mib_count: int,
+) -> list[Result]:  # fmt: skip
+    """Every logd workload in ``mode`` ("acks=1", "acks=all" or "rf3"); rows as they come."""
+    acks = "1" if mode == "acks=1" else "all"
+    size = 3 if mode == "rf3" else 1
+    durability = {
+        "acks=1": "1 node, acks=1, fsync always",
+        "acks=all": "1 node, acks=all, fsync always",
+        "rf3": "3 nodes RF=3, acks=all, fsync always",
+    }[mode]
+    results: list[Result] = []
+
+    def add(r: Result) -> None:
+        results.append(r)
+        print(f"  {r.workload:<15} {r.value_bytes:>5} B  " + _brief(r), flush=True)
+
+    with LogdCluster(root / mode.replace("=", ""), size) as cluster:
+        b = cluster.brokers
+        for vsize in sizes:
+            values = values_of(vsize)
+            count = n if vsize <= 100 else max(n // 5, _SLICE)
+            with _quiet_unavailable(f"produce {vsize} B"):
+                topic = cluster.create_topic(size)
+                secs = produce_batch(b, topic, acks, values, count)
+                add(Result.throughput(_LOGD, durability, "produce-batch", vsize, count, secs))
+                got, secs = replay(b, topic, count + 1)
+                add(Result.throughput(_LOGD, durability, "replay", vsize, got, secs))
+                rec_topic = cluster.create_topic(size)
+                rec_n = count // 2
+                secs = produce_records(b, rec_topic, acks, values, rec_n)
+                add(Result.throughput(_LOGD, durability, "produce-record", vsize, rec_n, secs))
+        with _quiet_unavailable("e2e latency"):
+            lat = e2e_latency(b, cluster.create_topic(size), acks, 100, rate, latency_s)
+            add(Result.latency(_LOGD, durability, "e2e-latency", 100, lat, latency_s,
+                               note=f"{rate:,} msgs/s, linger 0"))  # fmt: skip
+        with _quiet_unavailable("1 MiB batches"):
+            secs = mib_batches(b, cluster.create_topic(size), acks, mib_count)
+            add(Result.throughput(_LOGD, durability, "1MiB-batches", 1024, mib_count * 1024, secs,
+                                  note=f"uncompressed, {MIB_IN_FLIGHT} in flight"))  # fmt: skip
+        with _quiet_unavailable("CLI"):
+            path = root / "lines.txt"
+            if not path.exists():
+                path.write_bytes(line_values(100, cli_lines))
+            topic = cluster.create_topic(size)
+            secs = cli_produce(b, topic, acks, path)
+            add(Result.throughput(_LOGD, durability, "cli-produce", 100, cli_lines, secs))
+            secs = cli_consume(b, topic)
+            add(Result.throughput(_LOGD, durability, "cli-consume", 100, cli_lines, secs,
+                                  note="-f json > /dev/null"))  # fmt: skip
+    return results
+
+
+def _brief(r: Result) -> str:
+    if r.p50_ms is not None:
+        return f"p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  p99.9 {r.p999_ms:.2f} ms"
+    return f"{r.msgs_s or 0:>12,.0f} msgs/s {r.mb_s or 0:>8,.1f} MB/s"

@@ -1,0 +1,1 @@
+"""``logd group``: list, describe, seek and delete consumer groups."""

@@ -1,0 +1,97 @@
+"""``__consumer_offsets``: created by the broker the first time a group needs it (as Kafka's
+``GroupCoordinator`` does on the first FindCoordinator), with ``offsets.topic.num.partitions``
+partitions and ``offsets.topic.replication.factor`` replicas.
+
+Retention is off (``retention.ms`` and ``retention.bytes`` -1): Kafka compacts this topic,
+logd's storage does not compact yet, and deleting old segments would delete live offsets.
+A coordinator therefore replays the whole partition when it takes over; compaction (issue
+"storage") will bound that.
+
+Ownership: used on the broker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
+
+from logd.broker.api import NewTopic, TopicResult
+from logd.broker.groups.settings import GroupSettings
+from logd.broker.metadata import MetadataStore
+from logd.errors import CoordinatorNotAvailableError, LogdError, TopicAlreadyExistsError
+from logd.groups.partition import OFFSETS_TOPIC
+
+__all__ = ["OffsetsTopic", "offsets_topic_configs"]
+
+_log = logging.getLogger(__name__)
+
+CreateTopics = Callable[[Sequence[NewTopic]], Coroutine[Any, Any, list[TopicResult]]]
+
+
+def offsets_topic_configs(settings: GroupSettings) -> Mapping[str, str]:
+    return {
+        "retention.ms": "-1",
+        "retention.bytes": "-1",
+        "segment.bytes": str(settings.offsets_topic_segment_bytes),
+    }
+
+
+class OffsetsTopic:
+    """Knows the topic's partition count and creates the topic once, however many callers
+    ask at the same time. Owned by the broker's event loop."""
+
+    def __init__(
+        self, settings: GroupSettings, store: MetadataStore, create_topics: CreateTopics
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._create_topics = create_topics
+        self._creating: asyncio.Task[None] | None = None
+
+    def partitions(self) -> int | None:
+        """The topic's partition count (what groups hash over), None while it is missing."""
+        record = self._store.topic(OFFSETS_TOPIC)
+        return len(record.partitions) if record is not None else None
+
+    async def ensure(self) -> int:
+        """The partition count, creating the topic first when it is missing. Raises
+        CoordinatorNotAvailableError (retriable) when it cannot be created now."""
+        count = self.partitions()
+        if count is not None:
+            return count
+        if self._creating is None or self._creating.done():
+            self._creating = asyncio.get_running_loop().create_task(self._create())
+        await asyncio.shield(self._creating)
+        count = self.partitions()
+        if count is None:
+            raise CoordinatorNotAvailableError(f"{OFFSETS_TOPIC} does not exist yet")
+        return count
+
+    async def _create(self) -> None:
+        settings = self._settings
+        factor = settings.offsets_topic_replication_factor
+        if factor < 1:
+            factor = min(3, len(self._store.brokers()))
+        topic = NewTopic(
+            OFFSETS_TOPIC,
+            settings.offsets_topic_num_partitions,
+            factor,
+            dict(offsets_topic_configs(settings)),
+        )
+        (result,) = await self._create_topics([topic])
+        error = result.error
+        if error is None:
+            _log.info(
+                "created %s: %d partitions, replication factor %d",
+                OFFSETS_TOPIC,
+                topic.partitions,
+                factor,
+            )
+        elif not isinstance(error, TopicAlreadyExistsError):
+            raise _unavailable(error)
+
+
+def _unavailable(error: LogdError) -> CoordinatorNotAvailableError:
+    return CoordinatorNotAvailableError(f"cannot create {OFFSETS_TOPIC}: {error}")

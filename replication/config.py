@@ -1,0 +1,90 @@
+"""A node's settings, and the deterministic jitter of its election timeout.
+
+Time is counted in ticks that the driver delivers (etcd's abstract tick); randomness comes
+from a seed the driver passes, through a SplitMix64 sequence, so a simulator run replays
+exactly and the core imports no ``random`` (STYLE.md 5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from replication.errors import InvalidConfigError
+
+__all__ = ["Config", "SplitMix64"]
+
+_MASK64 = (1 << 64) - 1
+
+
+class SplitMix64:
+    """A tiny, fast, well-mixed 64-bit sequence (Steele, Lea, Flood 2014).
+
+    Not thread-safe; owned by one node.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, seed: int) -> None:
+        self._state = seed & _MASK64
+
+    def next(self) -> int:
+        self._state = (self._state + 0x9E3779B97F4A7C15) & _MASK64
+        z = self._state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        return z ^ (z >> 31)
+
+    def below(self, n: int) -> int:
+        """A value in ``[0, n)``; the modulo bias is negligible for tick counts."""
+        return self.next() % n
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """How one node runs; every count is in ticks, entries or bytes.
+
+    * ``election_ticks``: a follower that hears from no leader for a random time in
+      ``[election_ticks, 2 * election_ticks)`` campaigns; a leader that heard from no quorum
+      for ``election_ticks`` steps down (``check_quorum``).
+    * ``heartbeat_ticks``: a leader sends heartbeats this often; must be < election_ticks.
+    * ``seed``: the election-timeout jitter; give every node of a cluster its own.
+    * ``pre_vote``: campaign first without changing term (thesis §9.6).
+    * ``check_quorum``: a leader steps down without a live quorum, and a follower that
+      heard from its leader within the election timeout ignores (pre-)votes (thesis §6.2).
+    * ``max_append_bytes`` / ``max_append_entries``: the size of one AppendRequest (at
+      least one entry is always sent, however large).
+    * ``max_inflight_appends`` / ``max_inflight_bytes`` (0: no byte limit): the window of
+      unacknowledged appends per follower in REPLICATE state.
+    * ``max_apply_bytes``: committed entries handed out per Ready.
+    * ``apply_entries``: hand committed entries out in ``Ready.committed_entries``.  A
+      partition sets False: it needs the commit offset (the high watermark), not the data
+      back, and the core then never reads its log to apply.
+    * ``applied``: on restart, the offset the state machine has applied (its snapshot's);
+      None: the storage's snapshot point.  Ignored when ``apply_entries`` is False.
+    """
+
+    node_id: int
+    election_ticks: int = 10
+    heartbeat_ticks: int = 1
+    seed: int = 0
+    pre_vote: bool = True
+    check_quorum: bool = True
+    max_append_bytes: int = 1 << 20
+    max_append_entries: int = 512
+    max_inflight_appends: int = 64
+    max_inflight_bytes: int = 0
+    max_apply_bytes: int = 64 << 20
+    apply_entries: bool = True
+    applied: int | None = None
+
+    def validate(self) -> None:
+        if self.node_id < 0:
+            raise InvalidConfigError(f"node id {self.node_id} is negative")
+        if self.heartbeat_ticks < 1:
+            raise InvalidConfigError("heartbeat_ticks must be at least 1")
+        if self.election_ticks <= self.heartbeat_ticks:
+            raise InvalidConfigError("election_ticks must be larger than heartbeat_ticks")
+        if self.max_append_entries < 1 or self.max_inflight_appends < 1:
+            raise InvalidConfigError("max_append_entries and max_inflight_appends must be >= 1")
+        if self.max_append_bytes < 0 or self.max_inflight_bytes < 0 or self.max_apply_bytes < 0:
+            raise InvalidConfigError("byte limits must not be negative")

@@ -1,0 +1,259 @@
+"""The synchronous facade a driver uses: inputs in, ``Ready`` out (etcd ``rawnode.go``).
+
+A driver loop (the asyncio one in ``logd/``, the simulator's in the tests) does::
+
+    node.step(message)            # for each message received
+    node.tick()                   # every tick of its clock
+    node.propose(batch, count)    # leader only; raises NotLeaderError otherwise
+    if node.has_ready():
+        ready = node.ready()
+        ...                       # send, persist, send after persist, apply (see ready.py)
+        node.advance(ready)
+
+``ready()`` may not be called again before ``advance()``; ``step``, ``tick`` and the
+proposals may be called in between (their effects go into the next Ready).
+
+Not thread-safe: a RawNode is owned by one driver task, which never awaits while it is in
+the middle of a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from replication.confchange import ConfChange
+from replication.config import Config
+from replication.errors import InvalidMessageError
+from replication.messages import Message
+from replication.raft import Raft, Role
+from replication.ready import ProgressStatus, Ready, SoftState, Status
+from replication.storage import LogStorage
+from replication.types import ConfState, EntryId, HardState
+
+__all__ = ["RawNode"]
+
+
+class RawNode:
+    """One Raft node without I/O; see the module docstring for the driver's loop."""
+
+    def __init__(self, config: Config, storage: LogStorage) -> None:
+        self._raft = raft = Raft(config, storage)
+        self._prev_soft = SoftState(raft.leader_id, raft.role)
+        self._prev_hard = HardState(raft.term, raft.vote, raft.log.commit)
+        self._written_last = storage.last_offset()  # last offset the driver was told to write
+        self._pending: Ready | None = None
+
+    # -- inputs ----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """One tick of the driver's clock (elections and heartbeats count ticks)."""
+        self._raft.tick()
+
+    def campaign(self) -> None:
+        """Start an election now (as if the election timeout had passed)."""
+        self._raft.campaign()
+
+    def step(self, message: Message) -> None:
+        """Feed a message received from a peer."""
+        if message.dst != self._raft.id:
+            raise InvalidMessageError(f"message for {message.dst} stepped into {self._raft.id}")
+        self._raft.step(message)
+
+    def propose(self, data: bytes | bytearray | memoryview, count: int = 1) -> EntryId:
+        """Append an entry covering ``count`` offsets (leader only).
+
+        The entry gets ``[last_offset + 1, last_offset + count]`` and the current term;
+        ``data`` is kept by reference and never copied.  The offsets it will get are
+        ``self.last_offset + 1`` and ``self.term`` before the call, so a driver can stamp
+        the batch header (baseOffset, partitionLeaderEpoch) before proposing.  Raises
+        ``NotLeaderError`` or ``ProposalDroppedError``; a returned EntryId is not a promise
+        to commit: wait until ``commit >= last_offset`` *and* the term at that offset is
+        still the returned term.
+        """
+        return self._raft.require_leader().propose(data, count)
+
+    def propose_conf_change(
+        self, changes: Sequence[ConfChange], *, joint: bool | None = None
+    ) -> EntryId:
+        """Propose a configuration change (leader only); see ``confchange.apply_changes``.
+
+        A node becomes a voter only as a learner that holds every committed entry; the
+        change takes effect at once on every node that appends it, one change at a time;
+        a joint change is left automatically once committed.  Raises ``ConfChangeError``.
+        """
+        return self._raft.require_leader().propose_conf_change(list(changes), joint)
+
+    def transfer_leadership(self, to: int) -> None:
+        """Hand leadership to voter ``to`` once it has our log (thesis §3.10).
+
+        Proposals are refused until the transfer ends: by the new leader's election, or
+        after an election timeout.
+        """
+        self._raft.require_leader().transfer(to)
+
+    def report_snapshot(self, to: int, *, success: bool) -> None:
+        """The driver finished (or failed) sending a SnapshotRequest to ``to``."""
+        if self._raft.leader is not None:
+            self._raft.leader.report_snapshot(to, success)
+
+    def report_unreachable(self, to: int) -> None:
+        """The transport failed to deliver to ``to``: stop streaming, probe again."""
+        if self._raft.leader is not None:
+            self._raft.leader.report_unreachable(to)
+
+    # -- outputs ---------------------------------------------------------------------
+
+    def has_ready(self) -> bool:
+        """True if ``ready()`` has something to do (False while a Ready is outstanding)."""
+        if self._pending is not None:
+            return False
+        raft = self._raft
+        if raft.has_messages():
+            return True
+        if raft.leader_id != self._prev_soft.leader or raft.role is not self._prev_soft.role:
+            return True
+        hard = self._prev_hard
+        if raft.term != hard.term or raft.vote != hard.vote or raft.log.commit != hard.commit:
+            return True
+        unstable = raft.log.unstable
+        if unstable.snapshot is not None and not unstable.snapshot_in_progress:
+            return True
+        if unstable.in_progress < len(unstable.entries):
+            return True
+        if raft.cfg.apply_entries:
+            return raft.log.has_next_committed()
+        return raft.log.applied < raft.log.commit
+
+    def ready(self) -> Ready:
+        """Collect what to send, persist and apply; ``advance()`` must follow."""
+        assert self._pending is None, "advance() the previous Ready before asking again"
+        raft = self._raft
+        log = raft.log
+        msgs, after = raft.take_messages()
+        unstable = log.unstable
+        snapshot = unstable.snapshot if not unstable.snapshot_in_progress else None
+        if snapshot is not None:
+            self._written_last = snapshot.meta.offset
+        entries = unstable.next_entries()
+        truncate_to = None
+        if entries:
+            if entries[0].base_offset <= self._written_last:
+                truncate_to = entries[0].base_offset
+            self._written_last = entries[-1].last_offset
+        committed = log.next_committed(raft.cfg.max_apply_bytes) if raft.cfg.apply_entries else []
+        soft: SoftState | None = None
+        prev_soft = self._prev_soft
+        if raft.leader_id != prev_soft.leader or raft.role is not prev_soft.role:
+            soft = self._prev_soft = SoftState(raft.leader_id, raft.role)
+        hard: HardState | None = None
+        prev = self._prev_hard
+        vote_changed = raft.term != prev.term or raft.vote != prev.vote
+        if vote_changed or log.commit != prev.commit:
+            hard = self._prev_hard = HardState(raft.term, raft.vote, log.commit)
+        rd = Ready(
+            soft_state=soft,
+            hard_state=hard,
+            snapshot=snapshot,
+            truncate_to=truncate_to,
+            entries=entries,
+            committed_entries=committed,
+            commit=log.commit,
+            messages=msgs,
+            messages_after_persist=after,
+            must_sync=bool(entries or snapshot or vote_changed),
+        )
+        unstable.accept_in_progress()
+        self._pending = rd
+        return rd
+
+    def advance(self, ready: Ready) -> None:
+        """The driver did everything ``ready`` asked: it is durable, sent and applied."""
+        assert ready is self._pending, "advance() takes the Ready that ready() returned last"
+        self._pending = None
+        raft = self._raft
+        log = raft.log
+        if ready.snapshot is not None:
+            log.stable_snapshot_to(ready.snapshot.meta.offset)
+            log.applied_to(ready.snapshot.meta.offset)
+        if ready.entries:
+            last = ready.entries[-1]
+            log.stable_to(last.last_offset, last.term)
+        if ready.committed_entries:
+            log.applied_to(ready.committed_entries[-1].last_offset)
+        elif not raft.cfg.apply_entries:
+            log.applied_to(ready.commit)
+        raft.confs.prune(min(log.commit, log.applied))
+        raft.on_persisted()
+
+    # -- queries ---------------------------------------------------------------------
+
+    @property
+    def id(self) -> int:
+        return self._raft.id
+
+    @property
+    def term(self) -> int:
+        return self._raft.term
+
+    @property
+    def role(self) -> Role:
+        return self._raft.role
+
+    @property
+    def leader(self) -> int | None:
+        return self._raft.leader_id
+
+    @property
+    def commit(self) -> int:
+        """The last committed offset; the high watermark is ``commit + 1``."""
+        return self._raft.log.commit
+
+    @property
+    def last_offset(self) -> int:
+        return self._raft.log.last_offset()
+
+    @property
+    def conf(self) -> ConfState:
+        """The configuration in force (the latest in the log)."""
+        return self._raft.conf
+
+    def term_at(self, offset: int) -> int | None:
+        """The term of the entry holding ``offset``, None if not in the log."""
+        return self._raft.log.term_at(offset)
+
+    def conf_state_at(self, offset: int) -> ConfState:
+        """The configuration at ``offset`` (for a snapshot taken at the applied offset)."""
+        return self._raft.confs.at(offset)
+
+    def status(self) -> Status:
+        raft = self._raft
+        log = raft.log
+        progress: dict[int, ProgressStatus] = {}
+        leader = raft.leader
+        if leader is not None:
+            for node, pr in leader.progress.items():
+                progress[node] = ProgressStatus(
+                    pr.match,
+                    pr.next,
+                    pr.state,
+                    pr.recent_active,
+                    pr.probe_sent,
+                    len(pr.inflights),
+                    pr.is_learner,
+                )
+        return Status(
+            id=raft.id,
+            role=raft.role,
+            term=raft.term,
+            vote=raft.vote,
+            leader=raft.leader_id,
+            commit=log.commit,
+            applied=log.applied,
+            first_offset=log.first_offset(),
+            last_offset=log.last_offset(),
+            last_term=log.last_term(),
+            conf=raft.conf,
+            conf_pending=raft.confs.pending(log.commit),
+            transferee=leader.transferee if leader is not None else None,
+            progress=progress,
+        )

@@ -1,0 +1,1 @@
+"""The deterministic Raft cluster simulator (see simulator.py)."""

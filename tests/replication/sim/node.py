@@ -1,0 +1,171 @@
+"""One simulated broker: the driver loop of a RawNode over a fake disk and a toy state
+machine, exactly as a real driver must run it (replication/ready.py).
+
+A Ready is handled in two steps so that a crash can fall between them: ``begin_ready``
+sends ``messages`` and writes to the disk (unsynced); ``finish_ready`` -- now or some ticks
+later, as the disk is slow -- syncs, sends ``messages_after_persist``, applies and
+advances.  A Ready that asks for no sync (only the commit moved) leaves its hard state
+unsynced: the commit offset may be persisted lazily.
+
+The state machine (controller mode) folds every applied NORMAL entry into a CRC chain;
+its snapshot is (offset, digest).  In partition mode nothing is applied: the commit
+offset is the high watermark and retention drops whole entries behind metadata-only
+snapshots.
+
+Not thread-safe; owned by the simulator.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from replication import ConfState, Entry, EntryKind, RawNode, Ready, Snapshot
+from tests.replication.sim.disk import FakeDisk
+
+if TYPE_CHECKING:
+    from tests.replication.sim.simulator import Simulator
+
+__all__ = ["SimNode", "digest_step"]
+
+_SNAP = struct.Struct(">qI")
+
+
+def digest_step(digest: int, entry: Entry) -> int:
+    """The toy state machine's transition: a CRC chain over NORMAL entries."""
+    if entry.kind != EntryKind.NORMAL:
+        return digest
+    return zlib.crc32(entry.data, (digest * 31 + entry.last_offset) & 0xFFFFFFFF)
+
+
+class SimNode:
+    """A node's driver, disk and state machine; ``raw`` is None while it is down."""
+
+    def __init__(self, node_id: int, sim: Simulator, conf: ConfState | None) -> None:
+        self.id = node_id
+        self.sim = sim
+        self.disk = FakeDisk(conf)
+        self.raw: RawNode | None = None
+        self.inflight: Ready | None = None
+        self.sync_at = 0
+        self.incarnation = 0
+        self.app_applied = -1
+        self.app_digest = 0
+        self.tick_rate = 1.0  # clock skew: the chance that a simulator tick ticks this node
+        self.decommissioned = False
+
+    @property
+    def up(self) -> bool:
+        return self.raw is not None
+
+    # -- life cycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start (or restart) from what is durable on the disk."""
+        assert self.raw is None
+        storage = self.disk.volatile
+        snap = storage.snapshot()
+        sc = self.sim.scenario
+        applied = None
+        if sc.controller_mode:
+            self.app_applied, self.app_digest = snap.meta.offset, 0
+            if snap.data:
+                self.app_applied, self.app_digest = _SNAP.unpack(snap.data)
+                self.sim.checker.on_app_state(self, self.app_applied, self.app_digest)
+            applied = self.app_applied
+        self.sim.checker.on_restart(self)
+        cfg = replace(
+            sc.raft_config,
+            node_id=self.id,
+            seed=self.sim.rng.getrandbits(32),
+            applied=applied,
+        )
+        self.raw = RawNode(cfg, storage)
+        self.incarnation += 1
+        self.inflight = None
+
+    def crash(self) -> None:
+        """Power loss: unsynced writes are lost (or torn), the Ready in flight too."""
+        self.raw = None
+        self.inflight = None
+        report = self.disk.crash(self.sim.rng)
+        self.sim.checker.on_crash(self)
+        self.sim.record("crash", self.id, report)
+
+    # -- the driver loop -------------------------------------------------------------
+
+    def begin_ready(self, now: int) -> bool:
+        raw = self.raw
+        if raw is None or self.inflight is not None or not raw.has_ready():
+            return False
+        rd = raw.ready()
+        sim = self.sim
+        sim.checker.on_ready(self, rd)
+        for m in rd.messages:
+            sim.send(m)
+        disk = self.disk
+        if rd.snapshot is not None:
+            disk.write_snapshot(rd.snapshot)
+        if rd.truncate_to is not None:
+            disk.truncate_to(rd.truncate_to)
+        if rd.entries:
+            disk.append(list(rd.entries))
+        if rd.hard_state is not None:
+            disk.write_hard_state(rd.hard_state)
+        self.inflight = rd
+        delay = sim.disk_delay()
+        self.sync_at = now + delay
+        if delay == 0:
+            self.finish_ready()
+        return True
+
+    def finish_ready(self) -> None:
+        rd = self.inflight
+        raw = self.raw
+        assert rd is not None and raw is not None
+        if rd.must_sync:
+            self.disk.sync()
+        sim = self.sim
+        for m in rd.messages_after_persist:
+            sim.send(m)
+        if rd.snapshot is not None:
+            self._restore_app(rd.snapshot)
+        for entry in rd.committed_entries:
+            assert entry.base_offset == self.app_applied + 1, (entry, self.app_applied)
+            self.app_digest = digest_step(self.app_digest, entry)
+            self.app_applied = entry.last_offset
+            sim.checker.on_apply(self, entry, self.app_digest)
+        raw.advance(rd)
+        self.inflight = None
+
+    def _restore_app(self, snapshot: Snapshot) -> None:
+        if self.sim.scenario.controller_mode:
+            self.app_applied, self.app_digest = _SNAP.unpack(snapshot.data)
+            self.sim.checker.on_app_state(self, self.app_applied, self.app_digest)
+        self.sim.checker.on_restore(self, snapshot)
+
+    # -- compaction ------------------------------------------------------------------
+
+    def compact(self) -> bool:
+        """Snapshot the state machine (controller) or apply retention (partition)."""
+        raw = self.raw
+        if raw is None or self.inflight is not None:
+            return False
+        self.disk.sync()  # a lazily persisted commit goes along
+        storage = self.disk.volatile
+        first = storage.first_offset()
+        if self.sim.scenario.controller_mode:
+            upto = self.app_applied
+            if upto < first:
+                return False
+            self.disk.compact(upto, _SNAP.pack(upto, self.app_digest))
+            return True
+        applied = raw.status().applied
+        if applied < first:
+            return False
+        pick = self.sim.rng.randint(first, applied)
+        upto = storage.entries(pick, pick, 0)[0].last_offset
+        self.disk.compact(upto)
+        return True

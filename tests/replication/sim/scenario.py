@@ -1,0 +1,99 @@
+"""A seed's scenario: cluster shape, Raft settings, fault rates, all drawn from the seed.
+
+The seed alone decides everything, so ``run_seed(seed)`` replays a run exactly.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+
+from replication import Config
+
+__all__ = ["FAULTS", "Scenario"]
+
+# Every fault the nemesis knows, with its weight when the scenario enables it.
+FAULTS: dict[str, int] = {
+    "partition": 3,  # split the nodes in two groups, links cut both ways
+    "isolate": 3,  # cut one node (usually the leader) from all others
+    "one-way": 2,  # cut some links in one direction only
+    "heal": 4,  # restore every link
+    "crash": 4,  # power loss: unsynced writes lost, the last maybe torn; restart later
+    "net-rates": 2,  # change drop, duplicate and delay rates
+    "clock-skew": 2,  # a node's clock runs slow (ticks skipped)
+    "slow-disk": 1,  # fsync takes several ticks (a crash may fall in between)
+    "transfer": 2,  # ask the leader to hand leadership to another voter
+    "add-learner": 3,  # membership: a new (or returning) node joins as learner
+    "promote": 2,  # membership: a caught-up learner becomes voter
+    "remove": 2,  # membership: a voter or learner leaves (maybe the leader)
+    "joint": 2,  # membership: joint consensus (promote + remove, or demote)
+    "compact": 2,  # snapshot + compaction (controller) or retention (partition)
+}
+
+
+@dataclass
+class Scenario:
+    seed: int
+    controller_mode: bool
+    voters: list[int]
+    spares: list[int]
+    raft_config: Config
+    chaos_ticks: int
+    drop_rate: float
+    dup_rate: float
+    max_delay: int
+    disk_delay_max: int
+    fault_rate: float
+    propose_rate: float
+    faults: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def generate(cls, seed: int, rng: random.Random) -> Scenario:
+        size = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 10, 2, 5])[0]
+        voters = list(range(1, size + 1))
+        spares = list(range(size + 1, size + 1 + rng.choice([0, 1, 1, 2, 2])))
+        election = rng.randint(4, 10)
+        pre_vote = rng.random() < 0.8
+        cfg = Config(
+            node_id=0,
+            election_ticks=election,
+            heartbeat_ticks=rng.randint(1, max(1, election // 3)),
+            pre_vote=pre_vote,
+            check_quorum=rng.random() < (0.8 if pre_vote else 0.5),
+            max_append_bytes=rng.choice([8, 64, 1 << 20]),
+            max_append_entries=rng.choice([1, 2, 4, 64]),
+            max_inflight_appends=rng.choice([1, 2, 4, 16]),
+            max_inflight_bytes=rng.choice([0, 0, 32]),
+            max_apply_bytes=rng.choice([16, 1 << 20]),
+            apply_entries=True,
+        )
+        controller = rng.random() < 0.5
+        cfg = replace(cfg, apply_entries=controller)
+        enabled = [f for f in FAULTS if rng.random() < 0.7]
+        return cls(
+            seed=seed,
+            controller_mode=controller,
+            voters=voters,
+            spares=spares,
+            raft_config=cfg,
+            chaos_ticks=rng.randint(60, 200),
+            drop_rate=rng.choice([0.0, 0.02, 0.1, 0.3]),
+            dup_rate=rng.choice([0.0, 0.02, 0.1]),
+            max_delay=rng.choice([0, 1, 2, 4]),
+            disk_delay_max=rng.choice([0, 0, 1, 3]),
+            fault_rate=rng.choice([0.02, 0.05, 0.1]),
+            propose_rate=rng.choice([0.2, 0.5, 0.9]),
+            faults={f: FAULTS[f] for f in enabled},
+        )
+
+    def describe(self) -> str:
+        cfg = self.raft_config
+        return (
+            f"seed={self.seed} mode={'controller' if self.controller_mode else 'partition'} "
+            f"voters={self.voters} spares={self.spares} election={cfg.election_ticks} "
+            f"heartbeat={cfg.heartbeat_ticks} pre_vote={cfg.pre_vote} "
+            f"check_quorum={cfg.check_quorum} inflight={cfg.max_inflight_appends} "
+            f"batch={cfg.max_append_entries}/{cfg.max_append_bytes}B chaos={self.chaos_ticks} "
+            f"drop={self.drop_rate} dup={self.dup_rate} delay<={self.max_delay} "
+            f"disk<={self.disk_delay_max} faults={sorted(self.faults)}"
+        )

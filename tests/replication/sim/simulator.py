@@ -1,0 +1,323 @@
+"""The deterministic cluster simulator (TigerBeetle's VOPR, for our Raft core).
+
+One thread, one ``random.Random(seed)`` behind every choice, a fake clock counted in
+ticks, a fake network and fake disks.  A run has two phases:
+
+1. chaos: clients propose at whoever leads, the nemesis injects faults, every node ticks
+   (at its own, possibly skewed, rate), messages are delivered when due;
+2. liveness: the network heals, crashed nodes restart, faults stop, removed nodes are
+   shut down -- and the cluster must then commit a new entry, and every voter must learn
+   it, within ``liveness_bound`` ticks.
+
+The checker runs after every step (each delivered message, tick and Ready).  A violation
+raises ``SimulationFailure`` whose message holds the seed, the scenario, the command that
+replays it and the last events.
+
+Not thread-safe; one Simulator per run.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+from replication import ConfState, EntryId, Message, RaftError, Role, SnapshotRequest
+from replication.messages import describe
+from tests.replication.sim.checker import Checker, Violation
+from tests.replication.sim.nemesis import Nemesis
+from tests.replication.sim.network import FakeNetwork
+from tests.replication.sim.node import SimNode
+from tests.replication.sim.scenario import Scenario
+
+__all__ = ["SimResult", "SimulationFailure", "Simulator", "run_seed"]
+
+_MAX_DELIVERIES_PER_TICK = 20_000
+
+
+class SimulationFailure(AssertionError):
+    """A seed broke a property; ``str()`` tells how to replay it."""
+
+
+@dataclass
+class SimResult:
+    seed: int
+    steps: int
+    ticks: int
+    faults: dict[str, int] = field(default_factory=dict)
+    messages: int = 0
+    dropped: int = 0
+    committed: int = 0
+    liveness_ticks: int = 0
+
+
+class Simulator:
+    def __init__(self, seed: int, *, trace: bool = False) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.scenario = Scenario.generate(seed, self.rng)
+        sc = self.scenario
+        self.net = FakeNetwork(self.rng)
+        self.net.drop_rate, self.net.dup_rate = sc.drop_rate, sc.dup_rate
+        self.net.max_delay = sc.max_delay
+        self.disk_delay_max = sc.disk_delay_max
+        self.checker = Checker(self)
+        self.nemesis = Nemesis(self)
+        conf = ConfState.of(sc.voters)
+        self.nodes: dict[int, SimNode] = {i: SimNode(i, self, conf) for i in sc.voters}
+        for i in sc.spares:
+            self.nodes[i] = SimNode(i, self, None)
+        self.now = 0
+        self.steps = 0
+        self.proposals = 0
+        self.trace_all = trace
+        # (leader, due tick, leader incarnation, follower, delivered)
+        self.snapshot_reports: list[tuple[int, int, int, int, bool]] = []
+        self.events: deque[tuple[object, ...]] = deque(maxlen=300)
+
+    # -- plumbing used by nodes and nemesis ------------------------------------------
+
+    def record(self, *event: object) -> None:
+        self.events.append((self.now, *event))
+        if self.trace_all:
+            print(_format_event((self.now, *event)))
+
+    def send(self, msg: Message) -> None:
+        self.record("send", msg)
+        self.checker.on_send(self.nodes[msg.src], msg)
+        at = self.net.send(msg, self.now)
+        if isinstance(msg, SnapshotRequest):
+            # The driver's transport learns whether a snapshot got through and says so
+            # (report_snapshot), as etcd's does: a lost answer must not leave the leader
+            # waiting in SNAPSHOT state forever.
+            sender = self.nodes[msg.src]
+            report = (
+                at if at is not None else self.now + 1,
+                sender.incarnation,
+                msg.dst,
+                at is not None,
+            )
+            self.snapshot_reports.append((msg.src, *report))
+
+    def _report_snapshots(self) -> None:
+        due = [r for r in self.snapshot_reports if r[1] <= self.now]
+        self.snapshot_reports = [r for r in self.snapshot_reports if r[1] > self.now]
+        for src, _, incarnation, dst, success in due:
+            node = self.nodes[src]
+            if node.raw is not None and node.incarnation == incarnation:
+                node.raw.report_snapshot(dst, success=success)
+                node.begin_ready(self.now)
+
+    def disk_delay(self) -> int:
+        return self.rng.randint(0, self.disk_delay_max) if self.disk_delay_max else 0
+
+    def leader(self) -> SimNode | None:
+        """The up node that believes it leads with the highest term."""
+        best: SimNode | None = None
+        best_term = -1
+        for node in self.nodes.values():
+            raw = node.raw
+            if raw is not None and raw.role is Role.LEADER and raw.term > best_term:
+                best, best_term = node, raw.term
+        return best
+
+    # -- the run ---------------------------------------------------------------------
+
+    def run(self) -> SimResult:
+        try:
+            for i in self.scenario.voters:
+                self.nodes[i].start()
+            while self.now < self.scenario.chaos_ticks:
+                self._tick(chaos=True)
+            liveness = self._liveness()
+        except (Violation, AssertionError, RaftError) as err:
+            raise SimulationFailure(self._failure_text(err)) from err
+        return SimResult(
+            seed=self.seed,
+            steps=self.steps,
+            ticks=self.now,
+            faults=dict(self.nemesis.counts),
+            messages=self.net.stats.delivered,
+            dropped=self.net.stats.dropped,
+            committed=self.checker.max_committed + 1,
+            liveness_ticks=liveness,
+        )
+
+    def _tick(self, *, chaos: bool) -> None:
+        self.now += 1
+        self.nemesis.restart_due(self.now)
+        self._report_snapshots()
+        if chaos:
+            self.nemesis.act()
+            self._workload()
+        for node in self.nodes.values():
+            raw = node.raw
+            if raw is not None and (node.tick_rate >= 1.0 or self.rng.random() < node.tick_rate):
+                raw.tick()
+                self.steps += 1
+                node.begin_ready(self.now)
+        self._deliver()
+
+    def _deliver(self) -> None:
+        deliveries = 0
+        while True:
+            for node in self.nodes.values():
+                if node.inflight is not None and node.sync_at <= self.now:
+                    node.finish_ready()
+                node.begin_ready(self.now)
+            msg = self.net.pop_due(self.now)
+            if msg is None:
+                if not any(
+                    n.inflight is not None and n.sync_at <= self.now for n in self.nodes.values()
+                ):
+                    return
+                continue
+            deliveries += 1
+            if deliveries > _MAX_DELIVERIES_PER_TICK:
+                raise Violation("livelock: too many deliveries within one tick")
+            node = self.nodes[msg.dst]
+            if node.raw is None:
+                continue
+            self.record("recv", msg)
+            node.raw.step(msg)
+            self.steps += 1
+            node.begin_ready(self.now)
+
+    def _workload(self) -> None:
+        if self.rng.random() >= self.scenario.propose_rate:
+            return
+        self._propose()
+
+    def _propose(self, node: SimNode | None = None) -> EntryId | None:
+        if node is None:
+            leaders = [
+                n for n in self.nodes.values() if n.raw is not None and n.raw.role is Role.LEADER
+            ]
+            if not leaders:
+                return None
+            node = self.rng.choice(leaders)
+        assert node.raw is not None
+        self.proposals += 1
+        data = b"%d:%d" % (self.seed, self.proposals)
+        try:
+            entry = node.raw.propose(data, self.rng.randint(1, 4))
+        except RaftError as err:
+            self.record("refused", str(err))
+            return None
+        self.record("propose", node.id, entry)
+        node.begin_ready(self.now)
+        return entry
+
+    # -- liveness --------------------------------------------------------------------
+
+    def liveness_bound(self) -> int:
+        """Ticks a healed cluster may take to elect a leader and commit a new entry."""
+        cfg = self.scenario.raft_config
+        return 30 * cfg.election_ticks + 10 * self.net.max_delay + 60
+
+    def catch_up_bound(self, backlog: int) -> int:
+        """Ticks for voters ``backlog`` offsets behind to catch up.  At worst one entry of
+        one offset per round trip: reordered appends are rejected, and a rejection drops
+        the follower back to probing, one append per round trip, until the next ack."""
+        round_trip = 2 * (self.net.max_delay + 1) + self.disk_delay_max + 1
+        return self.liveness_bound() + backlog * round_trip
+
+    def _heal(self) -> None:
+        self.net.heal()
+        self.net.drop_rate = 0.0
+        self.net.dup_rate = 0.0
+        self.net.max_delay = min(self.net.max_delay, 2)
+        self.disk_delay_max = min(self.disk_delay_max, 1)
+        self.nemesis.restarts = []
+        for node in self.nodes.values():
+            node.tick_rate = 1.0
+            if not node.up and not node.decommissioned and node.incarnation > 0:
+                node.start()
+        self.record("heal")
+
+    def _liveness(self) -> int:
+        """After healing: a new entry commits within ``liveness_bound()``, then every voter
+        learns it within ``catch_up_bound()`` of its backlog."""
+        self._heal()
+        start = self.now
+        target: EntryId | None = None
+        # A quorum may first have to catch up with the longest log before anything new
+        # can commit: allow for that backlog at the slowest replication rate.
+        up = [n.raw for n in self.nodes.values() if n.raw is not None]
+        backlog = max(r.last_offset for r in up) - min(r.commit for r in up) if up else 0
+        deadline = start + self.catch_up_bound(backlog)
+        caught_up_by: int | None = None
+        while self.now <= deadline:
+            self._tick(chaos=False)
+            # The operator (the controller) shuts a replica down once its removal is
+            # committed; until then a removed node that never heard of its removal keeps
+            # campaigning (thesis §4.2.3), which without pre-vote or check-quorum can
+            # stall elections for ever.
+            self._shut_down_removed(self.checker.committed_conf.members())
+            leader = self.leader()
+            if leader is None or leader.raw is None:
+                continue
+            status = leader.raw.status()
+            if target is None or self._lost(target):
+                target = self._propose(leader)
+                continue
+            committed = self.checker.committed_at(target.last_offset)
+            if committed is None or committed[0].term != target.term:
+                continue
+            voters = status.conf.all_voters()
+            if caught_up_by is None:
+                backlog = target.last_offset - min(self._commit_of(v) for v in voters)
+                caught_up_by = self.now + self.catch_up_bound(backlog)
+                deadline = max(deadline, caught_up_by)
+            if all(self._commit_of(v) >= target.last_offset for v in voters):
+                return self.now - start
+        phase = "commit a new entry" if caught_up_by is None else "bring every voter up to it"
+        raise Violation(
+            f"liveness: the healed cluster did not {phase} within {deadline - start} ticks "
+            f"(target {target})"
+        )
+
+    def _commit_of(self, node_id: int) -> int:
+        raw = self.nodes[node_id].raw
+        return -1 if raw is None else raw.commit
+
+    def _shut_down_removed(self, members: frozenset[int]) -> None:
+        for node in self.nodes.values():
+            if node.id not in members and node.up:
+                node.raw = None
+                node.inflight = None
+                node.decommissioned = True
+                self.record("shut-down", node.id)
+
+    def _lost(self, target: EntryId) -> bool:
+        """The proposal was overwritten, or its leader is gone before committing it."""
+        committed = self.checker.committed_at(target.last_offset)
+        if committed is not None:
+            return committed[0].term != target.term
+        leader = self.leader()
+        return leader is None or leader.raw is None or leader.raw.term != target.term
+
+    # -- reporting -------------------------------------------------------------------
+
+    def _failure_text(self, err: BaseException) -> str:
+        lines = [
+            f"simulation seed {self.seed} failed at tick {self.now}: {err}",
+            f"scenario: {self.scenario.describe()}",
+            f"replay:   .venv/bin/python -m tests.replication.sim --seed {self.seed} --trace",
+            "last events:",
+        ]
+        lines.extend("  " + _format_event(e) for e in list(self.events)[-60:])
+        return "\n".join(lines)
+
+
+def _format_event(event: tuple[object, ...]) -> str:
+    now, kind, *rest = event
+    if kind in ("send", "recv"):
+        msg = rest[0]
+        return f"t={now} {kind} {describe(msg)}"  # type: ignore[arg-type]
+    return f"t={now} {kind} " + " ".join(str(r) for r in rest)
+
+
+def run_seed(seed: int, *, trace: bool = False) -> SimResult:
+    """Run one seed; raises SimulationFailure (with replay instructions) on a violation."""
+    return Simulator(seed, trace=trace).run()

@@ -1,0 +1,167 @@
+"""The driver's contract with RawNode: what a Ready holds and promises, restarts,
+batching bounds, and typed errors for bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from replication import (
+    AppendRequest,
+    AppendResponse,
+    Config,
+    ConfState,
+    Entry,
+    EntryKind,
+    HardState,
+    Heartbeat,
+    InvalidConfigError,
+    InvalidMessageError,
+    InvalidProposalError,
+    MemoryStorage,
+    ProgressState,
+    RawNode,
+    Role,
+    VoteRequest,
+)
+from tests.replication.cluster import Cluster
+
+QUIET: dict[str, Any] = {"pre_vote": False, "check_quorum": False}
+
+
+def three(**settings: Any) -> Cluster:
+    c = Cluster()
+    c.add_nodes([1, 2, 3], [1, 2, 3], **{**QUIET, **settings})
+    c.elect(1)
+    return c
+
+
+def test_ready_may_not_be_asked_twice_without_advance() -> None:
+    c = three()
+    c.raw(1).propose(b"x")
+    raw = c.raw(1)
+    assert raw.has_ready()
+    rd = raw.ready()
+    assert not raw.has_ready()  # outstanding
+    with pytest.raises(AssertionError):
+        raw.ready()
+    raw.advance(rd)
+
+
+def test_a_conflicting_append_tells_the_driver_where_to_truncate() -> None:
+    storage = MemoryStorage(ConfState.of([1, 2]))
+    storage.append([Entry(1, 0, 0, EntryKind.NORMAL, b"a"), Entry(1, 1, 3, EntryKind.NORMAL, b"b")])
+    raw = RawNode(Config(node_id=2, **QUIET), storage)
+    new = (Entry(2, 1, 2, EntryKind.NORMAL, b"c"),)
+    raw.step(AppendRequest(2, 1, 2, 0, 1, new, -1))
+    rd = raw.ready()
+    assert rd.truncate_to == 1 and list(rd.entries) == list(new)
+    assert rd.must_sync
+    (ack,) = rd.messages_after_persist
+    assert isinstance(ack, AppendResponse) and ack.match_offset == 2
+
+
+def test_commit_alone_needs_no_sync_and_is_the_high_watermark() -> None:
+    c = three(apply_entries=False)
+    c.raw(1).propose(b"x", 5)
+    c.handle_ready(1)
+    c.deliver()
+    for i in (2, 3):
+        c.handle_ready(i)
+    c.deliver([1])
+    rd = c.raw(1).ready()
+    assert rd.commit == 5 and rd.hard_state is not None and rd.hard_state.commit == 5
+    assert not rd.must_sync and rd.committed_entries == []  # a partition applies nothing
+    c.raw(1).advance(rd)
+    assert c.raw(1).status().applied == 5
+
+
+def test_entry_data_is_passed_by_reference() -> None:
+    c = three()
+    payload = bytearray(b"batch")
+    c.raw(1).propose(memoryview(payload), 3)
+    rd = c.raw(1).ready()
+    assert rd.entries[0].data.obj is payload  # type: ignore[union-attr]
+    (append, _) = rd.messages
+    assert isinstance(append, AppendRequest) and append.entries[0].data is rd.entries[0].data
+
+
+def test_appends_respect_the_batch_bounds_and_the_window() -> None:
+    c = three(max_append_entries=2, max_append_bytes=10, max_inflight_appends=3)
+    for _ in range(20):
+        c.raw(1).propose(b"1234")
+    rd = c.raw(1).ready()
+    to2 = [m for m in rd.messages if isinstance(m, AppendRequest) and m.dst == 2]
+    assert len(to2) == 3  # the window
+    assert all(1 <= len(m.entries) <= 2 for m in to2)  # the count bound (10 bytes: 2 x 4)
+    assert [m.prev_offset for m in to2] == [0, 2, 4]  # pipelined back to back
+    c.raw(1).advance(rd)
+
+
+def test_a_restart_clamps_a_commit_beyond_the_durable_log() -> None:
+    storage = MemoryStorage(ConfState.of([1, 2, 3]))
+    storage.append([Entry(1, 0, 0, EntryKind.NORMAL, b"a")])
+    storage.set_hard_state(HardState(term=3, vote=2, commit=9))  # entries 1..9 were lost
+    raw = RawNode(Config(node_id=1), storage)
+    status = raw.status()
+    assert (status.term, status.vote, status.commit, status.role) == (3, 2, 0, Role.FOLLOWER)
+
+
+def test_a_restarted_controller_replays_from_its_applied_offset() -> None:
+    storage = MemoryStorage(ConfState.of([1]))
+    storage.append([Entry(1, o, o, EntryKind.NORMAL, b"x") for o in range(5)])
+    storage.set_hard_state(HardState(term=1, vote=1, commit=4))
+    raw = RawNode(Config(node_id=1, applied=2), storage)
+    rd = raw.ready()
+    assert [x.base_offset for x in rd.committed_entries] == [3, 4]
+
+
+def test_answers_from_a_term_left_behind_are_not_sent() -> None:
+    storage = MemoryStorage(ConfState.of([1, 2, 3]))
+    raw = RawNode(Config(node_id=2, **QUIET), storage)
+    raw.step(AppendRequest(1, 1, 2, -1, 0, (Entry(1, 0, 0, EntryKind.NORMAL, b"a"),), -1))
+    raw.step(VoteRequest(term=2, src=3, dst=2, last_offset=0, last_term=1))
+    rd = raw.ready()
+    assert [type(m).__name__ for m in rd.messages_after_persist] == ["VoteResponse"]
+
+
+def test_report_unreachable_stops_streaming() -> None:
+    c = three()
+    c.raw(1).report_unreachable(2)
+    assert c.raw(1).status().progress[2].state is ProgressState.PROBE
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        (Heartbeat(term=1, src=1, dst=9, commit=0), "for 9"),
+        (AppendRequest(1, 1, 2, 0, 1, (Entry(1, 5, 5, EntryKind.NORMAL, b""),), 0), "follow"),
+        (AppendRequest(1, 1, 2, 0, 1, (Entry(2, 1, 1, EntryKind.NORMAL, b""),), 0), "term"),
+    ],
+)
+def test_malformed_messages_get_a_typed_error(message: object, why: str) -> None:
+    raw = RawNode(Config(node_id=2), MemoryStorage(ConfState.of([1, 2])))
+    with pytest.raises(InvalidMessageError, match=why):
+        raw.step(message)  # type: ignore[arg-type]
+
+
+def test_bad_settings_and_proposals_get_typed_errors() -> None:
+    storage = MemoryStorage(ConfState.of([1]))
+    for bad in (
+        Config(node_id=1, election_ticks=1, heartbeat_ticks=1),
+        Config(node_id=-1),
+        Config(node_id=1, max_inflight_appends=0),
+    ):
+        with pytest.raises(InvalidConfigError):
+            RawNode(bad, storage)
+    with pytest.raises(InvalidConfigError, match="applied offset 7"):
+        RawNode(Config(node_id=1, applied=7), storage)
+    raw = RawNode(Config(node_id=1), storage)
+    raw.campaign()
+    rd = raw.ready()
+    storage.append(rd.entries)  # the driver persists before advancing
+    raw.advance(rd)
+    assert raw.role is Role.LEADER
+    with pytest.raises(InvalidProposalError):
+        raw.propose(b"x", 0)
