@@ -4,9 +4,11 @@ producer ids from blocks; the state rebuilt from snapshots and from the log."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
-from logd.broker.api import ProduceResult
+from logd.broker.api import ProduceResult, TopicPartition
+from logd.broker.metadata import PartitionAssignment, TopicRecord
 from logd.broker.producer_snapshots import list_snapshots
 from logd.errors import (
     CorruptRecordError,
@@ -14,9 +16,9 @@ from logd.errors import (
     OutOfOrderSequenceError,
     UnknownProducerIdError,
 )
-from logd.records import build_value_batch
+from logd.records import build_value_batch, parse_header
 from logd.storage import Flusher, FlushPolicy
-from tests.broker.harness import OpenCore, open_core
+from tests.broker.harness import TWO_BROKERS, OpenCore, open_core
 from tests.broker.test_core import GatedFsync, produced, run, topic, values
 
 PID = 4242
@@ -160,6 +162,45 @@ def test_a_damaged_snapshot_falls_back_to_an_older_one_and_the_log(tmp_path: Pat
         ctx = await open_core(tmp, store=ctx.store)
         assert list_snapshots(directory) == [], "both were dropped"
         assert (await send(ctx, idem(2, b"v"))).base_offset == 2
+        await ctx.close()
+
+    run(body, tmp_path)
+
+
+def _stamped(seq: int, offset: int, epoch: int, *vals: bytes) -> bytes:
+    """A batch as a leader stamped it (what a follower receives)."""
+    return build_value_batch(
+        list(vals), 1_000, base_offset=offset, partition_leader_epoch=epoch,
+        producer_id=PID, producer_epoch=0, base_sequence=seq,
+    )  # fmt: skip
+
+
+def test_a_follower_keeps_the_state_in_step_and_a_new_leader_rebuilds_it(
+    tmp_path: Path,
+) -> None:
+    """The seams the replication driver uses: ``observe_replicated`` per follower append,
+    and the rebuild when leadership arrives."""
+
+    async def body(tmp: Path) -> None:
+        ctx = await open_core(tmp, brokers=TWO_BROKERS)
+        led_by_1 = PartitionAssignment(0, (1, 0), leader_id=1, leader_epoch=4, isr=(1, 0))
+        await ctx.store.create_topic(TopicRecord("t", "id", (led_by_1,)))
+        partition = ctx.core.replicas.get(TopicPartition("t", 0))
+        assert partition is not None
+        observed = _stamped(0, 0, 4, b"a", b"b")
+        partition.log.append_replicated(observed)
+        partition.observe_replicated(parse_header(observed))
+        assert partition.producers.get(PID) is not None, "observed as it was appended"
+        partition.log.append_replicated(_stamped(2, 2, 4, b"c"))  # not observed: rebuilt below
+
+        def lead(r: TopicRecord) -> TopicRecord:
+            here = dataclasses.replace(led_by_1, leader_id=0, leader_epoch=5)
+            return dataclasses.replace(r, partitions=(here,))
+
+        await ctx.store.update_topic("t", lead)
+        retried = await send(ctx, idem(2, b"c"))
+        assert (retried.error, retried.base_offset) == (None, 2), "a duplicate after failover"
+        assert (await send(ctx, idem(3, b"d"))).base_offset == 3
         await ctx.close()
 
     run(body, tmp_path)

@@ -110,6 +110,25 @@ def check_exactly_once_in_order(run: Run, found: dict[int, list[tuple[int, bytes
             assert (md.partition, md.offset) == (p, offset), "the report names where it is"
 
 
+def kill_and_disarm(broker: BrokerProcess, proxy: CutProxy) -> Callable[[], None]:
+    """The proxy's ``on_cut``: SIGKILL the broker, and cut nothing more until the test has
+    restarted it (a kill while it starts would fail the start)."""
+
+    def on_cut() -> None:
+        proxy.cutting = False
+        broker.kill()
+
+    return on_cut
+
+
+def restart_after_kills(broker: BrokerProcess, proxy: CutProxy, kills: int) -> None:
+    for _ in range(kills):
+        wait_until(proxy.cut_event.is_set, timeout=120, message="a kill between append and answer")
+        proxy.cut_event.clear()
+        broker.start()
+        proxy.cutting = True
+
+
 def test_answers_lost_after_the_append_never_become_duplicates(
     proxied: tuple[BrokerProcess, CutProxy],
 ) -> None:
@@ -155,17 +174,12 @@ def test_a_broker_killed_between_append_and_answer_stores_each_record_once(
     broker, proxy = proxied
     kills = 3
     proxy.max_cuts = kills
-    proxy.on_cut = broker.kill
+    proxy.on_cut = kill_and_disarm(broker, proxy)
     run = Run(proxy.address, 3_000)
     producing = threading.Thread(target=run.produce_all)
     producing.start()
     try:
-        for _ in range(kills):
-            wait_until(
-                proxy.cut_event.is_set, timeout=60, message="a kill between append and answer"
-            )
-            proxy.cut_event.clear()
-            broker.start()
+        restart_after_kills(broker, proxy, kills)
     finally:
         producing.join(150)
     assert not producing.is_alive()
@@ -235,3 +249,39 @@ def test_a_stale_epoch_is_fenced(broker: BrokerProcess) -> None:
     assert "fenced" in stale.error.message
     retry = produce_one(broker, "fence", 0, idem(1, 0))
     assert (retry.error.code, retry.base_offset) == (0, 0), "a duplicate, with its offset"
+
+
+@pytest.mark.soak
+def test_soak_hundreds_of_lost_answers_and_kills(
+    proxied: tuple[BrokerProcess, CutProxy],
+) -> None:
+    """``make soak``: the two faults above at length — up to 300 answers dropped with their
+    connection, then 10 SIGKILLs between append and answer — over 60 000 records."""
+    broker, proxy = proxied
+    proxy.max_cuts = 300
+    run = Run(proxy.address, 40_000)
+    run.produce_all()
+    cuts, lost = proxy.cuts, proxy.lost_answers
+    kills = 10
+    proxy.max_cuts = cuts + kills
+    proxy.cut_event.clear()
+    proxy.on_cut = kill_and_disarm(broker, proxy)
+    second = Run(proxy.address, 20_000)
+    second.values = {p: [b"k" + v for v in values] for p, values in second.values.items()}
+    producing = threading.Thread(target=second.produce_all)
+    producing.start()
+    try:
+        restart_after_kills(broker, proxy, kills)
+    finally:
+        producing.join(300)
+    proxy.cutting = False
+    found = stored(proxy.address)
+    print(
+        f"\nsoak: {cuts} connections cut ({lost} answers lost), then {proxy.cuts - cuts} kills "
+        f"({proxy.lost_answers - lost} answers lost); {duplicates(found)} duplicates in "
+        f"{sum(map(len, found.values()))} records"
+    )
+    assert duplicates(found) == 0 and proxy.cuts == cuts + kills
+    for p in range(PARTITIONS):
+        assert [v for _, v in found[p]] == run.values[p] + second.values[p]
+    assert run.errors == second.errors == []
