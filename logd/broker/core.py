@@ -148,8 +148,9 @@ class BrokerCore:
 
         def on_timeout() -> None:
             if not answer.done():
-                # As Kafka: the batch is in the log but not committed in time; a retry may
-                # duplicate it (the idempotent producer of issue 7 removes that).
+                # As Kafka: the batch is in the log but not committed in time. A retry of an
+                # idempotent producer's batch is then answered as a duplicate; without
+                # idempotence it may be appended twice.
                 answer.set_result(
                     ProduceResult(
                         error=RequestTimedOutError(

@@ -257,7 +257,8 @@ class Sender:
         if not idem.sequence_error(batch, error):
             self._fail(batch, error, definite=True)
         elif self._clock.monotonic() >= batch.deadline:
-            self._fail(batch, _expired(batch, self._config.delivery_timeout_ms, error))
+            error = _expired(batch, self._config.delivery_timeout_ms, error)
+            self._fail(batch, error, definite=True)  # refused: it is not in the log
         else:
             batch.last_error = error
             pq.retrying = True
