@@ -182,10 +182,6 @@ class Idempotence:
         self.adopt(producer_id, epoch)
         _log.debug("producer id %d, epoch %d", producer_id, epoch)
 
-    @property
-    def fetching(self) -> bool:
-        return self._fetching is not None
-
     # -- before a send ---------------------------------------------------------------------
 
     def may_send(self, pq: _Queue, head: ProducerBatch) -> bool:
