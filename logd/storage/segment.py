@@ -493,6 +493,29 @@ class Segment:
             on_batch(epoch, base)
             pos += length + LOG_OVERHEAD
 
+    def scan_headers(self, start: int, on_batch: Callable[[tuple[int, ...]], None]) -> None:
+        """Call ``on_batch(fields)`` with the 13 unpacked header fields (in header order:
+        base offset, length, epoch, magic, crc, attributes, last offset delta, base and max
+        timestamp, producer id, producer epoch, base sequence, count) of every batch from
+        position ``start`` (a batch boundary) to the end.  Headers only: a window of the
+        file is read at a time and large batches are skipped, not read (the producer state
+        rebuild; Kafka's ``UnifiedLog.rebuildProducerState`` reads headers the same way)."""
+        window = b""
+        window_start = 0
+        pos = start
+        while pos < self.size:
+            offset = pos - window_start
+            if offset + HEADER_SIZE > len(window):
+                window = pread_exact(self._fd, min(_WALK_WINDOW, self.size - pos), pos)
+                window_start, offset = pos, 0
+                if len(window) < HEADER_SIZE:
+                    raise self._damaged(pos, "truncated batch header")
+            fields = _HEADER.unpack_from(window, offset)
+            if fields[1] < _MIN_LENGTH or fields[3] != MAGIC:
+                raise self._damaged(pos, "batch header does not fit")
+            on_batch(fields)
+            pos += fields[1] + LOG_OVERHEAD
+
     # -- truncation and recovery ---------------------------------------------------------
 
     def truncate_to(self, offset: int) -> int:
