@@ -79,12 +79,16 @@ class RunResult:
     #: died, a broker that did not stop cleanly or logged a traceback.
     problems: list[str]
     seconds: float
+    #: Every stored batch carries a producer id: duplicates are anomalies.
+    idempotent: bool
 
     def summary(self) -> str:
         c = self.config
+        kinds = ", ".join(sorted({f.kind.value for f in self.faults}))
+        producer = "idempotent" if self.idempotent else "not idempotent"
         head = (
-            f"fault run: {c.nodes} node(s), seed {c.seed}, {len(self.faults)} faults "
-            f"({', '.join(sorted({f.kind.value for f in self.faults}))}) in {self.seconds:.0f} s"
+            f"fault run: {c.nodes} node(s), seed {c.seed}, {len(self.faults)} faults ({kinds}) "
+            f"in {self.seconds:.0f} s; producers {producer}"
         )
         problems = [f"problem: {p}" for p in self.problems] or ["problems: none"]
         return "\n".join([head, self.check.summary(), *problems])
@@ -124,7 +128,8 @@ def run(root: Path, config: RunConfig) -> RunResult:
         (root / "history.jsonl").write_text(history.to_jsonl())
     idempotent = bool(replicas) and all(r.producer_ids for r in replicas if r.records)
     result = check(history, duplicates_allowed=not idempotent)
-    return RunResult(config, faults, history, result, problems, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return RunResult(config, faults, history, result, problems, seconds, idempotent)
 
 
 def _cluster(root: Path, config: RunConfig) -> Cluster:
