@@ -114,10 +114,11 @@ def flip_sealed_segment(directory: Path, rng: random.Random) -> DiskFault:
     return fault
 
 
-def delete_index(directory: Path, rng: random.Random) -> DiskFault:
-    """Remove one segment's offset index or time index."""
+def delete_index(directory: Path, rng: random.Random, suffix: str | None = None) -> DiskFault:
+    """Remove one segment's offset index or time index (only ``suffix`` files if given)."""
     indexes = sorted(directory.glob("*.index")) + sorted(directory.glob("*.timeindex"))
-    assert indexes, f"{directory} has no index file"
+    indexes = [p for p in indexes if suffix in (None, p.suffix)]
+    assert indexes, f"{directory} has no {suffix or 'index'} file"
     path = rng.choice(indexes)
     path.unlink()
     return DiskFault("delete", path)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cli.cluster.health import assess
@@ -118,8 +119,8 @@ def run(root: Path, config: RunConfig) -> RunResult:
             finally:
                 problems += workload.stop()
             history.close()
-            _read_committed(admin, history, config.workload)
-        _read_through_consumer(cluster.bootstrap, history, config.workload)
+            problems += _final(_read_committed, admin, history, config.workload)
+        problems += _final(_read_through_consumer, cluster.bootstrap, history, config.workload)
         problems += _stop(cluster)
         replicas = _read_replicas(cluster, history, config.workload)
     finally:
@@ -166,10 +167,17 @@ def _drive(
         injected = time.monotonic() - start
         nemesis.inject(fault)
         until = progress.invoked + fault.hold
-        if not _wait(lambda until=until: progress.invoked >= until, config.settle_timeout_s):
+
+        def over(until: int = until) -> bool:
+            return progress.invoked >= until
+
+        try:
+            held = _wait(over, config.settle_timeout_s)
+        finally:
+            healed = time.monotonic() - start
+            nemesis.heal(fault)  # always: the final reads need a whole cluster
+        if not held:
             return [f"fault {i} ({fault}): the workload stopped invoking during the fault"]
-        healed = time.monotonic() - start
-        nemesis.heal(fault)
         why = _settle(cluster, admin, progress, config)
         if why:
             return [f"fault {i} ({fault}): not settled after {config.settle_timeout_s} s: {why}"]
@@ -208,16 +216,24 @@ def _settle(cluster: Cluster, admin: Admin, progress: Progress, config: RunConfi
     return "" if _wait(settled, config.settle_timeout_s, interval=0.05) else state["why"]
 
 
-def _wait(condition: object, timeout: float, interval: float = 0.01) -> bool:
+def _wait(condition: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
     """Poll ``condition`` until true or ``timeout`` seconds pass (a deadline, never a sleep
     standing in for a condition)."""
-    assert callable(condition)
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
     return True
+
+
+def _final(read: Callable[..., None], *args: object) -> list[str]:
+    """A final read; its failure is a problem of the run (reported with the summary)."""
+    try:
+        read(*args)
+    except LogdError as exc:
+        return [f"{read.__name__.strip('_')} failed: {exc}"]
+    return []
 
 
 def _read_committed(admin: Admin, history: History, w: WorkloadConfig) -> None:

@@ -138,15 +138,15 @@ class Judge:
         return list(answer) if method.server_streaming else [answer]
 
     def _status(self, exc: grpc.RpcError, where: str) -> str:
-        code = exc.code()  # type: ignore[attr-defined]
-        metadata = dict(exc.trailing_metadata() or ())  # type: ignore[attr-defined]
+        code = exc.code()
+        metadata = dict(exc.trailing_metadata() or ())
         if ERROR_CODE_KEY in metadata:
             logd = ErrorCode(int(metadata[ERROR_CODE_KEY]))
             assert logd != ErrorCode.UNKNOWN_SERVER_ERROR, f"a bug answered {where}: {exc}"
             return f"{code.name}/{logd.name}"
         assert code != grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer in {DEADLINE_S} s: {where}"
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, f"untyped status on {where}: {exc}"
-        return code.name  # gRPC's own limit on message sizes
+        return str(code.name)  # gRPC's own limit on message sizes
 
     def _check_response(self, method: Method, raw: bytes, where: str) -> None:
         try:
@@ -180,7 +180,7 @@ def _error_codes(message: Message) -> Iterator[int]:
             if not isinstance(item, Message):
                 continue  # a map of scalars
             if field.message_type.full_name == "logd.v1.Error":
-                yield item.code  # type: ignore[attr-defined]
+                yield item.code
             else:
                 yield from _error_codes(item)
 

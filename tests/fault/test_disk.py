@@ -108,8 +108,8 @@ def damaged(
         faults = {
             CUT: cut_active_segment(directory[CUT], rng),
             FLIP: flip_sealed_segment(directory[FLIP], rng),
-            NO_INDEX: delete_index(directory[NO_INDEX], _only(rng, ".index")),
-            NO_TIMEINDEX: delete_index(directory[NO_TIMEINDEX], _only(rng, ".timeindex")),
+            NO_INDEX: delete_index(directory[NO_INDEX], rng, ".index"),
+            NO_TIMEINDEX: delete_index(directory[NO_TIMEINDEX], rng, ".timeindex"),
         }
         print("storage faults:", "; ".join(str(f) for f in faults.values()))
         broker.start()
@@ -120,25 +120,13 @@ def damaged(
         broker.close()
 
 
-class _OnlySuffix(random.Random):
-    """A Random whose choice() picks among paths with one suffix (the index kind wanted)."""
-
-    def __init__(self, rng: random.Random, suffix: str) -> None:
-        super().__init__(rng.random())
-        self._suffix = suffix
-
-    def choice(self, seq):  # type: ignore[no-untyped-def, override]
-        return super().choice([p for p in seq if p.suffix == self._suffix])
+Records = list[tuple[int, bytes | None]]
 
 
-def _only(rng: random.Random, suffix: str) -> random.Random:
-    return _OnlySuffix(rng, suffix)
-
-
-def _read_all(broker: BrokerProcess, partition: int) -> tuple[int, list[tuple[int, bytes]]]:
+def _read_all(broker: BrokerProcess, partition: int) -> tuple[int, Records]:
     """(high watermark, every record from offset 0), fetch after fetch (a fetch stays in
     one segment)."""
-    out: list[tuple[int, bytes]] = []
+    out: Records = []
     offset, high = 0, 1
     while offset < high:
         answer = fetch(broker, TOPIC, partition, offset, max_bytes=1 << 20)
@@ -152,7 +140,7 @@ def _read_all(broker: BrokerProcess, partition: int) -> tuple[int, list[tuple[in
     return high, out
 
 
-def _read_batch(broker: BrokerProcess, partition: int, offset: int) -> tuple[int, list]:
+def _read_batch(broker: BrokerProcess, partition: int, offset: int) -> tuple[int, Records]:
     """(error code, [(offset, value)]) of the one batch holding ``offset``."""
     answer = fetch(broker, TOPIC, partition, offset, max_bytes=1)
     return answer.error.code, values(answer.records) if answer.error.code == 0 else []
