@@ -1,6 +1,7 @@
 """The Python clients' throughput against one real broker (issue 4; issue 8 extends it).
 
-Run: ``.venv/bin/python -m bench.client [--records N] [--acks all|1|0] [--brokers HOST:PORT]``.
+Run: ``.venv/bin/python -m bench.client [--records N] [--acks all|1|0] [--brokers HOST:PORT]
+[--no-idempotence]``.
 
 Without ``--brokers`` it starts ``python -m logd.server`` on a free loopback port with a
 temporary data directory (fsync ``always``, the default). On a fresh 8-partition topic it
@@ -69,8 +70,10 @@ def _broker(address: str | None) -> Iterator[str]:
             proc.wait(60)
 
 
-def _produce(address: str, topic: str, n: int, acks: str, values: list[bytes]) -> None:
-    with Producer(brokers=address, acks=acks) as producer:
+def _produce(
+    address: str, topic: str, n: int, acks: str, values: list[bytes], idempotence: bool
+) -> None:
+    with Producer(brokers=address, acks=acks, enable_idempotence=idempotence) as producer:
         producer.produce(topic, b"warm-up")
         producer.flush()
         produce = producer.produce
@@ -110,14 +113,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--acks", default="all", choices=("all", "1", "0"))
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument(
+        "--no-idempotence", action="store_true", help="sequence numbers off (on with acks=all)"
+    )
     args = parser.parse_args(argv)
+    idempotence = args.acks == "all" and not args.no_idempotence
     values = [os.urandom(50) + b"x" * 50 for _ in range(1000)]
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     with _broker(args.brokers) as address:
         with Admin(brokers=address) as admin:
             admin.create_topics([NewTopic(topic, args.partitions, 1)])
-        print(f"{args.records:,} records of 100 B, acks={args.acks}, lz4, broker {address}")
-        _produce(address, topic, args.records, args.acks, values)
+        print(
+            f"{args.records:,} records of 100 B, acks={args.acks}, lz4, "
+            f"idempotence {'on' if idempotence else 'off'}, broker {address}"
+        )
+        _produce(address, topic, args.records, args.acks, values, idempotence)
         _replay(address, topic, args.partitions, 1 + args.records // _SLICE * _SLICE + args.records)
     return 0
 

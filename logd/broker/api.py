@@ -24,6 +24,7 @@ __all__ = [
     "ConfigEntry",
     "FetchPartitionRequest",
     "FetchPartitionResult",
+    "InitProducerIdResult",
     "LeaderHint",
     "ListOffsetsQuery",
     "ListOffsetsResult",
@@ -87,6 +88,15 @@ class ProduceResult:
     log_start_offset: int = -1
     error: LogdError | None = None
     leader_hint: LeaderHint | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InitProducerIdResult:
+    """A new idempotent producer's identity (Kafka's InitProducerId answer)."""
+
+    producer_id: int = -1
+    producer_epoch: int = -1
+    error: LogdError | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from logd.broker.api import (
     ClusterMetadata,
     FetchPartitionRequest,
     FetchPartitionResult,
+    InitProducerIdResult,
     ListOffsetsQuery,
     ListOffsetsResult,
     NewTopic,
@@ -42,6 +43,7 @@ from logd.broker.config import BrokerConfig
 from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.metadata import MetadataStore, PartitionAssignment
 from logd.broker.partition import AppendResult
+from logd.broker.producer_ids import ProducerIdManager
 from logd.broker.replicas import ReplicaManager
 from logd.errors import (
     InvalidRequestError,
@@ -72,6 +74,7 @@ class BrokerCore:
         self.replicas = replicas
         self.admin = TopicAdmin(config, store, replicas)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
+        self.producer_ids = ProducerIdManager(store)
         self._draining = False
 
     @property
@@ -145,8 +148,9 @@ class BrokerCore:
 
         def on_timeout() -> None:
             if not answer.done():
-                # As Kafka: the batch is in the log but not committed in time; a retry may
-                # duplicate it (the idempotent producer of issue 7 removes that).
+                # As Kafka: the batch is in the log but not committed in time. A retry of an
+                # idempotent producer's batch is then answered as a duplicate; without
+                # idempotence it may be appended twice.
                 answer.set_result(
                     ProduceResult(
                         error=RequestTimedOutError(
@@ -160,6 +164,15 @@ class BrokerCore:
         timer = loop.call_later(timeout_ms / 1000.0, on_timeout)
         answer.add_done_callback(lambda _: timer.cancel())
         return answer
+
+    async def init_producer_id(self) -> InitProducerIdResult:
+        """A new idempotent producer: a fresh producer id at epoch 0 (issue 7). Any broker
+        answers, from its block of ids."""
+        try:
+            producer_id = await self.producer_ids.next_id()
+        except LogdError as exc:
+            return InitProducerIdResult(error=exc)
+        return InitProducerIdResult(producer_id, 0)
 
     # -- fetch / offsets ------------------------------------------------------------------
 

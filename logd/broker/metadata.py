@@ -16,6 +16,13 @@ way the contract is the same (KRaft's ``MetadataPublisher`` has this shape):
   such a listener: it creates, reconfigures and deletes logs from the deltas, so a topic
   created through another broker's controller write appears here the same way.
 
+Producer ids (issue 7). :meth:`MetadataStore.allocate_producer_ids` hands out a block of
+ids that no one — no broker, no earlier or later run of this one — is ever given again:
+the store persists a high-water mark and moves it past the block *before* returning it, so
+a crash can lose ids (a gap) but never reuse one. Brokers serve ``InitProducerId`` from
+their block and come back for another when it runs out (Kafka's ``ProducerIdManager`` with
+``AllocateProducerIds`` to the KRaft controller, KIP-730).
+
 The model types are frozen; a change is a new object.
 """
 
@@ -135,4 +142,12 @@ class MetadataStore(Protocol):
 
     async def delete_topic(self, name: str) -> None:
         """Remove a topic; UnknownTopicOrPartitionError if there is none of that name."""
+        ...
+
+    async def allocate_producer_ids(self, count: int) -> tuple[int, int]:
+        """Reserve ``count`` (≥ 1) producer ids never handed out before, durably; returns
+        the block's ``(first, last)``, inclusive. Blocks from one store never overlap,
+        across restarts and crashes; ids start at 0. A controller-backed store makes this
+        one record in the metadata log (the new high-water mark) and returns once it is
+        committed and applied; a standby controller raises NotControllerError."""
         ...

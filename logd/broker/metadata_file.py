@@ -1,10 +1,12 @@
 """The single-node :class:`MetadataStore`: one JSON file in the data directory.
 
-``<data-dir>/logd-metadata.json`` holds the cluster id and every topic. A write replaces the
-file atomically (write ``.tmp``, fsync, rename, fsync the directory: storage's
-``write_atomic``), off the event loop, one write at a time; only after it is durable does the
-in-memory image change and do the listeners hear of it. A crash therefore leaves the old or
-the new file, never a mix, and never a topic that was acknowledged but is not on disk.
+``<data-dir>/logd-metadata.json`` holds the cluster id, every topic, and the next producer
+id never handed out (``next_producer_id``; absent in files written before issue 7: 0). A
+write replaces the file atomically (write ``.tmp``, fsync, rename, fsync the directory:
+storage's ``write_atomic``), off the event loop, one write at a time; only after it is
+durable does the in-memory image change and do the listeners hear of it. A crash therefore
+leaves the old or the new file, never a mix, and never a topic that was acknowledged but
+is not on disk.
 
 Ownership: created and used on the broker's event loop; not thread-safe. The file write runs
 in a worker thread while the loop holds the store's ``asyncio.Lock``.
@@ -25,6 +27,7 @@ from typing import Any, Final
 from logd.broker.api import BrokerMeta
 from logd.broker.metadata import MetadataListener, PartitionAssignment, TopicRecord
 from logd.errors import (
+    InvalidRequestError,
     InvalidTopicError,
     KafkaStorageError,
     TopicAlreadyExistsError,
@@ -41,6 +44,7 @@ METADATA_FILE: Final = "logd-metadata.json"
 _VERSION: Final = 1
 #: The file is small (a few hundred bytes a topic); anything far larger is not ours.
 _MAX_FILE_BYTES: Final = 256 * 1024 * 1024
+_MAX_PRODUCER_ID: Final = 2**63 - 1
 
 
 class FileMetadataStore:
@@ -51,6 +55,7 @@ class FileMetadataStore:
         self._broker = broker
         self._cluster_id = ""
         self._topics: dict[str, TopicRecord] = {}
+        self._next_producer_id = 0
         self._listeners: list[MetadataListener] = []
         self._lock = asyncio.Lock()
         #: False when the file did not exist before :meth:`load` (a fresh data directory).
@@ -71,6 +76,7 @@ class FileMetadataStore:
         try:
             document = json.loads(self.path.read_bytes())
             self._cluster_id, self._topics = _decode(document)
+            self._next_producer_id = _decode_next_producer_id(document)
         except (OSError, ValueError, KeyError, TypeError, InvalidTopicError) as exc:
             raise KafkaStorageError(
                 f"{self.path} is unreadable ({exc}); restore it from a backup or move the "
@@ -135,12 +141,32 @@ class FileMetadataStore:
             await self._commit(topics)
             await self._publish(before, None)
 
+    async def allocate_producer_ids(self, count: int) -> tuple[int, int]:
+        """A block of ``count`` producer ids; the file holds the new high-water mark before
+        the block is returned (see ``MetadataStore.allocate_producer_ids``)."""
+        if count < 1:
+            raise InvalidRequestError(f"cannot allocate {count} producer ids")
+        async with self._lock:
+            first = self._next_producer_id
+            after = first + count
+            if after > _MAX_PRODUCER_ID + 1:
+                raise KafkaStorageError("producer ids are exhausted (2^63 handed out)")
+            await asyncio.to_thread(self._write_sync, self._topics, after)
+            self._next_producer_id = after
+            return first, after - 1
+
     async def _commit(self, topics: dict[str, TopicRecord]) -> None:
         await asyncio.to_thread(self._write_sync, topics)
         self._topics = topics
 
-    def _write_sync(self, topics: Mapping[str, TopicRecord]) -> None:
-        data = json.dumps(_encode(self._cluster_id, topics), indent=1, sort_keys=True).encode()
+    def _write_sync(
+        self, topics: Mapping[str, TopicRecord], next_producer_id: int | None = None
+    ) -> None:
+        if next_producer_id is None:
+            next_producer_id = self._next_producer_id
+        document = _encode(self._cluster_id, topics)
+        document["next_producer_id"] = next_producer_id
+        data = json.dumps(document, indent=1, sort_keys=True).encode()
         try:
             write_atomic(self.path, data + b"\n", fsync=os.fsync)
         except OSError as exc:
@@ -178,6 +204,15 @@ def _encode(cluster_id: str, topics: Mapping[str, TopicRecord]) -> dict[str, Any
             for t in sorted(topics.values(), key=lambda t: t.name)
         ],
     }
+
+
+def _decode_next_producer_id(document: dict[str, Any]) -> int:
+    value = document.get("next_producer_id", 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"next_producer_id must be an integer, not {value!r}")
+    if not 0 <= value <= _MAX_PRODUCER_ID + 1:
+        raise ValueError(f"next_producer_id {value} is out of range")
+    return value
 
 
 def _decode(document: Any) -> tuple[str, dict[str, TopicRecord]]:

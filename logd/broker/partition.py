@@ -25,6 +25,16 @@ take back, which is exactly what Raft's commit point will mean with one replica.
 watermark is the log end offset: waiting for an fsync that the policy does not promise would
 only add latency. ``acks=all`` waits for the commit (an fsync) under every policy.
 
+Idempotent producers (issue 7). The leader judges every batch that carries a producer id
+against the partition's :class:`~logd.broker.producer_state.ProducerStateManager` before
+it appends: a duplicate is not appended but answered with its original offsets (and, for
+acks=all, once those are committed); a fenced epoch, a sequence gap or an unknown producer
+raise the typed error. The state is rebuilt from the log (snapshot + header scan) when the
+partition opens and when it becomes leader; a snapshot is written at every segment roll
+and at a clean shutdown. Seams for replication: :meth:`Partition.observe_replicated` for
+every batch a follower appends, :meth:`Partition.rebuild_producer_state` after a
+truncation or on becoming leader (docs/internals.md).
+
 Readers. A fetch waiting for data registers a future with :meth:`add_waiter`; every rise of
 the high watermark (and every end of the partition's leadership) resolves all of them.
 
@@ -35,6 +45,7 @@ the flusher thread and are handed to the loop with ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import concurrent.futures
 import contextlib
@@ -45,6 +56,13 @@ from typing import Final, Protocol
 
 from logd.broker.api import LeaderHint, TopicPartition
 from logd.broker.metadata import PartitionAssignment
+from logd.broker.producer_snapshots import rebuild, write_snapshot
+from logd.broker.producer_state import (
+    BatchMetadata,
+    ProducerFields,
+    ProducerStateManager,
+    producer_fields,
+)
 from logd.broker.topic_config import TimestampType, TopicConfig
 from logd.clock import Clock
 from logd.errors import (
@@ -54,7 +72,7 @@ from logd.errors import (
     OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
-from logd.records.header import ATTR_LOG_APPEND_TIME, rewrite_crc, validate_batch
+from logd.records.header import ATTR_LOG_APPEND_TIME, BatchHeader, rewrite_crc, validate_batch
 from logd.storage import Flusher, FlushPolicy, Log, TimestampOffset
 
 __all__ = ["AppendResult", "Partition", "Replicator"]
@@ -72,10 +90,10 @@ class Replicator(Protocol):
 
     def propose(
         self, batch: bytearray | memoryview, max_message_bytes: int
-    ) -> tuple[int, int, int]:
+    ) -> tuple[int, int, int, int]:
         """Check, stamp (base offset, leader epoch) and propose one producer batch;
-        returns (base offset, last offset, term). Raises the batch's typed error, or
-        NotLeaderOrFollowerError when the group cannot take it."""
+        returns (base offset, last offset, term, max timestamp). Raises the batch's typed
+        error, or NotLeaderOrFollowerError when the group cannot take it."""
         ...
 
     def term_at(self, offset: int) -> int | None:
@@ -149,6 +167,11 @@ class Partition:
         self._flush_in_flight = False
         self._flush_wanted = False
         self._closed: LogdError | None = None
+        #: The idempotent producers' state; see the module doc.
+        self.producers = ProducerStateManager(str(tp), config.producer_id_expiration_ms)
+        self._rolled = False
+        self._chain_on_roll()
+        self._rebuild_or_log()
         if replicator is None and self._hw_is_commit and self._committed_end < log.log_end_offset:
             self._request_commit()
 
@@ -202,6 +225,7 @@ class Partition:
         if config != self._config:
             self._config = config
             self.log.update_config(config.log)
+            self.producers.expiration_ms = config.producer_id_expiration_ms
         if self._replicator is not None:
             # Raft decides who leads: keep the leader, epoch and ISR it reported.
             current = self._assignment
@@ -231,6 +255,10 @@ class Partition:
         was_leader = self.is_leader
         self._assignment = assignment
         self._leader_hint = leader_hint
+        if not was_leader and self.is_leader:
+            # A new leader judges the next batches: its state must hold every batch of its
+            # log (Kafka rebuilds it in ``makeLeader`` the same way).
+            self._rebuild_or_log()
         if was_leader and not self.is_leader:
             # Kafka fails the pending produces of a leader that lost its leadership.
             self._fail_commit_waiters(
@@ -250,16 +278,27 @@ class Partition:
 
     def append(self, batch: bytes | bytearray, *, wait_commit: bool) -> AppendResult:
         """Append one producer batch as leader. Synchronous: no await between the role check
-        and the append. Raises the batch's typed error (CorruptRecordError, ...)."""
+        and the append. Raises the batch's typed error (CorruptRecordError, ...). A
+        duplicate of an idempotent producer's batch is answered, not appended."""
         self.check_leader()
         now = self._clock.now_ms()
+        fields = producer_fields(batch)
+        if fields is not None:
+            duplicate = self._check_producer(batch, fields, now)
+            if duplicate is not None:
+                return self._duplicate(duplicate, wait_commit)
         append_time = -1
         if self._config.timestamp_type is TimestampType.LOG_APPEND_TIME:
             batch = _set_log_append_time(batch, self._config.log.max_message_bytes, now)
             append_time = now
         if self._replicator is not None:
-            return self._propose(batch, wait_commit, append_time)
+            return self._propose(batch, wait_commit, append_time, fields, now)
         info = self.log.append(batch, self._assignment.leader_epoch, now)
+        if self._rolled:
+            self._snapshot_at(info.first_offset)  # the state of every batch before this one
+        if fields is not None:
+            self.producers.record(fields, info.first_offset, info.last_offset,
+                                  info.max_timestamp, now)  # fmt: skip
         end = info.last_offset + 1
         committed: asyncio.Future[None] | None = None
         if wait_commit:
@@ -274,17 +313,123 @@ class Partition:
         )
 
     def _propose(
-        self, batch: bytes | bytearray, wait_commit: bool, append_time: int
+        self,
+        batch: bytes | bytearray,
+        wait_commit: bool,
+        append_time: int,
+        fields: ProducerFields | None,
+        now: int,
     ) -> AppendResult:
-        """The replicated append: Raft stamps and proposes; its driver writes the log."""
+        """The replicated append: Raft stamps and proposes; its driver writes the log. The
+        producer state records the batch now (the next batch of the same producer may come
+        in the same loop turn, before the driver writes this one)."""
         assert self._replicator is not None
         buf = batch if isinstance(batch, bytearray) else bytearray(batch)
-        base, last, term = self._replicator.propose(buf, self._config.log.max_message_bytes)
+        limit = self._config.log.max_message_bytes
+        base, last, term, max_timestamp = self._replicator.propose(buf, limit)
+        if fields is not None:
+            self.producers.record(fields, base, last, max_timestamp, now)
         committed: asyncio.Future[None] | None = None
         if wait_commit:
             committed = self._loop.create_future()
             self._commit_waiters.append((last + 1, term, committed))
         return AppendResult(base, last, append_time, self.log.log_start_offset, committed)
+
+    # -- idempotent producers -------------------------------------------------------------
+
+    def _check_producer(
+        self, batch: bytes | bytearray, fields: ProducerFields, now: int
+    ) -> BatchMetadata | None:
+        """The producer state's verdict. A batch that is not appended (a duplicate, an
+        error) is validated first, so a corrupt batch reads as corrupt, never as a
+        duplicate; a batch that is appended is validated by the log, once."""
+        try:
+            duplicate = self.producers.check(fields, now)
+        except LogdError:
+            validate_batch(batch, max_size=self._config.log.max_message_bytes)
+            raise
+        if duplicate is not None:
+            validate_batch(batch, max_size=self._config.log.max_message_bytes)
+        return duplicate
+
+    def _duplicate(self, original: BatchMetadata, wait_commit: bool) -> AppendResult:
+        """Answer a retried batch with the offsets it got the first time; acks=all waits
+        until they are committed, as it would have for the original (Kafka's purgatory)."""
+        committed: asyncio.Future[None] | None = None
+        if wait_commit:
+            committed = self._loop.create_future()
+            end = original.last_offset + 1
+            if end <= self._committed_end:
+                committed.set_result(None)
+            else:
+                waiters = self._commit_waiters
+                at = bisect.bisect_right(waiters, end, key=lambda waiter: waiter[0])
+                if self._replicator is None:
+                    waiters.insert(at, (end, -1, committed))
+                    self._request_commit()
+                else:
+                    # Committed only if it is still the entry of the term it was written in.
+                    term = self._replicator.term_at(original.last_offset)
+                    waiters.insert(at, (end, -1 if term is None else term, committed))
+        return AppendResult(
+            original.first_offset, original.last_offset, -1, self.log.log_start_offset, committed
+        )
+
+    def observe_replicated(self, header: BatchHeader) -> None:
+        """A follower appended this (leader-stamped) batch: keep the producer state in step
+        (the replication driver's seam, issue 5). Call after each batch's append, in log
+        order; a roll the append made is snapshotted like the leader's."""
+        if self._rolled:
+            self._snapshot_at(header.base_offset)
+        self.producers.observe(header, header.base_offset, self._clock.now_ms())
+
+    def rebuild_producer_state(self) -> int:
+        """Rebuild the producer state from the log: newest snapshot, then a header scan to
+        the log end. Call after a truncation (``Log.truncate_to``/``reset_to``) and on
+        becoming leader. Returns the batches scanned."""
+        return rebuild(self.producers, self.log, self._clock.now_ms())
+
+    def _rebuild_or_log(self) -> None:
+        try:
+            self.rebuild_producer_state()
+        except KafkaStorageError as exc:
+            # The log is offline: it refuses appends anyway, so no batch is judged on an
+            # incomplete state.
+            _log.error("%s: cannot rebuild the producer state: %s", self.tp, exc)
+
+    def write_producer_snapshot(self) -> None:
+        """Snapshot the producer state at the log end, synchronously (clean shutdown)."""
+        if self._closed is not None or self.log.offline_reason is not None:
+            return
+        try:
+            offset = self.log.log_end_offset
+            write_snapshot(self.log.directory, offset, self.producers.encode_snapshot(offset))
+        except OSError as exc:
+            _log.warning("%s: cannot write a producer snapshot: %s", self.tp, exc)
+
+    def _chain_on_roll(self) -> None:
+        previous = self.log.on_roll
+
+        def on_roll(log: Log) -> None:
+            # Under the log's lock, inside the append: note it, snapshot after the append.
+            if previous is not None:
+                previous(log)
+            self._rolled = True
+
+        self.log.on_roll = on_roll
+
+    def _snapshot_at(self, offset: int) -> None:
+        """Write the state as of ``offset`` (a new segment's base) in a worker thread."""
+        self._rolled = False
+        data = self.producers.encode_snapshot(offset)
+        directory = self.log.directory
+        task = self._loop.run_in_executor(None, write_snapshot, directory, offset, data)
+        task.add_done_callback(self._snapshot_written)
+
+    def _snapshot_written(self, task: asyncio.Future[None]) -> None:
+        error = task.exception()
+        if error is not None:
+            _log.warning("%s: cannot write a producer snapshot: %s", self.tp, error)
 
     # -- the commit path (single node: an fsync; replicated: the Raft driver) -------------
 

@@ -219,8 +219,11 @@ class ReplicaManager:
         store.add_listener(self.apply)
 
     def close(self) -> None:
-        """Stop every partition; the caller then closes the LogManager (flush + marker)."""
+        """Stop every partition; the caller then closes the LogManager (flush + marker).
+        Each first snapshots its producer state at its log end, so that the next start
+        reads the snapshot instead of scanning the log (issue 7)."""
         for partition in self._partitions.values():
+            partition.write_producer_snapshot()
             partition.close()
             self.announce_leadership(partition)
 

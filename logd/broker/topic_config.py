@@ -3,8 +3,11 @@
 Storage owns what shapes the log on disk (``segment.bytes``, ``retention.ms``,
 ``max.message.bytes`` …) and checks it in :meth:`LogConfig.from_strings`; the broker adds
 what only the produce path looks at — ``message.timestamp.type`` (Kafka's ``CreateTime`` or
-``LogAppendTime``). Values layer as Kafka layers them: storage's defaults, then the broker's
-``[topic.defaults]``, then the topic's own overrides. Pure and immutable.
+``LogAppendTime``) and ``producer.id.expiration.ms`` (how long an idempotent producer's
+state outlives its last write; a broker config in Kafka, here also a topic config, so the
+broker-wide value goes in ``[topic.defaults]``). Values layer as Kafka layers them:
+storage's defaults, then the broker's ``[topic.defaults]``, then the topic's own overrides.
+Pure and immutable.
 """
 
 from __future__ import annotations
@@ -18,9 +21,18 @@ from logd.broker.api import ConfigEntry
 from logd.errors import InvalidConfigError
 from logd.storage import CONFIG_KEYS, LogConfig
 
-__all__ = ["TOPIC_CONFIG_KEYS", "TimestampType", "TopicConfig"]
+__all__ = [
+    "DEFAULT_PRODUCER_ID_EXPIRATION_MS",
+    "PRODUCER_ID_EXPIRATION_KEY",
+    "TOPIC_CONFIG_KEYS",
+    "TimestampType",
+    "TopicConfig",
+]
 
 TIMESTAMP_TYPE_KEY: Final = "message.timestamp.type"
+PRODUCER_ID_EXPIRATION_KEY: Final = "producer.id.expiration.ms"
+#: Kafka's default: one day.
+DEFAULT_PRODUCER_ID_EXPIRATION_MS: Final = 86_400_000
 
 
 class TimestampType(enum.StrEnum):
@@ -29,7 +41,7 @@ class TimestampType(enum.StrEnum):
 
 
 #: Every topic config key a topic accepts.
-TOPIC_CONFIG_KEYS: Final = (*CONFIG_KEYS, TIMESTAMP_TYPE_KEY)
+TOPIC_CONFIG_KEYS: Final = (*CONFIG_KEYS, TIMESTAMP_TYPE_KEY, PRODUCER_ID_EXPIRATION_KEY)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,6 +50,7 @@ class TopicConfig:
 
     log: LogConfig
     timestamp_type: TimestampType = TimestampType.CREATE_TIME
+    producer_id_expiration_ms: int = DEFAULT_PRODUCER_ID_EXPIRATION_MS
 
     @classmethod
     def resolve(
@@ -57,16 +70,20 @@ class TopicConfig:
                 raise InvalidConfigError(
                     f"{TIMESTAMP_TYPE_KEY} must be CreateTime or LogAppendTime, not {text!r}"
                 ) from None
+        expiration = DEFAULT_PRODUCER_ID_EXPIRATION_MS
+        if PRODUCER_ID_EXPIRATION_KEY in merged:
+            expiration = _expiration_ms(merged.pop(PRODUCER_ID_EXPIRATION_KEY))
         unknown = sorted(set(merged) - set(TOPIC_CONFIG_KEYS))
         if unknown:
             raise InvalidConfigError(
                 f"unknown topic config {unknown[0]!r} (known: {', '.join(TOPIC_CONFIG_KEYS)})"
             )
-        return cls(LogConfig.from_strings(merged), timestamp_type)
+        return cls(LogConfig.from_strings(merged), timestamp_type, expiration)
 
     def to_strings(self) -> dict[str, str]:
         values = self.log.to_strings()
         values[TIMESTAMP_TYPE_KEY] = self.timestamp_type.value
+        values[PRODUCER_ID_EXPIRATION_KEY] = str(self.producer_id_expiration_ms)
         return values
 
     def entries(self, overrides: Mapping[str, str]) -> tuple[ConfigEntry, ...]:
@@ -75,3 +92,15 @@ class TopicConfig:
             ConfigEntry(name, value, name not in overrides)
             for name, value in sorted(self.to_strings().items())
         )
+
+
+def _expiration_ms(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 2**63 - 1:
+        raise InvalidConfigError(
+            f"{PRODUCER_ID_EXPIRATION_KEY} must be a number of milliseconds >= 1, not {text!r}"
+        )
+    return value

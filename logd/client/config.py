@@ -7,11 +7,16 @@ from a properties file or the command line) are parsed. An unknown key or a bad 
 
 Each client has a frozen dataclass; its fields are the Python names and a table maps every
 accepted dotted key to a field. Immutable once built: safe to share between threads.
+
+Idempotence (Kafka ≥ 3): ``enable_idempotence`` is on by default and needs ``acks=all``.
+Set explicitly together with acks 0 or 1 it is refused; left to its default, acks 0 or 1
+turn it off (as Kafka's ``postProcessAndValidateIdempotenceConfigs`` does, with a log line).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeVar
 
@@ -27,6 +32,8 @@ __all__ = [
 ]
 
 DEFAULT_BROKERS: Final = "127.0.0.1:7070"
+
+_log = logging.getLogger(__name__)
 
 _ACKS = {"all": -1, "-1": -1, "1": 1, "0": 0}
 _COMPRESSION = ("none", "lz4", "zstd", "gzip")
@@ -68,6 +75,8 @@ class ProducerConfig(ClientConfig):
     max_block_ms: int = 60_000
     delivery_timeout_ms: int = 120_000
     max_in_flight: int = 5
+    #: Sequence numbers so that retries never duplicate a record (needs acks=all).
+    enable_idempotence: bool = True
     #: The largest request the producer sends (Kafka's ``max.request.size``); a single
     #: record larger than this is refused at ``produce()``.
     max_request_size: int = 16 << 20
@@ -129,6 +138,7 @@ _DOTTED: Final[dict[str, str]] = {
     "max.in.flight.requests.per.connection": "max_in_flight",
     "max.in.flight": "max_in_flight",
     "max.request.size": "max_request_size",
+    "enable.idempotence": "enable_idempotence",
     "group.id": "group_id",
     "auto.offset.reset": "auto_offset_reset",
     "fetch.min.bytes": "fetch_min_bytes",
@@ -173,7 +183,21 @@ def parse_config(cls: type[C], config: Mapping[str, Any] | None, options: Mappin
     values = {name: _convert(name, key, value) for name, (key, value) in raw.items()}
     built = cls(**values)
     _check(built)
+    if isinstance(built, ProducerConfig):
+        built = _resolve_idempotence(built, explicit="enable_idempotence" in raw)  # type: ignore[assignment]
     return built
+
+
+def _resolve_idempotence(config: ProducerConfig, *, explicit: bool) -> ProducerConfig:
+    if not config.enable_idempotence or config.acks == -1:
+        return config
+    if explicit:
+        raise InvalidConfigError(
+            f"enable_idempotence needs acks=all, not acks={config.acks}: set acks=all, or "
+            "enable_idempotence=False for the weaker guarantee"
+        )
+    _log.info("acks=%d: idempotence is off (it needs acks=all)", config.acks)
+    return dataclasses.replace(config, enable_idempotence=False)
 
 
 def _client_name(cls: type) -> str:
@@ -189,7 +213,7 @@ def _convert(name: str, key: str, value: Any) -> Any:
         if isinstance(value, bool) or text not in _ACKS:
             raise InvalidConfigError(f"{key} must be all, 1 or 0, got {value!r}")
         return _ACKS[text]
-    if name in ("block_on_buffer_full", "enable_auto_commit"):
+    if name in ("block_on_buffer_full", "enable_auto_commit", "enable_idempotence"):
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lower() in _BOOLS:

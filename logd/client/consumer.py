@@ -48,6 +48,7 @@ from logd.client.types import (
 )
 from logd.clock import Clock, SystemClock
 from logd.errors import InvalidRequestError, LogdError
+from logd.records.filtered import RecordFilter
 
 __all__ = ["Consumer", "commit_offsets"]
 
@@ -62,13 +63,23 @@ class Consumer:
     """A sync consumer of assigned partitions. See the module docstring."""
 
     def __init__(
-        self, config: Mapping[str, Any] | None = None, *, clock: Clock | None = None, **options: Any
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        clock: Clock | None = None,
+        record_filter: RecordFilter | None = None,
+        **options: Any,
     ) -> None:
+        """``record_filter(key, headers) -> bool``: only records it keeps are returned, and
+        the values of the others are never decoded (an event channel's filter; see
+        ``logd.client.patterns.filters``). Positions and commits move past dropped records."""
         self.config: ConsumerConfig = parse_config(ConsumerConfig, config, options)
         self._clock = clock or SystemClock()
         self._subs = SubscriptionState(default_reset(self.config))
         self._buffer = FetchBuffer(self.config.max_buffered_bytes)
-        self._reader = RecordReader(self._subs, self._buffer, self.config.max_buffered_bytes)
+        self._reader = RecordReader(
+            self._subs, self._buffer, self.config.max_buffered_bytes, record_filter
+        )
         self._closed = False
         self._thread = shared_loop()
         self._core: ConsumerCore = self._thread.run(self._start())

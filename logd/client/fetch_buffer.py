@@ -24,6 +24,7 @@ from logd.client.subscription import PartitionState, SubscriptionState
 from logd.client.types import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, ConsumerRecord
 from logd.errors import LogdError
 from logd.records.decoder import decode_batch
+from logd.records.filtered import RecordFilter, filtered_records
 from logd.records.header import parse_header
 
 __all__ = ["CompletedFetch", "FetchBuffer", "RecordReader", "batch_records"]
@@ -54,7 +55,10 @@ class CompletedFetch:
 
 
 def batch_records(
-    state: PartitionState, view: memoryview, max_uncompressed_bytes: int
+    state: PartitionState,
+    view: memoryview,
+    max_uncompressed_bytes: int,
+    keep: RecordFilter | None = None,
 ) -> tuple[list[ConsumerRecord], int]:
     """The records of one fetched batch at or after the partition's position, and the
     offset after the batch.
@@ -62,7 +66,9 @@ def batch_records(
     Control batches and records below the position are skipped (a fetch returns the whole
     batch holding the offset asked for). The batch is decoded whole, straight into
     ConsumerRecords (one object per record; in C when the accelerator is built); the caller
-    moves the position as it hands them out.
+    moves the position as it hands them out. With a ``keep`` filter (the consumer's
+    ``record_filter``), records it drops are skipped before their values are copied
+    (:mod:`logd.records.filtered`); the position still moves past them.
     """
     header = parse_header(view)
     nxt = header.next_offset
@@ -72,6 +78,18 @@ def batch_records(
     ts_type = TIMESTAMP_LOG_APPEND_TIME if header.log_append_time else TIMESTAMP_CREATE_TIME
     batch = decode_batch(view, max_uncompressed_bytes=max_uncompressed_bytes)
     tail = (state.topic, state.partition, ts_type, header.partition_leader_epoch)
+    if keep is not None:
+        return filtered_records(
+            batch.records_region,
+            header.record_count,
+            header.base_offset,
+            header.base_timestamp,
+            header.max_timestamp if header.log_append_time else None,
+            keep,
+            ConsumerRecord,
+            tail,
+            position,
+        ), nxt
     return batch.records_as(ConsumerRecord, tail, position), nxt
 
 
@@ -166,9 +184,14 @@ class RecordReader:
     """
 
     def __init__(
-        self, subscription: SubscriptionState, buffer: FetchBuffer, max_uncompressed: int
+        self,
+        subscription: SubscriptionState,
+        buffer: FetchBuffer,
+        max_uncompressed: int,
+        record_filter: RecordFilter | None = None,
     ) -> None:
         self._subs = subscription
+        self._keep = record_filter
         self._buffer = buffer
         self._max_uncompressed = max_uncompressed
         self._cf: CompletedFetch | None = None
@@ -218,7 +241,7 @@ class RecordReader:
             state.position = max(state.position, self._batch_end)  # past gaps and control records
             if self._batch < len(cf.batches):
                 self._records, self._batch_end = batch_records(
-                    state, cf.batches[self._batch], self._max_uncompressed
+                    state, cf.batches[self._batch], self._max_uncompressed, self._keep
                 )
                 self._batch += 1
                 self._pos = 0

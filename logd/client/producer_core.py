@@ -1,7 +1,9 @@
 """The producer's machinery, shared by :class:`logd.client.Producer` and the asyncio one.
 
 :class:`ProducerCore` wires connections, metadata, the accumulator and the sender together.
-It is created and started on the client's event loop. Records enter through
+It is created and started on the client's event loop. With idempotence (the default, see
+``logd.client.idempotence``) it also owns the producer's id and sequences, and fetches the
+id (``InitProducerId``) when it starts. Records enter through
 ``core.accumulator`` -- directly from the caller's thread for the sync producer (the
 accumulator is thread-safe and wakes the sender with ``loop.call_soon_threadsafe``), or from
 the loop for the asyncio producer -- and leave through ``on_delivered``.
@@ -16,20 +18,25 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable
+from typing import Any
 
 from logd.client.accumulator import Accumulator, TopicQueues
 from logd.client.batch import ProducerBatch
 from logd.client.config import ProducerConfig
 from logd.client.connection import ConnectionPool
+from logd.client.idempotence import Idempotence
 from logd.client.metadata import Metadata
-from logd.client.sender import BatchIdentity, Sender
+from logd.client.rpc import error_from_proto
+from logd.client.sender import Sender
 from logd.clock import Clock
 from logd.errors import InvalidTopicError, LogdError, NetworkError
+from logd.v1 import broker_pb2
 from partitioning import StickyPartitioner
 
 __all__ = ["ProducerCore", "check_topic_name"]
 
 _RESPONSE_BYTES = 1 << 20
+_INIT_PRODUCER_ID = broker_pb2.InitProducerIdRequest()
 
 
 def check_topic_name(topic: object) -> str:
@@ -49,7 +56,6 @@ class ProducerCore:
         *,
         threadsafe_wakeups: bool,
         rng: random.Random | None = None,
-        identity: BatchIdentity | None = None,
     ) -> None:
         self.config = config
         self.loop = asyncio.get_running_loop()
@@ -61,6 +67,10 @@ class ProducerCore:
             rng=rng,
         )
         self.metadata = Metadata(self.pool, clock, config.metadata_max_age_ms)
+        #: The producer id and sequences; None without idempotence.
+        self.identity: Idempotence | None = None
+        if config.enable_idempotence and config.acks == -1:
+            self.identity = Idempotence(self._init_producer_id)
         waker = self._wake_threadsafe if threadsafe_wakeups else self._wake
         self.accumulator = Accumulator(
             batch_size=config.batch_size,
@@ -80,7 +90,7 @@ class ProducerCore:
             clock,
             on_delivered,
             rng=rng,
-            identity=identity,
+            identity=self.identity,
         )
         self._closed = False
 
@@ -96,6 +106,20 @@ class ProducerCore:
         """Start the sender and fetch metadata (BrokerUnavailableError when none answers)."""
         self.sender.start()
         await self.metadata.refresh()
+        if self.identity is not None:
+            await self.identity.obtain()
+
+    async def _init_producer_id(self) -> tuple[int, int]:
+        """A new producer id and epoch from any broker (InitProducerId)."""
+
+        async def call(conn: Any) -> tuple[int, int]:
+            answer = await conn.unary(conn.broker.InitProducerId, _INIT_PRODUCER_ID)
+            error = error_from_proto(answer.error)
+            if error is not None:
+                raise error
+            return int(answer.producer_id), int(answer.producer_epoch)
+
+        return await self.pool.call_any(call, self.metadata.cache.known_addresses())
 
     async def topic_queues(self, topic: str) -> TopicQueues:
         """The accumulator's queues of ``topic``, fetching its metadata when new."""

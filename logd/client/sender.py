@@ -14,18 +14,21 @@ Answers:
   timeout...) while the batch's delivery deadline allows: the batch goes back to the front
   of its partition's queue (before every later batch), the partition backs off
   exponentially (``retry.backoff.ms`` up to ``retry.backoff.max.ms``, +-20 % jitter, as
-  KIP-580), the leader is taken from the answer's ``leader_hint`` or re-fetched, and until
-  that retry is answered the partition sends one batch at a time -- so order within a
-  partition is kept as far as the broker allows without sequence numbers (issue 7 adds
-  them: then up to 5 batches stay in flight and the broker rejects gaps);
+  KIP-580), the leader is taken from the answer's ``leader_hint`` or re-fetched. Without
+  idempotence, until that retry is answered the partition sends one batch at a time -- so
+  order within a partition is kept as far as the broker allows without sequence numbers.
+  With idempotence (the default) batches carry sequences, the broker refuses gaps, and
+  a partition keeps up to 5 batches outstanding through retries, sent in sequence order
+  (``logd.client.idempotence`` decides what sequence answers mean);
 * MESSAGE_TOO_LARGE for a batch of several records (the topic's ``max.message.bytes`` is
   below ``batch_size``, or compression grew the batch): it is split in two halves that take
   its place in the queue, as Kafka's producer does;
 * anything else: the batch fails with that error.
 
-Seams: ``identity`` (issue 7) stamps producer id, epoch and base sequence on a batch
-before its first send; ``on_delivered`` hands finished batches to the client's delivery
-dispatcher (futures on the loop, or callbacks for the sync producer's ``poll()``).
+Seams: ``identity`` (an :class:`~logd.client.idempotence.Idempotence`) stamps producer id,
+epoch and base sequence on a batch before its first send and judges the answers;
+``on_delivered`` hands finished batches to the client's delivery dispatcher (futures on
+the loop, or callbacks for the sync producer's ``poll()``).
 
 Owned by the client's event loop; not thread-safe (the accumulator it reads is).
 """
@@ -37,12 +40,13 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from logd.client.accumulator import Accumulator, PartitionQueue
 from logd.client.batch import ProducerBatch
 from logd.client.config import ProducerConfig
 from logd.client.connection import ConnectionPool
+from logd.client.idempotence import Idempotence, is_fencing, is_sequence_error
 from logd.client.metadata import Metadata
 from logd.client.rpc import error_from_proto
 from logd.clock import Clock
@@ -58,16 +62,10 @@ from logd.errors import (
 )
 from logd.records.header import NO_PRODUCER_ID, Compression
 
-__all__ = ["BatchIdentity", "Sender"]
+__all__ = ["Sender"]
 
 _log = logging.getLogger(__name__)
 _INF = float("inf")
-
-
-class BatchIdentity(Protocol):
-    """Issue 7's seam: give a batch its producer id, epoch and sequence before its first send."""
-
-    def assign(self, batch: ProducerBatch) -> None: ...
 
 
 class Sender:
@@ -83,7 +81,7 @@ class Sender:
         on_delivered: Callable[[ProducerBatch], None],
         *,
         rng: random.Random | None = None,
-        identity: BatchIdentity | None = None,
+        identity: Idempotence | None = None,
     ) -> None:
         self._acc = accumulator
         self._metadata = metadata
@@ -99,6 +97,8 @@ class Sender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._refresh_task: asyncio.Task[None] | None = None
+        self._id_task: asyncio.Task[None] | None = None
+        self._id_retry_at = 0.0
         self._last_refresh = -_INF
         self._stopping = False
         self._closed_with: LogdError | None = None
@@ -153,16 +153,19 @@ class Sender:
             self.idle.clear()
         missing_leader = False
         progress = True
+        idem = self._identity
         while progress:  # one batch per partition per pass: fair across partitions
             progress = False
             for pq in queues:
-                if not pq.ready or (pq.retrying and pq.in_flight):
+                if not pq.ready or (pq.retrying and pq.in_flight and idem is None):
                     continue
                 if pq.backoff_until > now and not self._new_leader(pq):
                     next_at = min(next_at, pq.backoff_until)
                     # Look for the new leader meanwhile: an election ends the wait early.
                     missing_leader = True
                     continue
+                if idem is not None and not idem.may_send(pq, pq.ready[0]):
+                    continue  # the window is full, a reset waits, or no producer id yet
                 address = self._metadata.cache.leader_address(pq.topic, pq.partition)
                 if address is None:
                     missing_leader = True
@@ -175,13 +178,20 @@ class Sender:
                 progress = True
         if missing_leader or self._metadata.stale:
             next_at = min(next_at, self._refresh_soon(now))
+        if queues and idem is not None and not idem.has_producer_id:
+            next_at = min(next_at, self._obtain_producer_id(now))
         return next_at
 
     def _send(self, batch: ProducerBatch, pq: PartitionQueue, stream: Any, address: str) -> None:
-        if self._identity is not None and batch.producer_id == NO_PRODUCER_ID:
-            # Once per batch (a retry resends the same bytes, same sequence). The halves of
-            # a split batch come here fresh; issue 7 must give them the original's range.
-            self._identity.assign(batch)
+        idem = self._identity
+        if idem is not None:
+            if idem.fatal is not None:
+                self._fail(batch, idem.fatal)
+                return
+            if batch.producer_id == NO_PRODUCER_ID:
+                # Once per batch: a retry resends the same bytes, same sequence (the halves
+                # of a split batch already have the original's sequences).
+                idem.assign(batch)
         try:
             records = batch.encode(self._compression)
         except LogdError as exc:  # a record the codec refuses: fail this batch alone
@@ -201,12 +211,15 @@ class Sender:
         pq.in_flight -= 1
         if error is None and response is not None:
             error = error_from_proto(response.error)
+        idem = self._identity
         if error is None:
             if response is not None:
                 batch.base_offset = response.base_offset
                 batch.log_append_time = response.log_append_time_ms
             if batch.attempts > 1:
                 pq.retrying = False
+            if idem is not None:
+                idem.acked(batch)
             self._deliver(batch)
         elif (
             isinstance(error, MessageTooLargeError)
@@ -216,8 +229,12 @@ class Sender:
             # The topic's max.message.bytes is below our batch (or compression grew it):
             # split it in two and send the halves in its place, as Kafka's producer does.
             first, second = self._acc.split(batch)
+            if idem is not None:
+                idem.split(batch, first, second)
             self._acc.requeue(second, pq)
             self._acc.requeue(first, pq)
+        elif idem is not None and is_sequence_error(error) and self._closed_with is None:
+            self._sequence_error(idem, batch, pq, error)
         elif error.retriable and self._closed_with is None:
             now = self._clock.monotonic()
             backoff = self._backoff(batch.attempts)
@@ -228,7 +245,9 @@ class Sender:
         else:
             if batch.attempts > 1:
                 pq.retrying = False
-            self._fail(batch, error)
+            if idem is not None and is_fencing(error):
+                idem.fatal = error
+            self._fail(batch, error, definite=True)
         self.wakeup()
 
     def _new_leader(self, pq: PartitionQueue) -> bool:
@@ -237,6 +256,40 @@ class Sender:
         election is over)."""
         leader, epoch = self._metadata.cache.leader(pq.topic, pq.partition)
         return leader >= 0 and epoch > pq.backoff_epoch
+
+    def _sequence_error(
+        self, idem: Idempotence, batch: ProducerBatch, pq: PartitionQueue, error: LogdError
+    ) -> None:
+        """OUT_OF_ORDER_SEQUENCE_NUMBER / UNKNOWN_PRODUCER_ID: the batch is not in the log.
+        It goes back in sequence order, without a backoff: what it waits for (the batch
+        before it, or the partition's reset) gates the queue already."""
+        if not idem.sequence_error(batch, error):
+            self._fail(batch, error, definite=True)
+        elif self._clock.monotonic() >= batch.deadline:
+            error = _expired(batch, self._config.delivery_timeout_ms, error)
+            self._fail(batch, error, definite=True)  # refused: it is not in the log
+        else:
+            batch.last_error = error
+            pq.retrying = True
+            self._acc.requeue(batch, pq)
+
+    def _obtain_producer_id(self, now: float) -> float:
+        """Fetch a producer id unless a fetch runs or failed within the backoff; returns
+        when to look again (inf while one runs: its end wakes the sender)."""
+        if self._id_task is None and now >= self._id_retry_at:
+            self._id_task = asyncio.create_task(self._obtain())
+        return _INF if self._id_task is not None else self._id_retry_at
+
+    async def _obtain(self) -> None:
+        assert self._identity is not None
+        try:
+            await self._identity.obtain()
+        except LogdError as exc:  # no broker answered: try again after a backoff
+            _log.debug("InitProducerId failed: %s", exc)
+            self._id_retry_at = self._clock.monotonic() + self._backoff(1)
+        finally:
+            self._id_task = None
+            self.wakeup()
 
     def _retry(
         self, batch: ProducerBatch, pq: PartitionQueue, response: Any, error: LogdError, at: float
@@ -295,7 +348,11 @@ class Sender:
             if self.on_idle is not None:
                 self.on_idle()
 
-    def _fail(self, batch: ProducerBatch, error: LogdError) -> None:
+    def _fail(self, batch: ProducerBatch, error: LogdError, *, definite: bool = False) -> None:
+        """``definite``: the broker refused the batch (it is not in the log); otherwise it
+        was given up on (it may be)."""
+        if self._identity is not None:
+            self._identity.failed(batch, definite=definite)
         batch.error = error
         self._deliver(batch)
 
@@ -327,10 +384,11 @@ class Sender:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._refresh_task is not None:
-            self._refresh_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresh_task
+        for task in (self._refresh_task, self._id_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 def _expired(batch: ProducerBatch, timeout_ms: int, last: LogdError | None = None) -> LogdError:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -124,6 +124,10 @@ class PartitionLog:
         #: Snapshot data of a state machine (the controller); empty for a partition.
         self.snapshot_data: bytes = b""
         self._state_dirty = persisted is None
+        #: Called after each NORMAL entry is written, and after the log was cut (truncation,
+        #: snapshot): the partition's producer state follows the log (issue 7's seams).
+        self.on_written: Callable[[Entry], None] | None = None
+        self.on_cut: Callable[[], None] | None = None
         if snapshot_file is not None:
             self._load_snapshot(snapshot_file)
 
@@ -238,6 +242,8 @@ class PartitionLog:
             self.apply_snapshot(rd.snapshot)
         if rd.truncate_to is not None:
             self.truncate_to(rd.truncate_to)
+        if (rd.snapshot is not None or rd.truncate_to is not None) and self.on_cut is not None:
+            self.on_cut()
         if rd.entries:
             self.append(rd.entries)
         if rd.hard_state is not None:
@@ -265,6 +271,8 @@ class PartitionLog:
             assert e.base_offset == log.log_end_offset, (log.name, e, log.log_end_offset)
             if e.kind == _NORMAL:
                 log.append_replicated(e.data)
+                if self.on_written is not None:
+                    self.on_written(e)
             else:
                 log.append_replicated(control_batch_for(e))
                 if e.kind == _CONF:

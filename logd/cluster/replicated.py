@@ -30,7 +30,7 @@ from logd.cluster.isr import IsrTracker
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.table import LeaderInfo
 from logd.errors import NotLeaderOrFollowerError
-from logd.records.header import stamp
+from logd.records.header import parse_header, stamp
 from logd.storage.batches import check_batch
 from replication import (
     Entry,
@@ -67,6 +67,9 @@ class PartitionReplica:
         self.group: RaftGroup | None = None
         #: Stand for election as soon as the group starts (set by whoever builds it).
         self.campaign_at_start = False
+        #: (term, last offset) of what this broker proposed as leader: the producer state
+        #: recorded those batches when they were proposed.
+        self._proposed = (-1, -1)
         self._leader: int | None = None
         self._term = 0
         topic, _, partition = self.name.rpartition("-")
@@ -78,7 +81,13 @@ class PartitionReplica:
 
     def start(self, partition: Partition, *, campaign: bool) -> None:
         self.partition = partition
+        self.storage.on_written = self._written
+        self.storage.on_cut = self._cut
         self.group = self.driver.add_group(self.name, self.storage, self, campaign=campaign)
+
+    def _cut(self) -> None:
+        if self.partition is not None:
+            self.partition.rebuild_producer_state()
 
     def stop(self) -> None:
         self.driver.remove_group(self.name)
@@ -88,11 +97,11 @@ class PartitionReplica:
 
     def propose(
         self, batch: bytearray | memoryview, max_message_bytes: int
-    ) -> tuple[int, int, int]:
+    ) -> tuple[int, int, int, int]:
         group = self.group
         if group is None:
             raise NotLeaderOrFollowerError(f"{self.name} is not replicated here any more")
-        _, delta, _ = check_batch(batch, max_message_bytes)
+        _, delta, max_timestamp = check_batch(batch, max_message_bytes)
         node = group.node
         base, term = node.last_offset + 1, node.term
         stamp(batch, base, term)
@@ -107,7 +116,8 @@ class PartitionReplica:
         except ProposalDroppedError as exc:
             raise NotLeaderOrFollowerError(f"{self.name}: {exc}") from None
         assert entry.base_offset == base and entry.term == term, (entry, base, term)
-        return entry.base_offset, entry.last_offset, entry.term
+        self._proposed = (term, entry.last_offset)
+        return entry.base_offset, entry.last_offset, entry.term, max_timestamp
 
     def term_at(self, offset: int) -> int | None:
         return self.group.node.term_at(offset) if self.group is not None else None
@@ -137,6 +147,15 @@ class PartitionReplica:
         if deleted:
             self.storage.log_start_moved(before)
         return deleted
+
+    def _written(self, entry: Entry) -> None:
+        """The driver wrote a batch: unless this broker proposed it (and recorded it then),
+        the producer state observes it, as issue 7's follower seam asks."""
+        term, last = self._proposed
+        if entry.term == term and entry.last_offset <= last:
+            return
+        if self.partition is not None:
+            self.partition.observe_replicated(parse_header(entry.data))
 
     # -- liveness -----------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from typing import Final
 from logd.broker.api import BrokerMeta, LeaderHint, TopicPartition
 from logd.broker.config import BrokerConfig, HostPort
 from logd.broker.metadata import METADATA_TOPIC, PartitionAssignment, leader_hint_for
-from logd.broker.partition import Partition
+from logd.broker.partition import Partition, Replicator
 from logd.broker.replicas import ReplicaManager
 from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
@@ -210,7 +210,7 @@ class ClusterRuntime:
 
     def replicator(
         self, tp: TopicPartition, log: Log, assignment: PartitionAssignment
-    ) -> PartitionReplica:
+    ) -> Replicator:
         storage = PartitionLog(
             log,
             RaftStateFile(Path(log.directory)),

@@ -91,6 +91,12 @@ class RecordBatch:
         return self.header.is_transactional
 
     @property
+    def records_region(self) -> bytes:
+        """The uncompressed records region, for a decoder of its own (the consumer's
+        filtering path, :mod:`logd.records.filtered`)."""
+        return self._data
+
+    @property
     def uncompressed_size(self) -> int:
         """Bytes of the records region after decompression."""
         return len(self._data)

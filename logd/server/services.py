@@ -30,7 +30,7 @@ _Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 class BrokerService:
-    """``LogBroker``: produce, fetch, offsets, metadata."""
+    """``LogBroker``: produce, fetch, offsets, metadata, producer ids."""
 
     def __init__(self, core: BrokerCore, max_in_flight: int) -> None:
         self._core = core
@@ -47,6 +47,9 @@ class BrokerService:
                     "ListOffsets", self.list_offsets, broker_pb2.ListOffsetsRequest
                 ),
                 "Metadata": unary_unary("Metadata", self.metadata, broker_pb2.MetadataRequest),
+                "InitProducerId": unary_unary(
+                    "InitProducerId", self.init_producer_id, broker_pb2.InitProducerIdRequest
+                ),
             },
         )
 
@@ -90,6 +93,16 @@ class BrokerService:
             list(request.topics), include_internal=request.include_internal
         )
         return convert.metadata_response(meta)
+
+    async def init_producer_id(
+        self, request: broker_pb2.InitProducerIdRequest, context: _Ctx
+    ) -> Any:
+        result = await self._core.init_producer_id()
+        return broker_pb2.InitProducerIdResponse(
+            error=error_proto(result.error),
+            producer_id=result.producer_id,
+            producer_epoch=result.producer_epoch,
+        )
 
 
 class AdminService:

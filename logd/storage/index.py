@@ -217,8 +217,16 @@ class OffsetIndex(IndexFile):
 
     def lookup(self, offset: int) -> int:
         """The position of the last indexed batch whose base offset is ≤ ``offset`` (0 if none)."""
+        entry = self.lookup_entry(offset)
+        return 0 if entry is None else entry[1]
+
+    def lookup_entry(self, offset: int) -> tuple[int, int] | None:
+        """(absolute offset, position) of the last entry whose offset is ≤ ``offset``."""
         slot = floor_search(self._data, len(self), OFFSET_ENTRY, 0, offset - self.base_offset)
-        return 0 if slot < 0 else int(OFFSET_ENTRY.unpack_from(self._data, slot * 8)[1])
+        if slot < 0:
+            return None
+        relative, position = OFFSET_ENTRY.unpack_from(self._data, slot * 8)
+        return self.base_offset + relative, position
 
     def floor_position(self, position: int) -> int:
         """The largest indexed batch position that is ≤ ``position`` (0 if none)."""

@@ -356,6 +356,23 @@ class Log:
             return None
         return None
 
+    def scan_headers(self, start_offset: int, on_batch: Callable[[tuple[int, ...]], None]) -> None:
+        """Call ``on_batch`` with the unpacked header fields (see ``Segment.scan_headers``)
+        of every batch whose last offset is ≥ ``start_offset``, in log order, to the log
+        end; records are never read.  Runs under the log's lock: ``on_batch`` must not call
+        back into the log."""
+        with self._lock:
+            self._check_open()
+            start = max(start_offset, self._log_start_offset)
+            try:
+                for segment in self._segments.from_offset(start):
+                    found = segment.locate(start) if segment.base_offset < start else None
+                    if segment.base_offset < start and found is None:
+                        continue
+                    segment.scan_headers(found[0] if found is not None else 0, on_batch)
+            except OSError as exc:
+                self._fail("header scan", exc)
+
     # -- epochs (for Raft) ---------------------------------------------------------------
 
     def epoch_at(self, offset: int) -> int | None:

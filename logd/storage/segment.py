@@ -15,6 +15,13 @@ rebuilds them from the ``.log`` if they do not make sense.
 Positions are byte offsets in the ``.log``; a segment never holds more than 2^31 offsets
 above its base (relative offsets are u32 in the indexes; Kafka keeps them below 2^31).
 
+Reads never serve a damaged batch (``logd.storage.verify``): the segment remembers how far
+its batches are known good in this process -- everything it appended (the log checked each
+batch first) or recovered (recovery checks CRCs), and whatever reads have verified since --
+and checks a read past that mark before returning it; damage raises KafkaStorageError
+naming the byte.  ``locate`` checks that the offsets it walks rise, from the index entry it
+starts at, since ``baseOffset`` lies outside the CRC.
+
 Not thread-safe: owned by its log, every call made under the log's lock.  The file
 descriptor may be dup'ed (:meth:`dup_fd`) for an fsync in another thread.
 """
@@ -22,6 +29,7 @@ descriptor may be dup'ed (:meth:`dup_fd`) for an fsync in another thread.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -45,10 +53,15 @@ from logd.storage.files import (
 from logd.storage.index import OFFSET_ENTRY, OffsetIndex, read_index_file
 from logd.storage.scan import BatchInfo, Stop, scan
 from logd.storage.timeindex import TimeIndex
+from logd.storage.verify import SUCCESSOR_BYTES, Tail, check_successor, verify_batches
 
 __all__ = ["RecoveryResult", "Segment", "SegmentState"]
 
+_log = logging.getLogger(__name__)
+
 _HEADER: Final = struct.Struct(">qiibIhiqqqhii")
+_EPOCH: Final = struct.Struct(">i")
+_EPOCH_POS: Final = 12
 _MIN_LENGTH: Final = HEADER_SIZE - LOG_OVERHEAD
 _RELATIVE_MAX: Final = (1 << 31) - 1
 #: Bytes read at a time when walking batch headers (reads, tail loads, index rebuilds).
@@ -109,6 +122,9 @@ class Segment:
         self._created_ms = now_ms
         self._first_timestamp: int | None = None
         self._index_files_written = False
+        #: Every batch before ``position`` is known good in this process (see module doc).
+        self._verified = Tail(0, base_offset - 1, -1)
+        self._damage_logged = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -338,6 +354,8 @@ class Segment:
             write_all(self._fd, memoryview(batch)[written:])
         self.size = position + size
         self.next_offset = last + 1
+        if self._verified.position == position:  # the log checked it before the append
+            self._verified = Tail(self.size, last, _EPOCH.unpack_from(batch, _EPOCH_POS)[0])
         if self._first_timestamp is None:
             self._first_timestamp = max_timestamp
         self._track(position, size, base, max_timestamp)
@@ -384,11 +402,22 @@ class Segment:
         return KafkaStorageError(f"segment {self.log_path} is damaged at byte {position}: {why}")
 
     def locate(self, offset: int) -> tuple[int, int] | None:
-        """(position, base offset) of the first batch whose last offset is ≥ ``offset``."""
+        """(position, base offset) of the first batch whose last offset is ≥ ``offset``.
+
+        The offsets walked must rise from the index entry the walk starts at (or from the
+        segment's base): ``baseOffset`` is outside the CRC, so this is where damage to it
+        shows (KafkaStorageError)."""
         offsets, _ = self._indexes()
-        for position, _, base, last, _ in self._walk(offsets.lookup(offset), self.size):
+        entry = offsets.lookup_entry(offset)
+        start, previous = (
+            (entry[1], entry[0] - 1) if entry is not None else (0, self.base_offset - 1)
+        )
+        for position, _, base, last, _ in self._walk(start, self.size):
+            if base <= previous or (entry is not None and position == start and base != entry[0]):
+                raise self._damaged(position, f"base offset {base} does not follow {previous}")
             if last >= offset:
                 return position, base
+            previous = last
         return None
 
     def fit(self, start: int, stop: int, max_bytes: int) -> int:
@@ -409,10 +438,36 @@ class Segment:
         return end
 
     def read(self, start: int, end: int) -> bytes:
+        """The whole batches in [start, end), each checked unless known good (module doc)."""
         data = pread_exact(self._fd, end - start, start)
         if len(data) != end - start:
             raise self._damaged(start + len(data), "file shorter than expected")
+        if end > self._verified.position:
+            self._verify(data, start)
         return data
+
+    def _verify(self, data: bytes, start: int) -> None:
+        """Check the batches of a read past the known-good mark; move the mark when the
+        read reaches it. A read starting past the mark has had its first batch's
+        predecessor checked by ``locate``."""
+        mark = self._verified
+        contiguous = start <= mark.position
+        if contiguous:
+            tail, reason = verify_batches(memoryview(data)[mark.position - start :], mark)
+        else:
+            tail, reason = verify_batches(data, Tail(start, self.base_offset - 1, -1))
+        if not reason and tail.position < self.size:
+            reason = check_successor(tail, pread_exact(self._fd, SUCCESSOR_BYTES, tail.position))
+        elif not reason and self.upper_offset is not None and tail.last_offset >= self.upper_offset:
+            reason = f"offset {tail.last_offset} reaches the next segment ({self.upper_offset})"
+        if reason:
+            error = self._damaged(tail.position, reason)
+            if not self._damage_logged:  # once: every retry of a reader meets it again
+                self._damage_logged = True
+                _log.error("%s; refusing to serve it", error)
+            raise error
+        if contiguous:
+            self._verified = tail
 
     def find_timestamp(self, timestamp: int, min_offset: int) -> tuple[int, int] | None:
         """(base offset, max timestamp) of the first batch at or past ``min_offset`` whose
@@ -438,6 +493,29 @@ class Segment:
             on_batch(epoch, base)
             pos += length + LOG_OVERHEAD
 
+    def scan_headers(self, start: int, on_batch: Callable[[tuple[int, ...]], None]) -> None:
+        """Call ``on_batch(fields)`` with the 13 unpacked header fields (in header order:
+        base offset, length, epoch, magic, crc, attributes, last offset delta, base and max
+        timestamp, producer id, producer epoch, base sequence, count) of every batch from
+        position ``start`` (a batch boundary) to the end.  Headers only: a window of the
+        file is read at a time and large batches are skipped, not read (the producer state
+        rebuild; Kafka's ``UnifiedLog.rebuildProducerState`` reads headers the same way)."""
+        window = b""
+        window_start = 0
+        pos = start
+        while pos < self.size:
+            offset = pos - window_start
+            if offset + HEADER_SIZE > len(window):
+                window = pread_exact(self._fd, min(_WALK_WINDOW, self.size - pos), pos)
+                window_start, offset = pos, 0
+                if len(window) < HEADER_SIZE:
+                    raise self._damaged(pos, "truncated batch header")
+            fields = _HEADER.unpack_from(window, offset)
+            if fields[1] < _MIN_LENGTH or fields[3] != MAGIC:
+                raise self._damaged(pos, "batch header does not fit")
+            on_batch(fields)
+            pos += fields[1] + LOG_OVERHEAD
+
     # -- truncation and recovery ---------------------------------------------------------
 
     def truncate_to(self, offset: int) -> int:
@@ -456,6 +534,9 @@ class Segment:
             times.truncate_to_offset(base)
         last = offsets.last()
         self._learn_tail(last[1] if last is not None else 0, times.last())
+        if self._verified.position > self.size:
+            assert self.next_offset is not None
+            self._verified = Tail(self.size, self.next_offset - 1, -1)
         if self.state is SegmentState.SEALED:
             self._transition("activate")
         return removed
@@ -528,6 +609,7 @@ class Segment:
         if pos < size:
             os.ftruncate(self._fd, pos)
         self.size = pos
+        self._verified = Tail(pos, self.next_offset - 1, min_epoch)  # every CRC was checked
         self._first_timestamp = self._read_first_timestamp()
         if self.state is SegmentState.SEALED:
             self._transition("activate")

@@ -54,6 +54,11 @@ class LogBrokerStub:
                 request_serializer=logd_dot_v1_dot_broker__pb2.MetadataRequest.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_broker__pb2.MetadataResponse.FromString,
                 _registered_method=True)
+        self.InitProducerId = channel.unary_unary(
+                '/logd.v1.LogBroker/InitProducerId',
+                request_serializer=logd_dot_v1_dot_broker__pb2.InitProducerIdRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_broker__pb2.InitProducerIdResponse.FromString,
+                _registered_method=True)
 
 
 class LogBrokerServicer:
@@ -87,6 +92,13 @@ class LogBrokerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def InitProducerId(self, request, context):
+        """A new idempotent producer's id, at epoch 0 (Kafka's InitProducerId). Any broker answers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogBrokerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +121,11 @@ def add_LogBrokerServicer_to_server(servicer, server):
                     servicer.Metadata,
                     request_deserializer=logd_dot_v1_dot_broker__pb2.MetadataRequest.FromString,
                     response_serializer=logd_dot_v1_dot_broker__pb2.MetadataResponse.SerializeToString,
+            ),
+            'InitProducerId': grpc.unary_unary_rpc_method_handler(
+                    servicer.InitProducerId,
+                    request_deserializer=logd_dot_v1_dot_broker__pb2.InitProducerIdRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_broker__pb2.InitProducerIdResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +236,33 @@ class LogBroker:
             '/logd.v1.LogBroker/Metadata',
             logd_dot_v1_dot_broker__pb2.MetadataRequest.SerializeToString,
             logd_dot_v1_dot_broker__pb2.MetadataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InitProducerId(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogBroker/InitProducerId',
+            logd_dot_v1_dot_broker__pb2.InitProducerIdRequest.SerializeToString,
+            logd_dot_v1_dot_broker__pb2.InitProducerIdResponse.FromString,
             options,
             channel_credentials,
             insecure,

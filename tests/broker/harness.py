@@ -32,6 +32,7 @@ class MemoryStore:
         self._controller_id = controller_id
         self._topics: dict[str, TopicRecord] = {}
         self._listeners: list[MetadataListener] = []
+        self._next_producer_id = 0
 
     cluster_id = "memory-cluster"
 
@@ -50,6 +51,10 @@ class MemoryStore:
 
     def add_listener(self, listener: MetadataListener) -> None:
         self._listeners.append(listener)
+
+    def reset_listeners(self) -> None:
+        """Forget the listeners of a closed core (a store reused by a reopened one)."""
+        self._listeners.clear()
 
     async def create_topic(self, record: TopicRecord) -> None:
         if record.name in self._topics:
@@ -72,6 +77,11 @@ class MemoryStore:
             raise UnknownTopicOrPartitionError(name)
         for listener in self._listeners:
             await listener(before, None)
+
+    async def allocate_producer_ids(self, count: int) -> tuple[int, int]:
+        first = self._next_producer_id
+        self._next_producer_id += count
+        return first, first + count - 1
 
 
 @dataclasses.dataclass
@@ -97,9 +107,12 @@ async def open_core(
     config: BrokerConfig | None = None,
     flusher: Flusher | None = None,
     brokers: tuple[BrokerMeta, ...] = ONE_BROKER,
+    store: MemoryStore | None = None,
 ) -> OpenCore:
+    """A core over ``tmp_path``; pass the ``store`` of an earlier core to reopen it."""
     config = config or BrokerConfig(data_dir=tmp_path / "data")
-    store = MemoryStore(brokers)
+    store = store or MemoryStore(brokers)
+    store.reset_listeners()
     flusher = flusher or Flusher(FlushPolicy(config.fsync.value))
     logs = LogManager(config.data_dir, flusher=flusher)
     replicas = ReplicaManager(

@@ -150,3 +150,33 @@ def test_an_untrustworthy_file_stops_the_broker(tmp_path: Path, content: bytes) 
     store = FileMetadataStore(tmp_path, ME)
     with pytest.raises(KafkaStorageError, match=METADATA_FILE):
         store.load()
+
+
+def test_producer_id_blocks_never_overlap_across_restarts(tmp_path: Path) -> None:
+    async def allocate(store: FileMetadataStore, *counts: int) -> list[tuple[int, int]]:
+        return [await store.allocate_producer_ids(n) for n in counts]
+
+    store = opened(tmp_path)
+    store.save_if_new()
+    first = asyncio.run(allocate(store, 1000, 1))
+    assert first == [(0, 999), (1000, 1000)]
+    # A restart (or a crash: the file is written before a block is returned) goes on after
+    # the last block handed out; ids of a block a broker did not finish are never reused.
+    again = opened(tmp_path)
+    assert asyncio.run(allocate(again, 10)) == [(1001, 1010)]
+    asyncio.run(again.create_topic(record("t")))
+    assert asyncio.run(allocate(opened(tmp_path), 1)) == [(1011, 1011)]
+
+
+def test_a_file_from_before_producer_ids_starts_them_at_zero(tmp_path: Path) -> None:
+    store = opened(tmp_path)
+    store.save_if_new()
+    path = tmp_path / METADATA_FILE
+    document = json.loads(path.read_text())
+    del document["next_producer_id"]
+    path.write_text(json.dumps(document))
+    assert asyncio.run(opened(tmp_path).allocate_producer_ids(5)) == (0, 4)
+    document["next_producer_id"] = "many"
+    path.write_text(json.dumps(document))
+    with pytest.raises(KafkaStorageError, match="next_producer_id"):
+        opened(tmp_path)

@@ -82,3 +82,15 @@ def test_aiokafka_spellings() -> None:
     )
     assert c.brokers == ("a:1",)
     assert c.compression == "none"
+
+
+def test_idempotence_is_on_by_default_and_needs_acks_all() -> None:
+    assert parse_config(ProducerConfig, None, {}).enable_idempotence is True
+    # Left to its default, acks 0 or 1 turn it off (Kafka 3's rule) ...
+    assert parse_config(ProducerConfig, None, {"acks": 1}).enable_idempotence is False
+    assert parse_config(ProducerConfig, {"acks": "0"}, {}).enable_idempotence is False
+    # ... asked for explicitly, they are a contradiction.
+    with pytest.raises(InvalidConfigError, match="enable_idempotence needs acks=all, not acks=1"):
+        parse_config(ProducerConfig, {"enable.idempotence": "true", "acks": 1}, {})
+    off = parse_config(ProducerConfig, None, {"enable_idempotence": False})
+    assert (off.enable_idempotence, off.acks) == (False, -1)

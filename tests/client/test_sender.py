@@ -14,6 +14,7 @@ from typing import Any
 from logd.client.accumulator import Accumulator, TopicQueues
 from logd.client.batch import ProducerBatch
 from logd.client.config import ProducerConfig, parse_config
+from logd.client.idempotence import Idempotence
 from logd.client.metadata import MetadataCache
 from logd.client.sender import Sender
 from logd.client.types import BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata
@@ -90,7 +91,7 @@ class FakeMetadata:
 
 
 class Rig:
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, identity: Idempotence | None = None, **options: Any) -> None:
         self.clock = ManualClock()
         self.config: ProducerConfig = parse_config(
             ProducerConfig, None, {"linger_ms": 0, "batch_size": 100, **options}
@@ -111,7 +112,7 @@ class Rig:
         self.delivered: list[ProducerBatch] = []
         self.sender = Sender(
             self.acc, self.metadata, self.pool, self.config, self.clock,  # type: ignore[arg-type]
-            self.delivered.append, rng=random.Random(0),
+            self.delivered.append, rng=random.Random(0), identity=identity,
         )  # fmt: skip
 
     def step(self) -> float:

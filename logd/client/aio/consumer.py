@@ -30,6 +30,7 @@ from logd.client.subscription import SubscriptionState, check_partition
 from logd.client.types import OFFSET_BEGINNING, OFFSET_END, ConsumerRecord, TopicPartition
 from logd.clock import Clock, SystemClock
 from logd.errors import InvalidRequestError, LogdError, NetworkError
+from logd.records.filtered import RecordFilter
 
 __all__ = ["AsyncConsumer"]
 
@@ -40,13 +41,23 @@ class AsyncConsumer:
     """An asyncio consumer of assigned partitions. Loop-owned."""
 
     def __init__(
-        self, config: Mapping[str, Any] | None = None, *, clock: Clock | None = None, **options: Any
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        clock: Clock | None = None,
+        record_filter: RecordFilter | None = None,
+        **options: Any,
     ) -> None:
+        """``record_filter(key, headers) -> bool``: only records it keeps are returned, and
+        the values of the others are never decoded (an event channel's filter; see
+        ``logd.client.patterns.filters``). Positions and commits move past dropped records."""
         self.config: ConsumerConfig = parse_config(ConsumerConfig, config, options)
         self._clock = clock or SystemClock()
         self._subs = SubscriptionState(default_reset(self.config))
         self._buffer = FetchBuffer(self.config.max_buffered_bytes)
-        self._reader = RecordReader(self._subs, self._buffer, self.config.max_buffered_bytes)
+        self._reader = RecordReader(
+            self._subs, self._buffer, self.config.max_buffered_bytes, record_filter
+        )
         self._arrived = asyncio.Event()
         self._buffer.on_put = self._arrived.set
         self._core: ConsumerCore | None = None

@@ -47,6 +47,7 @@ from logd.cluster.partition_log import PartitionLog
 from logd.cluster.table import LeaderTable
 from logd.errors import (
     ErrorCode,
+    InvalidRequestError,
     InvalidTopicError,
     LogdError,
     NotControllerError,
@@ -285,13 +286,18 @@ class ControllerStore:
         )
         await self._write(request)
 
-    async def allocate_producer_ids(self, count: int) -> int:
-        """A block of ``count`` producer ids no other broker will get; returns the first."""
+    async def allocate_producer_ids(self, count: int) -> tuple[int, int]:
+        """A block of ``count`` producer ids no broker will get again: one ProducerIdsRecord
+        (the new high-water mark) built by the controller leader from its image, answered
+        once committed and applied (KIP-730's AllocateProducerIds). Returns the block's
+        ``(first, last)``, inclusive."""
+        if count < 1:
+            raise InvalidRequestError(f"a block of producer ids holds at least 1, not {count}")
         request = cluster_pb2.ControllerWriteRequest(
             allocate_producer_ids=True, producer_id_count=count
         )
         response = await self._write(request)
-        return response.first_producer_id
+        return response.first_producer_id, response.first_producer_id + count - 1
 
     async def register_broker(self) -> None:
         me = self.me
