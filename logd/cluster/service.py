@@ -137,13 +137,13 @@ class ClusterService:
     async def _read(self, frames: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
         first = True
         async for frame in frames:
+            if isinstance(frame, Malformed):
+                await abort(context, frame.error())
             if first:
                 first = False
                 # A new stream from a peer: it may have restarted and lost what it had
                 # acknowledged (a cut segment): leaders probe it again.
                 self._peer_connected(frame.src)
-            if isinstance(frame, Malformed):
-                await abort(context, frame.error())
             if frame.src in self._faults.blocked_from:
                 continue
             try:

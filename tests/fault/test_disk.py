@@ -154,15 +154,17 @@ def test_a_cut_active_segment_keeps_every_whole_batch_before_the_cut(damaged) ->
     expected = [(base + i, v) for base, vs in kept for i, v in enumerate(vs)]
     end = fault.batch[0]
     high, records = _read_all(broker, CUT)
-    assert high == end, "the log ends where the last whole batch ends"
+    # The log ends where the last whole batch ends; the restarted broker, leading again,
+    # then adds its LEADER_CHANGE control batch there (DESIGN.md principle 3).
+    assert high == end + 1, "the log ends where the last whole batch ends (+ LEADER_CHANGE)"
     assert records == expected
     # Lost for good with one replica: the cut batch and every later one in that segment.
     lost = [base for base, _ in acked.batches[CUT] if base >= end]
     assert lost and lost[0] == fault.batch[0]
-    # Producing goes on at the new end (the offsets of the lost batches are reused: a
-    # single node has nothing else to give them).
+    # Producing goes on at the new end, after the LEADER_CHANGE (the offsets of the lost
+    # batches are reused: a single node has nothing else to give them).
     (answer,) = produce(broker, [_request(CUT, [b"after-the-cut"])]).values()
-    assert (answer.error.code, answer.base_offset) == (0, end)
+    assert (answer.error.code, answer.base_offset) == (0, end + 1)
 
 
 def test_a_flipped_bit_in_a_sealed_segment_never_reaches_a_reader(damaged) -> None:  # type: ignore[no-untyped-def]
