@@ -104,6 +104,10 @@ class GroupListener(Protocol):
 
     def on_snapshot(self, snapshot: Snapshot) -> None: ...
 
+    def on_storage_error(self, error: LogdError) -> None:
+        """Reading the group's log failed (a damaged batch): the group has stopped."""
+        ...
+
 
 class Transport(Protocol):
     """Carries frames between brokers (``transport.GrpcTransport``, or a test's).
@@ -344,7 +348,17 @@ class RaftDriver:
                 continue
             if not group.node.has_ready():
                 continue
-            rd = group.node.ready()
+            try:
+                rd = group.node.ready()
+            except LogdError as exc:
+                # The core read the log (a leader sending old entries) and met damage the
+                # storage refuses to serve. The node is unusable now: stop it and let its
+                # owner repair the log (truncate at the damage, rejoin as a lost-data
+                # replica: see the module doc).
+                _log.error("%s: cannot read the Raft log (%s); the replica stops", group.name, exc)
+                group.failed = True
+                group.listener.on_storage_error(exc)
+                continue
             if not self._begin(group, rd):
                 continue
             if rd.must_sync:

@@ -148,8 +148,8 @@ class PartitionLog:
     def _conf_entry(self, offset: int) -> ConfState | None:
         try:
             (entry,) = self.entries(offset, offset, 0)[:1]
-        except (CorruptRecordError, ValueError):
-            return None
+        except (CorruptRecordError, KafkaStorageError, ValueError):
+            return None  # unreadable: the scrub finds and repairs it (replicated.py)
         return ConfState.decode(entry.data) if entry.kind == _CONF else None
 
     # -- LogStorage ----------------------------------------------------------------------

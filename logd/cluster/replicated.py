@@ -25,14 +25,17 @@ from collections.abc import Callable, Sequence
 
 from logd.broker.api import LeaderHint
 from logd.broker.partition import Partition
+from logd.clock import Clock
 from logd.cluster.driver import RaftDriver, RaftGroup
 from logd.cluster.isr import IsrTracker
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.table import LeaderInfo
-from logd.errors import NotLeaderOrFollowerError
-from logd.records.header import parse_header, stamp
+from logd.errors import KafkaStorageError, LogdError, NotLeaderOrFollowerError
+from logd.records.header import parse_header, peek_batch_size, stamp
+from logd.storage import Log
 from logd.storage.batches import check_batch
 from replication import (
+    ConfState,
     Entry,
     NotLeaderError,
     ProposalDroppedError,
@@ -41,7 +44,7 @@ from replication import (
     Snapshot,
 )
 
-__all__ = ["PartitionReplica"]
+__all__ = ["PartitionReplica", "find_damage"]
 
 _log = logging.getLogger(__name__)
 
@@ -57,7 +60,11 @@ class PartitionReplica:
         hint_for: Callable[[int, int], LeaderHint],
         announce: Callable[[Partition], None],
         isr: IsrTracker,
+        clock: Clock,
+        initial_conf: ConfState,
     ) -> None:
+        self._clock = clock
+        self._initial_conf = initial_conf
         self.driver = driver
         self.storage = storage
         self._hint_for = hint_for
@@ -67,6 +74,7 @@ class PartitionReplica:
         self.group: RaftGroup | None = None
         #: Stand for election as soon as the group starts (set by whoever builds it).
         self.campaign_at_start = False
+        self._scrubbing = False
         #: (term, last offset) of what this broker proposed as leader: the producer state
         #: recorded those batches when they were proposed.
         self._proposed = (-1, -1)
@@ -213,3 +221,101 @@ class PartitionReplica:
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         del snapshot
+
+    def on_storage_error(self, error: LogdError) -> None:
+        del error
+        self.scrub()
+
+    # -- damage: find it, cut the log there, rejoin as a replica that lost data -----------
+
+    def scrub(self) -> None:
+        """Read the whole log once in a worker thread (each batch's CRC is checked as it
+        is read); at the first damaged batch, repair. A flipped bit in a sealed segment is
+        invisible to crash recovery, which looks at the active segment only."""
+        if self._scrubbing or self.group is None:
+            return
+        self._scrubbing = True
+        loop = self.driver.loop
+        future = loop.run_in_executor(None, find_damage, self.storage.log)
+
+        def done(f: asyncio.Future[int | None]) -> None:
+            self._scrubbing = False
+            if f.cancelled():
+                return
+            error = f.exception()
+            if error is not None:
+                _log.error("%s: cannot scrub the log: %s", self.name, error)
+                return
+            damaged = f.result()
+            if damaged is not None:
+                self.repair(damaged)
+
+        future.add_done_callback(done)
+
+    def repair(self, offset: int) -> None:
+        """The batch at ``offset`` is damaged: stop the group, cut the log there (losing
+        what this replica had acknowledged from there on), and start again as a replica
+        that lost data -- it abstains from elections until its leader has re-sent
+        everything committed (docs/replication.md "A follower that lost ...")."""
+        partition = self.partition
+        if partition is None or self.group is None:
+            return
+        log = self.storage.log
+        _log.error("%s: damaged batch at offset %d; cutting the log there to get it again "
+                   "from the leader", self.name, offset)  # fmt: skip
+        self.stop()
+        try:
+            log.truncate_to(max(offset, log.log_start_offset))
+        except LogdError as exc:
+            _log.error("%s: cannot cut the damaged log: %s", self.name, exc)
+            return
+        storage = PartitionLog(
+            log, self.storage.state_file, self._clock, initial_conf=self._initial_conf
+        )
+        storage.lost_data = True
+        self.storage = storage
+        self.isr.reset(False)
+        partition.rebuild_producer_state()
+        self.start(partition, campaign=False)
+
+
+def find_damage(log: Log) -> int | None:
+    """The base offset of the first batch of ``log`` that fails its check, None if every
+    batch is whole. Runs in a worker thread (the Log is thread-safe): 1 MiB at a time, then
+    batch by batch inside a chunk that failed."""
+    offset = log.log_start_offset
+    while offset < log.log_end_offset:
+        try:
+            data = log.read(offset, 1 << 20)
+        except KafkaStorageError:
+            return _damaged_batch(log, offset)
+        if not data:
+            return None
+        offset = _next_offset(data, offset)
+    return None
+
+
+def _damaged_batch(log: Log, offset: int) -> int | None:
+    while offset < log.log_end_offset:
+        try:
+            data = log.read(offset, 1)
+        except KafkaStorageError:
+            return offset
+        if not data:
+            return None
+        offset = _next_offset(data, offset)
+    return None
+
+
+def _next_offset(data: bytes, offset: int) -> int:
+    """The offset after the last whole batch of ``data`` (a read's whole batches)."""
+    view = memoryview(data)
+    pos = 0
+    last = offset - 1
+    while pos < len(view):
+        size = peek_batch_size(view, pos)
+        if size is None or size > len(view) - pos:
+            break
+        last = parse_header(view, pos).last_offset
+        pos += size
+    return max(last + 1, offset + 1)

@@ -226,6 +226,8 @@ class ClusterRuntime:
             hint_for=self._hint,
             announce=self._announce,
             isr=IsrTracker(assignment.replicas, self.node_id, self.config.replica_lag_time_max_ms),
+            clock=self._clock,
+            initial_conf=ConfState.of(assignment.replicas),
         )
         replica.campaign_at_start = campaign
         self.replicas[tp] = replica
@@ -234,6 +236,10 @@ class ClusterRuntime:
     def hosted(self, partition: Partition) -> None:
         replica = self.replicas[partition.tp]
         replica.start(partition, campaign=replica.campaign_at_start)
+        if len(partition.assignment.replicas) > 1:
+            # Damage that crash recovery cannot see (a flipped bit in a sealed segment)
+            # is found by reading the log once; another replica then repairs it.
+            replica.scrub()
 
     def unhosted(self, tp: TopicPartition) -> None:
         replica = self.replicas.pop(tp, None)

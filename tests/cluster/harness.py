@@ -44,6 +44,9 @@ class Recorder:
     def on_snapshot(self, snapshot: Snapshot) -> None:
         pass
 
+    def on_storage_error(self, error: object) -> None:
+        self.storage_error = error
+
 
 class LocalNetwork:
     """Delivers frames between drivers of one loop, encoded and decoded as on the wire."""

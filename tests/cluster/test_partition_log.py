@@ -178,3 +178,21 @@ def test_a_state_machine_snapshot_compacts_the_log_and_survives_a_restart(
                          snapshot_file=snap)  # fmt: skip
     assert again.snapshot().meta.offset == 8 and again.snapshot().data == b"image@8"
     assert again.first_offset() == 9
+
+
+def test_a_flipped_bit_in_a_sealed_segment_is_found_at_its_batch(tmp_path: Path) -> None:
+    from logd.cluster.replicated import find_damage
+
+    p = _log_with_terms(tmp_path)
+    p.log.roll()
+    p.write(_ready([Entry(4, 6, 6, EntryKind.NORMAL, _batch(6, 4, b"d"))]))
+    assert find_damage(p.log) is None
+    p.state_file.flush()
+    p.log.close()
+    first = tmp_path / "t-0" / "00000000000000000000.log"
+    data = bytearray(first.read_bytes())
+    position = len(data) - 30  # inside the last batch of the sealed segment (offset 5)
+    data[position] ^= 0x01
+    first.write_bytes(bytes(data))
+    damaged = _open(tmp_path / "t-0")
+    assert find_damage(damaged.log) == 5

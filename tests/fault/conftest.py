@@ -3,7 +3,7 @@
 * ``--fault-nodes N`` / ``LOGD_FAULT_NODES`` -- brokers in the fault runs. 1 until
   replication (issue 5) is on main; with 3 or more, ``test_cluster_faults.py`` (the runs
   with network partitions, and the repair of a damaged replica from its leader) is
-  collected too. When the cluster lands, set :data:`DEFAULT_NODES` to 3.
+  collected too (the default now that the cluster is on main).
 * ``--fault-seed S`` / ``LOGD_FAULT_SEED`` -- the nemesis seed of the short run (a failed
   run prints its seed and schedule: replay it with this).
 * ``--soak-faults N`` / ``LOGD_SOAK_FAULTS`` -- faults in the soak run (default 100); the
@@ -23,8 +23,8 @@ import pytest
 
 __all__ = ["DEFAULT_NODES", "fault_nodes", "fault_seed", "soak_faults"]
 
-#: Brokers in the fault runs; 3 once replication (issue 5) is on main.
-DEFAULT_NODES = 1
+#: Brokers in the fault runs (3: replication, issue 5, is on main).
+DEFAULT_NODES = 3
 _CLUSTER_ONLY = "test_cluster_faults.py"
 
 

@@ -547,6 +547,9 @@ class ControllerStore:
                 self._on_term_applied()
         self._maybe_compact()
 
+    def on_storage_error(self, error: LogdError) -> None:
+        _log.error("the metadata log is unreadable (%s); this broker no longer follows it", error)
+
     def _maybe_compact(self) -> None:
         """After the pass (the entries just applied are durable and advanced): snapshot
         the image and drop the log behind it once enough has accumulated."""
