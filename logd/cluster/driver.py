@@ -61,7 +61,6 @@ from replication import (
     Ready,
     Role,
     Snapshot,
-    SnapshotRequest,
     VoteRequest,
     VoteResponse,
 )
@@ -457,8 +456,3 @@ class RaftDriver:
                 losses.setdefault(leader, []).append((group.name, group.node.last_offset))
         if self.transport is not None:
             self.transport.send(dict(outgoing), losses)
-
-    @staticmethod
-    def snapshots_in(messages: Sequence[GroupMessage]) -> list[tuple[str, int]]:
-        """(group, peer) of every SnapshotRequest: the transport reports their fate."""
-        return [(g, m.dst) for g, m in messages if isinstance(m, SnapshotRequest)]

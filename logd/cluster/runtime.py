@@ -97,6 +97,7 @@ class ClusterRuntime:
         self.replicas: dict[TopicPartition, PartitionReplica] = {}
         self.store: ControllerStore | None = None
         self.liveness: Liveness | None = None
+        self._replica_manager: ReplicaManager | None = None
         self.service = ClusterService(
             self.driver.receive,
             self._controller_write,
@@ -247,7 +248,8 @@ class ClusterRuntime:
             replica.stop()
 
     def _announce(self, partition: Partition) -> None:
-        self._replica_manager.announce_leadership(partition)
+        if self._replica_manager is not None:
+            self._replica_manager.announce_leadership(partition)
 
     def _hint(self, leader: int, epoch: int) -> LeaderHint:
         if leader < 0 or self.store is None:

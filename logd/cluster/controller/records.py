@@ -10,12 +10,14 @@ from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
-from logd.errors import CorruptRecordError
+from logd.broker.metadata import METADATA_TOPIC
+from logd.errors import CorruptRecordError, InvalidRequestError, InvalidTopicError
 from logd.records.builder import build_value_batch
 from logd.records.decoder import decode_batch
+from logd.storage import validate_topic_name
 from logd.v1 import cluster_pb2
 
-__all__ = ["decode_records", "encode_batch"]
+__all__ = ["decode_records", "encode_batch", "validate_write"]
 
 _log = logging.getLogger(__name__)
 
@@ -48,3 +50,32 @@ def decode_records(batch: bytes | bytearray | memoryview) -> list[cluster_pb2.Me
         except DecodeError as exc:
             _log.error("unreadable metadata record at %d skipped: %s", record.offset, exc)
     return out
+
+
+def validate_write(request: cluster_pb2.ControllerWriteRequest) -> None:
+    """The internal service is unauthenticated (see the proto): a forwarded write is checked
+    for the shape our own writes have before it can reach every broker's image."""
+    if request.allocate_producer_ids and not 1 <= request.producer_id_count <= 1 << 20:
+        raise InvalidRequestError(f"cannot allocate {request.producer_id_count} producer ids")
+    if len(request.records) > 1_000_000:
+        raise InvalidRequestError("too many metadata records in one write")
+    for record in request.records:
+        kind = record.WhichOneof("record")
+        if kind is None:
+            raise InvalidRequestError("an empty metadata record")
+        if kind == "topic":
+            validate_topic_name(record.topic.name)
+            if record.topic.name.startswith(METADATA_TOPIC) or not record.topic.topic_id:
+                raise InvalidTopicError(f"topic name {record.topic.name!r} is reserved")
+        elif kind == "partition":
+            p = record.partition
+            if p.partition < 0 or not p.replicas or min(p.replicas) < 0:
+                raise InvalidRequestError(f"bad partition record {p.partition}")
+            if len(set(p.replicas)) != len(p.replicas):
+                raise InvalidRequestError("a partition lists a broker twice")
+        elif kind == "broker" and not (
+            record.broker.node_id >= 0 and 0 < record.broker.port < 65536
+        ):
+            raise InvalidRequestError(f"bad broker record {record.broker.node_id}")
+        elif kind == "producer_ids":
+            raise InvalidRequestError("producer ids are allocated by the controller itself")

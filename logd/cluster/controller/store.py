@@ -33,7 +33,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from types import MappingProxyType
 from typing import Final
 
 from logd.broker.api import BrokerMeta
@@ -46,7 +45,7 @@ from logd.broker.metadata import (
 )
 from logd.clock import Clock
 from logd.cluster.controller.image import MetadataImage, change_records, topic_records
-from logd.cluster.controller.records import decode_records, encode_batch
+from logd.cluster.controller.records import decode_records, encode_batch, validate_write
 from logd.cluster.driver import RaftDriver, RaftGroup
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.table import LeaderTable
@@ -61,7 +60,6 @@ from logd.errors import (
     UnknownTopicOrPartitionError,
     error_for_code,
 )
-from logd.storage import validate_topic_name
 from logd.v1 import cluster_pb2
 from replication import Entry, EntryKind, NotLeaderError, ProposalDroppedError, Role, Snapshot
 
@@ -82,35 +80,6 @@ Forward = Callable[
 ]
 #: (topic, partition) -> (leader or None, term, isr) of a group hosted here, None if not.
 LocalLeadership = Callable[[str, int], tuple[int | None, int, tuple[int, ...]] | None]
-
-
-def _validate(request: cluster_pb2.ControllerWriteRequest) -> None:
-    """The internal service is unauthenticated (see the proto): a forwarded write is checked
-    for the shape our own writes have before it can reach every broker's image."""
-    if request.allocate_producer_ids and not 1 <= request.producer_id_count <= 1 << 20:
-        raise InvalidRequestError(f"cannot allocate {request.producer_id_count} producer ids")
-    if len(request.records) > 1_000_000:
-        raise InvalidRequestError("too many metadata records in one write")
-    for record in request.records:
-        kind = record.WhichOneof("record")
-        if kind is None:
-            raise InvalidRequestError("an empty metadata record")
-        if kind == "topic":
-            validate_topic_name(record.topic.name)
-            if record.topic.name.startswith(METADATA_TOPIC) or not record.topic.topic_id:
-                raise InvalidTopicError(f"topic name {record.topic.name!r} is reserved")
-        elif kind == "partition":
-            p = record.partition
-            if p.partition < 0 or not p.replicas or min(p.replicas) < 0:
-                raise InvalidRequestError(f"bad partition record {p.partition}")
-            if len(set(p.replicas)) != len(p.replicas):
-                raise InvalidRequestError("a partition lists a broker twice")
-        elif kind == "broker" and not (
-            record.broker.node_id >= 0 and 0 < record.broker.port < 65536
-        ):
-            raise InvalidRequestError(f"bad broker record {record.broker.node_id}")
-        elif kind == "producer_ids":
-            raise InvalidRequestError("producer ids are allocated by the controller itself")
 
 
 class _Stale(Exception):
@@ -450,7 +419,7 @@ class ControllerStore:
         if group is None or not self.is_leader:
             raise NotControllerError(f"broker {self.me.node_id} is not the controller leader")
         await self._await_term_applied()
-        _validate(request)
+        validate_write(request)
         for pre in request.preconditions:
             self._check(pre)
         records = list(request.records)
@@ -621,6 +590,3 @@ class ControllerStore:
                     else:
                         keep.append((at, future))
                 self._publish_waiters = keep
-
-    def image_topics(self) -> MappingProxyType[str, TopicRecord]:
-        return self.image.topics
