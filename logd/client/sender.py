@@ -239,6 +239,8 @@ class Sender:
             now = self._clock.monotonic()
             backoff = self._backoff(batch.attempts)
             if now + backoff >= batch.deadline:
+                if batch.attempts > 1:
+                    pq.retrying = False  # the retry ends here: the queue may pipeline again
                 self._fail(batch, _expired(batch, self._config.delivery_timeout_ms, error))
             else:
                 self._retry(batch, pq, response, error, now + backoff)

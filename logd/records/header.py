@@ -210,6 +210,12 @@ def validate_batch(
         )
     if batch_crc(buf, 0, header.size) != header.crc:
         raise CorruptRecordError("record batch CRC-32C mismatch")
+    if header.attributes & CODEC_MASK:
+        # A codec no reader here can open would be stored and then poison every consumer
+        # of the partition. (compression imports this module, hence the late import.)
+        from logd.records.compression import check_codec
+
+        check_codec(header.attributes & CODEC_MASK)
     if header.record_count == 0 and not header.is_control:
         raise CorruptRecordError("record batch holds no records")
     if header.record_count and header.record_count != header.last_offset_delta + 1:

@@ -18,8 +18,10 @@ from typing import Final, NamedTuple
 import crc32c
 
 from logd.errors import CorruptRecordError, InvalidRequestError, MessageTooLargeError
+from logd.records.compression import check_codec
 from logd.records.header import (
     ATTR_CONTROL,
+    CODEC_MASK,
     CRC_START,
     HEADER_SIZE,
     LOG_OVERHEAD,
@@ -87,6 +89,8 @@ def check_batch(buf: bytearray | memoryview, max_size: int) -> tuple[int, int, i
         raise MessageTooLargeError(f"batch of {size} bytes exceeds max.message.bytes ({max_size})")
     if crc32c.crc32c(memoryview(buf)[CRC_START:]) != crc:
         raise CorruptRecordError("record batch CRC-32C mismatch")
+    if attributes & CODEC_MASK:
+        check_codec(attributes & CODEC_MASK)
     if count == 0 and not attributes & ATTR_CONTROL:
         raise CorruptRecordError("record batch holds no records")
     if count and count != delta + 1:

@@ -184,6 +184,8 @@ def test_not_leader_with_a_hint_retries_at_the_new_leader_in_order() -> None:
         assert all(b.error is None for b in rig.delivered)
         assert all(b.attempts == 2 for b in rig.delivered)
 
+    run(body)
+
 
 def test_a_non_retriable_error_fails_the_batch() -> None:
     def body() -> None:
@@ -254,5 +256,30 @@ def test_a_batch_too_large_for_the_topic_is_split_in_order() -> None:
                     target(None, batch.base_offset + i)  # type: ignore[operator]
         assert seen == [20, 21, 22]
         assert rig.acc.buffered == 0 and not rig.acc.has_incomplete
+
+    run(body)
+
+
+def test_a_retry_that_expires_lets_the_partition_pipeline_again() -> None:
+    def body() -> None:
+        rig = Rig(delivery_timeout_ms=1000, retry_backoff_ms=100, enable_idempotence=False, acks=1)
+        rig.acc.append(rig.tq, VALUE, partition=0)
+        rig.step()
+        stream = rig.pool.stream("b0:1")
+        stream.answer(0, None, NetworkError("gone"))  # the batch goes into retry
+        rig.clock.advance(200)
+        rig.step()
+        assert len(stream.sent) == 1, "the retry goes alone"
+        for _ in range(3):  # three more batches queue up behind it
+            rig.acc.append(rig.tq, VALUE, partition=0)
+        rig.acc.begin_flush()
+        rig.step()
+        assert len(stream.sent) == 1, "nothing else is sent while the retry is in flight"
+        rig.clock.advance(900)  # past the first batch's delivery timeout, not the others'
+        stream.answer(0, None, NetworkError("gone again"))
+        (expired,) = rig.delivered
+        assert isinstance(expired.error, RequestTimedOutError)
+        rig.step()
+        assert len(stream.sent) == 3, "with the retry over, the queue pipelines again"
 
     run(body)
