@@ -26,7 +26,12 @@ from logd.broker.api import (
     TopicResult,
 )
 from logd.broker.config import BrokerConfig
-from logd.broker.metadata import MetadataStore, PartitionAssignment, TopicRecord
+from logd.broker.metadata import (
+    MetadataStore,
+    PartitionAssignment,
+    TopicRecord,
+    check_not_reserved,
+)
 from logd.broker.replicas import ReplicaManager
 from logd.broker.topic_config import TOPIC_CONFIG_KEYS, TopicConfig
 from logd.errors import (
@@ -133,6 +138,7 @@ class TopicAdmin:
         for name in names:
             try:
                 validate_topic_name(name)
+                check_not_reserved(name, "delete")
                 await self._store.delete_topic(name)
             except LogdError as exc:
                 results.append(TopicResult(name, exc))
@@ -222,6 +228,7 @@ class TopicAdmin:
         """Grow ``topic`` to ``total_count`` partitions (never shrink, as Kafka)."""
         try:
             validate_topic_name(topic)
+            check_not_reserved(topic, "add partitions to")
 
             def change(record: TopicRecord) -> TopicRecord:
                 have = len(record.partitions)

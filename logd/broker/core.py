@@ -41,7 +41,12 @@ from logd.broker.api import (
 )
 from logd.broker.config import BrokerConfig
 from logd.broker.fetch import FetchLimits, fetch
-from logd.broker.metadata import MetadataStore, PartitionAssignment
+from logd.broker.metadata import (
+    RESERVED_TOPICS,
+    MetadataStore,
+    PartitionAssignment,
+    check_not_reserved,
+)
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
 from logd.broker.replicas import ReplicaManager
@@ -103,6 +108,8 @@ class BrokerCore:
         try:
             if acks not in _ACKS:
                 raise InvalidRequiredAcksError(f"acks must be 0, 1 or -1 (all), not {acks}")
+            if topic in RESERVED_TOPICS:
+                check_not_reserved(topic, "produce to")
             target = self.replicas.leader(topic, partition)
             appended = target.append(records, wait_commit=acks == Acks.ALL)
         except LogdError as exc:

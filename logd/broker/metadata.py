@@ -33,13 +33,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from logd.broker.api import NO_LEADER, BrokerMeta, LeaderHint
+from logd.errors import InvalidTopicError
 
 __all__ = [
     "METADATA_TOPIC",
+    "RESERVED_TOPICS",
     "MetadataListener",
     "MetadataStore",
     "PartitionAssignment",
     "TopicRecord",
+    "check_not_reserved",
     "is_internal_topic",
     "leader_hint_for",
 ]
@@ -48,6 +51,17 @@ __all__ = [
 #: The controller's own log (``<data-dir>/__cluster_metadata-0``): never a topic of the image,
 #: never hosted as a partition, never deleted as a stray (issue 5).
 METADATA_TOPIC = "__cluster_metadata"
+
+#: Topics only logd itself writes, grows or deletes: a client record in
+#: ``__consumer_offsets`` could corrupt a group's state, and more partitions would move every
+#: group to another coordinator without its offsets.
+RESERVED_TOPICS = frozenset({METADATA_TOPIC, "__consumer_offsets"})
+
+
+def check_not_reserved(name: str, action: str) -> None:
+    """Refuse a client's ``action`` on a topic logd keeps for itself."""
+    if name in RESERVED_TOPICS:
+        raise InvalidTopicError(f"topic {name!r} is internal to logd: clients cannot {action} it")
 
 
 def is_internal_topic(name: str) -> bool:

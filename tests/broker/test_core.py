@@ -27,6 +27,7 @@ from logd.broker.api import (
 from logd.broker.config import BrokerConfig, FsyncPolicy
 from logd.broker.metadata import PartitionAssignment, TopicRecord
 from logd.errors import (
+    InvalidTopicError,
     KafkaStorageError,
     NotLeaderOrFollowerError,
     OffsetOutOfRangeError,
@@ -394,6 +395,31 @@ def test_a_partition_moved_away_stops_being_hosted_and_comes_back_empty(tmp_path
             await ctx.store.update_topic("t", place(back))
             again = await produced(ctx.core.produce_nowait("t", 0, -1, batch(b"c")))
             assert (again.error, again.base_offset) == (None, 0)
+        finally:
+            await ctx.close()
+
+    run(body, tmp_path)
+
+
+def test_clients_cannot_write_grow_or_delete_logds_internal_topics(tmp_path: Path) -> None:
+    """A client record in __consumer_offsets could corrupt a group's state, and more
+    partitions would move every group to a coordinator without its offsets."""
+
+    async def body(tmp: Path) -> None:
+        ctx = await open_core(tmp)
+        try:
+            await topic(ctx, "__consumer_offsets", partitions=2)
+            answer = await produced(
+                ctx.core.produce_nowait("__consumer_offsets", 0, 1, batch(b"x"))
+            )
+            assert isinstance(answer.error, InvalidTopicError)
+            assert "internal to logd" in str(answer.error)
+            assert ctx.core.replicas.leader("__consumer_offsets", 0).log_end_offset == 0
+            grown = await ctx.core.create_partitions("__consumer_offsets", 4)
+            assert isinstance(grown.error, InvalidTopicError)
+            (deleted,) = await ctx.core.delete_topics(["__consumer_offsets"])
+            assert isinstance(deleted.error, InvalidTopicError)
+            assert len(ctx.store.topic("__consumer_offsets").partitions) == 2
         finally:
             await ctx.close()
 
