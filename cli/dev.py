@@ -2,9 +2,14 @@
 
 One ``python -m logd.server`` process per node on consecutive ports from ``--port`` (node
 ids 0..N-1, every node told every other with ``--peers``), data under ``DIR/node-<id>``,
-logs under ``DIR/node-<id>.log``. It prints how to connect once every node serves;
-Ctrl-C (or SIGTERM) stops them all cleanly -- SIGTERM to each, then waiting for it -- and a
-node that dies meanwhile is reported and the others stopped.
+logs under ``DIR/node-<id>.log``. It prints how to connect, and each node's pid, once
+every node serves; Ctrl-C (or SIGTERM) stops them all cleanly -- SIGTERM to each, then
+waiting for it.
+
+A node that dies meanwhile is reported in one line and the others keep serving: a dev
+cluster is where people try failover (``kill -9`` a leader and watch the partition move),
+so one death must not end the demo. When every node is gone there is nothing left to run,
+and ``logd dev`` exits.
 
 Exit codes: 0 after a clean stop, 1 when a node failed to start or died.
 """
@@ -75,6 +80,7 @@ def run(app: App, args: argparse.Namespace) -> int:
     root.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
     interrupted = False
+    dead: set[int] = set()  # nodes that exited on their own
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal interrupted
@@ -93,17 +99,19 @@ def run(app: App, args: argparse.Namespace) -> int:
         addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
         if not _wait_ready(app, procs, addresses, root, lambda: interrupted):
             return status.ERROR if not interrupted else status.OK
-        _announce(app, addresses, root)
-        while not interrupted:
-            dead = [i for i, p in enumerate(procs) if p.poll() is not None]
-            if dead:
-                _fail(app, f"node {dead[0]} exited ({procs[dead[0]].returncode}); see "
-                          f"{root / f'node-{dead[0]}.log'}")  # fmt: skip
-                return status.ERROR
+        _announce(app, addresses, root, procs)
+        while not interrupted and len(dead) < len(procs):
+            for i, proc in enumerate(procs):
+                if i not in dead and proc.poll() is not None:
+                    dead.add(i)
+                    log = root / f"node-{i}.log"
+                    alive = len(procs) - len(dead)
+                    _fail(app, f"node {i} exited ({proc.returncode}); see {log}; "
+                               f"{alive} node(s) still serving")  # fmt: skip
             time.sleep(_POLL_S)  # a foreground supervisor: polling its children is the job
-        return status.OK
+        return status.ERROR if dead else status.OK
     except KeyboardInterrupt:
-        return status.OK
+        return status.ERROR if dead else status.OK
     finally:
         signal.signal(signal.SIGTERM, previous)
         _stop_all(app, procs)
@@ -138,9 +146,13 @@ def _fail(app: App, message: str) -> None:
     app.info(f"error: {message}")
 
 
-def _announce(app: App, addresses: list[str], root: Path) -> None:
+def _announce(
+    app: App, addresses: list[str], root: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
     brokers = ",".join(addresses)
     app.print(f"logd dev: {len(addresses)} nodes serving on {brokers}; data in {root}")
+    for i, (address, proc) in enumerate(zip(addresses, procs, strict=True)):
+        app.print(f"  node {i}  {address}  pid {proc.pid}  log {root / f'node-{i}.log'}")
     app.print("connect with:")
     app.print(f"  export LOGD_BROKERS={brokers}")
     app.print("  logd cluster info")
