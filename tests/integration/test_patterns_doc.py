@@ -1,4 +1,5 @@
-"""Every Python block of docs/patterns.md runs, as a program, against a real broker.
+"""Every Python block of docs/patterns.md and README.md runs, as a program, against a real
+broker.
 
 The page is the source: each ```python block is written to a file and run with
 ``LOGD_BROKERS`` pointing at a broker configured for quick group joins; it must exit 0
@@ -22,14 +23,16 @@ from tests.integration.group_support import write_group_config
 
 pytestmark = pytest.mark.integration
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "patterns.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "patterns.md"
+README = ROOT / "README.md"
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 _HEADING = re.compile(r"^## (.+)$", re.MULTILINE)
 
 
-def examples() -> list[tuple[str, str]]:
+def examples(doc: Path = DOC) -> list[tuple[str, str]]:
     """(the section it is in, the code) of every Python block of the page."""
-    text = DOC.read_text()
+    text = doc.read_text()
     out = []
     for match in _BLOCK.finditer(text):
         headings = _HEADING.findall(text, 0, match.start())
@@ -39,6 +42,12 @@ def examples() -> list[tuple[str, str]]:
 
 
 EXAMPLES = examples()
+#: The README's own examples run the same way (prefixed so a failure names the page).
+ALL_EXAMPLES = EXAMPLES + [(f"README: {s}", code) for s, code in examples(README)]
+
+
+def test_the_readme_has_a_python_example() -> None:
+    assert any(s.startswith("README: From Python") for s, _ in ALL_EXAMPLES)
 
 
 def test_the_page_has_an_example_of_every_pattern() -> None:
@@ -63,8 +72,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
 
 @pytest.mark.parametrize(
     ("section", "code"),
-    EXAMPLES,
-    ids=[f"{i}-{s.split(':')[0]}" for i, (s, _) in enumerate(EXAMPLES)],
+    ALL_EXAMPLES,
+    ids=[f"{i}-{s.split(':')[0]}" for i, (s, _) in enumerate(ALL_EXAMPLES)],
 )
 def test_the_example_runs(broker: BrokerProcess, tmp_path: Path, section: str, code: str) -> None:
     program = tmp_path / "example.py"
