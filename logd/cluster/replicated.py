@@ -343,8 +343,15 @@ class PartitionReplica:
         try:
             log.truncate_to(max(offset, log.log_start_offset))
         except LogdError as exc:
-            _log.error("%s: cannot cut the damaged log: %s", self.name, exc)
-            return
+            # Damage the cut cannot step over: empty the log instead (the leader sends it
+            # all again, or a snapshot). Never leave the replica stopped: it would stay out
+            # of the ISR for good.
+            _log.error("%s: cannot cut the damaged log (%s); emptying it", self.name, exc)
+            try:
+                log.truncate_to(log.log_start_offset)
+            except LogdError as again:
+                _log.error("%s: cannot empty the damaged log: %s", self.name, again)
+                return
         storage = PartitionLog(
             log, self.storage.state_file, self._clock, initial_conf=self._initial_conf
         )
