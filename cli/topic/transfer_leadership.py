@@ -48,14 +48,18 @@ def run(app: App, args: argparse.Namespace) -> int:
         moved = admin.transfer_leadership(args.name, args.partition, args.to)
     finally:
         admin.close()
-    app.emit(
-        {
-            "topic": moved.topic,
-            "partition": moved.partition,
-            "leader": moved.leader,
-            "leader_epoch": moved.leader_epoch,
-        },
-        ["topic", "partition", "leader", "epoch"],
-        [(moved.topic, moved.partition, moved.leader, moved.leader_epoch)],
-    )
+    if app.output_format == "json":
+        app.json(
+            {
+                "topic": moved.topic,
+                "partition": moved.partition,
+                "leader": moved.leader,
+                "leader_epoch": moved.leader_epoch,
+            }
+        )
+    else:  # one line for people, as rpk's transfer-leadership prints
+        app.print(
+            f"{moved.topic}-{moved.partition}: broker {moved.leader} leads "
+            f"(epoch {moved.leader_epoch})"
+        )
     return status.OK
