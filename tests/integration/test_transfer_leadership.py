@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -40,12 +41,24 @@ from tests.integration.test_cli import logd, ok, one_error_line
 pytestmark = pytest.mark.integration
 
 NODES = 3
+#: The controller moves leaders back to their preferred replicas every
+#: ``leader.imbalance.check.interval.ms`` (10 s by default, as Kafka's auto rebalance): a
+#: day, so that only the tests move them.
+NO_REBALANCE = '"leader.imbalance.check.interval.ms" = 86400000\n'
+
+
+def _config(directory: Path) -> list[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "broker.toml"
+    path.write_text(NO_REBALANCE)
+    return ["--config", str(path)]
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Three brokers for the tests that leave them all running and in sync."""
-    c = Cluster(tmp_path_factory.mktemp("transfer") / "cluster", NODES)
+    root = tmp_path_factory.mktemp("transfer")
+    c = Cluster(root / "cluster", NODES, extra_args=_config(root))
     try:
         c.start()
         yield c
@@ -127,7 +140,9 @@ def _read_all(bootstrap: str, topic: str) -> list[tuple[int, bytes]]:
 def test_a_transfer_moves_the_leader_and_writes_go_on_without_loss(cluster: Cluster) -> None:
     _topic(cluster, "moved")
     before = partition_info(cluster.bootstrap, "moved")
-    target = next(r for r in before.replicas if r != before.leader)
+    # Neither the leader nor the preferred replica, so that going back to the preferred
+    # replica moves the leadership again.
+    target = next(r for r in before.replicas if r not in (before.leader, before.replicas[0]))
     writer = Writer(cluster.bootstrap, "moved", 2_000)
     writer.start()
     try:
@@ -205,13 +220,21 @@ def test_bad_requests_get_typed_errors_and_one_line(cluster: Cluster) -> None:
     assert (after.leader, after.leader_epoch) == (before.leader, before.leader_epoch)
 
 
-def test_a_target_out_of_sync_is_refused(cluster_factory: Callable[..., Cluster]) -> None:
-    c = cluster_factory(NODES)
+def test_a_target_out_of_sync_is_refused(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    c = cluster_factory(NODES, extra_args=_config(tmp_path))
     _topic(c, "lagging")
     before = partition_info(c.bootstrap, "lagging")
     target = next(r for r in before.replicas if r != before.leader)
     c[target].kill()
     live = ",".join(b.address for b in c if b.node_id != target)
+    # Records it does not have: the leader cannot count it caught up, however lately it
+    # heard from it (a leader elected a moment ago counts every follower as active).
+    with Producer(brokers=live, acks="all") as producer:
+        for i in range(10):
+            producer.produce("lagging", b"%d" % i, partition=0)
+        assert producer.flush(60) == 0
     wait_until(lambda: target not in partition_info(live, "lagging").isr, timeout=60,
                interval=0.1, message=f"broker {target} out of the ISR")  # fmt: skip
     with Admin(brokers=live) as admin, pytest.raises(ReplicaNotAvailableError, match="not in sync"):
@@ -225,12 +248,12 @@ def test_a_target_out_of_sync_is_refused(cluster_factory: Callable[..., Cluster]
 
 
 def test_a_transfer_the_target_never_takes_times_out(
-    cluster_factory: Callable[..., Cluster],
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
 ) -> None:
     """The target is stopped (SIGSTOP) while still in sync: the leader hands over, the
     target never campaigns, Raft abandons the transfer after an election timeout (thesis
     §3.10) and the old leader keeps leading and taking writes."""
-    c = cluster_factory(NODES)
+    c = cluster_factory(NODES, extra_args=_config(tmp_path))
     _topic(c, "stuck")
     before = partition_info(c.bootstrap, "stuck")
     target = next(r for r in before.replicas if r != before.leader)
