@@ -13,11 +13,13 @@ Fault kinds:
   admin API (``Admin.transfer_leadership``, as an operator would), a partition of the
   workload's topic and, every other time, the ``__consumer_offsets`` partition of the
   workload's group (its coordinator moves; the group must carry on from its commits).
-  When the target already leads one, the next replica gets it. A refused transfer (the
+  When the target already leads one, the next replica gets it; when it is not a replica
+  (more brokers than replicas), a replica chosen by its id does. A refused transfer (the
   target not in sync yet, the transfer abandoned) is an outcome, not a failure of the run:
   the counts are in the summary. Needs N > 1;
-* ``disk`` -- SIGKILL a broker, damage the files of one workload partition it holds (cut
-  its active segment, flip a bit in a sealed segment, or delete an index:
+* ``disk`` -- SIGKILL a broker, damage the files of one workload partition it holds (the
+  one drawn, or another drawn at the time when it holds no replica of that one; cut its
+  active segment, flip a bit in a sealed segment, or delete an index:
   ``tests.fault.disk``), restart it: it must find the damage, get what it lost back from
   the leader, and never serve bad data. Needs N > 1 (one replica cannot be repaired).
 
@@ -36,6 +38,7 @@ import enum
 import importlib.util
 import math
 import random
+from pathlib import Path
 from typing import Protocol
 
 from logd.client import Admin
@@ -223,9 +226,11 @@ class AdminLeadershipHook:
     def transfer(self, topic: str, partition: int, to: int) -> str:
         try:
             (described,) = self._admin.describe_topics([topic])
-            info = described.partitions[partition]
-            if info.leader == to:  # it leads already: move it to the next replica instead
-                to = info.replicas[(info.replicas.index(to) + 1) % len(info.replicas)]
+            replicas = list(described.partitions[partition].replicas)
+            if to not in replicas:  # more brokers than replicas: one of them, by the target
+                to = replicas[to % len(replicas)]
+            if described.partitions[partition].leader == to:  # it leads already: the next
+                to = replicas[(replicas.index(to) + 1) % len(replicas)]
             self._admin.transfer_leadership(topic, partition, to, timeout_ms=5_000)
         except LogdError as exc:
             return f"refused:{exc.code.name}"
@@ -269,11 +274,11 @@ class Nemesis:
     def _damage(self, fault: FaultSpec) -> str:
         """Damage the stopped broker's copy of a partition; what was done, for the counts
         (a damage that does not apply -- no sealed segment yet, say -- becomes a cut)."""
-        directory = partition_dir(self._cluster[fault.target].data_dir, *fault.damaged)
-        logs = segments(directory) if directory.is_dir() else []
-        if not logs or logs[-1].stat().st_size <= 1:
-            return "disk: nothing to damage"
         rng = random.Random(fault.seed)
+        directory = _hosted(self._cluster[fault.target].data_dir, *fault.damaged, rng)
+        logs = segments(directory) if directory is not None else []
+        if directory is None or not logs or logs[-1].stat().st_size <= 1:
+            return "disk: nothing to damage"
         if fault.damage == "flip" and len(logs) > 1:
             done = flip_sealed_segment(directory, rng)
         elif fault.damage == "delete-index" and any(directory.glob("*.index")):
@@ -292,3 +297,17 @@ class Nemesis:
         elif fault.kind is FaultKind.PARTITION:
             assert self._hook is not None
             self._hook.clear(fault.target)
+
+
+def _hosted(data_dir: Path, topic: str, partition: int, rng: random.Random) -> Path | None:
+    """The directory of ``topic-partition`` on this broker, or -- when it holds no replica
+    of it (5 brokers, 3 replicas) -- of another partition of ``topic`` that it holds, drawn
+    with ``rng``; None when it holds none."""
+    directory = partition_dir(data_dir, topic, partition)
+    if directory.is_dir():
+        return directory
+    held = sorted(
+        d for d in data_dir.glob(f"{topic}-*")
+        if d.is_dir() and d.name[len(topic) + 1 :].isdigit()
+    )  # fmt: skip
+    return rng.choice(held) if held else None
