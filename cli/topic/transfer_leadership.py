@@ -1,7 +1,9 @@
 """``logd topic transfer-leadership NAME -p P [--to N]``: move a partition's leadership to
 another in-sync replica (without ``--to``: back to its preferred replica), as Redpanda's
 ``rpk cluster partitions transfer-leadership`` and Kafka's ``kafka-leader-election
---election-type PREFERRED`` do. Returns once the new leader leads."""
+--election-type PREFERRED`` do. Returns once the new leader leads. As with Kafka's
+``auto.leader.rebalance.enable``, the controller's rebalancing moves a leader that is not
+the preferred replica back to it (``leader.imbalance.check.interval.ms``, 10 s)."""
 
 from __future__ import annotations
 
@@ -38,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_id("the broker id"),
         default=None,
         metavar="BROKER",
-        help="the broker to lead it (default: its preferred replica, the first of its replicas)",
+        help="the broker to lead it (default: its preferred replica, the first of its "
+        "replicas); the controller moves leaders back to preferred replicas every "
+        "leader.imbalance.check.interval.ms",
     )
 
 
