@@ -75,37 +75,45 @@ def _topic(cluster: Cluster, name: str, partitions: int = 1) -> None:
 
 
 class Writer:
-    """Produces ``count`` unique values (acks=all, idempotent) to partition 0 in a thread,
-    keeping every delivery report."""
+    """Produces unique values (acks=all, idempotent) to partition 0 in a thread until
+    stopped, and ``after`` more then, keeping every delivery report: the writes span
+    whatever the test does meanwhile, however fast the machine."""
 
-    def __init__(self, bootstrap: str, topic: str, count: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, after: int = 200) -> None:
         self.topic = topic
-        self.values = [b"v%06d" % i for i in range(count)]
+        self.values: list[bytes] = []
         self.offsets: dict[bytes, int] = {}
         self.errors: list[LogdError] = []
-        self.produced = threading.Event()  # half the values handed to the producer
+        self.acknowledged = threading.Event()  # some values acknowledged
+        self._stop = threading.Event()
+        self._after = after
         self._producer = Producer(brokers=bootstrap, acks="all", linger_ms=2, batch_size=1024)
         self._thread = threading.Thread(target=self._run)
 
     def start(self) -> None:
         self._thread.start()
+        wait_until(self.acknowledged.is_set, timeout=60, message="values acknowledged")
 
-    def join(self) -> None:
+    def stop(self) -> None:
+        self._stop.set()
         self._thread.join(120)
         assert not self._thread.is_alive(), "the producer never finished"
 
     def _run(self) -> None:
         try:
-            for i, value in enumerate(self.values):
+            left = self._after
+            while left > 0 and len(self.values) < 1_000_000:
+                value = b"v%07d" % len(self.values)
+                self.values.append(value)
                 self._producer.produce(self.topic, value, partition=0,
                                        on_delivery=self._report(value))  # fmt: skip
-                if i == len(self.values) // 2:
-                    self.produced.set()
-                if i % 50 == 0:
-                    self._producer.flush(60)  # keep writing across the transfers
+                if len(self.values) % 50 == 0:
+                    self._producer.flush(60)  # pace: keep writing across the transfers
+                    self.acknowledged.set()
+                left -= self._stop.is_set()
             assert self._producer.flush(60) == 0
         finally:
-            self.produced.set()
+            self.acknowledged.set()
             self._producer.close()
 
     def _report(self, value: bytes) -> Callable[[LogdError | None, RecordMetadata | None], None]:
@@ -143,13 +151,12 @@ def test_a_transfer_moves_the_leader_and_writes_go_on_without_loss(cluster: Clus
     # Neither the leader nor the preferred replica, so that going back to the preferred
     # replica moves the leadership again.
     target = next(r for r in before.replicas if r not in (before.leader, before.replicas[0]))
-    writer = Writer(cluster.bootstrap, "moved", 2_000)
+    writer = Writer(cluster.bootstrap, "moved")
     writer.start()
     try:
         # Asked of the third broker, neither leader nor target: it forwards to the leader.
         third = next(b for b in cluster if b.node_id not in (before.leader, target))
         with Admin(brokers=third.address) as admin:
-            wait_until(writer.produced.is_set, timeout=60, message="half the values produced")
             moved = admin.transfer_leadership("moved", 0, target)
             assert (moved.topic, moved.partition, moved.leader) == ("moved", 0, target)
             assert moved.leader_epoch > before.leader_epoch
@@ -164,7 +171,7 @@ def test_a_transfer_moves_the_leader_and_writes_go_on_without_loss(cluster: Clus
             again = admin.transfer_leadership("moved", 0, back.leader)
             assert (again.leader, again.leader_epoch) == (back.leader, back.leader_epoch)
     finally:
-        writer.join()
+        writer.stop()
     assert writer.errors == []
     records = _read_all(cluster.bootstrap, "moved")
     assert [v for _, v in records] == writer.values, "every value once, in order"
