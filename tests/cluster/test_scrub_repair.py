@@ -112,7 +112,7 @@ def test_a_flipped_length_at_an_index_entry_is_cut_there(
 
 
 @settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_whatever_bit_flips_in_a_sealed_segment_the_log_is_cut_before_it(
