@@ -47,6 +47,11 @@ COMMANDS: tuple[Command, ...] = (
     Command(("topic", "delete"), "cli.topic.delete", "delete topics"),
     Command(("topic", "alter-config"), "cli.topic.alter_config", "set or delete topic configs"),
     Command(("topic", "add-partitions"), "cli.topic.add_partitions", "add partitions"),
+    Command(
+        ("topic", "transfer-leadership"),
+        "cli.topic.transfer_leadership",
+        "move a partition's leadership to another in-sync replica",
+    ),
     Command(("topic", "produce"), "cli.produce", "alias of `logd produce`"),
     Command(("topic", "consume"), "cli.consume", "alias of `logd consume`"),
     Command(("group", "list"), "cli.group.list", "list consumer groups", ("ls",)),

@@ -26,6 +26,7 @@ __all__ = [
     "FetchPartitionResult",
     "InitProducerIdResult",
     "LeaderHint",
+    "LeadershipResult",
     "ListOffsetsQuery",
     "ListOffsetsResult",
     "NewTopic",
@@ -97,6 +98,17 @@ class InitProducerIdResult:
     producer_id: int = -1
     producer_epoch: int = -1
     error: LogdError | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LeadershipResult:
+    """The answer to a leadership transfer: who leads now and in which epoch (the target,
+    on success), or the error, with a hint on NOT_LEADER_OR_FOLLOWER."""
+
+    leader_id: int = NO_LEADER
+    leader_epoch: int = -1
+    error: LogdError | None = None
+    leader_hint: LeaderHint | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from logd.broker.admin import TopicAdmin
 from logd.broker.api import (
+    NO_LEADER,
     Acks,
     ClusterDescription,
     ClusterMetadata,
     FetchPartitionRequest,
     FetchPartitionResult,
     InitProducerIdResult,
+    LeadershipResult,
     ListOffsetsQuery,
     ListOffsetsResult,
     NewTopic,
@@ -61,22 +64,40 @@ from logd.errors import (
 )
 from logd.storage import validate_topic_name
 
-__all__ = ["DEFAULT_PRODUCE_TIMEOUT_MS", "MAX_PRODUCE_TIMEOUT_MS", "BrokerCore"]
+__all__ = [
+    "DEFAULT_PRODUCE_TIMEOUT_MS",
+    "MAX_PRODUCE_TIMEOUT_MS",
+    "BrokerCore",
+    "LeadershipControl",
+]
 
 DEFAULT_PRODUCE_TIMEOUT_MS = 30_000  # Kafka's request.timeout.ms
 MAX_PRODUCE_TIMEOUT_MS = 300_000
 _ACKS = frozenset(int(a) for a in Acks)
 
 
+class LeadershipControl(Protocol):
+    """Moves partition leadership (``logd.cluster.leadership``: the Raft groups)."""
+
+    async def transfer(
+        self, topic: str, partition: int, target: int, timeout_ms: int
+    ) -> LeadershipResult: ...
+
+
 class BrokerCore:
     """The broker's request handlers over a metadata store and the hosted partitions."""
 
     def __init__(
-        self, config: BrokerConfig, store: MetadataStore, replicas: ReplicaManager
+        self,
+        config: BrokerConfig,
+        store: MetadataStore,
+        replicas: ReplicaManager,
+        leadership: LeadershipControl | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.replicas = replicas
+        self.leadership = leadership
         self.admin = TopicAdmin(config, store, replicas)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
@@ -298,6 +319,16 @@ class BrokerCore:
         self, topic: str, total_count: int, *, validate_only: bool = False
     ) -> TopicResult:
         return await self.admin.create_partitions(topic, total_count, validate_only=validate_only)
+
+    async def transfer_leadership(
+        self, topic: str, partition: int, target: int = NO_LEADER, timeout_ms: int = 0
+    ) -> LeadershipResult:
+        """Hand ``topic-partition``'s leadership to broker ``target`` (-1: its preferred
+        replica), forwarded to the current leader; answered once the target leads."""
+        if self.leadership is None:
+            error = InvalidRequestError("this broker does not replicate: no leadership to move")
+            return LeadershipResult(error=error)
+        return await self.leadership.transfer(topic, partition, target, timeout_ms)
 
     async def describe_cluster(self) -> ClusterDescription:
         return ClusterDescription(

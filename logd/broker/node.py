@@ -106,7 +106,7 @@ class BrokerNode:
             replication=cluster,
         )
         cluster.bind(replicas)
-        core = BrokerCore(config, store, replicas)
+        core = BrokerCore(config, store, replicas, cluster.leadership)
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)
         groups = GroupService(
             config.groups, store, replicas, core.create_topics, clock, node_id=config.node_id

@@ -18,6 +18,7 @@ from logd.client.types import (
     ClusterInfo,
     ClusterMetadata,
     NewTopic,
+    PartitionLeader,
     TopicDescription,
     TopicListing,
     TopicPartition,
@@ -71,6 +72,11 @@ class Admin:
 
     def create_partitions(self, topic: str, total_count: int, validate_only: bool = False) -> None:
         self._run(self._admin.create_partitions(topic, total_count, validate_only))
+
+    def transfer_leadership(
+        self, topic: str, partition: int, to: int | None = None, timeout_ms: int | None = None
+    ) -> PartitionLeader:
+        return self._run(self._admin.transfer_leadership(topic, partition, to, timeout_ms))
 
     def describe_cluster(self) -> ClusterInfo:
         return self._run(self._admin.describe_cluster())

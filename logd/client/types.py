@@ -33,6 +33,7 @@ __all__ = [
     "Header",
     "NewTopic",
     "PartitionInfo",
+    "PartitionLeader",
     "PartitionMetadata",
     "RecordMetadata",
     "TopicDescription",
@@ -221,6 +222,16 @@ class PartitionInfo:
     isr: list[int]
     log_start_offset: int
     high_watermark: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionLeader:
+    """Who leads a partition after ``Admin.transfer_leadership``, in which epoch."""
+
+    topic: str
+    partition: int
+    leader: int
+    leader_epoch: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

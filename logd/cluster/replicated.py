@@ -20,6 +20,7 @@ Ownership: owned by the broker's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -30,7 +31,13 @@ from logd.cluster.driver import RaftDriver, RaftGroup
 from logd.cluster.isr import IsrTracker
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.table import LeaderInfo
-from logd.errors import KafkaStorageError, LogdError, NotLeaderOrFollowerError
+from logd.errors import (
+    InvalidReplicaAssignmentError,
+    KafkaStorageError,
+    LogdError,
+    NotLeaderOrFollowerError,
+    RequestTimedOutError,
+)
 from logd.records.header import parse_header, peek_batch_size, stamp
 from logd.storage import Log
 from logd.storage.batches import check_batch
@@ -80,6 +87,8 @@ class PartitionReplica:
         self._proposed = (-1, -1)
         self._leader: int | None = None
         self._term = 0
+        #: Set at every change of leader or term (``hand_over`` waits on it).
+        self._moved = asyncio.Event()
         topic, _, partition = self.name.rpartition("-")
         self.key = (topic, int(partition))
 
@@ -181,6 +190,8 @@ class PartitionReplica:
         return self._leader, self._term, self.isr.in_sync
 
     def transfer(self, to: int) -> None:
+        """The rebalancer's move to the preferred replica ``to`` (TimeoutNow once it has
+        our log); a refusal is logged, not raised (the rebalancer tries again later)."""
         group = self.group
         if group is None or group.node.role is not Role.LEADER or to == self.driver.node_id:
             return
@@ -192,12 +203,77 @@ class PartitionReplica:
         _log.info("%s: handing leadership to broker %d (its preferred replica)", self.name, to)
         self.driver.touched(group)
 
+    async def caught_up(self, to: int, timeout_s: float) -> bool:
+        """Whether follower ``to`` may take over: in the ISR, or -- the ISR of a leader
+        that has just been elected holds only itself until its first samples -- heard
+        from lately and holding everything this leader had when asked. Waits up to
+        ``timeout_s`` for the latter (a follower a round trip behind catches up in
+        milliseconds; a dead one does not)."""
+        group = self.group
+        if group is None:
+            return False
+        goal = group.node.last_offset
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            if to in self.isr.in_sync:
+                return True
+            progress = group.node.status().progress.get(to)
+            if progress is not None and progress.recent_active and progress.match >= goal:
+                return True
+            if loop.time() >= deadline or self.group is not group:
+                return False
+            await asyncio.sleep(0.02)
+
+    async def hand_over(self, to: int, timeout_s: float) -> tuple[int, int]:
+        """Transfer leadership to ``to`` and wait until another broker leads: its
+        ``(leader, term)``. NotLeaderOrFollowerError when this broker does not lead (or
+        stops hosting the partition meanwhile); RequestTimedOutError when Raft abandons
+        the transfer (the target did not win within an election timeout, thesis §3.10)
+        or ``timeout_s`` passes."""
+        group = self.group
+        me = self.driver.node_id
+        if group is None or group.node.role is not Role.LEADER:
+            raise NotLeaderOrFollowerError(f"{self.name}: broker {me} is not the leader")
+        try:
+            group.node.transfer_leadership(to)
+        except NotLeaderError:
+            raise NotLeaderOrFollowerError(f"{self.name}: broker {me} is not the leader") from None
+        except RaftError as exc:  # not a voter: the caller checked the replicas already
+            raise InvalidReplicaAssignmentError(f"{self.name}: {exc}") from None
+        _log.info("%s: handing leadership to broker %d (asked by an operator)", self.name, to)
+        self.driver.touched(group)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            if self._leader is not None and self._leader != me:
+                return self._leader, self._term
+            if self.group is not group:
+                raise NotLeaderOrFollowerError(f"{self.name} stopped being hosted here")
+            node = group.node
+            if node.role is Role.LEADER and node.status().transferee is None:
+                raise RequestTimedOutError(
+                    f"{self.name}: broker {to} did not take the leadership within an "
+                    f"election timeout (broker {me} still leads)"
+                )
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise RequestTimedOutError(
+                    f"{self.name}: no new leader within {timeout_s * 1000:.0f} ms"
+                )
+            # Leadership changes set the event; an abandoned transfer does not, so look
+            # again every tick.
+            self._moved.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._moved.wait(), min(remaining, 0.05))
+
     # -- GroupListener ------------------------------------------------------------------
 
     def on_leadership(self, leader: int | None, term: int, role: Role) -> None:
         if role is Role.LEADER and self._leader != leader:
             _log.info("%s: leading in epoch %d", self.name, term)
         self._leader, self._term = leader, term
+        self._moved.set()
         self.isr.reset(leader == self.driver.node_id)
         self.refresh()
 
@@ -267,8 +343,15 @@ class PartitionReplica:
         try:
             log.truncate_to(max(offset, log.log_start_offset))
         except LogdError as exc:
-            _log.error("%s: cannot cut the damaged log: %s", self.name, exc)
-            return
+            # Damage the cut cannot step over: empty the log instead (the leader sends it
+            # all again, or a snapshot). Never leave the replica stopped: it would stay out
+            # of the ISR for good.
+            _log.error("%s: cannot cut the damaged log (%s); emptying it", self.name, exc)
+            try:
+                log.truncate_to(log.log_start_offset)
+            except LogdError as again:
+                _log.error("%s: cannot empty the damaged log: %s", self.name, again)
+                return
         storage = PartitionLog(
             log, self.storage.state_file, self._clock, initial_conf=self._initial_conf
         )

@@ -30,6 +30,7 @@ from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
 from logd.cluster.driver import DriverSettings, RaftDriver
 from logd.cluster.isr import IsrTracker
+from logd.cluster.leadership import LeadershipTransfers
 from logd.cluster.liveness import Liveness, LivenessSettings
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.raft_state import RaftStateFile
@@ -98,10 +99,18 @@ class ClusterRuntime:
         self.store: ControllerStore | None = None
         self.liveness: Liveness | None = None
         self._replica_manager: ReplicaManager | None = None
+        self.leadership = LeadershipTransfers(
+            config.node_id,
+            lambda: self.store,
+            self.replicas.get,
+            self.transport.transfer_leadership,
+            self._hint,
+        )
         self.service = ClusterService(
             self.driver.receive,
             self._controller_write,
             self._heartbeat,
+            self.leadership.forwarded,
             self.faults,
             fault_injection=config.fault_injection,
             peer_connected=self.driver.report_unreachable,

@@ -6,6 +6,8 @@
 * ``ControllerWrite``: the controller store carries the write out (or answers
   NOT_CONTROLLER inside the response).
 * ``BrokerHeartbeat``: the liveness module answers with the leader/ISR table.
+* ``TransferLeadership``: an operator's transfer forwarded by another broker; this one
+  serves it if it leads, never forwards it again (``leadership.py``).
 * ``InjectFault``: only with ``--enable-fault-injection`` (else UNIMPLEMENTED-like
   INVALID_REQUEST).
 
@@ -23,9 +25,11 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
+from logd.broker.api import LeadershipResult
 from logd.cluster.codec import GroupMessage, decode_frame, decode_losses
 from logd.cluster.transport import FaultState
 from logd.errors import BrokerUnavailableError, InvalidRequestError, LogdError
+from logd.server.convert import transfer_response
 from logd.server.errors import abort, translate
 from logd.server.handlers import Malformed, service_handler
 from logd.v1 import cluster_pb2
@@ -60,6 +64,7 @@ class ClusterService:
         receive: Callable[[list[GroupMessage]], None],
         controller_write: Callable[[Any], Awaitable[Any]],
         heartbeat: Callable[[Any], Awaitable[Any]],
+        transfer: Callable[[Any], Awaitable[LeadershipResult]],
         faults: FaultState,
         *,
         fault_injection: bool,
@@ -71,6 +76,7 @@ class ClusterService:
         self._peer_connected = peer_connected
         self._controller_write = controller_write
         self._heartbeat = heartbeat
+        self._transfer = transfer
         self._faults = faults
         self._fault_injection = fault_injection
         self._streams: dict[asyncio.Task[Any], grpc.aio.ServicerContext] = {}
@@ -118,6 +124,9 @@ class ClusterService:
                 ),
                 "BrokerHeartbeat": unary(
                     self.broker_heartbeat, cluster_pb2.BrokerHeartbeatRequest, "BrokerHeartbeat"
+                ),
+                "TransferLeadership": unary(
+                    self.transfer_leadership, cluster_pb2.ForwardedTransfer, "TransferLeadership"
                 ),
                 "InjectFault": unary(self.inject_fault, cluster_pb2.FaultRequest, "InjectFault"),
             },
@@ -167,6 +176,10 @@ class ClusterService:
     async def broker_heartbeat(self, request: Any, context: Any) -> Any:
         self._check_blocked(request.node_id)
         return await self._heartbeat(request)
+
+    async def transfer_leadership(self, request: Any, context: Any) -> Any:
+        self._check_blocked(request.src)
+        return transfer_response(await self._transfer(request))
 
     async def inject_fault(self, request: Any, context: Any) -> Any:
         if not self._fault_injection:

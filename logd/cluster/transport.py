@@ -33,7 +33,7 @@ import grpc
 
 from logd.cluster.codec import GroupMessage, encode_frame
 from logd.errors import BrokerUnavailableError, NotControllerError
-from logd.v1 import cluster_pb2, cluster_pb2_grpc
+from logd.v1 import admin_pb2, cluster_pb2, cluster_pb2_grpc
 from replication import AppendRequest, SnapshotRequest
 
 __all__ = ["FaultState", "GrpcTransport", "PeerLink"]
@@ -253,6 +253,22 @@ class GrpcTransport:
             )
         except grpc.aio.AioRpcError as exc:
             raise BrokerUnavailableError(f"broker {node}: {exc.code().name}") from None
+        return response
+
+    async def transfer_leadership(
+        self, node: int, request: cluster_pb2.ForwardedTransfer
+    ) -> admin_pb2.TransferLeadershipResponse:
+        """Forward an operator's transfer to ``node``, the partition's leader (it waits for
+        the new leader: the deadline covers the request's own timeout)."""
+        timeout = request.request.timeout_ms / 1000.0 + RPC_TIMEOUT_S
+        try:
+            response: admin_pb2.TransferLeadershipResponse = await self._stub(
+                node
+            ).TransferLeadership(request, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise BrokerUnavailableError(
+                f"broker {node}, the leader, did not answer: {exc.code().name}"
+            ) from None
         return response
 
     async def close(self) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "new_topics",
     "produce_response",
     "topic_results",
+    "transfer_response",
 ]
 
 #: Items (partitions, topics) one request may name; far above any real client's need.
@@ -221,4 +222,14 @@ def describe_topics_response(
             )
             for d in descriptions
         ]
+    )
+
+
+def transfer_response(result: api.LeadershipResult) -> admin_pb2.TransferLeadershipResponse:
+    """TransferLeadership's answer (the admin servicer's, and a forwarded one's)."""
+    return admin_pb2.TransferLeadershipResponse(
+        error=error_proto(result.error),
+        leader_id=result.leader_id,
+        leader_epoch=result.leader_epoch,
+        leader_hint=leader_hint(result.leader_hint),
     )

@@ -112,7 +112,7 @@ class AdminService:
         self._core = core
 
     def handler(self) -> grpc.GenericRpcHandler:
-        methods = {
+        methods: dict[str, tuple[Any, Any]] = {
             "CreateTopics": (self.create_topics, admin_pb2.CreateTopicsRequest),
             "DeleteTopics": (self.delete_topics, admin_pb2.DeleteTopicsRequest),
             "ListTopics": (self.list_topics, admin_pb2.ListTopicsRequest),
@@ -120,6 +120,10 @@ class AdminService:
             "AlterConfigs": (self.alter_configs, admin_pb2.AlterConfigsRequest),
             "CreatePartitions": (self.create_partitions, admin_pb2.CreatePartitionsRequest),
             "DescribeCluster": (self.describe_cluster, admin_pb2.DescribeClusterRequest),
+            "TransferLeadership": (
+                self.transfer_leadership,
+                admin_pb2.TransferLeadershipRequest,
+            ),
         }
         return service_handler(
             ADMIN_SERVICE,
@@ -168,3 +172,11 @@ class AdminService:
         self, request: admin_pb2.DescribeClusterRequest, context: _Ctx
     ) -> Any:
         return convert.cluster_description(await self._core.describe_cluster())
+
+    async def transfer_leadership(
+        self, request: admin_pb2.TransferLeadershipRequest, context: _Ctx
+    ) -> Any:
+        result = await self._core.transfer_leadership(
+            request.topic, request.partition, request.target, request.timeout_ms
+        )
+        return convert.transfer_response(result)

@@ -401,23 +401,38 @@ class Segment:
     def _damaged(self, position: int, why: str) -> KafkaStorageError:
         return KafkaStorageError(f"segment {self.log_path} is damaged at byte {position}: {why}")
 
-    def locate(self, offset: int) -> tuple[int, int] | None:
+    def locate(self, offset: int, *, cutting: bool = False) -> tuple[int, int] | None:
         """(position, base offset) of the first batch whose last offset is ≥ ``offset``.
 
         The offsets walked must rise from the index entry the walk starts at (or from the
         segment's base): ``baseOffset`` is outside the CRC, so this is where damage to it
-        shows (KafkaStorageError)."""
+        shows (KafkaStorageError).
+
+        ``cutting`` (for :meth:`truncate_to`): a damaged batch met right where ``offset``
+        belongs -- every whole batch before it ends below ``offset``, and ``offset`` is at
+        most one past the last of them -- is the cut point, ``(its position, offset)``.
+        Offsets rise along a log, so what lies from there on holds offsets ≥ ``offset``
+        and is dropped by the truncation anyway; this is how a replica cuts its log at a
+        batch whose header was damaged (a flipped length), which no walk can step over."""
         offsets, _ = self._indexes()
         entry = offsets.lookup_entry(offset)
         start, previous = (
             (entry[1], entry[0] - 1) if entry is not None else (0, self.base_offset - 1)
         )
-        for position, _, base, last, _ in self._walk(start, self.size):
-            if base <= previous or (entry is not None and position == start and base != entry[0]):
-                raise self._damaged(position, f"base offset {base} does not follow {previous}")
-            if last >= offset:
-                return position, base
-            previous = last
+        at = start  # where the next batch of the walk starts
+        try:
+            for position, size, base, last, _ in self._walk(start, self.size):
+                if base <= previous or (
+                    entry is not None and position == start and base != entry[0]
+                ):
+                    raise self._damaged(position, f"base offset {base} does not follow {previous}")
+                if last >= offset:
+                    return position, base
+                previous, at = last, position + size
+        except KafkaStorageError:
+            if cutting and offset <= previous + 1:
+                return at, offset
+            raise
         return None
 
     def fit(self, start: int, stop: int, max_bytes: int) -> int:
@@ -524,7 +539,7 @@ class Segment:
         Returns the bytes removed.
         """
         offsets, times = self._indexes()
-        found = self.locate(offset)
+        found = self.locate(offset, cutting=True)
         removed = 0
         if found is not None:
             position, base = found

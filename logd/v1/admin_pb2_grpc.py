@@ -69,6 +69,11 @@ class LogAdminStub:
                 request_serializer=logd_dot_v1_dot_admin__pb2.DescribeClusterRequest.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_admin__pb2.DescribeClusterResponse.FromString,
                 _registered_method=True)
+        self.TransferLeadership = channel.unary_unary(
+                '/logd.v1.LogAdmin/TransferLeadership',
+                request_serializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.FromString,
+                _registered_method=True)
 
 
 class LogAdminServicer:
@@ -116,6 +121,16 @@ class LogAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TransferLeadership(self, request, context):
+        """Move a partition's leadership to another in-sync replica (Kafka's ElectLeaders with the
+        preferred replica, Redpanda's `rpk cluster partitions transfer-leadership`). Any broker
+        takes it and forwards it to the partition's leader; the answer comes once the new
+        leader leads (or the transfer failed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +168,11 @@ def add_LogAdminServicer_to_server(servicer, server):
                     servicer.DescribeCluster,
                     request_deserializer=logd_dot_v1_dot_admin__pb2.DescribeClusterRequest.FromString,
                     response_serializer=logd_dot_v1_dot_admin__pb2.DescribeClusterResponse.SerializeToString,
+            ),
+            'TransferLeadership': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferLeadership,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -344,6 +364,33 @@ class LogAdmin:
             '/logd.v1.LogAdmin/DescribeCluster',
             logd_dot_v1_dot_admin__pb2.DescribeClusterRequest.SerializeToString,
             logd_dot_v1_dot_admin__pb2.DescribeClusterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferLeadership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/TransferLeadership',
+            logd_dot_v1_dot_admin__pb2.TransferLeadershipRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.FromString,
             options,
             channel_credentials,
             insecure,

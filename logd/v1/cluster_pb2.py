@@ -22,61 +22,64 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from logd.v1 import admin_pb2 as logd_dot_v1_dot_admin__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15logd/v1/cluster.proto\x12\x07logd.v1\"_\n\tRaftEntry\x12\x0c\n\x04term\x18\x01 \x01(\x03\x12\x13\n\x0b\x62\x61se_offset\x18\x02 \x01(\x03\x12\x13\n\x0blast_offset\x18\x03 \x01(\x03\x12\x0c\n\x04kind\x18\x04 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\"b\n\x0e\x43onfStateProto\x12\x0e\n\x06voters\x18\x01 \x03(\x05\x12\x17\n\x0fvoters_outgoing\x18\x02 \x03(\x05\x12\x10\n\x08learners\x18\x03 \x03(\x05\x12\x15\n\rlearners_next\x18\x04 \x03(\x05\"\xf9\x03\n\x0bRaftMessage\x12\r\n\x05group\x18\x01 \x01(\t\x12\'\n\x04type\x18\x02 \x01(\x0e\x32\x19.logd.v1.RaftMessage.Type\x12\x0c\n\x04term\x18\x03 \x01(\x03\x12\x13\n\x0bprev_offset\x18\x04 \x01(\x03\x12\x11\n\tprev_term\x18\x05 \x01(\x03\x12\x0e\n\x06\x63ommit\x18\x06 \x01(\x03\x12#\n\x07\x65ntries\x18\x07 \x03(\x0b\x32\x12.logd.v1.RaftEntry\x12\x0e\n\x06reject\x18\x08 \x01(\x08\x12\x13\n\x0bhint_offset\x18\t \x01(\x03\x12\x11\n\thint_term\x18\n \x01(\x03\x12\x10\n\x08pre_vote\x18\x0b \x01(\x08\x12\x10\n\x08transfer\x18\x0c \x01(\x08\x12\x0f\n\x07granted\x18\r \x01(\x08\x12\x17\n\x0fsnapshot_offset\x18\x0e \x01(\x03\x12\x15\n\rsnapshot_term\x18\x0f \x01(\x03\x12.\n\rsnapshot_conf\x18\x10 \x01(\x0b\x32\x17.logd.v1.ConfStateProto\x12\x15\n\rsnapshot_data\x18\x11 \x01(\x0c\"c\n\x04Type\x12\n\n\x06\x41PPEND\x10\x00\x12\x13\n\x0f\x41PPEND_RESPONSE\x10\x01\x12\x08\n\x04VOTE\x10\x02\x12\x11\n\rVOTE_RESPONSE\x10\x03\x12\x0c\n\x08SNAPSHOT\x10\x04\x12\x0f\n\x0bTIMEOUT_NOW\x10\x05\"\x90\x02\n\tRaftFrame\x12\x0b\n\x03src\x18\x01 \x01(\x05\x12\x0b\n\x03\x64st\x18\x02 \x01(\x05\x12&\n\x08messages\x18\x03 \x03(\x0b\x32\x14.logd.v1.RaftMessage\x12\x18\n\x10heartbeat_groups\x18\x04 \x03(\t\x12\x17\n\x0fheartbeat_terms\x18\x05 \x03(\x03\x12\x19\n\x11heartbeat_commits\x18\x06 \x03(\x03\x12!\n\x19heartbeat_response_groups\x18\x07 \x03(\t\x12 \n\x18heartbeat_response_terms\x18\x08 \x03(\x03\x12\x13\n\x0blost_groups\x18\t \x03(\t\x12\x19\n\x11lost_last_offsets\x18\n \x03(\x03\"\x0f\n\rRaftStreamEnd\"\xec\x02\n\x0eMetadataRecord\x12.\n\ncluster_id\x18\x01 \x01(\x0b\x32\x18.logd.v1.ClusterIdRecordH\x00\x12/\n\x06\x62roker\x18\x02 \x01(\x0b\x32\x1d.logd.v1.RegisterBrokerRecordH\x00\x12*\n\x05topic\x18\x03 \x01(\x0b\x32\x19.logd.v1.TopicRecordProtoH\x00\x12\x32\n\tpartition\x18\x04 \x01(\x0b\x32\x1d.logd.v1.PartitionRecordProtoH\x00\x12\'\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x15.logd.v1.ConfigRecordH\x00\x12\x32\n\x0cremove_topic\x18\x06 \x01(\x0b\x32\x1a.logd.v1.RemoveTopicRecordH\x00\x12\x32\n\x0cproducer_ids\x18\x07 \x01(\x0b\x32\x1a.logd.v1.ProducerIdsRecordH\x00\x42\x08\n\x06record\"%\n\x0f\x43lusterIdRecord\x12\x12\n\ncluster_id\x18\x01 \x01(\t\"Q\n\x14RegisterBrokerRecord\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x0c\n\x04rack\x18\x04 \x01(\t\"2\n\x10TopicRecordProto\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08topic_id\x18\x02 \x01(\t\"M\n\x14PartitionRecordProto\x12\x10\n\x08topic_id\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x10\n\x08replicas\x18\x03 \x03(\x05\"L\n\x0c\x43onfigRecord\x12\x10\n\x08topic_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65lete\x18\x04 \x01(\x08\"%\n\x11RemoveTopicRecord\x12\x10\n\x08topic_id\x18\x01 \x01(\t\"E\n\x11ProducerIdsRecord\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x10\n\x08\x66irst_id\x18\x02 \x01(\x03\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"_\n\x11WritePrecondition\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x12\n\nmust_exist\x18\x02 \x01(\x08\x12\x16\n\x0emust_not_exist\x18\x03 \x01(\x08\x12\x0f\n\x07version\x18\x04 \x01(\x03\"\xbc\x01\n\x16\x43ontrollerWriteRequest\x12\x0b\n\x03src\x18\x01 \x01(\x05\x12(\n\x07records\x18\x02 \x03(\x0b\x32\x17.logd.v1.MetadataRecord\x12\x31\n\rpreconditions\x18\x03 \x03(\x0b\x32\x1a.logd.v1.WritePrecondition\x12\x1d\n\x15\x61llocate_producer_ids\x18\x04 \x01(\x08\x12\x19\n\x11producer_id_count\x18\x05 \x01(\x03\"\x95\x01\n\x17\x43ontrollerWriteResponse\x12\x12\n\nerror_code\x18\x01 \x01(\x05\x12\x15\n\rerror_message\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x15\n\rcontroller_id\x18\x04 \x01(\x05\x12\r\n\x05stale\x18\x05 \x01(\x08\x12\x19\n\x11\x66irst_producer_id\x18\x06 \x01(\x03\"S\n\x0cLedPartition\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x14\n\x0cleader_epoch\x18\x03 \x01(\x05\x12\x0b\n\x03isr\x18\x04 \x03(\x05\"f\n\x16\x42rokerHeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\"\n\x03led\x18\x02 \x03(\x0b\x32\x15.logd.v1.LedPartition\x12\x17\n\x0fmetadata_offset\x18\x03 \x01(\x03\":\n\nLeaderMove\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\n\n\x02to\x18\x03 \x01(\x05\"\xbf\x01\n\x17\x42rokerHeartbeatResponse\x12\x15\n\rcontroller_id\x18\x01 \x01(\x05\x12\x14\n\x0clive_brokers\x18\x02 \x03(\x05\x12\x16\n\x0eleader_brokers\x18\x03 \x03(\x05\x12\"\n\x03led\x18\x04 \x03(\x0b\x32\x15.logd.v1.LedPartition\x12\"\n\x05moves\x18\x05 \x03(\x0b\x32\x13.logd.v1.LeaderMove\x12\x17\n\x0fmetadata_offset\x18\x06 \x01(\x03\"C\n\x0c\x46\x61ultRequest\x12\x10\n\x08\x62lock_to\x18\x01 \x03(\x05\x12\x12\n\nblock_from\x18\x02 \x03(\x05\x12\r\n\x05\x63lear\x18\x03 \x01(\x08\"9\n\rFaultResponse\x12\x12\n\nblocked_to\x18\x01 \x03(\x05\x12\x14\n\x0c\x62locked_from\x18\x02 \x03(\x05\x32\xb1\x02\n\x0f\x43lusterInternal\x12\x34\n\x04Raft\x12\x12.logd.v1.RaftFrame\x1a\x16.logd.v1.RaftStreamEnd(\x01\x12T\n\x0f\x43ontrollerWrite\x12\x1f.logd.v1.ControllerWriteRequest\x1a .logd.v1.ControllerWriteResponse\x12T\n\x0f\x42rokerHeartbeat\x12\x1f.logd.v1.BrokerHeartbeatRequest\x1a .logd.v1.BrokerHeartbeatResponse\x12<\n\x0bInjectFault\x12\x15.logd.v1.FaultRequest\x1a\x16.logd.v1.FaultResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15logd/v1/cluster.proto\x12\x07logd.v1\x1a\x13logd/v1/admin.proto\"_\n\tRaftEntry\x12\x0c\n\x04term\x18\x01 \x01(\x03\x12\x13\n\x0b\x62\x61se_offset\x18\x02 \x01(\x03\x12\x13\n\x0blast_offset\x18\x03 \x01(\x03\x12\x0c\n\x04kind\x18\x04 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\"b\n\x0e\x43onfStateProto\x12\x0e\n\x06voters\x18\x01 \x03(\x05\x12\x17\n\x0fvoters_outgoing\x18\x02 \x03(\x05\x12\x10\n\x08learners\x18\x03 \x03(\x05\x12\x15\n\rlearners_next\x18\x04 \x03(\x05\"\xf9\x03\n\x0bRaftMessage\x12\r\n\x05group\x18\x01 \x01(\t\x12\'\n\x04type\x18\x02 \x01(\x0e\x32\x19.logd.v1.RaftMessage.Type\x12\x0c\n\x04term\x18\x03 \x01(\x03\x12\x13\n\x0bprev_offset\x18\x04 \x01(\x03\x12\x11\n\tprev_term\x18\x05 \x01(\x03\x12\x0e\n\x06\x63ommit\x18\x06 \x01(\x03\x12#\n\x07\x65ntries\x18\x07 \x03(\x0b\x32\x12.logd.v1.RaftEntry\x12\x0e\n\x06reject\x18\x08 \x01(\x08\x12\x13\n\x0bhint_offset\x18\t \x01(\x03\x12\x11\n\thint_term\x18\n \x01(\x03\x12\x10\n\x08pre_vote\x18\x0b \x01(\x08\x12\x10\n\x08transfer\x18\x0c \x01(\x08\x12\x0f\n\x07granted\x18\r \x01(\x08\x12\x17\n\x0fsnapshot_offset\x18\x0e \x01(\x03\x12\x15\n\rsnapshot_term\x18\x0f \x01(\x03\x12.\n\rsnapshot_conf\x18\x10 \x01(\x0b\x32\x17.logd.v1.ConfStateProto\x12\x15\n\rsnapshot_data\x18\x11 \x01(\x0c\"c\n\x04Type\x12\n\n\x06\x41PPEND\x10\x00\x12\x13\n\x0f\x41PPEND_RESPONSE\x10\x01\x12\x08\n\x04VOTE\x10\x02\x12\x11\n\rVOTE_RESPONSE\x10\x03\x12\x0c\n\x08SNAPSHOT\x10\x04\x12\x0f\n\x0bTIMEOUT_NOW\x10\x05\"\x90\x02\n\tRaftFrame\x12\x0b\n\x03src\x18\x01 \x01(\x05\x12\x0b\n\x03\x64st\x18\x02 \x01(\x05\x12&\n\x08messages\x18\x03 \x03(\x0b\x32\x14.logd.v1.RaftMessage\x12\x18\n\x10heartbeat_groups\x18\x04 \x03(\t\x12\x17\n\x0fheartbeat_terms\x18\x05 \x03(\x03\x12\x19\n\x11heartbeat_commits\x18\x06 \x03(\x03\x12!\n\x19heartbeat_response_groups\x18\x07 \x03(\t\x12 \n\x18heartbeat_response_terms\x18\x08 \x03(\x03\x12\x13\n\x0blost_groups\x18\t \x03(\t\x12\x19\n\x11lost_last_offsets\x18\n \x03(\x03\"\x0f\n\rRaftStreamEnd\"\xec\x02\n\x0eMetadataRecord\x12.\n\ncluster_id\x18\x01 \x01(\x0b\x32\x18.logd.v1.ClusterIdRecordH\x00\x12/\n\x06\x62roker\x18\x02 \x01(\x0b\x32\x1d.logd.v1.RegisterBrokerRecordH\x00\x12*\n\x05topic\x18\x03 \x01(\x0b\x32\x19.logd.v1.TopicRecordProtoH\x00\x12\x32\n\tpartition\x18\x04 \x01(\x0b\x32\x1d.logd.v1.PartitionRecordProtoH\x00\x12\'\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x15.logd.v1.ConfigRecordH\x00\x12\x32\n\x0cremove_topic\x18\x06 \x01(\x0b\x32\x1a.logd.v1.RemoveTopicRecordH\x00\x12\x32\n\x0cproducer_ids\x18\x07 \x01(\x0b\x32\x1a.logd.v1.ProducerIdsRecordH\x00\x42\x08\n\x06record\"%\n\x0f\x43lusterIdRecord\x12\x12\n\ncluster_id\x18\x01 \x01(\t\"Q\n\x14RegisterBrokerRecord\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x0c\n\x04rack\x18\x04 \x01(\t\"2\n\x10TopicRecordProto\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08topic_id\x18\x02 \x01(\t\"M\n\x14PartitionRecordProto\x12\x10\n\x08topic_id\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x10\n\x08replicas\x18\x03 \x03(\x05\"L\n\x0c\x43onfigRecord\x12\x10\n\x08topic_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65lete\x18\x04 \x01(\x08\"%\n\x11RemoveTopicRecord\x12\x10\n\x08topic_id\x18\x01 \x01(\t\"E\n\x11ProducerIdsRecord\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\x10\n\x08\x66irst_id\x18\x02 \x01(\x03\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"_\n\x11WritePrecondition\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x12\n\nmust_exist\x18\x02 \x01(\x08\x12\x16\n\x0emust_not_exist\x18\x03 \x01(\x08\x12\x0f\n\x07version\x18\x04 \x01(\x03\"\xbc\x01\n\x16\x43ontrollerWriteRequest\x12\x0b\n\x03src\x18\x01 \x01(\x05\x12(\n\x07records\x18\x02 \x03(\x0b\x32\x17.logd.v1.MetadataRecord\x12\x31\n\rpreconditions\x18\x03 \x03(\x0b\x32\x1a.logd.v1.WritePrecondition\x12\x1d\n\x15\x61llocate_producer_ids\x18\x04 \x01(\x08\x12\x19\n\x11producer_id_count\x18\x05 \x01(\x03\"\x95\x01\n\x17\x43ontrollerWriteResponse\x12\x12\n\nerror_code\x18\x01 \x01(\x05\x12\x15\n\rerror_message\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x15\n\rcontroller_id\x18\x04 \x01(\x05\x12\r\n\x05stale\x18\x05 \x01(\x08\x12\x19\n\x11\x66irst_producer_id\x18\x06 \x01(\x03\"S\n\x0cLedPartition\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x14\n\x0cleader_epoch\x18\x03 \x01(\x05\x12\x0b\n\x03isr\x18\x04 \x03(\x05\"f\n\x16\x42rokerHeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\x05\x12\"\n\x03led\x18\x02 \x03(\x0b\x32\x15.logd.v1.LedPartition\x12\x17\n\x0fmetadata_offset\x18\x03 \x01(\x03\":\n\nLeaderMove\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\n\n\x02to\x18\x03 \x01(\x05\"\xbf\x01\n\x17\x42rokerHeartbeatResponse\x12\x15\n\rcontroller_id\x18\x01 \x01(\x05\x12\x14\n\x0clive_brokers\x18\x02 \x03(\x05\x12\x16\n\x0eleader_brokers\x18\x03 \x03(\x05\x12\"\n\x03led\x18\x04 \x03(\x0b\x32\x15.logd.v1.LedPartition\x12\"\n\x05moves\x18\x05 \x03(\x0b\x32\x13.logd.v1.LeaderMove\x12\x17\n\x0fmetadata_offset\x18\x06 \x01(\x03\"U\n\x11\x46orwardedTransfer\x12\x0b\n\x03src\x18\x01 \x01(\x05\x12\x33\n\x07request\x18\x02 \x01(\x0b\x32\".logd.v1.TransferLeadershipRequest\"C\n\x0c\x46\x61ultRequest\x12\x10\n\x08\x62lock_to\x18\x01 \x03(\x05\x12\x12\n\nblock_from\x18\x02 \x03(\x05\x12\r\n\x05\x63lear\x18\x03 \x01(\x08\"9\n\rFaultResponse\x12\x12\n\nblocked_to\x18\x01 \x03(\x05\x12\x14\n\x0c\x62locked_from\x18\x02 \x03(\x05\x32\x88\x03\n\x0f\x43lusterInternal\x12\x34\n\x04Raft\x12\x12.logd.v1.RaftFrame\x1a\x16.logd.v1.RaftStreamEnd(\x01\x12T\n\x0f\x43ontrollerWrite\x12\x1f.logd.v1.ControllerWriteRequest\x1a .logd.v1.ControllerWriteResponse\x12T\n\x0f\x42rokerHeartbeat\x12\x1f.logd.v1.BrokerHeartbeatRequest\x1a .logd.v1.BrokerHeartbeatResponse\x12U\n\x12TransferLeadership\x12\x1a.logd.v1.ForwardedTransfer\x1a#.logd.v1.TransferLeadershipResponse\x12<\n\x0bInjectFault\x12\x15.logd.v1.FaultRequest\x1a\x16.logd.v1.FaultResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'logd.v1.cluster_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RAFTENTRY']._serialized_start=34
-  _globals['_RAFTENTRY']._serialized_end=129
-  _globals['_CONFSTATEPROTO']._serialized_start=131
-  _globals['_CONFSTATEPROTO']._serialized_end=229
-  _globals['_RAFTMESSAGE']._serialized_start=232
-  _globals['_RAFTMESSAGE']._serialized_end=737
-  _globals['_RAFTMESSAGE_TYPE']._serialized_start=638
-  _globals['_RAFTMESSAGE_TYPE']._serialized_end=737
-  _globals['_RAFTFRAME']._serialized_start=740
-  _globals['_RAFTFRAME']._serialized_end=1012
-  _globals['_RAFTSTREAMEND']._serialized_start=1014
-  _globals['_RAFTSTREAMEND']._serialized_end=1029
-  _globals['_METADATARECORD']._serialized_start=1032
-  _globals['_METADATARECORD']._serialized_end=1396
-  _globals['_CLUSTERIDRECORD']._serialized_start=1398
-  _globals['_CLUSTERIDRECORD']._serialized_end=1435
-  _globals['_REGISTERBROKERRECORD']._serialized_start=1437
-  _globals['_REGISTERBROKERRECORD']._serialized_end=1518
-  _globals['_TOPICRECORDPROTO']._serialized_start=1520
-  _globals['_TOPICRECORDPROTO']._serialized_end=1570
-  _globals['_PARTITIONRECORDPROTO']._serialized_start=1572
-  _globals['_PARTITIONRECORDPROTO']._serialized_end=1649
-  _globals['_CONFIGRECORD']._serialized_start=1651
-  _globals['_CONFIGRECORD']._serialized_end=1727
-  _globals['_REMOVETOPICRECORD']._serialized_start=1729
-  _globals['_REMOVETOPICRECORD']._serialized_end=1766
-  _globals['_PRODUCERIDSRECORD']._serialized_start=1768
-  _globals['_PRODUCERIDSRECORD']._serialized_end=1837
-  _globals['_WRITEPRECONDITION']._serialized_start=1839
-  _globals['_WRITEPRECONDITION']._serialized_end=1934
-  _globals['_CONTROLLERWRITEREQUEST']._serialized_start=1937
-  _globals['_CONTROLLERWRITEREQUEST']._serialized_end=2125
-  _globals['_CONTROLLERWRITERESPONSE']._serialized_start=2128
-  _globals['_CONTROLLERWRITERESPONSE']._serialized_end=2277
-  _globals['_LEDPARTITION']._serialized_start=2279
-  _globals['_LEDPARTITION']._serialized_end=2362
-  _globals['_BROKERHEARTBEATREQUEST']._serialized_start=2364
-  _globals['_BROKERHEARTBEATREQUEST']._serialized_end=2466
-  _globals['_LEADERMOVE']._serialized_start=2468
-  _globals['_LEADERMOVE']._serialized_end=2526
-  _globals['_BROKERHEARTBEATRESPONSE']._serialized_start=2529
-  _globals['_BROKERHEARTBEATRESPONSE']._serialized_end=2720
-  _globals['_FAULTREQUEST']._serialized_start=2722
-  _globals['_FAULTREQUEST']._serialized_end=2789
-  _globals['_FAULTRESPONSE']._serialized_start=2791
-  _globals['_FAULTRESPONSE']._serialized_end=2848
-  _globals['_CLUSTERINTERNAL']._serialized_start=2851
-  _globals['_CLUSTERINTERNAL']._serialized_end=3156
+  _globals['_RAFTENTRY']._serialized_start=55
+  _globals['_RAFTENTRY']._serialized_end=150
+  _globals['_CONFSTATEPROTO']._serialized_start=152
+  _globals['_CONFSTATEPROTO']._serialized_end=250
+  _globals['_RAFTMESSAGE']._serialized_start=253
+  _globals['_RAFTMESSAGE']._serialized_end=758
+  _globals['_RAFTMESSAGE_TYPE']._serialized_start=659
+  _globals['_RAFTMESSAGE_TYPE']._serialized_end=758
+  _globals['_RAFTFRAME']._serialized_start=761
+  _globals['_RAFTFRAME']._serialized_end=1033
+  _globals['_RAFTSTREAMEND']._serialized_start=1035
+  _globals['_RAFTSTREAMEND']._serialized_end=1050
+  _globals['_METADATARECORD']._serialized_start=1053
+  _globals['_METADATARECORD']._serialized_end=1417
+  _globals['_CLUSTERIDRECORD']._serialized_start=1419
+  _globals['_CLUSTERIDRECORD']._serialized_end=1456
+  _globals['_REGISTERBROKERRECORD']._serialized_start=1458
+  _globals['_REGISTERBROKERRECORD']._serialized_end=1539
+  _globals['_TOPICRECORDPROTO']._serialized_start=1541
+  _globals['_TOPICRECORDPROTO']._serialized_end=1591
+  _globals['_PARTITIONRECORDPROTO']._serialized_start=1593
+  _globals['_PARTITIONRECORDPROTO']._serialized_end=1670
+  _globals['_CONFIGRECORD']._serialized_start=1672
+  _globals['_CONFIGRECORD']._serialized_end=1748
+  _globals['_REMOVETOPICRECORD']._serialized_start=1750
+  _globals['_REMOVETOPICRECORD']._serialized_end=1787
+  _globals['_PRODUCERIDSRECORD']._serialized_start=1789
+  _globals['_PRODUCERIDSRECORD']._serialized_end=1858
+  _globals['_WRITEPRECONDITION']._serialized_start=1860
+  _globals['_WRITEPRECONDITION']._serialized_end=1955
+  _globals['_CONTROLLERWRITEREQUEST']._serialized_start=1958
+  _globals['_CONTROLLERWRITEREQUEST']._serialized_end=2146
+  _globals['_CONTROLLERWRITERESPONSE']._serialized_start=2149
+  _globals['_CONTROLLERWRITERESPONSE']._serialized_end=2298
+  _globals['_LEDPARTITION']._serialized_start=2300
+  _globals['_LEDPARTITION']._serialized_end=2383
+  _globals['_BROKERHEARTBEATREQUEST']._serialized_start=2385
+  _globals['_BROKERHEARTBEATREQUEST']._serialized_end=2487
+  _globals['_LEADERMOVE']._serialized_start=2489
+  _globals['_LEADERMOVE']._serialized_end=2547
+  _globals['_BROKERHEARTBEATRESPONSE']._serialized_start=2550
+  _globals['_BROKERHEARTBEATRESPONSE']._serialized_end=2741
+  _globals['_FORWARDEDTRANSFER']._serialized_start=2743
+  _globals['_FORWARDEDTRANSFER']._serialized_end=2828
+  _globals['_FAULTREQUEST']._serialized_start=2830
+  _globals['_FAULTREQUEST']._serialized_end=2897
+  _globals['_FAULTRESPONSE']._serialized_start=2899
+  _globals['_FAULTRESPONSE']._serialized_end=2956
+  _globals['_CLUSTERINTERNAL']._serialized_start=2959
+  _globals['_CLUSTERINTERNAL']._serialized_end=3351
 # @@protoc_insertion_point(module_scope)

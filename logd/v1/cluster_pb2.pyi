@@ -1,3 +1,4 @@
+from logd.v1 import admin_pb2 as _admin_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -284,6 +285,14 @@ class BrokerHeartbeatResponse(_message.Message):
     moves: _containers.RepeatedCompositeFieldContainer[LeaderMove]
     metadata_offset: int
     def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ..., metadata_offset: _Optional[int] = ...) -> None: ...
+
+class ForwardedTransfer(_message.Message):
+    __slots__ = ("src", "request")
+    SRC_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    src: int
+    request: _admin_pb2.TransferLeadershipRequest
+    def __init__(self, src: _Optional[int] = ..., request: _Optional[_Union[_admin_pb2.TransferLeadershipRequest, _Mapping]] = ...) -> None: ...
 
 class FaultRequest(_message.Message):
     __slots__ = ("block_to", "block_from", "clear")

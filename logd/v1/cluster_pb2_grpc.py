@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from logd.v1 import admin_pb2 as logd_dot_v1_dot_admin__pb2
 from logd.v1 import cluster_pb2 as logd_dot_v1_dot_cluster__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -49,6 +50,11 @@ class ClusterInternalStub:
                 request_serializer=logd_dot_v1_dot_cluster__pb2.BrokerHeartbeatRequest.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_cluster__pb2.BrokerHeartbeatResponse.FromString,
                 _registered_method=True)
+        self.TransferLeadership = channel.unary_unary(
+                '/logd.v1.ClusterInternal/TransferLeadership',
+                request_serializer=logd_dot_v1_dot_cluster__pb2.ForwardedTransfer.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.FromString,
+                _registered_method=True)
         self.InjectFault = channel.unary_unary(
                 '/logd.v1.ClusterInternal/InjectFault',
                 request_serializer=logd_dot_v1_dot_cluster__pb2.FaultRequest.SerializeToString,
@@ -84,6 +90,14 @@ class ClusterInternalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TransferLeadership(self, request, context):
+        """An operator's TransferLeadership taken by another broker, forwarded to the leader
+        (which does not forward it again).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def InjectFault(self, request, context):
         """Tests only (--enable-fault-injection): block or unblock traffic with given peers.
         """
@@ -108,6 +122,11 @@ def add_ClusterInternalServicer_to_server(servicer, server):
                     servicer.BrokerHeartbeat,
                     request_deserializer=logd_dot_v1_dot_cluster__pb2.BrokerHeartbeatRequest.FromString,
                     response_serializer=logd_dot_v1_dot_cluster__pb2.BrokerHeartbeatResponse.SerializeToString,
+            ),
+            'TransferLeadership': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferLeadership,
+                    request_deserializer=logd_dot_v1_dot_cluster__pb2.ForwardedTransfer.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.SerializeToString,
             ),
             'InjectFault': grpc.unary_unary_rpc_method_handler(
                     servicer.InjectFault,
@@ -196,6 +215,33 @@ class ClusterInternal:
             '/logd.v1.ClusterInternal/BrokerHeartbeat',
             logd_dot_v1_dot_cluster__pb2.BrokerHeartbeatRequest.SerializeToString,
             logd_dot_v1_dot_cluster__pb2.BrokerHeartbeatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferLeadership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.ClusterInternal/TransferLeadership',
+            logd_dot_v1_dot_cluster__pb2.ForwardedTransfer.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.FromString,
             options,
             channel_credentials,
             insecure,

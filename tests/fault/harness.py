@@ -22,6 +22,7 @@ Owned by one test's thread; the workload runs its own threads.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import time
 from collections.abc import Callable
@@ -30,13 +31,16 @@ from pathlib import Path
 from cli.cluster.health import assess
 from logd.client import OFFSET_BEGINNING, Admin, Consumer, NewTopic, TopicPartition
 from logd.errors import LogdError
+from logd.groups.partition import offsets_partition_for
 from tests.fault.checker import CheckResult, check
 from tests.fault.disk import ReplicaLog, partition_dir, read_replica
 from tests.fault.history import History, Kind, Op, Outcome
 from tests.fault.nemesis import (
+    AdminLeadershipHook,
     FaultSpec,
     GrpcFaultHook,
     Nemesis,
+    Targets,
     available_kinds,
     hook_in_build,
     schedule,
@@ -52,6 +56,8 @@ BROKER_CONFIG = """
 "group.min.session.timeout.ms" = 500
 "offsets.topic.num.partitions" = 4
 """
+#: As BROKER_CONFIG says: where the workload group's coordinator lives follows from it.
+OFFSETS_PARTITIONS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +65,7 @@ class RunConfig:
     nodes: int = 1
     faults: int = 20
     seed: int = 0
-    kinds: tuple[str, ...] = ("kill", "pause", "partition")
+    kinds: tuple[str, ...] = ("kill", "pause", "partition", "transfer", "disk")
     #: A fault lasts while the workload invokes this many produce calls (drawn per fault).
     hold: tuple[int, int] = (20, 2_500)
     #: After healing: values acknowledged before the next fault (liveness).
@@ -82,17 +88,22 @@ class RunResult:
     seconds: float
     #: Every stored batch carries a producer id: duplicates are anomalies.
     idempotent: bool
+    #: What the transfers and disk faults did (``Nemesis.outcomes``).
+    outcomes: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> str:
         c = self.config
-        kinds = ", ".join(sorted({f.kind.value for f in self.faults}))
+        by_kind = collections.Counter(f.kind.value for f in self.faults)
+        kinds = ", ".join(f"{by_kind[k]} {k}" for k in sorted(by_kind))
         producer = "idempotent" if self.idempotent else "not idempotent"
         head = (
             f"fault run: {c.nodes} node(s), seed {c.seed}, {len(self.faults)} faults ({kinds}) "
             f"in {self.seconds:.0f} s; producers {producer}"
         )
+        done = ", ".join(f"{n} {what}" for what, n in sorted(self.outcomes.items()))
         problems = [f"problem: {p}" for p in self.problems] or ["problems: none"]
-        return "\n".join([head, self.check.summary(), *problems])
+        return "\n".join([head, f"nemesis: {done or 'nothing else'}", self.check.summary(),
+                          *problems])  # fmt: skip
 
     def assert_ok(self) -> None:
         assert self.check.valid and not self.problems, "fault run failed:\n" + self.summary()
@@ -102,12 +113,15 @@ def run(root: Path, config: RunConfig) -> RunResult:
     """One fault run under ``root`` (see the module doc)."""
     started = time.monotonic()
     kinds = available_kinds(config.nodes, config.kinds)
-    faults = schedule(config.seed, config.faults, kinds, config.nodes, config.hold)
+    w = config.workload
+    targets = Targets(w.topic, w.partitions, offsets_partition_for(w.group, OFFSETS_PARTITIONS))
+    faults = schedule(config.seed, config.faults, kinds, config.nodes, config.hold, targets)
     print(f"fault schedule (seed {config.seed}): " + "; ".join(map(str, faults)), flush=True)
     cluster = _cluster(root, config)
     history = History(time.monotonic)
     problems: list[str] = []
     replicas: list[ReplicaLog] = []
+    outcomes: dict[str, int] = {}
     try:
         cluster.start()
         with Admin(brokers=cluster.bootstrap, request_timeout_ms=10_000) as admin:
@@ -115,7 +129,7 @@ def run(root: Path, config: RunConfig) -> RunResult:
             workload = Workload(cluster.bootstrap, history, config.workload)
             workload.start()
             try:
-                problems += _drive(cluster, admin, workload.progress, faults, config)
+                problems += _drive(cluster, admin, workload.progress, faults, config, outcomes)
             finally:
                 problems += workload.stop()
             history.close()
@@ -130,7 +144,7 @@ def run(root: Path, config: RunConfig) -> RunResult:
     idempotent = bool(replicas) and all(r.producer_ids for r in replicas if r.records)
     result = check(history, duplicates_allowed=not idempotent)
     seconds = time.monotonic() - started
-    return RunResult(config, faults, history, result, problems, seconds, idempotent)
+    return RunResult(config, faults, history, result, problems, seconds, idempotent, outcomes)
 
 
 def _cluster(root: Path, config: RunConfig) -> Cluster:
@@ -154,11 +168,31 @@ def _create_topics(admin: Admin, config: RunConfig) -> None:
 
 
 def _drive(
-    cluster: Cluster, admin: Admin, progress: Progress, faults: list[FaultSpec], config: RunConfig
+    cluster: Cluster,
+    admin: Admin,
+    progress: Progress,
+    faults: list[FaultSpec],
+    config: RunConfig,
+    outcomes: dict[str, int],
 ) -> list[str]:
-    """The nemesis loop: settle, inject, hold, heal -- one fault at a time."""
+    """The nemesis loop: settle, inject, hold, heal -- one fault at a time. What the
+    nemesis did lands in ``outcomes``."""
     hook = GrpcFaultHook(cluster) if config.nodes > 1 and hook_in_build() else None
-    nemesis = Nemesis(cluster, hook)
+    nemesis = Nemesis(cluster, hook, AdminLeadershipHook(admin))
+    try:
+        return _faults(cluster, admin, progress, faults, config, nemesis)
+    finally:
+        outcomes.update(nemesis.outcomes)
+
+
+def _faults(
+    cluster: Cluster,
+    admin: Admin,
+    progress: Progress,
+    faults: list[FaultSpec],
+    config: RunConfig,
+    nemesis: Nemesis,
+) -> list[str]:
     why = _settle(cluster, admin, progress, config)
     if why:
         return [f"never healthy before the first fault: {why}"]

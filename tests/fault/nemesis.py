@@ -8,10 +8,20 @@ Fault kinds:
   peers and clients time out, then it wakes up believing it still leads);
 * ``partition`` -- cut a broker off from its peers through the broker-to-broker fault hook
   (issue 5's ``InjectFault``: ``--enable-fault-injection``, loopback only), all of them or
-  one direction only, then clear it. Needs a cluster (N > 1) and the hook in this build.
-
-Leadership transfer is not a kind yet: no RPC asks a broker to hand over a partition
-(issue 5 moves leaders only by the controller's rebalancing).
+  one direction only, then clear it. Needs a cluster (N > 1) and the hook in this build;
+* ``transfer`` -- move the leadership of some partitions to the target broker through the
+  admin API (``Admin.transfer_leadership``, as an operator would), a partition of the
+  workload's topic and, every other time, the ``__consumer_offsets`` partition of the
+  workload's group (its coordinator moves; the group must carry on from its commits).
+  When the target already leads one, the next replica gets it; when it is not a replica
+  (more brokers than replicas), a replica chosen by its id does. A refused transfer (the
+  target not in sync yet, the transfer abandoned) is an outcome, not a failure of the run:
+  the counts are in the summary. Needs N > 1;
+* ``disk`` -- SIGKILL a broker, damage the files of one workload partition it holds (the
+  one drawn, or another drawn at the time when it holds no replica of that one; cut its
+  active segment, flip a bit in a sealed segment, or delete an index:
+  ``tests.fault.disk``), restart it: it must find the damage, get what it lost back from
+  the leader, and never serve bad data. Needs N > 1 (one replica cannot be repaired).
 
 :func:`schedule` is pure: the same seed gives the same faults, printed before the run so a
 failing seed is replayed with ``--fault-seed``. How long a fault lasts is measured in the
@@ -22,30 +32,55 @@ Owned by the harness's thread.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 import importlib.util
 import math
 import random
+from pathlib import Path
 from typing import Protocol
 
+from logd.client import Admin
+from logd.errors import LogdError
+from tests.fault.disk import (
+    cut_active_segment,
+    delete_index,
+    flip_sealed_segment,
+    partition_dir,
+    segments,
+)
 from tests.integration.cluster import Cluster
 
 __all__ = [
+    "OFFSETS_TOPIC",
+    "AdminLeadershipHook",
     "FaultKind",
     "FaultSpec",
     "GrpcFaultHook",
+    "LeadershipHook",
     "Nemesis",
     "NetworkHook",
+    "Targets",
     "available_kinds",
     "schedule",
 ]
+
+OFFSETS_TOPIC = "__consumer_offsets"
+#: How a ``disk`` fault damages a partition's files.
+DAMAGES = ("cut", "flip", "delete-index")
 
 
 class FaultKind(enum.Enum):
     KILL = "kill"
     PAUSE = "pause"
     PARTITION = "partition"
+    TRANSFER = "transfer"
+    DISK = "disk"
+
+
+#: Kinds that need more than one broker.
+_CLUSTER_KINDS = frozenset({FaultKind.PARTITION, FaultKind.TRANSFER, FaultKind.DISK})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +93,23 @@ class FaultSpec:
     #: For a partition: the peers cut off, and whether only the target's sends are dropped.
     peers: tuple[int, ...] = ()
     one_way: bool = False
+    #: For a transfer: the partitions whose leadership moves to the target.
+    moves: tuple[tuple[str, int], ...] = ()
+    #: For a disk fault: the partition damaged and how (one of DAMAGES).
+    damaged: tuple[str, int] = ("", -1)
+    damage: str = ""
+    #: Drawn with the schedule: what picks the damaged byte.
+    seed: int = 0
 
     def __str__(self) -> str:
         where = f"broker {self.target}"
         if self.kind is FaultKind.PARTITION:
             arrow = "->" if self.one_way else "<->"
             where += f" {arrow} {','.join(map(str, self.peers))}"
+        elif self.kind is FaultKind.TRANSFER:
+            where = " ".join(f"{t}-{p}" for t, p in self.moves) + f" to broker {self.target}"
+        elif self.kind is FaultKind.DISK:
+            where += f" ({self.damage} {self.damaged[0]}-{self.damaged[1]})"
         return f"{self.kind.value} {where} for {self.hold} ops"
 
 
@@ -77,19 +123,37 @@ def available_kinds(nodes: int, wanted: tuple[str, ...]) -> tuple[FaultKind, ...
     kinds = []
     for name in wanted:
         kind = FaultKind(name)
-        if kind is FaultKind.PARTITION and (nodes < 2 or not hook_in_build()):
+        if kind in _CLUSTER_KINDS and nodes < 2:
+            continue
+        if kind is FaultKind.PARTITION and not hook_in_build():
             continue
         kinds.append(kind)
     assert kinds, f"no fault kind of {wanted} applies to {nodes} node(s)"
     return tuple(kinds)
 
 
+@dataclasses.dataclass(frozen=True)
+class Targets:
+    """What the faults can hit besides brokers: the workload's partitions, and the
+    ``__consumer_offsets`` partition of its group (its coordinator)."""
+
+    topic: str = "fault"
+    partitions: int = 4
+    coordinator: int = 0
+
+
 def schedule(
-    seed: int, count: int, kinds: tuple[FaultKind, ...], nodes: int, hold: tuple[int, int]
+    seed: int,
+    count: int,
+    kinds: tuple[FaultKind, ...],
+    nodes: int,
+    hold: tuple[int, int],
+    targets: Targets | None = None,
 ) -> list[FaultSpec]:
     """``count`` faults drawn from ``seed``: kind, target, hold (produce calls, drawn
-    log-uniformly from ``hold``)."""
+    log-uniformly from ``hold``), and what a kind needs besides."""
     rng = random.Random(seed)
+    where = targets or Targets()
     faults = []
     for _ in range(count):
         kind = rng.choice(kinds)
@@ -100,6 +164,16 @@ def schedule(
             others = [n for n in range(nodes) if n != target]
             cut = tuple(sorted(rng.sample(others, rng.randint(1, len(others)))))
             faults.append(FaultSpec(kind, target, ops, cut, one_way=rng.random() < 0.25))
+        elif kind is FaultKind.TRANSFER:
+            moves = [(where.topic, rng.randrange(where.partitions))]
+            if rng.random() < 0.5:
+                moves.append((OFFSETS_TOPIC, where.coordinator))
+            faults.append(FaultSpec(kind, target, ops, moves=tuple(moves)))
+        elif kind is FaultKind.DISK:
+            damaged = (where.topic, rng.randrange(where.partitions))
+            damage = rng.choice(DAMAGES)
+            faults.append(FaultSpec(kind, target, ops, damaged=damaged, damage=damage,
+                                    seed=rng.randrange(2**32)))  # fmt: skip
         else:
             faults.append(FaultSpec(kind, target, ops))
     return faults
@@ -135,30 +209,105 @@ class GrpcFaultHook:
         self._call(node, clear=True)
 
 
-class Nemesis:
-    """Injects and heals the faults of a schedule on a running cluster."""
+class LeadershipHook(Protocol):
+    """Moves a partition's leadership; returns what happened, one word (for the counts)."""
 
-    def __init__(self, cluster: Cluster, hook: NetworkHook | None = None) -> None:
+    def transfer(self, topic: str, partition: int, to: int) -> str: ...
+
+
+class AdminLeadershipHook:
+    """``Admin.transfer_leadership``, as an operator runs it (``logd topic
+    transfer-leadership``). Outcomes: ``moved``; ``refused:<ERROR>`` for a typed refusal
+    (the target not in sync yet after the last fault, the transfer abandoned, ...)."""
+
+    def __init__(self, admin: Admin) -> None:
+        self._admin = admin
+
+    def transfer(self, topic: str, partition: int, to: int) -> str:
+        try:
+            (described,) = self._admin.describe_topics([topic])
+            replicas = list(described.partitions[partition].replicas)
+            if to not in replicas:  # more brokers than replicas: one of them, by the target
+                to = replicas[to % len(replicas)]
+            if described.partitions[partition].leader == to:  # it leads already: the next
+                to = replicas[(replicas.index(to) + 1) % len(replicas)]
+            self._admin.transfer_leadership(topic, partition, to, timeout_ms=5_000)
+        except LogdError as exc:
+            return f"refused:{exc.code.name}"
+        return "moved"
+
+
+class Nemesis:
+    """Injects and heals the faults of a schedule on a running cluster. ``outcomes``
+    counts what the transfers and disk faults did."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        hook: NetworkHook | None = None,
+        leadership: LeadershipHook | None = None,
+    ) -> None:
         self._cluster = cluster
         self._hook = hook
+        self._leadership = leadership
+        self.outcomes: collections.Counter[str] = collections.Counter()
 
     def inject(self, fault: FaultSpec) -> None:
         broker = self._cluster[fault.target]
-        if fault.kind is FaultKind.KILL:
+        if fault.kind in (FaultKind.KILL, FaultKind.DISK):
             broker.kill()
+            if fault.kind is FaultKind.DISK:
+                self.outcomes[self._damage(fault)] += 1
         elif fault.kind is FaultKind.PAUSE:
             broker.pause()
+        elif fault.kind is FaultKind.TRANSFER:
+            assert self._leadership is not None, "a transfer needs the admin hook"
+            for topic, partition in fault.moves:
+                what = "coordinator" if topic == OFFSETS_TOPIC else "partition"
+                outcome = self._leadership.transfer(topic, partition, fault.target)
+                self.outcomes[f"transfer {what} {outcome}"] += 1
         else:
             assert self._hook is not None, "a partition needs the fault hook"
             from_ = () if fault.one_way else fault.peers
             self._hook.block(fault.target, to=fault.peers, from_=from_)
 
+    def _damage(self, fault: FaultSpec) -> str:
+        """Damage the stopped broker's copy of a partition; what was done, for the counts
+        (a damage that does not apply -- no sealed segment yet, say -- becomes a cut)."""
+        rng = random.Random(fault.seed)
+        directory = _hosted(self._cluster[fault.target].data_dir, *fault.damaged, rng)
+        logs = segments(directory) if directory is not None else []
+        if directory is None or not logs or logs[-1].stat().st_size <= 1:
+            return "disk: nothing to damage"
+        if fault.damage == "flip" and len(logs) > 1:
+            done = flip_sealed_segment(directory, rng)
+        elif fault.damage == "delete-index" and any(directory.glob("*.index")):
+            done = delete_index(directory, rng)
+        else:
+            done = cut_active_segment(directory, rng)
+        print(f"  damaged broker {fault.target}: {done}", flush=True)
+        return f"disk {done.kind}"
+
     def heal(self, fault: FaultSpec) -> None:
         broker = self._cluster[fault.target]
-        if fault.kind is FaultKind.KILL:
+        if fault.kind in (FaultKind.KILL, FaultKind.DISK):
             broker.start()
         elif fault.kind is FaultKind.PAUSE:
             broker.resume()
-        else:
+        elif fault.kind is FaultKind.PARTITION:
             assert self._hook is not None
             self._hook.clear(fault.target)
+
+
+def _hosted(data_dir: Path, topic: str, partition: int, rng: random.Random) -> Path | None:
+    """The directory of ``topic-partition`` on this broker, or -- when it holds no replica
+    of it (5 brokers, 3 replicas) -- of another partition of ``topic`` that it holds, drawn
+    with ``rng``; None when it holds none."""
+    directory = partition_dir(data_dir, topic, partition)
+    if directory.is_dir():
+        return directory
+    held = sorted(
+        d for d in data_dir.glob(f"{topic}-*")
+        if d.is_dir() and d.name[len(topic) + 1 :].isdigit()
+    )  # fmt: skip
+    return rng.choice(held) if held else None

@@ -47,7 +47,8 @@ def test_a_short_cluster_fault_run_loses_nothing(
     result = run(tmp_path / "run", config)
     request.node.user_properties.append(("summary", result.summary()))
     result.assert_ok()
-    assert {f.kind.value for f in result.faults} == {"kill", "pause", "partition"}
+    kinds = {f.kind.value for f in result.faults}
+    assert kinds == {"kill", "pause", "partition", "transfer", "disk"}
     # Every replica of every partition was read at the end (and agreed: the checker).
     assert result.check.stats["final_read"] >= 5 * (1 + 3)
 

@@ -30,20 +30,24 @@ from logd.client.types import (
     ConfigEntry,
     NewTopic,
     PartitionInfo,
+    PartitionLeader,
     TopicDescription,
     TopicListing,
     TopicPartition,
 )
 from logd.clock import Clock, SystemClock
 from logd.errors import (
+    BrokerUnavailableError,
     InvalidConfigError,
     InvalidPartitionsError,
     InvalidReplicationFactorError,
     InvalidRequestError,
     InvalidTopicError,
+    LeaderNotAvailableError,
     LogdError,
     NetworkError,
     NotControllerError,
+    NotLeaderOrFollowerError,
 )
 from logd.v1 import admin_pb2
 
@@ -195,6 +199,49 @@ class AsyncAdmin:
         )
         resp: Any = await self._call(lambda c: c.unary(c.admin.CreatePartitions, request))
         _raise(resp.error)
+
+    # -- leadership --------------------------------------------------------------------------
+
+    async def transfer_leadership(
+        self, topic: str, partition: int, to: int | None = None, timeout_ms: int | None = None
+    ) -> PartitionLeader:
+        """Move ``topic-partition``'s leadership to broker ``to`` (None: its preferred
+        replica, the first of its replicas) and return once ``to`` leads. Raises
+        InvalidReplicaAssignmentError when ``to`` is not a replica, ReplicaNotAvailableError
+        when it is not in sync, RequestTimedOutError when it did not take over within
+        ``timeout_ms`` (the broker's default, 10 s, when None) or Raft's election timeout.
+        A leadership that moves meanwhile is followed until ``request_timeout_ms``."""
+        (name,) = _names([topic])
+        for value, what in ((partition, "partition"), (to, "to"), (timeout_ms, "timeout_ms")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 0):  # fmt: skip
+                raise InvalidRequestError(f"{what} must be an int >= 0, got {value!r}")
+        request = admin_pb2.TransferLeadershipRequest(
+            topic=name, partition=partition, target=-1 if to is None else to,
+            timeout_ms=timeout_ms or 0,
+        )  # fmt: skip
+        # The broker waits for the new leader: the call's deadline covers that wait.
+        wait_s = (timeout_ms or 10_000) / 1000.0 + self.config.request_timeout_ms / 1000.0
+        md = self._md
+        assert self._pool is not None
+        deadline = self._clock.monotonic() + self.config.request_timeout_ms / 1000.0
+        while True:
+            await md.fetch([name])
+            leader = md.cache.leader_address(name, partition)
+
+            async def call(c: Connection) -> Any:
+                return await c.unary_with_timeout(c.admin.TransferLeadership, request, wait_s)
+
+            try:
+                resp: Any = await self._pool.call_any(call, [leader] if leader else [])
+                _raise(resp.error)
+            except (NotLeaderOrFollowerError, LeaderNotAvailableError, BrokerUnavailableError):
+                # The leadership moved (or was moving) while we asked: ask the new leader.
+                if self._clock.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(self.config.retry_backoff_ms / 1000.0)
+                continue
+            return PartitionLeader(name, partition, resp.leader_id, resp.leader_epoch)
 
     # -- the cluster -------------------------------------------------------------------------
 
