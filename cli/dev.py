@@ -104,9 +104,9 @@ def run(app: App, args: argparse.Namespace) -> int:
             for i, proc in enumerate(procs):
                 if i not in dead and proc.poll() is not None:
                     dead.add(i)
-                    log = root / f"node-{i}.log"
+                    node_log = root / f"node-{i}.log"
                     alive = len(procs) - len(dead)
-                    _fail(app, f"node {i} exited ({proc.returncode}); see {log}; "
+                    _fail(app, f"node {i} exited ({proc.returncode}); see {node_log}; "
                                f"{alive} node(s) still serving")  # fmt: skip
             time.sleep(_POLL_S)  # a foreground supervisor: polling its children is the job
         return status.ERROR if dead else status.OK
