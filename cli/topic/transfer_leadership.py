@@ -1,9 +1,11 @@
 """``logd topic transfer-leadership NAME -p P [--to N]``: move a partition's leadership to
 another in-sync replica (without ``--to``: back to its preferred replica), as Redpanda's
 ``rpk cluster partitions transfer-leadership`` and Kafka's ``kafka-leader-election
---election-type PREFERRED`` do. Returns once the new leader leads. As with Kafka's
-``auto.leader.rebalance.enable``, the controller's rebalancing moves a leader that is not
-the preferred replica back to it (``leader.imbalance.check.interval.ms``, 10 s)."""
+--election-type PREFERRED`` do. Returns once the new leader leads. As in Kafka, while the
+brokers' ``auto.leader.rebalance.enable`` is true (the default) the controller moves a
+leader that is not the preferred replica back to it within
+``leader.imbalance.check.interval.ms`` (10 s); set it to false to keep leaders where
+they are put."""
 
 from __future__ import annotations
 
@@ -41,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="BROKER",
         help="the broker to lead it (default: its preferred replica, the first of its "
-        "replicas); the controller moves leaders back to preferred replicas every "
-        "leader.imbalance.check.interval.ms",
+        "replicas); with auto.leader.rebalance.enable (the default) the controller moves "
+        "leaders back to preferred replicas every leader.imbalance.check.interval.ms",
     )
 
 

@@ -126,7 +126,10 @@ class BrokerConfig:
     broker_session_timeout_ms: int = 4500
     #: A follower that has not caught up for this long leaves the ISR (Kafka's name).
     replica_lag_time_max_ms: int = 30_000
-    #: How often the controller moves leaderships back to their preferred replicas.
+    #: Whether, and how often, the controller moves leaderships back to their preferred
+    #: replicas (Kafka's names and defaults). Off: leaders stay where elections and
+    #: ``logd topic transfer-leadership`` put them.
+    auto_leader_rebalance_enable: bool = True
     leader_imbalance_check_interval_ms: int = 10_000
     #: The controller snapshots its image and compacts its log every this many offsets.
     metadata_snapshot_interval: int = 10_000
@@ -303,6 +306,7 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
     "broker.heartbeat.interval.ms": ("broker_heartbeat_interval_ms", _int(10, 600_000)),
     "broker.session.timeout.ms": ("broker_session_timeout_ms", _int(10, 3_600_000)),
     "replica.lag.time.max.ms": ("replica_lag_time_max_ms", _int(10, 3_600_000)),
+    "auto.leader.rebalance.enable": ("auto_leader_rebalance_enable", _bool),
     "leader.imbalance.check.interval.ms": (
         "leader_imbalance_check_interval_ms",
         _int(10, 86_400_000),

@@ -7,7 +7,7 @@ every partition's leader and ISR and the live brokers (soft state, never in the 
 controller's applied metadata offset (a starting broker serves once it has caught up to
 it), and the leadership moves asked of it.
 
-Rebalancing (Kafka's ``auto.leader.rebalance.enable``): every
+Rebalancing (Kafka's ``auto.leader.rebalance.enable``, on by default): every
 ``leader.imbalance.check.interval.ms`` the controller leader computes
 ``partitioning.preferred_leader_moves`` over the table -- only towards preferred replicas
 that are live *and* in the ISR, i.e. caught up -- and hands each leader its moves in its
@@ -50,11 +50,18 @@ class LedReplica(Protocol):
 
 class LivenessSettings:
     def __init__(
-        self, interval_ms: int = 500, session_timeout_ms: int = 4500, rebalance_ms: int = 10_000
+        self,
+        interval_ms: int = 500,
+        session_timeout_ms: int = 4500,
+        rebalance_ms: int = 10_000,
+        *,
+        rebalance: bool = True,
     ) -> None:
         self.interval_ms = interval_ms
         self.session_timeout_ms = session_timeout_ms
         self.rebalance_ms = rebalance_ms
+        #: ``auto.leader.rebalance.enable``: off, the controller plans no moves at all.
+        self.rebalance = rebalance
 
 
 class Liveness:
@@ -168,7 +175,7 @@ class Liveness:
             now,
             request.metadata_offset,
         )
-        if now >= self._next_rebalance_ms:
+        if self.settings.rebalance and now >= self._next_rebalance_ms:
             self._next_rebalance_ms = now + self.settings.rebalance_ms
             self._plan_moves()
         response = cluster_pb2.BrokerHeartbeatResponse(

@@ -159,6 +159,7 @@ class ClusterRuntime:
                 self.config.broker_heartbeat_interval_ms,
                 self.config.broker_session_timeout_ms,
                 self.config.leader_imbalance_check_interval_ms,
+                rebalance=self.config.auto_leader_rebalance_enable,
             ),
         )
         self.liveness.start()

@@ -44,6 +44,7 @@ def test_dotted_keys_quoted_or_not_and_topic_defaults(tmp_path: Path) -> None:
         "flush.interval.ms = 250\n"
         "num.partitions = 6\n"
         "log.retention.check.interval.ms = 1000\n"
+        "auto.leader.rebalance.enable = false\n"
         "[topic.defaults]\n"
         "retention.ms = 60000\n"
         '"message.timestamp.type" = "LogAppendTime"\n'
@@ -57,6 +58,8 @@ def test_dotted_keys_quoted_or_not_and_topic_defaults(tmp_path: Path) -> None:
     assert config.fsync is FsyncPolicy.INTERVAL and config.flush_interval_ms == 250
     assert config.num_partitions == 6
     assert config.retention_check_interval_ms == 1000
+    assert config.auto_leader_rebalance_enable is False
+    assert BrokerConfig().auto_leader_rebalance_enable is True  # Kafka's default
     assert dict(config.topic_defaults) == {
         "retention.ms": "60000",
         "message.timestamp.type": "LogAppendTime",
@@ -90,6 +93,7 @@ def test_flags_override_the_file_and_unset_flags_change_nothing(tmp_path: Path) 
         ({"max.request.bytes": 10}, "max.request.bytes"),
         ({"fetch.max.bytes": 2**30, "max.request.bytes": 2**20}, "fetch.max.bytes"),
         ({"topic.defaults.retention.ms": [1]}, "topic.defaults.retention.ms"),
+        ({"auto.leader.rebalance.enable": "sometimes"}, "auto.leader.rebalance.enable"),
     ],
 )
 def test_a_bad_value_names_its_key(values: dict[str, object], named: str) -> None:
