@@ -7,8 +7,12 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
+
+from logd.cluster.driver import DriverSettings
 from logd.records.decoder import decode_records
 from logd.storage import Flusher, Log
+from tests.cluster import harness
 from tests.cluster.harness import LocalNetwork, Node, until
 
 
@@ -127,7 +131,7 @@ def test_a_follower_that_lost_acknowledged_entries_abstains_and_is_repaired(
 
 
 def test_a_leader_publishes_a_quorum_commit_while_its_own_fsync_is_in_flight(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two followers that persisted an entry are a quorum of three: the leader's high
     # watermark must not wait for the leader's own fsync (nor the pass after it). The
@@ -141,6 +145,10 @@ def test_a_leader_publishes_a_quorum_commit_while_its_own_fsync_is_in_flight(
             release.wait(60)
         os.fdatasync(fd)
 
+    # A held leader sends no heartbeats (its next Ready waits for the held one): elections
+    # after 2-4 s here, so that a slow machine does not depose it before the commit.
+    monkeypatch.setattr(harness, "FAST", DriverSettings(tick_ms=10, election_ticks=200))
+
     async def main() -> None:
         network = LocalNetwork()
         nodes = [Node(tmp_path, i, [0, 1, 2]) for i in range(3)]
@@ -149,7 +157,19 @@ def test_a_leader_publishes_a_quorum_commit_while_its_own_fsync_is_in_flight(
         for node in nodes:
             node.start(network, campaign=node.node_id == 0)
         leader = nodes[0]
-        await until(lambda: leader.is_leader and leader.recorder.commit >= 0, what="a leader")
+        group = leader.group
+        assert group is not None
+
+        # Hold only once the leader is idle -- its own first write (the LEADER_CHANGE entry)
+        # durable, both followers acknowledged up to its end: a Ready in flight, or a
+        # follower still probed, would keep the proposal from reaching both followers.
+        def idle() -> bool:
+            if not leader.is_leader or group.inflight is not None:
+                return False
+            status = group.node.status()
+            return all(p.match == status.last_offset for p in status.progress.values())
+
+        await until(idle, what="an idle leader")
         held.set()
         try:
             _, end, _ = leader.propose(b"quorum without the leader")
@@ -157,9 +177,7 @@ def test_a_leader_publishes_a_quorum_commit_while_its_own_fsync_is_in_flight(
             await until(lambda: all(n.log is not None and n.log.log_end_offset > end
                                     for n in followers), what="the followers' writes")  # fmt: skip
             await until(lambda: leader.recorder.commit >= end, timeout=10, what="the commit")
-            assert leader.group is not None and leader.group.inflight is not None, (
-                "the leader's own write is still in flight"
-            )
+            assert group.inflight is not None, "the leader's own write is still in flight"
         finally:
             release.set()
         await close(network, nodes)
