@@ -5,8 +5,13 @@ the event loop takes closed batches out. Shape of Kafka's ``RecordAccumulator``:
 
 * each partition has at most one *open* batch that takes appends, and a queue of *ready*
   (closed) batches in creation order; a batch closes when the next record would take it past
-  ``batch_size`` (a record larger than that gets a batch of its own), when it has lingered
-  ``linger_ms``, on ``flush()`` and on ``close()``;
+  ``batch_size`` (a record larger than that gets a batch of its own), or when the sender
+  takes it (:meth:`Accumulator.pop`). Lingering ``linger_ms`` (or ``flush()``, ``close()``)
+  makes an open batch *sendable*, not closed: as in Kafka's ``drain()``, it keeps taking
+  records until the sender has room to send it. A sender whose in-flight window is full
+  thus sends one larger batch later instead of queueing one small batch per
+  ``linger_ms`` -- which, with ``linger_ms=0``, is one request per ``produce()`` burst, and a
+  queue that grows whenever bursts come faster than the window is answered;
 * ``buffer_memory`` bounds the bytes of every record not yet delivered: an append that would
   pass it blocks up to ``max_block_ms`` for the sender to free room, or raises at once;
 * records without a key or partition go to the topic's sticky partition, which moves on
@@ -416,29 +421,50 @@ class Accumulator:
     # -- draining (the sender, on the event loop) -------------------------------------------
 
     def ready(self, now: float) -> tuple[list[PartitionQueue], float]:
-        """Close every open batch due to go; return the queues holding closed batches and
-        the time of the next linger expiry (inf: none)."""
+        """The queues with a batch to send (closed, or open and sendable: lingered, flushed,
+        closing) and the time of the next linger expiry (inf: none). Closes nothing: an
+        open batch closes when :meth:`pop` takes it (see the module docstring)."""
         next_at = _INF
         out: list[PartitionQueue] = []
         with self.lock:
             force = self._flushing > 0 or self.closed is not None
             for pq in list(self._active):
                 b = pq.open
+                sendable = False
                 if b is not None:
                     due = b.created + self._linger_s
                     if force or due <= now:
-                        self._close(pq)
+                        sendable = True
                     elif due < next_at:
                         next_at = due
-                if pq.ready:
+                if pq.ready or sendable:
                     out.append(pq)
-                elif pq.open is None:
+                elif b is None:
                     del self._active[pq]
+            # A sendable batch the sender cannot take now sets no deadline: the answer or
+            # the room that lets it go wakes the sender (and records keep joining it).
             self.sender_deadline = next_at
         return out, next_at
 
-    def pop(self, pq: PartitionQueue) -> ProducerBatch:
+    def head(self, pq: PartitionQueue, now: float) -> ProducerBatch | None:
+        """The batch :meth:`pop` would take from ``pq`` now, if one may go: its first closed
+        batch, else its open batch once sendable. The sender's look before it takes."""
         with self.lock:
+            if pq.ready:
+                return pq.ready[0]
+            b = pq.open
+            if b is not None and (
+                b.created + self._linger_s <= now or self._flushing > 0 or self.closed is not None
+            ):
+                return b
+            return None
+
+    def pop(self, pq: PartitionQueue) -> ProducerBatch:
+        """Take the batch :meth:`head` named, closing it if it is still open (it may have
+        taken more records since: a closed batch is never appended to again)."""
+        with self.lock:
+            if not pq.ready:
+                self._close(pq)
             return pq.ready.popleft()
 
     def requeue(self, batch: ProducerBatch, pq: PartitionQueue) -> None:

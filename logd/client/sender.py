@@ -1,7 +1,7 @@
-"""The sender: takes closed batches out of the accumulator and sends them to partition leaders.
+"""The sender: takes sendable batches out of the accumulator and sends them to partition leaders.
 
 One task on the client's event loop (Kafka's ``Sender`` thread). Each round it fails
-batches past ``delivery.timeout.ms``, asks the accumulator which partitions have closed
+batches past ``delivery.timeout.ms``, asks the accumulator which partitions have sendable
 batches, and sends them -- encoded once, one gRPC message per batch -- on the produce
 stream of each partition's leader while that stream has room (``max_in_flight``). Then it
 sleeps until woken (a batch closed, an answer freed room, metadata arrived) or until the
@@ -157,14 +157,15 @@ class Sender:
         while progress:  # one batch per partition per pass: fair across partitions
             progress = False
             for pq in queues:
-                if not pq.ready or (pq.retrying and pq.in_flight and idem is None):
+                head = self._acc.head(pq, now)
+                if head is None or (pq.retrying and pq.in_flight and idem is None):
                     continue
                 if pq.backoff_until > now and not self._new_leader(pq):
                     next_at = min(next_at, pq.backoff_until)
                     # Look for the new leader meanwhile: an election ends the wait early.
                     missing_leader = True
                     continue
-                if idem is not None and not idem.may_send(pq, pq.ready[0]):
+                if idem is not None and not idem.may_send(pq, head):
                     continue  # the window is full, a reset waits, or no producer id yet
                 address = self._metadata.cache.leader_address(pq.topic, pq.partition)
                 if address is None:

@@ -17,7 +17,9 @@ however many Readys and proposals it covers). When the round is durable -- and o
 each group's ``messages_after_persist`` leave (votes, acknowledgements: nothing is promised
 before it is on disk), committed entries are applied (controller) or the commit offset
 published (partitions: the high watermark), and ``advance()`` is called. A Ready that needs
-no fsync (only the commit moved) is finished in the pass itself.
+no fsync (only the commit moved) is finished in the pass itself. One exception: a leader
+whose commit moves on a follower's acknowledgement while its own Ready is in flight
+publishes it at once (``_publish_early``): a quorum holds those entries durably already.
 
 A replica whose log lost data it had acknowledged (recovery cut a torn or corrupted tail,
 or the log ends below the commit offset it persisted) must not vote: its shorter log could
@@ -132,6 +134,7 @@ class RaftGroup:
         "listener",
         "name",
         "node",
+        "published",
         "storage",
     )
 
@@ -149,6 +152,8 @@ class RaftGroup:
         #: Lost acknowledged data: no votes until caught up with a leader's commit.
         self.abstaining = storage.lost_data
         self.leader_commit = -1
+        #: The commit offset the listener last heard.
+        self.published = -1
 
 
 class RaftDriver:
@@ -240,6 +245,27 @@ class RaftDriver:
                 continue
             self._step(group, m)
             self._mark(group)
+            if group.node.commit > group.published:
+                self._publish_early(group)
+
+    def _publish_early(self, group: RaftGroup) -> None:
+        """A leader's commit moved on a follower's acknowledgement: tell the listener now,
+        even while the group's own Ready is in flight (its fsync not done yet). The commit
+        offset only counts entries a quorum has made durable, so publishing it does not
+        wait for *this* replica's fsync (Kafka's leader likewise raises its high watermark
+        on its followers' fetches, whatever its own flush). Without this the high watermark
+        -- and every acks=all answer and waiting fetch -- waited for the leader's fsync
+        round and one more pass. Only once the listener knows it leads in this term (the
+        order ``_begin`` keeps); a follower's commit waits for its own write as before."""
+        node = group.node
+        if node.role is not Role.LEADER or group.inflight is None:
+            return
+        if group.closed or group.failed:
+            return
+        if group.announced != (node.leader, node.term, node.role):
+            return
+        group.published = node.commit
+        group.listener.on_commit(node.commit)
 
     def _hold(self, name: str, m: Message, now: float) -> None:
         held = self._pending.get(name)
@@ -434,6 +460,7 @@ class RaftDriver:
         node.advance(rd)
         # A leader counts itself once its write is durable: the commit may have moved in
         # advance(); publish it now rather than one pass later.
+        group.published = node.commit
         listener.on_commit(node.commit)
         if node.has_ready():
             self._mark(group)

@@ -11,7 +11,15 @@ and the loop asks it for durability::
 ≥ the log end at the time of the request, once an fsync covering it has finished (or fails
 with KafkaStorageError, the log then being offline).  Group commit: every request that
 arrives while an fsync runs waits for the next one, which covers them all — one fdatasync
-per log per round however many appends wait (DESIGN.md principle 6).
+per log per round however many appends wait (DESIGN.md principle 6).  The logs of one round
+are fsynced at the same time (up to :data:`ROUND_WORKERS` at once), not one after the other:
+a round covers every log written since the last (a Raft broker: each partition it leads or
+follows), and ext4's journal folds fsyncs that arrive together into one commit, so a round
+of several logs costs about one fsync instead of the sum (measured here, 8 logs with 3
+processes fsyncing: 1.75 ms one by one, 0.92 ms together). One thread alone, as before,
+flushing rounds one after the other, was busy ~65 % of the time at 10k msgs/s over 8
+RF=3 partitions, and the queue in front of it was the largest share of the
+follower's fsync stage.
 
 Policies (``log.flush.*`` in Kafka terms):
 
@@ -32,16 +40,19 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
 from typing import Final, Protocol
 
 from logd.errors import InvalidConfigError, KafkaStorageError, LogdError
 from logd.storage.files import Fsync
 
-__all__ = ["FlushPolicy", "Flushable", "Flusher"]
+__all__ = ["ROUND_WORKERS", "FlushPolicy", "Flushable", "Flusher"]
 
 _log = logging.getLogger(__name__)
 _DEFAULT_INTERVAL_MS: Final = 1000
+#: Logs of one round fsynced concurrently (the flusher's thread and its helpers).
+ROUND_WORKERS: Final = 4
 
 
 class FlushPolicy(enum.Enum):
@@ -96,6 +107,9 @@ class Flusher:
         self._stopping = False
         #: Completed flush rounds (each flushes every log that had something waiting).
         self.rounds = 0
+        self._name = name
+        #: Helpers for rounds of several logs, started on the first such round.
+        self._helpers: ThreadPoolExecutor | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -166,12 +180,31 @@ class Flusher:
                         if log.recovery_point < log.log_end_offset:
                             work.setdefault(log, [])
                 stopping = self._stopping
-            for log, futures in work.items():
-                self._flush(log, futures)
+            self._flush_round(work)
             if work:
                 self.rounds += 1
             if stopping and not work:
+                if self._helpers is not None:
+                    self._helpers.shutdown(wait=True)
                 return
+
+    def _flush_round(self, work: dict[Flushable, list[Future[int]]]) -> None:
+        """Flush every log of a round, concurrently when there are several (see the module
+        doc); returns when all are done. ``_flush`` never raises: each log's waiters hear
+        of its own failure, and the other logs of the round are unaffected."""
+        items = list(work.items())
+        if len(items) <= 1:
+            for log, futures in items:
+                self._flush(log, futures)
+            return
+        helpers = self._helpers
+        if helpers is None:
+            helpers = self._helpers = ThreadPoolExecutor(
+                max_workers=ROUND_WORKERS - 1, thread_name_prefix=f"{self._name}-helper"
+            )
+        pending = [helpers.submit(self._flush, log, futures) for log, futures in items[1:]]
+        self._flush(*items[0])
+        wait_all(pending)
 
     def _flush(self, log: Flushable, futures: list[Future[int]]) -> None:
         # A future cancelled by its waiter (an asyncio task gone) is skipped; the others can

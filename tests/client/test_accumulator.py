@@ -98,6 +98,37 @@ def test_linger_closes_a_batch_only_when_due() -> None:
     assert len(acc.pop(queues[0])) == 2
 
 
+def test_a_lingered_batch_keeps_taking_records_until_the_sender_takes_it() -> None:
+    # linger_ms=0 and a sender whose window is full (it looks, but cannot send): the
+    # records of later bursts join the waiting batch instead of queueing one small batch
+    # per burst (Kafka's drain() closes a batch only as it sends it). Before: ready()
+    # closed every due batch, so each burst became its own request behind the window.
+    acc, tq, clock, _ = make(linger_ms=0, batch_size=10_000)
+    for _burst in range(3):
+        for _ in range(10):
+            acc.append(tq, VALUE, partition=1)
+        queues, next_at = acc.ready(clock.monotonic())
+        assert [pq.partition for pq in queues] == [1]
+        assert next_at == float("inf"), "a sendable batch needs no timer"
+        clock.advance(1)
+    pq = tq.queues[1]
+    assert not pq.ready, "nothing closed while the sender could not send"
+    head = acc.head(pq, clock.monotonic())
+    assert head is pq.open and len(head) == 30
+    taken = acc.pop(pq)
+    assert taken is head and taken.closed and len(taken) == 30
+    assert pq.open is None and acc.head(pq, clock.monotonic()) is None
+
+
+def test_an_open_batch_is_not_sendable_before_its_linger() -> None:
+    acc, tq, clock, _ = make(linger_ms=5)
+    acc.append(tq, VALUE, partition=0)
+    pq = tq.queues[0]
+    assert acc.head(pq, clock.monotonic()) is None
+    clock.advance(5)
+    assert acc.head(pq, clock.monotonic()) is pq.open
+
+
 def test_flush_makes_every_open_batch_due_at_once() -> None:
     acc, tq, clock, _ = make(linger_ms=10_000)
     acc.append(tq, VALUE, partition=0)
@@ -244,8 +275,11 @@ def test_batch_api_appends_slices_bounded_by_batch_size() -> None:
     pq = tq.queues[1]
     acc.begin_flush()
     queues, _ = acc.ready(clock.monotonic())
+    batches = []
+    while acc.head(queues[0], clock.monotonic()) is not None:
+        batches.append(acc.pop(queues[0]))
     acc.end_flush()
-    batches = [acc.pop(queues[0]) for _ in range(len(pq.ready))]
+    assert pq.open is None and not pq.ready
     assert [len(b) for b in batches] == [10, 10, 5]
     assert [v for b in batches for v in b.values] == values
     assert targets == [(0, 10), (10, 10), (20, 5)]
@@ -283,6 +317,8 @@ def test_a_retried_batch_goes_back_before_later_ones() -> None:
     acc.end_flush()
     first = acc.pop(pq)
     second = acc.pop(pq)
+    third = acc.pop(pq)  # the open one: closed as it is taken
+    acc.requeue(third, pq)
     acc.requeue(second, pq)
     acc.requeue(first, pq)
     assert [b.seq for b in pq.ready] == [0, 1, 2]

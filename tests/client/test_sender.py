@@ -152,6 +152,31 @@ def test_batches_go_to_the_leader_and_deliver_offsets() -> None:
     run(body)
 
 
+def test_with_linger_0_bursts_behind_a_full_window_go_as_one_batch() -> None:
+    # The e2e latency workload's shape (issue 8): linger_ms=0, a burst of records every
+    # millisecond, a window that is full until the leader answers. The bursts that came
+    # meanwhile must leave as one request when room frees, not one request each (a queue
+    # of small requests that the window drains no faster than bursts arrive: RF=3 e2e
+    # p99 ~170 ms before).
+    def body() -> None:
+        rig = Rig(batch_size=1 << 20)
+        stream = rig.pool.stream("b0:1")
+        stream.max_in_flight = 1
+        for _ in range(4):
+            for _ in range(10):
+                rig.acc.append(rig.tq, VALUE, partition=0)
+            rig.step()
+            rig.clock.advance(1)
+        counts = [len(decode_batch(r).records()) for _, _, r, _ in stream.sent]
+        assert counts == [10], "the first burst went; the window is full"
+        stream.answer(0, ok(0))
+        rig.step()
+        counts = [len(decode_batch(r).records()) for _, _, r, _ in stream.sent]
+        assert counts == [30], "the three bursts that waited go as one batch"
+
+    run(body)
+
+
 def test_not_leader_with_a_hint_retries_at_the_new_leader_in_order() -> None:
     def body() -> None:
         rig = Rig()

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from pathlib import Path
 
+import pytest
+
+from logd.cluster.driver import DriverSettings
 from logd.records.decoder import decode_records
-from logd.storage import Log
+from logd.storage import Flusher, Log
+from tests.cluster import harness
 from tests.cluster.harness import LocalNetwork, Node, until
 
 
@@ -119,6 +125,61 @@ def test_a_follower_that_lost_acknowledged_entries_abstains_and_is_repaired(
         await until(lambda: victim.recorder.commit >= end, what="catch-up")
         assert victim.log is not None
         assert values_in(victim.log, end + 1) == [f"v{i}".encode() for i in range(30)]
+        await close(network, nodes)
+
+    run(main())
+
+
+def test_a_leader_publishes_a_quorum_commit_while_its_own_fsync_is_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two followers that persisted an entry are a quorum of three: the leader's high
+    # watermark must not wait for the leader's own fsync (nor the pass after it). The
+    # leader's fsyncs are held here until the commit is seen; before, the commit reached
+    # the listener only once the held fsync finished, so this timed out.
+    held = threading.Event()
+    release = threading.Event()
+
+    def gated(fd: int) -> None:
+        if held.is_set():
+            release.wait(60)
+        os.fdatasync(fd)
+
+    # A held leader sends no heartbeats (its next Ready waits for the held one): elections
+    # after 2-4 s here, so that a slow machine does not depose it before the commit.
+    monkeypatch.setattr(harness, "FAST", DriverSettings(tick_ms=10, election_ticks=200))
+
+    async def main() -> None:
+        network = LocalNetwork()
+        nodes = [Node(tmp_path, i, [0, 1, 2]) for i in range(3)]
+        nodes[0].flusher.stop()
+        nodes[0].flusher = Flusher(fsync=gated)
+        for node in nodes:
+            node.start(network, campaign=node.node_id == 0)
+        leader = nodes[0]
+        group = leader.group
+        assert group is not None
+
+        # Hold only once the leader is idle -- its own first write (the LEADER_CHANGE entry)
+        # durable, both followers acknowledged up to its end: a Ready in flight, or a
+        # follower still probed, would keep the proposal from reaching both followers.
+        def idle() -> bool:
+            if not leader.is_leader or group.inflight is not None:
+                return False
+            status = group.node.status()
+            return all(p.match == status.last_offset for p in status.progress.values())
+
+        await until(idle, what="an idle leader")
+        held.set()
+        try:
+            _, end, _ = leader.propose(b"quorum without the leader")
+            followers = nodes[1:]
+            await until(lambda: all(n.log is not None and n.log.log_end_offset > end
+                                    for n in followers), what="the followers' writes")  # fmt: skip
+            await until(lambda: leader.recorder.commit >= end, timeout=10, what="the commit")
+            assert group.inflight is not None, "the leader's own write is still in flight"
+        finally:
+            release.set()
         await close(network, nodes)
 
     run(main())

@@ -188,3 +188,27 @@ def test_requests_after_stop_fail_and_policies_parse(tmp_path: Path, clock: Manu
         FlushPolicy.parse("sometimes")
     with pytest.raises(InvalidConfigError):
         Flusher(interval_ms=0)
+
+
+def test_the_logs_of_one_round_are_fsynced_at_the_same_time(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # Each log of a round used to wait for the previous one's fsync; now they are all in
+    # flight together (the journal folds them into one commit). With the gate closed, the
+    # second log's fsync must start while the first is still held.
+    logs = [fresh_log(tmp_path / f"l{i}", clock) for i in range(3)]
+    fsync = GatedFsync()
+    fsync.gate.clear()
+    with Flusher(fsync=fsync) as flusher:
+        for log in logs:
+            log.append(make_batch(1), 1)
+        # Requested under the flusher's lock, so that one round takes all three (the
+        # thread cannot start a round of the first alone meanwhile).
+        with flusher._cond:
+            futures = [flusher.request(log) for log in logs]
+        wait_until(lambda: fsync.calls == 3, DEADLINE, message="three fsyncs in flight at once")
+        assert not any(future.done() for future in futures)
+        fsync.gate.set()
+        assert [future.result(DEADLINE) for future in futures] == [2, 2, 2]
+    assert flusher.rounds == 1, "one round took the three logs"  # counted as it ends: after stop
+    assert all(log.recovery_point == log.log_end_offset for log in logs)
