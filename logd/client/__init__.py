@@ -1,4 +1,4 @@
-"""logd's Python clients (docs: /work/notes/client-api.md).
+"""logd's Python clients (examples: README.md and docs/patterns.md).
 
 Sync clients in confluent-kafka's shape here; asyncio clients in aiokafka's shape in
 :mod:`logd.client.aio`. Errors are :mod:`logd.errors` classes only.

@@ -1,4 +1,4 @@
-"""The public value types of the logd clients (docs: /work/notes/client-api.md).
+"""The public value types of the logd clients (examples: README.md and docs/patterns.md).
 
 Shapes follow confluent-kafka (``TopicPartition`` with offset sentinels) and aiokafka
 (``RecordMetadata``). Every type here is immutable or owned by one reader; all are safe to
