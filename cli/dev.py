@@ -86,7 +86,10 @@ def run(app: App, args: argparse.Namespace) -> int:
         nonlocal interrupted
         interrupted = True
 
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    # Ctrl-C too, explicitly: a process started in the background by a non-interactive
+    # shell inherits SIGINT ignored, and Python then raises no KeyboardInterrupt -- `logd
+    # serve` handles both signals itself for the same reason.
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         for i, command in enumerate(_commands(args, root)):
             with (root / f"node-{i}.log").open("ab") as log:
@@ -110,11 +113,10 @@ def run(app: App, args: argparse.Namespace) -> int:
                                f"{alive} node(s) still serving")  # fmt: skip
             time.sleep(_POLL_S)  # a foreground supervisor: polling its children is the job
         return status.ERROR if dead else status.OK
-    except KeyboardInterrupt:
-        return status.ERROR if dead else status.OK
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        _stop_all(app, procs)
+        _stop_all(app, procs)  # ignores SIGINT first: a second Ctrl-C cannot orphan a node
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _wait_ready(

@@ -3,6 +3,7 @@ that dies is reported and the others keep serving."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -18,17 +19,49 @@ from tests.helpers import free_port, wait_until
 pytestmark = pytest.mark.integration
 
 
-def test_dev_runs_a_three_node_cluster_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
+#: ``python -m cli.main ARGS`` in a process whose SIGINT is ignored when ``logd`` starts,
+#: as when it inherits that from a shell (no preexec_fn: the test process has threads).
+_IGNORING_SIGINT = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "sys.argv[0] = 'logd'; runpy.run_module('cli.main', run_name='__main__')"
+)
+
+
+def _start_dev(tmp_path: Path) -> tuple[int, Path, subprocess.Popen[bytes]]:
+    """``logd dev --nodes 3`` on three free ports, started as a non-interactive shell starts
+    a background job: with SIGINT ignored (POSIX), so Ctrl-C works only because ``logd
+    dev`` handles it itself. Returns the first port, the output file and the process."""
     port = free_port()
     while any(_taken(port + i) for i in range(3)):
         port = free_port()
     out = tmp_path / "dev.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "dev", "--nodes", "3",
+            [sys.executable, "-c", _IGNORING_SIGINT, "dev", "--nodes", "3",
              "--data-dir", str(tmp_path / "dev"), "--port", str(port)],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
+    return port, out, proc
+
+
+def _node_pids(out: Path) -> dict[int, int]:
+    """Node id -> pid, from the banner ``logd dev`` prints once every node serves."""
+    found = re.findall(r"node (\d+) .* pid (\d+)", out.read_text())
+    return {int(node): int(pid) for node, pid in found}
+
+
+def _kill_all(proc: subprocess.Popen[bytes], out: Path) -> None:
+    """After a failure: no node may outlive the test (they run in their own sessions)."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for pid in _node_pids(out).values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_dev_runs_a_three_node_cluster_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
+    port, out, proc = _start_dev(tmp_path)
     try:
         wait_until(lambda: b"Ctrl-C" in out.read_bytes(), timeout=90, message="dev to serve")
         text = out.read_text()
@@ -44,30 +77,17 @@ def test_dev_runs_a_three_node_cluster_and_stops_it_on_ctrl_c(tmp_path: Path) ->
             log = (tmp_path / "dev" / f"node-{i}.log").read_text()
             assert "stopped cleanly" in log, log[-2000:]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _kill_all(proc, out)
 
 
 def test_dev_keeps_serving_when_a_node_is_killed(tmp_path: Path) -> None:
     """What a user trying failover does: ``kill -9`` the leader of a replicated partition
     (its pid is in the banner). ``logd dev`` says so in one line, the two others keep
     taking acks=all writes, and Ctrl-C then exits 1 (a node died) after stopping them."""
-    port = free_port()
-    while any(_taken(port + i) for i in range(3)):
-        port = free_port()
-    out = tmp_path / "dev.out"
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "dev", "--nodes", "3",
-             "--data-dir", str(tmp_path / "dev"), "--port", str(port)],
-            stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    port, out, proc = _start_dev(tmp_path)
     try:
         wait_until(lambda: b"Ctrl-C" in out.read_bytes(), timeout=90, message="dev to serve")
-        pids = {
-            int(n): int(pid) for n, pid in re.findall(r"node (\d+) .* pid (\d+)", out.read_text())
-        }
+        pids = _node_pids(out)
         assert sorted(pids) == [0, 1, 2]
         brokers = ",".join(f"127.0.0.1:{port + i}" for i in range(3))
         with Admin(brokers=brokers) as admin:
@@ -95,9 +115,7 @@ def test_dev_keeps_serving_when_a_node_is_killed(tmp_path: Path) -> None:
             log = (tmp_path / "dev" / f"node-{i}.log").read_text()
             assert "stopped cleanly" in log, log[-2000:]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _kill_all(proc, out)
 
 
 def _taken(port: int) -> bool:
