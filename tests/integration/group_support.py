@@ -15,12 +15,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.integration.cluster import BrokerProcess
+
 __all__ = [
     "GROUP_CONFIG",
     "SESSION_MS",
     "Member",
     "MemberReport",
     "member_args",
+    "running_group_broker",
     "write_group_config",
 ]
 
@@ -43,6 +46,19 @@ def write_group_config(directory: Path) -> Path:
     path = directory / "groups.toml"
     path.write_text(GROUP_CONFIG)
     return path
+
+
+def running_group_broker(root: Path) -> Iterator[BrokerProcess]:
+    """One broker under ``root`` with :data:`GROUP_CONFIG`, for a module-scoped fixture to
+    ``yield from``; stopped at teardown, where it must exit 0 (a clean shutdown)."""
+    broker = BrokerProcess(root / "broker", config_file=write_group_config(root))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        code = broker.stop()
+        broker.close()
+        assert code == 0, broker.stderr_text()[-4000:]
 
 
 def member_args(session_ms: int = SESSION_MS) -> dict[str, object]:

@@ -27,7 +27,7 @@ from logd.errors import ErrorCode, OffsetOutOfRangeError
 from logd.v1 import group_pb2, group_pb2_grpc
 from tests.helpers import wait_until
 from tests.integration.cluster import BrokerProcess
-from tests.integration.group_support import member_args, write_group_config
+from tests.integration.group_support import member_args, running_group_broker
 from tests.integration.wire import status_error_code
 
 pytestmark = pytest.mark.integration
@@ -38,14 +38,7 @@ DEADLINE_S = 30.0
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    root = tmp_path_factory.mktemp("groups")
-    b = BrokerProcess(root / "broker", config_file=write_group_config(root))
-    b.start()
-    try:
-        yield b
-        assert b.stop() == 0, b.stderr_text()[-4000:]
-    finally:
-        b.close()
+    yield from running_group_broker(tmp_path_factory.mktemp("groups"))
 
 
 def create(broker: BrokerProcess, name: str, partitions: int) -> None:

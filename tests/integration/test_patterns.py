@@ -23,22 +23,14 @@ from logd.client.patterns import (
 from logd.errors import RequestTimedOutError
 from tests.helpers import wait_until
 from tests.integration.cluster import BrokerProcess
-from tests.integration.group_support import write_group_config
+from tests.integration.group_support import running_group_broker
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    root = tmp_path_factory.mktemp("patterns")
-    b = BrokerProcess(root / "broker", config_file=write_group_config(root))
-    b.start()
-    try:
-        yield b
-    finally:
-        code = b.stop()
-        b.close()
-        assert code == 0, b.stderr_text()[-4000:]
+    yield from running_group_broker(tmp_path_factory.mktemp("patterns"))
 
 
 def topics(b: BrokerProcess, *names: str, partitions: int = 2) -> None:

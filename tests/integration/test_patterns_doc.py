@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cluster import BrokerProcess
-from tests.integration.group_support import write_group_config
+from tests.integration.group_support import running_group_broker
 
 pytestmark = pytest.mark.integration
 
@@ -59,15 +59,7 @@ def test_the_page_has_an_example_of_every_pattern() -> None:
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    root = tmp_path_factory.mktemp("patterns")
-    b = BrokerProcess(root / "broker", config_file=write_group_config(root))
-    b.start()
-    try:
-        yield b
-    finally:
-        code = b.stop()
-        b.close()
-        assert code == 0, b.stderr_text()[-4000:]
+    yield from running_group_broker(tmp_path_factory.mktemp("patterns"))
 
 
 @pytest.mark.parametrize(
