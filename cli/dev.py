@@ -57,6 +57,11 @@ def _commands(args: argparse.Namespace, root: Path) -> list[list[str]]:
     ]  # fmt: skip
 
 
+def _node_log(root: Path, node: int) -> Path:
+    """Where node ``node``'s stdout and stderr go."""
+    return root / f"node-{node}.log"
+
+
 def _serving(address: str) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -92,7 +97,7 @@ def run(app: App, args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         for i, command in enumerate(_commands(args, root)):
-            with (root / f"node-{i}.log").open("ab") as log:
+            with _node_log(root, i).open("ab") as log:
                 procs.append(
                     subprocess.Popen(
                         command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -107,9 +112,8 @@ def run(app: App, args: argparse.Namespace) -> int:
             for i, proc in enumerate(procs):
                 if i not in dead and proc.poll() is not None:
                     dead.add(i)
-                    node_log = root / f"node-{i}.log"
                     alive = len(procs) - len(dead)
-                    _fail(app, f"node {i} exited ({proc.returncode}); see {node_log}; "
+                    _fail(app, f"node {i} exited ({proc.returncode}); see {_node_log(root, i)}; "
                                f"{alive} node(s) still serving")  # fmt: skip
             time.sleep(_POLL_S)  # a foreground supervisor: polling its children is the job
         return status.ERROR if dead else status.OK
@@ -133,7 +137,7 @@ def _wait_ready(
             return False
         for i in sorted(pending):
             if procs[i].poll() is not None:
-                _fail(app, f"node {i} did not start; see {root / f'node-{i}.log'}")
+                _fail(app, f"node {i} did not start; see {_node_log(root, i)}")
                 return False
             if _serving(addresses[i]):
                 pending.discard(i)
@@ -154,7 +158,7 @@ def _announce(
     brokers = ",".join(addresses)
     app.print(f"logd dev: {len(addresses)} nodes serving on {brokers}; data in {root}")
     for i, (address, proc) in enumerate(zip(addresses, procs, strict=True)):
-        app.print(f"  node {i}  {address}  pid {proc.pid}  log {root / f'node-{i}.log'}")
+        app.print(f"  node {i}  {address}  pid {proc.pid}  log {_node_log(root, i)}")
     app.print("connect with:")
     app.print(f"  export LOGD_BROKERS={brokers}")
     app.print("  logd cluster info")
