@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from logd.broker.groups.settings import GroupSettings, is_group_key, parse_group_settings
 from logd.errors import InvalidConfigError
+from logd.metadata.types import HostPort
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -60,16 +61,6 @@ class FsyncPolicy(enum.StrEnum):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class HostPort:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class Peer:
     """A member of the cluster as ``--peers`` names it: ``ID@HOST:PORT``."""
 
@@ -86,7 +77,7 @@ class BrokerConfig:
 
     node_id: int = 0
     data_dir: Path = Path("logd-data")
-    listen: HostPort = HostPort("127.0.0.1", 7070)
+    listen: HostPort = HostPort("127.0.0.1", 7070)  # noqa: RUF009 (frozen: immutable)
     #: The address clients are told to use (Metadata); defaults to ``listen``.
     advertised_listen: HostPort | None = None
     #: Every member of the cluster, this node included; empty: a single node (issue 5).

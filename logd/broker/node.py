@@ -27,12 +27,12 @@ from logd.broker.api import BrokerMeta
 from logd.broker.config import BrokerConfig, HostPort
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import GroupService
-from logd.broker.metadata import leader_hint_for
 from logd.broker.replicas import ReplicaManager
 from logd.broker.retention import RetentionTask
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock, SystemClock
 from logd.cluster.runtime import ClusterRuntime
+from logd.metadata.store import leader_hint_for
 from logd.storage import Flusher, FlushPolicy, LogManager
 
 __all__ = ["BrokerNode"]

@@ -1,6 +1,6 @@
 """The partitions this broker hosts (Kafka's ``ReplicaManager``), kept in step with metadata.
 
-The replica manager is a listener of the :class:`~logd.broker.metadata.MetadataStore`: each
+The replica manager is a listener of the :class:`~logd.metadata.store.MetadataStore`: each
 applied change — a topic created, reconfigured, grown or deleted — becomes logs created,
 reconfigured or deleted here, whether the change was made through this broker or arrived
 from the controller's log (issue 5). At start it reconciles the data directory with the
@@ -32,12 +32,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from logd.broker.api import LeaderHint, TopicPartition
-from logd.broker.metadata import (
-    METADATA_TOPIC,
-    MetadataStore,
-    PartitionAssignment,
-    TopicRecord,
-)
 from logd.broker.partition import Partition, Replicator
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock
@@ -45,6 +39,12 @@ from logd.errors import (
     KafkaStorageError,
     NotLeaderOrFollowerError,
     UnknownTopicOrPartitionError,
+)
+from logd.metadata.store import (
+    METADATA_TOPIC,
+    MetadataStore,
+    PartitionAssignment,
+    TopicRecord,
 )
 from logd.storage import Flusher, Log, LogManager, validate_topic_name
 

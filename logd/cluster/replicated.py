@@ -24,7 +24,6 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
-from logd.broker.api import LeaderHint
 from logd.broker.partition import Partition
 from logd.clock import Clock
 from logd.cluster.driver import RaftDriver, RaftGroup
@@ -38,6 +37,7 @@ from logd.errors import (
     NotLeaderOrFollowerError,
     RequestTimedOutError,
 )
+from logd.metadata.types import LeaderHint
 from logd.records.header import parse_header, peek_batch_size, stamp
 from logd.storage import Log
 from logd.storage.batches import check_batch

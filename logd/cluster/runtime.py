@@ -21,9 +21,7 @@ import logging
 from pathlib import Path
 from typing import Final
 
-from logd.broker.api import BrokerMeta, LeaderHint, TopicPartition
 from logd.broker.config import BrokerConfig, HostPort
-from logd.broker.metadata import METADATA_TOPIC, PartitionAssignment, leader_hint_for
 from logd.broker.partition import Partition, Replicator
 from logd.broker.replicas import ReplicaManager
 from logd.clock import Clock
@@ -39,6 +37,8 @@ from logd.cluster.service import ClusterService
 from logd.cluster.table import LeaderTable
 from logd.cluster.transport import FaultState, GrpcTransport, Reporter
 from logd.errors import KafkaStorageError
+from logd.metadata.store import METADATA_TOPIC, PartitionAssignment, leader_hint_for
+from logd.metadata.types import BrokerMeta, LeaderHint, TopicPartition
 from logd.storage import Flusher, Log, LogConfig, LogManager
 from replication import ConfState
 

@@ -25,10 +25,10 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
-from logd.broker.api import LeadershipResult
 from logd.cluster.codec import GroupMessage, decode_frame, decode_losses
 from logd.cluster.transport import FaultState
 from logd.errors import BrokerUnavailableError, InvalidRequestError, LogdError
+from logd.metadata.types import LeadershipResult
 from logd.server.convert import transfer_response
 from logd.server.errors import abort, translate
 from logd.server.handlers import Malformed, service_handler

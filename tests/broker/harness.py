@@ -15,7 +15,7 @@ from types import MappingProxyType
 from logd.broker.api import BrokerMeta
 from logd.broker.config import BrokerConfig
 from logd.broker.core import BrokerCore
-from logd.broker.metadata import MetadataListener, TopicRecord, leader_hint_for
+from logd.metadata.store import MetadataListener, TopicRecord, leader_hint_for
 from logd.broker.replicas import ReplicaManager
 from logd.clock import SystemClock
 from logd.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError

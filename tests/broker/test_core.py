@@ -25,7 +25,7 @@ from logd.broker.api import (
     ProduceResult,
 )
 from logd.broker.config import BrokerConfig, FsyncPolicy
-from logd.broker.metadata import PartitionAssignment, TopicRecord
+from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.errors import (
     InvalidTopicError,
     KafkaStorageError,

@@ -18,7 +18,7 @@ from typing import TypeVar
 from logd.broker.api import NewTopic
 from logd.broker.groups.service import GroupService
 from logd.broker.groups.settings import GroupSettings
-from logd.broker.metadata import PartitionAssignment, TopicRecord
+from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.clock import SystemClock
 from logd.errors import ErrorCode
 from logd.groups.messages import (

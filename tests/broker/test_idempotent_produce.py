@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from logd.broker.api import ProduceResult, TopicPartition
-from logd.broker.metadata import PartitionAssignment, TopicRecord
+from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.broker.producer_snapshots import list_snapshots
 from logd.errors import (
     CorruptRecordError,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from logd.broker.api import BrokerMeta
-from logd.broker.metadata import PartitionAssignment, TopicRecord
+from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.broker.metadata_file import METADATA_FILE, FileMetadataStore
 from logd.errors import KafkaStorageError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
