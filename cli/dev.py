@@ -1,6 +1,6 @@
 """``logd dev [--nodes 3] [--data-dir DIR] [--port 7070]``: a local cluster in the foreground.
 
-One ``python -m logd.server`` process per node on consecutive ports from ``--port`` (node
+One ``python -m logd.node`` process per node on consecutive ports from ``--port`` (node
 ids 0..N-1, every node told every other with ``--peers``), data under ``DIR/node-<id>``,
 logs under ``DIR/node-<id>.log``. It prints how to connect, and each node's pid, once
 every node serves; Ctrl-C (or SIGTERM) stops them all cleanly -- SIGTERM to each, then
@@ -51,7 +51,7 @@ def _commands(args: argparse.Namespace, root: Path) -> list[list[str]]:
     addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
     peers = ",".join(f"{i}@{a}" for i, a in enumerate(addresses))
     return [
-        [sys.executable, "-m", "logd.server", "--node-id", str(i), "--listen", address,
+        [sys.executable, "-m", "logd.node", "--node-id", str(i), "--listen", address,
          "--data-dir", str(root / f"node-{i}"), "--peers", peers]
         for i, address in enumerate(addresses)
     ]  # fmt: skip

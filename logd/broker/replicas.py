@@ -35,6 +35,7 @@ from logd.broker.api import LeaderHint, TopicPartition
 from logd.broker.partition import Partition, Replicator
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock
+from logd.cluster.hosted import HostedPartition
 from logd.errors import (
     KafkaStorageError,
     NotLeaderOrFollowerError,
@@ -162,7 +163,7 @@ class ReplicaManager:
     def remove_leadership_listener(self, listener: LeadershipListener) -> None:
         self._leadership_listeners.remove(listener)
 
-    def announce_leadership(self, partition: Partition) -> None:
+    def announce_leadership(self, partition: HostedPartition) -> None:
         """Tell the listeners if ``partition``'s role or leader epoch changed since the last
         announcement (a no-op otherwise): a new epoch is announced as stop, then start."""
         tp = partition.tp

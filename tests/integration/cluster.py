@@ -1,6 +1,6 @@
 """Real broker processes for integration tests: start, wait until ready, stop, kill, pause.
 
-A :class:`BrokerProcess` runs ``python -m logd.server`` on a loopback port with its own data
+A :class:`BrokerProcess` runs ``python -m logd.node`` on a loopback port with its own data
 directory and captures stdout and stderr to files (a pipe could fill and block the broker).
 Readiness is the standard gRPC health check answering SERVING, polled against a deadline —
 never a fixed sleep. A :class:`Cluster` holds N of them; each broker is told every member
@@ -29,7 +29,7 @@ from tests.helpers import free_port
 __all__ = ["BrokerFailed", "BrokerProcess", "Cluster"]
 
 #: How a broker is started: the module (default) or the ``logd serve`` console script.
-MODULE_ENTRY = (sys.executable, "-m", "logd.server")
+MODULE_ENTRY = (sys.executable, "-m", "logd.node")
 CONSOLE_ENTRY = (str(Path(sys.executable).with_name("logd")), "serve")
 
 READY_TIMEOUT_S = 60.0

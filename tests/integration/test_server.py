@@ -123,7 +123,7 @@ def test_a_paused_broker_serves_again_when_resumed(broker: BrokerProcess) -> Non
 
 def _run_broker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "logd.server", *args],
+        [sys.executable, "-m", "logd.node", *args],
         check=False,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""The command-line flags of a broker (``logd serve`` and ``python -m logd.server``).
+"""The command-line flags of a broker (``logd serve`` and ``python -m logd.node``).
 
 Light on purpose: argparse and the config module only, so ``logd --help`` stays fast.
 Flags override the TOML file given with ``--config``; the file overrides the defaults.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from logd.broker.config import BrokerConfig, load_config
+from logd.broker.listeners import ADVERTISED_KAFKA, LISTENERS
 
 __all__ = ["add_arguments", "config_from_args"]
 
@@ -24,6 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--advertised-listen",
         metavar="HOST:PORT",
         help="address clients are told to use (default: --listen)",
+    )
+    for spec in LISTENERS:
+        parser.add_argument(
+            spec.flag,
+            metavar="HOST:PORT|off",
+            help=f"{spec.speaks} (default {spec.default})",
+        )
+    parser.add_argument(
+        ADVERTISED_KAFKA.flag,
+        metavar="HOST:PORT",
+        help="the Kafka listener's address clients are told to use (default: the bound one)",
     )
     parser.add_argument(
         "--peers",
@@ -61,5 +73,12 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
             "peers": args.peers,
             "fsync": args.fsync,
             "fault.injection.enable": args.enable_fault_injection,
+            **{
+                spec.key: getattr(args, _dest(spec.flag)) for spec in (*LISTENERS, ADVERTISED_KAFKA)
+            },
         },
     )
+
+
+def _dest(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
