@@ -11,7 +11,7 @@ import argparse
 from logd.broker.config import BrokerConfig, load_config
 from logd.broker.listeners import ADVERTISED_KAFKA, LISTENERS
 
-__all__ = ["add_arguments", "config_from_args"]
+__all__ = ["add_arguments", "config_from_args", "listener_arguments"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,3 +82,13 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
 
 def _dest(flag: str) -> str:
     return flag.removeprefix("--").replace("-", "_")
+
+
+def listener_arguments(host: str, offset: int) -> list[str]:
+    """Flags giving every listener its default port + ``offset`` on ``host`` (``logd dev``
+    gives node i each port + i, so N nodes on one machine never collide)."""
+    flags: list[str] = []
+    for spec in LISTENERS:
+        port = int(spec.default.rpartition(":")[2]) + offset
+        flags += [spec.flag, f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    return flags

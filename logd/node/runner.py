@@ -21,12 +21,7 @@ Ownership: everything runs on one event loop.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Final
 
 from logd.broker.config import BrokerConfig
 from logd.broker.listeners import LISTENERS
@@ -34,13 +29,11 @@ from logd.frontends.grpc.server import GrpcFrontEnd
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
 from logd.node.frontends import FRONT_ENDS, FrontEnd
+from logd.node.listeners import forget_listeners, write_listeners
 
-__all__ = ["LISTENERS_FILE", "NodeRunner", "read_listeners"]
+__all__ = ["NodeRunner"]
 
 _log = logging.getLogger(__name__)
-
-#: In the data directory: the address every started listener bound, as JSON.
-LISTENERS_FILE: Final = "listeners.json"
 
 
 class NodeRunner:
@@ -75,7 +68,7 @@ class NodeRunner:
         self.address = grpc_end.bind()
         advertised = config.advertised_listen or self.address
         self.node = node = await BrokerNode.open(config, advertised=advertised)
-        _forget_listeners(node.data_dir)
+        forget_listeners(node.data_dir)
         store = node.cluster.store
         grpc_end.attach(
             node.seam,
@@ -100,7 +93,7 @@ class NodeRunner:
             front_end = factory(address, self.config, self.node)
             self._others.append(front_end)
             self.bound[spec.name] = await front_end.start()
-        _write_listeners(self.node.data_dir, self.bound)
+        write_listeners(self.node.data_dir, self.bound)
         await self._grpc.mark_serving()
 
     async def stop(self, grace_s: float | None = None) -> None:
@@ -128,24 +121,3 @@ class NodeRunner:
 
     def _front_ends(self) -> list[FrontEnd]:
         return [*([self._grpc] if self._grpc is not None else []), *self._others]
-
-
-def _write_listeners(data_dir: Path, bound: Mapping[str, HostPort]) -> None:
-    path = data_dir / LISTENERS_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({name: str(a) for name, a in bound.items()}, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
-def _forget_listeners(data_dir: Path) -> None:
-    (data_dir / LISTENERS_FILE).unlink(missing_ok=True)
-
-
-def read_listeners(data_dir: Path) -> dict[str, str]:
-    """The addresses a broker serving from ``data_dir`` bound, by listener name ({} when it
-    has not reported them yet)."""
-    try:
-        loaded = json.loads((data_dir / LISTENERS_FILE).read_text())
-    except FileNotFoundError:
-        return {}
-    return {str(k): str(v) for k, v in loaded.items()}
