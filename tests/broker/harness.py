@@ -17,7 +17,7 @@ from logd.broker.config import BrokerConfig
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import GroupService
 from logd.broker.replicas import ReplicaManager
-from logd.broker.seam import BrokerSeam
+from logd.broker.seam import BrokerSeam, Gate
 from logd.clock import SystemClock
 from logd.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from logd.metadata.store import MetadataListener, TopicRecord, leader_hint_for
@@ -93,7 +93,7 @@ class OpenCore:
     logs: LogManager
     flusher: Flusher
 
-    def seam(self) -> BrokerSeam:
+    def seam(self, gate: Gate | None = None) -> BrokerSeam:
         """The front-end seam over this core (its group service built, not started)."""
         groups = GroupService(
             self.core.config.groups,
@@ -103,7 +103,7 @@ class OpenCore:
             SystemClock(),
             node_id=self.core.node_id,
         )
-        return BrokerSeam(self.core, groups)
+        return BrokerSeam(self.core, groups, gate)
 
     async def close(self) -> None:
         self.core.replicas.close()
