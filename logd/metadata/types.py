@@ -1,5 +1,8 @@
 """The names every layer above storage shares: partitions, brokers, addresses, leaders.
 
+``TopicPartition`` is ``partitioning.model.TopicPartition`` (re-exported): one class for
+every layer, defined in the pure package below all of them.
+
 Owned by no one layer: the cluster (Raft groups, the controller), the broker core and the
 front ends all speak of a ``TopicPartition``, a ``BrokerMeta`` or a ``LeaderHint``, so these
 live below all of them (``docs/internals.md``, "Layers"). Plain frozen dataclasses, no I/O.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from logd.errors import LogdError
+from partitioning.model import TopicPartition
 
 __all__ = [
     "NO_LEADER",
@@ -17,19 +21,10 @@ __all__ = [
     "HostPort",
     "LeaderHint",
     "LeadershipResult",
-    "TopicPartition",
+    "TopicPartition",  # partitioning's: one for every layer
 ]
 
 NO_LEADER = -1
-
-
-@dataclasses.dataclass(frozen=True, slots=True, order=True)
-class TopicPartition:
-    topic: str
-    partition: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}-{self.partition}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
