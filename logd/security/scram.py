@@ -251,9 +251,10 @@ class ScramServer:
     ``step(client-final)`` returns server-final or raises SaslAuthenticationFailedError.
 
     ``lookup`` finds the stored credential of a user for this mechanism (None: unknown user).
-    ``server_nonce`` is fresh and random, printable (``new_nonce`` makes one). ``unknown_user_secret`` is a per-broker
-    random secret from which an unknown user's fake salt is derived (stable per user, so a
-    prober sees the same salt twice, as for a real user)."""
+    ``server_nonce`` is fresh and random, printable (``new_nonce`` makes one).
+    ``unknown_user_secret`` is a per-broker random secret from which an unknown user's fake
+    salt is derived (stable per user, so a prober sees the same salt twice, as for a real
+    user)."""
 
     def __init__(
         self,
@@ -350,9 +351,7 @@ class ScramClient:
     """The client's half (tests, tools, and brokers' own clients): ``first()``,
     ``final(server_first)``, ``verify(server_final)``. Not thread-safe."""
 
-    def __init__(
-        self, mechanism: ScramMechanism, username: str, password: str, nonce: str
-    ) -> None:
+    def __init__(self, mechanism: ScramMechanism, username: str, password: str, nonce: str) -> None:
         assert _printable(nonce)
         self.mechanism = mechanism
         self._password = password.encode()

@@ -240,11 +240,13 @@ OPS = st.sampled_from(
     ]
 )
 RTYPES = st.sampled_from([RT.TOPIC, RT.GROUP, RT.TRANSACTIONAL_ID, RT.SUBJECT])
-BINDINGS = st.builds(
-    lambda rt, n, pt, pr, h, op, perm: AclBinding(ResourcePattern(rt, n, pt), AccessControlEntry(pr, h, op, perm)),
-    RTYPES, NAMES, st.sampled_from([PatternType.LITERAL, PatternType.PREFIXED]), PRINCIPALS, HOSTS, OPS,
-    st.sampled_from([Perm.ALLOW, Perm.DENY]),
-)  # fmt: skip
+PATTERNS = st.builds(
+    ResourcePattern, RTYPES, NAMES, st.sampled_from([PatternType.LITERAL, PatternType.PREFIXED])
+)
+ENTRIES = st.builds(
+    AccessControlEntry, PRINCIPALS, HOSTS, OPS, st.sampled_from([Perm.ALLOW, Perm.DENY])
+)
+BINDINGS = st.builds(AclBinding, PATTERNS, ENTRIES)
 REQUESTS = st.tuples(
     st.sampled_from(["User:alice", "User:bob", "User:carol"]),
     st.sampled_from(["h1", "h2"]),

@@ -79,5 +79,5 @@ def test_java_replacement_syntax() -> None:
 
 
 def test_no_matching_rule_is_an_error() -> None:
-    with pytest.raises(PrincipalMappingError, match="no ssl.principal.mapping.rules rule"):
+    with pytest.raises(PrincipalMappingError, match=r"no ssl.principal.mapping.rules rule"):
         PrincipalMapper("RULE:^CN=(.*)$/$1/").name("O=corp")

@@ -30,11 +30,8 @@ def _offences(path: pathlib.Path) -> list[str]:
     bad = []
     for name in _imports(path):
         top = name.split(".")[0]
-        if top in FORBIDDEN:
-            bad.append(name)
-        elif top == "logd" and not any(
-            name == ok or name.startswith(ok + ".") for ok in ALLOWED_LOGD
-        ):
+        inside = any(name == ok or name.startswith(ok + ".") for ok in ALLOWED_LOGD)
+        if top in FORBIDDEN or (top == "logd" and not inside):
             bad.append(name)
     return sorted(bad)
 
