@@ -256,7 +256,7 @@ REQUESTS = st.tuples(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(
     added=st.lists(BINDINGS, max_size=14),
     removed=st.lists(st.integers(0, 13), max_size=5),
