@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from logd.broker.metadata import METADATA_TOPIC
+from logd.cluster.controller.security_records import SECURITY_KINDS, validate_security_record
 from logd.errors import CorruptRecordError, InvalidRequestError, InvalidTopicError
 from logd.records.builder import build_value_batch
 from logd.records.decoder import decode_batch
@@ -77,5 +78,7 @@ def validate_write(request: cluster_pb2.ControllerWriteRequest) -> None:
             record.broker.node_id >= 0 and 0 < record.broker.port < 65536
         ):
             raise InvalidRequestError(f"bad broker record {record.broker.node_id}")
+        elif kind in SECURITY_KINDS:
+            validate_security_record(kind, record)
         elif kind == "producer_ids":
             raise InvalidRequestError("producer ids are allocated by the controller itself")

@@ -303,6 +303,12 @@ class ControllerStore:
         response = await self._write(request)
         return response.first_producer_id, response.first_producer_id + count - 1
 
+    async def write_security(self, records: Sequence[cluster_pb2.MetadataRecord]) -> None:
+        """Users, ACLs or quotas changed (``security_records``), written as one entry and
+        answered once applied here. Removing what is not there is a no-op on apply."""
+        if records:
+            await self._write(cluster_pb2.ControllerWriteRequest(records=list(records)))
+
     async def register_broker(self) -> None:
         me = self.me
         if self.image.brokers.get(me.node_id) == BrokerMeta(me.node_id, me.host, me.port, me.rack):
