@@ -12,7 +12,7 @@ FORBIDDEN = {
     "grpc", "asyncio", "time", "random", "os", "socket", "threading", "ssl", "secrets",
     "subprocess", "pathlib", "aiohttp",
 }  # fmt: skip
-ALLOWED_LOGD = {"logd.errors", "logd.security"}
+ALLOWED_LOGD = {"logd.errors", "logd.security", "logd.v1"}  # generated messages
 PACKAGE = pathlib.Path(logd.security.__file__).parent
 
 

@@ -1,0 +1,184 @@
+"""The thin gRPC servicer of ``logd.v1.SecurityAdmin`` (users, ACLs, quotas, whoami).
+
+Each method asks the guard (the one authorization layer) with the action Kafka's own API
+would need, then calls the security admin and builds the answer; errors are mapped by the
+unary wrapper of ``handlers`` like every other service's.
+
+Ownership: one instance per server, on the broker's event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeAlias
+
+import grpc
+
+from logd.broker.security.admin import (
+    QuotaAlteration,
+    ScramDeletion,
+    ScramUpsertion,
+    SecurityAdmin,
+)
+from logd.broker.security.guard import CallerLike, Guard
+from logd.errors import InvalidRequestError, LogdError, UnsupportedSaslMechanismError
+from logd.security.scram import ScramMechanism
+from logd.security.wire import (
+    acl_from_proto,
+    acl_to_proto,
+    entity_from_proto,
+    entity_to_proto,
+    filter_from_proto,
+)
+from logd.server.errors import error_proto
+from logd.server.handlers import service_handler, unary_unary
+from logd.v1 import common_pb2, security_pb2
+
+__all__ = ["SECURITY_SERVICE", "SecurityService"]
+
+SECURITY_SERVICE = security_pb2.DESCRIPTOR.services_by_name["SecurityAdmin"].full_name
+
+_Ctx: TypeAlias = grpc.aio.ServicerContext
+CallerOf = Callable[[_Ctx], Awaitable[CallerLike]]
+
+
+def _error(error: LogdError | None) -> common_pb2.Error:
+    """An item's error; code NONE on success (a repeated field holds no None)."""
+    return error_proto(error) or common_pb2.Error()
+
+
+def _mechanism(number: int) -> ScramMechanism:
+    try:
+        return ScramMechanism(number)
+    except ValueError:
+        raise UnsupportedSaslMechanismError(f"unknown SCRAM mechanism {number}") from None
+
+
+class SecurityService:
+    def __init__(self, admin: SecurityAdmin, guard: Guard, caller_of: CallerOf) -> None:
+        self._admin = admin
+        self._guard = guard
+        self._caller_of = caller_of
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        p = security_pb2
+        methods: dict[str, tuple[Any, Any]] = {
+            "DescribeUsers": (self.describe_users, p.DescribeUsersRequest),
+            "AlterUsers": (self.alter_users, p.AlterUsersRequest),
+            "CreateAcls": (self.create_acls, p.CreateAclsRequest),
+            "DescribeAcls": (self.describe_acls, p.DescribeAclsRequest),
+            "DeleteAcls": (self.delete_acls, p.DeleteAclsRequest),
+            "DescribeQuotas": (self.describe_quotas, p.DescribeQuotasRequest),
+            "AlterQuotas": (self.alter_quotas, p.AlterQuotasRequest),
+            "WhoAmI": (self.who_am_i, p.WhoAmIRequest),
+        }
+        return service_handler(
+            SECURITY_SERVICE,
+            {name: unary_unary(name, call, kind) for name, (call, kind) in methods.items()},
+        )
+
+    async def _admit(self, context: _Ctx, action: str) -> CallerLike:
+        caller = await self._caller_of(context)
+        self._guard.admit(caller, action)
+        return caller
+
+    async def describe_users(
+        self, req: security_pb2.DescribeUsersRequest, context: _Ctx
+    ) -> security_pb2.DescribeUsersResponse:
+        await self._admit(context, "describe_user_scram_credentials")
+        users = self._admin.describe_users(list(req.names) or None)
+        return security_pb2.DescribeUsersResponse(
+            users=[
+                security_pb2.DescribedUser(
+                    name=u.name,
+                    credentials=[
+                        security_pb2.UserCredentialInfo(mechanism=int(m), iterations=i)
+                        for m, i in u.credentials
+                    ],
+                    error=error_proto(u.error),
+                )
+                for u in users
+            ]
+        )
+
+    async def alter_users(
+        self, req: security_pb2.AlterUsersRequest, context: _Ctx
+    ) -> security_pb2.AlterUsersResponse:
+        await self._admit(context, "alter_user_scram_credentials")
+        upserts = [
+            ScramUpsertion(u.name, _mechanism(u.mechanism), u.iterations, u.salt, u.salted_password)
+            for u in req.upsertions
+        ]
+        deletes = [ScramDeletion(d.name, _mechanism(d.mechanism)) for d in req.deletions]
+        results = await self._admin.alter_users(upserts, deletes)
+        return security_pb2.AlterUsersResponse(
+            results=[
+                security_pb2.UserResult(name=name, error=error_proto(error))
+                for name, error in results.items()
+            ]
+        )
+
+    async def create_acls(
+        self, req: security_pb2.CreateAclsRequest, context: _Ctx
+    ) -> security_pb2.CreateAclsResponse:
+        await self._admit(context, "create_acls")
+        results = await self._admin.create_acls([acl_from_proto(a) for a in req.acls])
+        return security_pb2.CreateAclsResponse(errors=[_error(e) for e in results])
+
+    async def describe_acls(
+        self, req: security_pb2.DescribeAclsRequest, context: _Ctx
+    ) -> security_pb2.DescribeAclsResponse:
+        await self._admit(context, "describe_acls")
+        found = self._admin.describe_acls(filter_from_proto(req.filter))
+        return security_pb2.DescribeAclsResponse(acls=[acl_to_proto(b) for b in found])
+
+    async def delete_acls(
+        self, req: security_pb2.DeleteAclsRequest, context: _Ctx
+    ) -> security_pb2.DeleteAclsResponse:
+        await self._admit(context, "delete_acls")
+        matched = await self._admin.delete_acls([filter_from_proto(f) for f in req.filters])
+        return security_pb2.DeleteAclsResponse(
+            results=[
+                security_pb2.DeletedAcls(acls=[acl_to_proto(b) for b in found]) for found in matched
+            ]
+        )
+
+    async def describe_quotas(
+        self, req: security_pb2.DescribeQuotasRequest, context: _Ctx
+    ) -> security_pb2.DescribeQuotasResponse:
+        await self._admit(context, "describe_client_quotas")
+        found = self._admin.describe_quotas(
+            req.user if req.HasField("user") else None,
+            req.client_id if req.HasField("client_id") else None,
+            strict=req.strict,
+        )
+        return security_pb2.DescribeQuotasResponse(
+            entries=[
+                security_pb2.EntityQuotas(
+                    entity=entity_to_proto(entity),
+                    values=[
+                        security_pb2.QuotaValue(key=k, value=v) for k, v in sorted(vals.items())
+                    ],
+                )
+                for entity, vals in found
+            ]
+        )
+
+    async def alter_quotas(
+        self, req: security_pb2.AlterQuotasRequest, context: _Ctx
+    ) -> security_pb2.AlterQuotasResponse:
+        await self._admit(context, "alter_client_quotas")
+        alterations = []
+        for entry in req.entries:
+            if not entry.entity.HasField("user") and not entry.entity.HasField("client_id"):
+                raise InvalidRequestError("a quota entity names a user, a client id, or both")
+            values = tuple((v.key, None if v.remove else v.value) for v in entry.values)
+            alterations.append(QuotaAlteration(entity_from_proto(entry.entity), values))
+        results = await self._admin.alter_quotas(alterations, validate_only=req.validate_only)
+        return security_pb2.AlterQuotasResponse(errors=[_error(e) for e in results])
+
+    async def who_am_i(
+        self, req: security_pb2.WhoAmIRequest, context: _Ctx
+    ) -> security_pb2.WhoAmIResponse:
+        caller = await self._caller_of(context)
+        return security_pb2.WhoAmIResponse(principal=caller.principal, listener=caller.listener)
