@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from logd.client.channel_security import secure_channel
 from logd.client.config import ClientConfig
 from logd.client.produce_stream import ProduceStream
 from logd.client.rpc import error_from_rpc
@@ -56,9 +57,7 @@ class Connection:
     ) -> None:
         self.address = address
         self._config = config
-        self.channel = grpc.aio.insecure_channel(
-            address, options=channel_options(config, max_message_bytes)
-        )
+        self.channel = secure_channel(address, config, channel_options(config, max_message_bytes))
         self.broker = broker_pb2_grpc.LogBrokerStub(self.channel)  # type: ignore[no-untyped-call]
         self.admin = admin_pb2_grpc.LogAdminStub(self.channel)  # type: ignore[no-untyped-call]
         self._max_in_flight = max_in_flight
