@@ -34,6 +34,14 @@ NOUNS = {
     "topic": "create, list, describe, delete and configure topics",
     "group": "list, describe, seek and delete consumer groups",
     "cluster": "the brokers and the health of the cluster",
+    "security": "users, ACLs and client quotas (rpk's `security` shapes)",
+}
+
+#: Second-level nouns: (noun, sub-noun) -> help.
+SUB_NOUNS = {
+    ("security", "user"): "SCRAM users (stored as salted keys)",
+    ("security", "acl"): "Kafka ACLs: who may do what to which resource",
+    ("security", "quota"): "client quotas: byte rates and request percentage",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -60,6 +68,15 @@ COMMANDS: tuple[Command, ...] = (
     Command(("group", "delete"), "cli.group.delete", "delete groups and their offsets"),
     Command(("cluster", "info"), "cli.cluster.info", "brokers and the controller"),
     Command(("cluster", "health"), "cli.cluster.health", "is every partition led and in sync?"),
+    Command(("security", "user", "create"), "cli.security.user_create", "create a user"),
+    Command(("security", "user", "delete"), "cli.security.user_delete", "delete a user"),
+    Command(("security", "user", "list"), "cli.security.user_list", "list users", ("ls",)),
+    Command(("security", "acl", "create"), "cli.security.acl_create", "create ACLs"),
+    Command(("security", "acl", "list"), "cli.security.acl_list", "list ACLs", ("ls",)),
+    Command(("security", "acl", "delete"), "cli.security.acl_delete", "delete matching ACLs"),
+    Command(("security", "quota", "alter"), "cli.security.quota_alter", "set or remove quotas"),
+    Command(("security", "quota", "describe"), "cli.security.quota_describe", "show quotas"),
+    Command(("security", "whoami"), "cli.security.whoami", "the principal the broker sees"),
 )
 
 
@@ -74,6 +91,22 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
         metavar="HOST:PORT[,...]",
         default=default,
         help="brokers to contact (env LOGD_BROKERS; default 127.0.0.1:7070)",
+    )
+    for flag, text in (
+        ("--user", "SASL user (env LOGD_USER)"),
+        ("--password", "SASL password (env LOGD_PASSWORD)"),
+        ("--tls-ca", "CA file that verifies the brokers (env LOGD_TLS_CA); turns TLS on"),
+        ("--tls-cert", "client certificate for mTLS (env LOGD_TLS_CERT)"),
+        ("--tls-key", "its private key (env LOGD_TLS_KEY)"),
+    ):
+        parent.add_argument(
+            flag, metavar=flag.removeprefix("--").upper(), default=default, help=text
+        )
+    parent.add_argument(
+        "--tls",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="talk TLS, trusting the system's CAs (env LOGD_TLS=1)",
     )
     parent.add_argument(
         "--format",
@@ -112,8 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
         verbs = noun_parser.add_subparsers(dest="verb", metavar="VERB")
         verbs.required = True
         noun_parsers[noun] = verbs
+    sub_parsers: dict[tuple[str, str], argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    for (noun, sub_noun), text in SUB_NOUNS.items():
+        sub_parser = noun_parsers[noun].add_parser(
+            sub_noun, help=text, description=text, parents=[late_flags]
+        )
+        sub_verbs = sub_parser.add_subparsers(dest="sub_verb", metavar="VERB")
+        sub_verbs.required = True
+        sub_parsers[(noun, sub_noun)] = sub_verbs
     for command in COMMANDS:
-        holder = top if len(command.path) == 1 else noun_parsers[command.path[0]]
+        if len(command.path) == 3:
+            holder = sub_parsers[(command.path[0], command.path[1])]
+        else:
+            holder = top if len(command.path) == 1 else noun_parsers[command.path[0]]
         leaf = holder.add_parser(
             command.path[-1],
             help=command.help,
@@ -151,7 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(_glue_dash_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    app = App(brokers=args.brokers, output_format=args.output_format, yes=args.yes)
+    security = {
+        k: getattr(args, k) for k in ("user", "password", "tls_ca", "tls_cert", "tls_key", "tls")
+    }
+    app = App(
+        brokers=args.brokers, output_format=args.output_format, yes=args.yes, security=security
+    )
     command: Command = args._command
     try:
         return int(_load(command).run(app, args))
