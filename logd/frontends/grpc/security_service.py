@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
 import grpc
-
 from logd.broker.security.admin import (
     QuotaAlteration,
     ScramDeletion,
@@ -22,6 +21,8 @@ from logd.broker.security.admin import (
 )
 from logd.broker.security.guard import CallerLike, Guard
 from logd.errors import InvalidRequestError, LogdError, UnsupportedSaslMechanismError
+from logd.frontends.grpc.errors import error_proto
+from logd.frontends.grpc.handlers import service_handler, unary_unary
 from logd.security.scram import ScramMechanism
 from logd.security.wire import (
     acl_from_proto,
@@ -30,8 +31,6 @@ from logd.security.wire import (
     entity_to_proto,
     filter_from_proto,
 )
-from logd.server.errors import error_proto
-from logd.server.handlers import service_handler, unary_unary
 from logd.v1 import common_pb2, security_pb2
 
 __all__ = ["SECURITY_SERVICE", "SecurityService"]
