@@ -12,15 +12,8 @@ Owned by the broker's event loop.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 from logd.broker.security.state import SecurityState
-from logd.cluster.controller.security_records import (
-    acl_record,
-    quota_record,
-    remove_scram_record,
-    scram_record,
-)
 from logd.errors import (
     DuplicateResourceError,
     InvalidRequestError,
@@ -28,51 +21,28 @@ from logd.errors import (
     ResourceNotFoundError,
     UnacceptableCredentialError,
 )
+from logd.metadata.security import (
+    AclAdd,
+    AclRemove,
+    QuotaSet,
+    ScramRemove,
+    ScramUpsert,
+    SecurityChange,
+)
 from logd.security.acl import AclBinding, AclBindingFilter
+from logd.security.admin_types import (
+    QuotaAlteration,
+    ScramDeletion,
+    ScramUpsertion,
+    UserDescription,
+)
 from logd.security.quota import QuotaEntity, QuotaKind
-from logd.security.scram import ScramMechanism, credential_from_salted_password
-from logd.v1 import cluster_pb2
+from logd.security.scram import credential_from_salted_password
 
-__all__ = [
-    "QuotaAlteration",
-    "ScramDeletion",
-    "ScramUpsertion",
-    "SecurityAdmin",
-    "UserDescription",
-]
+__all__ = ["SecurityAdmin"]
 
-Write = Callable[[Sequence[cluster_pb2.MetadataRecord]], Awaitable[None]]
+Write = Callable[[Sequence[SecurityChange]], Awaitable[None]]
 _USER_MAX = 1024
-
-
-@dataclass(frozen=True)
-class ScramUpsertion:
-    name: str
-    mechanism: ScramMechanism
-    iterations: int
-    salt: bytes
-    salted_password: bytes
-
-
-@dataclass(frozen=True)
-class ScramDeletion:
-    name: str
-    mechanism: ScramMechanism
-
-
-@dataclass(frozen=True)
-class UserDescription:
-    name: str
-    #: (mechanism, iterations) per credential; empty with ``error`` for an unknown user.
-    credentials: tuple[tuple[ScramMechanism, int], ...] = ()
-    error: LogdError | None = None
-
-
-@dataclass(frozen=True)
-class QuotaAlteration:
-    entity: QuotaEntity
-    #: key -> new value, None removes it.
-    values: tuple[tuple[str, float | None], ...]
 
 
 class SecurityAdmin:
@@ -106,11 +76,11 @@ class SecurityAdmin:
         names = [u.name for u in upsertions] + [d.name for d in deletions]
         results: dict[str, LogdError | None] = {}
         duplicated = {n for n in names if names.count(n) > 1}
-        records = []
+        records: list[SecurityChange] = []
         for d in deletions:
             results[d.name] = self._deletion_error(d, duplicated)
             if results[d.name] is None:
-                records.append(remove_scram_record(d.name, d.mechanism))
+                records.append(ScramRemove(d.name, d.mechanism))
         for u in upsertions:
             try:
                 self._check_name(u.name, duplicated)
@@ -121,7 +91,7 @@ class SecurityAdmin:
                 results[u.name] = exc
                 continue
             results[u.name] = None
-            records.append(scram_record(u.name, credential))
+            records.append(ScramUpsert(u.name, credential))
         await self._write(records)
         return results
 
@@ -149,7 +119,7 @@ class SecurityAdmin:
 
     async def create_acls(self, bindings: Sequence[AclBinding]) -> list[LogdError | None]:
         results: list[LogdError | None] = []
-        records = []
+        records: list[SecurityChange] = []
         for binding in bindings:
             try:
                 binding.validate()
@@ -157,7 +127,7 @@ class SecurityAdmin:
                 results.append(exc)
                 continue
             results.append(None)
-            records.append(acl_record(binding))
+            records.append(AclAdd(binding))
         await self._write(records)
         return results
 
@@ -165,7 +135,7 @@ class SecurityAdmin:
         """Per filter, the ACLs it matched and that are now deleted."""
         matched = [self.state.authorizer.describe(f) for f in filters]
         unique = sorted({b for found in matched for b in found})
-        await self._write([acl_record(b, remove=True) for b in unique])
+        await self._write([AclRemove(b) for b in unique])
         return matched
 
     # -- quotas -------------------------------------------------------------------------------
@@ -196,7 +166,7 @@ class SecurityAdmin:
         self, alterations: Sequence[QuotaAlteration], *, validate_only: bool = False
     ) -> list[LogdError | None]:
         results: list[LogdError | None] = []
-        records: list[cluster_pb2.MetadataRecord] = []
+        records: list[SecurityChange] = []
         for alteration in alterations:
             try:
                 for key, value in alteration.values:
@@ -207,7 +177,7 @@ class SecurityAdmin:
                 results.append(exc)
                 continue
             results.append(None)
-            records.extend(quota_record(alteration.entity, k, v) for k, v in alteration.values)
+            records.extend(QuotaSet(alteration.entity, k, v) for k, v in alteration.values)
         if not validate_only:
             await self._write(records)
         return results

@@ -14,6 +14,13 @@ from __future__ import annotations
 import logging
 
 from logd.errors import InvalidRequestError, LogdError
+from logd.metadata.security import (
+    AclAdd,
+    AclRemove,
+    ScramRemove,
+    ScramUpsert,
+    SecurityChange,
+)
 from logd.security.acl import (
     AccessControlEntry,
     AclBinding,
@@ -31,6 +38,7 @@ __all__ = [
     "SECURITY_KINDS",
     "SecurityImage",
     "acl_record",
+    "change_record",
     "quota_record",
     "remove_scram_record",
     "scram_record",
@@ -84,6 +92,17 @@ def quota_record(entity: QuotaEntity, key: str, value: float | None) -> Metadata
     if entity.client_id is not None:
         proto.client_id = entity.client_id
     return MetadataRecord(quota=proto)
+
+
+def change_record(change: SecurityChange) -> MetadataRecord:
+    """The metadata record of one change the broker asked for."""
+    if isinstance(change, ScramUpsert):
+        return scram_record(change.name, change.credential)
+    if isinstance(change, ScramRemove):
+        return remove_scram_record(change.name, change.mechanism)
+    if isinstance(change, AclAdd | AclRemove):
+        return acl_record(change.binding, remove=isinstance(change, AclRemove))
+    return quota_record(change.entity, change.key, change.value)
 
 
 def _binding(proto: cluster_pb2.AclRecord) -> AclBinding:
