@@ -34,6 +34,7 @@ import grpc
 from logd.cluster.codec import GroupMessage, encode_frame
 from logd.cluster.internal import FaultState
 from logd.errors import BrokerUnavailableError, NotControllerError
+from logd.tls.settings import TlsSettings
 from logd.v1 import admin_pb2, cluster_pb2, cluster_pb2_grpc
 from replication import AppendRequest, SnapshotRequest
 
@@ -178,6 +179,39 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
     ]
 
 
+class _Identity(
+    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.aio.StreamUnaryClientInterceptor,  # type: ignore[misc]
+):
+    """Presents this broker to its peers on every call: the cluster's id and our node id
+    (``logd-cluster-id``, ``logd-node-id``), which a peer without TLS requires; with TLS our
+    certificate (``CN=broker-<id>``) is what counts."""
+
+    def __init__(self, cluster_id: str, node_id: int) -> None:
+        self._pairs = (("logd-cluster-id", cluster_id), ("logd-node-id", str(node_id)))
+
+    def _details(self, details: Any) -> Any:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        for key, value in self._pairs:
+            metadata.add(key, value)
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+    async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return await continuation(self._details(details), requests)
+
+
+def _credentials(tls: TlsSettings) -> grpc.ChannelCredentials:
+    """mTLS to a peer: verify it with our CA, present our broker certificate."""
+    assert tls.cert is not None and tls.key is not None
+    ca = tls.ca.read_bytes() if tls.ca is not None else None
+    return grpc.ssl_channel_credentials(ca, tls.key.read_bytes(), tls.cert.read_bytes())
+
+
 class GrpcTransport:
     """Links to every peer, and the unary calls of the internal service."""
 
@@ -189,12 +223,19 @@ class GrpcTransport:
         faults: FaultState,
         *,
         max_message_bytes: int,
+        cluster_id: str = "",
+        tls: TlsSettings | None = None,
     ) -> None:
         self.node_id = node_id
         self.faults = faults
         self._reporter = reporter
+        options = channel_options(max_message_bytes)
+        identity = _Identity(cluster_id, node_id)
+        credentials = _credentials(tls) if tls is not None else None
         self._channels = {
-            peer: grpc.aio.insecure_channel(address, options=channel_options(max_message_bytes))
+            peer: grpc.aio.secure_channel(address, credentials, options, interceptors=[identity])
+            if credentials is not None
+            else grpc.aio.insecure_channel(address, options, interceptors=[identity])
             for peer, address in peers.items()
             if peer != node_id
         }

@@ -16,13 +16,20 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from logd.frontends.grpc.tls import peer_certificate, server_credentials
 from logd.security.certs import Issued, issue, make_ca, subject_dn
 from logd.tls.contexts import ReloadingServerContext, client_context
 from logd.tls.files import TlsFiles
-from logd.tls.grpc_tls import channel_credentials, peer_certificate, server_credentials
 from logd.tls.settings import ClientAuth, TlsSettings
 
 NOW = dt.datetime.now(dt.UTC)
+
+
+def channel_credentials(settings: TlsSettings) -> grpc.ChannelCredentials:
+    def read(path: Path | None) -> bytes | None:
+        return path.read_bytes() if path is not None else None
+
+    return grpc.ssl_channel_credentials(read(settings.ca), read(settings.key), read(settings.cert))
 
 
 def _write(directory: Path, name: str, issued: Issued) -> TlsSettings:

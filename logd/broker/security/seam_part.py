@@ -13,6 +13,7 @@ Owned by the broker's event loop.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from logd.broker.security.authn import FAILED_AUTHENTICATION_DELAY_MS
@@ -35,6 +36,11 @@ __all__ = ["SecuritySeam"]
 class SecuritySeam:
     def __init__(self, services: SecurityServices | None) -> None:
         self._services = services
+        #: Connections to the internal service refused as not a broker, by listener.
+        self.refused_peers: Counter[str] = Counter()
+
+    def note_refused_peer(self, listener: str) -> None:
+        self.refused_peers[listener] += 1
 
     def _on(self) -> SecurityServices:
         if self._services is None:

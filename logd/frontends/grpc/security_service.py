@@ -1,7 +1,7 @@
 """The thin gRPC servicer of ``logd.v1.SecurityAdmin`` (users, ACLs, quotas, whoami).
 
-Each method asks the guard (the one authorization layer) with the action Kafka's own API
-would need, then calls the security admin and builds the answer; errors are mapped by the
+Each method calls the seam's security half (which asks the guard, the one authorization
+layer, with the action Kafka's own API would need) and builds the answer; errors are mapped by the
 unary wrapper of ``handlers`` like every other service's.
 
 Ownership: one instance per server, on the broker's event loop.
@@ -9,20 +9,14 @@ Ownership: one instance per server, on the broker's event loop.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
 import grpc
-from logd.broker.security.admin import (
-    QuotaAlteration,
-    ScramDeletion,
-    ScramUpsertion,
-    SecurityAdmin,
-)
-from logd.broker.security.guard import CallerLike, Guard
+from logd.broker.seam import BrokerSeam
 from logd.errors import InvalidRequestError, LogdError, UnsupportedSaslMechanismError
 from logd.frontends.grpc.errors import error_proto
-from logd.frontends.grpc.handlers import service_handler, unary_unary
+from logd.frontends.grpc.handlers import caller_of, service_handler, unary_unary
+from logd.security.admin_types import QuotaAlteration, ScramDeletion, ScramUpsertion
 from logd.security.scram import ScramMechanism
 from logd.security.wire import (
     acl_from_proto,
@@ -38,7 +32,6 @@ __all__ = ["SECURITY_SERVICE", "SecurityService"]
 SECURITY_SERVICE = security_pb2.DESCRIPTOR.services_by_name["SecurityAdmin"].full_name
 
 _Ctx: TypeAlias = grpc.aio.ServicerContext
-CallerOf = Callable[[_Ctx], Awaitable[CallerLike]]
 
 
 def _error(error: LogdError | None) -> common_pb2.Error:
@@ -54,10 +47,8 @@ def _mechanism(number: int) -> ScramMechanism:
 
 
 class SecurityService:
-    def __init__(self, admin: SecurityAdmin, guard: Guard, caller_of: CallerOf) -> None:
-        self._admin = admin
-        self._guard = guard
-        self._caller_of = caller_of
+    def __init__(self, seam: BrokerSeam) -> None:
+        self._security = seam.security
 
     def handler(self) -> grpc.GenericRpcHandler:
         p = security_pb2
@@ -76,16 +67,10 @@ class SecurityService:
             {name: unary_unary(name, call, kind) for name, (call, kind) in methods.items()},
         )
 
-    async def _admit(self, context: _Ctx, action: str) -> CallerLike:
-        caller = await self._caller_of(context)
-        self._guard.admit(caller, action)
-        return caller
-
     async def describe_users(
         self, req: security_pb2.DescribeUsersRequest, context: _Ctx
     ) -> security_pb2.DescribeUsersResponse:
-        await self._admit(context, "describe_user_scram_credentials")
-        users = self._admin.describe_users(list(req.names) or None)
+        users = self._security.describe_users(caller_of(context), list(req.names) or None)
         return security_pb2.DescribeUsersResponse(
             users=[
                 security_pb2.DescribedUser(
@@ -103,13 +88,12 @@ class SecurityService:
     async def alter_users(
         self, req: security_pb2.AlterUsersRequest, context: _Ctx
     ) -> security_pb2.AlterUsersResponse:
-        await self._admit(context, "alter_user_scram_credentials")
         upserts = [
             ScramUpsertion(u.name, _mechanism(u.mechanism), u.iterations, u.salt, u.salted_password)
             for u in req.upsertions
         ]
         deletes = [ScramDeletion(d.name, _mechanism(d.mechanism)) for d in req.deletions]
-        results = await self._admin.alter_users(upserts, deletes)
+        results = await self._security.alter_users(caller_of(context), upserts, deletes)
         return security_pb2.AlterUsersResponse(
             results=[
                 security_pb2.UserResult(name=name, error=error_proto(error))
@@ -120,22 +104,21 @@ class SecurityService:
     async def create_acls(
         self, req: security_pb2.CreateAclsRequest, context: _Ctx
     ) -> security_pb2.CreateAclsResponse:
-        await self._admit(context, "create_acls")
-        results = await self._admin.create_acls([acl_from_proto(a) for a in req.acls])
+        bindings = [acl_from_proto(a) for a in req.acls]
+        results = await self._security.create_acls(caller_of(context), bindings)
         return security_pb2.CreateAclsResponse(errors=[_error(e) for e in results])
 
     async def describe_acls(
         self, req: security_pb2.DescribeAclsRequest, context: _Ctx
     ) -> security_pb2.DescribeAclsResponse:
-        await self._admit(context, "describe_acls")
-        found = self._admin.describe_acls(filter_from_proto(req.filter))
+        found = self._security.describe_acls(caller_of(context), filter_from_proto(req.filter))
         return security_pb2.DescribeAclsResponse(acls=[acl_to_proto(b) for b in found])
 
     async def delete_acls(
         self, req: security_pb2.DeleteAclsRequest, context: _Ctx
     ) -> security_pb2.DeleteAclsResponse:
-        await self._admit(context, "delete_acls")
-        matched = await self._admin.delete_acls([filter_from_proto(f) for f in req.filters])
+        filters = [filter_from_proto(f) for f in req.filters]
+        matched = await self._security.delete_acls(caller_of(context), filters)
         return security_pb2.DeleteAclsResponse(
             results=[
                 security_pb2.DeletedAcls(acls=[acl_to_proto(b) for b in found]) for found in matched
@@ -145,8 +128,8 @@ class SecurityService:
     async def describe_quotas(
         self, req: security_pb2.DescribeQuotasRequest, context: _Ctx
     ) -> security_pb2.DescribeQuotasResponse:
-        await self._admit(context, "describe_client_quotas")
-        found = self._admin.describe_quotas(
+        found = self._security.describe_quotas(
+            caller_of(context),
             req.user if req.HasField("user") else None,
             req.client_id if req.HasField("client_id") else None,
             strict=req.strict,
@@ -166,18 +149,19 @@ class SecurityService:
     async def alter_quotas(
         self, req: security_pb2.AlterQuotasRequest, context: _Ctx
     ) -> security_pb2.AlterQuotasResponse:
-        await self._admit(context, "alter_client_quotas")
         alterations = []
         for entry in req.entries:
             if not entry.entity.HasField("user") and not entry.entity.HasField("client_id"):
                 raise InvalidRequestError("a quota entity names a user, a client id, or both")
             values = tuple((v.key, None if v.remove else v.value) for v in entry.values)
             alterations.append(QuotaAlteration(entity_from_proto(entry.entity), values))
-        results = await self._admin.alter_quotas(alterations, validate_only=req.validate_only)
+        results = await self._security.alter_quotas(
+            caller_of(context), alterations, validate_only=req.validate_only
+        )
         return security_pb2.AlterQuotasResponse(errors=[_error(e) for e in results])
 
     async def who_am_i(
         self, req: security_pb2.WhoAmIRequest, context: _Ctx
     ) -> security_pb2.WhoAmIResponse:
-        caller = await self._caller_of(context)
+        caller = caller_of(context)
         return security_pb2.WhoAmIResponse(principal=caller.principal, listener=caller.listener)

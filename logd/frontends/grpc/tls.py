@@ -1,6 +1,7 @@
-"""TLS for the gRPC listener and gRPC channels: server credentials that reload when the files
-change (gRPC asks our fetcher on every new handshake), channel credentials with an optional
-client certificate (mTLS between brokers), and the identity a peer proved.
+"""TLS for the gRPC listener: server credentials that reload when the files change (gRPC
+asks our fetcher on every new handshake), and the certificate a peer proved. (Channel
+credentials are the client's, ``logd.client.channel_security``, and the cluster
+transport's.)
 
 gRPC calls the fetcher from one of its own threads; :meth:`TlsFiles.refresh` only replaces
 whole attributes, and a stale answer merely serves the previous certificate one more time.
@@ -9,11 +10,10 @@ whole attributes, and a stale answer merely serves the previous certificate one 
 from __future__ import annotations
 
 import grpc
-
 from logd.tls.files import TlsFiles
-from logd.tls.settings import ClientAuth, TlsSettings
+from logd.tls.settings import ClientAuth
 
-__all__ = ["PeerCertificate", "channel_credentials", "peer_certificate", "server_credentials"]
+__all__ = ["PeerCertificate", "peer_certificate", "server_credentials"]
 
 
 def _configuration(files: TlsFiles) -> grpc.ServerCertificateConfiguration:
@@ -36,15 +36,6 @@ def server_credentials(files: TlsFiles) -> grpc.ServerCredentials:
         fetch,
         require_client_authentication=files.settings.client_auth is ClientAuth.REQUIRED,
     )
-
-
-def channel_credentials(settings: TlsSettings) -> grpc.ChannelCredentials:
-    """Verify the server with ``ca`` (the system store without one); present ``cert`` when
-    given."""
-    root = settings.ca.read_bytes() if settings.ca is not None else None
-    key = settings.key.read_bytes() if settings.key is not None else None
-    cert = settings.cert.read_bytes() if settings.cert is not None else None
-    return grpc.ssl_channel_credentials(root, key, cert)
 
 
 class PeerCertificate:
