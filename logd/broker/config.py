@@ -338,7 +338,7 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
     if config.raft_heartbeat_ticks >= config.raft_election_ticks:
         raise InvalidConfigError("raft.heartbeat.ticks: must be below raft.election.ticks")
     if config.fault_injection and not _loopback(config.listen.host):
-        # The internal service is unauthenticated: a fault hook reachable from a network
+        # Without TLS the internal service trusts a handshake anyone can forge: a fault hook
         # would let anyone partition the cluster.
         raise InvalidConfigError(
             "fault.injection.enable: only for a broker listening on loopback "

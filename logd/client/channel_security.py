@@ -9,7 +9,8 @@
   SCRAM keys whatever ``sasl.mechanism`` names. Over ``SASL_PLAINTEXT`` the password
   crosses the network in clear, as SASL/PLAIN does in Kafka: use it on loopback only.
 
-One interceptor adds the metadata to every kind of call, so no stub can forget it.
+``Connection`` adds :func:`call_metadata` to every call it makes (unary calls and the
+produce stream): all client calls go through it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import grpc
 from logd.client.config import ClientConfig
 from logd.errors import InvalidConfigError
 
-__all__ = ["AUTHORIZATION_KEY", "basic_token", "secure_channel"]
+__all__ = ["AUTHORIZATION_KEY", "basic_token", "call_metadata", "secure_channel"]
 
 AUTHORIZATION_KEY = "authorization"
 
@@ -33,35 +34,17 @@ def basic_token(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
-class _Credentials(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
-    grpc.aio.StreamUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.StreamStreamClientInterceptor,  # type: ignore[misc]
-):
-    """Adds ``authorization`` to every call's metadata."""
-
-    def __init__(self, token: str) -> None:
-        self._pair = (AUTHORIZATION_KEY, token)
-
-    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()))
-        metadata.add(*self._pair)
-        return grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+def call_metadata(config: ClientConfig) -> tuple[tuple[str, str], ...]:
+    """The metadata every call carries: the credentials, under SASL_* protocols. (Passed per
+    call, not by an interceptor: grpc.aio's intercepted streams fail their writes.)"""
+    protocol = config.security_protocol
+    if not protocol.startswith("SASL_"):
+        return ()
+    if not config.sasl_username or config.sasl_password is None:
+        raise InvalidConfigError(
+            f"security.protocol={protocol} needs sasl.username and sasl.password"
         )
-
-    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._details(details), request)
-
-    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._details(details), request)
-
-    async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(self._details(details), requests)
-
-    async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(self._details(details), requests)
+    return ((AUTHORIZATION_KEY, basic_token(config.sasl_username, config.sasl_password)),)
 
 
 def _read(key: str, location: str | None) -> bytes | None:
@@ -77,21 +60,11 @@ def secure_channel(
     address: str, config: ClientConfig, options: Sequence[tuple[str, Any]]
 ) -> grpc.aio.Channel:
     """The channel to one broker, as the config's security settings say."""
-    protocol = config.security_protocol
-    interceptors: list[Any] = []
-    if protocol.startswith("SASL_"):
-        if not config.sasl_username or config.sasl_password is None:
-            raise InvalidConfigError(
-                f"security.protocol={protocol} needs sasl.username and sasl.password"
-            )
-        interceptors.append(_Credentials(basic_token(config.sasl_username, config.sasl_password)))
-    if protocol in ("SSL", "SASL_SSL"):
+    if config.security_protocol in ("SSL", "SASL_SSL"):
         credentials = grpc.ssl_channel_credentials(
             _read("ssl.ca.location", config.ssl_ca_location),
             _read("ssl.key.location", config.ssl_key_location),
             _read("ssl.certificate.location", config.ssl_certificate_location),
         )
-        return grpc.aio.secure_channel(
-            address, credentials, options=options, interceptors=interceptors
-        )
-    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+        return grpc.aio.secure_channel(address, credentials, options=options)
+    return grpc.aio.insecure_channel(address, options=options)

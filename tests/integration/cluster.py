@@ -113,6 +113,19 @@ class BrokerProcess:
             )
         return self._channel
 
+    def internal_metadata(self) -> tuple[tuple[str, str], ...]:
+        """What a broker presents on the internal service without TLS: the cluster's id (as
+        the broker derives it from its peers) and a broker's node id (this one's)."""
+        from logd.broker.config import parse_peers
+        from logd.broker.security.config import derived_cluster_id
+
+        peers = (
+            {p.node_id: str(p.address) for p in parse_peers(self.peers)}
+            if self.peers
+            else {self.node_id: self.address}
+        )
+        return (("logd-cluster-id", derived_cluster_id(peers)), ("logd-node-id", str(self.node_id)))
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def command(self) -> list[str]:

@@ -54,8 +54,8 @@ def decode_records(batch: bytes | bytearray | memoryview) -> list[cluster_pb2.Me
 
 
 def validate_write(request: cluster_pb2.ControllerWriteRequest) -> None:
-    """The internal service is unauthenticated (see the proto): a forwarded write is checked
-    for the shape our own writes have before it can reach every broker's image."""
+    """The internal service trusts any broker of the cluster (see the proto): a forwarded
+    write is checked for the shape our own writes have before it reaches every image."""
     if request.allocate_producer_ids and not 1 <= request.producer_id_count <= 1 << 20:
         raise InvalidRequestError(f"cannot allocate {request.producer_id_count} producer ids")
     if len(request.records) > 1_000_000:
