@@ -4,13 +4,23 @@ for them (``MetadataStore.write_security``); the controller keeps them as metada
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
+from typing import Protocol
 
 from logd.security.acl import AclBinding
 from logd.security.quota import QuotaEntity
 from logd.security.scram import ScramCredential, ScramMechanism
 
-__all__ = ["AclAdd", "AclRemove", "QuotaSet", "ScramRemove", "ScramUpsert", "SecurityChange"]
+__all__ = [
+    "AclAdd",
+    "AclRemove",
+    "QuotaSet",
+    "ScramRemove",
+    "ScramUpsert",
+    "SecurityChange",
+    "SecurityView",
+]
 
 
 @dataclass(frozen=True)
@@ -43,3 +53,20 @@ class QuotaSet:
 
 
 SecurityChange = ScramUpsert | ScramRemove | AclAdd | AclRemove | QuotaSet
+
+
+class SecurityView(Protocol):
+    """The users, ACLs and quotas the applied metadata holds (the controller's
+    ``SecurityImage``); ``version`` grows with every change."""
+
+    @property
+    def credentials(self) -> Mapping[tuple[str, ScramMechanism], ScramCredential]: ...
+
+    @property
+    def acls(self) -> Set[AclBinding]: ...
+
+    @property
+    def quotas(self) -> Mapping[QuotaEntity, Mapping[str, float]]: ...
+
+    @property
+    def version(self) -> int: ...

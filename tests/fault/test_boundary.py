@@ -19,7 +19,6 @@ import collections
 import dataclasses
 import importlib
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import grpc
@@ -245,8 +244,9 @@ def test_a_client_that_calls_the_internal_service_is_refused(target: BrokerProce
                 raw(b"", timeout=DEADLINE_S, metadata=forged)
             assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED, path
             assert "brokers of this cluster only" in (caught.value.details() or "")
-    hook = target.channel().unary_unary("/logd.v1.ClusterInternal/InjectFault",
-                                        request_serializer=None, response_deserializer=None)  # fmt: skip
+    hook = target.channel().unary_unary(
+        "/logd.v1.ClusterInternal/InjectFault", request_serializer=None, response_deserializer=None
+    )
     with pytest.raises(grpc.RpcError) as caught:
         hook(b"", timeout=DEADLINE_S, metadata=target.internal_metadata())
     assert "fault injection is off" in (caught.value.details() or "")

@@ -20,9 +20,8 @@ from logd.broker.security.guard import Guard
 from logd.broker.security.settings import SecuritySettings
 from logd.broker.security.state import SecurityState
 from logd.clock import Clock
-from logd.cluster.controller.security_records import SecurityImage
 from logd.errors import InvalidConfigError
-from logd.metadata.security import ScramUpsert, SecurityChange
+from logd.metadata.security import ScramUpsert, SecurityChange, SecurityView
 from logd.security.scram import ScramMechanism, make_credential
 
 __all__ = ["BOOTSTRAP_USER_ENV", "SecurityServices"]
@@ -43,7 +42,7 @@ class SecurityServices:
     def build(
         cls,
         settings: SecuritySettings,
-        image: Callable[[], SecurityImage],
+        image: Callable[[], SecurityView],
         write: Callable[[Sequence[SecurityChange]], Awaitable[None]],
         clock: Clock,
     ) -> SecurityServices:

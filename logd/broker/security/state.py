@@ -1,4 +1,4 @@
-"""Users, ACLs and quotas as the controller's metadata says (``SecurityImage``, applied by
+"""Users, ACLs and quotas as the controller's metadata says (``SecurityView``, applied by
 every broker from the same log), in the indexed forms the checks need: an ``Authorizer``
 and a ``QuotaManager``, rebuilt when the image's ``version`` moved (a cheap integer
 comparison on each use; security changes are rare, requests are not).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from logd.cluster.controller.security_records import SecurityImage
+from logd.metadata.security import SecurityView
 from logd.security.authorizer import Authorizer
 from logd.security.quota import QuotaManager
 from logd.security.scram import ScramCredential, ScramMechanism
@@ -21,7 +21,7 @@ __all__ = ["SecurityState"]
 class SecurityState:
     def __init__(
         self,
-        image: Callable[[], SecurityImage],
+        image: Callable[[], SecurityView],
         *,
         super_users: tuple[str, ...] = (),
         allow_everyone_if_no_acl_found: bool = False,
@@ -34,7 +34,7 @@ class SecurityState:
         self._quotas = quotas or QuotaManager()
         self._seen = -1
 
-    def _sync(self) -> SecurityImage:
+    def _sync(self) -> SecurityView:
         image = self._image()
         if image.version != self._seen:
             authorizer = Authorizer(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from logd.broker.security.actions import ACTIONS
-from logd.broker.security.admin import QuotaAlteration, ScramDeletion, ScramUpsertion, SecurityAdmin
+from logd.broker.security.admin import SecurityAdmin
 from logd.broker.security.authn import Authenticator
 from logd.broker.security.guard import Guard, host_of
 from logd.broker.security.settings import AuthMode, SecuritySettings
@@ -19,6 +19,7 @@ from logd.broker.security.state import SecurityState
 from logd.clock import ManualClock
 from logd.cluster.controller.image import MetadataImage
 from logd.cluster.controller.records import validate_write
+from logd.cluster.controller.security_records import change_record
 from logd.errors import (
     ClusterAuthorizationFailedError,
     DuplicateResourceError,
@@ -30,6 +31,7 @@ from logd.errors import (
     TopicAuthorizationFailedError,
     UnacceptableCredentialError,
 )
+from logd.metadata.security import SecurityChange
 from logd.security.acl import (
     AccessControlEntry,
     AclBinding,
@@ -40,6 +42,7 @@ from logd.security.acl import (
     ResourcePattern,
     ResourceType,
 )
+from logd.security.admin_types import QuotaAlteration, ScramDeletion, ScramUpsertion
 from logd.security.quota import QuotaEntity, QuotaKind
 from logd.security.scram import ScramClient, ScramMechanism, salted_password
 from logd.v1 import cluster_pb2
@@ -72,7 +75,8 @@ class Cluster:
         self.guard = Guard(self.settings, self.state, self.clock)
         self.authn = Authenticator(self.settings, self.state, random_bytes=lambda n: b"r" * n)
 
-    async def write(self, records: Sequence[cluster_pb2.MetadataRecord]) -> None:
+    async def write(self, changes: Sequence[SecurityChange]) -> None:
+        records = [change_record(c) for c in changes]
         if records:
             validate_write(cluster_pb2.ControllerWriteRequest(records=list(records)))
             self.offset += 1
