@@ -80,7 +80,11 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
-def _global_flags(suppress: bool) -> argparse.ArgumentParser:
+#: Commands that run brokers: their own --tls-* flags are the broker's, not a client's.
+_BROKER_COMMANDS = frozenset({("serve",), ("dev",)})
+
+
+def _global_flags(suppress: bool, *, client_security: bool = True) -> argparse.ArgumentParser:
     default = argparse.SUPPRESS if suppress else None
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
@@ -92,22 +96,8 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
         default=default,
         help="brokers to contact (env LOGD_BROKERS; default 127.0.0.1:7070)",
     )
-    for flag, text in (
-        ("--user", "SASL user (env LOGD_USER)"),
-        ("--password", "SASL password (env LOGD_PASSWORD)"),
-        ("--tls-ca", "CA file that verifies the brokers (env LOGD_TLS_CA); turns TLS on"),
-        ("--tls-cert", "client certificate for mTLS (env LOGD_TLS_CERT)"),
-        ("--tls-key", "its private key (env LOGD_TLS_KEY)"),
-    ):
-        parent.add_argument(
-            flag, metavar=flag.removeprefix("--").upper(), default=default, help=text
-        )
-    parent.add_argument(
-        "--tls",
-        action="store_true",
-        default=argparse.SUPPRESS if suppress else False,
-        help="talk TLS, trusting the system's CAs (env LOGD_TLS=1)",
-    )
+    if client_security:
+        _client_security_flags(parent, suppress)
     parent.add_argument(
         "--format",
         dest="output_format",
@@ -126,6 +116,26 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
     return parent
 
 
+def _client_security_flags(parent: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    for flag, text in (
+        ("--user", "SASL user (env LOGD_USER)"),
+        ("--password", "SASL password (env LOGD_PASSWORD)"),
+        ("--tls-ca", "CA file that verifies the brokers (env LOGD_TLS_CA); turns TLS on"),
+        ("--tls-cert", "client certificate for mTLS (env LOGD_TLS_CERT)"),
+        ("--tls-key", "its private key (env LOGD_TLS_KEY)"),
+    ):
+        parent.add_argument(
+            flag, metavar=flag.removeprefix("--").upper(), default=default, help=text
+        )
+    parent.add_argument(
+        "--tls",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="talk TLS, trusting the system's CAs (env LOGD_TLS=1)",
+    )
+
+
 def _load(command: Command) -> ModuleType:
     return importlib.import_module(command.module)
 
@@ -137,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_global_flags(suppress=False)],
     )
     late_flags = _global_flags(suppress=True)
+    broker_late_flags = _global_flags(suppress=True, client_security=False)
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     top.required = True
     noun_parsers: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
@@ -163,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=command.help,
             description=command.help,
             aliases=list(command.aliases),
-            parents=[late_flags],
+            parents=[broker_late_flags if command.path in _BROKER_COMMANDS else late_flags],
         )
         _load(command).add_arguments(leaf)
         leaf.set_defaults(_command=command)
@@ -195,9 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(_glue_dash_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    security = {
-        k: getattr(args, k) for k in ("user", "password", "tls_ca", "tls_cert", "tls_key", "tls")
-    }
+    keys = ("user", "password", "tls_ca", "tls_cert", "tls_key", "tls")
+    security = {k: getattr(args, k, None) for k in keys}
     app = App(
         brokers=args.brokers, output_format=args.output_format, yes=args.yes, security=security
     )

@@ -73,6 +73,11 @@ _SECURITY_FLAGS = (
     ("--auth", "none|sasl", "sasl: SCRAM/PLAIN users on every listener (default none)"),
     ("--super-users", "User:a,User:b", "principals that may do everything"),
     ("--cluster-id", "ID", "what brokers present to each other without TLS"),
+    (
+        "--ssl-principal-mapping-rules",
+        "RULES",
+        "certificate DN -> user name, Kafka's syntax (default DEFAULT: the whole DN)",
+    ),
 )
 
 
