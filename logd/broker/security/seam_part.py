@@ -13,6 +13,7 @@ Owned by the broker's event loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -31,6 +32,8 @@ from logd.security.quota import QuotaEntity, QuotaKind
 from logd.security.scram import ScramServer
 
 __all__ = ["SecuritySeam"]
+
+_log = logging.getLogger(__name__)
 
 
 class SecuritySeam:
@@ -62,20 +65,24 @@ class SecuritySeam:
     def sasl_mechanisms(self) -> tuple[str, ...]:
         return self._services.settings.sasl_mechanisms if self.sasl_enabled else ()  # type: ignore[union-attr]
 
-    async def failed(self, listener: str, how: str) -> None:
-        """Counts a failed authentication and waits ``FAILED_AUTHENTICATION_DELAY_MS``
-        before the front end answers it (KIP-306)."""
+    async def failed(self, listener: str, how: str, address: str = "") -> None:
+        """Counts (and logs) a failed authentication and waits
+        ``FAILED_AUTHENTICATION_DELAY_MS`` before the front end answers it (KIP-306)."""
         if self._services is not None:
             self._services.authn.failed(listener, how)
+        _log.info("failed authentication on %s from %s (%s)", listener, address or "?", how)
         await asyncio.sleep(FAILED_AUTHENTICATION_DELAY_MS / 1000.0)
 
-    async def authenticate_password(self, username: str, password: str, listener: str) -> str:
+    async def authenticate_password(
+        self, username: str, password: str, listener: str, address: str = ""
+    ) -> str:
         """The principal (``User:NAME``) of a user and password; on failure (counted,
-        delayed) SaslAuthenticationFailedError."""
+        logged, delayed) SaslAuthenticationFailedError."""
         authn = self._on().authn
         try:
             return authn.password(username, password, listener)
         except LogdError:
+            _log.info("failed authentication on %s from %s (password)", listener, address or "?")
             await asyncio.sleep(FAILED_AUTHENTICATION_DELAY_MS / 1000.0)
             raise
 
@@ -86,11 +93,12 @@ class SecuritySeam:
     def scram_principal(self, server: ScramServer, listener: str) -> str:
         return self._on().authn.scram_done(server, listener)
 
-    async def certificate_principal(self, pem: bytes, listener: str) -> str:
+    async def certificate_principal(self, pem: bytes, listener: str, address: str = "") -> str:
         """``User:<mapped DN>`` of a verified client certificate."""
         try:
             return self._on().authn.certificate(pem, listener)
         except LogdError:
+            _log.info("failed authentication on %s from %s (certificate)", listener, address)
             await asyncio.sleep(FAILED_AUTHENTICATION_DELAY_MS / 1000.0)
             raise
 

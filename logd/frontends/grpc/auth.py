@@ -28,6 +28,7 @@ import base64
 import binascii
 import contextvars
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
@@ -36,6 +37,8 @@ from logd.broker.seam import ANONYMOUS, BrokerSeam, Caller
 from logd.errors import ClusterAuthorizationFailedError, LogdError, SaslAuthenticationFailedError
 from logd.frontends.grpc.errors import abort
 from logd.security.certs import broker_node_id
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "CALLER",
@@ -128,12 +131,18 @@ class Authentication(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             token = meta.get("authorization")
             pem = _peer_pem(context)
             if token is not None:
-                user, password = _basic(token)
-                principal = await security.authenticate_password(user, password, _LISTENER)
+                try:
+                    user, password = _basic(token)
+                except LogdError:
+                    await security.failed(_LISTENER, "bad authorization", context.peer())
+                    raise
+                principal = await security.authenticate_password(
+                    user, password, _LISTENER, context.peer()
+                )
             elif pem is not None and security.authentication_required:
-                principal = await security.certificate_principal(pem, _LISTENER)
+                principal = await security.certificate_principal(pem, _LISTENER, context.peer())
             elif security.authentication_required:
-                await security.failed(_LISTENER, "none")
+                await security.failed(_LISTENER, "no credentials", context.peer())
                 raise SaslAuthenticationFailedError(
                     "authentication required: give --user/--password (sasl.username and"
                     " sasl.password) or a client certificate"
@@ -167,6 +176,7 @@ class Authentication(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
             how = "no broker certificate and no cluster handshake"
         if not ok:
+            _log.info("refused %s on the internal service: %s", context.peer(), how)
             if self._seam is not None:
                 self._seam.security.note_refused_peer(_LISTENER)
             await abort(
