@@ -14,6 +14,8 @@ key                                  flag                                default
 ``ssl.principal.mapping.rules``                                          DEFAULT
 ``sasl.enabled.mechanisms``                                              all three
 ``cluster.id``                       ``--cluster-id``                    from the peers
+``quota.window.num``                                                     11 (Kafka's)
+``quota.window.size.seconds``                                            1
 ===================================  ==================================  ===================
 
 ``cluster.id`` is what brokers present to each other when TLS is off (with TLS, the broker
@@ -48,6 +50,8 @@ SECURITY_KEYS = frozenset(
         "ssl.principal.mapping.rules",
         "sasl.enabled.mechanisms",
         "cluster.id",
+        "quota.window.num",
+        "quota.window.size.seconds",
     }
 )
 
@@ -70,6 +74,15 @@ def _list(key: str, value: Any) -> tuple[str, ...]:
     else:
         raise InvalidConfigError(f"{key}: expected a comma-separated list, got {value!r}")
     return tuple(i.strip() for i in items if i.strip())
+
+
+def _int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidConfigError(f"{key}: expected an integer, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidConfigError(f"{key}: expected an integer, got {value!r}") from None
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -106,6 +119,8 @@ def parse_security(values: Mapping[str, Any]) -> tuple[SecuritySettings, TlsSett
         sasl_mechanisms=_list(
             "sasl.enabled.mechanisms", get("sasl.enabled.mechanisms", ",".join(SASL_MECHANISMS))
         ),
+        quota_window_num=_int("quota.window.num", get("quota.window.num", 11)),
+        quota_window_size_s=_int("quota.window.size.seconds", get("quota.window.size.seconds", 1)),
     )
     cluster_id = _text("cluster.id", get("cluster.id", ""))
     if len(cluster_id) > 128:

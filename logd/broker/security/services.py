@@ -22,6 +22,7 @@ from logd.broker.security.state import SecurityState
 from logd.clock import Clock
 from logd.errors import InvalidConfigError
 from logd.metadata.security import ScramUpsert, SecurityChange, SecurityView
+from logd.security.quota import QuotaManager
 from logd.security.scram import ScramMechanism, make_credential
 
 __all__ = ["BOOTSTRAP_USER_ENV", "SecurityServices"]
@@ -50,6 +51,9 @@ class SecurityServices:
             image,
             super_users=settings.super_users,
             allow_everyone_if_no_acl_found=settings.allow_if_no_acl,
+            quotas=QuotaManager(
+                window_ms=settings.quota_window_size_s * 1000, samples=settings.quota_window_num
+            ),
         )
         return cls(
             settings=settings,

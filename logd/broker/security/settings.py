@@ -45,6 +45,9 @@ class SecuritySettings:
     allow_everyone_if_no_acl_found: bool | None = None
     principal_mapping_rules: str = "DEFAULT"
     sasl_mechanisms: tuple[str, ...] = SASL_MECHANISMS
+    #: Kafka's quota.window.num and quota.window.size.seconds.
+    quota_window_num: int = 11
+    quota_window_size_s: int = 1
 
     def __post_init__(self) -> None:
         for principal in self.super_users:
@@ -61,6 +64,10 @@ class SecuritySettings:
                 f" (supported: {', '.join(SASL_MECHANISMS)})"
             )
         PrincipalMapper(self.principal_mapping_rules)  # raises InvalidConfigError
+        if not (2 <= self.quota_window_num <= 100 and 1 <= self.quota_window_size_s <= 3600):
+            raise InvalidConfigError(
+                "quota.window.num must be 2..100 and quota.window.size.seconds 1..3600"
+            )
 
     @property
     def authenticates(self) -> bool:
