@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -277,7 +280,7 @@ def _produce_and_consume_as_alice_and_bob(secured: Secured) -> None:
     alice.produce("orders", "from alice")
     assert alice.flush(20) == 0
     alice.close()
-    errors: list[BaseException] = []
+    errors: list[BaseException | None] = []
     bob = Producer(
         **secured.settings("bob", "bob-pw", "bob"),
         enable_idempotence=False,
@@ -334,3 +337,42 @@ def test_a_produce_quota_holds_a_producer_within_ten_percent(secured: Secured) -
     achieved = sum(n for _, n in steady[1:]) / span
     assert span > 5, span
     assert abs(achieved - rate) / rate < 0.10, (achieved, span)
+
+
+def _cli(
+    secured: Secured, *args: str, user: str = "admin", password: str = ADMIN_PASSWORD
+) -> subprocess.CompletedProcess[bytes]:
+    pki = secured.pki
+    flags = ["-b", secured.broker.address, "--user", user, "--password", password,
+             "--tls-ca", str(pki / "ca.crt"), "--tls-cert", str(pki / "admin.crt"),
+             "--tls-key", str(pki / "admin.key")]  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "cli.main", *args, *flags], capture_output=True,
+                          timeout=60, check=False)  # fmt: skip
+
+
+def test_the_cli_manages_users_acls_and_quotas(secured: Secured) -> None:
+    def ok(*args: str) -> str:
+        result = _cli(secured, *args)
+        assert result.returncode == 0, result.stderr.decode()
+        return result.stdout.decode()
+
+    assert ok("security", "whoami").split() == ["PRINCIPAL", "User:admin"]
+    ok("security", "user", "create", "dave", "-p", "dave-pw", "--mechanism", "SCRAM-SHA-512")
+    assert "dave" in ok("security", "user", "list")
+    ok("security", "acl", "create", "--allow-principal", "User:dave", "--operation",
+       "read,describe", "--topic", "dave-", "--resource-pattern-type", "prefixed")  # fmt: skip
+    listed = ok("security", "acl", "list", "--allow-principal", "User:dave", "--format", "json")
+    assert sorted(a["operation"] for a in json.loads(listed)) == ["DESCRIBE", "READ"]
+    ok("security", "quota", "alter", "--name", "user=dave", "--add", "consumer_byte_rate=1000")
+    assert "consumer_byte_rate" in ok("security", "quota", "describe", "--name", "user=dave")
+    deleted = ok("security", "acl", "delete", "--allow-principal", "User:dave", "--yes")
+    assert deleted.count("User:dave") == 2
+    ok("security", "user", "delete", "dave", "--yes")
+    # A wrong password: one line, exit 1.
+    wrong = _cli(secured, "security", "user", "list", user="admin", password="guess")
+    err = wrong.stderr.decode().strip().splitlines()
+    assert wrong.returncode == 1 and len(err) == 1, err
+    assert err[0] == "error: Authentication failed: Invalid username or password"
+    # An unprivileged user: refused with Kafka's error, one line.
+    denied = _cli(secured, "security", "acl", "list", user="bob", password="bob-pw")
+    assert denied.returncode == 1 and "may not DESCRIBE cluster" in denied.stderr.decode()
