@@ -1,7 +1,7 @@
 """``logd security quota alter --name user=alice [--name client-id=c] [--default client-id]
 --add producer_byte_rate=1048576 [--delete consumer_byte_rate]`` (rpk's
 ``cluster quotas alter`` flags). Keys: producer_byte_rate, consumer_byte_rate,
-request_percentage."""
+request_rate (requests/s, logd's)."""
 
 from __future__ import annotations
 

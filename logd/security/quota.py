@@ -1,10 +1,15 @@
 """Client quotas with Kafka's arithmetic: which quota applies to a (user, client-id), the
 sampled rate it is measured with, and the throttle time an excess earns.
 
-Quota keys are Kafka's: ``producer_byte_rate`` and ``consumer_byte_rate`` (bytes/s),
-``request_percentage`` (percent of one request handler's time over the window: 50 means
-500 ms of handling a second). Entities are Kafka's eight levels; the most specific level
-that has the key wins (ClientQuotaManager's DefaultQuotaCallback):
+Quota keys: Kafka's ``producer_byte_rate`` and ``consumer_byte_rate`` (bytes/s), and
+logd's ``request_rate`` (requests/s, every request of every front end counting one).
+Kafka's own request quota, ``request_percentage``, is a share of a request-handler
+*thread's* time; one asyncio loop serves every request of a logd broker, and the time a
+request keeps it busy cannot be told from the time it waits, so logd meters requests
+instead of guessing at time (the arithmetic is the same).
+
+Entities are Kafka's eight levels; the most specific level that has the key wins
+(ClientQuotaManager's DefaultQuotaCallback):
 
     user+client-id, user+default-client, user, default-user+client-id,
     default-user+default-client, default-user, client-id, default-client
@@ -44,7 +49,7 @@ DEFAULT = ""  # Kafka's <default> entity name: a None name in the Kafka protocol
 class QuotaKind(enum.Enum):
     PRODUCE = "producer_byte_rate"
     FETCH = "consumer_byte_rate"
-    REQUEST = "request_percentage"
+    REQUEST = "request_rate"
 
     @classmethod
     def from_key(cls, key: str) -> QuotaKind:
@@ -183,6 +188,8 @@ class QuotaManager:
         self, kind: QuotaKind, user: str, client_id: str
     ) -> tuple[QuotaEntity, float] | None:
         """The entity whose quota applies, and its bound; None when no level has one."""
+        if not self.configs:
+            return None
         for entity in _levels(user, client_id):
             bound = self.configs.get(entity, {}).get(kind.value)
             if bound is not None:
@@ -192,8 +199,8 @@ class QuotaManager:
     # -- measuring --------------------------------------------------------------------------
 
     def record(self, kind: QuotaKind, user: str, client_id: str, value: float, now_ms: int) -> int:
-        """Records ``value`` (bytes, or percent-seconds for REQUEST) and returns the throttle
-        time in ms (Kafka's recordAndGetThrottleTimeMs)."""
+        """Records ``value`` (bytes, or 1 request for REQUEST) and returns the throttle time
+        in ms (Kafka's recordAndGetThrottleTimeMs)."""
         found = self.resolve(kind, user, client_id)
         if found is None:
             return 0

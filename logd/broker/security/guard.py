@@ -78,9 +78,13 @@ class Guard:
         )
 
     def admit(self, caller: CallerLike, action: str, resources: Collection[str] = ()) -> None:
-        """Raises the typed error for the first thing ``caller`` may not do."""
-        if not self.settings.enforces_acls:
-            return
+        """Raises the typed error for the first thing ``caller`` may not do; counts the
+        request against the caller's ``request_rate`` quota."""
+        if self.settings.enforces_acls:
+            self._authorize(caller, action, resources)
+        self.record(caller, QuotaKind.REQUEST, 1)
+
+    def _authorize(self, caller: CallerLike, action: str, resources: Collection[str]) -> None:
         self._require_authenticated(caller, action)
         need = ACTIONS.get(action)
         if need is None:
