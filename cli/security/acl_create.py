@@ -24,11 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(app: App, args: argparse.Namespace) -> int:
     bindings = bindings_from_args(app, args)
-    admin = open_security_admin(app)
-    try:
+    with open_security_admin(app) as admin:
         admin.create_acls(bindings)
-    finally:
-        admin.close()
     objects, rows = acl_rows(bindings)
     app.emit(objects, ACL_HEADERS, rows)
     return status.OK

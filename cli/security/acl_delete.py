@@ -24,16 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(app: App, args: argparse.Namespace) -> int:
     filters = filter_from_args(args)
-    admin = open_security_admin(app)
-    try:
+    with open_security_admin(app) as admin:
         matching = {b for f in filters for b in admin.describe_acls(f)}
         if not matching:
             app.emit([], ACL_HEADERS, [])
             return status.OK
         app.confirm(f"delete {len(matching)} ACL(s)?")
         deleted = admin.delete_acls(filters)
-    finally:
-        admin.close()
     objects, rows = acl_rows(deleted)
     app.emit(objects, ACL_HEADERS, rows)
     return status.OK

@@ -22,11 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    admin = open_security_admin(app)
-    try:
+    with open_security_admin(app) as admin:
         found = sorted({b for f in filter_from_args(args) for b in admin.describe_acls(f)})
-    finally:
-        admin.close()
     objects, rows = acl_rows(found)
     app.emit(objects, ACL_HEADERS, rows)
     return status.OK

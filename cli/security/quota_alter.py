@@ -42,11 +42,8 @@ def run(app: App, args: argparse.Namespace) -> int:
     values.update(dict.fromkeys(args.delete))
     if not values:
         app.abort("nothing to change: give --add KEY=VALUE or --delete KEY")
-    admin = open_security_admin(app)
-    try:
+    with open_security_admin(app) as admin:
         admin.alter_quotas(QuotaEntity(user, client_id), values, validate_only=args.dry)
-    finally:
-        admin.close()
     rows = [
         (k, "-" if v is None else v, "removed" if v is None else "set") for k, v in values.items()
     ]

@@ -39,11 +39,8 @@ def _show(name: str | None) -> str:
 
 def run(app: App, args: argparse.Namespace) -> int:
     user, client_id = entity_from_args(app, args)
-    admin = open_security_admin(app)
-    try:
+    with open_security_admin(app) as admin:
         found = admin.describe_quotas(user, client_id)
-    finally:
-        admin.close()
     rows = [
         (_show(e.user), _show(e.client_id), key, value)
         for e, values in found

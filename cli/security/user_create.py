@@ -35,11 +35,8 @@ def run(app: App, args: argparse.Namespace) -> int:
             password = app.stdin.readline().rstrip("\n")
     if not password:
         app.abort("the password is empty; give one with -p or on stdin")
-    admin = open_security_admin(app)
-    try:
+    with open_security_admin(app) as admin:
         admin.create_user(args.name, password, args.mechanism, args.iterations)
-    finally:
-        admin.close()
     app.emit(
         {"user": args.name, "mechanism": args.mechanism},
         ["user", "mechanism"],

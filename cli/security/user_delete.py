@@ -19,10 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(app: App, args: argparse.Namespace) -> int:
     app.confirm(f"delete user {args.name}?")
-    admin = open_security_admin(app)
-    try:
+    with open_security_admin(app) as admin:
         admin.delete_user(args.name, [args.mechanism] if args.mechanism else None)
-    finally:
-        admin.close()
     app.emit({"user": args.name, "status": "deleted"}, ["user", "status"], [(args.name, "deleted")])
     return status.OK

@@ -16,11 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    admin = open_security_admin(app)
-    try:
+    with open_security_admin(app) as admin:
         users = admin.describe_users()
-    finally:
-        admin.close()
     app.emit(
         [{"user": n, "mechanisms": [m for m, _ in creds]} for n, creds in users],
         ["user", "mechanisms"],

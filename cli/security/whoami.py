@@ -16,10 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    admin = open_security_admin(app)
-    try:
+    with open_security_admin(app) as admin:
         principal = admin.whoami()
-    finally:
-        admin.close()
     app.emit({"principal": principal}, ["principal"], [(principal,)])
     return status.OK
