@@ -140,8 +140,9 @@ class BrokerNode:
             await self.core.replicas.start(store, delete_strays=delete_strays, open_logs=False)
         await cluster.settle(list(self.core.replicas))
         store.spawn(store.register_broker(), "broker registration")
-        if self.security is not None:
-            await self.security.bootstrap_user()
+        if self.security is not None:  # a failed write is logged; the next start retries
+            self.security.check_bootstrap_user()
+            store.spawn(self.security.bootstrap_user(), "bootstrap user")
         self._retention.start()
         self.groups.start()
         self._serving = True

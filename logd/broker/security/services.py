@@ -64,15 +64,24 @@ class SecurityServices:
             write=write,
         )
 
-    async def bootstrap_user(self, spec: str | None = None) -> str | None:
-        """Creates the ``NAME:PASSWORD`` user of ``LOGD_BOOTSTRAP_USER`` when it does not
-        exist yet; returns its name (None without the variable)."""
+    @staticmethod
+    def check_bootstrap_user(spec: str | None = None) -> tuple[str, str] | None:
+        """``LOGD_BOOTSTRAP_USER`` as (name, password); InvalidConfigError when malformed."""
         spec = spec if spec is not None else os.environ.get(BOOTSTRAP_USER_ENV)
         if not spec:
             return None
         name, sep, password = spec.partition(":")
         if not sep or not name or not password:
             raise InvalidConfigError(f"{BOOTSTRAP_USER_ENV} must be NAME:PASSWORD")
+        return name, password
+
+    async def bootstrap_user(self, spec: str | None = None) -> str | None:
+        """Creates the ``NAME:PASSWORD`` user of ``LOGD_BOOTSTRAP_USER`` when it does not
+        exist yet; returns its name (None without the variable)."""
+        found = self.check_bootstrap_user(spec)
+        if found is None:
+            return None
+        name, password = found
         mechanism = ScramMechanism.SCRAM_SHA_256
         if self.state.credential(name, mechanism) is None:
             credential = make_credential(mechanism, password, os.urandom(32))
