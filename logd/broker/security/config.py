@@ -21,7 +21,8 @@ key                                  flag                                default
 ``cluster.id`` is what brokers present to each other when TLS is off (with TLS, the broker
 certificate does): brokers of one cluster must agree on it; without one, it is derived from
 the peer list, which every broker of the cluster shares (and which anyone who knows the
-peers can compute: docs/security.md says why that is weaker than mTLS). Pure: no I/O.
+peers can compute: docs/security.md says why that is weaker than mTLS). Reads nothing;
+checks that the TLS files named exist.
 """
 
 from __future__ import annotations
