@@ -74,6 +74,7 @@ from logd.errors import (
 )
 from logd.records.header import ATTR_LOG_APPEND_TIME, BatchHeader, rewrite_crc, validate_batch
 from logd.storage import Flusher, FlushPolicy, Log, TimestampOffset
+from logd.storage.keys import require_keys
 
 __all__ = ["AppendResult", "Partition", "Replicator"]
 
@@ -136,6 +137,7 @@ class Partition:
         self.tp = tp
         self._replicator = replicator
         self.log = log
+        log.clean_limit = lambda: self._high_watermark  # the cleaner cleans committed data only
         self._node_id = node_id
         self._flusher = flusher
         self._clock = clock
@@ -281,6 +283,8 @@ class Partition:
         and the append. Raises the batch's typed error (CorruptRecordError, ...). A
         duplicate of an idempotent producer's batch is answered, not appended."""
         self.check_leader()
+        if self._config.log.compact:
+            require_keys(batch, self.tp.topic)
         now = self._clock.now_ms()
         fields = producer_fields(batch)
         if fields is not None:
