@@ -40,7 +40,15 @@ from logd.storage.log import Log
 from logd.storage.offset_map import OffsetMap
 from logd.storage.throttle import UNLIMITED, Throttler
 
-__all__ = ["CHECKPOINT_NAME", "CleanerConfig", "CleanerStats", "LogCleaner", "clean_log"]
+__all__ = [
+    "CHECKPOINT_NAME",
+    "CleanerConfig",
+    "CleanerStats",
+    "LogCleaner",
+    "clean_log",
+    "dirty_stats",
+    "read_checkpoint",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -70,7 +78,8 @@ class CleanerStats:
     first_dirty_offset: int
 
 
-def _read_checkpoint(directory: Path) -> tuple[int, int]:
+def read_checkpoint(directory: Path) -> tuple[int, int]:
+    """(first dirty offset, last clean unix ms) of a log's directory; (0, -1) if unknown."""
     try:
         entries = checkpoint.decode((directory / CHECKPOINT_NAME).read_bytes(), 2)
     except OSError:
@@ -100,7 +109,7 @@ def _first_dirty(log: Log, stored: int) -> int:
 
 def dirty_stats(log: Log, now_ms: int) -> tuple[float, int, int]:
     """(cleanable ratio, first dirty offset, modified time of the oldest dirty segment or -1)."""
-    first_dirty = _first_dirty(log, _read_checkpoint(log.directory)[0])
+    first_dirty = _first_dirty(log, read_checkpoint(log.directory)[0])
     sources = log.cleanable_segments(_limit(log))
     try:
         total = sum(source.size for source in sources)
@@ -123,7 +132,7 @@ def clean_log(
 ) -> list[PassResult]:
     """Clean ``log`` until its dirty part is all mapped (or ``passes_max`` passes); keeps
     the checkpoint current after each pass.  Blocking; the cleaner thread's work."""
-    first_dirty = _first_dirty(log, _read_checkpoint(log.directory)[0])
+    first_dirty = _first_dirty(log, read_checkpoint(log.directory)[0])
     offset_map = OffsetMap(map_bytes)
     results: list[PassResult] = []
     for _ in range(passes_max):
@@ -181,7 +190,7 @@ class LogCleaner:
     def stats(self, log: Log) -> CleanerStats:
         """The cleanable ratio and last clean of ``log`` (reads file metadata only)."""
         ratio, first_dirty, _ = dirty_stats(log, self._clock.now_ms())
-        return CleanerStats(ratio, _read_checkpoint(log.directory)[1], first_dirty)
+        return CleanerStats(ratio, read_checkpoint(log.directory)[1], first_dirty)
 
     def _run(self) -> None:
         while not self._stopping:

@@ -259,6 +259,8 @@ def _clean_group(
         written, removed = _write_group(log.name, segment, group, keeper, last_batches, throttle)
         segment.seal()
         segment.close()
+        if not removed and len(group) == 1 and written == group[0].size:
+            return True  # already clean: a swap would rewrite the same bytes
         # The cleaned segment keeps its sources' age: retention by file time and the
         # tombstone horizon must not restart with every clean (Kafka does the same).
         modified_ns = max(source.modified_ms for source in group) * 1_000_000
