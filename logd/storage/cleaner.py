@@ -78,20 +78,21 @@ class CleanerStats:
     first_dirty_offset: int
 
 
-def read_checkpoint(directory: Path) -> tuple[int, int]:
-    """(first dirty offset, last clean unix ms) of a log's directory; (0, -1) if unknown."""
+def read_checkpoint(directory: Path) -> tuple[int, int, int]:
+    """(first dirty offset, last clean unix ms, when kept tombstones may go or -1) of a
+    log's directory; (0, -1, -1) if unknown."""
     try:
-        entries = checkpoint.decode((directory / CHECKPOINT_NAME).read_bytes(), 2)
+        entries = checkpoint.decode((directory / CHECKPOINT_NAME).read_bytes(), 3)
     except OSError:
         entries = None
     if not entries or len(entries) != 1:
-        return 0, -1
-    first_dirty, last_clean = entries[0]
-    return first_dirty, last_clean
+        return 0, -1, -1
+    first_dirty, last_clean, tombstones_due = entries[0]
+    return first_dirty, last_clean, tombstones_due
 
 
-def _write_checkpoint(directory: Path, first_dirty: int, last_clean_ms: int) -> None:
-    data = checkpoint.encode([(first_dirty, last_clean_ms)])
+def _write_checkpoint(directory: Path, first_dirty: int, now_ms: int, tombstones_ms: int) -> None:
+    data = checkpoint.encode([(first_dirty, now_ms, tombstones_ms)])
     write_atomic(directory / CHECKPOINT_NAME, data, fsync=os.fsync)
 
 
@@ -132,19 +133,22 @@ def clean_log(
 ) -> list[PassResult]:
     """Clean ``log`` until its dirty part is all mapped (or ``passes_max`` passes); keeps
     the checkpoint current after each pass.  Blocking; the cleaner thread's work."""
-    first_dirty = _first_dirty(log, read_checkpoint(log.directory)[0])
+    stored, _, tombstones_due = read_checkpoint(log.directory)
+    first_dirty = _first_dirty(log, stored)
+    tombstones = 0 <= tombstones_due <= now_ms
     offset_map = OffsetMap(map_bytes)
     results: list[PassResult] = []
     for _ in range(passes_max):
         result = clean_pass(
             log, offset_map, first_dirty=first_dirty, limit_offset=_limit(log),
-            now_ms=now_ms, throttler=throttler,
+            now_ms=now_ms, throttler=throttler, tombstones=tombstones,
         )  # fmt: skip
         if result is None:
             break
         results.append(result)
         first_dirty = result.first_dirty
-        _write_checkpoint(log.directory, first_dirty, now_ms)
+        tombstones = False
+        _write_checkpoint(log.directory, first_dirty, now_ms, result.tombstones_due_ms)
         if not result.map_full:
             break
     return results
@@ -192,6 +196,17 @@ class LogCleaner:
         ratio, first_dirty, _ = dirty_stats(log, self._clock.now_ms())
         return CleanerStats(ratio, read_checkpoint(log.directory)[1], first_dirty)
 
+    @staticmethod
+    def _due(log: Log, now_ms: int) -> float | None:
+        """How dirty ``log`` is when it is due for a clean, else None."""
+        config = log.config
+        ratio, _, oldest = dirty_stats(log, now_ms)
+        overdue = 0 <= oldest < now_ms - config.max_compaction_lag_ms
+        if ratio > 0 and (ratio >= config.min_cleanable_dirty_ratio or overdue):
+            return ratio
+        tombstones_due = read_checkpoint(log.directory)[2]
+        return 0.0 if 0 <= tombstones_due <= now_ms else None
+
     def _run(self) -> None:
         while not self._stopping:
             try:
@@ -208,16 +223,13 @@ class LogCleaner:
         now = self._clock.now_ms()
         best: tuple[float, Log] | None = None
         for log in list(self._logs()):
-            config = log.config
-            if not config.compact:
+            if not log.config.compact:
                 continue
             try:
-                ratio, _, oldest = dirty_stats(log, now)
+                ratio = self._due(log, now)
             except LogdError:
                 continue  # offline or deleted: its owner reports it
-            overdue = 0 <= oldest < now - config.max_compaction_lag_ms
-            due = ratio > 0 and (ratio >= config.min_cleanable_dirty_ratio or overdue)
-            if due and (best is None or ratio > best[0]):
+            if ratio is not None and (best is None or ratio > best[0]):
                 best = ratio, log
         if best is None or self._stopping:
             return False

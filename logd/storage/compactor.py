@@ -64,6 +64,9 @@ class PassResult:
     segments_cleaned: int = 0
     #: The map filled before the dirty part ended: more passes are due.
     map_full: bool = False
+    #: When the oldest tombstone this pass kept may go (unix ms), -1: none kept.  A log
+    #: with nothing dirty is cleaned again then (Kafka's KIP-534 does the same).
+    tombstones_due_ms: int = -1
 
 
 def clean_pass(
@@ -74,15 +77,17 @@ def clean_pass(
     limit_offset: int,
     now_ms: int,
     throttler: Throttler | None = None,
+    tombstones: bool = False,
 ) -> PassResult | None:
     """Clean ``log`` below ``limit_offset`` (the high watermark); None when nothing is
-    cleanable (no sealed dirty segment old enough)."""
+    cleanable (no sealed dirty segment old enough).  ``tombstones``: clean the cleaned
+    part even when nothing is dirty, for the tombstones whose time has come."""
     throttle = throttler or Throttler(UNLIMITED)
     sources = log.cleanable_segments(limit_offset)
     try:
         sources = _old_enough(sources, log.config.min_compaction_lag_ms, now_ms)
         dirty = [s for s in sources if s.upper_offset > first_dirty]
-        if not dirty:
+        if not dirty and not (tombstones and sources):
             return None
         offset_map.clear()
         result = PassResult(first_dirty)
@@ -94,6 +99,7 @@ def clean_pass(
         for group in _groups(todo, log.config.segment_bytes):
             if not _clean_group(log, group, keeper, last_batches, result, throttle):
                 break
+        result.tombstones_due_ms = keeper.tombstones_due_ms
         return result
     finally:
         for source in sources:
@@ -227,11 +233,16 @@ class _Keeper:
         self.offset_map = offset_map
         self.map_end = map_end
         self.now_ms = now_ms
+        self.retention_ms = retention_ms
         self.horizon_ms = now_ms - retention_ms
         self.drop_tombstones = False
+        self.modified_ms = 0
+        #: When the first tombstone kept below ``map_end`` may go, -1: none kept.
+        self.tombstones_due_ms = -1
 
     def source(self, source: SourceSegment) -> None:
         self.drop_tombstones = source.modified_ms < self.horizon_ms
+        self.modified_ms = source.modified_ms
 
     def __call__(self, offset: int, key: bytes | None, tombstone: bool) -> bool:
         if key is None:
@@ -240,7 +251,13 @@ class _Keeper:
             return True
         if self.offset_map.get(key) > offset:
             return False
-        return not (tombstone and self.drop_tombstones)
+        if tombstone:
+            if self.drop_tombstones:
+                return False
+            due = self.modified_ms + self.retention_ms
+            if self.tombstones_due_ms < 0 or due < self.tombstones_due_ms:
+                self.tombstones_due_ms = due
+        return True
 
 
 def _clean_group(

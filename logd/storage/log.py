@@ -545,9 +545,12 @@ class Log:
             limit = min(limit_offset, self._rp.value)
             out: list[SourceSegment] = []
             try:
+                last = self._segments.last()
                 for segment, successor in itertools.pairwise(self._segments):
                     if successor.base_offset > limit or segment in self._unflushed:
                         break
+                    if successor is last and not last.size:
+                        break  # the log's last batch stays: a reader reaches the log end
                     fd = segment.dup_fd()
                     modified = os.fstat(fd).st_mtime_ns // 1_000_000
                     out.append(
