@@ -137,7 +137,6 @@ class Partition:
         self.tp = tp
         self._replicator = replicator
         self.log = log
-        log.clean_limit = lambda: self._high_watermark  # the cleaner cleans committed data only
         self._node_id = node_id
         self._flusher = flusher
         self._clock = clock
@@ -161,6 +160,7 @@ class Partition:
             else min(log.recovery_point, log.log_end_offset)
         )
         self._high_watermark = self._committed_end if self._hw_is_commit else log.log_end_offset
+        log.clean_limit = self._clean_limit  # the cleaner cleans committed data only
         # (end offset, term or -1, future) of appends waiting for their commit, in order.
         self._commit_waiters: collections.deque[tuple[int, int, asyncio.Future[None]]] = (
             collections.deque()
@@ -178,6 +178,9 @@ class Partition:
             self._request_commit()
 
     # -- state ----------------------------------------------------------------------------
+
+    def _clean_limit(self) -> int:
+        return self._high_watermark
 
     @property
     def high_watermark(self) -> int:

@@ -5,8 +5,8 @@ every key as a model of what was acknowledged."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -94,7 +94,9 @@ def test_a_compacted_topic_keeps_about_one_record_per_key_and_refuses_keyless_re
     assert records is not None
     assert latest(records) == last
     offsets = [offset for offset, _, _ in records]
-    assert offsets == sorted(offsets) and offsets[-1] == 3003  # offsets never change (0: Raft's entry)
+    assert (
+        offsets == sorted(offsets) and offsets[-1] == 3003
+    )  # offsets never change (0: Raft's entry)
 
 
 def test_replicas_compact_independently_and_a_follower_catches_up_over_cleaned_ranges(
