@@ -17,8 +17,8 @@ Where each log's dirty part starts and when it was last cleaned are kept in its
 ``cleaner-offset-checkpoint`` (Kafka keeps one such file per data directory); a lost or
 unreadable file only means the next clean maps more.
 
-Threads: the cleaner's own thread does the work; :meth:`stats` may be called from any
-thread (it takes the cleaner's small lock).  Logs are thread-safe.
+Threads: the cleaner's own thread does the work; :func:`log_stats` may be called from any
+thread (it reads the checkpoint and the log's segment list).  Logs are thread-safe.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ __all__ = [
     "LogCleaner",
     "clean_log",
     "dirty_stats",
+    "log_stats",
     "read_checkpoint",
 ]
 
@@ -108,7 +109,7 @@ def _first_dirty(log: Log, stored: int) -> int:
     return stored
 
 
-def dirty_stats(log: Log, now_ms: int) -> tuple[float, int, int]:
+def dirty_stats(log: Log) -> tuple[float, int, int]:
     """(cleanable ratio, first dirty offset, modified time of the oldest dirty segment or -1)."""
     first_dirty = _first_dirty(log, read_checkpoint(log.directory)[0])
     sources = log.cleanable_segments(_limit(log))
@@ -154,6 +155,12 @@ def clean_log(
     return results
 
 
+def log_stats(log: Log) -> CleanerStats:
+    """The cleanable ratio and last clean of ``log`` (file metadata and the checkpoint)."""
+    ratio, first_dirty, _ = dirty_stats(log)
+    return CleanerStats(ratio, read_checkpoint(log.directory)[1], first_dirty)
+
+
 class LogCleaner:
     """The cleaner thread over the logs ``logs()`` returns; see the module doc."""
 
@@ -191,16 +198,11 @@ class LogCleaner:
         """Look for work now rather than after the backoff."""
         self._wake.set()
 
-    def stats(self, log: Log) -> CleanerStats:
-        """The cleanable ratio and last clean of ``log`` (reads file metadata only)."""
-        ratio, first_dirty, _ = dirty_stats(log, self._clock.now_ms())
-        return CleanerStats(ratio, read_checkpoint(log.directory)[1], first_dirty)
-
     @staticmethod
     def _due(log: Log, now_ms: int) -> float | None:
         """How dirty ``log`` is when it is due for a clean, else None."""
         config = log.config
-        ratio, _, oldest = dirty_stats(log, now_ms)
+        ratio, _, oldest = dirty_stats(log)
         overdue = 0 <= oldest < now_ms - config.max_compaction_lag_ms
         if ratio > 0 and (ratio >= config.min_cleanable_dirty_ratio or overdue):
             return ratio
