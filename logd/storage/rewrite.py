@@ -9,7 +9,8 @@ the records, ``maxTimestamp`` (the largest kept; with LogAppendTime the batch's 
 CRC change.  Kept records are copied in their stored encoding (their deltas are relative to
 the unchanged base offset and timestamp), then recompressed with the batch's codec.
 
-A batch left with no record goes, unless it is its producer's last batch: then its header
+A batch left with no record goes (an empty one already, too: what a leader sent for offsets
+its cleaner removed), unless it is its producer's last batch: then its header
 stays with no records (Kafka's ``RETAIN_EMPTY``), so the producer's last sequence and epoch
 survive for idempotence.  Control batches are never rewritten here (the caller keeps them).
 
@@ -104,7 +105,7 @@ def filter_batch(batch: bytes, keep: KeepRecord, *, retain_empty: bool) -> bytes
     codec = attributes & CODEC_MASK
     data, records = decode_records(batch, fields)
     kept = [keep(r[0], r[2], r[3] is None) for r in records]
-    if all(kept):
+    if kept and all(kept):
         return batch
     if not any(kept):
         return _rebuild(fields, b"", 0, max_ts, codec) if retain_empty else None

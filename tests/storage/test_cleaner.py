@@ -11,11 +11,13 @@ import pytest
 
 from logd.clock import ManualClock
 from logd.errors import KafkaStorageError
-from logd.records.header import parse_header
+from logd.records.header import parse_header, validate_batch
 from logd.storage import Log, LogConfig
 from logd.storage.cleaner import clean_log
 from logd.storage.offset_map import ENTRY_BYTES, OffsetMap
+from logd.storage.rewrite import empty_batch
 from logd.storage.throttle import Throttler
+from tests.storage.batches import stamped
 from tests.storage.compaction import SENTINEL, keyed_batch, log_batches, log_records
 
 COMPACT = LogConfig(
@@ -190,3 +192,18 @@ def test_the_offset_map_keeps_the_last_offset_and_counts_its_room() -> None:
     offset_map.put(b"a", 1)
     offset_map.put(b"a", 5)
     assert offset_map.get(b"a") == 5 and offset_map.get(b"b") == -1 and len(offset_map) == 1
+
+
+def test_empty_batches_a_leader_sent_for_cleaned_offsets_go_at_the_next_clean(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    log = open_log(tmp_path, clock)
+    log.append(keyed_batch([(b"a", b"1")]), 1)
+    gap = empty_batch(1, 9, 1)  # offsets 1..9 were cleaned away on the leader
+    assert validate_batch(gap, stored=True).record_count == 0
+    log.append_replicated(gap)
+    log.append_replicated(stamped(keyed_batch([(b"b", b"2")]), 10, 1))
+    settle(log)
+    clean_log(log, map_bytes=1 << 20, now_ms=clock.now_ms())
+    headers = [parse_header(b) for b in log_batches(log)[:-1]]
+    assert [(h.base_offset, h.record_count) for h in headers] == [(0, 1), (10, 1)]
