@@ -38,7 +38,7 @@ from logd.storage.compactor import PassResult, clean_pass
 from logd.storage.files import write_atomic
 from logd.storage.log import Log
 from logd.storage.offset_map import OffsetMap
-from logd.storage.throttle import UNLIMITED, Throttler
+from logd.storage.throttle import UNLIMITED, CleanAborted, Throttler
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -174,9 +174,9 @@ class LogCleaner:
         self.config = config or CleanerConfig()
         self._clock = clock or SystemClock()
         self._wake = threading.Event()
-        self._stopping = False
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._throttler = Throttler(self.config.io_max_bytes_per_second)
+        self._throttler = Throttler(self.config.io_max_bytes_per_second, stop=self._stop)
         #: Completed cleans (for tests and metrics).
         self.cleans = 0
 
@@ -187,8 +187,9 @@ class LogCleaner:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop after the pass in progress (its swap is atomic either way)."""
-        self._stopping = True
+        """Stop now: a clean in progress gives up at its next read or write (a swap under
+        way finishes first: it is short and atomic either way)."""
+        self._stop.set()
         self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None:
@@ -210,7 +211,7 @@ class LogCleaner:
         return 0.0 if 0 <= tombstones_due <= now_ms else None
 
     def _run(self) -> None:
-        while not self._stopping:
+        while not self._stop.is_set():
             try:
                 cleaned = self.clean_filthiest()
             except Exception:  # never let one bad log end cleaning for good
@@ -233,7 +234,7 @@ class LogCleaner:
                 continue  # offline or deleted: its owner reports it
             if ratio is not None and (best is None or ratio > best[0]):
                 best = ratio, log
-        if best is None or self._stopping:
+        if best is None or self._stop.is_set():
             return False
         log = best[1]
         try:
@@ -241,7 +242,9 @@ class LogCleaner:
                 log, map_bytes=self.config.dedupe_buffer_bytes, now_ms=now,
                 throttler=self._throttler,
             )  # fmt: skip
-        except LogdError as exc:
+        except CleanAborted:
+            return False
+        except (LogdError, OSError) as exc:  # damage, a deletion meanwhile: one line, no trace
             _log.error("%s: cleaning failed: %s", log.name, exc)
             return False
         self.cleans += 1

@@ -4,6 +4,7 @@ offsets and timestamps, the memory bound and the I/O rate limit."""
 from __future__ import annotations
 
 import os
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -13,10 +14,11 @@ from logd.clock import ManualClock
 from logd.errors import KafkaStorageError
 from logd.records.header import parse_header, validate_batch
 from logd.storage import Log, LogConfig
-from logd.storage.cleaner import clean_log
+from logd.storage.cleaner import CleanerConfig, LogCleaner, clean_log
 from logd.storage.offset_map import ENTRY_BYTES, OffsetMap
 from logd.storage.rewrite import empty_batch
 from logd.storage.throttle import Throttler
+from tests.helpers import wait_until
 from tests.storage.batches import stamped
 from tests.storage.compaction import SENTINEL, keyed_batch, log_batches, log_records
 
@@ -207,3 +209,23 @@ def test_empty_batches_a_leader_sent_for_cleaned_offsets_go_at_the_next_clean(
     clean_log(log, map_bytes=1 << 20, now_ms=clock.now_ms())
     headers = [parse_header(b) for b in log_batches(log)[:-1]]
     assert [(h.base_offset, h.record_count) for h in headers] == [(0, 1), (10, 1)]
+
+
+def test_stopping_the_cleaner_abandons_a_slow_clean_at_once_and_leaves_the_log_whole(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    log = open_log(tmp_path, clock)
+    produce(log, rounds=400, keys=10)  # longer than one throttle interval to clean
+    settle(log)
+    before = log_records(log)
+    slow = CleanerConfig(io_max_bytes_per_second=1024.0, backoff_ms=10)  # hours for this log
+    cleaner = LogCleaner(lambda: [log], slow, clock)
+    cleaner.start()
+    wait_until(lambda: cleaner._throttler.pauses, timeout=30, message="a pause")
+    started = time.monotonic()
+    cleaner.stop()
+    assert time.monotonic() - started < 5
+    after = log_records(log)  # groups swapped before the stop stay swapped: whole groups
+    assert cleaner.cleans == 0 and set(after) <= set(before)
+    assert {k: (o, v) for o, _, k, v in after} == {k: (o, v) for o, _, k, v in before}
+    assert not [p for p in log.directory.iterdir() if p.is_dir()]  # no .cleaned left
