@@ -20,17 +20,20 @@ Not thread-safe: one map belongs to one cleaner pass.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
 import mmh3
 
-__all__ = ["ENTRY_BYTES", "OffsetMap"]
+__all__ = ["ENTRY_BYTES", "OffsetMap", "digest"]
 
 #: Bytes one entry may cost: 44 for the digest's int object, 32 for the offset, and the
 #: dict's share (a 24-byte entry plus an index slot, over a table at most 2/3 full, doubled
 #: right after a resize).
 ENTRY_BYTES: Final = 160
 _digest = mmh3.hash128
+#: The digest the map keys by.
+digest = _digest
 
 
 class OffsetMap:
@@ -55,6 +58,18 @@ class OffsetMap:
         """Remember ``offset`` for ``key``; offsets are put in rising order."""
         self._entries[_digest(key)] = offset
         self.latest_offset = offset
+
+    def put_all(self, records: Sequence[tuple[Any, ...]]) -> None:
+        """``put`` the key of every record that has one (offset, timestamp, key, ...)."""
+        keyed = [(_digest(r[2]), r[0]) for r in records if r[2] is not None]
+        self._entries.update(keyed)
+        if keyed:
+            self.latest_offset = keyed[-1][1]
+
+    @property
+    def entries(self) -> dict[int, int]:
+        """Digest -> offset, for a caller's own tight loop (with :data:`digest`)."""
+        return self._entries
 
     def get(self, key: bytes) -> int:
         """The offset last put for ``key``, -1 if none."""

@@ -44,7 +44,7 @@ from logd.records.varint import decode_varint, decode_varlong
 
 __all__ = [
     "HEADER",
-    "KeepRecord",
+    "KeepRecords",
     "RecordTuple",
     "decode_records",
     "empty_batch",
@@ -58,8 +58,9 @@ _CRC: Final = struct.Struct(">I")
 _CRC_POS: Final = 17
 _MAX_UNCOMPRESSED: Final = 256 << 20
 
-#: ``keep(offset, key, value_is_null)``: whether the cleaner keeps this record.
-KeepRecord = Callable[[int, "bytes | None", bool], bool]
+#: ``keep(records)``: for each record of a batch, whether the cleaner keeps it (one call a
+#: batch, so the per-record rule runs as one tight loop).
+KeepRecords = Callable[[list["RecordTuple"]], list[bool]]
 
 
 class RecordTuple(tuple):  # type: ignore[type-arg]
@@ -97,14 +98,14 @@ def record_spans(data: bytes, count: int, base_offset: int) -> list[tuple[int, i
     return spans
 
 
-def filter_batch(batch: bytes, keep: KeepRecord, *, retain_empty: bool) -> bytes | None:
+def filter_batch(batch: bytes, keep: KeepRecords, *, retain_empty: bool) -> bytes | None:
     """``batch`` with only the records ``keep`` accepts: the same bytes when it keeps
     them all, None when it keeps none (and ``retain_empty`` is false)."""
     fields = HEADER.unpack_from(batch)
     base, attributes, max_ts, count = fields[0], fields[5], fields[8], fields[12]
     codec = attributes & CODEC_MASK
     data, records = decode_records(batch, fields)
-    kept = [keep(r[0], r[2], r[3] is None) for r in records]
+    kept = keep(records)
     if kept and all(kept):
         return batch
     if not any(kept):
