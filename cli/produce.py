@@ -87,7 +87,12 @@ def run(app: App, args: argparse.Namespace) -> int:
         app.abort("--key-separator must not be empty", status.USAGE)
     outcome = _Outcome()
     sent = 0
-    producer = Producer(brokers=app.brokers, acks=_ACKS[args.acks], compression=args.compression)
+    producer = Producer(
+        brokers=app.brokers,
+        **app.client_security,
+        acks=_ACKS[args.acks],
+        compression=args.compression,
+    )
     try:
         sent = _pump(app, args, producer, outcome)
         remaining = producer.flush()
