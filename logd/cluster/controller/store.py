@@ -26,11 +26,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final
 
 from logd.clock import Clock
 from logd.cluster.controller.listener import ControllerListener
+from logd.cluster.controller.security_records import SecurityImage
 from logd.cluster.controller.state import ControllerState
 from logd.cluster.controller.view import LocalLeadership, MetadataView
 from logd.cluster.controller.writes import ControllerWrites, Forward
@@ -38,6 +39,7 @@ from logd.cluster.driver import RaftDriver, RaftGroup
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.table import LeaderTable
 from logd.errors import LogdError
+from logd.metadata.security import SecurityChange
 from logd.metadata.store import MetadataListener, TopicRecord
 from logd.metadata.types import BrokerMeta, HostPort
 from logd.v1 import cluster_pb2
@@ -178,6 +180,13 @@ class ControllerStore:
 
     async def allocate_producer_ids(self, count: int) -> tuple[int, int]:
         return await self.writes.allocate_producer_ids(count)
+
+    async def write_security(self, changes: Sequence[SecurityChange]) -> None:
+        await self.writes.write_security(changes)
+
+    @property
+    def security(self) -> SecurityImage:
+        return self.view.security
 
     async def register_broker(self) -> None:
         await self.writes.register_broker()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from logd.cluster.controller.security_records import SecurityImage
 from logd.cluster.controller.state import ControllerState
 from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.metadata.types import BrokerMeta
@@ -33,6 +34,11 @@ class MetadataView:
     @property
     def controller_id(self) -> int:
         return self._state.controller_id
+
+    @property
+    def security(self) -> SecurityImage:
+        """Users, ACLs and quotas as the applied metadata says."""
+        return self._state.image.security
 
     def brokers(self) -> tuple[BrokerMeta, ...]:
         state = self._state

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from logd.clock import Clock
 from logd.cluster.controller.image import change_records, topic_records
 from logd.cluster.controller.listener import ControllerListener
 from logd.cluster.controller.records import encode_batch, validate_write
+from logd.cluster.controller.security_records import change_record
 from logd.cluster.controller.state import ControllerState
 from logd.cluster.driver import RaftDriver
 from logd.errors import (
@@ -37,6 +38,7 @@ from logd.errors import (
     UnknownTopicOrPartitionError,
     error_for_code,
 )
+from logd.metadata.security import SecurityChange
 from logd.metadata.store import METADATA_TOPIC, TopicRecord
 from logd.metadata.types import BrokerMeta
 from logd.v1 import cluster_pb2
@@ -144,6 +146,13 @@ class ControllerWrites:
         )
         response = await self.write(request)
         return response.first_producer_id, response.first_producer_id + count - 1
+
+    async def write_security(self, changes: Sequence[SecurityChange]) -> None:
+        """Users, ACLs or quotas changed (``security_records``), written as one entry and
+        answered once applied here. Removing what is not there is a no-op on apply."""
+        if changes:
+            records = [change_record(c) for c in changes]
+            await self.write(cluster_pb2.ControllerWriteRequest(records=records))
 
     async def register_broker(self) -> None:
         me = self._state.me
