@@ -19,6 +19,7 @@ no broker logic lives here (docs/internals.md).
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,12 +33,20 @@ __all__ = [
     "Api",
     "Handler",
     "RequestContext",
+    "Silence",
     "api_table",
 ]
 
 #: A response: a dict tree (or kio instance) of the response schema of the request version.
 Answer = Mapping[str, Any] | Any
 Handler = Callable[["RequestContext", Any], "Answer | Awaitable[Answer]"]
+
+
+class Silence(enum.Enum):
+    """What a handler returns instead of an answer (Produce with acks=0)."""
+
+    NO_ANSWER = enum.auto()  # nothing is written
+    CLOSE = enum.auto()  # close the connection once earlier answers are out
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,8 +62,9 @@ class Api:
     #: Versions below this are advertised but answered UNSUPPORTED_VERSION (Produce v0-2:
     #: Kafka 4 does the same, for old librdkafka's sake; KAFKA-18659). Needs ``refuse``.
     served_from: int | None = None
-    #: Answers a request of a refused version: ``refuse(header, body) -> bytes``.
-    refuse: Callable[[RequestHeader, bytes], bytes] | None = None
+    #: Answers a request of a refused version: ``refuse(header, body) -> bytes``, or None
+    #: to close the connection (an acks=0 produce).
+    refuse: Callable[[RequestHeader, bytes], bytes | None] | None = None
     pipelined: bool = False
 
     def __post_init__(self) -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import enum
 import functools
 import inspect
 import logging
@@ -40,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 from kio.index import load_request_schema, load_response_schema
 
 from logd.errors import InvalidRequestError
-from logd.frontends.kafka.apis import Api, RequestContext
+from logd.frontends.kafka.apis import Api, RequestContext, Silence
 from logd.frontends.kafka.framing import NEED_DATA, FrameDecoder
 from logd.frontends.kafka.handlers.api_versions import unsupported_version_body
 from logd.frontends.kafka.header import (
@@ -54,17 +53,10 @@ from logd.frontends.kafka.schema_codec import SchemaDecodeError, decode, writer_
 if TYPE_CHECKING:
     from logd.frontends.kafka.server_context import ServerContext
 
-__all__ = ["Connection", "Silence"]
+__all__ = ["Connection"]
 
 _log = logging.getLogger(__name__)
 _SIZE: Final = struct.Struct(">i")
-
-
-class Silence(enum.Enum):
-    """What a handler returns instead of an answer (Produce with acks=0)."""
-
-    NO_ANSWER = enum.auto()  # nothing is written
-    CLOSE = enum.auto()  # close the connection once earlier answers are out
 
 
 class _Slot:
@@ -237,7 +229,15 @@ class Connection(asyncio.Protocol):
             return
         if api.served_from is not None and header.api_version < api.served_from:
             assert api.refuse is not None
-            self._answer_now(header, api.refuse(header, frame[header.body_offset :]))
+            try:
+                refusal = api.refuse(header, frame[header.body_offset :])
+            except SchemaDecodeError as exc:
+                self._fail(f"bad {api.name} request: {exc}", header)
+                return
+            if refusal is None:
+                self._fail(f"{api.name} v{header.api_version} is not served", header)
+            else:
+                self._answer_now(header, refusal)
             return
         try:
             request = _decode_request(header, frame)
