@@ -18,18 +18,18 @@ Ownership: owned by the broker's event loop; not thread-safe.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from logd.broker.admin import TopicAdmin
 from logd.broker.api import (
     NO_LEADER,
     Acks,
-    EpochEndQuery,
-    EpochEndResult,
     ClusterDescription,
     ClusterMetadata,
+    EpochEndQuery,
+    EpochEndResult,
     FetchPartitionRequest,
     FetchPartitionResult,
     InitProducerIdResult,

@@ -4,6 +4,7 @@ the same bytes as kio's writer, the same values as kio's reader; and on bad byte
 
 from __future__ import annotations
 
+import contextlib
 import io
 import resource
 import struct
@@ -87,7 +88,7 @@ def test_a_lying_array_length_is_refused_without_reserving_it(cls: type[Any]) ->
         lying = b"\xff\xff\xff\xff\x0f"
     else:
         lying = b"\x00" + struct.pack(">hi", -1, 30000) + b"\xff\xff\xff\xff\x0f"
-    with pytest.raises(SchemaDecodeError, match="past the end|varint"):
+    with pytest.raises(SchemaDecodeError, match=r"past the end|varint"):
         decode(cls, lying)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 10_000  # KiB
 
@@ -98,10 +99,8 @@ REQUESTS = [c for c in CLASSES if c.__name__.endswith("Request")]
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(cls=st.sampled_from(REQUESTS), data=st.binary(max_size=200))
 def test_garbage_is_a_decode_error_or_a_value(cls: type[Any], data: bytes) -> None:
-    try:
+    with contextlib.suppress(SchemaDecodeError):
         decode(cls, data)
-    except SchemaDecodeError:
-        pass
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -113,7 +112,5 @@ def test_damaged_valid_requests_are_a_decode_error_or_a_value(cls: type[Any], da
     if data.draw(st.booleans()) and raw:
         i = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
         raw[i] = data.draw(st.integers(min_value=0, max_value=255))
-    try:
+    with contextlib.suppress(SchemaDecodeError):
         decode(cls, bytes(raw[:cut]))
-    except SchemaDecodeError:
-        pass

@@ -88,6 +88,12 @@ def _topic(t: Any) -> dict[str, Any]:
     }
 
 
+def _partition_error(p: Any) -> int:
+    if p.error is None and p.leader_id < 0:
+        return _LEADER_NOT_AVAILABLE
+    return error_code(p.error)
+
+
 def _unknown_id(topic_id: uuid.UUID) -> dict[str, Any]:
     return {
         "error_code": 100,  # UNKNOWN_TOPIC_ID
