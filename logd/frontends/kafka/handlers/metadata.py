@@ -3,9 +3,10 @@ leaders, leader epochs (Raft terms) and topic ids.
 
 Kafka's rules kept: v0 asks for every topic with an empty list, v1+ with null (an empty
 list asks for none); a topic missing while ``allow_auto_topic_creation`` is set (and the
-broker's ``auto.create.topics.enable``, the core's decision) is created with the defaults
-its partitions answer LEADER_NOT_AVAILABLE until they have a leader (clients retry; most of
-librdkafka's own tests rely on auto-creation). Topics asked by id (v12+) are resolved through the same metadata.
+broker's ``auto.create.topics.enable``, the core's decision) is created with the defaults;
+partitions without a leader answer LEADER_NOT_AVAILABLE (clients retry; most of
+librdkafka's own tests rely on auto-creation). Topics asked by id (v12+) are resolved
+through the same metadata.
 """
 
 from __future__ import annotations
