@@ -16,6 +16,7 @@ from logd.errors import LogdError
 from logd.metadata.types import (
     NO_LEADER,
     BrokerMeta,
+    Endpoint,
     LeaderHint,
     LeadershipResult,
     TopicPartition,
@@ -29,6 +30,7 @@ __all__ = [
     "ClusterDescription",
     "ClusterMetadata",
     "ConfigEntry",
+    "Endpoint",
     "EpochEndQuery",
     "EpochEndResult",
     "FetchPartitionRequest",

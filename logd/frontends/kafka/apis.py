@@ -23,6 +23,7 @@ import enum
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from logd.broker.seam import Caller
 from logd.frontends.kafka.header import RequestHeader
 
 if TYPE_CHECKING:
@@ -84,6 +85,11 @@ class RequestContext:
     @property
     def version(self) -> int:
         return self.header.api_version
+
+    @property
+    def caller(self) -> Caller:
+        """Who asks, for the seam's one check (anonymous until SASL is served)."""
+        return Caller(client_id=self.header.client_id or "", listener="kafka", address=self.peer)
 
 
 def api_table(*apis: Api) -> Mapping[int, Api]:

@@ -34,6 +34,7 @@ import functools
 import inspect
 import logging
 import struct
+import typing
 from typing import TYPE_CHECKING, Any, Final
 
 from kio.index import load_request_schema, load_response_schema
@@ -94,8 +95,8 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self._transport = typing.cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self._peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         if len(self._registry) >= self.server.settings.max_connections:
@@ -104,7 +105,7 @@ class Connection(asyncio.Protocol):
                 self._peer,
                 len(self._registry),
             )
-            transport.abort()
+            self._transport.abort()
             return
         self._registry.add(self)
         self._arm_idle_timer()

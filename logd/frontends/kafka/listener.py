@@ -13,16 +13,21 @@ import asyncio
 import logging
 import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-from logd.broker.config import HostPort
+from logd.broker.config import BrokerConfig
+from logd.broker.seam import BrokerSeam
 from logd.errors import InvalidConfigError
 from logd.frontends.kafka.apis import Api
 from logd.frontends.kafka.connection import Connection
 from logd.frontends.kafka.server_context import ServerContext
 from logd.frontends.kafka.settings import KafkaSettings
+from logd.metadata.types import HostPort
 
-__all__ = ["KafkaListener"]
+if TYPE_CHECKING:
+    from logd.node.build import BrokerNode
+
+__all__ = ["KafkaListener", "kafka_front_end"]
 
 _log = logging.getLogger(__name__)
 
@@ -33,7 +38,7 @@ class KafkaListener:
 
     def __init__(
         self,
-        broker: Any,
+        broker: BrokerSeam,
         listen: HostPort,
         *,
         advertised: HostPort | None = None,
@@ -62,7 +67,7 @@ class KafkaListener:
     def connections(self) -> int:
         return len(self._connections)
 
-    async def start(self) -> None:
+    async def start(self) -> HostPort:
         loop = asyncio.get_running_loop()
         listen = self.listen
         holder: list[ServerContext] = []
@@ -94,22 +99,40 @@ class KafkaListener:
         )
         self._server = server
         _log.info("kafka: listening on %s (advertised %s)", self.address, advertised)
+        return self.address
+
+    def begin_drain(self) -> None:
+        """Accept no new connections; every open one reads no new request and closes once
+        it has written the answers it owes."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._connections):
+            conn.begin_close()
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Stop accepting, drain, close; idempotent."""
+        """Drain (waiting answers may finish for ``grace_s``), then cut what is left and
+        close; idempotent."""
         server = self._server
         if server is None:
             return
-        self._server = None
-        server.close()
+        self.begin_drain()
         grace = self.settings.drain_grace_ms / 1000.0 if grace_s is None else grace_s
-        for conn in list(self._connections):
-            conn.begin_close()
         waits = [conn.closed for conn in self._connections]
-        if waits:
+        if waits and grace > 0:
             _done, pending = await asyncio.wait(waits, timeout=grace)
             if pending:
                 _log.warning("kafka: cutting %d connections at the end of the grace", len(pending))
         for conn in list(self._connections):
             conn.abort()
+        self._server = None
         await server.wait_closed()
+
+
+def kafka_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> KafkaListener:
+    """The factory ``logd.node.frontends`` registers under ``kafka``."""
+    return KafkaListener(
+        node.seam,
+        address,
+        advertised=config.listeners.advertised_kafka,
+        settings=KafkaSettings.from_config(config),
+    )

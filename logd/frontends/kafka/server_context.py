@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
 
+from logd.broker.seam import BrokerSeam
 from logd.frontends.kafka.apis import Api
 from logd.frontends.kafka.settings import KafkaSettings
 
@@ -19,7 +19,7 @@ __all__ = ["ServerContext"]
 @dataclasses.dataclass(frozen=True, slots=True)
 class ServerContext:
     #: The broker core, through its front-end seam.
-    broker: Any
+    broker: BrokerSeam
     apis: Mapping[int, Api]
     settings: KafkaSettings
     #: The host and port Metadata answers name for this broker.

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from logd.broker.api import BrokerMeta
 from logd.errors import LogdError
 
 if TYPE_CHECKING:
@@ -53,18 +54,18 @@ def ms(value: datetime.timedelta | int) -> int:
     return round(value.total_seconds() * 1000)
 
 
-def kafka_address(ctx: RequestContext, broker: Any) -> tuple[str, int]:
+def kafka_address(ctx: RequestContext, broker: BrokerMeta) -> tuple[str, int]:
     """Where Kafka clients reach ``broker`` (a ``BrokerMeta``): its advertised Kafka
     listener; this broker's own is the listener's advertised address."""
     if broker.node_id == ctx.server.broker.node_id:
         return ctx.server.advertised_host, ctx.server.advertised_port
-    endpoint = broker.endpoints.get("kafka") if getattr(broker, "endpoints", None) else None
+    endpoint = broker.endpoint("kafka")
     if endpoint is None:
         return broker.host, -1  # no Kafka listener: clients cannot connect there
     return endpoint.host, endpoint.port
 
 
-def kafka_brokers(ctx: RequestContext, brokers: Iterable[Any]) -> list[dict[str, Any]]:
+def kafka_brokers(ctx: RequestContext, brokers: Iterable[BrokerMeta]) -> list[dict[str, Any]]:
     """Metadata's broker list: the live brokers that have a Kafka listener."""
     out = []
     for b in brokers:

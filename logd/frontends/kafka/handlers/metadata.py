@@ -28,23 +28,27 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     if by_id:
         every = await broker.metadata((), include_internal=True, caller=ctx.caller)
         known = {topic_uuid(t.topic_id): t.name for t in every.topics}
-        names = [*names, *(known[i] for i in by_id if i in known)]
-    all_topics = names is None
-    meta = await broker.metadata(
-        () if all_topics else names,
-        include_internal=False,
-        auto_create=bool(getattr(request, "allow_auto_topic_creation", True)),
-        caller=ctx.caller,
-    )
-    topics = [_topic(t) for t in meta.topics]
+        names = [*(names or ()), *(known[i] for i in by_id if i in known)]
+    topics: list[dict[str, Any]] = []
+    if names is not None and not names:
+        # No topic asked (librdkafka's broker-only refreshes): brokers and cluster only.
+        cluster: Any = await broker.describe_cluster(caller=ctx.caller)
+    else:
+        cluster = await broker.metadata(
+            names or (),
+            include_internal=False,
+            auto_create=bool(getattr(request, "allow_auto_topic_creation", True)),
+            caller=ctx.caller,
+        )
+        topics = [_topic(t) for t in cluster.topics]
     if by_id:
         found = {t["topic_id"] for t in topics}
         topics += [_unknown_id(i) for i in by_id if i not in found]
     return {
         "throttle_time": 0,
-        "brokers": kafka_brokers(ctx, meta.brokers),
-        "cluster_id": meta.cluster_id,
-        "controller_id": meta.controller_id,
+        "brokers": kafka_brokers(ctx, cluster.brokers),
+        "cluster_id": cluster.cluster_id,
+        "controller_id": cluster.controller_id,
         "topics": topics,
         "error_code": 0,
     }
