@@ -303,8 +303,8 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _classify(cls: type[Any], f: dataclasses.Field[Any]) -> _Field:
-    tp, nullable = _unwrap_optional(f.type)
+def _classify(cls: type[Any], f: dataclasses.Field[Any], hints: dict[str, Any]) -> _Field:
+    tp, nullable = _unwrap_optional(hints[f.name])
     array = typing.get_origin(tp) is tuple
     if array:
         inner, _ellipsis = typing.get_args(tp)
@@ -332,7 +332,8 @@ def _tag_default(f: dataclasses.Field[Any]) -> Any:
 
 @_per_class
 def _fields(cls: type[Any]) -> tuple[_Field, ...]:
-    return tuple(_classify(cls, f) for f in dataclasses.fields(cls))
+    hints = typing.get_type_hints(cls)  # annotations may be strings (PEP 563)
+    return tuple(_classify(cls, f, hints) for f in dataclasses.fields(cls))
 
 
 def _is_request_header(cls: type[Any]) -> bool:
