@@ -34,6 +34,10 @@ def _api_versions_v3() -> ApiVersionsV3:
     return ApiVersionsV3(client_software_name="logd-tests", client_software_version="1.0")
 
 
+def _with_garbage(frame: bytes) -> bytes:
+    return struct.pack(">i", len(frame) - 4 + 7) + frame[4:] + b"garbage"
+
+
 def test_api_versions_lists_the_table_in_every_version(kafka: str) -> None:
     want = {(a.key, a.min_version, a.max_version) for a in API_TABLE.values()}
     with RawClient(kafka) as c:
@@ -115,13 +119,13 @@ def test_produce_v0_to_v2_are_advertised_but_refused_per_partition(kafka: str) -
         ("header shorter than a header", struct.pack(">i", 3) + b"abc"),
         (
             "a lying array length",
-            struct.pack(">i", 14) + struct.pack(">hhih", 3, 4, 1, -1) + struct.pack(">i", 2**31 - 1),
+            struct.pack(">i", 14)
+            + struct.pack(">hhih", 3, 4, 1, -1)
+            + struct.pack(">i", 2**31 - 1),
         ),
         (
             "garbage after a valid request",
-            (lambda f: struct.pack(">i", len(f) - 4 + 7) + f[4:] + b"garbage")(
-                request_frame(API_VERSIONS, 0, ApiVersionsV0())
-            ),
+            _with_garbage(request_frame(API_VERSIONS, 0, ApiVersionsV0())),
         ),
     ],
 )
@@ -203,5 +207,3 @@ def _answers(address: str) -> bool:
             return bool(c.call(API_VERSIONS, 3, _api_versions_v3()).error_code == 0)
     except (AssertionError, OSError):
         return False
-
-
