@@ -30,13 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final
 
 from logd.clock import Clock
-from logd.cluster.controller.image import MetadataImage, change_records, topic_records
+from logd.cluster.controller.image import (
+    MetadataImage,
+    broker_record,
+    change_records,
+    topic_records,
+)
 from logd.cluster.controller.records import decode_records, encode_batch, validate_write
 from logd.cluster.controller.security_records import SecurityImage, change_record
 from logd.cluster.driver import RaftDriver, RaftGroup
@@ -199,7 +205,7 @@ class ControllerStore:
                 address = self._peers[node_id]
                 meta = BrokerMeta(node_id, address.host, address.port)
             alive = node_id == self.me.node_id or node_id in live
-            out.append(BrokerMeta(meta.node_id, meta.host, meta.port, meta.rack, alive))
+            out.append(dataclasses.replace(meta, alive=alive))
         return tuple(out)
 
     def topics(self) -> Mapping[str, TopicRecord]:
@@ -317,14 +323,10 @@ class ControllerStore:
         return self.image.security
 
     async def register_broker(self) -> None:
-        me = self.me
-        if self.image.brokers.get(me.node_id) == BrokerMeta(me.node_id, me.host, me.port, me.rack):
+        me = dataclasses.replace(self.me, alive=True)
+        if self.image.brokers.get(me.node_id) == me:
             return
-        record = cluster_pb2.MetadataRecord(
-            broker=cluster_pb2.RegisterBrokerRecord(
-                node_id=me.node_id, host=me.host, port=me.port, rack=me.rack
-            )
-        )
+        record = broker_record(me)
         await self._write(cluster_pb2.ControllerWriteRequest(records=[record]), background=True)
 
     async def _write(

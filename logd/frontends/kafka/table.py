@@ -1,0 +1,49 @@
+"""The API table: every Kafka API this listener serves, one line each.
+
+The ranges are what ApiVersions advertises. Each maximum reaches at least the newest version
+librdkafka 2.16 sends; each minimum is Kafka 4.0's (KIP-896), except Produce, which is
+advertised from v0 and served from v3 as Kafka 4 does (KAFKA-18659: librdkafka before 2.11.1
+compresses only when the Produce range contains 0). docs/kafka.md has the table and why.
+Adding an API: one module under ``handlers/`` and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from logd.frontends.kafka.apis import Api, api_table
+from logd.frontends.kafka.handlers import (
+    api_versions,
+    create_partitions,
+    create_topics,
+    delete_topics,
+    describe_cluster,
+    fetch,
+    find_coordinator,
+    init_producer_id,
+    list_offsets,
+    metadata,
+    offset_for_leader_epoch,
+    produce,
+)
+
+__all__ = ["API_TABLE"]
+
+# fmt: off
+API_TABLE: Final[Mapping[int, Api]] = api_table(
+    Api(0, "Produce", 0, 12, produce.handle, served_from=3, refuse=produce.refuse_legacy,
+        pipelined=True),
+    Api(1, "Fetch", 4, 16, fetch.handle),
+    Api(2, "ListOffsets", 1, 7, list_offsets.handle),
+    Api(3, "Metadata", 0, 13, metadata.handle),
+    Api(10, "FindCoordinator", 0, 6, find_coordinator.handle),
+    Api(18, "ApiVersions", 0, 4, api_versions.handle),
+    Api(19, "CreateTopics", 2, 7, create_topics.handle),
+    Api(20, "DeleteTopics", 1, 6, delete_topics.handle),
+    Api(22, "InitProducerId", 0, 5, init_producer_id.handle),
+    Api(23, "OffsetForLeaderEpoch", 2, 4, offset_for_leader_epoch.handle),
+    Api(37, "CreatePartitions", 0, 3, create_partitions.handle),
+    Api(60, "DescribeCluster", 0, 1, describe_cluster.handle),
+)
+# fmt: on
