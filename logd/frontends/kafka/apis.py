@@ -23,10 +23,11 @@ import enum
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from logd.broker.seam import Caller
+from logd.broker.seam import ANONYMOUS, Caller
 from logd.frontends.kafka.header import RequestHeader
 
 if TYPE_CHECKING:
+    from logd.frontends.kafka.sasl import SaslState
     from logd.frontends.kafka.server_context import ServerContext
 
 __all__ = [
@@ -81,6 +82,8 @@ class RequestContext:
     server: ServerContext
     #: ``host:port`` of the client.
     peer: str
+    #: The connection's authentication (SaslHandshake/SaslAuthenticate change it).
+    auth: SaslState | None = None
 
     @property
     def version(self) -> int:
@@ -88,8 +91,14 @@ class RequestContext:
 
     @property
     def caller(self) -> Caller:
-        """Who asks, for the seam's one check (anonymous until SASL is served)."""
-        return Caller(client_id=self.header.client_id or "", listener="kafka", address=self.peer)
+        """Who asks, for the seam's one check: the connection's authenticated principal."""
+        principal = self.auth.principal if self.auth is not None else ANONYMOUS.principal
+        return Caller(
+            principal=principal,
+            client_id=self.header.client_id or "",
+            listener="kafka",
+            address=self.peer,
+        )
 
 
 def api_table(*apis: Api) -> Mapping[int, Api]:

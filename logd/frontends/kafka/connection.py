@@ -49,6 +49,7 @@ from logd.frontends.kafka.header import (
     parse_request_header,
     response_is_flexible,
 )
+from logd.frontends.kafka.sasl import UNAUTHENTICATED_FRAME_MAX, SaslState
 from logd.frontends.kafka.schema_codec import SchemaDecodeError, decode, writer_for
 
 if TYPE_CHECKING:
@@ -91,6 +92,11 @@ class Connection(asyncio.Protocol):
         self._last_active = self._loop.time()
         self._idle_timer: asyncio.TimerHandle | None = None
         self.closed = self._loop.create_future()
+        #: SASL (issue 15): until authenticated, only the SASL APIs and small frames.
+        self.auth = SaslState(required=server.broker.security.sasl_enabled)
+        if not self.auth.authenticated:
+            self._decoder.max_frame_bytes = UNAUTHENTICATED_FRAME_MAX
+        self._muted_until = 0.0
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -109,6 +115,12 @@ class Connection(asyncio.Protocol):
             return
         self._registry.add(self)
         self._arm_idle_timer()
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if der and not self.auth.required:  # mTLS without SASL: the certificate names it
+            principal = self.server.broker.security.certificate_principal_now(der, "kafka")
+            if principal is not None:
+                self.auth.principal = principal
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
@@ -175,6 +187,7 @@ class Connection(asyncio.Protocol):
         return (
             self._closing
             or self._write_paused
+            or self._muted_until > self._loop.time()
             or self._serial is not None
             or len(self._slots) >= self.server.settings.queued_max_requests
         )
@@ -218,6 +231,9 @@ class Connection(asyncio.Protocol):
         if api is None:
             self._fail(f"unknown API key {header.api_key}", header)
             return
+        if not self.auth.allows(header.api_key):
+            self._fail(f"{api.name} before SASL authentication ({self.auth.phase.value})", header)
+            return
         if not api.min_version <= header.api_version <= api.max_version:
             if header.api_key == API_VERSIONS_KEY:
                 self._answer_now(header, unsupported_version_body(self.server.apis))
@@ -248,7 +264,7 @@ class Connection(asyncio.Protocol):
         self._call(api, header, request)
 
     def _call(self, api: Api, header: RequestHeader, request: Any) -> None:
-        ctx = RequestContext(header, self.server, self._peer)
+        ctx = RequestContext(header, self.server, self._peer, self.auth)
         slot = _Slot(header)
         try:
             result = api.handler(ctx, request)
@@ -267,9 +283,26 @@ class Connection(asyncio.Protocol):
                 self._serial = future
             future.add_done_callback(lambda f, s=slot: self._on_done(s, f))  # type: ignore[misc]
         else:
-            slot.answer = result
+            slot.answer = self._after(header, result)
             slot.done = True
             self._flush()
+
+    def _after(self, header: RequestHeader, answer: Any) -> Any:
+        """What follows a handled request: the SASL outcome (a full frame size once
+        authenticated; closing after a failure) and the caller's quota throttle, carried in
+        ``throttle_time`` and enforced by not reading the connection that long (KIP-219)."""
+        if self.auth.authenticated:
+            self._decoder.max_frame_bytes = self.server.settings.socket_request_max_bytes
+        elif not self.auth.allows(header.api_key):  # failed: answer, then close
+            self._closing = True
+        caller = RequestContext(header, self.server, self._peer, self.auth).caller
+        throttle_ms = self.server.broker.security.throttle_ms(caller)
+        if throttle_ms > 0:
+            if isinstance(answer, dict) and "throttle_time" in answer:
+                answer["throttle_time"] = max(int(answer["throttle_time"] or 0), throttle_ms)
+            self._muted_until = self._loop.time() + throttle_ms / 1000.0
+            self._loop.call_later(throttle_ms / 1000.0 + 0.001, self._pump)
+        return answer
 
     def _answer_now(self, header: RequestHeader, body: bytes) -> None:
         slot = _Slot(header)
@@ -285,7 +318,7 @@ class Connection(asyncio.Protocol):
             return
         exc = future.exception()
         if exc is None:
-            slot.answer = future.result()
+            slot.answer = self._after(slot.header, future.result())
         elif isinstance(exc, SchemaDecodeError | InvalidRequestError):
             _log.info("kafka: closing %s: %s", self._peer, exc)
             slot.answer = Silence.CLOSE

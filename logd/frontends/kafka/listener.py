@@ -23,6 +23,9 @@ from logd.frontends.kafka.connection import Connection
 from logd.frontends.kafka.server_context import ServerContext
 from logd.frontends.kafka.settings import KafkaSettings
 from logd.metadata.types import HostPort
+from logd.tls.contexts import ReloadingServerContext
+from logd.tls.files import TlsFiles
+from logd.tls.settings import TlsSettings
 
 if TYPE_CHECKING:
     from logd.node.build import BrokerNode
@@ -44,6 +47,7 @@ class KafkaListener:
         advertised: HostPort | None = None,
         settings: KafkaSettings | None = None,
         apis: Mapping[int, Api] | None = None,
+        tls: TlsSettings | None = None,
     ) -> None:
         if apis is None:
             from logd.frontends.kafka.table import API_TABLE
@@ -56,6 +60,10 @@ class KafkaListener:
         self._apis = apis
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()
+        #: TLS (issue 15): the context reloads its certificate files when they change.
+        self._tls = (
+            ReloadingServerContext(TlsFiles(tls)) if tls is not None and tls.enabled else None
+        )
         self.address: HostPort | None = None
 
     @property
@@ -73,11 +81,12 @@ class KafkaListener:
         holder: list[ServerContext] = []
         try:
             server = await loop.create_server(
-                lambda: Connection(holder[0], self._connections),
+                lambda: self._accept(holder[0]),
                 listen.host,
                 listen.port,
                 reuse_address=True,
                 family=socket.AF_UNSPEC,
+                ssl=self._tls.context if self._tls is not None else None,
             )
         except OSError as exc:
             why = (exc.strerror or str(exc)).lower()
@@ -100,6 +109,11 @@ class KafkaListener:
         self._server = server
         _log.info("kafka: listening on %s (advertised %s)", self.address, advertised)
         return self.address
+
+    def _accept(self, server: ServerContext) -> Connection:
+        if self._tls is not None:
+            self._tls.refresh()  # new certificate files take effect for new connections
+        return Connection(server, self._connections)
 
     def begin_drain(self) -> None:
         """Accept no new connections; every open one reads no new request and closes once
@@ -135,4 +149,5 @@ def kafka_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -
         address,
         advertised=config.listeners.advertised_kafka,
         settings=KafkaSettings.from_config(config),
+        tls=config.tls,
     )

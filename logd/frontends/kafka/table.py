@@ -14,7 +14,9 @@ from typing import Final
 
 from logd.frontends.kafka.apis import Api, api_table
 from logd.frontends.kafka.handlers import (
+    acls,
     api_versions,
+    client_quotas,
     create_partitions,
     create_topics,
     delete_topics,
@@ -26,6 +28,9 @@ from logd.frontends.kafka.handlers import (
     metadata,
     offset_for_leader_epoch,
     produce,
+    sasl_authenticate,
+    sasl_handshake,
+    scram_users,
 )
 
 __all__ = ["API_TABLE"]
@@ -45,5 +50,15 @@ API_TABLE: Final[Mapping[int, Api]] = api_table(
     Api(23, "OffsetForLeaderEpoch", 2, 4, offset_for_leader_epoch.handle),
     Api(37, "CreatePartitions", 0, 3, create_partitions.handle),
     Api(60, "DescribeCluster", 0, 1, describe_cluster.handle),
+    # security (issue 15)
+    Api(17, "SaslHandshake", 0, 1, sasl_handshake.handle),
+    Api(36, "SaslAuthenticate", 0, 2, sasl_authenticate.handle),
+    Api(29, "DescribeAcls", 1, 3, acls.describe),
+    Api(30, "CreateAcls", 1, 3, acls.create),
+    Api(31, "DeleteAcls", 1, 3, acls.delete),
+    Api(48, "DescribeClientQuotas", 0, 1, client_quotas.describe),
+    Api(49, "AlterClientQuotas", 0, 1, client_quotas.alter),
+    Api(50, "DescribeUserScramCredentials", 0, 0, scram_users.describe),
+    Api(51, "AlterUserScramCredentials", 0, 0, scram_users.alter),
 )
 # fmt: on
