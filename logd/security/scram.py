@@ -6,7 +6,8 @@ iterations): never a password, never the salted password. Rules kept here, each 
 known failure of another implementation:
 
 - The client-final nonce must equal the one the server sent (CVE-2024-56128: Kafka did not
-  check it); the channel-binding field must repeat the client's GS2 header.
+  check it; librdkafka < 2.6.1's doubled client nonce is the one other form accepted); the
+  channel-binding field must repeat the client's GS2 header.
 - Every comparison of secret-derived bytes is ``hmac.compare_digest`` (CVE-2021-38153).
 - An authorization id, when given, must equal the user name (CVE-2017-12610-style
   impersonation); the ``tokenauth`` extension (delegation tokens) is refused.
@@ -319,9 +320,13 @@ class ScramServer:
         if not sep or len(fields) < 2 or fields[0][:2] != "c=" or fields[1][:2] != "r=":
             raise _malformed("client-final must be c=...,r=...,p=...")
         channel = _unb64(fields[0][2:])
-        nonce_ok = hmac.compare_digest(
-            fields[1][2:].encode(), (first.nonce + self._server_nonce).encode()
-        )
+        nonce = fields[1][2:].encode()
+        combined = (first.nonce + self._server_nonce).encode()
+        # librdkafka before 2.6.1 (Debian's kcat among its users) sends the client nonce
+        # twice, ahead of the combined one (librdkafka#4895); the server's fresh nonce is
+        # still echoed, so that one extra form is accepted, as Kafka 3.8.1 does.
+        doubled = first.nonce.encode() + combined
+        nonce_ok = hmac.compare_digest(nonce, combined) | hmac.compare_digest(nonce, doubled)
         if not nonce_ok or not hmac.compare_digest(channel, first.gs2_header.encode()):
             raise SaslAuthenticationFailedError(
                 "Authentication failed: nonce or channel binding does not match the exchange"

@@ -23,6 +23,7 @@ from logd.security.scram import (
     ScramServer,
     make_credential,
     new_nonce,
+    salted_password,
     verify_password,
 )
 
@@ -209,3 +210,34 @@ def test_any_user_and_password_round_trip(name: str, password: str) -> None:
     client = ScramClient(SHA256, name, password, "clientnonce0123456789")
     client.verify(server.step(client.final(server.step(client.first()))))
     assert server.username == name
+
+
+def _final_with_nonce(nonce: str) -> bytes:
+    """A client-final for the RFC 7677 exchange whose r= is ``nonce``, with a valid proof
+    over it (what librdkafka < 2.6.1 computes: the real server-first, its own r=)."""
+    mech = SHA256
+    salted = salted_password(mech, b"pencil", RFC_SALT, 4096)
+    client_key = mech.hmac(salted, b"Client Key")
+    without_proof = f"c=biws,r={nonce}"
+    server_first = f"r={RFC_NONCE},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+    auth = f"n=user,r={RFC_CLIENT_NONCE},{server_first},{without_proof}".encode()
+    signature = mech.hmac(mech.digest(client_key), auth)
+    proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
+    return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
+
+
+def test_librdkafka_before_2_6_1_doubles_the_client_nonce_and_is_accepted() -> None:
+    """librdkafka#4895: its client-final nonce is client nonce + combined nonce. Accepted;
+    any other prefix is not."""
+    for nonce, ok in (
+        (RFC_CLIENT_NONCE + RFC_NONCE, True),
+        (RFC_CLIENT_NONCE * 2 + RFC_NONCE, False),
+        ("x" + RFC_NONCE, False),
+    ):
+        server = _server(_users())
+        server.step(f"n,,n=user,r={RFC_CLIENT_NONCE}".encode())
+        if ok:
+            assert server.step(_final_with_nonce(nonce)).startswith(b"v=")
+        else:
+            with pytest.raises(SaslAuthenticationFailedError, match="nonce"):
+                server.step(_final_with_nonce(nonce))
