@@ -16,7 +16,11 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     broker = ctx.server.broker
     if ctx.version >= 6:
         asked = [
-            (t.name or broker.topic_name(t.topic_id.hex if t.topic_id else ""), t.topic_id)
+            (
+                t.name
+                or broker.topic_name(t.topic_id.hex if t.topic_id else "", caller=ctx.caller),
+                t.topic_id,
+            )
             for t in request.topics
         ]
     else:

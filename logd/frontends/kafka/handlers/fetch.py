@@ -35,7 +35,11 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     topics: list[tuple[str | None, Any, list[int]]] = []  # name, topic id, partitions
     for t in request.topics:
         if version >= 13:
-            name = broker.topic_name(t.topic_id.hex) if t.topic_id is not None else None
+            name = (
+                broker.topic_name(t.topic_id.hex, caller=ctx.caller)
+                if t.topic_id is not None
+                else None
+            )
             topic_id = t.topic_id
         else:
             name, topic_id = t.topic, None
