@@ -44,6 +44,8 @@ class Need:
     cluster_operation: AclOperation | None = None
     #: Leave out what is not allowed instead of failing (the all-resources listings).
     filter: bool = False
+    #: Any authenticated principal may (Kafka checks nothing more: DescribeCluster).
+    authenticated_only: bool = False
 
 
 ACTIONS: dict[str, Need] = {
@@ -54,7 +56,8 @@ ACTIONS: dict[str, Need] = {
     "init_producer_id": Need(Op.IDEMPOTENT_WRITE, RT.CLUSTER),  # or WRITE on any topic
     # metadata and admin
     "metadata": Need(Op.DESCRIBE, RT.TOPIC),
-    "describe_cluster": Need(Op.DESCRIBE, RT.CLUSTER),
+    # Kafka's DescribeCluster needs no ACL (only its authorized-operations field would).
+    "describe_cluster": Need(Op.DESCRIBE, RT.CLUSTER, authenticated_only=True),
     "create_topics": Need(Op.CREATE, RT.TOPIC, cluster_operation=Op.CREATE),
     "delete_topics": Need(Op.DELETE, RT.TOPIC),
     "list_topics": Need(Op.DESCRIBE, RT.TOPIC, filter=True),

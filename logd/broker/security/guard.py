@@ -95,7 +95,7 @@ class Guard:
         if action == "init_producer_id":
             self._admit_idempotent(caller)
             return
-        if need.filter or self._cluster_allows(caller, need):
+        if need.filter or need.authenticated_only or self._cluster_allows(caller, need):
             return
         for name in resources:
             if not self.authorize(caller, need.operation, need.resource_type, name):
