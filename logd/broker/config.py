@@ -40,6 +40,8 @@ from logd.broker.security.config import is_security_key, parse_security
 from logd.broker.security.settings import SecuritySettings
 from logd.errors import InvalidConfigError
 from logd.metadata.types import HostPort
+from logd.storage.cleaner import CleanerConfig
+from logd.storage.throttle import UNLIMITED
 from logd.tls.settings import TlsSettings
 
 __all__ = [
@@ -99,6 +101,12 @@ class BrokerConfig:
         default_factory=lambda: MappingProxyType({})
     )
     retention_check_interval_ms: int = 300_000
+    #: The log cleaner (compacted topics), Kafka's ``log.cleaner.*`` names and defaults
+    #: (the dedupe buffer is 32 MiB rather than 128: one cleaner thread, small machines).
+    cleaner_enable: bool = True
+    cleaner_dedupe_buffer_size: int = 32 * _MIB
+    cleaner_io_max_bytes_per_second: int = 2**63 - 1
+    cleaner_backoff_ms: int = 15_000
     #: The largest request gRPC accepts (its max receive length), and the send bound.
     max_request_bytes: int = 64 * _MIB
     #: Upper bound on a fetch's ``max_wait_ms`` (longer waits are cut to this).
@@ -149,6 +157,16 @@ class BrokerConfig:
     connections_max_idle_ms: int = 600_000
     max_connections: int = 4096
     queued_max_requests: int = 500
+
+    @property
+    def cleaner(self) -> CleanerConfig:
+        rate = self.cleaner_io_max_bytes_per_second
+        return CleanerConfig(
+            self.cleaner_enable,
+            self.cleaner_dedupe_buffer_size,
+            UNLIMITED if rate >= 2**63 - 1 else float(rate),
+            self.cleaner_backoff_ms,
+        )
 
     @property
     def advertised(self) -> HostPort:
@@ -295,6 +313,10 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
     "num.partitions": ("num_partitions", _int(1, 100_000)),
     "default.replication.factor": ("default_replication_factor", _int(1, 32)),
     "log.retention.check.interval.ms": ("retention_check_interval_ms", _int(10, 86_400_000)),
+    "log.cleaner.enable": ("cleaner_enable", _bool),
+    "log.cleaner.dedupe.buffer.size": ("cleaner_dedupe_buffer_size", _int(64 * 1024, 2**40)),
+    "log.cleaner.io.max.bytes.per.second": ("cleaner_io_max_bytes_per_second", _int(1024)),
+    "log.cleaner.backoff.ms": ("cleaner_backoff_ms", _int(10, 86_400_000)),
     "max.request.bytes": ("max_request_bytes", _int(64 * 1024, 2**31 - 1)),
     "fetch.max.wait.ms": ("fetch_max_wait_ms", _int(0, 600_000)),
     "fetch.max.bytes": ("fetch_max_bytes", _int(1024, 2**31 - 1)),

@@ -98,7 +98,10 @@ class BrokerNode:
         me = BrokerMeta(config.node_id, address.host, address.port, config.rack)
         if flusher is None:
             flusher = Flusher(FlushPolicy(config.fsync.value), config.flush_interval_ms)
-        logs = LogManager(config.data_dir, config=defaults.log, clock=clock, flusher=flusher)
+        logs = LogManager(
+            config.data_dir, config=defaults.log, clock=clock, flusher=flusher,
+            cleaner=config.cleaner,
+        )  # fmt: skip
         cluster = ClusterRuntime(cluster_settings(config, address), me, logs, flusher, clock)
         try:
             await asyncio.to_thread(logs.open, {})
