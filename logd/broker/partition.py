@@ -61,10 +61,12 @@ from logd.broker.producer_state import BatchMetadata, ProducerFields, producer_f
 from logd.broker.topic_config import TimestampType, TopicConfig
 from logd.clock import Clock
 from logd.errors import (
+    FencedLeaderEpochError,
     KafkaStorageError,
     LogdError,
     NotLeaderOrFollowerError,
     OffsetOutOfRangeError,
+    UnknownLeaderEpochError,
     UnknownTopicOrPartitionError,
 )
 from logd.metadata.store import PartitionAssignment
@@ -206,6 +208,27 @@ class Partition:
 
     def leader_hint(self) -> LeaderHint:
         return self._leader_hint
+
+    @property
+    def leader_epoch(self) -> int:
+        """The current leader epoch: the Raft term of the leadership (DESIGN.md 3)."""
+        return self._assignment.leader_epoch
+
+    def check_leader_epoch(self, current_leader_epoch: int) -> None:
+        """Kafka's KIP-320 fencing of a client's view: -1 is unchecked; an older epoch is
+        FENCED_LEADER_EPOCH (the client refreshes its metadata), a newer one
+        UNKNOWN_LEADER_EPOCH (this broker has not learnt it yet)."""
+        if current_leader_epoch < 0:
+            return
+        epoch = self._assignment.leader_epoch
+        if current_leader_epoch < epoch:
+            raise FencedLeaderEpochError(
+                f"{self.tp}: leader epoch {current_leader_epoch} is older than {epoch}"
+            )
+        if current_leader_epoch > epoch:
+            raise UnknownLeaderEpochError(
+                f"{self.tp}: leader epoch {current_leader_epoch} is newer than {epoch}"
+            )
 
     def check_leader(self) -> None:
         """Raise unless this broker may serve produce and consumer fetches for the partition."""
@@ -472,6 +495,19 @@ class Partition:
     def offset_for_timestamp(self, timestamp_ms: int) -> TimestampOffset | None:
         self.check_leader()
         return self.log.offset_for_timestamp(timestamp_ms, max_offset=self._high_watermark)
+
+    def max_timestamp_offset(self) -> TimestampOffset | None:
+        """The first committed record carrying the largest timestamp (Kafka's KIP-734)."""
+        self.check_leader()
+        largest = self.log.max_timestamp()
+        if largest < 0:
+            return None
+        return self.log.offset_for_timestamp(largest, max_offset=self._high_watermark)
+
+    def end_offset_for_epoch(self, leader_epoch: int) -> tuple[int, int]:
+        """Kafka's OffsetForLeaderEpoch: (largest epoch <= ``leader_epoch``, its end)."""
+        self.check_leader()
+        return self.log.end_offset_for_epoch(leader_epoch)
 
     def enforce_retention(self) -> int:
         """Delete the segments retention lets go, never one at or past the high watermark."""

@@ -38,12 +38,27 @@ class HostPort:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One of a broker's other listeners, as clients must reach it (``kafka`` …)."""
+
+    name: str
+    host: str
+    port: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class BrokerMeta:
     node_id: int
     host: str
     port: int
     rack: str = ""
     alive: bool = True
+    #: The advertised addresses of its other listeners (Kafka's broker registration lists
+    #: every listener the same way), sorted by name.
+    endpoints: tuple[Endpoint, ...] = ()
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.name == name), None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ Ownership: owned by the broker's event loop.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 
 from logd.cluster.controller.security_records import SecurityImage
@@ -50,7 +51,7 @@ class MetadataView:
                 address = state.peers[node_id]
                 meta = BrokerMeta(node_id, address.host, address.port)
             alive = node_id == state.me.node_id or node_id in live
-            out.append(BrokerMeta(meta.node_id, meta.host, meta.port, meta.rack, alive))
+            out.append(dataclasses.replace(meta, alive=alive))
         return tuple(out)
 
     def topics(self) -> Mapping[str, TopicRecord]:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from logd.clock import Clock
-from logd.cluster.controller.image import change_records, topic_records
+from logd.cluster.controller.image import broker_record, change_records, topic_records
 from logd.cluster.controller.listener import ControllerListener
 from logd.cluster.controller.records import encode_batch, validate_write
 from logd.cluster.controller.security_records import change_record
@@ -40,7 +41,6 @@ from logd.errors import (
 )
 from logd.metadata.security import SecurityChange
 from logd.metadata.store import METADATA_TOPIC, TopicRecord
-from logd.metadata.types import BrokerMeta
 from logd.v1 import cluster_pb2
 from replication import NotLeaderError, ProposalDroppedError
 
@@ -155,15 +155,10 @@ class ControllerWrites:
             await self.write(cluster_pb2.ControllerWriteRequest(records=records))
 
     async def register_broker(self) -> None:
-        me = self._state.me
-        registered = self._state.image.brokers.get(me.node_id)
-        if registered == BrokerMeta(me.node_id, me.host, me.port, me.rack):
+        me = dataclasses.replace(self._state.me, alive=True)
+        if self._state.image.brokers.get(me.node_id) == me:
             return
-        record = cluster_pb2.MetadataRecord(
-            broker=cluster_pb2.RegisterBrokerRecord(
-                node_id=me.node_id, host=me.host, port=me.port, rack=me.rack
-            )
-        )
+        record = broker_record(me)
         await self.write(cluster_pb2.ControllerWriteRequest(records=[record]), background=True)
 
     async def write(
