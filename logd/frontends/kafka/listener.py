@@ -13,9 +13,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from logd.broker.config import BrokerConfig
 from logd.broker.seam import BrokerSeam
 from logd.errors import InvalidConfigError
 from logd.frontends.kafka.apis import Api
@@ -27,10 +25,7 @@ from logd.tls.contexts import ReloadingServerContext
 from logd.tls.files import TlsFiles
 from logd.tls.settings import TlsSettings
 
-if TYPE_CHECKING:
-    from logd.node.build import BrokerNode
-
-__all__ = ["KafkaListener", "kafka_front_end"]
+__all__ = ["KafkaListener"]
 
 _log = logging.getLogger(__name__)
 
@@ -140,14 +135,3 @@ class KafkaListener:
             conn.abort()
         self._server = None
         await server.wait_closed()
-
-
-def kafka_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> KafkaListener:
-    """The factory ``logd.node.frontends`` registers under ``kafka``."""
-    return KafkaListener(
-        node.seam,
-        address,
-        advertised=config.listeners.advertised_kafka,
-        settings=KafkaSettings.from_config(config),
-        tls=config.tls,
-    )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Final
 
-from logd.broker.config import BrokerConfig
 from logd.errors import InvalidConfigError
 
 __all__ = ["DEFAULT_KAFKA_PORT", "KafkaSettings"]
@@ -39,16 +38,6 @@ class KafkaSettings:
     read_ahead_bytes: int = 4 * _MIB
     #: Shutdown: how long the answers in flight may take before connections are cut.
     drain_grace_ms: int = 10_000
-
-    @classmethod
-    def from_config(cls, config: BrokerConfig) -> KafkaSettings:
-        return cls(
-            socket_request_max_bytes=config.socket_request_max_bytes,
-            connections_max_idle_ms=config.connections_max_idle_ms,
-            max_connections=config.max_connections,
-            queued_max_requests=config.queued_max_requests,
-            drain_grace_ms=config.shutdown_grace_ms,
-        )
 
     def __post_init__(self) -> None:
         for name in (
