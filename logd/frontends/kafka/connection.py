@@ -17,7 +17,8 @@ FrameDecoder`. Kafka's rules, and how they are kept:
 * **Bad input closes the connection**, as Kafka does for a request it cannot parse: a size
   prefix above ``socket.request.max.bytes``, an unknown API key, a version outside the
   advertised range (except ApiVersions: KIP-511's v0 answer), bytes that are not the
-  message, or bytes left after it. One log line, never a traceback.
+  message (bytes *after* a whole request are ignored, as Kafka ignores them: librdkafka
+  sends some). One log line, never a traceback.
 * **acks=0**: no answer at all, or the connection closed on an error (Kafka's way to tell
   such a producer).
 * **Idle**: closed after ``connections.max.idle.ms`` without a whole request while no
@@ -243,6 +244,7 @@ class Connection(asyncio.Protocol):
         try:
             request = _decode_request(header, frame)
         except SchemaDecodeError as exc:
+            _log.debug("kafka: undecodable request body: %s", frame[header.body_offset :][:512].hex())
             self._fail(f"bad {api.name} request: {exc}", header)
             return
         self._call(api, header, request)
@@ -357,7 +359,9 @@ def _decode_request(header: RequestHeader, frame: bytes) -> Any:
     cls = _request_class(header.api_key, header.api_version)
     request, end = decode(cls, frame, header.body_offset)
     if end != len(frame):
-        raise SchemaDecodeError(f"{len(frame) - end} bytes after the request")
+        # Kafka ignores bytes after a whole request, and librdkafka relies on it: its
+        # "all topics" Metadata v9+ leaves 3 bytes of a 4-byte count placeholder behind.
+        _log.debug("kafka: %d bytes after a %s request ignored", len(frame) - end, cls.__name__)
     return request
 
 
