@@ -244,7 +244,9 @@ class Connection(asyncio.Protocol):
         try:
             request = _decode_request(header, frame)
         except SchemaDecodeError as exc:
-            _log.debug("kafka: undecodable request body: %s", frame[header.body_offset :][:512].hex())
+            _log.debug(
+                "kafka: undecodable request body: %s", frame[header.body_offset :][:512].hex()
+            )
             self._fail(f"bad {api.name} request: {exc}", header)
             return
         self._call(api, header, request)

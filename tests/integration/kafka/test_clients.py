@@ -227,3 +227,22 @@ def test_aiokafka_producer_and_consumer(kafka: str) -> None:
         return got
 
     assert asyncio.run(run()) == [f"aio-{i}".encode() for i in range(40)]
+
+
+def test_murmur2_puts_keys_where_a_kafka_client_puts_them(kafka_broker: BrokerProcess) -> None:
+    kafka = bootstrap(kafka_broker)
+    create_topic(kafka_broker.address, "same-keys", 6)
+    keys = [f"user-{i}".encode() for i in range(60)]
+    producer = CkProducer({"bootstrap.servers": kafka, "partitioner": "murmur2_random"})
+    for key in keys:
+        producer.produce("same-keys", key=key, value=b"kafka")
+    assert producer.flush(DEADLINE_S) == 0
+    with Producer(brokers=kafka_broker.address, partitioner="murmur2") as ours:
+        for key in keys:
+            ours.produce("same-keys", b"logd", key=key)
+        assert ours.flush(DEADLINE_S) == 0
+    placed: dict[bytes, set[int]] = {}
+    for msg in ck_read(kafka, "same-keys", 6, 120):
+        placed.setdefault(msg.key(), set()).add(msg.partition())
+    assert all(len(parts) == 1 for parts in placed.values()), placed
+    assert len({p for parts in placed.values() for p in parts}) > 1
