@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from kio.index import load_request_schema, load_response_schema
 
-from logd.errors import InvalidRequestError
+from logd.errors import InvalidRequestError, LogdError
 from logd.frontends.kafka.apis import Api, RequestContext, Silence
 from logd.frontends.kafka.framing import NEED_DATA, FrameDecoder
 from logd.frontends.kafka.handlers.api_versions import unsupported_version_body
@@ -256,7 +256,7 @@ class Connection(asyncio.Protocol):
         slot = _Slot(header)
         try:
             result = api.handler(ctx, request)
-        except (SchemaDecodeError, InvalidRequestError) as exc:
+        except (SchemaDecodeError, LogdError) as exc:
             self._fail(f"bad {api.name} request: {exc}", header)
             return
         except Exception:
@@ -290,7 +290,8 @@ class Connection(asyncio.Protocol):
         exc = future.exception()
         if exc is None:
             slot.answer = future.result()
-        elif isinstance(exc, SchemaDecodeError | InvalidRequestError):
+        elif isinstance(exc, SchemaDecodeError | LogdError):
+            # A request refused as a whole where the API has no way to say so.
             _log.info("kafka: closing %s: %s", self._peer, exc)
             slot.answer = Silence.CLOSE
         else:

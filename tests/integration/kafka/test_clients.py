@@ -62,7 +62,7 @@ def logd_read(broker: BrokerProcess, topic: str, partitions: int, count: int) ->
     return out
 
 
-@pytest.mark.parametrize("codec", ["none", "snappy", "lz4", "zstd", "gzip"])
+@pytest.mark.parametrize("codec", ["none", "snappy", "zstd"])  # gzip, lz4: test_kcat
 def test_idempotent_acks_all_producer_every_record_once_in_order(
     kafka_broker: BrokerProcess, codec: str
 ) -> None:
