@@ -29,7 +29,9 @@ __all__ = [
     "BrokerMeta",
     "ClusterDescription",
     "ClusterMetadata",
+    "ConfigChange",
     "ConfigEntry",
+    "ConfigOp",
     "Endpoint",
     "EpochEndQuery",
     "EpochEndResult",
@@ -212,6 +214,22 @@ class TopicListing:
     partitions: int
     replication_factor: int
     internal: bool
+
+
+class ConfigOp(enum.IntEnum):
+    """How IncrementalAlterConfigs changes one key (Kafka's numbers)."""
+
+    SET = 0
+    DELETE = 1  # back to the default
+    APPEND = 2  # list configs: add the values not there yet
+    SUBTRACT = 3  # list configs: remove the values
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConfigChange:
+    name: str
+    op: int  # a ConfigOp value; anything else is answered with INVALID_REQUEST
+    value: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

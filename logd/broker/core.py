@@ -28,6 +28,7 @@ from logd.broker.api import (
     Acks,
     ClusterDescription,
     ClusterMetadata,
+    ConfigChange,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -382,6 +383,18 @@ class BrokerCore:
         return await self.admin.alter_configs(
             topic, set_configs, delete, validate_only=validate_only
         )
+
+    async def incremental_alter_configs(
+        self, topic: str, changes: Sequence[ConfigChange], *, validate_only: bool = False
+    ) -> TopicResult:
+        return await self.admin.incremental_alter_configs(
+            topic, changes, validate_only=validate_only
+        )
+
+    async def replace_configs(
+        self, topic: str, configs: Mapping[str, str], *, validate_only: bool = False
+    ) -> TopicResult:
+        return await self.admin.replace_configs(topic, configs, validate_only=validate_only)
 
     async def create_partitions(
         self, topic: str, total_count: int, *, validate_only: bool = False

@@ -41,6 +41,7 @@ from typing import Protocol
 from logd.broker.api import (
     ClusterDescription,
     ClusterMetadata,
+    ConfigChange,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -286,6 +287,32 @@ class BrokerSeam:
         return await self._core.alter_configs(
             topic, set_configs, delete, validate_only=validate_only
         )
+
+    async def incremental_alter_configs(
+        self,
+        topic: str,
+        changes: Sequence[ConfigChange],
+        *,
+        validate_only: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> TopicResult:
+        """SET / DELETE / APPEND / SUBTRACT of topic configs (Kafka's IncrementalAlterConfigs)."""
+        self.admit(caller, "alter_configs", (topic,))
+        return await self._core.incremental_alter_configs(
+            topic, changes, validate_only=validate_only
+        )
+
+    async def replace_configs(
+        self,
+        topic: str,
+        configs: Mapping[str, str],
+        *,
+        validate_only: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> TopicResult:
+        """These overrides and no other (Kafka's legacy AlterConfigs)."""
+        self.admit(caller, "alter_configs", (topic,))
+        return await self._core.replace_configs(topic, configs, validate_only=validate_only)
 
     async def create_partitions(
         self,

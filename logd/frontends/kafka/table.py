@@ -14,13 +14,16 @@ from typing import Final
 
 from logd.frontends.kafka.apis import Api, api_table
 from logd.frontends.kafka.handlers import (
+    alter_configs,
     api_versions,
     create_partitions,
     create_topics,
     delete_topics,
     describe_cluster,
+    describe_configs,
     fetch,
     find_coordinator,
+    incremental_alter_configs,
     init_producer_id,
     list_offsets,
     metadata,
@@ -43,7 +46,10 @@ API_TABLE: Final[Mapping[int, Api]] = api_table(
     Api(20, "DeleteTopics", 1, 6, delete_topics.handle),
     Api(22, "InitProducerId", 0, 5, init_producer_id.handle),
     Api(23, "OffsetForLeaderEpoch", 2, 4, offset_for_leader_epoch.handle),
+    Api(32, "DescribeConfigs", 1, 4, describe_configs.handle),
+    Api(33, "AlterConfigs", 0, 2, alter_configs.handle),
     Api(37, "CreatePartitions", 0, 3, create_partitions.handle),
+    Api(44, "IncrementalAlterConfigs", 0, 1, incremental_alter_configs.handle),
     Api(60, "DescribeCluster", 0, 1, describe_cluster.handle),
 )
 # fmt: on

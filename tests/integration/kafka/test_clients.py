@@ -246,3 +246,42 @@ def test_murmur2_puts_keys_where_a_kafka_client_puts_them(kafka_broker: BrokerPr
         placed.setdefault(msg.key(), set()).add(msg.partition())
     assert all(len(parts) == 1 for parts in placed.values()), placed
     assert len({p for parts in placed.values() for p in parts}) > 1
+
+
+def test_admin_client_describes_and_alters_topic_configs(kafka: str) -> None:
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": kafka})
+    admin.create_topics([CkNewTopic("cfg", 1, 1, config={"retention.ms": "1000000"})])[
+        "cfg"
+    ].result(DEADLINE_S)
+    res = ConfigResource(ResourceType.TOPIC, "cfg")
+
+    def described() -> dict[str, Any]:
+        return dict(admin.describe_configs([res])[res].result(DEADLINE_S))
+
+    configs = described()
+    # Every config, with its value and whether it is a default (source 5) or set (1).
+    assert {"cleanup.policy", "retention.bytes", "segment.bytes"} <= set(configs)
+    assert (configs["retention.ms"].value, configs["retention.ms"].source) == ("1000000", 1)
+    assert (configs["retention.bytes"].is_default, configs["retention.bytes"].source) == (True, 5)
+    changes = [
+        ConfigEntry("retention.bytes", "12345", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE),
+    ]
+    incremental = ConfigResource(ResourceType.TOPIC, "cfg", incremental_configs=changes)
+    admin.incremental_alter_configs([incremental])[res].result(DEADLINE_S)
+    configs = described()
+    assert configs["retention.bytes"].value == "12345"
+    assert configs["retention.ms"].is_default
+    append = [ConfigEntry("retention.bytes", "1", incremental_operation=AlterConfigOpType.APPEND)]
+    with pytest.raises(KafkaException, match="not a list config"):
+        admin.incremental_alter_configs(
+            [ConfigResource(ResourceType.TOPIC, "cfg", incremental_configs=append)]
+        )[res].result(DEADLINE_S)
+    # The legacy AlterConfigs replaces the overrides: retention.bytes goes back to default.
+    legacy = ConfigResource(ResourceType.TOPIC, "cfg", set_config={"segment.ms": "600000"})
+    admin.alter_configs([legacy])[res].result(DEADLINE_S)
+    configs = described()
+    assert configs["segment.ms"].value == "600000"
+    assert configs["retention.bytes"].is_default
