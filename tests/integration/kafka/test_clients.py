@@ -21,13 +21,18 @@ from confluent_kafka.admin import AdminClient, NewPartitions
 from confluent_kafka.admin import NewTopic as CkNewTopic
 
 from logd.client import Consumer, Producer, TopicPartition
-from tests.integration.client_helpers import create_topic
 from tests.integration.cluster import BrokerProcess
 from tests.integration.kafka.conftest import bootstrap
 
 pytestmark = pytest.mark.integration
 
 DEADLINE_S = 30.0
+
+
+def ck_create(kafka: str, topic: str, partitions: int) -> None:
+    """Through the Kafka listener's CreateTopics (one client, generous deadlines)."""
+    admin = AdminClient({"bootstrap.servers": kafka})
+    admin.create_topics([CkNewTopic(topic, partitions, 1)])[topic].result(DEADLINE_S)
 
 
 def ck_read(kafka: str, topic: str, partitions: int, count: int) -> list[Any]:
@@ -68,7 +73,7 @@ def test_idempotent_acks_all_producer_every_record_once_in_order(
 ) -> None:
     kafka = bootstrap(kafka_broker)
     topic = f"idem-{codec}"
-    create_topic(kafka_broker.address, topic, 3)
+    ck_create(bootstrap(kafka_broker), topic, 3)
     acked: list[tuple[int, int, bytes]] = []
     errors: list[Any] = []
 
@@ -107,7 +112,7 @@ def test_idempotent_acks_all_producer_every_record_once_in_order(
 
 def test_logd_client_in_kafka_client_out_and_back(kafka_broker: BrokerProcess) -> None:
     kafka = bootstrap(kafka_broker)
-    create_topic(kafka_broker.address, "both-ways", 1)
+    ck_create(bootstrap(kafka_broker), "both-ways", 1)
     with Producer(brokers=kafka_broker.address) as producer:
         producer.produce("both-ways", b"from-grpc", key=b"k1", headers=[("h", b"v")])
         assert producer.flush(DEADLINE_S) == 0
@@ -231,7 +236,7 @@ def test_aiokafka_producer_and_consumer(kafka: str) -> None:
 
 def test_murmur2_puts_keys_where_a_kafka_client_puts_them(kafka_broker: BrokerProcess) -> None:
     kafka = bootstrap(kafka_broker)
-    create_topic(kafka_broker.address, "same-keys", 6)
+    ck_create(bootstrap(kafka_broker), "same-keys", 6)
     keys = [f"user-{i}".encode() for i in range(60)]
     producer = CkProducer({"bootstrap.servers": kafka, "partitioner": "murmur2_random"})
     for key in keys:
