@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from logd.errors import ErrorCode
@@ -10,20 +11,27 @@ from logd.frontends.kafka.apis import RequestContext
 from logd.frontends.kafka.handlers.describe_configs import TOPIC
 from logd.frontends.kafka.wire import error_code, error_message
 
-__all__ = ["answer_for", "handle", "refused"]
+__all__ = ["answer_for", "for_topic_resources", "handle", "refused"]
 
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    responses = []
-    for r in request.resources:
-        if r.resource_type != TOPIC:
-            responses.append(refused(r))
-            continue
+    async def replace(r: Any) -> Any:
         configs = {c.name: c.value for c in r.configs if c.value is not None}
-        result = await ctx.server.broker.replace_configs(
+        return await ctx.server.broker.replace_configs(
             r.resource_name, configs, validate_only=request.validate_only, caller=ctx.caller
         )
-        responses.append(answer_for(r, result))
+
+    return await for_topic_resources(request.resources, replace)
+
+
+async def for_topic_resources(
+    resources: Any, alter: Callable[[Any], Awaitable[Any]]
+) -> dict[str, Any]:
+    """The answer of an alter-configs request: ``alter`` each topic resource in order,
+    other resource types refused."""
+    responses = []
+    for r in resources:
+        responses.append(refused(r) if r.resource_type != TOPIC else answer_for(r, await alter(r)))
     return {"throttle_time": 0, "responses": responses}
 
 

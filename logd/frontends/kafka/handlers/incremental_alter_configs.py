@@ -7,21 +7,16 @@ from typing import Any
 
 from logd.broker.api import ConfigChange
 from logd.frontends.kafka.apis import RequestContext
-from logd.frontends.kafka.handlers.alter_configs import answer_for, refused
-from logd.frontends.kafka.handlers.describe_configs import TOPIC
+from logd.frontends.kafka.handlers.alter_configs import for_topic_resources
 
 __all__ = ["handle"]
 
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    responses = []
-    for r in request.resources:
-        if r.resource_type != TOPIC:
-            responses.append(refused(r))
-            continue
+    async def apply(r: Any) -> Any:
         changes = [ConfigChange(c.name, c.config_operation, c.value) for c in r.configs]
-        result = await ctx.server.broker.incremental_alter_configs(
+        return await ctx.server.broker.incremental_alter_configs(
             r.resource_name, changes, validate_only=request.validate_only, caller=ctx.caller
         )
-        responses.append(answer_for(r, result))
-    return {"throttle_time": 0, "responses": responses}
+
+    return await for_topic_resources(request.resources, apply)
