@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=int, default=7070, metavar="PORT", help="first node's port (default 7070)"
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--kafka-port",
+        type=int,
+        default=9092,
+        metavar="PORT",
+        help="first node's Kafka listener port (default 9092; node i gets PORT + i)",
+    )
 
 
 def _commands(args: argparse.Namespace, root: Path) -> list[list[str]]:
@@ -57,9 +64,14 @@ def _commands(args: argparse.Namespace, root: Path) -> list[list[str]]:
     return [
         [sys.executable, "-m", "logd.node", "--node-id", str(i), "--listen", address,
          "--data-dir", str(_node_dir(root, i)), "--peers", peers,
-         *listener_arguments(args.host, i)]
+         *listener_arguments(args.host, i),
+         "--kafka-listen", _host_port(args.host, args.kafka_port + i)]
         for i, address in enumerate(addresses)
     ]  # fmt: skip
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _node_dir(root: Path, node: int) -> Path:
