@@ -46,7 +46,9 @@ __all__ = [
     "OffsetSpec",
     "PartitionDescription",
     "PartitionMeta",
+    "PartitionProducers",
     "ProduceResult",
+    "ProducerDescription",
     "TopicDescription",
     "TopicListing",
     "TopicMeta",
@@ -160,6 +162,24 @@ class TopicMeta:
     error: LogdError | None = None
     #: The topic's id (32 hex digits), "" when unknown.
     topic_id: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProducerDescription:
+    """An idempotent producer a partition remembers (Kafka's DescribeProducers)."""
+
+    producer_id: int
+    producer_epoch: int
+    last_sequence: int
+    last_timestamp_ms: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionProducers:
+    topic: str
+    partition: int
+    error: LogdError | None = None
+    producers: tuple[ProducerDescription, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

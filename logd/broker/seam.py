@@ -38,6 +38,7 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
+from logd.broker import api
 from logd.broker.api import (
     ClusterDescription,
     ClusterMetadata,
@@ -51,6 +52,7 @@ from logd.broker.api import (
     ListOffsetsQuery,
     ListOffsetsResult,
     NewTopic,
+    PartitionProducers,
     ProduceResult,
     TopicDescription,
     TopicListing,
@@ -208,6 +210,13 @@ class BrokerSeam:
     ) -> list[ListOffsetsResult]:
         self.admit(caller, "list_offsets", {q.topic for q in queries})
         return await self._core.list_offsets(queries)
+
+    async def describe_producers(
+        self, partitions: Sequence[api.TopicPartition], *, caller: Caller = ANONYMOUS
+    ) -> list[PartitionProducers]:
+        """The idempotent producers each partition remembers (Kafka's DescribeProducers)."""
+        self.admit(caller, "describe_producers", {tp.topic for tp in partitions})
+        return await self._core.describe_producers(partitions)
 
     async def offsets_for_leader_epochs(
         self, queries: Sequence[EpochEndQuery], *, caller: Caller = ANONYMOUS

@@ -21,6 +21,7 @@ from logd.frontends.kafka.handlers import (
     delete_topics,
     describe_cluster,
     describe_configs,
+    describe_producers,
     fetch,
     find_coordinator,
     incremental_alter_configs,
@@ -51,5 +52,6 @@ API_TABLE: Final[Mapping[int, Api]] = api_table(
     Api(37, "CreatePartitions", 0, 3, create_partitions.handle),
     Api(44, "IncrementalAlterConfigs", 0, 1, incremental_alter_configs.handle),
     Api(60, "DescribeCluster", 0, 1, describe_cluster.handle),
+    Api(61, "DescribeProducers", 0, 0, describe_producers.handle),
 )
 # fmt: on

@@ -114,3 +114,22 @@ def test_offset_for_leader_epoch_names_where_each_epoch_ends(written: str) -> No
 
     assert ask(epoch) == (0, epoch, 5)  # the current epoch ends at the log end
     assert ask(epoch + 5)[0] == 0  # a later epoch than any: Kafka answers the latest
+
+
+def test_describe_producers_lists_an_idempotent_producer(kafka: str) -> None:
+    from kio.schema.describe_producers.v0 import request as dp0
+
+    producer = Producer({"bootstrap.servers": kafka, "enable.idempotence": True})
+    for i in range(3):
+        producer.produce("idem-described", value=f"x{i}", timestamp=7000 + i)
+    assert producer.flush(30) == 0
+    request = dp0.DescribeProducersRequest(
+        topics=(dp0.TopicRequest(name="idem-described", partition_indexes=(0,)),)
+    )
+    with RawClient(kafka) as c:
+        part = c.call(61, 0, request).topics[0].partitions[0]
+    assert part.error_code.value == 0
+    [state] = part.active_producers
+    assert state.producer_id >= 0 and state.producer_epoch == 0
+    assert state.last_sequence == 2
+    assert state.last_timestamp == 7002
