@@ -57,6 +57,7 @@ PARTITIONS = 8
 MIB_IN_FLIGHT = 32
 _SLICE = 10_000
 _LOGD = "logd"
+_OTHER_LISTENERS = ("--registry-listen", "--http-listen", "--admin-listen", "--mqtt-listen")
 
 
 class LogdCluster:
@@ -68,12 +69,14 @@ class LogdCluster:
         size: int = 1,
         fsync: str = "always",
         *,
+        kafka: bool = False,
         extra: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         client: Mapping[str, Any] | None = None,
     ) -> None:
-        """``extra``: more broker flags (TLS, SASL: bench/tls_cost.py); ``client``: the
-        security settings the suite's own admin calls need then."""
+        """``kafka``: a Kafka listener on a free port; ``extra``: more broker flags (TLS,
+        SASL: bench/tls_cost.py); ``client``: the security settings the suite's own admin
+        calls need then."""
         self.root = root
         self.client = dict(client or {})
         root.mkdir(parents=True, exist_ok=True)
@@ -84,10 +87,16 @@ class LogdCluster:
         # Node ids 0..N-1, as tests/integration/cluster.py numbers them.
         peers = ",".join(f"{i}@{a}" for i, a in enumerate(self.addresses))
         self.services: list[Service] = []
+        self.kafka_addresses: list[str] = []
         for i, address in enumerate(self.addresses):
             argv = [sys.executable, "-m", "logd.node", "--listen", address,
                     "--data-dir", str(root / f"node{i + 1}"), "--fsync", fsync,
                     "--log-level", "WARNING", *extra]  # fmt: skip
+            # Free ports, never the defaults (others run brokers on this machine).
+            kafka_address = f"127.0.0.1:{free_port()}" if kafka else "off"
+            self.kafka_addresses.append(kafka_address)
+            argv += ["--kafka-listen", kafka_address]
+            argv += [flag for name in _OTHER_LISTENERS for flag in (name, "off")]
             if size > 1:
                 argv += ["--node-id", str(i), "--peers", peers]
             self.services.append(

@@ -57,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="mTLS everywhere (a CA and certificates under DIR/tls), SASL on, an admin user",
     )
+    parser.add_argument(
+        "--kafka-port",
+        type=int,
+        default=9092,
+        metavar="PORT",
+        help="first node's Kafka listener port (default 9092; node i gets PORT + i)",
+    )
 
 
 def _commands(args: argparse.Namespace, root: Path, pki: DevPki | None) -> list[list[str]]:
@@ -67,7 +74,8 @@ def _commands(args: argparse.Namespace, root: Path, pki: DevPki | None) -> list[
     return [
         [sys.executable, "-m", "logd.node", "--node-id", str(i), "--listen", address,
          "--data-dir", str(_node_dir(root, i)), "--peers", peers,
-         *listener_arguments(args.host, i), *_secure_flags(pki, i)]
+         *listener_arguments(args.host, i), *_secure_flags(pki, i),
+         "--kafka-listen", _host_port(args.host, args.kafka_port + i)]
         for i, address in enumerate(addresses)
     ]  # fmt: skip
 
@@ -83,6 +91,10 @@ def _secure_flags(pki: DevPki | None, node: int) -> list[str]:
         "--auth", "sasl", "--super-users", f"User:{ADMIN}", "--cluster-id", pki.cluster_id,
         "--ssl-principal-mapping-rules", CN_RULE,
     ]  # fmt: skip
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _node_dir(root: Path, node: int) -> Path:
@@ -212,17 +224,23 @@ def _announce(
     app.print(f"logd dev: {len(addresses)} nodes serving on {brokers}; data in {root}")
     from logd.node.listeners import read_listeners
 
+    kafka: list[str] = []
     for i, (address, proc) in enumerate(zip(addresses, procs, strict=True)):
         app.print(f"  node {i}  {address}  pid {proc.pid}  log {_node_log(root, i)}")
         others = {k: v for k, v in read_listeners(_node_dir(root, i)).items() if k != "grpc"}
         if others:
             app.print("          " + "  ".join(f"{k} {v}" for k, v in others.items()))
+        if "kafka" in others:
+            kafka.append(others["kafka"])
     app.print("connect with:")
     app.print(f"  export LOGD_BROKERS={brokers}")
     if pki is not None:
         _announce_secure(app, pki, read_listeners(_node_dir(root, 0)).get("kafka"))
     app.print("  logd cluster info")
     app.print(f"  logd topic create demo -p 3 -r {min(3, len(addresses))}")
+    if kafka:
+        app.print(f"Kafka clients: bootstrap.servers={','.join(kafka)}")
+        app.print(f"  kcat -b {kafka[0]} -L")
     app.print("press Ctrl-C to stop every node")
     app.stdout.flush()
 

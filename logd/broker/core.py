@@ -28,6 +28,7 @@ from logd.broker.api import (
     Acks,
     ClusterDescription,
     ClusterMetadata,
+    ConfigChange,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -39,10 +40,13 @@ from logd.broker.api import (
     NewTopic,
     OffsetSpec,
     PartitionMeta,
+    PartitionProducers,
+    ProducerDescription,
     ProduceResult,
     TopicDescription,
     TopicListing,
     TopicMeta,
+    TopicPartition,
     TopicResult,
 )
 from logd.broker.config import BrokerConfig
@@ -276,6 +280,28 @@ class BrokerCore:
         checks that the log it read was not truncated under it)."""
         return [self._epoch_end(q) for q in queries]
 
+    async def describe_producers(
+        self, partitions: Sequence[TopicPartition]
+    ) -> list[PartitionProducers]:
+        """The idempotent producers each led partition remembers (Kafka's DescribeProducers)."""
+        return [self._producers(tp) for tp in partitions]
+
+    def _producers(self, tp: TopicPartition) -> PartitionProducers:
+        try:
+            target = self.replicas.leader(tp.topic, tp.partition)
+        except LogdError as exc:
+            return PartitionProducers(tp.topic, tp.partition, error=exc)
+        described = tuple(
+            ProducerDescription(
+                e.producer_id,
+                e.epoch,
+                e.last_seq,
+                e.batches[-1].max_timestamp if e.batches else -1,
+            )
+            for e in target.producers
+        )
+        return PartitionProducers(tp.topic, tp.partition, producers=described)
+
     def _epoch_end(self, q: EpochEndQuery) -> EpochEndResult:
         try:
             target = self.replicas.leader(q.topic, q.partition)
@@ -382,6 +408,18 @@ class BrokerCore:
         return await self.admin.alter_configs(
             topic, set_configs, delete, validate_only=validate_only
         )
+
+    async def incremental_alter_configs(
+        self, topic: str, changes: Sequence[ConfigChange], *, validate_only: bool = False
+    ) -> TopicResult:
+        return await self.admin.incremental_alter_configs(
+            topic, changes, validate_only=validate_only
+        )
+
+    async def replace_configs(
+        self, topic: str, configs: Mapping[str, str], *, validate_only: bool = False
+    ) -> TopicResult:
+        return await self.admin.replace_configs(topic, configs, validate_only=validate_only)
 
     async def create_partitions(
         self, topic: str, total_count: int, *, validate_only: bool = False

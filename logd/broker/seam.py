@@ -38,9 +38,11 @@ import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
+from logd.broker import api
 from logd.broker.api import (
     ClusterDescription,
     ClusterMetadata,
+    ConfigChange,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -50,6 +52,7 @@ from logd.broker.api import (
     ListOffsetsQuery,
     ListOffsetsResult,
     NewTopic,
+    PartitionProducers,
     ProduceResult,
     TopicDescription,
     TopicListing,
@@ -223,6 +226,13 @@ class BrokerSeam:
         self.admit(caller, "list_offsets", {q.topic for q in queries})
         return await self._core.list_offsets(queries)
 
+    async def describe_producers(
+        self, partitions: Sequence[api.TopicPartition], *, caller: Caller = ANONYMOUS
+    ) -> list[PartitionProducers]:
+        """The idempotent producers each partition remembers (Kafka's DescribeProducers)."""
+        self.admit(caller, "describe_producers", {tp.topic for tp in partitions})
+        return await self._core.describe_producers(partitions)
+
     async def offsets_for_leader_epochs(
         self, queries: Sequence[EpochEndQuery], *, caller: Caller = ANONYMOUS
     ) -> list[EpochEndResult]:
@@ -311,6 +321,32 @@ class BrokerSeam:
         return await self._core.alter_configs(
             topic, set_configs, delete, validate_only=validate_only
         )
+
+    async def incremental_alter_configs(
+        self,
+        topic: str,
+        changes: Sequence[ConfigChange],
+        *,
+        validate_only: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> TopicResult:
+        """SET / DELETE / APPEND / SUBTRACT of topic configs (Kafka's IncrementalAlterConfigs)."""
+        self.admit(caller, "alter_configs", (topic,))
+        return await self._core.incremental_alter_configs(
+            topic, changes, validate_only=validate_only
+        )
+
+    async def replace_configs(
+        self,
+        topic: str,
+        configs: Mapping[str, str],
+        *,
+        validate_only: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> TopicResult:
+        """These overrides and no other (Kafka's legacy AlterConfigs)."""
+        self.admit(caller, "alter_configs", (topic,))
+        return await self._core.replace_configs(topic, configs, validate_only=validate_only)
 
     async def create_partitions(
         self,

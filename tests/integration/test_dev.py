@@ -34,11 +34,15 @@ def _start_dev(tmp_path: Path) -> tuple[int, Path, subprocess.Popen[bytes]]:
     port = free_port()
     while any(_taken(port + i) for i in range(3)):
         port = free_port()
+    kafka_port = free_port()  # not 9092: other brokers may run on this machine
+    while any(_taken(kafka_port + i) for i in range(3)):
+        kafka_port = free_port()
     out = tmp_path / "dev.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-c", _IGNORING_SIGINT, "dev", "--nodes", "3",
-             "--data-dir", str(tmp_path / "dev"), "--port", str(port)],
+             "--data-dir", str(tmp_path / "dev"), "--port", str(port),
+             "--kafka-port", str(kafka_port)],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     return port, out, proc

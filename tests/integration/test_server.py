@@ -51,7 +51,10 @@ def test_health_and_reflection(broker: BrokerProcess) -> None:
     # Every listener that exists reports the address it bound; the others (no front end
     # yet) were given free ports by the harness and are simply not started.
     assert f"listener grpc {broker.address}\n" in out
-    assert broker.bound() == {"grpc": broker.address}
+    kafka = broker.listeners["kafka"]
+    assert broker.bound() == {"grpc": broker.address, "kafka": kafka}
+    assert f"listener kafka {kafka}\n" in out
+    assert f"kcat -b {kafka} -L" in out
 
 
 @pytest.fixture

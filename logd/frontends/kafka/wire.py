@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from logd.broker.api import BrokerMeta
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from logd.frontends.kafka.apis import RequestContext
 
 __all__ = [
+    "by_topic",
     "error_code",
     "error_message",
     "kafka_address",
@@ -76,3 +77,14 @@ def kafka_brokers(ctx: RequestContext, brokers: Iterable[BrokerMeta]) -> list[di
             continue
         out.append({"node_id": b.node_id, "host": host, "port": port, "rack": b.rack or None})
     return out
+
+
+def by_topic(
+    results: Iterable[Any], partition: Callable[[Any], dict[str, Any]], name_key: str
+) -> list[dict[str, Any]]:
+    """Per-partition results (each with a ``topic``) grouped into Kafka's topic list, in
+    first-seen order: ``[{name_key: topic, "partitions": [partition(r), ...]}, ...]``."""
+    topics: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        topics.setdefault(r.topic, []).append(partition(r))
+    return [{name_key: name, "partitions": parts} for name, parts in topics.items()]
