@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Final, Protocol
 
 from logd.broker import api
 from logd.broker.api import (
@@ -62,8 +62,10 @@ from logd.broker.core import BrokerCore
 from logd.broker.groups.service import CoordinatorLocation, GroupService
 from logd.broker.security.seam_part import SecuritySeam
 from logd.broker.security.services import SecurityServices
-from logd.errors import LogdError
+from logd.errors import ErrorCode, LogdError
 from logd.groups.messages import (
+    NO_OFFSET,
+    DeleteGroupResult,
     DeleteGroupsResponse,
     DescribedGroup,
     GroupOffsets,
@@ -74,8 +76,13 @@ from logd.groups.messages import (
     LeaveGroupRequest,
     LeaveGroupResponse,
     ListGroupsResponse,
+    OffsetCommitPartitionResult,
     OffsetCommitRequest,
     OffsetCommitResponse,
+    OffsetDeletePartitionResult,
+    OffsetDeleteRequest,
+    OffsetDeleteResponse,
+    OffsetFetchPartition,
     OffsetFetchResponse,
     SyncGroupRequest,
     SyncGroupResponse,
@@ -110,6 +117,12 @@ class Caller:
 
 
 ANONYMOUS = Caller()
+_TOPIC_REFUSED: Final = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+
+
+class TopicPartitionLike(Protocol):
+    @property
+    def topic(self) -> str: ...
 
 
 class Gate(Protocol):
@@ -406,8 +419,24 @@ class BrokerSeam:
     async def commit_offsets(
         self, req: OffsetCommitRequest, *, caller: Caller = ANONYMOUS
     ) -> OffsetCommitResponse:
+        """A topic the caller may not read answers TOPIC_AUTHORIZATION_FAILED for each of its
+        partitions; the others are committed (Kafka's OffsetCommit)."""
         self.admit(caller, "commit_offsets", (req.group_id,))
-        return await self._groups.commit_offsets(req)
+        refused = self._refused_topics(caller, "commit_offsets_topics", req.partitions)
+        if not refused:
+            return await self._groups.commit_offsets(req)
+        kept = tuple(p for p in req.partitions if p.topic not in refused)
+        answer = OffsetCommitResponse(())
+        if kept:
+            answer = await self._groups.commit_offsets(dataclasses.replace(req, partitions=kept))
+        results = iter(answer.partitions)
+        merged = tuple(
+            OffsetCommitPartitionResult(p.topic, p.partition, _TOPIC_REFUSED)
+            if p.topic in refused
+            else next(results)
+            for p in req.partitions
+        )
+        return dataclasses.replace(answer, partitions=merged)
 
     async def fetch_offsets(
         self,
@@ -416,8 +445,51 @@ class BrokerSeam:
         *,
         caller: Caller = ANONYMOUS,
     ) -> OffsetFetchResponse:
+        """Offsets of topics the caller may not describe are left out of "all of the group's"
+        (``partitions`` None) and answer TOPIC_AUTHORIZATION_FAILED when asked by name."""
         self.admit(caller, "fetch_offsets", (group_id,))
-        return await self._groups.fetch_offsets(group_id, partitions)
+        answer = await self._groups.fetch_offsets(group_id, partitions)
+        refused = self._refused_topics(caller, "fetch_offsets_topics", answer.partitions)
+        if not refused:
+            return answer
+        if partitions is None:
+            kept = tuple(p for p in answer.partitions if p.topic not in refused)
+        else:
+            kept = tuple(
+                OffsetFetchPartition(p.topic, p.partition, NO_OFFSET, error=_TOPIC_REFUSED)
+                if p.topic in refused
+                else p
+                for p in answer.partitions
+            )
+        return dataclasses.replace(answer, partitions=kept)
+
+    async def delete_offsets(
+        self, req: OffsetDeleteRequest, *, caller: Caller = ANONYMOUS
+    ) -> OffsetDeleteResponse:
+        """Delete some committed offsets of a group (Kafka's OffsetDelete: DELETE on the group,
+        READ on each topic, else TOPIC_AUTHORIZATION_FAILED for its partitions)."""
+        self.admit(caller, "delete_offsets", (req.group_id,))
+        refused = self._refused_topics(caller, "delete_offsets_topics", req.partitions)
+        kept = tuple(tp for tp in req.partitions if tp.topic not in refused)
+        answer = await self._groups.delete_offsets(dataclasses.replace(req, partitions=kept))
+        if not refused or answer.error is not ErrorCode.NONE:
+            return answer
+        results = {(r.topic, r.partition): r for r in answer.partitions}
+        merged = tuple(
+            results.get(
+                (tp.topic, tp.partition),
+                OffsetDeletePartitionResult(tp.topic, tp.partition, _TOPIC_REFUSED),
+            )
+            for tp in dict.fromkeys(req.partitions)
+        )
+        return dataclasses.replace(answer, partitions=merged)
+
+    def _refused_topics(
+        self, caller: Caller, action: str, partitions: Iterable[TopicPartitionLike]
+    ) -> set[str]:
+        """The topics of ``partitions`` the caller may not use for ``action``."""
+        topics = {p.topic for p in partitions}
+        return topics - set(self.security.visible(caller, action, topics))
 
     async def list_groups(
         self, states: Collection[GroupState] = (), *, caller: Caller = ANONYMOUS
@@ -438,11 +510,32 @@ class BrokerSeam:
         include_offsets: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> list[tuple[DescribedGroup, GroupOffsets | None]]:
-        self.admit(caller, "describe_groups", group_ids)
-        return await self._groups.describe_groups(group_ids, include_offsets=include_offsets)
+        """A group the caller may not describe is answered GROUP_AUTHORIZATION_FAILED (and
+        Dead), the others as they are (Kafka's DescribeGroups: per group)."""
+        self.admit(caller, "describe_groups")
+        allowed = set(self.security.visible(caller, "describe_groups", group_ids))
+        described = iter(
+            await self._groups.describe_groups(
+                [g for g in group_ids if g in allowed], include_offsets=include_offsets
+            )
+        )
+        return [
+            next(described)
+            if g in allowed
+            else (DescribedGroup(g, ErrorCode.GROUP_AUTHORIZATION_FAILED, GroupState.DEAD), None)
+            for g in group_ids
+        ]
 
     async def delete_groups(
         self, group_ids: Sequence[str], *, caller: Caller = ANONYMOUS
     ) -> DeleteGroupsResponse:
-        self.admit(caller, "delete_groups", group_ids)
-        return await self._groups.delete_groups(group_ids)
+        """A group the caller may not delete is answered GROUP_AUTHORIZATION_FAILED, the
+        others are deleted (Kafka's DeleteGroups: per group)."""
+        self.admit(caller, "delete_groups")
+        allowed = set(self.security.visible(caller, "delete_groups", group_ids))
+        answer = await self._groups.delete_groups([g for g in group_ids if g in allowed])
+        results = {r.group_id: r for r in answer.results}
+        refused = ErrorCode.GROUP_AUTHORIZATION_FAILED
+        return DeleteGroupsResponse(
+            tuple(results.get(g, DeleteGroupResult(g, refused)) for g in dict.fromkeys(group_ids))
+        )

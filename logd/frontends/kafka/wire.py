@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "by_topic",
+    "client_host",
     "error_code",
     "error_message",
     "kafka_address",
@@ -36,6 +37,16 @@ def error_code(error: LogdError | None) -> int:
 
 def error_message(error: LogdError | None) -> str | None:
     return None if error is None else str(error) or None
+
+
+def client_host(peer: str) -> str:
+    """A client's ``HOST:PORT`` (``[V6]:PORT``) as a group member's client host: the host
+    alone, spelled as the gRPC front end spells it, so one group reads the same whichever
+    door its members use."""
+    host, sep, port = peer.rpartition(":")
+    if not sep or not port.isdigit():
+        return peer
+    return host.strip("[]")
 
 
 def topic_uuid(topic_id: str) -> uuid.UUID | None:

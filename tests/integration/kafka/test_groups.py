@@ -1,0 +1,403 @@
+"""Consumer groups through the Kafka listener, with real clients against a real broker:
+confluent-kafka (librdkafka 2.16) in both rebalance protocols, static membership, commits
+with metadata, the AdminClient's group calls; kafka-python and aiokafka groups; kcat -G; a
+group shared by a librdkafka consumer and logd's own consumer (over gRPC)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer as CkConsumer
+from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, KafkaException
+from confluent_kafka import Producer as CkProducer
+from confluent_kafka import TopicPartition as CkTopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import NewTopic as CkNewTopic
+from kafka import TopicPartition as KpTopicPartition
+from kafka import errors as kafka_errors
+from kafka.admin import KafkaAdminClient, MemberToRemove
+
+from logd.client import Consumer
+from tests.integration.cluster import BrokerProcess
+from tests.integration.conftest import _finish
+from tests.integration.kafka.conftest import bootstrap, start_kafka_broker
+
+pytestmark = pytest.mark.integration
+
+DEADLINE_S = 60.0
+# Groups form at once (no initial delay), members may use short sessions.
+BROKER_CONFIG = "group.initial.rebalance.delay.ms = 0\ngroup.min.session.timeout.ms = 1000\n"
+# librdkafka: heartbeat (and so notice a rebalance) often, give up on a dead member soon.
+FAST = {"heartbeat.interval.ms": 300, "session.timeout.ms": 6000}
+
+
+@pytest.fixture(scope="module")
+def broker(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[BrokerProcess]:
+    process = start_kafka_broker(tmp_path_factory.mktemp("groups") / "broker", BROKER_CONFIG)
+    yield process
+    _finish([process], failed=request.session.testsfailed > 0)
+
+
+@pytest.fixture(scope="module")
+def kafka(broker: BrokerProcess) -> str:
+    return bootstrap(broker)
+
+
+def create(kafka: str, topic: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": kafka})
+    admin.create_topics([CkNewTopic(topic, partitions, 1)])[topic].result(DEADLINE_S)
+
+
+def produce(kafka: str, topic: str, values: list[str]) -> None:
+    producer = CkProducer({"bootstrap.servers": kafka, "acks": "all"})
+    for i, value in enumerate(values):
+        producer.produce(topic, key=str(i).encode(), value=value.encode())
+    assert producer.flush(DEADLINE_S) == 0
+
+
+def ck_consumer(kafka: str, group: str, **extra: Any) -> CkConsumer:
+    config = {
+        "bootstrap.servers": kafka,
+        "group.id": group,
+        "auto.offset.reset": "earliest",
+        **FAST,
+        **extra,
+    }
+    return CkConsumer(config)
+
+
+def until(condition: Callable[[], bool], what: str, step: Callable[[], None]) -> None:
+    """Run ``step`` until ``condition`` holds, or fail after the deadline."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        step()
+
+
+class Tracker:
+    """What one librdkafka consumer saw: records and its rebalance callbacks."""
+
+    def __init__(self, consumer: CkConsumer) -> None:
+        self.consumer = consumer
+        self.records: list[tuple[int, int, bytes]] = []
+        self.assigned: list[set[int]] = []
+        self.revoked: list[set[int]] = []
+
+    def subscribe(self, topic: str) -> None:
+        self.consumer.subscribe(
+            [topic],
+            on_assign=lambda c, tps: self.assigned.append({tp.partition for tp in tps}),
+            on_revoke=lambda c, tps: self.revoked.append({tp.partition for tp in tps}),
+        )
+
+    def poll(self) -> None:
+        msg = self.consumer.poll(0.1)
+        if msg is not None:
+            assert msg.error() is None, msg.error()
+            self.records.append((msg.partition(), msg.offset(), msg.value()))
+
+    def owned(self) -> set[int]:
+        return {tp.partition for tp in self.consumer.assignment()}
+
+
+def poll_all(*trackers: Tracker) -> Callable[[], None]:
+    def step() -> None:
+        for t in trackers:
+            t.poll()
+
+    return step
+
+
+def seen(*trackers: Tracker) -> set[tuple[int, int]]:
+    return {(p, o) for t in trackers for p, o, _ in t.records}
+
+
+@pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
+def test_two_librdkafka_consumers_share_a_topic_and_resume_from_their_commits(
+    kafka: str, strategy: str
+) -> None:
+    topic, group = f"share-{strategy}", f"g-{strategy}"
+    create(kafka, topic, 4)
+    produce(kafka, topic, [f"v{i}" for i in range(200)])
+    a = Tracker(ck_consumer(kafka, group, **{"partition.assignment.strategy": strategy}))
+    a.subscribe(topic)
+    until(lambda: a.owned() == {0, 1, 2, 3}, "the first member to own every partition", a.poll)
+    b = Tracker(ck_consumer(kafka, group, **{"partition.assignment.strategy": strategy}))
+    b.subscribe(topic)
+    step = poll_all(a, b)
+    until(lambda: bool(a.owned()) and bool(b.owned()), "both members to own partitions", step)
+    assert a.owned().isdisjoint(b.owned()) and a.owned() | b.owned() == {0, 1, 2, 3}
+    until(lambda: len(seen(a, b)) == 200, "every record", step)
+    if strategy == "cooperative-sticky":
+        # Incremental (KIP-429): the first member gives up only what moves to the second.
+        assert {0, 1, 2, 3} not in a.revoked
+        assert set().union(*a.revoked) == b.owned()
+    else:
+        assert {0, 1, 2, 3} in a.revoked, "eager: everything is revoked, then reassigned"
+    for t in (a, b):
+        t.consumer.close()  # commits what it consumed (auto commit)
+    # A newcomer in the same group starts where the group committed.
+    produce(kafka, topic, [f"late{i}" for i in range(20)])
+    c = Tracker(ck_consumer(kafka, group, **{"partition.assignment.strategy": strategy}))
+    c.subscribe(topic)
+    until(lambda: len(c.records) >= 20, "the records after the commit", c.poll)
+    for _ in range(10):
+        c.poll()
+    c.consumer.close()
+    assert sorted(v.decode() for _, _, v in c.records) == sorted(f"late{i}" for i in range(20))
+
+
+def test_a_restarted_static_member_takes_its_place_back_without_a_rebalance(kafka: str) -> None:
+    topic, group = "static", "g-static"
+    create(kafka, topic, 4)
+    members = {
+        name: Tracker(ck_consumer(kafka, group, **{"group.instance.id": name}))
+        for name in ("a", "b")
+    }
+    for t in members.values():
+        t.subscribe(topic)
+    a, b = members["a"], members["b"]
+    step = poll_all(a, b)
+    until(lambda: len(a.owned()) == 2 and len(b.owned()) == 2, "a stable group", step)
+    b_owned = b.owned()
+    assigned_before = len(a.assigned)
+    b.consumer.close()  # a static member does not leave (KIP-345)
+    b2 = Tracker(ck_consumer(kafka, group, **{"group.instance.id": "b"}))
+    b2.subscribe(topic)
+    until(lambda: bool(b2.owned()), "the restarted member's assignment", poll_all(a, b2))
+    assert b2.owned() == b_owned
+    for _ in range(10):
+        a.poll()
+    assert len(a.assigned) == assigned_before and a.revoked == [], "no rebalance"
+    for t in (a, b2):
+        t.consumer.close()
+
+
+def test_commit_metadata_round_trips_and_the_admin_client_manages_groups(kafka: str) -> None:
+    topic, group = "adm-groups", "g-admin"
+    create(kafka, topic, 2)
+    produce(kafka, topic, [f"v{i}" for i in range(10)])
+    admin = AdminClient({"bootstrap.servers": kafka})
+    t = Tracker(ck_consumer(kafka, group, **{"enable.auto.commit": False}))
+    t.subscribe(topic)
+    until(lambda: len(t.records) == 10, "every record", t.poll)
+    commit = [
+        CkTopicPartition(topic, 0, 3, metadata="ckpt-0"),
+        CkTopicPartition(topic, 1, 4, metadata="ckpt \u00e9"),
+    ]
+    t.consumer.commit(offsets=commit, asynchronous=False)
+    committed = t.consumer.committed([CkTopicPartition(topic, p) for p in (0, 1)], DEADLINE_S)
+    assert [(c.offset, c.metadata) for c in committed] == [(3, "ckpt-0"), (4, "ckpt \u00e9")]
+
+    listed = admin.list_consumer_groups(states={ConsumerGroupState.STABLE}).result(DEADLINE_S)
+    assert group in {g.group_id for g in listed.valid}
+    described = admin.describe_consumer_groups([group])[group].result(DEADLINE_S)
+    assert described.state == ConsumerGroupState.STABLE
+    assert described.partition_assignor == "range"
+    (member,) = described.members
+    assert {tp.partition for tp in member.assignment.topic_partitions} == {0, 1}
+    # OffsetDelete (kafka-python's admin: confluent-kafka's has none) refuses a topic the
+    # live group subscribes to; DeleteGroups refuses a live group.
+    kp_admin = KafkaAdminClient(bootstrap_servers=kafka)
+    try:
+        refused = kp_admin.delete_group_offsets(group, [KpTopicPartition(topic, 0)])
+        assert refused == {KpTopicPartition(topic, 0): kafka_errors.GroupSubscribedToTopicError}
+        with pytest.raises(KafkaException, match="NON_EMPTY_GROUP"):
+            admin.delete_consumer_groups([group])[group].result(DEADLINE_S)
+        t.consumer.close()
+
+        offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
+        listed_offsets = offsets[group].result(DEADLINE_S).topic_partitions
+        assert sorted((p.partition, p.offset, p.metadata) for p in listed_offsets) == [
+            (0, 3, "ckpt-0"),
+            (1, 4, "ckpt \u00e9"),
+        ]
+        altered = ConsumerGroupTopicPartitions(group, [CkTopicPartition(topic, 1, 9)])
+        admin.alter_consumer_group_offsets([altered])[group].result(DEADLINE_S)
+        deleted = kp_admin.delete_group_offsets(group, [KpTopicPartition(topic, 0)])
+        assert deleted == {KpTopicPartition(topic, 0): kafka_errors.NoError}
+    finally:
+        kp_admin.close()
+    offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])
+    after = offsets[group].result(DEADLINE_S).topic_partitions
+    assert sorted((p.partition, p.offset) for p in after) == [(1, 9)]
+    admin.delete_consumer_groups([group])[group].result(DEADLINE_S)
+    gone = admin.describe_consumer_groups([group])[group].result(DEADLINE_S)
+    assert gone.state in (ConsumerGroupState.DEAD, ConsumerGroupState.UNKNOWN)
+    listed = admin.list_consumer_groups().result(DEADLINE_S)
+    assert group not in {g.group_id for g in listed.valid}
+
+
+def test_an_admin_removes_a_static_member_by_its_instance_id(kafka: str) -> None:
+    topic, group = "static-removed", "g-static-removed"
+    create(kafka, topic, 2)
+    a = Tracker(ck_consumer(kafka, group, **{"group.instance.id": "a"}))
+    b = Tracker(ck_consumer(kafka, group, **{"group.instance.id": "b"}))
+    for t in (a, b):
+        t.subscribe(topic)
+    step = poll_all(a, b)
+    until(lambda: a.owned() == {0} or a.owned() == {1}, "a stable group of two", step)
+    b.consumer.close()  # static: it stays a member until its session ends, or an admin says
+    kp_admin = KafkaAdminClient(bootstrap_servers=kafka)
+    try:
+        removed = kp_admin.remove_group_members(group, [MemberToRemove(group_instance_id="b")])
+        unknown = kp_admin.remove_group_members(group, [MemberToRemove(group_instance_id="zz")])
+    finally:
+        kp_admin.close()
+    assert removed == {"b": kafka_errors.NoError}
+    assert unknown == {"zz": kafka_errors.UnknownMemberIdError}
+    until(lambda: a.owned() == {0, 1}, "the remaining member to own everything", a.poll)
+    a.consumer.close()
+
+
+def test_kafka_python_consumers_in_a_group(kafka: str) -> None:
+    from kafka import KafkaConsumer
+
+    topic = "kp-group"
+    create(kafka, topic, 4)
+    produce(kafka, topic, [f"v{i}" for i in range(100)])
+    got: list[list[tuple[int, int]]] = [[], []]
+    stop = threading.Event()
+
+    def run(i: int) -> None:
+        consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=kafka,
+            group_id="g-kp",
+            auto_offset_reset="earliest",
+            heartbeat_interval_ms=300,
+            session_timeout_ms=6000,
+        )
+        try:
+            while not stop.is_set():
+                for records in consumer.poll(timeout_ms=200).values():
+                    got[i].extend((r.partition, r.offset) for r in records)
+        finally:
+            consumer.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    try:
+        until(
+            lambda: len(set(got[0]) | set(got[1])) == 100 and all(got),
+            "both kafka-python members to read, all records read",
+            lambda: time.sleep(0.1),
+        )
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(DEADLINE_S)
+
+
+def test_aiokafka_consumers_in_a_group(kafka: str) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    topic = "aio-group"
+    create(kafka, topic, 4)
+    produce(kafka, topic, [f"v{i}" for i in range(100)])
+
+    async def main() -> list[set[tuple[int, int]]]:
+        consumers = [
+            AIOKafkaConsumer(
+                topic,
+                bootstrap_servers=kafka,
+                group_id="g-aio",
+                auto_offset_reset="earliest",
+                heartbeat_interval_ms=300,
+                session_timeout_ms=6000,
+            )
+            for _ in range(2)
+        ]
+        got: list[set[tuple[int, int]]] = [set(), set()]
+        for c in consumers:
+            await c.start()
+        try:
+            deadline = time.monotonic() + DEADLINE_S
+            while not (len(got[0] | got[1]) == 100 and all(got)):
+                assert time.monotonic() < deadline, "aiokafka members did not share the work"
+                for i, c in enumerate(consumers):
+                    batches = await c.getmany(timeout_ms=100)
+                    got[i].update((r.partition, r.offset) for rs in batches.values() for r in rs)
+            await consumers[0].commit()
+            await consumers[1].commit()
+        finally:
+            for c in consumers:
+                await c.stop()
+        return got
+
+    got = asyncio.run(main())
+    assert all(got) and len(got[0] | got[1]) == 100
+
+
+def test_kcat_balanced_consumer_commits_what_it_read(kafka: str) -> None:
+    topic, group = "kcat-group", "g-kcat"
+    create(kafka, topic, 2)
+    produce(kafka, topic, [f"v{i}" for i in range(10)])
+    done = subprocess.run(
+        ["kcat", "-b", kafka, "-G", group, "-o", "beginning", "-e", "-f", "%p %o %s\\n", topic],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split()
+    assert sorted(lines[2::3]) == sorted(f"v{i}" for i in range(10)), done.stdout
+    admin = AdminClient({"bootstrap.servers": kafka})
+    future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+    committed = {p.partition: p.offset for p in future.result(DEADLINE_S).topic_partitions}
+    ends = {
+        p: CkConsumer({"bootstrap.servers": kafka, "group.id": "x"}).get_watermark_offsets(
+            CkTopicPartition(topic, p), DEADLINE_S
+        )[1]
+        for p in (0, 1)
+    }
+    assert committed == ends
+
+
+def test_a_librdkafka_consumer_and_a_logd_consumer_share_one_group(
+    broker: BrokerProcess, kafka: str
+) -> None:
+    topic, group = "mixed", "g-mixed"
+    create(kafka, topic, 4)
+    produce(kafka, topic, [f"v{i}" for i in range(200)])
+    ck = Tracker(ck_consumer(kafka, group, **{"partition.assignment.strategy": "range"}))
+    ck.subscribe(topic)
+    logd = Consumer(
+        brokers=broker.address,
+        group_id=group,
+        auto_offset_reset="earliest",
+        partition_assignment_strategy=["range"],
+        heartbeat_interval_ms=300,
+        session_timeout_ms=6000,
+    )
+    logd.subscribe([topic])
+    logd_seen: set[tuple[int, int]] = set()
+
+    def step() -> None:
+        ck.poll()
+        for record in logd.consume(50, 0.1):
+            logd_seen.add((record.partition, record.offset))
+
+    def logd_owned() -> set[int]:
+        return {tp.partition for tp in logd.assignment()}
+
+    try:
+        until(
+            lambda: bool(ck.owned()) and bool(logd_owned()) and len(logd_seen | seen(ck)) == 200,
+            "both doors' members to share the work and read everything",
+            step,
+        )
+        assert ck.owned().isdisjoint(logd_owned()) and ck.owned() | logd_owned() == {0, 1, 2, 3}
+    finally:
+        logd.close()
+        ck.consumer.close()
