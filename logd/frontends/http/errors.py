@@ -79,11 +79,13 @@ BROKER_NOT_AVAILABLE: Final = 50302
 class RestError(Exception):
     """A request refused or failed as a whole: ``status`` and Confluent's ``error_code``."""
 
-    def __init__(self, status: int, error_code: int, message: str) -> None:
+    def __init__(self, status: int, error_code: int, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.error_code = error_code
         self.message = message
+        #: The connection is closed after the answer (a body left half read).
+        self.close = close
 
     def body(self) -> dict[str, object]:
         return {"error_code": self.error_code, "message": self.message}

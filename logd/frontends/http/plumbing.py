@@ -57,6 +57,8 @@ def error_response(exc: RestError) -> web.Response:
     )
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="logd"'
+    if exc.close:
+        response.force_close()
     return response
 
 
@@ -69,7 +71,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except LogdError as exc:
         return error_response(from_logd(exc))
     except web.HTTPRequestEntityTooLarge as exc:
-        return error_response(RestError(413, 413, f"Request Entity Too Large: {exc.text}"))
+        too_large = RestError(413, 413, f"Request Entity Too Large: {exc.text}", close=True)
+        return error_response(too_large)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -95,7 +98,7 @@ async def read_body(request: web.Request, timeout_ms: int) -> bytes:
             return await request.read()
     except TimeoutError:
         raise RestError(
-            408, 408, f"Request Timeout: the body did not arrive within {timeout_ms} ms"
+            408, 408, f"Request Timeout: the body did not arrive within {timeout_ms} ms", close=True
         ) from None
 
 

@@ -31,6 +31,7 @@ import contextlib
 import errno
 import logging
 import socket
+import sys
 from typing import Any, Final
 
 from aiohttp import web
@@ -66,12 +67,27 @@ _SELF_AUTHENTICATED: Final = frozenset({"/stomp"})
 _CLEANUP_S: Final = 0.5
 
 
+class _OneLineLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server logs a malformed request (a header line too long, a bad chunk) with
+    its traceback at ERROR; a client's mistake is one INFO line here."""
+
+    def exception(self, msg: object, *args: object, exc_info: object = True, **kw: object) -> None:
+        self._one_line(msg, args, exc_info)
+
+    def error(self, msg: object, *args: object, exc_info: object = None, **kw: object) -> None:
+        self._one_line(msg, args, exc_info)
+
+    def _one_line(self, msg: object, args: tuple[object, ...], exc_info: object) -> None:
+        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        detail = f": {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        self.logger.info("%s%s", str(msg) % args if args else msg, detail if error else "")
+
+
 class _Refuse(asyncio.Protocol):
     """What a connection over ``http.max.connections`` gets: a 503, then closed."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(
+        transport.write(  # type: ignore[attr-defined]
             b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
             b"Connection: close\r\nContent-Length: 71\r\n\r\n"
             b'{"error_code":50301,"message":"too many connections to this listener"}\n'
@@ -195,6 +211,7 @@ class HttpFrontEnd:
             access_log=None,
             handle_signals=False,
             keepalive_timeout=float(self.settings.keepalive_timeout_s),
+            logger=_OneLineLogger(_log, {}),
             shutdown_timeout=_CLEANUP_S,
         )
         await runner.setup()
@@ -215,7 +232,9 @@ class HttpFrontEnd:
         """A new connection's protocol: aiohttp's, unless the listener is full."""
         assert self._runner is not None and self._runner.server is not None
         server = self._runner.server
-        if len(server.connections) >= self.settings.max_connections:
+        # A handler stays listed until its task ends, after its connection was lost.
+        open_connections = sum(1 for c in server.connections if c.transport is not None)
+        if open_connections >= self.settings.max_connections:
             return _Refuse()
         if self._ssl is not None:
             self._ssl.refresh()
