@@ -84,6 +84,11 @@ EXAMPLES: dict[str, tuple[str, str, dict[str, str], Any, int, Any]] = {
 }  # fmt: skip
 
 
+#: Fields whose content is the data's own (a topic's configs, a record's key and value): only
+#: their presence is Confluent's contract.
+_OWN = frozenset({"configs", "key", "value"})
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
@@ -103,7 +108,7 @@ def same_shape(documented: Any, ours: Any, where: str = "$") -> list[str]:
         for key, value in documented.items():
             if key not in ours:
                 problems.append(f"{where}.{key}: missing")
-            elif key != "configs":  # its entries are the topic's own
+            elif key not in _OWN:
                 problems += same_shape(value, ours[key], f"{where}.{key}")
         return problems
     if isinstance(documented, list) and documented:

@@ -47,8 +47,9 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]
     broker.start()
     create_topic(broker, "t", 2)
     yield broker
+    code = broker.stop()
     assert "Traceback" not in broker.stderr_text(), broker._tail()
-    assert broker.stop() == 0, broker._tail()
+    assert code == 0, broker._tail()
 
 
 @pytest.fixture

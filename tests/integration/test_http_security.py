@@ -69,8 +69,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]
     with Admin(**_settings(ADMIN, broker)) as topics:
         topics.create_topics([NewTopic("orders", 1), NewTopic("secret", 1)])
     yield broker
+    code = broker.stop()
     assert "Traceback" not in broker.stderr_text(), broker._tail()
-    assert broker.stop() == 0, broker._tail()
+    assert code == 0, broker._tail()
 
 
 def _client(broker: BrokerProcess, auth: tuple[str, str] | None) -> httpx.Client:

@@ -8,7 +8,7 @@ Ownership: the broker's event loop.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
@@ -17,6 +17,9 @@ from logd.clock import Clock
 from logd.frontends.http.auth import CALLER
 from logd.frontends.http.producer import TopicProducer
 from logd.frontends.http.settings import HttpSettings
+
+if TYPE_CHECKING:
+    from logd.frontends.http.consumers.instances import ConsumerInstances
 
 __all__ = ["CONTEXT", "HttpContext", "caller", "context"]
 
@@ -27,7 +30,7 @@ class HttpContext:
     settings: HttpSettings
     clock: Clock
     producer: TopicProducer
-    consumers: Any = None  # the consumer instances (consumers.instances), once served
+    consumers: ConsumerInstances
     #: Set when the listener drains: long requests wind down, new ones are refused.
     draining: bool = False
 

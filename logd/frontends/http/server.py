@@ -8,12 +8,13 @@ boundary (``plumbing.error_middleware``), request tracking and the drain (a requ
 while the listener drains is answered 503/50003 and its connection closed), mounted routes,
 then authentication (``auth.py``: the caller, or 401) for the listener's own routes.
 
-Production limits: bodies of at most ``http.max.request.bytes`` after gzip (aiohttp inflates
-``Content-Encoding: gzip``/``deflate`` bodies as they are read, so a compressed bomb stops
-at the limit: 413), read within ``http.request.timeout.ms`` (408), header lines and counts
-bounded by aiohttp (8190 bytes, 128 headers: 400/431), idle keep-alive connections closed
-after ``http.keepalive.timeout.s``, at most ``http.max.connections`` connections (more are
-answered 503 and closed), TLS with the broker's reloading certificates (``--tls-*``).
+Production limits: bodies of at most ``http.max.request.bytes``, as sent and inflated
+(``plumbing.inflate``: ``Content-Encoding: gzip``/``deflate``; a compressed bomb stops at
+the limit: 413; another encoding: 415), read within ``http.request.timeout.ms`` (408);
+header lines and counts bounded by aiohttp (8190 bytes, 128 headers: 400/431); idle
+keep-alive connections closed after ``http.keepalive.timeout.s``; at most
+``http.max.connections`` connections (more are answered 503 and closed); TLS with the
+broker's reloading certificates (``--tls-*``).
 
 Shutdown (STYLE.md 14): ``begin_drain`` stops accepting connections and marks the listener
 draining (new requests 503, WebSocket sessions end with an ERROR frame, streaming produce
@@ -40,6 +41,8 @@ from logd.broker.seam import BrokerSeam
 from logd.clock import Clock, SystemClock
 from logd.errors import InvalidConfigError
 from logd.frontends.http.auth import CALLER, caller_of
+from logd.frontends.http.consumers.instances import ConsumerInstances
+from logd.frontends.http.consumers.routes import add_consumer_routes
 from logd.frontends.http.context import CONTEXT, HttpContext
 from logd.frontends.http.errors import KAFKA_RETRIABLE, RestError
 from logd.frontends.http.mounts import HttpMounts
@@ -123,7 +126,13 @@ class HttpFrontEnd:
             timeout_ms=self.settings.request_timeout_ms,
             auto_create=self.settings.auto_create_topics,
         )
-        self.context = HttpContext(seam, self.settings, clock, producer)
+        consumers = ConsumerInstances(
+            seam,
+            clock,
+            timeout_ms=self.settings.consumer_instance_timeout_ms,
+            max_instances=self.settings.consumer_max_instances,
+        )
+        self.context = HttpContext(seam, self.settings, clock, producer, consumers)
         self._runner: web.AppRunner | None = None
         self._server: asyncio.AbstractServer | None = None
         self._ssl: ReloadingServerContext | None = None
@@ -156,6 +165,7 @@ class HttpFrontEnd:
         app.on_response_prepare.append(self._on_prepare)
         add_topic_routes(app)
         add_produce_v2_routes(app)
+        add_consumer_routes(app)
         return app
 
     @web.middleware
@@ -212,6 +222,7 @@ class HttpFrontEnd:
             handle_signals=False,
             keepalive_timeout=float(self.settings.keepalive_timeout_s),
             logger=_OneLineLogger(_log, {}),
+            auto_decompress=False,  # plumbing.inflate: bounded, and errors in Confluent's form
             shutdown_timeout=_CLEANUP_S,
         )
         await runner.setup()
@@ -255,9 +266,7 @@ class HttpFrontEnd:
             await asyncio.wait(pending, timeout=grace_s)
         for task in list(self._in_flight):
             task.cancel()
-        consumers = self.context.consumers
-        if consumers is not None:
-            await consumers.close()
+        await self.context.consumers.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             with contextlib.suppress(Exception):

@@ -16,7 +16,7 @@ from aiohttp import web
 from logd.broker.api import PartitionDescription, TopicDescription
 from logd.frontends.http.context import caller, context
 from logd.frontends.http.errors import from_logd, partition_not_found
-from logd.frontends.http.plumbing import path_int, reply
+from logd.frontends.http.plumbing import json_answer, path_int, reply
 
 __all__ = ["add_topic_routes", "partition_json"]
 
@@ -89,7 +89,7 @@ async def list_brokers(request: web.Request) -> web.Response:
 async def list_clusters(request: web.Request) -> web.Response:
     cluster = await context(request).seam.describe_cluster(caller=caller(request))
     base = f"{request.scheme}://{request.host}/v3/clusters"
-    return web.json_response(
+    return json_answer(
         {
             "kind": "KafkaClusterList",
             "metadata": {"self": base, "next": None},
@@ -102,7 +102,8 @@ async def list_clusters(request: web.Request) -> web.Response:
                                    f"{cluster.controller_id}"},
                 }
             ],
-        }
+        },
+        "application/json",
     )  # fmt: skip
 
 
