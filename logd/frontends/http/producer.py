@@ -77,12 +77,13 @@ class Delivery:
 
 
 class _Batch:
-    __slots__ = ("builder", "indexes", "partition")
+    __slots__ = ("builder", "indexes", "partition", "timestamps")
 
     def __init__(self, partition: int) -> None:
         self.partition = partition
         self.builder = BatchBuilder()
         self.indexes: list[int] = []
+        self.timestamps: list[int] = []
 
 
 class TopicProducer:
@@ -171,6 +172,7 @@ class TopicProducer:
                 refused.append((i, exc if isinstance(exc, LogdError) else _invalid(exc)))
                 continue
             batch.indexes.append(i)
+            batch.timestamps.append(ts)
         done.extend(b for b in batches.values() if b.indexes)
         for partition in batches:
             self._sticky.on_batch_sent(topic, partition)
@@ -178,17 +180,16 @@ class TopicProducer:
         out = []
         for batch in done:
             data = batch.builder.build()
-            count = len(batch.indexes)
             answer = self._seam.produce_nowait(
                 topic, batch.partition, self.acks, data, self.timeout_ms, caller=caller
             )
             if isinstance(answer, ProduceResult) and not isinstance(answer.error, _NOT_THERE_YET):
                 ready: asyncio.Future[list[Delivery]] = loop.create_future()
-                ready.set_result(_per_record(answer, batch.partition, count, now))
+                ready.set_result(_per_record(answer, batch.partition, batch.timestamps))
                 out.append((batch.indexes, ready))
                 continue
             task = loop.create_task(
-                self._finish(topic, batch.partition, data, (count, now), caller, answer)
+                self._finish(topic, batch.partition, data, batch.timestamps, caller, answer)
             )
             out.append((batch.indexes, task))
         for index, error in refused:
@@ -225,7 +226,7 @@ class TopicProducer:
         topic: str,
         partition: int,
         data: bytes,
-        shape: tuple[int, int],
+        timestamps: list[int],
         caller: Caller,
         answer: ProduceResult | asyncio.Future[ProduceResult],
     ) -> list[Delivery]:
@@ -238,7 +239,7 @@ class TopicProducer:
             result = answer if isinstance(answer, ProduceResult) else await answer
             error = result.error
             if not isinstance(error, _NOT_THERE_YET) or self._clock.monotonic() + wait > deadline:
-                return _per_record(result, partition, *shape)
+                return _per_record(result, partition, timestamps)
             if isinstance(error, UnknownTopicOrPartitionError):
                 self.forget(topic)
             await asyncio.sleep(wait)
@@ -252,13 +253,17 @@ def _invalid(exc: ValueError) -> LogdError:
     return InvalidPartitionsError(str(exc))
 
 
-def _per_record(
-    result: ProduceResult, partition: int, count: int, created_ms: int
-) -> list[Delivery]:
+def _per_record(result: ProduceResult, partition: int, timestamps: list[int]) -> list[Delivery]:
+    """One delivery per record; its timestamp the log's append time (LogAppendTime topics)
+    or the record's own."""
+    count = len(timestamps)
     if result.error is not None:
         error = result.error
         if isinstance(error, RequestTimedOutError):
             error = RequestTimedOutError(f"{error} (the records may still be committed)")
         return [Delivery(partition, error=error)] * count
-    ts = result.log_append_time_ms if result.log_append_time_ms >= 0 else created_ms
-    return [Delivery(partition, result.base_offset + i, ts) for i in range(count)]
+    appended = result.log_append_time_ms
+    return [
+        Delivery(partition, result.base_offset + i, appended if appended >= 0 else ts)
+        for i, ts in enumerate(timestamps)
+    ]

@@ -54,6 +54,7 @@ from logd.frontends.http.plumbing import (
     error_response,
 )
 from logd.frontends.http.produce_v2 import add_produce_v2_routes
+from logd.frontends.http.produce_v3 import add_produce_v3_routes
 from logd.frontends.http.producer import TopicProducer
 from logd.frontends.http.settings import HttpSettings, parse_settings
 from logd.frontends.http.topics import add_topic_routes
@@ -166,6 +167,7 @@ class HttpFrontEnd:
         add_topic_routes(app)
         add_produce_v2_routes(app)
         add_consumer_routes(app)
+        add_produce_v3_routes(app)
         return app
 
     @web.middleware

@@ -87,9 +87,21 @@ _consumer = st.fixed_dictionaries(
                             max_size=2) | _json,
     },
 )  # fmt: skip
+_v3_data = st.fixed_dictionaries(
+    {}, optional={"type": st.sampled_from(["BINARY", "JSON", "STRING", "binary", "AVRO"]) | _json,
+                  "data": _json | _b64},
+)  # fmt: skip
+_v3_record = st.fixed_dictionaries(
+    {},
+    optional={"partition_id": st.integers(-1, 3) | _json, "key": _v3_data | _json,
+              "value": _v3_data | _json, "headers": _json,
+              "timestamp": st.sampled_from(["2024-01-01T00:00:00Z", "x", "1969-01-01"]) | _json},
+)  # fmt: skip
+_v3_stream = st.lists(_v3_record.map(json.dumps) | st.text(max_size=8), min_size=1, max_size=4)
 _bodies = st.one_of(
     st.none(),
     _produce.map(lambda b: json.dumps(b).encode()),
+    _v3_stream.map(lambda parts: "\n".join(parts).encode()),
     _consumer.map(lambda b: json.dumps(b).encode()),
     _json.map(lambda b: json.dumps(b).encode()),
     st.binary(max_size=64),
@@ -147,6 +159,10 @@ def _check(base: str, method: str, path: str, headers: dict[str, str], body: byt
     }
     assert answer.status_code < 500 or undecodable, (method, path, headers, answer.status_code,
                                                      answer.text[:300])  # fmt: skip
+    if answer.status_code == 200 and path.startswith("/v3/clusters/") and method == "POST":
+        for line in answer.text.splitlines():  # v3 produce: one report per record
+            report = json.loads(line)
+            assert report["error_code"] < 500 or "timed out" in report["message"], report
     if answer.status_code >= 400:
         assert isinstance(parsed, dict), parsed
         assert isinstance(parsed.get("error_code"), int) and parsed.get("message"), parsed

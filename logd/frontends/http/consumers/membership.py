@@ -3,15 +3,16 @@
 coordinator every Kafka and logd consumer of the group meets, so a REST consumer shares the
 partitions with them.
 
-One asyncio task per subscribed instance (:meth:`GroupMember.run`): find the coordinator
-(this broker must be it: a group coordinated by another broker is refused NOT_COORDINATOR,
-50003, until the listener forwards group calls to their coordinator), join with the consumer protocol's subscription bytes (``partitioning.protocol``) offering
-the range and round-robin assignors (eager), compute everyone's assignment when elected
-leader (``partitioning.assignors``), sync, then heartbeat every ``heartbeat_ms`` until the
-coordinator asks for a rebalance (REBALANCE_IN_PROGRESS: join again), the membership is
-lost (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION: join again as new) or the instance closes
-(LeaveGroup). A pattern subscription is matched against the topics at each join and every
-``recheck_ms``; a new match joins again.
+One asyncio task per subscribed instance (:meth:`GroupMember.run`): find the coordinator (this
+broker must be it: a group coordinated by another broker is refused NOT_COORDINATOR, 50003,
+until the listener forwards group calls to their coordinator), join with the consumer
+protocol's subscription bytes (``partitioning.protocol``) offering the range and round-robin
+assignors (eager), compute everyone's assignment when elected leader
+(``partitioning.assignors``), sync, then heartbeat every ``heartbeat_ms`` until the coordinator
+asks for a rebalance (REBALANCE_IN_PROGRESS: join again), the membership is lost
+(UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION: join again as new) or the instance closes (LeaveGroup).
+A pattern subscription is matched against the topics at each join and every ``recheck_ms``; a
+new match joins again.
 
 The member never commits by itself: before giving partitions up (a rebalance, closing) it
 awaits ``on_revoke`` with them (the instance commits there when auto-commit is on).
