@@ -56,7 +56,7 @@ from logd.frontends.http.plumbing import (
 from logd.frontends.http.produce_v2 import add_produce_v2_routes
 from logd.frontends.http.produce_v3 import add_produce_v3_routes
 from logd.frontends.http.producer import TopicProducer
-from logd.frontends.http.settings import HttpSettings, parse_settings
+from logd.frontends.http.settings import HttpSettings
 from logd.frontends.http.topics import add_topic_routes
 from logd.metadata.types import HostPort
 from logd.tls.contexts import ReloadingServerContext
@@ -138,18 +138,6 @@ class HttpFrontEnd:
         self._server: asyncio.AbstractServer | None = None
         self._ssl: ReloadingServerContext | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
-
-    @classmethod
-    def from_config(
-        cls,
-        address: HostPort,
-        seam: BrokerSeam,
-        raw_settings: Any,
-        tls: TlsSettings,
-        mounts: HttpMounts,
-    ) -> HttpFrontEnd:
-        """From the broker's config (``http.*`` keys; InvalidConfigError on a bad one)."""
-        return cls(address, seam, parse_settings(raw_settings or {}), tls=tls, mounts=mounts)
 
     @property
     def draining(self) -> bool:
