@@ -190,5 +190,5 @@ def test_a_front_ends_own_keys_are_kept_for_it_and_unknown_prefixes_refused() ->
         "http": {"max.request.bytes": 2048},
         "mqtt": {"rules": "r.toml"},
     }
-    with pytest.raises(InvalidConfigError, match="nothttp.max"):
+    with pytest.raises(InvalidConfigError, match=r"nothttp\.max"):
         load_config(overrides={"nothttp.max": 1})
