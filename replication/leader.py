@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from replication import quiesce
 from replication.confchange import ConfChange, apply_changes, leave_joint
 from replication.errors import ConfChangeError, InvalidProposalError, ProposalDroppedError
 from replication.messages import (
@@ -86,20 +87,35 @@ class LeaderState:
                 self.transferee = None  # the transfer timed out (thesis §3.10)
         if self.heartbeat_elapsed >= raft.cfg.heartbeat_ticks:
             self.heartbeat_elapsed = 0
-            self._bcast_heartbeat()
+            if raft.cfg.quiesce and quiesce.leader_may_quiesce(self):
+                # Nothing left to replicate: the last heartbeat tells the followers to go
+                # quiet with us (quiesce.py); from now on ticks do nothing.
+                self._bcast_heartbeat(quiesce=True)
+                raft.quiesced = True
+            else:
+                self._bcast_heartbeat()
+
+    def on_wake(self) -> None:
+        """Back from quiescence: the followers were not heard from while we slept, which
+        says nothing about them: give them a full election timeout to answer before
+        check-quorum counts them, and heartbeat at the next tick."""
+        self.heartbeat_elapsed = self.raft.cfg.heartbeat_ticks - 1
+        for pr in self.progress.values():
+            pr.recent_active = True
 
     def _quorum_active(self) -> bool:
         active = {node: pr.recent_active for node, pr in self.progress.items()}
         active[self.raft.id] = True
         return vote_result(self.raft.conf, active) is VoteResult.WON
 
-    def _bcast_heartbeat(self) -> None:
+    def _bcast_heartbeat(self, *, quiesce: bool = False) -> None:
         raft = self.raft
         commit = raft.log.commit
         for node, pr in self.progress.items():
             if node != raft.id:
                 # Never tell a follower a commit beyond what it is known to hold.
-                raft.msgs.append(Heartbeat(raft.term, raft.id, node, min(pr.match, commit)))
+                hb = Heartbeat(raft.term, raft.id, node, min(pr.match, commit), quiesce)
+                raft.msgs.append(hb)
 
     # -- messages --------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Transport-neutral Raft messages: frozen dataclasses that the driver converts to the wire.
 
 Every message names its ``term``, its sender ``src`` and its recipient ``dst`` (node ids).
-Heartbeats are kept apart from appends and carry only a term and a commit offset, so a
-driver can coalesce them per broker pair, as Redpanda does.
+Heartbeats are kept apart from appends and carry only a term, a commit offset and the
+quiesce flag, so a driver can coalesce them per broker pair, as Redpanda does.
 
 Offsets are the log's offsets; an entry covers ``[base_offset, last_offset]``.  Log
 matching is checked on ``(prev_offset, prev_term)``: the last offset of the entry before
@@ -64,12 +64,16 @@ class AppendResponse:
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """Leader liveness; ``commit`` is never beyond what the follower is known to match."""
+    """Leader liveness; ``commit`` is never beyond what the follower is known to match.
+
+    ``quiesce``: the leader's last heartbeat before it goes quiet (``quiesce.py``): a
+    follower that holds exactly the committed log stops ticking and does not answer."""
 
     term: int
     src: int
     dst: int
     commit: int
+    quiesce: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +167,7 @@ def describe(m: Message) -> str:
         case AppendResponse():
             return f"{head} match={m.match_offset}"
         case Heartbeat():
-            return f"{head} commit={m.commit}"
+            return f"{head} commit={m.commit}" + (" quiesce" if m.quiesce else "")
         case VoteRequest():
             flags = (" pre" if m.pre_vote else "") + (" transfer" if m.transfer else "")
             return f"{head} last=({m.last_offset},{m.last_term}){flags}"

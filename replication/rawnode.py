@@ -5,6 +5,7 @@ A driver loop (the asyncio one in ``logd/``, the simulator's in the tests) does:
     node.step(message)            # for each message received
     node.tick()                   # every tick of its clock
     node.propose(batch, count)    # leader only; raises NotLeaderError otherwise
+    node.set_down_peers(peers)    # with Config.quiesce: the failure detector's view
     if node.has_ready():
         ready = node.ready()
         ...                       # send, persist, send after persist, apply (see ready.py)
@@ -46,12 +47,25 @@ class RawNode:
     # -- inputs ----------------------------------------------------------------------
 
     def tick(self) -> None:
-        """One tick of the driver's clock (elections and heartbeats count ticks)."""
+        """One tick of the driver's clock (elections and heartbeats count ticks).  A quiet
+        node ignores it: a driver may skip quiet nodes altogether."""
         self._raft.tick()
 
     def campaign(self) -> None:
         """Start an election now (as if the election timeout had passed)."""
+        self._raft.wake(notify=False)
         self._raft.campaign()
+
+    def set_down_peers(self, peers: frozenset[int]) -> None:
+        """The peers a failure detector believes down (``Config.quiesce``; quiesce.py): a
+        quiet node wakes when a member's state changes, and a follower whose leader went
+        down campaigns within an election timeout. Cheap when nothing of ours changed."""
+        self._raft.set_down_peers(peers)
+
+    @property
+    def quiesced(self) -> bool:
+        """Ticks do nothing until something wakes this node (quiesce.py)."""
+        return self._raft.quiesced
 
     def step(self, message: Message) -> None:
         """Feed a message received from a peer."""
@@ -70,7 +84,10 @@ class RawNode:
         to commit: wait until ``commit >= last_offset`` *and* the term at that offset is
         still the returned term.
         """
-        return self._raft.require_leader().propose(data, count)
+        raft = self._raft
+        if raft.quiesced:
+            raft.wake()
+        return raft.require_leader().propose(data, count)
 
     def propose_conf_change(
         self, changes: Sequence[ConfChange], *, joint: bool | None = None
@@ -81,6 +98,7 @@ class RawNode:
         change takes effect at once on every node that appends it, one change at a time;
         a joint change is left automatically once committed.  Raises ``ConfChangeError``.
         """
+        self._raft.wake()
         return self._raft.require_leader().propose_conf_change(list(changes), joint)
 
     def transfer_leadership(self, to: int) -> None:
@@ -89,17 +107,24 @@ class RawNode:
         Proposals are refused until the transfer ends: by the new leader's election, or
         after an election timeout.
         """
+        self._raft.wake()
         self._raft.require_leader().transfer(to)
 
     def report_snapshot(self, to: int, *, success: bool) -> None:
         """The driver finished (or failed) sending a SnapshotRequest to ``to``."""
+        self._raft.wake()
         if self._raft.leader is not None:
             self._raft.leader.report_snapshot(to, success)
 
     def report_unreachable(self, to: int) -> None:
-        """The transport failed to deliver to ``to``: stop streaming, probe again."""
-        if self._raft.leader is not None:
-            self._raft.leader.report_unreachable(to)
+        """The transport failed to deliver to ``to``: stop streaming, probe again.  Lost
+        contact wakes a quiet leader, and a quiet follower of ``to``."""
+        raft = self._raft
+        if raft.leader is not None:
+            raft.wake()
+            raft.leader.report_unreachable(to)
+        elif to == raft.leader_id:
+            raft.wake()
 
     def report_data_loss(self, to: int, last_offset: int) -> None:
         """``to`` lost entries it had acknowledged; its log ends at ``last_offset`` now.
@@ -109,6 +134,7 @@ class RawNode:
         lost entries again (``next`` never goes below ``match + 1``). The driver learns of
         the loss from the follower and reports it here; the leader then probes afresh.
         """
+        self._raft.wake()
         if self._raft.leader is not None:
             self._raft.leader.report_data_loss(to, last_offset)
 
@@ -267,4 +293,5 @@ class RawNode:
             conf_pending=raft.confs.pending(log.commit),
             transferee=leader.transferee if leader is not None else None,
             progress=progress,
+            quiesced=raft.quiesced,
         )

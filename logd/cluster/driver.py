@@ -21,6 +21,13 @@ no fsync (only the commit moved) is finished in the pass itself. One exception: 
 whose commit moves on a follower's acknowledgement while its own Ready is in flight
 publishes it at once (``_publish_early``): a quorum holds those entries durably already.
 
+Quiet groups (``replication/quiesce.py``): a group whose leader found nothing left to
+replicate stops ticking, and the tick task then touches only the *awake* groups -- an idle
+broker with thousands of partitions does no per-partition work at all. Quiet followers do
+not time out; they learn that a peer is down from :meth:`RaftDriver.set_down` (the
+controller's per-broker liveness) and :meth:`RaftDriver.report_unreachable` (lost
+connections), which reach only the groups that peer is a member of.
+
 A replica whose log lost data it had acknowledged (recovery cut a torn or corrupted tail,
 or the log ends below the commit offset it persisted) must not vote: its shorter log could
 let a candidate that lacks a committed entry win, and the entry it acknowledged would be
@@ -92,6 +99,8 @@ class DriverSettings:
     heartbeat_ticks: int = 3  # 150 ms
     max_append_bytes: int = 1 << 20
     max_inflight_appends: int = 64
+    #: Idle groups stop ticking (``raft.quiesce``); off, every group ticks for ever.
+    quiesce: bool = True
 
 
 class GroupListener(Protocol):
@@ -176,6 +185,14 @@ class RaftDriver:
         self.loop = self._loop
         self.groups: dict[str, RaftGroup] = {}
         self.transport: Transport | None = None
+        #: The groups that tick: every group but the quiet ones (insertion-ordered).
+        self._awake: dict[RaftGroup, None] = {}
+        #: peer -> the groups it is a member of (logd's groups never change members).
+        self._by_peer: dict[int, set[RaftGroup]] = collections.defaultdict(set)
+        #: Groups that lost acknowledged data and wait for their leader's commit.
+        self._abstaining: set[RaftGroup] = set()
+        #: The peers the controller's liveness says are down.
+        self.down: frozenset[int] = frozenset()
         self._dirty: set[RaftGroup] = set()
         self._scheduled = False
         self._outgoing: dict[int, list[GroupMessage]] = collections.defaultdict(list)
@@ -187,7 +204,9 @@ class RaftDriver:
 
     # -- groups -----------------------------------------------------------------------
 
-    def config(self, *, apply_entries: bool, applied: int | None = None) -> Config:
+    def config(
+        self, *, apply_entries: bool, applied: int | None = None, quiesce: bool = True
+    ) -> Config:
         s = self.settings
         self._seed += 1
         return Config(
@@ -199,6 +218,7 @@ class RaftDriver:
             max_inflight_appends=s.max_inflight_appends,
             apply_entries=apply_entries,
             applied=applied,
+            quiesce=s.quiesce and quiesce,
         )
 
     def add_group(
@@ -210,13 +230,23 @@ class RaftDriver:
         apply_entries: bool = False,
         applied: int | None = None,
         campaign: bool = False,
+        quiesce: bool = True,
     ) -> RaftGroup:
         """Start a group over ``storage``. ``campaign``: stand for election at once (the
-        preferred replica of a new partition; the only voter of a one-node group)."""
+        preferred replica of a new partition; the only voter of a one-node group).
+        ``quiesce``: the group may go quiet when idle -- not the controller's, whose
+        liveness is what wakes the others."""
         assert name not in self.groups, f"group {name} exists"
-        node = RawNode(self.config(apply_entries=apply_entries, applied=applied), storage)
+        config = self.config(apply_entries=apply_entries, applied=applied, quiesce=quiesce)
+        node = RawNode(config, storage)
         group = RaftGroup(name, node, storage, listener)
         self.groups[name] = group
+        for peer in node.conf.members() - {self.node_id}:
+            self._by_peer[peer].add(group)
+        if group.abstaining:
+            self._abstaining.add(group)
+        if self.down:
+            node.set_down_peers(self.down)
         if campaign:
             node.campaign()
         pending = self._pending.pop(name, None)
@@ -232,6 +262,10 @@ class RaftDriver:
         if group is not None:
             group.closed = True
             self._dirty.discard(group)
+            self._awake.pop(group, None)
+            self._abstaining.discard(group)
+            for peer in group.node.conf.members() - {self.node_id}:
+                self._by_peer[peer].discard(group)
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -287,6 +321,7 @@ class RaftDriver:
             return
         if group.abstaining and 0 <= group.leader_commit <= group.node.last_offset:
             group.abstaining = False
+            self._abstaining.discard(group)
             _log.info("%s: caught up with the leader's commit; voting again", group.name)
 
     def propose(self, group: RaftGroup, data: bytes | bytearray | memoryview, count: int) -> Any:
@@ -308,9 +343,28 @@ class RaftDriver:
                 self._mark(group)
 
     def report_unreachable(self, peer: int) -> None:
-        for group in self.groups.values():
-            if group.node.role is Role.LEADER:
-                group.node.report_unreachable(peer)
+        """The transport lost ``peer`` (or it reconnected, maybe restarted): its groups'
+        leaders probe it again, and quiet followers it led wake (quiesce.py)."""
+        for group in self._by_peer.get(peer, ()):
+            node = group.node
+            if node.role is Role.LEADER or node.leader == peer:
+                node.report_unreachable(peer)
+                self._mark(group)
+
+    def set_down(self, down: frozenset[int]) -> None:
+        """The controller's liveness changed: the groups of every peer whose state changed
+        hear it (a quiet group wakes; followers of a dead leader campaign)."""
+        down = down - {self.node_id}
+        changed, self.down = down ^ self.down, down
+        touched: set[RaftGroup] = set()
+        for peer in changed:
+            touched |= self._by_peer.get(peer, set())
+        for group in touched:
+            group.node.set_down_peers(down)
+            self._mark(group)
+        if changed:
+            _log.info("brokers down now: %s (%d groups told)", sorted(down) or "none",
+                      len(touched))  # fmt: skip
 
     def report_snapshot(self, name: str, peer: int, *, success: bool) -> None:
         group = self.groups.get(name)
@@ -335,9 +389,18 @@ class RaftDriver:
             self.tick()
 
     def tick(self) -> None:
-        for group in self.groups.values():
-            group.node.tick()
+        """Tick the awake groups; forget those that went quiet (their ticks do nothing
+        until an input wakes them, and ``_mark`` puts them back then)."""
+        awake = self._awake
+        quiet = []
+        for group in awake:
+            node = group.node
+            node.tick()
+            if node.quiesced:
+                quiet.append(group)
             self._dirty.add(group)
+        for group in quiet:
+            del awake[group]
         self._schedule()
         if self._pending:
             now = self._loop.time()
@@ -356,7 +419,10 @@ class RaftDriver:
     # -- the pass ---------------------------------------------------------------------
 
     def _mark(self, group: RaftGroup) -> None:
+        """Something happened to ``group``: run a pass, and tick it while it is awake."""
         self._dirty.add(group)
+        if not group.node.quiesced and not group.closed:
+            self._awake[group] = None
         self._schedule()
 
     def _schedule(self) -> None:
@@ -477,7 +543,7 @@ class RaftDriver:
             return
         outgoing, self._outgoing = self._outgoing, collections.defaultdict(list)
         losses: dict[int, list[tuple[str, int]]] = {}
-        for group in self.groups.values():
+        for group in self._abstaining:
             leader = group.node.leader
             if group.abstaining and leader is not None and leader in outgoing:
                 losses.setdefault(leader, []).append((group.name, group.node.last_offset))

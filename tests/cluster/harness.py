@@ -57,7 +57,12 @@ class LocalNetwork:
         self.frames = 0
 
     def attach(self, driver: RaftDriver) -> None:
+        """A broker (re)starts: as its first frame on a new stream would, it makes every
+        peer's leaders probe it again (and wakes their quiet groups with it)."""
         self.drivers[driver.node_id] = driver
+        for other in self.drivers.values():
+            if other is not driver:
+                other.report_unreachable(driver.node_id)
         network = self
 
         class _Link:
@@ -90,12 +95,18 @@ class LocalNetwork:
                 loop.call_soon(target.data_loss, src, decode_losses(wire))
 
     def isolate(self, node: int) -> None:
+        """Cut ``node`` off -- and, as the controller's liveness would after its session
+        timeout, tell every broker that the other side is down (quiet groups rely on it)."""
         for other in self.drivers:
             if other != node:
                 self.cut |= {(node, other), (other, node)}
+                self.drivers[other].set_down(frozenset({node}))
+        self.drivers[node].set_down(frozenset(self.drivers) - {node})
 
     def heal(self) -> None:
         self.cut.clear()
+        for driver in self.drivers.values():
+            driver.set_down(frozenset())
 
 
 class Node:

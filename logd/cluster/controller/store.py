@@ -145,6 +145,8 @@ class ControllerStore:
         self.group = self._driver.add_group(
             METADATA_GROUP, self._storage, self, apply_entries=True, applied=applied,
             campaign=campaign,
+            # Never quiet: broker liveness, which wakes quiet partitions, comes from it.
+            quiesce=False,
         )  # fmt: skip
         self._publisher = asyncio.get_running_loop().create_task(self._publish_forever())
 
