@@ -45,7 +45,7 @@ class Config:
 
     * ``election_ticks``: a follower that hears from no leader for a random time in
       ``[election_ticks, 2 * election_ticks)`` campaigns; a leader that heard from no quorum
-      for ``election_ticks`` steps down (``check_quorum``).
+      in two checks ``election_ticks`` apart steps down (``check_quorum``).
     * ``heartbeat_ticks``: a leader sends heartbeats this often; must be < election_ticks.
     * ``seed``: the election-timeout jitter; give every node of a cluster its own.
     * ``pre_vote``: campaign first without changing term (thesis §9.6).

@@ -15,9 +15,12 @@ ticks; a broker with thousands of partitions burns a core doing nothing.  So, wi
   configuration change, an unreachable or data-loss report, and a change of the
   failure detector's view of a member (``RawNode.set_down_peers``).  A quiet follower does
   not time out, so when its leader dies it learns so from that view (in logd: the per-broker
-  liveness the controller tracks, and lost connections): it wakes with its lease given up
-  and campaigns within one election timeout.  Followers the view says are down do not
-  hold a leader awake (it would otherwise tick for as long as a broker is down).
+  liveness the controller tracks, and lost connections): it wakes, tells its leader, and
+  -- hearing nothing back -- campaigns within two election timeouts.  (It keeps its lease:
+  a detector's false alarm, common under overload, must not become an election.) A woken
+  follower always tells its leader, which would otherwise sleep on while a learner, which
+  never campaigns, ticks alone.  Followers the view says are down do not hold a leader
+  awake (it would otherwise tick for as long as a broker is down).
 
 Quiescence changes only *when* a node ticks and whether it answers a heartbeat, i.e. the
 timing of elections and messages that may be lost anyway: safety does not depend on it.

@@ -86,6 +86,9 @@ class Raft:
         self.randomized_timeout = cfg.election_ticks
         #: Ticks are ignored until a message, a proposal or a liveness change wakes us.
         self.quiesced = False
+        #: How many times this node went quiet (a driver caches what stays true while
+        #: quiet -- a quiet leader's ISR -- under this count).
+        self.quiesces = 0
         #: Peers the driver's failure detector says are down (``set_down_peers``).
         self.down_peers: frozenset[int] = frozenset()
         #: Elections this node started since it last heard from a leader (the back-off).
@@ -177,26 +180,33 @@ class Raft:
 
     # -- time ------------------------------------------------------------------------
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
+        """One tick; True if it did more than count (see ``RawNode.tick``)."""
         if self.quiesced:
-            return
+            return False
         if self.leader is not None:
-            self.leader.tick()
-            return
+            return self.leader.tick()
         self.election_elapsed += 1
         if self.election_elapsed < self.randomized_timeout:
-            return
+            return False
         if self.promotable():
             self.election_elapsed = 0
             self.unanswered_campaigns += 1
             if self.unanswered_campaigns > 1:
                 self.randomized_timeout = self._draw_timeout()
             self.campaign()
-        elif self.cfg.quiesce and self.leader_id is not None:
-            # A learner cannot campaign: it wakes a leader that went quiet while the
-            # quiesce heartbeat for us was lost (else it would tick alone for ever).
-            self.election_elapsed = 0
+        elif (
+            self.cfg.quiesce
+            and self.leader_id is not None
+            and self.election_elapsed % self.randomized_timeout == 0
+        ):
+            # A learner cannot campaign: once a timeout it wakes a leader that went quiet
+            # while the quiesce heartbeat for us was lost (else it would tick alone for
+            # ever). Its lease runs out all the same: it must grant votes when asked.
             self.msgs.append(HeartbeatResponse(self.term, self.id, self.leader_id))
+        else:
+            return False
+        return True
 
     # -- quiescence (quiesce.py) -----------------------------------------------------
 
@@ -215,18 +225,15 @@ class Raft:
             self.msgs.append(HeartbeatResponse(self.term, self.id, self.leader_id))
 
     def set_down_peers(self, peers: frozenset[int]) -> None:
-        """The failure detector's view changed.  A change that concerns a member wakes us;
-        a follower whose leader went down also gives up its lease, so that it campaigns
-        within one election timeout and grants (pre-)votes at once."""
+        """The failure detector's view changed: a change that concerns a member wakes us.
+        A follower then campaigns within two election timeouts unless its leader, told
+        that we woke, heartbeats -- the detector may be wrong (a broker late with its
+        heartbeats under load is not dead), so the lease is kept: giving it up made every
+        false alarm an election, and under overload elections storm."""
         old, self.down_peers = self.down_peers, peers
         changed = (old ^ peers) & self.conf.members()
-        if not changed or changed == {self.id}:
-            return
-        leader = self.leader_id
-        leader_died = leader is not None and leader in peers and leader not in old
-        self.wake(notify=leader not in peers)
-        if self.leader is None and leader_died:
-            self.election_elapsed = max(self.election_elapsed, self.cfg.election_ticks)
+        if changed and changed != {self.id}:
+            self.wake()
 
     # -- elections -------------------------------------------------------------------
 
@@ -362,6 +369,7 @@ class Raft:
             self.log.commit_to(min(m.commit, self.log.last_offset()))
             if m.quiesce and quiesce.follower_may_quiesce(self, m.commit):
                 self.quiesced = True  # no answer: the leader stays quiet too
+                self.quiesces += 1
                 return
             self.msgs.append(HeartbeatResponse(self.term, self.id, m.src))
         else:

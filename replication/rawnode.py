@@ -46,10 +46,21 @@ class RawNode:
 
     # -- inputs ----------------------------------------------------------------------
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
         """One tick of the driver's clock (elections and heartbeats count ticks).  A quiet
-        node ignores it: a driver may skip quiet nodes altogether."""
-        self._raft.tick()
+        node ignores it: a driver may skip quiet nodes altogether.  True if the tick did
+        more than count (a message to send, a role or term change): most ticks of most
+        groups only count, and a driver of thousands need not look at those again."""
+        return self._raft.tick()
+
+    def hold_election(self, ticks: int) -> None:
+        """Do not time out for ``ticks`` more ticks: a new group's other replicas give
+        its preferred replica, which campaigns at once, time to win -- under load its
+        first round can outlast a timeout, and every replica campaigning splits the vote
+        (issue 21). Liveness only: a leader is still elected, later."""
+        raft = self._raft
+        if raft.leader is None:
+            raft.election_elapsed = min(raft.election_elapsed, -ticks)
 
     def campaign(self) -> None:
         """Start an election now (as if the election timeout had passed)."""
@@ -58,14 +69,20 @@ class RawNode:
 
     def set_down_peers(self, peers: frozenset[int]) -> None:
         """The peers a failure detector believes down (``Config.quiesce``; quiesce.py): a
-        quiet node wakes when a member's state changes, and a follower whose leader went
-        down campaigns within an election timeout. Cheap when nothing of ours changed."""
+        quiet node wakes when a member's state changes, so a follower whose leader went
+        down campaigns within two election timeouts. Cheap when nothing of ours changed."""
         self._raft.set_down_peers(peers)
 
     @property
     def quiesced(self) -> bool:
         """Ticks do nothing until something wakes this node (quiesce.py)."""
         return self._raft.quiesced
+
+    @property
+    def quiesces(self) -> int:
+        """How many times this node went quiet: what a driver derives from a quiet node's
+        state stays true until this count (or the term) changes."""
+        return self._raft.quiesces
 
     def step(self, message: Message) -> None:
         """Feed a message received from a peer."""
@@ -160,6 +177,17 @@ class RawNode:
         if raft.cfg.apply_entries:
             return raft.log.has_next_committed()
         return raft.log.applied < raft.log.commit
+
+    def take_messages(self) -> list[Message]:
+        """The messages that may leave at once -- heartbeats and their answers, pre-votes,
+        TimeoutNow -- taken out early, typically while a Ready is outstanding: they would
+        have been the next Ready's ``messages``, which leave before anything of that Ready
+        is persisted anyway. Appends and everything that must wait for a persist stay for
+        the next Ready. A driver whose fsyncs are slow thus keeps its groups' leaders and
+        followers in touch (issue 21: heartbeats starved behind bulk writes)."""
+        raft = self._raft
+        msgs, raft.msgs = raft.msgs, []
+        return msgs
 
     def ready(self) -> Ready:
         """Collect what to send, persist and apply; ``advance()`` must follow."""

@@ -52,6 +52,9 @@ __all__ = ["LeadershipListener", "ReplicaManager", "Replication"]
 
 _log = logging.getLogger(__name__)
 
+#: Partitions hosted per loop turn when a topic brings many at once.
+_HOST_BATCH = 50
+
 #: ``listener(topic, partition, is_leader, leader_epoch)``; see the module docstring.
 LeadershipListener = Callable[[str, int, bool, int], None]
 
@@ -271,7 +274,11 @@ class ReplicaManager:
             ]
 
         logs = await asyncio.to_thread(create_all)
-        for assignment, log in zip(mine, logs, strict=True):
+        for i, (assignment, log) in enumerate(zip(mine, logs, strict=True)):
+            if i and i % _HOST_BATCH == 0:
+                # Thousands of partitions at once: let heartbeats, votes and requests in
+                # between (a loop blocked for seconds looks dead to the controller).
+                await asyncio.sleep(0)
             tp = TopicPartition(record.name, assignment.partition)
             if tp in self._partitions:
                 continue  # hosted meanwhile (a replayed creation)

@@ -13,7 +13,9 @@ proposal) takes a Ready from every group that has one and no Ready in flight, an
 
 Then the pass hands its messages to the transport and, in one go, asks the storage Flusher
 to fsync every log and side file written (group commit across groups: one request per file,
-however many Readys and proposals it covers). When the round is durable -- and only then --
+however many Readys and proposals it covers), and the broker's hard-state journal once for
+every group whose term or vote changed (``hardstate.py``: elections of thousands of groups
+cost one fsync, not two per group). When the round is durable -- and only then --
 each group's ``messages_after_persist`` leave (votes, acknowledgements: nothing is promised
 before it is on disk), committed entries are applied (controller) or the commit offset
 published (partitions: the high watermark), and ``advance()`` is called. A Ready that needs
@@ -57,7 +59,9 @@ from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
 from logd.cluster.codec import GroupMessage
+from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.partition_log import PartitionLog
+from logd.cluster.sync_round import SyncRound
 from logd.errors import LogdError
 from logd.storage import Flusher
 from replication import (
@@ -88,6 +92,12 @@ _log = logging.getLogger(__name__)
 #: Messages kept for a group this broker does not host yet, and for how long.
 PENDING_MAX_PER_GROUP: Final = 64
 PENDING_TTL_S: Final = 5.0
+#: A new group's other replicas wait this many election timeouts for the preferred one.
+FRESH_HOLD_TIMEOUTS: Final = 4
+#: Groups ticked per loop turn (the tick task yields in between).
+TICK_BATCH: Final = 500
+#: How often the driver logs how many groups are awake (when that changed).
+ACTIVITY_LOG_S: Final = 10.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -201,6 +211,14 @@ class RaftDriver:
         self._closed = False
         #: Completed fsync rounds (tests and metrics).
         self.sync_rounds = 0
+        #: Quiet groups woken, and unreachable reports taken (metrics; logged).
+        self.wakes = 0
+        #: Messages that reached quiet groups, by kind (a quiet group woken for nothing
+        #: again and again is a bug worth seeing in the log).
+        self.woken_by: collections.Counter[str] = collections.Counter()
+        self.unreachable_reports = 0
+        self._logged: tuple[int, int, int] = (0, 0, 0)
+        self._next_log = 0.0
 
     # -- groups -----------------------------------------------------------------------
 
@@ -231,11 +249,14 @@ class RaftDriver:
         applied: int | None = None,
         campaign: bool = False,
         quiesce: bool = True,
+        hold: bool = False,
     ) -> RaftGroup:
         """Start a group over ``storage``. ``campaign``: stand for election at once (the
         preferred replica of a new partition; the only voter of a one-node group).
         ``quiesce``: the group may go quiet when idle -- not the controller's, whose
-        liveness is what wakes the others."""
+        liveness is what wakes the others. ``hold``: a new group whose preferred replica
+        campaigns elsewhere: do not time out for :data:`FRESH_HOLD_TIMEOUTS` election
+        timeouts, so that thousands of new groups do not all split their first votes."""
         assert name not in self.groups, f"group {name} exists"
         config = self.config(apply_entries=apply_entries, applied=applied, quiesce=quiesce)
         node = RawNode(config, storage)
@@ -249,6 +270,8 @@ class RaftDriver:
             node.set_down_peers(self.down)
         if campaign:
             node.campaign()
+        elif hold:
+            node.hold_election(FRESH_HOLD_TIMEOUTS * self.settings.election_ticks)
         pending = self._pending.pop(name, None)
         if pending is not None:
             for m in pending[1]:
@@ -277,6 +300,8 @@ class RaftDriver:
             if group is None:
                 self._hold(name, m, now)
                 continue
+            if group.node.quiesced:
+                self.woken_by[type(m).__name__] += 1
             self._step(group, m)
             self._mark(group)
             if group.node.commit > group.published:
@@ -345,6 +370,7 @@ class RaftDriver:
     def report_unreachable(self, peer: int) -> None:
         """The transport lost ``peer`` (or it reconnected, maybe restarted): its groups'
         leaders probe it again, and quiet followers it led wake (quiesce.py)."""
+        self.unreachable_reports += 1
         for group in self._by_peer.get(peer, ()):
             node = group.node
             if node.role is Role.LEADER or node.leader == peer:
@@ -386,19 +412,30 @@ class RaftDriver:
             next_at += interval
             if next_at < self._loop.time():  # the loop stalled: do not tick in a burst
                 next_at = self._loop.time() + interval
-            self.tick()
+            groups = list(self._awake)
+            for start in range(0, len(groups), TICK_BATCH):
+                if start:
+                    # Thousands of awake groups (elections after a broker died): let
+                    # frames, heartbeats to the controller and requests in between.
+                    await asyncio.sleep(0)
+                self.tick(groups[start : start + TICK_BATCH])
+            self._log_activity()
 
-    def tick(self) -> None:
-        """Tick the awake groups; forget those that went quiet (their ticks do nothing
-        until an input wakes them, and ``_mark`` puts them back then)."""
+    def tick(self, groups: Sequence[RaftGroup] | None = None) -> None:
+        """Tick the awake groups (or those of ``groups`` still awake); forget those that
+        went quiet (their ticks do nothing until an input wakes them, and ``_mark`` puts
+        them back then). Only a group whose tick did something is looked at again."""
         awake = self._awake
+        dirty = self._dirty
         quiet = []
-        for group in awake:
+        for group in list(awake) if groups is None else groups:
+            if group not in awake:
+                continue  # went quiet or was removed while the tick yielded
             node = group.node
-            node.tick()
+            if node.tick():
+                dirty.add(group)
             if node.quiesced:
                 quiet.append(group)
-            self._dirty.add(group)
         for group in quiet:
             del awake[group]
         self._schedule()
@@ -406,6 +443,20 @@ class RaftDriver:
             now = self._loop.time()
             for name in [n for n, (t, _) in self._pending.items() if now - t > PENDING_TTL_S]:
                 del self._pending[name]
+
+    def _log_activity(self) -> None:
+        """Every so often, how many groups are awake and what woke them (an idle broker
+        should have almost none: quiesce.py)."""
+        now = (len(self._awake), self.wakes, self.unreachable_reports)
+        if now == self._logged or self._loop.time() < self._next_log:
+            return
+        self._next_log = self._loop.time() + ACTIVITY_LOG_S
+        _log.info("raft groups: %d of %d awake; %d woken, %d unreachable reports since; "
+                  "messages to quiet groups: %s", now[0], len(self.groups),
+                  now[1] - self._logged[1], now[2] - self._logged[2],
+                  dict(self.woken_by.most_common(4)))  # fmt: skip
+        self.woken_by.clear()
+        self._logged = now
 
     async def close(self) -> None:
         self._closed = True
@@ -421,8 +472,9 @@ class RaftDriver:
     def _mark(self, group: RaftGroup) -> None:
         """Something happened to ``group``: run a pass, and tick it while it is awake."""
         self._dirty.add(group)
-        if not group.node.quiesced and not group.closed:
+        if not group.node.quiesced and not group.closed and group not in self._awake:
             self._awake[group] = None
+            self.wakes += 1
         self._schedule()
 
     def _schedule(self) -> None:
@@ -435,7 +487,13 @@ class RaftDriver:
         dirty, self._dirty = self._dirty, set()
         to_sync: list[tuple[RaftGroup, Ready]] = []
         for group in dirty:
-            if group.closed or group.failed or group.inflight is not None:
+            if group.closed or group.failed:
+                continue
+            if group.inflight is not None:
+                # Its writes are on their way to disk; what may leave without waiting for
+                # them (heartbeats and their answers, pre-votes) leaves now: a slow fsync
+                # round must not silence a leader or its followers (issue 21).
+                self._queue(group, group.node.take_messages())
                 continue
             if not group.node.has_ready():
                 continue
@@ -479,35 +537,35 @@ class RaftDriver:
         return True
 
     def _sync(self, batch: list[tuple[RaftGroup, Ready]]) -> None:
-        """One fsync round for every file this pass wrote; finish the batch after it."""
-        futures: list[concurrent.futures.Future[int]] = []
-        for group, _ in batch:
-            if group.storage.state_file.dirty:
-                futures.append(self._flusher.request(group.storage.state_file))
-            futures.append(self._flusher.request(group.storage.log))
-        remaining = [len(futures)]
-        errors: list[BaseException] = []
-
-        def done(future: concurrent.futures.Future[int]) -> None:
-            exc = future.exception()
-            if exc is not None:
-                errors.append(exc)
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                    self._loop.call_soon_threadsafe(self._synced, batch, errors)
-
-        for future in futures:
-            future.add_done_callback(done)
-
-    def _synced(self, batch: list[tuple[RaftGroup, Ready]], errors: list[BaseException]) -> None:
-        self.sync_rounds += 1
+        """Ask for the fsyncs of every file this pass wrote: the hard-state journal once
+        (on its own thread: votes never queue behind log fsyncs), each log and side file
+        once; each group is finished as soon as its own files are durable (sync_round.py)."""
+        waits: SyncRound[tuple[RaftGroup, Ready]] = SyncRound(self._loop, self._synced)
+        journals: dict[HardStateJournal, concurrent.futures.Future[int]] = {}
         for group, rd in batch:
+            futures: list[concurrent.futures.Future[int]] = []
+            state_file = group.storage.state_file
+            journal = state_file.take_journaled()
+            if journal is not None:
+                if journal not in journals:
+                    journals[journal] = journal.request()
+                futures.append(journals[journal])
+            if state_file.dirty:
+                futures.append(self._flusher.request(state_file))
+            if rd.entries or rd.snapshot is not None or rd.truncate_to is not None:
+                futures.append(self._flusher.request(group.storage.log))
+            waits.add((group, rd), futures)
+        waits.start()
+
+    def _synced(self, durable: list[tuple[tuple[RaftGroup, Ready], bool]]) -> None:
+        self.sync_rounds += 1
+        for (group, rd), ok in durable:
             if group.closed or group.inflight is not rd:
                 continue
-            log = group.storage.log
-            if log.offline_reason is not None:
-                _log.error("%s: fsync failed (%s); the replica stops", group.name, errors[:1])
+            if not ok or group.storage.log.offline_reason is not None:
+                # An fsync failed: never acknowledge what may not be on disk (storage's
+                # rule: the log is offline); to its peers the replica is dead.
+                _log.error("%s: fsync failed; the replica stops", group.name)
                 group.failed = True
                 continue
             group.inflight = None

@@ -17,6 +17,7 @@ Ownership: owned by the broker's event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from pathlib import Path
 from typing import Final
@@ -29,6 +30,7 @@ from logd.broker.replicas import ReplicaManager
 from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
 from logd.cluster.driver import DriverSettings, RaftDriver
+from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.isr import IsrTracker
 from logd.cluster.leadership import LeadershipTransfers
 from logd.cluster.liveness import Liveness, LivenessSettings
@@ -96,6 +98,8 @@ class ClusterRuntime:
         self.driver.transport = self.transport
         self.table = LeaderTable(config.broker_session_timeout_ms)
         self.replicas: dict[TopicPartition, PartitionReplica] = {}
+        #: Every group's term and vote, one fsync per round (opened by :meth:`open`).
+        self.journal: HardStateJournal | None = None
         self.store: ControllerStore | None = None
         self.liveness: Liveness | None = None
         self._replica_manager: ReplicaManager | None = None
@@ -125,9 +129,10 @@ class ClusterRuntime:
     async def open(self) -> ControllerStore:
         """Start the controller group (the logs are open) and the heartbeat loop."""
         log = await asyncio.to_thread(self._metadata_log)
+        self.journal = await asyncio.to_thread(HardStateJournal, self._logs.data_dir)
         storage = PartitionLog(
             log,
-            RaftStateFile(log.directory),
+            RaftStateFile(log.directory, self.journal),
             self._clock,
             initial_conf=ConfState.of(self.voters, self.learners),
             snapshot_file=Path(log.directory) / SNAPSHOT_FILE,
@@ -161,6 +166,7 @@ class ClusterRuntime:
                 self.config.leader_imbalance_check_interval_ms,
                 rebalance=self.config.auto_leader_rebalance_enable,
             ),
+            on_down=self.driver.set_down,
         )
         self.liveness.start()
         store.propagating = self.liveness.poke
@@ -201,6 +207,8 @@ class ClusterRuntime:
             await self.store.close()
         await self.driver.close()
         await self.transport.close()
+        if self.journal is not None:
+            self.journal.close()
 
     # -- the internal service's callbacks ------------------------------------------------
 
@@ -224,7 +232,7 @@ class ClusterRuntime:
     ) -> Replicator:
         storage = PartitionLog(
             log,
-            RaftStateFile(Path(log.directory)),
+            RaftStateFile(Path(log.directory), self.journal, incarnation=self._incarnation(tp)),
             self._clock,
             initial_conf=ConfState.of(assignment.replicas),
         )
@@ -243,6 +251,15 @@ class ClusterRuntime:
         replica.campaign_at_start = campaign
         self.replicas[tp] = replica
         return replica
+
+    def _incarnation(self, tp: TopicPartition) -> int | None:
+        """This life of the partition: from its topic's id (a topic created again under
+        the same name has another), so the hard-state journal never mixes two lives."""
+        record = self.store.topics().get(tp.topic) if self.store is not None else None
+        if record is None or not record.topic_id:
+            return None
+        digest = hashlib.blake2b(record.topic_id.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") >> 1
 
     def hosted(self, partition: Partition) -> None:
         replica = self.replicas[partition.tp]

@@ -253,14 +253,22 @@ class LedPartition(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., isr: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class BrokerHeartbeatRequest(_message.Message):
-    __slots__ = ("node_id", "led", "metadata_offset")
+    __slots__ = ("node_id", "led", "metadata_offset", "full", "unled", "table_epoch", "table_version")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     LED_FIELD_NUMBER: _ClassVar[int]
     METADATA_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
+    UNLED_FIELD_NUMBER: _ClassVar[int]
+    TABLE_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     node_id: int
     led: _containers.RepeatedCompositeFieldContainer[LedPartition]
     metadata_offset: int
-    def __init__(self, node_id: _Optional[int] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., metadata_offset: _Optional[int] = ...) -> None: ...
+    full: bool
+    unled: _containers.RepeatedCompositeFieldContainer[LedPartition]
+    table_epoch: int
+    table_version: int
+    def __init__(self, node_id: _Optional[int] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., metadata_offset: _Optional[int] = ..., full: _Optional[bool] = ..., unled: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., table_epoch: _Optional[int] = ..., table_version: _Optional[int] = ...) -> None: ...
 
 class LeaderMove(_message.Message):
     __slots__ = ("topic", "partition", "to")
@@ -273,20 +281,32 @@ class LeaderMove(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., to: _Optional[int] = ...) -> None: ...
 
 class BrokerHeartbeatResponse(_message.Message):
-    __slots__ = ("controller_id", "live_brokers", "leader_brokers", "led", "moves", "metadata_offset")
+    __slots__ = ("controller_id", "live_brokers", "leader_brokers", "led", "moves", "metadata_offset", "full", "removed", "table_epoch", "table_version", "down_brokers", "report_full")
     CONTROLLER_ID_FIELD_NUMBER: _ClassVar[int]
     LIVE_BROKERS_FIELD_NUMBER: _ClassVar[int]
     LEADER_BROKERS_FIELD_NUMBER: _ClassVar[int]
     LED_FIELD_NUMBER: _ClassVar[int]
     MOVES_FIELD_NUMBER: _ClassVar[int]
     METADATA_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    TABLE_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DOWN_BROKERS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FULL_FIELD_NUMBER: _ClassVar[int]
     controller_id: int
     live_brokers: _containers.RepeatedScalarFieldContainer[int]
     leader_brokers: _containers.RepeatedScalarFieldContainer[int]
     led: _containers.RepeatedCompositeFieldContainer[LedPartition]
     moves: _containers.RepeatedCompositeFieldContainer[LeaderMove]
     metadata_offset: int
-    def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ..., metadata_offset: _Optional[int] = ...) -> None: ...
+    full: bool
+    removed: _containers.RepeatedCompositeFieldContainer[LedPartition]
+    table_epoch: int
+    table_version: int
+    down_brokers: _containers.RepeatedScalarFieldContainer[int]
+    report_full: bool
+    def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ..., metadata_offset: _Optional[int] = ..., full: _Optional[bool] = ..., removed: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., table_epoch: _Optional[int] = ..., table_version: _Optional[int] = ..., down_brokers: _Optional[_Iterable[int]] = ..., report_full: _Optional[bool] = ...) -> None: ...
 
 class ForwardedTransfer(_message.Message):
     __slots__ = ("src", "request")

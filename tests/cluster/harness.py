@@ -11,6 +11,7 @@ from pathlib import Path
 from logd.clock import SystemClock
 from logd.cluster.codec import GroupMessage, decode_frame, decode_losses, encode_frame
 from logd.cluster.driver import DriverSettings, RaftDriver, RaftGroup
+from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.raft_state import RaftStateFile
 from logd.records.builder import build_value_batch
@@ -120,13 +121,15 @@ class Node:
         self.driver: RaftDriver | None = None
         self.group: RaftGroup | None = None
         self.log: Log | None = None
+        self.journal: HardStateJournal | None = None
         self.recorder = Recorder()
 
     def start(self, network: LocalNetwork, *, campaign: bool = False) -> None:
         self.log = Log.open(self.directory)
+        self.journal = HardStateJournal(self.directory.parent)
         storage = PartitionLog(
             self.log,
-            RaftStateFile(self.directory),
+            RaftStateFile(self.directory, self.journal),
             SystemClock(),
             initial_conf=ConfState.of(self.voters),
         )
@@ -141,6 +144,8 @@ class Node:
         await self.driver.close()
         network.drivers.pop(self.node_id, None)
         self.log.close()
+        if self.journal is not None:
+            self.journal.close()
         self.driver = None
 
     def propose(self, value: bytes) -> tuple[int, int, int]:

@@ -191,6 +191,10 @@ class ControllerStore:
         leader = self.group.node.leader if self.group is not None else None
         return -1 if leader is None else leader
 
+    def broker_ids(self) -> set[int]:
+        """Every broker of the cluster: the configured peers and the registered ones."""
+        return set(self._peers) | set(self.image.brokers)
+
     def brokers(self) -> tuple[BrokerMeta, ...]:
         live = self.table.live
         out = []

@@ -54,6 +54,8 @@ class Scenario:
     idle_rate: float = 0.0
     #: A link cut makes the sender's transport report the peer unreachable (lost contact).
     report_unreachable: bool = False
+    #: The driver sends what may leave at once while a Ready is being persisted.
+    early_messages: bool = False
 
     @classmethod
     def generate(cls, seed: int, rng: random.Random) -> Scenario:
@@ -106,6 +108,7 @@ class Scenario:
             false_alarm_rate=rng.choice([0.0, 0.0, 0.01]),
             idle_rate=rng.choice([0.0, 0.05, 0.1]) if quiesce else 0.0,
             report_unreachable=rng.random() < 0.5,
+            early_messages=rng.random() < 0.5,
         )
 
     def describe(self) -> str:
@@ -117,7 +120,8 @@ class Scenario:
             f"check_quorum={cfg.check_quorum} quiesce={cfg.quiesce} "
             f"backoff={cfg.election_backoff} detector={self.detector}/{self.detect_rate}/"
             f"{self.false_alarm_rate} idle={self.idle_rate} "
-            f"unreachable={self.report_unreachable} inflight={cfg.max_inflight_appends} "
+            f"unreachable={self.report_unreachable} early={self.early_messages} "
+            f"inflight={cfg.max_inflight_appends} "
             f"batch={cfg.max_append_entries}/{cfg.max_append_bytes}B chaos={self.chaos_ticks} "
             f"drop={self.drop_rate} dup={self.dup_rate} delay<={self.max_delay} "
             f"disk<={self.disk_delay_max} faults={sorted(self.faults)}"

@@ -179,7 +179,11 @@ class Simulator:
         for node in self.nodes.values():
             raw = node.raw
             if raw is not None and (node.tick_rate >= 1.0 or self.rng.random() < node.tick_rate):
-                raw.tick()
+                idle = node.inflight is None and not raw.has_ready()
+                if not raw.tick() and idle and raw.has_ready():
+                    # A driver of thousands of groups looks again only at those whose
+                    # tick said it did something: the core must never fail to say so.
+                    raise Violation(f"node {node.id}: a tick made a Ready but returned False")
                 self.steps += 1
                 node.begin_ready(self.now)
         self._deliver()
