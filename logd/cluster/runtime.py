@@ -120,6 +120,7 @@ class ClusterRuntime:
             self.faults,
             fault_injection=config.fault_injection,
             peer_connected=self.driver.report_unreachable,
+            peer_lost=self.driver.report_unreachable,
             data_loss=self.driver.data_loss,
         )
 
