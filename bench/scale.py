@@ -25,6 +25,7 @@ written beside the JSON). A benchmark, not a test: nothing here asserts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -156,10 +157,8 @@ class DevCluster:
                 self.proc.kill()
                 self.proc.wait()
         for pid in self.pids:  # a node logd dev could not stop (it says so): ours to end
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.out.close()
 
 
@@ -202,9 +201,7 @@ def failover(cluster: DevCluster, row: Row, topic: str, timeout_s: float) -> int
     with Admin(brokers=cluster.brokers, request_timeout_ms=30_000) as admin:
         controller = admin.describe_cluster().controller_id
     victim = next(i for i in range(len(cluster.pids)) if i != controller)
-    survivors = ",".join(
-        b for i, b in enumerate(cluster.brokers.split(",")) if i != victim
-    )
+    survivors = ",".join(b for i, b in enumerate(cluster.brokers.split(",")) if i != victim)
     with Admin(brokers=survivors, request_timeout_ms=10_000) as admin:
         _partitions(admin, topic)  # connected before the kill
         cluster.kill(victim)
@@ -337,8 +334,11 @@ def against_targets(row: Row) -> str:
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--sizes", help="partition counts (default 1000,3000,10000)")
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
     parser.add_argument("--idle-s", type=float, default=10.0, help="idle CPU window")

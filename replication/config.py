@@ -65,6 +65,9 @@ class Config:
       heartbeating, and so do its followers (``quiesce.py``); the driver must then tell
       the node which peers are down (``RawNode.set_down_peers``), since a quiet follower
       no longer times out on its own.
+    * ``group_salt``: the same number on every node of a group (logd: a hash of its
+      name): when the transport loses the leader, the followers stand for election in an
+      order they agree on without talking (``Raft.lost_leader``), spread over groups.
     * ``election_backoff``: after each election this node started that brought no
       leader, the random part of its timeout doubles, up to ``2 ** election_backoff``
       times ``election_ticks``: under overload, candidates spread out until one round
@@ -86,6 +89,7 @@ class Config:
     applied: int | None = None
     quiesce: bool = False
     election_backoff: int = 3
+    group_salt: int = 0
 
     def validate(self) -> None:
         if self.node_id < 0:

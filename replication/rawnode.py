@@ -134,14 +134,16 @@ class RawNode:
             self._raft.leader.report_snapshot(to, success)
 
     def report_unreachable(self, to: int) -> None:
-        """The transport failed to deliver to ``to``: stop streaming, probe again.  Lost
-        contact wakes a quiet leader, and a quiet follower of ``to``."""
+        """The transport failed to deliver to ``to``, or lost its connection: a leader
+        stops streaming to it and probes; a follower of ``to`` wakes and, its leader
+        perhaps dead, stands for election in its group's agreed order
+        (``Raft.lost_leader``)."""
         raft = self._raft
         if raft.leader is not None:
             raft.wake()
             raft.leader.report_unreachable(to)
         elif to == raft.leader_id:
-            raft.wake()
+            raft.lost_leader()
 
     def report_data_loss(self, to: int, last_offset: int) -> None:
         """``to`` lost entries it had acknowledged; its log ends at ``last_offset`` now.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Sequence
 
 from cli import status
 from cli.app import App
@@ -84,7 +85,7 @@ def _show(app: App, health: Health) -> None:
         app.print(f"{label.ljust(width)}  {text}")
 
 
-def capped(values: list[object], shown: int = SHOWN) -> str:
+def capped(values: Sequence[object], shown: int = SHOWN) -> str:
     """``[a b c]``, or the first ``shown`` and how many more."""
     text = "[" + " ".join(str(v) for v in values[:shown]) + "]"
     more = len(values) - shown

@@ -55,6 +55,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+import zlib
 from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
@@ -223,7 +224,12 @@ class RaftDriver:
     # -- groups -----------------------------------------------------------------------
 
     def config(
-        self, *, apply_entries: bool, applied: int | None = None, quiesce: bool = True
+        self,
+        *,
+        apply_entries: bool,
+        applied: int | None = None,
+        quiesce: bool = True,
+        salt: int = 0,
     ) -> Config:
         s = self.settings
         self._seed += 1
@@ -237,6 +243,7 @@ class RaftDriver:
             apply_entries=apply_entries,
             applied=applied,
             quiesce=s.quiesce and quiesce,
+            group_salt=salt,
         )
 
     def add_group(
@@ -258,7 +265,12 @@ class RaftDriver:
         campaigns elsewhere: do not time out for :data:`FRESH_HOLD_TIMEOUTS` election
         timeouts, so that thousands of new groups do not all split their first votes."""
         assert name not in self.groups, f"group {name} exists"
-        config = self.config(apply_entries=apply_entries, applied=applied, quiesce=quiesce)
+        config = self.config(
+            apply_entries=apply_entries,
+            applied=applied,
+            quiesce=quiesce,
+            salt=zlib.crc32(name.encode()),  # alike on every replica of the group
+        )
         node = RawNode(config, storage)
         group = RaftGroup(name, node, storage, listener)
         self.groups[name] = group

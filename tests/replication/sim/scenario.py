@@ -84,6 +84,7 @@ class Scenario:
             apply_entries=controller,
             quiesce=quiesce,
             election_backoff=rng.choice([0, 3, 3]),
+            group_salt=rng.getrandbits(32),
         )
         enabled = [f for f in FAULTS if rng.random() < 0.7]
         detector = None

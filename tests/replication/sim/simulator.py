@@ -274,10 +274,11 @@ class Simulator:
         """After healing: a new entry commits within ``liveness_bound()``, then every voter
         learns it within ``catch_up_bound()`` of its backlog."""
         self._heal()
-        start = self.now
+        healed = self.now
         self._quiet_liveness()
         if self.detector.mode is not None and self.rng.random() < 0.5:
             self._lose_leader()
+        start = self.now  # the commit phase has its own bound
         target: EntryId | None = None
         # A quorum may first have to catch up with the longest log before anything new
         # can commit: allow for that backlog at the slowest replication rate.
@@ -308,7 +309,7 @@ class Simulator:
                 caught_up_by = self.now + self.catch_up_bound(backlog)
                 deadline = max(deadline, caught_up_by)
             if all(self._commit_of(v) >= target.last_offset for v in voters - self.lost):
-                return self.now - start
+                return self.now - healed
         phase = "commit a new entry" if caught_up_by is None else "bring every voter up to it"
         raise Violation(
             f"liveness: the healed cluster did not {phase} within {deadline - start} ticks "
