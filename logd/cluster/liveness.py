@@ -246,10 +246,18 @@ class Liveness:
     def _plan_moves(self) -> None:
         table = self._table
         assignment: dict[Key, tuple[int, ...]] = {}
+        leaderless = 0
         for name, record in self._store.topics().items():
             for a in record.partitions:
                 if (name, a.partition) in table.partitions:
                     assignment[(name, a.partition)] = a.replicas
+                else:
+                    leaderless += 1
+        if leaderless:
+            # Elections are under way (a new topic, a broker lost): moving leaders now
+            # would only add elections to them. Rebalance once every partition is led.
+            self._moves = {}
+            return
         current = {k: v.leader for k, v in table.partitions.items()}
         in_sync = {k: v.isr for k, v in table.partitions.items()}
         moves = preferred_leader_moves(assignment, current, table.live, in_sync)

@@ -69,7 +69,11 @@ class PartitionReplica:
         isr: IsrTracker,
         clock: Clock,
         initial_conf: ConfState,
+        leading: Callable[[PartitionReplica, bool], None] = lambda replica, led: None,
     ) -> None:
+        """``leading``: told when this broker starts or stops leading the partition (the
+        liveness loop then samples only the partitions led here)."""
+        self._leading = leading
         self._clock = clock
         self._initial_conf = initial_conf
         self.driver = driver
@@ -114,6 +118,8 @@ class PartitionReplica:
     def stop(self) -> None:
         self.driver.remove_group(self.name)
         self.group = None
+        if self._leader == self.driver.node_id:
+            self._leading(self, False)
 
     # -- Replicator ---------------------------------------------------------------------
 
@@ -289,6 +295,8 @@ class PartitionReplica:
             # term (another replica campaigned), or check-quorum (no quorum heard).
             _log.info("%s: no longer leading in epoch %d (now epoch %d, %s, leader %s)",
                       self.name, self._term, term, role.value, leader)  # fmt: skip
+        if (self._leader == me) != (leader == me):
+            self._leading(self, leader == me)
         self._leader, self._term = leader, term
         self._moved.set()
         self.isr.reset(leader == self.driver.node_id)

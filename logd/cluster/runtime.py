@@ -99,6 +99,8 @@ class ClusterRuntime:
         self.driver.transport = self.transport
         self.table = LeaderTable(config.broker_session_timeout_ms)
         self.replicas: dict[TopicPartition, PartitionReplica] = {}
+        #: The replicas this broker leads (the heartbeat samples only those).
+        self._led: dict[TopicPartition, PartitionReplica] = {}
         #: Every group's term and vote, one fsync per round (opened by :meth:`open`).
         self.journal: HardStateJournal | None = None
         self.store: ControllerStore | None = None
@@ -160,7 +162,7 @@ class ClusterRuntime:
             self.node_id,
             store,
             self.table,
-            lambda: list(self.replicas.values()),
+            lambda: list(self._led.values()),
             self.transport.heartbeat,
             self._clock,
             LivenessSettings(
@@ -251,6 +253,7 @@ class ClusterRuntime:
             isr=IsrTracker(assignment.replicas, self.node_id, self.config.replica_lag_time_max_ms),
             clock=self._clock,
             initial_conf=ConfState.of(assignment.replicas),
+            leading=self._leading,
         )
         replica.campaign_at_start = campaign
         self.replicas[tp] = replica
@@ -272,6 +275,13 @@ class ClusterRuntime:
             # Damage that crash recovery cannot see (a flipped bit in a sealed segment)
             # is found by reading the log once; another replica then repairs it.
             replica.scrub()
+
+    def _leading(self, replica: PartitionReplica, leading: bool) -> None:
+        tp = TopicPartition(*replica.key)
+        if leading:
+            self._led[tp] = replica
+        else:
+            self._led.pop(tp, None)
 
     def unhosted(self, tp: TopicPartition) -> None:
         replica = self.replicas.pop(tp, None)

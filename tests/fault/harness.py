@@ -174,7 +174,6 @@ def _create_topics(admin: Admin, config: RunConfig) -> None:
     ])  # fmt: skip
 
 
-
 def _create_idle(bootstrap: str, config: RunConfig) -> None:
     """The idle topic: thousands of partitions take a while to create (and elect)."""
     timeout_ms = 30_000 + 20 * config.idle_partitions
