@@ -140,7 +140,8 @@ class RawNode:
         (``Raft.lost_leader``)."""
         raft = self._raft
         if raft.leader is not None:
-            raft.wake()
+            if not (raft.quiesced and to in raft.down_peers):
+                raft.wake()  # (a peer known down being unreachable is no news)
             raft.leader.report_unreachable(to)
         elif to == raft.leader_id:
             raft.lost_leader()

@@ -95,6 +95,8 @@ PENDING_MAX_PER_GROUP: Final = 64
 PENDING_TTL_S: Final = 5.0
 #: A new group's other replicas wait this many election timeouts for the preferred one.
 FRESH_HOLD_TIMEOUTS: Final = 4
+#: A peer's groups hear at most once in this long that it is (still) unreachable.
+UNREACHABLE_REPEAT_S: Final = 1.0
 #: Groups ticked per loop turn (the tick task yields in between).
 TICK_BATCH: Final = 500
 #: How often the driver logs how many groups are awake (when that changed).
@@ -204,6 +206,8 @@ class RaftDriver:
         self._abstaining: set[RaftGroup] = set()
         #: The peers the controller's liveness says are down.
         self.down: frozenset[int] = frozenset()
+        #: peer -> when its groups last heard it was unreachable (loop time).
+        self._unreachable_at: dict[int, float] = {}
         self._dirty: set[RaftGroup] = set()
         self._scheduled = False
         self._outgoing: dict[int, list[GroupMessage]] = collections.defaultdict(list)
@@ -379,9 +383,16 @@ class RaftDriver:
                 group.node.report_data_loss(peer, last_offset)
                 self._mark(group)
 
-    def report_unreachable(self, peer: int) -> None:
-        """The transport lost ``peer`` (or it reconnected, maybe restarted): its groups'
-        leaders probe it again, and quiet followers it led wake (quiesce.py)."""
+    def report_unreachable(self, peer: int, *, connected: bool = False) -> None:
+        """The transport lost ``peer`` (``connected``: it reconnected, maybe restarted):
+        its groups' leaders probe it again, and quiet followers it led wake (quiesce.py).
+        While a peer stays unreachable the transport says so at every failed send: after
+        the first report, more within :data:`UNREACHABLE_REPEAT_S` are news to no group,
+        and telling thousands of groups each time was most of a broker's work."""
+        now = self._loop.time()
+        if not connected and now - self._unreachable_at.get(peer, -1e9) < UNREACHABLE_REPEAT_S:
+            return
+        self._unreachable_at[peer] = -1e9 if connected else now
         self.unreachable_reports += 1
         for group in self._by_peer.get(peer, ()):
             node = group.node

@@ -121,7 +121,7 @@ class ClusterRuntime:
             self.leadership.forwarded,
             self.faults,
             fault_injection=config.fault_injection,
-            peer_connected=self.driver.report_unreachable,
+            peer_connected=lambda peer: self.driver.report_unreachable(peer, connected=True),
             peer_lost=self.driver.report_unreachable,
             data_loss=self.driver.data_loss,
         )

@@ -63,7 +63,7 @@ class LocalNetwork:
         self.drivers[driver.node_id] = driver
         for other in self.drivers.values():
             if other is not driver:
-                other.report_unreachable(driver.node_id)
+                other.report_unreachable(driver.node_id, connected=True)
         network = self
 
         class _Link:
