@@ -7,6 +7,9 @@ For each size, on a fresh ``logd dev --nodes 3`` (default settings, as a new use
 * ``baseline`` -- each broker's resident memory and CPU with no topic;
 * ``create`` -- one topic of N partitions at replication factor 3: seconds from the
   request until every partition has a leader, and until every replica is in sync;
+* ``quiet`` -- seconds from the request until every broker logs that only one Raft group
+  (the controller's) is awake: elections, catching up and the leadership rebalancing that
+  follows them are over;
 * ``idle`` -- CPU per broker (share of one core, from /proc over ``--idle-s`` seconds)
   once the cluster is quiet, resident memory per broker, and per partition replica
   (growth over the baseline / the N replicas each broker holds);
@@ -62,6 +65,7 @@ class Row:
     baseline_cpu_pct: float = 0.0
     create_led_s: float | None = None
     create_in_sync_s: float | None = None
+    quiet_s: float | None = None
     idle_cpu_pct: list[float] = field(default_factory=list)
     rss_mib: list[float] = field(default_factory=list)
     kib_per_replica: float | None = None
@@ -145,6 +149,16 @@ class DevCluster:
             time.sleep(0.2)
         raise RuntimeError("logd dev did not start within 120 s")
 
+    def awake(self) -> list[int | None]:
+        """Each node's last logged count of awake Raft groups (None: none logged yet)."""
+        counts: list[int | None] = []
+        for i in range(len(self.pids)):
+            path = self.root / "data" / f"node-{i}.log"
+            text = path.read_text(errors="replace") if path.exists() else ""
+            lines = [x for x in text.splitlines() if "raft groups: " in x]
+            counts.append(int(lines[-1].split("raft groups: ")[1].split()[0]) if lines else None)
+        return counts
+
     def kill(self, index: int) -> None:
         os.kill(self.pids[index], signal.SIGKILL)
 
@@ -183,8 +197,8 @@ def _partitions(admin: Admin, topic: str) -> list[tuple[int, list[int], list[int
     return [(p.leader, p.replicas, p.isr) for p in description.partitions]
 
 
-def create(admin: Admin, row: Row, topic: str, timeout_s: float) -> None:
-    """Seconds from the request until every partition is led, then fully in sync."""
+def create(admin: Admin, cluster: DevCluster, row: Row, topic: str, timeout_s: float) -> None:
+    """Seconds from the request until every partition is led, fully in sync, quiet."""
     start = time.monotonic()
     admin.create_topics([NewTopic(topic, row.partitions, 3)])
     if _until(lambda: all(p[0] >= 0 for p in _partitions(admin, topic)), timeout_s, 0.5):
@@ -194,6 +208,9 @@ def create(admin: Admin, row: Row, topic: str, timeout_s: float) -> None:
     )
     if in_sync is not None:
         row.create_in_sync_s = time.monotonic() - start
+    # The driver logs its awake groups every 10 s when the count changed.
+    if _until(lambda: all(n == 1 for n in cluster.awake()), timeout_s, 1.0) is not None:
+        row.quiet_s = time.monotonic() - start
 
 
 def failover(cluster: DevCluster, row: Row, topic: str, timeout_s: float) -> int:
@@ -267,9 +284,8 @@ def run_size(root: Path, partitions: int, args: argparse.Namespace) -> Row:
         row.baseline_rss_mib = max(rss_mib(p) for p in cluster.pids)
         row.load["baseline"] = load1()
         with Admin(brokers=cluster.brokers, request_timeout_ms=600_000) as admin:
-            create(admin, row, topic, args.timeout_s)
+            create(admin, cluster, row, topic, args.timeout_s)
         row.load["create"] = load1()
-        time.sleep(5)  # quiet down after the elections (a window, not a wait)
         row.idle_cpu_pct = cpu_share(cluster.pids, args.idle_s)
         row.rss_mib = [rss_mib(p) for p in cluster.pids]
         grown = sum(row.rss_mib) / len(row.rss_mib) - row.baseline_rss_mib
@@ -301,16 +317,17 @@ def _f(x: float | None, fmt: str = ".1f") -> str:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| partitions (RF=3) | create: led s | in sync s | idle CPU %/broker | "
+        "| partitions (RF=3) | create: led s | in sync s | quiet s | idle CPU %/broker | "
         "RSS MiB/broker | KiB/replica | leaders back s | produce msgs/s | load (create/idle) |",
-        "|---:|---:|---:|---|---|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---|---|---:|---:|---:|---|",
     ]
     for r in rows:
         cpu = "/".join(_f(c) for c in r.idle_cpu_pct) or "-"
         rss = "/".join(_f(m, ".0f") for m in r.rss_mib) or "-"
         load = f"{_f(r.load.get('create'))}/{_f(r.load.get('idle'))}"
         lines.append(
-            f"| {r.partitions} | {_f(r.create_led_s)} | {_f(r.create_in_sync_s)} | {cpu} | "
+            f"| {r.partitions} | {_f(r.create_led_s)} | {_f(r.create_in_sync_s)} | "
+            f"{_f(r.quiet_s)} | {cpu} | "
             f"{rss} | {_f(r.kib_per_replica, '.0f')} | {_f(r.leaders_back_s, '.2f')} | "
             f"{_f(r.produce_msgs_s, '.0f')} | {load} |"
         )
