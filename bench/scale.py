@@ -107,7 +107,7 @@ def _free_base(count: int) -> int:
     for _ in range(200):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
+            base = int(s.getsockname()[1])
         if base + count < 65536 and all(_free(base + i) for i in range(count)):
             return base
     raise RuntimeError("no run of free ports")
