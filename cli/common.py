@@ -32,5 +32,5 @@ def open_admin(app: App, *, request_timeout_ms: int | None = None) -> Admin:
     from logd.client import Admin
 
     if request_timeout_ms is None:
-        return Admin(brokers=app.brokers)
-    return Admin(brokers=app.brokers, request_timeout_ms=request_timeout_ms)
+        return Admin(brokers=app.brokers, **app.client_security)
+    return Admin(brokers=app.brokers, request_timeout_ms=request_timeout_ms, **app.client_security)
