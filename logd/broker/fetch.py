@@ -94,6 +94,7 @@ def _read_all(
     for i, request in enumerate(requests):
         try:
             partition = lookup(request.topic, request.partition)
+            partition.check_leader_epoch(request.current_leader_epoch)
             old = before[i] if before else None
             if old is not None and _unchanged(partition, old):
                 records = old.records
