@@ -204,11 +204,8 @@ class RaftDriver:
         self._by_peer: dict[int, set[RaftGroup]] = collections.defaultdict(set)
         #: Groups that lost acknowledged data and wait for their leader's commit.
         self._abstaining: set[RaftGroup] = set()
-        #: The peers taken as down: declared by the controller's liveness, or that the
-        #: transport cannot reach (since its last report).
+        #: The peers the controller's liveness says are down.
         self.down: frozenset[int] = frozenset()
-        self._declared_down: frozenset[int] = frozenset()
-        self._unreachable: set[int] = set()
         #: peer -> when its groups last heard it was unreachable (loop time).
         self._unreachable_at: dict[int, float] = {}
         self._dirty: set[RaftGroup] = set()
@@ -393,14 +390,6 @@ class RaftDriver:
         the first report, more within :data:`UNREACHABLE_REPEAT_S` are news to no group,
         and telling thousands of groups each time was most of a broker's work."""
         now = self._loop.time()
-        if connected:
-            self.peer_reachable(peer)
-        elif peer not in self._unreachable:
-            # Suspected down until a write goes through or it connects: leaders may go
-            # quiet without it at once, not only after the controller's session timeout
-            # (all the groups of a killed broker's peers were awake until then).
-            self._unreachable.add(peer)
-            self._apply_down()
         if not connected and now - self._unreachable_at.get(peer, -1e9) < UNREACHABLE_REPEAT_S:
             return
         self._unreachable_at[peer] = -1e9 if connected else now
@@ -411,22 +400,10 @@ class RaftDriver:
                 node.report_unreachable(peer)
                 self._mark(group)
 
-    def peer_reachable(self, peer: int) -> None:
-        """A write to ``peer`` went through again (or it connected): no longer suspected."""
-        if peer in self._unreachable:
-            self._unreachable.discard(peer)
-            self._apply_down()
-
     def set_down(self, down: frozenset[int]) -> None:
         """The controller's liveness changed: the groups of every peer whose state changed
         hear it (a quiet group wakes; followers of a dead leader campaign)."""
-        self._declared_down = down - {self.node_id}
-        self._apply_down()
-
-    def _apply_down(self) -> None:
-        """Tell the groups of every peer whose state changed: down is what the controller
-        declares and what the transport cannot reach."""
-        down = frozenset(self._declared_down | self._unreachable)
+        down = down - {self.node_id}
         changed, self.down = down ^ self.down, down
         touched: set[RaftGroup] = set()
         for peer in changed:
@@ -435,7 +412,7 @@ class RaftDriver:
             group.node.set_down_peers(down)
             self._mark(group)
         if changed:
-            _log.info("peers taken as down now: %s (%d groups told)", sorted(down) or "none",
+            _log.info("brokers down now: %s (%d groups told)", sorted(down) or "none",
                       len(touched))  # fmt: skip
 
     def report_snapshot(self, name: str, peer: int, *, success: bool) -> None:

@@ -92,11 +92,7 @@ class ClusterRuntime:
         self.transport = GrpcTransport(
             config.node_id,
             {n: str(a) for n, a in peers.items()},
-            Reporter(
-                self.driver.report_unreachable,
-                self._report_snapshot,
-                reachable=self.driver.peer_reachable,
-            ),
+            Reporter(self.driver.report_unreachable, self._report_snapshot),
             self.faults,
             max_message_bytes=config.max_message_bytes,
             cluster_id=config.cluster_id,

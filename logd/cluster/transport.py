@@ -57,12 +57,9 @@ class Reporter:
         self,
         unreachable: Callable[[int], None],
         snapshot: Callable[[str, int, bool], None],
-        reachable: Callable[[int], None] = lambda peer: None,
     ) -> None:
         self.unreachable = unreachable
         self.snapshot = snapshot
-        #: A write went through again after the peer was reported unreachable.
-        self.reachable = reachable
 
 
 def _data_size(m: Any) -> int:
@@ -114,7 +111,6 @@ class PeerLink:
         self._losses: list[tuple[str, int]] = []
         self._bytes = 0
         self._wakeup = asyncio.Event()
-        self._failed = False  # reported unreachable since the last write that went through
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"raft-link-{dst}")
         self.frames_sent = 0
 
@@ -132,7 +128,6 @@ class PeerLink:
         self._wakeup.set()
 
     def _drop(self, messages: list[GroupMessage]) -> None:
-        self._failed = True
         self._reporter.unreachable(self.dst)
         for group, m in messages:
             if isinstance(m, SnapshotRequest):
@@ -159,9 +154,6 @@ class PeerLink:
                             await call.write(encode_frame(self.src, self.dst, chunk, losses))
                             losses = []
                             self.frames_sent += 1
-                        if self._failed:
-                            self._failed = False
-                            self._reporter.reachable(self.dst)
                         for group, m in messages:
                             if isinstance(m, SnapshotRequest):
                                 self._reporter.snapshot(group, self.dst, True)
