@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Final, Protocol
+from collections.abc import Mapping, Sequence
+from operator import attrgetter
+from typing import Any
 
 from logd.broker import api
 from logd.broker.api import (
@@ -56,39 +57,16 @@ from logd.broker.api import (
     ProduceResult,
     TopicDescription,
     TopicListing,
+    TopicMeta,
     TopicResult,
 )
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import CoordinatorLocation, GroupService
+from logd.broker.seam_base import ANONYMOUS, AdmitAll, Caller, Gate, serve_allowed
+from logd.broker.seam_groups import GroupCalls
 from logd.broker.security.seam_part import SecuritySeam
 from logd.broker.security.services import SecurityServices
-from logd.errors import ErrorCode, LogdError
-from logd.groups.messages import (
-    NO_OFFSET,
-    DeleteGroupResult,
-    DeleteGroupsResponse,
-    DescribedGroup,
-    GroupOffsets,
-    HeartbeatRequest,
-    HeartbeatResponse,
-    JoinGroupRequest,
-    JoinGroupResponse,
-    LeaveGroupRequest,
-    LeaveGroupResponse,
-    ListGroupsResponse,
-    OffsetCommitPartitionResult,
-    OffsetCommitRequest,
-    OffsetCommitResponse,
-    OffsetDeletePartitionResult,
-    OffsetDeleteRequest,
-    OffsetDeleteResponse,
-    OffsetFetchPartition,
-    OffsetFetchResponse,
-    SyncGroupRequest,
-    SyncGroupResponse,
-    TopicPartition,
-)
-from logd.groups.state import GroupState
+from logd.errors import LogdError, UnknownTopicOrPartitionError
 from logd.metadata.types import NO_LEADER
 from logd.security.quota import QuotaKind
 
@@ -101,46 +79,19 @@ __all__ = [
     "Gate",
 ]
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Caller:
-    """Who makes a request, as its front end established it."""
-
-    #: Kafka's principal form (``User:NAME``); anonymous until authentication is on.
-    principal: str = "User:ANONYMOUS"
-    #: The client's own name for itself (Kafka's ``client.id``), "" when it gave none.
-    client_id: str = ""
-    #: The listener the request came through (``grpc``, ``kafka`` …).
-    listener: str = ""
-    #: The peer's address (``HOST:PORT``), "" when unknown.
-    address: str = ""
+_topic = attrgetter("topic")
+_name = attrgetter("name")
 
 
-ANONYMOUS = Caller()
-_TOPIC_REFUSED: Final = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+def _tp(x: Any) -> tuple[str, int]:
+    return x.topic, x.partition
 
 
-class TopicPartitionLike(Protocol):
-    @property
-    def topic(self) -> str: ...
+def _same(name: str) -> str:
+    return name
 
 
-class Gate(Protocol):
-    """Decides whether ``caller`` may do ``action`` (a seam method's name) to ``resources``
-    (topic names, group ids; empty for the cluster); raises the typed LogdError (an
-    authorization or quota error) when not. The security layer plugs in here."""
-
-    def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None: ...
-
-
-class AdmitAll:
-    """The gate while there is no authentication (PLAINTEXT on loopback): everyone may."""
-
-    def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
-        return None
-
-
-class BrokerSeam:
+class BrokerSeam(GroupCalls):
     """The broker core and its group service, as a front end sees them."""
 
     def __init__(
@@ -156,10 +107,6 @@ class BrokerSeam:
         self._gate: Gate = gate or (security.guard if security is not None else AdmitAll())
         #: Authentication, ACLs, quotas (issue 15); see :class:`SecuritySeam`.
         self.security = SecuritySeam(security)
-
-    def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
-        """The one check every call makes first (see :class:`Gate`)."""
-        self._gate.admit(caller, action, resources)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -226,9 +173,16 @@ class BrokerSeam:
     ) -> list[FetchPartitionResult]:
         """Long-poll fetch: answers once ``min_bytes`` are there, ``max_wait_ms`` passed, or
         the broker drains."""
-        self.admit(caller, "fetch", {p.topic for p in partitions})
-        results = await self._core.fetch(
-            partitions, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes
+        results = await serve_allowed(
+            partitions,
+            self.refusals(caller, "fetch", {p.topic for p in partitions}),
+            name=_topic,
+            key=_tp,
+            answer_key=_tp,
+            serve=lambda kept: self._core.fetch(
+                kept, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes
+            ),
+            refusal=lambda p, error: FetchPartitionResult(p.topic, p.partition, error),
         )
         self.security.record(caller, QuotaKind.FETCH, sum(len(r.records) for r in results))
         return results
@@ -236,22 +190,43 @@ class BrokerSeam:
     async def list_offsets(
         self, queries: Sequence[ListOffsetsQuery], *, caller: Caller = ANONYMOUS
     ) -> list[ListOffsetsResult]:
-        self.admit(caller, "list_offsets", {q.topic for q in queries})
-        return await self._core.list_offsets(queries)
+        return await serve_allowed(
+            queries,
+            self.refusals(caller, "list_offsets", {q.topic for q in queries}),
+            name=_topic,
+            key=_tp,
+            answer_key=_tp,
+            serve=self._core.list_offsets,
+            refusal=lambda q, error: ListOffsetsResult(q.topic, q.partition, error),
+        )
 
     async def describe_producers(
         self, partitions: Sequence[api.TopicPartition], *, caller: Caller = ANONYMOUS
     ) -> list[PartitionProducers]:
         """The idempotent producers each partition remembers (Kafka's DescribeProducers)."""
-        self.admit(caller, "describe_producers", {tp.topic for tp in partitions})
-        return await self._core.describe_producers(partitions)
+        return await serve_allowed(
+            partitions,
+            self.refusals(caller, "describe_producers", {tp.topic for tp in partitions}),
+            name=_topic,
+            key=_tp,
+            answer_key=_tp,
+            serve=self._core.describe_producers,
+            refusal=lambda tp, error: PartitionProducers(tp.topic, tp.partition, error),
+        )
 
     async def offsets_for_leader_epochs(
         self, queries: Sequence[EpochEndQuery], *, caller: Caller = ANONYMOUS
     ) -> list[EpochEndResult]:
         """Where each leader epoch (Raft term) ends: a consumer's truncation check."""
-        self.admit(caller, "offsets_for_leader_epochs", {q.topic for q in queries})
-        return await self._core.offsets_for_leader_epochs(queries)
+        return await serve_allowed(
+            queries,
+            self.refusals(caller, "offsets_for_leader_epochs", {q.topic for q in queries}),
+            name=_topic,
+            key=_tp,
+            answer_key=_tp,
+            serve=self._core.offsets_for_leader_epochs,
+            refusal=lambda q, error: EpochEndResult(q.topic, q.partition, error),
+        )
 
     # -- metadata and admin -----------------------------------------------------------------
 
@@ -264,27 +239,36 @@ class BrokerSeam:
         caller: Caller = ANONYMOUS,
     ) -> ClusterMetadata:
         """``auto_create``: the client allows the missing topics it names to be created
-        (done only when the broker's ``auto.create.topics.enable`` is on)."""
-        self.admit(caller, "metadata", topics)
-        if auto_create:
-            self.admit(caller, "create_topics", topics)
-        answer = await self._core.metadata(
-            topics, include_internal=include_internal, auto_create=auto_create
-        )
-        if topics:
-            return answer
-        # All topics: those the caller may not describe are left out (Kafka's Metadata).
-        names = [t.name for t in answer.topics]
-        visible = set(self.security.visible(caller, "list_topics", names))
+        (done only when the broker's ``auto.create.topics.enable`` is on). As Kafka's
+        Metadata: a topic named that the caller may not describe is answered
+        TOPIC_AUTHORIZATION_FAILED, and so is a missing one it may not create; asked for
+        every topic, those it may not describe are left out."""
+        if not topics:
+            self.admit(caller, "metadata")
+            answer = await self._core.metadata((), include_internal=include_internal)
+            names = [t.name for t in answer.topics]
+            visible = set(self.security.visible(caller, "list_topics", names))
+            return dataclasses.replace(
+                answer, topics=tuple(t for t in answer.topics if t.name in visible)
+            )
+        refused = self.refusals(caller, "metadata", topics)
+        kept = [t for t in topics if t not in refused]
+        uncreatable: Mapping[str, LogdError] = {}
+        if auto_create and kept:
+            uncreatable = self.security.refusals(caller, "create_topics", kept)
+            creatable = [t for t in kept if t not in uncreatable]
+            if creatable:  # creates the missing ones (the answer is the one below)
+                await self._core.metadata(creatable, auto_create=True)
+        answer = await self._core.metadata(topics, include_internal=include_internal)
         return dataclasses.replace(
-            answer, topics=tuple(t for t in answer.topics if t.name in visible)
+            answer, topics=tuple(_visible_meta(t, refused, uncreatable) for t in answer.topics)
         )
 
     def topic_name(self, topic_id: str, *, caller: Caller = ANONYMOUS) -> str | None:
         """The name of the topic with this id (32 hex digits; Kafka's topic ids), or None."""
         name = self._core.topic_name(topic_id)
-        if name is not None:
-            self.admit(caller, "metadata", (name,))
+        if name is not None and self.refusals(caller, "metadata", (name,)):
+            return None  # as unknown: an id does not tell a caller what it may not see
         return name
 
     async def describe_cluster(self, *, caller: Caller = ANONYMOUS) -> ClusterDescription:
@@ -298,14 +282,28 @@ class BrokerSeam:
         validate_only: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> list[TopicResult]:
-        self.admit(caller, "create_topics", [t.name for t in topics])
-        return await self._core.create_topics(topics, validate_only=validate_only)
+        return await serve_allowed(
+            topics,
+            self.refusals(caller, "create_topics", [t.name for t in topics]),
+            name=_name,
+            key=_name,
+            answer_key=_name,
+            serve=lambda kept: self._core.create_topics(kept, validate_only=validate_only),
+            refusal=lambda t, error: TopicResult(t.name, error),
+        )
 
     async def delete_topics(
         self, names: Sequence[str], *, caller: Caller = ANONYMOUS
     ) -> list[TopicResult]:
-        self.admit(caller, "delete_topics", names)
-        return await self._core.delete_topics(names)
+        return await serve_allowed(
+            names,
+            self.refusals(caller, "delete_topics", names),
+            name=_same,
+            key=_same,
+            answer_key=_name,
+            serve=self._core.delete_topics,
+            refusal=TopicResult,
+        )
 
     async def list_topics(
         self, *, include_internal: bool = False, caller: Caller = ANONYMOUS
@@ -318,8 +316,15 @@ class BrokerSeam:
     async def describe_topics(
         self, names: Sequence[str], *, caller: Caller = ANONYMOUS
     ) -> list[TopicDescription]:
-        self.admit(caller, "describe_topics", names)
-        return await self._core.describe_topics(names)
+        return await serve_allowed(
+            names,
+            self.refusals(caller, "describe_topics", names),
+            name=_same,
+            key=_same,
+            answer_key=_name,
+            serve=self._core.describe_topics,
+            refusal=lambda name, error: TopicDescription(name, error=error),
+        )
 
     async def alter_configs(
         self,
@@ -330,7 +335,8 @@ class BrokerSeam:
         validate_only: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> TopicResult:
-        self.admit(caller, "alter_configs", (topic,))
+        if refused := self.refusals(caller, "alter_configs", (topic,)):
+            return TopicResult(topic, refused[topic])
         return await self._core.alter_configs(
             topic, set_configs, delete, validate_only=validate_only
         )
@@ -344,7 +350,8 @@ class BrokerSeam:
         caller: Caller = ANONYMOUS,
     ) -> TopicResult:
         """SET / DELETE / APPEND / SUBTRACT of topic configs (Kafka's IncrementalAlterConfigs)."""
-        self.admit(caller, "alter_configs", (topic,))
+        if refused := self.refusals(caller, "alter_configs", (topic,)):
+            return TopicResult(topic, refused[topic])
         return await self._core.incremental_alter_configs(
             topic, changes, validate_only=validate_only
         )
@@ -358,7 +365,8 @@ class BrokerSeam:
         caller: Caller = ANONYMOUS,
     ) -> TopicResult:
         """These overrides and no other (Kafka's legacy AlterConfigs)."""
-        self.admit(caller, "alter_configs", (topic,))
+        if refused := self.refusals(caller, "alter_configs", (topic,)):
+            return TopicResult(topic, refused[topic])
         return await self._core.replace_configs(topic, configs, validate_only=validate_only)
 
     async def create_partitions(
@@ -369,7 +377,8 @@ class BrokerSeam:
         validate_only: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> TopicResult:
-        self.admit(caller, "create_partitions", (topic,))
+        if refused := self.refusals(caller, "create_partitions", (topic,)):
+            return TopicResult(topic, refused[topic])
         return await self._core.create_partitions(topic, total_count, validate_only=validate_only)
 
     async def transfer_leadership(
@@ -384,158 +393,13 @@ class BrokerSeam:
         self.admit(caller, "transfer_leadership", (topic,))
         return await self._core.transfer_leadership(topic, partition, target, timeout_ms)
 
-    # -- consumer groups ------------------------------------------------------------------
 
-    async def find_coordinators(
-        self, group_ids: Sequence[str], *, caller: Caller = ANONYMOUS
-    ) -> list[CoordinatorLocation]:
-        self.admit(caller, "find_coordinators", group_ids)
-        return await self._groups.find_coordinators(group_ids)
-
-    async def join_group(
-        self, req: JoinGroupRequest, *, caller: Caller = ANONYMOUS
-    ) -> JoinGroupResponse:
-        self.admit(caller, "join_group", (req.group_id,))
-        return await self._groups.join_group(req)
-
-    async def sync_group(
-        self, req: SyncGroupRequest, *, caller: Caller = ANONYMOUS
-    ) -> SyncGroupResponse:
-        self.admit(caller, "sync_group", (req.group_id,))
-        return await self._groups.sync_group(req)
-
-    async def heartbeat(
-        self, req: HeartbeatRequest, *, caller: Caller = ANONYMOUS
-    ) -> HeartbeatResponse:
-        self.admit(caller, "heartbeat", (req.group_id,))
-        return await self._groups.heartbeat(req)
-
-    async def leave_group(
-        self, req: LeaveGroupRequest, *, caller: Caller = ANONYMOUS
-    ) -> LeaveGroupResponse:
-        self.admit(caller, "leave_group", (req.group_id,))
-        return await self._groups.leave_group(req)
-
-    async def commit_offsets(
-        self, req: OffsetCommitRequest, *, caller: Caller = ANONYMOUS
-    ) -> OffsetCommitResponse:
-        """A topic the caller may not read answers TOPIC_AUTHORIZATION_FAILED for each of its
-        partitions; the others are committed (Kafka's OffsetCommit)."""
-        self.admit(caller, "commit_offsets", (req.group_id,))
-        refused = self._refused_topics(caller, "commit_offsets_topics", req.partitions)
-        if not refused:
-            return await self._groups.commit_offsets(req)
-        kept = tuple(p for p in req.partitions if p.topic not in refused)
-        answer = OffsetCommitResponse(())
-        if kept:
-            answer = await self._groups.commit_offsets(dataclasses.replace(req, partitions=kept))
-        results = iter(answer.partitions)
-        merged = tuple(
-            OffsetCommitPartitionResult(p.topic, p.partition, _TOPIC_REFUSED)
-            if p.topic in refused
-            else next(results)
-            for p in req.partitions
-        )
-        return dataclasses.replace(answer, partitions=merged)
-
-    async def fetch_offsets(
-        self,
-        group_id: str,
-        partitions: Sequence[TopicPartition] | None = None,
-        *,
-        caller: Caller = ANONYMOUS,
-    ) -> OffsetFetchResponse:
-        """Offsets of topics the caller may not describe are left out of "all of the group's"
-        (``partitions`` None) and answer TOPIC_AUTHORIZATION_FAILED when asked by name."""
-        self.admit(caller, "fetch_offsets", (group_id,))
-        answer = await self._groups.fetch_offsets(group_id, partitions)
-        refused = self._refused_topics(caller, "fetch_offsets_topics", answer.partitions)
-        if not refused:
-            return answer
-        if partitions is None:
-            kept = tuple(p for p in answer.partitions if p.topic not in refused)
-        else:
-            kept = tuple(
-                OffsetFetchPartition(p.topic, p.partition, NO_OFFSET, error=_TOPIC_REFUSED)
-                if p.topic in refused
-                else p
-                for p in answer.partitions
-            )
-        return dataclasses.replace(answer, partitions=kept)
-
-    async def delete_offsets(
-        self, req: OffsetDeleteRequest, *, caller: Caller = ANONYMOUS
-    ) -> OffsetDeleteResponse:
-        """Delete some committed offsets of a group (Kafka's OffsetDelete: DELETE on the group,
-        READ on each topic, else TOPIC_AUTHORIZATION_FAILED for its partitions)."""
-        self.admit(caller, "delete_offsets", (req.group_id,))
-        refused = self._refused_topics(caller, "delete_offsets_topics", req.partitions)
-        kept = tuple(tp for tp in req.partitions if tp.topic not in refused)
-        answer = await self._groups.delete_offsets(dataclasses.replace(req, partitions=kept))
-        if not refused or answer.error is not ErrorCode.NONE:
-            return answer
-        results = {(r.topic, r.partition): r for r in answer.partitions}
-        merged = tuple(
-            results.get(
-                (tp.topic, tp.partition),
-                OffsetDeletePartitionResult(tp.topic, tp.partition, _TOPIC_REFUSED),
-            )
-            for tp in dict.fromkeys(req.partitions)
-        )
-        return dataclasses.replace(answer, partitions=merged)
-
-    def _refused_topics(
-        self, caller: Caller, action: str, partitions: Iterable[TopicPartitionLike]
-    ) -> set[str]:
-        """The topics of ``partitions`` the caller may not use for ``action``."""
-        topics = {p.topic for p in partitions}
-        return topics - set(self.security.visible(caller, action, topics))
-
-    async def list_groups(
-        self, states: Collection[GroupState] = (), *, caller: Caller = ANONYMOUS
-    ) -> ListGroupsResponse:
-        self.admit(caller, "list_groups")
-        answer = await self._groups.list_groups(states)
-        visible = set(
-            self.security.visible(caller, "list_groups", [g.group_id for g in answer.groups])
-        )
-        return dataclasses.replace(
-            answer, groups=tuple(g for g in answer.groups if g.group_id in visible)
-        )
-
-    async def describe_groups(
-        self,
-        group_ids: Sequence[str],
-        *,
-        include_offsets: bool = False,
-        caller: Caller = ANONYMOUS,
-    ) -> list[tuple[DescribedGroup, GroupOffsets | None]]:
-        """A group the caller may not describe is answered GROUP_AUTHORIZATION_FAILED (and
-        Dead), the others as they are (Kafka's DescribeGroups: per group)."""
-        self.admit(caller, "describe_groups")
-        allowed = set(self.security.visible(caller, "describe_groups", group_ids))
-        described = iter(
-            await self._groups.describe_groups(
-                [g for g in group_ids if g in allowed], include_offsets=include_offsets
-            )
-        )
-        return [
-            next(described)
-            if g in allowed
-            else (DescribedGroup(g, ErrorCode.GROUP_AUTHORIZATION_FAILED, GroupState.DEAD), None)
-            for g in group_ids
-        ]
-
-    async def delete_groups(
-        self, group_ids: Sequence[str], *, caller: Caller = ANONYMOUS
-    ) -> DeleteGroupsResponse:
-        """A group the caller may not delete is answered GROUP_AUTHORIZATION_FAILED, the
-        others are deleted (Kafka's DeleteGroups: per group)."""
-        self.admit(caller, "delete_groups")
-        allowed = set(self.security.visible(caller, "delete_groups", group_ids))
-        answer = await self._groups.delete_groups([g for g in group_ids if g in allowed])
-        results = {r.group_id: r for r in answer.results}
-        refused = ErrorCode.GROUP_AUTHORIZATION_FAILED
-        return DeleteGroupsResponse(
-            tuple(results.get(g, DeleteGroupResult(g, refused)) for g in dict.fromkeys(group_ids))
-        )
+def _visible_meta(
+    topic: TopicMeta, refused: Mapping[str, LogdError], uncreatable: Mapping[str, LogdError]
+) -> TopicMeta:
+    """A topic of a Metadata answer as the caller may see it."""
+    if topic.name in refused:
+        return TopicMeta(topic.name, error=refused[topic.name])
+    if topic.name in uncreatable and isinstance(topic.error, UnknownTopicOrPartitionError):
+        return TopicMeta(topic.name, error=uncreatable[topic.name])
+    return topic

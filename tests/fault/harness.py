@@ -146,7 +146,8 @@ def run(root: Path, config: RunConfig) -> RunResult:
             _create_idle(cluster.bootstrap, config)
         with Admin(brokers=cluster.bootstrap, request_timeout_ms=10_000) as admin:
             _create_topics(admin, config)
-            workload = Workload(cluster.bootstrap, history, config.workload)
+            brokers = cluster.bootstrap if w.client == "logd" else _kafka_bootstrap(cluster)
+            workload = Workload(brokers, history, config.workload)
             workload.start()
             try:
                 problems += _drive(cluster, admin, workload.progress, faults, config, outcomes)
@@ -176,6 +177,11 @@ def _cluster(root: Path, config: RunConfig) -> Cluster:
     if config.nodes > 1 and hook_in_build():
         args.append("--enable-fault-injection")
     return Cluster(root / "cluster", config.nodes, extra_args=args)
+
+
+def _kafka_bootstrap(cluster: Cluster) -> str:
+    """Every broker's Kafka listener (the Kafka-client workload's bootstrap servers)."""
+    return ",".join(b.bound()["kafka"] for b in cluster)
 
 
 def _create_topics(admin: Admin, config: RunConfig) -> None:

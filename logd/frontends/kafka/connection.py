@@ -50,6 +50,7 @@ from logd.frontends.kafka.header import (
     parse_request_header,
     response_is_flexible,
 )
+from logd.frontends.kafka.refusal import refusal_answer
 from logd.frontends.kafka.sasl import UNAUTHENTICATED_FRAME_MAX, SaslState
 from logd.frontends.kafka.schema_codec import SchemaDecodeError, decode, writer_for
 
@@ -273,8 +274,11 @@ class Connection(asyncio.Protocol):
         try:
             result = api.handler(ctx, request)
         except (SchemaDecodeError, LogdError) as exc:
-            self._fail(f"bad {api.name} request: {exc}", header)
-            return
+            refused = _refused(header, exc)
+            if refused is None:
+                self._fail(f"bad {api.name} request: {exc}", header)
+                return
+            result = refused
         except Exception:
             _log.exception("kafka: %s handler failed; closing %s", api.name, self._peer)
             self.begin_close()
@@ -323,6 +327,8 @@ class Connection(asyncio.Protocol):
         exc = future.exception()
         if exc is None:
             slot.answer = self._after(slot.header, future.result())
+        elif (refused := _refused(slot.header, exc)) is not None:
+            slot.answer = self._after(slot.header, refused)
         elif isinstance(exc, SchemaDecodeError | LogdError):
             # A request refused as a whole where the API has no way to say so.
             _log.info("kafka: closing %s: %s", self._peer, exc)
@@ -389,6 +395,15 @@ def _request_class(api_key: int, api_version: int) -> type[Any]:
 @functools.cache
 def _response_class(api_key: int, api_version: int) -> type[Any]:
     return load_response_schema(api_key, api_version)
+
+
+def _refused(header: RequestHeader, exc: BaseException) -> dict[str, Any] | None:
+    """The answer to a request refused as a whole (an authorization or quota refusal
+    escaping its handler), when its API has a top-level error code to say so; a request
+    that is not understood (INVALID_REQUEST, bad bytes) still closes the connection."""
+    if not isinstance(exc, LogdError) or isinstance(exc, InvalidRequestError):
+        return None
+    return refusal_answer(_response_class(header.api_key, header.api_version), exc)
 
 
 def _decode_request(header: RequestHeader, frame: bytes) -> Any:
