@@ -112,11 +112,8 @@ class ReferenceExistsError(RegistryError):
     error_code = 42206
 
 
-class InvalidReferenceError(RegistryError):
+class InvalidReferenceError(InvalidSchemaError):
     """A reference that names no live schema, or that closes a cycle (Confluent: 42201)."""
-
-    http_status = 422
-    error_code = 42201
 
 
 class UnprocessableEntityError(RegistryError):
