@@ -8,9 +8,12 @@ values are JSON objects, ``null`` (a tombstone) for a hard delete or a config re
 * CONFIG (subject or global ``null``): ``{compatibilityLevel}``
 * MODE: ``{mode}``
 * DELETE_SUBJECT: ``{subject, version}`` — every version up to ``version`` soft-deleted
-* NOOP: ignored by Confluent and Karapace; logd's writer puts ``{"maxId": N}`` under the
-  one key ``{"keytype":"NOOP","magic":0}`` before a hard delete, so the highest id ever
-  given out survives compaction and is never given again.
+* NOOP: ignored by Confluent and Karapace.  logd's writer puts ``{"maxId": N}`` under the
+  key ``{"keytype":"NOOP","magic":0}`` before a hard delete, so the highest id ever given
+  out survives compaction and is never given again; and, on becoming the writer,
+  ``{"nodeId": N, "url": U}`` under ``{"keytype":"NOOP","subject":"__logd_writer",…}``, so
+  the other brokers know where to forward writes (and the writer knows its state holds
+  everything written before it).
 
 Pure: bytes in, typed records out (and back).
 """
@@ -25,6 +28,7 @@ from typing import Any
 from logd.registry.model import Reference, SchemaType
 
 __all__ = [
+    "WRITER_SUBJECT",
     "KeyType",
     "RecordKey",
     "SchemaValue",
@@ -37,6 +41,7 @@ __all__ = [
     "noop_key",
     "schema_key",
     "schema_value",
+    "writer_key",
 ]
 
 
@@ -57,7 +62,7 @@ class RecordKey:
 
     def encode(self) -> bytes:
         obj: dict[str, Any] = {"keytype": self.keytype.value}
-        if self.keytype is not KeyType.NOOP:
+        if self.keytype is not KeyType.NOOP or self.subject is not None:
             obj["subject"] = self.subject
         if self.version is not None:
             obj["version"] = self.version
@@ -101,6 +106,13 @@ def delete_subject_key(subject: str) -> RecordKey:
 
 def noop_key() -> RecordKey:
     return RecordKey(KeyType.NOOP)
+
+
+WRITER_SUBJECT = "__logd_writer"
+
+
+def writer_key() -> RecordKey:
+    return RecordKey(KeyType.NOOP, WRITER_SUBJECT)
 
 
 def schema_value(v: SchemaValue) -> dict[str, Any]:

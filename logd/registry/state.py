@@ -26,7 +26,7 @@ from logd.registry.errors import (
 )
 from logd.registry.model import CompatibilityLevel, Mode, Reference, SchemaType
 from logd.registry.parsed import ParsedSchema
-from logd.registry.records import KeyType, decode_key, decode_value
+from logd.registry.records import WRITER_SUBJECT, KeyType, decode_key, decode_value
 from logd.registry.schemas import Stored, parse_references, parse_schema, parse_schema_type
 
 __all__ = ["DEFAULT_COMPATIBILITY", "RegistryState", "SchemaEntry", "VersionEntry"]
@@ -65,6 +65,7 @@ class RegistryState:
         self.modes: dict[str, Mode] = {}
         self.global_mode: Mode = Mode.READWRITE
         self.max_id = 0
+        self.writer: tuple[int, str] | None = None  # (node id, registry URL) announced
         self.skipped = 0  # records that were not in the format
         self._ids_by_identity: dict[tuple[str, str, tuple[Reference, ...]], int] = {}
         self._parsed: dict[int, ParsedSchema] = {}
@@ -84,6 +85,11 @@ class RegistryState:
                 self._apply_mode(k.subject, v)
             elif k.keytype is KeyType.DELETE_SUBJECT:
                 self._apply_delete_subject(v)
+            elif k.subject == WRITER_SUBJECT and v is not None:
+                node, url = v["nodeId"], v["url"]
+                if not isinstance(node, int) or not isinstance(url, str):
+                    raise ValueError("bad writer announcement")
+                self.writer = (node, url)
             elif v is not None and isinstance(v.get("maxId"), int):
                 self.max_id = max(self.max_id, v["maxId"])
         except (ValueError, KeyError, TypeError, RegistryError):

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 (tables of cases read best one per line)
 """The Avro specification's schema-resolution rules, one row each, through our checker.
 
 Each row: (case, writer schema, reader schema, can the reader read the writer's data?).
@@ -79,7 +80,7 @@ CASES = [
 ]  # fmt: skip
 
 
-def parse(schema: object):  # noqa: ANN201
+def parse(schema: object):
     return parse_schema(SchemaType.AVRO, json.dumps(schema))
 
 

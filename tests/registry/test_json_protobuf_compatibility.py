@@ -1,3 +1,4 @@
+# ruff: noqa: E501 (tables of cases read best one per line)
 """JSON Schema and Protobuf compatibility (reader = the new schema under BACKWARD)."""
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from logd.registry import SchemaType, parse_schema
 from logd.registry.errors import InvalidSchemaError
 
 
-def obj(props: dict[str, object], *, required: tuple[str, ...] = (), extra: object = None) -> dict[str, object]:
+def obj(
+    props: dict[str, object], *, required: tuple[str, ...] = (), extra: object = None
+) -> dict[str, object]:
     out: dict[str, object] = {"type": "object", "properties": props}
     if required:
         out["required"] = list(required)
@@ -19,46 +22,48 @@ def obj(props: dict[str, object], *, required: tuple[str, ...] = (), extra: obje
     return out
 
 
-S, I, N = {"type": "string"}, {"type": "integer"}, {"type": "number"}
+S, INT, N = {"type": "string"}, {"type": "integer"}, {"type": "number"}
 JSON_CASES = [
     ("identical", obj({"a": S}), obj({"a": S}), True),
-    ("integer widened to number", obj({"a": I}), obj({"a": N}), True),
-    ("number narrowed to integer", obj({"a": N}), obj({"a": I}), False),
-    ("type changed", obj({"a": S}), obj({"a": I}), False),
+    ("integer widened to number", obj({"a": INT}), obj({"a": N}), True),
+    ("number narrowed to integer", obj({"a": N}), obj({"a": INT}), False),
+    ("type changed", obj({"a": S}), obj({"a": INT}), False),
     ("property became required", obj({"a": S}), obj({"a": S}, required=("a",)), False),
     ("required dropped", obj({"a": S}, required=("a",)), obj({"a": S}), True),
-    ("property added to open content model", obj({"a": S}), obj({"a": S, "b": I}), False),
-    ("property added to closed content model", obj({"a": S}, extra=False), obj({"a": S, "b": I}, extra=False), True),
-    ("property removed from open model", obj({"a": S, "b": I}), obj({"a": S}), True),
-    ("property removed from closed model", obj({"a": S, "b": I}, extra=False), obj({"a": S}, extra=False), False),
+    ("property added to open content model", obj({"a": S}), obj({"a": S, "b": INT}), False),
+    ("property added to closed content model", obj({"a": S}, extra=False), obj({"a": S, "b": INT}, extra=False), True),
+    ("property removed from open model", obj({"a": S, "b": INT}), obj({"a": S}), True),
+    ("property removed from closed model", obj({"a": S, "b": INT}, extra=False), obj({"a": S}, extra=False), False),
     ("content model closed", obj({"a": S}), obj({"a": S}, extra=False), False),
     ("content model opened", obj({"a": S}, extra=False), obj({"a": S}), True),
     ("enum value added", {"enum": ["x", "y"]}, {"enum": ["x", "y", "z"]}, True),
     ("enum value removed", {"enum": ["x", "y"]}, {"enum": ["x"]}, False),
     ("maxLength loosened", {"type": "string", "maxLength": 5}, {"type": "string", "maxLength": 9}, True),
     ("maxLength tightened", {"type": "string", "maxLength": 5}, {"type": "string", "maxLength": 3}, False),
-    ("minimum added", I, {"type": "integer", "minimum": 0}, False),
-    ("minimum dropped", {"type": "integer", "minimum": 0}, I, True),
-    ("items widened", {"type": "array", "items": I}, {"type": "array", "items": N}, True),
-    ("items narrowed", {"type": "array", "items": N}, {"type": "array", "items": I}, False),
-    ("anyOf branch added", {"anyOf": [S, I]}, {"anyOf": [S, I, {"type": "null"}]}, True),
-    ("anyOf branch removed", {"anyOf": [S, I]}, {"anyOf": [S]}, False),
-    ("local $ref followed", {"$defs": {"x": I}, "$ref": "#/$defs/x"}, {"$defs": {"x": N}, "$ref": "#/$defs/x"}, True),
+    ("minimum added", INT, {"type": "integer", "minimum": 0}, False),
+    ("minimum dropped", {"type": "integer", "minimum": 0}, INT, True),
+    ("items widened", {"type": "array", "items": INT}, {"type": "array", "items": N}, True),
+    ("items narrowed", {"type": "array", "items": N}, {"type": "array", "items": INT}, False),
+    ("anyOf branch added", {"anyOf": [S, INT]}, {"anyOf": [S, INT, {"type": "null"}]}, True),
+    ("anyOf branch removed", {"anyOf": [S, INT]}, {"anyOf": [S]}, False),
+    ("local $ref followed", {"$defs": {"x": INT}, "$ref": "#/$defs/x"}, {"$defs": {"x": N}, "$ref": "#/$defs/x"}, True),
 ]  # fmt: skip
 
 
-def js(doc: object):  # noqa: ANN201
+def js(doc: object):
     return parse_schema(SchemaType.JSON, json.dumps(doc))
 
 
-@pytest.mark.parametrize(("case", "writer", "reader", "ok"), JSON_CASES, ids=[c[0] for c in JSON_CASES])
+@pytest.mark.parametrize(
+    ("case", "writer", "reader", "ok"), JSON_CASES, ids=[c[0] for c in JSON_CASES]
+)
 def test_json_schema_rules(case: str, writer: object, reader: object, ok: bool) -> None:
     problems = js(reader).incompatibilities(js(writer))
     assert (problems == []) is ok, problems
 
 
 def test_recursive_json_schema_terminates() -> None:
-    doc = {"type": "object", "properties": {"next": {"$ref": "#"}, "v": I}}
+    doc = {"type": "object", "properties": {"next": {"$ref": "#"}, "v": INT}}
     assert js(doc).incompatibilities(js(doc)) == []
 
 
@@ -96,7 +101,9 @@ PROTO_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("case", "writer", "reader", "ok"), PROTO_CASES, ids=[c[0] for c in PROTO_CASES])
+@pytest.mark.parametrize(
+    ("case", "writer", "reader", "ok"), PROTO_CASES, ids=[c[0] for c in PROTO_CASES]
+)
 def test_protobuf_rules(case: str, writer: str, reader: str, ok: bool) -> None:
     package = "q" if case == "package changed" else "p"
     w = parse_schema(SchemaType.PROTOBUF, proto(writer))

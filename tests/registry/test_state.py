@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from logd.registry import CompatibilityLevel, Mode, Reference, RegistryState, SchemaType, parse_schema
+from logd.registry import (
+    CompatibilityLevel,
+    Mode,
+    Reference,
+    RegistryState,
+    SchemaType,
+    parse_schema,
+)
 from logd.registry.errors import (
     IncompatibleSchemaError,
     InvalidSchemaError,
@@ -33,7 +40,11 @@ R2 = json.dumps(
         {"name": "a", "type": "int"}, {"name": "b", "type": "string", "default": ""}]}
 )  # fmt: skip
 R_BAD = json.dumps(
-    {"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}, {"name": "c", "type": "int"}]}
+    {
+        "type": "record",
+        "name": "R",
+        "fields": [{"name": "a", "type": "int"}, {"name": "c", "type": "int"}],
+    }
 )
 
 
@@ -44,7 +55,13 @@ def commit(state: RegistryState, plan: Plan) -> object:
     return plan.answer
 
 
-def register(state: RegistryState, subject: str, text: str, refs: tuple[Reference, ...] = (), t: SchemaType = SchemaType.AVRO) -> dict[str, int]:
+def register(
+    state: RegistryState,
+    subject: str,
+    text: str,
+    refs: tuple[Reference, ...] = (),
+    t: SchemaType = SchemaType.AVRO,
+) -> dict[str, int]:
     parsed = parse_schema(t, text, refs, state.lookup)
     answer = commit(state, plan_register(state, subject, parsed))
     assert isinstance(answer, dict)
@@ -114,9 +131,18 @@ def test_max_id_survives_compaction_through_the_noop_floor() -> None:
 
 def test_references_resolve_and_block_deletion() -> None:
     s = RegistryState()
-    addr = json.dumps({"type": "record", "name": "Addr", "namespace": "x", "fields": [{"name": "c", "type": "string"}]})
+    addr = json.dumps(
+        {
+            "type": "record",
+            "name": "Addr",
+            "namespace": "x",
+            "fields": [{"name": "c", "type": "string"}],
+        }
+    )
     register(s, "addr", addr)
-    person = json.dumps({"type": "record", "name": "P", "fields": [{"name": "home", "type": "x.Addr"}]})
+    person = json.dumps(
+        {"type": "record", "name": "P", "fields": [{"name": "home", "type": "x.Addr"}]}
+    )
     ref = (Reference("x.Addr", "addr", 1),)
     answer = register(s, "person", person, ref)
     assert s.referenced_by("addr", 1) == [answer["id"]]
