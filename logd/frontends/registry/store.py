@@ -92,6 +92,8 @@ class SchemaStore:
     # ---- writes -------------------------------------------------------------------------
 
     async def is_writer(self) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), _WRITER_WAIT_S)
         return await self.log.writer_id() == self.log.node_id
 
     async def write(self, plan_for: Callable[[RegistryState], Plan]) -> tuple[object, int]:
@@ -117,12 +119,20 @@ class SchemaStore:
         await self.wait_applied(last)
 
     async def _append(self, pairs: list[tuple[bytes, bytes | None]]) -> int:
-        try:
-            return await self.log.append(pairs)
-        except NotLeaderOrFollowerError as exc:
-            raise WriterUnavailableError(f"this broker stopped being the writer: {exc}") from exc
-        except LogdError as exc:
-            raise StoreError(f"could not write to _schemas: {exc}") from exc
+        """Append; a leader that metadata names but whose replica is not hosted yet (just
+        created, just elected) is waited for, briefly."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _WRITER_WAIT_S
+        while True:
+            try:
+                return await self.log.append(pairs)
+            except NotLeaderOrFollowerError as exc:
+                still_me = await self.log.writer_id() == self.log.node_id
+                if not still_me or loop.time() >= deadline:
+                    raise WriterUnavailableError(f"not the registry writer: {exc}") from exc
+                await asyncio.sleep(_POLL_MS / 1000)
+            except LogdError as exc:
+                raise StoreError(f"could not write to _schemas: {exc}") from exc
 
     async def writer_url(self) -> str:
         """The writer's registry URL, waiting (bounded) for an announcement by the broker
