@@ -3,19 +3,14 @@ confluent-kafka's SchemaRegistryClient and by raw HTTP for the error cases."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from logd.frontends.registry import RegistryFrontEnd
-from tests.broker.harness import open_core
+from tests.frontends.registry.harness import registry  # noqa: F401 (a fixture)
 
 CT = "application/vnd.schemaregistry.v1+json"
 _HTTP = httpx.Client(timeout=30)  # one client: a new one per call costs ~0.2 s of TLS set-up
@@ -24,34 +19,6 @@ V2 = json.dumps({"type": "record", "name": "User", "fields": [
     {"name": "name", "type": "string"}, {"name": "age", "type": "int", "default": 0}]})  # fmt: skip
 V_BAD = json.dumps({"type": "record", "name": "User", "fields": [
     {"name": "name", "type": "string"}, {"name": "email", "type": "string"}]})  # fmt: skip
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    """A broker core with the registry front end on its own event loop thread."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def up() -> tuple[object, RegistryFrontEnd, str]:
-        opened = await open_core(tmp_path)
-        front = RegistryFrontEnd("127.0.0.1", 0, opened.core, opened.core.node_id)
-        host, port = await front.start()
-        return opened, front, f"http://{host}:{port}"
-
-    async def down(opened: object, front: RegistryFrontEnd) -> None:
-        front.begin_drain()
-        await front.stop(1.0)
-        await opened.close()  # type: ignore[attr-defined]
-
-    opened, front, url = asyncio.run_coroutine_threadsafe(up(), loop).result(30)
-    try:
-        yield url
-    finally:
-        asyncio.run_coroutine_threadsafe(down(opened, front), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def call(
