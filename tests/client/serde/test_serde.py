@@ -1,4 +1,3 @@
-# ruff: noqa: E501 (schemas read best on one line)
 """logd's serializers against a real registry, and byte-for-byte against confluent-kafka's."""
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from logd.client.serde import (
     topic_record_name_strategy,
     unpack,
 )
-from tests.frontends.registry.harness import registry  # noqa: F401 (a fixture)
 
 USER = json.dumps({"type": "record", "name": "User", "namespace": "ex", "fields": [
     {"name": "name", "type": "string"}, {"name": "age", "type": "int"}]})  # fmt: skip

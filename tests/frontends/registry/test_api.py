@@ -10,8 +10,6 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from tests.frontends.registry.harness import registry  # noqa: F401 (a fixture)
-
 CT = "application/vnd.schemaregistry.v1+json"
 _HTTP = httpx.Client(timeout=30)  # one client: a new one per call costs ~0.2 s of TLS set-up
 V1 = json.dumps({"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}]})
