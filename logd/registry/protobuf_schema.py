@@ -152,6 +152,8 @@ def parse_protobuf(
                 f"Invalid Protobuf schema: import {element.name!r} has no reference"
             )
     descriptors = _describe(file, imported.values())
+    if not descriptors.messages and not descriptors.enums:
+        raise InvalidSchemaError("Invalid Protobuf schema: it defines no message and no enum")
     return ProtobufSchema(text, tuple(references), tuple(dependencies), file, descriptors)
 
 
