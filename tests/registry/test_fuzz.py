@@ -1,4 +1,3 @@
-# ruff: noqa: E501 (strategies read best on one line)
 """Fuzz the registry's input parsing: any text as a schema of any type, any bytes as a
 `_schemas` record. Each must be accepted or refused with a RegistryError — never another
 exception, a hang or a half-applied state."""
