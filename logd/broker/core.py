@@ -224,6 +224,30 @@ class BrokerCore:
             draining=lambda: self._draining,
         )
 
+    async def fetch_replica(
+        self,
+        partitions: Sequence[FetchPartitionRequest],
+        *,
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+    ) -> list[FetchPartitionResult]:
+        """Long-poll fetch from this broker's own replicas, led here or followed, each up to
+        its own high watermark (committed records only); NOT_LEADER_OR_FOLLOWER for a
+        partition this broker hosts no replica of. KIP-392's follower fetching, for the
+        broker's own services (the schema registry's copy of ``_schemas``)."""
+        return await fetch(
+            partitions,
+            self.replicas.replica,
+            self.replicas.hint,
+            max_wait_ms=max_wait_ms,
+            min_bytes=min_bytes,
+            max_bytes=max_bytes,
+            limits=self._fetch_limits,
+            draining=lambda: self._draining,
+            any_replica=True,
+        )
+
     async def list_offsets(self, queries: Sequence[ListOffsetsQuery]) -> list[ListOffsetsResult]:
         return [self._list_offset(q) for q in queries]
 

@@ -200,6 +200,26 @@ class BrokerSeam:
             partitions, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes
         )
 
+    async def fetch_replica(
+        self,
+        partitions: Sequence[FetchPartitionRequest],
+        *,
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+        caller: Caller = ANONYMOUS,
+    ) -> list[FetchPartitionResult]:
+        """Long-poll fetch from this broker's own replica of each partition, whether it
+        leads it or follows, up to that replica's high watermark: committed records only,
+        perhaps fewer than the leader has yet. A partition this broker hosts no replica of
+        answers NOT_LEADER_OR_FOLLOWER (read it with :meth:`fetch`). For front ends that
+        keep a copy of an internal topic on every broker (the schema registry's
+        ``_schemas``) and must go on reading it while its leader is gone."""
+        self.admit(caller, "fetch", {p.topic for p in partitions})
+        return await self._core.fetch_replica(
+            partitions, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes
+        )
+
     async def list_offsets(
         self, queries: Sequence[ListOffsetsQuery], *, caller: Caller = ANONYMOUS
     ) -> list[ListOffsetsResult]:

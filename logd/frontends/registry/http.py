@@ -23,6 +23,7 @@ from logd.registry.errors import (
 __all__ = [
     "CONTENT_TYPE",
     "MAX_BODY_BYTES",
+    "Handler",
     "error_middleware",
     "flag",
     "int_param",

@@ -1,27 +1,42 @@
 """The registry listener: an aiohttp server on the broker's event loop (DESIGN.md
-``--registry-listen``, default 127.0.0.1:8081), one :class:`RegistryFrontEnd` per broker.
+``--registry-listen``, default 127.0.0.1:8081), one :class:`RegistryFrontEnd` per broker,
+plugged into the node as ``logd.node.frontends.FrontEnd``.
 
-Start: bind, then start the store's tail (it creates `_schemas` when missing).  Drain:
-stop accepting; stop: let requests in flight finish until the grace deadline, then close.
+Start: bind (port 0: any free port), serve, then start the store's tail (it creates
+`_schemas` when missing). Drain: stop accepting connections; a request arriving on an open
+keep-alive connection is answered 50003 (retry elsewhere). Stop: let the requests in flight
+finish until the grace deadline, then cancel them, close the connections, stop the tail.
+
+Ownership: the broker's event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
 import socket
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from logd.frontends.registry.http import MAX_BODY_BYTES, error_middleware
+from logd.broker.seam import BrokerSeam
+from logd.errors import InvalidConfigError
+from logd.frontends.registry.http import MAX_BODY_BYTES, Handler, error_middleware
 from logd.frontends.registry.read_routes import STORE, add_read_routes
-from logd.frontends.registry.schema_log import SchemaLog, SchemaLogCore
+from logd.frontends.registry.schema_log import SchemaLog
 from logd.frontends.registry.store import SchemaStore
 from logd.frontends.registry.write_routes import add_write_routes
+from logd.metadata.types import HostPort
+from logd.registry.errors import WriterUnavailableError
 
 __all__ = ["RegistryFrontEnd", "build_app"]
 
 
-def build_app(store: SchemaStore) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+def build_app(store: SchemaStore, *extra: Middleware) -> web.Application:
+    """The registry's routes over ``store``; ``extra`` middlewares run inside the error
+    boundary (so what they raise is answered like any registry error)."""
+    app = web.Application(middlewares=[error_middleware, *extra], client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
     add_read_routes(app)
     add_write_routes(app)
@@ -31,34 +46,65 @@ def build_app(store: SchemaStore) -> web.Application:
 class RegistryFrontEnd:
     """The schema registry's HTTP listener on one broker."""
 
-    def __init__(self, host: str, port: int, core: SchemaLogCore, node_id: int) -> None:
-        self.host = host
-        self.port = port
-        self._core = core
-        self._node_id = node_id
+    name = "registry"
+
+    def __init__(self, address: HostPort, seam: BrokerSeam) -> None:
+        self.address = address
+        self._seam = seam
         self._runner: web.AppRunner | None = None
-        self._site: web.SockSite | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._in_flight: set[asyncio.Task[object]] = set()
+        self._draining = False
         self.store: SchemaStore | None = None
 
-    async def start(self) -> tuple[str, int]:
-        """Bind (port 0: any free port) and serve; the address bound."""
-        sock = socket.create_server((self.host, self.port), reuse_port=False)
+    async def start(self) -> HostPort:
+        """Bind and serve; the address bound."""
+        try:
+            sock = socket.create_server((self.address.host, self.address.port))
+        except OSError as exc:
+            reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise InvalidConfigError(
+                f"registry.listen: cannot listen on {self.address}: {reason}"
+            ) from exc
         host, port = sock.getsockname()[:2]
-        self.store = SchemaStore(SchemaLog(self._core, self._node_id), f"http://{host}:{port}")
-        self._runner = web.AppRunner(build_app(self.store), access_log=None)
+        bound = HostPort(host, port)
+        self.store = SchemaStore(SchemaLog(self._seam), f"http://{bound}")
+        self._runner = web.AppRunner(build_app(self.store, self._track), access_log=None)
         await self._runner.setup()
-        self._site = web.SockSite(self._runner, sock)
-        await self._site.start()
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        self._server = site._server  # aiohttp exposes no public way to stop accepting only
         await self.store.start()
-        return host, port
+        return bound
+
+    @web.middleware
+    async def _track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self._draining:
+            raise WriterUnavailableError("this broker is shutting down; retry on another")
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            return await handler(request)
+        finally:
+            self._in_flight.discard(task)
 
     def begin_drain(self) -> None:
-        if self._site is not None and self._site._server is not None:
-            self._site._server.close()
+        self._draining = True
+        if self._server is not None:
+            self._server.close()
 
     async def stop(self, grace_s: float) -> None:
+        """Requests in flight get ``grace_s``; then they are cancelled and every connection
+        closed. Called again with 0 (a second signal): cancel now."""
+        self.begin_drain()
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=max(grace_s, 0))
+        for task in list(self._in_flight):
+            task.cancel()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            with contextlib.suppress(Exception):
+                await runner.cleanup()
         if self.store is not None:
             await self.store.stop()
-        if self._runner is not None:
-            await self._runner.shutdown()
-            await self._runner.cleanup()

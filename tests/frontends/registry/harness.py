@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from logd.frontends.registry import RegistryFrontEnd
+from logd.metadata.types import HostPort
 from tests.broker.harness import open_core
 
 __all__ = ["registry"]
@@ -26,9 +27,9 @@ def registry(tmp_path: Path) -> Iterator[str]:
 
     async def up() -> tuple[object, RegistryFrontEnd, str]:
         opened = await open_core(tmp_path)
-        front = RegistryFrontEnd("127.0.0.1", 0, opened.core, opened.core.node_id)
-        host, port = await front.start()
-        return opened, front, f"http://{host}:{port}"
+        front = RegistryFrontEnd(HostPort("127.0.0.1", 0), opened.seam())
+        bound = await front.start()
+        return opened, front, f"http://{bound}"
 
     async def down(opened: object, front: RegistryFrontEnd) -> None:
         front.begin_drain()
