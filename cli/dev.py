@@ -47,17 +47,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=int, default=7070, metavar="PORT", help="first node's port (default 7070)"
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    from logd.node.args import add_listener_arguments
+
+    add_listener_arguments(parser, per_node=True)
 
 
 def _commands(args: argparse.Namespace, root: Path) -> list[list[str]]:
-    from logd.node.args import listener_arguments
+    from logd.node.args import listener_arguments, listeners_given
 
     addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
     peers = ",".join(f"{i}@{a}" for i, a in enumerate(addresses))
+    first = listeners_given(args)
     return [
         [sys.executable, "-m", "logd.node", "--node-id", str(i), "--listen", address,
          "--data-dir", str(_node_dir(root, i)), "--peers", peers,
-         *listener_arguments(args.host, i)]
+         *listener_arguments(args.host, i, first)]
         for i, address in enumerate(addresses)
     ]  # fmt: skip
 
