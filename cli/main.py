@@ -1,6 +1,9 @@
 """Entry point of the ``logd`` console script: builds the command tree, maps errors to exits.
 
-The tree is a table of (noun, verb) -> module. A verb module defines ``add_arguments(parser)``
+The tree is a table of command paths -> module: ``("produce",)``, ``("topic", "create")``, or
+three levels deep (``("registry", "subject", "list")``); every path but the last word is a
+group of :data:`GROUPS` (its help line), declared parent first. A verb module defines
+``add_arguments(parser)``
 and ``run(app, args) -> int`` and imports anything heavy (grpc, the client) inside ``run``,
 so that ``logd --help`` stays fast (pip's lazy ``commands/__init__.py`` is the model).
 
@@ -30,10 +33,14 @@ class Command(NamedTuple):
     aliases: tuple[str, ...] = ()
 
 
-NOUNS = {
-    "topic": "create, list, describe, delete and configure topics",
-    "group": "list, describe, seek and delete consumer groups",
-    "cluster": "the brokers and the health of the cluster",
+GROUPS: dict[tuple[str, ...], str] = {
+    ("topic",): "create, list, describe, delete and configure topics",
+    ("group",): "list, describe, seek and delete consumer groups",
+    ("cluster",): "the brokers and the health of the cluster",
+    ("registry",): "the schema registry: subjects, schemas and compatibility",
+    ("registry", "subject"): "list, describe and delete subjects",
+    ("registry", "schema"): "register a schema, get one by id",
+    ("registry", "compatibility"): "get and set compatibility levels",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -60,7 +67,20 @@ COMMANDS: tuple[Command, ...] = (
     Command(("group", "delete"), "cli.group.delete", "delete groups and their offsets"),
     Command(("cluster", "info"), "cli.cluster.info", "brokers and the controller"),
     Command(("cluster", "health"), "cli.cluster.health", "is every partition led and in sync?"),
-)
+    Command(("registry", "subject", "list"), "cli.registry.subject_list", "list subjects",
+            ("ls",)),
+    Command(("registry", "subject", "describe"), "cli.registry.subject_describe",
+            "a subject's versions, ids and compatibility"),
+    Command(("registry", "subject", "delete"), "cli.registry.subject_delete",
+            "delete a subject (soft; --permanent: for good)"),
+    Command(("registry", "schema", "create"), "cli.registry.schema_create",
+            "register a schema under a subject"),
+    Command(("registry", "schema", "get"), "cli.registry.schema_get", "a schema by its id"),
+    Command(("registry", "compatibility", "get"), "cli.registry.compatibility_get",
+            "the global or a subject's compatibility level"),
+    Command(("registry", "compatibility", "set"), "cli.registry.compatibility_set",
+            "set the global or a subject's compatibility level"),
+)  # fmt: skip
 
 
 def _global_flags(suppress: bool) -> argparse.ArgumentParser:
@@ -106,14 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     late_flags = _global_flags(suppress=True)
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     top.required = True
-    noun_parsers: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
-    for noun, text in NOUNS.items():
-        noun_parser = top.add_parser(noun, help=text, description=text, parents=[late_flags])
-        verbs = noun_parser.add_subparsers(dest="verb", metavar="VERB")
-        verbs.required = True
-        noun_parsers[noun] = verbs
+    holders: dict[tuple[str, ...], argparse._SubParsersAction[argparse.ArgumentParser]] = {(): top}
+    for path, text in GROUPS.items():
+        group = holders[path[:-1]].add_parser(
+            path[-1], help=text, description=text, parents=[late_flags]
+        )
+        nested = any(other[:-1] == path for other in GROUPS)
+        below = group.add_subparsers(dest="_".join(path), metavar="NOUN" if nested else "VERB")
+        below.required = True
+        holders[path] = below
     for command in COMMANDS:
-        holder = top if len(command.path) == 1 else noun_parsers[command.path[0]]
+        holder = holders[command.path[:-1]]
         leaf = holder.add_parser(
             command.path[-1],
             help=command.help,
@@ -176,8 +199,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def describe_error(exc: Exception, app: App) -> str:
     """One line naming the problem and, where there is one, the way out."""
+    from logd.client.serde import RegistryClientError
     from logd.errors import BrokerUnavailableError, UnknownTopicOrPartitionError
 
+    if isinstance(exc, RegistryClientError) and exc.http_status == 0:
+        return f"{exc}; point --registry-url/LOGD_REGISTRY_URL at a broker's registry listener"
     if isinstance(exc, BrokerUnavailableError):
         return f"{exc}; start one with `logd serve` or point -b/LOGD_BROKERS at a running broker"
     if isinstance(exc, UnknownTopicOrPartitionError):

@@ -47,7 +47,15 @@ class AvroSerializer:
         use_latest_version: bool = False,
         normalize_schemas: bool = False,
         is_key: bool = False,
+        schema_id: int | None = None,
     ) -> None:
+        """``schema_id``: write with that registered schema whatever the subject (no
+        registration, no lookup: what ``logd produce --value-schema ID`` does)."""
+        if schema_id is not None:
+            found = registry.schema(schema_id)
+            if found.get("schemaType", "AVRO") != "AVRO":
+                raise SerializationError(f"schema {schema_id} is not an Avro schema")
+            schema = str(found["schema"])
         if schema is None and not use_latest_version:
             raise ValueError("give a schema, or use_latest_version=True")
         self.registry = registry
@@ -58,10 +66,18 @@ class AvroSerializer:
         self.normalize = normalize_schemas
         self.is_key = is_key
         self._parsed = _parse(schema) if schema is not None else None
+        self._fixed = None if schema_id is None else (schema_id, self._parsed)
         self._by_subject: dict[str, tuple[int, Any]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def parsed_schema(self) -> Any:
+        """fastavro's parsed form of the schema given (None with ``use_latest_version``)."""
+        return self._parsed
+
     def _writer(self, topic: str) -> tuple[int, Any]:
+        if self._fixed is not None:
+            return self._fixed
         subject = self.strategy(topic, self.is_key, _record_name(self._parsed))
         with self._lock:
             known = self._by_subject.get(subject)

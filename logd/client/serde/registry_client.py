@@ -14,6 +14,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from logd.errors import LogdError
@@ -21,13 +22,15 @@ from logd.errors import LogdError
 __all__ = ["RegisteredSchema", "RegistryClient", "RegistryClientError"]
 
 _CT = "application/vnd.schemaregistry.v1+json"
+_SUBJECT_SOFT_DELETED = 40404
 
 
 class RegistryClientError(LogdError):
     """The registry refused a request: ``http_status`` and Confluent's ``error_code``."""
 
     def __init__(self, http_status: int, error_code: int, message: str) -> None:
-        super().__init__(f"{message} (HTTP {http_status}, error code {error_code})")
+        where = f" (HTTP {http_status}, error code {error_code})" if http_status else ""
+        super().__init__(message + where)
         self.http_status = http_status
         self.error_code = error_code
 
@@ -71,25 +74,35 @@ class RegistryClient:
             ) from None
 
     def register(
-        self, subject: str, schema: str, schema_type: str = "AVRO", *, normalize: bool = False
+        self,
+        subject: str,
+        schema: str,
+        schema_type: str = "AVRO",
+        *,
+        normalize: bool = False,
+        references: Sequence[Mapping[str, Any]] = (),
     ) -> int:
-        key = (subject, schema_type, schema)
+        """The schema's id under ``subject`` (registered when new); ``references``:
+        ``{"name", "subject", "version"}`` each."""
+        key = (subject, schema_type, schema + json.dumps(list(references), sort_keys=True))
         with self._lock:
             if key in self._ids:
                 return self._ids[key]
-        body: dict[str, Any] = {"schema": schema}
-        if schema_type != "AVRO":
-            body["schemaType"] = schema_type
+        body = _schema_body(schema, schema_type, references)
         path = f"/subjects/{_q(subject)}/versions?normalize={str(normalize).lower()}"
         schema_id = int(self.request("POST", path, body)["id"])
         with self._lock:
             self._ids[key] = schema_id
         return schema_id
 
-    def lookup(self, subject: str, schema: str, schema_type: str = "AVRO") -> RegisteredSchema:
-        body: dict[str, Any] = {"schema": schema}
-        if schema_type != "AVRO":
-            body["schemaType"] = schema_type
+    def lookup(
+        self,
+        subject: str,
+        schema: str,
+        schema_type: str = "AVRO",
+        references: Sequence[Mapping[str, Any]] = (),
+    ) -> RegisteredSchema:
+        body = _schema_body(schema, schema_type, references)
         found: RegisteredSchema = self.request("POST", f"/subjects/{_q(subject)}", body)
         return found
 
@@ -104,8 +117,53 @@ class RegistryClient:
         return cached
 
     def latest(self, subject: str) -> RegisteredSchema:
-        found: RegisteredSchema = self.request("GET", f"/subjects/{_q(subject)}/versions/latest")
+        return self.version(subject, "latest")
+
+    def version(self, subject: str, version: int | str) -> RegisteredSchema:
+        found: RegisteredSchema = self.request(
+            "GET", f"/subjects/{_q(subject)}/versions/{_q(str(version))}"
+        )
         return found
+
+    def subjects(self, *, prefix: str = "", deleted: bool = False) -> list[str]:
+        query = urllib.parse.urlencode({"subjectPrefix": prefix, "deleted": str(deleted).lower()})
+        return [str(s) for s in self.request("GET", f"/subjects?{query}")]
+
+    def versions(self, subject: str, *, deleted: bool = False) -> list[int]:
+        path = f"/subjects/{_q(subject)}/versions?deleted={str(deleted).lower()}"
+        return [int(v) for v in self.request("GET", path)]
+
+    def delete_subject(self, subject: str, *, permanent: bool = False) -> list[int]:
+        """The versions deleted. Permanent: soft-deletes first when needed (the registry
+        hard-deletes only what was soft-deleted, as Confluent's does)."""
+        if permanent:
+            try:
+                self.request("DELETE", f"/subjects/{_q(subject)}")
+            except RegistryClientError as exc:
+                if exc.error_code != _SUBJECT_SOFT_DELETED:
+                    raise
+        path = f"/subjects/{_q(subject)}?permanent={str(permanent).lower()}"
+        return [int(v) for v in self.request("DELETE", path)]
+
+    def compatibility(self, subject: str | None = None) -> str:
+        """The level that applies: the subject's own, else the global one."""
+        path = "/config" if subject is None else f"/config/{_q(subject)}?defaultToGlobal=true"
+        return str(self.request("GET", path)["compatibilityLevel"])
+
+    def set_compatibility(self, level: str, subject: str | None = None) -> str:
+        path = "/config" if subject is None else f"/config/{_q(subject)}"
+        return str(self.request("PUT", path, {"compatibility": level})["compatibility"])
+
+
+def _schema_body(
+    schema: str, schema_type: str, references: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"schema": schema}
+    if schema_type != "AVRO":
+        body["schemaType"] = schema_type
+    if references:
+        body["references"] = [dict(r) for r in references]
+    return body
 
 
 def _q(subject: str) -> str:
