@@ -106,5 +106,6 @@ class RegistryFrontEnd:
         if runner is not None:
             with contextlib.suppress(Exception):
                 await runner.cleanup()
+            await asyncio.sleep(0)  # the closed connections' handler tasks end now
         if self.store is not None:
             await self.store.stop()
