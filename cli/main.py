@@ -37,6 +37,10 @@ GROUPS: dict[tuple[str, ...], str] = {
     ("topic",): "create, list, describe, delete and configure topics",
     ("group",): "list, describe, seek and delete consumer groups",
     ("cluster",): "the brokers and the health of the cluster",
+    ("security",): "users, ACLs and client quotas (rpk's `security` shapes)",
+    ("security", "user"): "SCRAM users (stored as salted keys)",
+    ("security", "acl"): "Kafka ACLs: who may do what to which resource",
+    ("security", "quota"): "client quotas: byte rates and request percentage",
     ("registry",): "the schema registry: subjects, schemas and compatibility",
     ("registry", "subject"): "list, describe and delete subjects",
     ("registry", "schema"): "register a schema, get one by id",
@@ -67,6 +71,15 @@ COMMANDS: tuple[Command, ...] = (
     Command(("group", "delete"), "cli.group.delete", "delete groups and their offsets"),
     Command(("cluster", "info"), "cli.cluster.info", "brokers and the controller"),
     Command(("cluster", "health"), "cli.cluster.health", "is every partition led and in sync?"),
+    Command(("security", "user", "create"), "cli.security.user_create", "create a user"),
+    Command(("security", "user", "delete"), "cli.security.user_delete", "delete a user"),
+    Command(("security", "user", "list"), "cli.security.user_list", "list users", ("ls",)),
+    Command(("security", "acl", "create"), "cli.security.acl_create", "create ACLs"),
+    Command(("security", "acl", "list"), "cli.security.acl_list", "list ACLs", ("ls",)),
+    Command(("security", "acl", "delete"), "cli.security.acl_delete", "delete matching ACLs"),
+    Command(("security", "quota", "alter"), "cli.security.quota_alter", "set or remove quotas"),
+    Command(("security", "quota", "describe"), "cli.security.quota_describe", "show quotas"),
+    Command(("security", "whoami"), "cli.security.whoami", "the principal the broker sees"),
     Command(("registry", "subject", "list"), "cli.registry.subject_list", "list subjects",
             ("ls",)),
     Command(("registry", "subject", "describe"), "cli.registry.subject_describe",
@@ -83,7 +96,11 @@ COMMANDS: tuple[Command, ...] = (
 )  # fmt: skip
 
 
-def _global_flags(suppress: bool) -> argparse.ArgumentParser:
+#: Commands that run brokers: their own --tls-* flags are the broker's, not a client's.
+_BROKER_COMMANDS = frozenset({("serve",), ("dev",)})
+
+
+def _global_flags(suppress: bool, *, client_security: bool = True) -> argparse.ArgumentParser:
     default = argparse.SUPPRESS if suppress else None
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
@@ -95,6 +112,8 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
         default=default,
         help="brokers to contact (env LOGD_BROKERS; default 127.0.0.1:7070)",
     )
+    if client_security:
+        _client_security_flags(parent, suppress)
     parent.add_argument(
         "--format",
         dest="output_format",
@@ -113,6 +132,26 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
     return parent
 
 
+def _client_security_flags(parent: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    for flag, text in (
+        ("--user", "SASL user (env LOGD_USER)"),
+        ("--password", "SASL password (env LOGD_PASSWORD)"),
+        ("--tls-ca", "CA file that verifies the brokers (env LOGD_TLS_CA); turns TLS on"),
+        ("--tls-cert", "client certificate for mTLS (env LOGD_TLS_CERT)"),
+        ("--tls-key", "its private key (env LOGD_TLS_KEY)"),
+    ):
+        parent.add_argument(
+            flag, metavar=flag.removeprefix("--").upper(), default=default, help=text
+        )
+    parent.add_argument(
+        "--tls",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="talk TLS, trusting the system's CAs (env LOGD_TLS=1)",
+    )
+
+
 def _load(command: Command) -> ModuleType:
     return importlib.import_module(command.module)
 
@@ -124,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_global_flags(suppress=False)],
     )
     late_flags = _global_flags(suppress=True)
+    broker_late_flags = _global_flags(suppress=True, client_security=False)
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     top.required = True
     holders: dict[tuple[str, ...], argparse._SubParsersAction[argparse.ArgumentParser]] = {(): top}
@@ -142,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=command.help,
             description=command.help,
             aliases=list(command.aliases),
-            parents=[late_flags],
+            parents=[broker_late_flags if command.path in _BROKER_COMMANDS else late_flags],
         )
         _load(command).add_arguments(leaf)
         leaf.set_defaults(_command=command)
@@ -174,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(_glue_dash_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    app = App(brokers=args.brokers, output_format=args.output_format, yes=args.yes)
+    keys = ("user", "password", "tls_ca", "tls_cert", "tls_key", "tls")
+    security = {k: getattr(args, k, None) for k in keys}
+    app = App(
+        brokers=args.brokers, output_format=args.output_format, yes=args.yes, security=security
+    )
     command: Command = args._command
     try:
         return int(_load(command).run(app, args))
@@ -204,6 +248,7 @@ def describe_error(exc: Exception, app: App) -> str:
 
     if isinstance(exc, RegistryClientError) and exc.http_status == 0:
         return f"{exc}; point --registry-url/LOGD_REGISTRY_URL at a broker's registry listener"
+
     if isinstance(exc, BrokerUnavailableError):
         return f"{exc}; start one with `logd serve` or point -b/LOGD_BROKERS at a running broker"
     if isinstance(exc, UnknownTopicOrPartitionError):

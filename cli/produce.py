@@ -6,6 +6,9 @@ costs a few Python operations per line, not a round trip. A line is the bytes up
 (the ``\\n`` is not part of the value; a final line without one still counts). From a
 terminal, each line is sent as soon as it is typed.
 
+``-Z/--tombstone`` (rpk's flag): an empty value is sent as null -- a tombstone, which a
+compacted topic keeps for ``delete.retention.ms`` and then forgets with its key.
+
 ``--value-schema FILE|ID``: each line (each value, with ``--key-separator``) is a JSON value,
 written as Avro in the registry's wire format (``0``, the schema id, the Avro bytes). A FILE
 is registered under ``TOPIC-value`` first (or found there, when it already is); an ID is a
@@ -53,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--acks", choices=sorted(_ACKS), default="all", help="0, 1 or all (default all)"
     )
     parser.add_argument(
+        "-Z",
+        "--tombstone",
+        action="store_true",
+        help="send an empty value as null (a tombstone that deletes its key when compacted)",
+    )
+    parser.add_argument(
         "-z",
         "--compression",
         choices=("none", "lz4", "zstd", "gzip"),
@@ -93,7 +102,12 @@ def run(app: App, args: argparse.Namespace) -> int:
     encode = _avro_values(app, args) if args.value_schema else None
     outcome = _Outcome()
     sent = 0
-    producer = Producer(brokers=app.brokers, acks=_ACKS[args.acks], compression=args.compression)
+    producer = Producer(
+        brokers=app.brokers,
+        **app.client_security,
+        acks=_ACKS[args.acks],
+        compression=args.compression,
+    )
     try:
         sent = _pump(app, args, producer, outcome, encode)
         remaining = producer.flush()
@@ -206,7 +220,7 @@ def _send(
             lines = [encode(line) for line in lines]
     if not lines:
         return 0
-    if separator is None and headers is None:
+    if separator is None and headers is None and not args.tombstone:
         keys = None if fixed_key is None else [fixed_key] * len(lines)
         producer.produce_batch(
             args.topic, lines, keys=keys, partition=args.partition, on_delivery=outcome
@@ -223,7 +237,7 @@ def _send(
                 value = encode(value)
         producer.produce(
             args.topic,
-            value=value,
+            value=None if args.tombstone and not value else value,
             key=key,
             partition=args.partition,
             headers=headers,
