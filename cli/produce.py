@@ -158,7 +158,7 @@ def _avro_values(app: App, args: argparse.Namespace) -> _AvroValues:
     from cli.registry.common import open_registry
     from logd.client.serde import AvroSerializer
 
-    registry = open_registry(args)
+    registry = open_registry(app, args)
     where: str = args.value_schema
     if where.isdigit():
         serializer = AvroSerializer(registry, schema_id=int(where))

@@ -2,8 +2,9 @@
 
 The registry is a broker listener of its own (``--registry-listen``, default
 127.0.0.1:8081); any broker's answers (writes are forwarded to the writer). The address
-comes from ``--registry-url``, else ``LOGD_REGISTRY_URL``, else the default. With
-authentication on, ``LOGD_USER``/``LOGD_PASSWORD`` are sent as HTTP Basic credentials.
+comes from ``--registry-url``, else ``LOGD_REGISTRY_URL``, else the default (``https://``
+when the brokers speak TLS). The credentials are the command's own (``--user`` …,
+``LOGD_USER`` …), as for the brokers.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from cli.app import App
     from logd.client.serde import RegistryClient
 
-__all__ = ["DEFAULT_REGISTRY_URL", "add_registry_arguments", "open_registry"]
+__all__ = ["DEFAULT_REGISTRY_URL", "add_registry_arguments", "open_registry", "registry_url"]
 
 DEFAULT_REGISTRY_URL = "http://127.0.0.1:8081"
 
@@ -30,17 +32,24 @@ def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def registry_url(args: argparse.Namespace) -> str:
+def registry_url(app: App, args: argparse.Namespace) -> str:
     url = getattr(args, "registry_url", None) or os.environ.get("LOGD_REGISTRY_URL")
-    url = url or DEFAULT_REGISTRY_URL
-    return url if "://" in url else f"http://{url}"
+    url = url or DEFAULT_REGISTRY_URL.removeprefix("http://")
+    tls = app.client_security.get("security_protocol") in ("SSL", "SASL_SSL")
+    return url if "://" in url else f"{'https' if tls else 'http'}://{url}"
 
 
-def open_registry(args: argparse.Namespace) -> RegistryClient:
+def open_registry(app: App, args: argparse.Namespace) -> RegistryClient:
+    """A client of the registry with the command's credentials (``--user``/``--password``
+    as HTTP Basic, ``--tls-ca``/``--tls-cert``/``--tls-key`` for an https:// URL)."""
     from logd.client.serde import RegistryClient
 
+    security = app.client_security
     return RegistryClient(
-        registry_url(args),
-        username=os.environ.get("LOGD_USER"),
-        password=os.environ.get("LOGD_PASSWORD"),
+        registry_url(app, args),
+        username=security.get("sasl_username"),
+        password=security.get("sasl_password"),
+        ssl_ca_location=security.get("ssl_ca_location"),
+        ssl_certificate_location=security.get("ssl_certificate_location"),
+        ssl_key_location=security.get("ssl_key_location"),
     )

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    level = open_registry(args).compatibility(args.subject)
+    level = open_registry(app, args).compatibility(args.subject)
     where = args.subject or "(global)"
     app.emit(
         {"subject": args.subject, "compatibility": level},

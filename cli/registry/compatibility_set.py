@@ -29,7 +29,8 @@ def run(app: App, args: argparse.Namespace) -> int:
     *subject, level = args.words
     if level.upper() not in LEVELS:
         app.abort(f"unknown compatibility level {level!r}: one of {', '.join(LEVELS)}")
-    chosen = open_registry(args).set_compatibility(level.upper(), subject[0] if subject else None)
+    registry = open_registry(app, args)
+    chosen = registry.set_compatibility(level.upper(), subject[0] if subject else None)
     where = subject[0] if subject else "(global)"
     app.emit(
         {"subject": subject[0] if subject else None, "compatibility": chosen},

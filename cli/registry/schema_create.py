@@ -38,7 +38,7 @@ def run(app: App, args: argparse.Namespace) -> int:
     schema_type = _TYPES[args.type] if args.type else _BY_SUFFIX.get(Path(args.schema).suffix)
     schema_type = schema_type or "AVRO"
     references = [_reference(app, r) for r in args.reference]
-    registry = open_registry(args)
+    registry = open_registry(app, args)
     schema_id = registry.register(args.subject, text, schema_type, references=references)
     version = registry.lookup(args.subject, text, schema_type, references)["version"]
     app.emit(

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    found = open_registry(args).schema(args.id)
+    found = open_registry(app, args).schema(args.id)
     if app.output_format == "json":
         app.json({"id": args.id, "schemaType": "AVRO", **found})
     else:

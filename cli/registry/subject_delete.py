@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(app: App, args: argparse.Namespace) -> int:
     how = "permanently" if args.permanent else "(soft)"
     app.confirm(f"delete subject {args.subject} {how}?")
-    versions = open_registry(args).delete_subject(args.subject, permanent=args.permanent)
+    versions = open_registry(app, args).delete_subject(args.subject, permanent=args.permanent)
     state = "deleted permanently" if args.permanent else "deleted"
     app.emit(
         {"subject": args.subject, "versions": versions, "permanent": args.permanent},

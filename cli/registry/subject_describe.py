@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    registry = open_registry(args)
+    registry = open_registry(app, args)
     level = registry.compatibility(args.subject)
     versions = [registry.version(args.subject, v) for v in registry.versions(args.subject)]
     if app.output_format == "json":

@@ -18,6 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    subjects = open_registry(args).subjects(prefix=args.prefix, deleted=args.deleted)
+    subjects = open_registry(app, args).subjects(prefix=args.prefix, deleted=args.deleted)
     app.emit(subjects, ["subject"], [(s,) for s in subjects])
     return status.OK

@@ -46,7 +46,7 @@ class RegistryDecoder:
         from logd.client.serde import AvroDeserializer
 
         self.app = app
-        self.registry = open_registry(args)
+        self.registry = open_registry(app, args)
         self.avro = AvroDeserializer(self.registry)
         self._types: dict[int, str | None] = {}  # id -> schema type, None: not decodable
         self._reachable = True

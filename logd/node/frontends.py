@@ -53,5 +53,5 @@ FrontEndFactory = Callable[[HostPort, BrokerConfig, BrokerNode], FrontEnd]
 
 #: listener name -> factory. One line per front end.
 FRONT_ENDS: dict[str, FrontEndFactory] = {
-    "registry": lambda address, config, node: RegistryFrontEnd(address, node.seam),
+    "registry": lambda address, config, node: RegistryFrontEnd(address, node.seam, config.tls),
 }

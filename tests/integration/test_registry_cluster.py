@@ -13,6 +13,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from logd.client import Admin
 from tests.helpers import wait_until
 from tests.integration.cluster import Cluster
 from tests.integration.replicas import partition_info, wait_leader
@@ -63,6 +64,9 @@ def test_ids_stay_stable_when_the_writers_broker_is_killed(
         assert sorted(ids.values()) == [1, 2, 3]
         writer = wait_leader(cluster.bootstrap, "_schemas").leader
         assert sorted(partition_info(cluster.bootstrap, "_schemas").replicas) == [0, 1, 2]
+        with Admin(brokers=cluster.bootstrap) as admin:
+            (described,) = admin.describe_topics(["_schemas"])
+        assert described.configs["cleanup.policy"].value == "compact"
         # Every broker's own copy has every schema.
         for url in urls.values():
             for schema_id in ids.values():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import urllib.error
 import urllib.parse
@@ -43,10 +44,19 @@ class RegistryClient:
 
     def __init__(
         self, url: str, *, username: str | None = None, password: str | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float = 30.0, ssl_ca_location: str | None = None,
+        ssl_certificate_location: str | None = None, ssl_key_location: str | None = None,
     ) -> None:  # fmt: skip
+        """``username``/``password``: HTTP Basic (the broker's SASL users); the ``ssl_*``
+        settings (confluent-kafka's names) for an ``https://`` registry: the CA that
+        verifies it (default: the system's) and a client certificate for mTLS."""
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self._ssl: ssl.SSLContext | None = None
+        if self.url.startswith("https://"):
+            self._ssl = ssl.create_default_context(cafile=ssl_ca_location)
+            if ssl_certificate_location is not None:
+                self._ssl.load_cert_chain(ssl_certificate_location, ssl_key_location)
         self._auth = None
         if username is not None:
             token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
@@ -64,7 +74,7 @@ class RegistryClient:
         if self._auth:
             req.add_header("Authorization", self._auth)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout_s, context=self._ssl) as resp:
                 return json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise _error(exc.code, exc.read()) from None

@@ -1,6 +1,10 @@
 """Writes on a broker that is not the writer: forwarded to the writer's registry.
 
 Confluent's and Karapace's registries forward the same way (HTTP to the elected leader).
+The client's credentials go along: its ``Authorization`` (checked again by the writer), and
+its principal in ``X-Logd-Principal``, which the writer believes only over mTLS from a
+broker's certificate (``auth``) -- so a certificate-authenticated client's write keeps its
+identity, and its ACLs are checked again where the write is made.
 The writer answers with the offset of its last record in ``X-Logd-Registry-Offset``; we
 wait until our own copy has applied it before answering, so the client reads its own
 write from this broker next.
@@ -14,6 +18,7 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
+from logd.frontends.registry.auth import PRINCIPAL_HEADER, caller_of
 from logd.frontends.registry.http import reply
 from logd.frontends.registry.store import SchemaStore
 from logd.registry.errors import WriterUnavailableError
@@ -48,12 +53,14 @@ async def _forward(request: web.Request, store: SchemaStore) -> web.Response:
     url = await store.writer_url() + request.rel_url.path_qs
     headers = {h: request.headers[h] for h in _PASSED_HEADERS if h in request.headers}
     headers[FORWARDED_HEADER] = "1"
+    headers[PRINCIPAL_HEADER] = caller_of(request).principal  # believed over mTLS only
     body = await request.read()
     timeout = aiohttp.ClientTimeout(total=_FORWARD_TIMEOUT_S)
+    tls = store.forward_ssl if store.forward_ssl is not None else True
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.request(request.method, url, data=body, headers=headers) as answer,
+            session.request(request.method, url, data=body, headers=headers, ssl=tls) as answer,
         ):
             payload = await answer.read()
             offset = answer.headers.get(OFFSET_HEADER)

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from logd.errors import LogdError, SaslAuthenticationFailedError, ThrottlingQuotaExceededError
 from logd.registry.errors import (
     InvalidVersionError,
     RegistryError,
@@ -61,6 +62,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except RegistryError as exc:
         return _error(exc.http_status, exc.error_code, exc.message)
+    except LogdError as exc:  # from the seam: authentication, ACLs, quotas, the broker
+        return _broker_error(exc)
     except web.HTTPRequestEntityTooLarge:
         return _error(413, 413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
     except web.HTTPMethodNotAllowed as exc:
@@ -69,6 +72,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _error(404, 404, "HTTP 404 Not Found")
     except web.HTTPException as exc:
         return _error(exc.status, exc.status, exc.reason)
+
+
+def _broker_error(exc: LogdError) -> web.Response:
+    """Confluent's answers for what the broker refused (its schema registry's 40101,
+    40301, 42901; anything else is the backend store's 50001)."""
+    if isinstance(exc, SaslAuthenticationFailedError):
+        response = _error(401, 40101, str(exc))
+        response.headers["WWW-Authenticate"] = 'Basic realm="logd schema registry"'
+        return response
+    if exc.code.name.endswith("AUTHORIZATION_FAILED"):
+        return _error(403, 40301, str(exc))
+    if isinstance(exc, ThrottlingQuotaExceededError):
+        return _error(429, 42901, str(exc))
+    log.warning("registry: the broker failed a request: %s", exc)
+    return _error(500, 50001, f"Error in the backend data store: {exc}")
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

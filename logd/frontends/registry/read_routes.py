@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from logd.frontends.registry.auth import allowed, readable
 from logd.frontends.registry.http import flag, page, reply, version_param
 from logd.frontends.registry.store import SchemaStore
 from logd.registry.errors import (
@@ -59,9 +60,8 @@ async def schemas_list(request: web.Request) -> web.Response:
     prefix = request.query.get("subjectPrefix", "")
     deleted, latest_only = flag(request, "deleted"), flag(request, "latestOnly")
     out = []
-    for subject in state.subject_names(deleted=deleted):
-        if not subject.startswith(prefix):
-            continue
+    names = [n for n in state.subject_names(deleted=deleted) if n.startswith(prefix)]
+    for subject in allowed(request, "registry_read", names):
         entries = state.versions(subject, deleted=deleted)
         for e in entries[-1:] if latest_only else entries:
             out.append(version_body(state, e))
@@ -71,6 +71,7 @@ async def schemas_list(request: web.Request) -> web.Response:
 async def schema_by_id(request: web.Request) -> web.Response:
     state = _state(request)
     entry = state.schema(_schema_id(request))
+    _readable(request, state, entry.schema_id)
     subject = request.query.get("subject")
     if subject and not any(e.subject == subject for e in state.uses(entry.schema_id, deleted=True)):
         raise SchemaNotFoundError(f"Schema {entry.schema_id} not found under subject {subject!r}")
@@ -81,7 +82,14 @@ async def schema_by_id(request: web.Request) -> web.Response:
 
 
 async def schema_text_by_id(request: web.Request) -> web.Response:
-    return reply(_state(request).schema(_schema_id(request)).text)
+    state = _state(request)
+    entry = state.schema(_schema_id(request))
+    _readable(request, state, entry.schema_id)
+    return reply(entry.text)
+
+
+def _readable(request: web.Request, state: RegistryState, schema_id: int) -> None:
+    readable(request, {e.subject for e in state.uses(schema_id, deleted=True)})
 
 
 async def subjects_for_id(request: web.Request) -> web.Response:
@@ -91,7 +99,8 @@ async def subjects_for_id(request: web.Request) -> web.Response:
     deleted = flag(request, "deleted")
     wanted = request.query.get("subject")
     names = sorted({e.subject for e in state.uses(sid, deleted=deleted)})
-    return reply(page([n for n in names if wanted in (None, n)], request))
+    names = allowed(request, "registry_list", [n for n in names if wanted in (None, n)])
+    return reply(page(names, request))
 
 
 async def versions_for_id(request: web.Request) -> web.Response:
@@ -99,7 +108,9 @@ async def versions_for_id(request: web.Request) -> web.Response:
     sid = _schema_id(request)
     state.schema(sid)
     uses = state.uses(sid, deleted=flag(request, "deleted"))
-    return reply(page([{"subject": e.subject, "version": e.version} for e in uses], request))
+    shown = set(allowed(request, "registry_list", {e.subject for e in uses}))
+    versions = [{"subject": e.subject, "version": e.version} for e in uses if e.subject in shown]
+    return reply(page(versions, request))
 
 
 async def subjects(request: web.Request) -> web.Response:
@@ -108,7 +119,8 @@ async def subjects(request: web.Request) -> web.Response:
     names = state.subject_names(
         deleted=flag(request, "deleted"), deleted_only=flag(request, "deleted_only")
     )
-    return reply(page([n for n in names if n.startswith(prefix)], request))
+    shown = allowed(request, "registry_list", [n for n in names if n.startswith(prefix)])
+    return reply(page(shown, request))
 
 
 async def subject_versions(request: web.Request) -> web.Response:

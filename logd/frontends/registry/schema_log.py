@@ -1,6 +1,8 @@
 """The `_schemas` topic as the registry sees it: create it, read it, append to it.
 
-Everything goes through the broker's front-end seam (``logd.broker.seam``): the topic is
+Everything goes through the broker's front-end seam (``logd.broker.seam``) as the broker
+itself (``BROKER``: the registry's clients are checked against their subjects, not against
+`_schemas`, the registry's own business as Karapace's topic is Karapace's). The topic is
 created compacted with one partition and ``min(3, brokers)`` replicas; appends are acks=all
 (committed by a Raft majority, fsynced) and only succeed on the partition's leader -- which
 is therefore the registry's one writer.
@@ -28,23 +30,21 @@ from logd.broker.api import (
     FetchPartitionResult,
     NewTopic,
 )
-from logd.broker.seam import BrokerSeam, Caller
-from logd.errors import InvalidConfigError, NotLeaderOrFollowerError, TopicAlreadyExistsError
+from logd.broker.seam import BROKER, BrokerSeam
+from logd.errors import NotLeaderOrFollowerError, TopicAlreadyExistsError
 from logd.records.builder import BatchBuilder
 from logd.records.decoder import decode_records
 from logd.records.header import parse_header
 from logd.records.reader import split_batches
 
-__all__ = ["REGISTRY_CALLER", "SCHEMAS_TOPIC", "LogRecord", "SchemaLog"]
+__all__ = ["SCHEMAS_TOPIC", "LogRecord", "SchemaLog"]
 
 SCHEMAS_TOPIC = "_schemas"
-#: Who the registry is when it reads and writes `_schemas` for itself (not for a client).
-REGISTRY_CALLER = Caller(client_id="logd-registry", listener="registry")
 _READ_BYTES = 4 * 1024 * 1024
+#: Compacted (Confluent's and Karapace's `_schemas` are): the last record per key stays,
+#: a hard delete's tombstones go after ``delete.retention.ms``; the NOOP id floor (one key)
+#: keeps the highest id given, so none is given twice after compaction.
 _COMPACTED = {"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1"}
-# A broker without log compaction yet: never delete anything (the NOOP id floor and the
-# tombstones then stay too, which changes nothing but the topic's size).
-_KEPT_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 _APPEND_TIMEOUT_MS = 30_000
 
 
@@ -63,9 +63,7 @@ class SchemaLog:
         self.node_id = seam.node_id
 
     async def _metadata(self) -> ClusterMetadata:
-        return await self.seam.metadata(
-            [SCHEMAS_TOPIC], include_internal=True, caller=REGISTRY_CALLER
-        )
+        return await self.seam.metadata([SCHEMAS_TOPIC], include_internal=True, caller=BROKER)
 
     async def ensure_topic(self) -> None:
         """Create `_schemas` if missing (every registry tries; the first one wins)."""
@@ -73,11 +71,8 @@ class SchemaLog:
         if meta.topics and meta.topics[0].error is None:
             return
         replicas = max(1, min(3, len(meta.brokers)))
-        for configs in (_COMPACTED, _KEPT_FOREVER):
-            topic = NewTopic(SCHEMAS_TOPIC, 1, replicas, configs)
-            (result,) = await self.seam.create_topics([topic], caller=REGISTRY_CALLER)
-            if not isinstance(result.error, InvalidConfigError):
-                break
+        topic = NewTopic(SCHEMAS_TOPIC, 1, replicas, _COMPACTED)
+        (result,) = await self.seam.create_topics([topic], caller=BROKER)
         if result.error is not None and not isinstance(result.error, TopicAlreadyExistsError):
             raise result.error
 
@@ -105,7 +100,7 @@ class SchemaLog:
         for read in (self.seam.fetch_replica, self.seam.fetch):
             (result,) = await read(
                 request, max_wait_ms=max_wait_ms, min_bytes=1, max_bytes=_READ_BYTES,
-                caller=REGISTRY_CALLER,
+                caller=BROKER,
             )  # fmt: skip
             if not isinstance(result.error, NotLeaderOrFollowerError):
                 break
@@ -120,7 +115,7 @@ class SchemaLog:
             builder.append(now_ms, key, value)
         result = await self.seam.produce(
             SCHEMAS_TOPIC, 0, Acks.ALL, builder.build(), _APPEND_TIMEOUT_MS,
-            caller=REGISTRY_CALLER,
+            caller=BROKER,
         )  # fmt: skip
         if result.error is not None:
             raise result.error

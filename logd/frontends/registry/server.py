@@ -2,8 +2,9 @@
 ``--registry-listen``, default 127.0.0.1:8081), one :class:`RegistryFrontEnd` per broker,
 plugged into the node as ``logd.node.frontends.FrontEnd``.
 
-Start: bind (port 0: any free port), serve, then start the store's tail (it creates
-`_schemas` when missing). Drain: stop accepting connections; a request arriving on an open
+Start: bind (port 0: any free port), serve -- HTTPS with the broker's ``--tls-*`` files
+when TLS is on (reloaded when they change) -- then start the store's tail. Who may do what:
+``auth``. Drain: stop accepting connections; a request arriving on an open
 keep-alive connection is answered 50003 (retry elsewhere). Stop: let the requests in flight
 finish until the grace deadline, then cancel them, close the connections, stop the tail.
 
@@ -22,6 +23,7 @@ from aiohttp.typedefs import Middleware
 
 from logd.broker.seam import BrokerSeam
 from logd.errors import InvalidConfigError
+from logd.frontends.registry.auth import SEAM, RegistryAuth
 from logd.frontends.registry.http import MAX_BODY_BYTES, Handler, error_middleware
 from logd.frontends.registry.read_routes import STORE, add_read_routes
 from logd.frontends.registry.schema_log import SchemaLog
@@ -29,15 +31,19 @@ from logd.frontends.registry.store import SchemaStore
 from logd.frontends.registry.write_routes import add_write_routes
 from logd.metadata.types import HostPort
 from logd.registry.errors import WriterUnavailableError
+from logd.tls.contexts import ReloadingServerContext, client_context
+from logd.tls.files import TlsFiles
+from logd.tls.settings import TlsSettings
 
 __all__ = ["RegistryFrontEnd", "build_app"]
 
 
-def build_app(store: SchemaStore, *extra: Middleware) -> web.Application:
+def build_app(store: SchemaStore, seam: BrokerSeam, *extra: Middleware) -> web.Application:
     """The registry's routes over ``store``; ``extra`` middlewares run inside the error
-    boundary (so what they raise is answered like any registry error)."""
+    boundary (so what they raise is answered like any registry error), in order."""
     app = web.Application(middlewares=[error_middleware, *extra], client_max_size=MAX_BODY_BYTES)
     app[STORE] = store
+    app[SEAM] = seam
     add_read_routes(app)
     add_write_routes(app)
     return app
@@ -48,9 +54,11 @@ class RegistryFrontEnd:
 
     name = "registry"
 
-    def __init__(self, address: HostPort, seam: BrokerSeam) -> None:
+    def __init__(self, address: HostPort, seam: BrokerSeam, tls: TlsSettings | None = None) -> None:
         self.address = address
         self._seam = seam
+        self._tls = tls if tls is not None and tls.enabled else None
+        self._context: ReloadingServerContext | None = None
         self._runner: web.AppRunner | None = None
         self._server: asyncio.AbstractServer | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
@@ -68,10 +76,17 @@ class RegistryFrontEnd:
             ) from exc
         host, port = sock.getsockname()[:2]
         bound = HostPort(host, port)
-        self.store = SchemaStore(SchemaLog(self._seam), f"http://{bound}")
-        self._runner = web.AppRunner(build_app(self.store, self._track), access_log=None)
+        if self._tls is not None:
+            self._context = ReloadingServerContext(TlsFiles(self._tls))
+        scheme = "https" if self._tls is not None else "http"
+        forwarding = client_context(self._tls, check_hostname=False) if self._tls else None
+        self.store = SchemaStore(SchemaLog(self._seam), f"{scheme}://{bound}", forwarding)
+        auth = RegistryAuth(self._seam, tls=self._tls is not None)
+        app = build_app(self.store, self._seam, self._track, auth.authenticate, auth.authorize)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.SockSite(self._runner, sock)
+        ssl_context = self._context.context if self._context is not None else None
+        site = web.SockSite(self._runner, sock, ssl_context=ssl_context)
         await site.start()
         self._server = site._server  # aiohttp exposes no public way to stop accepting only
         await self.store.start()
@@ -81,6 +96,8 @@ class RegistryFrontEnd:
     async def _track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self._draining:
             raise WriterUnavailableError("this broker is shutting down; retry on another")
+        if self._context is not None:
+            self._context.refresh()  # new certificate files: used from the next handshake
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable
 
 from logd.errors import LogdError, NotLeaderOrFollowerError
@@ -45,9 +46,14 @@ _WRITER_WAIT_S = 15.0
 class SchemaStore:
     """One broker's registry state and its way to the writer."""
 
-    def __init__(self, schema_log: SchemaLog, url: str) -> None:
+    def __init__(
+        self, schema_log: SchemaLog, url: str, forward_ssl: ssl.SSLContext | None = None
+    ) -> None:
         self.log = schema_log
         self.url = url  # this broker's registry URL, announced when it becomes the writer
+        #: How this broker reaches the writer's HTTPS listener (presenting its own broker
+        #: certificate); None without TLS.
+        self.forward_ssl = forward_ssl
         self.state = RegistryState()
         self.applied = 0  # next offset to apply
         self._applied_changed = asyncio.Condition()
