@@ -36,10 +36,7 @@ def _start_dev(tmp_path: Path) -> tuple[int, Path, subprocess.Popen[bytes], dict
     dev`` handles it itself. Returns the first port, the output file, the process and
     each listener's first port."""
     port = _three_free_ports()
-    # Every other listener on three free ports too: the defaults (9092, 8081 …) may be
-    # taken by another test or anyone's `make run`.
-    bases = {spec.name: _three_free_ports() for spec in LISTENERS}
-    listeners = [a for spec in LISTENERS for a in (spec.flag, f"127.0.0.1:{bases[spec.name]}")]
+    listeners, bases = _listener_flags()
     out = tmp_path / "dev.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
@@ -48,6 +45,13 @@ def _start_dev(tmp_path: Path) -> tuple[int, Path, subprocess.Popen[bytes], dict
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     return port, out, proc, bases
+
+
+def _listener_flags() -> tuple[list[str], dict[str, int]]:
+    """Every listener beside gRPC on three free ports too (flags, first ports): the defaults
+    (9092, 8081 …) may be taken by another test or anyone's `make run`."""
+    bases = {spec.name: _three_free_ports() for spec in LISTENERS}
+    return [a for spec in LISTENERS for a in (spec.flag, f"127.0.0.1:{bases[spec.name]}")], bases
 
 
 def _three_free_ports() -> int:
@@ -153,14 +157,13 @@ def test_dev_secure_serves_mtls_with_sasl_and_prints_how_to_connect(tmp_path: Pa
     from logd.client.security_admin import SecurityAdmin
     from logd.errors import LogdError, SaslAuthenticationFailedError
 
-    port = free_port()
-    while any(_taken(port + i) for i in range(2)):
-        port = free_port()
+    port = _three_free_ports()
+    listeners, _ = _listener_flags()
     out = tmp_path / "dev.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-c", _IGNORING_SIGINT, "dev", "--secure", "--nodes", "2",
-             "--data-dir", str(tmp_path / "dev"), "--port", str(port)],
+             "--data-dir", str(tmp_path / "dev"), "--port", str(port), *listeners],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
