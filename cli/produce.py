@@ -29,7 +29,6 @@ from cli.registry.common import add_registry_arguments
 __all__ = ["add_arguments", "run"]
 
 _CHUNK = 1 << 20
-_MAX_SCHEMA_CHARS = 16 * 1024 * 1024
 _ACKS = {"0": 0, "1": 1, "all": "all", "-1": "all"}
 
 
@@ -155,7 +154,7 @@ class _AvroValues:
 
 
 def _avro_values(app: App, args: argparse.Namespace) -> _AvroValues:
-    from cli.registry.common import open_registry
+    from cli.registry.common import open_registry, read_schema
     from logd.client.serde import AvroSerializer
 
     registry = open_registry(app, args)
@@ -163,14 +162,7 @@ def _avro_values(app: App, args: argparse.Namespace) -> _AvroValues:
     if where.isdigit():
         serializer = AvroSerializer(registry, schema_id=int(where))
     else:
-        try:
-            with open(where, encoding="utf-8") as f:
-                text = f.read(_MAX_SCHEMA_CHARS + 1)
-        except (OSError, UnicodeDecodeError) as exc:
-            app.abort(f"--value-schema: cannot read {where}: {exc}")
-        if len(text) > _MAX_SCHEMA_CHARS:
-            app.abort(f"--value-schema: {where} is larger than {_MAX_SCHEMA_CHARS} characters")
-        serializer = AvroSerializer(registry, text)
+        serializer = AvroSerializer(registry, read_schema(app, where, "--value-schema"))
     return _AvroValues(app, args.topic, serializer)
 
 

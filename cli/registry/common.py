@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from cli.app import App
     from logd.client.serde import RegistryClient
 
-__all__ = ["DEFAULT_REGISTRY_URL", "add_registry_arguments", "open_registry", "registry_url"]
+__all__ = [
+    "DEFAULT_REGISTRY_URL",
+    "MAX_SCHEMA_CHARS",
+    "add_registry_arguments",
+    "open_registry",
+    "read_schema",
+    "registry_url",
+]
 
 DEFAULT_REGISTRY_URL = "http://127.0.0.1:8081"
 
@@ -53,3 +60,22 @@ def open_registry(app: App, args: argparse.Namespace) -> RegistryClient:
         ssl_certificate_location=security.get("ssl_certificate_location"),
         ssl_key_location=security.get("ssl_key_location"),
     )
+
+
+#: The most a schema file may hold: what the registry accepts in one request.
+MAX_SCHEMA_CHARS = 16 * 1024 * 1024
+
+
+def read_schema(app: App, where: str, what: str = "the schema") -> str:
+    """The text of the schema file ``where`` (``-``: stdin), bounded; one line if not."""
+    try:
+        if where == "-":
+            text = app.stdin.read(MAX_SCHEMA_CHARS + 1)
+        else:
+            with open(where, encoding="utf-8") as f:
+                text = f.read(MAX_SCHEMA_CHARS + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        app.abort(f"cannot read {what} {where}: {exc}")
+    if len(text) > MAX_SCHEMA_CHARS:
+        app.abort(f"{what} {where} is larger than {MAX_SCHEMA_CHARS} characters")
+    return text

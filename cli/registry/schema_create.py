@@ -10,13 +10,12 @@ from pathlib import Path
 
 from cli import status
 from cli.app import App
-from cli.registry.common import add_registry_arguments, open_registry
+from cli.registry.common import add_registry_arguments, open_registry, read_schema
 
 __all__ = ["add_arguments", "run"]
 
 _TYPES = {"avro": "AVRO", "json": "JSON", "protobuf": "PROTOBUF"}
 _BY_SUFFIX = {".avsc": "AVRO", ".json": "JSON", ".proto": "PROTOBUF"}
-_MAX_SCHEMA_BYTES = 16 * 1024 * 1024  # what the registry accepts in one request
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(app: App, args: argparse.Namespace) -> int:
-    text = _read(app, args.schema)
+    text = read_schema(app, args.schema)
     schema_type = _TYPES[args.type] if args.type else _BY_SUFFIX.get(Path(args.schema).suffix)
     schema_type = schema_type or "AVRO"
     references = [_reference(app, r) for r in args.reference]
@@ -47,20 +46,6 @@ def run(app: App, args: argparse.Namespace) -> int:
         [(args.subject, schema_id, version, schema_type)],
     )
     return status.OK
-
-
-def _read(app: App, where: str) -> str:
-    try:
-        if where == "-":
-            text = app.stdin.read(_MAX_SCHEMA_BYTES + 1)
-        else:
-            with open(where, encoding="utf-8") as f:
-                text = f.read(_MAX_SCHEMA_BYTES + 1)
-    except (OSError, UnicodeDecodeError) as exc:
-        app.abort(f"cannot read the schema {where}: {exc}")
-    if len(text) > _MAX_SCHEMA_BYTES:
-        app.abort(f"the schema {where} is larger than {_MAX_SCHEMA_BYTES} bytes")
-    return text
 
 
 def _reference(app: App, text: str) -> dict[str, object]:

@@ -226,12 +226,7 @@ class BrokerSeam:
     ) -> list[FetchPartitionResult]:
         """Long-poll fetch: answers once ``min_bytes`` are there, ``max_wait_ms`` passed, or
         the broker drains."""
-        self.admit(caller, "fetch", {p.topic for p in partitions})
-        results = await self._core.fetch(
-            partitions, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes
-        )
-        self._record(caller, QuotaKind.FETCH, sum(len(r.records) for r in results))
-        return results
+        return await self._fetch(partitions, max_wait_ms, min_bytes, max_bytes, caller, False)
 
     async def fetch_replica(
         self,
@@ -248,9 +243,24 @@ class BrokerSeam:
         answers NOT_LEADER_OR_FOLLOWER (read it with :meth:`fetch`). For front ends that
         keep a copy of an internal topic on every broker (the schema registry's
         ``_schemas``) and must go on reading it while its leader is gone."""
+        return await self._fetch(partitions, max_wait_ms, min_bytes, max_bytes, caller, True)
+
+    async def _fetch(
+        self,
+        partitions: Sequence[FetchPartitionRequest],
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+        caller: Caller,
+        any_replica: bool,
+    ) -> list[FetchPartitionResult]:
         self.admit(caller, "fetch", {p.topic for p in partitions})
-        results = await self._core.fetch_replica(
-            partitions, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes
+        results = await self._core.fetch(
+            partitions,
+            max_wait_ms=max_wait_ms,
+            min_bytes=min_bytes,
+            max_bytes=max_bytes,
+            any_replica=any_replica,
         )
         self._record(caller, QuotaKind.FETCH, sum(len(r.records) for r in results))
         return results

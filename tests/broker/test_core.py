@@ -447,19 +447,19 @@ def test_fetch_replica_reads_a_followed_partition_up_to_its_high_watermark(
             limits = {"max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20}
             (led,) = await ctx.core.fetch(request, **limits)
             assert isinstance(led.error, NotLeaderOrFollowerError)
-            (own,) = await ctx.core.fetch_replica(request, **limits)
+            (own,) = await ctx.core.fetch(request, **limits, any_replica=True)
             assert own.error is None and own.high_watermark == 2
             assert values(own.records) == [b"a", b"b"]
             # Nothing past the high watermark: a long poll waits its time, then answers empty.
             started = time.monotonic()
-            (waited,) = await ctx.core.fetch_replica(
+            (waited,) = await ctx.core.fetch(
                 [FetchPartitionRequest("t", 0, 2, 1 << 20)],
-                max_wait_ms=200, min_bytes=1, max_bytes=1 << 20,
+                max_wait_ms=200, min_bytes=1, max_bytes=1 << 20, any_replica=True,
             )  # fmt: skip
             assert waited.error is None and waited.records == b""
             assert time.monotonic() - started >= 0.19
-            (absent,) = await ctx.core.fetch_replica(
-                [FetchPartitionRequest("u", 0, 0, 1 << 20)], **limits
+            (absent,) = await ctx.core.fetch(
+                [FetchPartitionRequest("u", 0, 0, 1 << 20)], **limits, any_replica=True
             )
             assert isinstance(absent.error, NotLeaderOrFollowerError)
         finally:
