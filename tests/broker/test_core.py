@@ -25,6 +25,7 @@ from logd.broker.api import (
     ProduceResult,
 )
 from logd.broker.config import BrokerConfig, FsyncPolicy
+from logd.broker.partition import Partition
 from logd.errors import (
     InvalidTopicError,
     KafkaStorageError,
@@ -462,6 +463,40 @@ def test_fetch_replica_reads_a_followed_partition_up_to_its_high_watermark(
                 [FetchPartitionRequest("u", 0, 0, 1 << 20)], **limits, any_replica=True
             )
             assert isinstance(absent.error, NotLeaderOrFollowerError)
+        finally:
+            await ctx.close()
+
+    run(body, tmp_path)
+
+
+def test_a_woken_fetch_reads_again_only_the_partitions_that_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 21: a consumer of many idle partitions woken by one produce reads one log.
+    reads: list[int] = []
+    real = Partition.read
+
+    def counted(self: Partition, offset: int, max_bytes: int, **kw: bool) -> bytes:
+        reads.append(self.tp.partition)
+        return real(self, offset, max_bytes, **kw)
+
+    monkeypatch.setattr(Partition, "read", counted)
+
+    async def body(tmp: Path) -> None:
+        ctx = await open_core(tmp)
+        try:
+            await topic(ctx, partitions=50)
+            request = [FetchPartitionRequest("t", p, 0, 1000) for p in range(50)]
+            waiting = asyncio.ensure_future(
+                ctx.core.fetch(request, max_wait_ms=600_000, min_bytes=1, max_bytes=0)
+            )
+            await asyncio.sleep(0)
+            assert not waiting.done() and sorted(reads) == list(range(50))
+            reads.clear()
+            await produced(ctx.core.produce_nowait("t", 7, -1, batch(b"x")))
+            results = await asyncio.wait_for(waiting, WAIT_S)
+            assert reads == [7]
+            assert [p for p, r in enumerate(results) if values(r.records)] == [7]
         finally:
             await ctx.close()
 
