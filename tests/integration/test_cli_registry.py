@@ -5,18 +5,14 @@ JSON output, and one clear line for every user error."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
-from unittest import mock
 
 import pytest
 
-from cli.main import main
 from tests.integration.cluster import BrokerProcess
+from tests.integration.registry_cli import logd, logd_process, ok
 
 pytestmark = pytest.mark.integration
 
@@ -30,41 +26,6 @@ DEMO = {
         {"name": "raw", "type": "bytes", "default": ""},
     ],
 }
-
-
-def logd(
-    broker: BrokerProcess, *args: str, stdin: bytes = b"", registry: str | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    """The CLI in this process (its streams captured), as ``logd -b BROKER ARGS``: the
-    same code as the console script at a fraction of a process start each."""
-    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
-    err = io.StringIO()
-    given = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
-    url = registry or broker.bound()["registry"]
-    with (
-        mock.patch.dict(os.environ, {"LOGD_REGISTRY_URL": url}),
-        mock.patch.multiple(sys, stdout=out, stderr=err, stdin=given),
-    ):
-        code = main(["-b", broker.address, *args])
-    out.flush()
-    argv = ["logd", *args]
-    return subprocess.CompletedProcess(argv, code, out.buffer.getvalue(), err.getvalue().encode())
-
-
-def logd_process(
-    broker: BrokerProcess, *args: str, stdin: bytes = b""
-) -> subprocess.CompletedProcess[bytes]:
-    """The console script itself, in a process of its own."""
-    env = {**os.environ, "LOGD_REGISTRY_URL": broker.bound()["registry"]}
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", "-b", broker.address, *args],
-        input=stdin, capture_output=True, timeout=60, check=False, env=env,
-    )  # fmt: skip
-
-
-def ok(result: subprocess.CompletedProcess[bytes]) -> str:
-    assert result.returncode == 0, result.stderr.decode()
-    return result.stdout.decode()
 
 
 def one_error(result: subprocess.CompletedProcess[bytes], code: int = 1) -> str:
