@@ -4,11 +4,11 @@ Sync clients in confluent-kafka's shape here; asyncio clients in aiokafka's shap
 :mod:`logd.client.aio`. Errors are :mod:`logd.errors` classes only.
 """
 
-from logd.client.admin import Admin
-from logd.client.consumer import Consumer
-from logd.client.group_types import GroupDescription, GroupListing, GroupMember, GroupPartition
-from logd.client.producer import Producer
-from logd.client.subscription import OFFSET_STORED
+from logd.client.consumer.subscription import OFFSET_STORED
+from logd.client.group.types import GroupDescription, GroupListing, GroupMember, GroupPartition
+from logd.client.sync.admin import Admin
+from logd.client.sync.consumer import Consumer
+from logd.client.sync.producer import Producer
 from logd.client.types import (
     OFFSET_BEGINNING,
     OFFSET_END,

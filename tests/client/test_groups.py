@@ -8,8 +8,10 @@ import asyncio
 import pytest
 
 from logd.client.config import ConsumerConfig, parse_config
-from logd.client.fetch_buffer import FetchBuffer, RecordReader
-from logd.client.group_assign import (
+from logd.client.consumer.fetch_buffer import FetchBuffer, RecordReader
+from logd.client.consumer.group_side import GroupSide, Mode, topic_matcher
+from logd.client.consumer.subscription import OFFSET_STORED, RESET_EARLIEST, SubscriptionState
+from logd.client.group.assign import (
     GroupMember,
     assigned_partitions,
     compute_assignment,
@@ -17,9 +19,7 @@ from logd.client.group_assign import (
     is_cooperative,
     subscription_protocols,
 )
-from logd.client.group_events import EventKind, RebalanceEvent
-from logd.client.group_side import GroupSide, Mode, topic_matcher
-from logd.client.subscription import OFFSET_STORED, RESET_EARLIEST, SubscriptionState
+from logd.client.group.events import EventKind, RebalanceEvent
 from logd.client.types import OFFSET_INVALID, TopicPartition
 from logd.clock import ManualClock
 from logd.errors import InvalidConfigError, InvalidRequestError

@@ -5,7 +5,7 @@ decoded lazily as they are taken. With ``group_id``, ``subscribe()`` joins the g
 membership runs as tasks of the same loop, and rebalance steps (commit on revoke, the
 ``on_assign``/``on_revoke``/``on_lost`` callbacks, plain functions or coroutines) are served
 at the start of ``getone()``/``getmany()`` -- the poll boundary, where every record returned
-before counts as processed (see :mod:`logd.client.group_side`).
+before counts as processed (see :mod:`logd.client.consumer.group_side`).
 
 Not thread-safe: use it from the event loop it was started on.
 """
@@ -20,13 +20,13 @@ from types import TracebackType
 from typing import Any
 
 from logd.client.config import ConsumerConfig, parse_config
-from logd.client.consumer import commit_offsets, default_reset
-from logd.client.consumer_core import ConsumerCore
-from logd.client.fetch_buffer import FetchBuffer, RecordReader
-from logd.client.group_events import EventKind, RebalanceEvent
-from logd.client.group_side import Callback, GroupSide, Mode, topic_matcher
-from logd.client.membership import GroupMembership
-from logd.client.subscription import SubscriptionState, check_partition
+from logd.client.consumer.core import ConsumerCore
+from logd.client.consumer.fetch_buffer import FetchBuffer, RecordReader
+from logd.client.consumer.group_side import Callback, GroupSide, Mode, topic_matcher
+from logd.client.consumer.subscription import SubscriptionState, check_partition
+from logd.client.group.events import EventKind, RebalanceEvent
+from logd.client.group.membership import GroupMembership
+from logd.client.sync.consumer import commit_offsets, default_reset
 from logd.client.types import OFFSET_BEGINNING, OFFSET_END, ConsumerRecord, TopicPartition
 from logd.clock import Clock, SystemClock
 from logd.errors import InvalidRequestError, LogdError, NetworkError

@@ -7,10 +7,10 @@ application's thread as ``poll()``/``consume()``/iteration ask for them, so no p
 work crosses threads.
 
 Groups (with ``group_id``): ``subscribe()`` joins the group; the loop keeps the membership
-(heartbeats, rebalances; :mod:`logd.client.membership`) and the rebalance callbacks
+(heartbeats, rebalances; :mod:`logd.client.group.membership`) and the rebalance callbacks
 ``on_assign``/``on_revoke``/``on_lost`` run on the application's thread inside ``poll()``
 /``consume()``, where positions are committed too (auto-commit every
-``auto_commit_interval_ms``, on revoke and on close; :mod:`logd.client.group_side`).
+``auto_commit_interval_ms``, on revoke and on close; :mod:`logd.client.consumer.group_side`).
 ``commit()`` is synchronous unless ``asynchronous=True`` (confluent-kafka's default is
 asynchronous; a blocking commit is what a script means by "commit").
 
@@ -28,17 +28,17 @@ from types import TracebackType
 from typing import Any
 
 from logd.client.config import ConsumerConfig, parse_config
-from logd.client.consumer_core import ConsumerCore
-from logd.client.fetch_buffer import CompletedFetch, FetchBuffer, RecordReader
-from logd.client.group_events import EventKind, RebalanceEvent
-from logd.client.group_side import Callback, GroupSide, Mode, topic_matcher
-from logd.client.loop_thread import shared_loop
-from logd.client.subscription import (
+from logd.client.consumer.core import ConsumerCore
+from logd.client.consumer.fetch_buffer import CompletedFetch, FetchBuffer, RecordReader
+from logd.client.consumer.group_side import Callback, GroupSide, Mode, topic_matcher
+from logd.client.consumer.subscription import (
     RESET_EARLIEST,
     RESET_LATEST,
     SubscriptionState,
     check_partition,
 )
+from logd.client.group.events import EventKind, RebalanceEvent
+from logd.client.sync.loop_thread import shared_loop
 from logd.client.types import (
     OFFSET_BEGINNING,
     OFFSET_END,

@@ -1,7 +1,7 @@
 """Group administration: list, describe (with committed offsets, log end offsets and lag),
 delete, and set the offsets of a group nobody is a member of.
 
-Each group is asked at its coordinator (:class:`~logd.client.group_link.CoordinatorLink`,
+Each group is asked at its coordinator (:class:`~logd.client.group.link.CoordinatorLink`,
 retried while the coordinator moves or loads); ListGroups asks every broker and merges, as
 Kafka's admin client does, since each broker knows only the groups it coordinates.
 
@@ -15,12 +15,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from logd.client.config import ClientConfig
-from logd.client.connection import ConnectionPool
-from logd.client.group_link import RETRY_ON, CoordinatorLink, group_stub
-from logd.client.group_types import GroupDescription, GroupListing, GroupMember, GroupPartition
-from logd.client.metadata import Metadata
-from logd.client.offsets import SPEC_LATEST, list_offsets
-from logd.client.rpc import error_from_proto
+from logd.client.group.link import RETRY_ON, CoordinatorLink, group_stub
+from logd.client.group.types import GroupDescription, GroupListing, GroupMember, GroupPartition
+from logd.client.transport.connection import ConnectionPool
+from logd.client.transport.metadata import Metadata
+from logd.client.transport.offsets import SPEC_LATEST, list_offsets
+from logd.client.transport.rpc import error_from_proto
 from logd.client.types import TopicPartition
 from logd.clock import Clock
 from logd.errors import (

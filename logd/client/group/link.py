@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from logd.client.config import ClientConfig
-from logd.client.connection import Connection, ConnectionPool
-from logd.client.rpc import error_from_proto
+from logd.client.transport.connection import Connection, ConnectionPool
+from logd.client.transport.rpc import error_from_proto
 from logd.clock import Clock
 from logd.errors import (
     BrokerUnavailableError,

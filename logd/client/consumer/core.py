@@ -3,7 +3,7 @@
 :class:`ConsumerCore` owns the connections, the metadata and the :class:`Fetcher`, and
 answers the lookups the consumer API needs (offsets for times, watermarks, checking an
 assignment against the cluster); with a ``group_id`` it also owns the
-:class:`~logd.client.membership.GroupMembership`. The application side -- the subscription
+:class:`~logd.client.group.membership.GroupMembership`. The application side -- the subscription
 state and the fetch buffer -- is shared with it; both are thread-safe.
 
 Owned by the client's event loop.
@@ -16,14 +16,14 @@ import contextlib
 from collections.abc import Iterable
 
 from logd.client.config import ConsumerConfig
-from logd.client.connection import ConnectionPool
-from logd.client.fetch_buffer import FetchBuffer
-from logd.client.fetcher import Fetcher
-from logd.client.group_events import EventChannel
-from logd.client.membership import GroupMembership
-from logd.client.metadata import Metadata
-from logd.client.offsets import SPEC_EARLIEST, SPEC_LATEST, SPEC_TIMESTAMP, list_offsets
-from logd.client.subscription import PartitionState, SubscriptionState
+from logd.client.consumer.fetch_buffer import FetchBuffer
+from logd.client.consumer.fetcher import Fetcher
+from logd.client.consumer.subscription import PartitionState, SubscriptionState
+from logd.client.group.events import EventChannel
+from logd.client.group.membership import GroupMembership
+from logd.client.transport.connection import ConnectionPool
+from logd.client.transport.metadata import Metadata
+from logd.client.transport.offsets import SPEC_EARLIEST, SPEC_LATEST, SPEC_TIMESTAMP, list_offsets
 from logd.client.types import TopicPartition
 from logd.clock import Clock
 from logd.errors import UnknownTopicOrPartitionError

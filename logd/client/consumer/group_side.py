@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from logd.client.config import ConsumerConfig
-from logd.client.fetch_buffer import RecordReader
-from logd.client.group_events import EventKind, RebalanceEvent
-from logd.client.membership import GroupMembership
-from logd.client.subscription import SubscriptionState
+from logd.client.consumer.fetch_buffer import RecordReader
+from logd.client.consumer.subscription import SubscriptionState
+from logd.client.group.events import EventKind, RebalanceEvent
+from logd.client.group.membership import GroupMembership
 from logd.client.types import OFFSET_INVALID, TopicPartition
 from logd.clock import Clock
 from logd.errors import InvalidRequestError

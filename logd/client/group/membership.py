@@ -36,8 +36,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from logd.client.config import ConsumerConfig
-from logd.client.connection import ConnectionPool
-from logd.client.group_assign import (
+from logd.client.consumer.subscription import OFFSET_STORED
+from logd.client.group.assign import (
     GroupMember,
     assigned_partitions,
     compute_assignment,
@@ -45,11 +45,11 @@ from logd.client.group_assign import (
     is_cooperative,
     subscription_protocols,
 )
-from logd.client.group_events import EventChannel, EventKind
-from logd.client.group_link import COORDINATOR_MOVED, CoordinatorLink
-from logd.client.metadata import Metadata
-from logd.client.rpc import error_from_proto
-from logd.client.subscription import OFFSET_STORED
+from logd.client.group.events import EventChannel, EventKind
+from logd.client.group.link import COORDINATOR_MOVED, CoordinatorLink
+from logd.client.transport.connection import ConnectionPool
+from logd.client.transport.metadata import Metadata
+from logd.client.transport.rpc import error_from_proto
 from logd.client.types import TopicPartition
 from logd.clock import Clock
 from logd.errors import (
