@@ -4,7 +4,6 @@ Sync clients in confluent-kafka's shape here; asyncio clients in aiokafka's shap
 :mod:`logd.client.aio`. Errors are :mod:`logd.errors` classes only.
 """
 
-from logd.client.consumer.subscription import OFFSET_STORED
 from logd.client.group.types import GroupDescription, GroupListing, GroupMember, GroupPartition
 from logd.client.sync.admin import Admin
 from logd.client.sync.consumer import Consumer
@@ -13,6 +12,7 @@ from logd.client.types import (
     OFFSET_BEGINNING,
     OFFSET_END,
     OFFSET_INVALID,
+    OFFSET_STORED,
     BrokerInfo,
     ClusterInfo,
     ClusterMetadata,

@@ -24,7 +24,8 @@ from logd.client.consumer.core import ConsumerCore
 from logd.client.consumer.fetch_buffer import FetchBuffer, RecordReader
 from logd.client.consumer.group_side import Callback, GroupSide, Mode, topic_matcher
 from logd.client.consumer.subscription import SubscriptionState, check_partition
-from logd.client.group.events import EventKind, RebalanceEvent
+from logd.client.group.events import RebalanceEvent
+from logd.client.group.machine import EventKind
 from logd.client.group.membership import GroupMembership
 from logd.client.sync.consumer import commit_offsets, default_reset
 from logd.client.types import OFFSET_BEGINNING, OFFSET_END, ConsumerRecord, TopicPartition

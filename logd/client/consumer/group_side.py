@@ -20,7 +20,8 @@ from typing import Any
 from logd.client.config import ConsumerConfig
 from logd.client.consumer.fetch_buffer import RecordReader
 from logd.client.consumer.subscription import SubscriptionState
-from logd.client.group.events import EventKind, RebalanceEvent
+from logd.client.group.events import RebalanceEvent
+from logd.client.group.machine import EventKind
 from logd.client.group.membership import GroupMembership
 from logd.client.types import OFFSET_INVALID, TopicPartition
 from logd.clock import Clock

@@ -26,11 +26,16 @@ import threading
 from collections.abc import Iterable
 from typing import Final
 
-from logd.client.types import OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, TopicPartition
+from logd.client.types import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_INVALID,
+    OFFSET_STORED,
+    TopicPartition,
+)
 from logd.errors import InvalidRequestError
 
 __all__ = [
-    "OFFSET_STORED",
     "RESET_EARLIEST",
     "RESET_ERROR",
     "RESET_LATEST",
@@ -44,8 +49,6 @@ RESET_EARLIEST: Final = OFFSET_BEGINNING
 RESET_LATEST: Final = OFFSET_END
 #: A partition with no offset to start from under auto_offset_reset="error".
 RESET_ERROR: Final = -3
-#: confluent-kafka's OFFSET_STORED: the committed offset (the group's), else the reset policy.
-OFFSET_STORED: Final = -1000
 
 
 class PartitionState:

@@ -22,21 +22,21 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 
+from logd.groups.messages import JoinGroupMember
 from partitioning import (
     ASSIGNORS,
     Assignment,
     ProtocolDecodeError,
     RebalanceProtocol,
     Subscription,
+    TopicPartition,
     decode_assignment,
     decode_subscription,
     encode_assignment,
     encode_subscription,
 )
-from partitioning import TopicPartition as Tp
 
 __all__ = [
-    "GroupMember",
     "assigned_partitions",
     "compute_assignment",
     "group_topics",
@@ -45,15 +45,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class GroupMember:
-    """A member as the leader's JoinGroup answer lists it."""
-
-    member_id: str
-    group_instance_id: str | None
-    metadata: bytes
 
 
 def is_cooperative(protocol: str) -> bool:
@@ -70,14 +61,14 @@ def subscription_protocols(
     """(assignor name, subscription bytes) for each strategy, in order of preference."""
     subscription = Subscription(
         topics=tuple(sorted(topics)),
-        owned_partitions=tuple(sorted(Tp(t, p) for t, p in owned)),
+        owned_partitions=tuple(sorted(TopicPartition(t, p) for t, p in owned)),
         generation_id=generation if generation >= 0 else None,
     )
     data = encode_subscription(subscription)
     return [(name, data) for name in strategies]
 
 
-def _subscriptions(members: Sequence[GroupMember]) -> dict[str, Subscription]:
+def _subscriptions(members: Sequence[JoinGroupMember]) -> dict[str, Subscription]:
     subs: dict[str, Subscription] = {}
     for m in members:
         try:
@@ -90,13 +81,13 @@ def _subscriptions(members: Sequence[GroupMember]) -> dict[str, Subscription]:
     return subs
 
 
-def group_topics(members: Sequence[GroupMember]) -> set[str]:
+def group_topics(members: Sequence[JoinGroupMember]) -> set[str]:
     """Every topic some member subscribes to (the leader looks up their partitions)."""
     return {topic for sub in _subscriptions(members).values() for topic in sub.topics}
 
 
 def compute_assignment(
-    protocol: str, members: Sequence[GroupMember], partition_counts: Mapping[str, int]
+    protocol: str, members: Sequence[JoinGroupMember], partition_counts: Mapping[str, int]
 ) -> dict[str, bytes]:
     """The leader's work: every member's assignment bytes under ``protocol``. Topics missing
     from ``partition_counts`` (not created yet) are skipped, as Kafka skips them."""
@@ -105,8 +96,8 @@ def compute_assignment(
     return {member_id: encode_assignment(a) for member_id, a in result.items()}
 
 
-def assigned_partitions(data: bytes) -> list[tuple[str, int]]:
+def assigned_partitions(data: bytes) -> list[TopicPartition]:
     """The partitions of an assignment (empty bytes: none). Raises ProtocolDecodeError."""
     if not data:
         return []
-    return [(tp.topic, tp.partition) for tp in decode_assignment(data).partitions]
+    return list(decode_assignment(data).partitions)

@@ -37,7 +37,8 @@ from logd.client.consumer.subscription import (
     SubscriptionState,
     check_partition,
 )
-from logd.client.group.events import EventKind, RebalanceEvent
+from logd.client.group.events import RebalanceEvent
+from logd.client.group.machine import EventKind
 from logd.client.sync.loop_thread import shared_loop
 from logd.client.types import (
     OFFSET_BEGINNING,
