@@ -46,6 +46,8 @@ __all__ = ["GROUP", "Member", "Pair"]
 
 GROUP = "g"
 HEARTBEAT_MS = 1_000
+#: Rounds of steps :meth:`Pair.settle` takes at most (a machine that never rests is a bug).
+_MAX_STEPS = 10_000
 
 # method -> (request type, the broker's conversion, the coordinator call, answer conversion)
 _METHODS: dict[str, tuple[Any, Callable[[Any], Any], str, Callable[[Any], Any]]] = {
@@ -118,7 +120,9 @@ class Pair:
         """Run every member until none can move (or ``done()``); while some wait for a
         parked answer, let the coordinator's time pass (members heartbeat meanwhile)."""
         until = self.now_ms + limit_ms
-        while done is None or not done():
+        for _ in range(_MAX_STEPS):
+            if done is not None and done():
+                return
             moved = [m.step() for m in self.members]
             if any(moved):
                 continue
@@ -128,6 +132,7 @@ class Pair:
             deadline = self.coordinator.coord.next_deadline_ms()
             assert deadline is not None and deadline <= until, "nothing answers in time"
             self.advance(min(max(deadline - self.now_ms, 1), HEARTBEAT_MS))
+        raise AssertionError(f"members still moving after {_MAX_STEPS} steps")
 
     def advance(self, ms: int) -> None:
         """Let ``ms`` pass, in heartbeat intervals: each member heartbeats at each."""

@@ -78,7 +78,7 @@ class Lives(RuleBasedStateMachine):
     def move_coordinator(self) -> None:
         self.pair.move_coordinator()
 
-    @rule(steps=st.integers(1, 40))
+    @rule(steps=st.integers(1, 40))  # some steps, not necessarily to rest
     def run(self, steps: int) -> None:
         for _ in range(steps):
             if not any([m.step() for m in self.pair.members]):
