@@ -18,7 +18,12 @@ from collections.abc import Iterable
 from logd.client.config import ConsumerConfig
 from logd.client.consumer.fetch_buffer import FetchBuffer
 from logd.client.consumer.fetcher import Fetcher
-from logd.client.consumer.subscription import PartitionState, SubscriptionState
+from logd.client.consumer.subscription import (
+    RESET_EARLIEST,
+    RESET_LATEST,
+    PartitionState,
+    SubscriptionState,
+)
 from logd.client.group.events import EventChannel
 from logd.client.group.membership import GroupMembership
 from logd.client.transport.connection import ConnectionPool
@@ -28,9 +33,14 @@ from logd.client.types import TopicPartition
 from logd.clock import Clock
 from logd.errors import UnknownTopicOrPartitionError
 
-__all__ = ["ConsumerCore"]
+__all__ = ["ConsumerCore", "default_reset"]
 
 _FRAMING_BYTES = 1 << 20
+
+
+def default_reset(config: ConsumerConfig) -> int | None:
+    """The subscription's reset policy for ``auto_offset_reset`` (None: "error")."""
+    return {"earliest": RESET_EARLIEST, "latest": RESET_LATEST}.get(config.auto_offset_reset)
 
 
 class ConsumerCore:

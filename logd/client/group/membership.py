@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from logd.client.config import ConsumerConfig
@@ -136,6 +136,17 @@ class GroupMembership:
         if self.machine.state is MemberState.POLL_TIMED_OUT:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._poll_resumed)
+
+    @contextlib.contextmanager
+    def inside_poll(self) -> Iterator[None]:
+        """The application waits for records inside poll(): that is polling, as far as
+        ``max_poll_interval_ms`` is concerned (any thread)."""
+        self.polling = True
+        try:
+            yield
+        finally:
+            self.polling = False
+            self.note_poll(self._clock.monotonic())
 
     def _poll_resumed(self) -> None:
         self._apply(self.machine.poll_resumed())
