@@ -243,7 +243,8 @@ class GroupSide:
     def poll_due(self, now: float) -> bool:
         """At a poll boundary (``now``: the clock's monotonic time): whether
         :meth:`poll_steps` has anything to do. Per record: one call and three tests."""
-        membership = self.grouped
+        membership = self.membership
+        assert membership is not None, "poll_due() without a group"
         membership.note_poll(now)
         return (
             membership.machine.fatal is not None

@@ -54,6 +54,8 @@ __all__ = ["GroupMembership", "RoundAbortedError"]
 
 _log = logging.getLogger(__name__)
 
+_POLL_TIMED_OUT = MemberState.POLL_TIMED_OUT  # read at every poll: one lookup less
+
 #: Beyond the rebalance timeout, how long a JoinGroup/SyncGroup may take (Kafka adds 5 s).
 _JOIN_SLACK_MS = 5_000
 
@@ -133,7 +135,7 @@ class GroupMembership:
         """The application polled at ``now`` (its clock's monotonic time; any thread):
         ``max_poll_interval_ms`` starts again."""
         self.last_poll = now
-        if self.machine.state is MemberState.POLL_TIMED_OUT:
+        if self.machine.state is _POLL_TIMED_OUT:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._poll_resumed)
 
