@@ -37,8 +37,8 @@ from logd.client.group.machine import (
 from logd.client.group.member_state import MemberState
 from logd.client.types import PartitionKey, TopicPartition
 from logd.errors import LogdError
+from logd.frontends.grpc import group_convert as convert
 from logd.groups.config import CoordinatorConfig
-from logd.server import group_convert as convert
 from logd.v1 import group_pb2
 from tests.groups.harness import Harness
 
@@ -222,7 +222,8 @@ class Member:
         machine = self.machine
         if isinstance(step, AppStep):
             self.steps.append(step.kind.value)
-            self.served.append((step.kind, [(p.topic, p.partition, p.offset) for p in step.partitions]))
+            parts = [(p.topic, p.partition, p.offset) for p in step.partitions]
+            self.served.append((step.kind, parts))
             self._take(machine.served(step))
         elif isinstance(step, (SendJoin, SendSync)):
             self.steps.append("join" if isinstance(step, SendJoin) else "sync")
@@ -254,7 +255,7 @@ class Member:
     def answered(self) -> bool:
         """A parked JoinGroup/SyncGroup has its answer (not delivered yet)."""
         assert self.parked is not None
-        step, rid, to = self.parked
+        _, rid, to = self.parked
         return to.answer(rid) is not None
 
     def _deliver(self) -> bool:

@@ -12,7 +12,6 @@ from logd.client.group.machine import (
     Effect,
     EventKind,
     FetchCommitted,
-    SendJoin,
 )
 from logd.client.group.member_state import (
     ROUND,
@@ -58,7 +57,7 @@ def split_evenly(*members: Member) -> None:
 
 
 def test_a_first_member_joins_with_the_id_it_is_given_leads_and_takes_everything() -> None:
-    pair, (a,) = stable_pair("a")
+    _, (a,) = stable_pair("a")
     # KIP-394: the first JoinGroup is answered MEMBER_ID_REQUIRED, the second joins.
     assert a.steps == ["join", "join", "counts", "sync", "fetch", "assign"]
     assert a.served == [(EventKind.ASSIGN, [("t", p, OFFSET_STORED) for p in range(6)])]

@@ -68,7 +68,7 @@ class Lives(RuleBasedStateMachine):
     def commit(self, name: str) -> None:
         member = self.members[name]
         if not member.frozen and member.owned:
-            member.commit({key: 1 for key in member.owned})
+            member.commit(dict.fromkeys(member.owned, 1))
 
     @rule(name=st.sampled_from(NAMES))
     def restart(self, name: str) -> None:
@@ -81,7 +81,8 @@ class Lives(RuleBasedStateMachine):
     @rule(steps=st.integers(1, 40))  # some steps, not necessarily to rest
     def run(self, steps: int) -> None:
         for _ in range(steps):
-            if not any([m.step() for m in self.pair.members]):
+            moved = [m.step() for m in self.pair.members]  # every member steps
+            if not any(moved):
                 break
 
     @rule(ms=st.sampled_from([HEARTBEAT_MS, 3 * HEARTBEAT_MS, 11_000, 25_000]))
@@ -96,8 +97,10 @@ class Lives(RuleBasedStateMachine):
                 assert m.generation >= 0 and m.member_id
             if m.state is S.UNSUBSCRIBED:
                 assert not m.owned
-            assert m.state in (S.JOIN_DUE, S.STABLE) or m.next_step() is not None or (
-                m.state in (S.UNSUBSCRIBED, S.POLL_TIMED_OUT, S.FATAL)
+            assert (
+                m.state in (S.JOIN_DUE, S.STABLE)
+                or m.next_step() is not None
+                or (m.state in (S.UNSUBSCRIBED, S.POLL_TIMED_OUT, S.FATAL))
             )
 
     def teardown(self) -> None:
