@@ -76,7 +76,11 @@ def _field(index: int, doc: str) -> Any:
 
 @dataclasses.dataclass(frozen=True, slots=True, order=True)
 class TopicPartition:
-    """A partition of a topic, with an offset whose meaning depends on the call."""
+    """A partition of a topic, with an offset whose meaning depends on the call.
+
+    The public type (confluent-kafka's). Not the server's ``logd.metadata`` TopicPartition,
+    which has no offset and which the client does not use: inside the client a partition
+    is a :data:`PartitionKey`."""
 
     topic: str
     partition: int
