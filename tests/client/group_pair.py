@@ -22,19 +22,19 @@ from typing import Any
 
 from logd.client.config import ConsumerConfig, parse_config
 from logd.client.group import codec
-from logd.client.group.machine import (
+from logd.client.group.machine import MemberMachine
+from logd.client.group.member_state import MemberState
+from logd.client.group.steps import (
     AppStep,
     Effect,
     EventKind,
     FetchCommitted,
     LeaveForPollTimeout,
     LookUpPartitions,
-    MemberMachine,
     SendJoin,
     SendSync,
     Step,
 )
-from logd.client.group.member_state import MemberState
 from logd.client.types import PartitionKey, TopicPartition
 from logd.errors import LogdError
 from logd.frontends.grpc import group_convert as convert

@@ -19,7 +19,7 @@ from logd.client.group.assign import (
     subscription_protocols,
 )
 from logd.client.group.events import RebalanceEvent
-from logd.client.group.machine import EventKind
+from logd.client.group.steps import EventKind
 from logd.client.types import OFFSET_INVALID, OFFSET_STORED, TopicPartition
 from logd.clock import ManualClock
 from logd.errors import InvalidConfigError, InvalidRequestError

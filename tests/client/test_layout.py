@@ -1,5 +1,5 @@
 """The client's layout holds: its packages import downwards only, the membership machine and
-the shells' steps are sans I/O, and every module says what it exports."""
+the shells' actions are sans I/O, and every module says what it exports."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ SANS_IO = (
     "logd.client.group.assign",
     "logd.client.group.member_state",
     "logd.client.group.machine",
-    "logd.client.consumer.steps",
+    "logd.client.consumer.actions",
 )
 IO = {"asyncio", "grpc", "socket", "threading", "time", "selectors", "logd.v1"}
 
@@ -60,7 +60,7 @@ def test_client_packages_import_downwards_only() -> None:
     assert wrong == []
 
 
-def test_the_machine_and_the_steps_are_sans_io() -> None:
+def test_the_machine_and_the_actions_are_sans_io() -> None:
     modules = modules_under(CLIENT, ROOT)
     seen: set[str] = set()
     todo = list(SANS_IO)

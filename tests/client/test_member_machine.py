@@ -7,12 +7,6 @@ from __future__ import annotations
 import pytest
 
 from logd.client.group import machine as machine_module
-from logd.client.group.machine import (
-    AppStep,
-    Effect,
-    EventKind,
-    FetchCommitted,
-)
 from logd.client.group.member_state import (
     ROUND,
     TRANSITIONS,
@@ -21,6 +15,7 @@ from logd.client.group.member_state import (
     MemberState,
     next_state,
 )
+from logd.client.group.steps import AppStep, Effect, EventKind, FetchCommitted
 from logd.client.types import OFFSET_STORED
 from logd.errors import (
     ErrorCode,

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from logd.client.config import ConsumerConfig, parse_config
-from logd.client.consumer import steps
+from logd.client.consumer import actions
 from logd.client.consumer.core import ConsumerCore, default_reset
 from logd.client.consumer.fetch_buffer import FetchBuffer, RecordReader
 from logd.client.consumer.group_side import Callback, GroupSide, Mode, topic_matcher
@@ -255,7 +255,7 @@ class AsyncConsumer:
     async def unsubscribe(self) -> None:
         """Give every partition up (commit, ``on_revoke``) and leave the group."""
         if self.group.mode == Mode.SUBSCRIBE:
-            await steps.run_async(self.group.give_up_steps(), self._execute)
+            await actions.run_async(self.group.give_up_actions(), self._execute)
             await self._membership().unsubscribe()
         self.group.mode = Mode.NONE
 
@@ -283,25 +283,27 @@ class AsyncConsumer:
         return found.get((tp.topic, tp.partition))
 
     async def _before_poll(self) -> None:
-        """At every poll boundary (see :meth:`GroupSide.poll_steps`)."""
+        """At every poll boundary (see :meth:`GroupSide.poll_actions`)."""
         group = self.group
         if (
             group.membership is not None
             and group.mode == Mode.SUBSCRIBE
             and group.poll_due(self._clock.monotonic())
         ):
-            await steps.run_async(group.poll_steps(), self._execute)
+            await actions.run_async(group.poll_actions(), self._execute)
 
-    async def _execute(self, op: steps.Op) -> Any:
-        """One step of :mod:`logd.client.consumer.steps`, on the consumer's loop."""
-        if isinstance(op, steps.CommitNow):
-            return await self.group.grouped.commit(op.offsets)
-        if isinstance(op, steps.Invoke):
-            result = op.callback(self, op.partitions)
+    async def _execute(self, action: actions.Action) -> Any:
+        """One action of :mod:`logd.client.consumer.actions`, on the consumer's loop."""
+        if isinstance(action, actions.CommitNow):
+            return await self.group.grouped.commit(action.offsets)
+        if isinstance(action, actions.Invoke):
+            result = action.callback(self, action.partitions)
             return await result if inspect.isawaitable(result) else result
-        if isinstance(op, steps.WakeFetcher):
+        if isinstance(action, actions.WakeFetcher):
             return self.core.fetcher.wakeup()
-        task = asyncio.get_running_loop().create_task(self.group.commit_in_background(op.offsets))
+        task = asyncio.get_running_loop().create_task(
+            self.group.commit_in_background(action.offsets)
+        )
         self._commits.add(task)
         task.add_done_callback(self._commits.discard)
         return None
@@ -313,7 +315,7 @@ class AsyncConsumer:
         member does not leave) and release the connections."""
         group = self._group
         if self._core is not None and group is not None and group.mode == Mode.SUBSCRIBE:
-            await steps.run_async(group.give_up_steps(), self._execute)
+            await actions.run_async(group.give_up_actions(), self._execute)
         for task in list(self._commits):
             await asyncio.gather(task, return_exceptions=True)
         core, self._core = self._core, None

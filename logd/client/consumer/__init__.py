@@ -8,8 +8,10 @@ Modules, from the bottom up:
 * ``fetcher``      — the event-loop task: long-poll Fetch calls, one in flight per broker;
 * ``core``         — ``ConsumerCore``: connections, metadata, fetcher and (with a group id)
   the group membership (:mod:`logd.client.group`);
+* ``actions``      — what a shell does at a poll boundary (commit, call back, wake the
+  fetcher) as data, and the two drivers that run them (sync, asyncio);
 * ``group_side``   — the application's half of a group: applying rebalance steps to the
-  subscription, commits at poll boundaries; the steps both shells only execute.
+  subscription, commits at poll boundaries -- the actions both shells only execute.
 
 This ``__init__`` imports nothing.
 """

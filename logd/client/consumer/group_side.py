@@ -9,8 +9,8 @@ close all take the *positions* at a poll boundary -- everything returned before 
 repeats at most what was returned since the last commit.
 
 What a shell does at a poll boundary and when it gives everything up comes from here as
-:mod:`~logd.client.consumer.steps` (:meth:`GroupSide.poll_steps`,
-:meth:`GroupSide.give_up_steps`); the shells only execute them, so the two cannot drift.
+:mod:`~logd.client.consumer.actions` (:meth:`GroupSide.poll_actions`,
+:meth:`GroupSide.give_up_actions`); the shells only execute them, so the two cannot drift.
 
 Owned by the application's thread (the asyncio consumer's loop); not thread-safe.
 """
@@ -22,19 +22,19 @@ import re
 from collections.abc import Callable, Iterable
 
 from logd.client.config import ConsumerConfig
-from logd.client.consumer.fetch_buffer import RecordReader
-from logd.client.consumer.steps import (
+from logd.client.consumer.actions import (
+    Actions,
     Callback,
     CommitInBackground,
     CommitNow,
     Invoke,
-    Steps,
     WakeFetcher,
 )
+from logd.client.consumer.fetch_buffer import RecordReader
 from logd.client.consumer.subscription import SubscriptionState, check_partition
 from logd.client.group.events import RebalanceEvent
-from logd.client.group.machine import EventKind
 from logd.client.group.membership import GroupMembership
+from logd.client.group.steps import EventKind
 from logd.client.types import OFFSET_INVALID, ConsumerRecord, PartitionKey, TopicPartition
 from logd.clock import Clock
 from logd.errors import InvalidRequestError, LogdError
@@ -242,7 +242,7 @@ class GroupSide:
 
     def poll_due(self, now: float) -> bool:
         """At a poll boundary (``now``: the clock's monotonic time): whether
-        :meth:`poll_steps` has anything to do. Per record: one call and three tests."""
+        :meth:`poll_actions` has anything to do. Per record: one call and three tests."""
         membership = self.membership
         assert membership is not None, "poll_due() without a group"
         membership.note_poll(now)
@@ -252,7 +252,7 @@ class GroupSide:
             or now >= self.next_auto_commit
         )
 
-    def poll_steps(self) -> Steps:
+    def poll_actions(self) -> Actions:
         """At a poll boundary: raise a fatal group error, serve the rebalance steps waiting
         (each in the order Kafka's consumer runs its rebalance listener), auto-commit what
         is due."""
@@ -269,7 +269,7 @@ class GroupSide:
             self.note_committed(due)
             yield CommitInBackground(due)
 
-    def _serve(self, event: RebalanceEvent) -> Steps:
+    def _serve(self, event: RebalanceEvent) -> Actions:
         """ASSIGN: take the partitions, then ``on_assign``. REVOKE/LOST: commit (REVOKE,
         with auto-commit), the callback, then stop reading them -- even if it raised."""
         callback = self.callback(event.kind)
@@ -290,7 +290,7 @@ class GroupSide:
         finally:
             self.grouped.channel.complete(event)
 
-    def give_up_steps(self) -> Steps:
+    def give_up_actions(self) -> Actions:
         """Closing or unsubscribing: commit the positions (with auto-commit), call
         ``on_revoke`` (an exception is logged), and read nothing more (as Kafka)."""
         owned = [TopicPartition(s.topic, s.partition) for s in self.subs.partitions.values()]
@@ -306,7 +306,7 @@ class GroupSide:
         self.reader.drop()
         self.subs.assign([])
 
-    def _commit_or_log(self, offsets: dict[PartitionKey, int]) -> Steps:
+    def _commit_or_log(self, offsets: dict[PartitionKey, int]) -> Actions:
         if not offsets:
             return
         try:

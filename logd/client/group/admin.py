@@ -17,7 +17,7 @@ from typing import Any
 from logd.client.config import ClientConfig
 from logd.client.group import codec
 from logd.client.group.link import CoordinatorLink, group_stub
-from logd.client.group.machine import RETRY_ON
+from logd.client.group.steps import RETRY_ON
 from logd.client.group.types import GroupDescription, GroupListing
 from logd.client.transport.connection import ConnectionPool
 from logd.client.transport.metadata import Metadata

@@ -22,7 +22,7 @@ import collections
 import contextlib
 from collections.abc import Callable
 
-from logd.client.group.machine import EventKind
+from logd.client.group.steps import EventKind
 from logd.client.types import TopicPartition
 
 __all__ = ["EventChannel", "RebalanceEvent"]

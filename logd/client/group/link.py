@@ -21,7 +21,7 @@ from typing import Any
 
 from logd.client.config import ClientConfig
 from logd.client.group import codec
-from logd.client.group.machine import COORDINATOR_MOVED, RETRY_ON
+from logd.client.group.steps import COORDINATOR_MOVED, RETRY_ON
 from logd.client.transport.connection import Connection, ConnectionPool
 from logd.clock import Clock
 from logd.errors import LogdError

@@ -34,11 +34,8 @@ client's event loop (the shell, :mod:`~logd.client.group.membership`).
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final, TypeAlias
 
 from logd.client.config import ConsumerConfig
 from logd.client.group.assign import (
@@ -56,20 +53,28 @@ from logd.client.group.member_state import (
     MemberState,
     next_state,
 )
+from logd.client.group.steps import (
+    COORDINATOR_MOVED,
+    AppStep,
+    Effect,
+    EventKind,
+    FetchCommitted,
+    LeaveForPollTimeout,
+    LookUpPartitions,
+    MetadataCheck,
+    SendJoin,
+    SendSync,
+    Step,
+)
 from logd.client.types import OFFSET_STORED, PartitionKey, TopicPartition
 from logd.errors import (
-    BrokerUnavailableError,
     CoordinatorLoadInProgressError,
-    CoordinatorNotAvailableError,
     ErrorCode,
     FencedInstanceIdError,
     IllegalGenerationError,
     LogdError,
     MemberIdRequiredError,
-    NetworkError,
-    NotCoordinatorError,
     RebalanceInProgressError,
-    RequestTimedOutError,
     UnknownMemberIdError,
     error_for_code,
 )
@@ -91,108 +96,11 @@ from logd.groups.messages import (
 )
 from partitioning import PROTOCOL_TYPE, ProtocolDecodeError
 
-__all__ = [
-    "COORDINATOR_MOVED",
-    "RETRY_ON",
-    "AppStep",
-    "Effect",
-    "EventKind",
-    "FetchCommitted",
-    "LeaveForPollTimeout",
-    "LookUpPartitions",
-    "MemberMachine",
-    "MetadataCheck",
-    "SendJoin",
-    "SendSync",
-    "Step",
-]
+__all__ = ["MemberMachine"]
 
 _log = logging.getLogger(__name__)
 _S = MemberState
 _E = MemberEvent
-
-#: Errors after which the coordinator must be looked up again.
-COORDINATOR_MOVED: Final = (NotCoordinatorError, CoordinatorNotAvailableError, NetworkError,
-                            RequestTimedOutError, BrokerUnavailableError)  # fmt: skip
-#: Errors a one-shot group call retries (the coordinator moving, or still loading).
-RETRY_ON: Final = (*COORDINATOR_MOVED, CoordinatorLoadInProgressError)
-
-
-class EventKind(enum.Enum):
-    """What a step the application serves does to its partitions."""
-
-    ASSIGN = "assign"  # take them (at their committed offsets), then ``on_assign``
-    REVOKE = "revoke"  # commit their positions, ``on_revoke``, stop reading them
-    LOST = "lost"  # ``on_lost`` (the group already gave them to others): no commit
-
-
-class Effect(enum.Flag):
-    """What the shell does after an input, beside the next step."""
-
-    NONE = 0
-    WAKE = enum.auto()  # a round is due: wake the rebalance task
-    BACK_OFF = enum.auto()  # wait ``retry_backoff_ms`` before the next step
-    FORGET_COORDINATOR = enum.auto()  # look the coordinator up again
-    HEARTBEAT_NOW = enum.auto()  # a new generation: heartbeat at once
-    NOTIFY = enum.auto()  # :attr:`MemberMachine.fatal` is set: wake the application
-    VOID = enum.auto()  # steps the application has not served belong to no round now
-
-
-# -- steps -------------------------------------------------------------------------------
-# Compared by identity (eq=False): the machine accepts the outcome of the step it waits for.
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class AppStep:
-    """The application serves ``kind`` for ``partitions`` (sorted; an ASSIGN's carry the
-    offsets to start at: the committed offset, or ``OFFSET_STORED`` for the reset policy)."""
-
-    kind: EventKind
-    partitions: tuple[TopicPartition, ...]
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class SendJoin:
-    request: JoinGroupRequest
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class LookUpPartitions:
-    """The leader needs the partition counts of ``topics`` (the cluster may lack some)."""
-
-    topics: frozenset[str]
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class SendSync:
-    request: SyncGroupRequest
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class FetchCommitted:
-    partitions: tuple[PartitionKey, ...]
-
-
-Step: TypeAlias = AppStep | SendJoin | LookUpPartitions | SendSync | FetchCommitted
-
-
-@dataclasses.dataclass(frozen=True)
-class LeaveForPollTimeout:
-    """The application has not polled for ``idle_s``: send ``leave`` (None for a static
-    member, whose absence moves nothing until its session times out) and void its steps."""
-
-    leave: LeaveGroupRequest | None
-    idle_s: float
-    effects: Effect = Effect.VOID
-
-
-@dataclasses.dataclass(frozen=True)
-class MetadataCheck:
-    """Look at the cluster's topic names (a pattern subscription) and/or at the partition
-    counts of ``counts_of`` (the leader's topics)."""
-
-    topic_names: bool
-    counts_of: frozenset[str]
 
 
 def _tps(

@@ -31,18 +31,18 @@ from logd.client.config import ConsumerConfig
 from logd.client.group import codec
 from logd.client.group.events import EventChannel
 from logd.client.group.link import CoordinatorLink
-from logd.client.group.machine import (
+from logd.client.group.machine import MemberMachine
+from logd.client.group.member_state import MemberState
+from logd.client.group.steps import (
     AppStep,
     Effect,
     FetchCommitted,
     LeaveForPollTimeout,
     LookUpPartitions,
-    MemberMachine,
     SendJoin,
     SendSync,
     Step,
 )
-from logd.client.group.member_state import MemberState
 from logd.client.transport.connection import ConnectionPool
 from logd.client.transport.metadata import Metadata
 from logd.client.types import PartitionKey

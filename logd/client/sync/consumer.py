@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from logd.client.config import ConsumerConfig, parse_config
-from logd.client.consumer import steps
+from logd.client.consumer import actions
 from logd.client.consumer.core import ConsumerCore, default_reset
 from logd.client.consumer.fetch_buffer import CompletedFetch, FetchBuffer, RecordReader
 from logd.client.consumer.group_side import Callback, GroupSide, Mode, topic_matcher
@@ -256,7 +256,7 @@ class Consumer:
         """Give every partition up (commit, ``on_revoke``) and leave the group."""
         self._check_open()
         if self._group.mode == Mode.SUBSCRIBE:
-            steps.run(self._group.give_up_steps(), self._execute)
+            actions.run(self._group.give_up_actions(), self._execute)
             self._thread.run(self._group.grouped.unsubscribe())
         self._group.mode = Mode.NONE
 
@@ -278,7 +278,7 @@ class Consumer:
         membership = self._group.grouped
         wanted = self._group.commit_offsets(message, offsets)
         if asynchronous:
-            self._execute(steps.CommitInBackground(wanted))
+            self._execute(actions.CommitInBackground(wanted))
             return None
         self._thread.run(membership.commit(wanted))
         self._group.note_committed(wanted)
@@ -296,20 +296,20 @@ class Consumer:
 
     def _before_poll(self) -> None:
         """At every poll boundary: serve rebalance steps, raise a fatal group error,
-        auto-commit what is due (:meth:`GroupSide.poll_steps`)."""
+        auto-commit what is due (:meth:`GroupSide.poll_actions`)."""
         group = self._group
         if group.membership is not None and group.poll_due(self._clock.monotonic()):
-            steps.run(group.poll_steps(), self._execute)
+            actions.run(group.poll_actions(), self._execute)
 
-    def _execute(self, op: steps.Op) -> Any:
-        """One step of :mod:`logd.client.consumer.steps`, on the application's thread."""
-        if isinstance(op, steps.CommitNow):
-            return self._thread.run(self._group.grouped.commit(op.offsets))
-        if isinstance(op, steps.Invoke):
-            return op.callback(self, op.partitions)
-        if isinstance(op, steps.WakeFetcher):
+    def _execute(self, action: actions.Action) -> Any:
+        """One action of :mod:`logd.client.consumer.actions`, on the application's thread."""
+        if isinstance(action, actions.CommitNow):
+            return self._thread.run(self._group.grouped.commit(action.offsets))
+        if isinstance(action, actions.Invoke):
+            return action.callback(self, action.partitions)
+        if isinstance(action, actions.WakeFetcher):
             return self._core.wake_threadsafe()
-        coro = self._group.commit_in_background(op.offsets)
+        coro = self._group.commit_in_background(action.offsets)
         return asyncio.run_coroutine_threadsafe(coro, self._thread.loop)
 
     # -- closing ---------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ class Consumer:
         if self._closed:
             return
         if self._group.mode == Mode.SUBSCRIBE and self._core.membership is not None:
-            steps.run(self._group.give_up_steps(), self._execute)
+            actions.run(self._group.give_up_actions(), self._execute)
         self._closed = True
         self._buffer.interrupt()
         try:
