@@ -21,10 +21,9 @@ from typing import Any
 
 from logd.client.config import ConsumerConfig, parse_config
 from logd.client.consumer import actions
-from logd.client.consumer.core import ConsumerCore, default_reset
-from logd.client.consumer.fetch_buffer import FetchBuffer, RecordReader
+from logd.client.consumer.core import ConsumerCore, reading_side
 from logd.client.consumer.group_side import Callback, GroupSide, Mode, topic_matcher
-from logd.client.consumer.subscription import SubscriptionState, check_partition
+from logd.client.consumer.subscription import check_partition
 from logd.client.group.membership import GroupMembership
 from logd.client.types import OFFSET_BEGINNING, OFFSET_END, ConsumerRecord, TopicPartition
 from logd.clock import Clock, SystemClock
@@ -50,11 +49,7 @@ class AsyncConsumer:
         ``logd.client.patterns.filters``). Positions and commits move past dropped records."""
         self.config: ConsumerConfig = parse_config(ConsumerConfig, config, options)
         self._clock = clock or SystemClock()
-        self._subs = SubscriptionState(default_reset(self.config))
-        self._buffer = FetchBuffer(self.config.max_buffered_bytes)
-        self._reader = RecordReader(
-            self._subs, self._buffer, self.config.max_buffered_bytes, record_filter
-        )
+        self._subs, self._buffer, self._reader = reading_side(self.config, record_filter)
         self._arrived = asyncio.Event()
         self._buffer.on_put = self._arrived.set
         self._core: ConsumerCore | None = None
@@ -65,14 +60,9 @@ class AsyncConsumer:
         """Connect (BrokerUnavailableError naming the addresses when none answers)."""
         if self._core is not None:
             return
-        core = ConsumerCore(
+        core = await ConsumerCore.started(
             self.config, self._clock, self._subs, self._buffer, threadsafe_wakeups=False
         )
-        try:
-            await core.start()
-        except BaseException:
-            await core.close()
-            raise
         self._core = core
         self._group = GroupSide(self.config, self._subs, self._reader, core.membership, self._clock)
 
@@ -130,11 +120,7 @@ class AsyncConsumer:
         return state.position
 
     def pause(self, *partitions: TopicPartition) -> None:
-        for state in self._subs.select(partitions):
-            state.paused = True
-            state.epoch += 1
-            if state.reset is None and state.position >= 0:
-                state.fetch_offset = state.position
+        for state in self._subs.pause(partitions):
             self._reader.drop(state)
 
     def resume(self, *partitions: TopicPartition) -> None:

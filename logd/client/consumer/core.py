@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Iterable
 
 from logd.client.config import ConsumerConfig
-from logd.client.consumer.fetch_buffer import FetchBuffer
+from logd.client.consumer.fetch_buffer import FetchBuffer, RecordReader
 from logd.client.consumer.fetcher import Fetcher
 from logd.client.consumer.subscription import (
     RESET_EARLIEST,
@@ -32,8 +32,9 @@ from logd.client.transport.offsets import SPEC_EARLIEST, SPEC_LATEST, SPEC_TIMES
 from logd.client.types import TopicPartition
 from logd.clock import Clock
 from logd.errors import UnknownTopicOrPartitionError
+from logd.records.filtered import RecordFilter
 
-__all__ = ["ConsumerCore", "default_reset"]
+__all__ = ["ConsumerCore", "default_reset", "reading_side"]
 
 _FRAMING_BYTES = 1 << 20
 
@@ -41,6 +42,20 @@ _FRAMING_BYTES = 1 << 20
 def default_reset(config: ConsumerConfig) -> int | None:
     """The subscription's reset policy for ``auto_offset_reset`` (None: "error")."""
     return {"earliest": RESET_EARLIEST, "latest": RESET_LATEST}.get(config.auto_offset_reset)
+
+
+def reading_side(
+    config: ConsumerConfig, record_filter: RecordFilter | None
+) -> tuple[SubscriptionState, FetchBuffer, RecordReader]:
+    """The application's side of a consumer, as both shells build it: the subscription,
+    the fetch buffer between the loop and the application, and the record reader."""
+    subscription = SubscriptionState(default_reset(config))
+    buffer = FetchBuffer(config.max_buffered_bytes)
+    return (
+        subscription,
+        buffer,
+        RecordReader(subscription, buffer, config.max_buffered_bytes, record_filter),
+    )
 
 
 class ConsumerCore:
@@ -71,6 +86,25 @@ class ConsumerCore:
             channel = EventChannel(self.loop, buffer.wake)
             self.membership = GroupMembership(config, self.pool, self.metadata, clock, channel)
         self._closed = False
+
+    @classmethod
+    async def started(
+        cls,
+        config: ConsumerConfig,
+        clock: Clock,
+        subscription: SubscriptionState,
+        buffer: FetchBuffer,
+        *,
+        threadsafe_wakeups: bool,
+    ) -> ConsumerCore:
+        """A core, started (closed again if starting fails)."""
+        core = cls(config, clock, subscription, buffer, threadsafe_wakeups=threadsafe_wakeups)
+        try:
+            await core.start()
+        except BaseException:
+            await core.close()
+            raise
+        return core
 
     def wake_threadsafe(self) -> None:
         """Wake the fetcher from any thread."""

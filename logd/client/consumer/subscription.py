@@ -168,6 +168,18 @@ class SubscriptionState:
             return list(self.partitions.values())
         return [self.get(check_partition(tp)) for tp in tps]
 
+    def pause(self, tps: Iterable[TopicPartition] | None) -> list[PartitionState]:
+        """Stop fetching ``tps``; what was fetched ahead is dropped (the epoch moves on) and
+        fetched again from the position on resume. Returns the paused states."""
+        with self.lock:
+            states = self.select(tps)
+            for state in states:
+                state.paused = True
+                state.epoch += 1
+                if state.reset is None and state.position >= 0:
+                    state.fetch_offset = state.position
+            return states
+
     def set_paused(self, tps: Iterable[TopicPartition], paused: bool) -> None:
         with self.lock:
             for state in self.select(tps):

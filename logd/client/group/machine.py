@@ -201,6 +201,7 @@ class MemberMachine:
     def next_step(self) -> Step | None:
         """The step the round waits for (the same one until its outcome is fed), or None
         when no round is due."""
+        assert self.state in ROUND or not self._rejoin_after_round, self.state
         if self._waiting is None and self.state is _S.JOIN_DUE:
             self._waiting = self._begin_round()
         return self._waiting

@@ -28,11 +28,10 @@ from typing import Any
 
 from logd.client.config import ConsumerConfig, parse_config
 from logd.client.consumer import actions
-from logd.client.consumer.core import ConsumerCore, default_reset
-from logd.client.consumer.fetch_buffer import CompletedFetch, FetchBuffer, RecordReader
+from logd.client.consumer.core import ConsumerCore, reading_side
+from logd.client.consumer.fetch_buffer import CompletedFetch
 from logd.client.consumer.group_side import Callback, GroupSide, Mode, topic_matcher
 from logd.client.consumer.subscription import (
-    SubscriptionState,
     check_partition,
 )
 from logd.client.sync.loop_thread import shared_loop
@@ -66,28 +65,17 @@ class Consumer:
         ``logd.client.patterns.filters``). Positions and commits move past dropped records."""
         self.config: ConsumerConfig = parse_config(ConsumerConfig, config, options)
         self._clock = clock or SystemClock()
-        self._subs = SubscriptionState(default_reset(self.config))
-        self._buffer = FetchBuffer(self.config.max_buffered_bytes)
-        self._reader = RecordReader(
-            self._subs, self._buffer, self.config.max_buffered_bytes, record_filter
-        )
+        self._subs, self._buffer, self._reader = reading_side(self.config, record_filter)
         self._closed = False
         self._thread = shared_loop()
-        self._core: ConsumerCore = self._thread.run(self._start())
+        self._core: ConsumerCore = self._thread.run(
+            ConsumerCore.started(
+                self.config, self._clock, self._subs, self._buffer, threadsafe_wakeups=True
+            )
+        )
         self._group = GroupSide(
             self.config, self._subs, self._reader, self._core.membership, self._clock
         )
-
-    async def _start(self) -> ConsumerCore:
-        core = ConsumerCore(
-            self.config, self._clock, self._subs, self._buffer, threadsafe_wakeups=True
-        )
-        try:
-            await core.start()
-        except BaseException:
-            await core.close()
-            raise
-        return core
 
     def _check_open(self) -> None:
         if self._closed:
@@ -139,14 +127,8 @@ class Consumer:
     def pause(self, partitions: Iterable[TopicPartition]) -> None:
         """Stop returning and fetching records of ``partitions`` until resumed."""
         self._check_open()
-        with self._subs.lock:
-            for state in self._subs.select(partitions):
-                state.paused = True
-                # What was fetched ahead is dropped; resume fetches it again from here.
-                state.epoch += 1
-                if state.reset is None and state.position >= 0:
-                    state.fetch_offset = state.position
-                self._reader.drop(state)
+        for state in self._subs.pause(partitions):
+            self._reader.drop(state)
         self._core.wake_threadsafe()
 
     def resume(self, partitions: Iterable[TopicPartition]) -> None:
