@@ -198,6 +198,9 @@ class PartitionDescription:
     log_start_offset: int = -1
     high_watermark: int = -1
     error: LogdError | None = None
+    #: Compacted topics: the cleaner's view of this replica (-1: not compacted / never).
+    cleanable_ratio: float = -1.0
+    last_clean_ms: int = -1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -36,8 +36,13 @@ from typing import Any, Final
 
 from logd.broker.groups.settings import GroupSettings, is_group_key, parse_group_settings
 from logd.broker.listeners import Listeners, is_listener_key, parse_host_port, parse_listeners
+from logd.broker.security.config import is_security_key, parse_security
+from logd.broker.security.settings import SecuritySettings
 from logd.errors import InvalidConfigError
 from logd.metadata.types import HostPort
+from logd.storage.cleaner import CleanerConfig
+from logd.storage.throttle import UNLIMITED
+from logd.tls.settings import TlsSettings
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -96,6 +101,12 @@ class BrokerConfig:
         default_factory=lambda: MappingProxyType({})
     )
     retention_check_interval_ms: int = 300_000
+    #: The log cleaner (compacted topics), Kafka's ``log.cleaner.*`` names and defaults
+    #: (the dedupe buffer is 32 MiB rather than 128: one cleaner thread, small machines).
+    cleaner_enable: bool = True
+    cleaner_dedupe_buffer_size: int = 32 * _MIB
+    cleaner_io_max_bytes_per_second: int = 2**63 - 1
+    cleaner_backoff_ms: int = 15_000
     #: The largest request gRPC accepts (its max receive length), and the send bound.
     max_request_bytes: int = 64 * _MIB
     #: Upper bound on a fetch's ``max_wait_ms`` (longer waits are cut to this).
@@ -111,6 +122,12 @@ class BrokerConfig:
     groups: GroupSettings = dataclasses.field(default_factory=GroupSettings)
     #: The other listeners (Kafka, registry, HTTP, admin, MQTT; ``logd.broker.listeners``).
     listeners: Listeners = dataclasses.field(default_factory=Listeners)
+    #: Authentication, authorization (issue 15; ``logd.broker.security.config``).
+    security: SecuritySettings = dataclasses.field(default_factory=SecuritySettings)
+    #: TLS of every listener and of the brokers' calls to each other.
+    tls: TlsSettings = dataclasses.field(default_factory=TlsSettings)
+    #: What brokers present to each other without TLS; "" derives it from the peers.
+    cluster_id: str = ""
     #: Raft timing (issue 5): one tick for every group; a follower campaigns after a random
     #: ``[e, 2e)`` ticks without a leader (0.75-1.5 s by default: the first of two
     #: followers after ~1 s) and a leader without a quorum for ``e`` ticks steps down;
@@ -132,6 +149,16 @@ class BrokerConfig:
     metadata_snapshot_interval: int = 10_000
     #: The InjectFault RPC (tests only); refused unless the broker listens on loopback.
     fault_injection: bool = False
+
+    @property
+    def cleaner(self) -> CleanerConfig:
+        rate = self.cleaner_io_max_bytes_per_second
+        return CleanerConfig(
+            self.cleaner_enable,
+            self.cleaner_dedupe_buffer_size,
+            UNLIMITED if rate >= 2**63 - 1 else float(rate),
+            self.cleaner_backoff_ms,
+        )
 
     @property
     def advertised(self) -> HostPort:
@@ -278,6 +305,10 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
     "num.partitions": ("num_partitions", _int(1, 100_000)),
     "default.replication.factor": ("default_replication_factor", _int(1, 32)),
     "log.retention.check.interval.ms": ("retention_check_interval_ms", _int(10, 86_400_000)),
+    "log.cleaner.enable": ("cleaner_enable", _bool),
+    "log.cleaner.dedupe.buffer.size": ("cleaner_dedupe_buffer_size", _int(64 * 1024, 2**40)),
+    "log.cleaner.io.max.bytes.per.second": ("cleaner_io_max_bytes_per_second", _int(1024)),
+    "log.cleaner.backoff.ms": ("cleaner_backoff_ms", _int(10, 86_400_000)),
     "max.request.bytes": ("max_request_bytes", _int(64 * 1024, 2**31 - 1)),
     "fetch.max.wait.ms": ("fetch_max_wait_ms", _int(0, 600_000)),
     "fetch.max.bytes": ("fetch_max_bytes", _int(1024, 2**31 - 1)),
@@ -307,8 +338,10 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
     kwargs["groups"] = parse_group_settings(group_values)
     listener_values = {k: v for k, v in values.items() if is_listener_key(k)}
     kwargs["listeners"] = parse_listeners(listener_values)
+    security_values = {k: v for k, v in values.items() if is_security_key(k)}
+    kwargs["security"], kwargs["tls"], kwargs["cluster_id"] = parse_security(security_values)
     for key, value in values.items():
-        if key in group_values or key in listener_values:
+        if key in group_values or key in listener_values or key in security_values:
             continue
         if key.startswith(TOPIC_DEFAULTS_PREFIX):
             name = key[len(TOPIC_DEFAULTS_PREFIX) :]
@@ -327,7 +360,7 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
     if config.raft_heartbeat_ticks >= config.raft_election_ticks:
         raise InvalidConfigError("raft.heartbeat.ticks: must be below raft.election.ticks")
     if config.fault_injection and not _loopback(config.listen.host):
-        # The internal service is unauthenticated: a fault hook reachable from a network
+        # Without TLS the internal service trusts a handshake anyone can forge: a fault hook
         # would let anyone partition the cluster.
         raise InvalidConfigError(
             "fault.injection.enable: only for a broker listening on loopback "

@@ -74,6 +74,7 @@ from logd.errors import (
 from logd.metadata.store import PartitionAssignment
 from logd.records.header import ATTR_LOG_APPEND_TIME, BatchHeader, rewrite_crc, validate_batch
 from logd.storage import Flusher, FlushPolicy, Log, TimestampOffset
+from logd.storage.keys import require_keys
 
 __all__ = ["AppendResult", "Partition", "Replicator"]
 
@@ -159,6 +160,7 @@ class Partition:
             else min(log.recovery_point, log.log_end_offset)
         )
         self._high_watermark = self._committed_end if self._hw_is_commit else log.log_end_offset
+        log.clean_limit = self._clean_limit  # the cleaner cleans committed data only
         # (end offset, term or -1, future) of appends waiting for their commit, in order.
         self._commit_waiters: collections.deque[tuple[int, int, asyncio.Future[None]]] = (
             collections.deque()
@@ -176,6 +178,9 @@ class Partition:
             self._request_commit()
 
     # -- state ----------------------------------------------------------------------------
+
+    def _clean_limit(self) -> int:
+        return self._high_watermark
 
     @property
     def high_watermark(self) -> int:
@@ -281,6 +286,8 @@ class Partition:
         and the append. Raises the batch's typed error (CorruptRecordError, ...). A
         duplicate of an idempotent producer's batch is answered, not appended."""
         self.check_leader()
+        if self._config.log.compact:
+            require_keys(batch, self.tp.topic)
         now = self._clock.now_ms()
         fields = producer_fields(batch)
         if fields is not None:
