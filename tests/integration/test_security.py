@@ -20,7 +20,7 @@ import grpc
 import pytest
 
 from logd.client import Admin, Consumer, NewTopic, Producer, TopicPartition
-from logd.client.security_admin import SecurityAdmin
+from logd.client.sync.security_admin import SecurityAdmin
 from logd.errors import (
     BrokerUnavailableError,
     ClusterAuthorizationFailedError,

@@ -3,6 +3,7 @@
 Modules, from the bottom up:
 
 * ``rpc``            — the one boundary between gRPC and ``logd.errors`` (STYLE.md 11);
+* ``channel_security`` — TLS credentials and SASL call metadata of a channel;
 * ``produce_stream`` — one Produce bidi stream to one broker (correlation ids, in-flight bound);
 * ``connection``     — ``Connection`` (a broker's channel and stubs) and ``ConnectionPool``;
 * ``metadata``       — the cluster as the client sees it: brokers, topics, leaders;
