@@ -59,9 +59,10 @@ Header: TypeAlias = tuple[str, bytes | None]
 
 PartitionKey: TypeAlias = tuple[str, int]
 """A partition as the client keys its state by it: ``(topic, partition)``. Plain tuples on
-the hot paths (the fetcher, the subscription, positions); the internal ``TopicPartition``
-of the group protocol (``partitioning``'s, a NamedTuple) is one too, so both mix in sets
-and dicts. Not the public :class:`TopicPartition` below, which carries an offset."""
+the hot paths (the fetcher, the subscription, positions). The one internal
+``partitioning.TopicPartition`` of the server's layers (a NamedTuple) is one too, so both
+mix in sets and dicts. Not the public :class:`TopicPartition` below, which carries an
+offset."""
 
 
 def _field(index: int, doc: str) -> Any:
@@ -78,9 +79,9 @@ def _field(index: int, doc: str) -> Any:
 class TopicPartition:
     """A partition of a topic, with an offset whose meaning depends on the call.
 
-    The public type (confluent-kafka's). Not the server's ``logd.metadata`` TopicPartition,
-    which has no offset and which the client does not use: inside the client a partition
-    is a :data:`PartitionKey`."""
+    The public type (confluent-kafka's), and the only meaning of the name inside
+    ``logd.client``. Not the internal ``partitioning.TopicPartition`` of the server's layers,
+    which has no offset: inside the client a partition is a :data:`PartitionKey`."""
 
     topic: str
     partition: int

@@ -90,3 +90,42 @@ def test_every_client_module_has_all() -> None:
         if "__all__" not in names:
             missing.append(name)
     assert missing == []
+
+
+def _defined_names(tree: ast.Module) -> list[str]:
+    """The classes and type aliases a module defines at its top level."""
+    names = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
+    names += [
+        node.target.id
+        for node in tree.body
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and "TypeAlias" in ast.unparse(node.annotation)
+    ]
+    return names
+
+
+def test_one_meaning_per_name() -> None:
+    """Every class and type alias of the client is defined once, and the bare name
+    ``TopicPartition`` means the public type: imported from ``logd.client.types`` or not at
+    all (``group/assign.py`` reaches partitioning's as ``partitioning.TopicPartition``)."""
+    where: dict[str, list[str]] = {}
+    wrong = []
+    for name, path in modules_under(CLIENT, ROOT).items():
+        tree = ast.parse(path.read_text())
+        for defined in _defined_names(tree):
+            where.setdefault(defined, []).append(name)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            for alias in node.names:
+                bound = alias.asname or alias.name
+                if "TopicPartition" in (alias.name, bound) and (
+                    node.level or node.module != "logd.client.types" or bound != alias.name
+                ):
+                    source = "." * node.level + (node.module or "")
+                    wrong.append(f"{name}: from {source} import {alias.name}")
+    assert wrong == []
+    assert {n: ms for n, ms in where.items() if len(ms) > 1} == {}
+    assert where["TopicPartition"] == ["logd.client.types"]
+    assert "Tp" not in where

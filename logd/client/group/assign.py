@@ -13,6 +13,11 @@ Rebalance protocol: cooperative when the generation's assignor supports it (KIP-
 keep their partitions across the rebalance and give up only those that move), eager
 otherwise (everything is revoked before joining).
 
+Partitions: the assignor model's are ``partitioning.TopicPartition`` (the one internal
+type, a NamedTuple); this module is the client's one adapter to it and hands the rest of the
+client :data:`~logd.client.types.PartitionKey` tuples, so the bare name ``TopicPartition``
+inside ``logd/client`` means only the public type (with an offset).
+
 Pure functions; thread-safe.
 """
 
@@ -22,6 +27,8 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 
+import partitioning
+from logd.client.types import PartitionKey
 from logd.groups.messages import JoinGroupMember
 from partitioning import (
     ASSIGNORS,
@@ -29,7 +36,6 @@ from partitioning import (
     ProtocolDecodeError,
     RebalanceProtocol,
     Subscription,
-    TopicPartition,
     decode_assignment,
     decode_subscription,
     encode_assignment,
@@ -55,13 +61,13 @@ def is_cooperative(protocol: str) -> bool:
 def subscription_protocols(
     strategies: Sequence[str],
     topics: Iterable[str],
-    owned: Iterable[tuple[str, int]],
+    owned: Iterable[PartitionKey],
     generation: int,
 ) -> list[tuple[str, bytes]]:
     """(assignor name, subscription bytes) for each strategy, in order of preference."""
     subscription = Subscription(
         topics=tuple(sorted(topics)),
-        owned_partitions=tuple(sorted(TopicPartition(t, p) for t, p in owned)),
+        owned_partitions=tuple(sorted(partitioning.TopicPartition(t, p) for t, p in owned)),
         generation_id=generation if generation >= 0 else None,
     )
     data = encode_subscription(subscription)
@@ -96,8 +102,8 @@ def compute_assignment(
     return {member_id: encode_assignment(a) for member_id, a in result.items()}
 
 
-def assigned_partitions(data: bytes) -> list[TopicPartition]:
+def assigned_partitions(data: bytes) -> list[PartitionKey]:
     """The partitions of an assignment (empty bytes: none). Raises ProtocolDecodeError."""
     if not data:
         return []
-    return list(decode_assignment(data).partitions)
+    return [(tp.topic, tp.partition) for tp in decode_assignment(data).partitions]
