@@ -52,6 +52,8 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from logd.groups.state import IllegalTransitionError
+
 __all__ = [
     "HEARTBEATING",
     "IN_GROUP",
@@ -151,10 +153,6 @@ _TABLE: dict[tuple[MemberState, MemberEvent], MemberState] = {
 
 TRANSITIONS: Mapping[tuple[MemberState, MemberEvent], MemberState] = MappingProxyType(_TABLE)
 """``(state, event) -> next state``; nothing else is allowed. Fatal has no way out."""
-
-
-class IllegalTransitionError(AssertionError):
-    """A ``(state, event)`` pair outside :data:`TRANSITIONS`: a bug in the machine."""
 
 
 def next_state(state: MemberState, event: MemberEvent) -> MemberState:
