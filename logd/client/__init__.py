@@ -8,6 +8,7 @@ from logd.client.group.types import GroupDescription, GroupListing, GroupMember,
 from logd.client.sync.admin import Admin
 from logd.client.sync.consumer import Consumer
 from logd.client.sync.producer import Producer
+from logd.client.sync.security_admin import SecurityAdmin
 from logd.client.types import (
     OFFSET_BEGINNING,
     OFFSET_END,
@@ -48,6 +49,7 @@ __all__ = [
     "PartitionLeader",
     "Producer",
     "RecordMetadata",
+    "SecurityAdmin",
     "TopicDescription",
     "TopicListing",
     "TopicPartition",
