@@ -3,7 +3,7 @@
 :class:`ConsumerCore` owns the connections, the metadata and the :class:`Fetcher`, and
 answers the lookups the consumer API needs (offsets for times, watermarks, checking an
 assignment against the cluster); with a ``group_id`` it also owns the
-:class:`~logd.client.membership.GroupMembership`. The application side -- the subscription
+:class:`~logd.client.group.membership.GroupMembership`. The application side -- the subscription
 state and the fetch buffer -- is shared with it; both are thread-safe.
 
 Owned by the client's event loop.
@@ -16,21 +16,46 @@ import contextlib
 from collections.abc import Iterable
 
 from logd.client.config import ConsumerConfig
-from logd.client.connection import ConnectionPool
-from logd.client.fetch_buffer import FetchBuffer
-from logd.client.fetcher import Fetcher
-from logd.client.group_events import EventChannel
-from logd.client.membership import GroupMembership
-from logd.client.metadata import Metadata
-from logd.client.offsets import SPEC_EARLIEST, SPEC_LATEST, SPEC_TIMESTAMP, list_offsets
-from logd.client.subscription import PartitionState, SubscriptionState
+from logd.client.consumer.fetch_buffer import FetchBuffer, RecordReader
+from logd.client.consumer.fetcher import Fetcher
+from logd.client.consumer.subscription import (
+    RESET_EARLIEST,
+    RESET_LATEST,
+    PartitionState,
+    SubscriptionState,
+)
+from logd.client.group.events import EventChannel
+from logd.client.group.membership import GroupMembership
+from logd.client.transport.connection import ConnectionPool
+from logd.client.transport.metadata import Metadata
+from logd.client.transport.offsets import SPEC_EARLIEST, SPEC_LATEST, SPEC_TIMESTAMP, list_offsets
 from logd.client.types import TopicPartition
 from logd.clock import Clock
 from logd.errors import UnknownTopicOrPartitionError
+from logd.records.filtered import RecordFilter
 
-__all__ = ["ConsumerCore"]
+__all__ = ["ConsumerCore", "default_reset", "reading_side"]
 
 _FRAMING_BYTES = 1 << 20
+
+
+def default_reset(config: ConsumerConfig) -> int | None:
+    """The subscription's reset policy for ``auto_offset_reset`` (None: "error")."""
+    return {"earliest": RESET_EARLIEST, "latest": RESET_LATEST}.get(config.auto_offset_reset)
+
+
+def reading_side(
+    config: ConsumerConfig, record_filter: RecordFilter | None
+) -> tuple[SubscriptionState, FetchBuffer, RecordReader]:
+    """The application's side of a consumer, as both shells build it: the subscription,
+    the fetch buffer between the loop and the application, and the record reader."""
+    subscription = SubscriptionState(default_reset(config))
+    buffer = FetchBuffer(config.max_buffered_bytes)
+    return (
+        subscription,
+        buffer,
+        RecordReader(subscription, buffer, config.max_buffered_bytes, record_filter),
+    )
 
 
 class ConsumerCore:
@@ -61,6 +86,25 @@ class ConsumerCore:
             channel = EventChannel(self.loop, buffer.wake)
             self.membership = GroupMembership(config, self.pool, self.metadata, clock, channel)
         self._closed = False
+
+    @classmethod
+    async def started(
+        cls,
+        config: ConsumerConfig,
+        clock: Clock,
+        subscription: SubscriptionState,
+        buffer: FetchBuffer,
+        *,
+        threadsafe_wakeups: bool,
+    ) -> ConsumerCore:
+        """A core, started (closed again if starting fails)."""
+        core = cls(config, clock, subscription, buffer, threadsafe_wakeups=threadsafe_wakeups)
+        try:
+            await core.start()
+        except BaseException:
+            await core.close()
+            raise
+        return core
 
     def wake_threadsafe(self) -> None:
         """Wake the fetcher from any thread."""

@@ -19,13 +19,13 @@ Answers:
   order within a partition is kept as far as the broker allows without sequence numbers.
   With idempotence (the default) batches carry sequences, the broker refuses gaps, and
   a partition keeps up to 5 batches outstanding through retries, sent in sequence order
-  (``logd.client.idempotence`` decides what sequence answers mean);
+  (``logd.client.producer.idempotence`` decides what sequence answers mean);
 * MESSAGE_TOO_LARGE for a batch of several records (the topic's ``max.message.bytes`` is
   below ``batch_size``, or compression grew the batch): it is split in two halves that take
   its place in the queue, as Kafka's producer does;
 * anything else: the batch fails with that error.
 
-Seams: ``identity`` (an :class:`~logd.client.idempotence.Idempotence`) stamps producer id,
+Seams: ``identity`` (an :class:`~logd.client.producer.idempotence.Idempotence`) stamps producer id,
 epoch and base sequence on a batch before its first send and judges the answers;
 ``on_delivered`` hands finished batches to the client's delivery dispatcher (futures on
 the loop, or callbacks for the sync producer's ``poll()``).
@@ -42,13 +42,13 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from logd.client.accumulator import Accumulator, PartitionQueue
-from logd.client.batch import ProducerBatch
 from logd.client.config import ProducerConfig
-from logd.client.connection import ConnectionPool
-from logd.client.idempotence import Idempotence, is_fencing, is_sequence_error
-from logd.client.metadata import Metadata
-from logd.client.rpc import error_from_proto
+from logd.client.producer.accumulator import Accumulator, PartitionQueue
+from logd.client.producer.batch import ProducerBatch
+from logd.client.producer.idempotence import Idempotence, is_fencing, is_sequence_error
+from logd.client.transport.connection import ConnectionPool
+from logd.client.transport.metadata import Metadata
+from logd.client.transport.rpc import error_from_proto
 from logd.clock import Clock
 from logd.errors import (
     InvalidRequestError,

@@ -2,7 +2,7 @@
 
 :class:`ProducerCore` wires connections, metadata, the accumulator and the sender together.
 It is created and started on the client's event loop. With idempotence (the default, see
-``logd.client.idempotence``) it also owns the producer's id and sequences, and fetches the
+``logd.client.producer.idempotence``) it also owns the producer's id and sequences, and fetches the
 id (``InitProducerId``) when it starts. Records enter through
 ``core.accumulator`` -- directly from the caller's thread for the sync producer (the
 accumulator is thread-safe and wakes the sender with ``loop.call_soon_threadsafe``), or from
@@ -20,14 +20,14 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from logd.client.accumulator import Accumulator, TopicQueues
-from logd.client.batch import ProducerBatch
 from logd.client.config import ProducerConfig
-from logd.client.connection import ConnectionPool
-from logd.client.idempotence import Idempotence
-from logd.client.metadata import Metadata
-from logd.client.rpc import error_from_proto
-from logd.client.sender import Sender
+from logd.client.producer.accumulator import Accumulator, TopicQueues
+from logd.client.producer.batch import ProducerBatch
+from logd.client.producer.idempotence import Idempotence
+from logd.client.producer.sender import Sender
+from logd.client.transport.connection import ConnectionPool
+from logd.client.transport.metadata import Metadata
+from logd.client.transport.rpc import error_from_proto
 from logd.clock import Clock
 from logd.errors import InvalidTopicError, LogdError, NetworkError
 from logd.v1 import broker_pb2

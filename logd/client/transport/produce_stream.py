@@ -31,7 +31,7 @@ from typing import Any
 
 import grpc
 
-from logd.client.rpc import error_from_rpc
+from logd.client.transport.rpc import error_from_rpc
 from logd.errors import LogdError, NetworkError, RequestTimedOutError
 from logd.v1 import broker_pb2
 

@@ -20,18 +20,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import enum
 from collections.abc import Callable
 
+from logd.client.group.steps import EventKind
 from logd.client.types import TopicPartition
 
-__all__ = ["EventChannel", "EventKind", "RebalanceEvent"]
-
-
-class EventKind(enum.Enum):
-    ASSIGN = "assign"
-    REVOKE = "revoke"
-    LOST = "lost"
+__all__ = ["EventChannel", "RebalanceEvent"]
 
 
 class RebalanceEvent:

@@ -13,6 +13,11 @@ Rebalance protocol: cooperative when the generation's assignor supports it (KIP-
 keep their partitions across the rebalance and give up only those that move), eager
 otherwise (everything is revoked before joining).
 
+Partitions: the assignor model's are ``partitioning.TopicPartition`` (the one internal
+type, a NamedTuple); this module is the client's one adapter to it and hands the rest of the
+client :data:`~logd.client.types.PartitionKey` tuples, so the bare name ``TopicPartition``
+inside ``logd/client`` means only the public type (with an offset).
+
 Pure functions; thread-safe.
 """
 
@@ -22,6 +27,9 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 
+import partitioning
+from logd.client.types import PartitionKey
+from logd.groups.messages import JoinGroupMember
 from partitioning import (
     ASSIGNORS,
     Assignment,
@@ -33,10 +41,8 @@ from partitioning import (
     encode_assignment,
     encode_subscription,
 )
-from partitioning import TopicPartition as Tp
 
 __all__ = [
-    "GroupMember",
     "assigned_partitions",
     "compute_assignment",
     "group_topics",
@@ -47,15 +53,6 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class GroupMember:
-    """A member as the leader's JoinGroup answer lists it."""
-
-    member_id: str
-    group_instance_id: str | None
-    metadata: bytes
-
-
 def is_cooperative(protocol: str) -> bool:
     assignor = ASSIGNORS.get(protocol)
     return assignor is not None and RebalanceProtocol.COOPERATIVE in assignor.supported_protocols
@@ -64,20 +61,20 @@ def is_cooperative(protocol: str) -> bool:
 def subscription_protocols(
     strategies: Sequence[str],
     topics: Iterable[str],
-    owned: Iterable[tuple[str, int]],
+    owned: Iterable[PartitionKey],
     generation: int,
 ) -> list[tuple[str, bytes]]:
     """(assignor name, subscription bytes) for each strategy, in order of preference."""
     subscription = Subscription(
         topics=tuple(sorted(topics)),
-        owned_partitions=tuple(sorted(Tp(t, p) for t, p in owned)),
+        owned_partitions=tuple(sorted(partitioning.TopicPartition(t, p) for t, p in owned)),
         generation_id=generation if generation >= 0 else None,
     )
     data = encode_subscription(subscription)
     return [(name, data) for name in strategies]
 
 
-def _subscriptions(members: Sequence[GroupMember]) -> dict[str, Subscription]:
+def _subscriptions(members: Sequence[JoinGroupMember]) -> dict[str, Subscription]:
     subs: dict[str, Subscription] = {}
     for m in members:
         try:
@@ -90,13 +87,13 @@ def _subscriptions(members: Sequence[GroupMember]) -> dict[str, Subscription]:
     return subs
 
 
-def group_topics(members: Sequence[GroupMember]) -> set[str]:
+def group_topics(members: Sequence[JoinGroupMember]) -> set[str]:
     """Every topic some member subscribes to (the leader looks up their partitions)."""
     return {topic for sub in _subscriptions(members).values() for topic in sub.topics}
 
 
 def compute_assignment(
-    protocol: str, members: Sequence[GroupMember], partition_counts: Mapping[str, int]
+    protocol: str, members: Sequence[JoinGroupMember], partition_counts: Mapping[str, int]
 ) -> dict[str, bytes]:
     """The leader's work: every member's assignment bytes under ``protocol``. Topics missing
     from ``partition_counts`` (not created yet) are skipped, as Kafka skips them."""
@@ -105,7 +102,7 @@ def compute_assignment(
     return {member_id: encode_assignment(a) for member_id, a in result.items()}
 
 
-def assigned_partitions(data: bytes) -> list[tuple[str, int]]:
+def assigned_partitions(data: bytes) -> list[PartitionKey]:
     """The partitions of an assignment (empty bytes: none). Raises ProtocolDecodeError."""
     if not data:
         return []

@@ -26,11 +26,16 @@ import threading
 from collections.abc import Iterable
 from typing import Final
 
-from logd.client.types import OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, TopicPartition
+from logd.client.types import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_INVALID,
+    OFFSET_STORED,
+    TopicPartition,
+)
 from logd.errors import InvalidRequestError
 
 __all__ = [
-    "OFFSET_STORED",
     "RESET_EARLIEST",
     "RESET_ERROR",
     "RESET_LATEST",
@@ -44,8 +49,6 @@ RESET_EARLIEST: Final = OFFSET_BEGINNING
 RESET_LATEST: Final = OFFSET_END
 #: A partition with no offset to start from under auto_offset_reset="error".
 RESET_ERROR: Final = -3
-#: confluent-kafka's OFFSET_STORED: the committed offset (the group's), else the reset policy.
-OFFSET_STORED: Final = -1000
 
 
 class PartitionState:
@@ -164,6 +167,18 @@ class SubscriptionState:
         if tps is None:
             return list(self.partitions.values())
         return [self.get(check_partition(tp)) for tp in tps]
+
+    def pause(self, tps: Iterable[TopicPartition] | None) -> list[PartitionState]:
+        """Stop fetching ``tps``; what was fetched ahead is dropped (the epoch moves on) and
+        fetched again from the position on resume. Returns the paused states."""
+        with self.lock:
+            states = self.select(tps)
+            for state in states:
+                state.paused = True
+                state.epoch += 1
+                if state.reset is None and state.position >= 0:
+                    state.fetch_offset = state.position
+            return states
 
     def set_paused(self, tps: Iterable[TopicPartition], paused: bool) -> None:
         with self.lock:

@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from logd.client.subscription import PartitionState, SubscriptionState
+from logd.client.consumer.subscription import PartitionState, SubscriptionState
 from logd.client.types import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, ConsumerRecord
 from logd.errors import LogdError
 from logd.records.decoder import decode_batch

@@ -12,8 +12,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from logd.client.aio.admin import AsyncAdmin
-from logd.client.group_types import GroupDescription, GroupListing
-from logd.client.loop_thread import shared_loop
+from logd.client.group.types import GroupDescription, GroupListing
+from logd.client.sync.loop_thread import shared_loop
 from logd.client.types import (
     ClusterInfo,
     ClusterMetadata,

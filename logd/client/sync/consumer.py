@@ -7,10 +7,10 @@ application's thread as ``poll()``/``consume()``/iteration ask for them, so no p
 work crosses threads.
 
 Groups (with ``group_id``): ``subscribe()`` joins the group; the loop keeps the membership
-(heartbeats, rebalances; :mod:`logd.client.membership`) and the rebalance callbacks
+(heartbeats, rebalances; :mod:`logd.client.group.membership`) and the rebalance callbacks
 ``on_assign``/``on_revoke``/``on_lost`` run on the application's thread inside ``poll()``
 /``consume()``, where positions are committed too (auto-commit every
-``auto_commit_interval_ms``, on revoke and on close; :mod:`logd.client.group_side`).
+``auto_commit_interval_ms``, on revoke and on close; :mod:`logd.client.consumer.group_side`).
 ``commit()`` is synchronous unless ``asynchronous=True`` (confluent-kafka's default is
 asynchronous; a blocking commit is what a script means by "commit").
 
@@ -21,24 +21,20 @@ called from another thread to stop a blocked ``poll()``.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
 from logd.client.config import ConsumerConfig, parse_config
-from logd.client.consumer_core import ConsumerCore
-from logd.client.fetch_buffer import CompletedFetch, FetchBuffer, RecordReader
-from logd.client.group_events import EventKind, RebalanceEvent
-from logd.client.group_side import Callback, GroupSide, Mode, topic_matcher
-from logd.client.loop_thread import shared_loop
-from logd.client.subscription import (
-    RESET_EARLIEST,
-    RESET_LATEST,
-    SubscriptionState,
+from logd.client.consumer import actions
+from logd.client.consumer.core import ConsumerCore, reading_side
+from logd.client.consumer.fetch_buffer import CompletedFetch
+from logd.client.consumer.group_side import Callback, GroupSide, Mode, topic_matcher
+from logd.client.consumer.subscription import (
     check_partition,
 )
+from logd.client.sync.loop_thread import shared_loop
 from logd.client.types import (
     OFFSET_BEGINNING,
     OFFSET_END,
@@ -47,16 +43,10 @@ from logd.client.types import (
     TopicPartition,
 )
 from logd.clock import Clock, SystemClock
-from logd.errors import InvalidRequestError, LogdError
+from logd.errors import InvalidRequestError
 from logd.records.filtered import RecordFilter
 
-__all__ = ["Consumer", "commit_offsets"]
-
-_log = logging.getLogger(__name__)
-
-
-def default_reset(config: ConsumerConfig) -> int | None:
-    return {"earliest": RESET_EARLIEST, "latest": RESET_LATEST}.get(config.auto_offset_reset)
+__all__ = ["Consumer"]
 
 
 class Consumer:
@@ -75,28 +65,17 @@ class Consumer:
         ``logd.client.patterns.filters``). Positions and commits move past dropped records."""
         self.config: ConsumerConfig = parse_config(ConsumerConfig, config, options)
         self._clock = clock or SystemClock()
-        self._subs = SubscriptionState(default_reset(self.config))
-        self._buffer = FetchBuffer(self.config.max_buffered_bytes)
-        self._reader = RecordReader(
-            self._subs, self._buffer, self.config.max_buffered_bytes, record_filter
-        )
+        self._subs, self._buffer, self._reader = reading_side(self.config, record_filter)
         self._closed = False
         self._thread = shared_loop()
-        self._core: ConsumerCore = self._thread.run(self._start())
+        self._core: ConsumerCore = self._thread.run(
+            ConsumerCore.started(
+                self.config, self._clock, self._subs, self._buffer, threadsafe_wakeups=True
+            )
+        )
         self._group = GroupSide(
             self.config, self._subs, self._reader, self._core.membership, self._clock
         )
-
-    async def _start(self) -> ConsumerCore:
-        core = ConsumerCore(
-            self.config, self._clock, self._subs, self._buffer, threadsafe_wakeups=True
-        )
-        try:
-            await core.start()
-        except BaseException:
-            await core.close()
-            raise
-        return core
 
     def _check_open(self) -> None:
         if self._closed:
@@ -148,14 +127,8 @@ class Consumer:
     def pause(self, partitions: Iterable[TopicPartition]) -> None:
         """Stop returning and fetching records of ``partitions`` until resumed."""
         self._check_open()
-        with self._subs.lock:
-            for state in self._subs.select(partitions):
-                state.paused = True
-                # What was fetched ahead is dropped; resume fetches it again from here.
-                state.epoch += 1
-                if state.reset is None and state.position >= 0:
-                    state.fetch_offset = state.position
-                self._reader.drop(state)
+        for state in self._subs.pause(partitions):
+            self._reader.drop(state)
         self._core.wake_threadsafe()
 
     def resume(self, partitions: Iterable[TopicPartition]) -> None:
@@ -265,7 +238,7 @@ class Consumer:
         """Give every partition up (commit, ``on_revoke``) and leave the group."""
         self._check_open()
         if self._group.mode == Mode.SUBSCRIBE:
-            self._give_up_all()
+            actions.run(self._group.give_up_actions(), self._execute)
             self._thread.run(self._group.grouped.unsubscribe())
         self._group.mode = Mode.NONE
 
@@ -285,11 +258,9 @@ class Consumer:
         the coordinator's answer (raising its error) unless ``asynchronous``."""
         self._check_open()
         membership = self._group.grouped
-        wanted = commit_offsets(self._group, message, offsets)
+        wanted = self._group.commit_offsets(message, offsets)
         if asynchronous:
-            asyncio.run_coroutine_threadsafe(
-                _commit_quietly(membership.commit, wanted, self._group), self._thread.loop
-            )
+            self._execute(actions.CommitInBackground(wanted))
             return None
         self._thread.run(membership.commit(wanted))
         self._group.note_committed(wanted)
@@ -307,76 +278,21 @@ class Consumer:
 
     def _before_poll(self) -> None:
         """At every poll boundary: serve rebalance steps, raise a fatal group error,
-        auto-commit what is due. Per record: one clock read and three tests."""
+        auto-commit what is due (:meth:`GroupSide.poll_actions`)."""
         group = self._group
-        membership = group.membership
-        if membership is None:
-            return
-        now = self._clock.monotonic()
-        membership.note_poll(now)
-        if (
-            membership.fatal is None
-            and not membership.channel.pending
-            and now < group.next_auto_commit
-        ):
-            return
-        if membership.fatal is not None:
-            raise membership.fatal
-        channel = membership.channel
-        while channel.pending:
-            event = channel.take()
-            if event is not None:
-                self._serve(event)
-        due = self._group.auto_commit_due()
-        if due:
-            self._group.note_committed(due)
-            asyncio.run_coroutine_threadsafe(
-                _commit_quietly(membership.commit, due, self._group), self._thread.loop
-            )
+        if group.membership is not None and group.poll_due(self._clock.monotonic()):
+            actions.run(group.poll_actions(), self._execute)
 
-    def _serve(self, event: RebalanceEvent) -> None:
-        group = self._group
-        callback = group.callback(event.kind)
-        try:
-            if event.kind is EventKind.ASSIGN:
-                added = group.apply(event)
-                self._core.wake_threadsafe()
-                if callback is not None:
-                    callback(self, added)
-                return
-            parts = [TopicPartition(tp.topic, tp.partition) for tp in event.partitions]
-            try:
-                self._commit_sync_quietly(group.commit_on_revoke(event))
-                if callback is not None:
-                    callback(self, parts)
-            finally:
-                group.apply(event)
-        finally:
-            group.grouped.channel.complete(event)
-
-    def _commit_sync_quietly(self, offsets: dict[tuple[str, int], int]) -> None:
-        if not offsets:
-            return
-        try:
-            self._thread.run(self._group.grouped.commit(offsets))
-            self._group.note_committed(offsets)
-        except LogdError as exc:
-            _log.warning("commit of %d partition(s) failed: %s", len(offsets), exc)
-
-    def _give_up_all(self) -> None:
-        """Closing or unsubscribing: commit positions and call ``on_revoke`` (as Kafka)."""
-        owned = self.assignment()
-        if not owned:
-            return
-        if self.config.enable_auto_commit:
-            self._commit_sync_quietly(self._group.changed(self._group.positions()))
-        if self._group.on_revoke is not None:
-            try:
-                self._group.on_revoke(self, owned)
-            except Exception:
-                _log.exception("on_revoke failed while giving the partitions up")
-        self._reader.drop()
-        self._subs.assign([])
+    def _execute(self, action: actions.Action) -> Any:
+        """One action of :mod:`logd.client.consumer.actions`, on the application's thread."""
+        if isinstance(action, actions.CommitNow):
+            return self._thread.run(self._group.grouped.commit(action.offsets))
+        if isinstance(action, actions.Invoke):
+            return action.callback(self, action.partitions)
+        if isinstance(action, actions.WakeFetcher):
+            return self._core.wake_threadsafe()
+        coro = self._group.commit_in_background(action.offsets)
+        return asyncio.run_coroutine_threadsafe(coro, self._thread.loop)
 
     # -- closing ---------------------------------------------------------------------------------
 
@@ -388,7 +304,7 @@ class Consumer:
         if self._closed:
             return
         if self._group.mode == Mode.SUBSCRIBE and self._core.membership is not None:
-            self._give_up_all()
+            actions.run(self._group.give_up_actions(), self._execute)
         self._closed = True
         self._buffer.interrupt()
         try:
@@ -426,50 +342,9 @@ class _Waiter:
         membership = consumer._core.membership
         if membership is None or remaining == 0.0:
             return consumer._buffer.take(remaining)
-        # Waiting for records inside poll() is polling (max_poll_interval_ms).
-        membership.polling = True
-        try:
+        with membership.inside_poll():
             return consumer._buffer.take(remaining)
-        finally:
-            membership.polling = False
-            membership.note_poll(consumer._clock.monotonic())
 
 
 async def _call(fn: Callable[[], None]) -> None:
     fn()
-
-
-async def _commit_quietly(
-    commit: Callable[[dict[tuple[str, int], int]], Any],
-    offsets: dict[tuple[str, int], int],
-    group: GroupSide,
-) -> None:
-    """An asynchronous commit: failures are logged, and the next auto-commit sends every
-    position again (not only those that changed)."""
-    try:
-        await commit(offsets)
-    except LogdError as exc:
-        group.commit_failed = True
-        _log.warning("asynchronous commit of %d partition(s) failed: %s", len(offsets), exc)
-
-
-def commit_offsets(
-    group: GroupSide,
-    message: ConsumerRecord | None,
-    offsets: Iterable[TopicPartition] | None,
-) -> dict[tuple[str, int], int]:
-    """What ``commit()`` commits: explicit offsets, the offset after ``message``, or the
-    current positions."""
-    if message is not None:
-        return {(message.topic, message.partition): message.offset + 1}
-    if offsets is None:
-        return group.positions()
-    wanted: dict[tuple[str, int], int] = {}
-    for tp in offsets:
-        check_partition(tp)
-        if tp.offset < 0:
-            raise InvalidRequestError(
-                f"commit needs an offset >= 0 for {tp.topic}/{tp.partition}, got {tp.offset}"
-            )
-        wanted[(tp.topic, tp.partition)] = tp.offset
-    return wanted

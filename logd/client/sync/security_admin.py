@@ -10,7 +10,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from logd.client.aio.security_admin import AsyncSecurityAdmin, UserInfo
-from logd.client.loop_thread import shared_loop
+from logd.client.sync.loop_thread import shared_loop
 from logd.security.acl import AclBinding, AclBindingFilter
 from logd.security.quota import QuotaEntity
 

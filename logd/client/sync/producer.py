@@ -18,9 +18,9 @@ from types import TracebackType
 from typing import Any
 
 from logd.client.config import ProducerConfig, parse_config
-from logd.client.delivery import QueuedDelivery
-from logd.client.loop_thread import shared_loop
-from logd.client.producer_core import ProducerCore, check_topic_name
+from logd.client.producer.core import ProducerCore, check_topic_name
+from logd.client.producer.delivery import QueuedDelivery
+from logd.client.sync.loop_thread import shared_loop
 from logd.client.types import DeliveryCallback, Header
 from logd.clock import Clock, SystemClock
 

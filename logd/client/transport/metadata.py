@@ -20,8 +20,8 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from logd.client.connection import Connection, ConnectionPool
-from logd.client.rpc import error_from_proto
+from logd.client.transport.connection import Connection, ConnectionPool
+from logd.client.transport.rpc import error_from_proto
 from logd.client.types import (
     BrokerInfo,
     ClusterMetadata,

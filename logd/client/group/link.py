@@ -17,30 +17,17 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 from logd.client.config import ClientConfig
-from logd.client.connection import Connection, ConnectionPool
-from logd.client.rpc import error_from_proto
+from logd.client.group import codec
+from logd.client.group.steps import COORDINATOR_MOVED, RETRY_ON
+from logd.client.transport.connection import Connection, ConnectionPool
 from logd.clock import Clock
-from logd.errors import (
-    BrokerUnavailableError,
-    CoordinatorLoadInProgressError,
-    CoordinatorNotAvailableError,
-    LogdError,
-    NetworkError,
-    NotCoordinatorError,
-    RequestTimedOutError,
-)
-from logd.v1 import group_pb2, group_pb2_grpc
+from logd.errors import LogdError
+from logd.v1 import group_pb2_grpc
 
-__all__ = ["COORDINATOR_MOVED", "RETRY_ON", "CoordinatorLink", "address_of", "group_stub"]
-
-#: Errors after which the coordinator must be looked up again.
-COORDINATOR_MOVED: Final = (NotCoordinatorError, CoordinatorNotAvailableError, NetworkError,
-                            RequestTimedOutError, BrokerUnavailableError)  # fmt: skip
-#: Errors a one-shot group call retries (the coordinator moving, or still loading).
-RETRY_ON: Final = (*COORDINATOR_MOVED, CoordinatorLoadInProgressError)
+__all__ = ["CoordinatorLink", "address_of", "group_stub"]
 
 _stubs: weakref.WeakKeyDictionary[Connection, Any] = weakref.WeakKeyDictionary()
 
@@ -80,14 +67,14 @@ class CoordinatorLink:
         if self.address is not None:
             return self._pool.get(self.address)
         deadline = self._clock.monotonic() + self._config.request_timeout_ms / 1000.0
-        request = group_pb2.FindCoordinatorRequest(group_ids=[self.group_id])
+        request = codec.find_coordinator_request(self.group_id)
         attempt = 0
         while True:
             resp: Any = await self._pool.call_any(
                 lambda c: c.unary(group_stub(c).FindCoordinator, request)
             )
-            (found,) = resp.coordinators
-            error = error_from_proto(found.error)
+            found = codec.coordinator(resp)
+            error = found.error
             if error is None:
                 self.address = address_of(found.host, found.port)
                 self.node_id = found.node_id

@@ -30,18 +30,18 @@ import logging
 from typing import Any
 
 from logd.client.config import ConsumerConfig
-from logd.client.connection import ConnectionPool
-from logd.client.fetch_buffer import CompletedFetch, FetchBuffer
-from logd.client.metadata import Metadata
-from logd.client.offsets import SPEC_EARLIEST, SPEC_LATEST, list_offsets
-from logd.client.rpc import error_from_proto
-from logd.client.subscription import (
+from logd.client.consumer.fetch_buffer import CompletedFetch, FetchBuffer
+from logd.client.consumer.subscription import (
     RESET_EARLIEST,
     RESET_ERROR,
     RESET_LATEST,
     PartitionState,
     SubscriptionState,
 )
+from logd.client.transport.connection import ConnectionPool
+from logd.client.transport.metadata import Metadata
+from logd.client.transport.offsets import SPEC_EARLIEST, SPEC_LATEST, list_offsets
+from logd.client.transport.rpc import error_from_proto
 from logd.clock import Clock
 from logd.errors import (
     FencedLeaderEpochError,

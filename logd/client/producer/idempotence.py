@@ -46,7 +46,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Final, Protocol
 
-from logd.client.batch import ProducerBatch
+from logd.client.producer.batch import ProducerBatch
 from logd.errors import (
     InvalidProducerEpochError,
     LogdError,

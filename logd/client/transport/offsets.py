@@ -13,9 +13,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Final
 
-from logd.client.connection import ConnectionPool
-from logd.client.metadata import Metadata
-from logd.client.rpc import error_from_proto
+from logd.client.transport.connection import ConnectionPool
+from logd.client.transport.metadata import Metadata
+from logd.client.transport.rpc import error_from_proto
 from logd.clock import Clock
 from logd.errors import LeaderNotAvailableError, LogdError, UnknownTopicOrPartitionError
 from logd.v1 import broker_pb2

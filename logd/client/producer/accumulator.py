@@ -36,8 +36,13 @@ from collections.abc import Callable, Sequence
 from itertools import accumulate
 from typing import Any
 
-from logd.client.batch import RECORD_OVERHEAD, ProducerBatch
-from logd.client.records_in import as_bytes, check_timestamp, normalize_headers, normalize_values
+from logd.client.producer.batch import RECORD_OVERHEAD, ProducerBatch
+from logd.client.producer.records_in import (
+    as_bytes,
+    check_timestamp,
+    normalize_headers,
+    normalize_values,
+)
 from logd.clock import Clock
 from logd.errors import (
     InvalidRequestError,

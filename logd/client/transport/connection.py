@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 
 import grpc
 
-from logd.client.channel_security import call_metadata, secure_channel
 from logd.client.config import ClientConfig
-from logd.client.produce_stream import ProduceStream
-from logd.client.rpc import error_from_rpc
+from logd.client.transport.channel_security import call_metadata, secure_channel
+from logd.client.transport.produce_stream import ProduceStream
+from logd.client.transport.rpc import error_from_rpc
 from logd.errors import BrokerUnavailableError, LogdError, NetworkError, RequestTimedOutError
 from logd.v1 import admin_pb2_grpc, broker_pb2_grpc
 

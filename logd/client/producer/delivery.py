@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from logd.client.batch import ProducerBatch
+from logd.client.producer.batch import ProducerBatch
 from logd.client.types import RecordMetadata
 from logd.errors import LogdError
 
