@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from logd.client.security_admin import SecurityAdmin
+from logd.client import SecurityAdmin
 from logd.security.acl import AclOperation, PatternType, ResourceType
 from tests.integration.test_security import ADMIN_PASSWORD, Secured, _acl, secured
 
