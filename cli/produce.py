@@ -126,7 +126,7 @@ class _AvroValues:
     """JSON lines -> registry-framed Avro values; counts lines for its error messages."""
 
     def __init__(self, app: App, topic: str, serializer: Any) -> None:
-        from logd.client.serde.avro_json import from_json
+        from logd.client.serde import from_json
 
         self.app = app
         self.topic = topic

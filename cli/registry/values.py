@@ -53,9 +53,7 @@ class RegistryDecoder:
 
     def __call__(self, data: bytes | None) -> tuple[int, bytes] | None:
         """(schema id, JSON text) or None: print ``data`` as it is."""
-        from logd.client.serde import SerializationError
-        from logd.client.serde.avro_json import jsonable
-        from logd.client.serde.wire import looks_registered, unpack
+        from logd.client.serde import SerializationError, jsonable, looks_registered, unpack
 
         if not self._reachable or not looks_registered(data):
             return None

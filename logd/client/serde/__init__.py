@@ -9,9 +9,14 @@ write, so either side can read the other's records.
     producer.produce("users", value=serialize(user, "users"))
     deserialize = AvroDeserializer(registry)
     user = deserialize(record.value)
+
+Public API (``logd.client.serde``), beside ``logd.client``: ``from_json``/``jsonable`` turn
+plain JSON into what an Avro schema takes and back (``logd produce --value-schema``,
+``logd consume``).
 """
 
 from logd.client.serde.avro import AvroDeserializer, AvroSerializer
+from logd.client.serde.avro_json import from_json, jsonable
 from logd.client.serde.json_schema import JsonSchemaDeserializer, JsonSchemaSerializer
 from logd.client.serde.registry_client import RegistryClient, RegistryClientError
 from logd.client.serde.strategy import (
@@ -19,7 +24,7 @@ from logd.client.serde.strategy import (
     topic_name_strategy,
     topic_record_name_strategy,
 )
-from logd.client.serde.wire import MAGIC, SerializationError, pack, unpack
+from logd.client.serde.wire import MAGIC, SerializationError, looks_registered, pack, unpack
 
 __all__ = [
     "MAGIC",
@@ -30,6 +35,9 @@ __all__ = [
     "RegistryClient",
     "RegistryClientError",
     "SerializationError",
+    "from_json",
+    "jsonable",
+    "looks_registered",
     "pack",
     "record_name_strategy",
     "topic_name_strategy",
