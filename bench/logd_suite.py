@@ -87,7 +87,7 @@ class LogdCluster:
         for i, address in enumerate(self.addresses):
             argv = [sys.executable, "-m", "logd.node", "--listen", address,
                     "--data-dir", str(root / f"node{i + 1}"), "--fsync", fsync,
-                    "--log-level", "WARNING", *extra]  # fmt: skip
+                    "--log-level", "WARNING", "--admin-listen", "off", *extra]  # fmt: skip
             if size > 1:
                 argv += ["--node-id", str(i), "--peers", peers]
             self.services.append(

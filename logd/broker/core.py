@@ -47,6 +47,7 @@ from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
 from logd.broker.replicas import ReplicaManager
+from logd.broker.telemetry import Telemetry
 from logd.errors import (
     InvalidRequestError,
     InvalidRequiredAcksError,
@@ -102,6 +103,8 @@ class BrokerCore:
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
         self._draining = False
+        #: Running figures every front end reports to and the admin listener reads.
+        self.telemetry = Telemetry()
 
     @property
     def node_id(self) -> int:
@@ -135,6 +138,7 @@ class BrokerCore:
             appended = target.append(records, wait_commit=acks == Acks.ALL)
         except LogdError as exc:
             return self._produce_error(topic, partition, exc)
+        self.telemetry.produced(appended.last_offset - appended.base_offset + 1, len(records))
         if appended.committed is None:
             return _produced(appended)
         return self._await_commit(appended, timeout_ms)
@@ -213,7 +217,7 @@ class BrokerCore:
         max_bytes: int,
     ) -> list[FetchPartitionResult]:
         """Long-poll fetch (see :mod:`logd.broker.fetch`)."""
-        return await fetch(
+        results = await fetch(
             partitions,
             self.replicas.leader,
             self.replicas.hint,
@@ -223,6 +227,9 @@ class BrokerCore:
             limits=self._fetch_limits,
             draining=lambda: self._draining,
         )
+        for result in results:
+            self.telemetry.fetched(result.records)
+        return results
 
     async def list_offsets(self, queries: Sequence[ListOffsetsQuery]) -> list[ListOffsetsResult]:
         return [self._list_offset(q) for q in queries]

@@ -54,9 +54,11 @@ from logd.broker.api import (
     TopicResult,
 )
 from logd.broker.core import BrokerCore
+from logd.broker.figures import BrokerFigures, gather
 from logd.broker.groups.service import CoordinatorLocation, GroupService
 from logd.broker.security.seam_part import SecuritySeam
 from logd.broker.security.services import SecurityServices
+from logd.broker.telemetry import Telemetry
 from logd.errors import LogdError
 from logd.groups.messages import (
     DeleteGroupsResponse,
@@ -83,10 +85,12 @@ from logd.security.quota import QuotaKind
 __all__ = [
     "ANONYMOUS",
     "AdmitAll",
+    "BrokerFigures",  # figures()'s answer, re-exported for front ends
     "BrokerSeam",
     "Caller",
     "CoordinatorLocation",  # FindCoordinator's answer, re-exported for front ends
     "Gate",
+    "Telemetry",  # the instrumentation every front end reports to
 ]
 
 
@@ -138,6 +142,9 @@ class BrokerSeam:
         self._gate: Gate = gate or (security.guard if security is not None else AdmitAll())
         #: Authentication, ACLs, quotas (issue 15); see :class:`SecuritySeam`.
         self.security = SecuritySeam(security)
+        #: Running figures: every front end reports each request here at its request
+        #: boundary (``Telemetry.request``); the admin listener reads them (issue 20).
+        self.telemetry: Telemetry = core.telemetry
 
     def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
         """The one check every call makes first (see :class:`Gate`)."""
@@ -158,6 +165,15 @@ class BrokerSeam:
         """Waiting fetches answer now; group coordinators unload (NOT_COORDINATOR)."""
         self._core.begin_drain()
         self._groups.close()
+
+    async def figures(
+        self, *, detail: bool = False, groups: bool = True, caller: Caller = ANONYMOUS
+    ) -> BrokerFigures:
+        """The gauges of a scrape or a health probe, computed now
+        (:mod:`logd.broker.figures`); ``detail``: per partition and group partition too;
+        ``groups``: the lag of the groups coordinated here."""
+        self.admit(caller, "describe_cluster")
+        return await gather(self._core, self._groups if groups else None, detail=detail)
 
     # -- produce, fetch, offsets ------------------------------------------------------------
 

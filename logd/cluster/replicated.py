@@ -271,7 +271,10 @@ class PartitionReplica:
 
     def on_leadership(self, leader: int | None, term: int, role: Role) -> None:
         if role is Role.LEADER and self._leader != leader:
-            _log.info("%s: leading in epoch %d", self.name, term)
+            _log.info(
+                "%s: leading in epoch %d", self.name, term,
+                extra={"event": "leader_elected", "partition": self.name, "epoch": term},
+            )  # fmt: skip
         self._leader, self._term = leader, term
         self._moved.set()
         self.isr.reset(leader == self.driver.node_id)

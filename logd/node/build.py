@@ -121,6 +121,9 @@ class BrokerNode:
         )
         cluster.bind(replicas.announce_leadership)
         core = BrokerCore(config, store, replicas, cluster.leadership)
+        core.telemetry.raft = cluster.driver
+        core.telemetry.fsync = flusher.fsync_seconds
+        core.telemetry.cleaner = logs.cleaner
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)
         groups = GroupService(
             config.groups, store, replicas, core.create_topics, clock, node_id=config.node_id

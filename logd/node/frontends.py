@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from logd.broker.config import BrokerConfig
+from logd.frontends.admin import AdminFrontEnd
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
 
@@ -50,5 +51,7 @@ class FrontEnd(Protocol):
 
 FrontEndFactory = Callable[[HostPort, BrokerConfig, BrokerNode], FrontEnd]
 
-#: listener name -> factory. One line per front end; none beside gRPC exists yet.
-FRONT_ENDS: dict[str, FrontEndFactory] = {}
+#: listener name -> factory. One line per front end.
+FRONT_ENDS: dict[str, FrontEndFactory] = {
+    "admin": lambda address, config, node: AdminFrontEnd(address, node.seam, tls=config.tls),
+}

@@ -34,11 +34,15 @@ def _start_dev(tmp_path: Path) -> tuple[int, Path, subprocess.Popen[bytes]]:
     port = free_port()
     while any(_taken(port + i) for i in range(3)):
         port = free_port()
+    admin_port = free_port()  # not 9644: other brokers may run on this machine
+    while any(_taken(admin_port + i) for i in range(3)):
+        admin_port = free_port()
     out = tmp_path / "dev.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-c", _IGNORING_SIGINT, "dev", "--nodes", "3",
-             "--data-dir", str(tmp_path / "dev"), "--port", str(port)],
+             "--data-dir", str(tmp_path / "dev"), "--port", str(port),
+             "--admin-port", str(admin_port)],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     return port, out, proc
@@ -138,11 +142,15 @@ def test_dev_secure_serves_mtls_with_sasl_and_prints_how_to_connect(tmp_path: Pa
     port = free_port()
     while any(_taken(port + i) for i in range(2)):
         port = free_port()
+    admin_port = free_port()
+    while any(_taken(admin_port + i) for i in range(2)):
+        admin_port = free_port()
     out = tmp_path / "dev.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-c", _IGNORING_SIGINT, "dev", "--secure", "--nodes", "2",
-             "--data-dir", str(tmp_path / "dev"), "--port", str(port)],
+             "--data-dir", str(tmp_path / "dev"), "--port", str(port),
+             "--admin-port", str(admin_port)],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
