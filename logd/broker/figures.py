@@ -93,7 +93,10 @@ async def gather(
     leaderless: list[str] = []
     under: list[str] = []
     count = leaders_here = missing_here = 0
-    for name, record in sorted(store.topics().items()):
+    for name in sorted(store.topics()):
+        record = store.topic(name)  # placement merged with the live leaders and ISR
+        if record is None:
+            continue  # deleted meanwhile
         for a in record.partitions:
             count += 1
             if a.leader_id < 0:
