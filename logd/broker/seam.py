@@ -53,6 +53,7 @@ from logd.broker.api import (
     TopicListing,
     TopicResult,
 )
+from logd.broker.browse import BrowseResult, browse, offset_for_time, replica_offsets
 from logd.broker.core import BrokerCore
 from logd.broker.figures import BrokerFigures, gather
 from logd.broker.groups.service import CoordinatorLocation, GroupService
@@ -87,6 +88,7 @@ __all__ = [
     "AdmitAll",
     "BrokerFigures",  # figures()'s answer, re-exported for front ends
     "BrokerSeam",
+    "BrowseResult",  # browse()'s answer
     "Caller",
     "CoordinatorLocation",  # FindCoordinator's answer, re-exported for front ends
     "Gate",
@@ -174,6 +176,33 @@ class BrokerSeam:
         ``groups``: the lag of the groups coordinated here."""
         self.admit(caller, "describe_cluster")
         return await gather(self._core, self._groups if groups else None, detail=detail)
+
+    # -- browsing (a person reading a partition: the admin console) ------------------------
+
+    def browse(
+        self, topic: str, partition: int, offset: int, max_bytes: int,
+        *, caller: Caller = ANONYMOUS,
+    ) -> BrowseResult:  # fmt: skip
+        """Committed batches from ``offset`` of the replica hosted here, leader or follower
+        (:mod:`logd.broker.browse`); NotLeaderOrFollowerError when none is."""
+        self.admit(caller, "fetch", (topic,))
+        result = browse(self._core.replicas, topic, partition, offset, max_bytes)
+        self.security.record(caller, QuotaKind.FETCH, len(result.records))
+        return result
+
+    def replica_offsets(
+        self, topic: str, partition: int, *, caller: Caller = ANONYMOUS
+    ) -> tuple[int, int]:
+        """(log start, high watermark) of the replica hosted here."""
+        self.admit(caller, "list_offsets", (topic,))
+        return replica_offsets(self._core.replicas, topic, partition)
+
+    def offset_for_time(
+        self, topic: str, partition: int, timestamp_ms: int, *, caller: Caller = ANONYMOUS
+    ) -> int:
+        """The first offset at or after ``timestamp_ms`` in the replica hosted here."""
+        self.admit(caller, "list_offsets", (topic,))
+        return offset_for_time(self._core.replicas, topic, partition, timestamp_ms)
 
     # -- produce, fetch, offsets ------------------------------------------------------------
 

@@ -45,19 +45,6 @@ class SecuritySeam:
     def note_refused_peer(self, listener: str) -> None:
         self.refused_peers[listener] += 1
 
-    def counts(self) -> dict[str, Counter[tuple[str, str]]]:
-        """Copies of the running counts for the admin listener's metrics: ``refused``
-        (listener, action), ``authentication_failures`` and ``authentications`` (listener,
-        how: password, scram, tls …); empty without security services."""
-        if self._services is None:
-            return {"refused": Counter(), "authentication_failures": Counter(),
-                    "authentications": Counter()}  # fmt: skip
-        return {
-            "refused": Counter(self._services.guard.refused),
-            "authentication_failures": Counter(self._services.authn.failures),
-            "authentications": Counter(self._services.authn.successes),
-        }
-
     def _on(self) -> SecurityServices:
         if self._services is None:
             raise SecurityDisabledError("security is not configured on this broker")

@@ -41,6 +41,8 @@ _STATUS: Final = {
     ErrorCode.GROUP_ID_NOT_FOUND: 404,
     ErrorCode.TOPIC_ALREADY_EXISTS: 409,
     ErrorCode.NON_EMPTY_GROUP: 409,
+    ErrorCode.NOT_COORDINATOR: 421,  # another broker's console shows it
+    ErrorCode.NOT_LEADER_OR_FOLLOWER: 421,
 }
 
 

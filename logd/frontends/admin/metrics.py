@@ -54,7 +54,8 @@ def _bound(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
 
-#: The security half's counts (``SecuritySeam.counts``): kind -> (listener, what) -> n.
+#: The security half's counts (``SecuritySeam.failures``/``refused``): kind -> (listener,
+#: what) -> n.
 Counts = dict[str, dict[tuple[str, str], int]]
 
 
@@ -281,7 +282,10 @@ class MetricsPage:
 
     async def render(self, caller: Caller, *, detail: bool = False) -> bytes:
         figures = await self._seam.figures(detail=detail, caller=caller)
-        security = {k: dict(v) for k, v in self._seam.security.counts().items()}
+        security = {
+            "authentication_failures": self._seam.security.failures,
+            "refused": self._seam.security.refused,
+        }
         self._collector.snapshot = _Snapshot(figures, self._seam.telemetry, security)
         try:
             return generate_latest(self._registry)

@@ -37,7 +37,12 @@ from aiohttp import web
 
 from logd.broker.seam import BrokerSeam
 from logd.errors import InvalidConfigError, LogdError
+from logd.frontends.admin.api_groups import add_group_routes
+from logd.frontends.admin.api_messages import add_message_routes
+from logd.frontends.admin.api_security import add_security_routes
+from logd.frontends.admin.api_topics import add_topic_routes
 from logd.frontends.admin.auth import CALLER, LISTENER, caller_of, error_response
+from logd.frontends.admin.console import add_console_routes
 from logd.frontends.admin.health import add_health_routes
 from logd.frontends.admin.metrics import CONTENT_TYPE, MetricsPage
 from logd.metadata.types import HostPort
@@ -102,6 +107,11 @@ class AdminFrontEnd:
         app[SEAM] = self._seam
         app.router.add_get("/metrics", self._metrics_route)
         add_health_routes(app, self._seam, self.draining.is_set)
+        add_topic_routes(app, self._seam)
+        add_message_routes(app, self._seam, self.draining)
+        add_group_routes(app, self._seam)
+        add_security_routes(app, self._seam)
+        add_console_routes(app)
         return app
 
     async def _metrics_route(self, request: web.Request) -> web.Response:
