@@ -106,6 +106,17 @@ def test_unhealthy_cluster_answers_503_with_the_cli_answer(cluster_factory) -> N
     b0 = cluster[0]
     assert logd(b0, "topic", "create", "replicated", "-p", "3", "-r", "3").returncode == 0
     wait_until(lambda: get(admin_url(b0, "/v1/health"))[0] == 200, 60, 0.2, message="healthy")
+    lines = b"".join(b"r%d\n" % i for i in range(30))
+    assert logd(b0, "produce", "replicated", "--acks", "all", stdin=lines).returncode == 0
+
+    # Broker 0's console reads every partition from its own replica, leader or follower.
+    def browsed() -> list[str]:
+        status, answer = get_json(admin_url(b0, "/api/topics/replicated/messages?from=oldest"))
+        assert status == 200, answer
+        return sorted(r["value"] for r in answer["records"])
+
+    wait_until(lambda: len(browsed()) == 30, 30, 0.2, message="followers to catch up")
+    assert browsed() == sorted(f"r{i}" for i in range(30))
     cluster[2].kill()
 
     def unhealthy() -> bool:
