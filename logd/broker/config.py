@@ -149,6 +149,14 @@ class BrokerConfig:
     metadata_snapshot_interval: int = 10_000
     #: The InjectFault RPC (tests only); refused unless the broker listens on loopback.
     fault_injection: bool = False
+    #: Kafka's ``auto.create.topics.enable`` (on by default, as in Kafka): a Metadata request
+    #: that allows it creates the missing topics it names, with the defaults.
+    auto_create_topics_enable: bool = True
+    #: The Kafka listener's bounds (Kafka's names and defaults; ``max.connections`` bounded).
+    socket_request_max_bytes: int = 100 * _MIB
+    connections_max_idle_ms: int = 600_000
+    max_connections: int = 4096
+    queued_max_requests: int = 500
 
     @property
     def cleaner(self) -> CleanerConfig:
@@ -327,6 +335,11 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
         _int(10, 86_400_000),
     ),
     "fault.injection.enable": ("fault_injection", _bool),
+    "auto.create.topics.enable": ("auto_create_topics_enable", _bool),
+    "socket.request.max.bytes": ("socket_request_max_bytes", _int(1024, 2**31 - 1)),
+    "connections.max.idle.ms": ("connections_max_idle_ms", _int(1, 2**31 - 1)),
+    "max.connections": ("max_connections", _int(1, 1_000_000)),
+    "queued.max.requests": ("queued_max_requests", _int(1, 100_000)),
     "metadata.snapshot.interval": ("metadata_snapshot_interval", _int(2, 1 << 40)),
 }
 
