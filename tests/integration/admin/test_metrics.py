@@ -10,10 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
+from kio.schema.api_versions.v3.request import ApiVersionsRequest
 
 from tests.helpers import wait_until
 from tests.integration.admin.support import admin_url, get, get_json, logd, samples
 from tests.integration.cluster import BrokerProcess
+from tests.integration.kafka.raw import RawClient, request_frame
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +62,43 @@ def test_metrics_count_what_clients_did(shared_broker: BrokerProcess) -> None:
     hwm = detail[("logd_partition_high_watermark", (("partition", "0"), ("topic", "metered")))]
     hwm1 = detail[("logd_partition_high_watermark", (("partition", "1"), ("topic", "metered")))]
     assert 250 <= hwm + hwm1 <= 252  # a new leader's epoch may take one offset (a gap filler)
+
+
+def test_the_kafka_listener_reports_each_request(shared_broker: BrokerProcess) -> None:
+    b = shared_broker
+    assert logd(b, "topic", "create", "kafka-metered", "-p", "1", "-r", "1").returncode == 0
+    before = samples(_metrics(b))
+    producer = Producer({"bootstrap.servers": b.bound()["kafka"], "acks": "all",
+                         "linger.ms": 5})  # fmt: skip
+    for i in range(100):
+        producer.produce("kafka-metered", value=b"v%d" % i, key=b"k%d" % i)
+    assert producer.flush(30) == 0
+    # A frame naming an API nobody serves: the connection closes, counted as an error.
+    frame = bytearray(
+        request_frame(
+            18, 3, ApiVersionsRequest(client_software_name="raw", client_software_version="1")
+        )
+    )
+    frame[4:6] = (999).to_bytes(2, "big")
+    with RawClient(b.bound()["kafka"]) as raw:
+        raw.send_raw(bytes(frame))
+        assert raw.closed_by_broker()
+
+    def grown(name: str, labels: tuple[tuple[str, str], ...]) -> float:
+        return after.get((name, labels), 0.0) - before.get((name, labels), 0.0)
+
+    after = samples(_metrics(b))
+    produce = (("listener", "kafka"), ("request", "Produce"))
+    assert grown("logd_kafka_records_produced_total", ()) == 100
+    assert grown("logd_kafka_request_latency_seconds_count", produce) >= 1
+    assert grown("logd_kafka_request_errors_total", produce) == 0
+    bytes_in = (("direction", "in"), *produce)
+    assert grown("logd_kafka_request_bytes_total", tuple(sorted(bytes_in))) > 100 * 4
+    for request in ("ApiVersions", "Metadata"):
+        labels = (("listener", "kafka"), ("request", request))
+        assert grown("logd_kafka_request_latency_seconds_count", labels) >= 1
+    invalid = (("listener", "kafka"), ("request", "invalid"))
+    assert grown("logd_kafka_request_errors_total", invalid) == 1
 
 
 def test_promtool_accepts_the_metrics_page(shared_broker: BrokerProcess) -> None:
