@@ -51,9 +51,10 @@ def test_health_and_reflection(broker: BrokerProcess) -> None:
     # Every listener that exists reports the address it bound; the others (no front end
     # yet) were given free ports by the harness and are simply not started.
     assert f"listener grpc {broker.address}\n" in out
-    admin = broker.listeners["admin"]
-    assert broker.bound() == {"grpc": broker.address, "admin": admin}
-    assert f"listener admin {admin}\n" in out
+    started = {"grpc": broker.address, **{n: broker.listeners[n] for n in ("kafka", "admin")}}
+    assert broker.bound() == started
+    for name, address in started.items():
+        assert f"listener {name} {address}\n" in out
 
 
 @pytest.fixture
