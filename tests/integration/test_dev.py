@@ -136,7 +136,7 @@ def _taken(port: int) -> bool:
 def test_dev_secure_serves_mtls_with_sasl_and_prints_how_to_connect(tmp_path: Path) -> None:
     """``logd dev --secure``: the brokers form over mTLS, the printed settings (CA, client
     certificate, admin user and password) connect, and a wrong password is refused."""
-    from logd.client.security_admin import SecurityAdmin
+    from logd.client import SecurityAdmin
     from logd.errors import LogdError, SaslAuthenticationFailedError
 
     port = free_port()
