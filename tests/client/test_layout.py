@@ -27,7 +27,13 @@ SANS_IO = (
 )
 IO = {"asyncio", "grpc", "socket", "threading", "time", "selectors", "logd.v1"}
 #: What users (and logd's own CLI and benchmarks) import; the packages above are inside.
-PUBLIC = ("logd.client", "logd.client.aio", "logd.client.types", "logd.client.patterns")
+PUBLIC = (
+    "logd.client",
+    "logd.client.aio",
+    "logd.client.types",
+    "logd.client.patterns",
+    "logd.client.serde",  # the schema-registry serializers and their registry client
+)
 
 
 def _package(module: str) -> str | None:
