@@ -53,35 +53,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
-        "--admin-port",
-        type=int,
-        default=9644,
-        metavar="PORT",
-        help="first node's admin listener port: metrics, console (default 9644; node i: PORT + i)",
-    )
-    parser.add_argument(
         "--secure",
         action="store_true",
         help="mTLS everywhere (a CA and certificates under DIR/tls), SASL on, an admin user",
     )
+    from logd.node.args import add_listener_arguments
+
+    add_listener_arguments(parser, per_node=True)
 
 
 def _commands(args: argparse.Namespace, root: Path, pki: DevPki | None) -> list[list[str]]:
-    from logd.node.args import listener_arguments
+    from logd.node.args import listener_arguments, listeners_given
 
     addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
     peers = ",".join(f"{i}@{a}" for i, a in enumerate(addresses))
+    first = listeners_given(args)
     return [
         [sys.executable, "-m", "logd.node", "--node-id", str(i), "--listen", address,
          "--data-dir", str(_node_dir(root, i)), "--peers", peers,
-         *listener_arguments(args.host, i), *_secure_flags(pki, i),
-         "--admin-listen", _host_port(args.host, args.admin_port + i)]
+         *listener_arguments(args.host, i, first), *_secure_flags(pki, i)]
         for i, address in enumerate(addresses)
     ]  # fmt: skip
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _secure_flags(pki: DevPki | None, node: int) -> list[str]:

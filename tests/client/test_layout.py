@@ -12,7 +12,7 @@ CLIENT = ROOT / "logd" / "client"
 LAYERS = (
     ("types", "config"),
     ("transport",),
-    ("producer", "group"),
+    ("producer", "group", "serde"),  # serde: the schema-registry serializers (issue 17)
     ("consumer",),
     ("aio",),
     ("sync",),  # sync.Admin runs aio.AsyncAdmin on the shared loop
@@ -26,6 +26,14 @@ SANS_IO = (
     "logd.client.consumer.actions",
 )
 IO = {"asyncio", "grpc", "socket", "threading", "time", "selectors", "logd.v1"}
+#: What users (and logd's own CLI and benchmarks) import; the packages above are inside.
+PUBLIC = (
+    "logd.client",
+    "logd.client.aio",
+    "logd.client.types",
+    "logd.client.patterns",
+    "logd.client.serde",  # the schema-registry serializers and their registry client
+)
 
 
 def _package(module: str) -> str | None:
@@ -57,6 +65,21 @@ def test_client_packages_import_downwards_only() -> None:
             assert dest is not None, f"{name} imports the logd.client package itself"
             if dest != source and _rank(dest) >= _rank(source):
                 wrong.append(f"{name} -> {target}")
+    assert wrong == []
+
+
+def test_the_cli_and_the_benchmarks_use_only_the_public_client() -> None:
+    """They are the client's first users: what they need of it is public API."""
+    client = modules_under(CLIENT, ROOT)
+    wrong = []
+    for tree in ("cli", "bench"):
+        for name, path in modules_under(ROOT / tree, ROOT).items():
+            for target in imports_of(path, ROOT, client):
+                inside = target.startswith("logd.client.") and not any(
+                    target == p or target.startswith(p + ".") for p in PUBLIC[1:]
+                )
+                if inside:
+                    wrong.append(f"{name} -> {target}")
     assert wrong == []
 
 

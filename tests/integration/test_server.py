@@ -52,9 +52,9 @@ def test_health_and_reflection(broker: BrokerProcess) -> None:
     # Every listener that exists (gRPC and each registered front end) reports the address it
     # bound; the others (no front end yet) were given free ports and are not started.
     assert f"listener grpc {broker.address}\n" in out
-    started = {"grpc": broker.address, **{n: broker.listeners[n] for n in FRONT_ENDS}}
-    assert broker.bound() == started
-    for name, address in started.items():
+    served = {name: broker.listeners[name] for name in FRONT_ENDS}
+    assert broker.bound() == {"grpc": broker.address, **served}
+    for name, address in served.items():
         assert f"listener {name} {address}\n" in out
 
 
