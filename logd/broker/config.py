@@ -39,6 +39,7 @@ from logd.broker.listeners import Listeners, is_listener_key, parse_host_port, p
 from logd.errors import InvalidConfigError
 from logd.metadata.types import HostPort
 from logd.storage.cleaner import CleanerConfig
+from logd.storage.space import SpaceSettings
 from logd.storage.throttle import UNLIMITED
 
 __all__ = [
@@ -140,6 +141,24 @@ class BrokerConfig:
     metadata_snapshot_interval: int = 10_000
     #: The InjectFault RPC (tests only); refused unless the broker listens on loopback.
     fault_injection: bool = False
+    #: Free space (``logd.storage.space``): the reserve client writes never eat into is the
+    #: smaller of the two ``min.free`` keys; low space is reported below the smaller of the
+    #: two ``alert.free`` keys; statvfs is sampled this often.
+    storage_min_free_bytes: int = 1 << 30
+    storage_min_free_percent: float = 5.0
+    storage_alert_free_bytes: int = 5 << 30
+    storage_alert_free_percent: float = 10.0
+    storage_space_check_interval_ms: int = 500
+
+    @property
+    def space(self) -> SpaceSettings:
+        return SpaceSettings(
+            self.storage_min_free_bytes,
+            self.storage_min_free_percent,
+            self.storage_alert_free_bytes,
+            self.storage_alert_free_percent,
+            self.storage_space_check_interval_ms,
+        )
 
     @property
     def cleaner(self) -> CleanerConfig:
@@ -238,6 +257,18 @@ def _int(low: int, high: int = 2**63 - 1) -> Callable[[str, Any], int]:
     return check
 
 
+def _percent(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidConfigError(f"{key}: expected a percentage, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidConfigError(f"{key}: expected a percentage, got {value!r}") from None
+    if not 0.0 <= number <= 100.0:
+        raise InvalidConfigError(f"{key}: {value} is out of range 0..100")
+    return number
+
+
 def _str(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidConfigError(f"{key}: expected a string, got {value!r}")
@@ -319,6 +350,11 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
     ),
     "fault.injection.enable": ("fault_injection", _bool),
     "metadata.snapshot.interval": ("metadata_snapshot_interval", _int(2, 1 << 40)),
+    "storage.min.free.bytes": ("storage_min_free_bytes", _int(0)),
+    "storage.min.free.percent": ("storage_min_free_percent", _percent),
+    "storage.alert.free.bytes": ("storage_alert_free_bytes", _int(0)),
+    "storage.alert.free.percent": ("storage_alert_free_percent", _percent),
+    "storage.space.check.interval.ms": ("storage_space_check_interval_ms", _int(10, 600_000)),
 }
 
 

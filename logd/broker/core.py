@@ -18,7 +18,7 @@ Ownership: owned by the broker's event loop; not thread-safe.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from logd.broker.admin import TopicAdmin
@@ -44,6 +44,7 @@ from logd.broker.api import (
 )
 from logd.broker.config import BrokerConfig
 from logd.broker.fetch import FetchLimits, fetch
+from logd.broker.health import BrokerHealth, assess_health
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
 from logd.broker.replicas import ReplicaManager
@@ -102,6 +103,13 @@ class BrokerCore:
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
         self._draining = False
+        #: Why the metadata log stopped, if it did (the node wires the controller's).
+        self.metadata_failed: Callable[[], str | None] = lambda: None
+
+    def health(self) -> BrokerHealth:
+        """This broker's health, protocol-neutral (``logd.broker.health``)."""
+        return assess_health(self.node_id, self.replicas.logs, self.replicas,
+                             self.metadata_failed)  # fmt: skip
 
     @property
     def node_id(self) -> int:

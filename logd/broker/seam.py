@@ -55,6 +55,7 @@ from logd.broker.api import (
 )
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import CoordinatorLocation, GroupService
+from logd.broker.health import BrokerHealth
 from logd.errors import LogdError
 from logd.groups.messages import (
     DeleteGroupsResponse,
@@ -217,6 +218,12 @@ class BrokerSeam:
     ) -> ClusterMetadata:
         self.admit(caller, "metadata", topics)
         return await self._core.metadata(topics, include_internal=include_internal)
+
+    def health(self, *, caller: Caller = ANONYMOUS) -> BrokerHealth:
+        """This broker's health (ok, low_space, degraded with the reasons): what an admin
+        health endpoint serves (issue 24)."""
+        self.admit(caller, "health")
+        return self._core.health()
 
     async def describe_cluster(self, *, caller: Caller = ANONYMOUS) -> ClusterDescription:
         self.admit(caller, "describe_cluster")

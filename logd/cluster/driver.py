@@ -28,10 +28,20 @@ lost (Raft's safety assumes acknowledged entries stay on disk). Such a group *ab
 -- it neither grants nor asks for votes -- until a leader has brought its log up to that
 leader's commit offset; then every committed entry is back and it votes again.
 
-Failures: an fsync or a write that fails takes the log offline (storage's rule); the group
-then keeps its Ready in flight forever -- it never acknowledges what it could not persist
-and is, to its peers, a dead replica. Unknown groups' messages (a peer created the group
-first) wait a little in a bounded buffer (:data:`PENDING_MAX_PER_GROUP`).
+Failures (issue 24). A write that fails and was undone by the log (a full disk: the log
+cuts off what it wrote in part and stays online) keeps the Ready in flight *unwritten* and is
+tried again -- after :data:`WRITE_RETRY_MIN_S`, doubling up to :data:`WRITE_RETRY_MAX_S` --
+like a replica with a very slow disk: it acknowledges nothing it has not persisted, said once
+per episode in the log, no traceback. A retry skips the entries the failed attempt did
+write. While the broker's disk is below its free-space reserve (``space_full``), a
+follower's Ready holding data entries is *held back* the same way (the reserve is for the
+metadata log, Raft's own entries, checkpoints and recovery), so a full follower drops out
+of the quorum instead of filling its disk; the controller's group is exempt. A failed fsync,
+or a write that could not be undone, takes the log offline (storage's rule: no retry after a
+failed fsync): the group stops for good and its listener hears ``on_storage_error`` (the
+partition's replica reopens the log and rejoins as a replica that lost data). Unknown
+groups' messages (a peer created the group first) wait a little in a bounded buffer
+(:data:`PENDING_MAX_PER_GROUP`).
 
 Ownership: owned by the broker's event loop; never awaits inside a core call. The Flusher
 answers from its thread through ``call_soon_threadsafe``.
@@ -46,12 +56,12 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 from logd.cluster.codec import GroupMessage
 from logd.cluster.partition_log import PartitionLog
-from logd.errors import LogdError
+from logd.errors import KafkaStorageError, LogdError
 from logd.storage import Flusher
 from replication import (
     AppendRequest,
@@ -81,6 +91,9 @@ _log = logging.getLogger(__name__)
 #: Messages kept for a group this broker does not host yet, and for how long.
 PENDING_MAX_PER_GROUP: Final = 64
 PENDING_TTL_S: Final = 5.0
+#: A Ready whose write failed (or is held back) is tried again after this, doubling.
+WRITE_RETRY_MIN_S: Final = 0.05
+WRITE_RETRY_MAX_S: Final = 1.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -128,6 +141,7 @@ class RaftGroup:
         "abstaining",
         "announced",
         "closed",
+        "exempt",
         "failed",
         "inflight",
         "leader_commit",
@@ -135,7 +149,11 @@ class RaftGroup:
         "name",
         "node",
         "published",
+        "retry_at",
+        "retry_s",
         "storage",
+        "unwritten",
+        "write_error",
     )
 
     def __init__(
@@ -154,6 +172,14 @@ class RaftGroup:
         self.leader_commit = -1
         #: The commit offset the listener last heard.
         self.published = -1
+        #: The Ready in flight is not written yet (its write failed, or is held back).
+        self.unwritten = False
+        self.retry_at = 0.0
+        self.retry_s = WRITE_RETRY_MIN_S
+        #: Why the last write failed (said once per episode); None while writes succeed.
+        self.write_error: str | None = None
+        #: May write into the free-space reserve (the controller's metadata log).
+        self.exempt = False
 
 
 class RaftDriver:
@@ -166,9 +192,12 @@ class RaftDriver:
         settings: DriverSettings | None = None,
         *,
         seed: int | None = None,
+        space_full: Callable[[], bool] | None = None,
     ) -> None:
         self.node_id = node_id
         self.settings = settings or DriverSettings()
+        #: Whether the disk is below its free-space reserve (followers hold back data).
+        self._space_full = space_full or (lambda: False)
         self._flusher = flusher
         self._seed = seed if seed is not None else time.monotonic_ns() ^ (node_id << 32)
         self._loop = asyncio.get_running_loop()
@@ -210,12 +239,15 @@ class RaftDriver:
         apply_entries: bool = False,
         applied: int | None = None,
         campaign: bool = False,
+        exempt: bool = False,
     ) -> RaftGroup:
         """Start a group over ``storage``. ``campaign``: stand for election at once (the
-        preferred replica of a new partition; the only voter of a one-node group)."""
+        preferred replica of a new partition; the only voter of a one-node group).
+        ``exempt``: writes even below the free-space reserve (the metadata log)."""
         assert name not in self.groups, f"group {name} exists"
         node = RawNode(self.config(apply_entries=apply_entries, applied=applied), storage)
         group = RaftGroup(name, node, storage, listener)
+        group.exempt = exempt
         self.groups[name] = group
         if campaign:
             node.campaign()
@@ -335,9 +367,15 @@ class RaftDriver:
             self.tick()
 
     def tick(self) -> None:
+        now = self._loop.time()
+        retry: list[RaftGroup] = []
         for group in self.groups.values():
             group.node.tick()
             self._dirty.add(group)
+            if group.unwritten and now >= group.retry_at:
+                retry.append(group)
+        for group in retry:
+            self._retry_write(group)
         self._schedule()
         if self._pending:
             now = self._loop.time()
@@ -396,21 +434,63 @@ class RaftDriver:
         self._flush_outgoing()
 
     def _begin(self, group: RaftGroup, rd: Ready) -> bool:
-        """Steps 1-3 of a Ready; False if the group's storage failed."""
+        """Steps 1-3 of a Ready; False if it is not written (yet): see the module doc."""
         node = group.node
         now = (node.leader, node.term, node.role)
         if now != group.announced:
             group.announced = now
             group.listener.on_leadership(*now)
         self._queue(group, rd.messages)
+        return self._write(group, rd, retry=False)
+
+    def _write(self, group: RaftGroup, rd: Ready, *, retry: bool) -> bool:
+        """Step 3: the Ready's writes. False when held back, failed and to be retried (the
+        Ready stays in flight, unwritten), or failed for good (the log is offline)."""
+        if self._holds_back(group, rd):
+            self._write_later(group, rd, "the disk is below its free-space reserve")
+            return False
         try:
-            group.storage.write(rd)
+            group.storage.write(rd, retry=retry)
         except LogdError as exc:
-            _log.error("%s: cannot write the Raft log (%s); the replica stops", group.name, exc)
+            if group.storage.log.offline_reason is None:
+                self._write_later(group, rd, str(exc))
+                return False
+            _log.error("%s: cannot write the Raft log (%s); the log is offline and the "
+                       "replica stops until it is reopened", group.name, exc)  # fmt: skip
             group.failed = True
             group.inflight = rd
+            group.unwritten = False
+            group.listener.on_storage_error(exc)
             return False
+        if group.write_error is not None:
+            _log.info("%s: the Raft log is written again", group.name)
+        group.unwritten, group.write_error, group.retry_s = False, None, WRITE_RETRY_MIN_S
         return True
+
+    def _holds_back(self, group: RaftGroup, rd: Ready) -> bool:
+        """A follower's data entries while the disk is below its reserve (module doc)."""
+        if group.exempt or group.node.role is Role.LEADER or not rd.entries:
+            return False
+        return self._space_full()
+
+    def _write_later(self, group: RaftGroup, rd: Ready, why: str) -> None:
+        group.inflight = rd
+        if not group.unwritten or group.write_error != why:
+            _log.warning("%s: the Raft log is not written (%s); trying again every %.0f ms "
+                         "at most", group.name, why, WRITE_RETRY_MAX_S * 1000)  # fmt: skip
+        group.unwritten, group.write_error = True, why
+        group.retry_at = self._loop.time() + group.retry_s
+        group.retry_s = min(group.retry_s * 2, WRITE_RETRY_MAX_S)
+
+    def _retry_write(self, group: RaftGroup) -> None:
+        rd = group.inflight
+        if rd is None or group.closed or group.failed or not self._write(group, rd, retry=True):
+            return
+        if rd.must_sync:
+            self._sync([(group, rd)])
+        else:
+            group.inflight = None
+            self._finish(group, rd)
 
     def _sync(self, batch: list[tuple[RaftGroup, Ready]]) -> None:
         """One fsync round for every file this pass wrote; finish the batch after it."""
@@ -441,8 +521,10 @@ class RaftDriver:
                 continue
             log = group.storage.log
             if log.offline_reason is not None:
-                _log.error("%s: fsync failed (%s); the replica stops", group.name, errors[:1])
+                _log.error("%s: fsync failed (%s); the log is offline and the replica stops "
+                           "until it is reopened", group.name, log.offline_reason)  # fmt: skip
                 group.failed = True
+                group.listener.on_storage_error(KafkaStorageError(log.offline_reason))
                 continue
             group.inflight = None
             self._finish(group, rd)

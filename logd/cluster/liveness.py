@@ -28,10 +28,11 @@ from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
 from logd.cluster.table import LeaderInfo, LeaderTable
 from logd.errors import LogdError
+from logd.metadata.types import UNKNOWN_STORAGE, BrokerStorage
 from logd.v1 import cluster_pb2
 from partitioning import preferred_leader_moves
 
-__all__ = ["Liveness", "LivenessSettings"]
+__all__ = ["Liveness", "LivenessSettings", "storage_from_proto", "storage_to_proto"]
 
 _log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class Liveness:
         self._moves: dict[int, list[tuple[str, int, int]]] = {}
         self._next_rebalance_ms = 0
         self._woken = asyncio.Event()
+        #: This broker's disk, sent with every heartbeat (issue 24; the node sets it).
+        self.local_storage: Callable[[], BrokerStorage] = lambda: UNKNOWN_STORAGE
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="liveness")
@@ -129,8 +132,9 @@ class Liveness:
                 )
             )  # fmt: skip
         request = cluster_pb2.BrokerHeartbeatRequest(
-            node_id=self.node_id, led=led, metadata_offset=self._store.published
-        )
+            node_id=self.node_id, led=led, metadata_offset=self._store.published,
+            storage=storage_to_proto(self.node_id, self.local_storage()),
+        )  # fmt: skip
         controller = self._store.controller_id
         if controller < 0:
             return
@@ -150,6 +154,7 @@ class Liveness:
                     for b, p in zip(response.leader_brokers, response.led, strict=False)
                 },
                 response.metadata_offset,
+                {s.node_id: storage_from_proto(s) for s in response.storage},
             )
         for move in response.moves:
             moving = by_key.get((move.topic, move.partition))
@@ -174,6 +179,7 @@ class Liveness:
             ],
             now,
             request.metadata_offset,
+            storage_from_proto(request.storage) if request.HasField("storage") else None,
         )
         if self.settings.rebalance and now >= self._next_rebalance_ms:
             self._next_rebalance_ms = now + self.settings.rebalance_ms
@@ -190,6 +196,8 @@ class Liveness:
                     topic=topic, partition=partition, leader_epoch=info.epoch, isr=list(info.isr)
                 )
             )
+        for node_id, storage in sorted(table.storage.items()):
+            response.storage.append(storage_to_proto(node_id, storage))
         for topic, partition, to in self._moves.pop(request.node_id, []):
             response.moves.append(cluster_pb2.LeaderMove(topic=topic, partition=partition, to=to))
         return response
@@ -203,7 +211,8 @@ class Liveness:
                     assignment[(name, a.partition)] = a.replicas
         current = {k: v.leader for k, v in table.partitions.items()}
         in_sync = {k: v.isr for k, v in table.partitions.items()}
-        moves = preferred_leader_moves(assignment, current, table.live, in_sync)
+        # Never towards a broker whose disk is below its reserve: it would step down again.
+        moves = preferred_leader_moves(assignment, current, table.live - table.full, in_sync)
         planned: dict[int, list[tuple[str, int, int]]] = {}
         for key, to in moves.items():
             planned.setdefault(current[key], []).append((key[0], key[1], to))
@@ -211,3 +220,18 @@ class Liveness:
         if planned:
             _log.info("rebalancing leadership: %d partitions move to their preferred replica",
                       sum(len(v) for v in planned.values()))  # fmt: skip
+
+
+def storage_to_proto(node_id: int, storage: BrokerStorage) -> cluster_pb2.BrokerStorage:
+    return cluster_pb2.BrokerStorage(
+        node_id=node_id, full=storage.full, degraded=storage.degraded, warning=storage.warning,
+        free_bytes=storage.free_bytes, total_bytes=storage.total_bytes,
+        reserve_bytes=storage.reserve_bytes, log_bytes=storage.log_bytes,
+    )  # fmt: skip
+
+
+def storage_from_proto(message: cluster_pb2.BrokerStorage) -> BrokerStorage:
+    return BrokerStorage(
+        message.full, message.degraded, message.warning, message.free_bytes,
+        message.total_bytes, message.reserve_bytes, message.log_bytes,
+    )  # fmt: skip

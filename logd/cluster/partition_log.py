@@ -251,10 +251,13 @@ class PartitionLog:
 
     # -- writes (the driver's side of a Ready) ------------------------------------------
 
-    def write(self, rd: Ready) -> bool:
+    def write(self, rd: Ready, *, retry: bool = False) -> bool:
         """Carry out a Ready's writes (to the page cache); True if the side file changed.
 
-        Order as ``ready.py`` says: snapshot, truncation, entries, hard state.
+        Order as ``ready.py`` says: snapshot, truncation, entries, hard state. ``retry``:
+        an earlier attempt at this Ready failed part-way (a full disk; the log undid the
+        batch it failed on): the steps before are redone (they are idempotent) and the
+        entries it did write are skipped.
         """
         if rd.snapshot is not None:
             self.apply_snapshot(rd.snapshot)
@@ -263,7 +266,8 @@ class PartitionLog:
         if (rd.snapshot is not None or rd.truncate_to is not None) and self.on_cut is not None:
             self.on_cut()
         if rd.entries:
-            self.append(rd.entries)
+            end = self.log.log_end_offset
+            self.append([e for e in rd.entries if e.last_offset >= end] if retry else rd.entries)
         if rd.hard_state is not None:
             vote_changed = (
                 rd.hard_state.term != self.hard_state.term

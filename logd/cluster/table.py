@@ -15,7 +15,9 @@ Owned by the broker's loop; not thread-safe.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+
+from logd.metadata.types import BrokerStorage
 
 __all__ = ["LeaderInfo", "LeaderTable"]
 
@@ -44,6 +46,14 @@ class LeaderTable:
         self._by_broker: dict[int, dict[Key, LeaderInfo]] = {}
         #: broker -> the metadata offset it reported applied (controller only).
         self.applied: dict[int, int] = {}
+        #: live broker -> its disk as it last reported it (issue 24).
+        self.storage: dict[int, BrokerStorage] = {}
+        self._reported_storage: dict[int, BrokerStorage] = {}
+
+    @property
+    def full(self) -> frozenset[int]:
+        """Live brokers whose disks are below their reserve (no leadership goes there)."""
+        return frozenset(b for b, s in self.storage.items() if s.full)
 
     # -- on the controller leader ---------------------------------------------------------
 
@@ -53,8 +63,11 @@ class LeaderTable:
         led: Iterable[tuple[Key, LeaderInfo]],
         now_ms: int,
         metadata_offset: int = -1,
+        storage: BrokerStorage | None = None,
     ) -> None:
         self._seen[broker] = now_ms
+        if storage is not None:
+            self._reported_storage[broker] = storage
         self.applied[broker] = max(self.applied.get(broker, -1), metadata_offset)
         self._by_broker[broker] = dict(led)
         self._rebuild(now_ms)
@@ -75,12 +88,14 @@ class LeaderTable:
                 held = merged.get(key)
                 if held is None or info.epoch > held.epoch:
                     merged[key] = info
+        self.storage = {b: s for b, s in self._reported_storage.items() if b in live}
         if live != self.live or merged != self.partitions:
             self.live, self.partitions = live, merged
             self.version += 1
 
     def clear_reports(self) -> None:
         """A new controller leader starts from nothing (its predecessor's table is gone)."""
+        self._reported_storage.clear()
         self._seen.clear()
         self._by_broker.clear()
         self.applied.clear()
@@ -93,8 +108,11 @@ class LeaderTable:
         live: Iterable[int],
         partitions: dict[Key, LeaderInfo],
         metadata_offset: int,
+        storage: Mapping[int, BrokerStorage] | None = None,
     ) -> None:
         live_set = frozenset(live)
+        if storage is not None:
+            self.storage = dict(storage)
         self.controller_id = controller_id
         self.metadata_offset = metadata_offset
         if live_set != self.live or partitions != self.partitions:

@@ -13,7 +13,9 @@ from logd.errors import LogdError
 
 __all__ = [
     "NO_LEADER",
+    "UNKNOWN_STORAGE",
     "BrokerMeta",
+    "BrokerStorage",
     "HostPort",
     "LeaderHint",
     "LeadershipResult",
@@ -43,12 +45,33 @@ class HostPort:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class BrokerStorage:
+    """A broker's disk as it reports it in its heartbeats (issue 24); -1 where unknown."""
+
+    #: Below its free-space reserve: client writes are refused there.
+    full: bool = False
+    #: Why the broker is degraded (a full disk, an offline log ...); "" when it is not.
+    degraded: str = ""
+    #: The low-space alert; "" when there is none.
+    warning: str = ""
+    free_bytes: int = -1
+    total_bytes: int = -1
+    reserve_bytes: int = -1
+    #: What its partitions' logs hold.
+    log_bytes: int = -1
+
+
+UNKNOWN_STORAGE = BrokerStorage()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class BrokerMeta:
     node_id: int
     host: str
     port: int
     rack: str = ""
     alive: bool = True
+    storage: BrokerStorage = UNKNOWN_STORAGE
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -251,14 +251,36 @@ class LedPartition(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., isr: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class BrokerHeartbeatRequest(_message.Message):
-    __slots__ = ("node_id", "led", "metadata_offset")
+    __slots__ = ("node_id", "led", "metadata_offset", "storage")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     LED_FIELD_NUMBER: _ClassVar[int]
     METADATA_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_FIELD_NUMBER: _ClassVar[int]
     node_id: int
     led: _containers.RepeatedCompositeFieldContainer[LedPartition]
     metadata_offset: int
-    def __init__(self, node_id: _Optional[int] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., metadata_offset: _Optional[int] = ...) -> None: ...
+    storage: BrokerStorage
+    def __init__(self, node_id: _Optional[int] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., metadata_offset: _Optional[int] = ..., storage: _Optional[_Union[BrokerStorage, _Mapping]] = ...) -> None: ...
+
+class BrokerStorage(_message.Message):
+    __slots__ = ("node_id", "full", "degraded", "warning", "free_bytes", "total_bytes", "reserve_bytes", "log_bytes")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LOG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    full: bool
+    degraded: str
+    warning: str
+    free_bytes: int
+    total_bytes: int
+    reserve_bytes: int
+    log_bytes: int
+    def __init__(self, node_id: _Optional[int] = ..., full: _Optional[bool] = ..., degraded: _Optional[str] = ..., warning: _Optional[str] = ..., free_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ..., reserve_bytes: _Optional[int] = ..., log_bytes: _Optional[int] = ...) -> None: ...
 
 class LeaderMove(_message.Message):
     __slots__ = ("topic", "partition", "to")
@@ -271,20 +293,22 @@ class LeaderMove(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., to: _Optional[int] = ...) -> None: ...
 
 class BrokerHeartbeatResponse(_message.Message):
-    __slots__ = ("controller_id", "live_brokers", "leader_brokers", "led", "moves", "metadata_offset")
+    __slots__ = ("controller_id", "live_brokers", "leader_brokers", "led", "moves", "metadata_offset", "storage")
     CONTROLLER_ID_FIELD_NUMBER: _ClassVar[int]
     LIVE_BROKERS_FIELD_NUMBER: _ClassVar[int]
     LEADER_BROKERS_FIELD_NUMBER: _ClassVar[int]
     LED_FIELD_NUMBER: _ClassVar[int]
     MOVES_FIELD_NUMBER: _ClassVar[int]
     METADATA_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_FIELD_NUMBER: _ClassVar[int]
     controller_id: int
     live_brokers: _containers.RepeatedScalarFieldContainer[int]
     leader_brokers: _containers.RepeatedScalarFieldContainer[int]
     led: _containers.RepeatedCompositeFieldContainer[LedPartition]
     moves: _containers.RepeatedCompositeFieldContainer[LeaderMove]
     metadata_offset: int
-    def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ..., metadata_offset: _Optional[int] = ...) -> None: ...
+    storage: _containers.RepeatedCompositeFieldContainer[BrokerStorage]
+    def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ..., metadata_offset: _Optional[int] = ..., storage: _Optional[_Iterable[_Union[BrokerStorage, _Mapping]]] = ...) -> None: ...
 
 class ForwardedTransfer(_message.Message):
     __slots__ = ("src", "request")

@@ -58,7 +58,7 @@ from logd.metadata.store import (
     PartitionAssignment,
     TopicRecord,
 )
-from logd.metadata.types import BrokerMeta, HostPort
+from logd.metadata.types import UNKNOWN_STORAGE, BrokerMeta, BrokerStorage, HostPort
 from logd.v1 import cluster_pb2
 from replication import Entry, EntryKind, NotLeaderError, ProposalDroppedError, Role, Snapshot
 
@@ -111,6 +111,10 @@ class ControllerStore:
         self._clock = clock
         self._forward = forward
         self.image = MetadataImage()
+        #: Why the metadata log stopped (a failed fsync, damage); None while it works.
+        self.failed: str | None = None
+        #: This broker's own disk, fresher than what the table echoes (the node sets it).
+        self.local_storage: Callable[[], BrokerStorage] = lambda: UNKNOWN_STORAGE
         self.group: RaftGroup | None = None
         self._listeners: list[MetadataListener] = []
         self._queue: asyncio.Queue[
@@ -143,7 +147,7 @@ class ControllerStore:
         applied = self.image.applied if self._storage.snapshot_data else None
         self.group = self._driver.add_group(
             METADATA_GROUP, self._storage, self, apply_entries=True, applied=applied,
-            campaign=campaign,
+            campaign=campaign, exempt=True,
         )  # fmt: skip
         self._publisher = asyncio.get_running_loop().create_task(self._publish_forever())
 
@@ -196,8 +200,11 @@ class ControllerStore:
             if meta is None:
                 address = self._peers[node_id]
                 meta = BrokerMeta(node_id, address.host, address.port)
-            alive = node_id == self.me.node_id or node_id in live
-            out.append(BrokerMeta(meta.node_id, meta.host, meta.port, meta.rack, alive))
+            me = node_id == self.me.node_id
+            alive = me or node_id in live
+            storage = self.local_storage() if me else self.table.storage.get(node_id)
+            out.append(BrokerMeta(meta.node_id, meta.host, meta.port, meta.rack, alive,
+                                  storage or UNKNOWN_STORAGE))  # fmt: skip
         return tuple(out)
 
     def topics(self) -> Mapping[str, TopicRecord]:
@@ -516,7 +523,11 @@ class ControllerStore:
         self._maybe_compact()
 
     def on_storage_error(self, error: LogdError) -> None:
-        _log.error("the metadata log is unreadable (%s); this broker no longer follows it", error)
+        # Damage to read, or a failed fsync: the metadata log is not reopened in-process
+        # (what the controller applied would have to be unwound); a restart recovers it.
+        self.failed = str(error)
+        _log.error("the metadata log failed (%s); this broker no longer follows it until it "
+                   "is restarted", error)  # fmt: skip
 
     def _maybe_compact(self) -> None:
         """After the pass (the entries just applied are durable and advanced): snapshot
@@ -575,6 +586,8 @@ class ControllerStore:
                     for listener in list(self._listeners):
                         try:
                             await listener(before, after)
+                        except LogdError as exc:  # an expected failure: one line, no trace
+                            _log.error("metadata listener failed at offset %d: %s", offset, exc)
                         except Exception:
                             _log.exception("metadata listener failed at offset %d", offset)
                 self.published = max(self.published, offset)
