@@ -68,12 +68,17 @@ class _Outcome:
     def __init__(self) -> None:
         self.failed = 0
         self.first_error: Exception | None = None
+        #: A storage error (a disk below its reserve): what follows will not fit either.
+        self.stop = False
 
     def __call__(self, err: Exception | None, metadata: Any) -> None:
         if err is not None:
             self.failed += 1
             if self.first_error is None:
                 self.first_error = err
+            from logd.errors import KafkaStorageError
+
+            self.stop = self.stop or isinstance(err, KafkaStorageError)
 
 
 def run(app: App, args: argparse.Namespace) -> int:
@@ -87,7 +92,14 @@ def run(app: App, args: argparse.Namespace) -> int:
         app.abort("--key-separator must not be empty", status.USAGE)
     outcome = _Outcome()
     sent = 0
-    producer = Producer(brokers=app.brokers, acks=_ACKS[args.acks], compression=args.compression)
+    # A disk below its reserve (KAFKA_STORAGE_ERROR) is said at once, not retried for the
+    # delivery timeout: a person is waiting (issue 24). Leadership moves are still retried.
+    producer = Producer(
+        brokers=app.brokers,
+        acks=_ACKS[args.acks],
+        compression=args.compression,
+        retry_storage_errors=False,
+    )
     try:
         sent = _pump(app, args, producer, outcome)
         remaining = producer.flush()
@@ -99,6 +111,9 @@ def run(app: App, args: argparse.Namespace) -> int:
         producer.close()
     if outcome.failed or remaining:
         lost = outcome.failed + remaining
+        if outcome.stop:
+            acked = sent - lost
+            app.abort(f"{acked} of {sent} records acknowledged, then: {outcome.first_error}")
         app.abort(f"{lost} of {sent} records were not acknowledged: {outcome.first_error}")
     return status.OK
 
@@ -122,6 +137,8 @@ def _pump(app: App, args: argparse.Namespace, producer: Any, outcome: _Outcome) 
         if interactive:
             producer.flush()
         producer.poll(0)
+        if outcome.stop:
+            return sent  # the rest of the input would be refused too
     if tail:
         sent += _send(producer, args, [tail], fixed_key, separator, headers, outcome)
     return sent

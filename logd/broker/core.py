@@ -18,6 +18,7 @@ Ownership: owned by the broker's event loop; not thread-safe.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -40,6 +41,7 @@ from logd.broker.api import (
     TopicDescription,
     TopicListing,
     TopicMeta,
+    TopicPartition,
     TopicResult,
 )
 from logd.broker.config import BrokerConfig
@@ -289,11 +291,15 @@ class BrokerCore:
             return TopicMeta(
                 name, error=UnknownTopicOrPartitionError(f"topic {name!r} does not exist")
             )
-        return TopicMeta(
-            name,
-            internal=record.internal,
-            partitions=tuple(_partition_meta(a) for a in record.partitions),
-        )
+        partitions = []
+        for a in record.partitions:
+            if a.leader_id < 0 and TopicPartition(name, a.partition) in self.replicas.uncreated:
+                # Leaderless because its log cannot be created here (a full disk): name
+                # this broker, so a client's request gets the storage error that says why
+                # instead of waiting for a leader that cannot come.
+                a = dataclasses.replace(a, leader_id=self.node_id)
+            partitions.append(_partition_meta(a))
+        return TopicMeta(name, internal=record.internal, partitions=tuple(partitions))
 
     # -- admin ----------------------------------------------------------------------------
 

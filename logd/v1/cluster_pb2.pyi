@@ -319,19 +319,33 @@ class ForwardedTransfer(_message.Message):
     def __init__(self, src: _Optional[int] = ..., request: _Optional[_Union[_admin_pb2.TransferLeadershipRequest, _Mapping]] = ...) -> None: ...
 
 class FaultRequest(_message.Message):
-    __slots__ = ("block_to", "block_from", "clear")
+    __slots__ = ("block_to", "block_from", "clear", "disk_fail_path", "disk_fail_errno", "disk_fail_count", "disk_fail_fsync", "fsync_delay_ms")
     BLOCK_TO_FIELD_NUMBER: _ClassVar[int]
     BLOCK_FROM_FIELD_NUMBER: _ClassVar[int]
     CLEAR_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAIL_PATH_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAIL_ERRNO_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAIL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAIL_FSYNC_FIELD_NUMBER: _ClassVar[int]
+    FSYNC_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     block_to: _containers.RepeatedScalarFieldContainer[int]
     block_from: _containers.RepeatedScalarFieldContainer[int]
     clear: bool
-    def __init__(self, block_to: _Optional[_Iterable[int]] = ..., block_from: _Optional[_Iterable[int]] = ..., clear: _Optional[bool] = ...) -> None: ...
+    disk_fail_path: str
+    disk_fail_errno: int
+    disk_fail_count: int
+    disk_fail_fsync: bool
+    fsync_delay_ms: int
+    def __init__(self, block_to: _Optional[_Iterable[int]] = ..., block_from: _Optional[_Iterable[int]] = ..., clear: _Optional[bool] = ..., disk_fail_path: _Optional[str] = ..., disk_fail_errno: _Optional[int] = ..., disk_fail_count: _Optional[int] = ..., disk_fail_fsync: _Optional[bool] = ..., fsync_delay_ms: _Optional[int] = ...) -> None: ...
 
 class FaultResponse(_message.Message):
-    __slots__ = ("blocked_to", "blocked_from")
+    __slots__ = ("blocked_to", "blocked_from", "disk_faults_pending", "disk_faults_fired")
     BLOCKED_TO_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_FROM_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAULTS_PENDING_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAULTS_FIRED_FIELD_NUMBER: _ClassVar[int]
     blocked_to: _containers.RepeatedScalarFieldContainer[int]
     blocked_from: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, blocked_to: _Optional[_Iterable[int]] = ..., blocked_from: _Optional[_Iterable[int]] = ...) -> None: ...
+    disk_faults_pending: int
+    disk_faults_fired: int
+    def __init__(self, blocked_to: _Optional[_Iterable[int]] = ..., blocked_from: _Optional[_Iterable[int]] = ..., disk_faults_pending: _Optional[int] = ..., disk_faults_fired: _Optional[int] = ...) -> None: ...
