@@ -34,13 +34,17 @@ def run(app: App, args: argparse.Namespace) -> int:
                 "controller_id": info.controller_id,
                 "brokers": [
                     {
-                        "id": b.node_id, "host": b.host, "port": b.port, "alive": b.alive,
+                        "id": b.node_id,
+                        "host": b.host,
+                        "port": b.port,
+                        "alive": b.alive,
                         "disk_free_bytes": b.disk_free_bytes,
                         "disk_total_bytes": b.disk_total_bytes,
                         "disk_reserve_bytes": b.disk_reserve_bytes,
-                        "log_bytes": b.log_bytes, "degraded": b.degraded,
+                        "log_bytes": b.log_bytes,
+                        "degraded": b.degraded,
                         "warning": b.warning,
-                    }  # fmt: skip
+                    }
                     for b in brokers
                 ],
             }

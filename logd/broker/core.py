@@ -293,12 +293,13 @@ class BrokerCore:
             )
         partitions = []
         for a in record.partitions:
+            shown = a
             if a.leader_id < 0 and TopicPartition(name, a.partition) in self.replicas.uncreated:
                 # Leaderless because its log cannot be created here (a full disk): name
                 # this broker, so a client's request gets the storage error that says why
                 # instead of waiting for a leader that cannot come.
-                a = dataclasses.replace(a, leader_id=self.node_id)
-            partitions.append(_partition_meta(a))
+                shown = dataclasses.replace(a, leader_id=self.node_id)
+            partitions.append(_partition_meta(shown))
         return TopicMeta(name, internal=record.internal, partitions=tuple(partitions))
 
     # -- admin ----------------------------------------------------------------------------

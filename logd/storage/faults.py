@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["FAULTS", "IoFaults", "checked_fsync", "check_write"]
+__all__ = ["FAULTS", "IoFaults", "check_write", "checked_fsync"]
 
 
 @dataclasses.dataclass

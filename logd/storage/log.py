@@ -64,6 +64,7 @@ from logd.storage.batches import (
 )
 from logd.storage.config import LogConfig
 from logd.storage.epochs import LeaderEpochCache
+from logd.storage.faults import checked_fsync
 from logd.storage.files import Fsync, fsync_dir, fsync_path, write_atomic
 from logd.storage.io_errors import storage_error
 from logd.storage.loader import LOG_START_CHECKPOINT, load
@@ -666,7 +667,7 @@ class Log:
             sync_dir, self._dir_unsynced = self._dir_unsynced, False
         try:
             for fd in fds:
-                fsync(fd)
+                checked_fsync(fd, fsync)
             for path in paths:
                 fsync_path(path, fsync)
             if epochs_generation is not None:

@@ -45,9 +45,9 @@ from logd.errors import (
 )
 from logd.storage.cleaner import CleanerConfig, LogCleaner
 from logd.storage.config import LogConfig
+from logd.storage.faults import check_write
 from logd.storage.files import fsync_dir, write_all
 from logd.storage.flusher import Flusher
-from logd.storage.faults import check_write
 from logd.storage.io_errors import storage_error
 from logd.storage.log import Log
 from logd.storage.space import (

@@ -139,6 +139,7 @@ class Segment:
     def create(cls, directory: Path, base_offset: int, config: LogConfig, now_ms: int) -> Segment:
         """A new empty ACTIVE segment (any files left with its name are replaced)."""
         path = segment_path(directory, base_offset, LOG_SUFFIX)
+        check_write(path)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         segment = cls(directory, base_offset, config, fd, now_ms)
         segment._fresh_indexes()

@@ -251,9 +251,18 @@ class AsyncAdmin:
         resp: Any = await self._call(lambda c: c.unary(c.admin.DescribeCluster, request))
         brokers = [
             BrokerInfo(
-                b.node_id, b.host, b.port, b.alive, b.rack, b.degraded, b.warning,
-                b.disk_free_bytes, b.disk_total_bytes, b.disk_reserve_bytes, b.log_bytes,
-            )  # fmt: skip
+                b.node_id,
+                b.host,
+                b.port,
+                b.alive,
+                b.rack,
+                b.degraded,
+                b.warning,
+                b.disk_free_bytes,
+                b.disk_total_bytes,
+                b.disk_reserve_bytes,
+                b.log_bytes,
+            )
             for b in resp.brokers
         ]
         brokers.sort(key=lambda b: b.node_id)
