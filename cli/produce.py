@@ -96,6 +96,7 @@ def run(app: App, args: argparse.Namespace) -> int:
     # delivery timeout: a person is waiting (issue 24). Leadership moves are still retried.
     producer = Producer(
         brokers=app.brokers,
+        **app.client_security,
         acks=_ACKS[args.acks],
         compression=args.compression,
         retry_storage_errors=False,

@@ -32,7 +32,7 @@ LAYERS = (
     "logd.frontends",
     "logd.node",
 )
-BASE = ("logd.errors", "logd.clock")
+BASE = ("logd.errors", "logd.clock", "logd.tls")
 PURE = ("replication", "partitioning", "logd.groups", "logd.security", "logd.registry")
 OTHERS = ("logd.client", "logd.v1", "logd.protogen", "cli")
 WIRE_USERS = ("logd.cluster", "logd.frontends", "logd.node", "logd.client")
@@ -78,7 +78,10 @@ def allowed(source: str, target: str) -> bool:
     if src == dst or src in ("logd", "logd.protogen"):
         return True
     if src in PURE:
-        return dst in PURE or dst == "logd.errors"
+        # logd.security.wire: the one translation of the security types to logd.v1's
+        # generated messages, shared by the gRPC front end and the client (pure code).
+        wire = source == "logd.security.wire" and dst == "logd.v1"
+        return dst in PURE or dst == "logd.errors" or wire
     if dst in BASE or dst in PURE:
         return True
     if src == "cli":

@@ -36,11 +36,14 @@ from typing import Any, Final
 
 from logd.broker.groups.settings import GroupSettings, is_group_key, parse_group_settings
 from logd.broker.listeners import Listeners, is_listener_key, parse_host_port, parse_listeners
+from logd.broker.security.config import is_security_key, parse_security
+from logd.broker.security.settings import SecuritySettings
 from logd.errors import InvalidConfigError
 from logd.metadata.types import HostPort
 from logd.storage.cleaner import CleanerConfig
 from logd.storage.space import SpaceSettings
 from logd.storage.throttle import UNLIMITED
+from logd.tls.settings import TlsSettings
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -120,6 +123,12 @@ class BrokerConfig:
     groups: GroupSettings = dataclasses.field(default_factory=GroupSettings)
     #: The other listeners (Kafka, registry, HTTP, admin, MQTT; ``logd.broker.listeners``).
     listeners: Listeners = dataclasses.field(default_factory=Listeners)
+    #: Authentication, authorization (issue 15; ``logd.broker.security.config``).
+    security: SecuritySettings = dataclasses.field(default_factory=SecuritySettings)
+    #: TLS of every listener and of the brokers' calls to each other.
+    tls: TlsSettings = dataclasses.field(default_factory=TlsSettings)
+    #: What brokers present to each other without TLS; "" derives it from the peers.
+    cluster_id: str = ""
     #: Raft timing (issue 5): one tick for every group; a follower campaigns after a random
     #: ``[e, 2e)`` ticks without a leader (0.75-1.5 s by default: the first of two
     #: followers after ~1 s) and a leader without a quorum for ``e`` ticks steps down;
@@ -365,8 +374,10 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
     kwargs["groups"] = parse_group_settings(group_values)
     listener_values = {k: v for k, v in values.items() if is_listener_key(k)}
     kwargs["listeners"] = parse_listeners(listener_values)
+    security_values = {k: v for k, v in values.items() if is_security_key(k)}
+    kwargs["security"], kwargs["tls"], kwargs["cluster_id"] = parse_security(security_values)
     for key, value in values.items():
-        if key in group_values or key in listener_values:
+        if key in group_values or key in listener_values or key in security_values:
             continue
         if key.startswith(TOPIC_DEFAULTS_PREFIX):
             name = key[len(TOPIC_DEFAULTS_PREFIX) :]
@@ -385,7 +396,7 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
     if config.raft_heartbeat_ticks >= config.raft_election_ticks:
         raise InvalidConfigError("raft.heartbeat.ticks: must be below raft.election.ticks")
     if config.fault_injection and not _loopback(config.listen.host):
-        # The internal service is unauthenticated: a fault hook reachable from a network
+        # Without TLS the internal service trusts a handshake anyone can forge: a fault hook
         # would let anyone partition the cluster.
         raise InvalidConfigError(
             "fault.injection.enable: only for a broker listening on loopback "

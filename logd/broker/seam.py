@@ -56,6 +56,8 @@ from logd.broker.api import (
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import CoordinatorLocation, GroupService
 from logd.broker.health import BrokerHealth
+from logd.broker.security.seam_part import SecuritySeam
+from logd.broker.security.services import SecurityServices
 from logd.errors import LogdError
 from logd.groups.messages import (
     DeleteGroupsResponse,
@@ -77,6 +79,7 @@ from logd.groups.messages import (
 )
 from logd.groups.state import GroupState
 from logd.metadata.types import NO_LEADER
+from logd.security.quota import QuotaKind
 
 __all__ = [
     "ANONYMOUS",
@@ -123,10 +126,19 @@ class AdmitAll:
 class BrokerSeam:
     """The broker core and its group service, as a front end sees them."""
 
-    def __init__(self, core: BrokerCore, groups: GroupService, gate: Gate | None = None) -> None:
+    def __init__(
+        self,
+        core: BrokerCore,
+        groups: GroupService,
+        gate: Gate | None = None,
+        *,
+        security: SecurityServices | None = None,
+    ) -> None:
         self._core = core
         self._groups = groups
-        self._gate: Gate = gate or AdmitAll()
+        self._gate: Gate = gate or (security.guard if security is not None else AdmitAll())
+        #: Authentication, ACLs, quotas (issue 15); see :class:`SecuritySeam`.
+        self.security = SecuritySeam(security)
 
     def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
         """The one check every call makes first (see :class:`Gate`)."""
@@ -166,6 +178,7 @@ class BrokerSeam:
             self.admit(caller, "produce", (topic,))
         except LogdError as exc:
             return ProduceResult(error=exc)
+        self.security.record(caller, QuotaKind.PRODUCE, len(records))
         return self._core.produce_nowait(topic, partition, acks, records, timeout_ms)
 
     async def produce(
@@ -197,9 +210,11 @@ class BrokerSeam:
         """Long-poll fetch: answers once ``min_bytes`` are there, ``max_wait_ms`` passed, or
         the broker drains."""
         self.admit(caller, "fetch", {p.topic for p in partitions})
-        return await self._core.fetch(
+        results = await self._core.fetch(
             partitions, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes
         )
+        self.security.record(caller, QuotaKind.FETCH, sum(len(r.records) for r in results))
+        return results
 
     async def list_offsets(
         self, queries: Sequence[ListOffsetsQuery], *, caller: Caller = ANONYMOUS
@@ -217,7 +232,15 @@ class BrokerSeam:
         caller: Caller = ANONYMOUS,
     ) -> ClusterMetadata:
         self.admit(caller, "metadata", topics)
-        return await self._core.metadata(topics, include_internal=include_internal)
+        answer = await self._core.metadata(topics, include_internal=include_internal)
+        if topics:
+            return answer
+        # All topics: those the caller may not describe are left out (Kafka's Metadata).
+        names = [t.name for t in answer.topics]
+        visible = set(self.security.visible(caller, "list_topics", names))
+        return dataclasses.replace(
+            answer, topics=tuple(t for t in answer.topics if t.name in visible)
+        )
 
     def health(self, *, caller: Caller = ANONYMOUS) -> BrokerHealth:
         """This broker's health (ok, low_space, degraded with the reasons): what an admin
@@ -249,7 +272,9 @@ class BrokerSeam:
         self, *, include_internal: bool = False, caller: Caller = ANONYMOUS
     ) -> list[TopicListing]:
         self.admit(caller, "list_topics")
-        return await self._core.list_topics(include_internal=include_internal)
+        listed = await self._core.list_topics(include_internal=include_internal)
+        visible = set(self.security.visible(caller, "list_topics", [t.name for t in listed]))
+        return [t for t in listed if t.name in visible]
 
     async def describe_topics(
         self, names: Sequence[str], *, caller: Caller = ANONYMOUS
@@ -346,7 +371,13 @@ class BrokerSeam:
         self, states: Collection[GroupState] = (), *, caller: Caller = ANONYMOUS
     ) -> ListGroupsResponse:
         self.admit(caller, "list_groups")
-        return await self._groups.list_groups(states)
+        answer = await self._groups.list_groups(states)
+        visible = set(
+            self.security.visible(caller, "list_groups", [g.group_id for g in answer.groups])
+        )
+        return dataclasses.replace(
+            answer, groups=tuple(g for g in answer.groups if g.group_id in visible)
+        )
 
     async def describe_groups(
         self,

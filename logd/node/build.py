@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from logd.broker.api import BrokerMeta
@@ -31,6 +32,8 @@ from logd.broker.groups.service import GroupService
 from logd.broker.replicas import ReplicaManager
 from logd.broker.retention import RetentionTask
 from logd.broker.seam import BrokerSeam
+from logd.broker.security.config import derived_cluster_id
+from logd.broker.security.services import SecurityServices
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock, SystemClock
 from logd.cluster.runtime import ClusterRuntime
@@ -40,7 +43,7 @@ from logd.metadata.types import HostPort
 from logd.storage import Flusher, FlushPolicy, LogManager
 from logd.storage.space import DiskUsage
 
-__all__ = ["BrokerNode", "cluster_settings"]
+__all__ = ["BrokerNode", "cluster_identity", "cluster_peers", "cluster_settings"]
 
 _log = logging.getLogger(__name__)
 
@@ -57,11 +60,14 @@ class BrokerNode:
         retention: RetentionTask,
         groups: GroupService,
         cluster: ClusterRuntime,
+        security: SecurityServices | None = None,
     ) -> None:
         self.core = core
         self.groups = groups
+        #: Authentication, ACLs and quotas of every front end (issue 15).
+        self.security = security
         #: What front ends call (``logd.broker.seam``).
-        self.seam = BrokerSeam(core, groups)
+        self.seam = BrokerSeam(core, groups, security=security)
         self.cluster = cluster
         self._logs = logs
         self._flusher = flusher
@@ -134,7 +140,10 @@ class BrokerNode:
         groups = GroupService(
             config.groups, store, replicas, core.create_topics, clock, node_id=config.node_id
         )
-        return cls(core, logs, flusher, retention, groups, cluster)
+        security = SecurityServices.build(
+            config.security, lambda: store.security, store.write_security, clock
+        )
+        return cls(core, logs, flusher, retention, groups, cluster, security)
 
     async def serve(self) -> None:
         """Phase two: wait for the controller, host the partitions, start the services."""
@@ -149,6 +158,9 @@ class BrokerNode:
             await self.core.replicas.start(store, delete_strays=delete_strays, open_logs=False)
         await cluster.settle(list(self.core.replicas))
         store.spawn(store.register_broker(), "broker registration")
+        if self.security is not None:  # a failed write is logged; the next start retries
+            self.security.check_bootstrap_user()
+            store.spawn(self.security.bootstrap_user(), "bootstrap user")
         self._retention.start()
         self.groups.start()
         self._serving = True
@@ -169,13 +181,28 @@ class BrokerNode:
         await asyncio.to_thread(self._flusher.stop)
 
 
+def cluster_peers(config: BrokerConfig, advertised: HostPort | None = None) -> dict[int, HostPort]:
+    """Every broker of the cluster by id; a single node (no ``peers``) is its own only peer."""
+    return {p.node_id: p.address for p in config.peers} or {
+        config.node_id: advertised or config.advertised
+    }
+
+
+def cluster_identity(config: BrokerConfig, peers: Mapping[int, HostPort]) -> str:
+    """The cluster id brokers present to each other without TLS (``cluster.id``, else a
+    digest of the peer list)."""
+    return config.cluster_id or derived_cluster_id({n: str(a) for n, a in peers.items()})
+
+
 def cluster_settings(config: BrokerConfig, advertised: HostPort) -> ClusterSettings:
     """The cluster's part of the broker's config; a single node (no ``peers``) is its own
     only peer, at ``advertised``."""
-    peers = {p.node_id: p.address for p in config.peers} or {config.node_id: advertised}
+    peers = cluster_peers(config, advertised)
     return ClusterSettings(
         node_id=config.node_id,
         peers=peers,
+        cluster_id=cluster_identity(config, peers),
+        tls=config.tls if config.tls.enabled else None,
         raft_tick_ms=config.raft_tick_ms,
         raft_election_ticks=config.raft_election_ticks,
         raft_heartbeat_ticks=config.raft_heartbeat_ticks,

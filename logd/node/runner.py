@@ -27,7 +27,7 @@ from logd.broker.config import BrokerConfig
 from logd.broker.listeners import LISTENERS
 from logd.frontends.grpc.server import GrpcFrontEnd
 from logd.metadata.types import HostPort
-from logd.node.build import BrokerNode
+from logd.node.build import BrokerNode, cluster_identity, cluster_peers
 from logd.node.frontends import FRONT_ENDS, FrontEnd
 from logd.node.listeners import forget_listeners, write_listeners
 
@@ -59,10 +59,14 @@ class NodeRunner:
         """Bind gRPC, open the node, start serving the internal service (peers need it to
         elect anyone)."""
         config = self.config
+        peers = cluster_peers(config)
         grpc_end = GrpcFrontEnd(
             config.listen,
             max_request_bytes=config.max_request_bytes,
             max_in_flight=config.produce_max_in_flight,
+            tls=config.tls,
+            cluster_id=cluster_identity(config, peers),
+            brokers=list(peers),
         )
         self._grpc = grpc_end
         self.address = grpc_end.bind()

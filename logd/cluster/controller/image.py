@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Final
 
+from logd.cluster.controller.security_records import SECURITY_KINDS, SecurityImage
 from logd.errors import CorruptRecordError
 from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.metadata.types import BrokerMeta
@@ -47,6 +48,8 @@ class MetadataImage:
         self._names: dict[str, str] = {}  # topic id -> name
         self.versions: dict[str, int] = {}
         self.next_producer_id = 0
+        #: Users (SCRAM keys), ACLs, client quotas (issue 15).
+        self.security = SecurityImage()
         self.applied = -1
         self._pending_before: dict[str, TopicRecord | None] = {}
 
@@ -74,6 +77,8 @@ class MetadataImage:
             elif kind == "producer_ids":
                 p = record.producer_ids
                 self.next_producer_id = max(self.next_producer_id, p.first_id + p.count)
+            elif kind in SECURITY_KINDS:
+                self.security.apply(kind, record)
             elif kind in ("topic", "partition", "config", "remove_topic"):
                 name = self._apply_topic(kind, record)
                 if name is not None:
@@ -163,6 +168,7 @@ class MetadataImage:
             )
         for topic in sorted(self._topics.values(), key=lambda t: t.name):
             records.extend(topic_records(topic))
+        records.extend(self.security.records())
         parts = [_HEAD.pack(self.applied, self.next_producer_id)]
         for r in records:
             data = r.SerializeToString()

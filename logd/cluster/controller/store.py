@@ -38,6 +38,7 @@ from typing import Final
 from logd.clock import Clock
 from logd.cluster.controller.image import MetadataImage, change_records, topic_records
 from logd.cluster.controller.records import decode_records, encode_batch, validate_write
+from logd.cluster.controller.security_records import SecurityImage, change_record
 from logd.cluster.driver import RaftDriver, RaftGroup
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.table import LeaderTable
@@ -52,6 +53,7 @@ from logd.errors import (
     UnknownTopicOrPartitionError,
     error_for_code,
 )
+from logd.metadata.security import SecurityChange
 from logd.metadata.store import (
     METADATA_TOPIC,
     MetadataListener,
@@ -308,6 +310,18 @@ class ControllerStore:
         )
         response = await self._write(request)
         return response.first_producer_id, response.first_producer_id + count - 1
+
+    async def write_security(self, changes: Sequence[SecurityChange]) -> None:
+        """Users, ACLs or quotas changed (``security_records``), written as one entry and
+        answered once applied here. Removing what is not there is a no-op on apply."""
+        if changes:
+            records = [change_record(c) for c in changes]
+            await self._write(cluster_pb2.ControllerWriteRequest(records=records))
+
+    @property
+    def security(self) -> SecurityImage:
+        """Users, ACLs and quotas as the applied metadata says."""
+        return self.image.security
 
     async def register_broker(self) -> None:
         me = self.me
