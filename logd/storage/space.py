@@ -135,6 +135,9 @@ class DiskSpace:
         #: Free bytes as last sampled, minus what appends wrote since.
         self._estimate = 1 << 62
         self._enospc: str | None = None
+        #: The largest write refused since the state turned FULL: leaving FULL needs room
+        #: for it above the reserve.
+        self._need = 0
         self.full = False
         self._usage = DiskUsage(self.path, 0, 0, 0, 0, SpaceState.OK)
         self._observer = self._on_io_error
@@ -153,8 +156,17 @@ class DiskSpace:
         return self._usage
 
     def room_for(self, size: int) -> bool:
-        """Whether a client write of ``size`` bytes keeps the reserve (no syscall)."""
-        return not self.full and self._estimate - size >= self._reserve
+        """Whether a client write of ``size`` bytes keeps the reserve (no syscall). A write
+        that would not turns the state FULL until it would fit (with the margin): the broker
+        is refusing writes, and says so in its health."""
+        if self.full:
+            return False
+        if self._estimate - size >= self._reserve:
+            return True
+        with self._lock:
+            self._need = max(self._need, size)
+        self._set(self._estimate)
+        return False
 
     def refusal(self, what: str) -> DiskFullError:
         """The error for a client write refused below the reserve."""
@@ -202,6 +214,7 @@ class DiskSpace:
             state = self._state_for(free, before.state)
             if state is not SpaceState.FULL:
                 self._enospc = None
+                self._need = 0
             reason = self._reason(state, free)
             self._usage = DiskUsage(
                 self.path, self._total, max(free, 0), self._reserve, self._alert, state, reason
@@ -215,12 +228,12 @@ class DiskSpace:
 
     def _state_for(self, free: int, before: SpaceState) -> SpaceState:
         reserve = self._reserve
-        if before is SpaceState.FULL and (reserve or self._enospc is not None):
-            # Leave FULL only with a margin above the reserve (and, after an ENOSPC with the
-            # reserve off, with at least the margin free).
-            if free < reserve + max(reserve // 10, _MARGIN_MIN):
+        if before is SpaceState.FULL and (reserve or self._enospc is not None or self._need):
+            # Leave FULL only with a margin above the reserve, and room for the largest
+            # write refused meanwhile (after an ENOSPC with the reserve off: the margin).
+            if free < reserve + max(reserve // 10, _MARGIN_MIN, self._need):
                 return SpaceState.FULL
-        elif free < reserve:
+        elif free - self._need < reserve:
             return SpaceState.FULL
         return SpaceState.LOW if free < self._alert else SpaceState.OK
 
@@ -238,11 +251,16 @@ class DiskSpace:
         return self._below_reserve_reason(free)
 
     def _below_reserve_reason(self, free: int) -> str:
-        return (
-            f"disk {self.path} has {format_bytes(max(free, 0))} free, below its reserve of "
-            f"{format_bytes(self._reserve)} ({self._reserve_key} of "
-            f"{format_bytes(self._total)})"
-        )
+        setting = f"{self._reserve_key} of {format_bytes(self._total)}"
+        reserve = format_bytes(self._reserve)
+        if self._need and free >= self._reserve:
+            return (
+                f"disk {self.path} has {format_bytes(free)} free: a write of "
+                f"{format_bytes(self._need)} would take it below its reserve of {reserve} "
+                f"({setting})"
+            )
+        shown = format_bytes(max(free, 0))
+        return f"disk {self.path} has {shown} free, below its reserve of {reserve} ({setting})"
 
     def add_listener(self, listener: Callable[[DiskUsage], None]) -> None:
         """``listener(usage)`` at every change of state (on the thread that saw it)."""
