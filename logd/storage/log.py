@@ -27,8 +27,13 @@ meantime cannot close a descriptor under it.  Lock order: the recovery point's l
 ``recovery_point``), then the log's.
 
 Errors.  Bad input raises the typed error of ``logd.errors``.  An ``OSError`` from the disk
-takes the log offline (Kafka's ``maybeHandleIOException``): this and every later call raise
-KafkaStorageError, since the files may no longer match what the log believes.
+becomes a typed storage error at one boundary (``io_errors.storage_error``, Kafka's
+``maybeHandleIOException``).  A failed append or roll is undone -- the bytes of a batch
+written in part are cut off, a half-made segment removed, an epoch entry forgotten -- and the
+log stays online: only that append is refused (a full disk must not stop reads).  Anything
+that cannot be undone (a failed fsync: the page cache may hold what the disk does not; a
+cut that fails) takes the log offline: this and every later call raise KafkaStorageError,
+and its owner reopens it from its files (``LogManager.reopen``).
 """
 
 from __future__ import annotations
