@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from logd.client import Producer
+from logd.v1 import cluster_pb2, cluster_pb2_grpc
 from tests.helpers import wait_until
 from tests.integration.cluster import BrokerProcess, Cluster
 from tests.integration.replicas import partition_info, wait_in_sync, wait_leader
@@ -204,3 +205,70 @@ def test_three_brokers_keep_acknowledging_while_the_leaders_disk_is_full(
         cluster.close()
         for d in disks:
             d.__exit__(None, None, None)
+
+
+def _inject(broker: BrokerProcess, **fields: object) -> cluster_pb2.FaultResponse:
+    """Arm a disk fault on ``broker`` (``InjectFault``; it runs --enable-fault-injection)."""
+    stub = cluster_pb2_grpc.ClusterInternalStub(broker.channel())
+    return stub.InjectFault(cluster_pb2.FaultRequest(**fields), timeout=10,
+                            metadata=broker.internal_metadata())  # fmt: skip
+
+
+@pytest.mark.parametrize("error", [28, 5])  # ENOSPC, EIO
+def test_failed_segment_writes_are_retried_and_nothing_acknowledged_is_lost_or_doubled(
+    broker_factory: Callable[..., BrokerProcess], error: int
+) -> None:
+    """The next writes of the partition's segment fail (the fault hook): the log undoes
+    each, the Raft write is retried, the broker logs one line (no traceback), and every
+    record a producer had acknowledged is stored exactly once."""
+    broker = broker_factory(extra_args=["--enable-fault-injection"])
+    assert logd(broker.address, "topic", "create", "f").returncode == 0
+    with _Writer(broker.address, "f") as writer:
+        wait_until(lambda: len(writer.acked) > 100, timeout=30, message="first acks")
+        armed = _inject(broker, disk_fail_path="f-0/", disk_fail_errno=error,
+                        disk_fail_count=5)  # fmt: skip
+        assert armed.disk_faults_pending == 5
+        wait_until(lambda: _inject(broker).disk_faults_pending == 0, timeout=30,
+                   message="the faults fired")  # fmt: skip
+        before = len(writer.acked)
+        wait_until(lambda: len(writer.acked) > before + 200, timeout=30,
+                   message="acknowledged after the faults")  # fmt: skip
+    assert not writer.failed, writer.failed[:3]
+    stored = _consume_all(broker.address, "f")
+    assert len(stored) == len(set(stored)) and set(writer.acked) <= set(stored)
+    log = broker.stderr_path.read_text()
+    assert "Traceback" not in log and "the Raft log is not written" in log
+
+
+def test_a_failed_fsync_takes_a_follower_offline_and_it_rejoins_through_raft(
+    tmp_path: Path,
+) -> None:
+    """RF=3: a follower's fsync of the partition fails (EIO). Its log goes offline -- no
+    retry after a failed fsync --, is reopened from its files and the replica rejoins as one
+    that lost data; the leader repairs it and it is back in the ISR, without a restart.
+    Producers keep being acknowledged throughout; nothing is lost or doubled."""
+    cluster = Cluster(tmp_path, size=3, extra_args=["--enable-fault-injection"])
+    try:
+        cluster.start()
+        bootstrap = cluster.bootstrap
+        assert logd(bootstrap, "topic", "create", "s", "-r", "3").returncode == 0
+        wait_in_sync(bootstrap, "s")
+        leader = wait_leader(bootstrap, "s").leader
+        follower = cluster[(leader + 1) % 3]
+        with _Writer(bootstrap, "s") as writer:
+            wait_until(lambda: len(writer.acked) > 200, timeout=30, message="first acks")
+            _inject(follower, disk_fail_path="s-0/", disk_fail_errno=5, disk_fail_count=1,
+                    disk_fail_fsync=True)  # fmt: skip
+            wait_until(lambda: "reopened from its files" in follower.stderr_path.read_text(),
+                       timeout=30, message="the follower reopens its log")  # fmt: skip
+            before = len(writer.acked)
+            wait_until(lambda: len(writer.acked) > before + 300, timeout=30, message="acks")
+            wait_in_sync(bootstrap, "s", timeout=60)
+        assert not writer.failed, writer.failed[:3]
+        stored = _consume_all(bootstrap, "s")
+        assert len(stored) == len(set(stored)) and set(writer.acked) <= set(stored)
+        assert "Traceback" not in follower.stderr_path.read_text()
+        assert cluster.stop() == {0: 0, 1: 0, 2: 0}
+    finally:
+        cluster.stop()
+        cluster.close()
