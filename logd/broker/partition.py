@@ -451,7 +451,7 @@ class Partition:
         try:
             offset = self.log.log_end_offset
             write_snapshot(self.log.directory, offset, self.producers.encode_snapshot(offset))
-        except OSError as exc:
+        except KafkaStorageError as exc:
             _log.warning("%s: cannot write a producer snapshot: %s", self.tp, exc)
 
     def _chain_on_roll(self) -> None:

@@ -54,6 +54,7 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -494,32 +495,40 @@ class RaftDriver:
 
     def _sync(self, batch: list[tuple[RaftGroup, Ready]]) -> None:
         """One fsync round for every file this pass wrote; finish the batch after it."""
-        futures: list[concurrent.futures.Future[int]] = []
+        futures: list[tuple[RaftGroup, concurrent.futures.Future[int]]] = []
         for group, _ in batch:
             if group.storage.state_file.dirty:
-                futures.append(self._flusher.request(group.storage.state_file))
-            futures.append(self._flusher.request(group.storage.log))
+                futures.append((group, self._flusher.request(group.storage.state_file)))
+            futures.append((group, self._flusher.request(group.storage.log)))
         remaining = [len(futures)]
-        errors: list[BaseException] = []
+        errors: dict[str, BaseException] = {}
 
-        def done(future: concurrent.futures.Future[int]) -> None:
+        def done(group: RaftGroup, future: concurrent.futures.Future[int]) -> None:
             exc = future.exception()
             if exc is not None:
-                errors.append(exc)
+                errors.setdefault(group.name, exc)
             remaining[0] -= 1
             if remaining[0] == 0:
                 with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                     self._loop.call_soon_threadsafe(self._synced, batch, errors)
 
-        for future in futures:
-            future.add_done_callback(done)
+        for group, future in futures:
+            future.add_done_callback(functools.partial(done, group))
 
-    def _synced(self, batch: list[tuple[RaftGroup, Ready]], errors: list[BaseException]) -> None:
+    def _synced(
+        self, batch: list[tuple[RaftGroup, Ready]], errors: dict[str, BaseException]
+    ) -> None:
         self.sync_rounds += 1
         for group, rd in batch:
             if group.closed or group.inflight is not rd:
                 continue
             log = group.storage.log
+            error = errors.get(group.name)
+            if error is not None and log.offline_reason is None:
+                # The side file failed (its old content is intact) and the log did not:
+                # persist the Ready again later; nothing it promises leaves before.
+                self._write_later(group, rd, str(error))
+                continue
             if log.offline_reason is not None:
                 _log.error("%s: fsync failed (%s); the log is offline and the replica stops "
                            "until it is reopened", group.name, log.offline_reason)  # fmt: skip

@@ -35,6 +35,7 @@ from logd.records.decoder import decode_batch
 from logd.records.header import ATTR_CONTROL, parse_header, peek_batch_size, rewrite_crc
 from logd.storage import Log
 from logd.storage.files import write_atomic
+from logd.storage.io_errors import storage_error
 from logd.storage.rewrite import empty_batch
 from replication import (
     ConfState,
@@ -349,7 +350,7 @@ class PartitionLog:
                 self.snapshot_file, _SNAPSHOT_HEAD.pack(offset, term) + data, fsync=os.fsync
             )
         except OSError as exc:
-            raise KafkaStorageError(f"cannot write {self.snapshot_file}: {exc}") from exc
+            raise storage_error("writing the snapshot", exc, self.snapshot_file) from exc
 
     def compact(self, offset: int, data: bytes) -> None:
         """A state machine's snapshot at ``offset`` (an entry's last offset, applied and

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from logd.errors import KafkaStorageError
 from logd.storage.files import Fsync, write_atomic
+from logd.storage.io_errors import storage_error
 from replication import ConfState, HardState
 
 __all__ = ["STATE_FILE", "RaftState", "RaftStateFile"]
@@ -157,7 +158,12 @@ class RaftStateFile:
             except FileNotFoundError:
                 return self._written  # the group's directory was deleted meanwhile
             except OSError as exc:
-                raise KafkaStorageError(f"cannot write {self.path}: {exc}") from exc
+                # The old file is intact (write_atomic); keep the state for the next try
+                # unless a newer one was staged meanwhile.
+                with self._lock:
+                    if self._pending is None:
+                        self._pending = data
+                raise storage_error("writing the Raft state", exc, self.path) from exc
             self._written += 1
         return self._written
 
