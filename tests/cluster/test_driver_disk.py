@@ -14,7 +14,7 @@ import pytest
 
 from logd.cluster.raft_state import STATE_FILE
 from logd.storage.faults import FAULTS
-from tests.cluster.harness import LocalNetwork, Node, until
+from tests.cluster.harness import Node, until
 from tests.cluster.test_driver import close, cluster, values_in
 
 
