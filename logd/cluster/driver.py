@@ -68,6 +68,7 @@ from replication import (
     AppendRequest,
     Config,
     Entry,
+    EntryKind,
     Message,
     RaftError,
     RawNode,
@@ -469,8 +470,12 @@ class RaftDriver:
         return True
 
     def _holds_back(self, group: RaftGroup, rd: Ready) -> bool:
-        """A follower's data entries while the disk is below its reserve (module doc)."""
-        if group.exempt or group.node.role is Role.LEADER or not rd.entries:
+        """A follower's data entries while the disk is below its reserve (module doc);
+        Raft's own entries (a new leader's, a configuration) still go into the reserve, so
+        a cluster whose disks are all full can still elect and commit them."""
+        if group.exempt or group.node.role is Role.LEADER:
+            return False
+        if not any(e.kind is EntryKind.NORMAL for e in rd.entries):
             return False
         return self._space_full()
 

@@ -36,6 +36,7 @@ from logd.errors import (
     LogdError,
     NotLeaderOrFollowerError,
     RequestTimedOutError,
+    UnknownTopicOrPartitionError,
 )
 from logd.metadata.types import LeaderHint
 from logd.records.header import parse_header, peek_batch_size, stamp
@@ -364,6 +365,8 @@ class PartitionReplica:
                 await asyncio.sleep(delay)
                 try:
                     log = await asyncio.to_thread(self._reopen, self.storage.log)
+                except UnknownTopicOrPartitionError:
+                    return  # deleted meanwhile: nothing to reopen
                 except LogdError as exc:
                     if not said:
                         _log.error("%s: cannot reopen the log (%s); trying again with "
