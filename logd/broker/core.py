@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -87,6 +88,10 @@ class LeadershipControl(Protocol):
     ) -> LeadershipResult: ...
 
 
+#: How old the health :meth:`BrokerCore.health` answers may be.
+HEALTH_MAX_AGE_S = 0.1
+
+
 class BrokerCore:
     """The broker's request handlers over a metadata store and the hosted partitions."""
 
@@ -107,11 +112,18 @@ class BrokerCore:
         self._draining = False
         #: Why the metadata log stopped, if it did (the node wires the controller's).
         self.metadata_failed: Callable[[], str | None] = lambda: None
+        self._health: tuple[float, BrokerHealth] | None = None
 
     def health(self) -> BrokerHealth:
-        """This broker's health, protocol-neutral (``logd.broker.health``)."""
-        return assess_health(self.node_id, self.replicas.logs, self.replicas,
-                             self.metadata_failed)  # fmt: skip
+        """This broker's health, protocol-neutral (``logd.broker.health``). Looked at most
+        every :data:`HEALTH_MAX_AGE_S`: every Metadata answer and leader hint reports this
+        broker's disk, and the look sums every log's size."""
+        now = time.monotonic()
+        if self._health is None or now - self._health[0] >= HEALTH_MAX_AGE_S:
+            health = assess_health(self.node_id, self.replicas.logs, self.replicas,
+                                   self.metadata_failed)  # fmt: skip
+            self._health = (now, health)
+        return self._health[1]
 
     @property
     def node_id(self) -> int:
