@@ -27,6 +27,7 @@ listener added after :meth:`start` misses nothing. The Raft driver (issue 5) cal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
@@ -107,6 +108,7 @@ class ReplicaManager:
         #: tp -> why. Retried with backoff; requests to them answer KAFKA_STORAGE_ERROR.
         self.uncreated: dict[TopicPartition, str] = {}
         self._retry: asyncio.Task[None] | None = None
+        self._retry_now = asyncio.Event()
         self._changing = asyncio.Lock()
 
     @property
@@ -344,10 +346,16 @@ class ReplicaManager:
                 self._retry_creations(), name="log-creation-retry"
             )
 
+    def retry_creations_now(self) -> None:
+        """Space came back: try the logs that could not be created at once. On the loop."""
+        self._retry_now.set()
+
     async def _retry_creations(self) -> None:
         delay = _CREATE_RETRY_MIN_S
         while self.uncreated:
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retry_now.wait(), delay)
+            self._retry_now.clear()
             delay = min(delay * 2, _CREATE_RETRY_MAX_S)
             async with self._changing:
                 for topic in sorted({tp.topic for tp in self.uncreated}):

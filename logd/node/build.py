@@ -41,7 +41,7 @@ from logd.cluster.settings import ClusterSettings
 from logd.metadata.store import leader_hint_for
 from logd.metadata.types import HostPort
 from logd.storage import Flusher, FlushPolicy, LogManager
-from logd.storage.space import DiskUsage
+from logd.storage.space import DiskUsage, SpaceState
 
 __all__ = ["BrokerNode", "cluster_identity", "cluster_peers", "cluster_settings"]
 
@@ -135,6 +135,8 @@ class BrokerNode:
                 loop.call_soon_threadsafe(retention.wake)
                 if cluster.liveness is not None:
                     loop.call_soon_threadsafe(cluster.liveness.poke)
+                if usage.state is not SpaceState.FULL:
+                    loop.call_soon_threadsafe(replicas.retry_creations_now)
 
         logs.space.add_listener(space_changed)
         groups = GroupService(
