@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-z",
         "--compression",
-        choices=("none", "lz4", "zstd", "gzip"),
+        choices=("none", "lz4", "zstd", "gzip", "snappy"),
         default="lz4",
         help="batch compression (default lz4)",
     )

@@ -198,3 +198,27 @@ def test_the_check_sees_an_edge_against_the_direction_and_a_cycle(tmp_path: Path
         ["logd.broker", "logd.cluster"],
         ["logd.frontends.grpc", "logd.frontends.kafka", "logd.node"],
     ]
+
+
+def test_one_topic_partition_for_every_internal_layer() -> None:
+    import ast
+
+    import logd.broker.api
+    import logd.groups.messages
+    import logd.metadata.types
+    import partitioning
+
+    one = partitioning.TopicPartition
+    assert logd.broker.api.TopicPartition is one
+    assert logd.groups.messages.TopicPartition is one
+    assert logd.metadata.types.TopicPartition is one
+    assert str(one("orders", 3)) == "orders-3"
+    defined = [
+        name
+        for tree in TREES
+        for name, path in modules_under(ROOT / tree).items()
+        if not name.startswith("logd.client")  # the client's public one has offsets
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef) and node.name == "TopicPartition"
+    ]
+    assert defined == ["partitioning.model"]

@@ -179,6 +179,7 @@ class TopicAdmin:
             internal=record.internal,
             partitions=tuple(self._describe_partition(name, a) for a in record.partitions),
             configs=config.entries(record.configs),
+            topic_id=record.topic_id,
         )
 
     def _describe_partition(self, topic: str, a: PartitionAssignment) -> PartitionDescription:

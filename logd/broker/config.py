@@ -159,6 +159,15 @@ class BrokerConfig:
     storage_alert_free_percent: float = 10.0
     storage_space_check_interval_ms: int = 500
 
+    #: Kafka's ``auto.create.topics.enable`` (on by default, as in Kafka): a Metadata request
+    #: that allows it creates the missing topics it names, with the defaults.
+    auto_create_topics_enable: bool = True
+    #: The Kafka listener's bounds (Kafka's names and defaults; ``max.connections`` bounded).
+    socket_request_max_bytes: int = 100 * _MIB
+    connections_max_idle_ms: int = 600_000
+    max_connections: int = 4096
+    queued_max_requests: int = 500
+
     @property
     def space(self) -> SpaceSettings:
         return SpaceSettings(
@@ -358,6 +367,11 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
         _int(10, 86_400_000),
     ),
     "fault.injection.enable": ("fault_injection", _bool),
+    "auto.create.topics.enable": ("auto_create_topics_enable", _bool),
+    "socket.request.max.bytes": ("socket_request_max_bytes", _int(1024, 2**31 - 1)),
+    "connections.max.idle.ms": ("connections_max_idle_ms", _int(1, 2**31 - 1)),
+    "max.connections": ("max_connections", _int(1, 1_000_000)),
+    "queued.max.requests": ("queued_max_requests", _int(1, 100_000)),
     "metadata.snapshot.interval": ("metadata_snapshot_interval", _int(2, 1 << 40)),
     "storage.min.free.bytes": ("storage_min_free_bytes", _int(0)),
     "storage.min.free.percent": ("storage_min_free_percent", _percent),

@@ -41,6 +41,8 @@ from typing import Protocol
 from logd.broker.api import (
     ClusterDescription,
     ClusterMetadata,
+    EpochEndQuery,
+    EpochEndResult,
     FetchPartitionRequest,
     FetchPartitionResult,
     InitProducerIdResult,
@@ -222,6 +224,13 @@ class BrokerSeam:
         self.admit(caller, "list_offsets", {q.topic for q in queries})
         return await self._core.list_offsets(queries)
 
+    async def offsets_for_leader_epochs(
+        self, queries: Sequence[EpochEndQuery], *, caller: Caller = ANONYMOUS
+    ) -> list[EpochEndResult]:
+        """Where each leader epoch (Raft term) ends: a consumer's truncation check."""
+        self.admit(caller, "offsets_for_leader_epochs", {q.topic for q in queries})
+        return await self._core.offsets_for_leader_epochs(queries)
+
     # -- metadata and admin -----------------------------------------------------------------
 
     async def metadata(
@@ -229,10 +238,17 @@ class BrokerSeam:
         topics: Sequence[str] = (),
         *,
         include_internal: bool = False,
+        auto_create: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> ClusterMetadata:
+        """``auto_create``: the client allows the missing topics it names to be created
+        (done only when the broker's ``auto.create.topics.enable`` is on)."""
         self.admit(caller, "metadata", topics)
-        answer = await self._core.metadata(topics, include_internal=include_internal)
+        if auto_create:
+            self.admit(caller, "create_topics", topics)
+        answer = await self._core.metadata(
+            topics, include_internal=include_internal, auto_create=auto_create
+        )
         if topics:
             return answer
         # All topics: those the caller may not describe are left out (Kafka's Metadata).
@@ -247,6 +263,13 @@ class BrokerSeam:
         health endpoint serves (issue 24)."""
         self.admit(caller, "health")
         return self._core.health()
+
+    def topic_name(self, topic_id: str, *, caller: Caller = ANONYMOUS) -> str | None:
+        """The name of the topic with this id (32 hex digits; Kafka's topic ids), or None."""
+        name = self._core.topic_name(topic_id)
+        if name is not None:
+            self.admit(caller, "metadata", (name,))
+        return name
 
     async def describe_cluster(self, *, caller: Caller = ANONYMOUS) -> ClusterDescription:
         self.admit(caller, "describe_cluster")

@@ -36,7 +36,7 @@ DEFAULT_BROKERS: Final = "127.0.0.1:7070"
 _log = logging.getLogger(__name__)
 
 _ACKS = {"all": -1, "-1": -1, "1": 1, "0": 0}
-_COMPRESSION = ("none", "lz4", "zstd", "gzip")
+_COMPRESSION = ("none", "lz4", "zstd", "gzip", "snappy")
 _RESETS = ("earliest", "latest", "error")
 _ISOLATION = ("read_committed", "read_uncommitted")
 _PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")

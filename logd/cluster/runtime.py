@@ -281,7 +281,7 @@ class ClusterRuntime:
     def set_local_storage(self, report: Callable[[], BrokerStorage]) -> None:
         """How this broker's disk is reported (heartbeats, ``store.brokers()``)."""
         assert self.store is not None and self.liveness is not None
-        self.store.local_storage = report
+        self.store.state.local_storage = report
         self.liveness.local_storage = report
 
     def hosted(self, partition: HostedPartition) -> None:

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             spec.flag,
             metavar="HOST:PORT|off",
-            help=f"{spec.speaks} (default {spec.default})",
+            help=f"{spec.speaks} (default {spec.default}; off: none; served once its "
+            "front end exists, see docs/internals.md)",
         )
     parser.add_argument(
         ADVERTISED_KAFKA.flag,

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from logd.broker.api import BrokerMeta
+from logd.broker.api import BrokerMeta, Endpoint
 from logd.broker.config import BrokerConfig
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import GroupService
@@ -168,6 +169,15 @@ class BrokerNode:
         self._serving = True
         if not self._logs.had_clean_shutdown and len(self.core.replicas):
             _log.warning("the last shutdown was not clean: logs were recovered")
+
+    def advertise(self, endpoints: Mapping[str, HostPort]) -> None:
+        """Register this broker's other listeners (``kafka`` …) at these addresses, so every
+        broker's Metadata answers can name them (Kafka's broker registration)."""
+        store = self.cluster.store
+        assert store is not None
+        listed = tuple(Endpoint(n, a.host, a.port) for n, a in sorted(endpoints.items()))
+        store.me = dataclasses.replace(store.me, endpoints=listed)
+        store.spawn(store.register_broker(), "broker registration")
 
     async def close(self) -> None:
         """Flush and close everything; mark the shutdown clean. Idempotent."""

@@ -1,11 +1,14 @@
 """How front ends plug into a node: the :class:`FrontEnd` protocol and :data:`FRONT_ENDS`, the
 registry of the front ends that exist, by listener name.
 
-A new front end is one class and one line here. The class implements :class:`FrontEnd`; its
-factory builds it from the listener's address, the broker's config and the open node (it
-takes ``node.seam`` -- ``logd.broker.seam``, whose docstring says what a front end may call
-and how it maps errors and drains). The line maps the listener's name (``logd.broker
-.listeners.LISTENERS``: ``kafka``, ``registry``, ``http``, ``admin``, ``mqtt``) to the factory.
+A new front end is one class and one line here. The class implements :class:`FrontEnd` and
+takes what it needs as plain values: ``node.seam`` (``logd.broker.seam``, whose docstring
+says what a front end may call and how it maps errors and drains), its address, its own
+settings dataclass, TLS settings. Its factory lives HERE, in the composition root: it is
+the one place that reads the broker's config and the open node (a front end imports neither
+``logd.broker.config`` nor ``logd.node``; tests/test_layering.py holds it). The line maps the
+listener's name (``logd.broker.listeners.LISTENERS``: ``kafka``, ``registry``, ``http``,
+``admin``, ``mqtt``) to the factory.
 
 The node starts every registered front end whose listener is not ``off`` once the broker
 serves, records the address each bound, and stops them all on shutdown: ``begin_drain`` on
@@ -24,6 +27,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from logd.broker.config import BrokerConfig
+from logd.frontends.kafka.listener import KafkaListener
+from logd.frontends.kafka.settings import KafkaSettings
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
 
@@ -50,5 +55,25 @@ class FrontEnd(Protocol):
 
 FrontEndFactory = Callable[[HostPort, BrokerConfig, BrokerNode], FrontEnd]
 
-#: listener name -> factory. One line per front end; none beside gRPC exists yet.
-FRONT_ENDS: dict[str, FrontEndFactory] = {}
+
+def kafka_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> KafkaListener:
+    settings = KafkaSettings(
+        socket_request_max_bytes=config.socket_request_max_bytes,
+        connections_max_idle_ms=config.connections_max_idle_ms,
+        max_connections=config.max_connections,
+        queued_max_requests=config.queued_max_requests,
+        drain_grace_ms=config.shutdown_grace_ms,
+    )
+    return KafkaListener(
+        node.seam,
+        address,
+        advertised=config.listeners.advertised_kafka,
+        settings=settings,
+        tls=config.tls,
+    )
+
+
+#: listener name -> factory. One line per front end.
+FRONT_ENDS: dict[str, FrontEndFactory] = {
+    "kafka": kafka_front_end,
+}

@@ -97,6 +97,7 @@ class NodeRunner:
             front_end = factory(address, self.config, self.node)
             self._others.append(front_end)
             self.bound[spec.name] = await front_end.start()
+        self.node.advertise(self._advertised())
         write_listeners(self.node.data_dir, self.bound)
         await self._grpc.mark_serving()
 
@@ -122,6 +123,15 @@ class NodeRunner:
     async def hurry(self) -> None:
         """During :meth:`stop`: cancel the calls still in flight now, not at the grace's end."""
         await asyncio.gather(*(f.stop(0) for f in self._front_ends()))
+
+    def _advertised(self) -> dict[str, HostPort]:
+        """Where clients reach each listener beside gRPC: the bound address, or Kafka's
+        ``--advertised-kafka-listener``."""
+        out = {name: address for name, address in self.bound.items() if name != "grpc"}
+        advertised_kafka = self.config.listeners.advertised_kafka
+        if "kafka" in out and advertised_kafka is not None:
+            out["kafka"] = advertised_kafka
+        return out
 
     def _front_ends(self) -> list[FrontEnd]:
         return [*([self._grpc] if self._grpc is not None else []), *self._others]

@@ -432,6 +432,11 @@ class Log:
                 return None
             return self._epochs.epoch_at(offset)
 
+    def max_timestamp(self) -> int:
+        """The largest record timestamp in the log (-1: none), from the segments' own."""
+        with self._lock:
+            return max((segment.max_timestamp for segment in self._segments), default=-1)
+
     def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
         """Kafka's OffsetsForLeaderEpoch: (largest epoch ≤ ``epoch``, offset where it ends)."""
         with self._lock:

@@ -102,6 +102,21 @@ class SecuritySeam:
             await asyncio.sleep(FAILED_AUTHENTICATION_DELAY_MS / 1000.0)
             raise
 
+    def certificate_principal_now(self, der: bytes, listener: str) -> str | None:
+        """A connection's principal from its verified client certificate (DER, as Python's
+        ``ssl`` gives it), when the connection is made; None (counted) when no mapping rule
+        applies or authentication is off."""
+        if self._services is None or not self._services.settings.authenticates:
+            return None
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
+        try:
+            return self._services.authn.certificate(pem, listener)
+        except LogdError:
+            return None
+
     @property
     def failures(self) -> dict[tuple[str, str], int]:
         """Failed authentications by (listener, how), for metrics and tests."""

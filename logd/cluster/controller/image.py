@@ -27,10 +27,10 @@ from typing import Final
 from logd.cluster.controller.security_records import SECURITY_KINDS, SecurityImage
 from logd.errors import CorruptRecordError
 from logd.metadata.store import PartitionAssignment, TopicRecord
-from logd.metadata.types import BrokerMeta
+from logd.metadata.types import BrokerMeta, Endpoint
 from logd.v1 import cluster_pb2
 
-__all__ = ["Delta", "MetadataImage", "change_records", "topic_records"]
+__all__ = ["Delta", "MetadataImage", "broker_record", "change_records", "topic_records"]
 
 Delta = tuple[TopicRecord | None, TopicRecord | None]
 
@@ -73,7 +73,10 @@ class MetadataImage:
                 self.cluster_id = record.cluster_id.cluster_id
             elif kind == "broker":
                 b = record.broker
-                self.brokers[b.node_id] = BrokerMeta(b.node_id, b.host, b.port, b.rack)
+                endpoints = tuple(Endpoint(e.name, e.host, e.port) for e in b.endpoints)
+                self.brokers[b.node_id] = BrokerMeta(
+                    b.node_id, b.host, b.port, b.rack, endpoints=endpoints
+                )
             elif kind == "producer_ids":
                 p = record.producer_ids
                 self.next_producer_id = max(self.next_producer_id, p.first_id + p.count)
@@ -159,13 +162,7 @@ class MetadataImage:
                 )
             )
         for b in sorted(self.brokers.values(), key=lambda b: b.node_id):
-            records.append(
-                cluster_pb2.MetadataRecord(
-                    broker=cluster_pb2.RegisterBrokerRecord(
-                        node_id=b.node_id, host=b.host, port=b.port, rack=b.rack
-                    )
-                )
-            )
+            records.append(broker_record(b))
         for topic in sorted(self._topics.values(), key=lambda t: t.name):
             records.extend(topic_records(topic))
         records.extend(self.security.records())
@@ -201,6 +198,22 @@ class MetadataImage:
         image.apply(records, applied)
         image.next_producer_id = max(image.next_producer_id, next_pid)
         return image
+
+
+def broker_record(broker: BrokerMeta) -> cluster_pb2.MetadataRecord:
+    """The record that registers ``broker`` as it is (its listeners' endpoints included)."""
+    endpoints = [
+        cluster_pb2.BrokerEndpoint(name=e.name, host=e.host, port=e.port) for e in broker.endpoints
+    ]
+    return cluster_pb2.MetadataRecord(
+        broker=cluster_pb2.RegisterBrokerRecord(
+            node_id=broker.node_id,
+            host=broker.host,
+            port=broker.port,
+            rack=broker.rack,
+            endpoints=endpoints,
+        )
+    )
 
 
 def topic_records(topic: TopicRecord) -> list[cluster_pb2.MetadataRecord]:

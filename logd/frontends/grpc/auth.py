@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import grpc
+
 from logd.broker.seam import ANONYMOUS, BrokerSeam, Caller
 from logd.errors import ClusterAuthorizationFailedError, LogdError, SaslAuthenticationFailedError
 from logd.frontends.grpc.errors import abort

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 import grpc
+
 from logd.broker.seam import BrokerSeam
 from logd.errors import InvalidRequestError, LogdError, UnsupportedSaslMechanismError
 from logd.frontends.grpc.errors import error_proto

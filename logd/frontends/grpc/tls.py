@@ -10,6 +10,7 @@ whole attributes, and a stale answer merely serves the previous certificate one 
 from __future__ import annotations
 
 import grpc
+
 from logd.tls.files import TlsFiles
 from logd.tls.settings import ClientAuth
 
