@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError
+from confluent_kafka import Producer as KafkaProducer
 
 from logd.client import Producer
 from logd.v1 import cluster_pb2, cluster_pb2_grpc
@@ -55,6 +57,20 @@ def _consume_all(bootstrap: str, topic: str) -> list[str]:
     return result.stdout.decode().splitlines()
 
 
+def _kafka_produce(kafka: str, topic: str, value: bytes) -> KafkaError | None:
+    """One record through the Kafka listener (confluent-kafka, acks=all, no retries: the
+    broker's own answer is what the delivery report carries); its error, or None."""
+    reports: list[KafkaError | None] = []
+    producer = KafkaProducer({
+        "bootstrap.servers": kafka, "acks": "all", "retries": 0,
+        "enable.idempotence": False, "message.timeout.ms": 10_000,
+    })  # fmt: skip
+    producer.produce(topic, value, on_delivery=lambda err, _msg: reports.append(err))
+    assert producer.flush(15) == 0, "no delivery report"
+    (report,) = reports
+    return report
+
+
 def test_a_single_broker_on_a_full_disk_refuses_at_once_serves_reads_and_resumes(
     broker_factory: Callable[..., BrokerProcess], tmp_path: Path
 ) -> None:
@@ -82,19 +98,26 @@ def test_a_single_broker_on_a_full_disk_refuses_at_once_serves_reads_and_resumes
         assert len(stored) == acked and len(set(stored)) == acked
 
         health = logd(address, "cluster", "health")
-        assert health.returncode == 10, health.stdout.decode()
+        assert health.returncode == 10, (health.stdout + health.stderr).decode()
         assert f"node 0 degraded: disk {disk}" in health.stdout.decode()
         info = logd(address, "cluster", "info", "--format", "json")
         (me,) = json.loads(info.stdout)["brokers"]
         assert me["disk_total_bytes"] == 40 * _MIB and me["log_bytes"] > 4 * _MIB
+        # A Kafka client is answered the same way, at once: KAFKA_STORAGE_ERROR (56).
+        kafka = broker.bound()["kafka"]
+        started = time.monotonic()
+        refused = _kafka_produce(kafka, "t", b"k")
+        assert refused is not None and refused.code() == KafkaError.KAFKA_STORAGE_ERROR, refused
+        assert time.monotonic() - started < 5  # at once, not at message.timeout.ms
 
         ballast.unlink()  # space returns: no restart
         wait_until(lambda: logd(address, "cluster", "health").returncode == 0, timeout=15,
                    message="health back to ok")  # fmt: skip
         result = logd(address, "produce", "t", stdin=b"x\n")
         assert result.returncode == 0, result.stderr.decode()
+        assert _kafka_produce(kafka, "t", b"k") is None
         stored = _consume_all(address, "t")
-        assert len(stored) == acked + 1 and stored[-1] == "x"
+        assert len(stored) == acked + 2 and stored[-2:] == ["x", "k"]
         assert broker.stop() == 0
 
 
