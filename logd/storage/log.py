@@ -288,14 +288,15 @@ class Log:
         segment = self._segments.last()
         if segment.should_roll(len(batch), last, max_timestamp, now_ms, self._clock):
             segment = self._roll_locked(self._clock.now_ms() if now_ms is None else now_ms)
-        # As Kafka's UnifiedLog.append: the epoch's start is recorded before its data.
+        # As Kafka's UnifiedLog.append: the epoch's start is recorded before its data --
+        # in memory; the next flush writes the checkpoint (on the flusher's thread, not the
+        # loop's: every Raft election appends to a new epoch, and thousands of partitions
+        # electing at once made those writes the loop's main work, issue 21).
         assigned = epoch != self._epochs.latest_epoch and self._epochs.assign(epoch, base)
         try:
-            if assigned:
-                self._epochs.write_if_changed()
             segment.append(batch, base, last, max_timestamp)
         except OSError:
-            if assigned:  # undone in memory; the checkpoint is rewritten at the next change
+            if assigned:  # undone in memory, before any flush wrote it
                 self._epochs.truncate_from_end(base)
             raise
         self._next_offset = last + 1
@@ -673,6 +674,14 @@ class Log:
                     os.close(fd)
                 self._fail("fsync", exc)
             paths = [path for segment in sealed for path in segment.index_paths]
+            try:
+                self._epochs.write_if_changed()  # what appends left for us (see above)
+            except OSError as exc:
+                for fd in fds:
+                    os.close(fd)
+                # The old checkpoint is intact (write_atomic) and the change still pending:
+                # this flush fails, the next one writes it (issue 24: a full disk).
+                self._refuse("writing the leader epoch checkpoint", exc)
             epochs_generation = self._epochs.generation if self._epochs.unsynced else None
             sync_dir, self._dir_unsynced = self._dir_unsynced, False
         try:
