@@ -1,5 +1,5 @@
 """The Raft driver on a full or failing disk (issue 24), three drivers over real logs: a
-write that fails is retried (the group never stops on it), a failed side-file write is
+write that fails is retried (the group never stops on it), a failed hard-state write is
 persisted again before anything it promises leaves, and a follower whose disk is below its
 reserve holds back data until space returns -- while the other two keep committing."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from logd.cluster.raft_state import STATE_FILE
+from logd.cluster.hardstate import JOURNAL_FILE
 from logd.storage.faults import FAULTS
 from tests.cluster.harness import Node, until
 from tests.cluster.test_driver import close, cluster, values_in
@@ -52,14 +52,19 @@ def test_a_follower_whose_writes_fail_retries_and_catches_up(tmp_path: Path) -> 
     asyncio.run(main())
 
 
-def test_a_failed_side_file_write_is_persisted_again(tmp_path: Path) -> None:
+def test_a_failed_hard_state_write_is_persisted_again(tmp_path: Path) -> None:
+    """A new term's votes go to each broker's hard-state journal; its appends fail twice on
+    every voter: the driver persists the Ready again -- no vote leaves before -- and nothing
+    stops."""
+
     async def main() -> None:
         network, nodes = await cluster(tmp_path)
         await _commit_everywhere(nodes, 5, "a")
         leader = next(n for n in nodes if n.is_leader)
         # A new term: every voter persists its term and vote; one side file fails twice.
+        fired = FAULTS.fired
         for node in nodes:
-            FAULTS.fail_writes(f"node-{node.node_id}/t-0/{STATE_FILE}", errno.EIO, 2)
+            FAULTS.fail_writes(f"node-{node.node_id}/{JOURNAL_FILE}", errno.EIO, 2)
         network.isolate(leader.node_id)
         await until(lambda: any(n.is_leader for n in nodes if n is not leader), what="new")
         network.heal()
@@ -73,6 +78,7 @@ def test_a_failed_side_file_write_is_persisted_again(tmp_path: Path) -> None:
             what="one leader",
         )
         await _commit_everywhere(nodes, 5, "b")
+        assert FAULTS.fired > fired, "no write failed"
         assert all(n.group is not None and not n.group.failed for n in nodes)
         await close(network, nodes)
 
