@@ -239,17 +239,23 @@ class BrokerCore:
         max_wait_ms: int,
         min_bytes: int,
         max_bytes: int,
+        any_replica: bool = False,
     ) -> list[FetchPartitionResult]:
-        """Long-poll fetch (see :mod:`logd.broker.fetch`)."""
+        """Long-poll fetch (see :mod:`logd.broker.fetch`). ``any_replica``: from this
+        broker's own replicas, led here or followed, each up to its own high watermark
+        (committed records only); NOT_LEADER_OR_FOLLOWER for a partition this broker hosts
+        no replica of. KIP-392's follower fetching, for the broker's own services (the
+        schema registry's copy of ``_schemas``)."""
         return await fetch(
             partitions,
-            self.replicas.leader,
+            self.replicas.replica if any_replica else self.replicas.leader,
             self.replicas.hint,
             max_wait_ms=max_wait_ms,
             min_bytes=min_bytes,
             max_bytes=max_bytes,
             limits=self._fetch_limits,
             draining=lambda: self._draining,
+            any_replica=any_replica,
         )
 
     async def list_offsets(self, queries: Sequence[ListOffsetsQuery]) -> list[ListOffsetsResult]:

@@ -517,17 +517,27 @@ class Partition:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def read(self, offset: int, max_bytes: int) -> bytes:
+    def read(self, offset: int, max_bytes: int, *, any_replica: bool = False) -> bytes:
         """Stored batches from the one holding ``offset``, never at or past the high
         watermark. OffsetOutOfRangeError outside [log start, log end]; an offset between
         the high watermark and the log end (acknowledged with acks=1, not yet committed)
-        reads as empty, as in Kafka, so a reader waits for it rather than failing."""
-        self.check_leader()
+        reads as empty, as in Kafka, so a reader waits for it rather than failing.
+
+        ``any_replica``: this broker's own replica, led here or not (a follower's high
+        watermark is the Raft commit point its leader told it, so it reads committed
+        records only, perhaps fewer than the leader has)."""
+        self._check_readable(any_replica)
         return self.log.read(offset, max_bytes, max_offset=self._high_watermark)
 
-    def check_offset(self, offset: int) -> None:
+    def _check_readable(self, any_replica: bool) -> None:
+        if not any_replica:
+            self.check_leader()
+        elif self._closed is not None:
+            raise self._closed
+
+    def check_offset(self, offset: int, *, any_replica: bool = False) -> None:
         """OffsetOutOfRangeError unless ``offset`` lies in [log start, log end]."""
-        self.check_leader()
+        self._check_readable(any_replica)
         start, end = self.log.log_start_offset, self.log.log_end_offset
         if not start <= offset <= end:
             raise OffsetOutOfRangeError(f"offset {offset} of {self.tp} is outside [{start}, {end}]")
@@ -555,9 +565,10 @@ class Partition:
             return self._replicator.enforce_retention(self._high_watermark)
         return self.log.enforce_retention(self._high_watermark)
 
-    def add_waiter(self, future: asyncio.Future[None]) -> None:
-        """Resolve ``future`` at the next rise of the high watermark (or loss of the role)."""
-        if self._closed is not None or not self.is_leader:
+    def add_waiter(self, future: asyncio.Future[None], *, any_replica: bool = False) -> None:
+        """Resolve ``future`` at the next rise of the high watermark (or loss of the role;
+        ``any_replica``: of the replica)."""
+        if self._closed is not None or not (any_replica or self.is_leader):
             if not future.done():
                 future.set_result(None)
             return

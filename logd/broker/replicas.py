@@ -127,6 +127,12 @@ class ReplicaManager:
 
     def leader(self, topic: str, partition: int) -> Partition:
         """The partition, which this broker must lead; else the typed error to answer."""
+        hosted = self.replica(topic, partition)
+        hosted.check_leader()
+        return hosted
+
+    def replica(self, topic: str, partition: int) -> Partition:
+        """This broker's replica of the partition, led here or not; else the typed error."""
         hosted = self._partitions.get(TopicPartition(topic, partition))
         if hosted is None:
             validate_topic_name(topic)  # a name that cannot exist gets the better error
@@ -151,7 +157,6 @@ class ReplicaManager:
                 + (f" at {hint.address}" if hint.address else ""),
                 leader_hint=hint.address or None,
             )
-        hosted.check_leader()
         return hosted
 
     def hint(self, topic: str, partition: int) -> LeaderHint | None:

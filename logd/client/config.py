@@ -71,7 +71,7 @@ class ClientConfig:
     #: to 120 s, far too slow to notice a restarted broker).
     reconnect_backoff_ms: int = 50
     reconnect_backoff_max_ms: int = 1_000
-    #: confluent-kafka's security settings (logd.client.channel_security says what each does).
+    #: confluent-kafka's security settings (what each does: logd.client.transport.channel_security).
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = "SCRAM-SHA-256"
     sasl_username: str | None = None

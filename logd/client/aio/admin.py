@@ -18,11 +18,11 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from logd.client.config import AdminConfig, parse_config
-from logd.client.connection import Connection, ConnectionPool
-from logd.client.group_admin import GroupAdmin
-from logd.client.group_types import GroupDescription, GroupListing
-from logd.client.metadata import Metadata
-from logd.client.rpc import error_from_proto
+from logd.client.group.admin import GroupAdmin
+from logd.client.group.types import GroupDescription, GroupListing
+from logd.client.transport.connection import Connection, ConnectionPool
+from logd.client.transport.metadata import Metadata
+from logd.client.transport.rpc import error_from_proto
 from logd.client.types import (
     BrokerInfo,
     ClusterInfo,
