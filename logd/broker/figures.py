@@ -70,6 +70,10 @@ class BrokerFigures:
     disk_total_bytes: int
     groups: tuple[GroupLag, ...]
     hosted: tuple[PartitionFigures, ...] = ()
+    #: Alive brokers' own word on their disks (issue 24): node id -> why it is degraded,
+    #: node id -> its low-space alert.
+    degraded: Mapping[int, str] = dataclasses.field(default_factory=dict)
+    low_space: Mapping[int, str] = dataclasses.field(default_factory=dict)
 
     @property
     def nodes_down(self) -> list[int]:
@@ -77,10 +81,10 @@ class BrokerFigures:
 
     @property
     def healthy(self) -> bool:
-        """``logd cluster health``'s rule: a controller, every broker alive, every partition
-        led and fully in sync."""
+        """``logd cluster health``'s rule: a controller, every broker alive and not
+        degraded, every partition led and fully in sync (low space alone is healthy)."""
         return self.controller_id >= 0 and not (
-            self.nodes_down or self.leaderless or self.under_replicated
+            self.nodes_down or self.leaderless or self.under_replicated or self.degraded
         )
 
 
@@ -126,6 +130,12 @@ async def gather(
         node_id=me,
         controller_id=store.controller_id,
         brokers={b.node_id: b.alive for b in store.brokers()},
+        degraded={
+            b.node_id: b.storage.degraded for b in store.brokers() if b.alive and b.storage.degraded
+        },
+        low_space={
+            b.node_id: b.storage.warning for b in store.brokers() if b.alive and b.storage.warning
+        },
         topics=len(store.topics()),
         partitions=count,
         leaderless=tuple(leaderless),

@@ -59,6 +59,7 @@ from logd.broker.browse import BrowseResult, browse, offset_for_time, replica_of
 from logd.broker.core import BrokerCore
 from logd.broker.figures import BrokerFigures, gather
 from logd.broker.groups.service import CoordinatorLocation, GroupService
+from logd.broker.health import BrokerHealth
 from logd.broker.security.seam_part import SecuritySeam
 from logd.broker.security.services import SecurityServices
 from logd.broker.telemetry import Telemetry
@@ -351,6 +352,12 @@ class BrokerSeam:
         return dataclasses.replace(
             answer, topics=tuple(t for t in answer.topics if t.name in visible)
         )
+
+    def health(self, *, caller: Caller = ANONYMOUS) -> BrokerHealth:
+        """This broker's health (ok, low_space, degraded with the reasons): what an admin
+        health endpoint serves (issue 24)."""
+        self.admit(caller, "health")
+        return self._core.health()
 
     def topic_name(self, topic_id: str, *, caller: Caller = ANONYMOUS) -> str | None:
         """The name of the topic with this id (32 hex digits; Kafka's topic ids), or None."""

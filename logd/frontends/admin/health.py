@@ -2,9 +2,10 @@
 
 ``/v1/health`` gives the answer of ``logd cluster health --format json`` asked of this
 broker -- ``healthy``, ``controller_id``, ``nodes``, ``nodes_down``, ``leaderless``,
-``under_replicated`` (``topic/partition`` names) -- with status 200 while healthy and 503
-while not (a controller missing, a broker down, a partition leaderless or short of in-sync
-replicas), so a probe needs only the status.
+``under_replicated`` (``topic/partition`` names), ``degraded`` and ``low_space`` (node id ->
+why) -- with status 200 while healthy and 503 while not (a controller missing, a broker down
+or degraded, a partition leaderless or short of in-sync replicas), so a probe needs only
+the status.
 
 ``/v1/ready``: 200 while this broker serves, 503 once it drains (shutting down), so a load
 balancer stops sending it requests before it goes. It needs no credentials and says
@@ -35,6 +36,9 @@ def health_body(figures: BrokerFigures) -> dict[str, Any]:
         "nodes_down": figures.nodes_down,
         "leaderless": list(figures.leaderless),
         "under_replicated": list(figures.under_replicated),
+        # JSON's keys are strings: the CLI's dict of node id -> reason reads the same.
+        "degraded": {str(n): why for n, why in sorted(figures.degraded.items())},
+        "low_space": {str(n): why for n, why in sorted(figures.low_space.items())},
     }
 
 

@@ -101,6 +101,14 @@ def _cluster(f: BrokerFigures) -> Iterable[Metric]:
         "logd_cluster_brokers_down", "Brokers whose heartbeats stopped.", len(f.nodes_down)
     )
     yield _gauge(
+        "logd_cluster_brokers_degraded",
+        "Alive brokers that say they are degraded (a disk below its reserve, an offline log).",
+        len(f.degraded),
+    )
+    yield _gauge(
+        "logd_cluster_brokers_low_space", "Alive brokers with a low-space alert.", len(f.low_space)
+    )
+    yield _gauge(
         "logd_cluster_controller_id", "The controller's node id (-1: none).", f.controller_id
     )
     yield _gauge("logd_cluster_topics", "Topics, internal ones included.", f.topics)
