@@ -27,7 +27,13 @@ SANS_IO = (
 )
 IO = {"asyncio", "grpc", "socket", "threading", "time", "selectors", "logd.v1"}
 #: What users (and logd's own CLI and benchmarks) import; the packages above are inside.
-PUBLIC = ("logd.client", "logd.client.aio", "logd.client.types", "logd.client.patterns")
+PUBLIC = (
+    "logd.client",
+    "logd.client.aio",
+    "logd.client.types",
+    "logd.client.patterns",
+    "logd.client.serde",  # the schema-registry serializers and their registry client
+)
 #: The one instrument allowed inside: it times the client's insides (issue 22's stage trace)
 #: by wrapping them; no user of logd needs what it reaches.
 INSTRUMENTS = ("bench.latency_probes",)
