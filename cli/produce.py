@@ -81,12 +81,17 @@ class _Outcome:
     def __init__(self) -> None:
         self.failed = 0
         self.first_error: Exception | None = None
+        #: A storage error (a disk below its reserve): what follows will not fit either.
+        self.stop = False
 
     def __call__(self, err: Exception | None, metadata: Any) -> None:
         if err is not None:
             self.failed += 1
             if self.first_error is None:
                 self.first_error = err
+            from logd.errors import KafkaStorageError
+
+            self.stop = self.stop or isinstance(err, KafkaStorageError)
 
 
 def run(app: App, args: argparse.Namespace) -> int:
@@ -101,11 +106,14 @@ def run(app: App, args: argparse.Namespace) -> int:
     encode = _avro_values(app, args) if args.value_schema else None
     outcome = _Outcome()
     sent = 0
+    # A disk below its reserve (KAFKA_STORAGE_ERROR) is said at once, not retried for the
+    # delivery timeout: a person is waiting (issue 24). Leadership moves are still retried.
     producer = Producer(
         brokers=app.brokers,
         **app.client_security,
         acks=_ACKS[args.acks],
         compression=args.compression,
+        retry_storage_errors=False,
     )
     try:
         sent = _pump(app, args, producer, outcome, encode)
@@ -118,6 +126,9 @@ def run(app: App, args: argparse.Namespace) -> int:
         producer.close()
     if outcome.failed or remaining:
         lost = outcome.failed + remaining
+        if outcome.stop:
+            acked = sent - lost
+            app.abort(f"{acked} of {sent} records acknowledged, then: {outcome.first_error}")
         app.abort(f"{lost} of {sent} records were not acknowledged: {outcome.first_error}")
     return status.OK
 
@@ -191,6 +202,8 @@ def _pump(
         if interactive:
             producer.flush()
         producer.poll(0)
+        if outcome.stop:
+            return sent  # the rest of the input would be refused too
     if tail:
         sent += _send(producer, args, [tail], fixed_key, separator, headers, outcome, encode)
     return sent

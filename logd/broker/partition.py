@@ -73,6 +73,7 @@ from logd.metadata.store import PartitionAssignment
 from logd.records.header import ATTR_LOG_APPEND_TIME, BatchHeader, rewrite_crc, validate_batch
 from logd.storage import Flusher, FlushPolicy, Log, TimestampOffset
 from logd.storage.keys import require_keys
+from logd.storage.space import DiskSpace
 
 __all__ = ["AppendResult", "Partition", "Replicator"]
 
@@ -101,6 +102,12 @@ class Replicator(Protocol):
 
     def enforce_retention(self, high_watermark: int) -> int:
         """Retention under Raft: deletes old segments, remembers the snapshot point."""
+        ...
+
+    def step_down_for_space(self) -> int | None:
+        """This broker's disk is below its reserve: hand the leadership to an in-sync
+        replica whose disk is not (started now, or already under way); the broker it goes
+        to, or None when no replica can take it."""
         ...
 
 
@@ -300,6 +307,23 @@ class Partition:
         self._fail_commit_waiters(self._closed)
         self._wake_readers()
 
+    def storage_failed(self, error: LogdError) -> None:
+        """The log went offline (a failed fsync): appends waiting for their commit fail
+        now with ``error`` rather than at their timeout."""
+        self._fail_commit_waiters(error)
+
+    def reopened(self, log: Log) -> None:
+        """The replication side reopened the offline log from its files (issue 24): serve
+        from the new one. What it no longer holds is neither committed nor readable here
+        until the leader sends it again."""
+        self.log = log
+        log.clean_limit = self._clean_limit
+        self.producer_book.reopened(log)
+        end = log.log_end_offset
+        self._committed_end = min(self._committed_end, end)
+        self._high_watermark = min(self._high_watermark, end)
+        self._wake_readers()
+
     # -- the leader's append --------------------------------------------------------------
 
     def append(self, batch: bytes | bytearray, *, wait_commit: bool) -> AppendResult:
@@ -307,6 +331,9 @@ class Partition:
         and the append. Raises the batch's typed error (CorruptRecordError, ...). A
         duplicate of an idempotent producer's batch is answered, not appended."""
         self.check_leader()
+        space = self.log.space
+        if space is not None and not space.room_for(len(batch)):
+            raise self._space_refusal(space)
         if self._config.log.compact:
             require_keys(batch, self.tp.topic)
         now = self._clock.now_ms()
@@ -339,6 +366,19 @@ class Partition:
         return AppendResult(
             info.first_offset, info.last_offset, append_time, self.log.log_start_offset, committed
         )
+
+    def _space_refusal(self, space: DiskSpace) -> LogdError:
+        """The answer to a write below the disk's reserve (issue 24): with another in-sync
+        replica that has space, leadership moves there and the client is sent after it
+        (NOT_LEADER_OR_FOLLOWER, retriable); alone, KAFKA_STORAGE_ERROR naming the disk and
+        the setting (retriable: writes resume by themselves once space returns)."""
+        to = self._replicator.step_down_for_space() if self._replicator is not None else None
+        if to is not None:
+            return NotLeaderOrFollowerError(
+                f"broker {self._node_id}'s disk is below its free-space reserve: the "
+                f"leadership of {self.tp} moves to broker {to}"
+            )
+        return space.refusal(f"broker {self._node_id}: a write to {self.tp}")
 
     def _propose(
         self,

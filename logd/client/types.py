@@ -268,6 +268,15 @@ class BrokerInfo:
     port: int
     alive: bool = True
     rack: str = ""
+    #: Why the broker is degraded (a disk below its reserve, an offline log ...); "" if not.
+    degraded: str = ""
+    #: Its low-space alert; "" if none.
+    warning: str = ""
+    #: Its data directory's disk and what its logs hold, as it last reported (-1: unknown).
+    disk_free_bytes: int = -1
+    disk_total_bytes: int = -1
+    disk_reserve_bytes: int = -1
+    log_bytes: int = -1
 
     @property
     def address(self) -> str:

@@ -249,7 +249,22 @@ class AsyncAdmin:
     async def describe_cluster(self) -> ClusterInfo:
         request = admin_pb2.DescribeClusterRequest()
         resp: Any = await self._call(lambda c: c.unary(c.admin.DescribeCluster, request))
-        brokers = [BrokerInfo(b.node_id, b.host, b.port, b.alive, b.rack) for b in resp.brokers]
+        brokers = [
+            BrokerInfo(
+                b.node_id,
+                b.host,
+                b.port,
+                b.alive,
+                b.rack,
+                b.degraded,
+                b.warning,
+                b.disk_free_bytes,
+                b.disk_total_bytes,
+                b.disk_reserve_bytes,
+                b.log_bytes,
+            )
+            for b in resp.brokers
+        ]
         brokers.sort(key=lambda b: b.node_id)
         return ClusterInfo(resp.cluster_id, resp.controller_id, brokers)
 

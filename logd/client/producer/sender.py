@@ -52,6 +52,7 @@ from logd.client.transport.rpc import error_from_proto
 from logd.clock import Clock
 from logd.errors import (
     InvalidRequestError,
+    KafkaStorageError,
     LeaderNotAvailableError,
     LogdError,
     MessageTooLargeError,
@@ -236,7 +237,7 @@ class Sender:
             self._acc.requeue(first, pq)
         elif idem is not None and is_sequence_error(error) and self._closed_with is None:
             self._sequence_error(idem, batch, pq, error)
-        elif error.retriable and self._closed_with is None:
+        elif error.retriable and self._closed_with is None and self._retries(error):
             now = self._clock.monotonic()
             backoff = self._backoff(batch.attempts)
             if now + backoff >= batch.deadline:
@@ -250,8 +251,13 @@ class Sender:
                 pq.retrying = False
             if idem is not None and is_fencing(error):
                 idem.fatal = error
-            self._fail(batch, error, definite=True)
+            # A storage error may come after the append (a failed fsync): not definite.
+            self._fail(batch, error, definite=not isinstance(error, KafkaStorageError))
         self.wakeup()
+
+    def _retries(self, error: LogdError) -> bool:
+        """Whether a retriable error is retried (``retry_storage_errors``)."""
+        return self._config.retry_storage_errors or not isinstance(error, KafkaStorageError)
 
     def _new_leader(self, pq: PartitionQueue) -> bool:
         """A leader newer than the one that failed us is known: retry without waiting out
