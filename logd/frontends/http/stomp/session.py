@@ -35,7 +35,6 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from logd import __version__
 from logd.broker.seam import Caller
 from logd.errors import LogdError
 from logd.frontends.http.context import HttpContext
@@ -204,7 +203,7 @@ class StompSession:
         self.heartbeat = (0 if not ours or not cy else max(ours, cy),
                           0 if not ours or not cx else max(ours, cx))  # fmt: skip
         self._outbox.put_now(encode("CONNECTED", [
-            ("version", "1.2"), ("server", f"logd/{__version__}"),
+            ("version", "1.2"), ("server", "logd"),
             ("session", f"logd-{next(_ids)}"), ("heart-beat", f"{ours},{ours}"),
         ]))  # fmt: skip
 
