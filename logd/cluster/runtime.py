@@ -92,7 +92,11 @@ class ClusterRuntime:
         self.transport = GrpcTransport(
             config.node_id,
             {n: str(a) for n, a in peers.items()},
-            Reporter(self.driver.report_unreachable, self._report_snapshot),
+            Reporter(
+                self.driver.report_unreachable,
+                self._report_snapshot,
+                reachable=self.driver.peer_reachable,
+            ),
             self.faults,
             max_message_bytes=config.max_message_bytes,
             cluster_id=config.cluster_id,

@@ -89,6 +89,7 @@ class LocalNetwork:
                 continue
             frame = encode_frame(src, dst, messages, (losses or {}).get(dst, ()))
             self.frames += 1
+            self.drivers[src].peer_reachable(dst)  # as a write that went through
             wire = type(frame).FromString(frame.SerializeToString())
             loop = asyncio.get_running_loop()
             loop.call_soon(target.receive, decode_frame(wire))
