@@ -97,11 +97,6 @@ PENDING_TTL_S: Final = 5.0
 FRESH_HOLD_TIMEOUTS: Final = 4
 #: A peer's groups hear at most once in this long that it is (still) unreachable.
 UNREACHABLE_REPEAT_S: Final = 1.0
-#: A peer the transport could not reach is taken as down for this long after the last
-#: failed send (unless a write goes through first). Then its groups look again: a quiet
-#: leader sends nothing to a peer it takes as down, so nothing else would tell it that the
-#: peer is back (a restarted broker whose new stream came before the old one's end).
-UNREACHABLE_SUSPECT_S: Final = 3.0
 #: Groups ticked per loop turn (the tick task yields in between).
 TICK_BATCH: Final = 500
 #: How often the driver logs how many groups are awake (when that changed).
@@ -119,6 +114,15 @@ class DriverSettings:
     max_inflight_appends: int = 64
     #: Idle groups stop ticking (``raft.quiesce``); off, every group ticks for ever.
     quiesce: bool = True
+    #: A peer the transport could not reach is taken as down for this long after the last
+    #: failed send (unless a write goes through first). Then its groups look again: a
+    #: quiet leader sends nothing to a peer it takes as down, so nothing else would tell
+    #: it that the peer is back (a restarted broker whose new stream came before the old
+    #: one's end; a cut nobody else saw). Longer than the controller's session timeout
+    #: (4.5 s; the runtime keeps it past a longer one): a broker that died is declared
+    #: down by then, and the expiry changes nothing -- a shorter one woke every group of
+    #: the dead broker a second time, in the middle of the elections that replace it.
+    unreachable_suspect_s: float = 10.0
 
 
 class GroupListener(Protocol):
@@ -426,11 +430,11 @@ class RaftDriver:
             self._apply_down()
 
     def _expire_unreachable(self) -> None:
-        """Forget suspicions older than :data:`UNREACHABLE_SUSPECT_S`: the peer's groups
-        look again (those still failing suspect it again at once)."""
+        """Forget suspicions older than ``unreachable_suspect_s``: the peer's groups look
+        again (those still failing suspect it again at once)."""
         if not self._unreachable:
             return
-        old = self._loop.time() - UNREACHABLE_SUSPECT_S
+        old = self._loop.time() - self.settings.unreachable_suspect_s
         expired = [peer for peer, at in self._unreachable.items() if at < old]
         for peer in expired:
             del self._unreachable[peer]

@@ -87,6 +87,8 @@ class ClusterRuntime:
                 tick_ms=config.raft_tick_ms,
                 election_ticks=config.raft_election_ticks,
                 heartbeat_ticks=config.raft_heartbeat_ticks,
+                # Past the session timeout: a dead broker is declared down first.
+                unreachable_suspect_s=max(10.0, 2 * config.broker_session_timeout_ms / 1000),
             ),
         )
         self.transport = GrpcTransport(

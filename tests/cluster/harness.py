@@ -20,7 +20,7 @@ from replication import ConfState, Entry, Role, Snapshot
 
 __all__ = ["LocalNetwork", "Node", "Recorder", "until"]
 
-FAST = DriverSettings(tick_ms=10, election_ticks=10, heartbeat_ticks=2)
+FAST = DriverSettings(tick_ms=10, election_ticks=10, heartbeat_ticks=2, unreachable_suspect_s=1.0)
 
 
 class Recorder:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from logd.cluster import driver as driver_module
 from logd.cluster.driver import DriverSettings
 from logd.records.decoder import decode_records
 from logd.storage import Flusher, Log
@@ -124,7 +123,7 @@ def test_a_follower_cut_off_unnoticed_while_quiet_catches_up_after_the_cut_heals
         await until(lambda: cut_off.node_id in leader.driver.down, what="taken as down")
         await until(lambda: leader.group.node.quiesced, what="quiet without it")  # type: ignore[union-attr]
         network.cut.clear()
-        bound = driver_module.UNREACHABLE_SUSPECT_S + 5.0
+        bound = harness.FAST.unreachable_suspect_s + 5.0
         await until(lambda: cut_off.recorder.commit >= end, timeout=bound, what="catch-up")
         assert cut_off.node_id not in leader.driver.down
         await close(network, nodes)
