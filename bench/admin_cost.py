@@ -2,15 +2,16 @@
 PARTITIONS partitions (one loaded topic, the rest idle topics of 100 partitions) and GROUPS
 consumer groups with committed offsets:
 
-1. **Scrape cost**: produce N records (100 B values, acks=all, fsync always) with nothing
-   scraping, then with a scraper fetching ``/metrics`` every second, alternating REPEATS
-   times in the same run (so a loaded machine slows both alike); the ratio of the medians.
+1. **Scrape cost**: produce for SECONDS (100 B values in batches of 10,000, acks=all, fsync
+   always) with nothing scraping, then with a scraper fetching ``/metrics`` every second,
+   alternating REPEATS times in the same run (so a loaded machine slows both alike); the
+   ratio of the medians. Runs are timed, not counted: each must span several scrapes.
 2. **Page timings**: the JSON API behind each console page and ``/metrics``, median of 5
    requests; then each console page in Debian's headless Chromium, from navigation to its
    table shown, median of 3.
 
-Run: ``.venv/bin/python -m bench.admin_cost [N] [REPEATS] [PARTITIONS] [GROUPS]`` (default
-200,000 x 3, 1,000 partitions, 100 groups). Prints markdown tables and writes
+Run: ``.venv/bin/python -m bench.admin_cost [SECONDS] [REPEATS] [PARTITIONS] [GROUPS]``
+(default 10 s x 3, 1,000 partitions, 100 groups). Prints markdown tables and writes
 ``bench/results/admin-<UTC>.json``. A benchmark, not a test: nothing here asserts a speed.
 """
 
@@ -28,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import free_port, values_of
-from bench.logd_suite import LogdCluster, produce_batch
-from logd.client import Admin, NewTopic, TopicPartition
+from bench.logd_suite import LogdCluster
+from logd.client import Admin, NewTopic, Producer, TopicPartition
 
 __all__ = ["main"]
 
 RESULTS = Path(__file__).parent / "results"
 IDLE_PER_TOPIC = 100
+SLICE = 10_000
 
 
 class _Scraper(threading.Thread):
@@ -67,6 +69,22 @@ def _populate(brokers: str, partitions: int, groups: int) -> None:
         for g in range(groups):
             name = names[g % len(names)] if names else "load"
             admin.alter_group_offsets(f"group-{g}", {TopicPartition(name, 0): 0})
+
+
+def _produce_for(brokers: str, topic: str, values: list[bytes], seconds: float) -> float:
+    """Records per second acknowledged (acks=all) while producing for ``seconds``."""
+    batch = [values[i % len(values)] for i in range(SLICE)]
+    with Producer(brokers=brokers, acks="all") as producer:
+        producer.produce(topic, b"warm-up")
+        producer.flush()
+        sent = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            producer.produce_batch(topic, batch)
+            sent += SLICE
+        left = producer.flush()
+        elapsed = time.perf_counter() - start
+    return (sent - left) / elapsed
 
 
 def _get(url: str) -> float:
@@ -109,7 +127,7 @@ def _page_timings(base: str) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> None:
-    n = int(argv[0]) if argv else 200_000
+    seconds = float(argv[0]) if argv else 10.0
     repeats = int(argv[1]) if len(argv) > 1 else 3
     partitions = int(argv[2]) if len(argv) > 2 else 1000
     groups = int(argv[3]) if len(argv) > 3 else 100
@@ -132,13 +150,13 @@ def main(argv: list[str]) -> None:
                 scraper = _Scraper(base + "/metrics") if mode != "no scrape" else None
                 if scraper is not None:
                     scraper.start()
-                seconds = produce_batch(cluster.brokers, "load", "all", values, n)
+                rate = _produce_for(cluster.brokers, "load", values, seconds)
                 if scraper is not None:
                     scraper.stopping.set()
                     scraper.join()
                     scrapes.extend(scraper.seconds)
-                runs[mode].append(n / seconds)
-                print(f"{mode:17} {n / seconds:,.0f} msgs/s", flush=True)
+                runs[mode].append(rate)
+                print(f"{mode:17} {rate:,.0f} msgs/s", flush=True)
         api = _api_timings(base)
         pages = _page_timings(base)
     medians = {m: statistics.median(v) for m, v in runs.items()}
@@ -158,7 +176,7 @@ def main(argv: list[str]) -> None:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"admin-{stamp}.json"
     report: dict[str, Any] = {
-        "records": n, "repeats": repeats, "partitions": partitions, "groups": groups,
+        "seconds": seconds, "repeats": repeats, "partitions": partitions, "groups": groups,
         "runs": runs, "medians": medians, "scrape_ratio": ratio,
         "scrape_ms": [s * 1000 for s in scrapes], "api_ms": api, "page_ms": pages,
     }  # fmt: skip

@@ -127,6 +127,15 @@ class SecuritySeam:
         """Requests refused by authorization, by (listener, action)."""
         return dict(self._services.guard.refused) if self._services is not None else {}
 
+    @property
+    def throttles(self) -> dict[str, tuple[int, int]]:
+        """Requests throttled by a quota and the milliseconds they were held, by quota kind
+        (``producer_byte_rate`` ...), for metrics."""
+        if self._services is None:
+            return {}
+        guard = self._services.guard
+        return {kind: (n, guard.throttled_ms[kind]) for kind, n in guard.throttled.items()}
+
     # -- authorization and quotas ---------------------------------------------------------------
 
     def visible(self, caller: CallerLike, action: str, names: Iterable[str]) -> list[str]:

@@ -21,7 +21,7 @@ Ownership: the broker's event loop.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -54,9 +54,9 @@ def _bound(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
 
-#: The security half's counts (``SecuritySeam.failures``/``refused``): kind -> (listener,
-#: what) -> n.
-Counts = dict[str, dict[tuple[str, str], int]]
+#: The security half's counts (``SecuritySeam.failures``/``refused``/``throttles``): kind ->
+#: labels -> n (throttles: quota -> (requests, milliseconds)).
+Counts = dict[str, Any]
 
 
 class _Snapshot:
@@ -248,6 +248,21 @@ def _security(counts: Counts) -> Iterable[Metric]:
     for (listener, action), n in sorted(counts.get("refused", {}).items()):
         refused.add_metric([listener, action], n)
     yield refused
+    throttled = CounterMetricFamily(
+        "logd_kafka_quota_throttled_requests",
+        "Requests over a client quota (held back, KIP-219), by quota.",
+        labels=["quota"],
+    )
+    held = CounterMetricFamily(
+        "logd_kafka_quota_throttle_seconds",
+        "Time requests over a client quota were held back, by quota.",
+        labels=["quota"],
+    )
+    for quota, (n, ms) in sorted(counts.get("throttles", {}).items()):
+        throttled.add_metric([quota], n)
+        held.add_metric([quota], ms / 1000.0)
+    yield throttled
+    yield held
 
 
 def _partitions(f: BrokerFigures) -> Iterable[Metric]:
@@ -293,6 +308,7 @@ class MetricsPage:
         security = {
             "authentication_failures": self._seam.security.failures,
             "refused": self._seam.security.refused,
+            "throttles": self._seam.security.throttles,
         }
         self._collector.snapshot = _Snapshot(figures, self._seam.telemetry, security)
         try:
