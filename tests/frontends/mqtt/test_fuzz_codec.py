@@ -5,6 +5,8 @@ its bound. A few thousand cases by default; ``-m soak`` runs many more."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,7 +29,7 @@ def _read_all(reader: PacketReader, data: bytes, cuts: list[int]) -> list[Packet
     """Feed ``data`` split at ``cuts``; every packet the reader hands out."""
     out: list[Packet] = []
     bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         reader.feed(data[start:end])
         assert reader.buffered <= LIMIT + (end - start)
         while (packet := reader.next_packet()) is not NEED_DATA:
