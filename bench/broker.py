@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python -m bench.broker [--seconds S] [--fsync always|interval|never]``.
 
-Starts ``python -m logd.server`` on a free loopback port with a temporary data directory,
+Starts ``python -m logd.node`` on a free loopback port with a temporary data directory,
 then, from one asyncio client in this process:
 
 * ``produce`` — one Produce stream, 64 requests in flight, batches of 100 x 100 B records
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     address = f"127.0.0.1:{_free_port()}"
     with tempfile.TemporaryDirectory(prefix="logd-bench-") as tmp:
         data_dir = str(Path(tmp) / "data")
-        cmd = [sys.executable, "-m", "logd.server", "--listen", address, "--data-dir", data_dir,
+        cmd = [sys.executable, "-m", "logd.node", "--listen", address, "--data-dir", data_dir,
                "--fsync", args.fsync, "--log-level", "WARNING"]  # fmt: skip
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         try:

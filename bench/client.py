@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python -m bench.client [--records N] [--acks all|1|0] [--brokers HOST:PORT]
 [--no-idempotence]``.
 
-Without ``--brokers`` it starts ``python -m logd.server`` on a free loopback port with a
+Without ``--brokers`` it starts ``python -m logd.node`` on a free loopback port with a
 temporary data directory (fsync ``always``, the default). On a fresh 8-partition topic it
 measures, with 100-byte values (half random, so lz4 has real work) and lz4:
 
@@ -50,7 +50,7 @@ def _broker(address: str | None) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="logd-bench-") as data:
         address = f"127.0.0.1:{_free_port()}"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "logd.server", "--data-dir", data, "--listen", address,
+            [sys.executable, "-m", "logd.node", "--data-dir", data, "--listen", address,
              "--log-level", "WARNING"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip

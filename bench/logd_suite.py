@@ -1,6 +1,6 @@
 """logd's side of the suite: brokers started here, workloads through the public clients and CLI.
 
-:class:`LogdCluster` starts ``python -m logd.server`` processes on loopback, each with its
+:class:`LogdCluster` starts ``python -m logd.node`` processes on loopback, each with its
 own data directory under a temporary directory: one node, or N nodes told every member
 with ``--peers`` (the RF=3 mode; it is skipped with one line while the broker cannot
 create a topic with three replicas). The workloads:
@@ -72,7 +72,7 @@ class LogdCluster:
         peers = ",".join(f"{i}@{a}" for i, a in enumerate(self.addresses))
         self.services: list[Service] = []
         for i, address in enumerate(self.addresses):
-            argv = [sys.executable, "-m", "logd.server", "--listen", address,
+            argv = [sys.executable, "-m", "logd.node", "--listen", address,
                     "--data-dir", str(root / f"node{i + 1}"), "--fsync", fsync,
                     "--log-level", "WARNING"]  # fmt: skip
             if size > 1:

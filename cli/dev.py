@@ -1,7 +1,9 @@
 """``logd dev [--nodes 3] [--data-dir DIR] [--port 7070]``: a local cluster in the foreground.
 
-One ``python -m logd.server`` process per node on consecutive ports from ``--port`` (node
-ids 0..N-1, every node told every other with ``--peers``), data under ``DIR/node-<id>``,
+One ``python -m logd.node`` process per node on consecutive ports from ``--port`` (node
+ids 0..N-1, every node told every other with ``--peers``; node i's other listeners -- Kafka,
+registry, HTTP, admin, MQTT -- on their default ports + i, and the address of each listener
+that exists is printed beside the node), data under ``DIR/node-<id>``,
 logs under ``DIR/node-<id>.log``. It prints how to connect, and each node's pid, once
 every node serves; Ctrl-C (or SIGTERM) stops them all cleanly -- SIGTERM to each, then
 waiting for it.
@@ -48,13 +50,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _commands(args: argparse.Namespace, root: Path) -> list[list[str]]:
+    from logd.node.args import listener_arguments
+
     addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
     peers = ",".join(f"{i}@{a}" for i, a in enumerate(addresses))
     return [
-        [sys.executable, "-m", "logd.server", "--node-id", str(i), "--listen", address,
-         "--data-dir", str(root / f"node-{i}"), "--peers", peers]
+        [sys.executable, "-m", "logd.node", "--node-id", str(i), "--listen", address,
+         "--data-dir", str(_node_dir(root, i)), "--peers", peers,
+         *listener_arguments(args.host, i)]
         for i, address in enumerate(addresses)
     ]  # fmt: skip
+
+
+def _node_dir(root: Path, node: int) -> Path:
+    return root / f"node-{node}"
 
 
 def _node_log(root: Path, node: int) -> Path:
@@ -157,8 +166,13 @@ def _announce(
 ) -> None:
     brokers = ",".join(addresses)
     app.print(f"logd dev: {len(addresses)} nodes serving on {brokers}; data in {root}")
+    from logd.node.listeners import read_listeners
+
     for i, (address, proc) in enumerate(zip(addresses, procs, strict=True)):
         app.print(f"  node {i}  {address}  pid {proc.pid}  log {_node_log(root, i)}")
+        others = {k: v for k, v in read_listeners(_node_dir(root, i)).items() if k != "grpc"}
+        if others:
+            app.print("          " + "  ".join(f"{k} {v}" for k, v in others.items()))
     app.print("connect with:")
     app.print(f"  export LOGD_BROKERS={brokers}")
     app.print("  logd cluster info")

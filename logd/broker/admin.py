@@ -2,7 +2,7 @@
 
 Each operation checks its input (names by storage's validator, configs by
 :class:`~logd.broker.topic_config.TopicConfig`, counts against the broker's bounds), then
-writes through the :class:`~logd.broker.metadata.MetadataStore`; the replica manager, a
+writes through the :class:`~logd.metadata.store.MetadataStore`; the replica manager, a
 listener of the store, turns the change into logs. So the same code serves one node today
 and a controller-backed store later (issue 5). Per-topic failures are returned beside the
 topic (Kafka's per-topic error codes), never raised. Replicas are placed by
@@ -26,12 +26,6 @@ from logd.broker.api import (
     TopicResult,
 )
 from logd.broker.config import BrokerConfig
-from logd.broker.metadata import (
-    MetadataStore,
-    PartitionAssignment,
-    TopicRecord,
-    check_not_reserved,
-)
 from logd.broker.replicas import ReplicaManager
 from logd.broker.topic_config import TOPIC_CONFIG_KEYS, TopicConfig
 from logd.errors import (
@@ -43,6 +37,12 @@ from logd.errors import (
     LogdError,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
+)
+from logd.metadata.store import (
+    MetadataStore,
+    PartitionAssignment,
+    TopicRecord,
+    check_not_reserved,
 )
 from logd.storage import validate_topic_name
 from partitioning import errors as placement_errors

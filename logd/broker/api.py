@@ -13,6 +13,13 @@ import enum
 from collections.abc import Mapping
 
 from logd.errors import LogdError
+from logd.metadata.types import (
+    NO_LEADER,
+    BrokerMeta,
+    LeaderHint,
+    LeadershipResult,
+    TopicPartition,
+)
 
 __all__ = [
     "NO_LEADER",
@@ -41,17 +48,7 @@ __all__ = [
     "TopicResult",
 ]
 
-NO_LEADER = -1
 NO_TIMESTAMP = -1
-
-
-@dataclasses.dataclass(frozen=True, slots=True, order=True)
-class TopicPartition:
-    topic: str
-    partition: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}-{self.partition}"
 
 
 class Acks(enum.IntEnum):
@@ -68,15 +65,6 @@ class OffsetSpec(enum.IntEnum):
     TIMESTAMP = 0
     EARLIEST = 1
     LATEST = 2
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LeaderHint:
-    """Who leads a partition, for a client that asked the wrong broker."""
-
-    leader_id: int = NO_LEADER
-    address: str = ""
-    leader_epoch: int = -1
 
 
 # -- produce / fetch / offsets ------------------------------------------------------------
@@ -98,17 +86,6 @@ class InitProducerIdResult:
     producer_id: int = -1
     producer_epoch: int = -1
     error: LogdError | None = None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LeadershipResult:
-    """The answer to a leadership transfer: who leads now and in which epoch (the target,
-    on success), or the error, with a hint on NOT_LEADER_OR_FOLLOWER."""
-
-    leader_id: int = NO_LEADER
-    leader_epoch: int = -1
-    error: LogdError | None = None
-    leader_hint: LeaderHint | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -149,15 +126,6 @@ class ListOffsetsResult:
 
 
 # -- metadata -----------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class BrokerMeta:
-    node_id: int
-    host: str
-    port: int
-    rack: str = ""
-    alive: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

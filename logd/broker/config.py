@@ -14,6 +14,9 @@ table under the names ``logd topic create -c`` takes (``retention.ms``, ``segmen
     fsync = "always"            # always | interval | never
     num.partitions = 3
 
+    kafka.listen = "0.0.0.0:9092"   # or "off"; see logd.broker.listeners
+    admin.listen = "off"
+
     [topic.defaults]
     retention.ms = 604800000
 
@@ -32,7 +35,9 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from logd.broker.groups.settings import GroupSettings, is_group_key, parse_group_settings
+from logd.broker.listeners import Listeners, is_listener_key, parse_host_port, parse_listeners
 from logd.errors import InvalidConfigError
+from logd.metadata.types import HostPort
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -60,16 +65,6 @@ class FsyncPolicy(enum.StrEnum):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class HostPort:
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class Peer:
     """A member of the cluster as ``--peers`` names it: ``ID@HOST:PORT``."""
 
@@ -86,7 +81,7 @@ class BrokerConfig:
 
     node_id: int = 0
     data_dir: Path = Path("logd-data")
-    listen: HostPort = HostPort("127.0.0.1", 7070)
+    listen: HostPort = HostPort("127.0.0.1", 7070)  # noqa: RUF009 (frozen: immutable)
     #: The address clients are told to use (Metadata); defaults to ``listen``.
     advertised_listen: HostPort | None = None
     #: Every member of the cluster, this node included; empty: a single node (issue 5).
@@ -114,6 +109,8 @@ class BrokerConfig:
     max_partitions_per_topic: int = 10_000
     #: Consumer groups and ``__consumer_offsets`` (``group.*``, ``offsets.*`` keys).
     groups: GroupSettings = dataclasses.field(default_factory=GroupSettings)
+    #: The other listeners (Kafka, registry, HTTP, admin, MQTT; ``logd.broker.listeners``).
+    listeners: Listeners = dataclasses.field(default_factory=Listeners)
     #: Raft timing (issue 5): one tick for every group; a follower campaigns after a random
     #: ``[e, 2e)`` ticks without a leader (0.75-1.5 s by default: the first of two
     #: followers after ~1 s) and a leader without a quorum for ``e`` ticks steps down;
@@ -139,19 +136,6 @@ class BrokerConfig:
     @property
     def advertised(self) -> HostPort:
         return self.advertised_listen or self.listen
-
-
-def parse_host_port(text: str, key: str = "listen") -> HostPort:
-    """``HOST:PORT`` (``[v6]:PORT`` for IPv6); the port in 0..65535 (0: any free port)."""
-    host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise InvalidConfigError(f"{key}: expected HOST:PORT, got {text!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    port = int(port_text)
-    if port > 65535:
-        raise InvalidConfigError(f"{key}: port {port} is out of range 0..65535")
-    return HostPort(host, port)
 
 
 def parse_peers(value: str | list[str] | tuple[str, ...], key: str = "peers") -> tuple[Peer, ...]:
@@ -321,8 +305,10 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
     topic_defaults: dict[str, str] = {}
     group_values = {k: v for k, v in values.items() if is_group_key(k)}
     kwargs["groups"] = parse_group_settings(group_values)
+    listener_values = {k: v for k, v in values.items() if is_listener_key(k)}
+    kwargs["listeners"] = parse_listeners(listener_values)
     for key, value in values.items():
-        if key in group_values:
+        if key in group_values or key in listener_values:
             continue
         if key.startswith(TOPIC_DEFAULTS_PREFIX):
             name = key[len(TOPIC_DEFAULTS_PREFIX) :]

@@ -44,12 +44,6 @@ from logd.broker.api import (
 )
 from logd.broker.config import BrokerConfig
 from logd.broker.fetch import FetchLimits, fetch
-from logd.broker.metadata import (
-    RESERVED_TOPICS,
-    MetadataStore,
-    PartitionAssignment,
-    check_not_reserved,
-)
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
 from logd.broker.replicas import ReplicaManager
@@ -61,6 +55,12 @@ from logd.errors import (
     NotLeaderOrFollowerError,
     RequestTimedOutError,
     UnknownTopicOrPartitionError,
+)
+from logd.metadata.store import (
+    RESERVED_TOPICS,
+    MetadataStore,
+    PartitionAssignment,
+    check_not_reserved,
 )
 from logd.storage import validate_topic_name
 

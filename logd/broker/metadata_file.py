@@ -25,7 +25,6 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from logd.broker.api import BrokerMeta
-from logd.broker.metadata import MetadataListener, PartitionAssignment, TopicRecord
 from logd.errors import (
     InvalidRequestError,
     InvalidTopicError,
@@ -33,6 +32,7 @@ from logd.errors import (
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
+from logd.metadata.store import MetadataListener, PartitionAssignment, TopicRecord
 from logd.storage import validate_topic_name
 from logd.storage.files import write_atomic
 

@@ -55,7 +55,6 @@ import struct
 from typing import Final, Protocol
 
 from logd.broker.api import LeaderHint, TopicPartition
-from logd.broker.metadata import PartitionAssignment
 from logd.broker.producer_snapshots import rebuild, write_snapshot
 from logd.broker.producer_state import (
     BatchMetadata,
@@ -72,6 +71,7 @@ from logd.errors import (
     OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
+from logd.metadata.store import PartitionAssignment
 from logd.records.header import ATTR_LOG_APPEND_TIME, BatchHeader, rewrite_crc, validate_batch
 from logd.storage import Flusher, FlushPolicy, Log, TimestampOffset
 

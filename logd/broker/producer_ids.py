@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
-from logd.broker.metadata import MetadataStore
+from logd.metadata.store import MetadataStore
 
 __all__ = ["PRODUCER_ID_BLOCK_SIZE", "ProducerIdManager"]
 

@@ -1,6 +1,6 @@
 """The partitions this broker hosts (Kafka's ``ReplicaManager``), kept in step with metadata.
 
-The replica manager is a listener of the :class:`~logd.broker.metadata.MetadataStore`: each
+The replica manager is a listener of the :class:`~logd.metadata.store.MetadataStore`: each
 applied change — a topic created, reconfigured, grown or deleted — becomes logs created,
 reconfigured or deleted here, whether the change was made through this broker or arrived
 from the controller's log (issue 5). At start it reconciles the data directory with the
@@ -32,19 +32,20 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from logd.broker.api import LeaderHint, TopicPartition
-from logd.broker.metadata import (
-    METADATA_TOPIC,
-    MetadataStore,
-    PartitionAssignment,
-    TopicRecord,
-)
 from logd.broker.partition import Partition, Replicator
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock
+from logd.cluster.hosted import HostedPartition
 from logd.errors import (
     KafkaStorageError,
     NotLeaderOrFollowerError,
     UnknownTopicOrPartitionError,
+)
+from logd.metadata.store import (
+    METADATA_TOPIC,
+    MetadataStore,
+    PartitionAssignment,
+    TopicRecord,
 )
 from logd.storage import Flusher, Log, LogManager, validate_topic_name
 
@@ -162,7 +163,7 @@ class ReplicaManager:
     def remove_leadership_listener(self, listener: LeadershipListener) -> None:
         self._leadership_listeners.remove(listener)
 
-    def announce_leadership(self, partition: Partition) -> None:
+    def announce_leadership(self, partition: HostedPartition) -> None:
         """Tell the listeners if ``partition``'s role or leader epoch changed since the last
         announcement (a no-op otherwise): a new epoch is announced as stop, then start."""
         tp = partition.tp

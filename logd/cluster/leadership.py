@@ -28,8 +28,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from logd.broker.api import NO_LEADER, LeaderHint, LeadershipResult, TopicPartition
-from logd.broker.metadata import MetadataStore, PartitionAssignment
 from logd.cluster.replicated import PartitionReplica
 from logd.errors import (
     InvalidReplicaAssignmentError,
@@ -41,6 +39,8 @@ from logd.errors import (
     UnknownTopicOrPartitionError,
     error_for_code,
 )
+from logd.metadata.store import MetadataStore, PartitionAssignment
+from logd.metadata.types import NO_LEADER, LeaderHint, LeadershipResult, TopicPartition
 from logd.storage import validate_topic_name
 from logd.v1 import admin_pb2, cluster_pb2
 from replication import Role

@@ -24,10 +24,9 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
-from logd.broker.api import LeaderHint
-from logd.broker.partition import Partition
 from logd.clock import Clock
 from logd.cluster.driver import RaftDriver, RaftGroup
+from logd.cluster.hosted import HostedPartition, LeadershipAnnouncer
 from logd.cluster.isr import IsrTracker
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.table import LeaderInfo
@@ -38,6 +37,7 @@ from logd.errors import (
     NotLeaderOrFollowerError,
     RequestTimedOutError,
 )
+from logd.metadata.types import LeaderHint
 from logd.records.header import parse_header, peek_batch_size, stamp
 from logd.storage import Log
 from logd.storage.batches import check_batch
@@ -65,7 +65,7 @@ class PartitionReplica:
         storage: PartitionLog,
         *,
         hint_for: Callable[[int, int], LeaderHint],
-        announce: Callable[[Partition], None],
+        announce: LeadershipAnnouncer,
         isr: IsrTracker,
         clock: Clock,
         initial_conf: ConfState,
@@ -77,7 +77,7 @@ class PartitionReplica:
         self._hint_for = hint_for
         self._announce = announce
         self.isr = isr
-        self.partition: Partition | None = None
+        self.partition: HostedPartition | None = None
         self.group: RaftGroup | None = None
         #: Stand for election as soon as the group starts (set by whoever builds it).
         self.campaign_at_start = False
@@ -96,7 +96,7 @@ class PartitionReplica:
     def name(self) -> str:
         return self.storage.log.name
 
-    def start(self, partition: Partition, *, campaign: bool) -> None:
+    def start(self, partition: HostedPartition, *, campaign: bool) -> None:
         self.partition = partition
         self.storage.on_written = self._written
         self.storage.on_cut = self._cut

@@ -2,11 +2,15 @@
 ``Replication`` hooks through which the replica manager gives every hosted partition its
 Raft group. A one-node "cluster" runs through exactly the same code (one voter).
 
-Start order (``BrokerNode``): the data directory's logs are opened; :meth:`ClusterRuntime
-.open` starts the controller group over ``__cluster_metadata-0`` and the heartbeat loop; the
-gRPC server starts (peers must reach us to elect anyone); :meth:`wait_ready` returns once a
-controller leader is known and this broker's image has caught up with it; only then are
-partitions hosted and is the broker reported SERVING.
+Start order (``logd.node``): the data directory's logs are opened; :meth:`ClusterRuntime.open`
+starts the controller group over ``__cluster_metadata-0`` and the heartbeat loop; the internal
+service's front end starts (peers must reach us to elect anyone; it hands its calls to
+:attr:`ClusterRuntime.handler`); :meth:`wait_ready` returns once a controller leader is known
+and this broker's image has caught up with it; only then are partitions hosted and is the
+broker reported SERVING.
+
+The runtime knows the cluster's settings (``settings.ClusterSettings``), never the broker's
+config, and the partitions it replicates only as ``hosted.HostedPartition``.
 
 Controller voters: the first three brokers by id (all, if fewer); the rest are learners, so
 every broker applies the same metadata log.
@@ -21,24 +25,23 @@ import logging
 from pathlib import Path
 from typing import Final
 
-from logd.broker.api import BrokerMeta, LeaderHint, TopicPartition
-from logd.broker.config import BrokerConfig, HostPort
-from logd.broker.metadata import METADATA_TOPIC, PartitionAssignment, leader_hint_for
-from logd.broker.partition import Partition, Replicator
-from logd.broker.replicas import ReplicaManager
 from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
 from logd.cluster.driver import DriverSettings, RaftDriver
+from logd.cluster.hosted import HostedPartition, LeadershipAnnouncer
+from logd.cluster.internal import ClusterHandler, FaultState
 from logd.cluster.isr import IsrTracker
 from logd.cluster.leadership import LeadershipTransfers
 from logd.cluster.liveness import Liveness, LivenessSettings
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.raft_state import RaftStateFile
 from logd.cluster.replicated import PartitionReplica
-from logd.cluster.service import ClusterService
+from logd.cluster.settings import ClusterSettings
 from logd.cluster.table import LeaderTable
-from logd.cluster.transport import FaultState, GrpcTransport, Reporter
+from logd.cluster.transport import GrpcTransport, Reporter
 from logd.errors import KafkaStorageError
+from logd.metadata.store import METADATA_TOPIC, PartitionAssignment, leader_hint_for
+from logd.metadata.types import BrokerMeta, LeaderHint, TopicPartition
 from logd.storage import Flusher, Log, LogConfig, LogManager
 from replication import ConfState
 
@@ -58,7 +61,7 @@ class ClusterRuntime:
 
     def __init__(
         self,
-        config: BrokerConfig,
+        config: ClusterSettings,
         me: BrokerMeta,
         logs: LogManager,
         flusher: Flusher,
@@ -69,9 +72,7 @@ class ClusterRuntime:
         self.node_id = config.node_id
         self._logs = logs
         self._clock = clock
-        peers = {p.node_id: p.address for p in config.peers}
-        if not peers:
-            peers = {config.node_id: HostPort(me.host, me.port)}
+        peers = dict(config.peers)
         self.peers = peers
         ids = sorted(peers)
         self.voters = ids[:CONTROLLER_VOTERS_MAX]
@@ -91,14 +92,14 @@ class ClusterRuntime:
             {n: str(a) for n, a in peers.items()},
             Reporter(self.driver.report_unreachable, self._report_snapshot),
             self.faults,
-            max_message_bytes=config.max_request_bytes,
+            max_message_bytes=config.max_message_bytes,
         )
         self.driver.transport = self.transport
         self.table = LeaderTable(config.broker_session_timeout_ms)
         self.replicas: dict[TopicPartition, PartitionReplica] = {}
         self.store: ControllerStore | None = None
         self.liveness: Liveness | None = None
-        self._replica_manager: ReplicaManager | None = None
+        self._announce_leadership: LeadershipAnnouncer | None = None
         self.leadership = LeadershipTransfers(
             config.node_id,
             lambda: self.store,
@@ -106,7 +107,8 @@ class ClusterRuntime:
             self.transport.transfer_leadership,
             self._hint,
         )
-        self.service = ClusterService(
+        #: What the internal service's front end hands its calls to.
+        self.handler = ClusterHandler(
             self.driver.receive,
             self._controller_write,
             self._heartbeat,
@@ -180,7 +182,7 @@ class ClusterRuntime:
             self.liveness.poke()
             await asyncio.sleep(poll_s)
 
-    async def settle(self, partitions: list[Partition], timeout_s: float = 10.0) -> None:
+    async def settle(self, partitions: list[HostedPartition], timeout_s: float = 10.0) -> None:
         """Until every hosted partition that has no other replica leads and has committed
         what its log held (a restarted single node then serves at once, as it did before
         replication); partitions with peers follow their elections in their own time."""
@@ -216,12 +218,13 @@ class ClusterRuntime:
 
     # -- Replication (the replica manager's hooks) ---------------------------------------
 
-    def bind(self, replicas: ReplicaManager) -> None:
-        self._replica_manager = replicas
+    def bind(self, announce: LeadershipAnnouncer) -> None:
+        """Who hears of every leadership change (the broker's replica manager)."""
+        self._announce_leadership = announce
 
     def replicator(
         self, tp: TopicPartition, log: Log, assignment: PartitionAssignment
-    ) -> Replicator:
+    ) -> PartitionReplica:
         storage = PartitionLog(
             log,
             RaftStateFile(Path(log.directory)),
@@ -244,7 +247,7 @@ class ClusterRuntime:
         self.replicas[tp] = replica
         return replica
 
-    def hosted(self, partition: Partition) -> None:
+    def hosted(self, partition: HostedPartition) -> None:
         replica = self.replicas[partition.tp]
         replica.start(partition, campaign=replica.campaign_at_start)
         if len(partition.assignment.replicas) > 1:
@@ -257,9 +260,9 @@ class ClusterRuntime:
         if replica is not None:
             replica.stop()
 
-    def _announce(self, partition: Partition) -> None:
-        if self._replica_manager is not None:
-            self._replica_manager.announce_leadership(partition)
+    def _announce(self, partition: HostedPartition) -> None:
+        if self._announce_leadership is not None:
+            self._announce_leadership(partition)
 
     def _hint(self, leader: int, epoch: int) -> LeaderHint:
         if leader < 0 or self.store is None:

@@ -15,7 +15,8 @@ bounds what leaders send. What queued while a write was in flight goes out as on
 cut at ``MAX_FRAME_BYTES`` of entry data.
 
 Faults (tests, ``--enable-fault-injection``): ``faults.blocked_to`` drops what we send to a
-peer (as if the link failed); the service drops what arrives from ``faults.blocked_from``.
+peer (as if the link failed); the internal handler (``internal.py``) drops what arrives from
+``faults.blocked_from``.
 
 Ownership: owned by the broker's event loop.
 """
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
@@ -32,11 +32,12 @@ from typing import Any, Final
 import grpc
 
 from logd.cluster.codec import GroupMessage, encode_frame
+from logd.cluster.internal import FaultState
 from logd.errors import BrokerUnavailableError, NotControllerError
 from logd.v1 import admin_pb2, cluster_pb2, cluster_pb2_grpc
 from replication import AppendRequest, SnapshotRequest
 
-__all__ = ["FaultState", "GrpcTransport", "PeerLink"]
+__all__ = ["GrpcTransport", "PeerLink", "Reporter"]
 
 _log = logging.getLogger(__name__)
 
@@ -46,14 +47,6 @@ MAX_FRAME_BYTES: Final = 8 * 1024 * 1024
 BACKOFF_MIN_S: Final = 0.05
 BACKOFF_MAX_S: Final = 1.0
 RPC_TIMEOUT_S: Final = 5.0
-
-
-@dataclasses.dataclass
-class FaultState:
-    """Peers whose traffic is blocked (tests only)."""
-
-    blocked_to: set[int] = dataclasses.field(default_factory=set)
-    blocked_from: set[int] = dataclasses.field(default_factory=set)
 
 
 class Reporter:

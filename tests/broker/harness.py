@@ -15,10 +15,12 @@ from types import MappingProxyType
 from logd.broker.api import BrokerMeta
 from logd.broker.config import BrokerConfig
 from logd.broker.core import BrokerCore
-from logd.broker.metadata import MetadataListener, TopicRecord, leader_hint_for
+from logd.broker.groups.service import GroupService
 from logd.broker.replicas import ReplicaManager
+from logd.broker.seam import BrokerSeam, Gate
 from logd.clock import SystemClock
 from logd.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from logd.metadata.store import MetadataListener, TopicRecord, leader_hint_for
 from logd.storage import Flusher, FlushPolicy, LogManager
 
 __all__ = ["ONE_BROKER", "TWO_BROKERS", "MemoryStore", "OpenCore", "open_core"]
@@ -90,6 +92,18 @@ class OpenCore:
     store: MemoryStore
     logs: LogManager
     flusher: Flusher
+
+    def seam(self, gate: Gate | None = None) -> BrokerSeam:
+        """The front-end seam over this core (its group service built, not started)."""
+        groups = GroupService(
+            self.core.config.groups,
+            self.store,
+            self.core.replicas,
+            self.core.create_topics,
+            SystemClock(),
+            node_id=self.core.node_id,
+        )
+        return BrokerSeam(self.core, groups, gate)
 
     async def close(self) -> None:
         self.core.replicas.close()

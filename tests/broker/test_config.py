@@ -130,3 +130,52 @@ def test_raft_timing_keys_are_checked() -> None:
     assert (config.raft_tick_ms, config.raft_election_ticks) == (20, 30)
     with pytest.raises(InvalidConfigError, match=r"raft\.heartbeat\.ticks"):
         load_config(overrides={"raft.heartbeat.ticks": 20, "raft.election.ticks": 20})
+
+
+def test_every_listener_has_its_design_default_and_can_be_turned_off() -> None:
+    config = load_config()
+    assert {name: str(a) for name, a in config.listeners.addresses.items()} == {
+        "kafka": "127.0.0.1:9092",
+        "registry": "127.0.0.1:8081",
+        "http": "127.0.0.1:8082",
+        "admin": "127.0.0.1:9644",
+        "mqtt": "127.0.0.1:1883",
+    }
+    off = load_config(overrides={"kafka.listen": "off", "mqtt.listen": "OFF"}).listeners
+    assert off.address("kafka") is None and off.address("mqtt") is None
+    assert str(off.address("admin")) == "127.0.0.1:9644"
+
+
+def test_listeners_take_kafkas_and_redpandas_names_and_logds_own_wins(tmp_path: Path) -> None:
+    path = tmp_path / "broker.toml"
+    path.write_text(
+        'listeners = "PLAINTEXT://0.0.0.0:19092"\n'
+        'advertised.listeners = "PLAINTEXT://broker1.example:19092"\n'
+        "[[schema_registry.schema_registry_api]]\n"
+        'address = "::1"\n'
+        "port = 18081\n"
+        "[redpanda]\n"
+        'admin = "127.0.0.1:0"\n'
+    )
+    listeners = load_config(path).listeners
+    assert str(listeners.address("kafka")) == "0.0.0.0:19092"
+    assert str(listeners.advertised_kafka) == "broker1.example:19092"
+    assert str(listeners.address("registry")) == "[::1]:18081"
+    assert str(listeners.address("admin")) == "127.0.0.1:0"
+    flag_wins = load_config(path, {"kafka.listen": "127.0.0.1:29092"}).listeners
+    assert str(flag_wins.address("kafka")) == "127.0.0.1:29092"
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"kafka.listen": "9092"}, "kafka.listen"),
+        ({"listeners": "SASL_SSL://h:1"}, "listeners"),
+        ({"advertised.kafka.listener": "off"}, "advertised.kafka.listener"),
+        ({"redpanda.admin": {"address": "h"}}, "redpanda.admin"),
+        ({"http.listen": 8082}, "http.listen"),
+    ],
+)
+def test_a_bad_listener_names_its_key(values: dict[str, object], named: str) -> None:
+    with pytest.raises(InvalidConfigError, match=f"^{named}: "):
+        load_config(None, values)

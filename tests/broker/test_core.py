@@ -25,7 +25,6 @@ from logd.broker.api import (
     ProduceResult,
 )
 from logd.broker.config import BrokerConfig, FsyncPolicy
-from logd.broker.metadata import PartitionAssignment, TopicRecord
 from logd.errors import (
     InvalidTopicError,
     KafkaStorageError,
@@ -33,6 +32,7 @@ from logd.errors import (
     OffsetOutOfRangeError,
     RequestTimedOutError,
 )
+from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.records import build_value_batch, decode_records
 from logd.storage import Flusher, FlushPolicy
 from tests.broker.harness import TWO_BROKERS, OpenCore, open_core

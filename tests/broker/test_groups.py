@@ -18,7 +18,6 @@ from typing import TypeVar
 from logd.broker.api import NewTopic
 from logd.broker.groups.service import GroupService
 from logd.broker.groups.settings import GroupSettings
-from logd.broker.metadata import PartitionAssignment, TopicRecord
 from logd.clock import SystemClock
 from logd.errors import ErrorCode
 from logd.groups.messages import (
@@ -33,6 +32,7 @@ from logd.groups.messages import (
 )
 from logd.groups.partition import OFFSETS_TOPIC, offsets_partition_for
 from logd.groups.state import GroupState
+from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.storage import Flusher, FlushPolicy
 from tests.broker.harness import ONE_BROKER, TWO_BROKERS, OpenCore, open_core
 

@@ -8,7 +8,6 @@ import dataclasses
 from pathlib import Path
 
 from logd.broker.api import ProduceResult, TopicPartition
-from logd.broker.metadata import PartitionAssignment, TopicRecord
 from logd.broker.producer_snapshots import list_snapshots
 from logd.errors import (
     CorruptRecordError,
@@ -16,6 +15,7 @@ from logd.errors import (
     OutOfOrderSequenceError,
     UnknownProducerIdError,
 )
+from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.records import build_value_batch, parse_header
 from logd.storage import Flusher, FlushPolicy
 from tests.broker.harness import TWO_BROKERS, OpenCore, open_core

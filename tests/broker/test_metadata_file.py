@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from logd.broker.api import BrokerMeta
-from logd.broker.metadata import PartitionAssignment, TopicRecord
 from logd.broker.metadata_file import METADATA_FILE, FileMetadataStore
 from logd.errors import KafkaStorageError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from logd.metadata.store import PartitionAssignment, TopicRecord
 
 ME = BrokerMeta(0, "127.0.0.1", 7070)
 

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from logd.broker.metadata import PartitionAssignment, TopicRecord
 from logd.cluster.controller.image import MetadataImage, change_records, topic_records
 from logd.cluster.controller.records import decode_records, encode_batch
 from logd.errors import CorruptRecordError
+from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.v1 import cluster_pb2
 
 

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logd.errors import ErrorCode
-from logd.server.errors import ERROR_CODE_KEY
+from logd.frontends.grpc.errors import ERROR_CODE_KEY
 from logd.v1 import broker_pb2
 from tests.fault.malformed import hostile, hostile_batches, request_bytes
 from tests.integration.cluster import BrokerProcess

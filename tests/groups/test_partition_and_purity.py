@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import mmh3
@@ -11,19 +10,10 @@ import pytest
 from logd.errors import InvalidPartitionsError
 from logd.groups.partition import OFFSETS_TOPIC, offsets_partition_for
 from logd.groups.timers import TimerKey, TimerKind, Timers
+from tests.imports import imports_of
 
 PACKAGE = Path(__file__).resolve().parents[2] / "logd" / "groups"
 FORBIDDEN = {"asyncio", "grpc", "time", "random", "os", "socket", "threading", "uuid", "logd.v1"}
-
-
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
 
 
 def test_the_partition_is_murmur3_of_the_group_id() -> None:
@@ -42,13 +32,13 @@ def test_a_partition_count_below_one_is_refused() -> None:
 
 
 def test_the_partition_function_does_not_load_the_state_machine() -> None:
-    assert _imports(PACKAGE / "partition.py") <= {"__future__", "partitioning", "logd.errors"}
-    assert _imports(PACKAGE / "__init__.py") == set()
+    assert imports_of(PACKAGE / "partition.py") <= {"__future__", "partitioning", "logd.errors"}
+    assert imports_of(PACKAGE / "__init__.py") == set()
 
 
 @pytest.mark.parametrize("module", sorted(p.name for p in PACKAGE.glob("*.py")))
 def test_core_modules_do_no_io(module: str) -> None:
-    imported = _imports(PACKAGE / module)
+    imported = imports_of(PACKAGE / module)
     bad = {name for name in imported if name.split(".")[0] in FORBIDDEN or name in FORBIDDEN}
     assert not bad, f"{module} imports {sorted(bad)}"
 

@@ -1,7 +1,10 @@
 """Real broker processes for integration tests: start, wait until ready, stop, kill, pause.
 
-A :class:`BrokerProcess` runs ``python -m logd.server`` on a loopback port with its own data
+A :class:`BrokerProcess` runs ``python -m logd.node`` on a loopback port with its own data
 directory and captures stdout and stderr to files (a pipe could fill and block the broker).
+Every other listener (Kafka, registry, HTTP, admin, MQTT: ``logd.broker.listeners``) gets a
+free loopback port of its own too, or ``off``, so parallel tests never meet on 9092 or 8081;
+:meth:`BrokerProcess.bound` gives the addresses the broker reports it bound.
 Readiness is the standard gRPC health check answering SERVING, polled against a deadline —
 never a fixed sleep. A :class:`Cluster` holds N of them; each broker is told every member
 with ``--peers`` once there is more than one, so the replication issue only has to start a
@@ -18,18 +21,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from logd.broker.listeners import LISTENERS
+from logd.node.listeners import read_listeners
 from tests.helpers import free_port
 
 __all__ = ["BrokerFailed", "BrokerProcess", "Cluster"]
 
 #: How a broker is started: the module (default) or the ``logd serve`` console script.
-MODULE_ENTRY = (sys.executable, "-m", "logd.server")
+MODULE_ENTRY = (sys.executable, "-m", "logd.node")
 CONSOLE_ENTRY = (str(Path(sys.executable).with_name("logd")), "serve")
 
 READY_TIMEOUT_S = 60.0
@@ -55,12 +60,17 @@ class BrokerProcess:
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         entry: Sequence[str] = MODULE_ENTRY,
+        listeners: Mapping[str, str] | None = None,
     ) -> None:
+        """``listeners``: listener name -> ``HOST:PORT`` or ``off`` (unnamed ones: off);
+        None gives every listener a free loopback port."""
         self.data_dir = data_dir
         self.entry = list(entry)
         self.node_id = node_id
         self._port_chosen_here = port is None
         self.port = port if port is not None else free_port()
+        self._listeners_chosen_here = listeners is None
+        self.listeners = dict(listeners) if listeners is not None else _free_listeners()
         self.peers = peers
         self.config_file = config_file
         self.extra_args = list(extra_args)
@@ -78,6 +88,11 @@ class BrokerProcess:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def bound(self) -> dict[str, str]:
+        """The address each started listener bound (``grpc``, ``kafka`` …), as the serving
+        broker reported it (``<data-dir>/listeners.json``); {} before it serves."""
+        return read_listeners(self.data_dir)
 
     @property
     def running(self) -> bool:
@@ -110,6 +125,8 @@ class BrokerProcess:
             "--listen",
             self.address,
         ]
+        for spec in LISTENERS:
+            cmd += [spec.flag, self.listeners.get(spec.name, "off")]
         if self.peers:
             cmd += ["--peers", self.peers]
         if self.config_file is not None:
@@ -129,6 +146,8 @@ class BrokerProcess:
             if not (lost_port and self._port_chosen_here and self.starts == 1):
                 raise
             self.port = free_port()
+            if self._listeners_chosen_here:
+                self.listeners = _free_listeners()
             self.close()
             self._spawn()
             self.wait_ready()
@@ -222,6 +241,10 @@ class BrokerProcess:
     def _tail(self) -> str:
         text = self.stderr_text()
         return f"\n--- stderr of broker {self.node_id} (tail) ---\n{text[-_TAIL_CHARS:]}"
+
+
+def _free_listeners() -> dict[str, str]:
+    return {spec.name: f"127.0.0.1:{free_port()}" for spec in LISTENERS}
 
 
 class Cluster:

@@ -13,10 +13,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from logd.broker.listeners import LISTENERS
 from logd.errors import ErrorCode
+from logd.node.listeners import read_listeners
 from logd.v1 import admin_pb2, broker_pb2
 from tests.helpers import free_port, wait_until
-from tests.integration.cluster import CONSOLE_ENTRY, BrokerProcess
+from tests.integration.cluster import CONSOLE_ENTRY, MODULE_ENTRY, BrokerProcess
 from tests.integration.wire import (
     ACKS_ALL,
     admin,
@@ -46,6 +48,10 @@ def test_health_and_reflection(broker: BrokerProcess) -> None:
     out = broker.stdout_text()
     assert f"listening on {broker.address}, data in {broker.data_dir}" in out
     assert "logd produce" in out and "logd consume" in out
+    # Every listener that exists reports the address it bound; the others (no front end
+    # yet) were given free ports by the harness and are simply not started.
+    assert f"listener grpc {broker.address}\n" in out
+    assert broker.bound() == {"grpc": broker.address}
 
 
 @pytest.fixture
@@ -123,7 +129,7 @@ def test_a_paused_broker_serves_again_when_resumed(broker: BrokerProcess) -> Non
 
 def _run_broker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "logd.server", *args],
+        [sys.executable, "-m", "logd.node", *args],
         check=False,
         capture_output=True,
         text=True,
@@ -229,3 +235,42 @@ def test_health_turns_not_serving_when_draining_begins(patient_broker: BrokerPro
     patient_broker.proc.send_signal(signal.SIGTERM)
     assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
     assert patient_broker.stop() == 0
+
+
+def test_port_zero_binds_a_free_port_and_reports_it(tmp_path: Path) -> None:
+    """``--listen 127.0.0.1:0``: the broker picks a port, serves on it and says which, in
+    ``listeners.json`` and on stdout; every other listener may be ``off``."""
+    data = tmp_path / "data"
+    off = [arg for spec in LISTENERS for arg in (spec.flag, "off")]
+    out = tmp_path / "stdout.txt"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [*MODULE_ENTRY, "--listen", "127.0.0.1:0", "--data-dir", str(data), *off],
+            stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: "grpc" in read_listeners(data) or proc.poll() is not None, 60)
+        address = read_listeners(data)["grpc"]
+        host, _, port = address.rpartition(":")
+        assert host == "127.0.0.1" and int(port) > 0
+        assert read_listeners(data) == {"grpc": address}
+        with grpc.insecure_channel(address) as channel:
+            answer = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=10
+            )
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        assert f"listener grpc {address}\n" in out.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+
+
+def test_listener_flags_are_checked_like_every_other_key(tmp_path: Path) -> None:
+    bad = subprocess.run(
+        [*MODULE_ENTRY, "--data-dir", str(tmp_path), "--kafka-listen", "nowhere"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        "error: kafka.listen: expected HOST:PORT, got 'nowhere'"
+    ]

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 import grpc
 
 from logd.errors import ErrorCode
+from logd.frontends.grpc.errors import ERROR_CODE_KEY
 from logd.records import build_value_batch, decode_records
-from logd.server.errors import ERROR_CODE_KEY
 from logd.v1 import admin_pb2, admin_pb2_grpc, broker_pb2, broker_pb2_grpc
 from tests.integration.cluster import BrokerProcess
 

@@ -8,20 +8,11 @@ from pathlib import Path
 import pytest
 
 import partitioning
+from tests.imports import imports_of, roots
 
 PACKAGE = Path(partitioning.__file__).parent
 MODULES = sorted(PACKAGE.rglob("*.py"))
 FORBIDDEN = {"asyncio", "grpc", "logd", "os", "random", "socket", "threading", "time"}
-
-
-def _imported_roots(tree: ast.Module) -> set[str]:
-    roots: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    return roots
 
 
 def test_the_package_has_modules() -> None:
@@ -30,8 +21,7 @@ def test_the_package_has_modules() -> None:
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_module_imports_nothing_impure(path: Path) -> None:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    assert not _imported_roots(tree) & FORBIDDEN
+    assert not roots(imports_of(path)) & FORBIDDEN
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))

@@ -7,26 +7,18 @@ import ast
 import pathlib
 
 import replication
+from tests.imports import imports_of, roots
 
 FORBIDDEN = {"grpc", "asyncio", "time", "random", "os", "socket", "threading", "logd"}
 PACKAGE = pathlib.Path(replication.__file__).parent
-
-
-def _imports(path: pathlib.Path) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
-    return found
 
 
 def test_no_core_module_imports_io_clock_randomness_or_logd() -> None:
     modules = sorted(PACKAGE.rglob("*.py"))
     assert len(modules) >= 10
     offenders = {
-        str(path.relative_to(PACKAGE)): sorted(_imports(path) & FORBIDDEN) for path in modules
+        str(path.relative_to(PACKAGE)): sorted(roots(imports_of(path)) & FORBIDDEN)
+        for path in modules
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 
@@ -34,7 +26,7 @@ def test_no_core_module_imports_io_clock_randomness_or_logd() -> None:
 def test_the_check_sees_imports(tmp_path: pathlib.Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import os.path\nfrom time import monotonic\nimport logd.errors as e\n")
-    assert _imports(bad) & FORBIDDEN == {"os", "time", "logd"}
+    assert roots(imports_of(bad)) & FORBIDDEN == {"os", "time", "logd"}
 
 
 def test_every_core_module_declares_all() -> None:

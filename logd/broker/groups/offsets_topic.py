@@ -19,9 +19,9 @@ from typing import Any
 
 from logd.broker.api import NewTopic, TopicResult
 from logd.broker.groups.settings import GroupSettings
-from logd.broker.metadata import MetadataStore
 from logd.errors import CoordinatorNotAvailableError, LogdError, TopicAlreadyExistsError
 from logd.groups.partition import OFFSETS_TOPIC
+from logd.metadata.store import MetadataStore
 
 __all__ = ["OffsetsTopic", "offsets_topic_configs"]
 

@@ -27,7 +27,6 @@ from logd.broker.api import TopicPartition as BrokerTopicPartition
 from logd.broker.groups.driver import CoordinatorDriver
 from logd.broker.groups.offsets_topic import CreateTopics, OffsetsTopic
 from logd.broker.groups.settings import GroupSettings
-from logd.broker.metadata import MetadataStore
 from logd.broker.replicas import ReplicaManager
 from logd.clock import Clock
 from logd.errors import (
@@ -63,6 +62,7 @@ from logd.groups.messages import (
 )
 from logd.groups.partition import OFFSETS_TOPIC, offsets_partition_for
 from logd.groups.state import GroupState
+from logd.metadata.store import MetadataStore
 from partitioning import decode_assignment
 
 __all__ = ["CoordinatorLocation", "GroupService"]

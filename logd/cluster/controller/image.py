@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Final
 
-from logd.broker.api import BrokerMeta
-from logd.broker.metadata import PartitionAssignment, TopicRecord
 from logd.errors import CorruptRecordError
+from logd.metadata.store import PartitionAssignment, TopicRecord
+from logd.metadata.types import BrokerMeta
 from logd.v1 import cluster_pb2
 
 __all__ = ["Delta", "MetadataImage", "change_records", "topic_records"]

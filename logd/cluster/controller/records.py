@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
-from logd.broker.metadata import METADATA_TOPIC
 from logd.errors import CorruptRecordError, InvalidRequestError, InvalidTopicError
+from logd.metadata.store import METADATA_TOPIC
 from logd.records.builder import build_value_batch
 from logd.records.decoder import decode_batch
 from logd.storage import validate_topic_name

@@ -35,14 +35,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final
 
-from logd.broker.api import BrokerMeta
-from logd.broker.config import HostPort
-from logd.broker.metadata import (
-    METADATA_TOPIC,
-    MetadataListener,
-    PartitionAssignment,
-    TopicRecord,
-)
 from logd.clock import Clock
 from logd.cluster.controller.image import MetadataImage, change_records, topic_records
 from logd.cluster.controller.records import decode_records, encode_batch, validate_write
@@ -60,6 +52,13 @@ from logd.errors import (
     UnknownTopicOrPartitionError,
     error_for_code,
 )
+from logd.metadata.store import (
+    METADATA_TOPIC,
+    MetadataListener,
+    PartitionAssignment,
+    TopicRecord,
+)
+from logd.metadata.types import BrokerMeta, HostPort
 from logd.v1 import cluster_pb2
 from replication import Entry, EntryKind, NotLeaderError, ProposalDroppedError, Role, Snapshot
 

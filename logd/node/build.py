@@ -2,12 +2,12 @@
 
 Open (:meth:`BrokerNode.open`): the flusher thread; the data directory (locked, every log
 recovered); the cluster runtime (``logd.cluster.runtime``: the controller group over
-``__cluster_metadata-0``, the Raft driver and transport, broker heartbeats); the core and
-the group service. The broker's gRPC server must then start -- peers reach our Raft groups
-through it -- before :meth:`BrokerNode.serve` waits for the controller and the metadata to
-catch up, hosts the partitions (each a Raft group), and starts retention and the group
-coordinators (which follow the leadership of ``__consumer_offsets``). One node is a
-one-voter cluster: the same path.
+``__cluster_metadata-0``, the Raft driver and transport, broker heartbeats); the core, the
+group service and the seam front ends call (``logd.broker.seam``). The internal service's
+front end (gRPC) must then start -- peers reach our Raft groups through it -- before
+:meth:`BrokerNode.serve` waits for the controller and the metadata to catch up, hosts the
+partitions (each a Raft group), and starts retention and the group coordinators (which follow
+the leadership of ``__consumer_offsets``). One node is a one-voter cluster: the same path.
 
 Close: the group coordinators unload (waiting group requests answer NOT_COORDINATOR);
 retention stops; partitions stop (pending acks=all answers fail); the Raft groups and
@@ -24,18 +24,21 @@ import logging
 from pathlib import Path
 
 from logd.broker.api import BrokerMeta
-from logd.broker.config import BrokerConfig, HostPort
+from logd.broker.config import BrokerConfig
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import GroupService
-from logd.broker.metadata import leader_hint_for
 from logd.broker.replicas import ReplicaManager
 from logd.broker.retention import RetentionTask
+from logd.broker.seam import BrokerSeam
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock, SystemClock
 from logd.cluster.runtime import ClusterRuntime
+from logd.cluster.settings import ClusterSettings
+from logd.metadata.store import leader_hint_for
+from logd.metadata.types import HostPort
 from logd.storage import Flusher, FlushPolicy, LogManager
 
-__all__ = ["BrokerNode"]
+__all__ = ["BrokerNode", "cluster_settings"]
 
 _log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ class BrokerNode:
     ) -> None:
         self.core = core
         self.groups = groups
+        #: What front ends call (``logd.broker.seam``).
+        self.seam = BrokerSeam(core, groups)
         self.cluster = cluster
         self._logs = logs
         self._flusher = flusher
@@ -87,7 +92,7 @@ class BrokerNode:
         if flusher is None:
             flusher = Flusher(FlushPolicy(config.fsync.value), config.flush_interval_ms)
         logs = LogManager(config.data_dir, config=defaults.log, clock=clock, flusher=flusher)
-        cluster = ClusterRuntime(config, me, logs, flusher, clock)
+        cluster = ClusterRuntime(cluster_settings(config, address), me, logs, flusher, clock)
         try:
             await asyncio.to_thread(logs.open, {})
             store = await cluster.open()
@@ -105,7 +110,7 @@ class BrokerNode:
             leader_hint=lambda assignment: leader_hint_for(store.brokers(), assignment),
             replication=cluster,
         )
-        cluster.bind(replicas)
+        cluster.bind(replicas.announce_leadership)
         core = BrokerCore(config, store, replicas, cluster.leadership)
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)
         groups = GroupService(
@@ -144,3 +149,24 @@ class BrokerNode:
         await self.cluster.close()
         await asyncio.to_thread(self._logs.close)
         await asyncio.to_thread(self._flusher.stop)
+
+
+def cluster_settings(config: BrokerConfig, advertised: HostPort) -> ClusterSettings:
+    """The cluster's part of the broker's config; a single node (no ``peers``) is its own
+    only peer, at ``advertised``."""
+    peers = {p.node_id: p.address for p in config.peers} or {config.node_id: advertised}
+    return ClusterSettings(
+        node_id=config.node_id,
+        peers=peers,
+        raft_tick_ms=config.raft_tick_ms,
+        raft_election_ticks=config.raft_election_ticks,
+        raft_heartbeat_ticks=config.raft_heartbeat_ticks,
+        max_message_bytes=config.max_request_bytes,
+        broker_heartbeat_interval_ms=config.broker_heartbeat_interval_ms,
+        broker_session_timeout_ms=config.broker_session_timeout_ms,
+        replica_lag_time_max_ms=config.replica_lag_time_max_ms,
+        auto_leader_rebalance_enable=config.auto_leader_rebalance_enable,
+        leader_imbalance_check_interval_ms=config.leader_imbalance_check_interval_ms,
+        metadata_snapshot_interval=config.metadata_snapshot_interval,
+        fault_injection=config.fault_injection,
+    )

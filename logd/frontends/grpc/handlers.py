@@ -14,13 +14,17 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
 from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped]
 
+import grpc
+from logd.broker.seam import Caller
 from logd.errors import InvalidRequestError
-from logd.server.errors import abort, translate
+from logd.frontends.grpc.errors import abort, translate
 
-__all__ = ["Malformed", "service_handler", "stream_stream", "unary_unary"]
+__all__ = ["LISTENER", "Malformed", "caller_of", "service_handler", "stream_stream", "unary_unary"]
+
+#: This front end's listener name, as the node and ``Caller.listener`` spell it.
+LISTENER = "grpc"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -86,3 +90,14 @@ def service_handler(
     service: str, methods: dict[str, grpc.RpcMethodHandler]
 ) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(service, methods)
+
+
+def caller_of(context: grpc.aio.ServicerContext) -> Caller:
+    """Who calls: anonymous (no authentication on this listener yet), the client's name from
+    its user agent (``logd-python/<client.id>``), the peer's address."""
+    agent = ""
+    for key, value in context.invocation_metadata() or ():
+        if key == "user-agent":
+            agent = value if isinstance(value, str) else value.decode("utf-8", "replace")
+    client_id = agent.split(" ", 1)[0].partition("/")[2] if agent.startswith("logd-") else ""
+    return Caller(client_id=client_id, listener=LISTENER, address=context.peer() or "")

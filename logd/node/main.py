@@ -14,15 +14,15 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from logd.broker.config import BrokerConfig
 from logd.errors import LogdError
-from logd.server.args import add_arguments, config_from_args
+from logd.node.args import add_arguments, config_from_args
 
 __all__ = ["main", "serve"]
 
-_log = logging.getLogger("logd.server")
+_log = logging.getLogger("logd.node")
 
 
 def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -50,12 +50,12 @@ def serve(config: BrokerConfig, *, log_level: str = "INFO") -> int:
 
 
 async def _serve(config: BrokerConfig) -> int:
-    from logd.server.runner import BrokerServer
+    from logd.node.runner import NodeRunner
 
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
-    server = BrokerServer(config)
+    server = NodeRunner(config)
     hurrying: list[asyncio.Task[None]] = []
 
     def on_signal(signum: int) -> None:
@@ -90,7 +90,7 @@ async def _serve(config: BrokerConfig) -> int:
         await server.stop(0)
         sys.stderr.write(f"error: {exc}\n")
         return 1
-    _announce(server.address, str(server.node.data_dir), config)
+    _announce(server.address, str(server.node.data_dir), config, server.bound)
     await stopping.wait()
     _log.info("shutting down: draining requests (grace %d ms)", config.shutdown_grace_ms)
     await server.stop()
@@ -100,11 +100,16 @@ async def _serve(config: BrokerConfig) -> int:
     return 0
 
 
-def _announce(address: object, data_dir: str, config: BrokerConfig) -> None:
-    """The one line saying where the broker listens and keeps its data, then how to try it."""
+def _announce(
+    address: object, data_dir: str, config: BrokerConfig, bound: Mapping[str, object]
+) -> None:
+    """The line saying where the broker listens and keeps its data, one line per listener
+    (``listener NAME HOST:PORT``, the address bound), then how to try it."""
     flag = "" if str(address) == "127.0.0.1:7070" else f" -b {address}"
+    listeners = "".join(f"listener {name} {where}\n" for name, where in bound.items())
     print(
         f"logd broker {config.node_id} listening on {address}, data in {data_dir}\n"
+        f"{listeners}"
         "try it from another terminal:\n"
         f"  logd topic create demo{flag}\n"
         f"  seq 10 | logd produce demo{flag}\n"
@@ -114,7 +119,7 @@ def _announce(address: object, data_dir: str, config: BrokerConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m logd.server", description="run a broker")
+    parser = argparse.ArgumentParser(prog="python -m logd.node", description="run a broker")
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

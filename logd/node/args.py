@@ -1,4 +1,4 @@
-"""The command-line flags of a broker (``logd serve`` and ``python -m logd.server``).
+"""The command-line flags of a broker (``logd serve`` and ``python -m logd.node``).
 
 Light on purpose: argparse and the config module only, so ``logd --help`` stays fast.
 Flags override the TOML file given with ``--config``; the file overrides the defaults.
@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 
 from logd.broker.config import BrokerConfig, load_config
+from logd.broker.listeners import ADVERTISED_KAFKA, LISTENERS
 
-__all__ = ["add_arguments", "config_from_args"]
+__all__ = ["add_arguments", "config_from_args", "listener_arguments"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--advertised-listen",
         metavar="HOST:PORT",
         help="address clients are told to use (default: --listen)",
+    )
+    for spec in LISTENERS:
+        parser.add_argument(
+            spec.flag,
+            metavar="HOST:PORT|off",
+            help=f"{spec.speaks} (default {spec.default})",
+        )
+    parser.add_argument(
+        ADVERTISED_KAFKA.flag,
+        metavar="HOST:PORT",
+        help="the Kafka listener's address clients are told to use (default: the bound one)",
     )
     parser.add_argument(
         "--peers",
@@ -61,5 +73,22 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
             "peers": args.peers,
             "fsync": args.fsync,
             "fault.injection.enable": args.enable_fault_injection,
+            **{
+                spec.key: getattr(args, _dest(spec.flag)) for spec in (*LISTENERS, ADVERTISED_KAFKA)
+            },
         },
     )
+
+
+def _dest(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
+
+
+def listener_arguments(host: str, offset: int) -> list[str]:
+    """Flags giving every listener its default port + ``offset`` on ``host`` (``logd dev``
+    gives node i each port + i, so N nodes on one machine never collide)."""
+    flags: list[str] = []
+    for spec in LISTENERS:
+        port = int(spec.default.rpartition(":")[2]) + offset
+        flags += [spec.flag, f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    return flags

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from logd.broker.api import NewTopic
+from logd.broker.seam import ANONYMOUS
 from logd.errors import ErrorCode
+from logd.frontends.grpc.errors import ERROR_CODE_KEY
+from logd.frontends.grpc.handlers import Malformed
+from logd.frontends.grpc.produce_stream import ProduceStream
 from logd.records import build_value_batch
-from logd.server.errors import ERROR_CODE_KEY
-from logd.server.handlers import Malformed
-from logd.server.produce_stream import ProduceStream
 from logd.v1 import broker_pb2
 from tests.broker.harness import OpenCore, open_core
 
@@ -85,7 +86,7 @@ def test_answers_every_request_and_keeps_each_partitions_order(tmp_path: Path) -
         try:
             context = FakeContext()
             requests = [request(i, acks=(1, -1, 0)[i % 3], partition=i % 2) for i in range(60)]
-            await ProduceStream(ctx.core, context, 8).serve(Source(requests))  # type: ignore[arg-type]
+            await ProduceStream(ctx.seam(), context, 8, ANONYMOUS).serve(Source(requests))  # type: ignore[arg-type]
             answered = {a.correlation_id: a for a in context.written}
             assert sorted(answered) == [i for i in range(60) if i % 3 != 2]  # acks=0: silent
             for partition in (0, 1):
@@ -108,7 +109,9 @@ def test_a_client_that_does_not_read_stops_the_stream_reading(tmp_path: Path) ->
             context = FakeContext()
             context.flowing.clear()
             source = Source([request(i) for i in range(10)])
-            serving = asyncio.ensure_future(ProduceStream(ctx.core, context, 2).serve(source))  # type: ignore[arg-type]
+            serving = asyncio.ensure_future(
+                ProduceStream(ctx.seam(), context, 2, ANONYMOUS).serve(source)
+            )  # type: ignore[arg-type]
             while source.taken < 3:
                 await asyncio.sleep(0)
             for _ in range(200):  # nothing can free a slot while writes are held back
@@ -133,7 +136,7 @@ def test_garbage_ends_the_stream_after_the_answers_due(tmp_path: Path) -> None:
             bad = Malformed("logd.v1.ProduceRequest", "truncated")
             source = Source([request(1, acks=-1), bad, request(2)])
             with pytest.raises(Aborted):
-                await ProduceStream(ctx.core, context, 8).serve(source)  # type: ignore[arg-type]
+                await ProduceStream(ctx.seam(), context, 8, ANONYMOUS).serve(source)  # type: ignore[arg-type]
             assert [a.correlation_id for a in context.written] == [1]
             assert source.taken == 2  # nothing after the garbage was read
             assert context.aborted is not None
@@ -149,7 +152,7 @@ def test_a_stream_drained_before_it_starts_reads_nothing(tmp_path: Path) -> None
         ctx = await with_core(tmp_path)
         try:
             context = FakeContext()
-            stream = ProduceStream(ctx.core, context, 8)  # type: ignore[arg-type]
+            stream = ProduceStream(ctx.seam(), context, 8, ANONYMOUS)  # type: ignore[arg-type]
             stream.drain()
             source = Source([request(1)])
             with pytest.raises(Aborted):

@@ -11,7 +11,7 @@ from typing import Final
 
 from logd.broker import api
 from logd.errors import InvalidRequestError
-from logd.server.errors import error_proto
+from logd.frontends.grpc.errors import error_proto
 from logd.v1 import admin_pb2, broker_pb2
 
 __all__ = [

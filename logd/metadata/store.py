@@ -32,8 +32,8 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
-from logd.broker.api import NO_LEADER, BrokerMeta, LeaderHint
 from logd.errors import InvalidTopicError
+from logd.metadata.types import NO_LEADER, BrokerMeta, LeaderHint
 
 __all__ = [
     "METADATA_TOPIC",

@@ -31,13 +31,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-
 from logd.broker.api import ProduceResult
-from logd.broker.core import BrokerCore
+from logd.broker.seam import BrokerSeam, Caller
 from logd.errors import BrokerUnavailableError, LogdError, UnknownServerError
-from logd.server import convert
-from logd.server.errors import abort
-from logd.server.handlers import Malformed
+from logd.frontends.grpc import convert
+from logd.frontends.grpc.errors import abort
+from logd.frontends.grpc.handlers import Malformed
 from logd.v1 import broker_pb2
 
 __all__ = ["ProduceStream"]
@@ -50,9 +49,14 @@ class ProduceStream:
     """Serves one Produce call; see the module doc."""
 
     def __init__(
-        self, core: BrokerCore, context: grpc.aio.ServicerContext, max_in_flight: int
+        self,
+        seam: BrokerSeam,
+        context: grpc.aio.ServicerContext,
+        max_in_flight: int,
+        caller: Caller,
     ) -> None:
-        self._core = core
+        self._broker = seam
+        self._caller = caller
         self._context = context
         self._slots = asyncio.Semaphore(max_in_flight)
         self._out: asyncio.Queue[Any] = asyncio.Queue()
@@ -104,8 +108,13 @@ class ProduceStream:
             self._maybe_end()
 
     def _submit(self, request: broker_pb2.ProduceRequest) -> None:
-        answer = self._core.produce_nowait(
-            request.topic, request.partition, request.acks, request.records, request.timeout_ms
+        answer = self._broker.produce_nowait(
+            request.topic,
+            request.partition,
+            request.acks,
+            request.records,
+            request.timeout_ms,
+            caller=self._caller,
         )
         if isinstance(answer, ProduceResult):
             self._answer(request, answer)

@@ -1,8 +1,9 @@
 """The thin gRPC servicers of ``logd.v1.LogBroker`` and ``logd.v1.LogAdmin`` (STYLE.md 14).
 
-Each method parses (``convert``), calls the broker core, and builds the answer; errors are
-mapped by ``logd.server.errors`` alone (the unary wrapper in ``handlers`` applies it). No
-broker logic lives here.
+Each method parses (``convert``), calls the broker through its seam (``logd.broker.seam``)
+with the caller (``handlers.caller_of``), and builds the answer; errors are mapped by
+``logd.frontends.grpc.errors`` alone (the unary wrapper in ``handlers`` applies it). No broker
+logic lives here.
 
 Ownership: one instance of each per server, on the broker's event loop.
 """
@@ -13,12 +14,11 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
-
-from logd.broker.core import BrokerCore
-from logd.server import convert
-from logd.server.errors import error_proto
-from logd.server.handlers import service_handler, stream_stream, unary_unary
-from logd.server.produce_stream import ProduceStream
+from logd.broker.seam import BrokerSeam
+from logd.frontends.grpc import convert
+from logd.frontends.grpc.errors import error_proto
+from logd.frontends.grpc.handlers import caller_of, service_handler, stream_stream, unary_unary
+from logd.frontends.grpc.produce_stream import ProduceStream
 from logd.v1 import admin_pb2, broker_pb2
 
 __all__ = ["ADMIN_SERVICE", "BROKER_SERVICE", "AdminService", "BrokerService"]
@@ -32,8 +32,8 @@ _Ctx: TypeAlias = grpc.aio.ServicerContext
 class BrokerService:
     """``LogBroker``: produce, fetch, offsets, metadata, producer ids."""
 
-    def __init__(self, core: BrokerCore, max_in_flight: int) -> None:
-        self._core = core
+    def __init__(self, seam: BrokerSeam, max_in_flight: int) -> None:
+        self._broker = seam
         self._max_in_flight = max_in_flight
         self._streams: set[ProduceStream] = set()
 
@@ -64,8 +64,8 @@ class BrokerService:
             stream.drain()
 
     async def produce(self, requests: AsyncIterator[Any], context: _Ctx) -> None:
-        stream = ProduceStream(self._core, context, self._max_in_flight)
-        if self._core.draining:
+        stream = ProduceStream(self._broker, context, self._max_in_flight, caller_of(context))
+        if self._broker.draining:
             stream.drain()
         self._streams.add(stream)
         try:
@@ -74,30 +74,35 @@ class BrokerService:
             self._streams.discard(stream)
 
     async def fetch(self, request: broker_pb2.FetchRequest, context: _Ctx) -> Any:
-        results = await self._core.fetch(
+        results = await self._broker.fetch(
             convert.fetch_requests(request),
             max_wait_ms=request.max_wait_ms,
             min_bytes=request.min_bytes,
             max_bytes=request.max_bytes,
+            caller=caller_of(context),
         )
         return convert.fetch_response(results)
 
     async def list_offsets(self, request: broker_pb2.ListOffsetsRequest, context: _Ctx) -> Any:
         return convert.list_offsets_response(
-            await self._core.list_offsets(convert.list_offsets_queries(request))
+            await self._broker.list_offsets(
+                convert.list_offsets_queries(request), caller=caller_of(context)
+            )
         )
 
     async def metadata(self, request: broker_pb2.MetadataRequest, context: _Ctx) -> Any:
         convert.check_count("topics", len(request.topics))
-        meta = await self._core.metadata(
-            list(request.topics), include_internal=request.include_internal
+        meta = await self._broker.metadata(
+            list(request.topics),
+            include_internal=request.include_internal,
+            caller=caller_of(context),
         )
         return convert.metadata_response(meta)
 
     async def init_producer_id(
         self, request: broker_pb2.InitProducerIdRequest, context: _Ctx
     ) -> Any:
-        result = await self._core.init_producer_id()
+        result = await self._broker.init_producer_id(caller=caller_of(context))
         return broker_pb2.InitProducerIdResponse(
             error=error_proto(result.error),
             producer_id=result.producer_id,
@@ -108,8 +113,8 @@ class BrokerService:
 class AdminService:
     """``LogAdmin``: topics, configs, the cluster."""
 
-    def __init__(self, core: BrokerCore) -> None:
-        self._core = core
+    def __init__(self, seam: BrokerSeam) -> None:
+        self._broker = seam
 
     def handler(self) -> grpc.GenericRpcHandler:
         methods: dict[str, tuple[Any, Any]] = {
@@ -131,52 +136,66 @@ class AdminService:
         )
 
     async def create_topics(self, request: admin_pb2.CreateTopicsRequest, context: _Ctx) -> Any:
-        results = await self._core.create_topics(
-            convert.new_topics(request), validate_only=request.validate_only
+        results = await self._broker.create_topics(
+            convert.new_topics(request),
+            validate_only=request.validate_only,
+            caller=caller_of(context),
         )
         return admin_pb2.CreateTopicsResponse(topics=convert.topic_results(results))
 
     async def delete_topics(self, request: admin_pb2.DeleteTopicsRequest, context: _Ctx) -> Any:
         convert.check_count("topics", len(request.names))
-        results = await self._core.delete_topics(list(request.names))
+        results = await self._broker.delete_topics(list(request.names), caller=caller_of(context))
         return admin_pb2.DeleteTopicsResponse(topics=convert.topic_results(results))
 
     async def list_topics(self, request: admin_pb2.ListTopicsRequest, context: _Ctx) -> Any:
-        listing = await self._core.list_topics(include_internal=request.include_internal)
+        listing = await self._broker.list_topics(
+            include_internal=request.include_internal, caller=caller_of(context)
+        )
         return convert.list_topics_response(listing)
 
     async def describe_topics(self, request: admin_pb2.DescribeTopicsRequest, context: _Ctx) -> Any:
         convert.check_count("topics", len(request.names))
         return convert.describe_topics_response(
-            await self._core.describe_topics(list(request.names))
+            await self._broker.describe_topics(list(request.names), caller=caller_of(context))
         )
 
     async def alter_configs(self, request: admin_pb2.AlterConfigsRequest, context: _Ctx) -> Any:
-        result = await self._core.alter_configs(
+        result = await self._broker.alter_configs(
             request.topic,
             dict(request.set),
             list(request.delete),
             validate_only=request.validate_only,
+            caller=caller_of(context),
         )
         return admin_pb2.AlterConfigsResponse(error=error_proto(result.error))
 
     async def create_partitions(
         self, request: admin_pb2.CreatePartitionsRequest, context: _Ctx
     ) -> Any:
-        result = await self._core.create_partitions(
-            request.topic, request.total_count, validate_only=request.validate_only
+        result = await self._broker.create_partitions(
+            request.topic,
+            request.total_count,
+            validate_only=request.validate_only,
+            caller=caller_of(context),
         )
         return admin_pb2.CreatePartitionsResponse(error=error_proto(result.error))
 
     async def describe_cluster(
         self, request: admin_pb2.DescribeClusterRequest, context: _Ctx
     ) -> Any:
-        return convert.cluster_description(await self._core.describe_cluster())
+        return convert.cluster_description(
+            await self._broker.describe_cluster(caller=caller_of(context))
+        )
 
     async def transfer_leadership(
         self, request: admin_pb2.TransferLeadershipRequest, context: _Ctx
     ) -> Any:
-        result = await self._core.transfer_leadership(
-            request.topic, request.partition, request.target, request.timeout_ms
+        result = await self._broker.transfer_leadership(
+            request.topic,
+            request.partition,
+            request.target,
+            request.timeout_ms,
+            caller=caller_of(context),
         )
         return convert.transfer_response(result)

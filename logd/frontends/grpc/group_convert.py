@@ -2,7 +2,7 @@
 
 The proto and ``logd.groups.messages`` mirror each other field for field; what differs is
 spelled here once: "" on the wire is ``None`` for a group instance id; an error code travels
-in an ``Error`` field built by the one helper (``logd.server.errors.error_proto``). Counts a
+in an ``Error`` field built by the one helper (``logd.frontends.grpc.errors.error_proto``). Counts a
 client controls are checked before anything is built from them. Pure functions, no I/O.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from logd.broker.groups.service import CoordinatorLocation
+from logd.broker.seam import CoordinatorLocation
 from logd.errors import ErrorCode, InvalidRequestError, error_for_code
+from logd.frontends.grpc.convert import check_count
+from logd.frontends.grpc.errors import error_proto
 from logd.groups import messages as m
 from logd.groups.state import GroupState
-from logd.server.convert import check_count
-from logd.server.errors import error_proto
 from logd.v1 import common_pb2, group_pb2
 
 __all__ = [

@@ -1,0 +1,358 @@
+"""The front-end seam: everything a front end may ask of the broker, in one typed class.
+
+A front end (``logd.frontends.<name>``: gRPC today; Kafka, the schema registry, HTTP, MQTT
+and admin next) imports this module, the request/answer types of :mod:`logd.broker.api` and
+:mod:`logd.groups.messages`, ``logd.errors`` and the pure packages -- nothing else of the
+broker. Every method takes the :class:`Caller` (who asks, through which listener), so that
+authentication, ACLs and quotas are checked here, once, for every door (DESIGN.md "Front ends
+and listeners"): :meth:`BrokerSeam.admit` is that one place, and today it admits everyone.
+
+How a new front end plugs in:
+
+1. **One class** implementing ``logd.node.frontends.FrontEnd`` (``async start() ->
+   HostPort``: bind the listener -- port 0 allowed -- and start accepting; ``begin_drain()``;
+   ``async stop(grace_s)``), built from the node by a factory, and **one registration line**
+   in ``logd.node.frontends.FRONT_ENDS`` under its listener's name. Its listener's address is
+   a config key and a flag already (``--kafka-listen`` …, ``logd.broker.listeners``).
+2. **Requests**: parse the wire message into the api types, build a :class:`Caller` (the
+   authenticated principal, the client id, the listener's name), call the seam, write the
+   answer. Per-item failures come back inside the answers (``error: LogdError | None``, Kafka
+   codes); a request that fails as a whole raises a ``LogdError``. Map both to the wire in
+   **one boundary function** of the front end (the gRPC front end: ``errors.translate``), never
+   call by call.
+3. **Shutdown** (the node drives it, STYLE.md 14): ``begin_drain`` -- stop accepting new
+   connections, stop reading new requests from open ones; the node then calls
+   :meth:`BrokerSeam.begin_drain` (waiting fetches answer now with what they have, group
+   coordinators unload and answer NOT_COORDINATOR), then ``stop(grace_s)``: let the requests in
+   flight finish until the deadline, then cancel them and close the sockets.
+4. Long polls: :meth:`fetch` waits up to ``max_wait_ms`` on the core's own waiters and ends
+   early on drain; a front end needs no timer of its own.
+
+Ownership: the broker's event loop, like the core; not thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from typing import Protocol
+
+from logd.broker.api import (
+    ClusterDescription,
+    ClusterMetadata,
+    FetchPartitionRequest,
+    FetchPartitionResult,
+    InitProducerIdResult,
+    LeadershipResult,
+    ListOffsetsQuery,
+    ListOffsetsResult,
+    NewTopic,
+    ProduceResult,
+    TopicDescription,
+    TopicListing,
+    TopicResult,
+)
+from logd.broker.core import BrokerCore
+from logd.broker.groups.service import CoordinatorLocation, GroupService
+from logd.errors import LogdError
+from logd.groups.messages import (
+    DeleteGroupsResponse,
+    DescribedGroup,
+    GroupOffsets,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    JoinGroupRequest,
+    JoinGroupResponse,
+    LeaveGroupRequest,
+    LeaveGroupResponse,
+    ListGroupsResponse,
+    OffsetCommitRequest,
+    OffsetCommitResponse,
+    OffsetFetchResponse,
+    SyncGroupRequest,
+    SyncGroupResponse,
+    TopicPartition,
+)
+from logd.groups.state import GroupState
+from logd.metadata.types import NO_LEADER
+
+__all__ = [
+    "ANONYMOUS",
+    "AdmitAll",
+    "BrokerSeam",
+    "Caller",
+    "CoordinatorLocation",  # FindCoordinator's answer, re-exported for front ends
+    "Gate",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """Who makes a request, as its front end established it."""
+
+    #: Kafka's principal form (``User:NAME``); anonymous until authentication is on.
+    principal: str = "User:ANONYMOUS"
+    #: The client's own name for itself (Kafka's ``client.id``), "" when it gave none.
+    client_id: str = ""
+    #: The listener the request came through (``grpc``, ``kafka`` …).
+    listener: str = ""
+    #: The peer's address (``HOST:PORT``), "" when unknown.
+    address: str = ""
+
+
+ANONYMOUS = Caller()
+
+
+class Gate(Protocol):
+    """Decides whether ``caller`` may do ``action`` (a seam method's name) to ``resources``
+    (topic names, group ids; empty for the cluster); raises the typed LogdError (an
+    authorization or quota error) when not. The security layer plugs in here."""
+
+    def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None: ...
+
+
+class AdmitAll:
+    """The gate while there is no authentication (PLAINTEXT on loopback): everyone may."""
+
+    def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
+        return None
+
+
+class BrokerSeam:
+    """The broker core and its group service, as a front end sees them."""
+
+    def __init__(self, core: BrokerCore, groups: GroupService, gate: Gate | None = None) -> None:
+        self._core = core
+        self._groups = groups
+        self._gate: Gate = gate or AdmitAll()
+
+    def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
+        """The one check every call makes first (see :class:`Gate`)."""
+        self._gate.admit(caller, action, resources)
+
+    # -- state ----------------------------------------------------------------------------
+
+    @property
+    def node_id(self) -> int:
+        return self._core.node_id
+
+    @property
+    def draining(self) -> bool:
+        """Shutting down: a front end stops reading new requests."""
+        return self._core.draining
+
+    def begin_drain(self) -> None:
+        """Waiting fetches answer now; group coordinators unload (NOT_COORDINATOR)."""
+        self._core.begin_drain()
+        self._groups.close()
+
+    # -- produce, fetch, offsets ------------------------------------------------------------
+
+    def produce_nowait(
+        self,
+        topic: str,
+        partition: int,
+        acks: int,
+        records: bytes,
+        timeout_ms: int = 0,
+        *,
+        caller: Caller = ANONYMOUS,
+    ) -> ProduceResult | asyncio.Future[ProduceResult]:
+        """Append one batch before returning (a stream keeps its order: no await in
+        between); the answer, or (acks=all) a future of it. Never raises a LogdError."""
+        try:
+            self.admit(caller, "produce", (topic,))
+        except LogdError as exc:
+            return ProduceResult(error=exc)
+        return self._core.produce_nowait(topic, partition, acks, records, timeout_ms)
+
+    async def produce(
+        self,
+        topic: str,
+        partition: int,
+        acks: int,
+        records: bytes,
+        timeout_ms: int = 0,
+        *,
+        caller: Caller = ANONYMOUS,
+    ) -> ProduceResult:
+        answer = self.produce_nowait(topic, partition, acks, records, timeout_ms, caller=caller)
+        return answer if isinstance(answer, ProduceResult) else await answer
+
+    async def init_producer_id(self, *, caller: Caller = ANONYMOUS) -> InitProducerIdResult:
+        self.admit(caller, "init_producer_id")
+        return await self._core.init_producer_id()
+
+    async def fetch(
+        self,
+        partitions: Sequence[FetchPartitionRequest],
+        *,
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+        caller: Caller = ANONYMOUS,
+    ) -> list[FetchPartitionResult]:
+        """Long-poll fetch: answers once ``min_bytes`` are there, ``max_wait_ms`` passed, or
+        the broker drains."""
+        self.admit(caller, "fetch", {p.topic for p in partitions})
+        return await self._core.fetch(
+            partitions, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes
+        )
+
+    async def list_offsets(
+        self, queries: Sequence[ListOffsetsQuery], *, caller: Caller = ANONYMOUS
+    ) -> list[ListOffsetsResult]:
+        self.admit(caller, "list_offsets", {q.topic for q in queries})
+        return await self._core.list_offsets(queries)
+
+    # -- metadata and admin -----------------------------------------------------------------
+
+    async def metadata(
+        self,
+        topics: Sequence[str] = (),
+        *,
+        include_internal: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> ClusterMetadata:
+        self.admit(caller, "metadata", topics)
+        return await self._core.metadata(topics, include_internal=include_internal)
+
+    async def describe_cluster(self, *, caller: Caller = ANONYMOUS) -> ClusterDescription:
+        self.admit(caller, "describe_cluster")
+        return await self._core.describe_cluster()
+
+    async def create_topics(
+        self,
+        topics: Sequence[NewTopic],
+        *,
+        validate_only: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> list[TopicResult]:
+        self.admit(caller, "create_topics", [t.name for t in topics])
+        return await self._core.create_topics(topics, validate_only=validate_only)
+
+    async def delete_topics(
+        self, names: Sequence[str], *, caller: Caller = ANONYMOUS
+    ) -> list[TopicResult]:
+        self.admit(caller, "delete_topics", names)
+        return await self._core.delete_topics(names)
+
+    async def list_topics(
+        self, *, include_internal: bool = False, caller: Caller = ANONYMOUS
+    ) -> list[TopicListing]:
+        self.admit(caller, "list_topics")
+        return await self._core.list_topics(include_internal=include_internal)
+
+    async def describe_topics(
+        self, names: Sequence[str], *, caller: Caller = ANONYMOUS
+    ) -> list[TopicDescription]:
+        self.admit(caller, "describe_topics", names)
+        return await self._core.describe_topics(names)
+
+    async def alter_configs(
+        self,
+        topic: str,
+        set_configs: Mapping[str, str],
+        delete: Sequence[str],
+        *,
+        validate_only: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> TopicResult:
+        self.admit(caller, "alter_configs", (topic,))
+        return await self._core.alter_configs(
+            topic, set_configs, delete, validate_only=validate_only
+        )
+
+    async def create_partitions(
+        self,
+        topic: str,
+        total_count: int,
+        *,
+        validate_only: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> TopicResult:
+        self.admit(caller, "create_partitions", (topic,))
+        return await self._core.create_partitions(topic, total_count, validate_only=validate_only)
+
+    async def transfer_leadership(
+        self,
+        topic: str,
+        partition: int,
+        target: int = NO_LEADER,
+        timeout_ms: int = 0,
+        *,
+        caller: Caller = ANONYMOUS,
+    ) -> LeadershipResult:
+        self.admit(caller, "transfer_leadership", (topic,))
+        return await self._core.transfer_leadership(topic, partition, target, timeout_ms)
+
+    # -- consumer groups ------------------------------------------------------------------
+
+    async def find_coordinators(
+        self, group_ids: Sequence[str], *, caller: Caller = ANONYMOUS
+    ) -> list[CoordinatorLocation]:
+        self.admit(caller, "find_coordinators", group_ids)
+        return await self._groups.find_coordinators(group_ids)
+
+    async def join_group(
+        self, req: JoinGroupRequest, *, caller: Caller = ANONYMOUS
+    ) -> JoinGroupResponse:
+        self.admit(caller, "join_group", (req.group_id,))
+        return await self._groups.join_group(req)
+
+    async def sync_group(
+        self, req: SyncGroupRequest, *, caller: Caller = ANONYMOUS
+    ) -> SyncGroupResponse:
+        self.admit(caller, "sync_group", (req.group_id,))
+        return await self._groups.sync_group(req)
+
+    async def heartbeat(
+        self, req: HeartbeatRequest, *, caller: Caller = ANONYMOUS
+    ) -> HeartbeatResponse:
+        self.admit(caller, "heartbeat", (req.group_id,))
+        return await self._groups.heartbeat(req)
+
+    async def leave_group(
+        self, req: LeaveGroupRequest, *, caller: Caller = ANONYMOUS
+    ) -> LeaveGroupResponse:
+        self.admit(caller, "leave_group", (req.group_id,))
+        return await self._groups.leave_group(req)
+
+    async def commit_offsets(
+        self, req: OffsetCommitRequest, *, caller: Caller = ANONYMOUS
+    ) -> OffsetCommitResponse:
+        self.admit(caller, "commit_offsets", (req.group_id,))
+        return await self._groups.commit_offsets(req)
+
+    async def fetch_offsets(
+        self,
+        group_id: str,
+        partitions: Sequence[TopicPartition] | None = None,
+        *,
+        caller: Caller = ANONYMOUS,
+    ) -> OffsetFetchResponse:
+        self.admit(caller, "fetch_offsets", (group_id,))
+        return await self._groups.fetch_offsets(group_id, partitions)
+
+    async def list_groups(
+        self, states: Collection[GroupState] = (), *, caller: Caller = ANONYMOUS
+    ) -> ListGroupsResponse:
+        self.admit(caller, "list_groups")
+        return await self._groups.list_groups(states)
+
+    async def describe_groups(
+        self,
+        group_ids: Sequence[str],
+        *,
+        include_offsets: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> list[tuple[DescribedGroup, GroupOffsets | None]]:
+        self.admit(caller, "describe_groups", group_ids)
+        return await self._groups.describe_groups(group_ids, include_offsets=include_offsets)
+
+    async def delete_groups(
+        self, group_ids: Sequence[str], *, caller: Caller = ANONYMOUS
+    ) -> DeleteGroupsResponse:
+        self.admit(caller, "delete_groups", group_ids)
+        return await self._groups.delete_groups(group_ids)

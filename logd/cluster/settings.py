@@ -1,0 +1,36 @@
+"""The cluster's own settings: what the Raft driver, the controller and liveness need, and
+nothing of the broker's other configuration.
+
+The composition root (``logd.node``) builds them from the broker's config
+(``logd.node.build.cluster_settings``); the cluster never sees ``BrokerConfig``, so it sits
+below the broker core (docs/internals.md, "Layers"). Field meanings and defaults are the
+config keys' (``logd.broker.config``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from logd.metadata.types import HostPort
+
+__all__ = ["ClusterSettings"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    node_id: int
+    #: Every member of the cluster by id, this node included (one entry: a single node).
+    peers: Mapping[int, HostPort]
+    raft_tick_ms: int = 50
+    raft_election_ticks: int = 15
+    raft_heartbeat_ticks: int = 3
+    #: The largest message a peer link sends or accepts.
+    max_message_bytes: int = 64 * 1024 * 1024
+    broker_heartbeat_interval_ms: int = 500
+    broker_session_timeout_ms: int = 4500
+    replica_lag_time_max_ms: int = 30_000
+    auto_leader_rebalance_enable: bool = True
+    leader_imbalance_check_interval_ms: int = 10_000
+    metadata_snapshot_interval: int = 10_000
+    fault_injection: bool = False

@@ -1,0 +1,71 @@
+"""The names every layer above storage shares: partitions, brokers, addresses, leaders.
+
+Owned by no one layer: the cluster (Raft groups, the controller), the broker core and the
+front ends all speak of a ``TopicPartition``, a ``BrokerMeta`` or a ``LeaderHint``, so these
+live below all of them (``docs/internals.md``, "Layers"). Plain frozen dataclasses, no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from logd.errors import LogdError
+
+__all__ = [
+    "NO_LEADER",
+    "BrokerMeta",
+    "HostPort",
+    "LeaderHint",
+    "LeadershipResult",
+    "TopicPartition",
+]
+
+NO_LEADER = -1
+
+
+@dataclasses.dataclass(frozen=True, slots=True, order=True)
+class TopicPartition:
+    topic: str
+    partition: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrokerMeta:
+    node_id: int
+    host: str
+    port: int
+    rack: str = ""
+    alive: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LeaderHint:
+    """Who leads a partition, for a client that asked the wrong broker."""
+
+    leader_id: int = NO_LEADER
+    address: str = ""
+    leader_epoch: int = -1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LeadershipResult:
+    """The answer to a leadership transfer: who leads now and in which epoch (the target,
+    on success), or the error, with a hint on NOT_LEADER_OR_FOLLOWER."""
+
+    leader_id: int = NO_LEADER
+    leader_epoch: int = -1
+    error: LogdError | None = None
+    leader_hint: LeaderHint | None = None

@@ -1,0 +1,54 @@
+"""How front ends plug into a node: the :class:`FrontEnd` protocol and :data:`FRONT_ENDS`, the
+registry of the front ends that exist, by listener name.
+
+A new front end is one class and one line here. The class implements :class:`FrontEnd`; its
+factory builds it from the listener's address, the broker's config and the open node (it
+takes ``node.seam`` -- ``logd.broker.seam``, whose docstring says what a front end may call
+and how it maps errors and drains). The line maps the listener's name (``logd.broker
+.listeners.LISTENERS``: ``kafka``, ``registry``, ``http``, ``admin``, ``mqtt``) to the factory.
+
+The node starts every registered front end whose listener is not ``off`` once the broker
+serves, records the address each bound, and stops them all on shutdown: ``begin_drain`` on
+each, the core drains, then ``stop(grace)`` on each, concurrently. A listener whose front
+end is not registered yet is accepted in the config and simply not started (the node logs
+it once at DEBUG). The gRPC front end is not in the registry: it carries the cluster's
+internal service, so the node binds and starts it before the cluster forms
+(``logd.node.runner``).
+
+Ownership: front ends live on the broker's event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from logd.broker.config import BrokerConfig
+from logd.metadata.types import HostPort
+from logd.node.build import BrokerNode
+
+__all__ = ["FRONT_ENDS", "FrontEnd", "FrontEndFactory"]
+
+
+class FrontEnd(Protocol):
+    """One listener's server."""
+
+    async def start(self) -> HostPort:
+        """Bind (port 0: any free port) and start accepting; the address actually bound.
+        A port in use raises ``InvalidConfigError`` with one clear line."""
+        ...
+
+    def begin_drain(self) -> None:
+        """Shutting down: accept no new connections, read no new requests."""
+        ...
+
+    async def stop(self, grace_s: float) -> None:
+        """Let the requests in flight finish for ``grace_s``, then cancel them and close
+        every connection. Called again (a second signal) with 0: cancel now."""
+        ...
+
+
+FrontEndFactory = Callable[[HostPort, BrokerConfig, BrokerNode], FrontEnd]
+
+#: listener name -> factory. One line per front end; none beside gRPC exists yet.
+FRONT_ENDS: dict[str, FrontEndFactory] = {}

@@ -1,0 +1,123 @@
+"""The broker process's life: bind, open the node, start its front ends, serve, drain, stop.
+
+Start: bind the gRPC port (so a port in use fails before the data directory is touched),
+open the node (``build.BrokerNode``), start the gRPC front end (clients, and peers reaching
+our Raft groups), wait until the cluster has a controller and our metadata caught up
+(``BrokerNode.serve``), start every other front end whose listener is on and that exists
+(``frontends.FRONT_ENDS``), write the addresses bound to ``<data-dir>/listeners.json``
+(``{"grpc": "127.0.0.1:7070", …}``; port 0 in a listener becomes the port the system
+chose), then report SERVING.
+
+Stop (STYLE.md 14), in this order: every front end's ``begin_drain`` (health NOT_SERVING,
+produce streams stop reading); the seam drains (waiting fetches answer with what they have,
+group coordinators unload: parked JoinGroup/SyncGroup calls answer NOT_COORDINATOR); every
+front end's ``stop(grace)`` at once (new calls refused, those in flight finish until the
+grace period ends, then are cancelled); then every log is flushed and closed and the
+clean-shutdown marker written.
+
+Ownership: everything runs on one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from logd.broker.config import BrokerConfig
+from logd.broker.listeners import LISTENERS
+from logd.frontends.grpc.server import GrpcFrontEnd
+from logd.metadata.types import HostPort
+from logd.node.build import BrokerNode
+from logd.node.frontends import FRONT_ENDS, FrontEnd
+from logd.node.listeners import forget_listeners, write_listeners
+
+__all__ = ["NodeRunner"]
+
+_log = logging.getLogger(__name__)
+
+
+class NodeRunner:
+    """One broker: :meth:`open`, :meth:`serve`, :meth:`stop`."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        #: The gRPC listener's address (bound), once :meth:`open` bound it.
+        self.address: HostPort | None = None
+        #: Every started listener's bound address, by name (``grpc`` first).
+        self.bound: dict[str, HostPort] = {}
+        self.node: BrokerNode | None = None
+        self._grpc: GrpcFrontEnd | None = None
+        self._others: list[FrontEnd] = []
+        self._stopping = False
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.open()
+        await self.serve()
+
+    async def open(self) -> None:
+        """Bind gRPC, open the node, start serving the internal service (peers need it to
+        elect anyone)."""
+        config = self.config
+        grpc_end = GrpcFrontEnd(
+            config.listen,
+            max_request_bytes=config.max_request_bytes,
+            max_in_flight=config.produce_max_in_flight,
+        )
+        self._grpc = grpc_end
+        self.address = grpc_end.bind()
+        advertised = config.advertised_listen or self.address
+        self.node = node = await BrokerNode.open(config, advertised=advertised)
+        forget_listeners(node.data_dir)
+        store = node.cluster.store
+        grpc_end.attach(
+            node.seam,
+            node.cluster.handler,
+            idle=lambda: store is None or not store.writes_in_flight,
+        )
+        self.bound[grpc_end.name] = await grpc_end.start()
+
+    async def serve(self) -> None:
+        """Until the cluster is ready; then the other front ends start and the broker is
+        reported SERVING."""
+        assert self.node is not None and self._grpc is not None
+        await self.node.serve()
+        for spec in LISTENERS:
+            address = self.config.listeners.address(spec.name)
+            factory = FRONT_ENDS.get(spec.name)
+            if address is None:
+                continue
+            if factory is None:
+                _log.debug("%s listener %s: no such front end yet, not started", spec.name, address)
+                continue
+            front_end = factory(address, self.config, self.node)
+            self._others.append(front_end)
+            self.bound[spec.name] = await front_end.start()
+        write_listeners(self.node.data_dir, self.bound)
+        await self._grpc.mark_serving()
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Drain and stop; see the module doc. Idempotent."""
+        grace = self.config.shutdown_grace_ms / 1000.0 if grace_s is None else grace_s
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        try:
+            front_ends = self._front_ends()
+            for front_end in front_ends:
+                front_end.begin_drain()
+            if self.node is not None:
+                self.node.seam.begin_drain()
+            await asyncio.gather(*(f.stop(grace) for f in front_ends))
+            if self.node is not None:
+                await self.node.close()
+        finally:
+            self._stopped.set()
+
+    async def hurry(self) -> None:
+        """During :meth:`stop`: cancel the calls still in flight now, not at the grace's end."""
+        await asyncio.gather(*(f.stop(0) for f in self._front_ends()))
+
+    def _front_ends(self) -> list[FrontEnd]:
+        return [*([self._grpc] if self._grpc is not None else []), *self._others]
