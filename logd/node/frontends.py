@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from logd.broker.config import BrokerConfig
+from logd.frontends.mqtt.server import MqttServer
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
 
@@ -50,5 +51,9 @@ class FrontEnd(Protocol):
 
 FrontEndFactory = Callable[[HostPort, BrokerConfig, BrokerNode], FrontEnd]
 
-#: listener name -> factory. One line per front end; none beside gRPC exists yet.
-FRONT_ENDS: dict[str, FrontEndFactory] = {}
+#: listener name -> factory. One line per front end.
+FRONT_ENDS: dict[str, FrontEndFactory] = {
+    "mqtt": lambda address, config, node: MqttServer.from_config(
+        address, node.seam, config.frontend_settings.get("mqtt", {}), len(config.peers)
+    ),
+}

@@ -17,9 +17,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import grpc
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
-import grpc
 from logd.cluster.internal import ClusterHandler
 from logd.errors import BrokerUnavailableError, LogdError
 from logd.frontends.grpc.convert import transfer_response

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Final, NoReturn
 
 import grpc
+
 from logd.errors import ErrorCode, LogdError, UnknownServerError
 from logd.v1 import common_pb2
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 import grpc
+
 from logd.broker.seam import BrokerSeam
 from logd.frontends.grpc import group_convert as convert
 from logd.frontends.grpc.convert import check_count

@@ -14,9 +14,9 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import grpc
 from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped]
 
-import grpc
 from logd.broker.seam import Caller
 from logd.errors import InvalidRequestError
 from logd.frontends.grpc.errors import abort, translate

@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+
 from logd.broker.api import ProduceResult
 from logd.broker.seam import BrokerSeam, Caller
 from logd.errors import BrokerUnavailableError, LogdError, UnknownServerError

@@ -25,10 +25,10 @@ import socket
 from collections.abc import Callable
 from typing import Final
 
+import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-import grpc
 from logd.broker.seam import BrokerSeam
 from logd.cluster.internal import ClusterHandler
 from logd.errors import InvalidConfigError

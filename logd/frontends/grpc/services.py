@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
+
 from logd.broker.seam import BrokerSeam
 from logd.frontends.grpc import convert
 from logd.frontends.grpc.errors import error_proto

@@ -41,7 +41,9 @@ from logd.frontends.mqtt.packets import (
     Publish,
     PubRec,
     PubRel,
+    SubAck,
     Subscribe,
+    UnsubAck,
     Unsubscribe,
 )
 from logd.frontends.mqtt.properties import NO_PROPERTIES, Properties
@@ -151,6 +153,7 @@ class _PendingAck:
     packet_id: int
     qos: int
     reason: ReasonCode | None = None  # None while storing
+    message: str = ""
 
 
 @dataclass(slots=True)
@@ -212,6 +215,10 @@ class MqttConnection:
 
     def _send(self, packet: Packet) -> None:
         self._out += encode(packet, self.version)
+
+    def send(self, packet: SubAck | UnsubAck) -> None:
+        """An answer the driver composes (SUBACK, UNSUBACK)."""
+        self._send(packet)
 
     def _event(self, event: ConnEvent) -> None:
         self.state = transition(CONNECTION, self.state, event)
@@ -391,27 +398,39 @@ class MqttConnection:
         self._acks.append(_PendingAck(p.packet_id, p.qos))
         return PublishReceived(p, topic)
 
-    def stored(self, packet_id: int, qos: int, reason: ReasonCode = ReasonCode.SUCCESS) -> None:
+    def stored(
+        self, packet_id: int, qos: int, reason: ReasonCode = ReasonCode.SUCCESS, message: str = ""
+    ) -> None:
         """The PUBLISH ``packet_id`` (QoS 1 or 2) is stored (or refused with ``reason``).
         Answers go out in the order the PUBLISHes came. A refusal of a 3.1.1 client,
         which has no negative acknowledgement, is an MqttError: the connection closes."""
         for pending in self._acks:
             if pending.packet_id == packet_id and pending.qos == qos and pending.reason is None:
                 pending.reason = reason
+                pending.message = message
                 break
         else:
             raise AssertionError(f"stored({packet_id}, QoS {qos}): nothing waits for it")
         while self._acks and self._acks[0].reason is not None:
             self._answer(self._acks.popleft())
 
+    @property
+    def _problem_information(self) -> bool:
+        """5.0 section 3.1.2.11.7: a client may ask for no Reason Strings."""
+        asked = self._connect
+        return asked is None or asked.properties.request_problem_information != 0
+
     def _answer(self, pending: _PendingAck) -> None:
         reason = pending.reason
         assert reason is not None
         if reason.is_error and self.version != MQTT_5:
             raise MqttError(reason, f"PUBLISH {pending.packet_id} refused (no 3.1.1 code)")
+        props = NO_PROPERTIES
+        if reason.is_error and pending.message and self._problem_information:
+            props = Properties(reason_string=pending.message[:200])
         if pending.qos == 1:
             self._unacked_in -= 1
-            self._send(PubAck(pending.packet_id, reason))
+            self._send(PubAck(pending.packet_id, reason, props))
             return
         event = QosEvent.STORE_FAILED if reason.is_error else QosEvent.STORED
         after = transition(INBOUND_QOS2, self._qos2[pending.packet_id], event)
@@ -420,7 +439,7 @@ class MqttConnection:
             self._unacked_in -= 1
         else:
             self._qos2[pending.packet_id] = after
-        self._send(PubRec(pending.packet_id, reason))
+        self._send(PubRec(pending.packet_id, reason, props))
 
     def _on_pubrel(self, p: PubRel) -> Event | None:
         state = self._qos2.get(p.packet_id, InboundQos2.NONE)

@@ -1,0 +1,258 @@
+"""The MQTT listener (DESIGN.md ``--mqtt-listen``, default 127.0.0.1:1883): the front end
+``logd.node`` starts, and what its connections share.
+
+:class:`MqttServer` implements ``logd.node.frontends.FrontEnd``: ``start`` loads the rules,
+creates the internal topics (``__mqtt_sessions``, ``__mqtt_retained``) and starts reading
+them, then binds; ``begin_drain`` stops accepting and refuses new CONNECTs; ``stop``
+disconnects every client (5.0: Server shutting down), lets the sessions' last writes finish
+within the grace period, then cancels what is left.
+
+Shared by every connection: the :class:`~.access.LogAccess` to the seam, one
+:class:`~.ingest.Ingest`, the session and retained tables, the rule set (reloaded when its
+file changes: a file that does not parse is logged and the rules in force stay), and one
+housekeeping task a second — CONNECT deadlines, keep-alive, packets that take too long to
+arrive (a slow-loris client), positions of persistent sessions committed, rules reloaded.
+No timer per connection: an idle connection costs nothing but its objects.
+
+Ownership: the broker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Coroutine, Mapping
+from typing import Any
+
+from logd.broker.seam import BrokerSeam, Caller
+from logd.errors import InvalidConfigError, LogdError
+from logd.frontends.mqtt.access import LogAccess
+from logd.frontends.mqtt.connection import ConnectRequested
+from logd.frontends.mqtt.handler import MqttHandler
+from logd.frontends.mqtt.ingest import Ingest
+from logd.frontends.mqtt.publish import Publisher
+from logd.frontends.mqtt.reasons import ReasonCode
+from logd.frontends.mqtt.rules import DEFAULT_RULES, RuleSet, parse_rules
+from logd.frontends.mqtt.sessions import SessionKeeper
+from logd.frontends.mqtt.settings import MqttSettings, parse_settings
+from logd.frontends.mqtt.state import ConnState
+from logd.frontends.mqtt.store import RetainedTable, SessionTable
+from logd.metadata.types import HostPort
+
+__all__ = ["MqttServer", "ServerStats"]
+
+_log = logging.getLogger(__name__)
+_SWEEP_S = 1.0
+
+
+class ServerStats:
+    __slots__ = ("accepted", "connected", "refused")
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.connected = 0
+        self.refused = 0
+
+
+class MqttServer:
+    """See the module docstring."""
+
+    name = "mqtt"
+
+    def __init__(
+        self,
+        address: HostPort,
+        seam: BrokerSeam,
+        settings: MqttSettings,
+        *,
+        internal_replication_factor: int = 1,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.address = address
+        self.settings = settings
+        self.rng = rng or random.Random()
+        self.stats = ServerStats()
+        self.access = LogAccess(seam, auto_create=settings.auto_create_topics)
+        self.ingest = Ingest(self.access)
+        self.rules: RuleSet = DEFAULT_RULES
+        self.sessions_table = SessionTable(self.access, self.ingest)
+        self.retained = RetainedTable(self.access, self.ingest)
+        self.publisher = Publisher(self.ingest, self.retained, lambda: self.rules)
+        self.sessions = SessionKeeper(
+            self.access, self.sessions_table, self.retained, lambda: self.rules, seam.node_id
+        )
+        self.sessions.publisher = self.publisher
+        self.sessions_table.on_claimed = self._claimed_elsewhere
+        self._internal_rf = internal_replication_factor
+        self._handlers: set[MqttHandler] = set()
+        self._by_client: dict[str, MqttHandler] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._rules_mtime: float | None = None
+        self.draining = False
+
+    @classmethod
+    def from_config(
+        cls, address: HostPort, seam: BrokerSeam, raw: Mapping[str, Any], brokers: int
+    ) -> MqttServer:
+        """The listener ``logd.node`` starts: ``raw`` are the broker config's ``mqtt.*``
+        keys; internal topics get min(3, brokers) replicas unless the settings say."""
+        settings = parse_settings(raw)
+        rf = settings.internal_replication_factor or min(3, max(1, brokers))
+        return cls(address, seam, settings, internal_replication_factor=rf)
+
+    # -- FrontEnd ---------------------------------------------------------------------------
+
+    async def start(self) -> HostPort:
+        self._reload_rules(initial=True)
+        for table in (self.sessions_table, self.retained):
+            table.configure(self._internal_rf)
+            await table.follow()
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: MqttHandler(self), self.address.host, self.address.port,
+                backlog=4096, reuse_address=True,
+            )  # fmt: skip
+        except OSError as exc:
+            raise InvalidConfigError(f"mqtt.listen {self.address}: {exc.strerror}") from None
+        self._sweeper = loop.create_task(self._sweep(), name="mqtt housekeeping")
+        host, port = self._server.sockets[0].getsockname()[:2]
+        _log.info("mqtt: listening on %s:%s", host, port)
+        return HostPort(str(host), int(port))
+
+    def begin_drain(self) -> None:
+        self.draining = True
+        if self._server is not None:
+            self._server.close()
+
+    async def stop(self, grace_s: float) -> None:
+        self.begin_drain()
+        for handler in list(self._handlers):
+            handler.disconnect(ReasonCode.SERVER_SHUTTING_DOWN, "the broker is shutting down")
+        if self._tasks and grace_s > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace_s)
+        for task in [*self._tasks, *([self._sweeper] if self._sweeper else [])]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._sweeper is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        self.sessions.close()
+        await self.sessions_table.stop()
+        await self.retained.stop()
+
+    # -- connections ------------------------------------------------------------------------
+
+    def opened(self, handler: MqttHandler) -> None:
+        self._handlers.add(handler)
+        self.stats.accepted += 1
+
+    def closed(self, handler: MqttHandler) -> None:
+        self._handlers.discard(handler)
+        client_id = handler.conn.client_id
+        if client_id and self._by_client.get(client_id) is handler:
+            del self._by_client[client_id]
+            self.stats.connected -= 1
+
+    @property
+    def connections(self) -> int:
+        return len(self._handlers)
+
+    def admission(self, handler: MqttHandler) -> ReasonCode | None:
+        """Why a CONNECT is refused now (5.0 codes; 3.1.1 hears 'server unavailable')."""
+        if self.draining:
+            return ReasonCode.SERVER_UNAVAILABLE
+        if len(self._by_client) >= self.settings.max_connections:
+            return ReasonCode.SERVER_BUSY
+        return None
+
+    def authenticate(self, handler: MqttHandler, event: ConnectRequested) -> Caller:
+        """Who the client is. No authentication yet: everyone is anonymous (the security
+        layer plugs in here and raises MqttError(BAD_USER_NAME_OR_PASSWORD) to refuse)."""
+        return Caller(client_id=event.client_id, listener=self.name, address=handler.address)
+
+    async def claim(self, handler: MqttHandler, client_id: str) -> None:
+        """``handler`` is now ``client_id``'s connection here; an older one is taken over
+        ([MQTT-3.1.4-3]) after its positions are committed."""
+        old = self._by_client.get(client_id)
+        self._by_client[client_id] = handler
+        if old is None:
+            self.stats.connected += 1
+            return
+        if old.session is not None:
+            old.session.taken_over = True
+            with contextlib.suppress(LogdError):
+                await old.session.commit()
+        old.disconnect(ReasonCode.SESSION_TAKEN_OVER, "another connection took the session")
+
+    def _claimed_elsewhere(self, client_id: str, gen: int, broker: int) -> None:
+        handler = self._by_client.get(client_id)
+        if handler is None or broker == self.sessions.node_id or handler.session is None:
+            return
+        if handler.session.state.gen < gen:
+            handler.session.taken_over = True
+            handler.disconnect(ReasonCode.SESSION_TAKEN_OVER, f"resumed on broker {broker}")
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as the front end's (``stop`` waits for it within the grace)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(_SWEEP_S)
+            self._check_connections(time.monotonic())
+            for table in (self.sessions_table, self.retained):
+                with contextlib.suppress(LogdError):
+                    await table.follow()
+            for handler in list(self._handlers):
+                session = handler.session
+                if session is not None and session.persistent and session.delivery.dirty:
+                    self.spawn(session.commit())
+            self._reload_rules()
+
+    def _check_connections(self, now: float) -> None:
+        connect_s = self.settings.connect_timeout_ms / 1000.0
+        packet_s = self.settings.packet_timeout_ms / 1000.0
+        for handler in list(self._handlers):
+            conn = handler.conn
+            if conn.state is ConnState.AWAIT_CONNECT and now - handler.opened > connect_s:
+                handler.disconnect(ReasonCode.MAXIMUM_CONNECT_TIME, "no CONNECT in time")
+                continue
+            deadline = conn.keep_alive_deadline()
+            if deadline is not None and now > deadline:
+                handler.disconnect(ReasonCode.KEEP_ALIVE_TIMEOUT, "keep-alive timeout")
+                continue
+            since = handler.partial_since
+            if since is not None and now - since > packet_s:
+                handler.disconnect(ReasonCode.KEEP_ALIVE_TIMEOUT, "a packet took too long")
+
+    def _reload_rules(self, *, initial: bool = False) -> None:
+        path = self.settings.rules
+        if path is None:
+            return
+        try:
+            mtime = path.stat().st_mtime
+        except OSError as exc:
+            if initial:
+                raise InvalidConfigError(f"mqtt.rules {path}: {exc.strerror}") from None
+            return
+        if mtime == self._rules_mtime:
+            return
+        self._rules_mtime = mtime
+        try:
+            self.rules = parse_rules(path.read_text(encoding="utf-8"), str(path))
+        except (InvalidConfigError, OSError, UnicodeDecodeError) as exc:
+            if initial:
+                raise InvalidConfigError(str(exc)) from None
+            _log.warning("mqtt: rules not reloaded, the rules in force stay: %s", exc)
+            return
+        _log.info("mqtt: %d rules from %s", len(self.rules.rules), path)
