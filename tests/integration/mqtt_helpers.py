@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from logd.client import OFFSET_BEGINNING, Consumer, ConsumerRecord, TopicPartition
+from logd.errors import UnknownTopicOrPartitionError
 from logd.frontends.mqtt.codec import encode
 from logd.frontends.mqtt.errors import MqttError
 from logd.frontends.mqtt.framer import NEED_DATA, PacketReader
@@ -90,16 +91,23 @@ def mosquitto_pub(
 
 def read_topic(
     broker: BrokerProcess, topic: str, expected: int, partitions: Sequence[int] = (0,),
-    timeout: float = 30.0,
+    timeout: float = 30.0, key_filter: bytes | None = None,
 ) -> list[ConsumerRecord]:  # fmt: skip
-    """Every record of ``topic`` from the start until ``expected`` were read (or the time
-    ran out: then what was read)."""
+    """The records of ``topic`` (those keyed ``key_filter`` when given) from the start until
+    ``expected`` were read, or the time ran out (then what was read; a topic that does not
+    exist reads as empty)."""
     out: list[ConsumerRecord] = []
-    with Consumer(brokers=broker.address) as consumer:
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        deadline = time.monotonic() + timeout
-        while len(out) < expected and time.monotonic() < deadline:
-            out += consumer.consume(expected - len(out), timeout=1.0)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with Consumer(brokers=broker.address) as consumer:
+                consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+                while len(out) < expected and time.monotonic() < deadline:
+                    got = consumer.consume(100, timeout=0.5)
+                    out += [r for r in got if key_filter is None or r.key == key_filter]
+                return out
+        except UnknownTopicOrPartitionError:
+            time.sleep(0.1)  # not created yet (or never): look again until the deadline
     return out
 
 
