@@ -16,19 +16,22 @@ Ownership: one per front end, on the broker's event loop; never awaits on the ho
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
+from logd.errors import LogdError
 from logd.frontends.mqtt.errors import MqttError
-from logd.frontends.mqtt.ingest import Ingest, Waiter
+from logd.frontends.mqtt.exactly_once import ExactlyOnce
+from logd.frontends.mqtt.ingest import Ingest, Waiter, reason_for
 from logd.frontends.mqtt.mapping import is_utf8, record_headers
 from logd.frontends.mqtt.packets import Publish
 from logd.frontends.mqtt.reasons import ReasonCode
-from logd.frontends.mqtt.rules import RuleSet
+from logd.frontends.mqtt.rules import Mapped, RuleSet
 from logd.frontends.mqtt.store import RetainedMessage, RetainedTable
+from logd.records.record import Header
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from logd.frontends.mqtt.handler import MqttHandler
     from logd.frontends.mqtt.sessions import LiveSession
 
@@ -67,11 +70,20 @@ class Publisher:
     """See the module docstring."""
 
     def __init__(
-        self, ingest: Ingest, retained: RetainedTable, rules: Callable[[], RuleSet]
+        self,
+        ingest: Ingest,
+        retained: RetainedTable,
+        rules: Callable[[], RuleSet],
+        exactly_once: ExactlyOnce,
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self._ingest = ingest
         self._retained = retained
         self._rules = rules
+        self.exactly_once = exactly_once
+        self._spawn = spawn
+        self._wall_ms = wall_ms
         self.stats = PublishStats()
 
     def publish(self, handler: MqttHandler, publish: Publish, topic: str) -> None:
@@ -115,11 +127,34 @@ class Publisher:
             message = RetainedMessage(topic, payload, publish.qos, tuple(headers))
             self._retained.write(message, both, publish.packet_id, session.caller)
             waiter = both
+        if publish.qos == 2 and session.persistent and waiter is not None:
+            self._spawn(self._exactly_once(session, publish, mapped, headers, waiter))
+            return
         self._ingest.publish(
             mapped.topic, mapped.key, payload, headers, session.caller, waiter,
             publish.packet_id, publish.qos,
         )  # fmt: skip
 
+    async def _exactly_once(
+        self,
+        session: LiveSession,
+        publish: Publish,
+        mapped: Mapped,
+        headers: list[Header],
+        waiter: Waiter,
+    ) -> None:
+        try:
+            await self.exactly_once.store(
+                session, publish.packet_id, mapped.topic, mapped.key, publish.payload,
+                headers, self._wall_ms(),
+            )  # fmt: skip
+        except LogdError as exc:
+            _log.info("mqtt %s: QoS 2 message not stored: %s", session.client_id, exc)
+            waiter.stored(publish.packet_id, 2, reason_for(exc), str(exc))
+            return
+        waiter.stored(publish.packet_id, 2, ReasonCode.SUCCESS)
+
     async def released(self, session: LiveSession, packet_id: int) -> None:
-        """QoS 2: PUBREL read; the release is durable on return (nothing to keep yet)."""
-        return
+        """QoS 2: PUBREL read; the release is durable on return."""
+        if session.persistent:
+            await self.exactly_once.release(session, packet_id)

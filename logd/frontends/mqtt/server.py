@@ -31,6 +31,7 @@ from logd.broker.seam import BrokerSeam, Caller
 from logd.errors import InvalidConfigError, LogdError
 from logd.frontends.mqtt.access import LogAccess
 from logd.frontends.mqtt.connection import ConnectRequested
+from logd.frontends.mqtt.exactly_once import ExactlyOnce
 from logd.frontends.mqtt.handler import MqttHandler
 from logd.frontends.mqtt.ingest import Ingest
 from logd.frontends.mqtt.publish import Publisher
@@ -80,7 +81,13 @@ class MqttServer:
         self.rules: RuleSet = DEFAULT_RULES
         self.sessions_table = SessionTable(self.access, self.ingest)
         self.retained = RetainedTable(self.access, self.ingest)
-        self.publisher = Publisher(self.ingest, self.retained, lambda: self.rules)
+        self.publisher = Publisher(
+            self.ingest,
+            self.retained,
+            lambda: self.rules,
+            ExactlyOnce(self.access, self.sessions_table),
+            self.spawn,
+        )
         self.sessions = SessionKeeper(
             self.access, self.sessions_table, self.retained, lambda: self.rules, seam.node_id
         )

@@ -86,6 +86,7 @@ class LiveSession:
         self.delivery = delivery
         self.taken_over = False
         self._new: set[str] = set()  # filters the last SUBSCRIBE added
+        self.qos2_lock = asyncio.Lock()  # QoS 2 messages go one at a time (.exactly_once)
 
     @property
     def client_id(self) -> str:
@@ -239,8 +240,9 @@ class SessionKeeper:
         session = LiveSession(self, state, resume, caller, delivery)
         if resume:
             await self._restore(session)
+            await self.publisher.exactly_once.recover(session)
         if keep or known is not None:
-            await self.table.save(state)
+            await self.table.save(session.state)
         return session
 
     async def _restore(self, session: LiveSession) -> None:
