@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties as PahoProperties
 
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 from tests.integration.cluster import BrokerProcess
 from tests.integration.mqtt_helpers import (
     Subscriber,
@@ -219,3 +219,34 @@ max_payload_bytes = 8
     assert mosquitto_pub(b, "building/8/x", "y", "-q", "1").returncode == 0
     (record,) = read_topic(b, "b_8", 1)
     assert record.value == b"y"
+
+
+def test_mqtt_over_websocket_with_paho(
+    broker_factory: Callable[..., BrokerProcess], tmp_path: Path
+) -> None:
+    port = free_port()
+    config = tmp_path / "broker.toml"
+    config.write_text(f'mqtt.websocket.listen = "127.0.0.1:{port}"\n')
+    b = broker_factory(config_file=config)
+    got: list[tuple[str, bytes]] = []
+    subscribed = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2, "ws-1", protocol=MQTTProtocolVersion.MQTTv5,
+                         transport="websockets")  # fmt: skip
+    client.ws_set_options(path="/mqtt")
+    client.on_message = lambda c, u, m: got.append((m.topic, m.payload))
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.subscribe("ws/#", qos=1)
+        assert subscribed.wait(30)
+        info = client.publish("ws/dev-1/x", b"over websocket", qos=1)
+        info.wait_for_publish(timeout=30)
+        assert info.is_published()
+        wait_until(lambda: got, timeout=30, message="the message back over the WebSocket")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert got == [("ws/dev-1/x", b"over websocket")]
+    (record,) = read_topic(b, "ws", 1)
+    assert (record.key, record.value) == (b"dev-1", b"over websocket")

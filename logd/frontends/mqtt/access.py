@@ -17,7 +17,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from logd.broker.api import (
@@ -83,6 +83,9 @@ class LogAccess:
         self._topics: dict[str, TopicInfo] = {}
         self._lookups: dict[tuple[str, bool], asyncio.Future[TopicInfo | None]] = {}
         self._internal: dict[str, tuple[NewTopic, dict[str, str]]] = {}
+        #: How many topics this front end made: subscribers look again when it changes.
+        self.topics_made = 0
+        self._made: list[Callable[[], None]] = []
 
     @property
     def node_id(self) -> int:
@@ -142,6 +145,12 @@ class LogAccess:
         if result.error is not None and not isinstance(result.error, TopicAlreadyExistsError):
             raise result.error
         _log.info("mqtt: created topic %s", new.name)
+        self.topics_made += 1
+        for callback in self._made:
+            callback()
+
+    def on_topic_made(self, callback: Callable[[], None]) -> None:
+        self._made.append(callback)
 
     def define_internal(
         self,

@@ -100,6 +100,7 @@ class Delivery:
         self._changed = asyncio.Event()
         self._window_open = asyncio.Event()
         self._refreshed = 0.0
+        self._topics_seen = -1  # the front end's count of topics it made, when last looked
         self.dirty = False  # positions moved since the last commit
         self.delivered = 0
 
@@ -125,6 +126,7 @@ class Delivery:
         """Follow the partitions the filters read now: new ones from ``start``, else their
         end (``at_end``: a new subscription) or beginning (they appeared since)."""
         self._refreshed = time.monotonic()
+        self._topics_seen = self._access.topics_made
         rules = self._rules()
         topics = await self._access.list_topics() if self.subs else []
         wanted: set[str] = set()
@@ -147,6 +149,10 @@ class Delivery:
             del self.positions[tp]
             self._unacked.pop(tp, None)
             self.dirty = True
+
+    def wake(self) -> None:
+        """A topic was made: look for new sources now rather than at the next refresh."""
+        self._changed.set()
 
     def queue(self, publish: Publish) -> None:
         """Send ``publish`` (a retained message) as soon as the window allows, before what
@@ -184,9 +190,13 @@ class Delivery:
             if self._queued:
                 self._send_queued(outlet)
             if not self.positions:
+                # Nothing to read yet (no topic matches): look again when the front end
+                # makes a topic, or after a while (another door may have made one).
                 self._changed.clear()
                 if not self._queued:
-                    await self._changed.wait()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), _REFRESH_S)
+                    await self._refresh_sources({}, at_end=False)
                 continue
             if outlet.window <= 0:
                 self._window_open.clear()
@@ -195,7 +205,8 @@ class Delivery:
             if not outlet.writable:
                 await outlet.until_writable()
                 continue
-            if time.monotonic() - self._refreshed > _REFRESH_S:
+            stale = time.monotonic() - self._refreshed > _REFRESH_S
+            if stale or self._topics_seen != self._access.topics_made:
                 await self._refresh_sources({}, at_end=False)
             requests = [
                 FetchPartitionRequest(tp.topic, tp.partition, offset, _FETCH_BYTES)

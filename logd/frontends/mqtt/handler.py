@@ -75,6 +75,7 @@ class MqttHandler(asyncio.Protocol):
         self._control: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
+        self._flush_due = False
         self._will: Will | None = None
         self._clean_end = False  # DISCONNECT 0x00: no will
 
@@ -204,7 +205,8 @@ class MqttHandler(asyncio.Protocol):
         return packet_id
 
     def stored(self, packet_id: int, qos: int, reason: ReasonCode, message: str = "") -> None:
-        """Ingest's answer for a QoS 1/2 PUBLISH of this connection."""
+        """Ingest's answer for a QoS 1/2 PUBLISH of this connection. The acknowledgements
+        of one commit go out in one write (at the end of this turn of the loop)."""
         if self._closing:
             return
         try:
@@ -212,6 +214,12 @@ class MqttHandler(asyncio.Protocol):
         except MqttError as exc:  # a refusal a 3.1.1 client cannot be told
             self._fail(exc)
             return
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._deferred_flush)
+
+    def _deferred_flush(self) -> None:
+        self._flush_due = False
         self.flush()
 
     # -- the steps that wait ----------------------------------------------------------------

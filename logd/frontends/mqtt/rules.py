@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from logd.errors import InvalidConfigError
@@ -64,13 +64,18 @@ _LOGD_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A string with ``{capture}`` placeholders."""
+    """A string with ``{capture}`` placeholders; ``parts`` alternate literal text and
+    capture names (literal first), so filling it is one join."""
 
     text: str
     names: tuple[str, ...]
+    parts: tuple[str, ...]
 
     def fill(self, captures: Mapping[str, str]) -> str:
-        return _PLACEHOLDER.sub(lambda m: captures[m.group(1)], self.text)
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0]
+        return "".join(p if i % 2 == 0 else captures[p] for i, p in enumerate(parts))
 
     def regex(self, fixed: Mapping[str, str]) -> re.Pattern[str]:
         """Matches what this template can produce; fixed captures as their value, the rest
@@ -95,7 +100,11 @@ def _template(text: str, where: str) -> Template:
     stripped = _PLACEHOLDER.sub("", text)
     if "{" in stripped or "}" in stripped:
         raise InvalidConfigError(f"{where}: a brace that is not a {{capture}} in {text!r}")
-    return Template(text, tuple(m.group(1) for m in _PLACEHOLDER.finditer(text)))
+    return Template(
+        text,
+        tuple(m.group(1) for m in _PLACEHOLDER.finditer(text)),
+        tuple(_PLACEHOLDER.split(text)),  # re.split keeps the group: literal, name, literal …
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,15 +186,29 @@ def _literal(level: str) -> bool:
     return level not in ("+", "#") and _CAPTURE_LEVEL.match(level) is None
 
 
+_CACHE_MAX = 65536  # MQTT topics whose mapping is remembered (devices repeat theirs)
+
+
 @dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...]
     default_topic: str | None
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    _cache: dict[str, Mapped] = field(default_factory=dict, compare=False, repr=False)
 
     def map(self, mqtt_topic: str) -> Mapped:
         """Where a PUBLISH to ``mqtt_topic`` goes: the first matching rule, else the default
-        topic; MqttError(TOPIC_NAME_INVALID) when neither applies."""
+        topic; MqttError(TOPIC_NAME_INVALID) when neither applies. Remembered per topic
+        (a rule set is immutable: a reload makes a new one, with an empty memory)."""
+        mapped = self._cache.get(mqtt_topic)
+        if mapped is None:
+            mapped = self._map(mqtt_topic)
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[mqtt_topic] = mapped
+        return mapped
+
+    def _map(self, mqtt_topic: str) -> Mapped:
         levels = tuple(mqtt_topic.split("/"))
         for rule in self.rules:
             captures = rule.captures(levels)

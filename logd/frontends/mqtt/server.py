@@ -41,6 +41,7 @@ from logd.frontends.mqtt.sessions import SessionKeeper
 from logd.frontends.mqtt.settings import MqttSettings, parse_settings
 from logd.frontends.mqtt.state import ConnState
 from logd.frontends.mqtt.store import RetainedTable, SessionTable
+from logd.frontends.mqtt.websocket import WebSocketListener
 from logd.metadata.types import HostPort
 
 __all__ = ["MqttServer", "ServerStats"]
@@ -93,6 +94,7 @@ class MqttServer:
         )
         self.sessions.publisher = self.publisher
         self.sessions_table.on_claimed = self._claimed_elsewhere
+        self.access.on_topic_made(self._topic_made)
         self._internal_rf = internal_replication_factor
         self._handlers: set[MqttHandler] = set()
         self._by_client: dict[str, MqttHandler] = {}
@@ -100,6 +102,8 @@ class MqttServer:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._rules_mtime: float | None = None
+        self._websocket: WebSocketListener | None = None
+        self.websocket_address: HostPort | None = None
         self.draining = False
 
     @classmethod
@@ -128,6 +132,9 @@ class MqttServer:
         except OSError as exc:
             raise InvalidConfigError(f"mqtt.listen {self.address}: {exc.strerror}") from None
         self._sweeper = loop.create_task(self._sweep(), name="mqtt housekeeping")
+        if self.settings.websocket_listen is not None:
+            self._websocket = WebSocketListener(self.settings.websocket_listen, self)
+            self.websocket_address = await self._websocket.start()
         host, port = self._server.sockets[0].getsockname()[:2]
         _log.info("mqtt: listening on %s:%s", host, port)
         return HostPort(str(host), int(port))
@@ -150,6 +157,8 @@ class MqttServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         self.sessions.close()
+        if self._websocket is not None:
+            await self._websocket.stop()
         await self.sessions_table.stop()
         await self.retained.stop()
 
@@ -204,6 +213,11 @@ class MqttServer:
         if handler.session.state.gen < gen:
             handler.session.taken_over = True
             handler.disconnect(ReasonCode.SESSION_TAKEN_OVER, f"resumed on broker {broker}")
+
+    def _topic_made(self) -> None:
+        for handler in self._handlers:
+            if handler.session is not None:
+                handler.session.delivery.wake()
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as the front end's (``stop`` waits for it within the grace)."""
