@@ -223,7 +223,7 @@ def _fmt(value: Any) -> str:
 
 
 def run_mqtt(root: Path, quick: bool) -> dict[str, dict[str, Any]]:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the idle workload's sockets
     results: dict[str, dict[str, Any]] = {}
     for name, run in (("logd", _logd), ("mosquitto", _mosquitto)):
