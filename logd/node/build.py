@@ -29,11 +29,13 @@ from logd.broker.core import BrokerCore
 from logd.broker.groups.service import GroupService
 from logd.broker.replicas import ReplicaManager
 from logd.broker.retention import RetentionTask
+from logd.broker.routing import Forwarder, Router
 from logd.broker.seam import BrokerSeam
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock, SystemClock
 from logd.cluster.runtime import ClusterRuntime
 from logd.cluster.settings import ClusterSettings
+from logd.frontends.grpc.forwarder import GrpcForwarder
 from logd.metadata.store import leader_hint_for
 from logd.metadata.types import HostPort
 from logd.storage import Flusher, FlushPolicy, LogManager
@@ -55,11 +57,15 @@ class BrokerNode:
         retention: RetentionTask,
         groups: GroupService,
         cluster: ClusterRuntime,
+        forwarder: Forwarder,
     ) -> None:
         self.core = core
         self.groups = groups
         #: What front ends call (``logd.broker.seam``).
         self.seam = BrokerSeam(core, groups)
+        #: The seam, for front ends whose clients do not route themselves (MQTT, HTTP):
+        #: what another broker leads is forwarded there (``logd.broker.routing``).
+        self.router = Router(self.seam, forwarder)
         self.cluster = cluster
         self._logs = logs
         self._flusher = flusher
@@ -116,7 +122,8 @@ class BrokerNode:
         groups = GroupService(
             config.groups, store, replicas, core.create_topics, clock, node_id=config.node_id
         )
-        return cls(core, logs, flusher, retention, groups, cluster)
+        forwarder = GrpcForwarder(max_message_bytes=config.max_request_bytes)
+        return cls(core, logs, flusher, retention, groups, cluster, forwarder)
 
     async def serve(self) -> None:
         """Phase two: wait for the controller, host the partitions, start the services."""
@@ -146,6 +153,7 @@ class BrokerNode:
         if self._serving:
             await self._retention.stop()
         self.core.replicas.close()
+        await self.router.close()
         await self.cluster.close()
         await asyncio.to_thread(self._logs.close)
         await asyncio.to_thread(self._flusher.stop)

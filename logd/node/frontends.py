@@ -54,6 +54,6 @@ FrontEndFactory = Callable[[HostPort, BrokerConfig, BrokerNode], FrontEnd]
 #: listener name -> factory. One line per front end.
 FRONT_ENDS: dict[str, FrontEndFactory] = {
     "mqtt": lambda address, config, node: MqttServer.from_config(
-        address, node.seam, config.frontend_settings.get("mqtt", {}), len(config.peers)
+        address, node.router, config.frontend_settings.get("mqtt", {}), len(config.peers)
     ),
 }

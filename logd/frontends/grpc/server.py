@@ -33,6 +33,7 @@ from logd.broker.seam import BrokerSeam
 from logd.cluster.internal import ClusterHandler
 from logd.errors import InvalidConfigError
 from logd.frontends.grpc.cluster_service import CLUSTER_SERVICE, ClusterService
+from logd.frontends.grpc.forward_service import FORWARD_SERVICE, ForwardService
 from logd.frontends.grpc.group_service import GROUP_SERVICE, GroupCoordinatorService
 from logd.frontends.grpc.handlers import LISTENER
 from logd.frontends.grpc.services import ADMIN_SERVICE, BROKER_SERVICE, AdminService, BrokerService
@@ -42,7 +43,7 @@ __all__ = ["GrpcFrontEnd"]
 
 #: Room above max.request.bytes for the envelope of a fetch answer (topics, offsets).
 _SEND_SLACK_BYTES: Final = 1024 * 1024
-_SERVICES: Final = (BROKER_SERVICE, ADMIN_SERVICE, GROUP_SERVICE, CLUSTER_SERVICE)
+_SERVICES: Final = (BROKER_SERVICE, ADMIN_SERVICE, GROUP_SERVICE, CLUSTER_SERVICE, FORWARD_SERVICE)
 
 
 class GrpcFrontEnd:
@@ -94,6 +95,7 @@ class GrpcFrontEnd:
                 AdminService(seam).handler(),
                 GroupCoordinatorService(seam).handler(),
                 self._cluster.handler(),
+                ForwardService(seam).handler(),
             )
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

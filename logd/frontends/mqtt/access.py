@@ -1,5 +1,6 @@
-"""The log as the MQTT front end uses it: the broker seam, a cache of topic metadata, and
-topics created on first use.
+"""The log as the MQTT front end uses it: the broker seam (through its router, which
+forwards what another broker leads), a cache of topic metadata, and topics created on first
+use.
 
 Everything goes through :class:`~logd.broker.seam.BrokerSeam` with the connection's
 :class:`~logd.broker.seam.Caller`, so the seam's one gate (authentication, ACLs, quotas)
@@ -30,12 +31,12 @@ from logd.broker.api import (
     OffsetSpec,
     ProduceResult,
 )
-from logd.broker.seam import ANONYMOUS, BrokerSeam, Caller
+from logd.broker.routing import Router
+from logd.broker.seam import ANONYMOUS, Caller
 from logd.errors import (
     ErrorCode,
     InvalidConfigError,
     LogdError,
-    NotCoordinatorError,
     TopicAlreadyExistsError,
     error_for_code,
 )
@@ -70,13 +71,14 @@ class LogAccess:
 
     def __init__(
         self,
-        seam: BrokerSeam,
+        router: Router,
         *,
         auto_create: bool,
         refresh_s: float = 5.0,
         clock: object = time.monotonic,
     ) -> None:
-        self.seam = seam
+        self.router = router
+        self.seam = router.seam
         self._auto_create = auto_create
         self._refresh_s = refresh_s
         self._clock = clock
@@ -184,7 +186,7 @@ class LogAccess:
         self, topic: str, partition: int, records: bytes, caller: Caller = ANONYMOUS
     ) -> ProduceResult | asyncio.Future[ProduceResult]:
         """Append one batch now (acks=all); the answer or a future of it."""
-        return self.seam.produce_nowait(topic, partition, Acks.ALL, records, caller=caller)
+        return self.router.produce(topic, partition, Acks.ALL, records, caller=caller)
 
     async def fetch(
         self,
@@ -194,7 +196,7 @@ class LogAccess:
         max_bytes: int,
         caller: Caller = ANONYMOUS,
     ) -> list[FetchPartitionResult]:
-        return await self.seam.fetch(
+        return await self.router.fetch(
             requests, max_wait_ms=max_wait_ms, min_bytes=1, max_bytes=max_bytes, caller=caller
         )
 
@@ -203,7 +205,7 @@ class LogAccess:
     ) -> dict[TopicPartition, int]:
         """Each partition's log end (where a new subscription starts); errors left out."""
         queries = [ListOffsetsQuery(t, p, OffsetSpec.LATEST) for t, p in partitions]
-        answers: list[ListOffsetsResult] = await self.seam.list_offsets(queries, caller=caller)
+        answers: list[ListOffsetsResult] = await self.router.list_offsets(queries, caller=caller)
         return {TopicPartition(a.topic, a.partition): a.offset for a in answers if a.error is None}
 
     async def commit(
@@ -215,7 +217,7 @@ class LogAccess:
         for delay in _COORDINATOR_RETRIES_S:
             error = await self._find_coordinator(group_id, caller)
             if error is None:
-                answer = await self.seam.commit_offsets(request, caller=caller)
+                answer = await self.router.commit_offsets(request, caller=caller)
                 codes = [p.error for p in answer.partitions if p.error != ErrorCode.NONE]
                 error = error_for_code(codes[0], answer.error_message) if codes else None
             if error is None or not error.retriable:
@@ -229,7 +231,7 @@ class LogAccess:
         for delay in _COORDINATOR_RETRIES_S:
             error = await self._find_coordinator(group_id, caller)
             if error is None:
-                answer = await self.seam.fetch_offsets(group_id, caller=caller)
+                answer = await self.router.fetch_offsets(group_id, caller=caller)
                 if answer.error == ErrorCode.NONE:
                     return answer
                 error = error_for_code(answer.error, answer.error_message)
@@ -239,11 +241,7 @@ class LogAccess:
         return answer
 
     async def _find_coordinator(self, group_id: str, caller: Caller) -> LogdError | None:
-        """None when this broker coordinates ``group_id`` (``__consumer_offsets`` is made
-        on first use, as Kafka does)."""
+        """None once ``group_id`` has a coordinator (any broker: the router forwards);
+        ``__consumer_offsets`` is made on first use, as Kafka does."""
         (where,) = await self.seam.find_coordinators([group_id], caller=caller)
-        if where.error is not None:
-            return where.error
-        if where.node_id != self.node_id:
-            return NotCoordinatorError(f"group {group_id} is coordinated by broker {where.node_id}")
-        return None
+        return where.error

@@ -27,7 +27,8 @@ import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
-from logd.broker.seam import BrokerSeam, Caller
+from logd.broker.routing import Router
+from logd.broker.seam import Caller
 from logd.errors import InvalidConfigError, LogdError
 from logd.frontends.mqtt.access import LogAccess
 from logd.frontends.mqtt.connection import ConnectRequested
@@ -67,7 +68,7 @@ class MqttServer:
     def __init__(
         self,
         address: HostPort,
-        seam: BrokerSeam,
+        router: Router,
         settings: MqttSettings,
         *,
         internal_replication_factor: int = 1,
@@ -77,7 +78,7 @@ class MqttServer:
         self.settings = settings
         self.rng = rng or random.Random()
         self.stats = ServerStats()
-        self.access = LogAccess(seam, auto_create=settings.auto_create_topics)
+        self.access = LogAccess(router, auto_create=settings.auto_create_topics)
         self.ingest = Ingest(self.access)
         self.rules: RuleSet = DEFAULT_RULES
         self.sessions_table = SessionTable(self.access, self.ingest)
@@ -90,7 +91,7 @@ class MqttServer:
             self.spawn,
         )
         self.sessions = SessionKeeper(
-            self.access, self.sessions_table, self.retained, lambda: self.rules, seam.node_id
+            self.access, self.sessions_table, self.retained, lambda: self.rules, router.node_id
         )
         self.sessions.publisher = self.publisher
         self.sessions_table.on_claimed = self._claimed_elsewhere
@@ -108,13 +109,13 @@ class MqttServer:
 
     @classmethod
     def from_config(
-        cls, address: HostPort, seam: BrokerSeam, raw: Mapping[str, Any], brokers: int
+        cls, address: HostPort, router: Router, raw: Mapping[str, Any], brokers: int
     ) -> MqttServer:
         """The listener ``logd.node`` starts: ``raw`` are the broker config's ``mqtt.*``
         keys; internal topics get min(3, brokers) replicas unless the settings say."""
         settings = parse_settings(raw)
         rf = settings.internal_replication_factor or min(3, max(1, brokers))
-        return cls(address, seam, settings, internal_replication_factor=rf)
+        return cls(address, router, settings, internal_replication_factor=rf)
 
     # -- FrontEnd ---------------------------------------------------------------------------
 
