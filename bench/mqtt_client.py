@@ -47,6 +47,8 @@ class BenchClient:
         self._task: asyncio.Task[None] | None = None
         self.on_message: Callable[[Publish], None] = lambda p: None
         self.acks = 0
+        self.refused = 0  # PUBACKs with an error reason (a figure with any is not valid)
+        self.refusal = ""
 
     async def connect(self, *, keep_alive: int = 0, receive_maximum: int = 65535) -> Connack:
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
@@ -79,6 +81,9 @@ class BenchClient:
                 if isinstance(packet, PubAck):
                     self._in_flight.discard(packet.packet_id)
                     self.acks += 1
+                    if packet.reason.is_error:
+                        self.refused += 1
+                        self.refusal = f"{packet.reason.name}: {packet.properties.reason_string}"
                     self._acked.set()
                 elif isinstance(packet, Publish):
                     self.on_message(packet)

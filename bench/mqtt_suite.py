@@ -78,6 +78,10 @@ async def _publish(port: int, qos: int, connections: int, per_connection: int) -
     seconds = time.perf_counter() - started
     for c in clients:
         await c.close()
+    refused = sum(c.refused for c in clients)
+    if refused:
+        why = next(c.refusal for c in clients if c.refused)
+        raise Unavailable(f"{refused} publishes refused ({why}): no figure")
     return connections * per_connection / seconds
 
 

@@ -49,6 +49,7 @@ from logd.groups.messages import (
 
 __all__ = ["LogAccess", "TopicInfo"]
 
+_LEADERS_WAIT_S = 10.0
 # A coordinator just elected loads its groups first: wait for it this long, at most.
 _COORDINATOR_RETRIES_S = (0.05, 0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 2.0)
 
@@ -128,6 +129,15 @@ class LogAccess:
         elif info is None and create and self._auto_create:
             await self._create(NewTopic(topic))
             info = await self._describe(topic)
+        return await self._with_leaders(info)
+
+    async def _with_leaders(self, info: TopicInfo | None) -> TopicInfo | None:
+        """A topic just made has no leaders for a moment: wait for them (a while at most),
+        so that its first publishes are not refused."""
+        deadline = self._now() + _LEADERS_WAIT_S
+        while info is not None and -1 in info.leaders and self._now() < deadline:
+            await asyncio.sleep(0.05)
+            info = await self._describe(info.name) or info
         return info
 
     async def _describe(self, topic: str) -> TopicInfo | None:

@@ -57,6 +57,7 @@ from logd.frontends.mqtt.wire import Reader, encode_binary, encode_string, encod
 __all__ = [
     "VERSIONS",
     "decode_body",
+    "decode_publish",
     "encode",
     "encode_publish",
     "fixed_flags_ok",
@@ -194,7 +195,8 @@ def _decode_connack(r: Reader, _flags: int, version: int) -> Connack:
     return Connack(bool(ack_flags), reason, decode_properties(r, PacketKind.CONNACK))
 
 
-def _decode_publish(r: Reader, flags: int, version: int) -> Publish:
+def decode_publish(r: Reader, flags: int, version: int) -> Publish:
+    """A PUBLISH body (the framer's hot path calls it directly, over its own buffer)."""
     qos = (flags >> 1) & 3
     if qos == 3:
         raise malformed("PUBLISH: QoS 3")
@@ -324,7 +326,7 @@ def _reason_decoder(cls: Any, kind: PacketKind) -> Callable[[Reader, int, int], 
 _DECODERS: dict[int, Callable[[Reader, int, int], Any]] = {
     PacketType.CONNECT: _decode_connect,
     PacketType.CONNACK: _decode_connack,
-    PacketType.PUBLISH: _decode_publish,
+    PacketType.PUBLISH: decode_publish,
     PacketType.PUBACK: _ack_decoder(PubAck),
     PacketType.PUBREC: _ack_decoder(PubRec),
     PacketType.PUBREL: _ack_decoder(PubRel),

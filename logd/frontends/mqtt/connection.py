@@ -23,7 +23,8 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from logd.frontends.mqtt.codec import encode, encode_publish
 from logd.frontends.mqtt.errors import MqttError, protocol_error
@@ -99,9 +100,9 @@ class ConnectRequested:
     keep_alive: int  # the keep-alive in force (seconds; 0 none)
 
 
-@dataclass(frozen=True, slots=True)
-class PublishReceived:
-    """Store it; for QoS 1 and 2 call :meth:`MqttConnection.stored` when done."""
+class PublishReceived(NamedTuple):
+    """Store it; for QoS 1 and 2 call :meth:`MqttConnection.stored` when done. (A
+    NamedTuple: one is made per message, see :class:`~.packets.Publish`.)"""
 
     publish: Publish
     topic: str  # the topic name, aliases resolved
@@ -474,7 +475,7 @@ class MqttConnection:
         section 3.1.2.11.4: "the Server MUST NOT send it ... discard it")."""
         if publish.qos:
             assert self.window > 0, "send_publish past the client's Receive Maximum"
-            publish = replace(publish, packet_id=self._outbox.allocate())
+            publish = publish._replace(packet_id=self._outbox.allocate())
         data = encode_publish(publish, self.version)
         if len(data) > self._client.maximum_packet_size:
             return None

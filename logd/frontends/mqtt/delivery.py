@@ -292,8 +292,8 @@ class Delivery:
         if ids and self.version5:
             props = publish.properties
             base = Properties() if props is NO_PROPERTIES else props
-            publish = replace(
-                publish, properties=replace(base, subscription_identifiers=tuple(ids))
+            publish = publish._replace(
+                properties=replace(base, subscription_identifiers=tuple(ids))
             )
         packet_id = outlet.send_publish(publish)
         self.delivered += 1

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import enum
 
-from logd.frontends.mqtt.codec import decode_body, fixed_flags_ok
+from logd.frontends.mqtt.codec import decode_body, decode_publish, fixed_flags_ok
 from logd.frontends.mqtt.errors import MqttError, malformed, protocol_error
 from logd.frontends.mqtt.packets import MQTT_5, Packet, PacketType
 from logd.frontends.mqtt.reasons import ReasonCode
+from logd.frontends.mqtt.wire import Reader
 
 __all__ = ["NEED_DATA", "NeedData", "PacketReader"]
 
@@ -92,14 +93,20 @@ class PacketReader:
         if available < size:
             return NEED_DATA
         body_start = start + 1 + varint_size
-        body = bytes(buf[body_start : body_start + length])
+        if ptype == PacketType.PUBLISH:
+            # The hot path: read the body where it lies (no copy of it but the payload's).
+            packet: Packet = decode_publish(
+                Reader(buf, "PUBLISH", body_start, start + size), flags, self.version
+            )
+        else:
+            packet = decode_body(ptype, flags, bytes(buf[body_start : start + size]), self.version)
         self._start = start + size
         if self._start == len(buf):
             buf.clear()
             self._start = 0
         if ptype == PacketType.CONNECT:
             self.expect_connect = False
-        return decode_body(ptype, flags, body, self.version)
+        return packet
 
 
 def _remaining_length(buf: bytearray, pos: int, available: int) -> tuple[int, int] | None:

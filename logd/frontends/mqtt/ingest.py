@@ -14,9 +14,9 @@ A topic not known yet (or created on first use) holds its publishes, in order, u
 metadata is in. Per record: the payload, the key and the headers are the only objects made
 beyond the batch's own parts.
 
-Bounds: at most ``max_inflight_bytes`` of batches produced and not yet answered, plus what
-waits for a topic; past that :attr:`Ingest.congested` is true and connections stop reading
-(:meth:`Ingest.when_uncongested`).
+Bounds: at most ``max_inflight_bytes`` of batches produced and not yet answered, and a few
+thousand publishes waiting for a topic's metadata; past either :attr:`Ingest.congested` is
+true and connections stop reading (:meth:`Ingest.when_uncongested`).
 
 Ownership: one per front end, on the broker's event loop; never awaits while building.
 """
@@ -44,7 +44,20 @@ __all__ = ["Ingest", "Waiter", "reason_for"]
 
 _log = logging.getLogger(__name__)
 _BATCH_BYTES_MAX = 1024 * 1024  # one batch; a larger turn makes several, in order
-_HELD_MAX = 10_000  # publishes waiting for one topic's metadata
+# Publishes waiting for topics' metadata: past the first, connections stop reading (they
+# resume once it is in); past the second (a burst within one read), they are refused.
+_HELD_PAUSE = 5_000
+_HELD_MAX = 100_000
+# Answers that prove a batch was not appended, so sending it again cannot duplicate it.
+_NOT_APPENDED = frozenset(
+    {
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        ErrorCode.LEADER_NOT_AVAILABLE,
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.BROKER_NOT_AVAILABLE,
+    }
+)
+_RETRY_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # ~16 s in all: an election's worth
 
 
 class Waiter(Protocol):
@@ -106,6 +119,7 @@ class Ingest:
         self._wall_ms = wall_ms
         self._open: dict[tuple[str, int, Caller], _Open] = {}
         self._held: dict[str, list[_Held]] = {}
+        self._held_count = 0
         self._sticky: dict[str, int] = {}
         self._round = itertools.count()
         self._flush_scheduled = False
@@ -116,7 +130,7 @@ class Ingest:
 
     @property
     def congested(self) -> bool:
-        return self._inflight_bytes >= self._max_inflight
+        return self._inflight_bytes >= self._max_inflight or self._held_count >= _HELD_PAUSE
 
     def when_uncongested(self, callback: Callable[[], None]) -> None:
         self._uncongested.append(callback)
@@ -183,10 +197,11 @@ class Ingest:
         if waiting is None:
             waiting = self._held[topic] = []
             asyncio.get_running_loop().create_task(self._resolve(topic))
-        if len(waiting) >= _HELD_MAX:
+        if self._held_count >= _HELD_MAX:
             self._refuse([held], ReasonCode.QUOTA_EXCEEDED, f"too many publishes wait for {topic}")
             return
         waiting.append(held)
+        self._held_count += 1
 
     async def _resolve(self, topic: str) -> None:
         error: LogdError | None = None
@@ -196,6 +211,8 @@ class Ingest:
         except LogdError as exc:
             error = exc
         waiting = self._held.pop(topic, [])
+        self._held_count -= len(waiting)
+        self._wake_uncongested()
         if info is None:
             error = error or UnknownTopicOrPartitionError(f"topic {topic} does not exist")
             _log.info("mqtt: publishes to %s refused: %s", topic, error)
@@ -220,34 +237,50 @@ class Ingest:
             self._produce(slot, batch)
 
     def _produce(self, slot: tuple[str, int, Caller], batch: _Open) -> None:
-        topic, partition, caller = slot
         data = batch.builder.build()
         self.appended += len(batch.builder)
+        self._inflight_bytes += len(data)
+        self._send(slot, data, batch.waiters, 0)
+
+    def _send(
+        self, slot: tuple[str, int, Caller], data: bytes, waiters: list[tuple[Waiter, int, int]],
+        attempt: int,
+    ) -> None:  # fmt: skip
+        topic, partition, caller = slot
         answer = self._access.produce(topic, partition, data, caller)
         if isinstance(answer, ProduceResult):
-            self._answer(topic, batch.waiters, answer)
-            return
-        size = len(data)
-        self._inflight_bytes += size
+            self._done(slot, data, waiters, attempt, answer)
+        else:
+            answer.add_done_callback(lambda f: self._done(slot, data, waiters, attempt, f.result()))
 
-        def done(future: asyncio.Future[ProduceResult]) -> None:
-            self._inflight_bytes -= size
-            self._answer(topic, batch.waiters, future.result())
-            if self._uncongested and not self.congested:
-                callbacks, self._uncongested = self._uncongested, []
-                for callback in callbacks:
-                    callback()
+    def _done(
+        self, slot: tuple[str, int, Caller], data: bytes, waiters: list[tuple[Waiter, int, int]],
+        attempt: int, result: ProduceResult,
+    ) -> None:  # fmt: skip
+        error = result.error
+        if error is not None and error.code in _NOT_APPENDED:
+            self._access.forget(slot[0])  # look the topic up again next time
+            if attempt < len(_RETRY_S):
+                # Not appended (no leader yet, a leader moving): try again, as a producer's
+                # retries would; the devices are answered only once it is committed.
+                delay = _RETRY_S[attempt]
+                asyncio.get_running_loop().call_later(
+                    delay, self._send, slot, data, waiters, attempt + 1
+                )
+                return
+        self._inflight_bytes -= len(data)
+        self._answer(slot[0], waiters, result)
+        self._wake_uncongested()
 
-        answer.add_done_callback(done)
+    def _wake_uncongested(self) -> None:
+        if self._uncongested and not self.congested:
+            callbacks, self._uncongested = self._uncongested, []
+            for callback in callbacks:
+                callback()
 
     def _answer(self, topic: str, waiters: list[tuple[Waiter, int, int]], r: ProduceResult) -> None:
         error = r.error
         if error is not None:
-            if error.code in (
-                ErrorCode.NOT_LEADER_OR_FOLLOWER,
-                ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-            ):
-                self._access.forget(topic)  # look the topic up again next time
             _log.debug("mqtt: produce to %s failed: %s", topic, error)
         reason = reason_for(error)
         message = "" if error is None else str(error)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from logd.frontends.mqtt.properties import NO_PROPERTIES, Properties
 from logd.frontends.mqtt.reasons import ReasonCode
@@ -96,8 +97,11 @@ class Connack:
     properties: Properties = NO_PROPERTIES
 
 
-@dataclass(frozen=True, slots=True)
-class Publish:
+class Publish(NamedTuple):
+    """A NamedTuple, not a frozen dataclass like the other packets: it is made for every
+    message (a frozen dataclass costs ~470 ns to build, this ~70 ns; ``logd.records.Record``
+    made the same choice). Immutable all the same; ``_replace`` makes a changed copy."""
+
     topic: str
     payload: bytes
     qos: int = 0

@@ -49,6 +49,7 @@ __all__ = ["MqttServer", "ServerStats"]
 
 _log = logging.getLogger(__name__)
 _SWEEP_S = 1.0
+_EXPIRY_ROUNDS = 30  # sessions are looked at for expiry every 30 s
 
 
 class ServerStats:
@@ -229,9 +230,13 @@ class MqttServer:
     # -- housekeeping -----------------------------------------------------------------------
 
     async def _sweep(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(_SWEEP_S)
+            rounds += 1
             self._check_connections(time.monotonic())
+            if rounds % _EXPIRY_ROUNDS == 0:
+                self.spawn(self._expire_sessions())
             for table in (self.sessions_table, self.retained):
                 with contextlib.suppress(LogdError):
                     await table.follow()
@@ -240,6 +245,18 @@ class MqttServer:
                 if session is not None and session.persistent and session.delivery.dirty:
                     self.spawn(session.commit())
             self._reload_rules()
+
+    async def _expire_sessions(self) -> None:
+        """Delete the sessions whose expiry passed since their connection (on the broker
+        that served them last) ended. Their positions stay in their group until deleted
+        (``logd group delete mqtt-<client id>``)."""
+        now_ms = time.time_ns() // 1_000_000
+        for state in self.sessions_table:
+            mine = state.broker == self.sessions.node_id
+            if mine and state.expired(now_ms) and state.client_id not in self._by_client:
+                with contextlib.suppress(LogdError):
+                    await self.sessions_table.delete(state.client_id, state.gen)
+                    _log.info("mqtt: session %s expired", state.client_id)
 
     def _check_connections(self, now: float) -> None:
         connect_s = self.settings.connect_timeout_ms / 1000.0

@@ -137,9 +137,8 @@ class LiveSession:
                 record = Record(0, 0, None, message.payload, message.headers)
                 qos = min(sub.qos, message.qos)
                 self.delivery.queue(
-                    dataclasses.replace(
-                        record_publish(record, message.topic, qos, self.delivery.version5),
-                        retain=True,
+                    record_publish(record, message.topic, qos, self.delivery.version5)._replace(
+                        retain=True
                     )
                 )
 

@@ -37,6 +37,8 @@ __all__ = [
 
 
 class ConnState(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's hashes the name in Python
+
     AWAIT_CONNECT = "await-connect"
     CONNECTING = "connecting"  # CONNECT read; session loading, CONNACK not sent yet
     CONNECTED = "connected"
@@ -44,6 +46,8 @@ class ConnState(enum.Enum):
 
 
 class ConnEvent(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's hashes the name in Python
+
     # packets from the client
     CONNECT = "CONNECT"
     PUBLISH = "PUBLISH"
@@ -91,6 +95,8 @@ CONNECTION: dict[tuple[ConnState, ConnEvent], ConnState] = {
 
 
 class InboundQos2(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's hashes the name in Python
+
     NONE = "none"  # no state kept for the identifier
     STORING = "storing"  # first PUBLISH being appended and committed
     RECEIVED = "received"  # stored; PUBREC sent
@@ -98,6 +104,8 @@ class InboundQos2(enum.Enum):
 
 
 class Outbound(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's hashes the name in Python
+
     NONE = "none"
     AWAIT_PUBACK = "await-puback"
     AWAIT_PUBREC = "await-pubrec"
@@ -105,6 +113,8 @@ class Outbound(enum.Enum):
 
 
 class QosEvent(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's hashes the name in Python
+
     PUBLISH = "PUBLISH"  # received (inbound) or sent at QoS 1 / QoS 2 (outbound)
     PUBLISH_QOS2 = "PUBLISH QoS 2"  # sent at QoS 2 (outbound)
     STORED = "stored"

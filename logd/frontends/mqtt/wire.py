@@ -28,7 +28,7 @@ _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 
 
-def utf8_text(raw: bytes | memoryview, what: str) -> str:
+def utf8_text(raw: bytes | bytearray | memoryview, what: str) -> str:
     """Well-formed UTF-8 without U+0000 (5.0 section 1.5.4, [MQTT-1.5.4-1/2]).
 
     Python's strict decoder already refuses surrogates and overlong forms."""
@@ -46,7 +46,9 @@ class Reader:
 
     __slots__ = ("_data", "_end", "pos", "what")
 
-    def __init__(self, data: bytes, what: str, pos: int = 0, end: int | None = None) -> None:
+    def __init__(
+        self, data: bytes | bytearray, what: str, pos: int = 0, end: int | None = None
+    ) -> None:
         self._data = data
         self.pos = pos
         self._end = len(data) if end is None else end
@@ -90,7 +92,7 @@ class Reader:
     def binary(self, field: str) -> bytes:
         size = self.u16(field)
         start = self._need(size, field)
-        return self._data[start : start + size]
+        return bytes(self._data[start : start + size])
 
     def string(self, field: str) -> str:
         size = self.u16(field)
@@ -100,7 +102,7 @@ class Reader:
     def rest(self) -> bytes:
         """Everything left (a PUBLISH payload): one copy, the payload's own."""
         start, self.pos = self.pos, self._end
-        return self._data[start : self._end]
+        return bytes(self._data[start : self._end])
 
     def sub(self, size: int, field: str) -> Reader:
         """A reader over the next ``size`` bytes (a property block), skipped here."""
