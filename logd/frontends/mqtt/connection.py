@@ -180,7 +180,15 @@ class _Outbox:
 
 
 class MqttConnection:
-    """The protocol state of one connection (see the module docstring)."""
+    """The protocol state of one connection (see the module docstring). Slotted, and what
+    only a busy connection needs is made on first use: an idle device's connection is a few
+    hundred bytes of Python objects."""
+
+    __slots__ = (
+        "_acks", "_aliases", "_client", "_connect", "_last_received", "_out", "_outbox",
+        "_problem_info", "_qos2", "_reader", "_rng", "_unacked_in", "client_id", "keep_alive",
+        "limits", "state", "version",
+    )  # fmt: skip
 
     def __init__(self, limits: ConnectionLimits, rng: random.Random, now: float) -> None:
         self.limits = limits
@@ -194,11 +202,12 @@ class MqttConnection:
         self._last_received = now
         self._client = _ClientLimits()
         self._aliases: dict[int, str] = {}
-        self._acks: deque[_PendingAck] = deque()  # QoS 1/2 received, in arrival order
+        self._acks: deque[_PendingAck] | None = None  # QoS 1/2 received, in arrival order
         self._qos2: dict[int, InboundQos2] = {}
         self._unacked_in = 0  # QoS 1/2 PUBLISHes received and not yet answered for good
-        self._outbox = _Outbox()
-        self._connect: Connect | None = None
+        self._outbox: _Outbox | None = None
+        self._connect: Connect | None = None  # until CONNACK
+        self._problem_info = True
 
     # -- bytes ------------------------------------------------------------------------------
 
@@ -329,6 +338,11 @@ class MqttConnection:
         props = NO_PROPERTIES
         if self.version == MQTT_5:
             props = self._connack_properties()
+        asked = self._connect
+        assert asked is not None
+        # 5.0 section 3.1.2.11.7: a client may ask for no Reason Strings.
+        self._problem_info = asked.properties.request_problem_information != 0
+        self._connect = None  # what CONNECT said is answered: do not keep it (or its password)
         self._send(Connack(session_present, ReasonCode.SUCCESS, props))
 
     def _connack_properties(self) -> Properties:
@@ -396,6 +410,8 @@ class MqttConnection:
                 ReasonCode.RECEIVE_MAXIMUM_EXCEEDED,
                 f"more than {self.limits.receive_maximum} unacknowledged QoS 1/2 PUBLISHes",
             )
+        if self._acks is None:
+            self._acks = deque()
         self._acks.append(_PendingAck(p.packet_id, p.qos))
         return PublishReceived(p, topic)
 
@@ -405,21 +421,17 @@ class MqttConnection:
         """The PUBLISH ``packet_id`` (QoS 1 or 2) is stored (or refused with ``reason``).
         Answers go out in the order the PUBLISHes came. A refusal of a 3.1.1 client,
         which has no negative acknowledgement, is an MqttError: the connection closes."""
-        for pending in self._acks:
+        for pending in self._acks or ():
             if pending.packet_id == packet_id and pending.qos == qos and pending.reason is None:
                 pending.reason = reason
                 pending.message = message
                 break
         else:
             raise AssertionError(f"stored({packet_id}, QoS {qos}): nothing waits for it")
-        while self._acks and self._acks[0].reason is not None:
-            self._answer(self._acks.popleft())
-
-    @property
-    def _problem_information(self) -> bool:
-        """5.0 section 3.1.2.11.7: a client may ask for no Reason Strings."""
-        asked = self._connect
-        return asked is None or asked.properties.request_problem_information != 0
+        acks = self._acks
+        assert acks is not None
+        while acks and acks[0].reason is not None:
+            self._answer(acks.popleft())
 
     def _answer(self, pending: _PendingAck) -> None:
         reason = pending.reason
@@ -427,7 +439,7 @@ class MqttConnection:
         if reason.is_error and self.version != MQTT_5:
             raise MqttError(reason, f"PUBLISH {pending.packet_id} refused (no 3.1.1 code)")
         props = NO_PROPERTIES
-        if reason.is_error and pending.message and self._problem_information:
+        if reason.is_error and pending.message and self._problem_info:
             props = Properties(reason_string=pending.message[:200])
         if pending.qos == 1:
             self._unacked_in -= 1
@@ -467,28 +479,33 @@ class MqttConnection:
     @property
     def window(self) -> int:
         """How many more QoS 1/2 PUBLISHes the client's Receive Maximum lets us send."""
-        return self._client.receive_maximum - len(self._outbox.flows)
+        return self._client.receive_maximum - (len(self._outbox.flows) if self._outbox else 0)
 
     def send_publish(self, publish: Publish) -> int | None:
         """Send ``publish`` (its packet_id is chosen here for QoS 1/2); the identifier, or
         None when it was dropped for being over the client's Maximum Packet Size (5.0
         section 3.1.2.11.4: "the Server MUST NOT send it ... discard it")."""
+        outbox = self._outbox
         if publish.qos:
             assert self.window > 0, "send_publish past the client's Receive Maximum"
-            publish = publish._replace(packet_id=self._outbox.allocate())
+            if outbox is None:
+                outbox = self._outbox = _Outbox()
+            publish = publish._replace(packet_id=outbox.allocate())
         data = encode_publish(publish, self.version)
         if len(data) > self._client.maximum_packet_size:
             return None
         if publish.qos:
             event = QosEvent.PUBLISH if publish.qos == 1 else QosEvent.PUBLISH_QOS2
-            self._outbox.flows[publish.packet_id] = transition(OUTBOUND, Outbound.NONE, event)
+            assert outbox is not None
+            outbox.flows[publish.packet_id] = transition(OUTBOUND, Outbound.NONE, event)
         self._out += data
         return publish.packet_id
 
     def _on_delivery_ack(self, p: PubAck | PubRec | PubComp) -> Event | None:
         kind = {PubAck: ConnEvent.PUBACK, PubRec: ConnEvent.PUBREC, PubComp: ConnEvent.PUBCOMP}
         self._event(kind[type(p)])
-        state = self._outbox.flows.get(p.packet_id)
+        outbox = self._outbox
+        state = outbox.flows.get(p.packet_id) if outbox is not None else None
         if state is None:
             if isinstance(p, PubRec):  # section 4.3.3: answer it, the flow is unknown
                 self._send(PubRel(p.packet_id, ReasonCode.PACKET_IDENTIFIER_NOT_FOUND))
@@ -501,10 +518,12 @@ class MqttConnection:
             event = QosEvent.PUBCOMP
         after = transition(OUTBOUND, state, event)
         if after is Outbound.AWAIT_PUBCOMP:
-            self._outbox.flows[p.packet_id] = after
+            assert outbox is not None
+            outbox.flows[p.packet_id] = after
             self._send(PubRel(p.packet_id))
             return None
-        del self._outbox.flows[p.packet_id]
+        assert outbox is not None
+        del outbox.flows[p.packet_id]
         return DeliveryAcked(p.packet_id, p.reason)
 
     # -- the end ----------------------------------------------------------------------------

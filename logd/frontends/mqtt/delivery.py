@@ -90,15 +90,17 @@ class Delivery:
         self._caller = caller
         self._client_id = client_id.encode("utf-8")
         self.version5 = version5
-        self._queued: deque[Publish] = deque()  # retained messages, sent before the rest
+        self._queued: deque[Publish] | None = None  # retained messages, before the rest
         self.subs: dict[str, Subscribed] = {}
         self.positions: dict[TopicPartition, int] = {}
         self._unacked: dict[TopicPartition, deque[int]] = {}
         self._inflight: dict[int, tuple[TopicPartition, int]] = {}
         self._outlet: Outlet | None = None
+        # The loop and what it waits on exist only while the session subscribes to
+        # something: an idle device has no task and no event (``_run``'s start).
         self._task: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
-        self._window_open = asyncio.Event()
+        self._changed: asyncio.Event | None = None
+        self._window_open: asyncio.Event | None = None
         self._refreshed = 0.0
         self._topics_seen = -1  # the front end's count of topics it made, when last looked
         self.dirty = False  # positions moved since the last commit
@@ -115,7 +117,8 @@ class Delivery:
         for sub in subs:
             self.subs[sub.filter.text] = sub
         await self._refresh_sources(resume or {}, at_end=resume is None)
-        self._changed.set()
+        self._start()
+        self.wake()
 
     async def unsubscribe(self, filters: list[str]) -> list[bool]:
         existed = [self.subs.pop(f, None) is not None for f in filters]
@@ -151,18 +154,23 @@ class Delivery:
             self.dirty = True
 
     def wake(self) -> None:
-        """A topic was made: look for new sources now rather than at the next refresh."""
-        self._changed.set()
+        """Something to do (a topic was made, a subscription or a retained message came)."""
+        if self._changed is not None:
+            self._changed.set()
 
     def queue(self, publish: Publish) -> None:
         """Send ``publish`` (a retained message) as soon as the window allows, before what
         is fetched next; the queue is bounded by the retained messages of one SUBSCRIBE."""
+        if self._queued is None:
+            self._queued = deque()
         self._queued.append(publish)
-        self._changed.set()
+        self._start()
+        self.wake()
 
     def _send_queued(self, outlet: Outlet) -> None:
-        while self._queued and outlet.writable and (outlet.window > 0 or not self._queued[0].qos):
-            outlet.send_publish(self._queued.popleft())
+        queued = self._queued
+        while queued and outlet.writable and (outlet.window > 0 or not queued[0].qos):
+            outlet.send_publish(queued.popleft())
             self.delivered += 1
 
     # -- the loop ---------------------------------------------------------------------------
@@ -170,7 +178,13 @@ class Delivery:
     def attach(self, outlet: Outlet) -> None:
         """Start sending to ``outlet`` (a connection); idempotent."""
         self._outlet = outlet
-        if self._task is None:
+        if self.subs or self._queued:
+            self._start()
+
+    def _start(self) -> None:
+        if self._task is None and self._outlet is not None:
+            self._changed = asyncio.Event()
+            self._window_open = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="mqtt delivery")
 
     async def detach(self) -> None:
@@ -183,6 +197,8 @@ class Delivery:
             self._task = None
 
     async def _run(self) -> None:
+        changed, window_open = self._changed, self._window_open
+        assert changed is not None and window_open is not None
         while True:
             outlet = self._outlet
             if outlet is None or self._access.draining:
@@ -192,15 +208,15 @@ class Delivery:
             if not self.positions:
                 # Nothing to read yet (no topic matches): look again when the front end
                 # makes a topic, or after a while (another door may have made one).
-                self._changed.clear()
+                changed.clear()
                 if not self._queued:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), _REFRESH_S)
+                        await asyncio.wait_for(changed.wait(), _REFRESH_S)
                     await self._refresh_sources({}, at_end=False)
                 continue
             if outlet.window <= 0:
-                self._window_open.clear()
-                await self._window_open.wait()
+                window_open.clear()
+                await window_open.wait()
                 continue
             if not outlet.writable:
                 await outlet.until_writable()
@@ -312,7 +328,8 @@ class Delivery:
                 with contextlib.suppress(ValueError):
                     queue.remove(offset)
             self.dirty = True
-        self._window_open.set()
+        if self._window_open is not None:
+            self._window_open.set()
 
     def committable(self) -> dict[TopicPartition, int]:
         """Per partition: where a resumed session must start (the oldest record sent and not
