@@ -48,10 +48,15 @@ def test_health_and_reflection(broker: BrokerProcess) -> None:
     out = broker.stdout_text()
     assert f"listening on {broker.address}, data in {broker.data_dir}" in out
     assert "logd produce" in out and "logd consume" in out
-    # Every listener that exists reports the address it bound; the others (no front end
-    # yet) were given free ports by the harness and are simply not started.
+    # Every listener that exists reports the address it bound (the one the harness chose);
+    # the others (no front end yet) are simply not started.
     assert f"listener grpc {broker.address}\n" in out
-    assert broker.bound() == {"grpc": broker.address}
+    bound = broker.bound()
+    assert bound["grpc"] == broker.address
+    assert bound["mqtt"] == broker.listeners["mqtt"]
+    assert f"listener mqtt {bound['mqtt']}\n" in out
+    assert all(address == broker.listeners[name] for name, address in bound.items()
+               if name != "grpc")  # fmt: skip
 
 
 @pytest.fixture

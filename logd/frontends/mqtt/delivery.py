@@ -53,6 +53,11 @@ _REFRESH_S = 5.0  # how often wildcard filters look for new topics and partition
 _RETRY_S = 0.2
 
 
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("mqtt: a subscription's delivery stopped", exc_info=task.exception())
+
+
 class Outlet(Protocol):
     """Where a session's PUBLISHes go: its connection."""
 
@@ -186,6 +191,7 @@ class Delivery:
             self._changed = asyncio.Event()
             self._window_open = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="mqtt delivery")
+            self._task.add_done_callback(_log_failure)
 
     async def detach(self) -> None:
         """The connection ended: stop; what was in flight is sent again on resume."""

@@ -178,7 +178,10 @@ class MqttHandler(asyncio.Protocol):
             self._fail(exc)
         except LogdError as exc:
             _log.info("mqtt %s: %s", self.conn.client_id or self.address, exc)
-            self._fail(MqttError(ReasonCode.UNSPECIFIED_ERROR, str(exc)))
+            # Before CONNACK: "Server unavailable" (3.1.1's return code 3 too): try again.
+            connecting = self.conn.state is ConnState.CONNECTING
+            reason = ReasonCode.SERVER_UNAVAILABLE if connecting else ReasonCode.UNSPECIFIED_ERROR
+            self._fail(MqttError(reason, str(exc)))
 
     async def _in_order(self, coro: Coroutine[Any, Any, None]) -> None:
         if self._control is None:

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 
 from logd.broker.api import FetchPartitionRequest
-from logd.errors import LogdError
+from logd.errors import LeaderNotAvailableError, LogdError
 from logd.frontends.mqtt.access import LogAccess
 from logd.groups.messages import TopicPartition
 from logd.records.decoder import decode_batch
@@ -33,6 +33,7 @@ _log = logging.getLogger(__name__)
 _MAX_WAIT_MS = 500
 _FETCH_BYTES = 4 * 1024 * 1024
 _RETRY_S = 0.2
+_CATCH_UP_S = 30.0
 
 
 class Tail:
@@ -59,16 +60,35 @@ class Tail:
             if not waiter.done():
                 waiter.cancel()
 
-    async def wait_caught_up(self, partitions: list[int] | None = None) -> None:
-        """Until what is committed now (in ``partitions``, default all) has been applied."""
+    async def wait_caught_up(
+        self, partitions: list[int] | None = None, timeout_s: float = _CATCH_UP_S
+    ) -> None:
+        """Until what is committed now (in ``partitions``, default all) has been applied.
+        A partition without a leader (an election after a broker died) is waited for, not
+        skipped: a session read before its last write would be lost. LeaderNotAvailable
+        after ``timeout_s``."""
         wanted = list(self._positions) if partitions is None else partitions
-        ends = await self._access.end_offsets([TopicPartition(self.topic, p) for p in wanted])
-        targets = {tp.partition: end for tp, end in ends.items()}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        targets: dict[int, int] = {}
+        while True:
+            ends = await self._access.end_offsets(
+                [TopicPartition(self.topic, p) for p in wanted if p not in targets]
+            )
+            targets.update((tp.partition, end) for tp, end in ends.items())
+            if len(targets) == len(wanted):
+                break
+            if loop.time() > deadline:
+                raise LeaderNotAvailableError(f"{self.topic}: no leader to read it from yet")
+            await asyncio.sleep(_RETRY_S)
         if all(self._positions.get(p, 0) >= end for p, end in targets.items()):
             return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append((targets, waiter))
-        await waiter
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), max(0.1, deadline - loop.time()))
+        except TimeoutError:
+            raise LeaderNotAvailableError(f"{self.topic}: not read up to date in time") from None
 
     async def _run(self) -> None:
         while not self._access.draining:
