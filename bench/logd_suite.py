@@ -31,8 +31,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.harness import Result, Service, Unavailable, free_port, line_values, values_of
 from logd.client import (
@@ -61,8 +62,20 @@ _LOGD = "logd"
 class LogdCluster:
     """``size`` brokers on loopback, data under ``root``. Use as a context manager."""
 
-    def __init__(self, root: Path, size: int = 1, fsync: str = "always") -> None:
+    def __init__(
+        self,
+        root: Path,
+        size: int = 1,
+        fsync: str = "always",
+        *,
+        extra: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        client: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``extra``: more broker flags (TLS, SASL: bench/tls_cost.py); ``client``: the
+        security settings the suite's own admin calls need then."""
         self.root = root
+        self.client = dict(client or {})
         root.mkdir(parents=True, exist_ok=True)
         self.size = size
         self.fsync = fsync
@@ -74,10 +87,12 @@ class LogdCluster:
         for i, address in enumerate(self.addresses):
             argv = [sys.executable, "-m", "logd.node", "--listen", address,
                     "--data-dir", str(root / f"node{i + 1}"), "--fsync", fsync,
-                    "--log-level", "WARNING"]  # fmt: skip
+                    "--log-level", "WARNING", *extra]  # fmt: skip
             if size > 1:
                 argv += ["--node-id", str(i), "--peers", peers]
-            self.services.append(Service(f"logd-{i + 1}", argv, root))
+            self.services.append(
+                Service(f"logd-{i + 1}", argv, root, env=dict(env) if env else None)
+            )
 
     @property
     def brokers(self) -> str:
@@ -89,7 +104,7 @@ class LogdCluster:
         deadline = time.monotonic() + 60
         while True:
             try:
-                Admin(brokers=self.brokers, request_timeout_ms=2000).close()
+                Admin(brokers=self.brokers, request_timeout_ms=2000, **self.client).close()
                 return self
             except LogdError as exc:
                 dead = [
@@ -108,17 +123,19 @@ class LogdCluster:
     def create_topic(self, replicas: int) -> str:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         try:
-            with Admin(brokers=self.brokers) as admin:
+            with Admin(brokers=self.brokers, **self.client) as admin:
                 admin.create_topics([NewTopic(topic, PARTITIONS, replicas)])
         except LogdError as exc:
             raise Unavailable(f"cannot create a topic with {replicas} replicas: {exc}") from None
         return topic
 
 
-def produce_batch(brokers: str, topic: str, acks: str, values: list[bytes], n: int) -> float:
+def produce_batch(
+    brokers: str, topic: str, acks: str, values: list[bytes], n: int, **client: Any
+) -> float:
     """Seconds to produce ``n`` records through produce_batch() and flush."""
     batch = [values[i % len(values)] for i in range(_SLICE)]
-    with Producer(brokers=brokers, acks=acks) as producer:
+    with Producer(brokers=brokers, acks=acks, **client) as producer:
         producer.produce(topic, b"warm-up")
         producer.flush()
         start = time.perf_counter()
@@ -148,9 +165,9 @@ def produce_records(brokers: str, topic: str, acks: str, values: list[bytes], n:
     return seconds
 
 
-def replay(brokers: str, topic: str, total: int) -> tuple[int, float]:
+def replay(brokers: str, topic: str, total: int, **client: Any) -> tuple[int, float]:
     """(records, seconds) to read ``total`` records from the beginning of every partition."""
-    with Consumer(brokers=brokers) as consumer:
+    with Consumer(brokers=brokers, **client) as consumer:
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
         got = 0
         start = time.perf_counter()

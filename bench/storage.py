@@ -12,6 +12,9 @@ Run: ``.venv/bin/python -m bench.storage [--quick] [--dir DIR] [--out DIR]``.
   size) beside a loop of 1 MiB ``os.pread``s of the same file.
 * ``recovery`` — opening the log after an unclean shutdown with no recovery point, so every
   batch is re-scanned with its CRC and the indexes rebuilt; MB/s of log scanned.
+* ``clean`` / ``produce, cleaning`` — the log cleaner (``bench/cleaner.py``): MB/s cleaned
+  beside the read ceiling, and appends to a compacted log while it is cleaned beside
+  appends to a plain one.
 
 Targets (issue 2): append ≥ 80 % of the ceiling for 1 MiB batches and ≥ 50 % for 16 KiB;
 recovery ≥ 500 MB/s.  Each figure is the best of several interleaved rounds (the shared
@@ -37,6 +40,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.cleaner import bench_cleaner
 from logd.clock import SystemClock
 from logd.records.header import HEADER_SIZE, LOG_OVERHEAD, MAGIC, parse_header, rewrite_crc
 from logd.storage import Flusher, FlushPolicy, Log, LogConfig
@@ -206,6 +210,10 @@ def run(work: Path, quick: bool) -> list[Row]:
     ]
     rows += bench_read_and_recovery(work, MIB, 64 * scale, rounds)
     rows += bench_read_and_recovery(work, 16 * 1024, 4096 * scale, rounds)
+    rows += [
+        Row(workload, "16 KiB", "never", ours, reference, target)
+        for workload, ours, reference, target in bench_cleaner(work, quick, rounds)
+    ]
     return rows
 
 

@@ -40,8 +40,10 @@ class App:
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
         stdin: TextIO | None = None,
+        security: dict[str, str | None] | None = None,
     ) -> None:
         self.brokers = brokers or os.environ.get("LOGD_BROKERS") or DEFAULT_BROKERS
+        self.client_security = client_security(security or {})
         self.output_format = output_format
         self.yes = yes
         self.stdout = stdout or sys.stdout
@@ -100,6 +102,39 @@ class App:
         answer = self.stdin.readline().strip().lower()
         if answer not in {"y", "yes"}:
             self.abort("aborted: nothing was changed")
+
+
+#: --flag -> (environment variable, logd client setting)
+SECURITY_FLAGS = {
+    "user": ("LOGD_USER", "sasl_username"),
+    "password": ("LOGD_PASSWORD", "sasl_password"),
+    "tls_ca": ("LOGD_TLS_CA", "ssl_ca_location"),
+    "tls_cert": ("LOGD_TLS_CERT", "ssl_certificate_location"),
+    "tls_key": ("LOGD_TLS_KEY", "ssl_key_location"),
+}
+
+
+def client_security(flags: dict[str, str | None]) -> dict[str, Any]:
+    """The logd client's security settings (confluent-kafka's names) from ``--user``,
+    ``--password``, ``--tls-ca``, ``--tls-cert``, ``--tls-key`` and ``--tls``, each flag
+    falling back to its environment variable (``LOGD_USER`` …)."""
+    out: dict[str, Any] = {}
+    for flag, (env, setting) in SECURITY_FLAGS.items():
+        value = flags.get(flag) or os.environ.get(env)
+        if value:
+            out[setting] = value
+    tls = bool(flags.get("tls")) or os.environ.get("LOGD_TLS", "") in ("1", "true")
+    tls = tls or any(k.startswith("ssl_") for k in out)
+    sasl = "sasl_username" in out
+    if sasl:
+        out.setdefault("sasl_password", "")
+    out["security_protocol"] = {
+        (False, False): "PLAINTEXT",
+        (False, True): "SSL",
+        (True, False): "SASL_PLAINTEXT",
+        (True, True): "SASL_SSL",
+    }[(sasl, tls)]
+    return out
 
 
 def _cell(value: Any) -> str:

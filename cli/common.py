@@ -29,4 +29,4 @@ def key_value(flag: str) -> Callable[[str], tuple[str, str]]:
 def open_admin(app: App) -> Admin:
     from logd.client import Admin
 
-    return Admin(brokers=app.brokers)
+    return Admin(brokers=app.brokers, **app.client_security)

@@ -89,7 +89,7 @@ def _describe(app: App, topics: list[str], only: list[int] | None) -> dict[tuple
     from logd.client import Admin
     from logd.errors import UnknownTopicOrPartitionError
 
-    admin = Admin(brokers=app.brokers)
+    admin = Admin(brokers=app.brokers, **app.client_security)
     try:
         described = admin.describe_topics(topics)
     finally:
@@ -165,7 +165,7 @@ def _run_assigned(app: App, args: argparse.Namespace, spec: StartStop, render: A
     from logd.client import Consumer, TopicPartition
 
     partitions = _describe(app, args.topics, args.partitions)
-    consumer = Consumer(brokers=app.brokers, auto_offset_reset="error")
+    consumer = Consumer(brokers=app.brokers, **app.client_security, auto_offset_reset="error")
     out = app.stdout.buffer if hasattr(app.stdout, "buffer") else None
     try:
         plan = _plan(consumer, partitions, spec)

@@ -35,11 +35,12 @@ def run_group(app: App, args: argparse.Namespace, spec: StartStop, render: Any) 
         app.abort("-p does not apply with -g: the group assigns the partitions", status.USAGE)
     plain = [t for t in args.topics if not t.startswith("^")]
     if plain:
-        with Admin(brokers=app.brokers) as admin:
+        with Admin(brokers=app.brokers, **app.client_security) as admin:
             admin.describe_topics(plain)  # an unknown topic is one clear error now
     start = spec.start
     consumer = Consumer(
         brokers=app.brokers,
+        **app.client_security,
         group_id=args.group,
         client_id="logd-cli",
         auto_offset_reset="earliest" if start.kind == "start" else "latest",

@@ -26,13 +26,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from cli import status
 from cli.app import App
+from cli.dev_pki import ADMIN, DevPki, write_pki
 
 __all__ = ["add_arguments", "run"]
 
+#: The bootstrap user's variable, as logd.broker.security.services reads it.
+BOOTSTRAP_USER_ENV: Final = "LOGD_BOOTSTRAP_USER"
+#: A client certificate's CN is its user name (Kafka's default would take the whole DN).
+CN_RULE: Final = "RULE:^CN=([^,]+)(,.*)?$/$1/,DEFAULT"
 _READY_TIMEOUT_S: Final = 60.0
 _STOP_TIMEOUT_S: Final = 30.0
 _POLL_S: Final = 0.1
@@ -47,9 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=int, default=7070, metavar="PORT", help="first node's port (default 7070)"
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="mTLS everywhere (a CA and certificates under DIR/tls), SASL on, an admin user",
+    )
 
 
-def _commands(args: argparse.Namespace, root: Path) -> list[list[str]]:
+def _commands(args: argparse.Namespace, root: Path, pki: DevPki | None) -> list[list[str]]:
     from logd.node.args import listener_arguments
 
     addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
@@ -57,8 +67,21 @@ def _commands(args: argparse.Namespace, root: Path) -> list[list[str]]:
     return [
         [sys.executable, "-m", "logd.node", "--node-id", str(i), "--listen", address,
          "--data-dir", str(_node_dir(root, i)), "--peers", peers,
-         *listener_arguments(args.host, i)]
+         *listener_arguments(args.host, i), *_secure_flags(pki, i)]
         for i, address in enumerate(addresses)
+    ]  # fmt: skip
+
+
+def _secure_flags(pki: DevPki | None, node: int) -> list[str]:
+    """mTLS with the node's certificate, SASL on, the admin a super user."""
+    if pki is None:
+        return []
+    name = f"broker-{node}"
+    return [
+        "--tls-cert", str(pki.cert(name)), "--tls-key", str(pki.key(name)),
+        "--tls-ca", str(pki.ca), "--tls-client-auth", "required",
+        "--auth", "sasl", "--super-users", f"User:{ADMIN}", "--cluster-id", pki.cluster_id,
+        "--ssl-principal-mapping-rules", CN_RULE,
     ]  # fmt: skip
 
 
@@ -71,11 +94,22 @@ def _node_log(root: Path, node: int) -> Path:
     return root / f"node-{node}.log"
 
 
-def _serving(address: str) -> bool:
+def _channel(address: str, pki: DevPki | None) -> Any:
+    import grpc
+
+    if pki is None:
+        return grpc.insecure_channel(address)
+    credentials = grpc.ssl_channel_credentials(
+        pki.ca.read_bytes(), pki.key(ADMIN).read_bytes(), pki.cert(ADMIN).read_bytes()
+    )
+    return grpc.secure_channel(address, credentials)
+
+
+def _serving(address: str, pki: DevPki | None = None) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(address) as channel:
+    with _channel(address, pki) as channel:
         try:
             answer = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=1.0
@@ -92,6 +126,7 @@ def run(app: App, args: argparse.Namespace) -> int:
         app.abort(f"--port {args.port} leaves no room for {args.nodes} nodes", status.USAGE)
     root = Path(args.data_dir).expanduser().absolute()
     root.mkdir(parents=True, exist_ok=True)
+    pki = write_pki(root, args.nodes) if args.secure else None
     procs: list[subprocess.Popen[bytes]] = []
     interrupted = False
     dead: set[int] = set()  # nodes that exited on their own
@@ -105,18 +140,22 @@ def run(app: App, args: argparse.Namespace) -> int:
     # serve` handles both signals itself for the same reason.
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for i, command in enumerate(_commands(args, root)):
+        env = dict(os.environ)
+        if pki is not None:  # the admin user, created once the cluster serves
+            env[BOOTSTRAP_USER_ENV] = f"{ADMIN}:{pki.admin_password}"
+        for i, command in enumerate(_commands(args, root, pki)):
             with _node_log(root, i).open("ab") as log:
                 procs.append(
                     subprocess.Popen(
                         command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                         start_new_session=True,  # Ctrl-C reaches us; we stop them in order
+                        env=env,
                     )
                 )  # fmt: skip
         addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
-        if not _wait_ready(app, procs, addresses, root, lambda: interrupted):
+        if not _wait_ready(app, procs, addresses, root, lambda: interrupted, pki):
             return status.ERROR if not interrupted else status.OK
-        _announce(app, addresses, root, procs)
+        _announce(app, addresses, root, procs, pki)
         while not interrupted and len(dead) < len(procs):
             for i, proc in enumerate(procs):
                 if i not in dead and proc.poll() is not None:
@@ -138,6 +177,7 @@ def _wait_ready(
     addresses: list[str],
     root: Path,
     interrupted: object,
+    pki: DevPki | None,
 ) -> bool:
     deadline = time.monotonic() + _READY_TIMEOUT_S
     pending = set(range(len(procs)))
@@ -148,7 +188,7 @@ def _wait_ready(
             if procs[i].poll() is not None:
                 _fail(app, f"node {i} did not start; see {_node_log(root, i)}")
                 return False
-            if _serving(addresses[i]):
+            if _serving(addresses[i], pki):
                 pending.discard(i)
         if time.monotonic() > deadline:
             _fail(app, f"nodes {sorted(pending)} not serving after {_READY_TIMEOUT_S:.0f} s")
@@ -162,7 +202,11 @@ def _fail(app: App, message: str) -> None:
 
 
 def _announce(
-    app: App, addresses: list[str], root: Path, procs: list[subprocess.Popen[bytes]]
+    app: App,
+    addresses: list[str],
+    root: Path,
+    procs: list[subprocess.Popen[bytes]],
+    pki: DevPki | None,
 ) -> None:
     brokers = ",".join(addresses)
     app.print(f"logd dev: {len(addresses)} nodes serving on {brokers}; data in {root}")
@@ -175,10 +219,36 @@ def _announce(
             app.print("          " + "  ".join(f"{k} {v}" for k, v in others.items()))
     app.print("connect with:")
     app.print(f"  export LOGD_BROKERS={brokers}")
+    if pki is not None:
+        _announce_secure(app, pki, read_listeners(_node_dir(root, 0)).get("kafka"))
     app.print("  logd cluster info")
     app.print(f"  logd topic create demo -p 3 -r {min(3, len(addresses))}")
     app.print("press Ctrl-C to stop every node")
     app.stdout.flush()
+
+
+def _announce_secure(app: App, pki: DevPki, kafka: str | None) -> None:
+    """The settings of the admin user: logd's environment, kcat's and confluent-kafka's."""
+    settings = {
+        "LOGD_TLS_CA": pki.ca, "LOGD_TLS_CERT": pki.cert(ADMIN), "LOGD_TLS_KEY": pki.key(ADMIN),
+        "LOGD_USER": ADMIN, "LOGD_PASSWORD": pki.admin_password,
+    }  # fmt: skip
+    for key, value in settings.items():
+        app.print(f"  export {key}={value}")
+    if kafka is None:
+        return
+    kafka_settings = {
+        "security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-256",
+        "sasl.username": ADMIN, "sasl.password": pki.admin_password,
+        "ssl.ca.location": str(pki.ca), "ssl.certificate.location": str(pki.cert(ADMIN)),
+        "ssl.key.location": str(pki.key(ADMIN)),
+    }  # fmt: skip
+    flags = " ".join(f"-X {k}={v}" for k, v in kafka_settings.items())
+    app.print("kcat (Kafka listener):")
+    app.print(f"  seq 5 | kcat -b {kafka} {flags} -t demo -P")
+    app.print(f"  kcat -b {kafka} {flags} -t demo -C -e")
+    app.print("confluent-kafka:")
+    app.print(f"  Producer({{'bootstrap.servers': '{kafka}', **{kafka_settings!r}}})")
 
 
 def _stop_all(app: App, procs: list[subprocess.Popen[bytes]]) -> None:

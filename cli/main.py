@@ -34,6 +34,14 @@ NOUNS = {
     "topic": "create, list, describe, delete and configure topics",
     "group": "list, describe, seek and delete consumer groups",
     "cluster": "the brokers and the health of the cluster",
+    "security": "users, ACLs and client quotas (rpk's `security` shapes)",
+}
+
+#: Second-level nouns: (noun, sub-noun) -> help.
+SUB_NOUNS = {
+    ("security", "user"): "SCRAM users (stored as salted keys)",
+    ("security", "acl"): "Kafka ACLs: who may do what to which resource",
+    ("security", "quota"): "client quotas: byte rates and request percentage",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -60,10 +68,23 @@ COMMANDS: tuple[Command, ...] = (
     Command(("group", "delete"), "cli.group.delete", "delete groups and their offsets"),
     Command(("cluster", "info"), "cli.cluster.info", "brokers and the controller"),
     Command(("cluster", "health"), "cli.cluster.health", "is every partition led and in sync?"),
+    Command(("security", "user", "create"), "cli.security.user_create", "create a user"),
+    Command(("security", "user", "delete"), "cli.security.user_delete", "delete a user"),
+    Command(("security", "user", "list"), "cli.security.user_list", "list users", ("ls",)),
+    Command(("security", "acl", "create"), "cli.security.acl_create", "create ACLs"),
+    Command(("security", "acl", "list"), "cli.security.acl_list", "list ACLs", ("ls",)),
+    Command(("security", "acl", "delete"), "cli.security.acl_delete", "delete matching ACLs"),
+    Command(("security", "quota", "alter"), "cli.security.quota_alter", "set or remove quotas"),
+    Command(("security", "quota", "describe"), "cli.security.quota_describe", "show quotas"),
+    Command(("security", "whoami"), "cli.security.whoami", "the principal the broker sees"),
 )
 
 
-def _global_flags(suppress: bool) -> argparse.ArgumentParser:
+#: Commands that run brokers: their own --tls-* flags are the broker's, not a client's.
+_BROKER_COMMANDS = frozenset({("serve",), ("dev",)})
+
+
+def _global_flags(suppress: bool, *, client_security: bool = True) -> argparse.ArgumentParser:
     default = argparse.SUPPRESS if suppress else None
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
@@ -75,6 +96,8 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
         default=default,
         help="brokers to contact (env LOGD_BROKERS; default 127.0.0.1:7070)",
     )
+    if client_security:
+        _client_security_flags(parent, suppress)
     parent.add_argument(
         "--format",
         dest="output_format",
@@ -93,6 +116,26 @@ def _global_flags(suppress: bool) -> argparse.ArgumentParser:
     return parent
 
 
+def _client_security_flags(parent: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    for flag, text in (
+        ("--user", "SASL user (env LOGD_USER)"),
+        ("--password", "SASL password (env LOGD_PASSWORD)"),
+        ("--tls-ca", "CA file that verifies the brokers (env LOGD_TLS_CA); turns TLS on"),
+        ("--tls-cert", "client certificate for mTLS (env LOGD_TLS_CERT)"),
+        ("--tls-key", "its private key (env LOGD_TLS_KEY)"),
+    ):
+        parent.add_argument(
+            flag, metavar=flag.removeprefix("--").upper(), default=default, help=text
+        )
+    parent.add_argument(
+        "--tls",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="talk TLS, trusting the system's CAs (env LOGD_TLS=1)",
+    )
+
+
 def _load(command: Command) -> ModuleType:
     return importlib.import_module(command.module)
 
@@ -104,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_global_flags(suppress=False)],
     )
     late_flags = _global_flags(suppress=True)
+    broker_late_flags = _global_flags(suppress=True, client_security=False)
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     top.required = True
     noun_parsers: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
@@ -112,14 +156,25 @@ def build_parser() -> argparse.ArgumentParser:
         verbs = noun_parser.add_subparsers(dest="verb", metavar="VERB")
         verbs.required = True
         noun_parsers[noun] = verbs
+    sub_parsers: dict[tuple[str, str], argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    for (noun, sub_noun), text in SUB_NOUNS.items():
+        sub_parser = noun_parsers[noun].add_parser(
+            sub_noun, help=text, description=text, parents=[late_flags]
+        )
+        sub_verbs = sub_parser.add_subparsers(dest="sub_verb", metavar="VERB")
+        sub_verbs.required = True
+        sub_parsers[(noun, sub_noun)] = sub_verbs
     for command in COMMANDS:
-        holder = top if len(command.path) == 1 else noun_parsers[command.path[0]]
+        if len(command.path) == 3:
+            holder = sub_parsers[(command.path[0], command.path[1])]
+        else:
+            holder = top if len(command.path) == 1 else noun_parsers[command.path[0]]
         leaf = holder.add_parser(
             command.path[-1],
             help=command.help,
             description=command.help,
             aliases=list(command.aliases),
-            parents=[late_flags],
+            parents=[broker_late_flags if command.path in _BROKER_COMMANDS else late_flags],
         )
         _load(command).add_arguments(leaf)
         leaf.set_defaults(_command=command)
@@ -151,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(_glue_dash_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    app = App(brokers=args.brokers, output_format=args.output_format, yes=args.yes)
+    keys = ("user", "password", "tls_ca", "tls_cert", "tls_key", "tls")
+    security = {k: getattr(args, k, None) for k in keys}
+    app = App(
+        brokers=args.brokers, output_format=args.output_format, yes=args.yes, security=security
+    )
     command: Command = args._command
     try:
         return int(_load(command).run(app, args))

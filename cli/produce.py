@@ -5,6 +5,9 @@ Lines are read in large chunks and handed to the producer's batch API, so piping
 costs a few Python operations per line, not a round trip. A line is the bytes up to ``\\n``
 (the ``\\n`` is not part of the value; a final line without one still counts). From a
 terminal, each line is sent as soon as it is typed.
+
+``-Z/--tombstone`` (rpk's flag): an empty value is sent as null -- a tombstone, which a
+compacted topic keeps for ``delete.retention.ms`` and then forgets with its key.
 """
 
 from __future__ import annotations
@@ -45,9 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--acks", choices=sorted(_ACKS), default="all", help="0, 1 or all (default all)"
     )
     parser.add_argument(
+        "-Z",
+        "--tombstone",
+        action="store_true",
+        help="send an empty value as null (a tombstone that deletes its key when compacted)",
+    )
+    parser.add_argument(
         "-z",
         "--compression",
-        choices=("none", "lz4", "zstd", "gzip"),
+        choices=("none", "lz4", "zstd", "gzip", "snappy"),
         default="lz4",
         help="batch compression (default lz4)",
     )
@@ -78,7 +87,12 @@ def run(app: App, args: argparse.Namespace) -> int:
         app.abort("--key-separator must not be empty", status.USAGE)
     outcome = _Outcome()
     sent = 0
-    producer = Producer(brokers=app.brokers, acks=_ACKS[args.acks], compression=args.compression)
+    producer = Producer(
+        brokers=app.brokers,
+        **app.client_security,
+        acks=_ACKS[args.acks],
+        compression=args.compression,
+    )
     try:
         sent = _pump(app, args, producer, outcome)
         remaining = producer.flush()
@@ -129,7 +143,7 @@ def _send(
 ) -> int:
     if not lines:
         return 0
-    if separator is None and headers is None:
+    if separator is None and headers is None and not args.tombstone:
         keys = None if fixed_key is None else [fixed_key] * len(lines)
         producer.produce_batch(
             args.topic, lines, keys=keys, partition=args.partition, on_delivery=outcome
@@ -144,7 +158,7 @@ def _send(
                 key, value = None, line
         producer.produce(
             args.topic,
-            value=value,
+            value=None if args.tombstone and not value else value,
             key=key,
             partition=args.partition,
             headers=headers,

@@ -17,21 +17,26 @@ from typing import ClassVar
 
 __all__ = [
     "BrokerUnavailableError",
+    "ClusterAuthorizationFailedError",
     "CoordinatorLoadInProgressError",
     "CoordinatorNotAvailableError",
     "CorruptRecordError",
+    "DuplicateResourceError",
     "DuplicateSequenceError",
     "ErrorCode",
     "FencedInstanceIdError",
     "FencedLeaderEpochError",
+    "GroupAuthorizationFailedError",
     "GroupIdNotFoundError",
     "IllegalGenerationError",
+    "IllegalSaslStateError",
     "InconsistentGroupProtocolError",
     "InvalidCommitOffsetSizeError",
     "InvalidConfigError",
     "InvalidFetchSizeError",
     "InvalidGroupIdError",
     "InvalidPartitionsError",
+    "InvalidPrincipalTypeError",
     "InvalidProducerEpochError",
     "InvalidRecordError",
     "InvalidReplicaAssignmentError",
@@ -61,13 +66,22 @@ __all__ = [
     "RecordListTooLargeError",
     "ReplicaNotAvailableError",
     "RequestTimedOutError",
+    "ResourceNotFoundError",
+    "SaslAuthenticationFailedError",
+    "SecurityDisabledError",
+    "SubjectAuthorizationFailedError",
+    "ThrottlingQuotaExceededError",
     "TopicAlreadyExistsError",
+    "TopicAuthorizationFailedError",
+    "TransactionalIdAuthorizationFailedError",
+    "UnacceptableCredentialError",
     "UnknownLeaderEpochError",
     "UnknownMemberIdError",
     "UnknownProducerIdError",
     "UnknownServerError",
     "UnknownTopicOrPartitionError",
     "UnsupportedCompressionTypeError",
+    "UnsupportedSaslMechanismError",
     "UnsupportedVersionError",
     "error_for_code",
 ]
@@ -104,7 +118,12 @@ class ErrorCode(enum.IntEnum):
     INVALID_SESSION_TIMEOUT = 26
     REBALANCE_IN_PROGRESS = 27
     INVALID_COMMIT_OFFSET_SIZE = 28
+    TOPIC_AUTHORIZATION_FAILED = 29
+    GROUP_AUTHORIZATION_FAILED = 30
+    CLUSTER_AUTHORIZATION_FAILED = 31
     INVALID_TIMESTAMP = 32
+    UNSUPPORTED_SASL_MECHANISM = 33
+    ILLEGAL_SASL_STATE = 34
     UNSUPPORTED_VERSION = 35
     TOPIC_ALREADY_EXISTS = 36
     INVALID_PARTITIONS = 37
@@ -117,8 +136,12 @@ class ErrorCode(enum.IntEnum):
     OUT_OF_ORDER_SEQUENCE_NUMBER = 45
     DUPLICATE_SEQUENCE_NUMBER = 46
     INVALID_PRODUCER_EPOCH = 47
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
+    SECURITY_DISABLED = 54
     KAFKA_STORAGE_ERROR = 56
+    SASL_AUTHENTICATION_FAILED = 58
     UNKNOWN_PRODUCER_ID = 59
+    INVALID_PRINCIPAL_TYPE = 67
     NON_EMPTY_GROUP = 68
     GROUP_ID_NOT_FOUND = 69
     FENCED_LEADER_EPOCH = 74
@@ -127,7 +150,13 @@ class ErrorCode(enum.IntEnum):
     MEMBER_ID_REQUIRED = 79
     FENCED_INSTANCE_ID = 82
     INVALID_RECORD = 87
+    THROTTLING_QUOTA_EXCEEDED = 89
     PRODUCER_FENCED = 90
+    RESOURCE_NOT_FOUND = 91
+    DUPLICATE_RESOURCE = 92
+    UNACCEPTABLE_CREDENTIAL = 93
+    # logd's own codes (no Kafka equivalent; never sent on the Kafka wire).
+    SUBJECT_AUTHORIZATION_FAILED = 1001
 
 
 class LogdError(Exception):
@@ -472,6 +501,94 @@ class InvalidRecordError(LogdError):
     """A record that is well-formed but not acceptable (e.g. a bad timestamp)."""
 
     code = ErrorCode.INVALID_RECORD
+
+
+# -- security (issue 15): authentication, authorization, quotas ---------------------------
+
+
+class SaslAuthenticationFailedError(LogdError):
+    """Wrong password, unknown user, bad proof: one answer for all, so none leaks which."""
+
+    code = ErrorCode.SASL_AUTHENTICATION_FAILED
+
+
+class UnsupportedSaslMechanismError(LogdError):
+    """The client asked for a SASL mechanism this listener does not enable."""
+
+    code = ErrorCode.UNSUPPORTED_SASL_MECHANISM
+
+
+class IllegalSaslStateError(LogdError):
+    """A SASL message arrived out of order (a second first message, a request before auth)."""
+
+    code = ErrorCode.ILLEGAL_SASL_STATE
+
+
+class SecurityDisabledError(LogdError):
+    """A security call (ACLs, SCRAM users) on a cluster whose authorizer is off."""
+
+    code = ErrorCode.SECURITY_DISABLED
+
+
+class TopicAuthorizationFailedError(LogdError):
+    """The principal may not perform the operation on the named topic."""
+
+    code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+
+
+class GroupAuthorizationFailedError(LogdError):
+    """The principal may not perform the operation on the named consumer group."""
+
+    code = ErrorCode.GROUP_AUTHORIZATION_FAILED
+
+
+class ClusterAuthorizationFailedError(LogdError):
+    """The principal may not perform the cluster-level operation (or is not a broker)."""
+
+    code = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+
+
+class TransactionalIdAuthorizationFailedError(LogdError):
+    """The principal may not use the transactional id."""
+
+    code = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+
+
+class SubjectAuthorizationFailedError(LogdError):
+    """The principal may not perform the operation on the schema-registry subject."""
+
+    code = ErrorCode.SUBJECT_AUTHORIZATION_FAILED
+
+
+class InvalidPrincipalTypeError(LogdError):
+    """A principal that is not ``Type:name`` (ACL bindings take ``User:NAME``)."""
+
+    code = ErrorCode.INVALID_PRINCIPAL_TYPE
+
+
+class ThrottlingQuotaExceededError(LogdError):
+    """A controller-mutation quota was exceeded (Kafka's code; byte-rate quotas throttle)."""
+
+    code = ErrorCode.THROTTLING_QUOTA_EXCEEDED
+    retriable = True
+
+
+class ResourceNotFoundError(LogdError):
+    """The user, ACL or quota named does not exist."""
+
+    code = ErrorCode.RESOURCE_NOT_FOUND
+
+
+class DuplicateResourceError(LogdError):
+    """The same user and mechanism named twice in one request."""
+
+    code = ErrorCode.DUPLICATE_RESOURCE
+
+
+class UnacceptableCredentialError(LogdError):
+    """A SCRAM credential refused: iterations out of range, empty password or salt."""
+
+    code = ErrorCode.UNACCEPTABLE_CREDENTIAL
 
 
 def _by_code() -> dict[int, type[LogdError]]:

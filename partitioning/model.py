@@ -29,10 +29,18 @@ DEFAULT_GENERATION = -1
 
 
 class TopicPartition(NamedTuple):
-    """One partition of one topic; orders by (topic, partition) like Kafka's comparator."""
+    """One partition of one topic; orders by (topic, partition) like Kafka's comparator.
+
+    The one ``TopicPartition`` of every layer of logd (placement, assignors, the group
+    coordinator, the cluster, the broker core and its front ends): it lives here, in the
+    lowest package all of them may import. Printed as Kafka prints one: ``topic-partition``.
+    """
 
     topic: str
     partition: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition}"
 
 
 class RebalanceProtocol(enum.Enum):

@@ -110,7 +110,7 @@ def _plan(
 def _offsets_for_time(app: App, keys: list[tuple[str, int]], ts: int) -> dict[Any, int]:
     from logd.client import Consumer, TopicPartition
 
-    consumer = Consumer(brokers=app.brokers)
+    consumer = Consumer(brokers=app.brokers, **app.client_security)
     try:
         found = consumer.offsets_for_times([TopicPartition(t, p, ts) for t, p in keys])
     finally:

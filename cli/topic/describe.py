@@ -1,9 +1,13 @@
 """``logd topic describe NAME``: summary, configs and, per partition, leader, epoch,
-replicas, in-sync replicas, log start offset and high watermark (DESIGN.md)."""
+replicas, in-sync replicas, log start offset and high watermark (DESIGN.md); for a
+compacted topic also the cleanable ratio (the dirty share of what the cleaner may clean)
+and when the replica that answered was last cleaned (issue 16)."""
 
 from __future__ import annotations
 
 import argparse
+import datetime
+from typing import Any
 
 from cli import status
 from cli.app import App
@@ -38,6 +42,7 @@ def run(app: App, args: argparse.Namespace) -> int:
                         "isr": list(p.isr),
                         "log_start_offset": p.log_start_offset,
                         "high_watermark": p.high_watermark,
+                        **_cleaner_fields(p),
                     }
                     for p in partitions
                 ],
@@ -62,8 +67,11 @@ def run(app: App, args: argparse.Namespace) -> int:
     app.print()
     app.print("PARTITIONS")
     app.print("==========")
+    compacted = any(p.cleanable_ratio >= 0 for p in partitions)
+    extra = ["cleanable-ratio", "last-clean"] if compacted else []
     app.table(
-        ["partition", "leader", "epoch", "replicas", "in-sync", "log-start", "high-watermark"],
+        ["partition", "leader", "epoch", "replicas", "in-sync", "log-start", "high-watermark",
+         *extra],
         [
             (
                 p.partition,
@@ -73,8 +81,23 @@ def run(app: App, args: argparse.Namespace) -> int:
                 list(p.isr),
                 p.log_start_offset,
                 p.high_watermark,
+                *((f"{max(p.cleanable_ratio, 0.0):.2f}", _when(p.last_clean_ms))
+                  if compacted else ()),
             )
             for p in partitions
         ],
-    )
+    )  # fmt: skip
     return status.OK
+
+
+def _cleaner_fields(p: Any) -> dict[str, Any]:
+    if p.cleanable_ratio < 0:
+        return {}
+    return {"cleanable_ratio": round(p.cleanable_ratio, 4), "last_clean_ms": p.last_clean_ms}
+
+
+def _when(ms: int) -> str:
+    if ms < 0:
+        return "never"
+    when = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -45,6 +45,7 @@ from logd.metadata.store import (
     check_not_reserved,
 )
 from logd.storage import validate_topic_name
+from logd.storage.cleaner import log_stats
 from partitioning import errors as placement_errors
 from partitioning import placement
 
@@ -178,15 +179,25 @@ class TopicAdmin:
             internal=record.internal,
             partitions=tuple(self._describe_partition(name, a) for a in record.partitions),
             configs=config.entries(record.configs),
+            topic_id=record.topic_id,
         )
 
     def _describe_partition(self, topic: str, a: PartitionAssignment) -> PartitionDescription:
         hosted = self._replicas.get(TopicPartition(topic, a.partition))
         start = hosted.log_start_offset if hosted is not None else -1
         hw = hosted.high_watermark if hosted is not None else -1
+        ratio, last_clean = -1.0, -1
+        if hosted is not None and hosted.config.log.compact:
+            try:
+                stats = log_stats(hosted.log)
+            except LogdError:
+                pass  # offline: the partition's other answers say so
+            else:
+                ratio, last_clean = stats.cleanable_ratio, stats.last_clean_ms
         return PartitionDescription(
-            a.partition, a.leader_id, a.leader_epoch, a.replicas, a.isr, start, hw
-        )
+            a.partition, a.leader_id, a.leader_epoch, a.replicas, a.isr, start, hw,
+            cleanable_ratio=ratio, last_clean_ms=last_clean,
+        )  # fmt: skip
 
     # -- change ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from logd.errors import LogdError
 from logd.metadata.types import (
     NO_LEADER,
     BrokerMeta,
+    Endpoint,
     LeaderHint,
     LeadershipResult,
     TopicPartition,
@@ -29,6 +30,9 @@ __all__ = [
     "ClusterDescription",
     "ClusterMetadata",
     "ConfigEntry",
+    "Endpoint",
+    "EpochEndQuery",
+    "EpochEndResult",
     "FetchPartitionRequest",
     "FetchPartitionResult",
     "InitProducerIdResult",
@@ -65,6 +69,7 @@ class OffsetSpec(enum.IntEnum):
     TIMESTAMP = 0
     EARLIEST = 1
     LATEST = 2
+    MAX_TIMESTAMP = 3  # the first record with the largest timestamp (Kafka's KIP-734)
 
 
 # -- produce / fetch / offsets ------------------------------------------------------------
@@ -94,6 +99,9 @@ class FetchPartitionRequest:
     partition: int
     offset: int
     max_bytes: int
+    #: The leader epoch the client believes current (-1: unchecked): an older one is
+    #: FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH (Kafka's KIP-320).
+    current_leader_epoch: int = -1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -113,6 +121,7 @@ class ListOffsetsQuery:
     partition: int
     spec: int  # an OffsetSpec value; anything else is answered with INVALID_REQUEST
     timestamp_ms: int = NO_TIMESTAMP
+    current_leader_epoch: int = -1  # as in FetchPartitionRequest
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -123,6 +132,8 @@ class ListOffsetsResult:
     offset: int = -1
     timestamp_ms: int = NO_TIMESTAMP
     leader_hint: LeaderHint | None = None
+    #: The partition's leader epoch (Raft term) when answered.
+    leader_epoch: int = -1
 
 
 # -- metadata -----------------------------------------------------------------------------
@@ -145,6 +156,28 @@ class TopicMeta:
     internal: bool = False
     partitions: tuple[PartitionMeta, ...] = ()
     error: LogdError | None = None
+    #: The topic's id (32 hex digits), "" when unknown.
+    topic_id: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EpochEndQuery:
+    """Kafka's OffsetForLeaderEpoch for one partition: where ``leader_epoch`` ends."""
+
+    topic: str
+    partition: int
+    leader_epoch: int
+    current_leader_epoch: int = -1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EpochEndResult:
+    topic: str
+    partition: int
+    error: LogdError | None = None
+    #: The largest epoch <= the one asked for, and the offset where it ends (-1, -1: none).
+    leader_epoch: int = -1
+    end_offset: int = -1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -198,6 +231,9 @@ class PartitionDescription:
     log_start_offset: int = -1
     high_watermark: int = -1
     error: LogdError | None = None
+    #: Compacted topics: the cleaner's view of this replica (-1: not compacted / never).
+    cleanable_ratio: float = -1.0
+    last_clean_ms: int = -1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -207,6 +243,7 @@ class TopicDescription:
     partitions: tuple[PartitionDescription, ...] = ()
     configs: tuple[ConfigEntry, ...] = ()
     error: LogdError | None = None
+    topic_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -42,8 +42,13 @@ from logd.broker.listeners import (
     parse_host_port,
     parse_listeners,
 )
+from logd.broker.security.config import is_security_key, parse_security
+from logd.broker.security.settings import SecuritySettings
 from logd.errors import InvalidConfigError
 from logd.metadata.types import HostPort
+from logd.storage.cleaner import CleanerConfig
+from logd.storage.throttle import UNLIMITED
+from logd.tls.settings import TlsSettings
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -102,6 +107,12 @@ class BrokerConfig:
         default_factory=lambda: MappingProxyType({})
     )
     retention_check_interval_ms: int = 300_000
+    #: The log cleaner (compacted topics), Kafka's ``log.cleaner.*`` names and defaults
+    #: (the dedupe buffer is 32 MiB rather than 128: one cleaner thread, small machines).
+    cleaner_enable: bool = True
+    cleaner_dedupe_buffer_size: int = 32 * _MIB
+    cleaner_io_max_bytes_per_second: int = 2**63 - 1
+    cleaner_backoff_ms: int = 15_000
     #: The largest request gRPC accepts (its max receive length), and the send bound.
     max_request_bytes: int = 64 * _MIB
     #: Upper bound on a fetch's ``max_wait_ms`` (longer waits are cut to this).
@@ -123,6 +134,12 @@ class BrokerConfig:
     frontend_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(
         default_factory=lambda: MappingProxyType({})
     )
+    #: Authentication, authorization (issue 15; ``logd.broker.security.config``).
+    security: SecuritySettings = dataclasses.field(default_factory=SecuritySettings)
+    #: TLS of every listener and of the brokers' calls to each other.
+    tls: TlsSettings = dataclasses.field(default_factory=TlsSettings)
+    #: What brokers present to each other without TLS; "" derives it from the peers.
+    cluster_id: str = ""
     #: Raft timing (issue 5): one tick for every group; a follower campaigns after a random
     #: ``[e, 2e)`` ticks without a leader (0.75-1.5 s by default: the first of two
     #: followers after ~1 s) and a leader without a quorum for ``e`` ticks steps down;
@@ -144,6 +161,24 @@ class BrokerConfig:
     metadata_snapshot_interval: int = 10_000
     #: The InjectFault RPC (tests only); refused unless the broker listens on loopback.
     fault_injection: bool = False
+    #: Kafka's ``auto.create.topics.enable`` (on by default, as in Kafka): a Metadata request
+    #: that allows it creates the missing topics it names, with the defaults.
+    auto_create_topics_enable: bool = True
+    #: The Kafka listener's bounds (Kafka's names and defaults; ``max.connections`` bounded).
+    socket_request_max_bytes: int = 100 * _MIB
+    connections_max_idle_ms: int = 600_000
+    max_connections: int = 4096
+    queued_max_requests: int = 500
+
+    @property
+    def cleaner(self) -> CleanerConfig:
+        rate = self.cleaner_io_max_bytes_per_second
+        return CleanerConfig(
+            self.cleaner_enable,
+            self.cleaner_dedupe_buffer_size,
+            UNLIMITED if rate >= 2**63 - 1 else float(rate),
+            self.cleaner_backoff_ms,
+        )
 
     @property
     def advertised(self) -> HostPort:
@@ -291,6 +326,10 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
     "num.partitions": ("num_partitions", _int(1, 100_000)),
     "default.replication.factor": ("default_replication_factor", _int(1, 32)),
     "log.retention.check.interval.ms": ("retention_check_interval_ms", _int(10, 86_400_000)),
+    "log.cleaner.enable": ("cleaner_enable", _bool),
+    "log.cleaner.dedupe.buffer.size": ("cleaner_dedupe_buffer_size", _int(64 * 1024, 2**40)),
+    "log.cleaner.io.max.bytes.per.second": ("cleaner_io_max_bytes_per_second", _int(1024)),
+    "log.cleaner.backoff.ms": ("cleaner_backoff_ms", _int(10, 86_400_000)),
     "max.request.bytes": ("max_request_bytes", _int(64 * 1024, 2**31 - 1)),
     "fetch.max.wait.ms": ("fetch_max_wait_ms", _int(0, 600_000)),
     "fetch.max.bytes": ("fetch_max_bytes", _int(1024, 2**31 - 1)),
@@ -309,6 +348,11 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
         _int(10, 86_400_000),
     ),
     "fault.injection.enable": ("fault_injection", _bool),
+    "auto.create.topics.enable": ("auto_create_topics_enable", _bool),
+    "socket.request.max.bytes": ("socket_request_max_bytes", _int(1024, 2**31 - 1)),
+    "connections.max.idle.ms": ("connections_max_idle_ms", _int(1, 2**31 - 1)),
+    "max.connections": ("max_connections", _int(1, 1_000_000)),
+    "queued.max.requests": ("queued_max_requests", _int(1, 100_000)),
     "metadata.snapshot.interval": ("metadata_snapshot_interval", _int(2, 1 << 40)),
 }
 
@@ -320,9 +364,11 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
     kwargs["groups"] = parse_group_settings(group_values)
     listener_values = {k: v for k, v in values.items() if is_listener_key(k)}
     kwargs["listeners"] = parse_listeners(listener_values)
+    security_values = {k: v for k, v in values.items() if is_security_key(k)}
+    kwargs["security"], kwargs["tls"], kwargs["cluster_id"] = parse_security(security_values)
     frontend: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
-        if key in group_values or key in listener_values:
+        if key in group_values or key in listener_values or key in security_values:
             continue
         name, _, rest = key.partition(".")
         if rest and name in _FRONTEND_NAMES:
@@ -348,7 +394,7 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
     if config.raft_heartbeat_ticks >= config.raft_election_ticks:
         raise InvalidConfigError("raft.heartbeat.ticks: must be below raft.election.ticks")
     if config.fault_injection and not _loopback(config.listen.host):
-        # The internal service is unauthenticated: a fault hook reachable from a network
+        # Without TLS the internal service trusts a handshake anyone can forge: a fault hook
         # would let anyone partition the cluster.
         raise InvalidConfigError(
             "fault.injection.enable: only for a broker listening on loopback "

@@ -18,6 +18,7 @@ Ownership: owned by the broker's event loop; not thread-safe.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -27,6 +28,8 @@ from logd.broker.api import (
     Acks,
     ClusterDescription,
     ClusterMetadata,
+    EpochEndQuery,
+    EpochEndResult,
     FetchPartitionRequest,
     FetchPartitionResult,
     InitProducerIdResult,
@@ -54,6 +57,7 @@ from logd.errors import (
     LogdError,
     NotLeaderOrFollowerError,
     RequestTimedOutError,
+    TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
 from logd.metadata.store import (
@@ -70,6 +74,8 @@ __all__ = [
     "BrokerCore",
     "LeadershipControl",
 ]
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_PRODUCE_TIMEOUT_MS = 30_000  # Kafka's request.timeout.ms
 MAX_PRODUCE_TIMEOUT_MS = 300_000
@@ -230,15 +236,22 @@ class BrokerCore:
     def _list_offset(self, q: ListOffsetsQuery) -> ListOffsetsResult:
         try:
             target = self.replicas.leader(q.topic, q.partition)
+            target.check_leader_epoch(q.current_leader_epoch)
+            epoch = target.leader_epoch
             if q.spec == OffsetSpec.EARLIEST:
-                return ListOffsetsResult(q.topic, q.partition, offset=target.log_start_offset)
+                offset = target.log_start_offset
+                return ListOffsetsResult(q.topic, q.partition, offset=offset, leader_epoch=epoch)
             if q.spec == OffsetSpec.LATEST:
-                return ListOffsetsResult(q.topic, q.partition, offset=target.high_watermark)
-            if q.spec != OffsetSpec.TIMESTAMP:
+                offset = target.high_watermark
+                return ListOffsetsResult(q.topic, q.partition, offset=offset, leader_epoch=epoch)
+            if q.spec == OffsetSpec.MAX_TIMESTAMP:
+                found = target.max_timestamp_offset()
+            elif q.spec == OffsetSpec.TIMESTAMP:
+                if q.timestamp_ms < 0:
+                    raise InvalidTimestampError(f"timestamp {q.timestamp_ms} is negative")
+                found = target.offset_for_timestamp(q.timestamp_ms)
+            else:
                 raise InvalidRequestError(f"unknown offset spec {q.spec}")
-            if q.timestamp_ms < 0:
-                raise InvalidTimestampError(f"timestamp {q.timestamp_ms} is negative")
-            found = target.offset_for_timestamp(q.timestamp_ms)
         except LogdError as exc:
             hint = (
                 self.replicas.hint(q.topic, q.partition)
@@ -247,17 +260,48 @@ class BrokerCore:
             )
             return ListOffsetsResult(q.topic, q.partition, error=exc, leader_hint=hint)
         if found is None:
-            return ListOffsetsResult(q.topic, q.partition, offset=-1)
+            return ListOffsetsResult(q.topic, q.partition, offset=-1, leader_epoch=epoch)
         return ListOffsetsResult(
-            q.topic, q.partition, offset=found.offset, timestamp_ms=found.timestamp
+            q.topic,
+            q.partition,
+            offset=found.offset,
+            timestamp_ms=found.timestamp,
+            leader_epoch=epoch,
         )
+
+    async def offsets_for_leader_epochs(
+        self, queries: Sequence[EpochEndQuery]
+    ) -> list[EpochEndResult]:
+        """Where each asked leader epoch ends (Kafka's OffsetForLeaderEpoch: a consumer
+        checks that the log it read was not truncated under it)."""
+        return [self._epoch_end(q) for q in queries]
+
+    def _epoch_end(self, q: EpochEndQuery) -> EpochEndResult:
+        try:
+            target = self.replicas.leader(q.topic, q.partition)
+            target.check_leader_epoch(q.current_leader_epoch)
+            epoch, end = target.end_offset_for_epoch(q.leader_epoch)
+        except LogdError as exc:
+            return EpochEndResult(q.topic, q.partition, error=exc)
+        return EpochEndResult(q.topic, q.partition, leader_epoch=epoch, end_offset=end)
 
     # -- metadata -------------------------------------------------------------------------
 
     async def metadata(
-        self, topics: Sequence[str] = (), *, include_internal: bool = False
+        self,
+        topics: Sequence[str] = (),
+        *,
+        include_internal: bool = False,
+        auto_create: bool = False,
     ) -> ClusterMetadata:
-        """Brokers and topics; each partition names its leader (this broker, on one node)."""
+        """Brokers and topics; each partition names its leader (this broker, on one node).
+
+        ``auto_create``: the client allows it, and so does ``auto.create.topics.enable``
+        (Kafka's default: on): a valid topic that does not exist is created with the
+        defaults and answered LEADER_NOT_AVAILABLE until its leaders are known.
+        """
+        if auto_create and self.config.auto_create_topics_enable and topics:
+            await self._auto_create(topics)
         known = self.store.topics()
         if topics:
             names: Sequence[str] = list(dict.fromkeys(topics))
@@ -271,6 +315,31 @@ class BrokerCore:
             topics=tuple(self._topic_meta(name) for name in names),
         )
 
+    async def _auto_create(self, topics: Sequence[str]) -> None:
+        missing = []
+        for name in dict.fromkeys(topics):
+            if self.store.topic(name) is not None or name in RESERVED_TOPICS:
+                continue
+            try:
+                validate_topic_name(name)
+            except LogdError:
+                continue  # answered INVALID_TOPIC_EXCEPTION below
+            missing.append(NewTopic(name))
+        if missing:
+            results = await self.admin.create_topics(missing)
+            for result in results:
+                if result.error is not None and not isinstance(
+                    result.error, TopicAlreadyExistsError
+                ):
+                    _log.info("auto-creating topic %s: %s", result.name, result.error)
+
+    def topic_name(self, topic_id: str) -> str | None:
+        """The name of the topic with this id (32 hex digits), None if there is none."""
+        for record in self.store.topics().values():
+            if record.topic_id == topic_id:
+                return record.name
+        return None
+
     def _topic_meta(self, name: str) -> TopicMeta:
         try:
             validate_topic_name(name)
@@ -281,10 +350,9 @@ class BrokerCore:
             return TopicMeta(
                 name, error=UnknownTopicOrPartitionError(f"topic {name!r} does not exist")
             )
+        partitions = tuple(_partition_meta(a) for a in record.partitions)
         return TopicMeta(
-            name,
-            internal=record.internal,
-            partitions=tuple(_partition_meta(a) for a in record.partitions),
+            name, internal=record.internal, partitions=partitions, topic_id=record.topic_id
         )
 
     # -- admin ----------------------------------------------------------------------------

@@ -87,6 +87,7 @@ def _read_all(
     for request in requests:
         try:
             partition = lookup(request.topic, request.partition)
+            partition.check_leader_epoch(request.current_leader_epoch)
             records = _read_one(partition, request, budget - total, first=total == 0)
         except LogdError as exc:
             failed = True

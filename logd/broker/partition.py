@@ -26,8 +26,9 @@ watermark is the log end offset: waiting for an fsync that the policy does not p
 only add latency. ``acks=all`` waits for the commit (an fsync) under every policy.
 
 Idempotent producers (issue 7). The leader judges every batch that carries a producer id
-against the partition's :class:`~logd.broker.producer_state.ProducerStateManager` before
-it appends: a duplicate is not appended but answered with its original offsets (and, for
+against the partition's producer bookkeeping (:class:`~logd.broker.partition_producers
+.PartitionProducers`, which owns the ``ProducerStateManager`` and its snapshots) before it
+appends: a duplicate is not appended but answered with its original offsets (and, for
 acks=all, once those are committed); a fenced epoch, a sequence gap or an unknown producer
 raise the typed error. The state is rebuilt from the log (snapshot + header scan) when the
 partition opens and when it becomes leader; a snapshot is written at every segment roll
@@ -55,25 +56,23 @@ import struct
 from typing import Final, Protocol
 
 from logd.broker.api import LeaderHint, TopicPartition
-from logd.broker.producer_snapshots import rebuild, write_snapshot
-from logd.broker.producer_state import (
-    BatchMetadata,
-    ProducerFields,
-    ProducerStateManager,
-    producer_fields,
-)
+from logd.broker.partition_producers import PartitionProducers
+from logd.broker.producer_state import BatchMetadata, ProducerFields, producer_fields
 from logd.broker.topic_config import TimestampType, TopicConfig
 from logd.clock import Clock
 from logd.errors import (
+    FencedLeaderEpochError,
     KafkaStorageError,
     LogdError,
     NotLeaderOrFollowerError,
     OffsetOutOfRangeError,
+    UnknownLeaderEpochError,
     UnknownTopicOrPartitionError,
 )
 from logd.metadata.store import PartitionAssignment
 from logd.records.header import ATTR_LOG_APPEND_TIME, BatchHeader, rewrite_crc, validate_batch
 from logd.storage import Flusher, FlushPolicy, Log, TimestampOffset
+from logd.storage.keys import require_keys
 
 __all__ = ["AppendResult", "Partition", "Replicator"]
 
@@ -159,6 +158,7 @@ class Partition:
             else min(log.recovery_point, log.log_end_offset)
         )
         self._high_watermark = self._committed_end if self._hw_is_commit else log.log_end_offset
+        log.clean_limit = self._clean_limit  # the cleaner cleans committed data only
         # (end offset, term or -1, future) of appends waiting for their commit, in order.
         self._commit_waiters: collections.deque[tuple[int, int, asyncio.Future[None]]] = (
             collections.deque()
@@ -167,15 +167,20 @@ class Partition:
         self._flush_in_flight = False
         self._flush_wanted = False
         self._closed: LogdError | None = None
-        #: The idempotent producers' state; see the module doc.
-        self.producers = ProducerStateManager(str(tp), config.producer_id_expiration_ms)
-        self._rolled = False
-        self._chain_on_roll()
-        self._rebuild_or_log()
+        #: The idempotent producers' bookkeeping (``partition_producers``).
+        self.producer_book = PartitionProducers(
+            str(tp), log, config.producer_id_expiration_ms, clock
+        )
+        #: The producer state itself.
+        self.producers = self.producer_book.state
+        self.producer_book.rebuild_or_log()
         if replicator is None and self._hw_is_commit and self._committed_end < log.log_end_offset:
             self._request_commit()
 
     # -- state ----------------------------------------------------------------------------
+
+    def _clean_limit(self) -> int:
+        return self._high_watermark
 
     @property
     def high_watermark(self) -> int:
@@ -204,6 +209,27 @@ class Partition:
     def leader_hint(self) -> LeaderHint:
         return self._leader_hint
 
+    @property
+    def leader_epoch(self) -> int:
+        """The current leader epoch: the Raft term of the leadership (DESIGN.md 3)."""
+        return self._assignment.leader_epoch
+
+    def check_leader_epoch(self, current_leader_epoch: int) -> None:
+        """Kafka's KIP-320 fencing of a client's view: -1 is unchecked; an older epoch is
+        FENCED_LEADER_EPOCH (the client refreshes its metadata), a newer one
+        UNKNOWN_LEADER_EPOCH (this broker has not learnt it yet)."""
+        if current_leader_epoch < 0:
+            return
+        epoch = self._assignment.leader_epoch
+        if current_leader_epoch < epoch:
+            raise FencedLeaderEpochError(
+                f"{self.tp}: leader epoch {current_leader_epoch} is older than {epoch}"
+            )
+        if current_leader_epoch > epoch:
+            raise UnknownLeaderEpochError(
+                f"{self.tp}: leader epoch {current_leader_epoch} is newer than {epoch}"
+            )
+
     def check_leader(self) -> None:
         """Raise unless this broker may serve produce and consumer fetches for the partition."""
         if self._closed is not None:
@@ -225,7 +251,7 @@ class Partition:
         if config != self._config:
             self._config = config
             self.log.update_config(config.log)
-            self.producers.expiration_ms = config.producer_id_expiration_ms
+            self.producer_book.expiration_ms = config.producer_id_expiration_ms
         if self._replicator is not None:
             # Raft decides who leads: keep the leader, epoch and ISR it reported.
             current = self._assignment
@@ -258,7 +284,7 @@ class Partition:
         if not was_leader and self.is_leader:
             # A new leader judges the next batches: its state must hold every batch of its
             # log (Kafka rebuilds it in ``makeLeader`` the same way).
-            self._rebuild_or_log()
+            self.producer_book.rebuild_or_log()
         if was_leader and not self.is_leader:
             # Kafka fails the pending produces of a leader that lost its leadership.
             self._fail_commit_waiters(
@@ -281,10 +307,13 @@ class Partition:
         and the append. Raises the batch's typed error (CorruptRecordError, ...). A
         duplicate of an idempotent producer's batch is answered, not appended."""
         self.check_leader()
+        if self._config.log.compact:
+            require_keys(batch, self.tp.topic)
         now = self._clock.now_ms()
         fields = producer_fields(batch)
         if fields is not None:
-            duplicate = self._check_producer(batch, fields, now)
+            limit = self._config.log.max_message_bytes
+            duplicate = self.producer_book.check(batch, fields, now, limit)
             if duplicate is not None:
                 return self._duplicate(duplicate, wait_commit)
         append_time = -1
@@ -294,11 +323,10 @@ class Partition:
         if self._replicator is not None:
             return self._propose(batch, wait_commit, append_time, fields, now)
         info = self.log.append(batch, self._assignment.leader_epoch, now)
-        if self._rolled:
-            self._snapshot_at(info.first_offset)  # the state of every batch before this one
+        self.producer_book.appended(info.first_offset)
         if fields is not None:
-            self.producers.record(fields, info.first_offset, info.last_offset,
-                                  info.max_timestamp, now)  # fmt: skip
+            self.producer_book.record(fields, info.first_offset, info.last_offset,
+                                      info.max_timestamp, now)  # fmt: skip
         end = info.last_offset + 1
         committed: asyncio.Future[None] | None = None
         if wait_commit:
@@ -328,7 +356,7 @@ class Partition:
         limit = self._config.log.max_message_bytes
         base, last, term, max_timestamp = self._replicator.propose(buf, limit)
         if fields is not None:
-            self.producers.record(fields, base, last, max_timestamp, now)
+            self.producer_book.record(fields, base, last, max_timestamp, now)
         committed: asyncio.Future[None] | None = None
         if wait_commit:
             committed = self._loop.create_future()
@@ -336,21 +364,6 @@ class Partition:
         return AppendResult(base, last, append_time, self.log.log_start_offset, committed)
 
     # -- idempotent producers -------------------------------------------------------------
-
-    def _check_producer(
-        self, batch: bytes | bytearray, fields: ProducerFields, now: int
-    ) -> BatchMetadata | None:
-        """The producer state's verdict. A batch that is not appended (a duplicate, an
-        error) is validated first, so a corrupt batch reads as corrupt, never as a
-        duplicate; a batch that is appended is validated by the log, once."""
-        try:
-            duplicate = self.producers.check(fields, now)
-        except LogdError:
-            validate_batch(batch, max_size=self._config.log.max_message_bytes)
-            raise
-        if duplicate is not None:
-            validate_batch(batch, max_size=self._config.log.max_message_bytes)
-        return duplicate
 
     def _duplicate(self, original: BatchMetadata, wait_commit: bool) -> AppendResult:
         """Answer a retried batch with the offsets it got the first time; acks=all waits
@@ -379,57 +392,18 @@ class Partition:
         """A follower appended this (leader-stamped) batch: keep the producer state in step
         (the replication driver's seam, issue 5). Call after each batch's append, in log
         order; a roll the append made is snapshotted like the leader's."""
-        if self._rolled:
-            self._snapshot_at(header.base_offset)
-        self.producers.observe(header, header.base_offset, self._clock.now_ms())
+        self.producer_book.observe(header)
 
     def rebuild_producer_state(self) -> int:
         """Rebuild the producer state from the log: newest snapshot, then a header scan to
         the log end. Call after a truncation (``Log.truncate_to``/``reset_to``) and on
         becoming leader. Returns the batches scanned."""
-        return rebuild(self.producers, self.log, self._clock.now_ms())
-
-    def _rebuild_or_log(self) -> None:
-        try:
-            self.rebuild_producer_state()
-        except KafkaStorageError as exc:
-            # The log is offline: it refuses appends anyway, so no batch is judged on an
-            # incomplete state.
-            _log.error("%s: cannot rebuild the producer state: %s", self.tp, exc)
+        return self.producer_book.rebuild()
 
     def write_producer_snapshot(self) -> None:
         """Snapshot the producer state at the log end, synchronously (clean shutdown)."""
-        if self._closed is not None or self.log.offline_reason is not None:
-            return
-        try:
-            offset = self.log.log_end_offset
-            write_snapshot(self.log.directory, offset, self.producers.encode_snapshot(offset))
-        except OSError as exc:
-            _log.warning("%s: cannot write a producer snapshot: %s", self.tp, exc)
-
-    def _chain_on_roll(self) -> None:
-        previous = self.log.on_roll
-
-        def on_roll(log: Log) -> None:
-            # Under the log's lock, inside the append: note it, snapshot after the append.
-            if previous is not None:
-                previous(log)
-            self._rolled = True
-
-        self.log.on_roll = on_roll
-
-    def _snapshot_at(self, offset: int) -> None:
-        """Write the state as of ``offset`` (a new segment's base) in a worker thread."""
-        self._rolled = False
-        data = self.producers.encode_snapshot(offset)
-        directory = self.log.directory
-        task = self._loop.run_in_executor(None, write_snapshot, directory, offset, data)
-        task.add_done_callback(self._snapshot_written)
-
-    def _snapshot_written(self, task: asyncio.Future[None]) -> None:
-        error = task.exception()
-        if error is not None:
-            _log.warning("%s: cannot write a producer snapshot: %s", self.tp, error)
+        if self._closed is None:
+            self.producer_book.write_snapshot()
 
     # -- the commit path (single node: an fsync; replicated: the Raft driver) -------------
 
@@ -521,6 +495,19 @@ class Partition:
     def offset_for_timestamp(self, timestamp_ms: int) -> TimestampOffset | None:
         self.check_leader()
         return self.log.offset_for_timestamp(timestamp_ms, max_offset=self._high_watermark)
+
+    def max_timestamp_offset(self) -> TimestampOffset | None:
+        """The first committed record carrying the largest timestamp (Kafka's KIP-734)."""
+        self.check_leader()
+        largest = self.log.max_timestamp()
+        if largest < 0:
+            return None
+        return self.log.offset_for_timestamp(largest, max_offset=self._high_watermark)
+
+    def end_offset_for_epoch(self, leader_epoch: int) -> tuple[int, int]:
+        """Kafka's OffsetForLeaderEpoch: (largest epoch <= ``leader_epoch``, its end)."""
+        self.check_leader()
+        return self.log.end_offset_for_epoch(leader_epoch)
 
     def enforce_retention(self) -> int:
         """Delete the segments retention lets go, never one at or past the high watermark."""

@@ -41,6 +41,8 @@ from typing import Protocol
 from logd.broker.api import (
     ClusterDescription,
     ClusterMetadata,
+    EpochEndQuery,
+    EpochEndResult,
     FetchPartitionRequest,
     FetchPartitionResult,
     InitProducerIdResult,
@@ -55,6 +57,8 @@ from logd.broker.api import (
 )
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import CoordinatorLocation, GroupService
+from logd.broker.security.seam_part import SecuritySeam
+from logd.broker.security.services import SecurityServices
 from logd.errors import LogdError
 from logd.groups.messages import (
     DeleteGroupsResponse,
@@ -76,6 +80,7 @@ from logd.groups.messages import (
 )
 from logd.groups.state import GroupState
 from logd.metadata.types import NO_LEADER
+from logd.security.quota import QuotaKind
 
 __all__ = [
     "ANONYMOUS",
@@ -122,10 +127,19 @@ class AdmitAll:
 class BrokerSeam:
     """The broker core and its group service, as a front end sees them."""
 
-    def __init__(self, core: BrokerCore, groups: GroupService, gate: Gate | None = None) -> None:
+    def __init__(
+        self,
+        core: BrokerCore,
+        groups: GroupService,
+        gate: Gate | None = None,
+        *,
+        security: SecurityServices | None = None,
+    ) -> None:
         self._core = core
         self._groups = groups
-        self._gate: Gate = gate or AdmitAll()
+        self._gate: Gate = gate or (security.guard if security is not None else AdmitAll())
+        #: Authentication, ACLs, quotas (issue 15); see :class:`SecuritySeam`.
+        self.security = SecuritySeam(security)
 
     def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
         """The one check every call makes first (see :class:`Gate`)."""
@@ -165,6 +179,7 @@ class BrokerSeam:
             self.admit(caller, "produce", (topic,))
         except LogdError as exc:
             return ProduceResult(error=exc)
+        self.security.record(caller, QuotaKind.PRODUCE, len(records))
         return self._core.produce_nowait(topic, partition, acks, records, timeout_ms)
 
     async def produce(
@@ -196,15 +211,24 @@ class BrokerSeam:
         """Long-poll fetch: answers once ``min_bytes`` are there, ``max_wait_ms`` passed, or
         the broker drains."""
         self.admit(caller, "fetch", {p.topic for p in partitions})
-        return await self._core.fetch(
+        results = await self._core.fetch(
             partitions, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes
         )
+        self.security.record(caller, QuotaKind.FETCH, sum(len(r.records) for r in results))
+        return results
 
     async def list_offsets(
         self, queries: Sequence[ListOffsetsQuery], *, caller: Caller = ANONYMOUS
     ) -> list[ListOffsetsResult]:
         self.admit(caller, "list_offsets", {q.topic for q in queries})
         return await self._core.list_offsets(queries)
+
+    async def offsets_for_leader_epochs(
+        self, queries: Sequence[EpochEndQuery], *, caller: Caller = ANONYMOUS
+    ) -> list[EpochEndResult]:
+        """Where each leader epoch (Raft term) ends: a consumer's truncation check."""
+        self.admit(caller, "offsets_for_leader_epochs", {q.topic for q in queries})
+        return await self._core.offsets_for_leader_epochs(queries)
 
     # -- metadata and admin -----------------------------------------------------------------
 
@@ -213,10 +237,32 @@ class BrokerSeam:
         topics: Sequence[str] = (),
         *,
         include_internal: bool = False,
+        auto_create: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> ClusterMetadata:
+        """``auto_create``: the client allows the missing topics it names to be created
+        (done only when the broker's ``auto.create.topics.enable`` is on)."""
         self.admit(caller, "metadata", topics)
-        return await self._core.metadata(topics, include_internal=include_internal)
+        if auto_create:
+            self.admit(caller, "create_topics", topics)
+        answer = await self._core.metadata(
+            topics, include_internal=include_internal, auto_create=auto_create
+        )
+        if topics:
+            return answer
+        # All topics: those the caller may not describe are left out (Kafka's Metadata).
+        names = [t.name for t in answer.topics]
+        visible = set(self.security.visible(caller, "list_topics", names))
+        return dataclasses.replace(
+            answer, topics=tuple(t for t in answer.topics if t.name in visible)
+        )
+
+    def topic_name(self, topic_id: str, *, caller: Caller = ANONYMOUS) -> str | None:
+        """The name of the topic with this id (32 hex digits; Kafka's topic ids), or None."""
+        name = self._core.topic_name(topic_id)
+        if name is not None:
+            self.admit(caller, "metadata", (name,))
+        return name
 
     async def describe_cluster(self, *, caller: Caller = ANONYMOUS) -> ClusterDescription:
         self.admit(caller, "describe_cluster")
@@ -242,7 +288,9 @@ class BrokerSeam:
         self, *, include_internal: bool = False, caller: Caller = ANONYMOUS
     ) -> list[TopicListing]:
         self.admit(caller, "list_topics")
-        return await self._core.list_topics(include_internal=include_internal)
+        listed = await self._core.list_topics(include_internal=include_internal)
+        visible = set(self.security.visible(caller, "list_topics", [t.name for t in listed]))
+        return [t for t in listed if t.name in visible]
 
     async def describe_topics(
         self, names: Sequence[str], *, caller: Caller = ANONYMOUS
@@ -339,7 +387,13 @@ class BrokerSeam:
         self, states: Collection[GroupState] = (), *, caller: Caller = ANONYMOUS
     ) -> ListGroupsResponse:
         self.admit(caller, "list_groups")
-        return await self._groups.list_groups(states)
+        answer = await self._groups.list_groups(states)
+        visible = set(
+            self.security.visible(caller, "list_groups", [g.group_id for g in answer.groups])
+        )
+        return dataclasses.replace(
+            answer, groups=tuple(g for g in answer.groups if g.group_id in visible)
+        )
 
     async def describe_groups(
         self,

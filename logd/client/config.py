@@ -36,9 +36,18 @@ DEFAULT_BROKERS: Final = "127.0.0.1:7070"
 _log = logging.getLogger(__name__)
 
 _ACKS = {"all": -1, "-1": -1, "1": 1, "0": 0}
-_COMPRESSION = ("none", "lz4", "zstd", "gzip")
+_COMPRESSION = ("none", "lz4", "zstd", "gzip", "snappy")
 _RESETS = ("earliest", "latest", "error")
 _ISOLATION = ("read_committed", "read_uncommitted")
+_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+_SECURITY_TEXT = (
+    "sasl_username",
+    "sasl_password",
+    "ssl_ca_location",
+    "ssl_certificate_location",
+    "ssl_key_location",
+)
 #: The assignors a consumer may name (partitioning.ASSIGNORS' keys), in Kafka's spelling.
 _ASSIGNORS = ("cooperative-sticky", "range", "roundrobin")
 _ASSIGNOR_ALIASES = {
@@ -62,6 +71,14 @@ class ClientConfig:
     #: to 120 s, far too slow to notice a restarted broker).
     reconnect_backoff_ms: int = 50
     reconnect_backoff_max_ms: int = 1_000
+    #: confluent-kafka's security settings (logd.client.channel_security says what each does).
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-256"
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +171,14 @@ _DOTTED: Final[dict[str, str]] = {
     "enable.auto.commit": "enable_auto_commit",
     "auto.commit.interval.ms": "auto_commit_interval_ms",
     "partition.assignment.strategy": "partition_assignment_strategy",
+    "security.protocol": "security_protocol",
+    "sasl.mechanism": "sasl_mechanism",
+    "sasl.mechanisms": "sasl_mechanism",
+    "sasl.username": "sasl_username",
+    "sasl.password": "sasl_password",
+    "ssl.ca.location": "ssl_ca_location",
+    "ssl.certificate.location": "ssl_certificate_location",
+    "ssl.key.location": "ssl_key_location",
 }
 
 # Python spellings other clients use (aiokafka, kafka-python) -> field names.
@@ -221,6 +246,16 @@ def _convert(name: str, key: str, value: Any) -> Any:
         raise InvalidConfigError(f"{key} must be true or false, got {value!r}")
     if name == "partition_assignment_strategy":
         return _assignors(key, value)
+    if name in ("security_protocol", "sasl_mechanism"):
+        choices = _PROTOCOLS if name == "security_protocol" else _MECHANISMS
+        text = str(value).strip().upper()
+        if text not in choices:
+            raise InvalidConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+        return text
+    if name in _SECURITY_TEXT:
+        if value is not None and not isinstance(value, str):
+            raise InvalidConfigError(f"{key} must be a string, got {type(value).__name__}")
+        return value
     if name in (
         "compression",
         "auto_offset_reset",

@@ -11,12 +11,14 @@ every method here must run on that loop. Not thread-safe.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import grpc
 
+from logd.client.channel_security import call_metadata, secure_channel
 from logd.client.config import ClientConfig
 from logd.client.produce_stream import ProduceStream
 from logd.client.rpc import error_from_rpc
@@ -56,9 +58,9 @@ class Connection:
     ) -> None:
         self.address = address
         self._config = config
-        self.channel = grpc.aio.insecure_channel(
-            address, options=channel_options(config, max_message_bytes)
-        )
+        self.channel = secure_channel(address, config, channel_options(config, max_message_bytes))
+        #: Credentials (SASL_*) every call carries.
+        self.metadata = call_metadata(config)
         self.broker = broker_pb2_grpc.LogBrokerStub(self.channel)  # type: ignore[no-untyped-call]
         self.admin = admin_pb2_grpc.LogAdminStub(self.channel)  # type: ignore[no-untyped-call]
         self._max_in_flight = max_in_flight
@@ -70,7 +72,7 @@ class Connection:
         if self._produce is None:
             self._produce = ProduceStream(
                 self.address,
-                self.broker.Produce,
+                functools.partial(self.broker.Produce, metadata=self.metadata),
                 max_in_flight=self._max_in_flight,
                 request_timeout_s=self._config.request_timeout_ms / 1000.0,
             )
@@ -86,7 +88,9 @@ class Connection:
         self, method: Callable[..., Awaitable[T]], request: Any, timeout_s: float
     ) -> T:
         try:
-            return await method(request, timeout=timeout_s, wait_for_ready=False)
+            return await method(
+                request, timeout=timeout_s, wait_for_ready=False, metadata=self.metadata
+            )
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, self.address) from None
 

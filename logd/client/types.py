@@ -222,6 +222,10 @@ class PartitionInfo:
     isr: list[int]
     log_start_offset: int
     high_watermark: int
+    #: Compacted topics: dirty share of what the cleaner may clean, and when this replica
+    #: was last cleaned (unix ms); -1 for other topics (and never cleaned).
+    cleanable_ratio: float = -1.0
+    last_clean_ms: int = -1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

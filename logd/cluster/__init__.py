@@ -6,9 +6,13 @@
 * ``raft_state`` — the small side file of a group's hard state and configurations;
 * ``driver`` — every group of this broker on one asyncio loop, group-commit fsyncs;
 * ``replicated`` — a hosted partition's Raft group (the ``Partition`` commit seam);
-* ``controller/`` — the metadata image, the controller group and its ``MetadataStore``;
+* ``controller/`` — the metadata image, the controller group and its ``MetadataStore`` (read
+  view, write path, Raft listener);
 * ``liveness`` — broker heartbeats, the leader/ISR table, leader rebalancing;
-* ``service`` — the gRPC servicer of ``logd.v1.ClusterInternal``.
+* ``internal`` — what the internal service's calls do (``ClusterHandler``; its gRPC servicer
+  is a front end: ``logd.frontends.grpc.cluster_service``);
+* ``hosted`` / ``settings`` — what the cluster needs of a hosted partition, and its settings;
+* ``runtime`` — all of the above wired for one broker (the node builds it).
 """
 
 __all__: list[str] = []

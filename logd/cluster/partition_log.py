@@ -35,6 +35,7 @@ from logd.records.decoder import decode_batch
 from logd.records.header import ATTR_CONTROL, parse_header, peek_batch_size, rewrite_crc
 from logd.storage import Log
 from logd.storage.files import write_atomic
+from logd.storage.rewrite import empty_batch
 from replication import (
     ConfState,
     Entry,
@@ -183,6 +184,7 @@ class PartitionLog:
         data = self.log.read(from_offset, max(max_bytes, 1), max_offset=until_offset + 1)
         view = memoryview(data)
         out: list[Entry] = []
+        expected = from_offset
         pos = 0
         while pos < len(view):
             size = peek_batch_size(view, pos)
@@ -191,6 +193,8 @@ class PartitionLog:
             if out and pos + size > max_bytes:
                 break
             header = parse_header(view, pos)
+            if header.base_offset > expected:
+                out.extend(self._gap(expected, header.base_offset - 1))
             chunk = view[pos : pos + size]
             out.append(
                 self._entry(
@@ -201,8 +205,22 @@ class PartitionLog:
                     chunk,
                 )
             )
+            expected = header.last_offset + 1
             pos += size
+        if not out:
+            out.extend(self._gap(from_offset, until_offset))  # all of it cleaned away
         assert out, f"{self.log.name}: no entry at {from_offset}"
+        return out
+
+    def _gap(self, first: int, last: int) -> list[Entry]:
+        """Offsets the cleaner removed, as entries holding an empty batch each, one per
+        term: Raft's log stays contiguous (a follower stores the empty batch and its own
+        cleaner drops it; consumers read past it), and every offset keeps its term."""
+        starts = [start for _, start in self.log.epoch_entries() if first < start <= last]
+        out: list[Entry] = []
+        for begin, end in zip([first, *starts], [*(s - 1 for s in starts), last], strict=True):
+            term = self.term_at(begin)
+            out.append(Entry(term, begin, end, _NORMAL, empty_batch(begin, end, term)))
         return out
 
     @staticmethod

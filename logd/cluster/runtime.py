@@ -93,6 +93,8 @@ class ClusterRuntime:
             Reporter(self.driver.report_unreachable, self._report_snapshot),
             self.faults,
             max_message_bytes=config.max_message_bytes,
+            cluster_id=config.cluster_id,
+            tls=config.tls,
         )
         self.driver.transport = self.transport
         self.table = LeaderTable(config.broker_session_timeout_ms)

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from logd.metadata.types import HostPort
+from logd.tls.settings import TlsSettings
 
 __all__ = ["ClusterSettings"]
 
@@ -34,3 +35,7 @@ class ClusterSettings:
     leader_imbalance_check_interval_ms: int = 10_000
     metadata_snapshot_interval: int = 10_000
     fault_injection: bool = False
+    #: What this broker presents to its peers without TLS (``logd-cluster-id``).
+    cluster_id: str = ""
+    #: Certificates for mTLS between brokers (None: plaintext).
+    tls: TlsSettings | None = None

@@ -34,6 +34,7 @@ import grpc
 from logd.cluster.codec import GroupMessage, encode_frame
 from logd.cluster.internal import FaultState
 from logd.errors import BrokerUnavailableError, NotControllerError
+from logd.tls.settings import TlsSettings
 from logd.v1 import admin_pb2, cluster_pb2, cluster_pb2_grpc
 from replication import AppendRequest, SnapshotRequest
 
@@ -93,8 +94,16 @@ class PeerLink:
     per round trip, however many passes of the driver fed it.
     """
 
-    def __init__(self, src: int, dst: int, channel: grpc.aio.Channel, reporter: Reporter) -> None:
+    def __init__(
+        self,
+        src: int,
+        dst: int,
+        channel: grpc.aio.Channel,
+        reporter: Reporter,
+        metadata: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.src = src
+        self._metadata = metadata
         self.dst = dst
         self._stub = cluster_pb2_grpc.ClusterInternalStub(channel)  # type: ignore[no-untyped-call]
         self._reporter = reporter
@@ -135,7 +144,7 @@ class PeerLink:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            call = self._stub.Raft()
+            call = self._stub.Raft(metadata=self._metadata)
             messages: list[GroupMessage] = []
             try:
                 while True:
@@ -178,6 +187,21 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
     ]
 
 
+def identity(cluster_id: str, node_id: int) -> tuple[tuple[str, str], ...]:
+    """What this broker presents to its peers on every call: the cluster's id and our node id
+    (``logd-cluster-id``, ``logd-node-id``), which a peer without TLS requires; with TLS our
+    certificate (``CN=broker-<id>``) is what counts. Passed as call metadata (not by an
+    interceptor: grpc.aio's intercepted client streams fail their writes)."""
+    return (("logd-cluster-id", cluster_id), ("logd-node-id", str(node_id)))
+
+
+def _credentials(tls: TlsSettings) -> grpc.ChannelCredentials:
+    """mTLS to a peer: verify it with our CA, present our broker certificate."""
+    assert tls.cert is not None and tls.key is not None
+    ca = tls.ca.read_bytes() if tls.ca is not None else None
+    return grpc.ssl_channel_credentials(ca, tls.key.read_bytes(), tls.cert.read_bytes())
+
+
 class GrpcTransport:
     """Links to every peer, and the unary calls of the internal service."""
 
@@ -189,17 +213,24 @@ class GrpcTransport:
         faults: FaultState,
         *,
         max_message_bytes: int,
+        cluster_id: str = "",
+        tls: TlsSettings | None = None,
     ) -> None:
         self.node_id = node_id
         self.faults = faults
         self._reporter = reporter
+        options = channel_options(max_message_bytes)
+        self._identity = identity(cluster_id, node_id)
+        credentials = _credentials(tls) if tls is not None else None
         self._channels = {
-            peer: grpc.aio.insecure_channel(address, options=channel_options(max_message_bytes))
+            peer: grpc.aio.secure_channel(address, credentials, options)
+            if credentials is not None
+            else grpc.aio.insecure_channel(address, options)
             for peer, address in peers.items()
             if peer != node_id
         }
         self._links = {
-            peer: PeerLink(node_id, peer, channel, reporter)
+            peer: PeerLink(node_id, peer, channel, reporter, self._identity)
             for peer, channel in self._channels.items()
         }
 
@@ -229,7 +260,7 @@ class GrpcTransport:
     ) -> cluster_pb2.ControllerWriteResponse:
         try:
             response: cluster_pb2.ControllerWriteResponse = await self._stub(node).ControllerWrite(
-                request, timeout=35.0
+                request, timeout=35.0, metadata=self._identity
             )
         except grpc.aio.AioRpcError as exc:
             raise NotControllerError(
@@ -242,7 +273,7 @@ class GrpcTransport:
     ) -> cluster_pb2.BrokerHeartbeatResponse:
         try:
             response: cluster_pb2.BrokerHeartbeatResponse = await self._stub(node).BrokerHeartbeat(
-                request, timeout=RPC_TIMEOUT_S
+                request, timeout=RPC_TIMEOUT_S, metadata=self._identity
             )
         except grpc.aio.AioRpcError as exc:
             raise BrokerUnavailableError(f"broker {node}: {exc.code().name}") from None
@@ -257,7 +288,7 @@ class GrpcTransport:
         try:
             response: admin_pb2.TransferLeadershipResponse = await self._stub(
                 node
-            ).TransferLeadership(request, timeout=timeout)
+            ).TransferLeadership(request, timeout=timeout, metadata=self._identity)
         except grpc.aio.AioRpcError as exc:
             raise BrokerUnavailableError(
                 f"broker {node}, the leader, did not answer: {exc.code().name}"

@@ -17,10 +17,10 @@ Immutable values; safe to share between threads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from logd.errors import ErrorCode
 from logd.groups.state import GroupState
+from partitioning.model import TopicPartition
 
 __all__ = [
     "NO_GENERATION",
@@ -55,17 +55,12 @@ __all__ = [
     "SyncGroupAssignment",
     "SyncGroupRequest",
     "SyncGroupResponse",
-    "TopicPartition",
+    "TopicPartition",  # partitioning's, re-exported: one for every layer
 ]
 
 NO_GENERATION = -1
 NO_OFFSET = -1
 """The offset answered for a partition without a committed offset (Kafka's INVALID_OFFSET)."""
-
-
-class TopicPartition(NamedTuple):
-    topic: str
-    partition: int
 
 
 # --------------------------------------------------------------------------- JoinGroup

@@ -1,5 +1,8 @@
 """The names every layer above storage shares: partitions, brokers, addresses, leaders.
 
+``TopicPartition`` is ``partitioning.model.TopicPartition`` (re-exported): one class for
+every layer, defined in the pure package below all of them.
+
 Owned by no one layer: the cluster (Raft groups, the controller), the broker core and the
 front ends all speak of a ``TopicPartition``, a ``BrokerMeta`` or a ``LeaderHint``, so these
 live below all of them (``docs/internals.md``, "Layers"). Plain frozen dataclasses, no I/O.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from logd.errors import LogdError
+from partitioning.model import TopicPartition
 
 __all__ = [
     "NO_LEADER",
@@ -17,19 +21,10 @@ __all__ = [
     "HostPort",
     "LeaderHint",
     "LeadershipResult",
-    "TopicPartition",
+    "TopicPartition",  # partitioning's: one for every layer
 ]
 
 NO_LEADER = -1
-
-
-@dataclasses.dataclass(frozen=True, slots=True, order=True)
-class TopicPartition:
-    topic: str
-    partition: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}-{self.partition}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -43,12 +38,27 @@ class HostPort:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One of a broker's other listeners, as clients must reach it (``kafka`` …)."""
+
+    name: str
+    host: str
+    port: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class BrokerMeta:
     node_id: int
     host: str
     port: int
     rack: str = ""
     alive: bool = True
+    #: The advertised addresses of its other listeners (Kafka's broker registration lists
+    #: every listener the same way), sorted by name.
+    endpoints: tuple[Endpoint, ...] = ()
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.name == name), None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

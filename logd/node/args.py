@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             spec.flag,
             metavar="HOST:PORT|off",
-            help=f"{spec.speaks} (default {spec.default})",
+            help=f"{spec.speaks} (default {spec.default}; off: none; served once its "
+            "front end exists, see docs/internals.md)",
         )
     parser.add_argument(
         ADVERTISED_KAFKA.flag,
@@ -59,12 +60,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="tests only: serve the InjectFault RPC (loopback brokers only)",
     )
+    for flag, metavar, text in _SECURITY_FLAGS:
+        parser.add_argument(flag, metavar=metavar, help=text)
     parser.add_argument(
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="what the broker logs to stderr (default INFO)",
     )
+
+
+#: flag, metavar, help; each sets the config key of the same name (``--tls-cert`` ->
+#: ``tls.cert``; ``logd.broker.security.config`` lists them).
+_SECURITY_FLAGS = (
+    ("--tls-cert", "FILE", "PEM certificate: TLS on every listener and between brokers"),
+    ("--tls-key", "FILE", "its PEM private key"),
+    ("--tls-ca", "FILE", "CA that verifies client and broker certificates"),
+    ("--tls-client-auth", "none|requested|required", "client certificates (default none)"),
+    ("--auth", "none|sasl", "sasl: SCRAM/PLAIN users on every listener (default none)"),
+    ("--super-users", "User:a,User:b", "principals that may do everything"),
+    ("--cluster-id", "ID", "what brokers present to each other without TLS"),
+    (
+        "--ssl-principal-mapping-rules",
+        "RULES",
+        "certificate DN -> user name, Kafka's syntax (default DEFAULT: the whole DN)",
+    ),
+)
 
 
 def config_from_args(args: argparse.Namespace) -> BrokerConfig:
@@ -80,6 +101,10 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
             "fsync": args.fsync,
             "fault.injection.enable": args.enable_fault_injection,
             "mqtt.rules": args.mqtt_rules,
+            **{
+                flag.removeprefix("--").replace("-", "."): getattr(args, _dest(flag))
+                for flag, _, _ in _SECURITY_FLAGS
+            },
             **{
                 spec.key: getattr(args, _dest(spec.flag)) for spec in (*LISTENERS, ADVERTISED_KAFKA)
             },

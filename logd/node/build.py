@@ -20,10 +20,12 @@ Ownership: opened and closed on the broker's event loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
-from logd.broker.api import BrokerMeta
+from logd.broker.api import BrokerMeta, Endpoint
 from logd.broker.config import BrokerConfig
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import GroupService
@@ -31,6 +33,8 @@ from logd.broker.replicas import ReplicaManager
 from logd.broker.retention import RetentionTask
 from logd.broker.routing import Forwarder, Router
 from logd.broker.seam import BrokerSeam
+from logd.broker.security.config import derived_cluster_id
+from logd.broker.security.services import SecurityServices
 from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock, SystemClock
 from logd.cluster.runtime import ClusterRuntime
@@ -40,7 +44,7 @@ from logd.metadata.store import leader_hint_for
 from logd.metadata.types import HostPort
 from logd.storage import Flusher, FlushPolicy, LogManager
 
-__all__ = ["BrokerNode", "cluster_settings"]
+__all__ = ["BrokerNode", "cluster_identity", "cluster_peers", "cluster_settings"]
 
 _log = logging.getLogger(__name__)
 
@@ -58,11 +62,14 @@ class BrokerNode:
         groups: GroupService,
         cluster: ClusterRuntime,
         forwarder: Forwarder,
+        security: SecurityServices | None = None,
     ) -> None:
         self.core = core
         self.groups = groups
+        #: Authentication, ACLs and quotas of every front end (issue 15).
+        self.security = security
         #: What front ends call (``logd.broker.seam``).
-        self.seam = BrokerSeam(core, groups)
+        self.seam = BrokerSeam(core, groups, security=security)
         #: The seam, for front ends whose clients do not route themselves (MQTT, HTTP):
         #: what another broker leads is forwarded there (``logd.broker.routing``).
         self.router = Router(self.seam, forwarder)
@@ -97,7 +104,10 @@ class BrokerNode:
         me = BrokerMeta(config.node_id, address.host, address.port, config.rack)
         if flusher is None:
             flusher = Flusher(FlushPolicy(config.fsync.value), config.flush_interval_ms)
-        logs = LogManager(config.data_dir, config=defaults.log, clock=clock, flusher=flusher)
+        logs = LogManager(
+            config.data_dir, config=defaults.log, clock=clock, flusher=flusher,
+            cleaner=config.cleaner,
+        )  # fmt: skip
         cluster = ClusterRuntime(cluster_settings(config, address), me, logs, flusher, clock)
         try:
             await asyncio.to_thread(logs.open, {})
@@ -122,8 +132,17 @@ class BrokerNode:
         groups = GroupService(
             config.groups, store, replicas, core.create_topics, clock, node_id=config.node_id
         )
-        forwarder = GrpcForwarder(max_message_bytes=config.max_request_bytes)
-        return cls(core, logs, flusher, retention, groups, cluster, forwarder)
+        security = SecurityServices.build(
+            config.security, lambda: store.security, store.write_security, clock
+        )
+        settings = cluster.config
+        forwarder = GrpcForwarder(
+            max_message_bytes=config.max_request_bytes,
+            node_id=config.node_id,
+            cluster_id=settings.cluster_id,
+            tls=settings.tls,
+        )
+        return cls(core, logs, flusher, retention, groups, cluster, forwarder, security)
 
     async def serve(self) -> None:
         """Phase two: wait for the controller, host the partitions, start the services."""
@@ -138,11 +157,23 @@ class BrokerNode:
             await self.core.replicas.start(store, delete_strays=delete_strays, open_logs=False)
         await cluster.settle(list(self.core.replicas))
         store.spawn(store.register_broker(), "broker registration")
+        if self.security is not None:  # a failed write is logged; the next start retries
+            self.security.check_bootstrap_user()
+            store.spawn(self.security.bootstrap_user(), "bootstrap user")
         self._retention.start()
         self.groups.start()
         self._serving = True
         if not self._logs.had_clean_shutdown and len(self.core.replicas):
             _log.warning("the last shutdown was not clean: logs were recovered")
+
+    def advertise(self, endpoints: Mapping[str, HostPort]) -> None:
+        """Register this broker's other listeners (``kafka`` …) at these addresses, so every
+        broker's Metadata answers can name them (Kafka's broker registration)."""
+        store = self.cluster.store
+        assert store is not None
+        listed = tuple(Endpoint(n, a.host, a.port) for n, a in sorted(endpoints.items()))
+        store.me = dataclasses.replace(store.me, endpoints=listed)
+        store.spawn(store.register_broker(), "broker registration")
 
     async def close(self) -> None:
         """Flush and close everything; mark the shutdown clean. Idempotent."""
@@ -159,13 +190,28 @@ class BrokerNode:
         await asyncio.to_thread(self._flusher.stop)
 
 
+def cluster_peers(config: BrokerConfig, advertised: HostPort | None = None) -> dict[int, HostPort]:
+    """Every broker of the cluster by id; a single node (no ``peers``) is its own only peer."""
+    return {p.node_id: p.address for p in config.peers} or {
+        config.node_id: advertised or config.advertised
+    }
+
+
+def cluster_identity(config: BrokerConfig, peers: Mapping[int, HostPort]) -> str:
+    """The cluster id brokers present to each other without TLS (``cluster.id``, else a
+    digest of the peer list)."""
+    return config.cluster_id or derived_cluster_id({n: str(a) for n, a in peers.items()})
+
+
 def cluster_settings(config: BrokerConfig, advertised: HostPort) -> ClusterSettings:
     """The cluster's part of the broker's config; a single node (no ``peers``) is its own
     only peer, at ``advertised``."""
-    peers = {p.node_id: p.address for p in config.peers} or {config.node_id: advertised}
+    peers = cluster_peers(config, advertised)
     return ClusterSettings(
         node_id=config.node_id,
         peers=peers,
+        cluster_id=cluster_identity(config, peers),
+        tls=config.tls if config.tls.enabled else None,
         raft_tick_ms=config.raft_tick_ms,
         raft_election_ticks=config.raft_election_ticks,
         raft_heartbeat_ticks=config.raft_heartbeat_ticks,

@@ -1,11 +1,14 @@
 """How front ends plug into a node: the :class:`FrontEnd` protocol and :data:`FRONT_ENDS`, the
 registry of the front ends that exist, by listener name.
 
-A new front end is one class and one line here. The class implements :class:`FrontEnd`; its
-factory builds it from the listener's address, the broker's config and the open node (it
-takes ``node.seam`` -- ``logd.broker.seam``, whose docstring says what a front end may call
-and how it maps errors and drains). The line maps the listener's name (``logd.broker
-.listeners.LISTENERS``: ``kafka``, ``registry``, ``http``, ``admin``, ``mqtt``) to the factory.
+A new front end is one class and one line here. The class implements :class:`FrontEnd` and
+takes what it needs as plain values: ``node.seam`` (``logd.broker.seam``, whose docstring
+says what a front end may call and how it maps errors and drains), its address, its own
+settings dataclass, TLS settings. Its factory lives HERE, in the composition root: it is
+the one place that reads the broker's config and the open node (a front end imports neither
+``logd.broker.config`` nor ``logd.node``; tests/test_layering.py holds it). The line maps the
+listener's name (``logd.broker.listeners.LISTENERS``: ``kafka``, ``registry``, ``http``,
+``admin``, ``mqtt``) to the factory.
 
 The node starts every registered front end whose listener is not ``off`` once the broker
 serves, records the address each bound, and stops them all on shutdown: ``begin_drain`` on
@@ -24,7 +27,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from logd.broker.config import BrokerConfig
+from logd.frontends.kafka.listener import KafkaListener
+from logd.frontends.kafka.settings import KafkaSettings
 from logd.frontends.mqtt.server import MqttServer
+from logd.frontends.mqtt.settings import parse_settings as parse_mqtt_settings
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
 
@@ -51,9 +57,35 @@ class FrontEnd(Protocol):
 
 FrontEndFactory = Callable[[HostPort, BrokerConfig, BrokerNode], FrontEnd]
 
+
+def kafka_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> KafkaListener:
+    settings = KafkaSettings(
+        socket_request_max_bytes=config.socket_request_max_bytes,
+        connections_max_idle_ms=config.connections_max_idle_ms,
+        max_connections=config.max_connections,
+        queued_max_requests=config.queued_max_requests,
+        drain_grace_ms=config.shutdown_grace_ms,
+    )
+    return KafkaListener(
+        node.seam,
+        address,
+        advertised=config.listeners.advertised_kafka,
+        settings=settings,
+        tls=config.tls,
+    )
+
+
+def mqtt_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> MqttServer:
+    """The ``mqtt.*`` keys are the front end's own (``logd.frontends.mqtt.settings``); it
+    reaches partitions led anywhere through ``node.router``. Its internal topics get
+    min(3, brokers) replicas unless ``mqtt.internal.replication.factor`` says."""
+    settings = parse_mqtt_settings(config.frontend_settings.get("mqtt", {}))
+    rf = settings.internal_replication_factor or min(3, max(1, len(config.peers)))
+    return MqttServer(address, node.router, settings, internal_replication_factor=rf)
+
+
 #: listener name -> factory. One line per front end.
 FRONT_ENDS: dict[str, FrontEndFactory] = {
-    "mqtt": lambda address, config, node: MqttServer.from_config(
-        address, node.router, config.frontend_settings.get("mqtt", {}), len(config.peers)
-    ),
+    "kafka": kafka_front_end,
+    "mqtt": mqtt_front_end,
 }

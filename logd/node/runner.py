@@ -27,7 +27,7 @@ from logd.broker.config import BrokerConfig
 from logd.broker.listeners import LISTENERS
 from logd.frontends.grpc.server import GrpcFrontEnd
 from logd.metadata.types import HostPort
-from logd.node.build import BrokerNode
+from logd.node.build import BrokerNode, cluster_identity, cluster_peers
 from logd.node.frontends import FRONT_ENDS, FrontEnd
 from logd.node.listeners import forget_listeners, write_listeners
 
@@ -59,10 +59,14 @@ class NodeRunner:
         """Bind gRPC, open the node, start serving the internal service (peers need it to
         elect anyone)."""
         config = self.config
+        peers = cluster_peers(config)
         grpc_end = GrpcFrontEnd(
             config.listen,
             max_request_bytes=config.max_request_bytes,
             max_in_flight=config.produce_max_in_flight,
+            tls=config.tls,
+            cluster_id=cluster_identity(config, peers),
+            brokers=list(peers),
         )
         self._grpc = grpc_end
         self.address = grpc_end.bind()
@@ -93,6 +97,7 @@ class NodeRunner:
             front_end = factory(address, self.config, self.node)
             self._others.append(front_end)
             self.bound[spec.name] = await front_end.start()
+        self.node.advertise(self._advertised())
         write_listeners(self.node.data_dir, self.bound)
         await self._grpc.mark_serving()
 
@@ -118,6 +123,15 @@ class NodeRunner:
     async def hurry(self) -> None:
         """During :meth:`stop`: cancel the calls still in flight now, not at the grace's end."""
         await asyncio.gather(*(f.stop(0) for f in self._front_ends()))
+
+    def _advertised(self) -> dict[str, HostPort]:
+        """Where clients reach each listener beside gRPC: the bound address, or Kafka's
+        ``--advertised-kafka-listener``."""
+        out = {name: address for name, address in self.bound.items() if name != "grpc"}
+        advertised_kafka = self.config.listeners.advertised_kafka
+        if "kafka" in out and advertised_kafka is not None:
+            out["kafka"] = advertised_kafka
+        return out
 
     def _front_ends(self) -> list[FrontEnd]:
         return [*([self._grpc] if self._grpc is not None else []), *self._others]

@@ -2,8 +2,12 @@
 
 * 0 none.
 * 1 gzip: the gzip container (Kafka writes it with ``GZIPOutputStream``), through zlib.
-* 2 snappy: not supported (no C-backed package is a dependency), so
-  :class:`UnsupportedCompressionTypeError`.
+* 2 snappy: Kafka's Java producer writes xerial's framing (``\x82SNAPPY\x00``, two int32
+  versions, then blocks of an int32 length and raw snappy, each of at most 32 KiB of
+  input), librdkafka plain raw snappy; we read both, as xerial's ``SnappyInputStream``
+  does, and write xerial's framing, as Kafka does. Through ``cramjam`` (Rust), whose
+  ``decompress_raw_len`` reads a block's declared size so it is checked before anything is
+  allocated.
 * 3 lz4: the LZ4 *frame* format with independent 64 KiB blocks and no content size, which
   is what Kafka's ``KafkaLZ4BlockOutputStream`` writes and its reader accepts; the ``lz4``
   package links blocks by default, which Kafka rejects (DESIGN.md principle 2).
@@ -22,9 +26,11 @@ Pure functions; the codec objects are created per call, so this module is thread
 
 from __future__ import annotations
 
+import struct
 import zlib
 from typing import Any, Final
 
+import cramjam
 import lz4.frame
 
 from logd.errors import CorruptRecordError, UnsupportedCompressionTypeError
@@ -54,11 +60,15 @@ _ZSTD_LEVEL: Final = 3  # Kafka's default zstd level
 _ZSTD_MAX_RATIO_SHIFT: Final = 15
 _ZSTD_MIN_STEP: Final = 32  # so at most 32 << 15 = 1 MiB past the limit, ever
 _FIRST_CHUNK_MIN: Final = 64 << 10
+_XERIAL_HEADER: Final = b"\x82SNAPPY\x00" + struct.pack(">ii", 1, 1)
+_XERIAL_MAGIC: Final = _XERIAL_HEADER[:8]
+_XERIAL_BLOCK: Final = 32 << 10  # xerial's SnappyOutputStream default, which Kafka uses
+_I32: Final = struct.Struct(">i")
 
 
 def available_codecs() -> frozenset[Compression]:
     """The codecs this process can both write and read."""
-    codecs = {Compression.NONE, Compression.GZIP, Compression.LZ4}
+    codecs = {Compression.NONE, Compression.GZIP, Compression.LZ4, Compression.SNAPPY}
     if _zstd is not None:
         codecs.add(Compression.ZSTD)
     return frozenset(codecs)
@@ -93,6 +103,8 @@ def compress(codec: int, data: bytes, level: int | None = None) -> bytes:
                 store_size=False,
             )
         )
+    if known is Compression.SNAPPY:
+        return _snappy_compress(data)
     if known is Compression.GZIP:
         gz = zlib.compressobj(_GZIP_LEVEL if level is None else level, zlib.DEFLATED, _GZIP_WBITS)
         return gz.compress(data) + gz.flush()
@@ -117,8 +129,10 @@ def decompress(
             return _lz4_decompress(data, limit)
         if known is Compression.GZIP:
             return _gzip_decompress(data, limit)
+        if known is Compression.SNAPPY:
+            return _snappy_decompress(data, limit)
         return _zstd_decompress(data, limit)
-    except (RuntimeError, ValueError, OSError, zlib.error) as exc:
+    except (RuntimeError, ValueError, OSError, zlib.error, cramjam.DecompressionError) as exc:
         raise CorruptRecordError(f"cannot decompress {known.name.lower()} records: {exc}") from None
     except Exception as exc:
         if _zstd is not None and isinstance(exc, _zstd.ZstdError):
@@ -208,3 +222,43 @@ def _zstd_decompress(data: bytes | memoryview, limit: int) -> bytes:
     if obj.unused_data or pos < len(view):
         raise CorruptRecordError("bytes after the end of the zstd frame")
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _snappy_compress(data: bytes) -> bytes:
+    """xerial's framing, as Kafka's Java producer writes it."""
+    out = [_XERIAL_HEADER]
+    for start in range(0, len(data), _XERIAL_BLOCK):
+        block = bytes(cramjam.snappy.compress_raw(data[start : start + _XERIAL_BLOCK]))
+        out.append(_I32.pack(len(block)))
+        out.append(block)
+    return b"".join(out)
+
+
+def _snappy_decompress(data: bytes | memoryview, limit: int) -> bytes:
+    view = memoryview(data)
+    if bytes(view[:8]) != _XERIAL_MAGIC:
+        return _snappy_block(view, limit)
+    if len(view) < len(_XERIAL_HEADER):
+        raise CorruptRecordError("truncated snappy (xerial) header")
+    pos = len(_XERIAL_HEADER)
+    chunks: list[bytes] = []
+    total = 0
+    while pos < len(view):
+        if pos + 4 > len(view):
+            raise CorruptRecordError("truncated snappy (xerial) block length")
+        (size,) = _I32.unpack_from(view, pos)
+        pos += 4
+        if size < 0 or pos + size > len(view):
+            raise CorruptRecordError(f"snappy (xerial) block of {size} bytes runs past the end")
+        chunk = _snappy_block(view[pos : pos + size], limit - total)
+        pos += size
+        total += len(chunk)
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _snappy_block(block: memoryview, limit: int) -> bytes:
+    """One raw snappy block; its declared size is checked before anything is allocated."""
+    if int(cramjam.snappy.decompress_raw_len(block)) > limit:
+        raise _too_large(limit)
+    return bytes(cramjam.snappy.decompress_raw(block))

@@ -193,11 +193,14 @@ def batch_crc(buf: bytes | bytearray | memoryview, pos: int, size: int) -> int:
 
 
 def validate_batch(
-    buf: bytes | bytearray | memoryview, *, max_size: int | None = None
+    buf: bytes | bytearray | memoryview, *, max_size: int | None = None, stored: bool = False
 ) -> BatchHeader:
     """Check that ``buf`` is exactly one well-formed batch: length, magic, CRC, counts.
 
     Records are not decoded (DESIGN.md principle 1). ``max_size`` bounds the whole batch.
+    ``stored``: a batch from a log rather than a producer, which a cleaner may have left
+    with fewer records than offsets, or none (Kafka's compacted batches keep their offset
+    range): then the count only has to fit the range.
     """
     header = parse_header(buf, 0)
     if header.size != len(buf):
@@ -216,6 +219,13 @@ def validate_batch(
         from logd.records.compression import check_codec
 
         check_codec(header.attributes & CODEC_MASK)
+    if stored:
+        if header.record_count > header.last_offset_delta + 1:
+            raise CorruptRecordError(
+                f"record count {header.record_count} exceeds the batch's "
+                f"{header.last_offset_delta + 1} offsets"
+            )
+        return header
     if header.record_count == 0 and not header.is_control:
         raise CorruptRecordError("record batch holds no records")
     if header.record_count and header.record_count != header.last_offset_delta + 1:

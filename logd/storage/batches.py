@@ -106,14 +106,16 @@ def mutable(batch: bytes | bytearray | memoryview) -> bytearray | memoryview:
 
 
 def split_batches(view: memoryview) -> list[tuple[int, BatchHeader]]:
-    """Check and locate every batch of a buffer that must hold whole batches only."""
+    """Check and locate every batch of a buffer that must hold whole batches only: stored
+    batches (a leader's log), which compaction may have thinned (``validate_batch``)."""
     headers: list[tuple[int, BatchHeader]] = []
     position = 0
     while position < len(view):
         size = peek_batch_size(view, position)
         if size is None or size > len(view) - position:
             raise CorruptRecordError(f"truncated batch at byte {position} of {len(view)}")
-        headers.append((position, validate_batch(view[position : position + size])))
+        batch = view[position : position + size]
+        headers.append((position, validate_batch(batch, stored=True)))
         position += size
     if not headers:
         raise InvalidRequestError("no batches to append")

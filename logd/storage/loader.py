@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Final
 
 from logd.errors import KafkaStorageError
-from logd.storage import checkpoint
+from logd.storage import checkpoint, swap
 from logd.storage.config import LogConfig
 from logd.storage.epochs import CHECKPOINT_NAME, LeaderEpochCache
 from logd.storage.files import LOG_SUFFIX, TMP_SUFFIX, parse_segment_name
@@ -97,6 +97,7 @@ def _segment_bases(directory: Path) -> list[int]:
 
 def load(directory: Path, config: LogConfig, now_ms: int, *, clean: bool) -> LoadedLog:
     """Open every segment of ``directory``, recovering after an unclean shutdown."""
+    swap.recover(directory)  # a clean the cleaner committed is finished first
     bases = _segment_bases(directory)
     log_start = read_offset_checkpoint(directory / LOG_START_CHECKPOINT) or 0
     epochs = LeaderEpochCache.load(directory / CHECKPOINT_NAME)

@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import itertools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -67,8 +68,9 @@ from logd.storage.loader import LOG_START_CHECKPOINT, load
 from logd.storage.reads import find_by_timestamp, read_batches
 from logd.storage.recovery_point import RecoveryPoint, offset_file
 from logd.storage.retention import expired_segments
-from logd.storage.segment import Segment
+from logd.storage.segment import Segment, SegmentState
 from logd.storage.segments import Segments
+from logd.storage.swap import SourceSegment, commit_swap, finish_swap
 
 __all__ = ["AppendInfo", "Log", "LogState", "TimestampOffset"]
 
@@ -109,6 +111,9 @@ class Log:
         #: Called (under the log's lock; it must not call back into the log) after each roll,
         #: so the owner can have the sealed segment flushed soon: ``Flusher.schedule``.
         self.on_roll: Callable[[Log], None] | None = None
+        #: Where committed data ends (the owner's high watermark): the cleaner cleans only
+        #: below it (and the recovery point).  None: the log end.
+        self.clean_limit: Callable[[], int] | None = None
 
     @classmethod
     def open(
@@ -382,6 +387,11 @@ class Log:
                 return None
             return self._epochs.epoch_at(offset)
 
+    def max_timestamp(self) -> int:
+        """The largest record timestamp in the log (-1: none), from the segments' own."""
+        with self._lock:
+            return max((segment.max_timestamp for segment in self._segments), default=-1)
+
     def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
         """Kafka's OffsetsForLeaderEpoch: (largest epoch ≤ ``epoch``, offset where it ends)."""
         with self._lock:
@@ -529,6 +539,72 @@ class Log:
             self._log_start_offset = offset
             self._epochs.truncate_from_start(offset)
             self._epochs.write_if_changed()
+
+    # -- cleaning (logd.storage.cleaner does the work; these are its two locked steps) ----
+
+    def cleanable_segments(self, limit_offset: int) -> list[SourceSegment]:
+        """The sealed, fsynced segments wholly below ``limit_offset`` and the recovery
+        point, oldest first, each with a duplicated descriptor that the caller closes."""
+        with self._lock:
+            self._check_open()
+            limit = min(limit_offset, self._rp.value)
+            out: list[SourceSegment] = []
+            try:
+                last = self._segments.last()
+                for segment, successor in itertools.pairwise(self._segments):
+                    if successor.base_offset > limit or segment in self._unflushed:
+                        break
+                    if successor is last and not last.size:
+                        break  # the log's last batch stays: a reader reaches the log end
+                    fd = segment.dup_fd()
+                    modified = os.fstat(fd).st_mtime_ns // 1_000_000
+                    out.append(
+                        SourceSegment(
+                            segment.base_offset,
+                            successor.base_offset,
+                            segment.size,
+                            fd,
+                            modified,
+                            segment.max_timestamp,
+                        )
+                    )
+            except OSError as exc:
+                for source in out:
+                    os.close(source.fd)
+                self._fail("cleaner snapshot", exc)
+            return out
+
+    def replace_segments(self, sources: Sequence[SourceSegment], fsync: Fsync = os.fsync) -> bool:
+        """Swap in the cleaned segment written for ``sources`` (``logd.storage.swap``).
+        False, touching nothing, when those segments changed meanwhile (retention, a reset)."""
+        base, upper = sources[0].base_offset, sources[-1].upper_offset
+        with self._lock:
+            self._check_open()
+            current = [self._segments.floor(source.base_offset) for source in sources]
+            successor = self._segments.higher(sources[-1].base_offset)
+            unchanged = successor is not None and successor.base_offset == upper
+            for segment, source in zip(current, sources, strict=True):
+                unchanged = unchanged and (
+                    segment is not None and segment.base_offset == source.base_offset
+                    and segment.size == source.size and segment.state is SegmentState.SEALED
+                )  # fmt: skip
+            if not unchanged:
+                return False
+            try:
+                commit_swap(self.directory, base, fsync)
+                for segment in current:
+                    assert segment is not None
+                    self._segments.remove(segment)
+                    segment.close_quietly()
+                finish_swap(self.directory, base, upper, fsync)
+                new = Segment.open(
+                    self.directory, base, self._config, self._clock.now_ms(), check_indexes=True
+                )
+                new.upper_offset = upper
+                self._segments.add(new)
+            except OSError as exc:
+                self._fail("cleaner swap", exc)
+        return True
 
     # -- durability ----------------------------------------------------------------------
 

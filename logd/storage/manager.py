@@ -8,6 +8,8 @@ Layout: ``<data-dir>/<topic>-<partition>/`` per partition (DESIGN.md "On disk"),
 * ``.logd_cleanshutdown`` — written by :meth:`LogManager.close` after every log closed
   cleanly, removed by :meth:`LogManager.open` once loaded: its absence at open means the
   logs must be recovered (Kafka's ``.kafka_cleanshutdown``);
+* a ``LogCleaner`` thread (``logd.storage.cleaner``) compacts the logs whose
+  ``cleanup.policy`` includes ``compact``, from :meth:`LogManager.open` to :meth:`close`;
 * ``<topic>-<partition>.<id>-delete/`` — a partition being deleted: the rename is atomic,
   so a crash half-way through the removal never leaves a half-deleted partition to load.
 
@@ -41,6 +43,7 @@ from logd.errors import (
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
+from logd.storage.cleaner import CleanerConfig, LogCleaner
 from logd.storage.config import LogConfig
 from logd.storage.files import fsync_dir, write_all
 from logd.storage.flusher import Flusher
@@ -100,6 +103,7 @@ class LogManager:
         config: LogConfig | None = None,
         clock: Clock | None = None,
         flusher: Flusher | None = None,
+        cleaner: CleanerConfig | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.default_config = config or LogConfig()
@@ -110,6 +114,8 @@ class LogManager:
         self._lock_fd: int | None = None
         #: Whether the previous shutdown was clean (known after :meth:`open`).
         self.had_clean_shutdown = False
+        #: Compacts the logs whose cleanup.policy says so; runs while the manager is open.
+        self.cleaner = LogCleaner(lambda: self.logs().values(), cleaner, self._clock)
 
     # -- open / close --------------------------------------------------------------------
 
@@ -127,6 +133,7 @@ class LogManager:
                 # From here on, a crash must trigger recovery again.
                 marker.unlink()
                 fsync_dir(self.data_dir)
+            self.cleaner.start()
         except BaseException as exc:
             self._abandon_open()
             if isinstance(exc, OSError):
@@ -191,6 +198,7 @@ class LogManager:
         """Close every log; mark the shutdown clean only if every log closed cleanly."""
         if self._lock_fd is None:
             return
+        self.cleaner.stop()
         with self._table_lock:
             logs = list(self._logs.values())
             self._logs.clear()

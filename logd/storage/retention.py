@@ -10,6 +10,8 @@ replicas).  A segment goes when any rule lets it:
 * ``retention.bytes`` — the log stays at least that big without it (Kafka's rule);
 * the log start offset has moved past it (``delete_records_before``).
 
+The first two apply only when ``cleanup.policy`` includes ``delete``.
+
 Called by ``Log`` under its lock; reads file metadata only.
 """
 
@@ -41,8 +43,9 @@ def expired_segments(
         if successor.base_offset > limit_offset:
             break
         by_start = successor.base_offset <= log_start
-        by_size = 0 <= config.retention_bytes <= remaining - oldest.size
-        by_time = 0 <= config.retention_ms < now_ms - _segment_time(oldest)
+        # A compact-only topic keeps every key's last value however old (Kafka's rule).
+        by_size = config.delete and 0 <= config.retention_bytes <= remaining - oldest.size
+        by_time = config.delete and 0 <= config.retention_ms < now_ms - _segment_time(oldest)
         if not (by_start or by_size or by_time):
             break
         expired.append(oldest)

@@ -157,7 +157,7 @@ def test_find_coordinator_creates_the_offsets_topic_and_names_its_leader(tmp_pat
             record = ctx.store.topic(OFFSETS_TOPIC)
             assert record is not None and len(record.partitions) == 2
             assert record.replication_factor == 1  # min(3, one broker)
-            assert record.configs["retention.ms"] == "-1"  # not compacted yet: never delete
+            assert record.configs["cleanup.policy"] == "compact"  # one record per live key
             broker = ONE_BROKER[0]
             assert (found.error, found.node_id, found.host, found.port) == (
                 None, 0, broker.host, broker.port)  # fmt: skip

@@ -46,7 +46,7 @@ def test_keyword_arguments_win_over_the_dict() -> None:
         ({"linger.ms": "soon"}, {}, "linger.ms must be an integer, got 'soon'"),
         ({}, {"linger_ms": -1}, "linger_ms must be between 0 and 2147483647, got -1"),
         ({}, {"acks": 2}, "acks must be all, 1 or 0, got 2"),
-        ({}, {"compression": "snappy"}, "compression must be one of none, lz4, zstd, gzip"),
+        ({}, {"compression": "brotli"}, "compression must be one of none, lz4, zstd, gzip, snappy"),
         ({}, {"brokers": "localhost"}, "brokers: 'localhost' is not host:port"),
         ({"bootstrap.servers": ""}, {}, "bootstrap.servers names no broker"),
         ({}, {"block_on_buffer_full": "maybe"}, "must be true or false, got 'maybe'"),

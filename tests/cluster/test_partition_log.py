@@ -7,9 +7,10 @@ from pathlib import Path
 from logd.clock import SystemClock
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.raft_state import RaftStateFile
-from logd.records.builder import build_value_batch
+from logd.records.builder import BatchBuilder, build_value_batch
 from logd.records.decoder import decode_records
 from logd.storage import Log
+from logd.storage.cleaner import clean_log
 from replication import (
     ConfState,
     Entry,
@@ -196,3 +197,46 @@ def test_a_flipped_bit_in_a_sealed_segment_is_found_at_its_batch(tmp_path: Path)
     first.write_bytes(bytes(data))
     damaged = _open(tmp_path / "t-0")
     assert find_damage(damaged.log) == 5
+
+
+def _keyed(base: int, term: int, *pairs: tuple[bytes, bytes]) -> bytearray:
+    builder = BatchBuilder(base_offset=base, partition_leader_epoch=term)
+    for key, value in pairs:
+        builder.append(1_000, key, value)
+    return bytearray(builder.build())
+
+
+def test_offsets_the_cleaner_removed_go_to_followers_as_empty_batches_one_per_term(
+    tmp_path: Path,
+) -> None:
+    leader = _open(tmp_path / "leader-0")
+    entries = [
+        Entry(1, 0, 0, EntryKind.LEADER_CHANGE, b""),
+        Entry(1, 1, 2, EntryKind.NORMAL, _keyed(1, 1, (b"a", b"1"), (b"b", b"1"))),
+        Entry(2, 3, 3, EntryKind.LEADER_CHANGE, b""),
+        Entry(2, 4, 4, EntryKind.NORMAL, _keyed(4, 2, (b"a", b"2"))),
+        Entry(2, 5, 5, EntryKind.NORMAL, _keyed(5, 2, (b"b", b"2"))),
+    ]
+    leader.write(_ready(entries, hard=HardState(2, 0, 5)))
+    leader.log.roll()
+    leader.write(_ready([Entry(2, 6, 6, EntryKind.NORMAL, _keyed(6, 2, (b"c", b"1")))]))
+    leader.log.flush()
+    clean_log(leader.log, map_bytes=1 << 20, now_ms=1_000)  # [1, 2] goes: a and b came again
+    got = [*leader.entries(1, 6, 1 << 20), *leader.entries(6, 6, 1 << 20)]  # a read per segment
+    assert [(e.term, e.base_offset, e.last_offset, e.kind) for e in got] == [
+        (1, 1, 2, EntryKind.NORMAL),  # an empty batch where the cleaned batch was
+        (2, 3, 3, EntryKind.LEADER_CHANGE),
+        (2, 4, 4, EntryKind.NORMAL),
+        (2, 5, 5, EntryKind.NORMAL),
+        (2, 6, 6, EntryKind.NORMAL),
+    ]
+    assert list(decode_records(bytes(got[0].data))) == []
+    follower = _open(tmp_path / "follower-0")
+    follower.write(_ready([Entry(1, 0, 0, EntryKind.LEADER_CHANGE, b""), *got]))
+    assert follower.last_offset() == 6 and [follower.term_at(o) for o in range(7)] == [
+        1, 1, 1, 2, 2, 2, 2,
+    ]  # fmt: skip
+    values = [r.value for r in decode_records(follower.log.read(0, 1 << 20))]
+    assert values == [b"2", b"2", b"1"]  # one segment here: one read
+    first = leader.entries(2, 6, 1 << 20)[0]  # from inside the gap too
+    assert (first.base_offset, first.last_offset, first.term) == (2, 2, 1)

@@ -22,6 +22,13 @@ JetStream 2.10: lost acknowledged writes after file corruption).
   offset, or a read of the committed offset returns less than a commit acknowledged before
   the read began (a lost commit).
 
+* ``compacted-latest`` — on a compacted topic (issue 16), a replica whose last value of a
+  key differs from the model's: the value at the highest offset the history knows for that
+  key (acks, polls, final reads) below the replicas' common end.  Replicas compact
+  independently, so their raw logs are not compared; an acknowledged value is lost only if
+  no later value of its key is in the final reads; polls may skip what was cleaned away.
+  Keys are the part of a value before its first ``:`` (the workload's convention).
+
 Unknown-outcome produces are never anomalies: their values may be present or absent; the
 summary counts both. Pure: no I/O.
 """
@@ -40,6 +47,7 @@ __all__ = [
     "ABORTED_READ",
     "ANOMALIES",
     "COMMIT_BACKWARDS",
+    "COMPACTED_LATEST",
     "DIVERGENT",
     "DUPLICATED",
     "INCONSISTENT",
@@ -50,6 +58,7 @@ __all__ = [
     "CheckResult",
     "assert_valid",
     "check",
+    "key_of",
 ]
 
 LOST: Final = "lost"
@@ -61,9 +70,10 @@ PHANTOM: Final = "phantom"
 POLL_BACKWARDS: Final = "poll-backwards"
 POLL_SKIP: Final = "poll-skip"
 COMMIT_BACKWARDS: Final = "commit-backwards"
+COMPACTED_LATEST: Final = "compacted-latest"
 ANOMALIES: Final = (
     LOST, DUPLICATED, INCONSISTENT, DIVERGENT, ABORTED_READ, PHANTOM,
-    POLL_BACKWARDS, POLL_SKIP, COMMIT_BACKWARDS,
+    POLL_BACKWARDS, POLL_SKIP, COMMIT_BACKWARDS, COMPACTED_LATEST,
 )  # fmt: skip
 
 _EXAMPLES: Final = 5
@@ -121,19 +131,86 @@ def assert_valid(result: CheckResult) -> None:
     assert result.valid, "the checker found anomalies:\n" + result.summary()
 
 
-def check(history: History | Sequence[Op], *, duplicates_allowed: bool = False) -> CheckResult:
-    """Check a history; ``duplicates_allowed`` for producers that are not idempotent."""
+def check(
+    history: History | Sequence[Op],
+    *,
+    duplicates_allowed: bool = False,
+    compacted: Iterable[str] = (),
+) -> CheckResult:
+    """Check a history; ``duplicates_allowed`` for producers that are not idempotent;
+    ``compacted``: the topics whose ``cleanup.policy`` is compact."""
     ops = ops_of(history)
     result = CheckResult()
     produces = [op for op in ops if op.kind is Kind.PRODUCE]
     by_value = _index_produces(produces)
     finals = _final_reads(ops, result)
+    topics = frozenset(compacted)
     _stats(ops, produces, result)
-    _check_values(ops, by_value, finals, result, duplicates_allowed)
-    _check_replicas(finals, result)
-    _check_polls(ops, finals, result)
+    superseded = _check_latest(ops, finals, topics, result)
+    _check_values(ops, by_value, finals, result, duplicates_allowed, superseded)
+    _check_replicas({tp: r for tp, r in finals.items() if tp[0] not in topics}, result)
+    _check_polls([op for op in ops if op.topic not in topics], finals, result)
     _check_commits(ops, result)
     return result
+
+
+def key_of(value: bytes) -> bytes:
+    """The key of a value on a compacted topic: what comes before its first ``:``."""
+    return value.partition(b":")[0]
+
+
+def _check_latest(
+    ops: Sequence[Op],
+    finals: dict[TP, dict[str, _Replica]],
+    topics: frozenset[str],
+    result: CheckResult,
+) -> set[bytes]:
+    """compacted-latest; returns the values a later value of their key supersedes in the
+    final reads (a clean may have removed them: not lost)."""
+    known: dict[TP, dict[int, bytes]] = collections.defaultdict(dict)
+    for op in ops:
+        if op.topic not in topics or op.outcome is not Outcome.OK:
+            continue
+        if op.kind is Kind.PRODUCE:
+            known[op.tp][op.offset] = op.value
+        elif op.kind in (Kind.POLL, Kind.FINAL_READ):
+            known[op.tp].update(op.records)
+    superseded: set[bytes] = set()
+    for tp, replicas in sorted(finals.items()):
+        if tp[0] not in topics:
+            continue
+        readable = {name: r for name, r in replicas.items() if not r.error}
+        for name, replica in replicas.items():
+            if replica.error:
+                result.add(COMPACTED_LATEST, f"{_name(tp)} on {name} could not be read: "
+                                             f"{replica.error}")  # fmt: skip
+        common = min((r.end for r in readable.values()), default=0)
+        model = _latest(o_v for o_v in known[tp].items() if o_v[0] < common)
+        for name, replica in sorted(readable.items()):
+            held = _latest(o_v for o_v in replica.records.items() if o_v[0] < common)
+            for key in sorted(model.keys() | held.keys()):
+                if model.get(key) != held.get(key):
+                    result.add(COMPACTED_LATEST, f"{_name(tp)} key {key!r}: {name} has "
+                               f"{held.get(key)!r}, the model {model.get(key)!r}")  # fmt: skip
+        final_at = {o: v for r in readable.values() for o, v in r.records.items()}
+        last = _latest(final_at.items())
+        latest_offset = {key_of(v): o for o, v in final_at.items() if last.get(key_of(v)) == v}
+        for offset, value in known[tp].items():
+            if offset < latest_offset.get(key_of(value), -1):
+                superseded.add(value)
+        cleaned = set(known[tp].values()) - set(final_at.values())
+        result.stats["compacted_cleaned"] = result.stats.get("compacted_cleaned", 0) + len(cleaned)
+    return superseded
+
+
+def _latest(records: Iterable[tuple[int, bytes]]) -> dict[bytes, bytes]:
+    """key -> the value at its highest offset."""
+    out: dict[bytes, tuple[int, bytes]] = {}
+    for offset, value in records:
+        key = key_of(value)
+        if key not in out or offset > out[key][0]:
+            out[key] = (offset, value)
+    return {key: value for key, (_, value) in out.items()}
 
 
 # -- building blocks -----------------------------------------------------------------------
@@ -191,6 +268,7 @@ def _check_values(
     finals: dict[TP, dict[str, _Replica]],
     result: CheckResult,
     duplicates_allowed: bool,
+    superseded: set[bytes],
 ) -> None:
     """lost, duplicated, inconsistent-offset, aborted-read, phantom; unknown-outcome stats."""
     # Every (partition, offset) -> value -> where it was seen, and value -> its places.
@@ -231,7 +309,7 @@ def _check_values(
             result.add(DUPLICATED, f"{value!r} at {shown}")
     if duplicates_allowed:
         result.stats["duplicates_allowed"] = duplicates
-    _check_outcomes(by_value, read_values, final_values, result)
+    _check_outcomes(by_value, read_values, final_values, result, superseded)
 
 
 def _check_outcomes(
@@ -239,11 +317,12 @@ def _check_outcomes(
     read_values: set[bytes],
     final_values: dict[TP, set[bytes]],
     result: CheckResult,
+    superseded: set[bytes],
 ) -> None:
     present = absent = 0
     for value, op in by_value.items():
         if op.outcome is Outcome.OK:
-            if value not in final_values.get(op.tp, ()):
+            if value not in final_values.get(op.tp, ()) and value not in superseded:
                 result.add(LOST, f"{value!r} acknowledged at {_name(op.tp)}@{op.offset} "
                                  f"(t={op.complete:.3f}) is in no final read")  # fmt: skip
         elif op.outcome is Outcome.FAILED:

@@ -45,7 +45,13 @@ from tests.fault.nemesis import (
     hook_in_build,
     schedule,
 )
-from tests.fault.workload import CANARY_MAX_BYTES, Progress, Workload, WorkloadConfig
+from tests.fault.workload import (
+    CANARY_MAX_BYTES,
+    Progress,
+    Workload,
+    WorkloadConfig,
+    final_partitions,
+)
 from tests.integration.cluster import BrokerProcess, Cluster
 
 __all__ = ["BROKER_CONFIG", "RunConfig", "RunResult", "run"]
@@ -55,7 +61,14 @@ BROKER_CONFIG = """
 "group.initial.rebalance.delay.ms" = 0
 "group.min.session.timeout.ms" = 500
 "offsets.topic.num.partitions" = 4
+"log.cleaner.backoff.ms" = 200
 """
+#: The compacted topic: small segments and an eager cleaner, so runs clean often.
+COMPACTED_CONFIGS = {
+    "cleanup.policy": "compact",
+    "segment.bytes": "4096",
+    "min.cleanable.dirty.ratio": "0.01",
+}
 #: As BROKER_CONFIG says: where the workload group's coordinator lives follows from it.
 OFFSETS_PARTITIONS = 4
 
@@ -142,7 +155,8 @@ def run(root: Path, config: RunConfig) -> RunResult:
         root.mkdir(parents=True, exist_ok=True)
         (root / "history.jsonl").write_text(history.to_jsonl())
     idempotent = bool(replicas) and all(r.producer_ids for r in replicas if r.records)
-    result = check(history, duplicates_allowed=not idempotent)
+    compacted = [config.workload.compacted_topic] if config.workload.compacted_every else []
+    result = check(history, duplicates_allowed=not idempotent, compacted=compacted)
     seconds = time.monotonic() - started
     return RunResult(config, faults, history, result, problems, seconds, idempotent, outcomes)
 
@@ -164,6 +178,8 @@ def _create_topics(admin: Admin, config: RunConfig) -> None:
     admin.create_topics([
         NewTopic(w.topic, w.partitions, replication, segment),
         NewTopic(w.canary_topic, 1, replication, {"max.message.bytes": str(CANARY_MAX_BYTES)}),
+        *([NewTopic(w.compacted_topic, 1, replication, COMPACTED_CONFIGS)]
+          if w.compacted_every else []),
     ])  # fmt: skip
 
 
@@ -282,7 +298,7 @@ def _read_committed(admin: Admin, history: History, w: WorkloadConfig) -> None:
 
 def _read_through_consumer(brokers: str, history: History, w: WorkloadConfig) -> None:
     """Every partition from its start to its high watermark, as a consumer reads it."""
-    tps = [(w.topic, p) for p in range(w.partitions)] + [(w.canary_topic, 0)]
+    tps = final_partitions(w)
     invoke = history.now()
     with Consumer(brokers=brokers, request_timeout_ms=10_000, retry_backoff_ms=50) as consumer:
         highs = {tp: consumer.get_watermark_offsets(TopicPartition(*tp), 30)[1] for tp in tps}
@@ -329,7 +345,7 @@ def _tracebacks(broker: BrokerProcess) -> list[str]:
 def _read_replicas(cluster: Cluster, history: History, w: WorkloadConfig) -> list[ReplicaLog]:
     """Each replica's log from its files (the brokers are stopped)."""
     logs = []
-    tps = [(w.topic, p) for p in range(w.partitions)] + [(w.canary_topic, 0)]
+    tps = final_partitions(w)
     for broker in cluster:
         for topic, partition in tps:
             directory = partition_dir(broker.data_dir, topic, partition)

@@ -199,8 +199,13 @@ class GrpcFaultHook:
     def _call(self, node: int, **fields: object) -> None:
         from logd.v1 import cluster_pb2, cluster_pb2_grpc  # type: ignore[attr-defined]
 
-        stub = cluster_pb2_grpc.ClusterInternalStub(self._cluster[node].channel())
-        stub.InjectFault(cluster_pb2.FaultRequest(**fields), timeout=self._timeout_s)
+        broker = self._cluster[node]
+        stub = cluster_pb2_grpc.ClusterInternalStub(broker.channel())
+        stub.InjectFault(
+            cluster_pb2.FaultRequest(**fields),
+            timeout=self._timeout_s,
+            metadata=broker.internal_metadata(),
+        )
 
     def block(self, node: int, *, to: tuple[int, ...], from_: tuple[int, ...]) -> None:
         self._call(node, block_to=list(to), block_from=list(from_), clear=True)

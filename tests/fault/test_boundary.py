@@ -19,7 +19,6 @@ import collections
 import dataclasses
 import importlib
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import grpc
@@ -52,7 +51,7 @@ CONFIG = """
 """
 DEADLINE_S = 15.0
 EXAMPLES = 60
-_PROTO_MODULES = ("broker_pb2", "admin_pb2", "group_pb2", "cluster_pb2")
+_PROTO_MODULES = ("broker_pb2", "admin_pb2", "group_pb2", "security_pb2", "cluster_pb2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,20 +228,25 @@ def test_every_public_rpc_answers_malformed_input_with_a_typed_error(
     assert "Traceback" not in target.stderr_text(), target._tail()
 
 
-def test_the_broker_to_broker_service_is_documented_as_open(target: BrokerProcess) -> None:
-    """Until authentication exists, a plain client reaches the internal service in builds
-    that have it; the proto says so. (In builds without it, the path is unimplemented.)"""
-    paths = {m.path for m in public_methods()}
-    internal = [p for p in paths if p.startswith("/logd.v1.ClusterInternal/")]
-    if internal:
-        from logd.v1 import cluster_pb2  # type: ignore[attr-defined]
-
-        source = Path(cluster_pb2.__file__).parents[2] / "proto/logd/v1/cluster.proto"
-        assert "UNAUTHENTICATED" in source.read_text()
-    else:
-        path = "/logd.v1.ClusterInternal/InjectFault"
-        raw = target.channel().unary_unary(path, request_serializer=None,
-                                           response_deserializer=None)  # fmt: skip
-        with pytest.raises(grpc.RpcError) as caught:
-            raw(b"", timeout=DEADLINE_S)
-        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+def test_a_client_that_calls_the_internal_service_is_refused(target: BrokerProcess) -> None:
+    """Every method of the broker-to-broker service answers a plain client (no broker
+    certificate, no cluster handshake) PERMISSION_DENIED, whatever it sends; the same call
+    with the handshake reaches the service (here: the fault hook, off on this broker)."""
+    paths = sorted(
+        m.path for m in public_methods() if m.path.startswith("/logd.v1.ClusterInternal/")
+    )
+    assert len(paths) >= 4
+    for path in paths:
+        for forged in ((), (("logd-cluster-id", "guess"), ("logd-node-id", "0"))):
+            raw = target.channel().unary_unary(path, request_serializer=None,
+                                               response_deserializer=None)  # fmt: skip
+            with pytest.raises(grpc.RpcError) as caught:
+                raw(b"", timeout=DEADLINE_S, metadata=forged)
+            assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED, path
+            assert "brokers of this cluster only" in (caught.value.details() or "")
+    hook = target.channel().unary_unary(
+        "/logd.v1.ClusterInternal/InjectFault", request_serializer=None, response_deserializer=None
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        hook(b"", timeout=DEADLINE_S, metadata=target.internal_metadata())
+    assert "fault injection is off" in (caught.value.details() or "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.fault.checker import (
     ABORTED_READ,
     ANOMALIES,
     COMMIT_BACKWARDS,
+    COMPACTED_LATEST,
     DIVERGENT,
     DUPLICATED,
     INCONSISTENT,
@@ -103,7 +105,7 @@ def clean(b: Builder, final: Callable[[Builder], object] | None = None) -> None:
         final(b)
 
 
-def found(b: Builder, **kwargs: bool) -> dict[str, int]:
+def found(b: Builder, **kwargs: Any) -> dict[str, int]:
     return check(b.ops, **kwargs).found
 
 
@@ -255,9 +257,32 @@ def test_the_summary_names_counts_and_examples_and_the_helper_fails_with_it() ->
         assert_valid(result)
 
 
+def compacted_history(b: Builder, r1: tuple[tuple[int, bytes], ...]) -> None:
+    """k1 written twice, k2 once; replica r0 compacted, r1 holds ``r1``."""
+    b.produce(b"k1:a", 0)
+    b.produce(b"k1:b", 1)
+    b.produce(b"k2:c", 2)
+    b.poll("c1#1", (0, b"k1:a"), (2, b"k2:c"))  # the leader cleaned 1 away after... a skip
+    b.final("r0", (1, b"k1:b"), (2, b"k2:c"), end=3)
+    b.final("r1", *r1, end=3)
+
+
+def test_compacted_topics_replicas_compact_independently_and_superseded_values_may_go() -> None:
+    b = Builder()
+    compacted_history(b, ((0, b"k1:a"), (1, b"k1:b"), (2, b"k2:c")))
+    assert_valid(check(b.ops, compacted=[T]))
+    assert DIVERGENT in found(b)  # the same history on a topic that is not compacted
+
+
+def test_compacted_latest_a_replica_whose_last_value_of_a_key_is_not_the_models() -> None:
+    b = Builder()
+    compacted_history(b, ((0, b"k1:a"), (2, b"k2:c")))  # r1 lost k1's last value
+    assert found(b, compacted=[T]) == {COMPACTED_LATEST: 1}
+
+
 def test_every_anomaly_kind_has_a_test_here() -> None:
     tested = {LOST, DUPLICATED, INCONSISTENT, DIVERGENT, ABORTED_READ, PHANTOM,
-              POLL_BACKWARDS, POLL_SKIP, COMMIT_BACKWARDS}  # fmt: skip
+              POLL_BACKWARDS, POLL_SKIP, COMMIT_BACKWARDS, COMPACTED_LATEST}  # fmt: skip
     assert tested == set(ANOMALIES)
 
 

@@ -42,6 +42,7 @@ from logd.errors import (
     RecordListTooLargeError,
     UnknownMemberIdError,
 )
+from tests.fault.checker import key_of
 from tests.fault.history import History, Kind, Op, Outcome, Pending
 
 __all__ = [
@@ -91,6 +92,11 @@ def commit_outcome(error: LogdError) -> Outcome:
 class WorkloadConfig:
     topic: str = "fault"
     canary_topic: str = "fault-canary"
+    #: A compacted topic (issue 16): every ``compacted_every``-th value goes there, keyed
+    #: by one of ``compacted_keys`` keys, as ``<key>:<value>`` (the checker's ``key_of``).
+    compacted_topic: str = "fault-compacted"
+    compacted_every: int = 7
+    compacted_keys: int = 16
     partitions: int = 4
     producers: int = 3
     consumers: int = 2
@@ -108,6 +114,12 @@ class WorkloadConfig:
     #: A consumer leaves and rejoins as a new member after this many polls (drawn per
     #: member, seeded by its name): rebalances, new sessions, resumption from commits.
     churn_polls: tuple[int, int] = (100, 400)
+
+
+def final_partitions(cfg: WorkloadConfig) -> list[tuple[str, int]]:
+    """Every partition the workload writes, for the final reads."""
+    tps = [(cfg.topic, p) for p in range(cfg.partitions)] + [(cfg.canary_topic, 0)]
+    return tps + ([(cfg.compacted_topic, 0)] if cfg.compacted_every else [])
 
 
 class Progress:
@@ -228,6 +240,9 @@ class _ProducerWorker(_Worker):
             topic, partition = cfg.canary_topic, 0
             # Incompressible, so no codec brings the batch under the limit.
             value = f"{self.name}-{seq:07d}-canary-".encode() + self._noise(2 * CANARY_MAX_BYTES)
+        elif cfg.compacted_every and seq % cfg.compacted_every == 1:
+            topic, partition = cfg.compacted_topic, 0
+            value = b"k%02d:" % (seq % cfg.compacted_keys) + f"{self.name}-{seq:07d}".encode()
         else:
             topic, partition = cfg.topic, seq % cfg.partitions
             value = f"{self.name}-{seq:07d}".encode()
@@ -235,7 +250,9 @@ class _ProducerWorker(_Worker):
                                       value=value)  # fmt: skip
         self.progress.add(invoked=1)
         try:
-            producer.produce(topic, value, partition=partition, on_delivery=self._report(pending))
+            producer.produce(topic, value, key=key_of(value) if topic == cfg.compacted_topic
+                             else None, partition=partition,
+                             on_delivery=self._report(pending))  # fmt: skip
         except LogdError as exc:  # refused before it was queued: never sent
             pending.complete(Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
             self.progress.add(completed=1)

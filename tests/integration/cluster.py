@@ -78,6 +78,8 @@ class BrokerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self._channel: grpc.Channel | None = None
+        #: Set for a broker serving TLS: how the harness's own channel reaches it.
+        self.channel_credentials: grpc.ChannelCredentials | None = None
         run_dir = data_dir.parent / f"{data_dir.name}.run"
         run_dir.mkdir(parents=True, exist_ok=True)
         self.stdout_path = run_dir / "stdout.txt"
@@ -101,17 +103,33 @@ class BrokerProcess:
     def channel(self) -> grpc.Channel:
         """A channel to this broker, kept across restarts (gRPC reconnects by itself)."""
         if self._channel is None:
-            self._channel = grpc.insecure_channel(
-                self.address,
-                options=[
-                    ("grpc.max_receive_message_length", -1),
-                    ("grpc.max_send_message_length", -1),
-                    # Reconnect quickly after a restart rather than after gRPC's backoff.
-                    ("grpc.initial_reconnect_backoff_ms", 50),
-                    ("grpc.max_reconnect_backoff_ms", 200),
-                ],
-            )
+            options = [
+                ("grpc.max_receive_message_length", -1),
+                ("grpc.max_send_message_length", -1),
+                # Reconnect quickly after a restart rather than after gRPC's backoff.
+                ("grpc.initial_reconnect_backoff_ms", 50),
+                ("grpc.max_reconnect_backoff_ms", 200),
+            ]
+            if self.channel_credentials is not None:
+                self._channel = grpc.secure_channel(
+                    self.address, self.channel_credentials, options=options
+                )
+            else:
+                self._channel = grpc.insecure_channel(self.address, options=options)
         return self._channel
+
+    def internal_metadata(self) -> tuple[tuple[str, str], ...]:
+        """What a broker presents on the internal service without TLS: the cluster's id (as
+        the broker derives it from its peers) and a broker's node id (this one's)."""
+        from logd.broker.config import parse_peers
+        from logd.broker.security.config import derived_cluster_id
+
+        peers = (
+            {p.node_id: str(p.address) for p in parse_peers(self.peers)}
+            if self.peers
+            else {self.node_id: self.address}
+        )
+        return (("logd-cluster-id", derived_cluster_id(peers)), ("logd-node-id", str(self.node_id)))
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -16,7 +16,14 @@ from logd.storage import Log
 from tests.helpers import wait_until
 from tests.integration.cluster import BrokerProcess, Cluster
 
-__all__ = ["partition_info", "read_replica", "stop_all", "wait_in_sync", "wait_leader"]
+__all__ = [
+    "partition_info",
+    "read_replica",
+    "read_replica_records",
+    "stop_all",
+    "wait_in_sync",
+    "wait_leader",
+]
 
 
 def partition_info(bootstrap: str, topic: str, partition: int = 0) -> PartitionInfo:
@@ -59,13 +66,25 @@ def wait_in_sync(bootstrap: str, topic: str, partitions: int = 1, timeout: float
 def read_replica(broker: BrokerProcess, topic: str, partition: int = 0) -> list[tuple[int, bytes]]:
     """(offset, value) of every record in the replica's log (its broker is stopped);
     control batches (Raft's own entries) are skipped, as consumers skip them."""
+    return [
+        (offset, value or b"")
+        for offset, _, value in read_replica_records(broker, topic, partition)
+    ]
+
+
+def read_replica_records(
+    broker: BrokerProcess, topic: str, partition: int = 0
+) -> list[tuple[int, bytes | None, bytes | None]]:
+    """(offset, key, value) of every record in the replica's log, as :func:`read_replica`."""
     assert not broker.running, "read a replica's files only while its broker is down"
     log = Log.open(Path(broker.data_dir) / f"{topic}-{partition}")
-    out: list[tuple[int, bytes]] = []
+    out: list[tuple[int, bytes | None, bytes | None]] = []
     try:
         offset = log.log_start_offset
         while offset < log.log_end_offset:
             view = memoryview(log.read(offset, 1 << 30))
+            if not view:
+                break  # the rest was cleaned away
             pos = 0
             while pos < len(view):
                 size = peek_batch_size(view, pos)
@@ -73,7 +92,7 @@ def read_replica(broker: BrokerProcess, topic: str, partition: int = 0) -> list[
                 header = parse_header(view, pos)
                 if not header.is_control:
                     batch = decode_batch(view[pos : pos + size])
-                    out.extend((r.offset, bytes(r.value or b"")) for r in batch.records())
+                    out.extend((r.offset, r.key, r.value) for r in batch.records())
                 offset = header.last_offset + 1
                 pos += size
         return out

@@ -178,3 +178,15 @@ def test_no_broker_says_how_to_start_one() -> None:
     line = one_error_line(result)
     assert "127.0.0.1:1" in line
     assert "logd serve" in line
+
+
+def test_tombstones_and_keyless_records_on_a_compacted_topic(shared_broker: BrokerProcess) -> None:
+    ok(logd(shared_broker, "topic", "create", "cmp", "-c", "cleanup.policy=compact"))
+    lines = b"a:1\nb:2\na:\n"
+    ok(logd(shared_broker, "produce", "cmp", "--key-separator", ":", "-Z", stdin=lines))
+    out = ok(logd(shared_broker, "consume", "cmp", "-o", "start:end"))
+    assert [(r["key"], r["value"]) for r in map(json.loads, out.splitlines())] == [
+        ("a", "1"), ("b", "2"), ("a", None),
+    ]  # fmt: skip
+    line = one_error_line(logd(shared_broker, "produce", "cmp", stdin=b"no key\n"))
+    assert "without a key" in line

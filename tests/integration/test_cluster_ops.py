@@ -12,7 +12,7 @@ import pytest
 from logd.client import Admin, NewTopic, Producer
 from logd.v1 import cluster_pb2, cluster_pb2_grpc
 from tests.helpers import wait_until
-from tests.integration.cluster import Cluster
+from tests.integration.cluster import BrokerProcess, Cluster
 from tests.integration.replicas import partition_info, wait_in_sync, wait_leader
 
 pytestmark = pytest.mark.integration
@@ -45,12 +45,13 @@ def test_leadership_returns_to_the_preferred_replica_after_its_broker_comes_back
     assert 0 in partition_info(cluster.bootstrap, "pref", moved).isr  # it had caught up
 
 
-def _inject(address: str, **fields: object) -> cluster_pb2.FaultResponse:
-    with grpc.insecure_channel(address) as channel:
+def _inject(broker: BrokerProcess, **fields: object) -> cluster_pb2.FaultResponse:
+    with grpc.insecure_channel(broker.address) as channel:
         stub = cluster_pb2_grpc.ClusterInternalStub(channel)  # type: ignore[no-untyped-call]
         answer: cluster_pb2.FaultResponse = stub.InjectFault(
             cluster_pb2.FaultRequest(**fields),
             timeout=10,  # type: ignore[arg-type]
+            metadata=broker.internal_metadata(),
         )
     return answer
 
@@ -64,12 +65,12 @@ def test_the_fault_hook_cuts_a_leader_off_and_heals(
     wait_in_sync(cluster.bootstrap, "cut")
     old = partition_info(cluster.bootstrap, "cut")
     peers = [b.node_id for b in cluster if b.node_id != old.leader]
-    answer = _inject(cluster[old.leader].address, block_to=peers, block_from=peers)
+    answer = _inject(cluster[old.leader], block_to=peers, block_from=peers)
     assert sorted(answer.blocked_to) == sorted(peers) == sorted(answer.blocked_from)
     others = ",".join(cluster[p].address for p in peers)
     new = wait_leader(others, "cut", not_in=(old.leader,))
     assert new.leader_epoch > old.leader_epoch
-    assert list(_inject(cluster[old.leader].address, clear=True).blocked_to) == []
+    assert list(_inject(cluster[old.leader], clear=True).blocked_to) == []
     wait_until(
         lambda: partition_info(cluster[old.leader].address, "cut").leader == new.leader,
         timeout=60, interval=0.1, message="the cut-off leader to follow the new one",
@@ -79,6 +80,6 @@ def test_the_fault_hook_cuts_a_leader_off_and_heals(
 def test_the_fault_hook_is_off_unless_enabled(cluster_factory: Callable[..., Cluster]) -> None:
     cluster = cluster_factory(1)
     with pytest.raises(grpc.RpcError) as caught:
-        _inject(cluster[0].address, block_to=[1])
+        _inject(cluster[0], block_to=[1])
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "fault injection is off" in (caught.value.details() or "")

@@ -127,3 +127,51 @@ def _taken(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def test_dev_secure_serves_mtls_with_sasl_and_prints_how_to_connect(tmp_path: Path) -> None:
+    """``logd dev --secure``: the brokers form over mTLS, the printed settings (CA, client
+    certificate, admin user and password) connect, and a wrong password is refused."""
+    from logd.client.security_admin import SecurityAdmin
+    from logd.errors import LogdError, SaslAuthenticationFailedError
+
+    port = free_port()
+    while any(_taken(port + i) for i in range(2)):
+        port = free_port()
+    out = tmp_path / "dev.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _IGNORING_SIGINT, "dev", "--secure", "--nodes", "2",
+             "--data-dir", str(tmp_path / "dev"), "--port", str(port)],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: b"Ctrl-C" in out.read_bytes(), timeout=120, message="dev to serve")
+        exports = dict(re.findall(r"export (\w+)=(\S+)", out.read_text()))
+        settings = {
+            "brokers": exports["LOGD_BROKERS"], "security_protocol": "SASL_SSL",
+            "ssl_ca_location": exports["LOGD_TLS_CA"],
+            "ssl_certificate_location": exports["LOGD_TLS_CERT"],
+            "ssl_key_location": exports["LOGD_TLS_KEY"], "sasl_username": exports["LOGD_USER"],
+        }  # fmt: skip
+        admin = SecurityAdmin(**settings, sasl_password=exports["LOGD_PASSWORD"])
+
+        def admin_ok() -> bool:  # the bootstrap user is written once the cluster serves
+            try:
+                return admin.whoami() == "User:admin"
+            except LogdError:
+                return False
+
+        try:
+            wait_until(admin_ok, timeout=30, message="the admin user")
+        finally:
+            admin.close()
+        with (
+            pytest.raises(SaslAuthenticationFailedError),
+            SecurityAdmin(**settings, sasl_password="wrong") as intruder,
+        ):
+            intruder.whoami()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        _kill_all(proc, out)

@@ -44,7 +44,7 @@ def test_lz4_writes_the_frame_kafka_reads() -> None:
     assert (bd >> 4) & 0x07 == 4, "64 KiB blocks"
 
 
-@pytest.mark.parametrize("codec", [Compression.SNAPPY, 5, 6, 7])
+@pytest.mark.parametrize("codec", [5, 6, 7])
 def test_unsupported_codecs_are_a_typed_error(codec: int) -> None:
     with pytest.raises(UnsupportedCompressionTypeError):
         compress(codec, b"x")
@@ -62,7 +62,8 @@ def test_zstd_without_zstandard_is_unsupported(monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.parametrize("codec", COMPRESSED)
 def test_output_bound_stops_a_decompression_bomb(codec: Compression) -> None:
     bomb = compress(codec, bytes(8 << 20))  # 8 MiB of zeros in a few KiB
-    assert len(bomb) < 64 << 10
+    # (snappy's ratio stops near 21:1, so its "bomb" is bigger; the bound holds all the same)
+    assert len(bomb) < (512 << 10 if codec is Compression.SNAPPY else 64 << 10)
     with pytest.raises(CorruptRecordError, match="limit"):
         decompress(codec, bomb, limit=1 << 20)
     assert len(decompress(codec, bomb, limit=8 << 20)) == 8 << 20

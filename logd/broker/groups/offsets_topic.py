@@ -2,10 +2,13 @@
 ``GroupCoordinator`` does on the first FindCoordinator), with ``offsets.topic.num.partitions``
 partitions and ``offsets.topic.replication.factor`` replicas.
 
-Retention is off (``retention.ms`` and ``retention.bytes`` -1): Kafka compacts this topic,
-logd's storage does not compact yet, and deleting old segments would delete live offsets.
-A coordinator therefore replays the whole partition when it takes over; compaction (issue
-"storage") will bound that.
+Compacted, as Kafka's is (``cleanup.policy=compact``): every record is keyed by group (and
+topic-partition for offsets) and a deleted group or expired offset is a tombstone, so the
+cleaner keeps one record per live key and a coordinator taking over replays in time
+proportional to the groups and their partitions, not to the history of commits.  Time and
+size retention stay off (-1) in case the policy is ever widened to ``compact,delete``.
+A topic created before compaction existed keeps its stored configs: ``logd topic
+alter-config __consumer_offsets -s cleanup.policy=compact`` turns it on.
 
 Ownership: used on the broker's event loop.
 """
@@ -32,6 +35,7 @@ CreateTopics = Callable[[Sequence[NewTopic]], Coroutine[Any, Any, list[TopicResu
 
 def offsets_topic_configs(settings: GroupSettings) -> Mapping[str, str]:
     return {
+        "cleanup.policy": "compact",
         "retention.ms": "-1",
         "retention.bytes": "-1",
         "segment.bytes": str(settings.offsets_topic_segment_bytes),

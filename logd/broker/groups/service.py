@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Sequence
 
-from logd.broker.api import TopicPartition as BrokerTopicPartition
 from logd.broker.groups.driver import CoordinatorDriver
 from logd.broker.groups.offsets_topic import CreateTopics, OffsetsTopic
 from logd.broker.groups.settings import GroupSettings
@@ -129,7 +128,7 @@ class GroupService:
             old.unload()
         if not is_leader:
             return
-        hosted = self._replicas.get(BrokerTopicPartition(topic, partition))
+        hosted = self._replicas.get(TopicPartition(topic, partition))
         count = self.offsets_topic.partitions()
         assert hosted is not None and count is not None, "a led partition is hosted"
         driver = CoordinatorDriver(

@@ -156,6 +156,7 @@ class AsyncAdmin:
                     PartitionInfo(
                         p.partition, p.leader_id, p.leader_epoch, list(p.replicas),
                         list(p.isr), p.log_start_offset, p.high_watermark,
+                        p.cleanable_ratio, p.last_clean_ms,
                     )
                     for p in t.partitions
                 ),

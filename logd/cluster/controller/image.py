@@ -24,12 +24,13 @@ from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Final
 
+from logd.cluster.controller.security_records import SECURITY_KINDS, SecurityImage
 from logd.errors import CorruptRecordError
 from logd.metadata.store import PartitionAssignment, TopicRecord
-from logd.metadata.types import BrokerMeta
+from logd.metadata.types import BrokerMeta, Endpoint
 from logd.v1 import cluster_pb2
 
-__all__ = ["Delta", "MetadataImage", "change_records", "topic_records"]
+__all__ = ["Delta", "MetadataImage", "broker_record", "change_records", "topic_records"]
 
 Delta = tuple[TopicRecord | None, TopicRecord | None]
 
@@ -47,6 +48,8 @@ class MetadataImage:
         self._names: dict[str, str] = {}  # topic id -> name
         self.versions: dict[str, int] = {}
         self.next_producer_id = 0
+        #: Users (SCRAM keys), ACLs, client quotas (issue 15).
+        self.security = SecurityImage()
         self.applied = -1
         self._pending_before: dict[str, TopicRecord | None] = {}
 
@@ -70,10 +73,15 @@ class MetadataImage:
                 self.cluster_id = record.cluster_id.cluster_id
             elif kind == "broker":
                 b = record.broker
-                self.brokers[b.node_id] = BrokerMeta(b.node_id, b.host, b.port, b.rack)
+                endpoints = tuple(Endpoint(e.name, e.host, e.port) for e in b.endpoints)
+                self.brokers[b.node_id] = BrokerMeta(
+                    b.node_id, b.host, b.port, b.rack, endpoints=endpoints
+                )
             elif kind == "producer_ids":
                 p = record.producer_ids
                 self.next_producer_id = max(self.next_producer_id, p.first_id + p.count)
+            elif kind in SECURITY_KINDS:
+                self.security.apply(kind, record)
             elif kind in ("topic", "partition", "config", "remove_topic"):
                 name = self._apply_topic(kind, record)
                 if name is not None:
@@ -154,15 +162,10 @@ class MetadataImage:
                 )
             )
         for b in sorted(self.brokers.values(), key=lambda b: b.node_id):
-            records.append(
-                cluster_pb2.MetadataRecord(
-                    broker=cluster_pb2.RegisterBrokerRecord(
-                        node_id=b.node_id, host=b.host, port=b.port, rack=b.rack
-                    )
-                )
-            )
+            records.append(broker_record(b))
         for topic in sorted(self._topics.values(), key=lambda t: t.name):
             records.extend(topic_records(topic))
+        records.extend(self.security.records())
         parts = [_HEAD.pack(self.applied, self.next_producer_id)]
         for r in records:
             data = r.SerializeToString()
@@ -195,6 +198,22 @@ class MetadataImage:
         image.apply(records, applied)
         image.next_producer_id = max(image.next_producer_id, next_pid)
         return image
+
+
+def broker_record(broker: BrokerMeta) -> cluster_pb2.MetadataRecord:
+    """The record that registers ``broker`` as it is (its listeners' endpoints included)."""
+    endpoints = [
+        cluster_pb2.BrokerEndpoint(name=e.name, host=e.host, port=e.port) for e in broker.endpoints
+    ]
+    return cluster_pb2.MetadataRecord(
+        broker=cluster_pb2.RegisterBrokerRecord(
+            node_id=broker.node_id,
+            host=broker.host,
+            port=broker.port,
+            rack=broker.rack,
+            endpoints=endpoints,
+        )
+    )
 
 
 def topic_records(topic: TopicRecord) -> list[cluster_pb2.MetadataRecord]:

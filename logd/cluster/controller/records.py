@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
+from logd.cluster.controller.security_records import SECURITY_KINDS, validate_security_record
 from logd.errors import CorruptRecordError, InvalidRequestError, InvalidTopicError
 from logd.metadata.store import METADATA_TOPIC
 from logd.records.builder import build_value_batch
@@ -53,8 +54,8 @@ def decode_records(batch: bytes | bytearray | memoryview) -> list[cluster_pb2.Me
 
 
 def validate_write(request: cluster_pb2.ControllerWriteRequest) -> None:
-    """The internal service is unauthenticated (see the proto): a forwarded write is checked
-    for the shape our own writes have before it can reach every broker's image."""
+    """The internal service trusts any broker of the cluster (see the proto): a forwarded
+    write is checked for the shape our own writes have before it reaches every image."""
     if request.allocate_producer_ids and not 1 <= request.producer_id_count <= 1 << 20:
         raise InvalidRequestError(f"cannot allocate {request.producer_id_count} producer ids")
     if len(request.records) > 1_000_000:
@@ -77,5 +78,7 @@ def validate_write(request: cluster_pb2.ControllerWriteRequest) -> None:
             record.broker.node_id >= 0 and 0 < record.broker.port < 65536
         ):
             raise InvalidRequestError(f"bad broker record {record.broker.node_id}")
+        elif kind in SECURITY_KINDS:
+            validate_security_record(kind, record)
         elif kind == "producer_ids":
             raise InvalidRequestError("producer ids are allocated by the controller itself")

@@ -6,7 +6,8 @@ handlers, the Raft streams in flight (ended at shutdown: they never end by thems
 the mapping of errors to status codes (``errors.translate``). A malformed frame ends its
 stream with INVALID_REQUEST (the sender reconnects).
 
-The service is unauthenticated (see the proto). Ownership: on the broker's event loop.
+Only brokers of the cluster reach it (``auth.Authentication``; the proto says how they
+prove it). Ownership: on the broker's event loop.
 """
 
 from __future__ import annotations

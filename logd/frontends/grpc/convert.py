@@ -212,6 +212,8 @@ def describe_topics_response(
                         log_start_offset=p.log_start_offset,
                         high_watermark=p.high_watermark,
                         error=error_proto(p.error),
+                        cleanable_ratio=p.cleanable_ratio,
+                        last_clean_ms=p.last_clean_ms,
                     )
                     for p in d.partitions
                 ],

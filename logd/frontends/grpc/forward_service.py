@@ -6,8 +6,8 @@ run through this broker's seam as the caller the forwarding broker names, with i
 is never forwarded again (an answer NOT_LEADER_OR_FOLLOWER goes back with its hint, and the
 forwarding broker's ``logd.broker.routing.Router`` follows it).
 
-Unauthenticated today (see the proto): any client reaching the port may call it and name any
-caller. Ownership: on the broker's event loop.
+Brokers only (``auth``: a broker certificate, or the cluster handshake without TLS), since a
+request names the caller it runs as. Ownership: on the broker's event loop.
 """
 
 from __future__ import annotations

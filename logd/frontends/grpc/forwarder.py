@@ -1,7 +1,10 @@
 """The gRPC side of ``logd.broker.routing.Forwarder``: a request for a partition (or a group)
 another broker leads, sent to it over ``logd.v1.ClusterForward`` with the caller.
 
-One channel per broker address, kept until the node closes. What cannot reach the other
+One channel per broker address, kept until the node closes. The other broker answers brokers
+only (``auth``): every call carries this broker's identity (the cluster id and node id), and
+with TLS the channel presents this broker's certificate (mTLS), as the cluster's transport
+does. What cannot reach the other
 broker (it is down, it does not answer in time) comes back as an answer whose error is
 BROKER_NOT_AVAILABLE, never as an exception: the routing layer and the front end above it
 treat it like any other per-item failure (retriable).
@@ -27,6 +30,7 @@ from logd.broker.api import (
 )
 from logd.broker.seam import Caller
 from logd.errors import BrokerUnavailableError, ErrorCode, LogdError, error_for_code
+from logd.frontends.grpc.auth import CLUSTER_ID_KEY, NODE_ID_KEY
 from logd.groups.messages import (
     OffsetCommitPartitionResult,
     OffsetCommitRequest,
@@ -35,6 +39,7 @@ from logd.groups.messages import (
     OffsetFetchResponse,
     TopicPartition,
 )
+from logd.tls.settings import TlsSettings
 from logd.v1 import broker_pb2, common_pb2, forward_pb2, forward_pb2_grpc, group_pb2
 
 __all__ = ["GrpcForwarder"]
@@ -67,10 +72,28 @@ def _unreachable(address: str, exc: grpc.RpcError) -> BrokerUnavailableError:
     return BrokerUnavailableError(f"broker {address} could not be reached: {detail}")
 
 
+def _broker_credentials(tls: TlsSettings) -> grpc.ChannelCredentials:
+    """mTLS to another broker: verify it with our CA, present our broker certificate."""
+    if tls.cert is None or tls.key is None:
+        raise ValueError("forwarding over TLS needs this broker's certificate and key")
+    ca = tls.ca.read_bytes() if tls.ca is not None else None
+    return grpc.ssl_channel_credentials(ca, tls.key.read_bytes(), tls.cert.read_bytes())
+
+
 class GrpcForwarder:
     """See the module docstring."""
 
-    def __init__(self, *, max_message_bytes: int, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_message_bytes: int,
+        node_id: int,
+        cluster_id: str,
+        tls: TlsSettings | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self._metadata = ((CLUSTER_ID_KEY, cluster_id), (NODE_ID_KEY, str(node_id)))
+        self._credentials = _broker_credentials(tls) if tls is not None else None
         self._options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -82,7 +105,11 @@ class GrpcForwarder:
     def _stub(self, address: str) -> forward_pb2_grpc.ClusterForwardStub:
         stub = self._stubs.get(address)
         if stub is None:
-            channel = grpc.aio.insecure_channel(address, options=self._options)
+            channel = (
+                grpc.aio.secure_channel(address, self._credentials, options=self._options)
+                if self._credentials is not None
+                else grpc.aio.insecure_channel(address, options=self._options)
+            )
             self._channels.append(channel)
             stub = self._stubs[address] = forward_pb2_grpc.ClusterForwardStub(channel)  # type: ignore[no-untyped-call]
         return stub
@@ -104,6 +131,7 @@ class GrpcForwarder:
             r = await self._stub(address).Produce(
                 forward_pb2.ForwardedProduce(caller=_caller(caller), request=request),
                 timeout=self._timeout_s + timeout_ms / 1000.0,
+                metadata=self._metadata,
             )
         except grpc.RpcError as exc:
             return ProduceResult(error=_unreachable(address, exc))
@@ -129,6 +157,7 @@ class GrpcForwarder:
             r = await self._stub(address).Fetch(
                 forward_pb2.ForwardedFetch(caller=_caller(caller), request=request),
                 timeout=max_wait_ms / 1000.0 + _GRACE_S,
+                metadata=self._metadata,
             )
         except grpc.RpcError as exc:
             error = _unreachable(address, exc)
@@ -157,6 +186,7 @@ class GrpcForwarder:
             r = await self._stub(address).ListOffsets(
                 forward_pb2.ForwardedListOffsets(caller=_caller(caller), request=request),
                 timeout=self._timeout_s,
+                metadata=self._metadata,
             )
         except grpc.RpcError as exc:
             error = _unreachable(address, exc)
@@ -187,6 +217,7 @@ class GrpcForwarder:
             r = await self._stub(address).OffsetCommit(
                 forward_pb2.ForwardedOffsetCommit(caller=_caller(caller), request=proto),
                 timeout=self._timeout_s,
+                metadata=self._metadata,
             )
         except grpc.RpcError as exc:
             failed = ErrorCode.COORDINATOR_NOT_AVAILABLE
@@ -215,6 +246,7 @@ class GrpcForwarder:
             r = await self._stub(address).OffsetFetch(
                 forward_pb2.ForwardedOffsetFetch(caller=_caller(caller), request=proto),
                 timeout=self._timeout_s,
+                metadata=self._metadata,
             )
         except grpc.RpcError as exc:
             return OffsetFetchResponse(

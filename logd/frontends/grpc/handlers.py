@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError, Message  # type: ignore[import-
 
 from logd.broker.seam import Caller
 from logd.errors import InvalidRequestError
+from logd.frontends.grpc.auth import CALLER, client_id_of, metadata_of
 from logd.frontends.grpc.errors import abort, translate
 
 __all__ = ["LISTENER", "Malformed", "caller_of", "service_handler", "stream_stream", "unary_unary"]
@@ -93,11 +94,11 @@ def service_handler(
 
 
 def caller_of(context: grpc.aio.ServicerContext) -> Caller:
-    """Who calls: anonymous (no authentication on this listener yet), the client's name from
-    its user agent (``logd-python/<client.id>``), the peer's address."""
-    agent = ""
-    for key, value in context.invocation_metadata() or ():
-        if key == "user-agent":
-            agent = value if isinstance(value, str) else value.decode("utf-8", "replace")
-    client_id = agent.split(" ", 1)[0].partition("/")[2] if agent.startswith("logd-") else ""
+    """Who calls: as ``auth.Authentication`` established it for this call (authenticated
+    principal, client id, peer), or, when the listener authenticates nobody, anonymous
+    with the client's name from its user agent (``logd-python/<client.id>``)."""
+    known = CALLER.get()
+    if known is not None:
+        return known
+    client_id = client_id_of(metadata_of(context))
     return Caller(client_id=client_id, listener=LISTENER, address=context.peer() or "")

@@ -99,6 +99,11 @@ class ProduceStream:
                     break
                 await self._slots.acquire()
                 self._submit(request)
+                # A quota's mute (KIP-219): stop reading this stream while the caller is
+                # throttled, as Kafka stops reading a throttled connection.
+                wait_ms = self._broker.security.throttle_ms(self._caller)
+                if wait_ms > 0:
+                    await asyncio.sleep(wait_ms / 1000.0)
         except asyncio.CancelledError:
             pass  # drain(), or the call ended
         except Exception:  # a bug: end this stream with an answer, keep the broker serving

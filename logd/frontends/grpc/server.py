@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Final
 
 import grpc
@@ -32,18 +32,26 @@ from grpc_reflection.v1alpha import reflection
 from logd.broker.seam import BrokerSeam
 from logd.cluster.internal import ClusterHandler
 from logd.errors import InvalidConfigError
+from logd.frontends.grpc.auth import Authentication
 from logd.frontends.grpc.cluster_service import CLUSTER_SERVICE, ClusterService
 from logd.frontends.grpc.forward_service import FORWARD_SERVICE, ForwardService
 from logd.frontends.grpc.group_service import GROUP_SERVICE, GroupCoordinatorService
 from logd.frontends.grpc.handlers import LISTENER
+from logd.frontends.grpc.security_service import SECURITY_SERVICE, SecurityService
 from logd.frontends.grpc.services import ADMIN_SERVICE, BROKER_SERVICE, AdminService, BrokerService
+from logd.frontends.grpc.tls import server_credentials
 from logd.metadata.types import HostPort
+from logd.tls.files import TlsFiles
+from logd.tls.settings import TlsSettings
 
 __all__ = ["GrpcFrontEnd"]
 
 #: Room above max.request.bytes for the envelope of a fetch answer (topics, offsets).
 _SEND_SLACK_BYTES: Final = 1024 * 1024
-_SERVICES: Final = (BROKER_SERVICE, ADMIN_SERVICE, GROUP_SERVICE, CLUSTER_SERVICE, FORWARD_SERVICE)
+_SERVICES: Final = (
+    BROKER_SERVICE, ADMIN_SERVICE, GROUP_SERVICE, SECURITY_SERVICE, CLUSTER_SERVICE,
+    FORWARD_SERVICE,
+)  # fmt: skip
 
 
 class GrpcFrontEnd:
@@ -52,17 +60,32 @@ class GrpcFrontEnd:
 
     name = LISTENER
 
-    def __init__(self, listen: HostPort, *, max_request_bytes: int, max_in_flight: int) -> None:
+    def __init__(
+        self,
+        listen: HostPort,
+        *,
+        max_request_bytes: int,
+        max_in_flight: int,
+        tls: TlsSettings | None = None,
+        cluster_id: str = "",
+        brokers: Collection[int] = (),
+    ) -> None:
         self._listen = listen
         self._max_in_flight = max_in_flight
         self.address: HostPort | None = None
+        self._tls = TlsFiles(tls) if tls is not None and tls.enabled else None
+        #: Authenticates every call; refuses non-brokers on the internal service.
+        self._auth = Authentication(
+            cluster_id=cluster_id, brokers=brokers, tls=self._tls is not None
+        )
         self._server = grpc.aio.server(
+            interceptors=[self._auth],
             options=[
                 ("grpc.max_receive_message_length", max_request_bytes),
                 ("grpc.max_send_message_length", max_request_bytes + _SEND_SLACK_BYTES),
                 # gRPC sets SO_REUSEPORT by default: two brokers could then share a port.
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         self._health = health.aio.HealthServicer()
         self._broker: BrokerService | None = None
@@ -75,7 +98,12 @@ class GrpcFrontEnd:
         """Bind the port (0: any free one) and return the address bound."""
         _check_bindable(self._listen)
         try:
-            port = self._server.add_insecure_port(str(self._listen))
+            if self._tls is not None:
+                port = self._server.add_secure_port(
+                    str(self._listen), server_credentials(self._tls)
+                )
+            else:
+                port = self._server.add_insecure_port(str(self._listen))
         except RuntimeError:  # lost a race with another process since the check
             raise _cannot_listen(self._listen, "in use") from None
         self.address = HostPort(self._listen.host, port)
@@ -89,11 +117,13 @@ class GrpcFrontEnd:
         self._broker = BrokerService(seam, self._max_in_flight)
         self._cluster = ClusterService(cluster)
         self._idle = idle
+        self._auth.attach(seam)
         self._server.add_generic_rpc_handlers(
             (
                 self._broker.handler(),
                 AdminService(seam).handler(),
                 GroupCoordinatorService(seam).handler(),
+                SecurityService(seam).handler(),
                 self._cluster.handler(),
                 ForwardService(seam).handler(),
             )

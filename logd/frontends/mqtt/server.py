@@ -24,7 +24,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from typing import Any
 
 from logd.broker.routing import Router
@@ -107,16 +107,6 @@ class MqttServer:
         self._websocket: WebSocketListener | None = None
         self.websocket_address: HostPort | None = None
         self.draining = False
-
-    @classmethod
-    def from_config(
-        cls, address: HostPort, router: Router, raw: Mapping[str, Any], brokers: int
-    ) -> MqttServer:
-        """The listener ``logd.node`` starts: ``raw`` are the broker config's ``mqtt.*``
-        keys; internal topics get min(3, brokers) replicas unless the settings say."""
-        settings = parse_settings(raw)
-        rf = settings.internal_replication_factor or min(3, max(1, brokers))
-        return cls(address, router, settings, internal_replication_factor=rf)
 
     # -- FrontEnd ---------------------------------------------------------------------------
 

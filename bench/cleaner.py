@@ -1,0 +1,127 @@
+"""The log cleaner's rows of ``bench.storage`` (issue 16), each beside a figure of the same run.
+
+* ``clean`` — ``clean_log`` of a compacted log of keyed 16 KiB batches (1 KiB values over
+  2,000 keys, so most records are superseded): MB/s of log cleaned, beside the read ceiling
+  of this run (``os.pread`` of the same segment files in 1 MiB reads).  Goal ≥ 50 %.
+* ``produce`` — ``Log.append`` of the same batches to a compacted log while the cleaner
+  thread cleans it (another log's worth of dirty segments first) at
+  ``log.cleaner.io.max.bytes.per.second`` = 8 MiB/s, beside appends to a log that is not
+  compacted, with no cleaner running.  Goal ≥ 80 %.
+
+Both fsync ``never`` (page cache): what is measured is the cleaner's CPU and I/O path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from logd.clock import SystemClock
+from logd.records.builder import BatchBuilder
+from logd.storage import Log, LogConfig
+from logd.storage.cleaner import CleanerConfig, LogCleaner, clean_log
+
+__all__ = ["bench_cleaner"]
+
+MIB = 1 << 20
+_KEYS = 2000
+_VALUE = 1024
+_PER_BATCH = 15  # ~16 KiB batches
+
+COMPACT = LogConfig(cleanup_policy="compact", segment_bytes=16 * MIB)
+#: ``log.cleaner.io.max.bytes.per.second`` for the produce row: the cleaner shares the
+#: interpreter with the appends (one GIL), so unthrottled it takes about half of it.
+IO_LIMIT = 8.0 * MIB
+PLAIN = LogConfig(segment_bytes=16 * MIB)
+
+
+def keyed_batches(count: int) -> list[bytearray]:
+    value = os.urandom(_VALUE)
+    now = int(time.time() * 1000)
+    out = []
+    for i in range(count):
+        builder = BatchBuilder()
+        for j in range(_PER_BATCH):
+            builder.append(now, b"key-%06d" % ((i * _PER_BATCH + j) % _KEYS), value)
+        out.append(bytearray(builder.build()))
+    return out
+
+
+def _fill(directory: Path, config: LogConfig, batches: list[bytearray]) -> Log:
+    log = Log.open(directory, config, SystemClock())
+    for batch in batches:
+        log.append(bytearray(batch), 1)
+    log.roll()
+    log.append(bytearray(batches[0]), 1)  # the active segment is never cleaned
+    log.flush()
+    return log
+
+
+def _pread_all(directory: Path) -> float:
+    start = time.perf_counter()
+    for path in sorted(directory.glob("*.log")):
+        fd = os.open(path, os.O_RDONLY)
+        position = 0
+        while chunk := os.pread(fd, MIB, position):
+            position += len(chunk)
+        os.close(fd)
+    return time.perf_counter() - start
+
+
+def _clean_row(work: Path, batches: list[bytearray], rounds: int) -> tuple[float, float]:
+    """(cleaned MB/s, pread MB/s), best of ``rounds``."""
+    best_clean = best_read = float("inf")
+    size = 0
+    for r in range(rounds):
+        directory = work / f"clean{r}-0"
+        log = _fill(directory, COMPACT, batches)
+        size = sum(p.stat().st_size for p in directory.glob("*.log"))
+        best_read = min(best_read, _pread_all(directory))
+        start = time.perf_counter()
+        clean_log(log, map_bytes=32 * MIB, now_ms=int(time.time() * 1000))
+        best_clean = min(best_clean, time.perf_counter() - start)
+        log.close()
+        shutil.rmtree(directory)
+    return size / 1e6 / best_clean, size / 1e6 / best_read
+
+
+def _append_all(log: Log, batches: list[bytearray]) -> float:
+    start = time.perf_counter()
+    for batch in batches:
+        log.append(bytearray(batch), 1)
+    return time.perf_counter() - start
+
+
+def _produce_row(work: Path, batches: list[bytearray], rounds: int) -> tuple[float, float]:
+    """(appends MB/s to a compacted log being cleaned, to a plain log), best of ``rounds``."""
+    best_cleaning = best_plain = float("inf")
+    total = sum(len(b) for b in batches) / 1e6
+    for r in range(rounds):
+        plain = Log.open(work / f"plain{r}-0", PLAIN, SystemClock())
+        best_plain = min(best_plain, _append_all(plain, batches))
+        plain.close()
+        log = _fill(work / f"cleaning{r}-0", COMPACT, batches)  # dirty: the cleaner has work
+        limit = CleanerConfig(backoff_ms=10, io_max_bytes_per_second=IO_LIMIT)
+        cleaner = LogCleaner(lambda log=log: [log], limit)
+        cleaner.start()
+        try:
+            best_cleaning = min(best_cleaning, _append_all(log, batches))
+        finally:
+            cleaner.stop()
+        log.close()
+        for name in (f"plain{r}-0", f"cleaning{r}-0"):
+            shutil.rmtree(work / name)
+    return total / best_cleaning, total / best_plain
+
+
+def bench_cleaner(work: Path, quick: bool, rounds: int) -> list[tuple[str, float, float, str]]:
+    """(workload, logd MB/s, the same run's reference MB/s, target) rows."""
+    batches = keyed_batches(2000 if quick else 8000)  # ~32 or ~128 MB
+    clean, ceiling = _clean_row(work, batches, rounds)
+    cleaning, plain = _produce_row(work, batches, rounds)
+    return [
+        ("clean", clean, ceiling, "≥ 50 % of read"),
+        ("produce, cleaning", cleaning, plain, "≥ 80 % of plain"),
+    ]

@@ -1,0 +1,1 @@
+"""``logd security``: users, ACLs and client quotas, in rpk's shapes."""

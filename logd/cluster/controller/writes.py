@@ -1,0 +1,328 @@
+"""The controller store's write path: every write goes to the controller leader -- called
+there, it runs at once; elsewhere it is forwarded over the internal service (``forward``).
+
+The leader serializes writes (one at a time), checks them against an image that has
+applied everything before its own term (so a check is never made on a stale image),
+proposes one batch, and answers once the batch is applied (``listener.expect_apply``) and
+every live broker reported it applied (bounded). The caller then waits until its own broker
+has applied and *published* that offset -- its listeners (the replica manager) have run --
+so "created" means "hosted here too". An update computed from a stale image
+(``update_topic`` runs its ``change`` on the caller's image) names the topic version it saw
+and is redone when the leader refuses it as stale.
+
+Ownership: owned by the broker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
+
+from logd.clock import Clock
+from logd.cluster.controller.image import broker_record, change_records, topic_records
+from logd.cluster.controller.listener import ControllerListener
+from logd.cluster.controller.records import encode_batch, validate_write
+from logd.cluster.controller.security_records import change_record
+from logd.cluster.controller.state import ControllerState
+from logd.cluster.driver import RaftDriver
+from logd.errors import (
+    ErrorCode,
+    InvalidRequestError,
+    InvalidTopicError,
+    LogdError,
+    NotControllerError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    error_for_code,
+)
+from logd.metadata.security import SecurityChange
+from logd.metadata.store import METADATA_TOPIC, TopicRecord
+from logd.v1 import cluster_pb2
+from replication import NotLeaderError, ProposalDroppedError
+
+__all__ = ["PROPAGATION_TIMEOUT_S", "WRITE_TIMEOUT_S", "ControllerWrites", "Forward"]
+
+#: How long a write waits for a controller leader, or for its entry to apply.
+WRITE_TIMEOUT_S: Final = 30.0
+#: How long the leader waits, after a write applied, for every live broker to apply it too
+#: (so that a topic created through one broker is known to all when the call returns).
+PROPAGATION_TIMEOUT_S: Final = 5.0
+_STALE_RETRIES: Final = 10
+
+Forward = Callable[
+    [int, cluster_pb2.ControllerWriteRequest], Awaitable[cluster_pb2.ControllerWriteResponse]
+]
+
+
+class _Stale(Exception):
+    """A precondition named an older version of the topic: recompute and retry."""
+
+
+class ControllerWrites:
+    """The ``MetadataStore`` writes, and the leader's execution of them."""
+
+    def __init__(
+        self,
+        state: ControllerState,
+        listener: ControllerListener,
+        driver: RaftDriver,
+        *,
+        clock: Clock,
+        forward: Forward,
+    ) -> None:
+        self._state = state
+        self._listener = listener
+        self._driver = driver
+        self._clock = clock
+        self._forward = forward
+        self._write_lock = asyncio.Lock()
+        #: Writes this broker started or carries out as leader, not yet answered.
+        self.writes_in_flight = 0
+
+    async def create_topic(self, record: TopicRecord) -> None:
+        if record.name.startswith(METADATA_TOPIC):
+            raise InvalidTopicError(f"topic name {record.name!r} is reserved")
+        request = cluster_pb2.ControllerWriteRequest(
+            records=topic_records(record),
+            preconditions=[
+                cluster_pb2.WritePrecondition(topic=record.name, must_not_exist=True, version=-1)
+            ],
+        )
+        await self.write(request)
+
+    async def update_topic(self, name: str, change: Callable[[TopicRecord], TopicRecord]) -> None:
+        for _ in range(_STALE_RETRIES):
+            image = self._state.image
+            before = image.topic(name)
+            if before is None:
+                raise UnknownTopicOrPartitionError(f"topic {name!r} does not exist")
+            after = change(before)
+            assert after.name == name and after.topic_id == before.topic_id
+            records = change_records(before, after)
+            if not records:
+                return
+            request = cluster_pb2.ControllerWriteRequest(
+                records=records,
+                preconditions=[
+                    cluster_pb2.WritePrecondition(
+                        topic=name, must_exist=True, version=image.versions.get(name, -1)
+                    )
+                ],
+            )
+            try:
+                await self.write(request)
+                return
+            except _Stale:
+                continue
+        raise NotControllerError(f"topic {name!r} kept changing; try again")
+
+    async def delete_topic(self, name: str) -> None:
+        record = self._state.image.topic(name)
+        if record is None:
+            raise UnknownTopicOrPartitionError(f"topic {name!r} does not exist")
+        request = cluster_pb2.ControllerWriteRequest(
+            records=[
+                cluster_pb2.MetadataRecord(
+                    remove_topic=cluster_pb2.RemoveTopicRecord(topic_id=record.topic_id)
+                )
+            ],
+            preconditions=[cluster_pb2.WritePrecondition(topic=name, must_exist=True, version=-1)],
+        )
+        await self.write(request)
+
+    async def allocate_producer_ids(self, count: int) -> tuple[int, int]:
+        """A block of ``count`` producer ids no broker will get again: one ProducerIdsRecord
+        (the new high-water mark) built by the controller leader from its image, answered
+        once committed and applied (KIP-730's AllocateProducerIds). Returns the block's
+        ``(first, last)``, inclusive."""
+        if count < 1:
+            raise InvalidRequestError(f"a block of producer ids holds at least 1, not {count}")
+        request = cluster_pb2.ControllerWriteRequest(
+            allocate_producer_ids=True, producer_id_count=count
+        )
+        response = await self.write(request)
+        return response.first_producer_id, response.first_producer_id + count - 1
+
+    async def write_security(self, changes: Sequence[SecurityChange]) -> None:
+        """Users, ACLs or quotas changed (``security_records``), written as one entry and
+        answered once applied here. Removing what is not there is a no-op on apply."""
+        if changes:
+            records = [change_record(c) for c in changes]
+            await self.write(cluster_pb2.ControllerWriteRequest(records=records))
+
+    async def register_broker(self) -> None:
+        me = dataclasses.replace(self._state.me, alive=True)
+        if self._state.image.brokers.get(me.node_id) == me:
+            return
+        record = broker_record(me)
+        await self.write(cluster_pb2.ControllerWriteRequest(records=[record]), background=True)
+
+    async def write(
+        self, request: cluster_pb2.ControllerWriteRequest, *, background: bool = False
+    ) -> cluster_pb2.ControllerWriteResponse:
+        """One write, wherever the leader is. ``background`` writes (registration, the
+        cluster id) are not waited for by a shutting-down broker."""
+        if background:
+            return await self._write_once(request)
+        self.writes_in_flight += 1
+        try:
+            return await self._write_once(request)
+        finally:
+            self.writes_in_flight -= 1
+
+    async def _write_once(
+        self, request: cluster_pb2.ControllerWriteRequest
+    ) -> cluster_pb2.ControllerWriteResponse:
+        request.src = self._state.me.node_id
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WRITE_TIMEOUT_S
+        while True:
+            leader = await self._await_leader(deadline)
+            if leader == self._state.me.node_id:
+                response = await self.execute(request)
+            else:
+                try:
+                    response = await self._forward(leader, request)
+                except LogdError as exc:
+                    if not exc.retriable or loop.time() > deadline:
+                        raise
+                    await asyncio.sleep(0.1)
+                    continue
+            if response.stale:
+                raise _Stale()
+            if response.error_code == ErrorCode.NOT_CONTROLLER and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+                continue
+            if response.error_code != ErrorCode.NONE:
+                raise error_for_code(response.error_code, response.error_message)
+            await self._listener.wait_published(response.offset, deadline)
+            return response
+
+    async def _await_leader(self, deadline: float) -> int:
+        loop = asyncio.get_running_loop()
+        while True:
+            leader = self._state.controller_id
+            if leader >= 0:
+                return leader
+            left = deadline - loop.time()
+            if left <= 0:
+                raise NotControllerError("no controller leader is known; try again")
+            self._state.leader_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._state.leader_changed.wait(), min(left, 0.5))
+
+    # -- the leader's side of a write -----------------------------------------------------
+
+    async def execute_forwarded(
+        self, request: cluster_pb2.ControllerWriteRequest
+    ) -> cluster_pb2.ControllerWriteResponse:
+        """A write another broker forwarded (its client waits: counted as in flight)."""
+        self.writes_in_flight += 1
+        try:
+            return await self.execute(request)
+        finally:
+            self.writes_in_flight -= 1
+
+    async def execute(
+        self, request: cluster_pb2.ControllerWriteRequest
+    ) -> cluster_pb2.ControllerWriteResponse:
+        """Carry out a write as the controller leader (local or forwarded): check, propose,
+        wait until applied. Errors come back in the answer, never raised."""
+        try:
+            async with self._write_lock:
+                offset, first_pid = await self._execute_locked(request)
+            await self._await_propagated(offset)
+        except _Stale:
+            return cluster_pb2.ControllerWriteResponse(
+                stale=True, controller_id=self._state.controller_id
+            )
+        except LogdError as exc:
+            return cluster_pb2.ControllerWriteResponse(
+                error_code=int(exc.code),
+                error_message=exc.message,
+                controller_id=self._state.controller_id,
+            )
+        return cluster_pb2.ControllerWriteResponse(
+            offset=offset, controller_id=self._state.controller_id, first_producer_id=first_pid
+        )
+
+    async def _execute_locked(self, request: cluster_pb2.ControllerWriteRequest) -> tuple[int, int]:
+        group = self._state.group
+        if group is None or not self._state.is_leader:
+            raise NotControllerError(
+                f"broker {self._state.me.node_id} is not the controller leader"
+            )
+        await self._await_term_applied()
+        validate_write(request)
+        for pre in request.preconditions:
+            self._check(pre)
+        records = list(request.records)
+        first_pid = -1
+        if request.allocate_producer_ids:
+            first_pid = self._state.image.next_producer_id
+            records = [
+                cluster_pb2.MetadataRecord(
+                    producer_ids=cluster_pb2.ProducerIdsRecord(
+                        node_id=request.src, first_id=first_pid, count=request.producer_id_count
+                    )
+                )
+            ]
+        if not records:
+            return self._state.image.applied, first_pid
+        node = group.node
+        batch = encode_batch(records, base_offset=node.last_offset + 1, term=node.term,
+                             now_ms=self._clock.now_ms())  # fmt: skip
+        try:
+            entry = self._driver.propose(group, batch, len(records))
+        except (NotLeaderError, ProposalDroppedError) as exc:
+            raise NotControllerError(f"broker {self._state.me.node_id}: {exc}") from None
+        future = self._listener.expect_apply(entry.last_offset, entry.term)
+        try:
+            await asyncio.wait_for(future, WRITE_TIMEOUT_S)
+        except TimeoutError:
+            raise RequestTimedOutError("the metadata write did not commit in time") from None
+        finally:
+            self._listener.forget_apply(entry.last_offset)
+        return entry.last_offset, first_pid
+
+    async def _await_propagated(self, offset: int) -> None:
+        """Until every live broker reported the offset applied (bounded: a slow broker
+        delays the answer, never fails it). Kafka answers CreateTopics before the other
+        brokers know the topic and lets clients retry; waiting here spares them that."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PROPAGATION_TIMEOUT_S
+        self._state.propagating()
+        while (
+            not self._state.table.caught_up(offset)
+            and loop.time() < deadline
+            and self._state.is_leader
+        ):
+            await asyncio.sleep(0.005)
+
+    async def _await_term_applied(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WRITE_TIMEOUT_S
+        while not self._state.term_applied:
+            if not self._state.is_leader:
+                raise NotControllerError(
+                    f"broker {self._state.me.node_id} is not the controller leader"
+                )
+            if loop.time() > deadline:
+                raise RequestTimedOutError("the controller has not caught up in time")
+            await asyncio.sleep(0.01)
+
+    def _check(self, pre: cluster_pb2.WritePrecondition) -> None:
+        current = self._state.image.topic(pre.topic)
+        if pre.must_not_exist and current is not None:
+            raise TopicAlreadyExistsError(f"topic {pre.topic!r} already exists")
+        if pre.must_exist and current is None:
+            raise UnknownTopicOrPartitionError(f"topic {pre.topic!r} does not exist")
+        if pre.version >= 0 and self._state.image.versions.get(pre.topic, -1) != pre.version:
+            raise _Stale()
+
+    def _not_leader(self) -> NotControllerError:
+        return NotControllerError(f"broker {self._state.me.node_id} is not the controller leader")

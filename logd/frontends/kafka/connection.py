@@ -1,0 +1,414 @@
+"""One Kafka client connection: frames in, handlers called, answers out in request order.
+
+An ``asyncio.Protocol`` around the sans-I/O :class:`~logd.frontends.kafka.framing.
+FrameDecoder`. Kafka's rules, and how they are kept:
+
+* **Answers in request order** (clients match them by correlation id but Kafka promises the
+  order, and librdkafka relies on it). Each request takes a slot in a queue; a slot's answer
+  is written only when every earlier slot's was.
+* **One request at a time, pipelining allowed.** Clients may send many requests without
+  waiting; they are read ahead (up to ``read_ahead_bytes``) and handled one after the
+  other, as Kafka's processor does. A *pipelined* handler (Produce) appends before it
+  returns and only waits for the commit asynchronously, so the next request is handled at
+  once and acks=all batches of one connection share fsyncs.
+* **Bounded**: at most ``queued.max.requests`` answers outstanding; a client that does not
+  read its answers fills our write buffer, which stops the handling, which stops the
+  reading (transport flow control, as uvicorn's ``flow_control.py``).
+* **Bad input closes the connection**, as Kafka does for a request it cannot parse: a size
+  prefix above ``socket.request.max.bytes``, an unknown API key, a version outside the
+  advertised range (except ApiVersions: KIP-511's v0 answer), bytes that are not the
+  message, or bytes left after it. One log line, never a traceback.
+* **acks=0**: no answer at all, or the connection closed on an error (Kafka's way to tell
+  such a producer).
+* **Idle**: closed after ``connections.max.idle.ms`` without a whole request while no
+  answer is outstanding.
+
+Ownership: owned by the event loop; every method runs on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+import inspect
+import logging
+import struct
+import typing
+from typing import TYPE_CHECKING, Any, Final
+
+from kio.index import load_request_schema, load_response_schema
+
+from logd.errors import InvalidRequestError
+from logd.frontends.kafka.apis import Api, RequestContext, Silence
+from logd.frontends.kafka.framing import NEED_DATA, FrameDecoder
+from logd.frontends.kafka.handlers.api_versions import unsupported_version_body
+from logd.frontends.kafka.header import (
+    API_VERSIONS_KEY,
+    RequestHeader,
+    parse_request_header,
+    response_is_flexible,
+)
+from logd.frontends.kafka.sasl import UNAUTHENTICATED_FRAME_MAX, SaslState
+from logd.frontends.kafka.schema_codec import SchemaDecodeError, decode, writer_for
+
+if TYPE_CHECKING:
+    from logd.frontends.kafka.server_context import ServerContext
+
+__all__ = ["Connection"]
+
+_log = logging.getLogger(__name__)
+_SIZE: Final = struct.Struct(">i")
+
+
+class _Slot:
+    """One request's place in the answer queue."""
+
+    __slots__ = ("answer", "done", "future", "header")
+
+    def __init__(self, header: RequestHeader) -> None:
+        self.header = header
+        self.done = False
+        self.answer: Any = None  # encoded bytes, a Silence, or a dict/kio answer
+        self.future: asyncio.Future[Any] | None = None
+
+
+class Connection(asyncio.Protocol):
+    """See the module doc."""
+
+    def __init__(self, server: ServerContext, registry: set[Connection]) -> None:
+        self.server = server
+        self._registry = registry
+        settings = server.settings
+        self._decoder = FrameDecoder(settings.socket_request_max_bytes)
+        self._slots: collections.deque[_Slot] = collections.deque()
+        self._serial: asyncio.Future[Any] | None = None  # the non-pipelined handler running
+        self._transport: asyncio.Transport | None = None
+        self._peer = "?"
+        self._write_paused = False
+        self._reading = True
+        self._closing = False  # no new requests: draining, or an error waits for earlier answers
+        self._loop = asyncio.get_event_loop()
+        self._last_active = self._loop.time()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self.closed = self._loop.create_future()
+        #: SASL (issue 15): until authenticated, only the SASL APIs and small frames.
+        self.auth = SaslState(required=server.broker.security.sasl_enabled)
+        if not self.auth.authenticated:
+            self._decoder.max_frame_bytes = UNAUTHENTICATED_FRAME_MAX
+        self._muted_until = 0.0
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self._transport = typing.cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self._peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if len(self._registry) >= self.server.settings.max_connections:
+            _log.warning(
+                "kafka: refusing %s: %d connections open (max.connections)",
+                self._peer,
+                len(self._registry),
+            )
+            self._transport.abort()
+            return
+        self._registry.add(self)
+        self._arm_idle_timer()
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if der and not self.auth.required:  # mTLS without SASL: the certificate names it
+            principal = self.server.broker.security.certificate_principal_now(der, "kafka")
+            if principal is not None:
+                self.auth.principal = principal
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        self._decoder.feed(data)
+        self._pump()
+
+    def eof_received(self) -> bool:
+        # The client will send nothing more: answer what it asked, then close.
+        self.begin_close()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._registry.discard(self)
+        self._closing = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        for slot in self._slots:
+            if slot.future is not None and not slot.future.done():
+                slot.future.cancel()
+        self._slots.clear()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._pump()
+
+    # -- closing --------------------------------------------------------------------------
+
+    def begin_close(self) -> None:
+        """Take no new requests; close once the answers in flight are written."""
+        self._closing = True
+        self._update_reading()
+        self._close_if_flushed()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _close_if_flushed(self) -> None:
+        if self._closing and not self._slots and self._transport is not None:
+            self._transport.close()
+
+    def _fail(self, why: str, header: RequestHeader | None = None) -> None:
+        """A protocol violation: one line, and the connection closes (after the answers to
+        earlier requests, which were fine)."""
+        what = (
+            f" (api {header.api_key} v{header.api_version}, correlation {header.correlation_id})"
+            if header is not None
+            else ""
+        )
+        _log.info("kafka: closing %s: %s%s", self._peer, why, what)
+        self._decoder = FrameDecoder(self.server.settings.socket_request_max_bytes)
+        self.begin_close()
+
+    # -- reading and dispatch -------------------------------------------------------------
+
+    def _blocked(self) -> bool:
+        return (
+            self._closing
+            or self._write_paused
+            or self._muted_until > self._loop.time()
+            or self._serial is not None
+            or len(self._slots) >= self.server.settings.queued_max_requests
+        )
+
+    def _pump(self) -> None:
+        """Handle every buffered request we may handle now."""
+        while not self._blocked():
+            try:
+                frame = self._decoder.next_frame()
+            except InvalidRequestError as exc:
+                self._fail(str(exc))
+                return
+            if frame is NEED_DATA:
+                break
+            self._dispatch(frame)
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        want = not self._closing and (
+            not self._blocked() or self._decoder.buffered < self.server.settings.read_ahead_bytes
+        )
+        if self._write_paused:
+            want = False
+        if want and not self._reading:
+            transport.resume_reading()
+        elif not want and self._reading:
+            transport.pause_reading()
+        self._reading = want
+
+    def _dispatch(self, frame: bytes) -> None:
+        self._last_active = self._loop.time()
+        try:
+            header = parse_request_header(frame)
+        except SchemaDecodeError as exc:
+            self._fail(f"bad request header: {exc}")
+            return
+        api = self.server.apis.get(header.api_key)
+        if api is None:
+            self._fail(f"unknown API key {header.api_key}", header)
+            return
+        if not self.auth.allows(header.api_key):
+            self._fail(f"{api.name} before SASL authentication ({self.auth.phase.value})", header)
+            return
+        if not api.min_version <= header.api_version <= api.max_version:
+            if header.api_key == API_VERSIONS_KEY:
+                self._answer_now(header, unsupported_version_body(self.server.apis))
+            else:
+                self._fail(
+                    f"version {header.api_version} of {api.name} is not served "
+                    f"({api.min_version}..{api.max_version})",
+                    header,
+                )
+            return
+        if api.served_from is not None and header.api_version < api.served_from:
+            assert api.refuse is not None
+            try:
+                refusal = api.refuse(header, frame[header.body_offset :])
+            except SchemaDecodeError as exc:
+                self._fail(f"bad {api.name} request: {exc}", header)
+                return
+            if refusal is None:
+                self._fail(f"{api.name} v{header.api_version} is not served", header)
+            else:
+                self._answer_now(header, refusal)
+            return
+        try:
+            request = _decode_request(header, frame)
+        except SchemaDecodeError as exc:
+            self._fail(f"bad {api.name} request: {exc}", header)
+            return
+        self._call(api, header, request)
+
+    def _call(self, api: Api, header: RequestHeader, request: Any) -> None:
+        ctx = RequestContext(header, self.server, self._peer, self.auth)
+        slot = _Slot(header)
+        try:
+            result = api.handler(ctx, request)
+        except (SchemaDecodeError, InvalidRequestError) as exc:
+            self._fail(f"bad {api.name} request: {exc}", header)
+            return
+        except Exception:
+            _log.exception("kafka: %s handler failed; closing %s", api.name, self._peer)
+            self.begin_close()
+            return
+        self._slots.append(slot)
+        if inspect.isawaitable(result):
+            future = asyncio.ensure_future(result)
+            slot.future = future
+            if not api.pipelined:
+                self._serial = future
+            future.add_done_callback(lambda f, s=slot: self._on_done(s, f))  # type: ignore[misc]
+        else:
+            slot.answer = self._after(header, result)
+            slot.done = True
+            self._flush()
+
+    def _after(self, header: RequestHeader, answer: Any) -> Any:
+        """What follows a handled request: the SASL outcome (a full frame size once
+        authenticated; closing after a failure) and the caller's quota throttle, carried in
+        ``throttle_time`` and enforced by not reading the connection that long (KIP-219)."""
+        if self.auth.authenticated:
+            self._decoder.max_frame_bytes = self.server.settings.socket_request_max_bytes
+        elif not self.auth.allows(header.api_key):  # failed: answer, then close
+            self._closing = True
+        caller = RequestContext(header, self.server, self._peer, self.auth).caller
+        throttle_ms = self.server.broker.security.throttle_ms(caller)
+        if throttle_ms > 0:
+            if isinstance(answer, dict) and "throttle_time" in answer:
+                answer["throttle_time"] = max(int(answer["throttle_time"] or 0), throttle_ms)
+            self._muted_until = self._loop.time() + throttle_ms / 1000.0
+            self._loop.call_later(throttle_ms / 1000.0 + 0.001, self._pump)
+        return answer
+
+    def _answer_now(self, header: RequestHeader, body: bytes) -> None:
+        slot = _Slot(header)
+        slot.answer = _frame(header, body, flexible=False)
+        slot.done = True
+        self._slots.append(slot)
+        self._flush()
+
+    def _on_done(self, slot: _Slot, future: asyncio.Future[Any]) -> None:
+        if future is self._serial:
+            self._serial = None
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is None:
+            slot.answer = self._after(slot.header, future.result())
+        elif isinstance(exc, SchemaDecodeError | InvalidRequestError):
+            _log.info("kafka: closing %s: %s", self._peer, exc)
+            slot.answer = Silence.CLOSE
+        else:
+            _log.error(
+                "kafka: handler failed; closing %s", self._peer, exc_info=(type(exc), exc, None)
+            )
+            slot.answer = Silence.CLOSE
+        slot.done = True
+        self._flush()
+        self._pump()
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Write every finished answer at the head of the queue, in order."""
+        transport = self._transport
+        slots = self._slots
+        while slots and slots[0].done:
+            slot = slots.popleft()
+            answer = slot.answer
+            if answer is Silence.NO_ANSWER:
+                continue
+            if answer is Silence.CLOSE:
+                self._closing = True
+                slots.clear()  # nothing after an error is answered: the connection goes
+                break
+            if not isinstance(answer, bytes | bytearray):
+                try:
+                    answer = _encode_answer(slot.header, answer)
+                except Exception:
+                    _log.exception("kafka: cannot encode an answer; closing %s", self._peer)
+                    self._closing = True
+                    slots.clear()
+                    break
+            if transport is not None and not transport.is_closing():
+                transport.write(answer)
+            self._last_active = self._loop.time()
+        self._close_if_flushed()
+
+    # -- idle connections -----------------------------------------------------------------
+
+    def _arm_idle_timer(self) -> None:
+        idle_s = self.server.settings.connections_max_idle_ms / 1000.0
+        self._idle_timer = self._loop.call_later(idle_s / 4 + 0.001, self._check_idle)
+
+    def _check_idle(self) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return
+        idle_s = self.server.settings.connections_max_idle_ms / 1000.0
+        if not self._slots and self._loop.time() - self._last_active >= idle_s:
+            _log.info("kafka: closing %s: idle (connections.max.idle.ms)", self._peer)
+            self._transport.close()
+            return
+        self._arm_idle_timer()
+
+
+@functools.cache
+def _request_class(api_key: int, api_version: int) -> type[Any]:
+    return load_request_schema(api_key, api_version)
+
+
+@functools.cache
+def _response_class(api_key: int, api_version: int) -> type[Any]:
+    return load_response_schema(api_key, api_version)
+
+
+def _decode_request(header: RequestHeader, frame: bytes) -> Any:
+    cls = _request_class(header.api_key, header.api_version)
+    request, end = decode(cls, frame, header.body_offset)
+    if end != len(frame):
+        raise SchemaDecodeError(f"{len(frame) - end} bytes after the request")
+    return request
+
+
+def _frame(header: RequestHeader, body: bytes | bytearray, flexible: bool) -> bytearray:
+    out = bytearray(_SIZE.pack(len(body) + (5 if flexible else 4)))
+    out += _SIZE.pack(header.correlation_id)
+    if flexible:
+        out.append(0)
+    out += body
+    return out
+
+
+def _encode_answer(header: RequestHeader, answer: Any) -> bytearray:
+    """Size, response header, body in one buffer (one write, no join)."""
+    flexible = response_is_flexible(header.api_key, header.api_version)
+    cls = _response_class(header.api_key, header.api_version)
+    out = bytearray(9 if flexible else 8)
+    _SIZE.pack_into(out, 4, header.correlation_id)
+    writer_for(cls)(out, answer)
+    _SIZE.pack_into(out, 0, len(out) - 4)
+    return out

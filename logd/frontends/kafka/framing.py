@@ -1,0 +1,109 @@
+"""Kafka's framing, sans-I/O (STYLE.md 3; h11's ``receive_data``/``next_event``).
+
+Every Kafka request and response is a 4-byte big-endian size followed by that many bytes.
+:class:`FrameDecoder` takes bytes as they arrive (:meth:`~FrameDecoder.feed`) and hands out
+whole frames (:meth:`~FrameDecoder.next_frame`), or :data:`NEED_DATA`. The size is checked
+against ``socket.request.max.bytes`` as soon as its 4 bytes are in, before anything of the
+claimed size is allocated (CVE-2022-34917): the buffer only ever holds bytes that arrived.
+
+Ownership: one decoder per connection, owned by that connection; not thread-safe.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from typing import Final
+
+from logd.errors import InvalidRequestError
+
+__all__ = [
+    "NEED_DATA",
+    "FrameDecoder",
+    "FrameTooLargeError",
+    "NeedData",
+    "frame",
+]
+
+_SIZE: Final = struct.Struct(">i")
+#: Kafka's ``socket.request.max.bytes`` default (100 MiB).
+DEFAULT_MAX_FRAME_BYTES: Final = 100 * 1024 * 1024
+
+
+class NeedData(enum.Enum):
+    """Sentinel: no whole frame buffered yet."""
+
+    NEED_DATA = enum.auto()
+
+
+NEED_DATA: Final = NeedData.NEED_DATA
+
+
+class FrameTooLargeError(InvalidRequestError):
+    """A size prefix above the limit, or negative (Kafka's InvalidReceiveException): the
+    connection is closed, as Kafka closes it."""
+
+
+class FrameDecoder:
+    """Cuts a byte stream into frames of at most ``max_frame_bytes``.
+
+    Invariant: ``buffered`` never exceeds what was fed; nothing is allocated from a size
+    prefix. A frame's bytes are copied once, when it is complete.
+    """
+
+    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        if max_frame_bytes <= 0:
+            raise ValueError(f"max_frame_bytes must be positive, not {max_frame_bytes}")
+        self.max_frame_bytes = max_frame_bytes
+        self._buf = bytearray()
+        self._need = -1  # the size of the frame being read, once its prefix is in
+        self._closed = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet handed out as a frame."""
+        return len(self._buf)
+
+    @property
+    def mid_frame(self) -> bool:
+        """True while part of a frame has arrived (a size prefix or some of its body)."""
+        return bool(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closed:
+            raise RuntimeError("feed() after a framing error")
+        self._buf += data
+
+    def next_frame(self) -> bytes | NeedData:
+        """The next whole frame (without its size prefix), or :data:`NEED_DATA`.
+
+        Raises :class:`FrameTooLargeError` for a size that is negative or above the limit;
+        the decoder is then unusable (the caller closes the connection).
+        """
+        buf = self._buf
+        if self._need < 0:
+            if len(buf) < 4:
+                return NEED_DATA
+            (size,) = _SIZE.unpack_from(buf, 0)
+            if size < 0 or size > self.max_frame_bytes:
+                self._closed = True
+                buf.clear()
+                raise FrameTooLargeError(
+                    f"request size {size} is outside 0..{self.max_frame_bytes} "
+                    "(socket.request.max.bytes)"
+                )
+            self._need = size
+        end = 4 + self._need
+        if len(buf) < end:
+            return NEED_DATA
+        data = bytes(buf[4:end])
+        del buf[:end]
+        self._need = -1
+        return data
+
+
+def frame(*parts: bytes | bytearray | memoryview) -> list[bytes | bytearray | memoryview]:
+    """The size prefix and the parts of one outgoing frame, ready for ``writelines``
+    (the parts are not copied: a fetch answer's record bytes go out as stored)."""
+    size = sum(len(p) for p in parts)
+    return [_SIZE.pack(size), *parts]

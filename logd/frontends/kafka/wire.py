@@ -1,0 +1,78 @@
+"""The one boundary between the core's answers and Kafka's fields (STYLE.md 11): error
+codes, topic ids, brokers' Kafka addresses, durations.
+
+Every handler maps through these, so an error or an address means the same in every API.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from logd.broker.api import BrokerMeta
+from logd.errors import LogdError
+
+if TYPE_CHECKING:
+    from logd.frontends.kafka.apis import RequestContext
+
+__all__ = [
+    "error_code",
+    "error_message",
+    "kafka_address",
+    "kafka_brokers",
+    "ms",
+    "topic_uuid",
+]
+
+
+def error_code(error: LogdError | None) -> int:
+    """Kafka's code of a per-item error (0: none)."""
+    return 0 if error is None else int(error.code)
+
+
+def error_message(error: LogdError | None) -> str | None:
+    return None if error is None else str(error) or None
+
+
+def topic_uuid(topic_id: str) -> uuid.UUID | None:
+    """The core's topic id (hex text) as Kafka's UUID; None (the zero UUID) when unset."""
+    if not topic_id:
+        return None
+    try:
+        return uuid.UUID(hex=topic_id)
+    except ValueError:
+        return None
+
+
+def ms(value: datetime.timedelta | int) -> int:
+    """A kio duration field in milliseconds."""
+    if isinstance(value, int):
+        return value
+    return round(value.total_seconds() * 1000)
+
+
+def kafka_address(ctx: RequestContext, broker: BrokerMeta) -> tuple[str, int]:
+    """Where Kafka clients reach ``broker`` (a ``BrokerMeta``): its advertised Kafka
+    listener; this broker's own is the listener's advertised address."""
+    if broker.node_id == ctx.server.broker.node_id:
+        return ctx.server.advertised_host, ctx.server.advertised_port
+    endpoint = broker.endpoint("kafka")
+    if endpoint is None:
+        return broker.host, -1  # no Kafka listener: clients cannot connect there
+    return endpoint.host, endpoint.port
+
+
+def kafka_brokers(ctx: RequestContext, brokers: Iterable[BrokerMeta]) -> list[dict[str, Any]]:
+    """Metadata's broker list: the live brokers that have a Kafka listener."""
+    out = []
+    for b in brokers:
+        if not b.alive:
+            continue
+        host, port = kafka_address(ctx, b)
+        if port < 0:
+            continue
+        out.append({"node_id": b.node_id, "host": host, "port": port, "rack": b.rack or None})
+    return out

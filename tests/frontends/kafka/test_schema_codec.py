@@ -1,0 +1,116 @@
+"""The schema codec against kio, for every message of every version the listener serves:
+the same bytes as kio's writer, the same values as kio's reader; and on bad bytes only
+``SchemaDecodeError``, never an allocation of a claimed size."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import resource
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kio.index import load_request_schema, load_response_schema
+from kio.schema.index import api_key_map, schema_name_map
+from kio.schema.metadata.v4.request import MetadataRequest as MetadataRequestV4
+from kio.schema.metadata.v12.request import MetadataRequest as MetadataRequestV12
+from kio.schema.produce.v9.request import ProduceRequest as ProduceRequestV9
+from kio.serial import entity_reader, entity_writer
+from kio.static.primitive import Records
+
+from logd.frontends.kafka.schema_codec import SchemaDecodeError, decode, encode
+from logd.frontends.kafka.table import API_TABLE
+
+st.register_type_strategy(Records, st.binary(max_size=64))
+
+
+def _classes() -> list[type[Any]]:
+    out = []
+    for key in API_TABLE:
+        versions = schema_name_map[api_key_map[key]]
+        for version in sorted(versions):
+            out.append(load_request_schema(key, version))
+            out.append(load_response_schema(key, version))
+    return out
+
+
+CLASSES = _classes()
+
+
+def _kio_bytes(cls: type[Any], value: Any) -> bytes:
+    buf = io.BytesIO()
+    entity_writer(cls)(buf, value)
+    return buf.getvalue()
+
+
+def _same_as_kio(cls: type[Any], examples: int) -> None:
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    @given(st.from_type(cls))
+    def check(value: Any) -> None:
+        expected = _kio_bytes(cls, value)
+        assert bytes(encode(cls, value)) == expected
+        got, end = decode(cls, expected)
+        assert end == len(expected)
+        assert got == entity_reader(cls)(expected, 0)[0]
+
+    check()
+
+
+_IDS = {"ids": lambda c: c.__module__.removeprefix("kio.schema.")}
+
+
+@pytest.mark.parametrize("cls", CLASSES, **_IDS)  # type: ignore[arg-type]
+def test_same_bytes_and_values_as_kio(cls: type[Any]) -> None:
+    _same_as_kio(cls, examples=3)
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("cls", CLASSES, **_IDS)  # type: ignore[arg-type]
+def test_same_bytes_and_values_as_kio_at_length(cls: type[Any]) -> None:
+    _same_as_kio(cls, examples=300)
+
+
+@pytest.mark.parametrize("cls", [MetadataRequestV4, MetadataRequestV12, ProduceRequestV9])
+def test_a_lying_array_length_is_refused_without_reserving_it(cls: type[Any]) -> None:
+    # kio's own reader asks for 32 GiB here and aborts the process.
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if cls is MetadataRequestV4:
+        lying = struct.pack(">i", 2**31 - 1)
+    elif cls is MetadataRequestV12:
+        lying = b"\xff\xff\xff\xff\x0f"
+    else:
+        lying = b"\x00" + struct.pack(">hi", -1, 30000) + b"\xff\xff\xff\xff\x0f"
+    with pytest.raises(SchemaDecodeError, match=r"past the end|varint"):
+        decode(cls, lying)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 10_000  # KiB
+
+
+REQUESTS = [c for c in CLASSES if c.__name__.endswith("Request")]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(cls=st.sampled_from(REQUESTS), data=st.binary(max_size=200))
+def test_garbage_is_a_decode_error_or_a_value(cls: type[Any], data: bytes) -> None:
+    with contextlib.suppress(SchemaDecodeError):
+        decode(cls, data)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data(), cls=st.sampled_from(REQUESTS))
+def test_damaged_valid_requests_are_a_decode_error_or_a_value(cls: type[Any], data: Any) -> None:
+    value = data.draw(st.from_type(cls))
+    raw = bytearray(_kio_bytes(cls, value))
+    cut = data.draw(st.integers(min_value=0, max_value=len(raw)))
+    if data.draw(st.booleans()) and raw:
+        i = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+        raw[i] = data.draw(st.integers(min_value=0, max_value=255))
+    with contextlib.suppress(SchemaDecodeError):
+        decode(cls, bytes(raw[:cut]))

@@ -1,0 +1,189 @@
+"""The Kafka listener secured (issue 15, item 6): confluent-kafka and kcat over SASL_SSL with
+SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN against a real broker with real TLS; a wrong password
+and an unknown user refused with one clear error; ACLs managed through confluent-kafka's
+AdminClient and obeyed."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+)
+
+from logd.client.security_admin import SecurityAdmin
+from logd.security.certs import issue, make_ca
+from tests.helpers import wait_until
+from tests.integration.cluster import BrokerProcess
+
+pytestmark = pytest.mark.integration
+
+NOW = dt.datetime.now(dt.UTC)
+PASSWORD = "admin-secret"
+
+
+@dataclasses.dataclass
+class Secured:
+    broker: BrokerProcess
+    pki: Path
+
+    @property
+    def kafka(self) -> str:
+        return self.broker.bound()["kafka"]
+
+    def conf(self, user: str, password: str, mechanism: str = "SCRAM-SHA-512") -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.kafka,
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanisms": mechanism,
+            "sasl.username": user,
+            "sasl.password": password,
+            "ssl.ca.location": str(self.pki / "ca.crt"),
+        }
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    root = tmp_path_factory.mktemp("kafka-secured")
+    pki = root / "pki"
+    pki.mkdir()
+    ca = make_ca("k", NOW)
+    (pki / "ca.crt").write_bytes(ca.cert_pem)
+    broker_cert = issue(ca, "broker-0", NOW)
+    (pki / "broker.crt").write_bytes(broker_cert.cert_pem)
+    (pki / "broker.key").write_bytes(broker_cert.key_pem)
+    broker = BrokerProcess(
+        root / "broker",
+        extra_args=["--tls-cert", str(pki / "broker.crt"), "--tls-key", str(pki / "broker.key"),
+                    "--tls-ca", str(pki / "ca.crt"), "--auth", "sasl",
+                    "--super-users", "User:admin"],
+        env={**os.environ, "LOGD_BOOTSTRAP_USER": f"admin:{PASSWORD}"},
+    )  # fmt: skip
+    import grpc
+
+    broker.channel_credentials = grpc.ssl_channel_credentials(ca.cert_pem)
+    broker.start()
+    sec = Secured(broker, pki)
+    admin = SecurityAdmin(
+        brokers=broker.address, security_protocol="SASL_SSL", sasl_username="admin",
+        sasl_password=PASSWORD, ssl_ca_location=str(pki / "ca.crt"),
+    )  # fmt: skip
+    try:
+        wait_until(lambda: _whoami(admin), timeout=30, message="the bootstrap user")
+        admin.create_user("admin", PASSWORD, "SCRAM-SHA-512")  # the bootstrap one is SHA-256
+        admin.create_user("alice", "alice-pw", "SCRAM-SHA-512")
+    finally:
+        admin.close()
+    yield sec
+    assert "Traceback" not in broker.stderr_text(), broker._tail()
+    assert broker.stop() == 0, broker._tail()
+
+
+def _whoami(admin: SecurityAdmin) -> bool:
+    try:
+        return admin.whoami() == "User:admin"
+    except Exception:
+        return False
+
+
+def _consume(conf: dict[str, Any], topic: str, n: int) -> list[bytes]:
+    consumer = Consumer({**conf, "group.id": f"g-{topic}", "auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    got: list[bytes] = []
+    deadline = time.monotonic() + 30
+    while len(got) < n and time.monotonic() < deadline:
+        message = consumer.poll(1)
+        if message is not None and message.error() is None:
+            got.append(message.value())
+    consumer.close()
+    return got
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"])
+def test_confluent_kafka_produces_and_consumes_over_sasl_ssl(
+    secured: Secured, mechanism: str
+) -> None:
+    conf = secured.conf("admin", PASSWORD, mechanism)
+    topic = "ck-" + mechanism.lower()
+    admin = AdminClient(conf)  # kept: a collected client cancels its futures
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result(30)
+    producer = Producer(conf)
+    for i in range(5):
+        producer.produce(topic, f"v{i}".encode())
+    assert producer.flush(30) == 0
+    assert _consume(conf, topic, 5) == [f"v{i}".encode() for i in range(5)]
+
+
+def _kcat(
+    secured: Secured,
+    *args: str,
+    password: str = PASSWORD,
+    mechanism: str = "SCRAM-SHA-512",
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    flags = [f"-X{k}={v}" for k, v in secured.conf("admin", password, mechanism).items()
+             if k != "bootstrap.servers"]  # fmt: skip
+    return subprocess.run(["kcat", "-b", secured.kafka, *flags, *args], input=stdin, text=True,
+                          capture_output=True, timeout=60, check=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", "PLAIN"])
+def test_kcat_produces_and_consumes_over_sasl_ssl(secured: Secured, mechanism: str) -> None:
+    topic = "kc-" + mechanism.lower()
+    assert _kcat(secured, "-t", topic, "-P", mechanism=mechanism, stdin="a\nb\nc\n").returncode == 0
+    out = _kcat(secured, "-t", topic, "-C", "-e", "-q", mechanism=mechanism)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["a", "b", "c"]
+
+
+def test_a_wrong_password_and_an_unknown_user_are_refused_with_one_clear_error(
+    secured: Secured,
+) -> None:
+    wrong = _kcat(secured, "-L", password="WRONG")
+    assert wrong.returncode != 0
+    assert "invalid credentials with SASL mechanism SCRAM-SHA-512" in wrong.stderr
+    errors: list[KafkaError] = []
+    unknown = Producer({**secured.conf("mallory", "pw"), "error_cb": errors.append})
+    unknown.poll(5)
+    wait_until(
+        lambda: unknown.poll(0.2) is not None or bool(errors), timeout=15, message="an error"
+    )
+    assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), errors
+    assert "invalid credentials" in errors[0].str()
+    log = secured.broker.stderr_text()
+    assert log.count("failed authentication on kafka") >= 2
+
+
+def test_acls_through_the_admin_client(secured: Secured) -> None:
+    admin = AdminClient(secured.conf("admin", PASSWORD))
+    for future in admin.create_topics(
+        [NewTopic("alice-t", 1, 1), NewTopic("hidden", 1, 1)]
+    ).values():
+        future.result(30)
+    binding = AclBinding(ResourceType.TOPIC, "alice-", ResourcePatternType.PREFIXED, "User:alice",
+                         "*", AclOperation.READ, AclPermissionType.ALLOW)  # fmt: skip
+    for future in admin.create_acls([binding]).values():
+        assert future.result(30) is None
+    everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
+                                  AclOperation.ANY, AclPermissionType.ANY)  # fmt: skip
+    assert admin.describe_acls(everything).result(30) == [binding]
+    for future in admin.delete_acls([everything]).values():
+        assert future.result(30) == [binding]
+    assert admin.describe_acls(everything).result(30) == []
