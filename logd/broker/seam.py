@@ -80,10 +80,12 @@ from logd.groups.messages import (
 )
 from logd.groups.state import GroupState
 from logd.metadata.types import NO_LEADER
+from logd.security.principal import BROKER as BROKER_PRINCIPAL
 from logd.security.quota import QuotaKind
 
 __all__ = [
     "ANONYMOUS",
+    "BROKER",
     "AdmitAll",
     "BrokerSeam",
     "Caller",
@@ -107,6 +109,10 @@ class Caller:
 
 
 ANONYMOUS = Caller()
+#: The broker itself (``logd.security.principal.BROKER``): what a front end reads and writes
+#: on its own behalf -- its internal topics, the positions it keeps for a client -- after the
+#: client's own rights were checked. The gate admits it to everything; never hand it a client.
+BROKER = Caller(principal=str(BROKER_PRINCIPAL), listener="internal")
 
 
 class Gate(Protocol):

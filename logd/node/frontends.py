@@ -81,7 +81,9 @@ def mqtt_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) ->
     min(3, brokers) replicas unless ``mqtt.internal.replication.factor`` says."""
     settings = parse_mqtt_settings(config.frontend_settings.get("mqtt", {}))
     rf = settings.internal_replication_factor or min(3, max(1, len(config.peers)))
-    return MqttServer(address, node.router, settings, internal_replication_factor=rf)
+    return MqttServer(
+        address, node.router, settings, internal_replication_factor=rf, tls=config.tls
+    )
 
 
 #: listener name -> factory. One line per front end.

@@ -18,7 +18,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from logd.broker.api import (
@@ -32,7 +32,7 @@ from logd.broker.api import (
     ProduceResult,
 )
 from logd.broker.routing import Router
-from logd.broker.seam import ANONYMOUS, Caller
+from logd.broker.seam import BROKER, Caller
 from logd.errors import (
     ErrorCode,
     InvalidConfigError,
@@ -141,7 +141,7 @@ class LogAccess:
         return info
 
     async def _describe(self, topic: str) -> TopicInfo | None:
-        meta = await self.seam.metadata([topic])
+        meta = await self.seam.metadata([topic], caller=BROKER)
         found = meta.topics[0] if meta.topics else None
         if found is None or found.error is not None or not found.partitions:
             return None
@@ -153,7 +153,7 @@ class LogAccess:
         return info
 
     async def _create(self, new: NewTopic) -> None:
-        (result,) = await self.seam.create_topics([new])
+        (result,) = await self.seam.create_topics([new], caller=BROKER)
         if result.error is not None and not isinstance(result.error, TopicAlreadyExistsError):
             raise result.error
         _log.info("mqtt: created topic %s", new.name)
@@ -187,13 +187,27 @@ class LogAccess:
     def _now(self) -> float:
         return float(self._clock())  # type: ignore[operator]
 
+    def may(self, caller: Caller, action: str, topic: str) -> LogdError | None:
+        """Why ``caller`` may not ``action`` (``produce``, ``fetch``) ``topic``: the seam's
+        gate asked before the listener acts on the caller's behalf as the broker (a retained
+        message kept, a subscription's topics); None when it may."""
+        try:
+            self.seam.admit(caller, action, (topic,))
+        except LogdError as exc:
+            return exc
+        return None
+
+    def readable(self, caller: Caller, topics: Iterable[str]) -> list[str]:
+        """The ``topics`` ``caller`` may read (a subscription delivers only those)."""
+        return self.seam.security.visible(caller, "fetch", topics)
+
     async def list_topics(self) -> list[str]:
-        return [t.name for t in await self.seam.list_topics()]
+        return [t.name for t in await self.seam.list_topics(caller=BROKER)]
 
     # -- produce, fetch, offsets ------------------------------------------------------------
 
     def produce(
-        self, topic: str, partition: int, records: bytes, caller: Caller = ANONYMOUS
+        self, topic: str, partition: int, records: bytes, caller: Caller = BROKER
     ) -> ProduceResult | asyncio.Future[ProduceResult]:
         """Append one batch now (acks=all); the answer or a future of it."""
         return self.router.produce(topic, partition, Acks.ALL, records, caller=caller)
@@ -204,14 +218,14 @@ class LogAccess:
         *,
         max_wait_ms: int,
         max_bytes: int,
-        caller: Caller = ANONYMOUS,
+        caller: Caller = BROKER,
     ) -> list[FetchPartitionResult]:
         return await self.router.fetch(
             requests, max_wait_ms=max_wait_ms, min_bytes=1, max_bytes=max_bytes, caller=caller
         )
 
     async def end_offsets(
-        self, partitions: Sequence[TopicPartition], caller: Caller = ANONYMOUS
+        self, partitions: Sequence[TopicPartition], caller: Caller = BROKER
     ) -> dict[TopicPartition, int]:
         """Each partition's log end (where a new subscription starts); errors left out."""
         queries = [ListOffsetsQuery(t, p, OffsetSpec.LATEST) for t, p in partitions]
@@ -219,7 +233,7 @@ class LogAccess:
         return {TopicPartition(a.topic, a.partition): a.offset for a in answers if a.error is None}
 
     async def commit(
-        self, group_id: str, offsets: dict[TopicPartition, int], caller: Caller = ANONYMOUS
+        self, group_id: str, offsets: dict[TopicPartition, int], caller: Caller = BROKER
     ) -> LogdError | None:
         """Commit positions as a standalone consumer (generation -1): the first error."""
         parts = tuple(OffsetCommitPartition(t, p, o) for (t, p), o in offsets.items())
@@ -235,7 +249,7 @@ class LogAccess:
             await asyncio.sleep(delay)
         return error
 
-    async def committed(self, group_id: str, caller: Caller = ANONYMOUS) -> OffsetFetchResponse:
+    async def committed(self, group_id: str, caller: Caller = BROKER) -> OffsetFetchResponse:
         """The group's committed positions (waiting out a coordinator that is loading)."""
         answer = OffsetFetchResponse(ErrorCode.COORDINATOR_NOT_AVAILABLE)
         for delay in _COORDINATOR_RETRIES_S:

@@ -140,6 +140,7 @@ class Delivery:
         wanted: set[str] = set()
         for sub in self.subs.values():
             wanted |= rules.sources(sub.filter, topics)
+        wanted = set(self._access.readable(self._caller, wanted))  # only what it may read
         partitions: list[TopicPartition] = []
         for topic in sorted(wanted):
             info = self._access.cached(topic) or await self._access.topic(topic)

@@ -63,8 +63,8 @@ class MqttHandler(asyncio.Protocol):
 
     __slots__ = (
         "_clean_end", "_closing", "_control", "_drained", "_flush_due", "_tasks", "_will",
-        "_writable", "address", "conn", "opened", "partial_since", "server", "session",
-        "transport",
+        "_writable", "address", "certificate", "conn", "opened", "partial_since", "server",
+        "session", "transport",
     )  # fmt: skip
 
     def __init__(self, server: MqttServer) -> None:
@@ -76,6 +76,8 @@ class MqttHandler(asyncio.Protocol):
         #: within ``mqtt.packet.timeout.ms`` (a client at 2 bytes a second is cut off).
         self.partial_since: float | None = None
         self.address = ""
+        #: The client certificate TLS verified (DER), if the client showed one.
+        self.certificate: bytes | None = None
         self.session: LiveSession | None = None
         self._writable = True
         self._drained: asyncio.Event | None = None
@@ -92,6 +94,9 @@ class MqttHandler(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
         self.address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
+        tls = transport.get_extra_info("ssl_object")
+        if tls is not None:
+            self.certificate = tls.getpeercert(binary_form=True)
         self.transport.set_write_buffer_limits(high=self.server.settings.write_buffer_bytes)
         self.server.opened(self)
 
@@ -243,7 +248,7 @@ class MqttHandler(asyncio.Protocol):
             self.conn.refuse(refusal, "the server refuses new connections now")
             self._close()
             return
-        caller = server.authenticate(self, event)
+        caller = await server.authenticate(self, event)
         await server.claim(self, event.client_id)
         session = await server.sessions.open(self, event, caller)
         self.session = session

@@ -116,6 +116,7 @@ class Ingest:
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self._access = access
+        self.access = access
         self._wall_ms = wall_ms
         self._open: dict[tuple[str, int, Caller], _Open] = {}
         self._held: dict[str, list[_Held]] = {}

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from logd.broker.seam import BROKER
 from logd.errors import LogdError
 from logd.frontends.mqtt.errors import MqttError
 from logd.frontends.mqtt.exactly_once import ExactlyOnce
@@ -123,9 +124,13 @@ class Publisher:
         headers = record_headers(publish, topic, session.client_id, mapped)
         self.stats.published += 1
         if publish.retain:
+            # Kept by the broker, once the client may write the topic it maps to.
+            refused = self._ingest.access.may(session.caller, "produce", mapped.topic)
+            if refused is not None:
+                raise MqttError(reason_for(refused), str(refused))
             both = _Both(waiter) if waiter is not None else None
             message = RetainedMessage(topic, payload, publish.qos, tuple(headers))
-            self._retained.write(message, both, publish.packet_id, session.caller)
+            self._retained.write(message, both, publish.packet_id, BROKER)
             waiter = both
         if publish.qos == 2 and session.persistent and waiter is not None:
             self._spawn(self._exactly_once(session, publish, mapped, headers, waiter))

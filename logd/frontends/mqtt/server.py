@@ -28,10 +28,11 @@ from collections.abc import Coroutine
 from typing import Any
 
 from logd.broker.routing import Router
-from logd.broker.seam import Caller
-from logd.errors import InvalidConfigError, LogdError
+from logd.broker.seam import ANONYMOUS, Caller
+from logd.errors import InvalidConfigError, LogdError, SecurityDisabledError
 from logd.frontends.mqtt.access import LogAccess
 from logd.frontends.mqtt.connection import ConnectRequested
+from logd.frontends.mqtt.errors import MqttError
 from logd.frontends.mqtt.exactly_once import ExactlyOnce
 from logd.frontends.mqtt.handler import MqttHandler
 from logd.frontends.mqtt.ingest import Ingest
@@ -39,11 +40,14 @@ from logd.frontends.mqtt.publish import Publisher
 from logd.frontends.mqtt.reasons import ReasonCode
 from logd.frontends.mqtt.rules import DEFAULT_RULES, RuleSet, parse_rules
 from logd.frontends.mqtt.sessions import SessionKeeper
-from logd.frontends.mqtt.settings import MqttSettings, parse_settings
+from logd.frontends.mqtt.settings import MqttSettings
 from logd.frontends.mqtt.state import ConnState
 from logd.frontends.mqtt.store import RetainedTable, SessionTable
 from logd.frontends.mqtt.websocket import WebSocketListener
 from logd.metadata.types import HostPort
+from logd.tls.contexts import ReloadingServerContext
+from logd.tls.files import TlsFiles
+from logd.tls.settings import TlsSettings
 
 __all__ = ["MqttServer", "ServerStats"]
 
@@ -74,6 +78,7 @@ class MqttServer:
         *,
         internal_replication_factor: int = 1,
         rng: random.Random | None = None,
+        tls: TlsSettings | None = None,
     ) -> None:
         self.address = address
         self.settings = settings
@@ -98,6 +103,10 @@ class MqttServer:
         self.sessions_table.on_claimed = self._claimed_elsewhere
         self.access.on_topic_made(self._topic_made)
         self._internal_rf = internal_replication_factor
+        #: TLS on the listener (the broker's ``--tls-*``; files re-read when they change).
+        self._tls = (
+            ReloadingServerContext(TlsFiles(tls)) if tls is not None and tls.enabled else None
+        )
         self._handlers: set[MqttHandler] = set()
         self._by_client: dict[str, MqttHandler] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -118,8 +127,9 @@ class MqttServer:
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                lambda: MqttHandler(self), self.address.host, self.address.port,
+                self._accept, self.address.host, self.address.port,
                 backlog=4096, reuse_address=True,
+                ssl=self._tls.context if self._tls is not None else None,
             )  # fmt: skip
         except OSError as exc:
             raise InvalidConfigError(f"mqtt.listen {self.address}: {exc.strerror}") from None
@@ -130,6 +140,11 @@ class MqttServer:
         host, port = self._server.sockets[0].getsockname()[:2]
         _log.info("mqtt: listening on %s:%s", host, port)
         return HostPort(str(host), int(port))
+
+    def _accept(self) -> MqttHandler:
+        if self._tls is not None:
+            self._tls.refresh()  # new certificate files take effect for new connections
+        return MqttHandler(self)
 
     def begin_drain(self) -> None:
         self.draining = True
@@ -179,10 +194,48 @@ class MqttServer:
             return ReasonCode.SERVER_BUSY
         return None
 
-    def authenticate(self, handler: MqttHandler, event: ConnectRequested) -> Caller:
-        """Who the client is. No authentication yet: everyone is anonymous (the security
-        layer plugs in here and raises MqttError(BAD_USER_NAME_OR_PASSWORD) to refuse)."""
-        return Caller(client_id=event.client_id, listener=self.name, address=handler.address)
+    async def authenticate(self, handler: MqttHandler, event: ConnectRequested) -> Caller:
+        """Who the client is, through the seam's security half (the same users, checks,
+        failure counts and delays as every other door): CONNECT's user name and password
+        (checked against the user's SCRAM keys), else the client certificate TLS verified
+        (``ssl.principal.mapping.rules``), else anonymous -- refused with Not authorized
+        when the broker requires authentication. A wrong password: Bad user name or
+        password (3.1.1: return code 4). Without security on the broker, everyone is
+        anonymous and a user name is ignored."""
+        security = self.access.seam.security
+        connect = event.connect
+        address = handler.address
+        principal: str | None = None
+        if connect.username is not None:
+            try:
+                password = (connect.password or b"").decode("utf-8")
+            except UnicodeDecodeError:
+                await security.failed(self.name, "password not UTF-8", address)
+                raise MqttError(
+                    ReasonCode.BAD_USER_NAME_OR_PASSWORD, "bad user name or password"
+                ) from None
+            try:
+                principal = await security.authenticate_password(
+                    connect.username, password, self.name, address
+                )
+            except SecurityDisabledError:
+                principal = None
+            except LogdError as exc:
+                raise MqttError(ReasonCode.BAD_USER_NAME_OR_PASSWORD, str(exc)) from None
+        elif handler.certificate is not None and security.authentication_required:
+            principal = security.certificate_principal_now(handler.certificate, self.name)
+        if principal is None and security.authentication_required:
+            await security.failed(self.name, "no credentials", address)
+            raise MqttError(
+                ReasonCode.NOT_AUTHORIZED,
+                "authentication required: a user name and password, or a client certificate",
+            )
+        return Caller(
+            principal=principal or ANONYMOUS.principal,
+            client_id=event.client_id,
+            listener=self.name,
+            address=address,
+        )
 
     async def claim(self, handler: MqttHandler, client_id: str) -> None:
         """``handler`` is now ``client_id``'s connection here; an older one is taken over

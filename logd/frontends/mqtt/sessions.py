@@ -133,7 +133,10 @@ class LiveSession:
                 continue
             if sub.retain_handling == RetainHandling.SEND_IF_NEW and sub.filter not in self._new:
                 continue
+            rules, access = self._keeper.rules(), self._keeper.access
             for message in self._keeper.retained.matching(parse_filter(sub.filter)):
+                if not _may_read(access, self.caller, rules, message.topic):
+                    continue  # retained messages of topics it may not read: not for it
                 record = Record(0, 0, None, message.payload, message.headers)
                 qos = min(sub.qos, message.qos)
                 self.delivery.queue(
@@ -162,8 +165,10 @@ class LiveSession:
         if not self.persistent or not self.delivery.dirty:
             return
         self.delivery.dirty = False
+        # As the broker: the positions are the listener's bookkeeping for the device, whose
+        # right to read each topic was checked when it was subscribed (``Delivery``).
         error = await self._keeper.access.commit(
-            group_id_for(self.client_id), self.delivery.committable(), self.caller
+            group_id_for(self.client_id), self.delivery.committable()
         )
         if error is not None:
             self.delivery.dirty = True
@@ -193,6 +198,16 @@ class LiveSession:
             await keeper.table.save(self.state)
         elif keeper.table.get(self.client_id) is not None:
             await keeper.table.delete(self.client_id, self.state.gen)
+
+
+def _may_read(access: LogAccess, caller: Caller, rules: RuleSet, mqtt_topic: str) -> bool:
+    """The topic ``mqtt_topic`` is stored in (by the rules in force) is one ``caller`` may
+    read; False when the rules map it nowhere now."""
+    try:
+        topic = rules.map(mqtt_topic).topic
+    except MqttError:
+        return False
+    return bool(access.readable(caller, [topic]))
 
 
 class SessionKeeper:
@@ -251,7 +266,7 @@ class SessionKeeper:
         ]
         start: dict[TopicPartition, int] = {}
         if subs:
-            answer = await self.access.committed(group_id_for(session.client_id), session.caller)
+            answer = await self.access.committed(group_id_for(session.client_id))
             if answer.error != ErrorCode.NONE:
                 raise LogdError(f"positions of {session.client_id}: {answer.error_message}")
             start = {

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from logd.broker.seam import ANONYMOUS, Caller
+from logd.broker.seam import BROKER, Caller
 from logd.errors import UnknownServerError
 from logd.frontends.mqtt.access import LogAccess
 from logd.frontends.mqtt.ingest import Ingest, Waiter
@@ -105,7 +105,7 @@ class _Table:
 
     async def _write(self, key: str, value: bytes | None, headers: list[Header]) -> None:
         done = _Done()
-        self._put(key, value, headers, done, 0, 1, ANONYMOUS)
+        self._put(key, value, headers, done, 0, 1, BROKER)
         await done.future
         await self.follow()
 
