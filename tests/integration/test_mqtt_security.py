@@ -13,6 +13,7 @@ import os
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from logd.client import OFFSET_BEGINNING, Admin, Consumer, NewTopic, TopicPartition
 from logd.client.security_admin import SecurityAdmin
-from logd.errors import LogdError
+from logd.errors import BrokerUnavailableError, LogdError
 from logd.security.acl import (
     AccessControlEntry,
     AclBinding,
@@ -142,13 +143,20 @@ def _works(call: Any) -> bool:
 
 
 def _values(sec: Secured, topic: str) -> list[bytes]:
-    """Every value in ``topic`` (partition 0) now: read until a poll brings nothing."""
-    out: list[bytes] = []
-    with Consumer(**sec.client()) as consumer:
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-        while got := consumer.consume(100, timeout=2.0):
-            out += [r.value for r in got]
-    return out
+    """Every value in ``topic`` (partition 0) now: read until a poll brings nothing. A TLS
+    handshake that times out on a loaded machine is tried again (for 60 s)."""
+    deadline = time.monotonic() + 60
+    while True:
+        out: list[bytes] = []
+        try:
+            with Consumer(**sec.client()) as consumer:
+                consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+                while got := consumer.consume(100, timeout=2.0):
+                    out += [r.value for r in got]
+            return out
+        except BrokerUnavailableError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def test_a_user_with_its_password_publishes_over_tls(secured: Secured) -> None:
