@@ -45,7 +45,7 @@ test: $(DEV_STAMP)
 	scripts/ensure-tools
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not soak" $(ARGS)
 
-## lint: ruff and mypy (--strict on the pure packages, see pyproject.toml)
+## lint: ruff and mypy (--strict on the pure packages and the client, see pyproject.toml)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -63,6 +63,7 @@ soak: $(DEV_STAMP)
 ## bench: the benchmark suite with peers side by side (QUICK=1 for a few minutes)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(ARGS)
+	$(BIN)/python -m bench.scale $(if $(QUICK),--quick,)
 
 bench-quick:
 	$(MAKE) bench QUICK=1

@@ -47,6 +47,7 @@ from logd.broker.security.settings import SecuritySettings
 from logd.errors import InvalidConfigError
 from logd.metadata.types import HostPort
 from logd.storage.cleaner import CleanerConfig
+from logd.storage.space import SpaceSettings
 from logd.storage.throttle import UNLIMITED
 from logd.tls.settings import TlsSettings
 
@@ -128,18 +129,18 @@ class BrokerConfig:
     groups: GroupSettings = dataclasses.field(default_factory=GroupSettings)
     #: The other listeners (Kafka, registry, HTTP, admin, MQTT; ``logd.broker.listeners``).
     listeners: Listeners = dataclasses.field(default_factory=Listeners)
-    #: A front end's own settings, by listener name: every key ``<listener>.<rest>`` other
-    #: than its address (``mqtt.rules = "rules.toml"`` is ``{"mqtt": {"rules": ...}}``),
-    #: as given; the front end checks them when it starts (``InvalidConfigError``).
-    frontend_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(
-        default_factory=lambda: MappingProxyType({})
-    )
     #: Authentication, authorization (issue 15; ``logd.broker.security.config``).
     security: SecuritySettings = dataclasses.field(default_factory=SecuritySettings)
     #: TLS of every listener and of the brokers' calls to each other.
     tls: TlsSettings = dataclasses.field(default_factory=TlsSettings)
     #: What brokers present to each other without TLS; "" derives it from the peers.
     cluster_id: str = ""
+    #: A front end's own settings, by listener name: every key ``<listener>.<rest>`` other
+    #: than its address (``mqtt.rules = "rules.toml"`` is ``{"mqtt": {"rules": ...}}``),
+    #: as given; the front end checks them when it starts (``InvalidConfigError``).
+    frontend_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
     #: Raft timing (issue 5): one tick for every group; a follower campaigns after a random
     #: ``[e, 2e)`` ticks without a leader (0.75-1.5 s by default: the first of two
     #: followers after ~1 s) and a leader without a quorum for ``e`` ticks steps down;
@@ -161,6 +162,15 @@ class BrokerConfig:
     metadata_snapshot_interval: int = 10_000
     #: The InjectFault RPC (tests only); refused unless the broker listens on loopback.
     fault_injection: bool = False
+    #: Free space (``logd.storage.space``): the reserve client writes never eat into is the
+    #: smaller of the two ``min.free`` keys; low space is reported below the smaller of the
+    #: two ``alert.free`` keys; statvfs is sampled this often.
+    storage_min_free_bytes: int = 1 << 30
+    storage_min_free_percent: float = 5.0
+    storage_alert_free_bytes: int = 5 << 30
+    storage_alert_free_percent: float = 10.0
+    storage_space_check_interval_ms: int = 500
+
     #: Kafka's ``auto.create.topics.enable`` (on by default, as in Kafka): a Metadata request
     #: that allows it creates the missing topics it names, with the defaults.
     auto_create_topics_enable: bool = True
@@ -169,6 +179,16 @@ class BrokerConfig:
     connections_max_idle_ms: int = 600_000
     max_connections: int = 4096
     queued_max_requests: int = 500
+
+    @property
+    def space(self) -> SpaceSettings:
+        return SpaceSettings(
+            self.storage_min_free_bytes,
+            self.storage_min_free_percent,
+            self.storage_alert_free_bytes,
+            self.storage_alert_free_percent,
+            self.storage_space_check_interval_ms,
+        )
 
     @property
     def cleaner(self) -> CleanerConfig:
@@ -267,6 +287,18 @@ def _int(low: int, high: int = 2**63 - 1) -> Callable[[str, Any], int]:
     return check
 
 
+def _percent(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidConfigError(f"{key}: expected a percentage, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidConfigError(f"{key}: expected a percentage, got {value!r}") from None
+    if not 0.0 <= number <= 100.0:
+        raise InvalidConfigError(f"{key}: {value} is out of range 0..100")
+    return number
+
+
 def _str(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidConfigError(f"{key}: expected a string, got {value!r}")
@@ -354,6 +386,11 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
     "max.connections": ("max_connections", _int(1, 1_000_000)),
     "queued.max.requests": ("queued_max_requests", _int(1, 100_000)),
     "metadata.snapshot.interval": ("metadata_snapshot_interval", _int(2, 1 << 40)),
+    "storage.min.free.bytes": ("storage_min_free_bytes", _int(0)),
+    "storage.min.free.percent": ("storage_min_free_percent", _percent),
+    "storage.alert.free.bytes": ("storage_alert_free_bytes", _int(0)),
+    "storage.alert.free.percent": ("storage_alert_free_percent", _percent),
+    "storage.space.check.interval.ms": ("storage_space_check_interval_ms", _int(10, 600_000)),
 }
 
 

@@ -13,13 +13,22 @@ proposal) takes a Ready from every group that has one and no Ready in flight, an
 
 Then the pass hands its messages to the transport and, in one go, asks the storage Flusher
 to fsync every log and side file written (group commit across groups: one request per file,
-however many Readys and proposals it covers). When the round is durable -- and only then --
+however many Readys and proposals it covers), and the broker's hard-state journal once for
+every group whose term or vote changed (``hardstate.py``: elections of thousands of groups
+cost one fsync, not two per group). When the round is durable -- and only then --
 each group's ``messages_after_persist`` leave (votes, acknowledgements: nothing is promised
 before it is on disk), committed entries are applied (controller) or the commit offset
 published (partitions: the high watermark), and ``advance()`` is called. A Ready that needs
 no fsync (only the commit moved) is finished in the pass itself. One exception: a leader
 whose commit moves on a follower's acknowledgement while its own Ready is in flight
 publishes it at once (``_publish_early``): a quorum holds those entries durably already.
+
+Quiet groups (``replication/quiesce.py``): a group whose leader found nothing left to
+replicate stops ticking, and the tick task then touches only the *awake* groups -- an idle
+broker with thousands of partitions does no per-partition work at all. Quiet followers do
+not time out; they learn that a peer is down from :meth:`RaftDriver.set_down` (the
+controller's per-broker liveness) and :meth:`RaftDriver.report_unreachable` (lost
+connections), which reach only the groups that peer is a member of.
 
 A replica whose log lost data it had acknowledged (recovery cut a torn or corrupted tail,
 or the log ends below the commit offset it persisted) must not vote: its shorter log could
@@ -28,10 +37,20 @@ lost (Raft's safety assumes acknowledged entries stay on disk). Such a group *ab
 -- it neither grants nor asks for votes -- until a leader has brought its log up to that
 leader's commit offset; then every committed entry is back and it votes again.
 
-Failures: an fsync or a write that fails takes the log offline (storage's rule); the group
-then keeps its Ready in flight forever -- it never acknowledges what it could not persist
-and is, to its peers, a dead replica. Unknown groups' messages (a peer created the group
-first) wait a little in a bounded buffer (:data:`PENDING_MAX_PER_GROUP`).
+Failures (issue 24). A write that fails and was undone by the log (a full disk: the log
+cuts off what it wrote in part and stays online) keeps the Ready in flight *unwritten* and is
+tried again -- after :data:`WRITE_RETRY_MIN_S`, doubling up to :data:`WRITE_RETRY_MAX_S` --
+like a replica with a very slow disk: it acknowledges nothing it has not persisted, said once
+per episode in the log, no traceback. A retry skips the entries the failed attempt did
+write. While the broker's disk is below its free-space reserve (``space_full``), a
+follower's Ready holding data entries is *held back* the same way (the reserve is for the
+metadata log, Raft's own entries, checkpoints and recovery), so a full follower drops out
+of the quorum instead of filling its disk; the controller's group is exempt. A failed fsync,
+or a write that could not be undone, takes the log offline (storage's rule: no retry after a
+failed fsync): the group stops for good and its listener hears ``on_storage_error`` (the
+partition's replica reopens the log and rejoins as a replica that lost data). Unknown
+groups' messages (a peer created the group first) wait a little in a bounded buffer
+(:data:`PENDING_MAX_PER_GROUP`).
 
 Ownership: owned by the broker's event loop; never awaits inside a core call. The Flusher
 answers from its thread through ``call_soon_threadsafe``.
@@ -46,17 +65,21 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 from logd.cluster.codec import GroupMessage
+from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.partition_log import PartitionLog
-from logd.errors import LogdError
+from logd.cluster.sync_round import SyncRound
+from logd.errors import KafkaStorageError, LogdError
 from logd.storage import Flusher
 from replication import (
     AppendRequest,
     Config,
     Entry,
+    EntryKind,
     Message,
     RaftError,
     RawNode,
@@ -81,6 +104,17 @@ _log = logging.getLogger(__name__)
 #: Messages kept for a group this broker does not host yet, and for how long.
 PENDING_MAX_PER_GROUP: Final = 64
 PENDING_TTL_S: Final = 5.0
+#: A Ready whose write failed (or is held back) is tried again after this, doubling.
+WRITE_RETRY_MIN_S: Final = 0.05
+WRITE_RETRY_MAX_S: Final = 1.0
+#: A new group's other replicas wait this many election timeouts for the preferred one.
+FRESH_HOLD_TIMEOUTS: Final = 4
+#: A peer's groups hear at most once in this long that it is (still) unreachable.
+UNREACHABLE_REPEAT_S: Final = 1.0
+#: Groups ticked per loop turn (the tick task yields in between).
+TICK_BATCH: Final = 500
+#: How often the driver logs how many groups are awake (when that changed).
+ACTIVITY_LOG_S: Final = 10.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -92,6 +126,8 @@ class DriverSettings:
     heartbeat_ticks: int = 3  # 150 ms
     max_append_bytes: int = 1 << 20
     max_inflight_appends: int = 64
+    #: Idle groups stop ticking (``raft.quiesce``); off, every group ticks for ever.
+    quiesce: bool = True
 
 
 class GroupListener(Protocol):
@@ -128,6 +164,7 @@ class RaftGroup:
         "abstaining",
         "announced",
         "closed",
+        "exempt",
         "failed",
         "inflight",
         "leader_commit",
@@ -135,7 +172,12 @@ class RaftGroup:
         "name",
         "node",
         "published",
+        "retry_at",
+        "retry_s",
         "storage",
+        "unwritten",
+        "write_error",
+        "write_failed",
     )
 
     def __init__(
@@ -154,6 +196,16 @@ class RaftGroup:
         self.leader_commit = -1
         #: The commit offset the listener last heard.
         self.published = -1
+        #: The Ready in flight is not written yet (its write failed, or is held back).
+        self.unwritten = False
+        self.retry_at = 0.0
+        self.retry_s = WRITE_RETRY_MIN_S
+        #: Why the last write failed (said once per episode); None while writes succeed.
+        self.write_error: str | None = None
+        #: The write failed (an I/O error), rather than being held back below the reserve.
+        self.write_failed = False
+        #: May write into the free-space reserve (the controller's metadata log).
+        self.exempt = False
 
 
 class RaftDriver:
@@ -166,9 +218,12 @@ class RaftDriver:
         settings: DriverSettings | None = None,
         *,
         seed: int | None = None,
+        space_full: Callable[[], bool] | None = None,
     ) -> None:
         self.node_id = node_id
         self.settings = settings or DriverSettings()
+        #: Whether the disk is below its free-space reserve (followers hold back data).
+        self._space_full = space_full or (lambda: False)
         self._flusher = flusher
         self._seed = seed if seed is not None else time.monotonic_ns() ^ (node_id << 32)
         self._loop = asyncio.get_running_loop()
@@ -176,7 +231,19 @@ class RaftDriver:
         self.loop = self._loop
         self.groups: dict[str, RaftGroup] = {}
         self.transport: Transport | None = None
+        #: The groups that tick: every group but the quiet ones (insertion-ordered).
+        self._awake: dict[RaftGroup, None] = {}
+        #: peer -> the groups it is a member of (logd's groups never change members).
+        self._by_peer: dict[int, set[RaftGroup]] = collections.defaultdict(set)
+        #: Groups that lost acknowledged data and wait for their leader's commit.
+        self._abstaining: set[RaftGroup] = set()
+        #: The peers the controller's liveness says are down.
+        self.down: frozenset[int] = frozenset()
+        #: peer -> when its groups last heard it was unreachable (loop time).
+        self._unreachable_at: dict[int, float] = {}
         self._dirty: set[RaftGroup] = set()
+        #: Groups whose Ready in flight is not written yet (failed, or held back).
+        self._retrying: set[RaftGroup] = set()
         self._scheduled = False
         self._outgoing: dict[int, list[GroupMessage]] = collections.defaultdict(list)
         self._pending: dict[str, tuple[float, list[Message]]] = {}
@@ -184,10 +251,25 @@ class RaftDriver:
         self._closed = False
         #: Completed fsync rounds (tests and metrics).
         self.sync_rounds = 0
+        #: Quiet groups woken, and unreachable reports taken (metrics; logged).
+        self.wakes = 0
+        #: Messages that reached quiet groups, by kind (a quiet group woken for nothing
+        #: again and again is a bug worth seeing in the log).
+        self.woken_by: collections.Counter[str] = collections.Counter()
+        self.unreachable_reports = 0
+        self._logged: tuple[int, int, int] = (0, 0, 0)
+        self._next_log = 0.0
 
     # -- groups -----------------------------------------------------------------------
 
-    def config(self, *, apply_entries: bool, applied: int | None = None) -> Config:
+    def config(
+        self,
+        *,
+        apply_entries: bool,
+        applied: int | None = None,
+        quiesce: bool = True,
+        salt: int = 0,
+    ) -> Config:
         s = self.settings
         self._seed += 1
         return Config(
@@ -199,6 +281,8 @@ class RaftDriver:
             max_inflight_appends=s.max_inflight_appends,
             apply_entries=apply_entries,
             applied=applied,
+            quiesce=s.quiesce and quiesce,
+            group_salt=salt,
         )
 
     def add_group(
@@ -210,15 +294,38 @@ class RaftDriver:
         apply_entries: bool = False,
         applied: int | None = None,
         campaign: bool = False,
+        exempt: bool = False,
+        quiesce: bool = True,
+        hold: bool = False,
     ) -> RaftGroup:
         """Start a group over ``storage``. ``campaign``: stand for election at once (the
-        preferred replica of a new partition; the only voter of a one-node group)."""
+        preferred replica of a new partition; the only voter of a one-node group).
+        ``exempt``: writes even below the free-space reserve (the metadata log).
+        ``quiesce``: the group may go quiet when idle -- not the controller's, whose
+        liveness is what wakes the others. ``hold``: a new group whose preferred replica
+        campaigns elsewhere: do not time out for :data:`FRESH_HOLD_TIMEOUTS` election
+        timeouts, so that thousands of new groups do not all split their first votes."""
         assert name not in self.groups, f"group {name} exists"
-        node = RawNode(self.config(apply_entries=apply_entries, applied=applied), storage)
+        config = self.config(
+            apply_entries=apply_entries,
+            applied=applied,
+            quiesce=quiesce,
+            salt=zlib.crc32(name.encode()),  # alike on every replica of the group
+        )
+        node = RawNode(config, storage)
         group = RaftGroup(name, node, storage, listener)
+        group.exempt = exempt
         self.groups[name] = group
+        for peer in node.conf.members() - {self.node_id}:
+            self._by_peer[peer].add(group)
+        if group.abstaining:
+            self._abstaining.add(group)
+        if self.down:
+            node.set_down_peers(self.down)
         if campaign:
             node.campaign()
+        elif hold:
+            node.hold_election(FRESH_HOLD_TIMEOUTS * self.settings.election_ticks)
         pending = self._pending.pop(name, None)
         if pending is not None:
             for m in pending[1]:
@@ -232,6 +339,11 @@ class RaftDriver:
         if group is not None:
             group.closed = True
             self._dirty.discard(group)
+            self._awake.pop(group, None)
+            self._abstaining.discard(group)
+            self._retrying.discard(group)
+            for peer in group.node.conf.members() - {self.node_id}:
+                self._by_peer[peer].discard(group)
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -243,6 +355,8 @@ class RaftDriver:
             if group is None:
                 self._hold(name, m, now)
                 continue
+            if group.node.quiesced:
+                self.woken_by[type(m).__name__] += 1
             self._step(group, m)
             self._mark(group)
             if group.node.commit > group.published:
@@ -287,6 +401,7 @@ class RaftDriver:
             return
         if group.abstaining and 0 <= group.leader_commit <= group.node.last_offset:
             group.abstaining = False
+            self._abstaining.discard(group)
             _log.info("%s: caught up with the leader's commit; voting again", group.name)
 
     def propose(self, group: RaftGroup, data: bytes | bytearray | memoryview, count: int) -> Any:
@@ -307,10 +422,37 @@ class RaftDriver:
                 group.node.report_data_loss(peer, last_offset)
                 self._mark(group)
 
-    def report_unreachable(self, peer: int) -> None:
-        for group in self.groups.values():
-            if group.node.role is Role.LEADER:
-                group.node.report_unreachable(peer)
+    def report_unreachable(self, peer: int, *, connected: bool = False) -> None:
+        """The transport lost ``peer`` (``connected``: it reconnected, maybe restarted):
+        its groups' leaders probe it again, and quiet followers it led wake (quiesce.py).
+        While a peer stays unreachable the transport says so at every failed send: after
+        the first report, more within :data:`UNREACHABLE_REPEAT_S` are news to no group,
+        and telling thousands of groups each time was most of a broker's work."""
+        now = self._loop.time()
+        if not connected and now - self._unreachable_at.get(peer, -1e9) < UNREACHABLE_REPEAT_S:
+            return
+        self._unreachable_at[peer] = -1e9 if connected else now
+        self.unreachable_reports += 1
+        for group in self._by_peer.get(peer, ()):
+            node = group.node
+            if node.role is Role.LEADER or node.leader == peer:
+                node.report_unreachable(peer)
+                self._mark(group)
+
+    def set_down(self, down: frozenset[int]) -> None:
+        """The controller's liveness changed: the groups of every peer whose state changed
+        hear it (a quiet group wakes; followers of a dead leader campaign)."""
+        down = down - {self.node_id}
+        changed, self.down = down ^ self.down, down
+        touched: set[RaftGroup] = set()
+        for peer in changed:
+            touched |= self._by_peer.get(peer, set())
+        for group in touched:
+            group.node.set_down_peers(down)
+            self._mark(group)
+        if changed:
+            _log.info("brokers down now: %s (%d groups told)", sorted(down) or "none",
+                      len(touched))  # fmt: skip
 
     def report_snapshot(self, name: str, peer: int, *, success: bool) -> None:
         group = self.groups.get(name)
@@ -332,17 +474,52 @@ class RaftDriver:
             next_at += interval
             if next_at < self._loop.time():  # the loop stalled: do not tick in a burst
                 next_at = self._loop.time() + interval
-            self.tick()
+            groups = list(self._awake)
+            for start in range(0, len(groups), TICK_BATCH):
+                if start:
+                    # Thousands of awake groups (elections after a broker died): let
+                    # frames, heartbeats to the controller and requests in between.
+                    await asyncio.sleep(0)
+                self.tick(groups[start : start + TICK_BATCH])
+            self._log_activity()
 
-    def tick(self) -> None:
-        for group in self.groups.values():
-            group.node.tick()
-            self._dirty.add(group)
+    def tick(self, groups: Sequence[RaftGroup] | None = None) -> None:
+        """Tick the awake groups (or those of ``groups`` still awake); forget those that
+        went quiet (their ticks do nothing until an input wakes them, and ``_mark`` puts
+        them back then). Only a group whose tick did something is looked at again."""
+        awake = self._awake
+        dirty = self._dirty
+        quiet = []
+        for group in list(awake) if groups is None else groups:
+            if group not in awake:
+                continue  # went quiet or was removed while the tick yielded
+            node = group.node
+            if node.tick():
+                dirty.add(group)
+            if node.quiesced:
+                quiet.append(group)
+        for group in quiet:
+            del awake[group]
+        self._retry_due()
         self._schedule()
         if self._pending:
             now = self._loop.time()
             for name in [n for n, (t, _) in self._pending.items() if now - t > PENDING_TTL_S]:
                 del self._pending[name]
+
+    def _log_activity(self) -> None:
+        """Every so often, how many groups are awake and what woke them (an idle broker
+        should have almost none: quiesce.py)."""
+        now = (len(self._awake), self.wakes, self.unreachable_reports)
+        if now == self._logged or self._loop.time() < self._next_log:
+            return
+        self._next_log = self._loop.time() + ACTIVITY_LOG_S
+        _log.info("raft groups: %d of %d awake; %d woken, %d unreachable reports since; "
+                  "messages to quiet groups: %s", now[0], len(self.groups),
+                  now[1] - self._logged[1], now[2] - self._logged[2],
+                  dict(self.woken_by.most_common(4)))  # fmt: skip
+        self.woken_by.clear()
+        self._logged = now
 
     async def close(self) -> None:
         self._closed = True
@@ -356,7 +533,11 @@ class RaftDriver:
     # -- the pass ---------------------------------------------------------------------
 
     def _mark(self, group: RaftGroup) -> None:
+        """Something happened to ``group``: run a pass, and tick it while it is awake."""
         self._dirty.add(group)
+        if not group.node.quiesced and not group.closed and group not in self._awake:
+            self._awake[group] = None
+            self.wakes += 1
         self._schedule()
 
     def _schedule(self) -> None:
@@ -369,7 +550,13 @@ class RaftDriver:
         dirty, self._dirty = self._dirty, set()
         to_sync: list[tuple[RaftGroup, Ready]] = []
         for group in dirty:
-            if group.closed or group.failed or group.inflight is not None:
+            if group.closed or group.failed:
+                continue
+            if group.inflight is not None:
+                # Its writes are on their way to disk; what may leave without waiting for
+                # them (heartbeats and their answers, pre-votes) leaves now: a slow fsync
+                # round must not silence a leader or its followers (issue 21).
+                self._queue(group, group.node.take_messages())
                 continue
             if not group.node.has_ready():
                 continue
@@ -396,53 +583,129 @@ class RaftDriver:
         self._flush_outgoing()
 
     def _begin(self, group: RaftGroup, rd: Ready) -> bool:
-        """Steps 1-3 of a Ready; False if the group's storage failed."""
+        """Steps 1-3 of a Ready; False if it is not written (yet): see the module doc."""
         node = group.node
         now = (node.leader, node.term, node.role)
         if now != group.announced:
             group.announced = now
             group.listener.on_leadership(*now)
         self._queue(group, rd.messages)
+        return self._write(group, rd, retry=False)
+
+    def _write(self, group: RaftGroup, rd: Ready, *, retry: bool) -> bool:
+        """Step 3: the Ready's writes. False when held back, failed and to be retried (the
+        Ready stays in flight, unwritten), or failed for good (the log is offline)."""
+        if self._holds_back(group, rd):
+            self._write_later(group, rd, "the disk is below its free-space reserve")
+            return False
         try:
-            group.storage.write(rd)
+            group.storage.write(rd, retry=retry)
         except LogdError as exc:
-            _log.error("%s: cannot write the Raft log (%s); the replica stops", group.name, exc)
+            if group.storage.log.offline_reason is None:
+                self._write_later(group, rd, str(exc), failed=True)
+                return False
+            _log.error("%s: cannot write the Raft log (%s); the log is offline and the "
+                       "replica stops until it is reopened", group.name, exc)  # fmt: skip
             group.failed = True
             group.inflight = rd
+            group.unwritten = False
+            group.listener.on_storage_error(exc)
             return False
+        if group.write_error is not None:
+            _log.info("%s: the Raft log is written again", group.name)
+        group.unwritten, group.write_error, group.retry_s = False, None, WRITE_RETRY_MIN_S
+        group.write_failed = False
+        self._retrying.discard(group)
         return True
 
+    def _holds_back(self, group: RaftGroup, rd: Ready) -> bool:
+        """A follower's data entries while the disk is below its reserve (module doc);
+        Raft's own entries (a new leader's, a configuration) still go into the reserve, so
+        a cluster whose disks are all full can still elect and commit them."""
+        if group.exempt or group.node.role is Role.LEADER:
+            return False
+        if not any(e.kind is EntryKind.NORMAL for e in rd.entries):
+            return False
+        return self._space_full()
+
+    def _write_later(self, group: RaftGroup, rd: Ready, why: str, *, failed: bool = False) -> None:
+        group.inflight = rd
+        if not group.unwritten or group.write_error != why:
+            _log.warning("%s: the Raft log is not written (%s); trying again every %.0f ms "
+                         "at most", group.name, why, WRITE_RETRY_MAX_S * 1000)  # fmt: skip
+        group.unwritten, group.write_error, group.write_failed = True, why, failed
+        group.retry_at = self._loop.time() + group.retry_s
+        group.retry_s = min(group.retry_s * 2, WRITE_RETRY_MAX_S)
+        self._retrying.add(group)
+
+    def _retry_due(self) -> None:
+        """Writes that failed or were held back, tried again once their backoff passed."""
+        if not self._retrying:
+            return
+        now = self._loop.time()
+        for group in [g for g in self._retrying if now >= g.retry_at]:
+            self._retry_write(group)
+
+    def _retry_write(self, group: RaftGroup) -> None:
+        rd = group.inflight
+        if rd is None or group.closed or group.failed:
+            self._retrying.discard(group)
+            return
+        if not self._write(group, rd, retry=True):
+            return
+        if rd.must_sync:
+            self._sync([(group, rd)])
+        else:
+            group.inflight = None
+            self._finish(group, rd)
+
     def _sync(self, batch: list[tuple[RaftGroup, Ready]]) -> None:
-        """One fsync round for every file this pass wrote; finish the batch after it."""
-        futures: list[concurrent.futures.Future[int]] = []
-        for group, _ in batch:
-            if group.storage.state_file.dirty:
-                futures.append(self._flusher.request(group.storage.state_file))
-            futures.append(self._flusher.request(group.storage.log))
-        remaining = [len(futures)]
-        errors: list[BaseException] = []
-
-        def done(future: concurrent.futures.Future[int]) -> None:
-            exc = future.exception()
-            if exc is not None:
-                errors.append(exc)
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                    self._loop.call_soon_threadsafe(self._synced, batch, errors)
-
-        for future in futures:
-            future.add_done_callback(done)
-
-    def _synced(self, batch: list[tuple[RaftGroup, Ready]], errors: list[BaseException]) -> None:
-        self.sync_rounds += 1
+        """Ask for the fsyncs of every file this pass wrote: the hard-state journal once
+        (on its own thread: votes never queue behind log fsyncs), each log and side file
+        once; each group is finished as soon as its own files are durable (sync_round.py)."""
+        waits: SyncRound[tuple[RaftGroup, Ready]] = SyncRound(self._loop, self._synced)
+        journals: dict[HardStateJournal, concurrent.futures.Future[int]] = {}
         for group, rd in batch:
+            futures: list[concurrent.futures.Future[int]] = []
+            state_file = group.storage.state_file
+            journal = state_file.take_journaled()
+            if journal is not None:
+                if journal not in journals:
+                    journals[journal] = journal.request()
+                futures.append(journals[journal])
+            if state_file.dirty:
+                futures.append(self._flusher.request(state_file))
+            if rd.entries or rd.snapshot is not None or rd.truncate_to is not None:
+                futures.append(self._flusher.request(group.storage.log))
+            waits.add((group, rd), futures)
+        waits.start()
+
+    def _synced(self, durable: list[tuple[tuple[RaftGroup, Ready], BaseException | None]]) -> None:
+        self.sync_rounds += 1
+        for (group, rd), error in durable:
             if group.closed or group.inflight is not rd:
                 continue
             log = group.storage.log
+            journal = group.storage.state_file.journal
             if log.offline_reason is not None:
-                _log.error("%s: fsync failed (%s); the replica stops", group.name, errors[:1])
+                # A failed fsync: never acknowledge what may not be on disk (storage's
+                # rule: the log is offline); its owner reopens it from its files.
+                _log.error("%s: fsync failed (%s); the log is offline and the replica stops "
+                           "until it is reopened", group.name, log.offline_reason)  # fmt: skip
                 group.failed = True
+                group.listener.on_storage_error(KafkaStorageError(log.offline_reason))
+                continue
+            if journal is not None and journal.failed is not None:
+                # The hard-state journal's fsync failed: no vote of this broker can be
+                # trusted to be on disk any more; to its peers the replica is dead.
+                _log.error("%s: %s; the replica stops", group.name, journal.failed)
+                group.failed = True
+                continue
+            if error is not None:
+                # The side file or the journal failed and undid its write, and the log did
+                # not: persist the Ready again later; nothing it promises leaves before.
+                group.storage.state_file.journal_again()
+                self._write_later(group, rd, str(error), failed=True)
                 continue
             group.inflight = None
             self._finish(group, rd)
@@ -477,7 +740,7 @@ class RaftDriver:
             return
         outgoing, self._outgoing = self._outgoing, collections.defaultdict(list)
         losses: dict[int, list[tuple[str, int]]] = {}
-        for group in self.groups.values():
+        for group in self._abstaining:
             leader = group.node.leader
             if group.abstaining and leader is not None and leader in outgoing:
                 losses.setdefault(leader, []).append((group.name, group.node.last_offset))

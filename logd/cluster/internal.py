@@ -4,7 +4,9 @@ message here and writes the answer back.
 
 * :meth:`ClusterHandler.raft_frame` — one frame of a peer's Raft stream: decoded (``codec``)
   and given to the driver; frames from peers blocked by fault injection are dropped; a
-  malformed frame raises its ``LogdError`` (the front end ends the stream with it).
+  malformed frame raises its ``LogdError`` (the front end ends the stream with it);
+  :meth:`~ClusterHandler.raft_stream_ended` — the stream is gone (the peer died, or
+  restarts): the driver treats it as lost contact.
 * :meth:`~ClusterHandler.controller_write` — the controller store carries the write out (or
   answers NOT_CONTROLLER inside the response).
 * :meth:`~ClusterHandler.broker_heartbeat` — the liveness module answers with the
@@ -20,12 +22,14 @@ format, as ``codec`` defines it); nothing here knows gRPC. Ownership: the broker
 from __future__ import annotations
 
 import dataclasses
+import errno
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from logd.cluster.codec import GroupMessage, decode_frame, decode_losses
 from logd.errors import BrokerUnavailableError, InvalidRequestError
 from logd.metadata.types import LeadershipResult
+from logd.storage.faults import FAULTS
 from logd.v1 import cluster_pb2
 
 __all__ = ["ClusterHandler", "FaultState"]
@@ -53,8 +57,10 @@ class ClusterHandler:
         *,
         fault_injection: bool,
         peer_connected: Callable[[int], None] = lambda peer: None,
+        peer_lost: Callable[[int], None] = lambda peer: None,
         data_loss: Callable[[int, list[tuple[str, int]]], None] = lambda peer, losses: None,
     ) -> None:
+        self._peer_lost = peer_lost
         self._data_loss = data_loss
         self._receive = receive
         self._peer_connected = peer_connected
@@ -77,6 +83,11 @@ class ClusterHandler:
         self._receive(messages)
         if losses:
             self._data_loss(frame.src, losses)
+
+    def raft_stream_ended(self, src: int) -> None:
+        """The Raft stream from ``src`` ended -- broken, as when its process died: its quiet
+        groups must not wait for the controller's liveness to notice (issue 21)."""
+        self._peer_lost(src)
 
     def _check_blocked(self, src: int) -> None:
         if src in self._faults.blocked_from:
@@ -103,8 +114,17 @@ class ClusterHandler:
         if request.clear:
             faults.blocked_to.clear()
             faults.blocked_from.clear()
+            FAULTS.clear()
         faults.blocked_to.update(request.block_to)
         faults.blocked_from.update(request.block_from)
+        if request.disk_fail_count > 0:
+            if request.disk_fail_errno not in errno.errorcode:
+                raise InvalidRequestError(f"unknown errno {request.disk_fail_errno}")
+            arm = FAULTS.fail_fsyncs if request.disk_fail_fsync else FAULTS.fail_writes
+            arm(request.disk_fail_path, request.disk_fail_errno, request.disk_fail_count)
+        if request.HasField("fsync_delay_ms"):
+            FAULTS.set_fsync_delay(max(0, request.fsync_delay_ms) / 1000.0)
         return cluster_pb2.FaultResponse(
-            blocked_to=sorted(faults.blocked_to), blocked_from=sorted(faults.blocked_from)
-        )
+            blocked_to=sorted(faults.blocked_to), blocked_from=sorted(faults.blocked_from),
+            disk_faults_pending=FAULTS.pending(), disk_faults_fired=FAULTS.fired,
+        )  # fmt: skip

@@ -35,6 +35,7 @@ from logd.records.decoder import decode_batch
 from logd.records.header import ATTR_CONTROL, parse_header, peek_batch_size, rewrite_crc
 from logd.storage import Log
 from logd.storage.files import write_atomic
+from logd.storage.io_errors import storage_error
 from logd.storage.rewrite import empty_batch
 from replication import (
     ConfState,
@@ -100,15 +101,24 @@ class PartitionLog:
         persisted = state_file.load()
         start = log.log_start_offset
         epochs = log.epoch_entries()
+        self._state_dirty = False
         if persisted is None:
             last = log.last_offset_and_epoch()
             term = last[1] if last is not None else 0
-            self.hard_state = HardState(term, None, -1)
+            journaled = state_file.journaled()
+            self.hard_state = journaled or HardState(term, None, -1)
             self.snapshot_offset = start - 1
             self.snapshot_term = epochs[0][0] if start > 0 and epochs else 0
             conf = initial_conf if initial_conf is not None else ConfState()
             self.confs: list[tuple[int, ConfState]] = [(start - 1, conf)]
-            self.fresh = True
+            #: Nothing was ever persisted for this group: its log was created now.
+            self.fresh = journaled is None
+            if state_file.trusts_journal:
+                # The file would say what we just derived: no file until that changes
+                # (3,000 partitions created at once need no 3,000 side files first).
+                state_file.assume(self._raft_state())
+            else:
+                self._state_dirty = True
         else:
             self.hard_state = persisted.hard_state
             self.snapshot_offset = start - 1
@@ -124,7 +134,6 @@ class PartitionLog:
         self.lost_data = log.truncated_on_open > 0 or self.hard_state.commit > self.last_offset()
         #: Snapshot data of a state machine (the controller); empty for a partition.
         self.snapshot_data: bytes = b""
-        self._state_dirty = persisted is None
         #: Called after each NORMAL entry is written, and after the log was cut (truncation,
         #: snapshot): the partition's producer state follows the log (issue 7's seams).
         self.on_written: Callable[[Entry], None] | None = None
@@ -251,10 +260,13 @@ class PartitionLog:
 
     # -- writes (the driver's side of a Ready) ------------------------------------------
 
-    def write(self, rd: Ready) -> bool:
+    def write(self, rd: Ready, *, retry: bool = False) -> bool:
         """Carry out a Ready's writes (to the page cache); True if the side file changed.
 
-        Order as ``ready.py`` says: snapshot, truncation, entries, hard state.
+        Order as ``ready.py`` says: snapshot, truncation, entries, hard state. ``retry``:
+        an earlier attempt at this Ready failed part-way (a full disk; the log undid the
+        batch it failed on): the steps before are redone (they are idempotent) and the
+        entries it did write are skipped.
         """
         if rd.snapshot is not None:
             self.apply_snapshot(rd.snapshot)
@@ -263,7 +275,8 @@ class PartitionLog:
         if (rd.snapshot is not None or rd.truncate_to is not None) and self.on_cut is not None:
             self.on_cut()
         if rd.entries:
-            self.append(rd.entries)
+            end = self.log.log_end_offset
+            self.append([e for e in rd.entries if e.last_offset >= end] if retry else rd.entries)
         if rd.hard_state is not None:
             vote_changed = (
                 rd.hard_state.term != self.hard_state.term
@@ -277,10 +290,13 @@ class PartitionLog:
             self.stage()
         return dirty
 
-    def stage(self) -> None:
-        self.state_file.stage(
-            RaftState(self.hard_state, self.snapshot_offset, self.snapshot_term, tuple(self.confs))
+    def _raft_state(self) -> RaftState:
+        return RaftState(
+            self.hard_state, self.snapshot_offset, self.snapshot_term, tuple(self.confs)
         )
+
+    def stage(self) -> None:
+        self.state_file.stage(self._raft_state())
         self._state_dirty = False
 
     def append(self, entries: Sequence[Entry]) -> None:
@@ -345,7 +361,7 @@ class PartitionLog:
                 self.snapshot_file, _SNAPSHOT_HEAD.pack(offset, term) + data, fsync=os.fsync
             )
         except OSError as exc:
-            raise KafkaStorageError(f"cannot write {self.snapshot_file}: {exc}") from exc
+            raise storage_error("writing the snapshot", exc, self.snapshot_file) from exc
 
     def compact(self, offset: int, data: bytes) -> None:
         """A state machine's snapshot at ``offset`` (an entry's last offset, applied and

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from logd.cluster.controller.security_records import SecurityImage
 from logd.cluster.controller.state import ControllerState
 from logd.metadata.store import PartitionAssignment, TopicRecord
-from logd.metadata.types import BrokerMeta
+from logd.metadata.types import UNKNOWN_STORAGE, BrokerMeta
 
 __all__ = ["LocalLeadership", "MetadataView"]
 
@@ -41,17 +41,23 @@ class MetadataView:
         """Users, ACLs and quotas as the applied metadata says."""
         return self._state.image.security
 
+    def broker_ids(self) -> set[int]:
+        """Every broker of the cluster: the configured peers and the registered ones."""
+        return set(self._state.peers) | set(self._state.image.brokers)
+
     def brokers(self) -> tuple[BrokerMeta, ...]:
         state = self._state
         live = state.table.live
         out = []
-        for node_id in sorted(set(state.peers) | set(state.image.brokers)):
+        for node_id in sorted(self.broker_ids()):
             meta = state.image.brokers.get(node_id)
             if meta is None:
                 address = state.peers[node_id]
                 meta = BrokerMeta(node_id, address.host, address.port)
-            alive = node_id == state.me.node_id or node_id in live
-            out.append(dataclasses.replace(meta, alive=alive))
+            me = node_id == state.me.node_id
+            alive = me or node_id in live
+            storage = state.local_storage() if me else state.table.storage.get(node_id)
+            out.append(dataclasses.replace(meta, alive=alive, storage=storage or UNKNOWN_STORAGE))
         return tuple(out)
 
     def topics(self) -> Mapping[str, TopicRecord]:

@@ -199,7 +199,7 @@ class LogAccess:
 
     def readable(self, caller: Caller, topics: Iterable[str]) -> list[str]:
         """The ``topics`` ``caller`` may read (a subscription delivers only those)."""
-        return self.seam.security.visible(caller, "fetch", topics)
+        return self.seam.visible(caller, "fetch", list(topics))
 
     async def list_topics(self) -> list[str]:
         return [t.name for t in await self.seam.list_topics(caller=BROKER)]
