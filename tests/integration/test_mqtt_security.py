@@ -23,8 +23,14 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from logd.client import OFFSET_BEGINNING, Admin, Consumer, NewTopic, TopicPartition
-from logd.client.security_admin import SecurityAdmin
+from logd.client import (
+    OFFSET_BEGINNING,
+    Admin,
+    Consumer,
+    NewTopic,
+    SecurityAdmin,
+    TopicPartition,
+)
 from logd.errors import BrokerUnavailableError, LogdError
 from logd.security.acl import (
     AccessControlEntry,
