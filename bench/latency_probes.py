@@ -35,10 +35,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import inspect
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["EVENTS", "dump", "install_broker", "install_client"]
@@ -50,8 +51,15 @@ _now = time.perf_counter_ns
 _installed: set[str] = set()
 
 
-def _wrap(owner: Any, name: str, make: Callable[[Any], Any]) -> None:
-    setattr(owner, name, functools.wraps(getattr(owner, name))(make(getattr(owner, name))))
+def _wrap(owner: Any, name: str, make: Callable[[Any], Any], params: Sequence[str]) -> None:
+    """Replace ``owner.name`` by ``make(original)``. The probe reads the leading arguments
+    ``params`` by position (and passes every argument on untouched): a signature that no
+    longer starts with them raises here, at install, not as a wrong trace."""
+    orig = getattr(owner, name)
+    names = tuple(inspect.signature(orig).parameters)[: len(params)]
+    if names != tuple(params):
+        raise RuntimeError(f"probe {owner.__name__}.{name}: expected {params}, found {names}")
+    setattr(owner, name, functools.wraps(orig)(make(orig)))
 
 
 def _ranges(records: bytes) -> tuple[int, int] | None:
@@ -80,17 +88,17 @@ def install_client() -> None:
     taken: dict[int, int] = {}
 
     def pop(orig: Any) -> Any:
-        def probe(self: Any, pq: Any) -> Any:
-            batch = orig(self, pq)
+        def probe(self: Any, *args: Any, **kwargs: Any) -> Any:
+            batch = orig(self, *args, **kwargs)
             taken[id(batch)] = _now()
             return batch
 
         return probe
 
     def write(orig: Any) -> Any:
-        async def probe(self: Any, request: Any) -> None:
+        async def probe(self: Any, request: Any, *args: Any, **kwargs: Any) -> None:
             t = _now()
-            await orig(self, request)
+            await orig(self, request, *args, **kwargs)
             if isinstance(request, broker_pb2.ProduceRequest):
                 EVENTS.append(("wire", request.topic, request.partition,
                                request.correlation_id, t, _now()))  # fmt: skip
@@ -98,9 +106,9 @@ def install_client() -> None:
         return probe
 
     def answered(orig: Any) -> Any:
-        def probe(self: Any, batch: Any, pq: Any, response: Any, error: Any) -> None:
+        def probe(self: Any, batch: Any, pq: Any, response: Any, *args: Any, **kw: Any) -> None:
             t, count = _now(), len(batch.values)
-            orig(self, batch, pq, response, error)
+            orig(self, batch, pq, response, *args, **kw)
             if batch.error is None and batch.base_offset >= 0 and response is not None:
                 EVENTS.append(("acked", batch.topic, batch.partition, batch.base_offset, count,
                                response.correlation_id, taken.pop(id(batch), 0), t))  # fmt: skip
@@ -108,18 +116,19 @@ def install_client() -> None:
         return probe
 
     def take(orig: Any) -> Any:
-        def probe(self: Any, address: str, pd: Any, state: Any, epoch: int, offset: int) -> None:
+        def probe(self: Any, *args: Any, **kwargs: Any) -> None:
             t = _now()
-            orig(self, address, pd, state, epoch, offset)
+            orig(self, *args, **kwargs)
+            _, pd, state, _, offset = args[:5]
             if pd.records and state.fetch_offset > offset:
                 EVENTS.append(("got", pd.topic, pd.partition, offset, state.fetch_offset, t))
 
         return probe
 
-    _wrap(Accumulator, "pop", pop)
-    _wrap(grpc_call._StreamRequestMixin, "write", write)
-    _wrap(Sender, "_answered", answered)
-    _wrap(Fetcher, "_take", take)
+    _wrap(Accumulator, "pop", pop, ("self", "pq"))
+    _wrap(grpc_call._StreamRequestMixin, "write", write, ("self", "request"))
+    _wrap(Sender, "_answered", answered, ("self", "batch", "pq", "response"))
+    _wrap(Fetcher, "_take", take, ("self", "address", "pd", "state", "epoch", "offset"))
 
 
 def install_broker(node_id: int = 0) -> None:
@@ -139,15 +148,15 @@ def install_broker(node_id: int = 0) -> None:
     received = [0]
 
     def submit(orig: Any) -> Any:
-        def probe(self: Any, request: Any) -> None:
+        def probe(self: Any, *args: Any, **kwargs: Any) -> None:
             received[0] = _now()
-            orig(self, request)
+            orig(self, *args, **kwargs)
 
         return probe
 
     def append(orig: Any) -> Any:
-        def probe(self: Any, batch: Any, *, wait_commit: bool) -> Any:
-            result = orig(self, batch, wait_commit=wait_commit)
+        def probe(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = orig(self, *args, **kwargs)
             EVENTS.append(("append", self.tp.topic, self.tp.partition, result.base_offset,
                            result.last_offset, received[0], _now()))  # fmt: skip
             return result
@@ -172,14 +181,14 @@ def install_broker(node_id: int = 0) -> None:
         return probe
 
     def commit(orig: Any) -> Any:
-        def probe(self: Any, end_offset: int) -> None:
+        def probe(self: Any, end_offset: int, *args: Any, **kwargs: Any) -> None:
             EVENTS.append(("commit", self.tp.topic, self.tp.partition, end_offset, _now()))
-            orig(self, end_offset)
+            orig(self, end_offset, *args, **kwargs)
 
         return probe
 
     def receive(orig: Any) -> Any:
-        def probe(self: Any, messages: Any) -> None:
+        def probe(self: Any, messages: Any, *args: Any, **kwargs: Any) -> None:
             t = _now()
             for name, m in messages:
                 if isinstance(m, AppendRequest) and m.entries:
@@ -187,14 +196,17 @@ def install_broker(node_id: int = 0) -> None:
                                    m.entries[-1].last_offset + 1, t))  # fmt: skip
                 elif isinstance(m, AppendResponse) and not m.reject:
                     EVENTS.append(("ack", name, m.src, m.match_offset + 1, t))
-            orig(self, messages)
+            orig(self, messages, *args, **kwargs)
 
         return probe
 
     def read_all(orig: Any) -> Any:
-        def probe(requests: Any, lookup: Any, hint: Any, budget: int, before: Any = ()) -> Any:
+        signature = inspect.signature(orig)
+
+        def probe(*args: Any, **kwargs: Any) -> Any:
             t = _now()
-            out = orig(requests, lookup, hint, budget, before)
+            out = orig(*args, **kwargs)
+            before = signature.bind(*args, **kwargs).arguments.get("before", ())
             task = id(asyncio.current_task())
             for r in out[0]:
                 span = _ranges(r.records) if r.records else None
@@ -205,22 +217,24 @@ def install_broker(node_id: int = 0) -> None:
         return probe
 
     def fetch(orig: Any) -> Any:
-        async def probe(self: Any, request: Any, context: Any) -> Any:
-            answer = await orig(self, request, context)
+        async def probe(self: Any, *args: Any, **kwargs: Any) -> Any:
+            answer = await orig(self, *args, **kwargs)
             EVENTS.append(("answered", id(asyncio.current_task()), _now()))
             return answer
 
         return probe
 
-    _wrap(ProduceStream, "_submit", submit)
-    _wrap(Partition, "append", append)
-    _wrap(Log, "append", written)
-    _wrap(Log, "append_replicated", written)
-    _wrap(Log, "flush", flush)
-    _wrap(Partition, "commit", commit)
-    _wrap(RaftDriver, "receive", receive)
-    _wrap(fetch_module, "_read_all", read_all)
-    _wrap(BrokerService, "fetch", fetch)
+    _wrap(ProduceStream, "_submit", submit, ("self", "request"))
+    _wrap(Partition, "append", append, ("self", "batch"))
+    _wrap(Log, "append", written, ("self",))
+    _wrap(Log, "append_replicated", written, ("self",))
+    _wrap(Log, "flush", flush, ("self",))
+    _wrap(Partition, "commit", commit, ("self", "end_offset"))
+    _wrap(RaftDriver, "receive", receive, ("self", "messages"))
+    _wrap(fetch_module, "_read_all", read_all, ("requests", "lookup", "hint", "budget"))
+    if "before" not in inspect.signature(fetch_module._read_all).parameters:
+        raise RuntimeError("probe fetch._read_all: no 'before' parameter (a re-read)")
+    _wrap(BrokerService, "fetch", fetch, ("self", "request"))
     out = os.environ.get("LOGD_TRACE_DIR")
     if out:
         atexit.register(dump, os.path.join(out, f"node{node_id}.jsonl"))

@@ -133,6 +133,9 @@ class BrokerNode:
         )
         cluster.bind(replicas.announce_leadership)
         core = BrokerCore(config, store, replicas, cluster.leadership)
+        core.telemetry.raft = cluster.driver
+        core.telemetry.fsync = flusher.fsync_seconds
+        core.telemetry.cleaner = logs.cleaner
         core.metadata_failed = lambda: store.failed
         cluster.set_local_storage(lambda: core.health().storage())
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)

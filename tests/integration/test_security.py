@@ -389,3 +389,44 @@ def test_the_cli_manages_users_acls_and_quotas(secured: Secured) -> None:
     # An unprivileged user: refused with Kafka's error, one line.
     denied = _cli(secured, "security", "acl", "list", user="bob", password="bob-pw")
     assert denied.returncode == 1 and "may not DESCRIBE cluster" in denied.stderr.decode()
+
+
+def test_the_admin_listener_takes_tls_and_credentials_like_every_door(secured: Secured) -> None:
+    """/metrics over TLS: a client certificate names the caller; a wrong password in HTTP
+    Basic is 401, counted in the metrics it could not read."""
+    import base64
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    pki = secured.pki
+
+    def get(user: str, password: str | None = None) -> tuple[int, bytes]:
+        context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        context.check_hostname = False  # the broker's certificate names broker-0
+        context.load_cert_chain(str(pki / f"{user}.crt"), str(pki / f"{user}.key"))
+        headers = {}
+        if password is not None:
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        url = f"https://{secured.broker.listeners['admin']}/metrics"
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    status, body = get("alice", "not-her-password")
+    assert status == 401 and json.loads(body)["error_code"] == 58  # SASL_AUTHENTICATION_FAILED
+    status, body = get("admin")
+    assert status == 200
+    failures = {
+        tuple(sorted(s.labels.items())): s.value
+        for f in text_string_to_metric_families(body.decode())
+        for s in f.samples
+        if s.name == "logd_security_authentication_failures_total"
+    }
+    assert failures[(("listener", "admin"), ("method", "password"))] >= 1
