@@ -108,7 +108,7 @@ def _kafka_rows(ck: Any, system: str, durability: str, bootstrap: str, topic: st
 
 
 def _logd(ck: Any, root: Path, values: list[bytes], n: int) -> list[Result]:
-    with LogdCluster(root / "logd", 1, kafka=True) as cluster:
+    with LogdCluster(root / "logd", 1) as cluster:
         topic = cluster.create_topic(1)
         seconds = produce_batch(cluster.brokers, topic, "all", values, n)
         rows = [Result.throughput("logd gRPC", "acks=all fsync", "produce", VALUE_BYTES, n,

@@ -18,7 +18,10 @@ create a topic with three replicas). The workloads:
   (batch.size 2 MiB, so each call is one ~1 MiB batch; ``MIB_IN_FLIGHT`` requests in
   flight), MB/s of values;
 * ``cli-produce`` / ``cli-consume``  ``logd produce TOPIC < file`` of text lines, and
-  ``logd consume TOPIC -o :end > /dev/null`` of the same topic.
+  ``logd consume TOPIC -o :end > /dev/null`` of the same topic;
+* ``produce-avro`` / ``replay-avro`` beside ``produce-raw`` / ``replay-raw`` (acks=all
+  only): the schema registry's Avro serializer and deserializer against the same records
+  as bytes (``bench.avro``).
 
 Owned by the orchestrator's thread (the latency workload starts one consumer thread).
 """
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Result, Service, Unavailable, free_port, line_values, values_of
+from logd.broker.listeners import LISTENERS
 from logd.client import (
     OFFSET_BEGINNING,
     OFFSET_END,
@@ -46,6 +50,7 @@ from logd.client import (
     TopicPartition,
 )
 from logd.errors import LogdError
+from logd.node.listeners import read_listeners
 
 __all__ = ["PARTITIONS", "LogdCluster", "run_logd"]
 
@@ -57,7 +62,6 @@ PARTITIONS = 8
 MIB_IN_FLIGHT = 32
 _SLICE = 10_000
 _LOGD = "logd"
-_OTHER_LISTENERS = ("--registry-listen", "--http-listen", "--admin-listen", "--mqtt-listen")
 
 
 class LogdCluster:
@@ -69,14 +73,14 @@ class LogdCluster:
         size: int = 1,
         fsync: str = "always",
         *,
-        kafka: bool = False,
         extra: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         client: Mapping[str, Any] | None = None,
+        module: str = "logd.node",
     ) -> None:
-        """``kafka``: a Kafka listener on a free port; ``extra``: more broker flags (TLS,
-        SASL: bench/tls_cost.py); ``client``: the security settings the suite's own admin
-        calls need then."""
+        """``extra``: more broker flags (TLS, SASL: bench/tls_cost.py); ``client``: the
+        security settings the suite's own admin calls need then; ``module``: what runs a
+        broker (``bench.traced_node``: one with latency probes, bench/latency_trace.py)."""
         self.root = root
         self.client = dict(client or {})
         root.mkdir(parents=True, exist_ok=True)
@@ -84,19 +88,19 @@ class LogdCluster:
         self.fsync = fsync
         ports = [free_port() for _ in range(size)]
         self.addresses = [f"127.0.0.1:{p}" for p in ports]
+        #: Each node's Kafka listener (Kafka clients' bootstrap addresses).
+        self.kafka_addresses = [f"127.0.0.1:{free_port()}" for _ in range(size)]
         # Node ids 0..N-1, as tests/integration/cluster.py numbers them.
         peers = ",".join(f"{i}@{a}" for i, a in enumerate(self.addresses))
         self.services: list[Service] = []
-        self.kafka_addresses: list[str] = []
         for i, address in enumerate(self.addresses):
-            argv = [sys.executable, "-m", "logd.node", "--listen", address,
+            # Every other listener (Kafka, the registry …) on a free port: never the
+            # defaults, which anyone's `make run` on this machine may hold.
+            listeners = [a for spec in LISTENERS for a in (spec.flag, f"127.0.0.1:{free_port()}")]
+            argv = [sys.executable, "-m", module, "--listen", address,
                     "--data-dir", str(root / f"node{i + 1}"), "--fsync", fsync,
-                    "--log-level", "WARNING", *extra]  # fmt: skip
-            # Free ports, never the defaults (others run brokers on this machine).
-            kafka_address = f"127.0.0.1:{free_port()}" if kafka else "off"
-            self.kafka_addresses.append(kafka_address)
-            argv += ["--kafka-listen", kafka_address]
-            argv += [flag for name in _OTHER_LISTENERS for flag in (name, "off")]
+                    "--log-level", "WARNING", *listeners,
+                    "--kafka-listen", self.kafka_addresses[i], *extra]  # fmt: skip
             if size > 1:
                 argv += ["--node-id", str(i), "--peers", peers]
             self.services.append(
@@ -106,6 +110,16 @@ class LogdCluster:
     @property
     def brokers(self) -> str:
         return ",".join(self.addresses)
+
+    @property
+    def registry_url(self) -> str:
+        """The first node's schema registry (as it reported binding it)."""
+        deadline = time.monotonic() + 30
+        while (bound := read_listeners(self.root / "node1").get("registry")) is None:
+            if time.monotonic() > deadline:  # written once every listener is bound
+                raise Unavailable("the broker serves no schema registry")
+            time.sleep(0.1)
+        return f"http://{bound}"
 
     def __enter__(self) -> LogdCluster:
         for service in self.services:
@@ -189,9 +203,17 @@ def replay(brokers: str, topic: str, total: int, **client: Any) -> tuple[int, fl
 
 
 def e2e_latency(
-    brokers: str, topic: str, acks: str, size: int, rate: int, seconds: float
+    brokers: str,
+    topic: str,
+    acks: str,
+    size: int,
+    rate: int,
+    seconds: float,
+    *,
+    seen: list[tuple[int, int, int, int]] | None = None,
 ) -> list[float]:
-    """Milliseconds from produce() to a consumer's receipt, at ``rate`` msgs/s."""
+    """Milliseconds from produce() to a consumer's receipt, at ``rate`` msgs/s. ``seen``
+    collects ``(partition, offset, sent ns, received ns)`` of every record as well."""
     pad = b"x" * (size - 8)
     lat: list[float] = []
     done = threading.Event()
@@ -204,7 +226,10 @@ def e2e_latency(
             now = time.perf_counter_ns
             while not done.is_set():
                 for r in consumer.consume(10_000, 0.05):
-                    lat.append((now() - int.from_bytes(r.value[:8], "big")) / 1e6)  # type: ignore[index]
+                    t, sent = now(), int.from_bytes(r.value[:8], "big")  # type: ignore[index]
+                    lat.append((t - sent) / 1e6)
+                    if seen is not None:
+                        seen.append((r.partition, r.offset, sent, t))
 
         reader = threading.Thread(target=read, name="bench-e2e-reader")
         reader.start()
@@ -331,6 +356,12 @@ def run_logd(
             secs = mib_batches(b, cluster.create_topic(size), acks, mib_count)
             add(Result.throughput(_LOGD, durability, "1MiB-batches", 1024, mib_count * 1024, secs,
                                   note=f"uncompressed, {MIB_IN_FLIGHT} in flight"))  # fmt: skip
+        if mode == "acks=all":
+            with _quiet_unavailable("Avro"):
+                from bench.avro import avro_rows
+
+                for row in avro_rows(cluster, max(n // 10, _SLICE), durability):
+                    add(row)
         with _quiet_unavailable("CLI"):
             path = root / "lines.txt"
             if not path.exists():

@@ -57,25 +57,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="mTLS everywhere (a CA and certificates under DIR/tls), SASL on, an admin user",
     )
-    parser.add_argument(
-        "--kafka-port",
-        type=int,
-        default=9092,
-        metavar="PORT",
-        help="first node's Kafka listener port (default 9092; node i gets PORT + i)",
-    )
+    from logd.node.args import add_listener_arguments
+
+    add_listener_arguments(parser, per_node=True)
 
 
 def _commands(args: argparse.Namespace, root: Path, pki: DevPki | None) -> list[list[str]]:
-    from logd.node.args import listener_arguments
+    from logd.node.args import listener_arguments, listeners_given
 
     addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
     peers = ",".join(f"{i}@{a}" for i, a in enumerate(addresses))
+    first = listeners_given(args)
     return [
         [sys.executable, "-m", "logd.node", "--node-id", str(i), "--listen", address,
          "--data-dir", str(_node_dir(root, i)), "--peers", peers,
-         *listener_arguments(args.host, i), *_secure_flags(pki, i),
-         "--kafka-listen", _host_port(args.host, args.kafka_port + i)]
+         *listener_arguments(args.host, i, first), *_secure_flags(pki, i)]
         for i, address in enumerate(addresses)
     ]  # fmt: skip
 
@@ -91,10 +87,6 @@ def _secure_flags(pki: DevPki | None, node: int) -> list[str]:
         "--auth", "sasl", "--super-users", f"User:{ADMIN}", "--cluster-id", pki.cluster_id,
         "--ssl-principal-mapping-rules", CN_RULE,
     ]  # fmt: skip
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _node_dir(root: Path, node: int) -> Path:

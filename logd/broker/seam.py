@@ -60,24 +60,33 @@ from logd.broker.api import (
     TopicMeta,
     TopicResult,
 )
+from logd.broker.browse import BrowseResult, browse, offset_for_time, replica_offsets
 from logd.broker.core import BrokerCore
+from logd.broker.figures import BrokerFigures, gather
 from logd.broker.groups.service import CoordinatorLocation, GroupService
-from logd.broker.seam_base import ANONYMOUS, AdmitAll, Caller, Gate, serve_allowed
+from logd.broker.health import BrokerHealth
+from logd.broker.seam_base import ANONYMOUS, BROKER, AdmitAll, Caller, Gate, serve_allowed
 from logd.broker.seam_groups import GroupCalls
 from logd.broker.security.seam_part import SecuritySeam
 from logd.broker.security.services import SecurityServices
+from logd.broker.telemetry import Telemetry
 from logd.errors import LogdError, UnknownTopicOrPartitionError
 from logd.metadata.types import NO_LEADER
 from logd.security.quota import QuotaKind
 
 __all__ = [
     "ANONYMOUS",
+    "BROKER",
     "AdmitAll",
+    "BrokerFigures",  # figures()'s answer, re-exported for front ends
     "BrokerSeam",
+    "BrowseResult",  # browse()'s answer
     "Caller",
     "CoordinatorLocation",  # FindCoordinator's answer, re-exported for front ends
     "Gate",
+    "Telemetry",  # the instrumentation every front end reports to
 ]
+
 
 _topic = attrgetter("topic")
 _name = attrgetter("name")
@@ -107,6 +116,9 @@ class BrokerSeam(GroupCalls):
         self._gate: Gate = gate or (security.guard if security is not None else AdmitAll())
         #: Authentication, ACLs, quotas (issue 15); see :class:`SecuritySeam`.
         self.security = SecuritySeam(security)
+        #: Running figures: every front end reports each request here at its request
+        #: boundary (``Telemetry.request``); the admin listener reads them (issue 20).
+        self.telemetry: Telemetry = core.telemetry
 
     # -- state ----------------------------------------------------------------------------
 
@@ -123,6 +135,42 @@ class BrokerSeam(GroupCalls):
         """Waiting fetches answer now; group coordinators unload (NOT_COORDINATOR)."""
         self._core.begin_drain()
         self._groups.close()
+
+    async def figures(
+        self, *, detail: bool = False, groups: bool = True, caller: Caller = ANONYMOUS
+    ) -> BrokerFigures:
+        """The gauges of a scrape or a health probe, computed now
+        (:mod:`logd.broker.figures`); ``detail``: per partition and group partition too;
+        ``groups``: the lag of the groups coordinated here."""
+        self.admit(caller, "describe_cluster")
+        return await gather(self._core, self._groups if groups else None, detail=detail)
+
+    # -- browsing (a person reading a partition: the admin console) ------------------------
+
+    def browse(
+        self, topic: str, partition: int, offset: int, max_bytes: int,
+        *, caller: Caller = ANONYMOUS,
+    ) -> BrowseResult:  # fmt: skip
+        """Committed batches from ``offset`` of the replica hosted here, leader or follower
+        (:mod:`logd.broker.browse`); NotLeaderOrFollowerError when none is."""
+        self.admit(caller, "fetch", (topic,))
+        result = browse(self._core.replicas, topic, partition, offset, max_bytes)
+        self.security.record(caller, QuotaKind.FETCH, len(result.records))
+        return result
+
+    def replica_offsets(
+        self, topic: str, partition: int, *, caller: Caller = ANONYMOUS
+    ) -> tuple[int, int]:
+        """(log start, high watermark) of the replica hosted here."""
+        self.admit(caller, "list_offsets", (topic,))
+        return replica_offsets(self._core.replicas, topic, partition)
+
+    def offset_for_time(
+        self, topic: str, partition: int, timestamp_ms: int, *, caller: Caller = ANONYMOUS
+    ) -> int:
+        """The first offset at or after ``timestamp_ms`` in the replica hosted here."""
+        self.admit(caller, "list_offsets", (topic,))
+        return offset_for_time(self._core.replicas, topic, partition, timestamp_ms)
 
     # -- produce, fetch, offsets ------------------------------------------------------------
 
@@ -142,7 +190,7 @@ class BrokerSeam(GroupCalls):
             self.admit(caller, "produce", (topic,))
         except LogdError as exc:
             return ProduceResult(error=exc)
-        self.security.record(caller, QuotaKind.PRODUCE, len(records))
+        self._record(caller, QuotaKind.PRODUCE, len(records))
         return self._core.produce_nowait(topic, partition, acks, records, timeout_ms)
 
     async def produce(
@@ -173,6 +221,34 @@ class BrokerSeam(GroupCalls):
     ) -> list[FetchPartitionResult]:
         """Long-poll fetch: answers once ``min_bytes`` are there, ``max_wait_ms`` passed, or
         the broker drains."""
+        return await self._fetch(partitions, max_wait_ms, min_bytes, max_bytes, caller, False)
+
+    async def fetch_replica(
+        self,
+        partitions: Sequence[FetchPartitionRequest],
+        *,
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+        caller: Caller = ANONYMOUS,
+    ) -> list[FetchPartitionResult]:
+        """Long-poll fetch from this broker's own replica of each partition, whether it
+        leads it or follows, up to that replica's high watermark: committed records only,
+        perhaps fewer than the leader has yet. A partition this broker hosts no replica of
+        answers NOT_LEADER_OR_FOLLOWER (read it with :meth:`fetch`). For front ends that
+        keep a copy of an internal topic on every broker (the schema registry's
+        ``_schemas``) and must go on reading it while its leader is gone."""
+        return await self._fetch(partitions, max_wait_ms, min_bytes, max_bytes, caller, True)
+
+    async def _fetch(
+        self,
+        partitions: Sequence[FetchPartitionRequest],
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+        caller: Caller,
+        any_replica: bool,
+    ) -> list[FetchPartitionResult]:
         results = await serve_allowed(
             partitions,
             self.refusals(caller, "fetch", {p.topic for p in partitions}),
@@ -180,11 +256,15 @@ class BrokerSeam(GroupCalls):
             key=_tp,
             answer_key=_tp,
             serve=lambda kept: self._core.fetch(
-                kept, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes
+                kept,
+                max_wait_ms=max_wait_ms,
+                min_bytes=min_bytes,
+                max_bytes=max_bytes,
+                any_replica=any_replica,
             ),
             refusal=lambda p, error: FetchPartitionResult(p.topic, p.partition, error),
         )
-        self.security.record(caller, QuotaKind.FETCH, sum(len(r.records) for r in results))
+        self._record(caller, QuotaKind.FETCH, sum(len(r.records) for r in results))
         return results
 
     async def list_offsets(
@@ -247,7 +327,7 @@ class BrokerSeam(GroupCalls):
             self.admit(caller, "metadata")
             answer = await self._core.metadata((), include_internal=include_internal)
             names = [t.name for t in answer.topics]
-            visible = set(self.security.visible(caller, "list_topics", names))
+            visible = set(self.visible(caller, "list_topics", names))
             return dataclasses.replace(
                 answer, topics=tuple(t for t in answer.topics if t.name in visible)
             )
@@ -263,6 +343,12 @@ class BrokerSeam(GroupCalls):
         return dataclasses.replace(
             answer, topics=tuple(_visible_meta(t, refused, uncreatable) for t in answer.topics)
         )
+
+    def health(self, *, caller: Caller = ANONYMOUS) -> BrokerHealth:
+        """This broker's health (ok, low_space, degraded with the reasons): what an admin
+        health endpoint serves (issue 24)."""
+        self.admit(caller, "health")
+        return self._core.health()
 
     def topic_name(self, topic_id: str, *, caller: Caller = ANONYMOUS) -> str | None:
         """The name of the topic with this id (32 hex digits; Kafka's topic ids), or None."""
@@ -310,7 +396,7 @@ class BrokerSeam(GroupCalls):
     ) -> list[TopicListing]:
         self.admit(caller, "list_topics")
         listed = await self._core.list_topics(include_internal=include_internal)
-        visible = set(self.security.visible(caller, "list_topics", [t.name for t in listed]))
+        visible = set(self.visible(caller, "list_topics", [t.name for t in listed]))
         return [t for t in listed if t.name in visible]
 
     async def describe_topics(

@@ -20,8 +20,10 @@ from typing import Protocol, TypeVar
 
 from logd.broker.security.seam_part import SecuritySeam
 from logd.errors import LogdError
+from logd.security.principal import BROKER as BROKER_PRINCIPAL
+from logd.security.quota import QuotaKind
 
-__all__ = ["ANONYMOUS", "AdmitAll", "Caller", "Gate", "SeamBase", "serve_allowed"]
+__all__ = ["ANONYMOUS", "BROKER", "AdmitAll", "Caller", "Gate", "SeamBase", "serve_allowed"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -39,6 +41,14 @@ class Caller:
 
 
 ANONYMOUS = Caller()
+#: The broker itself, for a front end's own calls on the broker's behalf (the schema
+#: registry reading and writing `_schemas`, MQTT's `__mqtt_*` topics and the positions it keeps
+#: for a device -- after the client's own rights were checked): admitted without a check and
+#: counted against no quota; never hand it a client. Here it is known by identity (``caller
+#: is BROKER``); its principal (``logd.security.principal.BROKER``, type ``Broker``) is one no
+#: authenticator yields, so the guard can admit it when another broker forwards its call
+#: (``logd.v1.ClusterForward``, brokers only).
+BROKER = Caller(principal=str(BROKER_PRINCIPAL), listener="internal")
 
 
 class Gate(Protocol):
@@ -64,14 +74,35 @@ class SeamBase:
     security: SecuritySeam
 
     def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
-        """The one check every call makes first (see :class:`Gate`)."""
-        self._gate.admit(caller, action, resources)
+        """The one check every call makes first (see :class:`Gate`); :data:`BROKER` passes."""
+        if caller is not BROKER:
+            self._gate.admit(caller, action, resources)
+
+    def _record(self, caller: Caller, kind: QuotaKind, value: float) -> None:
+        if caller is not BROKER:
+            self.security.record(caller, kind, value)
+
+    def visible(self, caller: Caller, action: str, names: Collection[str]) -> list[str]:
+        """The ``names`` ``caller`` may see for a listing ``action`` (the others left out,
+        as Kafka leaves out of Metadata the topics a caller may not describe)."""
+        if caller is BROKER:
+            return list(names)
+        return self.security.visible(caller, action, names)
 
     def refusals(self, caller: Caller, action: str, names: Iterable[str]) -> dict[str, LogdError]:
         """The check of a call that names many resources: the request passes the gate as a
         whole (authentication, the request quota), then each of ``names`` the caller may not
         use is refused on its own -- with its typed error, counted as a refusal."""
         self.admit(caller, action)
+        return self.item_refusals(caller, action, names)
+
+    def item_refusals(
+        self, caller: Caller, action: str, names: Iterable[str]
+    ) -> dict[str, LogdError]:
+        """Each of ``names`` ``caller`` may not use for ``action`` (the request itself was
+        admitted already: the topics a group call names, say)."""
+        if caller is BROKER:
+            return {}
         return self.security.refusals(caller, action, names)
 
 

@@ -94,7 +94,7 @@ class GroupCalls(SeamBase):
         """A topic the caller may not read answers TOPIC_AUTHORIZATION_FAILED for each of its
         partitions; the others are committed (Kafka's OffsetCommit)."""
         self.admit(caller, "commit_offsets", (req.group_id,))
-        refused = self.security.refusals(
+        refused = self.item_refusals(
             caller, "commit_offsets_topics", {p.topic for p in req.partitions}
         )
         if not refused:
@@ -125,10 +125,10 @@ class GroupCalls(SeamBase):
         answer = await self._groups.fetch_offsets(group_id, partitions)
         topics = {p.topic for p in answer.partitions}
         if partitions is None:
-            visible = set(self.security.visible(caller, "fetch_offsets_topics", topics))
+            visible = set(self.visible(caller, "fetch_offsets_topics", topics))
             kept = tuple(p for p in answer.partitions if p.topic in visible)
             return dataclasses.replace(answer, partitions=kept)
-        refused = self.security.refusals(caller, "fetch_offsets_topics", topics)
+        refused = self.item_refusals(caller, "fetch_offsets_topics", topics)
         if not refused:
             return answer
         marked = tuple(
@@ -145,7 +145,7 @@ class GroupCalls(SeamBase):
         """Delete some committed offsets of a group (Kafka's OffsetDelete: DELETE on the group,
         READ on each topic, else TOPIC_AUTHORIZATION_FAILED for its partitions)."""
         self.admit(caller, "delete_offsets", (req.group_id,))
-        refused = self.security.refusals(
+        refused = self.item_refusals(
             caller, "delete_offsets_topics", {tp.topic for tp in req.partitions}
         )
         kept = tuple(tp for tp in req.partitions if tp.topic not in refused)
@@ -167,9 +167,7 @@ class GroupCalls(SeamBase):
     ) -> ListGroupsResponse:
         self.admit(caller, "list_groups")
         answer = await self._groups.list_groups(states)
-        visible = set(
-            self.security.visible(caller, "list_groups", [g.group_id for g in answer.groups])
-        )
+        visible = set(self.visible(caller, "list_groups", [g.group_id for g in answer.groups]))
         return dataclasses.replace(
             answer, groups=tuple(g for g in answer.groups if g.group_id in visible)
         )

@@ -21,13 +21,16 @@ format, as ``codec`` defines it); nothing here knows gRPC. Ownership: the broker
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import errno
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from logd.cluster.codec import GroupMessage, decode_frame, decode_losses
 from logd.errors import BrokerUnavailableError, InvalidRequestError
 from logd.metadata.types import LeadershipResult
+from logd.storage.faults import FAULTS
 from logd.v1 import cluster_pb2
 
 __all__ = ["ClusterHandler", "FaultState"]
@@ -67,12 +70,16 @@ class ClusterHandler:
         self._transfer = transfer
         self._faults = faults
         self._fault_injection = fault_injection
+        #: peer -> its Raft streams open here (a restarted peer's new stream may come
+        #: before the old one's end is seen: only the last one's end is lost contact).
+        self._streams: collections.Counter[int] = collections.Counter()
 
     def raft_frame(self, frame: Any, *, first: bool) -> None:
         """One frame of an incoming Raft stream (``first``: the stream's first)."""
         if first:
             # A new stream from a peer: it may have restarted and lost what it had
             # acknowledged (a cut segment): leaders probe it again.
+            self._streams[frame.src] += 1
             self._peer_connected(frame.src)
         if frame.src in self._faults.blocked_from:
             return
@@ -84,8 +91,12 @@ class ClusterHandler:
 
     def raft_stream_ended(self, src: int) -> None:
         """The Raft stream from ``src`` ended -- broken, as when its process died: its quiet
-        groups must not wait for the controller's liveness to notice (issue 21)."""
-        self._peer_lost(src)
+        groups must not wait for the controller's liveness to notice (issue 21) -- unless
+        another stream from it is open (it restarted and reconnected first)."""
+        self._streams[src] -= 1
+        if self._streams[src] <= 0:
+            del self._streams[src]
+            self._peer_lost(src)
 
     def _check_blocked(self, src: int) -> None:
         if src in self._faults.blocked_from:
@@ -112,8 +123,17 @@ class ClusterHandler:
         if request.clear:
             faults.blocked_to.clear()
             faults.blocked_from.clear()
+            FAULTS.clear()
         faults.blocked_to.update(request.block_to)
         faults.blocked_from.update(request.block_from)
+        if request.disk_fail_count > 0:
+            if request.disk_fail_errno not in errno.errorcode:
+                raise InvalidRequestError(f"unknown errno {request.disk_fail_errno}")
+            arm = FAULTS.fail_fsyncs if request.disk_fail_fsync else FAULTS.fail_writes
+            arm(request.disk_fail_path, request.disk_fail_errno, request.disk_fail_count)
+        if request.HasField("fsync_delay_ms"):
+            FAULTS.set_fsync_delay(max(0, request.fsync_delay_ms) / 1000.0)
         return cluster_pb2.FaultResponse(
-            blocked_to=sorted(faults.blocked_to), blocked_from=sorted(faults.blocked_from)
-        )
+            blocked_to=sorted(faults.blocked_to), blocked_from=sorted(faults.blocked_from),
+            disk_faults_pending=FAULTS.pending(), disk_faults_fired=FAULTS.fired,
+        )  # fmt: skip

@@ -20,6 +20,7 @@ Ownership: opened and closed on the broker's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from logd.broker.core import BrokerCore
 from logd.broker.groups.service import GroupService
 from logd.broker.replicas import ReplicaManager
 from logd.broker.retention import RetentionTask
+from logd.broker.routing import Forwarder, Router
 from logd.broker.seam import BrokerSeam
 from logd.broker.security.config import derived_cluster_id
 from logd.broker.security.services import SecurityServices
@@ -38,10 +40,12 @@ from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock, SystemClock
 from logd.cluster.runtime import ClusterRuntime
 from logd.cluster.settings import ClusterSettings
+from logd.frontends.grpc.forwarder import GrpcForwarder
 from logd.frontends.http.mounts import HttpMounts
 from logd.metadata.store import leader_hint_for
 from logd.metadata.types import HostPort
 from logd.storage import Flusher, FlushPolicy, LogManager
+from logd.storage.space import DiskUsage, SpaceState
 
 __all__ = ["BrokerNode", "cluster_identity", "cluster_peers", "cluster_settings"]
 
@@ -60,6 +64,7 @@ class BrokerNode:
         retention: RetentionTask,
         groups: GroupService,
         cluster: ClusterRuntime,
+        forwarder: Forwarder,
         security: SecurityServices | None = None,
     ) -> None:
         self.core = core
@@ -68,6 +73,9 @@ class BrokerNode:
         self.security = security
         #: What front ends call (``logd.broker.seam``).
         self.seam = BrokerSeam(core, groups, security=security)
+        #: The seam, for front ends whose clients do not route themselves (MQTT, HTTP):
+        #: what another broker leads is forwarded there (``logd.broker.routing``).
+        self.router = Router(self.seam, forwarder)
         #: Routes other front ends serve on the HTTP listener (``/mqtt``; its module doc).
         self.http_mounts = HttpMounts()
         self.cluster = cluster
@@ -107,7 +115,7 @@ class BrokerNode:
             flusher = Flusher(FlushPolicy(config.fsync.value), config.flush_interval_ms)
         logs = LogManager(
             config.data_dir, config=defaults.log, clock=clock, flusher=flusher,
-            cleaner=config.cleaner,
+            cleaner=config.cleaner, space=config.space,
         )  # fmt: skip
         cluster = ClusterRuntime(cluster_settings(config, address), me, logs, flusher, clock)
         try:
@@ -129,14 +137,39 @@ class BrokerNode:
         )
         cluster.bind(replicas.announce_leadership)
         core = BrokerCore(config, store, replicas, cluster.leadership)
+        core.telemetry.raft = cluster.driver
+        core.telemetry.fsync = flusher.fsync_seconds
+        core.telemetry.cleaner = logs.cleaner
+        core.metadata_failed = lambda: store.failed
+        cluster.set_local_storage(lambda: core.health().storage())
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)
+        loop = asyncio.get_running_loop()
+
+        def space_changed(usage: DiskUsage) -> None:
+            # The disk went low or full (or came back): retention frees space, so run it
+            # now; the heartbeat tells the controller (leaders elsewhere, health) at once.
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody cares
+                loop.call_soon_threadsafe(retention.wake)
+                if cluster.liveness is not None:
+                    loop.call_soon_threadsafe(cluster.liveness.poke)
+                if usage.state is not SpaceState.FULL:
+                    loop.call_soon_threadsafe(replicas.retry_creations_now)
+
+        logs.space.add_listener(space_changed)
         groups = GroupService(
             config.groups, store, replicas, core.create_topics, clock, node_id=config.node_id
         )
         security = SecurityServices.build(
             config.security, lambda: store.security, store.write_security, clock
         )
-        return cls(core, logs, flusher, retention, groups, cluster, security)
+        settings = cluster.config
+        forwarder = GrpcForwarder(
+            max_message_bytes=config.max_request_bytes,
+            node_id=config.node_id,
+            cluster_id=settings.cluster_id,
+            tls=settings.tls,
+        )
+        return cls(core, logs, flusher, retention, groups, cluster, forwarder, security)
 
     async def serve(self) -> None:
         """Phase two: wait for the controller, host the partitions, start the services."""
@@ -178,6 +211,7 @@ class BrokerNode:
         if self._serving:
             await self._retention.stop()
         self.core.replicas.close()
+        await self.router.close()
         await self.cluster.close()
         await asyncio.to_thread(self._logs.close)
         await asyncio.to_thread(self._flusher.stop)

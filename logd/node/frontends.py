@@ -27,9 +27,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 from logd.broker.config import BrokerConfig
+from logd.frontends.admin import AdminFrontEnd
 from logd.frontends.http import HttpFrontEnd, parse_http_settings
 from logd.frontends.kafka.listener import KafkaListener
 from logd.frontends.kafka.settings import KafkaSettings
+from logd.frontends.mqtt.server import MqttServer
+from logd.frontends.mqtt.settings import parse_settings as parse_mqtt_settings
+from logd.frontends.registry import RegistryFrontEnd
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
 
@@ -74,6 +78,23 @@ def kafka_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -
     )
 
 
+def admin_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> AdminFrontEnd:
+    """Metrics, health and the web console (issue 20): its limits are its own constants; it
+    takes the broker's TLS files (and so its client-certificate rule) like every listener."""
+    return AdminFrontEnd(address, node.seam, tls=config.tls)
+
+
+def mqtt_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> MqttServer:
+    """The ``mqtt.*`` keys are the front end's own (``logd.frontends.mqtt.settings``); it
+    reaches partitions led anywhere through ``node.router``. Its internal topics get
+    min(3, brokers) replicas unless ``mqtt.internal.replication.factor`` says."""
+    settings = parse_mqtt_settings(config.frontend_settings.get("mqtt", {}))
+    rf = settings.internal_replication_factor or min(3, max(1, len(config.peers)))
+    return MqttServer(
+        address, node.router, settings, internal_replication_factor=rf, tls=config.tls
+    )
+
+
 def http_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> HttpFrontEnd:
     """The REST proxy and STOMP; other front ends' routes come through ``node.http_mounts``
     (``logd.frontends.http.mounts``). The ``http.*`` keys are checked here, at start."""
@@ -81,8 +102,18 @@ def http_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) ->
     return HttpFrontEnd(address, node.seam, settings, tls=config.tls, mounts=node.http_mounts)
 
 
+def registry_front_end(
+    address: HostPort, config: BrokerConfig, node: BrokerNode
+) -> RegistryFrontEnd:
+    """Confluent's Schema Registry API over ``_schemas`` (``logd.frontends.registry``)."""
+    return RegistryFrontEnd(address, node.seam, config.tls)
+
+
 #: listener name -> factory. One line per front end.
 FRONT_ENDS: dict[str, FrontEndFactory] = {
     "kafka": kafka_front_end,
+    "admin": admin_front_end,
     "http": http_front_end,
+    "mqtt": mqtt_front_end,
+    "registry": registry_front_end,
 }

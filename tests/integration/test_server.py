@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from logd.broker.listeners import LISTENERS
 from logd.errors import ErrorCode
+from logd.node.frontends import FRONT_ENDS
 from logd.node.listeners import read_listeners
 from logd.v1 import admin_pb2, broker_pb2
 from tests.helpers import free_port, wait_until
@@ -48,13 +49,13 @@ def test_health_and_reflection(broker: BrokerProcess) -> None:
     out = broker.stdout_text()
     assert f"listening on {broker.address}, data in {broker.data_dir}" in out
     assert "logd produce" in out and "logd consume" in out
-    # Every listener that exists reports the address it bound; the others (no front end
-    # yet) were given free ports by the harness and are simply not started.
+    # Every listener that exists (gRPC and each registered front end) reports the address it
+    # bound; the others (no front end yet) were given free ports and are not started.
     assert f"listener grpc {broker.address}\n" in out
-    kafka = broker.listeners["kafka"]
-    assert broker.bound() == {"grpc": broker.address, "kafka": kafka}
-    assert f"listener kafka {kafka}\n" in out
-    assert f"kcat -b {kafka} -L" in out
+    served = {name: broker.listeners[name] for name in FRONT_ENDS}
+    assert broker.bound() == {"grpc": broker.address, **served}
+    for name, address in served.items():
+        assert f"listener {name} {address}\n" in out
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ put in a context variable that ``handlers.caller_of`` reads. A caller muted by a
 (``throttle_ms``) is held that long before its call runs: gRPC has no throttle field, so
 holding the next call is how it is muted.
 
-Internal service (``ClusterInternal``): with TLS, the peer's certificate must be
+Internal services (``ClusterInternal``, and ``ClusterForward``, whose requests name the caller
+another broker authenticated): with TLS, the peer's certificate must be
 ``CN=broker-<id>`` for a broker of the cluster (mTLS; needs ``--tls-client-auth required``
 for brokers to present one); without a certificate, the call must carry the cluster's id
 and a broker's node id (``logd-cluster-id``, ``logd-node-id``): refused otherwise with
@@ -24,8 +25,6 @@ Health and reflection answer anyone (they reveal nothing and probes need them).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextvars
 import inspect
 import logging
@@ -38,6 +37,7 @@ from logd.broker.seam import ANONYMOUS, BrokerSeam, Caller
 from logd.errors import ClusterAuthorizationFailedError, LogdError, SaslAuthenticationFailedError
 from logd.frontends.grpc.errors import abort
 from logd.security.certs import broker_node_id
+from logd.security.plain import parse_basic
 
 _log = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ __all__ = [
 CALLER: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("logd_caller", default=None)
 CLUSTER_ID_KEY = "logd-cluster-id"
 NODE_ID_KEY = "logd-node-id"
-_INTERNAL = "logd.v1.ClusterInternal"
+#: Brokers only: the internal service, and the requests a broker forwards to a partition's
+#: leader with the caller it authenticated (``logd.v1.ClusterForward``).
+_INTERNAL = frozenset({"logd.v1.ClusterInternal", "logd.v1.ClusterForward"})
 _OPEN = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
 _LISTENER = "grpc"
 
@@ -71,19 +73,6 @@ def client_id_of(metadata: dict[str, str]) -> str:
     """The client's name from its user agent (``logd-python/<client.id>``)."""
     agent = metadata.get("user-agent", "")
     return agent.split(" ", 1)[0].partition("/")[2] if agent.startswith("logd-") else ""
-
-
-def _basic(token: str) -> tuple[str, str]:
-    scheme, _, encoded = token.partition(" ")
-    try:
-        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        sep = ""
-    if scheme.lower() != "basic" or not sep:
-        raise SaslAuthenticationFailedError(
-            "authorization metadata must be 'Basic base64(user:pw)'"
-        )
-    return user, password
 
 
 def _peer_pem(context: grpc.aio.ServicerContext) -> bytes | None:
@@ -115,7 +104,7 @@ class Authentication(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         service = details.method.lstrip("/").partition("/")[0]
         if service in _OPEN:
             return handler
-        if service == _INTERNAL:
+        if service in _INTERNAL:
             return _wrap(handler, self._admit_broker)
         seam = self._seam
         if seam is None or (not seam.security.authentication_required and not self._tls):
@@ -133,12 +122,12 @@ class Authentication(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             pem = _peer_pem(context)
             if token is not None:
                 try:
-                    user, password = _basic(token)
+                    credentials = parse_basic(token)
                 except LogdError:
                     await security.failed(_LISTENER, "bad authorization", context.peer())
                     raise
                 principal = await security.authenticate_password(
-                    user, password, _LISTENER, context.peer()
+                    credentials.username, credentials.password, _LISTENER, context.peer()
                 )
             elif pem is not None and security.authentication_required:
                 principal = await security.certificate_principal(pem, _LISTENER, context.peer())

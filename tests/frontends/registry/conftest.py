@@ -1,0 +1,5 @@
+"""The registry fixtures (tests/frontends/registry/harness.py)."""
+
+from tests.frontends.registry.harness import registry, registry_seam
+
+__all__ = ["registry", "registry_seam"]
