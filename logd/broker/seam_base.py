@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable,
 from typing import Protocol, TypeVar
 
 from logd.broker.security.seam_part import SecuritySeam
-from logd.errors import LogdError
+from logd.errors import GroupAuthorizationFailedError, LogdError, TopicAuthorizationFailedError
 from logd.security.principal import BROKER as BROKER_PRINCIPAL
 from logd.security.quota import QuotaKind
 
@@ -66,6 +66,10 @@ class AdmitAll:
         return None
 
 
+#: The refusals of one resource among several: answered per item, not for the request.
+_PER_ITEM = (TopicAuthorizationFailedError, GroupAuthorizationFailedError)
+
+
 class SeamBase:
     """The gate and the security half every seam call uses."""
 
@@ -90,11 +94,23 @@ class SeamBase:
         return self.security.visible(caller, action, names)
 
     def refusals(self, caller: Caller, action: str, names: Iterable[str]) -> dict[str, LogdError]:
-        """The check of a call that names many resources: the request passes the gate as a
-        whole (authentication, the request quota), then each of ``names`` the caller may not
-        use is refused on its own -- with its typed error, counted as a refusal."""
-        self.admit(caller, action)
-        return self.item_refusals(caller, action, names)
+        """The check of a call that names many resources: the gate admits the request with
+        all of them, or -- when it refuses one of them (a topic or a group) -- each of
+        ``names`` the caller may not use is refused on its own, with its typed error, and
+        the rest is served. What refuses the whole request (authentication, a cluster
+        action, a gate of another kind) still raises."""
+        names = list(dict.fromkeys(names))
+        if caller is BROKER:
+            return {}
+        try:
+            self._gate.admit(caller, action, names)
+        except _PER_ITEM as exc:
+            refused = self.security.refusals(caller, action, names)
+            if not refused:
+                raise exc from None
+            self.security.record(caller, QuotaKind.REQUEST, 1)  # what admit would have
+            return refused
+        return {}
 
     def item_refusals(
         self, caller: Caller, action: str, names: Iterable[str]

@@ -6,6 +6,7 @@ group shared by a librdkafka consumer and logd's own consumer (over gRPC)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import subprocess
 import threading
 import time
@@ -22,11 +23,19 @@ from confluent_kafka.admin import NewTopic as CkNewTopic
 from kafka import TopicPartition as KpTopicPartition
 from kafka import errors as kafka_errors
 from kafka.admin import KafkaAdminClient, MemberToRemove
+from kio.schema.find_coordinator.v1 import request as fc1
+from kio.schema.join_group.v3 import request as jg3
+from kio.schema.join_group.v4 import request as jg4
+from kio.schema.leave_group.v0 import request as lg0
+from kio.schema.list_groups.v5 import request as ls5
+from kio.schema.offset_fetch.v1 import request as of1
 
 from logd.client import Consumer
+from partitioning import Subscription, encode_subscription
 from tests.integration.cluster import BrokerProcess
 from tests.integration.conftest import _finish
 from tests.integration.kafka.conftest import bootstrap, start_kafka_broker
+from tests.integration.kafka.raw import RawClient
 
 pytestmark = pytest.mark.integration
 
@@ -401,3 +410,37 @@ def test_a_librdkafka_consumer_and_a_logd_consumer_share_one_group(
     finally:
         logd.close()
         ck.consumer.close()
+
+
+def test_the_group_apis_keep_each_versions_rules_on_the_wire(kafka: str) -> None:
+    """Through kio's own serializers: JoinGroup before v4 joins at once, from v4 hands out
+    the member id first (KIP-394); LeaveGroup v0 answers its one member's error; OffsetFetch
+    v1 (no group error field) puts the group's error on each partition asked; ListGroups v5:
+    every group here is classic."""
+    subscription = encode_subscription(Subscription(("wire",)))
+    session = datetime.timedelta(seconds=10)
+    with RawClient(kafka) as c:
+        found = c.call(10, 1, fc1.FindCoordinatorRequest(key="wire-3", key_type=0))
+        assert found.error_code.value == 0
+        joined = c.call(11, 3, jg3.JoinGroupRequest(
+            group_id="wire-3", session_timeout=session, rebalance_timeout=session,
+            member_id="", protocol_type="consumer",
+            protocols=(jg3.JoinGroupRequestProtocol(name="range", metadata=subscription),),
+        ))  # fmt: skip
+        assert joined.error_code.value == 0 and joined.leader == joined.member_id != ""
+        first = c.call(11, 4, jg4.JoinGroupRequest(
+            group_id="wire-4", session_timeout=session, rebalance_timeout=session,
+            member_id="", protocol_type="consumer",
+            protocols=(jg4.JoinGroupRequestProtocol(name="range", metadata=subscription),),
+        ))  # fmt: skip
+        assert first.error_code.value == 79 and first.member_id  # MEMBER_ID_REQUIRED
+        left = c.call(13, 0, lg0.LeaveGroupRequest(group_id="wire-3", member_id="nobody"))
+        assert left.error_code.value == 25  # UNKNOWN_MEMBER_ID
+        asked = (of1.OffsetFetchRequestTopic(name="wire", partition_indexes=(0, 1)),)
+        fetched = c.call(9, 1, of1.OffsetFetchRequest(group_id="", topics=asked))
+        assert [p.error_code.value for p in fetched.topics[0].partitions] == [24, 24]
+        classic = c.call(16, 5, ls5.ListGroupsRequest(states_filter=(), types_filter=("classic",)))
+        assert "wire-3" in {g.group_id for g in classic.groups}
+        assert {g.group_type for g in classic.groups} == {"classic"}
+        other = c.call(16, 5, ls5.ListGroupsRequest(states_filter=(), types_filter=("consumer",)))
+        assert other.groups == ()
