@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from logd.broker import api
 from logd.broker.api import (
@@ -94,6 +94,17 @@ _name = attrgetter("name")
 
 def _tp(x: Any) -> tuple[str, int]:
     return x.topic, x.partition
+
+
+class _PartitionItem(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+
+
+_Item = TypeVar("_Item", bound=_PartitionItem)
+_Answer = TypeVar("_Answer")
 
 
 def _same(name: str) -> str:
@@ -249,20 +260,18 @@ class BrokerSeam(GroupCalls):
         caller: Caller,
         any_replica: bool,
     ) -> list[FetchPartitionResult]:
-        results = await serve_allowed(
+        results = await self._per_partition(
+            caller,
+            "fetch",
             partitions,
-            self.refusals(caller, "fetch", {p.topic for p in partitions}),
-            name=_topic,
-            key=_tp,
-            answer_key=_tp,
-            serve=lambda kept: self._core.fetch(
+            lambda kept: self._core.fetch(
                 kept,
                 max_wait_ms=max_wait_ms,
                 min_bytes=min_bytes,
                 max_bytes=max_bytes,
                 any_replica=any_replica,
             ),
-            refusal=lambda p, error: FetchPartitionResult(p.topic, p.partition, error),
+            FetchPartitionResult,
         )
         self._record(caller, QuotaKind.FETCH, sum(len(r.records) for r in results))
         return results
@@ -270,42 +279,52 @@ class BrokerSeam(GroupCalls):
     async def list_offsets(
         self, queries: Sequence[ListOffsetsQuery], *, caller: Caller = ANONYMOUS
     ) -> list[ListOffsetsResult]:
-        return await serve_allowed(
-            queries,
-            self.refusals(caller, "list_offsets", {q.topic for q in queries}),
-            name=_topic,
-            key=_tp,
-            answer_key=_tp,
-            serve=self._core.list_offsets,
-            refusal=lambda q, error: ListOffsetsResult(q.topic, q.partition, error),
+        return await self._per_partition(
+            caller, "list_offsets", queries, self._core.list_offsets, ListOffsetsResult
         )
 
     async def describe_producers(
         self, partitions: Sequence[api.TopicPartition], *, caller: Caller = ANONYMOUS
     ) -> list[PartitionProducers]:
         """The idempotent producers each partition remembers (Kafka's DescribeProducers)."""
-        return await serve_allowed(
+        return await self._per_partition(
+            caller,
+            "describe_producers",
             partitions,
-            self.refusals(caller, "describe_producers", {tp.topic for tp in partitions}),
-            name=_topic,
-            key=_tp,
-            answer_key=_tp,
-            serve=self._core.describe_producers,
-            refusal=lambda tp, error: PartitionProducers(tp.topic, tp.partition, error),
+            self._core.describe_producers,
+            PartitionProducers,
         )
 
     async def offsets_for_leader_epochs(
         self, queries: Sequence[EpochEndQuery], *, caller: Caller = ANONYMOUS
     ) -> list[EpochEndResult]:
         """Where each leader epoch (Raft term) ends: a consumer's truncation check."""
-        return await serve_allowed(
+        return await self._per_partition(
+            caller,
+            "offsets_for_leader_epochs",
             queries,
-            self.refusals(caller, "offsets_for_leader_epochs", {q.topic for q in queries}),
+            self._core.offsets_for_leader_epochs,
+            EpochEndResult,
+        )
+
+    async def _per_partition(
+        self,
+        caller: Caller,
+        action: str,
+        items: Sequence[_Item],
+        serve: Callable[[list[_Item]], Awaitable[Sequence[_Answer]]],
+        refused: Callable[[str, int, LogdError], _Answer],
+    ) -> list[_Answer]:
+        """A per-partition call answered per item (see ``serve_allowed``): ``refused(topic,
+        partition, error)`` for the partitions of a topic the caller may not use."""
+        return await serve_allowed(
+            items,
+            self.refusals(caller, action, {i.topic for i in items}),
             name=_topic,
             key=_tp,
             answer_key=_tp,
-            serve=self._core.offsets_for_leader_epochs,
-            refusal=lambda q, error: EpochEndResult(q.topic, q.partition, error),
+            serve=serve,
+            refusal=lambda i, error: refused(i.topic, i.partition, error),
         )
 
     # -- metadata and admin -----------------------------------------------------------------
