@@ -31,6 +31,7 @@ from logd.broker.api import (
     ClusterDescription,
     ClusterMetadata,
     ConfigChange,
+    ConfigEntry,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -51,7 +52,7 @@ from logd.broker.api import (
     TopicPartition,
     TopicResult,
 )
-from logd.broker.config import BrokerConfig
+from logd.broker.config import BrokerConfig, config_values
 from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.health import BrokerHealth, assess_health
 from logd.broker.partition import AppendResult
@@ -478,6 +479,10 @@ class BrokerCore:
             error = InvalidRequestError("this broker does not replicate: no leadership to move")
             return LeadershipResult(error=error)
         return await self.leadership.transfer(topic, partition, target, timeout_ms)
+
+    def broker_configs(self) -> list[ConfigEntry]:
+        """This broker's config: every key, its value, whether it is the default."""
+        return [ConfigEntry(k, v or "", d) for k, v, d in config_values(self.config)]
 
     async def describe_cluster(self) -> ClusterDescription:
         return ClusterDescription(

@@ -44,6 +44,7 @@ from logd.broker.api import (
     ClusterDescription,
     ClusterMetadata,
     ConfigChange,
+    ConfigEntry,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -375,6 +376,12 @@ class BrokerSeam(GroupCalls):
         if name is not None and self.refusals(caller, "metadata", (name,)):
             return None  # as unknown: an id does not tell a caller what it may not see
         return name
+
+    def broker_configs(self, *, caller: Caller = ANONYMOUS) -> list[ConfigEntry]:
+        """This broker's config, every key with its value (Kafka's DescribeConfigs of a
+        broker: DESCRIBE_CONFIGS on the cluster)."""
+        self.admit(caller, "describe_broker_configs")
+        return self._core.broker_configs()
 
     async def describe_cluster(self, *, caller: Caller = ANONYMOUS) -> ClusterDescription:
         self.admit(caller, "describe_cluster")

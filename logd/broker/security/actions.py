@@ -67,6 +67,7 @@ ACTIONS: dict[str, Need] = {
     "list_topics": Need(Op.DESCRIBE, RT.TOPIC, filter=True),
     "describe_topics": Need(Op.DESCRIBE, RT.TOPIC),
     "describe_configs": Need(Op.DESCRIBE_CONFIGS, RT.TOPIC),
+    "describe_broker_configs": Need(Op.DESCRIBE_CONFIGS, RT.CLUSTER),
     "alter_configs": Need(Op.ALTER_CONFIGS, RT.TOPIC),
     "create_partitions": Need(Op.ALTER, RT.TOPIC),
     "transfer_leadership": Need(Op.ALTER, RT.CLUSTER),

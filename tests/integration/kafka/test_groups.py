@@ -18,11 +18,12 @@ from confluent_kafka import Consumer as CkConsumer
 from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, KafkaException
 from confluent_kafka import Producer as CkProducer
 from confluent_kafka import TopicPartition as CkTopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
 from confluent_kafka.admin import NewTopic as CkNewTopic
 from kafka import TopicPartition as KpTopicPartition
 from kafka import errors as kafka_errors
 from kafka.admin import KafkaAdminClient, MemberToRemove
+from kio.schema.describe_configs.v1 import request as dc1
 from kio.schema.find_coordinator.v1 import request as fc1
 from kio.schema.join_group.v3 import request as jg3
 from kio.schema.join_group.v4 import request as jg4
@@ -422,11 +423,16 @@ def test_the_group_apis_keep_each_versions_rules_on_the_wire(kafka: str) -> None
     with RawClient(kafka) as c:
         found = c.call(10, 1, fc1.FindCoordinatorRequest(key="wire-3", key_type=0))
         assert found.error_code.value == 0
-        joined = c.call(11, 3, jg3.JoinGroupRequest(
+        join = jg3.JoinGroupRequest(
             group_id="wire-3", session_timeout=session, rebalance_timeout=session,
             member_id="", protocol_type="consumer",
             protocols=(jg3.JoinGroupRequestProtocol(name="range", metadata=subscription),),
-        ))  # fmt: skip
+        )  # fmt: skip
+        joined = c.call(11, 3, join)
+        deadline = time.monotonic() + DEADLINE_S
+        while joined.error_code.value == 14:  # COORDINATOR_LOAD_IN_PROGRESS: clients retry
+            assert time.monotonic() < deadline, "the coordinator never loaded"
+            joined = c.call(11, 3, join)
         assert joined.error_code.value == 0 and joined.leader == joined.member_id != ""
         first = c.call(11, 4, jg4.JoinGroupRequest(
             group_id="wire-4", session_timeout=session, rebalance_timeout=session,
@@ -444,3 +450,23 @@ def test_the_group_apis_keep_each_versions_rules_on_the_wire(kafka: str) -> None
         assert {g.group_type for g in classic.groups} == {"classic"}
         other = c.call(16, 5, ls5.ListGroupsRequest(states_filter=(), types_filter=("consumer",)))
         assert other.groups == ()
+
+
+def test_the_admin_client_reads_the_brokers_group_settings(kafka: str) -> None:
+    """DescribeConfigs of a broker: every key, set ones as the broker's static config."""
+    admin = AdminClient({"bootstrap.servers": kafka})
+    (future,) = admin.describe_configs([ConfigResource(ResourceType.BROKER, "0")]).values()
+    configs = future.result(DEADLINE_S)
+    delay = configs["group.initial.rebalance.delay.ms"]
+    assert (delay.value, delay.source) == ("0", ConfigSource.STATIC_BROKER_CONFIG.value)
+    assert delay.is_read_only
+    created = configs["auto.create.topics.enable"]
+    assert (created.value, created.source) == ("true", ConfigSource.DEFAULT_CONFIG.value)
+    assert "offsets.topic.num.partitions" in configs
+    # Another broker's config is that broker's to answer (clients send it there).
+    other = dc1.DescribeConfigsResource(resource_type=4, resource_name="7", configuration_keys=None)
+    with RawClient(kafka) as c:
+        answer = c.call(
+            32, 1, dc1.DescribeConfigsRequest(resources=(other,), include_synonyms=False)
+        )
+    assert answer.results[0].error_code.value == 42  # INVALID_REQUEST
