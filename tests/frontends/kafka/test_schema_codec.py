@@ -5,6 +5,7 @@ the same bytes as kio's writer, the same values as kio's reader; and on bad byte
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import resource
 import struct
@@ -19,12 +20,18 @@ from kio.schema.metadata.v4.request import MetadataRequest as MetadataRequestV4
 from kio.schema.metadata.v12.request import MetadataRequest as MetadataRequestV12
 from kio.schema.produce.v9.request import ProduceRequest as ProduceRequestV9
 from kio.serial import entity_reader, entity_writer
-from kio.static.primitive import Records
+from kio.static.primitive import Records, i64Timedelta
 
 from logd.frontends.kafka.schema_codec import SchemaDecodeError, decode, encode
 from logd.frontends.kafka.table import API_TABLE
 
 st.register_type_strategy(Records, st.binary(max_size=64))
+# kio's own strategy draws durations near timedelta.max that overflow its conversion to
+# milliseconds (OffsetCommit v2-4's retention_time); 2**50 ms is 35,000 years.
+st.register_type_strategy(
+    i64Timedelta,
+    st.integers(-(2**50), 2**50).map(lambda ms: i64Timedelta.parse(dt.timedelta(milliseconds=ms))),
+)
 
 
 def _classes(every_version: bool) -> list[type[Any]]:
