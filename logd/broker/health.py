@@ -5,7 +5,8 @@ heartbeats and an admin health endpoint report.
 * ``low_space`` -- the disk is below its alert threshold (``storage.alert.free.*``): a
   warning, every write is still accepted;
 * ``degraded`` -- something is refused or not served here: the disk is below its reserve
-  (client writes refused), a log is offline (being reopened after a failed fsync), a
+  (client writes refused), a log is offline (being reopened after a failed fsync), the
+  writes of a log are failing (retried), a
   partition's log could not be created (retried), or the metadata log stopped. Each reason
   is one sentence naming what and where.
 
@@ -75,6 +76,10 @@ def assess_health(
         size += log.size_bytes
         if log.offline_reason is not None:
             reasons.append(f"log {log.name} is offline ({log.offline_reason})")
+    for partition in replicas:
+        failing = partition.write_failing()
+        if failing is not None:
+            reasons.append(f"writes to log {partition.tp} are failing ({failing})")
     for tp, why in sorted(replicas.uncreated.items()):
         reasons.append(f"the log of {tp} cannot be created ({why})")
     failed = metadata_failed()

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka import KafkaError
 from confluent_kafka import Producer as KafkaProducer
@@ -26,6 +27,7 @@ from logd.client import Producer
 from logd.v1 import cluster_pb2, cluster_pb2_grpc
 from tests.helpers import wait_until
 from tests.integration.cluster import BrokerProcess, Cluster
+from tests.integration.http_support import JSON_V2, url_of
 from tests.integration.replicas import partition_info, wait_in_sync, wait_leader
 from tests.integration.small_disk import fill, free_bytes, small_disk
 
@@ -109,6 +111,13 @@ def test_a_single_broker_on_a_full_disk_refuses_at_once_serves_reads_and_resumes
         refused = _kafka_produce(kafka, "t", b"k")
         assert refused is not None and refused.code() == KafkaError.KAFKA_STORAGE_ERROR, refused
         assert time.monotonic() - started < 5  # at once, not at message.timeout.ms
+        # ... and a REST proxy client: Confluent's retriable per-record error (2), naming why.
+        with httpx.Client(base_url=url_of(broker), timeout=10) as rest:
+            answer = rest.post("/topics/t", json={"records": [{"value": "h"}]},
+                               headers={"Content-Type": JSON_V2})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        (offset,) = answer.json()["offsets"]
+        assert offset["error_code"] == 2 and f"disk {disk}" in offset["error"], offset
 
         ballast.unlink()  # space returns: no restart
         wait_until(lambda: logd(address, "cluster", "health").returncode == 0, timeout=15,
@@ -291,6 +300,56 @@ def test_a_failed_fsync_takes_a_follower_offline_and_it_rejoins_through_raft(
         stored = _consume_all(bootstrap, "s")
         assert len(stored) == len(set(stored)) and set(writer.acked) <= set(stored)
         assert "Traceback" not in follower.stderr_path.read_text()
+        assert cluster.stop() == {0: 0, 1: 0, 2: 0}
+    finally:
+        cluster.stop()
+        cluster.close()
+
+
+def test_leadership_moves_off_a_broker_whose_disk_fails_and_it_rejoins(tmp_path: Path) -> None:
+    """RF=3: every write of the leader's partition files fails with EIO (the fault hook, a
+    disk that has gone bad). The leader steps down at once -- it cannot hold the partition
+    while its disk fails -- a replica with a working disk is elected, producers keep being
+    acknowledged, and health names the failing log. The disk mended, the broker catches up
+    and is back in the ISR without a restart. Nothing acknowledged is lost or doubled."""
+    cluster = Cluster(tmp_path, size=3, extra_args=["--enable-fault-injection"])
+    try:
+        cluster.start()
+        bootstrap = cluster.bootstrap
+        assert logd(bootstrap, "topic", "create", "e", "-r", "3").returncode == 0
+        wait_in_sync(bootstrap, "e")
+        leader = wait_leader(bootstrap, "e").leader
+        failing = cluster[leader]
+        with _Writer(bootstrap, "e") as writer:
+            wait_until(lambda: len(writer.acked) > 200, timeout=30, message="first acks")
+            _inject(failing, disk_fail_path="e-0/", disk_fail_errno=5,
+                    disk_fail_count=1 << 30)  # fmt: skip
+            started = time.monotonic()
+            moved = wait_leader(bootstrap, "e", not_in=(leader,), timeout=20)
+            took = time.monotonic() - started
+            assert moved.leader != leader
+            before = len(writer.acked)
+            wait_until(lambda: len(writer.acked) > before + 300, timeout=30,
+                       message="acknowledged after the leader's disk failed")  # fmt: skip
+            health = logd(bootstrap, "cluster", "health")
+            out = health.stdout.decode()
+            assert health.returncode == 10, out
+            assert f"node {leader} degraded: writes to log e-0 are failing" in out, out
+            assert "Input/output error (EIO)" in out or "EIO" in out, out
+            _inject(failing, clear=True)  # the disk works again
+            wait_in_sync(bootstrap, "e", timeout=60)
+            after = len(writer.acked)
+            wait_until(lambda: len(writer.acked) > after + 200, timeout=30, message="acks")
+        assert not writer.failed, writer.failed[:3]
+        wait_until(lambda: logd(bootstrap, "cluster", "health").returncode == 0, timeout=30,
+                   message="health back to ok")  # fmt: skip
+        stored = _consume_all(bootstrap, "e")
+        assert len(stored) == len(set(stored)), "a record is stored twice"
+        assert set(writer.acked) <= set(stored), "an acknowledged record is lost"
+        log = failing.stderr_path.read_text()
+        assert "stepping down so that a replica with a working disk leads" in log
+        assert "Traceback" not in log
+        print(f"leadership moved off the failing disk in {took:.2f} s")
         assert cluster.stop() == {0: 0, 1: 0, 2: 0}
     finally:
         cluster.stop()
