@@ -6,9 +6,9 @@ heartbeats and an admin health endpoint report.
   warning, every write is still accepted;
 * ``degraded`` -- something is refused or not served here: the disk is below its reserve
   (client writes refused), a log is offline (being reopened after a failed fsync), the
-  writes of a log are failing (retried), a
-  partition's log could not be created (retried), or the metadata log stopped. Each reason
-  is one sentence naming what and where.
+  writes of a log are failing (retried), a partition's log could not be created (retried),
+  or the metadata log or the Raft hard-state journal stopped. Each reason is one sentence
+  naming what and where.
 
 Reads only in-memory state (the disk's last sample, the logs' offline flags, sizes):
 cheap enough for every heartbeat. Owned by the broker's loop.
@@ -65,6 +65,7 @@ def assess_health(
     logs: LogManager,
     replicas: ReplicaManager,
     metadata_failed: Callable[[], str | None] = lambda: None,
+    journal_failed: Callable[[], str | None] = lambda: None,
 ) -> BrokerHealth:
     """One look at this broker (see the module doc)."""
     disk = logs.space.usage
@@ -85,6 +86,9 @@ def assess_health(
     failed = metadata_failed()
     if failed is not None:
         reasons.append(f"the metadata log stopped ({failed}); restart the broker")
+    failed = journal_failed()
+    if failed is not None:
+        reasons.append(f"the Raft hard-state journal stopped ({failed})")
     warning = disk.reason if disk.state is SpaceState.LOW else ""
     if reasons:
         status = HealthStatus.DEGRADED

@@ -128,6 +128,7 @@ class BrokerNode:
         cluster.bind(replicas.announce_leadership)
         core = BrokerCore(config, store, replicas, cluster.leadership)
         core.metadata_failed = lambda: store.failed
+        core.journal_failed = lambda: cluster.journal.failed if cluster.journal else None
         cluster.set_local_storage(lambda: core.health().storage())
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)
         loop = asyncio.get_running_loop()

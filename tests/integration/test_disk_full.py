@@ -193,6 +193,24 @@ class _Writer:
         self._producer.close()
 
 
+def _back_in_sync_and_acknowledging(bootstrap: str, topic: str, writer: _Writer) -> None:
+    """The fault healed: every replica back in the ISR, producers still acknowledged."""
+    wait_in_sync(bootstrap, topic, timeout=60)
+    after = len(writer.acked)
+    wait_until(lambda: len(writer.acked) > after + 200, timeout=30, message="acks")
+
+
+def _healthy_and_nothing_lost(bootstrap: str, topic: str, writer: _Writer) -> None:
+    """After the writer stopped: no send failed, health ok, every acknowledged record
+    stored exactly once."""
+    assert not writer.failed, writer.failed[:3]
+    wait_until(lambda: logd(bootstrap, "cluster", "health").returncode == 0, timeout=30,
+               message="health back to ok")  # fmt: skip
+    stored = _consume_all(bootstrap, topic)
+    assert len(stored) == len(set(stored)), "a record is stored twice"
+    assert set(writer.acked) <= set(stored), "an acknowledged record is lost"
+
+
 def test_three_brokers_keep_acknowledging_while_the_leaders_disk_is_full(
     tmp_path: Path,
 ) -> None:
@@ -221,15 +239,8 @@ def test_three_brokers_keep_acknowledging_while_the_leaders_disk_is_full(
             assert health.returncode == 10
             assert f"node {leader} degraded: disk {mounted[leader]}" in health.stdout.decode()
             ballast.unlink()
-            wait_in_sync(bootstrap, "r", timeout=60)
-            after = len(writer.acked)
-            wait_until(lambda: len(writer.acked) > after + 200, timeout=30, message="acks")
-        assert not writer.failed, writer.failed[:3]
-        wait_until(lambda: logd(bootstrap, "cluster", "health").returncode == 0, timeout=30,
-                   message="health back to ok")  # fmt: skip
-        stored = _consume_all(bootstrap, "r")
-        assert len(stored) == len(set(stored)), "a record is stored twice"
-        assert set(writer.acked) <= set(stored), "an acknowledged record is lost"
+            _back_in_sync_and_acknowledging(bootstrap, "r", writer)
+        _healthy_and_nothing_lost(bootstrap, "r", writer)
         assert partition_info(bootstrap, "r").leader >= 0
         assert cluster.stop() == {0: 0, 1: 0, 2: 0}
     finally:
@@ -237,6 +248,15 @@ def test_three_brokers_keep_acknowledging_while_the_leaders_disk_is_full(
         cluster.close()
         for d in disks:
             d.__exit__(None, None, None)
+
+
+def _replicated_topic(cluster: Cluster, topic: str) -> int:
+    """Start the brokers, create ``topic`` on all three and wait until it is in sync; its
+    leader."""
+    cluster.start()
+    assert logd(cluster.bootstrap, "topic", "create", topic, "-r", "3").returncode == 0
+    wait_in_sync(cluster.bootstrap, topic)
+    return wait_leader(cluster.bootstrap, topic).leader
 
 
 def _inject(broker: BrokerProcess, **fields: object) -> cluster_pb2.FaultResponse:
@@ -281,11 +301,8 @@ def test_a_failed_fsync_takes_a_follower_offline_and_it_rejoins_through_raft(
     Producers keep being acknowledged throughout; nothing is lost or doubled."""
     cluster = Cluster(tmp_path, size=3, extra_args=["--enable-fault-injection"])
     try:
-        cluster.start()
+        leader = _replicated_topic(cluster, "s")
         bootstrap = cluster.bootstrap
-        assert logd(bootstrap, "topic", "create", "s", "-r", "3").returncode == 0
-        wait_in_sync(bootstrap, "s")
-        leader = wait_leader(bootstrap, "s").leader
         follower = cluster[(leader + 1) % 3]
         with _Writer(bootstrap, "s") as writer:
             wait_until(lambda: len(writer.acked) > 200, timeout=30, message="first acks")
@@ -314,11 +331,8 @@ def test_leadership_moves_off_a_broker_whose_disk_fails_and_it_rejoins(tmp_path:
     and is back in the ISR without a restart. Nothing acknowledged is lost or doubled."""
     cluster = Cluster(tmp_path, size=3, extra_args=["--enable-fault-injection"])
     try:
-        cluster.start()
+        leader = _replicated_topic(cluster, "e")
         bootstrap = cluster.bootstrap
-        assert logd(bootstrap, "topic", "create", "e", "-r", "3").returncode == 0
-        wait_in_sync(bootstrap, "e")
-        leader = wait_leader(bootstrap, "e").leader
         failing = cluster[leader]
         with _Writer(bootstrap, "e") as writer:
             wait_until(lambda: len(writer.acked) > 200, timeout=30, message="first acks")
@@ -335,17 +349,10 @@ def test_leadership_moves_off_a_broker_whose_disk_fails_and_it_rejoins(tmp_path:
             out = health.stdout.decode()
             assert health.returncode == 10, out
             assert f"node {leader} degraded: writes to log e-0 are failing" in out, out
-            assert "Input/output error (EIO)" in out or "EIO" in out, out
+            assert "(EIO)" in out, out
             _inject(failing, clear=True)  # the disk works again
-            wait_in_sync(bootstrap, "e", timeout=60)
-            after = len(writer.acked)
-            wait_until(lambda: len(writer.acked) > after + 200, timeout=30, message="acks")
-        assert not writer.failed, writer.failed[:3]
-        wait_until(lambda: logd(bootstrap, "cluster", "health").returncode == 0, timeout=30,
-                   message="health back to ok")  # fmt: skip
-        stored = _consume_all(bootstrap, "e")
-        assert len(stored) == len(set(stored)), "a record is stored twice"
-        assert set(writer.acked) <= set(stored), "an acknowledged record is lost"
+            _back_in_sync_and_acknowledging(bootstrap, "e", writer)
+        _healthy_and_nothing_lost(bootstrap, "e", writer)
         log = failing.stderr_path.read_text()
         assert "stepping down so that a replica with a working disk leads" in log
         assert "Traceback" not in log
