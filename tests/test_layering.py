@@ -32,7 +32,7 @@ LAYERS = (
     "logd.frontends",
     "logd.node",
 )
-BASE = ("logd.errors", "logd.clock", "logd.tls")
+BASE = ("logd.errors", "logd.clock", "logd.tls", "logd.stats")
 PURE = ("replication", "partitioning", "logd.groups", "logd.security", "logd.registry")
 OTHERS = ("logd.client", "logd.v1", "logd.protogen", "cli")
 WIRE_USERS = ("logd.cluster", "logd.frontends", "logd.node", "logd.client")

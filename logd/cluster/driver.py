@@ -258,6 +258,10 @@ class RaftDriver:
         self._closed = False
         #: Completed fsync rounds (tests and metrics).
         self.sync_rounds = 0
+        #: Figures for the admin listener (read at scrape, issue 20): times a group hosted
+        #: here stood for election (became a candidate), and times one saw a new leader.
+        self.elections = 0
+        self.leadership_changes = 0
         #: Quiet groups woken, and unreachable reports taken (metrics; logged).
         self.wakes = 0
         #: Messages that reached quiet groups, by kind (a quiet group woken for nothing
@@ -594,6 +598,7 @@ class RaftDriver:
         node = group.node
         now = (node.leader, node.term, node.role)
         if now != group.announced:
+            self._count_leadership(group, now)
             group.announced = now
             group.listener.on_leadership(*now)
         self._queue(group, rd.messages)
@@ -624,6 +629,15 @@ class RaftDriver:
         group.write_failed = False
         self._retrying.discard(group)
         return True
+
+    def _count_leadership(self, group: RaftGroup, now: tuple[int | None, int, Role]) -> None:
+        before = group.announced
+        leader, term, role = now
+        if role is Role.CANDIDATE and (before is None or before[2] is not Role.CANDIDATE
+                                       or before[1] != term):  # fmt: skip
+            self.elections += 1
+        if leader is not None and (before is None or before[0] != leader):
+            self.leadership_changes += 1
 
     def _holds_back(self, group: RaftGroup, rd: Ready) -> bool:
         """A follower's data entries while the disk is below its reserve (module doc);

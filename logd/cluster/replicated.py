@@ -334,7 +334,10 @@ class PartitionReplica:
     def on_leadership(self, leader: int | None, term: int, role: Role) -> None:
         me = self.driver.node_id
         if role is Role.LEADER and self._leader != leader:
-            _log.info("%s: leading in epoch %d", self.name, term)
+            _log.info(
+                "%s: leading in epoch %d", self.name, term,
+                extra={"event": "leader_elected", "partition": self.name, "epoch": term},
+            )  # fmt: skip
         elif self._leader == me and leader != me:
             # Why a leader stopped leading says a lot about an unstable cluster: a higher
             # term (another replica campaigned), or check-quorum (no quorum heard).

@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="what the broker logs to stderr (default INFO)",
     )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="log lines for people (text, the default) or one JSON object a line (json)",
+    )
 
 
 def add_listener_arguments(parser: argparse.ArgumentParser, *, per_node: bool = False) -> None:

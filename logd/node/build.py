@@ -127,6 +127,9 @@ class BrokerNode:
         )
         cluster.bind(replicas.announce_leadership)
         core = BrokerCore(config, store, replicas, cluster.leadership)
+        core.telemetry.raft = cluster.driver
+        core.telemetry.fsync = flusher.fsync_seconds
+        core.telemetry.cleaner = logs.cleaner
         core.metadata_failed = lambda: store.failed
         core.journal_failed = lambda: cluster.journal.failed if cluster.journal else None
         cluster.set_local_storage(lambda: core.health().storage())

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from logd.broker.config import BrokerConfig
+from logd.frontends.admin import AdminFrontEnd
 from logd.frontends.http import HttpFrontEnd, parse_http_settings
 from logd.frontends.kafka.listener import KafkaListener
 from logd.frontends.kafka.settings import KafkaSettings
@@ -75,6 +76,12 @@ def kafka_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -
     )
 
 
+def admin_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> AdminFrontEnd:
+    """Metrics, health and the web console (issue 20): its limits are its own constants; it
+    takes the broker's TLS files (and so its client-certificate rule) like every listener."""
+    return AdminFrontEnd(address, node.seam, tls=config.tls)
+
+
 def http_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> HttpFrontEnd:
     """The REST proxy and STOMP; other front ends' routes come through ``node.http_mounts``
     (``logd.frontends.http.mounts``). The ``http.*`` keys are checked here, at start."""
@@ -92,6 +99,7 @@ def registry_front_end(
 #: listener name -> factory. One line per front end.
 FRONT_ENDS: dict[str, FrontEndFactory] = {
     "kafka": kafka_front_end,
+    "admin": admin_front_end,
     "http": http_front_end,
     "registry": registry_front_end,
 }

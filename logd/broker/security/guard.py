@@ -63,6 +63,9 @@ class Guard:
         self.state = state
         self.clock = clock
         self.refused: Counter[tuple[str, str]] = Counter()
+        #: Requests throttled, and the milliseconds they were held, by quota kind (metrics).
+        self.throttled: Counter[str] = Counter()
+        self.throttled_ms: Counter[str] = Counter()
         self._muted_until: dict[tuple[str, str], float] = {}
 
     # -- authorization ------------------------------------------------------------------------
@@ -161,6 +164,8 @@ class Guard:
         now = self.clock.monotonic()
         throttle = self.state.quotas.record(kind, user, client_id, value, int(now * 1000))
         if throttle > 0:
+            self.throttled[kind.value] += 1
+            self.throttled_ms[kind.value] += throttle
             key = (user, client_id)
             until = now + throttle / 1000.0
             self._muted_until[key] = max(until, self._muted_until.get(key, 0.0))

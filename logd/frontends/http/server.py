@@ -57,6 +57,7 @@ from logd.frontends.http.produce_v2 import add_produce_v2_routes
 from logd.frontends.http.produce_v3 import add_produce_v3_routes
 from logd.frontends.http.producer import TopicProducer
 from logd.frontends.http.settings import HttpSettings
+from logd.frontends.http.stomp import add_stomp_routes
 from logd.frontends.http.topics import add_topic_routes
 from logd.metadata.types import HostPort
 from logd.tls.contexts import ReloadingServerContext
@@ -156,6 +157,7 @@ class HttpFrontEnd:
         add_produce_v2_routes(app)
         add_consumer_routes(app)
         add_produce_v3_routes(app)
+        add_stomp_routes(app)
         return app
 
     @web.middleware
@@ -245,6 +247,7 @@ class HttpFrontEnd:
         if self.context.draining:
             return
         self.context.draining = True
+        self.context.drained.set()
         if self._server is not None:
             self._server.close()
 
