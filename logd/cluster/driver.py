@@ -128,6 +128,15 @@ class DriverSettings:
     max_inflight_appends: int = 64
     #: Idle groups stop ticking (``raft.quiesce``); off, every group ticks for ever.
     quiesce: bool = True
+    #: A peer the transport could not reach is taken as down for this long after the last
+    #: failed send (unless a write goes through first). Then its groups look again: a
+    #: quiet leader sends nothing to a peer it takes as down, so nothing else would tell
+    #: it that the peer is back (a restarted broker whose new stream came before the old
+    #: one's end; a cut nobody else saw). Longer than the controller's session timeout
+    #: (4.5 s; the runtime keeps it past a longer one): a broker that died is declared
+    #: down by then, and the expiry changes nothing -- a shorter one woke every group of
+    #: the dead broker a second time, in the middle of the elections that replace it.
+    unreachable_suspect_s: float = 10.0
 
 
 class GroupListener(Protocol):
@@ -237,8 +246,12 @@ class RaftDriver:
         self._by_peer: dict[int, set[RaftGroup]] = collections.defaultdict(set)
         #: Groups that lost acknowledged data and wait for their leader's commit.
         self._abstaining: set[RaftGroup] = set()
-        #: The peers the controller's liveness says are down.
+        #: The peers taken as down: declared by the controller's liveness, or that the
+        #: transport cannot reach (since its last report).
         self.down: frozenset[int] = frozenset()
+        self._declared_down: frozenset[int] = frozenset()
+        #: peer -> when the transport last failed to reach it (loop time).
+        self._unreachable: dict[int, float] = {}
         #: peer -> when its groups last heard it was unreachable (loop time).
         self._unreachable_at: dict[int, float] = {}
         self._dirty: set[RaftGroup] = set()
@@ -433,6 +446,17 @@ class RaftDriver:
         the first report, more within :data:`UNREACHABLE_REPEAT_S` are news to no group,
         and telling thousands of groups each time was most of a broker's work."""
         now = self._loop.time()
+        if connected:
+            self.peer_reachable(peer)
+        else:
+            # Suspected down until a write goes through, it connects, or the suspicion
+            # expires: leaders may go quiet without it at once, not only after the
+            # controller's session timeout (all the groups of a killed broker's peers
+            # were awake until then, competing with the elections that replace it).
+            suspected = peer in self._unreachable
+            self._unreachable[peer] = now
+            if not suspected:
+                self._apply_down()
         if not connected and now - self._unreachable_at.get(peer, -1e9) < UNREACHABLE_REPEAT_S:
             return
         self._unreachable_at[peer] = -1e9 if connected else now
@@ -443,10 +467,33 @@ class RaftDriver:
                 node.report_unreachable(peer)
                 self._mark(group)
 
+    def peer_reachable(self, peer: int) -> None:
+        """A write to ``peer`` went through again (or it connected): no longer suspected."""
+        if self._unreachable.pop(peer, None) is not None:
+            self._apply_down()
+
+    def _expire_unreachable(self) -> None:
+        """Forget suspicions older than ``unreachable_suspect_s``: the peer's groups look
+        again (those still failing suspect it again at once)."""
+        if not self._unreachable:
+            return
+        old = self._loop.time() - self.settings.unreachable_suspect_s
+        expired = [peer for peer, at in self._unreachable.items() if at < old]
+        for peer in expired:
+            del self._unreachable[peer]
+        if expired:
+            self._apply_down()
+
     def set_down(self, down: frozenset[int]) -> None:
         """The controller's liveness changed: the groups of every peer whose state changed
         hear it (a quiet group wakes; followers of a dead leader campaign)."""
-        down = down - {self.node_id}
+        self._declared_down = down - {self.node_id}
+        self._apply_down()
+
+    def _apply_down(self) -> None:
+        """Tell the groups of every peer whose state changed: down is what the controller
+        declares and what the transport cannot reach."""
+        down = self._declared_down.union(self._unreachable)
         changed, self.down = down ^ self.down, down
         touched: set[RaftGroup] = set()
         for peer in changed:
@@ -455,7 +502,7 @@ class RaftDriver:
             group.node.set_down_peers(down)
             self._mark(group)
         if changed:
-            _log.info("brokers down now: %s (%d groups told)", sorted(down) or "none",
+            _log.info("peers taken as down now: %s (%d groups told)", sorted(down) or "none",
                       len(touched))  # fmt: skip
 
     def report_snapshot(self, name: str, peer: int, *, success: bool) -> None:
@@ -485,6 +532,7 @@ class RaftDriver:
                     # frames, heartbeats to the controller and requests in between.
                     await asyncio.sleep(0)
                 self.tick(groups[start : start + TICK_BATCH])
+            self._expire_unreachable()
             self._log_activity()
 
     def tick(self, groups: Sequence[RaftGroup] | None = None) -> None:

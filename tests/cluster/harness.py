@@ -20,7 +20,7 @@ from replication import ConfState, Entry, Role, Snapshot
 
 __all__ = ["LocalNetwork", "Node", "Recorder", "until"]
 
-FAST = DriverSettings(tick_ms=10, election_ticks=10, heartbeat_ticks=2)
+FAST = DriverSettings(tick_ms=10, election_ticks=10, heartbeat_ticks=2, unreachable_suspect_s=1.0)
 
 
 class Recorder:
@@ -89,6 +89,7 @@ class LocalNetwork:
                 continue
             frame = encode_frame(src, dst, messages, (losses or {}).get(dst, ()))
             self.frames += 1
+            self.drivers[src].peer_reachable(dst)  # as a write that went through
             wire = type(frame).FromString(frame.SerializeToString())
             loop = asyncio.get_running_loop()
             loop.call_soon(target.receive, decode_frame(wire))

@@ -1,21 +1,23 @@
-"""@stomp/stompjs in headless Chromium (Playwright driving Debian's chromium): a page served
-by the test tails a topic over STOMP from an offset, receives records the CLI produced, and
-publishes one that the gRPC client reads back.
+"""@stomp/stompjs in headless Chromium (Playwright driving Debian's chromium): pages served
+by the test tail a topic over STOMP -- the README's own page (its CDN script and broker
+address pointed at the test's), and one that starts from an offset and publishes a record the
+gRPC client reads back -- receiving records the CLI produced.
 
-The page is the README's ten-line example, with the broker's address and the start offset
-taken from its URL; stompjs comes from scripts/tools.d/stompjs.after (``.tools/npm``).
+stompjs comes from scripts/tools.d/stompjs.after (``.tools/npm``).
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import re
 import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 STOMPJS = ROOT / ".tools/npm/node_modules/@stomp/stompjs/bundles/stomp.umd.min.js"
+CDN = "https://cdn.jsdelivr.net/npm/@stomp/stompjs@7.5.0/bundles/stomp.umd.min.js"
 LOGD = str(Path(sys.executable).with_name("logd"))
 PAGE = """<!doctype html><meta charset="utf-8"><title>tail</title><ul id="out"></ul>
 <script src="stomp.umd.min.js"></script>
@@ -51,11 +54,21 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def _readme_page(ws: str) -> str:
+    (page,) = re.findall(r"^```html\n(.*?)^```", (ROOT / "README.md").read_text(),
+                         re.DOTALL | re.MULTILINE)  # fmt: skip
+    assert CDN in page and "ws://127.0.0.1:8082/stomp" in page
+    return page.replace(CDN, STOMPJS.name).replace("ws://127.0.0.1:8082/stomp", ws)
+
+
 @pytest.fixture(scope="module")
-def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The page and stompjs, served by this test on a free loopback port."""
+def page_url(
+    tmp_path_factory: pytest.TempPathFactory, shared_broker: BrokerProcess
+) -> Iterator[str]:
+    """The pages and stompjs, served by this test on a free loopback port."""
     root = tmp_path_factory.mktemp("page")
     (root / "index.html").write_text(PAGE)
+    (root / "readme.html").write_text(_readme_page(f"ws://{shared_broker.bound()['http']}/stomp"))
     shutil.copy(STOMPJS, root / STOMPJS.name)
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root))
@@ -67,21 +80,46 @@ def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.server_close()
 
 
+def _cli_produce(broker: BrokerProcess, topic: str, lines: list[str]) -> None:
+    subprocess.run([LOGD, "produce", topic, "-b", broker.address],
+                   input="\n".join(lines) + "\n", text=True, check=True, timeout=60,
+                   capture_output=True)  # fmt: skip
+
+
+def _chromium(p: Any) -> Any:
+    return p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+
+
+def test_the_readmes_page_tails_demo(shared_broker: BrokerProcess, page_url: str) -> None:
+    create_topic(shared_broker, "demo", 1)
+    _cli_produce(shared_broker, "demo", ["a", "b", "c"])
+    with sync_playwright() as p:
+        browser = _chromium(p)
+        try:
+            page = browser.new_page()
+            page.goto(page_url.replace("index.html", "readme.html"))
+            page.wait_for_function(
+                "document.getElementById('out').textContent.split('\\n').length > 3",
+                timeout=30_000,
+            )
+            lines = page.locator("#out").text_content().splitlines()
+            assert [line.split(" ", 1)[1] for line in lines] == ["a", "b", "c"]
+        finally:
+            browser.close()
+
+
 def test_a_browser_tails_a_topic_from_an_offset_and_publishes(
     shared_broker: BrokerProcess, page_url: str
 ) -> None:
     create_topic(shared_broker, "browser", 1)
     lines = [f"line {i}" for i in range(4)]
-    subprocess.run([LOGD, "produce", "browser", "-b", shared_broker.address],
-                   input="\n".join(lines) + "\n", text=True, check=True, timeout=60,
-                   capture_output=True)  # fmt: skip
+    _cli_produce(shared_broker, "browser", lines)
     with Consumer(brokers=shared_broker.address) as consumer:
         consumer.assign([TopicPartition("browser", 0, 0)])
         offsets = [r.offset for r in consumer.consume(4, timeout=20)]
     ws = f"ws://{shared_broker.bound()['http']}/stomp"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"),
-                                    args=["--no-sandbox"])  # fmt: skip
+        browser = _chromium(p)
         try:
             page = browser.new_page()
             page.goto(f"{page_url}?ws={ws}&topic=browser&from={offsets[1]}")

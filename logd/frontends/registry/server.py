@@ -16,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import socket
+import time
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Middleware
 
 from logd.broker.seam import BrokerSeam
@@ -35,13 +38,17 @@ from logd.tls.contexts import ReloadingServerContext, client_context
 from logd.tls.files import TlsFiles
 from logd.tls.settings import TlsSettings
 
-__all__ = ["RegistryFrontEnd", "build_app"]
+__all__ = ["LISTENER", "RegistryFrontEnd", "build_app"]
+
+LISTENER = "registry"
 
 
 def build_app(store: SchemaStore, seam: BrokerSeam, *extra: Middleware) -> web.Application:
     """The registry's routes over ``store``; ``extra`` middlewares run inside the error
     boundary (so what they raise is answered like any registry error), in order."""
-    app = web.Application(middlewares=[error_middleware, *extra], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[_count, error_middleware, *extra], client_max_size=MAX_BODY_BYTES
+    )
     app[STORE] = store
     app[SEAM] = seam
     add_read_routes(app)
@@ -49,10 +56,48 @@ def build_app(store: SchemaStore, seam: BrokerSeam, *extra: Middleware) -> web.A
     return app
 
 
+class _OneLineBadRequests(logging.Filter):
+    """aiohttp logs a malformed request (a bad request line, no Host, a bad chunk) at ERROR
+    with its traceback; a client's mistake is one INFO line. Anything else aiohttp logs (a
+    bug of ours escaping the error boundary) keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            first = str(error).strip().splitlines()
+            record.msg = f"registry: bad request: {first[0] if first else type(error).__name__}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_server_log = logging.getLogger(__name__ + ".aiohttp")
+_server_log.addFilter(_OneLineBadRequests())
+
+
+@web.middleware
+async def _count(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The request boundary's one report to the broker's figures (``logd.broker.telemetry``):
+    named by method and route pattern (``POST /subjects/{subject}/versions``), so the names
+    are the routes' few; an error is any answer of 400 or more, as Kafka's count theirs."""
+    started = time.perf_counter()
+    status, sent = 500, 0
+    try:
+        response = await handler(request)
+        status, sent = response.status, response.content_length or 0
+        return response
+    finally:
+        route = request.match_info.route.resource
+        name = f"{request.method} {route.canonical}" if route is not None else "unrouted"
+        request.app[SEAM].telemetry.request(
+            LISTENER, name, started, request.content_length or 0, sent, error=status >= 400
+        )
+
+
 class RegistryFrontEnd:
     """The schema registry's HTTP listener on one broker."""
 
-    name = "registry"
+    name = LISTENER
 
     def __init__(self, address: HostPort, seam: BrokerSeam, tls: TlsSettings | None = None) -> None:
         self.address = address
@@ -83,7 +128,7 @@ class RegistryFrontEnd:
         self.store = SchemaStore(SchemaLog(self._seam), f"{scheme}://{bound}", forwarding)
         auth = RegistryAuth(self._seam, tls=self._tls is not None)
         app = build_app(self.store, self._seam, self._track, auth.authenticate, auth.authorize)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, logger=_server_log)
         await self._runner.setup()
         ssl_context = self._context.context if self._context is not None else None
         site = web.SockSite(self._runner, sock, ssl_context=ssl_context)

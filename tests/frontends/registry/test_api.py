@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from logd.broker.seam import BrokerSeam
 from logd.registry.protobuf_descriptor import decode_descriptor, encode_descriptor, file_descriptor
 from logd.registry.protobuf_schema import parse_protobuf
 
@@ -145,3 +146,20 @@ def test_protobuf_as_a_descriptor_in_and_out(registry: str) -> None:
                          {"schema": "AAAA", "schemaType": "PROTOBUF"})  # fmt: skip
     assert status == 422 and error["error_code"] == 42201  # type: ignore[index]
     assert call(registry, "GET", "/subjects/m/versions")[1] == [1]
+
+
+def test_each_request_is_counted_by_its_route(registry_seam: tuple[str, BrokerSeam]) -> None:
+    """The broker's figures (admin /metrics) see the registry's requests by route pattern;
+    answers of 400 and more are errors; unknown paths are one name, whatever they were."""
+    url, seam = registry_seam
+    assert call(url, "POST", "/subjects/a/versions", {"schema": V1})[0] == 200
+    assert call(url, "POST", "/subjects/b/versions", {"schema": V1})[0] == 200
+    assert call(url, "GET", "/subjects/nope/versions")[0] == 404
+    for junk in ("/x", "/y/z", "/associations/1"):
+        assert call(url, "GET", junk)[0] == 404
+    figures = {(listener, name): f for (listener, name), f in seam.telemetry.requests.items()
+               if listener == "registry"}  # fmt: skip
+    register = figures["registry", "POST /subjects/{subject}/versions"]
+    assert register.latency.count == 2 and register.errors == 0 and register.bytes_in > 0
+    assert figures["registry", "GET /subjects/{subject}/versions"].errors == 1
+    assert figures["registry", "unrouted"].latency.count == 3
