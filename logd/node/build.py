@@ -137,6 +137,7 @@ class BrokerNode:
         core.telemetry.fsync = flusher.fsync_seconds
         core.telemetry.cleaner = logs.cleaner
         core.metadata_failed = lambda: store.failed
+        core.journal_failed = lambda: cluster.journal.failed if cluster.journal else None
         cluster.set_local_storage(lambda: core.health().storage())
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)
         loop = asyncio.get_running_loop()
