@@ -31,6 +31,8 @@ from logd.frontends.admin import AdminFrontEnd
 from logd.frontends.http import HttpFrontEnd, parse_http_settings
 from logd.frontends.kafka.listener import KafkaListener
 from logd.frontends.kafka.settings import KafkaSettings
+from logd.frontends.mqtt.server import MqttServer
+from logd.frontends.mqtt.settings import parse_settings as parse_mqtt_settings
 from logd.frontends.registry import RegistryFrontEnd
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
@@ -86,6 +88,17 @@ def admin_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -
     return AdminFrontEnd(address, node.seam, tls=config.tls, schemas=schemas)
 
 
+def mqtt_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> MqttServer:
+    """The ``mqtt.*`` keys are the front end's own (``logd.frontends.mqtt.settings``); it
+    reaches partitions led anywhere through ``node.router``. Its internal topics get
+    min(3, brokers) replicas unless ``mqtt.internal.replication.factor`` says."""
+    settings = parse_mqtt_settings(config.frontend_settings.get("mqtt", {}))
+    rf = settings.internal_replication_factor or min(3, max(1, len(config.peers)))
+    return MqttServer(
+        address, node.router, settings, internal_replication_factor=rf, tls=config.tls
+    )
+
+
 def http_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> HttpFrontEnd:
     """The REST proxy and STOMP; other front ends' routes come through ``node.http_mounts``
     (``logd.frontends.http.mounts``). The ``http.*`` keys are checked here, at start."""
@@ -108,5 +121,6 @@ FRONT_ENDS: dict[str, FrontEndFactory] = {
     "kafka": kafka_front_end,
     "admin": admin_front_end,
     "http": http_front_end,
+    "mqtt": mqtt_front_end,
     "registry": registry_front_end,
 }
