@@ -82,8 +82,12 @@ def kafka_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -
 
 def admin_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> AdminFrontEnd:
     """Metrics, health and the web console (issue 20): its limits are its own constants; it
-    takes the broker's TLS files (and so its client-certificate rule) like every listener."""
-    return AdminFrontEnd(address, node.seam, tls=config.tls)
+    takes the broker's TLS files (and so its client-certificate rule) like every listener,
+    and reads the schema registry's state through the node (None while the registry is
+    off), so neither front end imports the other."""
+    # Late-bound: the registry front end may be built after this one and sets the slot then.
+    schemas = lambda: node.registry_state()  # noqa: E731, PLW0108
+    return AdminFrontEnd(address, node.seam, tls=config.tls, schemas=schemas)
 
 
 def mqtt_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> MqttServer:
@@ -110,8 +114,11 @@ def http_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) ->
 def registry_front_end(
     address: HostPort, config: BrokerConfig, node: BrokerNode
 ) -> RegistryFrontEnd:
-    """Confluent's Schema Registry API over ``_schemas`` (``logd.frontends.registry``)."""
-    return RegistryFrontEnd(address, node.seam, config.tls)
+    """Confluent's Schema Registry API over ``_schemas`` (``logd.frontends.registry``); its
+    applied state is also the admin console's (``node.registry_state``)."""
+    front = RegistryFrontEnd(address, node.seam, config.tls)
+    node.registry_state = lambda: front.store.state if front.store is not None else None
+    return front
 
 
 #: listener name -> factory. One line per front end.
