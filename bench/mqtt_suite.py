@@ -207,7 +207,8 @@ _LOWER_IS_BETTER = {"pub->sub p50 ms", "pub->sub p99 ms", "bytes/idle connection
 
 def table(results: dict[str, dict[str, Any]]) -> str:
     """Markdown: each row, logd and Mosquitto, and logd's ratio (above 1: logd better)."""
-    lines = ["| MQTT | logd (fsync always) | Mosquitto 2.0 (memory) | logd ÷ Mosquitto |",
+    lines = ["| MQTT | logd (fsync always) | Mosquitto 2.0 (memory) "
+             "| logd vs Mosquitto (>1: logd better) |",
              "| --- | ---: | ---: | ---: |"]  # fmt: skip
     ours, theirs = results.get("logd", {}), results.get("mosquitto", {})
     for row in ROWS:
