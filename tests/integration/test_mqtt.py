@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties as PahoProperties
 
-from tests.helpers import free_port, wait_until
+from tests.helpers import wait_until
 from tests.integration.cluster import BrokerProcess
 from tests.integration.mqtt_helpers import (
     Subscriber,
@@ -221,13 +221,10 @@ max_payload_bytes = 8
     assert record.value == b"y"
 
 
-def test_mqtt_over_websocket_with_paho(
-    broker_factory: Callable[..., BrokerProcess], tmp_path: Path
-) -> None:
-    port = free_port()
-    config = tmp_path / "broker.toml"
-    config.write_text(f'mqtt.websocket.listen = "127.0.0.1:{port}"\n')
-    b = broker_factory(config_file=config)
+def test_mqtt_over_websocket_with_paho(mq: BrokerProcess) -> None:
+    """MQTT over WebSocket at /mqtt on the HTTP listener (its port, beside the REST proxy)."""
+    b = mq
+    host, _, port = b.bound()["http"].rpartition(":")
     got: list[tuple[str, bytes]] = []
     subscribed = threading.Event()
     client = paho.Client(CallbackAPIVersion.VERSION2, "ws-1", protocol=MQTTProtocolVersion.MQTTv5,
@@ -235,7 +232,7 @@ def test_mqtt_over_websocket_with_paho(
     client.ws_set_options(path="/mqtt")
     client.on_message = lambda c, u, m: got.append((m.topic, m.payload))
     client.on_subscribe = lambda *args: subscribed.set()
-    client.connect("127.0.0.1", port)
+    client.connect(host, int(port))
     client.loop_start()
     try:
         client.subscribe("ws/#", qos=1)
