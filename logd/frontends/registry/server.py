@@ -27,6 +27,7 @@ from aiohttp.typedefs import Middleware
 from logd.broker.seam import BrokerSeam
 from logd.errors import InvalidConfigError
 from logd.frontends.registry.auth import SEAM, RegistryAuth
+from logd.frontends.registry.health_routes import add_health_routes
 from logd.frontends.registry.http import MAX_BODY_BYTES, Handler, error_middleware
 from logd.frontends.registry.read_routes import STORE, add_read_routes
 from logd.frontends.registry.schema_log import SchemaLog
@@ -53,6 +54,7 @@ def build_app(store: SchemaStore, seam: BrokerSeam, *extra: Middleware) -> web.A
     app[SEAM] = seam
     add_read_routes(app)
     add_write_routes(app)
+    add_health_routes(app)
     return app
 
 

@@ -4,6 +4,8 @@ confluent-kafka's SchemaRegistryClient and by raw HTTP for the error cases."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -163,3 +165,35 @@ def test_each_request_is_counted_by_its_route(registry_seam: tuple[str, BrokerSe
     assert register.latency.count == 2 and register.errors == 0 and register.bytes_in > 0
     assert figures["registry", "GET /subjects/{subject}/versions"].errors == 1
     assert figures["registry", "unrouted"].latency.count == 3
+
+
+def _until(check: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        time.sleep(0.05)
+
+
+def test_karapaces_health_and_master_available(registry: str) -> None:
+    """Tooling written for Karapace polls these: before the first write there is no
+    `_schemas` and no writer; after it, this (only) broker is the writer and caught up."""
+    _until(lambda: call(registry, "GET", "/_health")[1]["status"]["schema_registry_ready"],  # type: ignore[index]
+           "the registry caught up")  # fmt: skip
+    status, body = call(registry, "GET", "/master_available")
+    assert (status, body) == (200, {"master_available": False})
+    assert call(registry, "POST", "/subjects/h/versions", {"schema": V1})[0] == 200
+    assert call(registry, "GET", "/master_available")[1] == {"master_available": True}
+
+    def caught_up() -> bool:
+        status, body = call(registry, "GET", "/_health")
+        s = body["status"]  # type: ignore[index]
+        return bool(status == 200 and body["healthy"]  # type: ignore[index]
+                    and s["schema_registry_reader_current_offset"] >= 1
+                    and s["schema_registry_reader_current_offset"]
+                    == s["schema_registry_reader_highest_offset"])  # fmt: skip
+
+    _until(caught_up, "the health shows the write applied")
+    s = call(registry, "GET", "/_health")[1]["status"]  # type: ignore[index]
+    assert s["schema_registry_is_primary"] is True
+    assert s["schema_registry_primary_url"] == registry
+    assert s["schema_registry_coordinator_generation_id"] >= 0
