@@ -59,7 +59,7 @@ def test_a_move_under_acks_all_loses_nothing_and_deletes_the_old_copy(cluster: C
     before = partition_info(cluster.bootstrap, "moving")
     (new,) = set(range(NODES)) - set(before.replicas)
     leaving = before.leader  # the leader leaves: it hands its leadership over first
-    target = tuple(r for r in before.replicas if r != leaving) + (new,)
+    target = (*(r for r in before.replicas if r != leaving), new)
     assert not (cluster[new].data_dir / "moving-0").exists()
     writer = Writer(cluster.bootstrap, "moving", after=300)
     writer.start()
@@ -75,7 +75,7 @@ def test_a_move_under_acks_all_loses_nothing_and_deletes_the_old_copy(cluster: C
     assert writer.errors == []
     acknowledged = dict(writer.offsets)
     assert len(acknowledged) >= 300
-    read = dict((value, offset) for offset, value in _read_all(cluster.bootstrap, "moving"))
+    read = {value: offset for offset, value in _read_all(cluster.bootstrap, "moving")}
     assert {v: read.get(v) for v in acknowledged} == acknowledged
     # The leaving broker deleted its copy once the new configuration was committed.
     wait_until(lambda: not (cluster[leaving].data_dir / "moving-0").exists(), timeout=30,
@@ -94,7 +94,7 @@ def test_a_move_to_a_stopped_broker_is_listed_and_cancelled(cluster: Cluster) ->
     _topic(cluster, "stuck")
     before = partition_info(cluster.bootstrap, "stuck")
     (new,) = set(range(NODES)) - set(before.replicas)
-    target = tuple(before.replicas[1:]) + (new,)
+    target = (*before.replicas[1:], new)
     cluster[new].stop()
     try:
         with Admin(brokers=cluster.bootstrap) as admin:
