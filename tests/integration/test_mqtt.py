@@ -10,12 +10,15 @@ import asyncio
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import aiomqtt
 import paho.mqtt.client as paho
 import pytest
+from confluent_kafka import Consumer as KafkaConsumer
+from confluent_kafka import TopicPartition as KafkaTopicPartition
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties as PahoProperties
@@ -68,6 +71,29 @@ def test_mosquitto_pub_at_each_qos_lands_in_the_mapped_topic_keyed(mq: BrokerPro
         b"pubqos/dev-1/temp",
         b"pubqos/dev-2/temp",
     }
+
+
+def test_a_kafka_client_reads_what_devices_publish(mq: BrokerProcess) -> None:
+    """confluent-kafka through the Kafka listener: the device's reading, keyed by the device,
+    its MQTT topic and client in the headers."""
+    done = mosquitto_pub(mq, "kread/dev-9/temp", "22.5", "-q", "1", "-i", "dev-9")
+    assert done.returncode == 0, done.stderr
+    consumer = KafkaConsumer({"bootstrap.servers": mq.bound()["kafka"], "group.id": "g-kread"})
+    consumer.assign([KafkaTopicPartition("kread", 0, 0)])
+    message = None
+    try:
+        deadline = time.monotonic() + 30
+        while message is None and time.monotonic() < deadline:
+            polled = consumer.poll(1)
+            if polled is not None and polled.error() is None:
+                message = polled
+    finally:
+        consumer.close()
+    assert message is not None, "no record through the Kafka listener within 30 s"
+    assert (message.key(), message.value()) == (b"dev-9", b"22.5")
+    headers = dict(message.headers() or [])
+    assert headers["mqtt-topic"] == b"kread/dev-9/temp"
+    assert headers["mqtt-client"] == b"dev-9"
 
 
 def test_paho_5_user_properties_become_headers(mq: BrokerProcess) -> None:
