@@ -63,6 +63,7 @@ soak: $(DEV_STAMP)
 ## bench: the benchmark suite with peers side by side (QUICK=1 for a few minutes)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(ARGS)
+	$(BIN)/python -m bench.scale $(if $(QUICK),--quick,)
 
 bench-quick:
 	$(MAKE) bench QUICK=1

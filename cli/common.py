@@ -26,7 +26,11 @@ def key_value(flag: str) -> Callable[[str], tuple[str, str]]:
     return parse
 
 
-def open_admin(app: App) -> Admin:
+def open_admin(app: App, *, request_timeout_ms: int | None = None) -> Admin:
+    """The admin client of a command (``request_timeout_ms``: a longer wait than the
+    client's default, for a request known to take long)."""
     from logd.client import Admin
 
-    return Admin(brokers=app.brokers, **app.client_security)
+    if request_timeout_ms is None:
+        return Admin(brokers=app.brokers, **app.client_security)
+    return Admin(brokers=app.brokers, request_timeout_ms=request_timeout_ms, **app.client_security)

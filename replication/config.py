@@ -45,7 +45,7 @@ class Config:
 
     * ``election_ticks``: a follower that hears from no leader for a random time in
       ``[election_ticks, 2 * election_ticks)`` campaigns; a leader that heard from no quorum
-      for ``election_ticks`` steps down (``check_quorum``).
+      in two checks ``election_ticks`` apart steps down (``check_quorum``).
     * ``heartbeat_ticks``: a leader sends heartbeats this often; must be < election_ticks.
     * ``seed``: the election-timeout jitter; give every node of a cluster its own.
     * ``pre_vote``: campaign first without changing term (thesis §9.6).
@@ -61,6 +61,17 @@ class Config:
       back, and the core then never reads its log to apply.
     * ``applied``: on restart, the offset the state machine has applied (its snapshot's);
       None: the storage's snapshot point.  Ignored when ``apply_entries`` is False.
+    * ``quiesce``: a leader whose group has nothing left to replicate stops ticking and
+      heartbeating, and so do its followers (``quiesce.py``); the driver must then tell
+      the node which peers are down (``RawNode.set_down_peers``), since a quiet follower
+      no longer times out on its own.
+    * ``group_salt``: the same number on every node of a group (logd: a hash of its
+      name): when the transport loses the leader, the followers stand for election in an
+      order they agree on without talking (``Raft.lost_leader``), spread over groups.
+    * ``election_backoff``: after each election this node started that brought no
+      leader, the random part of its timeout doubles, up to ``2 ** election_backoff``
+      times ``election_ticks``: under overload, candidates spread out until one round
+      fits between two timeouts (Ethernet's back-off, for elections).
     """
 
     node_id: int
@@ -76,6 +87,9 @@ class Config:
     max_apply_bytes: int = 64 << 20
     apply_entries: bool = True
     applied: int | None = None
+    quiesce: bool = False
+    election_backoff: int = 3
+    group_salt: int = 0
 
     def validate(self) -> None:
         if self.node_id < 0:
@@ -86,5 +100,7 @@ class Config:
             raise InvalidConfigError("election_ticks must be larger than heartbeat_ticks")
         if self.max_append_entries < 1 or self.max_inflight_appends < 1:
             raise InvalidConfigError("max_append_entries and max_inflight_appends must be >= 1")
+        if not 0 <= self.election_backoff <= 16:
+            raise InvalidConfigError("election_backoff must be within [0, 16]")
         if self.max_append_bytes < 0 or self.max_inflight_bytes < 0 or self.max_apply_bytes < 0:
             raise InvalidConfigError("byte limits must not be negative")

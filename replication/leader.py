@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from replication import quiesce
 from replication.confchange import ConfChange, apply_changes, leave_joint
 from replication.errors import ConfChangeError, InvalidProposalError, ProposalDroppedError
 from replication.messages import (
@@ -43,6 +44,7 @@ class LeaderState:
 
     __slots__ = (
         "_bcast",
+        "_heard_last_window",
         "_voter",
         "_want",
         "heartbeat_elapsed",
@@ -59,6 +61,9 @@ class LeaderState:
         self._want: dict[int, bool] = {}  # peer -> send even an empty append
         self._bcast = False  # new entries for every follower
         self._voter = True  # may it take proposals? (not while leaving the configuration)
+        #: Check-quorum heard from a quorum in the previous election timeout (a new
+        #: leader was just voted for by one).
+        self._heard_last_window = True
         self.on_conf_changed()
         own = self.progress.get(raft.id)
         if own is not None:
@@ -68,17 +73,24 @@ class LeaderState:
 
     # -- time ------------------------------------------------------------------------
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
+        """One tick; True if it stepped down or heartbeat (``RawNode.tick``)."""
         raft = self.raft
         raft.election_elapsed += 1
         self.heartbeat_elapsed += 1
         if raft.election_elapsed >= raft.cfg.election_ticks:
             raft.election_elapsed = 0
-            if raft.cfg.check_quorum and not self._quorum_active():
+            heard = self._quorum_active()
+            if raft.cfg.check_quorum and not heard and not self._heard_last_window:
                 # Thesis §6.2: a leader that cannot reach a quorum steps down, so that
-                # clients find the real leader instead of waiting on this one.
+                # clients find the real leader instead of waiting on this one -- after two
+                # silent election timeouts, not one: a busy broker's answers can take
+                # longer than one, and deposing a leader its followers still hear made
+                # elections storm under load (issue 21). Followers in their lease keep
+                # ignoring pre-votes meanwhile; safety never depended on this timing.
                 raft.become_follower(raft.term, None)
-                return
+                return True
+            self._heard_last_window = heard
             for node, pr in self.progress.items():
                 if node != raft.id:
                     pr.recent_active = False
@@ -86,20 +98,46 @@ class LeaderState:
                 self.transferee = None  # the transfer timed out (thesis §3.10)
         if self.heartbeat_elapsed >= raft.cfg.heartbeat_ticks:
             self.heartbeat_elapsed = 0
-            self._bcast_heartbeat()
+            if raft.cfg.quiesce and quiesce.leader_may_quiesce(self):
+                # Nothing left to replicate: the last heartbeat tells the followers to go
+                # quiet with us (quiesce.py); from now on ticks do nothing. Every live
+                # follower acknowledged our whole log in this term: it counts as active
+                # while we sleep, and a down one as inactive (a status read meanwhile --
+                # the ISR -- sees what we know, not what the last election tick left).
+                self._bcast_heartbeat(quiesce=True)
+                raft.quiesced = True
+                raft.quiesces += 1
+                self._mark_active()
+            else:
+                self._bcast_heartbeat()
+            return True
+        return False
+
+    def on_wake(self) -> None:
+        """Back from quiescence: the followers were not heard from while we slept, which
+        says nothing about them: give them a full election timeout to answer before
+        check-quorum counts them, and heartbeat at the next tick."""
+        self.heartbeat_elapsed = self.raft.cfg.heartbeat_ticks - 1
+        self._mark_active()
+
+    def _mark_active(self) -> None:
+        down = self.raft.down_peers
+        for node, pr in self.progress.items():
+            pr.recent_active = node not in down
 
     def _quorum_active(self) -> bool:
         active = {node: pr.recent_active for node, pr in self.progress.items()}
         active[self.raft.id] = True
         return vote_result(self.raft.conf, active) is VoteResult.WON
 
-    def _bcast_heartbeat(self) -> None:
+    def _bcast_heartbeat(self, *, quiesce: bool = False) -> None:
         raft = self.raft
         commit = raft.log.commit
         for node, pr in self.progress.items():
             if node != raft.id:
                 # Never tell a follower a commit beyond what it is known to hold.
-                raft.msgs.append(Heartbeat(raft.term, raft.id, node, min(pr.match, commit)))
+                hb = Heartbeat(raft.term, raft.id, node, min(pr.match, commit), quiesce)
+                raft.msgs.append(hb)
 
     # -- messages --------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Transport-neutral Raft messages: frozen dataclasses that the driver converts to the wire.
 
 Every message names its ``term``, its sender ``src`` and its recipient ``dst`` (node ids).
-Heartbeats are kept apart from appends and carry only a term and a commit offset, so a
-driver can coalesce them per broker pair, as Redpanda does.
+Heartbeats are kept apart from appends and carry only a term, a commit offset and the
+quiesce flag, so a driver can coalesce them per broker pair, as Redpanda does.
 
 Offsets are the log's offsets; an entry covers ``[base_offset, last_offset]``.  Log
 matching is checked on ``(prev_offset, prev_term)``: the last offset of the entry before
@@ -12,6 +12,7 @@ the first one sent, and its term (Raft §5.3 with offset ranges).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from replication.types import Entry, Snapshot
 
@@ -62,19 +63,26 @@ class AppendResponse:
     hint_term: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """Leader liveness; ``commit`` is never beyond what the follower is known to match."""
+class Heartbeat(NamedTuple):
+    """Leader liveness; ``commit`` is never beyond what the follower is known to match.
+
+    ``quiesce``: the leader's last heartbeat before it goes quiet (``quiesce.py``): a
+    follower that holds exactly the committed log stops ticking and does not answer.
+
+    A ``NamedTuple``, not a frozen dataclass like the other messages: thousands of groups
+    waking at once (a broker lost) make tens of thousands a second, and a tuple is four
+    times cheaper to build (as ``Entry``, STYLE.md 12)."""
 
     term: int
     src: int
     dst: int
     commit: int
+    quiesce: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class HeartbeatResponse:
-    """Proves the follower is alive (check-quorum) and unpauses a probing leader."""
+class HeartbeatResponse(NamedTuple):
+    """Proves the follower is alive (check-quorum) and unpauses a probing leader (a
+    ``NamedTuple`` for the reason ``Heartbeat`` is one)."""
 
     term: int
     src: int
@@ -163,7 +171,7 @@ def describe(m: Message) -> str:
         case AppendResponse():
             return f"{head} match={m.match_offset}"
         case Heartbeat():
-            return f"{head} commit={m.commit}"
+            return f"{head} commit={m.commit}" + (" quiesce" if m.quiesce else "")
         case VoteRequest():
             flags = (" pre" if m.pre_vote else "") + (" transfer" if m.transfer else "")
             return f"{head} last=({m.last_offset},{m.last_term}){flags}"

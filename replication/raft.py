@@ -7,7 +7,8 @@ state and entries of the same Ready are durable), as etcd's ``raft.go`` appends 
 
 Dispatch is by role (``_step_follower``, ``_step_candidate``, ``LeaderState.step``) after
 the term rules that apply to every role (Raft §5.1, with thesis §9.6 pre-vote and §6.2
-check-quorum).  Configurations take effect when appended to the log (thesis §4.1), so a
+check-quorum).  A quiet node (``quiesce.py``) ignores ticks until something wakes it.
+Configurations take effect when appended to the log (thesis §4.1), so a
 follower's configuration follows its log, truncations included.
 
 Not thread-safe; owned by the node's ``RawNode``.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 
+from replication import quiesce
 from replication.config import Config, SplitMix64
 from replication.config_history import ConfigHistory
 from replication.errors import InvalidConfigError, InvalidMessageError, NotLeaderError
@@ -82,6 +84,15 @@ class Raft:
         self.votes: dict[int, bool] = {}
         self.election_elapsed = 0
         self.randomized_timeout = cfg.election_ticks
+        #: Ticks are ignored until a message, a proposal or a liveness change wakes us.
+        self.quiesced = False
+        #: How many times this node went quiet (a driver caches what stays true while
+        #: quiet -- a quiet leader's ISR -- under this count).
+        self.quiesces = 0
+        #: Peers the driver's failure detector says are down (``set_down_peers``).
+        self.down_peers: frozenset[int] = frozenset()
+        #: Elections this node started since it last heard from a leader (the back-off).
+        self.unanswered_campaigns = 0
         self.msgs: list[Message] = []
         self.msgs_after_persist: list[Message] = []
         self.become_follower(self.term, None)
@@ -125,7 +136,16 @@ class Raft:
         self.leader = None
         self.votes = {}
         self.election_elapsed = 0
-        self.randomized_timeout = self.cfg.election_ticks + self._rng.below(self.cfg.election_ticks)
+        self.quiesced = False
+        self.randomized_timeout = self._draw_timeout()
+
+    def _draw_timeout(self) -> int:
+        """``[e, 2e)`` ticks; after unanswered elections the random part doubles each time
+        (up to ``2 ** election_backoff``), so that under overload, when one election round
+        takes longer than the spread of the timeouts, the candidates stop colliding."""
+        e = self.cfg.election_ticks
+        shift = min(max(self.unanswered_campaigns - 1, 0), self.cfg.election_backoff)
+        return e + self._rng.below(e << shift)
 
     def become_follower(self, term: int, leader: int | None) -> None:
         self._reset(term)
@@ -152,6 +172,7 @@ class Raft:
         self._reset(self.term)
         self.role = Role.LEADER
         self.leader_id = self.id
+        self.unanswered_campaigns = 0
         self.leader = LeaderState(self)
         # Raft §8: a new leader commits an entry of its own term first; only then are
         # the older entries it holds known committed (§5.4.2).
@@ -159,14 +180,77 @@ class Raft:
 
     # -- time ------------------------------------------------------------------------
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
+        """One tick; True if it did more than count (see ``RawNode.tick``)."""
+        if self.quiesced:
+            return False
         if self.leader is not None:
-            self.leader.tick()
-            return
+            return self.leader.tick()
         self.election_elapsed += 1
-        if self.election_elapsed >= self.randomized_timeout and self.promotable():
+        if self.election_elapsed < self.randomized_timeout:
+            return False
+        if self.promotable():
             self.election_elapsed = 0
+            self.unanswered_campaigns += 1
+            if self.unanswered_campaigns > 1:
+                self.randomized_timeout = self._draw_timeout()
             self.campaign()
+        elif (
+            self.cfg.quiesce
+            and self.leader_id is not None
+            and self.election_elapsed % self.randomized_timeout == 0
+        ):
+            # A learner cannot campaign: once a timeout it wakes a leader that went quiet
+            # while the quiesce heartbeat for us was lost (else it would tick alone for
+            # ever). Its lease runs out all the same: it must grant votes when asked.
+            self.msgs.append(HeartbeatResponse(self.term, self.id, self.leader_id))
+        else:
+            return False
+        return True
+
+    # -- quiescence (quiesce.py) -----------------------------------------------------
+
+    def wake(self, *, notify: bool = True) -> None:
+        """Leave quiescence: tick again, as if the leader had just been heard from.  A
+        follower tells its leader (``notify``), which otherwise could sleep on while this
+        node ticks for ever: a learner never campaigns, so nothing else would reach it
+        (CockroachDB's "unquiesce and wake leader")."""
+        if not self.quiesced:
+            return
+        self.quiesced = False
+        self.election_elapsed = 0
+        if self.leader is not None:
+            self.leader.on_wake()
+        elif notify and self.leader_id is not None:
+            self.msgs.append(HeartbeatResponse(self.term, self.id, self.leader_id))
+
+    def lost_leader(self) -> None:
+        """The transport lost its connection to our leader (its process may have died).
+        Wake and tell it (alive, it answers within a tick or two and nothing happens); give
+        up the lease, and stand for election in an order every follower of the group
+        computes alike (``cfg.group_salt``): the first within a few ticks, the next half an
+        election timeout later -- one candidate at a time, not several splitting the vote,
+        which made thousands of groups losing one broker take many rounds (issue 21)."""
+        self.wake()
+        if self.leader is not None or not self.promotable():
+            return
+        e = self.cfg.election_ticks
+        salt = self.cfg.group_salt
+        order = sorted(self.conf.voters - {self.leader_id}, key=lambda n: _rank(salt, n))
+        rank = order.index(self.id) if self.id in order else len(order)
+        self.election_elapsed = max(self.election_elapsed, e)
+        self.randomized_timeout = e + 1 + rank * max(1, e // 2) + self._rng.below(max(1, e // 4))
+
+    def set_down_peers(self, peers: frozenset[int]) -> None:
+        """The failure detector's view changed: a change that concerns a member wakes us.
+        A follower then campaigns within two election timeouts unless its leader, told
+        that we woke, heartbeats -- the detector may be wrong (a broker late with its
+        heartbeats under load is not dead), so the lease is kept: giving it up made every
+        false alarm an election, and under overload elections storm."""
+        old, self.down_peers = self.down_peers, peers
+        changed = (old ^ peers) & self.conf.members()
+        if changed and changed != {self.id}:
+            self.wake()
 
     # -- elections -------------------------------------------------------------------
 
@@ -232,6 +316,8 @@ class Raft:
     # -- stepping --------------------------------------------------------------------
 
     def step(self, m: Message) -> None:
+        if self.quiesced and not (isinstance(m, Heartbeat) and m.quiesce):
+            self.wake(notify=m.src != self.leader_id)
         if m.term > self.term:
             if not self._on_higher_term(m):
                 return
@@ -293,10 +379,15 @@ class Raft:
             self._poll(m.src, granted=m.granted)
 
     def _handle_from_leader(self, m: AppendRequest | Heartbeat | SnapshotRequest) -> None:
+        self.unanswered_campaigns = 0
         if isinstance(m, AppendRequest):
             self._handle_append(m)
         elif isinstance(m, Heartbeat):
             self.log.commit_to(min(m.commit, self.log.last_offset()))
+            if m.quiesce and quiesce.follower_may_quiesce(self, m.commit):
+                self.quiesced = True  # no answer: the leader stays quiet too
+                self.quiesces += 1
+                return
             self.msgs.append(HeartbeatResponse(self.term, self.id, m.src))
         else:
             self._handle_snapshot(m)
@@ -391,6 +482,11 @@ class Raft:
         if self.msgs or self.msgs_after_persist:
             return True
         return self.leader is not None and self.leader.has_pending_sends()
+
+
+def _rank(salt: int, node: int) -> int:
+    """A node's place in its group's agreed election order (same on every node)."""
+    return SplitMix64(salt * 0x100000001B3 + node).next()
 
 
 def _check_append(m: AppendRequest) -> None:

@@ -5,6 +5,7 @@ A driver loop (the asyncio one in ``logd/``, the simulator's in the tests) does:
     node.step(message)            # for each message received
     node.tick()                   # every tick of its clock
     node.propose(batch, count)    # leader only; raises NotLeaderError otherwise
+    node.set_down_peers(peers)    # with Config.quiesce: the failure detector's view
     if node.has_ready():
         ready = node.ready()
         ...                       # send, persist, send after persist, apply (see ready.py)
@@ -45,13 +46,43 @@ class RawNode:
 
     # -- inputs ----------------------------------------------------------------------
 
-    def tick(self) -> None:
-        """One tick of the driver's clock (elections and heartbeats count ticks)."""
-        self._raft.tick()
+    def tick(self) -> bool:
+        """One tick of the driver's clock (elections and heartbeats count ticks).  A quiet
+        node ignores it: a driver may skip quiet nodes altogether.  True if the tick did
+        more than count (a message to send, a role or term change): most ticks of most
+        groups only count, and a driver of thousands need not look at those again."""
+        return self._raft.tick()
+
+    def hold_election(self, ticks: int) -> None:
+        """Do not time out for ``ticks`` more ticks: a new group's other replicas give
+        its preferred replica, which campaigns at once, time to win -- under load its
+        first round can outlast a timeout, and every replica campaigning splits the vote
+        (issue 21). Liveness only: a leader is still elected, later."""
+        raft = self._raft
+        if raft.leader is None:
+            raft.election_elapsed = min(raft.election_elapsed, -ticks)
 
     def campaign(self) -> None:
         """Start an election now (as if the election timeout had passed)."""
+        self._raft.wake(notify=False)
         self._raft.campaign()
+
+    def set_down_peers(self, peers: frozenset[int]) -> None:
+        """The peers a failure detector believes down (``Config.quiesce``; quiesce.py): a
+        quiet node wakes when a member's state changes, so a follower whose leader went
+        down campaigns within two election timeouts. Cheap when nothing of ours changed."""
+        self._raft.set_down_peers(peers)
+
+    @property
+    def quiesced(self) -> bool:
+        """Ticks do nothing until something wakes this node (quiesce.py)."""
+        return self._raft.quiesced
+
+    @property
+    def quiesces(self) -> int:
+        """How many times this node went quiet: what a driver derives from a quiet node's
+        state stays true until this count (or the term) changes."""
+        return self._raft.quiesces
 
     def step(self, message: Message) -> None:
         """Feed a message received from a peer."""
@@ -70,7 +101,10 @@ class RawNode:
         to commit: wait until ``commit >= last_offset`` *and* the term at that offset is
         still the returned term.
         """
-        return self._raft.require_leader().propose(data, count)
+        raft = self._raft
+        if raft.quiesced:
+            raft.wake()
+        return raft.require_leader().propose(data, count)
 
     def propose_conf_change(
         self, changes: Sequence[ConfChange], *, joint: bool | None = None
@@ -81,6 +115,7 @@ class RawNode:
         change takes effect at once on every node that appends it, one change at a time;
         a joint change is left automatically once committed.  Raises ``ConfChangeError``.
         """
+        self._raft.wake()
         return self._raft.require_leader().propose_conf_change(list(changes), joint)
 
     def transfer_leadership(self, to: int) -> None:
@@ -89,17 +124,27 @@ class RawNode:
         Proposals are refused until the transfer ends: by the new leader's election, or
         after an election timeout.
         """
+        self._raft.wake()
         self._raft.require_leader().transfer(to)
 
     def report_snapshot(self, to: int, *, success: bool) -> None:
         """The driver finished (or failed) sending a SnapshotRequest to ``to``."""
+        self._raft.wake()
         if self._raft.leader is not None:
             self._raft.leader.report_snapshot(to, success)
 
     def report_unreachable(self, to: int) -> None:
-        """The transport failed to deliver to ``to``: stop streaming, probe again."""
-        if self._raft.leader is not None:
-            self._raft.leader.report_unreachable(to)
+        """The transport failed to deliver to ``to``, or lost its connection: a leader
+        stops streaming to it and probes; a follower of ``to`` wakes and, its leader
+        perhaps dead, stands for election in its group's agreed order
+        (``Raft.lost_leader``)."""
+        raft = self._raft
+        if raft.leader is not None:
+            if not (raft.quiesced and to in raft.down_peers):
+                raft.wake()  # (a peer known down being unreachable is no news)
+            raft.leader.report_unreachable(to)
+        elif to == raft.leader_id:
+            raft.lost_leader()
 
     def report_data_loss(self, to: int, last_offset: int) -> None:
         """``to`` lost entries it had acknowledged; its log ends at ``last_offset`` now.
@@ -109,6 +154,7 @@ class RawNode:
         lost entries again (``next`` never goes below ``match + 1``). The driver learns of
         the loss from the follower and reports it here; the leader then probes afresh.
         """
+        self._raft.wake()
         if self._raft.leader is not None:
             self._raft.leader.report_data_loss(to, last_offset)
 
@@ -134,6 +180,17 @@ class RawNode:
         if raft.cfg.apply_entries:
             return raft.log.has_next_committed()
         return raft.log.applied < raft.log.commit
+
+    def take_messages(self) -> list[Message]:
+        """The messages that may leave at once -- heartbeats and their answers, pre-votes,
+        TimeoutNow -- taken out early, typically while a Ready is outstanding: they would
+        have been the next Ready's ``messages``, which leave before anything of that Ready
+        is persisted anyway. Appends and everything that must wait for a persist stay for
+        the next Ready. A driver whose fsyncs are slow thus keeps its groups' leaders and
+        followers in touch (issue 21: heartbeats starved behind bulk writes)."""
+        raft = self._raft
+        msgs, raft.msgs = raft.msgs, []
+        return msgs
 
     def ready(self) -> Ready:
         """Collect what to send, persist and apply; ``advance()`` must follow."""
@@ -267,4 +324,5 @@ class RawNode:
             conf_pending=raft.confs.pending(log.commit),
             transferee=leader.transferee if leader is not None else None,
             progress=progress,
+            quiesced=raft.quiesced,
         )

@@ -98,3 +98,4 @@ class Status:
     conf_pending: bool
     transferee: int | None
     progress: Mapping[int, ProgressStatus]  # empty unless leader
+    quiesced: bool = False

@@ -1,19 +1,26 @@
 """``logd cluster health [--exit-when-healthy]``: healthy only when every broker is alive,
-every partition has a leader and every replica is in sync. Exits 10 while unhealthy."""
+every partition has a leader and every replica is in sync. Exits 10 while unhealthy.
+
+The text shows at most :data:`SHOWN` partitions of each list and says how many more there
+are (10,000 leaderless partitions made one 300,000-character line); ``--format json``
+gives the whole lists, for scripts."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import time
+from collections.abc import Sequence
 
 from cli import status
 from cli.app import App
 from cli.common import open_admin
 
-__all__ = ["Health", "add_arguments", "assess", "run"]
+__all__ = ["SHOWN", "Health", "add_arguments", "assess", "capped", "run"]
 
 _POLL_INTERVAL_S = 1.0
+#: Names of each list printed in text output.
+SHOWN = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,8 +81,15 @@ def _show(app: App, health: Health) -> None:
     app.print("CLUSTER HEALTH OVERVIEW")
     app.print("=======================")
     for label, value in rows:
-        text = "[" + " ".join(str(v) for v in value) + "]" if isinstance(value, list) else value
+        text = capped(value) if isinstance(value, list) else value
         app.print(f"{label.ljust(width)}  {text}")
+
+
+def capped(values: Sequence[object], shown: int = SHOWN) -> str:
+    """``[a b c]``, or the first ``shown`` and how many more."""
+    text = "[" + " ".join(str(v) for v in values[:shown]) + "]"
+    more = len(values) - shown
+    return f"{text} and {more} more" if more > 0 else text
 
 
 def run(app: App, args: argparse.Namespace) -> int:

@@ -41,6 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: The request timeout of ``topic create``: the client's default, and this much more per
+#: partition asked for.
+_BASE_TIMEOUT_MS = 30_000
+_PER_PARTITION_MS = 20
+
+
+def _timeout_ms(partitions: int) -> int:
+    return _BASE_TIMEOUT_MS + _PER_PARTITION_MS * max(partitions, 0)
+
+
 def run(app: App, args: argparse.Namespace) -> int:
     from logd.client import NewTopic
     from logd.errors import BrokerUnavailableError, LogdError, TopicAlreadyExistsError
@@ -52,7 +62,9 @@ def run(app: App, args: argparse.Namespace) -> int:
     configs = dict(args.configs)
     results: list[tuple[str, str]] = []
     errors: list[str] = []
-    admin = open_admin(app)
+    # Thousands of partitions take a while to create on every broker (three fsyncs a log):
+    # wait for the answer rather than give up and retry into "already exists".
+    admin = open_admin(app, request_timeout_ms=_timeout_ms(args.partitions))
     try:
         for name in args.names:
             try:

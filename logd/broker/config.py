@@ -35,7 +35,13 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from logd.broker.groups.settings import GroupSettings, is_group_key, parse_group_settings
-from logd.broker.listeners import Listeners, is_listener_key, parse_host_port, parse_listeners
+from logd.broker.listeners import (
+    LISTENERS,
+    Listeners,
+    is_listener_key,
+    parse_host_port,
+    parse_listeners,
+)
 from logd.broker.security.config import is_security_key, parse_security
 from logd.broker.security.settings import SecuritySettings
 from logd.errors import InvalidConfigError
@@ -128,6 +134,12 @@ class BrokerConfig:
     tls: TlsSettings = dataclasses.field(default_factory=TlsSettings)
     #: What brokers present to each other without TLS; "" derives it from the peers.
     cluster_id: str = ""
+    #: A front end's own settings, by listener name: every key ``<listener>.<rest>`` other
+    #: than its address (``mqtt.rules = "rules.toml"`` is ``{"mqtt": {"rules": ...}}``),
+    #: as given; the front end checks them when it starts (``InvalidConfigError``).
+    frontend_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
     #: Raft timing (issue 5): one tick for every group; a follower campaigns after a random
     #: ``[e, 2e)`` ticks without a leader (0.75-1.5 s by default: the first of two
     #: followers after ~1 s) and a leader without a quorum for ``e`` ticks steps down;
@@ -301,6 +313,7 @@ def _peers(key: str, value: Any) -> tuple[Peer, ...]:
 
 
 # key -> (BrokerConfig field, checker)
+_FRONTEND_NAMES: Final = frozenset(spec.name for spec in LISTENERS)
 _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
     "node.id": ("node_id", _int(0, _MAX_NODE_ID)),
     "data.dir": ("data_dir", _path),
@@ -353,8 +366,13 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
     kwargs["listeners"] = parse_listeners(listener_values)
     security_values = {k: v for k, v in values.items() if is_security_key(k)}
     kwargs["security"], kwargs["tls"], kwargs["cluster_id"] = parse_security(security_values)
+    frontend: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
         if key in group_values or key in listener_values or key in security_values:
+            continue
+        name, _, rest = key.partition(".")
+        if rest and name in _FRONTEND_NAMES:
+            frontend.setdefault(name, {})[rest] = value
             continue
         if key.startswith(TOPIC_DEFAULTS_PREFIX):
             name = key[len(TOPIC_DEFAULTS_PREFIX) :]
@@ -365,6 +383,9 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
             raise InvalidConfigError(f"unknown broker config key {key!r}")
         kwargs[field[0]] = field[1](key, value)
     kwargs["topic_defaults"] = MappingProxyType(topic_defaults)
+    kwargs["frontend_settings"] = MappingProxyType(
+        {name: MappingProxyType(keys) for name, keys in frontend.items()}
+    )
     config = BrokerConfig(**kwargs)
     if config.peers and config.node_id not in {p.node_id for p in config.peers}:
         raise InvalidConfigError(f"peers: node.id {config.node_id} is not among the peers")

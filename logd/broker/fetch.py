@@ -4,8 +4,11 @@ Kafka's ``DelayedFetch`` in a few lines of asyncio. A fetch reads every partitio
 answers at once when it has ``min_bytes``, when a partition answered with an error (as
 Kafka's ``tryComplete`` does), when ``max_wait_ms`` is zero or when the broker is draining.
 Otherwise it registers one future with every partition it reads and sleeps until a high
-watermark rises or the wait runs out, then reads again. ``max_wait_ms`` is cut to the
-broker's ``fetch.max.wait.ms``, so no request waits unbounded.
+watermark rises or the wait runs out, then reads again -- only the partitions whose high
+watermark or log start moved (every one is looked up again, cheaply, so a leadership lost
+meanwhile is still reported): a consumer of 10,000 idle partitions woken by one produce
+reads one log, not 10,000 (issue 21). ``max_wait_ms`` is cut to the broker's
+``fetch.max.wait.ms``, so no request waits unbounded.
 
 Byte budget (as Kafka): the answer holds at most ``max_bytes`` and each partition at most its
 own ``max_bytes``, except that the first partition with data returns at least one whole
@@ -57,8 +60,9 @@ async def fetch(
     wait_s = min(max(max_wait_ms, 0), limits.max_wait_ms) / 1000.0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
+    results: list[FetchPartitionResult] = []
     while True:
-        results, total, partitions, failed = _read_all(requests, lookup, hint, budget)
+        results, total, partitions, failed = _read_all(requests, lookup, hint, budget, results)
         remaining = deadline - loop.time()
         if total >= min_bytes or failed or remaining <= 0 or draining() or not partitions:
             return results
@@ -79,16 +83,23 @@ def _read_all(
     lookup: Callable[[str, int], Partition],
     hint: Callable[[str, int], LeaderHint | None],
     budget: int,
+    before: Sequence[FetchPartitionResult] = (),
 ) -> tuple[list[FetchPartitionResult], int, list[Partition], bool]:
+    """Read every requested partition -- or, given the ``before`` of an earlier read that
+    found too little, only those whose high watermark or log start moved since."""
     results: list[FetchPartitionResult] = []
     partitions: list[Partition] = []
     total = 0
     failed = False
-    for request in requests:
+    for i, request in enumerate(requests):
         try:
             partition = lookup(request.topic, request.partition)
             partition.check_leader_epoch(request.current_leader_epoch)
-            records = _read_one(partition, request, budget - total, first=total == 0)
+            old = before[i] if before else None
+            if old is not None and _unchanged(partition, old):
+                records = old.records
+            else:
+                records = _read_one(partition, request, budget - total, first=total == 0)
         except LogdError as exc:
             failed = True
             results.append(_failure(request, exc, hint))
@@ -105,6 +116,16 @@ def _read_all(
             )
         )
     return results, total, partitions, failed
+
+
+def _unchanged(partition: Partition, old: FetchPartitionResult) -> bool:
+    """Nothing to read again: it had nothing, and neither end of its log moved."""
+    return (
+        old.error is None
+        and not old.records
+        and partition.high_watermark == old.high_watermark
+        and partition.log_start_offset == old.log_start_offset
+    )
 
 
 def _read_one(

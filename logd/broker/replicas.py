@@ -27,6 +27,7 @@ listener added after :meth:`start` misses nothing. The Raft driver (issue 5) cal
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
@@ -52,6 +53,11 @@ from logd.storage import Flusher, Log, LogManager, validate_topic_name
 __all__ = ["LeadershipListener", "ReplicaManager", "Replication"]
 
 _log = logging.getLogger(__name__)
+
+#: Partitions hosted per loop turn when a topic brings many at once.
+_HOST_BATCH = 50
+#: Logs created at once for a new topic (each creation waits on its fsyncs).
+_CREATE_THREADS = 8
 
 #: ``listener(topic, partition, is_leader, leader_epoch)``; see the module docstring.
 LeadershipListener = Callable[[str, int, bool, int], None]
@@ -266,13 +272,23 @@ class ReplicaManager:
         if not mine:
             return
 
+        def create(a: PartitionAssignment) -> Log:
+            return self._logs.create(record.name, a.partition, config.log, exist_ok=True)
+
         def create_all() -> list[Log]:
-            return [
-                self._logs.create(record.name, a.partition, config.log, exist_ok=True) for a in mine
-            ]
+            # A new log costs three fsyncs: created side by side, the file system folds
+            # them into fewer journal commits (3,000 partitions: about 4x faster here).
+            if len(mine) == 1:
+                return [create(mine[0])]
+            with concurrent.futures.ThreadPoolExecutor(_CREATE_THREADS) as pool:
+                return list(pool.map(create, mine))
 
         logs = await asyncio.to_thread(create_all)
-        for assignment, log in zip(mine, logs, strict=True):
+        for i, (assignment, log) in enumerate(zip(mine, logs, strict=True)):
+            if i and i % _HOST_BATCH == 0:
+                # Thousands of partitions at once: let heartbeats, votes and requests in
+                # between (a loop blocked for seconds looks dead to the controller).
+                await asyncio.sleep(0)
             tp = TopicPartition(record.name, assignment.partition)
             if tp in self._partitions:
                 continue  # hosted meanwhile (a replayed creation)

@@ -3,9 +3,10 @@
 A frame carries every message one broker has for another after one pass of its driver,
 for every group (the group id travels with each message). Heartbeats and their answers
 are the bulk of idle traffic -- one per group per heartbeat tick -- so they are coalesced
-into parallel arrays (group, term, commit): one frame per broker pair and tick however many
-groups there are, as Redpanda coalesces them. Entries keep their bytes as they are (the
-stored record batch; never decoded or re-encoded), and a frame is checked against the
+into parallel arrays (group, term, commit, and the quiesce flag when any is set): one frame
+per broker pair and tick however many groups there are, as Redpanda coalesces them.
+Entries keep their bytes as they are (the stored record batch; never decoded or
+re-encoded), and a frame is checked against the
 bounds a receiver can trust before anything is built from it.
 
 Thread-safe: pure functions.
@@ -148,7 +149,7 @@ def encode_frame(
         frame.lost_groups.append(group)
         frame.lost_last_offsets.append(last)
     out = frame.messages
-    hb_groups, hb_terms, hb_commits = [], [], []
+    hb_groups, hb_terms, hb_commits, hb_quiesce = [], [], [], []
     hr_groups, hr_terms = [], []
     for group, m in messages:
         assert m.src == src and m.dst == dst, (src, dst, m)
@@ -156,6 +157,7 @@ def encode_frame(
             hb_groups.append(group)
             hb_terms.append(m.term)
             hb_commits.append(m.commit)
+            hb_quiesce.append(m.quiesce)
         elif isinstance(m, HeartbeatResponse):
             hr_groups.append(group)
             hr_terms.append(m.term)
@@ -164,6 +166,8 @@ def encode_frame(
     frame.heartbeat_groups.extend(hb_groups)
     frame.heartbeat_terms.extend(hb_terms)
     frame.heartbeat_commits.extend(hb_commits)
+    if any(hb_quiesce):
+        frame.heartbeat_quiesce.extend(hb_quiesce)
     frame.heartbeat_response_groups.extend(hr_groups)
     frame.heartbeat_response_terms.extend(hr_terms)
     return frame
@@ -215,15 +219,18 @@ def decode_frame(frame: cluster_pb2.RaftFrame) -> list[GroupMessage]:
     hr = len(frame.heartbeat_response_groups)
     if len(frame.heartbeat_terms) != hb or len(frame.heartbeat_commits) != hb:
         raise InvalidRequestError(f"frame from {src}: heartbeat arrays differ in length")
+    quiesce = frame.heartbeat_quiesce
+    if len(quiesce) not in (0, hb):
+        raise InvalidRequestError(f"frame from {src}: heartbeat quiesce flags differ in length")
     if len(frame.heartbeat_response_terms) != hr:
         raise InvalidRequestError(f"frame from {src}: heartbeat answer arrays differ in length")
     if len(frame.messages) + hb + hr > MAX_FRAME_MESSAGES:
         raise InvalidRequestError(f"frame from {src} holds too many messages")
     out: list[GroupMessage] = [(p.group, _message(src, dst, p)) for p in frame.messages]
-    for group, term, commit in zip(
-        frame.heartbeat_groups, frame.heartbeat_terms, frame.heartbeat_commits, strict=True
+    for i, (group, term, commit) in enumerate(
+        zip(frame.heartbeat_groups, frame.heartbeat_terms, frame.heartbeat_commits, strict=True)
     ):
-        out.append((group, Heartbeat(term, src, dst, commit)))
+        out.append((group, Heartbeat(term, src, dst, commit, bool(quiesce) and quiesce[i])))
     for group, term in zip(
         frame.heartbeat_response_groups, frame.heartbeat_response_terms, strict=True
     ):

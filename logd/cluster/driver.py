@@ -13,13 +13,22 @@ proposal) takes a Ready from every group that has one and no Ready in flight, an
 
 Then the pass hands its messages to the transport and, in one go, asks the storage Flusher
 to fsync every log and side file written (group commit across groups: one request per file,
-however many Readys and proposals it covers). When the round is durable -- and only then --
+however many Readys and proposals it covers), and the broker's hard-state journal once for
+every group whose term or vote changed (``hardstate.py``: elections of thousands of groups
+cost one fsync, not two per group). When the round is durable -- and only then --
 each group's ``messages_after_persist`` leave (votes, acknowledgements: nothing is promised
 before it is on disk), committed entries are applied (controller) or the commit offset
 published (partitions: the high watermark), and ``advance()`` is called. A Ready that needs
 no fsync (only the commit moved) is finished in the pass itself. One exception: a leader
 whose commit moves on a follower's acknowledgement while its own Ready is in flight
 publishes it at once (``_publish_early``): a quorum holds those entries durably already.
+
+Quiet groups (``replication/quiesce.py``): a group whose leader found nothing left to
+replicate stops ticking, and the tick task then touches only the *awake* groups -- an idle
+broker with thousands of partitions does no per-partition work at all. Quiet followers do
+not time out; they learn that a peer is down from :meth:`RaftDriver.set_down` (the
+controller's per-broker liveness) and :meth:`RaftDriver.report_unreachable` (lost
+connections), which reach only the groups that peer is a member of.
 
 A replica whose log lost data it had acknowledged (recovery cut a torn or corrupted tail,
 or the log ends below the commit offset it persisted) must not vote: its shorter log could
@@ -46,11 +55,14 @@ import contextlib
 import dataclasses
 import logging
 import time
+import zlib
 from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
 from logd.cluster.codec import GroupMessage
+from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.partition_log import PartitionLog
+from logd.cluster.sync_round import SyncRound
 from logd.errors import LogdError
 from logd.storage import Flusher
 from replication import (
@@ -81,6 +93,14 @@ _log = logging.getLogger(__name__)
 #: Messages kept for a group this broker does not host yet, and for how long.
 PENDING_MAX_PER_GROUP: Final = 64
 PENDING_TTL_S: Final = 5.0
+#: A new group's other replicas wait this many election timeouts for the preferred one.
+FRESH_HOLD_TIMEOUTS: Final = 4
+#: A peer's groups hear at most once in this long that it is (still) unreachable.
+UNREACHABLE_REPEAT_S: Final = 1.0
+#: Groups ticked per loop turn (the tick task yields in between).
+TICK_BATCH: Final = 500
+#: How often the driver logs how many groups are awake (when that changed).
+ACTIVITY_LOG_S: Final = 10.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -92,6 +112,8 @@ class DriverSettings:
     heartbeat_ticks: int = 3  # 150 ms
     max_append_bytes: int = 1 << 20
     max_inflight_appends: int = 64
+    #: Idle groups stop ticking (``raft.quiesce``); off, every group ticks for ever.
+    quiesce: bool = True
 
 
 class GroupListener(Protocol):
@@ -176,6 +198,16 @@ class RaftDriver:
         self.loop = self._loop
         self.groups: dict[str, RaftGroup] = {}
         self.transport: Transport | None = None
+        #: The groups that tick: every group but the quiet ones (insertion-ordered).
+        self._awake: dict[RaftGroup, None] = {}
+        #: peer -> the groups it is a member of (logd's groups never change members).
+        self._by_peer: dict[int, set[RaftGroup]] = collections.defaultdict(set)
+        #: Groups that lost acknowledged data and wait for their leader's commit.
+        self._abstaining: set[RaftGroup] = set()
+        #: The peers the controller's liveness says are down.
+        self.down: frozenset[int] = frozenset()
+        #: peer -> when its groups last heard it was unreachable (loop time).
+        self._unreachable_at: dict[int, float] = {}
         self._dirty: set[RaftGroup] = set()
         self._scheduled = False
         self._outgoing: dict[int, list[GroupMessage]] = collections.defaultdict(list)
@@ -184,10 +216,25 @@ class RaftDriver:
         self._closed = False
         #: Completed fsync rounds (tests and metrics).
         self.sync_rounds = 0
+        #: Quiet groups woken, and unreachable reports taken (metrics; logged).
+        self.wakes = 0
+        #: Messages that reached quiet groups, by kind (a quiet group woken for nothing
+        #: again and again is a bug worth seeing in the log).
+        self.woken_by: collections.Counter[str] = collections.Counter()
+        self.unreachable_reports = 0
+        self._logged: tuple[int, int, int] = (0, 0, 0)
+        self._next_log = 0.0
 
     # -- groups -----------------------------------------------------------------------
 
-    def config(self, *, apply_entries: bool, applied: int | None = None) -> Config:
+    def config(
+        self,
+        *,
+        apply_entries: bool,
+        applied: int | None = None,
+        quiesce: bool = True,
+        salt: int = 0,
+    ) -> Config:
         s = self.settings
         self._seed += 1
         return Config(
@@ -199,6 +246,8 @@ class RaftDriver:
             max_inflight_appends=s.max_inflight_appends,
             apply_entries=apply_entries,
             applied=applied,
+            quiesce=s.quiesce and quiesce,
+            group_salt=salt,
         )
 
     def add_group(
@@ -210,15 +259,35 @@ class RaftDriver:
         apply_entries: bool = False,
         applied: int | None = None,
         campaign: bool = False,
+        quiesce: bool = True,
+        hold: bool = False,
     ) -> RaftGroup:
         """Start a group over ``storage``. ``campaign``: stand for election at once (the
-        preferred replica of a new partition; the only voter of a one-node group)."""
+        preferred replica of a new partition; the only voter of a one-node group).
+        ``quiesce``: the group may go quiet when idle -- not the controller's, whose
+        liveness is what wakes the others. ``hold``: a new group whose preferred replica
+        campaigns elsewhere: do not time out for :data:`FRESH_HOLD_TIMEOUTS` election
+        timeouts, so that thousands of new groups do not all split their first votes."""
         assert name not in self.groups, f"group {name} exists"
-        node = RawNode(self.config(apply_entries=apply_entries, applied=applied), storage)
+        config = self.config(
+            apply_entries=apply_entries,
+            applied=applied,
+            quiesce=quiesce,
+            salt=zlib.crc32(name.encode()),  # alike on every replica of the group
+        )
+        node = RawNode(config, storage)
         group = RaftGroup(name, node, storage, listener)
         self.groups[name] = group
+        for peer in node.conf.members() - {self.node_id}:
+            self._by_peer[peer].add(group)
+        if group.abstaining:
+            self._abstaining.add(group)
+        if self.down:
+            node.set_down_peers(self.down)
         if campaign:
             node.campaign()
+        elif hold:
+            node.hold_election(FRESH_HOLD_TIMEOUTS * self.settings.election_ticks)
         pending = self._pending.pop(name, None)
         if pending is not None:
             for m in pending[1]:
@@ -232,6 +301,10 @@ class RaftDriver:
         if group is not None:
             group.closed = True
             self._dirty.discard(group)
+            self._awake.pop(group, None)
+            self._abstaining.discard(group)
+            for peer in group.node.conf.members() - {self.node_id}:
+                self._by_peer[peer].discard(group)
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -243,6 +316,8 @@ class RaftDriver:
             if group is None:
                 self._hold(name, m, now)
                 continue
+            if group.node.quiesced:
+                self.woken_by[type(m).__name__] += 1
             self._step(group, m)
             self._mark(group)
             if group.node.commit > group.published:
@@ -287,6 +362,7 @@ class RaftDriver:
             return
         if group.abstaining and 0 <= group.leader_commit <= group.node.last_offset:
             group.abstaining = False
+            self._abstaining.discard(group)
             _log.info("%s: caught up with the leader's commit; voting again", group.name)
 
     def propose(self, group: RaftGroup, data: bytes | bytearray | memoryview, count: int) -> Any:
@@ -307,10 +383,37 @@ class RaftDriver:
                 group.node.report_data_loss(peer, last_offset)
                 self._mark(group)
 
-    def report_unreachable(self, peer: int) -> None:
-        for group in self.groups.values():
-            if group.node.role is Role.LEADER:
-                group.node.report_unreachable(peer)
+    def report_unreachable(self, peer: int, *, connected: bool = False) -> None:
+        """The transport lost ``peer`` (``connected``: it reconnected, maybe restarted):
+        its groups' leaders probe it again, and quiet followers it led wake (quiesce.py).
+        While a peer stays unreachable the transport says so at every failed send: after
+        the first report, more within :data:`UNREACHABLE_REPEAT_S` are news to no group,
+        and telling thousands of groups each time was most of a broker's work."""
+        now = self._loop.time()
+        if not connected and now - self._unreachable_at.get(peer, -1e9) < UNREACHABLE_REPEAT_S:
+            return
+        self._unreachable_at[peer] = -1e9 if connected else now
+        self.unreachable_reports += 1
+        for group in self._by_peer.get(peer, ()):
+            node = group.node
+            if node.role is Role.LEADER or node.leader == peer:
+                node.report_unreachable(peer)
+                self._mark(group)
+
+    def set_down(self, down: frozenset[int]) -> None:
+        """The controller's liveness changed: the groups of every peer whose state changed
+        hear it (a quiet group wakes; followers of a dead leader campaign)."""
+        down = down - {self.node_id}
+        changed, self.down = down ^ self.down, down
+        touched: set[RaftGroup] = set()
+        for peer in changed:
+            touched |= self._by_peer.get(peer, set())
+        for group in touched:
+            group.node.set_down_peers(down)
+            self._mark(group)
+        if changed:
+            _log.info("brokers down now: %s (%d groups told)", sorted(down) or "none",
+                      len(touched))  # fmt: skip
 
     def report_snapshot(self, name: str, peer: int, *, success: bool) -> None:
         group = self.groups.get(name)
@@ -332,17 +435,51 @@ class RaftDriver:
             next_at += interval
             if next_at < self._loop.time():  # the loop stalled: do not tick in a burst
                 next_at = self._loop.time() + interval
-            self.tick()
+            groups = list(self._awake)
+            for start in range(0, len(groups), TICK_BATCH):
+                if start:
+                    # Thousands of awake groups (elections after a broker died): let
+                    # frames, heartbeats to the controller and requests in between.
+                    await asyncio.sleep(0)
+                self.tick(groups[start : start + TICK_BATCH])
+            self._log_activity()
 
-    def tick(self) -> None:
-        for group in self.groups.values():
-            group.node.tick()
-            self._dirty.add(group)
+    def tick(self, groups: Sequence[RaftGroup] | None = None) -> None:
+        """Tick the awake groups (or those of ``groups`` still awake); forget those that
+        went quiet (their ticks do nothing until an input wakes them, and ``_mark`` puts
+        them back then). Only a group whose tick did something is looked at again."""
+        awake = self._awake
+        dirty = self._dirty
+        quiet = []
+        for group in list(awake) if groups is None else groups:
+            if group not in awake:
+                continue  # went quiet or was removed while the tick yielded
+            node = group.node
+            if node.tick():
+                dirty.add(group)
+            if node.quiesced:
+                quiet.append(group)
+        for group in quiet:
+            del awake[group]
         self._schedule()
         if self._pending:
             now = self._loop.time()
             for name in [n for n, (t, _) in self._pending.items() if now - t > PENDING_TTL_S]:
                 del self._pending[name]
+
+    def _log_activity(self) -> None:
+        """Every so often, how many groups are awake and what woke them (an idle broker
+        should have almost none: quiesce.py)."""
+        now = (len(self._awake), self.wakes, self.unreachable_reports)
+        if now == self._logged or self._loop.time() < self._next_log:
+            return
+        self._next_log = self._loop.time() + ACTIVITY_LOG_S
+        _log.info("raft groups: %d of %d awake; %d woken, %d unreachable reports since; "
+                  "messages to quiet groups: %s", now[0], len(self.groups),
+                  now[1] - self._logged[1], now[2] - self._logged[2],
+                  dict(self.woken_by.most_common(4)))  # fmt: skip
+        self.woken_by.clear()
+        self._logged = now
 
     async def close(self) -> None:
         self._closed = True
@@ -356,7 +493,11 @@ class RaftDriver:
     # -- the pass ---------------------------------------------------------------------
 
     def _mark(self, group: RaftGroup) -> None:
+        """Something happened to ``group``: run a pass, and tick it while it is awake."""
         self._dirty.add(group)
+        if not group.node.quiesced and not group.closed and group not in self._awake:
+            self._awake[group] = None
+            self.wakes += 1
         self._schedule()
 
     def _schedule(self) -> None:
@@ -369,7 +510,13 @@ class RaftDriver:
         dirty, self._dirty = self._dirty, set()
         to_sync: list[tuple[RaftGroup, Ready]] = []
         for group in dirty:
-            if group.closed or group.failed or group.inflight is not None:
+            if group.closed or group.failed:
+                continue
+            if group.inflight is not None:
+                # Its writes are on their way to disk; what may leave without waiting for
+                # them (heartbeats and their answers, pre-votes) leaves now: a slow fsync
+                # round must not silence a leader or its followers (issue 21).
+                self._queue(group, group.node.take_messages())
                 continue
             if not group.node.has_ready():
                 continue
@@ -413,35 +560,35 @@ class RaftDriver:
         return True
 
     def _sync(self, batch: list[tuple[RaftGroup, Ready]]) -> None:
-        """One fsync round for every file this pass wrote; finish the batch after it."""
-        futures: list[concurrent.futures.Future[int]] = []
-        for group, _ in batch:
-            if group.storage.state_file.dirty:
-                futures.append(self._flusher.request(group.storage.state_file))
-            futures.append(self._flusher.request(group.storage.log))
-        remaining = [len(futures)]
-        errors: list[BaseException] = []
-
-        def done(future: concurrent.futures.Future[int]) -> None:
-            exc = future.exception()
-            if exc is not None:
-                errors.append(exc)
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                    self._loop.call_soon_threadsafe(self._synced, batch, errors)
-
-        for future in futures:
-            future.add_done_callback(done)
-
-    def _synced(self, batch: list[tuple[RaftGroup, Ready]], errors: list[BaseException]) -> None:
-        self.sync_rounds += 1
+        """Ask for the fsyncs of every file this pass wrote: the hard-state journal once
+        (on its own thread: votes never queue behind log fsyncs), each log and side file
+        once; each group is finished as soon as its own files are durable (sync_round.py)."""
+        waits: SyncRound[tuple[RaftGroup, Ready]] = SyncRound(self._loop, self._synced)
+        journals: dict[HardStateJournal, concurrent.futures.Future[int]] = {}
         for group, rd in batch:
+            futures: list[concurrent.futures.Future[int]] = []
+            state_file = group.storage.state_file
+            journal = state_file.take_journaled()
+            if journal is not None:
+                if journal not in journals:
+                    journals[journal] = journal.request()
+                futures.append(journals[journal])
+            if state_file.dirty:
+                futures.append(self._flusher.request(state_file))
+            if rd.entries or rd.snapshot is not None or rd.truncate_to is not None:
+                futures.append(self._flusher.request(group.storage.log))
+            waits.add((group, rd), futures)
+        waits.start()
+
+    def _synced(self, durable: list[tuple[tuple[RaftGroup, Ready], bool]]) -> None:
+        self.sync_rounds += 1
+        for (group, rd), ok in durable:
             if group.closed or group.inflight is not rd:
                 continue
-            log = group.storage.log
-            if log.offline_reason is not None:
-                _log.error("%s: fsync failed (%s); the replica stops", group.name, errors[:1])
+            if not ok or group.storage.log.offline_reason is not None:
+                # An fsync failed: never acknowledge what may not be on disk (storage's
+                # rule: the log is offline); to its peers the replica is dead.
+                _log.error("%s: fsync failed; the replica stops", group.name)
                 group.failed = True
                 continue
             group.inflight = None
@@ -477,7 +624,7 @@ class RaftDriver:
             return
         outgoing, self._outgoing = self._outgoing, collections.defaultdict(list)
         losses: dict[int, list[tuple[str, int]]] = {}
-        for group in self.groups.values():
+        for group in self._abstaining:
             leader = group.node.leader
             if group.abstaining and leader is not None and leader in outgoing:
                 losses.setdefault(leader, []).append((group.name, group.node.last_offset))

@@ -4,7 +4,9 @@ message here and writes the answer back.
 
 * :meth:`ClusterHandler.raft_frame` — one frame of a peer's Raft stream: decoded (``codec``)
   and given to the driver; frames from peers blocked by fault injection are dropped; a
-  malformed frame raises its ``LogdError`` (the front end ends the stream with it).
+  malformed frame raises its ``LogdError`` (the front end ends the stream with it);
+  :meth:`~ClusterHandler.raft_stream_ended` — the stream is gone (the peer died, or
+  restarts): the driver treats it as lost contact.
 * :meth:`~ClusterHandler.controller_write` — the controller store carries the write out (or
   answers NOT_CONTROLLER inside the response).
 * :meth:`~ClusterHandler.broker_heartbeat` — the liveness module answers with the
@@ -53,8 +55,10 @@ class ClusterHandler:
         *,
         fault_injection: bool,
         peer_connected: Callable[[int], None] = lambda peer: None,
+        peer_lost: Callable[[int], None] = lambda peer: None,
         data_loss: Callable[[int, list[tuple[str, int]]], None] = lambda peer, losses: None,
     ) -> None:
+        self._peer_lost = peer_lost
         self._data_loss = data_loss
         self._receive = receive
         self._peer_connected = peer_connected
@@ -77,6 +81,11 @@ class ClusterHandler:
         self._receive(messages)
         if losses:
             self._data_loss(frame.src, losses)
+
+    def raft_stream_ended(self, src: int) -> None:
+        """The Raft stream from ``src`` ended -- broken, as when its process died: its quiet
+        groups must not wait for the controller's liveness to notice (issue 21)."""
+        self._peer_lost(src)
 
     def _check_blocked(self, src: int) -> None:
         if src in self._faults.blocked_from:

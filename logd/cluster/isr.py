@@ -41,7 +41,9 @@ class IsrTracker:
         self.in_sync = (self.me,) if leading and self.me in self.replicas else ()
 
     def sample(self, status: Status, now_ms: int) -> bool:
-        """Record the leader's state; True if the in-sync set changed."""
+        """Record the leader's state; True if the in-sync set changed. A quiet leader's
+        ``recent_active`` is exact (quiesce.py: live followers caught up, down ones not):
+        no second sample is waited for."""
         samples = self._samples
         samples.append((now_ms, status.last_offset))
         while len(samples) > 1 and samples[1][0] <= now_ms - self.lag_max_ms:
@@ -55,7 +57,7 @@ class IsrTracker:
             pr = status.progress.get(replica)
             if pr is None:
                 continue
-            alive = pr.recent_active or replica not in self._quiet
+            alive = pr.recent_active or (replica not in self._quiet and not status.quiesced)
             if pr.recent_active:
                 self._quiet.discard(replica)
             else:

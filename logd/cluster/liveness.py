@@ -1,11 +1,14 @@
 """Broker heartbeats, the leader/ISR table, and leadership rebalancing.
 
 Every ``broker.heartbeat.interval.ms`` each broker (1) samples the in-sync replicas of the
-partitions it leads (``IsrTracker``), (2) tells the controller leader which partitions it
-leads, at which epoch, with which ISR, and (3) takes the controller's answer: the table of
-every partition's leader and ISR and the live brokers (soft state, never in the log), the
-controller's applied metadata offset (a starting broker serves once it has caught up to
-it), and the leadership moves asked of it.
+partitions it leads (``IsrTracker``; a quiet leader's once per quiet spell), (2) tells the
+controller leader which partitions it leads, at which epoch, with which ISR -- only what
+changed since its last answered heartbeat, everything after a failure or a new controller
+-- and (3) takes the controller's answer: the changes to the table of every partition's
+leader and ISR (``table.py``), the live brokers and those declared down (soft state, never
+in the log; quiet Raft groups act on the latter: ``on_down``), the controller's applied
+metadata offset (a starting broker serves once it has caught up to it), and the
+leadership moves asked of it. An idle cluster's heartbeats thus carry no partitions.
 
 Rebalancing (Kafka's ``auto.leader.rebalance.enable``, on by default): every
 ``leader.imbalance.check.interval.ms`` the controller leader computes
@@ -76,6 +79,7 @@ class Liveness:
         send: Callable[[int, cluster_pb2.BrokerHeartbeatRequest], object],
         clock: Clock,
         settings: LivenessSettings,
+        on_down: Callable[[frozenset[int]], None] = lambda down: None,
     ) -> None:
         self.node_id = node_id
         self._store = store
@@ -88,6 +92,10 @@ class Liveness:
         self._moves: dict[int, list[tuple[str, int, int]]] = {}
         self._next_rebalance_ms = 0
         self._woken = asyncio.Event()
+        self._on_down = on_down
+        #: What the controller holds of our leaderships (None: it may hold nothing).
+        self._reported: dict[Key, LeaderInfo] | None = None
+        self._reported_to = -1
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="liveness")
@@ -115,46 +123,77 @@ class Liveness:
 
     async def beat(self) -> None:
         now = self._clock.now_ms()
-        led: list[cluster_pb2.LedPartition] = []
+        leading: dict[Key, LeaderInfo] = {}
         by_key: dict[Key, LedReplica] = {}
         for replica in self._replicas():
             info = replica.leader_info(now)
-            if info is None:
-                continue
-            by_key[replica.key] = replica
-            led.append(
-                cluster_pb2.LedPartition(
-                    topic=replica.key[0], partition=replica.key[1],
-                    leader_epoch=info.epoch, isr=list(info.isr),
-                )
-            )  # fmt: skip
-        request = cluster_pb2.BrokerHeartbeatRequest(
-            node_id=self.node_id, led=led, metadata_offset=self._store.published
-        )
+            if info is not None:
+                by_key[replica.key] = replica
+                leading[replica.key] = info
         controller = self._store.controller_id
         if controller < 0:
             return
+        table = self._table
+        if controller != self._reported_to:
+            self._reported, self._reported_to = None, controller  # it holds nothing of ours
+            table.forget_copy()
+        request = self._request(leading)
         if controller == self.node_id:
+            request.table_epoch, request.table_version = table.epoch, table.version
             response = self.handle(request)
         else:
             try:
                 response = await self._send(controller, request)  # type: ignore[misc]
             except LogdError as exc:
                 _log.debug("heartbeat to controller %d: %s", controller, exc)
+                self._reported = None  # it may or may not have our report: send it all
+                table.forget_copy()
                 return
-            self._table.replace(
-                response.controller_id,
-                response.live_brokers,
-                {
-                    (p.topic, p.partition): LeaderInfo(b, p.leader_epoch, tuple(p.isr))
-                    for b, p in zip(response.leader_brokers, response.led, strict=False)
-                },
-                response.metadata_offset,
-            )
+            if response.controller_id != controller:  # it no longer leads: no table
+                self._reported = None
+                table.forget_copy()
+                return
+            self._apply(response)
+        self._reported = None if response.report_full else leading
+        self._on_down(table.down)
         for move in response.moves:
             moving = by_key.get((move.topic, move.partition))
             if moving is not None:
                 moving.transfer(move.to)
+
+    def _request(self, leading: dict[Key, LeaderInfo]) -> cluster_pb2.BrokerHeartbeatRequest:
+        """Everything we lead, or what changed since the controller's last answer."""
+        held = self._reported
+        request = cluster_pb2.BrokerHeartbeatRequest(
+            node_id=self.node_id,
+            metadata_offset=self._store.published,
+            full=held is None,
+            table_epoch=self._table.known_epoch,
+            table_version=self._table.known_version,
+        )
+        for key, info in leading.items():
+            if held is None or held.get(key) != info:
+                request.led.append(_led(key, info))
+        if held is not None:
+            request.unled.extend(_led(key, None) for key in held.keys() - leading.keys())
+        return request
+
+    def _apply(self, response: cluster_pb2.BrokerHeartbeatResponse) -> None:
+        changes: list[tuple[Key, LeaderInfo | None]] = [
+            ((p.topic, p.partition), LeaderInfo(b, p.leader_epoch, tuple(p.isr)))
+            for b, p in zip(response.leader_brokers, response.led, strict=False)
+        ]
+        changes.extend(((p.topic, p.partition), None) for p in response.removed)
+        self._table.apply(
+            response.controller_id,
+            response.live_brokers,
+            response.down_brokers,
+            response.metadata_offset,
+            response.table_epoch,
+            response.table_version,
+            full=response.full,
+            changes=changes,
+        )
 
     # -- the controller leader --------------------------------------------------------
 
@@ -166,41 +205,59 @@ class Liveness:
         now = self._clock.now_ms()
         if not self._store.is_leader:
             return cluster_pb2.BrokerHeartbeatResponse(controller_id=self._store.controller_id)
+        broker = request.node_id
+        report_full = not request.full and not table.holds_report_of(broker)
         table.report(
-            request.node_id,
+            broker,
             [
-                ((p.topic, p.partition), LeaderInfo(request.node_id, p.leader_epoch, tuple(p.isr)))
+                ((p.topic, p.partition), LeaderInfo(broker, p.leader_epoch, tuple(p.isr)))
                 for p in request.led
             ],
             now,
             request.metadata_offset,
+            full=request.full,
+            unled=[(p.topic, p.partition) for p in request.unled],
         )
+        table.down = table.declared_down(self._store.broker_ids(), now)
         if self.settings.rebalance and now >= self._next_rebalance_ms:
             self._next_rebalance_ms = now + self.settings.rebalance_ms
             self._plan_moves()
+        full, changes = table.changes_since(request.table_epoch, request.table_version)
         response = cluster_pb2.BrokerHeartbeatResponse(
             controller_id=self.node_id,
             live_brokers=sorted(table.live),
             metadata_offset=self._store.published,
+            full=full,
+            table_epoch=table.epoch,
+            table_version=table.version,
+            down_brokers=sorted(table.down),
+            report_full=report_full,
         )
-        for (topic, partition), info in table.partitions.items():
-            response.leader_brokers.append(info.leader)
-            response.led.append(
-                cluster_pb2.LedPartition(
-                    topic=topic, partition=partition, leader_epoch=info.epoch, isr=list(info.isr)
-                )
-            )
-        for topic, partition, to in self._moves.pop(request.node_id, []):
+        for key, info in changes:
+            if info is None:
+                response.removed.append(_led(key, None))
+            else:
+                response.leader_brokers.append(info.leader)
+                response.led.append(_led(key, info))
+        for topic, partition, to in self._moves.pop(broker, []):
             response.moves.append(cluster_pb2.LeaderMove(topic=topic, partition=partition, to=to))
         return response
 
     def _plan_moves(self) -> None:
         table = self._table
         assignment: dict[Key, tuple[int, ...]] = {}
+        leaderless = 0
         for name, record in self._store.topics().items():
             for a in record.partitions:
                 if (name, a.partition) in table.partitions:
                     assignment[(name, a.partition)] = a.replicas
+                else:
+                    leaderless += 1
+        if leaderless:
+            # Elections are under way (a new topic, a broker lost): moving leaders now
+            # would only add elections to them. Rebalance once every partition is led.
+            self._moves = {}
+            return
         current = {k: v.leader for k, v in table.partitions.items()}
         in_sync = {k: v.isr for k, v in table.partitions.items()}
         moves = preferred_leader_moves(assignment, current, table.live, in_sync)
@@ -211,3 +268,11 @@ class Liveness:
         if planned:
             _log.info("rebalancing leadership: %d partitions move to their preferred replica",
                       sum(len(v) for v in planned.values()))  # fmt: skip
+
+
+def _led(key: Key, info: LeaderInfo | None) -> cluster_pb2.LedPartition:
+    if info is None:
+        return cluster_pb2.LedPartition(topic=key[0], partition=key[1])
+    return cluster_pb2.LedPartition(
+        topic=key[0], partition=key[1], leader_epoch=info.epoch, isr=list(info.isr)
+    )

@@ -100,15 +100,24 @@ class PartitionLog:
         persisted = state_file.load()
         start = log.log_start_offset
         epochs = log.epoch_entries()
+        self._state_dirty = False
         if persisted is None:
             last = log.last_offset_and_epoch()
             term = last[1] if last is not None else 0
-            self.hard_state = HardState(term, None, -1)
+            journaled = state_file.journaled()
+            self.hard_state = journaled or HardState(term, None, -1)
             self.snapshot_offset = start - 1
             self.snapshot_term = epochs[0][0] if start > 0 and epochs else 0
             conf = initial_conf if initial_conf is not None else ConfState()
             self.confs: list[tuple[int, ConfState]] = [(start - 1, conf)]
-            self.fresh = True
+            #: Nothing was ever persisted for this group: its log was created now.
+            self.fresh = journaled is None
+            if state_file.trusts_journal:
+                # The file would say what we just derived: no file until that changes
+                # (3,000 partitions created at once need no 3,000 side files first).
+                state_file.assume(self._raft_state())
+            else:
+                self._state_dirty = True
         else:
             self.hard_state = persisted.hard_state
             self.snapshot_offset = start - 1
@@ -124,7 +133,6 @@ class PartitionLog:
         self.lost_data = log.truncated_on_open > 0 or self.hard_state.commit > self.last_offset()
         #: Snapshot data of a state machine (the controller); empty for a partition.
         self.snapshot_data: bytes = b""
-        self._state_dirty = persisted is None
         #: Called after each NORMAL entry is written, and after the log was cut (truncation,
         #: snapshot): the partition's producer state follows the log (issue 7's seams).
         self.on_written: Callable[[Entry], None] | None = None
@@ -277,10 +285,13 @@ class PartitionLog:
             self.stage()
         return dirty
 
-    def stage(self) -> None:
-        self.state_file.stage(
-            RaftState(self.hard_state, self.snapshot_offset, self.snapshot_term, tuple(self.confs))
+    def _raft_state(self) -> RaftState:
+        return RaftState(
+            self.hard_state, self.snapshot_offset, self.snapshot_term, tuple(self.confs)
         )
+
+    def stage(self) -> None:
+        self.state_file.stage(self._raft_state())
         self._state_dirty = False
 
     def append(self, entries: Sequence[Entry]) -> None:

@@ -11,6 +11,18 @@ Writes: the driver :meth:`RaftStateFile.stage`\\ s a new state on the loop, and 
 ``Flusher`` thread writes it (tmp, fsync, rename, fsync the directory) in the same round as
 the group's log fsync; the messages that depend on it leave only after that round.
 
+With the broker's :class:`~logd.cluster.hardstate.HardStateJournal`, a state that differs
+from the file's only in its hard state (a new term or vote: every election) goes to the
+journal instead -- one fsync for every group of a round, not two per group. Records are
+tied to an *incarnation*, one life of the group: a partition's comes from its topic's id
+(in the metadata log, durable before the partition exists: a topic created again under
+the same name has another), so the journal is trusted from the first vote and a new
+partition needs no side file at all until its configuration or snapshot point moves (the
+file's content is then derivable: :meth:`RaftStateFile.assume`). Without one (the
+controller's group) the file keeps a random incarnation, and until a file naming it is
+durable every state goes to the file. On load the newer hard state of the two wins (terms
+only grow; a vote is only ever added).
+
 Thread-safety: ``stage`` (loop) and ``flush`` (flusher thread) hand the bytes over under a
 lock; ``load`` runs before the group starts.
 """
@@ -20,10 +32,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import threading
 from pathlib import Path
 from typing import Any, Final
 
+from logd.cluster.hardstate import HardStateJournal
 from logd.errors import KafkaStorageError
 from logd.storage.files import Fsync, write_atomic
 from replication import ConfState, HardState
@@ -43,6 +57,16 @@ class RaftState:
     snapshot_offset: int
     snapshot_term: int
     confs: tuple[tuple[int, ConfState], ...]
+    #: This life of the group's directory (ties the journal's records to it); None in
+    #: files written before the journal.
+    incarnation: int | None = None
+
+    def same_but_hard_state(self, other: RaftState) -> bool:
+        return (self.snapshot_offset, self.snapshot_term, self.confs) == (
+            other.snapshot_offset,
+            other.snapshot_term,
+            other.confs,
+        )
 
 
 def _conf_json(conf: ConfState) -> dict[str, list[int]]:
@@ -71,6 +95,8 @@ def encode(state: RaftState) -> bytes:
         "snapshot_term": state.snapshot_term,
         "confs": [[offset, _conf_json(conf)] for offset, conf in state.confs],
     }
+    if state.incarnation is not None:
+        document["incarnation"] = state.incarnation
     return json.dumps(document, separators=(",", ":")).encode() + b"\n"
 
 
@@ -100,17 +126,70 @@ def decode(data: bytes) -> RaftState:
         )
     if [o for o, _ in confs] != sorted(o for o, _ in confs):
         raise ValueError("configurations out of order")
-    return RaftState(HardState(d["term"], vote, d["commit"]), ints[2], ints[3], tuple(confs))
+    incarnation = d.get("incarnation")
+    if incarnation is not None and type(incarnation) is not int:
+        raise ValueError("the incarnation must be an integer")
+    hard = HardState(d["term"], vote, d["commit"])
+    return RaftState(hard, ints[2], ints[3], tuple(confs), incarnation)
+
+
+def newer(a: HardState, b: HardState) -> HardState:
+    """The later of two hard states of one node (terms grow; within a term a vote is only
+    ever added), with the larger commit (persisted lazily, clamped on restart anyway)."""
+    later = a if (a.term, a.vote is not None) >= (b.term, b.vote is not None) else b
+    return HardState(later.term, later.vote, max(a.commit, b.commit))
 
 
 class RaftStateFile:
     """The side file of one group; a ``Flushable`` for the storage ``Flusher``."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        journal: HardStateJournal | None = None,
+        *,
+        incarnation: int | None = None,
+    ) -> None:
+        """``incarnation``: this life of the group, from something durable already (a
+        partition's topic id); None: a random one, kept in the file."""
         self.path = directory / STATE_FILE
+        self.name = directory.name
+        #: The broker's hard-state journal, None to keep everything in this file.
+        self.journal = journal
+        self._external = incarnation is not None
+        self.incarnation = incarnation if incarnation is not None else secrets.randbits(63)
         self._lock = threading.Lock()
         self._pending: bytes | None = None
         self._written = 0
+        #: What the file holds (or will, once flushed), on the loop's side.
+        self._file_state: RaftState | None = None
+        #: Our incarnation is durable (given, or in a flushed file): the journal may take
+        #: hard states.
+        self._incarnation_durable = self._external
+        self._pending_incarnation = False
+        self._journaled = False  # a hard state went to the journal since the last take
+
+    @property
+    def trusts_journal(self) -> bool:
+        """Whether hard states may go to the journal now."""
+        return self.journal is not None and self._incarnation_durable
+
+    def journaled(self) -> HardState | None:
+        """The journal's hard state of this incarnation (with no file: a group that voted
+        before it ever needed one)."""
+        if self.journal is None or not self._external:
+            return None
+        return self.journal.get(self.name, self.incarnation)
+
+    def take_journaled(self) -> HardStateJournal | None:
+        """The journal, if a hard state of ours went there since the last call (the
+        driver then waits for the journal's fsync before this group's answers leave)."""
+        journaled, self._journaled = self._journaled, False
+        return self.journal if journaled else None
+
+    def assume(self, state: RaftState) -> None:
+        """The file would hold ``state`` (derivable without it): write only what differs."""
+        self._file_state = state
 
     # The Flusher's Flushable protocol: a request completes when flush() has run.
     @property
@@ -133,15 +212,35 @@ class RaftStateFile:
         except OSError as exc:
             raise KafkaStorageError(f"cannot read {self.path}: {exc}") from exc
         try:
-            return decode(data)
+            state = decode(data)
         except (ValueError, KeyError, TypeError) as exc:
             raise KafkaStorageError(f"{self.path} is unreadable: {exc}") from exc
+        self._file_state = state
+        if not self._external:
+            if state.incarnation is None:
+                return state  # written before the journal: the next stage rewrites it
+            self.incarnation = state.incarnation
+            self._incarnation_durable = True
+        journaled = self.journal.get(self.name, self.incarnation) if self.journal else None
+        if journaled is not None:
+            state = dataclasses.replace(state, hard_state=newer(state.hard_state, journaled))
+        return state
 
     def stage(self, state: RaftState) -> None:
-        """Remember ``state`` for the next flush (a later stage supersedes an earlier one)."""
+        """Remember ``state`` for the next flush (a later stage supersedes an earlier one):
+        in the journal when only the hard state changed and the journal may be trusted."""
+        held = self._file_state
+        if self.trusts_journal and held is not None and state.same_but_hard_state(held):
+            assert self.journal is not None
+            self.journal.stage(self.name, self.incarnation, state.hard_state)
+            self._journaled = True
+            return
+        state = dataclasses.replace(state, incarnation=self.incarnation)
+        self._file_state = state
         data = encode(state)
         with self._lock:
             self._pending = data
+            self._pending_incarnation = True
 
     @property
     def dirty(self) -> bool:
@@ -151,6 +250,7 @@ class RaftStateFile:
     def flush(self, fsync: Fsync = os.fdatasync) -> int:
         with self._lock:
             data, self._pending = self._pending, None
+            names_incarnation, self._pending_incarnation = self._pending_incarnation, False
         if data is not None:
             try:
                 write_atomic(self.path, data, fsync=fsync)
@@ -159,9 +259,6 @@ class RaftStateFile:
             except OSError as exc:
                 raise KafkaStorageError(f"cannot write {self.path}: {exc}") from exc
             self._written += 1
+            if names_incarnation:
+                self._incarnation_durable = True
         return self._written
-
-    def write_now(self, state: RaftState) -> None:
-        """Write synchronously (group creation, retention): rare, off the hot path."""
-        self.stage(state)
-        self.flush(os.fsync)

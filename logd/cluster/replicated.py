@@ -69,7 +69,11 @@ class PartitionReplica:
         isr: IsrTracker,
         clock: Clock,
         initial_conf: ConfState,
+        leading: Callable[[PartitionReplica, bool], None] = lambda replica, led: None,
     ) -> None:
+        """``leading``: told when this broker starts or stops leading the partition (the
+        liveness loop then samples only the partitions led here)."""
+        self._leading = leading
         self._clock = clock
         self._initial_conf = initial_conf
         self.driver = driver
@@ -87,6 +91,8 @@ class PartitionReplica:
         self._proposed = (-1, -1)
         self._leader: int | None = None
         self._term = 0
+        #: (term, quiet spell) of the quiet leader whose ISR was last sampled.
+        self._sampled_quiet: tuple[int, int] | None = None
         #: Set at every change of leader or term (``hand_over`` waits on it).
         self._moved = asyncio.Event()
         topic, _, partition = self.name.rpartition("-")
@@ -100,7 +106,10 @@ class PartitionReplica:
         self.partition = partition
         self.storage.on_written = self._written
         self.storage.on_cut = self._cut
-        self.group = self.driver.add_group(self.name, self.storage, self, campaign=campaign)
+        hold = self.storage.fresh and not campaign  # the preferred replica campaigns
+        self.group = self.driver.add_group(
+            self.name, self.storage, self, campaign=campaign, hold=hold
+        )
 
     def _cut(self) -> None:
         if self.partition is not None:
@@ -109,6 +118,8 @@ class PartitionReplica:
     def stop(self) -> None:
         self.driver.remove_group(self.name)
         self.group = None
+        if self._leader == self.driver.node_id:
+            self._leading(self, False)
 
     # -- Replicator ---------------------------------------------------------------------
 
@@ -177,13 +188,19 @@ class PartitionReplica:
     # -- liveness -----------------------------------------------------------------------
 
     def leader_info(self, now_ms: int) -> LeaderInfo | None:
-        """Sample the ISR and report it, when this broker leads the partition."""
+        """Sample the ISR and report it, when this broker leads the partition. A quiet
+        group's ISR cannot change until it wakes: sampled once per quiet spell, so that
+        idle partitions cost nothing here."""
         group = self.group
         if group is None or group.node.role is not Role.LEADER:
             return None
-        if self.isr.sample(group.node.status(), now_ms):
-            self.refresh()
-        return LeaderInfo(self.driver.node_id, group.node.term, self.isr.in_sync)
+        node = group.node
+        quiet = (node.term, node.quiesces) if node.quiesced else None
+        if quiet is None or quiet != self._sampled_quiet:
+            if self.isr.sample(node.status(), now_ms):
+                self.refresh()
+            self._sampled_quiet = quiet
+        return LeaderInfo(self.driver.node_id, node.term, self.isr.in_sync)
 
     def local_view(self) -> tuple[int | None, int, tuple[int, ...]]:
         """(leader, term, ISR if led here) for metadata answers: local Raft knowledge."""
@@ -270,8 +287,16 @@ class PartitionReplica:
     # -- GroupListener ------------------------------------------------------------------
 
     def on_leadership(self, leader: int | None, term: int, role: Role) -> None:
+        me = self.driver.node_id
         if role is Role.LEADER and self._leader != leader:
             _log.info("%s: leading in epoch %d", self.name, term)
+        elif self._leader == me and leader != me:
+            # Why a leader stopped leading says a lot about an unstable cluster: a higher
+            # term (another replica campaigned), or check-quorum (no quorum heard).
+            _log.info("%s: no longer leading in epoch %d (now epoch %d, %s, leader %s)",
+                      self.name, self._term, term, role.value, leader)  # fmt: skip
+        if (self._leader == me) != (leader == me):
+            self._leading(self, leader == me)
         self._leader, self._term = leader, term
         self._moved.set()
         self.isr.reset(leader == self.driver.node_id)

@@ -21,6 +21,7 @@ Ownership: owned by the broker's event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from pathlib import Path
 from typing import Final
@@ -28,6 +29,7 @@ from typing import Final
 from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
 from logd.cluster.driver import DriverSettings, RaftDriver
+from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.hosted import HostedPartition, LeadershipAnnouncer
 from logd.cluster.internal import ClusterHandler, FaultState
 from logd.cluster.isr import IsrTracker
@@ -99,6 +101,10 @@ class ClusterRuntime:
         self.driver.transport = self.transport
         self.table = LeaderTable(config.broker_session_timeout_ms)
         self.replicas: dict[TopicPartition, PartitionReplica] = {}
+        #: The replicas this broker leads (the heartbeat samples only those).
+        self._led: dict[TopicPartition, PartitionReplica] = {}
+        #: Every group's term and vote, one fsync per round (opened by :meth:`open`).
+        self.journal: HardStateJournal | None = None
         self.store: ControllerStore | None = None
         self.liveness: Liveness | None = None
         self._announce_leadership: LeadershipAnnouncer | None = None
@@ -117,7 +123,8 @@ class ClusterRuntime:
             self.leadership.forwarded,
             self.faults,
             fault_injection=config.fault_injection,
-            peer_connected=self.driver.report_unreachable,
+            peer_connected=lambda peer: self.driver.report_unreachable(peer, connected=True),
+            peer_lost=self.driver.report_unreachable,
             data_loss=self.driver.data_loss,
         )
 
@@ -129,9 +136,10 @@ class ClusterRuntime:
     async def open(self) -> ControllerStore:
         """Start the controller group (the logs are open) and the heartbeat loop."""
         log = await asyncio.to_thread(self._metadata_log)
+        self.journal = await asyncio.to_thread(HardStateJournal, self._logs.data_dir)
         storage = PartitionLog(
             log,
-            RaftStateFile(log.directory),
+            RaftStateFile(log.directory, self.journal),
             self._clock,
             initial_conf=ConfState.of(self.voters, self.learners),
             snapshot_file=Path(log.directory) / SNAPSHOT_FILE,
@@ -156,7 +164,7 @@ class ClusterRuntime:
             self.node_id,
             store,
             self.table,
-            lambda: list(self.replicas.values()),
+            lambda: list(self._led.values()),
             self.transport.heartbeat,
             self._clock,
             LivenessSettings(
@@ -165,6 +173,7 @@ class ClusterRuntime:
                 self.config.leader_imbalance_check_interval_ms,
                 rebalance=self.config.auto_leader_rebalance_enable,
             ),
+            on_down=self.driver.set_down,
         )
         self.liveness.start()
         store.propagating = self.liveness.poke
@@ -205,6 +214,8 @@ class ClusterRuntime:
             await self.store.close()
         await self.driver.close()
         await self.transport.close()
+        if self.journal is not None:
+            self.journal.close()
 
     # -- the internal service's callbacks ------------------------------------------------
 
@@ -229,7 +240,7 @@ class ClusterRuntime:
     ) -> PartitionReplica:
         storage = PartitionLog(
             log,
-            RaftStateFile(Path(log.directory)),
+            RaftStateFile(Path(log.directory), self.journal, incarnation=self._incarnation(tp)),
             self._clock,
             initial_conf=ConfState.of(assignment.replicas),
         )
@@ -244,10 +255,20 @@ class ClusterRuntime:
             isr=IsrTracker(assignment.replicas, self.node_id, self.config.replica_lag_time_max_ms),
             clock=self._clock,
             initial_conf=ConfState.of(assignment.replicas),
+            leading=self._leading,
         )
         replica.campaign_at_start = campaign
         self.replicas[tp] = replica
         return replica
+
+    def _incarnation(self, tp: TopicPartition) -> int | None:
+        """This life of the partition: from its topic's id (a topic created again under
+        the same name has another), so the hard-state journal never mixes two lives."""
+        record = self.store.topics().get(tp.topic) if self.store is not None else None
+        if record is None or not record.topic_id:
+            return None
+        digest = hashlib.blake2b(record.topic_id.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") >> 1
 
     def hosted(self, partition: HostedPartition) -> None:
         replica = self.replicas[partition.tp]
@@ -256,6 +277,13 @@ class ClusterRuntime:
             # Damage that crash recovery cannot see (a flipped bit in a sealed segment)
             # is found by reading the log once; another replica then repairs it.
             replica.scrub()
+
+    def _leading(self, replica: PartitionReplica, leading: bool) -> None:
+        tp = TopicPartition(*replica.key)
+        if leading:
+            self._led[tp] = replica
+        else:
+            self._led.pop(tp, None)
 
     def unhosted(self, tp: TopicPartition) -> None:
         replica = self.replicas.pop(tp, None)

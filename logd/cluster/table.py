@@ -1,25 +1,40 @@
 """The leader/ISR/liveness table (soft state, never in the log).
 
 The controller leader builds it from broker heartbeats (:meth:`LeaderTable.report`) and
-hands it out in every heartbeat answer; every other broker keeps the last one it received
-(:meth:`LeaderTable.replace`). Metadata answers read it for partitions this broker does
+hands it out in heartbeat answers; every other broker keeps the copy it was given
+(:meth:`LeaderTable.apply`). Metadata answers read it for partitions this broker does
 not host; for hosted ones the local Raft group knows better (the store merges them).
 
 A broker is live while its heartbeats keep arriving within ``session_timeout_ms``; what a
 broker reported leading is forgotten with it. Two brokers claiming one partition (a deposed
 leader that has not heard yet) resolve to the higher epoch.
 
+Nothing here is O(partitions) per heartbeat (issue 21: 10,000 partitions made the idle
+heartbeats the brokers' main work): a broker reports only what changed since its last
+acknowledged report (a full report when it starts, after a failed heartbeat or when the
+controller changed), the merged table is kept up to date key by key, and each answer
+carries only the entries that changed since the version the broker says it holds
+(:meth:`changes_since`) -- the whole table only when the broker's copy is from another
+controller leadership (``epoch``) or older than the change history kept.
+
+``down``: the brokers the controller declares down, which quiet Raft groups act on
+(``replication/quiesce.py``). A new controller leader declares nobody down until it has
+led for a session timeout: a broker that has not reported *yet* is not dead.
+
 Owned by the broker's loop; not thread-safe.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import secrets
 from collections.abc import Iterable
 
 __all__ = ["LeaderInfo", "LeaderTable"]
 
 Key = tuple[str, int]
+Change = tuple[Key, "LeaderInfo | None"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -36,12 +51,24 @@ class LeaderTable:
         self.session_timeout_ms = session_timeout_ms
         self.partitions: dict[Key, LeaderInfo] = {}
         self.live: frozenset[int] = frozenset()
+        #: The brokers declared down (controller: computed; others: as last told).
+        self.down: frozenset[int] = frozenset()
         #: The controller's applied metadata offset at its last answer (-1: none yet).
         self.metadata_offset = -1
         self.controller_id = -1
+        #: Bumped at every change of ``live`` or ``partitions`` (either side).
         self.version = 0
+        #: This table's identity as the controller's (new at each leadership), and on
+        #: another broker the identity and version of the copy it holds.
+        self.epoch = secrets.randbits(62)
+        self.known_epoch = -1
+        self.known_version = -1
         self._seen: dict[int, int] = {}  # broker -> last heartbeat (ms), controller only
         self._by_broker: dict[int, dict[Key, LeaderInfo]] = {}
+        #: (version, key) of every change of ``partitions``, in version order.
+        self._changes: list[tuple[int, Key]] = []
+        self._history_from = 0  # versions before this one are no longer in _changes
+        self._since_ms: int | None = None  # when this controller leadership began
         #: broker -> the metadata offset it reported applied (controller only).
         self.applied: dict[int, int] = {}
 
@@ -53,50 +80,140 @@ class LeaderTable:
         led: Iterable[tuple[Key, LeaderInfo]],
         now_ms: int,
         metadata_offset: int = -1,
+        *,
+        full: bool = True,
+        unled: Iterable[Key] = (),
     ) -> None:
+        """A broker's heartbeat: all it leads (``full``), or what changed since its last
+        report -- ``led`` anew, ``unled`` no more."""
+        if self._since_ms is None:
+            self._since_ms = now_ms
         self._seen[broker] = now_ms
         self.applied[broker] = max(self.applied.get(broker, -1), metadata_offset)
-        self._by_broker[broker] = dict(led)
-        self._rebuild(now_ms)
+        held = self._by_broker.setdefault(broker, {})
+        changed: set[Key] = set()
+        if full:
+            new = dict(led)
+            changed = {k for k in held.keys() | new.keys() if held.get(k) != new.get(k)}
+            self._by_broker[broker] = new
+        else:
+            for key, info in led:
+                if held.get(key) != info:
+                    held[key] = info
+                    changed.add(key)
+            for key in unled:
+                if held.pop(key, None) is not None:
+                    changed.add(key)
+        self._expire(now_ms, changed)
+
+    def expire(self, now_ms: int) -> None:
+        self._expire(now_ms, set())
+
+    def _expire(self, now_ms: int, changed: set[Key]) -> None:
+        horizon = now_ms - self.session_timeout_ms
+        live = frozenset(b for b, t in self._seen.items() if t >= horizon)
+        if live != self.live:
+            for broker in live ^ self.live:
+                changed |= self._by_broker.get(broker, {}).keys()
+            self.live = live
+            self.version += 1
+        for key in changed:
+            self._merge(key)
+
+    def _merge(self, key: Key) -> None:
+        """Recompute one partition's entry: the highest epoch any live broker claims."""
+        best: LeaderInfo | None = None
+        for broker in self.live:
+            info = self._by_broker.get(broker, {}).get(key)
+            if info is not None and (best is None or info.epoch > best.epoch):
+                best = info
+        if best == self.partitions.get(key):
+            return
+        if best is None:
+            del self.partitions[key]
+        else:
+            self.partitions[key] = best
+        self.version += 1
+        self._changes.append((self.version, key))
+        if len(self._changes) > 2 * len(self.partitions) + 1024:
+            self._changes = []  # older copies get the whole table; so does a new one
+            self._history_from = self.version + 1
+
+    def changes_since(self, epoch: int, version: int) -> tuple[bool, list[Change]]:
+        """What a broker holding our table at ``version`` lacks: (True, everything) when
+        its copy is another leadership's or older than the history kept, else (False,
+        each changed key's entry now, None for a removed one)."""
+        if epoch != self.epoch or version + 1 < self._history_from or version > self.version:
+            return True, list(self.partitions.items())
+        i = bisect.bisect_right(self._changes, (version, ("\U0010ffff", 1 << 62)))
+        keys = dict.fromkeys(key for _, key in self._changes[i:])
+        return False, [(key, self.partitions.get(key)) for key in keys]
+
+    def holds_report_of(self, broker: int) -> bool:
+        """Whether a report of ``broker`` arrived since this controller leadership began
+        (a delta from a broker we hold nothing of is useless: it must send everything)."""
+        return broker in self._by_broker
 
     def caught_up(self, offset: int) -> bool:
         """Every live broker has applied the metadata up to ``offset``."""
         return all(self.applied.get(b, -1) >= offset for b in self.live)
 
-    def expire(self, now_ms: int) -> None:
-        self._rebuild(now_ms)
-
-    def _rebuild(self, now_ms: int) -> None:
-        horizon = now_ms - self.session_timeout_ms
-        live = frozenset(b for b, t in self._seen.items() if t >= horizon)
-        merged: dict[Key, LeaderInfo] = {}
-        for broker in sorted(live):
-            for key, info in self._by_broker.get(broker, {}).items():
-                held = merged.get(key)
-                if held is None or info.epoch > held.epoch:
-                    merged[key] = info
-        if live != self.live or merged != self.partitions:
-            self.live, self.partitions = live, merged
-            self.version += 1
+    def declared_down(self, brokers: Iterable[int], now_ms: int) -> frozenset[int]:
+        """The brokers (of ``brokers``) to declare down: not live -- once this controller
+        has led long enough to have heard from every live broker."""
+        since = self._since_ms
+        if since is None or now_ms - since < self.session_timeout_ms:
+            return frozenset()
+        return frozenset(b for b in brokers if b not in self.live)
 
     def clear_reports(self) -> None:
         """A new controller leader starts from nothing (its predecessor's table is gone)."""
         self._seen.clear()
         self._by_broker.clear()
         self.applied.clear()
+        self._since_ms = None
+        self.epoch = secrets.randbits(62)
+        self._changes = []
+        self._history_from = self.version + 1
 
     # -- on every other broker ------------------------------------------------------------
 
-    def replace(
+    def apply(
         self,
         controller_id: int,
         live: Iterable[int],
-        partitions: dict[Key, LeaderInfo],
+        down: Iterable[int],
         metadata_offset: int,
+        epoch: int,
+        version: int,
+        *,
+        full: bool,
+        changes: Iterable[Change],
     ) -> None:
+        """The controller's answer: its live and down brokers and the entries that changed
+        (``full``: the whole table) since the copy we said we held."""
         live_set = frozenset(live)
         self.controller_id = controller_id
         self.metadata_offset = metadata_offset
-        if live_set != self.live or partitions != self.partitions:
-            self.live, self.partitions = live_set, partitions
+        self.down = frozenset(down)
+        self.known_epoch, self.known_version = epoch, version
+        moved = live_set != self.live
+        self.live = live_set
+        if full:
+            new = {key: info for key, info in changes if info is not None}
+            moved |= new != self.partitions
+            self.partitions = new
+        else:
+            for key, info in changes:
+                if info is None:
+                    moved |= self.partitions.pop(key, None) is not None
+                elif self.partitions.get(key) != info:
+                    self.partitions[key] = info
+                    moved = True
+        if moved:
             self.version += 1
+
+    def forget_copy(self) -> None:
+        """Ask for the whole table at the next answer (a heartbeat failed: we may have
+        missed changes, or the controller moved)."""
+        self.known_epoch = self.known_version = -1

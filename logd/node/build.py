@@ -38,6 +38,7 @@ from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock, SystemClock
 from logd.cluster.runtime import ClusterRuntime
 from logd.cluster.settings import ClusterSettings
+from logd.frontends.http.mounts import HttpMounts
 from logd.metadata.store import leader_hint_for
 from logd.metadata.types import HostPort
 from logd.storage import Flusher, FlushPolicy, LogManager
@@ -67,6 +68,8 @@ class BrokerNode:
         self.security = security
         #: What front ends call (``logd.broker.seam``).
         self.seam = BrokerSeam(core, groups, security=security)
+        #: Routes other front ends serve on the HTTP listener (``/mqtt``; its module doc).
+        self.http_mounts = HttpMounts()
         self.cluster = cluster
         self._logs = logs
         self._flusher = flusher

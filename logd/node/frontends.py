@@ -27,12 +27,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 from logd.broker.config import BrokerConfig
+from logd.frontends.http import HttpFrontEnd, parse_http_settings
 from logd.frontends.kafka.listener import KafkaListener
 from logd.frontends.kafka.settings import KafkaSettings
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
 
-__all__ = ["FRONT_ENDS", "FrontEnd", "FrontEndFactory"]
+__all__ = ["FRONT_ENDS", "FrontEnd", "FrontEndFactory", "http_front_end", "kafka_front_end"]
 
 
 class FrontEnd(Protocol):
@@ -73,7 +74,15 @@ def kafka_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -
     )
 
 
+def http_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> HttpFrontEnd:
+    """The REST proxy and STOMP; other front ends' routes come through ``node.http_mounts``
+    (``logd.frontends.http.mounts``). The ``http.*`` keys are checked here, at start."""
+    settings = parse_http_settings(config.frontend_settings.get("http", {}))
+    return HttpFrontEnd(address, node.seam, settings, tls=config.tls, mounts=node.http_mounts)
+
+
 #: listener name -> factory. One line per front end.
 FRONT_ENDS: dict[str, FrontEndFactory] = {
     "kafka": kafka_front_end,
+    "http": http_front_end,
 }

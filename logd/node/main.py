@@ -107,13 +107,19 @@ def _announce(
     (``listener NAME HOST:PORT``, the address bound), then how to try it."""
     flag = "" if str(address) == "127.0.0.1:7070" else f" -b {address}"
     listeners = "".join(f"listener {name} {where}\n" for name, where in bound.items())
+    http = (
+        f"\n  curl -H 'Content-Type: application/vnd.kafka.json.v2+json' --data "
+        f'\'{{"records":[{{"value":{{"temp":21.5}}}}]}}\' http://{bound["http"]}/topics/demo'
+        if "http" in bound
+        else ""
+    )
     print(
         f"logd broker {config.node_id} listening on {address}, data in {data_dir}\n"
         f"{listeners}"
         "try it from another terminal:\n"
         f"  logd topic create demo{flag}\n"
         f"  seq 10 | logd produce demo{flag}\n"
-        f"  logd consume demo -o start{flag}",
+        f"  logd consume demo -o start{flag}{http}",
         flush=True,
     )
 

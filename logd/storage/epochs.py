@@ -5,11 +5,12 @@ it, as ``(epoch, start offset)`` pairs rising in both fields, so Raft can ask ch
 term of any entry (:meth:`epoch_at`) and for where a term ends (:meth:`end_offset_for`, what
 Kafka's OffsetsForLeaderEpoch and Raft's fast log backtracking need) without reading batches.
 
-It is persisted as ``leader-epoch-checkpoint`` in Kafka's checkpoint format.  A change is
-written at once (tmp + rename, no fsync, so appends on the event loop never wait for a disk)
-and counted in :attr:`generation`; the log's flush fsyncs it before it moves the recovery
-point (and records :attr:`synced_generation`), so
-the entries of every flushed batch are durable.  Entries the file lacks or holds in excess
+It is persisted as ``leader-epoch-checkpoint`` in Kafka's checkpoint format.  A change
+made by an append is written by the log's next flush (on the flusher's thread, so appends
+on the event loop never wait for a file; other changes -- truncations, a new log start --
+are written at once), tmp + rename, and counted in :attr:`generation`; the flush fsyncs it
+before it moves the recovery point (and records :attr:`synced_generation`), so the
+entries of every flushed batch are durable.  Entries the file lacks or holds in excess
 after a crash are fixed by recovery: it drops entries from the first re-scanned offset on
 and re-assigns the epochs of the batches it scans.  A missing or unreadable file is rebuilt
 from the segments.

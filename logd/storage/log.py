@@ -266,9 +266,12 @@ class Log:
         segment = self._segments.last()
         if segment.should_roll(len(batch), last, max_timestamp, now_ms, self._clock):
             segment = self._roll_locked(self._clock.now_ms() if now_ms is None else now_ms)
-        # As Kafka's UnifiedLog.append: the epoch's start is recorded before its data.
-        if epoch != self._epochs.latest_epoch and self._epochs.assign(epoch, base):
-            self._epochs.write_if_changed()
+        # As Kafka's UnifiedLog.append: the epoch's start is recorded before its data --
+        # in memory; the next flush writes the checkpoint (on the flusher's thread, not the
+        # loop's: every Raft election appends to a new epoch, and thousands of partitions
+        # electing at once made those writes the loop's main work, issue 21).
+        if epoch != self._epochs.latest_epoch:
+            self._epochs.assign(epoch, base)
         segment.append(batch, base, last, max_timestamp)
         self._next_offset = last + 1
 
@@ -628,6 +631,12 @@ class Log:
                     os.close(fd)
                 self._fail("fsync", exc)
             paths = [path for segment in sealed for path in segment.index_paths]
+            try:
+                self._epochs.write_if_changed()  # what appends left for us (see above)
+            except OSError as exc:
+                for fd in fds:
+                    os.close(fd)
+                self._fail("leader epoch checkpoint", exc)
             epochs_generation = self._epochs.generation if self._epochs.unsynced else None
             sync_dir, self._dir_unsynced = self._dir_unsynced, False
         try:

@@ -87,7 +87,7 @@ class RaftMessage(_message.Message):
     def __init__(self, group: _Optional[str] = ..., type: _Optional[_Union[RaftMessage.Type, str]] = ..., term: _Optional[int] = ..., prev_offset: _Optional[int] = ..., prev_term: _Optional[int] = ..., commit: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., reject: _Optional[bool] = ..., hint_offset: _Optional[int] = ..., hint_term: _Optional[int] = ..., pre_vote: _Optional[bool] = ..., transfer: _Optional[bool] = ..., granted: _Optional[bool] = ..., snapshot_offset: _Optional[int] = ..., snapshot_term: _Optional[int] = ..., snapshot_conf: _Optional[_Union[ConfStateProto, _Mapping]] = ..., snapshot_data: _Optional[bytes] = ...) -> None: ...
 
 class RaftFrame(_message.Message):
-    __slots__ = ("src", "dst", "messages", "heartbeat_groups", "heartbeat_terms", "heartbeat_commits", "heartbeat_response_groups", "heartbeat_response_terms", "lost_groups", "lost_last_offsets")
+    __slots__ = ("src", "dst", "messages", "heartbeat_groups", "heartbeat_terms", "heartbeat_commits", "heartbeat_response_groups", "heartbeat_response_terms", "lost_groups", "lost_last_offsets", "heartbeat_quiesce")
     SRC_FIELD_NUMBER: _ClassVar[int]
     DST_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,7 @@ class RaftFrame(_message.Message):
     HEARTBEAT_RESPONSE_TERMS_FIELD_NUMBER: _ClassVar[int]
     LOST_GROUPS_FIELD_NUMBER: _ClassVar[int]
     LOST_LAST_OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_QUIESCE_FIELD_NUMBER: _ClassVar[int]
     src: int
     dst: int
     messages: _containers.RepeatedCompositeFieldContainer[RaftMessage]
@@ -108,7 +109,8 @@ class RaftFrame(_message.Message):
     heartbeat_response_terms: _containers.RepeatedScalarFieldContainer[int]
     lost_groups: _containers.RepeatedScalarFieldContainer[str]
     lost_last_offsets: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, src: _Optional[int] = ..., dst: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ..., heartbeat_groups: _Optional[_Iterable[str]] = ..., heartbeat_terms: _Optional[_Iterable[int]] = ..., heartbeat_commits: _Optional[_Iterable[int]] = ..., heartbeat_response_groups: _Optional[_Iterable[str]] = ..., heartbeat_response_terms: _Optional[_Iterable[int]] = ..., lost_groups: _Optional[_Iterable[str]] = ..., lost_last_offsets: _Optional[_Iterable[int]] = ...) -> None: ...
+    heartbeat_quiesce: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, src: _Optional[int] = ..., dst: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ..., heartbeat_groups: _Optional[_Iterable[str]] = ..., heartbeat_terms: _Optional[_Iterable[int]] = ..., heartbeat_commits: _Optional[_Iterable[int]] = ..., heartbeat_response_groups: _Optional[_Iterable[str]] = ..., heartbeat_response_terms: _Optional[_Iterable[int]] = ..., lost_groups: _Optional[_Iterable[str]] = ..., lost_last_offsets: _Optional[_Iterable[int]] = ..., heartbeat_quiesce: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class RaftStreamEnd(_message.Message):
     __slots__ = ()
@@ -329,14 +331,22 @@ class LedPartition(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., isr: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class BrokerHeartbeatRequest(_message.Message):
-    __slots__ = ("node_id", "led", "metadata_offset")
+    __slots__ = ("node_id", "led", "metadata_offset", "full", "unled", "table_epoch", "table_version")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     LED_FIELD_NUMBER: _ClassVar[int]
     METADATA_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
+    UNLED_FIELD_NUMBER: _ClassVar[int]
+    TABLE_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     node_id: int
     led: _containers.RepeatedCompositeFieldContainer[LedPartition]
     metadata_offset: int
-    def __init__(self, node_id: _Optional[int] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., metadata_offset: _Optional[int] = ...) -> None: ...
+    full: bool
+    unled: _containers.RepeatedCompositeFieldContainer[LedPartition]
+    table_epoch: int
+    table_version: int
+    def __init__(self, node_id: _Optional[int] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., metadata_offset: _Optional[int] = ..., full: _Optional[bool] = ..., unled: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., table_epoch: _Optional[int] = ..., table_version: _Optional[int] = ...) -> None: ...
 
 class LeaderMove(_message.Message):
     __slots__ = ("topic", "partition", "to")
@@ -349,20 +359,32 @@ class LeaderMove(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., to: _Optional[int] = ...) -> None: ...
 
 class BrokerHeartbeatResponse(_message.Message):
-    __slots__ = ("controller_id", "live_brokers", "leader_brokers", "led", "moves", "metadata_offset")
+    __slots__ = ("controller_id", "live_brokers", "leader_brokers", "led", "moves", "metadata_offset", "full", "removed", "table_epoch", "table_version", "down_brokers", "report_full")
     CONTROLLER_ID_FIELD_NUMBER: _ClassVar[int]
     LIVE_BROKERS_FIELD_NUMBER: _ClassVar[int]
     LEADER_BROKERS_FIELD_NUMBER: _ClassVar[int]
     LED_FIELD_NUMBER: _ClassVar[int]
     MOVES_FIELD_NUMBER: _ClassVar[int]
     METADATA_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    TABLE_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DOWN_BROKERS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FULL_FIELD_NUMBER: _ClassVar[int]
     controller_id: int
     live_brokers: _containers.RepeatedScalarFieldContainer[int]
     leader_brokers: _containers.RepeatedScalarFieldContainer[int]
     led: _containers.RepeatedCompositeFieldContainer[LedPartition]
     moves: _containers.RepeatedCompositeFieldContainer[LeaderMove]
     metadata_offset: int
-    def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ..., metadata_offset: _Optional[int] = ...) -> None: ...
+    full: bool
+    removed: _containers.RepeatedCompositeFieldContainer[LedPartition]
+    table_epoch: int
+    table_version: int
+    down_brokers: _containers.RepeatedScalarFieldContainer[int]
+    report_full: bool
+    def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ..., metadata_offset: _Optional[int] = ..., full: _Optional[bool] = ..., removed: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., table_epoch: _Optional[int] = ..., table_version: _Optional[int] = ..., down_brokers: _Optional[_Iterable[int]] = ..., report_full: _Optional[bool] = ...) -> None: ...
 
 class ForwardedTransfer(_message.Message):
     __slots__ = ("src", "request")

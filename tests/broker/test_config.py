@@ -179,3 +179,16 @@ def test_listeners_take_kafkas_and_redpandas_names_and_logds_own_wins(tmp_path: 
 def test_a_bad_listener_names_its_key(values: dict[str, object], named: str) -> None:
     with pytest.raises(InvalidConfigError, match=f"^{named}: "):
         load_config(None, values)
+
+
+def test_a_front_ends_own_keys_are_kept_for_it_and_unknown_prefixes_refused() -> None:
+    config = load_config(
+        overrides={"http.listen": "off", "http.max.request.bytes": 2048, "mqtt.rules": "r.toml"}
+    )
+    assert config.listeners.address("http") is None
+    assert {name: dict(keys) for name, keys in config.frontend_settings.items()} == {
+        "http": {"max.request.bytes": 2048},
+        "mqtt": {"rules": "r.toml"},
+    }
+    with pytest.raises(InvalidConfigError, match=r"nothttp\.max"):
+        load_config(overrides={"nothttp.max": 1})

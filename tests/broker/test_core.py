@@ -25,6 +25,7 @@ from logd.broker.api import (
     ProduceResult,
 )
 from logd.broker.config import BrokerConfig, FsyncPolicy
+from logd.broker.partition import Partition
 from logd.errors import (
     InvalidTopicError,
     KafkaStorageError,
@@ -420,6 +421,40 @@ def test_clients_cannot_write_grow_or_delete_logds_internal_topics(tmp_path: Pat
             (deleted,) = await ctx.core.delete_topics(["__consumer_offsets"])
             assert isinstance(deleted.error, InvalidTopicError)
             assert len(ctx.store.topic("__consumer_offsets").partitions) == 2
+        finally:
+            await ctx.close()
+
+    run(body, tmp_path)
+
+
+def test_a_woken_fetch_reads_again_only_the_partitions_that_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 21: a consumer of many idle partitions woken by one produce reads one log.
+    reads: list[int] = []
+    real = Partition.read
+
+    def counted(self: Partition, offset: int, max_bytes: int) -> bytes:
+        reads.append(self.tp.partition)
+        return real(self, offset, max_bytes)
+
+    monkeypatch.setattr(Partition, "read", counted)
+
+    async def body(tmp: Path) -> None:
+        ctx = await open_core(tmp)
+        try:
+            await topic(ctx, partitions=50)
+            request = [FetchPartitionRequest("t", p, 0, 1000) for p in range(50)]
+            waiting = asyncio.ensure_future(
+                ctx.core.fetch(request, max_wait_ms=600_000, min_bytes=1, max_bytes=0)
+            )
+            await asyncio.sleep(0)
+            assert not waiting.done() and sorted(reads) == list(range(50))
+            reads.clear()
+            await produced(ctx.core.produce_nowait("t", 7, -1, batch(b"x")))
+            results = await asyncio.wait_for(waiting, WAIT_S)
+            assert reads == [7]
+            assert [p for p, r in enumerate(results) if values(r.records)] == [7]
         finally:
             await ctx.close()
 

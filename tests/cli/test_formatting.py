@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from cli.cluster.health import capped
 from cli.formatting import FormatError, compile_format
 
 
@@ -58,3 +59,12 @@ def test_value_bytes_are_written_raw() -> None:
 def test_bad_formats_are_rejected(spec: str) -> None:
     with pytest.raises(FormatError):
         compile_format(spec)
+
+
+def test_health_lists_are_capped_and_say_how_many_more() -> None:
+    names: list[object] = [f"t/{i}" for i in range(3000)]
+    text = capped(names)
+    assert text.startswith("[t/0 t/1 ") and text.endswith("t/9] and 2990 more")
+    assert len(text) < 120
+    assert capped(names[:3]) == "[t/0 t/1 t/2]"
+    assert capped([]) == "[]"

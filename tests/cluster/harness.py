@@ -11,6 +11,7 @@ from pathlib import Path
 from logd.clock import SystemClock
 from logd.cluster.codec import GroupMessage, decode_frame, decode_losses, encode_frame
 from logd.cluster.driver import DriverSettings, RaftDriver, RaftGroup
+from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.raft_state import RaftStateFile
 from logd.records.builder import build_value_batch
@@ -57,7 +58,12 @@ class LocalNetwork:
         self.frames = 0
 
     def attach(self, driver: RaftDriver) -> None:
+        """A broker (re)starts: as its first frame on a new stream would, it makes every
+        peer's leaders probe it again (and wakes their quiet groups with it)."""
         self.drivers[driver.node_id] = driver
+        for other in self.drivers.values():
+            if other is not driver:
+                other.report_unreachable(driver.node_id, connected=True)
         network = self
 
         class _Link:
@@ -90,12 +96,18 @@ class LocalNetwork:
                 loop.call_soon(target.data_loss, src, decode_losses(wire))
 
     def isolate(self, node: int) -> None:
+        """Cut ``node`` off -- and, as the controller's liveness would after its session
+        timeout, tell every broker that the other side is down (quiet groups rely on it)."""
         for other in self.drivers:
             if other != node:
                 self.cut |= {(node, other), (other, node)}
+                self.drivers[other].set_down(frozenset({node}))
+        self.drivers[node].set_down(frozenset(self.drivers) - {node})
 
     def heal(self) -> None:
         self.cut.clear()
+        for driver in self.drivers.values():
+            driver.set_down(frozenset())
 
 
 class Node:
@@ -109,13 +121,15 @@ class Node:
         self.driver: RaftDriver | None = None
         self.group: RaftGroup | None = None
         self.log: Log | None = None
+        self.journal: HardStateJournal | None = None
         self.recorder = Recorder()
 
     def start(self, network: LocalNetwork, *, campaign: bool = False) -> None:
         self.log = Log.open(self.directory)
+        self.journal = HardStateJournal(self.directory.parent)
         storage = PartitionLog(
             self.log,
-            RaftStateFile(self.directory),
+            RaftStateFile(self.directory, self.journal),
             SystemClock(),
             initial_conf=ConfState.of(self.voters),
         )
@@ -130,6 +144,8 @@ class Node:
         await self.driver.close()
         network.drivers.pop(self.node_id, None)
         self.log.close()
+        if self.journal is not None:
+            self.journal.close()
         self.driver = None
 
     def propose(self, value: bytes) -> tuple[int, int, int]:

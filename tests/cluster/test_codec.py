@@ -54,14 +54,24 @@ def test_heartbeats_of_many_groups_are_one_frame_of_parallel_arrays() -> None:
     assert frame.ByteSize() < 2000 * 12
 
 
+def test_the_quiesce_flag_travels_only_when_some_heartbeat_carries_it() -> None:
+    beats = [(f"t-{i}", Heartbeat(7, 1, 2, i, quiesce=i % 2 == 0)) for i in range(4)]
+    frame = encode_frame(1, 2, beats)
+    assert list(frame.heartbeat_quiesce) == [True, False, True, False]
+    assert decode_frame(_wire(frame)) == beats
+    assert not encode_frame(1, 2, [("g", Heartbeat(7, 1, 2, 0))]).heartbeat_quiesce
+
+
 def test_data_loss_reports_travel_beside_the_messages() -> None:
     frame = encode_frame(1, 2, MESSAGES[:1], [("a-0", 41)])
     assert decode_losses(_wire(frame)) == [("a-0", 41)]
 
 
-@pytest.mark.parametrize("field", ["heartbeat_terms", "heartbeat_commits", "lost_last_offsets"])
+@pytest.mark.parametrize(
+    "field", ["heartbeat_terms", "heartbeat_commits", "lost_last_offsets", "heartbeat_quiesce"]
+)
 def test_arrays_of_different_lengths_are_refused(field: str) -> None:
-    frame = encode_frame(1, 2, [("g", Heartbeat(1, 1, 2, 0))], [("g", 1)])
+    frame = encode_frame(1, 2, [("g", Heartbeat(1, 1, 2, 0, quiesce=True))], [("g", 1)])
     getattr(frame, field).append(5)
     with pytest.raises(InvalidRequestError):
         decode_frame(frame)

@@ -53,3 +53,49 @@ def test_two_claims_resolve_to_the_higher_epoch() -> None:
     table.report(1, [(("t", 0), LeaderInfo(1, 3, (1,)))], now_ms=0)
     table.report(2, [(("t", 0), LeaderInfo(2, 4, (2, 1)))], now_ms=0)
     assert table.partitions[("t", 0)] == LeaderInfo(2, 4, (2, 1))
+
+
+def test_a_report_of_changes_updates_only_what_changed() -> None:
+    table = LeaderTable(session_timeout_ms=10_000)
+    a, b, c = ("t", 0), ("t", 1), ("t", 2)
+    table.report(1, [(a, LeaderInfo(1, 1, (1,))), (b, LeaderInfo(1, 1, (1,)))], now_ms=0)
+    epoch, version = table.epoch, table.version
+    table.report(1, [(c, LeaderInfo(1, 2, (1, 2)))], now_ms=100, full=False, unled=[a])
+    assert set(table.partitions) == {b, c}
+    full, changes = table.changes_since(epoch, version)
+    assert not full and dict(changes) == {a: None, c: LeaderInfo(1, 2, (1, 2))}
+    assert table.changes_since(epoch, table.version) == (False, [])
+
+
+def test_a_copy_of_another_leadership_or_beyond_the_history_gets_the_whole_table() -> None:
+    table = LeaderTable(session_timeout_ms=10_000)
+    table.report(1, [(("t", i), LeaderInfo(1, 1, (1,))) for i in range(3)], now_ms=0)
+    assert table.changes_since(table.epoch + 1, table.version)[0]
+    assert table.changes_since(-1, -1)[0]
+    old = table.version
+    for epoch in range(2, 2000):  # more changes than the history keeps
+        table.report(1, [(("t", 0), LeaderInfo(1, epoch, (1,)))], now_ms=0, full=False)
+    full, changes = table.changes_since(table.epoch, old)
+    assert full and len(changes) == 3
+
+
+def test_a_broker_applies_changes_to_its_copy() -> None:
+    controller, copy = LeaderTable(10_000), LeaderTable(10_000)
+    controller.report(1, [(("t", i), LeaderInfo(1, 1, (1,))) for i in range(3)], now_ms=0)
+    for _ in range(2):
+        full, changes = controller.changes_since(copy.known_epoch, copy.known_version)
+        copy.apply(1, controller.live, (), 5, controller.epoch, controller.version,
+                   full=full, changes=changes)  # fmt: skip
+        controller.report(1, [], now_ms=10, full=False, unled=[("t", 2)])
+    assert copy.partitions == controller.partitions and len(copy.partitions) == 2
+
+
+def test_nobody_is_declared_down_before_a_new_controller_heard_everyone() -> None:
+    table = LeaderTable(session_timeout_ms=1000)
+    table.report(1, [], now_ms=0)
+    assert table.declared_down({1, 2}, now_ms=500) == frozenset()  # 2 may not have reported
+    table.report(1, [], now_ms=1500)
+    assert table.declared_down({1, 2}, now_ms=1500) == {2}
+    table.clear_reports()  # a new leadership: grace again
+    table.report(1, [], now_ms=2000)
+    assert table.declared_down({1, 2}, now_ms=2100) == frozenset()

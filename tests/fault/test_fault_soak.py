@@ -7,6 +7,7 @@ short run's: some outlast the producers' delivery timeout, so outcomes go unknow
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,30 @@ def test_a_long_fault_run_loses_nothing(tmp_path: Path, request: pytest.FixtureR
     request.node.user_properties.append(("summary", result.summary()))
     result.assert_ok()
     assert len(result.faults) == faults
+
+
+@pytest.mark.soak
+@pytest.mark.fault
+@pytest.mark.timeout(0)  # as above: every wait of the harness has its own deadline
+def test_a_fault_run_beside_thousands_of_quiet_partitions_loses_nothing(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Issue 21: 3,000 idle partitions at RF=3 (``LOGD_IDLE_PARTITIONS``) beside the
+    workload; kills, pauses and network partitions. Their groups go quiet between faults;
+    after each fault every one of them must be led and in sync again within the settle
+    deadline (quiet followers notice a dead leader only through lost connections and the
+    controller's liveness), and the workload's history must hold no anomaly."""
+    idle = int(os.environ.get("LOGD_IDLE_PARTITIONS", "3000"))
+    config = RunConfig(
+        nodes=3,
+        faults=min(soak_faults(request.config), 30),
+        seed=request.config.getoption("--seed-start"),
+        kinds=("kill", "pause", "partition"),
+        settle_timeout_s=180.0,
+        idle_partitions=idle,
+    )
+    result = run(tmp_path / "run", config)
+    print(result.summary())
+    request.node.user_properties.append(("summary", result.summary()))
+    result.assert_ok()
+    assert len(result.faults) == config.faults

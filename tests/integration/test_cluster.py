@@ -7,6 +7,9 @@
 * A SIGSTOPped leader is replaced (check-quorum) and steps down when it wakes.
 * A follower whose active segment was cut and corrupted while it was down is repaired.
 * Killing the controller leader: metadata writes work again after the election.
+* A quiet partition (issue 21: its Raft group stopped ticking) whose leader is SIGKILLed
+  has a new leader within the election bound: its followers, which no longer time out on
+  their own, hear of the death from the broken connection.
 
 Timeouts are the defaults (elections after 0.75-1.5 s). No fixed sleeps: deadlines only.
 """
@@ -24,7 +27,7 @@ from logd.client import Admin, NewTopic, Producer
 from logd.client.types import RecordMetadata
 from logd.errors import LogdError
 from tests.helpers import wait_until
-from tests.integration.cluster import Cluster
+from tests.integration.cluster import BrokerProcess, Cluster
 from tests.integration.replicas import (
     partition_info,
     read_replica,
@@ -36,6 +39,8 @@ from tests.integration.replicas import (
 pytestmark = pytest.mark.integration
 
 RECORDS = 10_000
+#: A quiet partition's new leader after its leader's SIGKILL, at the default timeouts.
+ELECTION_BOUND_S = 5.0
 
 
 def _create(cluster: Cluster, topic: str, partitions: int = 1) -> None:
@@ -208,3 +213,33 @@ def test_a_broker_that_missed_compacted_metadata_gets_the_controller_snapshot(
     with Admin(brokers=away.address) as admin:
         names = {t.name for t in admin.list_topics()}
     assert {f"snap-{i}" for i in range(12)} <= names
+
+
+def _quiet(broker: BrokerProcess, groups: int) -> bool:
+    """The broker's last activity line says only the controller's group is awake."""
+    lines = [x for x in broker.stderr_text().splitlines() if "raft groups:" in x]
+    return bool(lines) and f"raft groups: 1 of {groups} awake" in lines[-1]
+
+
+def test_a_quiet_partition_whose_leader_is_killed_gets_a_new_leader_within_the_bound(
+    cluster_factory: Callable[..., Cluster],
+) -> None:
+    cluster = cluster_factory(3)
+    _create(cluster, "calm", partitions=20)
+    # Idle: every partition's group goes quiet (only the controller's keeps ticking).
+    for broker in cluster:
+        wait_until(lambda b=broker: _quiet(b, 21), timeout=60, interval=0.2,
+                   message=f"broker {broker.node_id}'s partitions to go quiet")  # fmt: skip
+    with Admin(brokers=cluster.bootstrap) as admin:
+        controller = admin.describe_cluster().controller_id
+        (described,) = admin.describe_topics(["calm"])
+    victim = next(p for p in described.partitions if p.leader != controller)
+    others = ",".join(b.address for b in cluster if b.node_id != victim.leader)
+    cluster[victim.leader].kill()
+    killed = time.monotonic()
+    new = wait_leader(others, "calm", victim.partition, not_in=(victim.leader,), timeout=30)
+    took = time.monotonic() - killed
+    # The bound: two election timeouts (1.5 s each at the defaults) and the rounds. Had the
+    # followers waited for the controller's session timeout (4.5 s) instead, it is over.
+    assert took < ELECTION_BOUND_S, f"a new leader after {took:.1f} s"
+    assert new.leader_epoch > victim.leader_epoch

@@ -24,7 +24,7 @@ _INT_SETTINGS = {
     "max_append_entries",
     "max_append_bytes",
 }
-_BOOL_SETTINGS = {"pre_vote", "check_quorum", "apply_entries"}
+_BOOL_SETTINGS = {"pre_vote", "check_quorum", "apply_entries", "quiesce"}
 _CHANGES = {
     "add-voter": ConfChangeType.ADD_VOTER,
     "add-learner": ConfChangeType.ADD_LEARNER,
@@ -59,6 +59,7 @@ class InteractionEnv:
             "raft-log": self._raft_log,
             "raft-state": self._raft_state,
             "status": self._status,
+            "set-down": self._set_down,
         }
 
     def run(self, line: str) -> str:
@@ -147,7 +148,12 @@ class InteractionEnv:
             self.cluster.log(
                 f"{node_id}: {st.role.value} term={st.term} leader={st.leader} "
                 f"commit={st.commit} last={st.last_offset} {st.conf}"
+                + (" quiet" if st.quiesced else "")
             )
+
+    def _set_down(self, args: list[str], _: dict[str, str]) -> None:
+        """``set-down NODE [PEERS]``: what NODE's failure detector says is down now."""
+        self.cluster.raw(int(args[0])).set_down_peers(frozenset(_ids(args[1] if args[1:] else "")))
 
     def _status(self, args: list[str], _: dict[str, str]) -> None:
         st = self.cluster.raw(int(args[0])).status()

@@ -86,6 +86,8 @@ class ControllerStore:
         self.state.group = self._driver.add_group(
             METADATA_GROUP, self._storage, self.listener, apply_entries=True, applied=applied,
             campaign=campaign,
+            # Never quiet: broker liveness, which wakes quiet partitions, comes from it.
+            quiesce=False,
         )  # fmt: skip
         self.listener.start()
 
@@ -154,6 +156,9 @@ class ControllerStore:
     @property
     def controller_id(self) -> int:
         return self.view.controller_id
+
+    def broker_ids(self) -> set[int]:
+        return self.view.broker_ids()
 
     def brokers(self) -> tuple[BrokerMeta, ...]:
         return self.view.brokers()

@@ -41,11 +41,15 @@ class MetadataView:
         """Users, ACLs and quotas as the applied metadata says."""
         return self._state.image.security
 
+    def broker_ids(self) -> set[int]:
+        """Every broker of the cluster: the configured peers and the registered ones."""
+        return set(self._state.peers) | set(self._state.image.brokers)
+
     def brokers(self) -> tuple[BrokerMeta, ...]:
         state = self._state
         live = state.table.live
         out = []
-        for node_id in sorted(set(state.peers) | set(state.image.brokers)):
+        for node_id in sorted(self.broker_ids()):
             meta = state.image.brokers.get(node_id)
             if meta is None:
                 address = state.peers[node_id]

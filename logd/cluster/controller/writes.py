@@ -51,6 +51,8 @@ WRITE_TIMEOUT_S: Final = 30.0
 #: How long the leader waits, after a write applied, for every live broker to apply it too
 #: (so that a topic created through one broker is known to all when the call returns).
 PROPAGATION_TIMEOUT_S: Final = 5.0
+#: Time allowed per record of a write for this broker to apply it (see ``_write_once``).
+PUBLISH_S_PER_RECORD: Final = 0.02
 _STALE_RETRIES: Final = 10
 
 Forward = Callable[
@@ -199,7 +201,11 @@ class ControllerWrites:
                 continue
             if response.error_code != ErrorCode.NONE:
                 raise error_for_code(response.error_code, response.error_message)
-            await self._listener.wait_published(response.offset, deadline)
+            # Committed. Applying it here can take long when it brings thousands of
+            # partitions (each a new log): more time for more records, so that a topic
+            # that is created is not reported as timed out (a retry then finds it exists).
+            more = PUBLISH_S_PER_RECORD * len(request.records)
+            await self._listener.wait_published(response.offset, max(deadline, loop.time() + more))
             return response
 
     async def _await_leader(self, deadline: float) -> int:

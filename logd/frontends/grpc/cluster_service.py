@@ -114,21 +114,26 @@ class ClusterService:
         task = asyncio.current_task()
         assert task is not None
         self._streams[task] = context
+        peer: list[int] = []
         try:
-            return await self._read(frames, context)
+            return await self._read(frames, context, peer)
         finally:
             self._streams.pop(task, None)
+            if peer:
+                self._handler.raft_stream_ended(peer[0])
 
-    async def _read(self, frames: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
-        first = True
+    async def _read(
+        self, frames: AsyncIterator[Any], context: grpc.aio.ServicerContext, peer: list[int]
+    ) -> Any:
         async for frame in frames:
             if isinstance(frame, Malformed):
                 await abort(context, frame.error())
             try:
-                self._handler.raft_frame(frame, first=first)
+                self._handler.raft_frame(frame, first=not peer)
             except LogdError as exc:
                 await abort(context, exc)
-            first = False
+            if not peer:
+                peer.append(frame.src)
         return cluster_pb2.RaftStreamEnd()
 
     async def _controller_write(self, request: Any, context: Any) -> Any:

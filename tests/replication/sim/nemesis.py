@@ -31,6 +31,7 @@ class Nemesis:
         self.sim = sim
         self.rng = sim.rng
         self.counts: dict[str, int] = {}
+        self.quiet_faults = 0  # faults injected while some node was quiet
         self.restarts: list[tuple[int, int]] = []  # (tick, node)
         self.promotions: list[tuple[int, int]] = []  # (tick, learner): an operator's follow-up
 
@@ -42,7 +43,9 @@ class Nemesis:
         names = list(faults)
         name = self.rng.choices(names, weights=[faults[n] for n in names])[0]
         handler = getattr(self, "_" + name.replace("-", "_"))
+        quiet = any(n.raw is not None and n.raw.quiesced for n in self.sim.nodes.values())
         if handler():
+            self.quiet_faults += quiet
             self.counts[name] = self.counts.get(name, 0) + 1
             self.sim.record("fault", name)
 

@@ -98,6 +98,9 @@ class SimNode:
 
     def begin_ready(self, now: int) -> bool:
         raw = self.raw
+        if raw is not None and self.inflight is not None and self.sim.scenario.early_messages:
+            for m in raw.take_messages():  # what may leave while the disk is busy
+                self.sim.send(m)
         if raw is None or self.inflight is not None or not raw.has_ready():
             return False
         rd = raw.ready()

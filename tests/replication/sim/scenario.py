@@ -46,6 +46,16 @@ class Scenario:
     fault_rate: float
     propose_rate: float
     faults: dict[str, int] = field(default_factory=dict)
+    #: The failure detector (``detector.py``): None = off; else what it sees.
+    detector: str | None = None
+    detect_rate: float = 1.0
+    false_alarm_rate: float = 0.0
+    #: Proposals come in bursts separated by idle stretches (quiet groups meet faults).
+    idle_rate: float = 0.0
+    #: A link cut makes the sender's transport report the peer unreachable (lost contact).
+    report_unreachable: bool = False
+    #: The driver sends what may leave at once while a Ready is being persisted.
+    early_messages: bool = False
 
     @classmethod
     def generate(cls, seed: int, rng: random.Random) -> Scenario:
@@ -68,8 +78,18 @@ class Scenario:
             apply_entries=True,
         )
         controller = rng.random() < 0.5
-        cfg = replace(cfg, apply_entries=controller)
+        quiesce = rng.random() < 0.5
+        cfg = replace(
+            cfg,
+            apply_entries=controller,
+            quiesce=quiesce,
+            election_backoff=rng.choice([0, 3, 3]),
+            group_salt=rng.getrandbits(32),
+        )
         enabled = [f for f in FAULTS if rng.random() < 0.7]
+        detector = None
+        if quiesce or rng.random() < 0.3:
+            detector = rng.choice(["crashes", "crashes", "links"])
         return cls(
             seed=seed,
             controller_mode=controller,
@@ -84,6 +104,12 @@ class Scenario:
             fault_rate=rng.choice([0.02, 0.05, 0.1]),
             propose_rate=rng.choice([0.2, 0.5, 0.9]),
             faults={f: FAULTS[f] for f in enabled},
+            detector=detector,
+            detect_rate=rng.choice([0.05, 0.3, 1.0]),
+            false_alarm_rate=rng.choice([0.0, 0.0, 0.01]),
+            idle_rate=rng.choice([0.0, 0.05, 0.1]) if quiesce else 0.0,
+            report_unreachable=rng.random() < 0.5,
+            early_messages=rng.random() < 0.5,
         )
 
     def describe(self) -> str:
@@ -92,7 +118,11 @@ class Scenario:
             f"seed={self.seed} mode={'controller' if self.controller_mode else 'partition'} "
             f"voters={self.voters} spares={self.spares} election={cfg.election_ticks} "
             f"heartbeat={cfg.heartbeat_ticks} pre_vote={cfg.pre_vote} "
-            f"check_quorum={cfg.check_quorum} inflight={cfg.max_inflight_appends} "
+            f"check_quorum={cfg.check_quorum} quiesce={cfg.quiesce} "
+            f"backoff={cfg.election_backoff} detector={self.detector}/{self.detect_rate}/"
+            f"{self.false_alarm_rate} idle={self.idle_rate} "
+            f"unreachable={self.report_unreachable} early={self.early_messages} "
+            f"inflight={cfg.max_inflight_appends} "
             f"batch={cfg.max_append_entries}/{cfg.max_append_bytes}B chaos={self.chaos_ticks} "
             f"drop={self.drop_rate} dup={self.dup_rate} delay<={self.max_delay} "
             f"disk<={self.disk_delay_max} faults={sorted(self.faults)}"

@@ -6,8 +6,9 @@ ticks, a fake network and fake disks.  A run has two phases:
 1. chaos: clients propose at whoever leads, the nemesis injects faults, every node ticks
    (at its own, possibly skewed, rate), messages are delivered when due;
 2. liveness: the network heals, crashed nodes restart, faults stop, removed nodes are
-   shut down -- and the cluster must then commit a new entry, and every voter must learn
-   it, within ``liveness_bound`` ticks.
+   shut down -- and, with no proposal, the up voters must agree on one leader (and, with
+   quiescence, the whole group must go quiet again) within ``liveness_bound`` ticks; the
+   cluster must then commit a new entry, and every voter must learn it, within a bound.
 
 The checker runs after every step (each delivered message, tick and Ready).  A violation
 raises ``SimulationFailure`` whose message holds the seed, the scenario, the command that
@@ -24,7 +25,9 @@ from dataclasses import dataclass, field
 
 from replication import ConfState, EntryId, Message, RaftError, Role, SnapshotRequest
 from replication.messages import describe
+from replication.quorum import VoteResult, vote_result
 from tests.replication.sim.checker import Checker, Violation
+from tests.replication.sim.detector import Detector
 from tests.replication.sim.nemesis import Nemesis
 from tests.replication.sim.network import FakeNetwork
 from tests.replication.sim.node import SimNode
@@ -49,6 +52,8 @@ class SimResult:
     dropped: int = 0
     committed: int = 0
     liveness_ticks: int = 0
+    #: Faults injected while some node was quiet.
+    quiet_faults: int = 0
 
 
 class Simulator:
@@ -63,6 +68,7 @@ class Simulator:
         self.disk_delay_max = sc.disk_delay_max
         self.checker = Checker(self)
         self.nemesis = Nemesis(self)
+        self.detector = Detector(self)
         conf = ConfState.of(sc.voters)
         self.nodes: dict[int, SimNode] = {i: SimNode(i, self, conf) for i in sc.voters}
         for i in sc.spares:
@@ -73,6 +79,10 @@ class Simulator:
         self.trace_all = trace
         # (leader, due tick, leader incarnation, follower, delivered)
         self.snapshot_reports: list[tuple[int, int, int, int, bool]] = []
+        # (sender, sender incarnation, peer): a cut link its transport noticed
+        self.unreachable_reports: list[tuple[int, int, int]] = []
+        self.idle = False  # the workload is between two bursts
+        self.lost: set[int] = set()  # nodes that died for good (liveness phase)
         self.events: deque[tuple[object, ...]] = deque(maxlen=300)
 
     # -- plumbing used by nodes and nemesis ------------------------------------------
@@ -85,6 +95,10 @@ class Simulator:
     def send(self, msg: Message) -> None:
         self.record("send", msg)
         self.checker.on_send(self.nodes[msg.src], msg)
+        if self.scenario.report_unreachable and (msg.src, msg.dst) in self.net.blocked:
+            # A real transport notices a broken connection (and reports it next tick).
+            report = (msg.src, self.nodes[msg.src].incarnation, msg.dst)
+            self.unreachable_reports.append(report)
         at = self.net.send(msg, self.now)
         if isinstance(msg, SnapshotRequest):
             # The driver's transport learns whether a snapshot got through and says so
@@ -106,6 +120,15 @@ class Simulator:
             node = self.nodes[src]
             if node.raw is not None and node.incarnation == incarnation:
                 node.raw.report_snapshot(dst, success=success)
+                node.begin_ready(self.now)
+
+    def _report_unreachable(self) -> None:
+        reports, self.unreachable_reports = self.unreachable_reports, []
+        for src, incarnation, dst in dict.fromkeys(reports):
+            node = self.nodes[src]
+            if node.raw is not None and node.incarnation == incarnation:
+                self.record("unreachable", src, dst)
+                node.raw.report_unreachable(dst)
                 node.begin_ready(self.now)
 
     def disk_delay(self) -> int:
@@ -141,19 +164,26 @@ class Simulator:
             dropped=self.net.stats.dropped,
             committed=self.checker.max_committed + 1,
             liveness_ticks=liveness,
+            quiet_faults=self.nemesis.quiet_faults,
         )
 
     def _tick(self, *, chaos: bool) -> None:
         self.now += 1
         self.nemesis.restart_due(self.now)
         self._report_snapshots()
+        self._report_unreachable()
+        self.detector.refresh()
         if chaos:
             self.nemesis.act()
             self._workload()
         for node in self.nodes.values():
             raw = node.raw
             if raw is not None and (node.tick_rate >= 1.0 or self.rng.random() < node.tick_rate):
-                raw.tick()
+                idle = node.inflight is None and not raw.has_ready()
+                if not raw.tick() and idle and raw.has_ready():
+                    # A driver of thousands of groups looks again only at those whose
+                    # tick said it did something: the core must never fail to say so.
+                    raise Violation(f"node {node.id}: a tick made a Ready but returned False")
                 self.steps += 1
                 node.begin_ready(self.now)
         self._deliver()
@@ -184,7 +214,10 @@ class Simulator:
             node.begin_ready(self.now)
 
     def _workload(self) -> None:
-        if self.rng.random() >= self.scenario.propose_rate:
+        idle_rate = self.scenario.idle_rate
+        if idle_rate and self.rng.random() < (idle_rate / 2 if self.idle else idle_rate):
+            self.idle = not self.idle  # idle stretches last twice as long as bursts
+        if self.idle or self.rng.random() >= self.scenario.propose_rate:
             return
         self._propose()
 
@@ -233,13 +266,19 @@ class Simulator:
             node.tick_rate = 1.0
             if not node.up and not node.decommissioned and node.incarnation > 0:
                 node.start()
+        self.detector.heal()
+        self.idle = False
         self.record("heal")
 
     def _liveness(self) -> int:
         """After healing: a new entry commits within ``liveness_bound()``, then every voter
         learns it within ``catch_up_bound()`` of its backlog."""
         self._heal()
-        start = self.now
+        healed = self.now
+        self._quiet_liveness()
+        if self.detector.mode is not None and self.rng.random() < 0.5:
+            self._lose_leader()
+        start = self.now  # the commit phase has its own bound
         target: EntryId | None = None
         # A quorum may first have to catch up with the longest log before anything new
         # can commit: allow for that backlog at the slowest replication rate.
@@ -269,13 +308,87 @@ class Simulator:
                 backlog = target.last_offset - min(self._commit_of(v) for v in voters)
                 caught_up_by = self.now + self.catch_up_bound(backlog)
                 deadline = max(deadline, caught_up_by)
-            if all(self._commit_of(v) >= target.last_offset for v in voters):
-                return self.now - start
+            if all(self._commit_of(v) >= target.last_offset for v in voters - self.lost):
+                return self.now - healed
         phase = "commit a new entry" if caught_up_by is None else "bring every voter up to it"
         raise Violation(
             f"liveness: the healed cluster did not {phase} within {deadline - start} ticks "
             f"(target {target})"
         )
+
+    def _quiet_liveness(self) -> None:
+        """With no proposal at all, the up voters agree on one leader within
+        ``liveness_bound()`` (a quiet group whose leader died must elect another without
+        any client traffic to wake it); with quiescence, the whole group then goes quiet
+        again once the voters have caught up (an idle group must end up costing nothing)."""
+        deadline = self.now + self.liveness_bound()
+        while self._agreed_leader() is None:
+            if self.now > deadline:
+                raise Violation("liveness: the healed, idle cluster agreed on no leader "
+                                f"within {self.liveness_bound()} ticks")  # fmt: skip
+            self._tick(chaos=False)
+            self._shut_down_removed(self.checker.committed_conf.members())
+        if not self.scenario.raft_config.quiesce:
+            return
+        up = [n.raw for n in self.nodes.values() if n.raw is not None]
+        backlog = max(r.last_offset for r in up) - min(r.commit for r in up)
+        deadline = self.now + self.catch_up_bound(backlog)
+        while True:
+            leader = self._agreed_leader()
+            if leader is not None and self._quiet(leader):
+                return
+            if self.now > deadline:
+                raise Violation(f"liveness: the healed, idle cluster did not go quiet within "
+                                f"{self.catch_up_bound(backlog)} ticks")  # fmt: skip
+            self._tick(chaos=False)
+            self._shut_down_removed(self.checker.committed_conf.members())
+
+    def _lose_leader(self) -> None:
+        """The (quiet) leader dies for good, if a quorum of voters stays: the followers
+        must elect another from the failure detector's word alone (quiet followers do not
+        time out), then go quiet again."""
+        deadline = self.now + self.liveness_bound()
+        while (leader := self._agreed_leader()) is None or not self._caught_up(leader):
+            if self.now > deadline:
+                return  # not a settled group: losing a node could stall it for good
+            self._tick(chaos=False)
+        assert leader.raw is not None
+        conf = leader.raw.conf
+        others = {v: self.nodes[v].up for v in conf.all_voters() if v != leader.id}
+        if vote_result(conf, others) is not VoteResult.WON:
+            return
+        leader.crash()
+        self.lost.add(leader.id)
+        self.record("lost", leader.id)
+        self._quiet_liveness()
+
+    def _caught_up(self, leader: SimNode) -> bool:
+        """Every up member holds exactly the leader's log, all of it committed (then no
+        stale configuration in anyone's log can make the survivors need the lost node)."""
+        raw = leader.raw
+        assert raw is not None
+        last = raw.last_offset
+        if raw.commit != last or raw.status().conf_pending:
+            return False
+        members = [self.nodes[m].raw for m in raw.conf.members()]
+        return all(r.last_offset == last == r.commit for r in members if r is not None)
+
+    def _agreed_leader(self) -> SimNode | None:
+        """The leader every up voter of its configuration follows in its term, if any."""
+        leader = self.leader()
+        if leader is None or leader.raw is None:
+            return None
+        raw = leader.raw
+        for v in raw.conf.all_voters():
+            other = self.nodes[v].raw
+            if other is not None and (other.term != raw.term or other.leader != leader.id):
+                return None
+        return leader
+
+    def _quiet(self, leader: SimNode) -> bool:
+        assert leader.raw is not None
+        members = leader.raw.conf.members()
+        return all(n.raw.quiesced for n in self.nodes.values() if n.id in members and n.raw)
 
     def _commit_of(self, node_id: int) -> int:
         raw = self.nodes[node_id].raw

@@ -20,6 +20,7 @@ class Summary:
     faults: dict[str, int] = field(default_factory=dict)
     failed: list[int] = field(default_factory=list)
     max_liveness: int = 0
+    quiet_faults: int = 0
 
     @property
     def violations(self) -> int:
@@ -33,6 +34,7 @@ class Summary:
         self.dropped += result.dropped
         self.committed += result.committed
         self.max_liveness = max(self.max_liveness, result.liveness_ticks)
+        self.quiet_faults += result.quiet_faults
         for name, count in result.faults.items():
             self.faults[name] = self.faults.get(name, 0) + count
 
@@ -46,7 +48,8 @@ class Summary:
         text = (
             f"seeds={self.seeds} steps={self.steps} ticks={self.ticks} "
             f"messages={self.messages} dropped={self.dropped} committed={self.committed} "
-            f"faults={total} ({kinds}) max_liveness_ticks={self.max_liveness} "
+            f"faults={total} ({kinds}) quiet_faults={self.quiet_faults} "
+            f"max_liveness_ticks={self.max_liveness} "
             f"violations={self.violations}"
         )
         if self.failed:

@@ -1,0 +1,401 @@
+"""Many partitions on one three-broker ``logd dev`` cluster (issue 21).
+
+    python -m bench.scale [--sizes 1000,3000,10000] [--quick] [--idle-s S] [--dir D]
+
+For each size, on a fresh ``logd dev --nodes 3`` (default settings, as a new user runs it):
+
+* ``baseline`` -- each broker's resident memory and CPU with no topic;
+* ``create`` -- one topic of N partitions at replication factor 3: seconds from the
+  request until every partition has a leader, and until every replica is in sync;
+* ``quiet`` -- seconds from the request until every broker logs that only one Raft group
+  (the controller's) is awake: elections, catching up and the leadership rebalancing that
+  follows them are over;
+* ``idle`` -- CPU per broker (share of one core, from /proc over ``--idle-s`` seconds)
+  once the cluster is quiet, resident memory per broker, and per partition replica
+  (growth over the baseline / the N replicas each broker holds);
+* ``failover`` -- one broker (not the controller) is SIGKILLed: seconds until every
+  partition has a leader again, as a client sees it (``describe_topics`` on a survivor);
+* ``produce`` -- records to every partition at once (acks=all, 100-byte values) through
+  the two survivors: msgs/s.
+
+The machine is shared: the 1-minute load average is printed beside each phase, and the
+table compares the figures at the largest size with the issue's targets (idle <= 5 % of
+a core per broker, creation <= 60 s, leaders back <= 5 s) as ratios. With ``py-spy``
+installed, a missed target comes with a profile of the slowest broker (the top frames,
+written beside the JSON). A benchmark, not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from logd.client import Admin, NewTopic, Producer
+
+__all__ = ["main"]
+
+RESULTS = Path(__file__).with_name("results")
+FULL_SIZES = (1000, 3000, 10_000)
+QUICK_SIZES = (300, 1000)
+TARGETS = {"idle_cpu_pct": 5.0, "create_s": 60.0, "leaders_back_s": 5.0}
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Row:
+    """The figures of one size."""
+
+    partitions: int
+    load: dict[str, float] = field(default_factory=dict)
+    baseline_rss_mib: float = 0.0
+    baseline_cpu_pct: float = 0.0
+    create_led_s: float | None = None
+    create_in_sync_s: float | None = None
+    quiet_s: float | None = None
+    idle_cpu_pct: list[float] = field(default_factory=list)
+    rss_mib: list[float] = field(default_factory=list)
+    kib_per_replica: float | None = None
+    leaders_back_s: float | None = None
+    produce_msgs_s: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# -- processes --------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _HZ
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_share(pids: list[int], seconds: float) -> list[float]:
+    """Each process's CPU over ``seconds``, in % of one core."""
+    before = [cpu_seconds(p) for p in pids]
+    start = time.monotonic()
+    time.sleep(seconds)  # a measurement window, not a wait on a condition
+    elapsed = time.monotonic() - start
+    return [100 * (cpu_seconds(p) - b) / elapsed for p, b in zip(pids, before, strict=True)]
+
+
+def load1() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def _free_base(count: int) -> int:
+    """A first port with ``count`` free ports after it (``logd dev`` takes port + i)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + count < 65536 and all(_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError("no run of free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class DevCluster:
+    """``logd dev --nodes 3`` in a child process; its nodes' pids from what it prints."""
+
+    def __init__(self, root: Path, nodes: int = 3) -> None:
+        self.root = root
+        self.base = _free_base(nodes)
+        self.brokers = ",".join(f"127.0.0.1:{self.base + i}" for i in range(nodes))
+        self.out = (root / "dev.out").open("wb")
+        logd = shutil.which("logd", path=str(Path(sys.executable).parent)) or "logd"
+        self.proc = subprocess.Popen(
+            [logd, "dev", "--nodes", str(nodes), "--port", str(self.base),
+             "--data-dir", str(root / "data")],
+            stdout=self.out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.pids = self._pids(nodes, deadline=time.monotonic() + 120)
+
+    def _pids(self, nodes: int, deadline: float) -> list[int]:
+        while time.monotonic() < deadline:
+            text = (self.root / "dev.out").read_text(errors="replace")
+            pids = [int(w.split()[1]) for w in text.split("  ") if w.startswith("pid ")]
+            if len(pids) == nodes and "press Ctrl-C" in text:
+                return pids
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"logd dev exited: {text[-400:]}")
+            time.sleep(0.2)
+        raise RuntimeError("logd dev did not start within 120 s")
+
+    def awake(self) -> list[int | None]:
+        """Each node's last logged count of awake Raft groups (None: none logged yet)."""
+        counts: list[int | None] = []
+        for i in range(len(self.pids)):
+            path = self.root / "data" / f"node-{i}.log"
+            text = path.read_text(errors="replace") if path.exists() else ""
+            lines = [x for x in text.splitlines() if "raft groups: " in x]
+            counts.append(int(lines[-1].split("raft groups: ")[1].split()[0]) if lines else None)
+        return counts
+
+    def kill(self, index: int) -> None:
+        os.kill(self.pids[index], signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(90)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pid in self.pids:  # a node logd dev could not stop (it says so): ours to end
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.out.close()
+
+
+# -- phases -----------------------------------------------------------------------------
+
+
+def _until(check: Callable[[], bool], timeout_s: float, poll_s: float = 0.25) -> float | None:
+    """Seconds until ``check()`` holds, None if it did not within ``timeout_s``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        try:
+            if check():
+                return time.monotonic() - start
+        except Exception:  # a broker not answering yet: look again
+            pass
+        time.sleep(poll_s)
+    return None
+
+
+def _partitions(admin: Admin, topic: str) -> list[tuple[int, list[int], list[int]]]:
+    (description,) = admin.describe_topics([topic])
+    return [(p.leader, p.replicas, p.isr) for p in description.partitions]
+
+
+def create(admin: Admin, cluster: DevCluster, row: Row, topic: str, timeout_s: float) -> None:
+    """Seconds from the request until every partition is led, fully in sync, quiet."""
+    start = time.monotonic()
+    admin.create_topics([NewTopic(topic, row.partitions, 3)])
+    if _until(lambda: all(p[0] >= 0 for p in _partitions(admin, topic)), timeout_s, 0.5):
+        row.create_led_s = time.monotonic() - start
+    in_sync = _until(
+        lambda: all(set(p[2]) == set(p[1]) for p in _partitions(admin, topic)), timeout_s, 0.5
+    )
+    if in_sync is not None:
+        row.create_in_sync_s = time.monotonic() - start
+    # The driver logs its awake groups every 10 s when the count changed.
+    if _until(lambda: all(n == 1 for n in cluster.awake()), timeout_s, 1.0) is not None:
+        row.quiet_s = time.monotonic() - start
+
+
+def failover(cluster: DevCluster, row: Row, topic: str, timeout_s: float) -> int:
+    """Kill a broker that is not the controller; returns its index."""
+    with Admin(brokers=cluster.brokers, request_timeout_ms=30_000) as admin:
+        controller = admin.describe_cluster().controller_id
+    victim = next(i for i in range(len(cluster.pids)) if i != controller)
+    survivors = ",".join(b for i, b in enumerate(cluster.brokers.split(",")) if i != victim)
+    with Admin(brokers=survivors, request_timeout_ms=10_000) as admin:
+        _partitions(admin, topic)  # connected before the kill
+        cluster.kill(victim)
+        row.leaders_back_s = _until(
+            lambda: all(p[0] >= 0 and p[0] != victim for p in _partitions(admin, topic)),
+            timeout_s,
+        )
+    return victim
+
+
+def produce(brokers: str, row: Row, topic: str, per_partition: int) -> None:
+    value = b"x" * 100
+    with Producer(brokers=brokers, acks="all", linger_ms=5) as producer:
+        start = time.monotonic()
+        for p in range(row.partitions):
+            producer.produce_batch(topic, [value] * per_partition, partition=p)
+        left = producer.flush(300)
+        elapsed = time.monotonic() - start
+    sent = row.partitions * per_partition
+    row.produce_msgs_s = (sent - left) / elapsed
+    if left:
+        row.notes.append(f"{left} of {sent} records undelivered after 300 s")
+
+
+def profile(pid: int, seconds: int, out: Path) -> str | None:
+    """The top frames of ``pid`` over ``seconds`` (py-spy), or None without py-spy."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        return None
+    raw = out.with_suffix(".txt")
+    subprocess.run(
+        [spy, "record", "-p", str(pid), "-d", str(seconds), "-f", "raw", "-o", str(raw),
+         "--nonblocking"],
+        capture_output=True, timeout=seconds + 60, check=False,
+    )  # fmt: skip
+    if not raw.exists():
+        return None
+    return _top_frames(raw)
+
+
+def _top_frames(raw: Path, count: int = 12) -> str:
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        total += int(n)
+        for frame in dict.fromkeys(f.split(" (")[0] for f in stack.split(";")):
+            inclusive[frame] = inclusive.get(frame, 0) + int(n)
+    top = sorted(inclusive.items(), key=lambda kv: -kv[1])[:count]
+    return "\n".join(f"{100 * n / max(total, 1):5.1f}%  {frame}" for frame, n in top)
+
+
+# -- one size -----------------------------------------------------------------------------
+
+
+def run_size(root: Path, partitions: int, args: argparse.Namespace) -> Row:
+    row = Row(partitions)
+    cluster = DevCluster(root)
+    topic = f"scale-{uuid.uuid4().hex[:6]}"
+    try:
+        time.sleep(3)  # let the controller settle before the baseline (a window, not a wait)
+        row.baseline_cpu_pct = max(cpu_share(cluster.pids, args.idle_s / 2))
+        row.baseline_rss_mib = max(rss_mib(p) for p in cluster.pids)
+        row.load["baseline"] = load1()
+        with Admin(brokers=cluster.brokers, request_timeout_ms=600_000) as admin:
+            create(admin, cluster, row, topic, args.timeout_s)
+        row.load["create"] = load1()
+        row.idle_cpu_pct = cpu_share(cluster.pids, args.idle_s)
+        row.rss_mib = [rss_mib(p) for p in cluster.pids]
+        grown = sum(row.rss_mib) / len(row.rss_mib) - row.baseline_rss_mib
+        row.kib_per_replica = 1024 * grown / partitions  # each broker holds N replicas
+        row.load["idle"] = load1()
+        if max(row.idle_cpu_pct) > TARGETS["idle_cpu_pct"]:
+            slowest = cluster.pids[row.idle_cpu_pct.index(max(row.idle_cpu_pct))]
+            top = profile(slowest, 10, args.out / f"scale-{partitions}-idle-profile")
+            if top:
+                row.notes.append("idle profile (slowest broker):\n" + top)
+        victim = failover(cluster, row, topic, args.timeout_s)
+        row.load["failover"] = load1()
+        survivors = ",".join(b for i, b in enumerate(cluster.brokers.split(",")) if i != victim)
+        produce(survivors, row, topic, args.per_partition)
+        row.load["produce"] = load1()
+    except Exception as exc:  # a phase that failed is a finding, reported with the rest
+        row.notes.append(f"stopped: {type(exc).__name__}: {exc}")
+    finally:
+        cluster.stop()
+    return row
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def _f(x: float | None, fmt: str = ".1f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| partitions (RF=3) | create: led s | in sync s | quiet s | idle CPU %/broker | "
+        "RSS MiB/broker | KiB/replica | leaders back s | produce msgs/s | load (create/idle) |",
+        "|---:|---:|---:|---:|---|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        cpu = "/".join(_f(c) for c in r.idle_cpu_pct) or "-"
+        rss = "/".join(_f(m, ".0f") for m in r.rss_mib) or "-"
+        load = f"{_f(r.load.get('create'))}/{_f(r.load.get('idle'))}"
+        lines.append(
+            f"| {r.partitions} | {_f(r.create_led_s)} | {_f(r.create_in_sync_s)} | "
+            f"{_f(r.quiet_s)} | {cpu} | "
+            f"{rss} | {_f(r.kib_per_replica, '.0f')} | {_f(r.leaders_back_s, '.2f')} | "
+            f"{_f(r.produce_msgs_s, '.0f')} | {load} |"
+        )
+    return "\n".join(lines)
+
+
+def against_targets(row: Row) -> str:
+    """The largest size against the issue's targets: figure / target (<= 1 meets it)."""
+    figures = {
+        "idle_cpu_pct": max(row.idle_cpu_pct) if row.idle_cpu_pct else None,
+        "create_s": row.create_led_s,
+        "leaders_back_s": row.leaders_back_s,
+    }
+    parts = []
+    for name, target in TARGETS.items():
+        value = figures[name]
+        ratio = "-" if value is None else f"{value / target:.2f}x"
+        verdict = "-" if value is None else ("meets" if value <= target else "MISSES")
+        parts.append(f"{name}: {_f(value, '.2f')} vs {target} ({ratio} of target, {verdict})")
+    return f"targets at {row.partitions} partitions: " + "; ".join(parts)
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--sizes", help="partition counts (default 1000,3000,10000)")
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
+    parser.add_argument("--idle-s", type=float, default=10.0, help="idle CPU window")
+    parser.add_argument("--timeout-s", type=float, default=600.0, help="per phase")
+    parser.add_argument("--per-partition", type=int, default=20, help="records to each")
+    parser.add_argument("--dir", type=Path, help="data root (default: a temporary dir)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.sizes:
+        args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    else:
+        args.sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="logd-scale-", dir=args.dir) as tmp:
+        for size in args.sizes:
+            root = Path(tmp) / f"n{size}"
+            root.mkdir()
+            print(f"scale: {size} partitions at RF=3 (load {load1():.1f}) ...", flush=True)
+            rows.append(run_size(root, size, args))
+            print(table(rows[-1:]), flush=True)
+    print()
+    print(f"logd scale benchmark, {os.cpu_count()} cores, shared machine (load beside):")
+    print(table(rows))
+    print(against_targets(rows[-1]))
+    for row in rows:
+        for note in row.notes:
+            print(f"\n{row.partitions} partitions: {note}")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = args.out / f"scale-{stamp}.json"
+    path.write_text(json.dumps({"cores": os.cpu_count(), "targets": TARGETS,
+                                "rows": [asdict(r) for r in rows]}, indent=1))  # fmt: skip
+    print(f"\nwritten: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""The HTTP listener (DESIGN.md ``--http-listen``, default 127.0.0.1:8082): Confluent's REST
+Proxy v2 and v3 produce, STOMP over WebSocket at ``/stomp``, and the routes other front ends
+mount (``mounts.py``), on aiohttp on the broker's event loop. One :class:`HttpFrontEnd` per
+broker, plugged into the node as ``logd.node.frontends.FrontEnd``.
+
+Every request passes, outermost first: CORS (a preflight is answered here), the error
+boundary (``plumbing.error_middleware``), request tracking and the drain (a request arriving
+while the listener drains is answered 503/50003 and its connection closed), mounted routes,
+then authentication (``auth.py``: the caller, or 401) for the listener's own routes.
+
+Production limits: bodies of at most ``http.max.request.bytes``, as sent and inflated
+(``plumbing.inflate``: ``Content-Encoding: gzip``/``deflate``; a compressed bomb stops at
+the limit: 413; another encoding: 415), read within ``http.request.timeout.ms`` (408);
+header lines and counts bounded by aiohttp (8190 bytes, 128 headers: 400/431); idle
+keep-alive connections closed after ``http.keepalive.timeout.s``; at most
+``http.max.connections`` connections (more are answered 503 and closed); TLS with the
+broker's reloading certificates (``--tls-*``).
+
+Shutdown (STYLE.md 14): ``begin_drain`` stops accepting connections and marks the listener
+draining (new requests 503, WebSocket sessions end with an ERROR frame, streaming produce
+stops reading); ``stop(grace)`` lets the requests in flight finish until the deadline, then
+cancels them, destroys the consumer instances (leaving their groups) and closes every
+connection.
+
+Ownership: the broker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+import sys
+from typing import Any, Final
+
+from aiohttp import web
+
+from logd.broker.seam import BrokerSeam
+from logd.clock import Clock, SystemClock
+from logd.errors import InvalidConfigError
+from logd.frontends.http.auth import CALLER, caller_of
+from logd.frontends.http.consumers.instances import ConsumerInstances
+from logd.frontends.http.consumers.routes import add_consumer_routes
+from logd.frontends.http.context import CONTEXT, HttpContext
+from logd.frontends.http.errors import KAFKA_RETRIABLE, RestError
+from logd.frontends.http.mounts import HttpMounts
+from logd.frontends.http.plumbing import (
+    Handler,
+    cors_headers,
+    cors_preflight,
+    error_middleware,
+    error_response,
+)
+from logd.frontends.http.produce_v2 import add_produce_v2_routes
+from logd.frontends.http.produce_v3 import add_produce_v3_routes
+from logd.frontends.http.producer import TopicProducer
+from logd.frontends.http.settings import HttpSettings
+from logd.frontends.http.topics import add_topic_routes
+from logd.metadata.types import HostPort
+from logd.tls.contexts import ReloadingServerContext
+from logd.tls.files import TlsFiles
+from logd.tls.settings import TlsSettings
+
+__all__ = ["HttpFrontEnd"]
+
+_log = logging.getLogger(__name__)
+#: Paths whose handlers authenticate by themselves (STOMP's CONNECT carries login/passcode).
+_SELF_AUTHENTICATED: Final = frozenset({"/stomp"})
+_CLEANUP_S: Final = 0.5
+
+
+class _OneLineLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server logs a malformed request (a header line too long, a bad chunk) with
+    its traceback at ERROR; a client's mistake is one INFO line here."""
+
+    def exception(self, msg: object, *args: object, exc_info: object = True, **kw: object) -> None:
+        self._one_line(msg, args, exc_info)
+
+    def error(self, msg: object, *args: object, exc_info: object = None, **kw: object) -> None:
+        self._one_line(msg, args, exc_info)
+
+    def _one_line(self, msg: object, args: tuple[object, ...], exc_info: object) -> None:
+        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        detail = f": {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        self.logger.info("%s%s", str(msg) % args if args else msg, detail if error else "")
+
+
+class _Refuse(asyncio.Protocol):
+    """What a connection over ``http.max.connections`` gets: a 503, then closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(  # type: ignore[attr-defined]
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: 71\r\n\r\n"
+            b'{"error_code":50301,"message":"too many connections to this listener"}\n'
+        )
+        transport.close()
+
+
+class HttpFrontEnd:
+    """See the module docstring."""
+
+    name = "http"
+
+    def __init__(
+        self,
+        address: HostPort,
+        seam: BrokerSeam,
+        settings: HttpSettings | None = None,
+        *,
+        tls: TlsSettings | None = None,
+        mounts: HttpMounts | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.address = address
+        self.settings = settings or HttpSettings()
+        self.mounts = mounts or HttpMounts()
+        self._seam = seam
+        self._tls = tls if tls is not None and tls.enabled else None
+        clock = clock or SystemClock()
+        producer = TopicProducer(
+            seam,
+            clock,
+            acks=self.settings.producer_acks,
+            timeout_ms=self.settings.request_timeout_ms,
+            auto_create=self.settings.auto_create_topics,
+        )
+        consumers = ConsumerInstances(
+            seam,
+            clock,
+            timeout_ms=self.settings.consumer_instance_timeout_ms,
+            max_instances=self.settings.consumer_max_instances,
+        )
+        self.context = HttpContext(seam, self.settings, clock, producer, consumers)
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._ssl: ReloadingServerContext | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
+
+    @property
+    def draining(self) -> bool:
+        return self.context.draining
+
+    # -- the application ----------------------------------------------------------------------
+
+    def build_app(self) -> web.Application:
+        app = web.Application(
+            middlewares=[self._cors, error_middleware, self._track, self._mounted, self._auth],
+            client_max_size=self.settings.max_request_bytes,
+        )
+        app[CONTEXT] = self.context
+        app.on_response_prepare.append(self._on_prepare)
+        add_topic_routes(app)
+        add_produce_v2_routes(app)
+        add_consumer_routes(app)
+        add_produce_v3_routes(app)
+        return app
+
+    @web.middleware
+    async def _cors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        preflight = cors_preflight(self.settings, request)
+        return preflight if preflight is not None else await handler(request)
+
+    async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        cors_headers(self.settings, request, response)
+
+    @web.middleware
+    async def _track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.context.draining:
+            refused = error_response(
+                RestError(503, KAFKA_RETRIABLE, "this broker is shutting down; retry on another")
+            )
+            refused.force_close()
+            return refused
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            return await handler(request)
+        finally:
+            self._in_flight.discard(task)
+
+    @web.middleware
+    async def _mounted(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        mounted = self.mounts.handler(request.path)
+        return await (mounted or handler)(request)
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in _SELF_AUTHENTICATED:
+            request[CALLER] = await caller_of(request, self._seam)
+        return await handler(request)
+
+    # -- FrontEnd -----------------------------------------------------------------------------
+
+    async def start(self) -> HostPort:
+        """Bind (port 0: any free port) and serve; the address bound."""
+        try:
+            sock = socket.create_server((self.address.host, self.address.port))
+        except OSError as exc:
+            reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise InvalidConfigError(
+                f"http.listen: cannot listen on {self.address}: {reason}"
+            ) from None
+        if self._tls is not None:
+            self._ssl = ReloadingServerContext(TlsFiles(self._tls))
+        runner = web.AppRunner(
+            self.build_app(),
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=float(self.settings.keepalive_timeout_s),
+            logger=_OneLineLogger(_log, {}),
+            auto_decompress=False,  # plumbing.inflate: bounded, and errors in Confluent's form
+            shutdown_timeout=_CLEANUP_S,
+        )
+        await runner.setup()
+        self._runner = runner
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._protocol, sock=sock, ssl=self._ssl.context if self._ssl else None
+        )
+        host, port = sock.getsockname()[:2]
+        _log.info("http: REST proxy and STOMP on %s://%s:%s", self._scheme, host, port)
+        return HostPort(str(host), int(port))
+
+    @property
+    def _scheme(self) -> str:
+        return "https" if self._ssl is not None else "http"
+
+    def _protocol(self) -> asyncio.BaseProtocol:
+        """A new connection's protocol: aiohttp's, unless the listener is full."""
+        assert self._runner is not None and self._runner.server is not None
+        server = self._runner.server
+        # A handler stays listed until its task ends, after its connection was lost.
+        open_connections = sum(1 for c in server.connections if c.transport is not None)
+        if open_connections >= self.settings.max_connections:
+            return _Refuse()
+        if self._ssl is not None:
+            self._ssl.refresh()
+        return server()
+
+    def begin_drain(self) -> None:
+        if self.context.draining:
+            return
+        self.context.draining = True
+        if self._server is not None:
+            self._server.close()
+
+    async def stop(self, grace_s: float) -> None:
+        """See the module docstring. Called again with 0 (a second signal): cancel now."""
+        self.begin_drain()
+        pending = {t for t in self._in_flight if not t.done()}
+        if pending and grace_s > 0:
+            await asyncio.wait(pending, timeout=grace_s)
+        for task in list(self._in_flight):
+            task.cancel()
+        await self.context.consumers.close()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            with contextlib.suppress(Exception):
+                await runner.cleanup()

@@ -1,0 +1,80 @@
+"""Quiescence: a group with nothing to replicate stops ticking (CockroachDB's model).
+
+An idle Raft group still costs a tick per node and a heartbeat per follower every few
+ticks; a broker with thousands of partitions burns a core doing nothing.  So, with
+``Config.quiesce``:
+
+* a **leader** whose group is fully caught up at a heartbeat tick (:func:`leader_may_quiesce`:
+  everything committed, durable and applied, every live follower holding exactly the log,
+  no transfer or configuration change under way, a live quorum) sends its last heartbeat
+  with ``quiesce=True`` and stops ticking;
+* a **follower** that gets such a heartbeat from its leader and holds exactly the
+  committed log (:func:`follower_may_quiesce`) stops ticking too and does not answer; one
+  that cannot answers as usual, which wakes the leader;
+* **anything wakes** a quiet node: any other message, a proposal, a transfer, a
+  configuration change, an unreachable or data-loss report, and a change of the
+  failure detector's view of a member (``RawNode.set_down_peers``).  A quiet follower does
+  not time out, so when its leader dies it learns so from that view (in logd: the per-broker
+  liveness the controller tracks, and lost connections): it wakes, tells its leader, and
+  -- hearing nothing back -- campaigns within two election timeouts.  (It keeps its lease:
+  a detector's false alarm, common under overload, must not become an election.) A woken
+  follower always tells its leader, which would otherwise sleep on while a learner, which
+  never campaigns, ticks alone.  Followers the view says are down do not hold a leader
+  awake (it would otherwise tick for as long as a broker is down).
+
+Quiescence changes only *when* a node ticks and whether it answers a heartbeat, i.e. the
+timing of elections and messages that may be lost anyway: safety does not depend on it.
+Liveness does, and the simulator checks it: after healing, every quiet group elects a
+leader all its voters agree on without any proposal, then goes quiet again.
+
+Pure functions over the node's state; owned by the node.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from replication.progress import ProgressState
+from replication.quorum import VoteResult, vote_result
+
+if TYPE_CHECKING:
+    from replication.leader import LeaderState
+    from replication.raft import Raft
+
+__all__ = ["follower_may_quiesce", "leader_may_quiesce"]
+
+
+def leader_may_quiesce(leader: LeaderState) -> bool:
+    """Nothing left to do in this term until a proposal: see the module doc."""
+    raft = leader.raft
+    log = raft.log
+    last = log.last_offset()
+    if leader.transferee is not None or log.commit != last or log.applied != last:
+        return False
+    if log.persisted_last() != last or raft.conf.joint or raft.confs.pending(last):
+        return False
+    down = raft.down_peers
+    live: dict[int, bool] = {raft.id: True}
+    for node, pr in leader.progress.items():
+        if node == raft.id or node in down:
+            continue
+        if pr.match != last or pr.state is not ProgressState.REPLICATE:
+            return False
+        live[node] = True
+    # A leader cut off from its quorum keeps ticking, so that check-quorum deposes it.
+    return vote_result(raft.conf, live) is VoteResult.WON
+
+
+def follower_may_quiesce(raft: Raft, commit: int) -> bool:
+    """The leader's quiesce heartbeat says ``commit``: we may go quiet if our log ends
+    exactly there and all of it is committed (we then hold the leader's whole log) --
+    and if the failure detector does not say the leader is down (a heartbeat that was
+    on its way when the leader died must not silence the follower that should replace
+    it: nothing would wake it again)."""
+    log = raft.log
+    return (
+        raft.cfg.quiesce
+        and raft.leader_id not in raft.down_peers
+        and log.commit == commit == log.last_offset()
+        and log.unstable.snapshot is None
+    )

@@ -1,0 +1,144 @@
+"""Quiescence (replication/quiesce.py) and the election back-off: the rules a driver and
+an operator rely on, one by one. The simulator checks them together under faults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from replication import Config, ConfState, Heartbeat, MemoryStorage, RawNode, Role, VoteRequest
+from tests.replication.cluster import Cluster
+
+QUIET: dict[str, Any] = {"election_ticks": 6, "heartbeat_ticks": 2, "quiesce": True}
+
+
+def quiet_group(**settings: Any) -> Cluster:
+    """Three nodes, 1 leading, everything committed and the group gone quiet."""
+    c = Cluster()
+    c.add_nodes([1, 2, 3], [1, 2, 3], **{**QUIET, **settings})
+    c.elect(1)
+    c.tick(1, 2)
+    c.stabilize()
+    assert all(c.raw(n).quiesced for n in (1, 2, 3))
+    return c
+
+
+def sent(c: Cluster) -> list[str]:
+    """Types of the messages that nodes' Readys put in the outbox now."""
+    for node in sorted(c.nodes):
+        while c.handle_ready(node):
+            pass
+    kinds = [type(m).__name__ for m in c.outbox]
+    c.outbox.clear()
+    return kinds
+
+
+def test_a_quiet_group_sends_nothing_and_elects_nobody_however_long_it_idles() -> None:
+    c = quiet_group()
+    for node in (1, 2, 3):
+        c.tick(node, 100)
+    assert sent(c) == []
+    assert c.leader() == 1 and c.raw(1).term == 1
+
+
+def test_a_lagging_follower_keeps_the_leader_awake() -> None:
+    c = Cluster()
+    c.add_nodes([1, 2, 3], [1, 2, 3], **QUIET)
+    c.elect(1)
+    c.isolated.add(3)
+    c.raw(1).propose(b"x")
+    c.stabilize()
+    for _ in range(5):
+        c.tick(1, 2)
+        c.stabilize()
+    assert not c.raw(1).quiesced
+    assert c.raw(1).status().progress[3].match < c.raw(1).last_offset
+
+
+def test_a_follower_the_detector_calls_down_does_not_keep_the_leader_awake() -> None:
+    c = Cluster()
+    c.add_nodes([1, 2, 3], [1, 2, 3], **QUIET)
+    c.elect(1)
+    c.isolated.add(3)
+    c.raw(1).propose(b"x")
+    c.stabilize()
+    c.raw(1).set_down_peers(frozenset({3}))
+    c.tick(1, 2)
+    c.stabilize()
+    assert c.raw(1).quiesced and c.raw(2).quiesced
+
+
+def test_a_leader_without_a_live_quorum_stays_awake_so_check_quorum_deposes_it() -> None:
+    c = quiet_group()
+    c.isolated.add(1)
+    c.raw(1).set_down_peers(frozenset({2, 3}))
+    assert not c.raw(1).quiesced
+    c.tick(1, 12)
+    c.stabilize()
+    assert c.raw(1).role is Role.FOLLOWER
+
+
+def test_followers_of_a_dead_leader_elect_another_within_two_election_timeouts() -> None:
+    c = quiet_group()
+    c.isolated.add(1)
+    for node in (2, 3):
+        c.raw(node).set_down_peers(frozenset({1}))
+    # Woken together, both out of their leases after e ticks: the first to time out wins.
+    for _ in range(2 * QUIET["election_ticks"]):
+        c.tick(2)
+        c.tick(3)
+        c.stabilize()
+    assert c.leader() in (2, 3) and c.raw(c.leader() or 0).term == 2
+
+
+def test_a_heartbeat_from_a_leader_called_down_does_not_quiet_its_follower() -> None:
+    raw = RawNode(Config(node_id=2, **QUIET), MemoryStorage(ConfState.of([1, 2])))
+    raw.set_down_peers(frozenset({1}))
+    raw.step(Heartbeat(term=1, src=1, dst=2, commit=-1, quiesce=True))
+    assert not raw.quiesced
+
+
+def test_a_node_without_quiescence_answers_a_quiesce_heartbeat() -> None:
+    raw = RawNode(Config(node_id=2, election_ticks=6), MemoryStorage(ConfState.of([1, 2])))
+    raw.step(Heartbeat(term=1, src=1, dst=2, commit=-1, quiesce=True))
+    assert not raw.quiesced
+    assert [type(m).__name__ for m in raw.ready().messages] == ["HeartbeatResponse"]
+
+
+def test_a_woken_follower_wakes_its_leader() -> None:
+    c = quiet_group()
+    c.raw(3).set_down_peers(frozenset({2}))  # news about another member
+    assert not c.raw(3).quiesced
+    assert c.handle_ready(3)
+    assert [(type(m).__name__, m.dst) for m in c.outbox] == [("HeartbeatResponse", 1)]
+    c.deliver()
+    assert not c.raw(1).quiesced
+
+
+def test_a_proposal_wakes_the_group_and_it_goes_quiet_again_once_committed() -> None:
+    c = quiet_group()
+    c.raw(1).propose(b"x")
+    c.stabilize()
+    assert not any(c.raw(n).quiesced for n in (1, 2, 3))
+    c.tick(1, 2)
+    c.stabilize()
+    assert all(c.raw(n).quiesced for n in (1, 2, 3))
+    assert all(c.raw(n).commit == c.raw(1).last_offset for n in (1, 2, 3))
+
+
+def test_unanswered_elections_spread_the_timeouts_out() -> None:
+    e = 10
+    raw = RawNode(Config(node_id=1, election_ticks=e), MemoryStorage(ConfState.of([1, 2, 3])))
+    intervals, ticks = [], 0
+    while len(intervals) < 40:  # nobody answers: every campaign goes unanswered
+        raw.tick()
+        ticks += 1
+        if raw.has_ready():
+            rd = raw.ready()
+            if any(isinstance(m, VoteRequest) for m in rd.messages):
+                intervals.append(ticks)
+                ticks = 0
+            raw.advance(rd)
+    first, later = intervals[0], intervals[5:]
+    assert e <= first < 2 * e
+    assert all(e <= t < 9 * e for t in later)
+    assert max(later) >= 3 * e  # the random part grew (by chance otherwise: < 1e-9)
