@@ -45,7 +45,7 @@ test: $(DEV_STAMP)
 	scripts/ensure-tools
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not soak" $(ARGS)
 
-## lint: ruff and mypy (--strict on the pure packages, see pyproject.toml)
+## lint: ruff and mypy (--strict on the pure packages and the client, see pyproject.toml)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

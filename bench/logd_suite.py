@@ -18,7 +18,10 @@ create a topic with three replicas). The workloads:
   (batch.size 2 MiB, so each call is one ~1 MiB batch; ``MIB_IN_FLIGHT`` requests in
   flight), MB/s of values;
 * ``cli-produce`` / ``cli-consume``  ``logd produce TOPIC < file`` of text lines, and
-  ``logd consume TOPIC -o :end > /dev/null`` of the same topic.
+  ``logd consume TOPIC -o :end > /dev/null`` of the same topic;
+* ``produce-avro`` / ``replay-avro`` beside ``produce-raw`` / ``replay-raw`` (acks=all
+  only): the schema registry's Avro serializer and deserializer against the same records
+  as bytes (``bench.avro``).
 
 Owned by the orchestrator's thread (the latency workload starts one consumer thread).
 """
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Result, Service, Unavailable, free_port, line_values, values_of
+from logd.broker.listeners import LISTENERS
 from logd.client import (
     OFFSET_BEGINNING,
     OFFSET_END,
@@ -46,6 +50,7 @@ from logd.client import (
     TopicPartition,
 )
 from logd.errors import LogdError
+from logd.node.listeners import read_listeners
 
 __all__ = ["PARTITIONS", "LogdCluster", "run_logd"]
 
@@ -85,9 +90,12 @@ class LogdCluster:
         peers = ",".join(f"{i}@{a}" for i, a in enumerate(self.addresses))
         self.services: list[Service] = []
         for i, address in enumerate(self.addresses):
+            # Every other listener (Kafka, the registry …) on a free port: never the
+            # defaults, which anyone's `make run` on this machine may hold.
+            listeners = [a for spec in LISTENERS for a in (spec.flag, f"127.0.0.1:{free_port()}")]
             argv = [sys.executable, "-m", "logd.node", "--listen", address,
                     "--data-dir", str(root / f"node{i + 1}"), "--fsync", fsync,
-                    "--log-level", "WARNING", *extra]  # fmt: skip
+                    "--log-level", "WARNING", *listeners, *extra]  # fmt: skip
             if size > 1:
                 argv += ["--node-id", str(i), "--peers", peers]
             self.services.append(
@@ -97,6 +105,16 @@ class LogdCluster:
     @property
     def brokers(self) -> str:
         return ",".join(self.addresses)
+
+    @property
+    def registry_url(self) -> str:
+        """The first node's schema registry (as it reported binding it)."""
+        deadline = time.monotonic() + 30
+        while (bound := read_listeners(self.root / "node1").get("registry")) is None:
+            if time.monotonic() > deadline:  # written once every listener is bound
+                raise Unavailable("the broker serves no schema registry")
+            time.sleep(0.1)
+        return f"http://{bound}"
 
     def __enter__(self) -> LogdCluster:
         for service in self.services:
@@ -322,6 +340,12 @@ def run_logd(
             secs = mib_batches(b, cluster.create_topic(size), acks, mib_count)
             add(Result.throughput(_LOGD, durability, "1MiB-batches", 1024, mib_count * 1024, secs,
                                   note=f"uncompressed, {MIB_IN_FLIGHT} in flight"))  # fmt: skip
+        if mode == "acks=all":
+            with _quiet_unavailable("Avro"):
+                from bench.avro import avro_rows
+
+                for row in avro_rows(cluster, max(n // 10, _SLICE), durability):
+                    add(row)
         with _quiet_unavailable("CLI"):
             path = root / "lines.txt"
             if not path.exists():

@@ -4,7 +4,8 @@ Without ``-g`` the command assigns itself the partitions (all, or ``-p``) and st
 ``-o`` says (default: the end, as ``kafka-console-consumer`` and rpk do). A range ``A:B``
 exits once every partition has reached B; ``-n N`` exits after N records. Offsets the log
 does not hold are an error that names the valid range. With ``-g`` it consumes as a group
-member (``cli.consume_group``).
+member (``cli.consume_group``). Keys and values written with a schema-registry id print as
+JSON (``cli.registry.values``) unless ``--raw``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from cli import status
 from cli.app import App
 from cli.offsets import OffsetSpecError, Position, StartStop, parse_offset_spec
+from cli.registry.common import add_registry_arguments
 
 __all__ = ["add_arguments", "run"]
 
@@ -46,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="json",
         help="json (default) or a format such as '%%k %%v\\n'",
     )
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="print registry-encoded keys and values as bytes, not decoded to JSON",
+    )
+    add_registry_arguments(parser)
 
 
 def _partition_list(text: str) -> list[int]:
@@ -69,6 +77,10 @@ def run(app: App, args: argparse.Namespace) -> int:
         spec = parse_offset_spec(args.offset, SystemClock().now_ms())
     except (FormatError, OffsetSpecError) as exc:
         app.abort(str(exc), status.USAGE)
+    if not args.raw:
+        from cli.registry.values import RegistryDecoder, decoding
+
+        render = decoding(render, RegistryDecoder(app, args))
     if args.group:
         from cli.consume_group import run_group
 

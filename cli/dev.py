@@ -57,17 +57,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="mTLS everywhere (a CA and certificates under DIR/tls), SASL on, an admin user",
     )
+    from logd.node.args import add_listener_arguments
+
+    add_listener_arguments(parser, per_node=True)
 
 
 def _commands(args: argparse.Namespace, root: Path, pki: DevPki | None) -> list[list[str]]:
-    from logd.node.args import listener_arguments
+    from logd.node.args import listener_arguments, listeners_given
 
     addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
     peers = ",".join(f"{i}@{a}" for i, a in enumerate(addresses))
+    first = listeners_given(args)
     return [
         [sys.executable, "-m", "logd.node", "--node-id", str(i), "--listen", address,
          "--data-dir", str(_node_dir(root, i)), "--peers", peers,
-         *listener_arguments(args.host, i), *_secure_flags(pki, i)]
+         *listener_arguments(args.host, i, first), *_secure_flags(pki, i)]
         for i, address in enumerate(addresses)
     ]  # fmt: skip
 

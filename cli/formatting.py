@@ -2,8 +2,10 @@
 
 JSON: one object a line with topic, partition, offset, timestamp, key, value, headers; key
 and value as text when they are UTF-8, else as ``key_b64`` / ``value_b64`` (base64), and
-null when absent. Headers are a list of ``{"key": ..., "value": ...}`` (values likewise, with
-``value_b64``): Kafka allows a header key to repeat, so a JSON object would lose some.
+null when absent; a key or value decoded from the schema registry's wire format is the JSON
+value itself, with ``key_schema_id`` / ``value_schema_id``. Headers are a list of
+``{"key": ..., "value": ...}`` (values likewise, with ``value_b64``): Kafka allows a header
+key to repeat, so a JSON object would lose some.
 
 Format strings: ``%t`` topic, ``%p`` partition, ``%o`` offset, ``%d`` timestamp (unix ms),
 ``%k`` key, ``%v`` value, ``%h`` headers (``k=v`` joined by commas), ``%%`` a percent sign;
@@ -56,8 +58,14 @@ def as_json(record: RecordLike) -> bytes:
         "offset": record.offset,
         "timestamp": record.timestamp,
     }
-    _text_or_b64(obj, "key", record.key)
-    _text_or_b64(obj, "value", record.value)
+    for name in ("key", "value"):
+        data: bytes | None = getattr(record, name)
+        schema_id = getattr(record, f"{name}_schema_id", None)
+        if schema_id is None:
+            _text_or_b64(obj, name, data)
+        else:  # decoded from the registry's wire format (cli.registry.values): JSON text
+            obj[name] = json.loads(data or b"null")
+            obj[f"{name}_schema_id"] = schema_id
     headers = []
     for key, value in record.headers:
         header: dict[str, Any] = {"key": key}

@@ -1,6 +1,9 @@
 """Entry point of the ``logd`` console script: builds the command tree, maps errors to exits.
 
-The tree is a table of (noun, verb) -> module. A verb module defines ``add_arguments(parser)``
+The tree is a table of command paths -> module: ``("produce",)``, ``("topic", "create")``, or
+three levels deep (``("registry", "subject", "list")``); every path but the last word is a
+group of :data:`GROUPS` (its help line), declared parent first. A verb module defines
+``add_arguments(parser)``
 and ``run(app, args) -> int`` and imports anything heavy (grpc, the client) inside ``run``,
 so that ``logd --help`` stays fast (pip's lazy ``commands/__init__.py`` is the model).
 
@@ -30,18 +33,18 @@ class Command(NamedTuple):
     aliases: tuple[str, ...] = ()
 
 
-NOUNS = {
-    "topic": "create, list, describe, delete and configure topics",
-    "group": "list, describe, seek and delete consumer groups",
-    "cluster": "the brokers and the health of the cluster",
-    "security": "users, ACLs and client quotas (rpk's `security` shapes)",
-}
-
-#: Second-level nouns: (noun, sub-noun) -> help.
-SUB_NOUNS = {
+GROUPS: dict[tuple[str, ...], str] = {
+    ("topic",): "create, list, describe, delete and configure topics",
+    ("group",): "list, describe, seek and delete consumer groups",
+    ("cluster",): "the brokers and the health of the cluster",
+    ("security",): "users, ACLs and client quotas (rpk's `security` shapes)",
     ("security", "user"): "SCRAM users (stored as salted keys)",
     ("security", "acl"): "Kafka ACLs: who may do what to which resource",
     ("security", "quota"): "client quotas: byte rates and request percentage",
+    ("registry",): "the schema registry: subjects, schemas and compatibility",
+    ("registry", "subject"): "list, describe and delete subjects",
+    ("registry", "schema"): "register a schema, get one by id",
+    ("registry", "compatibility"): "get and set compatibility levels",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -77,7 +80,20 @@ COMMANDS: tuple[Command, ...] = (
     Command(("security", "quota", "alter"), "cli.security.quota_alter", "set or remove quotas"),
     Command(("security", "quota", "describe"), "cli.security.quota_describe", "show quotas"),
     Command(("security", "whoami"), "cli.security.whoami", "the principal the broker sees"),
-)
+    Command(("registry", "subject", "list"), "cli.registry.subject_list", "list subjects",
+            ("ls",)),
+    Command(("registry", "subject", "describe"), "cli.registry.subject_describe",
+            "a subject's versions, ids and compatibility"),
+    Command(("registry", "subject", "delete"), "cli.registry.subject_delete",
+            "delete a subject (soft; --permanent: for good)"),
+    Command(("registry", "schema", "create"), "cli.registry.schema_create",
+            "register a schema under a subject"),
+    Command(("registry", "schema", "get"), "cli.registry.schema_get", "a schema by its id"),
+    Command(("registry", "compatibility", "get"), "cli.registry.compatibility_get",
+            "the global or a subject's compatibility level"),
+    Command(("registry", "compatibility", "set"), "cli.registry.compatibility_set",
+            "set the global or a subject's compatibility level"),
+)  # fmt: skip
 
 
 #: Commands that run brokers: their own --tls-* flags are the broker's, not a client's.
@@ -150,25 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
     broker_late_flags = _global_flags(suppress=True, client_security=False)
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     top.required = True
-    noun_parsers: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
-    for noun, text in NOUNS.items():
-        noun_parser = top.add_parser(noun, help=text, description=text, parents=[late_flags])
-        verbs = noun_parser.add_subparsers(dest="verb", metavar="VERB")
-        verbs.required = True
-        noun_parsers[noun] = verbs
-    sub_parsers: dict[tuple[str, str], argparse._SubParsersAction[argparse.ArgumentParser]] = {}
-    for (noun, sub_noun), text in SUB_NOUNS.items():
-        sub_parser = noun_parsers[noun].add_parser(
-            sub_noun, help=text, description=text, parents=[late_flags]
+    holders: dict[tuple[str, ...], argparse._SubParsersAction[argparse.ArgumentParser]] = {(): top}
+    for path, text in GROUPS.items():
+        group = holders[path[:-1]].add_parser(
+            path[-1], help=text, description=text, parents=[late_flags]
         )
-        sub_verbs = sub_parser.add_subparsers(dest="sub_verb", metavar="VERB")
-        sub_verbs.required = True
-        sub_parsers[(noun, sub_noun)] = sub_verbs
+        nested = any(other[:-1] == path for other in GROUPS)
+        below = group.add_subparsers(dest="_".join(path), metavar="NOUN" if nested else "VERB")
+        below.required = True
+        holders[path] = below
     for command in COMMANDS:
-        if len(command.path) == 3:
-            holder = sub_parsers[(command.path[0], command.path[1])]
-        else:
-            holder = top if len(command.path) == 1 else noun_parsers[command.path[0]]
+        holder = holders[command.path[:-1]]
         leaf = holder.add_parser(
             command.path[-1],
             help=command.help,
@@ -235,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def describe_error(exc: Exception, app: App) -> str:
     """One line naming the problem and, where there is one, the way out."""
+    from logd.client.serde import RegistryClientError
     from logd.errors import BrokerUnavailableError, UnknownTopicOrPartitionError
+
+    if isinstance(exc, RegistryClientError) and exc.http_status == 0:
+        return f"{exc}; point --registry-url/LOGD_REGISTRY_URL at a broker's registry listener"
 
     if isinstance(exc, BrokerUnavailableError):
         return f"{exc}; start one with `logd serve` or point -b/LOGD_BROKERS at a running broker"

@@ -592,12 +592,14 @@ class UnacceptableCredentialError(LogdError):
 
 
 def _by_code() -> dict[int, type[LogdError]]:
+    """Code -> the class of this module for it. Subclasses elsewhere (a client's own
+    errors, which keep their parent's code) never stand for a wire code."""
     table: dict[int, type[LogdError]] = {}
     stack: list[type[LogdError]] = [LogdError]
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        if cls is not LogdError:
+        if cls is not LogdError and cls.__module__ == __name__:
             table.setdefault(int(cls.code), cls)
     return table
 

@@ -1,5 +1,7 @@
-"""``logd cluster health [--exit-when-healthy]``: healthy only when every broker is alive,
-every partition has a leader and every replica is in sync. Exits 10 while unhealthy.
+"""``logd cluster health [--exit-when-healthy]``: healthy only when every broker is alive and
+not degraded (a disk below its reserve, an offline log ...), every partition has a leader
+and every replica is in sync. Exits 10 while unhealthy. Low space (below the alert) is shown
+but does not make the cluster unhealthy.
 
 The text shows at most :data:`SHOWN` partitions of each list and says how many more there
 are (10,000 leaderless partitions made one 300,000-character line); ``--format json``
@@ -38,11 +40,15 @@ class Health:
     nodes_down: list[int]
     leaderless: list[str]
     under_replicated: list[str]
+    #: broker id -> why it is degraded (issue 24).
+    degraded: dict[int, str] = dataclasses.field(default_factory=dict)
+    #: broker id -> its low-space alert.
+    low_space: dict[int, str] = dataclasses.field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
         return self.controller_id >= 0 and not (
-            self.nodes_down or self.leaderless or self.under_replicated
+            self.nodes_down or self.leaderless or self.under_replicated or self.degraded
         )
 
 
@@ -62,7 +68,9 @@ def assess(admin: object) -> Health:
                 under.append(name)
     nodes = sorted(b.node_id for b in cluster.brokers)
     down = sorted(b.node_id for b in cluster.brokers if not b.alive)
-    return Health(cluster.controller_id, nodes, down, leaderless, under)
+    degraded = {b.node_id: b.degraded for b in cluster.brokers if b.alive and b.degraded}
+    low = {b.node_id: b.warning for b in cluster.brokers if b.alive and b.warning}
+    return Health(cluster.controller_id, nodes, down, leaderless, under, degraded, low)
 
 
 def _show(app: App, health: Health) -> None:
@@ -76,6 +84,8 @@ def _show(app: App, health: Health) -> None:
         ("Nodes down:", health.nodes_down),
         (f"Leaderless partitions ({len(health.leaderless)}):", health.leaderless),
         (f"Under-replicated partitions ({len(health.under_replicated)}):", health.under_replicated),
+        ("Degraded nodes:", sorted(health.degraded)),
+        ("Low-space nodes:", sorted(health.low_space)),
     ]
     width = max(len(label) for label, _ in rows)
     app.print("CLUSTER HEALTH OVERVIEW")
@@ -83,6 +93,10 @@ def _show(app: App, health: Health) -> None:
     for label, value in rows:
         text = capped(value) if isinstance(value, list) else value
         app.print(f"{label.ljust(width)}  {text}")
+    for node, why in sorted(health.degraded.items()):
+        app.print(f"node {node} degraded: {why}")
+    for node, why in sorted(health.low_space.items()):
+        app.print(f"node {node} low on space: {why}")
 
 
 def capped(values: Sequence[object], shown: int = SHOWN) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from cli.app import App
 
 if TYPE_CHECKING:
-    from logd.client.security_admin import SecurityAdmin
+    from logd.client import SecurityAdmin
     from logd.security.acl import AclBinding, AclBindingFilter
 
 __all__ = [
@@ -33,7 +33,7 @@ _RESOURCE_FLAGS = (
 
 
 def open_security_admin(app: App) -> SecurityAdmin:
-    from logd.client.security_admin import SecurityAdmin
+    from logd.client import SecurityAdmin
 
     return SecurityAdmin(brokers=app.brokers, **app.client_security)
 

@@ -47,6 +47,7 @@ from logd.broker.security.settings import SecuritySettings
 from logd.errors import InvalidConfigError
 from logd.metadata.types import HostPort
 from logd.storage.cleaner import CleanerConfig
+from logd.storage.space import SpaceSettings
 from logd.storage.throttle import UNLIMITED
 from logd.tls.settings import TlsSettings
 
@@ -161,6 +162,15 @@ class BrokerConfig:
     metadata_snapshot_interval: int = 10_000
     #: The InjectFault RPC (tests only); refused unless the broker listens on loopback.
     fault_injection: bool = False
+    #: Free space (``logd.storage.space``): the reserve client writes never eat into is the
+    #: smaller of the two ``min.free`` keys; low space is reported below the smaller of the
+    #: two ``alert.free`` keys; statvfs is sampled this often.
+    storage_min_free_bytes: int = 1 << 30
+    storage_min_free_percent: float = 5.0
+    storage_alert_free_bytes: int = 5 << 30
+    storage_alert_free_percent: float = 10.0
+    storage_space_check_interval_ms: int = 500
+
     #: Kafka's ``auto.create.topics.enable`` (on by default, as in Kafka): a Metadata request
     #: that allows it creates the missing topics it names, with the defaults.
     auto_create_topics_enable: bool = True
@@ -169,6 +179,16 @@ class BrokerConfig:
     connections_max_idle_ms: int = 600_000
     max_connections: int = 4096
     queued_max_requests: int = 500
+
+    @property
+    def space(self) -> SpaceSettings:
+        return SpaceSettings(
+            self.storage_min_free_bytes,
+            self.storage_min_free_percent,
+            self.storage_alert_free_bytes,
+            self.storage_alert_free_percent,
+            self.storage_space_check_interval_ms,
+        )
 
     @property
     def cleaner(self) -> CleanerConfig:
@@ -267,6 +287,18 @@ def _int(low: int, high: int = 2**63 - 1) -> Callable[[str, Any], int]:
     return check
 
 
+def _percent(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidConfigError(f"{key}: expected a percentage, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidConfigError(f"{key}: expected a percentage, got {value!r}") from None
+    if not 0.0 <= number <= 100.0:
+        raise InvalidConfigError(f"{key}: {value} is out of range 0..100")
+    return number
+
+
 def _str(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidConfigError(f"{key}: expected a string, got {value!r}")
@@ -354,6 +386,11 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
     "max.connections": ("max_connections", _int(1, 1_000_000)),
     "queued.max.requests": ("queued_max_requests", _int(1, 100_000)),
     "metadata.snapshot.interval": ("metadata_snapshot_interval", _int(2, 1 << 40)),
+    "storage.min.free.bytes": ("storage_min_free_bytes", _int(0)),
+    "storage.min.free.percent": ("storage_min_free_percent", _percent),
+    "storage.alert.free.bytes": ("storage_alert_free_bytes", _int(0)),
+    "storage.alert.free.percent": ("storage_alert_free_percent", _percent),
+    "storage.space.check.interval.ms": ("storage_space_check_interval_ms", _int(10, 600_000)),
 }
 
 

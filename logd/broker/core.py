@@ -18,8 +18,10 @@ Ownership: owned by the broker's event loop; not thread-safe.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from logd.broker.admin import TopicAdmin
@@ -43,10 +45,12 @@ from logd.broker.api import (
     TopicDescription,
     TopicListing,
     TopicMeta,
+    TopicPartition,
     TopicResult,
 )
 from logd.broker.config import BrokerConfig
 from logd.broker.fetch import FetchLimits, fetch
+from logd.broker.health import BrokerHealth, assess_health
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
 from logd.broker.replicas import ReplicaManager
@@ -90,6 +94,10 @@ class LeadershipControl(Protocol):
     ) -> LeadershipResult: ...
 
 
+#: How old the health :meth:`BrokerCore.health` answers may be.
+HEALTH_MAX_AGE_S = 0.1
+
+
 class BrokerCore:
     """The broker's request handlers over a metadata store and the hosted partitions."""
 
@@ -108,6 +116,20 @@ class BrokerCore:
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
         self._draining = False
+        #: Why the metadata log stopped, if it did (the node wires the controller's).
+        self.metadata_failed: Callable[[], str | None] = lambda: None
+        self._health: tuple[float, BrokerHealth] | None = None
+
+    def health(self) -> BrokerHealth:
+        """This broker's health, protocol-neutral (``logd.broker.health``). Looked at most
+        every :data:`HEALTH_MAX_AGE_S`: every Metadata answer and leader hint reports this
+        broker's disk, and the look sums every log's size."""
+        now = time.monotonic()
+        if self._health is None or now - self._health[0] >= HEALTH_MAX_AGE_S:
+            health = assess_health(self.node_id, self.replicas.logs, self.replicas,
+                                   self.metadata_failed)  # fmt: skip
+            self._health = (now, health)
+        return self._health[1]
 
     @property
     def node_id(self) -> int:
@@ -217,17 +239,23 @@ class BrokerCore:
         max_wait_ms: int,
         min_bytes: int,
         max_bytes: int,
+        any_replica: bool = False,
     ) -> list[FetchPartitionResult]:
-        """Long-poll fetch (see :mod:`logd.broker.fetch`)."""
+        """Long-poll fetch (see :mod:`logd.broker.fetch`). ``any_replica``: from this
+        broker's own replicas, led here or followed, each up to its own high watermark
+        (committed records only); NOT_LEADER_OR_FOLLOWER for a partition this broker hosts
+        no replica of. KIP-392's follower fetching, for the broker's own services (the
+        schema registry's copy of ``_schemas``)."""
         return await fetch(
             partitions,
-            self.replicas.leader,
+            self.replicas.replica if any_replica else self.replicas.leader,
             self.replicas.hint,
             max_wait_ms=max_wait_ms,
             min_bytes=min_bytes,
             max_bytes=max_bytes,
             limits=self._fetch_limits,
             draining=lambda: self._draining,
+            any_replica=any_replica,
         )
 
     async def list_offsets(self, queries: Sequence[ListOffsetsQuery]) -> list[ListOffsetsResult]:
@@ -350,9 +378,17 @@ class BrokerCore:
             return TopicMeta(
                 name, error=UnknownTopicOrPartitionError(f"topic {name!r} does not exist")
             )
-        partitions = tuple(_partition_meta(a) for a in record.partitions)
+        partitions = []
+        for a in record.partitions:
+            shown = a
+            if a.leader_id < 0 and TopicPartition(name, a.partition) in self.replicas.uncreated:
+                # Leaderless because its log cannot be created here (a full disk): name
+                # this broker, so a client's request gets the storage error that says why
+                # instead of waiting for a leader that cannot come.
+                shown = dataclasses.replace(a, leader_id=self.node_id)
+            partitions.append(_partition_meta(shown))
         return TopicMeta(
-            name, internal=record.internal, partitions=partitions, topic_id=record.topic_id
+            name, internal=record.internal, partitions=tuple(partitions), topic_id=record.topic_id
         )
 
     # -- admin ----------------------------------------------------------------------------

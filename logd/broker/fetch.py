@@ -51,9 +51,11 @@ async def fetch(
     max_bytes: int,
     limits: FetchLimits,
     draining: Callable[[], bool],
+    any_replica: bool = False,
 ) -> list[FetchPartitionResult]:
-    """Answer one fetch request; ``lookup`` gives the led partition or raises its error,
-    ``hint`` names the leader of a partition this broker does not lead."""
+    """Answer one fetch request; ``lookup`` gives the led partition (``any_replica``: the
+    hosted one) or raises its error, ``hint`` names the leader of a partition this broker
+    does not lead (or, ``any_replica``, hosts no replica of)."""
     if max_bytes < 0:
         raise InvalidFetchSizeError(f"fetch max_bytes {max_bytes} is negative")
     budget = min(max_bytes or limits.max_bytes, limits.max_bytes)
@@ -62,13 +64,15 @@ async def fetch(
     deadline = loop.time() + wait_s
     results: list[FetchPartitionResult] = []
     while True:
-        results, total, partitions, failed = _read_all(requests, lookup, hint, budget, results)
+        results, total, partitions, failed = _read_all(
+            requests, lookup, hint, budget, any_replica, results
+        )
         remaining = deadline - loop.time()
         if total >= min_bytes or failed or remaining <= 0 or draining() or not partitions:
             return results
         woken: asyncio.Future[None] = loop.create_future()
         for partition in partitions:
-            partition.add_waiter(woken)
+            partition.add_waiter(woken, any_replica=any_replica)
         try:
             await asyncio.wait_for(woken, remaining)
         except TimeoutError:
@@ -83,6 +87,7 @@ def _read_all(
     lookup: Callable[[str, int], Partition],
     hint: Callable[[str, int], LeaderHint | None],
     budget: int,
+    any_replica: bool,
     before: Sequence[FetchPartitionResult] = (),
 ) -> tuple[list[FetchPartitionResult], int, list[Partition], bool]:
     """Read every requested partition -- or, given the ``before`` of an earlier read that
@@ -99,7 +104,9 @@ def _read_all(
             if old is not None and _unchanged(partition, old):
                 records = old.records
             else:
-                records = _read_one(partition, request, budget - total, first=total == 0)
+                records = _read_one(
+                    partition, request, budget - total, first=total == 0, any_replica=any_replica
+                )
         except LogdError as exc:
             failed = True
             results.append(_failure(request, exc, hint))
@@ -129,16 +136,21 @@ def _unchanged(partition: Partition, old: FetchPartitionResult) -> bool:
 
 
 def _read_one(
-    partition: Partition, request: FetchPartitionRequest, left: int, *, first: bool
+    partition: Partition,
+    request: FetchPartitionRequest,
+    left: int,
+    *,
+    first: bool,
+    any_replica: bool,
 ) -> bytes:
     if request.max_bytes < 0:
         raise InvalidFetchSizeError(f"partition max_bytes {request.max_bytes} is negative")
     limit = min(request.max_bytes or left, left)
     if limit <= 0 and not first:
         # Still check the offset, so an out-of-range one is reported rather than ignored.
-        partition.check_offset(request.offset)
+        partition.check_offset(request.offset, any_replica=any_replica)
         return b""
-    records = partition.read(request.offset, max(limit, 0))
+    records = partition.read(request.offset, max(limit, 0), any_replica=any_replica)
     if len(records) > limit and not first:
         return b""  # only the first partition with data may go over (see the module doc)
     return records

@@ -35,6 +35,7 @@ from logd.errors import (
 from logd.metadata.store import MetadataListener, PartitionAssignment, TopicRecord
 from logd.storage import validate_topic_name
 from logd.storage.files import write_atomic
+from logd.storage.io_errors import storage_error
 
 __all__ = ["METADATA_FILE", "FileMetadataStore"]
 
@@ -170,7 +171,7 @@ class FileMetadataStore:
         try:
             write_atomic(self.path, data + b"\n", fsync=os.fsync)
         except OSError as exc:
-            raise KafkaStorageError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            raise storage_error("writing the metadata", exc, self.path) from exc
 
     async def _publish(self, before: TopicRecord | None, after: TopicRecord | None) -> None:
         # Under the lock, so listeners see changes in the order they were made.

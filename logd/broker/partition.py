@@ -73,6 +73,7 @@ from logd.metadata.store import PartitionAssignment
 from logd.records.header import ATTR_LOG_APPEND_TIME, BatchHeader, rewrite_crc, validate_batch
 from logd.storage import Flusher, FlushPolicy, Log, TimestampOffset
 from logd.storage.keys import require_keys
+from logd.storage.space import DiskSpace
 
 __all__ = ["AppendResult", "Partition", "Replicator"]
 
@@ -101,6 +102,12 @@ class Replicator(Protocol):
 
     def enforce_retention(self, high_watermark: int) -> int:
         """Retention under Raft: deletes old segments, remembers the snapshot point."""
+        ...
+
+    def step_down_for_space(self) -> int | None:
+        """This broker's disk is below its reserve: hand the leadership to an in-sync
+        replica whose disk is not (started now, or already under way); the broker it goes
+        to, or None when no replica can take it."""
         ...
 
 
@@ -300,6 +307,23 @@ class Partition:
         self._fail_commit_waiters(self._closed)
         self._wake_readers()
 
+    def storage_failed(self, error: LogdError) -> None:
+        """The log went offline (a failed fsync): appends waiting for their commit fail
+        now with ``error`` rather than at their timeout."""
+        self._fail_commit_waiters(error)
+
+    def reopened(self, log: Log) -> None:
+        """The replication side reopened the offline log from its files (issue 24): serve
+        from the new one. What it no longer holds is neither committed nor readable here
+        until the leader sends it again."""
+        self.log = log
+        log.clean_limit = self._clean_limit
+        self.producer_book.reopened(log)
+        end = log.log_end_offset
+        self._committed_end = min(self._committed_end, end)
+        self._high_watermark = min(self._high_watermark, end)
+        self._wake_readers()
+
     # -- the leader's append --------------------------------------------------------------
 
     def append(self, batch: bytes | bytearray, *, wait_commit: bool) -> AppendResult:
@@ -307,6 +331,9 @@ class Partition:
         and the append. Raises the batch's typed error (CorruptRecordError, ...). A
         duplicate of an idempotent producer's batch is answered, not appended."""
         self.check_leader()
+        space = self.log.space
+        if space is not None and not space.room_for(len(batch)):
+            raise self._space_refusal(space)
         if self._config.log.compact:
             require_keys(batch, self.tp.topic)
         now = self._clock.now_ms()
@@ -339,6 +366,19 @@ class Partition:
         return AppendResult(
             info.first_offset, info.last_offset, append_time, self.log.log_start_offset, committed
         )
+
+    def _space_refusal(self, space: DiskSpace) -> LogdError:
+        """The answer to a write below the disk's reserve (issue 24): with another in-sync
+        replica that has space, leadership moves there and the client is sent after it
+        (NOT_LEADER_OR_FOLLOWER, retriable); alone, KAFKA_STORAGE_ERROR naming the disk and
+        the setting (retriable: writes resume by themselves once space returns)."""
+        to = self._replicator.step_down_for_space() if self._replicator is not None else None
+        if to is not None:
+            return NotLeaderOrFollowerError(
+                f"broker {self._node_id}'s disk is below its free-space reserve: the "
+                f"leadership of {self.tp} moves to broker {to}"
+            )
+        return space.refusal(f"broker {self._node_id}: a write to {self.tp}")
 
     def _propose(
         self,
@@ -477,17 +517,27 @@ class Partition:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def read(self, offset: int, max_bytes: int) -> bytes:
+    def read(self, offset: int, max_bytes: int, *, any_replica: bool = False) -> bytes:
         """Stored batches from the one holding ``offset``, never at or past the high
         watermark. OffsetOutOfRangeError outside [log start, log end]; an offset between
         the high watermark and the log end (acknowledged with acks=1, not yet committed)
-        reads as empty, as in Kafka, so a reader waits for it rather than failing."""
-        self.check_leader()
+        reads as empty, as in Kafka, so a reader waits for it rather than failing.
+
+        ``any_replica``: this broker's own replica, led here or not (a follower's high
+        watermark is the Raft commit point its leader told it, so it reads committed
+        records only, perhaps fewer than the leader has)."""
+        self._check_readable(any_replica)
         return self.log.read(offset, max_bytes, max_offset=self._high_watermark)
 
-    def check_offset(self, offset: int) -> None:
+    def _check_readable(self, any_replica: bool) -> None:
+        if not any_replica:
+            self.check_leader()
+        elif self._closed is not None:
+            raise self._closed
+
+    def check_offset(self, offset: int, *, any_replica: bool = False) -> None:
         """OffsetOutOfRangeError unless ``offset`` lies in [log start, log end]."""
-        self.check_leader()
+        self._check_readable(any_replica)
         start, end = self.log.log_start_offset, self.log.log_end_offset
         if not start <= offset <= end:
             raise OffsetOutOfRangeError(f"offset {offset} of {self.tp} is outside [{start}, {end}]")
@@ -515,9 +565,10 @@ class Partition:
             return self._replicator.enforce_retention(self._high_watermark)
         return self.log.enforce_retention(self._high_watermark)
 
-    def add_waiter(self, future: asyncio.Future[None]) -> None:
-        """Resolve ``future`` at the next rise of the high watermark (or loss of the role)."""
-        if self._closed is not None or not self.is_leader:
+    def add_waiter(self, future: asyncio.Future[None], *, any_replica: bool = False) -> None:
+        """Resolve ``future`` at the next rise of the high watermark (or loss of the role;
+        ``any_replica``: of the replica)."""
+        if self._closed is not None or not (any_replica or self.is_leader):
             if not future.done():
                 future.set_result(None)
             return

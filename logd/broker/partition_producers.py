@@ -114,8 +114,13 @@ class PartitionProducers:
         try:
             offset = self._log.log_end_offset
             write_snapshot(self._log.directory, offset, self.state.encode_snapshot(offset))
-        except OSError as exc:
+        except KafkaStorageError as exc:
             _log.warning("%s: cannot write a producer snapshot: %s", self._name, exc)
+
+    def reopened(self, log: Log) -> None:
+        """The partition's log was reopened from its files (issue 24): follow the new one."""
+        self._log = log
+        self._chain_on_roll()
 
     def _chain_on_roll(self) -> None:
         previous = self._log.on_roll

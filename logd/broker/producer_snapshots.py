@@ -29,6 +29,7 @@ from logd.broker.producer_state import ProducerStateManager
 from logd.errors import KafkaStorageError
 from logd.storage import Log
 from logd.storage.files import write_atomic
+from logd.storage.io_errors import storage_error
 
 __all__ = [
     "SNAPSHOTS_KEPT",
@@ -68,14 +69,19 @@ def write_snapshot(directory: Path, offset: int, data: bytes) -> None:
     """Write a snapshot atomically, then delete all but the newest :data:`SNAPSHOTS_KEPT`.
 
     No fsync: a snapshot lost or torn by a crash only means a longer scan (its CRC tells).
-    A directory deleted meanwhile (its topic went) is no error.
+    A directory deleted meanwhile (its topic went) is no error; any other OSError (a full
+    disk) is a typed storage error (``io_errors``): the caller says it and goes on, a
+    missing snapshot costs only a longer scan.
     """
+    path = snapshot_path(directory, offset)
     try:
-        write_atomic(snapshot_path(directory, offset), data, fsync=None)
+        write_atomic(path, data, fsync=None)
         for old in list_snapshots(directory)[:-SNAPSHOTS_KEPT]:
             snapshot_path(directory, old).unlink(missing_ok=True)
     except FileNotFoundError:
         pass
+    except OSError as exc:
+        raise storage_error("writing a producer snapshot", exc, path) from exc
 
 
 def delete_snapshots_above(directory: Path, offset: int) -> None:

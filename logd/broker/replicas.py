@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
@@ -54,6 +55,9 @@ __all__ = ["LeadershipListener", "ReplicaManager", "Replication"]
 
 _log = logging.getLogger(__name__)
 
+#: A log that could not be created is tried again after this, doubling up to the max.
+_CREATE_RETRY_MIN_S = 0.5
+_CREATE_RETRY_MAX_S = 10.0
 #: Partitions hosted per loop turn when a topic brings many at once.
 _HOST_BATCH = 50
 #: Logs created at once for a new topic (each creation waits on its fsyncs).
@@ -105,6 +109,16 @@ class ReplicaManager:
         self._leadership_listeners: list[LeadershipListener] = []
         #: The leader epoch last announced as led, per partition led here.
         self._announced: dict[TopicPartition, int] = {}
+        #: Partitions placed here whose log could not be created (a full or failing disk):
+        #: tp -> why. Retried with backoff; requests to them answer KAFKA_STORAGE_ERROR.
+        self.uncreated: dict[TopicPartition, str] = {}
+        self._retry: asyncio.Task[None] | None = None
+        self._retry_now = asyncio.Event()
+        self._changing = asyncio.Lock()
+
+    @property
+    def logs(self) -> LogManager:
+        return self._logs
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -113,9 +127,21 @@ class ReplicaManager:
 
     def leader(self, topic: str, partition: int) -> Partition:
         """The partition, which this broker must lead; else the typed error to answer."""
+        hosted = self.replica(topic, partition)
+        hosted.check_leader()
+        return hosted
+
+    def replica(self, topic: str, partition: int) -> Partition:
+        """This broker's replica of the partition, led here or not; else the typed error."""
         hosted = self._partitions.get(TopicPartition(topic, partition))
         if hosted is None:
             validate_topic_name(topic)  # a name that cannot exist gets the better error
+            why = self.uncreated.get(TopicPartition(topic, partition))
+            if why is not None:
+                raise KafkaStorageError(
+                    f"broker {self._node_id} cannot create the log of {topic}-{partition} "
+                    f"({why}); it tries again by itself"
+                )
             assignment = self._assignment(topic, partition)
             if assignment is None:
                 raise UnknownTopicOrPartitionError(
@@ -131,7 +157,6 @@ class ReplicaManager:
                 + (f" at {hint.address}" if hint.address else ""),
                 leader_hint=hint.address or None,
             )
-        hosted.check_leader()
         return hosted
 
     def hint(self, topic: str, partition: int) -> LeaderHint | None:
@@ -229,6 +254,8 @@ class ReplicaManager:
         """Stop every partition; the caller then closes the LogManager (flush + marker).
         Each first snapshots its producer state at its log end, so that the next start
         reads the snapshot instead of scanning the log (issue 7)."""
+        if self._retry is not None:
+            self._retry.cancel()
         for partition in self._partitions.values():
             partition.write_producer_snapshot()
             partition.close()
@@ -243,9 +270,15 @@ class ReplicaManager:
         new assignment and config; hosted but placed elsewhere now (a reassignment, issue 5)
         or deleted with its topic, stop hosting it and delete its log.
         """
+        async with self._changing:
+            await self._apply(before, after)
+
+    async def _apply(self, before: TopicRecord | None, after: TopicRecord | None) -> None:
         record = after if after is not None else before
         assert record is not None, "a change has a before or an after"
         name = record.name
+        for tp in [tp for tp in self.uncreated if tp.topic == name]:
+            del self.uncreated[tp]  # placed again below if it still is
         assignments = after.partitions if after is not None else ()
         placed = {a.partition: a for a in assignments if self._node_id in a.replicas}
         gone = [tp for tp in self._partitions if tp.topic == name and tp.partition not in placed]
@@ -272,10 +305,13 @@ class ReplicaManager:
         if not mine:
             return
 
-        def create(a: PartitionAssignment) -> Log:
-            return self._logs.create(record.name, a.partition, config.log, exist_ok=True)
+        def create(a: PartitionAssignment) -> Log | KafkaStorageError:
+            try:
+                return self._logs.create(record.name, a.partition, config.log, exist_ok=True)
+            except KafkaStorageError as exc:  # a full disk: retried (``uncreated``)
+                return exc
 
-        def create_all() -> list[Log]:
+        def create_all() -> list[Log | KafkaStorageError]:
             # A new log costs three fsyncs: created side by side, the file system folds
             # them into fewer journal commits (3,000 partitions: about 4x faster here).
             if len(mine) == 1:
@@ -292,6 +328,11 @@ class ReplicaManager:
             tp = TopicPartition(record.name, assignment.partition)
             if tp in self._partitions:
                 continue  # hosted meanwhile (a replayed creation)
+            if isinstance(log, KafkaStorageError):
+                self._creation_failed(tp, log)
+                continue
+            if self.uncreated.pop(tp, None) is not None:
+                _log.info("%s: its log is created at last", tp)
             if log.config != config.log:
                 log.update_config(config.log)
             replication = self._replication
@@ -311,6 +352,43 @@ class ReplicaManager:
             if replication is not None:
                 replication.hosted(partition)
             self.announce_leadership(partition)
+
+    # -- logs that could not be created: retried with backoff ------------------------------
+
+    def _creation_failed(self, tp: TopicPartition, error: KafkaStorageError) -> None:
+        if tp not in self.uncreated:
+            _log.error("%s: cannot create its log (%s); trying again with backoff", tp, error)
+        self.uncreated[tp] = str(error)
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.get_running_loop().create_task(
+                self._retry_creations(), name="log-creation-retry"
+            )
+
+    def retry_creations_now(self) -> None:
+        """Space came back: try the logs that could not be created at once. On the loop."""
+        self._retry_now.set()
+
+    async def _retry_creations(self) -> None:
+        delay = _CREATE_RETRY_MIN_S
+        while self.uncreated:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retry_now.wait(), delay)
+            self._retry_now.clear()
+            delay = min(delay * 2, _CREATE_RETRY_MAX_S)
+            async with self._changing:
+                for topic in sorted({tp.topic for tp in self.uncreated}):
+                    record = self._store.topic(topic) if self._store is not None else None
+                    waiting = [tp for tp in self.uncreated if tp.topic == topic]
+                    if record is None:
+                        for tp in waiting:
+                            del self.uncreated[tp]
+                        continue
+                    retry = tuple(a for a in record.partitions
+                                  if TopicPartition(topic, a.partition) in waiting)  # fmt: skip
+                    for tp in waiting:
+                        if self._node_id not in record.partitions[tp.partition].replicas:
+                            del self.uncreated[tp]
+                    await self._host(record, retry)
 
     async def _unhost(self, gone: list[TopicPartition], reason: str) -> None:
         for tp in gone:

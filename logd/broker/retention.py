@@ -50,6 +50,11 @@ class RetentionTask:
         self._partitions = partitions
         self._interval_s = interval_ms / 1000.0
         self._task: asyncio.Task[None] | None = None
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """Run a pass now (the disk went low on space: retention frees it). On the loop."""
+        self._woken.set()
 
     def start(self) -> None:
         assert self._task is None
@@ -64,7 +69,9 @@ class RetentionTask:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self._interval_s)
+            self._woken.clear()
             partitions = list(self._partitions())
             try:
                 await asyncio.to_thread(enforce_retention, partitions)

@@ -57,6 +57,7 @@ from logd.broker.api import (
 )
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import CoordinatorLocation, GroupService
+from logd.broker.health import BrokerHealth
 from logd.broker.security.seam_part import SecuritySeam
 from logd.broker.security.services import SecurityServices
 from logd.errors import LogdError
@@ -84,6 +85,7 @@ from logd.security.quota import QuotaKind
 
 __all__ = [
     "ANONYMOUS",
+    "BROKER",
     "AdmitAll",
     "BrokerSeam",
     "Caller",
@@ -107,6 +109,11 @@ class Caller:
 
 
 ANONYMOUS = Caller()
+#: The broker itself, for a front end's own calls on the broker's behalf (the schema
+#: registry reading and writing `_schemas`, whoever its client is): admitted without a
+#: check and counted against no quota. Known by identity (``caller is BROKER``), never by
+#: its fields, so no principal a client can authenticate as is the broker.
+BROKER = Caller(principal="User:__logd_broker", listener="internal")
 
 
 class Gate(Protocol):
@@ -142,8 +149,20 @@ class BrokerSeam:
         self.security = SecuritySeam(security)
 
     def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
-        """The one check every call makes first (see :class:`Gate`)."""
-        self._gate.admit(caller, action, resources)
+        """The one check every call makes first (see :class:`Gate`); :data:`BROKER` passes."""
+        if caller is not BROKER:
+            self._gate.admit(caller, action, resources)
+
+    def _record(self, caller: Caller, kind: QuotaKind, value: float) -> None:
+        if caller is not BROKER:
+            self.security.record(caller, kind, value)
+
+    def visible(self, caller: Caller, action: str, names: Collection[str]) -> list[str]:
+        """The ``names`` ``caller`` may see for a listing ``action`` (the others left out,
+        as Kafka leaves out of Metadata the topics a caller may not describe)."""
+        if caller is BROKER:
+            return list(names)
+        return self.security.visible(caller, action, names)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -179,7 +198,7 @@ class BrokerSeam:
             self.admit(caller, "produce", (topic,))
         except LogdError as exc:
             return ProduceResult(error=exc)
-        self.security.record(caller, QuotaKind.PRODUCE, len(records))
+        self._record(caller, QuotaKind.PRODUCE, len(records))
         return self._core.produce_nowait(topic, partition, acks, records, timeout_ms)
 
     async def produce(
@@ -210,11 +229,43 @@ class BrokerSeam:
     ) -> list[FetchPartitionResult]:
         """Long-poll fetch: answers once ``min_bytes`` are there, ``max_wait_ms`` passed, or
         the broker drains."""
+        return await self._fetch(partitions, max_wait_ms, min_bytes, max_bytes, caller, False)
+
+    async def fetch_replica(
+        self,
+        partitions: Sequence[FetchPartitionRequest],
+        *,
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+        caller: Caller = ANONYMOUS,
+    ) -> list[FetchPartitionResult]:
+        """Long-poll fetch from this broker's own replica of each partition, whether it
+        leads it or follows, up to that replica's high watermark: committed records only,
+        perhaps fewer than the leader has yet. A partition this broker hosts no replica of
+        answers NOT_LEADER_OR_FOLLOWER (read it with :meth:`fetch`). For front ends that
+        keep a copy of an internal topic on every broker (the schema registry's
+        ``_schemas``) and must go on reading it while its leader is gone."""
+        return await self._fetch(partitions, max_wait_ms, min_bytes, max_bytes, caller, True)
+
+    async def _fetch(
+        self,
+        partitions: Sequence[FetchPartitionRequest],
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+        caller: Caller,
+        any_replica: bool,
+    ) -> list[FetchPartitionResult]:
         self.admit(caller, "fetch", {p.topic for p in partitions})
         results = await self._core.fetch(
-            partitions, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes
+            partitions,
+            max_wait_ms=max_wait_ms,
+            min_bytes=min_bytes,
+            max_bytes=max_bytes,
+            any_replica=any_replica,
         )
-        self.security.record(caller, QuotaKind.FETCH, sum(len(r.records) for r in results))
+        self._record(caller, QuotaKind.FETCH, sum(len(r.records) for r in results))
         return results
 
     async def list_offsets(
@@ -252,10 +303,16 @@ class BrokerSeam:
             return answer
         # All topics: those the caller may not describe are left out (Kafka's Metadata).
         names = [t.name for t in answer.topics]
-        visible = set(self.security.visible(caller, "list_topics", names))
+        visible = set(self.visible(caller, "list_topics", names))
         return dataclasses.replace(
             answer, topics=tuple(t for t in answer.topics if t.name in visible)
         )
+
+    def health(self, *, caller: Caller = ANONYMOUS) -> BrokerHealth:
+        """This broker's health (ok, low_space, degraded with the reasons): what an admin
+        health endpoint serves (issue 24)."""
+        self.admit(caller, "health")
+        return self._core.health()
 
     def topic_name(self, topic_id: str, *, caller: Caller = ANONYMOUS) -> str | None:
         """The name of the topic with this id (32 hex digits; Kafka's topic ids), or None."""
@@ -289,7 +346,7 @@ class BrokerSeam:
     ) -> list[TopicListing]:
         self.admit(caller, "list_topics")
         listed = await self._core.list_topics(include_internal=include_internal)
-        visible = set(self.security.visible(caller, "list_topics", [t.name for t in listed]))
+        visible = set(self.visible(caller, "list_topics", [t.name for t in listed]))
         return [t for t in listed if t.name in visible]
 
     async def describe_topics(
@@ -388,9 +445,7 @@ class BrokerSeam:
     ) -> ListGroupsResponse:
         self.admit(caller, "list_groups")
         answer = await self._groups.list_groups(states)
-        visible = set(
-            self.security.visible(caller, "list_groups", [g.group_id for g in answer.groups])
-        )
+        visible = set(self.visible(caller, "list_groups", [g.group_id for g in answer.groups]))
         return dataclasses.replace(
             answer, groups=tuple(g for g in answer.groups if g.group_id in visible)
         )

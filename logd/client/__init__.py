@@ -4,15 +4,16 @@ Sync clients in confluent-kafka's shape here; asyncio clients in aiokafka's shap
 :mod:`logd.client.aio`. Errors are :mod:`logd.errors` classes only.
 """
 
-from logd.client.admin import Admin
-from logd.client.consumer import Consumer
-from logd.client.group_types import GroupDescription, GroupListing, GroupMember, GroupPartition
-from logd.client.producer import Producer
-from logd.client.subscription import OFFSET_STORED
+from logd.client.group.types import GroupDescription, GroupListing, GroupMember, GroupPartition
+from logd.client.sync.admin import Admin
+from logd.client.sync.consumer import Consumer
+from logd.client.sync.producer import Producer
+from logd.client.sync.security_admin import SecurityAdmin
 from logd.client.types import (
     OFFSET_BEGINNING,
     OFFSET_END,
     OFFSET_INVALID,
+    OFFSET_STORED,
     BrokerInfo,
     ClusterInfo,
     ClusterMetadata,
@@ -48,6 +49,7 @@ __all__ = [
     "PartitionLeader",
     "Producer",
     "RecordMetadata",
+    "SecurityAdmin",
     "TopicDescription",
     "TopicListing",
     "TopicPartition",

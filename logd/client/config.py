@@ -71,7 +71,7 @@ class ClientConfig:
     #: to 120 s, far too slow to notice a restarted broker).
     reconnect_backoff_ms: int = 50
     reconnect_backoff_max_ms: int = 1_000
-    #: confluent-kafka's security settings (logd.client.channel_security says what each does).
+    #: confluent-kafka's security settings (what each does: logd.client.transport.channel_security).
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = "SCRAM-SHA-256"
     sasl_username: str | None = None
@@ -97,6 +97,10 @@ class ProducerConfig(ClientConfig):
     #: The largest request the producer sends (Kafka's ``max.request.size``); a single
     #: record larger than this is refused at ``produce()``.
     max_request_size: int = 16 << 20
+    #: KAFKA_STORAGE_ERROR (a broker's disk below its reserve, or failing) is retriable and
+    #: retried like any other until ``delivery_timeout_ms`` -- space may return. False: such
+    #: a batch fails at once, so a person at a terminal hears of it now (``logd produce``).
+    retry_storage_errors: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,7 +242,10 @@ def _convert(name: str, key: str, value: Any) -> Any:
         if isinstance(value, bool) or text not in _ACKS:
             raise InvalidConfigError(f"{key} must be all, 1 or 0, got {value!r}")
         return _ACKS[text]
-    if name in ("block_on_buffer_full", "enable_auto_commit", "enable_idempotence"):
+    if name in (
+        "block_on_buffer_full", "enable_auto_commit", "enable_idempotence",
+        "retry_storage_errors",
+    ):  # fmt: skip
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lower() in _BOOLS:

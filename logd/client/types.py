@@ -22,6 +22,7 @@ __all__ = [
     "OFFSET_BEGINNING",
     "OFFSET_END",
     "OFFSET_INVALID",
+    "OFFSET_STORED",
     "TIMESTAMP_CREATE_TIME",
     "TIMESTAMP_LOG_APPEND_TIME",
     "BrokerInfo",
@@ -33,6 +34,7 @@ __all__ = [
     "Header",
     "NewTopic",
     "PartitionInfo",
+    "PartitionKey",
     "PartitionLeader",
     "PartitionMetadata",
     "RecordMetadata",
@@ -46,12 +48,21 @@ __all__ = [
 OFFSET_BEGINNING: Final = -2
 OFFSET_END: Final = -1
 OFFSET_INVALID: Final = -1001
+#: confluent-kafka's OFFSET_STORED: the committed offset (the group's), else the reset policy.
+OFFSET_STORED: Final = -1000
 
 #: ``ConsumerRecord.timestamp_type``: Kafka's TimestampType ids.
 TIMESTAMP_CREATE_TIME: Final = 0
 TIMESTAMP_LOG_APPEND_TIME: Final = 1
 
 Header: TypeAlias = tuple[str, bytes | None]
+
+PartitionKey: TypeAlias = tuple[str, int]
+"""A partition as the client keys its state by it: ``(topic, partition)``. Plain tuples on
+the hot paths (the fetcher, the subscription, positions). The one internal
+``partitioning.TopicPartition`` of the server's layers (a NamedTuple) is one too, so both
+mix in sets and dicts. Not the public :class:`TopicPartition` below, which carries an
+offset."""
 
 
 def _field(index: int, doc: str) -> Any:
@@ -66,7 +77,11 @@ def _field(index: int, doc: str) -> Any:
 
 @dataclasses.dataclass(frozen=True, slots=True, order=True)
 class TopicPartition:
-    """A partition of a topic, with an offset whose meaning depends on the call."""
+    """A partition of a topic, with an offset whose meaning depends on the call.
+
+    The public type (confluent-kafka's), and the only meaning of the name inside
+    ``logd.client``. Not the internal ``partitioning.TopicPartition`` of the server's layers,
+    which has no offset: inside the client a partition is a :data:`PartitionKey`."""
 
     topic: str
     partition: int
@@ -253,6 +268,15 @@ class BrokerInfo:
     port: int
     alive: bool = True
     rack: str = ""
+    #: Why the broker is degraded (a disk below its reserve, an offline log ...); "" if not.
+    degraded: str = ""
+    #: Its low-space alert; "" if none.
+    warning: str = ""
+    #: Its data directory's disk and what its logs hold, as it last reported (-1: unknown).
+    disk_free_bytes: int = -1
+    disk_total_bytes: int = -1
+    disk_reserve_bytes: int = -1
+    log_bytes: int = -1
 
     @property
     def address(self) -> str:

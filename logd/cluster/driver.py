@@ -37,10 +37,20 @@ lost (Raft's safety assumes acknowledged entries stay on disk). Such a group *ab
 -- it neither grants nor asks for votes -- until a leader has brought its log up to that
 leader's commit offset; then every committed entry is back and it votes again.
 
-Failures: an fsync or a write that fails takes the log offline (storage's rule); the group
-then keeps its Ready in flight forever -- it never acknowledges what it could not persist
-and is, to its peers, a dead replica. Unknown groups' messages (a peer created the group
-first) wait a little in a bounded buffer (:data:`PENDING_MAX_PER_GROUP`).
+Failures (issue 24). A write that fails and was undone by the log (a full disk: the log
+cuts off what it wrote in part and stays online) keeps the Ready in flight *unwritten* and is
+tried again -- after :data:`WRITE_RETRY_MIN_S`, doubling up to :data:`WRITE_RETRY_MAX_S` --
+like a replica with a very slow disk: it acknowledges nothing it has not persisted, said once
+per episode in the log, no traceback. A retry skips the entries the failed attempt did
+write. While the broker's disk is below its free-space reserve (``space_full``), a
+follower's Ready holding data entries is *held back* the same way (the reserve is for the
+metadata log, Raft's own entries, checkpoints and recovery), so a full follower drops out
+of the quorum instead of filling its disk; the controller's group is exempt. A failed fsync,
+or a write that could not be undone, takes the log offline (storage's rule: no retry after a
+failed fsync): the group stops for good and its listener hears ``on_storage_error`` (the
+partition's replica reopens the log and rejoins as a replica that lost data). Unknown
+groups' messages (a peer created the group first) wait a little in a bounded buffer
+(:data:`PENDING_MAX_PER_GROUP`).
 
 Ownership: owned by the broker's event loop; never awaits inside a core call. The Flusher
 answers from its thread through ``call_soon_threadsafe``.
@@ -56,19 +66,20 @@ import dataclasses
 import logging
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 from logd.cluster.codec import GroupMessage
 from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.sync_round import SyncRound
-from logd.errors import LogdError
+from logd.errors import KafkaStorageError, LogdError
 from logd.storage import Flusher
 from replication import (
     AppendRequest,
     Config,
     Entry,
+    EntryKind,
     Message,
     RaftError,
     RawNode,
@@ -93,6 +104,9 @@ _log = logging.getLogger(__name__)
 #: Messages kept for a group this broker does not host yet, and for how long.
 PENDING_MAX_PER_GROUP: Final = 64
 PENDING_TTL_S: Final = 5.0
+#: A Ready whose write failed (or is held back) is tried again after this, doubling.
+WRITE_RETRY_MIN_S: Final = 0.05
+WRITE_RETRY_MAX_S: Final = 1.0
 #: A new group's other replicas wait this many election timeouts for the preferred one.
 FRESH_HOLD_TIMEOUTS: Final = 4
 #: A peer's groups hear at most once in this long that it is (still) unreachable.
@@ -150,6 +164,7 @@ class RaftGroup:
         "abstaining",
         "announced",
         "closed",
+        "exempt",
         "failed",
         "inflight",
         "leader_commit",
@@ -157,7 +172,12 @@ class RaftGroup:
         "name",
         "node",
         "published",
+        "retry_at",
+        "retry_s",
         "storage",
+        "unwritten",
+        "write_error",
+        "write_failed",
     )
 
     def __init__(
@@ -176,6 +196,16 @@ class RaftGroup:
         self.leader_commit = -1
         #: The commit offset the listener last heard.
         self.published = -1
+        #: The Ready in flight is not written yet (its write failed, or is held back).
+        self.unwritten = False
+        self.retry_at = 0.0
+        self.retry_s = WRITE_RETRY_MIN_S
+        #: Why the last write failed (said once per episode); None while writes succeed.
+        self.write_error: str | None = None
+        #: The write failed (an I/O error), rather than being held back below the reserve.
+        self.write_failed = False
+        #: May write into the free-space reserve (the controller's metadata log).
+        self.exempt = False
 
 
 class RaftDriver:
@@ -188,9 +218,12 @@ class RaftDriver:
         settings: DriverSettings | None = None,
         *,
         seed: int | None = None,
+        space_full: Callable[[], bool] | None = None,
     ) -> None:
         self.node_id = node_id
         self.settings = settings or DriverSettings()
+        #: Whether the disk is below its free-space reserve (followers hold back data).
+        self._space_full = space_full or (lambda: False)
         self._flusher = flusher
         self._seed = seed if seed is not None else time.monotonic_ns() ^ (node_id << 32)
         self._loop = asyncio.get_running_loop()
@@ -209,6 +242,8 @@ class RaftDriver:
         #: peer -> when its groups last heard it was unreachable (loop time).
         self._unreachable_at: dict[int, float] = {}
         self._dirty: set[RaftGroup] = set()
+        #: Groups whose Ready in flight is not written yet (failed, or held back).
+        self._retrying: set[RaftGroup] = set()
         self._scheduled = False
         self._outgoing: dict[int, list[GroupMessage]] = collections.defaultdict(list)
         self._pending: dict[str, tuple[float, list[Message]]] = {}
@@ -259,11 +294,13 @@ class RaftDriver:
         apply_entries: bool = False,
         applied: int | None = None,
         campaign: bool = False,
+        exempt: bool = False,
         quiesce: bool = True,
         hold: bool = False,
     ) -> RaftGroup:
         """Start a group over ``storage``. ``campaign``: stand for election at once (the
         preferred replica of a new partition; the only voter of a one-node group).
+        ``exempt``: writes even below the free-space reserve (the metadata log).
         ``quiesce``: the group may go quiet when idle -- not the controller's, whose
         liveness is what wakes the others. ``hold``: a new group whose preferred replica
         campaigns elsewhere: do not time out for :data:`FRESH_HOLD_TIMEOUTS` election
@@ -277,6 +314,7 @@ class RaftDriver:
         )
         node = RawNode(config, storage)
         group = RaftGroup(name, node, storage, listener)
+        group.exempt = exempt
         self.groups[name] = group
         for peer in node.conf.members() - {self.node_id}:
             self._by_peer[peer].add(group)
@@ -303,6 +341,7 @@ class RaftDriver:
             self._dirty.discard(group)
             self._awake.pop(group, None)
             self._abstaining.discard(group)
+            self._retrying.discard(group)
             for peer in group.node.conf.members() - {self.node_id}:
                 self._by_peer[peer].discard(group)
 
@@ -461,6 +500,7 @@ class RaftDriver:
                 quiet.append(group)
         for group in quiet:
             del awake[group]
+        self._retry_due()
         self._schedule()
         if self._pending:
             now = self._loop.time()
@@ -543,21 +583,81 @@ class RaftDriver:
         self._flush_outgoing()
 
     def _begin(self, group: RaftGroup, rd: Ready) -> bool:
-        """Steps 1-3 of a Ready; False if the group's storage failed."""
+        """Steps 1-3 of a Ready; False if it is not written (yet): see the module doc."""
         node = group.node
         now = (node.leader, node.term, node.role)
         if now != group.announced:
             group.announced = now
             group.listener.on_leadership(*now)
         self._queue(group, rd.messages)
+        return self._write(group, rd, retry=False)
+
+    def _write(self, group: RaftGroup, rd: Ready, *, retry: bool) -> bool:
+        """Step 3: the Ready's writes. False when held back, failed and to be retried (the
+        Ready stays in flight, unwritten), or failed for good (the log is offline)."""
+        if self._holds_back(group, rd):
+            self._write_later(group, rd, "the disk is below its free-space reserve")
+            return False
         try:
-            group.storage.write(rd)
+            group.storage.write(rd, retry=retry)
         except LogdError as exc:
-            _log.error("%s: cannot write the Raft log (%s); the replica stops", group.name, exc)
+            if group.storage.log.offline_reason is None:
+                self._write_later(group, rd, str(exc), failed=True)
+                return False
+            _log.error("%s: cannot write the Raft log (%s); the log is offline and the "
+                       "replica stops until it is reopened", group.name, exc)  # fmt: skip
             group.failed = True
             group.inflight = rd
+            group.unwritten = False
+            group.listener.on_storage_error(exc)
             return False
+        if group.write_error is not None:
+            _log.info("%s: the Raft log is written again", group.name)
+        group.unwritten, group.write_error, group.retry_s = False, None, WRITE_RETRY_MIN_S
+        group.write_failed = False
+        self._retrying.discard(group)
         return True
+
+    def _holds_back(self, group: RaftGroup, rd: Ready) -> bool:
+        """A follower's data entries while the disk is below its reserve (module doc);
+        Raft's own entries (a new leader's, a configuration) still go into the reserve, so
+        a cluster whose disks are all full can still elect and commit them."""
+        if group.exempt or group.node.role is Role.LEADER:
+            return False
+        if not any(e.kind is EntryKind.NORMAL for e in rd.entries):
+            return False
+        return self._space_full()
+
+    def _write_later(self, group: RaftGroup, rd: Ready, why: str, *, failed: bool = False) -> None:
+        group.inflight = rd
+        if not group.unwritten or group.write_error != why:
+            _log.warning("%s: the Raft log is not written (%s); trying again every %.0f ms "
+                         "at most", group.name, why, WRITE_RETRY_MAX_S * 1000)  # fmt: skip
+        group.unwritten, group.write_error, group.write_failed = True, why, failed
+        group.retry_at = self._loop.time() + group.retry_s
+        group.retry_s = min(group.retry_s * 2, WRITE_RETRY_MAX_S)
+        self._retrying.add(group)
+
+    def _retry_due(self) -> None:
+        """Writes that failed or were held back, tried again once their backoff passed."""
+        if not self._retrying:
+            return
+        now = self._loop.time()
+        for group in [g for g in self._retrying if now >= g.retry_at]:
+            self._retry_write(group)
+
+    def _retry_write(self, group: RaftGroup) -> None:
+        rd = group.inflight
+        if rd is None or group.closed or group.failed:
+            self._retrying.discard(group)
+            return
+        if not self._write(group, rd, retry=True):
+            return
+        if rd.must_sync:
+            self._sync([(group, rd)])
+        else:
+            group.inflight = None
+            self._finish(group, rd)
 
     def _sync(self, batch: list[tuple[RaftGroup, Ready]]) -> None:
         """Ask for the fsyncs of every file this pass wrote: the hard-state journal once
@@ -580,16 +680,32 @@ class RaftDriver:
             waits.add((group, rd), futures)
         waits.start()
 
-    def _synced(self, durable: list[tuple[tuple[RaftGroup, Ready], bool]]) -> None:
+    def _synced(self, durable: list[tuple[tuple[RaftGroup, Ready], BaseException | None]]) -> None:
         self.sync_rounds += 1
-        for (group, rd), ok in durable:
+        for (group, rd), error in durable:
             if group.closed or group.inflight is not rd:
                 continue
-            if not ok or group.storage.log.offline_reason is not None:
-                # An fsync failed: never acknowledge what may not be on disk (storage's
-                # rule: the log is offline); to its peers the replica is dead.
-                _log.error("%s: fsync failed; the replica stops", group.name)
+            log = group.storage.log
+            journal = group.storage.state_file.journal
+            if log.offline_reason is not None:
+                # A failed fsync: never acknowledge what may not be on disk (storage's
+                # rule: the log is offline); its owner reopens it from its files.
+                _log.error("%s: fsync failed (%s); the log is offline and the replica stops "
+                           "until it is reopened", group.name, log.offline_reason)  # fmt: skip
                 group.failed = True
+                group.listener.on_storage_error(KafkaStorageError(log.offline_reason))
+                continue
+            if journal is not None and journal.failed is not None:
+                # The hard-state journal's fsync failed: no vote of this broker can be
+                # trusted to be on disk any more; to its peers the replica is dead.
+                _log.error("%s: %s; the replica stops", group.name, journal.failed)
+                group.failed = True
+                continue
+            if error is not None:
+                # The side file or the journal failed and undid its write, and the log did
+                # not: persist the Ready again later; nothing it promises leaves before.
+                group.storage.state_file.journal_again()
+                self._write_later(group, rd, str(error), failed=True)
                 continue
             group.inflight = None
             self._finish(group, rd)

@@ -40,11 +40,13 @@ import struct
 import threading
 import zlib
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
 from logd.errors import KafkaStorageError
 from logd.storage import Flusher
+from logd.storage.faults import check_write, checked_fsync
 from logd.storage.files import Fsync, write_all, write_atomic
+from logd.storage.io_errors import storage_error
 from replication import HardState
 
 __all__ = ["COMPACT_MIN_BYTES", "COMPACT_RATIO", "JOURNAL_FILE", "HardStateJournal"]
@@ -109,6 +111,8 @@ class HardStateJournal:
         self._durable = 0  # sequence of the last record known durable
         self._size = 0
         self._fd = -1
+        #: Why the journal stopped for good (a failed fsync); None while it works.
+        self.failed: str | None = None
         self._open()
         self._flusher = Flusher(name="logd-hardstate")
 
@@ -170,40 +174,73 @@ class HardStateJournal:
         return self._durable
 
     def flush(self, fsync: Fsync = os.fdatasync) -> int:
+        """Append what is staged, then fsync (issue 24's rule for a failure: a write that
+        fails is undone -- the bytes written in part cut off, the records kept for the next
+        flush -- and raises a typed error, the driver retries; a failed fsync, or an undo
+        that fails, makes the journal :attr:`failed` for good)."""
         with self._lock:
+            if self.failed is not None:
+                raise KafkaStorageError(self.failed)
             if self._staged == self._durable or self._fd < 0:
                 return self._durable  # nothing new, or closed (nobody waits any more)
             pending, self._pending = self._pending, []
-            try:
-                if self._size > COMPACT_MIN_BYTES and self._size > COMPACT_RATIO * self._live():
-                    self._compact(fsync)
-                else:
-                    data = b"".join(pending)
-                    write_all(self._fd, data)
-                    fsync(self._fd)
-                    self._size += len(data)
-            except OSError as exc:
-                raise KafkaStorageError(f"cannot write {self.path}: {exc}") from exc
+            if self._size > COMPACT_MIN_BYTES and self._size > COMPACT_RATIO * self._live():
+                self._compact(fsync, pending)
+            else:
+                self._append(b"".join(pending), pending, fsync)
             self._durable = self._staged
             return self._durable
+
+    def _append(self, data: bytes, pending: list[bytes], fsync: Fsync) -> None:
+        try:
+            check_write(self.path)
+            write_all(self._fd, data)
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError as again:
+                self._fail("cutting a failed write", again)
+            self._pending = pending + self._pending
+            raise storage_error("appending to the hard-state journal", exc, self.path) from exc
+        try:
+            checked_fsync(self._fd, fsync)
+        except OSError as exc:
+            self._fail("fsync", exc)
+        self._size += len(data)
+
+    def _fail(self, what: str, exc: OSError) -> NoReturn:
+        error = storage_error(f"{what} of the hard-state journal", exc, self.path)
+        self.failed = f"{error}: restart the broker"
+        raise error from exc
 
     def _live(self) -> int:
         return sum(len(r) for r in self._latest.values())
 
-    def _compact(self, fsync: Fsync) -> None:
+    def _compact(self, fsync: Fsync, pending: list[bytes]) -> None:
         """Rewrite the file with each group's latest record (which includes everything
         staged so far); appends then go to the new file."""
         data = b"".join(self._latest.values())
-        write_atomic(self.path, data, fsync=fsync)
-        os.close(self._fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            write_atomic(self.path, data, fsync=fsync)
+        except OSError as exc:  # the old file is intact: keep the records, try again later
+            self._pending = pending + self._pending
+            raise storage_error("compacting the hard-state journal", exc, self.path) from exc
+        try:
+            os.close(self._fd)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            self._fd = -1
+            self._fail("reopening", exc)
         self._size = len(data)
         _log.info("%s: compacted to %d records", self.path, len(self._latest))
 
     def close(self) -> None:
         """Write what is staged, then close (the driver has stopped staging)."""
         self._flusher.stop()
-        self.flush()
+        try:
+            self.flush()
+        except KafkaStorageError as exc:  # said; what it kept is not durable
+            _log.error("%s: cannot write what is staged at close: %s", self.path, exc)
         with self._lock:
             if self._fd >= 0:
                 os.close(self._fd)

@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from logd.errors import LogdError
 from logd.metadata.store import PartitionAssignment
 from logd.metadata.types import LeaderHint, TopicPartition
 from logd.records.header import BatchHeader
+from logd.storage import Log
 
 __all__ = ["HostedPartition", "LeadershipAnnouncer"]
 
@@ -55,6 +57,14 @@ class HostedPartition(Protocol):
 
     def rebuild_producer_state(self) -> int:
         """The log changed under the partition (a cut, a snapshot): read it again."""
+        ...
+
+    def storage_failed(self, error: LogdError) -> None:
+        """The log went offline: what waits for a commit fails now with ``error``."""
+        ...
+
+    def reopened(self, log: Log) -> None:
+        """The offline log was reopened from its files: serve from ``log`` now."""
         ...
 
 

@@ -22,12 +22,14 @@ format, as ``codec`` defines it); nothing here knows gRPC. Ownership: the broker
 from __future__ import annotations
 
 import dataclasses
+import errno
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from logd.cluster.codec import GroupMessage, decode_frame, decode_losses
 from logd.errors import BrokerUnavailableError, InvalidRequestError
 from logd.metadata.types import LeadershipResult
+from logd.storage.faults import FAULTS
 from logd.v1 import cluster_pb2
 
 __all__ = ["ClusterHandler", "FaultState"]
@@ -112,8 +114,17 @@ class ClusterHandler:
         if request.clear:
             faults.blocked_to.clear()
             faults.blocked_from.clear()
+            FAULTS.clear()
         faults.blocked_to.update(request.block_to)
         faults.blocked_from.update(request.block_from)
+        if request.disk_fail_count > 0:
+            if request.disk_fail_errno not in errno.errorcode:
+                raise InvalidRequestError(f"unknown errno {request.disk_fail_errno}")
+            arm = FAULTS.fail_fsyncs if request.disk_fail_fsync else FAULTS.fail_writes
+            arm(request.disk_fail_path, request.disk_fail_errno, request.disk_fail_count)
+        if request.HasField("fsync_delay_ms"):
+            FAULTS.set_fsync_delay(max(0, request.fsync_delay_ms) / 1000.0)
         return cluster_pb2.FaultResponse(
-            blocked_to=sorted(faults.blocked_to), blocked_from=sorted(faults.blocked_from)
-        )
+            blocked_to=sorted(faults.blocked_to), blocked_from=sorted(faults.blocked_from),
+            disk_faults_pending=FAULTS.pending(), disk_faults_fired=FAULTS.fired,
+        )  # fmt: skip

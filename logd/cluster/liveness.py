@@ -31,10 +31,11 @@ from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
 from logd.cluster.table import LeaderInfo, LeaderTable
 from logd.errors import LogdError
+from logd.metadata.types import UNKNOWN_STORAGE, BrokerStorage
 from logd.v1 import cluster_pb2
 from partitioning import preferred_leader_moves
 
-__all__ = ["Liveness", "LivenessSettings"]
+__all__ = ["Liveness", "LivenessSettings", "storage_from_proto", "storage_to_proto"]
 
 _log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Liveness:
         self._moves: dict[int, list[tuple[str, int, int]]] = {}
         self._next_rebalance_ms = 0
         self._woken = asyncio.Event()
+        #: This broker's disk, sent with every heartbeat (issue 24; the node sets it).
+        self.local_storage: Callable[[], BrokerStorage] = lambda: UNKNOWN_STORAGE
         self._on_down = on_down
         #: What the controller holds of our leaderships (None: it may hold nothing).
         self._reported: dict[Key, LeaderInfo] | None = None
@@ -170,6 +173,7 @@ class Liveness:
             full=held is None,
             table_epoch=self._table.known_epoch,
             table_version=self._table.known_version,
+            storage=storage_to_proto(self.node_id, self.local_storage()),
         )
         for key, info in leading.items():
             if held is None or held.get(key) != info:
@@ -193,6 +197,7 @@ class Liveness:
             response.table_version,
             full=response.full,
             changes=changes,
+            storage={s.node_id: storage_from_proto(s) for s in response.storage},
         )
 
     # -- the controller leader --------------------------------------------------------
@@ -217,6 +222,7 @@ class Liveness:
             request.metadata_offset,
             full=request.full,
             unled=[(p.topic, p.partition) for p in request.unled],
+            storage=storage_from_proto(request.storage) if request.HasField("storage") else None,
         )
         table.down = table.declared_down(self._store.broker_ids(), now)
         if self.settings.rebalance and now >= self._next_rebalance_ms:
@@ -239,6 +245,8 @@ class Liveness:
             else:
                 response.leader_brokers.append(info.leader)
                 response.led.append(_led(key, info))
+        for node_id, storage in sorted(table.storage.items()):
+            response.storage.append(storage_to_proto(node_id, storage))
         for topic, partition, to in self._moves.pop(broker, []):
             response.moves.append(cluster_pb2.LeaderMove(topic=topic, partition=partition, to=to))
         return response
@@ -260,7 +268,8 @@ class Liveness:
             return
         current = {k: v.leader for k, v in table.partitions.items()}
         in_sync = {k: v.isr for k, v in table.partitions.items()}
-        moves = preferred_leader_moves(assignment, current, table.live, in_sync)
+        # Never towards a broker whose disk is below its reserve: it would step down again.
+        moves = preferred_leader_moves(assignment, current, table.live - table.full, in_sync)
         planned: dict[int, list[tuple[str, int, int]]] = {}
         for key, to in moves.items():
             planned.setdefault(current[key], []).append((key[0], key[1], to))
@@ -276,3 +285,18 @@ def _led(key: Key, info: LeaderInfo | None) -> cluster_pb2.LedPartition:
     return cluster_pb2.LedPartition(
         topic=key[0], partition=key[1], leader_epoch=info.epoch, isr=list(info.isr)
     )
+
+
+def storage_to_proto(node_id: int, storage: BrokerStorage) -> cluster_pb2.BrokerStorage:
+    return cluster_pb2.BrokerStorage(
+        node_id=node_id, full=storage.full, degraded=storage.degraded, warning=storage.warning,
+        free_bytes=storage.free_bytes, total_bytes=storage.total_bytes,
+        reserve_bytes=storage.reserve_bytes, log_bytes=storage.log_bytes,
+    )  # fmt: skip
+
+
+def storage_from_proto(message: cluster_pb2.BrokerStorage) -> BrokerStorage:
+    return BrokerStorage(
+        message.full, message.degraded, message.warning, message.free_bytes,
+        message.total_bytes, message.reserve_bytes, message.log_bytes,
+    )  # fmt: skip

@@ -35,6 +35,7 @@ from logd.records.decoder import decode_batch
 from logd.records.header import ATTR_CONTROL, parse_header, peek_batch_size, rewrite_crc
 from logd.storage import Log
 from logd.storage.files import write_atomic
+from logd.storage.io_errors import storage_error
 from logd.storage.rewrite import empty_batch
 from replication import (
     ConfState,
@@ -259,10 +260,13 @@ class PartitionLog:
 
     # -- writes (the driver's side of a Ready) ------------------------------------------
 
-    def write(self, rd: Ready) -> bool:
+    def write(self, rd: Ready, *, retry: bool = False) -> bool:
         """Carry out a Ready's writes (to the page cache); True if the side file changed.
 
-        Order as ``ready.py`` says: snapshot, truncation, entries, hard state.
+        Order as ``ready.py`` says: snapshot, truncation, entries, hard state. ``retry``:
+        an earlier attempt at this Ready failed part-way (a full disk; the log undid the
+        batch it failed on): the steps before are redone (they are idempotent) and the
+        entries it did write are skipped.
         """
         if rd.snapshot is not None:
             self.apply_snapshot(rd.snapshot)
@@ -271,7 +275,8 @@ class PartitionLog:
         if (rd.snapshot is not None or rd.truncate_to is not None) and self.on_cut is not None:
             self.on_cut()
         if rd.entries:
-            self.append(rd.entries)
+            end = self.log.log_end_offset
+            self.append([e for e in rd.entries if e.last_offset >= end] if retry else rd.entries)
         if rd.hard_state is not None:
             vote_changed = (
                 rd.hard_state.term != self.hard_state.term
@@ -356,7 +361,7 @@ class PartitionLog:
                 self.snapshot_file, _SNAPSHOT_HEAD.pack(offset, term) + data, fsync=os.fsync
             )
         except OSError as exc:
-            raise KafkaStorageError(f"cannot write {self.snapshot_file}: {exc}") from exc
+            raise storage_error("writing the snapshot", exc, self.snapshot_file) from exc
 
     def compact(self, offset: int, data: bytes) -> None:
         """A state machine's snapshot at ``offset`` (an entry's last offset, applied and

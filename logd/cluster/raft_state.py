@@ -40,6 +40,7 @@ from typing import Any, Final
 from logd.cluster.hardstate import HardStateJournal
 from logd.errors import KafkaStorageError
 from logd.storage.files import Fsync, write_atomic
+from logd.storage.io_errors import storage_error
 from replication import ConfState, HardState
 
 __all__ = ["STATE_FILE", "RaftState", "RaftStateFile"]
@@ -181,6 +182,12 @@ class RaftStateFile:
             return None
         return self.journal.get(self.name, self.incarnation)
 
+    def journal_again(self) -> None:
+        """A round failed: the retry waits for the journal again (what this group staged
+        there may be among the records it keeps for its next flush)."""
+        if self.journal is not None:
+            self._journaled = True
+
     def take_journaled(self) -> HardStateJournal | None:
         """The journal, if a hard state of ours went there since the last call (the
         driver then waits for the journal's fsync before this group's answers leave)."""
@@ -257,7 +264,13 @@ class RaftStateFile:
             except FileNotFoundError:
                 return self._written  # the group's directory was deleted meanwhile
             except OSError as exc:
-                raise KafkaStorageError(f"cannot write {self.path}: {exc}") from exc
+                # The old file is intact (write_atomic); keep the state for the next try
+                # unless a newer one was staged meanwhile.
+                with self._lock:
+                    if self._pending is None:
+                        self._pending = data
+                        self._pending_incarnation = names_incarnation
+                raise storage_error("writing the Raft state", exc, self.path) from exc
             self._written += 1
             if names_incarnation:
                 self._incarnation_durable = True

@@ -36,6 +36,7 @@ from logd.errors import (
     LogdError,
     NotLeaderOrFollowerError,
     RequestTimedOutError,
+    UnknownTopicOrPartitionError,
 )
 from logd.metadata.types import LeaderHint
 from logd.records.header import parse_header, peek_batch_size, stamp
@@ -55,6 +56,10 @@ __all__ = ["PartitionReplica", "find_damage"]
 
 _log = logging.getLogger(__name__)
 
+#: An offline log is reopened after this, doubling while that fails.
+_REOPEN_MIN_S = 0.2
+_REOPEN_MAX_S = 30.0
+
 
 class PartitionReplica:
     """The Raft side of one hosted partition. Owned by the loop."""
@@ -69,12 +74,22 @@ class PartitionReplica:
         isr: IsrTracker,
         clock: Clock,
         initial_conf: ConfState,
+        full_brokers: Callable[[], frozenset[int]] = frozenset,
+        reopen: Callable[[Log], Log] | None = None,
         leading: Callable[[PartitionReplica, bool], None] = lambda replica, led: None,
     ) -> None:
         """``leading``: told when this broker starts or stops leading the partition (the
         liveness loop then samples only the partitions led here)."""
         self._leading = leading
         self._clock = clock
+        #: Brokers whose disks are below their reserve (the controller's table says).
+        self._full_brokers = full_brokers
+        #: Opens an offline log afresh from its files (``LogManager.reopen``; a worker
+        #: thread calls it).
+        self._reopen = reopen
+        #: Why the log is offline while it is being reopened; None otherwise.
+        self.offline: str | None = None
+        self._reopening: asyncio.Task[None] | None = None
         self._initial_conf = initial_conf
         self.driver = driver
         self.storage = storage
@@ -127,6 +142,9 @@ class PartitionReplica:
         self, batch: bytearray | memoryview, max_message_bytes: int
     ) -> tuple[int, int, int, int]:
         group = self.group
+        if self.offline is not None:
+            raise KafkaStorageError(f"{self.name} is offline ({self.offline}); it is being "
+                                    "reopened from its files")  # fmt: skip
         if group is None:
             raise NotLeaderOrFollowerError(f"{self.name} is not replicated here any more")
         _, delta, max_timestamp = check_batch(batch, max_message_bytes)
@@ -205,6 +223,31 @@ class PartitionReplica:
     def local_view(self) -> tuple[int | None, int, tuple[int, ...]]:
         """(leader, term, ISR if led here) for metadata answers: local Raft knowledge."""
         return self._leader, self._term, self.isr.in_sync
+
+    def step_down_for_space(self) -> int | None:
+        """This broker's disk is below its reserve: hand the leadership to an in-sync
+        replica whose disk is not (``Replicator.step_down_for_space``)."""
+        group = self.group
+        if group is None or group.node.role is not Role.LEADER:
+            return None
+        status = group.node.status()
+        if status.transferee is not None:
+            return int(status.transferee)
+        full = self._full_brokers()
+        me = self.driver.node_id
+        for peer in self.isr.in_sync:
+            progress = status.progress.get(peer)
+            if peer == me or peer in full or progress is None or not progress.recent_active:
+                continue
+            try:
+                group.node.transfer_leadership(peer)
+            except RaftError:
+                continue
+            _log.warning("%s: this broker's disk is below its free-space reserve; handing "
+                         "leadership to broker %d", self.name, peer)  # fmt: skip
+            self.driver.touched(group)
+            return peer
+        return None
 
     def transfer(self, to: int) -> None:
         """The rebalancer's move to the preferred replica ``to`` (TimeoutNow once it has
@@ -324,8 +367,45 @@ class PartitionReplica:
         del snapshot
 
     def on_storage_error(self, error: LogdError) -> None:
-        del error
-        self.scrub()
+        if self.storage.log.offline_reason is None:
+            self.scrub()  # damage met reading the log
+            return
+        # A failed fsync, or a write the log could not undo: this log is offline. Reopen it
+        # from its files and rejoin as a replica that lost data (its leader repairs it).
+        if self._reopening is None and self._reopen is not None:
+            self.offline = str(error)
+            if self.partition is not None:
+                self.partition.storage_failed(KafkaStorageError(f"{self.name}: {error}"))
+            self._reopening = self.driver.loop.create_task(
+                self._reopen_forever(), name=f"reopen-{self.name}"
+            )
+
+    async def _reopen_forever(self) -> None:
+        """Reopen the offline log, with backoff while that fails (a disk that is gone)."""
+        assert self._reopen is not None
+        delay = _REOPEN_MIN_S
+        said = False
+        try:
+            while self.partition is not None:
+                await asyncio.sleep(delay)
+                try:
+                    log = await asyncio.to_thread(self._reopen, self.storage.log)
+                except UnknownTopicOrPartitionError:
+                    return  # deleted meanwhile: nothing to reopen
+                except LogdError as exc:
+                    if not said:
+                        _log.error("%s: cannot reopen the log (%s); trying again with "
+                                   "backoff", self.name, exc)  # fmt: skip
+                    said, delay = True, min(delay * 2, _REOPEN_MAX_S)
+                    continue
+                _log.warning("%s: reopened from its files at offsets [%d, %d); rejoining as "
+                             "a replica that lost data", self.name, log.log_start_offset,
+                             log.log_end_offset)  # fmt: skip
+                self.offline = None
+                self.restart(log, lost_data=True)
+                return
+        finally:
+            self._reopening = None
 
     # -- damage: find it, cut the log there, rejoin as a replica that lost data -----------
 
@@ -377,14 +457,28 @@ class PartitionReplica:
             except LogdError as again:
                 _log.error("%s: cannot empty the damaged log: %s", self.name, again)
                 return
+        self.restart(log, lost_data=True)
+
+    def restart(self, log: Log, *, lost_data: bool) -> None:
+        """Start the group again over ``log`` (the same log cut, or a reopened one):
+        ``lost_data`` -- it abstains from elections until its leader re-sent everything
+        committed (docs/replication.md "A follower that lost ..."). A lone replica has
+        nobody to wait for and leads again at once."""
+        partition = self.partition
+        if partition is None:
+            return
+        self.stop()
+        if log is not self.storage.log:
+            partition.reopened(log)
         storage = PartitionLog(
             log, self.storage.state_file, self._clock, initial_conf=self._initial_conf
         )
-        storage.lost_data = True
+        storage.lost_data = storage.lost_data or lost_data
         self.storage = storage
         self.isr.reset(False)
         partition.rebuild_producer_state()
-        self.start(partition, campaign=False)
+        alone = set(self._initial_conf.voters) == {self.driver.node_id}
+        self.start(partition, campaign=alone)
 
 
 def find_damage(log: Log) -> int | None:

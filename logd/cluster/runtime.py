@@ -21,8 +21,10 @@ Ownership: owned by the broker's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -43,7 +45,7 @@ from logd.cluster.table import LeaderTable
 from logd.cluster.transport import GrpcTransport, Reporter
 from logd.errors import KafkaStorageError
 from logd.metadata.store import METADATA_TOPIC, PartitionAssignment, leader_hint_for
-from logd.metadata.types import BrokerMeta, LeaderHint, TopicPartition
+from logd.metadata.types import BrokerMeta, BrokerStorage, LeaderHint, TopicPartition
 from logd.storage import Flusher, Log, LogConfig, LogManager
 from replication import ConfState
 
@@ -88,6 +90,7 @@ class ClusterRuntime:
                 election_ticks=config.raft_election_ticks,
                 heartbeat_ticks=config.raft_heartbeat_ticks,
             ),
+            space_full=lambda: logs.space.full,
         )
         self.transport = GrpcTransport(
             config.node_id,
@@ -107,6 +110,7 @@ class ClusterRuntime:
         self.journal: HardStateJournal | None = None
         self.store: ControllerStore | None = None
         self.liveness: Liveness | None = None
+        self._relief: asyncio.Task[None] | None = None
         self._announce_leadership: LeadershipAnnouncer | None = None
         self.leadership = LeadershipTransfers(
             config.node_id,
@@ -177,7 +181,21 @@ class ClusterRuntime:
         )
         self.liveness.start()
         store.propagating = self.liveness.poke
+        self._relief = asyncio.get_running_loop().create_task(
+            self._relieve_forever(), name="space-relief"
+        )
         return store
+
+    async def _relieve_forever(self) -> None:
+        """While this broker's disk is below its reserve, every heartbeat interval: hand
+        each partition it leads to an in-sync replica with space (a refused write does the
+        same at once; this catches partitions nobody writes to, and failed transfers)."""
+        interval = self.config.broker_heartbeat_interval_ms / 1000.0
+        while True:
+            await asyncio.sleep(interval)
+            if self._logs.space.full:
+                for replica in list(self.replicas.values()):
+                    replica.step_down_for_space()
 
     def _metadata_log(self) -> Log:
         config = LogConfig.from_strings(
@@ -208,6 +226,10 @@ class ClusterRuntime:
         _log.warning("some partitions did not settle within %.0f s", timeout_s)
 
     async def close(self) -> None:
+        if self._relief is not None:
+            self._relief.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relief
         if self.liveness is not None:
             await self.liveness.close()
         if self.store is not None:
@@ -255,11 +277,24 @@ class ClusterRuntime:
             isr=IsrTracker(assignment.replicas, self.node_id, self.config.replica_lag_time_max_ms),
             clock=self._clock,
             initial_conf=ConfState.of(assignment.replicas),
+            full_brokers=lambda: self.table.full,
+            reopen=self._reopen,
             leading=self._leading,
         )
         replica.campaign_at_start = campaign
         self.replicas[tp] = replica
         return replica
+
+    def _reopen(self, log: Log) -> Log:
+        """An offline partition log, opened afresh (a worker thread calls this)."""
+        topic, _, partition = log.name.rpartition("-")
+        return self._logs.reopen(topic, int(partition), to_recovery_point=True)
+
+    def set_local_storage(self, report: Callable[[], BrokerStorage]) -> None:
+        """How this broker's disk is reported (heartbeats, ``store.brokers()``)."""
+        assert self.store is not None and self.liveness is not None
+        self.store.state.local_storage = report
+        self.liveness.local_storage = report
 
     def _incarnation(self, tp: TopicPartition) -> int | None:
         """This life of the partition: from its topic's id (a topic created again under

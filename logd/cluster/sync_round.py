@@ -31,25 +31,29 @@ class SyncRound(Generic[T]):
     """The waits of one pass; see the module doc."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, on_durable: Callable[[list[tuple[T, bool]]], None]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_durable: Callable[[list[tuple[T, BaseException | None]]], None],
     ) -> None:
         self._loop = loop
         self._on_durable = on_durable
         self._lock = threading.Lock()
         self._items: list[T] = []
         self._remaining: list[int] = []
-        self._failed: list[bool] = []
+        #: The first error of each item's futures (None: durable).
+        self._errors: list[BaseException | None] = []
         self._waiters: dict[Future[int], list[int]] = {}
         self._ready: list[int] = []
         self._scheduled = False
 
     def add(self, item: T, futures: Iterable[Future[int]]) -> None:
-        """``item`` is durable once every one of ``futures`` is done (failed: not ok)."""
+        """``item`` is durable once every one of ``futures`` is done; it reports the first
+        error among them (None: durable)."""
         index = len(self._items)
         unique = list(dict.fromkeys(futures))
         self._items.append(item)
         self._remaining.append(len(unique))
-        self._failed.append(False)
+        self._errors.append(None)
         for future in unique:
             self._waiters.setdefault(future, []).append(index)
         if not unique:
@@ -64,10 +68,11 @@ class SyncRound(Generic[T]):
             future.add_done_callback(self._done)
 
     def _done(self, future: Future[int]) -> None:
-        failed = future.exception() is not None
+        error = future.exception()
         with self._lock:
             for index in self._waiters[future]:
-                self._failed[index] |= failed
+                if self._errors[index] is None:
+                    self._errors[index] = error
                 self._remaining[index] -= 1
                 if self._remaining[index] == 0:
                     self._ready.append(index)
@@ -82,4 +87,4 @@ class SyncRound(Generic[T]):
             ready, self._ready = self._ready, []
             self._scheduled = False
         if ready:
-            self._on_durable([(self._items[i], not self._failed[i]) for i in ready])
+            self._on_durable([(self._items[i], self._errors[i]) for i in ready])

@@ -29,7 +29,9 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+
+from logd.metadata.types import BrokerStorage
 
 __all__ = ["LeaderInfo", "LeaderTable"]
 
@@ -71,6 +73,14 @@ class LeaderTable:
         self._since_ms: int | None = None  # when this controller leadership began
         #: broker -> the metadata offset it reported applied (controller only).
         self.applied: dict[int, int] = {}
+        #: live broker -> its disk as it last reported it (issue 24).
+        self.storage: dict[int, BrokerStorage] = {}
+        self._reported_storage: dict[int, BrokerStorage] = {}
+
+    @property
+    def full(self) -> frozenset[int]:
+        """Live brokers whose disks are below their reserve (no leadership goes there)."""
+        return frozenset(b for b, s in self.storage.items() if s.full)
 
     # -- on the controller leader ---------------------------------------------------------
 
@@ -83,12 +93,15 @@ class LeaderTable:
         *,
         full: bool = True,
         unled: Iterable[Key] = (),
+        storage: BrokerStorage | None = None,
     ) -> None:
         """A broker's heartbeat: all it leads (``full``), or what changed since its last
         report -- ``led`` anew, ``unled`` no more."""
         if self._since_ms is None:
             self._since_ms = now_ms
         self._seen[broker] = now_ms
+        if storage is not None:
+            self._reported_storage[broker] = storage
         self.applied[broker] = max(self.applied.get(broker, -1), metadata_offset)
         held = self._by_broker.setdefault(broker, {})
         changed: set[Key] = set()
@@ -117,6 +130,7 @@ class LeaderTable:
                 changed |= self._by_broker.get(broker, {}).keys()
             self.live = live
             self.version += 1
+        self.storage = {b: s for b, s in self._reported_storage.items() if b in live}
         for key in changed:
             self._merge(key)
 
@@ -168,6 +182,7 @@ class LeaderTable:
 
     def clear_reports(self) -> None:
         """A new controller leader starts from nothing (its predecessor's table is gone)."""
+        self._reported_storage.clear()
         self._seen.clear()
         self._by_broker.clear()
         self.applied.clear()
@@ -189,10 +204,13 @@ class LeaderTable:
         *,
         full: bool,
         changes: Iterable[Change],
+        storage: Mapping[int, BrokerStorage] | None = None,
     ) -> None:
         """The controller's answer: its live and down brokers and the entries that changed
         (``full``: the whole table) since the copy we said we held."""
         live_set = frozenset(live)
+        if storage is not None:
+            self.storage = dict(storage)
         self.controller_id = controller_id
         self.metadata_offset = metadata_offset
         self.down = frozenset(down)

@@ -119,7 +119,8 @@ TRANSITIONS: Mapping[tuple[GroupState, GroupEvent], GroupState] = MappingProxyTy
 
 
 class IllegalTransitionError(AssertionError):
-    """A ``(state, event)`` pair outside :data:`TRANSITIONS`: a bug in the coordinator."""
+    """A ``(state, event)`` pair outside a state table: a bug in the machine that owns it
+    (the coordinator's :data:`TRANSITIONS` here; the client's member table raises it too)."""
 
 
 def next_state(state: GroupState, event: GroupEvent) -> GroupState:

@@ -17,7 +17,9 @@ from partitioning.model import TopicPartition
 
 __all__ = [
     "NO_LEADER",
+    "UNKNOWN_STORAGE",
     "BrokerMeta",
+    "BrokerStorage",
     "HostPort",
     "LeaderHint",
     "LeadershipResult",
@@ -38,6 +40,26 @@ class HostPort:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class BrokerStorage:
+    """A broker's disk as it reports it in its heartbeats (issue 24); -1 where unknown."""
+
+    #: Below its free-space reserve: client writes are refused there.
+    full: bool = False
+    #: Why the broker is degraded (a full disk, an offline log ...); "" when it is not.
+    degraded: str = ""
+    #: The low-space alert; "" when there is none.
+    warning: str = ""
+    free_bytes: int = -1
+    total_bytes: int = -1
+    reserve_bytes: int = -1
+    #: What its partitions' logs hold.
+    log_bytes: int = -1
+
+
+UNKNOWN_STORAGE = BrokerStorage()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Endpoint:
     """One of a broker's other listeners, as clients must reach it (``kafka`` …)."""
 
@@ -53,6 +75,7 @@ class BrokerMeta:
     port: int
     rack: str = ""
     alive: bool = True
+    storage: BrokerStorage = UNKNOWN_STORAGE
     #: The advertised addresses of its other listeners (Kafka's broker registration lists
     #: every listener the same way), sorted by name.
     endpoints: tuple[Endpoint, ...] = ()

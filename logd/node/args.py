@@ -7,11 +7,18 @@ Flags override the TOML file given with ``--config``; the file overrides the def
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 
 from logd.broker.config import BrokerConfig, load_config
-from logd.broker.listeners import ADVERTISED_KAFKA, LISTENERS
+from logd.broker.listeners import ADVERTISED_KAFKA, LISTENERS, parse_host_port
 
-__all__ = ["add_arguments", "config_from_args", "listener_arguments"]
+__all__ = [
+    "add_arguments",
+    "add_listener_arguments",
+    "config_from_args",
+    "listener_arguments",
+    "listeners_given",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,13 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="address clients are told to use (default: --listen)",
     )
-    for spec in LISTENERS:
-        parser.add_argument(
-            spec.flag,
-            metavar="HOST:PORT|off",
-            help=f"{spec.speaks} (default {spec.default}; off: none; served once its "
-            "front end exists, see docs/internals.md)",
-        )
+    add_listener_arguments(parser)
     parser.add_argument(
         ADVERTISED_KAFKA.flag,
         metavar="HOST:PORT",
@@ -62,6 +63,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="what the broker logs to stderr (default INFO)",
     )
+
+
+def add_listener_arguments(parser: argparse.ArgumentParser, *, per_node: bool = False) -> None:
+    """One ``--X-listen`` flag per listener (``per_node``: ``logd dev``'s, node 0's address,
+    node i's port + i)."""
+    for spec in LISTENERS:
+        where = "node 0's address (node i: port + i); " if per_node else ""
+        parser.add_argument(
+            spec.flag,
+            metavar="HOST:PORT|off",
+            help=f"{spec.speaks}: {where}default {spec.default}",
+        )
+
+
+def listeners_given(args: argparse.Namespace) -> dict[str, str | None]:
+    """What the listener flags of :func:`add_listener_arguments` said, by listener name."""
+    return {spec.name: getattr(args, _dest(spec.flag)) for spec in LISTENERS}
 
 
 #: flag, metavar, help; each sets the config key of the same name (``--tls-cert`` ->
@@ -109,11 +127,20 @@ def _dest(flag: str) -> str:
     return flag.removeprefix("--").replace("-", "_")
 
 
-def listener_arguments(host: str, offset: int) -> list[str]:
-    """Flags giving every listener its default port + ``offset`` on ``host`` (``logd dev``
-    gives node i each port + i, so N nodes on one machine never collide)."""
+def listener_arguments(
+    host: str, offset: int, first: Mapping[str, str | None] | None = None
+) -> list[str]:
+    """Flags giving every listener node 0's port + ``offset`` (``logd dev`` gives node i
+    each port + i, so N nodes on one machine never collide). Node 0's address is the
+    listener's default on ``host`` unless ``first`` names it (``HOST:PORT`` or ``off``)."""
     flags: list[str] = []
     for spec in LISTENERS:
-        port = int(spec.default.rpartition(":")[2]) + offset
-        flags += [spec.flag, f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+        chosen = (first or {}).get(spec.name)
+        if chosen is not None and chosen.strip().lower() == "off":
+            flags += [spec.flag, "off"]
+            continue
+        address = parse_host_port(chosen, spec.key) if chosen else None
+        at = address.host if address else host
+        port = (address.port if address else int(spec.default.rpartition(":")[2])) + offset
+        flags += [spec.flag, f"[{at}]:{port}" if ":" in at else f"{at}:{port}"]
     return flags

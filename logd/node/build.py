@@ -20,6 +20,7 @@ Ownership: opened and closed on the broker's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Mapping
@@ -42,6 +43,7 @@ from logd.frontends.http.mounts import HttpMounts
 from logd.metadata.store import leader_hint_for
 from logd.metadata.types import HostPort
 from logd.storage import Flusher, FlushPolicy, LogManager
+from logd.storage.space import DiskUsage, SpaceState
 
 __all__ = ["BrokerNode", "cluster_identity", "cluster_peers", "cluster_settings"]
 
@@ -103,7 +105,7 @@ class BrokerNode:
             flusher = Flusher(FlushPolicy(config.fsync.value), config.flush_interval_ms)
         logs = LogManager(
             config.data_dir, config=defaults.log, clock=clock, flusher=flusher,
-            cleaner=config.cleaner,
+            cleaner=config.cleaner, space=config.space,
         )  # fmt: skip
         cluster = ClusterRuntime(cluster_settings(config, address), me, logs, flusher, clock)
         try:
@@ -125,7 +127,22 @@ class BrokerNode:
         )
         cluster.bind(replicas.announce_leadership)
         core = BrokerCore(config, store, replicas, cluster.leadership)
+        core.metadata_failed = lambda: store.failed
+        cluster.set_local_storage(lambda: core.health().storage())
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)
+        loop = asyncio.get_running_loop()
+
+        def space_changed(usage: DiskUsage) -> None:
+            # The disk went low or full (or came back): retention frees space, so run it
+            # now; the heartbeat tells the controller (leaders elsewhere, health) at once.
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody cares
+                loop.call_soon_threadsafe(retention.wake)
+                if cluster.liveness is not None:
+                    loop.call_soon_threadsafe(cluster.liveness.poke)
+                if usage.state is not SpaceState.FULL:
+                    loop.call_soon_threadsafe(replicas.retry_creations_now)
+
+        logs.space.add_listener(space_changed)
         groups = GroupService(
             config.groups, store, replicas, core.create_topics, clock, node_id=config.node_id
         )

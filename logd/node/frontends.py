@@ -30,6 +30,7 @@ from logd.broker.config import BrokerConfig
 from logd.frontends.http import HttpFrontEnd, parse_http_settings
 from logd.frontends.kafka.listener import KafkaListener
 from logd.frontends.kafka.settings import KafkaSettings
+from logd.frontends.registry import RegistryFrontEnd
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
 
@@ -81,8 +82,16 @@ def http_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) ->
     return HttpFrontEnd(address, node.seam, settings, tls=config.tls, mounts=node.http_mounts)
 
 
+def registry_front_end(
+    address: HostPort, config: BrokerConfig, node: BrokerNode
+) -> RegistryFrontEnd:
+    """Confluent's Schema Registry API over ``_schemas`` (``logd.frontends.registry``)."""
+    return RegistryFrontEnd(address, node.seam, config.tls)
+
+
 #: listener name -> factory. One line per front end.
 FRONT_ENDS: dict[str, FrontEndFactory] = {
     "kafka": kafka_front_end,
     "http": http_front_end,
+    "registry": registry_front_end,
 }

@@ -8,11 +8,13 @@ Pure; no state between calls.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 
 from logd.errors import SaslAuthenticationFailedError
 
-__all__ = ["FIELD_MAX", "PlainCredentials", "parse_plain"]
+__all__ = ["FIELD_MAX", "PlainCredentials", "parse_basic", "parse_plain"]
 
 FIELD_MAX = 255  # RFC 4616: each of authzid, authcid and passwd is at most 255 octets
 
@@ -46,3 +48,16 @@ def parse_plain(message: bytes) -> PlainCredentials:
             " from username"
         )
     return PlainCredentials(username, password)
+
+
+def parse_basic(header: str) -> PlainCredentials:
+    """The user and password of an ``Authorization: Basic base64(user:password)`` value
+    (HTTP, gRPC call metadata), or SaslAuthenticationFailedError."""
+    scheme, _, encoded = header.partition(" ")
+    try:
+        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        sep = ""
+    if scheme.lower() != "basic" or not sep:
+        raise SaslAuthenticationFailedError("authorization must be 'Basic base64(user:password)'")
+    return PlainCredentials(user, password)

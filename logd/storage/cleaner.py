@@ -36,6 +36,7 @@ from logd.errors import LogdError
 from logd.storage import checkpoint
 from logd.storage.compactor import PassResult, clean_pass
 from logd.storage.files import write_atomic
+from logd.storage.io_errors import storage_error
 from logd.storage.log import Log
 from logd.storage.offset_map import OffsetMap
 from logd.storage.throttle import UNLIMITED, CleanAborted, Throttler
@@ -244,7 +245,11 @@ class LogCleaner:
             )  # fmt: skip
         except CleanAborted:
             return False
-        except (LogdError, OSError) as exc:  # damage, a deletion meanwhile: one line, no trace
+        except OSError as exc:  # a full or failing disk: typed at the one boundary
+            _log.error("%s: cleaning failed: %s", log.name,
+                       storage_error("cleaning", exc, log.directory))  # fmt: skip
+            return False
+        except LogdError as exc:  # damage, a deletion meanwhile: one line, no trace
             _log.error("%s: cleaning failed: %s", log.name, exc)
             return False
         self.cleans += 1

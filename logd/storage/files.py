@@ -13,11 +13,14 @@ These functions hold no state and are safe from any thread.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
+
+from logd.storage.faults import check_write, checked_fsync
 
 __all__ = [
     "INDEX_SUFFIX",
@@ -90,7 +93,7 @@ def fsync_dir(directory: Path, fsync: Fsync = os.fsync) -> None:
     """Make a directory's entries (created, renamed, deleted files) durable."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fsync(fd)
+        checked_fsync(fd, fsync)
     finally:
         os.close(fd)
 
@@ -102,22 +105,31 @@ def fsync_path(path: Path, fsync: Fsync = os.fsync) -> bool:
     except FileNotFoundError:
         return False
     try:
-        fsync(fd)
+        checked_fsync(fd, fsync)
     finally:
         os.close(fd)
     return True
 
 
 def write_atomic(path: Path, data: bytes, *, fsync: Fsync | None) -> None:
-    """Replace ``path`` with ``data`` atomically; durable before returning when ``fsync`` given."""
+    """Replace ``path`` with ``data`` atomically; durable before returning when ``fsync`` given.
+
+    A failure (a full disk ...) leaves ``path`` as it was and removes the temporary file,
+    so a failed write never holds on to space."""
     tmp = path.with_name(path.name + TMP_SUFFIX)
+    check_write(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        write_all(fd, data)
-        if fsync is not None:
-            fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            write_all(fd, data)
+            if fsync is not None:
+                checked_fsync(fd, fsync)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     if fsync is not None:
         fsync_dir(path.parent, fsync)

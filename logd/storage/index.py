@@ -28,6 +28,7 @@ from array import array
 from pathlib import Path
 from typing import Final
 
+from logd.storage.faults import check_write
 from logd.storage.files import pread_exact, write_all
 
 __all__ = [
@@ -143,6 +144,7 @@ class IndexFile:
         """Bring the file in line with memory: truncate what was dropped, write what is new."""
         if not self.dirty and self.path.exists():
             return
+        check_write(self.path)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             if os.fstat(fd).st_size != self._file_valid:

@@ -27,8 +27,13 @@ meantime cannot close a descriptor under it.  Lock order: the recovery point's l
 ``recovery_point``), then the log's.
 
 Errors.  Bad input raises the typed error of ``logd.errors``.  An ``OSError`` from the disk
-takes the log offline (Kafka's ``maybeHandleIOException``): this and every later call raise
-KafkaStorageError, since the files may no longer match what the log believes.
+becomes a typed storage error at one boundary (``io_errors.storage_error``, Kafka's
+``maybeHandleIOException``).  A failed append or roll is undone -- the bytes of a batch
+written in part are cut off, a half-made segment removed, an epoch entry forgotten -- and the
+log stays online: only that append is refused (a full disk must not stop reads).  Anything
+that cannot be undone (a failed fsync: the page cache may hold what the disk does not; a
+cut that fails) takes the log offline: this and every later call raise KafkaStorageError,
+and its owner reopens it from its files (``LogManager.reopen``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import itertools
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -63,16 +69,21 @@ from logd.storage.batches import (
 )
 from logd.storage.config import LogConfig
 from logd.storage.epochs import LeaderEpochCache
+from logd.storage.faults import checked_fsync
 from logd.storage.files import Fsync, fsync_dir, fsync_path, write_atomic
+from logd.storage.io_errors import storage_error
 from logd.storage.loader import LOG_START_CHECKPOINT, load
 from logd.storage.reads import find_by_timestamp, read_batches
 from logd.storage.recovery_point import RecoveryPoint, offset_file
 from logd.storage.retention import expired_segments
 from logd.storage.segment import Segment, SegmentState
 from logd.storage.segments import Segments
+from logd.storage.space import DiskSpace
 from logd.storage.swap import SourceSegment, commit_swap, finish_swap
 
 __all__ = ["AppendInfo", "Log", "LogState", "TimestampOffset"]
+
+_log = logging.getLogger(__name__)
 
 
 class LogState(enum.Enum):
@@ -108,12 +119,16 @@ class Log:
         #: Open and online: the one flag the append path checks.
         self._writable = True
         self.truncated_on_open = loaded.truncated_bytes
+        self._rp_failing = False
         #: Called (under the log's lock; it must not call back into the log) after each roll,
         #: so the owner can have the sealed segment flushed soon: ``Flusher.schedule``.
         self.on_roll: Callable[[Log], None] | None = None
         #: Where committed data ends (the owner's high watermark): the cleaner cleans only
         #: below it (and the recovery point).  None: the log end.
         self.clean_limit: Callable[[], int] | None = None
+        #: The free space of the disk holding the log (``LogManager`` sets it): appends
+        #: tell it what they wrote, so its estimate moves between samples.
+        self.space: DiskSpace | None = None
 
     @classmethod
     def open(
@@ -125,13 +140,13 @@ class Log:
         clean_shutdown: bool = False,
     ) -> Log:
         """Open (creating if needed) the log in ``directory``; recover unless ``clean_shutdown``."""
-        directory.mkdir(parents=True, exist_ok=True)
         try:
+            directory.mkdir(parents=True, exist_ok=True)
             return cls(
                 directory, config or LogConfig(), clock or SystemClock(), clean=clean_shutdown
             )
         except OSError as exc:
-            raise KafkaStorageError(f"{directory.name}: cannot open the log: {exc}") from exc
+            raise storage_error("opening the log", exc, directory) from exc
 
     # -- state ---------------------------------------------------------------------------
 
@@ -182,9 +197,16 @@ class Log:
             raise KafkaStorageError(f"{self.name} is offline: {self._offline}")
 
     def _fail(self, what: str, exc: OSError) -> NoReturn:
-        self._offline = f"{what} failed: {exc}"
+        """The files may no longer match what the log believes: offline for good (its
+        owner reopens it from disk, ``LogManager.reopen``)."""
+        error = storage_error(what, exc, self.directory)
+        self._offline = str(error)
         self._writable = False
-        raise KafkaStorageError(f"{self.name}: {what} failed: {exc.strerror or exc}") from exc
+        raise error from exc
+
+    def _refuse(self, what: str, exc: OSError) -> NoReturn:
+        """A write failed and was undone: the log is as before it, and stays online."""
+        raise storage_error(what, exc, self.directory) from exc
 
     # -- appends -------------------------------------------------------------------------
 
@@ -217,7 +239,7 @@ class Log:
                     buf, base, last, max_timestamp, epoch=leader_epoch, now_ms=now_ms
                 )
             except OSError as exc:
-                self._fail("append", exc)
+                self._append_failed(exc)
         return AppendInfo(base, last, max_timestamp, size)
 
     def append_replicated(self, batches: bytes | bytearray | memoryview) -> AppendInfo:
@@ -244,7 +266,7 @@ class Log:
                         now_ms=now,
                     )
             except OSError as exc:
-                self._fail("append", exc)
+                self._append_failed(exc)
         return AppendInfo(
             headers[0][1].base_offset,
             headers[-1][1].last_offset,
@@ -270,16 +292,37 @@ class Log:
         # in memory; the next flush writes the checkpoint (on the flusher's thread, not the
         # loop's: every Raft election appends to a new epoch, and thousands of partitions
         # electing at once made those writes the loop's main work, issue 21).
-        if epoch != self._epochs.latest_epoch:
-            self._epochs.assign(epoch, base)
-        segment.append(batch, base, last, max_timestamp)
+        assigned = epoch != self._epochs.latest_epoch and self._epochs.assign(epoch, base)
+        try:
+            segment.append(batch, base, last, max_timestamp)
+        except OSError:
+            if assigned:  # undone in memory, before any flush wrote it
+                self._epochs.truncate_from_end(base)
+            raise
         self._next_offset = last + 1
+        if self.space is not None:
+            self.space.note_written(len(batch))
+
+    def _append_failed(self, exc: OSError) -> NoReturn:
+        """Under the lock: an append failed. Every step of it undoes itself (a roll, the
+        epoch entry, the bytes of a batch written in part), so unless the active segment's
+        file no longer matches, the log stays online and only this append is refused."""
+        if self._segments.last().intact():
+            self._refuse("append", exc)
+        self._fail("append", exc)
 
     def _roll_locked(self, now_ms: int) -> Segment:
+        """Seal the active segment, start the next. The new file comes first: if anything
+        fails, the old segment is still the active one and the new file is gone."""
         old = self._segments.last()
-        old.seal()
-        self._unflushed.append(old)
         new = Segment.create(self.directory, self._next_offset, self._config, now_ms)
+        try:
+            old.seal()
+        except OSError:
+            with contextlib.suppress(OSError):
+                new.delete()
+            raise
+        self._unflushed.append(old)
         self._segments.add(new)
         self._dir_unsynced = True
         if self.on_roll is not None:
@@ -294,7 +337,7 @@ class Log:
                 try:
                     self._roll_locked(self._clock.now_ms() if now_ms is None else now_ms)
                 except OSError as exc:
-                    self._fail("roll", exc)
+                    self._refuse("roll", exc)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -636,12 +679,14 @@ class Log:
             except OSError as exc:
                 for fd in fds:
                     os.close(fd)
-                self._fail("leader epoch checkpoint", exc)
+                # The old checkpoint is intact (write_atomic) and the change still pending:
+                # this flush fails, the next one writes it (issue 24: a full disk).
+                self._refuse("writing the leader epoch checkpoint", exc)
             epochs_generation = self._epochs.generation if self._epochs.unsynced else None
             sync_dir, self._dir_unsynced = self._dir_unsynced, False
         try:
             for fd in fds:
-                fsync(fd)
+                checked_fsync(fd, fsync)
             for path in paths:
                 fsync_path(path, fsync)
             if epochs_generation is not None:
@@ -680,8 +725,14 @@ class Log:
                 try:
                     self._rp.write(point, fsync)
                 except OSError as exc:
-                    with self._lock:
-                        self._fail("recovery point checkpoint", exc)
+                    # The data is durable; only the checkpoint lags (recovery then re-scans
+                    # a little more). Said once, tried again at the next flush.
+                    error = storage_error("recovery point checkpoint", exc, self.directory)
+                    if not self._rp_failing:
+                        _log.warning("%s: %s; the next flush tries again", self.name, error)
+                    self._rp_failing = True
+                else:
+                    self._rp_failing = False
 
     # -- closing -------------------------------------------------------------------------
 

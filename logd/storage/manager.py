@@ -45,9 +45,19 @@ from logd.errors import (
 )
 from logd.storage.cleaner import CleanerConfig, LogCleaner
 from logd.storage.config import LogConfig
+from logd.storage.faults import check_write
 from logd.storage.files import fsync_dir, write_all
 from logd.storage.flusher import Flusher
+from logd.storage.io_errors import storage_error
 from logd.storage.log import Log
+from logd.storage.space import (
+    DiskSpace,
+    DiskUsage,
+    SpaceMonitor,
+    SpaceSettings,
+    SpaceState,
+    format_bytes,
+)
 
 __all__ = [
     "CLEAN_SHUTDOWN_FILE",
@@ -66,6 +76,16 @@ _DELETE_SUFFIX: Final = "-delete"
 _TOPIC: Final = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _PARTITION_DIR: Final = re.compile(r"([a-zA-Z0-9._-]{1,249})-(0|[1-9][0-9]{0,9})")
 _PARTITION_MAX: Final = (1 << 31) - 1
+
+
+def _say_space_changed(usage: DiskUsage) -> None:
+    if usage.state is SpaceState.FULL:
+        _log.error("%s: client writes are refused until space returns", usage.reason)
+    elif usage.state is SpaceState.LOW:
+        _log.warning("%s", usage.reason)
+    else:
+        _log.info("disk %s has space again (%s free): writes accepted",
+                  usage.path, format_bytes(usage.free_bytes))  # fmt: skip
 
 
 def validate_topic_name(topic: str) -> None:
@@ -104,6 +124,7 @@ class LogManager:
         clock: Clock | None = None,
         flusher: Flusher | None = None,
         cleaner: CleanerConfig | None = None,
+        space: SpaceSettings | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.default_config = config or LogConfig()
@@ -116,6 +137,10 @@ class LogManager:
         self.had_clean_shutdown = False
         #: Compacts the logs whose cleanup.policy says so; runs while the manager is open.
         self.cleaner = LogCleaner(lambda: self.logs().values(), cleaner, self._clock)
+        #: The free space of the data directory's disk, sampled while the manager is open.
+        self.space = DiskSpace(self.data_dir, space)
+        self._monitor = SpaceMonitor(self.space)
+        self.space.add_listener(_say_space_changed)
 
     # -- open / close --------------------------------------------------------------------
 
@@ -133,6 +158,7 @@ class LogManager:
                 # From here on, a crash must trigger recovery again.
                 marker.unlink()
                 fsync_dir(self.data_dir)
+            self._monitor.start()
             self.cleaner.start()
         except BaseException as exc:
             self._abandon_open()
@@ -144,6 +170,7 @@ class LogManager:
 
     def _abandon_open(self) -> None:
         """A partition failed to open: close the ones that did, promise nothing, unlock."""
+        self._monitor.stop()
         with self._table_lock:
             logs = list(self._logs.values())
             self._logs.clear()
@@ -199,6 +226,7 @@ class LogManager:
         if self._lock_fd is None:
             return
         self.cleaner.stop()
+        self._monitor.stop()
         with self._table_lock:
             logs = list(self._logs.values())
             self._logs.clear()
@@ -239,6 +267,7 @@ class LogManager:
         return path
 
     def _adopt(self, key: tuple[str, int], log: Log) -> None:
+        log.space = self.space
         if self._flusher is not None:
             self._flusher.register(log)
             log.on_roll = self._flusher.schedule
@@ -258,13 +287,45 @@ class LogManager:
                 return existing
             raise TopicAlreadyExistsError(f"partition {topic}-{partition} already exists")
         try:
+            check_write(path)
             path.mkdir()
-            fsync_dir(self.data_dir)
         except FileExistsError:
-            raise TopicAlreadyExistsError(f"{path} exists but is not an open log") from None
+            if not exist_ok or any(path.iterdir()):
+                raise TopicAlreadyExistsError(f"{path} exists but is not an open log") from None
+            # An empty directory: a creation that failed half-way (a full disk) left it.
         except OSError as exc:
-            raise KafkaStorageError(f"cannot create {path}: {exc}") from exc
-        log = Log.open(path, config or self.default_config, self._clock)
+            raise storage_error("creating the partition directory", exc, path) from exc
+        try:
+            fsync_dir(self.data_dir)
+            log = Log.open(path, config or self.default_config, self._clock)
+        except (OSError, KafkaStorageError) as exc:
+            # Leave nothing behind: the next attempt starts from scratch.
+            shutil.rmtree(path, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise storage_error("creating the partition directory", exc, path) from exc
+            raise
+        self._adopt((topic, partition), log)
+        return log
+
+    def reopen(self, topic: str, partition: int, *, to_recovery_point: bool) -> Log:
+        """Replace an offline log by a fresh one opened from its files, with recovery (the
+        torn tail of a failed append is cut). ``to_recovery_point``: also drop everything
+        past the last offset known durable -- after a failed fsync the page cache may hold
+        what the disk does not (no retry of a failed fsync), so a replica takes it again
+        from its leader. Raises KafkaStorageError when the files cannot be opened."""
+        self._check_open()
+        old = self.get(topic, partition)
+        point = old.recovery_point
+        if self._flusher is not None:
+            self._flusher.unregister(old)
+        old.close()  # offline: closes the files without writing
+        log = Log.open(old.directory, old.config, self._clock, clean_shutdown=False)
+        try:
+            if to_recovery_point and point < log.log_end_offset:
+                log.truncate_to(max(point, log.log_start_offset))
+        except KafkaStorageError:
+            log.close()
+            raise
         self._adopt((topic, partition), log)
         return log
 
@@ -295,7 +356,7 @@ class LogManager:
             log.discard()
             shutil.rmtree(tomb)
         except OSError as exc:
-            raise KafkaStorageError(f"cannot delete {log.directory}: {exc}") from exc
+            raise storage_error("deleting the partition", exc, log.directory) from exc
 
     def _check_open(self) -> None:
         if self._lock_fd is None:

@@ -28,6 +28,7 @@ descriptor may be dup'ed (:meth:`dup_fd`) for an fsync in another thread.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
@@ -42,6 +43,7 @@ from logd.clock import Clock
 from logd.errors import KafkaStorageError
 from logd.records.header import CRC_START, HEADER_SIZE, LOG_OVERHEAD, MAGIC
 from logd.storage.config import LogConfig
+from logd.storage.faults import check_write
 from logd.storage.files import (
     INDEX_SUFFIX,
     LOG_SUFFIX,
@@ -137,6 +139,7 @@ class Segment:
     def create(cls, directory: Path, base_offset: int, config: LogConfig, now_ms: int) -> Segment:
         """A new empty ACTIVE segment (any files left with its name are replaced)."""
         path = segment_path(directory, base_offset, LOG_SUFFIX)
+        check_write(path)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         segment = cls(directory, base_offset, config, fd, now_ms)
         segment._fresh_indexes()
@@ -296,6 +299,14 @@ class Segment:
             path.unlink(missing_ok=True)
         self._transition("delete")
 
+    def intact(self) -> bool:
+        """Whether the file holds exactly the batches the segment knows (after a failed
+        append: its rollback worked). False when even that cannot be told."""
+        try:
+            return os.fstat(self._fd).st_size == self.size
+        except OSError:
+            return False
+
     def dup_fd(self) -> int:
         """A duplicate of the ``.log`` descriptor, for an fsync outside the log's lock."""
         return os.dup(self._fd)
@@ -349,9 +360,18 @@ class Segment:
         assert base >= self.next_offset and last - self.base_offset <= _RELATIVE_MAX, (base, last)
         position = self.size
         size = len(batch)
-        written = os.write(self._fd, batch)
-        if written != size:
-            write_all(self._fd, memoryview(batch)[written:])
+        try:
+            check_write(self.log_path)
+            written = os.write(self._fd, batch)
+            if written != size:
+                write_all(self._fd, memoryview(batch)[written:])
+        except OSError:
+            # A full disk may have taken part of the batch: cut it off, so the file holds
+            # whole batches only and the segment stays usable. If even that fails the
+            # caller must take the log offline (``intact`` tells it).
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, position)
+            raise
         self.size = position + size
         self.next_offset = last + 1
         if self._verified.position == position:  # the log checked it before the append

@@ -331,7 +331,7 @@ class LedPartition(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., isr: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class BrokerHeartbeatRequest(_message.Message):
-    __slots__ = ("node_id", "led", "metadata_offset", "full", "unled", "table_epoch", "table_version")
+    __slots__ = ("node_id", "led", "metadata_offset", "full", "unled", "table_epoch", "table_version", "storage")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     LED_FIELD_NUMBER: _ClassVar[int]
     METADATA_OFFSET_FIELD_NUMBER: _ClassVar[int]
@@ -339,6 +339,7 @@ class BrokerHeartbeatRequest(_message.Message):
     UNLED_FIELD_NUMBER: _ClassVar[int]
     TABLE_EPOCH_FIELD_NUMBER: _ClassVar[int]
     TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_FIELD_NUMBER: _ClassVar[int]
     node_id: int
     led: _containers.RepeatedCompositeFieldContainer[LedPartition]
     metadata_offset: int
@@ -346,7 +347,28 @@ class BrokerHeartbeatRequest(_message.Message):
     unled: _containers.RepeatedCompositeFieldContainer[LedPartition]
     table_epoch: int
     table_version: int
-    def __init__(self, node_id: _Optional[int] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., metadata_offset: _Optional[int] = ..., full: _Optional[bool] = ..., unled: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., table_epoch: _Optional[int] = ..., table_version: _Optional[int] = ...) -> None: ...
+    storage: BrokerStorage
+    def __init__(self, node_id: _Optional[int] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., metadata_offset: _Optional[int] = ..., full: _Optional[bool] = ..., unled: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., table_epoch: _Optional[int] = ..., table_version: _Optional[int] = ..., storage: _Optional[_Union[BrokerStorage, _Mapping]] = ...) -> None: ...
+
+class BrokerStorage(_message.Message):
+    __slots__ = ("node_id", "full", "degraded", "warning", "free_bytes", "total_bytes", "reserve_bytes", "log_bytes")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    FULL_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LOG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    full: bool
+    degraded: str
+    warning: str
+    free_bytes: int
+    total_bytes: int
+    reserve_bytes: int
+    log_bytes: int
+    def __init__(self, node_id: _Optional[int] = ..., full: _Optional[bool] = ..., degraded: _Optional[str] = ..., warning: _Optional[str] = ..., free_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ..., reserve_bytes: _Optional[int] = ..., log_bytes: _Optional[int] = ...) -> None: ...
 
 class LeaderMove(_message.Message):
     __slots__ = ("topic", "partition", "to")
@@ -359,7 +381,7 @@ class LeaderMove(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., to: _Optional[int] = ...) -> None: ...
 
 class BrokerHeartbeatResponse(_message.Message):
-    __slots__ = ("controller_id", "live_brokers", "leader_brokers", "led", "moves", "metadata_offset", "full", "removed", "table_epoch", "table_version", "down_brokers", "report_full")
+    __slots__ = ("controller_id", "live_brokers", "leader_brokers", "led", "moves", "metadata_offset", "full", "removed", "table_epoch", "table_version", "down_brokers", "report_full", "storage")
     CONTROLLER_ID_FIELD_NUMBER: _ClassVar[int]
     LIVE_BROKERS_FIELD_NUMBER: _ClassVar[int]
     LEADER_BROKERS_FIELD_NUMBER: _ClassVar[int]
@@ -372,6 +394,7 @@ class BrokerHeartbeatResponse(_message.Message):
     TABLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     DOWN_BROKERS_FIELD_NUMBER: _ClassVar[int]
     REPORT_FULL_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_FIELD_NUMBER: _ClassVar[int]
     controller_id: int
     live_brokers: _containers.RepeatedScalarFieldContainer[int]
     leader_brokers: _containers.RepeatedScalarFieldContainer[int]
@@ -384,7 +407,8 @@ class BrokerHeartbeatResponse(_message.Message):
     table_version: int
     down_brokers: _containers.RepeatedScalarFieldContainer[int]
     report_full: bool
-    def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ..., metadata_offset: _Optional[int] = ..., full: _Optional[bool] = ..., removed: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., table_epoch: _Optional[int] = ..., table_version: _Optional[int] = ..., down_brokers: _Optional[_Iterable[int]] = ..., report_full: _Optional[bool] = ...) -> None: ...
+    storage: _containers.RepeatedCompositeFieldContainer[BrokerStorage]
+    def __init__(self, controller_id: _Optional[int] = ..., live_brokers: _Optional[_Iterable[int]] = ..., leader_brokers: _Optional[_Iterable[int]] = ..., led: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., moves: _Optional[_Iterable[_Union[LeaderMove, _Mapping]]] = ..., metadata_offset: _Optional[int] = ..., full: _Optional[bool] = ..., removed: _Optional[_Iterable[_Union[LedPartition, _Mapping]]] = ..., table_epoch: _Optional[int] = ..., table_version: _Optional[int] = ..., down_brokers: _Optional[_Iterable[int]] = ..., report_full: _Optional[bool] = ..., storage: _Optional[_Iterable[_Union[BrokerStorage, _Mapping]]] = ...) -> None: ...
 
 class ForwardedTransfer(_message.Message):
     __slots__ = ("src", "request")
@@ -395,19 +419,33 @@ class ForwardedTransfer(_message.Message):
     def __init__(self, src: _Optional[int] = ..., request: _Optional[_Union[_admin_pb2.TransferLeadershipRequest, _Mapping]] = ...) -> None: ...
 
 class FaultRequest(_message.Message):
-    __slots__ = ("block_to", "block_from", "clear")
+    __slots__ = ("block_to", "block_from", "clear", "disk_fail_path", "disk_fail_errno", "disk_fail_count", "disk_fail_fsync", "fsync_delay_ms")
     BLOCK_TO_FIELD_NUMBER: _ClassVar[int]
     BLOCK_FROM_FIELD_NUMBER: _ClassVar[int]
     CLEAR_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAIL_PATH_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAIL_ERRNO_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAIL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAIL_FSYNC_FIELD_NUMBER: _ClassVar[int]
+    FSYNC_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     block_to: _containers.RepeatedScalarFieldContainer[int]
     block_from: _containers.RepeatedScalarFieldContainer[int]
     clear: bool
-    def __init__(self, block_to: _Optional[_Iterable[int]] = ..., block_from: _Optional[_Iterable[int]] = ..., clear: _Optional[bool] = ...) -> None: ...
+    disk_fail_path: str
+    disk_fail_errno: int
+    disk_fail_count: int
+    disk_fail_fsync: bool
+    fsync_delay_ms: int
+    def __init__(self, block_to: _Optional[_Iterable[int]] = ..., block_from: _Optional[_Iterable[int]] = ..., clear: _Optional[bool] = ..., disk_fail_path: _Optional[str] = ..., disk_fail_errno: _Optional[int] = ..., disk_fail_count: _Optional[int] = ..., disk_fail_fsync: _Optional[bool] = ..., fsync_delay_ms: _Optional[int] = ...) -> None: ...
 
 class FaultResponse(_message.Message):
-    __slots__ = ("blocked_to", "blocked_from")
+    __slots__ = ("blocked_to", "blocked_from", "disk_faults_pending", "disk_faults_fired")
     BLOCKED_TO_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_FROM_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAULTS_PENDING_FIELD_NUMBER: _ClassVar[int]
+    DISK_FAULTS_FIRED_FIELD_NUMBER: _ClassVar[int]
     blocked_to: _containers.RepeatedScalarFieldContainer[int]
     blocked_from: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, blocked_to: _Optional[_Iterable[int]] = ..., blocked_from: _Optional[_Iterable[int]] = ...) -> None: ...
+    disk_faults_pending: int
+    disk_faults_fired: int
+    def __init__(self, blocked_to: _Optional[_Iterable[int]] = ..., blocked_from: _Optional[_Iterable[int]] = ..., disk_faults_pending: _Optional[int] = ..., disk_faults_fired: _Optional[int] = ...) -> None: ...

@@ -427,6 +427,48 @@ def test_clients_cannot_write_grow_or_delete_logds_internal_topics(tmp_path: Pat
     run(body, tmp_path)
 
 
+def test_fetch_replica_reads_a_followed_partition_up_to_its_high_watermark(
+    tmp_path: Path,
+) -> None:
+    """The broker's own replica is readable whoever leads it (the registry's `_schemas`
+    copy); a partition hosted elsewhere only still answers NOT_LEADER_OR_FOLLOWER."""
+
+    async def body(tmp: Path) -> None:
+        ctx = await open_core(tmp, brokers=TWO_BROKERS)
+        try:
+            here = PartitionAssignment(0, (0, 1), leader_id=0, leader_epoch=1, isr=(0, 1))
+            await ctx.store.create_topic(TopicRecord("t", "id", (here,)))
+            elsewhere = PartitionAssignment(0, (1,), leader_id=1, leader_epoch=1, isr=(1,))
+            await ctx.store.create_topic(TopicRecord("u", "id2", (elsewhere,)))
+            ok = await produced(ctx.core.produce_nowait("t", 0, -1, batch(b"a", b"b")))
+            assert ok.error is None
+            moved = dataclasses.replace(here, leader_id=1, leader_epoch=2)
+            await ctx.store.update_topic("t", lambda r: dataclasses.replace(r, partitions=(moved,)))
+            request = [FetchPartitionRequest("t", 0, 0, 1 << 20)]
+            limits = {"max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20}
+            (led,) = await ctx.core.fetch(request, **limits)
+            assert isinstance(led.error, NotLeaderOrFollowerError)
+            (own,) = await ctx.core.fetch(request, **limits, any_replica=True)
+            assert own.error is None and own.high_watermark == 2
+            assert values(own.records) == [b"a", b"b"]
+            # Nothing past the high watermark: a long poll waits its time, then answers empty.
+            started = time.monotonic()
+            (waited,) = await ctx.core.fetch(
+                [FetchPartitionRequest("t", 0, 2, 1 << 20)],
+                max_wait_ms=200, min_bytes=1, max_bytes=1 << 20, any_replica=True,
+            )  # fmt: skip
+            assert waited.error is None and waited.records == b""
+            assert time.monotonic() - started >= 0.19
+            (absent,) = await ctx.core.fetch(
+                [FetchPartitionRequest("u", 0, 0, 1 << 20)], **limits, any_replica=True
+            )
+            assert isinstance(absent.error, NotLeaderOrFollowerError)
+        finally:
+            await ctx.close()
+
+    run(body, tmp_path)
+
+
 def test_a_woken_fetch_reads_again_only_the_partitions_that_moved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -434,9 +476,9 @@ def test_a_woken_fetch_reads_again_only_the_partitions_that_moved(
     reads: list[int] = []
     real = Partition.read
 
-    def counted(self: Partition, offset: int, max_bytes: int) -> bytes:
+    def counted(self: Partition, offset: int, max_bytes: int, **kw: bool) -> bytes:
         reads.append(self.tp.partition)
-        return real(self, offset, max_bytes)
+        return real(self, offset, max_bytes, **kw)
 
     monkeypatch.setattr(Partition, "read", counted)
 

@@ -98,7 +98,7 @@ def test_a_failed_write_changes_nothing(tmp_path: Path) -> None:
         store = opened(tmp_path)
         await store.create_topic(record("a"))
         (tmp_path / (METADATA_FILE + ".tmp")).mkdir()  # the next write cannot happen
-        with pytest.raises(KafkaStorageError, match="cannot write"):
+        with pytest.raises(KafkaStorageError, match="writing the metadata failed"):
             await store.create_topic(record("b"))
         assert list(store.topics()) == ["a"]
 

@@ -4,13 +4,14 @@ the typed error a front end maps like any other."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Collection
 from pathlib import Path
 
 import pytest
 
 from logd.broker.api import FetchPartitionRequest, NewTopic
-from logd.broker.seam import ANONYMOUS, Caller
+from logd.broker.seam import ANONYMOUS, BROKER, Caller
 from logd.errors import ErrorCode, LogdError, NotControllerError
 from logd.groups.messages import HeartbeatRequest
 from logd.records import build_value_batch
@@ -73,6 +74,36 @@ def test_a_refused_call_is_a_typed_error_and_changes_nothing(tmp_path: Path) -> 
             # Produce never raises (a stream answers every request): the refusal is the answer.
             answer = await seam.produce("t", 0, 1, build_value_batch([b"v"], 0), caller=ALICE)
             assert answer.error is not None and answer.error.code is ErrorCode.NOT_CONTROLLER
+        finally:
+            await ctx.close()
+
+    asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def test_the_broker_itself_passes_and_a_caller_with_its_fields_does_not(tmp_path: Path) -> None:
+    """``BROKER`` (the registry's own `_schemas` calls) is known by identity: a client that
+    authenticated under the same principal is checked like anyone."""
+
+    async def run() -> None:
+        ctx = await open_core(tmp_path)
+        gate = Recording(refused={"create_topics", "produce", "fetch"})
+        seam = ctx.seam(gate)
+        try:
+            (created,) = await seam.create_topics([NewTopic("t", 1)], caller=BROKER)
+            assert created.error is None
+            produced = await seam.produce("t", 0, -1, build_value_batch([b"v"], 0), caller=BROKER)
+            assert produced.error is None
+            (own,) = await seam.fetch_replica(
+                [FetchPartitionRequest("t", 0, 0, 1 << 20)],
+                max_wait_ms=0, min_bytes=0, max_bytes=1 << 20, caller=BROKER,
+            )  # fmt: skip
+            assert own.error is None and own.records
+            assert gate.seen == []
+            twin = dataclasses.replace(BROKER)
+            assert twin == BROKER and twin is not BROKER
+            with pytest.raises(LogdError):
+                await seam.create_topics([NewTopic("u", 1)], caller=twin)
+            assert gate.seen == [(twin, "create_topics", ("u",))]
         finally:
             await ctx.close()
 

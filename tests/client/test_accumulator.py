@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from logd.client.accumulator import Accumulator, TopicQueues
-from logd.client.batch import RECORD_OVERHEAD
+from logd.client.producer.accumulator import Accumulator, TopicQueues
+from logd.client.producer.batch import RECORD_OVERHEAD
 from logd.clock import ManualClock, SystemClock
 from logd.errors import (
     InvalidRecordError,

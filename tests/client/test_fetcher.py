@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from logd.client.batch import ProducerBatch
 from logd.client.config import ConsumerConfig, parse_config
-from logd.client.fetch_buffer import FetchBuffer
-from logd.client.fetcher import Fetcher
-from logd.client.metadata import MetadataCache
-from logd.client.subscription import RESET_EARLIEST, SubscriptionState
+from logd.client.consumer.fetch_buffer import FetchBuffer
+from logd.client.consumer.fetcher import Fetcher
+from logd.client.consumer.subscription import RESET_EARLIEST, SubscriptionState
+from logd.client.producer.batch import ProducerBatch
+from logd.client.transport.metadata import MetadataCache
 from logd.client.types import BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata
 from logd.client.types import TopicPartition as TP
 from logd.clock import ManualClock

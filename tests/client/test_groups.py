@@ -8,21 +8,22 @@ import asyncio
 import pytest
 
 from logd.client.config import ConsumerConfig, parse_config
-from logd.client.fetch_buffer import FetchBuffer, RecordReader
-from logd.client.group_assign import (
-    GroupMember,
+from logd.client.consumer.fetch_buffer import FetchBuffer, RecordReader
+from logd.client.consumer.group_side import GroupSide, Mode, topic_matcher
+from logd.client.consumer.subscription import RESET_EARLIEST, SubscriptionState
+from logd.client.group.assign import (
     assigned_partitions,
     compute_assignment,
     group_topics,
     is_cooperative,
     subscription_protocols,
 )
-from logd.client.group_events import EventKind, RebalanceEvent
-from logd.client.group_side import GroupSide, Mode, topic_matcher
-from logd.client.subscription import OFFSET_STORED, RESET_EARLIEST, SubscriptionState
-from logd.client.types import OFFSET_INVALID, TopicPartition
+from logd.client.group.events import RebalanceEvent
+from logd.client.group.steps import EventKind
+from logd.client.types import OFFSET_INVALID, OFFSET_STORED, TopicPartition
 from logd.clock import ManualClock
 from logd.errors import InvalidConfigError, InvalidRequestError
+from logd.groups.messages import JoinGroupMember
 from partitioning import decode_subscription
 
 
@@ -75,7 +76,7 @@ def test_subscriptions_carry_owned_partitions_and_the_leader_assigns_everyone() 
     assert (sub.topics, [tuple(tp) for tp in sub.owned_partitions], sub.generation_id) == (
         ("t",), [("t", 1)], 7)  # fmt: skip
     fresh = subscription_protocols(["range"], ["t"], [], -1)[0][1]
-    members = [GroupMember("m1", None, data), GroupMember("m2", None, fresh)]
+    members = [JoinGroupMember("m1", None, data), JoinGroupMember("m2", None, fresh)]
     assert group_topics(members) == {"t"}
     out = compute_assignment("cooperative-sticky", members, {"t": 4})
     got = {m: assigned_partitions(b) for m, b in out.items()}
@@ -83,7 +84,7 @@ def test_subscriptions_carry_owned_partitions_and_the_leader_assigns_everyone() 
     assert ("t", 1) in got["m1"]  # sticky: it keeps what it owned
     assert is_cooperative("cooperative-sticky") and not is_cooperative("range")
     # A member whose bytes cannot be read gets nothing; the others are served.
-    out = compute_assignment("range", [*members, GroupMember("m3", None, b"\xff")], {"t": 4})
+    out = compute_assignment("range", [*members, JoinGroupMember("m3", None, b"\xff")], {"t": 4})
     assert assigned_partitions(out["m3"]) == []
 
 

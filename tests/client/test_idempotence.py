@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from logd.broker.producer_state import ProducerStateManager, producer_fields
-from logd.client.batch import ProducerBatch
-from logd.client.idempotence import MAX_EPOCH, WINDOW_BATCHES, Idempotence, restamp
+from logd.client.producer.batch import ProducerBatch
+from logd.client.producer.idempotence import MAX_EPOCH, WINDOW_BATCHES, Idempotence, restamp
 from logd.errors import (
     ErrorCode,
     InvalidProducerEpochError,

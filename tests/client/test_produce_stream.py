@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
-from logd.client.produce_stream import ProduceStream
+from logd.client.transport.produce_stream import ProduceStream
 from logd.errors import LogdError, NetworkError, RequestTimedOutError
 from logd.v1 import broker_pb2
 

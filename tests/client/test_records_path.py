@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from logd.client.batch import ProducerBatch
-from logd.client.fetch_buffer import CompletedFetch, FetchBuffer, RecordReader
-from logd.client.subscription import SubscriptionState
+from logd.client.consumer.fetch_buffer import CompletedFetch, FetchBuffer, RecordReader
+from logd.client.consumer.subscription import SubscriptionState
+from logd.client.producer.batch import ProducerBatch
 from logd.client.types import TIMESTAMP_CREATE_TIME, ConsumerRecord, TopicPartition
 from logd.errors import OffsetOutOfRangeError
 from logd.records import Compression, build_control_batch, decode_batch, split_batches, stamp

@@ -11,12 +11,12 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from logd.client.accumulator import Accumulator, TopicQueues
-from logd.client.batch import ProducerBatch
 from logd.client.config import ProducerConfig, parse_config
-from logd.client.idempotence import Idempotence
-from logd.client.metadata import MetadataCache
-from logd.client.sender import Sender
+from logd.client.producer.accumulator import Accumulator, TopicQueues
+from logd.client.producer.batch import ProducerBatch
+from logd.client.producer.idempotence import Idempotence
+from logd.client.producer.sender import Sender
+from logd.client.transport.metadata import MetadataCache
 from logd.client.types import BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata
 from logd.clock import ManualClock
 from logd.errors import (

@@ -8,11 +8,16 @@ from typing import Any
 import grpc
 import pytest
 
-from logd.client.batch import ProducerBatch
-from logd.client.delivery import BatchResults, QueuedDelivery
-from logd.client.metadata import MetadataCache, cluster_metadata_from_proto
-from logd.client.rpc import ERROR_CODE_KEY, error_from_proto, error_from_rpc
-from logd.client.subscription import RESET_EARLIEST, RESET_ERROR, RESET_LATEST, SubscriptionState
+from logd.client.consumer.subscription import (
+    RESET_EARLIEST,
+    RESET_ERROR,
+    RESET_LATEST,
+    SubscriptionState,
+)
+from logd.client.producer.batch import ProducerBatch
+from logd.client.producer.delivery import BatchResults, QueuedDelivery
+from logd.client.transport.metadata import MetadataCache, cluster_metadata_from_proto
+from logd.client.transport.rpc import ERROR_CODE_KEY, error_from_proto, error_from_rpc
 from logd.client.types import OFFSET_BEGINNING, OFFSET_END, RecordMetadata, TopicPartition
 from logd.errors import (
     InvalidRecordError,

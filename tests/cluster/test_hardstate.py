@@ -3,6 +3,7 @@ hands its terms and votes to it, on real files in a tmp dir."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from logd.cluster import hardstate
 from logd.cluster.hardstate import JOURNAL_FILE, HardStateJournal, decode_records, encode_record
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.raft_state import RaftState, RaftStateFile, encode
+from logd.errors import KafkaStorageError
 from logd.storage import Log
+from logd.storage.faults import FAULTS
+from logd.storage.io_errors import DiskFullError
 from replication import ConfState, HardState, Ready
 
 CONF = ((-1, ConfState.of([0, 1, 2])),)
@@ -186,3 +190,47 @@ def test_a_partition_with_a_durable_incarnation_writes_no_side_file_to_vote(
     # The same name in another life of the topic (deleted, created again): nothing of it.
     other = _partition(path, journal, incarnation=43)
     assert other.fresh and other.initial_state().hard_state.vote is None
+
+
+def test_a_failed_append_is_undone_and_its_records_written_by_the_next_flush(
+    tmp_path: Path,
+) -> None:
+    """Issue 24: a full disk (ENOSPC on the journal) refuses the flush with a typed error,
+    keeps what was staged and leaves no half record; the next flush writes it all."""
+    journal = HardStateJournal(tmp_path)
+    journal.stage("a-0", 1, HardState(1, 1, -1))
+    journal.flush()
+    size = (tmp_path / JOURNAL_FILE).stat().st_size
+    journal.stage("a-0", 1, HardState(2, 0, -1))
+    journal.stage("b-0", 2, HardState(5, None, -1))
+    FAULTS.fail_writes(JOURNAL_FILE, errno.ENOSPC, 1)
+    try:
+        with pytest.raises(DiskFullError, match="ENOSPC"):
+            journal.flush()
+    finally:
+        FAULTS.clear()
+    assert (tmp_path / JOURNAL_FILE).stat().st_size == size
+    assert journal.dirty and journal.failed is None
+    journal.flush()
+    journal.close()
+    again = HardStateJournal(tmp_path)
+    assert again.get("a-0", 1) == HardState(2, 0, -1)
+    assert again.get("b-0", 2) == HardState(5, None, -1)
+    again.close()
+
+
+def test_a_failed_fsync_stops_the_journal_for_good(tmp_path: Path) -> None:
+    """No retry after a failed fsync (what the page cache held may not be on disk): every
+    later flush refuses, and closing says so instead of raising."""
+    journal = HardStateJournal(tmp_path)
+    journal.stage("a-0", 1, HardState(1, 1, -1))
+    FAULTS.fail_fsyncs(JOURNAL_FILE, errno.EIO, 1)
+    try:
+        with pytest.raises(KafkaStorageError, match="EIO"):
+            journal.flush()
+    finally:
+        FAULTS.clear()
+    assert journal.failed is not None and "restart the broker" in journal.failed
+    with pytest.raises(KafkaStorageError):
+        journal.flush()
+    journal.close()

@@ -23,6 +23,7 @@ Owned by one test's thread; the workload runs its own threads.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ from tests.fault.workload import (
     final_partitions,
 )
 from tests.integration.cluster import BrokerProcess, Cluster
+from tests.integration.small_disk import small_disk
 
 __all__ = ["BROKER_CONFIG", "RunConfig", "RunResult", "run"]
 
@@ -88,6 +90,9 @@ class RunConfig:
     settle_timeout_s: float = 60.0
     #: Small segments, so runs roll some and the disk faults have sealed ones to hit.
     segment_bytes: int = 64 * 1024
+    #: Each broker on a tmpfs of this size of its own (0: the test's directory); the
+    #: ``disk-full`` kind needs it (it fills the target's filesystem).
+    disk_bytes: int = 0
     workload: WorkloadConfig = dataclasses.field(default_factory=WorkloadConfig)
     #: Partitions of a topic nobody writes to (issue 21): their Raft groups go quiet, and
     #: every settle waits until each of them is led and in sync again after the fault.
@@ -136,6 +141,15 @@ def run(root: Path, config: RunConfig) -> RunResult:
     faults = schedule(config.seed, config.faults, kinds, config.nodes, config.hold, targets)
     print(f"fault schedule (seed {config.seed}): " + "; ".join(map(str, faults)), flush=True)
     cluster = _cluster(root, config)
+    with contextlib.ExitStack() as disks:
+        for broker in cluster if config.disk_bytes else ():
+            disks.enter_context(small_disk(broker.data_dir, config.disk_bytes))
+        return _run(root, config, started, faults, cluster)
+
+
+def _run(
+    root: Path, config: RunConfig, started: float, faults: list[FaultSpec], cluster: Cluster
+) -> RunResult:
     history = History(time.monotonic)
     problems: list[str] = []
     replicas: list[ReplicaLog] = []

@@ -21,7 +21,14 @@ Fault kinds:
   one drawn, or another drawn at the time when it holds no replica of that one; cut its
   active segment, flip a bit in a sealed segment, or delete an index:
   ``tests.fault.disk``), restart it: it must find the damage, get what it lost back from
-  the leader, and never serve bad data. Needs N > 1 (one replica cannot be repaired).
+  the leader, and never serve bad data. Needs N > 1 (one replica cannot be repaired);
+* ``disk-full`` -- fill the target broker's filesystem (each broker has its own small one:
+  ``RunConfig.disk_bytes``) below its free-space reserve with a ballast file, then delete
+  it (issue 24): the broker refuses writes, hands its leaderships to replicas with space and
+  holds back as a follower; the others keep acknowledging; with space back it catches up by
+  itself. Needs N > 1 (one broker with a full disk acknowledges nothing until healed);
+* ``slow-disk`` -- every fsync of the target broker sleeps ``fsync_delay_ms`` first
+  (``InjectFault``) for the hold, then not. Needs N > 1 (the fault hook).
 
 :func:`schedule` is pure: the same seed gives the same faults, printed before the run so a
 failing seed is replayed with ``--fault-seed``. How long a fault lasts is measured in the
@@ -37,6 +44,7 @@ import dataclasses
 import enum
 import importlib.util
 import math
+import os
 import random
 from pathlib import Path
 from typing import Protocol
@@ -51,6 +59,7 @@ from tests.fault.disk import (
     segments,
 )
 from tests.integration.cluster import Cluster
+from tests.integration.small_disk import fill
 
 __all__ = [
     "OFFSETS_TOPIC",
@@ -77,10 +86,19 @@ class FaultKind(enum.Enum):
     PARTITION = "partition"
     TRANSFER = "transfer"
     DISK = "disk"
+    DISK_FULL = "disk-full"
+    SLOW_DISK = "slow-disk"
 
 
 #: Kinds that need more than one broker.
-_CLUSTER_KINDS = frozenset({FaultKind.PARTITION, FaultKind.TRANSFER, FaultKind.DISK})
+_CLUSTER_KINDS = frozenset({
+    FaultKind.PARTITION, FaultKind.TRANSFER, FaultKind.DISK, FaultKind.DISK_FULL,
+    FaultKind.SLOW_DISK,
+})  # fmt: skip
+#: Kinds that need the broker-to-broker fault hook.
+_HOOK_KINDS = frozenset({FaultKind.PARTITION, FaultKind.SLOW_DISK})
+#: How slow a ``slow-disk`` fault makes each fsync, ms (drawn per fault).
+FSYNC_DELAYS_MS = (20, 300)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +118,8 @@ class FaultSpec:
     damage: str = ""
     #: Drawn with the schedule: what picks the damaged byte.
     seed: int = 0
+    #: For a slow disk: how long each fsync sleeps first.
+    fsync_delay_ms: int = 0
 
     def __str__(self) -> str:
         where = f"broker {self.target}"
@@ -110,6 +130,8 @@ class FaultSpec:
             where = " ".join(f"{t}-{p}" for t, p in self.moves) + f" to broker {self.target}"
         elif self.kind is FaultKind.DISK:
             where += f" ({self.damage} {self.damaged[0]}-{self.damaged[1]})"
+        elif self.kind is FaultKind.SLOW_DISK:
+            where += f" ({self.fsync_delay_ms} ms a fsync)"
         return f"{self.kind.value} {where} for {self.hold} ops"
 
 
@@ -125,7 +147,7 @@ def available_kinds(nodes: int, wanted: tuple[str, ...]) -> tuple[FaultKind, ...
         kind = FaultKind(name)
         if kind in _CLUSTER_KINDS and nodes < 2:
             continue
-        if kind is FaultKind.PARTITION and not hook_in_build():
+        if kind in _HOOK_KINDS and not hook_in_build():
             continue
         kinds.append(kind)
     assert kinds, f"no fault kind of {wanted} applies to {nodes} node(s)"
@@ -174,6 +196,9 @@ def schedule(
             damage = rng.choice(DAMAGES)
             faults.append(FaultSpec(kind, target, ops, damaged=damaged, damage=damage,
                                     seed=rng.randrange(2**32)))  # fmt: skip
+        elif kind is FaultKind.SLOW_DISK:
+            delay = rng.randint(*FSYNC_DELAYS_MS)
+            faults.append(FaultSpec(kind, target, ops, fsync_delay_ms=delay))
         else:
             faults.append(FaultSpec(kind, target, ops))
     return faults
@@ -212,6 +237,9 @@ class GrpcFaultHook:
 
     def clear(self, node: int) -> None:
         self._call(node, clear=True)
+
+    def slow_fsync(self, node: int, delay_ms: int) -> None:
+        self._call(node, fsync_delay_ms=delay_ms)
 
 
 class LeadershipHook(Protocol):
@@ -256,6 +284,7 @@ class Nemesis:
         self._hook = hook
         self._leadership = leadership
         self.outcomes: collections.Counter[str] = collections.Counter()
+        self._ballast: Path | None = None
 
     def inject(self, fault: FaultSpec) -> None:
         broker = self._cluster[fault.target]
@@ -265,6 +294,12 @@ class Nemesis:
                 self.outcomes[self._damage(fault)] += 1
         elif fault.kind is FaultKind.PAUSE:
             broker.pause()
+        elif fault.kind is FaultKind.DISK_FULL:
+            self._ballast = _fill_below_reserve(broker.data_dir)
+            self.outcomes["disk-full filled"] += 1
+        elif fault.kind is FaultKind.SLOW_DISK:
+            assert isinstance(self._hook, GrpcFaultHook), "a slow disk needs the fault hook"
+            self._hook.slow_fsync(fault.target, fault.fsync_delay_ms)
         elif fault.kind is FaultKind.TRANSFER:
             assert self._leadership is not None, "a transfer needs the admin hook"
             for topic, partition in fault.moves:
@@ -302,6 +337,21 @@ class Nemesis:
         elif fault.kind is FaultKind.PARTITION:
             assert self._hook is not None
             self._hook.clear(fault.target)
+        elif fault.kind is FaultKind.DISK_FULL and self._ballast is not None:
+            self._ballast.unlink()
+            self._ballast = None
+        elif fault.kind is FaultKind.SLOW_DISK:
+            assert isinstance(self._hook, GrpcFaultHook)
+            self._hook.slow_fsync(fault.target, 0)
+
+
+def _fill_below_reserve(data_dir: Path) -> Path:
+    """A ballast file leaving half the broker's default reserve (5 % of its filesystem)
+    free; the disk must be the broker's own (``RunConfig.disk_bytes``)."""
+    st = os.statvfs(data_dir)
+    total = st.f_blocks * st.f_frsize
+    assert total < 1 << 32, f"{data_dir} is not a small filesystem of its own ({total} B)"
+    return fill(data_dir, total * 5 // 100 // 2, name="fault-ballast")
 
 
 def _hosted(data_dir: Path, topic: str, partition: int, rng: random.Random) -> Path | None:

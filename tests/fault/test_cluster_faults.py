@@ -53,6 +53,24 @@ def test_a_short_cluster_fault_run_loses_nothing(
     assert result.check.stats["final_read"] >= 5 * (1 + 3)
 
 
+def test_a_cluster_run_with_full_and_slow_disks_loses_nothing(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Issue 24: brokers on their own small filesystems; one at a time fills below its
+    reserve (then the ballast goes) or fsyncs slowly, with kills between. Every settle
+    needs the cluster healthy again (no broker degraded) and more acknowledged."""
+    config = RunConfig(
+        nodes=fault_nodes(request.config), faults=8,
+        seed=fault_seed(request.config, 20), kinds=("disk-full", "slow-disk", "kill"),
+        hold=(50, 600), disk_bytes=256 << 20,
+    )  # fmt: skip
+    result = run(tmp_path / "run", config)
+    request.node.user_properties.append(("summary", result.summary()))
+    result.assert_ok()
+    assert {f.kind.value for f in result.faults} == {"disk-full", "slow-disk", "kill"}
+    assert result.outcomes.get("disk-full filled", 0) >= 1
+
+
 @pytest.mark.parametrize("damage", ["cut", "flip", "delete-index"])
 def test_a_damaged_follower_is_repaired_from_the_leader(tmp_path: Path, damage: str) -> None:
     nodes = 3

@@ -4,15 +4,18 @@ that dies is reported and the others keep serving."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from logd.broker.listeners import LISTENERS
 from logd.client import Admin, NewTopic, Producer, RecordMetadata
 from tests.helpers import free_port, wait_until
 
@@ -27,21 +30,35 @@ _IGNORING_SIGINT = (
 )
 
 
-def _start_dev(tmp_path: Path) -> tuple[int, Path, subprocess.Popen[bytes]]:
+def _start_dev(tmp_path: Path) -> tuple[int, Path, subprocess.Popen[bytes], dict[str, int]]:
     """``logd dev --nodes 3`` on three free ports, started as a non-interactive shell starts
     a background job: with SIGINT ignored (POSIX), so Ctrl-C works only because ``logd
-    dev`` handles it itself. Returns the first port, the output file and the process."""
-    port = free_port()
-    while any(_taken(port + i) for i in range(3)):
-        port = free_port()
+    dev`` handles it itself. Returns the first port, the output file, the process and
+    each listener's first port."""
+    port = _three_free_ports()
+    listeners, bases = _listener_flags()
     out = tmp_path / "dev.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-c", _IGNORING_SIGINT, "dev", "--nodes", "3",
-             "--data-dir", str(tmp_path / "dev"), "--port", str(port)],
+             "--data-dir", str(tmp_path / "dev"), "--port", str(port), *listeners],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    return port, out, proc
+    return port, out, proc, bases
+
+
+def _listener_flags() -> tuple[list[str], dict[str, int]]:
+    """Every listener beside gRPC on three free ports too (flags, first ports): the defaults
+    (9092, 8081 …) may be taken by another test or anyone's `make run`."""
+    bases = {spec.name: _three_free_ports() for spec in LISTENERS}
+    return [a for spec in LISTENERS for a in (spec.flag, f"127.0.0.1:{bases[spec.name]}")], bases
+
+
+def _three_free_ports() -> int:
+    port = free_port()
+    while any(_taken(port + i) for i in range(3)):
+        port = free_port()
+    return port
 
 
 def _node_pids(out: Path) -> dict[int, int]:
@@ -61,12 +78,17 @@ def _kill_all(proc: subprocess.Popen[bytes], out: Path) -> None:
 
 
 def test_dev_runs_a_three_node_cluster_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
-    port, out, proc = _start_dev(tmp_path)
+    port, out, proc, bases = _start_dev(tmp_path)
     try:
         wait_until(lambda: b"Ctrl-C" in out.read_bytes(), timeout=90, message="dev to serve")
         text = out.read_text()
         brokers = ",".join(f"127.0.0.1:{port + i}" for i in range(3))
         assert f"export LOGD_BROKERS={brokers}" in text
+        registry = bases["registry"]
+        for i in range(3):  # node i's registry on the first node's port + i, and serving
+            assert f"registry 127.0.0.1:{registry + i}" in text
+            with urllib.request.urlopen(f"http://127.0.0.1:{registry + i}/subjects") as answer:
+                assert json.load(answer) == []
         with Admin(brokers=brokers) as admin:
             info = admin.describe_cluster()
         assert sorted(b.node_id for b in info.brokers) == [0, 1, 2]
@@ -84,7 +106,7 @@ def test_dev_keeps_serving_when_a_node_is_killed(tmp_path: Path) -> None:
     """What a user trying failover does: ``kill -9`` the leader of a replicated partition
     (its pid is in the banner). ``logd dev`` says so in one line, the two others keep
     taking acks=all writes, and Ctrl-C then exits 1 (a node died) after stopping them."""
-    port, out, proc = _start_dev(tmp_path)
+    port, out, proc, _ = _start_dev(tmp_path)
     try:
         wait_until(lambda: b"Ctrl-C" in out.read_bytes(), timeout=90, message="dev to serve")
         pids = _node_pids(out)
@@ -147,17 +169,16 @@ def test_dev_secure_serves_mtls_with_sasl_and_prints_how_to_connect(tmp_path: Pa
     printed settings (CA, client certificate, admin user and password) connect, the printed
     kcat commands produce and consume over SASL_SSL as printed, and the same command with a
     wrong password fails, saying why."""
-    from logd.client.security_admin import SecurityAdmin
+    from logd.client import SecurityAdmin
     from logd.errors import LogdError, SaslAuthenticationFailedError
 
-    port = free_port()
-    while any(_taken(port + i) for i in range(3)):
-        port = free_port()
+    port = _three_free_ports()
+    listeners, _ = _listener_flags()
     out = tmp_path / "dev.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-c", _IGNORING_SIGINT, "dev", "--secure", "--nodes", "3",
-             "--data-dir", str(tmp_path / "dev"), "--port", str(port)],
+             "--data-dir", str(tmp_path / "dev"), "--port", str(port), *listeners],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from logd.client import Admin, NewTopic
-from logd.client.security_admin import SecurityAdmin
+from logd.client import Admin, NewTopic, SecurityAdmin
 from logd.security.acl import (
     AccessControlEntry,
     AclBinding,

@@ -19,8 +19,7 @@ from typing import Any
 import grpc
 import pytest
 
-from logd.client import Admin, Consumer, NewTopic, Producer, TopicPartition
-from logd.client.security_admin import SecurityAdmin
+from logd.client import Admin, Consumer, NewTopic, Producer, SecurityAdmin, TopicPartition
 from logd.errors import (
     BrokerUnavailableError,
     ClusterAuthorizationFailedError,

@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from logd.broker.listeners import LISTENERS
 from logd.errors import ErrorCode
+from logd.node.frontends import FRONT_ENDS
 from logd.node.listeners import read_listeners
 from logd.v1 import admin_pb2, broker_pb2
 from tests.helpers import free_port, wait_until
@@ -51,7 +52,10 @@ def test_health_and_reflection(broker: BrokerProcess) -> None:
     # Every listener that exists reports the address it bound; the others (no front end
     # yet) were given free ports by the harness and are simply not started.
     assert f"listener grpc {broker.address}\n" in out
-    assert broker.bound() == {"grpc": broker.address}
+    served = {name: broker.listeners[name] for name in FRONT_ENDS}
+    assert broker.bound() == {"grpc": broker.address, **served}
+    for name, address in served.items():
+        assert f"listener {name} {address}\n" in out
 
 
 @pytest.fixture

@@ -58,6 +58,8 @@ ACTIONS: dict[str, Need] = {
     "metadata": Need(Op.DESCRIBE, RT.TOPIC),
     # Kafka's DescribeCluster needs no ACL (only its authorized-operations field would).
     "describe_cluster": Need(Op.DESCRIBE, RT.CLUSTER, authenticated_only=True),
+    # This broker's health (issue 24): what DescribeCluster already tells, for one broker.
+    "health": Need(Op.DESCRIBE, RT.CLUSTER, authenticated_only=True),
     "create_topics": Need(Op.CREATE, RT.TOPIC, cluster_operation=Op.CREATE),
     "delete_topics": Need(Op.DELETE, RT.TOPIC),
     "list_topics": Need(Op.DESCRIBE, RT.TOPIC, filter=True),

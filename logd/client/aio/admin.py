@@ -18,11 +18,11 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from logd.client.config import AdminConfig, parse_config
-from logd.client.connection import Connection, ConnectionPool
-from logd.client.group_admin import GroupAdmin
-from logd.client.group_types import GroupDescription, GroupListing
-from logd.client.metadata import Metadata
-from logd.client.rpc import error_from_proto
+from logd.client.group.admin import GroupAdmin
+from logd.client.group.types import GroupDescription, GroupListing
+from logd.client.transport.connection import Connection, ConnectionPool
+from logd.client.transport.metadata import Metadata
+from logd.client.transport.rpc import error_from_proto
 from logd.client.types import (
     BrokerInfo,
     ClusterInfo,
@@ -249,7 +249,22 @@ class AsyncAdmin:
     async def describe_cluster(self) -> ClusterInfo:
         request = admin_pb2.DescribeClusterRequest()
         resp: Any = await self._call(lambda c: c.unary(c.admin.DescribeCluster, request))
-        brokers = [BrokerInfo(b.node_id, b.host, b.port, b.alive, b.rack) for b in resp.brokers]
+        brokers = [
+            BrokerInfo(
+                b.node_id,
+                b.host,
+                b.port,
+                b.alive,
+                b.rack,
+                b.degraded,
+                b.warning,
+                b.disk_free_bytes,
+                b.disk_total_bytes,
+                b.disk_reserve_bytes,
+                b.log_bytes,
+            )
+            for b in resp.brokers
+        ]
         brokers.sort(key=lambda b: b.node_id)
         return ClusterInfo(resp.cluster_id, resp.controller_id, brokers)
 

@@ -5,7 +5,7 @@ decoded lazily as they are taken. With ``group_id``, ``subscribe()`` joins the g
 membership runs as tasks of the same loop, and rebalance steps (commit on revoke, the
 ``on_assign``/``on_revoke``/``on_lost`` callbacks, plain functions or coroutines) are served
 at the start of ``getone()``/``getmany()`` -- the poll boundary, where every record returned
-before counts as processed (see :mod:`logd.client.group_side`).
+before counts as processed (see :mod:`logd.client.consumer.group_side`).
 
 Not thread-safe: use it from the event loop it was started on.
 """
@@ -14,27 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import nullcontext
 from types import TracebackType
 from typing import Any
 
 from logd.client.config import ConsumerConfig, parse_config
-from logd.client.consumer import commit_offsets, default_reset
-from logd.client.consumer_core import ConsumerCore
-from logd.client.fetch_buffer import FetchBuffer, RecordReader
-from logd.client.group_events import EventKind, RebalanceEvent
-from logd.client.group_side import Callback, GroupSide, Mode, topic_matcher
-from logd.client.membership import GroupMembership
-from logd.client.subscription import SubscriptionState, check_partition
+from logd.client.consumer import actions
+from logd.client.consumer.core import ConsumerCore, reading_side
+from logd.client.consumer.group_side import Callback, GroupSide, Mode, topic_matcher
+from logd.client.consumer.subscription import check_partition
+from logd.client.group.membership import GroupMembership
 from logd.client.types import OFFSET_BEGINNING, OFFSET_END, ConsumerRecord, TopicPartition
 from logd.clock import Clock, SystemClock
-from logd.errors import InvalidRequestError, LogdError, NetworkError
+from logd.errors import InvalidRequestError, NetworkError
 from logd.records.filtered import RecordFilter
 
 __all__ = ["AsyncConsumer"]
-
-_log = logging.getLogger(__name__)
 
 
 class AsyncConsumer:
@@ -53,11 +49,7 @@ class AsyncConsumer:
         ``logd.client.patterns.filters``). Positions and commits move past dropped records."""
         self.config: ConsumerConfig = parse_config(ConsumerConfig, config, options)
         self._clock = clock or SystemClock()
-        self._subs = SubscriptionState(default_reset(self.config))
-        self._buffer = FetchBuffer(self.config.max_buffered_bytes)
-        self._reader = RecordReader(
-            self._subs, self._buffer, self.config.max_buffered_bytes, record_filter
-        )
+        self._subs, self._buffer, self._reader = reading_side(self.config, record_filter)
         self._arrived = asyncio.Event()
         self._buffer.on_put = self._arrived.set
         self._core: ConsumerCore | None = None
@@ -68,14 +60,9 @@ class AsyncConsumer:
         """Connect (BrokerUnavailableError naming the addresses when none answers)."""
         if self._core is not None:
             return
-        core = ConsumerCore(
+        core = await ConsumerCore.started(
             self.config, self._clock, self._subs, self._buffer, threadsafe_wakeups=False
         )
-        try:
-            await core.start()
-        except BaseException:
-            await core.close()
-            raise
         self._core = core
         self._group = GroupSide(self.config, self._subs, self._reader, core.membership, self._clock)
 
@@ -133,11 +120,7 @@ class AsyncConsumer:
         return state.position
 
     def pause(self, *partitions: TopicPartition) -> None:
-        for state in self._subs.select(partitions):
-            state.paused = True
-            state.epoch += 1
-            if state.reset is None and state.position >= 0:
-                state.fetch_offset = state.position
+        for state in self._subs.pause(partitions):
             self._reader.drop(state)
 
     def resume(self, *partitions: TopicPartition) -> None:
@@ -180,16 +163,11 @@ class AsyncConsumer:
         if self._buffer.has_data:
             return True
         membership = self._core.membership if self._core is not None else None
-        if membership is not None:
-            membership.polling = True
         try:
-            await asyncio.wait_for(self._arrived.wait(), timeout)
+            with membership.inside_poll() if membership is not None else nullcontext():
+                await asyncio.wait_for(self._arrived.wait(), timeout)
         except TimeoutError:
             return False
-        finally:
-            if membership is not None:
-                membership.polling = False
-                membership.note_poll(self._clock.monotonic())
         return True
 
     async def getone(self) -> ConsumerRecord:
@@ -263,7 +241,7 @@ class AsyncConsumer:
     async def unsubscribe(self) -> None:
         """Give every partition up (commit, ``on_revoke``) and leave the group."""
         if self.group.mode == Mode.SUBSCRIBE:
-            await self._give_up_all()
+            await actions.run_async(self.group.give_up_actions(), self._execute)
             await self._membership().unsubscribe()
         self.group.mode = Mode.NONE
 
@@ -280,7 +258,7 @@ class AsyncConsumer:
         membership = self._membership()
         if isinstance(offsets, Mapping):
             offsets = [TopicPartition(tp.topic, tp.partition, o) for tp, o in offsets.items()]
-        wanted = commit_offsets(self.group, None, offsets)
+        wanted = self.group.commit_offsets(None, offsets)
         await membership.commit(wanted)
         self.group.note_committed(wanted)
 
@@ -291,79 +269,30 @@ class AsyncConsumer:
         return found.get((tp.topic, tp.partition))
 
     async def _before_poll(self) -> None:
+        """At every poll boundary (see :meth:`GroupSide.poll_actions`)."""
         group = self.group
-        membership = group.membership
-        if membership is None or group.mode != Mode.SUBSCRIBE:
-            return
-        now = self._clock.monotonic()
-        membership.note_poll(now)
         if (
-            membership.fatal is None
-            and not membership.channel.pending
-            and now < group.next_auto_commit
+            group.membership is not None
+            and group.mode == Mode.SUBSCRIBE
+            and group.poll_due(self._clock.monotonic())
         ):
-            return
-        if membership.fatal is not None:
-            raise membership.fatal
-        channel = membership.channel
-        while channel.pending:
-            event = channel.take()
-            if event is not None:
-                await self._serve(event)
-        due = group.auto_commit_due()
-        if due:
-            group.note_committed(due)
-            task = asyncio.get_running_loop().create_task(self._commit_quietly(due))
-            self._commits.add(task)
-            task.add_done_callback(self._commits.discard)
+            await actions.run_async(group.poll_actions(), self._execute)
 
-    async def _serve(self, event: RebalanceEvent) -> None:
-        group = self.group
-        callback = group.callback(event.kind)
-        try:
-            if event.kind is EventKind.ASSIGN:
-                added = group.apply(event)
-                self.core.fetcher.wakeup()
-                await _invoke(callback, self, added)
-                return
-            parts = [TopicPartition(tp.topic, tp.partition) for tp in event.partitions]
-            try:
-                await self._commit_or_log(group.commit_on_revoke(event))
-                await _invoke(callback, self, parts)
-            finally:
-                group.apply(event)
-        finally:
-            self._membership().channel.complete(event)
-
-    async def _commit_or_log(self, offsets: dict[tuple[str, int], int]) -> None:
-        if not offsets:
-            return
-        try:
-            await self._membership().commit(offsets)
-            self.group.note_committed(offsets)
-        except LogdError as exc:
-            _log.warning("commit of %d partition(s) failed: %s", len(offsets), exc)
-
-    async def _commit_quietly(self, offsets: dict[tuple[str, int], int]) -> None:
-        try:
-            await self._membership().commit(offsets)
-        except LogdError as exc:
-            self.group.commit_failed = True
-            _log.warning("auto-commit of %d partition(s) failed: %s", len(offsets), exc)
-
-    async def _give_up_all(self) -> None:
-        group = self.group
-        owned = [TopicPartition(s.topic, s.partition) for s in self._subs.partitions.values()]
-        if not owned:
-            return
-        if self.config.enable_auto_commit:
-            await self._commit_or_log(group.changed(group.positions()))
-        try:
-            await _invoke(group.on_revoke, self, owned)
-        except Exception:
-            _log.exception("on_revoke failed while giving the partitions up")
-        self._reader.drop()
-        self._subs.assign([])
+    async def _execute(self, action: actions.Action) -> Any:
+        """One action of :mod:`logd.client.consumer.actions`, on the consumer's loop."""
+        if isinstance(action, actions.CommitNow):
+            return await self.group.grouped.commit(action.offsets)
+        if isinstance(action, actions.Invoke):
+            result = action.callback(self, action.partitions)
+            return await result if inspect.isawaitable(result) else result
+        if isinstance(action, actions.WakeFetcher):
+            return self.core.fetcher.wakeup()
+        task = asyncio.get_running_loop().create_task(
+            self.group.commit_in_background(action.offsets)
+        )
+        self._commits.add(task)
+        task.add_done_callback(self._commits.discard)
+        return None
 
     # -- closing ---------------------------------------------------------------------------------
 
@@ -372,7 +301,7 @@ class AsyncConsumer:
         member does not leave) and release the connections."""
         group = self._group
         if self._core is not None and group is not None and group.mode == Mode.SUBSCRIBE:
-            await self._give_up_all()
+            await actions.run_async(group.give_up_actions(), self._execute)
         for task in list(self._commits):
             await asyncio.gather(task, return_exceptions=True)
         core, self._core = self._core, None
@@ -394,13 +323,3 @@ class AsyncConsumer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-
-
-async def _invoke(
-    callback: Callback | None, consumer: AsyncConsumer, parts: list[TopicPartition]
-) -> None:
-    if callback is None:
-        return
-    result = callback(consumer, parts)
-    if inspect.isawaitable(result):
-        await result

@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from logd.client.accumulator import TopicQueues
-from logd.client.batch import RECORD_OVERHEAD
 from logd.client.config import ProducerConfig, parse_config
-from logd.client.delivery import BatchResults, LoopDelivery
-from logd.client.producer_core import ProducerCore
+from logd.client.producer.accumulator import TopicQueues
+from logd.client.producer.batch import RECORD_OVERHEAD
+from logd.client.producer.core import ProducerCore
+from logd.client.producer.delivery import BatchResults, LoopDelivery
 from logd.client.types import Header, RecordMetadata
 from logd.clock import Clock, SystemClock
 from logd.errors import NetworkError, RequestTimedOutError

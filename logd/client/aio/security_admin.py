@@ -5,7 +5,7 @@ Users are created Kafka's way: the client draws a salt and sends the *salted* pa
 the password. Per-item errors in an answer are raised, the first one first.
 
 Not thread-safe: use it from the event loop it was started on; the sync
-:class:`logd.client.security_admin.SecurityAdmin` runs one in a background thread.
+:class:`logd.client.sync.security_admin.SecurityAdmin` runs one in a background thread.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from logd.client.config import AdminConfig, parse_config
-from logd.client.connection import Connection, ConnectionPool
-from logd.client.rpc import error_from_proto
+from logd.client.transport.connection import Connection, ConnectionPool
+from logd.client.transport.rpc import error_from_proto
 from logd.errors import LogdError, NetworkError
 from logd.security.acl import AclBinding, AclBindingFilter
 from logd.security.quota import QuotaEntity

@@ -38,9 +38,9 @@ from typing import Any, Final
 from logd.client.aio.admin import AsyncAdmin
 from logd.client.aio.consumer import AsyncConsumer
 from logd.client.aio.producer import AsyncProducer
-from logd.client.consumer import Consumer
-from logd.client.loop_thread import shared_loop
-from logd.client.producer import Producer
+from logd.client.sync.consumer import Consumer
+from logd.client.sync.loop_thread import shared_loop
+from logd.client.sync.producer import Producer
 from logd.client.types import OFFSET_BEGINNING, OFFSET_END, ConsumerRecord, NewTopic, TopicPartition
 from logd.errors import InvalidRequestError, LogdError, RequestTimedOutError, UnknownServerError
 from logd.records.record import Header

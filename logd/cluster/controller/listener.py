@@ -156,7 +156,11 @@ class ControllerListener:
         self._maybe_compact()
 
     def on_storage_error(self, error: LogdError) -> None:
-        _log.error("the metadata log is unreadable (%s); this broker no longer follows it", error)
+        # Damage to read, or a failed fsync: the metadata log is not reopened in-process
+        # (what the controller applied would have to be unwound); a restart recovers it.
+        self._state.failed = str(error)
+        _log.error("the metadata log failed (%s); this broker no longer follows it until it "
+                   "is restarted", error)  # fmt: skip
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         state = self._state
@@ -200,6 +204,8 @@ class ControllerListener:
                     for listener in list(self._listeners):
                         try:
                             await listener(before, after)
+                        except LogdError as exc:  # an expected failure: one line, no trace
+                            _log.error("metadata listener failed at offset %d: %s", offset, exc)
                         except Exception:
                             _log.exception("metadata listener failed at offset %d", offset)
                 self.published = max(self.published, offset)

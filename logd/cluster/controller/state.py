@@ -18,7 +18,7 @@ from collections.abc import Callable
 from logd.cluster.controller.image import MetadataImage
 from logd.cluster.driver import RaftGroup
 from logd.cluster.table import LeaderTable
-from logd.metadata.types import BrokerMeta, HostPort
+from logd.metadata.types import UNKNOWN_STORAGE, BrokerMeta, BrokerStorage, HostPort
 from replication import Role
 
 __all__ = ["ControllerState"]
@@ -38,6 +38,10 @@ class ControllerState:
     #: Called when a write waits for the other brokers, and when this broker published
     #: new metadata: heartbeat now rather than at the next interval.
     propagating: Callable[[], None] = lambda: None
+    #: Why the metadata log stopped (a failed fsync, damage); None while it works.
+    failed: str | None = None
+    #: This broker's own disk, fresher than what the table echoes (the node sets it).
+    local_storage: Callable[[], BrokerStorage] = lambda: UNKNOWN_STORAGE
 
     @property
     def is_leader(self) -> bool:

@@ -85,7 +85,7 @@ class ControllerStore:
         applied = self.listener.restore()
         self.state.group = self._driver.add_group(
             METADATA_GROUP, self._storage, self.listener, apply_entries=True, applied=applied,
-            campaign=campaign,
+            campaign=campaign, exempt=True,
             # Never quiet: broker liveness, which wakes quiet partitions, comes from it.
             quiesce=False,
         )  # fmt: skip
@@ -102,6 +102,11 @@ class ControllerStore:
     @property
     def group(self) -> RaftGroup | None:
         return self.state.group
+
+    @property
+    def failed(self) -> str | None:
+        """Why the metadata log stopped (a failed fsync, damage); None while it works."""
+        return self.state.failed
 
     @property
     def is_leader(self) -> bool:

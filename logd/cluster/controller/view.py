@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from logd.cluster.controller.security_records import SecurityImage
 from logd.cluster.controller.state import ControllerState
 from logd.metadata.store import PartitionAssignment, TopicRecord
-from logd.metadata.types import BrokerMeta
+from logd.metadata.types import UNKNOWN_STORAGE, BrokerMeta
 
 __all__ = ["LocalLeadership", "MetadataView"]
 
@@ -54,8 +54,10 @@ class MetadataView:
             if meta is None:
                 address = state.peers[node_id]
                 meta = BrokerMeta(node_id, address.host, address.port)
-            alive = node_id == state.me.node_id or node_id in live
-            out.append(dataclasses.replace(meta, alive=alive))
+            me = node_id == state.me.node_id
+            alive = me or node_id in live
+            storage = state.local_storage() if me else state.table.storage.get(node_id)
+            out.append(dataclasses.replace(meta, alive=alive, storage=storage or UNKNOWN_STORAGE))
         return tuple(out)
 
     def topics(self) -> Mapping[str, TopicRecord]:

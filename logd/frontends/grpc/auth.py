@@ -24,8 +24,6 @@ Health and reflection answer anyone (they reveal nothing and probes need them).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextvars
 import inspect
 import logging
@@ -38,6 +36,7 @@ from logd.broker.seam import ANONYMOUS, BrokerSeam, Caller
 from logd.errors import ClusterAuthorizationFailedError, LogdError, SaslAuthenticationFailedError
 from logd.frontends.grpc.errors import abort
 from logd.security.certs import broker_node_id
+from logd.security.plain import parse_basic
 
 _log = logging.getLogger(__name__)
 
@@ -71,19 +70,6 @@ def client_id_of(metadata: dict[str, str]) -> str:
     """The client's name from its user agent (``logd-python/<client.id>``)."""
     agent = metadata.get("user-agent", "")
     return agent.split(" ", 1)[0].partition("/")[2] if agent.startswith("logd-") else ""
-
-
-def _basic(token: str) -> tuple[str, str]:
-    scheme, _, encoded = token.partition(" ")
-    try:
-        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        sep = ""
-    if scheme.lower() != "basic" or not sep:
-        raise SaslAuthenticationFailedError(
-            "authorization metadata must be 'Basic base64(user:pw)'"
-        )
-    return user, password
 
 
 def _peer_pem(context: grpc.aio.ServicerContext) -> bytes | None:
@@ -133,12 +119,12 @@ class Authentication(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             pem = _peer_pem(context)
             if token is not None:
                 try:
-                    user, password = _basic(token)
+                    credentials = parse_basic(token)
                 except LogdError:
                     await security.failed(_LISTENER, "bad authorization", context.peer())
                     raise
                 principal = await security.authenticate_password(
-                    user, password, _LISTENER, context.peer()
+                    credentials.username, credentials.password, _LISTENER, context.peer()
                 )
             elif pem is not None and security.authentication_required:
                 principal = await security.certificate_principal(pem, _LISTENER, context.peer())

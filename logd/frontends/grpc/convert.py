@@ -121,9 +121,13 @@ def list_offsets_response(
 
 
 def _broker_info(b: api.BrokerMeta) -> broker_pb2.BrokerInfo:
+    disk = b.storage
     return broker_pb2.BrokerInfo(
-        node_id=b.node_id, host=b.host, port=b.port, rack=b.rack, alive=b.alive
-    )
+        node_id=b.node_id, host=b.host, port=b.port, rack=b.rack, alive=b.alive,
+        degraded=disk.degraded, warning=disk.warning, disk_free_bytes=disk.free_bytes,
+        disk_total_bytes=disk.total_bytes, disk_reserve_bytes=disk.reserve_bytes,
+        log_bytes=disk.log_bytes,
+    )  # fmt: skip
 
 
 def metadata_response(meta: api.ClusterMetadata) -> broker_pb2.MetadataResponse:

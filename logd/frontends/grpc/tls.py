@@ -1,6 +1,6 @@
 """TLS for the gRPC listener: server credentials that reload when the files change (gRPC
 asks our fetcher on every new handshake), and the certificate a peer proved. (Channel
-credentials are the client's, ``logd.client.channel_security``, and the cluster
+credentials are the client's, ``logd.client.transport.channel_security``, and the cluster
 transport's.)
 
 gRPC calls the fetcher from one of its own threads; :meth:`TlsFiles.refresh` only replaces

@@ -27,7 +27,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from logd.client.security_admin import SecurityAdmin
+from logd.client import SecurityAdmin
 from logd.security.certs import issue, make_ca
 from tests.helpers import wait_until
 from tests.integration.cluster import BrokerProcess

@@ -1,0 +1,141 @@
+"""confluent-kafka's schema-registry serializers end to end on one real broker (issue 17):
+its ``SchemaRegistryClient`` on the registry listener, its ``Producer`` and ``Consumer`` on
+the Kafka listener, and logd's side (``logd consume``, logd's deserializers) reading what
+confluent-kafka wrote. Register, evolve compatibly, have an incompatible change refused
+with 409 and nothing stored, produce, consume, decode."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from logd.client.serde import JsonSchemaDeserializer, RegistryClient
+from tests.integration.cluster import BrokerProcess
+from tests.integration.kafka.conftest import bootstrap
+from tests.integration.registry_cli import logd, ok
+
+pytestmark = pytest.mark.integration
+
+USER = {"type": "record", "name": "User", "namespace": "ex", "fields": [
+    {"name": "name", "type": "string"}, {"name": "age", "type": "int"}]}  # fmt: skip
+#: USER with an optional field: BACKWARD compatible (the reader fills the default).
+USER_EMAIL = {**USER, "fields": [*USER["fields"],
+              {"name": "email", "type": ["null", "string"], "default": None}]}  # fmt: skip
+#: USER with a new field and no default: a BACKWARD reader cannot read the old records.
+USER_PHONE = {**USER, "fields": [*USER["fields"], {"name": "phone", "type": "string"}]}
+ORDER = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "Order",
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "item": {"type": "string"}},
+    "required": ["id", "item"],
+    "additionalProperties": False,
+}
+
+
+def _url(broker: BrokerProcess) -> str:
+    return f"http://{broker.bound()['registry']}"
+
+
+@pytest.fixture(scope="module")
+def registry(kafka_broker: BrokerProcess) -> SchemaRegistryClient:
+    return SchemaRegistryClient({"url": _url(kafka_broker)})
+
+
+def _produce(kafka: str, topic: str, values: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": kafka, "acks": "all"})
+    for value in values:
+        producer.produce(topic, value)
+    assert producer.flush(30) == 0
+
+
+def _consume(kafka: str, topic: str, n: int) -> Iterator[bytes]:
+    consumer = Consumer({"bootstrap.servers": kafka, "group.id": f"g-{topic}"})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    try:
+        deadline = time.monotonic() + 30
+        got = 0
+        while got < n and time.monotonic() < deadline:
+            message = consumer.poll(1)
+            if message is not None and message.error() is None:
+                got += 1
+                yield message.value()
+        assert got == n, f"{got} of {n} records within 30 s"
+    finally:
+        consumer.close()
+
+
+def _serialize(
+    serializer: Callable[[Any, SerializationContext], bytes | None], topic: str, value: Any
+) -> bytes:
+    data = serializer(value, SerializationContext(topic, MessageField.VALUE))
+    assert data is not None
+    return data
+
+
+def test_avro_serializer_round_trips_through_the_kafka_listener(
+    kafka_broker: BrokerProcess, registry: SchemaRegistryClient
+) -> None:
+    kafka, topic = bootstrap(kafka_broker), "users-avro"
+    v1 = AvroSerializer(registry, json.dumps(USER))
+    v2 = AvroSerializer(registry, json.dumps(USER_EMAIL))
+    _produce(kafka, topic, [
+        _serialize(v1, topic, {"name": "ada", "age": 36}),
+        _serialize(v2, topic, {"name": "bob", "age": 7, "email": "bob@example.com"}),
+    ])  # fmt: skip
+    subject = f"{topic}-value"
+    assert registry.get_versions(subject) == [1, 2]
+    # Incompatible (BACKWARD, the default): refused with 409, nothing stored.
+    with pytest.raises(SchemaRegistryError) as refused:
+        registry.register_schema(subject, Schema(json.dumps(USER_PHONE), "AVRO"))
+    assert refused.value.http_status_code == 409 and refused.value.error_code == 409
+    assert registry.get_versions(subject) == [1, 2]
+    with pytest.raises(SchemaRegistryError):
+        _serialize(AvroSerializer(registry, json.dumps(USER_PHONE)), topic, {})
+
+    # confluent-kafka reads both with the newest schema (the old record gets the default).
+    read = AvroDeserializer(registry, json.dumps(USER_EMAIL))
+    context = SerializationContext(topic, MessageField.VALUE)
+    assert [read(v, context) for v in _consume(kafka, topic, 2)] == [
+        {"name": "ada", "age": 36, "email": None},
+        {"name": "bob", "age": 7, "email": "bob@example.com"},
+    ]
+    # logd consume decodes each with its writer's schema, found by the id in the record.
+    out = ok(logd(kafka_broker, "consume", topic, "-o", "start:end"))
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["value"] for r in records] == [
+        {"name": "ada", "age": 36},
+        {"name": "bob", "age": 7, "email": "bob@example.com"},
+    ]
+    ids = [registry.get_version(subject, v).schema_id for v in (1, 2)]
+    assert [r["value_schema_id"] for r in records] == ids
+
+
+def test_json_schema_serializer_round_trips_through_the_kafka_listener(
+    kafka_broker: BrokerProcess, registry: SchemaRegistryClient
+) -> None:
+    kafka, topic = bootstrap(kafka_broker), "orders-json"
+    write = JSONSerializer(json.dumps(ORDER), registry)
+    orders = [{"id": 1, "item": "tea"}, {"id": 2, "item": "cake"}]
+    _produce(kafka, topic, [_serialize(write, topic, order) for order in orders])
+    registered = registry.get_latest_version(f"{topic}-value")
+    assert registered.schema.schema_type == "JSON" and registered.version == 1
+    # A value the schema refuses is not written.
+    with pytest.raises(Exception, match="item"):
+        _serialize(write, topic, {"id": 3})
+
+    values = list(_consume(kafka, topic, 2))
+    read = JSONDeserializer(json.dumps(ORDER), schema_registry_client=registry)
+    assert [read(v, SerializationContext(topic, MessageField.VALUE)) for v in values] == orders
+    ours = JsonSchemaDeserializer(RegistryClient(_url(kafka_broker)))
+    assert [ours(v) for v in values] == orders
