@@ -38,12 +38,12 @@ from bench.harness import Result, values_of
 from bench.logd_suite import PARTITIONS, LogdCluster, e2e_latency, produce_batch
 from logd.client import Admin, NewTopic, Producer
 
-__all__ = ["main"]
+__all__ = ["main", "topic_in_sync"]
 
 RESULTS = Path(__file__).with_name("results")
 
 
-def _topic(cluster: LogdCluster, partitions: int, replicas: int) -> str:
+def topic_in_sync(cluster: LogdCluster, partitions: int, replicas: int) -> str:
     name = f"bench-rf{replicas}-{uuid.uuid4().hex[:6]}"
     with Admin(brokers=cluster.brokers) as admin:
         admin.create_topics([NewTopic(name, partitions, replicas)])
@@ -114,18 +114,18 @@ def run(root: Path, records: int, latency_s: float, rate: int, failovers: int) -
     rows: list[Result] = []
     with LogdCluster(root, 3) as cluster:
         for rf in (1, 3):
-            topic = _topic(cluster, PARTITIONS, rf)
+            topic = topic_in_sync(cluster, PARTITIONS, rf)
             seconds = produce_batch(cluster.brokers, topic, "all", values, records)
             durability = f"3 nodes, RF={rf}, acks=all"
             rows.append(Result.throughput("logd", durability, "produce-batch", 100, records,
                                           seconds))  # fmt: skip
         for rf in (1, 3):
-            topic = _topic(cluster, PARTITIONS, rf)
+            topic = topic_in_sync(cluster, PARTITIONS, rf)
             lat = e2e_latency(cluster.brokers, topic, "all", 100, rate, latency_s)
             note = f"{rate:,} msgs/s, linger 0"
             rows.append(Result.latency("logd", f"3 nodes, RF={rf}, acks=all", "e2e-latency",
                                        100, lat, latency_s, note=note))  # fmt: skip
-        topic = _topic(cluster, 1, 3)
+        topic = topic_in_sync(cluster, 1, 3)
         times = [failover_once(cluster, topic) for _ in range(failovers)]
     by = {(r.workload, r.durability): r for r in rows}
     rf1 = by[("produce-batch", "3 nodes, RF=1, acks=all")].msgs_s or 0.0

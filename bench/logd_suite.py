@@ -76,9 +76,11 @@ class LogdCluster:
         extra: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         client: Mapping[str, Any] | None = None,
+        module: str = "logd.node",
     ) -> None:
         """``extra``: more broker flags (TLS, SASL: bench/tls_cost.py); ``client``: the
-        security settings the suite's own admin calls need then."""
+        security settings the suite's own admin calls need then; ``module``: what runs a
+        broker (``bench.traced_node``: one with latency probes, bench/latency_trace.py)."""
         self.root = root
         self.client = dict(client or {})
         root.mkdir(parents=True, exist_ok=True)
@@ -86,6 +88,8 @@ class LogdCluster:
         self.fsync = fsync
         ports = [free_port() for _ in range(size)]
         self.addresses = [f"127.0.0.1:{p}" for p in ports]
+        #: Each node's Kafka listener (Kafka clients' bootstrap addresses).
+        self.kafka_addresses = [f"127.0.0.1:{free_port()}" for _ in range(size)]
         # Node ids 0..N-1, as tests/integration/cluster.py numbers them.
         peers = ",".join(f"{i}@{a}" for i, a in enumerate(self.addresses))
         self.services: list[Service] = []
@@ -93,9 +97,10 @@ class LogdCluster:
             # Every other listener (Kafka, the registry …) on a free port: never the
             # defaults, which anyone's `make run` on this machine may hold.
             listeners = [a for spec in LISTENERS for a in (spec.flag, f"127.0.0.1:{free_port()}")]
-            argv = [sys.executable, "-m", "logd.node", "--listen", address,
+            argv = [sys.executable, "-m", module, "--listen", address,
                     "--data-dir", str(root / f"node{i + 1}"), "--fsync", fsync,
-                    "--log-level", "WARNING", *listeners, *extra]  # fmt: skip
+                    "--log-level", "WARNING", *listeners,
+                    "--kafka-listen", self.kafka_addresses[i], *extra]  # fmt: skip
             if size > 1:
                 argv += ["--node-id", str(i), "--peers", peers]
             self.services.append(
@@ -198,9 +203,17 @@ def replay(brokers: str, topic: str, total: int, **client: Any) -> tuple[int, fl
 
 
 def e2e_latency(
-    brokers: str, topic: str, acks: str, size: int, rate: int, seconds: float
+    brokers: str,
+    topic: str,
+    acks: str,
+    size: int,
+    rate: int,
+    seconds: float,
+    *,
+    seen: list[tuple[int, int, int, int]] | None = None,
 ) -> list[float]:
-    """Milliseconds from produce() to a consumer's receipt, at ``rate`` msgs/s."""
+    """Milliseconds from produce() to a consumer's receipt, at ``rate`` msgs/s. ``seen``
+    collects ``(partition, offset, sent ns, received ns)`` of every record as well."""
     pad = b"x" * (size - 8)
     lat: list[float] = []
     done = threading.Event()
@@ -213,7 +226,10 @@ def e2e_latency(
             now = time.perf_counter_ns
             while not done.is_set():
                 for r in consumer.consume(10_000, 0.05):
-                    lat.append((now() - int.from_bytes(r.value[:8], "big")) / 1e6)  # type: ignore[index]
+                    t, sent = now(), int.from_bytes(r.value[:8], "big")  # type: ignore[index]
+                    lat.append((t - sent) / 1e6)
+                    if seen is not None:
+                        seen.append((r.partition, r.offset, sent, t))
 
         reader = threading.Thread(target=read, name="bench-e2e-reader")
         reader.start()

@@ -1,0 +1,86 @@
+"""The stage trace's join (bench/latency_trace.py) and its probes' hold on the code.
+
+The join runs over made-up events (no broker, no timing). The probes wrap methods of the
+client and the broker by name: a refactoring that renames one must fail here, not in the
+middle of a benchmark -- checked in a child process, so that no wrapper leaks into the
+other tests of this worker.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bench.latency_trace import STAGES_RF1, STAGES_RF3, Broker, join, table
+from tests.imports import ROOT
+
+T = "t"
+MS = 1_000_000
+
+
+def _client(base: int) -> list[tuple[object, ...]]:
+    return [
+        ("wire", T, 0, 7, base + 2 * MS, base + 9 * MS),
+        ("acked", T, 0, 10, 5, 7, base + 1 * MS, base + 20 * MS),
+        ("got", T, 0, 10, 15, base + 13 * MS),
+    ]
+
+
+def _leader(base: int, node: int = 0) -> list[tuple[object, ...]]:
+    return [
+        ("append", T, 0, 10, 14, base + 3 * MS, base + 4 * MS),
+        ("written", "t-0", 10, 15, base + 5 * MS),
+        ("fsynced", "t-0", 9, base + 5 * MS),  # an earlier round: does not cover offset 12
+        ("fsynced", "t-0", 15, base + 6 * MS),
+        ("commit", T, 0, 15, base + 7 * MS),
+        ("read", T, 0, 10, 15, True, 99, base + 8 * MS),
+        ("answered", 98, base + 9 * MS),  # another fetch's task
+        ("answered", 99, base + 10 * MS),
+    ]
+
+
+def test_one_node_stages_join_by_partition_and_offset() -> None:
+    base = 10**12
+    seen = [(0, 3, base - 10**9, base), (0, 12, base, base + 14 * MS)]  # the first: warm-up
+    rows, missing = join(T, seen, _client(base), [Broker(0, _leader(base))])
+    assert missing == 0
+    assert rows == [
+        [base, base + MS, base + 2 * MS, base + 3 * MS, base + 4 * MS, base + 5 * MS,
+         base + 6 * MS, base + 7 * MS, base + 8 * MS, base + 10 * MS, base + 13 * MS,
+         base + 14 * MS]
+    ]  # fmt: skip
+    stages = table(rows, STAGES_RF1)
+    assert [s["stage"] for s in stages] == list(STAGES_RF1)
+    assert stages[-1]["p50"] == 14.0 and stages[-3]["step_p50"] == 2.0
+
+
+def test_three_nodes_take_the_follower_whose_acknowledgement_came_first() -> None:
+    base = 10**12
+    leader = [*_leader(base), ("ack", "t-0", 1, 15, base + 6 * MS + 900),
+              ("ack", "t-0", 2, 15, base + 6 * MS + 500)]  # fmt: skip
+    slow = [("frecv", "t-0", 10, 15, base + 5 * MS + 100)]
+    fast = [("frecv", "t-0", 10, 15, base + 5 * MS + 200), ("written", "t-0", 10, 15,
+            base + 5 * MS + 300), ("fsynced", "t-0", 15, base + 5 * MS + 400)]  # fmt: skip
+    brokers = [Broker(0, leader), Broker(1, slow), Broker(2, fast)]
+    rows, missing = join(T, [(0, 12, base, base + 14 * MS)], _client(base), brokers, 0)
+    assert missing == 0
+    (row,) = rows
+    assert len(row) == len(STAGES_RF3) + 1
+    assert row[6:10] == [base + 5 * MS + 200, base + 5 * MS + 300, base + 5 * MS + 400,
+                         base + 6 * MS + 500]  # fmt: skip
+
+
+def test_a_record_without_its_broker_events_is_counted_not_joined() -> None:
+    base = 10**12
+    rows, missing = join(T, [(0, 12, base, base + MS)], _client(base), [Broker(0, [])], 0)
+    assert (rows, missing) == ([], 1)
+
+
+def test_the_probes_find_every_method_they_wrap() -> None:
+    code = (
+        "from bench.latency_probes import install_broker, install_client\n"
+        "install_client(); install_broker(); print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=False)  # fmt: skip
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
