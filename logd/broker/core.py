@@ -54,6 +54,7 @@ from logd.broker.health import BrokerHealth, assess_health
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
 from logd.broker.replicas import ReplicaManager
+from logd.broker.telemetry import Telemetry
 from logd.errors import (
     InvalidRequestError,
     InvalidRequiredAcksError,
@@ -116,8 +117,12 @@ class BrokerCore:
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
         self._draining = False
+        #: Running figures every front end reports to and the admin listener reads.
+        self.telemetry = Telemetry()
         #: Why the metadata log stopped, if it did (the node wires the controller's).
         self.metadata_failed: Callable[[], str | None] = lambda: None
+        #: Why the broker's Raft hard-state journal stopped, if it did (the node wires it).
+        self.journal_failed: Callable[[], str | None] = lambda: None
         self._health: tuple[float, BrokerHealth] | None = None
 
     def health(self) -> BrokerHealth:
@@ -127,7 +132,7 @@ class BrokerCore:
         now = time.monotonic()
         if self._health is None or now - self._health[0] >= HEALTH_MAX_AGE_S:
             health = assess_health(self.node_id, self.replicas.logs, self.replicas,
-                                   self.metadata_failed)  # fmt: skip
+                                   self.metadata_failed, self.journal_failed)  # fmt: skip
             self._health = (now, health)
         return self._health[1]
 
@@ -163,6 +168,7 @@ class BrokerCore:
             appended = target.append(records, wait_commit=acks == Acks.ALL)
         except LogdError as exc:
             return self._produce_error(topic, partition, exc)
+        self.telemetry.produced(appended.last_offset - appended.base_offset + 1, len(records))
         if appended.committed is None:
             return _produced(appended)
         return self._await_commit(appended, timeout_ms)
@@ -246,7 +252,7 @@ class BrokerCore:
         (committed records only); NOT_LEADER_OR_FOLLOWER for a partition this broker hosts
         no replica of. KIP-392's follower fetching, for the broker's own services (the
         schema registry's copy of ``_schemas``)."""
-        return await fetch(
+        results = await fetch(
             partitions,
             self.replicas.replica if any_replica else self.replicas.leader,
             self.replicas.hint,
@@ -257,6 +263,10 @@ class BrokerCore:
             draining=lambda: self._draining,
             any_replica=any_replica,
         )
+        if not any_replica:  # the broker's own services' reads are not clients' fetches
+            for result in results:
+                self.telemetry.fetched(result.records)
+        return results
 
     async def list_offsets(self, queries: Sequence[ListOffsetsQuery]) -> list[ListOffsetsResult]:
         return [self._list_offset(q) for q in queries]

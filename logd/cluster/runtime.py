@@ -89,13 +89,19 @@ class ClusterRuntime:
                 tick_ms=config.raft_tick_ms,
                 election_ticks=config.raft_election_ticks,
                 heartbeat_ticks=config.raft_heartbeat_ticks,
+                # Past the session timeout: a dead broker is declared down first.
+                unreachable_suspect_s=max(10.0, 2 * config.broker_session_timeout_ms / 1000),
             ),
             space_full=lambda: logs.space.full,
         )
         self.transport = GrpcTransport(
             config.node_id,
             {n: str(a) for n, a in peers.items()},
-            Reporter(self.driver.report_unreachable, self._report_snapshot),
+            Reporter(
+                self.driver.report_unreachable,
+                self._report_snapshot,
+                reachable=self.driver.peer_reachable,
+            ),
             self.faults,
             max_message_bytes=config.max_message_bytes,
             cluster_id=config.cluster_id,

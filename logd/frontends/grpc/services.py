@@ -39,17 +39,23 @@ class BrokerService:
         self._streams: set[ProduceStream] = set()
 
     def handler(self) -> grpc.GenericRpcHandler:
+        metered = self._broker.telemetry
         return service_handler(
             BROKER_SERVICE,
             {
                 "Produce": stream_stream(self.produce, broker_pb2.ProduceRequest),
-                "Fetch": unary_unary("Fetch", self.fetch, broker_pb2.FetchRequest),
+                "Fetch": unary_unary("Fetch", self.fetch, broker_pb2.FetchRequest, metered),
                 "ListOffsets": unary_unary(
-                    "ListOffsets", self.list_offsets, broker_pb2.ListOffsetsRequest
+                    "ListOffsets", self.list_offsets, broker_pb2.ListOffsetsRequest, metered
                 ),
-                "Metadata": unary_unary("Metadata", self.metadata, broker_pb2.MetadataRequest),
+                "Metadata": unary_unary(
+                    "Metadata", self.metadata, broker_pb2.MetadataRequest, metered
+                ),
                 "InitProducerId": unary_unary(
-                    "InitProducerId", self.init_producer_id, broker_pb2.InitProducerIdRequest
+                    "InitProducerId",
+                    self.init_producer_id,
+                    broker_pb2.InitProducerIdRequest,
+                    metered,
                 ),
             },
         )
@@ -133,7 +139,10 @@ class AdminService:
         }
         return service_handler(
             ADMIN_SERVICE,
-            {name: unary_unary(name, fn, kind) for name, (fn, kind) in methods.items()},
+            {
+                name: unary_unary(name, fn, kind, self._broker.telemetry)
+                for name, (fn, kind) in methods.items()
+            },
         )
 
     async def create_topics(self, request: admin_pb2.CreateTopicsRequest, context: _Ctx) -> Any:

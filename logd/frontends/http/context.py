@@ -7,6 +7,7 @@ Ownership: the broker's event loop.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import TYPE_CHECKING, Final
 
@@ -33,6 +34,8 @@ class HttpContext:
     consumers: ConsumerInstances
     #: Set when the listener drains: long requests wind down, new ones are refused.
     draining: bool = False
+    #: The same, for connections that wait on it (STOMP sessions end with an ERROR frame).
+    drained: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
 
 CONTEXT: Final = web.AppKey("logd_http", HttpContext)

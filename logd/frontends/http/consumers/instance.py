@@ -38,14 +38,13 @@ from logd.frontends.http.errors import (
     RestError,
     from_logd,
 )
+from logd.frontends.http.fetched import readable
 from logd.groups.messages import (
     NO_GENERATION,
     OffsetCommitPartition,
     OffsetCommitRequest,
     TopicPartition,
 )
-from logd.records import parse_header, split_batches
-from logd.records.decoder import decode_batch
 from logd.records.record import Record
 
 __all__ = ["ConsumerInstance", "InstanceConfig"]
@@ -262,26 +261,15 @@ class ConsumerInstance:
               size: Callable[[Record], int]) -> int:  # fmt: skip
         """Appends the records of ``data`` from ``tp``'s position on while ``budget`` lasts
         (the first record always); moves the position; the budget left."""
-        position = self.positions[tp]
-        for view in split_batches(data).batches:
-            header = parse_header(view)
-            if header.last_offset < position:
-                continue
-            if header.is_control:
-                position = header.next_offset
-                continue
-            for record in decode_batch(view):
-                if record.offset < position:
-                    continue
-                cost = size(record)
-                if cost > budget and out:
-                    self.positions[tp] = position
-                    return 0
-                out.append((tp.topic, tp.partition, record))
-                budget -= cost
-                position = record.offset + 1
-            position = max(position, header.next_offset)
-        self.positions[tp] = position
+        records, end = readable(data, self.positions[tp])
+        for record in records:
+            cost = size(record)
+            if cost > budget and out:
+                self.positions[tp] = record.offset
+                return 0
+            out.append((tp.topic, tp.partition, record))
+            budget -= cost
+        self.positions[tp] = end
         return budget
 
     # -- commits ------------------------------------------------------------------------------
