@@ -121,6 +121,8 @@ class BrokerCore:
         self.telemetry = Telemetry()
         #: Why the metadata log stopped, if it did (the node wires the controller's).
         self.metadata_failed: Callable[[], str | None] = lambda: None
+        #: Why the broker's Raft hard-state journal stopped, if it did (the node wires it).
+        self.journal_failed: Callable[[], str | None] = lambda: None
         self._health: tuple[float, BrokerHealth] | None = None
 
     def health(self) -> BrokerHealth:
@@ -130,7 +132,7 @@ class BrokerCore:
         now = time.monotonic()
         if self._health is None or now - self._health[0] >= HEALTH_MAX_AGE_S:
             health = assess_health(self.node_id, self.replicas.logs, self.replicas,
-                                   self.metadata_failed)  # fmt: skip
+                                   self.metadata_failed, self.journal_failed)  # fmt: skip
             self._health = (now, health)
         return self._health[1]
 

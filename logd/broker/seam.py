@@ -84,6 +84,7 @@ from logd.groups.messages import (
 )
 from logd.groups.state import GroupState
 from logd.metadata.types import NO_LEADER
+from logd.security.principal import BROKER as BROKER_PRINCIPAL
 from logd.security.quota import QuotaKind
 
 __all__ = [
@@ -116,10 +117,13 @@ class Caller:
 
 ANONYMOUS = Caller()
 #: The broker itself, for a front end's own calls on the broker's behalf (the schema
-#: registry reading and writing `_schemas`, whoever its client is): admitted without a
-#: check and counted against no quota. Known by identity (``caller is BROKER``), never by
-#: its fields, so no principal a client can authenticate as is the broker.
-BROKER = Caller(principal="User:__logd_broker", listener="internal")
+#: registry reading and writing `_schemas`, MQTT's `__mqtt_*` topics and the positions it keeps
+#: for a device -- after the client's own rights were checked): admitted without a check and
+#: counted against no quota; never hand it a client. Here it is known by identity (``caller
+#: is BROKER``); its principal (``logd.security.principal.BROKER``, type ``Broker``) is one no
+#: authenticator yields, so the guard can admit it when another broker forwards its call
+#: (``logd.v1.ClusterForward``, brokers only).
+BROKER = Caller(principal=str(BROKER_PRINCIPAL), listener="internal")
 
 
 class Gate(Protocol):

@@ -45,7 +45,9 @@ per episode in the log, no traceback. A retry skips the entries the failed attem
 write. While the broker's disk is below its free-space reserve (``space_full``), a
 follower's Ready holding data entries is *held back* the same way (the reserve is for the
 metadata log, Raft's own entries, checkpoints and recovery), so a full follower drops out
-of the quorum instead of filling its disk; the controller's group is exempt. A failed fsync,
+of the quorum instead of filling its disk; the controller's group is exempt. A failed write
+is told to the listener (``on_write_failed``, once per episode): a partition's leader hands
+its leadership over rather than hold the partition while its disk fails. A failed fsync,
 or a write that could not be undone, takes the log offline (storage's rule: no retry after a
 failed fsync): the group stops for good and its listener hears ``on_storage_error`` (the
 partition's replica reopens the log and rejoins as a replica that lost data). Unknown
@@ -152,6 +154,11 @@ class GroupListener(Protocol):
 
     def on_storage_error(self, error: LogdError) -> None:
         """Reading the group's log failed (a damaged batch): the group has stopped."""
+        ...
+
+    def on_write_failed(self, error: str) -> None:
+        """A write of the group's log, side file or journal failed and was undone (EIO,
+        ENOSPC ...); the driver tries it again with backoff. Said once per episode."""
         ...
 
 
@@ -692,13 +699,16 @@ class RaftDriver:
 
     def _write_later(self, group: RaftGroup, rd: Ready, why: str, *, failed: bool = False) -> None:
         group.inflight = rd
-        if not group.unwritten or group.write_error != why:
+        episode = not group.unwritten or group.write_error != why
+        if episode:
             _log.warning("%s: the Raft log is not written (%s); trying again every %.0f ms "
                          "at most", group.name, why, WRITE_RETRY_MAX_S * 1000)  # fmt: skip
         group.unwritten, group.write_error, group.write_failed = True, why, failed
         group.retry_at = self._loop.time() + group.retry_s
         group.retry_s = min(group.retry_s * 2, WRITE_RETRY_MAX_S)
         self._retrying.add(group)
+        if failed and episode:
+            group.listener.on_write_failed(why)
 
     def _retry_due(self) -> None:
         """Writes that failed or were held back, tried again once their backoff passed."""

@@ -212,6 +212,20 @@ def test_a_client_that_calls_the_internal_service_is_refused(secured: Secured) -
         )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "brokers of this cluster only (certificate None)" in (caught.value.details() or "")
+    # Nor may it forward a request naming any caller it likes (the MQTT/HTTP front ends'
+    # way to a partition's leader): the broker would run it as that caller.
+    from logd.v1 import broker_pb2, forward_pb2, forward_pb2_grpc
+
+    forward = forward_pb2_grpc.ClusterForwardStub(secured.broker.channel())  # type: ignore[no-untyped-call]
+    as_admin = forward_pb2.ForwardedCaller(principal="User:admin")
+    with pytest.raises(grpc.RpcError) as caught:
+        forward.Produce(
+            forward_pb2.ForwardedProduce(
+                caller=as_admin, request=broker_pb2.ProduceRequest(topic="orders", records=b"")
+            ),
+            timeout=10,
+        )
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 def _acl(

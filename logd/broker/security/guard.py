@@ -25,12 +25,13 @@ from logd.broker.security.state import SecurityState
 from logd.clock import Clock
 from logd.errors import ClusterAuthorizationFailedError, SaslAuthenticationFailedError
 from logd.security.acl import CLUSTER_NAME, AclOperation, ResourceType
-from logd.security.principal import ANONYMOUS, KafkaPrincipal
+from logd.security.principal import ANONYMOUS, BROKER, KafkaPrincipal
 from logd.security.quota import QuotaKind
 
 __all__ = ["CallerLike", "Guard", "host_of"]
 
 _MUTED_MAX = 100_000
+_BROKER = str(BROKER)
 
 
 class CallerLike(Protocol):
@@ -82,7 +83,10 @@ class Guard:
 
     def admit(self, caller: CallerLike, action: str, resources: Collection[str] = ()) -> None:
         """Raises the typed error for the first thing ``caller`` may not do; counts the
-        request against the caller's ``request_rate`` quota."""
+        request against the caller's ``request_rate`` quota. The broker's own caller
+        (``principal.BROKER``) may do anything and has no quota."""
+        if caller.principal == _BROKER:
+            return
         if self.settings.enforces_acls:
             self._authorize(caller, action, resources)
         self.record(caller, QuotaKind.REQUEST, 1)
@@ -111,7 +115,7 @@ class Guard:
     def visible(self, caller: CallerLike, action: str, names: Iterable[str]) -> list[str]:
         """The ``names`` the caller may see for a listing action (the rest are left out)."""
         names = list(names)
-        if not self.settings.enforces_acls:
+        if not self.settings.enforces_acls or caller.principal == _BROKER:
             return names
         self._require_authenticated(caller, action)
         need = ACTIONS[action]
@@ -160,6 +164,8 @@ class Guard:
     def record(self, caller: CallerLike, kind: QuotaKind, value: float) -> int:
         """Records what a request moved (bytes; for REQUEST, percent-seconds of handler
         time) and returns the throttle time in ms; mutes the caller that long."""
+        if caller.principal == _BROKER:
+            return 0
         user, client_id = self._identity(caller)
         now = self.clock.monotonic()
         throttle = self.state.quotas.record(kind, user, client_id, value, int(now * 1000))

@@ -1,6 +1,6 @@
 // The logd web console: plain JavaScript, no build step, no outside files. Pages are
 // chosen by the URL's hash (#/topics, #/topic/NAME, #/messages/NAME, #/tail/NAME,
-// #/groups, #/group/ID, #/security) and built from the admin listener's JSON API (/api/).
+// #/groups, #/group/ID, #/schemas, #/schema/SUBJECT, #/security) and built from the admin listener's JSON API (/api/).
 // Data is put into the page as text (textContent), never as HTML.
 "use strict";
 
@@ -61,8 +61,14 @@ const table = (heads, rows, attrs) => h("table", attrs || {},
 const card = (label, value, cls, id) => h("div", { class: "card" },
   h("div", { class: "label" }, label), h("div", { class: "value " + (cls || ""), "data-testid": id }, value));
 
-function shownValue(value, kind) {
+function shownValue(value, kind, schemaId) {
   if (value === null || value === undefined) return h("span", { class: "muted" }, "null");
+  if (schemaId !== undefined) {  // framed with a registry schema id: decoded here when known
+    const tag = h("a", { class: "tag", href: "#/schemas?id=" + schemaId, "data-testid": "schema-tag" },
+      `${kind === "hex" ? "undecoded" : kind} · schema ${schemaId}`);
+    return h("div", {}, tag, kind === "hex" ? h("pre", { title: "binary, as hex" }, value)
+      : h("pre", {}, JSON.stringify(value, null, 2)));
+  }
   if (kind === "json") return h("pre", {}, JSON.stringify(value, null, 2));
   if (kind === "hex") return h("pre", { title: "binary, as hex" }, value);
   return h("pre", {}, value);
@@ -195,8 +201,8 @@ async function topic(name) {
 function recordRows(records) {
   return records.map((r) => h("tr", { "data-offset": r.offset },
     h("td", { class: "num" }, r.partition), h("td", { class: "num" }, r.offset),
-    h("td", {}, fmtTime(r.timestamp)), h("td", { "data-testid": "record-key" }, shownValue(r.key, r.key_format)),
-    h("td", { "data-testid": "record-value" }, shownValue(r.value, r.value_format)),
+    h("td", {}, fmtTime(r.timestamp)), h("td", { "data-testid": "record-key" }, shownValue(r.key, r.key_format, r.key_schema_id)),
+    h("td", { "data-testid": "record-value" }, shownValue(r.value, r.value_format, r.value_schema_id)),
     h("td", {}, r.headers.map((x) => h("span", { class: "tag" }, `${x.key}=${typeof x.value === "string" ? x.value : JSON.stringify(x.value)}`)))));
 }
 
@@ -333,6 +339,36 @@ async function group(id) {
   );
 }
 
+// -- schema registry --------------------------------------------------------------------
+
+async function schemas() {
+  const s = await api("/api/schemas");
+  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const id = q.get("id");  // from a decoded record: the subjects using that schema
+  const shown = id ? s.subjects.filter((x) => x.ids.includes(Number(id))) : s.subjects;
+  main.replaceChildren(h("h1", {}, "Schema registry"),
+    id ? h("p", {}, `Subjects using schema ${id} · `, h("a", { href: "#/schemas" }, "all subjects")) : null,
+    s.enabled ? h("p", { class: "muted" }, `Global compatibility: ${s.compatibility}`)
+      : h("p", { class: "muted" }, "The schema registry is not served by this broker (its --registry-listen is off)."),
+    table(["Subject", "Versions", "Latest", "Schema id", "Type", "Compatibility"], shown.map((x) => h("tr", {},
+      h("td", {}, h("a", { href: "#/schema/" + enc(x.subject) }, x.subject)), h("td", { class: "num" }, x.versions.length),
+      h("td", { class: "num" }, x.latest.version), h("td", { class: "num" }, x.latest.id), h("td", {}, x.latest.type),
+      h("td", {}, x.compatibility))), { "data-testid": "subjects-table" }));
+}
+
+async function schema(subject) {
+  const s = await api("/api/schemas/" + enc(subject));
+  const pretty = (v) => { try { return JSON.stringify(JSON.parse(v.schema), null, 2); } catch (e) { return v.schema; } };
+  main.replaceChildren(h("h1", {}, "Subject ", subject),
+    h("p", { class: "muted" }, `Compatibility: ${s.compatibility}`),
+    table(["Version", "Schema id", "Type", "References"], s.versions.map((v) => h("tr", {},
+      h("td", { class: "num" }, v.version), h("td", { class: "num" }, v.id), h("td", {}, v.type),
+      h("td", {}, v.references.map((r) => h("span", { class: "tag" }, `${r.name} → ${r.subject} v${r.version}`))))),
+      { "data-testid": "versions-table" }),
+    s.versions.slice().reverse().map((v) => [h("h2", {}, `Version ${v.version} (id ${v.id})`),
+      h("pre", { "data-testid": "schema-text" }, pretty(v))]));
+}
+
 // -- security ---------------------------------------------------------------------------
 
 async function security() {
@@ -356,6 +392,7 @@ const routes = [
   [/^#\/topic\/(.+)$/, topic, "topics"], [/^#\/messages\/(.+)$/, messages, "topics"],
   [/^#\/tail\/(.+)$/, tail, "topics"], [/^#\/groups$/, groups, "groups"],
   [/^#\/group\/(.+)$/, group, "groups"], [/^#\/security$/, security, "security"],
+  [/^#\/schemas$/, schemas, "schemas"], [/^#\/schema\/(.+)$/, schema, "schemas"],
 ];
 
 async function route() {
