@@ -33,6 +33,8 @@ from logd.frontends.kafka.listener import KafkaListener
 from logd.frontends.kafka.settings import KafkaSettings
 from logd.frontends.mqtt.server import MqttServer
 from logd.frontends.mqtt.settings import parse_settings as parse_mqtt_settings
+from logd.frontends.mqtt.websocket import PATH as MQTT_WEBSOCKET_PATH
+from logd.frontends.mqtt.websocket import mqtt_route
 from logd.frontends.registry import RegistryFrontEnd
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
@@ -91,12 +93,15 @@ def admin_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -
 def mqtt_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> MqttServer:
     """The ``mqtt.*`` keys are the front end's own (``logd.frontends.mqtt.settings``); it
     reaches partitions led anywhere through ``node.router``. Its internal topics get
-    min(3, brokers) replicas unless ``mqtt.internal.replication.factor`` says."""
+    min(3, brokers) replicas unless ``mqtt.internal.replication.factor`` says. MQTT over
+    WebSocket is its route ``/mqtt`` on the HTTP listener (when that serves)."""
     settings = parse_mqtt_settings(config.frontend_settings.get("mqtt", {}))
     rf = settings.internal_replication_factor or min(3, max(1, len(config.peers)))
-    return MqttServer(
+    server = MqttServer(
         address, node.router, settings, internal_replication_factor=rf, tls=config.tls
     )
+    node.http_mounts.mount(MQTT_WEBSOCKET_PATH, mqtt_route(server))
+    return server
 
 
 def http_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> HttpFrontEnd:

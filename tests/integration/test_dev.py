@@ -84,6 +84,7 @@ def test_dev_runs_a_three_node_cluster_and_stops_it_on_ctrl_c(tmp_path: Path) ->
         text = out.read_text()
         brokers = ",".join(f"127.0.0.1:{port + i}" for i in range(3))
         assert f"export LOGD_BROKERS={brokers}" in text
+        assert f"export LOGD_REGISTRY_URL=http://127.0.0.1:{bases['registry']}" in text
         registry = bases["registry"]
         for i in range(3):  # node i's registry on the first node's port + i, and serving
             assert f"registry 127.0.0.1:{registry + i}" in text
@@ -192,6 +193,13 @@ def test_dev_secure_serves_mtls_with_sasl_and_prints_how_to_connect(tmp_path: Pa
             SecurityAdmin(**settings, sasl_password="wrong") as intruder,
         ):
             intruder.whoami()
+        # The printed settings are all the registry verbs need too (HTTPS, the admin user).
+        assert exports["LOGD_REGISTRY_URL"].startswith("https://")
+        listed = subprocess.run(
+            [sys.executable, "-m", "cli.main", "registry", "subject", "list", "--format", "json"],
+            env={**os.environ, **exports}, capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stderr
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
     finally:

@@ -26,6 +26,7 @@ from confluent_kafka import Producer as KafkaProducer
 from logd.client import Producer
 from logd.v1 import cluster_pb2, cluster_pb2_grpc
 from tests.helpers import wait_until
+from tests.integration.admin.support import admin_url, get, samples
 from tests.integration.cluster import BrokerProcess, Cluster
 from tests.integration.http_support import JSON_V2, url_of
 from tests.integration.replicas import partition_info, wait_in_sync, wait_leader
@@ -57,6 +58,12 @@ def _consume_all(bootstrap: str, topic: str) -> list[str]:
     result = logd(bootstrap, "consume", topic, "-o", "start:end", "-f", "%v\\n")
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout.decode().splitlines()
+
+
+def _metrics(broker: BrokerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, body, _ = get(admin_url(broker, "/metrics"))
+    assert status == 200, body
+    return samples(body.decode())
 
 
 def _kafka_produce(kafka: str, topic: str, value: bytes) -> KafkaError | None:
@@ -118,6 +125,10 @@ def test_a_single_broker_on_a_full_disk_refuses_at_once_serves_reads_and_resumes
         assert answer.status_code == 200, answer.text
         (offset,) = answer.json()["offsets"]
         assert offset["error_code"] == 2 and f"disk {disk}" in offset["error"], offset
+        # ... and the admin listener's metrics say so.
+        figures = _metrics(broker)
+        assert figures[("logd_storage_disk_writes_refused", ())] == 1
+        assert figures[("logd_storage_disk_reserve_bytes", ())] == 2 * _MIB
 
         ballast.unlink()  # space returns: no restart
         wait_until(lambda: logd(address, "cluster", "health").returncode == 0, timeout=15,
@@ -125,6 +136,7 @@ def test_a_single_broker_on_a_full_disk_refuses_at_once_serves_reads_and_resumes
         result = logd(address, "produce", "t", stdin=b"x\n")
         assert result.returncode == 0, result.stderr.decode()
         assert _kafka_produce(kafka, "t", b"k") is None
+        assert _metrics(broker)[("logd_storage_disk_writes_refused", ())] == 0
         stored = _consume_all(address, "t")
         assert len(stored) == acked + 2 and stored[-2:] == ["x", "k"]
         assert broker.stop() == 0

@@ -33,6 +33,7 @@ import errno
 import logging
 import socket
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -69,6 +70,8 @@ from logd.tls.settings import TlsSettings
 __all__ = ["HttpFrontEnd"]
 
 _log = logging.getLogger(__name__)
+#: The listener's name in the telemetry's labels.
+LISTENER: Final = "http"
 #: Paths whose handlers authenticate by themselves (STOMP's CONNECT carries login/passcode).
 _SELF_AUTHENTICATED: Final = frozenset({"/stomp"})
 _CLEANUP_S: Final = 0.5
@@ -157,7 +160,14 @@ class HttpFrontEnd:
 
     def build_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self._cors, error_middleware, self._track, self._mounted, self._auth],
+            middlewares=[
+                self._cors,
+                self._count,
+                error_middleware,
+                self._track,
+                self._mounted,
+                self._auth,
+            ],
             client_max_size=self.settings.max_request_bytes,
         )
         app[CONTEXT] = self.context
@@ -173,6 +183,27 @@ class HttpFrontEnd:
     async def _cors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         preflight = cors_preflight(self.settings, request)
         return preflight if preflight is not None else await handler(request)
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The request boundary's one report to the broker's figures (issue 20,
+        ``logd.broker.telemetry``): named by method and route pattern (``POST
+        /topics/{topic}``), an error being an answer of 400 or more. A WebSocket session
+        (STOMP, MQTT) is a connection, not a request: not timed here."""
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await handler(request)
+        started = time.perf_counter()
+        status, sent = 500, 0
+        try:
+            response = await handler(request)
+            status, sent = response.status, response.content_length or 0
+            return response
+        finally:
+            resource = request.match_info.route.resource
+            name = f"{request.method} {resource.canonical}" if resource is not None else "unrouted"
+            self._seam.telemetry.request(
+                LISTENER, name, started, request.content_length or 0, sent, error=status >= 400
+            )
 
     async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         cors_headers(self.settings, request, response)

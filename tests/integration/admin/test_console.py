@@ -105,7 +105,11 @@ def test_the_console_creates_browses_shows_lag_and_resets(
                  "--registry-url", registry, stdin=b'{"n": 42}\n'))  # fmt: skip
         page.goto(base + "#/schemas")
         page.get_by_test_id("subjects-table").get_by_text(f"{TOPIC}-value").wait_for()
+        assert "null" not in page.locator("main").inner_text()
         page.screenshot(path=str(shots / "8-schemas.png"), full_page=True)
+        page.get_by_role("link", name=f"{TOPIC}-value").click()
+        assert json.loads(page.get_by_test_id("schema-text").first.inner_text()) == schema
+        page.screenshot(path=str(shots / "8b-subject.png"), full_page=True)
         page.goto(f"{base}#/messages/{TOPIC}?from=newest&key=framed")
         tag = page.get_by_test_id("schema-tag")
         tag.wait_for()
@@ -113,5 +117,5 @@ def test_the_console_creates_browses_shows_lag_and_resets(
         value = page.get_by_test_id("record-value").first.locator("pre").inner_text()
         assert json.loads(value) == {"n": 42}
         page.screenshot(path=str(shots / "9-decoded.png"), full_page=True)
-    wait_until(lambda: len(list(shots.glob("*.png"))) == 9, 5, message="screenshots")
+    wait_until(lambda: len(list(shots.glob("*.png"))) == 10, 5, message="screenshots")
     print(f"\nconsole screenshots: {shots}")
