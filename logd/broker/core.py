@@ -41,6 +41,7 @@ from logd.broker.api import (
     NewTopic,
     OffsetSpec,
     PartitionMeta,
+    PartitionMove,
     ProduceResult,
     TopicDescription,
     TopicListing,
@@ -51,6 +52,7 @@ from logd.broker.api import (
 from logd.broker.config import BrokerConfig
 from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.health import BrokerHealth, assess_health
+from logd.broker.moves import PartitionMoves
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
 from logd.broker.replicas import ReplicaManager
@@ -114,6 +116,7 @@ class BrokerCore:
         self.replicas = replicas
         self.leadership = leadership
         self.admin = TopicAdmin(config, store, replicas)
+        self.moves = PartitionMoves(store)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
         self._draining = False
@@ -443,6 +446,16 @@ class BrokerCore:
             error = InvalidRequestError("this broker does not replicate: no leadership to move")
             return LeadershipResult(error=error)
         return await self.leadership.transfer(topic, partition, target, timeout_ms)
+
+    async def move_partition(self, topic: str, partition: int, to: Sequence[int]) -> None:
+        """Start moving ``topic-partition`` to the brokers ``to`` (``broker.moves``)."""
+        await self.moves.move(topic, partition, to)
+
+    async def cancel_move(self, topic: str, partition: int) -> None:
+        await self.moves.cancel(topic, partition)
+
+    def list_moves(self, topics: Sequence[str] = ()) -> list[PartitionMove]:
+        return self.moves.list(topics)
 
     async def describe_cluster(self) -> ClusterDescription:
         return ClusterDescription(

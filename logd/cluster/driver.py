@@ -187,6 +187,7 @@ class RaftGroup:
         "listener",
         "name",
         "node",
+        "peers",
         "published",
         "retry_at",
         "retry_s",
@@ -203,6 +204,8 @@ class RaftGroup:
         self.node = node
         self.storage = storage
         self.listener = listener
+        #: The peers this group is indexed under (``RaftDriver._by_peer``).
+        self.peers: frozenset[int] = frozenset()
         self.inflight: Ready | None = None
         self.announced: tuple[int | None, int, Role] | None = None
         self.closed = False
@@ -340,8 +343,7 @@ class RaftDriver:
         group = RaftGroup(name, node, storage, listener)
         group.exempt = exempt
         self.groups[name] = group
-        for peer in node.conf.members() - {self.node_id}:
-            self._by_peer[peer].add(group)
+        self._index_peers(group)
         if group.abstaining:
             self._abstaining.add(group)
         if self.down:
@@ -366,8 +368,21 @@ class RaftDriver:
             self._awake.pop(group, None)
             self._abstaining.discard(group)
             self._retrying.discard(group)
-            for peer in group.node.conf.members() - {self.node_id}:
+            for peer in group.peers:
                 self._by_peer[peer].discard(group)
+            group.peers = frozenset()
+
+    def _index_peers(self, group: RaftGroup) -> None:
+        """Index ``group`` under the members of its configuration in force: a move
+        (issue 23) changes them, and lost contact must reach the new members' groups."""
+        peers = group.node.conf.members() - {self.node_id}
+        if peers == group.peers:
+            return
+        for peer in group.peers - peers:
+            self._by_peer[peer].discard(group)
+        for peer in peers - group.peers:
+            self._by_peer[peer].add(group)
+        group.peers = frozenset(peers)
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -671,6 +686,9 @@ class RaftDriver:
             group.unwritten = False
             group.listener.on_storage_error(exc)
             return False
+        if (rd.snapshot is not None or rd.truncate_to is not None
+                or any(e.kind is EntryKind.CONF_CHANGE for e in rd.entries)):  # fmt: skip
+            self._index_peers(group)
         if group.write_error is not None:
             _log.info("%s: the Raft log is written again", group.name)
         group.unwritten, group.write_error, group.retry_s = False, None, WRITE_RETRY_MIN_S

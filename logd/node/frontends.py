@@ -108,7 +108,16 @@ def http_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) ->
     """The REST proxy and STOMP; other front ends' routes come through ``node.http_mounts``
     (``logd.frontends.http.mounts``). The ``http.*`` keys are checked here, at start."""
     settings = parse_http_settings(config.frontend_settings.get("http", {}))
-    return HttpFrontEnd(address, node.seam, settings, tls=config.tls, mounts=node.http_mounts)
+    scheme = "https" if config.tls.enabled else "http"
+
+    def registry_url() -> str | None:
+        """This broker's registry, as advertised once every listener is bound."""
+        store = node.cluster.store
+        endpoint = store.me.endpoint("registry") if store is not None else None
+        return None if endpoint is None else f"{scheme}://{endpoint.host}:{endpoint.port}"
+
+    return HttpFrontEnd(address, node.seam, settings, tls=config.tls, mounts=node.http_mounts,
+                        registry_url=registry_url)  # fmt: skip
 
 
 def registry_front_end(

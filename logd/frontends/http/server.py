@@ -34,6 +34,7 @@ import logging
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -57,11 +58,12 @@ from logd.frontends.http.plumbing import (
 from logd.frontends.http.produce_v2 import add_produce_v2_routes
 from logd.frontends.http.produce_v3 import add_produce_v3_routes
 from logd.frontends.http.producer import TopicProducer
+from logd.frontends.http.schemas import RegistryLink
 from logd.frontends.http.settings import HttpSettings
 from logd.frontends.http.stomp import add_stomp_routes
 from logd.frontends.http.topics import add_topic_routes
 from logd.metadata.types import HostPort
-from logd.tls.contexts import ReloadingServerContext
+from logd.tls.contexts import ReloadingServerContext, client_context
 from logd.tls.files import TlsFiles
 from logd.tls.settings import TlsSettings
 
@@ -117,6 +119,7 @@ class HttpFrontEnd:
         tls: TlsSettings | None = None,
         mounts: HttpMounts | None = None,
         clock: Clock | None = None,
+        registry_url: Callable[[], str | None] | None = None,
     ) -> None:
         self.address = address
         self.settings = settings or HttpSettings()
@@ -137,7 +140,13 @@ class HttpFrontEnd:
             timeout_ms=self.settings.consumer_instance_timeout_ms,
             max_instances=self.settings.consumer_max_instances,
         )
-        self.context = HttpContext(seam, self.settings, clock, producer, consumers)
+        configured = self.settings.schema_registry_url
+        schemas = RegistryLink(
+            (lambda: configured) if configured else (registry_url or (lambda: None)),
+            client_context(self._tls, check_hostname=False) if self._tls else None,
+            timeout_s=self.settings.request_timeout_ms / 1000.0,
+        )
+        self.context = HttpContext(seam, self.settings, clock, producer, consumers, schemas)
         self._runner: web.AppRunner | None = None
         self._server: asyncio.AbstractServer | None = None
         self._ssl: ReloadingServerContext | None = None
@@ -291,6 +300,7 @@ class HttpFrontEnd:
         for task in list(self._in_flight):
             task.cancel()
         await self.context.consumers.close()
+        await self.context.schemas.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             with contextlib.suppress(Exception):
