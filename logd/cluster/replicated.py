@@ -405,8 +405,22 @@ class PartitionReplica:
 
     def _step_down(self, group: RaftGroup) -> None:
         self._stepping_down = False
-        if self.group is group and self.partition is not None and not group.closed:
-            self.restart(self.storage.log, lost_data=False)
+        if self.group is not group or self.partition is None or group.closed:
+            return
+        log = self.storage.log
+        durable = max(log.recovery_point, log.log_start_offset)
+        if log.log_end_offset > durable:
+            # What the failed Ready wrote before its failure never became durable: cut it,
+            # as a crash would. Nothing past the durable point was acknowledged (an
+            # acknowledgement waits for the flush that moves it), so the replica keeps its
+            # vote; a restarted follower must not answer for bytes only the page cache has.
+            try:
+                log.truncate_to(durable)
+            except KafkaStorageError as exc:  # the cut failed: offline, reopened from files
+                self.stop()
+                self.on_storage_error(exc)
+                return
+        self.restart(log, lost_data=False)
 
     def write_failing(self) -> str | None:
         """Why this replica's writes are failing (retried by the driver); None when they
