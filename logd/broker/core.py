@@ -43,6 +43,7 @@ from logd.broker.api import (
     NewTopic,
     OffsetSpec,
     PartitionMeta,
+    PartitionMove,
     PartitionProducers,
     ProducerDescription,
     ProduceResult,
@@ -55,6 +56,7 @@ from logd.broker.api import (
 from logd.broker.config import BrokerConfig, config_values
 from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.health import BrokerHealth, assess_health
+from logd.broker.moves import PartitionMoves
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
 from logd.broker.replicas import ReplicaManager
@@ -118,6 +120,7 @@ class BrokerCore:
         self.replicas = replicas
         self.leadership = leadership
         self.admin = TopicAdmin(config, store, replicas)
+        self.moves = PartitionMoves(store)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
         self._draining = False
@@ -125,6 +128,8 @@ class BrokerCore:
         self.telemetry = Telemetry()
         #: Why the metadata log stopped, if it did (the node wires the controller's).
         self.metadata_failed: Callable[[], str | None] = lambda: None
+        #: Why the broker's Raft hard-state journal stopped, if it did (the node wires it).
+        self.journal_failed: Callable[[], str | None] = lambda: None
         self._health: tuple[float, BrokerHealth] | None = None
 
     def health(self) -> BrokerHealth:
@@ -134,7 +139,7 @@ class BrokerCore:
         now = time.monotonic()
         if self._health is None or now - self._health[0] >= HEALTH_MAX_AGE_S:
             health = assess_health(self.node_id, self.replicas.logs, self.replicas,
-                                   self.metadata_failed)  # fmt: skip
+                                   self.metadata_failed, self.journal_failed)  # fmt: skip
             self._health = (now, health)
         return self._health[1]
 
@@ -483,6 +488,16 @@ class BrokerCore:
     def broker_configs(self) -> list[ConfigEntry]:
         """This broker's config: every key, its value, whether it is the default."""
         return [ConfigEntry(k, v or "", d) for k, v, d in config_values(self.config)]
+
+    async def move_partition(self, topic: str, partition: int, to: Sequence[int]) -> None:
+        """Start moving ``topic-partition`` to the brokers ``to`` (``broker.moves``)."""
+        await self.moves.move(topic, partition, to)
+
+    async def cancel_move(self, topic: str, partition: int) -> None:
+        await self.moves.cancel(topic, partition)
+
+    def list_moves(self, topics: Sequence[str] = ()) -> list[PartitionMove]:
+        return self.moves.list(topics)
 
     async def describe_cluster(self) -> ClusterDescription:
         return ClusterDescription(

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from logd.broker.core import BrokerCore
 from logd.broker.groups.service import GroupService
 from logd.groups.messages import NO_OFFSET
+from logd.storage.space import SpaceState
 
 __all__ = ["BrokerFigures", "GroupLag", "PartitionFigures", "gather"]
 
@@ -74,6 +75,11 @@ class BrokerFigures:
     #: node id -> its low-space alert.
     degraded: Mapping[int, str] = dataclasses.field(default_factory=dict)
     low_space: Mapping[int, str] = dataclasses.field(default_factory=dict)
+    #: This broker's free-space reserve (``storage.min.free.*``), and whether its disk is
+    #: below it (client writes refused) or below the low-space alert (issue 24).
+    disk_reserve_bytes: int = 0
+    disk_refusing_writes: bool = False
+    disk_low: bool = False
 
     @property
     def nodes_down(self) -> list[int]:
@@ -126,6 +132,7 @@ async def gather(
                 partition.log_start_offset, len(a.replicas) - len(a.isr),
             ))  # fmt: skip
     free, total = _disk(core.config.data_dir)
+    disk = core.health().disk
     return BrokerFigures(
         node_id=me,
         controller_id=store.controller_id,
@@ -143,6 +150,9 @@ async def gather(
         leaders_here=leaders_here,
         under_replicated_replicas=missing_here,
         log_bytes=log_bytes,
+        disk_reserve_bytes=disk.reserve_bytes,
+        disk_refusing_writes=disk.state is SpaceState.FULL,
+        disk_low=disk.state is SpaceState.LOW,
         disk_free_bytes=free,
         disk_total_bytes=total,
         groups=await _group_lags(groups, high_watermarks, detail) if groups is not None else (),

@@ -54,6 +54,7 @@ from logd.broker.api import (
     ListOffsetsQuery,
     ListOffsetsResult,
     NewTopic,
+    PartitionMove,
     PartitionProducers,
     ProduceResult,
     TopicDescription,
@@ -505,6 +506,22 @@ class BrokerSeam(GroupCalls):
         self.admit(caller, "transfer_leadership", (topic,))
         return await self._core.transfer_leadership(topic, partition, target, timeout_ms)
 
+    async def move_partition(
+        self, topic: str, partition: int, to: Sequence[int], *, caller: Caller = ANONYMOUS
+    ) -> None:
+        """Start a partition move (issue 23); raises a LogdError when refused."""
+        self.admit(caller, "cluster_admin", (topic,))
+        await self._core.move_partition(topic, partition, to)
+
+    async def cancel_move(self, topic: str, partition: int, *, caller: Caller = ANONYMOUS) -> None:
+        self.admit(caller, "cluster_admin", (topic,))
+        await self._core.cancel_move(topic, partition)
+
+    def list_moves(
+        self, topics: Sequence[str] = (), *, caller: Caller = ANONYMOUS
+    ) -> list[PartitionMove]:
+        self.admit(caller, "describe_cluster", ())
+        return self._core.list_moves(topics)
 
 def _visible_meta(
     topic: TopicMeta, refused: Mapping[str, LogdError], uncreatable: Mapping[str, LogdError]

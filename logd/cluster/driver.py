@@ -45,7 +45,9 @@ per episode in the log, no traceback. A retry skips the entries the failed attem
 write. While the broker's disk is below its free-space reserve (``space_full``), a
 follower's Ready holding data entries is *held back* the same way (the reserve is for the
 metadata log, Raft's own entries, checkpoints and recovery), so a full follower drops out
-of the quorum instead of filling its disk; the controller's group is exempt. A failed fsync,
+of the quorum instead of filling its disk; the controller's group is exempt. A failed write
+is told to the listener (``on_write_failed``, once per episode): a partition's leader hands
+its leadership over rather than hold the partition while its disk fails. A failed fsync,
 or a write that could not be undone, takes the log offline (storage's rule: no retry after a
 failed fsync): the group stops for good and its listener hears ``on_storage_error`` (the
 partition's replica reopens the log and rejoins as a replica that lost data). Unknown
@@ -154,6 +156,11 @@ class GroupListener(Protocol):
         """Reading the group's log failed (a damaged batch): the group has stopped."""
         ...
 
+    def on_write_failed(self, error: str) -> None:
+        """A write of the group's log, side file or journal failed and was undone (EIO,
+        ENOSPC ...); the driver tries it again with backoff. Said once per episode."""
+        ...
+
 
 class Transport(Protocol):
     """Carries frames between brokers (``transport.GrpcTransport``, or a test's).
@@ -180,6 +187,7 @@ class RaftGroup:
         "listener",
         "name",
         "node",
+        "peers",
         "published",
         "retry_at",
         "retry_s",
@@ -196,6 +204,8 @@ class RaftGroup:
         self.node = node
         self.storage = storage
         self.listener = listener
+        #: The peers this group is indexed under (``RaftDriver._by_peer``).
+        self.peers: frozenset[int] = frozenset()
         self.inflight: Ready | None = None
         self.announced: tuple[int | None, int, Role] | None = None
         self.closed = False
@@ -333,8 +343,7 @@ class RaftDriver:
         group = RaftGroup(name, node, storage, listener)
         group.exempt = exempt
         self.groups[name] = group
-        for peer in node.conf.members() - {self.node_id}:
-            self._by_peer[peer].add(group)
+        self._index_peers(group)
         if group.abstaining:
             self._abstaining.add(group)
         if self.down:
@@ -359,8 +368,21 @@ class RaftDriver:
             self._awake.pop(group, None)
             self._abstaining.discard(group)
             self._retrying.discard(group)
-            for peer in group.node.conf.members() - {self.node_id}:
+            for peer in group.peers:
                 self._by_peer[peer].discard(group)
+            group.peers = frozenset()
+
+    def _index_peers(self, group: RaftGroup) -> None:
+        """Index ``group`` under the members of its configuration in force: a move
+        (issue 23) changes them, and lost contact must reach the new members' groups."""
+        peers = group.node.conf.members() - {self.node_id}
+        if peers == group.peers:
+            return
+        for peer in group.peers - peers:
+            self._by_peer[peer].discard(group)
+        for peer in peers - group.peers:
+            self._by_peer[peer].add(group)
+        group.peers = frozenset(peers)
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -664,6 +686,9 @@ class RaftDriver:
             group.unwritten = False
             group.listener.on_storage_error(exc)
             return False
+        if (rd.snapshot is not None or rd.truncate_to is not None
+                or any(e.kind is EntryKind.CONF_CHANGE for e in rd.entries)):  # fmt: skip
+            self._index_peers(group)
         if group.write_error is not None:
             _log.info("%s: the Raft log is written again", group.name)
         group.unwritten, group.write_error, group.retry_s = False, None, WRITE_RETRY_MIN_S
@@ -692,13 +717,16 @@ class RaftDriver:
 
     def _write_later(self, group: RaftGroup, rd: Ready, why: str, *, failed: bool = False) -> None:
         group.inflight = rd
-        if not group.unwritten or group.write_error != why:
+        episode = not group.unwritten or group.write_error != why
+        if episode:
             _log.warning("%s: the Raft log is not written (%s); trying again every %.0f ms "
                          "at most", group.name, why, WRITE_RETRY_MAX_S * 1000)  # fmt: skip
         group.unwritten, group.write_error, group.write_failed = True, why, failed
         group.retry_at = self._loop.time() + group.retry_s
         group.retry_s = min(group.retry_s * 2, WRITE_RETRY_MAX_S)
         self._retrying.add(group)
+        if failed and episode:
+            group.listener.on_write_failed(why)
 
     def _retry_due(self) -> None:
         """Writes that failed or were held back, tried again once their backoff passed."""

@@ -187,12 +187,18 @@ class PeerLink:
             await self._task
 
 
+#: One connection attempt to a peer may take this long (see channel_options).
+_CONNECT_TIMEOUT_MS = 5_000
+
+
 def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.initial_reconnect_backoff_ms", 50),
-        ("grpc.min_reconnect_backoff_ms", 50),
+        # Not a backoff: gRPC's minimum connect timeout. At 50 ms a loaded peer (or a TLS
+        # handshake) failed the attempt; a peer that is down refuses at once anyway.
+        ("grpc.min_reconnect_backoff_ms", _CONNECT_TIMEOUT_MS),
         ("grpc.max_reconnect_backoff_ms", 1000),
     ]
 

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from logd.broker.api import BrokerMeta, Endpoint
@@ -44,6 +44,7 @@ from logd.frontends.grpc.forwarder import GrpcForwarder
 from logd.frontends.http.mounts import HttpMounts
 from logd.metadata.store import leader_hint_for
 from logd.metadata.types import HostPort
+from logd.registry.state import RegistryState
 from logd.storage import Flusher, FlushPolicy, LogManager
 from logd.storage.space import DiskUsage, SpaceState
 
@@ -78,6 +79,9 @@ class BrokerNode:
         self.router = Router(self.seam, forwarder)
         #: Routes other front ends serve on the HTTP listener (``/mqtt``; its module doc).
         self.http_mounts = HttpMounts()
+        #: The registry front end's applied copy of ``_schemas`` (None until it serves),
+        #: set by ``logd.node.frontends``: the admin console's schema pages read it.
+        self.registry_state: Callable[[], RegistryState | None] = lambda: None
         self.cluster = cluster
         self._logs = logs
         self._flusher = flusher
@@ -141,6 +145,7 @@ class BrokerNode:
         core.telemetry.fsync = flusher.fsync_seconds
         core.telemetry.cleaner = logs.cleaner
         core.metadata_failed = lambda: store.failed
+        core.journal_failed = lambda: cluster.journal.failed if cluster.journal else None
         cluster.set_local_storage(lambda: core.health().storage())
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)
         loop = asyncio.get_running_loop()

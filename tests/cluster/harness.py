@@ -45,6 +45,9 @@ class Recorder:
     def on_snapshot(self, snapshot: Snapshot) -> None:
         pass
 
+    def on_write_failed(self, error: str) -> None:
+        del error
+
     def on_storage_error(self, error: object) -> None:
         self.storage_error = error
 

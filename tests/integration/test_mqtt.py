@@ -10,17 +10,20 @@ import asyncio
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import aiomqtt
 import paho.mqtt.client as paho
 import pytest
+from confluent_kafka import Consumer as KafkaConsumer
+from confluent_kafka import TopicPartition as KafkaTopicPartition
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties as PahoProperties
 
-from tests.helpers import free_port, wait_until
+from tests.helpers import wait_until
 from tests.integration.cluster import BrokerProcess
 from tests.integration.mqtt_helpers import (
     Subscriber,
@@ -68,6 +71,29 @@ def test_mosquitto_pub_at_each_qos_lands_in_the_mapped_topic_keyed(mq: BrokerPro
         b"pubqos/dev-1/temp",
         b"pubqos/dev-2/temp",
     }
+
+
+def test_a_kafka_client_reads_what_devices_publish(mq: BrokerProcess) -> None:
+    """confluent-kafka through the Kafka listener: the device's reading, keyed by the device,
+    its MQTT topic and client in the headers."""
+    done = mosquitto_pub(mq, "kread/dev-9/temp", "22.5", "-q", "1", "-i", "dev-9")
+    assert done.returncode == 0, done.stderr
+    consumer = KafkaConsumer({"bootstrap.servers": mq.bound()["kafka"], "group.id": "g-kread"})
+    consumer.assign([KafkaTopicPartition("kread", 0, 0)])
+    message = None
+    try:
+        deadline = time.monotonic() + 30
+        while message is None and time.monotonic() < deadline:
+            polled = consumer.poll(1)
+            if polled is not None and polled.error() is None:
+                message = polled
+    finally:
+        consumer.close()
+    assert message is not None, "no record through the Kafka listener within 30 s"
+    assert (message.key(), message.value()) == (b"dev-9", b"22.5")
+    headers = dict(message.headers() or [])
+    assert headers["mqtt-topic"] == b"kread/dev-9/temp"
+    assert headers["mqtt-client"] == b"dev-9"
 
 
 def test_paho_5_user_properties_become_headers(mq: BrokerProcess) -> None:
@@ -221,13 +247,10 @@ max_payload_bytes = 8
     assert record.value == b"y"
 
 
-def test_mqtt_over_websocket_with_paho(
-    broker_factory: Callable[..., BrokerProcess], tmp_path: Path
-) -> None:
-    port = free_port()
-    config = tmp_path / "broker.toml"
-    config.write_text(f'mqtt.websocket.listen = "127.0.0.1:{port}"\n')
-    b = broker_factory(config_file=config)
+def test_mqtt_over_websocket_with_paho(mq: BrokerProcess) -> None:
+    """MQTT over WebSocket at /mqtt on the HTTP listener (its port, beside the REST proxy)."""
+    b = mq
+    host, _, port = b.bound()["http"].rpartition(":")
     got: list[tuple[str, bytes]] = []
     subscribed = threading.Event()
     client = paho.Client(CallbackAPIVersion.VERSION2, "ws-1", protocol=MQTTProtocolVersion.MQTTv5,
@@ -235,7 +258,7 @@ def test_mqtt_over_websocket_with_paho(
     client.ws_set_options(path="/mqtt")
     client.on_message = lambda c, u, m: got.append((m.topic, m.payload))
     client.on_subscribe = lambda *args: subscribed.set()
-    client.connect("127.0.0.1", port)
+    client.connect(host, int(port))
     client.loop_start()
     try:
         client.subscribe("ws/#", qos=1)

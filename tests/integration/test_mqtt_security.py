@@ -42,6 +42,7 @@ from logd.security.acl import (
     ResourceType,
 )
 from logd.security.certs import Issued, issue, make_ca
+from logd.security.quota import QuotaEntity
 from tests.helpers import wait_until
 from tests.integration.cluster import BrokerProcess
 from tests.integration.mqtt_helpers import mqtt_address
@@ -102,8 +103,11 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     (pki / "ca.crt").write_bytes(ca.cert_pem)
     for name in ("broker-0", "admin", "alice", "dev-cert"):
         _write(pki, name, issue(ca, name, NOW))
+    config = root / "broker.toml"
+    config.write_text("[quota.window]\nnum = 3\nsize.seconds = 1\n")  # short: a quick test
     broker = BrokerProcess(
         root / "broker",
+        config_file=config,
         extra_args=[
             "--tls-cert", str(pki / "broker-0.crt"), "--tls-key", str(pki / "broker-0.key"),
             "--tls-ca", str(pki / "ca.crt"), "--tls-client-auth", "requested",
@@ -120,18 +124,21 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     admin = SecurityAdmin(**sec.client())
     try:
         wait_until(lambda: _works(admin.whoami), timeout=30, message="the bootstrap user")
-        for user in ("alice", "bob"):
+        for user in ("alice", "bob", "carol"):
             admin.create_user(user, f"{user}-pw", "SCRAM-SHA-512")
         admin.create_acls(
             [
                 _allow("User:alice", AclOperation.WRITE, "sensors"),
                 _allow("User:alice", AclOperation.READ, "sensors"),
                 _allow("User:dev-cert", AclOperation.WRITE, "sensors"),
+                _allow("User:carol", AclOperation.WRITE, "metered"),
                 _allow("User:bob", AclOperation.READ, "public"),
             ]
         )
         with Admin(**sec.client()) as topics:
-            topics.create_topics([NewTopic("sensors", 1), NewTopic("public", 1)])
+            topics.create_topics(
+                [NewTopic("sensors", 1), NewTopic("public", 1), NewTopic("metered", 1)]
+            )
         yield sec
     finally:
         admin.close()
@@ -264,3 +271,21 @@ def test_acls_decide_what_a_device_may_publish_and_receive(secured: Secured) -> 
         bob.close()
     stored = _values(secured, "sensors")
     assert b"by bob" not in stored and b"retained by bob" not in stored
+
+
+def test_a_device_over_its_produce_quota_is_held(secured: Secured) -> None:
+    """carol may produce 2,000 B/s: 30 publishes of 1,000 B take her several seconds (the
+    listener stops reading her socket while the quota mutes her), and all are stored."""
+    with SecurityAdmin(**secured.client()) as admin:
+        admin.alter_quotas(QuotaEntity("carol", None), {"producer_byte_rate": 2000.0})
+    carol = _Paho(secured, "carol", "carol-pw")
+    try:
+        started = time.monotonic()
+        mids = [carol.client.publish("metered/c/x", b"m" * 1000, qos=1).mid for _ in range(30)]
+        wait_until(lambda: all(m in carol.acks for m in mids), timeout=90, message="PUBACKs")
+        elapsed = time.monotonic() - started
+    finally:
+        carol.close()
+    assert all(carol.acks[m] == 0 for m in mids)
+    assert elapsed >= 5.0, f"30 kB at 2 kB/s took {elapsed:.1f} s: not held"
+    assert len(_values(secured, "metered")) == 30

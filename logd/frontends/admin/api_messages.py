@@ -9,8 +9,10 @@ Query parameters:
 * ``key``, ``value``, ``header`` -- keep only records whose key, value or a header (``k`` or
   ``k=v``) contains that text; a filtered read scans at most :data:`MAX_SCAN_BYTES` and says
   where it stopped (``next``), so the page can go on;
-* ``format`` -- how keys and values are shown: ``auto`` (JSON when it parses, else text when
-  UTF-8, else hex), ``json``, ``text``, ``hex``;
+* ``format`` -- how keys and values are shown: ``auto`` (decoded through the schema
+  registry when framed with a known schema id -- ``avro``/``json-schema`` with a
+  ``*_schema_id``, :mod:`logd.frontends.admin.schemas` -- else JSON when it parses, else text
+  when UTF-8, else hex), ``json``, ``text``, ``hex``;
 * ``wait_ms`` -- the live tail: when nothing is there yet, wait up to this long (at most
   :data:`MAX_WAIT_MS`) for the high watermark to pass the offset asked for;
 * ``download=jsonl`` -- the same records as a JSON-lines attachment, one object a line in
@@ -35,6 +37,7 @@ from aiohttp import web
 from logd.broker.seam import BrokerSeam, Caller
 from logd.errors import InvalidRequestError, LogdError
 from logd.frontends.admin.auth import CALLER
+from logd.frontends.admin.schemas import SchemaSource, ValueDecoder
 from logd.records.decoder import decode_records
 from logd.records.record import Record
 
@@ -110,15 +113,21 @@ def _matcher(query: Any) -> Callable[[Record], bool]:
     return match
 
 
-def _record_json(topic: str, partition: int, r: Record, fmt: str) -> dict[str, Any]:
-    key_kind, key = shown(r.key, fmt)
-    value_kind, value = shown(r.value, fmt)
-    return {
+def _record_json(
+    topic: str, partition: int, r: Record, fmt: str, schemas: ValueDecoder | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "topic": topic, "partition": partition, "offset": r.offset, "timestamp": r.timestamp,
-        "key": key, "key_format": key_kind, "value": value, "value_format": value_kind,
         "headers": [{"key": k, "value": shown(v, "auto")[1]} for k, v in r.headers],
         "size": len(r.key or b"") + len(r.value or b""),
     }  # fmt: skip
+    for name, data in (("key", r.key), ("value", r.value)):
+        framed = schemas.decode(data) if schemas is not None and fmt == "auto" else None
+        if framed is not None:
+            out[f"{name}_format"], out[name], out[f"{name}_schema_id"] = framed
+        else:
+            out[f"{name}_format"], out[name] = shown(data, fmt)
+    return out
 
 
 def _consume_json(topic: str, partition: int, r: Record) -> dict[str, Any]:
@@ -188,7 +197,9 @@ def _start(seam: BrokerSeam, caller: Caller, topic: str, partition: int, query: 
     raise InvalidRequestError(f"from must be newest, oldest, offset or time, not {mode!r}")
 
 
-def add_message_routes(app: web.Application, seam: BrokerSeam, draining: asyncio.Event) -> None:
+def add_message_routes(
+    app: web.Application, seam: BrokerSeam, draining: asyncio.Event, schemas: SchemaSource
+) -> None:
     async def messages(request: web.Request) -> web.StreamResponse:
         caller = request[CALLER]
         topic = request.match_info["name"]
@@ -228,9 +239,10 @@ def add_message_routes(app: web.Application, seam: BrokerSeam, draining: asyncio
                 text=body, content_type="application/x-ndjson",
                 headers={"Content-Disposition": f'attachment; filename="{topic}.jsonl"'},
             )  # fmt: skip
+        decoder = ValueDecoder(seam, caller, schemas)
         return web.json_response({
             "topic": topic,
-            "records": [_record_json(topic, p, r, fmt) for p, r in out],
+            "records": [_record_json(topic, p, r, fmt, decoder) for p, r in out],
             "partitions": positions,
         })  # fmt: skip
 

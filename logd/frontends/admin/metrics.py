@@ -186,6 +186,21 @@ def _storage(f: BrokerFigures, t: Telemetry) -> Iterable[Metric]:
     yield _gauge(
         "logd_storage_disk_total_bytes", "Size of the data directory's disk.", f.disk_total_bytes
     )
+    yield _gauge(
+        "logd_storage_disk_reserve_bytes",
+        "The free-space reserve client writes never eat into (storage.min.free.*).",
+        f.disk_reserve_bytes,
+    )
+    yield _gauge(
+        "logd_storage_disk_writes_refused",
+        "1 while the disk is below its reserve: client writes are refused (KAFKA_STORAGE_ERROR).",
+        int(f.disk_refusing_writes),
+    )
+    yield _gauge(
+        "logd_storage_disk_low",
+        "1 while free space is below the low-space alert (storage.alert.free.*).",
+        int(f.disk_low),
+    )
     logs = GaugeMetricFamily(
         "logd_storage_log_bytes", "Bytes of the logs this broker hosts, by topic.",
         labels=["topic"],

@@ -45,6 +45,7 @@ from logd.frontends.admin.auth import CALLER, LISTENER, caller_of, error_respons
 from logd.frontends.admin.console import add_console_routes
 from logd.frontends.admin.health import add_health_routes
 from logd.frontends.admin.metrics import CONTENT_TYPE, MetricsPage
+from logd.frontends.admin.schemas import NO_REGISTRY, SchemaSource, add_schema_routes
 from logd.metadata.types import HostPort
 from logd.tls.contexts import ReloadingServerContext
 from logd.tls.files import TlsFiles
@@ -84,10 +85,16 @@ class AdminFrontEnd:
     name = "admin"
 
     def __init__(
-        self, address: HostPort, seam: BrokerSeam, *, tls: TlsSettings | None = None
+        self,
+        address: HostPort,
+        seam: BrokerSeam,
+        *,
+        tls: TlsSettings | None = None,
+        schemas: SchemaSource = NO_REGISTRY,
     ) -> None:
         self.address = address
         self._seam = seam
+        self._schemas = schemas
         self._tls = tls if tls is not None and tls.enabled else None
         self._metrics = MetricsPage(seam)
         self._runner: web.AppRunner | None = None
@@ -108,9 +115,10 @@ class AdminFrontEnd:
         app.router.add_get("/metrics", self._metrics_route)
         add_health_routes(app, self._seam, self.draining.is_set)
         add_topic_routes(app, self._seam)
-        add_message_routes(app, self._seam, self.draining)
+        add_message_routes(app, self._seam, self.draining, self._schemas)
         add_group_routes(app, self._seam)
         add_security_routes(app, self._seam)
+        add_schema_routes(app, self._seam, self._schemas)
         add_console_routes(app)
         return app
 

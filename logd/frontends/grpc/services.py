@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from logd.broker.seam import BrokerSeam
+from logd.errors import LogdError
 from logd.frontends.grpc import convert
 from logd.frontends.grpc.errors import error_proto
 from logd.frontends.grpc.handlers import caller_of, service_handler, stream_stream, unary_unary
@@ -136,6 +137,8 @@ class AdminService:
                 self.transfer_leadership,
                 admin_pb2.TransferLeadershipRequest,
             ),
+            "MovePartition": (self.move_partition, admin_pb2.MovePartitionRequest),
+            "ListPartitionMoves": (self.list_moves, admin_pb2.ListPartitionMovesRequest),
         }
         return service_handler(
             ADMIN_SERVICE,
@@ -209,3 +212,34 @@ class AdminService:
             caller=caller_of(context),
         )
         return convert.transfer_response(result)
+
+    async def move_partition(self, request: admin_pb2.MovePartitionRequest, context: _Ctx) -> Any:
+        convert.check_count("to", len(request.to))
+        try:
+            if request.cancel:
+                await self._broker.cancel_move(
+                    request.topic, request.partition, caller=caller_of(context)
+                )
+            else:
+                await self._broker.move_partition(
+                    request.topic, request.partition, list(request.to), caller=caller_of(context)
+                )
+        except LogdError as exc:
+            return admin_pb2.MovePartitionResponse(error=error_proto(exc))
+        return admin_pb2.MovePartitionResponse()
+
+    async def list_moves(self, request: admin_pb2.ListPartitionMovesRequest, context: _Ctx) -> Any:
+        convert.check_count("topics", len(request.topics))
+        moves = self._broker.list_moves(list(request.topics), caller=caller_of(context))
+        return admin_pb2.ListPartitionMovesResponse(
+            moves=[
+                admin_pb2.PartitionMoveStatus(
+                    topic=m.topic,
+                    partition=m.partition,
+                    replicas=list(m.replicas),
+                    adding=list(m.adding),
+                    removing=list(m.removing),
+                )
+                for m in moves
+            ]
+        )

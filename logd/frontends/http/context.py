@@ -21,6 +21,7 @@ from logd.frontends.http.settings import HttpSettings
 
 if TYPE_CHECKING:
     from logd.frontends.http.consumers.instances import ConsumerInstances
+    from logd.frontends.http.schemas import RegistryLink
 
 __all__ = ["CONTEXT", "HttpContext", "caller", "context"]
 
@@ -32,6 +33,7 @@ class HttpContext:
     clock: Clock
     producer: TopicProducer
     consumers: ConsumerInstances
+    schemas: RegistryLink
     #: Set when the listener drains: long requests wind down, new ones are refused.
     draining: bool = False
     #: The same, for connections that wait on it (STOMP sessions end with an ERROR frame).

@@ -15,7 +15,8 @@ out the events it hands back through the front end's parts.
 
 Errors are answered at one boundary, :meth:`MqttHandler._fail`: an ``MqttError`` becomes
 the CONNACK or DISCONNECT reason (or a bare close for 3.1.1), then the socket closes.
-Back-pressure: reading pauses while the broker's ingest is congested; a subscriber whose
+Back-pressure: reading pauses while the broker's ingest is congested, and while the device is
+muted by a client quota (``throttle_ms`` of the seam's security half); a subscriber whose
 socket buffer passes the mark stops being fed until it drains (:class:`~.delivery.Outlet`).
 
 Ownership: created by the front end's server for each accepted socket; the loop's.
@@ -145,9 +146,18 @@ class MqttHandler(asyncio.Protocol):
             return
         self.flush()
         ingest = self.server.ingest
-        if ingest.congested and self.transport is not None:
+        if self.transport is None:
+            return
+        if ingest.congested:
             self.transport.pause_reading()
             ingest.when_uncongested(self._resume_reading)
+        elif self.session is not None:
+            # A device over its quota (the seam recorded what it produced) is muted: its
+            # socket is not read for that long, as the Kafka listener holds a connection.
+            wait_ms = self.server.access.seam.security.throttle_ms(self.session.caller)
+            if wait_ms > 0:
+                self.transport.pause_reading()
+                asyncio.get_running_loop().call_later(wait_ms / 1000.0, self._resume_reading)
 
     def _resume_reading(self) -> None:
         if self.transport is not None and not self._closing:

@@ -43,7 +43,6 @@ from logd.frontends.mqtt.sessions import SessionKeeper
 from logd.frontends.mqtt.settings import MqttSettings
 from logd.frontends.mqtt.state import ConnState
 from logd.frontends.mqtt.store import RetainedTable, SessionTable
-from logd.frontends.mqtt.websocket import WebSocketListener
 from logd.metadata.types import HostPort
 from logd.tls.contexts import ReloadingServerContext
 from logd.tls.files import TlsFiles
@@ -113,8 +112,6 @@ class MqttServer:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._rules_mtime: float | None = None
-        self._websocket: WebSocketListener | None = None
-        self.websocket_address: HostPort | None = None
         self.draining = False
 
     # -- FrontEnd ---------------------------------------------------------------------------
@@ -134,9 +131,6 @@ class MqttServer:
         except OSError as exc:
             raise InvalidConfigError(f"mqtt.listen {self.address}: {exc.strerror}") from None
         self._sweeper = loop.create_task(self._sweep(), name="mqtt housekeeping")
-        if self.settings.websocket_listen is not None:
-            self._websocket = WebSocketListener(self.settings.websocket_listen, self)
-            self.websocket_address = await self._websocket.start()
         host, port = self._server.sockets[0].getsockname()[:2]
         _log.info("mqtt: listening on %s:%s", host, port)
         return HostPort(str(host), int(port))
@@ -164,8 +158,6 @@ class MqttServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         self.sessions.close()
-        if self._websocket is not None:
-            await self._websocket.stop()
         await self.sessions_table.stop()
         await self.retained.stop()
 

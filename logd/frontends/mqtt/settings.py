@@ -16,7 +16,6 @@ Pure. Every key, its default and its bounds::
     mqtt.auto.create.topics = true        # a rule's topic is created on first use
     mqtt.write.buffer.bytes = 1048576     # a subscriber's unsent bytes before we pause
     mqtt.internal.replication.factor = 0  # of __mqtt_sessions/__mqtt_retained (0: min(3, N))
-    mqtt.websocket.listen = "off"         # MQTT over WebSocket at /mqtt on its own listener
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from typing import Any
 
 from logd.errors import InvalidConfigError
 from logd.frontends.mqtt.connection import ConnectionLimits
-from logd.metadata.types import HostPort
 
 __all__ = ["MqttSettings", "parse_settings"]
 
@@ -43,7 +41,6 @@ class MqttSettings:
     auto_create_topics: bool = True
     write_buffer_bytes: int = 1024 * 1024
     internal_replication_factor: int = 0
-    websocket_listen: HostPort | None = None
 
 
 _INTS: dict[str, tuple[int, int]] = {
@@ -69,7 +66,7 @@ def _int(key: str, value: Any) -> int:
 
 def parse_settings(raw: Mapping[str, Any]) -> MqttSettings:
     """``raw``: the ``mqtt.*`` keys without the prefix."""
-    unknown = raw.keys() - _INTS.keys() - {"rules", "auto.create.topics", "websocket.listen"}
+    unknown = raw.keys() - _INTS.keys() - {"rules", "auto.create.topics"}
     if unknown:
         raise InvalidConfigError(f"unknown broker config key mqtt.{sorted(unknown)[0]}")
     ints = {k: _int(k, v) for k, v in raw.items() if k in _INTS}
@@ -97,18 +94,4 @@ def parse_settings(raw: Mapping[str, Any]) -> MqttSettings:
         auto_create_topics=auto,
         write_buffer_bytes=ints.get("write.buffer.bytes", defaults.write_buffer_bytes),
         internal_replication_factor=ints.get("internal.replication.factor", 0),
-        websocket_listen=_listen(raw.get("websocket.listen", "off"), "mqtt.websocket.listen"),
     )
-
-
-def _listen(value: Any, key: str) -> HostPort | None:
-    """``HOST:PORT`` (``[v6]:PORT``) or ``off``."""
-    if not isinstance(value, str):
-        raise InvalidConfigError(f"{key}: expected HOST:PORT or off")
-    text = value.strip()
-    if text.lower() == "off":
-        return None
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise InvalidConfigError(f"{key}: expected HOST:PORT or off, got {value!r}")
-    return HostPort(host.strip("[]"), int(port))

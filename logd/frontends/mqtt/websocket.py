@@ -7,9 +7,12 @@ transport sends in order from one task, and tells the handler to pause once its 
 bytes pass the high mark (back-pressure, as a socket's buffer would). A text frame closes
 the connection ([MQTT-6.0.0-1]).
 
-Mounting: the HTTP listener adds :func:`mqtt_route` for ``/mqtt`` (DESIGN.md: MQTT over
-WebSocket on the HTTP listener); until it exists, ``mqtt.websocket.listen`` serves the
-route on a listener of its own (:class:`WebSocketListener`).
+Mounting: the node mounts :func:`mqtt_route` at ``/mqtt`` on the HTTP listener
+(``--http-listen``; DESIGN.md: MQTT over WebSocket on the HTTP listener) through its
+``HttpMounts`` (``logd.node.frontends``), so a browser reaches MQTT on the port it reaches
+the REST proxy and STOMP; without an HTTP listener there is no MQTT over WebSocket. The
+route authenticates as the TCP listener does (CONNECT's user name and password; the
+HTTP listener's Basic check does not apply).
 
 Ownership: the broker's event loop.
 """
@@ -17,24 +20,18 @@ Ownership: the broker's event loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from logd.errors import InvalidConfigError
 from logd.frontends.mqtt.handler import MqttHandler
-from logd.metadata.types import HostPort
 
 if TYPE_CHECKING:
     from logd.frontends.mqtt.server import MqttServer
 
-__all__ = ["PATH", "WebSocketListener", "mqtt_route"]
+__all__ = ["PATH", "mqtt_route"]
 
-_log = logging.getLogger(__name__)
 PATH = "/mqtt"
 
 
@@ -141,33 +138,3 @@ def mqtt_route(server: MqttServer) -> Callable[[web.Request], Awaitable[web.Stre
         return ws
 
     return handle
-
-
-class WebSocketListener:
-    """``/mqtt`` on a listener of its own (``mqtt.websocket.listen``)."""
-
-    def __init__(self, address: HostPort, server: MqttServer) -> None:
-        self.address = address
-        self._server = server
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> HostPort:
-        app = web.Application(client_max_size=64 * 1024)
-        app.router.add_get(PATH, mqtt_route(self._server))
-        try:  # bound here, so that port 0 tells which port it got
-            sock = socket.create_server((self.address.host, self.address.port), reuse_port=False)
-        except OSError as exc:
-            raise InvalidConfigError(
-                f"mqtt.websocket.listen {self.address}: {exc.strerror}"
-            ) from None
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-        host, port = sock.getsockname()[:2]
-        _log.info("mqtt: MQTT over WebSocket on http://%s:%s%s", host, port, PATH)
-        return HostPort(str(host), int(port))
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            with contextlib.suppress(Exception):
-                await self._runner.cleanup()

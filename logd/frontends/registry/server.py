@@ -27,6 +27,7 @@ from aiohttp.typedefs import Middleware
 from logd.broker.seam import BrokerSeam
 from logd.errors import InvalidConfigError
 from logd.frontends.registry.auth import SEAM, RegistryAuth
+from logd.frontends.registry.health_routes import add_health_routes
 from logd.frontends.registry.http import MAX_BODY_BYTES, Handler, error_middleware
 from logd.frontends.registry.read_routes import STORE, add_read_routes
 from logd.frontends.registry.schema_log import SchemaLog
@@ -53,6 +54,7 @@ def build_app(store: SchemaStore, seam: BrokerSeam, *extra: Middleware) -> web.A
     app[SEAM] = seam
     add_read_routes(app)
     add_write_routes(app)
+    add_health_routes(app)
     return app
 
 
@@ -94,13 +96,37 @@ async def _count(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
 
 
+class _Full(asyncio.Protocol):
+    """A connection over the bound: a 503 in Confluent's error form, then closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        body = b'{"error_code":50302,"message":"too many connections to this registry"}'
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(head.encode() + body)
+        transport.close()
+
+
 class RegistryFrontEnd:
     """The schema registry's HTTP listener on one broker."""
 
     name = LISTENER
 
-    def __init__(self, address: HostPort, seam: BrokerSeam, tls: TlsSettings | None = None) -> None:
+    def __init__(
+        self,
+        address: HostPort,
+        seam: BrokerSeam,
+        tls: TlsSettings | None = None,
+        *,
+        max_connections: int = 4096,
+    ) -> None:
         self.address = address
+        #: Open connections beyond this get a 503 and are closed (the broker's
+        #: ``max.connections``, per listener).
+        self.max_connections = max_connections
         self._seam = seam
         self._tls = tls if tls is not None and tls.enabled else None
         self._context: ReloadingServerContext | None = None
@@ -131,11 +157,18 @@ class RegistryFrontEnd:
         self._runner = web.AppRunner(app, access_log=None, logger=_server_log)
         await self._runner.setup()
         ssl_context = self._context.context if self._context is not None else None
-        site = web.SockSite(self._runner, sock, ssl_context=ssl_context)
-        await site.start()
-        self._server = site._server  # aiohttp exposes no public way to stop accepting only
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._protocol, sock=sock, ssl=ssl_context)
         await self.store.start()
         return bound
+
+    def _protocol(self) -> asyncio.BaseProtocol:
+        """A new connection's protocol: aiohttp's, unless the listener is full."""
+        assert self._runner is not None and self._runner.server is not None
+        server = self._runner.server
+        if sum(1 for c in server.connections if c.transport is not None) >= self.max_connections:
+            return _Full()
+        return server()
 
     @web.middleware
     async def _track(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -3,7 +3,11 @@ confluent-kafka's SchemaRegistryClient and by raw HTTP for the error cases."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,8 +15,11 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from logd.broker.seam import BrokerSeam
+from logd.frontends.registry import RegistryFrontEnd
+from logd.metadata.types import HostPort
 from logd.registry.protobuf_descriptor import decode_descriptor, encode_descriptor, file_descriptor
 from logd.registry.protobuf_schema import parse_protobuf
+from tests.broker.harness import open_core
 
 CT = "application/vnd.schemaregistry.v1+json"
 _HTTP = httpx.Client(timeout=30)  # one client: a new one per call costs ~0.2 s of TLS set-up
@@ -163,3 +170,69 @@ def test_each_request_is_counted_by_its_route(registry_seam: tuple[str, BrokerSe
     assert register.latency.count == 2 and register.errors == 0 and register.bytes_in > 0
     assert figures["registry", "GET /subjects/{subject}/versions"].errors == 1
     assert figures["registry", "unrouted"].latency.count == 3
+
+
+def _until(check: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        time.sleep(0.05)
+
+
+def test_karapaces_health_and_master_available(registry: str) -> None:
+    """Tooling written for Karapace polls these: before the first write there is no
+    `_schemas` and no writer; after it, this (only) broker is the writer and caught up."""
+    _until(lambda: call(registry, "GET", "/_health")[1]["status"]["schema_registry_ready"],  # type: ignore[index]
+           "the registry caught up")  # fmt: skip
+    status, body = call(registry, "GET", "/master_available")
+    assert (status, body) == (200, {"master_available": False})
+    assert call(registry, "POST", "/subjects/h/versions", {"schema": V1})[0] == 200
+    assert call(registry, "GET", "/master_available")[1] == {"master_available": True}
+
+    def caught_up() -> bool:
+        status, body = call(registry, "GET", "/_health")
+        s = body["status"]  # type: ignore[index]
+        return bool(status == 200 and body["healthy"]  # type: ignore[index]
+                    and s["schema_registry_reader_current_offset"] >= 1
+                    and s["schema_registry_reader_current_offset"]
+                    == s["schema_registry_reader_highest_offset"])  # fmt: skip
+
+    _until(caught_up, "the health shows the write applied")
+    s = call(registry, "GET", "/_health")[1]["status"]  # type: ignore[index]
+    assert s["schema_registry_is_primary"] is True
+    assert s["schema_registry_primary_url"] == registry
+    assert s["schema_registry_coordinator_generation_id"] >= 0
+
+
+def test_connections_over_the_bound_get_a_503_and_are_closed(tmp_path: Path) -> None:
+    async def body() -> None:
+        opened = await open_core(tmp_path)
+        front = RegistryFrontEnd(HostPort("127.0.0.1", 0), opened.seam(), max_connections=1)
+        bound = await front.start()
+        try:
+            first = await asyncio.open_connection(bound.host, bound.port)
+            first[1].write(b"GET /subjects HTTP/1.1\r\nHost: r\r\n\r\n")
+            assert (await first[0].readline()).startswith(b"HTTP/1.1 200")
+            reader, writer = await asyncio.open_connection(bound.host, bound.port)
+            answer = await asyncio.wait_for(reader.read(), 30)  # ends: the listener closes
+            assert answer.startswith(b"HTTP/1.1 503")
+            assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error_code"] == 50302
+            writer.close()
+            first[1].close()  # the first one gone, a new connection is served
+            await first[1].wait_closed()
+            deadline = time.monotonic() + 30
+            while True:
+                reader, writer = await asyncio.open_connection(bound.host, bound.port)
+                writer.write(b"GET /subjects HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n")
+                status = await reader.readline()
+                writer.close()
+                if status.startswith(b"HTTP/1.1 200") or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+            assert status.startswith(b"HTTP/1.1 200")
+        finally:
+            front.begin_drain()
+            await front.stop(1.0)
+            await opened.close()
+
+    asyncio.run(body())

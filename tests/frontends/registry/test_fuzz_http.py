@@ -23,6 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from logd.registry.protobuf_schema import parse_protobuf
+
 CT = "application/vnd.schemaregistry.v1+json"
 TIMEOUT_S = 30.0
 _HTTP = httpx.Client(timeout=TIMEOUT_S)
@@ -33,7 +35,8 @@ ROUTES = (
     "subjects/{s}/versions", "subjects/{s}/versions/{v}", "subjects/{s}/versions/{v}/schema",
     "subjects/{s}/versions/{v}/referencedby", "config", "config/{s}",
     "compatibility/subjects/{s}/versions", "compatibility/subjects/{s}/versions/{v}",
-    "mode", "mode/{s}", "contexts", "associations/resources/{s}/{s}",
+    "mode", "mode/{s}", "contexts", "associations/resources/{s}/{s}", "_health",
+    "master_available",
 )  # fmt: skip
 AVRO = [
     '{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}',
@@ -46,6 +49,7 @@ AVRO = [
 JSON_SCHEMAS = ['{"type":"object","properties":{"a":{"type":"integer"}}}', '{"type":"nope"}',
                 '{"$ref":"#/definitions/x"}', "true"]  # fmt: skip
 PROTOS = ['syntax = "proto3"; message M { int32 a = 1; }', "message {", 'import "x.proto";']
+PROTOS.append(parse_protobuf(PROTOS[0]).serialized())  # confluent-kafka's form: a descriptor
 
 _values = st.one_of(
     st.integers(min_value=-(2**40), max_value=2**40).map(str),
@@ -87,7 +91,8 @@ _queries = st.dictionaries(
     st.sampled_from(["deleted", "permanent", "normalize", "verbose", "defaultToGlobal",
                      "subject", "subjectPrefix", "prefix", "offset", "limit", "latestOnly",
                      "deleted_only", "format", "fetchMaxId"]),
-    st.one_of(st.sampled_from(["true", "false", "1", "-1", ""]), st.text(max_size=6)),
+    st.one_of(st.sampled_from(["true", "false", "1", "-1", "", "serialized"]),
+              st.text(max_size=6)),
     max_size=3,
 )  # fmt: skip
 

@@ -5,6 +5,7 @@ parser."""
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 import urllib.error
@@ -15,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.cluster import BrokerProcess
 
-__all__ = ["admin_url", "get", "get_json", "logd", "samples"]
+__all__ = ["admin_url", "framed", "get", "get_json", "logd", "register", "samples"]
 
 
 def admin_url(broker: BrokerProcess, path: str = "/") -> str:
@@ -61,3 +62,18 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for s in family.samples:
             out[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return out
+
+
+def register(broker: BrokerProcess, subject: str, schema: object, kind: str = "AVRO") -> int:
+    """Register ``schema`` under ``subject`` on the broker's registry listener; its id."""
+    body = {"schema": json.dumps(schema)} | ({} if kind == "AVRO" else {"schemaType": kind})
+    url = f"http://{broker.listeners['registry']}/subjects/{subject}/versions"
+    headers = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
+    status, answer, _ = get(url, data=json.dumps(body).encode(), method="POST", headers=headers)
+    assert status == 200, answer
+    return int(json.loads(answer)["id"])
+
+
+def framed(schema_id: int, payload: bytes) -> bytes:
+    """Confluent's wire format: magic byte 0, the schema id, the payload."""
+    return struct.pack(">bI", 0, schema_id) + payload

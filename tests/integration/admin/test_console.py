@@ -1,7 +1,8 @@
 """The web console in a real browser (Debian's headless Chromium through Playwright) against
 a real broker: create a topic in the page, produce to it with the ``logd`` command, find
 the record by its key in the message browser, see a consumer group's lag, reset the group's
-offsets (dry run first), watch the live tail. A screenshot of each page is kept in the
+offsets (dry run first), watch the live tail, see a registered schema and a record framed
+with its id shown decoded. A screenshot of each page is kept in the
 test's directory (``screenshots/``; the path is printed)."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from tests.helpers import wait_until
 from tests.integration.admin.browser import chromium_page
-from tests.integration.admin.support import admin_url, logd
+from tests.integration.admin.support import admin_url, logd, register
 from tests.integration.cluster import BrokerProcess
 
 pytestmark = pytest.mark.integration
@@ -94,5 +95,27 @@ def test_the_console_creates_browses_shows_lag_and_resets(
         page.goto(base + "#/security")
         page.locator("h1", has_text="Users and ACLs").wait_for()
         page.screenshot(path=str(shots / "7-security.png"), full_page=True)
-    wait_until(lambda: len(list(shots.glob("*.png"))) == 7, 5, message="screenshots")
+
+        # An Avro schema registered on the registry listener, a record produced with it by
+        # the CLI: the subject listed, the record's value shown decoded through the registry.
+        schema = {"type": "record", "name": "Item", "fields": [{"name": "n", "type": "long"}]}
+        schema_id = register(broker, f"{TOPIC}-value", schema)
+        registry = f"http://{broker.listeners['registry']}"
+        _ok(logd(broker, "produce", TOPIC, "-k", "framed", "--value-schema", str(schema_id),
+                 "--registry-url", registry, stdin=b'{"n": 42}\n'))  # fmt: skip
+        page.goto(base + "#/schemas")
+        page.get_by_test_id("subjects-table").get_by_text(f"{TOPIC}-value").wait_for()
+        assert "null" not in page.locator("main").inner_text()
+        page.screenshot(path=str(shots / "8-schemas.png"), full_page=True)
+        page.get_by_role("link", name=f"{TOPIC}-value").click()
+        assert json.loads(page.get_by_test_id("schema-text").first.inner_text()) == schema
+        page.screenshot(path=str(shots / "8b-subject.png"), full_page=True)
+        page.goto(f"{base}#/messages/{TOPIC}?from=newest&key=framed")
+        tag = page.get_by_test_id("schema-tag")
+        tag.wait_for()
+        assert tag.inner_text() == f"avro · schema {schema_id}"
+        value = page.get_by_test_id("record-value").first.locator("pre").inner_text()
+        assert json.loads(value) == {"n": 42}
+        page.screenshot(path=str(shots / "9-decoded.png"), full_page=True)
+    wait_until(lambda: len(list(shots.glob("*.png"))) == 10, 5, message="screenshots")
     print(f"\nconsole screenshots: {shots}")

@@ -101,6 +101,30 @@ def test_the_kafka_listener_reports_each_request(shared_broker: BrokerProcess) -
     assert grown("logd_kafka_request_errors_total", invalid) == 1
 
 
+def test_the_http_listener_reports_each_request(shared_broker: BrokerProcess) -> None:
+    b = shared_broker
+    assert logd(b, "topic", "create", "rest-metered", "-p", "1", "-r", "1").returncode == 0
+    before = samples(_metrics(b))
+    rest = f"http://{b.listeners['http']}"
+    body = json.dumps({"records": [{"value": {"n": i}} for i in range(5)]}).encode()
+    json_v2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
+    status, answer, _ = get(f"{rest}/topics/rest-metered", data=body, method="POST",
+                            headers=json_v2)  # fmt: skip
+    assert status == 200, answer
+    assert get(f"{rest}/topics/no-such-topic-here")[0] == 404
+    after = samples(_metrics(b))
+
+    def grown(name: str, request: str) -> float:
+        labels = (("listener", "http"), ("request", request))
+        return after.get((name, labels), 0.0) - before.get((name, labels), 0.0)
+
+    assert grown("logd_kafka_request_latency_seconds_count", "POST /topics/{topic}") == 1
+    assert grown("logd_kafka_request_errors_total", "POST /topics/{topic}") == 0
+    assert grown("logd_kafka_request_errors_total", "GET /topics/{topic}") == 1
+    records = ("logd_kafka_records_produced_total", ())
+    assert after[records] - before[records] == 5
+
+
 def test_promtool_accepts_the_metrics_page(shared_broker: BrokerProcess) -> None:
     for query in ("", "?detail=partitions"):
         checked = subprocess.run(

@@ -1,6 +1,6 @@
 // The logd web console: plain JavaScript, no build step, no outside files. Pages are
 // chosen by the URL's hash (#/topics, #/topic/NAME, #/messages/NAME, #/tail/NAME,
-// #/groups, #/group/ID, #/security) and built from the admin listener's JSON API (/api/).
+// #/groups, #/group/ID, #/schemas, #/schema/SUBJECT, #/security) and built from the admin listener's JSON API (/api/).
 // Data is put into the page as text (textContent), never as HTML.
 "use strict";
 
@@ -20,6 +20,11 @@ function h(tag, attrs, ...children) {
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return el;
+}
+
+// The page's content: nested arrays flattened, null/false children left out.
+function render(...children) {
+  main.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
 }
 
 function toast(text, error) {
@@ -61,8 +66,14 @@ const table = (heads, rows, attrs) => h("table", attrs || {},
 const card = (label, value, cls, id) => h("div", { class: "card" },
   h("div", { class: "label" }, label), h("div", { class: "value " + (cls || ""), "data-testid": id }, value));
 
-function shownValue(value, kind) {
+function shownValue(value, kind, schemaId) {
   if (value === null || value === undefined) return h("span", { class: "muted" }, "null");
+  if (schemaId !== undefined) {  // framed with a registry schema id: decoded here when known
+    const tag = h("a", { class: "tag", href: "#/schemas?id=" + schemaId, "data-testid": "schema-tag" },
+      `${kind === "hex" ? "undecoded" : kind} · schema ${schemaId}`);
+    return h("div", {}, tag, kind === "hex" ? h("pre", { title: "binary, as hex" }, value)
+      : h("pre", {}, JSON.stringify(value, null, 2)));
+  }
   if (kind === "json") return h("pre", {}, JSON.stringify(value, null, 2));
   if (kind === "hex") return h("pre", { title: "binary, as hex" }, value);
   return h("pre", {}, value);
@@ -96,7 +107,7 @@ async function overview() {
   }
   spark.last = { n: c.records_produced, t: now };
   const rate = spark.points.length ? spark.points[spark.points.length - 1] : 0;
-  main.replaceChildren(
+  render(
     h("h1", {}, "Cluster overview"),
     h("div", { class: "cards" },
       card("Health", c.healthy ? "healthy" : "unhealthy", c.healthy ? "ok" : "bad", "health"),
@@ -137,7 +148,7 @@ async function topics() {
   } } },
   h("label", {}, "New topic", name), h("label", {}, "Partitions", parts),
   h("label", {}, "Replication factor", rf), h("button", { type: "submit", "data-testid": "create-topic" }, "Create"));
-  main.replaceChildren(
+  render(
     h("h1", {}, `Topics (${list.length})`), form,
     h("div", { class: "row" }, h("a", { href: internal ? "#/topics" : "#/topics?internal=true" }, internal ? "hide internal topics" : "show internal topics")),
     table(["Name", "Partitions", "RF", "Under-replicated", "Bytes here"], list.map((t) => h("tr", { "data-topic": t.name },
@@ -154,7 +165,7 @@ async function topic(name) {
   const total = h("input", { type: "number", min: t.partitions.length + 1, value: t.partitions.length + 1, style: "width:90px" });
   const key = h("input", { placeholder: "retention.ms" }), value = h("input", { placeholder: "value" });
   const act = (fn) => async (e) => { e.preventDefault(); try { await fn(); route(); } catch (err) { toast(err.message, true); } };
-  main.replaceChildren(
+  render(
     h("h1", {}, `Topic ${t.name}`),
     h("div", { class: "row" },
       h("a", { href: "#/messages/" + enc(name) }, h("button", { type: "button", class: "secondary", "data-testid": "browse" }, "Browse messages")),
@@ -195,8 +206,8 @@ async function topic(name) {
 function recordRows(records) {
   return records.map((r) => h("tr", { "data-offset": r.offset },
     h("td", { class: "num" }, r.partition), h("td", { class: "num" }, r.offset),
-    h("td", {}, fmtTime(r.timestamp)), h("td", { "data-testid": "record-key" }, shownValue(r.key, r.key_format)),
-    h("td", { "data-testid": "record-value" }, shownValue(r.value, r.value_format)),
+    h("td", {}, fmtTime(r.timestamp)), h("td", { "data-testid": "record-key" }, shownValue(r.key, r.key_format, r.key_schema_id)),
+    h("td", { "data-testid": "record-value" }, shownValue(r.value, r.value_format, r.value_schema_id)),
     h("td", {}, r.headers.map((x) => h("span", { class: "tag" }, `${x.key}=${typeof x.value === "string" ? x.value : JSON.stringify(x.value)}`)))));
 }
 
@@ -226,7 +237,7 @@ async function messages(name) {
   h("button", { type: "submit", "data-testid": "search" }, "Search"));
   const answer = await api(`/api/topics/${enc(name)}/messages?${q}`);
   const download = new URLSearchParams(q); download.set("download", "jsonl");
-  main.replaceChildren(
+  render(
     h("h1", {}, "Messages of ", h("a", { href: "#/topic/" + enc(name) }, name)), form,
     h("div", { class: "row" }, h("span", { "data-testid": "result-count" }, `${answer.records.length} record(s)`),
       h("a", { href: `/api/topics/${enc(name)}/messages?${download}`, download: `${name}.jsonl` }, "Download as JSON lines"),
@@ -263,7 +274,7 @@ async function tail(name) {
   partition.addEventListener("change", () => { state.next = null; body.replaceChildren(); });
   const rows = table(["Partition", "Offset", "Timestamp", "Key", "Value", "Headers"], [], { "data-testid": "tail-table" });
   rows.replaceChild(body, rows.querySelector("tbody"));
-  main.replaceChildren(h("h1", {}, "Live tail of ", h("a", { href: "#/topic/" + enc(name) }, name)),
+  render(h("h1", {}, "Live tail of ", h("a", { href: "#/topic/" + enc(name) }, name)),
     h("div", { class: "row" }, h("label", {}, "Partition ", partition), toggle, status), rows);
   toggle.click();
 }
@@ -273,7 +284,7 @@ async function tail(name) {
 async function groups() {
   const started = performance.now();
   const list = await api("/api/groups");
-  main.replaceChildren(h("h1", {}, `Consumer groups (${list.length})`),
+  render(h("h1", {}, `Consumer groups (${list.length})`),
     h("p", { class: "muted" }, "Groups coordinated by this broker; another broker's console shows the others."),
     table(["Group", "State", "Members", "Lag", "Max partition lag"], list.map((g) => h("tr", { "data-group": g.group },
       h("td", {}, h("a", { href: "#/group/" + enc(g.group) }, g.group)), h("td", {}, g.state),
@@ -312,7 +323,7 @@ async function group(id) {
       apply.disabled = false;
     } catch (err) { toast(err.message, true); }
   } } }, "Dry run");
-  main.replaceChildren(
+  render(
     h("h1", {}, `Group ${g.group}`),
     h("div", { class: "cards" }, card("State", g.state, "", "group-state"), card("Members", g.members.length),
       card("Total lag", g.lag, g.lag ? "warn" : "", "group-total-lag"), card("Generation", g.generation)),
@@ -333,11 +344,41 @@ async function group(id) {
   );
 }
 
+// -- schema registry --------------------------------------------------------------------
+
+async function schemas() {
+  const s = await api("/api/schemas");
+  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const id = q.get("id");  // from a decoded record: the subjects using that schema
+  const shown = id ? s.subjects.filter((x) => x.ids.includes(Number(id))) : s.subjects;
+  render(h("h1", {}, "Schema registry"),
+    id ? h("p", {}, `Subjects using schema ${id} · `, h("a", { href: "#/schemas" }, "all subjects")) : null,
+    s.enabled ? h("p", { class: "muted" }, `Global compatibility: ${s.compatibility}`)
+      : h("p", { class: "muted" }, "The schema registry is not served by this broker (its --registry-listen is off)."),
+    table(["Subject", "Versions", "Latest", "Schema id", "Type", "Compatibility"], shown.map((x) => h("tr", {},
+      h("td", {}, h("a", { href: "#/schema/" + enc(x.subject) }, x.subject)), h("td", { class: "num" }, x.versions.length),
+      h("td", { class: "num" }, x.latest.version), h("td", { class: "num" }, x.latest.id), h("td", {}, x.latest.type),
+      h("td", {}, x.compatibility))), { "data-testid": "subjects-table" }));
+}
+
+async function schema(subject) {
+  const s = await api("/api/schemas/" + enc(subject));
+  const pretty = (v) => { try { return JSON.stringify(JSON.parse(v.schema), null, 2); } catch (e) { return v.schema; } };
+  render(h("h1", {}, "Subject ", subject),
+    h("p", { class: "muted" }, `Compatibility: ${s.compatibility}`),
+    table(["Version", "Schema id", "Type", "References"], s.versions.map((v) => h("tr", {},
+      h("td", { class: "num" }, v.version), h("td", { class: "num" }, v.id), h("td", {}, v.type),
+      h("td", {}, v.references.map((r) => h("span", { class: "tag" }, `${r.name} → ${r.subject} v${r.version}`))))),
+      { "data-testid": "versions-table" }),
+    s.versions.slice().reverse().map((v) => [h("h2", {}, `Version ${v.version} (id ${v.id})`),
+      h("pre", { "data-testid": "schema-text" }, pretty(v))]));
+}
+
 // -- security ---------------------------------------------------------------------------
 
 async function security() {
   const s = await api("/api/security");
-  main.replaceChildren(h("h1", {}, "Users and ACLs"),
+  render(h("h1", {}, "Users and ACLs"),
     s.enabled ? null : h("p", { class: "muted" }, "Security is not configured on this broker."),
     h("h2", {}, `Users (${s.users.length})`),
     table(["User", "Credentials"], s.users.map((u) => h("tr", {}, h("td", {}, u.name), h("td", {}, u.mechanisms.join(", "))))),
@@ -356,6 +397,7 @@ const routes = [
   [/^#\/topic\/(.+)$/, topic, "topics"], [/^#\/messages\/(.+)$/, messages, "topics"],
   [/^#\/tail\/(.+)$/, tail, "topics"], [/^#\/groups$/, groups, "groups"],
   [/^#\/group\/(.+)$/, group, "groups"], [/^#\/security$/, security, "security"],
+  [/^#\/schemas$/, schemas, "schemas"], [/^#\/schema\/(.+)$/, schema, "schemas"],
 ];
 
 async function route() {
@@ -369,11 +411,11 @@ async function route() {
     try {
       await page(...m.slice(1).map(decodeURIComponent));
     } catch (err) {
-      main.replaceChildren(h("h1", {}, "Cannot show this page"), h("p", { class: "bad", "data-testid": "page-error" }, err.message));
+      render(h("h1", {}, "Cannot show this page"), h("p", { class: "bad", "data-testid": "page-error" }, err.message));
     }
     return;
   }
-  main.replaceChildren(h("h1", {}, "No such page"), h("p", {}, h("a", { href: "#/" }, "Back to the overview")));
+  render(h("h1", {}, "No such page"), h("p", {}, h("a", { href: "#/" }, "Back to the overview")));
 }
 
 window.addEventListener("hashchange", route);

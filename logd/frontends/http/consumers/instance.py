@@ -31,7 +31,7 @@ from logd.broker.api import FetchPartitionRequest, ListOffsetsQuery, OffsetSpec
 from logd.broker.seam import BrokerSeam, Caller
 from logd.clock import Clock
 from logd.errors import ErrorCode, LogdError, OffsetOutOfRangeError, error_for_code
-from logd.frontends.http.consumers.membership import GroupMember, Subscribed
+from logd.frontends.http.consumers.membership import GroupMember, Subscribed, coordinated_here
 from logd.frontends.http.errors import (
     CONSUMER_ALREADY_SUBSCRIBED,
     ILLEGAL_STATE,
@@ -39,10 +39,12 @@ from logd.frontends.http.errors import (
     from_logd,
 )
 from logd.frontends.http.fetched import readable
+from logd.frontends.http.retrying import retrying
 from logd.groups.messages import (
     NO_GENERATION,
     OffsetCommitPartition,
     OffsetCommitRequest,
+    OffsetFetchResponse,
     TopicPartition,
 )
 from logd.records.record import Record
@@ -50,6 +52,7 @@ from logd.records.record import Record
 __all__ = ["ConsumerInstance", "InstanceConfig"]
 
 _AUTO_COMMIT_S: Final = 5.0
+_GROUP_RETRY_S: Final = 5.0
 _RESETS: Final = {"earliest": OffsetSpec.EARLIEST, "latest": OffsetSpec.LATEST}
 
 
@@ -317,10 +320,20 @@ class ConsumerInstance:
 
     async def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """The group's committed offsets (-1: none)."""
-        answer = await self._seam.fetch_offsets(self.config.group, list(partitions),
-                                                caller=self.caller)  # fmt: skip
-        if answer.error != ErrorCode.NONE:
-            raise from_logd(error_for_code(answer.error, answer.error_message))
+        group, wanted = self.config.group, list(partitions)
+
+        async def fetch() -> OffsetFetchResponse:
+            await coordinated_here(self._seam, group, self.caller,
+                                   "create the consumer instance there")  # fmt: skip
+            answer = await self._seam.fetch_offsets(group, wanted, caller=self.caller)
+            if answer.error != ErrorCode.NONE:
+                raise error_for_code(answer.error, answer.error_message)
+            return answer
+
+        try:  # a manual assignment may be the group's first call: it waits for the group
+            answer = await retrying(fetch, _GROUP_RETRY_S)
+        except LogdError as exc:
+            raise from_logd(exc) from None
         out = {TopicPartition(p.topic, p.partition): p.offset for p in answer.partitions
                if p.error == ErrorCode.NONE}  # fmt: skip
         return {tp: out.get(tp, -1) for tp in partitions}

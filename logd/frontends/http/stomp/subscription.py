@@ -24,14 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Final, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Final
 
 from logd.broker.api import FetchPartitionRequest, ListOffsetsQuery, OffsetSpec
 from logd.broker.seam import BrokerSeam, Caller
 from logd.errors import ErrorCode, LogdError, OffsetOutOfRangeError, error_for_code
 from logd.frontends.http.consumers.membership import coordinated_here
 from logd.frontends.http.fetched import readable
+from logd.frontends.http.retrying import retrying
 from logd.frontends.http.stomp.acks import AckTracker
 from logd.frontends.http.stomp.frames import encode
 from logd.frontends.http.stomp.outbox import Outbox, SlowConsumer
@@ -53,7 +54,6 @@ _RETRY_MAX_S: Final = 2.0
 _AUTO_COMMIT_S: Final = 1.0
 _GROUP_RETRY_S: Final = 30.0
 _log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 
 class Subscription:
@@ -250,20 +250,6 @@ class Subscription:
 
     # -- commits ------------------------------------------------------------------------------
 
-    async def _retrying(self, call: Callable[[], Awaitable[_T]]) -> _T:
-        """``call`` again while it fails retriably (the group's offsets topic just being
-        created, its coordinator moving), for at most ``_GROUP_RETRY_S``."""
-        deadline = asyncio.get_running_loop().time() + _GROUP_RETRY_S
-        wait = _RETRY_FIRST_S
-        while True:
-            try:
-                return await call()
-            except LogdError as exc:
-                if not exc.retriable or asyncio.get_running_loop().time() + wait > deadline:
-                    raise
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, _RETRY_MAX_S)
-
     async def _committed(self) -> dict[int, int]:
         assert self.group is not None
         group = self.group
@@ -278,7 +264,7 @@ class Subscription:
             return {p.partition: p.offset for p in answer.partitions
                     if p.error == ErrorCode.NONE}  # fmt: skip
 
-        return await self._retrying(fetch)
+        return await retrying(fetch, _GROUP_RETRY_S)
 
     async def _commits(self) -> None:
         while True:
@@ -307,7 +293,7 @@ class Subscription:
                     if part.error != ErrorCode.NONE:
                         raise error_for_code(part.error, f"commit of {part.topic}-{part.partition}")
 
-            await self._retrying(commit)
+            await retrying(commit, _GROUP_RETRY_S)
         async with self._commit_done:
             self._committed_changes = max(self._committed_changes, covered)
             self._commit_done.notify_all()
