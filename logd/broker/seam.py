@@ -523,6 +523,7 @@ class BrokerSeam(GroupCalls):
         self.admit(caller, "describe_cluster", ())
         return self._core.list_moves(topics)
 
+
 def _visible_meta(
     topic: TopicMeta, refused: Mapping[str, LogdError], uncreatable: Mapping[str, LogdError]
 ) -> TopicMeta:
