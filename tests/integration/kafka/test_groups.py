@@ -279,13 +279,16 @@ def test_kafka_python_consumers_in_a_group(kafka: str) -> None:
 
     def run(i: int) -> None:
         consumer = KafkaConsumer(
-            topic,
             bootstrap_servers=kafka,
             group_id="g-kp",
             auto_offset_reset="earliest",
             heartbeat_interval_ms=300,
             session_timeout_ms=6000,
         )
+        # Known before joining: a kafka-python leader that assigns before its first
+        # metadata of the topic arrived assigns nothing ("No partition metadata").
+        assert consumer.partitions_for_topic(topic) == {0, 1, 2, 3}
+        consumer.subscribe([topic])
         try:
             while not stop.is_set():
                 for records in consumer.poll(timeout_ms=200).values():
