@@ -356,7 +356,7 @@ class BrokerSeam(GroupCalls):
         kept = [t for t in topics if t not in refused]
         uncreatable: Mapping[str, LogdError] = {}
         if auto_create and kept:
-            uncreatable = self.security.refusals(caller, "create_topics", kept)
+            uncreatable = self.item_refusals(caller, "create_topics", kept)
             creatable = [t for t in kept if t not in uncreatable]
             if creatable:  # creates the missing ones (the answer is the one below)
                 await self._core.metadata(creatable, auto_create=True)

@@ -4,10 +4,10 @@ share. Front ends import these names from :mod:`logd.broker.seam`.
 
 Per-item refusals: a request naming many topics (or groups) is answered item by item --
 those the caller may not use carry their authorization error in the answer, the others are
-served -- never refused as a whole (Kafka's KafkaApis does this for every such API; a whole
-refusal would close a Kafka connection). :meth:`SeamBase.refusals` asks the security layer
-which names are refused; :func:`serve_allowed` serves the rest and puts the answers back in
-the request's order.
+served -- never refused as a whole (Kafka's KafkaApis does this for every such API).
+:meth:`SeamBase.refusals` lets the gate admit the request with all its names and, when it
+refuses one, asks the security layer which names are refused; :func:`serve_allowed` serves
+the rest and puts the answers back in the request's order.
 
 Ownership: the broker's event loop, like the core; not thread-safe.
 """
