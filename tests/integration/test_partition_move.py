@@ -102,8 +102,11 @@ def test_a_move_to_a_stopped_broker_is_listed_and_cancelled(cluster: Cluster) ->
     target = (*before.replicas[1:], new)
     cluster[new].stop()
     try:
+        to = ",".join(map(str, target))
+        said = ok(logd(cluster[before.replicas[0]], "cluster", "partitions", "move", "stuck",
+                       "-p", "0", "--to", to, "--throttle", "1MB/s"))  # fmt: skip
+        assert said.strip() == f"stuck-0: moving to {to} at most 1000000 bytes/s"
         with Admin(brokers=cluster.bootstrap) as admin:
-            admin.move_partition("stuck", 0, target)
             (move,) = admin.list_partition_moves(["stuck"])
             assert (move.target, move.adding, move.removing) == (
                 target, (new,), (before.replicas[0],)
@@ -111,7 +114,8 @@ def test_a_move_to_a_stopped_broker_is_listed_and_cancelled(cluster: Cluster) ->
             status = json.loads(ok(logd(cluster[before.replicas[0]], "cluster", "partitions",
                                         "status", "stuck", "--format", "json")))  # fmt: skip
             assert status == [{"topic": "stuck", "partition": 0, "target": list(target),
-                               "adding": [new], "removing": [before.replicas[0]]}]  # fmt: skip
+                               "adding": [new], "removing": [before.replicas[0]],
+                               "throttle": 1_000_000}]  # fmt: skip
             admin.cancel_partition_move("stuck", 0)
             wait_until(lambda: _settled(cluster, "stuck", tuple(before.replicas)), timeout=60,
                        message="the cancelled move to go back")  # fmt: skip
@@ -138,6 +142,10 @@ def test_bad_moves_are_refused_in_one_line(cluster: Cluster) -> None:
     usage = logd(broker, "cluster", "partitions", "move", "refused", "-p", "0", "--to", "a,b")
     assert usage.returncode == 2 and b"Traceback" not in usage.stderr
     assert b"--to takes broker ids like 1,2,3, got 'a,b'" in usage.stderr
+    usage = logd(broker, "cluster", "partitions", "move", "refused", "-p", "0", "--to", "1",
+                 "--throttle", "fast")  # fmt: skip
+    assert usage.returncode == 2 and b"Traceback" not in usage.stderr
+    assert b"--throttle takes bytes a second like 10MB or 500KiB/s, got 'fast'" in usage.stderr
     assert "no partition is moving" in ok(logd(broker, "cluster", "partitions", "status"))
 
 
