@@ -26,21 +26,7 @@ from logd.errors import (
 )
 from logd.metadata.store import MetadataStore, PartitionAssignment, TopicRecord, check_not_reserved
 
-__all__ = ["PartitionMoves", "moved_to"]
-
-
-def moved_to(
-    current: PartitionAssignment, target: Sequence[int], throttle: int = 0
-) -> PartitionAssignment:
-    """``current`` (no move in progress) moving to ``target``: hosted on both sets; the
-    joining replicas catch up at most ``throttle`` bytes a second (0: no limit)."""
-    kept = tuple(target)
-    leaving = tuple(r for r in current.replicas if r not in kept)
-    joining = tuple(r for r in kept if r not in current.replicas)
-    replicas = kept + leaving
-    return PartitionAssignment(
-        current.partition, replicas, replicas[0], 0, replicas, joining, leaving, throttle
-    )
+__all__ = ["PartitionMoves"]
 
 
 class PartitionMoves:
@@ -67,7 +53,7 @@ class PartitionMoves:
                 )
             if current.replicas == target:
                 return record
-            return _with(record, moved_to(current, target, throttle))
+            return _with(record, current.moving_to(target, throttle))
 
         change(self._record(topic))
         await self._store.update_topic(topic, change)
@@ -82,7 +68,7 @@ class PartitionMoves:
                 raise NoReassignmentInProgressError(f"{topic}-{partition} is not moving")
             joining = set(current.adding)
             before = tuple(r for r in current.replicas if r not in joining)
-            back = moved_to(_settled(current), before, current.throttle)
+            back = _settled(current).moving_to(before, current.throttle)
             return _with(record, back if back.moving else _settled(back))
 
         change(self._record(topic))
@@ -117,12 +103,16 @@ class PartitionMoves:
             raise InvalidReplicaAssignmentError("a move needs at least one target broker")
         if len(set(target)) != len(target):
             raise InvalidReplicaAssignmentError(f"broker named twice in {list(target)}")
-        known = {b.node_id for b in self._store.brokers()}
+        brokers = self._store.brokers()
+        known = {b.node_id for b in brokers}
         unknown = sorted(set(target) - known)
         if unknown:
             raise InvalidReplicaAssignmentError(
                 f"unknown brokers {unknown} (the cluster has {sorted(known)})"
             )
+        draining = sorted(b.node_id for b in brokers if b.draining and b.node_id in target)
+        if draining:
+            raise InvalidReplicaAssignmentError(f"brokers {draining} are being decommissioned")
 
 
 def _partition(record: TopicRecord, partition: int) -> PartitionAssignment:
