@@ -139,6 +139,8 @@ class AdminService:
             ),
             "MovePartition": (self.move_partition, admin_pb2.MovePartitionRequest),
             "ListPartitionMoves": (self.list_moves, admin_pb2.ListPartitionMovesRequest),
+            "DecommissionBroker": (self.decommission, admin_pb2.DecommissionBrokerRequest),
+            "ListDecommissions": (self.list_decommissions, admin_pb2.ListDecommissionsRequest),
         }
         return service_handler(
             ADMIN_SERVICE,
@@ -222,11 +224,39 @@ class AdminService:
                 )
             else:
                 await self._broker.move_partition(
-                    request.topic, request.partition, list(request.to), caller=caller_of(context)
+                    request.topic,
+                    request.partition,
+                    list(request.to),
+                    throttle=request.throttle,
+                    caller=caller_of(context),
                 )
         except LogdError as exc:
             return admin_pb2.MovePartitionResponse(error=error_proto(exc))
         return admin_pb2.MovePartitionResponse()
+
+    async def decommission(
+        self, request: admin_pb2.DecommissionBrokerRequest, context: _Ctx
+    ) -> Any:
+        try:
+            await self._broker.decommission_broker(
+                request.node_id, recommission=request.recommission, caller=caller_of(context)
+            )
+        except LogdError as exc:
+            return admin_pb2.DecommissionBrokerResponse(error=error_proto(exc))
+        return admin_pb2.DecommissionBrokerResponse()
+
+    async def list_decommissions(
+        self, request: admin_pb2.ListDecommissionsRequest, context: _Ctx
+    ) -> Any:
+        brokers = self._broker.list_decommissions(caller=caller_of(context))
+        return admin_pb2.ListDecommissionsResponse(
+            brokers=[
+                admin_pb2.BrokerDecommission(
+                    node_id=b.node_id, replicas=b.replicas, moving=b.moving
+                )
+                for b in brokers
+            ]
+        )
 
     async def list_moves(self, request: admin_pb2.ListPartitionMovesRequest, context: _Ctx) -> Any:
         convert.check_count("topics", len(request.topics))
@@ -239,6 +269,7 @@ class AdminService:
                     replicas=list(m.replicas),
                     adding=list(m.adding),
                     removing=list(m.removing),
+                    throttle=m.throttle,
                 )
                 for m in moves
             ]
