@@ -219,7 +219,9 @@ def decode_publish(r: Reader, flags: int, version: int) -> Publish:
     return Publish(topic, r.rest(), qos, bool(flags & 0x01), dup, packet_id, props)
 
 
-def decode_publish_plain(buf: bytearray, pos: int, end: int, flags: int, version: int) -> Publish | None:
+def decode_publish_plain(
+    buf: bytearray, pos: int, end: int, flags: int, version: int
+) -> Publish | None:
     """The common PUBLISH — a topic name, no property — read straight from the framer's
     buffer, without a :class:`Reader`: None for anything else (a property, an alias, a
     field out of bounds, a bad flag or name), which :func:`decode_publish` then reads, or
