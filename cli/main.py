@@ -79,6 +79,8 @@ COMMANDS: tuple[Command, ...] = (
             "cancel a partition move (moves it back)"),
     Command(("cluster", "partitions", "status"), "cli.cluster.partitions_status",
             "the partition moves in progress"),
+    Command(("cluster", "partitions", "balance"), "cli.cluster.partitions_balance",
+            "even out the replicas over the brokers (a new broker takes its share)"),
     Command(("cluster", "broker", "decommission"), "cli.cluster.broker_decommission",
             "move every replica of a broker to the others"),
     Command(("cluster", "broker", "recommission"), "cli.cluster.broker_recommission",

@@ -469,6 +469,12 @@ class BrokerCore:
         else:
             await self.decommissions.decommission(node)
 
+    async def balance_partitions(
+        self, throttle: int = 0, max_moves: int = 0
+    ) -> list[PartitionMove]:
+        """Even out the replicas over the brokers (``broker.moves``)."""
+        return await self.moves.balance(throttle, max_moves)
+
     def list_decommissions(self) -> list[BrokerDecommission]:
         return self.decommissions.list()
 

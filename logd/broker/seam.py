@@ -474,6 +474,13 @@ class BrokerSeam:
         self.admit(caller, "cluster_admin", ())
         await self._core.decommission_broker(node, recommission=recommission)
 
+    async def balance_partitions(
+        self, throttle: int = 0, max_moves: int = 0, *, caller: Caller = ANONYMOUS
+    ) -> list[PartitionMove]:
+        """Start the moves that even out the replicas over the brokers (issue 23)."""
+        self.admit(caller, "cluster_admin", ())
+        return await self._core.balance_partitions(throttle, max_moves)
+
     def list_decommissions(self, *, caller: Caller = ANONYMOUS) -> list[BrokerDecommission]:
         self.admit(caller, "describe_cluster", ())
         return self._core.list_decommissions()

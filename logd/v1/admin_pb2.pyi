@@ -315,3 +315,19 @@ class ListDecommissionsResponse(_message.Message):
     error: _common_pb2.Error
     brokers: _containers.RepeatedCompositeFieldContainer[BrokerDecommission]
     def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., brokers: _Optional[_Iterable[_Union[BrokerDecommission, _Mapping]]] = ...) -> None: ...
+
+class BalancePartitionsRequest(_message.Message):
+    __slots__ = ("throttle", "max_moves")
+    THROTTLE_FIELD_NUMBER: _ClassVar[int]
+    MAX_MOVES_FIELD_NUMBER: _ClassVar[int]
+    throttle: int
+    max_moves: int
+    def __init__(self, throttle: _Optional[int] = ..., max_moves: _Optional[int] = ...) -> None: ...
+
+class BalancePartitionsResponse(_message.Message):
+    __slots__ = ("error", "moves")
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MOVES_FIELD_NUMBER: _ClassVar[int]
+    error: _common_pb2.Error
+    moves: _containers.RepeatedCompositeFieldContainer[PartitionMoveStatus]
+    def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., moves: _Optional[_Iterable[_Union[PartitionMoveStatus, _Mapping]]] = ...) -> None: ...

@@ -285,17 +285,23 @@ class AsyncAdmin:
         request = admin_pb2.ListPartitionMovesRequest(topics=names)
         resp: Any = await self._call(lambda c: c.unary(c.admin.ListPartitionMoves, request))
         _raise(resp.error)
-        return [
-            PartitionMove(
-                m.topic,
-                m.partition,
-                tuple(m.replicas),
-                tuple(m.adding),
-                tuple(m.removing),
-                m.throttle,
-            )
-            for m in resp.moves
-        ]
+        return [_move(m) for m in resp.moves]
+
+    async def balance_partitions(
+        self, *, throttle: int = 0, max_moves: int = 0
+    ) -> list[PartitionMove]:
+        """Even out the replicas over the live brokers not being decommissioned (a broker
+        just added takes its share): starts at most ``max_moves`` moves (0: the broker's
+        default, 64), each catching up at most ``throttle`` bytes/s (0: no limit), and
+        returns them (their target; follow them with ``list_partition_moves``). Run it
+        again once they are done to go on: an empty answer means balanced."""
+        for value in (throttle, max_moves):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidRequestError(f"throttle and max_moves must be ints >= 0: {value!r}")
+        request = admin_pb2.BalancePartitionsRequest(throttle=throttle, max_moves=max_moves)
+        resp: Any = await self._call(lambda c: c.unary(c.admin.BalancePartitions, request))
+        _raise(resp.error)
+        return [_move(m) for m in resp.moves]
 
     # -- decommissioning brokers (issue 23) ----------------------------------------------------
 
@@ -437,3 +443,9 @@ def _raise_first(results: Iterable[Any]) -> None:
         err: LogdError | None = error_from_proto(r.error)
         if err is not None:
             raise err
+
+
+def _move(m: Any) -> PartitionMove:
+    return PartitionMove(
+        m.topic, m.partition, tuple(m.replicas), tuple(m.adding), tuple(m.removing), m.throttle
+    )

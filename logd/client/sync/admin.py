@@ -91,6 +91,9 @@ class Admin:
     def list_partition_moves(self, topics: Iterable[str] = ()) -> list[PartitionMove]:
         return self._run(self._admin.list_partition_moves(topics))
 
+    def balance_partitions(self, *, throttle: int = 0, max_moves: int = 0) -> list[PartitionMove]:
+        return self._run(self._admin.balance_partitions(throttle=throttle, max_moves=max_moves))
+
     def decommission_broker(self, node_id: int) -> None:
         self._run(self._admin.decommission_broker(node_id))
 
