@@ -119,7 +119,9 @@ class Ingest:
         self.access = access
         self._wall_ms = wall_ms
         self._open: dict[tuple[str, int, Caller], _Open] = {}
-        self._held: dict[str, list[_Held]] = {}
+        # Publishes waiting for a topic's metadata, by topic and caller (a topic is created
+        # on the caller's behalf, when it may: LogAccess.topic).
+        self._held: dict[tuple[str, Caller], list[_Held]] = {}
         self._held_count = 0
         self._sticky: dict[str, int] = {}
         self._round = itertools.count()
@@ -151,7 +153,7 @@ class Ingest:
     ) -> None:
         """Store one record (``waiter`` told when a QoS 1/2 one is stored); a None payload
         is a tombstone; ``headers`` encoded (:func:`~logd.records.record.encode_headers`)."""
-        held = self._held.get(topic)
+        held = self._held.get((topic, caller))
         info = self._access.cached(topic) if held is None else None
         timestamp = self._wall_ms()
         if info is None:
@@ -194,24 +196,25 @@ class Ingest:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _hold(self, topic: str, held: _Held) -> None:
-        waiting = self._held.get(topic)
+        slot = (topic, held.caller)
+        waiting = self._held.get(slot)
         if waiting is None:
-            waiting = self._held[topic] = []
-            asyncio.get_running_loop().create_task(self._resolve(topic))
+            waiting = self._held[slot] = []
+            asyncio.get_running_loop().create_task(self._resolve(topic, held.caller))
         if self._held_count >= _HELD_MAX:
             self._refuse([held], ReasonCode.QUOTA_EXCEEDED, f"too many publishes wait for {topic}")
             return
         waiting.append(held)
         self._held_count += 1
 
-    async def _resolve(self, topic: str) -> None:
+    async def _resolve(self, topic: str, caller: Caller) -> None:
         error: LogdError | None = None
         info = None
         try:
-            info = await self._access.topic(topic, create=True)
+            info = await self._access.topic(topic, create=True, caller=caller)
         except LogdError as exc:
             error = exc
-        waiting = self._held.pop(topic, [])
+        waiting = self._held.pop((topic, caller), [])
         self._held_count -= len(waiting)
         self._wake_uncongested()
         if info is None:
