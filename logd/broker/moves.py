@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Final
 
 from logd.broker.api import PartitionMove
 from logd.errors import (
@@ -24,9 +25,19 @@ from logd.errors import (
     ReassignmentInProgressError,
     UnknownTopicOrPartitionError,
 )
-from logd.metadata.store import MetadataStore, PartitionAssignment, TopicRecord, check_not_reserved
+from logd.metadata.store import (
+    RESERVED_TOPICS,
+    MetadataStore,
+    PartitionAssignment,
+    TopicRecord,
+    check_not_reserved,
+)
+from partitioning.balance import balance_moves
 
-__all__ = ["PartitionMoves"]
+__all__ = ["BALANCE_MOVES", "PartitionMoves"]
+
+#: Moves one ``balance`` starts at most (run it again once they are done).
+BALANCE_MOVES: Final = 64
 
 
 class PartitionMoves:
@@ -73,6 +84,35 @@ class PartitionMoves:
 
         change(self._record(topic))
         await self._store.update_topic(topic, change)
+
+    async def balance(self, throttle: int = 0, max_moves: int = 0) -> list[PartitionMove]:
+        """Start the moves that even out the replicas over the live brokers not being
+        decommissioned (``partitioning.balance``); returns the moves started."""
+        if throttle < 0 or max_moves < 0:
+            raise InvalidRequestError("throttle and max_moves must be >= 0")
+        brokers = [b.node_id for b in self._store.brokers() if b.alive and not b.draining]
+        records = self._store.topics()
+        entries = [
+            (name, a)
+            for name in sorted(records)
+            if name not in RESERVED_TOPICS
+            for a in records[name].partitions
+        ]
+        plan = balance_moves(
+            [a.replicas for _, a in entries],
+            brokers,
+            [not a.moving for _, a in entries],
+            max_moves or BALANCE_MOVES,
+        )
+        started = []
+        for index, target in plan:
+            name, a = entries[index]
+            try:
+                await self.move(name, a.partition, target, throttle)
+            except (ReassignmentInProgressError, UnknownTopicOrPartitionError):
+                continue  # moved or deleted since: the next balance sees it
+            started.append(PartitionMove(name, a.partition, target, (), (), throttle))
+        return started
 
     def list(self, topics: Sequence[str] = ()) -> list[PartitionMove]:
         """The moves in progress (of ``topics``; empty: of every topic)."""

@@ -3,8 +3,8 @@ writing to every partition, `logd cluster broker decommission 3` drains broker 3
 partitions move to the others, leadership first), `status` reports it drained, new topics
 avoid it, it is stopped, and every partition is fully replicated on the others with every
 acknowledged record at its offset; then a decommission that would leave a partition below its
-replication factor is refused in one line; a recommission stops a drain and the broker
-takes new partitions again.
+replication factor is refused in one line; a recommission stops a drain, and
+`logd cluster partitions balance` gives the broker its share of the replicas again.
 """
 
 from __future__ import annotations
@@ -118,6 +118,17 @@ def test_a_recommission_stops_the_drain_and_the_broker_takes_partitions_again(
                    message="the moves off broker 2 to end")  # fmt: skip
     assert "no broker is being decommissioned" in ok(logd(cluster[0], "cluster", "broker",
                                                           "status"))  # fmt: skip
+    # Broker 2 holds nothing of "avoiding": a balance moves some of it there, in place.
+    started = json.loads(ok(logd(cluster[1], "cluster", "partitions", "balance",
+                                 "--format", "json")))  # fmt: skip
+    assert started and all(2 in m["target"] for m in started)
+    with Admin(brokers=cluster.bootstrap) as admin:
+        wait_until(lambda: not admin.list_partition_moves(), timeout=90,
+                   message="the balance moves to end")  # fmt: skip
+        assert admin.balance_partitions() == []  # even now: nothing more to move
+    assert "balanced: nothing to move" in ok(logd(cluster[0], "cluster", "partitions",
+                                                  "balance"))  # fmt: skip
+    assert any(2 in r for r in _hosts(cluster, "avoiding").values())
     _create(cluster, "welcome")  # the least loaded broker now: 2 takes partitions again
     assert any(2 in r for r in _hosts(cluster, "welcome").values())
     wait_in_sync(cluster.bootstrap, "avoiding", PARTITIONS)
