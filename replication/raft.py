@@ -242,14 +242,15 @@ class Raft:
         self.randomized_timeout = e + 1 + rank * max(1, e // 2) + self._rng.below(max(1, e // 4))
 
     def set_down_peers(self, peers: frozenset[int]) -> None:
-        """The failure detector's view changed: a change that concerns a member wakes us.
+        """The failure detector's view changed: a change that concerns us wakes us
+        (``quiesce.down_news_wakes``: our leader, a member back, our live quorum).
         A follower then campaigns within two election timeouts unless its leader, told
         that we woke, heartbeats -- the detector may be wrong (a broker late with its
         heartbeats under load is not dead), so the lease is kept: giving it up made every
         false alarm an election, and under overload elections storm."""
         old, self.down_peers = self.down_peers, peers
-        changed = (old ^ peers) & self.conf.members()
-        if changed and changed != {self.id}:
+        changed = (old ^ peers) & (self.conf.members() - {self.id})
+        if changed and quiesce.down_news_wakes(self, changed):
             self.wake()
 
     # -- elections -------------------------------------------------------------------

@@ -392,11 +392,14 @@ class RaftDriver:
         touched: set[RaftGroup] = set()
         for peer in changed:
             touched |= self._by_peer.get(peer, set())
+        woken = 0
         for group in touched:
             group.node.set_down_peers(down)
-            self._mark(group)
-        _log.info("peers taken as down now: %s (%d groups told)", sorted(down) or "none",
-                  len(touched))  # fmt: skip
+            if not group.node.quiesced:  # a quiet group the news does not concern sleeps on
+                woken += 1
+                self._mark(group)
+        _log.info("peers taken as down now: %s (%d groups told, %d awake)",
+                  sorted(down) or "none", len(touched), woken)  # fmt: skip
 
     def report_snapshot(self, name: str, peer: int, *, success: bool) -> None:
         group = self.groups.get(name)

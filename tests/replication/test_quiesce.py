@@ -106,12 +106,40 @@ def test_a_node_without_quiescence_answers_a_quiesce_heartbeat() -> None:
 
 def test_a_woken_follower_wakes_its_leader() -> None:
     c = quiet_group()
-    c.raw(3).set_down_peers(frozenset({2}))  # news about another member
+    c.raw(3).set_down_peers(frozenset({1}))  # a false alarm about its leader
     assert not c.raw(3).quiesced
     assert c.handle_ready(3)
     assert [(type(m).__name__, m.dst) for m in c.outbox] == [("HeartbeatResponse", 1)]
     c.deliver()
     assert not c.raw(1).quiesced
+
+
+def test_news_of_a_follower_going_down_wakes_no_one_that_keeps_a_live_quorum() -> None:
+    # A dead broker's survivors: the groups it only followed have nothing to do (issue 21).
+    c = quiet_group()
+    for node in (1, 2):
+        c.raw(node).set_down_peers(frozenset({3}))
+    assert c.raw(1).quiesced and c.raw(2).quiesced
+    assert not c.raw(1).has_ready() and not c.raw(2).has_ready()
+
+
+def test_a_quiet_leader_wakes_when_a_follower_comes_back_and_catches_it_up() -> None:
+    c = quiet_group()
+    c.isolated.add(3)
+    c.raw(1).set_down_peers(frozenset({3}))
+    c.raw(2).set_down_peers(frozenset({3}))
+    c.raw(1).propose(b"x")  # 3 misses it
+    c.stabilize()
+    c.tick(1, 2)
+    c.stabilize()
+    assert c.raw(1).quiesced and c.raw(3).last_offset < c.raw(1).last_offset
+    c.isolated.discard(3)
+    c.raw(1).set_down_peers(frozenset())
+    assert not c.raw(1).quiesced
+    for _ in range(3):
+        c.tick(1)
+        c.stabilize()
+    assert c.raw(3).last_offset == c.raw(1).last_offset
 
 
 def test_a_proposal_wakes_the_group_and_it_goes_quiet_again_once_committed() -> None:
