@@ -40,6 +40,7 @@ from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.sync_round import SyncRound
 from logd.errors import KafkaStorageError, LogdError
 from logd.storage import Flusher
+from logd.storage.flusher import Flushable
 from replication import EntryKind, Ready, Role
 
 __all__ = ["ReadyWriter"]
@@ -151,10 +152,13 @@ class ReadyWriter:
         """Ask for the fsyncs of every file this pass wrote: the hard-state journal once
         (on its own thread: votes never queue behind log fsyncs), each log and side file
         once; each group is finished as soon as its own files are durable (sync_round.py)."""
-        waits: SyncRound[tuple[RaftGroup, Ready]] = SyncRound(self._loop, self._synced)
         journals: dict[HardStateJournal, concurrent.futures.Future[int]] = {}
+        waits_for: list[list[concurrent.futures.Future[int]]] = []
+        files: list[Flushable] = []
+        owners: list[list[concurrent.futures.Future[int]]] = []
         for group, rd in batch:
             futures: list[concurrent.futures.Future[int]] = []
+            waits_for.append(futures)
             state_file = group.storage.state_file
             journal = state_file.take_journaled()
             if journal is not None:
@@ -162,10 +166,17 @@ class ReadyWriter:
                     journals[journal] = journal.request()
                 futures.append(journals[journal])
             if state_file.dirty:
-                futures.append(self._flusher.request(state_file))
+                files.append(state_file)
+                owners.append(futures)
             if rd.entries or rd.snapshot is not None or rd.truncate_to is not None:
-                futures.append(self._flusher.request(group.storage.log))
-            waits.add((group, rd), futures)
+                files.append(group.storage.log)
+                owners.append(futures)
+        # One request for the whole pass (one lock, one wake-up of the flusher's thread).
+        for futures, future in zip(owners, self._flusher.request_all(files), strict=True):
+            futures.append(future)
+        waits: SyncRound[tuple[RaftGroup, Ready]] = SyncRound(self._loop, self._synced)
+        for item, futures in zip(batch, waits_for, strict=True):
+            waits.add(item, futures)
         waits.start()
 
     def _synced(self, durable: list[tuple[tuple[RaftGroup, Ready], BaseException | None]]) -> None:
