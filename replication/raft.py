@@ -250,8 +250,14 @@ class Raft:
         false alarm an election, and under overload elections storm."""
         old, self.down_peers = self.down_peers, peers
         changed = (old ^ peers) & (self.conf.members() - {self.id})
-        if changed and quiesce.down_news_wakes(self, changed):
+        if not changed:
+            return
+        if quiesce.down_news_wakes(self, changed):
             self.wake()
+        elif self.quiesced and self.leader is not None:
+            # Asleep, but the followers it takes as active are what the broker reports as
+            # in sync: a follower called down leaves at once, as when it woke for it.
+            self.leader.mark_active()
 
     # -- elections -------------------------------------------------------------------
 
@@ -299,7 +305,7 @@ class Raft:
         can_vote = (
             self.vote == m.src
             or (self.vote is None and self.leader_id is None)
-            or (m.pre_vote and m.term > self.term)
+            or (m.pre_vote and m.term > self.term and not self._yields_to_us(m))
         )
         if can_vote and self.log.is_up_to_date(m.last_offset, m.last_term):
             # Answer with the request's term: a pre-candidate ignores older answers.
@@ -313,6 +319,23 @@ class Raft:
         else:
             reject = VoteResponse(self.term, self.id, m.src, False, m.pre_vote)
             (self.msgs if m.pre_vote else self.msgs_after_persist).append(reject)
+
+    def _yields_to_us(self, m: VoteRequest) -> bool:
+        """Two pre-candidates at once -- the next in the group's election order timed out
+        while the first one's pre-vote was still on its way, as under load: the one ranked
+        later in that order (``lost_leader``) is refused, unless its log is ahead of ours
+        (then it refuses us, and only it can win). Granting each other made both
+        candidates of the same term, a split vote, and another round after a randomized
+        timeout for a third of a dead broker's groups (issue 21). The later one grants the
+        earlier one's pre-vote, so one of them wins. Liveness only: a pre-vote changes no
+        state."""
+        if self.role is not Role.PRE_CANDIDATE:
+            return False
+        ours = (self.log.last_term(), self.log.last_offset())
+        if (m.last_term, m.last_offset) > ours:
+            return False
+        salt = self.cfg.group_salt
+        return _rank(salt, self.id) < _rank(salt, m.src)
 
     # -- stepping --------------------------------------------------------------------
 

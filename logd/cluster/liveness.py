@@ -203,7 +203,11 @@ class Liveness:
             storage=storage_to_proto(self.node_id, self.local_storage()),
         )
         for key, info in leading.items():
-            if held is None or held.get(key) != info:
+            if held is None:
+                request.led.append(_led(key, info))
+                continue
+            before = held.get(key)
+            if before is not info and before != info:  # mostly the same object: idle
                 request.led.append(_led(key, info))
         if held is not None:
             request.unled.extend(_led(key, None) for key in held.keys() - leading.keys())
