@@ -28,8 +28,10 @@ from logd.broker.admin import TopicAdmin
 from logd.broker.api import (
     NO_LEADER,
     Acks,
+    BrokerDecommission,
     ClusterDescription,
     ClusterMetadata,
+    ControllerQuorum,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -50,11 +52,13 @@ from logd.broker.api import (
     TopicResult,
 )
 from logd.broker.config import BrokerConfig
+from logd.broker.decommission import Decommissions
 from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.health import BrokerHealth, assess_health
 from logd.broker.moves import PartitionMoves
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
+from logd.broker.quorum import ControllerVoters
 from logd.broker.replicas import ReplicaManager
 from logd.broker.telemetry import Telemetry
 from logd.errors import (
@@ -125,6 +129,8 @@ class BrokerCore:
         self.leadership = leadership
         self.admin = TopicAdmin(config, store, replicas)
         self.moves = PartitionMoves(store)
+        self.decommissions = Decommissions(store, self.moves)
+        self.voters = ControllerVoters(store)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
         self._draining = False
@@ -471,6 +477,29 @@ class BrokerCore:
 
     def list_moves(self, topics: Sequence[str] = ()) -> list[PartitionMove]:
         return self.moves.list(topics)
+
+    async def decommission_broker(self, node: int, *, recommission: bool = False) -> None:
+        """Drain broker ``node`` (or stop draining it): ``broker.decommission``."""
+        if recommission:
+            await self.decommissions.recommission(node)
+        else:
+            await self.decommissions.decommission(node)
+
+    async def balance_partitions(
+        self, throttle: int = 0, max_moves: int = 0
+    ) -> list[PartitionMove]:
+        """Even out the replicas over the brokers (``broker.moves``)."""
+        return await self.moves.balance(throttle, max_moves)
+
+    async def alter_controller_voters(self, add: int = -1, remove: int = -1) -> None:
+        """Add a controller voter and/or remove one (``broker.quorum``)."""
+        await self.voters.alter(add, remove)
+
+    def describe_quorum(self) -> ControllerQuorum:
+        return self.voters.describe()
+
+    def list_decommissions(self) -> list[BrokerDecommission]:
+        return self.decommissions.list()
 
     async def describe_cluster(self) -> ClusterDescription:
         return ClusterDescription(
