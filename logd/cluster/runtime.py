@@ -137,7 +137,9 @@ class ClusterRuntime:
         )
         self._moving: asyncio.Task[None] | None = None
         #: Starts the moves that drain decommissioned brokers (on the controller leader).
-        self.drainer = Drainer(lambda: self.store)
+        self.drainer = Drainer(
+            lambda: self.store, autobalance=config.partition_autobalancing_enable
+        )
         self._draining: asyncio.Task[None] | None = None
         #: Changes the controller quorum when the metadata asks (on the controller leader).
         self.quorum = QuorumMover(lambda: self.store, self.driver.touched)
