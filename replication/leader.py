@@ -144,6 +144,13 @@ class LeaderState:
         self.heartbeat_elapsed = self.raft.cfg.heartbeat_ticks - 1
         self.mark_active()
 
+    def heard_from(self, peers: frozenset[int]) -> None:
+        """``RawNode.heard_from``: these followers count as active in this window."""
+        for node in peers:
+            pr = self.progress.get(node)
+            if pr is not None:
+                pr.recent_active = True
+
     def mark_active(self) -> None:
         """Every follower counts as heard from unless the failure detector says it is
         down (after quiescence, when nothing was heard because nothing was sent)."""

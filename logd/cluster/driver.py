@@ -154,6 +154,8 @@ class RaftDriver:
         #: transport cannot reach.
         self._peers = DownPeers(node_id, self.settings.unreachable_suspect_s)
         self._dirty: set[RaftGroup] = set()
+        #: Peers whose frames arrived since the last tick (their brokers are alive).
+        self._heard: set[int] = set()
         self.writer = ReadyWriter(
             self._loop,
             flusher,
@@ -287,6 +289,8 @@ class RaftDriver:
     def receive(self, messages: Sequence[GroupMessage]) -> None:
         """Messages from a peer (the transport calls this on the loop)."""
         now = self._loop.time()
+        if messages:
+            self._heard.add(messages[0][1].src)  # one frame, one peer
         for name, m in messages:
             group = self.groups.get(name)
             if group is None:
@@ -422,26 +426,33 @@ class RaftDriver:
             if next_at < self._loop.time():  # the loop stalled: do not tick in a burst
                 next_at = self._loop.time() + interval
             groups = list(self._awake)
+            heard, self._heard = frozenset(self._heard), set()
             for start in range(0, len(groups), TICK_BATCH):
                 if start:
                     # Thousands of awake groups (elections after a broker died): let
                     # frames, heartbeats to the controller and requests in between.
                     await asyncio.sleep(0)
-                self.tick(groups[start : start + TICK_BATCH])
+                self.tick(groups[start : start + TICK_BATCH], heard)
             self._tell_down(self._peers.expire(self._loop.time()))
             self._log_activity()
 
-    def tick(self, groups: Sequence[RaftGroup] | None = None) -> None:
+    def tick(
+        self, groups: Sequence[RaftGroup] | None = None, heard: frozenset[int] | None = None
+    ) -> None:
         """Tick the awake groups (or those of ``groups`` still awake); forget those that
         went quiet (their ticks do nothing until an input wakes them, and ``_mark`` puts
         them back then). Only a group whose tick did something is looked at again."""
         awake = self._awake
         dirty = self._dirty
         quiet = []
+        if heard is None:
+            heard, self._heard = frozenset(self._heard), set()
         for group in list(awake) if groups is None else groups:
             if group not in awake:
                 continue  # went quiet or was removed while the tick yielded
             node = group.node
+            if heard and node.role is Role.LEADER:
+                node.heard_from(heard & group.peers)  # check-quorum: its brokers are alive
             if node.tick():
                 dirty.add(group)
             if node.quiesced:

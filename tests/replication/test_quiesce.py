@@ -209,3 +209,21 @@ def test_a_pre_candidate_whose_log_is_behind_does_not_hold_up_the_one_that_can_w
         c.isolated.discard(3)
         _pre_campaign_together(c)
         assert c.raw(2).role is Role.LEADER and c.raw(2).term == 2, f"salt {salt}"
+
+
+def test_a_leader_whose_followers_brokers_are_heard_from_keeps_leading() -> None:
+    # Under load a group's own answers can lag for election timeouts while its follower's
+    # broker keeps sending frames for other groups: the driver says so (heard_from), and
+    # check-quorum does not depose the leader (issue 21). Silence from the broker too:
+    # it steps down as before.
+    for heard in (True, False):
+        c = Cluster()
+        c.add_nodes([1, 2, 3], [1, 2, 3], election_ticks=6, heartbeat_ticks=2)
+        c.elect(1)
+        c.isolated |= {2, 3}
+        for _ in range(3 * 6):
+            if heard:
+                c.raw(1).heard_from(frozenset({2}))
+            c.tick(1)
+            c.stabilize()
+        assert (c.raw(1).role is Role.LEADER) is heard
