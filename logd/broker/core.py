@@ -31,6 +31,7 @@ from logd.broker.api import (
     BrokerDecommission,
     ClusterDescription,
     ClusterMetadata,
+    ControllerQuorum,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -57,6 +58,7 @@ from logd.broker.health import BrokerHealth, assess_health
 from logd.broker.moves import PartitionMoves
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
+from logd.broker.quorum import ControllerVoters
 from logd.broker.replicas import ReplicaManager
 from logd.broker.telemetry import Telemetry
 from logd.errors import (
@@ -120,6 +122,7 @@ class BrokerCore:
         self.admin = TopicAdmin(config, store, replicas)
         self.moves = PartitionMoves(store)
         self.decommissions = Decommissions(store, self.moves)
+        self.voters = ControllerVoters(store)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
         self._draining = False
@@ -474,6 +477,13 @@ class BrokerCore:
     ) -> list[PartitionMove]:
         """Even out the replicas over the brokers (``broker.moves``)."""
         return await self.moves.balance(throttle, max_moves)
+
+    async def alter_controller_voters(self, add: int = -1, remove: int = -1) -> None:
+        """Add a controller voter and/or remove one (``broker.quorum``)."""
+        await self.voters.alter(add, remove)
+
+    def describe_quorum(self) -> ControllerQuorum:
+        return self.voters.describe()
 
     def list_decommissions(self) -> list[BrokerDecommission]:
         return self.decommissions.list()
