@@ -359,6 +359,8 @@ class ClusterRuntime:
             self.mover.throttle(replica)
         else:
             self._led.pop(tp, None)
+        if self.liveness is not None:
+            self.liveness.soon()  # the controller hears it a tenth of a second later
 
     def unhosted(self, tp: TopicPartition) -> None:
         replica = self.replicas.pop(tp, None)
