@@ -49,7 +49,7 @@ from logd.cluster.table import LeaderTable
 from logd.errors import LogdError
 from logd.metadata.security import SecurityChange
 from logd.metadata.store import MetadataListener, TopicRecord
-from logd.metadata.types import BrokerMeta, HostPort
+from logd.metadata.types import BrokerMeta, ControllerQuorum, HostPort
 from logd.v1 import cluster_pb2
 
 __all__ = ["METADATA_GROUP", "ControllerStore", "LocalLeadership", "Reopen"]
@@ -264,6 +264,31 @@ class ControllerStore:
 
     async def write_security(self, changes: Sequence[SecurityChange]) -> None:
         await self.writes.write_security(changes)
+
+    async def set_draining(self, node_id: int, draining: bool) -> None:
+        await self.writes.set_draining(node_id, draining)
+
+    async def set_controller_voters(self, voters: Sequence[int]) -> None:
+        await self.writes.set_controller_voters(voters)
+
+    def target_voters(self) -> tuple[int, ...]:
+        """The controller quorum the metadata asks for (empty: none ever asked)."""
+        return self.state.image.controller_voters
+
+    def quorum(self) -> ControllerQuorum:
+        """The metadata group's configuration here, and the quorum to reach (issue 23)."""
+        group = self.group
+        if group is None:
+            return ControllerQuorum(-1, (), (), self.state.image.controller_voters)
+        conf = group.node.conf
+        voters = tuple(sorted(conf.voters))
+        leader = group.node.leader
+        return ControllerQuorum(
+            -1 if leader is None else leader,
+            voters,
+            tuple(sorted(conf.learners)),
+            self.state.image.controller_voters or voters,
+        )
 
     @property
     def security(self) -> SecurityImage:
