@@ -20,6 +20,11 @@ under an uncommitted one) or the recovery point, and segments holding records ne
 Every batch read is CRC-checked first: a damaged one stops the pass (KafkaStorageError),
 nothing of it is swapped in.  Reads and writes go through the ``Throttler``.
 
+Steps 1 and 2 have two implementations with one rule: the loops below with the dict
+:class:`OffsetMap` (pure Python, the reference) and ``logd.storage.cscan`` with the
+:class:`TableOffsetMap` (C, the GIL released; the default where it is built).  The map a
+pass is given picks them (:func:`new_offset_map`).
+
 Runs in the cleaner's thread; touches the log only through ``Log.cleanable_segments`` and
 ``Log.replace_segments`` (both under the log's lock) and reads through its own descriptors.
 """
