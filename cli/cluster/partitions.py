@@ -38,6 +38,26 @@ def _brokers(text: str) -> list[int]:
     return ids
 
 
+_UNITS = {"": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}  # fmt: skip
+
+
+def _rate(text: str) -> int:
+    """``10MB``, ``512KiB``, ``1000000`` (a ``/s`` suffix allowed): bytes a second."""
+    raw = text.strip().lower().removesuffix("/s")
+    digits = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = _UNITS.get(raw[len(digits) :].strip())
+    try:
+        value = int(digits)
+    except ValueError:
+        value = -1
+    if unit is None or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"--throttle takes bytes a second like 10MB or 500KiB/s, got {text!r}"
+        )
+    return value * unit
+
+
 def _topic_partition(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="TOPIC", help="the topic")
     parser.add_argument("-p", "--partition", type=_partition, required=True, help="the partition")
@@ -52,6 +72,13 @@ def add_move_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="IDS",
         help="the target brokers, comma-separated; the first is the preferred leader",
     )
+    parser.add_argument(
+        "--throttle",
+        type=_rate,
+        default=0,
+        metavar="BYTES/s",
+        help="the joining replicas catch up at most this fast (10MB, 512KiB; default: no limit)",
+    )
 
 
 def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,10 +92,11 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
 def run_move(app: App, args: argparse.Namespace) -> int:
     admin = open_admin(app)
     try:
-        admin.move_partition(args.name, args.partition, args.to)
+        admin.move_partition(args.name, args.partition, args.to, throttle=args.throttle)
     finally:
         admin.close()
-    return _said(app, args, "moving to " + ",".join(map(str, args.to)))
+    throttled = f" at most {args.throttle} bytes/s" if args.throttle else ""
+    return _said(app, args, "moving to " + ",".join(map(str, args.to)) + throttled)
 
 
 def run_cancel(app: App, args: argparse.Namespace) -> int:
@@ -98,7 +126,8 @@ def run_status(app: App, args: argparse.Namespace) -> int:
         app.json(
             [
                 {"topic": m.topic, "partition": m.partition, "target": list(m.target),
-                 "adding": list(m.adding), "removing": list(m.removing)}
+                 "adding": list(m.adding), "removing": list(m.removing),
+                 "throttle": m.throttle}
                 for m in moves
             ]
         )  # fmt: skip
@@ -111,8 +140,8 @@ def run_status(app: App, args: argparse.Namespace) -> int:
         return ",".join(map(str, values)) or "-"
 
     app.table(
-        ["topic", "partition", "target", "adding", "removing"],
-        [[m.topic, str(m.partition), ids(m.target), ids(m.adding), ids(m.removing)]
-         for m in moves],
+        ["topic", "partition", "target", "adding", "removing", "throttle B/s"],
+        [[m.topic, str(m.partition), ids(m.target), ids(m.adding), ids(m.removing),
+          str(m.throttle or "-")] for m in moves],
     )  # fmt: skip
     return status.OK

@@ -232,6 +232,7 @@ class PartitionMove:
     replicas: tuple[int, ...]
     adding: tuple[int, ...]
     removing: tuple[int, ...]
+    throttle: int = 0  # bytes/s the joining replicas catch up at (0: no limit)
 
     @property
     def target(self) -> tuple[int, ...]:

@@ -447,9 +447,11 @@ class BrokerCore:
             return LeadershipResult(error=error)
         return await self.leadership.transfer(topic, partition, target, timeout_ms)
 
-    async def move_partition(self, topic: str, partition: int, to: Sequence[int]) -> None:
+    async def move_partition(
+        self, topic: str, partition: int, to: Sequence[int], throttle: int = 0
+    ) -> None:
         """Start moving ``topic-partition`` to the brokers ``to`` (``broker.moves``)."""
-        await self.moves.move(topic, partition, to)
+        await self.moves.move(topic, partition, to, throttle)
 
     async def cancel_move(self, topic: str, partition: int) -> None:
         await self.moves.cancel(topic, partition)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from logd.broker.api import PartitionMove
 from logd.errors import (
     InvalidReplicaAssignmentError,
+    InvalidRequestError,
     NoReassignmentInProgressError,
     ReassignmentInProgressError,
     UnknownTopicOrPartitionError,
@@ -28,14 +29,17 @@ from logd.metadata.store import MetadataStore, PartitionAssignment, TopicRecord,
 __all__ = ["PartitionMoves", "moved_to"]
 
 
-def moved_to(current: PartitionAssignment, target: Sequence[int]) -> PartitionAssignment:
-    """``current`` (no move in progress) moving to ``target``: hosted on both sets."""
+def moved_to(
+    current: PartitionAssignment, target: Sequence[int], throttle: int = 0
+) -> PartitionAssignment:
+    """``current`` (no move in progress) moving to ``target``: hosted on both sets; the
+    joining replicas catch up at most ``throttle`` bytes a second (0: no limit)."""
     kept = tuple(target)
     leaving = tuple(r for r in current.replicas if r not in kept)
     joining = tuple(r for r in kept if r not in current.replicas)
     replicas = kept + leaving
     return PartitionAssignment(
-        current.partition, replicas, replicas[0], 0, replicas, joining, leaving
+        current.partition, replicas, replicas[0], 0, replicas, joining, leaving, throttle
     )
 
 
@@ -45,11 +49,14 @@ class PartitionMoves:
     def __init__(self, store: MetadataStore) -> None:
         self._store = store
 
-    async def move(self, topic: str, partition: int, to: Sequence[int]) -> None:
-        """Start moving ``topic-partition`` to the brokers ``to`` (the first preferred)."""
+    async def move(self, topic: str, partition: int, to: Sequence[int], throttle: int = 0) -> None:
+        """Start moving ``topic-partition`` to the brokers ``to`` (the first preferred),
+        the joining replicas catching up at most ``throttle`` bytes a second (0: no limit)."""
         check_not_reserved(topic, "move")
         target = tuple(to)
         self._check_target(target)
+        if throttle < 0:
+            raise InvalidRequestError(f"a throttle of {throttle} bytes/s: it must be >= 0")
 
         def change(record: TopicRecord) -> TopicRecord:
             current = _partition(record, partition)
@@ -60,7 +67,7 @@ class PartitionMoves:
                 )
             if current.replicas == target:
                 return record
-            return _with(record, moved_to(current, target))
+            return _with(record, moved_to(current, target, throttle))
 
         change(self._record(topic))
         await self._store.update_topic(topic, change)
@@ -75,7 +82,7 @@ class PartitionMoves:
                 raise NoReassignmentInProgressError(f"{topic}-{partition} is not moving")
             joining = set(current.adding)
             before = tuple(r for r in current.replicas if r not in joining)
-            back = moved_to(_settled(current), before)
+            back = moved_to(_settled(current), before, current.throttle)
             return _with(record, back if back.moving else _settled(back))
 
         change(self._record(topic))
@@ -92,7 +99,11 @@ class PartitionMoves:
                 continue
             for a in record.partitions:
                 if a.moving:
-                    out.append(PartitionMove(name, a.partition, a.replicas, a.adding, a.removing))
+                    out.append(
+                        PartitionMove(
+                            name, a.partition, a.replicas, a.adding, a.removing, a.throttle
+                        )
+                    )
         return out
 
     def _record(self, topic: str) -> TopicRecord:

@@ -443,11 +443,18 @@ class BrokerSeam:
         return await self._core.transfer_leadership(topic, partition, target, timeout_ms)
 
     async def move_partition(
-        self, topic: str, partition: int, to: Sequence[int], *, caller: Caller = ANONYMOUS
+        self,
+        topic: str,
+        partition: int,
+        to: Sequence[int],
+        *,
+        throttle: int = 0,
+        caller: Caller = ANONYMOUS,
     ) -> None:
-        """Start a partition move (issue 23); raises a LogdError when refused."""
+        """Start a partition move (issue 23), the joining replicas catching up at most
+        ``throttle`` bytes/s (0: no limit); raises a LogdError when refused."""
         self.admit(caller, "cluster_admin", (topic,))
-        await self._core.move_partition(topic, partition, to)
+        await self._core.move_partition(topic, partition, to, throttle)
 
     async def cancel_move(self, topic: str, partition: int, *, caller: Caller = ANONYMOUS) -> None:
         self.admit(caller, "cluster_admin", (topic,))

@@ -128,7 +128,10 @@ class ClusterRuntime:
         )
         #: Runs the Raft side of the partition moves led here (issue 23).
         self.mover = PartitionMover(
-            lambda: list(self._led.values()), lambda: self.store, self.driver.touched
+            lambda: list(self._led.values()),
+            lambda: self.store,
+            self.driver.touched,
+            tick_s=config.raft_tick_ms / 1000,
         )
         self._moving: asyncio.Task[None] | None = None
         #: What the internal service's front end hands its calls to.
@@ -335,6 +338,9 @@ class ClusterRuntime:
         tp = TopicPartition(*replica.key)
         if leading:
             self._led[tp] = replica
+            # A new leader of a moving partition throttles its joining learners now,
+            # before its probes find where their logs end (not at the mover's next round).
+            self.mover.throttle(replica)
         else:
             self._led.pop(tp, None)
 

@@ -247,18 +247,25 @@ class AsyncAdmin:
 
     # -- partition moves (issue 23) -----------------------------------------------------------
 
-    async def move_partition(self, topic: str, partition: int, to: Iterable[int]) -> None:
+    async def move_partition(
+        self, topic: str, partition: int, to: Iterable[int], *, throttle: int = 0
+    ) -> None:
         """Start moving ``topic-partition``'s replicas to the brokers ``to`` (the first is
         its preferred leader). Returns once the move is in the metadata; the partition's
-        leader then adds the new replicas, lets them catch up, swaps the voters and drops
-        the old replicas (see ``list_partition_moves``). ReassignmentInProgressError while
-        the partition moves already."""
+        leader then adds the new replicas, lets them catch up -- at most ``throttle``
+        bytes a second (0: no limit; Kafka's replication throttle) --, swaps the voters
+        and drops the old replicas (see ``list_partition_moves``).
+        ReassignmentInProgressError while the partition moves already."""
         (name,) = _names([topic])
         target = list(to)
-        for value in [partition, *target]:
+        for value in [partition, throttle, *target]:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidRequestError(f"partition and brokers must be ints >= 0: {value!r}")
-        request = admin_pb2.MovePartitionRequest(topic=name, partition=partition, to=target)
+                raise InvalidRequestError(
+                    f"partition, throttle and brokers must be ints >= 0: {value!r}"
+                )
+        request = admin_pb2.MovePartitionRequest(
+            topic=name, partition=partition, to=target, throttle=throttle
+        )
         resp: Any = await self._call(lambda c: c.unary(c.admin.MovePartition, request))
         _raise(resp.error)
 
@@ -279,7 +286,12 @@ class AsyncAdmin:
         _raise(resp.error)
         return [
             PartitionMove(
-                m.topic, m.partition, tuple(m.replicas), tuple(m.adding), tuple(m.removing)
+                m.topic,
+                m.partition,
+                tuple(m.replicas),
+                tuple(m.adding),
+                tuple(m.removing),
+                m.throttle,
             )
             for m in resp.moves
         ]

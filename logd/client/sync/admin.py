@@ -79,8 +79,10 @@ class Admin:
     ) -> PartitionLeader:
         return self._run(self._admin.transfer_leadership(topic, partition, to, timeout_ms))
 
-    def move_partition(self, topic: str, partition: int, to: Iterable[int]) -> None:
-        self._run(self._admin.move_partition(topic, partition, to))
+    def move_partition(
+        self, topic: str, partition: int, to: Iterable[int], *, throttle: int = 0
+    ) -> None:
+        self._run(self._admin.move_partition(topic, partition, to, throttle=throttle))
 
     def cancel_partition_move(self, topic: str, partition: int) -> None:
         self._run(self._admin.cancel_partition_move(topic, partition))

@@ -130,6 +130,7 @@ class MetadataImage:
                 tuple(
                     r for r in p.removing_replicas if r in replicas and r not in p.adding_replicas
                 ),
+                max(0, p.move_throttle),
             )
             parts = list(current.partitions)
             if p.partition < len(parts):
@@ -267,11 +268,7 @@ def change_records(before: TopicRecord, after: TopicRecord) -> list[cluster_pb2.
         out.append(cluster_pb2.MetadataRecord(config=config))
     for a in after.partitions:
         old_a = before.partitions[a.partition] if a.partition < len(before.partitions) else None
-        if old_a is None or (old_a.replicas, old_a.adding, old_a.removing) != (
-            a.replicas,
-            a.adding,
-            a.removing,
-        ):
+        if old_a is None or old_a.move != a.move:
             out.append(partition_record(tid, a))
     return out
 
@@ -285,5 +282,6 @@ def partition_record(topic_id: str, a: PartitionAssignment) -> cluster_pb2.Metad
             replicas=list(a.replicas),
             adding_replicas=list(a.adding),
             removing_replicas=list(a.removing),
+            move_throttle=a.throttle,
         )
     )

@@ -93,6 +93,4 @@ class MetadataView:
         if leader not in replicas:
             leader = -1
         isr = tuple(r for r in a.replicas if r in set(isr))
-        return PartitionAssignment(
-            a.partition, a.replicas, leader, epoch, isr, a.adding, a.removing
-        )
+        return dataclasses.replace(a, leader_id=leader, leader_epoch=epoch, isr=isr)

@@ -222,7 +222,11 @@ class AdminService:
                 )
             else:
                 await self._broker.move_partition(
-                    request.topic, request.partition, list(request.to), caller=caller_of(context)
+                    request.topic,
+                    request.partition,
+                    list(request.to),
+                    throttle=request.throttle,
+                    caller=caller_of(context),
                 )
         except LogdError as exc:
             return admin_pb2.MovePartitionResponse(error=error_proto(exc))
@@ -239,6 +243,7 @@ class AdminService:
                     replicas=list(m.replicas),
                     adding=list(m.adding),
                     removing=list(m.removing),
+                    throttle=m.throttle,
                 )
                 for m in moves
             ]
