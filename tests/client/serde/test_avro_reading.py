@@ -17,28 +17,22 @@ from hypothesis import strategies as st
 
 from logd.client.serde import avro
 
+WHO = {"type": "record", "name": "Who", "fields": [
+    {"name": "name", "type": "string"},
+    {"name": "tags", "type": {"type": "array", "items": "string"}},
+]}  # fmt: skip
+SHARED = [
+    {"name": "who", "type": WHO},
+    {"name": "other", "type": ["null", "Who"], "default": None},
+    {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["A", "B", "C"]}},
+    {"name": "counts", "type": {"type": "map", "values": "long"}},
+    {"name": "digest", "type": {"type": "fixed", "name": "Digest", "size": 4}},
+]
 WRITER = {"type": "record", "name": "Event", "namespace": "t", "fields": [
-    {"name": "id", "type": "int"},
-    {"name": "who", "type": {"type": "record", "name": "Who", "fields": [
-        {"name": "name", "type": "string"}, {"name": "tags", "type": {"type": "array",
-                                                                       "items": "string"}}]}},
-    {"name": "other", "type": ["null", "Who"], "default": None},
-    {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["A", "B", "C"]}},
-    {"name": "counts", "type": {"type": "map", "values": "long"}},
-    {"name": "digest", "type": {"type": "fixed", "name": "Digest", "size": 4}},
-    {"name": "gone", "type": "double"},
-]}  # fmt: skip
+    {"name": "id", "type": "int"}, *SHARED, {"name": "gone", "type": "double"}]}  # fmt: skip
 READER = {"type": "record", "name": "Event", "namespace": "t", "fields": [
-    {"name": "id", "type": "long"},
-    {"name": "who", "type": {"type": "record", "name": "Who", "fields": [
-        {"name": "name", "type": "string"}, {"name": "tags", "type": {"type": "array",
-                                                                       "items": "string"}}]}},
-    {"name": "other", "type": ["null", "Who"], "default": None},
-    {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["A", "B", "C"]}},
-    {"name": "counts", "type": {"type": "map", "values": "long"}},
-    {"name": "digest", "type": {"type": "fixed", "name": "Digest", "size": 4}},
-    {"name": "added", "type": "string", "default": "d"},
-]}  # fmt: skip
+    {"name": "id", "type": "long"}, *SHARED,
+    {"name": "added", "type": "string", "default": "d"}]}  # fmt: skip
 
 _who = st.fixed_dictionaries({"name": st.text(max_size=8),
                               "tags": st.lists(st.text(max_size=4), max_size=3)})  # fmt: skip
