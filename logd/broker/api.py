@@ -26,6 +26,7 @@ __all__ = [
     "NO_LEADER",
     "NO_TIMESTAMP",
     "Acks",
+    "BrokerDecommission",
     "BrokerMeta",
     "ClusterDescription",
     "ClusterMetadata",
@@ -220,6 +221,16 @@ class ConfigEntry:
     name: str
     value: str
     is_default: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrokerDecommission:
+    """A broker being decommissioned (issue 23): the partitions it still hosts (0: it is
+    drained and can be stopped) and how many of them are moving off it now."""
+
+    node_id: int
+    replicas: int
+    moving: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

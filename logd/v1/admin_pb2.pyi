@@ -279,3 +279,55 @@ class ListPartitionMovesResponse(_message.Message):
     error: _common_pb2.Error
     moves: _containers.RepeatedCompositeFieldContainer[PartitionMoveStatus]
     def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., moves: _Optional[_Iterable[_Union[PartitionMoveStatus, _Mapping]]] = ...) -> None: ...
+
+class DecommissionBrokerRequest(_message.Message):
+    __slots__ = ("node_id", "recommission")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECOMMISSION_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    recommission: bool
+    def __init__(self, node_id: _Optional[int] = ..., recommission: _Optional[bool] = ...) -> None: ...
+
+class DecommissionBrokerResponse(_message.Message):
+    __slots__ = ("error",)
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    error: _common_pb2.Error
+    def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ...) -> None: ...
+
+class ListDecommissionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BrokerDecommission(_message.Message):
+    __slots__ = ("node_id", "replicas", "moving")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    MOVING_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    replicas: int
+    moving: int
+    def __init__(self, node_id: _Optional[int] = ..., replicas: _Optional[int] = ..., moving: _Optional[int] = ...) -> None: ...
+
+class ListDecommissionsResponse(_message.Message):
+    __slots__ = ("error", "brokers")
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    BROKERS_FIELD_NUMBER: _ClassVar[int]
+    error: _common_pb2.Error
+    brokers: _containers.RepeatedCompositeFieldContainer[BrokerDecommission]
+    def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., brokers: _Optional[_Iterable[_Union[BrokerDecommission, _Mapping]]] = ...) -> None: ...
+
+class BalancePartitionsRequest(_message.Message):
+    __slots__ = ("throttle", "max_moves")
+    THROTTLE_FIELD_NUMBER: _ClassVar[int]
+    MAX_MOVES_FIELD_NUMBER: _ClassVar[int]
+    throttle: int
+    max_moves: int
+    def __init__(self, throttle: _Optional[int] = ..., max_moves: _Optional[int] = ...) -> None: ...
+
+class BalancePartitionsResponse(_message.Message):
+    __slots__ = ("error", "moves")
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MOVES_FIELD_NUMBER: _ClassVar[int]
+    error: _common_pb2.Error
+    moves: _containers.RepeatedCompositeFieldContainer[PartitionMoveStatus]
+    def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., moves: _Optional[_Iterable[_Union[PartitionMoveStatus, _Mapping]]] = ...) -> None: ...
