@@ -1,10 +1,11 @@
-"""``logd cluster partitions move|cancel|status``: move a partition's replicas to other
-brokers, cancel a move, list the moves in progress (issue 23), as Redpanda's ``rpk cluster
-partitions move`` and Kafka's ``kafka-reassign-partitions`` do. A move returns once it is
-in the metadata; the partition's leader then adds the new replicas as learners, lets them
-catch up, swaps the voters and drops the old replicas (their data is deleted only then).
+"""``logd cluster partitions move|cancel|status|balance``: move a partition's replicas to
+other brokers, cancel a move, list the moves in progress, even out the replicas over the
+brokers (issue 23), as Redpanda's ``rpk cluster partitions move|balance`` and Kafka's
+``kafka-reassign-partitions`` do. A move returns once it is in the metadata; the
+partition's leader then adds the new replicas as learners, lets them catch up, swaps the
+voters and drops the old replicas (their data is deleted only then).
 
-One module for the three subcommands: they share their flags and their output."""
+One module for the four subcommands: they share their flags and their output."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from cli import status
 from cli.app import App
 from cli.common import open_admin
 
-__all__ = ["add_cancel_arguments", "add_move_arguments", "add_status_arguments",
-           "run_cancel", "run_move", "run_status"]  # fmt: skip
+__all__ = ["add_balance_arguments", "add_cancel_arguments", "add_move_arguments",
+           "add_status_arguments", "run_balance", "run_cancel", "run_move",
+           "run_status"]  # fmt: skip
 
 
 def _partition(text: str) -> int:
@@ -72,6 +74,10 @@ def add_move_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="IDS",
         help="the target brokers, comma-separated; the first is the preferred leader",
     )
+    _throttle(parser)
+
+
+def _throttle(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--throttle",
         type=_rate,
@@ -79,6 +85,22 @@ def add_move_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="BYTES/s",
         help="the joining replicas catch up at most this fast (10MB, 512KiB; default: no limit)",
     )
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--max-moves takes a count >= 1, got {text!r}")
+    return value
+
+
+def add_balance_arguments(parser: argparse.ArgumentParser) -> None:
+    _throttle(parser)
+    parser.add_argument("--max-moves", type=_count, default=0, metavar="N",
+                        help="start at most N moves (default: the broker's, 64)")  # fmt: skip
 
 
 def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +119,25 @@ def run_move(app: App, args: argparse.Namespace) -> int:
         admin.close()
     throttled = f" at most {args.throttle} bytes/s" if args.throttle else ""
     return _said(app, args, "moving to " + ",".join(map(str, args.to)) + throttled)
+
+
+def run_balance(app: App, args: argparse.Namespace) -> int:
+    admin = open_admin(app)
+    try:
+        moves = admin.balance_partitions(throttle=args.throttle, max_moves=args.max_moves)
+    finally:
+        admin.close()
+    if app.output_format == "json":
+        app.json([{"topic": m.topic, "partition": m.partition, "target": list(m.target)}
+                  for m in moves])  # fmt: skip
+    elif not moves:
+        app.print("balanced: nothing to move")
+    else:
+        app.table(
+            ["topic", "partition", "moving to"],
+            [[m.topic, str(m.partition), ",".join(map(str, m.target))] for m in moves],
+        )
+    return status.OK
 
 
 def run_cancel(app: App, args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from logd.errors import LogdError
 from logd.metadata.types import (
     NO_LEADER,
     BrokerMeta,
+    ControllerQuorum,
     Endpoint,
     LeaderHint,
     LeadershipResult,
@@ -26,10 +27,12 @@ __all__ = [
     "NO_LEADER",
     "NO_TIMESTAMP",
     "Acks",
+    "BrokerDecommission",
     "BrokerMeta",
     "ClusterDescription",
     "ClusterMetadata",
     "ConfigEntry",
+    "ControllerQuorum",
     "Endpoint",
     "EpochEndQuery",
     "EpochEndResult",
@@ -220,6 +223,16 @@ class ConfigEntry:
     name: str
     value: str
     is_default: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrokerDecommission:
+    """A broker being decommissioned (issue 23): the partitions it still hosts (0: it is
+    drained and can be stopped) and how many of them are moving off it now."""
+
+    node_id: int
+    replicas: int
+    moving: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

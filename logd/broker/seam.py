@@ -39,8 +39,10 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from logd.broker.api import (
+    BrokerDecommission,
     ClusterDescription,
     ClusterMetadata,
+    ControllerQuorum,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -465,6 +467,35 @@ class BrokerSeam:
     ) -> list[PartitionMove]:
         self.admit(caller, "describe_cluster", ())
         return self._core.list_moves(topics)
+
+    async def decommission_broker(
+        self, node: int, *, recommission: bool = False, caller: Caller = ANONYMOUS
+    ) -> None:
+        """Decommission broker ``node`` (its replicas move away), or recommission it."""
+        self.admit(caller, "cluster_admin", ())
+        await self._core.decommission_broker(node, recommission=recommission)
+
+    async def balance_partitions(
+        self, throttle: int = 0, max_moves: int = 0, *, caller: Caller = ANONYMOUS
+    ) -> list[PartitionMove]:
+        """Start the moves that even out the replicas over the brokers (issue 23)."""
+        self.admit(caller, "cluster_admin", ())
+        return await self._core.balance_partitions(throttle, max_moves)
+
+    async def alter_controller_voters(
+        self, add: int = -1, remove: int = -1, *, caller: Caller = ANONYMOUS
+    ) -> None:
+        """Add a broker to the controller quorum and/or remove one (issue 23)."""
+        self.admit(caller, "cluster_admin", ())
+        await self._core.alter_controller_voters(add, remove)
+
+    def describe_quorum(self, *, caller: Caller = ANONYMOUS) -> ControllerQuorum:
+        self.admit(caller, "describe_cluster", ())
+        return self._core.describe_quorum()
+
+    def list_decommissions(self, *, caller: Caller = ANONYMOUS) -> list[BrokerDecommission]:
+        self.admit(caller, "describe_cluster", ())
+        return self._core.list_decommissions()
 
     # -- consumer groups ------------------------------------------------------------------
 

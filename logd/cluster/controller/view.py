@@ -57,7 +57,14 @@ class MetadataView:
             me = node_id == state.me.node_id
             alive = me or node_id in live
             storage = state.local_storage() if me else state.table.storage.get(node_id)
-            out.append(dataclasses.replace(meta, alive=alive, storage=storage or UNKNOWN_STORAGE))
+            out.append(
+                dataclasses.replace(
+                    meta,
+                    alive=alive,
+                    storage=storage or UNKNOWN_STORAGE,
+                    draining=node_id in state.image.draining,
+                )
+            )
         return tuple(out)
 
     def topics(self) -> Mapping[str, TopicRecord]:
