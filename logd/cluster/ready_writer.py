@@ -195,13 +195,14 @@ class ReadyWriter:
                 group.listener.on_storage_error(KafkaStorageError(log.offline_reason))
                 continue
             if journal is not None and journal.failed is not None:
-                # The hard-state journal's fsync failed: no vote of this broker can be
-                # trusted to be on disk any more; to its peers the replica is dead.
+                # The hard-state journal stopped for good (it could not be reopened): no
+                # vote of this broker can be made durable; to its peers the replica is dead.
                 _log.error("%s: %s; the replica stops", group.name, journal.failed)
                 group.failed = True
                 continue
             if error is not None:
-                # The side file or the journal failed and undid its write, and the log did
+                # The side file or the journal failed (undid its write, or -- a failed
+                # fsync of the journal -- rewrites it at its next flush), and the log did
                 # not: persist the Ready again later; nothing it promises leaves before.
                 group.storage.state_file.journal_again()
                 self._write_later(group, rd, str(error), failed=True)

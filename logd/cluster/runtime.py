@@ -182,6 +182,7 @@ class ClusterRuntime:
             clock=self._clock,
             forward=self.transport.controller_write,
             snapshot_every=self.config.metadata_snapshot_interval,
+            reopen=self._reopen_metadata,
         )
         store.local = self._local_view
         self.store = store
@@ -230,6 +231,17 @@ class ClusterRuntime:
             if self._logs.space.full:
                 for replica in list(self.replicas.values()):
                     replica.step_down_for_space()
+
+    async def _reopen_metadata(self, old: PartitionLog) -> PartitionLog:
+        """The metadata log afresh from its files after a failed fsync (``Reopen``)."""
+        log = await asyncio.to_thread(self._logs.reopen, METADATA_TOPIC, 0, to_recovery_point=True)
+        return PartitionLog(
+            log,
+            old.state_file,
+            self._clock,
+            initial_conf=ConfState.of(self.voters, self.learners),
+            snapshot_file=old.snapshot_file,
+        )
 
     def _metadata_log(self) -> Log:
         config = LogConfig.from_strings(

@@ -50,8 +50,8 @@ class OffsetMap:
 
     __slots__ = ("_entries", "capacity", "latest_offset")
 
-    def __init__(self, size_bytes: int, capacity: int | None = None) -> None:
-        self.capacity = max(size_bytes // ENTRY_BYTES if capacity is None else capacity, 1)
+    def __init__(self, size_bytes: int) -> None:
+        self.capacity = max(size_bytes // ENTRY_BYTES, 1)
         self._entries: dict[int, int] = {}
         #: The largest offset put (-1: none).
         self.latest_offset = -1
@@ -101,19 +101,15 @@ _LOAD_FACTOR: Final = 0.9
 
 class TableOffsetMap:
     """At most ``capacity`` keys in slots of one buffer, read and written by ``native``
-    (``logd.storage._compact``); see the module doc.  ``capacity`` may be given (tests
-    compare it with an :class:`OffsetMap` of the same capacity)."""
+    (``logd.storage._compact``); see the module doc.  ``bytes_for`` sizes one to hold as
+    many keys as an :class:`OffsetMap` (the tests compare the two at equal capacity)."""
 
     __slots__ = ("_table", "capacity", "entries", "native", "slots")
 
-    def __init__(self, size_bytes: int, native: ModuleType, capacity: int | None = None) -> None:
+    def __init__(self, size_bytes: int, native: ModuleType) -> None:
         self.native = native
-        if capacity is None:
-            self.slots = max(size_bytes // SLOT_BYTES, 2)
-            self.capacity = max(int(self.slots * _LOAD_FACTOR), 1)
-        else:
-            self.capacity = max(capacity, 1)
-            self.slots = int(self.capacity / _LOAD_FACTOR) + 2
+        self.slots = max(size_bytes // SLOT_BYTES, 2)
+        self.capacity = max(int(self.slots * _LOAD_FACTOR), 1)
         self._table: mmap.mmap | None = None
         #: Keys held now (the C functions take and return it).
         self.entries = 0

@@ -34,7 +34,7 @@ from typing import Protocol
 
 from logd.broker.api import ProduceResult
 from logd.broker.seam import Caller
-from logd.errors import ErrorCode, LogdError, UnknownTopicOrPartitionError
+from logd.errors import DiskFullError, ErrorCode, LogdError, UnknownTopicOrPartitionError
 from logd.frontends.mqtt.access import LogAccess, TopicInfo
 from logd.frontends.mqtt.reasons import ReasonCode
 from logd.records.builder import BatchBuilder
@@ -82,6 +82,10 @@ def reason_for(error: LogdError | None) -> ReasonCode:
         return ReasonCode.QUOTA_EXCEEDED
     if code == ErrorCode.INVALID_TOPIC_EXCEPTION:
         return ReasonCode.TOPIC_NAME_INVALID
+    if isinstance(error, DiskFullError):
+        return ReasonCode.QUOTA_EXCEEDED  # the disk's free-space reserve: a limit (issue 24)
+    if code == ErrorCode.KAFKA_STORAGE_ERROR:
+        return ReasonCode.UNSPECIFIED_ERROR  # the disk failed: nothing the client did
     return ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR
 
 
