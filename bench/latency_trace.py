@@ -139,7 +139,7 @@ class Broker:
             elif kind == "ack":
                 self.acks[f[1]].add(f[0], f[2], f[3])
             elif kind == "read":
-                self.reads.add(f"{f[0]}-{f[1]}", f[2], f[3], (f[6], f[5]))
+                self.reads.add(f"{f[0]}-{f[1]}", f[2], f[3], (f[6], f[5], f[4]))
             elif kind == "answered":
                 self.answered[f[0]].append(f[1])
 
@@ -225,6 +225,26 @@ def _quorum(name: str, offset: int, leader: Broker, brokers: Sequence[Broker]) -
     return best
 
 
+def wake_split(
+    topic: str, seen: Sequence[tuple[int, int, int, int]], brokers: Sequence[Broker]
+) -> dict[str, Any]:
+    """How records reached a fetch: read by a fetch that waited and was woken, or by one
+    that arrived after the commit (none was waiting); the commit -> read p50 of each."""
+    woken: list[float] = []
+    late: list[float] = []
+    for partition, offset, _, _ in seen:
+        name = f"{topic}-{partition}"
+        for b in brokers:
+            read, committed = b.reads.find(name, offset), b.committed.first_past(name, offset)
+            if read is not None and committed is not None:
+                (woken if read[2] else late).append((read[0] - committed) / 1e6)
+                break
+    n = len(woken) + len(late) or 1
+    return {"woken_share": len(woken) / n,
+            "woken_p50": percentiles(sorted(woken), (50,))[0],
+            "late_p50": percentiles(sorted(late), (50,))[0]}  # fmt: skip
+
+
 def table(rows: Sequence[Sequence[int]], stages: Sequence[str]) -> list[dict[str, Any]]:
     """Per stage: p50/p99 of its step from the one before and of the time since the call."""
     out = []
@@ -265,7 +285,8 @@ def trace(rf: int, seconds: float, rate: int, fsync: str) -> dict[str, Any]:
     p50, p99, p999 = percentiles(lat, (50, 99, 99.9))
     return {"rf": rf, "fsync": fsync, "rate": rate, "seconds": seconds, "records": len(lat),
             "joined": len(rows), "missing": missing, "e2e_p50": p50, "e2e_p99": p99,
-            "e2e_p999": p999, "stages": table(rows, stages) if rows else []}  # fmt: skip
+            "e2e_p999": p999, "stages": table(rows, stages) if rows else [],
+            "reads": wake_split(topic, seen, brokers)}  # fmt: skip
 
 
 def _load(path: Path) -> list[list[Any]]:
@@ -307,6 +328,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{run['missing']} not joined\n", flush=True)  # fmt: skip
         if run["stages"]:
             print(markdown(run["stages"]), flush=True)
+        reads = run["reads"]
+        print(
+            f"\nread by a waiting fetch, woken: {reads['woken_share']:.0%} (commit -> read "
+            f"p50 {reads['woken_p50'] or 0:.2f} ms); by a fetch that came later: "
+            f"{1 - reads['woken_share']:.0%} ({reads['late_p50'] or 0:.2f} ms)",
+            flush=True,
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"latency-trace-{stamp}.json"
     path.write_text(json.dumps({"utc": stamp, "commit": _commit(), "runs": runs}, indent=1))
