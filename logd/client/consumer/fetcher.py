@@ -1,14 +1,21 @@
-"""The fetcher: long-poll Fetch calls to partition leaders, one in flight per broker.
+"""The fetcher: one long-poll ``FetchStream`` call per partition leader, kept open.
 
 One task on the client's event loop. Each round it resolves pending offset resets
 (ListOffsets: earliest, latest, by time), groups the fetchable partitions by leader, and
-for every leader without a fetch in flight sends one (``fetch_max_wait_ms``,
-``fetch_min_bytes``, ``fetch_max_bytes``, ``max_partition_fetch_bytes`` per partition).
-While the application works through one answer the next is already in flight: that is the
-prefetch, bounded by the :class:`FetchBuffer`'s byte limit.
+for every leader without a stream opens one (``fetch_max_wait_ms``, ``fetch_min_bytes``,
+``fetch_max_bytes``, ``max_partition_fetch_bytes`` per partition). The broker answers as a
+``Fetch`` would, then goes on by itself from where each partition's answer ended
+(logd/frontends/grpc/fetch_stream.py), so a record committed while an answer travels is
+sent at once instead of waiting for the next request (issue 22). A stream whose partitions
+or their seek epochs no longer match what should be fetched (assignment, pause, seek) is
+cancelled and replaced; one whose answer no longer continues where a partition stands (an
+error, a partial batch) ends, and the next round opens another. While the application works
+through one answer the next ones keep coming: that is the prefetch, bounded by the
+:class:`FetchBuffer`'s byte limit -- a full buffer stops the stream's reading, and HTTP/2
+flow control the broker.
 
 An answer's bytes are cut into whole batches (``split_batches``: a partial batch at the end
-is left for the next fetch, which starts at the first offset not fetched whole) and handed
+is left for the next answer, which starts at the first offset not fetched whole) and handed
 to the buffer undecoded. A partition whose answer held only a partial batch -- one batch
 larger than its ``max_bytes`` -- is asked again with twice the bytes, up to
 ``fetch_max_bytes``.
