@@ -64,6 +64,7 @@ soak: $(DEV_STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(ARGS)
 	$(BIN)/python -m bench.scale $(if $(QUICK),--quick,)
+	$(BIN)/python -m bench.http_produce $(if $(QUICK),--quick,)
 
 bench-quick:
 	$(MAKE) bench QUICK=1

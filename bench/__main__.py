@@ -1,13 +1,14 @@
 """The benchmark suite (issue 8): logd beside its peers, in one run, on this machine.
 
 Run: ``make bench`` (or ``make bench QUICK=1``), i.e. ``python -m bench [--quick]
-[--only logd,rabbitmq,nats,redis,ceiling] [--modes acks=all,acks=1,rf3] [--dir DIR]
+[--only logd,rabbitmq,nats,redis,ceiling,mqtt] [--modes acks=all,acks=1,rf3] [--dir DIR]
 [--out DIR]``.
 
 Order: logd in each mode (one node acks=all and acks=1, fsync always; three nodes RF=3
 acks=all, skipped with one line while the broker cannot create a topic with three
 replicas), then RabbitMQ Streams, NATS JetStream, Redis Streams (and ``redis-cli --pipe``)
-and the plain-write ceiling. Every server runs on loopback with its data under one
+and the plain-write ceiling; then MQTT, logd's listener beside Mosquitto
+(``bench.mqtt_suite``, its own table). Every server runs on loopback with its data under one
 temporary directory, and is stopped when its part ends; a peer that cannot be installed or
 started is skipped with one line. At the end: one markdown table with every figure and the
 ratios of logd against each row, the issue's targets, JSON and a PNG chart under
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.harness import Result, Unavailable
+from bench.mqtt_suite import table as mqtt_table
 from bench.peers import Plan
 from bench.report import markdown, targets, write_chart, write_json
 
@@ -58,7 +60,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="a few minutes: fewer records")
     parser.add_argument(
-        "--only", default="logd," + ",".join(PEERS), help="systems to run (default: all)"
+        "--only", default="logd," + ",".join(PEERS) + ",mqtt", help="systems to run (default: all)"
     )
     parser.add_argument("--modes", default=",".join(MODES), help="logd modes to run")
     parser.add_argument("--dir", type=Path, default=None, help="where data goes (default: tmp)")
@@ -80,6 +82,19 @@ def _run_logd(root: Path, plan: Plan, modes: list[str]) -> list[Result]:
         except Unavailable as exc:
             print(f"  skipped logd {mode}: {exc}", flush=True)
     return results
+
+
+def _run_mqtt(root: Path, quick: bool) -> dict[str, dict[str, object]]:
+    """MQTT beside Mosquitto (``bench.mqtt_suite``): its own table, its own workloads."""
+    from bench.mqtt_suite import run_mqtt
+
+    mqtt_root = root / "mqtt"
+    mqtt_root.mkdir()
+    try:
+        return run_mqtt(mqtt_root, quick)
+    except Exception as exc:  # its failure must not cost the rest of the run
+        print(f"  skipped mqtt: it failed: {type(exc).__name__}: {exc}", flush=True)
+        return {}
 
 
 def _run_peer(name: str, root: Path, plan: Plan) -> list[Result]:
@@ -117,15 +132,19 @@ def main(argv: list[str] | None = None) -> int:
         for name in PEERS:
             if name in only:
                 results += _run_peer(name, root, peer_plan)
+        mqtt = _run_mqtt(root, args.quick) if "mqtt" in only else {}
     print()
     print(markdown(results))
     print()
     print(targets(results))
+    if mqtt:
+        print()
+        print(mqtt_table(mqtt))
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / f"suite-{stamp}.json"
     meta = {"utc": stamp, "quick": args.quick, "plan": plan.__dict__,
             "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
-    write_json(json_path, results, meta)
+    write_json(json_path, results, {**meta, "mqtt": mqtt})
     print(f"\nwrote {json_path}")
     png = args.out / f"suite-{stamp}.png"
     if write_chart(png, results):

@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="logd-bench-") as tmp:
         data_dir = str(Path(tmp) / "data")
         cmd = [sys.executable, "-m", "logd.node", "--listen", address, "--data-dir", data_dir,
-               "--fsync", args.fsync, "--log-level", "WARNING"]  # fmt: skip
+               "--fsync", args.fsync, "--log-level", "WARNING",
+               "--admin-listen", "off"]  # fmt: skip
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         try:
             asyncio.run(_ready(address, proc))

@@ -51,7 +51,7 @@ def _broker(address: str | None) -> Iterator[str]:
         address = f"127.0.0.1:{_free_port()}"
         proc = subprocess.Popen(
             [sys.executable, "-m", "logd.node", "--data-dir", data, "--listen", address,
-             "--log-level", "WARNING"],
+             "--log-level", "WARNING", "--admin-listen", "off"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         try:

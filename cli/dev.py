@@ -223,6 +223,9 @@ def _announce(
             app.print("          " + "  ".join(f"{k} {v}" for k, v in others.items()))
     app.print("connect with:")
     app.print(f"  export LOGD_BROKERS={brokers}")
+    registry = read_listeners(_node_dir(root, 0)).get("registry")
+    if registry is not None:  # node 0's; `logd registry …` and produce --value-schema use it
+        app.print(f"  export LOGD_REGISTRY_URL={'https' if pki else 'http'}://{registry}")
     if pki is not None:
         _announce_secure(app, pki, read_listeners(_node_dir(root, 0)).get("kafka"))
     app.print("  logd cluster info")

@@ -27,4 +27,4 @@ def run(app: App, args: argparse.Namespace) -> int:
     from logd.node.main import serve
 
     config = config_from_args(args)  # InvalidConfigError: one line, exit 1 (cli.main)
-    return serve(config, log_level=args.log_level)
+    return serve(config, log_level=args.log_level, log_format=args.log_format)

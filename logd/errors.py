@@ -52,6 +52,7 @@ __all__ = [
     "MemberIdRequiredError",
     "MessageTooLargeError",
     "NetworkError",
+    "NoReassignmentInProgressError",
     "NonEmptyGroupError",
     "NotControllerError",
     "NotCoordinatorError",
@@ -62,6 +63,7 @@ __all__ = [
     "OutOfOrderSequenceError",
     "PolicyViolationError",
     "ProducerFencedError",
+    "ReassignmentInProgressError",
     "RebalanceInProgressError",
     "RecordListTooLargeError",
     "ReplicaNotAvailableError",
@@ -141,6 +143,7 @@ class ErrorCode(enum.IntEnum):
     KAFKA_STORAGE_ERROR = 56
     SASL_AUTHENTICATION_FAILED = 58
     UNKNOWN_PRODUCER_ID = 59
+    REASSIGNMENT_IN_PROGRESS = 60
     INVALID_PRINCIPAL_TYPE = 67
     NON_EMPTY_GROUP = 68
     GROUP_ID_NOT_FOUND = 69
@@ -149,6 +152,7 @@ class ErrorCode(enum.IntEnum):
     UNSUPPORTED_COMPRESSION_TYPE = 76
     MEMBER_ID_REQUIRED = 79
     FENCED_INSTANCE_ID = 82
+    NO_REASSIGNMENT_IN_PROGRESS = 85
     INVALID_RECORD = 87
     THROTTLING_QUOTA_EXCEEDED = 89
     PRODUCER_FENCED = 90
@@ -482,6 +486,18 @@ class InvalidReplicaAssignmentError(LogdError):
     """A replica assignment that names unknown brokers or one broker twice."""
 
     code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
+
+
+class ReassignmentInProgressError(LogdError):
+    """The partition is being moved already: one move per partition at a time."""
+
+    code = ErrorCode.REASSIGNMENT_IN_PROGRESS
+
+
+class NoReassignmentInProgressError(LogdError):
+    """A move was to be cancelled, but the partition is not moving."""
+
+    code = ErrorCode.NO_REASSIGNMENT_IN_PROGRESS
 
 
 class DuplicateSequenceError(LogdError):

@@ -7,12 +7,13 @@ round a cycle), and the broker core loads no gRPC.
 Anyone may import ``logd.errors``, ``logd.clock`` and the pure packages (``replication``,
 ``partitioning``, ``logd.groups``, ``logd.security``, ``logd.registry``), which themselves
 import only each other and ``logd.errors``. A front end reaches the core only through its seam
-(``logd.broker.seam``, ``logd.broker.api``), the cluster only through its internal handler,
-and no other front end. The protobufs (``logd.v1``) are for the cluster (its wire and log
-format), the front ends, the node and the client. The client imports nothing of the server;
-the CLI the client, and of the server only what starts one (``logd.node.args``/``main``/
-``listeners``). grpc is imported by the gRPC front end, the cluster's peer transport, the
-client, the generated stubs and ``logd dev`` (the standard health check of its brokers) only.
+(``logd.broker.seam``, ``logd.broker.routing``, ``logd.broker.api``), the cluster only through
+its internal handler, and no other front end. The protobufs (``logd.v1``) are for the cluster
+(its wire and log format), the front ends, the node and the client. The client imports nothing
+of the server; the CLI the client, and of the server only what starts one
+(``logd.node.args``/``main``/``listeners``). grpc is imported by the gRPC front end, the
+cluster's peer transport, the client, the generated stubs and ``logd dev`` (the standard health
+check of its brokers) only.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ LAYERS = (
     "logd.frontends",
     "logd.node",
 )
-BASE = ("logd.errors", "logd.clock", "logd.tls")
+BASE = ("logd.errors", "logd.clock", "logd.tls", "logd.stats")
 PURE = ("replication", "partitioning", "logd.groups", "logd.security", "logd.registry")
 OTHERS = ("logd.client", "logd.v1", "logd.protogen", "cli")
 WIRE_USERS = ("logd.cluster", "logd.frontends", "logd.node", "logd.client")
 #: Of the core, what a front end may import.
-SEAM = ("logd.broker.seam", "logd.broker.api", "logd.cluster.internal")
+SEAM = ("logd.broker.seam", "logd.broker.routing", "logd.broker.api", "logd.cluster.internal")
 CLIENT_MAY = ("logd.client", "logd.records", "logd.metadata", "logd.v1", *BASE, *PURE)
 CLI_MAY = ("cli", "logd.client", "logd.node.args", "logd.node.main", "logd.node.listeners")
 GRPC = {"grpc", "grpc_health", "grpc_reflection", "grpc_tools"}
@@ -140,7 +141,7 @@ def test_no_two_packages_of_logd_depend_on_each_other() -> None:
 
 def test_the_broker_core_and_its_seam_load_no_grpc_and_no_wire_format() -> None:
     code = (
-        "import sys, logd.broker.core, logd.broker.seam\n"
+        "import sys, logd.broker.core, logd.broker.seam, logd.broker.routing\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('grpc', 'google') or m.startswith('logd.v1') or m.startswith('logd.frontends')))"
     )

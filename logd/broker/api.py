@@ -44,6 +44,7 @@ __all__ = [
     "OffsetSpec",
     "PartitionDescription",
     "PartitionMeta",
+    "PartitionMove",
     "ProduceResult",
     "TopicDescription",
     "TopicListing",
@@ -219,6 +220,22 @@ class ConfigEntry:
     name: str
     value: str
     is_default: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionMove:
+    """A partition move in progress (issue 23): every replica hosting it while it moves
+    (target first), the ones joining and the ones leaving."""
+
+    topic: str
+    partition: int
+    replicas: tuple[int, ...]
+    adding: tuple[int, ...]
+    removing: tuple[int, ...]
+
+    @property
+    def target(self) -> tuple[int, ...]:
+        return tuple(r for r in self.replicas if r not in self.removing)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

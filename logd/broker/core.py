@@ -41,6 +41,7 @@ from logd.broker.api import (
     NewTopic,
     OffsetSpec,
     PartitionMeta,
+    PartitionMove,
     ProduceResult,
     TopicDescription,
     TopicListing,
@@ -51,9 +52,11 @@ from logd.broker.api import (
 from logd.broker.config import BrokerConfig
 from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.health import BrokerHealth, assess_health
+from logd.broker.moves import PartitionMoves
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
 from logd.broker.replicas import ReplicaManager
+from logd.broker.telemetry import Telemetry
 from logd.errors import (
     InvalidRequestError,
     InvalidRequiredAcksError,
@@ -113,11 +116,16 @@ class BrokerCore:
         self.replicas = replicas
         self.leadership = leadership
         self.admin = TopicAdmin(config, store, replicas)
+        self.moves = PartitionMoves(store)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
         self._draining = False
+        #: Running figures every front end reports to and the admin listener reads.
+        self.telemetry = Telemetry()
         #: Why the metadata log stopped, if it did (the node wires the controller's).
         self.metadata_failed: Callable[[], str | None] = lambda: None
+        #: Why the broker's Raft hard-state journal stopped, if it did (the node wires it).
+        self.journal_failed: Callable[[], str | None] = lambda: None
         self._health: tuple[float, BrokerHealth] | None = None
 
     def health(self) -> BrokerHealth:
@@ -127,7 +135,7 @@ class BrokerCore:
         now = time.monotonic()
         if self._health is None or now - self._health[0] >= HEALTH_MAX_AGE_S:
             health = assess_health(self.node_id, self.replicas.logs, self.replicas,
-                                   self.metadata_failed)  # fmt: skip
+                                   self.metadata_failed, self.journal_failed)  # fmt: skip
             self._health = (now, health)
         return self._health[1]
 
@@ -163,6 +171,7 @@ class BrokerCore:
             appended = target.append(records, wait_commit=acks == Acks.ALL)
         except LogdError as exc:
             return self._produce_error(topic, partition, exc)
+        self.telemetry.produced(appended.last_offset - appended.base_offset + 1, len(records))
         if appended.committed is None:
             return _produced(appended)
         return self._await_commit(appended, timeout_ms)
@@ -246,7 +255,7 @@ class BrokerCore:
         (committed records only); NOT_LEADER_OR_FOLLOWER for a partition this broker hosts
         no replica of. KIP-392's follower fetching, for the broker's own services (the
         schema registry's copy of ``_schemas``)."""
-        return await fetch(
+        results = await fetch(
             partitions,
             self.replicas.replica if any_replica else self.replicas.leader,
             self.replicas.hint,
@@ -257,6 +266,10 @@ class BrokerCore:
             draining=lambda: self._draining,
             any_replica=any_replica,
         )
+        if not any_replica:  # the broker's own services' reads are not clients' fetches
+            for result in results:
+                self.telemetry.fetched(result.records)
+        return results
 
     async def list_offsets(self, queries: Sequence[ListOffsetsQuery]) -> list[ListOffsetsResult]:
         return [self._list_offset(q) for q in queries]
@@ -433,6 +446,16 @@ class BrokerCore:
             error = InvalidRequestError("this broker does not replicate: no leadership to move")
             return LeadershipResult(error=error)
         return await self.leadership.transfer(topic, partition, target, timeout_ms)
+
+    async def move_partition(self, topic: str, partition: int, to: Sequence[int]) -> None:
+        """Start moving ``topic-partition`` to the brokers ``to`` (``broker.moves``)."""
+        await self.moves.move(topic, partition, to)
+
+    async def cancel_move(self, topic: str, partition: int) -> None:
+        await self.moves.cancel(topic, partition)
+
+    def list_moves(self, topics: Sequence[str] = ()) -> list[PartitionMove]:
+        return self.moves.list(topics)
 
     async def describe_cluster(self) -> ClusterDescription:
         return ClusterDescription(

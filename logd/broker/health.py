@@ -5,9 +5,10 @@ heartbeats and an admin health endpoint report.
 * ``low_space`` -- the disk is below its alert threshold (``storage.alert.free.*``): a
   warning, every write is still accepted;
 * ``degraded`` -- something is refused or not served here: the disk is below its reserve
-  (client writes refused), a log is offline (being reopened after a failed fsync), a
-  partition's log could not be created (retried), or the metadata log stopped. Each reason
-  is one sentence naming what and where.
+  (client writes refused), a log is offline (being reopened after a failed fsync), the
+  writes of a log are failing (retried), a partition's log could not be created (retried),
+  or the metadata log or the Raft hard-state journal stopped. Each reason is one sentence
+  naming what and where.
 
 Reads only in-memory state (the disk's last sample, the logs' offline flags, sizes):
 cheap enough for every heartbeat. Owned by the broker's loop.
@@ -64,6 +65,7 @@ def assess_health(
     logs: LogManager,
     replicas: ReplicaManager,
     metadata_failed: Callable[[], str | None] = lambda: None,
+    journal_failed: Callable[[], str | None] = lambda: None,
 ) -> BrokerHealth:
     """One look at this broker (see the module doc)."""
     disk = logs.space.usage
@@ -75,11 +77,18 @@ def assess_health(
         size += log.size_bytes
         if log.offline_reason is not None:
             reasons.append(f"log {log.name} is offline ({log.offline_reason})")
+    for partition in replicas:
+        failing = partition.write_failing()
+        if failing is not None:
+            reasons.append(f"writes to log {partition.tp} are failing ({failing})")
     for tp, why in sorted(replicas.uncreated.items()):
         reasons.append(f"the log of {tp} cannot be created ({why})")
     failed = metadata_failed()
     if failed is not None:
         reasons.append(f"the metadata log stopped ({failed}); restart the broker")
+    failed = journal_failed()
+    if failed is not None:
+        reasons.append(f"the Raft hard-state journal stopped ({failed})")
     warning = disk.reason if disk.state is SpaceState.LOW else ""
     if reasons:
         status = HealthStatus.DEGRADED

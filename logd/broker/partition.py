@@ -110,6 +110,11 @@ class Replicator(Protocol):
         to, or None when no replica can take it."""
         ...
 
+    def write_failing(self) -> str | None:
+        """Why writes of this partition's log are failing (retried by itself); None when
+        they are not."""
+        ...
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AppendResult:
@@ -334,6 +339,12 @@ class Partition:
         space = self.log.space
         if space is not None and not space.room_for(len(batch)):
             raise self._space_refusal(space)
+        failing = self.write_failing()
+        if failing is not None:
+            raise KafkaStorageError(
+                f"broker {self._node_id}: writes to {self.tp} are failing ({failing}); "
+                "the broker keeps trying and takes writes again once its disk does"
+            )
         if self._config.log.compact:
             require_keys(batch, self.tp.topic)
         now = self._clock.now_ms()
@@ -366,6 +377,10 @@ class Partition:
         return AppendResult(
             info.first_offset, info.last_offset, append_time, self.log.log_start_offset, committed
         )
+
+    def write_failing(self) -> str | None:
+        """Why writes of the log are failing (issue 24), or None."""
+        return self._replicator.write_failing() if self._replicator is not None else None
 
     def _space_refusal(self, space: DiskSpace) -> LogdError:
         """The answer to a write below the disk's reserve (issue 24): with another in-sync

@@ -293,6 +293,7 @@ class ReplicaManager:
             if hosted is None:
                 new.append(assignment)
             else:
+                _log_moved(hosted.assignment, assignment, name)
                 hosted.update(assignment, config, self._leader_hint(assignment))
                 self.announce_leadership(hosted)
         await self._host(after, tuple(new))
@@ -393,6 +394,8 @@ class ReplicaManager:
     async def _unhost(self, gone: list[TopicPartition], reason: str) -> None:
         for tp in gone:
             partition = self._partitions.pop(tp)
+            if reason.startswith("moved"):
+                _log_moved(partition.assignment, None, tp.topic)
             if self._replication is not None:
                 self._replication.unhosted(tp)
             partition.close(UnknownTopicOrPartitionError(f"{tp}: {reason}"))
@@ -409,3 +412,17 @@ class ReplicaManager:
 
         if gone:
             await asyncio.to_thread(delete_all)
+
+
+def _log_moved(before: PartitionAssignment, after: PartitionAssignment | None, topic: str) -> None:
+    """One ``partition_moved`` line when a hosted partition's replica set changed (``after``
+    None: it moved off this broker)."""
+    replicas = after.replicas if after is not None else ()
+    if after is not None and tuple(before.replicas) == tuple(replicas):
+        return
+    _log.info(
+        "%s-%d: replicas %s -> %s", topic, before.partition, list(before.replicas),
+        list(replicas) if after is not None else "elsewhere",
+        extra={"event": "partition_moved", "topic": topic, "partition": before.partition,
+               "from": list(before.replicas), "to": list(replicas)},
+    )  # fmt: skip

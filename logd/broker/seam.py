@@ -50,16 +50,20 @@ from logd.broker.api import (
     ListOffsetsQuery,
     ListOffsetsResult,
     NewTopic,
+    PartitionMove,
     ProduceResult,
     TopicDescription,
     TopicListing,
     TopicResult,
 )
+from logd.broker.browse import BrowseResult, browse, offset_for_time, replica_offsets
 from logd.broker.core import BrokerCore
+from logd.broker.figures import BrokerFigures, gather
 from logd.broker.groups.service import CoordinatorLocation, GroupService
 from logd.broker.health import BrokerHealth
 from logd.broker.security.seam_part import SecuritySeam
 from logd.broker.security.services import SecurityServices
+from logd.broker.telemetry import Telemetry
 from logd.errors import LogdError
 from logd.groups.messages import (
     DeleteGroupsResponse,
@@ -81,16 +85,20 @@ from logd.groups.messages import (
 )
 from logd.groups.state import GroupState
 from logd.metadata.types import NO_LEADER
+from logd.security.principal import BROKER as BROKER_PRINCIPAL
 from logd.security.quota import QuotaKind
 
 __all__ = [
     "ANONYMOUS",
     "BROKER",
     "AdmitAll",
+    "BrokerFigures",  # figures()'s answer, re-exported for front ends
     "BrokerSeam",
+    "BrowseResult",  # browse()'s answer
     "Caller",
     "CoordinatorLocation",  # FindCoordinator's answer, re-exported for front ends
     "Gate",
+    "Telemetry",  # the instrumentation every front end reports to
 ]
 
 
@@ -110,10 +118,13 @@ class Caller:
 
 ANONYMOUS = Caller()
 #: The broker itself, for a front end's own calls on the broker's behalf (the schema
-#: registry reading and writing `_schemas`, whoever its client is): admitted without a
-#: check and counted against no quota. Known by identity (``caller is BROKER``), never by
-#: its fields, so no principal a client can authenticate as is the broker.
-BROKER = Caller(principal="User:__logd_broker", listener="internal")
+#: registry reading and writing `_schemas`, MQTT's `__mqtt_*` topics and the positions it keeps
+#: for a device -- after the client's own rights were checked): admitted without a check and
+#: counted against no quota; never hand it a client. Here it is known by identity (``caller
+#: is BROKER``); its principal (``logd.security.principal.BROKER``, type ``Broker``) is one no
+#: authenticator yields, so the guard can admit it when another broker forwards its call
+#: (``logd.v1.ClusterForward``, brokers only).
+BROKER = Caller(principal=str(BROKER_PRINCIPAL), listener="internal")
 
 
 class Gate(Protocol):
@@ -147,6 +158,9 @@ class BrokerSeam:
         self._gate: Gate = gate or (security.guard if security is not None else AdmitAll())
         #: Authentication, ACLs, quotas (issue 15); see :class:`SecuritySeam`.
         self.security = SecuritySeam(security)
+        #: Running figures: every front end reports each request here at its request
+        #: boundary (``Telemetry.request``); the admin listener reads them (issue 20).
+        self.telemetry: Telemetry = core.telemetry
 
     def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
         """The one check every call makes first (see :class:`Gate`); :data:`BROKER` passes."""
@@ -179,6 +193,42 @@ class BrokerSeam:
         """Waiting fetches answer now; group coordinators unload (NOT_COORDINATOR)."""
         self._core.begin_drain()
         self._groups.close()
+
+    async def figures(
+        self, *, detail: bool = False, groups: bool = True, caller: Caller = ANONYMOUS
+    ) -> BrokerFigures:
+        """The gauges of a scrape or a health probe, computed now
+        (:mod:`logd.broker.figures`); ``detail``: per partition and group partition too;
+        ``groups``: the lag of the groups coordinated here."""
+        self.admit(caller, "describe_cluster")
+        return await gather(self._core, self._groups if groups else None, detail=detail)
+
+    # -- browsing (a person reading a partition: the admin console) ------------------------
+
+    def browse(
+        self, topic: str, partition: int, offset: int, max_bytes: int,
+        *, caller: Caller = ANONYMOUS,
+    ) -> BrowseResult:  # fmt: skip
+        """Committed batches from ``offset`` of the replica hosted here, leader or follower
+        (:mod:`logd.broker.browse`); NotLeaderOrFollowerError when none is."""
+        self.admit(caller, "fetch", (topic,))
+        result = browse(self._core.replicas, topic, partition, offset, max_bytes)
+        self.security.record(caller, QuotaKind.FETCH, len(result.records))
+        return result
+
+    def replica_offsets(
+        self, topic: str, partition: int, *, caller: Caller = ANONYMOUS
+    ) -> tuple[int, int]:
+        """(log start, high watermark) of the replica hosted here."""
+        self.admit(caller, "list_offsets", (topic,))
+        return replica_offsets(self._core.replicas, topic, partition)
+
+    def offset_for_time(
+        self, topic: str, partition: int, timestamp_ms: int, *, caller: Caller = ANONYMOUS
+    ) -> int:
+        """The first offset at or after ``timestamp_ms`` in the replica hosted here."""
+        self.admit(caller, "list_offsets", (topic,))
+        return offset_for_time(self._core.replicas, topic, partition, timestamp_ms)
 
     # -- produce, fetch, offsets ------------------------------------------------------------
 
@@ -391,6 +441,23 @@ class BrokerSeam:
     ) -> LeadershipResult:
         self.admit(caller, "transfer_leadership", (topic,))
         return await self._core.transfer_leadership(topic, partition, target, timeout_ms)
+
+    async def move_partition(
+        self, topic: str, partition: int, to: Sequence[int], *, caller: Caller = ANONYMOUS
+    ) -> None:
+        """Start a partition move (issue 23); raises a LogdError when refused."""
+        self.admit(caller, "cluster_admin", (topic,))
+        await self._core.move_partition(topic, partition, to)
+
+    async def cancel_move(self, topic: str, partition: int, *, caller: Caller = ANONYMOUS) -> None:
+        self.admit(caller, "cluster_admin", (topic,))
+        await self._core.cancel_move(topic, partition)
+
+    def list_moves(
+        self, topics: Sequence[str] = (), *, caller: Caller = ANONYMOUS
+    ) -> list[PartitionMove]:
+        self.admit(caller, "describe_cluster", ())
+        return self._core.list_moves(topics)
 
     # -- consumer groups ------------------------------------------------------------------
 

@@ -71,6 +71,11 @@ class ClientConfig:
     #: to 120 s, far too slow to notice a restarted broker).
     reconnect_backoff_ms: int = 50
     reconnect_backoff_max_ms: int = 1_000
+    #: How long one connection attempt (TCP, TLS, HTTP/2 settings) may take before it counts
+    #: as failed (librdkafka's ``socket.connection.setup.timeout.ms``, default 30 s). gRPC
+    #: reads it from ``grpc.min_reconnect_backoff_ms``; left at the reconnect backoff it was
+    #: ~100 ms, and a loaded broker or a TLS handshake over a real network failed the call.
+    socket_connection_setup_timeout_ms: int = 30_000
     #: confluent-kafka's security settings (what each does: logd.client.transport.channel_security).
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = "SCRAM-SHA-256"
@@ -144,6 +149,7 @@ _DOTTED: Final[dict[str, str]] = {
     "metadata.max.age.ms": "metadata_max_age_ms",
     "reconnect.backoff.ms": "reconnect_backoff_ms",
     "reconnect.backoff.max.ms": "reconnect_backoff_max_ms",
+    "socket.connection.setup.timeout.ms": "socket_connection_setup_timeout_ms",
     "acks": "acks",
     "request.required.acks": "acks",
     "linger.ms": "linger_ms",
@@ -363,6 +369,7 @@ _MINIMUM: Final[dict[str, int]] = {
     "metadata_max_age_ms": 0,
     "reconnect_backoff_ms": 1,
     "reconnect_backoff_max_ms": 1,
+    "socket_connection_setup_timeout_ms": 1,
     "linger_ms": 0,
     "batch_size": 1,
     "buffer_memory": 1,

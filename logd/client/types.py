@@ -37,6 +37,7 @@ __all__ = [
     "PartitionKey",
     "PartitionLeader",
     "PartitionMetadata",
+    "PartitionMove",
     "RecordMetadata",
     "TopicDescription",
     "TopicListing",
@@ -251,6 +252,22 @@ class PartitionLeader:
     partition: int
     leader: int
     leader_epoch: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionMove:
+    """A partition move in progress (``Admin.list_partition_moves``): every replica
+    hosting it while it moves (the target first), the ones joining and the ones leaving."""
+
+    topic: str
+    partition: int
+    replicas: tuple[int, ...]
+    adding: tuple[int, ...]
+    removing: tuple[int, ...]
+
+    @property
+    def target(self) -> tuple[int, ...]:
+        return tuple(r for r in self.replicas if r not in self.removing)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -45,7 +45,9 @@ per episode in the log, no traceback. A retry skips the entries the failed attem
 write. While the broker's disk is below its free-space reserve (``space_full``), a
 follower's Ready holding data entries is *held back* the same way (the reserve is for the
 metadata log, Raft's own entries, checkpoints and recovery), so a full follower drops out
-of the quorum instead of filling its disk; the controller's group is exempt. A failed fsync,
+of the quorum instead of filling its disk; the controller's group is exempt. A failed write
+is told to the listener (``on_write_failed``, once per episode): a partition's leader hands
+its leadership over rather than hold the partition while its disk fails. A failed fsync,
 or a write that could not be undone, takes the log offline (storage's rule: no retry after a
 failed fsync): the group stops for good and its listener hears ``on_storage_error`` (the
 partition's replica reopens the log and rejoins as a replica that lost data). Unknown
@@ -128,6 +130,15 @@ class DriverSettings:
     max_inflight_appends: int = 64
     #: Idle groups stop ticking (``raft.quiesce``); off, every group ticks for ever.
     quiesce: bool = True
+    #: A peer the transport could not reach is taken as down for this long after the last
+    #: failed send (unless a write goes through first). Then its groups look again: a
+    #: quiet leader sends nothing to a peer it takes as down, so nothing else would tell
+    #: it that the peer is back (a restarted broker whose new stream came before the old
+    #: one's end; a cut nobody else saw). Longer than the controller's session timeout
+    #: (4.5 s; the runtime keeps it past a longer one): a broker that died is declared
+    #: down by then, and the expiry changes nothing -- a shorter one woke every group of
+    #: the dead broker a second time, in the middle of the elections that replace it.
+    unreachable_suspect_s: float = 10.0
 
 
 class GroupListener(Protocol):
@@ -143,6 +154,11 @@ class GroupListener(Protocol):
 
     def on_storage_error(self, error: LogdError) -> None:
         """Reading the group's log failed (a damaged batch): the group has stopped."""
+        ...
+
+    def on_write_failed(self, error: str) -> None:
+        """A write of the group's log, side file or journal failed and was undone (EIO,
+        ENOSPC ...); the driver tries it again with backoff. Said once per episode."""
         ...
 
 
@@ -171,6 +187,7 @@ class RaftGroup:
         "listener",
         "name",
         "node",
+        "peers",
         "published",
         "retry_at",
         "retry_s",
@@ -187,6 +204,8 @@ class RaftGroup:
         self.node = node
         self.storage = storage
         self.listener = listener
+        #: The peers this group is indexed under (``RaftDriver._by_peer``).
+        self.peers: frozenset[int] = frozenset()
         self.inflight: Ready | None = None
         self.announced: tuple[int | None, int, Role] | None = None
         self.closed = False
@@ -237,8 +256,12 @@ class RaftDriver:
         self._by_peer: dict[int, set[RaftGroup]] = collections.defaultdict(set)
         #: Groups that lost acknowledged data and wait for their leader's commit.
         self._abstaining: set[RaftGroup] = set()
-        #: The peers the controller's liveness says are down.
+        #: The peers taken as down: declared by the controller's liveness, or that the
+        #: transport cannot reach (since its last report).
         self.down: frozenset[int] = frozenset()
+        self._declared_down: frozenset[int] = frozenset()
+        #: peer -> when the transport last failed to reach it (loop time).
+        self._unreachable: dict[int, float] = {}
         #: peer -> when its groups last heard it was unreachable (loop time).
         self._unreachable_at: dict[int, float] = {}
         self._dirty: set[RaftGroup] = set()
@@ -251,6 +274,10 @@ class RaftDriver:
         self._closed = False
         #: Completed fsync rounds (tests and metrics).
         self.sync_rounds = 0
+        #: Figures for the admin listener (read at scrape, issue 20): times a group hosted
+        #: here stood for election (became a candidate), and times one saw a new leader.
+        self.elections = 0
+        self.leadership_changes = 0
         #: Quiet groups woken, and unreachable reports taken (metrics; logged).
         self.wakes = 0
         #: Messages that reached quiet groups, by kind (a quiet group woken for nothing
@@ -316,8 +343,7 @@ class RaftDriver:
         group = RaftGroup(name, node, storage, listener)
         group.exempt = exempt
         self.groups[name] = group
-        for peer in node.conf.members() - {self.node_id}:
-            self._by_peer[peer].add(group)
+        self._index_peers(group)
         if group.abstaining:
             self._abstaining.add(group)
         if self.down:
@@ -342,8 +368,21 @@ class RaftDriver:
             self._awake.pop(group, None)
             self._abstaining.discard(group)
             self._retrying.discard(group)
-            for peer in group.node.conf.members() - {self.node_id}:
+            for peer in group.peers:
                 self._by_peer[peer].discard(group)
+            group.peers = frozenset()
+
+    def _index_peers(self, group: RaftGroup) -> None:
+        """Index ``group`` under the members of its configuration in force: a move
+        (issue 23) changes them, and lost contact must reach the new members' groups."""
+        peers = group.node.conf.members() - {self.node_id}
+        if peers == group.peers:
+            return
+        for peer in group.peers - peers:
+            self._by_peer[peer].discard(group)
+        for peer in peers - group.peers:
+            self._by_peer[peer].add(group)
+        group.peers = frozenset(peers)
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -429,6 +468,17 @@ class RaftDriver:
         the first report, more within :data:`UNREACHABLE_REPEAT_S` are news to no group,
         and telling thousands of groups each time was most of a broker's work."""
         now = self._loop.time()
+        if connected:
+            self.peer_reachable(peer)
+        else:
+            # Suspected down until a write goes through, it connects, or the suspicion
+            # expires: leaders may go quiet without it at once, not only after the
+            # controller's session timeout (all the groups of a killed broker's peers
+            # were awake until then, competing with the elections that replace it).
+            suspected = peer in self._unreachable
+            self._unreachable[peer] = now
+            if not suspected:
+                self._apply_down()
         if not connected and now - self._unreachable_at.get(peer, -1e9) < UNREACHABLE_REPEAT_S:
             return
         self._unreachable_at[peer] = -1e9 if connected else now
@@ -439,10 +489,33 @@ class RaftDriver:
                 node.report_unreachable(peer)
                 self._mark(group)
 
+    def peer_reachable(self, peer: int) -> None:
+        """A write to ``peer`` went through again (or it connected): no longer suspected."""
+        if self._unreachable.pop(peer, None) is not None:
+            self._apply_down()
+
+    def _expire_unreachable(self) -> None:
+        """Forget suspicions older than ``unreachable_suspect_s``: the peer's groups look
+        again (those still failing suspect it again at once)."""
+        if not self._unreachable:
+            return
+        old = self._loop.time() - self.settings.unreachable_suspect_s
+        expired = [peer for peer, at in self._unreachable.items() if at < old]
+        for peer in expired:
+            del self._unreachable[peer]
+        if expired:
+            self._apply_down()
+
     def set_down(self, down: frozenset[int]) -> None:
         """The controller's liveness changed: the groups of every peer whose state changed
         hear it (a quiet group wakes; followers of a dead leader campaign)."""
-        down = down - {self.node_id}
+        self._declared_down = down - {self.node_id}
+        self._apply_down()
+
+    def _apply_down(self) -> None:
+        """Tell the groups of every peer whose state changed: down is what the controller
+        declares and what the transport cannot reach."""
+        down = self._declared_down.union(self._unreachable)
         changed, self.down = down ^ self.down, down
         touched: set[RaftGroup] = set()
         for peer in changed:
@@ -451,7 +524,7 @@ class RaftDriver:
             group.node.set_down_peers(down)
             self._mark(group)
         if changed:
-            _log.info("brokers down now: %s (%d groups told)", sorted(down) or "none",
+            _log.info("peers taken as down now: %s (%d groups told)", sorted(down) or "none",
                       len(touched))  # fmt: skip
 
     def report_snapshot(self, name: str, peer: int, *, success: bool) -> None:
@@ -481,6 +554,7 @@ class RaftDriver:
                     # frames, heartbeats to the controller and requests in between.
                     await asyncio.sleep(0)
                 self.tick(groups[start : start + TICK_BATCH])
+            self._expire_unreachable()
             self._log_activity()
 
     def tick(self, groups: Sequence[RaftGroup] | None = None) -> None:
@@ -587,6 +661,7 @@ class RaftDriver:
         node = group.node
         now = (node.leader, node.term, node.role)
         if now != group.announced:
+            self._count_leadership(group, now)
             group.announced = now
             group.listener.on_leadership(*now)
         self._queue(group, rd.messages)
@@ -611,12 +686,24 @@ class RaftDriver:
             group.unwritten = False
             group.listener.on_storage_error(exc)
             return False
+        if (rd.snapshot is not None or rd.truncate_to is not None
+                or any(e.kind is EntryKind.CONF_CHANGE for e in rd.entries)):  # fmt: skip
+            self._index_peers(group)
         if group.write_error is not None:
             _log.info("%s: the Raft log is written again", group.name)
         group.unwritten, group.write_error, group.retry_s = False, None, WRITE_RETRY_MIN_S
         group.write_failed = False
         self._retrying.discard(group)
         return True
+
+    def _count_leadership(self, group: RaftGroup, now: tuple[int | None, int, Role]) -> None:
+        before = group.announced
+        leader, term, role = now
+        if role is Role.CANDIDATE and (before is None or before[2] is not Role.CANDIDATE
+                                       or before[1] != term):  # fmt: skip
+            self.elections += 1
+        if leader is not None and (before is None or before[0] != leader):
+            self.leadership_changes += 1
 
     def _holds_back(self, group: RaftGroup, rd: Ready) -> bool:
         """A follower's data entries while the disk is below its reserve (module doc);
@@ -630,13 +717,16 @@ class RaftDriver:
 
     def _write_later(self, group: RaftGroup, rd: Ready, why: str, *, failed: bool = False) -> None:
         group.inflight = rd
-        if not group.unwritten or group.write_error != why:
+        episode = not group.unwritten or group.write_error != why
+        if episode:
             _log.warning("%s: the Raft log is not written (%s); trying again every %.0f ms "
                          "at most", group.name, why, WRITE_RETRY_MAX_S * 1000)  # fmt: skip
         group.unwritten, group.write_error, group.write_failed = True, why, failed
         group.retry_at = self._loop.time() + group.retry_s
         group.retry_s = min(group.retry_s * 2, WRITE_RETRY_MAX_S)
         self._retrying.add(group)
+        if failed and episode:
+            group.listener.on_write_failed(why)
 
     def _retry_due(self) -> None:
         """Writes that failed or were held back, tried again once their backoff passed."""

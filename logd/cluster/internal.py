@@ -21,6 +21,7 @@ format, as ``codec`` defines it); nothing here knows gRPC. Ownership: the broker
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import errno
 from collections.abc import Awaitable, Callable
@@ -69,12 +70,16 @@ class ClusterHandler:
         self._transfer = transfer
         self._faults = faults
         self._fault_injection = fault_injection
+        #: peer -> its Raft streams open here (a restarted peer's new stream may come
+        #: before the old one's end is seen: only the last one's end is lost contact).
+        self._streams: collections.Counter[int] = collections.Counter()
 
     def raft_frame(self, frame: Any, *, first: bool) -> None:
         """One frame of an incoming Raft stream (``first``: the stream's first)."""
         if first:
             # A new stream from a peer: it may have restarted and lost what it had
             # acknowledged (a cut segment): leaders probe it again.
+            self._streams[frame.src] += 1
             self._peer_connected(frame.src)
         if frame.src in self._faults.blocked_from:
             return
@@ -86,8 +91,12 @@ class ClusterHandler:
 
     def raft_stream_ended(self, src: int) -> None:
         """The Raft stream from ``src`` ended -- broken, as when its process died: its quiet
-        groups must not wait for the controller's liveness to notice (issue 21)."""
-        self._peer_lost(src)
+        groups must not wait for the controller's liveness to notice (issue 21) -- unless
+        another stream from it is open (it restarted and reconnected first)."""
+        self._streams[src] -= 1
+        if self._streams[src] <= 0:
+            del self._streams[src]
+            self._peer_lost(src)
 
     def _check_blocked(self, src: int) -> None:
         if src in self._faults.blocked_from:

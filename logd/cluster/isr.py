@@ -50,7 +50,10 @@ class IsrTracker:
             samples.popleft()
         floor = samples[0][1]
         in_sync = []
-        for replica in self.replicas:
+        # The voters of the group's configuration in force: a move (issue 23) changes them
+        # under a tracker built with the replicas of the partition's creation.
+        voters = status.conf.all_voters()
+        for replica in sorted(voters) if voters else self.replicas:
             if replica == self.me:
                 in_sync.append(replica)
                 continue

@@ -90,6 +90,8 @@ class PartitionReplica:
         #: Why the log is offline while it is being reopened; None otherwise.
         self.offline: str | None = None
         self._reopening: asyncio.Task[None] | None = None
+        #: A step-down for a failing disk is scheduled (``on_write_failed``).
+        self._stepping_down = False
         self._initial_conf = initial_conf
         self.driver = driver
         self.storage = storage
@@ -332,7 +334,10 @@ class PartitionReplica:
     def on_leadership(self, leader: int | None, term: int, role: Role) -> None:
         me = self.driver.node_id
         if role is Role.LEADER and self._leader != leader:
-            _log.info("%s: leading in epoch %d", self.name, term)
+            _log.info(
+                "%s: leading in epoch %d", self.name, term,
+                extra={"event": "leader_elected", "partition": self.name, "epoch": term},
+            )  # fmt: skip
         elif self._leader == me and leader != me:
             # Why a leader stopped leading says a lot about an unstable cluster: a higher
             # term (another replica campaigned), or check-quorum (no quorum heard).
@@ -379,6 +384,51 @@ class PartitionReplica:
             self._reopening = self.driver.loop.create_task(
                 self._reopen_forever(), name=f"reopen-{self.name}"
             )
+
+    def on_write_failed(self, error: str) -> None:
+        """A write of this log failed and was undone; the driver retries it. A leader must
+        not hold the partition while its disk fails (Kafka moves leadership off a failed
+        log directory): with other voters it steps down at once -- restarted over the same
+        log as a follower, as after a crash: what it acknowledged is on disk, so it lost
+        nothing and still votes -- and a replica with a working disk is elected. Alone, it
+        keeps the partition and keeps trying; appends are refused meanwhile
+        (:meth:`write_failing`)."""
+        group = self.group
+        if group is None or group.node.role is not Role.LEADER or self._stepping_down:
+            return
+        if set(group.node.conf.voters) <= {self.driver.node_id}:
+            return
+        self._stepping_down = True
+        _log.warning("%s: cannot write its log as leader (%s); stepping down so that a "
+                     "replica with a working disk leads", self.name, error)  # fmt: skip
+        self.driver.loop.call_soon(self._step_down, group)
+
+    def _step_down(self, group: RaftGroup) -> None:
+        self._stepping_down = False
+        if self.group is not group or self.partition is None or group.closed:
+            return
+        log = self.storage.log
+        durable = max(log.recovery_point, log.log_start_offset)
+        if log.log_end_offset > durable:
+            # What the failed Ready wrote before its failure never became durable: cut it,
+            # as a crash would. Nothing past the durable point was acknowledged (an
+            # acknowledgement waits for the flush that moves it), so the replica keeps its
+            # vote; a restarted follower must not answer for bytes only the page cache has.
+            try:
+                log.truncate_to(durable)
+            except KafkaStorageError as exc:  # the cut failed: offline, reopened from files
+                self.stop()
+                self.on_storage_error(exc)
+                return
+        self.restart(log, lost_data=False)
+
+    def write_failing(self) -> str | None:
+        """Why this replica's writes are failing (retried by the driver); None when they
+        are not (a follower held back below the reserve is not failing)."""
+        group = self.group
+        if group is None or not (group.unwritten and group.write_failed):
+            return None
+        return group.write_error
 
     async def _reopen_forever(self) -> None:
         """Reopen the offline log, with backoff while that fails (a disk that is gone)."""

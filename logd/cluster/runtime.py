@@ -37,6 +37,7 @@ from logd.cluster.internal import ClusterHandler, FaultState
 from logd.cluster.isr import IsrTracker
 from logd.cluster.leadership import LeadershipTransfers
 from logd.cluster.liveness import Liveness, LivenessSettings
+from logd.cluster.mover import PartitionMover
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.raft_state import RaftStateFile
 from logd.cluster.replicated import PartitionReplica
@@ -49,7 +50,7 @@ from logd.metadata.types import BrokerMeta, BrokerStorage, LeaderHint, TopicPart
 from logd.storage import Flusher, Log, LogConfig, LogManager
 from replication import ConfState
 
-__all__ = ["CONTROLLER_VOTERS_MAX", "ClusterRuntime"]
+__all__ = ["CONTROLLER_VOTERS_MAX", "ClusterRuntime", "initial_conf"]
 
 _log = logging.getLogger(__name__)
 
@@ -89,13 +90,19 @@ class ClusterRuntime:
                 tick_ms=config.raft_tick_ms,
                 election_ticks=config.raft_election_ticks,
                 heartbeat_ticks=config.raft_heartbeat_ticks,
+                # Past the session timeout: a dead broker is declared down first.
+                unreachable_suspect_s=max(10.0, 2 * config.broker_session_timeout_ms / 1000),
             ),
             space_full=lambda: logs.space.full,
         )
         self.transport = GrpcTransport(
             config.node_id,
             {n: str(a) for n, a in peers.items()},
-            Reporter(self.driver.report_unreachable, self._report_snapshot),
+            Reporter(
+                self.driver.report_unreachable,
+                self._report_snapshot,
+                reachable=self.driver.peer_reachable,
+            ),
             self.faults,
             max_message_bytes=config.max_message_bytes,
             cluster_id=config.cluster_id,
@@ -119,6 +126,11 @@ class ClusterRuntime:
             self.transport.transfer_leadership,
             self._hint,
         )
+        #: Runs the Raft side of the partition moves led here (issue 23).
+        self.mover = PartitionMover(
+            lambda: list(self._led.values()), lambda: self.store, self.driver.touched
+        )
+        self._moving: asyncio.Task[None] | None = None
         #: What the internal service's front end hands its calls to.
         self.handler = ClusterHandler(
             self.driver.receive,
@@ -184,6 +196,9 @@ class ClusterRuntime:
         self._relief = asyncio.get_running_loop().create_task(
             self._relieve_forever(), name="space-relief"
         )
+        self._moving = asyncio.get_running_loop().create_task(
+            self.mover.run_forever(), name="partition-mover"
+        )
         return store
 
     async def _relieve_forever(self) -> None:
@@ -226,10 +241,12 @@ class ClusterRuntime:
         _log.warning("some partitions did not settle within %.0f s", timeout_s)
 
     async def close(self) -> None:
-        if self._relief is not None:
-            self._relief.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._relief
+        for task in (self._relief, self._moving):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.mover.close()
         if self.liveness is not None:
             await self.liveness.close()
         if self.store is not None:
@@ -260,14 +277,15 @@ class ClusterRuntime:
     def replicator(
         self, tp: TopicPartition, log: Log, assignment: PartitionAssignment
     ) -> PartitionReplica:
+        conf = initial_conf(assignment, self.node_id)
         storage = PartitionLog(
             log,
             RaftStateFile(Path(log.directory), self.journal, incarnation=self._incarnation(tp)),
             self._clock,
-            initial_conf=ConfState.of(assignment.replicas),
+            initial_conf=conf,
         )
-        campaign = storage.fresh and assignment.replicas[0] == self.node_id
-        if len(assignment.replicas) == 1:
+        campaign = storage.fresh and bool(conf.voters) and assignment.replicas[0] == self.node_id
+        if conf.voters == {self.node_id}:
             campaign = True  # the only voter: no reason to wait an election timeout
         replica = PartitionReplica(
             self.driver,
@@ -276,7 +294,7 @@ class ClusterRuntime:
             announce=self._announce,
             isr=IsrTracker(assignment.replicas, self.node_id, self.config.replica_lag_time_max_ms),
             clock=self._clock,
-            initial_conf=ConfState.of(assignment.replicas),
+            initial_conf=conf,
             full_brokers=lambda: self.table.full,
             reopen=self._reopen,
             leading=self._leading,
@@ -340,3 +358,16 @@ class ClusterRuntime:
     ) -> tuple[int | None, int, tuple[int, ...]] | None:
         replica = self.replicas.get(TopicPartition(topic, partition))
         return replica.local_view() if replica is not None else None
+
+
+def initial_conf(assignment: PartitionAssignment, node_id: int) -> ConfState:
+    """The Raft configuration a replica starts from when its log is new.
+
+    A replica joining by a move (issue 23) knows no configuration: it is not a voter, so it
+    never campaigns, and learns the group's configuration from its leader (the CONF_CHANGE
+    entry that adds it as a learner). The others start from the replicas before the move.
+    """
+    if node_id in assignment.adding:
+        return ConfState()
+    joining = set(assignment.adding)
+    return ConfState.of(tuple(r for r in assignment.replicas if r not in joining))

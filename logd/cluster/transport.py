@@ -57,9 +57,12 @@ class Reporter:
         self,
         unreachable: Callable[[int], None],
         snapshot: Callable[[str, int, bool], None],
+        reachable: Callable[[int], None] = lambda peer: None,
     ) -> None:
         self.unreachable = unreachable
         self.snapshot = snapshot
+        #: A write went through again after the peer was reported unreachable.
+        self.reachable = reachable
 
 
 def _data_size(m: Any) -> int:
@@ -111,6 +114,7 @@ class PeerLink:
         self._losses: list[tuple[str, int]] = []
         self._bytes = 0
         self._wakeup = asyncio.Event()
+        self._failed = False  # reported unreachable since the last write that went through
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"raft-link-{dst}")
         self.frames_sent = 0
 
@@ -119,7 +123,7 @@ class PeerLink:
     ) -> None:
         size = sum(_data_size(m) for _, m in messages) + 64 * len(messages)
         if len(self._messages) >= MAX_QUEUED_MESSAGES or self._bytes + size > MAX_QUEUED_BYTES:
-            self._drop(messages)
+            self.drop(messages)
             return
         self._messages.extend(messages)
         if losses:
@@ -127,7 +131,10 @@ class PeerLink:
         self._bytes += size
         self._wakeup.set()
 
-    def _drop(self, messages: list[GroupMessage]) -> None:
+    def drop(self, messages: list[GroupMessage]) -> None:
+        """``messages`` will not reach the peer: it is reported unreachable (and reported
+        reachable again when a write goes through)."""
+        self._failed = True
         self._reporter.unreachable(self.dst)
         for group, m in messages:
             if isinstance(m, SnapshotRequest):
@@ -154,6 +161,9 @@ class PeerLink:
                             await call.write(encode_frame(self.src, self.dst, chunk, losses))
                             losses = []
                             self.frames_sent += 1
+                        if self._failed:
+                            self._failed = False
+                            self._reporter.reachable(self.dst)
                         for group, m in messages:
                             if isinstance(m, SnapshotRequest):
                                 self._reporter.snapshot(group, self.dst, True)
@@ -167,7 +177,7 @@ class PeerLink:
             except Exception as exc:  # grpc.aio errors of every kind: the stream is gone
                 call.cancel()
                 _log.debug("raft stream to %d failed: %s", self.dst, exc)
-                self._drop(messages + self._take()[0])
+                self.drop(messages + self._take()[0])
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
 
@@ -177,12 +187,18 @@ class PeerLink:
             await self._task
 
 
+#: One connection attempt to a peer may take this long (see channel_options).
+_CONNECT_TIMEOUT_MS = 5_000
+
+
 def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.initial_reconnect_backoff_ms", 50),
-        ("grpc.min_reconnect_backoff_ms", 50),
+        # Not a backoff: gRPC's minimum connect timeout. At 50 ms a loaded peer (or a TLS
+        # handshake) failed the attempt; a peer that is down refuses at once anyway.
+        ("grpc.min_reconnect_backoff_ms", _CONNECT_TIMEOUT_MS),
         ("grpc.max_reconnect_backoff_ms", 1000),
     ]
 
@@ -241,7 +257,10 @@ class GrpcTransport:
     ) -> None:
         for dst, messages in outgoing.items():
             link = self._links.get(dst)
-            if link is None or dst in self.faults.blocked_to:
+            if link is not None and dst in self.faults.blocked_to:
+                link.drop(messages)  # reachable again at the first write after the block
+                continue
+            if link is None:
                 self._reporter.unreachable(dst)
                 for group, m in messages:
                     if isinstance(m, SnapshotRequest):

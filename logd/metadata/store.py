@@ -73,7 +73,13 @@ def is_internal_topic(name: str) -> bool:
 class PartitionAssignment:
     """Where one partition lives and who leads it.
 
-    Invariant: ``leader_id`` is -1 or one of ``replicas``; ``isr`` ⊆ ``replicas``.
+    A move in progress (issue 23, KRaft's PartitionRecord shape): ``replicas`` holds every
+    broker that hosts the partition while it moves, the target first; ``adding`` the ones
+    joining (learners until they catch up), ``removing`` the ones leaving (their data is
+    deleted once the move completes). The target is ``replicas`` minus ``removing``.
+
+    Invariant: ``leader_id`` is -1 or one of ``replicas``; ``isr`` ⊆ ``replicas``;
+    ``adding`` and ``removing`` are disjoint subsets of ``replicas``.
     """
 
     partition: int
@@ -81,10 +87,26 @@ class PartitionAssignment:
     leader_id: int
     leader_epoch: int = 0
     isr: tuple[int, ...] = ()
+    adding: tuple[int, ...] = ()
+    removing: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         assert self.leader_id == -1 or self.leader_id in self.replicas, self
         assert set(self.isr) <= set(self.replicas), self
+        assert set(self.adding) <= set(self.replicas), self
+        assert set(self.removing) <= set(self.replicas), self
+        assert not set(self.adding) & set(self.removing), self
+
+    @property
+    def moving(self) -> bool:
+        """A move is in progress."""
+        return bool(self.adding or self.removing)
+
+    @property
+    def target(self) -> tuple[int, ...]:
+        """The replicas once the move (if any) completes."""
+        gone = set(self.removing)
+        return tuple(r for r in self.replicas if r not in gone)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

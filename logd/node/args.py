@@ -40,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the Kafka listener's address clients are told to use (default: the bound one)",
     )
     parser.add_argument(
+        "--mqtt-rules",
+        metavar="FILE.toml",
+        help="MQTT topic -> logd topic/key/headers rules (reloaded when the file changes; "
+        "default: the first level names the topic, the second the key)",
+    )
+    parser.add_argument(
         "--peers",
         metavar="ID@HOST:PORT,...",
         help="every broker of the cluster, this one included (default: a single node)",
@@ -62,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="what the broker logs to stderr (default INFO)",
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="log lines for people (text, the default) or one JSON object a line (json)",
     )
 
 
@@ -112,6 +124,7 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
             "peers": args.peers,
             "fsync": args.fsync,
             "fault.injection.enable": args.enable_fault_injection,
+            "mqtt.rules": args.mqtt_rules,
             **{
                 flag.removeprefix("--").replace("-", "."): getattr(args, _dest(flag))
                 for flag, _, _ in _SECURITY_FLAGS

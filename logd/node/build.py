@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from logd.broker.api import BrokerMeta, Endpoint
@@ -32,6 +32,7 @@ from logd.broker.core import BrokerCore
 from logd.broker.groups.service import GroupService
 from logd.broker.replicas import ReplicaManager
 from logd.broker.retention import RetentionTask
+from logd.broker.routing import Forwarder, Router
 from logd.broker.seam import BrokerSeam
 from logd.broker.security.config import derived_cluster_id
 from logd.broker.security.services import SecurityServices
@@ -39,9 +40,11 @@ from logd.broker.topic_config import TopicConfig
 from logd.clock import Clock, SystemClock
 from logd.cluster.runtime import ClusterRuntime
 from logd.cluster.settings import ClusterSettings
+from logd.frontends.grpc.forwarder import GrpcForwarder
 from logd.frontends.http.mounts import HttpMounts
 from logd.metadata.store import leader_hint_for
 from logd.metadata.types import HostPort
+from logd.registry.state import RegistryState
 from logd.storage import Flusher, FlushPolicy, LogManager
 from logd.storage.space import DiskUsage, SpaceState
 
@@ -62,6 +65,7 @@ class BrokerNode:
         retention: RetentionTask,
         groups: GroupService,
         cluster: ClusterRuntime,
+        forwarder: Forwarder,
         security: SecurityServices | None = None,
     ) -> None:
         self.core = core
@@ -70,8 +74,14 @@ class BrokerNode:
         self.security = security
         #: What front ends call (``logd.broker.seam``).
         self.seam = BrokerSeam(core, groups, security=security)
+        #: The seam, for front ends whose clients do not route themselves (MQTT, HTTP):
+        #: what another broker leads is forwarded there (``logd.broker.routing``).
+        self.router = Router(self.seam, forwarder)
         #: Routes other front ends serve on the HTTP listener (``/mqtt``; its module doc).
         self.http_mounts = HttpMounts()
+        #: The registry front end's applied copy of ``_schemas`` (None until it serves),
+        #: set by ``logd.node.frontends``: the admin console's schema pages read it.
+        self.registry_state: Callable[[], RegistryState | None] = lambda: None
         self.cluster = cluster
         self._logs = logs
         self._flusher = flusher
@@ -127,7 +137,11 @@ class BrokerNode:
         )
         cluster.bind(replicas.announce_leadership)
         core = BrokerCore(config, store, replicas, cluster.leadership)
+        core.telemetry.raft = cluster.driver
+        core.telemetry.fsync = flusher.fsync_seconds
+        core.telemetry.cleaner = logs.cleaner
         core.metadata_failed = lambda: store.failed
+        core.journal_failed = lambda: cluster.journal.failed if cluster.journal else None
         cluster.set_local_storage(lambda: core.health().storage())
         retention = RetentionTask(lambda: replicas, config.retention_check_interval_ms)
         loop = asyncio.get_running_loop()
@@ -149,7 +163,14 @@ class BrokerNode:
         security = SecurityServices.build(
             config.security, lambda: store.security, store.write_security, clock
         )
-        return cls(core, logs, flusher, retention, groups, cluster, security)
+        settings = cluster.config
+        forwarder = GrpcForwarder(
+            max_message_bytes=config.max_request_bytes,
+            node_id=config.node_id,
+            cluster_id=settings.cluster_id,
+            tls=settings.tls,
+        )
+        return cls(core, logs, flusher, retention, groups, cluster, forwarder, security)
 
     async def serve(self) -> None:
         """Phase two: wait for the controller, host the partitions, start the services."""
@@ -191,6 +212,7 @@ class BrokerNode:
         if self._serving:
             await self._retention.stop()
         self.core.replicas.close()
+        await self.router.close()
         await self.cluster.close()
         await asyncio.to_thread(self._logs.close)
         await asyncio.to_thread(self._flusher.stop)

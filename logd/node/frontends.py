@@ -27,9 +27,14 @@ from collections.abc import Callable
 from typing import Protocol
 
 from logd.broker.config import BrokerConfig
+from logd.frontends.admin import AdminFrontEnd
 from logd.frontends.http import HttpFrontEnd, parse_http_settings
 from logd.frontends.kafka.listener import KafkaListener
 from logd.frontends.kafka.settings import KafkaSettings
+from logd.frontends.mqtt.server import MqttServer
+from logd.frontends.mqtt.settings import parse_settings as parse_mqtt_settings
+from logd.frontends.mqtt.websocket import PATH as MQTT_WEBSOCKET_PATH
+from logd.frontends.mqtt.websocket import mqtt_route
 from logd.frontends.registry import RegistryFrontEnd
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
@@ -75,23 +80,61 @@ def kafka_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -
     )
 
 
+def admin_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> AdminFrontEnd:
+    """Metrics, health and the web console (issue 20): its limits are its own constants; it
+    takes the broker's TLS files (and so its client-certificate rule) like every listener,
+    and reads the schema registry's state through the node (None while the registry is
+    off), so neither front end imports the other."""
+    # Late-bound: the registry front end may be built after this one and sets the slot then.
+    schemas = lambda: node.registry_state()  # noqa: E731, PLW0108
+    return AdminFrontEnd(address, node.seam, tls=config.tls, schemas=schemas)
+
+
+def mqtt_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> MqttServer:
+    """The ``mqtt.*`` keys are the front end's own (``logd.frontends.mqtt.settings``); it
+    reaches partitions led anywhere through ``node.router``. Its internal topics get
+    min(3, brokers) replicas unless ``mqtt.internal.replication.factor`` says. MQTT over
+    WebSocket is its route ``/mqtt`` on the HTTP listener (when that serves)."""
+    settings = parse_mqtt_settings(config.frontend_settings.get("mqtt", {}))
+    rf = settings.internal_replication_factor or min(3, max(1, len(config.peers)))
+    server = MqttServer(
+        address, node.router, settings, internal_replication_factor=rf, tls=config.tls
+    )
+    node.http_mounts.mount(MQTT_WEBSOCKET_PATH, mqtt_route(server))
+    return server
+
+
 def http_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> HttpFrontEnd:
     """The REST proxy and STOMP; other front ends' routes come through ``node.http_mounts``
     (``logd.frontends.http.mounts``). The ``http.*`` keys are checked here, at start."""
     settings = parse_http_settings(config.frontend_settings.get("http", {}))
-    return HttpFrontEnd(address, node.seam, settings, tls=config.tls, mounts=node.http_mounts)
+    scheme = "https" if config.tls.enabled else "http"
+
+    def registry_url() -> str | None:
+        """This broker's registry, as advertised once every listener is bound."""
+        store = node.cluster.store
+        endpoint = store.me.endpoint("registry") if store is not None else None
+        return None if endpoint is None else f"{scheme}://{endpoint.host}:{endpoint.port}"
+
+    return HttpFrontEnd(address, node.seam, settings, tls=config.tls, mounts=node.http_mounts,
+                        registry_url=registry_url)  # fmt: skip
 
 
 def registry_front_end(
     address: HostPort, config: BrokerConfig, node: BrokerNode
 ) -> RegistryFrontEnd:
-    """Confluent's Schema Registry API over ``_schemas`` (``logd.frontends.registry``)."""
-    return RegistryFrontEnd(address, node.seam, config.tls)
+    """Confluent's Schema Registry API over ``_schemas`` (``logd.frontends.registry``); its
+    applied state is also the admin console's (``node.registry_state``)."""
+    front = RegistryFrontEnd(address, node.seam, config.tls)
+    node.registry_state = lambda: front.store.state if front.store is not None else None
+    return front
 
 
 #: listener name -> factory. One line per front end.
 FRONT_ENDS: dict[str, FrontEndFactory] = {
     "kafka": kafka_front_end,
+    "admin": admin_front_end,
     "http": http_front_end,
+    "mqtt": mqtt_front_end,
     "registry": registry_front_end,
 }

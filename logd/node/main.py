@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from logd.broker.config import BrokerConfig
 from logd.errors import LogdError
 from logd.node.args import add_arguments, config_from_args
+from logd.node.logs import configure as configure_logging
 
 __all__ = ["main", "serve"]
 
@@ -34,17 +35,9 @@ def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-
-
-def serve(config: BrokerConfig, *, log_level: str = "INFO") -> int:
+def serve(config: BrokerConfig, *, log_level: str = "INFO", log_format: str = "text") -> int:
     """Run the broker until a signal; returns the process exit code."""
-    _configure_logging(log_level)
+    configure_logging(log_level, log_format)
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
         return runner.run(_serve(config))
 
@@ -133,4 +126,4 @@ def main(argv: list[str] | None = None) -> int:
     except LogdError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
-    return serve(config, log_level=args.log_level)
+    return serve(config, log_level=args.log_level, log_format=args.log_format)

@@ -52,6 +52,7 @@ __all__ = [
     "BatchHeader",
     "Compression",
     "batch_crc",
+    "count_records",
     "parse_header",
     "peek_batch_size",
     "rewrite_crc",
@@ -184,6 +185,25 @@ def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHead
     if header.last_offset_delta < 0 or header.record_count < 0:
         raise CorruptRecordError("negative record count or last offset delta")
     return header
+
+
+_RECORD_COUNT: Final = struct.Struct(">i")
+_RECORD_COUNT_AT: Final = HEADER_SIZE - 4
+
+
+def count_records(buf: bytes | bytearray | memoryview) -> int:
+    """How many records the whole batches of ``buf`` hold (their headers' record counts; a
+    torn or malformed tail counts nothing). Reads headers only: cheap enough to count what
+    every fetch returns (the admin listener's ``logd_kafka_records_fetched_total``)."""
+    total, pos, end = 0, 0, len(buf)
+    while end - pos >= HEADER_SIZE:
+        _, length = _LENGTH.unpack_from(buf, pos)
+        size = int(length) + LOG_OVERHEAD
+        if length < MIN_BATCH_LENGTH or pos + size > end:
+            break
+        total += max(_RECORD_COUNT.unpack_from(buf, pos + _RECORD_COUNT_AT)[0], 0)
+        pos += size
+    return total
 
 
 def batch_crc(buf: bytes | bytearray | memoryview, pos: int, size: int) -> int:

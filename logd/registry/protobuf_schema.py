@@ -31,15 +31,12 @@ from proto_schema_parser.parser import Parser
 from logd.registry.errors import InvalidSchemaError
 from logd.registry.model import Reference, SchemaType
 from logd.registry.parsed import Dependency, ParsedSchema
+from logd.registry.protobuf_descriptor import decode_descriptor, encode_descriptor, file_descriptor
+from logd.registry.protobuf_names import Scope, resolve
+from logd.registry.protobuf_text import proto_text
 
 __all__ = ["ProtobufSchema", "parse_protobuf"]
 
-_SCALARS = frozenset(
-    {
-        "double", "float", "int32", "int64", "uint32", "uint64", "sint32", "sint64",
-        "fixed32", "fixed64", "sfixed32", "sfixed64", "bool", "string", "bytes",
-    }
-)  # fmt: skip
 _WIRE_GROUPS = (
     frozenset({"int32", "uint32", "int64", "uint64", "bool"}),
     frozenset({"sint32", "sint64"}),
@@ -47,7 +44,6 @@ _WIRE_GROUPS = (
     frozenset({"fixed64", "sfixed64"}),
     frozenset({"string", "bytes"}),
 )
-_WELL_KNOWN = "google.protobuf."
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,6 +60,8 @@ class _Descriptors:
     package: str = ""
     messages: dict[str, dict[int, _Field]] = dataclasses.field(default_factory=dict)
     enums: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    #: every type this file can name (its own and its imports'): full name -> message|enum
+    kinds: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class ProtobufSchema(ParsedSchema):
@@ -96,6 +94,10 @@ class ProtobufSchema(ParsedSchema):
     def message_names(self) -> list[str]:
         """Full names of this file's messages, in declaration order (index 0 first)."""
         return list(self.descriptors.messages)
+
+    def serialized(self, name: str = "default.proto") -> str:
+        """The base64 of this file's ``FileDescriptorProto`` (``?format=serialized``)."""
+        return encode_descriptor(file_descriptor(self.file, name, self.descriptors.kinds))
 
     def incompatibilities(self, writer: ParsedSchema) -> list[str]:
         mismatch = self.type_mismatch(writer)
@@ -131,7 +133,12 @@ def _strict(recognizer: Any) -> None:
 def parse_protobuf(
     text: str, references: Sequence[Reference] = (), dependencies: Sequence[Dependency] = ()
 ) -> ProtobufSchema:
-    """Parse ``text``; imports must be references (by import path) or well-known types."""
+    """Parse ``text``; imports must be references (by import path) or well-known types.
+    ``text`` may also be the base64 of a ``FileDescriptorProto`` (confluent-kafka's
+    serializers register that): it is turned into ``.proto`` text, which is what is kept."""
+    descriptor = decode_descriptor(text)
+    if descriptor is not None:
+        text = proto_text(descriptor)
     try:
         file = Parser(setup_lexer=_strict, setup_parser=_strict).parse(text)
     except RecursionError as exc:
@@ -154,6 +161,10 @@ def parse_protobuf(
     descriptors = _describe(file, imported.values())
     if not descriptors.messages and not descriptors.enums:
         raise InvalidSchemaError("Invalid Protobuf schema: it defines no message and no enum")
+    if file.edition is None:
+        # Everything a descriptor names resolves (extendees, rpc types, options), so that
+        # ?format=serialized never fails on a stored schema.
+        file_descriptor(file, "check.proto", descriptors.kinds)
     return ProtobufSchema(text, tuple(references), tuple(dependencies), file, descriptors)
 
 
@@ -163,61 +174,56 @@ def _describe(file: ast.File, imported: Iterable[ProtobufSchema]) -> _Descriptor
         if isinstance(element, ast.Package):
             out.package = element.name
     prefix = f"{out.package}." if out.package else ""
-    kinds: dict[str, str] = {}
     for dep in imported:
-        kinds.update(dict.fromkeys(dep.descriptors.messages, "message"))
-        kinds.update(dict.fromkeys(dep.descriptors.enums, "enum"))
+        out.kinds.update(dep.descriptors.kinds)
     pending: list[tuple[str, ast.Message]] = []
-    _collect(file.file_elements, prefix, kinds, out, pending)
+    _collect(file.file_elements, prefix, out, pending)
     for full, message in pending:
-        out.messages[full] = _fields(message, full, out.package, kinds)
+        out.messages[full] = _fields(message, Scope(full, out.package, out.kinds))
     return out
 
 
 def _collect(
     elements: Iterable[object],
     prefix: str,
-    kinds: dict[str, str],
     out: _Descriptors,
     pending: list[tuple[str, ast.Message]],
 ) -> None:
     for element in elements:
         if isinstance(element, ast.Message):
             full = prefix + element.name
-            if full in kinds:
+            if full in out.kinds:
                 raise InvalidSchemaError(f"Invalid Protobuf schema: {full} is defined twice")
-            kinds[full] = "message"
+            out.kinds[full] = "message"
             pending.append((full, element))
-            _collect(element.elements, full + ".", kinds, out, pending)
+            _collect(element.elements, full + ".", out, pending)
         elif isinstance(element, ast.Enum):
             full = prefix + element.name
-            kinds[full] = "enum"
+            out.kinds[full] = "enum"
             out.enums[full] = {
                 v.name: v.number for v in element.elements if isinstance(v, ast.EnumValue)
             }
 
 
-def _fields(
-    message: ast.Message, scope: str, package: str, kinds: dict[str, str]
-) -> dict[int, _Field]:
+def _fields(message: ast.Message, scope: Scope) -> dict[int, _Field]:
     fields: dict[int, _Field] = {}
 
     def add(number: int, f: _Field) -> None:
         if number in fields:
             raise InvalidSchemaError(
-                f"Invalid Protobuf schema: field number {number} used twice in {scope}"
+                f"Invalid Protobuf schema: field number {number} used twice in {scope.name}"
             )
         fields[number] = f
 
     for element in message.elements:
         if isinstance(element, ast.Field):
-            add(element.number, _field(element, "", scope, package, kinds))
+            add(element.number, _field(element, "", scope))
         elif isinstance(element, ast.OneOf):
             for inner in element.elements:
                 if isinstance(inner, ast.Field):
-                    add(inner.number, _field(inner, element.name, scope, package, kinds))
+                    add(inner.number, _field(inner, element.name, scope))
         elif isinstance(element, ast.MapField):
-            value = _resolve(element.value_type, scope, package, kinds)
+            value = resolve(element.value_type, scope)
             add(
                 element.number,
                 _Field(element.name, "map", f"{element.key_type},{value[1]}", "", ""),
@@ -225,30 +231,10 @@ def _fields(
     return fields
 
 
-def _field(f: ast.Field, oneof: str, scope: str, package: str, kinds: dict[str, str]) -> _Field:
-    kind, name = _resolve(f.type, scope, package, kinds)
+def _field(f: ast.Field, oneof: str, scope: Scope) -> _Field:
+    kind, name = resolve(f.type, scope)
     label = f.cardinality.value.lower() if f.cardinality is not None else ""
     return _Field(f.name, kind, name, label, oneof)
-
-
-def _resolve(type_name: str, scope: str, package: str, kinds: dict[str, str]) -> tuple[str, str]:
-    """(kind, full name) of a field's type, searched from the innermost scope outward."""
-    if type_name in _SCALARS:
-        return "scalar", type_name
-    if type_name.startswith("."):
-        candidates = [type_name[1:]]
-    else:
-        parts = scope.split(".")
-        candidates = [".".join([*parts[:i], type_name]) for i in range(len(parts), 0, -1)]
-        if package:
-            candidates.append(f"{package}.{type_name}")
-        candidates.append(type_name)
-    for c in candidates:
-        if c in kinds:
-            return kinds[c], c
-    if any(c.startswith(_WELL_KNOWN) for c in candidates):
-        return "message", next(c for c in candidates if c.startswith(_WELL_KNOWN))
-    raise InvalidSchemaError(f"Invalid Protobuf schema: type {type_name!r} not found in {scope}")
 
 
 def _compare(reader: _Descriptors, writer: _Descriptors) -> list[str]:

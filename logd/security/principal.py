@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from logd.errors import InvalidPrincipalTypeError
 
-__all__ = ["ANONYMOUS", "USER_TYPE", "WILDCARD_PRINCIPAL", "KafkaPrincipal"]
+__all__ = ["ANONYMOUS", "BROKER", "USER_TYPE", "WILDCARD_PRINCIPAL", "KafkaPrincipal"]
 
 USER_TYPE = "User"
 _NAME_MAX = 1024
@@ -43,3 +43,9 @@ class KafkaPrincipal:
 
 ANONYMOUS = KafkaPrincipal(USER_TYPE, "ANONYMOUS")
 WILDCARD_PRINCIPAL = KafkaPrincipal(USER_TYPE, "*")
+
+#: The broker itself, for what a front end keeps on its own behalf (MQTT's sessions and
+#: retained messages, the positions it commits for a device). No authenticator yields it (they
+#: all name a ``User``), and only brokers may forward a request naming it
+#: (``logd.v1.ClusterForward``); the guard admits it to everything.
+BROKER = KafkaPrincipal("Broker", "logd")

@@ -45,12 +45,15 @@ from concurrent.futures import wait as wait_all
 from typing import Final, Protocol
 
 from logd.errors import InvalidConfigError, KafkaStorageError, LogdError
+from logd.stats import Histogram
 from logd.storage.files import Fsync
 
-__all__ = ["ROUND_WORKERS", "FlushPolicy", "Flushable", "Flusher"]
+__all__ = ["ROUND_WORKERS", "SLOW_FSYNC_S", "FlushPolicy", "Flushable", "Flusher"]
 
 _log = logging.getLogger(__name__)
 _DEFAULT_INTERVAL_MS: Final = 1000
+#: An fsync at least this long is logged (one ``fsync_slow`` line: a disk in trouble).
+SLOW_FSYNC_S: Final = 0.5
 #: Logs of one round fsynced concurrently (the flusher's thread and its helpers).
 ROUND_WORKERS: Final = 4
 
@@ -107,6 +110,9 @@ class Flusher:
         self._stopping = False
         #: Completed flush rounds (each flushes every log that had something waiting).
         self.rounds = 0
+        #: How long each log's flush (its fsync) took, seconds (the admin listener's
+        #: ``logd_storage_fsync_latency_seconds``); written by the flusher and its helpers.
+        self.fsync_seconds = Histogram(locked=True)
         self._name = name
         #: Helpers for rounds of several logs, started on the first such round.
         self._helpers: ThreadPoolExecutor | None = None
@@ -210,6 +216,7 @@ class Flusher:
         # A future cancelled by its waiter (an asyncio task gone) is skipped; the others can
         # no longer be cancelled once running, so setting their result cannot race.
         live = [future for future in futures if future.set_running_or_notify_cancel()]
+        started = time.perf_counter()
         try:
             end = log.flush(self._fsync)
         except LogdError as exc:
@@ -220,5 +227,13 @@ class Flusher:
             for future in live:
                 future.set_exception(exc)
         else:
+            took = time.perf_counter() - started
+            self.fsync_seconds.observe(took)
+            if took >= SLOW_FSYNC_S:
+                name = str(getattr(log, "name", log))
+                _log.warning(
+                    "fsync of %s took %.0f ms", name, took * 1000.0,
+                    extra={"event": "fsync_slow", "log": name, "ms": round(took * 1000.0)},
+                )  # fmt: skip
             for future in live:
                 future.set_result(end)

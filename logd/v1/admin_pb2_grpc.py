@@ -74,6 +74,16 @@ class LogAdminStub:
                 request_serializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipRequest.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.FromString,
                 _registered_method=True)
+        self.MovePartition = channel.unary_unary(
+                '/logd.v1.LogAdmin/MovePartition',
+                request_serializer=logd_dot_v1_dot_admin__pb2.MovePartitionRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.MovePartitionResponse.FromString,
+                _registered_method=True)
+        self.ListPartitionMoves = channel.unary_unary(
+                '/logd.v1.LogAdmin/ListPartitionMoves',
+                request_serializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesResponse.FromString,
+                _registered_method=True)
 
 
 class LogAdminServicer:
@@ -131,6 +141,22 @@ class LogAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MovePartition(self, request, context):
+        """Move a partition's replicas to other brokers, or cancel a move (issue 23; Kafka's
+        AlterPartitionReassignments, `rpk cluster partitions move`). Answered once the move is
+        in the metadata; the partition's leader then carries it out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPartitionMoves(self, request, context):
+        """The moves in progress (Kafka's ListPartitionReassignments).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +199,16 @@ def add_LogAdminServicer_to_server(servicer, server):
                     servicer.TransferLeadership,
                     request_deserializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipRequest.FromString,
                     response_serializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.SerializeToString,
+            ),
+            'MovePartition': grpc.unary_unary_rpc_method_handler(
+                    servicer.MovePartition,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.MovePartitionRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.MovePartitionResponse.SerializeToString,
+            ),
+            'ListPartitionMoves': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPartitionMoves,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -391,6 +427,60 @@ class LogAdmin:
             '/logd.v1.LogAdmin/TransferLeadership',
             logd_dot_v1_dot_admin__pb2.TransferLeadershipRequest.SerializeToString,
             logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MovePartition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/MovePartition',
+            logd_dot_v1_dot_admin__pb2.MovePartitionRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.MovePartitionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPartitionMoves(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/ListPartitionMoves',
+            logd_dot_v1_dot_admin__pb2.ListPartitionMovesRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.ListPartitionMovesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -20,7 +20,7 @@ from replication import ConfState, Entry, Role, Snapshot
 
 __all__ = ["LocalNetwork", "Node", "Recorder", "until"]
 
-FAST = DriverSettings(tick_ms=10, election_ticks=10, heartbeat_ticks=2)
+FAST = DriverSettings(tick_ms=10, election_ticks=10, heartbeat_ticks=2, unreachable_suspect_s=1.0)
 
 
 class Recorder:
@@ -44,6 +44,9 @@ class Recorder:
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         pass
+
+    def on_write_failed(self, error: str) -> None:
+        del error
 
     def on_storage_error(self, error: object) -> None:
         self.storage_error = error
@@ -89,6 +92,7 @@ class LocalNetwork:
                 continue
             frame = encode_frame(src, dst, messages, (losses or {}).get(dst, ()))
             self.frames += 1
+            self.drivers[src].peer_reachable(dst)  # as a write that went through
             wire = type(frame).FromString(frame.SerializeToString())
             loop = asyncio.get_running_loop()
             loop.call_soon(target.receive, decode_frame(wire))

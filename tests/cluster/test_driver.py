@@ -102,6 +102,35 @@ def test_a_restarted_follower_catches_up_from_its_log(tmp_path: Path) -> None:
     run(main())
 
 
+def test_a_follower_cut_off_unnoticed_while_quiet_catches_up_after_the_cut_heals(
+    tmp_path: Path,
+) -> None:
+    """The leader takes a peer it cannot reach as down and goes quiet without it; nobody
+    declares it down (the controller still hears it). When the cut heals, nothing is sent
+    to it -- until the suspicion expires and the leader looks again."""
+
+    async def main() -> None:
+        network, nodes = await cluster(tmp_path)
+        leader = next(n for n in nodes if n.is_leader)
+        cut_off = next(n for n in nodes if not n.is_leader)
+        first = leader.propose(b"before")[1]
+        await until(lambda: cut_off.recorder.commit >= first, what="commit")
+        await until(lambda: all(n.group.node.quiesced for n in nodes), what="quiet")  # type: ignore[union-attr]
+        network.cut |= {(leader.node_id, cut_off.node_id), (cut_off.node_id, leader.node_id)}
+        end = [leader.propose(f"v{i}".encode())[1] for i in range(5)][-1]
+        await until(lambda: leader.recorder.commit >= end, what="commit without it")
+        assert leader.driver is not None
+        await until(lambda: cut_off.node_id in leader.driver.down, what="taken as down")
+        await until(lambda: leader.group.node.quiesced, what="quiet without it")  # type: ignore[union-attr]
+        network.cut.clear()
+        bound = harness.FAST.unreachable_suspect_s + 5.0
+        await until(lambda: cut_off.recorder.commit >= end, timeout=bound, what="catch-up")
+        assert cut_off.node_id not in leader.driver.down
+        await close(network, nodes)
+
+    run(main())
+
+
 def test_a_follower_that_lost_acknowledged_entries_abstains_and_is_repaired(
     tmp_path: Path,
 ) -> None:

@@ -90,8 +90,24 @@ def test_a_follower_below_its_reserve_holds_back_until_space_returns(tmp_path: P
         network, nodes = await cluster(tmp_path)
         follower = _follower(nodes)
         assert follower.driver is not None and follower.log is not None
+        leader = next(n for n in nodes if n.is_leader)
+        assert leader.log is not None
+        # The new leader's own first entry is Raft's, written even below the reserve: let it
+        # arrive before the disk "fills", or it is counted as data written into the reserve.
+        await until(
+            lambda: follower.log is not None and leader.log is not None
+            and follower.log.log_end_offset == leader.log.log_end_offset,
+            what="the follower has the leader's first entry",
+        )  # fmt: skip
         full = [True]
         follower.driver._space_full = lambda: full[0]
+        leader = next(n for n in nodes if n.is_leader)
+        assert leader.log is not None
+        # Raft's own entries (the leader's term entry) still go into the reserve: wait
+        # until the follower has it, then nothing more may come while it is full.
+        await until(lambda: follower.log is not None
+                    and follower.log.log_end_offset == leader.log.log_end_offset,
+                    what="the follower has the leader's term entry")  # fmt: skip
         held = follower.log.log_end_offset
         end = await _commit_everywhere([n for n in nodes if n is not follower], 20, "c")
         assert follower.log.log_end_offset == held  # nothing written into its reserve

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka import KafkaError
 from confluent_kafka import Producer as KafkaProducer
@@ -25,7 +26,9 @@ from confluent_kafka import Producer as KafkaProducer
 from logd.client import Producer
 from logd.v1 import cluster_pb2, cluster_pb2_grpc
 from tests.helpers import wait_until
+from tests.integration.admin.support import admin_url, get, samples
 from tests.integration.cluster import BrokerProcess, Cluster
+from tests.integration.http_support import JSON_V2, url_of
 from tests.integration.replicas import partition_info, wait_in_sync, wait_leader
 from tests.integration.small_disk import fill, free_bytes, small_disk
 
@@ -55,6 +58,12 @@ def _consume_all(bootstrap: str, topic: str) -> list[str]:
     result = logd(bootstrap, "consume", topic, "-o", "start:end", "-f", "%v\\n")
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout.decode().splitlines()
+
+
+def _metrics(broker: BrokerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, body, _ = get(admin_url(broker, "/metrics"))
+    assert status == 200, body
+    return samples(body.decode())
 
 
 def _kafka_produce(kafka: str, topic: str, value: bytes) -> KafkaError | None:
@@ -109,6 +118,17 @@ def test_a_single_broker_on_a_full_disk_refuses_at_once_serves_reads_and_resumes
         refused = _kafka_produce(kafka, "t", b"k")
         assert refused is not None and refused.code() == KafkaError.KAFKA_STORAGE_ERROR, refused
         assert time.monotonic() - started < 5  # at once, not at message.timeout.ms
+        # ... and a REST proxy client: Confluent's retriable per-record error (2), naming why.
+        with httpx.Client(base_url=url_of(broker), timeout=10) as rest:
+            answer = rest.post("/topics/t", json={"records": [{"value": "h"}]},
+                               headers={"Content-Type": JSON_V2})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        (offset,) = answer.json()["offsets"]
+        assert offset["error_code"] == 2 and f"disk {disk}" in offset["error"], offset
+        # ... and the admin listener's metrics say so.
+        figures = _metrics(broker)
+        assert figures[("logd_storage_disk_writes_refused", ())] == 1
+        assert figures[("logd_storage_disk_reserve_bytes", ())] == 2 * _MIB
 
         ballast.unlink()  # space returns: no restart
         wait_until(lambda: logd(address, "cluster", "health").returncode == 0, timeout=15,
@@ -116,6 +136,7 @@ def test_a_single_broker_on_a_full_disk_refuses_at_once_serves_reads_and_resumes
         result = logd(address, "produce", "t", stdin=b"x\n")
         assert result.returncode == 0, result.stderr.decode()
         assert _kafka_produce(kafka, "t", b"k") is None
+        assert _metrics(broker)[("logd_storage_disk_writes_refused", ())] == 0
         stored = _consume_all(address, "t")
         assert len(stored) == acked + 2 and stored[-2:] == ["x", "k"]
         assert broker.stop() == 0
@@ -184,6 +205,24 @@ class _Writer:
         self._producer.close()
 
 
+def _back_in_sync_and_acknowledging(bootstrap: str, topic: str, writer: _Writer) -> None:
+    """The fault healed: every replica back in the ISR, producers still acknowledged."""
+    wait_in_sync(bootstrap, topic, timeout=60)
+    after = len(writer.acked)
+    wait_until(lambda: len(writer.acked) > after + 200, timeout=30, message="acks")
+
+
+def _healthy_and_nothing_lost(bootstrap: str, topic: str, writer: _Writer) -> None:
+    """After the writer stopped: no send failed, health ok, every acknowledged record
+    stored exactly once."""
+    assert not writer.failed, writer.failed[:3]
+    wait_until(lambda: logd(bootstrap, "cluster", "health").returncode == 0, timeout=30,
+               message="health back to ok")  # fmt: skip
+    stored = _consume_all(bootstrap, topic)
+    assert len(stored) == len(set(stored)), "a record is stored twice"
+    assert set(writer.acked) <= set(stored), "an acknowledged record is lost"
+
+
 def test_three_brokers_keep_acknowledging_while_the_leaders_disk_is_full(
     tmp_path: Path,
 ) -> None:
@@ -212,15 +251,8 @@ def test_three_brokers_keep_acknowledging_while_the_leaders_disk_is_full(
             assert health.returncode == 10
             assert f"node {leader} degraded: disk {mounted[leader]}" in health.stdout.decode()
             ballast.unlink()
-            wait_in_sync(bootstrap, "r", timeout=60)
-            after = len(writer.acked)
-            wait_until(lambda: len(writer.acked) > after + 200, timeout=30, message="acks")
-        assert not writer.failed, writer.failed[:3]
-        wait_until(lambda: logd(bootstrap, "cluster", "health").returncode == 0, timeout=30,
-                   message="health back to ok")  # fmt: skip
-        stored = _consume_all(bootstrap, "r")
-        assert len(stored) == len(set(stored)), "a record is stored twice"
-        assert set(writer.acked) <= set(stored), "an acknowledged record is lost"
+            _back_in_sync_and_acknowledging(bootstrap, "r", writer)
+        _healthy_and_nothing_lost(bootstrap, "r", writer)
         assert partition_info(bootstrap, "r").leader >= 0
         assert cluster.stop() == {0: 0, 1: 0, 2: 0}
     finally:
@@ -228,6 +260,15 @@ def test_three_brokers_keep_acknowledging_while_the_leaders_disk_is_full(
         cluster.close()
         for d in disks:
             d.__exit__(None, None, None)
+
+
+def _replicated_topic(cluster: Cluster, topic: str) -> int:
+    """Start the brokers, create ``topic`` on all three and wait until it is in sync; its
+    leader."""
+    cluster.start()
+    assert logd(cluster.bootstrap, "topic", "create", topic, "-r", "3").returncode == 0
+    wait_in_sync(cluster.bootstrap, topic)
+    return wait_leader(cluster.bootstrap, topic).leader
 
 
 def _inject(broker: BrokerProcess, **fields: object) -> cluster_pb2.FaultResponse:
@@ -272,11 +313,8 @@ def test_a_failed_fsync_takes_a_follower_offline_and_it_rejoins_through_raft(
     Producers keep being acknowledged throughout; nothing is lost or doubled."""
     cluster = Cluster(tmp_path, size=3, extra_args=["--enable-fault-injection"])
     try:
-        cluster.start()
+        leader = _replicated_topic(cluster, "s")
         bootstrap = cluster.bootstrap
-        assert logd(bootstrap, "topic", "create", "s", "-r", "3").returncode == 0
-        wait_in_sync(bootstrap, "s")
-        leader = wait_leader(bootstrap, "s").leader
         follower = cluster[(leader + 1) % 3]
         with _Writer(bootstrap, "s") as writer:
             wait_until(lambda: len(writer.acked) > 200, timeout=30, message="first acks")
@@ -291,6 +329,46 @@ def test_a_failed_fsync_takes_a_follower_offline_and_it_rejoins_through_raft(
         stored = _consume_all(bootstrap, "s")
         assert len(stored) == len(set(stored)) and set(writer.acked) <= set(stored)
         assert "Traceback" not in follower.stderr_path.read_text()
+        assert cluster.stop() == {0: 0, 1: 0, 2: 0}
+    finally:
+        cluster.stop()
+        cluster.close()
+
+
+def test_leadership_moves_off_a_broker_whose_disk_fails_and_it_rejoins(tmp_path: Path) -> None:
+    """RF=3: every write of the leader's partition files fails with EIO (the fault hook, a
+    disk that has gone bad). The leader steps down at once -- it cannot hold the partition
+    while its disk fails -- a replica with a working disk is elected, producers keep being
+    acknowledged, and health names the failing log. The disk mended, the broker catches up
+    and is back in the ISR without a restart. Nothing acknowledged is lost or doubled."""
+    cluster = Cluster(tmp_path, size=3, extra_args=["--enable-fault-injection"])
+    try:
+        leader = _replicated_topic(cluster, "e")
+        bootstrap = cluster.bootstrap
+        failing = cluster[leader]
+        with _Writer(bootstrap, "e") as writer:
+            wait_until(lambda: len(writer.acked) > 200, timeout=30, message="first acks")
+            _inject(failing, disk_fail_path="e-0/", disk_fail_errno=5,
+                    disk_fail_count=1 << 30)  # fmt: skip
+            started = time.monotonic()
+            moved = wait_leader(bootstrap, "e", not_in=(leader,), timeout=20)
+            took = time.monotonic() - started
+            assert moved.leader != leader
+            before = len(writer.acked)
+            wait_until(lambda: len(writer.acked) > before + 300, timeout=30,
+                       message="acknowledged after the leader's disk failed")  # fmt: skip
+            health = logd(bootstrap, "cluster", "health")
+            out = health.stdout.decode()
+            assert health.returncode == 10, out
+            assert f"node {leader} degraded: writes to log e-0 are failing" in out, out
+            assert "(EIO)" in out, out
+            _inject(failing, clear=True)  # the disk works again
+            _back_in_sync_and_acknowledging(bootstrap, "e", writer)
+        _healthy_and_nothing_lost(bootstrap, "e", writer)
+        log = failing.stderr_path.read_text()
+        assert "stepping down so that a replica with a working disk leads" in log
+        assert "Traceback" not in log
+        print(f"leadership moved off the failing disk in {took:.2f} s")
         assert cluster.stop() == {0: 0, 1: 0, 2: 0}
     finally:
         cluster.stop()

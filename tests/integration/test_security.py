@@ -212,6 +212,20 @@ def test_a_client_that_calls_the_internal_service_is_refused(secured: Secured) -
         )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "brokers of this cluster only (certificate None)" in (caught.value.details() or "")
+    # Nor may it forward a request naming any caller it likes (the MQTT/HTTP front ends'
+    # way to a partition's leader): the broker would run it as that caller.
+    from logd.v1 import broker_pb2, forward_pb2, forward_pb2_grpc
+
+    forward = forward_pb2_grpc.ClusterForwardStub(secured.broker.channel())  # type: ignore[no-untyped-call]
+    as_admin = forward_pb2.ForwardedCaller(principal="User:admin")
+    with pytest.raises(grpc.RpcError) as caught:
+        forward.Produce(
+            forward_pb2.ForwardedProduce(
+                caller=as_admin, request=broker_pb2.ProduceRequest(topic="orders", records=b"")
+            ),
+            timeout=10,
+        )
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 def _acl(
@@ -336,6 +350,12 @@ def test_a_produce_quota_holds_a_producer_within_ten_percent(secured: Secured) -
     achieved = sum(n for _, n in steady[1:]) / span
     assert span > 5, span
     assert abs(achieved - rate) / rate < 0.10, (achieved, span)
+    # The admin listener counts what the quota held back.
+    status, body = _admin_get(secured, "admin")
+    assert status == 200
+    quota = (("quota", "producer_byte_rate"),)
+    assert _samples(body, "logd_kafka_quota_throttled_requests_total")[quota] >= 1
+    assert _samples(body, "logd_kafka_quota_throttle_seconds_total")[quota] > 0
 
 
 def _cli(
@@ -375,3 +395,50 @@ def test_the_cli_manages_users_acls_and_quotas(secured: Secured) -> None:
     # An unprivileged user: refused with Kafka's error, one line.
     denied = _cli(secured, "security", "acl", "list", user="bob", password="bob-pw")
     assert denied.returncode == 1 and "may not DESCRIBE cluster" in denied.stderr.decode()
+
+
+def _admin_get(secured: Secured, user: str, password: str | None = None) -> tuple[int, bytes]:
+    """GET /metrics of the secured broker's admin listener over TLS with ``user``'s
+    certificate (and HTTP Basic when ``password`` is given)."""
+    import base64
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    pki = secured.pki
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    context.check_hostname = False  # the broker's certificate names broker-0
+    context.load_cert_chain(str(pki / f"{user}.crt"), str(pki / f"{user}.key"))
+    headers = {}
+    if password is not None:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    url = f"https://{secured.broker.listeners['admin']}/metrics"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _samples(body: bytes, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for f in text_string_to_metric_families(body.decode())
+        for s in f.samples
+        if s.name == name
+    }
+
+
+def test_the_admin_listener_takes_tls_and_credentials_like_every_door(secured: Secured) -> None:
+    """/metrics over TLS: a client certificate names the caller; a wrong password in HTTP
+    Basic is 401, counted in the metrics it could not read."""
+    status, body = _admin_get(secured, "alice", "not-her-password")
+    assert status == 401 and json.loads(body)["error_code"] == 58  # SASL_AUTHENTICATION_FAILED
+    status, body = _admin_get(secured, "admin")
+    assert status == 200
+    failures = _samples(body, "logd_security_authentication_failures_total")
+    assert failures[(("listener", "admin"), ("method", "password"))] >= 1

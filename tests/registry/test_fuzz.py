@@ -4,6 +4,7 @@ exception, a hang or a half-applied state."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 from hypothesis import given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from logd.registry import RegistryState, SchemaType, parse_schema
 from logd.registry.errors import RegistryError
+from logd.registry.protobuf_schema import ProtobufSchema
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
@@ -63,3 +65,38 @@ def test_any_record_applies_or_is_skipped(records: list[tuple[bytes | None, byte
         state.apply(key, value)
     for name in state.subject_names(deleted=True):
         assert state.versions(name, deleted=True)
+
+
+_SEED = parse_schema(
+    SchemaType.PROTOBUF,
+    'syntax = "proto3"; package p; message M { int32 a = 1; map<string, M> m = 2;'
+    " oneof o { string s = 3; } optional E e = 4; enum E { Z = 0; } }",
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=80),
+        st.tuples(st.integers(0, 200), st.binary(min_size=1, max_size=4)).map(
+            lambda cut: _mutated(cut[0], cut[1])
+        ),
+    )
+)
+def test_any_descriptor_parses_or_is_refused(data: bytes) -> None:
+    """What confluent-kafka's Protobuf serializer sends: base64 of a FileDescriptorProto --
+    here random bytes and mutations of a real one."""
+    try:
+        parsed = parse_schema(SchemaType.PROTOBUF, base64.b64encode(data).decode())
+    except RegistryError as exc:
+        assert exc.message
+        return
+    assert parsed.canonical
+    assert parsed.incompatibilities(parsed) == []
+
+
+def _mutated(at: int, patch: bytes) -> bytes:
+    assert isinstance(_SEED, ProtobufSchema)
+    real = base64.b64decode(_SEED.serialized())
+    at %= len(real)
+    return real[:at] + patch + real[at + len(patch) :]

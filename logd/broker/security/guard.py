@@ -25,12 +25,13 @@ from logd.broker.security.state import SecurityState
 from logd.clock import Clock
 from logd.errors import ClusterAuthorizationFailedError, SaslAuthenticationFailedError
 from logd.security.acl import CLUSTER_NAME, AclOperation, ResourceType
-from logd.security.principal import ANONYMOUS, KafkaPrincipal
+from logd.security.principal import ANONYMOUS, BROKER, KafkaPrincipal
 from logd.security.quota import QuotaKind
 
 __all__ = ["CallerLike", "Guard", "host_of"]
 
 _MUTED_MAX = 100_000
+_BROKER = str(BROKER)
 
 
 class CallerLike(Protocol):
@@ -63,6 +64,9 @@ class Guard:
         self.state = state
         self.clock = clock
         self.refused: Counter[tuple[str, str]] = Counter()
+        #: Requests throttled, and the milliseconds they were held, by quota kind (metrics).
+        self.throttled: Counter[str] = Counter()
+        self.throttled_ms: Counter[str] = Counter()
         self._muted_until: dict[tuple[str, str], float] = {}
 
     # -- authorization ------------------------------------------------------------------------
@@ -79,7 +83,10 @@ class Guard:
 
     def admit(self, caller: CallerLike, action: str, resources: Collection[str] = ()) -> None:
         """Raises the typed error for the first thing ``caller`` may not do; counts the
-        request against the caller's ``request_rate`` quota."""
+        request against the caller's ``request_rate`` quota. The broker's own caller
+        (``principal.BROKER``) may do anything and has no quota."""
+        if caller.principal == _BROKER:
+            return
         if self.settings.enforces_acls:
             self._authorize(caller, action, resources)
         self.record(caller, QuotaKind.REQUEST, 1)
@@ -108,7 +115,7 @@ class Guard:
     def visible(self, caller: CallerLike, action: str, names: Iterable[str]) -> list[str]:
         """The ``names`` the caller may see for a listing action (the rest are left out)."""
         names = list(names)
-        if not self.settings.enforces_acls:
+        if not self.settings.enforces_acls or caller.principal == _BROKER:
             return names
         self._require_authenticated(caller, action)
         need = ACTIONS[action]
@@ -157,10 +164,14 @@ class Guard:
     def record(self, caller: CallerLike, kind: QuotaKind, value: float) -> int:
         """Records what a request moved (bytes; for REQUEST, percent-seconds of handler
         time) and returns the throttle time in ms; mutes the caller that long."""
+        if caller.principal == _BROKER:
+            return 0
         user, client_id = self._identity(caller)
         now = self.clock.monotonic()
         throttle = self.state.quotas.record(kind, user, client_id, value, int(now * 1000))
         if throttle > 0:
+            self.throttled[kind.value] += 1
+            self.throttled_ms[kind.value] += throttle
             key = (user, client_id)
             until = now + throttle / 1000.0
             self._muted_until[key] = max(until, self._muted_until.get(key, 0.0))

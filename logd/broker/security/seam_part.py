@@ -70,7 +70,7 @@ class SecuritySeam:
         ``FAILED_AUTHENTICATION_DELAY_MS`` before the front end answers it (KIP-306)."""
         if self._services is not None:
             self._services.authn.failed(listener, how)
-        _log.info("failed authentication on %s from %s (%s)", listener, address or "?", how)
+        _log_failure(listener, address, how)
         await asyncio.sleep(FAILED_AUTHENTICATION_DELAY_MS / 1000.0)
 
     async def authenticate_password(
@@ -82,7 +82,7 @@ class SecuritySeam:
         try:
             return authn.password(username, password, listener)
         except LogdError:
-            _log.info("failed authentication on %s from %s (password)", listener, address or "?")
+            _log_failure(listener, address, "password")
             await asyncio.sleep(FAILED_AUTHENTICATION_DELAY_MS / 1000.0)
             raise
 
@@ -98,7 +98,7 @@ class SecuritySeam:
         try:
             return self._on().authn.certificate(pem, listener)
         except LogdError:
-            _log.info("failed authentication on %s from %s (certificate)", listener, address)
+            _log_failure(listener, address, "certificate")
             await asyncio.sleep(FAILED_AUTHENTICATION_DELAY_MS / 1000.0)
             raise
 
@@ -126,6 +126,15 @@ class SecuritySeam:
     def refused(self) -> dict[tuple[str, str], int]:
         """Requests refused by authorization, by (listener, action)."""
         return dict(self._services.guard.refused) if self._services is not None else {}
+
+    @property
+    def throttles(self) -> dict[str, tuple[int, int]]:
+        """Requests throttled by a quota and the milliseconds they were held, by quota kind
+        (``producer_byte_rate`` ...), for metrics."""
+        if self._services is None:
+            return {}
+        guard = self._services.guard
+        return {kind: (n, guard.throttled_ms[kind]) for kind, n in guard.throttled.items()}
 
     # -- authorization and quotas ---------------------------------------------------------------
 
@@ -198,3 +207,12 @@ class SecuritySeam:
     ) -> list[LogdError | None]:
         admin = self._admit(caller, "alter_client_quotas").admin
         return await admin.alter_quotas(alterations, validate_only=validate_only)
+
+
+def _log_failure(listener: str, address: str, how: str) -> None:
+    """One ``authentication_failed`` line (structured with ``--log-format json``)."""
+    _log.info(
+        "failed authentication on %s from %s (%s)", listener, address or "?", how,
+        extra={"event": "authentication_failed", "listener": listener,
+               "address": address, "how": how},
+    )  # fmt: skip

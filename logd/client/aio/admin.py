@@ -31,6 +31,7 @@ from logd.client.types import (
     NewTopic,
     PartitionInfo,
     PartitionLeader,
+    PartitionMove,
     TopicDescription,
     TopicListing,
     TopicPartition,
@@ -243,6 +244,45 @@ class AsyncAdmin:
                 await asyncio.sleep(self.config.retry_backoff_ms / 1000.0)
                 continue
             return PartitionLeader(name, partition, resp.leader_id, resp.leader_epoch)
+
+    # -- partition moves (issue 23) -----------------------------------------------------------
+
+    async def move_partition(self, topic: str, partition: int, to: Iterable[int]) -> None:
+        """Start moving ``topic-partition``'s replicas to the brokers ``to`` (the first is
+        its preferred leader). Returns once the move is in the metadata; the partition's
+        leader then adds the new replicas, lets them catch up, swaps the voters and drops
+        the old replicas (see ``list_partition_moves``). ReassignmentInProgressError while
+        the partition moves already."""
+        (name,) = _names([topic])
+        target = list(to)
+        for value in [partition, *target]:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidRequestError(f"partition and brokers must be ints >= 0: {value!r}")
+        request = admin_pb2.MovePartitionRequest(topic=name, partition=partition, to=target)
+        resp: Any = await self._call(lambda c: c.unary(c.admin.MovePartition, request))
+        _raise(resp.error)
+
+    async def cancel_partition_move(self, topic: str, partition: int) -> None:
+        """Move ``topic-partition`` back to the replicas it had before its move."""
+        (name,) = _names([topic])
+        if isinstance(partition, bool) or not isinstance(partition, int) or partition < 0:
+            raise InvalidRequestError(f"partition must be an int >= 0, got {partition!r}")
+        request = admin_pb2.MovePartitionRequest(topic=name, partition=partition, cancel=True)
+        resp: Any = await self._call(lambda c: c.unary(c.admin.MovePartition, request))
+        _raise(resp.error)
+
+    async def list_partition_moves(self, topics: Iterable[str] = ()) -> list[PartitionMove]:
+        """The partition moves in progress (of ``topics``; empty: of every topic)."""
+        names = _names(list(topics)) if topics else []
+        request = admin_pb2.ListPartitionMovesRequest(topics=names)
+        resp: Any = await self._call(lambda c: c.unary(c.admin.ListPartitionMoves, request))
+        _raise(resp.error)
+        return [
+            PartitionMove(
+                m.topic, m.partition, tuple(m.replicas), tuple(m.adding), tuple(m.removing)
+            )
+            for m in resp.moves
+        ]
 
     # -- the cluster -------------------------------------------------------------------------
 

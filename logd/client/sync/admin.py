@@ -19,6 +19,7 @@ from logd.client.types import (
     ClusterMetadata,
     NewTopic,
     PartitionLeader,
+    PartitionMove,
     TopicDescription,
     TopicListing,
     TopicPartition,
@@ -77,6 +78,15 @@ class Admin:
         self, topic: str, partition: int, to: int | None = None, timeout_ms: int | None = None
     ) -> PartitionLeader:
         return self._run(self._admin.transfer_leadership(topic, partition, to, timeout_ms))
+
+    def move_partition(self, topic: str, partition: int, to: Iterable[int]) -> None:
+        self._run(self._admin.move_partition(topic, partition, to))
+
+    def cancel_partition_move(self, topic: str, partition: int) -> None:
+        self._run(self._admin.cancel_partition_move(topic, partition))
+
+    def list_partition_moves(self, topics: Iterable[str] = ()) -> list[PartitionMove]:
+        return self._run(self._admin.list_partition_moves(topics))
 
     def describe_cluster(self) -> ClusterInfo:
         return self._run(self._admin.describe_cluster())

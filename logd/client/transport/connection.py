@@ -41,7 +41,8 @@ def channel_options(config: ClientConfig, max_message_bytes: int) -> list[tuple[
         ("grpc.max_send_message_length", limit),
         ("grpc.max_receive_message_length", limit),
         ("grpc.initial_reconnect_backoff_ms", config.reconnect_backoff_ms),
-        ("grpc.min_reconnect_backoff_ms", config.reconnect_backoff_ms),
+        # Not a backoff: gRPC's minimum connect timeout (one attempt's deadline).
+        ("grpc.min_reconnect_backoff_ms", config.socket_connection_setup_timeout_ms),
         ("grpc.max_reconnect_backoff_ms", config.reconnect_backoff_max_ms),
         ("grpc.primary_user_agent", f"logd-python/{config.client_id}"),
         # Several clients in one process must not share one TCP connection: a producer's

@@ -30,7 +30,14 @@ from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.metadata.types import BrokerMeta, Endpoint
 from logd.v1 import cluster_pb2
 
-__all__ = ["Delta", "MetadataImage", "broker_record", "change_records", "topic_records"]
+__all__ = [
+    "Delta",
+    "MetadataImage",
+    "broker_record",
+    "change_records",
+    "partition_record",
+    "topic_records",
+]
 
 Delta = tuple[TopicRecord | None, TopicRecord | None]
 
@@ -113,7 +120,17 @@ class MetadataImage:
             self._before(name)
             current = self._topics[name]
             replicas = tuple(p.replicas)
-            assignment = PartitionAssignment(p.partition, replicas, replicas[0], 0, replicas)
+            assignment = PartitionAssignment(
+                p.partition,
+                replicas,
+                replicas[0],
+                0,
+                replicas,
+                tuple(r for r in p.adding_replicas if r in replicas),
+                tuple(
+                    r for r in p.removing_replicas if r in replicas and r not in p.adding_replicas
+                ),
+            )
             parts = list(current.partitions)
             if p.partition < len(parts):
                 parts[p.partition] = assignment
@@ -224,13 +241,7 @@ def topic_records(topic: TopicRecord) -> list[cluster_pb2.MetadataRecord]:
         )
     ]
     for a in topic.partitions:
-        out.append(
-            cluster_pb2.MetadataRecord(
-                partition=cluster_pb2.PartitionRecordProto(
-                    topic_id=topic.topic_id, partition=a.partition, replicas=list(a.replicas)
-                )
-            )
-        )
+        out.append(partition_record(topic.topic_id, a))
     for key, value in sorted(topic.configs.items()):
         out.append(
             cluster_pb2.MetadataRecord(
@@ -256,12 +267,23 @@ def change_records(before: TopicRecord, after: TopicRecord) -> list[cluster_pb2.
         out.append(cluster_pb2.MetadataRecord(config=config))
     for a in after.partitions:
         old_a = before.partitions[a.partition] if a.partition < len(before.partitions) else None
-        if old_a is None or old_a.replicas != a.replicas:
-            out.append(
-                cluster_pb2.MetadataRecord(
-                    partition=cluster_pb2.PartitionRecordProto(
-                        topic_id=tid, partition=a.partition, replicas=list(a.replicas)
-                    )
-                )
-            )
+        if old_a is None or (old_a.replicas, old_a.adding, old_a.removing) != (
+            a.replicas,
+            a.adding,
+            a.removing,
+        ):
+            out.append(partition_record(tid, a))
     return out
+
+
+def partition_record(topic_id: str, a: PartitionAssignment) -> cluster_pb2.MetadataRecord:
+    """The record that places one partition (with its move in progress, if any)."""
+    return cluster_pb2.MetadataRecord(
+        partition=cluster_pb2.PartitionRecordProto(
+            topic_id=topic_id,
+            partition=a.partition,
+            replicas=list(a.replicas),
+            adding_replicas=list(a.adding),
+            removing_replicas=list(a.removing),
+        )
+    )

@@ -162,6 +162,11 @@ class ControllerListener:
         _log.error("the metadata log failed (%s); this broker no longer follows it until it "
                    "is restarted", error)  # fmt: skip
 
+    def on_write_failed(self, error: str) -> None:
+        # The driver retries the write; while it fails this broker sends nothing for the
+        # group, so the other brokers elect another controller leader by themselves.
+        del error
+
     def on_snapshot(self, snapshot: Snapshot) -> None:
         state = self._state
         before = dict(state.image.topics)

@@ -93,4 +93,6 @@ class MetadataView:
         if leader not in replicas:
             leader = -1
         isr = tuple(r for r in a.replicas if r in set(isr))
-        return PartitionAssignment(a.partition, a.replicas, leader, epoch, isr)
+        return PartitionAssignment(
+            a.partition, a.replicas, leader, epoch, isr, a.adding, a.removing
+        )

@@ -11,7 +11,8 @@ put in a context variable that ``handlers.caller_of`` reads. A caller muted by a
 (``throttle_ms``) is held that long before its call runs: gRPC has no throttle field, so
 holding the next call is how it is muted.
 
-Internal service (``ClusterInternal``): with TLS, the peer's certificate must be
+Internal services (``ClusterInternal``, and ``ClusterForward``, whose requests name the caller
+another broker authenticated): with TLS, the peer's certificate must be
 ``CN=broker-<id>`` for a broker of the cluster (mTLS; needs ``--tls-client-auth required``
 for brokers to present one); without a certificate, the call must carry the cluster's id
 and a broker's node id (``logd-cluster-id``, ``logd-node-id``): refused otherwise with
@@ -52,7 +53,9 @@ __all__ = [
 CALLER: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("logd_caller", default=None)
 CLUSTER_ID_KEY = "logd-cluster-id"
 NODE_ID_KEY = "logd-node-id"
-_INTERNAL = "logd.v1.ClusterInternal"
+#: Brokers only: the internal service, and the requests a broker forwards to a partition's
+#: leader with the caller it authenticated (``logd.v1.ClusterForward``).
+_INTERNAL = frozenset({"logd.v1.ClusterInternal", "logd.v1.ClusterForward"})
 _OPEN = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
 _LISTENER = "grpc"
 
@@ -101,7 +104,7 @@ class Authentication(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         service = details.method.lstrip("/").partition("/")[0]
         if service in _OPEN:
             return handler
-        if service == _INTERNAL:
+        if service in _INTERNAL:
             return _wrap(handler, self._admit_broker)
         seam = self._seam
         if seam is None or (not seam.security.authentication_required and not self._tls):

@@ -128,12 +128,13 @@ class ClusterService:
         async for frame in frames:
             if isinstance(frame, Malformed):
                 await abort(context, frame.error())
+            first = not peer
+            if first:
+                peer.append(frame.src)  # from now on, its end is reported (raft_stream_ended)
             try:
-                self._handler.raft_frame(frame, first=not peer)
+                self._handler.raft_frame(frame, first=first)
             except LogdError as exc:
                 await abort(context, exc)
-            if not peer:
-                peer.append(frame.src)
         return cluster_pb2.RaftStreamEnd()
 
     async def _controller_write(self, request: Any, context: Any) -> Any:

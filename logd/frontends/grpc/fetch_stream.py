@@ -18,13 +18,15 @@ error's status, as ``Fetch`` does.
 Backpressure: ``context.write`` waits while HTTP/2's flow-control window is full, so a
 consumer that stops reading (its buffer is full) stops this loop after one answer more
 than it read; a fetch quota mutes the loop for the throttle time, as it mutes a produce
-stream. Ownership: one coroutine per call, on the broker's event loop.
+stream. Metrics: each round is reported as one ``FetchStream`` request (its long poll and
+its write). Ownership: one coroutine per call, on the broker's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Sequence
 
 import grpc
@@ -32,6 +34,7 @@ import grpc
 from logd.broker.api import FetchPartitionRequest, FetchPartitionResult
 from logd.broker.seam import BrokerSeam, Caller
 from logd.frontends.grpc import convert
+from logd.frontends.grpc.handlers import LISTENER
 from logd.records.header import parse_header
 from logd.records.reader import split_batches
 from logd.v1 import broker_pb2
@@ -48,6 +51,7 @@ async def serve_fetch_stream(
     """Answer ``request`` again and again (see the module doc)."""
     partitions: Sequence[FetchPartitionRequest] | None = convert.fetch_requests(request)
     while partitions is not None:
+        started = time.perf_counter()
         results = await seam.fetch(
             partitions,
             max_wait_ms=request.max_wait_ms,
@@ -56,6 +60,8 @@ async def serve_fetch_stream(
             caller=caller,
         )
         await context.write(convert.fetch_response(results))
+        # Each round is one fetch answered, for the request metrics (as a unary Fetch is).
+        seam.telemetry.request(LISTENER, "FetchStream", started)
         if seam.draining:
             return
         partitions = next_requests(partitions, results)

@@ -48,7 +48,10 @@ class GroupCoordinatorService:
         }
         return service_handler(
             GROUP_SERVICE,
-            {name: unary_unary(name, fn, kind) for name, (fn, kind) in methods.items()},
+            {
+                name: unary_unary(name, fn, kind, self._groups.telemetry)
+                for name, (fn, kind) in methods.items()
+            },
         )
 
     async def find_coordinator(self, request: Any, context: _Ctx) -> Any:

@@ -11,13 +11,14 @@ already read, then ends with INVALID_REQUEST).
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped]
 
-from logd.broker.seam import Caller
+from logd.broker.seam import Caller, Telemetry
 from logd.errors import InvalidRequestError
 from logd.frontends.grpc.auth import CALLER, client_id_of, metadata_of
 from logd.frontends.grpc.errors import abort, translate
@@ -69,15 +70,27 @@ UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Message]]
 
 
 def unary_unary(
-    method: str, behavior: UnaryBehavior, request_type: type[Message]
+    method: str,
+    behavior: UnaryBehavior,
+    request_type: type[Message],
+    telemetry: Telemetry | None = None,
 ) -> grpc.RpcMethodHandler:
-    """A unary handler: malformed requests and escaped errors become typed statuses."""
+    """A unary handler: malformed requests and escaped errors become typed statuses; each
+    call is reported to ``telemetry`` (the request boundary, ``logd.broker.telemetry``)."""
 
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Message:
-        if isinstance(request, Malformed):
-            await abort(context, request.error())
-        async with translate(context, method):
-            return await behavior(request, context)
+        started = time.perf_counter()
+        failed = True
+        try:
+            if isinstance(request, Malformed):
+                await abort(context, request.error())
+            async with translate(context, method):
+                answer = await behavior(request, context)
+                failed = False
+                return answer
+        finally:
+            if telemetry is not None:
+                telemetry.request(LISTENER, method, started, error=failed)
         raise AssertionError("unreachable: translate re-raises or aborts")  # pragma: no cover
 
     return grpc.unary_unary_rpc_method_handler(

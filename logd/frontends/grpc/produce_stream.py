@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -37,7 +38,7 @@ from logd.broker.seam import BrokerSeam, Caller
 from logd.errors import BrokerUnavailableError, LogdError, UnknownServerError
 from logd.frontends.grpc import convert
 from logd.frontends.grpc.errors import abort
-from logd.frontends.grpc.handlers import Malformed
+from logd.frontends.grpc.handlers import LISTENER, Malformed
 from logd.v1 import broker_pb2
 
 __all__ = ["ProduceStream"]
@@ -114,6 +115,7 @@ class ProduceStream:
             self._maybe_end()
 
     def _submit(self, request: broker_pb2.ProduceRequest) -> None:
+        started = time.perf_counter()
         answer = self._broker.produce_nowait(
             request.topic,
             request.partition,
@@ -123,19 +125,28 @@ class ProduceStream:
             caller=self._caller,
         )
         if isinstance(answer, ProduceResult):
-            self._answer(request, answer)
+            self._answer(request, started, answer)
             return
         self._outstanding += 1
-        answer.add_done_callback(functools.partial(self._answered, request))
+        answer.add_done_callback(functools.partial(self._answered, request, started))
 
     def _answered(
-        self, request: broker_pb2.ProduceRequest, answer: asyncio.Future[ProduceResult]
+        self,
+        request: broker_pb2.ProduceRequest,
+        started: float,
+        answer: asyncio.Future[ProduceResult],
     ) -> None:
         self._outstanding -= 1
-        self._answer(request, answer.result())
+        self._answer(request, started, answer.result())
         self._maybe_end()
 
-    def _answer(self, request: broker_pb2.ProduceRequest, result: ProduceResult) -> None:
+    def _answer(
+        self, request: broker_pb2.ProduceRequest, started: float, result: ProduceResult
+    ) -> None:
+        # The request boundary of a produce: one figure per ProduceRequest of the stream.
+        self._broker.telemetry.request(
+            LISTENER, "Produce", started, len(request.records), error=result.error is not None
+        )
         if request.acks == 0 and result.error is None:
             self._slots.release()  # fire-and-forget: nothing to write
             return

@@ -50,6 +50,7 @@ def _mechanism(number: int) -> ScramMechanism:
 class SecurityService:
     def __init__(self, seam: BrokerSeam) -> None:
         self._security = seam.security
+        self._telemetry = seam.telemetry
 
     def handler(self) -> grpc.GenericRpcHandler:
         p = security_pb2
@@ -65,7 +66,10 @@ class SecurityService:
         }
         return service_handler(
             SECURITY_SERVICE,
-            {name: unary_unary(name, call, kind) for name, (call, kind) in methods.items()},
+            {
+                name: unary_unary(name, call, kind, self._telemetry)
+                for name, (call, kind) in methods.items()
+            },
         )
 
     async def describe_users(

@@ -34,6 +34,7 @@ from logd.cluster.internal import ClusterHandler
 from logd.errors import InvalidConfigError
 from logd.frontends.grpc.auth import Authentication
 from logd.frontends.grpc.cluster_service import CLUSTER_SERVICE, ClusterService
+from logd.frontends.grpc.forward_service import FORWARD_SERVICE, ForwardService
 from logd.frontends.grpc.group_service import GROUP_SERVICE, GroupCoordinatorService
 from logd.frontends.grpc.handlers import LISTENER
 from logd.frontends.grpc.security_service import SECURITY_SERVICE, SecurityService
@@ -49,6 +50,7 @@ __all__ = ["GrpcFrontEnd"]
 _SEND_SLACK_BYTES: Final = 1024 * 1024
 _SERVICES: Final = (
     BROKER_SERVICE, ADMIN_SERVICE, GROUP_SERVICE, SECURITY_SERVICE, CLUSTER_SERVICE,
+    FORWARD_SERVICE,
 )  # fmt: skip
 
 
@@ -123,6 +125,7 @@ class GrpcFrontEnd:
                 GroupCoordinatorService(seam).handler(),
                 SecurityService(seam).handler(),
                 self._cluster.handler(),
+                ForwardService(seam).handler(),
             )
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

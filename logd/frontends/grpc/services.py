@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from logd.broker.seam import BrokerSeam
+from logd.errors import LogdError
 from logd.frontends.grpc import convert
 from logd.frontends.grpc.errors import error_proto
 from logd.frontends.grpc.fetch_stream import serve_fetch_stream
@@ -46,20 +47,26 @@ class BrokerService:
         self._streams: set[ProduceStream] = set()
 
     def handler(self) -> grpc.GenericRpcHandler:
+        metered = self._broker.telemetry
         return service_handler(
             BROKER_SERVICE,
             {
                 "Produce": stream_stream(self.produce, broker_pb2.ProduceRequest),
-                "Fetch": unary_unary("Fetch", self.fetch, broker_pb2.FetchRequest),
+                "Fetch": unary_unary("Fetch", self.fetch, broker_pb2.FetchRequest, metered),
                 "FetchStream": unary_stream(
                     "FetchStream", self.fetch_stream, broker_pb2.FetchRequest
                 ),
                 "ListOffsets": unary_unary(
-                    "ListOffsets", self.list_offsets, broker_pb2.ListOffsetsRequest
+                    "ListOffsets", self.list_offsets, broker_pb2.ListOffsetsRequest, metered
                 ),
-                "Metadata": unary_unary("Metadata", self.metadata, broker_pb2.MetadataRequest),
+                "Metadata": unary_unary(
+                    "Metadata", self.metadata, broker_pb2.MetadataRequest, metered
+                ),
                 "InitProducerId": unary_unary(
-                    "InitProducerId", self.init_producer_id, broker_pb2.InitProducerIdRequest
+                    "InitProducerId",
+                    self.init_producer_id,
+                    broker_pb2.InitProducerIdRequest,
+                    metered,
                 ),
             },
         )
@@ -143,10 +150,15 @@ class AdminService:
                 self.transfer_leadership,
                 admin_pb2.TransferLeadershipRequest,
             ),
+            "MovePartition": (self.move_partition, admin_pb2.MovePartitionRequest),
+            "ListPartitionMoves": (self.list_moves, admin_pb2.ListPartitionMovesRequest),
         }
         return service_handler(
             ADMIN_SERVICE,
-            {name: unary_unary(name, fn, kind) for name, (fn, kind) in methods.items()},
+            {
+                name: unary_unary(name, fn, kind, self._broker.telemetry)
+                for name, (fn, kind) in methods.items()
+            },
         )
 
     async def create_topics(self, request: admin_pb2.CreateTopicsRequest, context: _Ctx) -> Any:
@@ -213,3 +225,34 @@ class AdminService:
             caller=caller_of(context),
         )
         return convert.transfer_response(result)
+
+    async def move_partition(self, request: admin_pb2.MovePartitionRequest, context: _Ctx) -> Any:
+        convert.check_count("to", len(request.to))
+        try:
+            if request.cancel:
+                await self._broker.cancel_move(
+                    request.topic, request.partition, caller=caller_of(context)
+                )
+            else:
+                await self._broker.move_partition(
+                    request.topic, request.partition, list(request.to), caller=caller_of(context)
+                )
+        except LogdError as exc:
+            return admin_pb2.MovePartitionResponse(error=error_proto(exc))
+        return admin_pb2.MovePartitionResponse()
+
+    async def list_moves(self, request: admin_pb2.ListPartitionMovesRequest, context: _Ctx) -> Any:
+        convert.check_count("topics", len(request.topics))
+        moves = self._broker.list_moves(list(request.topics), caller=caller_of(context))
+        return admin_pb2.ListPartitionMovesResponse(
+            moves=[
+                admin_pb2.PartitionMoveStatus(
+                    topic=m.topic,
+                    partition=m.partition,
+                    replicas=list(m.replicas),
+                    adding=list(m.adding),
+                    removing=list(m.removing),
+                )
+                for m in moves
+            ]
+        )

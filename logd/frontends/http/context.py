@@ -7,6 +7,7 @@ Ownership: the broker's event loop.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import TYPE_CHECKING, Final
 
@@ -20,6 +21,7 @@ from logd.frontends.http.settings import HttpSettings
 
 if TYPE_CHECKING:
     from logd.frontends.http.consumers.instances import ConsumerInstances
+    from logd.frontends.http.schemas import RegistryLink
 
 __all__ = ["CONTEXT", "HttpContext", "caller", "context"]
 
@@ -31,8 +33,11 @@ class HttpContext:
     clock: Clock
     producer: TopicProducer
     consumers: ConsumerInstances
+    schemas: RegistryLink
     #: Set when the listener drains: long requests wind down, new ones are refused.
     draining: bool = False
+    #: The same, for connections that wait on it (STOMP sessions end with an ERROR frame).
+    drained: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
 
 CONTEXT: Final = web.AppKey("logd_http", HttpContext)

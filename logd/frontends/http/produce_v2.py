@@ -8,17 +8,24 @@ the listener's ``http.producer.acks`` (``all`` by default: an offset is only ans
 the record is committed). ``headers`` (not in Confluent's v2, which has none) takes v3's
 form: ``[{"name": "h", "value": "<base64>"}]``.
 
+The ``avro`` and ``jsonschema`` formats take each side's schema by value (``key_schema``,
+``value_schema``: registered under ``{topic}-key`` / ``{topic}-value``, TopicNameStrategy)
+or by id (``key_schema_id``, ``value_schema_id``), and write Confluent's wire format
+(``schemas/``); the answer names the ids. Keys or values without a schema: 422/42201
+(keys), 42202 (values). ``protobuf`` answers 415.
+
 Whole-request failures answer Confluent's error body: 415 (content type), 400 (not JSON),
-422 (shape; 42203 a key or value that is not of the format), 404 (40401 topic, 40402
-partition), 403 (not authorized). Per-record failures stay in their ``offsets`` entry.
-Nothing is appended unless the whole body parsed.
+422 (shape; 42203 a key or value that is not of the format or does not fit its schema),
+404 (40401 topic, 40402 partition), 403 (not authorized), 408/40801 (the schema registry).
+Per-record failures stay in their ``offsets`` entry. Nothing is appended unless the whole
+body parsed.
 
 Ownership: the broker's event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -39,11 +46,11 @@ from logd.frontends.http.media import (
 )
 from logd.frontends.http.plumbing import path_int, read_json, reply
 from logd.frontends.http.producer import Delivery, OutRecord
+from logd.frontends.http.schemas.encoders import Encoder, schema_encoders
 from logd.records.record import Header
 
 __all__ = ["add_produce_v2_routes", "parse_headers", "parse_records"]
 
-Encoder = Callable[[Any, str], bytes | None]
 _ENCODERS: dict[str, Encoder] = {"binary": encode_binary, "json": encode_json}
 _RECORD_FIELDS = frozenset({"key", "value", "partition", "headers"})
 _BODY_FIELDS = frozenset(
@@ -78,8 +85,11 @@ def _partition(raw: Any, where: str) -> int | None:
     return raw
 
 
-def parse_records(body: Any, fmt: str, partition: int | None) -> list[OutRecord]:
-    """The records of a v2 produce body (``partition``: the one the path names)."""
+def parse_records(
+    body: Any, fmt: str, partition: int | None, encoders: tuple[Encoder, Encoder] | None = None
+) -> list[OutRecord]:
+    """The records of a v2 produce body (``partition``: the one the path names; ``encoders``:
+    the key's and the value's, for the formats with schemas)."""
     if not isinstance(body, dict):
         raise _unprocessable("Unrecognized request body: expected an object with records")
     unknown = body.keys() - _BODY_FIELDS
@@ -88,7 +98,7 @@ def parse_records(body: Any, fmt: str, partition: int | None) -> list[OutRecord]
     records = body.get("records")
     if not isinstance(records, list) or not records:
         raise _unprocessable("records may not be empty")
-    encode = _ENCODERS[fmt]
+    encode_key, encode_value = encoders or (_ENCODERS[fmt], _ENCODERS[fmt])
     out = []
     for i, record in enumerate(records):
         where = f"records[{i}]"
@@ -100,8 +110,8 @@ def parse_records(body: Any, fmt: str, partition: int | None) -> list[OutRecord]
         chosen = _partition(record.get("partition"), f"{where}.partition")
         out.append(
             OutRecord(
-                key=encode(record.get("key"), f"{where}.key"),
-                value=encode(record.get("value"), f"{where}.value"),
+                key=encode_key(record.get("key"), f"{where}.key"),
+                value=encode_value(record.get("value"), f"{where}.value"),
                 headers=parse_headers(record.get("headers"), f"{where}.headers"),
                 partition=partition if partition is not None else chosen,
             )
@@ -132,13 +142,19 @@ def _offsets(deliveries: Sequence[Delivery], topic: str) -> list[dict[str, Any]]
 async def _produce(request: web.Request, partition: int | None) -> web.Response:
     ctx = context(request)
     fmt = embedded_format(request.content_type)
-    if fmt in SCHEMA_FORMATS:
-        raise RestError(
-            415, 415, f"the {fmt} embedded format needs the schema registry, not served yet"
-        )
+    if fmt == "protobuf":
+        raise RestError(415, 415, "the protobuf embedded format is not served yet: use avro,"
+                        " jsonschema, json or binary")  # fmt: skip
     body = await read_json(request, ctx.settings.request_timeout_ms)
-    records = parse_records(body, fmt, partition)
     topic = request.match_info["topic"]
+    ids: tuple[int | None, int | None] = (None, None)
+    if fmt in SCHEMA_FORMATS:
+        parse_records(body, "json", partition)  # the shape, before any schema is registered
+        encoders, ids = await schema_encoders(ctx.schemas, body, fmt, topic,
+                                              request.headers.get("Authorization"))  # fmt: skip
+        records = parse_records(body, fmt, partition, encoders)
+    else:
+        records = parse_records(body, fmt, partition)
     who = caller(request)
     try:
         count = await ctx.producer.partitions(topic, who)
@@ -149,7 +165,11 @@ async def _produce(request: web.Request, partition: int | None) -> web.Response:
     deliveries = await ctx.producer.deliveries(ctx.producer.submit(topic, count, records, who))
     return reply(
         request,
-        {"offsets": _offsets(deliveries, topic), "key_schema_id": None, "value_schema_id": None},
+        {
+            "offsets": _offsets(deliveries, topic),
+            "key_schema_id": ids[0],
+            "value_schema_id": ids[1],
+        },
     )
 
 

@@ -33,6 +33,8 @@ import errno
 import logging
 import socket
 import sys
+import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -56,16 +58,20 @@ from logd.frontends.http.plumbing import (
 from logd.frontends.http.produce_v2 import add_produce_v2_routes
 from logd.frontends.http.produce_v3 import add_produce_v3_routes
 from logd.frontends.http.producer import TopicProducer
+from logd.frontends.http.schemas import RegistryLink
 from logd.frontends.http.settings import HttpSettings
+from logd.frontends.http.stomp import add_stomp_routes
 from logd.frontends.http.topics import add_topic_routes
 from logd.metadata.types import HostPort
-from logd.tls.contexts import ReloadingServerContext
+from logd.tls.contexts import ReloadingServerContext, client_context
 from logd.tls.files import TlsFiles
 from logd.tls.settings import TlsSettings
 
 __all__ = ["HttpFrontEnd"]
 
 _log = logging.getLogger(__name__)
+#: The listener's name in the telemetry's labels.
+LISTENER: Final = "http"
 #: Paths whose handlers authenticate by themselves (STOMP's CONNECT carries login/passcode).
 _SELF_AUTHENTICATED: Final = frozenset({"/stomp"})
 _CLEANUP_S: Final = 0.5
@@ -113,6 +119,7 @@ class HttpFrontEnd:
         tls: TlsSettings | None = None,
         mounts: HttpMounts | None = None,
         clock: Clock | None = None,
+        registry_url: Callable[[], str | None] | None = None,
     ) -> None:
         self.address = address
         self.settings = settings or HttpSettings()
@@ -133,7 +140,13 @@ class HttpFrontEnd:
             timeout_ms=self.settings.consumer_instance_timeout_ms,
             max_instances=self.settings.consumer_max_instances,
         )
-        self.context = HttpContext(seam, self.settings, clock, producer, consumers)
+        configured = self.settings.schema_registry_url
+        schemas = RegistryLink(
+            (lambda: configured) if configured else (registry_url or (lambda: None)),
+            client_context(self._tls, check_hostname=False) if self._tls else None,
+            timeout_s=self.settings.request_timeout_ms / 1000.0,
+        )
+        self.context = HttpContext(seam, self.settings, clock, producer, consumers, schemas)
         self._runner: web.AppRunner | None = None
         self._server: asyncio.AbstractServer | None = None
         self._ssl: ReloadingServerContext | None = None
@@ -147,7 +160,14 @@ class HttpFrontEnd:
 
     def build_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self._cors, error_middleware, self._track, self._mounted, self._auth],
+            middlewares=[
+                self._cors,
+                self._count,
+                error_middleware,
+                self._track,
+                self._mounted,
+                self._auth,
+            ],
             client_max_size=self.settings.max_request_bytes,
         )
         app[CONTEXT] = self.context
@@ -156,12 +176,34 @@ class HttpFrontEnd:
         add_produce_v2_routes(app)
         add_consumer_routes(app)
         add_produce_v3_routes(app)
+        add_stomp_routes(app)
         return app
 
     @web.middleware
     async def _cors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         preflight = cors_preflight(self.settings, request)
         return preflight if preflight is not None else await handler(request)
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The request boundary's one report to the broker's figures (issue 20,
+        ``logd.broker.telemetry``): named by method and route pattern (``POST
+        /topics/{topic}``), an error being an answer of 400 or more. A WebSocket session
+        (STOMP, MQTT) is a connection, not a request: not timed here."""
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await handler(request)
+        started = time.perf_counter()
+        status, sent = 500, 0
+        try:
+            response = await handler(request)
+            status, sent = response.status, response.content_length or 0
+            return response
+        finally:
+            resource = request.match_info.route.resource
+            name = f"{request.method} {resource.canonical}" if resource is not None else "unrouted"
+            self._seam.telemetry.request(
+                LISTENER, name, started, request.content_length or 0, sent, error=status >= 400
+            )
 
     async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         cors_headers(self.settings, request, response)
@@ -245,6 +287,7 @@ class HttpFrontEnd:
         if self.context.draining:
             return
         self.context.draining = True
+        self.context.drained.set()
         if self._server is not None:
             self._server.close()
 
@@ -257,6 +300,7 @@ class HttpFrontEnd:
         for task in list(self._in_flight):
             task.cancel()
         await self.context.consumers.close()
+        await self.context.schemas.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             with contextlib.suppress(Exception):

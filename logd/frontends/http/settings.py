@@ -17,6 +17,7 @@ Pure. Every key, its default and its bounds (Confluent REST Proxy's names where 
     http.consumer.request.timeout.ms = 1000        # GET records waits at most this by default
     http.consumer.request.max.bytes = 67108864     # GET records answers at most this
     http.consumer.max.instances = 1000             # more: 50003 (retry on another broker)
+    http.schema.registry.url = ""                  # avro/jsonschema: "" = this broker's registry
     http.stomp.max.frame.bytes = 1049600           # a larger STOMP frame: ERROR, closed
     http.stomp.heartbeat.ms = 10000                # what the server offers and asks (0: none)
     http.stomp.max.subscriptions = 64              # per connection
@@ -64,6 +65,8 @@ class HttpSettings:
     consumer_request_timeout_ms: int = 1000
     consumer_request_max_bytes: int = 64 * _MIB
     consumer_max_instances: int = 1000
+    #: Where avro/jsonschema schemas are registered and fetched ("": this broker's registry).
+    schema_registry_url: str = ""
     stomp: StompSettings = dataclasses.field(default_factory=StompSettings)
 
 
@@ -87,6 +90,7 @@ _INTS: Final[dict[str, tuple[str, int, int]]] = {
 _STRINGS: Final = {
     "access.control.allow.methods": "allow_methods",
     "access.control.allow.headers": "allow_headers",
+    "schema.registry.url": "schema_registry_url",
 }
 _ACKS: Final = {"all": -1, "-1": -1, "1": 1, "0": 0}
 _OTHERS: Final = {"producer.acks", "auto.create.topics", "access.control.allow.origin"}

@@ -22,6 +22,11 @@ FrameDecoder`. Kafka's rules, and how they are kept:
   such a producer).
 * **Idle**: closed after ``connections.max.idle.ms`` without a whole request while no
   answer is outstanding.
+* **Metrics** (issue 20): each request is reported once to the seam's telemetry under its
+  API's name, when its answer is written (or dropped: acks=0, a closed connection) -- its
+  time from the whole frame read to then, the frame's bytes and the answer's; it counts as
+  an error when its answer's top-level ``error_code`` is set or it closed the connection (a
+  frame with no known API behind it counts under ``invalid``).
 
 Ownership: owned by the event loop; every method runs on it.
 """
@@ -34,6 +39,7 @@ import functools
 import inspect
 import logging
 import struct
+import time
 import typing
 from typing import TYPE_CHECKING, Any, Final
 
@@ -55,7 +61,10 @@ from logd.frontends.kafka.schema_codec import SchemaDecodeError, decode, writer_
 if TYPE_CHECKING:
     from logd.frontends.kafka.server_context import ServerContext
 
-__all__ = ["Connection"]
+__all__ = ["LISTENER", "Connection"]
+
+#: The listener's name in the telemetry's labels.
+LISTENER: Final = "kafka"
 
 _log = logging.getLogger(__name__)
 _SIZE: Final = struct.Struct(">i")
@@ -64,13 +73,17 @@ _SIZE: Final = struct.Struct(">i")
 class _Slot:
     """One request's place in the answer queue."""
 
-    __slots__ = ("answer", "done", "future", "header")
+    __slots__ = ("answer", "bytes_in", "done", "error", "future", "header", "name", "started")
 
-    def __init__(self, header: RequestHeader) -> None:
+    def __init__(self, header: RequestHeader, name: str, arrival: tuple[float, int]) -> None:
         self.header = header
         self.done = False
         self.answer: Any = None  # encoded bytes, a Silence, or a dict/kio answer
         self.future: asyncio.Future[Any] | None = None
+        # What the telemetry is told once the answer is out (the module doc's "Metrics").
+        self.name = name
+        self.started, self.bytes_in = arrival
+        self.error = False
 
 
 class Connection(asyncio.Protocol):
@@ -97,6 +110,8 @@ class Connection(asyncio.Protocol):
         if not self.auth.authenticated:
             self._decoder.max_frame_bytes = UNAUTHENTICATED_FRAME_MAX
         self._muted_until = 0.0
+        #: The request being dispatched: its arrival (``time.perf_counter()``) and size.
+        self._arrival = (0.0, 0)
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -178,6 +193,8 @@ class Connection(asyncio.Protocol):
             else ""
         )
         _log.info("kafka: closing %s: %s%s", self._peer, why, what)
+        api = self.server.apis.get(header.api_key) if header is not None else None
+        self._report(api.name if api is not None else "invalid", self._arrival, 0, True)
         self._decoder = FrameDecoder(self.server.settings.socket_request_max_bytes)
         self.begin_close()
 
@@ -198,6 +215,7 @@ class Connection(asyncio.Protocol):
             try:
                 frame = self._decoder.next_frame()
             except InvalidRequestError as exc:
+                self._arrival = (time.perf_counter(), 0)
                 self._fail(str(exc))
                 return
             if frame is NEED_DATA:
@@ -222,6 +240,7 @@ class Connection(asyncio.Protocol):
 
     def _dispatch(self, frame: bytes) -> None:
         self._last_active = self._loop.time()
+        self._arrival = (time.perf_counter(), len(frame))
         try:
             header = parse_request_header(frame)
         except SchemaDecodeError as exc:
@@ -236,7 +255,7 @@ class Connection(asyncio.Protocol):
             return
         if not api.min_version <= header.api_version <= api.max_version:
             if header.api_key == API_VERSIONS_KEY:
-                self._answer_now(header, unsupported_version_body(self.server.apis))
+                self._answer_now(header, api.name, unsupported_version_body(self.server.apis))
             else:
                 self._fail(
                     f"version {header.api_version} of {api.name} is not served "
@@ -254,7 +273,7 @@ class Connection(asyncio.Protocol):
             if refusal is None:
                 self._fail(f"{api.name} v{header.api_version} is not served", header)
             else:
-                self._answer_now(header, refusal)
+                self._answer_now(header, api.name, refusal)
             return
         try:
             request = _decode_request(header, frame)
@@ -265,7 +284,7 @@ class Connection(asyncio.Protocol):
 
     def _call(self, api: Api, header: RequestHeader, request: Any) -> None:
         ctx = RequestContext(header, self.server, self._peer, self.auth)
-        slot = _Slot(header)
+        slot = _Slot(header, api.name, self._arrival)
         try:
             result = api.handler(ctx, request)
         except (SchemaDecodeError, InvalidRequestError) as exc:
@@ -304,10 +323,12 @@ class Connection(asyncio.Protocol):
             self._loop.call_later(throttle_ms / 1000.0 + 0.001, self._pump)
         return answer
 
-    def _answer_now(self, header: RequestHeader, body: bytes) -> None:
-        slot = _Slot(header)
+    def _answer_now(self, header: RequestHeader, name: str, body: bytes) -> None:
+        """An answer made before any handler (a version refused): an error answer."""
+        slot = _Slot(header, name, self._arrival)
         slot.answer = _frame(header, body, flexible=False)
         slot.done = True
+        slot.error = True
         self._slots.append(slot)
         self._flush()
 
@@ -341,23 +362,34 @@ class Connection(asyncio.Protocol):
             slot = slots.popleft()
             answer = slot.answer
             if answer is Silence.NO_ANSWER:
+                self._report(slot.name, (slot.started, slot.bytes_in), 0, False)
                 continue
             if answer is Silence.CLOSE:
+                self._report(slot.name, (slot.started, slot.bytes_in), 0, True)
                 self._closing = True
                 slots.clear()  # nothing after an error is answered: the connection goes
                 break
             if not isinstance(answer, bytes | bytearray):
+                slot.error = _has_error(answer)
                 try:
                     answer = _encode_answer(slot.header, answer)
                 except Exception:
                     _log.exception("kafka: cannot encode an answer; closing %s", self._peer)
+                    self._report(slot.name, (slot.started, slot.bytes_in), 0, True)
                     self._closing = True
                     slots.clear()
                     break
             if transport is not None and not transport.is_closing():
                 transport.write(answer)
+            self._report(slot.name, (slot.started, slot.bytes_in), len(answer), slot.error)
             self._last_active = self._loop.time()
         self._close_if_flushed()
+
+    def _report(self, name: str, arrival: tuple[float, int], bytes_out: int, error: bool) -> None:
+        started, bytes_in = arrival
+        self.server.broker.telemetry.request(
+            LISTENER, name, started, bytes_in, bytes_out, error=error
+        )
 
     # -- idle connections -----------------------------------------------------------------
 
@@ -374,6 +406,14 @@ class Connection(asyncio.Protocol):
             self._transport.close()
             return
         self._arm_idle_timer()
+
+
+def _has_error(answer: Any) -> bool:
+    """Whether an answer (a dict tree or a kio instance) carries a top-level error."""
+    code = (
+        answer.get("error_code") if isinstance(answer, dict) else getattr(answer, "error_code", 0)
+    )
+    return bool(code)
 
 
 @functools.cache

@@ -14,6 +14,7 @@ from logd.registry.errors import (
     SubjectNotFoundError,
 )
 from logd.registry.model import SchemaType
+from logd.registry.protobuf_schema import ProtobufSchema
 from logd.registry.state import RegistryState, SchemaEntry, VersionEntry
 
 __all__ = ["STORE", "add_read_routes", "schema_fields", "version_body"]
@@ -25,8 +26,8 @@ def _state(request: web.Request) -> RegistryState:
     return request.app[STORE].state
 
 
-def schema_fields(entry: SchemaEntry) -> dict[str, Any]:
-    out: dict[str, Any] = {"schema": entry.text}
+def schema_fields(entry: SchemaEntry, text: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"schema": entry.text if text is None else text}
     if entry.schema_type is not SchemaType.AVRO:
         out["schemaType"] = entry.schema_type.value
     if entry.references:
@@ -34,10 +35,25 @@ def schema_fields(entry: SchemaEntry) -> dict[str, Any]:
     return out
 
 
-def version_body(state: RegistryState, e: VersionEntry) -> dict[str, Any]:
+def version_body(
+    state: RegistryState, e: VersionEntry, request: web.Request | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"subject": e.subject, "version": e.version, "id": e.schema_id}
-    body.update(schema_fields(state.schemas[e.schema_id]))
+    entry = state.schemas[e.schema_id]
+    body.update(schema_fields(entry, _text(request, state, entry)))
     return body
+
+
+def _text(request: web.Request | None, state: RegistryState, entry: SchemaEntry) -> str:
+    """The schema as asked: ``?format=serialized`` gives a Protobuf schema as the base64 of
+    its ``FileDescriptorProto`` (what confluent-kafka's ProtobufDeserializer asks for);
+    otherwise, and for the other types, the text as stored."""
+    wanted = request.query.get("format", "") if request is not None else ""
+    if wanted == "serialized" and entry.schema_type is SchemaType.PROTOBUF:
+        parsed = state.parsed(entry.schema_id)
+        assert isinstance(parsed, ProtobufSchema)
+        return parsed.serialized()
+    return entry.text
 
 
 def _schema_id(request: web.Request) -> int:
@@ -75,7 +91,7 @@ async def schema_by_id(request: web.Request) -> web.Response:
     subject = request.query.get("subject")
     if subject and not any(e.subject == subject for e in state.uses(entry.schema_id, deleted=True)):
         raise SchemaNotFoundError(f"Schema {entry.schema_id} not found under subject {subject!r}")
-    body = schema_fields(entry)
+    body = schema_fields(entry, _text(request, state, entry))
     if entry.schema_type is SchemaType.AVRO:
         body["schemaType"] = "AVRO"  # Confluent names it here; some clients read it
     return reply(body)
@@ -85,7 +101,7 @@ async def schema_text_by_id(request: web.Request) -> web.Response:
     state = _state(request)
     entry = state.schema(_schema_id(request))
     _readable(request, state, entry.schema_id)
-    return reply(entry.text)
+    return reply(_text(request, state, entry))
 
 
 def _readable(request: web.Request, state: RegistryState, schema_id: int) -> None:
@@ -138,12 +154,12 @@ def _version(request: web.Request) -> tuple[RegistryState, VersionEntry]:
 
 async def subject_version(request: web.Request) -> web.Response:
     state, entry = _version(request)
-    return reply(version_body(state, entry))
+    return reply(version_body(state, entry, request))
 
 
 async def subject_version_schema(request: web.Request) -> web.Response:
     state, entry = _version(request)
-    return reply(state.schemas[entry.schema_id].text)
+    return reply(_text(request, state, state.schemas[entry.schema_id]))
 
 
 async def referenced_by(request: web.Request) -> web.Response:

@@ -31,7 +31,11 @@ from logd.broker.api import (
     NewTopic,
 )
 from logd.broker.seam import BROKER, BrokerSeam
-from logd.errors import NotLeaderOrFollowerError, TopicAlreadyExistsError
+from logd.errors import (
+    NotLeaderOrFollowerError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+)
 from logd.records.builder import BatchBuilder
 from logd.records.decoder import decode_records
 from logd.records.header import parse_header
@@ -61,6 +65,9 @@ class SchemaLog:
     def __init__(self, seam: BrokerSeam) -> None:
         self.seam = seam
         self.node_id = seam.node_id
+        #: `_schemas`' high watermark at the last read that answered (-1: none yet; 0 while
+        #: the topic does not exist).
+        self.high_watermark = -1
 
     async def _metadata(self) -> ClusterMetadata:
         return await self.seam.metadata([SCHEMAS_TOPIC], include_internal=True, caller=BROKER)
@@ -105,6 +112,10 @@ class SchemaLog:
             if not isinstance(result.error, NotLeaderOrFollowerError):
                 break
         assert result is not None
+        if result.error is None:
+            self.high_watermark = result.high_watermark
+        elif isinstance(result.error, UnknownTopicOrPartitionError):
+            self.high_watermark = 0  # no registry write yet: nothing to catch up on
         return _decoded(result, offset)
 
     async def append(self, records: Sequence[tuple[bytes, bytes | None]]) -> int:

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Callable
 
 from logd.errors import LogdError, NotLeaderOrFollowerError
@@ -60,6 +61,9 @@ class SchemaStore:
         self._write_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._topic_exists = False
+        self._started = time.monotonic()
+        #: Seconds from start until this broker's copy first caught up (None: not yet).
+        self.ready_after_s: float | None = None
         #: The (leader, epoch) this broker announced itself in and applied since.
         self._claim: tuple[int, int] | None = None
 
@@ -89,6 +93,7 @@ class SchemaStore:
                 raise
             except (LogdError, OSError) as exc:
                 log.debug("registry: reading _schemas failed: %s", exc)
+                self._note_ready()  # no _schemas yet: caught up with nothing
                 await asyncio.sleep(_POLL_MS / 1000)
                 continue
             for r in records:
@@ -100,6 +105,16 @@ class SchemaStore:
                     self._applied_changed.notify_all()
             else:
                 await asyncio.sleep(0)  # an answer without progress must not starve the loop
+            self._note_ready()
+
+    def _note_ready(self) -> None:
+        if self.ready_after_s is None and 0 <= self.log.high_watermark <= self.applied:
+            self.ready_after_s = time.monotonic() - self._started
+
+    @property
+    def tailing(self) -> bool:
+        """The tail task runs (it ends only when stopped, or by a bug: then unhealthy)."""
+        return bool(self._tasks) and not self._tasks[0].done()
 
     async def wait_applied(self, offset: int, timeout_s: float = _WRITER_WAIT_S) -> None:
         """Until the record at ``offset`` is applied here."""

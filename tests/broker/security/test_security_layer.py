@@ -43,6 +43,7 @@ from logd.security.acl import (
     ResourceType,
 )
 from logd.security.admin_types import QuotaAlteration, ScramDeletion, ScramUpsertion
+from logd.security.principal import BROKER
 from logd.security.quota import QuotaEntity, QuotaKind
 from logd.security.scram import ScramClient, ScramMechanism, salted_password
 from logd.v1 import cluster_pb2
@@ -238,6 +239,24 @@ def test_guard_refuses_with_kafkas_errors_and_counts() -> None:
     assert c.guard.visible(alice, "list_topics", ["orders", "secret"]) == ["orders"]
     assert c.guard.refused[("grpc", "fetch")] == 1
     assert sum(c.guard.refused.values()) == 5
+
+
+def test_the_broker_itself_may_do_anything_and_has_no_quota() -> None:
+    """What a front end keeps on its own behalf (MQTT's sessions): no ACL names the broker,
+    and a default user quota does not throttle it; a user named like it is still a user."""
+    c = Cluster(auth=AuthMode.SASL)
+    c.run(c.admin.alter_quotas(
+        [QuotaAlteration(QuotaEntity("", None), (("producer_byte_rate", 10.0),))]
+    ))  # fmt: skip
+    broker = Who(str(BROKER))
+    c.guard.admit(broker, "produce", ["__mqtt_sessions"])
+    c.guard.admit(broker, "commit_offsets", ["mqtt-dev-7"])
+    assert c.guard.visible(broker, "fetch", ["a", "b"]) == ["a", "b"]
+    assert c.guard.record(broker, QuotaKind.PRODUCE, 1_000_000) == 0
+    assert c.guard.record(Who("User:alice"), QuotaKind.PRODUCE, 1_000_000) > 0  # the quota holds
+    with pytest.raises(TopicAuthorizationFailedError):
+        c.guard.admit(Who("User:logd"), "produce", ["__mqtt_sessions"])
+    assert sum(c.guard.refused.values()) == 1
 
 
 def test_without_authentication_everyone_may() -> None:

@@ -1,5 +1,5 @@
-"""The registry fixture (tests/frontends/registry/harness.py)."""
+"""The registry fixtures (tests/frontends/registry/harness.py)."""
 
-from tests.frontends.registry.harness import registry
+from tests.frontends.registry.harness import registry, registry_seam
 
-__all__ = ["registry"]
+__all__ = ["registry", "registry_seam"]

@@ -3,12 +3,23 @@ confluent-kafka's SchemaRegistryClient and by raw HTTP for the error cases."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from logd.broker.seam import BrokerSeam
+from logd.frontends.registry import RegistryFrontEnd
+from logd.metadata.types import HostPort
+from logd.registry.protobuf_descriptor import decode_descriptor, encode_descriptor, file_descriptor
+from logd.registry.protobuf_schema import parse_protobuf
+from tests.broker.harness import open_core
 
 CT = "application/vnd.schemaregistry.v1+json"
 _HTTP = httpx.Client(timeout=30)  # one client: a new one per call costs ~0.2 s of TLS set-up
@@ -110,3 +121,118 @@ def test_soft_deleted_rules_and_codes(registry: str) -> None:
     assert (call(registry, "GET", "/subjects?deleted_only=true"))[1] == ["s"]
     # the id is still resolvable (old data must stay readable)
     assert (call(registry, "GET", "/schemas/ids/1"))[0] == 200
+
+
+def test_protobuf_as_a_descriptor_in_and_out(registry: str) -> None:
+    """What confluent-kafka's Protobuf serializers send and ask for: the base64 of a
+    FileDescriptorProto in, .proto text stored, ?format=serialized gives the descriptor."""
+    text = 'syntax = "proto3";\npackage p;\nmessage M { int32 a = 1; repeated string b = 2; }\n'
+    schema = parse_protobuf(text)
+    sent = encode_descriptor(file_descriptor(schema.file, "m.proto", schema.descriptors.kinds))
+    status, body = call(registry, "POST", "/subjects/m/versions",
+                        {"schema": sent, "schemaType": "PROTOBUF"})  # fmt: skip
+    assert status == 200
+    schema_id = body["id"]  # type: ignore[index]
+    status, stored = call(registry, "GET", f"/schemas/ids/{schema_id}")
+    assert "message M" in stored["schema"]  # type: ignore[index]
+    # The text is the same schema as the descriptor: same id, by either form.
+    status, again = call(registry, "POST", "/subjects/m",
+                         {"schema": text, "schemaType": "PROTOBUF"})  # fmt: skip
+    assert status == 200 and again["id"] == schema_id  # type: ignore[index]
+    for path in (
+        f"/schemas/ids/{schema_id}?format=serialized",
+        "/subjects/m/versions/1?format=serialized",
+    ):
+        status, got = call(registry, "GET", path)
+        descriptor = decode_descriptor(got["schema"])  # type: ignore[index]
+        assert descriptor is not None and [m.name for m in descriptor.message_type] == ["M"]
+    status, raw = call(registry, "GET", "/subjects/m/versions/1/schema?format=serialized")
+    assert decode_descriptor(raw) is not None  # type: ignore[arg-type]
+    # Base64 of something that is no descriptor: one clear 42201, nothing stored.
+    status, error = call(registry, "POST", "/subjects/m/versions",
+                         {"schema": "AAAA", "schemaType": "PROTOBUF"})  # fmt: skip
+    assert status == 422 and error["error_code"] == 42201  # type: ignore[index]
+    assert call(registry, "GET", "/subjects/m/versions")[1] == [1]
+
+
+def test_each_request_is_counted_by_its_route(registry_seam: tuple[str, BrokerSeam]) -> None:
+    """The broker's figures (admin /metrics) see the registry's requests by route pattern;
+    answers of 400 and more are errors; unknown paths are one name, whatever they were."""
+    url, seam = registry_seam
+    assert call(url, "POST", "/subjects/a/versions", {"schema": V1})[0] == 200
+    assert call(url, "POST", "/subjects/b/versions", {"schema": V1})[0] == 200
+    assert call(url, "GET", "/subjects/nope/versions")[0] == 404
+    for junk in ("/x", "/y/z", "/associations/1"):
+        assert call(url, "GET", junk)[0] == 404
+    figures = {(listener, name): f for (listener, name), f in seam.telemetry.requests.items()
+               if listener == "registry"}  # fmt: skip
+    register = figures["registry", "POST /subjects/{subject}/versions"]
+    assert register.latency.count == 2 and register.errors == 0 and register.bytes_in > 0
+    assert figures["registry", "GET /subjects/{subject}/versions"].errors == 1
+    assert figures["registry", "unrouted"].latency.count == 3
+
+
+def _until(check: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        time.sleep(0.05)
+
+
+def test_karapaces_health_and_master_available(registry: str) -> None:
+    """Tooling written for Karapace polls these: before the first write there is no
+    `_schemas` and no writer; after it, this (only) broker is the writer and caught up."""
+    _until(lambda: call(registry, "GET", "/_health")[1]["status"]["schema_registry_ready"],  # type: ignore[index]
+           "the registry caught up")  # fmt: skip
+    status, body = call(registry, "GET", "/master_available")
+    assert (status, body) == (200, {"master_available": False})
+    assert call(registry, "POST", "/subjects/h/versions", {"schema": V1})[0] == 200
+    assert call(registry, "GET", "/master_available")[1] == {"master_available": True}
+
+    def caught_up() -> bool:
+        status, body = call(registry, "GET", "/_health")
+        s = body["status"]  # type: ignore[index]
+        return bool(status == 200 and body["healthy"]  # type: ignore[index]
+                    and s["schema_registry_reader_current_offset"] >= 1
+                    and s["schema_registry_reader_current_offset"]
+                    == s["schema_registry_reader_highest_offset"])  # fmt: skip
+
+    _until(caught_up, "the health shows the write applied")
+    s = call(registry, "GET", "/_health")[1]["status"]  # type: ignore[index]
+    assert s["schema_registry_is_primary"] is True
+    assert s["schema_registry_primary_url"] == registry
+    assert s["schema_registry_coordinator_generation_id"] >= 0
+
+
+def test_connections_over_the_bound_get_a_503_and_are_closed(tmp_path: Path) -> None:
+    async def body() -> None:
+        opened = await open_core(tmp_path)
+        front = RegistryFrontEnd(HostPort("127.0.0.1", 0), opened.seam(), max_connections=1)
+        bound = await front.start()
+        try:
+            first = await asyncio.open_connection(bound.host, bound.port)
+            first[1].write(b"GET /subjects HTTP/1.1\r\nHost: r\r\n\r\n")
+            assert (await first[0].readline()).startswith(b"HTTP/1.1 200")
+            reader, writer = await asyncio.open_connection(bound.host, bound.port)
+            answer = await asyncio.wait_for(reader.read(), 30)  # ends: the listener closes
+            assert answer.startswith(b"HTTP/1.1 503")
+            assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error_code"] == 50302
+            writer.close()
+            first[1].close()  # the first one gone, a new connection is served
+            await first[1].wait_closed()
+            deadline = time.monotonic() + 30
+            while True:
+                reader, writer = await asyncio.open_connection(bound.host, bound.port)
+                writer.write(b"GET /subjects HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n")
+                status = await reader.readline()
+                writer.close()
+                if status.startswith(b"HTTP/1.1 200") or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+            assert status.startswith(b"HTTP/1.1 200")
+        finally:
+            front.begin_drain()
+            await front.stop(1.0)
+            await opened.close()
+
+    asyncio.run(body())

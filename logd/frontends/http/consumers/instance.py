@@ -31,26 +31,28 @@ from logd.broker.api import FetchPartitionRequest, ListOffsetsQuery, OffsetSpec
 from logd.broker.seam import BrokerSeam, Caller
 from logd.clock import Clock
 from logd.errors import ErrorCode, LogdError, OffsetOutOfRangeError, error_for_code
-from logd.frontends.http.consumers.membership import GroupMember, Subscribed
+from logd.frontends.http.consumers.membership import GroupMember, Subscribed, coordinated_here
 from logd.frontends.http.errors import (
     CONSUMER_ALREADY_SUBSCRIBED,
     ILLEGAL_STATE,
     RestError,
     from_logd,
 )
+from logd.frontends.http.fetched import readable
+from logd.frontends.http.retrying import retrying
 from logd.groups.messages import (
     NO_GENERATION,
     OffsetCommitPartition,
     OffsetCommitRequest,
+    OffsetFetchResponse,
     TopicPartition,
 )
-from logd.records import parse_header, split_batches
-from logd.records.decoder import decode_batch
 from logd.records.record import Record
 
 __all__ = ["ConsumerInstance", "InstanceConfig"]
 
 _AUTO_COMMIT_S: Final = 5.0
+_GROUP_RETRY_S: Final = 5.0
 _RESETS: Final = {"earliest": OffsetSpec.EARLIEST, "latest": OffsetSpec.LATEST}
 
 
@@ -262,26 +264,15 @@ class ConsumerInstance:
               size: Callable[[Record], int]) -> int:  # fmt: skip
         """Appends the records of ``data`` from ``tp``'s position on while ``budget`` lasts
         (the first record always); moves the position; the budget left."""
-        position = self.positions[tp]
-        for view in split_batches(data).batches:
-            header = parse_header(view)
-            if header.last_offset < position:
-                continue
-            if header.is_control:
-                position = header.next_offset
-                continue
-            for record in decode_batch(view):
-                if record.offset < position:
-                    continue
-                cost = size(record)
-                if cost > budget and out:
-                    self.positions[tp] = position
-                    return 0
-                out.append((tp.topic, tp.partition, record))
-                budget -= cost
-                position = record.offset + 1
-            position = max(position, header.next_offset)
-        self.positions[tp] = position
+        records, end = readable(data, self.positions[tp])
+        for record in records:
+            cost = size(record)
+            if cost > budget and out:
+                self.positions[tp] = record.offset
+                return 0
+            out.append((tp.topic, tp.partition, record))
+            budget -= cost
+        self.positions[tp] = end
         return budget
 
     # -- commits ------------------------------------------------------------------------------
@@ -329,10 +320,20 @@ class ConsumerInstance:
 
     async def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """The group's committed offsets (-1: none)."""
-        answer = await self._seam.fetch_offsets(self.config.group, list(partitions),
-                                                caller=self.caller)  # fmt: skip
-        if answer.error != ErrorCode.NONE:
-            raise from_logd(error_for_code(answer.error, answer.error_message))
+        group, wanted = self.config.group, list(partitions)
+
+        async def fetch() -> OffsetFetchResponse:
+            await coordinated_here(self._seam, group, self.caller,
+                                   "create the consumer instance there")  # fmt: skip
+            answer = await self._seam.fetch_offsets(group, wanted, caller=self.caller)
+            if answer.error != ErrorCode.NONE:
+                raise error_for_code(answer.error, answer.error_message)
+            return answer
+
+        try:  # a manual assignment may be the group's first call: it waits for the group
+            answer = await retrying(fetch, _GROUP_RETRY_S)
+        except LogdError as exc:
+            raise from_logd(exc) from None
         out = {TopicPartition(p.topic, p.partition): p.offset for p in answer.partitions
                if p.error == ErrorCode.NONE}  # fmt: skip
         return {tp: out.get(tp, -1) for tp in partitions}

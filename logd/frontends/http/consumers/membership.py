@@ -59,7 +59,7 @@ from partitioning.protocol import (
     encode_subscription,
 )
 
-__all__ = ["GroupMember", "Subscribed"]
+__all__ = ["GroupMember", "Subscribed", "coordinated_here"]
 
 _log = logging.getLogger(__name__)
 _PROTOCOLS: Final = ("range", "roundrobin")
@@ -83,6 +83,19 @@ class Subscribed:
             return self.topics
         regex = self._regex
         return tuple(sorted(n for n in names if regex.fullmatch(n)))
+
+
+async def coordinated_here(seam: BrokerSeam, group_id: str, caller: Caller, advice: str) -> None:
+    """Finds the group's coordinator, as a client does first (it also creates
+    ``__consumer_offsets`` when missing); NotCoordinatorError (with ``advice``) when it is
+    another broker: group calls are not forwarded yet."""
+    (found,) = await seam.find_coordinators([group_id], caller=caller)
+    if found.error is not None:
+        raise found.error
+    if found.node_id != seam.node_id:
+        raise NotCoordinatorError(
+            f"group {group_id!r} is coordinated by broker {found.node_id}: {advice}"
+        )
 
 
 class GroupMember:
@@ -185,15 +198,8 @@ class GroupMember:
         await self._heartbeat()
 
     async def _find_coordinator(self) -> None:
-        """As a client does first (it also creates ``__consumer_offsets`` when missing)."""
-        (found,) = await self._seam.find_coordinators([self.group_id], caller=self._caller)
-        if found.error is not None:
-            raise found.error
-        if found.node_id != self._seam.node_id:
-            raise NotCoordinatorError(
-                f"group {self.group_id!r} is coordinated by broker {found.node_id}: create the"
-                " consumer instance on that broker's HTTP listener"
-            )
+        await coordinated_here(self._seam, self.group_id, self._caller, "create the consumer"
+                               " instance on that broker's HTTP listener")  # fmt: skip
 
     def _lost(self, code: ErrorCode) -> None:
         if code != ErrorCode.REBALANCE_IN_PROGRESS:

@@ -40,7 +40,7 @@ from logd.records.record import Record
 __all__ = ["add_consumer_routes"]
 
 _INSTANCE: Final = "/consumers/{group}/instances/{name}"
-_FORMATS: Final = ("binary", "json")
+_FORMATS: Final = ("binary", "json", "avro", "jsonschema")
 #: auto.offset.reset values, with the old consumer's names Confluent still accepts.
 _RESETS: Final = {"earliest": "earliest", "latest": "latest", "none": "none",
                   "smallest": "earliest", "largest": "latest"}  # fmt: skip
@@ -289,18 +289,25 @@ async def records(request: web.Request) -> web.Response:
     max_bytes = int_param(request, "max_bytes", limit, 1, limit)
     async with instance.lock:
         fetched = await instance.records(timeout_ms, max_bytes, _size)
+    auth = request.headers.get("Authorization")
+
+    async def decode(data: bytes | None, where: str) -> Any:
+        if fmt == "binary":
+            return decode_binary(data)
+        if fmt == "json":
+            return decode_json(data, where)
+        return await ctx.schemas.decode(data, fmt, auth, where)
+
     out = []
     for topic, partition, record in fetched:
         where = f"{topic}-{partition}@{record.offset}"
         item: dict[str, Any] = {
             "topic": topic,
-            "key": decode_binary(record.key) if fmt == "binary" else decode_json(record.key,
-                                                                                 where),
-            "value": decode_binary(record.value) if fmt == "binary" else decode_json(
-                record.value, where),
+            "key": await decode(record.key, where + " key"),
+            "value": await decode(record.value, where + " value"),
             "partition": partition,
             "offset": record.offset,
-        }  # fmt: skip
+        }
         if record.headers:
             item["headers"] = [{"name": k, "value": decode_binary(v)} for k, v in record.headers]
         out.append(item)

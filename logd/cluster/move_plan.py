@@ -1,0 +1,98 @@
+"""The next step of a partition move, decided from the leader's Raft status (issue 23).
+
+A move takes a partition's Raft group from its voters to a *target* set in steps, each
+one safe on its own, so that the leader may crash, lose leadership or restart between any
+two and its successor picks up where the group is (the plan reads only the configuration
+in force and the leader's view of its followers, never a remembered state):
+
+1. joining replicas are added as learners (no voter changes: a simple change);
+2. they catch up (a learner becomes a voter only once it holds every committed entry:
+   ``replication`` refuses the change before that);
+3. a leader that is leaving hands its leadership to a staying voter first (a leader that
+   removes itself would leave the group leaderless for an election timeout);
+4. one configuration change swaps the voters: joint consensus when more than one voter
+   changes (``confchange.apply_changes``), left by the leader on its own once committed;
+5. the group's voters are the target: the move is done (the controller then drops the
+   leaving replicas, whose brokers delete their data).
+
+Pure: no I/O, no clock; owned by nobody (the mover calls :func:`next_step`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Set
+from dataclasses import dataclass
+
+from replication import ConfChange, ConfChangeType, Status
+
+__all__ = ["Step", "StepKind", "bytes_behind", "next_step"]
+
+
+class StepKind(enum.Enum):
+    WAIT = "wait"  # a configuration change in flight, or learners catching up
+    CHANGE = "change"  # propose ``changes``
+    TRANSFER = "transfer"  # hand leadership to ``to``
+    DONE = "done"  # the voters are the target
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    kind: StepKind
+    why: str
+    changes: tuple[ConfChange, ...] = ()
+    to: int | None = None
+
+
+def next_step(status: Status, target: Set[int]) -> Step:
+    """What the leader ``status.id`` does next to move its group's voters to ``target``."""
+    assert target, "a move needs a target"
+    conf = status.conf
+    if status.conf_pending or conf.joint:
+        return Step(StepKind.WAIT, "a configuration change is being committed")
+    voters, learners = conf.voters, conf.learners
+    stray = learners - target
+    if stray:
+        changes = tuple(ConfChange(ConfChangeType.REMOVE, n) for n in sorted(stray))
+        return Step(StepKind.CHANGE, f"drop learners {sorted(stray)}", changes)
+    missing = target - voters - learners
+    if missing:
+        changes = tuple(ConfChange(ConfChangeType.ADD_LEARNER, n) for n in sorted(missing))
+        return Step(StepKind.CHANGE, f"add learners {sorted(missing)}", changes)
+    if voters == target:
+        return Step(StepKind.DONE, "the voters are the target")
+    behind = [n for n in sorted(target - voters) if _match(status, n) < status.commit]
+    if behind:
+        return Step(StepKind.WAIT, f"learners {behind} catching up")
+    if status.id not in target:
+        successor = _successor(status, voters & target)
+        if successor is not None:
+            return Step(StepKind.TRANSFER, f"leader leaves: hand over to {successor}", to=successor)
+    changes = tuple(ConfChange(ConfChangeType.ADD_VOTER, n) for n in sorted(target - voters))
+    changes += tuple(ConfChange(ConfChangeType.REMOVE, n) for n in sorted(voters - target))
+    return Step(StepKind.CHANGE, f"voters {sorted(voters)} -> {sorted(target)}", changes)
+
+
+def bytes_behind(status: Status, target: Set[int]) -> dict[int, int]:
+    """Offsets each joining replica still lacks of the leader's log (its progress)."""
+    return {
+        n: max(0, status.last_offset - _match(status, n))
+        for n in sorted(target - status.conf.voters)
+    }
+
+
+def _match(status: Status, node: int) -> int:
+    pr = status.progress.get(node)
+    return pr.match if pr is not None else -1
+
+
+def _successor(status: Status, candidates: Set[int]) -> int | None:
+    """The staying voter most caught up and heard from lately (None: none is)."""
+    best: tuple[int, int] | None = None
+    for node in candidates:
+        pr = status.progress.get(node)
+        if pr is None or not pr.recent_active:
+            continue
+        if best is None or (pr.match, -node) > (best[0], -best[1]):
+            best = (pr.match, node)
+    return best[1] if best is not None else None
