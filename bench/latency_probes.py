@@ -23,7 +23,8 @@ broker  ``recv``    the produce stream handed a request to the core; ``append`` 
         ``ack``     (RF=3) the leader's driver received a follower's acknowledgement;
         ``commit``  ``Partition.commit``: the high watermark and acks=all answers move;
         ``read``    a fetch read a partition (``woken``: a re-read after it waited);
-        ``answered`` the Fetch handler returned its answer (to gRPC, which sends it).
+        ``answered`` a Fetch answer went to gRPC (the unary handler returned it, or a
+                    FetchStream's ``write`` was called).
 
 Why here and not behind the public client API: this times the client's insides, which
 no user of logd needs to reach (tests/client/test_layout.py names this module as the one
@@ -224,6 +225,12 @@ def install_broker(node_id: int = 0) -> None:
 
         return probe
 
+    def fetch_stream(orig: Any) -> Any:
+        async def probe(self: Any, request: Any, context: Any, *args: Any, **kw: Any) -> Any:
+            return await orig(self, request, _TimedWrites(context), *args, **kw)
+
+        return probe
+
     _wrap(ProduceStream, "_submit", submit, ("self", "request"))
     _wrap(Partition, "append", append, ("self", "batch"))
     _wrap(Log, "append", written, ("self",))
@@ -235,9 +242,25 @@ def install_broker(node_id: int = 0) -> None:
     if "before" not in inspect.signature(fetch_module._read_all).parameters:
         raise RuntimeError("probe fetch._read_all: no 'before' parameter (a re-read)")
     _wrap(BrokerService, "fetch", fetch, ("self", "request"))
+    _wrap(BrokerService, "fetch_stream", fetch_stream, ("self", "request", "context"))
     out = os.environ.get("LOGD_TRACE_DIR")
     if out:
         atexit.register(dump, os.path.join(out, f"node{node_id}.jsonl"))
+
+
+class _TimedWrites:
+    """A servicer context whose ``write`` records ``answered`` as it hands gRPC the message
+    (its completion comes back later, through gRPC's poller thread)."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    async def write(self, message: Any) -> None:
+        EVENTS.append(("answered", id(asyncio.current_task()), _now()))
+        await self._context.write(message)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 def dump(path: str) -> None:

@@ -22,7 +22,7 @@ every process here, so a record's stages join across the client and the brokers 
     fsynced         (RF=1) the leader's fsync covering it returned
     committed       Partition.commit: the high watermark rose past it
     fetch read      a waiting fetch, woken, read it (or a fetch that arrived later did)
-    answer out      the Fetch handler returned the answer holding it (to gRPC)
+    answer out      the answer holding it went to gRPC (FetchStream's write called)
     consumer got    the client's fetcher took that answer
     handed over     consume() returned it to the application
 
