@@ -53,7 +53,20 @@ from bench.harness import percentiles
 from bench.latency_probes import EVENTS, install_client
 from bench.logd_suite import PARTITIONS, LogdCluster, e2e_latency
 
-__all__ = ["STAGES_RF1", "STAGES_RF3", "join", "main", "trace"]
+__all__ = [
+    "STAGES_RF1",
+    "STAGES_RF3",
+    "Broker",
+    "join",
+    "load_brokers",
+    "load_events",
+    "main",
+    "markdown",
+    "quorum_stages",
+    "table",
+    "trace",
+    "wake_split",
+]
 
 RESULTS = Path(__file__).with_name("results")
 STAGES_RF1 = ("taken", "to gRPC", "broker recv", "proposed", "written", "fsynced",
@@ -199,7 +212,7 @@ def _row(
     recv, proposed = leader.proposed.find(name, offset)
     times = [sent, taken, wires.get((name, cid)), recv, proposed, leader.written.find(name, offset)]
     if rf3:
-        times += _quorum(name, offset, leader, brokers)
+        times += quorum_stages(name, offset, leader, brokers)
     else:
         times.append(leader.fsynced.first_past(name, offset))
     times.append(leader.committed.first_past(name, offset))
@@ -212,7 +225,7 @@ def _row(
     return times  # type: ignore[return-value]
 
 
-def _quorum(name: str, offset: int, leader: Broker, brokers: Sequence[Broker]) -> list[Any]:
+def quorum_stages(name: str, offset: int, leader: Broker, brokers: Sequence[Broker]) -> list[Any]:
     """The stages at the follower whose acknowledgement of ``offset`` came first."""
     best: list[Any] = [None] * 4
     for b in brokers:
@@ -278,7 +291,7 @@ def trace(rf: int, seconds: float, rate: int, fsync: str) -> dict[str, Any]:
         with LogdCluster(root, rf, fsync, env=env, module="bench.traced_node") as cluster:
             topic = topic_in_sync(cluster, PARTITIONS, rf)
             lat = e2e_latency(cluster.brokers, topic, "all", 100, rate, seconds, seen=seen)
-        brokers = [Broker(int(p.stem[4:]), _load(p)) for p in (root / "trace").glob("*.jsonl")]
+        brokers = load_brokers(root / "trace")
     stages = STAGES_RF3 if rf > 1 else STAGES_RF1
     rows, missing = join(topic, seen, list(EVENTS), brokers)
     lat.sort()
@@ -289,7 +302,12 @@ def trace(rf: int, seconds: float, rate: int, fsync: str) -> dict[str, Any]:
             "reads": wake_split(topic, seen, brokers)}  # fmt: skip
 
 
-def _load(path: Path) -> list[list[Any]]:
+def load_brokers(trace_dir: Path) -> list[Broker]:
+    """The brokers' events (``node<id>.jsonl`` under ``trace_dir``), indexed."""
+    return [Broker(int(p.stem[4:]), load_events(p)) for p in trace_dir.glob("*.jsonl")]
+
+
+def load_events(path: Path) -> list[list[Any]]:
     with path.open() as f:
         return [json.loads(line) for line in f]
 
