@@ -17,7 +17,7 @@ import pytest
 
 from logd.broker.listeners import LISTENERS
 from logd.client import Admin, NewTopic, Producer, RecordMetadata
-from tests.helpers import free_port, wait_until
+from tests.helpers import free_ports, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -55,10 +55,7 @@ def _listener_flags() -> tuple[list[str], dict[str, int]]:
 
 
 def _three_free_ports() -> int:
-    port = free_port()
-    while any(_taken(port + i) for i in range(3)):
-        port = free_port()
-    return port
+    return free_ports(3)
 
 
 def _node_pids(out: Path) -> dict[int, int]:
@@ -139,17 +136,6 @@ def test_dev_keeps_serving_when_a_node_is_killed(tmp_path: Path) -> None:
             assert "stopped cleanly" in log, log[-2000:]
     finally:
         _kill_all(proc, out)
-
-
-def _taken(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 def _printed_kcat(out: Path) -> tuple[str, str]:
