@@ -138,12 +138,15 @@ def kafka_e2e_latency(
 
 
 def kafka_rows(
-    topic: str, seen: Sequence[tuple[int, int, int, int]], brokers: Sequence[Broker]
+    topic: str,
+    seen: Sequence[tuple[int, int, int, int]],
+    brokers: Sequence[Broker],
+    warm_up_ns: int = WARM_UP_NS,
 ) -> tuple[list[list[int]], int]:
     """Each record's stage times (ns; the producer call, then STAGES_RF1 or STAGES_RF3), and
-    how many could not be joined; the first half second is left out (warm-up)."""
+    how many could not be joined; records sent in the first ``warm_up_ns`` are left out."""
     rows, missing = [], 0
-    start = min((s[2] for s in seen), default=0) + WARM_UP_NS
+    start = min((s[2] for s in seen), default=0) + warm_up_ns
     for partition, offset, sent, handed in seen:
         if sent < start:
             continue
