@@ -168,8 +168,8 @@ def install_broker(node_id: int = 0) -> None:
     def kafka_done(orig: Any) -> Any:
         def probe(self: Any, slot: Any, future: Any, *args: Any, **kwargs: Any) -> None:
             orig(self, slot, future, *args, **kwargs)  # writes the answers now in order
-            if slot.name == "Fetch":
-                EVENTS.append(("answered", id(future), _now()))
+            if slot.name == "Fetch":  # slot.future: the task the fetch ran in
+                EVENTS.append(("answered", id(slot.future), _now()))
 
         return probe
 
