@@ -60,7 +60,14 @@ from bench.latency_trace import (
 )
 from bench.logd_suite import PARTITIONS, LogdCluster, e2e_latency
 
-__all__ = ["STAGES_RF1", "STAGES_RF3", "kafka_e2e_latency", "kafka_rows", "main"]
+__all__ = [
+    "STAGES_RF1",
+    "STAGES_RF3",
+    "kafka_e2e_latency",
+    "kafka_rows",
+    "librdkafka_stages",
+    "main",
+]
 
 RESULTS = Path(__file__).with_name("results")
 STAGES_RF1 = ("broker recv", "proposed", "written", "fsynced", "committed", "fetch read",
@@ -80,13 +87,21 @@ def kafka_e2e_latency(
     producer_config: dict[str, str] | None = None,
     consumer_config: dict[str, str] | None = None,
     seen: list[tuple[int, int, int, int]] | None = None,
+    stats: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[float]:
     """Milliseconds from ``Producer.produce()`` to the consumer's receipt, confluent-kafka;
-    ``seen`` collects ``(partition, offset, sent ns, received ns)`` of every record."""
+    ``seen`` collects ``(partition, offset, sent ns, received ns)`` of every record,
+    ``stats`` librdkafka's statistics (each second; "producer" and "consumer")."""
     ck = pip_import("confluent_kafka", "confluent-kafka")
+    producer_extra: dict[str, Any] = dict(producer_config or {})
+    consumer_extra: dict[str, Any] = dict(consumer_config or {})
+    if stats is not None:
+        for role, config in (("producer", producer_extra), ("consumer", consumer_extra)):
+            config["statistics.interval.ms"] = 1000
+            config["stats_cb"] = _collect(stats.setdefault(role, []))
     consumer = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-e2e",
                             "enable.auto.commit": False, "fetch.wait.max.ms": 100,
-                            "socket.nagle.disable": True, **(consumer_config or {})})  # fmt: skip
+                            "socket.nagle.disable": True, **consumer_extra})  # fmt: skip
     consumer.assign([ck.TopicPartition(topic, p, ck.OFFSET_END) for p in range(PARTITIONS)])
     lat: list[float] = []
     done = threading.Event()
@@ -113,7 +128,7 @@ def kafka_e2e_latency(
     thread.start()
     producer = ck.Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0,
                             "enable.idempotence": True, "socket.nagle.disable": True,
-                            **(producer_config or {})})  # fmt: skip
+                            **producer_extra})  # fmt: skip
     try:
         ready.wait(30)
         time.sleep(1.0)  # the assignment's OFFSET_END resolved (librdkafka looks it up)
@@ -137,6 +152,34 @@ def kafka_e2e_latency(
     return lat
 
 
+def _collect(into: list[dict[str, Any]]) -> Any:
+    return lambda raw: into.append(json.loads(raw))
+
+
+def librdkafka_stages(stats: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """librdkafka's own view of the way (its statistics, microseconds -> ms): per
+    one-second window the p50 and p99 of, at the partition leader's broker, the producer's
+    ``int_latency`` (produce() -> the message in a request), ``outbuf_latency`` (a request
+    waiting to be sent) and ``rtt`` (a request sent -> its answer: the broker's whole
+    part), and the consumer's Fetch ``rtt`` (the long poll included); the median window."""
+    out: dict[str, Any] = {}
+    for role, metrics in (("producer", ("int_latency", "outbuf_latency", "rtt")),
+                          ("consumer", ("rtt",))):  # fmt: skip
+        windows = stats.get(role, [])[1:]  # the first second: connecting
+        for metric in metrics:
+            p50s, p99s = [], []
+            for w in windows:
+                for b in w.get("brokers", {}).values():
+                    h = b.get(metric, {})
+                    if b.get("nodeid", -1) >= 0 and h.get("cnt", 0) > 0:
+                        p50s.append(h["p50"] / 1000)
+                        p99s.append(h["p99"] / 1000)
+            p50 = sorted(p50s)[len(p50s) // 2] if p50s else None
+            p99 = sorted(p99s)[len(p99s) // 2] if p99s else None
+            out[f"{role} {metric}"] = {"p50": p50, "p99": p99}
+    return out
+
+
 def kafka_rows(
     topic: str,
     seen: Sequence[tuple[int, int, int, int]],
@@ -145,7 +188,8 @@ def kafka_rows(
 ) -> tuple[list[list[int]], int]:
     """Each record's stage times (ns; the producer call, then STAGES_RF1 or STAGES_RF3), and
     how many could not be joined; records sent in the first ``warm_up_ns`` are left out."""
-    rows, missing = [], 0
+    rows: list[list[int]] = []
+    missing = 0
     start = min((s[2] for s in seen), default=0) + warm_up_ns
     for partition, offset, sent, handed in seen:
         if sent < start:
@@ -169,12 +213,13 @@ def kafka_rows(
             missing += 1
         else:
             rows.append(times)
-    return rows, missing  # type: ignore[return-value]
+    return rows, missing
 
 
 def _trace(args: argparse.Namespace, producer: dict[str, str], consumer: dict[str, str]) -> Any:
     """One traced confluent-kafka run on probed brokers: the stage table."""
     seen: list[tuple[int, int, int, int]] = []
+    stats: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="logd-kafka-trace-") as tmp:
         root = Path(tmp)
         (root / "trace").mkdir()
@@ -184,7 +229,8 @@ def _trace(args: argparse.Namespace, producer: dict[str, str], consumer: dict[st
             load = os.getloadavg()[0]
             lat = kafka_e2e_latency(",".join(cluster.kafka_addresses), topic, args.rate,
                                     args.seconds, reader=args.reader, producer_config=producer,
-                                    consumer_config=consumer, seen=seen)  # fmt: skip
+                                    consumer_config=consumer, seen=seen,
+                                    stats=stats)  # fmt: skip
         brokers = load_brokers(root / "trace")
     rows, missing = kafka_rows(topic, seen, brokers)
     stages = table(rows, STAGES_RF3 if args.rf > 1 else STAGES_RF1) if rows else []
@@ -199,7 +245,13 @@ def _trace(args: argparse.Namespace, producer: dict[str, str], consumer: dict[st
           f"{reads['woken_p50'] or 0:.2f} ms); by a fetch that came later: "
           f"{1 - reads['woken_share']:.0%} ({reads['late_p50'] or 0:.2f} ms)",
           flush=True)  # fmt: skip
-    return {"rows": [summary], "stages": stages, "reads": reads, "joined": len(rows)}
+    inside = librdkafka_stages(stats)
+    print("\nlibrdkafka's statistics (median one-second window), p50 / p99 ms:")
+    for name, h in inside.items():
+        if h["p50"] is not None:
+            print(f"  {name:<26} {h['p50']:8.3f} / {h['p99']:8.3f}")
+    return {"rows": [summary], "stages": stages, "reads": reads, "joined": len(rows),
+            "librdkafka": inside}  # fmt: skip
 
 
 def _summary(lat: list[float]) -> dict[str, Any]:
