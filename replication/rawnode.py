@@ -127,6 +127,12 @@ class RawNode:
         self._raft.wake()
         self._raft.require_leader().transfer(to)
 
+    def throttle(self, to: int, rate: int) -> None:
+        """Send learner ``to`` at most ``rate`` data bytes a tick (0: no limit; leader
+        only, for this term: a new leader sends at full speed until told again). A voter
+        is never held back; the limit starts applying again if ``to`` becomes a learner."""
+        self._raft.require_leader().throttle(to, rate)
+
     def report_snapshot(self, to: int, *, success: bool) -> None:
         """The driver finished (or failed) sending a SnapshotRequest to ``to``."""
         self._raft.wake()

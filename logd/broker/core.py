@@ -28,6 +28,7 @@ from logd.broker.admin import TopicAdmin
 from logd.broker.api import (
     NO_LEADER,
     Acks,
+    BrokerDecommission,
     ClusterDescription,
     ClusterMetadata,
     EpochEndQuery,
@@ -50,6 +51,7 @@ from logd.broker.api import (
     TopicResult,
 )
 from logd.broker.config import BrokerConfig
+from logd.broker.decommission import Decommissions
 from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.health import BrokerHealth, assess_health
 from logd.broker.moves import PartitionMoves
@@ -117,6 +119,7 @@ class BrokerCore:
         self.leadership = leadership
         self.admin = TopicAdmin(config, store, replicas)
         self.moves = PartitionMoves(store)
+        self.decommissions = Decommissions(store, self.moves)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
         self._draining = False
@@ -447,15 +450,33 @@ class BrokerCore:
             return LeadershipResult(error=error)
         return await self.leadership.transfer(topic, partition, target, timeout_ms)
 
-    async def move_partition(self, topic: str, partition: int, to: Sequence[int]) -> None:
+    async def move_partition(
+        self, topic: str, partition: int, to: Sequence[int], throttle: int = 0
+    ) -> None:
         """Start moving ``topic-partition`` to the brokers ``to`` (``broker.moves``)."""
-        await self.moves.move(topic, partition, to)
+        await self.moves.move(topic, partition, to, throttle)
 
     async def cancel_move(self, topic: str, partition: int) -> None:
         await self.moves.cancel(topic, partition)
 
     def list_moves(self, topics: Sequence[str] = ()) -> list[PartitionMove]:
         return self.moves.list(topics)
+
+    async def decommission_broker(self, node: int, *, recommission: bool = False) -> None:
+        """Drain broker ``node`` (or stop draining it): ``broker.decommission``."""
+        if recommission:
+            await self.decommissions.recommission(node)
+        else:
+            await self.decommissions.decommission(node)
+
+    async def balance_partitions(
+        self, throttle: int = 0, max_moves: int = 0
+    ) -> list[PartitionMove]:
+        """Even out the replicas over the brokers (``broker.moves``)."""
+        return await self.moves.balance(throttle, max_moves)
+
+    def list_decommissions(self) -> list[BrokerDecommission]:
+        return self.decommissions.list()
 
     async def describe_cluster(self) -> ClusterDescription:
         return ClusterDescription(

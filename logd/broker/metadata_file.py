@@ -122,6 +122,9 @@ class FileMetadataStore:
             await self._commit({**self._topics, record.name: record})
             await self._publish(None, record)
 
+    async def set_draining(self, node_id: int, draining: bool) -> None:
+        raise InvalidRequestError("a single broker cannot be decommissioned: nowhere to move to")
+
     async def update_topic(self, name: str, change: Callable[[TopicRecord], TopicRecord]) -> None:
         async with self._lock:
             before = self._topics.get(name)

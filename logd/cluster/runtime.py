@@ -30,6 +30,7 @@ from typing import Final
 
 from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
+from logd.cluster.drainer import Drainer
 from logd.cluster.driver import DriverSettings, RaftDriver
 from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.hosted import HostedPartition, LeadershipAnnouncer
@@ -128,9 +129,15 @@ class ClusterRuntime:
         )
         #: Runs the Raft side of the partition moves led here (issue 23).
         self.mover = PartitionMover(
-            lambda: list(self._led.values()), lambda: self.store, self.driver.touched
+            lambda: list(self._led.values()),
+            lambda: self.store,
+            self.driver.touched,
+            tick_s=config.raft_tick_ms / 1000,
         )
         self._moving: asyncio.Task[None] | None = None
+        #: Starts the moves that drain decommissioned brokers (on the controller leader).
+        self.drainer = Drainer(lambda: self.store)
+        self._draining: asyncio.Task[None] | None = None
         #: What the internal service's front end hands its calls to.
         self.handler = ClusterHandler(
             self.driver.receive,
@@ -199,6 +206,9 @@ class ClusterRuntime:
         self._moving = asyncio.get_running_loop().create_task(
             self.mover.run_forever(), name="partition-mover"
         )
+        self._draining = asyncio.get_running_loop().create_task(
+            self.drainer.run_forever(), name="broker-drainer"
+        )
         return store
 
     async def _relieve_forever(self) -> None:
@@ -241,7 +251,7 @@ class ClusterRuntime:
         _log.warning("some partitions did not settle within %.0f s", timeout_s)
 
     async def close(self) -> None:
-        for task in (self._relief, self._moving):
+        for task in (self._relief, self._moving, self._draining):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -335,6 +345,9 @@ class ClusterRuntime:
         tp = TopicPartition(*replica.key)
         if leading:
             self._led[tp] = replica
+            # A new leader of a moving partition throttles its joining learners now,
+            # before its probes find where their logs end (not at the mover's next round).
+            self.mover.throttle(replica)
         else:
             self._led.pop(tp, None)
 

@@ -79,6 +79,8 @@ class BrokerMeta:
     #: The advertised addresses of its other listeners (Kafka's broker registration lists
     #: every listener the same way), sorted by name.
     endpoints: tuple[Endpoint, ...] = ()
+    #: Being decommissioned (issue 23): its replicas move away; nothing new lands on it.
+    draining: bool = False
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)

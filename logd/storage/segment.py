@@ -554,21 +554,29 @@ class Segment:
     # -- truncation and recovery ---------------------------------------------------------
 
     def truncate_to(self, offset: int) -> int:
-        """Drop every batch whose last offset is ≥ ``offset``; the segment becomes ACTIVE.
+        """Drop every batch whose last offset is ≥ ``offset``; the segment becomes ACTIVE
+        and ends at ``offset`` -- or at the base of the batch holding it -- even when the
+        cleaner removed the offsets just before (the next batch goes there, as Kafka's
+        ``truncateTo`` sets the log end to its target; after a crash the tail is learnt
+        from the batches again, a shorter log that its leader fills in).
 
         Returns the bytes removed.
         """
         offsets, times = self._indexes()
         found = self.locate(offset, cutting=True)
         removed = 0
+        end = offset
         if found is not None:
             position, base = found
             os.ftruncate(self._fd, position)
             removed, self.size = self.size - position, position
             offsets.truncate_to_position(position)
             times.truncate_to_offset(base)
+            end = min(base, offset)
         last = offsets.last()
         self._learn_tail(last[1] if last is not None else 0, times.last())
+        self.next_offset = max(self.next_offset or 0, end)
+        self.upper_offset = None  # the last segment now: it may grow past its old bound
         if self._verified.position > self.size:
             assert self.next_offset is not None
             self._verified = Tail(self.size, self.next_offset - 1, -1)

@@ -84,6 +84,21 @@ class LogAdminStub:
                 request_serializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesRequest.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesResponse.FromString,
                 _registered_method=True)
+        self.DecommissionBroker = channel.unary_unary(
+                '/logd.v1.LogAdmin/DecommissionBroker',
+                request_serializer=logd_dot_v1_dot_admin__pb2.DecommissionBrokerRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.DecommissionBrokerResponse.FromString,
+                _registered_method=True)
+        self.ListDecommissions = channel.unary_unary(
+                '/logd.v1.LogAdmin/ListDecommissions',
+                request_serializer=logd_dot_v1_dot_admin__pb2.ListDecommissionsRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.ListDecommissionsResponse.FromString,
+                _registered_method=True)
+        self.BalancePartitions = channel.unary_unary(
+                '/logd.v1.LogAdmin/BalancePartitions',
+                request_serializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsResponse.FromString,
+                _registered_method=True)
 
 
 class LogAdminServicer:
@@ -157,6 +172,31 @@ class LogAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DecommissionBroker(self, request, context):
+        """Decommission a broker: every replica it hosts moves to the other brokers, a few
+        partitions at a time (issue 23; `rpk redpanda admin brokers decommission`). Refused when
+        the others could not hold a partition's replication factor. Or recommission it: the
+        drain stops and the moves off it in progress are cancelled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDecommissions(self, request, context):
+        """The brokers being decommissioned and what they still host.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BalancePartitions(self, request, context):
+        """Even out the replicas over the live brokers not being decommissioned (a new broker
+        takes its share): starts the moves that do it, answers with them (issue 23).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +249,21 @@ def add_LogAdminServicer_to_server(servicer, server):
                     servicer.ListPartitionMoves,
                     request_deserializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesRequest.FromString,
                     response_serializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesResponse.SerializeToString,
+            ),
+            'DecommissionBroker': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecommissionBroker,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.DecommissionBrokerRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.DecommissionBrokerResponse.SerializeToString,
+            ),
+            'ListDecommissions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDecommissions,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.ListDecommissionsRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.ListDecommissionsResponse.SerializeToString,
+            ),
+            'BalancePartitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.BalancePartitions,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -481,6 +536,87 @@ class LogAdmin:
             '/logd.v1.LogAdmin/ListPartitionMoves',
             logd_dot_v1_dot_admin__pb2.ListPartitionMovesRequest.SerializeToString,
             logd_dot_v1_dot_admin__pb2.ListPartitionMovesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecommissionBroker(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/DecommissionBroker',
+            logd_dot_v1_dot_admin__pb2.DecommissionBrokerRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.DecommissionBrokerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDecommissions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/ListDecommissions',
+            logd_dot_v1_dot_admin__pb2.ListDecommissionsRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.ListDecommissionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BalancePartitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/BalancePartitions',
+            logd_dot_v1_dot_admin__pb2.BalancePartitionsRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.BalancePartitionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,7 +4,6 @@ over first, one joint change, done when the voters are the target."""
 
 from __future__ import annotations
 
-from logd.broker.moves import moved_to
 from logd.cluster.move_plan import StepKind, next_step
 from logd.cluster.mover import completed
 from logd.metadata.store import PartitionAssignment, TopicRecord
@@ -54,10 +53,10 @@ def test_done_when_the_voters_are_the_target_and_waits_while_joint() -> None:
 
 
 def test_completion_applies_only_to_the_move_it_saw() -> None:
-    moving = moved_to(PartitionAssignment(0, (1, 2, 3), 1, 0, (1, 2, 3)), (2, 3, 4))
+    moving = PartitionAssignment(0, (1, 2, 3), 1, 0, (1, 2, 3)).moving_to((2, 3, 4))
     assert (moving.replicas, moving.adding, moving.removing) == ((2, 3, 4, 1), (4,), (1,))
     record = TopicRecord("t", "id", (moving,))
     done = completed(record, 0, moving)
     assert done.partitions[0].replicas == (2, 3, 4) and not done.partitions[0].moving
-    other = moved_to(PartitionAssignment(0, (1, 2, 3), 1, 0, (1, 2, 3)), (1, 2, 4))
+    other = PartitionAssignment(0, (1, 2, 3), 1, 0, (1, 2, 3)).moving_to((1, 2, 4))
     assert completed(record, 0, other) is record

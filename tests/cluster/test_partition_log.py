@@ -11,6 +11,7 @@ from logd.records.builder import BatchBuilder, build_value_batch
 from logd.records.decoder import decode_records
 from logd.storage import Log
 from logd.storage.cleaner import clean_log
+from logd.storage.rewrite import empty_batch
 from replication import (
     ConfState,
     Entry,
@@ -240,3 +241,31 @@ def test_offsets_the_cleaner_removed_go_to_followers_as_empty_batches_one_per_te
     assert values == [b"2", b"2", b"1"]  # one segment here: one read
     first = leader.entries(2, 6, 1 << 20)[0]  # from inside the gap too
     assert (first.base_offset, first.last_offset, first.term) == (2, 2, 1)
+
+
+def test_a_cut_right_after_offsets_the_cleaner_removed_takes_the_new_leaders_entry(
+    tmp_path: Path,
+) -> None:
+    """Issue 24, the fault run's ``PartitionLog.append`` assertion (seed 3, a compacted
+    topic): a follower's sealed segment ends with an empty batch its leader sent for
+    cleaned offsets; its own cleaner drops it; a new leader's entry then conflicts with the
+    first uncommitted one, right after. The cut must leave the log ending there, so the
+    Ready's entry is appended (it ended below the hole, and the write asserted)."""
+    follower = _open(tmp_path / "follower-0")
+    follower.write(
+        _ready(
+            [
+                Entry(1, 0, 0, EntryKind.LEADER_CHANGE, b""),
+                Entry(1, 1, 2, EntryKind.NORMAL, empty_batch(1, 2, 1)),
+            ]
+        )
+    )
+    follower.log.roll()
+    follower.write(_ready([Entry(1, 3, 3, EntryKind.NORMAL, _keyed(3, 1, (b"a", b"1")))]))
+    follower.log.flush()
+    clean_log(follower.log, map_bytes=1 << 20, now_ms=1_000)  # the empty batch goes
+    new = Entry(2, 3, 3, EntryKind.NORMAL, _keyed(3, 2, (b"a", b"2")))
+    follower.write(_ready([new], truncate_to=3))
+    assert (follower.last_offset(), follower.term_at(3)) == (3, 2)
+    (got,) = follower.entries(3, 3, 1 << 20)
+    assert (got.base_offset, got.term, bytes(got.data)) == (3, 2, bytes(new.data))

@@ -16,7 +16,10 @@ from logd.errors import (
 )
 from logd.records.header import parse_header
 from logd.storage import Log, LogConfig
+from logd.storage.cleaner import clean_log
+from logd.storage.rewrite import empty_batch
 from tests.storage.batches import BASE_TS, make_batch, stamped
+from tests.storage.compaction import keyed_batch
 
 SMALL = LogConfig(segment_bytes=1500, index_interval_bytes=250)
 
@@ -251,6 +254,36 @@ def test_truncate_to_drops_batches_across_segments(tmp_path: Path, clock: Manual
     assert info.first_offset == 22 and log.epoch_at(22) == 3
     log.truncate_to(10**6)  # past the end: nothing happens
     assert log.log_end_offset == 24
+
+
+def test_truncate_to_the_end_of_a_cleaned_hole_ends_the_log_at_the_offset(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Issue 24 (the fault run's ``PartitionLog.append`` assertion, seed 3): a follower's
+    last sealed segment ends with offsets its cleaner removed (here the empty batch a
+    leader sent for offsets its own cleaner removed), and Raft cuts at the first
+    uncommitted entry, right after them. The log must end at that offset -- the next
+    entry goes there -- not after the last batch still stored."""
+    config = LogConfig(cleanup_policy="compact", segment_bytes=4096, index_interval_bytes=256)
+    log = open_log(tmp_path, clock, config)
+    log.append_replicated(stamped(keyed_batch([(b"a", b"1")]), 0, 1))
+    log.append_replicated(empty_batch(1, 2, 1))  # offsets 1..2 were cleaned on the leader
+    log.roll()
+    log.append_replicated(stamped(keyed_batch([(b"b", b"1")]), 3, 1))  # uncommitted
+    log.flush()
+    clean_log(log, map_bytes=1 << 20, now_ms=clock.now_ms())
+    assert [parse_header(b).base_offset for b in read_all(log)] == [0, 3]  # 1..2: a hole
+    log.truncate_to(3)  # a new leader's entry 3 conflicts
+    assert log.log_end_offset == 3
+    info = log.append_replicated(stamped(keyed_batch([(b"c", b"2")]), 3, 2))
+    assert (info.first_offset, log.log_end_offset, log.epoch_at(3)) == (3, 4, 2)
+    assert [parse_header(b).base_offset for b in read_all(log)] == [0, 3]
+    log.append_replicated(stamped(keyed_batch([(b"d", b"2")]), 4, 2))
+    log.close()
+    reopened = open_log(tmp_path, clock, config)
+    assert reopened.log_end_offset == 5
+    assert [parse_header(b).base_offset for b in read_all(reopened)] == [0, 3, 4]
+    reopened.close()
 
 
 def test_truncate_to_the_log_start_empties_the_log(tmp_path: Path, clock: ManualClock) -> None:

@@ -194,6 +194,9 @@ class ControllerStore:
     async def write_security(self, changes: Sequence[SecurityChange]) -> None:
         await self.writes.write_security(changes)
 
+    async def set_draining(self, node_id: int, draining: bool) -> None:
+        await self.writes.set_draining(node_id, draining)
+
     @property
     def security(self) -> SecurityImage:
         return self.view.security

@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from logd.broker.api import PartitionMove
 from logd.broker.seam import BrokerSeam
 from logd.errors import LogdError
 from logd.frontends.grpc import convert
@@ -152,6 +153,9 @@ class AdminService:
             ),
             "MovePartition": (self.move_partition, admin_pb2.MovePartitionRequest),
             "ListPartitionMoves": (self.list_moves, admin_pb2.ListPartitionMovesRequest),
+            "DecommissionBroker": (self.decommission, admin_pb2.DecommissionBrokerRequest),
+            "ListDecommissions": (self.list_decommissions, admin_pb2.ListDecommissionsRequest),
+            "BalancePartitions": (self.balance, admin_pb2.BalancePartitionsRequest),
         }
         return service_handler(
             ADMIN_SERVICE,
@@ -235,24 +239,61 @@ class AdminService:
                 )
             else:
                 await self._broker.move_partition(
-                    request.topic, request.partition, list(request.to), caller=caller_of(context)
+                    request.topic,
+                    request.partition,
+                    list(request.to),
+                    throttle=request.throttle,
+                    caller=caller_of(context),
                 )
         except LogdError as exc:
             return admin_pb2.MovePartitionResponse(error=error_proto(exc))
         return admin_pb2.MovePartitionResponse()
 
+    async def decommission(
+        self, request: admin_pb2.DecommissionBrokerRequest, context: _Ctx
+    ) -> Any:
+        try:
+            await self._broker.decommission_broker(
+                request.node_id, recommission=request.recommission, caller=caller_of(context)
+            )
+        except LogdError as exc:
+            return admin_pb2.DecommissionBrokerResponse(error=error_proto(exc))
+        return admin_pb2.DecommissionBrokerResponse()
+
+    async def list_decommissions(
+        self, request: admin_pb2.ListDecommissionsRequest, context: _Ctx
+    ) -> Any:
+        brokers = self._broker.list_decommissions(caller=caller_of(context))
+        return admin_pb2.ListDecommissionsResponse(
+            brokers=[
+                admin_pb2.BrokerDecommission(
+                    node_id=b.node_id, replicas=b.replicas, moving=b.moving
+                )
+                for b in brokers
+            ]
+        )
+
     async def list_moves(self, request: admin_pb2.ListPartitionMovesRequest, context: _Ctx) -> Any:
         convert.check_count("topics", len(request.topics))
         moves = self._broker.list_moves(list(request.topics), caller=caller_of(context))
-        return admin_pb2.ListPartitionMovesResponse(
-            moves=[
-                admin_pb2.PartitionMoveStatus(
-                    topic=m.topic,
-                    partition=m.partition,
-                    replicas=list(m.replicas),
-                    adding=list(m.adding),
-                    removing=list(m.removing),
-                )
-                for m in moves
-            ]
-        )
+        return admin_pb2.ListPartitionMovesResponse(moves=[_move_status(m) for m in moves])
+
+    async def balance(self, request: admin_pb2.BalancePartitionsRequest, context: _Ctx) -> Any:
+        try:
+            moves = await self._broker.balance_partitions(
+                request.throttle, request.max_moves, caller=caller_of(context)
+            )
+        except LogdError as exc:
+            return admin_pb2.BalancePartitionsResponse(error=error_proto(exc))
+        return admin_pb2.BalancePartitionsResponse(moves=[_move_status(m) for m in moves])
+
+
+def _move_status(m: PartitionMove) -> admin_pb2.PartitionMoveStatus:
+    return admin_pb2.PartitionMoveStatus(
+        topic=m.topic,
+        partition=m.partition,
+        replicas=list(m.replicas),
+        adding=list(m.adding),
+        removing=list(m.removing),
+        throttle=m.throttle,
+    )

@@ -59,7 +59,7 @@ def embedded_format(content_type: str) -> str:
             415,
             415,
             f"HTTP 415 Unsupported Media Type: {content_type or 'no Content-Type'} (use "
-            "application/vnd.kafka.{binary,json,avro,jsonschema}.v2+json)",
+            "application/vnd.kafka.{binary,json,avro,jsonschema,protobuf}.v2+json)",
         )
     return match.group(1)
 

@@ -8,11 +8,12 @@ the listener's ``http.producer.acks`` (``all`` by default: an offset is only ans
 the record is committed). ``headers`` (not in Confluent's v2, which has none) takes v3's
 form: ``[{"name": "h", "value": "<base64>"}]``.
 
-The ``avro`` and ``jsonschema`` formats take each side's schema by value (``key_schema``,
-``value_schema``: registered under ``{topic}-key`` / ``{topic}-value``, TopicNameStrategy)
-or by id (``key_schema_id``, ``value_schema_id``), and write Confluent's wire format
-(``schemas/``); the answer names the ids. Keys or values without a schema: 422/42201
-(keys), 42202 (values). ``protobuf`` answers 415.
+The ``avro``, ``jsonschema`` and ``protobuf`` formats take each side's schema by value
+(``key_schema``, ``value_schema``: registered under ``{topic}-key`` / ``{topic}-value``,
+TopicNameStrategy) or by id (``key_schema_id``, ``value_schema_id``), and write Confluent's
+wire format (``schemas/``); the answer names the ids. Keys or values without a schema: 422/42201
+(keys), 42202 (values). A schema by id may have references (resolved through the
+registry); ``protobuf`` writes the schema's first message.
 
 Whole-request failures answer Confluent's error body: 415 (content type), 400 (not JSON),
 422 (shape; 42203 a key or value that is not of the format or does not fit its schema),
@@ -142,9 +143,6 @@ def _offsets(deliveries: Sequence[Delivery], topic: str) -> list[dict[str, Any]]
 async def _produce(request: web.Request, partition: int | None) -> web.Response:
     ctx = context(request)
     fmt = embedded_format(request.content_type)
-    if fmt == "protobuf":
-        raise RestError(415, 415, "the protobuf embedded format is not served yet: use avro,"
-                        " jsonschema, json or binary")  # fmt: skip
     body = await read_json(request, ctx.settings.request_timeout_ms)
     topic = request.match_info["topic"]
     ids: tuple[int | None, int | None] = (None, None)

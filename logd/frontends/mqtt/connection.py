@@ -443,7 +443,13 @@ class MqttConnection:
             props = Properties(reason_string=pending.message[:200])
         if pending.qos == 1:
             self._unacked_in -= 1
-            self._send(PubAck(pending.packet_id, reason, props))
+            if reason is ReasonCode.SUCCESS:
+                # One per message: PUBACK's four bytes (a 5.0 success may omit its reason
+                # code, [MQTT-3.4.2-1]), without a packet object and its encoder.
+                packet_id = pending.packet_id
+                self._out += bytes((0x40, 2, packet_id >> 8, packet_id & 0xFF))
+            else:
+                self._send(PubAck(pending.packet_id, reason, props))
             return
         event = QosEvent.STORE_FAILED if reason.is_error else QosEvent.STORED
         after = transition(INBOUND_QOS2, self._qos2[pending.packet_id], event)

@@ -23,7 +23,12 @@ from __future__ import annotations
 
 import enum
 
-from logd.frontends.mqtt.codec import decode_body, decode_publish, fixed_flags_ok
+from logd.frontends.mqtt.codec import (
+    decode_body,
+    decode_publish,
+    decode_publish_plain,
+    fixed_flags_ok,
+)
 from logd.frontends.mqtt.errors import MqttError, malformed, protocol_error
 from logd.frontends.mqtt.packets import MQTT_5, Packet, PacketType
 from logd.frontends.mqtt.reasons import ReasonCode
@@ -95,9 +100,12 @@ class PacketReader:
         body_start = start + 1 + varint_size
         if ptype == PacketType.PUBLISH:
             # The hot path: read the body where it lies (no copy of it but the payload's).
-            packet: Packet = decode_publish(
-                Reader(buf, "PUBLISH", body_start, start + size), flags, self.version
-            )
+            end = start + size
+            plain = decode_publish_plain(buf, body_start, end, flags, self.version)
+            packet: Packet = (
+                plain if plain is not None
+                else decode_publish(Reader(buf, "PUBLISH", body_start, end), flags, self.version)
+            )  # fmt: skip
         else:
             packet = decode_body(ptype, flags, bytes(buf[body_start : start + size]), self.version)
         self._start = start + size

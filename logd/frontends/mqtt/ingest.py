@@ -11,8 +11,9 @@ thousand devices publishing at once cost one append and one fsync round, not a t
 Partitions: a keyed record goes to ``partition_for(key, n)`` (DESIGN.md "Partitioning");
 an unkeyed one to the topic's sticky partition, which moves on after each batch (KIP-480).
 A topic not known yet (or created on first use) holds its publishes, in order, until its
-metadata is in. Per record: the payload, the key and the headers are the only objects made
-beyond the batch's own parts.
+metadata is in. Per record: the payload and the key are the only objects made beyond the
+batch's own parts; headers come encoded (:func:`~logd.records.record.encode_headers`'s
+bytes), so a caller whose records repeat theirs encodes them once.
 
 Bounds: at most ``max_inflight_bytes`` of batches produced and not yet answered, and a few
 thousand publishes waiting for a topic's metadata; past either :attr:`Ingest.congested` is
@@ -27,7 +28,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,7 +38,6 @@ from logd.errors import ErrorCode, LogdError, UnknownTopicOrPartitionError
 from logd.frontends.mqtt.access import LogAccess, TopicInfo
 from logd.frontends.mqtt.reasons import ReasonCode
 from logd.records.builder import BatchBuilder
-from logd.records.record import Header
 from partitioning.keys import partition_for
 
 __all__ = ["Ingest", "Waiter", "reason_for"]
@@ -97,7 +97,7 @@ class _Open:
 class _Held:
     key: bytes | None
     payload: bytes | None
-    headers: Sequence[Header]
+    headers: bytes
     timestamp: int
     waiter: Waiter | None
     packet_id: int
@@ -143,14 +143,14 @@ class Ingest:
         topic: str,
         key: bytes | None,
         payload: bytes | None,
-        headers: Sequence[Header],
+        headers: bytes,
         caller: Caller,
         waiter: Waiter | None = None,
         packet_id: int = 0,
         qos: int = 0,
     ) -> None:
         """Store one record (``waiter`` told when a QoS 1/2 one is stored); a None payload
-        is a tombstone."""
+        is a tombstone; ``headers`` encoded (:func:`~logd.records.record.encode_headers`)."""
         held = self._held.get(topic)
         info = self._access.cached(topic) if held is None else None
         timestamp = self._wall_ms()
@@ -165,7 +165,7 @@ class Ingest:
         info: TopicInfo,
         key: bytes | None,
         payload: bytes | None,
-        headers: Sequence[Header],
+        headers: bytes,
         timestamp: int,
         caller: Caller,
         waiter: Waiter | None,
@@ -186,7 +186,7 @@ class Ingest:
         elif batch.builder.size_in_bytes + len(payload or b"") > _BATCH_BYTES_MAX:
             self._produce(slot, self._open.pop(slot))
             batch = self._open[slot] = _Open()
-        batch.builder.append(timestamp, key, payload, headers)
+        batch.builder.append_encoded(timestamp, key, payload, headers)
         if waiter is not None:
             batch.waiters.append((waiter, packet_id, qos))
         if not self._flush_scheduled:

@@ -166,6 +166,20 @@ class Nemesis:
             elif self.rng.random() < 0.7:
                 self.promotions.append((now + self.rng.randint(3, 20), node_id))  # retry
 
+    def _throttle(self) -> bool:
+        """Throttle a member's catch-up (binding only while it is a learner), or lift it.
+        A rate of at least one proposal's data a tick: the liveness bounds allow a round
+        trip per offset, and a throttle lower than the traffic would never catch up."""
+        leader = self.sim.leader()
+        if leader is None:
+            return False
+        raw = self._raw(leader)
+        members = sorted(raw.conf.learners) or sorted(raw.conf.members() - {leader.id})
+        if not members:
+            return False
+        rate = self.rng.choice([0, 16, 64])
+        return self._try(lambda: raw.throttle(self.rng.choice(members), rate))
+
     def _promote(self) -> bool:
         leader = self.sim.leader()
         if leader is None:

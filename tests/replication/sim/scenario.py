@@ -28,6 +28,7 @@ FAULTS: dict[str, int] = {
     "remove": 2,  # membership: a voter or learner leaves (maybe the leader)
     "joint": 2,  # membership: joint consensus (promote + remove, or demote)
     "compact": 2,  # snapshot + compaction (controller) or retention (partition)
+    "throttle": 2,  # the leader throttles (or stops throttling) a learner (a move's catch-up)
 }
 
 
