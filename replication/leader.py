@@ -109,7 +109,7 @@ class LeaderState:
                 self._bcast_heartbeat(quiesce=True)
                 raft.quiesced = True
                 raft.quiesces += 1
-                self._mark_active()
+                self.mark_active()
             else:
                 self._bcast_heartbeat()
             return True
@@ -142,9 +142,18 @@ class LeaderState:
         says nothing about them: give them a full election timeout to answer before
         check-quorum counts them, and heartbeat at the next tick."""
         self.heartbeat_elapsed = self.raft.cfg.heartbeat_ticks - 1
-        self._mark_active()
+        self.mark_active()
 
-    def _mark_active(self) -> None:
+    def heard_from(self, peers: frozenset[int]) -> None:
+        """``RawNode.heard_from``: these followers count as active in this window."""
+        for node in peers:
+            pr = self.progress.get(node)
+            if pr is not None:
+                pr.recent_active = True
+
+    def mark_active(self) -> None:
+        """Every follower counts as heard from unless the failure detector says it is
+        down (after quiescence, when nothing was heard because nothing was sent)."""
         down = self.raft.down_peers
         for node, pr in self.progress.items():
             pr.recent_active = node not in down

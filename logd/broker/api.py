@@ -16,6 +16,7 @@ from logd.errors import LogdError
 from logd.metadata.types import (
     NO_LEADER,
     BrokerMeta,
+    ControllerQuorum,
     Endpoint,
     LeaderHint,
     LeadershipResult,
@@ -31,6 +32,7 @@ __all__ = [
     "ClusterDescription",
     "ClusterMetadata",
     "ConfigEntry",
+    "ControllerQuorum",
     "Endpoint",
     "EpochEndQuery",
     "EpochEndResult",

@@ -42,6 +42,7 @@ from logd.broker.api import (
     BrokerDecommission,
     ClusterDescription,
     ClusterMetadata,
+    ControllerQuorum,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -480,6 +481,17 @@ class BrokerSeam:
         """Start the moves that even out the replicas over the brokers (issue 23)."""
         self.admit(caller, "cluster_admin", ())
         return await self._core.balance_partitions(throttle, max_moves)
+
+    async def alter_controller_voters(
+        self, add: int = -1, remove: int = -1, *, caller: Caller = ANONYMOUS
+    ) -> None:
+        """Add a broker to the controller quorum and/or remove one (issue 23)."""
+        self.admit(caller, "cluster_admin", ())
+        await self._core.alter_controller_voters(add, remove)
+
+    def describe_quorum(self, *, caller: Caller = ANONYMOUS) -> ControllerQuorum:
+        self.admit(caller, "describe_cluster", ())
+        return self._core.describe_quorum()
 
     def list_decommissions(self, *, caller: Caller = ANONYMOUS) -> list[BrokerDecommission]:
         self.admit(caller, "describe_cluster", ())

@@ -31,6 +31,7 @@ __all__ = [
     "ClusterMetadata",
     "ConfigEntry",
     "ConsumerRecord",
+    "ControllerQuorum",
     "DeliveryCallback",
     "Header",
     "NewTopic",
@@ -253,6 +254,18 @@ class PartitionLeader:
     partition: int
     leader: int
     leader_epoch: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ControllerQuorum:
+    """The controller quorum (``Admin.describe_controller_quorum``): its leader (-1: none
+    known), the voters and learners of the metadata group now, and the voters it is
+    changing to (= ``voters``: no change in progress)."""
+
+    leader_id: int
+    voters: tuple[int, ...]
+    learners: tuple[int, ...]
+    target: tuple[int, ...]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

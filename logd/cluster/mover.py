@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from logd.cluster.driver import RaftGroup
+from logd.cluster.group import RaftGroup
 from logd.cluster.move_plan import StepKind, next_step
 from logd.cluster.replicated import PartitionReplica
 from logd.errors import LogdError

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from logd.errors import InvalidTopicError
-from logd.metadata.types import NO_LEADER, BrokerMeta, LeaderHint
+from logd.metadata.types import NO_LEADER, BrokerMeta, ControllerQuorum, LeaderHint
 
 __all__ = [
     "METADATA_TOPIC",
@@ -200,6 +200,14 @@ class MetadataStore(Protocol):
 
     async def delete_topic(self, name: str) -> None:
         """Remove a topic; UnknownTopicOrPartitionError if there is none of that name."""
+        ...
+
+    def quorum(self) -> ControllerQuorum:
+        """The controller quorum as this broker sees it (issue 23)."""
+        ...
+
+    async def set_controller_voters(self, voters: Sequence[int]) -> None:
+        """The controller quorum to change to (issue 23); a store of one broker refuses."""
         ...
 
     async def set_draining(self, node_id: int, draining: bool) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "UNKNOWN_STORAGE",
     "BrokerMeta",
     "BrokerStorage",
+    "ControllerQuorum",
     "HostPort",
     "LeaderHint",
     "LeadershipResult",
@@ -84,6 +85,17 @@ class BrokerMeta:
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ControllerQuorum:
+    """The controller quorum (issue 23): its leader (-1: none known), the metadata group's
+    voters and learners now, and the voters it is changing to (= ``voters``: no change)."""
+
+    leader_id: int
+    voters: tuple[int, ...]
+    learners: tuple[int, ...]
+    target: tuple[int, ...]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

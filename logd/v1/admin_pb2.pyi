@@ -331,3 +331,35 @@ class BalancePartitionsResponse(_message.Message):
     error: _common_pb2.Error
     moves: _containers.RepeatedCompositeFieldContainer[PartitionMoveStatus]
     def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., moves: _Optional[_Iterable[_Union[PartitionMoveStatus, _Mapping]]] = ...) -> None: ...
+
+class AlterControllerVotersRequest(_message.Message):
+    __slots__ = ("add", "remove")
+    ADD_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_FIELD_NUMBER: _ClassVar[int]
+    add: int
+    remove: int
+    def __init__(self, add: _Optional[int] = ..., remove: _Optional[int] = ...) -> None: ...
+
+class AlterControllerVotersResponse(_message.Message):
+    __slots__ = ("error",)
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    error: _common_pb2.Error
+    def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ...) -> None: ...
+
+class DescribeControllerQuorumRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeControllerQuorumResponse(_message.Message):
+    __slots__ = ("error", "leader_id", "voters", "learners", "target")
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    VOTERS_FIELD_NUMBER: _ClassVar[int]
+    LEARNERS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    error: _common_pb2.Error
+    leader_id: int
+    voters: _containers.RepeatedScalarFieldContainer[int]
+    learners: _containers.RepeatedScalarFieldContainer[int]
+    target: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., leader_id: _Optional[int] = ..., voters: _Optional[_Iterable[int]] = ..., learners: _Optional[_Iterable[int]] = ..., target: _Optional[_Iterable[int]] = ...) -> None: ...

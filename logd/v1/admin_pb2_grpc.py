@@ -99,6 +99,16 @@ class LogAdminStub:
                 request_serializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsRequest.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsResponse.FromString,
                 _registered_method=True)
+        self.AlterControllerVoters = channel.unary_unary(
+                '/logd.v1.LogAdmin/AlterControllerVoters',
+                request_serializer=logd_dot_v1_dot_admin__pb2.AlterControllerVotersRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.AlterControllerVotersResponse.FromString,
+                _registered_method=True)
+        self.DescribeControllerQuorum = channel.unary_unary(
+                '/logd.v1.LogAdmin/DescribeControllerQuorum',
+                request_serializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumResponse.FromString,
+                _registered_method=True)
 
 
 class LogAdminServicer:
@@ -197,6 +207,22 @@ class LogAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AlterControllerVoters(self, request, context):
+        """Add a broker to the controller quorum or remove one (KRaft's AddVoter / RemoveVoter):
+        answered once the new quorum is in the metadata; the controller leader then changes the
+        metadata group's voters to it (issue 23). A removed voter stays a learner.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeControllerQuorum(self, request, context):
+        """The controller quorum: its voters now, the quorum it is changing to, its learners.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -264,6 +290,16 @@ def add_LogAdminServicer_to_server(servicer, server):
                     servicer.BalancePartitions,
                     request_deserializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsRequest.FromString,
                     response_serializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsResponse.SerializeToString,
+            ),
+            'AlterControllerVoters': grpc.unary_unary_rpc_method_handler(
+                    servicer.AlterControllerVoters,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.AlterControllerVotersRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.AlterControllerVotersResponse.SerializeToString,
+            ),
+            'DescribeControllerQuorum': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeControllerQuorum,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -617,6 +653,60 @@ class LogAdmin:
             '/logd.v1.LogAdmin/BalancePartitions',
             logd_dot_v1_dot_admin__pb2.BalancePartitionsRequest.SerializeToString,
             logd_dot_v1_dot_admin__pb2.BalancePartitionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AlterControllerVoters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/AlterControllerVoters',
+            logd_dot_v1_dot_admin__pb2.AlterControllerVotersRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.AlterControllerVotersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeControllerQuorum(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/DescribeControllerQuorum',
+            logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumResponse.FromString,
             options,
             channel_credentials,
             insecure,

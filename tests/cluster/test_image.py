@@ -11,6 +11,7 @@ from logd.cluster.controller.image import (
     change_records,
     drain_record,
     topic_records,
+    voters_record,
 )
 from logd.cluster.controller.records import decode_records, encode_batch
 from logd.errors import CorruptRecordError
@@ -87,13 +88,14 @@ def test_a_snapshot_restores_an_equal_image() -> None:
     )
     image.apply(topic_records(moving), 4)
     image.apply([drain_record(2, draining=True), drain_record(5, draining=True)], 5)
-    image.apply([drain_record(5, draining=False)], 6)
+    image.apply([drain_record(5, draining=False), voters_record([3, 1, 2])], 6)
     restored = MetadataImage.restore(image.snapshot())
     assert restored.cluster_id == "c1"
     assert restored.brokers == image.brokers
     assert dict(restored.topics) == dict(image.topics)
     assert restored.topics["c"].partitions[0].throttle == 7  # a move and its throttle
     assert restored.draining == image.draining == {2}
+    assert restored.controller_voters == (1, 2, 3)
     assert restored.next_producer_id == 1000
     assert restored.applied == 6
 

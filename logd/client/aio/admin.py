@@ -29,6 +29,7 @@ from logd.client.types import (
     ClusterInfo,
     ClusterMetadata,
     ConfigEntry,
+    ControllerQuorum,
     NewTopic,
     PartitionInfo,
     PartitionLeader,
@@ -302,6 +303,33 @@ class AsyncAdmin:
         resp: Any = await self._call(lambda c: c.unary(c.admin.BalancePartitions, request))
         _raise(resp.error)
         return [_move(m) for m in resp.moves]
+
+    # -- the controller quorum (issue 23) ------------------------------------------------------
+
+    async def add_controller_voter(self, node_id: int) -> None:
+        """Make broker ``node_id`` a controller voter (KRaft's AddVoter). Returns once the
+        new quorum is in the metadata; follow it with ``describe_controller_quorum``."""
+        await self._alter_voters(add=node_id)
+
+    async def remove_controller_voter(self, node_id: int) -> None:
+        """Demote controller voter ``node_id`` to a learner (KRaft's RemoveVoter)."""
+        await self._alter_voters(remove=node_id)
+
+    async def _alter_voters(self, *, add: int = -1, remove: int = -1) -> None:
+        for value in (add, remove):
+            if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+                raise InvalidRequestError(f"a broker id is an int >= 0, got {value!r}")
+        request = admin_pb2.AlterControllerVotersRequest(add=add, remove=remove)
+        resp: Any = await self._call(lambda c: c.unary(c.admin.AlterControllerVoters, request))
+        _raise(resp.error)
+
+    async def describe_controller_quorum(self) -> ControllerQuorum:
+        request = admin_pb2.DescribeControllerQuorumRequest()
+        resp: Any = await self._call(lambda c: c.unary(c.admin.DescribeControllerQuorum, request))
+        _raise(resp.error)
+        return ControllerQuorum(
+            resp.leader_id, tuple(resp.voters), tuple(resp.learners), tuple(resp.target)
+        )
 
     # -- decommissioning brokers (issue 23) ----------------------------------------------------
 

@@ -18,6 +18,7 @@ from logd.client.types import (
     BrokerDecommission,
     ClusterInfo,
     ClusterMetadata,
+    ControllerQuorum,
     NewTopic,
     PartitionLeader,
     PartitionMove,
@@ -93,6 +94,15 @@ class Admin:
 
     def balance_partitions(self, *, throttle: int = 0, max_moves: int = 0) -> list[PartitionMove]:
         return self._run(self._admin.balance_partitions(throttle=throttle, max_moves=max_moves))
+
+    def add_controller_voter(self, node_id: int) -> None:
+        self._run(self._admin.add_controller_voter(node_id))
+
+    def remove_controller_voter(self, node_id: int) -> None:
+        self._run(self._admin.remove_controller_voter(node_id))
+
+    def describe_controller_quorum(self) -> ControllerQuorum:
+        return self._run(self._admin.describe_controller_quorum())
 
     def decommission_broker(self, node_id: int) -> None:
         self._run(self._admin.decommission_broker(node_id))

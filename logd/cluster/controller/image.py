@@ -38,6 +38,7 @@ __all__ = [
     "drain_record",
     "partition_record",
     "topic_records",
+    "voters_record",
 ]
 
 Delta = tuple[TopicRecord | None, TopicRecord | None]
@@ -60,6 +61,8 @@ class MetadataImage:
         self.security = SecurityImage()
         #: The brokers being decommissioned (issue 23).
         self.draining: set[int] = set()
+        #: The controller quorum to reach (issue 23); empty: the configured one.
+        self.controller_voters: tuple[int, ...] = ()
         self.applied = -1
         self._pending_before: dict[str, TopicRecord | None] = {}
 
@@ -93,6 +96,8 @@ class MetadataImage:
                     self.draining.add(d.node_id)
                 else:
                     self.draining.discard(d.node_id)
+            elif kind == "controller_voters":
+                self.controller_voters = tuple(sorted(set(record.controller_voters.voters)))
             elif kind == "producer_ids":
                 p = record.producer_ids
                 self.next_producer_id = max(self.next_producer_id, p.first_id + p.count)
@@ -191,6 +196,8 @@ class MetadataImage:
         for b in sorted(self.brokers.values(), key=lambda b: b.node_id):
             records.append(broker_record(b))
         records.extend(drain_record(n, draining=True) for n in sorted(self.draining))
+        if self.controller_voters:
+            records.append(voters_record(self.controller_voters))
         for topic in sorted(self._topics.values(), key=lambda t: t.name):
             records.extend(topic_records(topic))
         records.extend(self.security.records())
@@ -248,6 +255,13 @@ def drain_record(node_id: int, *, draining: bool) -> cluster_pb2.MetadataRecord:
     """The record that starts (or ends) decommissioning broker ``node_id``."""
     return cluster_pb2.MetadataRecord(
         drain=cluster_pb2.BrokerDrainRecord(node_id=node_id, draining=draining)
+    )
+
+
+def voters_record(voters: Sequence[int]) -> cluster_pb2.MetadataRecord:
+    """The record that sets the controller quorum to reach."""
+    return cluster_pb2.MetadataRecord(
+        controller_voters=cluster_pb2.ControllerVotersRecord(voters=sorted(voters))
     )
 
 

@@ -27,6 +27,7 @@ from logd.cluster.controller.image import (
     change_records,
     drain_record,
     topic_records,
+    voters_record,
 )
 from logd.cluster.controller.listener import ControllerListener
 from logd.cluster.controller.records import encode_batch, validate_write
@@ -165,6 +166,10 @@ class ControllerWrites:
         """Start (or end) decommissioning broker ``node_id`` (issue 23)."""
         record = drain_record(node_id, draining=draining)
         await self.write(cluster_pb2.ControllerWriteRequest(records=[record]))
+
+    async def set_controller_voters(self, voters: Sequence[int]) -> None:
+        """The controller quorum to reach (issue 23); the leader's quorum mover does it."""
+        await self.write(cluster_pb2.ControllerWriteRequest(records=[voters_record(voters)]))
 
     async def register_broker(self) -> None:
         me = dataclasses.replace(self._state.me, alive=True)

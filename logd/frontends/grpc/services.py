@@ -156,6 +156,11 @@ class AdminService:
             "DecommissionBroker": (self.decommission, admin_pb2.DecommissionBrokerRequest),
             "ListDecommissions": (self.list_decommissions, admin_pb2.ListDecommissionsRequest),
             "BalancePartitions": (self.balance, admin_pb2.BalancePartitionsRequest),
+            "AlterControllerVoters": (self.alter_voters, admin_pb2.AlterControllerVotersRequest),
+            "DescribeControllerQuorum": (
+                self.describe_quorum,
+                admin_pb2.DescribeControllerQuorumRequest,
+            ),
         }
         return service_handler(
             ADMIN_SERVICE,
@@ -277,6 +282,28 @@ class AdminService:
         convert.check_count("topics", len(request.topics))
         moves = self._broker.list_moves(list(request.topics), caller=caller_of(context))
         return admin_pb2.ListPartitionMovesResponse(moves=[_move_status(m) for m in moves])
+
+    async def alter_voters(
+        self, request: admin_pb2.AlterControllerVotersRequest, context: _Ctx
+    ) -> Any:
+        try:
+            await self._broker.alter_controller_voters(
+                request.add, request.remove, caller=caller_of(context)
+            )
+        except LogdError as exc:
+            return admin_pb2.AlterControllerVotersResponse(error=error_proto(exc))
+        return admin_pb2.AlterControllerVotersResponse()
+
+    async def describe_quorum(
+        self, request: admin_pb2.DescribeControllerQuorumRequest, context: _Ctx
+    ) -> Any:
+        q = self._broker.describe_quorum(caller=caller_of(context))
+        return admin_pb2.DescribeControllerQuorumResponse(
+            leader_id=q.leader_id,
+            voters=list(q.voters),
+            learners=list(q.learners),
+            target=list(q.target),
+        )
 
     async def balance(self, request: admin_pb2.BalancePartitionsRequest, context: _Ctx) -> Any:
         try:

@@ -49,7 +49,7 @@ class PacketReader:
     """Bytes in, whole packets out. ``version`` is set by the connection once CONNECT has
     been read (the framing is the same in both versions, the bodies are not)."""
 
-    __slots__ = ("_buf", "_start", "expect_connect", "limit", "version")
+    __slots__ = ("_buf", "_start", "expect_connect", "last_size", "limit", "version")
 
     def __init__(self, limit: int, *, expect_connect: bool = True, version: int = MQTT_5):
         assert limit >= 2, limit
@@ -57,6 +57,8 @@ class PacketReader:
         self._start = 0
         self.limit = limit
         self.expect_connect = expect_connect
+        #: The size of the last packet handed out, fixed header included (its bytes in).
+        self.last_size = 0
         self.version = version
 
     @property
@@ -109,6 +111,7 @@ class PacketReader:
         else:
             packet = decode_body(ptype, flags, bytes(buf[body_start : start + size]), self.version)
         self._start = start + size
+        self.last_size = size
         if self._start == len(buf):
             buf.clear()
             self._start = 0

@@ -34,7 +34,7 @@ from typing import Protocol
 
 from logd.broker.api import ProduceResult
 from logd.broker.seam import Caller
-from logd.errors import ErrorCode, LogdError, UnknownTopicOrPartitionError
+from logd.errors import DiskFullError, ErrorCode, LogdError, UnknownTopicOrPartitionError
 from logd.frontends.mqtt.access import LogAccess, TopicInfo
 from logd.frontends.mqtt.reasons import ReasonCode
 from logd.records.builder import BatchBuilder
@@ -82,6 +82,10 @@ def reason_for(error: LogdError | None) -> ReasonCode:
         return ReasonCode.QUOTA_EXCEEDED
     if code == ErrorCode.INVALID_TOPIC_EXCEPTION:
         return ReasonCode.TOPIC_NAME_INVALID
+    if isinstance(error, DiskFullError):
+        return ReasonCode.QUOTA_EXCEEDED  # the disk's free-space reserve: a limit (issue 24)
+    if code == ErrorCode.KAFKA_STORAGE_ERROR:
+        return ReasonCode.UNSPECIFIED_ERROR  # the disk failed: nothing the client did
     return ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR
 
 
@@ -119,7 +123,9 @@ class Ingest:
         self.access = access
         self._wall_ms = wall_ms
         self._open: dict[tuple[str, int, Caller], _Open] = {}
-        self._held: dict[str, list[_Held]] = {}
+        # Publishes waiting for a topic's metadata, by topic and caller (a topic is created
+        # on the caller's behalf, when it may: LogAccess.topic).
+        self._held: dict[tuple[str, Caller], list[_Held]] = {}
         self._held_count = 0
         self._sticky: dict[str, int] = {}
         self._round = itertools.count()
@@ -151,7 +157,7 @@ class Ingest:
     ) -> None:
         """Store one record (``waiter`` told when a QoS 1/2 one is stored); a None payload
         is a tombstone; ``headers`` encoded (:func:`~logd.records.record.encode_headers`)."""
-        held = self._held.get(topic)
+        held = self._held.get((topic, caller))
         info = self._access.cached(topic) if held is None else None
         timestamp = self._wall_ms()
         if info is None:
@@ -194,24 +200,25 @@ class Ingest:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _hold(self, topic: str, held: _Held) -> None:
-        waiting = self._held.get(topic)
+        slot = (topic, held.caller)
+        waiting = self._held.get(slot)
         if waiting is None:
-            waiting = self._held[topic] = []
-            asyncio.get_running_loop().create_task(self._resolve(topic))
+            waiting = self._held[slot] = []
+            asyncio.get_running_loop().create_task(self._resolve(topic, held.caller))
         if self._held_count >= _HELD_MAX:
             self._refuse([held], ReasonCode.QUOTA_EXCEEDED, f"too many publishes wait for {topic}")
             return
         waiting.append(held)
         self._held_count += 1
 
-    async def _resolve(self, topic: str) -> None:
+    async def _resolve(self, topic: str, caller: Caller) -> None:
         error: LogdError | None = None
         info = None
         try:
-            info = await self._access.topic(topic, create=True)
+            info = await self._access.topic(topic, create=True, caller=caller)
         except LogdError as exc:
             error = exc
-        waiting = self._held.pop(topic, [])
+        waiting = self._held.pop((topic, caller), [])
         self._held_count -= len(waiting)
         self._wake_uncongested()
         if info is None:
