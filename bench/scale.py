@@ -414,6 +414,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    # ``timeout`` ends a run with SIGTERM: unwind, so that every size's ``finally`` stops
+    # its ``logd dev`` (it outlived the bench before, brokers and all).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="logd-scale-", dir=args.dir) as tmp:

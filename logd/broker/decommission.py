@@ -14,9 +14,15 @@ Ownership: used on the broker's event loop; holds no state of its own.
 
 from __future__ import annotations
 
+import contextlib
+
 from logd.broker.api import BrokerDecommission
 from logd.broker.moves import PartitionMoves
-from logd.errors import InvalidReplicationFactorError, InvalidRequestError
+from logd.errors import (
+    InvalidReplicationFactorError,
+    InvalidRequestError,
+    NoReassignmentInProgressError,
+)
 from logd.metadata.store import MetadataStore
 from partitioning.drain import short_of_brokers
 
@@ -54,7 +60,9 @@ class Decommissions:
         for name, record in sorted(self._store.topics().items()):
             for a in record.partitions:
                 if a.moving and node in a.removing:
-                    await self._moves.cancel(name, a.partition)
+                    with contextlib.suppress(NoReassignmentInProgressError):
+                        # (it completed meanwhile: that partition stays moved)
+                        await self._moves.cancel(name, a.partition, internal=True)
 
     def list(self) -> list[BrokerDecommission]:
         draining = sorted(b.node_id for b in self._store.brokers() if b.draining)

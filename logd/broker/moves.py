@@ -69,9 +69,12 @@ class PartitionMoves:
         change(self._record(topic))
         await self._store.update_topic(topic, change)
 
-    async def cancel(self, topic: str, partition: int) -> None:
-        """Move ``topic-partition`` back to the replicas it had before its move."""
-        check_not_reserved(topic, "move")
+    async def cancel(self, topic: str, partition: int, *, internal: bool = False) -> None:
+        """Move ``topic-partition`` back to the replicas it had before its move.
+        ``internal``: logd's own cancel (a recommission), which may cancel the drain moves
+        of the topics clients cannot move (``__consumer_offsets``)."""
+        if not internal:
+            check_not_reserved(topic, "move")
 
         def change(record: TopicRecord) -> TopicRecord:
             current = _partition(record, partition)
