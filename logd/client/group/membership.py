@@ -293,11 +293,12 @@ class GroupMembership:
         if not offsets:
             return
         async with self._commit_lock:  # one at a time, so commits land in the order made
-            request = codec.commit_request(self.machine.commit_request(offsets))
+            made = self.machine.commit_request(offsets)
+            request = codec.commit_request(made)
             answer = await self.link.call_retrying("OffsetCommit", request, codec.commit_error)
             error = codec.commit_error(answer)
         if error is not None:
-            self._apply(self.machine.on_commit_error(error))
+            self._apply(self.machine.on_commit_error(made, error))
             raise error
 
     async def fetch_committed(self, partitions: Iterable[PartitionKey]) -> dict[PartitionKey, int]:
