@@ -134,7 +134,15 @@ class Judge:
                                           response_deserializer=None)  # fmt: skip
         request = iter(payloads) if method.client_streaming else payloads[0]
         answer = rpc(request, timeout=DEADLINE_S)
-        return list(answer) if method.server_streaming else [answer]
+        if not method.server_streaming:
+            return [answer]
+        if method.client_streaming:
+            return list(answer)  # the server ends it once our requests end
+        # A server stream (FetchStream) may rightly go on for as long as the caller reads:
+        # its first answer (or typed error) must come within the deadline; then we hang up.
+        first = next(answer, None)
+        answer.cancel()
+        return [] if first is None else [first]
 
     def _status(self, exc: grpc.RpcError, where: str) -> str:
         code = exc.code()

@@ -121,3 +121,23 @@ def test_the_next_round_starts_after_the_last_whole_batch() -> None:
     assert next_requests(asked, [partial, empty]) is None
     failed = FetchPartitionResult("t", 1, error=OffsetOutOfRangeError("out"))
     assert next_requests(asked, [whole, failed]) is None
+
+
+def test_a_call_with_nothing_to_wait_for_ends_instead_of_spinning(tmp_path: Path) -> None:
+    """No partitions, or ``max_wait_ms`` 0 and nothing new: one answer, then the call ends
+    (a round after it could only answer the same thing at once, again and again)."""
+
+    async def body() -> None:
+        ctx, seam = await with_core(tmp_path)
+        try:
+            for request in (broker_pb2.FetchRequest(max_wait_ms=5_000), fetch(0, max_wait_ms=0)):
+                context = FakeContext()
+                await asyncio.wait_for(
+                    serve_fetch_stream(seam, request, context, ANONYMOUS),  # type: ignore[arg-type]
+                    30,
+                )
+                assert len(context.written) == 1
+        finally:
+            await ctx.close()
+
+    asyncio.run(body())

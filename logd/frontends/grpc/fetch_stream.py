@@ -12,7 +12,9 @@ long poll and byte budget); only the offsets move: to the offset after the last 
 batch a partition's answer held. The call ends OK after an answer that carries a
 partition error (the client decides what to do, then asks again), one that holds data but
 no whole batch of a partition (the client asks again with more bytes, as after such a
-``Fetch``), and when the broker drains; a request that fails as a whole ends it with that
+``Fetch``), after the one answer to a request naming no partition, after a round that
+found no records when the request waits for nothing (``max_wait_ms`` 0: no spinning), and
+when the broker drains; a request that fails as a whole ends it with that
 error's status, as ``Fetch`` does.
 
 Backpressure: ``context.write`` waits while HTTP/2's flow-control window is full, so a
@@ -65,6 +67,8 @@ async def serve_fetch_stream(
         if seam.draining:
             return
         partitions = next_requests(partitions, results)
+        if request.max_wait_ms <= 0 and not any(r.records for r in results):
+            return  # asked to wait for nothing: another round would only spin
         wait_ms = seam.security.throttle_ms(caller)
         if wait_ms > 0:
             await asyncio.sleep(wait_ms / 1000.0)
@@ -75,6 +79,8 @@ def next_requests(
 ) -> list[FetchPartitionRequest] | None:
     """The next round's partitions: each from the offset after the last whole batch its
     answer held. None: the stream ends here (an error, or data without a whole batch)."""
+    if not asked:
+        return None  # nothing to fetch: the one (empty) answer is the whole stream
     results = {(r.topic, r.partition): r for r in answered}
     out = []
     for p in asked:
