@@ -32,6 +32,8 @@ from logd.broker.api import (
     ClusterMetadata,
     ConfigChange,
     ConfigEntry,
+    DeleteRecordsQuery,
+    DeleteRecordsResult,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -54,6 +56,7 @@ from logd.broker.api import (
     TopicResult,
 )
 from logd.broker.config import BrokerConfig, config_values
+from logd.broker.delete_records import delete_records
 from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.health import BrokerHealth, assess_health
 from logd.broker.moves import PartitionMoves
@@ -313,6 +316,12 @@ class BrokerCore:
             timestamp_ms=found.timestamp,
             leader_epoch=epoch,
         )
+
+    async def delete_records(
+        self, queries: Sequence[DeleteRecordsQuery], timeout_ms: int
+    ) -> list[DeleteRecordsResult]:
+        """Kafka's DeleteRecords, replicated (see :mod:`logd.broker.delete_records`)."""
+        return await delete_records(self.replicas, queries, timeout_ms)
 
     async def offsets_for_leader_epochs(
         self, queries: Sequence[EpochEndQuery]
