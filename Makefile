@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 # The optional C accelerator (issue 8): an edit to it rebuilds it on the next make.
-ACCEL := logd/records/_speedups.c
+ACCEL := logd/records/_speedups.c $(wildcard logd/storage/_compact*.[ch])
 PYTEST_WORKERS ?= 2
 SEEDS ?= 100000
 SEED_START ?= 0
@@ -65,6 +65,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(ARGS)
 	$(BIN)/python -m bench.scale $(if $(QUICK),--quick,)
 	$(BIN)/python -m bench.http_produce $(if $(QUICK),--quick,)
+	$(BIN)/python -m bench.avro_decode
 
 bench-quick:
 	$(MAKE) bench QUICK=1

@@ -15,20 +15,28 @@ on a free loopback port. Workloads, 100-byte payloads to ``bench/dev-<connection
 * ``idle`` — connections opened (CONNECT, CONNACK, then nothing) until the target count or
   the first refusal, and the broker's resident memory per connection (RSS delta / count).
 
-Run: ``python -m bench.mqtt_suite [--quick]`` or as part of ``make bench``. A benchmark, not
-a test: nothing asserts a speed.
+Both brokers run at once and each workload runs on logd then on Mosquitto, ``--repeats``
+times (default 2): on a machine shared with other work the load moves within a minute, and
+two runs back to back see about the same; the table gives each broker's median and the
+median of the pairs' ratios.
+
+Run: ``python -m bench.mqtt_suite [--quick] [--repeats N]`` or as part of ``make bench``. A
+benchmark, not a test: nothing asserts a speed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import socket
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -150,30 +158,29 @@ def _idle(port: int, pid: int, target: int) -> tuple[int, float]:
     return held, (after - before) / held if held else 0.0
 
 
-def _run_workloads(name: str, port: int, pid: int, quick: bool) -> dict[str, Any]:
+def _workloads(quick: bool) -> list[Callable[[int], dict[str, float]]]:
+    """Each workload: a run against a broker's port, giving its rows' figures."""
     n1 = 20_000 if quick else 100_000
     n100 = 200 if quick else 1_000
-    figures: dict[str, Any] = {}
-    # Idle connections first, on the fresh broker: after the other workloads its heap has
-    # room freed by them, and the RSS growth per connection would read too low.
-    held, per = _idle(port, pid, 2_000 if quick else 10_000)
-    figures["idle connections"], figures["bytes/idle connection"] = held, per
-    print(f"  {name} idle: {held} held, {per:,.0f} B of broker RSS each", flush=True)
-    for qos in (0, 1):
-        figures[f"qos{qos} x1"] = asyncio.run(_publish(port, qos, 1, n1))
-        print(f"  {name} qos{qos} x1: {figures[f'qos{qos} x1']:,.0f} msgs/s", flush=True)
-        figures[f"qos{qos} x100"] = asyncio.run(_publish(port, qos, 100, n100))
-        print(f"  {name} qos{qos} x100: {figures[f'qos{qos} x100']:,.0f} msgs/s", flush=True)
-    p50, p99, count = asyncio.run(_latency(port, 1000, 3.0 if quick else 10.0))
-    figures["pub->sub p50 ms"], figures["pub->sub p99 ms"] = p50, p99
-    print(f"  {name} pub->sub: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({count} messages)", flush=True)
-    return figures
+    seconds = 3.0 if quick else 10.0
+
+    def publish(qos: int, connections: int, per: int) -> Callable[[int], dict[str, float]]:
+        row = f"qos{qos} x{connections}"
+        return lambda port: {row: asyncio.run(_publish(port, qos, connections, per))}
+
+    def latency(port: int) -> dict[str, float]:
+        p50, p99, _ = asyncio.run(_latency(port, 1000, seconds))
+        return {"pub->sub p50 ms": p50, "pub->sub p99 ms": p99}
+
+    return [publish(0, 1, n1), publish(0, 100, n100), publish(1, 1, n1), publish(1, 100, n100),
+            latency]  # fmt: skip
 
 
 # -- systems ---------------------------------------------------------------------------------
 
 
-def _logd(root: Path, quick: bool) -> dict[str, Any]:
+@contextlib.contextmanager
+def _logd(root: Path) -> Iterator[tuple[int, int]]:
     grpc_port, mqtt_port = free_port(), free_port()
     argv = [sys.executable, "-m", "logd.node", "--data-dir", str(root / "logd"), "--listen",
             f"127.0.0.1:{grpc_port}", "--mqtt-listen", f"127.0.0.1:{mqtt_port}",
@@ -183,10 +190,11 @@ def _logd(root: Path, quick: bool) -> dict[str, Any]:
     with service.running():
         assert service.proc is not None
         wait_port(mqtt_port, service.proc, 60)
-        return _run_workloads("logd", mqtt_port, service.proc.pid, quick)
+        yield mqtt_port, service.proc.pid
 
 
-def _mosquitto(root: Path, quick: bool) -> dict[str, Any]:
+@contextlib.contextmanager
+def _mosquitto(root: Path) -> Iterator[tuple[int, int]]:
     binary = apt_install("mosquitto", "mosquitto")
     port = free_port()
     conf = root / "mosquitto.conf"
@@ -199,25 +207,35 @@ def _mosquitto(root: Path, quick: bool) -> dict[str, Any]:
     with service.running():
         assert service.proc is not None
         wait_port(port, service.proc, 30)
-        return _run_workloads("mosquitto", port, service.proc.pid, quick)
+        yield port, service.proc.pid
 
 
 ROWS = ("qos0 x1", "qos0 x100", "qos1 x1", "qos1 x100", "pub->sub p50 ms", "pub->sub p99 ms",
         "idle connections", "bytes/idle connection")  # fmt: skip
 _LOWER_IS_BETTER = {"pub->sub p50 ms", "pub->sub p99 ms", "bytes/idle connection"}
+RATIO = "logd/mosquitto"  # the results' key of the ratios (median of each pair's ratio)
+
+
+def _ratio(row: str, ours: float, theirs: float) -> float:
+    """logd's figure against Mosquitto's, above 1 when logd does better."""
+    return theirs / ours if row in _LOWER_IS_BETTER else ours / theirs
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    """Markdown: each row, logd and Mosquitto, and logd's ratio (above 1: logd better)."""
+    """Markdown: each row, logd and Mosquitto (medians), and logd's ratio (above 1: logd
+    better; the median of the ratios of runs made back to back, when there are pairs)."""
     lines = ["| MQTT | logd (fsync always) | Mosquitto 2.0 (memory) "
              "| logd vs Mosquitto (>1: logd better) |",
              "| --- | ---: | ---: | ---: |"]  # fmt: skip
     ours, theirs = results.get("logd", {}), results.get("mosquitto", {})
+    paired = results.get(RATIO, {})
     for row in ROWS:
         a, b = ours.get(row), theirs.get(row)
         ratio = "—"
-        if a and b:
-            ratio = f"{(b / a if row in _LOWER_IS_BETTER else a / b):.2f}"
+        if row in paired:
+            ratio = f"{paired[row]:.2f}"
+        elif a and b:
+            ratio = f"{_ratio(row, a, b):.2f}"
         unit = " msgs/s" if row.startswith("qos") else ""
         lines.append(f"| {row}{unit} | {_fmt(a)} | {_fmt(b)} | {ratio} |")
     return "\n".join(lines)
@@ -229,27 +247,54 @@ def _fmt(value: Any) -> str:
     return f"{value:,.2f}" if isinstance(value, float) and value < 100 else f"{value:,.0f}"
 
 
-def run_mqtt(root: Path, quick: bool) -> dict[str, dict[str, Any]]:
+def run_mqtt(root: Path, quick: bool, repeats: int = 2) -> dict[str, dict[str, Any]]:
+    """Both brokers up at once; each row run on logd then on Mosquitto, ``repeats`` times:
+    on a machine shared with other work the load moves within a minute, and a pair run back
+    to back sees about the same. Figures: medians; ratios: the median of the pairs'."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the idle workload's sockets
-    results: dict[str, dict[str, Any]] = {}
-    for name, run in (("logd", _logd), ("mosquitto", _mosquitto)):
-        print(f"mqtt: {name}", flush=True)
-        try:
-            results[name] = run(root, quick)
-        except Unavailable as exc:
-            print(f"  skipped {name}: {exc}", flush=True)
+    results: dict[str, dict[str, Any]] = {"logd": {}, "mosquitto": {}, RATIO: {}}
+    runs: dict[str, dict[str, list[float]]] = {"logd": {}, "mosquitto": {}}
+    with contextlib.ExitStack() as stack:
+        brokers: dict[str, tuple[int, int]] = {}
+        for name, start in (("logd", _logd), ("mosquitto", _mosquitto)):
+            (root / name).mkdir(exist_ok=True)
+            try:
+                brokers[name] = stack.enter_context(start(root / name))
+            except Unavailable as exc:
+                print(f"  skipped {name}: {exc}", flush=True)
+        # Idle connections first, on fresh brokers: after the other workloads a heap has
+        # room freed by them, and the RSS growth per connection would read too low.
+        for name, (port, pid) in brokers.items():
+            held, per = _idle(port, pid, 2_000 if quick else 10_000)
+            results[name]["idle connections"], results[name]["bytes/idle connection"] = held, per
+            print(f"  {name} idle: {held} held, {per:,.0f} B of broker RSS each", flush=True)
+        for run in _workloads(quick):
+            for _ in range(repeats):
+                for name, (port, _pid) in brokers.items():
+                    for row, value in run(port).items():
+                        runs[name].setdefault(row, []).append(value)
+                        print(f"  {name} {row}: {_fmt(value)}", flush=True)
+    for name, rows in runs.items():
+        for row, values in rows.items():
+            results[name][row] = statistics.median(values)
+    if len(brokers) == 2:
+        for row, values in runs["logd"].items():
+            pairs = zip(values, runs["mosquitto"].get(row, []), strict=False)
+            results[RATIO][row] = statistics.median(_ratio(row, a, b) for a, b in pairs)
+    results["runs"] = runs
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.mqtt_suite", description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each row per broker")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with tempfile.TemporaryDirectory(prefix="logd-bench-mqtt-") as tmp:
-        results = run_mqtt(Path(tmp), args.quick)
+        results = run_mqtt(Path(tmp), args.quick, args.repeats)
     print()
     print(table(results))
     args.out.mkdir(parents=True, exist_ok=True)

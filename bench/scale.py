@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from logd.broker.listeners import LISTENERS
 from logd.client import Admin, NewTopic, Producer
+from tests.helpers import free_ports
 
 __all__ = ["main"]
 
@@ -102,38 +103,22 @@ def load1() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
-def _free_base(count: int) -> int:
-    """A first port with ``count`` free ports after it (``logd dev`` takes port + i)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base + count < 65536 and all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no run of free ports")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 class DevCluster:
     """``logd dev --nodes 3`` in a child process; its nodes' pids from what it prints."""
 
     def __init__(self, root: Path, nodes: int = 3) -> None:
         self.root = root
-        self.base = _free_base(nodes)
+        # Every listener's ports from below the kernel's ephemeral range (tests.helpers):
+        # never a default port another cluster on this machine uses, never one an
+        # outgoing connection can take (``logd dev`` gives node i each port + i).
+        self.base = free_ports(nodes)
+        listeners = [a for s in LISTENERS for a in (s.flag, f"127.0.0.1:{free_ports(nodes)}")]
         self.brokers = ",".join(f"127.0.0.1:{self.base + i}" for i in range(nodes))
         self.out = (root / "dev.out").open("wb")
         logd = shutil.which("logd", path=str(Path(sys.executable).parent)) or "logd"
         self.proc = subprocess.Popen(
             [logd, "dev", "--nodes", str(nodes), "--port", str(self.base),
-             "--data-dir", str(root / "data")],
+             "--data-dir", str(root / "data"), *listeners],
             stdout=self.out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         self.pids = self._pids(nodes, deadline=time.monotonic() + 120)
@@ -213,19 +198,35 @@ def create(admin: Admin, cluster: DevCluster, row: Row, topic: str, timeout_s: f
         row.quiet_s = time.monotonic() - start
 
 
-def failover(cluster: DevCluster, row: Row, topic: str, timeout_s: float) -> int:
-    """Kill a broker that is not the controller; returns its index."""
+def failover(cluster: DevCluster, row: Row, topic: str, args: argparse.Namespace) -> int:
+    """Kill a broker that is not the controller; returns its index. ``--profile-failover``:
+    the survivors are sampled (py-spy) from just before the kill until leaders are back."""
     with Admin(brokers=cluster.brokers, request_timeout_ms=30_000) as admin:
         controller = admin.describe_cluster().controller_id
     victim = next(i for i in range(len(cluster.pids)) if i != controller)
     survivors = ",".join(b for i, b in enumerate(cluster.brokers.split(",")) if i != victim)
+    spies: list[tuple[int, Path, subprocess.Popen[bytes]]] = []
+    if args.profile_failover:
+        for i, pid in enumerate(cluster.pids):
+            if i == victim:
+                continue
+            out = args.out / f"scale-{row.partitions}-failover-node{i}"
+            spy = start_profile(pid, args.profile_failover, out)
+            if spy is not None:
+                spies.append((i, out, spy))
     with Admin(brokers=survivors, request_timeout_ms=10_000) as admin:
         _partitions(admin, topic)  # connected before the kill
         cluster.kill(victim)
         row.leaders_back_s = _until(
             lambda: all(p[0] >= 0 and p[0] != victim for p in _partitions(admin, topic)),
-            timeout_s,
+            args.timeout_s,
         )
+    for i, out, spy in spies:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            spy.wait(args.profile_failover + 60)
+        top = _top_frames(out.with_suffix(".txt")) if out.with_suffix(".txt").exists() else ""
+        if top:
+            row.notes.append(f"failover profile, node {i} (kill at 0; inclusive | self):\n{top}")
     return victim
 
 
@@ -243,32 +244,62 @@ def produce(brokers: str, row: Row, topic: str, per_partition: int) -> None:
         row.notes.append(f"{left} of {sent} records undelivered after 300 s")
 
 
-def profile(pid: int, seconds: int, out: Path) -> str | None:
-    """The top frames of ``pid`` over ``seconds`` (py-spy), or None without py-spy."""
-    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+def _py_spy() -> str | None:
+    return shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+
+
+def start_profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    """Sample ``pid`` for ``seconds`` (py-spy, raw stacks in ``out``.txt); None without
+    py-spy. Sampling does not stop the process (``--nonblocking``)."""
+    spy = _py_spy()
     if spy is None:
         return None
-    raw = out.with_suffix(".txt")
-    subprocess.run(
-        [spy, "record", "-p", str(pid), "-d", str(seconds), "-f", "raw", "-o", str(raw),
-         "--nonblocking"],
-        capture_output=True, timeout=seconds + 60, check=False,
+    return subprocess.Popen(
+        [spy, "record", "-p", str(pid), "-d", str(max(1, round(seconds))), "-r", "100",
+         "-f", "raw", "-o", str(out.with_suffix(".txt")), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=(out.with_suffix(".err")).open("wb"),
     )  # fmt: skip
-    if not raw.exists():
+
+
+def profile(pid: int, seconds: int, out: Path) -> str | None:
+    """The top frames of ``pid`` over ``seconds`` (py-spy), or None without py-spy."""
+    spy = start_profile(pid, seconds, out)
+    if spy is None:
         return None
-    return _top_frames(raw)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        spy.wait(seconds + 60)
+    raw = out.with_suffix(".txt")
+    return _top_frames(raw) if raw.exists() else None
 
 
-def _top_frames(raw: Path, count: int = 12) -> str:
+def _frame(text: str) -> str:
+    """``function (path/file.py:line)`` -> ``function file.py`` (lines of one function
+    counted together)."""
+    name, _, where = text.partition(" (")
+    return f"{name} {where.rpartition('/')[2].partition(':')[0]}".strip()
+
+
+def _top_frames(raw: Path, count: int = 15) -> str:
+    """The frames most often on the stack (inclusive) beside those most often on top
+    (self), in % of the samples."""
     inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
         total += int(n)
-        for frame in dict.fromkeys(f.split(" (")[0] for f in stack.split(";")):
+        frames = [_frame(f) for f in stack.split(";")]
+        for frame in dict.fromkeys(frames):
             inclusive[frame] = inclusive.get(frame, 0) + int(n)
-    top = sorted(inclusive.items(), key=lambda kv: -kv[1])[:count]
-    return "\n".join(f"{100 * n / max(total, 1):5.1f}%  {frame}" for frame, n in top)
+        own[frames[-1]] = own.get(frames[-1], 0) + int(n)
+    tops = [sorted(d.items(), key=lambda kv: -kv[1])[:count] for d in (inclusive, own)]
+    return "\n".join(
+        f"{100 * a[1] / max(total, 1):5.1f}%  {a[0][:70]:<70} | "
+        f"{100 * b[1] / max(total, 1):5.1f}%  {b[0][:70]}"
+        for a, b in zip(*tops, strict=False)
+    )
 
 
 # -- one size -----------------------------------------------------------------------------
@@ -296,15 +327,20 @@ def run_size(root: Path, partitions: int, args: argparse.Namespace) -> Row:
             top = profile(slowest, 10, args.out / f"scale-{partitions}-idle-profile")
             if top:
                 row.notes.append("idle profile (slowest broker):\n" + top)
-        victim = failover(cluster, row, topic, args.timeout_s)
+        victim = failover(cluster, row, topic, args)
         row.load["failover"] = load1()
         survivors = ",".join(b for i, b in enumerate(cluster.brokers.split(",")) if i != victim)
-        produce(survivors, row, topic, args.per_partition)
+        if args.per_partition:
+            produce(survivors, row, topic, args.per_partition)
         row.load["produce"] = load1()
     except Exception as exc:  # a phase that failed is a finding, reported with the rest
         row.notes.append(f"stopped: {type(exc).__name__}: {exc}")
     finally:
         cluster.stop()
+        if args.keep_logs:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            for log in (root / "data").glob("node-*.log"):
+                shutil.copy(log, args.keep_logs / f"scale-{partitions}-{log.name}")
     return row
 
 
@@ -360,9 +396,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
     parser.add_argument("--idle-s", type=float, default=10.0, help="idle CPU window")
     parser.add_argument("--timeout-s", type=float, default=600.0, help="per phase")
-    parser.add_argument("--per-partition", type=int, default=20, help="records to each")
+    parser.add_argument("--per-partition", type=int, default=20, help="records to each (0: none)")
     parser.add_argument("--dir", type=Path, help="data root (default: a temporary dir)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the node logs here")
+    parser.add_argument(
+        "--profile-failover", type=float, default=0.0, metavar="S",
+        help="sample the brokers with py-spy for S seconds from just before the kill",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.sizes:
         args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -373,6 +414,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    # ``timeout`` ends a run with SIGTERM: unwind, so that every size's ``finally`` stops
+    # its ``logd dev`` (it outlived the bench before, brokers and all).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="logd-scale-", dir=args.dir) as tmp:

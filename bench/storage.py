@@ -197,10 +197,13 @@ def _size_name(size: int) -> str:
     return f"{size // MIB} MiB" if size >= MIB else f"{size // 1024} KiB"
 
 
-def run(work: Path, quick: bool) -> list[Row]:
-    """Quick: 64 MiB a page-cache round, 3 rounds; full: 256 MiB, 5 rounds."""
+def run(work: Path, quick: bool, cleaner_only: bool = False) -> list[Row]:
+    """Quick: 64 MiB a page-cache round, 3 rounds; full: 256 MiB, 5 rounds.
+    ``cleaner_only``: the cleaner's rows alone (issue 16's short runs)."""
     scale = 1 if quick else 4
     rounds = 3 if quick else 5
+    if cleaner_only:
+        return _cleaner_rows(work, quick, rounds)
     rows = [
         bench_append(work, MIB, 64 * scale, None, rounds),
         bench_append(work, 16 * 1024, 4096 * scale, None, rounds),
@@ -210,11 +213,14 @@ def run(work: Path, quick: bool) -> list[Row]:
     ]
     rows += bench_read_and_recovery(work, MIB, 64 * scale, rounds)
     rows += bench_read_and_recovery(work, 16 * 1024, 4096 * scale, rounds)
-    rows += [
+    return rows + _cleaner_rows(work, quick, rounds)
+
+
+def _cleaner_rows(work: Path, quick: bool, rounds: int) -> list[Row]:
+    return [
         Row(workload, "16 KiB", "never", ours, reference, target)
         for workload, ours, reference, target in bench_cleaner(work, quick, rounds)
     ]
-    return rows
 
 
 def table(rows: list[Row]) -> str:
@@ -241,10 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", type=Path, default=None, help="where to write (default: a temp dir)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument("--cleaner", action="store_true", help="only the log cleaner's rows")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="logd-bench-", dir=args.dir))
     try:
-        rows = run(work, args.quick)
+        rows = run(work, args.quick, args.cleaner)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(table(rows))
@@ -254,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "storage",
         "utc": stamp,
         "quick": args.quick,
+        "cleaner_only": args.cleaner,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),

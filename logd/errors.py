@@ -21,6 +21,7 @@ __all__ = [
     "CoordinatorLoadInProgressError",
     "CoordinatorNotAvailableError",
     "CorruptRecordError",
+    "DiskFullError",
     "DuplicateResourceError",
     "DuplicateSequenceError",
     "ErrorCode",
@@ -398,6 +399,13 @@ class KafkaStorageError(LogdError):
 
     code = ErrorCode.KAFKA_STORAGE_ERROR
     retriable = True
+
+
+class DiskFullError(KafkaStorageError):
+    """A write was refused, or failed, because the disk holding it has no room: below the
+    free-space reserve (``storage.min.free.*``) or out of space (ENOSPC). Retriable: it
+    clears by itself once space returns. Same wire code as :class:`KafkaStorageError`;
+    front ends whose protocol says "quota" tell it apart (MQTT's 0x97)."""
 
 
 class UnknownProducerIdError(LogdError):

@@ -74,7 +74,9 @@ class LeaderState:
     # -- time ------------------------------------------------------------------------
 
     def tick(self) -> bool:
-        """One tick; True if it stepped down or heartbeat (``RawNode.tick``)."""
+        """One tick; True if it stepped down, heartbeat or may send to a throttled learner
+        again (``RawNode.tick``)."""
+        refilled = self._refill()
         raft = self.raft
         raft.election_elapsed += 1
         self.heartbeat_elapsed += 1
@@ -107,20 +109,51 @@ class LeaderState:
                 self._bcast_heartbeat(quiesce=True)
                 raft.quiesced = True
                 raft.quiesces += 1
-                self._mark_active()
+                self.mark_active()
             else:
                 self._bcast_heartbeat()
             return True
-        return False
+        return refilled
+
+    def _refill(self) -> bool:
+        """Refill the throttled learners' credit (``Progress.refill``)."""
+        last = self.raft.log.last_offset()
+        sendable = False
+        for node, pr in self.progress.items():
+            if pr.refill() and pr.match < last:
+                self._want.setdefault(node, False)
+                sendable = True
+        return sendable
+
+    def throttle(self, node: int, rate: int) -> None:
+        """Send learner ``node`` at most ``rate`` data bytes a tick (0: no limit)."""
+        if rate < 0:
+            raise ValueError(f"a throttle of {rate} bytes a tick")
+        pr = self.progress.get(node)
+        if pr is None or pr.rate == rate:
+            return
+        pr.rate = rate
+        pr.credit = min(pr.credit, rate) if rate else 0
+        if not rate and pr.match < self.raft.log.last_offset():
+            self._want.setdefault(node, False)
 
     def on_wake(self) -> None:
         """Back from quiescence: the followers were not heard from while we slept, which
         says nothing about them: give them a full election timeout to answer before
         check-quorum counts them, and heartbeat at the next tick."""
         self.heartbeat_elapsed = self.raft.cfg.heartbeat_ticks - 1
-        self._mark_active()
+        self.mark_active()
 
-    def _mark_active(self) -> None:
+    def heard_from(self, peers: frozenset[int]) -> None:
+        """``RawNode.heard_from``: these followers count as active in this window."""
+        for node in peers:
+            pr = self.progress.get(node)
+            if pr is not None:
+                pr.recent_active = True
+
+    def mark_active(self) -> None:
+        """Every follower counts as heard from unless the failure detector says it is
+        down (after quiescence, when nothing was heard because nothing was sent)."""
         down = self.raft.down_peers
         for node, pr in self.progress.items():
             pr.recent_active = node not in down
@@ -265,7 +298,10 @@ class LeaderState:
                 return False
             entries, prev = [], last
         else:
-            entries = log.entries(pr.next, last, raft.cfg.max_append_bytes)
+            limit = raft.cfg.max_append_bytes
+            if pr.throttled():  # no bursts: one entry at least, the credit at most
+                limit = min(limit, pr.credit)
+            entries = log.entries(pr.next, last, limit)
             del entries[raft.cfg.max_append_entries :]
             prev = entries[0].base_offset - 1
         prev_term = log.term_at(prev)
@@ -275,7 +311,8 @@ class LeaderState:
         raft.msgs.append(
             AppendRequest(raft.term, raft.id, node, prev, prev_term, tuple(entries), log.commit)
         )
-        size = sum(len(e.data) for e in entries) if raft.cfg.max_inflight_bytes else 0
+        counted = raft.cfg.max_inflight_bytes or pr.throttled()
+        size = sum(len(e.data) for e in entries) if counted else 0
         pr.sent(prev, entries[-1].last_offset if entries else prev, size)
         return bool(entries) and pr.state is _REPLICATE
 

@@ -10,6 +10,13 @@ than strewn around as in etcd's ``progress.go``:
 * SNAPSHOT: the follower needs entries the leader no longer has; a snapshot is on its
   way and nothing else is sent until it is acknowledged or reported done or failed.
 
+A learner may be *throttled* (``rate``: bytes a tick, 0: not; Kafka's replication
+throttle, for a partition move's catch-up): each append spends its data size from
+``credit`` and holds no more than it (but one entry at least), the leader's ticks refill
+it by ``rate`` up to ``rate``, and nothing is sent while it is not positive -- so the
+learner gets ``rate`` bytes a tick, one entry's overshoot at most. A voter is never
+throttled: it holds commits back.
+
 Invariant: match < next, and next <= leader's last offset + 1.
 
 Not thread-safe; owned by the leader's ``LeaderState``.
@@ -84,12 +91,14 @@ class Progress:
     """One follower's replication progress, as the leader tracks it."""
 
     __slots__ = (
+        "credit",
         "inflights",
         "is_learner",
         "match",
         "next",
         "pending_snapshot",
         "probe_sent",
+        "rate",
         "recent_active",
         "state",
     )
@@ -105,6 +114,8 @@ class Progress:
         self.recent_active = True
         self.inflights = inflights
         self.is_learner = is_learner
+        self.rate = 0  # throttle: bytes a tick (0: none; learners only)
+        self.credit = 0  # bytes it may be sent now (a throttled learner only)
 
     def fire(self, event: ProgressEvent, arg: int = -1) -> None:
         """Apply a transition of the table; any pair missing from it is a bug."""
@@ -124,8 +135,22 @@ class Progress:
         self.probe_sent = False
         return True
 
+    def throttled(self) -> bool:
+        """Is this a learner under a throttle?"""
+        return self.rate > 0 and self.is_learner
+
+    def refill(self) -> bool:
+        """A tick's worth of credit; True if that made a held-back learner sendable."""
+        if not self.throttled() or self.credit >= self.rate:
+            return False
+        held = self.credit <= 0
+        self.credit = min(self.credit + self.rate, self.rate)
+        return held and self.credit > 0
+
     def is_paused(self) -> bool:
         """True if the leader must not send another append now."""
+        if self.credit <= 0 and self.throttled():
+            return True
         if self.state is ProgressState.PROBE:
             return self.probe_sent
         if self.state is ProgressState.REPLICATE:
@@ -133,7 +158,10 @@ class Progress:
         return True
 
     def sent(self, prev_offset: int, last_offset: int, size: int) -> None:
-        """An append covering ``(prev_offset, last_offset]`` was sent."""
+        """An append covering ``(prev_offset, last_offset]`` was sent (``size``: its data
+        bytes, when a byte window or a throttle counts them)."""
+        if self.throttled():
+            self.credit -= size
         if self.state is ProgressState.REPLICATE:
             if last_offset > prev_offset:
                 self.next = last_offset + 1
@@ -146,6 +174,7 @@ class Progress:
         return (
             f"Progress({self.state.value} match={self.match} next={self.next}"
             f"{' learner' if self.is_learner else ''}"
+            f"{f' rate={self.rate} credit={self.credit}' if self.rate else ''}"
             f"{' probe-sent' if self.probe_sent else ''} inflight={len(self.inflights)})"
         )
 

@@ -13,7 +13,12 @@ ticks; a broker with thousands of partitions burns a core doing nothing.  So, wi
   that cannot answers as usual, which wakes the leader;
 * **anything wakes** a quiet node: any other message, a proposal, a transfer, a
   configuration change, an unreachable or data-loss report, and a change of the
-  failure detector's view of a member (``RawNode.set_down_peers``).  A quiet follower does
+  failure detector's view (``RawNode.set_down_peers``) that concerns it
+  (:func:`down_news_wakes`): a follower's leader, a member back up, a leader's live
+  quorum lost.  News about the other followers wakes nobody: when a broker dies, the
+  groups it only followed have nothing to do, and waking them (two thirds of a survivor's
+  groups at RF=3) made them heartbeat and go quiet again while the groups it led were
+  electing -- the largest share of a failover's work (issue 21).  A quiet follower does
   not time out, so when its leader dies it learns so from that view (in logd: the per-broker
   liveness the controller tracks, and lost connections): it wakes, tells its leader, and
   -- hearing nothing back -- campaigns within two election timeouts.  (It keeps its lease:
@@ -41,7 +46,7 @@ if TYPE_CHECKING:
     from replication.leader import LeaderState
     from replication.raft import Raft
 
-__all__ = ["follower_may_quiesce", "leader_may_quiesce"]
+__all__ = ["down_news_wakes", "follower_may_quiesce", "leader_may_quiesce"]
 
 
 def leader_may_quiesce(leader: LeaderState) -> bool:
@@ -78,3 +83,20 @@ def follower_may_quiesce(raft: Raft, commit: int) -> bool:
         and log.commit == commit == log.last_offset()
         and log.unstable.snapshot is None
     )
+
+
+def down_news_wakes(raft: Raft, changed: frozenset[int]) -> bool:
+    """The failure detector's view of the members ``changed`` (``raft.down_peers`` is the
+    new view): whether a quiet node must wake. A leader wakes for a member back up (it may
+    have missed entries; heartbeats find out) or when it no longer has a live quorum (it
+    ticks, so that check-quorum deposes it); a follower when its leader went down or came
+    back (or it knows none). A follower going down, as seen by another follower or by a
+    leader that keeps its quorum, changes nothing a quiet group has to do."""
+    down = raft.down_peers
+    if raft.leader is not None:
+        if changed - down:
+            return True
+        live = {node: True for node in raft.conf.members() if node not in down}
+        live[raft.id] = True
+        return vote_result(raft.conf, live) is not VoteResult.WON
+    return raft.leader_id is None or raft.leader_id in changed

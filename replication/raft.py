@@ -242,15 +242,22 @@ class Raft:
         self.randomized_timeout = e + 1 + rank * max(1, e // 2) + self._rng.below(max(1, e // 4))
 
     def set_down_peers(self, peers: frozenset[int]) -> None:
-        """The failure detector's view changed: a change that concerns a member wakes us.
+        """The failure detector's view changed: a change that concerns us wakes us
+        (``quiesce.down_news_wakes``: our leader, a member back, our live quorum).
         A follower then campaigns within two election timeouts unless its leader, told
         that we woke, heartbeats -- the detector may be wrong (a broker late with its
         heartbeats under load is not dead), so the lease is kept: giving it up made every
         false alarm an election, and under overload elections storm."""
         old, self.down_peers = self.down_peers, peers
-        changed = (old ^ peers) & self.conf.members()
-        if changed and changed != {self.id}:
+        changed = (old ^ peers) & (self.conf.members() - {self.id})
+        if not changed:
+            return
+        if quiesce.down_news_wakes(self, changed):
             self.wake()
+        elif self.quiesced and self.leader is not None:
+            # Asleep, but the followers it takes as active are what the broker reports as
+            # in sync: a follower called down leaves at once, as when it woke for it.
+            self.leader.mark_active()
 
     # -- elections -------------------------------------------------------------------
 
@@ -298,7 +305,7 @@ class Raft:
         can_vote = (
             self.vote == m.src
             or (self.vote is None and self.leader_id is None)
-            or (m.pre_vote and m.term > self.term)
+            or (m.pre_vote and m.term > self.term and not self._yields_to_us(m))
         )
         if can_vote and self.log.is_up_to_date(m.last_offset, m.last_term):
             # Answer with the request's term: a pre-candidate ignores older answers.
@@ -312,6 +319,23 @@ class Raft:
         else:
             reject = VoteResponse(self.term, self.id, m.src, False, m.pre_vote)
             (self.msgs if m.pre_vote else self.msgs_after_persist).append(reject)
+
+    def _yields_to_us(self, m: VoteRequest) -> bool:
+        """Two pre-candidates at once -- the next in the group's election order timed out
+        while the first one's pre-vote was still on its way, as under load: the one ranked
+        later in that order (``lost_leader``) is refused, unless its log is ahead of ours
+        (then it refuses us, and only it can win). Granting each other made both
+        candidates of the same term, a split vote, and another round after a randomized
+        timeout for a third of a dead broker's groups (issue 21). The later one grants the
+        earlier one's pre-vote, so one of them wins. Liveness only: a pre-vote changes no
+        state."""
+        if self.role is not Role.PRE_CANDIDATE:
+            return False
+        ours = (self.log.last_term(), self.log.last_offset())
+        if (m.last_term, m.last_offset) > ours:
+            return False
+        salt = self.cfg.group_salt
+        return _rank(salt, self.id) < _rank(salt, m.src)
 
     # -- stepping --------------------------------------------------------------------
 

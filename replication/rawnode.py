@@ -67,6 +67,17 @@ class RawNode:
         self._raft.wake(notify=False)
         self._raft.campaign()
 
+    def heard_from(self, peers: frozenset[int]) -> None:
+        """The driver heard from these peers' brokers just now (any group's traffic): a
+        leader counts them as active for check-quorum. A broker whose frames keep coming
+        is not cut off from us, however late this group's own answers are under load --
+        deposing every leader it follows at once made elections storm after a broker
+        died (issue 21). No effect on a follower, nor on safety (check-quorum only
+        serves liveness)."""
+        leader = self._raft.leader
+        if leader is not None:
+            leader.heard_from(peers)
+
     def set_down_peers(self, peers: frozenset[int]) -> None:
         """The peers a failure detector believes down (``Config.quiesce``; quiesce.py): a
         quiet node wakes when a member's state changes, so a follower whose leader went
@@ -126,6 +137,12 @@ class RawNode:
         """
         self._raft.wake()
         self._raft.require_leader().transfer(to)
+
+    def throttle(self, to: int, rate: int) -> None:
+        """Send learner ``to`` at most ``rate`` data bytes a tick (0: no limit; leader
+        only, for this term: a new leader sends at full speed until told again). A voter
+        is never held back; the limit starts applying again if ``to`` becomes a learner."""
+        self._raft.require_leader().throttle(to, rate)
 
     def report_snapshot(self, to: int, *, success: bool) -> None:
         """The driver finished (or failed) sending a SnapshotRequest to ``to``."""

@@ -107,7 +107,7 @@ class TopicAdmin:
         partitions = topic.partitions or self._config.num_partitions
         self._check_partition_count(partitions)
         factor = topic.replication_factor or self._config.default_replication_factor
-        brokers = [b.node_id for b in self._store.brokers()]
+        brokers = [b.node_id for b in self._store.brokers() if not b.draining]  # issue 23
         if factor < 1 or factor > len(brokers):
             raise InvalidReplicationFactorError(
                 f"replication factor {factor} must be between 1 and the number of brokers "
@@ -293,7 +293,7 @@ class TopicAdmin:
                         f"topic {topic!r} has {have} partitions; the new total must be larger"
                     )
                 self._check_partition_count(total_count)
-                brokers = [b.node_id for b in self._store.brokers()]
+                brokers = [b.node_id for b in self._store.brokers() if not b.draining]
                 current = [a.replicas for a in record.partitions]
                 try:
                     extended = placement.add_partitions(

@@ -16,6 +16,7 @@ from logd.errors import LogdError
 from logd.metadata.types import (
     NO_LEADER,
     BrokerMeta,
+    ControllerQuorum,
     Endpoint,
     LeaderHint,
     LeadershipResult,
@@ -27,12 +28,14 @@ __all__ = [
     "NO_LEADER",
     "NO_TIMESTAMP",
     "Acks",
+    "BrokerDecommission",
     "BrokerMeta",
     "ClusterDescription",
     "ClusterMetadata",
     "ConfigChange",
     "ConfigEntry",
     "ConfigOp",
+    "ControllerQuorum",
     "DeleteRecordsQuery",
     "DeleteRecordsResult",
     "Endpoint",
@@ -287,6 +290,16 @@ class ConfigEntry:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class BrokerDecommission:
+    """A broker being decommissioned (issue 23): the partitions it still hosts (0: it is
+    drained and can be stopped) and how many of them are moving off it now."""
+
+    node_id: int
+    replicas: int
+    moving: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class PartitionMove:
     """A partition move in progress (issue 23): every replica hosting it while it moves
     (target first), the ones joining and the ones leaving."""
@@ -296,6 +309,7 @@ class PartitionMove:
     replicas: tuple[int, ...]
     adding: tuple[int, ...]
     removing: tuple[int, ...]
+    throttle: int = 0  # bytes/s the joining replicas catch up at (0: no limit)
 
     @property
     def target(self) -> tuple[int, ...]:

@@ -164,6 +164,10 @@ class BrokerConfig:
     #: ``logd topic transfer-leadership`` put them.
     auto_leader_rebalance_enable: bool = True
     leader_imbalance_check_interval_ms: int = 10_000
+    #: The controller leader evens out the replicas over the brokers on its own, a few
+    #: moves at a time, whenever no move is in progress (issue 23; Redpanda's
+    #: ``partition_autobalancing_mode: continuous``). Off: ``logd cluster partitions balance``.
+    partition_autobalancing_enable: bool = False
     #: The controller snapshots its image and compacts its log every this many offsets.
     metadata_snapshot_interval: int = 10_000
     #: The InjectFault RPC (tests only); refused unless the broker listens on loopback.
@@ -386,6 +390,7 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
         _int(10, 86_400_000),
     ),
     "fault.injection.enable": ("fault_injection", _bool),
+    "partition.autobalancing.enable": ("partition_autobalancing_enable", _bool),
     "auto.create.topics.enable": ("auto_create_topics_enable", _bool),
     "socket.request.max.bytes": ("socket_request_max_bytes", _int(1024, 2**31 - 1)),
     "connections.max.idle.ms": ("connections_max_idle_ms", _int(1, 2**31 - 1)),

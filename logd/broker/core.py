@@ -28,10 +28,12 @@ from logd.broker.admin import TopicAdmin
 from logd.broker.api import (
     NO_LEADER,
     Acks,
+    BrokerDecommission,
     ClusterDescription,
     ClusterMetadata,
     ConfigChange,
     ConfigEntry,
+    ControllerQuorum,
     DeleteRecordsQuery,
     DeleteRecordsResult,
     EpochEndQuery,
@@ -56,12 +58,14 @@ from logd.broker.api import (
     TopicResult,
 )
 from logd.broker.config import BrokerConfig, config_values
+from logd.broker.decommission import Decommissions
 from logd.broker.delete_records import delete_records
 from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.health import BrokerHealth, assess_health
 from logd.broker.moves import PartitionMoves
 from logd.broker.partition import AppendResult
 from logd.broker.producer_ids import ProducerIdManager
+from logd.broker.quorum import ControllerVoters
 from logd.broker.replicas import ReplicaManager
 from logd.broker.telemetry import Telemetry
 from logd.errors import (
@@ -104,8 +108,16 @@ class LeadershipControl(Protocol):
     ) -> LeadershipResult: ...
 
 
-#: How old the health :meth:`BrokerCore.health` answers may be.
+#: How old the health :meth:`BrokerCore.health` answers may be ...
 HEALTH_MAX_AGE_S = 0.1
+#: ... or this many times as long as the last look took, if that is longer: a look sums
+#: every log's size and asks every replica, so with thousands of partitions one costs
+#: tens of milliseconds, and every leader hint asked for one -- a failover's thousand
+#: leadership changes spent a sixth of the loop on it (issue 21). A look then costs at
+#: most 1/HEALTH_COST_RATIO of the loop -- and is never older than HEALTH_MAX_AGE_CAP_S (a
+#: look slowed down by a busy machine must not hide a full disk for long).
+HEALTH_COST_RATIO = 20
+HEALTH_MAX_AGE_CAP_S = 2.0
 
 
 class BrokerCore:
@@ -124,6 +136,8 @@ class BrokerCore:
         self.leadership = leadership
         self.admin = TopicAdmin(config, store, replicas)
         self.moves = PartitionMoves(store)
+        self.decommissions = Decommissions(store, self.moves)
+        self.voters = ControllerVoters(store)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
         self.producer_ids = ProducerIdManager(store)
         self._draining = False
@@ -134,16 +148,21 @@ class BrokerCore:
         #: Why the broker's Raft hard-state journal stopped, if it did (the node wires it).
         self.journal_failed: Callable[[], str | None] = lambda: None
         self._health: tuple[float, BrokerHealth] | None = None
+        self._health_max_age = HEALTH_MAX_AGE_S
 
     def health(self) -> BrokerHealth:
         """This broker's health, protocol-neutral (``logd.broker.health``). Looked at most
-        every :data:`HEALTH_MAX_AGE_S`: every Metadata answer and leader hint reports this
-        broker's disk, and the look sums every log's size."""
+        every :data:`HEALTH_MAX_AGE_S` (longer when a look is costly: :data:`HEALTH_COST_RATIO`):
+        every Metadata answer and leader hint reports this broker's disk, and the look sums
+        every log's size."""
         now = time.monotonic()
-        if self._health is None or now - self._health[0] >= HEALTH_MAX_AGE_S:
+        if self._health is None or now - self._health[0] >= self._health_max_age:
             health = assess_health(self.node_id, self.replicas.logs, self.replicas,
                                    self.metadata_failed, self.journal_failed)  # fmt: skip
             self._health = (now, health)
+            took = time.monotonic() - now
+            age = min(HEALTH_COST_RATIO * took, HEALTH_MAX_AGE_CAP_S)
+            self._health_max_age = max(HEALTH_MAX_AGE_S, age)
         return self._health[1]
 
     @property
@@ -498,15 +517,40 @@ class BrokerCore:
         """This broker's config: every key, its value, whether it is the default."""
         return [ConfigEntry(k, v or "", d) for k, v, d in config_values(self.config)]
 
-    async def move_partition(self, topic: str, partition: int, to: Sequence[int]) -> None:
+    async def move_partition(
+        self, topic: str, partition: int, to: Sequence[int], throttle: int = 0
+    ) -> None:
         """Start moving ``topic-partition`` to the brokers ``to`` (``broker.moves``)."""
-        await self.moves.move(topic, partition, to)
+        await self.moves.move(topic, partition, to, throttle)
 
     async def cancel_move(self, topic: str, partition: int) -> None:
         await self.moves.cancel(topic, partition)
 
     def list_moves(self, topics: Sequence[str] = ()) -> list[PartitionMove]:
         return self.moves.list(topics)
+
+    async def decommission_broker(self, node: int, *, recommission: bool = False) -> None:
+        """Drain broker ``node`` (or stop draining it): ``broker.decommission``."""
+        if recommission:
+            await self.decommissions.recommission(node)
+        else:
+            await self.decommissions.decommission(node)
+
+    async def balance_partitions(
+        self, throttle: int = 0, max_moves: int = 0
+    ) -> list[PartitionMove]:
+        """Even out the replicas over the brokers (``broker.moves``)."""
+        return await self.moves.balance(throttle, max_moves)
+
+    async def alter_controller_voters(self, add: int = -1, remove: int = -1) -> None:
+        """Add a controller voter and/or remove one (``broker.quorum``)."""
+        await self.voters.alter(add, remove)
+
+    def describe_quorum(self) -> ControllerQuorum:
+        return self.voters.describe()
+
+    def list_decommissions(self) -> list[BrokerDecommission]:
+        return self.decommissions.list()
 
     async def describe_cluster(self) -> ClusterDescription:
         return ClusterDescription(

@@ -85,7 +85,7 @@ def assess_health(
         reasons.append(f"the log of {tp} cannot be created ({why})")
     failed = metadata_failed()
     if failed is not None:
-        reasons.append(f"the metadata log stopped ({failed}); restart the broker")
+        reasons.append(f"the metadata log stopped ({failed})")
     failed = journal_failed()
     if failed is not None:
         reasons.append(f"the Raft hard-state journal stopped ({failed})")

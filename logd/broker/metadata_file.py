@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
@@ -33,6 +33,7 @@ from logd.errors import (
     UnknownTopicOrPartitionError,
 )
 from logd.metadata.store import MetadataListener, PartitionAssignment, TopicRecord
+from logd.metadata.types import ControllerQuorum
 from logd.storage import validate_topic_name
 from logd.storage.files import write_atomic
 from logd.storage.io_errors import storage_error
@@ -121,6 +122,16 @@ class FileMetadataStore:
                 raise TopicAlreadyExistsError(f"topic {record.name!r} already exists")
             await self._commit({**self._topics, record.name: record})
             await self._publish(None, record)
+
+    def quorum(self) -> ControllerQuorum:
+        me = self._broker.node_id
+        return ControllerQuorum(me, (me,), (), (me,))
+
+    async def set_controller_voters(self, voters: Sequence[int]) -> None:
+        raise InvalidRequestError("a single broker has no controller quorum to change")
+
+    async def set_draining(self, node_id: int, draining: bool) -> None:
+        raise InvalidRequestError("a single broker cannot be decommissioned: nowhere to move to")
 
     async def update_topic(self, name: str, change: Callable[[TopicRecord], TopicRecord]) -> None:
         async with self._lock:

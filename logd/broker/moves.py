@@ -15,28 +15,29 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Final
 
 from logd.broker.api import PartitionMove
 from logd.errors import (
     InvalidReplicaAssignmentError,
+    InvalidRequestError,
     NoReassignmentInProgressError,
     ReassignmentInProgressError,
     UnknownTopicOrPartitionError,
 )
-from logd.metadata.store import MetadataStore, PartitionAssignment, TopicRecord, check_not_reserved
+from logd.metadata.store import (
+    RESERVED_TOPICS,
+    MetadataStore,
+    PartitionAssignment,
+    TopicRecord,
+    check_not_reserved,
+)
+from partitioning.balance import balance_moves
 
-__all__ = ["PartitionMoves", "moved_to"]
+__all__ = ["BALANCE_MOVES", "PartitionMoves"]
 
-
-def moved_to(current: PartitionAssignment, target: Sequence[int]) -> PartitionAssignment:
-    """``current`` (no move in progress) moving to ``target``: hosted on both sets."""
-    kept = tuple(target)
-    leaving = tuple(r for r in current.replicas if r not in kept)
-    joining = tuple(r for r in kept if r not in current.replicas)
-    replicas = kept + leaving
-    return PartitionAssignment(
-        current.partition, replicas, replicas[0], 0, replicas, joining, leaving
-    )
+#: Moves one ``balance`` starts at most (run it again once they are done).
+BALANCE_MOVES: Final = 64
 
 
 class PartitionMoves:
@@ -45,11 +46,14 @@ class PartitionMoves:
     def __init__(self, store: MetadataStore) -> None:
         self._store = store
 
-    async def move(self, topic: str, partition: int, to: Sequence[int]) -> None:
-        """Start moving ``topic-partition`` to the brokers ``to`` (the first preferred)."""
+    async def move(self, topic: str, partition: int, to: Sequence[int], throttle: int = 0) -> None:
+        """Start moving ``topic-partition`` to the brokers ``to`` (the first preferred),
+        the joining replicas catching up at most ``throttle`` bytes a second (0: no limit)."""
         check_not_reserved(topic, "move")
         target = tuple(to)
         self._check_target(target)
+        if throttle < 0:
+            raise InvalidRequestError(f"a throttle of {throttle} bytes/s: it must be >= 0")
 
         def change(record: TopicRecord) -> TopicRecord:
             current = _partition(record, partition)
@@ -60,14 +64,17 @@ class PartitionMoves:
                 )
             if current.replicas == target:
                 return record
-            return _with(record, moved_to(current, target))
+            return _with(record, current.moving_to(target, throttle))
 
         change(self._record(topic))
         await self._store.update_topic(topic, change)
 
-    async def cancel(self, topic: str, partition: int) -> None:
-        """Move ``topic-partition`` back to the replicas it had before its move."""
-        check_not_reserved(topic, "move")
+    async def cancel(self, topic: str, partition: int, *, internal: bool = False) -> None:
+        """Move ``topic-partition`` back to the replicas it had before its move.
+        ``internal``: logd's own cancel (a recommission), which may cancel the drain moves
+        of the topics clients cannot move (``__consumer_offsets``)."""
+        if not internal:
+            check_not_reserved(topic, "move")
 
         def change(record: TopicRecord) -> TopicRecord:
             current = _partition(record, partition)
@@ -75,11 +82,40 @@ class PartitionMoves:
                 raise NoReassignmentInProgressError(f"{topic}-{partition} is not moving")
             joining = set(current.adding)
             before = tuple(r for r in current.replicas if r not in joining)
-            back = moved_to(_settled(current), before)
+            back = _settled(current).moving_to(before, current.throttle)
             return _with(record, back if back.moving else _settled(back))
 
         change(self._record(topic))
         await self._store.update_topic(topic, change)
+
+    async def balance(self, throttle: int = 0, max_moves: int = 0) -> list[PartitionMove]:
+        """Start the moves that even out the replicas over the live brokers not being
+        decommissioned (``partitioning.balance``); returns the moves started."""
+        if throttle < 0 or max_moves < 0:
+            raise InvalidRequestError("throttle and max_moves must be >= 0")
+        brokers = [b.node_id for b in self._store.brokers() if b.alive and not b.draining]
+        records = self._store.topics()
+        entries = [
+            (name, a)
+            for name in sorted(records)
+            if name not in RESERVED_TOPICS
+            for a in records[name].partitions
+        ]
+        plan = balance_moves(
+            [a.replicas for _, a in entries],
+            brokers,
+            [not a.moving for _, a in entries],
+            max_moves or BALANCE_MOVES,
+        )
+        started = []
+        for index, target in plan:
+            name, a = entries[index]
+            try:
+                await self.move(name, a.partition, target, throttle)
+            except (ReassignmentInProgressError, UnknownTopicOrPartitionError):
+                continue  # moved or deleted since: the next balance sees it
+            started.append(PartitionMove(name, a.partition, target, (), (), throttle))
+        return started
 
     def list(self, topics: Sequence[str] = ()) -> list[PartitionMove]:
         """The moves in progress (of ``topics``; empty: of every topic)."""
@@ -92,7 +128,11 @@ class PartitionMoves:
                 continue
             for a in record.partitions:
                 if a.moving:
-                    out.append(PartitionMove(name, a.partition, a.replicas, a.adding, a.removing))
+                    out.append(
+                        PartitionMove(
+                            name, a.partition, a.replicas, a.adding, a.removing, a.throttle
+                        )
+                    )
         return out
 
     def _record(self, topic: str) -> TopicRecord:
@@ -106,12 +146,16 @@ class PartitionMoves:
             raise InvalidReplicaAssignmentError("a move needs at least one target broker")
         if len(set(target)) != len(target):
             raise InvalidReplicaAssignmentError(f"broker named twice in {list(target)}")
-        known = {b.node_id for b in self._store.brokers()}
+        brokers = self._store.brokers()
+        known = {b.node_id for b in brokers}
         unknown = sorted(set(target) - known)
         if unknown:
             raise InvalidReplicaAssignmentError(
                 f"unknown brokers {unknown} (the cluster has {sorted(known)})"
             )
+        draining = sorted(b.node_id for b in brokers if b.draining and b.node_id in target)
+        if draining:
+            raise InvalidReplicaAssignmentError(f"brokers {draining} are being decommissioned")
 
 
 def _partition(record: TopicRecord, partition: int) -> PartitionAssignment:

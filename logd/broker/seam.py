@@ -41,10 +41,12 @@ from typing import Any, Protocol, TypeVar
 
 from logd.broker import api
 from logd.broker.api import (
+    BrokerDecommission,
     ClusterDescription,
     ClusterMetadata,
     ConfigChange,
     ConfigEntry,
+    ControllerQuorum,
     DeleteRecordsQuery,
     DeleteRecordsResult,
     EpochEndQuery,
@@ -526,11 +528,18 @@ class BrokerSeam(GroupCalls):
         return await self._core.transfer_leadership(topic, partition, target, timeout_ms)
 
     async def move_partition(
-        self, topic: str, partition: int, to: Sequence[int], *, caller: Caller = ANONYMOUS
+        self,
+        topic: str,
+        partition: int,
+        to: Sequence[int],
+        *,
+        throttle: int = 0,
+        caller: Caller = ANONYMOUS,
     ) -> None:
-        """Start a partition move (issue 23); raises a LogdError when refused."""
+        """Start a partition move (issue 23), the joining replicas catching up at most
+        ``throttle`` bytes/s (0: no limit); raises a LogdError when refused."""
         self.admit(caller, "cluster_admin", (topic,))
-        await self._core.move_partition(topic, partition, to)
+        await self._core.move_partition(topic, partition, to, throttle)
 
     async def cancel_move(self, topic: str, partition: int, *, caller: Caller = ANONYMOUS) -> None:
         self.admit(caller, "cluster_admin", (topic,))
@@ -541,6 +550,35 @@ class BrokerSeam(GroupCalls):
     ) -> list[PartitionMove]:
         self.admit(caller, "describe_cluster", ())
         return self._core.list_moves(topics)
+
+    async def decommission_broker(
+        self, node: int, *, recommission: bool = False, caller: Caller = ANONYMOUS
+    ) -> None:
+        """Decommission broker ``node`` (its replicas move away), or recommission it."""
+        self.admit(caller, "cluster_admin", ())
+        await self._core.decommission_broker(node, recommission=recommission)
+
+    async def balance_partitions(
+        self, throttle: int = 0, max_moves: int = 0, *, caller: Caller = ANONYMOUS
+    ) -> list[PartitionMove]:
+        """Start the moves that even out the replicas over the brokers (issue 23)."""
+        self.admit(caller, "cluster_admin", ())
+        return await self._core.balance_partitions(throttle, max_moves)
+
+    async def alter_controller_voters(
+        self, add: int = -1, remove: int = -1, *, caller: Caller = ANONYMOUS
+    ) -> None:
+        """Add a broker to the controller quorum and/or remove one (issue 23)."""
+        self.admit(caller, "cluster_admin", ())
+        await self._core.alter_controller_voters(add, remove)
+
+    def describe_quorum(self, *, caller: Caller = ANONYMOUS) -> ControllerQuorum:
+        self.admit(caller, "describe_cluster", ())
+        return self._core.describe_quorum()
+
+    def list_decommissions(self, *, caller: Caller = ANONYMOUS) -> list[BrokerDecommission]:
+        self.admit(caller, "describe_cluster", ())
+        return self._core.list_decommissions()
 
 
 def _visible_meta(

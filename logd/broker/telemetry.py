@@ -23,6 +23,7 @@ Ownership: one per broker, written on its event loop.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from logd.records.header import count_records
@@ -77,6 +78,9 @@ class Telemetry:
         self.raft: RaftCounts | None = None
         self.fsync: Histogram | None = None
         self.cleaner: CleanerCounts | None = None
+        #: Listener -> its open connections now, asked at scrape time (a front end that
+        #: keeps connections sets its own; nothing is counted on the hot path).
+        self.connections: dict[str, Callable[[], int]] = {}
 
     def request(
         self,

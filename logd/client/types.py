@@ -25,11 +25,13 @@ __all__ = [
     "OFFSET_STORED",
     "TIMESTAMP_CREATE_TIME",
     "TIMESTAMP_LOG_APPEND_TIME",
+    "BrokerDecommission",
     "BrokerInfo",
     "ClusterInfo",
     "ClusterMetadata",
     "ConfigEntry",
     "ConsumerRecord",
+    "ControllerQuorum",
     "DeliveryCallback",
     "Header",
     "NewTopic",
@@ -255,6 +257,28 @@ class PartitionLeader:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ControllerQuorum:
+    """The controller quorum (``Admin.describe_controller_quorum``): its leader (-1: none
+    known), the voters and learners of the metadata group now, and the voters it is
+    changing to (= ``voters``: no change in progress)."""
+
+    leader_id: int
+    voters: tuple[int, ...]
+    learners: tuple[int, ...]
+    target: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrokerDecommission:
+    """A broker being decommissioned (``Admin.list_decommissions``): the partitions it
+    still hosts (0: drained, it can be stopped) and how many are moving off it now."""
+
+    node_id: int
+    replicas: int
+    moving: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class PartitionMove:
     """A partition move in progress (``Admin.list_partition_moves``): every replica
     hosting it while it moves (the target first), the ones joining and the ones leaving."""
@@ -264,6 +288,7 @@ class PartitionMove:
     replicas: tuple[int, ...]
     adding: tuple[int, ...]
     removing: tuple[int, ...]
+    throttle: int = 0  # bytes/s the joining replicas catch up at (0: no limit)
 
     @property
     def target(self) -> tuple[int, ...]:
@@ -294,6 +319,8 @@ class BrokerInfo:
     disk_total_bytes: int = -1
     disk_reserve_bytes: int = -1
     log_bytes: int = -1
+    #: Being decommissioned: its replicas move to the other brokers (issue 23).
+    draining: bool = False
 
     @property
     def address(self) -> str:

@@ -11,13 +11,11 @@ proposal) takes a Ready from every group that has one and no Ready in flight, an
    only; ``PartitionLog.write``);
 4. if the Ready must be durable, adds the group to this pass's fsync round.
 
-Then the pass hands its messages to the transport and, in one go, asks the storage Flusher
-to fsync every log and side file written (group commit across groups: one request per file,
-however many Readys and proposals it covers), and the broker's hard-state journal once for
-every group whose term or vote changed (``hardstate.py``: elections of thousands of groups
-cost one fsync, not two per group). When the round is durable -- and only then --
-each group's ``messages_after_persist`` leave (votes, acknowledgements: nothing is promised
-before it is on disk), committed entries are applied (controller) or the commit offset
+Then the pass hands its messages to the transport and starts one fsync round for every
+file written (``ready_writer.py``: group commit across groups, one journal fsync for every
+term and vote). When a group's files are durable -- and only then -- its
+``messages_after_persist`` leave (votes, acknowledgements: nothing is promised before it
+is on disk), committed entries are applied (controller) or the commit offset
 published (partitions: the high watermark), and ``advance()`` is called. A Ready that needs
 no fsync (only the commit moved) is finished in the pass itself. One exception: a leader
 whose commit moves on a follower's acknowledgement while its own Ready is in flight
@@ -37,22 +35,13 @@ lost (Raft's safety assumes acknowledged entries stay on disk). Such a group *ab
 -- it neither grants nor asks for votes -- until a leader has brought its log up to that
 leader's commit offset; then every committed entry is back and it votes again.
 
-Failures (issue 24). A write that fails and was undone by the log (a full disk: the log
-cuts off what it wrote in part and stays online) keeps the Ready in flight *unwritten* and is
-tried again -- after :data:`WRITE_RETRY_MIN_S`, doubling up to :data:`WRITE_RETRY_MAX_S` --
-like a replica with a very slow disk: it acknowledges nothing it has not persisted, said once
-per episode in the log, no traceback. A retry skips the entries the failed attempt did
-write. While the broker's disk is below its free-space reserve (``space_full``), a
-follower's Ready holding data entries is *held back* the same way (the reserve is for the
-metadata log, Raft's own entries, checkpoints and recovery), so a full follower drops out
-of the quorum instead of filling its disk; the controller's group is exempt. A failed write
-is told to the listener (``on_write_failed``, once per episode): a partition's leader hands
-its leadership over rather than hold the partition while its disk fails. A failed fsync,
-or a write that could not be undone, takes the log offline (storage's rule: no retry after a
-failed fsync): the group stops for good and its listener hears ``on_storage_error`` (the
-partition's replica reopens the log and rejoins as a replica that lost data). Unknown
+Writes that fail or are held back below the disk's free-space reserve are retried with
+backoff; a failed fsync stops the group (``ready_writer.py``, issue 24). Unknown
 groups' messages (a peer created the group first) wait a little in a bounded buffer
 (:data:`PENDING_MAX_PER_GROUP`).
+
+The driver's parts: ``group.py`` (a group, its listener, the transport), ``down_peers.py``
+(which peers are taken as down), ``ready_writer.py`` (writes, retries, fsync rounds).
 
 Ownership: owned by the broker's event loop; never awaits inside a core call. The Flusher
 answers from its thread through ``call_soon_threadsafe``.
@@ -62,36 +51,35 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import contextlib
 import dataclasses
 import logging
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from logd.cluster.codec import GroupMessage
-from logd.cluster.hardstate import HardStateJournal
+from logd.cluster.down_peers import DownPeers
+from logd.cluster.group import GroupListener, RaftGroup, Transport
 from logd.cluster.partition_log import PartitionLog
-from logd.cluster.sync_round import SyncRound
-from logd.errors import KafkaStorageError, LogdError
+from logd.cluster.ready_writer import ReadyWriter
+from logd.errors import LogdError
 from logd.storage import Flusher
 from replication import (
     AppendRequest,
     Config,
-    Entry,
-    EntryKind,
     Message,
     RaftError,
     RawNode,
     Ready,
     Role,
-    Snapshot,
     VoteRequest,
     VoteResponse,
 )
 
+# GroupListener, RaftGroup and Transport live in group.py; named here too, where their
+# users have always found them.
 __all__ = [
     "PENDING_MAX_PER_GROUP",
     "DriverSettings",
@@ -106,13 +94,8 @@ _log = logging.getLogger(__name__)
 #: Messages kept for a group this broker does not host yet, and for how long.
 PENDING_MAX_PER_GROUP: Final = 64
 PENDING_TTL_S: Final = 5.0
-#: A Ready whose write failed (or is held back) is tried again after this, doubling.
-WRITE_RETRY_MIN_S: Final = 0.05
-WRITE_RETRY_MAX_S: Final = 1.0
 #: A new group's other replicas wait this many election timeouts for the preferred one.
 FRESH_HOLD_TIMEOUTS: Final = 4
-#: A peer's groups hear at most once in this long that it is (still) unreachable.
-UNREACHABLE_REPEAT_S: Final = 1.0
 #: Groups ticked per loop turn (the tick task yields in between).
 TICK_BATCH: Final = 500
 #: How often the driver logs how many groups are awake (when that changed).
@@ -141,92 +124,6 @@ class DriverSettings:
     unreachable_suspect_s: float = 10.0
 
 
-class GroupListener(Protocol):
-    """What a group's owner hears (on the loop, synchronously)."""
-
-    def on_leadership(self, leader: int | None, term: int, role: Role) -> None: ...
-
-    def on_commit(self, commit: int) -> None: ...
-
-    def on_apply(self, entries: Sequence[Entry]) -> None: ...
-
-    def on_snapshot(self, snapshot: Snapshot) -> None: ...
-
-    def on_storage_error(self, error: LogdError) -> None:
-        """Reading the group's log failed (a damaged batch): the group has stopped."""
-        ...
-
-    def on_write_failed(self, error: str) -> None:
-        """A write of the group's log, side file or journal failed and was undone (EIO,
-        ENOSPC ...); the driver tries it again with backoff. Said once per episode."""
-        ...
-
-
-class Transport(Protocol):
-    """Carries frames between brokers (``transport.GrpcTransport``, or a test's).
-    ``losses`` names, per peer, the groups it leads in which we lost acknowledged entries."""
-
-    def send(
-        self,
-        outgoing: dict[int, list[GroupMessage]],
-        losses: dict[int, list[tuple[str, int]]],
-    ) -> None: ...
-
-
-class RaftGroup:
-    """One group on this broker: its node, storage and listener. Owned by the driver."""
-
-    __slots__ = (
-        "abstaining",
-        "announced",
-        "closed",
-        "exempt",
-        "failed",
-        "inflight",
-        "leader_commit",
-        "listener",
-        "name",
-        "node",
-        "peers",
-        "published",
-        "retry_at",
-        "retry_s",
-        "storage",
-        "unwritten",
-        "write_error",
-        "write_failed",
-    )
-
-    def __init__(
-        self, name: str, node: RawNode, storage: PartitionLog, listener: GroupListener
-    ) -> None:
-        self.name = name
-        self.node = node
-        self.storage = storage
-        self.listener = listener
-        #: The peers this group is indexed under (``RaftDriver._by_peer``).
-        self.peers: frozenset[int] = frozenset()
-        self.inflight: Ready | None = None
-        self.announced: tuple[int | None, int, Role] | None = None
-        self.closed = False
-        self.failed = False
-        #: Lost acknowledged data: no votes until caught up with a leader's commit.
-        self.abstaining = storage.lost_data
-        self.leader_commit = -1
-        #: The commit offset the listener last heard.
-        self.published = -1
-        #: The Ready in flight is not written yet (its write failed, or is held back).
-        self.unwritten = False
-        self.retry_at = 0.0
-        self.retry_s = WRITE_RETRY_MIN_S
-        #: Why the last write failed (said once per episode); None while writes succeed.
-        self.write_error: str | None = None
-        #: The write failed (an I/O error), rather than being held back below the reserve.
-        self.write_failed = False
-        #: May write into the free-space reserve (the controller's metadata log).
-        self.exempt = False
-
-
 class RaftDriver:
     """The groups of one broker; see the module docstring."""
 
@@ -241,9 +138,6 @@ class RaftDriver:
     ) -> None:
         self.node_id = node_id
         self.settings = settings or DriverSettings()
-        #: Whether the disk is below its free-space reserve (followers hold back data).
-        self._space_full = space_full or (lambda: False)
-        self._flusher = flusher
         self._seed = seed if seed is not None else time.monotonic_ns() ^ (node_id << 32)
         self._loop = asyncio.get_running_loop()
         #: The loop every group lives on (retention hops here from its thread).
@@ -257,23 +151,24 @@ class RaftDriver:
         #: Groups that lost acknowledged data and wait for their leader's commit.
         self._abstaining: set[RaftGroup] = set()
         #: The peers taken as down: declared by the controller's liveness, or that the
-        #: transport cannot reach (since its last report).
-        self.down: frozenset[int] = frozenset()
-        self._declared_down: frozenset[int] = frozenset()
-        #: peer -> when the transport last failed to reach it (loop time).
-        self._unreachable: dict[int, float] = {}
-        #: peer -> when its groups last heard it was unreachable (loop time).
-        self._unreachable_at: dict[int, float] = {}
+        #: transport cannot reach.
+        self._peers = DownPeers(node_id, self.settings.unreachable_suspect_s)
         self._dirty: set[RaftGroup] = set()
-        #: Groups whose Ready in flight is not written yet (failed, or held back).
-        self._retrying: set[RaftGroup] = set()
+        #: Peers whose frames arrived since the last tick (their brokers are alive).
+        self._heard: set[int] = set()
+        self.writer = ReadyWriter(
+            self._loop,
+            flusher,
+            space_full or (lambda: False),
+            finish=self._finish,
+            flush=self._flush_outgoing,
+            index_peers=self._index_peers,
+        )
         self._scheduled = False
         self._outgoing: dict[int, list[GroupMessage]] = collections.defaultdict(list)
         self._pending: dict[str, tuple[float, list[Message]]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._closed = False
-        #: Completed fsync rounds (tests and metrics).
-        self.sync_rounds = 0
         #: Figures for the admin listener (read at scrape, issue 20): times a group hosted
         #: here stood for election (became a candidate), and times one saw a new leader.
         self.elections = 0
@@ -286,6 +181,11 @@ class RaftDriver:
         self.unreachable_reports = 0
         self._logged: tuple[int, int, int] = (0, 0, 0)
         self._next_log = 0.0
+
+    @property
+    def down(self) -> frozenset[int]:
+        """The peers taken as down (``down_peers.py``)."""
+        return self._peers.down
 
     # -- groups -----------------------------------------------------------------------
 
@@ -367,7 +267,7 @@ class RaftDriver:
             self._dirty.discard(group)
             self._awake.pop(group, None)
             self._abstaining.discard(group)
-            self._retrying.discard(group)
+            self.writer.retrying.discard(group)
             for peer in group.peers:
                 self._by_peer[peer].discard(group)
             group.peers = frozenset()
@@ -389,6 +289,8 @@ class RaftDriver:
     def receive(self, messages: Sequence[GroupMessage]) -> None:
         """Messages from a peer (the transport calls this on the loop)."""
         now = self._loop.time()
+        if messages:
+            self._heard.add(messages[0][1].src)  # one frame, one peer
         for name, m in messages:
             group = self.groups.get(name)
             if group is None:
@@ -463,25 +365,13 @@ class RaftDriver:
 
     def report_unreachable(self, peer: int, *, connected: bool = False) -> None:
         """The transport lost ``peer`` (``connected``: it reconnected, maybe restarted):
-        its groups' leaders probe it again, and quiet followers it led wake (quiesce.py).
-        While a peer stays unreachable the transport says so at every failed send: after
-        the first report, more within :data:`UNREACHABLE_REPEAT_S` are news to no group,
-        and telling thousands of groups each time was most of a broker's work."""
-        now = self._loop.time()
-        if connected:
-            self.peer_reachable(peer)
-        else:
-            # Suspected down until a write goes through, it connects, or the suspicion
-            # expires: leaders may go quiet without it at once, not only after the
-            # controller's session timeout (all the groups of a killed broker's peers
-            # were awake until then, competing with the elections that replace it).
-            suspected = peer in self._unreachable
-            self._unreachable[peer] = now
-            if not suspected:
-                self._apply_down()
-        if not connected and now - self._unreachable_at.get(peer, -1e9) < UNREACHABLE_REPEAT_S:
+        it is suspected down (``down_peers.py``), its groups' leaders probe it again, and
+        quiet followers it led wake (quiesce.py) -- at most once a second while it stays
+        unreachable."""
+        changed, tell = self._peers.lost(peer, self._loop.time(), connected=connected)
+        self._tell_down(changed)
+        if not tell:
             return
-        self._unreachable_at[peer] = -1e9 if connected else now
         self.unreachable_reports += 1
         for group in self._by_peer.get(peer, ()):
             node = group.node
@@ -491,41 +381,29 @@ class RaftDriver:
 
     def peer_reachable(self, peer: int) -> None:
         """A write to ``peer`` went through again (or it connected): no longer suspected."""
-        if self._unreachable.pop(peer, None) is not None:
-            self._apply_down()
-
-    def _expire_unreachable(self) -> None:
-        """Forget suspicions older than ``unreachable_suspect_s``: the peer's groups look
-        again (those still failing suspect it again at once)."""
-        if not self._unreachable:
-            return
-        old = self._loop.time() - self.settings.unreachable_suspect_s
-        expired = [peer for peer, at in self._unreachable.items() if at < old]
-        for peer in expired:
-            del self._unreachable[peer]
-        if expired:
-            self._apply_down()
+        self._tell_down(self._peers.reachable(peer))
 
     def set_down(self, down: frozenset[int]) -> None:
         """The controller's liveness changed: the groups of every peer whose state changed
         hear it (a quiet group wakes; followers of a dead leader campaign)."""
-        self._declared_down = down - {self.node_id}
-        self._apply_down()
+        self._tell_down(self._peers.declare(down))
 
-    def _apply_down(self) -> None:
-        """Tell the groups of every peer whose state changed: down is what the controller
-        declares and what the transport cannot reach."""
-        down = self._declared_down.union(self._unreachable)
-        changed, self.down = down ^ self.down, down
+    def _tell_down(self, changed: frozenset[int]) -> None:
+        """The groups of every peer in ``changed`` hear who is down now."""
+        if not changed:
+            return
+        down = self._peers.down
         touched: set[RaftGroup] = set()
         for peer in changed:
             touched |= self._by_peer.get(peer, set())
+        woken = 0
         for group in touched:
             group.node.set_down_peers(down)
-            self._mark(group)
-        if changed:
-            _log.info("peers taken as down now: %s (%d groups told)", sorted(down) or "none",
-                      len(touched))  # fmt: skip
+            if not group.node.quiesced:  # a quiet group the news does not concern sleeps on
+                woken += 1
+                self._mark(group)
+        _log.info("peers taken as down now: %s (%d groups told, %d awake)",
+                  sorted(down) or "none", len(touched), woken)  # fmt: skip
 
     def report_snapshot(self, name: str, peer: int, *, success: bool) -> None:
         group = self.groups.get(name)
@@ -548,33 +426,40 @@ class RaftDriver:
             if next_at < self._loop.time():  # the loop stalled: do not tick in a burst
                 next_at = self._loop.time() + interval
             groups = list(self._awake)
+            heard, self._heard = frozenset(self._heard), set()
             for start in range(0, len(groups), TICK_BATCH):
                 if start:
                     # Thousands of awake groups (elections after a broker died): let
                     # frames, heartbeats to the controller and requests in between.
                     await asyncio.sleep(0)
-                self.tick(groups[start : start + TICK_BATCH])
-            self._expire_unreachable()
+                self.tick(groups[start : start + TICK_BATCH], heard)
+            self._tell_down(self._peers.expire(self._loop.time()))
             self._log_activity()
 
-    def tick(self, groups: Sequence[RaftGroup] | None = None) -> None:
+    def tick(
+        self, groups: Sequence[RaftGroup] | None = None, heard: frozenset[int] | None = None
+    ) -> None:
         """Tick the awake groups (or those of ``groups`` still awake); forget those that
         went quiet (their ticks do nothing until an input wakes them, and ``_mark`` puts
         them back then). Only a group whose tick did something is looked at again."""
         awake = self._awake
         dirty = self._dirty
         quiet = []
+        if heard is None:
+            heard, self._heard = frozenset(self._heard), set()
         for group in list(awake) if groups is None else groups:
             if group not in awake:
                 continue  # went quiet or was removed while the tick yielded
             node = group.node
+            if heard and node.role is Role.LEADER:
+                node.heard_from(heard & group.peers)  # check-quorum: its brokers are alive
             if node.tick():
                 dirty.add(group)
             if node.quiesced:
                 quiet.append(group)
         for group in quiet:
             del awake[group]
-        self._retry_due()
+        self.writer.retry_due()
         self._schedule()
         if self._pending:
             now = self._loop.time()
@@ -653,7 +538,7 @@ class RaftDriver:
             else:
                 self._finish(group, rd)
         if to_sync:
-            self._sync(to_sync)
+            self.writer.sync(to_sync)
         self._flush_outgoing()
 
     def _begin(self, group: RaftGroup, rd: Ready) -> bool:
@@ -665,36 +550,7 @@ class RaftDriver:
             group.announced = now
             group.listener.on_leadership(*now)
         self._queue(group, rd.messages)
-        return self._write(group, rd, retry=False)
-
-    def _write(self, group: RaftGroup, rd: Ready, *, retry: bool) -> bool:
-        """Step 3: the Ready's writes. False when held back, failed and to be retried (the
-        Ready stays in flight, unwritten), or failed for good (the log is offline)."""
-        if self._holds_back(group, rd):
-            self._write_later(group, rd, "the disk is below its free-space reserve")
-            return False
-        try:
-            group.storage.write(rd, retry=retry)
-        except LogdError as exc:
-            if group.storage.log.offline_reason is None:
-                self._write_later(group, rd, str(exc), failed=True)
-                return False
-            _log.error("%s: cannot write the Raft log (%s); the log is offline and the "
-                       "replica stops until it is reopened", group.name, exc)  # fmt: skip
-            group.failed = True
-            group.inflight = rd
-            group.unwritten = False
-            group.listener.on_storage_error(exc)
-            return False
-        if (rd.snapshot is not None or rd.truncate_to is not None
-                or any(e.kind is EntryKind.CONF_CHANGE for e in rd.entries)):  # fmt: skip
-            self._index_peers(group)
-        if group.write_error is not None:
-            _log.info("%s: the Raft log is written again", group.name)
-        group.unwritten, group.write_error, group.retry_s = False, None, WRITE_RETRY_MIN_S
-        group.write_failed = False
-        self._retrying.discard(group)
-        return True
+        return self.writer.write(group, rd, retry=False)
 
     def _count_leadership(self, group: RaftGroup, now: tuple[int | None, int, Role]) -> None:
         before = group.announced
@@ -704,102 +560,6 @@ class RaftDriver:
             self.elections += 1
         if leader is not None and (before is None or before[0] != leader):
             self.leadership_changes += 1
-
-    def _holds_back(self, group: RaftGroup, rd: Ready) -> bool:
-        """A follower's data entries while the disk is below its reserve (module doc);
-        Raft's own entries (a new leader's, a configuration) still go into the reserve, so
-        a cluster whose disks are all full can still elect and commit them."""
-        if group.exempt or group.node.role is Role.LEADER:
-            return False
-        if not any(e.kind is EntryKind.NORMAL for e in rd.entries):
-            return False
-        return self._space_full()
-
-    def _write_later(self, group: RaftGroup, rd: Ready, why: str, *, failed: bool = False) -> None:
-        group.inflight = rd
-        episode = not group.unwritten or group.write_error != why
-        if episode:
-            _log.warning("%s: the Raft log is not written (%s); trying again every %.0f ms "
-                         "at most", group.name, why, WRITE_RETRY_MAX_S * 1000)  # fmt: skip
-        group.unwritten, group.write_error, group.write_failed = True, why, failed
-        group.retry_at = self._loop.time() + group.retry_s
-        group.retry_s = min(group.retry_s * 2, WRITE_RETRY_MAX_S)
-        self._retrying.add(group)
-        if failed and episode:
-            group.listener.on_write_failed(why)
-
-    def _retry_due(self) -> None:
-        """Writes that failed or were held back, tried again once their backoff passed."""
-        if not self._retrying:
-            return
-        now = self._loop.time()
-        for group in [g for g in self._retrying if now >= g.retry_at]:
-            self._retry_write(group)
-
-    def _retry_write(self, group: RaftGroup) -> None:
-        rd = group.inflight
-        if rd is None or group.closed or group.failed:
-            self._retrying.discard(group)
-            return
-        if not self._write(group, rd, retry=True):
-            return
-        if rd.must_sync:
-            self._sync([(group, rd)])
-        else:
-            group.inflight = None
-            self._finish(group, rd)
-
-    def _sync(self, batch: list[tuple[RaftGroup, Ready]]) -> None:
-        """Ask for the fsyncs of every file this pass wrote: the hard-state journal once
-        (on its own thread: votes never queue behind log fsyncs), each log and side file
-        once; each group is finished as soon as its own files are durable (sync_round.py)."""
-        waits: SyncRound[tuple[RaftGroup, Ready]] = SyncRound(self._loop, self._synced)
-        journals: dict[HardStateJournal, concurrent.futures.Future[int]] = {}
-        for group, rd in batch:
-            futures: list[concurrent.futures.Future[int]] = []
-            state_file = group.storage.state_file
-            journal = state_file.take_journaled()
-            if journal is not None:
-                if journal not in journals:
-                    journals[journal] = journal.request()
-                futures.append(journals[journal])
-            if state_file.dirty:
-                futures.append(self._flusher.request(state_file))
-            if rd.entries or rd.snapshot is not None or rd.truncate_to is not None:
-                futures.append(self._flusher.request(group.storage.log))
-            waits.add((group, rd), futures)
-        waits.start()
-
-    def _synced(self, durable: list[tuple[tuple[RaftGroup, Ready], BaseException | None]]) -> None:
-        self.sync_rounds += 1
-        for (group, rd), error in durable:
-            if group.closed or group.inflight is not rd:
-                continue
-            log = group.storage.log
-            journal = group.storage.state_file.journal
-            if log.offline_reason is not None:
-                # A failed fsync: never acknowledge what may not be on disk (storage's
-                # rule: the log is offline); its owner reopens it from its files.
-                _log.error("%s: fsync failed (%s); the log is offline and the replica stops "
-                           "until it is reopened", group.name, log.offline_reason)  # fmt: skip
-                group.failed = True
-                group.listener.on_storage_error(KafkaStorageError(log.offline_reason))
-                continue
-            if journal is not None and journal.failed is not None:
-                # The hard-state journal's fsync failed: no vote of this broker can be
-                # trusted to be on disk any more; to its peers the replica is dead.
-                _log.error("%s: %s; the replica stops", group.name, journal.failed)
-                group.failed = True
-                continue
-            if error is not None:
-                # The side file or the journal failed and undid its write, and the log did
-                # not: persist the Ready again later; nothing it promises leaves before.
-                group.storage.state_file.journal_again()
-                self._write_later(group, rd, str(error), failed=True)
-                continue
-            group.inflight = None
-            self._finish(group, rd)
-        self._flush_outgoing()
 
     def _finish(self, group: RaftGroup, rd: Ready) -> None:
         """Steps 6-8: everything in ``rd`` is durable."""

@@ -23,6 +23,14 @@ A deleted partition's last record stays (its incarnation keeps it from being rea
 one small record per name ever used, never read, until a compaction after the name is
 used again replaces it.
 
+A failed fsync (issue 24): the file may have lost what the page cache held, and fsync is
+never retried on it (a second fsync of the same pages can succeed with the data gone). The
+journal instead rewrites the whole file from memory -- every group's latest record, tmp,
+fsync, rename, fsync the directory: the compaction's path -- at once and, while that fails,
+at every later flush; the flush that failed raises a typed error (the driver persists its
+Readys again, nothing they promise leaves before). Only when even the file cannot be
+reopened does the journal stop for good (:attr:`failed`: restart the broker).
+
 Fsyncs: the journal has a Flusher of its own (one thread, group commit), so that a vote
 never waits behind a round of thousands of log fsyncs in the broker's Flusher.
 
@@ -111,8 +119,10 @@ class HardStateJournal:
         self._durable = 0  # sequence of the last record known durable
         self._size = 0
         self._fd = -1
-        #: Why the journal stopped for good (a failed fsync); None while it works.
+        #: Why the journal stopped for good (it cannot be reopened); None while it works.
         self.failed: str | None = None
+        #: Why the next flush must rewrite the file (a failed fsync); None otherwise.
+        self.rewriting: str | None = None
         self._open()
         self._flusher = Flusher(name="logd-hardstate")
 
@@ -176,15 +186,17 @@ class HardStateJournal:
     def flush(self, fsync: Fsync = os.fdatasync) -> int:
         """Append what is staged, then fsync (issue 24's rule for a failure: a write that
         fails is undone -- the bytes written in part cut off, the records kept for the next
-        flush -- and raises a typed error, the driver retries; a failed fsync, or an undo
-        that fails, makes the journal :attr:`failed` for good)."""
+        flush -- and raises a typed error, the driver retries; a failed fsync: the file
+        is rewritten, see the module doc)."""
         with self._lock:
             if self.failed is not None:
                 raise KafkaStorageError(self.failed)
             if self._staged == self._durable or self._fd < 0:
                 return self._durable  # nothing new, or closed (nobody waits any more)
             pending, self._pending = self._pending, []
-            if self._size > COMPACT_MIN_BYTES and self._size > COMPACT_RATIO * self._live():
+            if self.rewriting is not None or (
+                self._size > COMPACT_MIN_BYTES and self._size > COMPACT_RATIO * self._live()
+            ):
                 self._compact(fsync, pending)
             else:
                 self._append(b"".join(pending), pending, fsync)
@@ -202,11 +214,17 @@ class HardStateJournal:
                 self._fail("cutting a failed write", again)
             self._pending = pending + self._pending
             raise storage_error("appending to the hard-state journal", exc, self.path) from exc
+        self._size += len(data)
         try:
             checked_fsync(self._fd, fsync)
         except OSError as exc:
-            self._fail("fsync", exc)
-        self._size += len(data)
+            error = storage_error("fsync of the hard-state journal", exc, self.path)
+            self.rewriting = str(error)
+            _log.error("%s; rewriting the journal from memory", error)
+            try:
+                self._compact(fsync, [])
+            except KafkaStorageError:
+                raise error from exc
 
     def _fail(self, what: str, exc: OSError) -> NoReturn:
         error = storage_error(f"{what} of the hard-state journal", exc, self.path)
@@ -224,7 +242,7 @@ class HardStateJournal:
             write_atomic(self.path, data, fsync=fsync)
         except OSError as exc:  # the old file is intact: keep the records, try again later
             self._pending = pending + self._pending
-            raise storage_error("compacting the hard-state journal", exc, self.path) from exc
+            raise storage_error("rewriting the hard-state journal", exc, self.path) from exc
         try:
             os.close(self._fd)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
@@ -232,7 +250,12 @@ class HardStateJournal:
             self._fd = -1
             self._fail("reopening", exc)
         self._size = len(data)
-        _log.info("%s: compacted to %d records", self.path, len(self._latest))
+        if self.rewriting is not None:
+            _log.warning("%s: rewritten after a failed fsync (%d records); it works again",
+                         self.path, len(self._latest))  # fmt: skip
+            self.rewriting = None
+        else:
+            _log.info("%s: compacted to %d records", self.path, len(self._latest))
 
     def close(self) -> None:
         """Write what is staged, then close (the driver has stopped staging)."""

@@ -15,7 +15,13 @@ in force and the leader's view of its followers, never a remembered state):
 5. the group's voters are the target: the move is done (the controller then drops the
    leaving replicas, whose brokers delete their data).
 
-Pure: no I/O, no clock; owned by nobody (the mover calls :func:`next_step`).
+The controller quorum changes the same way (:func:`quorum_step`, KRaft's AddVoter and
+RemoveVoter): every broker stays a member of the metadata group, so a voter that leaves
+the quorum is demoted to a learner rather than removed, and a broker that is no member yet
+joins as a learner first.
+
+Pure: no I/O, no clock; owned by nobody (the movers call :func:`next_step` and
+:func:`quorum_step`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from dataclasses import dataclass
 
 from replication import ConfChange, ConfChangeType, Status
 
-__all__ = ["Step", "StepKind", "bytes_behind", "next_step"]
+__all__ = ["Step", "StepKind", "bytes_behind", "next_step", "quorum_step"]
 
 
 class StepKind(enum.Enum):
@@ -71,6 +77,33 @@ def next_step(status: Status, target: Set[int]) -> Step:
     changes = tuple(ConfChange(ConfChangeType.ADD_VOTER, n) for n in sorted(target - voters))
     changes += tuple(ConfChange(ConfChangeType.REMOVE, n) for n in sorted(voters - target))
     return Step(StepKind.CHANGE, f"voters {sorted(voters)} -> {sorted(target)}", changes)
+
+
+def quorum_step(status: Status, voters: Set[int], members: Set[int]) -> Step:
+    """What the controller leader ``status.id`` does next so that its group's voters are
+    ``voters`` and every other broker of ``members`` is a learner."""
+    assert voters, "a quorum needs a voter"
+    conf = status.conf
+    if status.conf_pending or conf.joint:
+        return Step(StepKind.WAIT, "a configuration change is being committed")
+    missing = (voters | members) - conf.voters - conf.learners
+    if missing:
+        changes = tuple(ConfChange(ConfChangeType.ADD_LEARNER, n) for n in sorted(missing))
+        return Step(StepKind.CHANGE, f"add learners {sorted(missing)}", changes)
+    if conf.voters == voters:
+        return Step(StepKind.DONE, "the voters are the target")
+    behind = [n for n in sorted(voters - conf.voters) if _match(status, n) < status.commit]
+    if behind:
+        return Step(StepKind.WAIT, f"learners {behind} catching up")
+    if status.id not in voters:
+        successor = _successor(status, conf.voters & voters)
+        if successor is not None:
+            return Step(StepKind.TRANSFER, f"leader leaves: hand over to {successor}", to=successor)
+    changes = tuple(ConfChange(ConfChangeType.ADD_VOTER, n) for n in sorted(voters - conf.voters))
+    changes += tuple(
+        ConfChange(ConfChangeType.ADD_LEARNER, n) for n in sorted(conf.voters - voters)
+    )  # demoted: it keeps the metadata
+    return Step(StepKind.CHANGE, f"voters {sorted(conf.voters)} -> {sorted(voters)}", changes)
 
 
 def bytes_behind(status: Status, target: Set[int]) -> dict[int, int]:

@@ -11,6 +11,10 @@ the move it saw is still the one in the metadata (a cancel in between wins). The
 brokers then unhost the partition and delete its data -- only now, when the new
 configuration is committed.
 
+A move's throttle (bytes a second, in the metadata) holds the joining learners' catch-up
+back in the Raft core (``RawNode.throttle``, credit refilled every tick): set again at
+every step, so that a new leader applies it too.
+
 Ownership: one per broker, on its event loop (owned by ``ClusterRuntime``).
 """
 
@@ -22,7 +26,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from logd.cluster.driver import RaftGroup
+from logd.cluster.group import RaftGroup
 from logd.cluster.move_plan import StepKind, next_step
 from logd.cluster.replicated import PartitionReplica
 from logd.errors import LogdError
@@ -45,11 +49,7 @@ def completed(record: TopicRecord, partition: int, seen: PartitionAssignment) ->
     metadata holds another move, or none, by now)."""
     parts = list(record.partitions)
     now = parts[partition] if partition < len(parts) else None
-    if now is None or (now.replicas, now.adding, now.removing) != (
-        seen.replicas,
-        seen.adding,
-        seen.removing,
-    ):
+    if now is None or now.move != seen.move:
         return record
     target = seen.target
     parts[partition] = PartitionAssignment(partition, target, target[0], 0, target)
@@ -66,11 +66,13 @@ class PartitionMover:
         touched: Callable[[RaftGroup], None],
         *,
         interval_s: float = 0.1,
+        tick_s: float = 0.05,
     ) -> None:
         self._led = led
         self._store = store
         self._touched = touched
         self.interval_s = interval_s
+        self.tick_s = tick_s  # the Raft tick: a throttle is counted in bytes a tick
         #: Moves whose completion is being written: (topic, partition) -> the move seen.
         self._completing: dict[tuple[str, int], PartitionAssignment] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -90,11 +92,14 @@ class PartitionMover:
         if not assignment.moving:
             return
         node = group.node
-        step = next_step(node.status(), frozenset(assignment.target))
+        status = node.status()
+        step = next_step(status, frozenset(assignment.target))
         try:
+            self.throttle(replica)
             if step.kind is StepKind.CHANGE:
                 _log.info("%s: move: %s", replica.name, step.why)
                 node.propose_conf_change(step.changes)
+                self.throttle(replica)  # the learners just added, before their first append
                 self._touched(group)
             elif step.kind is StepKind.TRANSFER:
                 assert step.to is not None
@@ -105,6 +110,19 @@ class PartitionMover:
                 self._complete(replica.key, assignment)
         except RaftError as exc:  # a refusal (not caught up, not leader): next round
             _log.debug("%s: move step refused: %s", replica.name, exc)
+
+    def throttle(self, replica: PartitionReplica) -> None:
+        """Hold the joining learners of ``replica``'s move (led here) to its throttle, the
+        other learners to none."""
+        partition, group = replica.partition, replica.group
+        if partition is None or group is None or group.node.role is not Role.LEADER:
+            return
+        assignment = partition.assignment
+        throttle = assignment.throttle if assignment.moving else 0
+        rate = max(1, int(throttle * self.tick_s)) if throttle else 0
+        adding = set(assignment.adding)
+        for learner in group.node.conf.learners:
+            group.node.throttle(learner, rate if learner in adding else 0)
 
     def _complete(self, key: tuple[str, int], seen: PartitionAssignment) -> None:
         if self._completing.get(key) == seen:

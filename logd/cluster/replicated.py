@@ -111,7 +111,8 @@ class PartitionReplica:
         self._leader: int | None = None
         self._term = 0
         #: (term, quiet spell) of the quiet leader whose ISR was last sampled.
-        self._sampled_quiet: tuple[int, int] | None = None
+        self._sampled_quiet: tuple[int, int, frozenset[int]] | None = None
+        self._info: LeaderInfo | None = None
         #: Set at every change of leader or term (``hand_over`` waits on it).
         self._moved = asyncio.Event()
         topic, _, partition = self.name.rpartition("-")
@@ -221,18 +222,24 @@ class PartitionReplica:
 
     def leader_info(self, now_ms: int) -> LeaderInfo | None:
         """Sample the ISR and report it, when this broker leads the partition. A quiet
-        group's ISR cannot change until it wakes: sampled once per quiet spell, so that
-        idle partitions cost nothing here."""
+        group's ISR cannot change until it wakes or a follower is called down (which does
+        not wake it: quiesce.py): sampled once per quiet spell and view of the down peers,
+        so that idle partitions cost nothing here."""
         group = self.group
         if group is None or group.node.role is not Role.LEADER:
             return None
         node = group.node
-        quiet = (node.term, node.quiesces) if node.quiesced else None
+        quiet = (node.term, node.quiesces, self.driver.down) if node.quiesced else None
         if quiet is None or quiet != self._sampled_quiet:
             if self.isr.sample(node.status(), now_ms):
                 self.refresh()
             self._sampled_quiet = quiet
-        return LeaderInfo(self.driver.node_id, node.term, self.isr.in_sync)
+        info = self._info
+        if info is None or info.epoch != node.term or info.isr != self.isr.in_sync:
+            # The same object while nothing changed: the heartbeat tells what changed by
+            # identity first (every partition led here, every heartbeat: issue 21).
+            info = self._info = LeaderInfo(self.driver.node_id, node.term, self.isr.in_sync)
+        return info
 
     def local_view(self) -> tuple[int | None, int, tuple[int, ...]]:
         """(leader, term, ISR if led here) for metadata answers: local Raft knowledge."""

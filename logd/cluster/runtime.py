@@ -30,6 +30,7 @@ from typing import Final
 
 from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
+from logd.cluster.drainer import Drainer
 from logd.cluster.driver import DriverSettings, RaftDriver
 from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.hosted import HostedPartition, LeadershipAnnouncer
@@ -39,6 +40,7 @@ from logd.cluster.leadership import LeadershipTransfers
 from logd.cluster.liveness import Liveness, LivenessSettings
 from logd.cluster.mover import PartitionMover
 from logd.cluster.partition_log import PartitionLog
+from logd.cluster.quorum import QuorumMover
 from logd.cluster.raft_state import RaftStateFile
 from logd.cluster.replicated import PartitionReplica
 from logd.cluster.settings import ClusterSettings
@@ -128,9 +130,20 @@ class ClusterRuntime:
         )
         #: Runs the Raft side of the partition moves led here (issue 23).
         self.mover = PartitionMover(
-            lambda: list(self._led.values()), lambda: self.store, self.driver.touched
+            lambda: list(self._led.values()),
+            lambda: self.store,
+            self.driver.touched,
+            tick_s=config.raft_tick_ms / 1000,
         )
         self._moving: asyncio.Task[None] | None = None
+        #: Starts the moves that drain decommissioned brokers (on the controller leader).
+        self.drainer = Drainer(
+            lambda: self.store, autobalance=config.partition_autobalancing_enable
+        )
+        self._draining: asyncio.Task[None] | None = None
+        #: Changes the controller quorum when the metadata asks (on the controller leader).
+        self.quorum = QuorumMover(lambda: self.store, self.driver.touched)
+        self._quorum: asyncio.Task[None] | None = None
         #: What the internal service's front end hands its calls to.
         self.handler = ClusterHandler(
             self.driver.receive,
@@ -169,6 +182,7 @@ class ClusterRuntime:
             clock=self._clock,
             forward=self.transport.controller_write,
             snapshot_every=self.config.metadata_snapshot_interval,
+            reopen=self._reopen_metadata,
         )
         store.local = self._local_view
         self.store = store
@@ -199,6 +213,12 @@ class ClusterRuntime:
         self._moving = asyncio.get_running_loop().create_task(
             self.mover.run_forever(), name="partition-mover"
         )
+        self._draining = asyncio.get_running_loop().create_task(
+            self.drainer.run_forever(), name="broker-drainer"
+        )
+        self._quorum = asyncio.get_running_loop().create_task(
+            self.quorum.run_forever(), name="controller-quorum"
+        )
         return store
 
     async def _relieve_forever(self) -> None:
@@ -211,6 +231,17 @@ class ClusterRuntime:
             if self._logs.space.full:
                 for replica in list(self.replicas.values()):
                     replica.step_down_for_space()
+
+    async def _reopen_metadata(self, old: PartitionLog) -> PartitionLog:
+        """The metadata log afresh from its files after a failed fsync (``Reopen``)."""
+        log = await asyncio.to_thread(self._logs.reopen, METADATA_TOPIC, 0, to_recovery_point=True)
+        return PartitionLog(
+            log,
+            old.state_file,
+            self._clock,
+            initial_conf=ConfState.of(self.voters, self.learners),
+            snapshot_file=old.snapshot_file,
+        )
 
     def _metadata_log(self) -> Log:
         config = LogConfig.from_strings(
@@ -241,7 +272,7 @@ class ClusterRuntime:
         _log.warning("some partitions did not settle within %.0f s", timeout_s)
 
     async def close(self) -> None:
-        for task in (self._relief, self._moving):
+        for task in (self._relief, self._moving, self._draining, self._quorum):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -335,8 +366,13 @@ class ClusterRuntime:
         tp = TopicPartition(*replica.key)
         if leading:
             self._led[tp] = replica
+            # A new leader of a moving partition throttles its joining learners now,
+            # before its probes find where their logs end (not at the mover's next round).
+            self.mover.throttle(replica)
         else:
             self._led.pop(tp, None)
+        if self.liveness is not None:
+            self.liveness.soon()  # the controller hears it a tenth of a second later
 
     def unhosted(self, tp: TopicPartition) -> None:
         replica = self.replicas.pop(tp, None)

@@ -33,6 +33,7 @@ class ClusterSettings:
     replica_lag_time_max_ms: int = 30_000
     auto_leader_rebalance_enable: bool = True
     leader_imbalance_check_interval_ms: int = 10_000
+    partition_autobalancing_enable: bool = False
     metadata_snapshot_interval: int = 10_000
     fault_injection: bool = False
     #: What this broker presents to its peers without TLS (``logd-cluster-id``).

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from logd.errors import InvalidTopicError
-from logd.metadata.types import NO_LEADER, BrokerMeta, LeaderHint
+from logd.metadata.types import NO_LEADER, BrokerMeta, ControllerQuorum, LeaderHint
 
 __all__ = [
     "METADATA_TOPIC",
@@ -78,6 +78,9 @@ class PartitionAssignment:
     joining (learners until they catch up), ``removing`` the ones leaving (their data is
     deleted once the move completes). The target is ``replicas`` minus ``removing``.
 
+    ``throttle``: the joining replicas catch up at most this many bytes a second (0: no
+    limit; Kafka's replication throttle).
+
     Invariant: ``leader_id`` is -1 or one of ``replicas``; ``isr`` ⊆ ``replicas``;
     ``adding`` and ``removing`` are disjoint subsets of ``replicas``.
     """
@@ -89,6 +92,7 @@ class PartitionAssignment:
     isr: tuple[int, ...] = ()
     adding: tuple[int, ...] = ()
     removing: tuple[int, ...] = ()
+    throttle: int = 0
 
     def __post_init__(self) -> None:
         assert self.leader_id == -1 or self.leader_id in self.replicas, self
@@ -96,6 +100,7 @@ class PartitionAssignment:
         assert set(self.adding) <= set(self.replicas), self
         assert set(self.removing) <= set(self.replicas), self
         assert not set(self.adding) & set(self.removing), self
+        assert self.throttle >= 0, self
 
     @property
     def moving(self) -> bool:
@@ -107,6 +112,23 @@ class PartitionAssignment:
         """The replicas once the move (if any) completes."""
         gone = set(self.removing)
         return tuple(r for r in self.replicas if r not in gone)
+
+    def moving_to(self, target: Sequence[int], throttle: int = 0) -> PartitionAssignment:
+        """This placement (no move in progress) moving to ``target``: hosted on both sets
+        (the target first); the joining replicas catch up at most ``throttle`` bytes a
+        second (0: no limit)."""
+        kept = tuple(target)
+        leaving = tuple(r for r in self.replicas if r not in kept)
+        joining = tuple(r for r in kept if r not in self.replicas)
+        replicas = kept + leaving
+        return PartitionAssignment(
+            self.partition, replicas, replicas[0], 0, replicas, joining, leaving, throttle
+        )
+
+    @property
+    def move(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]:
+        """What identifies the placement and its move: two equal ones are the same move."""
+        return (self.replicas, self.adding, self.removing, self.throttle)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -178,6 +200,19 @@ class MetadataStore(Protocol):
 
     async def delete_topic(self, name: str) -> None:
         """Remove a topic; UnknownTopicOrPartitionError if there is none of that name."""
+        ...
+
+    def quorum(self) -> ControllerQuorum:
+        """The controller quorum as this broker sees it (issue 23)."""
+        ...
+
+    async def set_controller_voters(self, voters: Sequence[int]) -> None:
+        """The controller quorum to change to (issue 23); a store of one broker refuses."""
+        ...
+
+    async def set_draining(self, node_id: int, draining: bool) -> None:
+        """Start (or end) decommissioning broker ``node_id``: its replicas move to the
+        others (issue 23). A store of one broker refuses (InvalidRequestError)."""
         ...
 
     async def allocate_producer_ids(self, count: int) -> tuple[int, int]:

@@ -20,6 +20,7 @@ __all__ = [
     "UNKNOWN_STORAGE",
     "BrokerMeta",
     "BrokerStorage",
+    "ControllerQuorum",
     "HostPort",
     "LeaderHint",
     "LeadershipResult",
@@ -79,9 +80,22 @@ class BrokerMeta:
     #: The advertised addresses of its other listeners (Kafka's broker registration lists
     #: every listener the same way), sorted by name.
     endpoints: tuple[Endpoint, ...] = ()
+    #: Being decommissioned (issue 23): its replicas move away; nothing new lands on it.
+    draining: bool = False
 
     def endpoint(self, name: str) -> Endpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ControllerQuorum:
+    """The controller quorum (issue 23): its leader (-1: none known), the metadata group's
+    voters and learners now, and the voters it is changing to (= ``voters``: no change)."""
+
+    leader_id: int
+    voters: tuple[int, ...]
+    learners: tuple[int, ...]
+    target: tuple[int, ...]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -253,6 +253,7 @@ def cluster_settings(config: BrokerConfig, advertised: HostPort) -> ClusterSetti
         replica_lag_time_max_ms=config.replica_lag_time_max_ms,
         auto_leader_rebalance_enable=config.auto_leader_rebalance_enable,
         leader_imbalance_check_interval_ms=config.leader_imbalance_check_interval_ms,
+        partition_autobalancing_enable=config.partition_autobalancing_enable,
         metadata_snapshot_interval=config.metadata_snapshot_interval,
         fault_injection=config.fault_injection,
     )

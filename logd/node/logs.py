@@ -21,6 +21,8 @@ import sys
 import time
 from typing import Any, Final
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 __all__ = ["FORMATS", "JsonFormatter", "configure"]
 
 FORMATS: Final = ("text", "json")
@@ -51,9 +53,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
+class _OneLineBadRequests(logging.Filter):
+    """aiohttp (the HTTP listeners: REST proxy, registry, admin, MQTT over WebSocket) logs a
+    malformed request (a bad method or request line, a bad header, a bad chunk) on
+    ``aiohttp.server`` at ERROR with its traceback; a client's mistake is one INFO line
+    (bad input never gives a traceback). Anything else aiohttp logs (a bug of ours escaping
+    a handler) keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            why = " ".join(p.strip() for p in str(error).splitlines() if p.strip())
+            record.msg = f"bad HTTP request: {(why or type(error).__name__)[:200]}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_BAD_REQUESTS: Final = _OneLineBadRequests()
+
+
 def configure(level: str, log_format: str = "text") -> None:
     """Log ``level`` and above to stderr in ``log_format`` (``text`` or ``json``)."""
     handler = logging.StreamHandler(sys.stderr)
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter(_TEXT)
     handler.setFormatter(formatter)
     logging.basicConfig(level=getattr(logging, level), handlers=[handler], force=True)
+    logging.getLogger("aiohttp.server").addFilter(_BAD_REQUESTS)

@@ -228,6 +228,16 @@ class BatchBuilder:
         headers: Sequence[Header] = (),
     ) -> int:
         """Add one record; returns its offset delta (its offset once the batch is stamped)."""
+        return self.append_encoded(
+            timestamp, key, value, encode_headers(headers) if headers else b"\x00"
+        )
+
+    def append_encoded(
+        self, timestamp: int, key: bytes | None, value: bytes | None, headers: bytes
+    ) -> int:
+        """:meth:`append` with the headers already encoded (:func:`encode_headers`'s
+        bytes): for a caller whose records repeat their headers (MQTT: one device
+        publishing to one topic) and encodes them once."""
         count = self._count
         if not 0 <= timestamp <= INT64_MAX:
             raise InvalidTimestampError(f"timestamp {timestamp} is not in [0, 2**63)")
@@ -260,7 +270,7 @@ class BatchBuilder:
                 key,
                 vl,
                 value,
-                encode_headers(headers) if headers else b"\x00",
+                headers,
             )
         )
         n = len(body)

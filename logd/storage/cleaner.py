@@ -34,11 +34,10 @@ from typing import Final
 from logd.clock import Clock, SystemClock
 from logd.errors import LogdError
 from logd.storage import checkpoint
-from logd.storage.compactor import PassResult, clean_pass
+from logd.storage.compactor import PassResult, clean_pass, new_offset_map
 from logd.storage.files import write_atomic
 from logd.storage.io_errors import storage_error
 from logd.storage.log import Log
-from logd.storage.offset_map import OffsetMap
 from logd.storage.throttle import UNLIMITED, CleanAborted, Throttler
 
 __all__ = [
@@ -132,13 +131,15 @@ def clean_log(
     now_ms: int,
     throttler: Throttler | None = None,
     passes_max: int = 1 << 20,
+    implementation: str | None = None,
 ) -> list[PassResult]:
     """Clean ``log`` until its dirty part is all mapped (or ``passes_max`` passes); keeps
-    the checkpoint current after each pass.  Blocking; the cleaner thread's work."""
+    the checkpoint current after each pass.  Blocking; the cleaner thread's work.
+    ``implementation``: "c" or "python" (``compactor.new_offset_map``; None: C when built)."""
     stored, _, tombstones_due = read_checkpoint(log.directory)
     first_dirty = _first_dirty(log, stored)
     tombstones = 0 <= tombstones_due <= now_ms
-    offset_map = OffsetMap(map_bytes)
+    offset_map = new_offset_map(map_bytes, implementation)
     results: list[PassResult] = []
     for _ in range(passes_max):
         result = clean_pass(

@@ -20,6 +20,11 @@ under an uncommitted one) or the recovery point, and segments holding records ne
 Every batch read is CRC-checked first: a damaged one stops the pass (KafkaStorageError),
 nothing of it is swapped in.  Reads and writes go through the ``Throttler``.
 
+Steps 1 and 2 have two implementations with one rule: the loops below with the dict
+:class:`OffsetMap` (pure Python, the reference) and ``logd.storage.cscan`` with the
+:class:`TableOffsetMap` (C, the GIL released; the default where it is built).  The map a
+pass is given picks them (:func:`new_offset_map`).
+
 Runs in the cleaner's thread; touches the log only through ``Log.cleanable_segments`` and
 ``Log.replace_segments`` (both under the log's lock) and reads through its own descriptors.
 """
@@ -29,15 +34,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
 
 import crc32c
 
 from logd.errors import KafkaStorageError
 from logd.records.header import ATTR_CONTROL, CRC_START, HEADER_SIZE, LOG_OVERHEAD
+from logd.storage import cscan
 from logd.storage.files import LOG_SUFFIX, pread_exact, segment_path
-from logd.storage.offset_map import OffsetMap, digest
+from logd.storage.offset_map import OffsetMap, TableOffsetMap, digest
 from logd.storage.rewrite import HEADER, RecordTuple, decode_records, filter_batch
 from logd.storage.segment import Segment
 from logd.storage.swap import SourceSegment, prepare_cleaned, seal_cleaned
@@ -46,10 +52,20 @@ from logd.storage.throttle import UNLIMITED, Throttler
 if TYPE_CHECKING:
     from logd.storage.log import Log
 
-__all__ = ["PassResult", "clean_pass"]
+__all__ = ["AnyOffsetMap", "PassResult", "clean_pass", "new_offset_map"]
+
+#: The reference's map (a dict) or the C cleaner's (a table): the pass runs the loops of
+#: the one it is given (``cscan`` for the table).
+AnyOffsetMap = OffsetMap | TableOffsetMap
+#: ``write_group(name, segment, group, keeper, last_batches, throttle)`` -> (written, removed)
+WriteGroup = Callable[
+    [str, Segment, list[SourceSegment], "_Keeper", dict[int, int], Throttler], tuple[int, int]
+]
 
 _WINDOW: Final = 1 << 20
-_HEADER_WINDOW: Final = 64 * 1024
+#: The headers-only read: a page holds many small batches' headers, and large batches cost
+#: one page each rather than the bytes between their headers.
+_HEADER_WINDOW: Final = 4096
 _RELATIVE_MAX: Final = (1 << 31) - 1
 
 
@@ -71,7 +87,7 @@ class PassResult:
 
 def clean_pass(
     log: Log,
-    offset_map: OffsetMap,
+    offset_map: AnyOffsetMap,
     *,
     first_dirty: int,
     limit_offset: int,
@@ -91,13 +107,19 @@ def clean_pass(
             return None
         offset_map.clear()
         result = PassResult(first_dirty)
-        map_end = _build_map(log.name, dirty, first_dirty, offset_map, result, throttle)
+        write_group: WriteGroup
+        if isinstance(offset_map, TableOffsetMap):
+            map_end = cscan.build_map(log.name, dirty, first_dirty, offset_map, result, throttle)
+            write_group = cscan.write_group
+        else:
+            map_end = _build_map(log.name, dirty, first_dirty, offset_map, result, throttle)
+            write_group = _write_group
         result.first_dirty = map_end
         todo = [s for s in sources if s.base_offset < map_end]
         last_batches = _producers_last_batches(log.name, todo)
         keeper = _Keeper(offset_map, map_end, now_ms, log.config.delete_retention_ms)
         for group in _groups(todo, log.config.segment_bytes):
-            if not _clean_group(log, group, keeper, last_batches, result, throttle):
+            if not _clean_group(log, group, keeper, last_batches, result, throttle, write_group):
                 break
         result.tombstones_due_ms = keeper.tombstones_due_ms
         return result
@@ -105,6 +127,12 @@ def clean_pass(
         for source in sources:
             os.close(source.fd)
         offset_map.clear()
+
+
+def new_offset_map(size_bytes: int, implementation: str | None = None) -> AnyOffsetMap:
+    """A map of ``size_bytes`` for ``implementation`` ("c", "python"; None: C when built)."""
+    native = cscan.native(implementation)
+    return OffsetMap(size_bytes) if native is None else TableOffsetMap(size_bytes, native)
 
 
 def _old_enough(sources: list[SourceSegment], lag_ms: int, now_ms: int) -> list[SourceSegment]:
@@ -227,7 +255,9 @@ def _groups(sources: list[SourceSegment], segment_bytes: int) -> Iterator[list[S
 class _Keeper:
     """The record rule of a pass (see the module doc), for one source segment at a time."""
 
-    def __init__(self, offset_map: OffsetMap, map_end: int, now_ms: int, retention_ms: int) -> None:
+    def __init__(
+        self, offset_map: AnyOffsetMap, map_end: int, now_ms: int, retention_ms: int
+    ) -> None:
         self.offset_map = offset_map
         self.map_end = map_end
         self.now_ms = now_ms
@@ -244,6 +274,7 @@ class _Keeper:
 
     def __call__(self, records: list[RecordTuple]) -> list[bool]:
         """One tight loop a batch (no call per record): see the module doc for the rule."""
+        assert isinstance(self.offset_map, OffsetMap)
         entries, hash128, map_end = self.offset_map.entries, digest, self.map_end
         out: list[bool] = []
         for offset, _, key, value, _ in records:
@@ -262,10 +293,14 @@ class _Keeper:
     def _tombstone(self) -> bool:
         if self.drop_tombstones:
             return False
+        self.kept_tombstone()
+        return True
+
+    def kept_tombstone(self) -> None:
+        """A tombstone of the current source below ``map_end`` stays: note when it may go."""
         due = self.modified_ms + self.retention_ms
         if self.tombstones_due_ms < 0 or due < self.tombstones_due_ms:
             self.tombstones_due_ms = due
-        return True
 
 
 def _clean_group(
@@ -275,13 +310,14 @@ def _clean_group(
     last_batches: dict[int, int],
     result: PassResult,
     throttle: Throttler,
+    write_group: WriteGroup,
 ) -> bool:
     """Write the cleaned segment of ``group`` and swap it in; False if the log changed."""
     base = group[0].base_offset
     path = prepare_cleaned(log.directory, base)
     try:
         segment = Segment.create(path, base, log.config, keeper.now_ms)
-        written, removed = _write_group(log.name, segment, group, keeper, last_batches, throttle)
+        written, removed = write_group(log.name, segment, group, keeper, last_batches, throttle)
         segment.seal()
         segment.close()
         if not removed and len(group) == 1 and written == group[0].size:

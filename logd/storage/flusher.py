@@ -40,6 +40,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
 from typing import Final, Protocol
@@ -121,15 +122,24 @@ class Flusher:
 
     def request(self, log: Flushable) -> Future[int]:
         """A future for the log being durable up to its current end (see the module doc)."""
-        future: Future[int] = Future()
-        target = log.log_end_offset
+        return self.request_all([log])[0]
+
+    def request_all(self, logs: Sequence[Flushable]) -> list[Future[int]]:
+        """:meth:`request` for each of ``logs``, taking the lock and waking the thread once:
+        a Raft pass during elections asks for thousands of logs, and the event loop must
+        not contend for the lock (and the GIL) with the flusher once per log."""
+        futures: list[Future[int]] = [Future() for _ in logs]
+        targets = [log.log_end_offset for log in logs]
         with self._cond:
             if self._stopping:
-                future.set_exception(KafkaStorageError("the flusher is stopped"))
-                return future
-            self._pending.setdefault(log, []).append((target, future))
-            self._cond.notify()
-        return future
+                for future in futures:
+                    future.set_exception(KafkaStorageError("the flusher is stopped"))
+                return futures
+            for log, target, future in zip(logs, targets, futures, strict=True):
+                self._pending.setdefault(log, []).append((target, future))
+            if logs:
+                self._cond.notify()
+        return futures
 
     def schedule(self, log: Flushable) -> None:
         """Flush ``log`` soon, nobody waiting (a roll sealed a segment: Kafka flushes it

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from logd.errors import KafkaStorageError
+from logd.errors import DiskFullError, KafkaStorageError
 
 __all__ = [
     "DiskFullError",
@@ -55,12 +55,6 @@ _WORDS: Final[dict[int, str]] = {
 
 _observers: list[IoObserver] = []
 _lock = threading.Lock()
-
-
-class DiskFullError(KafkaStorageError):
-    """A write was refused, or failed, because the disk holding it has no room: below the
-    free-space reserve (``storage.min.free.*``) or out of space (ENOSPC). Retriable: it
-    clears by itself once space returns."""
 
 
 def is_disk_full(exc: BaseException) -> bool:

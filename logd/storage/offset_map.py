@@ -15,17 +15,26 @@ hash) rather than Kafka's MD5: the same width, a fifth of the cost per key here.
 collision would let one key's record stand in for another's; at 128 bits that needs ~2^64
 keys, the risk Kafka takes too (neither hash is meant to resist an adversary choosing keys).
 
+:class:`TableOffsetMap` is the same map for the C cleaner (``logd.storage._compact``):
+Kafka's layout itself, slots of a 16-byte digest (the same MurmurHash3) and an 8-byte
+offset in one buffer, at most 90 % full (Kafka's ``log.cleaner.io.buffer.load.factor``), so
+``size_bytes`` holds ``0.9 * size_bytes // 24`` keys, six times the dict's.  The buffer is an
+anonymous private ``mmap``: pages the keys never touch are never allocated, so a 32 MiB map
+over a few thousand keys costs a few hundred KiB, and ``clear`` (a new mapping) is free.
+
 Not thread-safe: one map belongs to one cleaner pass.
 """
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any, Final
 
 import mmh3
 
-__all__ = ["ENTRY_BYTES", "OffsetMap", "digest"]
+__all__ = ["ENTRY_BYTES", "SLOT_BYTES", "OffsetMap", "TableOffsetMap", "digest"]
 
 #: Bytes one entry may cost: 44 for the digest's int object, 32 for the offset, and the
 #: dict's share (a 24-byte entry plus an index slot, over a table at most 2/3 full, doubled
@@ -49,6 +58,11 @@ class OffsetMap:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @staticmethod
+    def bytes_for(keys: int) -> int:
+        """The ``size_bytes`` of a map holding ``keys`` keys."""
+        return keys * ENTRY_BYTES
 
     def room_for(self, count: int) -> bool:
         """Whether ``count`` more keys surely fit (each record may bring a new key)."""
@@ -78,3 +92,54 @@ class OffsetMap:
     def clear(self) -> None:
         self._entries = {}
         self.latest_offset = -1
+
+
+#: Bytes of one slot of :class:`TableOffsetMap` (digest, offset).
+SLOT_BYTES: Final = 24
+_LOAD_FACTOR: Final = 0.9
+
+
+class TableOffsetMap:
+    """At most ``capacity`` keys in slots of one buffer, read and written by ``native``
+    (``logd.storage._compact``); see the module doc.  ``bytes_for`` sizes one to hold as
+    many keys as an :class:`OffsetMap` (the tests compare the two at equal capacity)."""
+
+    __slots__ = ("_table", "capacity", "entries", "native", "slots")
+
+    def __init__(self, size_bytes: int, native: ModuleType) -> None:
+        self.native = native
+        self.slots = max(size_bytes // SLOT_BYTES, 2)
+        self.capacity = max(int(self.slots * _LOAD_FACTOR), 1)
+        self._table: mmap.mmap | None = None
+        #: Keys held now (the C functions take and return it).
+        self.entries = 0
+
+    def __len__(self) -> int:
+        return self.entries
+
+    @staticmethod
+    def bytes_for(keys: int) -> int:
+        """The ``size_bytes`` of a map holding ``keys`` keys."""
+        return -(-keys * 10 // 9) * SLOT_BYTES
+
+    @property
+    def table(self) -> mmap.mmap:
+        """The slots (zero: empty), mapped at first use."""
+        if self._table is None:
+            self._table = mmap.mmap(-1, self.slots * SLOT_BYTES, flags=mmap.MAP_PRIVATE)
+        return self._table
+
+    def room_for(self, count: int) -> bool:
+        """Whether ``count`` more keys surely fit."""
+        return self.entries + count <= self.capacity
+
+    def get(self, key: bytes) -> int:
+        """The offset last put for ``key``, -1 if none."""
+        return int(self.native.map_get(self.table, key))
+
+    def clear(self) -> None:
+        """Forget every key (the pages go back to the system)."""
+        if self._table is not None:
+            self._table.close()
+        self._table = None
+        self.entries = 0

@@ -49,6 +49,7 @@ __all__ = [
     "decode_records",
     "empty_batch",
     "filter_batch",
+    "rebuilt",
     "record_spans",
 ]
 
@@ -102,21 +103,35 @@ def filter_batch(batch: bytes, keep: KeepRecords, *, retain_empty: bool) -> byte
     """``batch`` with only the records ``keep`` accepts: the same bytes when it keeps
     them all, None when it keeps none (and ``retain_empty`` is false)."""
     fields = HEADER.unpack_from(batch)
-    base, attributes, max_ts, count = fields[0], fields[5], fields[8], fields[12]
-    codec = attributes & CODEC_MASK
     data, records = decode_records(batch, fields)
     kept = keep(records)
-    if kept and all(kept):
+    if not all(kept) and any(kept):
+        spans = record_spans(data, fields[12], fields[0])
+        parts = [data[start:end] for (start, end, _), k in zip(spans, kept, strict=True) if k]
+        kept_max = max(r[1] for r, k in zip(records, kept, strict=True) if k)
+        return rebuilt(batch, fields, b"".join(parts), len(parts), kept_max, retain_empty)
+    return rebuilt(batch, fields, b"", sum(kept), -1, retain_empty)
+
+
+def rebuilt(
+    batch: bytes,
+    fields: tuple[int, ...],
+    records: bytes,
+    kept: int,
+    kept_max_timestamp: int,
+    retain_empty: bool,
+) -> bytes | None:
+    """What :func:`filter_batch` returns once ``kept`` of the batch's records (``records``,
+    the largest of their timestamps ``kept_max_timestamp``) are chosen: shared with the C
+    cleaner's path for compressed batches (``logd.storage.cscan``)."""
+    attributes, max_ts, count = fields[5], fields[8], fields[12]
+    codec = attributes & CODEC_MASK
+    if kept == count and count:
         return batch
-    if not any(kept):
+    if not kept:
         return _rebuild(fields, b"", 0, max_ts, codec) if retain_empty else None
-    spans = record_spans(data, count, base)
-    parts = [data[start:end] for (start, end, _), k in zip(spans, kept, strict=True) if k]
-    if attributes & ATTR_LOG_APPEND_TIME:
-        new_max = max_ts
-    else:
-        new_max = max(r[1] for r, k in zip(records, kept, strict=True) if k)
-    return _rebuild(fields, b"".join(parts), len(parts), new_max, codec)
+    new_max = max_ts if attributes & ATTR_LOG_APPEND_TIME else kept_max_timestamp
+    return _rebuild(fields, records, kept, new_max, codec)
 
 
 def _rebuild(fields: tuple[int, ...], records: bytes, count: int, max_ts: int, codec: int) -> bytes:

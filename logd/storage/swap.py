@@ -91,7 +91,8 @@ def prepare_cleaned(directory: Path, base_offset: int) -> Path:
 
 def seal_cleaned(path: Path, upper_offset: int, fsync: Fsync = os.fsync) -> None:
     """Record the range replaced and make every file of the cleaned segment durable."""
-    write_atomic(path / _RANGE, f"{upper_offset}\n".encode("ascii"), fsync=fsync)
+    # Made durable with the others below: one fsync per file, one for the directory.
+    write_atomic(path / _RANGE, f"{upper_offset}\n".encode("ascii"), fsync=None)
     for name in os.listdir(path):
         fsync_path(path / name, fsync)
     fsync_dir(path, fsync)

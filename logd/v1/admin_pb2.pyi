@@ -231,16 +231,18 @@ class TransferLeadershipResponse(_message.Message):
     def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., leader_id: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., leader_hint: _Optional[_Union[_broker_pb2.LeaderHint, _Mapping]] = ...) -> None: ...
 
 class MovePartitionRequest(_message.Message):
-    __slots__ = ("topic", "partition", "to", "cancel")
+    __slots__ = ("topic", "partition", "to", "cancel", "throttle")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     TO_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_FIELD_NUMBER: _ClassVar[int]
     topic: str
     partition: int
     to: _containers.RepeatedScalarFieldContainer[int]
     cancel: bool
-    def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., to: _Optional[_Iterable[int]] = ..., cancel: _Optional[bool] = ...) -> None: ...
+    throttle: int
+    def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., to: _Optional[_Iterable[int]] = ..., cancel: _Optional[bool] = ..., throttle: _Optional[int] = ...) -> None: ...
 
 class MovePartitionResponse(_message.Message):
     __slots__ = ("error",)
@@ -255,18 +257,20 @@ class ListPartitionMovesRequest(_message.Message):
     def __init__(self, topics: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PartitionMoveStatus(_message.Message):
-    __slots__ = ("topic", "partition", "replicas", "adding", "removing")
+    __slots__ = ("topic", "partition", "replicas", "adding", "removing", "throttle")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     ADDING_FIELD_NUMBER: _ClassVar[int]
     REMOVING_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_FIELD_NUMBER: _ClassVar[int]
     topic: str
     partition: int
     replicas: _containers.RepeatedScalarFieldContainer[int]
     adding: _containers.RepeatedScalarFieldContainer[int]
     removing: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ..., adding: _Optional[_Iterable[int]] = ..., removing: _Optional[_Iterable[int]] = ...) -> None: ...
+    throttle: int
+    def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ..., adding: _Optional[_Iterable[int]] = ..., removing: _Optional[_Iterable[int]] = ..., throttle: _Optional[int] = ...) -> None: ...
 
 class ListPartitionMovesResponse(_message.Message):
     __slots__ = ("error", "moves")
@@ -275,3 +279,87 @@ class ListPartitionMovesResponse(_message.Message):
     error: _common_pb2.Error
     moves: _containers.RepeatedCompositeFieldContainer[PartitionMoveStatus]
     def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., moves: _Optional[_Iterable[_Union[PartitionMoveStatus, _Mapping]]] = ...) -> None: ...
+
+class DecommissionBrokerRequest(_message.Message):
+    __slots__ = ("node_id", "recommission")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECOMMISSION_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    recommission: bool
+    def __init__(self, node_id: _Optional[int] = ..., recommission: _Optional[bool] = ...) -> None: ...
+
+class DecommissionBrokerResponse(_message.Message):
+    __slots__ = ("error",)
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    error: _common_pb2.Error
+    def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ...) -> None: ...
+
+class ListDecommissionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BrokerDecommission(_message.Message):
+    __slots__ = ("node_id", "replicas", "moving")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    MOVING_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    replicas: int
+    moving: int
+    def __init__(self, node_id: _Optional[int] = ..., replicas: _Optional[int] = ..., moving: _Optional[int] = ...) -> None: ...
+
+class ListDecommissionsResponse(_message.Message):
+    __slots__ = ("error", "brokers")
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    BROKERS_FIELD_NUMBER: _ClassVar[int]
+    error: _common_pb2.Error
+    brokers: _containers.RepeatedCompositeFieldContainer[BrokerDecommission]
+    def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., brokers: _Optional[_Iterable[_Union[BrokerDecommission, _Mapping]]] = ...) -> None: ...
+
+class BalancePartitionsRequest(_message.Message):
+    __slots__ = ("throttle", "max_moves")
+    THROTTLE_FIELD_NUMBER: _ClassVar[int]
+    MAX_MOVES_FIELD_NUMBER: _ClassVar[int]
+    throttle: int
+    max_moves: int
+    def __init__(self, throttle: _Optional[int] = ..., max_moves: _Optional[int] = ...) -> None: ...
+
+class BalancePartitionsResponse(_message.Message):
+    __slots__ = ("error", "moves")
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MOVES_FIELD_NUMBER: _ClassVar[int]
+    error: _common_pb2.Error
+    moves: _containers.RepeatedCompositeFieldContainer[PartitionMoveStatus]
+    def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., moves: _Optional[_Iterable[_Union[PartitionMoveStatus, _Mapping]]] = ...) -> None: ...
+
+class AlterControllerVotersRequest(_message.Message):
+    __slots__ = ("add", "remove")
+    ADD_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_FIELD_NUMBER: _ClassVar[int]
+    add: int
+    remove: int
+    def __init__(self, add: _Optional[int] = ..., remove: _Optional[int] = ...) -> None: ...
+
+class AlterControllerVotersResponse(_message.Message):
+    __slots__ = ("error",)
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    error: _common_pb2.Error
+    def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ...) -> None: ...
+
+class DescribeControllerQuorumRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeControllerQuorumResponse(_message.Message):
+    __slots__ = ("error", "leader_id", "voters", "learners", "target")
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    VOTERS_FIELD_NUMBER: _ClassVar[int]
+    LEARNERS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    error: _common_pb2.Error
+    leader_id: int
+    voters: _containers.RepeatedScalarFieldContainer[int]
+    learners: _containers.RepeatedScalarFieldContainer[int]
+    target: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, error: _Optional[_Union[_common_pb2.Error, _Mapping]] = ..., leader_id: _Optional[int] = ..., voters: _Optional[_Iterable[int]] = ..., learners: _Optional[_Iterable[int]] = ..., target: _Optional[_Iterable[int]] = ...) -> None: ...

@@ -84,6 +84,31 @@ class LogAdminStub:
                 request_serializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesRequest.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesResponse.FromString,
                 _registered_method=True)
+        self.DecommissionBroker = channel.unary_unary(
+                '/logd.v1.LogAdmin/DecommissionBroker',
+                request_serializer=logd_dot_v1_dot_admin__pb2.DecommissionBrokerRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.DecommissionBrokerResponse.FromString,
+                _registered_method=True)
+        self.ListDecommissions = channel.unary_unary(
+                '/logd.v1.LogAdmin/ListDecommissions',
+                request_serializer=logd_dot_v1_dot_admin__pb2.ListDecommissionsRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.ListDecommissionsResponse.FromString,
+                _registered_method=True)
+        self.BalancePartitions = channel.unary_unary(
+                '/logd.v1.LogAdmin/BalancePartitions',
+                request_serializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsResponse.FromString,
+                _registered_method=True)
+        self.AlterControllerVoters = channel.unary_unary(
+                '/logd.v1.LogAdmin/AlterControllerVoters',
+                request_serializer=logd_dot_v1_dot_admin__pb2.AlterControllerVotersRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.AlterControllerVotersResponse.FromString,
+                _registered_method=True)
+        self.DescribeControllerQuorum = channel.unary_unary(
+                '/logd.v1.LogAdmin/DescribeControllerQuorum',
+                request_serializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumResponse.FromString,
+                _registered_method=True)
 
 
 class LogAdminServicer:
@@ -157,6 +182,47 @@ class LogAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DecommissionBroker(self, request, context):
+        """Decommission a broker: every replica it hosts moves to the other brokers, a few
+        partitions at a time (issue 23; `rpk redpanda admin brokers decommission`). Refused when
+        the others could not hold a partition's replication factor. Or recommission it: the
+        drain stops and the moves off it in progress are cancelled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDecommissions(self, request, context):
+        """The brokers being decommissioned and what they still host.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BalancePartitions(self, request, context):
+        """Even out the replicas over the live brokers not being decommissioned (a new broker
+        takes its share): starts the moves that do it, answers with them (issue 23).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AlterControllerVoters(self, request, context):
+        """Add a broker to the controller quorum or remove one (KRaft's AddVoter / RemoveVoter):
+        answered once the new quorum is in the metadata; the controller leader then changes the
+        metadata group's voters to it (issue 23). A removed voter stays a learner.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeControllerQuorum(self, request, context):
+        """The controller quorum: its voters now, the quorum it is changing to, its learners.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +275,31 @@ def add_LogAdminServicer_to_server(servicer, server):
                     servicer.ListPartitionMoves,
                     request_deserializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesRequest.FromString,
                     response_serializer=logd_dot_v1_dot_admin__pb2.ListPartitionMovesResponse.SerializeToString,
+            ),
+            'DecommissionBroker': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecommissionBroker,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.DecommissionBrokerRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.DecommissionBrokerResponse.SerializeToString,
+            ),
+            'ListDecommissions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDecommissions,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.ListDecommissionsRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.ListDecommissionsResponse.SerializeToString,
+            ),
+            'BalancePartitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.BalancePartitions,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.BalancePartitionsResponse.SerializeToString,
+            ),
+            'AlterControllerVoters': grpc.unary_unary_rpc_method_handler(
+                    servicer.AlterControllerVoters,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.AlterControllerVotersRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.AlterControllerVotersResponse.SerializeToString,
+            ),
+            'DescribeControllerQuorum': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeControllerQuorum,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -481,6 +572,141 @@ class LogAdmin:
             '/logd.v1.LogAdmin/ListPartitionMoves',
             logd_dot_v1_dot_admin__pb2.ListPartitionMovesRequest.SerializeToString,
             logd_dot_v1_dot_admin__pb2.ListPartitionMovesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecommissionBroker(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/DecommissionBroker',
+            logd_dot_v1_dot_admin__pb2.DecommissionBrokerRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.DecommissionBrokerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDecommissions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/ListDecommissions',
+            logd_dot_v1_dot_admin__pb2.ListDecommissionsRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.ListDecommissionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BalancePartitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/BalancePartitions',
+            logd_dot_v1_dot_admin__pb2.BalancePartitionsRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.BalancePartitionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AlterControllerVoters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/AlterControllerVoters',
+            logd_dot_v1_dot_admin__pb2.AlterControllerVotersRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.AlterControllerVotersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeControllerQuorum(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/DescribeControllerQuorum',
+            logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumResponse.FromString,
             options,
             channel_credentials,
             insecure,

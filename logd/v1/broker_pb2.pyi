@@ -160,7 +160,7 @@ class MetadataRequest(_message.Message):
     def __init__(self, topics: _Optional[_Iterable[str]] = ..., include_internal: _Optional[bool] = ...) -> None: ...
 
 class BrokerInfo(_message.Message):
-    __slots__ = ("node_id", "host", "port", "rack", "alive", "degraded", "warning", "disk_free_bytes", "disk_total_bytes", "disk_reserve_bytes", "log_bytes")
+    __slots__ = ("node_id", "host", "port", "rack", "alive", "degraded", "warning", "disk_free_bytes", "disk_total_bytes", "disk_reserve_bytes", "log_bytes", "draining")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +172,7 @@ class BrokerInfo(_message.Message):
     DISK_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     DISK_RESERVE_BYTES_FIELD_NUMBER: _ClassVar[int]
     LOG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
     node_id: int
     host: str
     port: int
@@ -183,7 +184,8 @@ class BrokerInfo(_message.Message):
     disk_total_bytes: int
     disk_reserve_bytes: int
     log_bytes: int
-    def __init__(self, node_id: _Optional[int] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., rack: _Optional[str] = ..., alive: _Optional[bool] = ..., degraded: _Optional[str] = ..., warning: _Optional[str] = ..., disk_free_bytes: _Optional[int] = ..., disk_total_bytes: _Optional[int] = ..., disk_reserve_bytes: _Optional[int] = ..., log_bytes: _Optional[int] = ...) -> None: ...
+    draining: bool
+    def __init__(self, node_id: _Optional[int] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., rack: _Optional[str] = ..., alive: _Optional[bool] = ..., degraded: _Optional[str] = ..., warning: _Optional[str] = ..., disk_free_bytes: _Optional[int] = ..., disk_total_bytes: _Optional[int] = ..., disk_reserve_bytes: _Optional[int] = ..., log_bytes: _Optional[int] = ..., draining: _Optional[bool] = ...) -> None: ...
 
 class PartitionMetadata(_message.Message):
     __slots__ = ("partition", "error", "leader_id", "leader_epoch", "replicas", "isr", "offline_replicas")

@@ -89,3 +89,26 @@ def test_json_log_lines_carry_the_event_fields() -> None:
     assert (first["event"], first["log"], first["ms"]) == ("fsync_slow", "t-0", 812)
     assert first["ts"].endswith("Z") and first["logger"] == "test.telemetry.json"
     assert "ValueError: boom" in second["exc"]
+
+
+def test_a_malformed_http_request_is_one_log_line_without_traceback(capsys) -> None:  # type: ignore[no-untyped-def]
+    """aiohttp's ERROR with a traceback for a client's bad request (the admin fuzzer's
+    ``BREW`` method) becomes one INFO line; a bug's traceback is kept."""
+    from aiohttp.http_exceptions import BadHttpMethod
+
+    from logd.node.logs import configure
+
+    configure("INFO")
+    server = logging.getLogger("aiohttp.server")
+    try:
+        raise BadHttpMethod("BREW")
+    except BadHttpMethod as exc:
+        server.error("Error handling request from 127.0.0.1", exc_info=exc)
+    try:
+        raise RuntimeError("a bug")
+    except RuntimeError as exc:
+        server.error("Error handling request", exc_info=exc)
+    lines = capsys.readouterr().err.splitlines()
+    assert "INFO" in lines[0] and "bad HTTP request" in lines[0] and "BREW" in lines[0], lines
+    assert "ERROR" in lines[1] and "Traceback" in lines[2], lines
+    assert sum("Traceback" in line for line in lines) == 1

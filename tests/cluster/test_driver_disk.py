@@ -100,7 +100,7 @@ def test_a_follower_below_its_reserve_holds_back_until_space_returns(tmp_path: P
             what="the follower has the leader's first entry",
         )  # fmt: skip
         full = [True]
-        follower.driver._space_full = lambda: full[0]
+        follower.driver.writer.space_full = lambda: full[0]
         leader = next(n for n in nodes if n.is_leader)
         assert leader.log is not None
         # Raft's own entries (the leader's term entry) still go into the reserve: wait

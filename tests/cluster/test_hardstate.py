@@ -219,18 +219,50 @@ def test_a_failed_append_is_undone_and_its_records_written_by_the_next_flush(
     again.close()
 
 
-def test_a_failed_fsync_stops_the_journal_for_good(tmp_path: Path) -> None:
-    """No retry after a failed fsync (what the page cache held may not be on disk): every
-    later flush refuses, and closing says so instead of raising."""
+def test_a_failed_fsync_rewrites_the_journal_from_memory_and_it_works_on(
+    tmp_path: Path,
+) -> None:
+    """Issue 24: no second fsync of pages a failed fsync may have dropped -- the journal
+    rewrites the whole file from memory (a new file, fsynced, renamed) in the same flush,
+    so the flush succeeds and every group's latest record is durable."""
     journal = HardStateJournal(tmp_path)
     journal.stage("a-0", 1, HardState(1, 1, -1))
+    journal.flush()
+    journal.stage("a-0", 1, HardState(2, 0, -1))
+    journal.stage("b-0", 2, HardState(5, None, -1))
     FAULTS.fail_fsyncs(JOURNAL_FILE, errno.EIO, 1)
+    try:
+        journal.flush()
+    finally:
+        FAULTS.clear()
+    assert journal.failed is None and journal.rewriting is None and not journal.dirty
+    journal.stage("c-0", 3, HardState(7, 2, -1))  # appends go on, to the new file
+    journal.flush()
+    journal.close()
+    again = HardStateJournal(tmp_path)
+    assert [again.get("a-0", 1), again.get("b-0", 2), again.get("c-0", 3)] == [
+        HardState(2, 0, -1), HardState(5, None, -1), HardState(7, 2, -1),
+    ]  # fmt: skip
+    again.close()
+
+
+def test_a_journal_that_cannot_be_rewritten_yet_refuses_until_it_can(tmp_path: Path) -> None:
+    """The rewrite fails too (the disk still fails): the flush raises a typed error (the
+    driver persists its Readys again), the journal does not stop, and the next flush
+    rewrites it -- never an fsync again of the file whose fsync failed."""
+    journal = HardStateJournal(tmp_path)
+    journal.stage("a-0", 1, HardState(1, 1, -1))
+    FAULTS.fail_fsyncs(JOURNAL_FILE, errno.EIO, 2)  # the append's fsync, the rewrite's
     try:
         with pytest.raises(KafkaStorageError, match="EIO"):
             journal.flush()
     finally:
         FAULTS.clear()
-    assert journal.failed is not None and "restart the broker" in journal.failed
-    with pytest.raises(KafkaStorageError):
-        journal.flush()
+    assert journal.failed is None and journal.rewriting is not None and journal.dirty
+    assert "fsync of the hard-state journal" in journal.rewriting
+    journal.flush()
+    assert journal.rewriting is None and not journal.dirty
     journal.close()
+    again = HardStateJournal(tmp_path)
+    assert again.get("a-0", 1) == HardState(1, 1, -1)
+    again.close()

@@ -6,7 +6,13 @@ import dataclasses
 
 import pytest
 
-from logd.cluster.controller.image import MetadataImage, change_records, topic_records
+from logd.cluster.controller.image import (
+    MetadataImage,
+    change_records,
+    drain_record,
+    topic_records,
+    voters_record,
+)
 from logd.cluster.controller.records import decode_records, encode_batch
 from logd.errors import CorruptRecordError
 from logd.metadata.store import PartitionAssignment, TopicRecord
@@ -77,12 +83,21 @@ def test_a_snapshot_restores_an_equal_image() -> None:
         ],
         3,
     )
+    moving = dataclasses.replace(
+        topic("c"), partitions=(PartitionAssignment(0, (0, 1), 0, 0, (0, 1)).moving_to((1, 2), 7),)
+    )
+    image.apply(topic_records(moving), 4)
+    image.apply([drain_record(2, draining=True), drain_record(5, draining=True)], 5)
+    image.apply([drain_record(5, draining=False), voters_record([3, 1, 2])], 6)
     restored = MetadataImage.restore(image.snapshot())
     assert restored.cluster_id == "c1"
     assert restored.brokers == image.brokers
     assert dict(restored.topics) == dict(image.topics)
+    assert restored.topics["c"].partitions[0].throttle == 7  # a move and its throttle
+    assert restored.draining == image.draining == {2}
+    assert restored.controller_voters == (1, 2, 3)
     assert restored.next_producer_id == 1000
-    assert restored.applied == 3
+    assert restored.applied == 6
 
 
 @pytest.mark.parametrize("cut", [0, 5, 17, 20])

@@ -4,8 +4,7 @@ over first, one joint change, done when the voters are the target."""
 
 from __future__ import annotations
 
-from logd.broker.moves import moved_to
-from logd.cluster.move_plan import StepKind, next_step
+from logd.cluster.move_plan import StepKind, next_step, quorum_step
 from logd.cluster.mover import completed
 from logd.metadata.store import PartitionAssignment, TopicRecord
 from replication import ConfChange, ConfChangeType, ConfState, ProgressStatus, Role, Status
@@ -54,10 +53,32 @@ def test_done_when_the_voters_are_the_target_and_waits_while_joint() -> None:
 
 
 def test_completion_applies_only_to_the_move_it_saw() -> None:
-    moving = moved_to(PartitionAssignment(0, (1, 2, 3), 1, 0, (1, 2, 3)), (2, 3, 4))
+    moving = PartitionAssignment(0, (1, 2, 3), 1, 0, (1, 2, 3)).moving_to((2, 3, 4))
     assert (moving.replicas, moving.adding, moving.removing) == ((2, 3, 4, 1), (4,), (1,))
     record = TopicRecord("t", "id", (moving,))
     done = completed(record, 0, moving)
     assert done.partitions[0].replicas == (2, 3, 4) and not done.partitions[0].moving
-    other = moved_to(PartitionAssignment(0, (1, 2, 3), 1, 0, (1, 2, 3)), (1, 2, 4))
+    other = PartitionAssignment(0, (1, 2, 3), 1, 0, (1, 2, 3)).moving_to((1, 2, 4))
     assert completed(record, 0, other) is record
+
+
+def test_the_quorum_demotes_a_leaving_voter_and_adds_every_broker_as_learner() -> None:
+    conf = ConfState.of((0, 1, 2))
+    step = quorum_step(_status(1, conf, {0: 10, 1: 10, 2: 10}), {1, 2, 3}, {0, 1, 2, 3, 4})
+    assert step.changes == (
+        ConfChange(ConfChangeType.ADD_LEARNER, 3),
+        ConfChange(ConfChangeType.ADD_LEARNER, 4),
+    )
+    joined = ConfState.of((0, 1, 2), (3, 4))
+    status = _status(1, joined, {0: 10, 1: 10, 2: 10, 3: 10, 4: 3})
+    step = quorum_step(status, {1, 2, 3}, {0, 1, 2, 3, 4})  # 4 lags: it stays a learner
+    assert set(step.changes) == {
+        ConfChange(ConfChangeType.ADD_VOTER, 3),
+        ConfChange(ConfChangeType.ADD_LEARNER, 0),  # demoted, not removed
+    }
+    behind = _status(1, joined, {0: 10, 1: 10, 2: 10, 3: 4, 4: 3})
+    assert quorum_step(behind, {1, 2, 3}, {0, 1, 2, 3, 4}).kind is StepKind.WAIT
+    step = quorum_step(_status(0, joined, {0: 10, 1: 10, 2: 8, 3: 10, 4: 3}), {1, 2, 3}, set())
+    assert (step.kind, step.to) == (StepKind.TRANSFER, 1)
+    done = ConfState.of((1, 2, 3), (0, 4))
+    assert quorum_step(_status(1, done, {}), {1, 2, 3}, {0, 1, 2, 3, 4}).kind is StepKind.DONE

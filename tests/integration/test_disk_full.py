@@ -373,3 +373,47 @@ def test_leadership_moves_off_a_broker_whose_disk_fails_and_it_rejoins(tmp_path:
     finally:
         cluster.stop()
         cluster.close()
+
+
+def test_the_metadata_log_and_the_vote_journal_recover_from_a_failed_fsync_by_themselves(
+    tmp_path: Path,
+) -> None:
+    """RF=3: one broker's fsync of the metadata log fails (EIO): the log goes offline, is
+    reopened from its files and the controller group restarts over it -- the broker follows
+    the metadata again without a restart (it hosts a topic created afterwards, in sync).
+    Then its Raft hard-state journal's fsyncs fail, twice (the append's, and the rewrite's
+    that follows at once): the journal is rewritten from memory at the next flush, votes
+    go on, and a topic created afterwards elects and is in sync. Health ends ok, producers
+    were acknowledged throughout, nothing lost or doubled, no traceback."""
+    cluster = Cluster(tmp_path, size=3, extra_args=["--enable-fault-injection"])
+    try:
+        leader = _replicated_topic(cluster, "w")
+        bootstrap = cluster.bootstrap
+        broker = cluster[(leader + 1) % 3]
+        with _Writer(bootstrap, "w") as writer:
+            wait_until(lambda: len(writer.acked) > 100, timeout=30, message="first acks")
+            _inject(broker, disk_fail_path="__cluster_metadata-0/", disk_fail_errno=5,
+                    disk_fail_count=1, disk_fail_fsync=True)  # fmt: skip
+            assert logd(bootstrap, "topic", "create", "m1", "-r", "3").returncode == 0
+            wait_until(lambda: "the metadata log was reopened from its files"
+                       in broker.stderr_path.read_text(), timeout=30,
+                       message="the metadata log reopened")  # fmt: skip
+            assert logd(bootstrap, "topic", "create", "m2", "-r", "3").returncode == 0
+            wait_in_sync(bootstrap, "m2", timeout=60)
+            _inject(broker, disk_fail_path="raft-hardstate.log", disk_fail_errno=5,
+                    disk_fail_count=2, disk_fail_fsync=True)  # fmt: skip
+            assert logd(bootstrap, "topic", "create", "m3", "-r", "3", "-p", "4").returncode == 0
+            wait_until(lambda: "rewritten after a failed fsync"
+                       in broker.stderr_path.read_text(), timeout=30,
+                       message="the journal rewritten")  # fmt: skip
+            wait_in_sync(bootstrap, "m3", partitions=4, timeout=60)
+            before = len(writer.acked)
+            wait_until(lambda: len(writer.acked) > before + 200, timeout=30, message="acks")
+        _healthy_and_nothing_lost(bootstrap, "w", writer)
+        log = broker.stderr_path.read_text()
+        assert "Traceback" not in log
+        assert "fsync of the hard-state journal" in log
+        assert cluster.stop() == {0: 0, 1: 0, 2: 0}
+    finally:
+        cluster.stop()
+        cluster.close()

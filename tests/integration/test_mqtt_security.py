@@ -124,7 +124,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     admin = SecurityAdmin(**sec.client())
     try:
         wait_until(lambda: _works(admin.whoami), timeout=30, message="the bootstrap user")
-        for user in ("alice", "bob", "carol"):
+        for user in ("alice", "bob", "carol", "dave"):
             admin.create_user(user, f"{user}-pw", "SCRAM-SHA-512")
         admin.create_acls(
             [
@@ -133,6 +133,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
                 _allow("User:dev-cert", AclOperation.WRITE, "sensors"),
                 _allow("User:carol", AclOperation.WRITE, "metered"),
                 _allow("User:bob", AclOperation.READ, "public"),
+                _allow("User:dave", AclOperation.WRITE, "made-by-dave"),
             ]
         )
         with Admin(**sec.client()) as topics:
@@ -209,29 +210,49 @@ def test_bad_credentials_and_anonymous_clients_are_refused(secured: Secured, ver
 
 
 class _Paho:
-    """A paho-mqtt 5.0 client over TLS as ``user``, with what the broker answered."""
+    """A paho-mqtt 5.0 client over TLS as ``user`` (or the client certificate ``cert``;
+    ``websocket``: over WebSocket at /mqtt on the HTTPS listener), with what the broker
+    answered."""
 
-    def __init__(self, sec: Secured, user: str, password: str) -> None:
+    def __init__(
+        self, sec: Secured, user: str = "", password: str = "", *, cert: str = "",
+        websocket: bool = False,
+    ) -> None:  # fmt: skip
         self.acks: dict[int, int] = {}
         self.received: list[tuple[str, bytes, bool]] = []
         self.subscribed = threading.Event()
         self.connected = threading.Event()
+        self.refused: int | None = None
         self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"paho-{user}",
+            CallbackAPIVersion.VERSION2, client_id=f"paho-{user or cert}",
             protocol=MQTTProtocolVersion.MQTTv5,
+            transport="websockets" if websocket else "tcp",
         )  # fmt: skip
-        self.client.tls_set(ca_certs=str(sec.pki / "ca.crt"), cert_reqs=ssl.CERT_REQUIRED)
-        self.client.username_pw_set(user, password)
-        self.client.on_connect = lambda c, u, f, rc, p: self.connected.set()
+        certs = {"certfile": str(sec.pki / f"{cert}.crt"), "keyfile": str(sec.pki / f"{cert}.key")}
+        self.client.tls_set(
+            ca_certs=str(sec.pki / "ca.crt"), cert_reqs=ssl.CERT_REQUIRED, **(certs if cert else {})
+        )
+        if user:
+            self.client.username_pw_set(user, password)
+        self.client.on_connect = self._on_connect
         self.client.on_publish = lambda c, u, mid, rc, p: self.acks.__setitem__(mid, rc.value)
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
         self.client.on_message = lambda c, u, m: self.received.append(
             (m.topic, m.payload, bool(m.retain))
         )
         host, port = mqtt_address(sec.broker)
+        if websocket:
+            self.client.ws_set_options(path="/mqtt")
+            host, _, http_port = sec.broker.bound()["http"].rpartition(":")
+            port = int(http_port)
         self.client.connect(host, port)
         self.client.loop_start()
         assert self.connected.wait(15)
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.refused = reason.value
+        self.connected.set()
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> int:
         """The PUBACK's reason code."""
@@ -289,3 +310,44 @@ def test_a_device_over_its_produce_quota_is_held(secured: Secured) -> None:
     assert all(carol.acks[m] == 0 for m in mids)
     assert elapsed >= 5.0, f"30 kB at 2 kB/s took {elapsed:.1f} s: not held"
     assert len(_values(secured, "metered")) == 30
+
+
+def _topics(sec: Secured) -> set[str]:
+    with Admin(**sec.client()) as admin:
+        return {t.name for t in admin.list_topics()}
+
+
+def test_a_topic_is_made_for_a_device_only_if_it_may_create_it(secured: Secured) -> None:
+    """dave may write ``made-by-dave`` but not create it: his PUBLISH is refused with Not
+    authorized and no topic is made (the seam's gate asks CREATE for his principal, as for a
+    Kafka client's auto-created topic); with CREATE granted the same PUBLISH makes it."""
+    dave = _Paho(secured, "dave", "dave-pw")
+    try:
+        assert dave.publish("made-by-dave/d1/x", b"too soon") == 0x87
+        assert "made-by-dave" not in _topics(secured)
+        with SecurityAdmin(**secured.client()) as admin:
+            admin.create_acls([_allow("User:dave", AclOperation.CREATE, "made-by-dave")])
+        wait_until(lambda: dave.publish("made-by-dave/d1/x", b"made") == 0, timeout=30,
+                   message="dave's PUBLISH accepted once he may create the topic")  # fmt: skip
+    finally:
+        dave.close()
+    assert _values(secured, "made-by-dave") == [b"made"]
+
+
+def test_a_client_certificate_names_the_device_over_websocket(secured: Secured) -> None:
+    """MQTT over WebSocket at /mqtt on the HTTPS listener: the certificate the device shows
+    in the TLS handshake is its principal (``dev-cert``, by the mapping rule), as on the TCP
+    listener; without one (and no password) it is refused as anonymous."""
+    device = _Paho(secured, cert="dev-cert", websocket=True)
+    try:
+        assert device.refused is None
+        assert device.publish("sensors/dev-cert/ws", b"over wss") == 0
+        assert device.publish("public/dev-cert/ws", b"not allowed") == 0x87
+    finally:
+        device.close()
+    assert b"over wss" in _values(secured, "sensors")
+    anonymous = _Paho(secured, websocket=True)
+    try:
+        assert anonymous.refused == 0x87
+    finally:
+        anonymous.close()

@@ -2,19 +2,24 @@
 set of brokers (its leader among the leaving ones) under an acks=all producer; every
 acknowledged record is readable afterwards, from the new replicas' own files too, and the
 leaving broker's copy is deleted. A move to a stopped broker stays in progress, is listed,
-and a cancel moves the partition back. The CLI drives it through the public client.
+and a cancel moves the partition back. A throttled move goes no faster than its throttle
+and survives its partition leader and the controller leader being killed (SIGKILL) and
+restarted mid-way. The CLI drives it through the public client.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from logd.client import Admin, NewTopic
+from logd.client import Admin, NewTopic, Producer, RecordMetadata
 from logd.errors import (
     InvalidReplicaAssignmentError,
+    LogdError,
     NoReassignmentInProgressError,
     ReassignmentInProgressError,
 )
@@ -97,8 +102,11 @@ def test_a_move_to_a_stopped_broker_is_listed_and_cancelled(cluster: Cluster) ->
     target = (*before.replicas[1:], new)
     cluster[new].stop()
     try:
+        to = ",".join(map(str, target))
+        said = ok(logd(cluster[before.replicas[0]], "cluster", "partitions", "move", "stuck",
+                       "-p", "0", "--to", to, "--throttle", "1MB/s"))  # fmt: skip
+        assert said.strip() == f"stuck-0: moving to {to} at most 1000000 bytes/s"
         with Admin(brokers=cluster.bootstrap) as admin:
-            admin.move_partition("stuck", 0, target)
             (move,) = admin.list_partition_moves(["stuck"])
             assert (move.target, move.adding, move.removing) == (
                 target, (new,), (before.replicas[0],)
@@ -106,7 +114,8 @@ def test_a_move_to_a_stopped_broker_is_listed_and_cancelled(cluster: Cluster) ->
             status = json.loads(ok(logd(cluster[before.replicas[0]], "cluster", "partitions",
                                         "status", "stuck", "--format", "json")))  # fmt: skip
             assert status == [{"topic": "stuck", "partition": 0, "target": list(target),
-                               "adding": [new], "removing": [before.replicas[0]]}]  # fmt: skip
+                               "adding": [new], "removing": [before.replicas[0]],
+                               "throttle": 1_000_000}]  # fmt: skip
             admin.cancel_partition_move("stuck", 0)
             wait_until(lambda: _settled(cluster, "stuck", tuple(before.replicas)), timeout=60,
                        message="the cancelled move to go back")  # fmt: skip
@@ -133,4 +142,105 @@ def test_bad_moves_are_refused_in_one_line(cluster: Cluster) -> None:
     usage = logd(broker, "cluster", "partitions", "move", "refused", "-p", "0", "--to", "a,b")
     assert usage.returncode == 2 and b"Traceback" not in usage.stderr
     assert b"--to takes broker ids like 1,2,3, got 'a,b'" in usage.stderr
+    usage = logd(broker, "cluster", "partitions", "move", "refused", "-p", "0", "--to", "1",
+                 "--throttle", "fast")  # fmt: skip
+    assert usage.returncode == 2 and b"Traceback" not in usage.stderr
+    assert b"--throttle takes bytes a second like 10MB or 500KiB/s, got 'fast'" in usage.stderr
     assert "no partition is moving" in ok(logd(broker, "cluster", "partitions", "status"))
+
+
+THROTTLE = 300_000  # bytes/s
+PRELOAD = 3000  # records of 1,000 bytes: ~10 s of catch-up at the throttle
+
+
+def _log_bytes(cluster: Cluster, node: int, topic: str) -> int:
+    """The bytes of ``topic``-0's segments on broker ``node`` (no preallocation: what it
+    was sent and wrote)."""
+    folder = cluster[node].data_dir / f"{topic}-0"
+    return sum(f.stat().st_size for f in folder.glob("*.log")) if folder.exists() else 0
+
+
+def _preload(cluster: Cluster, topic: str) -> dict[bytes, int]:
+    acked: dict[bytes, int] = {}
+    errors: list[LogdError] = []
+
+    def report(value: bytes) -> Callable[[LogdError | None, RecordMetadata | None], None]:
+        def on_delivery(err: LogdError | None, md: RecordMetadata | None) -> None:
+            if err is not None or md is None:
+                errors.append(err or LogdError("no metadata"))
+            else:
+                acked[value] = md.offset
+
+        return on_delivery
+
+    # Batches of 16 KiB: the throttle's grain is one Raft entry (one batch) at least.
+    with Producer(
+        brokers=cluster.bootstrap, acks="all", linger_ms=5, batch_size=16_384
+    ) as producer:
+        for i in range(PRELOAD):
+            value = b"p%06d" % i + os.urandom(993)  # incompressible
+            producer.produce(topic, value, partition=0, on_delivery=report(value))
+        assert producer.flush(120) == 0
+    assert errors == []
+    assert len(acked) == PRELOAD
+    return acked
+
+
+def test_a_throttled_move_survives_killed_leaders_and_keeps_to_its_throttle(
+    cluster: Cluster,
+) -> None:
+    _topic(cluster, "surviving")
+    preloaded = _preload(cluster, "surviving")
+    before = partition_info(cluster.bootstrap, "surviving")
+    (new,) = set(range(NODES)) - set(before.replicas)
+    target = (*(r for r in before.replicas if r != before.leader), new)
+    samples: list[tuple[float, int]] = []
+
+    def sample() -> int:
+        samples.append((time.monotonic(), _log_bytes(cluster, new, "surviving")))
+        return samples[-1][1]
+
+    writer = Writer(cluster.bootstrap, "surviving", after=300)
+    writer.start()
+    try:
+        with Admin(brokers=cluster.bootstrap) as admin:
+            admin.move_partition("surviving", 0, target, throttle=THROTTLE)
+            (move,) = admin.list_partition_moves(["surviving"])
+            assert move.throttle == THROTTLE
+            controller = admin.describe_cluster().controller_id
+        # Mid-way: the new replica holds some of the log, far from all of it.
+        wait_until(lambda: sample() > THROTTLE, timeout=60, interval=0.2,
+                   message=f"broker {new} to catch up part of surviving-0")  # fmt: skip
+        leader = partition_info(cluster.bootstrap, "surviving").leader
+        with Admin(brokers=cluster.bootstrap) as admin:
+            moving = admin.list_partition_moves(["surviving"])
+        assert moving, f"the move ended before the kills: {samples}"
+        assert sample() < PRELOAD * 1000 // 2
+        victims = sorted({leader, controller})
+        for victim in victims:
+            cluster[victim].kill()
+        for victim in victims:
+            cluster[victim].start(wait=False)
+        for victim in victims:
+            cluster[victim].wait_ready()
+
+        def settled() -> bool:
+            sample()
+            return _settled(cluster, "surviving", target)
+
+        wait_until(settled, timeout=180, interval=0.2,
+                   message=f"surviving-0 to move to {target} after killing {victims}")  # fmt: skip
+    finally:
+        writer.stop()
+    assert writer.errors == []
+    read = {value: offset for offset, value in _read_all(cluster.bootstrap, "surviving")}
+    acknowledged = {**preloaded, **writer.offsets}
+    assert {v: read.get(v) for v in acknowledged} == acknowledged
+    # The throttle held whoever led: never more than its rate (a tick's credit and one
+    # batch of slack), and the move took at least as long as the throttle says.
+    slack = THROTTLE // 2 + 64 * 1024
+    for i, (t0, b0) in enumerate(samples):
+        for t1, b1 in samples[i + 1 :]:
+            assert b1 - b0 <= THROTTLE * (t1 - t0) + slack, (t1 - t0, b1 - b0)
+    assert samples[-1][0] - samples[0][0] >= (PRELOAD * 1000 - 2 * slack) / THROTTLE
+    wait_in_sync(cluster.bootstrap, "surviving", 1)

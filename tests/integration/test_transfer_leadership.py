@@ -128,14 +128,14 @@ class Writer:
         return on_delivery
 
 
-def _read_all(bootstrap: str, topic: str) -> list[tuple[int, bytes]]:
-    """(offset, value) of partition 0 up to its high watermark, which may lie past the last
+def _read_all(bootstrap: str, topic: str, partition: int = 0) -> list[tuple[int, bytes]]:
+    """(offset, value) of a partition up to its high watermark, which may lie past the last
     data record: each new leader's first entry is a control batch (DESIGN.md principle 3)."""
-    tp = TopicPartition(topic, 0)
+    tp = TopicPartition(topic, partition)
     records: list[tuple[int, bytes]] = []
     with Consumer(brokers=bootstrap) as consumer:
         _, high = consumer.get_watermark_offsets(tp)
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
 
         def read_to_high() -> bool:
             got = consumer.consume(10_000, 0.2)

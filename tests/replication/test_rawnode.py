@@ -99,6 +99,36 @@ def test_appends_respect_the_batch_bounds_and_the_window() -> None:
     c.raw(1).advance(rd)
 
 
+def test_a_throttled_learner_gets_its_rate_and_the_voters_do_not_wait() -> None:
+    c = Cluster()
+    c.add_nodes([1, 2, 3, 4], [1, 2, 3], [4], **QUIET, max_append_entries=1)
+    c.elect(1)
+    c.raw(1).throttle(4, 100)  # 100 bytes a tick; each entry below is 40 bytes
+    for _ in range(40):
+        c.raw(1).propose(b"x" * 40)
+    c.stabilize()
+    start = c.raw(1).status().progress[4].match
+    assert c.raw(1).commit == c.raw(1).last_offset  # the voters were not held back
+    caught = c.raw(1).status().progress[4].match
+    for ticks in range(1, 11):
+        c.tick(1)
+        c.stabilize()
+        caught = c.raw(1).status().progress[4].match
+        # 100 bytes a tick: at most 3 entries a tick (one append beyond the credit).
+        assert caught - start <= 3 * ticks
+    assert caught - start >= 2 * 10  # ... and at least the rate, on average
+    assert caught < c.raw(1).last_offset
+    with pytest.raises(ValueError):
+        c.raw(1).throttle(4, -1)
+    c.raw(1).throttle(4, 0)  # lifted: the rest at full speed
+    c.stabilize()
+    assert c.raw(1).status().progress[4].match == c.raw(1).last_offset
+    c.raw(1).throttle(2, 1)  # a voter: never held back
+    c.raw(1).propose(b"y" * 40)
+    c.stabilize()
+    assert c.raw(1).status().progress[2].match == c.raw(1).last_offset
+
+
 def test_a_restart_clamps_a_commit_beyond_the_durable_log() -> None:
     storage = MemoryStorage(ConfState.of([1, 2, 3]))
     storage.append([Entry(1, 0, 0, EntryKind.NORMAL, b"a")])

@@ -13,9 +13,9 @@ import pytest
 from logd.clock import ManualClock
 from logd.errors import KafkaStorageError
 from logd.records.header import parse_header, validate_batch
-from logd.storage import Log, LogConfig
+from logd.storage import Log, LogConfig, cscan
 from logd.storage.cleaner import CleanerConfig, LogCleaner, clean_log
-from logd.storage.offset_map import ENTRY_BYTES, OffsetMap
+from logd.storage.offset_map import ENTRY_BYTES, SLOT_BYTES, OffsetMap, TableOffsetMap
 from logd.storage.rewrite import empty_batch
 from logd.storage.throttle import Throttler
 from tests.helpers import wait_until
@@ -126,25 +126,33 @@ def test_compressed_batches_are_rewritten_with_their_codec(
     assert [(o, k, v) for o, _, k, v in log_records(log)] == [(1, b"b", b"1"), (2, b"a", b"2")]
 
 
+@pytest.mark.parametrize("implementation", cscan.IMPLEMENTATIONS)
 def test_a_log_twenty_times_larger_than_the_map_is_cleaned_in_passes_within_the_bound(
-    tmp_path: Path, clock: ManualClock
+    tmp_path: Path, clock: ManualClock, implementation: str
 ) -> None:
     config = LogConfig(cleanup_policy="compact", segment_bytes=8 * 1024)
     log = open_log(tmp_path, clock, config)
-    map_bytes = 50 * ENTRY_BYTES  # 50 keys a pass
+    map_type = OffsetMap if implementation == "python" else TableOffsetMap
+    map_bytes = map_type.bytes_for(50)  # 50 keys a pass
     history = produce(log, rounds=2, keys=500)  # 1000 records: 20 maps' worth
     settle(log)
     tracemalloc.start()
     try:
         baseline = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
-        results = clean_log(log, map_bytes=map_bytes, now_ms=clock.now_ms())
+        results = clean_log(
+            log, map_bytes=map_bytes, now_ms=clock.now_ms(), implementation=implementation
+        )
         peak = tracemalloc.get_traced_memory()[1] - baseline
     finally:
         tracemalloc.stop()
     assert len(results) >= 20 and all(r.map_full for r in results[:-1])
-    # The map, plus the I/O windows (1 MiB) and one segment being written.
+    # The map, plus the I/O windows (1 MiB) and one segment being written.  The C map's
+    # table is an mmap that tracemalloc does not see: its size is fixed by map_bytes.
     assert peak < map_bytes + (2 << 20), peak
+    if implementation == "c":
+        table = TableOffsetMap(map_bytes, cscan.native("c"))  # type: ignore[arg-type]
+        assert table.slots * SLOT_BYTES <= map_bytes
     last = {k: (o, v) for o, k, v in history}
     assert [(o, k, v) for o, _, k, v in log_records(log)] == sorted(
         (o, k, v) for k, (o, v) in last.items()
@@ -186,6 +194,23 @@ def test_the_throttler_holds_the_rate_on_its_clock() -> None:
         throttler.maybe_throttle(100)  # 10,000 B/s offered
     total = sum(slept) + 100 * 0.01
     assert 9.5 <= total <= 10.5  # 10,000 bytes at 1,000 B/s
+
+
+def test_the_throttler_paces_every_window_rather_than_after_a_burst() -> None:
+    # Kafka's throttler lets a whole check interval go at full speed, then pauses: a burst
+    # that starves appends on a small machine.  Here each 1 MiB read is followed by its
+    # share of the pause (reads take no time on this clock: all the pacing is sleep).
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    throttler = Throttler(8 << 20, check_interval_s=0.3, clock=lambda: now[0], sleep=sleep)
+    for _ in range(8):
+        throttler.maybe_throttle(1 << 20)
+    assert slept == pytest.approx([0.125] * 8)
 
 
 def test_the_offset_map_keeps_the_last_offset_and_counts_its_room() -> None:

@@ -212,3 +212,21 @@ def test_the_logs_of_one_round_are_fsynced_at_the_same_time(
         assert [future.result(DEADLINE) for future in futures] == [2, 2, 2]
     assert flusher.rounds == 1, "one round took the three logs"  # counted as it ends: after stop
     assert all(log.recovery_point == log.log_end_offset for log in logs)
+
+
+def test_one_request_for_many_logs_is_one_round_and_each_log_hears_its_own_end(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # The Raft driver asks for every log of a pass at once (issue 21): one lock, one
+    # round, each future resolved with its own log's end.
+    logs = [fresh_log(tmp_path / f"l{i}", clock) for i in range(3)]
+    for count, log in enumerate(logs, start=1):
+        log.append(make_batch(count), 1)
+    with Flusher() as flusher:
+        futures = flusher.request_all(logs)
+        assert [future.result(DEADLINE) for future in futures] == [2, 3, 4]
+        assert flusher.request_all([]) == []
+    assert flusher.rounds == 1
+    assert all(log.recovery_point == log.log_end_offset for log in logs)
+    with pytest.raises(KafkaStorageError, match="stopped"):
+        flusher.request_all(logs)[2].result(DEADLINE)

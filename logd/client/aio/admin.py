@@ -24,10 +24,12 @@ from logd.client.transport.connection import Connection, ConnectionPool
 from logd.client.transport.metadata import Metadata
 from logd.client.transport.rpc import error_from_proto
 from logd.client.types import (
+    BrokerDecommission,
     BrokerInfo,
     ClusterInfo,
     ClusterMetadata,
     ConfigEntry,
+    ControllerQuorum,
     NewTopic,
     PartitionInfo,
     PartitionLeader,
@@ -247,18 +249,25 @@ class AsyncAdmin:
 
     # -- partition moves (issue 23) -----------------------------------------------------------
 
-    async def move_partition(self, topic: str, partition: int, to: Iterable[int]) -> None:
+    async def move_partition(
+        self, topic: str, partition: int, to: Iterable[int], *, throttle: int = 0
+    ) -> None:
         """Start moving ``topic-partition``'s replicas to the brokers ``to`` (the first is
         its preferred leader). Returns once the move is in the metadata; the partition's
-        leader then adds the new replicas, lets them catch up, swaps the voters and drops
-        the old replicas (see ``list_partition_moves``). ReassignmentInProgressError while
-        the partition moves already."""
+        leader then adds the new replicas, lets them catch up -- at most ``throttle``
+        bytes a second (0: no limit; Kafka's replication throttle) --, swaps the voters
+        and drops the old replicas (see ``list_partition_moves``).
+        ReassignmentInProgressError while the partition moves already."""
         (name,) = _names([topic])
         target = list(to)
-        for value in [partition, *target]:
+        for value in [partition, throttle, *target]:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidRequestError(f"partition and brokers must be ints >= 0: {value!r}")
-        request = admin_pb2.MovePartitionRequest(topic=name, partition=partition, to=target)
+                raise InvalidRequestError(
+                    f"partition, throttle and brokers must be ints >= 0: {value!r}"
+                )
+        request = admin_pb2.MovePartitionRequest(
+            topic=name, partition=partition, to=target, throttle=throttle
+        )
         resp: Any = await self._call(lambda c: c.unary(c.admin.MovePartition, request))
         _raise(resp.error)
 
@@ -277,12 +286,78 @@ class AsyncAdmin:
         request = admin_pb2.ListPartitionMovesRequest(topics=names)
         resp: Any = await self._call(lambda c: c.unary(c.admin.ListPartitionMoves, request))
         _raise(resp.error)
-        return [
-            PartitionMove(
-                m.topic, m.partition, tuple(m.replicas), tuple(m.adding), tuple(m.removing)
-            )
-            for m in resp.moves
-        ]
+        return [_move(m) for m in resp.moves]
+
+    async def balance_partitions(
+        self, *, throttle: int = 0, max_moves: int = 0
+    ) -> list[PartitionMove]:
+        """Even out the replicas over the live brokers not being decommissioned (a broker
+        just added takes its share): starts at most ``max_moves`` moves (0: the broker's
+        default, 64), each catching up at most ``throttle`` bytes/s (0: no limit), and
+        returns them (their target; follow them with ``list_partition_moves``). Run it
+        again once they are done to go on: an empty answer means balanced."""
+        for value in (throttle, max_moves):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidRequestError(f"throttle and max_moves must be ints >= 0: {value!r}")
+        request = admin_pb2.BalancePartitionsRequest(throttle=throttle, max_moves=max_moves)
+        resp: Any = await self._call(lambda c: c.unary(c.admin.BalancePartitions, request))
+        _raise(resp.error)
+        return [_move(m) for m in resp.moves]
+
+    # -- the controller quorum (issue 23) ------------------------------------------------------
+
+    async def add_controller_voter(self, node_id: int) -> None:
+        """Make broker ``node_id`` a controller voter (KRaft's AddVoter). Returns once the
+        new quorum is in the metadata; follow it with ``describe_controller_quorum``."""
+        await self._alter_voters(add=node_id)
+
+    async def remove_controller_voter(self, node_id: int) -> None:
+        """Demote controller voter ``node_id`` to a learner (KRaft's RemoveVoter)."""
+        await self._alter_voters(remove=node_id)
+
+    async def _alter_voters(self, *, add: int = -1, remove: int = -1) -> None:
+        for value in (add, remove):
+            if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+                raise InvalidRequestError(f"a broker id is an int >= 0, got {value!r}")
+        request = admin_pb2.AlterControllerVotersRequest(add=add, remove=remove)
+        resp: Any = await self._call(lambda c: c.unary(c.admin.AlterControllerVoters, request))
+        _raise(resp.error)
+
+    async def describe_controller_quorum(self) -> ControllerQuorum:
+        request = admin_pb2.DescribeControllerQuorumRequest()
+        resp: Any = await self._call(lambda c: c.unary(c.admin.DescribeControllerQuorum, request))
+        _raise(resp.error)
+        return ControllerQuorum(
+            resp.leader_id, tuple(resp.voters), tuple(resp.learners), tuple(resp.target)
+        )
+
+    # -- decommissioning brokers (issue 23) ----------------------------------------------------
+
+    async def decommission_broker(self, node_id: int) -> None:
+        """Decommission broker ``node_id``: every replica it hosts moves to the other brokers
+        (see ``list_decommissions``); nothing new is placed on it. Returns once that is in
+        the metadata. InvalidReplicationFactorError when the other brokers could not hold a
+        partition it hosts at its replication factor."""
+        await self._decommission(node_id, recommission=False)
+
+    async def recommission_broker(self, node_id: int) -> None:
+        """Undo ``decommission_broker``: the drain stops; the moves off it still in
+        progress go back."""
+        await self._decommission(node_id, recommission=True)
+
+    async def _decommission(self, node_id: int, *, recommission: bool) -> None:
+        if isinstance(node_id, bool) or not isinstance(node_id, int) or node_id < 0:
+            raise InvalidRequestError(f"a broker id is an int >= 0, got {node_id!r}")
+        request = admin_pb2.DecommissionBrokerRequest(node_id=node_id, recommission=recommission)
+        resp: Any = await self._call(lambda c: c.unary(c.admin.DecommissionBroker, request))
+        _raise(resp.error)
+
+    async def list_decommissions(self) -> list[BrokerDecommission]:
+        """The brokers being decommissioned: what each still hosts (0: drained)."""
+        request = admin_pb2.ListDecommissionsRequest()
+        resp: Any = await self._call(lambda c: c.unary(c.admin.ListDecommissions, request))
+        _raise(resp.error)
+        return [BrokerDecommission(b.node_id, b.replicas, b.moving) for b in resp.brokers]
 
     # -- the cluster -------------------------------------------------------------------------
 
@@ -302,6 +377,7 @@ class AsyncAdmin:
                 b.disk_total_bytes,
                 b.disk_reserve_bytes,
                 b.log_bytes,
+                b.draining,
             )
             for b in resp.brokers
         ]
@@ -395,3 +471,9 @@ def _raise_first(results: Iterable[Any]) -> None:
         err: LogdError | None = error_from_proto(r.error)
         if err is not None:
             raise err
+
+
+def _move(m: Any) -> PartitionMove:
+    return PartitionMove(
+        m.topic, m.partition, tuple(m.replicas), tuple(m.adding), tuple(m.removing), m.throttle
+    )

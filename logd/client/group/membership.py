@@ -200,8 +200,12 @@ class GroupMembership:
         return None if at is None else max(at - self._clock.monotonic(), 0.0)
 
     async def _sleep(self, seconds: float | None) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when the
+        # awaited event is set in the same loop turn as a cancel() of the caller, and the
+        # cancel is lost -- a consumer task cancelled while records arrive kept running.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _execute(self, step: Step) -> Effect:
@@ -261,7 +265,8 @@ class GroupMembership:
         interval = self.config.heartbeat_interval_ms / 1000.0
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._heartbeat_now.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._heartbeat_now.wait()
             self._heartbeat_now.clear()
             idle_s = 0.0 if self.polling else self._clock.monotonic() - self.last_poll
             due = self.machine.heartbeat(idle_s)

@@ -15,8 +15,10 @@ from logd.client.aio.admin import AsyncAdmin
 from logd.client.group.types import GroupDescription, GroupListing
 from logd.client.sync.loop_thread import shared_loop
 from logd.client.types import (
+    BrokerDecommission,
     ClusterInfo,
     ClusterMetadata,
+    ControllerQuorum,
     NewTopic,
     PartitionLeader,
     PartitionMove,
@@ -79,14 +81,37 @@ class Admin:
     ) -> PartitionLeader:
         return self._run(self._admin.transfer_leadership(topic, partition, to, timeout_ms))
 
-    def move_partition(self, topic: str, partition: int, to: Iterable[int]) -> None:
-        self._run(self._admin.move_partition(topic, partition, to))
+    def move_partition(
+        self, topic: str, partition: int, to: Iterable[int], *, throttle: int = 0
+    ) -> None:
+        self._run(self._admin.move_partition(topic, partition, to, throttle=throttle))
 
     def cancel_partition_move(self, topic: str, partition: int) -> None:
         self._run(self._admin.cancel_partition_move(topic, partition))
 
     def list_partition_moves(self, topics: Iterable[str] = ()) -> list[PartitionMove]:
         return self._run(self._admin.list_partition_moves(topics))
+
+    def balance_partitions(self, *, throttle: int = 0, max_moves: int = 0) -> list[PartitionMove]:
+        return self._run(self._admin.balance_partitions(throttle=throttle, max_moves=max_moves))
+
+    def add_controller_voter(self, node_id: int) -> None:
+        self._run(self._admin.add_controller_voter(node_id))
+
+    def remove_controller_voter(self, node_id: int) -> None:
+        self._run(self._admin.remove_controller_voter(node_id))
+
+    def describe_controller_quorum(self) -> ControllerQuorum:
+        return self._run(self._admin.describe_controller_quorum())
+
+    def decommission_broker(self, node_id: int) -> None:
+        self._run(self._admin.decommission_broker(node_id))
+
+    def recommission_broker(self, node_id: int) -> None:
+        self._run(self._admin.recommission_broker(node_id))
+
+    def list_decommissions(self) -> list[BrokerDecommission]:
+        return self._run(self._admin.list_decommissions())
 
     def describe_cluster(self) -> ClusterInfo:
         return self._run(self._admin.describe_cluster())

@@ -35,8 +35,10 @@ __all__ = [
     "MetadataImage",
     "broker_record",
     "change_records",
+    "drain_record",
     "partition_record",
     "topic_records",
+    "voters_record",
 ]
 
 Delta = tuple[TopicRecord | None, TopicRecord | None]
@@ -57,6 +59,10 @@ class MetadataImage:
         self.next_producer_id = 0
         #: Users (SCRAM keys), ACLs, client quotas (issue 15).
         self.security = SecurityImage()
+        #: The brokers being decommissioned (issue 23).
+        self.draining: set[int] = set()
+        #: The controller quorum to reach (issue 23); empty: the configured one.
+        self.controller_voters: tuple[int, ...] = ()
         self.applied = -1
         self._pending_before: dict[str, TopicRecord | None] = {}
 
@@ -84,6 +90,14 @@ class MetadataImage:
                 self.brokers[b.node_id] = BrokerMeta(
                     b.node_id, b.host, b.port, b.rack, endpoints=endpoints
                 )
+            elif kind == "drain":
+                d = record.drain
+                if d.draining:
+                    self.draining.add(d.node_id)
+                else:
+                    self.draining.discard(d.node_id)
+            elif kind == "controller_voters":
+                self.controller_voters = tuple(sorted(set(record.controller_voters.voters)))
             elif kind == "producer_ids":
                 p = record.producer_ids
                 self.next_producer_id = max(self.next_producer_id, p.first_id + p.count)
@@ -130,6 +144,7 @@ class MetadataImage:
                 tuple(
                     r for r in p.removing_replicas if r in replicas and r not in p.adding_replicas
                 ),
+                max(0, p.move_throttle),
             )
             parts = list(current.partitions)
             if p.partition < len(parts):
@@ -180,6 +195,9 @@ class MetadataImage:
             )
         for b in sorted(self.brokers.values(), key=lambda b: b.node_id):
             records.append(broker_record(b))
+        records.extend(drain_record(n, draining=True) for n in sorted(self.draining))
+        if self.controller_voters:
+            records.append(voters_record(self.controller_voters))
         for topic in sorted(self._topics.values(), key=lambda t: t.name):
             records.extend(topic_records(topic))
         records.extend(self.security.records())
@@ -233,6 +251,20 @@ def broker_record(broker: BrokerMeta) -> cluster_pb2.MetadataRecord:
     )
 
 
+def drain_record(node_id: int, *, draining: bool) -> cluster_pb2.MetadataRecord:
+    """The record that starts (or ends) decommissioning broker ``node_id``."""
+    return cluster_pb2.MetadataRecord(
+        drain=cluster_pb2.BrokerDrainRecord(node_id=node_id, draining=draining)
+    )
+
+
+def voters_record(voters: Sequence[int]) -> cluster_pb2.MetadataRecord:
+    """The record that sets the controller quorum to reach."""
+    return cluster_pb2.MetadataRecord(
+        controller_voters=cluster_pb2.ControllerVotersRecord(voters=sorted(voters))
+    )
+
+
 def topic_records(topic: TopicRecord) -> list[cluster_pb2.MetadataRecord]:
     """The records that create ``topic`` as it is (a create, or a snapshot)."""
     out = [
@@ -267,11 +299,7 @@ def change_records(before: TopicRecord, after: TopicRecord) -> list[cluster_pb2.
         out.append(cluster_pb2.MetadataRecord(config=config))
     for a in after.partitions:
         old_a = before.partitions[a.partition] if a.partition < len(before.partitions) else None
-        if old_a is None or (old_a.replicas, old_a.adding, old_a.removing) != (
-            a.replicas,
-            a.adding,
-            a.removing,
-        ):
+        if old_a is None or old_a.move != a.move:
             out.append(partition_record(tid, a))
     return out
 
@@ -285,5 +313,6 @@ def partition_record(topic_id: str, a: PartitionAssignment) -> cluster_pb2.Metad
             replicas=list(a.replicas),
             adding_replicas=list(a.adding),
             removing_replicas=list(a.removing),
+            move_throttle=a.throttle,
         )
     )

@@ -49,7 +49,8 @@ class ControllerListener:
         self, state: ControllerState, storage: PartitionLog, *, snapshot_every: int
     ) -> None:
         self._state = state
-        self._storage = storage
+        #: The metadata log (replaced when the store reopens it after a failed fsync).
+        self.storage = storage
         #: Take a snapshot and compact the metadata log every this many applied offsets.
         self.snapshot_every = snapshot_every
         self._compacting = False
@@ -62,6 +63,8 @@ class ControllerListener:
         self._publisher: asyncio.Task[None] | None = None
         #: Called once the leader applied the first entry of its own term.
         self.on_term_applied: Callable[[], None] = lambda: None
+        #: Called when the metadata log went offline (a failed fsync): the store reopens it.
+        self.on_offline: Callable[[], None] = lambda: None
 
     def add_listener(self, listener: MetadataListener) -> None:
         self._listeners.append(listener)
@@ -70,9 +73,9 @@ class ControllerListener:
 
     def restore(self) -> int | None:
         """Load the snapshot beside the log, if any; the offset it holds (None: none)."""
-        if not self._storage.snapshot_data:
+        if not self.storage.snapshot_data:
             return None
-        self._state.image = MetadataImage.restore(self._storage.snapshot_data)
+        self._state.image = MetadataImage.restore(self.storage.snapshot_data)
         self.published = self._state.image.applied
         return self._state.image.applied
 
@@ -156,9 +159,15 @@ class ControllerListener:
         self._maybe_compact()
 
     def on_storage_error(self, error: LogdError) -> None:
-        # Damage to read, or a failed fsync: the metadata log is not reopened in-process
-        # (what the controller applied would have to be unwound); a restart recovers it.
-        self._state.failed = str(error)
+        # A failed fsync (the log is offline): the store reopens it from its files and
+        # restarts the group (what was applied is durable: nothing to unwind). Damage met
+        # reading it: a restart recovers it.
+        if self.storage.log.offline_reason is not None:
+            self._state.failed = f"{error}; reopening it from its files"
+            _log.error("the metadata log failed (%s); reopening it from its files", error)
+            self.on_offline()
+            return
+        self._state.failed = f"{error}; restart the broker"
         _log.error("the metadata log failed (%s); this broker no longer follows it until it "
                    "is restarted", error)  # fmt: skip
 
@@ -181,7 +190,7 @@ class ControllerListener:
     def _maybe_compact(self) -> None:
         """After the pass (the entries just applied are durable and advanced): snapshot
         the image and drop the log behind it once enough has accumulated."""
-        storage = self._storage
+        storage = self.storage
         image = self._state.image
         if self._compacting or image.applied - storage.snapshot_offset < self.snapshot_every:
             return

@@ -78,6 +78,12 @@ def validate_write(request: cluster_pb2.ControllerWriteRequest) -> None:
             record.broker.node_id >= 0 and 0 < record.broker.port < 65536
         ):
             raise InvalidRequestError(f"bad broker record {record.broker.node_id}")
+        elif kind == "drain" and record.drain.node_id < 0:
+            raise InvalidRequestError(f"bad drain record {record.drain.node_id}")
+        elif kind == "controller_voters" and (
+            not record.controller_voters.voters or min(record.controller_voters.voters) < 0
+        ):
+            raise InvalidRequestError("a controller quorum needs voters (broker ids >= 0)")
         elif kind in SECURITY_KINDS:
             validate_security_record(kind, record)
         elif kind == "producer_ids":

@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Callable
 
 from logd.cluster.controller.image import MetadataImage
-from logd.cluster.driver import RaftGroup
+from logd.cluster.group import RaftGroup
 from logd.cluster.table import LeaderTable
 from logd.metadata.types import UNKNOWN_STORAGE, BrokerMeta, BrokerStorage, HostPort
 from replication import Role

@@ -17,6 +17,14 @@ table, the image, the group):
 * ``listener.ControllerListener`` -- the Raft group's listener: applies entries, publishes
   the changes to the metadata listeners in order, snapshots and compacts the log.
 
+A failed fsync takes the metadata log offline (issue 24; no retry after a failed fsync):
+the store reopens it from its files, cut to its recovery point (``reopen``, with backoff
+while that fails), and restarts the group over it -- as a replica that lost data when it
+has peers, which abstains from votes until its leader re-sent what was committed. Nothing
+applied is unwound: an entry is applied only once the round that wrote it is durable, so
+the cut never reaches below what the image holds (if it ever did, the store stays stopped
+and says to restart the broker).
+
 Ownership: owned by the broker's event loop.
 """
 
@@ -41,12 +49,20 @@ from logd.cluster.table import LeaderTable
 from logd.errors import LogdError
 from logd.metadata.security import SecurityChange
 from logd.metadata.store import MetadataListener, TopicRecord
-from logd.metadata.types import BrokerMeta, HostPort
+from logd.metadata.types import BrokerMeta, ControllerQuorum, HostPort
 from logd.v1 import cluster_pb2
 
-__all__ = ["METADATA_GROUP", "ControllerStore", "LocalLeadership"]
+__all__ = ["METADATA_GROUP", "ControllerStore", "LocalLeadership", "Reopen"]
 
 _log = logging.getLogger(__name__)
+
+#: Opens the offline metadata log afresh from its files (cut to its recovery point) and
+#: builds its ``PartitionLog`` again, from the old one (same side file and snapshot).
+Reopen = Callable[[PartitionLog], Awaitable[PartitionLog]]
+
+#: The offline metadata log is reopened after this, doubling while that fails.
+_REOPEN_MIN_S: Final = 0.05
+_REOPEN_MAX_S: Final = 5.0
 
 METADATA_GROUP: Final = "__cluster_metadata-0"
 
@@ -65,9 +81,12 @@ class ControllerStore:
         clock: Clock,
         forward: Forward,
         snapshot_every: int = 10_000,
+        reopen: Reopen | None = None,
     ) -> None:
         self._driver = driver
         self._storage = storage
+        self._reopen = reopen
+        self._reopening: asyncio.Task[None] | None = None
         self.me = me
         self.table = table
         self.state = ControllerState(me, dict(peers), table)
@@ -77,19 +96,71 @@ class ControllerStore:
             self.state, self.listener, driver, clock=clock, forward=forward
         )
         self.listener.on_term_applied = self._on_term_applied
+        self.listener.on_offline = self._offline
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- life -----------------------------------------------------------------------------
 
     def start(self, *, campaign: bool) -> None:
-        applied = self.listener.restore()
+        self._start_group(self.listener.restore(), campaign=campaign)
+        self.listener.start()
+
+    def _start_group(self, applied: int | None, *, campaign: bool) -> None:
         self.state.group = self._driver.add_group(
             METADATA_GROUP, self._storage, self.listener, apply_entries=True, applied=applied,
             campaign=campaign, exempt=True,
             # Never quiet: broker liveness, which wakes quiet partitions, comes from it.
             quiesce=False,
         )  # fmt: skip
-        self.listener.start()
+
+    # -- a failed fsync: reopen (module doc) ----------------------------------------------
+
+    def _offline(self) -> None:
+        if self._reopen is not None and self._reopening is None:
+            task = asyncio.get_running_loop().create_task(
+                self._reopen_forever(self._reopen), name="reopen-metadata-log"
+            )
+            self._reopening = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _reopen_forever(self, reopen: Reopen) -> None:
+        delay = _REOPEN_MIN_S
+        said = False
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    storage = await reopen(self._storage)
+                except LogdError as exc:
+                    if not said:
+                        _log.error("cannot reopen the metadata log (%s); trying again with "
+                                   "backoff", exc)  # fmt: skip
+                    said, delay = True, min(delay * 2, _REOPEN_MAX_S)
+                    continue
+                self._restart(storage)
+                return
+        finally:
+            self._reopening = None
+
+    def _restart(self, storage: PartitionLog) -> None:
+        applied = self.state.image.applied
+        if applied > max(storage.last_offset(), storage.snapshot_offset):
+            self.state.failed = (f"the reopened metadata log ends at offset "
+                                 f"{storage.last_offset()}, below what this broker applied "
+                                 f"({applied}): restart the broker")  # fmt: skip
+            _log.error("%s", self.state.failed)
+            return
+        self._driver.remove_group(METADATA_GROUP)
+        conf = storage.conf_at(storage.last_offset())
+        alone = conf.voters | conf.voters_outgoing <= {self.me.node_id}
+        storage.lost_data = storage.lost_data or not alone
+        self._storage = self.listener.storage = storage
+        self._start_group(applied if applied >= 0 else None, campaign=alone)
+        self.state.failed = None
+        first, last = storage.first_offset(), storage.last_offset()
+        _log.warning("the metadata log was reopened from its files at offsets [%d, %d]; "
+                     "following it again", first, last)  # fmt: skip
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -193,6 +264,31 @@ class ControllerStore:
 
     async def write_security(self, changes: Sequence[SecurityChange]) -> None:
         await self.writes.write_security(changes)
+
+    async def set_draining(self, node_id: int, draining: bool) -> None:
+        await self.writes.set_draining(node_id, draining)
+
+    async def set_controller_voters(self, voters: Sequence[int]) -> None:
+        await self.writes.set_controller_voters(voters)
+
+    def target_voters(self) -> tuple[int, ...]:
+        """The controller quorum the metadata asks for (empty: none ever asked)."""
+        return self.state.image.controller_voters
+
+    def quorum(self) -> ControllerQuorum:
+        """The metadata group's configuration here, and the quorum to reach (issue 23)."""
+        group = self.group
+        if group is None:
+            return ControllerQuorum(-1, (), (), self.state.image.controller_voters)
+        conf = group.node.conf
+        voters = tuple(sorted(conf.voters))
+        leader = group.node.leader
+        return ControllerQuorum(
+            -1 if leader is None else leader,
+            voters,
+            tuple(sorted(conf.learners)),
+            self.state.image.controller_voters or voters,
+        )
 
     @property
     def security(self) -> SecurityImage:

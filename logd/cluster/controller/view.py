@@ -57,7 +57,14 @@ class MetadataView:
             me = node_id == state.me.node_id
             alive = me or node_id in live
             storage = state.local_storage() if me else state.table.storage.get(node_id)
-            out.append(dataclasses.replace(meta, alive=alive, storage=storage or UNKNOWN_STORAGE))
+            out.append(
+                dataclasses.replace(
+                    meta,
+                    alive=alive,
+                    storage=storage or UNKNOWN_STORAGE,
+                    draining=node_id in state.image.draining,
+                )
+            )
         return tuple(out)
 
     def topics(self) -> Mapping[str, TopicRecord]:
@@ -93,6 +100,4 @@ class MetadataView:
         if leader not in replicas:
             leader = -1
         isr = tuple(r for r in a.replicas if r in set(isr))
-        return PartitionAssignment(
-            a.partition, a.replicas, leader, epoch, isr, a.adding, a.removing
-        )
+        return dataclasses.replace(a, leader_id=leader, leader_epoch=epoch, isr=isr)

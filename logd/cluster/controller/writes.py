@@ -22,7 +22,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from logd.clock import Clock
-from logd.cluster.controller.image import broker_record, change_records, topic_records
+from logd.cluster.controller.image import (
+    broker_record,
+    change_records,
+    drain_record,
+    topic_records,
+    voters_record,
+)
 from logd.cluster.controller.listener import ControllerListener
 from logd.cluster.controller.records import encode_batch, validate_write
 from logd.cluster.controller.security_records import change_record
@@ -155,6 +161,15 @@ class ControllerWrites:
         if changes:
             records = [change_record(c) for c in changes]
             await self.write(cluster_pb2.ControllerWriteRequest(records=records))
+
+    async def set_draining(self, node_id: int, draining: bool) -> None:
+        """Start (or end) decommissioning broker ``node_id`` (issue 23)."""
+        record = drain_record(node_id, draining=draining)
+        await self.write(cluster_pb2.ControllerWriteRequest(records=[record]))
+
+    async def set_controller_voters(self, voters: Sequence[int]) -> None:
+        """The controller quorum to reach (issue 23); the leader's quorum mover does it."""
+        await self.write(cluster_pb2.ControllerWriteRequest(records=[voters_record(voters)]))
 
     async def register_broker(self) -> None:
         me = dataclasses.replace(self._state.me, alive=True)

@@ -158,6 +158,13 @@ def _requests(t: Telemetry) -> Iterable[Metric]:
     yield latency
     yield size
     yield errors
+    connections = GaugeMetricFamily(
+        "logd_rpc_active_connections", "Client connections open now, by listener.",
+        labels=["listener"],
+    )  # fmt: skip
+    for listener, count in sorted(t.connections.items()):
+        connections.add_metric([listener], count())
+    yield connections
     yield _counter(
         "logd_kafka_records_produced", "Records appended by producers.", t.records_produced
     )

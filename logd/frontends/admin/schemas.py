@@ -18,8 +18,9 @@ Values in the message browser: a key or value in Confluent's wire format (magic 
 4-byte schema id, the payload) whose id this registry knows, and which the caller may read
 (``registry_read`` on a subject using it, the registry's own rule), is shown decoded: Avro
 through the registry's parsed schema (the ``avro`` package's reader, references included),
-JSON Schema payloads as their JSON. Protobuf payloads (message indexes, then protobuf
-binary with no generated class here) stay hex, labelled with their schema id.
+JSON Schema payloads as their JSON, Protobuf payloads (message indexes, then the message)
+as Protobuf's JSON mapping through the schema's own descriptors
+(:class:`logd.registry.protobuf_messages.ProtobufMessages`: no generated class needed).
 
 Ownership: the broker's event loop.
 """
@@ -44,6 +45,8 @@ from logd.frontends.admin.auth import CALLER
 from logd.registry.avro_schema import AvroSchema
 from logd.registry.errors import RegistryError
 from logd.registry.model import SchemaType
+from logd.registry.protobuf_messages import ProtobufMessages
+from logd.registry.protobuf_schema import ProtobufSchema
 from logd.registry.state import RegistryState
 
 __all__ = ["NO_REGISTRY", "SchemaSource", "ValueDecoder", "add_schema_routes"]
@@ -67,6 +70,7 @@ class ValueDecoder:
         self._seam, self._caller = seam, caller
         self._state = source()
         self._readable: dict[int, bool] = {}
+        self._protobuf: dict[int, ProtobufMessages] = {}  # schema id -> its classes
 
     def decode(self, data: bytes | None) -> tuple[str, Any, int] | None:
         """(kind, shown value, schema id) of a framed payload whose schema is known and
@@ -88,9 +92,19 @@ class ValueDecoder:
                 return "avro", _jsonable(decoded), schema_id
             if entry.schema_type is SchemaType.JSON:
                 return "json-schema", json.loads(payload), schema_id
+            if entry.schema_type is SchemaType.PROTOBUF:
+                return "protobuf", self._messages(state, schema_id).decode(payload), schema_id
         except (avro.errors.AvroException, RegistryError, ValueError, EOFError, TypeError):
             return "hex", data.hex(), schema_id  # framed but not decodable with that schema
         return "hex", data.hex(), schema_id
+
+    def _messages(self, state: RegistryState, schema_id: int) -> ProtobufMessages:
+        messages = self._protobuf.get(schema_id)
+        if messages is None:
+            parsed = state.parsed(schema_id)
+            assert isinstance(parsed, ProtobufSchema)
+            messages = self._protobuf[schema_id] = ProtobufMessages(parsed)
+        return messages
 
     def _may_read(self, state: RegistryState, schema_id: int) -> bool:
         known = self._readable.get(schema_id)

@@ -126,7 +126,7 @@ def _broker_info(b: api.BrokerMeta) -> broker_pb2.BrokerInfo:
         node_id=b.node_id, host=b.host, port=b.port, rack=b.rack, alive=b.alive,
         degraded=disk.degraded, warning=disk.warning, disk_free_bytes=disk.free_bytes,
         disk_total_bytes=disk.total_bytes, disk_reserve_bytes=disk.reserve_bytes,
-        log_bytes=disk.log_bytes,
+        log_bytes=disk.log_bytes, draining=b.draining,
     )  # fmt: skip
 
 

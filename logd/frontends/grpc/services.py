@@ -15,11 +15,19 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from logd.broker.api import PartitionMove
 from logd.broker.seam import BrokerSeam
 from logd.errors import LogdError
 from logd.frontends.grpc import convert
 from logd.frontends.grpc.errors import error_proto
-from logd.frontends.grpc.handlers import caller_of, service_handler, stream_stream, unary_unary
+from logd.frontends.grpc.fetch_stream import serve_fetch_stream
+from logd.frontends.grpc.handlers import (
+    caller_of,
+    service_handler,
+    stream_stream,
+    unary_stream,
+    unary_unary,
+)
 from logd.frontends.grpc.produce_stream import ProduceStream
 from logd.v1 import admin_pb2, broker_pb2
 
@@ -46,6 +54,9 @@ class BrokerService:
             {
                 "Produce": stream_stream(self.produce, broker_pb2.ProduceRequest),
                 "Fetch": unary_unary("Fetch", self.fetch, broker_pb2.FetchRequest, metered),
+                "FetchStream": unary_stream(
+                    "FetchStream", self.fetch_stream, broker_pb2.FetchRequest
+                ),
                 "ListOffsets": unary_unary(
                     "ListOffsets", self.list_offsets, broker_pb2.ListOffsetsRequest, metered
                 ),
@@ -90,6 +101,9 @@ class BrokerService:
             caller=caller_of(context),
         )
         return convert.fetch_response(results)
+
+    async def fetch_stream(self, request: broker_pb2.FetchRequest, context: _Ctx) -> None:
+        await serve_fetch_stream(self._broker, request, context, caller_of(context))
 
     async def list_offsets(self, request: broker_pb2.ListOffsetsRequest, context: _Ctx) -> Any:
         return convert.list_offsets_response(
@@ -139,6 +153,14 @@ class AdminService:
             ),
             "MovePartition": (self.move_partition, admin_pb2.MovePartitionRequest),
             "ListPartitionMoves": (self.list_moves, admin_pb2.ListPartitionMovesRequest),
+            "DecommissionBroker": (self.decommission, admin_pb2.DecommissionBrokerRequest),
+            "ListDecommissions": (self.list_decommissions, admin_pb2.ListDecommissionsRequest),
+            "BalancePartitions": (self.balance, admin_pb2.BalancePartitionsRequest),
+            "AlterControllerVoters": (self.alter_voters, admin_pb2.AlterControllerVotersRequest),
+            "DescribeControllerQuorum": (
+                self.describe_quorum,
+                admin_pb2.DescribeControllerQuorumRequest,
+            ),
         }
         return service_handler(
             ADMIN_SERVICE,
@@ -222,24 +244,83 @@ class AdminService:
                 )
             else:
                 await self._broker.move_partition(
-                    request.topic, request.partition, list(request.to), caller=caller_of(context)
+                    request.topic,
+                    request.partition,
+                    list(request.to),
+                    throttle=request.throttle,
+                    caller=caller_of(context),
                 )
         except LogdError as exc:
             return admin_pb2.MovePartitionResponse(error=error_proto(exc))
         return admin_pb2.MovePartitionResponse()
 
+    async def decommission(
+        self, request: admin_pb2.DecommissionBrokerRequest, context: _Ctx
+    ) -> Any:
+        try:
+            await self._broker.decommission_broker(
+                request.node_id, recommission=request.recommission, caller=caller_of(context)
+            )
+        except LogdError as exc:
+            return admin_pb2.DecommissionBrokerResponse(error=error_proto(exc))
+        return admin_pb2.DecommissionBrokerResponse()
+
+    async def list_decommissions(
+        self, request: admin_pb2.ListDecommissionsRequest, context: _Ctx
+    ) -> Any:
+        brokers = self._broker.list_decommissions(caller=caller_of(context))
+        return admin_pb2.ListDecommissionsResponse(
+            brokers=[
+                admin_pb2.BrokerDecommission(
+                    node_id=b.node_id, replicas=b.replicas, moving=b.moving
+                )
+                for b in brokers
+            ]
+        )
+
     async def list_moves(self, request: admin_pb2.ListPartitionMovesRequest, context: _Ctx) -> Any:
         convert.check_count("topics", len(request.topics))
         moves = self._broker.list_moves(list(request.topics), caller=caller_of(context))
-        return admin_pb2.ListPartitionMovesResponse(
-            moves=[
-                admin_pb2.PartitionMoveStatus(
-                    topic=m.topic,
-                    partition=m.partition,
-                    replicas=list(m.replicas),
-                    adding=list(m.adding),
-                    removing=list(m.removing),
-                )
-                for m in moves
-            ]
+        return admin_pb2.ListPartitionMovesResponse(moves=[_move_status(m) for m in moves])
+
+    async def alter_voters(
+        self, request: admin_pb2.AlterControllerVotersRequest, context: _Ctx
+    ) -> Any:
+        try:
+            await self._broker.alter_controller_voters(
+                request.add, request.remove, caller=caller_of(context)
+            )
+        except LogdError as exc:
+            return admin_pb2.AlterControllerVotersResponse(error=error_proto(exc))
+        return admin_pb2.AlterControllerVotersResponse()
+
+    async def describe_quorum(
+        self, request: admin_pb2.DescribeControllerQuorumRequest, context: _Ctx
+    ) -> Any:
+        q = self._broker.describe_quorum(caller=caller_of(context))
+        return admin_pb2.DescribeControllerQuorumResponse(
+            leader_id=q.leader_id,
+            voters=list(q.voters),
+            learners=list(q.learners),
+            target=list(q.target),
         )
+
+    async def balance(self, request: admin_pb2.BalancePartitionsRequest, context: _Ctx) -> Any:
+        try:
+            moves = await self._broker.balance_partitions(
+                request.throttle, request.max_moves, caller=caller_of(context)
+            )
+        except LogdError as exc:
+            return admin_pb2.BalancePartitionsResponse(error=error_proto(exc))
+        return admin_pb2.BalancePartitionsResponse(moves=[_move_status(m) for m in moves])
+
+
+def _move_status(m: PartitionMove) -> admin_pb2.PartitionMoveStatus:
+    return admin_pb2.PartitionMoveStatus(
+        topic=m.topic,
+        partition=m.partition,
+        replicas=list(m.replicas),
+        adding=list(m.adding),
+        removing=list(m.removing),
+        throttle=m.throttle,
+    )

@@ -16,9 +16,12 @@ their reports: beyond it the listener stops reading the body (back-pressure to t
 The cluster id in the path is not checked, as Confluent's own proxy checks it only in its
 cloud (``GET /v3/clusters`` names ours).
 
-Key and value types: ``BINARY`` (base64), ``JSON`` (any JSON value), ``STRING`` (UTF-8 text);
-a record without a type (a schema from the registry) is refused 400 until the registry
-serves schemas.
+Key and value types: ``BINARY`` (base64), ``JSON`` (any JSON value), ``STRING`` (UTF-8 text),
+and with a schema from the registry ``AVRO``, ``JSONSCHEMA``, ``PROTOBUF`` or no type
+(``schema_id`` / ``schema`` / ``schema_version`` / latest of the subject:
+``schemas/v3_sides.py``); a key or value with a schema reports ``{"type", "size", "subject",
+"schema_id", "schema_version"}``. A record whose schema fails (unknown, a value that does
+not fit, the registry away) gets its own error report; the stream goes on.
 
 Ownership: the broker's event loop.
 """
@@ -43,43 +46,56 @@ from logd.frontends.http.json_stream import JsonStream, ValueTooLarge
 from logd.frontends.http.plumbing import decompressor
 from logd.frontends.http.produce_v2 import parse_headers
 from logd.frontends.http.producer import Delivery, OutRecord
+from logd.frontends.http.schemas.v3_sides import (
+    PLAIN_TYPES,
+    Encoded,
+    SideError,
+    V3Schemas,
+    needs_schema,
+)
 
-__all__ = ["add_produce_v3_routes", "parse_v3_record"]
+__all__ = ["add_produce_v3_routes", "load_v3_record", "parse_v3_record"]
 
 _MAX_PENDING: Final = 1024
 _READ_BYTES: Final = 64 * 1024
-_TYPES: Final = ("BINARY", "JSON", "STRING")
+#: a key's and a value's part of a delivery report (None: absent)
+Reports = tuple[dict[str, Any] | None, dict[str, Any] | None]
 
 
 class _BadRecord(Exception):
     """One record of the stream that cannot be produced: its report says why."""
 
 
-def _data(raw: Any, where: str) -> tuple[bytes | None, str | None]:
-    """A key or value object: its bytes and type (None, None: absent)."""
+def _plain(kind: str, data: Any, where: str) -> bytes | None:
+    if data is None:
+        return None
+    if kind == "JSON":
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    if not isinstance(data, str):
+        raise _BadRecord(f"{where}.data: expected a string for {kind}")
+    if kind == "STRING":
+        return data.encode()
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise _BadRecord(f"data={data[:40]} is not a base64 string.") from None
+
+
+def _data(
+    raw: Any, where: str, encoded: Encoded | None
+) -> tuple[bytes | None, dict[str, Any] | None]:
+    """A key or value object: its bytes and report (None, None: absent)."""
+    if encoded is not None:
+        return encoded.data, encoded.report
     if raw is None:
         return None, None
     if not isinstance(raw, dict):
         raise _BadRecord(f"{where}: expected an object with type and data")
-    kind = raw.get("type")
-    if kind is None:
-        raise _BadRecord(f"{where}: records with schemas need the schema registry (give a type)")
-    kind = str(kind).upper()
-    data = raw.get("data")
-    if kind not in _TYPES:
-        raise _BadRecord(f"{where}.type: {kind!r} is not one of {', '.join(_TYPES)}")
-    if data is None:
-        return None, kind
-    if kind == "JSON":
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode(), kind
-    if not isinstance(data, str):
-        raise _BadRecord(f"{where}.data: expected a string for {kind}")
-    if kind == "STRING":
-        return data.encode(), kind
-    try:
-        return base64.b64decode(data, validate=True), kind
-    except (binascii.Error, ValueError):
-        raise _BadRecord(f"data={data[:40]} is not a base64 string.") from None
+    kind = str(raw.get("type")).upper()
+    if kind not in PLAIN_TYPES:  # a schema'd side comes already encoded
+        raise _BadRecord(f"{where}: a schema from the registry was not resolved")
+    data = _plain(kind, raw.get("data"), where)
+    return data, {"type": kind, "size": len(data or b"")}
 
 
 def _timestamp(raw: Any) -> int | None:
@@ -99,27 +115,36 @@ def _timestamp(raw: Any) -> int | None:
     return millis
 
 
-def parse_v3_record(text: bytes) -> tuple[OutRecord, tuple[str | None, int, str | None, int]]:
-    """One v3 record, and (key type, key size, value type, value size) for its report."""
+def load_v3_record(text: bytes) -> dict[str, Any]:
+    """One v3 record's JSON object."""
     try:
         raw = json.loads(text)
     except (ValueError, RecursionError):
         raise _BadRecord("Bad Request: the record is not JSON") from None
     if not isinstance(raw, dict):
         raise _BadRecord("Bad Request: expected a JSON object")
+    return raw
+
+
+def parse_v3_record(
+    raw: dict[str, Any], encoded: dict[str, Encoded] | None = None
+) -> tuple[OutRecord, Reports]:
+    """One v3 record (``encoded``: its sides with schemas, already resolved), and its key's
+    and value's parts of the report."""
+    encoded = encoded or {}
     partition = raw.get("partition_id")
     if partition is not None and (
         isinstance(partition, bool) or not isinstance(partition, int) or partition < 0
     ):
         raise _BadRecord("partition_id: expected a partition id")
-    key, key_type = _data(raw.get("key"), "key")
-    value, value_type = _data(raw.get("value"), "value")
+    key, key_report = _data(raw.get("key"), "key", encoded.get("key"))
+    value, value_report = _data(raw.get("value"), "value", encoded.get("value"))
     try:
         headers = parse_headers(raw.get("headers"), "headers")
     except RestError as exc:
         raise _BadRecord(exc.message) from None
     record = OutRecord(key, value, headers, partition, _timestamp(raw.get("timestamp")))
-    return record, (key_type, len(key or b""), value_type, len(value or b""))
+    return record, (key_report, value_report)
 
 
 def _iso(millis: int) -> str | None:
@@ -138,38 +163,49 @@ class _Stream:
         self.count = count
         self.cluster = request.match_info["cluster"]
         self._resolving: set[asyncio.Task[None]] = set()
+        self._schemas = V3Schemas(ctx.schemas, topic, request.headers.get("Authorization"))
         self.reports: asyncio.Queue[asyncio.Future[dict[str, Any]] | None] = asyncio.Queue(
             _MAX_PENDING
         )
 
-    def _report(self, delivery: Delivery, sizes: tuple[str | None, int, str | None, int]
-                ) -> dict[str, Any]:  # fmt: skip
+    def _report(self, delivery: Delivery, sides: Reports) -> dict[str, Any]:
         if delivery.error is not None:
             rest = from_logd(delivery.error, self.topic)
             return {"error_code": rest.status, "message": rest.message}
-        key_type, key_size, value_type, value_size = sizes
         return {
             "error_code": 200, "cluster_id": self.cluster, "topic_name": self.topic,
             "partition_id": delivery.partition, "offset": delivery.offset,
-            "timestamp": _iso(delivery.timestamp_ms),
-            "key": None if key_type is None else {"type": key_type, "size": key_size},
-            "value": None if value_type is None else {"type": value_type, "size": value_size},
+            "timestamp": _iso(delivery.timestamp_ms), "key": sides[0], "value": sides[1],
         }  # fmt: skip
+
+    async def _parse(self, text: bytes) -> tuple[OutRecord, Reports]:
+        raw = load_v3_record(text)
+        encoded = {}
+        for side in ("key", "value"):
+            if needs_schema(raw.get(side)):
+                try:
+                    encoded[side] = await self._schemas.encode(raw[side], side)
+                except SideError as exc:
+                    raise _BadRecord(str(exc)) from None
+        return parse_v3_record(raw, encoded)
 
     async def _submit(self, texts: Sequence[bytes]) -> None:
         """Parses and appends what one read brought; queues a report future per record."""
         loop = asyncio.get_running_loop()
-        parsed: list[tuple[int, OutRecord, tuple[str | None, int, str | None, int]]] = []
+        parsed: list[tuple[int, OutRecord, Reports]] = []
         futures: list[asyncio.Future[dict[str, Any]]] = []
         for text in texts:
             future: asyncio.Future[dict[str, Any]] = loop.create_future()
             futures.append(future)
             try:
-                record, sizes = parse_v3_record(text)
+                record, sides = await self._parse(text)
             except _BadRecord as exc:
                 future.set_result({"error_code": 400, "message": str(exc)})
                 continue
-            parsed.append((len(futures) - 1, record, sizes))
+            except RestError as exc:  # the registry's: this record's schema or value
+                future.set_result({"error_code": exc.status, "message": exc.message})
+                continue
+            parsed.append((len(futures) - 1, record, sides))
         if parsed:
             submitted = self.ctx.producer.submit(
                 self.topic, self.count, [r for _, r, _ in parsed], caller(self.request)
@@ -185,8 +221,8 @@ class _Stream:
             deliveries = await self.ctx.producer.deliveries(submitted)
         except LogdError as exc:  # an append that failed as a whole: every record says so
             deliveries = [Delivery(error=exc)] * len(parsed)
-        for (index, _, sizes), delivery in zip(parsed, deliveries, strict=True):
-            futures[index].set_result(self._report(delivery, sizes))
+        for (index, _, sides), delivery in zip(parsed, deliveries, strict=True):
+            futures[index].set_result(self._report(delivery, sides))
 
     async def read(self) -> None:
         """The body, record by record, until it ends, goes idle for the request timeout, or

@@ -42,6 +42,7 @@ import logging
 import struct
 import time
 import typing
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
 
 from kio.index import load_request_schema, load_response_schema
@@ -304,11 +305,10 @@ class Connection(asyncio.Protocol):
             return
         self._slots.append(slot)
         if inspect.isawaitable(result):
-            future = asyncio.ensure_future(result)
+            future = asyncio.ensure_future(self._answer(slot, result))
             slot.future = future
             if not api.pipelined:
                 self._serial = future
-            future.add_done_callback(lambda f, s=slot: self._on_done(s, f))  # type: ignore[misc]
         else:
             slot.answer = self._after(header, result)
             slot.done = True
@@ -339,6 +339,19 @@ class Connection(asyncio.Protocol):
         slot.error = True
         self._slots.append(slot)
         self._flush()
+
+    async def _answer(self, slot: _Slot, handled: Awaitable[Any]) -> None:
+        """Await a handler, then write its answer in the same step of this task: a done
+        callback would run one loop turn later, and a woken Fetch (or an acks=all Produce)
+        would wait that turn (issue 22)."""
+        outcome: asyncio.Future[Any] = self._loop.create_future()
+        try:
+            outcome.set_result(await handled)
+        except Exception as exc:  # _on_done tells what it was
+            outcome.set_exception(exc)
+        if self._serial is slot.future:
+            self._serial = None
+        self._on_done(slot, outcome)
 
     def _on_done(self, slot: _Slot, future: asyncio.Future[Any]) -> None:
         if future is self._serial:

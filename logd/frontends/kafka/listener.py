@@ -55,6 +55,7 @@ class KafkaListener:
         self._apis = apis
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()
+        broker.telemetry.connections["kafka"] = lambda: len(self._connections)
         #: TLS (issue 15): the context reloads its certificate files when they change.
         self._tls = (
             ReloadingServerContext(TlsFiles(tls)) if tls is not None and tls.enabled else None

@@ -84,7 +84,7 @@ class LogAccess:
         self._refresh_s = refresh_s
         self._clock = clock
         self._topics: dict[str, TopicInfo] = {}
-        self._lookups: dict[tuple[str, bool], asyncio.Future[TopicInfo | None]] = {}
+        self._lookups: dict[tuple[str, bool, Caller], asyncio.Future[TopicInfo | None]] = {}
         self._internal: dict[str, tuple[NewTopic, dict[str, str]]] = {}
         #: How many topics this front end made: subscribers look again when it changes.
         self.topics_made = 0
@@ -107,27 +107,37 @@ class LogAccess:
     def forget(self, topic: str) -> None:
         self._topics.pop(topic, None)
 
-    async def topic(self, topic: str, *, create: bool = False) -> TopicInfo | None:
+    async def topic(
+        self, topic: str, *, create: bool = False, caller: Caller = BROKER
+    ) -> TopicInfo | None:
         """The topic's partitions (looked up, and created when ``create`` and the listener
-        creates topics), None when it does not exist. Concurrent lookups share one call."""
+        creates topics), None when it does not exist. Concurrent lookups of one caller
+        share one call.
+
+        A topic a device's PUBLISH names is created on the device's behalf, as Kafka's
+        Metadata auto-creation is: the seam's ``create_topics`` admits ``caller`` (ACL
+        CREATE on the topic or the cluster) or raises TopicAuthorizationFailed — the one
+        place where every door's creations are authorized. The front end's own topics
+        (``define_internal``) are made as the broker."""
         info = self._topics.get(topic)
         if info is not None:
             return info
-        pending = self._lookups.get((topic, create))
+        key = (topic, create, caller)
+        pending = self._lookups.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self._lookup(topic, create))
-            self._lookups[topic, create] = pending
-            pending.add_done_callback(lambda _: self._lookups.pop((topic, create), None))
+            pending = asyncio.ensure_future(self._lookup(topic, create, caller))
+            self._lookups[key] = pending
+            pending.add_done_callback(lambda _: self._lookups.pop(key, None))
         return await asyncio.shield(pending)
 
-    async def _lookup(self, topic: str, create: bool) -> TopicInfo | None:
+    async def _lookup(self, topic: str, create: bool, caller: Caller) -> TopicInfo | None:
         info = await self._describe(topic)
         internal = self._internal.get(topic)
         if info is None and create and internal is not None:
             await self._create_internal(*internal)
             info = await self._describe(topic)
         elif info is None and create and self._auto_create:
-            await self._create(NewTopic(topic))
+            await self._create(NewTopic(topic), caller)
             info = await self._describe(topic)
         return await self._with_leaders(info)
 
@@ -152,8 +162,8 @@ class LogAccess:
         self._topics[topic] = info
         return info
 
-    async def _create(self, new: NewTopic) -> None:
-        (result,) = await self.seam.create_topics([new], caller=BROKER)
+    async def _create(self, new: NewTopic, caller: Caller = BROKER) -> None:
+        (result,) = await self.seam.create_topics([new], caller=caller)
         if result.error is not None and not isinstance(result.error, TopicAlreadyExistsError):
             raise result.error
         _log.info("mqtt: created topic %s", new.name)

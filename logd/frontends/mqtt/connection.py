@@ -62,6 +62,7 @@ from logd.frontends.mqtt.state import (
 )
 
 __all__ = [
+    "Answered",
     "ConnectRequested",
     "ConnectionLimits",
     "DeliveryAcked",
@@ -131,6 +132,14 @@ class DeliveryAcked:
 
     packet_id: int
     reason: ReasonCode = ReasonCode.SUCCESS
+    kind: str = "PUBACK"  # the packet that said it (PUBACK, PUBREC, PUBCOMP)
+
+
+class Answered(NamedTuple):
+    """A packet the connection answered by itself (PINGREQ; a QoS 2 PUBLISH or PUBREL of
+    an identifier it knows the state of): nothing to do but count it."""
+
+    kind: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +155,7 @@ Event = (
     | UnsubscribeRequested
     | DeliveryAcked
     | DisconnectRequested
+    | Answered
 )
 
 
@@ -223,6 +233,11 @@ class MqttConnection:
     def buffered(self) -> int:
         return self._reader.buffered
 
+    @property
+    def last_size(self) -> int:
+        """The size of the packet of the last event (its bytes in)."""
+        return self._reader.last_size
+
     def _send(self, packet: Packet) -> None:
         self._out += encode(packet, self.version)
 
@@ -249,15 +264,16 @@ class MqttConnection:
 
     def next_event(self, now: float) -> Event | NeedData:
         """The next thing for the driver, NEED_DATA when more bytes are needed (or while
-        the session is being set up), or MqttError: the connection is finished."""
+        the session is being set up), or MqttError: the connection is finished. Every
+        packet read gives one event (one the connection answered itself: Answered), so
+        the driver can count each."""
         while self.state in (ConnState.AWAIT_CONNECT, ConnState.CONNECTED):
             packet = self._reader.next_packet()
             if packet is NEED_DATA:
                 return NEED_DATA
             self._last_received = now
             event = self._handle(packet)
-            if event is not None:
-                return event
+            return event if event is not None else Answered(type(packet).__name__.upper())
         return NEED_DATA
 
     def _handle(self, packet: Packet | NeedData) -> Event | None:
@@ -443,7 +459,13 @@ class MqttConnection:
             props = Properties(reason_string=pending.message[:200])
         if pending.qos == 1:
             self._unacked_in -= 1
-            self._send(PubAck(pending.packet_id, reason, props))
+            if reason is ReasonCode.SUCCESS:
+                # One per message: PUBACK's four bytes (a 5.0 success may omit its reason
+                # code, [MQTT-3.4.2-1]), without a packet object and its encoder.
+                packet_id = pending.packet_id
+                self._out += bytes((0x40, 2, packet_id >> 8, packet_id & 0xFF))
+            else:
+                self._send(PubAck(pending.packet_id, reason, props))
             return
         event = QosEvent.STORE_FAILED if reason.is_error else QosEvent.STORED
         after = transition(INBOUND_QOS2, self._qos2[pending.packet_id], event)
@@ -524,7 +546,7 @@ class MqttConnection:
             return None
         assert outbox is not None
         del outbox.flows[p.packet_id]
-        return DeliveryAcked(p.packet_id, p.reason)
+        return DeliveryAcked(p.packet_id, p.reason, type(p).__name__.upper())
 
     # -- the end ----------------------------------------------------------------------------
 

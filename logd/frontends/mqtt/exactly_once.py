@@ -83,7 +83,7 @@ class ExactlyOnce:
         async with session.qos2_lock:
             pending = dict(session.state.qos2).get(packet_id)
             if pending is None:
-                info = await self._access.topic(topic, create=True)
+                info = await self._access.topic(topic, create=True, caller=session.caller)
                 if info is None:
                     raise UnknownTopicOrPartitionError(f"topic {topic} does not exist")
                 partition = (

@@ -23,7 +23,12 @@ from __future__ import annotations
 
 import enum
 
-from logd.frontends.mqtt.codec import decode_body, decode_publish, fixed_flags_ok
+from logd.frontends.mqtt.codec import (
+    decode_body,
+    decode_publish,
+    decode_publish_plain,
+    fixed_flags_ok,
+)
 from logd.frontends.mqtt.errors import MqttError, malformed, protocol_error
 from logd.frontends.mqtt.packets import MQTT_5, Packet, PacketType
 from logd.frontends.mqtt.reasons import ReasonCode
@@ -44,7 +49,7 @@ class PacketReader:
     """Bytes in, whole packets out. ``version`` is set by the connection once CONNECT has
     been read (the framing is the same in both versions, the bodies are not)."""
 
-    __slots__ = ("_buf", "_start", "expect_connect", "limit", "version")
+    __slots__ = ("_buf", "_start", "expect_connect", "last_size", "limit", "version")
 
     def __init__(self, limit: int, *, expect_connect: bool = True, version: int = MQTT_5):
         assert limit >= 2, limit
@@ -52,6 +57,8 @@ class PacketReader:
         self._start = 0
         self.limit = limit
         self.expect_connect = expect_connect
+        #: The size of the last packet handed out, fixed header included (its bytes in).
+        self.last_size = 0
         self.version = version
 
     @property
@@ -95,12 +102,16 @@ class PacketReader:
         body_start = start + 1 + varint_size
         if ptype == PacketType.PUBLISH:
             # The hot path: read the body where it lies (no copy of it but the payload's).
-            packet: Packet = decode_publish(
-                Reader(buf, "PUBLISH", body_start, start + size), flags, self.version
-            )
+            end = start + size
+            plain = decode_publish_plain(buf, body_start, end, flags, self.version)
+            packet: Packet = (
+                plain if plain is not None
+                else decode_publish(Reader(buf, "PUBLISH", body_start, end), flags, self.version)
+            )  # fmt: skip
         else:
             packet = decode_body(ptype, flags, bytes(buf[body_start : start + size]), self.version)
         self._start = start + size
+        self.last_size = size
         if self._start == len(buf):
             buf.clear()
             self._start = 0

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from logd.errors import LogdError
 from logd.frontends.mqtt.connection import (
+    Answered,
     ConnectRequested,
     DeliveryAcked,
     DisconnectRequested,
@@ -56,6 +57,9 @@ if TYPE_CHECKING:
 __all__ = ["MqttHandler"]
 
 _log = logging.getLogger(__name__)
+#: The listener's name in the telemetry's labels (``logd_kafka_request_*{listener="mqtt"}``).
+LISTENER = "mqtt"
+_ACK_BYTES = 4  # a PUBACK/PUBREC without reason string: what a QoS 1/2 PUBLISH is answered
 
 
 class MqttHandler(asyncio.Protocol):
@@ -63,9 +67,9 @@ class MqttHandler(asyncio.Protocol):
     first use (an idle device costs a few hundred bytes of Python objects)."""
 
     __slots__ = (
-        "_clean_end", "_closing", "_control", "_drained", "_flush_due", "_tasks", "_will",
-        "_writable", "address", "certificate", "conn", "opened", "partial_since", "server",
-        "session", "transport",
+        "_arrived", "_clean_end", "_closing", "_control", "_drained", "_flush_due", "_tasks",
+        "_will", "_writable", "address", "certificate", "conn", "opened", "partial_since",
+        "server", "session", "transport",
     )  # fmt: skip
 
     def __init__(self, server: MqttServer) -> None:
@@ -88,6 +92,8 @@ class MqttHandler(asyncio.Protocol):
         self._flush_due = False
         self._will: Will | None = None
         self._clean_end = False  # DISCONNECT 0x00: no will
+        # QoS 1/2 PUBLISHes not yet answered: packet id -> (arrival, bytes), for the metrics.
+        self._arrived: dict[int, tuple[float, int]] | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -135,12 +141,13 @@ class MqttHandler(asyncio.Protocol):
         """Hand every whole packet received to its handler, then write what is due."""
         if self._closing:
             return
+        started = time.perf_counter()  # the arrival of every packet of this read
         try:
             while True:
                 event = self.conn.next_event(time.monotonic())
                 if event is NEED_DATA:
                     break
-                self._dispatch(event)
+                self._dispatch(event, started, self.conn.last_size)
         except MqttError as exc:
             self._fail(exc)
             return
@@ -163,21 +170,42 @@ class MqttHandler(asyncio.Protocol):
         if self.transport is not None and not self._closing:
             self.transport.resume_reading()
 
-    def _dispatch(self, event: Event) -> None:
+    def _dispatch(self, event: Event, started: float, size: int) -> None:
+        """Act on one packet; each is reported to the telemetry once, when answered (a
+        QoS 1/2 PUBLISH: at its PUBACK/PUBREC, after the commit)."""
         if isinstance(event, PublishReceived):
-            self.server.publisher.publish(self, event.publish, event.topic)
+            publish = event.publish
+            if publish.qos:
+                if self._arrived is None:
+                    self._arrived = {}
+                self._arrived[publish.packet_id] = (started, size)
+                self.server.publisher.publish(self, publish, event.topic)
+            else:
+                self.server.publisher.publish(self, publish, event.topic)
+                self._report("PUBLISH", started, size)
         elif isinstance(event, DeliveryAcked):
             if self.session is not None:
                 self.session.delivery.acked(event.packet_id)
+            self._report(event.kind, started, size, error=event.reason.is_error)
+        elif isinstance(event, Answered):
+            self._report(event.kind, started, size)
         elif isinstance(event, ConnectRequested):
             self._will = event.connect.will
-            self._spawn(self._connect(event))
+            self._spawn(self._connect(event, started, size))
         elif isinstance(event, SubscribeRequested | UnsubscribeRequested):
-            self._spawn(self._in_order(self._subscription(event)))
+            self._spawn(self._in_order(self._subscription(event, started, size)))
         elif isinstance(event, ReleaseRequested):
-            self._spawn(self._release(event.packet_id))
+            self._spawn(self._release(event.packet_id, started, size))
         elif isinstance(event, DisconnectRequested):
+            self._report("DISCONNECT", started, size)
             self._disconnected(event)
+
+    def _report(
+        self, kind: str, started: float, size: int, out: int = 0, *, error: bool = False
+    ) -> None:
+        """One packet answered: the broker's request figures (listener ``mqtt``, the
+        packet type as the request), as every front end reports its requests."""
+        self.server.telemetry.request(LISTENER, kind, started, size, out, error=error)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._guarded(coro))
@@ -206,10 +234,12 @@ class MqttHandler(asyncio.Protocol):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def flush(self) -> None:
+    def flush(self) -> int:
+        """Write what the connection has to send; its size."""
         data = self.conn.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+        return len(data)
 
     @property
     def window(self) -> int:
@@ -236,6 +266,9 @@ class MqttHandler(asyncio.Protocol):
         of one commit go out in one write (at the end of this turn of the loop)."""
         if self._closing:
             return
+        arrived = self._arrived.pop(packet_id, None) if self._arrived else None
+        if arrived is not None:
+            self._report("PUBLISH", *arrived, _ACK_BYTES, error=reason.is_error)
         try:
             self.conn.stored(packet_id, qos, reason, message)
         except MqttError as exc:  # a refusal a 3.1.1 client cannot be told
@@ -251,29 +284,39 @@ class MqttHandler(asyncio.Protocol):
 
     # -- the steps that wait ----------------------------------------------------------------
 
-    async def _connect(self, event: ConnectRequested) -> None:
+    async def _connect(self, event: ConnectRequested, started: float, size: int) -> None:
         server = self.server
         refusal = server.admission(self)
         if refusal is not None:
             self.conn.refuse(refusal, "the server refuses new connections now")
+            self._report("CONNECT", started, size, self.flush(), error=True)
             self._close()
             return
-        caller = await server.authenticate(self, event)
-        await server.claim(self, event.client_id)
-        session = await server.sessions.open(self, event, caller)
+        accepted = False
+        try:
+            caller = await server.authenticate(self, event)
+            await server.claim(self, event.client_id)
+            session = await server.sessions.open(self, event, caller)
+            accepted = True
+        finally:
+            if not accepted:  # refused (the caller's _guarded writes why)
+                self._report("CONNECT", started, size, error=True)
         self.session = session
         self.conn.accept(session.present, session.qos2_received())
-        self.flush()
+        self._report("CONNECT", started, size, self.flush())
         session.start(self)
         self.pump()  # what the client sent before CONNACK
 
-    async def _subscription(self, event: SubscribeRequested | UnsubscribeRequested) -> None:
+    async def _subscription(
+        self, event: SubscribeRequested | UnsubscribeRequested, started: float, size: int
+    ) -> None:
         session = self.session
         assert session is not None
         if isinstance(event, SubscribeRequested):
             reasons = await session.subscribe(event.subscribe)
             self.conn.send(SubAck(event.subscribe.packet_id, tuple(reasons)))
-            self.flush()
+            refused = all(r.is_error for r in reasons)
+            self._report("SUBSCRIBE", started, size, self.flush(), error=refused)
             session.send_retained(event.subscribe, reasons)
         else:
             reasons = await session.unsubscribe(event.unsubscribe)
@@ -281,15 +324,15 @@ class MqttHandler(asyncio.Protocol):
             self.conn.send(
                 unsuback if self.conn.version == MQTT_5 else UnsubAck(unsuback.packet_id)
             )
-            self.flush()
+            self._report("UNSUBSCRIBE", started, size, self.flush())
 
-    async def _release(self, packet_id: int) -> None:
+    async def _release(self, packet_id: int, started: float, size: int) -> None:
         session = self.session
         assert session is not None
         await session.released(packet_id)
         if not self._closing:
             self.conn.released(packet_id)
-            self.flush()
+            self._report("PUBREL", started, size, self.flush())
 
     def _disconnected(self, event: DisconnectRequested) -> None:
         """The client's DISCONNECT: 0x04 keeps the will, anything else drops it."""

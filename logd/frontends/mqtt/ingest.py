@@ -11,8 +11,9 @@ thousand devices publishing at once cost one append and one fsync round, not a t
 Partitions: a keyed record goes to ``partition_for(key, n)`` (DESIGN.md "Partitioning");
 an unkeyed one to the topic's sticky partition, which moves on after each batch (KIP-480).
 A topic not known yet (or created on first use) holds its publishes, in order, until its
-metadata is in. Per record: the payload, the key and the headers are the only objects made
-beyond the batch's own parts.
+metadata is in. Per record: the payload and the key are the only objects made beyond the
+batch's own parts; headers come encoded (:func:`~logd.records.record.encode_headers`'s
+bytes), so a caller whose records repeat theirs encodes them once.
 
 Bounds: at most ``max_inflight_bytes`` of batches produced and not yet answered, and a few
 thousand publishes waiting for a topic's metadata; past either :attr:`Ingest.congested` is
@@ -27,17 +28,16 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from logd.broker.api import ProduceResult
 from logd.broker.seam import Caller
-from logd.errors import ErrorCode, LogdError, UnknownTopicOrPartitionError
+from logd.errors import DiskFullError, ErrorCode, LogdError, UnknownTopicOrPartitionError
 from logd.frontends.mqtt.access import LogAccess, TopicInfo
 from logd.frontends.mqtt.reasons import ReasonCode
 from logd.records.builder import BatchBuilder
-from logd.records.record import Header
 from partitioning.keys import partition_for
 
 __all__ = ["Ingest", "Waiter", "reason_for"]
@@ -82,6 +82,10 @@ def reason_for(error: LogdError | None) -> ReasonCode:
         return ReasonCode.QUOTA_EXCEEDED
     if code == ErrorCode.INVALID_TOPIC_EXCEPTION:
         return ReasonCode.TOPIC_NAME_INVALID
+    if isinstance(error, DiskFullError):
+        return ReasonCode.QUOTA_EXCEEDED  # the disk's free-space reserve: a limit (issue 24)
+    if code == ErrorCode.KAFKA_STORAGE_ERROR:
+        return ReasonCode.UNSPECIFIED_ERROR  # the disk failed: nothing the client did
     return ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR
 
 
@@ -97,7 +101,7 @@ class _Open:
 class _Held:
     key: bytes | None
     payload: bytes | None
-    headers: Sequence[Header]
+    headers: bytes
     timestamp: int
     waiter: Waiter | None
     packet_id: int
@@ -119,7 +123,9 @@ class Ingest:
         self.access = access
         self._wall_ms = wall_ms
         self._open: dict[tuple[str, int, Caller], _Open] = {}
-        self._held: dict[str, list[_Held]] = {}
+        # Publishes waiting for a topic's metadata, by topic and caller (a topic is created
+        # on the caller's behalf, when it may: LogAccess.topic).
+        self._held: dict[tuple[str, Caller], list[_Held]] = {}
         self._held_count = 0
         self._sticky: dict[str, int] = {}
         self._round = itertools.count()
@@ -143,15 +149,15 @@ class Ingest:
         topic: str,
         key: bytes | None,
         payload: bytes | None,
-        headers: Sequence[Header],
+        headers: bytes,
         caller: Caller,
         waiter: Waiter | None = None,
         packet_id: int = 0,
         qos: int = 0,
     ) -> None:
         """Store one record (``waiter`` told when a QoS 1/2 one is stored); a None payload
-        is a tombstone."""
-        held = self._held.get(topic)
+        is a tombstone; ``headers`` encoded (:func:`~logd.records.record.encode_headers`)."""
+        held = self._held.get((topic, caller))
         info = self._access.cached(topic) if held is None else None
         timestamp = self._wall_ms()
         if info is None:
@@ -165,7 +171,7 @@ class Ingest:
         info: TopicInfo,
         key: bytes | None,
         payload: bytes | None,
-        headers: Sequence[Header],
+        headers: bytes,
         timestamp: int,
         caller: Caller,
         waiter: Waiter | None,
@@ -186,7 +192,7 @@ class Ingest:
         elif batch.builder.size_in_bytes + len(payload or b"") > _BATCH_BYTES_MAX:
             self._produce(slot, self._open.pop(slot))
             batch = self._open[slot] = _Open()
-        batch.builder.append(timestamp, key, payload, headers)
+        batch.builder.append_encoded(timestamp, key, payload, headers)
         if waiter is not None:
             batch.waiters.append((waiter, packet_id, qos))
         if not self._flush_scheduled:
@@ -194,24 +200,25 @@ class Ingest:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _hold(self, topic: str, held: _Held) -> None:
-        waiting = self._held.get(topic)
+        slot = (topic, held.caller)
+        waiting = self._held.get(slot)
         if waiting is None:
-            waiting = self._held[topic] = []
-            asyncio.get_running_loop().create_task(self._resolve(topic))
+            waiting = self._held[slot] = []
+            asyncio.get_running_loop().create_task(self._resolve(topic, held.caller))
         if self._held_count >= _HELD_MAX:
             self._refuse([held], ReasonCode.QUOTA_EXCEEDED, f"too many publishes wait for {topic}")
             return
         waiting.append(held)
         self._held_count += 1
 
-    async def _resolve(self, topic: str) -> None:
+    async def _resolve(self, topic: str, caller: Caller) -> None:
         error: LogdError | None = None
         info = None
         try:
-            info = await self._access.topic(topic, create=True)
+            info = await self._access.topic(topic, create=True, caller=caller)
         except LogdError as exc:
             error = exc
-        waiting = self._held.pop(topic, [])
+        waiting = self._held.pop((topic, caller), [])
         self._held_count -= len(waiting)
         self._wake_uncongested()
         if info is None:

@@ -27,10 +27,11 @@ from logd.frontends.mqtt.exactly_once import ExactlyOnce
 from logd.frontends.mqtt.ingest import Ingest, Waiter, reason_for
 from logd.frontends.mqtt.mapping import is_utf8, record_headers
 from logd.frontends.mqtt.packets import Publish
+from logd.frontends.mqtt.properties import NO_PROPERTIES
 from logd.frontends.mqtt.reasons import ReasonCode
 from logd.frontends.mqtt.rules import Mapped, RuleSet
 from logd.frontends.mqtt.store import RetainedMessage, RetainedTable
-from logd.records.record import Header
+from logd.records.record import Header, encode_headers
 
 if TYPE_CHECKING:
     from logd.frontends.mqtt.handler import MqttHandler
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["PublishStats", "Publisher"]
 
 _log = logging.getLogger(__name__)
+_PLAIN_HEADERS_MAX = 65536  # (topic, client) pairs whose encoded headers are remembered
 
 
 class PublishStats:
@@ -86,6 +88,11 @@ class Publisher:
         self._spawn = spawn
         self._wall_ms = wall_ms
         self.stats = PublishStats()
+        # The encoded headers of a plain PUBLISH (no property, not retained) depend only on
+        # its topic, its client and the rule set: encoded once per device and topic, not
+        # per message (the costliest step of a QoS 1 publish after decoding it).
+        self._plain_headers: dict[tuple[str, str], bytes] = {}
+        self._plain_rules: RuleSet | None = None
 
     def publish(self, handler: MqttHandler, publish: Publish, topic: str) -> None:
         session = handler.session
@@ -111,7 +118,8 @@ class Publisher:
     def _store(
         self, session: LiveSession, publish: Publish, topic: str, waiter: Waiter | None
     ) -> None:
-        mapped = self._rules().map(topic)
+        rules = self._rules()
+        mapped = rules.map(topic)
         payload = publish.payload
         if len(payload) > mapped.max_payload_bytes:
             raise MqttError(
@@ -121,8 +129,16 @@ class Publisher:
             )
         if publish.properties.payload_format_indicator == 1 and not is_utf8(payload):
             raise MqttError(ReasonCode.PAYLOAD_FORMAT_INVALID, "the payload is not UTF-8")
-        headers = record_headers(publish, topic, session.client_id, mapped)
         self.stats.published += 1
+        if (publish.properties is NO_PROPERTIES and not publish.retain
+                and not (publish.qos == 2 and session.persistent)):  # fmt: skip
+            self._ingest.publish(
+                mapped.topic, mapped.key, payload,
+                self._plain(rules, publish, topic, session.client_id, mapped), session.caller,
+                waiter, publish.packet_id, publish.qos,
+            )  # fmt: skip
+            return
+        headers = record_headers(publish, topic, session.client_id, mapped)
         if publish.retain:
             # Kept by the broker, once the client may write the topic it maps to.
             refused = self._ingest.access.may(session.caller, "produce", mapped.topic)
@@ -136,9 +152,23 @@ class Publisher:
             self._spawn(self._exactly_once(session, publish, mapped, headers, waiter))
             return
         self._ingest.publish(
-            mapped.topic, mapped.key, payload, headers, session.caller, waiter,
+            mapped.topic, mapped.key, payload, encode_headers(headers), session.caller, waiter,
             publish.packet_id, publish.qos,
         )  # fmt: skip
+
+    def _plain(
+        self, rules: RuleSet, publish: Publish, topic: str, client_id: str, mapped: Mapped
+    ) -> bytes:
+        if rules is not self._plain_rules:  # reloaded: the rules' headers may differ
+            self._plain_headers.clear()
+            self._plain_rules = rules
+        encoded = self._plain_headers.get((topic, client_id))
+        if encoded is None:
+            if len(self._plain_headers) >= _PLAIN_HEADERS_MAX:
+                self._plain_headers.clear()
+            encoded = encode_headers(record_headers(publish, topic, client_id, mapped))
+            self._plain_headers[topic, client_id] = encoded
+        return encoded
 
     async def _exactly_once(
         self,

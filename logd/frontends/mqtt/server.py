@@ -84,6 +84,9 @@ class MqttServer:
         self.rng = rng or random.Random()
         self.stats = ServerStats()
         self.access = LogAccess(router, auto_create=settings.auto_create_topics)
+        #: Where each connection reports its packets (the broker's request figures).
+        self.telemetry = router.seam.telemetry
+        self.telemetry.connections["mqtt"] = lambda: len(self._handlers)
         self.ingest = Ingest(self.access)
         self.rules: RuleSet = DEFAULT_RULES
         self.sessions_table = SessionTable(self.access, self.ingest)

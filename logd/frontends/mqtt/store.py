@@ -30,7 +30,7 @@ from logd.frontends.mqtt.reasons import ReasonCode
 from logd.frontends.mqtt.session_state import SessionState, decode_session, encode_session
 from logd.frontends.mqtt.tail import Tail
 from logd.frontends.mqtt.topics import TopicFilter, split_topic
-from logd.records.record import Header, Record
+from logd.records.record import Header, Record, encode_headers
 from partitioning.keys import partition_for
 
 __all__ = ["RetainedMessage", "RetainedTable", "SessionTable"]
@@ -120,8 +120,9 @@ class _Table:
         caller: Caller,
     ) -> None:
         self._ingest.publish(
-            self.topic, key.encode("utf-8"), value, headers, caller, waiter, packet_id, qos
-        )
+            self.topic, key.encode("utf-8"), value, encode_headers(headers), caller, waiter,
+            packet_id, qos,
+        )  # fmt: skip
 
     def _apply(self, partition: int, record: Record) -> None:
         raise NotImplementedError

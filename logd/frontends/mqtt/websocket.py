@@ -11,8 +11,9 @@ Mounting: the node mounts :func:`mqtt_route` at ``/mqtt`` on the HTTP listener
 (``--http-listen``; DESIGN.md: MQTT over WebSocket on the HTTP listener) through its
 ``HttpMounts`` (``logd.node.frontends``), so a browser reaches MQTT on the port it reaches
 the REST proxy and STOMP; without an HTTP listener there is no MQTT over WebSocket. The
-route authenticates as the TCP listener does (CONNECT's user name and password; the
-HTTP listener's Basic check does not apply).
+route authenticates as the TCP listener does (CONNECT's user name and password, else the
+client certificate of the HTTPS connection; the HTTP listener's Basic check does not
+apply).
 
 Ownership: the broker's event loop.
 """
@@ -38,10 +39,13 @@ PATH = "/mqtt"
 class _WebSocketTransport(asyncio.Transport):
     """What an ``asyncio.Protocol`` needs of a transport, over an aiohttp WebSocket."""
 
-    def __init__(self, ws: web.WebSocketResponse, peer: str, protocol: MqttHandler) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, peer: str, protocol: MqttHandler, tls: Any = None
+    ) -> None:
         super().__init__()
         self._ws = ws
         self._peer = peer
+        self._tls = tls  # the HTTP connection's ssl.SSLObject (its client certificate)
         self._protocol = protocol
         self._pending: list[bytes] = []
         self._size = 0
@@ -56,6 +60,8 @@ class _WebSocketTransport(asyncio.Transport):
         if name == "peername" and self._peer:
             host, _, port = self._peer.rpartition(":")
             return (host, int(port)) if port.isdigit() else (self._peer, 0)
+        if name == "ssl_object" and self._tls is not None:
+            return self._tls
         return default
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
@@ -122,7 +128,10 @@ def mqtt_route(server: MqttServer) -> Callable[[web.Request], Awaitable[web.Stre
         ws = web.WebSocketResponse(protocols=("mqtt",), max_msg_size=limit, heartbeat=None)
         await ws.prepare(request)
         handler = MqttHandler(server)
-        transport = _WebSocketTransport(ws, request.remote or "", handler)
+        # Over HTTPS the client certificate the HTTP listener's TLS asked for names the
+        # device as on the TCP listener (mTLS principal, mapping rules).
+        tls = request.transport.get_extra_info("ssl_object") if request.transport else None
+        transport = _WebSocketTransport(ws, request.remote or "", handler, tls)
         handler.connection_made(transport)
         try:
             async for message in ws:

@@ -33,7 +33,7 @@ from logd.frontends.mqtt.packets import (
 from logd.frontends.mqtt.properties import PROPERTIES, PacketKind, Properties
 from logd.frontends.mqtt.reasons import ReasonCode
 
-__all__ = ["packets", "topic_names"]
+__all__ = ["packets", "publishes", "topic_names"]
 
 text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
@@ -153,6 +153,11 @@ def _subscription(version: int) -> st.SearchStrategy[Subscription]:
         st.booleans(),
         st.sampled_from(list(RetainHandling)),
     )
+
+
+def publishes(version: int) -> st.SearchStrategy[Publish]:
+    """PUBLISH packets of ``version``, properties and topic aliases included."""
+    return _publish(version)
 
 
 def packets(version: int) -> st.SearchStrategy[Packet]:

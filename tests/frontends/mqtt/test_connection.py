@@ -9,6 +9,7 @@ import pytest
 
 from logd.frontends.mqtt.codec import encode
 from logd.frontends.mqtt.connection import (
+    Answered,
     ConnectionLimits,
     ConnectRequested,
     DeliveryAcked,
@@ -50,13 +51,17 @@ class Pair:
         self.version = version
         self.reader = PacketReader(1 << 20, expect_connect=False, version=version)
         self.now = 0.0
+        self.answered: list[str] = []  # packets the connection answered by itself
 
     def send(self, *packets: Packet) -> list:
         for p in packets:
             self.conn.receive_data(encode(p, self.version))
         events = []
         while (event := self.conn.next_event(self.now)) is not NEED_DATA:
-            events.append(event)
+            if isinstance(event, Answered):
+                self.answered.append(event.kind)
+            else:
+                events.append(event)
         return events
 
     def received(self) -> list[Packet]:
@@ -232,7 +237,7 @@ def test_outbound_qos1_and_qos2_flows_and_the_clients_window() -> None:
     assert pair.send(PubAck(1)) == [DeliveryAcked(1)]
     assert pair.send(PubRec(2)) == []
     assert pair.received() == [PubRel(2)]
-    assert pair.send(PubComp(2)) == [DeliveryAcked(2)]
+    assert pair.send(PubComp(2)) == [DeliveryAcked(2, kind="PUBCOMP")]
     assert pair.conn.window == 2
     assert pair.send(PubAck(77)) == []  # unknown: ignored
 
@@ -262,3 +267,16 @@ def test_server_packets_from_a_client_are_protocol_errors() -> None:
     pair.connect()
     with pytest.raises(MqttError):
         pair.send(PingResp())
+
+
+def test_every_packet_gives_one_event_those_answered_here_included() -> None:
+    """The driver counts each packet (its metrics): one the connection answers by itself
+    (PINGREQ, a repeated QoS 2 PUBLISH, a PUBREL or PUBACK of an unknown identifier) gives
+    an Answered event naming it."""
+    pair = Pair()
+    pair.connect()
+    pair.send(PingReq(), PubRel(5), PubAck(77))
+    (stored,) = pair.send(Publish("a", b"x", 2, packet_id=9))
+    pair.send(Publish("a", b"x", 2, dup=True, packet_id=9))
+    assert isinstance(stored, PublishReceived)
+    assert pair.answered == ["PINGREQ", "PUBREL", "PUBACK", "PUBLISH"]

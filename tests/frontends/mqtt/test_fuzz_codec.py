@@ -11,11 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logd.frontends.mqtt.codec import encode
+from logd.frontends.mqtt.codec import decode_publish, decode_publish_plain, encode
 from logd.frontends.mqtt.errors import MqttError
 from logd.frontends.mqtt.framer import NEED_DATA, PacketReader
 from logd.frontends.mqtt.packets import MQTT_3_1_1, MQTT_5, Connect, Packet
-from tests.frontends.mqtt.strategies import packets
+from logd.frontends.mqtt.properties import NO_PROPERTIES
+from logd.frontends.mqtt.wire import Reader
+from tests.frontends.mqtt.strategies import packets, publishes
 
 LIMIT = 4096
 DEFAULT = settings(
@@ -111,3 +113,38 @@ def test_soak_round_trip(stream, cuts) -> None:
 @given(_mutated(), _cuts, st.booleans())
 def test_soak_mutated(data, cuts, first) -> None:
     _garbage(data, cuts, first)
+
+
+def _same_as_the_general_path(version: int, flags: int, body: bytes) -> None:
+    """The plain PUBLISH reader either declines (None) or reads what the general one reads;
+    it never raises (a refusal is the general path's, with its reason)."""
+    buf = bytearray(b"pad" + body + b"next")  # fields past the body must never be read
+    plain = decode_publish_plain(buf, 3, 3 + len(body), flags, version)
+    if plain is None:
+        return
+    assert plain == decode_publish(Reader(buf, "PUBLISH", 3, 3 + len(body)), flags, version)
+
+
+@settings(DEFAULT, max_examples=300)
+@given(st.sampled_from((MQTT_3_1_1, MQTT_5)), st.data())
+def test_the_plain_publish_reader_reads_what_the_general_one_reads(version, data) -> None:
+    publish = data.draw(publishes(version))
+    frame = encode(publish, version)
+    length_end = next(i for i, b in enumerate(frame[1:], 1) if not b & 0x80)
+    body = frame[length_end + 1 :]
+    cut = data.draw(st.integers(0, len(body)))
+    flip = data.draw(st.integers(0, max(0, len(body) - 1)))
+    mutated = bytearray(body)
+    if mutated:
+        mutated[flip] ^= data.draw(st.integers(1, 255))
+    for candidate in (body, body[:cut], bytes(mutated)):
+        _same_as_the_general_path(version, frame[0] & 0x0F, candidate)
+    if publish.properties != NO_PROPERTIES or not publish.topic:
+        return
+    assert decode_publish_plain(bytearray(body), 0, len(body), frame[0] & 0x0F, version) == publish
+
+
+@settings(DEFAULT, max_examples=300)
+@given(st.sampled_from((MQTT_3_1_1, MQTT_5)), st.integers(0, 15), st.binary(max_size=40))
+def test_the_plain_publish_reader_declines_what_it_cannot_read(version, flags, body) -> None:
+    _same_as_the_general_path(version, flags, body)

@@ -16,7 +16,17 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.cluster import BrokerProcess
 
-__all__ = ["admin_url", "framed", "get", "get_json", "logd", "register", "samples"]
+__all__ = [
+    "PROTO_SCHEMA",
+    "READING",
+    "admin_url",
+    "framed",
+    "get",
+    "get_json",
+    "logd",
+    "register",
+    "samples",
+]
 
 
 def admin_url(broker: BrokerProcess, path: str = "/") -> str:
@@ -66,12 +76,28 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def register(broker: BrokerProcess, subject: str, schema: object, kind: str = "AVRO") -> int:
     """Register ``schema`` under ``subject`` on the broker's registry listener; its id."""
-    body = {"schema": json.dumps(schema)} | ({} if kind == "AVRO" else {"schemaType": kind})
+    text = schema if isinstance(schema, str) else json.dumps(schema)  # Protobuf: its text
+    body = {"schema": text} | ({} if kind == "AVRO" else {"schemaType": kind})
     url = f"http://{broker.listeners['registry']}/subjects/{subject}/versions"
     headers = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
     status, answer, _ = get(url, data=json.dumps(body).encode(), method="POST", headers=headers)
     assert status == 200, answer
     return int(json.loads(answer)["id"])
+
+
+PROTO_SCHEMA = """syntax = "proto3";
+package shop;
+message Reading {
+  string device = 1;
+  int64 millis = 2;
+  repeated double values = 3;
+  message Note { string text = 1; }
+}
+"""
+#: A Reading{device "d-7", millis 42, values [21.5]} of PROTO_SCHEMA in Protobuf's wire format
+#: written out by hand (an encoder independent of the broker's decoder), after its message
+#: indexes ([0]: the byte 0).
+READING = b"\x00" + b"\x0a\x03d-7" + b"\x10\x2a" + b"\x1a\x08" + struct.pack("<d", 21.5)
 
 
 def framed(schema_id: int, payload: bytes) -> bytes:

@@ -11,10 +11,18 @@ import json
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 
 from tests.helpers import wait_until
 from tests.integration.admin.browser import chromium_page
-from tests.integration.admin.support import admin_url, logd, register
+from tests.integration.admin.support import (
+    PROTO_SCHEMA,
+    READING,
+    admin_url,
+    framed,
+    logd,
+    register,
+)
 from tests.integration.cluster import BrokerProcess
 
 pytestmark = pytest.mark.integration
@@ -117,5 +125,19 @@ def test_the_console_creates_browses_shows_lag_and_resets(
         value = page.get_by_test_id("record-value").first.locator("pre").inner_text()
         assert json.loads(value) == {"n": 42}
         page.screenshot(path=str(shots / "9-decoded.png"), full_page=True)
-    wait_until(lambda: len(list(shots.glob("*.png"))) == 10, 5, message="screenshots")
+
+        # A Protobuf schema and a record framed with it (through the Kafka listener): its
+        # value shown as Protobuf's JSON mapping, through the schema's own descriptors.
+        proto_id = register(broker, f"{TOPIC}-readings", PROTO_SCHEMA, "PROTOBUF")
+        producer = Producer({"bootstrap.servers": broker.bound()["kafka"]})
+        producer.produce(TOPIC, key=b"proto", value=framed(proto_id, READING))
+        assert producer.flush(30) == 0
+        page.goto(f"{base}#/messages/{TOPIC}?from=newest&key=proto")
+        tag = page.get_by_test_id("schema-tag").filter(has_text="protobuf")
+        tag.wait_for()
+        assert tag.inner_text() == f"protobuf · schema {proto_id}"
+        value = page.get_by_test_id("record-value").first.locator("pre").inner_text()
+        assert json.loads(value) == {"device": "d-7", "millis": "42", "values": [21.5]}
+        page.screenshot(path=str(shots / "9b-protobuf.png"), full_page=True)
+    wait_until(lambda: len(list(shots.glob("*.png"))) == 11, 5, message="screenshots")
     print(f"\nconsole screenshots: {shots}")

@@ -13,10 +13,23 @@ import pytest
 from confluent_kafka import Producer
 from kio.schema.api_versions.v3.request import ApiVersionsRequest
 
+from logd.frontends.mqtt.codec import encode
+from logd.frontends.mqtt.packets import (
+    Connect,
+    Disconnect,
+    PingReq,
+    PingResp,
+    PubAck,
+    Publish,
+    SubAck,
+    Subscribe,
+    Subscription,
+)
 from tests.helpers import wait_until
 from tests.integration.admin.support import admin_url, get, get_json, logd, samples
 from tests.integration.cluster import BrokerProcess
 from tests.integration.kafka.raw import RawClient, request_frame
+from tests.integration.mqtt_helpers import RawClient as MqttClient
 
 pytestmark = pytest.mark.integration
 
@@ -49,10 +62,11 @@ def test_metrics_count_what_clients_did(shared_broker: BrokerProcess) -> None:
     assert found[("logd_kafka_records_fetched_total", ())] >= 250
     assert found[("logd_storage_log_bytes", (("topic", "metered"),))] > 250 * 4
     assert found[("logd_consumer_group_lag", (("group", "metered-readers"),))] == 0
-    # The gRPC front end reported its requests at its boundary: produce and fetch latency.
+    # The gRPC front end reported its requests at its boundary: produce and fetch latency
+    # (the client fetches through FetchStream: each of its rounds counts as one request).
     produce = (("listener", "grpc"), ("request", "Produce"))
     assert found[("logd_kafka_request_latency_seconds_count", produce)] >= 1
-    fetch = (("listener", "grpc"), ("request", "Fetch"))
+    fetch = (("listener", "grpc"), ("request", "FetchStream"))
     assert found[("logd_kafka_request_latency_seconds_count", fetch)] >= 1
     assert found[("logd_storage_fsync_latency_seconds_count", ())] >= 1
     assert found[("logd_storage_disk_free_bytes", ())] > 0
@@ -99,6 +113,57 @@ def test_the_kafka_listener_reports_each_request(shared_broker: BrokerProcess) -
         assert grown("logd_kafka_request_latency_seconds_count", labels) >= 1
     invalid = (("listener", "kafka"), ("request", "invalid"))
     assert grown("logd_kafka_request_errors_total", invalid) == 1
+
+
+def test_the_mqtt_listener_reports_each_packet(shared_broker: BrokerProcess) -> None:
+    """Each packet a device sends is one request of listener ``mqtt`` (the packet type
+    names it), counted once answered: a QoS 1 PUBLISH at its PUBACK, after the commit; the
+    open connections are a gauge per listener."""
+    b = shared_broker
+    before = samples(_metrics(b))
+    device = MqttClient(b)
+    try:
+        device.send(Connect("metered-device", 5, True, 60))
+        assert device.receive() is not None  # CONNACK
+        device.send(PingReq(), *(Publish("mqtt-metered/dev-1/x", b"r%d" % i, 1, packet_id=i + 1)
+                                 for i in range(3)))  # fmt: skip
+        answers = [device.receive() for _ in range(4)]
+        assert isinstance(answers[0], PingResp), answers
+        assert [(type(a), a.reason) for a in answers[1:]] == [(PubAck, 0)] * 3, answers
+        device.send(Subscribe(9, (Subscription("mqtt-metered/#", 1),)))
+        while not isinstance(answer := device.receive(), SubAck):
+            assert answer is not None, "closed before SUBACK"
+        during = samples(_metrics(b))
+        device.send(Disconnect())
+        assert device.closed_by_server()
+    finally:
+        device.close()
+
+    def grown(name: str, request: str) -> float:
+        labels = (("listener", "mqtt"), ("request", request))
+        return after.get((name, labels), 0.0) - before.get((name, labels), 0.0)
+
+    open_now = ("logd_rpc_active_connections", (("listener", "mqtt"),))
+    assert during[open_now] >= 1
+    wait_until(lambda: samples(_metrics(b))[open_now] == during[open_now] - 1, timeout=10,
+               message="the closed connection no longer counted")  # fmt: skip
+    after = samples(_metrics(b))
+    for request, count in (("CONNECT", 1), ("PINGREQ", 1), ("PUBLISH", 3), ("SUBSCRIBE", 1),
+                           ("DISCONNECT", 1)):  # fmt: skip
+        assert grown("logd_kafka_request_latency_seconds_count", request) == count, request
+        assert grown("logd_kafka_request_errors_total", request) == 0, request
+    publish_in = (("direction", "in"), ("listener", "mqtt"), ("request", "PUBLISH"))
+    sizes = after[("logd_kafka_request_bytes_total", publish_in)] - before.get(
+        ("logd_kafka_request_bytes_total", publish_in), 0.0
+    )
+    assert sizes == 3 * len(encode(Publish("mqtt-metered/dev-1/x", b"r0", 1, packet_id=1), 5))
+    assert (
+        after[("logd_kafka_records_produced_total", ())]
+        - before[("logd_kafka_records_produced_total", ())]
+        >= 3
+    )
+    kafka_open = ("logd_rpc_active_connections", (("listener", "kafka"),))
+    assert kafka_open in after
 
 
 def test_the_http_listener_reports_each_request(shared_broker: BrokerProcess) -> None:

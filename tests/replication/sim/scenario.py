@@ -28,6 +28,8 @@ FAULTS: dict[str, int] = {
     "remove": 2,  # membership: a voter or learner leaves (maybe the leader)
     "joint": 2,  # membership: joint consensus (promote + remove, or demote)
     "compact": 2,  # snapshot + compaction (controller) or retention (partition)
+    "throttle": 2,  # the leader throttles (or stops throttling) a learner (a move's catch-up)
+    "move": 2,  # a partition move (issue 23): the leader walks to a new voter set by the plan
 }
 
 

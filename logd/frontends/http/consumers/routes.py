@@ -40,7 +40,7 @@ from logd.records.record import Record
 __all__ = ["add_consumer_routes"]
 
 _INSTANCE: Final = "/consumers/{group}/instances/{name}"
-_FORMATS: Final = ("binary", "json", "avro", "jsonschema")
+_FORMATS: Final = ("binary", "json", "avro", "jsonschema", "protobuf")
 #: auto.offset.reset values, with the old consumer's names Confluent still accepts.
 _RESETS: Final = {"earliest": "earliest", "latest": "latest", "none": "none",
                   "smallest": "earliest", "largest": "latest"}  # fmt: skip

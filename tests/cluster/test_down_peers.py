@@ -1,0 +1,43 @@
+"""Which peers a broker's groups take as down (logd/cluster/down_peers.py): pure, no I/O."""
+
+from __future__ import annotations
+
+from logd.cluster.down_peers import UNREACHABLE_REPEAT_S, DownPeers
+
+
+def test_declared_and_unreachable_peers_are_down_and_only_changes_are_reported() -> None:
+    peers = DownPeers(node_id=0, suspect_s=10.0)
+    assert peers.declare(frozenset({0, 2})) == {2}  # never itself
+    assert peers.declare(frozenset({2})) == frozenset()
+    changed, tell = peers.lost(1, now=5.0, connected=False)
+    assert (changed, tell) == ({1}, True)
+    assert peers.down == {1, 2}
+    assert peers.reachable(1) == {1}
+    assert peers.reachable(1) == frozenset()
+    assert peers.declare(frozenset()) == {2}
+    assert peers.down == frozenset()
+
+
+def test_a_peer_still_unreachable_is_told_at_most_once_per_repeat_interval() -> None:
+    peers = DownPeers(node_id=0, suspect_s=10.0)
+    assert peers.lost(1, now=1.0, connected=False) == ({1}, True)
+    assert peers.lost(1, now=1.0 + UNREACHABLE_REPEAT_S / 2, connected=False) == (
+        frozenset(),
+        False,
+    )
+    assert peers.lost(1, now=1.0 + UNREACHABLE_REPEAT_S, connected=False) == (frozenset(), True)
+    # Reconnecting clears the suspicion and the rate limit: the next loss is news again.
+    assert peers.lost(1, now=2.5, connected=True) == ({1}, True)
+    assert peers.lost(1, now=2.6, connected=False) == ({1}, True)
+
+
+def test_a_suspicion_expires_unless_renewed_and_a_declared_peer_stays_down() -> None:
+    peers = DownPeers(node_id=0, suspect_s=10.0)
+    peers.lost(1, now=0.0, connected=False)
+    peers.lost(2, now=0.0, connected=False)
+    peers.declare(frozenset({2}))
+    peers.lost(1, now=8.0, connected=False)  # a failed send renews the suspicion
+    assert peers.expire(now=12.0) == frozenset()  # 2 expired but is still declared down
+    assert peers.down == {1, 2}
+    assert peers.expire(now=18.5) == {1}
+    assert peers.down == {2}

@@ -1,0 +1,174 @@
+"""Decommissioning a broker (issue 23) on four real brokers: under acks=all producers
+writing to every partition, `logd cluster broker decommission 3` drains broker 3 (its
+partitions move to the others, leadership first), `status` reports it drained, new topics
+avoid it, it is stopped, and every partition is fully replicated on the others with every
+acknowledged record at its offset; then a decommission that would leave a partition below its
+replication factor is refused in one line; a recommission stops a drain, and
+`logd cluster partitions balance` gives the broker its share of the replicas again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from logd.client import Admin, NewTopic, Producer, RecordMetadata
+from logd.errors import InvalidReplicationFactorError, InvalidRequestError, LogdError
+from tests.helpers import wait_until
+from tests.integration.cluster import Cluster
+from tests.integration.replicas import wait_in_sync
+from tests.integration.test_cli import logd, ok, one_error_line
+from tests.integration.test_transfer_leadership import _read_all
+
+pytestmark = pytest.mark.integration
+
+NODES = 4
+RF = 3
+PARTITIONS = 4
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(tmp_path_factory.mktemp("decommission") / "cluster", NODES)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.close()
+
+
+class Writers:
+    """Produces unique values (acks=all, idempotent) round-robin to every partition until
+    stopped, keeping every delivery report."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.offsets: dict[bytes, tuple[int, int]] = {}
+        self.errors: list[LogdError] = []
+        self._stop = threading.Event()
+        self._producer = Producer(brokers=bootstrap, acks="all", linger_ms=2)
+        self._thread = threading.Thread(target=self._run)
+
+    def start(self) -> None:
+        self._thread.start()
+        wait_until(lambda: len(self.offsets) >= 100, timeout=60, message="values acknowledged")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(120)
+        assert not self._thread.is_alive(), "the producer never finished"
+
+    def _run(self) -> None:
+        try:
+            n = 0
+            while not self._stop.is_set() and n < 1_000_000:
+                value = b"d%07d" % n
+                self._producer.produce(self.topic, value, partition=n % PARTITIONS,
+                                       on_delivery=self._report(value))  # fmt: skip
+                n += 1
+                if n % 40 == 0:
+                    self._producer.flush(60)
+            assert self._producer.flush(60) == 0
+        finally:
+            self._producer.close()
+
+    def _report(self, value: bytes):  # type: ignore[no-untyped-def]
+        def on_delivery(err: LogdError | None, md: RecordMetadata | None) -> None:
+            if err is not None or md is None:
+                self.errors.append(err or LogdError("no metadata"))
+            else:
+                self.offsets[value] = (md.partition, md.offset)
+
+        return on_delivery
+
+
+def _hosts(cluster: Cluster, topic: str) -> dict[int, tuple[int, ...]]:
+    with Admin(brokers=cluster.bootstrap) as admin:
+        (described,) = admin.describe_topics([topic])
+    return {p.partition: tuple(p.replicas) for p in described.partitions}
+
+
+def _create(cluster: Cluster, name: str) -> None:
+    with Admin(brokers=cluster.bootstrap) as admin:
+        admin.create_topics([NewTopic(name, PARTITIONS, RF)])
+    wait_in_sync(cluster.bootstrap, name, PARTITIONS)
+
+
+def _status(cluster: Cluster, node: int) -> list[dict[str, object]]:
+    out = ok(logd(cluster[node], "cluster", "broker", "status", "--format", "json"))
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def test_a_recommission_stops_the_drain_and_the_broker_takes_partitions_again(
+    cluster: Cluster,
+) -> None:
+    with Admin(brokers=cluster.bootstrap) as admin:
+        admin.decommission_broker(2)
+        assert next(b for b in admin.describe_cluster().brokers if b.node_id == 2).draining
+        _create(cluster, "avoiding")  # placed while 2 drains: not on it
+        assert all(2 not in r for r in _hosts(cluster, "avoiding").values())
+        admin.recommission_broker(2)
+        with pytest.raises(InvalidRequestError):
+            admin.recommission_broker(2)
+        assert admin.list_decommissions() == []
+        wait_until(lambda: not admin.list_partition_moves(), timeout=60,
+                   message="the moves off broker 2 to end")  # fmt: skip
+    assert "no broker is being decommissioned" in ok(logd(cluster[0], "cluster", "broker",
+                                                          "status"))  # fmt: skip
+    # Broker 2 holds nothing of "avoiding": a balance moves some of it there, in place.
+    started = json.loads(ok(logd(cluster[1], "cluster", "partitions", "balance",
+                                 "--format", "json")))  # fmt: skip
+    assert started and all(2 in m["target"] for m in started)
+    with Admin(brokers=cluster.bootstrap) as admin:
+        wait_until(lambda: not admin.list_partition_moves(), timeout=90,
+                   message="the balance moves to end")  # fmt: skip
+        assert admin.balance_partitions() == []  # even now: nothing more to move
+    assert "balanced: nothing to move" in ok(logd(cluster[0], "cluster", "partitions",
+                                                  "balance"))  # fmt: skip
+    assert any(2 in r for r in _hosts(cluster, "avoiding").values())
+    _create(cluster, "welcome")  # the least loaded broker now: 2 takes partitions again
+    assert any(2 in r for r in _hosts(cluster, "welcome").values())
+    wait_in_sync(cluster.bootstrap, "avoiding", PARTITIONS)
+
+
+def test_a_drained_broker_is_stopped_and_nothing_acknowledged_is_lost(cluster: Cluster) -> None:
+    _create(cluster, "drained")
+    assert any(3 in r for r in _hosts(cluster, "drained").values())
+    writers = Writers(cluster.bootstrap, "drained")
+    writers.start()
+    try:
+        said = ok(logd(cluster[0], "cluster", "broker", "decommission", "3"))
+        assert said.strip() == "broker 3: decommissioning: its partitions move to the other brokers"
+        wait_until(lambda: _status(cluster, 1) == [{"broker": 3, "partitions": 0, "moving": 0,
+                                                    "done": True}],
+                   timeout=180, interval=0.5, message="broker 3 to drain")  # fmt: skip
+    finally:
+        writers.stop()
+    assert writers.errors == []
+    wait_until(lambda: not list(cluster[3].data_dir.glob("drained-*")), timeout=30,
+               message="broker 3 to delete its copies")  # fmt: skip
+    assert cluster[3].stop() == 0
+    # Nothing under-replicated without broker 3: every partition in sync on three others.
+    wait_in_sync(cluster.bootstrap, "drained", PARTITIONS)
+    for replicas in _hosts(cluster, "drained").values():
+        assert len(replicas) == RF and 3 not in replicas
+    read = {}
+    for partition in range(PARTITIONS):
+        for offset, value in _read_all(cluster.bootstrap, "drained", partition):
+            read[value] = (partition, offset)
+    acknowledged = writers.offsets
+    assert len(acknowledged) >= 100
+    assert {v: read.get(v) for v in acknowledged} == acknowledged
+    # Broker 3 drained: brokers 0-2 are left for factor-3 partitions, none may go.
+    with Admin(brokers=cluster.bootstrap) as admin:
+        with pytest.raises(InvalidReplicationFactorError):
+            admin.decommission_broker(0)
+        with pytest.raises(InvalidRequestError):
+            admin.decommission_broker(99)
+    line = one_error_line(logd(cluster[0], "cluster", "broker", "decommission", "1"))
+    assert "would leave 2 brokers for partitions of replication factor 3" in line
+    usage = logd(cluster[0], "cluster", "broker", "decommission", "x")
+    assert usage.returncode == 2 and b"a broker id is an int >= 0, got 'x'" in usage.stderr
