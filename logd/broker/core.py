@@ -166,11 +166,11 @@ class BrokerCore:
         ):
             health = assess_health(self.node_id, self.replicas.logs, self.replicas,
                                    self.metadata_failed, self.journal_failed)  # fmt: skip
-            self._health = (now, health)
+            cached = self._health = (now, health)
             took = time.monotonic() - now
             age = min(HEALTH_COST_RATIO * took, HEALTH_MAX_AGE_CAP_S)
             self._health_max_age = max(HEALTH_MAX_AGE_S, age)
-        return self._health[1]
+        return cached[1]
 
     @property
     def node_id(self) -> int:
