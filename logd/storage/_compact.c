@@ -487,11 +487,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__compact(void)
 {
-    crc_init();
-#ifdef HAVE_CRC_HW
-    __builtin_cpu_init();
-    use_hw = __builtin_cpu_supports("sse4.2");
-#endif
+    crc_setup();
     PyObject *mod = PyModule_Create(&module);
     if (mod == NULL) {
         return NULL;

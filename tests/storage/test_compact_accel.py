@@ -9,6 +9,7 @@ import os
 import shutil
 import sysconfig
 import tempfile
+from random import Random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,6 +65,14 @@ def test_the_scan_statuses_are_the_c_modules() -> None:
 def test_the_c_digest_and_crc_are_mmh3_and_crc32c(data: bytes) -> None:
     assert _compact is not None
     assert int.from_bytes(_compact.digest(data), "little") == mmh3.hash128(data)
+    assert _compact.crc32c(data) == crc32c.crc32c(data)
+
+
+@given(st.integers(0, 40_000), st.randoms(use_true_random=False))
+def test_the_interleaved_crc_joins_its_streams_at_every_length(size: int, rng: Random) -> None:
+    """Lengths across the 3 x 256 and 3 x 4096 byte blocks of the three-stream CRC."""
+    assert _compact is not None
+    data = rng.randbytes(size)
     assert _compact.crc32c(data) == crc32c.crc32c(data)
 
 
