@@ -116,7 +116,10 @@ def clean_pass(
             write_group = _write_group
         result.first_dirty = map_end
         todo = [s for s in sources if s.base_offset < map_end]
-        last_batches = _producers_last_batches(log.name, todo)
+        if isinstance(offset_map, TableOffsetMap):
+            last_batches = cscan.producers_last_batches(log.name, todo, offset_map.native)
+        else:
+            last_batches = _producers_last_batches(log.name, todo)
         keeper = _Keeper(offset_map, map_end, now_ms, log.config.delete_retention_ms)
         for group in _groups(todo, log.config.segment_bytes):
             if not _clean_group(log, group, keeper, last_batches, result, throttle, write_group):
