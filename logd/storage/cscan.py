@@ -164,7 +164,7 @@ def build_map(
             elif status == _MAP_FULL:
                 result.map_full = True
                 result.bytes_read += pos + _size(window, at)  # as the reference counts
-                return max(end, mapped, int(HEADER.unpack_from(window, at)[0]))
+                return max(end, int(mapped), int(HEADER.unpack_from(window, at)[0]))
             elif status == _COMPRESSED:
                 fields = HEADER.unpack_from(window, at)
                 offset_map.entries = native.map_records(

@@ -9,9 +9,9 @@ import os
 import shutil
 import sysconfig
 import tempfile
-from random import Random
 from collections.abc import Callable
 from pathlib import Path
+from random import Random
 
 import crc32c
 import mmh3
@@ -220,9 +220,7 @@ def test_both_cleaners_agree_past_the_c_calls_window_output_and_budget() -> None
     window, more output batches than one call hands back (4,096), and a throttled clean
     (one window a call, paced); the reference with no throttle cleans the same bytes."""
     clock = ManualClock(BASE_TS)
-    config = LogConfig(
-        cleanup_policy="compact", segment_bytes=64 << 20, max_message_bytes=4 << 20
-    )
+    config = LogConfig(cleanup_policy="compact", segment_bytes=64 << 20, max_message_bytes=4 << 20)
     with tempfile.TemporaryDirectory(prefix="logd-accel-") as tmp:
         logs = {name: Log.open(Path(tmp, f"{name}-0"), config, clock) for name in ("c", "py")}
         try:
