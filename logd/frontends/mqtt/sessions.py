@@ -25,7 +25,8 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Set as AbstractSet
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from logd.broker.seam import Caller
