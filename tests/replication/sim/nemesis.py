@@ -3,6 +3,10 @@
 Each action returns True if it did something (a fault counted in the summary).  Leader
 transfers and membership changes go through the leader's public API, exactly as an
 operator's or the controller's requests would, and may be refused (that is not a fault).
+A ``move`` walks the group to a target voter set by logd's own plan
+(``logd.cluster.move_plan.next_step``, issue 23), one step a tick from whoever leads, as
+the partition mover does -- through crashes, partitions and the other membership changes;
+a completed one counts as ``move-done``.
 
 Not thread-safe; owned by the simulator.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from logd.cluster.move_plan import StepKind, next_step
 from replication import ConfChange, ConfChangeType, RaftError, RawNode, Role
 
 if TYPE_CHECKING:
@@ -34,9 +39,13 @@ class Nemesis:
         self.quiet_faults = 0  # faults injected while some node was quiet
         self.restarts: list[tuple[int, int]] = []  # (tick, node)
         self.promotions: list[tuple[int, int]] = []  # (tick, learner): an operator's follow-up
+        #: A partition move in progress (issue 23): the voters it goes to; whoever leads
+        #: takes its next step every tick (``move_plan.next_step``), as the mover does.
+        self.move_target: frozenset[int] | None = None
 
     def act(self) -> None:
         self._promote_due()
+        self._move_step()
         faults = self.sim.scenario.faults
         if not faults or self.rng.random() >= self.sim.scenario.fault_rate:
             return
@@ -165,6 +174,39 @@ class Nemesis:
                 self.sim.record("fault", "promote", node_id)
             elif self.rng.random() < 0.7:
                 self.promotions.append((now + self.rng.randint(3, 20), node_id))  # retry
+
+    def _move(self) -> bool:
+        """Start a move to a random voter set of 1-3 nodes (spares and removed nodes too,
+        as a target broker of a real move may be new to the group)."""
+        if self.move_target is not None:
+            return False  # one move per partition at a time
+        ids = sorted(self.sim.nodes)
+        target = frozenset(self.rng.sample(ids, self.rng.randint(1, min(3, len(ids)))))
+        for node_id in target:
+            node = self.sim.nodes[node_id]
+            node.decommissioned = False
+            if not node.up:
+                node.start()
+        self.move_target = target
+        return True
+
+    def _move_step(self) -> None:
+        target = self.move_target
+        leader = self.sim.leader()
+        if target is None or leader is None or leader.raw is None:
+            return
+        raw = leader.raw
+        step = next_step(raw.status(), target)
+        if step.kind is StepKind.DONE:
+            self.move_target = None
+            self.counts["move-done"] = self.counts.get("move-done", 0) + 1
+            self.sim.record("move-done", sorted(target))
+        elif step.kind is StepKind.CHANGE:
+            self._change(raw, list(step.changes))
+        elif step.kind is StepKind.TRANSFER:
+            assert step.to is not None
+            to = step.to
+            self._try(lambda: raw.transfer_leadership(to))
 
     def _throttle(self) -> bool:
         """Throttle a member's catch-up (binding only while it is a learner), or lift it.

@@ -29,6 +29,7 @@ FAULTS: dict[str, int] = {
     "joint": 2,  # membership: joint consensus (promote + remove, or demote)
     "compact": 2,  # snapshot + compaction (controller) or retention (partition)
     "throttle": 2,  # the leader throttles (or stops throttling) a learner (a move's catch-up)
+    "move": 2,  # a partition move (issue 23): the leader walks to a new voter set by the plan
 }
 
 
