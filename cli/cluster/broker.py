@@ -10,12 +10,14 @@ One module for the three subcommands: they share their argument and their output
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from cli import status
 from cli.app import App
 from cli.common import open_admin
+from logd.client import Admin
 
-__all__ = ["add_node_arguments", "add_status_arguments", "run_decommission",
+__all__ = ["add_node_arguments", "add_status_arguments", "on_broker", "run_decommission",
            "run_recommission", "run_status"]  # fmt: skip
 
 
@@ -38,24 +40,22 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_decommission(app: App, args: argparse.Namespace) -> int:
-    admin = open_admin(app)
-    try:
-        admin.decommission_broker(args.node_id)
-    finally:
-        admin.close()
-    return _said(app, args.node_id, "decommissioning: its partitions move to the other brokers")
+    return on_broker(app, args.node_id, Admin.decommission_broker,
+                     "decommissioning: its partitions move to the other brokers")  # fmt: skip
 
 
 def run_recommission(app: App, args: argparse.Namespace) -> int:
+    return on_broker(app, args.node_id, Admin.recommission_broker,
+                     "recommissioned: the moves off it go back")  # fmt: skip
+
+
+def on_broker(app: App, node: int, call: Callable[[Admin, int], None], what: str) -> int:
+    """``call(admin, node)``, then say ``what`` happened to broker ``node``."""
     admin = open_admin(app)
     try:
-        admin.recommission_broker(args.node_id)
+        call(admin, node)
     finally:
         admin.close()
-    return _said(app, args.node_id, "recommissioned: the moves off it go back")
-
-
-def _said(app: App, node: int, what: str) -> int:
     if app.output_format == "json":
         app.json({"broker": node, "status": what})
     else:

@@ -11,8 +11,9 @@ import argparse
 
 from cli import status
 from cli.app import App
-from cli.cluster.broker import add_node_arguments
+from cli.cluster.broker import add_node_arguments, on_broker
 from cli.common import open_admin
+from logd.client import Admin
 
 __all__ = ["add_node_arguments", "add_status_arguments", "run_add", "run_remove", "run_status"]
 
@@ -22,29 +23,13 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_add(app: App, args: argparse.Namespace) -> int:
-    admin = open_admin(app)
-    try:
-        admin.add_controller_voter(args.node_id)
-    finally:
-        admin.close()
-    return _said(app, args.node_id, "joining the controller quorum")
+    return on_broker(app, args.node_id, Admin.add_controller_voter,
+                     "joining the controller quorum")  # fmt: skip
 
 
 def run_remove(app: App, args: argparse.Namespace) -> int:
-    admin = open_admin(app)
-    try:
-        admin.remove_controller_voter(args.node_id)
-    finally:
-        admin.close()
-    return _said(app, args.node_id, "leaving the controller quorum (it stays a learner)")
-
-
-def _said(app: App, node: int, what: str) -> int:
-    if app.output_format == "json":
-        app.json({"broker": node, "status": what})
-    else:
-        app.print(f"broker {node}: {what}")
-    return status.OK
+    return on_broker(app, args.node_id, Admin.remove_controller_voter,
+                     "leaving the controller quorum (it stays a learner)")  # fmt: skip
 
 
 def run_status(app: App, args: argparse.Namespace) -> int:
