@@ -65,6 +65,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(ARGS)
 	$(BIN)/python -m bench.scale $(if $(QUICK),--quick,)
 	$(BIN)/python -m bench.http_produce $(if $(QUICK),--quick,)
+	$(BIN)/python -m bench.avro_decode
 
 bench-quick:
 	$(MAKE) bench QUICK=1

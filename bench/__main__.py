@@ -40,6 +40,8 @@ PEERS = {
     "nats": "bench.peers.nats_jetstream",
     "redis": "bench.peers.redis_streams",
     "ceiling": "bench.peers.ceiling",
+    # The Kafka listener beside the gRPC path and Tansu (issue 14; bench/kafka_suite.py).
+    "kafka": "bench.kafka_suite",
 }
 MODES = ("acks=all", "acks=1", "rf3")
 

@@ -16,14 +16,17 @@ client  ``taken``   the sender takes a batch out of the accumulator (the batch c
         ``wire``    the produce stream's gRPC ``write`` of that batch: called, returned;
         ``acked``   the produce answer: the batch's base offset, count and correlation id;
         ``got``     the fetcher took a partition's answer: offsets [first, next);
-broker  ``recv``    the produce stream handed a request to the core; ``append`` its offsets;
+broker  ``recv``    the produce stream (or the Kafka listener: it began handling a request)
+                    handed a request to the core; ``append`` its offsets;
         ``written`` a log append (leader or follower; RF=1 through the one-voter Raft group);
         ``fsynced`` a log fsync returned, with the offset it made durable;
         ``frecv``   (RF=3) a follower's driver received an append with entries;
         ``ack``     (RF=3) the leader's driver received a follower's acknowledgement;
         ``commit``  ``Partition.commit``: the high watermark and acks=all answers move;
         ``read``    a fetch read a partition (``woken``: a re-read after it waited);
-        ``answered`` the Fetch handler returned its answer (to gRPC, which sends it).
+        ``answered`` a Fetch answer went to gRPC (the unary handler returned it, or a
+                    FetchStream's ``write`` was called), or a Kafka Fetch answer was
+                    written to its socket (the listener's handler task is the fetch task).
 
 Why here and not behind the public client API: this times the client's insides, which
 no user of logd needs to reach (tests/client/test_layout.py names this module as the one
@@ -142,6 +145,7 @@ def install_broker(node_id: int = 0) -> None:
     from logd.cluster.driver import RaftDriver
     from logd.frontends.grpc.produce_stream import ProduceStream
     from logd.frontends.grpc.services import BrokerService
+    from logd.frontends.kafka.connection import Connection as KafkaConnection
     from logd.storage.log import Log
     from replication import AppendRequest, AppendResponse
 
@@ -151,6 +155,21 @@ def install_broker(node_id: int = 0) -> None:
         def probe(self: Any, *args: Any, **kwargs: Any) -> None:
             received[0] = _now()
             orig(self, *args, **kwargs)
+
+        return probe
+
+    def dispatch(orig: Any) -> Any:
+        def probe(self: Any, *args: Any, **kwargs: Any) -> None:
+            received[0] = _now()  # a Kafka Produce appends before _dispatch returns
+            orig(self, *args, **kwargs)
+
+        return probe
+
+    def kafka_done(orig: Any) -> Any:
+        def probe(self: Any, slot: Any, future: Any, *args: Any, **kwargs: Any) -> None:
+            orig(self, slot, future, *args, **kwargs)  # writes the answers now in order
+            if slot.name == "Fetch":  # slot.future: the task the fetch ran in
+                EVENTS.append(("answered", id(slot.future), _now()))
 
         return probe
 
@@ -224,7 +243,15 @@ def install_broker(node_id: int = 0) -> None:
 
         return probe
 
+    def fetch_stream(orig: Any) -> Any:
+        async def probe(self: Any, request: Any, context: Any, *args: Any, **kw: Any) -> Any:
+            return await orig(self, request, _TimedWrites(context), *args, **kw)
+
+        return probe
+
     _wrap(ProduceStream, "_submit", submit, ("self", "request"))
+    _wrap(KafkaConnection, "_dispatch", dispatch, ("self", "frame"))
+    _wrap(KafkaConnection, "_on_done", kafka_done, ("self", "slot", "future"))
     _wrap(Partition, "append", append, ("self", "batch"))
     _wrap(Log, "append", written, ("self",))
     _wrap(Log, "append_replicated", written, ("self",))
@@ -235,9 +262,25 @@ def install_broker(node_id: int = 0) -> None:
     if "before" not in inspect.signature(fetch_module._read_all).parameters:
         raise RuntimeError("probe fetch._read_all: no 'before' parameter (a re-read)")
     _wrap(BrokerService, "fetch", fetch, ("self", "request"))
+    _wrap(BrokerService, "fetch_stream", fetch_stream, ("self", "request", "context"))
     out = os.environ.get("LOGD_TRACE_DIR")
     if out:
         atexit.register(dump, os.path.join(out, f"node{node_id}.jsonl"))
+
+
+class _TimedWrites:
+    """A servicer context whose ``write`` records ``answered`` as it hands gRPC the message
+    (its completion comes back later, through gRPC's poller thread)."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    async def write(self, message: Any) -> None:
+        EVENTS.append(("answered", id(asyncio.current_task()), _now()))
+        await self._context.write(message)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 def dump(path: str) -> None:

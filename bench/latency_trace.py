@@ -22,7 +22,7 @@ every process here, so a record's stages join across the client and the brokers 
     fsynced         (RF=1) the leader's fsync covering it returned
     committed       Partition.commit: the high watermark rose past it
     fetch read      a waiting fetch, woken, read it (or a fetch that arrived later did)
-    answer out      the Fetch handler returned the answer holding it (to gRPC)
+    answer out      the answer holding it went to gRPC (FetchStream's write called)
     consumer got    the client's fetcher took that answer
     handed over     consume() returned it to the application
 
@@ -53,7 +53,20 @@ from bench.harness import percentiles
 from bench.latency_probes import EVENTS, install_client
 from bench.logd_suite import PARTITIONS, LogdCluster, e2e_latency
 
-__all__ = ["STAGES_RF1", "STAGES_RF3", "join", "main", "trace"]
+__all__ = [
+    "STAGES_RF1",
+    "STAGES_RF3",
+    "Broker",
+    "join",
+    "load_brokers",
+    "load_events",
+    "main",
+    "markdown",
+    "quorum_stages",
+    "table",
+    "trace",
+    "wake_split",
+]
 
 RESULTS = Path(__file__).with_name("results")
 STAGES_RF1 = ("taken", "to gRPC", "broker recv", "proposed", "written", "fsynced",
@@ -139,7 +152,7 @@ class Broker:
             elif kind == "ack":
                 self.acks[f[1]].add(f[0], f[2], f[3])
             elif kind == "read":
-                self.reads.add(f"{f[0]}-{f[1]}", f[2], f[3], (f[6], f[5]))
+                self.reads.add(f"{f[0]}-{f[1]}", f[2], f[3], (f[6], f[5], f[4]))
             elif kind == "answered":
                 self.answered[f[0]].append(f[1])
 
@@ -199,7 +212,7 @@ def _row(
     recv, proposed = leader.proposed.find(name, offset)
     times = [sent, taken, wires.get((name, cid)), recv, proposed, leader.written.find(name, offset)]
     if rf3:
-        times += _quorum(name, offset, leader, brokers)
+        times += quorum_stages(name, offset, leader, brokers)
     else:
         times.append(leader.fsynced.first_past(name, offset))
     times.append(leader.committed.first_past(name, offset))
@@ -212,7 +225,7 @@ def _row(
     return times  # type: ignore[return-value]
 
 
-def _quorum(name: str, offset: int, leader: Broker, brokers: Sequence[Broker]) -> list[Any]:
+def quorum_stages(name: str, offset: int, leader: Broker, brokers: Sequence[Broker]) -> list[Any]:
     """The stages at the follower whose acknowledgement of ``offset`` came first."""
     best: list[Any] = [None] * 4
     for b in brokers:
@@ -223,6 +236,26 @@ def _quorum(name: str, offset: int, leader: Broker, brokers: Sequence[Broker]) -
             best = [b.frecv.find(name, offset), b.written.find(name, offset),
                     b.fsynced.first_past(name, offset), ack]  # fmt: skip
     return best
+
+
+def wake_split(
+    topic: str, seen: Sequence[tuple[int, int, int, int]], brokers: Sequence[Broker]
+) -> dict[str, Any]:
+    """How records reached a fetch: read by a fetch that waited and was woken, or by one
+    that arrived after the commit (none was waiting); the commit -> read p50 of each."""
+    woken: list[float] = []
+    late: list[float] = []
+    for partition, offset, _, _ in seen:
+        name = f"{topic}-{partition}"
+        for b in brokers:
+            read, committed = b.reads.find(name, offset), b.committed.first_past(name, offset)
+            if read is not None and committed is not None:
+                (woken if read[2] else late).append((read[0] - committed) / 1e6)
+                break
+    n = len(woken) + len(late) or 1
+    return {"woken_share": len(woken) / n,
+            "woken_p50": percentiles(sorted(woken), (50,))[0],
+            "late_p50": percentiles(sorted(late), (50,))[0]}  # fmt: skip
 
 
 def table(rows: Sequence[Sequence[int]], stages: Sequence[str]) -> list[dict[str, Any]]:
@@ -258,17 +291,23 @@ def trace(rf: int, seconds: float, rate: int, fsync: str) -> dict[str, Any]:
         with LogdCluster(root, rf, fsync, env=env, module="bench.traced_node") as cluster:
             topic = topic_in_sync(cluster, PARTITIONS, rf)
             lat = e2e_latency(cluster.brokers, topic, "all", 100, rate, seconds, seen=seen)
-        brokers = [Broker(int(p.stem[4:]), _load(p)) for p in (root / "trace").glob("*.jsonl")]
+        brokers = load_brokers(root / "trace")
     stages = STAGES_RF3 if rf > 1 else STAGES_RF1
     rows, missing = join(topic, seen, list(EVENTS), brokers)
     lat.sort()
     p50, p99, p999 = percentiles(lat, (50, 99, 99.9))
     return {"rf": rf, "fsync": fsync, "rate": rate, "seconds": seconds, "records": len(lat),
             "joined": len(rows), "missing": missing, "e2e_p50": p50, "e2e_p99": p99,
-            "e2e_p999": p999, "stages": table(rows, stages) if rows else []}  # fmt: skip
+            "e2e_p999": p999, "stages": table(rows, stages) if rows else [],
+            "reads": wake_split(topic, seen, brokers)}  # fmt: skip
 
 
-def _load(path: Path) -> list[list[Any]]:
+def load_brokers(trace_dir: Path) -> list[Broker]:
+    """The brokers' events (``node<id>.jsonl`` under ``trace_dir``), indexed."""
+    return [Broker(int(p.stem[4:]), load_events(p)) for p in trace_dir.glob("*.jsonl")]
+
+
+def load_events(path: Path) -> list[list[Any]]:
     with path.open() as f:
         return [json.loads(line) for line in f]
 
@@ -307,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{run['missing']} not joined\n", flush=True)  # fmt: skip
         if run["stages"]:
             print(markdown(run["stages"]), flush=True)
+        reads = run["reads"]
+        print(
+            f"\nread by a waiting fetch, woken: {reads['woken_share']:.0%} (commit -> read "
+            f"p50 {reads['woken_p50'] or 0:.2f} ms); by a fetch that came later: "
+            f"{1 - reads['woken_share']:.0%} ({reads['late_p50'] or 0:.2f} ms)",
+            flush=True,
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"latency-trace-{stamp}.json"
     path.write_text(json.dumps({"utc": stamp, "commit": _commit(), "runs": runs}, indent=1))

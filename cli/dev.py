@@ -216,11 +216,14 @@ def _announce(
     app.print(f"logd dev: {len(addresses)} nodes serving on {brokers}; data in {root}")
     from logd.node.listeners import read_listeners
 
+    kafka: list[str] = []
     for i, (address, proc) in enumerate(zip(addresses, procs, strict=True)):
         app.print(f"  node {i}  {address}  pid {proc.pid}  log {_node_log(root, i)}")
         others = {k: v for k, v in read_listeners(_node_dir(root, i)).items() if k != "grpc"}
         if others:
             app.print("          " + "  ".join(f"{k} {v}" for k, v in others.items()))
+        if "kafka" in others:
+            kafka.append(others["kafka"])
     app.print("connect with:")
     app.print(f"  export LOGD_BROKERS={brokers}")
     registry = read_listeners(_node_dir(root, 0)).get("registry")
@@ -230,6 +233,9 @@ def _announce(
         _announce_secure(app, pki, read_listeners(_node_dir(root, 0)).get("kafka"))
     app.print("  logd cluster info")
     app.print(f"  logd topic create demo -p 3 -r {min(3, len(addresses))}")
+    if kafka:
+        app.print(f"Kafka clients: bootstrap.servers={','.join(kafka)}")
+        app.print(f"  kcat -b {kafka[0]} -L")
     app.print("press Ctrl-C to stop every node")
     app.stdout.flush()
 

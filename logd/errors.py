@@ -29,6 +29,7 @@ __all__ = [
     "FencedLeaderEpochError",
     "GroupAuthorizationFailedError",
     "GroupIdNotFoundError",
+    "GroupSubscribedToTopicError",
     "IllegalGenerationError",
     "IllegalSaslStateError",
     "InconsistentGroupProtocolError",
@@ -60,6 +61,7 @@ __all__ = [
     "NotEnoughReplicasAfterAppendError",
     "NotEnoughReplicasError",
     "NotLeaderOrFollowerError",
+    "OffsetMetadataTooLargeError",
     "OffsetOutOfRangeError",
     "OutOfOrderSequenceError",
     "PolicyViolationError",
@@ -105,6 +107,7 @@ class ErrorCode(enum.IntEnum):
     BROKER_NOT_AVAILABLE = 8
     REPLICA_NOT_AVAILABLE = 9
     MESSAGE_TOO_LARGE = 10
+    OFFSET_METADATA_TOO_LARGE = 12
     NETWORK_EXCEPTION = 13
     COORDINATOR_LOAD_IN_PROGRESS = 14
     COORDINATOR_NOT_AVAILABLE = 15
@@ -154,6 +157,7 @@ class ErrorCode(enum.IntEnum):
     MEMBER_ID_REQUIRED = 79
     FENCED_INSTANCE_ID = 82
     NO_REASSIGNMENT_IN_PROGRESS = 85
+    GROUP_SUBSCRIBED_TO_TOPIC = 86
     INVALID_RECORD = 87
     THROTTLING_QUOTA_EXCEEDED = 89
     PRODUCER_FENCED = 90
@@ -420,6 +424,18 @@ class GroupIdNotFoundError(LogdError):
     """No group of that id exists."""
 
     code = ErrorCode.GROUP_ID_NOT_FOUND
+
+
+class GroupSubscribedToTopicError(LogdError):
+    """The group's members subscribe to the topic: its offsets cannot be deleted now."""
+
+    code = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+
+
+class OffsetMetadataTooLargeError(LogdError):
+    """An offset's metadata string is longer than ``offset.metadata.max.bytes``."""
+
+    code = ErrorCode.OFFSET_METADATA_TOO_LARGE
 
 
 class FencedLeaderEpochError(LogdError):

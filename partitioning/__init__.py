@@ -34,7 +34,14 @@ from partitioning.errors import (
     ProtocolDecodeError,
     ProtocolEncodeError,
 )
-from partitioning.keys import key_hash, offsets_partition_for, partition_for
+from partitioning.keys import (
+    KEY_PARTITIONERS,
+    key_hash,
+    murmur2,
+    murmur2_partition_for,
+    offsets_partition_for,
+    partition_for,
+)
 from partitioning.model import (
     DEFAULT_GENERATION,
     Assignment,
@@ -64,6 +71,7 @@ __all__ = [
     "ASSIGNMENT_VERSION_MAX",
     "ASSIGNORS",
     "DEFAULT_GENERATION",
+    "KEY_PARTITIONERS",
     "PROTOCOL_TYPE",
     "SUBSCRIPTION_VERSION_MAX",
     "Assignment",
@@ -97,6 +105,8 @@ __all__ = [
     "key_hash",
     "member_generation",
     "member_order",
+    "murmur2",
+    "murmur2_partition_for",
     "offsets_partition_for",
     "partition_for",
     "preferred_leader_moves",

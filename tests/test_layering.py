@@ -8,7 +8,9 @@ Anyone may import ``logd.errors``, ``logd.clock`` and the pure packages (``repli
 ``partitioning``, ``logd.groups``, ``logd.security``, ``logd.registry``), which themselves
 import only each other and ``logd.errors``. A front end reaches the core only through its seam
 (``logd.broker.seam``, ``logd.broker.routing``, ``logd.broker.api``), the cluster only through
-its internal handler, and no other front end. The protobufs (``logd.v1``) are for the cluster
+its internal handler, and no other front end -- but any front end may import the front ends'
+shared plumbing, ``logd.frontends.common`` (aiohttp listener set-up, HTTP callers), which
+imports no front end. The protobufs (``logd.v1``) are for the cluster
 (its wire and log format), the front ends, the node and the client. The client imports nothing
 of the server; the CLI the client, and of the server only what starts one
 (``logd.node.args``/``main``/``listeners``). grpc is imported by the gRPC front end, the
@@ -37,6 +39,8 @@ BASE = ("logd.errors", "logd.clock", "logd.tls", "logd.stats")
 PURE = ("replication", "partitioning", "logd.groups", "logd.security", "logd.registry")
 OTHERS = ("logd.client", "logd.v1", "logd.protogen", "cli")
 WIRE_USERS = ("logd.cluster", "logd.frontends", "logd.node", "logd.client")
+#: The front ends' shared plumbing: any front end may import it; it imports no front end.
+FRONTEND_COMMON = "logd.frontends.common"
 #: Of the core, what a front end may import.
 SEAM = ("logd.broker.seam", "logd.broker.routing", "logd.broker.api", "logd.cluster.internal")
 CLIENT_MAY = ("logd.client", "logd.records", "logd.metadata", "logd.v1", *BASE, *PURE)
@@ -93,6 +97,8 @@ def allowed(source: str, target: str) -> bool:
         return _within(source, WIRE_USERS)
     if _rank(src) < 0 or _rank(dst) < 0:
         return False
+    if src.startswith("logd.frontends") and dst == FRONTEND_COMMON:
+        return True
     if src.startswith("logd.frontends") and dst in ("logd.broker", "logd.cluster"):
         return _within(target, SEAM)
     return _rank(dst) < _rank(src)

@@ -16,8 +16,11 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from logd.broker.api import (
+    ConfigChange,
+    ConfigOp,
     NewTopic,
     PartitionDescription,
     TopicDescription,
@@ -233,6 +236,48 @@ class TopicAdmin:
             return TopicResult(topic, exc)
         return TopicResult(topic)
 
+    async def incremental_alter_configs(
+        self, topic: str, changes: Sequence[ConfigChange], *, validate_only: bool = False
+    ) -> TopicResult:
+        """Kafka's IncrementalAlterConfigs: SET, DELETE (back to the default), and APPEND /
+        SUBTRACT of values for list configs (``cleanup.policy``), applied in order."""
+        try:
+            validate_topic_name(topic)
+            names = [c.name for c in changes]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise InvalidRequestError(f"config {twice[0]!r} appears twice in the request")
+            defaults = self._config.topic_defaults
+
+            def change(record: TopicRecord) -> TopicRecord:
+                configs = _changed(record.configs, changes, defaults)
+                TopicConfig.resolve(configs, defaults)
+                return dataclasses.replace(record, configs=configs)
+
+            change(self._existing(topic))  # validate now: validate_only answers the same
+            if not validate_only:
+                await self._store.update_topic(topic, change)
+        except LogdError as exc:
+            return TopicResult(topic, exc)
+        return TopicResult(topic)
+
+    async def replace_configs(
+        self, topic: str, configs: Mapping[str, str], *, validate_only: bool = False
+    ) -> TopicResult:
+        """Kafka's (legacy) AlterConfigs: these overrides, every other key back to its
+        default."""
+        try:
+            validate_topic_name(topic)
+            TopicConfig.resolve(configs, self._config.topic_defaults)
+            self._existing(topic)
+            if not validate_only:
+                await self._store.update_topic(
+                    topic, lambda record: dataclasses.replace(record, configs=dict(configs))
+                )
+        except LogdError as exc:
+            return TopicResult(topic, exc)
+        return TopicResult(topic)
+
     async def create_partitions(
         self, topic: str, total_count: int, *, validate_only: bool = False
     ) -> TopicResult:
@@ -271,3 +316,38 @@ class TopicAdmin:
         if record is None:
             raise UnknownTopicOrPartitionError(f"topic {topic!r} does not exist")
         return record
+
+
+#: Topic configs whose value is a comma-separated list (APPEND / SUBTRACT apply).
+LIST_CONFIG_KEYS: Final = frozenset({"cleanup.policy"})
+
+
+def _changed(
+    configs: Mapping[str, str], changes: Sequence[ConfigChange], defaults: Mapping[str, str]
+) -> dict[str, str]:
+    out = dict(configs)
+    for c in changes:
+        if c.name not in TOPIC_CONFIG_KEYS:
+            raise InvalidConfigError(f"unknown topic config {c.name!r}")
+        if c.op == ConfigOp.SET:
+            if c.value is None:
+                raise InvalidConfigError(f"{c.name}: SET needs a value")
+            out[c.name] = c.value
+        elif c.op == ConfigOp.DELETE:
+            out.pop(c.name, None)
+        elif c.op in (ConfigOp.APPEND, ConfigOp.SUBTRACT):
+            if c.name not in LIST_CONFIG_KEYS:
+                raise InvalidConfigError(f"{c.name} is not a list config: cannot APPEND/SUBTRACT")
+            current = out.get(c.name)
+            if current is None:
+                current = TopicConfig.resolve(out, defaults).to_strings()[c.name]
+            items = [v for v in current.split(",") if v]
+            given = [v.strip() for v in (c.value or "").split(",") if v.strip()]
+            if c.op == ConfigOp.APPEND:
+                items += [v for v in given if v not in items]
+            else:
+                items = [v for v in items if v not in given]
+            out[c.name] = ",".join(items)
+        else:
+            raise InvalidRequestError(f"unknown config operation {c.op}")
+    return out

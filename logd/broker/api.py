@@ -31,7 +31,9 @@ __all__ = [
     "BrokerMeta",
     "ClusterDescription",
     "ClusterMetadata",
+    "ConfigChange",
     "ConfigEntry",
+    "ConfigOp",
     "ControllerQuorum",
     "Endpoint",
     "EpochEndQuery",
@@ -48,7 +50,9 @@ __all__ = [
     "PartitionDescription",
     "PartitionMeta",
     "PartitionMove",
+    "PartitionProducers",
     "ProduceResult",
+    "ProducerDescription",
     "TopicDescription",
     "TopicListing",
     "TopicMeta",
@@ -165,6 +169,24 @@ class TopicMeta:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ProducerDescription:
+    """An idempotent producer a partition remembers (Kafka's DescribeProducers)."""
+
+    producer_id: int
+    producer_epoch: int
+    last_sequence: int
+    last_timestamp_ms: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionProducers:
+    topic: str
+    partition: int
+    error: LogdError | None = None
+    producers: tuple[ProducerDescription, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class EpochEndQuery:
     """Kafka's OffsetForLeaderEpoch for one partition: where ``leader_epoch`` ends."""
 
@@ -216,6 +238,22 @@ class TopicListing:
     partitions: int
     replication_factor: int
     internal: bool
+
+
+class ConfigOp(enum.IntEnum):
+    """How IncrementalAlterConfigs changes one key (Kafka's numbers)."""
+
+    SET = 0
+    DELETE = 1  # back to the default
+    APPEND = 2  # list configs: add the values not there yet
+    SUBTRACT = 3  # list configs: remove the values
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConfigChange:
+    name: str
+    op: int  # a ConfigOp value; anything else is answered with INVALID_REQUEST
+    value: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -34,7 +34,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
-from logd.broker.groups.settings import GroupSettings, is_group_key, parse_group_settings
+from logd.broker.groups.settings import (
+    GroupSettings,
+    group_config_values,
+    is_group_key,
+    parse_group_settings,
+)
 from logd.broker.listeners import (
     LISTENERS,
     Listeners,
@@ -57,6 +62,7 @@ __all__ = [
     "FsyncPolicy",
     "HostPort",
     "Peer",
+    "config_values",
     "load_config",
     "parse_host_port",
     "parse_peers",
@@ -443,6 +449,32 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
             f"(listen is {config.listen})"
         )
     return config
+
+
+def config_values(config: BrokerConfig) -> list[tuple[str, str | None, bool]]:
+    """Every broker key (groups' included) with its value as text (None: unset) and whether
+    that is the default: what Kafka's DescribeConfigs of a broker lists. Security keys are
+    left out (their values are secrets or files)."""
+    defaults = BrokerConfig()
+    out: list[tuple[str, str | None, bool]] = []
+    for key, (field, _) in _FIELDS.items():
+        value = getattr(config, field)
+        out.append((key, _as_text(value), value == getattr(defaults, field)))
+    for key, (number, is_default) in group_config_values(config.groups).items():
+        out.append((key, str(number), is_default))
+    return sorted(out)
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return str(value)
 
 
 def _loopback(host: str) -> bool:

@@ -31,6 +31,8 @@ from logd.broker.api import (
     BrokerDecommission,
     ClusterDescription,
     ClusterMetadata,
+    ConfigChange,
+    ConfigEntry,
     ControllerQuorum,
     EpochEndQuery,
     EpochEndResult,
@@ -44,6 +46,8 @@ from logd.broker.api import (
     OffsetSpec,
     PartitionMeta,
     PartitionMove,
+    PartitionProducers,
+    ProducerDescription,
     ProduceResult,
     TopicDescription,
     TopicListing,
@@ -51,7 +55,7 @@ from logd.broker.api import (
     TopicPartition,
     TopicResult,
 )
-from logd.broker.config import BrokerConfig
+from logd.broker.config import BrokerConfig, config_values
 from logd.broker.decommission import Decommissions
 from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.health import BrokerHealth, assess_health
@@ -336,6 +340,28 @@ class BrokerCore:
         checks that the log it read was not truncated under it)."""
         return [self._epoch_end(q) for q in queries]
 
+    async def describe_producers(
+        self, partitions: Sequence[TopicPartition]
+    ) -> list[PartitionProducers]:
+        """The idempotent producers each led partition remembers (Kafka's DescribeProducers)."""
+        return [self._producers(tp) for tp in partitions]
+
+    def _producers(self, tp: TopicPartition) -> PartitionProducers:
+        try:
+            target = self.replicas.leader(tp.topic, tp.partition)
+        except LogdError as exc:
+            return PartitionProducers(tp.topic, tp.partition, error=exc)
+        described = tuple(
+            ProducerDescription(
+                e.producer_id,
+                e.epoch,
+                e.last_seq,
+                e.batches[-1].max_timestamp if e.batches else -1,
+            )
+            for e in target.producers
+        )
+        return PartitionProducers(tp.topic, tp.partition, producers=described)
+
     def _epoch_end(self, q: EpochEndQuery) -> EpochEndResult:
         try:
             target = self.replicas.leader(q.topic, q.partition)
@@ -451,6 +477,18 @@ class BrokerCore:
             topic, set_configs, delete, validate_only=validate_only
         )
 
+    async def incremental_alter_configs(
+        self, topic: str, changes: Sequence[ConfigChange], *, validate_only: bool = False
+    ) -> TopicResult:
+        return await self.admin.incremental_alter_configs(
+            topic, changes, validate_only=validate_only
+        )
+
+    async def replace_configs(
+        self, topic: str, configs: Mapping[str, str], *, validate_only: bool = False
+    ) -> TopicResult:
+        return await self.admin.replace_configs(topic, configs, validate_only=validate_only)
+
     async def create_partitions(
         self, topic: str, total_count: int, *, validate_only: bool = False
     ) -> TopicResult:
@@ -465,6 +503,10 @@ class BrokerCore:
             error = InvalidRequestError("this broker does not replicate: no leadership to move")
             return LeadershipResult(error=error)
         return await self.leadership.transfer(topic, partition, target, timeout_ms)
+
+    def broker_configs(self) -> list[ConfigEntry]:
+        """This broker's config: every key, its value, whether it is the default."""
+        return [ConfigEntry(k, v or "", d) for k, v, d in config_values(self.config)]
 
     async def move_partition(
         self, topic: str, partition: int, to: Sequence[int], throttle: int = 0

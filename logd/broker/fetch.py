@@ -73,13 +73,20 @@ async def fetch(
         woken: asyncio.Future[None] = loop.create_future()
         for partition in partitions:
             partition.add_waiter(woken, any_replica=any_replica)
+        # Not ``asyncio.wait_for``: it resumes this task through a second future, one loop
+        # turn after the commit woke ``woken`` (issue 22: a woken fetch answers in one).
+        timer = loop.call_later(remaining, _resolve, woken)
         try:
-            await asyncio.wait_for(woken, remaining)
-        except TimeoutError:
-            pass
+            await woken
         finally:
+            timer.cancel()
             for partition in partitions:
                 partition.remove_waiter(woken)
+
+
+def _resolve(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
 
 
 def _read_all(

@@ -90,6 +90,21 @@ class Listeners:
     def address(self, name: str) -> HostPort | None:
         return self.addresses.get(name)
 
+    def known_before_binding(self) -> dict[str, HostPort]:
+        """Where clients reach each listener beside gRPC, as far as the config says before
+        anything binds: ``--advertised-kafka-listener`` for Kafka, else the listen address;
+        a port 0 is known only once bound (the node advertises it then). A broker
+        registers these as soon as it starts, so clients know where it is as soon as it
+        leads anything again (after a restart, before its front ends are up)."""
+        out = {
+            name: address
+            for name, address in self.addresses.items()
+            if name != "grpc" and address is not None and address.port != 0
+        }
+        if self.addresses.get("kafka") is not None and self.advertised_kafka is not None:
+            out["kafka"] = self.advertised_kafka
+        return out
+
 
 def parse_host_port(text: str, key: str = "listen") -> HostPort:
     """``HOST:PORT`` (``[v6]:PORT`` for IPv6); the port in 0..65535 (0: any free port)."""

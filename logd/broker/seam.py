@@ -35,13 +35,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from operator import attrgetter
+from typing import Any, Protocol, TypeVar
 
+from logd.broker import api
 from logd.broker.api import (
     BrokerDecommission,
     ClusterDescription,
     ClusterMetadata,
+    ConfigChange,
+    ConfigEntry,
     ControllerQuorum,
     EpochEndQuery,
     EpochEndResult,
@@ -53,9 +57,11 @@ from logd.broker.api import (
     ListOffsetsResult,
     NewTopic,
     PartitionMove,
+    PartitionProducers,
     ProduceResult,
     TopicDescription,
     TopicListing,
+    TopicMeta,
     TopicResult,
 )
 from logd.broker.browse import BrowseResult, browse, offset_for_time, replica_offsets
@@ -63,31 +69,13 @@ from logd.broker.core import BrokerCore
 from logd.broker.figures import BrokerFigures, gather
 from logd.broker.groups.service import CoordinatorLocation, GroupService
 from logd.broker.health import BrokerHealth
+from logd.broker.seam_base import ANONYMOUS, BROKER, AdmitAll, Caller, Gate, serve_allowed
+from logd.broker.seam_groups import GroupCalls
 from logd.broker.security.seam_part import SecuritySeam
 from logd.broker.security.services import SecurityServices
 from logd.broker.telemetry import Telemetry
-from logd.errors import LogdError
-from logd.groups.messages import (
-    DeleteGroupsResponse,
-    DescribedGroup,
-    GroupOffsets,
-    HeartbeatRequest,
-    HeartbeatResponse,
-    JoinGroupRequest,
-    JoinGroupResponse,
-    LeaveGroupRequest,
-    LeaveGroupResponse,
-    ListGroupsResponse,
-    OffsetCommitRequest,
-    OffsetCommitResponse,
-    OffsetFetchResponse,
-    SyncGroupRequest,
-    SyncGroupResponse,
-    TopicPartition,
-)
-from logd.groups.state import GroupState
+from logd.errors import LogdError, UnknownTopicOrPartitionError
 from logd.metadata.types import NO_LEADER
-from logd.security.principal import BROKER as BROKER_PRINCIPAL
 from logd.security.quota import QuotaKind
 
 __all__ = [
@@ -104,47 +92,30 @@ __all__ = [
 ]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Caller:
-    """Who makes a request, as its front end established it."""
-
-    #: Kafka's principal form (``User:NAME``); anonymous until authentication is on.
-    principal: str = "User:ANONYMOUS"
-    #: The client's own name for itself (Kafka's ``client.id``), "" when it gave none.
-    client_id: str = ""
-    #: The listener the request came through (``grpc``, ``kafka`` …).
-    listener: str = ""
-    #: The peer's address (``HOST:PORT``), "" when unknown.
-    address: str = ""
+_topic = attrgetter("topic")
+_name = attrgetter("name")
 
 
-ANONYMOUS = Caller()
-#: The broker itself, for a front end's own calls on the broker's behalf (the schema
-#: registry reading and writing `_schemas`, MQTT's `__mqtt_*` topics and the positions it keeps
-#: for a device -- after the client's own rights were checked): admitted without a check and
-#: counted against no quota; never hand it a client. Here it is known by identity (``caller
-#: is BROKER``); its principal (``logd.security.principal.BROKER``, type ``Broker``) is one no
-#: authenticator yields, so the guard can admit it when another broker forwards its call
-#: (``logd.v1.ClusterForward``, brokers only).
-BROKER = Caller(principal=str(BROKER_PRINCIPAL), listener="internal")
+def _tp(x: Any) -> tuple[str, int]:
+    return x.topic, x.partition
 
 
-class Gate(Protocol):
-    """Decides whether ``caller`` may do ``action`` (a seam method's name) to ``resources``
-    (topic names, group ids; empty for the cluster); raises the typed LogdError (an
-    authorization or quota error) when not. The security layer plugs in here."""
-
-    def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None: ...
-
-
-class AdmitAll:
-    """The gate while there is no authentication (PLAINTEXT on loopback): everyone may."""
-
-    def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
-        return None
+class _PartitionItem(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
 
 
-class BrokerSeam:
+_Item = TypeVar("_Item", bound=_PartitionItem)
+_Answer = TypeVar("_Answer")
+
+
+def _same(name: str) -> str:
+    return name
+
+
+class BrokerSeam(GroupCalls):
     """The broker core and its group service, as a front end sees them."""
 
     def __init__(
@@ -163,22 +134,6 @@ class BrokerSeam:
         #: Running figures: every front end reports each request here at its request
         #: boundary (``Telemetry.request``); the admin listener reads them (issue 20).
         self.telemetry: Telemetry = core.telemetry
-
-    def admit(self, caller: Caller, action: str, resources: Collection[str] = ()) -> None:
-        """The one check every call makes first (see :class:`Gate`); :data:`BROKER` passes."""
-        if caller is not BROKER:
-            self._gate.admit(caller, action, resources)
-
-    def _record(self, caller: Caller, kind: QuotaKind, value: float) -> None:
-        if caller is not BROKER:
-            self.security.record(caller, kind, value)
-
-    def visible(self, caller: Caller, action: str, names: Collection[str]) -> list[str]:
-        """The ``names`` ``caller`` may see for a listing ``action`` (the others left out,
-        as Kafka leaves out of Metadata the topics a caller may not describe)."""
-        if caller is BROKER:
-            return list(names)
-        return self.security.visible(caller, action, names)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -309,13 +264,18 @@ class BrokerSeam:
         caller: Caller,
         any_replica: bool,
     ) -> list[FetchPartitionResult]:
-        self.admit(caller, "fetch", {p.topic for p in partitions})
-        results = await self._core.fetch(
+        results = await self._per_partition(
+            caller,
+            "fetch",
             partitions,
-            max_wait_ms=max_wait_ms,
-            min_bytes=min_bytes,
-            max_bytes=max_bytes,
-            any_replica=any_replica,
+            lambda kept: self._core.fetch(
+                kept,
+                max_wait_ms=max_wait_ms,
+                min_bytes=min_bytes,
+                max_bytes=max_bytes,
+                any_replica=any_replica,
+            ),
+            FetchPartitionResult,
         )
         self._record(caller, QuotaKind.FETCH, sum(len(r.records) for r in results))
         return results
@@ -323,15 +283,53 @@ class BrokerSeam:
     async def list_offsets(
         self, queries: Sequence[ListOffsetsQuery], *, caller: Caller = ANONYMOUS
     ) -> list[ListOffsetsResult]:
-        self.admit(caller, "list_offsets", {q.topic for q in queries})
-        return await self._core.list_offsets(queries)
+        return await self._per_partition(
+            caller, "list_offsets", queries, self._core.list_offsets, ListOffsetsResult
+        )
+
+    async def describe_producers(
+        self, partitions: Sequence[api.TopicPartition], *, caller: Caller = ANONYMOUS
+    ) -> list[PartitionProducers]:
+        """The idempotent producers each partition remembers (Kafka's DescribeProducers)."""
+        return await self._per_partition(
+            caller,
+            "describe_producers",
+            partitions,
+            self._core.describe_producers,
+            PartitionProducers,
+        )
 
     async def offsets_for_leader_epochs(
         self, queries: Sequence[EpochEndQuery], *, caller: Caller = ANONYMOUS
     ) -> list[EpochEndResult]:
         """Where each leader epoch (Raft term) ends: a consumer's truncation check."""
-        self.admit(caller, "offsets_for_leader_epochs", {q.topic for q in queries})
-        return await self._core.offsets_for_leader_epochs(queries)
+        return await self._per_partition(
+            caller,
+            "offsets_for_leader_epochs",
+            queries,
+            self._core.offsets_for_leader_epochs,
+            EpochEndResult,
+        )
+
+    async def _per_partition(
+        self,
+        caller: Caller,
+        action: str,
+        items: Sequence[_Item],
+        serve: Callable[[list[_Item]], Awaitable[Sequence[_Answer]]],
+        refused: Callable[[str, int, LogdError], _Answer],
+    ) -> list[_Answer]:
+        """A per-partition call answered per item (see ``serve_allowed``): ``refused(topic,
+        partition, error)`` for the partitions of a topic the caller may not use."""
+        return await serve_allowed(
+            items,
+            self.refusals(caller, action, {i.topic for i in items}),
+            name=_topic,
+            key=_tp,
+            answer_key=_tp,
+            serve=serve,
+            refusal=lambda i, error: refused(i.topic, i.partition, error),
+        )
 
     # -- metadata and admin -----------------------------------------------------------------
 
@@ -344,20 +342,29 @@ class BrokerSeam:
         caller: Caller = ANONYMOUS,
     ) -> ClusterMetadata:
         """``auto_create``: the client allows the missing topics it names to be created
-        (done only when the broker's ``auto.create.topics.enable`` is on)."""
-        self.admit(caller, "metadata", topics)
-        if auto_create:
-            self.admit(caller, "create_topics", topics)
-        answer = await self._core.metadata(
-            topics, include_internal=include_internal, auto_create=auto_create
-        )
-        if topics:
-            return answer
-        # All topics: those the caller may not describe are left out (Kafka's Metadata).
-        names = [t.name for t in answer.topics]
-        visible = set(self.visible(caller, "list_topics", names))
+        (done only when the broker's ``auto.create.topics.enable`` is on). As Kafka's
+        Metadata: a topic named that the caller may not describe is answered
+        TOPIC_AUTHORIZATION_FAILED, and so is a missing one it may not create; asked for
+        every topic, those it may not describe are left out."""
+        if not topics:
+            self.admit(caller, "metadata")
+            answer = await self._core.metadata((), include_internal=include_internal)
+            names = [t.name for t in answer.topics]
+            visible = set(self.visible(caller, "list_topics", names))
+            return dataclasses.replace(
+                answer, topics=tuple(t for t in answer.topics if t.name in visible)
+            )
+        refused = self.refusals(caller, "metadata", topics)
+        kept = [t for t in topics if t not in refused]
+        uncreatable: Mapping[str, LogdError] = {}
+        if auto_create and kept:
+            uncreatable = self.item_refusals(caller, "create_topics", kept)
+            creatable = [t for t in kept if t not in uncreatable]
+            if creatable:  # creates the missing ones (the answer is the one below)
+                await self._core.metadata(creatable, auto_create=True)
+        answer = await self._core.metadata(topics, include_internal=include_internal)
         return dataclasses.replace(
-            answer, topics=tuple(t for t in answer.topics if t.name in visible)
+            answer, topics=tuple(_visible_meta(t, refused, uncreatable) for t in answer.topics)
         )
 
     def health(self, *, caller: Caller = ANONYMOUS) -> BrokerHealth:
@@ -369,9 +376,15 @@ class BrokerSeam:
     def topic_name(self, topic_id: str, *, caller: Caller = ANONYMOUS) -> str | None:
         """The name of the topic with this id (32 hex digits; Kafka's topic ids), or None."""
         name = self._core.topic_name(topic_id)
-        if name is not None:
-            self.admit(caller, "metadata", (name,))
+        if name is not None and self.refusals(caller, "metadata", (name,)):
+            return None  # as unknown: an id does not tell a caller what it may not see
         return name
+
+    def broker_configs(self, *, caller: Caller = ANONYMOUS) -> list[ConfigEntry]:
+        """This broker's config, every key with its value (Kafka's DescribeConfigs of a
+        broker: DESCRIBE_CONFIGS on the cluster)."""
+        self.admit(caller, "describe_broker_configs")
+        return self._core.broker_configs()
 
     async def describe_cluster(self, *, caller: Caller = ANONYMOUS) -> ClusterDescription:
         self.admit(caller, "describe_cluster")
@@ -384,14 +397,28 @@ class BrokerSeam:
         validate_only: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> list[TopicResult]:
-        self.admit(caller, "create_topics", [t.name for t in topics])
-        return await self._core.create_topics(topics, validate_only=validate_only)
+        return await serve_allowed(
+            topics,
+            self.refusals(caller, "create_topics", [t.name for t in topics]),
+            name=_name,
+            key=_name,
+            answer_key=_name,
+            serve=lambda kept: self._core.create_topics(kept, validate_only=validate_only),
+            refusal=lambda t, error: TopicResult(t.name, error),
+        )
 
     async def delete_topics(
         self, names: Sequence[str], *, caller: Caller = ANONYMOUS
     ) -> list[TopicResult]:
-        self.admit(caller, "delete_topics", names)
-        return await self._core.delete_topics(names)
+        return await serve_allowed(
+            names,
+            self.refusals(caller, "delete_topics", names),
+            name=_same,
+            key=_same,
+            answer_key=_name,
+            serve=self._core.delete_topics,
+            refusal=TopicResult,
+        )
 
     async def list_topics(
         self, *, include_internal: bool = False, caller: Caller = ANONYMOUS
@@ -404,8 +431,15 @@ class BrokerSeam:
     async def describe_topics(
         self, names: Sequence[str], *, caller: Caller = ANONYMOUS
     ) -> list[TopicDescription]:
-        self.admit(caller, "describe_topics", names)
-        return await self._core.describe_topics(names)
+        return await serve_allowed(
+            names,
+            self.refusals(caller, "describe_topics", names),
+            name=_same,
+            key=_same,
+            answer_key=_name,
+            serve=self._core.describe_topics,
+            refusal=lambda name, error: TopicDescription(name, error=error),
+        )
 
     async def alter_configs(
         self,
@@ -416,10 +450,39 @@ class BrokerSeam:
         validate_only: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> TopicResult:
-        self.admit(caller, "alter_configs", (topic,))
+        if refused := self.refusals(caller, "alter_configs", (topic,)):
+            return TopicResult(topic, refused[topic])
         return await self._core.alter_configs(
             topic, set_configs, delete, validate_only=validate_only
         )
+
+    async def incremental_alter_configs(
+        self,
+        topic: str,
+        changes: Sequence[ConfigChange],
+        *,
+        validate_only: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> TopicResult:
+        """SET / DELETE / APPEND / SUBTRACT of topic configs (Kafka's IncrementalAlterConfigs)."""
+        if refused := self.refusals(caller, "alter_configs", (topic,)):
+            return TopicResult(topic, refused[topic])
+        return await self._core.incremental_alter_configs(
+            topic, changes, validate_only=validate_only
+        )
+
+    async def replace_configs(
+        self,
+        topic: str,
+        configs: Mapping[str, str],
+        *,
+        validate_only: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> TopicResult:
+        """These overrides and no other (Kafka's legacy AlterConfigs)."""
+        if refused := self.refusals(caller, "alter_configs", (topic,)):
+            return TopicResult(topic, refused[topic])
+        return await self._core.replace_configs(topic, configs, validate_only=validate_only)
 
     async def create_partitions(
         self,
@@ -429,7 +492,8 @@ class BrokerSeam:
         validate_only: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> TopicResult:
-        self.admit(caller, "create_partitions", (topic,))
+        if refused := self.refusals(caller, "create_partitions", (topic,)):
+            return TopicResult(topic, refused[topic])
         return await self._core.create_partitions(topic, total_count, validate_only=validate_only)
 
     async def transfer_leadership(
@@ -497,76 +561,13 @@ class BrokerSeam:
         self.admit(caller, "describe_cluster", ())
         return self._core.list_decommissions()
 
-    # -- consumer groups ------------------------------------------------------------------
 
-    async def find_coordinators(
-        self, group_ids: Sequence[str], *, caller: Caller = ANONYMOUS
-    ) -> list[CoordinatorLocation]:
-        self.admit(caller, "find_coordinators", group_ids)
-        return await self._groups.find_coordinators(group_ids)
-
-    async def join_group(
-        self, req: JoinGroupRequest, *, caller: Caller = ANONYMOUS
-    ) -> JoinGroupResponse:
-        self.admit(caller, "join_group", (req.group_id,))
-        return await self._groups.join_group(req)
-
-    async def sync_group(
-        self, req: SyncGroupRequest, *, caller: Caller = ANONYMOUS
-    ) -> SyncGroupResponse:
-        self.admit(caller, "sync_group", (req.group_id,))
-        return await self._groups.sync_group(req)
-
-    async def heartbeat(
-        self, req: HeartbeatRequest, *, caller: Caller = ANONYMOUS
-    ) -> HeartbeatResponse:
-        self.admit(caller, "heartbeat", (req.group_id,))
-        return await self._groups.heartbeat(req)
-
-    async def leave_group(
-        self, req: LeaveGroupRequest, *, caller: Caller = ANONYMOUS
-    ) -> LeaveGroupResponse:
-        self.admit(caller, "leave_group", (req.group_id,))
-        return await self._groups.leave_group(req)
-
-    async def commit_offsets(
-        self, req: OffsetCommitRequest, *, caller: Caller = ANONYMOUS
-    ) -> OffsetCommitResponse:
-        self.admit(caller, "commit_offsets", (req.group_id,))
-        return await self._groups.commit_offsets(req)
-
-    async def fetch_offsets(
-        self,
-        group_id: str,
-        partitions: Sequence[TopicPartition] | None = None,
-        *,
-        caller: Caller = ANONYMOUS,
-    ) -> OffsetFetchResponse:
-        self.admit(caller, "fetch_offsets", (group_id,))
-        return await self._groups.fetch_offsets(group_id, partitions)
-
-    async def list_groups(
-        self, states: Collection[GroupState] = (), *, caller: Caller = ANONYMOUS
-    ) -> ListGroupsResponse:
-        self.admit(caller, "list_groups")
-        answer = await self._groups.list_groups(states)
-        visible = set(self.visible(caller, "list_groups", [g.group_id for g in answer.groups]))
-        return dataclasses.replace(
-            answer, groups=tuple(g for g in answer.groups if g.group_id in visible)
-        )
-
-    async def describe_groups(
-        self,
-        group_ids: Sequence[str],
-        *,
-        include_offsets: bool = False,
-        caller: Caller = ANONYMOUS,
-    ) -> list[tuple[DescribedGroup, GroupOffsets | None]]:
-        self.admit(caller, "describe_groups", group_ids)
-        return await self._groups.describe_groups(group_ids, include_offsets=include_offsets)
-
-    async def delete_groups(
-        self, group_ids: Sequence[str], *, caller: Caller = ANONYMOUS
-    ) -> DeleteGroupsResponse:
-        self.admit(caller, "delete_groups", group_ids)
-        return await self._groups.delete_groups(group_ids)
+def _visible_meta(
+    topic: TopicMeta, refused: Mapping[str, LogdError], uncreatable: Mapping[str, LogdError]
+) -> TopicMeta:
+    """A topic of a Metadata answer as the caller may see it."""
+    if topic.name in refused:
+        return TopicMeta(topic.name, error=refused[topic.name])
+    if topic.name in uncreatable and isinstance(topic.error, UnknownTopicOrPartitionError):
+        return TopicMeta(topic.name, error=uncreatable[topic.name])
+    return topic

@@ -37,6 +37,7 @@ _log = logging.getLogger(__name__)
 
 _ACKS = {"all": -1, "-1": -1, "1": 1, "0": 0}
 _COMPRESSION = ("none", "lz4", "zstd", "gzip", "snappy")
+_PARTITIONERS = ("mmh3", "murmur2")
 _RESETS = ("earliest", "latest", "error")
 _ISOLATION = ("read_committed", "read_uncommitted")
 _PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -102,6 +103,9 @@ class ProducerConfig(ClientConfig):
     #: The largest request the producer sends (Kafka's ``max.request.size``); a single
     #: record larger than this is refused at ``produce()``.
     max_request_size: int = 16 << 20
+    #: Where keyed records go: ``mmh3`` (logd's contract, DESIGN.md "Partitioning") or
+    #: ``murmur2`` (Kafka's: the partition a Kafka client would pick for the same key).
+    partitioner: str = "mmh3"
     #: KAFKA_STORAGE_ERROR (a broker's disk below its reserve, or failing) is retriable and
     #: retried like any other until ``delivery_timeout_ms`` -- space may return. False: such
     #: a batch fails at once, so a person at a terminal hears of it now (``logd produce``).
@@ -157,6 +161,7 @@ _DOTTED: Final[dict[str, str]] = {
     "batch.size": "batch_size",
     "compression.type": "compression",
     "compression.codec": "compression",
+    "partitioner": "partitioner",
     "buffer.memory": "buffer_memory",
     "block.on.buffer.full": "block_on_buffer_full",
     "max.block.ms": "max_block_ms",
@@ -271,6 +276,7 @@ def _convert(name: str, key: str, value: Any) -> Any:
         return value
     if name in (
         "compression",
+        "partitioner",
         "auto_offset_reset",
         "isolation_level",
         "client_id",
@@ -310,6 +316,7 @@ def _text(name: str, key: str, value: Any) -> str | None:
         raise InvalidConfigError(f"{key} must be a string, got {value!r}")
     choices = {
         "compression": _COMPRESSION,
+        "partitioner": _PARTITIONERS,
         "auto_offset_reset": _RESETS,
         "isolation_level": _ISOLATION,
     }.get(name)
@@ -320,6 +327,9 @@ def _text(name: str, key: str, value: Any) -> str | None:
             text, text
         )
         text = {"end": "latest", "none": "error"}.get(text, text)
+    if name == "partitioner":
+        # librdkafka's name of Kafka's (Java-compatible) keyed partitioning.
+        text = {"murmur2_random": "murmur2"}.get(text, text)
     if choices and text not in choices:
         raise InvalidConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
     return text

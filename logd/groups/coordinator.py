@@ -57,6 +57,8 @@ from logd.groups.messages import (
     OffsetCommitPartitionResult,
     OffsetCommitRequest,
     OffsetCommitResponse,
+    OffsetDeleteRequest,
+    OffsetDeleteResponse,
     OffsetFetchResponse,
     PartitionOffset,
     SyncGroupRequest,
@@ -214,6 +216,16 @@ class GroupCoordinator:
         core = self._begin(request_id, now_ms)
         refused = {g: e for g in group_ids if (e := self._refusal(g)[0]) is not ErrorCode.NONE}
         offsets.delete_groups(core, request_id, list(group_ids), refused)
+        self._end()
+
+    def delete_offsets(self, request_id: int, req: OffsetDeleteRequest, now_ms: int) -> None:
+        """Delete some committed offsets of a group (KIP-496); answered once durable."""
+        core = self._begin(request_id, now_ms)
+        error, _ = self._refusal(req.group_id)
+        if error is not ErrorCode.NONE:
+            core.outbox.respond(request_id, OffsetDeleteResponse(error))
+        else:
+            offsets.delete_offsets(core, request_id, req)
         self._end()
 
     # ------------------------------------------------------------------ queries (no side effects)

@@ -48,6 +48,9 @@ __all__ = [
     "OffsetCommitPartitionResult",
     "OffsetCommitRequest",
     "OffsetCommitResponse",
+    "OffsetDeletePartitionResult",
+    "OffsetDeleteRequest",
+    "OffsetDeleteResponse",
     "OffsetFetchPartition",
     "OffsetFetchResponse",
     "PartitionOffset",
@@ -259,6 +262,33 @@ class OffsetFetchResponse:
     error_message: str = ""
 
 
+# --------------------------------------------------------------------------- OffsetDelete
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetDeleteRequest:
+    """Delete the group's committed offsets of ``partitions`` (KIP-496)."""
+
+    group_id: str
+    partitions: tuple[TopicPartition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetDeletePartitionResult:
+    topic: str
+    partition: int
+    error: ErrorCode
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetDeleteResponse:
+    """``error`` is the group's (then ``partitions`` is empty); each partition asked has
+    its own otherwise."""
+
+    error: ErrorCode
+    partitions: tuple[OffsetDeletePartitionResult, ...] = ()
+
+
 # --------------------------------------------------------------------------- admin
 
 
@@ -351,6 +381,7 @@ Body = (
     | HeartbeatResponse
     | LeaveGroupResponse
     | OffsetCommitResponse
+    | OffsetDeleteResponse
     | DeleteGroupsResponse
 )
 

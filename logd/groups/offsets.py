@@ -11,7 +11,7 @@ Functions over a :class:`~logd.groups.core.Core`; not thread-safe.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from logd.errors import ErrorCode
 from logd.groups.core import Core, offset_store_error, validate_current_member
@@ -32,16 +32,21 @@ from logd.groups.messages import (
     OffsetCommitPartitionResult,
     OffsetCommitRequest,
     OffsetCommitResponse,
+    OffsetDeletePartitionResult,
+    OffsetDeleteRequest,
+    OffsetDeleteResponse,
     OffsetFetchPartition,
     OffsetFetchResponse,
     TopicPartition,
 )
 from logd.groups.outbox import OffsetsRecord
 from logd.groups.state import GroupEvent, GroupState
+from partitioning import PROTOCOL_TYPE, PartitioningError, decode_subscription
 
 __all__ = [
     "commit_offsets",
     "delete_groups",
+    "delete_offsets",
     "expire_offsets",
     "fetch_offsets",
     "offset_tombstone",
@@ -120,8 +125,7 @@ def _check_partition(core: Core, p: OffsetCommitPartition) -> ErrorCode:
         return ErrorCode.INVALID_REQUEST
     limit = core.config.offset_metadata_max_bytes
     if len(p.metadata) > limit // 4 and len(p.metadata.encode()) > limit:
-        # Kafka answers OFFSET_METADATA_TOO_LARGE (12); logd's error table has this one.
-        return ErrorCode.INVALID_COMMIT_OFFSET_SIZE
+        return ErrorCode.OFFSET_METADATA_TOO_LARGE
     return ErrorCode.NONE
 
 
@@ -249,6 +253,78 @@ def delete_groups(
             results[group_id] = offset_store_error(stored)
         body = DeleteGroupsResponse(tuple(DeleteGroupResult(g, e) for g, e in results.items()))
         core.outbox.respond(request_id, body)
+
+    if records:
+        core.outbox.write(tuple(records), respond)
+    else:
+        respond(ErrorCode.NONE)
+
+
+# --------------------------------------------------------------------------- delete offsets
+
+
+def _subscribed(group: Group) -> Callable[[str], bool]:
+    """Kafka's ``isSubscribedToTopic`` for a non-empty consumer group: the topics its
+    members' subscriptions name; when one cannot be read, every topic counts as subscribed
+    (nothing is deleted from under a member)."""
+    topics: set[str] = set()
+    for member in group.members.values():
+        if group.protocol_name not in member.protocol_names():
+            return _every_topic
+        try:
+            topics.update(decode_subscription(member.metadata_for(group.protocol_name)).topics)
+        except PartitioningError:
+            return _every_topic
+    return topics.__contains__
+
+
+def _every_topic(topic: str) -> bool:
+    return True
+
+
+def _no_topic(topic: str) -> bool:
+    return False
+
+
+def delete_offsets(core: Core, request_id: int, req: OffsetDeleteRequest) -> None:
+    """Kafka's ``handleDeleteOffsets`` (KIP-496): an empty group loses the offsets asked
+    for; a non-empty consumer group those of topics none of its members subscribes to
+    (GROUP_SUBSCRIBED_TO_TOPIC for the others); any other group answers NON_EMPTY_GROUP.
+    Answered once the tombstones are durable; a group left empty with no offsets is buried
+    with them (Kafka's ``cleanupGroupMetadata``)."""
+    group = core.groups.get(req.group_id)
+    if group is None or group.is_(_S.DEAD):
+        core.outbox.respond(request_id, OffsetDeleteResponse(ErrorCode.GROUP_ID_NOT_FOUND))
+        return
+    subscribed: Callable[[str], bool] = _no_topic
+    if group.is_(_S.EMPTY):
+        pass
+    elif group.protocol_type == PROTOCOL_TYPE:
+        subscribed = _subscribed(group)
+    else:
+        core.outbox.respond(request_id, OffsetDeleteResponse(ErrorCode.NON_EMPTY_GROUP))
+        return
+    results: dict[TopicPartition, ErrorCode] = {}
+    records: list[OffsetsRecord] = []
+    deleted: list[TopicPartition] = []
+    for tp in dict.fromkeys(TopicPartition(*p) for p in req.partitions):
+        if subscribed(tp.topic):
+            results[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+            continue
+        results[tp] = ErrorCode.NONE
+        if tp in group.offsets or tp in group.pending_commits:
+            group.offsets.pop(tp, None)
+            group.pending_commits.pop(tp, None)  # a commit in flight lands before us
+            records.append(offset_tombstone(group.group_id, tp))
+            deleted.append(tp)
+    if records and group.is_(_S.EMPTY) and not group.has_offsets() and not group.pending_members:
+        records.extend(_bury(core, group, _E.DELETED))
+
+    def respond(stored: ErrorCode) -> None:
+        for tp in deleted:
+            results[tp] = offset_store_error(stored)
+        answered = tuple(OffsetDeletePartitionResult(*tp, e) for tp, e in results.items())
+        core.outbox.respond(request_id, OffsetDeleteResponse(ErrorCode.NONE, answered))
 
     if records:
         core.outbox.write(tuple(records), respond)

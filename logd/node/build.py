@@ -110,7 +110,11 @@ class BrokerNode:
         clock = clock or SystemClock()
         defaults = TopicConfig.resolve({}, config.topic_defaults)  # InvalidConfigError early
         address = advertised or config.advertised
-        me = BrokerMeta(config.node_id, address.host, address.port, config.rack)
+        known = config.listeners.known_before_binding()
+        endpoints = tuple(Endpoint(n, a.host, a.port) for n, a in sorted(known.items()))
+        me = BrokerMeta(
+            config.node_id, address.host, address.port, config.rack, endpoints=endpoints
+        )
         if flusher is None:
             flusher = Flusher(FlushPolicy(config.fsync.value), config.flush_interval_ms)
         logs = LogManager(

@@ -106,13 +106,21 @@ def _announce(
         if "http" in bound
         else ""
     )
+    kafka = (
+        f"\nKafka clients (kcat, librdkafka, kafka-python ...) connect to {bound['kafka']}:\n"
+        f"  kcat -b {bound['kafka']} -L\n"
+        f"  seq 10 | kcat -b {bound['kafka']} -P -t demo"
+        if "kafka" in bound
+        else ""
+    )
     print(
         f"logd broker {config.node_id} listening on {address}, data in {data_dir}\n"
         f"{listeners}"
         "try it from another terminal:\n"
         f"  logd topic create demo{flag}\n"
         f"  seq 10 | logd produce demo{flag}\n"
-        f"  logd consume demo -o start{flag}{http}",
+        f"  logd consume demo -o start{flag}{http}"
+        f"{kafka}",
         flush=True,
     )
 

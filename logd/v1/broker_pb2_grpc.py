@@ -44,6 +44,11 @@ class LogBrokerStub:
                 request_serializer=logd_dot_v1_dot_broker__pb2.FetchRequest.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_broker__pb2.FetchResponse.FromString,
                 _registered_method=True)
+        self.FetchStream = channel.unary_stream(
+                '/logd.v1.LogBroker/FetchStream',
+                request_serializer=logd_dot_v1_dot_broker__pb2.FetchRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_broker__pb2.FetchResponse.FromString,
+                _registered_method=True)
         self.ListOffsets = channel.unary_unary(
                 '/logd.v1.LogBroker/ListOffsets',
                 request_serializer=logd_dot_v1_dot_broker__pb2.ListOffsetsRequest.SerializeToString,
@@ -80,6 +85,18 @@ class LogBrokerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FetchStream(self, request, context):
+        """A long poll that goes on: each answer is what Fetch would answer, and the broker then
+        fetches again on its own from where each partition's answer ended (the offset after its
+        last whole batch) -- a record committed while an answer travels is sent at once, not
+        when the next request arrives. The call ends after an answer carrying an error, or one
+        holding only part of a batch (ask again with more max_bytes), and when the broker
+        drains. HTTP/2 flow control paces it: a client that stops reading stops the broker.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListOffsets(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -109,6 +126,11 @@ def add_LogBrokerServicer_to_server(servicer, server):
             ),
             'Fetch': grpc.unary_unary_rpc_method_handler(
                     servicer.Fetch,
+                    request_deserializer=logd_dot_v1_dot_broker__pb2.FetchRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_broker__pb2.FetchResponse.SerializeToString,
+            ),
+            'FetchStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchStream,
                     request_deserializer=logd_dot_v1_dot_broker__pb2.FetchRequest.FromString,
                     response_serializer=logd_dot_v1_dot_broker__pb2.FetchResponse.SerializeToString,
             ),
@@ -180,6 +202,33 @@ class LogBroker:
             request,
             target,
             '/logd.v1.LogBroker/Fetch',
+            logd_dot_v1_dot_broker__pb2.FetchRequest.SerializeToString,
+            logd_dot_v1_dot_broker__pb2.FetchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/logd.v1.LogBroker/FetchStream',
             logd_dot_v1_dot_broker__pb2.FetchRequest.SerializeToString,
             logd_dot_v1_dot_broker__pb2.FetchResponse.FromString,
             options,

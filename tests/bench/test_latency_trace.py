@@ -1,4 +1,5 @@
-"""The stage trace's join (bench/latency_trace.py) and its probes' hold on the code.
+"""The stage trace's join (bench/latency_trace.py, bench/kafka_latency.py) and its probes'
+hold on the code.
 
 The join runs over made-up events (no broker, no timing). The probes wrap methods of the
 client and the broker by name: a refactoring that renames one must fail here, not in the
@@ -11,6 +12,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from bench.kafka_latency import STAGES_RF1 as KAFKA_STAGES_RF1
+from bench.kafka_latency import kafka_rows
 from bench.latency_trace import STAGES_RF1, STAGES_RF3, Broker, join, table
 from tests.imports import ROOT
 
@@ -84,3 +87,17 @@ def test_the_probes_find_every_method_they_wrap() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=120, check=False)  # fmt: skip
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_a_kafka_clients_records_join_the_brokers_stages_alone() -> None:
+    """bench/kafka_latency.py: no client probes (librdkafka), only the producer call, the
+    broker's stages and the receipt; a record read by no fetch is not joined."""
+    base = 10**12
+    seen = [(0, 12, base, base + 14 * MS), (0, 20, base, base + 15 * MS)]
+    rows, missing = kafka_rows(T, seen, [Broker(0, _leader(base))], 0)
+    assert missing == 1
+    assert rows == [
+        [base, base + 3 * MS, base + 4 * MS, base + 5 * MS, base + 6 * MS, base + 7 * MS,
+         base + 8 * MS, base + 10 * MS, base + 14 * MS]
+    ]  # fmt: skip
+    assert [s["stage"] for s in table(rows, KAFKA_STAGES_RF1)] == list(KAFKA_STAGES_RF1)

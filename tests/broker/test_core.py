@@ -200,6 +200,30 @@ def test_a_waiting_fetch_wakes_on_commit_and_on_drain(tmp_path: Path) -> None:
     run(body, tmp_path)
 
 
+def test_a_woken_fetch_answers_in_the_loop_turn_after_its_wake(tmp_path: Path) -> None:
+    """Issue 22: the wake resumes the fetch itself -- no second future (``asyncio.wait_for``)
+    and no second loop turn between the commit and the answer."""
+
+    async def body(tmp: Path) -> None:
+        ctx = await open_core(tmp)
+        try:
+            await topic(ctx)
+            parked = asyncio.ensure_future(
+                ctx.core.fetch([FetchPartitionRequest("t", 0, 0, 1000)], max_wait_ms=600_000,
+                               min_bytes=1, max_bytes=0)
+            )  # fmt: skip
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not parked.done()
+            ctx.core.begin_drain()  # wakes every waiting reader, synchronously
+            await asyncio.sleep(0)  # one turn
+            assert parked.done()
+        finally:
+            await ctx.close()
+
+    run(body, tmp_path)
+
+
 def test_a_fetch_waits_at_least_max_wait_when_nothing_comes(tmp_path: Path) -> None:
     async def body(tmp: Path) -> None:
         ctx = await open_core(tmp)

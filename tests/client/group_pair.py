@@ -298,10 +298,11 @@ class Member:
         self._take(self.machine.poll_resumed())
 
     def commit(self, offsets: dict[PartitionKey, int]) -> LogdError | None:
-        request = codec.commit_request(self.machine.commit_request(offsets))
+        made = self.machine.commit_request(offsets)
+        request = codec.commit_request(made)
         error = codec.commit_error(self.pair.call(self.link, "OffsetCommit", request))
         if error is not None:
-            self._take(self.machine.on_commit_error(error))
+            self._take(self.machine.on_commit_error(made, error))
         return error
 
     def unsubscribe(self) -> None:

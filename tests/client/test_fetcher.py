@@ -1,6 +1,6 @@
 """The fetcher's decisions, one fetch at a time: what it asks, what it keeps, what it drops.
 
-A fake connection answers Fetch with canned responses; no sockets, no waiting.
+A fake connection answers FetchStream calls with canned responses; no sockets, no waiting.
 """
 
 from __future__ import annotations
@@ -31,20 +31,35 @@ def batch_bytes(base_offset: int, count: int) -> bytes:
 
 
 class FakeConnection:
+    """Answers each FetchStream call from ``answers``; once they run out, the stream waits
+    (a broker with nothing new) until the test cancels it."""
+
     def __init__(self) -> None:
         self.requests: list[Any] = []
         self.answers: list[Any] = []
-        self.broker = self  # conn.broker.Fetch
+        self.broker = self  # conn.broker.FetchStream
+        self.metadata = ()
 
-    def Fetch(self, request: Any) -> Any:
-        raise AssertionError("called through unary_with_timeout")
+    def FetchStream(self, request: Any) -> Any:
+        raise AssertionError("called through open_stream")
 
-    async def unary_with_timeout(self, method: Any, request: Any, timeout: float) -> Any:
+    def open_stream(self, method: Any, request: Any) -> Any:
+        assert method == self.FetchStream
         self.requests.append(request)
+        return FakeCall()
+
+    async def read_stream(self, call: Any, timeout: float) -> Any:
+        if not self.answers:
+            await asyncio.Event().wait()
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+
+class FakeCall:
+    def cancel(self) -> None:
+        pass
 
 
 class FakePool:
@@ -80,12 +95,20 @@ class Rig:
         )  # fmt: skip
 
     async def fetch_once(self, *answers: Any) -> Any:
+        """Open a stream, let it take ``answers``, then end it; the stream's request."""
         self.pool.conn.answers.extend(answers)
         self.fetcher._round(0.0)
-        for task in list(self.fetcher._in_flight.values()):
-            await task
-        await asyncio.sleep(0)
+        await self.end_streams()
         return self.pool.conn.requests[-1]
+
+    async def end_streams(self) -> None:
+        """Let the open streams take what is there, then end them."""
+        tasks = [task for task, _ in self.fetcher._in_flight.values()]
+        for _ in range(100):
+            await asyncio.sleep(0)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def data(partition: int, records: bytes = b"", error: ErrorCode | None = None, **kw: int) -> Any:
@@ -140,8 +163,7 @@ def test_an_answer_to_a_fetch_made_before_a_seek_is_dropped() -> None:
         rig.pool.conn.answers.append(answer(data(0, batch_bytes(0, 3))))
         rig.fetcher._round(0.0)
         rig.subs.seek(TP("t", 0, 100))
-        for task in list(rig.fetcher._in_flight.values()):
-            await task
+        await rig.end_streams()
         assert rig.buffer.take_nowait() is None
         assert rig.subs.get(("t", 0)).fetch_offset == 100
 
@@ -202,5 +224,67 @@ def test_paused_partitions_are_not_fetched() -> None:
         rig.subs.set_paused([TP("t", 0)], True)
         request = await rig.fetch_once(answer(data(1)))
         assert [p.partition for p in request.partitions] == [1]
+
+    asyncio.run(main())
+
+
+def test_one_stream_carries_answer_after_answer_without_a_new_request() -> None:
+    """Issue 22: a record committed while an answer travels goes out at once, on the same
+    call -- the consumer never has to ask again, so no record waits for a request."""
+
+    async def main() -> None:
+        rig = Rig()
+        rig.subs.assign([TP("t", 0, 0)])
+        await rig.fetch_once(
+            answer(data(0, batch_bytes(0, 3))),
+            answer(data(0)),  # an empty round (the long poll's wait ran out)
+            answer(data(0, batch_bytes(3, 2))),
+        )
+        assert len(rig.pool.conn.requests) == 1
+        assert rig.fetcher.streams_opened == 1
+        assert rig.subs.get(("t", 0)).fetch_offset == 5
+        firsts = [cf.batches[0] for cf in (rig.buffer.take_nowait(), rig.buffer.take_nowait())]
+        assert [len(b) for b in firsts] == [len(batch_bytes(0, 3)), len(batch_bytes(3, 2))]
+
+    asyncio.run(main())
+
+
+def test_a_seek_replaces_the_stream_with_one_from_the_new_offset() -> None:
+    async def main() -> None:
+        rig = Rig()
+        rig.subs.assign([TP("t", 0, 0), TP("t", 1, 0)])
+        rig.fetcher._round(0.0)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        (first,) = rig.fetcher._in_flight.values()
+        rig.subs.seek(TP("t", 0, 100))
+        rig.fetcher._round(0.0)
+        await rig.end_streams()
+        assert first[0].cancelled()
+        assert [(p.partition, p.offset) for p in rig.pool.conn.requests[-1].partitions] == [
+            (0, 100),
+            (1, 0),
+        ]
+
+    asyncio.run(main())
+
+
+def test_a_full_buffer_stops_the_stream_reading_until_there_is_room() -> None:
+    async def main() -> None:
+        rig = Rig()
+        rig.buffer.max_bytes = 1  # full after one answer
+        rig.subs.assign([TP("t", 0, 0)])
+        rig.pool.conn.answers.extend([answer(data(0, batch_bytes(0, 3))),
+                                      answer(data(0, batch_bytes(3, 3)))])  # fmt: skip
+        rig.fetcher._round(0.0)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert len(rig.pool.conn.answers) == 1, "the second answer is not read while full"
+        cf = rig.buffer.take_nowait()
+        assert cf is not None
+        rig.buffer.release(cf)
+        rig.fetcher.wakeup()  # what the consumer's release does (on_release)
+        await rig.end_streams()
+        assert rig.pool.conn.answers == [] and rig.subs.get(("t", 0)).fetch_offset == 6
 
     asyncio.run(main())

@@ -22,6 +22,7 @@ from logd.errors import (
     FencedInstanceIdError,
     IllegalGenerationError,
     RebalanceInProgressError,
+    UnknownMemberIdError,
 )
 from logd.groups.messages import HeartbeatRequest, HeartbeatResponse
 from tests.client.group_pair import HEARTBEAT_MS, Member, Pair
@@ -190,6 +191,42 @@ def test_a_member_that_stops_polling_leaves_and_rejoins_when_it_polls_again() ->
     assert (EventKind.LOST, [(t, p, -1001) for t, p in sorted(a_owned)]) in a.served
 
 
+def test_a_commit_answered_after_a_poll_timeout_while_the_partitions_are_lost() -> None:
+    """An asynchronous commit made as the old member, answered UNKNOWN_MEMBER_ID only once
+    the member polls again and is handing its lost partitions back (GivingUp): the answer
+    is about an identity left behind, and the round goes on to join (the race that once
+    left a rejoin noted outside any round: next_step's invariant broke)."""
+    pair, (a, b) = stable_pair("a", "b", max_poll_interval_ms=5_000)
+    m = a.machine
+    made = m.commit_request({("t", p): 1 for p in sorted(a.owned)})
+    a.stop_polling()
+    pair.advance(6 * HEARTBEAT_MS)
+    assert a.state is S.POLL_TIMED_OUT
+    a.poll_again()
+    step = m.next_step()
+    assert isinstance(step, AppStep) and step.kind is EventKind.LOST and a.state is S.GIVING_UP
+    assert m.on_commit_error(made, UnknownMemberIdError("")) is Effect.NONE
+    # A rejoin asked for while giving up (here: from a current identity) is served by the
+    # JoinGroup that follows: no second round, and the invariant holds after GivenUp.
+    assert m.on_commit_error(m.commit_request({}), RebalanceInProgressError("")) is Effect.WAKE
+    assert a.state is S.GIVING_UP
+    pair.settle()
+    split_evenly(a, b)
+    assert a.steps.count("lost") == 1
+
+
+def test_a_commit_answer_about_a_generation_left_behind_changes_nothing() -> None:
+    pair, (a,) = stable_pair("a")
+    m = a.machine
+    made = m.commit_request({("t", 0): 1})
+    m.request_rejoin()
+    pair.settle()
+    assert m.generation > made.generation_id and a.state is S.STABLE
+    assert m.on_commit_error(made, IllegalGenerationError("")) is Effect.NONE
+    assert m.on_commit_error(made, UnknownMemberIdError("")) is Effect.NONE
+    assert a.state is S.STABLE and m.generation > made.generation_id and m.member_id
+
+
 def test_heartbeat_and_commit_answers_that_mean_rejoin() -> None:
     pair, (a,) = stable_pair("a")
     m = a.machine
@@ -200,7 +237,8 @@ def test_heartbeat_and_commit_answers_that_mean_rejoin() -> None:
     stale = HeartbeatRequest("g", m.generation - 1, m.member_id)
     assert m.on_heartbeat(stale, HeartbeatResponse(ErrorCode.ILLEGAL_GENERATION)) is Effect.NONE
     pair.settle()
-    assert m.on_commit_error(RebalanceInProgressError("")) is Effect.WAKE
+    made = m.commit_request({("t", 0): 1})
+    assert m.on_commit_error(made, RebalanceInProgressError("")) is Effect.WAKE
     assert m.state is S.JOIN_DUE and m.generation >= 0  # a rejoin keeps the generation
     request = HeartbeatRequest("g", m.generation, m.member_id)
     answer = HeartbeatResponse(ErrorCode.ILLEGAL_GENERATION)

@@ -172,7 +172,8 @@ def _check_latest(
         if op.topic not in topics or op.outcome is not Outcome.OK:
             continue
         if op.kind is Kind.PRODUCE:
-            known[op.tp][op.offset] = op.value
+            if op.offset >= 0:  # an ack without its offset places nothing
+                known[op.tp][op.offset] = op.value
         elif op.kind in (Kind.POLL, Kind.FINAL_READ):
             known[op.tp].update(op.records)
     superseded: set[bytes] = set()
@@ -198,9 +199,22 @@ def _check_latest(
         for offset, value in known[tp].items():
             if offset < latest_offset.get(key_of(value), -1):
                 superseded.add(value)
+        superseded |= _offsetless(ops, tp, latest_offset)
         cleaned = set(known[tp].values()) - set(final_at.values())
         result.stats["compacted_cleaned"] = result.stats.get("compacted_cleaned", 0) + len(cleaned)
     return superseded
+
+
+def _offsetless(ops: Sequence[Op], tp: TP, latest_offset: dict[bytes, int]) -> set[bytes]:
+    """Values acknowledged without their offset: they cannot be ordered against their key's
+    other values, so they count as superseded while the final reads hold any value of their
+    key."""
+    return {
+        op.value
+        for op in ops
+        if op.kind is Kind.PRODUCE and op.outcome is Outcome.OK and op.tp == tp
+        and op.offset < 0 and key_of(op.value) in latest_offset
+    }  # fmt: skip
 
 
 def _latest(records: Iterable[tuple[int, bytes]]) -> dict[bytes, bytes]:
@@ -282,7 +296,8 @@ def _check_values(
 
     for op in ops:
         if op.kind is Kind.PRODUCE and op.outcome is Outcome.OK:
-            seen(op.tp, op.offset, op.value, f"ack to {op.process}")
+            if op.offset >= 0:  # acknowledged without its offset: only "lost" applies
+                seen(op.tp, op.offset, op.value, f"ack to {op.process}")
         elif op.kind is Kind.POLL and op.outcome is Outcome.OK:
             for offset, value in op.records:
                 seen(op.tp, offset, value, f"poll by {op.session}")

@@ -160,7 +160,9 @@ def _run(
             _create_idle(cluster.bootstrap, config)
         with Admin(brokers=cluster.bootstrap, request_timeout_ms=10_000) as admin:
             _create_topics(admin, config)
-            workload = Workload(cluster.bootstrap, history, config.workload)
+            kafka = config.workload.client == "kafka"
+            brokers = _kafka_bootstrap(cluster) if kafka else cluster.bootstrap
+            workload = Workload(brokers, history, config.workload)
             workload.start()
             try:
                 problems += _drive(cluster, admin, workload.progress, faults, config, outcomes)
@@ -190,6 +192,11 @@ def _cluster(root: Path, config: RunConfig) -> Cluster:
     if config.nodes > 1 and hook_in_build():
         args.append("--enable-fault-injection")
     return Cluster(root / "cluster", config.nodes, extra_args=args)
+
+
+def _kafka_bootstrap(cluster: Cluster) -> str:
+    """Every broker's Kafka listener (the Kafka-client workload's bootstrap servers)."""
+    return ",".join(b.bound()["kafka"] for b in cluster)
 
 
 def _create_topics(admin: Admin, config: RunConfig) -> None:

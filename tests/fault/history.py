@@ -55,7 +55,9 @@ Record = tuple[int, bytes]
 class Op:
     """One completed operation. Which fields mean something depends on ``kind``:
 
-    * PRODUCE: ``topic``, ``partition``, ``value``; ``offset`` once OK.
+    * PRODUCE: ``topic``, ``partition``, ``value``; ``offset`` once OK (-1 when the client
+      acknowledged it without one: librdkafka's idempotent producer does so for a batch
+      whose answer was lost once a later batch's success proved it persisted).
     * POLL: ``topic``, ``partition``, ``session`` (one consumer's continuous ownership of
       the partition), ``records`` in the order the consumer got them.
     * COMMIT: ``group``, ``topic``, ``partition``, ``offset`` (the next offset to read).

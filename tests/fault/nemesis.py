@@ -4,6 +4,9 @@ Fault kinds:
 
 * ``kill`` -- SIGKILL a broker (no flush, no clean-shutdown marker; the page cache
   survives, as when a process dies on a machine that stays up), restart it after the hold;
+* ``kill-leader`` -- SIGKILL the broker that leads a workload partition (drawn with the
+  schedule) when the fault starts -- the drawn broker when no leader is known -- and
+  restart it after the hold: the clients must follow the leadership to a new broker;
 * ``pause`` -- SIGSTOP a broker for the hold, then SIGCONT (a GC pause, a stalled VM: its
   peers and clients time out, then it wakes up believing it still leads);
 * ``partition`` -- cut a broker off from its peers through the broker-to-broker fault hook
@@ -89,6 +92,7 @@ DAMAGES = ("cut", "flip", "delete-index")
 
 class FaultKind(enum.Enum):
     KILL = "kill"
+    KILL_LEADER = "kill-leader"
     PAUSE = "pause"
     PARTITION = "partition"
     TRANSFER = "transfer"
@@ -101,8 +105,8 @@ class FaultKind(enum.Enum):
 
 #: Kinds that need more than one broker.
 _CLUSTER_KINDS = frozenset({
-    FaultKind.PARTITION, FaultKind.TRANSFER, FaultKind.DISK, FaultKind.DISK_FULL,
-    FaultKind.SLOW_DISK, FaultKind.MOVE, FaultKind.DECOMMISSION,
+    FaultKind.KILL_LEADER, FaultKind.PARTITION, FaultKind.TRANSFER, FaultKind.DISK,
+    FaultKind.DISK_FULL, FaultKind.SLOW_DISK, FaultKind.MOVE, FaultKind.DECOMMISSION,
 })  # fmt: skip
 #: Kinds that need the broker-to-broker fault hook.
 _HOOK_KINDS = frozenset({FaultKind.PARTITION, FaultKind.SLOW_DISK})
@@ -120,7 +124,8 @@ class FaultSpec:
     #: For a partition: the peers cut off, and whether only the target's sends are dropped.
     peers: tuple[int, ...] = ()
     one_way: bool = False
-    #: For a transfer: the partitions whose leadership moves to the target.
+    #: For a transfer: the partitions whose leadership moves to the target; for a
+    #: kill-leader: the partition whose leader dies.
     moves: tuple[tuple[str, int], ...] = ()
     #: For a disk fault: the partition damaged and how (one of DAMAGES).
     damaged: tuple[str, int] = ("", -1)
@@ -139,6 +144,8 @@ class FaultSpec:
             where = " ".join(f"{t}-{p}" for t, p in self.moves) + f" to broker {self.target}"
         elif self.kind is FaultKind.MOVE:
             where = " ".join(f"{t}-{p}" for t, p in self.moves) + f" off/onto broker {self.target}"
+        elif self.kind is FaultKind.KILL_LEADER:
+            where = f"of {self.moves[0][0]}-{self.moves[0][1]} (else broker {self.target})"
         elif self.kind is FaultKind.DISK:
             where += f" ({self.damage} {self.damaged[0]}-{self.damaged[1]})"
         elif self.kind is FaultKind.SLOW_DISK:
@@ -205,6 +212,9 @@ def schedule(
             if rng.random() < 0.5:
                 moves.append((OFFSETS_TOPIC, where.coordinator))
             faults.append(FaultSpec(kind, target, ops, moves=tuple(moves)))
+        elif kind is FaultKind.KILL_LEADER:
+            moves = ((where.topic, rng.randrange(where.partitions)),)
+            faults.append(FaultSpec(kind, target, ops, moves=moves))
         elif kind is FaultKind.DISK:
             damaged = (where.topic, rng.randrange(where.partitions))
             damage = rng.choice(DAMAGES)
@@ -267,6 +277,10 @@ class LeadershipHook(Protocol):
 
     def recommission(self, broker: int) -> str: ...
 
+    def leader(self, topic: str, partition: int) -> int | None:
+        """The broker leading the partition now, None when unknown."""
+        ...
+
 
 class AdminLeadershipHook:
     """``Admin.transfer_leadership``, as an operator runs it (``logd topic
@@ -275,6 +289,14 @@ class AdminLeadershipHook:
 
     def __init__(self, admin: Admin) -> None:
         self._admin = admin
+
+    def leader(self, topic: str, partition: int) -> int | None:
+        try:
+            (described,) = self._admin.describe_topics([topic])
+        except LogdError:
+            return None
+        leader = described.partitions[partition].leader
+        return leader if leader >= 0 else None
 
     def transfer(self, topic: str, partition: int, to: int) -> str:
         try:
@@ -337,11 +359,19 @@ class Nemesis:
         self._hook = hook
         self._leadership = leadership
         self.outcomes: collections.Counter[str] = collections.Counter()
+        #: The broker a kill-leader fault killed (healed by restarting it).
+        self._killed = -1
         self._ballast: Path | None = None
 
     def inject(self, fault: FaultSpec) -> None:
         broker = self._cluster[fault.target]
-        if fault.kind in (FaultKind.KILL, FaultKind.DISK):
+        if fault.kind is FaultKind.KILL_LEADER:
+            assert self._leadership is not None, "kill-leader needs the admin hook"
+            leader = self._leadership.leader(*fault.moves[0])
+            self.outcomes["kill-leader " + ("leader" if leader is not None else "unknown")] += 1
+            self._killed = fault.target if leader is None else leader
+            self._cluster[self._killed].kill()
+        elif fault.kind in (FaultKind.KILL, FaultKind.DISK):
             broker.kill()
             if fault.kind is FaultKind.DISK:
                 self.outcomes[self._damage(fault)] += 1
@@ -390,7 +420,9 @@ class Nemesis:
 
     def heal(self, fault: FaultSpec) -> None:
         broker = self._cluster[fault.target]
-        if fault.kind in (FaultKind.KILL, FaultKind.DISK):
+        if fault.kind is FaultKind.KILL_LEADER:
+            self._cluster[self._killed].start()
+        elif fault.kind in (FaultKind.KILL, FaultKind.DISK):
             broker.start()
         elif fault.kind is FaultKind.PAUSE:
             broker.resume()

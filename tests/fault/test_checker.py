@@ -143,6 +143,21 @@ def test_duplicated_one_value_at_two_offsets() -> None:
     assert "b'c' at t/0@3, t/0@7" in check(b.ops).examples[DUPLICATED][0]
 
 
+def test_an_ack_without_its_offset_places_nothing_but_can_still_be_lost() -> None:
+    # librdkafka's idempotent producer acknowledges a batch whose answer it lost, once a
+    # later batch's success proves it persisted -- without its offset (-1).
+    b = Builder()
+    clean(b)
+    b.produce(b"late")
+    b.final("r0", *LOG, (6, b"u2"), (7, b"late"), end=8)
+    b.final("r1", *LOG, (6, b"u2"), (7, b"late"), end=8)
+    assert found(b) == {}
+    b = Builder()
+    clean(b)
+    b.produce(b"gone")
+    assert found(b) == {LOST: 1}
+
+
 def test_duplicates_are_counted_apart_when_the_producer_is_not_idempotent() -> None:
     b = Builder()
     log = [*LOG, (6, b"u2"), (7, b"c")]

@@ -27,6 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from logd.client import Consumer, ConsumerRecord, Producer, RecordMetadata, TopicPartition
 from logd.errors import (
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+#: A polled record, whatever the client: topic, partition, offset, value.
+Polled = tuple[str, int, int, bytes]
 
 #: The canary topic's max.message.bytes; canary values are twice as long.
 CANARY_MAX_BYTES = 1024
@@ -90,6 +94,10 @@ def commit_outcome(error: LogdError) -> Outcome:
 
 @dataclasses.dataclass(frozen=True)
 class WorkloadConfig:
+    #: The clients: ``logd`` (logd.client over gRPC) or ``kafka`` (confluent-kafka through
+    #: the Kafka listener: tests/fault/kafka_workload.py). Final reads use logd's client:
+    #: one log, whatever the door.
+    client: str = "logd"
     topic: str = "fault"
     canary_topic: str = "fault-canary"
     #: A compacted topic (issue 16): every ``compacted_every``-th value goes there, keyed
@@ -149,12 +157,13 @@ class Workload:
         self.progress = Progress()
         self._stop_producers = threading.Event()
         self._stop_consumers = threading.Event()
+        producer, consumer = _workers(config.client)
         self._producers = [
-            _ProducerWorker(f"p{i}", brokers, history, config, self._stop_producers, self.progress)
+            producer(f"p{i}", brokers, history, config, self._stop_producers, self.progress)
             for i in range(config.producers)
         ]
         self._consumers = [
-            _ConsumerWorker(f"c{i}", brokers, history, config, self._stop_consumers, self.progress)
+            consumer(f"c{i}", brokers, history, config, self._stop_consumers, self.progress)
             for i in range(config.consumers)
         ]
 
@@ -177,6 +186,15 @@ class Workload:
         stuck = [w.name for w in workers if w.is_alive()]
         errors = [f"{w.name}: {w.error}" for w in workers if w.error]
         return errors + [f"{name} did not stop" for name in stuck]
+
+
+def _workers(client: str) -> tuple[type[_ProducerWorker], type[_ConsumerWorker]]:
+    if client == "kafka":
+        from tests.fault.kafka_workload import KafkaConsumerWorker, KafkaProducerWorker
+
+        return KafkaProducerWorker, KafkaConsumerWorker
+    assert client == "logd", client
+    return _ProducerWorker, _ConsumerWorker
 
 
 class _Worker(threading.Thread):
@@ -234,28 +252,36 @@ class _ProducerWorker(_Worker):
         finally:
             producer.close(cfg.delivery_timeout_ms / 1000.0)  # fails what is left: UNKNOWN
 
-    def _produce(self, producer: Producer, seq: int) -> None:
+    def _next(self, seq: int) -> tuple[str, int, bytes, bytes | None]:
+        """The ``seq``-th send: topic, partition, value, key (whatever the client)."""
         cfg = self.config
         if cfg.canary_every and seq % cfg.canary_every == cfg.canary_every - 1:
-            topic, partition = cfg.canary_topic, 0
             # Incompressible, so no codec brings the batch under the limit.
             value = f"{self.name}-{seq:07d}-canary-".encode() + self._noise(2 * CANARY_MAX_BYTES)
-        elif cfg.compacted_every and seq % cfg.compacted_every == 1:
-            topic, partition = cfg.compacted_topic, 0
+            return cfg.canary_topic, 0, value, None
+        if cfg.compacted_every and seq % cfg.compacted_every == 1:
             value = b"k%02d:" % (seq % cfg.compacted_keys) + f"{self.name}-{seq:07d}".encode()
-        else:
-            topic, partition = cfg.topic, seq % cfg.partitions
-            value = f"{self.name}-{seq:07d}".encode()
+            return cfg.compacted_topic, 0, value, key_of(value)
+        return cfg.topic, seq % cfg.partitions, f"{self.name}-{seq:07d}".encode(), None
+
+    def _invoke(self, topic: str, partition: int, value: bytes) -> Pending:
         pending = self.history.invoke(self.name, Kind.PRODUCE, topic=topic, partition=partition,
                                       value=value)  # fmt: skip
         self.progress.add(invoked=1)
+        return pending
+
+    def _never_sent(self, pending: Pending, exc: Exception) -> None:
+        pending.complete(Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
+        self.progress.add(completed=1)
+
+    def _produce(self, producer: Producer, seq: int) -> None:
+        topic, partition, value, key = self._next(seq)
+        pending = self._invoke(topic, partition, value)
         try:
-            producer.produce(topic, value, key=key_of(value) if topic == cfg.compacted_topic
-                             else None, partition=partition,
+            producer.produce(topic, value, key=key, partition=partition,
                              on_delivery=self._report(pending))  # fmt: skip
         except LogdError as exc:  # refused before it was queued: never sent
-            pending.complete(Outcome.FAILED, error=f"{type(exc).__name__}: {exc}")
-            self.progress.add(completed=1)
+            self._never_sent(pending, exc)
 
     def _noise(self, size: int) -> bytes:
         return self._rng.randbytes(size)
@@ -286,23 +312,26 @@ class _ConsumerWorker(_Worker):
         self._committed: dict[tuple[str, int], int] = {}
         self._opened = 0
 
+    #: What the client raises for a failed call (the Kafka workload's differs).
+    client_errors: tuple[type[Exception], ...] = (LogdError,)
+
     def work(self) -> None:
         rng = random.Random(self.name)
         while not self.stop.is_set():
             try:
                 consumer = self._open()
-            except LogdError as exc:  # no broker answers (one is down): try again soon
+            except self.client_errors as exc:  # no broker answers (one is down): try again
                 _log.info("%s: cannot join yet: %s", self.name, exc)
                 self.stop.wait(0.1)
                 continue
             try:
                 self._consume(consumer, rng.randint(*self.config.churn_polls))
-            except LogdError as exc:  # a fatal group error: a new member takes over
+            except self.client_errors as exc:  # a fatal group error: a new member takes over
                 _log.warning("%s: %s; rejoining as a new member", self.name, exc)
             finally:
                 try:
                     consumer.close()  # commits what was read (on_revoke) and leaves
-                except LogdError as exc:
+                except self.client_errors as exc:
                     _log.warning("%s: close: %s", self.name, exc)
                 self._sessions.clear()
                 self._positions.clear()
@@ -323,22 +352,26 @@ class _ConsumerWorker(_Worker):
         )
         return consumer
 
-    def _consume(self, consumer: Consumer, polls_max: int) -> None:
+    def _consume(self, consumer: Any, polls_max: int) -> None:
         polls = 0
         while not self.stop.is_set() and polls < polls_max:
             invoke = self.history.now()
-            records = consumer.consume(500, 0.2)
+            records = self._poll(consumer)
             if records:
                 self._record_poll(invoke, records)
             polls += 1
             if polls % self.config.commit_every == 0:
                 self._commit(consumer, list(self._positions))
 
-    def _record_poll(self, invoke: float, records: list[ConsumerRecord]) -> None:
+    def _poll(self, consumer: Any) -> list[Polled]:
+        records: list[ConsumerRecord] = consumer.consume(500, 0.2)
+        return [(r.topic, r.partition, r.offset, r.value or b"") for r in records]
+
+    def _record_poll(self, invoke: float, records: list[Polled]) -> None:
         complete = self.history.now()
         by_tp: dict[tuple[str, int], list[tuple[int, bytes]]] = {}
-        for r in records:
-            by_tp.setdefault((r.topic, r.partition), []).append((r.offset, r.value or b""))
+        for topic, partition, offset, value in records:
+            by_tp.setdefault((topic, partition), []).append((offset, value))
         for tp, seen in by_tp.items():
             session = self._sessions.get(tp, f"{self.name}/unassigned")
             self.history.add(Op(self.name, Kind.POLL, invoke, complete, Outcome.OK, topic=tp[0],
@@ -346,7 +379,7 @@ class _ConsumerWorker(_Worker):
             self._positions[tp] = seen[-1][0] + 1
         self.progress.add(polled=len(records))
 
-    def _commit(self, consumer: Consumer, tps: list[tuple[str, int]]) -> None:
+    def _commit(self, consumer: Any, tps: list[tuple[str, int]]) -> None:
         positions, committed = self._positions, self._committed
         wanted = {tp: positions[tp] for tp in tps
                   if tp in positions and committed.get(tp) != positions[tp]}  # fmt: skip
@@ -360,18 +393,25 @@ class _ConsumerWorker(_Worker):
             for tp, offset in wanted.items()
         ]  # fmt: skip
         try:
-            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in wanted.items()])
-        except LogdError as exc:
+            self._send_commit(consumer, wanted)
+        except self.client_errors as exc:
             for _, _, op in pending:
-                op.complete(commit_outcome(exc), error=f"{type(exc).__name__}: {exc}")
+                op.complete(self._commit_outcome(exc), error=f"{type(exc).__name__}: {exc}")
             return
         for tp, offset, op in pending:
             op.complete(Outcome.OK)
             self._committed[tp] = offset
 
+    def _send_commit(self, consumer: Any, wanted: dict[tuple[str, int], int]) -> None:
+        consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in wanted.items()])
+
+    def _commit_outcome(self, exc: Exception) -> Outcome:
+        assert isinstance(exc, LogdError)
+        return commit_outcome(exc)
+
     # -- rebalance callbacks (on this thread, inside consume/close) --------------------------
 
-    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
         for tp in partitions:
             key = (tp.topic, tp.partition)
             self._opened += 1
@@ -379,12 +419,12 @@ class _ConsumerWorker(_Worker):
             self._positions.pop(key, None)
             self._committed.pop(key, None)
 
-    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _revoked(self, consumer: Any, partitions: list[Any]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
         self._commit(consumer, keys)
         self._forget(keys)
 
-    def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _lost(self, consumer: Any, partitions: list[Any]) -> None:
         self._forget([(tp.topic, tp.partition) for tp in partitions])
 
     def _forget(self, keys: list[tuple[str, int]]) -> None:

@@ -107,7 +107,7 @@ def test_bad_partitions_are_refused_one_by_one() -> None:
         ErrorCode.INVALID_TOPIC_EXCEPTION,
         ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
         ErrorCode.INVALID_REQUEST,
-        ErrorCode.INVALID_COMMIT_OFFSET_SIZE,
+        ErrorCode.OFFSET_METADATA_TOO_LARGE,
         NONE,
     ]
     assert h.committed("g") == {("t", 0): 1, ("t", 3): 1}

@@ -75,10 +75,13 @@ def _stomp_send(broker: BrokerProcess, body: str) -> tuple[list[str], list[tuple
     try:
         conn.send("/topic/df-stomp", body, headers={"receipt": "r1"})
         seen.wait(lambda: bool(seen.receipts or seen.errors))
+        # A copy taken now: disconnect() asks for a receipt of its own, which the
+        # listener thread appends to the same list.
+        answered = list(seen.receipts), list(seen.errors)
     finally:
         if conn.is_connected():
             conn.disconnect()
-    return seen.receipts, seen.errors
+    return answered
 
 
 def _each_door_works(broker: BrokerProcess, registry: httpx.Client, tag: str) -> None:

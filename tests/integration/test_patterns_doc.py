@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "patterns.md"
 README = ROOT / "README.md"
+DEFAULT_KAFKA = "127.0.0.1:9092"
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 _HEADING = re.compile(r"^## (.+)$", re.MULTILINE)
 
@@ -69,7 +70,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
 )
 def test_the_example_runs(broker: BrokerProcess, tmp_path: Path, section: str, code: str) -> None:
     program = tmp_path / "example.py"
-    program.write_text(code)
+    # The README's Kafka-client example names the default Kafka port, as a reader's `make
+    # run` serves it; here it talks to this broker's Kafka listener (a free port).
+    program.write_text(code.replace(DEFAULT_KAFKA, broker.bound().get("kafka", DEFAULT_KAFKA)))
     done = subprocess.run(
         [sys.executable, str(program)],
         env={**os.environ, "LOGD_BROKERS": broker.address},

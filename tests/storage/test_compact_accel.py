@@ -30,7 +30,13 @@ from tests.storage.batches import BASE_TS
 from tests.storage.compaction import SENTINEL, keyed_batch
 
 _compact = cscan.native("c") if "c" in cscan.IMPLEMENTATIONS else None
-needs_c = pytest.mark.skipif(_compact is None, reason="no C compiler at install time")
+
+
+def test_the_c_cleaner_is_built() -> None:
+    """`make dev` builds logd.storage._compact, as it builds _speedups (both need the C
+    compiler the set-up installs); the tests below run it, never skip it."""
+    assert _compact is not None, "logd.storage._compact was not built: re-run `make dev`"
+
 
 KEYS = [b"a", b"b", b"c", b"d", b"e", b"f", b"g", b"h"]
 CONFIG = LogConfig(
@@ -48,14 +54,12 @@ def test_the_cleaner_accelerator_is_built_where_a_compiler_is() -> None:
     assert "python" in cscan.IMPLEMENTATIONS
 
 
-@needs_c
 def test_the_scan_statuses_are_the_c_modules() -> None:
     assert _compact is not None
     names = ("END", "COMPRESSED", "MAP_FULL", "BAD_CRC", "BAD_LENGTH", "CORRUPT", "TOO_SMALL")
     assert [getattr(_compact, n) for n in names] == list(cscan.STATUSES)
 
 
-@needs_c
 @given(st.binary(max_size=100))
 def test_the_c_digest_and_crc_are_mmh3_and_crc32c(data: bytes) -> None:
     assert _compact is not None
@@ -67,7 +71,6 @@ def _region(pairs: list[tuple[bytes | None, bytes | None]]) -> bytes:
     return bytes(keyed_batch(pairs)[HEADER_SIZE:])
 
 
-@needs_c
 def test_the_table_map_keeps_the_last_offset_of_each_key_and_counts_its_room() -> None:
     assert _compact is not None
     offset_map = TableOffsetMap(TableOffsetMap.bytes_for(5), _compact)
@@ -182,7 +185,6 @@ def _check_both_clean_the_same(plan: list[tuple[list[tuple[object, ...]], int, b
 
 
 def _property(examples: int) -> Callable[[], None]:
-    @needs_c
     @settings(
         max_examples=examples, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

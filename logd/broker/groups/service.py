@@ -1,6 +1,7 @@
 """The broker's consumer-group service: what a front end calls for FindCoordinator, JoinGroup,
-SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups and
-DeleteGroups (DESIGN.md principle 7: protocol-neutral, in the types of ``logd.groups``).
+SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, OffsetDelete, ListGroups,
+DescribeGroups and DeleteGroups (DESIGN.md principle 7: protocol-neutral, in the types of
+``logd.groups``).
 
 Routing: a group belongs to partition ``offsets_partition_for(group_id, n)`` of
 ``__consumer_offsets``, ``n`` being the topic's partition count; the request goes to the
@@ -54,6 +55,8 @@ from logd.groups.messages import (
     OffsetCommitPartitionResult,
     OffsetCommitRequest,
     OffsetCommitResponse,
+    OffsetDeleteRequest,
+    OffsetDeleteResponse,
     OffsetFetchResponse,
     SyncGroupRequest,
     SyncGroupResponse,
@@ -258,6 +261,15 @@ class GroupService:
         if isinstance(target, LogdError):
             return OffsetFetchResponse(target.code, error_message=target.message)
         return target.core.fetch_offsets(group_id, partitions)
+
+    async def delete_offsets(self, req: OffsetDeleteRequest) -> OffsetDeleteResponse:
+        """Delete some of a group's committed offsets (KIP-496)."""
+        target = self._route(req.group_id)
+        if isinstance(target, LogdError):
+            return OffsetDeleteResponse(target.code)
+        body = await target.call(lambda rid, now: target.core.delete_offsets(rid, req, now))
+        assert isinstance(body, OffsetDeleteResponse)
+        return body
 
     # -- administration -------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from logd.errors import InvalidConfigError
 
-__all__ = ["GroupSettings", "is_group_key", "parse_group_settings"]
+__all__ = ["GroupSettings", "group_config_values", "is_group_key", "parse_group_settings"]
 
 _PREFIXES: Final = ("group.", "offsets.", "offset.")
 
@@ -92,3 +92,14 @@ def _int(key: str, value: Any, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidConfigError(f"{key}: {value} is out of range {low}..{high}")
     return value
+
+
+def group_config_values(settings: GroupSettings) -> dict[str, tuple[int, bool]]:
+    """Every group key with its value and whether that is the default (a broker's
+    DescribeConfigs)."""
+    defaults = GroupSettings()
+    out = {}
+    for key, (field, _, _) in sorted(_KEYS.items()):
+        value = getattr(settings, field)
+        out[key] = (value, value == getattr(defaults, field))
+    return out

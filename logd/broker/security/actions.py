@@ -53,6 +53,8 @@ ACTIONS: dict[str, Need] = {
     "produce": Need(Op.WRITE, RT.TOPIC),
     "fetch": Need(Op.READ, RT.TOPIC),
     "list_offsets": Need(Op.DESCRIBE, RT.TOPIC),
+    "offsets_for_leader_epochs": Need(Op.DESCRIBE, RT.TOPIC),
+    "describe_producers": Need(Op.READ, RT.TOPIC),
     "init_producer_id": Need(Op.IDEMPOTENT_WRITE, RT.CLUSTER),  # or WRITE on any topic
     # metadata and admin
     "metadata": Need(Op.DESCRIBE, RT.TOPIC),
@@ -65,6 +67,7 @@ ACTIONS: dict[str, Need] = {
     "list_topics": Need(Op.DESCRIBE, RT.TOPIC, filter=True),
     "describe_topics": Need(Op.DESCRIBE, RT.TOPIC),
     "describe_configs": Need(Op.DESCRIBE_CONFIGS, RT.TOPIC),
+    "describe_broker_configs": Need(Op.DESCRIBE_CONFIGS, RT.CLUSTER),
     "alter_configs": Need(Op.ALTER_CONFIGS, RT.TOPIC),
     "create_partitions": Need(Op.ALTER, RT.TOPIC),
     "transfer_leadership": Need(Op.ALTER, RT.CLUSTER),
@@ -82,6 +85,8 @@ ACTIONS: dict[str, Need] = {
     "list_groups": Need(Op.DESCRIBE, RT.GROUP, cluster_operation=Op.DESCRIBE, filter=True),
     "describe_groups": Need(Op.DESCRIBE, RT.GROUP),
     "delete_groups": Need(Op.DELETE, RT.GROUP),
+    "delete_offsets": Need(Op.DELETE, RT.GROUP),  # and READ on each topic (Kafka's OffsetDelete)
+    "delete_offsets_topics": Need(Op.READ, RT.TOPIC),
     "transactional_id": Need(Op.WRITE, RT.TRANSACTIONAL_ID),
     # security administration
     "describe_acls": Need(Op.DESCRIBE, RT.CLUSTER),

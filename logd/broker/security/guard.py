@@ -23,7 +23,11 @@ from logd.broker.security.actions import ACTIONS, ERRORS, Need
 from logd.broker.security.settings import SecuritySettings
 from logd.broker.security.state import SecurityState
 from logd.clock import Clock
-from logd.errors import ClusterAuthorizationFailedError, SaslAuthenticationFailedError
+from logd.errors import (
+    ClusterAuthorizationFailedError,
+    LogdError,
+    SaslAuthenticationFailedError,
+)
 from logd.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from logd.security.principal import ANONYMOUS, BROKER, KafkaPrincipal
 from logd.security.quota import QuotaKind
@@ -111,6 +115,26 @@ class Guard:
                     f"{caller.principal} may not {need.operation.name} "
                     f"{need.resource_type.name.lower()} {name!r}"
                 )
+
+    def refusals(
+        self, caller: CallerLike, action: str, names: Iterable[str]
+    ) -> dict[str, LogdError]:
+        """Kafka's per-item check: each of ``names`` the caller may not use for ``action``,
+        with its typed error (each counted as a refusal). What refuses the whole request
+        still raises: no authentication, no rule for the action, a cluster action denied."""
+        if not self.settings.enforces_acls:
+            return {}
+        self._authorize(caller, action, ())
+        need = ACTIONS[action]
+        if need.resource_type is ResourceType.CLUSTER:
+            return {}
+        out: dict[str, LogdError] = {}
+        for name in dict.fromkeys(names):
+            try:
+                self._authorize(caller, action, (name,))
+            except ERRORS[need.resource_type] as exc:
+                out[name] = exc
+        return out
 
     def visible(self, caller: CallerLike, action: str, names: Iterable[str]) -> list[str]:
         """The ``names`` the caller may see for a listing action (the rest are left out)."""

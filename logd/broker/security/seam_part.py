@@ -143,6 +143,15 @@ class SecuritySeam:
             return list(names)
         return self._services.guard.visible(caller, action, names)
 
+    def refusals(
+        self, caller: CallerLike, action: str, names: Iterable[str]
+    ) -> dict[str, LogdError]:
+        """Each of ``names`` the caller may not use for ``action``, with its error (Kafka's
+        per-item answers); raises what refuses the whole request (see ``Guard``)."""
+        if self._services is None:
+            return {}
+        return self._services.guard.refusals(caller, action, names)
+
     def record(self, caller: CallerLike, kind: QuotaKind, value: float) -> int:
         """Records what a request moved; the throttle time in ms (0: within quota)."""
         if self._services is None:

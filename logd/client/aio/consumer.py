@@ -165,7 +165,8 @@ class AsyncConsumer:
         membership = self._core.membership if self._core is not None else None
         try:
             with membership.inside_poll() if membership is not None else nullcontext():
-                await asyncio.wait_for(self._arrived.wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: see _sleep in membership
+                    await self._arrived.wait()
         except TimeoutError:
             return False
         return True

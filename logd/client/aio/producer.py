@@ -90,7 +90,8 @@ class AsyncProducer:
                     f"{acc.buffered} bytes await delivery (buffer.memory={acc.buffer_memory})"
                 )
             try:
-                await asyncio.wait_for(self._memory.wait(), remaining)
+                async with asyncio.timeout(remaining):  # wait_for may lose a cancel (3.11)
+                    await self._memory.wait()
             except TimeoutError:
                 continue
 
@@ -147,7 +148,8 @@ class AsyncProducer:
 
     async def flush(self, timeout: float | None = None) -> None:
         """Send everything now and wait until every record is delivered or failed."""
-        await asyncio.wait_for(self.core.flush(), timeout)
+        async with asyncio.timeout(timeout):
+            await self.core.flush()
 
     async def partitions_for(self, topic: str) -> list[int]:
         return await self.core.partitions_for(topic)
@@ -158,7 +160,8 @@ class AsyncProducer:
         if core is None:
             return
         try:
-            await asyncio.wait_for(core.flush(), timeout)
+            async with asyncio.timeout(timeout):
+                await core.flush()
         except TimeoutError:
             pass
         finally:

@@ -1,14 +1,21 @@
-"""The fetcher: long-poll Fetch calls to partition leaders, one in flight per broker.
+"""The fetcher: one long-poll ``FetchStream`` call per partition leader, kept open.
 
 One task on the client's event loop. Each round it resolves pending offset resets
 (ListOffsets: earliest, latest, by time), groups the fetchable partitions by leader, and
-for every leader without a fetch in flight sends one (``fetch_max_wait_ms``,
-``fetch_min_bytes``, ``fetch_max_bytes``, ``max_partition_fetch_bytes`` per partition).
-While the application works through one answer the next is already in flight: that is the
-prefetch, bounded by the :class:`FetchBuffer`'s byte limit.
+for every leader without a stream opens one (``fetch_max_wait_ms``, ``fetch_min_bytes``,
+``fetch_max_bytes``, ``max_partition_fetch_bytes`` per partition). The broker answers as a
+``Fetch`` would, then goes on by itself from where each partition's answer ended
+(logd/frontends/grpc/fetch_stream.py), so a record committed while an answer travels is
+sent at once instead of waiting for the next request (issue 22). A stream whose partitions
+or their seek epochs no longer match what should be fetched (assignment, pause, seek) is
+cancelled and replaced; one whose answer no longer continues where a partition stands (an
+error, a partial batch) ends, and the next round opens another. While the application works
+through one answer the next ones keep coming: that is the prefetch, bounded by the
+:class:`FetchBuffer`'s byte limit -- a full buffer stops the stream's reading, and HTTP/2
+flow control the broker.
 
 An answer's bytes are cut into whole batches (``split_batches``: a partial batch at the end
-is left for the next fetch, which starts at the first offset not fetched whole) and handed
+is left for the next answer, which starts at the first offset not fetched whole) and handed
 to the buffer undecoded. A partition whose answer held only a partial batch -- one batch
 larger than its ``max_bytes`` -- is asked again with twice the bytes, up to
 ``fetch_max_bytes``.
@@ -86,7 +93,12 @@ class Fetcher:
         self._buffer = buffer
         self._clock = clock
         self._wake = asyncio.Event()
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        #: address -> its FetchStream task and what it fetches (partitions and their epochs).
+        self._in_flight: dict[str, tuple[asyncio.Task[None], frozenset[Any]]] = {}
+        #: Set when the buffer may have room again (a stream waits on it while full).
+        self._room = asyncio.Event()
+        #: FetchStream calls opened (tests and metrics: one per broker in a steady state).
+        self.streams_opened = 0
         self._backoff_until: dict[str, float] = {}
         self._max_bytes: dict[tuple[str, int], int] = {}
         self._reset_task: asyncio.Task[None] | None = None
@@ -100,6 +112,7 @@ class Fetcher:
     def wakeup(self) -> None:
         """Look again (assignment changed, a seek, buffer room). Event loop only."""
         self._wake.set()
+        self._room.set()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -128,17 +141,23 @@ class Fetcher:
         if missing:
             self._refresh()
         wait: float | None = None
+        for address in [a for a in self._in_flight if a not in by_leader]:
+            self._in_flight.pop(address)[0].cancel()  # nothing to fetch there any more
         for address, states in by_leader.items():
-            if address in self._in_flight:
-                continue
+            asked = {(s.topic, s.partition): (s, s.epoch, s.fetch_offset) for s in states}
+            running = self._in_flight.get(address)
+            if running is not None:
+                if running[1] == _shape(asked):
+                    continue
+                # An assignment, a pause or a seek changed what this stream fetches.
+                self._in_flight.pop(address)[0].cancel()
             until = self._backoff_until.get(address, 0.0)
             if until > now:
                 wait = until - now if wait is None else min(wait, until - now)
                 continue
             # What is asked is fixed now, so a seek from here on is seen as newer.
-            asked = {(s.topic, s.partition): (s, s.epoch, s.fetch_offset) for s in states}
             task = asyncio.create_task(self._fetch(address, self._request(states), asked))
-            self._in_flight[address] = task
+            self._in_flight[address] = (task, _shape(asked))
         return wait
 
     def _request(self, states: list[PartitionState]) -> Any:
@@ -166,15 +185,26 @@ class Fetcher:
         request: Any,
         asked: dict[tuple[str, int], tuple[PartitionState, int, int]],
     ) -> None:
+        """One ``FetchStream`` call: answers until the broker ends it, an answer no longer
+        fits what is asked (a seek, an error, a partial batch), or :meth:`_round` cancels
+        it. While the buffer is full it stops reading: HTTP/2 stops the broker."""
         cfg = self._config
         conn = self._pool.get(address)
         timeout_s = (cfg.request_timeout_ms + cfg.fetch_max_wait_ms) / 1000.0
+        call = conn.open_stream(conn.broker.FetchStream, request)
+        self.streams_opened += 1
         try:
-            resp: Any = await conn.unary_with_timeout(conn.broker.Fetch, request, timeout_s)
-            for pd in resp.partitions:
-                entry = asked.get((pd.topic, pd.partition))
-                if entry is not None:
-                    self._take(address, pd, *entry)
+            while True:
+                while self._buffer.full:
+                    self._room.clear()
+                    await self._room.wait()
+                resp: Any = await conn.read_stream(call, timeout_s)
+                if resp is None:  # the broker ended it (it drains): look elsewhere, later
+                    self._back_off(address)
+                    self._refresh()
+                    break
+                if not self._take_all(address, resp, asked):
+                    break
         except LogdError as exc:
             _log.debug("fetch from %s failed: %s", address, exc)
             self._back_off(address)
@@ -183,8 +213,36 @@ class Fetcher:
                     self._buffer.put(CompletedFetch(state, epoch, [], 0, exc))
             self._refresh()
         finally:
-            self._in_flight.pop(address, None)
+            call.cancel()
+            running = self._in_flight.get(address)
+            if running is not None and running[0] is asyncio.current_task():
+                del self._in_flight[address]
             self.wakeup()
+
+    def _take_all(
+        self, address: str, resp: Any, asked: dict[tuple[str, int], tuple[PartitionState, int, int]]
+    ) -> bool:
+        """Take one answer of the stream; False when the stream no longer fetches what the
+        partitions need (it went on from elsewhere than their fetch offsets)."""
+        keep = True
+        for pd in resp.partitions:
+            key = (pd.topic, pd.partition)
+            entry = asked.get(key)
+            if entry is None:
+                continue
+            state, epoch, offset = entry
+            current = self._subs.partitions.get(key) is state and state.epoch == epoch
+            if not current or state.fetch_offset != offset:
+                keep = False  # reassigned or sought: _round opens a stream that fits
+                continue
+            self._take(address, pd, state, epoch, offset)
+            if pd.error.code or state.fetch_offset < 0:
+                keep = False  # the broker ends the stream after an error; so do we
+            elif pd.records and state.fetch_offset == offset:
+                keep = False  # a partial batch only: ask again with more bytes
+            else:
+                asked[key] = (state, epoch, state.fetch_offset)
+        return keep
 
     def _take(self, address: str, pd: Any, state: PartitionState, epoch: int, offset: int) -> None:
         """One partition of an answer (still current: same state object and epoch)."""
@@ -356,7 +414,7 @@ class Fetcher:
             self._task,
             self._reset_task,
             self._refresh_task,
-            *self._in_flight.values(),
+            *(task for task, _ in self._in_flight.values()),
             *self._side_tasks,
         ]
         for task in tasks:
@@ -366,3 +424,9 @@ class Fetcher:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+
+def _shape(asked: dict[tuple[str, int], tuple[PartitionState, int, int]]) -> frozenset[Any]:
+    """What a stream fetches, as far as the need for a new one goes: the partitions and
+    their seek epochs (a stream moves its own offsets; a seek bumps the epoch)."""
+    return frozenset((key, epoch) for key, (_, epoch, _) in asked.items())

@@ -101,6 +101,10 @@ __all__ = ["MemberMachine"]
 _log = logging.getLogger(__name__)
 _S = MemberState
 _E = MemberEvent
+#: The steps of a round after its JoinGroup went out: a rejoin asked for in one of them needs
+#: another round. One asked for while the partitions are given up first (GivingUp) needs none:
+#: the JoinGroup that follows carries it (and GivenUp ends in JoinDue, outside any round).
+_JOINED: frozenset[MemberState] = ROUND - {_S.GIVING_UP}
 
 
 def _tps(
@@ -398,7 +402,7 @@ class MemberMachine:
 
     def _rejoin(self) -> Effect:
         self._fire(_E.REJOIN)
-        if self.state in ROUND:
+        if self.state in _JOINED:  # the JoinGroup of this round went out before the ask
             self._rejoin_after_round = True
         return Effect.WAKE
 
@@ -449,18 +453,30 @@ class MemberMachine:
     def commit_request(self, offsets: Mapping[PartitionKey, int]) -> OffsetCommitRequest:
         """A commit of ``offsets`` (the next offset to read, per partition) as this member's
         generation, or as a standalone consumer when it has none."""
-        member = self.generation >= 0 and bool(self.member_id)
+        generation, member_id = self._commit_identity()
         return OffsetCommitRequest(
             group_id=self.group_id,
             partitions=tuple(
                 OffsetCommitPartition(t, p, o) for (t, p), o in sorted(offsets.items())
             ),
-            generation_id=self.generation if member else NO_GENERATION,
-            member_id=self.member_id if member else "",
-            group_instance_id=self.instance_id if member else None,
+            generation_id=generation,
+            member_id=member_id,
+            group_instance_id=self.instance_id if member_id else None,
         )
 
-    def on_commit_error(self, error: LogdError) -> Effect:
+    def _commit_identity(self) -> tuple[int, str]:
+        """The generation and member id a commit made now carries."""
+        if self.generation >= 0 and self.member_id:
+            return self.generation, self.member_id
+        return NO_GENERATION, ""
+
+    def on_commit_error(self, request: OffsetCommitRequest, error: LogdError) -> Effect:
+        """``request`` (a :meth:`commit_request`) was answered ``error``. An answer about a
+        generation or member id left behind meanwhile (an asynchronous commit outliving a
+        poll timeout or a rebalance) changes nothing, as Kafka's ``generationUnchanged``."""
+        stale = (request.generation_id, request.member_id) != self._commit_identity()
+        if stale or self.state not in IN_GROUP:
+            return Effect.NONE
         if isinstance(error, (UnknownMemberIdError, IllegalGenerationError)):
             self._reset(keep_member=isinstance(error, IllegalGenerationError))
             return self._rejoin()

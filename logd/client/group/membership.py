@@ -200,8 +200,12 @@ class GroupMembership:
         return None if at is None else max(at - self._clock.monotonic(), 0.0)
 
     async def _sleep(self, seconds: float | None) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when the
+        # awaited event is set in the same loop turn as a cancel() of the caller, and the
+        # cancel is lost -- a consumer task cancelled while records arrive kept running.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _execute(self, step: Step) -> Effect:
@@ -261,7 +265,8 @@ class GroupMembership:
         interval = self.config.heartbeat_interval_ms / 1000.0
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._heartbeat_now.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._heartbeat_now.wait()
             self._heartbeat_now.clear()
             idle_s = 0.0 if self.polling else self._clock.monotonic() - self.last_poll
             due = self.machine.heartbeat(idle_s)
@@ -288,11 +293,12 @@ class GroupMembership:
         if not offsets:
             return
         async with self._commit_lock:  # one at a time, so commits land in the order made
-            request = codec.commit_request(self.machine.commit_request(offsets))
+            made = self.machine.commit_request(offsets)
+            request = codec.commit_request(made)
             answer = await self.link.call_retrying("OffsetCommit", request, codec.commit_error)
             error = codec.commit_error(answer)
         if error is not None:
-            self._apply(self.machine.on_commit_error(error))
+            self._apply(self.machine.on_commit_error(made, error))
             raise error
 
     async def fetch_committed(self, partitions: Iterable[PartitionKey]) -> dict[PartitionKey, int]:

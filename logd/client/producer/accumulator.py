@@ -16,7 +16,8 @@ the event loop takes closed batches out. Shape of Kafka's ``RecordAccumulator``:
   pass it blocks up to ``max_block_ms`` for the sender to free room, or raises at once;
 * records without a key or partition go to the topic's sticky partition, which moves on
   when its batch closes (KIP-480, :class:`partitioning.StickyPartitioner`); keyed records go
-  to ``partition_for(key, n)``; an explicit partition wins.
+  to ``partition_for(key, n)`` (or Kafka's murmur2 with ``partitioner="murmur2"``); an
+  explicit partition wins.
 
 The per-record path (:meth:`Accumulator.append`) takes the lock once, appends to lists and
 adds two integers; the clock is read once per batch. It wakes the sender (the ``waker``
@@ -52,7 +53,7 @@ from logd.errors import (
     RequestTimedOutError,
     UnknownTopicOrPartitionError,
 )
-from partitioning import StickyPartitioner, partition_for
+from partitioning import KEY_PARTITIONERS, StickyPartitioner, partition_for
 
 __all__ = ["Accumulator", "PartitionQueue", "TopicQueues"]
 
@@ -112,6 +113,7 @@ class Accumulator:
         clock: Clock,
         partitioner: StickyPartitioner,
         waker: Callable[[], None],
+        key_partitioner: str = "mmh3",
     ) -> None:
         self.lock = threading.Lock()
         self._memory_freed = threading.Condition(self.lock)
@@ -122,6 +124,9 @@ class Accumulator:
         self._delivery_timeout_s = delivery_timeout_ms / 1000.0
         self._clock = clock
         self._partitioner = partitioner
+        self._key_partition: Callable[[bytes, int], int] = KEY_PARTITIONERS.get(
+            key_partitioner, partition_for
+        )
         self._waker = waker
         self.topics: dict[str, TopicQueues] = {}
         self.buffered = 0
@@ -200,7 +205,9 @@ class Accumulator:
             if self.closed is not None:
                 raise self.closed
             if partition is None:
-                partition = tq.sticky if key is None else partition_for(key, tq.num_partitions)
+                partition = (
+                    tq.sticky if key is None else self._key_partition(key, tq.num_partitions)
+                )
                 sticky = key is None
             else:
                 if partition >= tq.num_partitions:
@@ -263,7 +270,7 @@ class Accumulator:
         groups: dict[int, list[int]] = {}
         nparts = tq.num_partitions
         for i, k in enumerate(keys):
-            p = tq.sticky if k is None else partition_for(k, nparts)
+            p = tq.sticky if k is None else self._key_partition(k, nparts)
             groups.setdefault(p, []).append(i)
         for p, idx in groups.items():
             self._append_run(

@@ -81,6 +81,7 @@ class ProducerCore:
             clock=clock,
             partitioner=StickyPartitioner(rng),
             waker=waker,
+            key_partitioner=config.partitioner,
         )
         self.sender = Sender(
             self.accumulator,

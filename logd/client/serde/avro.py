@@ -12,9 +12,11 @@ from __future__ import annotations
 import io
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import fastavro
+from fastavro import read as fastavro_read
 
 from logd.client.serde.registry_client import RegistryClient
 from logd.client.serde.strategy import SubjectNameStrategy, topic_name_strategy
@@ -24,8 +26,12 @@ __all__ = ["AvroDeserializer", "AvroSerializer"]
 
 
 def _parse(text: str) -> Any:
+    return _parse_json(text, text=True)
+
+
+def _parse_json(schema: Any, *, text: bool = False) -> Any:
     try:
-        return fastavro.parse_schema(json.loads(text))
+        return fastavro.parse_schema(json.loads(schema) if text else schema)
     except (ValueError, fastavro.schema.SchemaParseException, TypeError, KeyError) as exc:
         raise SerializationError(f"invalid Avro schema: {exc}") from exc
 
@@ -109,33 +115,66 @@ class AvroSerializer:
         return pack(schema_id, out.getvalue())
 
 
+#: fastavro's compiled reader of one datum, beneath ``schemaless_reader``. Why a private
+#: function: ``schemaless_reader`` prepares the schemas' names and its options again on every
+#: call, a fifth of the cost of decoding a small record (bench/avro_decode.py); here that is
+#: done once per writer schema. fastavro is pinned exactly
+#: (requirements/constraints.txt) and tests/client/test_serde_avro_fast.py checks this path
+#: against ``schemaless_reader``; without the function, ``schemaless_reader`` is used.
+_READ_DATA: Callable[..., Any] | None = getattr(
+    getattr(fastavro_read, "_read", None), "_read_data", None
+)
+
+
+class _Reading:
+    """One writer schema's decoder, prepared once (see ``_READ_DATA``)."""
+
+    __slots__ = ("named", "reader", "writer")
+
+    def __init__(self, writer: Any, reader: Any) -> None:
+        self.named: dict[str, dict[str, Any]] = {"writer": {}, "reader": {}}
+        self.writer = fastavro.parse_schema(writer, self.named["writer"])
+        self.reader = None
+        if reader is not None and reader != writer:
+            self.reader = fastavro.parse_schema(reader, self.named["reader"])
+
+    def read(self, payload: bytes) -> Any:
+        if _READ_DATA is None:
+            return fastavro.schemaless_reader(io.BytesIO(payload), self.writer, self.reader)
+        return _READ_DATA(io.BytesIO(payload), self.writer, self.named, self.reader, {})
+
+
 class AvroDeserializer:
     """``deserializer(data)`` → the decoded value (dicts for records)."""
 
     def __init__(self, registry: RegistryClient, reader_schema: str | None = None) -> None:
         self.registry = registry
         self._reader = _parse(reader_schema) if reader_schema is not None else None
-        self._writers: dict[int, Any] = {}
+        #: schema id -> its prepared decoder; read without the lock (a dict lookup is
+        #: atomic), written under it
+        self._readings: dict[int, _Reading] = {}
         self._lock = threading.Lock()
 
     def writer_schema(self, schema_id: int) -> Any:
+        return self._reading(schema_id).writer
+
+    def _reading(self, schema_id: int) -> _Reading:
+        known = self._readings.get(schema_id)
+        if known is not None:
+            return known
+        found = self.registry.schema(schema_id)
+        if found.get("schemaType", "AVRO") != "AVRO":
+            raise SerializationError(f"schema {schema_id} is not an Avro schema")
+        reading = _Reading(_parse(found["schema"]), self._reader)
         with self._lock:
-            parsed = self._writers.get(schema_id)
-        if parsed is None:
-            found = self.registry.schema(schema_id)
-            if found.get("schemaType", "AVRO") != "AVRO":
-                raise SerializationError(f"schema {schema_id} is not an Avro schema")
-            parsed = _parse(found["schema"])
-            with self._lock:
-                self._writers[schema_id] = parsed
-        return parsed
+            return self._readings.setdefault(schema_id, reading)
 
     def __call__(self, data: bytes | None) -> object:
         if data is None:
             return None
         schema_id, payload = unpack(data)
-        writer = self.writer_schema(schema_id)
+        reading = self._readings.get(schema_id) or self._reading(schema_id)
         try:
-            return fastavro.schemaless_reader(io.BytesIO(payload), writer, self._reader)
+            return reading.read(payload)
         except (ValueError, TypeError, EOFError, IndexError, KeyError) as exc:
             raise SerializationError(f"value is not Avro of schema {schema_id}: {exc}") from exc

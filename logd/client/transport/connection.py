@@ -11,6 +11,7 @@ every method here must run on that loop. Not thread-safe.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 from collections.abc import Awaitable, Callable, Iterable
@@ -94,6 +95,26 @@ class Connection:
             )
         except grpc.RpcError as exc:
             raise error_from_rpc(exc, self.address) from None
+
+    def open_stream(self, method: Callable[..., Any], request: Any) -> Any:
+        """Start a server-streaming call (read it with :meth:`read_stream`)."""
+        return method(request, wait_for_ready=False, metadata=self.metadata)
+
+    async def read_stream(self, call: Any, timeout_s: float) -> Any:
+        """The next message of a server-streaming ``call`` (None at its end),
+        within ``timeout_s``; failures become ``LogdError`` (a timeout: RequestTimedOutError).
+        ``asyncio.timeout``, not ``wait_for``: no extra task and loop turns per message."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                message = await call.read()
+            return None if message is grpc.aio.EOF else message
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc, self.address) from None
+        except TimeoutError:
+            call.cancel()
+            raise RequestTimedOutError(
+                f"{self.address}: no answer on the stream within {timeout_s:g}s"
+            ) from None
 
     def close_produce_stream(self, error: LogdError) -> None:
         """Fail the produce stream's unanswered requests with ``error`` (if it was opened)."""

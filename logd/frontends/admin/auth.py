@@ -18,13 +18,13 @@ Ownership: the broker's event loop.
 from __future__ import annotations
 
 import json
-import ssl
 from typing import Final
 
-from aiohttp import BasicAuth, web
+from aiohttp import web
 
 from logd.broker.seam import ANONYMOUS, BrokerSeam, Caller
-from logd.errors import ErrorCode, LogdError, SaslAuthenticationFailedError
+from logd.errors import ErrorCode, LogdError
+from logd.frontends.common.http_auth import certificate_principal, password_principal
 
 __all__ = ["CALLER", "LISTENER", "caller_of", "error_response", "status_of"]
 
@@ -61,41 +61,16 @@ def error_response(error: LogdError) -> web.Response:
     return web.Response(status=status, text=body, content_type="application/json", headers=headers)
 
 
-def _peer_pem(request: web.Request) -> bytes | None:
-    transport = request.transport
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    der = ssl_object.getpeercert(binary_form=True)
-    return ssl.DER_cert_to_PEM_cert(der).encode("ascii") if der else None
-
-
 async def caller_of(request: web.Request, seam: BrokerSeam) -> Caller:
     """The request's caller; raises SaslAuthenticationFailedError (answered 401)."""
-    security = seam.security
     address = request.remote or ""
     header = request.headers.get("Authorization")
     principal: str | None = None
-    if header is not None and security.authentication_required:
-        try:
-            basic = BasicAuth.decode(header)
-        except ValueError:
-            await security.failed(LISTENER, "bad authorization", address)
-            raise SaslAuthenticationFailedError(
-                "the Authorization header must be 'Basic base64(user:password)'"
-            ) from None
-        principal = await security.authenticate_password(
-            basic.login, basic.password, LISTENER, address
-        )
-    elif security.authentication_required:
-        pem = _peer_pem(request)
-        if pem is None:
-            await security.failed(LISTENER, "no credentials", address)
-            raise SaslAuthenticationFailedError(
-                "authentication required: give HTTP Basic credentials (a logd user) or a"
-                " client certificate"
-            )
-        principal = await security.certificate_principal(pem, LISTENER, address)
+    if seam.security.authentication_required:
+        if header is not None:
+            principal = await password_principal(header, seam, LISTENER, address)
+        else:
+            principal = await certificate_principal(request, seam, LISTENER, address)
     return Caller(
         principal=principal or ANONYMOUS.principal,
         client_id=request.headers.get("User-Agent", "")[:128],

@@ -25,18 +25,14 @@ Ownership: the broker's event loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import logging
-import socket
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
 from logd.broker.seam import BrokerSeam
-from logd.errors import InvalidConfigError, LogdError
+from logd.errors import LogdError
 from logd.frontends.admin.api_groups import add_group_routes
 from logd.frontends.admin.api_messages import add_message_routes
 from logd.frontends.admin.api_security import add_security_routes
@@ -46,37 +42,32 @@ from logd.frontends.admin.console import add_console_routes
 from logd.frontends.admin.health import add_health_routes
 from logd.frontends.admin.metrics import CONTENT_TYPE, MetricsPage
 from logd.frontends.admin.schemas import NO_REGISTRY, SchemaSource, add_schema_routes
+from logd.frontends.common.aiohttp_listener import AiohttpListener, Handler, full_answer
 from logd.metadata.types import HostPort
-from logd.tls.contexts import ReloadingServerContext
-from logd.tls.files import TlsFiles
 from logd.tls.settings import TlsSettings
 
 __all__ = ["SEAM", "AdminFrontEnd"]
 
 _log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Where the app keeps its seam.
 SEAM: Final = web.AppKey("logd_seam", BrokerSeam)
 MAX_BODY_BYTES: Final = 1 << 20
 MAX_CONNECTIONS: Final = 256
 KEEPALIVE_S: Final = 75.0
-_CLEANUP_S: Final = 0.5
 #: Routes answered without credentials.
 _OPEN: Final = frozenset({"/v1/ready"})
 
 
-class _Refuse(asyncio.Protocol):
-    """What a connection over :data:`MAX_CONNECTIONS` gets: a 503, then closed."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        body = b'{"error_code":-1,"message":"too many connections to this listener"}\n'
-        transport.write(
-            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-        )
-        transport.close()
+def _refuse(request: web.Request) -> web.StreamResponse | None:
+    """A request while draining: 503 and its connection closed (``/v1/ready`` answers)."""
+    if request.path in _OPEN:
+        return None
+    refused = web.json_response(
+        {"error_code": -1, "message": "this broker is shutting down"}, status=503
+    )
+    refused.force_close()
+    return refused
 
 
 class AdminFrontEnd:
@@ -95,12 +86,12 @@ class AdminFrontEnd:
         self.address = address
         self._seam = seam
         self._schemas = schemas
-        self._tls = tls if tls is not None and tls.enabled else None
         self._metrics = MetricsPage(seam)
-        self._runner: web.AppRunner | None = None
-        self._server: asyncio.AbstractServer | None = None
-        self._ssl: ReloadingServerContext | None = None
-        self._in_flight: set[asyncio.Task[Any]] = set()
+        self.listener = AiohttpListener(
+            "admin", address, tls, max_connections=MAX_CONNECTIONS,
+            full_body=full_answer(-1, "too many connections to this listener"),
+            refusal=_refuse, keepalive_s=KEEPALIVE_S,
+        )  # fmt: skip
         #: Set when draining: long answers (a live tail) end early.
         self.draining = asyncio.Event()
 
@@ -108,7 +99,7 @@ class AdminFrontEnd:
 
     def build_app(self) -> web.Application:
         app = web.Application(
-            middlewares=[self._errors, self._track, self._auth],
+            middlewares=[self._errors, self.listener.track, self._auth],
             client_max_size=MAX_BODY_BYTES,
         )
         app[SEAM] = self._seam
@@ -148,22 +139,6 @@ class AdminFrontEnd:
             )
 
     @web.middleware
-    async def _track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.draining.is_set() and request.path not in _OPEN:
-            refused = web.json_response(
-                {"error_code": -1, "message": "this broker is shutting down"}, status=503
-            )
-            refused.force_close()
-            return refused
-        task = asyncio.current_task()
-        assert task is not None
-        self._in_flight.add(task)
-        try:
-            return await handler(request)
-        finally:
-            self._in_flight.discard(task)
-
-    @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in _OPEN:
             request[CALLER] = await caller_of(request, self._seam)
@@ -173,58 +148,17 @@ class AdminFrontEnd:
 
     async def start(self) -> HostPort:
         """Bind (port 0: any free port) and serve; the address bound."""
-        try:
-            sock = socket.create_server((self.address.host, self.address.port))
-        except OSError as exc:
-            reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-            raise InvalidConfigError(
-                f"admin.listen: cannot listen on {self.address}: {reason}"
-            ) from None
-        if self._tls is not None:
-            self._ssl = ReloadingServerContext(TlsFiles(self._tls))
-        runner = web.AppRunner(
-            self.build_app(),
-            access_log=None,
-            handle_signals=False,
-            keepalive_timeout=KEEPALIVE_S,
-            shutdown_timeout=_CLEANUP_S,
-        )
-        await runner.setup()
-        self._runner = runner
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._protocol, sock=sock, ssl=self._ssl.context if self._ssl else None
-        )
-        host, port = sock.getsockname()[:2]
-        scheme = "https" if self._ssl is not None else "http"
-        _log.info("admin: metrics, health and the console on %s://%s:%s", scheme, host, port)
-        return HostPort(str(host), int(port))
-
-    def _protocol(self) -> asyncio.BaseProtocol:
-        assert self._runner is not None and self._runner.server is not None
-        server = self._runner.server
-        if len(server.connections) >= MAX_CONNECTIONS:
-            return _Refuse()
-        if self._ssl is not None:
-            self._ssl.refresh()
-        return server()
+        bound = await self.listener.start(self.build_app())
+        _log.info("admin: metrics, health and the console on %s://%s", self.listener.scheme, bound)
+        return bound
 
     def begin_drain(self) -> None:
         if self.draining.is_set():
             return
         self.draining.set()
-        if self._server is not None:
-            self._server.close()
+        self.listener.begin_drain()
 
     async def stop(self, grace_s: float) -> None:
         """See the module docstring. Called again with 0 (a second signal): cancel now."""
         self.begin_drain()
-        pending = {t for t in self._in_flight if not t.done()}
-        if pending and grace_s > 0:
-            await asyncio.wait(pending, timeout=grace_s)
-        for task in list(self._in_flight):
-            task.cancel()
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            with contextlib.suppress(Exception):
-                await runner.cleanup()
+        await self.listener.stop(grace_s)

@@ -23,7 +23,15 @@ from logd.errors import InvalidRequestError
 from logd.frontends.grpc.auth import CALLER, client_id_of, metadata_of
 from logd.frontends.grpc.errors import abort, translate
 
-__all__ = ["LISTENER", "Malformed", "caller_of", "service_handler", "stream_stream", "unary_unary"]
+__all__ = [
+    "LISTENER",
+    "Malformed",
+    "caller_of",
+    "service_handler",
+    "stream_stream",
+    "unary_stream",
+    "unary_unary",
+]
 
 #: This front end's listener name, as the node and ``Caller.listener`` spell it.
 LISTENER = "grpc"
@@ -86,6 +94,25 @@ def unary_unary(
         raise AssertionError("unreachable: translate re-raises or aborts")  # pragma: no cover
 
     return grpc.unary_unary_rpc_method_handler(
+        handle, request_deserializer=_deserializer(request_type), response_serializer=_serialize
+    )
+
+
+def unary_stream(
+    method: str,
+    behavior: Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]],
+    request_type: type[Message],
+) -> grpc.RpcMethodHandler:
+    """A server-streaming handler (it writes with ``context.write``): malformed requests and
+    escaped errors become typed statuses, as :func:`unary_unary`'s."""
+
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> None:
+        if isinstance(request, Malformed):
+            await abort(context, request.error())
+        async with translate(context, method):
+            await behavior(request, context)
+
+    return grpc.unary_stream_rpc_method_handler(
         handle, request_deserializer=_deserializer(request_type), response_serializer=_serialize
     )
 

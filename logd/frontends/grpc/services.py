@@ -20,7 +20,14 @@ from logd.broker.seam import BrokerSeam
 from logd.errors import LogdError
 from logd.frontends.grpc import convert
 from logd.frontends.grpc.errors import error_proto
-from logd.frontends.grpc.handlers import caller_of, service_handler, stream_stream, unary_unary
+from logd.frontends.grpc.fetch_stream import serve_fetch_stream
+from logd.frontends.grpc.handlers import (
+    caller_of,
+    service_handler,
+    stream_stream,
+    unary_stream,
+    unary_unary,
+)
 from logd.frontends.grpc.produce_stream import ProduceStream
 from logd.v1 import admin_pb2, broker_pb2
 
@@ -47,6 +54,9 @@ class BrokerService:
             {
                 "Produce": stream_stream(self.produce, broker_pb2.ProduceRequest),
                 "Fetch": unary_unary("Fetch", self.fetch, broker_pb2.FetchRequest, metered),
+                "FetchStream": unary_stream(
+                    "FetchStream", self.fetch_stream, broker_pb2.FetchRequest
+                ),
                 "ListOffsets": unary_unary(
                     "ListOffsets", self.list_offsets, broker_pb2.ListOffsetsRequest, metered
                 ),
@@ -91,6 +101,9 @@ class BrokerService:
             caller=caller_of(context),
         )
         return convert.fetch_response(results)
+
+    async def fetch_stream(self, request: broker_pb2.FetchRequest, context: _Ctx) -> None:
+        await serve_fetch_stream(self._broker, request, context, caller_of(context))
 
     async def list_offsets(self, request: broker_pb2.ListOffsetsRequest, context: _Ctx) -> Any:
         return convert.list_offsets_response(

@@ -14,28 +14,19 @@ Ownership: the broker's event loop.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from typing import Final
 
-from aiohttp import BasicAuth, web
+from aiohttp import web
 
 from logd.broker.seam import ANONYMOUS, BrokerSeam, Caller
 from logd.errors import SaslAuthenticationFailedError
+from logd.frontends.common.http_auth import certificate_principal, password_principal
 
 __all__ = ["CALLER", "LISTENER", "caller_of", "password_caller"]
 
 LISTENER: Final = "http"
 #: Where the middleware leaves a request's caller.
 CALLER: Final = web.RequestKey("logd_caller", Caller)
-
-
-def _peer_pem(request: web.Request) -> bytes | None:
-    transport = request.transport
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    der = ssl_object.getpeercert(binary_form=True)
-    return ssl.DER_cert_to_PEM_cert(der).encode("ascii") if der else None
 
 
 def _client_id(request: web.Request) -> str:
@@ -45,31 +36,13 @@ def _client_id(request: web.Request) -> str:
 async def caller_of(request: web.Request, seam: BrokerSeam) -> Caller:
     """The request's caller (see the module docstring); raises the typed authentication
     error (the error middleware answers 401)."""
-    security = seam.security
     address = request.remote or ""
     header = request.headers.get("Authorization")
     principal: str | None = None
     if header is not None:
-        try:
-            basic = BasicAuth.decode(header)
-        except ValueError:
-            await security.failed(LISTENER, "bad authorization", address)
-            raise SaslAuthenticationFailedError(
-                "the Authorization header must be 'Basic base64(user:password)'"
-            ) from None
-        principal = await security.authenticate_password(
-            basic.login, basic.password, LISTENER, address
-        )
-    elif security.authentication_required:
-        pem = _peer_pem(request)
-        if pem is not None:
-            principal = await security.certificate_principal(pem, LISTENER, address)
-        else:
-            await security.failed(LISTENER, "no credentials", address)
-            raise SaslAuthenticationFailedError(
-                "authentication required: give HTTP Basic credentials (a logd user) or a"
-                " client certificate"
-            )
+        principal = await password_principal(header, seam, LISTENER, address)
+    elif seam.security.authentication_required:
+        principal = await certificate_principal(request, seam, LISTENER, address)
     caller = Caller(
         principal=principal or ANONYMOUS.principal,
         client_id=_client_id(request),

@@ -101,8 +101,8 @@ def encode_binary(value: Any, where: str) -> bytes | None:
         return None
     if not isinstance(value, str):
         raise RestError(422, JSON_CONVERSION, f"{where}: expected a base64 string or null")
-    try:
-        return base64.b64decode(value, validate=True)
+    try:  # strict: what base64.b64decode(validate=True) refuses, without its regex per call
+        return binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError):
         raise RestError(422, JSON_CONVERSION, f"{where}: {value[:40]!r} is not base64") from None
 

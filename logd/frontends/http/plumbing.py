@@ -24,6 +24,7 @@ from logd.frontends.http.settings import HttpSettings
 
 __all__ = [
     "Handler",
+    "JsonText",
     "cors_headers",
     "cors_preflight",
     "decompressor",
@@ -44,9 +45,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _INT32_MAX: Final = 2**31 - 1
 
 
+class JsonText(str):
+    """A body already written as JSON text (a hot path writes its answer directly)."""
+
+    __slots__ = ()
+
+
 def json_answer(body: object, content_type: str, status: int = 200) -> web.Response:
+    text = body if isinstance(body, JsonText) else json.dumps(body, separators=(",", ":"))
     return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=text.encode(),
         status=status,
         content_type=content_type,
     )

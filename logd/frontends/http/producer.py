@@ -22,10 +22,9 @@ Ownership: one per front end, on the broker's event loop.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 from logd.broker.api import NewTopic, ProduceResult
 from logd.broker.seam import BrokerSeam, Caller
@@ -55,9 +54,10 @@ _RETRY_MAX_S: Final = 0.5
 _NOT_THERE_YET = (NotLeaderOrFollowerError, LeaderNotAvailableError, UnknownTopicOrPartitionError)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class OutRecord:
-    """One record to append (``partition`` None: chosen by key or sticky)."""
+class OutRecord(NamedTuple):
+    """One record to append (``partition`` None: chosen by key or sticky). A named tuple
+    rather than a frozen dataclass: one is made per record of every request (a frozen
+    dataclass's ``__init__`` costs several times a tuple's)."""
 
     key: bytes | None
     value: bytes | None
@@ -66,9 +66,9 @@ class OutRecord:
     timestamp_ms: int | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Delivery:
-    """What became of one record: its partition and offset, or the error."""
+class Delivery(NamedTuple):
+    """What became of one record: its partition and offset, or the error (a named tuple, as
+    :class:`OutRecord`)."""
 
     partition: int = -1
     offset: int = -1
@@ -153,12 +153,18 @@ class TopicProducer:
         batches: dict[int, _Batch] = {}
         done: list[_Batch] = []
         refused: list[tuple[int, LogdError]] = []
+        sticky = -1  # the topic's sticky partition: it changes only after the loop
         for i, record in enumerate(records):
-            try:
-                partition = self._choose(topic, record, count)
-            except LogdError as exc:
-                refused.append((i, exc))
-                continue
+            if record.partition is None and record.key is None:
+                if sticky < 0:
+                    sticky = self._sticky.sticky_partition(topic, count)
+                partition = sticky
+            else:
+                try:
+                    partition = self._choose(topic, record, count)
+                except LogdError as exc:
+                    refused.append((i, exc))
+                    continue
             batch = batches.get(partition)
             if batch is not None and batch.builder.size_in_bytes >= BATCH_BYTES:
                 done.append(batches.pop(partition))

@@ -27,21 +27,16 @@ Ownership: the broker's event loop.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import errno
 import logging
-import socket
-import sys
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
 from logd.broker.seam import BrokerSeam
 from logd.clock import Clock, SystemClock
-from logd.errors import InvalidConfigError
+from logd.frontends.common.aiohttp_listener import AiohttpListener, full_answer
 from logd.frontends.http.auth import CALLER, caller_of
 from logd.frontends.http.consumers.instances import ConsumerInstances
 from logd.frontends.http.consumers.routes import add_consumer_routes
@@ -63,8 +58,7 @@ from logd.frontends.http.settings import HttpSettings
 from logd.frontends.http.stomp import add_stomp_routes
 from logd.frontends.http.topics import add_topic_routes
 from logd.metadata.types import HostPort
-from logd.tls.contexts import ReloadingServerContext, client_context
-from logd.tls.files import TlsFiles
+from logd.tls.contexts import client_context
 from logd.tls.settings import TlsSettings
 
 __all__ = ["HttpFrontEnd"]
@@ -74,35 +68,15 @@ _log = logging.getLogger(__name__)
 LISTENER: Final = "http"
 #: Paths whose handlers authenticate by themselves (STOMP's CONNECT carries login/passcode).
 _SELF_AUTHENTICATED: Final = frozenset({"/stomp"})
-_CLEANUP_S: Final = 0.5
 
 
-class _OneLineLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """aiohttp's server logs a malformed request (a header line too long, a bad chunk) with
-    its traceback at ERROR; a client's mistake is one INFO line here."""
-
-    def exception(self, msg: object, *args: object, exc_info: object = True, **kw: object) -> None:
-        self._one_line(msg, args, exc_info)
-
-    def error(self, msg: object, *args: object, exc_info: object = None, **kw: object) -> None:
-        self._one_line(msg, args, exc_info)
-
-    def _one_line(self, msg: object, args: tuple[object, ...], exc_info: object) -> None:
-        error = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
-        detail = f": {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-        self.logger.info("%s%s", str(msg) % args if args else msg, detail if error else "")
-
-
-class _Refuse(asyncio.Protocol):
-    """What a connection over ``http.max.connections`` gets: a 503, then closed."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.write(  # type: ignore[attr-defined]
-            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            b"Connection: close\r\nContent-Length: 71\r\n\r\n"
-            b'{"error_code":50301,"message":"too many connections to this listener"}\n'
-        )
-        transport.close()
+def _refuse(request: web.Request) -> web.StreamResponse:
+    """A request while draining: 503/50003 and its connection closed."""
+    refused = error_response(
+        RestError(503, KAFKA_RETRIABLE, "this broker is shutting down; retry on another")
+    )
+    refused.force_close()
+    return refused
 
 
 class HttpFrontEnd:
@@ -147,10 +121,12 @@ class HttpFrontEnd:
             timeout_s=self.settings.request_timeout_ms / 1000.0,
         )
         self.context = HttpContext(seam, self.settings, clock, producer, consumers, schemas)
-        self._runner: web.AppRunner | None = None
-        self._server: asyncio.AbstractServer | None = None
-        self._ssl: ReloadingServerContext | None = None
-        self._in_flight: set[asyncio.Task[Any]] = set()
+        self.listener = AiohttpListener(
+            LISTENER, address, tls, max_connections=self.settings.max_connections,
+            full_body=full_answer(50301, "too many connections to this listener"),
+            refusal=_refuse, keepalive_s=float(self.settings.keepalive_timeout_s),
+            auto_decompress=False,  # plumbing.inflate: bounded, errors in Confluent's form
+        )  # fmt: skip
 
     @property
     def draining(self) -> bool:
@@ -164,7 +140,7 @@ class HttpFrontEnd:
                 self._cors,
                 self._count,
                 error_middleware,
-                self._track,
+                self.listener.track,
                 self._mounted,
                 self._auth,
             ],
@@ -209,22 +185,6 @@ class HttpFrontEnd:
         cors_headers(self.settings, request, response)
 
     @web.middleware
-    async def _track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.context.draining:
-            refused = error_response(
-                RestError(503, KAFKA_RETRIABLE, "this broker is shutting down; retry on another")
-            )
-            refused.force_close()
-            return refused
-        task = asyncio.current_task()
-        assert task is not None
-        self._in_flight.add(task)
-        try:
-            return await handler(request)
-        finally:
-            self._in_flight.discard(task)
-
-    @web.middleware
     async def _mounted(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         mounted = self.mounts.handler(request.path)
         return await (mounted or handler)(request)
@@ -239,69 +199,20 @@ class HttpFrontEnd:
 
     async def start(self) -> HostPort:
         """Bind (port 0: any free port) and serve; the address bound."""
-        try:
-            sock = socket.create_server((self.address.host, self.address.port))
-        except OSError as exc:
-            reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-            raise InvalidConfigError(
-                f"http.listen: cannot listen on {self.address}: {reason}"
-            ) from None
-        if self._tls is not None:
-            self._ssl = ReloadingServerContext(TlsFiles(self._tls))
-        runner = web.AppRunner(
-            self.build_app(),
-            access_log=None,
-            handle_signals=False,
-            keepalive_timeout=float(self.settings.keepalive_timeout_s),
-            logger=_OneLineLogger(_log, {}),
-            auto_decompress=False,  # plumbing.inflate: bounded, and errors in Confluent's form
-            shutdown_timeout=_CLEANUP_S,
-        )
-        await runner.setup()
-        self._runner = runner
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._protocol, sock=sock, ssl=self._ssl.context if self._ssl else None
-        )
-        host, port = sock.getsockname()[:2]
-        _log.info("http: REST proxy and STOMP on %s://%s:%s", self._scheme, host, port)
-        return HostPort(str(host), int(port))
-
-    @property
-    def _scheme(self) -> str:
-        return "https" if self._ssl is not None else "http"
-
-    def _protocol(self) -> asyncio.BaseProtocol:
-        """A new connection's protocol: aiohttp's, unless the listener is full."""
-        assert self._runner is not None and self._runner.server is not None
-        server = self._runner.server
-        # A handler stays listed until its task ends, after its connection was lost.
-        open_connections = sum(1 for c in server.connections if c.transport is not None)
-        if open_connections >= self.settings.max_connections:
-            return _Refuse()
-        if self._ssl is not None:
-            self._ssl.refresh()
-        return server()
+        bound = await self.listener.start(self.build_app())
+        _log.info("http: REST proxy and STOMP on %s://%s", self.listener.scheme, bound)
+        return bound
 
     def begin_drain(self) -> None:
         if self.context.draining:
             return
         self.context.draining = True
         self.context.drained.set()
-        if self._server is not None:
-            self._server.close()
+        self.listener.begin_drain()
 
     async def stop(self, grace_s: float) -> None:
         """See the module docstring. Called again with 0 (a second signal): cancel now."""
         self.begin_drain()
-        pending = {t for t in self._in_flight if not t.done()}
-        if pending and grace_s > 0:
-            await asyncio.wait(pending, timeout=grace_s)
-        for task in list(self._in_flight):
-            task.cancel()
+        await self.listener.stop(grace_s)
         await self.context.consumers.close()
         await self.context.schemas.close()
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            with contextlib.suppress(Exception):
-                await runner.cleanup()

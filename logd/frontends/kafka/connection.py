@@ -17,7 +17,8 @@ FrameDecoder`. Kafka's rules, and how they are kept:
 * **Bad input closes the connection**, as Kafka does for a request it cannot parse: a size
   prefix above ``socket.request.max.bytes``, an unknown API key, a version outside the
   advertised range (except ApiVersions: KIP-511's v0 answer), bytes that are not the
-  message, or bytes left after it. One log line, never a traceback.
+  message (bytes *after* a whole request are ignored, as Kafka ignores them: librdkafka
+  sends some). One log line, never a traceback.
 * **acks=0**: no answer at all, or the connection closed on an error (Kafka's way to tell
   such a producer).
 * **Idle**: closed after ``connections.max.idle.ms`` without a whole request while no
@@ -41,11 +42,12 @@ import logging
 import struct
 import time
 import typing
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
 
 from kio.index import load_request_schema, load_response_schema
 
-from logd.errors import InvalidRequestError
+from logd.errors import InvalidRequestError, LogdError
 from logd.frontends.kafka.apis import Api, RequestContext, Silence
 from logd.frontends.kafka.framing import NEED_DATA, FrameDecoder
 from logd.frontends.kafka.handlers.api_versions import unsupported_version_body
@@ -55,6 +57,7 @@ from logd.frontends.kafka.header import (
     parse_request_header,
     response_is_flexible,
 )
+from logd.frontends.kafka.refusal import refusal_answer
 from logd.frontends.kafka.sasl import UNAUTHENTICATED_FRAME_MAX, SaslState
 from logd.frontends.kafka.schema_codec import SchemaDecodeError, decode, writer_for
 
@@ -278,6 +281,9 @@ class Connection(asyncio.Protocol):
         try:
             request = _decode_request(header, frame)
         except SchemaDecodeError as exc:
+            _log.debug(
+                "kafka: undecodable request body: %s", frame[header.body_offset :][:512].hex()
+            )
             self._fail(f"bad {api.name} request: {exc}", header)
             return
         self._call(api, header, request)
@@ -287,20 +293,22 @@ class Connection(asyncio.Protocol):
         slot = _Slot(header, api.name, self._arrival)
         try:
             result = api.handler(ctx, request)
-        except (SchemaDecodeError, InvalidRequestError) as exc:
-            self._fail(f"bad {api.name} request: {exc}", header)
-            return
+        except (SchemaDecodeError, LogdError) as exc:
+            refused = _refused(header, exc)
+            if refused is None:
+                self._fail(f"bad {api.name} request: {exc}", header)
+                return
+            result = refused
         except Exception:
             _log.exception("kafka: %s handler failed; closing %s", api.name, self._peer)
             self.begin_close()
             return
         self._slots.append(slot)
         if inspect.isawaitable(result):
-            future = asyncio.ensure_future(result)
+            future = asyncio.ensure_future(self._answer(slot, result))
             slot.future = future
             if not api.pipelined:
                 self._serial = future
-            future.add_done_callback(lambda f, s=slot: self._on_done(s, f))  # type: ignore[misc]
         else:
             slot.answer = self._after(header, result)
             slot.done = True
@@ -332,6 +340,19 @@ class Connection(asyncio.Protocol):
         self._slots.append(slot)
         self._flush()
 
+    async def _answer(self, slot: _Slot, handled: Awaitable[Any]) -> None:
+        """Await a handler, then write its answer in the same step of this task: a done
+        callback would run one loop turn later, and a woken Fetch (or an acks=all Produce)
+        would wait that turn (issue 22)."""
+        outcome: asyncio.Future[Any] = self._loop.create_future()
+        try:
+            outcome.set_result(await handled)
+        except Exception as exc:  # _on_done tells what it was
+            outcome.set_exception(exc)
+        if self._serial is slot.future:
+            self._serial = None
+        self._on_done(slot, outcome)
+
     def _on_done(self, slot: _Slot, future: asyncio.Future[Any]) -> None:
         if future is self._serial:
             self._serial = None
@@ -340,7 +361,10 @@ class Connection(asyncio.Protocol):
         exc = future.exception()
         if exc is None:
             slot.answer = self._after(slot.header, future.result())
-        elif isinstance(exc, SchemaDecodeError | InvalidRequestError):
+        elif (refused := _refused(slot.header, exc)) is not None:
+            slot.answer = self._after(slot.header, refused)
+        elif isinstance(exc, SchemaDecodeError | LogdError):
+            # A request refused as a whole where the API has no way to say so.
             _log.info("kafka: closing %s: %s", self._peer, exc)
             slot.answer = Silence.CLOSE
         else:
@@ -426,11 +450,22 @@ def _response_class(api_key: int, api_version: int) -> type[Any]:
     return load_response_schema(api_key, api_version)
 
 
+def _refused(header: RequestHeader, exc: BaseException) -> dict[str, Any] | None:
+    """The answer to a request refused as a whole (an authorization or quota refusal
+    escaping its handler), when its API has a top-level error code to say so; a request
+    that is not understood (INVALID_REQUEST, bad bytes) still closes the connection."""
+    if not isinstance(exc, LogdError) or isinstance(exc, InvalidRequestError):
+        return None
+    return refusal_answer(_response_class(header.api_key, header.api_version), exc)
+
+
 def _decode_request(header: RequestHeader, frame: bytes) -> Any:
     cls = _request_class(header.api_key, header.api_version)
     request, end = decode(cls, frame, header.body_offset)
     if end != len(frame):
-        raise SchemaDecodeError(f"{len(frame) - end} bytes after the request")
+        # Kafka ignores bytes after a whole request, and librdkafka relies on it: its
+        # "all topics" Metadata v9+ leaves 3 bytes of a 4-byte count placeholder behind.
+        _log.debug("kafka: %d bytes after a %s request ignored", len(frame) - end, cls.__name__)
     return request
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from logd.broker.api import BrokerMeta
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from logd.frontends.kafka.apis import RequestContext
 
 __all__ = [
+    "by_topic",
+    "client_host",
     "error_code",
     "error_message",
     "kafka_address",
@@ -35,6 +37,16 @@ def error_code(error: LogdError | None) -> int:
 
 def error_message(error: LogdError | None) -> str | None:
     return None if error is None else str(error) or None
+
+
+def client_host(peer: str) -> str:
+    """A client's ``HOST:PORT`` (``[V6]:PORT``) as a group member's client host: the host
+    alone, spelled as the gRPC front end spells it, so one group reads the same whichever
+    door its members use."""
+    host, sep, port = peer.rpartition(":")
+    if not sep or not port.isdigit():
+        return peer
+    return host.strip("[]")
 
 
 def topic_uuid(topic_id: str) -> uuid.UUID | None:
@@ -76,3 +88,14 @@ def kafka_brokers(ctx: RequestContext, brokers: Iterable[BrokerMeta]) -> list[di
             continue
         out.append({"node_id": b.node_id, "host": host, "port": port, "rack": b.rack or None})
     return out
+
+
+def by_topic(
+    results: Iterable[Any], partition: Callable[[Any], dict[str, Any]], name_key: str
+) -> list[dict[str, Any]]:
+    """Per-partition results (each with a ``topic``) grouped into Kafka's topic list, in
+    first-seen order: ``[{name_key: topic, "partitions": [partition(r), ...]}, ...]``."""
+    topics: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        topics.setdefault(r.topic, []).append(partition(r))
+    return [{name_key: name, "partitions": parts} for name, parts in topics.items()]

@@ -24,17 +24,16 @@ some subject that uses it (:func:`readable`).
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Collection
 from typing import Final
 
 from aiohttp import web
 
 from logd.broker.seam import ANONYMOUS, BROKER, BrokerSeam, Caller
-from logd.errors import LogdError, SaslAuthenticationFailedError, SubjectAuthorizationFailedError
+from logd.errors import SubjectAuthorizationFailedError
+from logd.frontends.common.http_auth import certificate_principal, password_principal, peer_pem
 from logd.frontends.registry.http import Handler
 from logd.security.certs import broker_node_id
-from logd.security.plain import parse_basic
 
 __all__ = [
     "CALLER",
@@ -119,28 +118,15 @@ class RegistryAuth:
         return await handler(request)
 
     async def _principal(self, request: web.Request, address: str) -> str:
-        security = self.seam.security
-        pem = _peer_pem(request)
+        pem = peer_pem(request)
         forwarded = request.headers.get(PRINCIPAL_HEADER)
         if forwarded is not None and pem is not None and await self._is_broker(pem):
             return forwarded
         token = request.headers.get("Authorization")
         if token is not None:
-            try:
-                credentials = parse_basic(token)
-            except LogdError:
-                await security.failed(LISTENER, "bad authorization", address)
-                raise
-            return await security.authenticate_password(
-                credentials.username, credentials.password, LISTENER, address
-            )
-        if pem is not None and security.authentication_required:
-            return await security.certificate_principal(pem, LISTENER, address)
-        if security.authentication_required:
-            await security.failed(LISTENER, "no credentials", address)
-            raise SaslAuthenticationFailedError(
-                "authentication required: HTTP Basic user:password or a client certificate"
-            )
+            return await password_principal(token, self.seam, LISTENER, address)
+        if self.seam.security.authentication_required:
+            return await certificate_principal(request, self.seam, LISTENER, address)
         return ANONYMOUS.principal
 
     async def _is_broker(self, pem: bytes) -> bool:
@@ -169,12 +155,3 @@ def _address(request: web.Request) -> str:
         host, port = peer[0], peer[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     return ""
-
-
-def _peer_pem(request: web.Request) -> bytes | None:
-    transport = request.transport
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if not isinstance(ssl_object, ssl.SSLObject):
-        return None
-    der = ssl_object.getpeercert(binary_form=True)
-    return ssl.DER_cert_to_PEM_cert(der).encode("ascii") if der else None

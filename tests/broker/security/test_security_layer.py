@@ -5,11 +5,14 @@ decisions and refusals; the action table covering every seam call."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from logd.broker import seam, seam_groups
 from logd.broker.security.actions import ACTIONS
 from logd.broker.security.admin import SecurityAdmin
 from logd.broker.security.authn import Authenticator
@@ -302,3 +305,8 @@ SEAM_ACTIONS = (
 
 def test_every_seam_action_has_a_rule() -> None:
     assert set(SEAM_ACTIONS) <= set(ACTIONS)
+    # Every action the seam names (admitted, or filtered per item) has a line of its own.
+    source = Path(seam.__file__).read_text() + Path(seam_groups.__file__).read_text()
+    named = set(re.findall(r'(?:admit|visible|refusals)\(\s*caller,\s*"(\w+)"', source))
+    assert {"join_group", "delete_offsets", "commit_offsets_topics"} <= named
+    assert named <= set(ACTIONS), named - set(ACTIONS)

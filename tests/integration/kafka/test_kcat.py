@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,3 +105,20 @@ def test_consume_by_offset_and_by_time_and_query_offsets(kafka_broker: BrokerPro
     # -Q: the offset for a timestamp (ListOffsets by time)
     out = kcat(kafka, "-Q", "-t", f"{topic}:0:{between}")
     assert f"offset {offsets[2]}" in out, out
+
+
+def test_metadata_names_every_broker_at_its_own_kafka_address(cluster_factory: Any) -> None:
+    cluster = cluster_factory(3)
+    kafka = {b.node_id: bootstrap(b) for b in cluster}
+
+    def listed() -> dict[int, str]:
+        out = json.loads(kcat(kafka[0], "-L", "-J"))
+        return {b["id"]: b["name"] for b in out["brokers"]}
+
+    # Each broker registers its Kafka endpoint once its listener is bound.
+    deadline = time.monotonic() + TIMEOUT_S
+    while listed() != kafka:
+        assert time.monotonic() < deadline, listed()
+        time.sleep(0.2)
+    out = kcat(kafka[1], "-L", "-t", "three", "-J")  # auto-created through broker 1
+    assert json.loads(out)["topics"][0]["topic"] == "three"

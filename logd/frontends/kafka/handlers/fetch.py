@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from logd.broker.api import FetchPartitionRequest
+from logd.broker.api import FetchPartitionRequest, FetchPartitionResult
+from logd.errors import LogdError
 from logd.frontends.kafka.apis import RequestContext
 from logd.frontends.kafka.wire import error_code, kafka_brokers, ms
 
@@ -28,7 +29,7 @@ _NO_REPLICA: Final = -1
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     version = ctx.version
-    if request.session_id != 0 and request.session_epoch > 0:
+    if getattr(request, "session_id", 0) != 0 and getattr(request, "session_epoch", -1) > 0:
         return _top_level_error(_FETCH_SESSION_ID_NOT_FOUND)
     broker = ctx.server.broker
     wanted: list[FetchPartitionRequest] = []
@@ -56,13 +57,16 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                     current_leader_epoch=getattr(p, "current_leader_epoch", -1),
                 )
             )
-    results = await broker.fetch(
-        wanted,
-        max_wait_ms=ms(request.max_wait),
-        min_bytes=request.min_bytes,
-        max_bytes=request.max_bytes,
-        caller=ctx.caller,
-    )
+    try:
+        results = await broker.fetch(
+            wanted,
+            max_wait_ms=ms(request.max_wait),
+            min_bytes=request.min_bytes,
+            max_bytes=getattr(request, "max_bytes", 0),
+            caller=ctx.caller,
+        )
+    except LogdError as exc:  # the request as a whole (Kafka: getErrorResponse)
+        results = [FetchPartitionResult(w.topic, w.partition, error=exc) for w in wanted]
     by_key = {(r.topic, r.partition): r for r in results}
     leaders: set[int] = set()
     responses = []

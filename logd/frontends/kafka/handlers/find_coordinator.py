@@ -21,8 +21,9 @@ _GROUP: Final = 0
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     batched = ctx.version >= 4
     keys = list(request.coordinator_keys) if batched else [request.key]
-    if request.key_type != _GROUP:
-        found = [_refused(k, int(request.key_type)) for k in keys]
+    key_type = int(getattr(request, "key_type", _GROUP))  # v1+
+    if key_type != _GROUP:
+        found = [_refused(k, key_type) for k in keys]
     else:
         broker = ctx.server.broker
         cluster = await broker.describe_cluster(caller=ctx.caller)

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from logd.broker.api import ListOffsetsQuery, OffsetSpec
 from logd.frontends.kafka.apis import RequestContext
-from logd.frontends.kafka.wire import error_code
+from logd.frontends.kafka.wire import by_topic, error_code
 
 __all__ = ["handle"]
 
@@ -34,18 +34,14 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         for p in t.partitions
     ]
     results = await ctx.server.broker.list_offsets(queries, caller=ctx.caller)
-    topics: dict[str, list[dict[str, Any]]] = {}
-    for r in results:
-        topics.setdefault(r.topic, []).append(
-            {
-                "partition_index": r.partition,
-                "error_code": error_code(r.error),
-                "timestamp": r.timestamp_ms,
-                "offset": r.offset,
-                "leader_epoch": r.leader_epoch,
-            }
-        )
+    return {"throttle_time": 0, "topics": by_topic(results, _partition, "name")}
+
+
+def _partition(r: Any) -> dict[str, Any]:
     return {
-        "throttle_time": 0,
-        "topics": [{"name": name, "partitions": parts} for name, parts in topics.items()],
+        "partition_index": r.partition,
+        "error_code": error_code(r.error),
+        "timestamp": r.timestamp_ms,
+        "offset": r.offset,
+        "leader_epoch": r.leader_epoch,
     }

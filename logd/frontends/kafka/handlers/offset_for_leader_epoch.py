@@ -8,7 +8,7 @@ from typing import Any
 
 from logd.broker.api import EpochEndQuery
 from logd.frontends.kafka.apis import RequestContext
-from logd.frontends.kafka.wire import error_code
+from logd.frontends.kafka.wire import by_topic, error_code
 
 __all__ = ["handle"]
 
@@ -20,17 +20,13 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         for p in t.partitions
     ]
     results = await ctx.server.broker.offsets_for_leader_epochs(queries, caller=ctx.caller)
-    topics: dict[str, list[dict[str, Any]]] = {}
-    for r in results:
-        topics.setdefault(r.topic, []).append(
-            {
-                "error_code": error_code(r.error),
-                "partition": r.partition,
-                "leader_epoch": r.leader_epoch,
-                "end_offset": r.end_offset,
-            }
-        )
+    return {"throttle_time": 0, "topics": by_topic(results, _partition, "topic")}
+
+
+def _partition(r: Any) -> dict[str, Any]:
     return {
-        "throttle_time": 0,
-        "topics": [{"topic": name, "partitions": parts} for name, parts in topics.items()],
+        "error_code": error_code(r.error),
+        "partition": r.partition,
+        "leader_epoch": r.leader_epoch,
+        "end_offset": r.end_offset,
     }

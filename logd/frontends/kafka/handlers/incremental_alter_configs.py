@@ -1,0 +1,22 @@
+"""IncrementalAlterConfigs (key 44, v0-1): SET, DELETE, APPEND, SUBTRACT on topic configs,
+validate-only too; the core applies them (list configs: ``cleanup.policy``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from logd.broker.api import ConfigChange
+from logd.frontends.kafka.apis import RequestContext
+from logd.frontends.kafka.handlers.alter_configs import for_topic_resources
+
+__all__ = ["handle"]
+
+
+async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    async def apply(r: Any) -> Any:
+        changes = [ConfigChange(c.name, c.config_operation, c.value) for c in r.configs]
+        return await ctx.server.broker.incremental_alter_configs(
+            r.resource_name, changes, validate_only=request.validate_only, caller=ctx.caller
+        )
+
+    return await for_topic_resources(request.resources, apply)
