@@ -34,6 +34,8 @@ from logd.broker.api import (
     ConfigChange,
     ConfigEntry,
     ControllerQuorum,
+    DeleteRecordsQuery,
+    DeleteRecordsResult,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -57,6 +59,7 @@ from logd.broker.api import (
 )
 from logd.broker.config import BrokerConfig, config_values
 from logd.broker.decommission import Decommissions
+from logd.broker.delete_records import delete_records
 from logd.broker.fetch import FetchLimits, fetch
 from logd.broker.health import BrokerHealth, assess_health
 from logd.broker.moves import PartitionMoves
@@ -332,6 +335,12 @@ class BrokerCore:
             timestamp_ms=found.timestamp,
             leader_epoch=epoch,
         )
+
+    async def delete_records(
+        self, queries: Sequence[DeleteRecordsQuery], timeout_ms: int
+    ) -> list[DeleteRecordsResult]:
+        """Kafka's DeleteRecords, replicated (see :mod:`logd.broker.delete_records`)."""
+        return await delete_records(self.replicas, queries, timeout_ms)
 
     async def offsets_for_leader_epochs(
         self, queries: Sequence[EpochEndQuery]

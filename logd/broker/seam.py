@@ -47,6 +47,8 @@ from logd.broker.api import (
     ConfigChange,
     ConfigEntry,
     ControllerQuorum,
+    DeleteRecordsQuery,
+    DeleteRecordsResult,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -297,6 +299,23 @@ class BrokerSeam(GroupCalls):
             partitions,
             self._core.describe_producers,
             PartitionProducers,
+        )
+
+    async def delete_records(
+        self,
+        queries: Sequence[DeleteRecordsQuery],
+        timeout_ms: int,
+        *,
+        caller: Caller = ANONYMOUS,
+    ) -> list[DeleteRecordsResult]:
+        """Delete each partition's records before an offset, for every replica (Kafka's
+        DeleteRecords: DELETE on the topic; see ``logd.broker.delete_records``)."""
+        return await self._per_partition(
+            caller,
+            "delete_records",
+            queries,
+            lambda kept: self._core.delete_records(kept, timeout_ms),
+            DeleteRecordsResult,
         )
 
     async def offsets_for_leader_epochs(

@@ -55,6 +55,7 @@ ACTIONS: dict[str, Need] = {
     "list_offsets": Need(Op.DESCRIBE, RT.TOPIC),
     "offsets_for_leader_epochs": Need(Op.DESCRIBE, RT.TOPIC),
     "describe_producers": Need(Op.READ, RT.TOPIC),
+    "delete_records": Need(Op.DELETE, RT.TOPIC),
     "init_producer_id": Need(Op.IDEMPOTENT_WRITE, RT.CLUSTER),  # or WRITE on any topic
     # metadata and admin
     "metadata": Need(Op.DESCRIBE, RT.TOPIC),
