@@ -14,6 +14,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from kafka import TopicPartition as KpTopicPartition
@@ -123,22 +124,24 @@ def test_a_move_to_a_stopped_broker_is_listed_and_cancelled(cluster: Cluster) ->
             assert (move.target, move.adding, move.removing) == (
                 target, (new,), (before.replicas[0],)
             )  # fmt: skip
-            # Bytes left: the leader reports (heartbeat) what the joining replica lacks --
-            # here its whole log, every byte of its segments.
-            whole = _log_bytes(cluster, before.leader, "stuck")
-            assert whole > 100_000
 
+            # Bytes left: the leader reports (heartbeat) what the joining replica lacks --
+            # here its whole log, every byte of its segments (read as it reports: the
+            # move's configuration entries land in the log too).
             def reported() -> list[dict[str, object]] | None:
                 out = ok(logd(cluster[before.replicas[0]], "cluster", "partitions", "status",
                               "stuck", "--format", "json"))  # fmt: skip
                 moves = list(json.loads(out))
-                return moves if moves[0]["bytes_left"] == whole else None
+                whole = _log_bytes(cluster, partition_info(cluster.bootstrap, "stuck").leader,
+                                   "stuck")  # fmt: skip
+                return moves if moves[0]["bytes_left"] == whole > 100_000 else None
 
             status = wait_until(reported, timeout=30, interval=0.5,
-                                message=f"{whole} bytes left")  # fmt: skip
+                                message="bytes left = the leader's log bytes")  # fmt: skip
+            whole = status[0]["bytes_left"]
             assert status == [{"topic": "stuck", "partition": 0, "target": list(target),
-                                 "adding": [new], "removing": [before.replicas[0]],
-                                 "throttle": 1_000_000, "bytes_left": whole}]  # fmt: skip
+                               "adding": [new], "removing": [before.replicas[0]],
+                               "throttle": 1_000_000, "bytes_left": whole}]  # fmt: skip
             table = ok(logd(cluster[before.replicas[0]], "cluster", "partitions", "status"))
             assert "bytes left" in table.lower() and str(whole) in table
             # Kafka's ListPartitionReassignments / AlterPartitionReassignments (null
@@ -226,11 +229,17 @@ def test_a_kafka_admin_client_moves_a_partition(cluster: Cluster) -> None:
         topics=(apr1.ReassignableTopic(name="kmoved", partitions=(apr1.ReassignablePartition(
             partition_index=i32(0), replicas=tuple(BrokerId(b) for b in target[:2])),)),),
     )  # fmt: skip
-    with RawClient(kafka) as raw:
-        answer = raw.call(45, 1, body)
-    assert answer.allow_replication_factor_change is False
-    (topic,) = answer.responses
-    (partition,) = topic.partitions
+
+    def refusal() -> Any:
+        """The answer, once this broker's metadata has the move completed (until then it
+        says REASSIGNMENT_IN_PROGRESS: its image lags the controller's a little)."""
+        with RawClient(kafka) as raw:
+            answer = raw.call(45, 1, body)
+        assert answer.allow_replication_factor_change is False
+        (partition,) = answer.responses[0].partitions
+        return partition if partition.error_code != 60 else None
+
+    partition = wait_until(refusal, timeout=10, interval=0.2, message="the move seen done")
     assert partition.error_code == 38, partition  # INVALID_REPLICATION_FACTOR
     assert "replication factor would change from 3 to 2" in partition.error_message
 
