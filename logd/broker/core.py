@@ -527,10 +527,18 @@ class BrokerCore:
         return [ConfigEntry(k, v or "", d) for k, v, d in config_values(self.config)]
 
     async def move_partition(
-        self, topic: str, partition: int, to: Sequence[int], throttle: int = 0
+        self,
+        topic: str,
+        partition: int,
+        to: Sequence[int],
+        throttle: int = 0,
+        *,
+        keep_replication_factor: bool = False,
     ) -> None:
         """Start moving ``topic-partition`` to the brokers ``to`` (``broker.moves``)."""
-        await self.moves.move(topic, partition, to, throttle)
+        await self.moves.move(
+            topic, partition, to, throttle, keep_replication_factor=keep_replication_factor
+        )
 
     async def cancel_move(self, topic: str, partition: int) -> None:
         await self.moves.cancel(topic, partition)
