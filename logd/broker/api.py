@@ -24,6 +24,7 @@ from logd.metadata.types import (
 )
 
 __all__ = [
+    "DELETE_TO_HIGH_WATERMARK",
     "NO_LEADER",
     "NO_TIMESTAMP",
     "Acks",
@@ -35,6 +36,8 @@ __all__ = [
     "ConfigEntry",
     "ConfigOp",
     "ControllerQuorum",
+    "DeleteRecordsQuery",
+    "DeleteRecordsResult",
     "Endpoint",
     "EpochEndQuery",
     "EpochEndResult",
@@ -142,6 +145,29 @@ class ListOffsetsResult:
     leader_hint: LeaderHint | None = None
     #: The partition's leader epoch (Raft term) when answered.
     leader_epoch: int = -1
+
+
+#: DeleteRecords' offset meaning "up to the high watermark" (Kafka's -1).
+DELETE_TO_HIGH_WATERMARK = -1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeleteRecordsQuery:
+    """Delete the partition's records before ``offset`` (Kafka's DeleteRecords; -1: before
+    the high watermark)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeleteRecordsResult:
+    topic: str
+    partition: int
+    error: LogdError | None = None
+    #: The partition's log start offset once the deletion is committed.
+    low_watermark: int = -1
 
 
 # -- metadata -----------------------------------------------------------------------------
@@ -284,6 +310,9 @@ class PartitionMove:
     adding: tuple[int, ...]
     removing: tuple[int, ...]
     throttle: int = 0  # bytes/s the joining replicas catch up at (0: no limit)
+    #: The bytes of the leader's log the joining replicas still lack, summed, as the leader
+    #: last reported it (-1: not known yet).
+    bytes_left: int = -1
 
     @property
     def target(self) -> tuple[int, ...]:

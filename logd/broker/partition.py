@@ -70,6 +70,7 @@ from logd.errors import (
     UnknownTopicOrPartitionError,
 )
 from logd.metadata.store import PartitionAssignment
+from logd.records.control import log_start_batch
 from logd.records.header import ATTR_LOG_APPEND_TIME, BatchHeader, rewrite_crc, validate_batch
 from logd.storage import Flusher, FlushPolicy, Log, TimestampOffset
 from logd.storage.keys import require_keys
@@ -377,6 +378,21 @@ class Partition:
         return AppendResult(
             info.first_offset, info.last_offset, append_time, self.log.log_start_offset, committed
         )
+
+    def propose_log_start(self, offset: int) -> asyncio.Future[None] | None:
+        """Move the log start to ``offset`` (the caller checked it is ≤ the high watermark;
+        ``logd.broker.delete_records``). Replicated: a LOG_START control record is proposed;
+        the future resolves once it is committed, when every replica moves its own start
+        (``logd.cluster.log_starts``). Alone: the start moves now (fsynced); None."""
+        self.check_leader()
+        if self._replicator is None:
+            self.log.delete_records_before(offset)
+            return None
+        batch = bytearray(log_start_batch(offset))
+        _, last, term, _ = self._replicator.propose(batch, self._config.log.max_message_bytes)
+        committed: asyncio.Future[None] = self._loop.create_future()
+        self._commit_waiters.append((last + 1, term, committed))
+        return committed
 
     def write_failing(self) -> str | None:
         """Why writes of the log are failing (issue 24), or None."""

@@ -47,6 +47,8 @@ from logd.broker.api import (
     ConfigChange,
     ConfigEntry,
     ControllerQuorum,
+    DeleteRecordsQuery,
+    DeleteRecordsResult,
     EpochEndQuery,
     EpochEndResult,
     FetchPartitionRequest,
@@ -299,6 +301,23 @@ class BrokerSeam(GroupCalls):
             PartitionProducers,
         )
 
+    async def delete_records(
+        self,
+        queries: Sequence[DeleteRecordsQuery],
+        timeout_ms: int,
+        *,
+        caller: Caller = ANONYMOUS,
+    ) -> list[DeleteRecordsResult]:
+        """Delete each partition's records before an offset, for every replica (Kafka's
+        DeleteRecords: DELETE on the topic; see ``logd.broker.delete_records``)."""
+        return await self._per_partition(
+            caller,
+            "delete_records",
+            queries,
+            lambda kept: self._core.delete_records(kept, timeout_ms),
+            DeleteRecordsResult,
+        )
+
     async def offsets_for_leader_epochs(
         self, queries: Sequence[EpochEndQuery], *, caller: Caller = ANONYMOUS
     ) -> list[EpochEndResult]:
@@ -515,12 +534,16 @@ class BrokerSeam(GroupCalls):
         to: Sequence[int],
         *,
         throttle: int = 0,
+        keep_replication_factor: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> None:
         """Start a partition move (issue 23), the joining replicas catching up at most
-        ``throttle`` bytes/s (0: no limit); raises a LogdError when refused."""
+        ``throttle`` bytes/s (0: no limit; ``keep_replication_factor``: a target of another
+        size is refused); raises a LogdError when refused."""
         self.admit(caller, "cluster_admin", (topic,))
-        await self._core.move_partition(topic, partition, to, throttle)
+        await self._core.move_partition(
+            topic, partition, to, throttle, keep_replication_factor=keep_replication_factor
+        )
 
     async def cancel_move(self, topic: str, partition: int, *, caller: Caller = ANONYMOUS) -> None:
         self.admit(caller, "cluster_admin", (topic,))
@@ -529,7 +552,7 @@ class BrokerSeam(GroupCalls):
     def list_moves(
         self, topics: Sequence[str] = (), *, caller: Caller = ANONYMOUS
     ) -> list[PartitionMove]:
-        self.admit(caller, "describe_cluster", ())
+        self.admit(caller, "list_moves", ())
         return self._core.list_moves(topics)
 
     async def decommission_broker(

@@ -122,6 +122,9 @@ class DriverSettings:
     #: down by then, and the expiry changes nothing -- a shorter one woke every group of
     #: the dead broker a second time, in the middle of the elections that replace it.
     unreachable_suspect_s: float = 10.0
+    #: A candidate missing a live voter's answer waits up to this many more election
+    #: timeouts (``Config.vote_wait``): a vote costs an fsync at each end (issue 21).
+    vote_wait: int = 3
 
 
 class RaftDriver:
@@ -210,6 +213,7 @@ class RaftDriver:
             applied=applied,
             quiesce=s.quiesce and quiesce,
             group_salt=salt,
+            vote_wait=s.vote_wait,
         )
 
     def add_group(
@@ -274,15 +278,21 @@ class RaftDriver:
 
     def _index_peers(self, group: RaftGroup) -> None:
         """Index ``group`` under the members of its configuration in force: a move
-        (issue 23) changes them, and lost contact must reach the new members' groups."""
+        (issue 23) changes them, and lost contact must reach the new members' groups;
+        a joining member's state is told at once."""
         peers = group.node.conf.members() - {self.node_id}
         if peers == group.peers:
             return
         for peer in group.peers - peers:
             self._by_peer[peer].discard(group)
-        for peer in peers - group.peers:
+        joined = peers - group.peers
+        for peer in joined:
             self._by_peer[peer].add(group)
         group.peers = frozenset(peers)
+        if joined:
+            # The group heard down news of its members only: what it believes of a peer
+            # that joins now may be stale (down when it left, back up since).
+            group.node.set_down_peers(self._peers.down)
 
     # -- inputs -----------------------------------------------------------------------
 

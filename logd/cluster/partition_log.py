@@ -30,9 +30,14 @@ from typing import Final
 from logd.clock import Clock
 from logd.cluster.raft_state import RaftState, RaftStateFile
 from logd.errors import CorruptRecordError, KafkaStorageError
-from logd.records.control import ControlType, build_control_batch, parse_control_record
+from logd.records.control import (
+    ControlType,
+    build_control_batch,
+    parse_control_record,
+    without_timestamps,
+)
 from logd.records.decoder import decode_batch
-from logd.records.header import ATTR_CONTROL, parse_header, peek_batch_size, rewrite_crc
+from logd.records.header import ATTR_CONTROL, parse_header, peek_batch_size
 from logd.storage import Log
 from logd.storage.files import write_atomic
 from logd.storage.io_errors import storage_error
@@ -54,12 +59,8 @@ _NORMAL, _LEADER_CHANGE, _CONF = EntryKind.NORMAL, EntryKind.LEADER_CHANGE, Entr
 _ATTRIBUTES_POS = 21
 
 
-#: Control batches carry no timestamp (Kafka's NO_TIMESTAMP, -1, in the batch header):
-#: time lookups (ListOffsets by time), time-based rolls and retention then see only the
-#: producers' records, never Raft's bookkeeping.
-NO_TIMESTAMP = -1
-_TIMESTAMPS: Final = struct.Struct(">qq")
-_BASE_TIMESTAMP_POS: Final = 27
+#: Control batches carry no timestamp (``without_timestamps``): time lookups, time-based
+#: rolls and retention see only the producers' records, never Raft's bookkeeping.
 _SNAPSHOT_HEAD: Final = struct.Struct(">qq")  # offset covered, its term
 
 
@@ -67,7 +68,7 @@ def control_batch_for(entry: Entry) -> bytes:
     """The control batch that stores one of Raft's own entries."""
     assert entry.kind != _NORMAL and entry.base_offset == entry.last_offset, entry
     control = ControlType.KRAFT_VOTERS if entry.kind == _CONF else ControlType.LEADER_CHANGE
-    batch = bytearray(
+    return without_timestamps(
         build_control_batch(
             control,
             bytes(entry.data),
@@ -76,9 +77,6 @@ def control_batch_for(entry: Entry) -> bytes:
             partition_leader_epoch=entry.term,
         )
     )
-    _TIMESTAMPS.pack_into(batch, _BASE_TIMESTAMP_POS, NO_TIMESTAMP, NO_TIMESTAMP)
-    rewrite_crc(batch)
-    return bytes(batch)
 
 
 class PartitionLog:
@@ -242,7 +240,10 @@ class PartitionLog:
         control, value = parse_control_record(records[0])
         if control == ControlType.KRAFT_VOTERS:
             return Entry(term, base, last, _CONF, value)
-        return Entry(term, base, last, _LEADER_CHANGE, b"")
+        if control == ControlType.LEADER_CHANGE:
+            return Entry(term, base, last, _LEADER_CHANGE, b"")
+        # A control batch the leader proposed as a batch (LOG_START): its bytes travel.
+        return Entry(term, base, last, _NORMAL, chunk)
 
     def snapshot(self) -> Snapshot:
         meta = SnapshotMeta(

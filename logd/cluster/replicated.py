@@ -28,6 +28,8 @@ from logd.clock import Clock
 from logd.cluster.driver import RaftDriver, RaftGroup
 from logd.cluster.hosted import HostedPartition, LeadershipAnnouncer
 from logd.cluster.isr import IsrTracker
+from logd.cluster.log_starts import PendingLogStarts
+from logd.cluster.move_plan import bytes_left
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.table import LeaderInfo
 from logd.errors import (
@@ -39,6 +41,7 @@ from logd.errors import (
     UnknownTopicOrPartitionError,
 )
 from logd.metadata.types import LeaderHint
+from logd.records.control import log_start_in
 from logd.records.header import parse_header, peek_batch_size, stamp
 from logd.storage import Log
 from logd.storage.batches import check_batch
@@ -115,6 +118,8 @@ class PartitionReplica:
         self._moved = asyncio.Event()
         topic, _, partition = self.name.rpartition("-")
         self.key = (topic, int(partition))
+        #: LOG_START records written and not applied yet (DeleteRecords; see log_starts).
+        self.log_starts = PendingLogStarts(storage.log.directory)
 
     @property
     def name(self) -> str:
@@ -124,12 +129,16 @@ class PartitionReplica:
         self.partition = partition
         self.storage.on_written = self._written
         self.storage.on_cut = self._cut
+        log = self.storage.log
+        self.log_starts.keep(log.log_start_offset, log.log_end_offset)
         hold = self.storage.fresh and not campaign  # the preferred replica campaigns
         self.group = self.driver.add_group(
             self.name, self.storage, self, campaign=campaign, hold=hold
         )
 
     def _cut(self) -> None:
+        log = self.storage.log
+        self.log_starts.keep(log.log_start_offset, log.log_end_offset)
         if self.partition is not None:
             self.partition.rebuild_producer_state()
 
@@ -199,7 +208,11 @@ class PartitionReplica:
 
     def _written(self, entry: Entry) -> None:
         """The driver wrote a batch: unless this broker proposed it (and recorded it then),
-        the producer state observes it, as issue 7's follower seam asks."""
+        the producer state observes it, as issue 7's follower seam asks. A LOG_START
+        record (DeleteRecords) is noted, to be applied once committed."""
+        start = log_start_in(entry.data)
+        if start is not None:
+            self.log_starts.note(entry.last_offset, start)
         term, last = self._proposed
         if entry.term == term and entry.last_offset <= last:
             return
@@ -223,11 +236,31 @@ class PartitionReplica:
                 self.refresh()
             self._sampled_quiet = quiet
         info = self._info
-        if info is None or info.epoch != node.term or info.isr != self.isr.in_sync:
+        move_bytes = self._move_bytes()
+        if (
+            info is None
+            or info.epoch != node.term
+            or info.isr != self.isr.in_sync
+            or info.move_bytes != move_bytes
+        ):
             # The same object while nothing changed: the heartbeat tells what changed by
             # identity first (every partition led here, every heartbeat: issue 21).
-            info = self._info = LeaderInfo(self.driver.node_id, node.term, self.isr.in_sync)
+            info = self._info = LeaderInfo(
+                self.driver.node_id, node.term, self.isr.in_sync, move_bytes
+            )
         return info
+
+    def _move_bytes(self) -> int:
+        """While the partition moves: the bytes of our log its joining replicas still
+        lack, summed (-1: not moving, or unreadable) -- ``partitions status`` shows it."""
+        partition, group = self.partition, self.group
+        if partition is None or group is None or not partition.assignment.moving:
+            return -1
+        target = frozenset(partition.assignment.target)
+        try:
+            return bytes_left(group.node.status(), target, self.storage.log.bytes_from)
+        except LogdError:
+            return -1
 
     def local_view(self) -> tuple[int | None, int, tuple[int, ...]]:
         """(leader, term, ISR if led here) for metadata answers: local Raft knowledge."""
@@ -369,8 +402,28 @@ class PartitionReplica:
         self._announce(partition)
 
     def on_commit(self, commit: int) -> None:
+        if self.log_starts:
+            self._apply_log_starts(commit)
         if self.partition is not None:
             self.partition.commit(commit + 1)
+
+    def _apply_log_starts(self, commit: int) -> None:
+        """Move the log start as the LOG_START records committed by ``commit`` ask (before
+        the partition hears of the commit: the leader answers DeleteRecords with the moved
+        start). Between two Raft core calls, as retention's deletions."""
+        start = self.log_starts.due(commit)
+        if start is None:
+            return
+        log = self.storage.log
+        before = log.epoch_entries()
+        try:
+            log.delete_records_before(min(start, log.log_end_offset))
+        except LogdError as exc:  # the log went offline: its reopening reapplies the note
+            _log.error("%s: cannot move the log start to %d: %s", self.name, start, exc)
+            return
+        self.storage.log_start_moved(before)
+        self.log_starts.applied(commit)
+        _log.info("%s: records before %d deleted", self.name, log.log_start_offset)
 
     def on_apply(self, entries: Sequence[Entry]) -> None:
         del entries  # a partition applies nothing: the commit point is its output

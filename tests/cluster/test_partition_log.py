@@ -8,7 +8,9 @@ from logd.clock import SystemClock
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.raft_state import RaftStateFile
 from logd.records.builder import BatchBuilder, build_value_batch
+from logd.records.control import log_start_batch, log_start_in
 from logd.records.decoder import decode_records
+from logd.records.header import stamp
 from logd.storage import Log
 from logd.storage.cleaner import clean_log
 from logd.storage.rewrite import empty_batch
@@ -269,3 +271,16 @@ def test_a_cut_right_after_offsets_the_cleaner_removed_takes_the_new_leaders_ent
     assert (follower.last_offset(), follower.term_at(3)) == (3, 2)
     (got,) = follower.entries(3, 3, 1 << 20)
     assert (got.base_offset, got.term, bytes(got.data)) == (3, 2, bytes(new.data))
+
+
+def test_a_log_start_record_travels_as_the_stored_batch_it_is(tmp_path: Path) -> None:
+    """DeleteRecords' LOG_START control batch is proposed as a batch: read back for a
+    follower it is that batch (a NORMAL entry), not one of Raft's own control entries."""
+    p = _log_with_terms(tmp_path)
+    batch = bytearray(log_start_batch(2))
+    stamp(batch, 6, 4)
+    p.write(_ready([Entry(4, 6, 6, EntryKind.NORMAL, batch)]))
+    (entry,) = p.entries(6, 6, 1 << 20)
+    assert (entry.kind, bytes(entry.data)) == (EntryKind.NORMAL, bytes(batch))
+    assert log_start_in(entry.data) == 2 and log_start_in(p.entries(1, 1, 1 << 20)[0].data) is None
+    assert [r.value for r in decode_records(p.log.read(0, 1 << 20))] == [b"a", b"b", b"c"]

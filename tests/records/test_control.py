@@ -29,6 +29,7 @@ def test_types_are_numbered_as_kafka_and_kraft_number_them() -> None:
         ("SNAPSHOT_FOOTER", 4),
         ("KRAFT_VERSION", 5),
         ("KRAFT_VOTERS", 6),
+        ("LOG_START", 1000),  # logd's own, far from Kafka's next numbers
     ]
     # version int16 0, then type int16, big-endian
     assert control_key(ControlType.LEADER_CHANGE) == b"\x00\x00\x00\x02"

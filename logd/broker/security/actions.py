@@ -55,6 +55,7 @@ ACTIONS: dict[str, Need] = {
     "list_offsets": Need(Op.DESCRIBE, RT.TOPIC),
     "offsets_for_leader_epochs": Need(Op.DESCRIBE, RT.TOPIC),
     "describe_producers": Need(Op.READ, RT.TOPIC),
+    "delete_records": Need(Op.DELETE, RT.TOPIC),
     "init_producer_id": Need(Op.IDEMPOTENT_WRITE, RT.CLUSTER),  # or WRITE on any topic
     # metadata and admin
     "metadata": Need(Op.DESCRIBE, RT.TOPIC),
@@ -72,6 +73,8 @@ ACTIONS: dict[str, Need] = {
     "create_partitions": Need(Op.ALTER, RT.TOPIC),
     "transfer_leadership": Need(Op.ALTER, RT.CLUSTER),
     "cluster_admin": Need(Op.ALTER, RT.CLUSTER),  # partition moves, decommission
+    # Kafka's ListPartitionReassignments: DESCRIBE on the cluster (an ACL, unlike DescribeCluster)
+    "list_moves": Need(Op.DESCRIBE, RT.CLUSTER),
     # consumer groups
     "find_coordinators": Need(Op.DESCRIBE, RT.GROUP),
     "join_group": Need(Op.READ, RT.GROUP),

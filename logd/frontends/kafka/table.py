@@ -21,6 +21,7 @@ from logd.frontends.kafka.handlers import (
     create_partitions,
     create_topics,
     delete_groups,
+    delete_records,
     delete_topics,
     describe_cluster,
     describe_configs,
@@ -41,6 +42,7 @@ from logd.frontends.kafka.handlers import (
     offset_fetch,
     offset_for_leader_epoch,
     produce,
+    reassignments,
     sasl_authenticate,
     sasl_handshake,
     scram_users,
@@ -71,6 +73,7 @@ API_TABLE: Final[Mapping[int, Api]] = api_table(
     Api(18, "ApiVersions", 0, 4, api_versions.handle),
     Api(19, "CreateTopics", 2, 7, create_topics.handle),
     Api(20, "DeleteTopics", 1, 6, delete_topics.handle),
+    Api(21, "DeleteRecords", 0, 2, delete_records.handle),
     Api(22, "InitProducerId", 0, 5, init_producer_id.handle),
     Api(23, "OffsetForLeaderEpoch", 2, 4, offset_for_leader_epoch.handle),
     Api(32, "DescribeConfigs", 1, 4, describe_configs.handle),
@@ -79,6 +82,9 @@ API_TABLE: Final[Mapping[int, Api]] = api_table(
     Api(44, "IncrementalAlterConfigs", 0, 1, incremental_alter_configs.handle),
     Api(60, "DescribeCluster", 0, 1, describe_cluster.handle),
     Api(61, "DescribeProducers", 0, 0, describe_producers.handle),
+    # partition moves (issue 23)
+    Api(45, "AlterPartitionReassignments", 0, 1, reassignments.alter),
+    Api(46, "ListPartitionReassignments", 0, 0, reassignments.list_moves),
     # security (issue 15)
     Api(17, "SaslHandshake", 0, 1, sasl_handshake.handle),
     Api(36, "SaslAuthenticate", 0, 2, sasl_authenticate.handle),

@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from logd.broker.seam import Caller
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["LiveSession", "SessionKeeper"]
 
 _log = logging.getLogger(__name__)
+_NO_FILTERS: frozenset[str] = frozenset()
 
 
 def _wall_ms() -> int:
@@ -68,7 +70,10 @@ def _wall_ms() -> int:
 
 
 class LiveSession:
-    """A session while its connection is open."""
+    """A session while its connection is open (slotted: one per connected device)."""
+
+    __slots__ = ("_keeper", "_new", "_qos2_lock", "caller", "delivery", "expiry", "present",
+                 "state", "taken_over")  # fmt: skip
 
     def __init__(
         self,
@@ -85,12 +90,21 @@ class LiveSession:
         self.caller = caller
         self.delivery = delivery
         self.taken_over = False
-        self._new: set[str] = set()  # filters the last SUBSCRIBE added
-        self.qos2_lock = asyncio.Lock()  # QoS 2 messages go one at a time (.exactly_once)
+        # Filters the last SUBSCRIBE added, and the lock of QoS 2 messages: made on first
+        # use (an idle device's session holds neither: issue 19's bytes per connection).
+        self._new: AbstractSet[str] = _NO_FILTERS
+        self._qos2_lock: asyncio.Lock | None = None
 
     @property
     def client_id(self) -> str:
         return self.state.client_id
+
+    @property
+    def qos2_lock(self) -> asyncio.Lock:
+        """QoS 2 messages go one at a time (.exactly_once)."""
+        if self._qos2_lock is None:
+            self._qos2_lock = asyncio.Lock()
+        return self._qos2_lock
 
     @property
     def persistent(self) -> bool:

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicCollection,
+    TopicPartition,
+)
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -26,6 +33,9 @@ from confluent_kafka.admin import (
     ResourcePatternType,
     ResourceType,
 )
+from kafka import TopicPartition as KpTopicPartition
+from kafka import errors as kafka_errors
+from kafka.admin import KafkaAdminClient
 
 from logd.client import SecurityAdmin
 from logd.security.certs import issue, make_ca
@@ -88,6 +98,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         wait_until(lambda: _whoami(admin), timeout=30, message="the bootstrap user")
         admin.create_user("admin", PASSWORD, "SCRAM-SHA-512")  # the bootstrap one is SHA-256
         admin.create_user("alice", "alice-pw", "SCRAM-SHA-512")
+    except BaseException:
+        broker.close()  # a failed set-up leaves no broker running
+        raise
     finally:
         admin.close()
     yield sec
@@ -245,5 +258,67 @@ def test_a_user_is_answered_per_topic_and_per_group_as_her_acls_say(secured: Sec
             got.append(message.value())
     consumer.close()
     assert sorted(got) == [f"v{i}".encode() for i in range(6)]
+    _authorized_operations_follow_the_acls(admin, alice_admin)
     log = secured.broker.stderr_text()
     assert "handler failed" not in log and "closing" not in log, log[-2000:]
+
+
+def _authorized_operations_follow_the_acls(admin: AdminClient, alice_admin: AdminClient) -> None:
+    """DescribeGroups, DescribeCluster and Metadata's ``authorized_operations``, asked for by
+    librdkafka's admin client, are what the one authorizer lets each user do."""
+    op = AclOperation
+
+    def group_ops(client: AdminClient, group: str) -> set[AclOperation] | None:
+        asked = client.describe_consumer_groups([group], include_authorized_operations=True)
+        found = asked[group].result(30).authorized_operations
+        return None if found is None else set(found)
+
+    assert group_ops(alice_admin, "al-grp") == {op.READ, op.DESCRIBE}  # DESCRIBE implied
+    assert group_ops(admin, "al-grp") == {op.READ, op.DESCRIBE, op.DELETE}  # a super user
+    described = alice_admin.describe_consumer_groups(["al-grp"])["al-grp"].result(30)
+    assert described.authorized_operations is None  # not asked for
+    with pytest.raises(KafkaException, match="GROUP_AUTHORIZATION_FAILED"):
+        group_ops(alice_admin, "not-hers")  # no DESCRIBE: refused, no operations
+    cluster = alice_admin.describe_cluster(include_authorized_operations=True).result(30)
+    assert cluster.authorized_operations is None  # nothing allowed: librdkafka says None
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(30)
+    assert op.ALTER in cluster.authorized_operations and op.CLUSTER_ACTION in (
+        cluster.authorized_operations
+    )
+    topics = alice_admin.describe_topics(
+        TopicCollection(["al-t"]), include_authorized_operations=True
+    )
+    assert set(topics["al-t"].result(30).authorized_operations) == {
+        op.READ, op.WRITE, op.DESCRIBE
+    }  # fmt: skip
+
+
+def test_partition_reassignments_need_alter_and_describe_on_the_cluster(secured: Secured) -> None:
+    """AlterPartitionReassignments needs ALTER on the cluster and ListPartitionReassignments
+    DESCRIBE on it, as Kafka's (kafka-python's admin client: confluent-kafka has neither)."""
+    admin = AdminClient(secured.conf("admin", PASSWORD))
+    for future in admin.create_topics([NewTopic("al-moved", 1, 1)]).values():
+        future.result(30)
+    alice = KafkaAdminClient(
+        bootstrap_servers=secured.kafka, security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="alice",
+        sasl_plain_password="alice-pw", ssl_cafile=str(secured.pki / "ca.crt"),
+    )  # fmt: skip
+    tp = KpTopicPartition("al-moved", 0)
+    try:
+        with pytest.raises(kafka_errors.ClusterAuthorizationFailedError):
+            alice.alter_partition_reassignments({tp: [0]})
+        with pytest.raises(kafka_errors.ClusterAuthorizationFailedError):
+            alice.list_partition_reassignments()
+        _allow(admin, ResourceType.BROKER, "kafka-cluster", AclOperation.DESCRIBE)
+        assert alice.list_partition_reassignments() == {}
+        with pytest.raises(kafka_errors.ClusterAuthorizationFailedError):
+            alice.alter_partition_reassignments({tp: [0]})
+        _allow(admin, ResourceType.BROKER, "kafka-cluster", AclOperation.ALTER)
+        # Its replicas already: nothing to move, and no error.
+        assert alice.alter_partition_reassignments({tp: [0]}) == {tp: None}
+        assert alice.alter_partition_reassignments({tp: None}) == {
+            tp: kafka_errors.NoReassignmentInProgressError
+        }
+    finally:
+        alice.close()
