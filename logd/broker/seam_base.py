@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 
 from logd.broker.security.seam_part import SecuritySeam
 from logd.errors import GroupAuthorizationFailedError, LogdError, TopicAuthorizationFailedError
+from logd.security.acl import OPERATIONS_BY_RESOURCE, AclOperation, ResourceType
 from logd.security.principal import BROKER as BROKER_PRINCIPAL
 from logd.security.quota import QuotaKind
 
@@ -111,6 +112,16 @@ class SeamBase:
             self.security.record(caller, QuotaKind.REQUEST, 1)  # what admit would have
             return refused
         return {}
+
+    def authorized_operations(
+        self, caller: Caller, resource_type: ResourceType, name: str
+    ) -> frozenset[AclOperation]:
+        """The operations ``caller`` may do to the resource ``name`` of ``resource_type``,
+        as the one shared authorizer decides (Kafka's ``authorized_operations`` fields of
+        Metadata, DescribeCluster and DescribeGroups): a door reports, never decides."""
+        if caller is BROKER:
+            return OPERATIONS_BY_RESOURCE[resource_type]
+        return self.security.authorized_operations(caller, resource_type, name)
 
     def item_refusals(
         self, caller: Caller, action: str, names: Iterable[str]

@@ -28,7 +28,7 @@ from logd.errors import (
     LogdError,
     SaslAuthenticationFailedError,
 )
-from logd.security.acl import CLUSTER_NAME, AclOperation, ResourceType
+from logd.security.acl import CLUSTER_NAME, OPERATIONS_BY_RESOURCE, AclOperation, ResourceType
 from logd.security.principal import ANONYMOUS, BROKER, KafkaPrincipal
 from logd.security.quota import QuotaKind
 
@@ -83,6 +83,19 @@ class Guard:
         principal = KafkaPrincipal.parse(caller.principal)
         return self.state.authorizer.authorize(
             principal, host_of(caller.address), operation, resource_type, name
+        )
+
+    def authorized_operations(
+        self, caller: CallerLike, resource_type: ResourceType, name: str
+    ) -> frozenset[AclOperation]:
+        """The operations of ``resource_type`` the caller may do on ``name`` (Kafka's
+        ``authorizedOperations``: every supported operation when ACLs are not enforced)."""
+        supported = OPERATIONS_BY_RESOURCE[resource_type]
+        if not self.settings.enforces_acls or caller.principal == _BROKER:
+            return supported
+        principal = KafkaPrincipal.parse(caller.principal)
+        return self.state.authorizer.authorized_operations(
+            principal, host_of(caller.address), resource_type, name, supported
         )
 
     def admit(self, caller: CallerLike, action: str, resources: Collection[str] = ()) -> None:

@@ -21,7 +21,13 @@ from logd.broker.security.authn import FAILED_AUTHENTICATION_DELAY_MS
 from logd.broker.security.guard import CallerLike
 from logd.broker.security.services import SecurityServices
 from logd.errors import LogdError, SecurityDisabledError
-from logd.security.acl import AclBinding, AclBindingFilter
+from logd.security.acl import (
+    OPERATIONS_BY_RESOURCE,
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    ResourceType,
+)
 from logd.security.admin_types import (
     QuotaAlteration,
     ScramDeletion,
@@ -142,6 +148,15 @@ class SecuritySeam:
         if self._services is None:
             return list(names)
         return self._services.guard.visible(caller, action, names)
+
+    def authorized_operations(
+        self, caller: CallerLike, resource_type: ResourceType, name: str
+    ) -> frozenset[AclOperation]:
+        """What ``caller`` may do to the resource, by the one authorizer (Kafka's
+        ``authorized_operations`` answers); everything it takes without security."""
+        if self._services is None:
+            return OPERATIONS_BY_RESOURCE[resource_type]
+        return self._services.guard.authorized_operations(caller, resource_type, name)
 
     def refusals(
         self, caller: CallerLike, action: str, names: Iterable[str]

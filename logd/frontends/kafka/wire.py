@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from logd.broker.api import BrokerMeta
 from logd.errors import LogdError
+from logd.security.acl import ResourceType
 
 if TYPE_CHECKING:
     from logd.frontends.kafka.apis import RequestContext
 
 __all__ = [
+    "OPERATIONS_OMITTED",
+    "authorized_operations",
     "by_topic",
     "client_host",
     "error_code",
@@ -47,6 +50,24 @@ def client_host(peer: str) -> str:
     if not sep or not port.isdigit():
         return peer
     return host.strip("[]")
+
+
+#: An ``authorized_operations`` field not asked for (Kafka's AUTHORIZED_OPERATIONS_OMITTED).
+OPERATIONS_OMITTED = -(2**31)
+
+
+def authorized_operations(
+    ctx: RequestContext, resource_type: ResourceType, name: str, asked: bool
+) -> int:
+    """Kafka's 32-bit ``authorized_operations`` field of one resource (``Utils.to32BitField``:
+    bit ``code`` set for each operation the caller may do, as the seam's one authorizer
+    says); ``OPERATIONS_OMITTED`` when the request did not ask for it."""
+    if not asked:
+        return OPERATIONS_OMITTED
+    field = 0
+    for operation in ctx.server.broker.authorized_operations(ctx.caller, resource_type, name):
+        field |= 1 << int(operation)
+    return field
 
 
 def topic_uuid(topic_id: str) -> uuid.UUID | None:

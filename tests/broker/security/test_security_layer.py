@@ -244,6 +244,30 @@ def test_guard_refuses_with_kafkas_errors_and_counts() -> None:
     assert sum(c.guard.refused.values()) == 5
 
 
+def test_authorized_operations_are_what_the_one_authorizer_allows() -> None:
+    """Kafka's ``authorized_operations`` answers: the operations the resource type takes that
+    the caller may do (DESCRIBE implied by READ/DELETE); all of them without ACLs, for a
+    super user and for the broker itself."""
+    op, g = AclOperation, ResourceType.GROUP
+    c = Cluster(auth=AuthMode.SASL, super_users=("User:admin",))
+    c.run(c.admin.create_acls([
+        allow("User:alice", op.READ, g, "g"),
+        allow("User:bob", op.DELETE, g, "g"),
+        allow("User:bob", op.ALTER_CONFIGS, ResourceType.TOPIC, "t"),
+    ]))  # fmt: skip
+    assert c.guard.authorized_operations(Who("User:alice"), g, "g") == {op.READ, op.DESCRIBE}
+    assert c.guard.authorized_operations(Who("User:alice"), g, "other") == frozenset()
+    assert c.guard.authorized_operations(Who("User:bob"), g, "g") == {op.DELETE, op.DESCRIBE}
+    assert c.guard.authorized_operations(Who("User:bob"), ResourceType.TOPIC, "t") == {
+        op.ALTER_CONFIGS, op.DESCRIBE_CONFIGS,
+    }  # fmt: skip
+    everything = {op.READ, op.DESCRIBE, op.DELETE}
+    assert c.guard.authorized_operations(Who("User:admin"), g, "g") == everything
+    assert c.guard.authorized_operations(Who(str(BROKER)), g, "g") == everything
+    assert Cluster().guard.authorized_operations(Who("User:ANONYMOUS"), g, "g") == everything
+    assert not c.guard.refused  # asking what one may do is not a refusal
+
+
 def test_the_broker_itself_may_do_anything_and_has_no_quota() -> None:
     """What a front end keeps on its own behalf (MQTT's sessions): no ACL names the broker,
     and a default user quota does not throttle it; a user named like it is still a user."""

@@ -18,7 +18,13 @@ from confluent_kafka import Consumer as CkConsumer
 from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, KafkaException
 from confluent_kafka import Producer as CkProducer
 from confluent_kafka import TopicPartition as CkTopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
+from confluent_kafka.admin import (
+    AclOperation,
+    AdminClient,
+    ConfigResource,
+    ConfigSource,
+    ResourceType,
+)
 from confluent_kafka.admin import NewTopic as CkNewTopic
 from kafka import TopicPartition as KpTopicPartition
 from kafka import errors as kafka_errors
@@ -214,6 +220,11 @@ def test_commit_metadata_round_trips_and_the_admin_client_manages_groups(kafka: 
     assert described.partition_assignor == "range"
     (member,) = described.members
     assert {tp.partition for tp in member.assignment.topic_partitions} == {0, 1}
+    assert described.authorized_operations is None  # not asked for
+    # Without ACLs the authorizer allows everything a group takes (Kafka's answer).
+    asked = admin.describe_consumer_groups([group], include_authorized_operations=True)
+    operations = asked[group].result(DEADLINE_S).authorized_operations
+    assert set(operations) == {AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE}
     # OffsetDelete (kafka-python's admin: confluent-kafka's has none) refuses a topic the
     # live group subscribes to; DeleteGroups refuses a live group.
     kp_admin = KafkaAdminClient(bootstrap_servers=kafka)

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicCollection,
+    TopicPartition,
+)
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -251,8 +258,39 @@ def test_a_user_is_answered_per_topic_and_per_group_as_her_acls_say(secured: Sec
             got.append(message.value())
     consumer.close()
     assert sorted(got) == [f"v{i}".encode() for i in range(6)]
+    _authorized_operations_follow_the_acls(admin, alice_admin)
     log = secured.broker.stderr_text()
     assert "handler failed" not in log and "closing" not in log, log[-2000:]
+
+
+def _authorized_operations_follow_the_acls(admin: AdminClient, alice_admin: AdminClient) -> None:
+    """DescribeGroups, DescribeCluster and Metadata's ``authorized_operations``, asked for by
+    librdkafka's admin client, are what the one authorizer lets each user do."""
+    op = AclOperation
+
+    def group_ops(client: AdminClient, group: str) -> set[AclOperation] | None:
+        asked = client.describe_consumer_groups([group], include_authorized_operations=True)
+        found = asked[group].result(30).authorized_operations
+        return None if found is None else set(found)
+
+    assert group_ops(alice_admin, "al-grp") == {op.READ, op.DESCRIBE}  # DESCRIBE implied
+    assert group_ops(admin, "al-grp") == {op.READ, op.DESCRIBE, op.DELETE}  # a super user
+    described = alice_admin.describe_consumer_groups(["al-grp"])["al-grp"].result(30)
+    assert described.authorized_operations is None  # not asked for
+    with pytest.raises(KafkaException, match="GROUP_AUTHORIZATION_FAILED"):
+        group_ops(alice_admin, "not-hers")  # no DESCRIBE: refused, no operations
+    cluster = alice_admin.describe_cluster(include_authorized_operations=True).result(30)
+    assert cluster.authorized_operations is None  # nothing allowed: librdkafka says None
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(30)
+    assert op.ALTER in cluster.authorized_operations and op.CLUSTER_ACTION in (
+        cluster.authorized_operations
+    )
+    topics = alice_admin.describe_topics(
+        TopicCollection(["al-t"]), include_authorized_operations=True
+    )
+    assert set(topics["al-t"].result(30).authorized_operations) == {
+        op.READ, op.WRITE, op.DESCRIBE
+    }  # fmt: skip
 
 
 def test_partition_reassignments_need_alter_and_describe_on_the_cluster(secured: Secured) -> None:

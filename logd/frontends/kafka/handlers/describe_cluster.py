@@ -1,19 +1,20 @@
 """DescribeCluster (key 60, v0-1): the cluster id, the controller and the live brokers with
-their Kafka addresses. Only broker endpoints are served (KIP-919's controller endpoints,
-``endpoint_type`` 2, answer UNSUPPORTED_ENDPOINT_TYPE as a Kafka broker does)."""
+their Kafka addresses, and (when asked) what the caller may do to the cluster. Only broker
+endpoints are served (KIP-919's controller endpoints, ``endpoint_type`` 2, answer
+UNSUPPORTED_ENDPOINT_TYPE as a Kafka broker does)."""
 
 from __future__ import annotations
 
 from typing import Any, Final
 
 from logd.frontends.kafka.apis import RequestContext
-from logd.frontends.kafka.wire import kafka_brokers
+from logd.frontends.kafka.wire import authorized_operations, kafka_brokers
+from logd.security.acl import CLUSTER_NAME, ResourceType
 
 __all__ = ["handle"]
 
 _BROKERS: Final = 1
 _UNSUPPORTED_ENDPOINT_TYPE: Final = 119
-_NO_OPERATIONS: Final = -(2**31)
 
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
@@ -39,5 +40,10 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         "cluster_id": cluster.cluster_id,
         "controller_id": cluster.controller_id,
         "brokers": brokers,
-        "cluster_authorized_operations": _NO_OPERATIONS,
+        "cluster_authorized_operations": authorized_operations(
+            ctx,
+            ResourceType.CLUSTER,
+            CLUSTER_NAME,
+            bool(getattr(request, "include_cluster_authorized_operations", False)),
+        ),
     }

@@ -3,28 +3,31 @@ members with their subscriptions and assignments (filled in the Stable state, as
 
 A group nobody knows is answered Dead with no members and no error (Kafka's classic
 answer); a group the caller may not describe, GROUP_AUTHORIZATION_FAILED (per group: the
-seam decides). ``authorized_operations`` (v3+) is not computed: it answers Kafka's "not
-provided" (-2^31) whether or not it was asked for.
+seam decides). ``authorized_operations`` (v3+), when asked for, is what the seam's one
+authorizer lets the caller do to each group it describes (READ, DESCRIBE, DELETE), as
+Kafka answers; else Kafka's "omitted" (-2^31).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
+from logd.errors import ErrorCode
 from logd.frontends.kafka.apis import RequestContext
+from logd.frontends.kafka.wire import authorized_operations
 from logd.groups.messages import DescribedGroup
+from logd.security.acl import ResourceType
 
 __all__ = ["handle"]
-
-_NOT_PROVIDED: Final = -(2**31)
 
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     described = await ctx.server.broker.describe_groups(list(request.groups), caller=ctx.caller)
-    return {"throttle_time": 0, "groups": [_group(g) for g, _ in described]}
+    asked = bool(getattr(request, "include_authorized_operations", False))
+    return {"throttle_time": 0, "groups": [_group(ctx, g, asked) for g, _ in described]}
 
 
-def _group(g: DescribedGroup) -> dict[str, Any]:
+def _group(ctx: RequestContext, g: DescribedGroup, asked: bool) -> dict[str, Any]:
     return {
         "error_code": int(g.error),
         "error_message": None,
@@ -43,5 +46,7 @@ def _group(g: DescribedGroup) -> dict[str, Any]:
             }
             for m in g.members
         ],
-        "authorized_operations": _NOT_PROVIDED,
+        "authorized_operations": authorized_operations(
+            ctx, ResourceType.GROUP, g.group_id, asked and g.error is ErrorCode.NONE
+        ),
     }

@@ -6,7 +6,9 @@ list asks for none); a topic missing while ``allow_auto_topic_creation`` is set 
 broker's ``auto.create.topics.enable``, the core's decision) is created with the defaults;
 partitions without a leader answer LEADER_NOT_AVAILABLE (clients retry; most of
 librdkafka's own tests rely on auto-creation). Topics asked by id (v12+) are resolved
-through the same metadata.
+through the same metadata. ``topic_authorized_operations`` (v8+) and
+``cluster_authorized_operations`` (v8-10), when asked for, come from the seam's one
+authorizer, as Kafka answers them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import uuid
 from typing import Any, Final
 
 from logd.frontends.kafka.apis import RequestContext
-from logd.frontends.kafka.wire import error_code, kafka_brokers, topic_uuid
+from logd.frontends.kafka.wire import authorized_operations, error_code, kafka_brokers, topic_uuid
+from logd.security.acl import CLUSTER_NAME, ResourceType
 
 __all__ = ["handle"]
 
@@ -41,6 +44,12 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             caller=ctx.caller,
         )
         topics = [_topic(t) for t in cluster.topics]
+        if getattr(request, "include_topic_authorized_operations", False):
+            for t in topics:
+                if t["error_code"] == 0:
+                    t["topic_authorized_operations"] = authorized_operations(
+                        ctx, ResourceType.TOPIC, t["name"], True
+                    )
     if by_id:
         found = {t["topic_id"] for t in topics}
         topics += [_unknown_id(i) for i in by_id if i not in found]
@@ -51,6 +60,12 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         "controller_id": cluster.controller_id,
         "topics": topics,
         "error_code": 0,
+        "cluster_authorized_operations": authorized_operations(
+            ctx,
+            ResourceType.CLUSTER,
+            CLUSTER_NAME,
+            bool(getattr(request, "include_cluster_authorized_operations", False)),
+        ),
     }
 
 
