@@ -57,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "acks=all counts page-cache writes, safe against a crash but not a power loss)",
     )
     parser.add_argument(
+        "--join",
+        action="store_true",
+        default=None,
+        help="join a running cluster whose brokers' --peers do not name this one "
+        "(--peers: theirs and this one; needs their --cluster-id, or TLS)",
+    )
+    parser.add_argument(
         "--enable-fault-injection",
         action="store_true",
         default=None,
@@ -125,6 +132,7 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
             "peers": args.peers,
             "fsync": args.fsync,
             "fault.injection.enable": args.enable_fault_injection,
+            "join": args.join,
             "mqtt.rules": args.mqtt_rules,
             **{
                 flag.removeprefix("--").replace("-", "."): getattr(args, _dest(flag))

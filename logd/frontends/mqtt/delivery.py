@@ -80,7 +80,13 @@ class Subscribed:
 
 
 class Delivery:
-    """See the module docstring."""
+    """See the module docstring. Slotted: one per connected device (bytes per idle one)."""
+
+    __slots__ = (
+        "_access", "_caller", "_changed", "_client_id", "_inflight", "_outlet", "_queued",
+        "_refreshed", "_rules", "_task", "_topics_seen", "_unacked", "_window_open",
+        "delivered", "dirty", "positions", "subs", "version5",
+    )  # fmt: skip
 
     def __init__(
         self,

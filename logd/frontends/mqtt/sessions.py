@@ -70,7 +70,10 @@ def _wall_ms() -> int:
 
 
 class LiveSession:
-    """A session while its connection is open."""
+    """A session while its connection is open (slotted: one per connected device)."""
+
+    __slots__ = ("_keeper", "_new", "_qos2_lock", "caller", "delivery", "expiry", "present",
+                 "state", "taken_over")  # fmt: skip
 
     def __init__(
         self,
