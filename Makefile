@@ -43,7 +43,7 @@ run: $(RUN_STAMP)
 ## test: the default suite (unit, property, simulation, integration, short fault run)
 test: $(DEV_STAMP)
 	scripts/ensure-tools
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not soak" $(ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not soak" $(ARGS)
 
 ## lint: ruff and mypy (--strict on the pure packages and the client, see pyproject.toml)
 lint: $(DEV_STAMP)

@@ -172,6 +172,9 @@ class BrokerConfig:
     metadata_snapshot_interval: int = 10_000
     #: The InjectFault RPC (tests only); refused unless the broker listens on loopback.
     fault_injection: bool = False
+    #: Join a running cluster whose brokers' peer lists do not name this one (``--join``,
+    #: issue 23): ``peers`` names them and this broker; needs ``cluster.id`` (theirs) or TLS.
+    join: bool = False
     #: Free space (``logd.storage.space``): the reserve client writes never eat into is the
     #: smaller of the two ``min.free`` keys; low space is reported below the smaller of the
     #: two ``alert.free`` keys; statvfs is sampled this often.
@@ -390,6 +393,7 @@ _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
         _int(10, 86_400_000),
     ),
     "fault.injection.enable": ("fault_injection", _bool),
+    "join": ("join", _bool),
     "partition.autobalancing.enable": ("partition_autobalancing_enable", _bool),
     "auto.create.topics.enable": ("auto_create_topics_enable", _bool),
     "socket.request.max.bytes": ("socket_request_max_bytes", _int(1024, 2**31 - 1)),
@@ -441,6 +445,12 @@ def _build(values: Mapping[str, Any]) -> BrokerConfig:
         raise InvalidConfigError("fetch.max.bytes: must not exceed max.request.bytes")
     if config.raft_heartbeat_ticks >= config.raft_election_ticks:
         raise InvalidConfigError("raft.heartbeat.ticks: must be below raft.election.ticks")
+    if config.join and len(config.peers) < 2:
+        raise InvalidConfigError("join: peers must name the running brokers and this one")
+    if config.join and not config.cluster_id and not config.tls.enabled:
+        # The brokers present a cluster id to each other without TLS; without cluster.id
+        # it is a digest of the peer list, which differs on a broker that joins.
+        raise InvalidConfigError("join: needs cluster.id (the running brokers') or TLS")
     if config.fault_injection and not _loopback(config.listen.host):
         # Without TLS the internal service trusts a handshake anyone can forge: a fault hook
         # would let anyone partition the cluster.

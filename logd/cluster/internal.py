@@ -60,7 +60,9 @@ class ClusterHandler:
         peer_connected: Callable[[int], None] = lambda peer: None,
         peer_lost: Callable[[int], None] = lambda peer: None,
         data_loss: Callable[[int, list[tuple[str, int]]], None] = lambda peer, losses: None,
+        join: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
+        self._join = join
         self._peer_lost = peer_lost
         self._data_loss = data_loss
         self._receive = receive
@@ -105,6 +107,12 @@ class ClusterHandler:
     async def controller_write(self, request: Any) -> Any:
         self._check_blocked(request.src)
         return await self._controller_write(request)
+
+    async def join(self, request: Any) -> None:
+        """A broker no peer list names asks to join (``logd.cluster.joining``)."""
+        if self._join is None:
+            raise InvalidRequestError("this broker takes no joining brokers")
+        await self._join(request)
 
     async def broker_heartbeat(self, request: Any) -> Any:
         self._check_blocked(request.node_id)

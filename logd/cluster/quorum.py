@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import Protocol
 
 from logd.cluster.driver import RaftGroup
@@ -45,9 +45,13 @@ class QuorumMover:
         touched: Callable[[RaftGroup], None],
         *,
         interval_s: float = 0.2,
+        linked: Callable[[], Set[int]] | None = None,
     ) -> None:
         self._store = store
         self._touched = touched
+        #: The brokers this one has links to: only those are added as learners (a broker
+        #: that joined is, once the peer book opened its link: ``logd.cluster.joining``).
+        self._linked = linked
         self.interval_s = interval_s
 
     async def run_forever(self) -> None:
@@ -60,10 +64,13 @@ class QuorumMover:
         group = store.group if store is not None else None
         if store is None or group is None or group.node.role is not Role.LEADER:
             return
-        target = frozenset(store.target_voters())
-        if not target:
-            return  # no change ever asked for: the configured quorum
-        step = quorum_step(group.node.status(), target, frozenset(store.broker_ids()))
+        # No change ever asked for: the configured quorum stays; still, every registered
+        # broker becomes a learner (one that joined, issue 23: ``logd.cluster.joining``).
+        target = frozenset(store.target_voters()) or group.node.conf.voters
+        members = frozenset(store.broker_ids())
+        if self._linked is not None:
+            members &= frozenset(self._linked())
+        step = quorum_step(group.node.status(), target, members)
         try:
             if step.kind is StepKind.CHANGE:
                 _log.info("controller quorum: %s", step.why)

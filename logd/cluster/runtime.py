@@ -26,7 +26,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
@@ -36,6 +36,7 @@ from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.hosted import HostedPartition, LeadershipAnnouncer
 from logd.cluster.internal import ClusterHandler, FaultState
 from logd.cluster.isr import IsrTracker
+from logd.cluster.joining import Joiner, PeerBook
 from logd.cluster.leadership import LeadershipTransfers
 from logd.cluster.liveness import Liveness, LivenessSettings
 from logd.cluster.mover import PartitionMover
@@ -50,6 +51,7 @@ from logd.errors import KafkaStorageError
 from logd.metadata.store import METADATA_TOPIC, PartitionAssignment, leader_hint_for
 from logd.metadata.types import BrokerMeta, BrokerStorage, LeaderHint, TopicPartition
 from logd.storage import Flusher, Log, LogConfig, LogManager
+from logd.v1 import cluster_pb2
 from replication import ConfState
 
 __all__ = ["CONTROLLER_VOTERS_MAX", "ClusterRuntime", "initial_conf"]
@@ -111,6 +113,10 @@ class ClusterRuntime:
             tls=config.tls,
         )
         self.driver.transport = self.transport
+        #: The brokers we have links to: the configured, then those that joined (issue 23).
+        self.peer_book = PeerBook(
+            config.node_id, {n: str(a) for n, a in peers.items()}, self.transport.add_peer
+        )
         self.table = LeaderTable(config.broker_session_timeout_ms)
         self.replicas: dict[TopicPartition, PartitionReplica] = {}
         #: The replicas this broker leads (the heartbeat samples only those).
@@ -144,7 +150,11 @@ class ClusterRuntime:
         )
         self._draining: asyncio.Task[None] | None = None
         #: Changes the controller quorum when the metadata asks (on the controller leader).
-        self.quorum = QuorumMover(lambda: self.store, self.driver.touched)
+        self.quorum = QuorumMover(
+            lambda: self.store,
+            self.driver.touched,
+            linked=lambda: self.transport.peers | {self.node_id},
+        )
         self._quorum: asyncio.Task[None] | None = None
         #: What the internal service's front end hands its calls to.
         self.handler = ClusterHandler(
@@ -157,7 +167,10 @@ class ClusterRuntime:
             peer_connected=lambda peer: self.driver.report_unreachable(peer, connected=True),
             peer_lost=self.driver.report_unreachable,
             data_loss=self.driver.data_loss,
+            join=self._join,
         )
+        self._peers_task: asyncio.Task[None] | None = None
+        self._joining: asyncio.Task[None] | None = None
 
     def _report_snapshot(self, group: str, peer: int, success: bool) -> None:
         self.driver.report_snapshot(group, peer, success=success)
@@ -172,7 +185,7 @@ class ClusterRuntime:
             log,
             RaftStateFile(log.directory, self.journal),
             self._clock,
-            initial_conf=ConfState.of(self.voters, self.learners),
+            initial_conf=self._metadata_conf(),
             snapshot_file=Path(log.directory) / SNAPSHOT_FILE,
         )
         store = ControllerStore(
@@ -190,7 +203,7 @@ class ClusterRuntime:
         self.store = store
         #: The metadata log was created now (a new broker, or one that lost it).
         self.metadata_fresh = storage.fresh
-        store.start(campaign=self.voters == [self.node_id])
+        store.start(campaign=self.voters == [self.node_id] and not self.config.join)
         self.driver.start()
         self.liveness = Liveness(
             self.node_id,
@@ -221,7 +234,38 @@ class ClusterRuntime:
         self._quorum = asyncio.get_running_loop().create_task(
             self.quorum.run_forever(), name="controller-quorum"
         )
+        self._peers_task = asyncio.get_running_loop().create_task(
+            self._sync_peers_forever(), name="peer-book"
+        )
+        if self.config.join:
+            joiner = Joiner(
+                cluster_pb2.JoinRequest(node_id=self.node_id, host=self.me.host, port=self.me.port),
+                self.peers,
+                self.transport.join,
+                lambda: store.ready,
+            )
+            self._joining = asyncio.get_running_loop().create_task(joiner.run(), name="join")
         return store
+
+    def _metadata_conf(self) -> ConfState:
+        """The metadata group's configuration before its log says one: the first three
+        peers vote; a joining broker (``--join``) knows none -- it learns the group's from
+        its leader and never campaigns (``logd.cluster.joining``)."""
+        return ConfState() if self.config.join else ConfState.of(self.voters, self.learners)
+
+    async def _sync_peers_forever(self, interval_s: float = 0.5) -> None:
+        """Links to the brokers the metadata registers (a broker that joined: issue 23)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if self.store is not None:
+                self.peer_book.sync(self.store.brokers())
+
+    async def _join(self, request: object) -> None:
+        """A joining broker asks us (``ClusterInternal.Join``): register its address."""
+        if self.store is None:
+            raise KafkaStorageError("the broker is starting")
+        r: Any = request
+        await self.store.register_joining(r.node_id, r.host, r.port)
 
     async def _relieve_forever(self) -> None:
         """While this broker's disk is below its reserve, every heartbeat interval: hand
@@ -241,7 +285,7 @@ class ClusterRuntime:
             log,
             old.state_file,
             self._clock,
-            initial_conf=ConfState.of(self.voters, self.learners),
+            initial_conf=self._metadata_conf(),
             snapshot_file=old.snapshot_file,
         )
 
@@ -274,7 +318,9 @@ class ClusterRuntime:
         _log.warning("some partitions did not settle within %.0f s", timeout_s)
 
     async def close(self) -> None:
-        for task in (self._relief, self._moving, self._draining, self._quorum):
+        tasks = (self._relief, self._moving, self._draining, self._quorum, self._peers_task,
+                 self._joining)  # fmt: skip
+        for task in tasks:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

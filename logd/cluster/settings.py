@@ -36,6 +36,8 @@ class ClusterSettings:
     partition_autobalancing_enable: bool = False
     metadata_snapshot_interval: int = 10_000
     fault_injection: bool = False
+    #: Join a running cluster whose brokers' peer lists do not name this one (issue 23).
+    join: bool = False
     #: What this broker presents to its peers without TLS (``logd-cluster-id``).
     cluster_id: str = ""
     #: Certificates for mTLS between brokers (None: plaintext).

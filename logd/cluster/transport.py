@@ -235,20 +235,32 @@ class GrpcTransport:
         self.node_id = node_id
         self.faults = faults
         self._reporter = reporter
-        options = channel_options(max_message_bytes)
+        self._options = channel_options(max_message_bytes)
         self._identity = identity(cluster_id, node_id)
-        credentials = _credentials(tls) if tls is not None else None
-        self._channels = {
-            peer: grpc.aio.secure_channel(address, credentials, options)
+        self._credentials = _credentials(tls) if tls is not None else None
+        self._channels: dict[int, grpc.aio.Channel] = {}
+        self._links: dict[int, PeerLink] = {}
+        for peer, address in peers.items():
+            self.add_peer(peer, address)
+
+    def add_peer(self, peer: int, address: str) -> None:
+        """A link to ``peer`` at ``address`` (``HOST:PORT``), unless it has one: a configured
+        peer, or a broker that joined since (issue 23)."""
+        if peer == self.node_id or peer in self._channels:
+            return
+        credentials = self._credentials
+        channel = (
+            grpc.aio.secure_channel(address, credentials, self._options)
             if credentials is not None
-            else grpc.aio.insecure_channel(address, options)
-            for peer, address in peers.items()
-            if peer != node_id
-        }
-        self._links = {
-            peer: PeerLink(node_id, peer, channel, reporter, self._identity)
-            for peer, channel in self._channels.items()
-        }
+            else grpc.aio.insecure_channel(address, self._options)
+        )
+        self._channels[peer] = channel
+        self._links[peer] = PeerLink(self.node_id, peer, channel, self._reporter, self._identity)
+
+    @property
+    def peers(self) -> frozenset[int]:
+        """The brokers this one has a link to."""
+        return frozenset(self._channels)
 
     def send(
         self,
@@ -297,6 +309,15 @@ class GrpcTransport:
         except grpc.aio.AioRpcError as exc:
             raise BrokerUnavailableError(f"broker {node}: {exc.code().name}") from None
         return response
+
+    async def join(self, node: int, request: cluster_pb2.JoinRequest) -> None:
+        """Ask ``node`` to let this broker join the cluster (``logd.cluster.joining``)."""
+        try:
+            await self._stub(node).Join(request, timeout=35.0, metadata=self._identity)
+        except grpc.aio.AioRpcError as exc:
+            raise BrokerUnavailableError(
+                f"broker {node} did not take the join: {exc.code().name} {exc.details()}"
+            ) from None
 
     async def transfer_leadership(
         self, node: int, request: cluster_pb2.ForwardedTransfer

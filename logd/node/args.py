@@ -56,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="when appends reach the disk (default always: group commit)",
     )
     parser.add_argument(
+        "--join",
+        action="store_true",
+        default=None,
+        help="join a running cluster whose brokers' --peers do not name this one "
+        "(--peers: theirs and this one; needs their --cluster-id, or TLS)",
+    )
+    parser.add_argument(
         "--enable-fault-injection",
         action="store_true",
         default=None,
@@ -124,6 +131,7 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
             "peers": args.peers,
             "fsync": args.fsync,
             "fault.injection.enable": args.enable_fault_injection,
+            "join": args.join,
             "mqtt.rules": args.mqtt_rules,
             **{
                 flag.removeprefix("--").replace("-", "."): getattr(args, _dest(flag))

@@ -256,4 +256,5 @@ def cluster_settings(config: BrokerConfig, advertised: HostPort) -> ClusterSetti
         partition_autobalancing_enable=config.partition_autobalancing_enable,
         metadata_snapshot_interval=config.metadata_snapshot_interval,
         fault_injection=config.fault_injection,
+        join=config.join,
     )

@@ -72,6 +72,7 @@ class NodeRunner:
         self.address = grpc_end.bind()
         advertised = config.advertised_listen or self.address
         self.node = node = await BrokerNode.open(config, advertised=advertised)
+        node.cluster.peer_book.subscribe(grpc_end.allow_broker)  # brokers that join
         forget_listeners(node.data_dir)
         store = node.cluster.store
         grpc_end.attach(

@@ -342,6 +342,20 @@ class ControllerWriteResponse(_message.Message):
     first_producer_id: int
     def __init__(self, error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., offset: _Optional[int] = ..., controller_id: _Optional[int] = ..., stale: _Optional[bool] = ..., first_producer_id: _Optional[int] = ...) -> None: ...
 
+class JoinRequest(_message.Message):
+    __slots__ = ("node_id", "host", "port")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    host: str
+    port: int
+    def __init__(self, node_id: _Optional[int] = ..., host: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class JoinResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class LedPartition(_message.Message):
     __slots__ = ("topic", "partition", "leader_epoch", "isr", "move_bytes_plus_one")
     TOPIC_FIELD_NUMBER: _ClassVar[int]

@@ -55,6 +55,11 @@ class ClusterInternalStub:
                 request_serializer=logd_dot_v1_dot_cluster__pb2.ForwardedTransfer.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.FromString,
                 _registered_method=True)
+        self.Join = channel.unary_unary(
+                '/logd.v1.ClusterInternal/Join',
+                request_serializer=logd_dot_v1_dot_cluster__pb2.JoinRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_cluster__pb2.JoinResponse.FromString,
+                _registered_method=True)
         self.InjectFault = channel.unary_unary(
                 '/logd.v1.ClusterInternal/InjectFault',
                 request_serializer=logd_dot_v1_dot_cluster__pb2.FaultRequest.SerializeToString,
@@ -98,6 +103,17 @@ class ClusterInternalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Join(self, request, context):
+        """A broker that the other brokers' peer lists do not name asks to join the running
+        cluster (issue 23; ``logd serve --join``): answered once its address is registered in
+        the metadata, from where every broker learns it; the controller leader then adds it
+        to the metadata group as a learner. Admitted from any node id with the cluster's id
+        (or a broker certificate of the cluster's CA).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def InjectFault(self, request, context):
         """Tests only (--enable-fault-injection): block or unblock traffic with given peers.
         """
@@ -127,6 +143,11 @@ def add_ClusterInternalServicer_to_server(servicer, server):
                     servicer.TransferLeadership,
                     request_deserializer=logd_dot_v1_dot_cluster__pb2.ForwardedTransfer.FromString,
                     response_serializer=logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.SerializeToString,
+            ),
+            'Join': grpc.unary_unary_rpc_method_handler(
+                    servicer.Join,
+                    request_deserializer=logd_dot_v1_dot_cluster__pb2.JoinRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_cluster__pb2.JoinResponse.SerializeToString,
             ),
             'InjectFault': grpc.unary_unary_rpc_method_handler(
                     servicer.InjectFault,
@@ -242,6 +263,33 @@ class ClusterInternal:
             '/logd.v1.ClusterInternal/TransferLeadership',
             logd_dot_v1_dot_cluster__pb2.ForwardedTransfer.SerializeToString,
             logd_dot_v1_dot_admin__pb2.TransferLeadershipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Join(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.ClusterInternal/Join',
+            logd_dot_v1_dot_cluster__pb2.JoinRequest.SerializeToString,
+            logd_dot_v1_dot_cluster__pb2.JoinResponse.FromString,
             options,
             channel_credentials,
             insecure,

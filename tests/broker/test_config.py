@@ -192,3 +192,14 @@ def test_a_front_ends_own_keys_are_kept_for_it_and_unknown_prefixes_refused() ->
     }
     with pytest.raises(InvalidConfigError, match=r"nothttp\.max"):
         load_config(overrides={"nothttp.max": 1})
+
+
+def test_join_needs_the_peers_and_the_clusters_id() -> None:
+    peers = "0@127.0.0.1:7001,3@127.0.0.1:7003"
+    joining = load_config(overrides={"join": True, "node.id": 3, "peers": peers,
+                                      "cluster.id": "c1"})  # fmt: skip
+    assert joining.join
+    with pytest.raises(InvalidConfigError, match=r"join: needs cluster\.id"):
+        load_config(overrides={"join": True, "node.id": 3, "peers": peers})
+    with pytest.raises(InvalidConfigError, match="join: peers must name"):
+        load_config(overrides={"join": True, "cluster.id": "c1"})

@@ -3,7 +3,8 @@
 replication is on main they are neither run nor skipped.
 
 * a short run on three brokers with every fault kind, network partitions included, whose
-  final reads of every replica must agree;
+  final reads of every replica must agree (under ``-m soak``: ``test_fault_run.py`` is the
+  default suite's run of the same kinds, with another seed);
 * a run on four brokers with partition moves and decommissions (issue 23) between kills;
 * a follower whose files were damaged while it was down (active segment cut, a bit
   flipped in a sealed segment, an index deleted) must be repaired from the leader: after
@@ -40,6 +41,7 @@ pytestmark = [pytest.mark.fault, pytest.mark.integration]
 TOPIC = "repair"
 
 
+@pytest.mark.soak  # test_fault_run.py is make test's short run: the same kinds on three brokers
 def test_a_short_cluster_fault_run_loses_nothing(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -92,7 +94,11 @@ def test_a_run_with_moves_and_decommissions_loses_nothing(
     assert result.outcomes.get("recommission done", 0) == started, result.summary()
 
 
-@pytest.mark.parametrize("damage", ["cut", "flip", "delete-index"])
+# A cut active segment is make test's in tests/integration/test_cluster.py (cut and
+# scribbled); here under soak.
+@pytest.mark.parametrize(
+    "damage", [pytest.param("cut", marks=pytest.mark.soak), "flip", "delete-index"]
+)
 def test_a_damaged_follower_is_repaired_from_the_leader(tmp_path: Path, damage: str) -> None:
     nodes = 3
     config_file = tmp_path / "broker.toml"

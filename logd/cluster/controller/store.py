@@ -301,6 +301,9 @@ class ControllerStore:
     async def register_broker(self) -> None:
         await self.writes.register_broker()
 
+    async def register_joining(self, node_id: int, host: str, port: int) -> None:
+        await self.writes.register_joining(node_id, host, port)
+
     async def execute_forwarded(
         self, request: cluster_pb2.ControllerWriteRequest
     ) -> cluster_pb2.ControllerWriteResponse:

@@ -47,6 +47,7 @@ from logd.errors import (
 )
 from logd.metadata.security import SecurityChange
 from logd.metadata.store import METADATA_TOPIC, TopicRecord
+from logd.metadata.types import BrokerMeta
 from logd.v1 import cluster_pb2
 from replication import NotLeaderError, ProposalDroppedError
 
@@ -179,6 +180,21 @@ class ControllerWrites:
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         """The controller quorum to reach (issue 23); the leader's quorum mover does it."""
         await self.write(cluster_pb2.ControllerWriteRequest(records=[voters_record(voters)]))
+
+    async def register_joining(self, node_id: int, host: str, port: int) -> None:
+        """Register a broker that asks to join (issue 23) at its internal address, unless it
+        is registered there already (it registers itself fully once it holds the metadata).
+        A broker that is alive elsewhere under that id is refused: two brokers, one id."""
+        known = self._state.image.brokers.get(node_id)
+        if known is not None and (known.host, known.port) == (host, port):
+            return
+        if node_id in self._state.table.live:
+            where = f"{known.host}:{known.port}" if known is not None else "a configured address"
+            raise InvalidRequestError(f"broker {node_id} is alive at {where} already")
+        if node_id < 0 or not host or not 0 < port < 65536:
+            raise InvalidRequestError(f"broker {node_id} at {host}:{port} cannot join")
+        record = broker_record(BrokerMeta(node_id, host, port))
+        await self.write(cluster_pb2.ControllerWriteRequest(records=[record]))
 
     async def register_broker(self) -> None:
         me = dataclasses.replace(self._state.me, alive=True)

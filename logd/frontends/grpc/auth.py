@@ -57,6 +57,10 @@ NODE_ID_KEY = "logd-node-id"
 #: leader with the caller it authenticated (``logd.v1.ClusterForward``).
 _INTERNAL = frozenset({"logd.v1.ClusterInternal", "logd.v1.ClusterForward"})
 _OPEN = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
+#: A broker no peer list names yet asks to join (issue 23): any node id is admitted, with
+#: the cluster's handshake or a broker certificate (it is told apart from the others by its
+#: id once registered: ``allow``).
+_JOIN = "/logd.v1.ClusterInternal/Join"
 _LISTENER = "grpc"
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Any]
@@ -88,12 +92,16 @@ class Authentication(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def __init__(self, *, cluster_id: str, brokers: Collection[int], tls: bool) -> None:
         self._cluster_id = cluster_id
-        self._brokers = frozenset(brokers)
+        self._brokers = set(brokers)
         self._tls = tls
         self._seam: BrokerSeam | None = None
 
     def attach(self, seam: BrokerSeam) -> None:
         self._seam = seam
+
+    def allow(self, node: int) -> None:
+        """Broker ``node`` joined the cluster (issue 23): it may call the internal service."""
+        self._brokers.add(node)
 
     async def intercept_service(
         self, continuation: Callable[[Any], Awaitable[Any]], details: Any
@@ -104,6 +112,8 @@ class Authentication(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         service = details.method.lstrip("/").partition("/")[0]
         if service in _OPEN:
             return handler
+        if details.method == _JOIN:
+            return _wrap(handler, self._admit_joining)
         if service in _INTERNAL:
             return _wrap(handler, self._admit_broker)
         seam = self._seam
@@ -150,11 +160,14 @@ class Authentication(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if wait_ms > 0:
             await asyncio.sleep(wait_ms / 1000.0)
 
-    async def _admit_broker(self, context: grpc.aio.ServicerContext) -> None:
+    async def _admit_joining(self, context: grpc.aio.ServicerContext) -> None:
+        await self._admit_broker(context, joining=True)
+
+    async def _admit_broker(self, context: grpc.aio.ServicerContext, joining: bool = False) -> None:
         pem = _peer_pem(context)
         if pem is not None:
             node = broker_node_id(pem)
-            ok = node is not None and node in self._brokers
+            ok = node is not None and (joining or node in self._brokers)
             how = f"certificate {node!r}"
         else:
             meta = metadata_of(context)
@@ -162,7 +175,7 @@ class Authentication(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             ok = (
                 meta.get(CLUSTER_ID_KEY) == self._cluster_id
                 and node_text.isdigit()
-                and int(node_text) in self._brokers
+                and (joining or int(node_text) in self._brokers)
             )
             how = "no broker certificate and no cluster handshake"
         if not ok:

@@ -105,6 +105,7 @@ class ClusterService:
                     self._transfer_leadership, cluster_pb2.ForwardedTransfer, "TransferLeadership"
                 ),
                 "InjectFault": unary(self._inject_fault, cluster_pb2.FaultRequest, "InjectFault"),
+                "Join": unary(self._join, cluster_pb2.JoinRequest, "Join"),
             },
         )
 
@@ -136,6 +137,10 @@ class ClusterService:
             except LogdError as exc:
                 await abort(context, exc)
         return cluster_pb2.RaftStreamEnd()
+
+    async def _join(self, request: Any, context: Any) -> Any:
+        await self._handler.join(request)
+        return cluster_pb2.JoinResponse()
 
     async def _controller_write(self, request: Any, context: Any) -> Any:
         return await self._handler.controller_write(request)

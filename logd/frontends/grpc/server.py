@@ -109,6 +109,10 @@ class GrpcFrontEnd:
         self.address = HostPort(self._listen.host, port)
         return self.address
 
+    def allow_broker(self, node: int) -> None:
+        """Broker ``node`` joined the cluster: its internal calls are answered (issue 23)."""
+        self._auth.allow(node)
+
     def attach(
         self, seam: BrokerSeam, cluster: ClusterHandler, *, idle: Callable[[], bool]
     ) -> None:

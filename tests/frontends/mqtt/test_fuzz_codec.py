@@ -89,13 +89,13 @@ def test_every_packet_round_trips_through_any_split(stream, cuts) -> None:
     _round_trip(stream[0], stream[1], cuts)
 
 
-@settings(DEFAULT, max_examples=1500)
+@settings(DEFAULT, max_examples=700)
 @given(st.binary(max_size=300), _cuts, st.booleans())
 def test_arbitrary_bytes_give_packets_need_data_or_an_mqtt_error(data, cuts, first) -> None:
     _garbage(data, cuts, first)
 
 
-@settings(DEFAULT, max_examples=900)
+@settings(DEFAULT, max_examples=450)
 @given(_mutated(), _cuts, st.booleans())
 def test_mutated_packets_give_packets_need_data_or_an_mqtt_error(data, cuts, first) -> None:
     _garbage(data, cuts, first)
