@@ -281,6 +281,10 @@ def _preload(cluster: Cluster, topic: str) -> dict[bytes, int]:
     return acked
 
 
+# Soak (~70 s alone, the slowest test of the module): moves under killed leaders run in the
+# default suite's fault runs (tests/fault, kinds move/decommission/kill), the throttle's
+# arithmetic in tests/replication/test_rawnode.py; this checks both at once, end to end.
+@pytest.mark.soak
 def test_a_throttled_move_survives_killed_leaders_and_keeps_to_its_throttle(
     cluster: Cluster,
 ) -> None:

@@ -51,6 +51,10 @@ _MAX_WAIT_MS = 500
 _FETCH_BYTES = 1024 * 1024
 _REFRESH_S = 5.0  # how often wildcard filters look for new topics and partitions
 _RETRY_S = 0.2
+# Shared, always empty: a session that never sent at QoS 1/2 holds these instead of two
+# dicts of its own (bytes per idle device). Only ``_deliver`` adds, after replacing them.
+_NO_INFLIGHT: dict[int, tuple[TopicPartition, int]] = {}
+_NO_UNACKED: dict[TopicPartition, deque[int]] = {}
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
@@ -104,8 +108,8 @@ class Delivery:
         self._queued: deque[Publish] | None = None  # retained messages, before the rest
         self.subs: dict[str, Subscribed] = {}
         self.positions: dict[TopicPartition, int] = {}
-        self._unacked: dict[TopicPartition, deque[int]] = {}
-        self._inflight: dict[int, tuple[TopicPartition, int]] = {}
+        self._unacked = _NO_UNACKED  # sent at QoS 1/2, not acknowledged: offsets, by partition
+        self._inflight = _NO_INFLIGHT  # the same by packet id
         self._outlet: Outlet | None = None
         # The loop and what it waits on exist only while the session subscribes to
         # something: an idle device has no task and no event (``_run``'s start).
@@ -327,6 +331,8 @@ class Delivery:
         packet_id = outlet.send_publish(publish)
         self.delivered += 1
         if qos and packet_id is not None:
+            if self._inflight is _NO_INFLIGHT:  # the first: the tables are made now
+                self._inflight, self._unacked = {}, {}
             self._inflight[packet_id] = (tp, record.offset)
             self._unacked.setdefault(tp, deque()).append(record.offset)
         return True
