@@ -9,7 +9,10 @@ proposal) takes a Ready from every group that has one and no Ready in flight, an
    §10.2.1: a leader's appends go out in parallel with its own write);
 3. writes snapshot / truncation / entries to the log and stages the side file (page cache
    only; ``PartitionLog.write``);
-4. if the Ready must be durable, adds the group to this pass's fsync round.
+4. if the Ready must be durable, adds the group to this pass's fsync round (under the
+   broker's ``--fsync interval``/``never`` a Ready's log entries count as durable once
+   written -- the page cache -- and only hard state, snapshots, truncations and the
+   metadata log are fsynced: ``ready_writer.py``).
 
 Then the pass hands its messages to the transport and starts one fsync round for every
 file written (``ready_writer.py``: group commit across groups, one journal fsync for every

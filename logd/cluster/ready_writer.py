@@ -24,6 +24,19 @@ or a write that could not be undone, takes the log offline (storage's rule: no r
 failed fsync): the group stops for good and its listener hears ``on_storage_error`` (the
 partition's replica reopens the log and rejoins as a replica that lost data).
 
+Fsync policy (issue 22, decided by the lead). The broker's ``--fsync`` policy applies to
+the partition logs written through Raft too, as Redpanda's write caching and Kafka's
+default ``log.flush.*`` settings do. ``always`` (the default): a Ready's log entries are
+fsynced before the replica acknowledges or counts them. ``interval`` and ``never``: they
+count as persisted once written to the file (the page cache), so acks=all means "a
+majority has them in memory": that survives a process crash (SIGKILL), not a power loss of
+a majority. The Flusher flushes every registered log every ``flush.interval.ms`` under
+``interval`` (the storage manager registers every partition log), and leaves it to the OS
+and shutdown under ``never``. Under every policy the hard state (journal and side file:
+a lost vote breaks election safety), the controller's metadata group (the one ``exempt``
+group), snapshots and truncations stay fsynced (:meth:`ReadyWriter.syncs_log`). A Ready
+with nothing to fsync is finished in the pass, as one whose commit alone moved.
+
 Ownership: one per driver, on the broker's event loop; the Flusher and the journal answer
 from their threads through ``call_soon_threadsafe`` (``SyncRound``).
 """
@@ -40,7 +53,7 @@ from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.sync_round import SyncRound
 from logd.errors import KafkaStorageError, LogdError
 from logd.storage import Flusher
-from logd.storage.flusher import Flushable
+from logd.storage.flusher import Flushable, FlushPolicy
 from replication import EntryKind, Ready, Role
 
 __all__ = ["ReadyWriter"]
@@ -168,16 +181,30 @@ class ReadyWriter:
             if state_file.dirty:
                 files.append(state_file)
                 owners.append(futures)
-            if rd.entries or rd.snapshot is not None or rd.truncate_to is not None:
+            if self.syncs_log(group, rd):
                 files.append(group.storage.log)
                 owners.append(futures)
         # One request for the whole pass (one lock, one wake-up of the flusher's thread).
         for futures, future in zip(owners, self._flusher.request_all(files), strict=True):
             futures.append(future)
         waits: SyncRound[tuple[RaftGroup, Ready]] = SyncRound(self._loop, self._synced)
-        for item, futures in zip(batch, waits_for, strict=True):
-            waits.add(item, futures)
+        for (group, rd), futures in zip(batch, waits_for, strict=True):
+            if futures:
+                waits.add((group, rd), futures)
+            else:  # nothing to fsync (the policy; module doc): durable as written
+                group.inflight = None
+                self._finish(group, rd)
         waits.start()
+
+    def syncs_log(self, group: RaftGroup, rd: Ready) -> bool:
+        """Whether ``rd``'s log writes wait for an fsync: all of them under ``always``;
+        under ``interval`` and ``never`` only snapshots, truncations and the controller's
+        metadata log (module doc)."""
+        if rd.snapshot is not None or rd.truncate_to is not None:
+            return True
+        if not rd.entries:
+            return False
+        return self._flusher.policy is FlushPolicy.ALWAYS or group.exempt
 
     def _synced(self, durable: list[tuple[tuple[RaftGroup, Ready], BaseException | None]]) -> None:
         self.sync_rounds += 1

@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fsync",
         choices=("always", "interval", "never"),
-        help="when appends reach the disk (default always: group commit)",
+        help="when appends reach the disk (default always: group commit; interval and never: "
+        "acks=all counts page-cache writes, safe against a crash but not a power loss)",
     )
     parser.add_argument(
         "--join",

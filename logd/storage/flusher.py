@@ -26,8 +26,12 @@ Policies (``log.flush.*`` in Kafka terms):
 * ``always`` — the broker requests a flush for every append it acknowledges;
 * ``interval`` — this thread also flushes every registered log with unflushed data every
   ``interval_ms``;
-* ``never`` — only what is requested (Raft always requests: nothing is acknowledged to a
-  peer before it is durable) and the segments sealed by a roll (:meth:`schedule`).
+* ``never`` — only what is requested and the segments sealed by a roll (:meth:`schedule`).
+
+Raft's logs follow the policy too (issue 22): under ``interval`` and ``never`` the driver
+requests no fsync for a Ready's log entries, only for hard state, snapshots, truncations
+and the controller's metadata log (``logd/cluster/ready_writer.py``); the storage manager
+registers every partition log, so ``interval`` flushes them on its timer.
 
 Thread-safety: every method may be called from any thread.  The flushes run in this
 object's thread; ``Log.flush`` holds the log's lock only to snapshot and to publish.

@@ -1,17 +1,31 @@
-"""Every acknowledged (acks=all) record survives a clean restart and a SIGKILL."""
+"""Every acknowledged (acks=all) record survives a clean restart and a SIGKILL; the
+broker's fsync policy decides whether each one waits for an fsync."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 
 import pytest
 
 from logd.records.decoder import decode_records
 from logd.v1 import broker_pb2
+from tests.integration.admin.support import admin_url, get, samples
 from tests.integration.cluster import BrokerProcess
-from tests.integration.wire import ACKS_ALL, batch, create_topic, fetch, produce, values
+from tests.integration.wire import (
+    ACKS_ALL,
+    batch,
+    create_topic,
+    fetch,
+    produce,
+    produce_one,
+    values,
+)
 
 pytestmark = pytest.mark.integration
+
+#: Produces sent one after the other by the fsync-policy test.
+_ONE_AT_A_TIME = 20
 
 
 def _produce_rounds(b: BrokerProcess, topic: str, rounds: int, start: int) -> list[bytes]:
@@ -105,3 +119,42 @@ def test_logs_without_a_metadata_file_are_never_deleted(broker: BrokerProcess) -
     broker.start()
     assert (broker.data_dir / "precious-0").exists()
     assert "not in the metadata; leaving it alone" in broker.stderr_text()
+
+
+# -- the broker's fsync policy applies to the Raft logs (issue 22) -----------------------
+
+
+def test_with_fsync_never_acknowledged_records_survive_a_sigkill(
+    broker_factory: Callable[..., BrokerProcess],
+) -> None:
+    """``--fsync never``: acks=all means "in the page cache", which a process kill keeps."""
+    b = broker_factory(extra_args=["--fsync", "never"])
+    create_topic(b, "cached", partitions=2)
+    acked = _produce_rounds(b, "cached", rounds=1, start=0)
+    b.restart(clean=False)
+    assert sorted(_stored(b, "cached")) == sorted(acked)
+
+
+def _fsyncs(b: BrokerProcess) -> float:
+    status, body, _ = get(admin_url(b, "/metrics"))
+    assert status == 200, body
+    return samples(body.decode())[("logd_storage_fsync_latency_seconds_count", ())]
+
+
+@pytest.mark.parametrize("policy", ["always", "never"])
+def test_the_fsync_policy_decides_whether_each_produce_costs_an_fsync(
+    broker_factory: Callable[..., BrokerProcess], policy: str
+) -> None:
+    """One acks=all produce at a time: ``always`` fsyncs the log for each of them (the
+    broker's fsync count grows by at least one per produce), ``never`` does not."""
+    b = broker_factory(extra_args=["--fsync", policy])
+    create_topic(b, "counted")
+    assert produce_one(b, "counted", 0, batch([b"warm-up"])).error.code == 0
+    before = _fsyncs(b)
+    for i in range(_ONE_AT_A_TIME):
+        assert produce_one(b, "counted", 0, batch([b"%d" % i])).error.code == 0
+    grew = _fsyncs(b) - before
+    if policy == "always":
+        assert grew >= _ONE_AT_A_TIME
+    else:
+        assert grew < _ONE_AT_A_TIME // 2
