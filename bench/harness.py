@@ -32,6 +32,7 @@ __all__ = [
     "Service",
     "Unavailable",
     "apt_install",
+    "fdatasync_ms",
     "free_port",
     "line_values",
     "percentiles",
@@ -97,6 +98,25 @@ def percentiles(sorted_values: Sequence[float], ps: Sequence[float]) -> list[flo
     if n == 0:
         return [None for _ in ps]
     return [sorted_values[min(n - 1, max(0, int(n * p / 100.0 + 0.5) - 1))] for p in ps]
+
+
+def fdatasync_ms(directory: Path, count: int = 50) -> float:
+    """The median of ``count`` fdatasyncs, each after a 200 B append, of a scratch file in
+    ``directory`` (removed after): what one small durable write costs on this disk right
+    now. A latency row states it, so a run's figures can be read against the disk's."""
+    path = directory / f".fdatasync-probe-{os.getpid()}"
+    took: list[float] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(count):
+            os.write(fd, b"p" * 200)
+            start = time.perf_counter()
+            os.fdatasync(fd)
+            took.append((time.perf_counter() - start) * 1000.0)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return sorted(took)[count // 2]
 
 
 def values_of(size: int, count: int = 1000, seed: int = 7) -> list[bytes]:

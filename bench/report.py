@@ -26,7 +26,8 @@ ORDER = ["produce-batch", "produce-record", "replay", "e2e-latency", "1MiB-batch
          "cli-produce", "cli-consume"]  # fmt: skip
 #: logd's modes as the table heads them.
 MODES = {"1 node, acks=all, fsync always": "acks=all", "1 node, acks=1, fsync always": "acks=1",
-         "3 nodes RF=3, acks=all, fsync always": "RF=3"}  # fmt: skip
+         "3 nodes RF=3, acks=all, fsync always": "RF=3",
+         "1 node, acks=all, fsync interval (1 s)": "interval"}  # fmt: skip
 
 
 def _logd(results: Sequence[Result], durability: str, workload: str, size: int) -> Result | None:
@@ -88,7 +89,8 @@ def _find(results: Sequence[Result], system: str, workload: str, size: int,
 
 
 def targets(results: Sequence[Result]) -> str:
-    """Issue 8's targets (100 B values, one node, acks=all) against this run."""
+    """Issue 8's targets (100 B values, one node, acks=all) and issue 22's latency targets
+    (RF=1 p50 at most 1 ms, p99 at most NATS JetStream's in the same run) against this run."""
     all_ = "1 node, acks=all, fsync always"
     rf3 = "3 nodes RF=3, acks=all, fsync always"
 
@@ -103,6 +105,7 @@ def targets(results: Sequence[Result]) -> str:
     ceiling = _find(results, "ceiling", "1MiB-batches", 1024, "fdatasync per 1 MiB write")
     lat1 = _find(results, "logd", "e2e-latency", 100, all_)
     lat3 = _find(results, "logd", "e2e-latency", 100, rf3)
+    nats = _find(results, "nats-jetstream", "e2e-latency", 100)
     rows: list[tuple[str, float | None, float | None, str]] = [
         ("produce_batch() msgs/s", batch, 1_500_000, ">="),
         ("produce_batch() ÷ RabbitMQ Streams", _div(batch, rabbit), 3.0, ">="),
@@ -118,8 +121,11 @@ def targets(results: Sequence[Result]) -> str:
                                          ceiling.mb_s if ceiling else None), 0.7, ">="),
         ("e2e p99 ms, RF=1", lat1.p99_ms if lat1 else None, 5.0, "<="),
         ("e2e p99 ms, RF=3", lat3.p99_ms if lat3 else None, 15.0, "<="),
+        ("e2e p50 ms, RF=1 (issue 22)", lat1.p50_ms if lat1 else None, 1.0, "<="),
+        ("e2e p99 RF=1 ÷ NATS JetStream p99 (issue 22)",
+         _div(lat1.p99_ms if lat1 else None, nats.p99_ms if nats else None), 1.0, "<="),
     ]  # fmt: skip
-    lines = ["| target (issue 8) | this run | goal | |", "| --- | ---: | ---: | --- |"]
+    lines = ["| target (issues 8, 22) | this run | goal | |", "| --- | ---: | ---: | --- |"]
     for name, got, goal, op in rows:
         if got is None:
             verdict = "not measured"

@@ -305,6 +305,11 @@ def _top_frames(raw: Path, count: int = 15) -> str:
 # -- one size -----------------------------------------------------------------------------
 
 
+def _progress(line: str) -> None:
+    """Each phase's figures as soon as they are known: a run cut short keeps them."""
+    print(f"  {datetime.now(UTC):%H:%M:%S} {line}", flush=True)
+
+
 def run_size(root: Path, partitions: int, args: argparse.Namespace) -> Row:
     row = Row(partitions)
     cluster = DevCluster(root)
@@ -317,11 +322,16 @@ def run_size(root: Path, partitions: int, args: argparse.Namespace) -> Row:
         with Admin(brokers=cluster.brokers, request_timeout_ms=600_000) as admin:
             create(admin, cluster, row, topic, args.timeout_s)
         row.load["create"] = load1()
+        _progress(f"created: led {_f(row.create_led_s)} s, in sync {_f(row.create_in_sync_s)} s,"
+                  f" quiet {_f(row.quiet_s)} s (load {row.load['create']:.1f})")  # fmt: skip
         row.idle_cpu_pct = cpu_share(cluster.pids, args.idle_s)
         row.rss_mib = [rss_mib(p) for p in cluster.pids]
         grown = sum(row.rss_mib) / len(row.rss_mib) - row.baseline_rss_mib
         row.kib_per_replica = 1024 * grown / partitions  # each broker holds N replicas
         row.load["idle"] = load1()
+        cpu = "/".join(f"{c:.1f}" for c in row.idle_cpu_pct)
+        rss = "/".join(f"{m:.0f}" for m in row.rss_mib)
+        _progress(f"idle: {cpu} % of a core, RSS {rss} MiB (load {row.load['idle']:.1f})")
         if max(row.idle_cpu_pct) > TARGETS["idle_cpu_pct"]:
             slowest = cluster.pids[row.idle_cpu_pct.index(max(row.idle_cpu_pct))]
             top = profile(slowest, 10, args.out / f"scale-{partitions}-idle-profile")
@@ -329,6 +339,8 @@ def run_size(root: Path, partitions: int, args: argparse.Namespace) -> Row:
                 row.notes.append("idle profile (slowest broker):\n" + top)
         victim = failover(cluster, row, topic, args)
         row.load["failover"] = load1()
+        _progress(f"failover: leaders back {_f(row.leaders_back_s, '.2f')} s "
+                  f"(load {row.load['failover']:.1f})")  # fmt: skip
         survivors = ",".join(b for i, b in enumerate(cluster.brokers.split(",")) if i != victim)
         if args.per_partition:
             produce(survivors, row, topic, args.per_partition)

@@ -72,6 +72,13 @@ class Config:
       leader, the random part of its timeout doubles, up to ``2 ** election_backoff``
       times ``election_ticks``: under overload, candidates spread out until one round
       fits between two timeouts (Ethernet's back-off, for elections).
+    * ``vote_wait``: a (pre-)candidate whose election is still undecided while a voter
+      that is not down (``down_peers``) has not answered waits up to this many election
+      timeouts more before it starts another round (0: never, Raft's plain timeout). A
+      vote costs an fsync at the candidate and another at the voter, and on a loaded disk
+      the two took longer than the timeout: thousands of groups electing at once timed
+      out, moved to the next term and started over, round after round (issue 21). Waiting
+      longer never endangers safety; a lost request only delays the next round.
     """
 
     node_id: int
@@ -90,6 +97,7 @@ class Config:
     quiesce: bool = False
     election_backoff: int = 3
     group_salt: int = 0
+    vote_wait: int = 0
 
     def validate(self) -> None:
         if self.node_id < 0:
@@ -100,6 +108,8 @@ class Config:
             raise InvalidConfigError("election_ticks must be larger than heartbeat_ticks")
         if self.max_append_entries < 1 or self.max_inflight_appends < 1:
             raise InvalidConfigError("max_append_entries and max_inflight_appends must be >= 1")
+        if not 0 <= self.vote_wait <= 16:
+            raise InvalidConfigError("vote_wait must be within [0, 16]")
         if not 0 <= self.election_backoff <= 16:
             raise InvalidConfigError("election_backoff must be within [0, 16]")
         if self.max_append_bytes < 0 or self.max_inflight_bytes < 0 or self.max_apply_bytes < 0:

@@ -189,6 +189,8 @@ class Raft:
         self.election_elapsed += 1
         if self.election_elapsed < self.randomized_timeout:
             return False
+        if self._awaits_votes():
+            return False
         if self.promotable():
             self.election_elapsed = 0
             self.unanswered_campaigns += 1
@@ -207,6 +209,18 @@ class Raft:
         else:
             return False
         return True
+
+    def _awaits_votes(self) -> bool:
+        """A (pre-)candidate past its timeout that still waits (``cfg.vote_wait``): live
+        voters' answers are missing that could make it win -- its own vote or theirs is
+        still on its way to disk, most likely. Voters taken as down count as refusals."""
+        if self.role not in (Role.CANDIDATE, Role.PRE_CANDIDATE) or not self.cfg.vote_wait:
+            return False
+        if self.election_elapsed >= self.randomized_timeout * (1 + self.cfg.vote_wait):
+            return False
+        votes = dict.fromkeys(self.down_peers - self.votes.keys(), False)
+        votes.update(self.votes)
+        return vote_result(self.conf, votes) is VoteResult.PENDING
 
     # -- quiescence (quiesce.py) -----------------------------------------------------
 

@@ -114,10 +114,12 @@ HEALTH_MAX_AGE_S = 0.1
 #: every log's size and asks every replica, so with thousands of partitions one costs
 #: tens of milliseconds, and every leader hint asked for one -- a failover's thousand
 #: leadership changes spent a sixth of the loop on it (issue 21). A look then costs at
-#: most 1/HEALTH_COST_RATIO of the loop -- and is never older than HEALTH_MAX_AGE_CAP_S (a
-#: look slowed down by a busy machine must not hide a full disk for long).
+#: most 1/HEALTH_COST_RATIO of the loop -- and is never older than HEALTH_MAX_AGE_CAP_S.
+#: A change of the disk's state (the space monitor's: ok, low, full) is never hidden: it
+#: makes the next answer a fresh look. At 10,000 partitions a look is ~0.1-0.3 s on a
+#: loaded machine: a 2 s cap made it a twentieth of an idle broker's CPU (issue 21).
 HEALTH_COST_RATIO = 20
-HEALTH_MAX_AGE_CAP_S = 2.0
+HEALTH_MAX_AGE_CAP_S = 10.0
 
 
 class BrokerCore:
@@ -156,14 +158,19 @@ class BrokerCore:
         every Metadata answer and leader hint reports this broker's disk, and the look sums
         every log's size."""
         now = time.monotonic()
-        if self._health is None or now - self._health[0] >= self._health_max_age:
+        cached = self._health
+        if (
+            cached is None
+            or now - cached[0] >= self._health_max_age
+            or cached[1].disk.state is not self.replicas.logs.space.usage.state
+        ):
             health = assess_health(self.node_id, self.replicas.logs, self.replicas,
                                    self.metadata_failed, self.journal_failed)  # fmt: skip
-            self._health = (now, health)
+            cached = self._health = (now, health)
             took = time.monotonic() - now
             age = min(HEALTH_COST_RATIO * took, HEALTH_MAX_AGE_CAP_S)
             self._health_max_age = max(HEALTH_MAX_AGE_S, age)
-        return self._health[1]
+        return cached[1]
 
     @property
     def node_id(self) -> int:

@@ -122,6 +122,9 @@ class DriverSettings:
     #: down by then, and the expiry changes nothing -- a shorter one woke every group of
     #: the dead broker a second time, in the middle of the elections that replace it.
     unreachable_suspect_s: float = 10.0
+    #: A candidate missing a live voter's answer waits up to this many more election
+    #: timeouts (``Config.vote_wait``): a vote costs an fsync at each end (issue 21).
+    vote_wait: int = 3
 
 
 class RaftDriver:
@@ -210,6 +213,7 @@ class RaftDriver:
             applied=applied,
             quiesce=s.quiesce and quiesce,
             group_salt=salt,
+            vote_wait=s.vote_wait,
         )
 
     def add_group(

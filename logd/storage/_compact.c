@@ -7,11 +7,13 @@
  *  - an offset map in a caller-owned buffer (Kafka's SkimpyOffsetMap): slots of 24
  *    bytes -- a 16-byte MurmurHash3 x64_128 digest of the key, then the offset + 1 as a
  *    native int64 (0: empty slot) -- probed linearly (_compact_rule.h, with the rule);
- *  - map_scan / filter_scan: loops over the whole batches of a read window (CRC-32C check,
- *    header checks, key digests, keep/drop of each record, the rewrite of an uncompressed
- *    batch); they run with the GIL released, so the cleaner thread does not slow producers
- *    down while it works. A compressed batch stops the loop: Python decompresses it and
- *    calls map_records / filter_records on its records region.
+ *  - map_file / filter_file: a segment file read in windows and every whole batch
+ *    handled (CRC-32C check, header checks, key digests, keep/drop of each record, the
+ *    rewrite of an uncompressed batch) in one call, reads included, with the GIL released
+ *    (_compact_scan.h), so the cleaner thread does not slow producers down while it
+ *    works; producer_lasts walks the batch headers only. A compressed batch stops the
+ *    loop: Python decompresses it and calls map_records / filter_records on its records
+ *    region.
  *
  * MurmurHash3 and CRC-32C are written out (_compact_hashes.h) rather than called in mmh3 /
  * crc32c: those packages offer no C API, and a call into Python per key or batch would
@@ -35,36 +37,16 @@
 #define SLOT 24
 
 /* Why a scan stopped (the Python side names them). */
-enum { END = 0, COMPRESSED = 1, MAP_FULL = 2, BAD_CRC = 3, BAD_LENGTH = 4, CORRUPT = 5, TOO_SMALL = 6 };
+enum {
+    END = 0, COMPRESSED = 1, MAP_FULL = 2, BAD_CRC = 3, BAD_LENGTH = 4, CORRUPT = 5,
+    TOO_SMALL = 6, OUT_FULL = 7, TRUNCATED = 8, TOO_BIG = 9, IO_ERROR = 10
+};
 
 #include "_compact_hashes.h"
 
 #include "_compact_rule.h"
 
-/* ---- the scans over a read window ---------------------------------------------------- */
-
-/* Checks the batch at pos: BAD_LENGTH, BAD_CRC, or END with *size set; -1 when it is not
- * whole in the window (the caller reads more). */
-static int
-check_batch(const unsigned char *w, Py_ssize_t len, Py_ssize_t pos, Py_ssize_t *size)
-{
-    if (len - pos < HEADER_SIZE) {
-        return -1;
-    }
-    int32_t length = be32(w + pos + 8);
-    if (length < HEADER_SIZE - LOG_OVERHEAD) {
-        return BAD_LENGTH;
-    }
-    *size = (Py_ssize_t)length + LOG_OVERHEAD;
-    if (*size > len - pos) {
-        return -1;
-    }
-    uint32_t crc = (uint32_t)be32(w + pos + 17);
-    if (crc32c(w + pos + CRC_START, (size_t)(*size - CRC_START)) != crc) {
-        return BAD_CRC;
-    }
-    return END;
-}
+#include "_compact_scan.h"
 
 static int
 get_map(PyObject *table, Py_buffer *view, Py_ssize_t entries, Map *m)
@@ -83,77 +65,86 @@ get_map(PyObject *table, Py_buffer *view, Py_ssize_t entries, Map *m)
     return 0;
 }
 
-PyDoc_STRVAR(map_scan_doc,
-"map_scan(window, pos, table, entries, capacity, first_dirty)\n"
-"    -> (pos, entries, end, status)\n\n"
-"Maps the keys of the whole batches of window from pos (compactor._build_map's loop):\n"
-"batches ending below first_dirty are skipped, control batches are not mapped. Stops at\n"
-"the first batch that is not whole (END), too big for the map's room\n"
-"(MAP_FULL; TOO_SMALL: more keys than the whole map), damaged (BAD_CRC, BAD_LENGTH)\n"
-"or not parsing (CORRUPT), or compressed (COMPRESSED, with room); pos is that batch's.\n"
-"end: last offset + 1 of the last batch passed at or above first_dirty, else -1.");
+/* ---- the passes over a segment file (_compact_scan.h), with the GIL released --------- */
+
+/* The window arguments of map_file/filter_file: fd, pos, end, a writable buffer, budget. */
+static int
+get_scan(Scan *s, int fd, long long pos, long long end, Py_buffer *buf, long long budget)
+{
+    if (fd < 0 || pos < 0 || end < pos || buf->len < HEADER_SIZE || budget < 1) {
+        PyErr_SetString(PyExc_ValueError, "bad descriptor, range, window or budget");
+        return -1;
+    }
+    s->fd = fd;
+    s->pos = pos;
+    s->end = end;
+    s->buf = buf->buf;
+    s->cap = buf->len;
+    s->budget = budget;
+    s->nread = 0;
+    s->at = 0;
+    s->need = 0;
+    return 0;
+}
+
+/* Runs scan_fd on one pass's handler without the GIL; raises OSError on IO_ERROR. */
+static int
+run_scan(Scan *s, batch_fn fn, void *ctx)
+{
+    int status, saved = 0;
+    Py_BEGIN_ALLOW_THREADS
+    status = scan_fd(s, fn, ctx);
+    saved = errno;
+    Py_END_ALLOW_THREADS
+    if (status == IO_ERROR) {
+        errno = saved;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return status;
+}
+
+PyDoc_STRVAR(map_file_doc,
+"map_file(fd, pos, end, window, budget, table, entries, capacity, first_dirty, mapped)\n"
+"    -> (status, pos, at, bytes_read, need, entries, mapped)\n\n"
+"Maps the keys of the segment file fd from byte pos to end (compactor._build_map's\n"
+"loop), read in windows of len(window) bytes, until budget bytes were read or the end\n"
+"(END), or the first batch it stops at -- pos is its file position, at its position in\n"
+"window: MAP_FULL (no room for its keys; TOO_SMALL: more keys than the whole map),\n"
+"COMPRESSED, BAD_CRC, BAD_LENGTH, TRUNCATED, CORRUPT; TOO_BIG: a batch of need bytes\n"
+"does not fit the window. Batches ending below first_dirty are skipped, control batches\n"
+"are not mapped. mapped: last offset + 1 of the last batch passed at or above\n"
+"first_dirty (passed in and out).");
 
 static PyObject *
-map_scan(PyObject *self, PyObject *args)
+map_file(PyObject *self, PyObject *args)
 {
     Py_buffer win, tab;
-    Py_ssize_t pos, entries, capacity, size = 0;
-    long long first_dirty;
+    int fd;
+    long long pos, end, budget, first_dirty, mapped;
+    Py_ssize_t entries, capacity;
     PyObject *table;
-    Map m;
-    if (!PyArg_ParseTuple(args, "y*nOnnL:map_scan", &win, &pos, &table, &entries, &capacity,
-                          &first_dirty)) {
+    MapPass p;
+    Scan s;
+    if (!PyArg_ParseTuple(args, "iLLw*LOnnLL:map_file", &fd, &pos, &end, &win, &budget,
+                          &table, &entries, &capacity, &first_dirty, &mapped)) {
         return NULL;
     }
-    if (pos < 0 || pos > win.len || get_map(table, &tab, entries, &m) < 0) {
+    if (get_scan(&s, fd, pos, end, &win, budget) < 0 || get_map(table, &tab, entries, &p.map) < 0) {
         PyBuffer_Release(&win);
-        return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "bad position");
+        return NULL;
     }
-    if (capacity >= m.nslots) {
-        capacity = m.nslots - 1;
-    }
-    const unsigned char *w = win.buf;
-    int status = END;
-    int64_t end = -1;
-    Py_BEGIN_ALLOW_THREADS
-    for (;;) {
-        int checked = check_batch(w, win.len, pos, &size);
-        if (checked != END) {
-            status = checked < 0 ? END : checked;
-            break;
-        }
-        const unsigned char *b = w + pos;
-        int64_t base = be64(b);
-        int64_t last = base + be32(b + 23);
-        int attributes = (b[21] << 8) | b[22];
-        int32_t count = be32(b + 57);
-        if (last >= first_dirty && !(attributes & ATTR_CONTROL)) {
-            if (m.entries && (count < 0 || m.entries + count > capacity)) {
-                status = MAP_FULL;
-                break;
-            }
-            if (count < 0 || count >= m.nslots) { /* one batch more than the whole map */
-                status = TOO_SMALL;
-                break;
-            }
-            if (attributes & CODEC_MASK) {
-                status = COMPRESSED;
-                break;
-            }
-            if (map_region(&m, b + HEADER_SIZE, size - HEADER_SIZE, count, base) < 0) {
-                status = CORRUPT;
-                break;
-            }
-        }
-        if (last >= first_dirty) {
-            end = last + 1;
-        }
-        pos += size;
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&win);
+    p.capacity = capacity < p.map.nslots ? capacity : p.map.nslots - 1;
+    p.first_dirty = first_dirty;
+    p.mapped = mapped;
+    int status = run_scan(&s, map_batch, &p);
     PyBuffer_Release(&tab);
-    return Py_BuildValue("nnLi", pos, m.entries, (long long)end, status);
+    PyBuffer_Release(&win);
+    if (status < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("iLnLLnL", status, (long long)s.pos, s.at, (long long)s.nread,
+                         (long long)s.need, p.map.entries, (long long)p.mapped);
 }
 
 PyDoc_STRVAR(map_records_doc,
@@ -252,85 +243,35 @@ crc_py(PyObject *self, PyObject *args)
     return PyLong_FromUnsignedLong(crc);
 }
 
-/* Writes the batch at b with only the records its rule keeps to out (at most its size);
- * returns the bytes written (0: none kept and not retained; -1: does not parse). */
-static Py_ssize_t
-rewrite(Rule *k, const unsigned char *b, Py_ssize_t size, int retain, unsigned char *out,
-        Py_ssize_t *removed)
-{
-    int64_t base = be64(b), base_ts = be64(b + 27), max_ts = be64(b + 35), max_delta = 0;
-    int attributes = (b[21] << 8) | b[22];
-    int32_t count = be32(b + 57);
-    Py_ssize_t n = 0;
-    int32_t kept = filter_region(k, b + HEADER_SIZE, size - HEADER_SIZE, count, base,
-                                 out + HEADER_SIZE, &n, &max_delta);
-    if (kept < 0) {
-        return -1;
-    }
-    *removed += count - kept;
-    if (kept == count && count > 0) {
-        memcpy(out, b, (size_t)size); /* all kept: the same bytes */
-        return size;
-    }
-    if (kept == 0 && !retain) {
-        return 0;
-    }
-    memcpy(out, b, HEADER_SIZE);
-    if (kept == 0) {
-        attributes &= ~CODEC_MASK;
-    }
-    else if (!(attributes & ATTR_LOG_APPEND_TIME)) {
-        max_ts = base_ts + max_delta;
-    }
-    put_be32(out + 8, (uint32_t)(HEADER_SIZE - LOG_OVERHEAD + n));
-    out[21] = (unsigned char)(attributes >> 8);
-    out[22] = (unsigned char)attributes;
-    put_be64(out + 35, (uint64_t)max_ts);
-    put_be32(out + 57, (uint32_t)kept);
-    put_be32(out + 17, crc32c(out + CRC_START, (size_t)(HEADER_SIZE + n - CRC_START)));
-    return HEADER_SIZE + n;
-}
-
-static int
-is_last_of_producer(const int64_t *lasts, Py_ssize_t n, int64_t last)
-{
-    Py_ssize_t lo = 0, hi = n;
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        if (lasts[mid] < last) {
-            lo = mid + 1;
-        }
-        else {
-            hi = mid;
-        }
-    }
-    return lo < n && lasts[lo] == last;
-}
-
-PyDoc_STRVAR(filter_scan_doc,
-"filter_scan(window, pos, table, entries, map_end, drop_tombstones, lasts, out, metas)\n"
-"    -> (pos, status, out_len, batches_out, removed, tombstones_kept)\n\n"
-"Rewrites the whole batches of window from pos (compactor._write_group's loop with\n"
-"rewrite.filter_batch): control batches are copied, every other batch keeps the records\n"
-"the pass's rule keeps. lasts: the sorted last offsets of producers' last batches (native\n"
-"int64), whose headers stay when no record does. Output batches go to the bytearray out\n"
-"(at least len(window) bytes), and (base, last, max timestamp, size) of each to metas\n"
-"(native int64, 4 a batch, room for len(window) // 61 batches). Stops as map_scan does.");
+PyDoc_STRVAR(filter_file_doc,
+"filter_file(fd, pos, end, window, budget, table, entries, map_end, drop_tombstones,\n"
+"            lasts, out, metas)\n"
+"    -> (status, pos, at, bytes_read, need, out_len, batches_out, removed, tombstones_kept)\n\n"
+"Rewrites the batches of the segment file fd from pos to end as map_file reads them\n"
+"(compactor._write_group's loop with rewrite.filter_batch): control batches are copied,\n"
+"every other batch keeps the records the pass's rule keeps. lasts: the sorted last\n"
+"offsets of producers' last batches (native int64), whose headers stay when no record\n"
+"does. Output batches go to the bytearray out (at least len(window) bytes), and (base,\n"
+"last, max timestamp, size) of each to metas (native int64, 4 a batch). Stops as\n"
+"map_file does, and with OUT_FULL when out or metas has no room for the next batch\n"
+"(take the output, call again from pos).");
 
 static PyObject *
-filter_scan(PyObject *self, PyObject *args)
+filter_file(PyObject *self, PyObject *args)
 {
     Py_buffer win, tab, lasts_view, out_view, metas_view;
-    Py_ssize_t pos, entries, size = 0, out_len = 0, nout = 0, removed = 0;
-    long long map_end;
-    int drop;
+    int fd, drop;
+    long long pos, end, budget, map_end;
+    Py_ssize_t entries;
     PyObject *table, *lasts, *out, *metas;
-    Rule k;
-    if (!PyArg_ParseTuple(args, "y*nOnLpOOO:filter_scan", &win, &pos, &table, &entries,
-                          &map_end, &drop, &lasts, &out, &metas)) {
+    FilterPass p;
+    Scan s;
+    if (!PyArg_ParseTuple(args, "iLLw*LOnLpOOO:filter_file", &fd, &pos, &end, &win, &budget,
+                          &table, &entries, &map_end, &drop, &lasts, &out, &metas)) {
         return NULL;
     }
-    if (get_map(table, &tab, entries, &k.map) < 0) {
+    if (get_scan(&s, fd, pos, end, &win, budget) < 0
+        || get_map(table, &tab, entries, &p.rule.map) < 0) {
         PyBuffer_Release(&win);
         return NULL;
     }
@@ -343,66 +284,34 @@ filter_scan(PyObject *self, PyObject *args)
     if (PyObject_GetBuffer(metas, &metas_view, PyBUF_WRITABLE) < 0) {
         goto fail_out;
     }
-    if (pos < 0 || pos > win.len || out_view.len < win.len
-        || metas_view.len / 32 < win.len / HEADER_SIZE) {
-        PyErr_SetString(PyExc_ValueError, "bad position or output buffers too small");
+    if (out_view.len < win.len || metas_view.len < 32) {
+        PyErr_SetString(PyExc_ValueError, "output buffers smaller than the window");
         goto fail_metas;
     }
-    k.map_end = map_end;
-    k.drop_tombstones = drop;
-    k.tombstones_kept = 0;
-    const unsigned char *w = win.buf;
-    unsigned char *o = out_view.buf;
-    int64_t *meta = metas_view.buf;
-    const int64_t *lasts_arr = lasts_view.buf;
-    Py_ssize_t nlasts = lasts_view.len / 8;
-    int status = END;
-    Py_BEGIN_ALLOW_THREADS
-    for (;;) {
-        int checked = check_batch(w, win.len, pos, &size);
-        if (checked != END) {
-            status = checked < 0 ? END : checked;
-            break;
-        }
-        const unsigned char *b = w + pos;
-        int64_t base = be64(b);
-        int64_t last = base + be32(b + 23);
-        int attributes = (b[21] << 8) | b[22];
-        Py_ssize_t written;
-        if (attributes & ATTR_CONTROL) {
-            memcpy(o + out_len, b, (size_t)size);
-            written = size;
-        }
-        else if (attributes & CODEC_MASK) {
-            status = COMPRESSED;
-            break;
-        }
-        else {
-            int64_t pid = be64(b + 43);
-            int retain = pid >= 0 && is_last_of_producer(lasts_arr, nlasts, last);
-            written = rewrite(&k, b, size, retain, o + out_len, &removed);
-            if (written < 0) {
-                status = CORRUPT;
-                break;
-            }
-        }
-        if (written > 0) {
-            meta[nout * 4] = base;
-            meta[nout * 4 + 1] = last;
-            meta[nout * 4 + 2] = be64(o + out_len + 35);
-            meta[nout * 4 + 3] = written;
-            nout++;
-            out_len += written;
-        }
-        pos += size;
-    }
-    Py_END_ALLOW_THREADS
+    p.rule.map_end = map_end;
+    p.rule.drop_tombstones = drop;
+    p.rule.tombstones_kept = 0;
+    p.lasts = lasts_view.buf;
+    p.nlasts = lasts_view.len / 8;
+    p.out = out_view.buf;
+    p.out_cap = out_view.len;
+    p.out_len = 0;
+    p.metas = metas_view.buf;
+    p.metas_cap = metas_view.len / 32;
+    p.nout = 0;
+    p.removed = 0;
+    int status = run_scan(&s, filter_batch, &p);
     PyBuffer_Release(&metas_view);
     PyBuffer_Release(&out_view);
     PyBuffer_Release(&lasts_view);
     PyBuffer_Release(&tab);
     PyBuffer_Release(&win);
-    return Py_BuildValue("ninnnn", pos, status, out_len, nout, removed, k.tombstones_kept);
+    if (status < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("iLnLLnnnn", status, (long long)s.pos, s.at, (long long)s.nread,
+                         (long long)s.need, p.out_len, p.nout, p.removed,
+                         p.rule.tombstones_kept);
 
 fail_metas:
     PyBuffer_Release(&metas_view);
@@ -416,10 +325,77 @@ fail_tab:
     return NULL;
 }
 
+#define PAIRS 1024
+
+typedef struct {
+    int64_t pairs[2 * PAIRS];
+    Py_ssize_t n;
+} Pairs;
+
+static int
+put_pair(void *ctx, int64_t pid, int64_t last)
+{
+    Pairs *p = ctx;
+    if (p->n == PAIRS) {
+        return 1;
+    }
+    p->pairs[2 * p->n] = pid;
+    p->pairs[2 * p->n + 1] = last;
+    p->n++;
+    return 0;
+}
+
+PyDoc_STRVAR(producer_lasts_doc,
+"producer_lasts(fd, end, lasts) -> (status, pos)\n\n"
+"Walks the batch headers of the segment file fd up to byte end (records are not read)\n"
+"and sets lasts[producer id] = last offset of its last batch there\n"
+"(compactor._producers_last_batches). status: END, or BAD_LENGTH / TRUNCATED at pos.");
+
+static PyObject *
+producer_lasts(PyObject *self, PyObject *args)
+{
+    int fd;
+    long long end;
+    PyObject *lasts;
+    if (!PyArg_ParseTuple(args, "iLO!:producer_lasts", &fd, &end, &PyDict_Type, &lasts)) {
+        return NULL;
+    }
+    Pairs *p = PyMem_Malloc(sizeof(Pairs));
+    if (p == NULL) {
+        return PyErr_NoMemory();
+    }
+    int64_t pos = 0;
+    int status, saved = 0;
+    do {
+        p->n = 0;
+        Py_BEGIN_ALLOW_THREADS
+        status = walk_headers(fd, &pos, end, put_pair, p);
+        saved = errno;
+        Py_END_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < p->n && status != IO_ERROR; i++) {
+            PyObject *k = PyLong_FromLongLong(p->pairs[2 * i]);
+            PyObject *v = k ? PyLong_FromLongLong(p->pairs[2 * i + 1]) : NULL;
+            int rc = v ? PyDict_SetItem(lasts, k, v) : -1;
+            Py_XDECREF(k);
+            Py_XDECREF(v);
+            if (rc < 0) {
+                PyMem_Free(p);
+                return NULL;
+            }
+        }
+    } while (status == OUT_FULL);
+    PyMem_Free(p);
+    if (status == IO_ERROR) {
+        errno = saved;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return Py_BuildValue("iL", status, (long long)pos);
+}
+
 PyDoc_STRVAR(filter_records_doc,
 "filter_records(data, count, base_offset, table, entries, map_end, drop_tombstones, error)\n"
 "    -> (kept records bytes, kept count, largest kept timestamp delta, tombstones kept)\n\n"
-"The rule of filter_scan over one (decompressed) records region.");
+"The rule of filter_file over one (decompressed) records region.");
 
 static PyObject *
 filter_records(PyObject *self, PyObject *args)
@@ -466,10 +442,11 @@ filter_records(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
-    {"map_scan", map_scan, METH_VARARGS, map_scan_doc},
+    {"map_file", map_file, METH_VARARGS, map_file_doc},
     {"map_records", map_records, METH_VARARGS, map_records_doc},
     {"map_get", map_get_py, METH_VARARGS, map_get_doc},
-    {"filter_scan", filter_scan, METH_VARARGS, filter_scan_doc},
+    {"filter_file", filter_file, METH_VARARGS, filter_file_doc},
+    {"producer_lasts", producer_lasts, METH_VARARGS, producer_lasts_doc},
     {"filter_records", filter_records, METH_VARARGS, filter_records_doc},
     {"digest", digest_py, METH_VARARGS, digest_doc},
     {"crc32c", crc_py, METH_VARARGS, crc_doc},
@@ -487,11 +464,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__compact(void)
 {
-    crc_init();
-#ifdef HAVE_CRC_HW
-    __builtin_cpu_init();
-    use_hw = __builtin_cpu_supports("sse4.2");
-#endif
+    crc_setup();
     PyObject *mod = PyModule_Create(&module);
     if (mod == NULL) {
         return NULL;
@@ -503,7 +476,10 @@ PyInit__compact(void)
         || PyModule_AddIntConstant(mod, "BAD_CRC", BAD_CRC) < 0
         || PyModule_AddIntConstant(mod, "BAD_LENGTH", BAD_LENGTH) < 0
         || PyModule_AddIntConstant(mod, "CORRUPT", CORRUPT) < 0
-        || PyModule_AddIntConstant(mod, "TOO_SMALL", TOO_SMALL) < 0) {
+        || PyModule_AddIntConstant(mod, "TOO_SMALL", TOO_SMALL) < 0
+        || PyModule_AddIntConstant(mod, "OUT_FULL", OUT_FULL) < 0
+        || PyModule_AddIntConstant(mod, "TRUNCATED", TRUNCATED) < 0
+        || PyModule_AddIntConstant(mod, "TOO_BIG", TOO_BIG) < 0) {
         Py_DECREF(mod);
         return NULL;
     }

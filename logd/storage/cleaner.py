@@ -23,6 +23,7 @@ thread (it reads the checkpoint and the log's segment list).  Logs are thread-sa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -228,6 +229,8 @@ class LogCleaner:
         now = self._clock.now_ms()
         best: tuple[float, Log] | None = None
         for log in list(self._logs()):
+            with contextlib.suppress(OSError):  # the next open removes what stays
+                log.purge_retired(now)
             if not log.config.compact:
                 continue
             try:

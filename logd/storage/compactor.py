@@ -15,7 +15,8 @@ under an uncommitted one) or the recovery point, and segments holding records ne
    key, it has no key (Kafka drops those too), or it is a tombstone below ``map_end`` in a
    segment last written more than ``delete.retention.ms`` ago; control batches (Raft's
    entries) stay; see ``logd.storage.rewrite`` for what a rewritten batch keeps;
-3. swaps each group in (``logd.storage.swap``: crash-safe).
+3. swaps the groups in (``logd.storage.swap``: crash-safe), several with one commit: once
+   the cleaned bytes written reach ``segment.bytes``, and at the end.
 
 Every batch read is CRC-checked first: a damaged one stops the pass (KafkaStorageError),
 nothing of it is swapped in.  Reads and writes go through the ``Throttler``.
@@ -35,6 +36,7 @@ import dataclasses
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import crc32c
@@ -42,7 +44,7 @@ import crc32c
 from logd.errors import KafkaStorageError
 from logd.records.header import ATTR_CONTROL, CRC_START, HEADER_SIZE, LOG_OVERHEAD
 from logd.storage import cscan
-from logd.storage.files import LOG_SUFFIX, pread_exact, segment_path
+from logd.storage.files import LOG_SUFFIX, SEGMENT_SUFFIXES, pread_exact, segment_path
 from logd.storage.offset_map import OffsetMap, TableOffsetMap, digest
 from logd.storage.rewrite import HEADER, RecordTuple, decode_records, filter_batch
 from logd.storage.segment import Segment
@@ -116,11 +118,21 @@ def clean_pass(
             write_group = _write_group
         result.first_dirty = map_end
         todo = [s for s in sources if s.base_offset < map_end]
-        last_batches = _producers_last_batches(log.name, todo)
+        if isinstance(offset_map, TableOffsetMap):
+            last_batches = cscan.producers_last_batches(log.name, todo, offset_map.native)
+        else:
+            last_batches = _producers_last_batches(log.name, todo)
         keeper = _Keeper(offset_map, map_end, now_ms, log.config.delete_retention_ms)
-        for group in _groups(todo, log.config.segment_bytes):
-            if not _clean_group(log, group, keeper, last_batches, result, throttle, write_group):
-                break
+        swap = _PendingSwap(log, result)
+        try:
+            for group in _groups(todo, log.config.segment_bytes):
+                swap.write(group, keeper, last_batches, throttle, write_group)
+                if swap.bytes >= log.config.segment_bytes and not swap.commit():
+                    break
+            else:
+                swap.commit()
+        finally:
+            swap.discard()
         result.tombstones_due_ms = keeper.tombstones_due_ms
         return result
     finally:
@@ -303,39 +315,73 @@ class _Keeper:
             self.tombstones_due_ms = due
 
 
-def _clean_group(
-    log: Log,
-    group: list[SourceSegment],
-    keeper: _Keeper,
-    last_batches: dict[int, int],
-    result: PassResult,
-    throttle: Throttler,
-    write_group: WriteGroup,
-) -> bool:
-    """Write the cleaned segment of ``group`` and swap it in; False if the log changed."""
-    base = group[0].base_offset
-    path = prepare_cleaned(log.directory, base)
-    try:
-        segment = Segment.create(path, base, log.config, keeper.now_ms)
-        written, removed = write_group(log.name, segment, group, keeper, last_batches, throttle)
-        segment.seal()
+class _PendingSwap:
+    """Cleaned groups written into one ``<base>.cleaned/`` directory and swapped in with
+    one commit (``logd.storage.swap``): the fsyncs of a swap are paid once for several
+    groups.  The caller commits once the written bytes reach ``segment.bytes``, so a clean
+    needs at most about two segments of extra disk."""
+
+    def __init__(self, log: Log, result: PassResult) -> None:
+        self.log, self.result = log, result
+        self.path: Path | None = None
+        self.base = -1
+        self.groups: list[tuple[list[SourceSegment], int, int]] = []
+        self.bytes = 0
+
+    def write(
+        self,
+        group: list[SourceSegment],
+        keeper: _Keeper,
+        last_batches: dict[int, int],
+        throttle: Throttler,
+        write_group: WriteGroup,
+    ) -> None:
+        """Write the cleaned segment of ``group`` (none if it is clean already)."""
+        base, log = group[0].base_offset, self.log
+        if self.path is None:
+            self.path, self.base = prepare_cleaned(log.directory, base), base
+        segment = Segment.create(self.path, base, log.config, keeper.now_ms)
+        try:
+            written, removed = write_group(log.name, segment, group, keeper, last_batches, throttle)
+            segment.seal()
+        except BaseException:
+            segment.close_quietly()
+            raise
         segment.close()
         if not removed and len(group) == 1 and written == group[0].size:
-            return True  # already clean: a swap would rewrite the same bytes
+            for suffix in SEGMENT_SUFFIXES:  # already clean: a swap would rewrite the same bytes
+                segment_path(self.path, base, suffix).unlink()
+            return
         # The cleaned segment keeps its sources' age: retention by file time and the
         # tombstone horizon must not restart with every clean (Kafka does the same).
         modified_ns = max(source.modified_ms for source in group) * 1_000_000
-        os.utime(segment_path(path, base, LOG_SUFFIX), ns=(modified_ns, modified_ns))
-        seal_cleaned(path, group[-1].upper_offset)
-        swapped = log.replace_segments(group)
-    finally:
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True)
-    if swapped:
-        result.bytes_written += written
-        result.records_removed += removed
-        result.segments_cleaned += len(group)
-    return swapped
+        os.utime(segment_path(self.path, base, LOG_SUFFIX), ns=(modified_ns, modified_ns))
+        self.groups.append((group, written, removed))
+        self.bytes += written
+
+    def commit(self) -> bool:
+        """Swap the groups written in; False (nothing swapped) if the log changed."""
+        if not self.groups:
+            return True
+        assert self.path is not None
+        groups, path, self.groups, self.bytes = self.groups, self.path, [], 0
+        try:
+            seal_cleaned(path, [(g[0].base_offset, g[-1].upper_offset) for g, _, _ in groups])
+            swapped = self.log.replace_segments([g for g, _, _ in groups], self.base)
+        finally:
+            self.discard()
+        if swapped:
+            for group, written, removed in groups:
+                self.result.bytes_written += written
+                self.result.records_removed += removed
+                self.result.segments_cleaned += len(group)
+        return swapped
+
+    def discard(self) -> None:
+        """Drop what was not swapped in."""
+        if self.path is not None and self.path.exists():
+            shutil.rmtree(self.path, ignore_errors=True)
+        self.path = None
 
 
 def _write_group(

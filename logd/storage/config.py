@@ -41,6 +41,7 @@ _KEYS: Final[dict[str, tuple[str, int, int]]] = {
     "min.compaction.lag.ms": ("min_compaction_lag_ms", 0, _LONG_MAX),
     "max.compaction.lag.ms": ("max_compaction_lag_ms", 1, _LONG_MAX),
     "delete.retention.ms": ("delete_retention_ms", 0, _LONG_MAX),
+    "file.delete.delay.ms": ("file_delete_delay_ms", 0, _LONG_MAX),
 }
 #: Kafka's policies; ``compact,delete`` (either order) does both.
 _POLICIES: Final = ("delete", "compact", "compact,delete")
@@ -68,6 +69,8 @@ class LogConfig:
     max_compaction_lag_ms: int = _LONG_MAX
     #: How long a tombstone stays readable after it was written (then a clean drops it).
     delete_retention_ms: int = _DAY_MS
+    #: How long segment files a clean replaced stay (as ``*.deleted``) before they go.
+    file_delete_delay_ms: int = 60_000
     #: Clean when the dirty part is at least this share of the cleanable log.
     min_cleanable_dirty_ratio: float = 0.5
 

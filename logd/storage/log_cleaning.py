@@ -1,6 +1,6 @@
 """The cleaner's two locked steps on a partition's log (``logd.storage.cleaner`` does
 the work between them, in its thread, on duplicated descriptors): which segments it may
-clean, and swapping the cleaned one in unless the log changed meanwhile. A mixin of
+clean, and swapping the cleaned ones in unless the log changed meanwhile. A mixin of
 :class:`~logd.storage.log.Log` (see ``logd.storage.log_core``).
 
 Ownership: as the Log's (both steps under its lock).
@@ -57,34 +57,58 @@ class LogCleaning(LogCore):
                 self._fail("cleaner snapshot", exc)
             return out
 
-    def replace_segments(self, sources: Sequence[SourceSegment], fsync: Fsync = os.fsync) -> bool:
-        """Swap in the cleaned segment written for ``sources`` (``logd.storage.swap``).
-        False, touching nothing, when those segments changed meanwhile (retention, a reset)."""
-        base, upper = sources[0].base_offset, sources[-1].upper_offset
+    def replace_segments(
+        self,
+        groups: Sequence[Sequence[SourceSegment]],
+        swap_base: int,
+        fsync: Fsync = os.fsync,
+    ) -> bool:
+        """Swap in the cleaned segments written for ``groups`` into ``<swap_base>.cleaned/``
+        (``logd.storage.swap``), all with one commit.  False, touching nothing, when any of
+        those segments changed meanwhile (retention, a reset).  The old files are retired:
+        :attr:`retired` deletes them after ``file.delete.delay.ms``."""
+        ranges = [(group[0].base_offset, group[-1].upper_offset) for group in groups]
         with self._lock:
             self._check_open()
-            current = [self._segments.floor(source.base_offset) for source in sources]
-            successor = self._segments.higher(sources[-1].base_offset)
-            unchanged = successor is not None and successor.base_offset == upper
-            for segment, source in zip(current, sources, strict=True):
-                unchanged = unchanged and (
-                    segment is not None and segment.base_offset == source.base_offset
-                    and segment.size == source.size and segment.state is SegmentState.SEALED
-                )  # fmt: skip
-            if not unchanged:
+            current = [self._current(group) for group in groups]
+            if any(segments is None for segments in current):
                 return False
             try:
-                commit_swap(self.directory, base, fsync)
-                for segment in current:
-                    assert segment is not None
-                    self._segments.remove(segment)
-                    segment.close_quietly()
-                finish_swap(self.directory, base, upper, fsync)
-                new = Segment.open(
-                    self.directory, base, self._config, self._clock.now_ms(), check_indexes=True
-                )
-                new.upper_offset = upper
-                self._segments.add(new)
+                commit_swap(self.directory, swap_base, fsync)
+                for segments in current:
+                    for segment in segments or ():
+                        self._segments.remove(segment)
+                        segment.close_quietly()
+                retired = finish_swap(self.directory, swap_base, ranges, fsync)
+                for base, upper in ranges:
+                    new = Segment.open(
+                        self.directory, base, self._config, self._clock.now_ms(),
+                        check_indexes=True,
+                    )  # fmt: skip
+                    new.upper_offset = upper
+                    self._segments.add(new)
             except OSError as exc:
                 self._fail("cleaner swap", exc)
+            due = self._clock.now_ms() + self._config.file_delete_delay_ms
+        self.retired.add(retired, due)
         return True
+
+    def _current(self, sources: Sequence[SourceSegment]) -> list[Segment] | None:
+        """The log's segments that ``sources`` were taken from, None if any changed."""
+        current = [self._segments.floor(source.base_offset) for source in sources]
+        successor = self._segments.higher(sources[-1].base_offset)
+        if successor is None or successor.base_offset != sources[-1].upper_offset:
+            return None
+        out = []
+        for segment, source in zip(current, sources, strict=True):
+            if (
+                segment is None or segment.base_offset != source.base_offset
+                or segment.size != source.size or segment.state is not SegmentState.SEALED
+            ):  # fmt: skip
+                return None
+            out.append(segment)
+        return out
+
+    def purge_retired(self, now_ms: int | None = None) -> int:
+        """Delete the retired segment files that are due (None: all); how many went."""
+        return self.retired.purge(now_ms)

@@ -26,6 +26,7 @@ from logd.storage.recovery_point import RecoveryPoint
 from logd.storage.segment import Segment
 from logd.storage.segments import Segments
 from logd.storage.space import DiskSpace
+from logd.storage.swap import DeferredDeletes
 
 if TYPE_CHECKING:
     from logd.storage.log import Log
@@ -76,6 +77,8 @@ class LogCore:
         #: The free space of the disk holding the log (``LogManager`` sets it): appends
         #: tell it what they wrote, so its estimate moves between samples.
         self.space: DiskSpace | None = None
+        #: Segment files a clean replaced, deleted later (``logd.storage.swap``).
+        self.retired = DeferredDeletes()
 
     # -- state ---------------------------------------------------------------------------
 

@@ -139,6 +139,8 @@ class LogFlush(LogCore):
                 self._close_locked(fsync)
             except OSError as exc:
                 self._offline = f"close failed: {exc}"
+        with contextlib.suppress(OSError):  # else the next open removes them
+            self.retired.purge()
 
     def _close_locked(self, fsync: Fsync) -> None:
         written: list[Path] = []

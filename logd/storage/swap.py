@@ -1,24 +1,29 @@
-"""Replacing old segments by a cleaned one so that a crash at any point leaves either the
-old segments or the new one, never a mix and never neither (Kafka's ``.cleaned`` /
-``.swap`` protocol, ``LocalLog.replaceSegments``).
+"""Replacing old segments by cleaned ones so that a crash at any point leaves either the
+old segments or the new ones, never a mix and never neither (Kafka's ``.cleaned`` /
+``.swap`` protocol, ``LocalLog.replaceSegments``), with one commit for several groups.
 
-The cleaner writes the new segment (``.log``, ``.index``, ``.timeindex``) and a ``range``
-file naming the offsets it replaces, ``[base, upper)``, into the directory
-``<base>.cleaned/`` beside the segments, and fsyncs them.  Then, under the log's lock:
+The cleaner writes the new segments (``.log``, ``.index``, ``.timeindex``; one a group of
+old segments, named by the group's first base offset) and a ``range`` file naming each
+group's offsets ``[base, upper)`` into one directory ``<base>.cleaned/`` beside the
+segments, and fsyncs them and it.  Then, under the log's lock:
 
 1. rename ``<base>.cleaned/`` to ``<base>.swap/`` and fsync the partition directory -- the
    commit point: before it the clean never happened, after it it must be finished;
-2. delete the old segments of ``[base, upper)``;
+2. retire the old segment files of every group: rename them to ``<name>.deleted``
+   (Kafka's delayed deletion: the files, and the page cache they hold, are removed later,
+   off the cleaner's path; see :class:`DeferredDeletes`);
 3. move each file of ``<base>.swap/`` over its final name (``os.replace``, atomic);
 4. remove ``<base>.swap/`` and fsync the partition directory.
 
 :func:`recover` runs when a log opens, before its segments are listed: a ``.cleaned``
 directory is an unfinished clean and goes; a ``.swap`` directory is a committed one and is
-finished -- old segment files of ``(base, upper)`` are deleted and whatever is still in the
-swap directory is moved in (what was moved already is the new file).  Every step is
-idempotent, so a crash during recovery is recovered the same way.
+finished -- old segment files inside each group's range are retired and whatever is still
+in the swap directory is moved in (what was moved already is the new file); then every
+``*.deleted`` file goes.  Every step is idempotent, so a crash during recovery is
+recovered the same way.
 
-Stateless functions; the caller holds the log's lock (or owns the directory at open).
+Stateless functions (and the small :class:`DeferredDeletes`); the caller holds the log's
+lock (or owns the directory at open).
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, NamedTuple
 
 from logd.storage.files import (
+    LOG_SUFFIX,
     SEGMENT_SUFFIXES,
     Fsync,
     fsync_dir,
@@ -41,7 +49,10 @@ from logd.storage.files import (
 
 __all__ = [
     "CLEANED_SUFFIX",
+    "DELETED_SUFFIX",
     "SWAP_SUFFIX",
+    "DeferredDeletes",
+    "Range",
     "SourceSegment",
     "cleaned_dir",
     "commit_swap",
@@ -70,7 +81,11 @@ class SourceSegment(NamedTuple):
 
 CLEANED_SUFFIX: Final = ".cleaned"
 SWAP_SUFFIX: Final = ".swap"
+DELETED_SUFFIX: Final = ".deleted"
 _RANGE: Final = "range"
+#: ``(base, upper)``: a group of old segments ``[base, upper)``, replaced by one new
+#: segment at ``base``.
+Range = tuple[int, int]
 
 
 def cleaned_dir(directory: Path, base_offset: int) -> Path:
@@ -89,10 +104,11 @@ def prepare_cleaned(directory: Path, base_offset: int) -> Path:
     return path
 
 
-def seal_cleaned(path: Path, upper_offset: int, fsync: Fsync = os.fsync) -> None:
-    """Record the range replaced and make every file of the cleaned segment durable."""
+def seal_cleaned(path: Path, ranges: Sequence[Range], fsync: Fsync = os.fsync) -> None:
+    """Record the ranges replaced and make every file of the cleaned segments durable."""
+    text = "".join(f"{base} {upper}\n" for base, upper in ranges)
     # Made durable with the others below: one fsync per file, one for the directory.
-    write_atomic(path / _RANGE, f"{upper_offset}\n".encode("ascii"), fsync=None)
+    write_atomic(path / _RANGE, text.encode("ascii"), fsync=None)
     for name in os.listdir(path):
         fsync_path(path / name, fsync)
     fsync_dir(path, fsync)
@@ -106,23 +122,37 @@ def commit_swap(directory: Path, base_offset: int, fsync: Fsync = os.fsync) -> P
     return target
 
 
-def finish_swap(directory: Path, base_offset: int, upper_offset: int, fsync: Fsync) -> None:
-    """Steps 2 to 4 (each idempotent): old files of ``(base, upper)`` go, the new ones
-    move in, the swap directory goes."""
+def finish_swap(
+    directory: Path, base_offset: int, ranges: Sequence[Range], fsync: Fsync
+) -> list[Path]:
+    """Steps 2 to 4 (each idempotent): old files of each range are retired, the new ones
+    move in, the swap directory goes.  Returns the retired (``.deleted``) files."""
     swap = _swap_dir(directory, base_offset)
+    retired = []
     for name in os.listdir(directory):
         parsed = parse_segment_name(name)
-        if parsed is not None and base_offset < parsed[0] < upper_offset:
-            (directory / name).unlink(missing_ok=True)
-    for suffix in SEGMENT_SUFFIXES:
-        moved = swap / segment_path(swap, base_offset, suffix).name
-        if moved.exists():
-            os.replace(moved, segment_path(directory, base_offset, suffix))
-        elif suffix != SEGMENT_SUFFIXES[0]:
-            # Never written (an index built lazily): the old one must not outlive its log.
-            segment_path(directory, base_offset, suffix).unlink(missing_ok=True)
+        if parsed is not None and any(base < parsed[0] < upper for base, upper in ranges):
+            retired.append(_retire(directory / name))
+    for base, _ in ranges:
+        for suffix in SEGMENT_SUFFIXES:
+            target = segment_path(directory, base, suffix)
+            moved = swap / target.name
+            if moved.exists() or suffix != LOG_SUFFIX:
+                # An index the cleaned segment never wrote (built lazily) must not outlive
+                # its old log either.
+                if target.exists():
+                    retired.append(_retire(target))
+                if moved.exists():
+                    os.replace(moved, target)
     shutil.rmtree(swap)
     fsync_dir(directory, fsync)
+    return retired
+
+
+def _retire(path: Path) -> Path:
+    retired = path.with_name(path.name + DELETED_SUFFIX)
+    os.replace(path, retired)
+    return retired
 
 
 def recover(directory: Path, fsync: Fsync = os.fsync) -> None:
@@ -135,10 +165,57 @@ def recover(directory: Path, fsync: Fsync = os.fsync) -> None:
         elif name.endswith(SWAP_SUFFIX) and name[: -len(SWAP_SUFFIX)].isdigit():
             base = int(name[: -len(SWAP_SUFFIX)])
             try:
-                upper = int((path / _RANGE).read_text("ascii"))
+                ranges = _read_ranges(path / _RANGE, base)
             except (OSError, ValueError):
                 # seal_cleaned made the range durable before the rename: this is not ours.
                 _log.error("%s: %s has no readable range; left alone", directory.name, name)
                 continue
             _log.warning("%s: finishing the swap of a clean at %d", directory.name, base)
-            finish_swap(directory, base, upper, fsync)
+            finish_swap(directory, base, ranges, fsync)
+    for name in os.listdir(directory):  # retired files, by the swaps above too
+        if name.endswith(DELETED_SUFFIX):
+            (directory / name).unlink(missing_ok=True)
+
+
+def _read_ranges(path: Path, base: int) -> list[Range]:
+    """The ``range`` file: ``base upper`` a line (one group, before 2026-12: ``upper``)."""
+    ranges: list[Range] = []
+    for line in path.read_text("ascii").splitlines():
+        fields = [int(field) for field in line.split()]
+        if len(fields) == 1:
+            ranges.append((base, fields[0]))
+        elif len(fields) == 2:
+            ranges.append((fields[0], fields[1]))
+        else:
+            raise ValueError(f"bad range line {line!r}")
+    if not ranges:
+        raise ValueError("no range")
+    return ranges
+
+
+class DeferredDeletes:
+    """Retired segment files, deleted once their delay has passed (Kafka's
+    ``file.delete.delay.ms``): the unlink of a large file frees its page cache, which costs
+    the deleting thread time, so it happens off the swap (the cleaner's next round, or the
+    log's close).  Thread-safe; a file missing already is fine."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._due: list[tuple[int, Path]] = []
+
+    def add(self, paths: Sequence[Path], due_ms: int) -> None:
+        with self._lock:
+            self._due.extend((due_ms, path) for path in paths)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._due)
+
+    def purge(self, now_ms: int | None = None) -> int:
+        """Delete the files due at ``now_ms`` (None: all); how many went."""
+        with self._lock:
+            due = [p for t, p in self._due if now_ms is None or t <= now_ms]
+            self._due = [(t, p) for t, p in self._due if now_ms is not None and t > now_ms]
+        for path in due:
+            path.unlink(missing_ok=True)
+        return len(due)

@@ -48,3 +48,24 @@ def test_targets_say_met_missed_or_not_measured() -> None:
     assert "| replay msgs/s | 2,000,000 | >= 1,500,000 | met |" in text
     assert "| produce() msgs/s | 900,000 | >= 1,000,000 | **missed** |" in text
     assert "| e2e p99 ms, RF=3 | - | <= 15.00 | not measured |" in text
+
+
+def test_issue_22_latency_targets_judge_p50_and_the_p99_against_nats() -> None:
+    results = [
+        Result.latency("logd", ALL, "e2e-latency", 100, [0.5] * 50 + [3.0] * 50, 1.0),
+        Result.latency("nats-jetstream", "file", "e2e-latency", 100, [2.0] * 100, 1.0),
+    ]
+    text = targets(results)
+    assert "| e2e p50 ms, RF=1 (issue 22) | 0.50 | <= 1.00 | met |" in text
+    assert "| e2e p99 RF=1 ÷ NATS JetStream p99 (issue 22) | 1.50 | <= 1.00 | **missed** |" in text
+
+
+def test_the_fsync_interval_row_gets_its_own_ratio_column() -> None:
+    interval = "1 node, acks=all, fsync interval (1 s)"
+    results = [
+        Result.latency("logd", interval, "e2e-latency", 100, [2.0] * 100, 1.0),
+        Result.latency("redis-streams", "aof", "e2e-latency", 100, [1.0] * 100, 1.0),
+    ]
+    lines = markdown(results).splitlines()
+    assert "÷interval" in lines[0] and "÷acks=all" not in lines[0]
+    assert "| redis-streams |" in lines[3] and "| 0.50 |" in lines[3]

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import pytest
 
+from logd.broker import core as core_module
 from logd.broker.api import (
     FetchPartitionRequest,
     ListOffsetsQuery,
@@ -25,6 +26,7 @@ from logd.broker.api import (
     ProduceResult,
 )
 from logd.broker.config import BrokerConfig, FsyncPolicy
+from logd.broker.health import HealthStatus
 from logd.broker.partition import Partition
 from logd.errors import (
     InvalidTopicError,
@@ -36,6 +38,7 @@ from logd.errors import (
 from logd.metadata.store import PartitionAssignment, TopicRecord
 from logd.records import build_value_batch, decode_records
 from logd.storage import Flusher, FlushPolicy
+from logd.storage.space import SpaceState
 from tests.broker.harness import TWO_BROKERS, OpenCore, open_core
 
 T = TypeVar("T")
@@ -525,3 +528,22 @@ def test_a_woken_fetch_reads_again_only_the_partitions_that_moved(
             await ctx.close()
 
     run(body, tmp_path)
+
+
+def test_health_is_looked_at_again_when_the_disk_state_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Health looks are cached long when they are costly (10,000 partitions: issue 21), but
+    # a disk turning full is never hidden behind the cache.
+    monkeypatch.setattr(core_module, "HEALTH_MAX_AGE_S", 3600.0)
+
+    async def check(tmp: Path) -> None:
+        ctx = await open_core(tmp)
+        try:
+            assert ctx.core.health().status is HealthStatus.OK
+            assert not ctx.logs.space.room_for(1 << 62)  # the disk is full now
+            assert ctx.core.health().disk.state is SpaceState.FULL
+        finally:
+            await ctx.close()
+
+    run(check, tmp_path)

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from logd.client import Consumer, Producer, TopicPartition
+from logd.client import Admin, Consumer, NewTopic, Producer, TopicPartition
 from partitioning.keys import partition_for
 from tests.integration.cluster import BrokerProcess
 from tests.integration.http_examples import EXAMPLES, same_shape
@@ -166,3 +166,21 @@ def test_partition_offsets_and_v3_cluster_id(rest: httpx.Client) -> None:
     assert set(offsets) == {"beginning_offset", "end_offset"}
     (cluster,) = rest.get("/v3/clusters").json()["data"]
     assert cluster["kind"] == "KafkaCluster" and cluster["cluster_id"]
+
+
+def test_a_keyless_record_to_a_compacted_topic_is_refused_over_http(
+    rest: httpx.Client, shared_broker: BrokerProcess
+) -> None:
+    """Issue 16: the core refuses it for every door; the REST proxy says so per record."""
+    with Admin(brokers=shared_broker.address) as admin:
+        admin.create_topics([NewTopic("h-compact", 1, 1, {"cleanup.policy": "compact"})])
+    value = base64.b64encode(b"v").decode()
+    for record, refused in (({"value": value}, True), ({"key": value, "value": value}, False)):
+        answer = rest.post("/topics/h-compact", content=json.dumps({"records": [record]}),
+                           headers={"Content-Type": BINARY})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        (got,) = answer.json()["offsets"]
+        assert (got["error_code"] is not None) == refused, got
+        if refused:
+            assert "key" in got["error"], got
+    assert end_offset(rest, "h-compact") == 2  # Raft's entry, then the keyed record

@@ -123,6 +123,34 @@ def test_5_2_a_candidate_without_a_majority_stays_candidate_then_retries() -> No
     assert c.raw(1).role is Role.CANDIDATE and c.raw(1).term == 2
 
 
+def _unanswered_candidate(**settings: Any) -> Cluster:
+    """Node 1 of 3 a candidate (timeout 10-19 ticks) whose vote requests are still
+    unanswered -- on a loaded disk, its voters' fsyncs."""
+    c = cluster(3, pre_vote=False, election_ticks=10, **settings)
+    c.raw(1).campaign()
+    c.handle_ready(1)
+    c.deliver([2, 3], drop=True)
+    return c
+
+
+def test_5_2_vote_wait_a_candidate_waits_longer_for_votes_still_on_their_way() -> None:
+    c = _unanswered_candidate(vote_wait=2)
+    c.tick(1, 29)  # plain Raft: a new term after at most 19 ticks
+    assert c.raw(1).role is Role.CANDIDATE and c.raw(1).term == 1
+    c.tick(1, 31)  # bounded: a lost request costs at most vote_wait more timeouts
+    assert c.raw(1).term == 2
+
+
+def test_5_2_vote_wait_does_not_wait_for_voters_taken_as_down() -> None:
+    c = _unanswered_candidate(vote_wait=2)
+    c.raw(1).set_down_peers(frozenset({2, 3}))
+    c.tick(1, 19)
+    assert c.raw(1).term == 2
+    c = _unanswered_candidate(vote_wait=0)  # off: Raft's plain timeout
+    c.tick(1, 19)
+    assert c.raw(1).term == 2
+
+
 def test_5_2_each_node_votes_at_most_once_per_term() -> None:
     c = cluster()
     node = c.raw(3)

@@ -3,6 +3,7 @@ offsets and timestamps, the memory bound and the I/O rate limit."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import tracemalloc
@@ -254,3 +255,28 @@ def test_stopping_the_cleaner_abandons_a_slow_clean_at_once_and_leaves_the_log_w
     assert cleaner.cleans == 0 and set(after) <= set(before)
     assert {k: (o, v) for o, _, k, v in after} == {k: (o, v) for o, _, k, v in before}
     assert not [p for p in log.directory.iterdir() if p.is_dir()]  # no .cleaned left
+
+
+def test_replaced_segment_files_wait_file_delete_delay_ms_then_the_cleaner_deletes_them(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Kafka's delayed deletion: the swap renames the old files to ``*.deleted`` (closing
+    and unlinking large files frees their page cache, which is slow) and the cleaner's
+    next round after ``file.delete.delay.ms`` deletes them."""
+    log = open_log(tmp_path, clock, dataclasses.replace(COMPACT, file_delete_delay_ms=5000))
+    produce(log, rounds=30, keys=5)
+    settle(log)
+    before = log_records(log)
+    clean_log(log, map_bytes=1 << 20, now_ms=clock.now_ms())
+    retired = sorted(p.name for p in log.directory.glob("*.deleted"))
+    assert retired and all(p.endswith(".log.deleted") or "index" in p for p in retired)
+    latest = {k: (o, v) for o, _, k, v in before}
+    assert {k: (o, v) for o, _, k, v in log_records(log)} == latest  # the new segments
+    cleaner = LogCleaner(lambda: [log], CleanerConfig(), clock)
+    clock.advance(4999)
+    cleaner.clean_filthiest()
+    assert sorted(p.name for p in log.directory.glob("*.deleted")) == retired
+    clock.advance(1)
+    cleaner.clean_filthiest()
+    assert not list(log.directory.glob("*.deleted"))
+    log.close()

@@ -75,16 +75,20 @@ def reopen(directory: Path, clock: ManualClock) -> tuple[Log, Records]:
     log = Log.open(directory, CONFIG, clock)
     try:
         assert not [p for p in directory.iterdir() if p.is_dir()], "a .cleaned or .swap stayed"
+        assert not retired_files(directory), "retired files outlived the open"
         return log, log_records(log)
     finally:
         log.close()
 
 
+@pytest.mark.parametrize("keys", [12, 1000])
 def test_a_crash_at_any_step_of_a_clean_leaves_the_old_or_the_new_segments(
-    tmp_path: Path, clock: ManualClock
+    tmp_path: Path, clock: ManualClock, keys: int
 ) -> None:
+    """12 keys: the cleaned groups are small, one commit swaps them all; 1,000 keys: most
+    records stay, a commit follows each ``segment.bytes`` written, so there are several."""
     log = Log.open(tmp_path / "live-0", CONFIG, clock)
-    fill(log, random.Random(3), 70)
+    fill(log, random.Random(3), 70, keys)
     log.roll()
     log.flush()
     old = log_records(log)
@@ -104,8 +108,8 @@ def test_a_crash_at_any_step_of_a_clean_leaves_the_old_or_the_new_segments(
     seen = set()
     for copy in copies:
         _, records = reopen(copy, clock)
-        # Groups swap one by one, oldest first: a crash leaves the groups before some
-        # offset cleaned and the rest as they were -- never part of a group, never a loss.
+        # Commits swap groups oldest first: a crash leaves the groups before some offset
+        # cleaned and the rest as they were -- never part of a commit, never a loss.
         matches = [
             cut
             for cut in cuts
@@ -113,7 +117,14 @@ def test_a_crash_at_any_step_of_a_clean_leaves_the_old_or_the_new_segments(
         ]
         assert matches, copy
         seen.add(min(matches))
-    assert 0 in seen and len(seen) > 2  # before the first commit point, and after several
+    assert 0 in seen and len(seen) == (2 if keys == 12 else max(len(seen), 3))
+    assert retired_files(log.directory)  # the old files wait for their delay...
+    log.close()
+    assert not retired_files(log.directory)  # ...or the close
+
+
+def retired_files(directory: Path) -> list[Path]:
+    return list(directory.glob("*.deleted"))
 
 
 class _Crash(Exception):

@@ -11,6 +11,7 @@ import sysconfig
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from random import Random
 
 import crc32c
 import mmh3
@@ -26,6 +27,7 @@ from logd.records.header import HEADER_SIZE
 from logd.storage import Log, LogConfig, cscan
 from logd.storage.cleaner import CHECKPOINT_NAME, clean_log
 from logd.storage.offset_map import OffsetMap, TableOffsetMap
+from logd.storage.throttle import Throttler
 from tests.storage.batches import BASE_TS
 from tests.storage.compaction import SENTINEL, keyed_batch
 
@@ -56,7 +58,10 @@ def test_the_cleaner_accelerator_is_built_where_a_compiler_is() -> None:
 
 def test_the_scan_statuses_are_the_c_modules() -> None:
     assert _compact is not None
-    names = ("END", "COMPRESSED", "MAP_FULL", "BAD_CRC", "BAD_LENGTH", "CORRUPT", "TOO_SMALL")
+    names = (
+        "END", "COMPRESSED", "MAP_FULL", "BAD_CRC", "BAD_LENGTH", "CORRUPT", "TOO_SMALL",
+        "OUT_FULL", "TRUNCATED", "TOO_BIG",
+    )  # fmt: skip
     assert [getattr(_compact, n) for n in names] == list(cscan.STATUSES)
 
 
@@ -64,6 +69,14 @@ def test_the_scan_statuses_are_the_c_modules() -> None:
 def test_the_c_digest_and_crc_are_mmh3_and_crc32c(data: bytes) -> None:
     assert _compact is not None
     assert int.from_bytes(_compact.digest(data), "little") == mmh3.hash128(data)
+    assert _compact.crc32c(data) == crc32c.crc32c(data)
+
+
+@given(st.integers(0, 40_000), st.randoms(use_true_random=False))
+def test_the_interleaved_crc_joins_its_streams_at_every_length(size: int, rng: Random) -> None:
+    """Lengths across the 3 x 256 and 3 x 4096 byte blocks of the three-stream CRC."""
+    assert _compact is not None
+    data = rng.randbytes(size)
     assert _compact.crc32c(data) == crc32c.crc32c(data)
 
 
@@ -200,3 +213,38 @@ test_the_c_and_python_cleaners_write_byte_identical_segments = _property(30)
 test_the_c_and_python_cleaners_write_byte_identical_segments_soak = pytest.mark.soak(
     _property(2000)
 )
+
+
+def test_both_cleaners_agree_past_the_c_calls_window_output_and_budget() -> None:
+    """Where one C call must stop and be called again: a batch larger than its 1 MiB
+    window, more output batches than one call hands back (4,096), and a throttled clean
+    (one window a call, paced); the reference with no throttle cleans the same bytes."""
+    clock = ManualClock(BASE_TS)
+    config = LogConfig(cleanup_policy="compact", segment_bytes=64 << 20, max_message_bytes=4 << 20)
+    with tempfile.TemporaryDirectory(prefix="logd-accel-") as tmp:
+        logs = {name: Log.open(Path(tmp, f"{name}-0"), config, clock) for name in ("c", "py")}
+        try:
+            batches = [keyed_batch([(b"k%05d" % i, b"v")]) for i in range(5000)]
+            batches.insert(2000, keyed_batch([(b"big", os.urandom(1_500_000))]))
+            batches.append(keyed_batch([(b"k00007", b"w"), (b"big", None)]))
+            for log in logs.values():
+                for batch in batches:
+                    log.append(bytearray(batch), 1)
+                log.roll()
+                log.append(keyed_batch([(SENTINEL, b"")]), 1)
+                log.flush()
+                for path in log.directory.glob("*.log"):
+                    os.utime(path, ns=(BASE_TS * 1_000_000, BASE_TS * 1_000_000))
+            slept: list[float] = []
+            throttle = Throttler(5e6, clock=lambda: sum(slept), sleep=slept.append)
+            c = clean_log(
+                logs["c"], map_bytes=1 << 20, now_ms=BASE_TS, implementation="c",
+                throttler=throttle,
+            )  # fmt: skip
+            py = clean_log(logs["py"], map_bytes=1 << 20, now_ms=BASE_TS, implementation="python")
+            assert c == py and c[0].records_removed == 2
+            assert throttle.pauses >= 4  # two passes over ~1.9 MB, paced a window at a time
+            assert _files(logs["c"].directory) == _files(logs["py"].directory)
+        finally:
+            for log in logs.values():
+                log.close()

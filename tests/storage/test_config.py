@@ -22,6 +22,7 @@ def test_defaults_are_kafkas() -> None:
         "min.compaction.lag.ms": "0",
         "max.compaction.lag.ms": str(2**63 - 1),
         "delete.retention.ms": str(24 * 3600 * 1000),
+        "file.delete.delay.ms": "60000",
         "min.cleanable.dirty.ratio": "0.5",
     }
     assert set(config.to_strings()) == set(CONFIG_KEYS)

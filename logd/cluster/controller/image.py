@@ -65,6 +65,12 @@ class MetadataImage:
         self.controller_voters: tuple[int, ...] = ()
         self.applied = -1
         self._pending_before: dict[str, TopicRecord | None] = {}
+        #: The partitions of the topics the entry being applied changed, built in place and
+        #: made a TopicRecord once at the end of the entry (``_settle``): a topic created
+        #: with 10,000 partitions is one entry of 10,000 partition records, and rebuilding
+        #: the record's tuple for each of them was quadratic (tens of seconds of a blocked
+        #: event loop: issue 21).
+        self._drafts: dict[str, list[PartitionAssignment]] = {}
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -79,7 +85,7 @@ class MetadataImage:
 
     def apply(self, records: Sequence[cluster_pb2.MetadataRecord], offset: int) -> list[Delta]:
         """Apply one entry's records; the topic changes they made, in first-touch order."""
-        self._pending_before = {}
+        self._pending_before, self._drafts = {}, {}
         for record in records:
             kind = record.WhichOneof("record")
             if kind == "cluster_id":
@@ -107,6 +113,7 @@ class MetadataImage:
                 name = self._apply_topic(kind, record)
                 if name is not None:
                     self.versions[name] = offset
+        self._settle()
         self.applied = max(self.applied, offset)
         deltas: list[Delta] = []
         for name, was in self._pending_before.items():
@@ -123,6 +130,7 @@ class MetadataImage:
         if kind == "topic":
             t = record.topic
             self._before(t.name)
+            self._drafts.pop(t.name, None)
             self._topics[t.name] = TopicRecord(t.name, t.topic_id, (), {})
             self._names[t.topic_id] = t.name
             return t.name
@@ -132,7 +140,9 @@ class MetadataImage:
             if name is None or not p.replicas:
                 return None
             self._before(name)
-            current = self._topics[name]
+            parts = self._drafts.get(name)
+            if parts is None:
+                parts = self._drafts[name] = list(self._topics[name].partitions)
             replicas = tuple(p.replicas)
             assignment = PartitionAssignment(
                 p.partition,
@@ -146,14 +156,12 @@ class MetadataImage:
                 ),
                 max(0, p.move_throttle),
             )
-            parts = list(current.partitions)
             if p.partition < len(parts):
                 parts[p.partition] = assignment
             elif p.partition == len(parts):
                 parts.append(assignment)
             else:
                 return None  # a gap: never written by a leader; ignored everywhere alike
-            self._topics[name] = dataclasses.replace(current, partitions=tuple(parts))
             return name
         if kind == "config":
             c = record.config
@@ -173,8 +181,15 @@ class MetadataImage:
         if name is None:
             return None
         self._before(name)
+        self._drafts.pop(name, None)
         del self._topics[name]
         return name
+
+    def _settle(self) -> None:
+        """The topics whose partitions the entry changed, as records (see ``_drafts``)."""
+        drafts, self._drafts = self._drafts, {}
+        for name, parts in drafts.items():
+            self._topics[name] = dataclasses.replace(self._topics[name], partitions=tuple(parts))
 
     def _before(self, name: str) -> None:
         """Remember a topic as it was before the entry being applied touched it."""

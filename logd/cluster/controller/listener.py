@@ -144,19 +144,29 @@ class ControllerListener:
                 deltas = state.image.apply(decode_records(entry.data), entry.last_offset)
             state.image.applied = max(state.image.applied, entry.last_offset)
             self._queue.put_nowait((entry.last_offset, deltas))
-            waiter = self._apply_waiters.get(entry.last_offset)
-            if waiter is not None and not waiter[1].done():
-                if waiter[0] == entry.term:
-                    waiter[1].set_result(None)
-                else:
-                    waiter[1].set_exception(
-                        NotControllerError("the write was replaced by another leader's")
-                    )
+            self._answer_waiters(entry)
             leads = node is not None and node.role is Role.LEADER and entry.term == node.term
             if leads and not state.term_applied:
                 state.term_applied = True
                 self.on_term_applied()
         self._maybe_compact()
+
+    def _answer_waiters(self, entry: Entry) -> None:
+        """The write ending at ``entry`` applied; and every write of an older term that
+        is still waiting will never apply: Raft's terms only grow along the log, so once a
+        later term's entry applies, an older term's entry not applied yet was cut off by a
+        new leader -- wherever it ended (a 10,000-record write overtaken by an election:
+        answered at once, the writer retries with the new leader, instead of waiting out
+        WRITE_TIMEOUT_S for an offset that never applies; issue 21)."""
+        waiters = self._apply_waiters
+        if not waiters:
+            return
+        waiter = waiters.get(entry.last_offset)
+        if waiter is not None and not waiter[1].done() and waiter[0] == entry.term:
+            waiter[1].set_result(None)
+        for term, future in waiters.values():
+            if term < entry.term and not future.done():
+                future.set_exception(NotControllerError("a new leader replaced the write"))
 
     def on_storage_error(self, error: LogdError) -> None:
         # A failed fsync (the log is offline): the store reopens it from its files and

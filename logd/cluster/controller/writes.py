@@ -60,6 +60,11 @@ PROPAGATION_TIMEOUT_S: Final = 5.0
 #: Time allowed per record of a write for this broker to apply it (see ``_write_once``).
 PUBLISH_S_PER_RECORD: Final = 0.02
 _STALE_RETRIES: Final = 10
+#: A write of at least this many records is built and checked on a worker thread: a
+#: 10,000-partition topic is ~0.1 s of CPU there, seconds of wall time on a loaded machine,
+#: and a loop held that long sends no heartbeat -- the controller lost its leadership in
+#: the middle of the create (issue 21). The worker gives the GIL back every few ms.
+OFF_LOOP_RECORDS: Final = 1000
 
 Forward = Callable[
     [int, cluster_pb2.ControllerWriteRequest], Awaitable[cluster_pb2.ControllerWriteResponse]
@@ -94,8 +99,12 @@ class ControllerWrites:
     async def create_topic(self, record: TopicRecord) -> None:
         if record.name.startswith(METADATA_TOPIC):
             raise InvalidTopicError(f"topic name {record.name!r} is reserved")
+        if len(record.partitions) < OFF_LOOP_RECORDS:
+            records = topic_records(record)
+        else:
+            records = await asyncio.to_thread(topic_records, record)
         request = cluster_pb2.ControllerWriteRequest(
-            records=topic_records(record),
+            records=records,
             preconditions=[
                 cluster_pb2.WritePrecondition(topic=record.name, must_not_exist=True, version=-1)
             ],
@@ -254,6 +263,10 @@ class ControllerWrites:
         """Carry out a write as the controller leader (local or forwarded): check, propose,
         wait until applied. Errors come back in the answer, never raised."""
         try:
+            if len(request.records) < OFF_LOOP_RECORDS:
+                validate_write(request)
+            else:
+                await asyncio.to_thread(validate_write, request)
             async with self._write_lock:
                 offset, first_pid = await self._execute_locked(request)
             await self._await_propagated(offset)
@@ -278,7 +291,6 @@ class ControllerWrites:
                 f"broker {self._state.me.node_id} is not the controller leader"
             )
         await self._await_term_applied()
-        validate_write(request)
         for pre in request.preconditions:
             self._check(pre)
         records = list(request.records)

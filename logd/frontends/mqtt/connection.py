@@ -350,7 +350,8 @@ class MqttConnection:
         not seen released (their PUBLISH resent is answered with PUBREC, not stored)."""
         self._event(ConnEvent.ACCEPTED)
         self._reader.limit = self.limits.maximum_packet_size
-        self._qos2 = dict.fromkeys(qos2_received, InboundQos2.RECEIVED)
+        if qos2_received:  # (an empty dict.fromkeys() is bigger than the one we hold)
+            self._qos2 = dict.fromkeys(qos2_received, InboundQos2.RECEIVED)
         props = NO_PROPERTIES
         if self.version == MQTT_5:
             props = self._connack_properties()

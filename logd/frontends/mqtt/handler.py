@@ -212,7 +212,14 @@ class MqttHandler(asyncio.Protocol):
         if self._tasks is None:
             self._tasks = set()
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        # The set goes once empty: an idle device keeps none (its CONNECT's is done).
+        if self._tasks is not None:
+            self._tasks.discard(task)
+            if not self._tasks:
+                self._tasks = None
 
     async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
         try:

@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from logd.broker.seam import Caller
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["LiveSession", "SessionKeeper"]
 
 _log = logging.getLogger(__name__)
+_NO_FILTERS: frozenset[str] = frozenset()
 
 
 def _wall_ms() -> int:
@@ -85,12 +87,21 @@ class LiveSession:
         self.caller = caller
         self.delivery = delivery
         self.taken_over = False
-        self._new: set[str] = set()  # filters the last SUBSCRIBE added
-        self.qos2_lock = asyncio.Lock()  # QoS 2 messages go one at a time (.exactly_once)
+        # Filters the last SUBSCRIBE added, and the lock of QoS 2 messages: made on first
+        # use (an idle device's session holds neither: issue 19's bytes per connection).
+        self._new: AbstractSet[str] = _NO_FILTERS
+        self._qos2_lock: asyncio.Lock | None = None
 
     @property
     def client_id(self) -> str:
         return self.state.client_id
+
+    @property
+    def qos2_lock(self) -> asyncio.Lock:
+        """QoS 2 messages go one at a time (.exactly_once)."""
+        if self._qos2_lock is None:
+            self._qos2_lock = asyncio.Lock()
+        return self._qos2_lock
 
     @property
     def persistent(self) -> bool:

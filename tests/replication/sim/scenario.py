@@ -92,7 +92,7 @@ class Scenario:
         detector = None
         if quiesce or rng.random() < 0.3:
             detector = rng.choice(["crashes", "crashes", "links"])
-        return cls(
+        scenario = cls(
             seed=seed,
             controller_mode=controller,
             voters=voters,
@@ -113,6 +113,10 @@ class Scenario:
             report_unreachable=rng.random() < 0.5,
             early_messages=rng.random() < 0.5,
         )
+        # From its own stream: the simulation's draws (each seed's run) stay what they were.
+        wait = random.Random(f"vote_wait {seed}").choice([0, 0, 2])
+        scenario.raft_config = replace(scenario.raft_config, vote_wait=wait)
+        return scenario
 
     def describe(self) -> str:
         cfg = self.raft_config
@@ -121,7 +125,8 @@ class Scenario:
             f"voters={self.voters} spares={self.spares} election={cfg.election_ticks} "
             f"heartbeat={cfg.heartbeat_ticks} pre_vote={cfg.pre_vote} "
             f"check_quorum={cfg.check_quorum} quiesce={cfg.quiesce} "
-            f"backoff={cfg.election_backoff} detector={self.detector}/{self.detect_rate}/"
+            f"backoff={cfg.election_backoff} vote_wait={cfg.vote_wait} "
+            f"detector={self.detector}/{self.detect_rate}/"
             f"{self.false_alarm_rate} idle={self.idle_rate} "
             f"unreachable={self.report_unreachable} early={self.early_messages} "
             f"inflight={cfg.max_inflight_appends} "
