@@ -168,7 +168,8 @@ def run_status(app: App, args: argparse.Namespace) -> int:
             [
                 {"topic": m.topic, "partition": m.partition, "target": list(m.target),
                  "adding": list(m.adding), "removing": list(m.removing),
-                 "throttle": m.throttle}
+                 "throttle": m.throttle,
+                 "bytes_left": m.bytes_left if m.bytes_left >= 0 else None}
                 for m in moves
             ]
         )  # fmt: skip
@@ -181,8 +182,9 @@ def run_status(app: App, args: argparse.Namespace) -> int:
         return ",".join(map(str, values)) or "-"
 
     app.table(
-        ["topic", "partition", "target", "adding", "removing", "throttle B/s"],
+        ["topic", "partition", "target", "adding", "removing", "throttle B/s", "bytes left"],
         [[m.topic, str(m.partition), ids(m.target), ids(m.adding), ids(m.removing),
-          str(m.throttle or "-")] for m in moves],
+          str(m.throttle or "-"), str(m.bytes_left) if m.bytes_left >= 0 else "?"]
+         for m in moves],
     )  # fmt: skip
     return status.OK

@@ -310,6 +310,9 @@ class PartitionMove:
     adding: tuple[int, ...]
     removing: tuple[int, ...]
     throttle: int = 0  # bytes/s the joining replicas catch up at (0: no limit)
+    #: The bytes of the leader's log the joining replicas still lack, summed, as the leader
+    #: last reported it (-1: not known yet).
+    bytes_left: int = -1
 
     @property
     def target(self) -> tuple[int, ...]:

@@ -117,8 +117,10 @@ HEALTH_MAX_AGE_S = 0.1
 #: most 1/HEALTH_COST_RATIO of the loop -- and is never older than HEALTH_MAX_AGE_CAP_S.
 #: A change of the disk's state (the space monitor's: ok, low, full) is never hidden: it
 #: makes the next answer a fresh look. At 10,000 partitions a look is ~0.1-0.3 s on a
-#: loaded machine: a 2 s cap made it a twentieth of an idle broker's CPU (issue 21).
-HEALTH_COST_RATIO = 20
+#: loaded machine: a 2 s cap made it a twentieth of an idle broker's CPU, and even below
+#: the cap a ratio of 20 let it take a twentieth (asked for by every heartbeat, leader
+#: hint and Metadata answer: 25 % of an idle 3,000-partition broker's samples; issue 21).
+HEALTH_COST_RATIO = 100
 HEALTH_MAX_AGE_CAP_S = 10.0
 
 
@@ -525,10 +527,18 @@ class BrokerCore:
         return [ConfigEntry(k, v or "", d) for k, v, d in config_values(self.config)]
 
     async def move_partition(
-        self, topic: str, partition: int, to: Sequence[int], throttle: int = 0
+        self,
+        topic: str,
+        partition: int,
+        to: Sequence[int],
+        throttle: int = 0,
+        *,
+        keep_replication_factor: bool = False,
     ) -> None:
         """Start moving ``topic-partition`` to the brokers ``to`` (``broker.moves``)."""
-        await self.moves.move(topic, partition, to, throttle)
+        await self.moves.move(
+            topic, partition, to, throttle, keep_replication_factor=keep_replication_factor
+        )
 
     async def cancel_move(self, topic: str, partition: int) -> None:
         await self.moves.cancel(topic, partition)

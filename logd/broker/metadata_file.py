@@ -127,6 +127,9 @@ class FileMetadataStore:
         me = self._broker.node_id
         return ControllerQuorum(me, (me,), (), (me,))
 
+    def move_bytes_left(self, topic: str, partition: int) -> int:
+        return -1  # one broker: nothing moves
+
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         raise InvalidRequestError("a single broker has no controller quorum to change")
 

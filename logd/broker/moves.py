@@ -20,6 +20,7 @@ from typing import Final
 from logd.broker.api import PartitionMove
 from logd.errors import (
     InvalidReplicaAssignmentError,
+    InvalidReplicationFactorError,
     InvalidRequestError,
     NoReassignmentInProgressError,
     ReassignmentInProgressError,
@@ -46,9 +47,19 @@ class PartitionMoves:
     def __init__(self, store: MetadataStore) -> None:
         self._store = store
 
-    async def move(self, topic: str, partition: int, to: Sequence[int], throttle: int = 0) -> None:
+    async def move(
+        self,
+        topic: str,
+        partition: int,
+        to: Sequence[int],
+        throttle: int = 0,
+        *,
+        keep_replication_factor: bool = False,
+    ) -> None:
         """Start moving ``topic-partition`` to the brokers ``to`` (the first preferred),
-        the joining replicas catching up at most ``throttle`` bytes a second (0: no limit)."""
+        the joining replicas catching up at most ``throttle`` bytes a second (0: no limit).
+        ``keep_replication_factor``: refuse a target of another size (Kafka's
+        AlterPartitionReassignments v1 ``allow_replication_factor_change=false``)."""
         check_not_reserved(topic, "move")
         target = tuple(to)
         self._check_target(target)
@@ -61,6 +72,11 @@ class PartitionMoves:
                 raise ReassignmentInProgressError(
                     f"{topic}-{partition} is moving to {list(current.target)} already; "
                     "cancel that move first"
+                )
+            if keep_replication_factor and len(target) != len(current.replicas):
+                raise InvalidReplicationFactorError(
+                    f"{topic}-{partition}: the replication factor would change from "
+                    f"{len(current.replicas)} to {len(target)}, and the request does not allow it"
                 )
             if current.replicas == target:
                 return record
@@ -128,9 +144,10 @@ class PartitionMoves:
                 continue
             for a in record.partitions:
                 if a.moving:
+                    left = self._store.move_bytes_left(name, a.partition)
                     out.append(
                         PartitionMove(
-                            name, a.partition, a.replicas, a.adding, a.removing, a.throttle
+                            name, a.partition, a.replicas, a.adding, a.removing, a.throttle, left
                         )
                     )
         return out

@@ -534,12 +534,16 @@ class BrokerSeam(GroupCalls):
         to: Sequence[int],
         *,
         throttle: int = 0,
+        keep_replication_factor: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> None:
         """Start a partition move (issue 23), the joining replicas catching up at most
-        ``throttle`` bytes/s (0: no limit); raises a LogdError when refused."""
+        ``throttle`` bytes/s (0: no limit; ``keep_replication_factor``: a target of another
+        size is refused); raises a LogdError when refused."""
         self.admit(caller, "cluster_admin", (topic,))
-        await self._core.move_partition(topic, partition, to, throttle)
+        await self._core.move_partition(
+            topic, partition, to, throttle, keep_replication_factor=keep_replication_factor
+        )
 
     async def cancel_move(self, topic: str, partition: int, *, caller: Caller = ANONYMOUS) -> None:
         self.admit(caller, "cluster_admin", (topic,))
@@ -548,7 +552,7 @@ class BrokerSeam(GroupCalls):
     def list_moves(
         self, topics: Sequence[str] = (), *, caller: Caller = ANONYMOUS
     ) -> list[PartitionMove]:
-        self.admit(caller, "describe_cluster", ())
+        self.admit(caller, "list_moves", ())
         return self._core.list_moves(topics)
 
     async def decommission_broker(

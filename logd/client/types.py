@@ -289,6 +289,9 @@ class PartitionMove:
     adding: tuple[int, ...]
     removing: tuple[int, ...]
     throttle: int = 0  # bytes/s the joining replicas catch up at (0: no limit)
+    #: Bytes the joining replicas still lack, summed, as the partition's leader last
+    #: reported them (-1: not known yet).
+    bytes_left: int = -1
 
     @property
     def target(self) -> tuple[int, ...]:

@@ -278,15 +278,21 @@ class RaftDriver:
 
     def _index_peers(self, group: RaftGroup) -> None:
         """Index ``group`` under the members of its configuration in force: a move
-        (issue 23) changes them, and lost contact must reach the new members' groups."""
+        (issue 23) changes them, and lost contact must reach the new members' groups;
+        a joining member's state is told at once."""
         peers = group.node.conf.members() - {self.node_id}
         if peers == group.peers:
             return
         for peer in group.peers - peers:
             self._by_peer[peer].discard(group)
-        for peer in peers - group.peers:
+        joined = peers - group.peers
+        for peer in joined:
             self._by_peer[peer].add(group)
         group.peers = frozenset(peers)
+        if joined:
+            # The group heard down news of its members only: what it believes of a peer
+            # that joins now may be stale (down when it left, back up since).
+            group.node.set_down_peers(self._peers.down)
 
     # -- inputs -----------------------------------------------------------------------
 

@@ -215,7 +215,7 @@ class Liveness:
 
     def _apply(self, response: cluster_pb2.BrokerHeartbeatResponse) -> None:
         changes: list[tuple[Key, LeaderInfo | None]] = [
-            ((p.topic, p.partition), LeaderInfo(b, p.leader_epoch, tuple(p.isr)))
+            ((p.topic, p.partition), _info(b, p))
             for b, p in zip(response.leader_brokers, response.led, strict=False)
         ]
         changes.extend(((p.topic, p.partition), None) for p in response.removed)
@@ -245,10 +245,7 @@ class Liveness:
         report_full = not request.full and not table.holds_report_of(broker)
         table.report(
             broker,
-            [
-                ((p.topic, p.partition), LeaderInfo(broker, p.leader_epoch, tuple(p.isr)))
-                for p in request.led
-            ],
+            [((p.topic, p.partition), _info(broker, p)) for p in request.led],
             now,
             request.metadata_offset,
             full=request.full,
@@ -310,12 +307,17 @@ class Liveness:
                       sum(len(v) for v in planned.values()))  # fmt: skip
 
 
+def _info(broker: int, p: cluster_pb2.LedPartition) -> LeaderInfo:
+    return LeaderInfo(broker, p.leader_epoch, tuple(p.isr), p.move_bytes_plus_one - 1)
+
+
 def _led(key: Key, info: LeaderInfo | None) -> cluster_pb2.LedPartition:
     if info is None:
         return cluster_pb2.LedPartition(topic=key[0], partition=key[1])
     return cluster_pb2.LedPartition(
-        topic=key[0], partition=key[1], leader_epoch=info.epoch, isr=list(info.isr)
-    )
+        topic=key[0], partition=key[1], leader_epoch=info.epoch, isr=list(info.isr),
+        move_bytes_plus_one=info.move_bytes + 1,
+    )  # fmt: skip
 
 
 def storage_to_proto(node_id: int, storage: BrokerStorage) -> cluster_pb2.BrokerStorage:

@@ -27,12 +27,12 @@ Pure: no I/O, no clock; owned by nobody (the movers call :func:`next_step` and
 from __future__ import annotations
 
 import enum
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 
 from replication import ConfChange, ConfChangeType, Status
 
-__all__ = ["Step", "StepKind", "bytes_behind", "next_step", "quorum_step"]
+__all__ = ["Step", "StepKind", "bytes_left", "next_step", "quorum_step"]
 
 
 class StepKind(enum.Enum):
@@ -106,12 +106,11 @@ def quorum_step(status: Status, voters: Set[int], members: Set[int]) -> Step:
     return Step(StepKind.CHANGE, f"voters {sorted(conf.voters)} -> {sorted(voters)}", changes)
 
 
-def bytes_behind(status: Status, target: Set[int]) -> dict[int, int]:
-    """Offsets each joining replica still lacks of the leader's log (its progress)."""
-    return {
-        n: max(0, status.last_offset - _match(status, n))
-        for n in sorted(target - status.conf.voters)
-    }
+def bytes_left(status: Status, target: Set[int], bytes_from: Callable[[int], int]) -> int:
+    """The bytes of the leader's log the joining replicas of a move to ``target`` still
+    lack, summed: for each, ``bytes_from(offset)`` (the log's bytes from ``offset`` on)
+    past what its progress says it holds. 0 once every joining replica is a voter."""
+    return sum(bytes_from(_match(status, n) + 1) for n in sorted(target - status.conf.voters))
 
 
 def _match(status: Status, node: int) -> int:

@@ -29,6 +29,7 @@ from logd.cluster.driver import RaftDriver, RaftGroup
 from logd.cluster.hosted import HostedPartition, LeadershipAnnouncer
 from logd.cluster.isr import IsrTracker
 from logd.cluster.log_starts import PendingLogStarts
+from logd.cluster.move_plan import bytes_left
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.table import LeaderInfo
 from logd.errors import (
@@ -235,11 +236,31 @@ class PartitionReplica:
                 self.refresh()
             self._sampled_quiet = quiet
         info = self._info
-        if info is None or info.epoch != node.term or info.isr != self.isr.in_sync:
+        move_bytes = self._move_bytes()
+        if (
+            info is None
+            or info.epoch != node.term
+            or info.isr != self.isr.in_sync
+            or info.move_bytes != move_bytes
+        ):
             # The same object while nothing changed: the heartbeat tells what changed by
             # identity first (every partition led here, every heartbeat: issue 21).
-            info = self._info = LeaderInfo(self.driver.node_id, node.term, self.isr.in_sync)
+            info = self._info = LeaderInfo(
+                self.driver.node_id, node.term, self.isr.in_sync, move_bytes
+            )
         return info
+
+    def _move_bytes(self) -> int:
+        """While the partition moves: the bytes of our log its joining replicas still
+        lack, summed (-1: not moving, or unreadable) -- ``partitions status`` shows it."""
+        partition, group = self.partition, self.group
+        if partition is None or group is None or not partition.assignment.moving:
+            return -1
+        target = frozenset(partition.assignment.target)
+        try:
+            return bytes_left(group.node.status(), target, self.storage.log.bytes_from)
+        except LogdError:
+            return -1
 
     def local_view(self) -> tuple[int | None, int, tuple[int, ...]]:
         """(leader, term, ISR if led here) for metadata answers: local Raft knowledge."""

@@ -44,6 +44,9 @@ class LeaderInfo:
     leader: int
     epoch: int
     isr: tuple[int, ...]
+    #: While the partition moves (issue 23): the bytes of the leader's log its joining
+    #: replicas still lack, summed (-1: not moving, or unknown).
+    move_bytes: int = -1
 
 
 class LeaderTable:

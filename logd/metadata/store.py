@@ -206,6 +206,11 @@ class MetadataStore(Protocol):
         """The controller quorum as this broker sees it (issue 23)."""
         ...
 
+    def move_bytes_left(self, topic: str, partition: int) -> int:
+        """The bytes a moving partition's joining replicas still lack, as its leader last
+        reported (issue 23); -1 when not known."""
+        ...
+
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         """The controller quorum to change to (issue 23); a store of one broker refuses."""
         ...

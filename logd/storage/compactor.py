@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Final
 
 import crc32c
 
-from logd.errors import KafkaStorageError
 from logd.records.header import ATTR_CONTROL, CRC_START, HEADER_SIZE, LOG_OVERHEAD
 from logd.storage import cscan
 from logd.storage.files import LOG_SUFFIX, SEGMENT_SUFFIXES, pread_exact, segment_path
@@ -172,18 +171,18 @@ def batches(
             throttle.maybe_throttle(len(window))
             have = len(window)
             if have < HEADER_SIZE:
-                raise _damaged(name, source, pos, "truncated batch header")
+                raise cscan.damaged(name, source, pos, "truncated batch header")
         fields = HEADER.unpack_from(window, pos - window_start)
         size = fields[1] + LOG_OVERHEAD
         if fields[1] < HEADER_SIZE - LOG_OVERHEAD or pos + size > end:
-            raise _damaged(name, source, pos, "batch length does not fit")
+            raise cscan.damaged(name, source, pos, "batch length does not fit")
         if size > have:
             window, window_start = pread_exact(fd, max(min(_WINDOW, end - pos), size), pos), pos
             throttle.maybe_throttle(len(window))
         start = pos - window_start
         batch = window[start : start + size]
         if len(batch) != size or crc32c.crc32c(memoryview(batch)[CRC_START:]) != fields[4]:
-            raise _damaged(name, source, pos, "CRC-32C mismatch")
+            raise cscan.damaged(name, source, pos, "CRC-32C mismatch")
         yield batch, fields
         pos += size
 
@@ -196,18 +195,12 @@ def _headers(name: str, source: SourceSegment) -> Iterator[tuple[int, ...]]:
             window = pread_exact(source.fd, min(_HEADER_WINDOW, source.size - pos), pos)
             window_start = pos
             if len(window) < HEADER_SIZE:
-                raise _damaged(name, source, pos, "truncated batch header")
+                raise cscan.damaged(name, source, pos, "truncated batch header")
         fields = HEADER.unpack_from(window, pos - window_start)
         if fields[1] < HEADER_SIZE - LOG_OVERHEAD:
-            raise _damaged(name, source, pos, "batch length does not fit")
+            raise cscan.damaged(name, source, pos, "batch length does not fit")
         yield fields
         pos += fields[1] + LOG_OVERHEAD
-
-
-def _damaged(name: str, source: SourceSegment, pos: int, why: str) -> KafkaStorageError:
-    return KafkaStorageError(
-        f"{name}: the cleaner found segment {source.base_offset} damaged at byte {pos}: {why}"
-    )
 
 
 def _build_map(

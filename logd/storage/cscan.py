@@ -43,6 +43,7 @@ __all__ = [
     "IMPLEMENTATIONS",
     "STATUSES",
     "build_map",
+    "damaged",
     "native",
     "producers_last_batches",
     "write_group",
@@ -108,7 +109,8 @@ def _size(window: bytearray, at: int) -> int:
     return int(HEADER.unpack_from(window, at)[1]) + LOG_OVERHEAD
 
 
-def _damaged(name: str, source: SourceSegment, pos: int, why: str) -> KafkaStorageError:
+def damaged(name: str, source: SourceSegment, pos: int, why: str) -> KafkaStorageError:
+    """The error of a damaged segment (both cleaners raise it)."""
     return KafkaStorageError(
         f"{name}: the cleaner found segment {source.base_offset} damaged at byte {pos}: {why}"
     )
@@ -119,11 +121,11 @@ def _raise_for(
 ) -> NoReturn:
     """The error a damaged or unparsable batch makes (as the reference's)."""
     if status == _TRUNCATED:
-        raise _damaged(name, source, pos, "truncated batch header")
+        raise damaged(name, source, pos, "truncated batch header")
     if status == _BAD_LENGTH:
-        raise _damaged(name, source, pos, "batch length does not fit")
+        raise damaged(name, source, pos, "batch length does not fit")
     if status == _BAD_CRC:
-        raise _damaged(name, source, pos, "CRC-32C mismatch")
+        raise damaged(name, source, pos, "CRC-32C mismatch")
     base = HEADER.unpack_from(window, at)[0]
     if status == _CORRUPT:
         raise CorruptRecordError(f"{name}: a record of the batch at offset {base} does not parse")
@@ -273,7 +275,7 @@ def producers_last_batches(
     for source in sources:
         status, pos = native.producer_lasts(source.fd, source.size, last)
         if status != _END:
-            raise _damaged(name, source, pos, _WHY[status])
+            raise damaged(name, source, pos, _WHY[status])
     return last
 
 

@@ -47,6 +47,22 @@ class LogReads(LogCore):
             except OSError as exc:
                 self._fail("read", exc)
 
+    def bytes_from(self, offset: int) -> int:
+        """The stored bytes from the batch holding ``offset`` to the log end (0 at or past
+        it): what a replica holding the log below ``offset`` still lacks (a partition
+        move's bytes remaining, issue 23)."""
+        with self._lock:
+            self._check_open()
+            if offset >= self._next_offset:
+                return 0
+            segments = self._segments.from_offset(max(offset, self._log_start_offset))
+            try:
+                found = segments[0].locate(offset)
+            except OSError as exc:
+                self._fail("size", exc)
+            head = segments[0].size - (found[0] if found is not None else segments[0].size)
+            return head + sum(segment.size for segment in segments[1:])
+
     def offset_for_timestamp(
         self, timestamp: int, max_offset: int | None = None
     ) -> TimestampOffset | None:

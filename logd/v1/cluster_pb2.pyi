@@ -343,16 +343,18 @@ class ControllerWriteResponse(_message.Message):
     def __init__(self, error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., offset: _Optional[int] = ..., controller_id: _Optional[int] = ..., stale: _Optional[bool] = ..., first_producer_id: _Optional[int] = ...) -> None: ...
 
 class LedPartition(_message.Message):
-    __slots__ = ("topic", "partition", "leader_epoch", "isr")
+    __slots__ = ("topic", "partition", "leader_epoch", "isr", "move_bytes_plus_one")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     LEADER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     ISR_FIELD_NUMBER: _ClassVar[int]
+    MOVE_BYTES_PLUS_ONE_FIELD_NUMBER: _ClassVar[int]
     topic: str
     partition: int
     leader_epoch: int
     isr: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., isr: _Optional[_Iterable[int]] = ...) -> None: ...
+    move_bytes_plus_one: int
+    def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., isr: _Optional[_Iterable[int]] = ..., move_bytes_plus_one: _Optional[int] = ...) -> None: ...
 
 class BrokerHeartbeatRequest(_message.Message):
     __slots__ = ("node_id", "led", "metadata_offset", "full", "unled", "table_epoch", "table_version", "storage")

@@ -12,6 +12,7 @@ import pytest
 from logd.cluster.driver import DriverSettings
 from logd.records.decoder import decode_records
 from logd.storage import Flusher, Log
+from replication import ConfChange, ConfChangeType
 from tests.cluster import harness
 from tests.cluster.harness import LocalNetwork, Node, until
 
@@ -210,5 +211,52 @@ def test_a_leader_publishes_a_quorum_commit_while_its_own_fsync_is_in_flight(
         finally:
             release.set()
         await close(network, nodes)
+
+    run(main())
+
+
+def test_a_member_that_came_back_while_out_of_the_group_is_not_taken_as_down(
+    tmp_path: Path,
+) -> None:
+    """A group hears the down news of its members only. A broker declared down while a
+    learner (a move to a stopped broker), removed (the move cancelled), then back up (news
+    the group no longer hears) and added again (the move retried) must not stay down in the
+    group's view: its leader would go quiet without waiting for it and report it out of
+    sync for good (issue 23; found by the Kafka reassignment test)."""
+
+    async def main() -> None:
+        network, nodes = await cluster(tmp_path)
+        leader = next(n for n in nodes if n.is_leader)
+        assert leader.group is not None and leader.driver is not None
+
+        async def change(kind: ConfChangeType) -> None:
+            assert leader.group is not None and leader.driver is not None
+            entry = leader.group.node.propose_conf_change([ConfChange(kind, 3)])
+            leader.driver.touched(leader.group)
+            await until(lambda: leader.recorder.commit >= entry.last_offset, what=f"{kind}")
+
+        def members() -> list[frozenset[int]]:
+            return [n.group.node.conf.members() for n in nodes]  # type: ignore[union-attr]
+
+        first = leader.propose(b"before")[1]  # an entry of its term, before any change
+        await until(lambda: leader.recorder.commit >= first, what="commit")
+        await change(ConfChangeType.ADD_LEARNER)  # broker 3 is not running
+        await until(lambda: all(3 in m for m in members()), what="3 a learner everywhere")
+        for node in nodes:
+            node.driver.set_down(frozenset({3}))  # type: ignore[union-attr]
+        await change(ConfChangeType.REMOVE)
+        await until(lambda: all(3 not in m for m in members()), what="3 removed everywhere")
+        for node in nodes:
+            node.driver.set_down(frozenset())  # type: ignore[union-attr]
+        joining = Node(tmp_path, 3, [])  # a joining replica: no configuration of its own
+        joining.start(network)
+        end = leader.propose(b"after")[1]
+        await change(ConfChangeType.ADD_LEARNER)
+        await until(lambda: joining.recorder.commit >= end, what="3 to catch up")
+        await until(lambda: leader.group.node.quiesced, what="a quiet leader")  # type: ignore[union-attr]
+        status = leader.group.node.status()
+        learner = status.progress[3]
+        assert learner.match == status.last_offset and learner.recent_active, learner
+        await close(network, [*nodes, joining])
 
     run(main())

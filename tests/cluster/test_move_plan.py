@@ -4,7 +4,7 @@ over first, one joint change, done when the voters are the target."""
 
 from __future__ import annotations
 
-from logd.cluster.move_plan import StepKind, next_step, quorum_step
+from logd.cluster.move_plan import StepKind, bytes_left, next_step, quorum_step
 from logd.cluster.mover import completed
 from logd.metadata.store import PartitionAssignment, TopicRecord
 from replication import ConfChange, ConfChangeType, ConfState, ProgressStatus, Role, Status
@@ -82,3 +82,14 @@ def test_the_quorum_demotes_a_leaving_voter_and_adds_every_broker_as_learner() -
     assert (step.kind, step.to) == (StepKind.TRANSFER, 1)
     done = ConfState.of((1, 2, 3), (0, 4))
     assert quorum_step(_status(1, done, {}), {1, 2, 3}, {0, 1, 2, 3, 4}).kind is StepKind.DONE
+
+
+def test_bytes_left_sums_what_each_joining_replica_lacks() -> None:
+    # Leader 1 holds offsets 0..10; learner 4 up to 5, learner 5 nothing it reported.
+    status = _status(1, ConfState.of((1, 2, 3), (4, 5)), {1: 10, 2: 10, 3: 10, 4: 5})
+
+    def bytes_from(offset: int) -> int:  # 10 bytes a record, as if
+        return max(0, 11 - offset) * 10
+
+    assert bytes_left(status, {1, 4, 5}, bytes_from) == 50 + 110
+    assert bytes_left(status, {1, 2, 3}, bytes_from) == 0  # nobody joins

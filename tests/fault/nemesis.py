@@ -31,7 +31,14 @@ Fault kinds:
   holds back as a follower; the others keep acknowledging; with space back it catches up by
   itself. Needs N > 1 (one broker with a full disk acknowledges nothing until healed);
 * ``slow-disk`` -- every fsync of the target broker sleeps ``fsync_delay_ms`` first
-  (``InjectFault``) for the hold, then not. Needs N > 1 (the fault hook).
+  (``InjectFault``) for the hold, then not. Needs N > 1 (the fault hook);
+* ``move`` -- move a workload partition's replicas (issue 23, ``Admin.move_partition``):
+  off the target broker when it holds one (to the lowest-id broker that does not), onto it
+  otherwise; nothing to heal (the move runs on through the next faults). A refused move
+  (one in progress already) is counted. Needs more brokers than replicas to do anything;
+* ``decommission`` -- decommission the target broker (its replicas drain to the others),
+  and recommission it when healing (the drain moves still running go back). Refused
+  (counted) when the others could not hold the replication factor.
 
 :func:`schedule` is pure: the same seed gives the same faults, printed before the run so a
 failing seed is replayed with ``--fault-seed``. How long a fault lasts is measured in the
@@ -92,12 +99,14 @@ class FaultKind(enum.Enum):
     DISK = "disk"
     DISK_FULL = "disk-full"
     SLOW_DISK = "slow-disk"
+    MOVE = "move"
+    DECOMMISSION = "decommission"
 
 
 #: Kinds that need more than one broker.
 _CLUSTER_KINDS = frozenset({
     FaultKind.KILL_LEADER, FaultKind.PARTITION, FaultKind.TRANSFER, FaultKind.DISK,
-    FaultKind.DISK_FULL, FaultKind.SLOW_DISK,
+    FaultKind.DISK_FULL, FaultKind.SLOW_DISK, FaultKind.MOVE, FaultKind.DECOMMISSION,
 })  # fmt: skip
 #: Kinds that need the broker-to-broker fault hook.
 _HOOK_KINDS = frozenset({FaultKind.PARTITION, FaultKind.SLOW_DISK})
@@ -133,6 +142,8 @@ class FaultSpec:
             where += f" {arrow} {','.join(map(str, self.peers))}"
         elif self.kind is FaultKind.TRANSFER:
             where = " ".join(f"{t}-{p}" for t, p in self.moves) + f" to broker {self.target}"
+        elif self.kind is FaultKind.MOVE:
+            where = " ".join(f"{t}-{p}" for t, p in self.moves) + f" off/onto broker {self.target}"
         elif self.kind is FaultKind.KILL_LEADER:
             where = f"of {self.moves[0][0]}-{self.moves[0][1]} (else broker {self.target})"
         elif self.kind is FaultKind.DISK:
@@ -193,6 +204,9 @@ def schedule(
             others = [n for n in range(nodes) if n != target]
             cut = tuple(sorted(rng.sample(others, rng.randint(1, len(others)))))
             faults.append(FaultSpec(kind, target, ops, cut, one_way=rng.random() < 0.25))
+        elif kind is FaultKind.MOVE:
+            moves = [(where.topic, rng.randrange(where.partitions))]
+            faults.append(FaultSpec(kind, target, ops, moves=tuple(moves)))
         elif kind is FaultKind.TRANSFER:
             moves = [(where.topic, rng.randrange(where.partitions))]
             if rng.random() < 0.5:
@@ -257,6 +271,12 @@ class LeadershipHook(Protocol):
 
     def transfer(self, topic: str, partition: int, to: int) -> str: ...
 
+    def move(self, topic: str, partition: int, broker: int) -> str: ...
+
+    def decommission(self, broker: int) -> str: ...
+
+    def recommission(self, broker: int) -> str: ...
+
     def leader(self, topic: str, partition: int) -> int | None:
         """The broker leading the partition now, None when unknown."""
         ...
@@ -290,6 +310,39 @@ class AdminLeadershipHook:
         except LogdError as exc:
             return f"refused:{exc.code.name}"
         return "moved"
+
+    def move(self, topic: str, partition: int, broker: int) -> str:
+        """Move ``topic-partition`` off ``broker`` (to the lowest-id broker not holding it)
+        when it holds a replica, onto it (in place of the first replica) otherwise."""
+        try:
+            (described,) = self._admin.describe_topics([topic])
+            replicas = list(described.partitions[partition].replicas)
+            brokers = sorted(b.node_id for b in self._admin.describe_cluster().brokers)
+            spare = [b for b in brokers if b not in replicas]
+            if not spare:
+                return "nothing:no spare broker"
+            if broker in replicas:
+                target = [spare[0] if r == broker else r for r in replicas]
+            else:
+                target = [broker, *replicas[1:]]
+            self._admin.move_partition(topic, partition, target)
+        except LogdError as exc:
+            return f"refused:{exc.code.name}"
+        return "started"
+
+    def decommission(self, broker: int) -> str:
+        try:
+            self._admin.decommission_broker(broker)
+        except LogdError as exc:
+            return f"refused:{exc.code.name}"
+        return "started"
+
+    def recommission(self, broker: int) -> str:
+        try:
+            self._admin.recommission_broker(broker)
+        except LogdError as exc:
+            return f"refused:{exc.code.name}"
+        return "done"
 
 
 class Nemesis:
@@ -330,6 +383,13 @@ class Nemesis:
         elif fault.kind is FaultKind.SLOW_DISK:
             assert isinstance(self._hook, GrpcFaultHook), "a slow disk needs the fault hook"
             self._hook.slow_fsync(fault.target, fault.fsync_delay_ms)
+        elif fault.kind is FaultKind.MOVE:
+            assert self._leadership is not None, "a move needs the admin hook"
+            for topic, partition in fault.moves:
+                self.outcomes[f"move {self._leadership.move(topic, partition, fault.target)}"] += 1
+        elif fault.kind is FaultKind.DECOMMISSION:
+            assert self._leadership is not None, "a decommission needs the admin hook"
+            self.outcomes[f"decommission {self._leadership.decommission(fault.target)}"] += 1
         elif fault.kind is FaultKind.TRANSFER:
             assert self._leadership is not None, "a transfer needs the admin hook"
             for topic, partition in fault.moves:
@@ -375,6 +435,9 @@ class Nemesis:
         elif fault.kind is FaultKind.SLOW_DISK:
             assert isinstance(self._hook, GrpcFaultHook)
             self._hook.slow_fsync(fault.target, 0)
+        elif fault.kind is FaultKind.DECOMMISSION:
+            assert self._leadership is not None
+            self.outcomes[f"recommission {self._leadership.recommission(fault.target)}"] += 1
 
 
 def _fill_below_reserve(data_dir: Path) -> Path:

@@ -4,6 +4,7 @@ replication is on main they are neither run nor skipped.
 
 * a short run on three brokers with every fault kind, network partitions included, whose
   final reads of every replica must agree;
+* a run on four brokers with partition moves and decommissions (issue 23) between kills;
 * a follower whose files were damaged while it was down (active segment cut, a bit
   flipped in a sealed segment, an index deleted) must be repaired from the leader: after
   it rejoins, every replica holds every acknowledged record, byte for byte the same
@@ -69,6 +70,26 @@ def test_a_cluster_run_with_full_and_slow_disks_loses_nothing(
     result.assert_ok()
     assert {f.kind.value for f in result.faults} == {"disk-full", "slow-disk", "kill"}
     assert result.outcomes.get("disk-full filled", 0) >= 1
+
+
+def test_a_run_with_moves_and_decommissions_loses_nothing(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Issue 23: four brokers (one more than the replicas, so a move has somewhere to go);
+    partitions move off or onto brokers and brokers are decommissioned (recommissioned when
+    healed), with kills between. 0 lost, 0 duplicated, every replica agreeing."""
+    config = RunConfig(nodes=max(4, fault_nodes(request.config)), faults=10,
+                       seed=fault_seed(request.config, 23),
+                       kinds=("move", "decommission", "kill"), hold=(50, 800))  # fmt: skip
+    result = run(tmp_path / "run", config)
+    request.node.user_properties.append(("summary", result.summary()))
+    result.assert_ok()
+    assert {f.kind.value for f in result.faults} == {"move", "decommission", "kill"}
+    assert result.outcomes.get("move started", 0) >= 1, result.summary()
+    started = result.outcomes.get("decommission started", 0)
+    assert started >= 1, result.summary()
+    # Each decommission that started was undone (its drain moves of __consumer_offsets too).
+    assert result.outcomes.get("recommission done", 0) == started, result.summary()
 
 
 @pytest.mark.parametrize("damage", ["cut", "flip", "delete-index"])

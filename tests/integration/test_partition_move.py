@@ -4,7 +4,8 @@ acknowledged record is readable afterwards, from the new replicas' own files too
 leaving broker's copy is deleted. A move to a stopped broker stays in progress, is listed,
 and a cancel moves the partition back. A throttled move goes no faster than its throttle
 and survives its partition leader and the controller leader being killed (SIGKILL) and
-restarted mid-way. The CLI drives it through the public client.
+restarted mid-way. The CLI drives it through the public client; kafka-python's admin
+client through Kafka's AlterPartitionReassignments / ListPartitionReassignments.
 """
 
 from __future__ import annotations
@@ -13,8 +14,15 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from kafka import TopicPartition as KpTopicPartition
+from kafka import errors as kafka_errors
+from kafka.admin import KafkaAdminClient
+from kio.schema.alter_partition_reassignments.v1 import request as apr1
+from kio.schema.types import BrokerId
+from kio.static.primitive import i32
 
 from logd.client import Admin, NewTopic, Producer, RecordMetadata
 from logd.errors import (
@@ -25,6 +33,7 @@ from logd.errors import (
 )
 from tests.helpers import wait_until
 from tests.integration.cluster import Cluster
+from tests.integration.kafka.raw import RawClient
 from tests.integration.replicas import partition_info, read_replica, wait_in_sync
 from tests.integration.test_cli import logd, ok, one_error_line
 from tests.integration.test_transfer_leadership import Writer, _read_all
@@ -97,6 +106,10 @@ def test_a_move_under_acks_all_loses_nothing_and_deletes_the_old_copy(cluster: C
 
 def test_a_move_to_a_stopped_broker_is_listed_and_cancelled(cluster: Cluster) -> None:
     _topic(cluster, "stuck")
+    with Producer(brokers=cluster.bootstrap, acks="all") as producer:
+        for i in range(100):
+            producer.produce("stuck", b"s%04d" % i + os.urandom(995), partition=0)
+        assert producer.flush(60) == 0
     before = partition_info(cluster.bootstrap, "stuck")
     (new,) = set(range(NODES)) - set(before.replicas)
     target = (*before.replicas[1:], new)
@@ -111,12 +124,43 @@ def test_a_move_to_a_stopped_broker_is_listed_and_cancelled(cluster: Cluster) ->
             assert (move.target, move.adding, move.removing) == (
                 target, (new,), (before.replicas[0],)
             )  # fmt: skip
-            status = json.loads(ok(logd(cluster[before.replicas[0]], "cluster", "partitions",
-                                        "status", "stuck", "--format", "json")))  # fmt: skip
+
+            # Bytes left: the leader reports (heartbeat) what the joining replica lacks --
+            # here its whole log, every byte of its segments (read as it reports: the
+            # move's configuration entries land in the log too).
+            def reported() -> list[dict[str, object]] | None:
+                out = ok(logd(cluster[before.replicas[0]], "cluster", "partitions", "status",
+                              "stuck", "--format", "json"))  # fmt: skip
+                moves = list(json.loads(out))
+                whole = _log_bytes(cluster, partition_info(cluster.bootstrap, "stuck").leader,
+                                   "stuck")  # fmt: skip
+                return moves if moves[0]["bytes_left"] == whole > 100_000 else None
+
+            status = wait_until(reported, timeout=30, interval=0.5,
+                                message="bytes left = the leader's log bytes")  # fmt: skip
+            whole = status[0]["bytes_left"]
             assert status == [{"topic": "stuck", "partition": 0, "target": list(target),
                                "adding": [new], "removing": [before.replicas[0]],
-                               "throttle": 1_000_000}]  # fmt: skip
-            admin.cancel_partition_move("stuck", 0)
+                               "throttle": 1_000_000, "bytes_left": whole}]  # fmt: skip
+            table = ok(logd(cluster[before.replicas[0]], "cluster", "partitions", "status"))
+            assert "bytes left" in table.lower() and str(whole) in table
+            # Kafka's ListPartitionReassignments / AlterPartitionReassignments (null
+            # replicas: cancel) see and cancel the same move (kafka-python's admin client:
+            # confluent-kafka's AdminClient has neither call).
+            tp = KpTopicPartition("stuck", 0)
+            kp = KafkaAdminClient(bootstrap_servers=cluster[target[0]].bound()["kafka"])
+            try:
+                assert kp.list_partition_reassignments({"stuck": [0]}) == {tp: {
+                    "replicas": [*target, before.replicas[0]], "adding_replicas": [new],
+                    "removing_replicas": [before.replicas[0]],
+                }}  # fmt: skip
+                assert kp.list_partition_reassignments({"stuck": [1], "nope": [0]}) == {}
+                assert kp.alter_partition_reassignments({tp: before.replicas}) == {
+                    tp: kafka_errors.ReassignmentInProgressError
+                }
+                assert kp.alter_partition_reassignments({tp: None}) == {tp: None}
+            finally:
+                kp.close()
             wait_until(lambda: _settled(cluster, "stuck", tuple(before.replicas)), timeout=60,
                        message="the cancelled move to go back")  # fmt: skip
             with pytest.raises(NoReassignmentInProgressError):
@@ -147,6 +191,57 @@ def test_bad_moves_are_refused_in_one_line(cluster: Cluster) -> None:
     assert usage.returncode == 2 and b"Traceback" not in usage.stderr
     assert b"--throttle takes bytes a second like 10MB or 500KiB/s, got 'fast'" in usage.stderr
     assert "no partition is moving" in ok(logd(broker, "cluster", "partitions", "status"))
+
+
+def test_a_kafka_admin_client_moves_a_partition(cluster: Cluster) -> None:
+    """AlterPartitionReassignments through kafka-python's KafkaAdminClient: a move that
+    completes, and the refusals per partition (listing and cancelling: the test above)."""
+    _topic(cluster, "kmoved")
+    before = partition_info(cluster.bootstrap, "kmoved")
+    (new,) = set(range(NODES)) - set(before.replicas)
+    target = [*before.replicas[1:], new]
+    tp = KpTopicPartition("kmoved", 0)
+    kafka = cluster[before.replicas[0]].bound()["kafka"]
+    kp = KafkaAdminClient(bootstrap_servers=kafka)
+    try:
+        refused = kp.alter_partition_reassignments({
+            tp: [1, 99],
+            KpTopicPartition("kmoved", 7): [0],
+            KpTopicPartition("nope", 0): [0],
+        })  # fmt: skip
+        assert refused == {
+            tp: kafka_errors.InvalidReplicationAssignmentError,
+            KpTopicPartition("kmoved", 7): kafka_errors.UnknownTopicOrPartitionError,
+            KpTopicPartition("nope", 0): kafka_errors.UnknownTopicOrPartitionError,
+        }
+        assert kp.alter_partition_reassignments({tp: None}) == {
+            tp: kafka_errors.NoReassignmentInProgressError
+        }
+        assert kp.alter_partition_reassignments({tp: target}) == {tp: None}
+        wait_until(lambda: _settled(cluster, "kmoved", tuple(target)), timeout=90,
+                   message=f"kmoved-0 to move to {target}")  # fmt: skip
+        assert kp.list_partition_reassignments() == {}
+    finally:
+        kp.close()
+    # v1's allow_replication_factor_change=false refuses a target of another size.
+    body = apr1.AlterPartitionReassignmentsRequest(
+        allow_replication_factor_change=False,
+        topics=(apr1.ReassignableTopic(name="kmoved", partitions=(apr1.ReassignablePartition(
+            partition_index=i32(0), replicas=tuple(BrokerId(b) for b in target[:2])),)),),
+    )  # fmt: skip
+
+    def refusal() -> Any:
+        """The answer, once this broker's metadata has the move completed (until then it
+        says REASSIGNMENT_IN_PROGRESS: its image lags the controller's a little)."""
+        with RawClient(kafka) as raw:
+            answer = raw.call(45, 1, body)
+        assert answer.allow_replication_factor_change is False
+        (partition,) = answer.responses[0].partitions
+        return partition if partition.error_code != 60 else None
+
+    partition = wait_until(refusal, timeout=10, interval=0.2, message="the move seen done")
+    assert partition.error_code == 38, partition  # INVALID_REPLICATION_FACTOR
+    assert "replication factor would change from 3 to 2" in partition.error_message
 
 
 THROTTLE = 300_000  # bytes/s

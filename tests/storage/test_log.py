@@ -84,6 +84,21 @@ def test_reads_across_rolls_return_every_batch_as_stored(
             assert split(log.read(offset, 1))[0] == batch
 
 
+def test_bytes_from_counts_the_stored_bytes_from_the_batch_holding_an_offset(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """What a replica holding the log below an offset still lacks (a move's bytes left)."""
+    log = open_log(tmp_path, clock)
+    stored = fill(log, 40)  # batches of 2 records, over several segments
+    assert len(log.segment_base_offsets()) > 5
+    total = sum(len(b) for b in stored)
+    assert log.bytes_from(0) == log.size_bytes == total
+    for index in range(len(stored)):
+        rest = sum(len(b) for b in stored[index:])
+        assert log.bytes_from(2 * index) == log.bytes_from(2 * index + 1) == rest
+    assert log.bytes_from(log.log_end_offset) == log.bytes_from(10**6) == 0
+
+
 def test_a_read_is_at_least_one_whole_batch_and_whole_batches_only(
     tmp_path: Path, clock: ManualClock
 ) -> None:

@@ -73,6 +73,8 @@ ACTIONS: dict[str, Need] = {
     "create_partitions": Need(Op.ALTER, RT.TOPIC),
     "transfer_leadership": Need(Op.ALTER, RT.CLUSTER),
     "cluster_admin": Need(Op.ALTER, RT.CLUSTER),  # partition moves, decommission
+    # Kafka's ListPartitionReassignments: DESCRIBE on the cluster (an ACL, unlike DescribeCluster)
+    "list_moves": Need(Op.DESCRIBE, RT.CLUSTER),
     # consumer groups
     "find_coordinators": Need(Op.DESCRIBE, RT.GROUP),
     "join_group": Need(Op.READ, RT.GROUP),

@@ -474,6 +474,8 @@ def _raise_first(results: Iterable[Any]) -> None:
 
 
 def _move(m: Any) -> PartitionMove:
+    bytes_left = m.bytes_left if m.HasField("bytes_left") else -1
     return PartitionMove(
-        m.topic, m.partition, tuple(m.replicas), tuple(m.adding), tuple(m.removing), m.throttle
-    )
+        m.topic, m.partition, tuple(m.replicas), tuple(m.adding), tuple(m.removing), m.throttle,
+        bytes_left,
+    )  # fmt: skip

@@ -248,6 +248,10 @@ class ControllerStore:
     def add_listener(self, listener: MetadataListener) -> None:
         self.listener.add_listener(listener)
 
+    def move_bytes_left(self, topic: str, partition: int) -> int:
+        known = self.table.partitions.get((topic, partition))
+        return known.move_bytes if known is not None else -1
+
     # -- writes (MetadataStore) -----------------------------------------------------------
 
     async def create_topic(self, record: TopicRecord) -> None:

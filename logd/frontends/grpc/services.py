@@ -323,4 +323,5 @@ def _move_status(m: PartitionMove) -> admin_pb2.PartitionMoveStatus:
         adding=list(m.adding),
         removing=list(m.removing),
         throttle=m.throttle,
+        bytes_left=m.bytes_left if m.bytes_left >= 0 else None,
     )

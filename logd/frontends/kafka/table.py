@@ -44,6 +44,7 @@ from logd.frontends.kafka.handlers import (
     offset_fetch,
     offset_for_leader_epoch,
     produce,
+    reassignments,
     sasl_authenticate,
     sasl_handshake,
     scram_users,
@@ -86,6 +87,9 @@ API_TABLE: Final[Mapping[int, Api]] = api_table(
     Api(44, "IncrementalAlterConfigs", 0, 1, incremental_alter_configs.handle),
     Api(60, "DescribeCluster", 0, 1, describe_cluster.handle),
     Api(61, "DescribeProducers", 0, 0, describe_producers.handle),
+    # partition moves (issue 23)
+    Api(45, "AlterPartitionReassignments", 0, 1, reassignments.alter),
+    Api(46, "ListPartitionReassignments", 0, 0, reassignments.list_moves),
     # security (issue 15)
     Api(17, "SaslHandshake", 0, 1, sasl_handshake.handle),
     Api(36, "SaslAuthenticate", 0, 2, sasl_authenticate.handle),

@@ -33,6 +33,9 @@ from confluent_kafka.admin import (
     ResourcePatternType,
     ResourceType,
 )
+from kafka import TopicPartition as KpTopicPartition
+from kafka import errors as kafka_errors
+from kafka.admin import KafkaAdminClient
 
 from logd.client import SecurityAdmin
 from logd.security.certs import issue, make_ca
@@ -95,6 +98,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         wait_until(lambda: _whoami(admin), timeout=30, message="the bootstrap user")
         admin.create_user("admin", PASSWORD, "SCRAM-SHA-512")  # the bootstrap one is SHA-256
         admin.create_user("alice", "alice-pw", "SCRAM-SHA-512")
+    except BaseException:
+        broker.close()  # a failed set-up leaves no broker running
+        raise
     finally:
         admin.close()
     yield sec
@@ -285,3 +291,34 @@ def _authorized_operations_follow_the_acls(admin: AdminClient, alice_admin: Admi
     assert set(topics["al-t"].result(30).authorized_operations) == {
         op.READ, op.WRITE, op.DESCRIBE
     }  # fmt: skip
+
+
+def test_partition_reassignments_need_alter_and_describe_on_the_cluster(secured: Secured) -> None:
+    """AlterPartitionReassignments needs ALTER on the cluster and ListPartitionReassignments
+    DESCRIBE on it, as Kafka's (kafka-python's admin client: confluent-kafka has neither)."""
+    admin = AdminClient(secured.conf("admin", PASSWORD))
+    for future in admin.create_topics([NewTopic("al-moved", 1, 1)]).values():
+        future.result(30)
+    alice = KafkaAdminClient(
+        bootstrap_servers=secured.kafka, security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="alice",
+        sasl_plain_password="alice-pw", ssl_cafile=str(secured.pki / "ca.crt"),
+    )  # fmt: skip
+    tp = KpTopicPartition("al-moved", 0)
+    try:
+        with pytest.raises(kafka_errors.ClusterAuthorizationFailedError):
+            alice.alter_partition_reassignments({tp: [0]})
+        with pytest.raises(kafka_errors.ClusterAuthorizationFailedError):
+            alice.list_partition_reassignments()
+        _allow(admin, ResourceType.BROKER, "kafka-cluster", AclOperation.DESCRIBE)
+        assert alice.list_partition_reassignments() == {}
+        with pytest.raises(kafka_errors.ClusterAuthorizationFailedError):
+            alice.alter_partition_reassignments({tp: [0]})
+        _allow(admin, ResourceType.BROKER, "kafka-cluster", AclOperation.ALTER)
+        # Its replicas already: nothing to move, and no error.
+        assert alice.alter_partition_reassignments({tp: [0]}) == {tp: None}
+        assert alice.alter_partition_reassignments({tp: None}) == {
+            tp: kafka_errors.NoReassignmentInProgressError
+        }
+    finally:
+        alice.close()
