@@ -155,6 +155,7 @@ class ErrorCode(enum.IntEnum):
     UNKNOWN_LEADER_EPOCH = 75
     UNSUPPORTED_COMPRESSION_TYPE = 76
     MEMBER_ID_REQUIRED = 79
+    GROUP_MAX_SIZE_REACHED = 81
     FENCED_INSTANCE_ID = 82
     NO_REASSIGNMENT_IN_PROGRESS = 85
     GROUP_SUBSCRIBED_TO_TOPIC = 86
@@ -164,6 +165,9 @@ class ErrorCode(enum.IntEnum):
     RESOURCE_NOT_FOUND = 91
     DUPLICATE_RESOURCE = 92
     UNACCEPTABLE_CREDENTIAL = 93
+    FENCED_MEMBER_EPOCH = 110
+    UNSUPPORTED_ASSIGNOR = 112
+    STALE_MEMBER_EPOCH = 113
     # logd's own codes (no Kafka equivalent; never sent on the Kafka wire).
     SUBJECT_AUTHORIZATION_FAILED = 1001
 
@@ -459,6 +463,31 @@ class MemberIdRequiredError(LogdError):
     def __init__(self, message: str = "", member_id: str = "") -> None:
         super().__init__(message)
         self.member_id = member_id
+
+
+class GroupMaxSizeReachedError(LogdError):
+    """The group has as many members as it may have."""
+
+    code = ErrorCode.GROUP_MAX_SIZE_REACHED
+
+
+class FencedMemberEpochError(LogdError):
+    """A consumer-protocol member's epoch is not its current one: it must rejoin (KIP-848)."""
+
+    code = ErrorCode.FENCED_MEMBER_EPOCH
+
+
+class UnsupportedAssignorError(LogdError):
+    """The server-side assignor a member asked for does not exist (KIP-848)."""
+
+    code = ErrorCode.UNSUPPORTED_ASSIGNOR
+
+
+class StaleMemberEpochError(LogdError):
+    """An offset commit or fetch carried an older member epoch than the member's (KIP-848)."""
+
+    code = ErrorCode.STALE_MEMBER_EPOCH
+    retriable = True
 
 
 class FencedInstanceIdError(LogdError):

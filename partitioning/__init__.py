@@ -24,6 +24,7 @@ from partitioning.assignors import (
     assign_roundrobin,
     member_generation,
     member_order,
+    sticky_target,
 )
 from partitioning.errors import (
     InvalidPartitionCount,
@@ -110,4 +111,5 @@ __all__ = [
     "offsets_partition_for",
     "partition_for",
     "preferred_leader_moves",
+    "sticky_target",
 ]

@@ -21,6 +21,12 @@ from collections.abc import Collection, Sequence
 from logd.broker.groups.service import CoordinatorLocation, GroupService
 from logd.broker.seam_base import ANONYMOUS, Caller, SeamBase
 from logd.errors import ErrorCode
+from logd.groups.consumer_group import (
+    ConsumerGroupState,
+    ConsumerHeartbeat,
+    ConsumerHeartbeatAnswer,
+)
+from logd.groups.consumer_ops import DescribedConsumerGroup
 from logd.groups.messages import (
     NO_OFFSET,
     DeleteGroupResult,
@@ -81,6 +87,27 @@ class GroupCalls(SeamBase):
     ) -> HeartbeatResponse:
         self.admit(caller, "heartbeat", (req.group_id,))
         return await self._groups.heartbeat(req)
+
+    async def consumer_group_heartbeat(
+        self, req: ConsumerHeartbeat, *, caller: Caller = ANONYMOUS
+    ) -> ConsumerHeartbeatAnswer:
+        """KIP-848's one membership call: READ on the group, as Kafka."""
+        self.admit(caller, "consumer_group_heartbeat", (req.group_id,))
+        return await self._groups.consumer_group_heartbeat(req)
+
+    async def describe_consumer_groups(
+        self, group_ids: Sequence[str], *, caller: Caller = ANONYMOUS
+    ) -> list[DescribedConsumerGroup]:
+        """ConsumerGroupDescribe: GROUP_AUTHORIZATION_FAILED per group the caller may not
+        describe (DESCRIBE on the group, as DescribeGroups)."""
+        refused = self.refusals(caller, "describe_groups", group_ids)
+        described = iter(
+            await self._groups.describe_consumer_groups([g for g in group_ids if g not in refused])
+        )
+        return [
+            DescribedConsumerGroup(g, refused[g].code) if g in refused else next(described)
+            for g in group_ids
+        ]
 
     async def leave_group(
         self, req: LeaveGroupRequest, *, caller: Caller = ANONYMOUS
@@ -163,7 +190,10 @@ class GroupCalls(SeamBase):
         return dataclasses.replace(answer, partitions=merged)
 
     async def list_groups(
-        self, states: Collection[GroupState] = (), *, caller: Caller = ANONYMOUS
+        self,
+        states: Collection[GroupState | ConsumerGroupState] = (),
+        *,
+        caller: Caller = ANONYMOUS,
     ) -> ListGroupsResponse:
         self.admit(caller, "list_groups")
         answer = await self._groups.list_groups(states)

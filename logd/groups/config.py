@@ -5,9 +5,10 @@ Immutable; safe to share between threads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from logd.errors import InvalidConfigError
+from logd.groups.consumer_group import ConsumerGroupConfig
 
 __all__ = ["CoordinatorConfig"]
 
@@ -33,6 +34,8 @@ class CoordinatorConfig:
     # offsets.retention.minutes (as ms) / offsets.retention.check.interval.ms
     offsets_retention_ms: int = 7 * 24 * 3_600_000
     offsets_retention_check_interval_ms: int = 600_000
+    # group.consumer.*: consumer-protocol groups (KIP-848)
+    consumer: ConsumerGroupConfig = field(default_factory=ConsumerGroupConfig)
 
     def __post_init__(self) -> None:
         if self.partitions < 1 or not 0 <= self.partition < self.partitions:

@@ -32,11 +32,17 @@ Not thread-safe: owned by one driver task, which calls it from one thread at a t
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from logd.errors import ErrorCode, LogdError
-from logd.groups import join, membership, offsets, rebalance
+from logd.groups import consumer_ops, join, membership, offsets, rebalance
 from logd.groups.config import CoordinatorConfig
+from logd.groups.consumer_group import (
+    ConsumerGroupState,
+    ConsumerHeartbeat,
+    ConsumerHeartbeatAnswer,
+)
+from logd.groups.consumer_ops import DescribedConsumerGroup
 from logd.groups.core import Core
 from logd.groups.group import Group
 from logd.groups.loader import Loader
@@ -157,6 +163,8 @@ class GroupCoordinator:
         core = self._begin(request_id, now_ms)
         error, message = self._refusal(req.group_id)
         if error is ErrorCode.NONE:
+            error, message = self._classic_only(req.group_id)
+        if error is ErrorCode.NONE:
             error, message = join.validate_join(core, req)
         if error is not ErrorCode.NONE:
             core.outbox.respond(
@@ -165,6 +173,37 @@ class GroupCoordinator:
         else:
             join.join_group(core, request_id, req)
         self._end()
+
+    def consumer_group_heartbeat(
+        self,
+        request_id: int,
+        req: ConsumerHeartbeat,
+        partitions_per_topic: Mapping[str, int],
+        now_ms: int,
+    ) -> None:
+        """A consumer-protocol heartbeat (KIP-848). ``partitions_per_topic``: the partition
+        count of every topic (at least of those the group's members subscribe to)."""
+        core = self._begin(request_id, now_ms)
+        error, message = self._refusal(req.group_id)
+        if error is not ErrorCode.NONE:
+            answer = ConsumerHeartbeatAnswer(error, req.member_id, message=message)
+            core.outbox.respond(request_id, answer)
+        else:
+            consumer_ops.consumer_group_heartbeat(
+                core, request_id, req, partitions_per_topic, self.config.consumer
+            )
+        self._end()
+
+    def describe_consumer_groups(self, group_ids: Sequence[str]) -> list[DescribedConsumerGroup]:
+        """ConsumerGroupDescribe: each group, GROUP_ID_NOT_FOUND for a classic or unknown one."""
+        out = []
+        for group_id in group_ids:
+            error, message = self._refusal(group_id)
+            if error is ErrorCode.NONE:
+                out.append(consumer_ops.describe_consumer_group(self._core, group_id))
+            else:
+                out.append(DescribedConsumerGroup(group_id, error, message=message))
+        return out
 
     def sync_group(self, request_id: int, req: SyncGroupRequest, now_ms: int) -> None:
         core = self._begin(request_id, now_ms)
@@ -243,17 +282,19 @@ class GroupCoordinator:
     def describe_groups(self, group_ids: Sequence[str]) -> DescribeGroupsResponse:
         return DescribeGroupsResponse(tuple(self._describe(g) for g in group_ids))
 
-    def list_groups(self, states: Collection[GroupState] = ()) -> ListGroupsResponse:
-        """Every group of this partition (sorted by id), or those in ``states``."""
+    def list_groups(
+        self, states: Collection[GroupState | ConsumerGroupState] = ()
+    ) -> ListGroupsResponse:
+        """Every group of this partition (sorted by id), or those in ``states`` (matched by
+        Kafka's name of the state, whichever the group's type)."""
         if self._status is not CoordinatorStatus.ACTIVE:
             return ListGroupsResponse(self._status_error())
+        names = {s.value for s in states}
         groups = sorted(self._core.groups.values(), key=lambda g: g.group_id)
-        listings = tuple(
-            GroupListing(g.group_id, g.protocol_type, g.state)
-            for g in groups
-            if not states or g.state in states
+        listings = (_listing(g) for g in groups)
+        return ListGroupsResponse(
+            ErrorCode.NONE, tuple(g for g in listings if not names or g.state.value in names)
         )
-        return ListGroupsResponse(ErrorCode.NONE, listings)
 
     def group_offsets(self, group_id: str, owned: OwnedPartitions | None = None) -> GroupOffsets:
         """For ``group describe``: per partition the committed offset and the member it is
@@ -352,7 +393,9 @@ class GroupCoordinator:
             return
         group = core.groups.get(key.group_id)
         assert group is not None, f"timer {key} outlived its group"
-        if key.kind is TimerKind.HEARTBEAT:
+        if key.kind is TimerKind.CONSUMER:
+            consumer_ops.on_consumer_deadline(core, group)
+        elif key.kind is TimerKind.HEARTBEAT:
             rebalance.on_heartbeat_expired(core, group, key.member_id)
         elif key.kind is TimerKind.PENDING_MEMBER:
             rebalance.on_pending_member_expired(core, group, key.member_id)
@@ -386,9 +429,25 @@ class GroupCoordinator:
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, "the coordinator is loading"
         return ErrorCode.NONE, ""
 
+    def _classic_only(self, group_id: str) -> tuple[ErrorCode, str]:
+        """A classic request for a live consumer-protocol group is refused (Kafka); an
+        empty one (offsets only) turns classic again."""
+        group = self._core.groups.get(group_id)
+        if group is None or group.consumer is None:
+            return ErrorCode.NONE, ""
+        if group.consumer.members:
+            return ErrorCode.INCONSISTENT_GROUP_PROTOCOL, (
+                f"group {group_id} uses the consumer protocol (group.protocol=consumer)"
+            )
+        self._core.timers.cancel(TimerKey(TimerKind.CONSUMER, group_id))
+        group.consumer = None
+        return ErrorCode.NONE, ""
+
     def _describe(self, group_id: str) -> DescribedGroup:
         error, _ = self._refusal(group_id)
         group = self._core.groups.get(group_id)
+        if error is ErrorCode.NONE and group is not None and group.consumer is not None:
+            return DescribedGroup(group_id, ErrorCode.GROUP_ID_NOT_FOUND, _S.DEAD)
         if error is not ErrorCode.NONE or group is None:
             return DescribedGroup(group_id, error, _S.DEAD)
         stable = group.is_(_S.STABLE)
@@ -413,6 +472,12 @@ class GroupCoordinator:
             leader_id=group.leader_id,
             members=members,
         )
+
+
+def _listing(group: Group) -> GroupListing:
+    if group.consumer is not None:
+        return GroupListing(group.group_id, "consumer", group.consumer.state, "consumer")
+    return GroupListing(group.group_id, group.protocol_type, group.state)
 
 
 def _owners(

@@ -98,6 +98,10 @@ class Core:
                 return member_id
         raise AssertionError("member_id_suffix keeps returning ids that are in use")
 
+    def new_consumer_member_id(self) -> str:
+        """A member id for a consumer-protocol member that brought none (API version 0)."""
+        return self._member_id_suffix()
+
     def maybe_drop(self, group: Group) -> None:
         """Forget a group that never got anywhere: empty, never persisted, nothing pending.
         (A group with a persisted generation stays until retention or a delete tombstones
@@ -109,6 +113,7 @@ class Core:
             and not group.members
             and not group.pending_members
             and not group.has_offsets()
+            and not (group.consumer is not None and group.consumer.members)
         ):
             del self.groups[group.group_id]
 
@@ -125,7 +130,7 @@ class Core:
         self.timers.cancel(TimerKey(TimerKind.PENDING_MEMBER, group.group_id, member_id))
 
     def cancel_group_timers(self, group: Group) -> None:
-        for kind in (TimerKind.JOIN, TimerKind.SYNC):
+        for kind in (TimerKind.JOIN, TimerKind.SYNC, TimerKind.CONSUMER):
             self.timers.cancel(TimerKey(kind, group.group_id))
         for member_id in (*group.members, *group.pending_members):
             self.cancel_member_timers(group, member_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from logd.groups.consumer_group import ConsumerGroup
 from logd.groups.log_format import GroupMetadataValue, MemberMetadataValue, OffsetCommitValue
 from logd.groups.messages import JoinGroupProtocol, TopicPartition
 from logd.groups.state import GroupEvent, GroupState, next_state
@@ -102,6 +103,7 @@ class Group:
 
     __slots__ = (
         "assignment_in_flight",
+        "consumer",
         "current_state_timestamp_ms",
         "generation_id",
         "group_id",
@@ -141,6 +143,8 @@ class Group:
         self.assignment_in_flight = False
         self.offsets: dict[TopicPartition, OffsetCommitValue] = {}
         self.pending_commits: dict[TopicPartition, int] = {}
+        # Set when the group speaks the consumer protocol (KIP-848): its members live there.
+        self.consumer: ConsumerGroup | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -153,6 +157,12 @@ class Group:
 
     def is_(self, *states: GroupState) -> bool:
         return self.state in states
+
+    def is_empty(self) -> bool:
+        """No member of either kind: classic Empty, and no consumer-protocol member."""
+        return self.state is GroupState.EMPTY and not (
+            self.consumer is not None and self.consumer.members
+        )
 
     # ------------------------------------------------------------------ members
 

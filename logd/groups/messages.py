@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from logd.errors import ErrorCode
+from logd.groups.consumer_group import ConsumerGroupState, ConsumerHeartbeatAnswer
 from logd.groups.state import GroupState
 from partitioning.model import TopicPartition
 
@@ -296,7 +297,9 @@ class OffsetDeleteResponse:
 class GroupListing:
     group_id: str
     protocol_type: str
-    state: GroupState
+    state: GroupState | ConsumerGroupState
+    #: Kafka's group type (ListGroups v5): "classic", or "consumer" (KIP-848).
+    group_type: str = "classic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +386,7 @@ Body = (
     | OffsetCommitResponse
     | OffsetDeleteResponse
     | DeleteGroupsResponse
+    | ConsumerHeartbeatAnswer
 )
 
 

@@ -72,14 +72,17 @@ def _group_tombstone(group_id: str) -> OffsetsRecord:
 
 def _validate_commit(group: Group, req: OffsetCommitRequest) -> ErrorCode:
     """Kafka's ``validateOffsetCommit``: members are fenced by member id and generation; a
-    commit without them (generation -1) is only for a group nobody is a member of."""
+    commit without them (generation -1) is only for a group nobody is a member of. In a
+    consumer-protocol group the generation field carries the member epoch (KIP-848)."""
+    if group.consumer is not None and (group.consumer.members or req.member_id):
+        return group.consumer.validate_offset_commit(req.member_id, req.generation_id)
     if req.generation_id >= 0 or req.member_id or req.group_instance_id is not None:
         error = validate_current_member(group, req.member_id, req.group_instance_id)
         if error is not ErrorCode.NONE:
             return error
         if req.generation_id != group.generation_id:
             return ErrorCode.ILLEGAL_GENERATION
-    elif not group.is_(_S.EMPTY):
+    elif not group.is_empty():
         return ErrorCode.UNKNOWN_MEMBER_ID
     if group.is_(_S.COMPLETING_REBALANCE):
         # The member saw the new generation in its JoinGroup answer but has no assignment
@@ -104,7 +107,7 @@ def commit_offsets(core: Core, request_id: int, req: OffsetCommitRequest) -> Non
         core.maybe_drop(group)
         return
     member = group.members.get(req.member_id)
-    if member is not None:
+    if member is not None and group.consumer is None:
         core.arm_heartbeat(group, member)  # a commit shows the member is alive (Kafka)
     _store_offsets(core, request_id, group, req.partitions)
 
@@ -241,7 +244,7 @@ def delete_groups(
             results[group_id] = refused[group_id]
         elif group is None:
             results[group_id] = ErrorCode.GROUP_ID_NOT_FOUND
-        elif not group.is_(_S.EMPTY):
+        elif not group.is_empty():
             results[group_id] = ErrorCode.NON_EMPTY_GROUP
         else:
             records.extend(_bury(core, group, _E.DELETED))
@@ -297,8 +300,10 @@ def delete_offsets(core: Core, request_id: int, req: OffsetDeleteRequest) -> Non
         core.outbox.respond(request_id, OffsetDeleteResponse(ErrorCode.GROUP_ID_NOT_FOUND))
         return
     subscribed: Callable[[str], bool] = _no_topic
-    if group.is_(_S.EMPTY):
+    if group.is_empty():
         pass
+    elif group.consumer is not None:
+        subscribed = group.consumer.subscribed_topics().__contains__
     elif group.protocol_type == PROTOCOL_TYPE:
         subscribed = _subscribed(group)
     else:
@@ -317,7 +322,7 @@ def delete_offsets(core: Core, request_id: int, req: OffsetDeleteRequest) -> Non
             group.pending_commits.pop(tp, None)  # a commit in flight lands before us
             records.append(offset_tombstone(group.group_id, tp))
             deleted.append(tp)
-    if records and group.is_(_S.EMPTY) and not group.has_offsets() and not group.pending_members:
+    if records and group.is_empty() and not group.has_offsets() and not group.pending_members:
         records.extend(_bury(core, group, _E.DELETED))
 
     def respond(stored: ErrorCode) -> None:
@@ -336,7 +341,9 @@ def _expired(core: Core, group: Group) -> list[TopicPartition]:
     """KIP-211: an empty consumer group's offsets expire ``offsets.retention`` after it
     became empty; a simple group's (no protocol type) each that long after its commit."""
     retention = core.config.offsets_retention_ms
-    if group.protocol_type and not group.is_(_S.EMPTY):
+    if not group.is_empty() and group.consumer is not None:
+        return []  # a live consumer-protocol group keeps its offsets
+    if group.protocol_type and not group.is_empty():
         return []
     since_empty = group.current_state_timestamp_ms if group.protocol_type else -1
     expired = []
@@ -359,7 +366,7 @@ def expire_offsets(core: Core) -> None:
         for tp in _expired(core, group):
             del group.offsets[tp]
             records.append(offset_tombstone(group.group_id, tp))
-        if group.is_(_S.EMPTY) and not group.has_offsets() and not group.pending_members:
+        if group.is_empty() and not group.has_offsets() and not group.pending_members:
             records.extend(_bury(core, group, _E.EXPIRED))
     if records:
         core.outbox.write(tuple(records), _ignore)

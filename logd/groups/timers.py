@@ -25,6 +25,7 @@ class TimerKind(enum.IntEnum):
     JOIN = 3  # the end of a group's join phase (rebalance timeout or initial delay)
     SYNC = 4  # members of a new generation must have sent SyncGroup by then
     RETENTION = 5  # the next offset-retention sweep
+    CONSUMER = 6  # a consumer-protocol group's next session or revocation deadline
 
 
 class TimerKey(NamedTuple):

@@ -13,6 +13,7 @@ from partitioning.assignors.cooperative_sticky import (
     CooperativeStickyAssignor,
     assign_cooperative_sticky,
     member_generation,
+    sticky_target,
 )
 from partitioning.assignors.range import RangeAssignor, assign_range
 from partitioning.assignors.roundrobin import RoundRobinAssignor, assign_roundrobin
@@ -28,6 +29,7 @@ __all__ = [
     "assign_roundrobin",
     "member_generation",
     "member_order",
+    "sticky_target",
 ]
 
 _ALL: tuple[PartitionAssignor, ...] = (

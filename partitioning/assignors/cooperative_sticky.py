@@ -52,7 +52,12 @@ from partitioning.model import (
     TopicPartition,
 )
 
-__all__ = ["CooperativeStickyAssignor", "assign_cooperative_sticky", "member_generation"]
+__all__ = [
+    "CooperativeStickyAssignor",
+    "assign_cooperative_sticky",
+    "member_generation",
+    "sticky_target",
+]
 
 # The user data of Kafka's CooperativeStickyAssignor (schema V0: one INT32 "generation"),
 # which members send when their subscription version predates the generation field (v0/v1).
@@ -244,12 +249,10 @@ class _General:
         }
 
 
-def assign_cooperative_sticky(
+def _plan(
     partitions_per_topic: Mapping[str, int], subscriptions: Mapping[MemberId, Subscription]
-) -> dict[MemberId, Assignment]:
-    """The cooperative-sticky assignment of this rebalance (see the module docstring)."""
-    if not subscriptions:
-        return {}
+) -> tuple[dict[MemberId, list[TopicPartition]], _Claims]:
+    """Steps 1 and 2 of the module docstring: the claims and the balanced target."""
     counts = subscribed_counts(partitions_per_topic, subscriptions)
     eligible = {m: frozenset(t for t in s.topics if t in counts) for m, s in subscriptions.items()}
     claims = _resolve_claims(counts, subscriptions, eligible)
@@ -257,11 +260,31 @@ def assign_cooperative_sticky(
         kept: dict[MemberId, list[TopicPartition]] = {m: [] for m in subscriptions}
         for tp, member in claims.owner.items():
             kept[member].append(tp)
-        target = _constrained_target(counts, kept)
-    else:
-        general = _General(counts, eligible, claims.owner)
-        general.balance()
-        target = general.target()
+        return _constrained_target(counts, kept), claims
+    general = _General(counts, eligible, claims.owner)
+    general.balance()
+    return general.target(), claims
+
+
+def sticky_target(
+    partitions_per_topic: Mapping[str, int], subscriptions: Mapping[MemberId, Subscription]
+) -> dict[MemberId, Assignment]:
+    """The balanced, sticky target (steps 1 and 2) with nothing withheld: for a broker that
+    assigns and lets each member revoke before it takes (KIP-848's "uniform" assignor), where
+    the revocation round of step 3 happens in the members' reconciliation instead."""
+    if not subscriptions:
+        return {}
+    target, _ = _plan(partitions_per_topic, subscriptions)
+    return {member: Assignment(tuple(sorted(tps))) for member, tps in target.items()}
+
+
+def assign_cooperative_sticky(
+    partitions_per_topic: Mapping[str, int], subscriptions: Mapping[MemberId, Subscription]
+) -> dict[MemberId, Assignment]:
+    """The cooperative-sticky assignment of this rebalance (see the module docstring)."""
+    if not subscriptions:
+        return {}
+    target, claims = _plan(partitions_per_topic, subscriptions)
     result: dict[MemberId, Assignment] = {}
     for member, partitions in target.items():
         # Withhold what somebody else may still hold: it is revoked there first.

@@ -37,6 +37,13 @@ from logd.errors import (
     NotCoordinatorError,
 )
 from logd.groups.config import CoordinatorConfig
+from logd.groups.consumer_group import (
+    ConsumerGroupConfig,
+    ConsumerGroupState,
+    ConsumerHeartbeat,
+    ConsumerHeartbeatAnswer,
+)
+from logd.groups.consumer_ops import DescribedConsumerGroup
 from logd.groups.coordinator import GroupCoordinator
 from logd.groups.log_format import MAX_STRING_BYTES
 from logd.groups.messages import (
@@ -155,6 +162,11 @@ class GroupService:
             offset_metadata_max_bytes=s.offset_metadata_max_bytes,
             offsets_retention_ms=s.offsets_retention_minutes * 60_000,
             offsets_retention_check_interval_ms=s.offsets_retention_check_interval_ms,
+            consumer=ConsumerGroupConfig(
+                session_timeout_ms=s.group_consumer_session_timeout_ms,
+                heartbeat_interval_ms=s.group_consumer_heartbeat_interval_ms,
+                max_size=s.group_consumer_max_size,
+            ),
         )
 
     # -- routing --------------------------------------------------------------------------
@@ -216,6 +228,35 @@ class GroupService:
         assert isinstance(body, JoinGroupResponse)
         return body
 
+    async def consumer_group_heartbeat(self, req: ConsumerHeartbeat) -> ConsumerHeartbeatAnswer:
+        """KIP-848: the coordinator assigns with the partition counts of the topics as this
+        broker's metadata has them now."""
+        target = self._route(req.group_id)
+        if isinstance(target, LogdError):
+            return ConsumerHeartbeatAnswer(target.code, req.member_id, message=target.message)
+        counts = {
+            name: len(record.partitions)
+            for name, record in self._store.topics().items()
+            if not record.internal
+        }
+        body = await target.call(
+            lambda rid, now: target.core.consumer_group_heartbeat(rid, req, counts, now)
+        )
+        assert isinstance(body, ConsumerHeartbeatAnswer)
+        return body
+
+    async def describe_consumer_groups(
+        self, group_ids: Sequence[str]
+    ) -> list[DescribedConsumerGroup]:
+        out: list[DescribedConsumerGroup] = []
+        for group_id in group_ids:
+            target = self._route(group_id)
+            if isinstance(target, LogdError):
+                out.append(DescribedConsumerGroup(group_id, target.code, message=target.message))
+            else:
+                out.extend(target.core.describe_consumer_groups([group_id]))
+        return out
+
     async def sync_group(self, req: SyncGroupRequest) -> SyncGroupResponse:
         target = self._route(req.group_id)
         if isinstance(target, LogdError):
@@ -273,7 +314,9 @@ class GroupService:
 
     # -- administration -------------------------------------------------------------------
 
-    async def list_groups(self, states: Collection[GroupState] = ()) -> ListGroupsResponse:
+    async def list_groups(
+        self, states: Collection[GroupState | ConsumerGroupState] = ()
+    ) -> ListGroupsResponse:
         """The groups of every partition coordinated here; COORDINATOR_LOAD_IN_PROGRESS
         while one of them still loads (as Kafka)."""
         listings: list[GroupListing] = []

@@ -40,6 +40,10 @@ class GroupSettings:
     group_initial_rebalance_delay_ms: int = 3_000
     group_min_session_timeout_ms: int = 6_000
     group_max_session_timeout_ms: int = 1_800_000
+    #: Consumer-protocol groups (KIP-848).
+    group_consumer_session_timeout_ms: int = 45_000
+    group_consumer_heartbeat_interval_ms: int = 5_000
+    group_consumer_max_size: int = 2**31 - 1
 
     def __post_init__(self) -> None:
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:
@@ -64,6 +68,13 @@ _KEYS: Final[dict[str, tuple[str, int, int]]] = {
     "group.initial.rebalance.delay.ms": ("group_initial_rebalance_delay_ms", 0, 3_600_000),
     "group.min.session.timeout.ms": ("group_min_session_timeout_ms", 1, 2**31 - 1),
     "group.max.session.timeout.ms": ("group_max_session_timeout_ms", 1, 2**31 - 1),
+    "group.consumer.session.timeout.ms": ("group_consumer_session_timeout_ms", 1, 2**31 - 1),
+    "group.consumer.heartbeat.interval.ms": (
+        "group_consumer_heartbeat_interval_ms",
+        1,
+        2**31 - 1,
+    ),
+    "group.consumer.max.size": ("group_consumer_max_size", 1, 2**31 - 1),
 }
 
 

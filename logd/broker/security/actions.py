@@ -80,6 +80,7 @@ ACTIONS: dict[str, Need] = {
     "join_group": Need(Op.READ, RT.GROUP),
     "sync_group": Need(Op.READ, RT.GROUP),
     "heartbeat": Need(Op.READ, RT.GROUP),
+    "consumer_group_heartbeat": Need(Op.READ, RT.GROUP),
     "leave_group": Need(Op.READ, RT.GROUP),
     "commit_offsets": Need(Op.READ, RT.GROUP),  # and READ on each topic committed
     "commit_offsets_topics": Need(Op.READ, RT.TOPIC),

@@ -18,6 +18,8 @@ from logd.frontends.kafka.handlers import (
     alter_configs,
     api_versions,
     client_quotas,
+    consumer_group_describe,
+    consumer_group_heartbeat,
     create_partitions,
     create_topics,
     delete_groups,
@@ -70,6 +72,9 @@ API_TABLE: Final[Mapping[int, Api]] = api_table(
     Api(16, "ListGroups", 0, 5, list_groups.handle),
     Api(42, "DeleteGroups", 0, 2, delete_groups.handle),
     Api(47, "OffsetDelete", 0, 0, offset_delete.handle),
+    # consumer groups, KIP-848's consumer protocol
+    Api(68, "ConsumerGroupHeartbeat", 0, 1, consumer_group_heartbeat.handle),
+    Api(69, "ConsumerGroupDescribe", 0, 1, consumer_group_describe.handle),
     Api(18, "ApiVersions", 0, 4, api_versions.handle),
     Api(19, "CreateTopics", 2, 7, create_topics.handle),
     Api(20, "DeleteTopics", 1, 6, delete_topics.handle),

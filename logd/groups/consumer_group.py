@@ -1,0 +1,365 @@
+"""A consumer-protocol group (KIP-848, ``group.protocol=consumer``): the second group type,
+beside the classic groups of ``group.py``.
+
+Members only heartbeat (ConsumerGroupHeartbeat); there are no join or sync phases and no
+leader member. The group keeps a **group epoch**, bumped whenever its membership, a
+member's subscription or the partitions of a subscribed topic change; the broker then
+computes a new **target assignment** (``target.py``, partitioning's assignors) stamped with
+that epoch, and each member reconciles towards its part of it at its own pace
+(``reconcile.py``: revoke before assign). A member's **member epoch** is the target epoch
+it has reached; its heartbeats and offset commits are fenced by it.
+
+Time arrives as ``now_ms``; member ids come from the caller's ``new_member_id`` (version 0
+of the API lets the coordinator choose one). Pure: no I/O, no clock, no randomness.
+Not thread-safe; owned by its coordinator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Mapping
+
+from logd.errors import ErrorCode
+from logd.groups.reconcile import ConsumerMember, MemberState, Partitions, reconcile
+from logd.groups.target import SERVER_ASSIGNORS, choose_assignor, target_assignment
+from partitioning import TopicPartition
+
+__all__ = [
+    "JOIN_EPOCH",
+    "LEAVE_EPOCH",
+    "STATIC_LEAVE_EPOCH",
+    "ConsumerGroup",
+    "ConsumerGroupConfig",
+    "ConsumerGroupState",
+    "ConsumerHeartbeat",
+    "ConsumerHeartbeatAnswer",
+]
+
+JOIN_EPOCH = 0
+LEAVE_EPOCH = -1
+STATIC_LEAVE_EPOCH = -2
+
+
+class ConsumerGroupState(enum.Enum):
+    """Kafka's ``ConsumerGroupState``; ``value`` is Kafka's spelling (ListGroups, describe)."""
+
+    EMPTY = "Empty"
+    ASSIGNING = "Assigning"
+    RECONCILING = "Reconciling"
+    STABLE = "Stable"
+    DEAD = "Dead"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConsumerGroupConfig:
+    """Kafka's ``group.consumer.*`` broker settings."""
+
+    session_timeout_ms: int = 45_000
+    heartbeat_interval_ms: int = 5_000
+    max_size: int = 2**31 - 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConsumerHeartbeat:
+    """One ConsumerGroupHeartbeat. ``None`` (and -1 for the timeout) means "unchanged since
+    the last heartbeat", as on the wire."""
+
+    group_id: str
+    member_id: str
+    member_epoch: int
+    instance_id: str | None = None
+    rack_id: str | None = None
+    rebalance_timeout_ms: int = -1
+    subscribed_topics: tuple[str, ...] | None = None
+    subscribed_regex: str | None = None
+    server_assignor: str | None = None
+    owned: Partitions | None = None
+    client_id: str = ""
+    client_host: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConsumerHeartbeatAnswer:
+    error: ErrorCode
+    member_id: str = ""
+    member_epoch: int = 0
+    heartbeat_interval_ms: int = 0
+    #: None: unchanged since the member's last heartbeat.
+    assignment: Partitions | None = None
+    message: str = ""
+
+
+def _refusal(req: ConsumerHeartbeat) -> tuple[ErrorCode, str]:
+    """Kafka's ``throwIfConsumerGroupHeartbeatRequestIsInvalid``."""
+    bad = ErrorCode.INVALID_REQUEST
+    if not req.group_id:
+        return bad, "GroupId can't be empty."
+    if req.instance_id is not None and not req.instance_id:
+        return bad, "InstanceId can't be empty."
+    if req.subscribed_regex is not None:
+        return bad, "subscribed_topic_regex is not supported by this broker; subscribe by names"
+    if req.member_epoch == JOIN_EPOCH:
+        if req.rebalance_timeout_ms == -1:
+            return bad, "RebalanceTimeoutMs must be provided in first request."
+        if req.owned is None or req.owned:
+            return bad, "TopicPartitions must be empty when (re-)joining."
+        if req.subscribed_topics is None:
+            return bad, "SubscribedTopicNames must be set in first request."
+    elif not req.member_id:
+        return bad, "MemberId can't be empty."
+    elif req.member_epoch < STATIC_LEAVE_EPOCH:
+        return bad, f"MemberEpoch {req.member_epoch} is invalid."
+    if req.server_assignor is not None and req.server_assignor not in SERVER_ASSIGNORS:
+        known = ", ".join(SERVER_ASSIGNORS)
+        return ErrorCode.UNSUPPORTED_ASSIGNOR, f"assignor {req.server_assignor!r} ({known})"
+    return ErrorCode.NONE, ""
+
+
+class ConsumerGroup:
+    """One consumer-protocol group. See the module docstring."""
+
+    def __init__(self, group_id: str, config: ConsumerGroupConfig) -> None:
+        self.group_id = group_id
+        self.config = config
+        self.group_epoch = 0
+        self.assignment_epoch = 0
+        self.members: dict[str, ConsumerMember] = {}
+        #: The target assignment at ``assignment_epoch``, per member.
+        self.target: dict[str, Partitions] = {}
+        #: The partition counts of the subscribed topics the group epoch last saw.
+        self.partitions_per_topic: dict[str, int] = {}
+        self._session_deadline: dict[str, int] = {}
+        self._revocation_deadline: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def state(self) -> ConsumerGroupState:
+        if not self.members:
+            return ConsumerGroupState.EMPTY
+        if self.group_epoch > self.assignment_epoch:
+            return ConsumerGroupState.ASSIGNING
+        if any(
+            m.member_epoch != self.assignment_epoch or m.state is not MemberState.STABLE
+            for m in self.members.values()
+        ):
+            return ConsumerGroupState.RECONCILING
+        return ConsumerGroupState.STABLE
+
+    def subscribed_topics(self) -> frozenset[str]:
+        """Every topic some member subscribes to (the driver reads their partition counts)."""
+        return frozenset(t for m in self.members.values() for t in m.subscribed_topics)
+
+    def assignor(self) -> str:
+        return choose_assignor(self.members.values())
+
+    def owner_of(self, tp: TopicPartition) -> str | None:
+        for member in self.members.values():
+            if tp in member.assigned or tp in member.revoking:
+                return member.member_id
+        return None
+
+    def next_deadline_ms(self) -> int | None:
+        deadlines = [*self._session_deadline.values(), *self._revocation_deadline.values()]
+        return min(deadlines, default=None)
+
+    # ------------------------------------------------------------------ heartbeats
+
+    def heartbeat(
+        self,
+        req: ConsumerHeartbeat,
+        partitions_per_topic: Mapping[str, int],
+        now_ms: int,
+        new_member_id: Callable[[], str],
+    ) -> ConsumerHeartbeatAnswer:
+        """Serve one heartbeat. ``partitions_per_topic`` holds (at least) the partition
+        counts of :meth:`subscribed_topics` and of the topics the request subscribes to; a
+        topic missing there does not exist (yet)."""
+        error, message = _refusal(req)
+        if error is not ErrorCode.NONE:
+            return ConsumerHeartbeatAnswer(error, req.member_id, message=message)
+        if req.member_epoch in (LEAVE_EPOCH, STATIC_LEAVE_EPOCH):
+            return self._leave(req)
+        old = self.members.get(req.member_id) if req.member_id else None
+        error, message = self._fence(req, old)
+        if error is not ErrorCode.NONE:
+            return ConsumerHeartbeatAnswer(error, req.member_id, message=message)
+        member = self._updated(req, old, new_member_id)
+        changed = old is None or _subscription(old) != _subscription(member)
+        self.members[member.member_id] = member
+        if self._topics_changed(partitions_per_topic) or changed:
+            self.group_epoch += 1
+        if self.group_epoch > self.assignment_epoch:
+            self._assign()
+        return self._reconcile(req, old, member, now_ms)
+
+    def _fence(
+        self, req: ConsumerHeartbeat, member: ConsumerMember | None
+    ) -> tuple[ErrorCode, str]:
+        """Kafka's ``throwIfMemberEpochIsInvalid``: an epoch above the member's is a zombie,
+        one below only the previous epoch of a member whose answer got lost."""
+        if req.member_epoch == JOIN_EPOCH:
+            if member is None and len(self.members) >= self.config.max_size:
+                return ErrorCode.GROUP_MAX_SIZE_REACHED, "the group is full"
+            return ErrorCode.NONE, ""
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID, f"member {req.member_id} is not in the group"
+        if req.member_epoch == member.member_epoch:
+            return ErrorCode.NONE, ""
+        lost_answer = (
+            req.member_epoch == member.previous_member_epoch
+            and req.owned is not None
+            and req.owned <= member.assigned
+        )
+        if req.member_epoch > member.member_epoch or not lost_answer:
+            return ErrorCode.FENCED_MEMBER_EPOCH, (
+                f"member epoch {req.member_epoch}, expected {member.member_epoch}"
+            )
+        return ErrorCode.NONE, ""
+
+    def _updated(
+        self, req: ConsumerHeartbeat, old: ConsumerMember | None, new_member_id: Callable[[], str]
+    ) -> ConsumerMember:
+        if old is None or req.member_epoch == JOIN_EPOCH:
+            # A new member, or one rejoining after it was fenced: it owns nothing now.
+            base = ConsumerMember(req.member_id or new_member_id())
+            if old is not None:
+                base = dataclasses.replace(base, subscribed_topics=old.subscribed_topics)
+        else:
+            base = old
+        return dataclasses.replace(
+            base,
+            instance_id=req.instance_id if req.instance_id is not None else base.instance_id,
+            rack_id=req.rack_id if req.rack_id is not None else base.rack_id,
+            client_id=req.client_id or base.client_id,
+            client_host=req.client_host or base.client_host,
+            subscribed_topics=(
+                tuple(sorted(set(req.subscribed_topics)))
+                if req.subscribed_topics is not None
+                else base.subscribed_topics
+            ),
+            server_assignor=(
+                req.server_assignor if req.server_assignor is not None else base.server_assignor
+            ),
+            rebalance_timeout_ms=(
+                req.rebalance_timeout_ms
+                if req.rebalance_timeout_ms >= 0
+                else base.rebalance_timeout_ms
+            ),
+        )
+
+    def _topics_changed(self, partitions_per_topic: Mapping[str, int]) -> bool:
+        counts = {
+            t: partitions_per_topic[t]
+            for t in sorted(self.subscribed_topics())
+            if partitions_per_topic.get(t, 0) > 0
+        }
+        if counts == self.partitions_per_topic:
+            return False
+        self.partitions_per_topic = counts
+        return True
+
+    def _assign(self) -> None:
+        self.target = target_assignment(
+            self.assignor(), self.members, self.target, self.partitions_per_topic, self.group_epoch
+        )
+        self.assignment_epoch = self.group_epoch
+
+    def _reconcile(
+        self,
+        req: ConsumerHeartbeat,
+        old: ConsumerMember | None,
+        member: ConsumerMember,
+        now_ms: int,
+    ) -> ConsumerHeartbeatAnswer:
+        owners = {tp: m.member_id for m in self.members.values() for tp in m.owns}
+        owned = frozenset() if req.member_epoch == JOIN_EPOCH else req.owned
+        after = reconcile(
+            member,
+            self.assignment_epoch,
+            self.target.get(member.member_id, frozenset()),
+            owners.get,
+            owned,
+        )
+        self.members[after.member_id] = after
+        self._session_deadline[after.member_id] = now_ms + self.config.session_timeout_ms
+        if after.state is not MemberState.UNREVOKED_PARTITIONS:
+            self._revocation_deadline.pop(after.member_id, None)
+        elif member.state is not MemberState.UNREVOKED_PARTITIONS:
+            self._revocation_deadline[after.member_id] = now_ms + after.rebalance_timeout_ms
+        tell = (
+            req.member_epoch == JOIN_EPOCH
+            or old is None
+            or after.assigned != old.assigned
+            or (req.owned is not None and req.owned != after.assigned)
+        )
+        return ConsumerHeartbeatAnswer(
+            ErrorCode.NONE,
+            after.member_id,
+            after.member_epoch,
+            self.config.heartbeat_interval_ms,
+            after.assigned if tell else None,
+        )
+
+    # ------------------------------------------------------------------ leaving
+
+    def _leave(self, req: ConsumerHeartbeat) -> ConsumerHeartbeatAnswer:
+        if req.member_id not in self.members:
+            return ConsumerHeartbeatAnswer(
+                ErrorCode.UNKNOWN_MEMBER_ID, req.member_id, message="not a member"
+            )
+        self.remove(req.member_id)
+        return ConsumerHeartbeatAnswer(ErrorCode.NONE, req.member_id, req.member_epoch)
+
+    def remove(self, member_id: str) -> None:
+        """The member left or was fenced: what it owned is free, and the group epoch moves
+        so that the others share its partitions."""
+        self.members.pop(member_id, None)
+        self.target.pop(member_id, None)
+        self._session_deadline.pop(member_id, None)
+        self._revocation_deadline.pop(member_id, None)
+        self.group_epoch += 1
+
+    def expire(self, now_ms: int) -> list[str]:
+        """Fence the members whose session ended, or who did not give up partitions within
+        their rebalance timeout; returns their ids."""
+        gone = sorted(
+            m
+            for m in self.members
+            if self._session_deadline.get(m, now_ms + 1) <= now_ms
+            or self._revocation_deadline.get(m, now_ms + 1) <= now_ms
+        )
+        for member_id in gone:
+            self.remove(member_id)
+        return gone
+
+    # ------------------------------------------------------------------ offsets
+
+    def validate_offset_commit(self, member_id: str, member_epoch: int) -> ErrorCode:
+        """Kafka's ``ConsumerGroup.validateOffsetCommit``: a commit without a member (epoch
+        < 0) only while the group is empty; a member's, only at its current epoch."""
+        if member_epoch < 0 and not self.members:
+            return ErrorCode.NONE
+        member = self.members.get(member_id)
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if member_epoch != member.member_epoch:
+            return ErrorCode.STALE_MEMBER_EPOCH
+        return ErrorCode.NONE
+
+    def validate_offset_fetch(self, member_id: str, member_epoch: int) -> ErrorCode:
+        """Kafka's ``validateOffsetFetch``: epoch -1 is an admin's fetch; a member's must
+        be at its current epoch."""
+        if member_epoch < 0:
+            return ErrorCode.NONE
+        member = self.members.get(member_id)
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if member_epoch != member.member_epoch:
+            return ErrorCode.STALE_MEMBER_EPOCH
+        return ErrorCode.NONE
+
+
+def _subscription(member: ConsumerMember) -> tuple[object, ...]:
+    return (member.subscribed_topics, member.server_assignor, member.rack_id)

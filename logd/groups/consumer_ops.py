@@ -1,0 +1,119 @@
+"""Consumer-protocol groups (KIP-848) inside the coordinator: heartbeats, their deadlines,
+and what ConsumerGroupDescribe shows. The group's own rules live in ``consumer_group.py``;
+this module hosts it in a :class:`~logd.groups.group.Group` (which keeps the committed
+offsets, whatever the group's type) and drives its timer.
+
+A group id belongs to one type at a time: a consumer-protocol heartbeat for a classic group
+that has members is refused (GROUP_ID_NOT_FOUND, "not a consumer group", as Kafka); an
+empty classic group -- one known only by its committed offsets, say after a coordinator
+restart -- becomes a consumer group and keeps its offsets.
+
+Functions over a :class:`~logd.groups.core.Core`; not thread-safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from logd.errors import ErrorCode
+from logd.groups.consumer_group import (
+    ConsumerGroup,
+    ConsumerGroupConfig,
+    ConsumerGroupState,
+    ConsumerHeartbeat,
+    ConsumerHeartbeatAnswer,
+)
+from logd.groups.core import Core
+from logd.groups.group import Group
+from logd.groups.reconcile import ConsumerMember
+from logd.groups.state import GroupState
+from logd.groups.timers import TimerKey, TimerKind
+
+__all__ = [
+    "DescribedConsumerGroup",
+    "consumer_group_heartbeat",
+    "describe_consumer_group",
+    "on_consumer_deadline",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DescribedConsumerGroup:
+    """A consumer group as ConsumerGroupDescribe shows it."""
+
+    group_id: str
+    error: ErrorCode
+    state: ConsumerGroupState = ConsumerGroupState.DEAD
+    group_epoch: int = 0
+    assignment_epoch: int = 0
+    assignor: str = ""
+    members: tuple[ConsumerMember, ...] = ()
+    #: Each member's target partitions, by member id.
+    targets: Mapping[str, frozenset[tuple[str, int]]] | None = None
+    message: str = ""
+
+
+def consumer_group_heartbeat(
+    core: Core,
+    request_id: int,
+    req: ConsumerHeartbeat,
+    partitions_per_topic: Mapping[str, int],
+    config: ConsumerGroupConfig,
+) -> None:
+    group = core.groups.get(req.group_id)
+    if group is None:
+        group = core.groups[req.group_id] = Group(req.group_id, core.now_ms)
+    if group.consumer is None:
+        if group.members or not group.is_(GroupState.EMPTY):
+            message = f"group {req.group_id} is a classic group with members"
+            answer = ConsumerHeartbeatAnswer(
+                ErrorCode.GROUP_ID_NOT_FOUND, req.member_id, message=message
+            )
+            core.outbox.respond(request_id, answer)
+            return
+        group.consumer = ConsumerGroup(req.group_id, config)
+        group.protocol_type = "consumer"
+    answer = group.consumer.heartbeat(
+        req, partitions_per_topic, core.now_ms, core.new_consumer_member_id
+    )
+    core.outbox.respond(request_id, answer)
+    _rearm(core, group)
+
+
+def on_consumer_deadline(core: Core, group: Group) -> None:
+    """A member's session or revocation deadline passed: fence it."""
+    if group.consumer is not None:
+        group.consumer.expire(core.now_ms)
+        _rearm(core, group)
+
+
+def _rearm(core: Core, group: Group) -> None:
+    assert group.consumer is not None
+    key = TimerKey(TimerKind.CONSUMER, group.group_id)
+    deadline = group.consumer.next_deadline_ms()
+    if deadline is None:
+        core.timers.cancel(key)
+        if not group.consumer.members and not group.has_offsets() and not group.pending_commits:
+            del core.groups[group.group_id]  # nothing of it was ever made durable
+    else:
+        core.timers.arm(key, deadline)
+
+
+def describe_consumer_group(core: Core, group_id: str) -> DescribedConsumerGroup:
+    group = core.groups.get(group_id)
+    if group is None or group.consumer is None:
+        error = ErrorCode.GROUP_ID_NOT_FOUND
+        kind = "a classic group" if group is not None else "not known here"
+        return DescribedConsumerGroup(group_id, error, message=f"group {group_id} is {kind}")
+    consumer = group.consumer
+    return DescribedConsumerGroup(
+        group_id=group_id,
+        error=ErrorCode.NONE,
+        state=consumer.state,
+        group_epoch=consumer.group_epoch,
+        assignment_epoch=consumer.assignment_epoch,
+        assignor=consumer.assignor(),
+        members=tuple(consumer.members.values()),
+        targets={m: frozenset(tps) for m, tps in consumer.target.items()},
+    )

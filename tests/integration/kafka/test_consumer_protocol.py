@@ -1,0 +1,151 @@
+"""KIP-848's consumer group protocol (``group.protocol=consumer``) against a real broker
+with librdkafka's consumers (confluent-kafka): the broker assigns, members reconcile
+(revoke before assign), a member that leaves hands its partitions over, committed offsets
+survive a coordinator restart; ListGroups and ConsumerGroupDescribe show the group."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, ConsumerGroupType, KafkaError, Producer
+from confluent_kafka import TopicPartition as CkTopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.integration.cluster import BrokerProcess
+from tests.integration.conftest import _finish
+from tests.integration.kafka.conftest import bootstrap, start_kafka_broker
+
+pytestmark = pytest.mark.integration
+
+DEADLINE_S = 60.0
+# Heartbeats every 300 ms: a reconciliation takes a few of them.
+BROKER_CONFIG = (
+    "group.consumer.heartbeat.interval.ms = 300\ngroup.consumer.session.timeout.ms = 10000\n"
+)
+
+
+@pytest.fixture(scope="module")
+def broker(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[BrokerProcess]:
+    process = start_kafka_broker(tmp_path_factory.mktemp("kip848") / "broker", BROKER_CONFIG)
+    yield process
+    assert "Traceback" not in process.stderr_text(), process.stderr_text()[-3000:]
+    _finish([process], failed=request.session.testsfailed > 0)
+
+
+def consumer(kafka: str, group: str, **extra: Any) -> Consumer:
+    return Consumer({
+        "bootstrap.servers": kafka, "group.id": group, "group.protocol": "consumer",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False, **extra,
+    })  # fmt: skip
+
+
+class Member:
+    """One librdkafka consumer: what it read, and its partitions."""
+
+    def __init__(self, kafka: str, group: str, topic: str) -> None:
+        self.consumer = consumer(kafka, group)
+        self.records: list[tuple[int, int]] = []
+        self.consumer.subscribe([topic])
+
+    def poll(self) -> None:
+        msg = self.consumer.poll(0.1)
+        if msg is not None:
+            assert msg.error() is None, msg.error()
+            self.records.append((msg.partition(), msg.offset()))
+
+    def owned(self) -> set[int]:
+        return {tp.partition for tp in self.consumer.assignment()}
+
+
+def until(condition: Callable[[], bool], what: str, *members: Member) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        for m in members:
+            m.poll()
+
+
+def setup_topic(kafka: str, topic: str, partitions: int, records: int) -> None:
+    admin = AdminClient({"bootstrap.servers": kafka})
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(DEADLINE_S)
+    producer = Producer({"bootstrap.servers": kafka, "acks": "all"})
+    for i in range(records):
+        producer.produce(topic, value=f"v{i}".encode(), partition=i % partitions)
+    assert producer.flush(DEADLINE_S) == 0
+
+
+def test_two_consumers_split_the_partitions_and_one_takes_all_when_the_other_leaves(
+    broker: BrokerProcess,
+) -> None:
+    kafka, topic, group = bootstrap(broker), "kip848-split", "g-kip848-split"
+    setup_topic(kafka, topic, 4, 40)
+    a = Member(kafka, group, topic)
+    until(lambda: a.owned() == {0, 1, 2, 3}, "a owns every partition", a)
+    b = Member(kafka, group, topic)
+    until(
+        lambda: len(a.owned()) == 2 and len(b.owned()) == 2 and not a.owned() & b.owned(),
+        "a and b two partitions each", a, b,
+    )  # fmt: skip
+    until(lambda: len({*a.records, *b.records}) == 40, "every record read", a, b)
+    admin = AdminClient({"bootstrap.servers": kafka})
+    described = admin.describe_consumer_groups([group])[group].result(DEADLINE_S)
+    assert described.type == ConsumerGroupType.CONSUMER
+    assert len(described.members) == 2
+    owned = {tp.partition for m in described.members for tp in m.assignment.topic_partitions}
+    assert owned == {0, 1, 2, 3}
+    listed = admin.list_consumer_groups().result(DEADLINE_S).valid
+    (listing,) = [g for g in listed if g.group_id == group]
+    assert listing.type == ConsumerGroupType.CONSUMER
+    a.consumer.close()  # leaves the group (epoch -1)
+    until(lambda: b.owned() == {0, 1, 2, 3}, "b owns every partition", b)
+    b.consumer.close()
+
+
+def test_committed_offsets_survive_a_coordinator_restart(broker: BrokerProcess) -> None:
+    kafka, topic, group = bootstrap(broker), "kip848-commit", "g-kip848-commit"
+    setup_topic(kafka, topic, 2, 20)
+    a = Member(kafka, group, topic)
+    until(lambda: len(a.records) == 20, "every record read", a)
+    a.consumer.commit(
+        offsets=[CkTopicPartition(topic, 0, 4), CkTopicPartition(topic, 1, 7)],
+        asynchronous=False,
+    )
+    a.consumer.close()
+    broker.restart()
+    kafka = bootstrap(broker)
+    b = Member(kafka, group, topic)
+    until(lambda: len(b.records) == 20 - 4 - 7, "the records after the commits", b)
+    assert min(o for p, o in b.records if p == 0) == 4
+    assert min(o for p, o in b.records if p == 1) == 7
+    committed = b.consumer.committed(
+        [CkTopicPartition(topic, 0), CkTopicPartition(topic, 1)], DEADLINE_S
+    )
+    assert [c.offset for c in committed] == [4, 7]
+    b.consumer.close()
+
+
+def test_a_classic_member_cannot_join_a_live_consumer_protocol_group(
+    broker: BrokerProcess,
+) -> None:
+    kafka, topic, group = bootstrap(broker), "kip848-mixed", "g-kip848-mixed"
+    setup_topic(kafka, topic, 1, 1)
+    a = Member(kafka, group, topic)
+    until(lambda: a.owned() == {0}, "a owns the partition", a)
+    errors: list[KafkaError] = []
+    classic = Consumer({"bootstrap.servers": kafka, "group.id": group,
+                        "error_cb": errors.append})  # fmt: skip
+    classic.subscribe([topic])
+    deadline = time.monotonic() + DEADLINE_S
+    while not errors and time.monotonic() < deadline:
+        msg = classic.poll(0.2)
+        if msg is not None and msg.error() is not None:
+            errors.append(msg.error())
+        a.poll()
+    assert any(e.code() == KafkaError.INCONSISTENT_GROUP_PROTOCOL for e in errors), errors
+    classic.close()
+    a.consumer.close()
