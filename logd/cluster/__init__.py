@@ -6,6 +6,7 @@
 * ``raft_state`` — the small side file of a group's hard state and configurations;
 * ``driver`` — every group of this broker on one asyncio loop, group-commit fsyncs;
 * ``replicated`` — a hosted partition's Raft group (the ``Partition`` commit seam);
+* ``damage`` — the scan for a log's first damaged batch, which a replica repairs from;
 * ``controller/`` — the metadata image, the controller group and its ``MetadataStore`` (read
   view, write path, Raft listener);
 * ``liveness`` — broker heartbeats, the leader/ISR table, leader rebalancing;

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from logd.clock import Clock
+from logd.cluster.damage import find_damage
 from logd.cluster.driver import RaftDriver, RaftGroup
 from logd.cluster.hosted import HostedPartition, LeadershipAnnouncer
 from logd.cluster.isr import IsrTracker
@@ -42,7 +43,7 @@ from logd.errors import (
 )
 from logd.metadata.types import LeaderHint
 from logd.records.control import log_start_in
-from logd.records.header import parse_header, peek_batch_size, stamp
+from logd.records.header import parse_header, stamp
 from logd.storage import Log
 from logd.storage.batches import check_batch
 from replication import (
@@ -55,7 +56,7 @@ from replication import (
     Snapshot,
 )
 
-__all__ = ["PartitionReplica", "find_damage"]
+__all__ = ["PartitionReplica"]
 
 _log = logging.getLogger(__name__)
 
@@ -589,45 +590,3 @@ class PartitionReplica:
         partition.rebuild_producer_state()
         alone = set(self._initial_conf.voters) == {self.driver.node_id}
         self.start(partition, campaign=alone)
-
-
-def find_damage(log: Log) -> int | None:
-    """The base offset of the first batch of ``log`` that fails its check, None if every
-    batch is whole. Runs in a worker thread (the Log is thread-safe): 1 MiB at a time, then
-    batch by batch inside a chunk that failed."""
-    offset = log.log_start_offset
-    while offset < log.log_end_offset:
-        try:
-            data = log.read(offset, 1 << 20)
-        except KafkaStorageError:
-            return _damaged_batch(log, offset)
-        if not data:
-            return None
-        offset = _next_offset(data, offset)
-    return None
-
-
-def _damaged_batch(log: Log, offset: int) -> int | None:
-    while offset < log.log_end_offset:
-        try:
-            data = log.read(offset, 1)
-        except KafkaStorageError:
-            return offset
-        if not data:
-            return None
-        offset = _next_offset(data, offset)
-    return None
-
-
-def _next_offset(data: bytes, offset: int) -> int:
-    """The offset after the last whole batch of ``data`` (a read's whole batches)."""
-    view = memoryview(data)
-    pos = 0
-    last = offset - 1
-    while pos < len(view):
-        size = peek_batch_size(view, pos)
-        if size is None or size > len(view) - pos:
-            break
-        last = parse_header(view, pos).last_offset
-        pos += size
-    return max(last + 1, offset + 1)

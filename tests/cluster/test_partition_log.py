@@ -185,7 +185,7 @@ def test_a_state_machine_snapshot_compacts_the_log_and_survives_a_restart(
 
 
 def test_a_flipped_bit_in_a_sealed_segment_is_found_at_its_batch(tmp_path: Path) -> None:
-    from logd.cluster.replicated import find_damage
+    from logd.cluster.damage import find_damage
 
     p = _log_with_terms(tmp_path)
     p.log.roll()

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logd.clock import ManualClock
-from logd.cluster.replicated import find_damage
+from logd.cluster.damage import find_damage
 from logd.records.header import parse_header
 from logd.storage import Log
 from tests.storage.batches import BASE_TS, make_batch
