@@ -24,7 +24,6 @@ A benchmark, not a test: nothing here asserts; the table and a JSON go to stdout
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
@@ -34,13 +33,11 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.harness import Result, values_of
+from bench.harness import Result, values_of, write_report
 from bench.logd_suite import PARTITIONS, LogdCluster, e2e_latency, produce_batch
 from logd.client import Admin, NewTopic, Producer
 
 __all__ = ["main", "topic_in_sync"]
-
-RESULTS = Path(__file__).with_name("results")
 
 
 def topic_in_sync(cluster: LogdCluster, partitions: int, replicas: int) -> str:
@@ -166,11 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         root = args.dir or Path(tmp)
         report = run(root, args.records, args.latency_s, args.rate, args.failovers)
     print(_table(report), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    path = RESULTS / f"cluster-{stamp}.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"written {path}")
+    write_report("cluster", report)
     return 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import random
 import shutil
@@ -40,6 +41,7 @@ __all__ = [
     "pip_install",
     "values_of",
     "wait_port",
+    "write_report",
 ]
 
 
@@ -252,3 +254,18 @@ def pip_import(module: str, requirement: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise Unavailable(f"{requirement} installed but {module} does not import: {exc}") from None
+
+
+#: Where every benchmark writes its result files.
+RESULTS = Path(__file__).with_name("results")
+
+
+def write_report(kind: str, report: Any) -> Path:
+    """Write ``report`` as ``results/<kind>-<UTC time>.json`` (the one naming every bench's
+    result files share), say where, and return the path."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = RESULTS / f"{kind}-{stamp}.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"written {path}")
+    return path

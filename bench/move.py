@@ -25,7 +25,6 @@ test: nothing here asserts; a table and a JSON go to stdout and
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import threading
 import time
@@ -33,14 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.cluster import topic_in_sync
-from bench.harness import percentiles, values_of
+from bench.harness import percentiles, values_of, write_report
 from bench.logd_suite import LogdCluster
 from logd.client import Admin, Producer
 from logd.errors import LogdError
 
 __all__ = ["main"]
 
-RESULTS = Path(__file__).with_name("results")
 VALUE_BYTES = 1024
 BASELINE_S = 5.0
 
@@ -195,11 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="logd-bench-move-") as tmp:
         report = run(args.dir or Path(tmp), args.mib, args.throttle, args.rate)
     print(_table(report), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    path = RESULTS / f"move-{stamp}.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"written {path}")
+    write_report("move", report)
     return 0
 
 
