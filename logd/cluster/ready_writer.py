@@ -56,9 +56,21 @@ from logd.storage import Flusher
 from logd.storage.flusher import Flushable, FlushPolicy
 from replication import EntryKind, Ready, Role
 
-__all__ = ["ReadyWriter"]
+__all__ = ["ReadyWriter", "syncs_log"]
 
 _log = logging.getLogger("logd.cluster.driver")
+
+
+def syncs_log(policy: FlushPolicy, rd: Ready, *, exempt: bool) -> bool:
+    """Whether ``rd``'s log writes wait for an fsync: all of them under ``always``; under
+    ``interval`` and ``never`` only snapshots, truncations and the ``exempt`` group's
+    (the controller's metadata log); a Ready that writes nothing to the log, never
+    (module doc)."""
+    if rd.snapshot is not None or rd.truncate_to is not None:
+        return True
+    if not rd.entries:
+        return False
+    return policy is FlushPolicy.ALWAYS or exempt
 
 
 class ReadyWriter:
@@ -203,14 +215,8 @@ class ReadyWriter:
         waits.start()
 
     def syncs_log(self, group: RaftGroup, rd: Ready) -> bool:
-        """Whether ``rd``'s log writes wait for an fsync: all of them under ``always``;
-        under ``interval`` and ``never`` only snapshots, truncations and the controller's
-        metadata log (module doc)."""
-        if rd.snapshot is not None or rd.truncate_to is not None:
-            return True
-        if not rd.entries:
-            return False
-        return self._flusher.policy is FlushPolicy.ALWAYS or group.exempt
+        """Whether ``rd``'s log writes wait for an fsync (:func:`syncs_log`)."""
+        return syncs_log(self._flusher.policy, rd, exempt=group.exempt)
 
     def _synced(self, durable: list[tuple[tuple[RaftGroup, Ready], BaseException | None]]) -> None:
         self.sync_rounds += 1
