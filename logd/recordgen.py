@@ -95,11 +95,16 @@ class _Generator:
     def __init__(self) -> None:
         self.classes: list[_Class] = []
         self.names: list[str] = []
+        self.prefix = ""
 
     def message(self, schema: dict[str, Any]) -> None:
         version = _version(schema)
         flexible = schema.get("flexibleVersions", "none") != "none"
         common = {s["name"]: s for s in schema.get("commonStructs", ())}
+        # Nested structs are named after their message (Kafka's Java nests them inside
+        # it): ``ConsumerGroupTargetAssignmentMemberValueTopicPartition``, so none clashes
+        # with another message's or with logd's own ``TopicPartition``.
+        self.prefix = schema["name"]
         for struct in common.values():
             self._struct(struct["name"], struct["fields"], version, flexible, common)
         self._struct(schema["name"], schema["fields"], version, flexible, common, nested=False)
@@ -114,6 +119,8 @@ class _Generator:
         common: dict[str, Any],
         nested: bool = True,
     ) -> None:
+        if nested:
+            name = self.prefix + name
         if any(c.name == name for c in self.classes):
             raise ValueError(f"struct {name} is defined twice")
         cls = _Class(name, version, flexible, nested)
@@ -139,7 +146,7 @@ class _Generator:
             py = _PRIMITIVES[inner]
             metadata["kafka_type"] = inner
         else:
-            py = inner
+            py = self.prefix + inner
             if "fields" in spec:
                 self._struct(inner, spec["fields"], version, flexible, common)
             elif inner not in common:

@@ -155,9 +155,12 @@ def _by_topic_id(partitions: Iterable[TopicPartition], topic_id: TopicIdOf) -> l
 def _current(
     member: ConsumerMember, topic_id: TopicIdOf
 ) -> rec.ConsumerGroupCurrentMemberAssignmentValue:
-    def topics(tps: Partitions) -> tuple[rec.TopicPartitions, ...]:
+    def topics(
+        tps: Partitions,
+    ) -> tuple[rec.ConsumerGroupCurrentMemberAssignmentValueTopicPartitions, ...]:
         return tuple(
-            rec.TopicPartitions(topic_id=t, partitions=ps) for t, ps in _by_topic_id(tps, topic_id)
+            rec.ConsumerGroupCurrentMemberAssignmentValueTopicPartitions(topic_id=t, partitions=ps)
+            for t, ps in _by_topic_id(tps, topic_id)
         )
 
     return rec.ConsumerGroupCurrentMemberAssignmentValue(
@@ -195,7 +198,9 @@ def group_records(group: ConsumerGroup, topic_id: TopicIdOf) -> dict[bytes, byte
         target = group.target.get(mid, frozenset())
         value = rec.ConsumerGroupTargetAssignmentMemberValue(
             topic_partitions=tuple(
-                rec.TopicPartition(topic_id=t, partitions=ps)
+                rec.ConsumerGroupTargetAssignmentMemberValueTopicPartition(
+                    topic_id=t, partitions=ps
+                )
                 for t, ps in _by_topic_id(target, topic_id)
             )
         )
@@ -203,7 +208,7 @@ def group_records(group: ConsumerGroup, topic_id: TopicIdOf) -> dict[bytes, byte
         current = _current(member, topic_id)
         out[encode_key(ConsumerKey(CURRENT, gid, mid))] = _encode(_VALUE_VERSION, current)
     topics = tuple(
-        rec.TopicMetadata(
+        rec.ConsumerGroupPartitionMetadataValueTopicMetadata(
             topic_id=topic_id(name),
             topic_name=name,
             num_partitions=i32(count),

@@ -28,7 +28,7 @@ class ConsumerGroupCurrentMemberAssignmentKey:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TopicPartitions:
+class ConsumerGroupCurrentMemberAssignmentValueTopicPartitions:
     __type__: ClassVar = EntityType.nested
     __version__: ClassVar[i16] = i16(0)
     __flexible__: ClassVar[bool] = True
@@ -44,8 +44,8 @@ class ConsumerGroupCurrentMemberAssignmentValue:
     member_epoch: i32 = field(metadata={'kafka_type': 'int32'})
     previous_member_epoch: i32 = field(metadata={'kafka_type': 'int32'})
     state: i8 = field(metadata={'kafka_type': 'int8'})
-    assigned_partitions: tuple[TopicPartitions, ...]
-    partitions_pending_revocation: tuple[TopicPartitions, ...]
+    assigned_partitions: tuple[ConsumerGroupCurrentMemberAssignmentValueTopicPartitions, ...]
+    partitions_pending_revocation: tuple[ConsumerGroupCurrentMemberAssignmentValueTopicPartitions, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,7 +98,7 @@ class ConsumerGroupPartitionMetadataKey:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PartitionMetadata:
+class ConsumerGroupPartitionMetadataValuePartitionMetadata:
     __type__: ClassVar = EntityType.nested
     __version__: ClassVar[i16] = i16(0)
     __flexible__: ClassVar[bool] = True
@@ -107,14 +107,14 @@ class PartitionMetadata:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TopicMetadata:
+class ConsumerGroupPartitionMetadataValueTopicMetadata:
     __type__: ClassVar = EntityType.nested
     __version__: ClassVar[i16] = i16(0)
     __flexible__: ClassVar[bool] = True
     topic_id: uuid.UUID | None = field(metadata={'kafka_type': 'uuid'})
     topic_name: str = field(metadata={'kafka_type': 'string'})
     num_partitions: i32 = field(metadata={'kafka_type': 'int32'})
-    partition_metadata: tuple[PartitionMetadata, ...]
+    partition_metadata: tuple[ConsumerGroupPartitionMetadataValuePartitionMetadata, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,7 +122,7 @@ class ConsumerGroupPartitionMetadataValue:
     __type__: ClassVar = EntityType.data
     __version__: ClassVar[i16] = i16(0)
     __flexible__: ClassVar[bool] = True
-    topics: tuple[TopicMetadata, ...]
+    topics: tuple[ConsumerGroupPartitionMetadataValueTopicMetadata, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,7 +135,7 @@ class ConsumerGroupTargetAssignmentMemberKey:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TopicPartition:
+class ConsumerGroupTargetAssignmentMemberValueTopicPartition:
     __type__: ClassVar = EntityType.nested
     __version__: ClassVar[i16] = i16(0)
     __flexible__: ClassVar[bool] = True
@@ -148,7 +148,7 @@ class ConsumerGroupTargetAssignmentMemberValue:
     __type__: ClassVar = EntityType.data
     __version__: ClassVar[i16] = i16(0)
     __flexible__: ClassVar[bool] = True
-    topic_partitions: tuple[TopicPartition, ...]
+    topic_partitions: tuple[ConsumerGroupTargetAssignmentMemberValueTopicPartition, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
