@@ -24,7 +24,6 @@ from logd.groups.consumer_group import (
     ConsumerHeartbeat,
     ConsumerHeartbeatAnswer,
 )
-from logd.groups.consumer_records import changes, group_records
 from logd.groups.core import Core, group_store_error
 from logd.groups.group import Group
 from logd.groups.outbox import OffsetsRecord, OnDurable
@@ -129,6 +128,8 @@ def _settle(core: Core, group: Group, then: OnDurable | None = None) -> bool:
     re-arm its timer, and forget a group left with nothing. False: nothing to write."""
     consumer = group.consumer
     assert consumer is not None
+    from logd.groups.consumer_records import group_records  # loads kio: see loader.py
+
     forget = not consumer.members and not group.has_offsets() and not group.pending_commits
     wanted = {} if forget else group_records(consumer, core.topic_id)
     wrote = _write(core, consumer, wanted, then)
@@ -146,6 +147,8 @@ def _settle(core: Core, group: Group, then: OnDurable | None = None) -> bool:
 def _write(
     core: Core, consumer: ConsumerGroup, wanted: dict[bytes, bytes], then: OnDurable | None
 ) -> bool:
+    from logd.groups.consumer_records import changes
+
     before = consumer.persisted
     records = tuple(OffsetsRecord(k, v) for k, v in changes(before, wanted))
     if not records:

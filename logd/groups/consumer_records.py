@@ -57,6 +57,8 @@ __all__ = [
 
 GROUP, PARTITIONS, MEMBER, TARGET_META, TARGET_MEMBER, CURRENT = 3, 4, 5, 6, 7, 8
 CONSUMER_KEY_VERSIONS = range(GROUP, CURRENT + 1)
+"""(``loader.py`` has its own copy so as not to import this module, and kio, before a
+consumer group is met.)"""
 
 _KEYS: dict[int, type[Any]] = {
     GROUP: rec.ConsumerGroupMetadataKey,

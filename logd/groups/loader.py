@@ -17,15 +17,10 @@ from __future__ import annotations
 import struct
 import uuid
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from logd.errors import CorruptRecordError
 from logd.groups.consumer_group import ConsumerGroupConfig
-from logd.groups.consumer_records import (
-    CONSUMER_KEY_VERSIONS,
-    ConsumerGroupImage,
-    decode_consumer_key,
-    restore,
-)
 from logd.groups.group import Group
 from logd.groups.log_format import (
     GroupMetadataValue,
@@ -37,9 +32,16 @@ from logd.groups.log_format import (
 )
 from logd.groups.messages import TopicPartition
 
+if TYPE_CHECKING:
+    from logd.groups.consumer_records import ConsumerGroupImage
+
 __all__ = ["Loader"]
 
 _I16 = struct.Struct(">h")
+#: Key versions 3-8: consumer-protocol groups (``consumer_records.py``, imported only when
+#: one is met: it loads kio, which a broker without a Kafka listener does not otherwise need
+#: -- tests/test_startup_imports.py).
+_CONSUMER_KEY_VERSIONS = range(3, 9)
 
 
 class Loader:
@@ -56,7 +58,9 @@ class Loader:
     def replay(self, key: bytes | memoryview, value: bytes | memoryview | None) -> None:
         """Apply one record. A malformed one raises a ``LogdError`` before anything
         changes, so the driver may log it and go on with the next."""
-        if len(key) >= 2 and _I16.unpack_from(key, 0)[0] in CONSUMER_KEY_VERSIONS:
+        if len(key) >= 2 and _I16.unpack_from(key, 0)[0] in _CONSUMER_KEY_VERSIONS:
+            from logd.groups.consumer_records import ConsumerGroupImage, decode_consumer_key
+
             consumer_key = decode_consumer_key(key)
             image = self._consumers.get(consumer_key.group_id) or ConsumerGroupImage()
             image.apply(consumer_key, bytes(key), value)
@@ -92,11 +96,11 @@ class Loader:
             value = self._metadata.get(group_id)
             offsets = self._offsets.get(group_id, {})
             image = self._consumers.get(group_id)
-            consumer = (
-                None
-                if image is None
-                else restore(group_id, image, consumer_config, topic_names, now_ms)
-            )
+            consumer = None
+            if image is not None:
+                from logd.groups.consumer_records import restore
+
+                consumer = restore(group_id, image, consumer_config, topic_names, now_ms)
             if value is None and not offsets and consumer is None:
                 continue
             if value is None or consumer is not None:

@@ -167,3 +167,10 @@ def _member(member_id: str, epoch: int) -> object:
     m = Member("c")
     m.member_id, m.generation = member_id, epoch
     return m
+
+
+def test_the_loader_routes_the_same_key_versions_without_importing_kio() -> None:
+    from logd.groups import loader
+    from logd.groups.consumer_records import CONSUMER_KEY_VERSIONS
+
+    assert loader._CONSUMER_KEY_VERSIONS == CONSUMER_KEY_VERSIONS == range(3, 9)
