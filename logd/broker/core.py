@@ -139,7 +139,7 @@ class BrokerCore:
         self.replicas = replicas
         self.leadership = leadership
         self.admin = TopicAdmin(config, store, replicas)
-        self.moves = PartitionMoves(store)
+        self.moves = PartitionMoves(store, config.partition_move_throttle)
         self.decommissions = Decommissions(store, self.moves)
         self.voters = ControllerVoters(store)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
