@@ -35,8 +35,8 @@ def _start_dev(
 ) -> tuple[int, Path, subprocess.Popen[bytes], dict[str, int]]:
     """``logd dev --nodes 3`` (and ``extra`` flags) on three free ports, started as a
     non-interactive shell starts a background job: with SIGINT ignored (POSIX), so Ctrl-C
-    works only because ``logd dev`` handles it itself. Returns the first port, the output file, the process and
-    each listener's first port."""
+    works only because ``logd dev`` handles it itself. Returns the first port, the output
+    file, the process and each listener's first port."""
     port = _three_free_ports()
     listeners, bases = _listener_flags()
     out = tmp_path / "dev.out"
