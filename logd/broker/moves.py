@@ -56,11 +56,15 @@ class PartitionMoves:
         throttle: int = 0,
         *,
         keep_replication_factor: bool = False,
+        replace: bool = False,
     ) -> None:
         """Start moving ``topic-partition`` to the brokers ``to`` (the first preferred),
         the joining replicas catching up at most ``throttle`` bytes a second (0: no limit).
         ``keep_replication_factor``: refuse a target of another size (Kafka's
-        AlterPartitionReassignments v1 ``allow_replication_factor_change=false``)."""
+        AlterPartitionReassignments v1 ``allow_replication_factor_change=false``).
+        ``replace``: a move in progress is replaced by this one (Kafka's
+        AlterPartitionReassignments; :func:`_replaced`); otherwise it is refused
+        (REASSIGNMENT_IN_PROGRESS: logd's own clients cancel first)."""
         check_not_reserved(topic, "move")
         target = tuple(to)
         self._check_target(target)
@@ -69,18 +73,20 @@ class PartitionMoves:
 
         def change(record: TopicRecord) -> TopicRecord:
             current = _partition(record, partition)
-            if current.moving:
+            if current.moving and not replace:
                 raise ReassignmentInProgressError(
                     f"{topic}-{partition} is moving to {list(current.target)} already; "
                     "cancel that move first"
                 )
-            if keep_replication_factor and len(target) != len(current.replicas):
+            if keep_replication_factor and len(target) != len(current.target):
                 raise InvalidReplicationFactorError(
                     f"{topic}-{partition}: the replication factor would change from "
-                    f"{len(current.replicas)} to {len(target)}, and the request does not allow it"
+                    f"{len(current.target)} to {len(target)}, and the request does not allow it"
                 )
-            if current.replicas == target:
+            if current.target == target:
                 return record
+            if current.moving:
+                return _with(record, _replaced(current, target, throttle))
             return _with(record, current.moving_to(target, throttle))
 
         change(self._record(topic))
@@ -179,6 +185,22 @@ def _partition(record: TopicRecord, partition: int) -> PartitionAssignment:
             f"topic {record.name!r} has no partition {partition} (it has {len(record.partitions)})"
         )
     return record.partitions[partition]
+
+
+def _replaced(
+    current: PartitionAssignment, target: tuple[int, ...], throttle: int
+) -> PartitionAssignment:
+    """``current``'s move replaced by a move to ``target`` (KRaft's shape: every broker
+    hosting it now, ``target`` first; leaving: those not in ``target``). Joining: the
+    target's brokers that were not voters all along -- new ones, and those the old move
+    added or was removing (the group may have made them learners, or dropped them) --
+    so that the mover brings each into the group as it finds it."""
+    voters = set(current.target) - set(current.adding)  # before the old move and after
+    moved = PartitionAssignment(current.partition, current.replicas, -1).moving_to(
+        target, throttle
+    )
+    joining = tuple(r for r in target if r not in voters)
+    return dataclasses.replace(moved, adding=joining)
 
 
 def _settled(a: PartitionAssignment) -> PartitionAssignment:
