@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from cli import status
 from cli.app import App
 from cli.common import open_admin
-from logd.client import Admin
+
+if TYPE_CHECKING:  # the client (grpc) is imported when a command runs: `logd --help` stays fast
+    from logd.client import Admin
 
 __all__ = ["add_node_arguments", "add_status_arguments", "on_broker", "run_decommission",
            "run_recommission", "run_status"]  # fmt: skip
@@ -40,11 +43,15 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_decommission(app: App, args: argparse.Namespace) -> int:
+    from logd.client import Admin
+
     return on_broker(app, args.node_id, Admin.decommission_broker,
                      "decommissioning: its partitions move to the other brokers")  # fmt: skip
 
 
 def run_recommission(app: App, args: argparse.Namespace) -> int:
+    from logd.client import Admin
+
     return on_broker(app, args.node_id, Admin.recommission_broker,
                      "recommissioned: the moves off it go back")  # fmt: skip
 

@@ -13,7 +13,6 @@ from cli import status
 from cli.app import App
 from cli.cluster.broker import add_node_arguments, on_broker
 from cli.common import open_admin
-from logd.client import Admin
 
 __all__ = ["add_node_arguments", "add_status_arguments", "run_add", "run_remove", "run_status"]
 
@@ -23,11 +22,15 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_add(app: App, args: argparse.Namespace) -> int:
+    from logd.client import Admin  # here: `logd --help` loads no client (grpc)
+
     return on_broker(app, args.node_id, Admin.add_controller_voter,
                      "joining the controller quorum")  # fmt: skip
 
 
 def run_remove(app: App, args: argparse.Namespace) -> int:
+    from logd.client import Admin
+
     return on_broker(app, args.node_id, Admin.remove_controller_voter,
                      "leaving the controller quorum (it stays a learner)")  # fmt: skip
 

@@ -25,6 +25,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from logd.broker.api import BrokerMeta, Endpoint
 from logd.broker.config import BrokerConfig
@@ -44,9 +45,11 @@ from logd.frontends.grpc.forwarder import GrpcForwarder
 from logd.frontends.http.mounts import HttpMounts
 from logd.metadata.store import leader_hint_for
 from logd.metadata.types import HostPort
-from logd.registry.state import RegistryState
 from logd.storage import Flusher, FlushPolicy, LogManager
 from logd.storage.space import DiskUsage, SpaceState
+
+if TYPE_CHECKING:  # the registry front end's (its schema parsers load only when it starts)
+    from logd.registry.state import RegistryState
 
 __all__ = ["BrokerNode", "cluster_identity", "cluster_peers", "cluster_settings"]
 

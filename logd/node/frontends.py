@@ -18,26 +18,30 @@ it once at DEBUG). The gRPC front end is not in the registry: it carries the clu
 internal service, so the node binds and starts it before the cluster forms
 (``logd.node.runner``).
 
+Each factory imports its front end when it is called, not when this module is imported: a
+listener that is ``off`` costs nothing at start-up (the Kafka, HTTP, registry, admin and MQTT
+front ends with their libraries are most of a broker's import time), and an enabled one pays
+once, when the node starts it after the cluster formed. ``tests/test_startup_imports.py``
+holds that importing the composition root loads none of them.
+
 Ownership: front ends live on the broker's event loop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from logd.broker.config import BrokerConfig
-from logd.frontends.admin import AdminFrontEnd
-from logd.frontends.http import HttpFrontEnd, parse_http_settings
-from logd.frontends.kafka.listener import KafkaListener
-from logd.frontends.kafka.settings import KafkaSettings
-from logd.frontends.mqtt.server import MqttServer
-from logd.frontends.mqtt.settings import parse_settings as parse_mqtt_settings
-from logd.frontends.mqtt.websocket import PATH as MQTT_WEBSOCKET_PATH
-from logd.frontends.mqtt.websocket import mqtt_route
-from logd.frontends.registry import RegistryFrontEnd
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode
+
+if TYPE_CHECKING:
+    from logd.frontends.admin.server import AdminFrontEnd
+    from logd.frontends.http.server import HttpFrontEnd
+    from logd.frontends.kafka.listener import KafkaListener
+    from logd.frontends.mqtt.server import MqttServer
+    from logd.frontends.registry.server import RegistryFrontEnd
 
 __all__ = ["FRONT_ENDS", "FrontEnd", "FrontEndFactory", "http_front_end", "kafka_front_end"]
 
@@ -64,6 +68,9 @@ FrontEndFactory = Callable[[HostPort, BrokerConfig, BrokerNode], FrontEnd]
 
 
 def kafka_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> KafkaListener:
+    from logd.frontends.kafka.listener import KafkaListener
+    from logd.frontends.kafka.settings import KafkaSettings
+
     settings = KafkaSettings(
         socket_request_max_bytes=config.socket_request_max_bytes,
         connections_max_idle_ms=config.connections_max_idle_ms,
@@ -85,6 +92,8 @@ def admin_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -
     takes the broker's TLS files (and so its client-certificate rule) like every listener,
     and reads the schema registry's state through the node (None while the registry is
     off), so neither front end imports the other."""
+    from logd.frontends.admin.server import AdminFrontEnd
+
     # Late-bound: the registry front end may be built after this one and sets the slot then.
     schemas = lambda: node.registry_state()  # noqa: E731, PLW0108
     return AdminFrontEnd(address, node.seam, tls=config.tls, schemas=schemas)
@@ -95,6 +104,11 @@ def mqtt_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) ->
     reaches partitions led anywhere through ``node.router``. Its internal topics get
     min(3, brokers) replicas unless ``mqtt.internal.replication.factor`` says. MQTT over
     WebSocket is its route ``/mqtt`` on the HTTP listener (when that serves)."""
+    from logd.frontends.mqtt.server import MqttServer
+    from logd.frontends.mqtt.settings import parse_settings as parse_mqtt_settings
+    from logd.frontends.mqtt.websocket import PATH as MQTT_WEBSOCKET_PATH
+    from logd.frontends.mqtt.websocket import mqtt_route
+
     settings = parse_mqtt_settings(config.frontend_settings.get("mqtt", {}))
     rf = settings.internal_replication_factor or min(3, max(1, len(config.peers)))
     server = MqttServer(
@@ -107,6 +121,9 @@ def mqtt_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) ->
 def http_front_end(address: HostPort, config: BrokerConfig, node: BrokerNode) -> HttpFrontEnd:
     """The REST proxy and STOMP; other front ends' routes come through ``node.http_mounts``
     (``logd.frontends.http.mounts``). The ``http.*`` keys are checked here, at start."""
+    from logd.frontends.http.server import HttpFrontEnd
+    from logd.frontends.http.settings import parse_settings as parse_http_settings
+
     settings = parse_http_settings(config.frontend_settings.get("http", {}))
     scheme = "https" if config.tls.enabled else "http"
 
@@ -125,6 +142,8 @@ def registry_front_end(
 ) -> RegistryFrontEnd:
     """Confluent's Schema Registry API over ``_schemas`` (``logd.frontends.registry``); its
     applied state is also the admin console's (``node.registry_state``)."""
+    from logd.frontends.registry.server import RegistryFrontEnd
+
     front = RegistryFrontEnd(address, node.seam, config.tls)
     node.registry_state = lambda: front.store.state if front.store is not None else None
     return front

@@ -21,8 +21,6 @@ import sys
 import time
 from typing import Any, Final
 
-from aiohttp.http_exceptions import HttpProcessingError
-
 __all__ = ["FORMATS", "JsonFormatter", "configure"]
 
 FORMATS: Final = ("text", "json")
@@ -62,7 +60,11 @@ class _OneLineBadRequests(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, HttpProcessingError):
+        # Looked up, not imported: a broker whose HTTP listeners are all off never loads
+        # aiohttp (and then no record carries one of its errors).
+        http_exceptions = sys.modules.get("aiohttp.http_exceptions")
+        bad_request = getattr(http_exceptions, "HttpProcessingError", None)
+        if bad_request is not None and isinstance(error, bad_request):
             why = " ".join(p.strip() for p in str(error).splitlines() if p.strip())
             record.msg = f"bad HTTP request: {(why or type(error).__name__)[:200]}"
             record.args, record.exc_info, record.exc_text = None, None, None

@@ -37,9 +37,20 @@ def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def serve(config: BrokerConfig, *, log_level: str = "INFO", log_format: str = "text") -> int:
     """Run the broker until a signal; returns the process exit code."""
+    _without_hypothesis()
     configure_logging(log_level, log_format)
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
         return runner.run(_serve(config))
+
+
+def _without_hypothesis() -> None:
+    """kio (the Kafka front end's messages) registers a hypothesis strategy for every type it
+    defines when hypothesis is importable (``kio.static._phantom``): in an install with the
+    ``dev`` extra -- every test broker -- that is ~0.4 s of CPU per broker start on a quiet
+    machine, for a library no broker code uses. A broker process marks it absent before
+    anything imports kio (kio then skips the registration); a process that loaded hypothesis
+    already keeps it."""
+    sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]  # None: "absent"
 
 
 async def _serve(config: BrokerConfig) -> int:

@@ -1,0 +1,70 @@
+"""What a process loads before it does anything: a broker pays for a front end only when its
+listener is on, and ``logd --help`` loads neither the client nor grpc.
+
+Every test broker of the suite and every ``logd serve`` pays its imports in CPU before it
+answers (``logd.node.frontends``: the factories import their front ends when called). These
+run a fresh interpreter and read its ``sys.modules``, so an import added at the top of the
+composition root, or of a CLI verb module, fails here rather than going unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+#: What a front end (and the libraries only it uses) costs; each loads only when the
+#: node starts that front end. gRPC is not here: the cluster's internal service needs it.
+FRONT_END_MODULES = (
+    "logd.frontends.kafka",
+    "logd.frontends.http.server",
+    "logd.frontends.registry",
+    "logd.frontends.admin",
+    "logd.frontends.mqtt",
+    "kio",
+    "aiohttp",
+    "logd.registry",
+    "jsonschema",
+    "proto_schema_parser",
+)
+
+
+def _loaded_after(code: str, prefixes: tuple[str, ...]) -> list[str]:
+    """The modules under ``prefixes`` a fresh interpreter loaded after running ``code`` (a
+    name mapped to None is one marked absent, not loaded)."""
+    probe = (
+        f"{code}\nimport json, sys\n"
+        "print(json.dumps(sorted(m for m, v in sys.modules.items() if v is not None)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    loaded: list[str] = json.loads(out.splitlines()[-1])
+    return [m for m in loaded if any(m == p or m.startswith(p + ".") for p in prefixes)]
+
+
+def test_the_composition_root_loads_no_front_end_until_its_listener_starts() -> None:
+    code = "import logd.node.main, logd.node.build, logd.node.frontends, logd.node.runner"
+    assert _loaded_after(code, FRONT_END_MODULES) == []
+
+
+def test_a_broker_process_does_not_load_hypothesis_with_kio() -> None:
+    """kio registers a hypothesis strategy per type when hypothesis is importable (the dev
+    extra): a broker process marks it absent before it serves (``logd.node.main``)."""
+    code = (
+        "from logd.node.main import _without_hypothesis\n"
+        "_without_hypothesis()\n"
+        "import logd.frontends.kafka.listener"
+    )
+    assert _loaded_after(code, ("hypothesis",)) == []
+
+
+def test_logd_help_loads_neither_the_client_nor_grpc() -> None:
+    code = (
+        "import contextlib, io, sys\n"
+        "from cli.main import main\n"
+        "sys.argv = ['logd', '--help']\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main()"
+    )
+    assert _loaded_after(code, ("logd.client", "grpc", "logd.frontends", "logd.cluster")) == []
