@@ -196,9 +196,7 @@ def _replaced(
     added or was removing (the group may have made them learners, or dropped them) --
     so that the mover brings each into the group as it finds it."""
     voters = set(current.target) - set(current.adding)  # before the old move and after
-    moved = PartitionAssignment(current.partition, current.replicas, -1).moving_to(
-        target, throttle
-    )
+    moved = PartitionAssignment(current.partition, current.replicas, -1).moving_to(target, throttle)
     joining = tuple(r for r in target if r not in voters)
     return dataclasses.replace(moved, adding=joining)
 
