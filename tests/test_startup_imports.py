@@ -13,6 +13,8 @@ import json
 import subprocess
 import sys
 
+from tests.imports import ROOT, imports_of, modules_under
+
 #: What a front end (and the libraries only it uses) costs; each loads only when the
 #: node starts that front end. gRPC is not here: the cluster's internal service needs it.
 FRONT_END_MODULES = (
@@ -27,6 +29,28 @@ FRONT_END_MODULES = (
     "jsonschema",
     "proto_schema_parser",
 )
+
+
+#: Libraries a broker with every listener on loads only when a request needs them: a schema
+#: language's (the first schema of it parsed or used by a REST client or the console),
+#: cryptography (the first TLS peer certificate read), hypothesis (never: kio's strategies).
+ON_FIRST_USE = (
+    "fastavro",
+    "avro",
+    "jsonschema",
+    "referencing",
+    "proto_schema_parser",
+    "antlr4",
+    "cryptography",
+    "hypothesis",
+)
+
+
+def _front_end_modules() -> list[str]:
+    """The front-end modules the factories of ``logd.node.frontends`` import (when called)."""
+    known = modules_under(ROOT / "logd", ROOT)
+    found = imports_of(ROOT / "logd" / "node" / "frontends.py", ROOT, known)
+    return sorted(m for m in found if m.startswith("logd.frontends."))
 
 
 def _loaded_after(code: str, prefixes: tuple[str, ...]) -> list[str]:
@@ -48,15 +72,18 @@ def test_the_composition_root_loads_no_front_end_until_its_listener_starts() -> 
     assert _loaded_after(code, FRONT_END_MODULES) == []
 
 
-def test_a_broker_process_does_not_load_hypothesis_with_kio() -> None:
-    """kio registers a hypothesis strategy per type when hypothesis is importable (the dev
-    extra): a broker process marks it absent before it serves (``logd.node.main``)."""
+def test_every_front_end_started_loads_no_library_before_a_request_needs_it() -> None:
+    """What a broker with every listener on has imported once its front ends started: the
+    factories' modules, after ``logd.node.main`` marked hypothesis absent (kio registers a
+    hypothesis strategy per type when hypothesis is importable: the dev extra)."""
+    modules = _front_end_modules()
+    assert "logd.frontends.kafka.listener" in modules  # the walk sees the factories' imports
     code = (
         "from logd.node.main import _without_hypothesis\n"
         "_without_hypothesis()\n"
-        "import logd.frontends.kafka.listener"
+        "import logd.node.runner, " + ", ".join(modules)
     )
-    assert _loaded_after(code, ("hypothesis",)) == []
+    assert _loaded_after(code, ON_FIRST_USE) == []
 
 
 def test_logd_help_loads_neither_the_client_nor_grpc() -> None:

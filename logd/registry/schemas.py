@@ -11,12 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 
-from logd.registry.avro_schema import parse_avro
 from logd.registry.errors import InvalidReferenceError, InvalidSchemaError
-from logd.registry.json_schema import parse_json_schema
 from logd.registry.model import Reference, SchemaType
 from logd.registry.parsed import Dependency, ParsedSchema
-from logd.registry.protobuf_schema import parse_protobuf
 
 __all__ = [
     "MAX_REFERENCES",
@@ -45,11 +42,25 @@ class Stored:
 # (subject, version; -1 = latest) -> Stored, or raise a RegistryError
 Lookup = Callable[[str, int], Stored]
 
-_PARSERS = {
-    SchemaType.AVRO: parse_avro,
-    SchemaType.JSON: parse_json_schema,
-    SchemaType.PROTOBUF: parse_protobuf,
-}
+#: A schema language's parser: (text, its references, their parses) -> the parse.
+_Parser = Callable[[str, Sequence[Reference], Sequence[Dependency]], ParsedSchema]
+
+
+def _parser(schema_type: SchemaType) -> _Parser:
+    """The parser of ``schema_type``, imported the first time a schema of it is parsed: each
+    language's library (fastavro, jsonschema, proto_schema_parser) is a good part of a
+    broker's start-up, and a registry with no schema of a language never needs it."""
+    if schema_type is SchemaType.AVRO:
+        from logd.registry.avro_schema import parse_avro
+
+        return parse_avro
+    if schema_type is SchemaType.JSON:
+        from logd.registry.json_schema import parse_json_schema
+
+        return parse_json_schema
+    from logd.registry.protobuf_schema import parse_protobuf
+
+    return parse_protobuf
 
 
 def parse_schema_type(value: object) -> SchemaType:
@@ -125,4 +136,4 @@ def _parse(
         dependencies.append(Dependency(resolved, inner))
     if not isinstance(text, str) or not text.strip():
         raise InvalidSchemaError("Invalid schema: empty")
-    return _PARSERS[schema_type](text, references, dependencies)
+    return _parser(schema_type)(text, references, dependencies)

@@ -8,7 +8,7 @@ in Python's ssl, BoringSSL in gRPC, librdkafka) accepts them, and they are fast 
 How a certificate names a broker: subject ``CN=broker-<node id>`` plus the cluster id in
 ``O``; the internal (broker-to-broker) service accepts a TLS peer only when its certificate
 chains to the cluster CA and its CN is ``broker-<id>`` for a broker of the cluster
-(``broker_node_id`` reads it back). A client certificate has ``CN=<user>``.
+(``cert_names.broker_node_id`` reads it back). A client certificate has ``CN=<user>``.
 
 Pure apart from key generation, which takes its randomness from OpenSSL's CSPRNG (keys
 must not come from a seeded generator); time comes in as ``now``. Returns PEM bytes; the
@@ -26,6 +26,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+# Reading a certificate back is ``cert_names``' (imported by every broker, cryptography-free
+# until used); re-exported here beside what issues them.
+from logd.security.cert_names import BROKER_CN_PREFIX, broker_node_id, subject_dn
+
 __all__ = [
     "BROKER_CN_PREFIX",
     "Issued",
@@ -35,7 +39,6 @@ __all__ = [
     "subject_dn",
 ]
 
-BROKER_CN_PREFIX = "broker-"
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
@@ -146,21 +149,3 @@ def issue(
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
-
-
-def subject_dn(cert_pem: bytes) -> str:
-    """The RFC 4514 subject (``CN=alice,O=...``) that principal mapping rules read."""
-    return x509.load_pem_x509_certificate(cert_pem).subject.rfc4514_string()
-
-
-def broker_node_id(cert_pem: bytes) -> int | None:
-    """The broker id a certificate names (``CN=broker-<id>``), or None."""
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if len(names) != 1:
-        return None
-    common = str(names[0].value)
-    digits = common.removeprefix(BROKER_CN_PREFIX)
-    if digits == common or not digits.isdigit() or len(digits) > 9:
-        return None
-    return int(digits)

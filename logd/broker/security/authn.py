@@ -27,7 +27,7 @@ from collections.abc import Callable
 from logd.broker.security.settings import SecuritySettings
 from logd.broker.security.state import SecurityState
 from logd.errors import SaslAuthenticationFailedError, UnsupportedSaslMechanismError
-from logd.security.certs import subject_dn
+from logd.security.cert_names import subject_dn
 from logd.security.credentials import PasswordVerifier
 from logd.security.principal import KafkaPrincipal
 from logd.security.principal_mapping import PrincipalMapper, PrincipalMappingError

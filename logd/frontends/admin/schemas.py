@@ -34,20 +34,19 @@ import io
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import avro.errors
-import avro.io
 from aiohttp import web
 
 from logd.broker.seam import BrokerSeam, Caller
 from logd.frontends.admin.auth import CALLER
-from logd.registry.avro_schema import AvroSchema
 from logd.registry.errors import RegistryError
 from logd.registry.model import SchemaType
-from logd.registry.protobuf_messages import ProtobufMessages
-from logd.registry.protobuf_schema import ProtobufSchema
+from logd.registry.parsed import ParsedSchema
 from logd.registry.state import RegistryState
+
+if TYPE_CHECKING:  # imported with the first Protobuf value shown (``_messages``)
+    from logd.registry.protobuf_messages import ProtobufMessages
 
 __all__ = ["NO_REGISTRY", "SchemaSource", "ValueDecoder", "add_schema_routes"]
 
@@ -85,20 +84,19 @@ class ValueDecoder:
         payload = data[_HEADER:]
         try:
             if entry.schema_type is SchemaType.AVRO:
-                parsed = state.parsed(schema_id)
-                assert isinstance(parsed, AvroSchema)
-                reader = avro.io.DatumReader(parsed.avro)
-                decoded = reader.read(avro.io.BinaryDecoder(io.BytesIO(payload)))
-                return "avro", _jsonable(decoded), schema_id
+                return "avro", _avro_value(state.parsed(schema_id), payload), schema_id
             if entry.schema_type is SchemaType.JSON:
                 return "json-schema", json.loads(payload), schema_id
             if entry.schema_type is SchemaType.PROTOBUF:
                 return "protobuf", self._messages(state, schema_id).decode(payload), schema_id
-        except (avro.errors.AvroException, RegistryError, ValueError, EOFError, TypeError):
+        except (RegistryError, ValueError, EOFError, TypeError):
             return "hex", data.hex(), schema_id  # framed but not decodable with that schema
         return "hex", data.hex(), schema_id
 
     def _messages(self, state: RegistryState, schema_id: int) -> ProtobufMessages:
+        from logd.registry.protobuf_messages import ProtobufMessages
+        from logd.registry.protobuf_schema import ProtobufSchema
+
         messages = self._protobuf.get(schema_id)
         if messages is None:
             parsed = state.parsed(schema_id)
@@ -113,6 +111,23 @@ class ValueDecoder:
             known = bool(self._seam.visible(self._caller, _READ, subjects))
             self._readable[schema_id] = known
         return known
+
+
+def _avro_value(parsed: ParsedSchema, payload: bytes) -> Any:
+    """``payload`` read with an Avro schema (the ``avro`` package's reader), as JSON can carry
+    it; ValueError when it does not read. The package is imported with the first Avro value
+    shown, not when the admin listener starts."""
+    import avro.errors
+    import avro.io
+
+    from logd.registry.avro_schema import AvroSchema
+
+    assert isinstance(parsed, AvroSchema)
+    try:
+        decoded = avro.io.DatumReader(parsed.avro).read(avro.io.BinaryDecoder(io.BytesIO(payload)))
+    except avro.errors.AvroException as exc:
+        raise ValueError(f"not Avro of its schema: {exc}") from None
+    return _jsonable(decoded)
 
 
 def _jsonable(value: Any) -> Any:

@@ -36,7 +36,7 @@ import grpc
 from logd.broker.seam import ANONYMOUS, BrokerSeam, Caller
 from logd.errors import ClusterAuthorizationFailedError, LogdError, SaslAuthenticationFailedError
 from logd.frontends.grpc.errors import abort
-from logd.security.certs import broker_node_id
+from logd.security.cert_names import broker_node_id
 from logd.security.plain import parse_basic
 
 _log = logging.getLogger(__name__)

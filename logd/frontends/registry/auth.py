@@ -33,7 +33,7 @@ from logd.broker.seam import ANONYMOUS, BROKER, BrokerSeam, Caller
 from logd.errors import SubjectAuthorizationFailedError
 from logd.frontends.common.http_auth import certificate_principal, password_principal, peer_pem
 from logd.frontends.registry.http import Handler
-from logd.security.certs import broker_node_id
+from logd.security.cert_names import broker_node_id
 
 __all__ = [
     "CALLER",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
@@ -14,8 +14,10 @@ from logd.registry.errors import (
     SubjectNotFoundError,
 )
 from logd.registry.model import SchemaType
-from logd.registry.protobuf_schema import ProtobufSchema
 from logd.registry.state import RegistryState, SchemaEntry, VersionEntry
+
+if TYPE_CHECKING:  # the Protobuf parser loads with the first Protobuf schema parsed
+    from logd.registry.protobuf_schema import ProtobufSchema
 
 __all__ = ["STORE", "add_read_routes", "schema_fields", "version_body"]
 
@@ -50,9 +52,7 @@ def _text(request: web.Request | None, state: RegistryState, entry: SchemaEntry)
     otherwise, and for the other types, the text as stored."""
     wanted = request.query.get("format", "") if request is not None else ""
     if wanted == "serialized" and entry.schema_type is SchemaType.PROTOBUF:
-        parsed = state.parsed(entry.schema_id)
-        assert isinstance(parsed, ProtobufSchema)
-        return parsed.serialized()
+        return cast("ProtobufSchema", state.parsed(entry.schema_id)).serialized()
     return entry.text
 
 

@@ -7,12 +7,15 @@ payload.
   bytes as ``"\\u00ff"`` strings), as Confluent's proxy takes and gives it; the payload is
   Avro's binary encoding (fastavro: ``json_reader``/``json_writer`` for the JSON side,
   ``schemaless_writer``/``schemaless_reader`` for the bytes). Named types of referenced
-  schemas are known to fastavro before the schema itself is parsed.
+  schemas are known to fastavro before the schema itself is parsed (``avro_codec``).
 - jsonschema: the payload is the JSON text itself, checked against the schema (the
   ``jsonschema`` package, the draft the schema's ``$schema`` names; a ``$ref`` to a
   referenced schema found by the reference's name) before it is written, and not checked
-  when read.
+  when read (``json_codec``).
 - protobuf: see ``protobuf_codec``.
+
+Each language's codec module (and its library) is imported the first time a schema of that
+language is used, not when the HTTP front end starts.
 
 A codec is built from a schema the registry's own parser took (``logd.registry``, so
 references are resolved exactly as the registry resolves them). A value that does not fit
@@ -25,19 +28,10 @@ Pure; a codec is immutable and shared by every request.
 
 from __future__ import annotations
 
-import io
-import json
 import struct
-import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any, Final
 
-import fastavro
-import jsonschema
-import referencing
-import referencing.jsonschema
-
-from logd.frontends.http.schemas.protobuf_codec import ProtobufCodec
 from logd.frontends.http.schemas.types import Codec, ConversionError
 from logd.registry.errors import RegistryError
 from logd.registry.model import SchemaType
@@ -63,81 +57,21 @@ def unpack(data: bytes) -> tuple[int, bytes]:
     return schema_id, data[_HEADER.size :]
 
 
-def _dependencies_first(schema: ParsedSchema) -> Iterator[tuple[str, ParsedSchema]]:
-    """(reference name, schema) of every schema ``schema`` refers to, depth first, each
-    before the schemas that refer to it."""
-    for dep in schema.dependencies:
-        yield from _dependencies_first(dep.schema)
-        yield dep.reference.name, dep.schema
+def _codec_class(schema_type: SchemaType) -> Callable[[ParsedSchema], Codec]:
+    """The codec of a schema language, imported the first time a schema of it is used: each
+    language's library (fastavro, jsonschema, protobuf's json_format) loads only when a
+    REST client produces or consumes in that format."""
+    if schema_type is SchemaType.AVRO:
+        from logd.frontends.http.schemas.avro_codec import AvroCodec
 
+        return AvroCodec
+    if schema_type is SchemaType.JSON:
+        from logd.frontends.http.schemas.json_codec import JsonSchemaCodec
 
-class _Avro(Codec):
-    def __init__(self, schema: ParsedSchema) -> None:
-        named: dict[str, Any] = {}
-        for _, dep in _dependencies_first(schema):
-            fastavro.parse_schema(json.loads(dep.text), named_schemas=named)
-        self._schema = fastavro.parse_schema(json.loads(schema.text), named_schemas=named)
+        return JsonSchemaCodec
+    from logd.frontends.http.schemas.protobuf_codec import ProtobufCodec
 
-    def encode(self, value: Any) -> bytes:
-        text = json.dumps(value)
-        try:
-            (datum,) = fastavro.json_reader(io.StringIO(text), self._schema)
-            out = io.BytesIO()
-            fastavro.schemaless_writer(out, self._schema, datum)
-        except Exception as exc:  # fastavro's types vary: see the module docstring
-            raise ConversionError(f"the value does not fit the Avro schema: {exc}") from None
-        return out.getvalue()
-
-    def decode(self, payload: bytes) -> Any:
-        try:
-            datum = fastavro.schemaless_reader(io.BytesIO(payload), self._schema)
-            out = io.StringIO()
-            fastavro.json_writer(out, self._schema, [datum])
-        except Exception as exc:  # as above
-            raise ConversionError(f"the bytes are not Avro of their schema: {exc}") from None
-        return json.loads(out.getvalue())
-
-
-def _json_registry(schema: ParsedSchema, root: object) -> referencing.Registry[Any]:
-    """Every referenced schema under its reference name (and that name resolved against
-    the root's ``$id``, where a relative ``$ref`` leads)."""
-    base = root.get("$id", "") if isinstance(root, dict) else ""
-    resources = []
-    for name, dep in _dependencies_first(schema):
-        resource = referencing.jsonschema.DRAFT202012.create_resource(json.loads(dep.text))
-        resources.append((name, resource))
-        if isinstance(base, str) and base:
-            resources.append((urllib.parse.urljoin(base, name), resource))
-    return referencing.Registry().with_resources(resources)
-
-
-class _JsonSchema(Codec):
-    def __init__(self, schema: ParsedSchema) -> None:
-        root = json.loads(schema.text)
-        validator = jsonschema.validators.validator_for(root)
-        validator.check_schema(root)
-        self._validator = validator(root, registry=_json_registry(schema, root))
-
-    def encode(self, value: Any) -> bytes:
-        try:
-            error = jsonschema.exceptions.best_match(self._validator.iter_errors(value))
-        except referencing.exceptions.Unresolvable as exc:
-            raise ConversionError(f"the JSON schema's $ref {exc} is not resolvable") from None
-        if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "the value"
-            raise ConversionError(f"{where} does not fit the JSON schema: {error.message}")
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-    def decode(self, payload: bytes) -> Any:
-        try:
-            return json.loads(payload)
-        except (ValueError, RecursionError):
-            raise ConversionError("the bytes are not JSON") from None
-
-
-_CODECS: Final[dict[SchemaType, type[_Avro | _JsonSchema | ProtobufCodec]]] = {
-    SchemaType.AVRO: _Avro, SchemaType.JSON: _JsonSchema, SchemaType.PROTOBUF: ProtobufCodec,
-}  # fmt: skip
+    return ProtobufCodec
 
 
 def parsed(schema_type: str, text: str, references: Any = (), lookup: Lookup | None = None
@@ -157,7 +91,7 @@ def codec_for(schema_type: str, text: str, references: Any = (), lookup: Lookup 
     cannot use."""
     schema = parsed(schema_type, text, references, lookup)
     try:
-        return _CODECS[schema.schema_type](schema)
+        return _codec_class(schema.schema_type)(schema)
     except ConversionError:
         raise
     except Exception as exc:  # fastavro/jsonschema/protobuf refusing what the registry took

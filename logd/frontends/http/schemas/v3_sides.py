@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from logd.frontends.http.errors import RestError
 from logd.frontends.http.schemas.codecs import Codec, ConversionError, pack, parsed
 from logd.frontends.http.schemas.registry_link import FORMATS, RegistryLink
-from logd.registry.protobuf_schema import ProtobufSchema
+from logd.registry.model import SchemaType
+
+if TYPE_CHECKING:  # the Protobuf parser loads with the first Protobuf schema (``codecs``)
+    from logd.registry.protobuf_schema import ProtobufSchema
 
 __all__ = ["PLAIN_TYPES", "Encoded", "SideError", "V3Schemas", "needs_schema"]
 
@@ -82,8 +85,8 @@ def _record_name(kind: str, text: str) -> str:
         schema = parsed(FORMATS[_SCHEMA_TYPES[kind]], text)
     except ConversionError as exc:
         raise RestError(422, 42201, f"Invalid schema: {exc}") from None
-    if isinstance(schema, ProtobufSchema):
-        return schema.message_names[0]
+    if schema.schema_type is SchemaType.PROTOBUF:
+        return cast("ProtobufSchema", schema).message_names[0]
     root = json.loads(schema.text)
     name = str(root.get("title" if kind == "JSONSCHEMA" else "name", "")) if isinstance(
         root, dict) else ""  # fmt: skip
