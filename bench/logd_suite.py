@@ -78,6 +78,7 @@ DURABILITY = {
     "acks=all": "1 node, acks=all, fsync always",
     "rf3": "3 nodes RF=3, acks=all, fsync always",
     "interval": "1 node, acks=all, fsync interval (1 s)",
+    "rf3-interval": "3 nodes RF=3, acks=all, fsync interval (1 s)",
 }
 #: What ``--fsync interval`` means for acks=all (issue 22, logd/cluster/ready_writer.py):
 #: a record commits once written to the page cache, fsynced within the interval -- it
@@ -340,9 +341,11 @@ def run_logd(
     root: Path, *, mode: str, sizes: tuple[int, ...], n: int, latency_s: float, rate: int,
     cli_lines: int, mib_count: int,
 ) -> list[Result]:  # fmt: skip
-    """Every logd workload in ``mode`` ("acks=1", "acks=all" or "rf3"); rows as they come."""
+    """Every logd workload in ``mode`` ("acks=1", "acks=all", "rf3"; "interval" and
+    "rf3-interval": the e2e-latency row only); rows as they come."""
     acks = "1" if mode == "acks=1" else "all"
-    size = 3 if mode == "rf3" else 1
+    size = 3 if mode in ("rf3", "rf3-interval") else 1
+    timed = mode in ("interval", "rf3-interval")
     durability = DURABILITY[mode]
     results: list[Result] = []
 
@@ -350,10 +353,10 @@ def run_logd(
         results.append(r)
         print(f"  {r.workload:<15} {r.value_bytes:>5} B  " + _brief(r), flush=True)
 
-    fsync = "interval" if mode == "interval" else "always"
+    fsync = "interval" if timed else "always"
     with LogdCluster(root / mode.replace("=", ""), size, fsync) as cluster:
         b = cluster.brokers
-        if mode == "interval":  # the latency row beside the peers' timed fsyncs, nothing else
+        if timed:  # the latency row beside the peers' timed fsyncs, nothing else
             with _quiet_unavailable("e2e latency"):
                 add(_e2e_row(cluster, acks, size, rate, latency_s, durability, INTERVAL_NOTE))
             return results
