@@ -191,7 +191,7 @@ class BrokerCore:
     # -- produce --------------------------------------------------------------------------
 
     def produce_nowait(
-        self, topic: str, partition: int, acks: int, records: bytes, timeout_ms: int = 0
+        self, topic: str, partition: int, acks: int, records: bytes | bytearray, timeout_ms: int = 0
     ) -> ProduceResult | asyncio.Future[ProduceResult]:
         """Append one batch now; the answer, or (acks=all) a future of it.
 
@@ -212,7 +212,7 @@ class BrokerCore:
         return self._await_commit(appended, timeout_ms)
 
     async def produce(
-        self, topic: str, partition: int, acks: int, records: bytes, timeout_ms: int = 0
+        self, topic: str, partition: int, acks: int, records: bytes | bytearray, timeout_ms: int = 0
     ) -> ProduceResult:
         answer = self.produce_nowait(topic, partition, acks, records, timeout_ms)
         return answer if isinstance(answer, ProduceResult) else await answer

@@ -1,6 +1,11 @@
 """The command-line flags of a broker (``logd serve`` and ``python -m logd.node``).
 
-Light on purpose: argparse and the config module only, so ``logd --help`` stays fast.
+Light on purpose: argparse and the listeners' table only, so ``logd --help`` stays fast -- and
+every other ``logd`` command, since the CLI builds every verb's parser (``serve`` included)
+before it runs one. The config module (``logd.broker.config``, which loads the storage
+engine's settings and with them the storage package) is imported when a broker's config is
+built from the flags.
+
 Flags override the TOML file given with ``--config``; the file overrides the defaults.
 """
 
@@ -8,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from logd.broker.config import BrokerConfig, load_config
 from logd.broker.listeners import ADVERTISED_KAFKA, LISTENERS, parse_host_port
+
+if TYPE_CHECKING:
+    from logd.broker.config import BrokerConfig
 
 __all__ = [
     "add_arguments",
@@ -128,6 +136,8 @@ _SECURITY_FLAGS = (
 
 def config_from_args(args: argparse.Namespace) -> BrokerConfig:
     """Raises InvalidConfigError naming the key for a bad file or flag."""
+    from logd.broker.config import load_config
+
     return load_config(
         args.config,
         {
