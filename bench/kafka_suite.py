@@ -101,16 +101,9 @@ def ck_produce(
     return seconds
 
 
-def ck_consume(
-    ck: Any, bootstrap: str, topic: str, n: int, meter: CpuMeter | None = None
-) -> tuple[int, float]:
-    """(records, seconds) for confluent-kafka to read ``n`` records from the start.
-
-    The clock starts once the consumer knows the partitions' leader (``list_topics``, as
-    the producers' warm-up record does): assigned before that, librdkafka puts off its
-    first offset query by 500 ms. Each ``consume`` asks for at most what is left, so the
-    last one does not wait out its timeout for records that will never come.
-    """
+def _ck_consumer(ck: Any, bootstrap: str, topic: str) -> Any:
+    """A consumer that knows the partitions' leader: assigned before that, librdkafka puts
+    off its first offset query by 500 ms."""
     consumer = ck.Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -121,12 +114,33 @@ def ck_consume(
         }
     )
     consumer.list_topics(topic, timeout=30)
+    return consumer
+
+
+def ck_consume(
+    ck: Any, bootstrap: str, topic: str, n: int, meter: CpuMeter | None = None
+) -> tuple[int, float]:
+    """(records, seconds) for confluent-kafka to read ``n`` records from the start.
+
+    As the producers' warm-up record: a first consumer reads one record before the clock
+    starts (the broker's first Fetch and ListOffsets load their message classes), and the
+    measured one knows the leaders before it is assigned. Each ``consume`` asks for at
+    most what is left, so the last one does not wait out its timeout.
+    """
+    tps = [ck.TopicPartition(topic, p, ck.OFFSET_BEGINNING) for p in range(PARTITIONS)]
+    warm = _ck_consumer(ck, bootstrap, topic)
+    try:
+        warm.assign(tps)
+        warm.consume(num_messages=1, timeout=30)
+    finally:
+        warm.close()
+    consumer = _ck_consumer(ck, bootstrap, topic)
     got = 0
     idle = 0
     if meter is not None:
         meter.start()
     start = time.perf_counter()
-    consumer.assign([ck.TopicPartition(topic, p, ck.OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    consumer.assign(tps)
     try:
         while got < n and idle < 20:
             batch = consumer.consume(num_messages=min(20_000, n - got), timeout=0.5)
