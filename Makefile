@@ -15,7 +15,7 @@ PYTEST_WORKERS ?= 2
 SEEDS ?= 100000
 SEED_START ?= 0
 
-.PHONY: run test lint proto soak bench bench-quick clean venv dev
+.PHONY: run test lint proto records soak bench bench-quick clean venv dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy logd partitioning replication cli
+
+## records: regenerate logd/groups/records_gen.py from Kafka's schemas under schemas/kafka/
+records: $(DEV_STAMP)
+	$(BIN)/python -m logd.recordgen
 
 ## proto: regenerate the committed protobuf modules under logd/v1/
 proto: $(DEV_STAMP)

@@ -131,6 +131,9 @@ class ConsumerGroup:
         self.partitions_per_topic: dict[str, int] = {}
         self._session_deadline: dict[str, int] = {}
         self._revocation_deadline: dict[str, int] = {}
+        #: The records (key -> value) last written for the group to ``__consumer_offsets``
+        #: (``consumer_records.py``); the coordinator writes only what differs from them.
+        self.persisted: dict[bytes, bytes] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -301,6 +304,14 @@ class ConsumerGroup:
             self.config.heartbeat_interval_ms,
             after.assigned if tell else None,
         )
+
+    def restore_member(self, member: ConsumerMember, now_ms: int) -> None:
+        """A member as the records of a previous coordinator left it: it keeps its epoch
+        and partitions, and gets a fresh session (and revocation) deadline."""
+        self.members[member.member_id] = member
+        self._session_deadline[member.member_id] = now_ms + self.config.session_timeout_ms
+        if member.state is MemberState.UNREVOKED_PARTITIONS:
+            self._revocation_deadline[member.member_id] = now_ms + member.rebalance_timeout_ms
 
     # ------------------------------------------------------------------ leaving
 

@@ -24,8 +24,9 @@ from logd.groups.consumer_group import (
     ConsumerHeartbeat,
     ConsumerHeartbeatAnswer,
 )
-from logd.groups.core import Core
+from logd.groups.core import Core, group_store_error
 from logd.groups.group import Group
+from logd.groups.outbox import OffsetsRecord, OnDurable
 from logd.groups.reconcile import ConsumerMember
 from logd.groups.state import GroupState
 from logd.groups.timers import TimerKey, TimerKind
@@ -34,7 +35,9 @@ __all__ = [
     "DescribedConsumerGroup",
     "consumer_group_heartbeat",
     "describe_consumer_group",
+    "drop_consumer_group",
     "on_consumer_deadline",
+    "rearm",
 ]
 
 
@@ -61,6 +64,7 @@ def consumer_group_heartbeat(
     partitions_per_topic: Mapping[str, int],
     config: ConsumerGroupConfig,
 ) -> None:
+    """Serve one heartbeat; it is answered once the records it changed are durable."""
     group = core.groups.get(req.group_id)
     if group is None:
         group = core.groups[req.group_id] = Group(req.group_id, core.now_ms)
@@ -77,27 +81,89 @@ def consumer_group_heartbeat(
     answer = group.consumer.heartbeat(
         req, partitions_per_topic, core.now_ms, core.new_consumer_member_id
     )
-    core.outbox.respond(request_id, answer)
-    _rearm(core, group)
+    if answer.error is not ErrorCode.NONE:
+        core.outbox.respond(request_id, answer)
+        _settle(core, group)
+        return
+
+    def respond(error: ErrorCode) -> None:
+        if error is not ErrorCode.NONE:
+            failed = ConsumerHeartbeatAnswer(group_store_error(error), req.member_id)
+            core.outbox.respond(request_id, failed)
+        else:
+            core.outbox.respond(request_id, answer)
+
+    if not _settle(core, group, respond):
+        core.outbox.respond(request_id, answer)
 
 
 def on_consumer_deadline(core: Core, group: Group) -> None:
     """A member's session or revocation deadline passed: fence it."""
     if group.consumer is not None:
         group.consumer.expire(core.now_ms)
-        _rearm(core, group)
+        _settle(core, group)
 
 
-def _rearm(core: Core, group: Group) -> None:
-    assert group.consumer is not None
+def rearm(core: Core, group: Group) -> None:
+    """Arm the timer of a consumer group just loaded (its members' sessions)."""
+    if group.consumer is not None:
+        deadline = group.consumer.next_deadline_ms()
+        if deadline is not None:
+            core.timers.arm(TimerKey(TimerKind.CONSUMER, group.group_id), deadline)
+
+
+def drop_consumer_group(core: Core, group: Group) -> None:
+    """The group stops being a consumer-protocol group (a classic member joins it once it
+    is empty): its consumer records go."""
+    consumer = group.consumer
+    if consumer is None:
+        return
+    core.timers.cancel(TimerKey(TimerKind.CONSUMER, group.group_id))
+    _write(core, consumer, {}, None)
+    group.consumer = None
+
+
+def _settle(core: Core, group: Group, then: OnDurable | None = None) -> bool:
+    """Write what changed in the group's records (``then`` runs once they are durable),
+    re-arm its timer, and forget a group left with nothing. False: nothing to write."""
+    consumer = group.consumer
+    assert consumer is not None
+    from logd.groups.consumer_records import group_records  # loads kio: see loader.py
+
+    forget = not consumer.members and not group.has_offsets() and not group.pending_commits
+    wanted = {} if forget else group_records(consumer, core.topic_id)
+    wrote = _write(core, consumer, wanted, then)
     key = TimerKey(TimerKind.CONSUMER, group.group_id)
-    deadline = group.consumer.next_deadline_ms()
-    if deadline is None:
-        core.timers.cancel(key)
-        if not group.consumer.members and not group.has_offsets() and not group.pending_commits:
-            del core.groups[group.group_id]  # nothing of it was ever made durable
-    else:
+    deadline = consumer.next_deadline_ms()
+    if deadline is not None:
         core.timers.arm(key, deadline)
+    else:
+        core.timers.cancel(key)
+        if forget and core.groups.get(group.group_id) is group:
+            del core.groups[group.group_id]
+    return wrote
+
+
+def _write(
+    core: Core, consumer: ConsumerGroup, wanted: dict[bytes, bytes], then: OnDurable | None
+) -> bool:
+    from logd.groups.consumer_records import changes
+
+    before = consumer.persisted
+    records = tuple(OffsetsRecord(k, v) for k, v in changes(before, wanted))
+    if not records:
+        return False
+    consumer.persisted = wanted
+
+    def on_durable(error: ErrorCode) -> None:
+        if error is not ErrorCode.NONE and consumer.persisted is wanted:
+            # Unknown what reached the log: the next change rewrites every key.
+            consumer.persisted = dict.fromkeys({*before, *wanted}, b"")
+        if then is not None:
+            then(error)
+
+    core.outbox.write(records, on_durable)
+    return True
 
 
 def describe_consumer_group(core: Core, group_id: str) -> DescribedConsumerGroup:

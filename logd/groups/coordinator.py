@@ -32,6 +32,7 @@ Not thread-safe: owned by one driver task, which calls it from one thread at a t
 from __future__ import annotations
 
 import enum
+import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from logd.errors import ErrorCode, LogdError
@@ -124,17 +125,22 @@ class GroupCoordinator:
         assert self._loader is not None, "replay() after finish_loading()"
         self._loader.replay(key, value)
 
-    def finish_loading(self, now_ms: int) -> None:
+    def finish_loading(self, now_ms: int, topic_ids: Mapping[str, uuid.UUID] | None = None) -> None:
         """Every record is replayed: take the groups over and start answering. Members of
-        loaded groups get a full session timeout to find the new coordinator."""
+        loaded groups get a full session timeout to find the new coordinator.
+        ``topic_ids``: the topics the broker knows (consumer-group records name topics by
+        id)."""
         assert self._loader is not None, "finish_loading() twice"
         core = self._core
         core.now_ms = max(core.now_ms, now_ms)
-        core.groups = self._loader.groups(core.now_ms)
+        core.topic_ids.update(topic_ids or {})
+        names = {tid: name for name, tid in core.topic_ids.items()}
+        core.groups = self._loader.groups(core.now_ms, self.config.consumer, names)
         self._loader = None
         for group in core.groups.values():
             for member in group.members.values():
                 core.arm_heartbeat(group, member)
+            consumer_ops.rearm(core, group)
         self._arm_retention()
         self._status = CoordinatorStatus.ACTIVE
 
@@ -180,10 +186,13 @@ class GroupCoordinator:
         req: ConsumerHeartbeat,
         partitions_per_topic: Mapping[str, int],
         now_ms: int,
+        topic_ids: Mapping[str, uuid.UUID] | None = None,
     ) -> None:
         """A consumer-protocol heartbeat (KIP-848). ``partitions_per_topic``: the partition
-        count of every topic (at least of those the group's members subscribe to)."""
+        count of every topic (at least of those the group's members subscribe to);
+        ``topic_ids``: their ids, for the group's records."""
         core = self._begin(request_id, now_ms)
+        core.topic_ids.update(topic_ids or {})
         error, message = self._refusal(req.group_id)
         if error is not ErrorCode.NONE:
             answer = ConsumerHeartbeatAnswer(error, req.member_id, message=message)
@@ -439,8 +448,7 @@ class GroupCoordinator:
             return ErrorCode.INCONSISTENT_GROUP_PROTOCOL, (
                 f"group {group_id} uses the consumer protocol (group.protocol=consumer)"
             )
-        self._core.timers.cancel(TimerKey(TimerKind.CONSUMER, group_id))
-        group.consumer = None
+        consumer_ops.drop_consumer_group(self._core, group)
         return ErrorCode.NONE, ""
 
     def _describe(self, group_id: str) -> DescribedGroup:

@@ -10,6 +10,7 @@ Not thread-safe; owned by its coordinator.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 
 from logd.errors import ErrorCode
@@ -75,7 +76,15 @@ class Core:
     Not thread-safe; owned by its coordinator.
     """
 
-    __slots__ = ("_member_id_suffix", "config", "groups", "now_ms", "outbox", "timers")
+    __slots__ = (
+        "_member_id_suffix",
+        "config",
+        "groups",
+        "now_ms",
+        "outbox",
+        "timers",
+        "topic_ids",
+    )
 
     def __init__(
         self, config: CoordinatorConfig, member_id_suffix: Callable[[], str], now_ms: int
@@ -86,6 +95,9 @@ class Core:
         self.outbox = Outbox()
         self.now_ms = now_ms
         self._member_id_suffix = member_id_suffix
+        #: Topic ids by name, as the driver last told them (consumer-group records name
+        #: partitions by topic id, as Kafka's do).
+        self.topic_ids: dict[str, uuid.UUID] = {}
 
     # ------------------------------------------------------------------ groups
 
@@ -101,6 +113,12 @@ class Core:
     def new_consumer_member_id(self) -> str:
         """A member id for a consumer-protocol member that brought none (API version 0)."""
         return self._member_id_suffix()
+
+    def topic_id(self, name: str) -> uuid.UUID:
+        """The id of topic ``name``; one derived from the name if the driver named none
+        (a topic deleted meanwhile: its partitions are only being revoked)."""
+        known = self.topic_ids.get(name)
+        return known if known is not None else uuid.uuid5(uuid.NAMESPACE_URL, f"logd:{name}")
 
     def maybe_drop(self, group: Group) -> None:
         """Forget a group that never got anywhere: empty, never persisted, nothing pending.

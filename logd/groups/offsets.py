@@ -215,6 +215,9 @@ def _tombstones(group: Group) -> list[OffsetsRecord]:
     tps = dict.fromkeys((*group.offsets, *group.pending_commits))
     records = [offset_tombstone(group.group_id, tp) for tp in tps]
     records.append(_group_tombstone(group.group_id))
+    if group.consumer is not None:  # its consumer-protocol records too
+        records.extend(OffsetsRecord(key, None) for key in group.consumer.persisted)
+        group.consumer.persisted = {}
     return records
 
 

@@ -30,7 +30,7 @@ import asyncio
 import itertools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from logd.broker.groups.replay import replay_partition
 from logd.broker.partition import Partition
@@ -63,11 +63,13 @@ class CoordinatorDriver:
         *,
         commit_timeout_ms: int,
         member_id_suffix: Callable[[], str] | None = None,
+        topic_ids: Callable[[], Mapping[str, uuid.UUID]] = dict,
     ) -> None:
         self.partition = partition
         self.leader_epoch = leader_epoch
         self._clock = clock
         self._commit_timeout_s = commit_timeout_ms / 1000.0
+        self._topic_ids = topic_ids
         self.core = GroupCoordinator(
             config, member_id_suffix or (lambda: uuid.uuid4().hex), clock.now_ms()
         )
@@ -103,7 +105,7 @@ class CoordinatorDriver:
             except LogdError as exc:
                 _log.error("%s: loading failed (retrying): %s", self.partition.tp, exc)
                 await asyncio.sleep(LOAD_RETRY_S)
-        self.core.finish_loading(self._clock.now_ms())
+        self.core.finish_loading(self._clock.now_ms(), self._topic_ids())
         self._drain()
         self.loaded.set()
         _log.info(

@@ -22,6 +22,7 @@ Ownership: owned by the broker's event loop; not thread-safe.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Callable, Collection, Sequence
 
 from logd.broker.groups.driver import CoordinatorDriver
@@ -147,9 +148,20 @@ class GroupService:
             self._coordinator_config(partition, count),
             self._clock,
             commit_timeout_ms=self.settings.offsets_commit_timeout_ms,
+            topic_ids=self._topic_ids,
         )
         self.drivers[partition] = driver
         driver.start()
+
+    def _topic_ids(self) -> dict[str, uuid.UUID]:
+        """Every topic's id by name (consumer-group records name topics by id)."""
+        ids = {}
+        for name, record in self._store.topics().items():
+            try:
+                ids[name] = uuid.UUID(hex=record.topic_id)
+            except ValueError:
+                continue  # no id (a topic made before ids existed): named by its name's hash
+        return ids
 
     def _coordinator_config(self, partition: int, partitions: int) -> CoordinatorConfig:
         s = self.settings
@@ -239,8 +251,9 @@ class GroupService:
             for name, record in self._store.topics().items()
             if not record.internal
         }
+        ids = self._topic_ids()
         body = await target.call(
-            lambda rid, now: target.core.consumer_group_heartbeat(rid, req, counts, now)
+            lambda rid, now: target.core.consumer_group_heartbeat(rid, req, counts, now, ids)
         )
         assert isinstance(body, ConsumerHeartbeatAnswer)
         return body

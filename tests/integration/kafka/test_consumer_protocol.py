@@ -45,12 +45,18 @@ def consumer(kafka: str, group: str, **extra: Any) -> Consumer:
 
 
 class Member:
-    """One librdkafka consumer: what it read, and its partitions."""
+    """One librdkafka consumer: what it read, its partitions, and how often they were
+    taken away (revoked, or lost when the member was fenced)."""
 
-    def __init__(self, kafka: str, group: str, topic: str) -> None:
-        self.consumer = consumer(kafka, group)
+    def __init__(self, kafka: str, group: str, topic: str, **extra: Any) -> None:
+        self.consumer = consumer(kafka, group, **extra)
         self.records: list[tuple[int, int]] = []
-        self.consumer.subscribe([topic])
+        self.taken: list[str] = []
+        self.consumer.subscribe(
+            [topic],
+            on_revoke=lambda _c, tps: self.taken.append(f"revoked {_parts(tps)}"),
+            on_lost=lambda _c, tps: self.taken.append(f"lost {_parts(tps)}"),
+        )
 
     def poll(self) -> None:
         msg = self.consumer.poll(0.1)
@@ -60,6 +66,10 @@ class Member:
 
     def owned(self) -> set[int]:
         return {tp.partition for tp in self.consumer.assignment()}
+
+
+def _parts(tps: list[CkTopicPartition]) -> list[int]:
+    return sorted(tp.partition for tp in tps)
 
 
 def until(condition: Callable[[], bool], what: str, *members: Member) -> None:
@@ -126,6 +136,43 @@ def test_committed_offsets_survive_a_coordinator_restart(broker: BrokerProcess) 
         [CkTopicPartition(topic, 0), CkTopicPartition(topic, 1)], DEADLINE_S
     )
     assert [c.offset for c in committed] == [4, 7]
+    b.consumer.close()
+
+
+def test_members_keep_their_epochs_and_partitions_across_a_coordinator_restart(
+    broker: BrokerProcess,
+) -> None:
+    """The group is written to __consumer_offsets as Kafka's records: after a restart the
+    new coordinator knows both members at their epochs, so they are neither fenced nor
+    rejoined -- nothing revoked or lost, and (with no commit at all) nothing read twice."""
+    kafka, topic, group = bootstrap(broker), "kip848-restart", "g-kip848-restart"
+    setup_topic(kafka, topic, 4, 40)
+    a = Member(kafka, group, topic)
+    until(lambda: a.owned() == {0, 1, 2, 3}, "a owns every partition", a)
+    b = Member(kafka, group, topic)
+    until(
+        lambda: len(a.owned()) == 2 and len(b.owned()) == 2 and not a.owned() & b.owned(),
+        "a and b two partitions each", a, b,
+    )  # fmt: skip
+    until(lambda: len({*a.records, *b.records}) == 40, "every record read", a, b)
+    owned_a, owned_b, taken_a, taken_b = a.owned(), b.owned(), list(a.taken), list(b.taken)
+    read_a, read_b = len(a.records), len(b.records)  # a partition handed over is read twice
+    broker.restart()
+    kafka = bootstrap(broker)
+    producer = Producer({"bootstrap.servers": kafka, "acks": "all"})
+    for i in range(40):
+        producer.produce(topic, value=f"after{i}".encode(), partition=i % 4)
+    assert producer.flush(DEADLINE_S) == 0
+    until(lambda: len({*a.records, *b.records}) == 80, "the new records read", a, b)
+    after = a.records[read_a:] + b.records[read_b:]
+    again = sorted(
+        {r for r in after if after.count(r) > 1}
+        | ({*after} & {*a.records[:read_a], *b.records[:read_b]})
+    )
+    assert len(after) == 40 and not again, f"read again: {again}; taken {a.taken} {b.taken}"
+    assert (a.owned(), b.owned()) == (owned_a, owned_b)
+    assert (a.taken, b.taken) == (taken_a, taken_b), "partitions revoked or lost"
+    a.consumer.close()
     b.consumer.close()
 
 
