@@ -176,6 +176,35 @@ def test_members_keep_their_epochs_and_partitions_across_a_coordinator_restart(
     b.consumer.close()
 
 
+def test_a_static_member_restarting_gets_its_partitions_back_without_a_rebalance(
+    broker: BrokerProcess,
+) -> None:
+    """With ``group.instance.id`` a closing member leaves with epoch -2: its partitions
+    wait for it (nobody else is given them), and the restarted consumer with the same
+    instance id gets them back at once -- the other member revokes nothing."""
+    kafka, topic, group = bootstrap(broker), "kip848-static", "g-kip848-static"
+    setup_topic(kafka, topic, 4, 4)
+    a = Member(kafka, group, topic, **{"group.instance.id": "static-a"})
+    until(lambda: a.owned() == {0, 1, 2, 3}, "a owns every partition", a)
+    b = Member(kafka, group, topic, **{"group.instance.id": "static-b"})
+    until(
+        lambda: len(a.owned()) == 2 and len(b.owned()) == 2 and not a.owned() & b.owned(),
+        "a and b two partitions each", a, b,
+    )  # fmt: skip
+    owned_a, owned_b, taken_b = a.owned(), b.owned(), list(b.taken)
+    a.consumer.close()  # a static leave: epoch -2
+    admin = AdminClient({"bootstrap.servers": kafka})
+    described = admin.describe_consumer_groups([group])[group].result(DEADLINE_S)
+    away = {m.group_instance_id: m for m in described.members}
+    assert set(away) == {"static-a", "static-b"}  # a is still in the group...
+    assert {tp.partition for tp in away["static-a"].assignment.topic_partitions} == owned_a
+    again = Member(kafka, group, topic, **{"group.instance.id": "static-a"})
+    until(lambda: again.owned() == owned_a, "the restarted a owns its partitions", again, b)
+    assert b.owned() == owned_b and b.taken == taken_b, "b revoked something"
+    again.consumer.close()
+    b.consumer.close()
+
+
 def test_a_classic_member_cannot_join_a_live_consumer_protocol_group(
     broker: BrokerProcess,
 ) -> None:
