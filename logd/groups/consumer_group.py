@@ -409,11 +409,13 @@ class ConsumerGroup:
             return ErrorCode.STALE_MEMBER_EPOCH
         return ErrorCode.NONE
 
-    def validate_offset_fetch(self, member_id: str, member_epoch: int) -> ErrorCode:
-        """Kafka's ``validateOffsetFetch``: epoch -1 is an admin's fetch; a member's must
-        be at its current epoch."""
-        if member_epoch < 0:
+    def validate_offset_fetch(self, member_id: str | None, member_epoch: int) -> ErrorCode:
+        """Kafka 4's ``ConsumerGroup.validateOffsetFetch``: no member id and epoch < 0 is an
+        admin's (or an old client's) fetch; a member's must be at its current epoch."""
+        if not member_id and member_epoch < 0:
             return ErrorCode.NONE
+        if member_id is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
         member = self.members.get(member_id)
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
