@@ -213,3 +213,14 @@ def test_a_static_member_that_stays_away_past_its_session_is_removed() -> None:
     h.run_timers(h.now + 2_000)
     assert h.coord.describe_consumer_groups(["g"])[0].error is not ErrorCode.NONE
     assert beat(h, "a", -2, frozenset()).error is ErrorCode.INVALID_REQUEST  # no instance id
+
+
+def test_offset_fetch_of_a_consumer_group_is_fenced_by_the_member_epoch() -> None:
+    h = Harness(CONFIG)
+    a = beat(h, "a", 0)
+    fetch = h.coord.fetch_offsets
+    assert fetch("g", None, "a", a.member_epoch).error is ErrorCode.NONE
+    assert fetch("g", None, "a", a.member_epoch + 1).error is ErrorCode.STALE_MEMBER_EPOCH
+    assert fetch("g", None, "zz", a.member_epoch).error is ErrorCode.UNKNOWN_MEMBER_ID
+    assert fetch("g", None, None, -1).error is ErrorCode.NONE  # an admin's
+    assert fetch("g", None, "a", -1).error is ErrorCode.STALE_MEMBER_EPOCH

@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, ConsumerGroupType, KafkaError, Producer
 from confluent_kafka import TopicPartition as CkTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kio.schema.consumer_group_heartbeat.v1 import request as cgh1
+from kio.schema.find_coordinator.v1 import request as fc1
 from kio.schema.offset_fetch.v9 import request as of9
 from kio.static.primitive import i32, i32Timedelta
 
@@ -218,6 +219,9 @@ def test_offset_fetch_v9_is_fenced_by_the_member_epoch(broker: BrokerProcess) ->
     setup_topic(kafka, topic, 1, 0)
     member = "kip848-fetch-member-1"
     with RawClient(kafka) as c:
+        # As a client: find the coordinator first (which makes __consumer_offsets).
+        found = c.call(10, 1, fc1.FindCoordinatorRequest(key=group, key_type=0))
+        assert found.error_code.value in (0, 15)
         join = cgh1.ConsumerGroupHeartbeatRequest(
             group_id=group, member_id=member, member_epoch=i32(0),
             rebalance_timeout=i32Timedelta.parse(datetime.timedelta(seconds=10)),
