@@ -1,8 +1,8 @@
 """The benchmark suite (issue 8): logd beside its peers, in one run, on this machine.
 
 Run: ``make bench`` (or ``make bench QUICK=1``), i.e. ``python -m bench [--quick]
-[--only logd,rabbitmq,nats,redis,ceiling,mqtt] [--modes acks=all,acks=1,rf3,interval] [--dir DIR]
-[--out DIR]``.
+[--only logd,rabbitmq,nats,redis,ceiling,mqtt]
+[--modes acks=all,acks=1,rf3,interval,rf3-interval] [--dir DIR] [--out DIR]``.
 
 Order: logd in each mode (one node acks=all and acks=1, fsync always; three nodes RF=3
 acks=all, skipped with one line while the broker cannot create a topic with three
@@ -44,7 +44,7 @@ PEERS = {
     # The Kafka listener beside the gRPC path and Tansu (issue 14; bench/kafka_suite.py).
     "kafka": "bench.kafka_suite",
 }
-MODES = ("acks=all", "acks=1", "rf3", "interval")
+MODES = ("acks=all", "acks=1", "rf3", "interval", "rf3-interval")
 
 FULL = Plan(sizes=(100, 1024), n=2_000_000, latency_s=20.0, rate=10_000, cli_lines=1_000_000,
             ceiling_s=5.0)  # fmt: skip

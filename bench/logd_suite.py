@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import (
+    CpuMeter,
     Result,
     Service,
     Unavailable,
@@ -78,6 +79,7 @@ DURABILITY = {
     "acks=all": "1 node, acks=all, fsync always",
     "rf3": "3 nodes RF=3, acks=all, fsync always",
     "interval": "1 node, acks=all, fsync interval (1 s)",
+    "rf3-interval": "3 nodes RF=3, acks=all, fsync interval (1 s)",
 }
 #: What ``--fsync interval`` means for acks=all (issue 22, logd/cluster/ready_writer.py):
 #: a record commits once written to the page cache, fsynced within the interval -- it
@@ -175,18 +177,24 @@ class LogdCluster:
 
 
 def produce_batch(
-    brokers: str, topic: str, acks: str, values: list[bytes], n: int, **client: Any
-) -> float:
-    """Seconds to produce ``n`` records through produce_batch() and flush."""
+    brokers: str, topic: str, acks: str, values: list[bytes], n: int,
+    meter: CpuMeter | None = None, **client: Any,
+) -> float:  # fmt: skip
+    """Seconds to produce ``n`` records through produce_batch() and flush (``meter``:
+    started and stopped with the clock)."""
     batch = [values[i % len(values)] for i in range(_SLICE)]
     with Producer(brokers=brokers, acks=acks, **client) as producer:
         producer.produce(topic, b"warm-up")
         producer.flush()
+        if meter is not None:
+            meter.start()
         start = time.perf_counter()
         for _ in range(n // _SLICE):
             producer.produce_batch(topic, batch)
         left = producer.flush()
         seconds = time.perf_counter() - start
+        if meter is not None:
+            meter.stop()
     if left:
         raise Unavailable(f"{left} records undelivered")
     return seconds
@@ -209,18 +217,26 @@ def produce_records(brokers: str, topic: str, acks: str, values: list[bytes], n:
     return seconds
 
 
-def replay(brokers: str, topic: str, total: int, **client: Any) -> tuple[int, float]:
-    """(records, seconds) to read ``total`` records from the beginning of every partition."""
+def replay(
+    brokers: str, topic: str, total: int, meter: CpuMeter | None = None, **client: Any
+) -> tuple[int, float]:
+    """(records, seconds) to read ``total`` records from the beginning of every partition
+    (``meter``: started and stopped with the clock)."""
     with Consumer(brokers=brokers, **client) as consumer:
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
         got = 0
+        if meter is not None:
+            meter.start()
         start = time.perf_counter()
         while got < total:
             records = consumer.consume(100_000, 10)
             if not records:
                 break
             got += len(records)
-        return got, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if meter is not None:
+            meter.stop()
+        return got, seconds
 
 
 def e2e_latency(
@@ -340,9 +356,11 @@ def run_logd(
     root: Path, *, mode: str, sizes: tuple[int, ...], n: int, latency_s: float, rate: int,
     cli_lines: int, mib_count: int,
 ) -> list[Result]:  # fmt: skip
-    """Every logd workload in ``mode`` ("acks=1", "acks=all" or "rf3"); rows as they come."""
+    """Every logd workload in ``mode`` ("acks=1", "acks=all", "rf3"; "interval" and
+    "rf3-interval": the e2e-latency row only); rows as they come."""
     acks = "1" if mode == "acks=1" else "all"
-    size = 3 if mode == "rf3" else 1
+    size = 3 if mode in ("rf3", "rf3-interval") else 1
+    timed = mode in ("interval", "rf3-interval")
     durability = DURABILITY[mode]
     results: list[Result] = []
 
@@ -350,10 +368,10 @@ def run_logd(
         results.append(r)
         print(f"  {r.workload:<15} {r.value_bytes:>5} B  " + _brief(r), flush=True)
 
-    fsync = "interval" if mode == "interval" else "always"
+    fsync = "interval" if timed else "always"
     with LogdCluster(root / mode.replace("=", ""), size, fsync) as cluster:
         b = cluster.brokers
-        if mode == "interval":  # the latency row beside the peers' timed fsyncs, nothing else
+        if timed:  # the latency row beside the peers' timed fsyncs, nothing else
             with _quiet_unavailable("e2e latency"):
                 add(_e2e_row(cluster, acks, size, rate, latency_s, durability, INTERVAL_NOTE))
             return results

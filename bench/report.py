@@ -27,7 +27,8 @@ ORDER = ["produce-batch", "produce-record", "replay", "e2e-latency", "1MiB-batch
 #: logd's modes as the table heads them.
 MODES = {"1 node, acks=all, fsync always": "acks=all", "1 node, acks=1, fsync always": "acks=1",
          "3 nodes RF=3, acks=all, fsync always": "RF=3",
-         "1 node, acks=all, fsync interval (1 s)": "interval"}  # fmt: skip
+         "1 node, acks=all, fsync interval (1 s)": "interval",
+         "3 nodes RF=3, acks=all, fsync interval (1 s)": "RF=3 interval"}  # fmt: skip
 
 
 def _logd(results: Sequence[Result], durability: str, workload: str, size: int) -> Result | None:

@@ -79,6 +79,11 @@ class Config:
       the two took longer than the timeout: thousands of groups electing at once timed
       out, moved to the next term and started over, round after round (issue 21). Waiting
       longer never endangers safety; a lost request only delays the next round.
+    * ``async_writes``: the driver may hold several Readys at once (etcd's asynchronous
+      storage writes): ``ready()`` hands out the next plain Ready -- new entries, a moved
+      commit, messages -- while earlier ones are still being persisted, and ``advance()``
+      takes them back in the order given, each once it is durable (``rawnode.py``).
+      Entries count as persisted only then, whatever was written meanwhile.
     """
 
     node_id: int
@@ -98,6 +103,7 @@ class Config:
     election_backoff: int = 3
     group_salt: int = 0
     vote_wait: int = 0
+    async_writes: bool = False
 
     def validate(self) -> None:
         if self.node_id < 0:

@@ -14,12 +14,26 @@ A driver loop (the asyncio one in ``logd/``, the simulator's in the tests) does:
 ``ready()`` may not be called again before ``advance()``; ``step``, ``tick`` and the
 proposals may be called in between (their effects go into the next Ready).
 
+With ``Config.async_writes`` (etcd's asynchronous storage writes) a driver may take the
+next Ready while earlier ones are still being persisted -- write it and start its fsync at
+once -- and ``advance()`` each one, in the order ``ready()`` gave them, as soon as it (and
+every one before it) is durable: that call is the storage's word that the Ready's entries
+and hard state are on disk (etcd's ``MsgStorageAppendResp``), and nothing counts as
+persisted before it (a leader counts itself, a follower's acknowledgement leaves). Only
+*plain* Readys overlap: new entries, a moved commit, messages. A Ready that installs a
+snapshot, truncates the log, changes the term, vote, role or leader, or carries a
+configuration entry is handed out only when no other is outstanding, and none follows it
+until it is advanced: those are rare, and their writes (side file, snapshot, truncation)
+then never race a running fsync or one another. Committed entries to apply are handed out
+only by a Ready taken when none is outstanding.
+
 Not thread-safe: a RawNode is owned by one driver task, which never awaits while it is in
 the middle of a call.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 from replication.confchange import ConfChange
@@ -29,9 +43,13 @@ from replication.messages import Message
 from replication.raft import Raft, Role
 from replication.ready import ProgressStatus, Ready, SoftState, Status
 from replication.storage import LogStorage
-from replication.types import ConfState, EntryId, HardState
+from replication.types import ConfState, EntryId, EntryKind, HardState
 
-__all__ = ["RawNode"]
+__all__ = ["MAX_OUTSTANDING_READYS", "RawNode"]
+
+#: Readys a driver may hold at once with ``Config.async_writes`` (a bound, not a target:
+#: one fsync covers every Ready written before it starts).
+MAX_OUTSTANDING_READYS = 16
 
 
 class RawNode:
@@ -42,7 +60,10 @@ class RawNode:
         self._prev_soft = SoftState(raft.leader_id, raft.role)
         self._prev_hard = HardState(raft.term, raft.vote, raft.log.commit)
         self._written_last = storage.last_offset()  # last offset the driver was told to write
-        self._pending: Ready | None = None
+        #: Readys handed out and not yet advanced, oldest first.
+        self._outstanding: deque[Ready] = deque()
+        #: The one outstanding Ready must stay alone (see the module doc).
+        self._barrier = False
 
     # -- inputs ----------------------------------------------------------------------
 
@@ -178,10 +199,12 @@ class RawNode:
     # -- outputs ---------------------------------------------------------------------
 
     def has_ready(self) -> bool:
-        """True if ``ready()`` has something to do (False while a Ready is outstanding)."""
-        if self._pending is not None:
-            return False
+        """True if ``ready()`` has something to do. False while a Ready is outstanding,
+        unless ``Config.async_writes`` lets the next one overlap it (module doc)."""
         raft = self._raft
+        outstanding = self._outstanding
+        if outstanding and not self._may_overlap():
+            return False
         if raft.has_messages():
             return True
         if raft.leader_id != self._prev_soft.leader or raft.role is not self._prev_soft.role:
@@ -194,9 +217,32 @@ class RawNode:
             return True
         if unstable.in_progress < len(unstable.entries):
             return True
+        if outstanding:  # a moved commit shows in the hard state above
+            return False
         if raft.cfg.apply_entries:
             return raft.log.has_next_committed()
         return raft.log.applied < raft.log.commit
+
+    def _may_overlap(self) -> bool:
+        """Whether the next Ready may be handed out while others are outstanding: only a
+        plain one, after plain ones, within the bound (module doc)."""
+        raft = self._raft
+        if not raft.cfg.async_writes or self._barrier:
+            return False
+        if len(self._outstanding) >= MAX_OUTSTANDING_READYS:
+            return False
+        soft, hard = self._prev_soft, self._prev_hard
+        if raft.leader_id != soft.leader or raft.role is not soft.role:
+            return False
+        if raft.term != hard.term or raft.vote != hard.vote:
+            return False
+        unstable = raft.log.unstable
+        if unstable.snapshot is not None and not unstable.snapshot_in_progress:
+            return False
+        new = unstable.entries[unstable.in_progress :]
+        if new and new[0].base_offset <= self._written_last:
+            return False  # a truncation
+        return not any(e.kind is EntryKind.CONF_CHANGE for e in new)
 
     def take_messages(self) -> list[Message]:
         """The messages that may leave at once -- heartbeats and their answers, pre-votes,
@@ -211,7 +257,8 @@ class RawNode:
 
     def ready(self) -> Ready:
         """Collect what to send, persist and apply; ``advance()`` must follow."""
-        assert self._pending is None, "advance() the previous Ready before asking again"
+        overlap = bool(self._outstanding)
+        assert not overlap or self._may_overlap(), "advance() the outstanding Ready first"
         raft = self._raft
         log = raft.log
         msgs, after = raft.take_messages()
@@ -225,7 +272,11 @@ class RawNode:
             if entries[0].base_offset <= self._written_last:
                 truncate_to = entries[0].base_offset
             self._written_last = entries[-1].last_offset
-        committed = log.next_committed(raft.cfg.max_apply_bytes) if raft.cfg.apply_entries else []
+        committed = (
+            log.next_committed(raft.cfg.max_apply_bytes)
+            if raft.cfg.apply_entries and not overlap
+            else []
+        )
         soft: SoftState | None = None
         prev_soft = self._prev_soft
         if raft.leader_id != prev_soft.leader or raft.role is not prev_soft.role:
@@ -248,13 +299,24 @@ class RawNode:
             must_sync=bool(entries or snapshot or vote_changed),
         )
         unstable.accept_in_progress()
-        self._pending = rd
+        self._outstanding.append(rd)
+        self._barrier = bool(
+            snapshot is not None
+            or truncate_to is not None
+            or vote_changed
+            or soft is not None
+            or any(e.kind is EntryKind.CONF_CHANGE for e in entries)
+        )
         return rd
 
     def advance(self, ready: Ready) -> None:
-        """The driver did everything ``ready`` asked: it is durable, sent and applied."""
-        assert ready is self._pending, "advance() takes the Ready that ready() returned last"
-        self._pending = None
+        """The driver did everything ``ready`` asked: it is durable, sent and applied.
+        Readys are advanced in the order ``ready()`` gave them (the oldest outstanding)."""
+        outstanding = self._outstanding
+        assert outstanding and ready is outstanding[0], "advance() the oldest outstanding Ready"
+        outstanding.popleft()
+        if not outstanding:
+            self._barrier = False
         raft = self._raft
         log = raft.log
         if ready.snapshot is not None:

@@ -1,5 +1,5 @@
 """What a process loads before it does anything: a broker pays for a front end only when its
-listener is on, and ``logd --help`` loads neither the client nor grpc.
+listener is on, and ``logd --help`` loads neither the client, grpc nor the storage engine.
 
 Every test broker of the suite and every ``logd serve`` pays its imports in CPU before it
 answers (``logd.node.frontends``: the factories import their front ends when called). These
@@ -86,7 +86,10 @@ def test_every_front_end_started_loads_no_library_before_a_request_needs_it() ->
     assert _loaded_after(code, ON_FIRST_USE) == []
 
 
-def test_logd_help_loads_neither_the_client_nor_grpc() -> None:
+def test_logd_help_loads_neither_the_client_nor_grpc_nor_storage() -> None:
+    """Every ``logd`` command builds every verb's parser before it runs one (``cli.main``):
+    the verb modules import the client inside ``run``, and ``serve``'s flags
+    (``logd.node.args``) need no broker config, which loads the storage engine."""
     code = (
         "import contextlib, io, sys\n"
         "from cli.main import main\n"
@@ -94,4 +97,6 @@ def test_logd_help_loads_neither_the_client_nor_grpc() -> None:
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "    main()"
     )
-    assert _loaded_after(code, ("logd.client", "grpc", "logd.frontends", "logd.cluster")) == []
+    heavy = ("logd.client", "grpc", "logd.frontends", "logd.cluster", "logd.storage",
+             "logd.records")  # fmt: skip
+    assert _loaded_after(code, heavy) == []

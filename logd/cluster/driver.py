@@ -2,7 +2,10 @@
 groups at once): ticks, messages in, Readys carried out in the order ``ready.py`` gives.
 
 One *pass* (scheduled with ``call_soon`` whenever something happened: a message, a tick, a
-proposal) takes a Ready from every group that has one and no Ready in flight, and for each:
+proposal) takes a Ready from every group that has one -- also while earlier Readys of the
+group are being persisted, when the core lets the new one overlap them (asynchronous
+storage writes, ``Config.async_writes``, etcd's design; on by default: ``DriverSettings``)
+-- and for each:
 
 1. notes leadership changes (the group's listener hears them before anything else);
 2. queues ``messages`` -- they leave at the end of the pass, while the disk works (thesis
@@ -19,8 +22,14 @@ file written (``ready_writer.py``: group commit across groups, one journal fsync
 term and vote). When a group's files are durable -- and only then -- its
 ``messages_after_persist`` leave (votes, acknowledgements: nothing is promised before it
 is on disk), committed entries are applied (controller) or the commit offset
-published (partitions: the high watermark), and ``advance()`` is called. A Ready that needs
-no fsync (only the commit moved) is finished in the pass itself. One exception: a leader
+published (partitions: the high watermark), and ``advance()`` is called. A group's Readys
+are finished strictly in the order they were taken, each once it *and every one before it*
+is durable (``RaftGroup.take_durable``): ``advance()`` is the storage's word that a Ready's
+entries are on disk, so a record written while the previous fsync runs starts its own at
+once (the flusher's next round) instead of waiting for that round, a pass and a write, and
+a follower acknowledges each append as its own fsync completes. A Ready that needs no
+fsync (only the commit moved) is finished in the pass itself (after those before it). One
+exception: a leader
 whose commit moves on a follower's acknowledgement while its own Ready is in flight
 publishes it at once (``_publish_early``): a quorum holds those entries durably already.
 
@@ -128,6 +137,8 @@ class DriverSettings:
     #: A candidate missing a live voter's answer waits up to this many more election
     #: timeouts (``Config.vote_wait``): a vote costs an fsync at each end (issue 21).
     vote_wait: int = 3
+    #: Several Readys in flight per group (``Config.async_writes``; issue 22).
+    async_writes: bool = True
 
 
 class RaftDriver:
@@ -217,6 +228,7 @@ class RaftDriver:
             quiesce=s.quiesce and quiesce,
             group_salt=salt,
             vote_wait=s.vote_wait,
+            async_writes=s.async_writes,
         )
 
     def add_group(
@@ -326,7 +338,7 @@ class RaftDriver:
         round and one more pass. Only once the listener knows it leads in this term (the
         order ``_begin`` keeps); a follower's commit waits for its own write as before."""
         node = group.node
-        if node.role is not Role.LEADER or group.inflight is None:
+        if node.role is not Role.LEADER or not group.flight:
             return
         if group.closed or group.failed:
             return
@@ -524,13 +536,14 @@ class RaftDriver:
         for group in dirty:
             if group.closed or group.failed:
                 continue
-            if group.inflight is not None:
-                # Its writes are on their way to disk; what may leave without waiting for
-                # them (heartbeats and their answers, pre-votes) leaves now: a slow fsync
-                # round must not silence a leader or its followers (issue 21).
+            if group.flight and (group.unwritten or not group.node.has_ready()):
+                # Its writes are on their way to disk (and the next Ready may not overlap
+                # them); what may leave without waiting for them (heartbeats and their
+                # answers, pre-votes) leaves now: a slow fsync round must not silence a
+                # leader or its followers (issue 21).
                 self._queue(group, group.node.take_messages())
                 continue
-            if not group.node.has_ready():
+            if not group.flight and not group.node.has_ready():
                 continue
             try:
                 rd = group.node.ready()
@@ -545,11 +558,11 @@ class RaftDriver:
                 continue
             if not self._begin(group, rd):
                 continue
+            group.hold(rd)
             if rd.must_sync:
-                group.inflight = rd
                 to_sync.append((group, rd))
             else:
-                self._finish(group, rd)
+                self.writer.durable(group, rd)
         if to_sync:
             self.writer.sync(to_sync)
         self._flush_outgoing()

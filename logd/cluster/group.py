@@ -9,6 +9,7 @@ keep a reference to call ``driver.propose``/``touched`` with and read ``node`` f
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from typing import Final, Protocol
 
@@ -17,7 +18,14 @@ from logd.cluster.partition_log import PartitionLog
 from logd.errors import LogdError
 from replication import Entry, RawNode, Ready, Role, Snapshot
 
-__all__ = ["WRITE_RETRY_MAX_S", "WRITE_RETRY_MIN_S", "GroupListener", "RaftGroup", "Transport"]
+__all__ = [
+    "WRITE_RETRY_MAX_S",
+    "WRITE_RETRY_MIN_S",
+    "GroupListener",
+    "InFlight",
+    "RaftGroup",
+    "Transport",
+]
 
 #: A Ready whose write failed (or is held back) is tried again after this, doubling.
 WRITE_RETRY_MIN_S: Final = 0.05
@@ -56,6 +64,16 @@ class Transport(Protocol):
     ) -> None: ...
 
 
+class InFlight:
+    """A Ready in flight and whether the storage said it is durable."""
+
+    __slots__ = ("durable", "ready")
+
+    def __init__(self, ready: Ready) -> None:
+        self.ready = ready
+        self.durable = False
+
+
 class RaftGroup:
     """One group on this broker: its node, storage and listener. Owned by the driver."""
 
@@ -65,7 +83,7 @@ class RaftGroup:
         "closed",
         "exempt",
         "failed",
-        "inflight",
+        "flight",
         "leader_commit",
         "listener",
         "name",
@@ -89,7 +107,10 @@ class RaftGroup:
         self.listener = listener
         #: The peers this group is indexed under (``RaftDriver._by_peer``).
         self.peers: frozenset[int] = frozenset()
-        self.inflight: Ready | None = None
+        #: Readys written (or being retried) and not finished, oldest first, each with
+        #: whether it is durable yet: several with ``Config.async_writes`` (etcd's
+        #: asynchronous storage writes), finished strictly in this order.
+        self.flight: deque[InFlight] = deque()
         self.announced: tuple[int | None, int, Role] | None = None
         self.closed = False
         self.failed = False
@@ -108,3 +129,29 @@ class RaftGroup:
         self.write_failed = False
         #: May write into the free-space reserve (the controller's metadata log).
         self.exempt = False
+
+    @property
+    def inflight(self) -> Ready | None:
+        """The newest Ready in flight (the one a failed write retries), if any."""
+        return self.flight[-1].ready if self.flight else None
+
+    def hold(self, rd: Ready) -> None:
+        """``rd`` is in flight from now on (written, or its write to be retried)."""
+        if not self.flight or self.flight[-1].ready is not rd:
+            self.flight.append(InFlight(rd))
+
+    def holds(self, rd: Ready) -> bool:
+        return any(item.ready is rd for item in self.flight)
+
+    def take_durable(self, rd: Ready) -> list[Ready]:
+        """``rd`` is durable: the Readys that may be finished now, in order -- those at
+        the head of the flight that are all durable (a later one waits for the earlier)."""
+        for item in self.flight:
+            if item.ready is rd:
+                item.durable = True
+                break
+        done: list[Ready] = []
+        flight = self.flight
+        while flight and flight[0].durable:
+            done.append(flight.popleft().ready)
+        return done

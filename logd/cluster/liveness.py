@@ -308,7 +308,7 @@ class Liveness:
 
 
 def _info(broker: int, p: cluster_pb2.LedPartition) -> LeaderInfo:
-    return LeaderInfo(broker, p.leader_epoch, tuple(p.isr), p.move_bytes_plus_one - 1)
+    return LeaderInfo(broker, p.leader_epoch, tuple(p.isr), p.move_bytes_plus_one - 1, p.size_bytes)
 
 
 def _led(key: Key, info: LeaderInfo | None) -> cluster_pb2.LedPartition:
@@ -316,7 +316,7 @@ def _led(key: Key, info: LeaderInfo | None) -> cluster_pb2.LedPartition:
         return cluster_pb2.LedPartition(topic=key[0], partition=key[1])
     return cluster_pb2.LedPartition(
         topic=key[0], partition=key[1], leader_epoch=info.epoch, isr=list(info.isr),
-        move_bytes_plus_one=info.move_bytes + 1,
+        move_bytes_plus_one=info.move_bytes + 1, size_bytes=info.size,
     )  # fmt: skip
 
 

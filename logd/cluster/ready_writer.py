@@ -56,9 +56,21 @@ from logd.storage import Flusher
 from logd.storage.flusher import Flushable, FlushPolicy
 from replication import EntryKind, Ready, Role
 
-__all__ = ["ReadyWriter"]
+__all__ = ["ReadyWriter", "syncs_log"]
 
 _log = logging.getLogger("logd.cluster.driver")
+
+
+def syncs_log(policy: FlushPolicy, rd: Ready, *, exempt: bool) -> bool:
+    """Whether ``rd``'s log writes wait for an fsync: all of them under ``always``; under
+    ``interval`` and ``never`` only snapshots, truncations and the ``exempt`` group's
+    (the controller's metadata log); a Ready that writes nothing to the log, never
+    (module doc)."""
+    if rd.snapshot is not None or rd.truncate_to is not None:
+        return True
+    if not rd.entries:
+        return False
+    return policy is FlushPolicy.ALWAYS or exempt
 
 
 class ReadyWriter:
@@ -103,7 +115,7 @@ class ReadyWriter:
             _log.error("%s: cannot write the Raft log (%s); the log is offline and the "
                        "replica stops until it is reopened", group.name, exc)  # fmt: skip
             group.failed = True
-            group.inflight = rd
+            group.hold(rd)
             group.unwritten = False
             group.listener.on_storage_error(exc)
             return False
@@ -128,7 +140,7 @@ class ReadyWriter:
         return self.space_full()
 
     def _write_later(self, group: RaftGroup, rd: Ready, why: str, *, failed: bool = False) -> None:
-        group.inflight = rd
+        group.hold(rd)
         episode = not group.unwritten or group.write_error != why
         if episode:
             _log.warning("%s: the Raft log is not written (%s); trying again every %.0f ms "
@@ -158,8 +170,15 @@ class ReadyWriter:
         if rd.must_sync:
             self.sync([(group, rd)])
         else:
-            group.inflight = None
-            self._finish(group, rd)
+            self.durable(group, rd)
+
+    def durable(self, group: RaftGroup, rd: Ready) -> None:
+        """``rd`` is durable: finish it and every Ready after it that is durable too, in
+        the order they were taken -- never one before an earlier one (driver.py)."""
+        for done in group.take_durable(rd):
+            if group.closed or group.failed:
+                return
+            self._finish(group, done)
 
     def sync(self, batch: list[tuple[RaftGroup, Ready]]) -> None:
         """Ask for the fsyncs of every file this pass wrote: the hard-state journal once
@@ -192,24 +211,17 @@ class ReadyWriter:
             if futures:
                 waits.add((group, rd), futures)
             else:  # nothing to fsync (the policy; module doc): durable as written
-                group.inflight = None
-                self._finish(group, rd)
+                self.durable(group, rd)
         waits.start()
 
     def syncs_log(self, group: RaftGroup, rd: Ready) -> bool:
-        """Whether ``rd``'s log writes wait for an fsync: all of them under ``always``;
-        under ``interval`` and ``never`` only snapshots, truncations and the controller's
-        metadata log (module doc)."""
-        if rd.snapshot is not None or rd.truncate_to is not None:
-            return True
-        if not rd.entries:
-            return False
-        return self._flusher.policy is FlushPolicy.ALWAYS or group.exempt
+        """Whether ``rd``'s log writes wait for an fsync (:func:`syncs_log`)."""
+        return syncs_log(self._flusher.policy, rd, exempt=group.exempt)
 
     def _synced(self, durable: list[tuple[tuple[RaftGroup, Ready], BaseException | None]]) -> None:
         self.sync_rounds += 1
         for (group, rd), error in durable:
-            if group.closed or group.inflight is not rd:
+            if group.closed or group.failed or not group.holds(rd):
                 continue
             log = group.storage.log
             journal = group.storage.state_file.journal
@@ -231,9 +243,16 @@ class ReadyWriter:
                 # The side file or the journal failed (undid its write, or -- a failed
                 # fsync of the journal -- rewrites it at its next flush), and the log did
                 # not: persist the Ready again later; nothing it promises leaves before.
+                # Only a Ready alone in flight writes those files (the core hands out no
+                # other beside one that changes term, vote or configuration).
                 group.storage.state_file.journal_again()
+                if len(group.flight) > 1:
+                    _log.error("%s: %s beside other writes in flight; the replica stops",
+                               group.name, error)  # fmt: skip
+                    group.failed = True
+                    group.listener.on_storage_error(KafkaStorageError(str(error)))
+                    continue
                 self._write_later(group, rd, str(error), failed=True)
                 continue
-            group.inflight = None
-            self._finish(group, rd)
+            self.durable(group, rd)
         self._flush()

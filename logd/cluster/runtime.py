@@ -146,7 +146,9 @@ class ClusterRuntime:
         self._moving: asyncio.Task[None] | None = None
         #: Starts the moves that drain decommissioned brokers (on the controller leader).
         self.drainer = Drainer(
-            lambda: self.store, autobalance=config.partition_autobalancing_enable
+            lambda: self.store,
+            autobalance=config.partition_autobalancing_enable,
+            throttle=config.partition_move_throttle,
         )
         self._draining: asyncio.Task[None] | None = None
         #: Changes the controller quorum when the metadata asks (on the controller leader).

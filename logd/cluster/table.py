@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 
 from logd.metadata.types import BrokerStorage
 
-__all__ = ["LeaderInfo", "LeaderTable"]
+__all__ = ["LeaderInfo", "LeaderTable", "size_class"]
 
 Key = tuple[str, int]
 Change = tuple[Key, "LeaderInfo | None"]
@@ -47,6 +47,19 @@ class LeaderInfo:
     #: While the partition moves (issue 23): the bytes of the leader's log its joining
     #: replicas still lack, summed (-1: not moving, or unknown).
     move_bytes: int = -1
+    #: The bytes of the leader's log, rounded down to 4 significant bits
+    #: (:func:`size_class`), for the balancer (issue 23). Reported again when it changes.
+    size: int = 0
+
+
+def size_class(size: int) -> int:
+    """``size`` rounded down to its 4 leading bits (within 12.5% of it, 8 steps per
+    doubling): the size a leader reports, so that a growing log changes its report
+    rarely, not at every append."""
+    if size <= 0:
+        return 0
+    drop = max(0, size.bit_length() - 4)
+    return size >> drop << drop
 
 
 class LeaderTable:

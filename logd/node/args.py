@@ -1,6 +1,11 @@
 """The command-line flags of a broker (``logd serve`` and ``python -m logd.node``).
 
-Light on purpose: argparse and the config module only, so ``logd --help`` stays fast.
+Light on purpose: argparse and the listeners' table only, so ``logd --help`` stays fast -- and
+every other ``logd`` command, since the CLI builds every verb's parser (``serve`` included)
+before it runs one. The config module (``logd.broker.config``, which loads the storage
+engine's settings and with them the storage package) is imported when a broker's config is
+built from the flags.
+
 Flags override the TOML file given with ``--config``; the file overrides the defaults.
 """
 
@@ -8,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from logd.broker.config import BrokerConfig, load_config
 from logd.broker.listeners import ADVERTISED_KAFKA, LISTENERS, parse_host_port
+
+if TYPE_CHECKING:
+    from logd.broker.config import BrokerConfig
 
 __all__ = [
     "add_arguments",
@@ -49,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--peers",
         metavar="ID@HOST:PORT,...",
         help="every broker of the cluster, this one included (default: a single node)",
+    )
+    parser.add_argument(
+        "--rack",
+        metavar="NAME",
+        help="this broker's rack (Kafka's broker.rack): the balancer puts no two replicas "
+        "of a partition on one rack while there are enough racks",
     )
     parser.add_argument(
         "--fsync",
@@ -122,6 +136,8 @@ _SECURITY_FLAGS = (
 
 def config_from_args(args: argparse.Namespace) -> BrokerConfig:
     """Raises InvalidConfigError naming the key for a bad file or flag."""
+    from logd.broker.config import load_config
+
     return load_config(
         args.config,
         {
@@ -131,6 +147,7 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
             "advertised.listen": args.advertised_listen,
             "peers": args.peers,
             "fsync": args.fsync,
+            "rack": args.rack,
             "fault.injection.enable": args.enable_fault_injection,
             "join": args.join,
             "mqtt.rules": args.mqtt_rules,

@@ -9,7 +9,9 @@ segment are re-scanned batch by batch with their CRCs (:meth:`Segment.recover`).
 stops at the first batch that is not whole and valid, cuts the file there and deletes every
 later segment, because a log is a prefix: nothing after a hole can be trusted or reached.
 Every segment before the recovery point was fsynced with its indexes before the recovery
-point moved past it, so those are only sanity-checked like after a clean shutdown.
+point moved past it, so those are only sanity-checked like after a clean shutdown -- except
+the cleaner's, whose index files are fsynced only at the log's close: while a marker names
+them (``logd.storage.swap``, "Unsynced indexes") they are rebuilt from the ``.log``.
 
 The leader-epoch cache drops what it says about the re-scanned range and relearns it from
 the batches; a missing or unreadable checkpoint is rebuilt from every segment.  A log start
@@ -118,8 +120,9 @@ def load(directory: Path, config: LogConfig, now_ms: int, *, clean: bool) -> Loa
             bases[max(bisect.bisect_right(bases, point) - 1, 0)] if point is not None else bases[0]
         )
     recover_from = _open_segments(
-        directory, config, now_ms, bases=bases, recover_from=recover_from, segments=segments
-    )
+        directory, config, now_ms, bases=bases, recover_from=recover_from, segments=segments,
+        unsynced=swap.unsynced_bases(directory),
+    )  # fmt: skip
     if recover_from is None:
         try:
             segments.last().activate()
@@ -145,12 +148,18 @@ def _open_segments(
     bases: list[int],
     recover_from: int | None,
     segments: Segments[Segment],
+    unsynced: set[int],
 ) -> int | None:
-    """Open each segment; one whose data is damaged starts the recovery range."""
+    """Open each segment; one whose data is damaged starts the recovery range.  Those in
+    ``unsynced`` (cleaned, their index files maybe torn: ``logd.storage.swap``) get their
+    indexes rebuilt from the ``.log``."""
     for base in bases:
         trusted = recover_from is None or base < recover_from
         try:
-            segment = Segment.open(directory, base, config, now_ms, check_indexes=trusted)
+            segment = Segment.open(
+                directory, base, config, now_ms, check_indexes=trusted,
+                rebuild_indexes=trusted and base in unsynced,
+            )  # fmt: skip
         except KafkaStorageError as exc:
             _log.warning("%s: %s; recovering from segment %d", directory.name, exc, base)
             recover_from = base

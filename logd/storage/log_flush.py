@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from logd.errors import KafkaStorageError
+from logd.storage import swap
 from logd.storage.faults import checked_fsync
 from logd.storage.files import Fsync, fsync_dir, fsync_path
 from logd.storage.io_errors import storage_error
@@ -148,6 +149,7 @@ class LogFlush(LogCore):
             written.extend(segment.close())
         for path in written:
             fsync_path(path, fsync)
+        swap.sync_unsynced(self.directory, fsync)  # a clean's index files, then its markers
         self._epochs.write_if_changed()
         fsync_path(self._epochs.path, fsync)
         self._rp.value = self._next_offset

@@ -156,15 +156,18 @@ class Segment:
         now_ms: int,
         *,
         check_indexes: bool,
+        rebuild_indexes: bool = False,
     ) -> Segment:
         """An existing segment, SEALED.  With ``check_indexes`` its index files get Kafka's
         sanity check now (and are rebuilt if they fail it); either way they load on demand.
-        Raises KafkaStorageError if a rebuild finds the ``.log`` itself damaged."""
+        ``rebuild_indexes``: rebuild them now whatever they hold (they may be torn: a
+        clean's, not fsynced yet, ``logd.storage.swap``).  Raises KafkaStorageError if a
+        rebuild finds the ``.log`` itself damaged."""
         path = segment_path(directory, base_offset, LOG_SUFFIX)
         fd = os.open(path, os.O_RDWR | os.O_APPEND)
         try:
             segment = cls(directory, base_offset, config, fd, now_ms)
-            if check_indexes and not segment._index_files_look_sane():
+            if rebuild_indexes or (check_indexes and not segment._index_files_look_sane()):
                 segment.rebuild_indexes()
         except BaseException:
             os.close(fd)

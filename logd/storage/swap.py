@@ -5,7 +5,8 @@ old segments or the new ones, never a mix and never neither (Kafka's ``.cleaned`
 The cleaner writes the new segments (``.log``, ``.index``, ``.timeindex``; one a group of
 old segments, named by the group's first base offset) and a ``range`` file naming each
 group's offsets ``[base, upper)`` into one directory ``<base>.cleaned/`` beside the
-segments, and fsyncs them and it.  Then, under the log's lock:
+segments, and fsyncs the ``.log`` files, the ``range`` file and the directory -- not the
+index files (see "Unsynced indexes" below).  Then, under the log's lock:
 
 1. rename ``<base>.cleaned/`` to ``<base>.swap/`` and fsync the partition directory -- the
    commit point: before it the clean never happened, after it it must be finished;
@@ -22,6 +23,17 @@ in the swap directory is moved in (what was moved already is the new file); then
 ``*.deleted`` file goes.  Every step is idempotent, so a crash during recovery is
 recovered the same way.
 
+Unsynced indexes: a cleaned segment's index files are not fsynced by the clean (4 of its
+12 fsyncs).  Instead the swap leaves a marker, ``<base>.<n>.unsynced-indexes``: a hard link
+to the (fsynced) ``range`` file, made durable by step 4's directory fsync.  While a marker
+names a segment, its index files may be torn after a crash -- and a time index missing its
+last entry would pass the open's cheap sanity check and understate the segment's largest
+timestamp (time retention would then delete it early) -- so :func:`unsynced_bases` tells the
+loader which segments to rebuild from their ``.log`` at open, whether the last shutdown was
+clean or not.  The log's close fsyncs the named index files, then :func:`clear_unsynced`
+removes the markers.  A swap removes the markers whose ranges it replaced wholly, so a log
+cleaned again and again keeps about one.
+
 Stateless functions (and the small :class:`DeferredDeletes`); the caller holds the log's
 lock (or owns the directory at open).
 """
@@ -37,8 +49,10 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from logd.storage.files import (
+    INDEX_SUFFIX,
     LOG_SUFFIX,
     SEGMENT_SUFFIXES,
+    TIME_INDEX_SUFFIX,
     Fsync,
     fsync_dir,
     fsync_path,
@@ -51,15 +65,19 @@ __all__ = [
     "CLEANED_SUFFIX",
     "DELETED_SUFFIX",
     "SWAP_SUFFIX",
+    "UNSYNCED_SUFFIX",
     "DeferredDeletes",
     "Range",
     "SourceSegment",
     "cleaned_dir",
+    "clear_unsynced",
     "commit_swap",
     "finish_swap",
     "prepare_cleaned",
     "recover",
     "seal_cleaned",
+    "sync_unsynced",
+    "unsynced_bases",
 ]
 
 _log = logging.getLogger(__name__)
@@ -82,6 +100,8 @@ class SourceSegment(NamedTuple):
 CLEANED_SUFFIX: Final = ".cleaned"
 SWAP_SUFFIX: Final = ".swap"
 DELETED_SUFFIX: Final = ".deleted"
+UNSYNCED_SUFFIX: Final = ".unsynced-indexes"
+_NOT_SYNCED_BY_SEAL: Final = (INDEX_SUFFIX, TIME_INDEX_SUFFIX)
 _RANGE: Final = "range"
 #: ``(base, upper)``: a group of old segments ``[base, upper)``, replaced by one new
 #: segment at ``base``.
@@ -110,7 +130,8 @@ def seal_cleaned(path: Path, ranges: Sequence[Range], fsync: Fsync = os.fsync) -
     # Made durable with the others below: one fsync per file, one for the directory.
     write_atomic(path / _RANGE, text.encode("ascii"), fsync=None)
     for name in os.listdir(path):
-        fsync_path(path / name, fsync)
+        if not name.endswith(_NOT_SYNCED_BY_SEAL):  # the swap's marker stands for them
+            fsync_path(path / name, fsync)
     fsync_dir(path, fsync)
 
 
@@ -128,6 +149,7 @@ def finish_swap(
     """Steps 2 to 4 (each idempotent): old files of each range are retired, the new ones
     move in, the swap directory goes.  Returns the retired (``.deleted``) files."""
     swap = _swap_dir(directory, base_offset)
+    _mark_unsynced(directory, swap, ranges)
     retired = []
     for name in os.listdir(directory):
         parsed = parse_segment_name(name)
@@ -147,6 +169,60 @@ def finish_swap(
     shutil.rmtree(swap)
     fsync_dir(directory, fsync)
     return retired
+
+
+def _markers(directory: Path) -> list[Path]:
+    return sorted(directory / n for n in os.listdir(directory) if n.endswith(UNSYNCED_SUFFIX))
+
+
+def _marker_ranges(path: Path) -> list[Range]:
+    """A marker's ranges; [] when unreadable (it is a link to an fsynced file: not torn)."""
+    try:
+        return _read_ranges(path, int(path.name.split(".", 1)[0]))
+    except (OSError, ValueError) as exc:
+        _log.error("%s: unreadable %s: %s", path.parent.name, path.name, exc)
+        return []
+
+
+def _mark_unsynced(directory: Path, swap: Path, ranges: Sequence[Range]) -> None:
+    """Link the swap's ``range`` file in as a new marker (idempotent: a second run of a
+    swap after a crash adds a twin, which the next swap or close removes) and drop the
+    markers whose ranges this swap replaces wholly."""
+    for marker in _markers(directory):
+        old = _marker_ranges(marker)
+        if old and all(any(b <= ob and ou <= u for b, u in ranges) for ob, ou in old):
+            marker.unlink(missing_ok=True)
+    number = len(_markers(directory))
+    while True:
+        name = f"{ranges[0][0]:020d}.{number}{UNSYNCED_SUFFIX}"
+        try:
+            os.link(swap / _RANGE, directory / name)
+            return
+        except FileExistsError:
+            number += 1
+
+
+def unsynced_bases(directory: Path) -> set[int]:
+    """The base offsets of the segments whose index files a marker names."""
+    return {base for marker in _markers(directory) for base, _ in _marker_ranges(marker)}
+
+
+def sync_unsynced(directory: Path, fsync: Fsync = os.fsync) -> None:
+    """fsync the index files the markers name (those still there), then
+    :func:`clear_unsynced`.  The caller holds the log's lock at its close."""
+    for base in sorted(unsynced_bases(directory)):
+        for suffix in _NOT_SYNCED_BY_SEAL:
+            fsync_path(segment_path(directory, base, suffix), fsync)
+    clear_unsynced(directory, fsync)
+
+
+def clear_unsynced(directory: Path, fsync: Fsync = os.fsync) -> None:
+    """Remove every marker (their index files are durable now) durably."""
+    markers = _markers(directory)
+    for marker in markers:
+        marker.unlink(missing_ok=True)
+    if markers:
+        fsync_dir(directory, fsync)
 
 
 def _retire(path: Path) -> Path:

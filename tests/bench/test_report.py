@@ -69,3 +69,14 @@ def test_the_fsync_interval_row_gets_its_own_ratio_column() -> None:
     lines = markdown(results).splitlines()
     assert "÷interval" in lines[0] and "÷acks=all" not in lines[0]
     assert "| redis-streams |" in lines[3] and "| 0.50 |" in lines[3]
+
+
+def test_the_rf3_fsync_interval_row_gets_its_own_ratio_column() -> None:
+    rf3_interval = "3 nodes RF=3, acks=all, fsync interval (1 s)"
+    results = [
+        Result.latency("logd", rf3_interval, "e2e-latency", 100, [4.0] * 100, 1.0),
+        Result.latency("nats-jetstream", "file", "e2e-latency", 100, [2.0] * 100, 1.0),
+    ]
+    lines = markdown(results).splitlines()
+    assert "÷RF=3 interval" in lines[0] and "÷interval" not in lines[0]
+    assert "| nats-jetstream |" in lines[3] and "| 2.00 |" in lines[3]

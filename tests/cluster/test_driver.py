@@ -260,3 +260,55 @@ def test_a_member_that_came_back_while_out_of_the_group_is_not_taken_as_down(
         await close(network, [*nodes, joining])
 
     run(main())
+
+
+def test_a_record_written_during_an_fsync_gets_its_own_and_counts_only_after_it(
+    tmp_path: Path,
+) -> None:
+    # Asynchronous storage writes (issue 22): a record proposed while the previous Ready's
+    # fsync runs is written at once and its fsync requested (the flusher's next round),
+    # instead of waiting for that fsync, a pass and its own write. It commits only once
+    # *its* fsync is done: the first fsync's completion must not count it. Before, the
+    # second record stayed unwritten while the first fsync was held (timed out below).
+    gate = threading.Semaphore(0)
+    gating = threading.Event()
+    entered = [0]
+
+    def gated(fd: int) -> None:
+        if gating.is_set():
+            entered[0] += 1
+            gate.acquire(timeout=60)
+        os.fdatasync(fd)
+
+    async def main() -> None:
+        network = LocalNetwork()
+        node = Node(tmp_path, 0, [0])
+        node.flusher.stop()
+        node.flusher = Flusher(fsync=gated)
+        node.start(network, campaign=True)
+        group = node.group
+        assert group is not None and node.log is not None
+        log = node.log
+        # Idle: the leader's first entry durable (its first flush also syncs the side file,
+        # the epoch checkpoint and the directory).
+        await until(lambda: node.recorder.commit >= 0 and not group.flight, what="idle")
+        gating.set()
+        try:
+            _, end_a, _ = node.propose(b"a")
+            await until(lambda: entered[0] == 1, what="a's fsync")
+            _, end_b, _ = node.propose(b"b")
+            await until(lambda: log.log_end_offset > end_b, what="b written during a's fsync")
+            assert node.recorder.commit < end_a
+            gate.release()  # a's fsync only
+            await until(lambda: node.recorder.commit >= end_a, what="a committed")
+            await until(lambda: entered[0] == 2, what="b's own fsync")
+            assert node.recorder.commit == end_a, "b counted before its own fsync"
+            gate.release()
+            await until(lambda: node.recorder.commit >= end_b, what="b committed")
+        finally:
+            gating.clear()
+            for _ in range(4):
+                gate.release()
+        await close(network, [node])
+
+    run(main())

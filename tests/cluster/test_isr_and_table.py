@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from logd.cluster.isr import IsrTracker
-from logd.cluster.table import LeaderInfo, LeaderTable
+from logd.cluster.liveness import _info, _led
+from logd.cluster.table import LeaderInfo, LeaderTable, size_class
 from replication import ConfState, ProgressState, ProgressStatus, Role, Status
 
 
@@ -99,3 +100,12 @@ def test_nobody_is_declared_down_before_a_new_controller_heard_everyone() -> Non
     table.clear_reports()  # a new leadership: grace again
     table.report(1, [], now_ms=2000)
     assert table.declared_down({1, 2}, now_ms=2100) == frozenset()
+
+
+def test_a_leader_reports_its_logs_size_in_steps_that_survive_the_heartbeat() -> None:
+    assert [size_class(n) for n in (0, 1, 15, 16, 17, 1000)] == [0, 1, 15, 16, 16, 960]
+    for n in (10**3, 10**6, 10**9, 3 * 2**40):
+        assert 0.875 * n < size_class(n) <= n  # within 12.5 % below
+    assert size_class(1_000_000) == size_class(1_010_000)  # growing: reported again rarely
+    info = LeaderInfo(1, 3, (1, 2), 77, size_class(123_456_789))
+    assert _info(1, _led(("t", 0), info)) == info

@@ -32,6 +32,11 @@ Fault kinds:
   itself. Needs N > 1 (one broker with a full disk acknowledges nothing until healed);
 * ``slow-disk`` -- every fsync of the target broker sleeps ``fsync_delay_ms`` first
   (``InjectFault``) for the hold, then not. Needs N > 1 (the fault hook);
+* ``kill-syncing`` -- as ``slow-disk``, then SIGKILL the broker while its fsyncs are still
+  slow and restart it (issue 22): with several Readys in flight per Raft group
+  (asynchronous storage writes) it dies between writes and their fsyncs' completion, as
+  a leader and as a follower; nothing acknowledged may be lost and the replicas must
+  agree. Needs N > 1 (the fault hook);
 * ``move`` -- move a workload partition's replicas (issue 23, ``Admin.move_partition``):
   off the target broker when it holds one (to the lowest-id broker that does not), onto it
   otherwise; nothing to heal (the move runs on through the next faults). A refused move
@@ -99,6 +104,7 @@ class FaultKind(enum.Enum):
     DISK = "disk"
     DISK_FULL = "disk-full"
     SLOW_DISK = "slow-disk"
+    KILL_SYNCING = "kill-syncing"
     MOVE = "move"
     DECOMMISSION = "decommission"
 
@@ -106,10 +112,11 @@ class FaultKind(enum.Enum):
 #: Kinds that need more than one broker.
 _CLUSTER_KINDS = frozenset({
     FaultKind.KILL_LEADER, FaultKind.PARTITION, FaultKind.TRANSFER, FaultKind.DISK,
-    FaultKind.DISK_FULL, FaultKind.SLOW_DISK, FaultKind.MOVE, FaultKind.DECOMMISSION,
+    FaultKind.DISK_FULL, FaultKind.SLOW_DISK, FaultKind.KILL_SYNCING, FaultKind.MOVE,
+    FaultKind.DECOMMISSION,
 })  # fmt: skip
 #: Kinds that need the broker-to-broker fault hook.
-_HOOK_KINDS = frozenset({FaultKind.PARTITION, FaultKind.SLOW_DISK})
+_HOOK_KINDS = frozenset({FaultKind.PARTITION, FaultKind.SLOW_DISK, FaultKind.KILL_SYNCING})
 #: How slow a ``slow-disk`` fault makes each fsync, ms (drawn per fault).
 FSYNC_DELAYS_MS = (20, 300)
 
@@ -148,7 +155,7 @@ class FaultSpec:
             where = f"of {self.moves[0][0]}-{self.moves[0][1]} (else broker {self.target})"
         elif self.kind is FaultKind.DISK:
             where += f" ({self.damage} {self.damaged[0]}-{self.damaged[1]})"
-        elif self.kind is FaultKind.SLOW_DISK:
+        elif self.kind in (FaultKind.SLOW_DISK, FaultKind.KILL_SYNCING):
             where += f" ({self.fsync_delay_ms} ms a fsync)"
         return f"{self.kind.value} {where} for {self.hold} ops"
 
@@ -220,7 +227,7 @@ def schedule(
             damage = rng.choice(DAMAGES)
             faults.append(FaultSpec(kind, target, ops, damaged=damaged, damage=damage,
                                     seed=rng.randrange(2**32)))  # fmt: skip
-        elif kind is FaultKind.SLOW_DISK:
+        elif kind in (FaultKind.SLOW_DISK, FaultKind.KILL_SYNCING):
             delay = rng.randint(*FSYNC_DELAYS_MS)
             faults.append(FaultSpec(kind, target, ops, fsync_delay_ms=delay))
         else:
@@ -380,7 +387,7 @@ class Nemesis:
         elif fault.kind is FaultKind.DISK_FULL:
             self._ballast = _fill_below_reserve(broker.data_dir)
             self.outcomes["disk-full filled"] += 1
-        elif fault.kind is FaultKind.SLOW_DISK:
+        elif fault.kind in (FaultKind.SLOW_DISK, FaultKind.KILL_SYNCING):
             assert isinstance(self._hook, GrpcFaultHook), "a slow disk needs the fault hook"
             self._hook.slow_fsync(fault.target, fault.fsync_delay_ms)
         elif fault.kind is FaultKind.MOVE:
@@ -435,6 +442,9 @@ class Nemesis:
         elif fault.kind is FaultKind.SLOW_DISK:
             assert isinstance(self._hook, GrpcFaultHook)
             self._hook.slow_fsync(fault.target, 0)
+        elif fault.kind is FaultKind.KILL_SYNCING:
+            broker.kill()  # its fsyncs still slow: Readys written, their fsyncs not done
+            broker.start()  # (a new process: the delay is gone)
         elif fault.kind is FaultKind.DECOMMISSION:
             assert self._leadership is not None
             self.outcomes[f"recommission {self._leadership.recommission(fault.target)}"] += 1

@@ -195,3 +195,87 @@ def test_bad_settings_and_proposals_get_typed_errors() -> None:
     assert raw.role is Role.LEADER
     with pytest.raises(InvalidProposalError):
         raw.propose(b"x", 0)
+
+
+# -- asynchronous storage writes (Config.async_writes, issue 22) ---------------------
+
+
+def _write(storage: MemoryStorage, rd: Any) -> Any:
+    """The driver's writes of a Ready (no fsync: the Ready is advanced when durable)."""
+    if rd.truncate_to is not None:
+        storage.truncate_to(rd.truncate_to)
+    if rd.entries:
+        storage.append(list(rd.entries))
+    if rd.hard_state is not None:
+        storage.set_hard_state(rd.hard_state)
+    return rd
+
+
+def _async_leader() -> tuple[RawNode, MemoryStorage]:
+    storage = MemoryStorage(ConfState.of([1]))
+    raw = RawNode(Config(node_id=1, async_writes=True, **QUIET), storage)
+    raw.campaign()
+    raw.advance(_write(storage, raw.ready()))  # the election: term and vote, alone
+    raw.advance(_write(storage, raw.ready()))  # leadership
+    return raw, storage
+
+
+def test_with_async_writes_the_next_ready_is_handed_out_before_the_first_is_durable() -> None:
+    storage = MemoryStorage(ConfState.of([1]))
+    raw = RawNode(Config(node_id=1, async_writes=True, **QUIET), storage)
+    raw.campaign()
+    first = _write(storage, raw.ready())  # the election: term and vote change
+    assert not raw.has_ready()  # ... so it stays alone
+    raw.advance(first)
+    raw.advance(_write(storage, raw.ready()))
+    raw.propose(b"b")
+    one = _write(storage, raw.ready())
+    raw.propose(b"c")
+    assert raw.has_ready()
+    two = _write(storage, raw.ready())
+    assert [e.data for e in one.entries] == [b"b"] and [e.data for e in two.entries] == [b"c"]
+    # Nothing written counts as persisted before the storage says so: a one-node group
+    # commits an entry only once the Ready that holds it is advanced.
+    commit = raw.commit
+    assert commit < one.entries[0].last_offset
+    raw.advance(one)
+    assert raw.commit == one.entries[0].last_offset
+    assert raw.commit < two.entries[0].last_offset
+    raw.advance(two)
+    assert raw.commit == two.entries[0].last_offset
+
+
+def test_with_async_writes_readys_are_advanced_in_order() -> None:
+    raw, storage = _async_leader()
+    raw.propose(b"a")
+    one = _write(storage, raw.ready())
+    raw.propose(b"b")
+    two = _write(storage, raw.ready())
+    with pytest.raises(AssertionError):
+        raw.advance(two)
+    raw.advance(one)
+    raw.advance(two)
+
+
+def test_with_async_writes_a_truncation_waits_until_nothing_is_outstanding() -> None:
+    storage = MemoryStorage(ConfState.of([1, 2]))
+    raw = RawNode(Config(node_id=2, async_writes=True, **QUIET), storage)
+    raw.step(AppendRequest(1, 1, 2, -1, 0, (Entry(1, 0, 0, EntryKind.NORMAL, b"a"),), -1))
+    raw.advance(_write(storage, raw.ready()))  # a new term and leader: alone
+    raw.step(AppendRequest(1, 1, 2, 0, 1, (Entry(1, 1, 1, EntryKind.NORMAL, b"b"),), -1))
+    first = _write(storage, raw.ready())
+    raw.step(AppendRequest(1, 1, 2, 1, 1, (Entry(1, 2, 2, EntryKind.NORMAL, b"c"),), -1))
+    assert raw.has_ready()
+    second = _write(storage, raw.ready())  # plain: new entries behind the first
+    # A new leader's conflicting entry replaces offset 2: a truncation of what the
+    # outstanding Ready is writing must wait for it (and for the one before).
+    raw.step(AppendRequest(2, 3, 2, 1, 1, (Entry(2, 2, 2, EntryKind.NORMAL, b"d"),), -1))
+    assert not raw.has_ready()
+    raw.advance(first)
+    assert not raw.has_ready()
+    raw.advance(second)
+    rd = raw.ready()
+    assert rd.truncate_to == 2 and rd.hard_state is not None  # and the term moved
+    # A follower's acknowledgement leaves only with its own Ready, once durable.
+    (ack,) = rd.messages_after_persist
+    assert isinstance(ack, AppendResponse) and ack.match_offset == 2

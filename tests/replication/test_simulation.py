@@ -17,6 +17,7 @@ from replication import AppendResponse, Message, quiesce
 from replication.log import RaftLog
 from replication.raft import Raft
 from replication.types import Entry
+from replication.unstable import Unstable
 from tests.replication.sim.simulator import SimulationFailure, Simulator, run_seed
 from tests.replication.sim.summary import Summary
 
@@ -169,3 +170,19 @@ def test_simulator_catches_followers_quieted_by_a_dead_leader() -> None:
 
     with _patched(quiesce, "follower_may_quiesce", trusting):  # type: ignore[arg-type]
         assert "agreed on no leader" in _first_failure(60, start=100)
+
+
+@pytest.mark.simulation
+def test_simulator_catches_counting_written_entries_as_persisted() -> None:
+    # Asynchronous storage writes (issue 22): with several Readys in flight, the storage's
+    # word for one Ready must not count the entries of the later ones, written but not yet
+    # durable (etcd's MsgStorageAppendResp carries the last entry it persisted).
+    def eager(self: Unstable, offset: int, term: int) -> None:
+        if self.in_progress:
+            last = self.entries[self.in_progress - 1]
+            del self.entries[: self.in_progress]
+            self.offset = last.last_offset + 1
+            self.in_progress = 0
+
+    with _patched(Unstable, "stable_to", eager):
+        assert "durable only on" in _first_failure()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -15,7 +16,13 @@ from logd.clock import ManualClock
 from logd.errors import KafkaStorageError
 from logd.records.header import parse_header, validate_batch
 from logd.storage import Log, LogConfig, cscan
-from logd.storage.cleaner import CleanerConfig, LogCleaner, clean_log
+from logd.storage.cleaner import (
+    CHECKPOINT_NAME,
+    CLEANER_NICE,
+    CleanerConfig,
+    LogCleaner,
+    clean_log,
+)
 from logd.storage.offset_map import ENTRY_BYTES, SLOT_BYTES, OffsetMap, TableOffsetMap
 from logd.storage.rewrite import empty_batch
 from logd.storage.throttle import Throttler
@@ -279,4 +286,52 @@ def test_replaced_segment_files_wait_file_delete_delay_ms_then_the_cleaner_delet
     clock.advance(1)
     cleaner.clean_filthiest()
     assert not list(log.directory.glob("*.deleted"))
+    log.close()
+
+
+def test_the_cleaner_thread_lowers_its_own_cpu_priority_and_no_other_threads() -> None:
+    """The cleaner yields the CPU to the produce path (``nice`` is per thread on Linux)."""
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    cleaner = LogCleaner(list, CleanerConfig(backoff_ms=10))
+    cleaner.start()
+    try:
+        wait_until(lambda: cleaner.thread_id is not None, timeout=10, message="a thread id")
+        tid = cleaner.thread_id
+        assert tid is not None
+        want = max(mine, CLEANER_NICE)
+        wait_until(lambda: os.getpriority(os.PRIO_PROCESS, tid) == want, timeout=10,
+                   message=f"the cleaner at nice {want}")  # fmt: skip
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+        assert os.getpriority(os.PRIO_PROCESS, os.getpid()) == mine  # the main thread
+    finally:
+        cleaner.stop()
+
+
+@pytest.mark.parametrize("lost", ["previous", "empty", "zeros", "gone"])
+def test_a_lost_cleaner_checkpoint_only_makes_the_next_clean_map_more(
+    tmp_path: Path, clock: ManualClock, lost: str
+) -> None:
+    """The checkpoint is not fsynced: after a crash it may be the previous version, torn
+    or missing.  The next clean still leaves exactly the last value of every key."""
+    log = open_log(tmp_path, clock)
+    path = log.directory / CHECKPOINT_NAME
+    history = produce(log, rounds=6, keys=8)
+    settle(log)
+    clean_log(log, map_bytes=1 << 20, now_ms=clock.now_ms())
+    previous = path.read_bytes()
+    history += produce(log, rounds=6, keys=8)
+    settle(log)
+    clean_log(log, map_bytes=1 << 20, now_ms=clock.now_ms())
+    assert path.read_bytes() != previous
+    if lost == "gone":
+        path.unlink()
+    else:
+        path.write_bytes({"previous": previous, "empty": b"", "zeros": bytes(24)}[lost])
+    history += produce(log, rounds=6, keys=8)
+    settle(log)
+    assert clean_log(log, map_bytes=1 << 20, now_ms=clock.now_ms())
+    last = {k: (o, v) for o, k, v in history}
+    assert [(o, k, v) for o, _, k, v in log_records(log) if k != SENTINEL] == sorted(
+        (o, k, v) for k, (o, v) in last.items()
+    )
     log.close()

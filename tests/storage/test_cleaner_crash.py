@@ -8,6 +8,7 @@ open the copy without the clean-shutdown promise."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import shutil
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from logd.clock import ManualClock
-from logd.storage import Log, LogConfig
+from logd.storage import Log, LogConfig, swap
 from logd.storage import cleaner as cleaner_module
 from logd.storage.cleaner import clean_log
 from logd.storage.offset_map import ENTRY_BYTES
@@ -193,3 +194,65 @@ def test_random_produce_clean_crash_sequences_match_the_model(
         check_against_model(log, history, cleaned=not crashed)
     log.close()
     assert crashes, "no crash happened: pick seeds that crash"
+
+
+def segment_max_timestamps(log: Log) -> dict[int, int]:
+    sources = log.cleanable_segments(log.log_end_offset)
+    for source in sources:
+        os.close(source.fd)
+    return {source.base_offset: source.max_timestamp for source in sources}
+
+
+def test_index_files_a_clean_did_not_fsync_are_rebuilt_at_the_next_open(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Power lost after a clean: its index files were never fsynced, so the disk may hold
+    them torn.  Here: each cleaned offset index empty and each time index without its last
+    entry -- which the open's sanity check would accept, understating the segment's
+    largest timestamp (so time retention would delete it early).  The swap's markers make
+    the open rebuild both from the ``.log``; the close fsyncs them and drops the markers."""
+    config = dataclasses.replace(CONFIG, index_interval_bytes=64)  # an entry a batch
+    log = Log.open(tmp_path / "live-0", config, clock)
+    for i in range(60):  # timestamps rise batch by batch: each adds a time-index entry
+        pairs = [(b"k%02d" % ((3 * i + j) % 40), b"v%d" % i) for j in range(3)]
+        log.append(keyed_batch(pairs, timestamp=BASE_TS + 1000 * i), 1)
+    log.roll()
+    log.flush()
+    clean_log(log, map_bytes=1 << 20, now_ms=clock.now_ms())
+    crashed = tmp_path / "crashed-0"
+    shutil.copytree(log.directory, crashed)  # the disk, had the power gone just now
+    marked = swap.unsynced_bases(crashed)
+    assert marked
+    torn = 0
+    for base in marked:
+        (crashed / f"{base:020d}.index").write_bytes(b"")
+        times = crashed / f"{base:020d}.timeindex"
+        if times.stat().st_size >= 2 * 12:
+            os.truncate(times, times.stat().st_size - 12)
+            torn += 1
+    assert torn
+    largest = segment_max_timestamps(log)
+    reopened = Log.open(crashed, config, clock)
+    assert segment_max_timestamps(reopened) == largest
+    for i in range(60):
+        ts = BASE_TS + 1000 * i
+        assert reopened.offset_for_timestamp(ts) == log.offset_for_timestamp(ts), i
+    assert log_records(reopened) == log_records(log)
+    for closing in (reopened, log):
+        assert list(closing.directory.glob("*" + swap.UNSYNCED_SUFFIX))
+        closing.close()
+        assert not list(closing.directory.glob("*" + swap.UNSYNCED_SUFFIX))
+
+
+def test_a_log_cleaned_again_and_again_keeps_about_one_marker(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    log = Log.open(tmp_path / "t-0", CONFIG, clock)
+    rng = random.Random(5)
+    for _ in range(8):
+        fill(log, rng, 30)
+        log.roll()
+        log.flush()
+        clean_log(log, map_bytes=1 << 20, now_ms=clock.now_ms())
+        assert 1 <= len(list(log.directory.glob("*" + swap.UNSYNCED_SUFFIX))) <= 2
+    log.close()

@@ -7,12 +7,15 @@ objects). Counts a client controls are checked before anything is built from the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from logd.broker import api
 from logd.errors import InvalidRequestError
 from logd.frontends.grpc.errors import error_proto
 from logd.v1 import admin_pb2, broker_pb2
+
+if TYPE_CHECKING:
+    from logd.frontends.grpc.produce_frame import ProduceFrame
 
 __all__ = [
     "MAX_ITEMS",
@@ -52,7 +55,7 @@ def leader_hint(hint: api.LeaderHint | None) -> broker_pb2.LeaderHint | None:
 
 
 def produce_response(
-    request: broker_pb2.ProduceRequest, result: api.ProduceResult
+    request: broker_pb2.ProduceRequest | ProduceFrame, result: api.ProduceResult
 ) -> broker_pb2.ProduceResponse:
     return broker_pb2.ProduceResponse(
         correlation_id=request.correlation_id,

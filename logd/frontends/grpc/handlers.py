@@ -120,10 +120,15 @@ def unary_stream(
 def stream_stream(
     behavior: Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]],
     request_type: type[Message],
+    deserializer: Callable[[bytes], Any] | None = None,
 ) -> grpc.RpcMethodHandler:
-    """A bidirectional-stream handler; requests may include :class:`Malformed` markers."""
+    """A bidirectional-stream handler; requests may include :class:`Malformed` markers.
+    ``deserializer``: reads each request instead of ``request_type.FromString`` (and
+    returns :class:`Malformed` itself for bytes it cannot read)."""
     return grpc.stream_stream_rpc_method_handler(
-        behavior, request_deserializer=_deserializer(request_type), response_serializer=_serialize
+        behavior,
+        request_deserializer=deserializer or _deserializer(request_type),
+        response_serializer=_serialize,
     )
 
 

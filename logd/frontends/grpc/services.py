@@ -28,6 +28,7 @@ from logd.frontends.grpc.handlers import (
     unary_stream,
     unary_unary,
 )
+from logd.frontends.grpc.produce_frame import parse_produce_request
 from logd.frontends.grpc.produce_stream import ProduceStream
 from logd.v1 import admin_pb2, broker_pb2
 
@@ -52,7 +53,10 @@ class BrokerService:
         return service_handler(
             BROKER_SERVICE,
             {
-                "Produce": stream_stream(self.produce, broker_pb2.ProduceRequest),
+                # Read from the frame itself: a batch's records are not copied (issue 22).
+                "Produce": stream_stream(
+                    self.produce, broker_pb2.ProduceRequest, parse_produce_request
+                ),
                 "Fetch": unary_unary("Fetch", self.fetch, broker_pb2.FetchRequest, metered),
                 "FetchStream": unary_stream(
                     "FetchStream", self.fetch_stream, broker_pb2.FetchRequest

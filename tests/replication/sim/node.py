@@ -7,6 +7,11 @@ later, as the disk is slow -- syncs, sends ``messages_after_persist``, applies a
 advances.  A Ready that asks for no sync (only the commit moved) leaves its hard state
 unsynced: the commit offset may be persisted lazily.
 
+With ``Config.async_writes`` several Readys are in flight at once (etcd's asynchronous
+storage writes): each is written as it comes and gets its own sync time, no earlier than
+the one before it; each sync makes durable only the writes up to that Ready's
+(``FakeDisk.sync(upto)``), and Readys finish in the order they came.
+
 The state machine (controller mode) folds every applied NORMAL entry into a CRC chain;
 its snapshot is (offset, digest).  In partition mode nothing is applied: the commit
 offset is the high watermark and retention drops whole entries behind metadata-only
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections import deque
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -48,8 +54,8 @@ class SimNode:
         self.sim = sim
         self.disk = FakeDisk(conf)
         self.raw: RawNode | None = None
-        self.inflight: Ready | None = None
-        self.sync_at = 0
+        #: Readys written and not finished, oldest first: (Ready, sync tick, disk mark).
+        self.flight: deque[tuple[Ready, int, int]] = deque()
         self.incarnation = 0
         self.app_applied = -1
         self.app_digest = 0
@@ -59,6 +65,15 @@ class SimNode:
     @property
     def up(self) -> bool:
         return self.raw is not None
+
+    @property
+    def inflight(self) -> Ready | None:
+        """The oldest Ready in flight, if any."""
+        return self.flight[0][0] if self.flight else None
+
+    def due(self, now: int) -> bool:
+        """The oldest Ready in flight is durable by ``now``."""
+        return bool(self.flight) and self.flight[0][1] <= now
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -84,12 +99,12 @@ class SimNode:
         )
         self.raw = RawNode(cfg, storage)
         self.incarnation += 1
-        self.inflight = None
+        self.flight.clear()
 
     def crash(self) -> None:
         """Power loss: unsynced writes are lost (or torn), the Ready in flight too."""
         self.raw = None
-        self.inflight = None
+        self.flight.clear()
         report = self.disk.crash(self.sim.rng)
         self.sim.checker.on_crash(self)
         self.sim.record("crash", self.id, report)
@@ -98,10 +113,10 @@ class SimNode:
 
     def begin_ready(self, now: int) -> bool:
         raw = self.raw
-        if raw is not None and self.inflight is not None and self.sim.scenario.early_messages:
+        if raw is not None and self.flight and self.sim.scenario.early_messages:
             for m in raw.take_messages():  # what may leave while the disk is busy
                 self.sim.send(m)
-        if raw is None or self.inflight is not None or not raw.has_ready():
+        if raw is None or not raw.has_ready():  # (False while a Ready may not overlap)
             return False
         rd = raw.ready()
         sim = self.sim
@@ -117,19 +132,19 @@ class SimNode:
             disk.append(list(rd.entries))
         if rd.hard_state is not None:
             disk.write_hard_state(rd.hard_state)
-        self.inflight = rd
         delay = sim.disk_delay()
-        self.sync_at = now + delay
-        if delay == 0:
+        sync_at = max(now + delay, self.flight[-1][1]) if self.flight else now + delay
+        self.flight.append((rd, sync_at, disk.mark()))
+        if delay == 0 and len(self.flight) == 1:
             self.finish_ready()
         return True
 
     def finish_ready(self) -> None:
-        rd = self.inflight
+        rd, _, mark = self.flight[0]
         raw = self.raw
-        assert rd is not None and raw is not None
+        assert raw is not None
         if rd.must_sync:
-            self.disk.sync()
+            self.disk.sync(mark)
         sim = self.sim
         for m in rd.messages_after_persist:
             sim.send(m)
@@ -141,7 +156,7 @@ class SimNode:
             self.app_applied = entry.last_offset
             sim.checker.on_apply(self, entry, self.app_digest)
         raw.advance(rd)
-        self.inflight = None
+        self.flight.popleft()
 
     def _restore_app(self, snapshot: Snapshot) -> None:
         if self.sim.scenario.controller_mode:

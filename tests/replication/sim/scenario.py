@@ -116,6 +116,12 @@ class Scenario:
         # From its own stream: the simulation's draws (each seed's run) stay what they were.
         wait = random.Random(f"vote_wait {seed}").choice([0, 0, 2])
         scenario.raft_config = replace(scenario.raft_config, vote_wait=wait)
+        # Asynchronous storage writes (several Readys in flight, issue 22), half the seeds,
+        # always with persistence delayed by a few ticks so that Readys really overlap.
+        own = random.Random(f"async_writes {seed}")
+        if own.random() < 0.5:
+            scenario.raft_config = replace(scenario.raft_config, async_writes=True)
+            scenario.disk_delay_max = max(scenario.disk_delay_max, own.choice([1, 3, 5]))
         return scenario
 
     def describe(self) -> str:
@@ -124,6 +130,7 @@ class Scenario:
             f"seed={self.seed} mode={'controller' if self.controller_mode else 'partition'} "
             f"voters={self.voters} spares={self.spares} election={cfg.election_ticks} "
             f"heartbeat={cfg.heartbeat_ticks} pre_vote={cfg.pre_vote} "
+            f"async_writes={cfg.async_writes} "
             f"check_quorum={cfg.check_quorum} quiesce={cfg.quiesce} "
             f"backoff={cfg.election_backoff} vote_wait={cfg.vote_wait} "
             f"detector={self.detector}/{self.detect_rate}/"

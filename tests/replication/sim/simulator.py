@@ -192,14 +192,12 @@ class Simulator:
         deliveries = 0
         while True:
             for node in self.nodes.values():
-                if node.inflight is not None and node.sync_at <= self.now:
+                while node.due(self.now):
                     node.finish_ready()
                 node.begin_ready(self.now)
             msg = self.net.pop_due(self.now)
             if msg is None:
-                if not any(
-                    n.inflight is not None and n.sync_at <= self.now for n in self.nodes.values()
-                ):
+                if not any(n.due(self.now) for n in self.nodes.values()):
                     return
                 continue
             deliveries += 1
@@ -398,7 +396,7 @@ class Simulator:
         for node in self.nodes.values():
             if node.id not in members and node.up:
                 node.raw = None
-                node.inflight = None
+                node.flight.clear()
                 node.decommissioned = True
                 self.record("shut-down", node.id)
 
