@@ -13,10 +13,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from kio.schema.metadata.v12 import request as metadata_v12
 
 from logd.client import Admin, NewTopic
 from tests.helpers import wait_until
 from tests.integration.cluster import Cluster
+from tests.integration.kafka.raw import RawClient
 from tests.integration.replicas import wait_in_sync
 
 pytestmark = pytest.mark.integration
@@ -45,6 +47,13 @@ def test_returning_brokers_get_their_share_rack_aware_without_being_asked(
             assert {b.node_id: b.rack for b in admin.describe_cluster().brokers} == dict(
                 enumerate(RACKS)
             )
+            # Kafka clients see the racks in Metadata (v12) too.
+            with RawClient(cluster[0].bound()["kafka"]) as raw:
+                answer = raw.call(3, 12, metadata_v12.MetadataRequest(
+                    topics=(), allow_auto_topic_creation=False,
+                    include_topic_authorized_operations=False,
+                ))  # fmt: skip
+            assert {b.node_id: b.rack for b in answer.brokers} == dict(enumerate(RACKS))
             admin.decommission_broker(2)  # they host nothing yet: drained at once
             admin.decommission_broker(3)
             admin.create_topics([NewTopic("lopsided", PARTITIONS, 2)])
