@@ -40,6 +40,7 @@ from kio.static.primitive import i8, i32
 
 from logd.errors import CorruptRecordError
 from logd.groups import records_gen as rec
+from logd.groups import topic_regex
 from logd.groups.consumer_group import ConsumerGroup, ConsumerGroupConfig
 from logd.groups.reconcile import ConsumerMember, MemberState, Partitions
 from partitioning import TopicPartition
@@ -181,7 +182,7 @@ def _member(member: ConsumerMember) -> rec.ConsumerGroupMemberMetadataValue:
         client_id=member.client_id,
         client_host=member.client_host,
         subscribed_topic_names=member.subscribed_topics,
-        subscribed_topic_regex=None,
+        subscribed_topic_regex=member.subscribed_regex,
         rebalance_timeout_ms=i32(member.rebalance_timeout_ms),
         server_assignor=member.server_assignor,
     )
@@ -324,6 +325,7 @@ def restore(
     group.group_epoch = image.group_epoch
     group.assignment_epoch = image.assignment_epoch
     group.partitions_per_topic = dict(image.topics.values())
+    subscribed = [name for name, _ in image.topics.values()]
     for member_id, meta in image.members.items():
         current = image.currents.get(member_id)
         target = image.targets.get(member_id)
@@ -334,6 +336,14 @@ def restore(
             client_id=meta.client_id,
             client_host=meta.client_host,
             subscribed_topics=tuple(meta.subscribed_topic_names),
+            subscribed_regex=meta.subscribed_topic_regex or None,
+            # What it matched: among the group's subscribed topics, as recorded.
+            regex_topics=(
+                topic_regex.matching(meta.subscribed_topic_regex, subscribed)
+                if meta.subscribed_topic_regex
+                and not topic_regex.refusal(meta.subscribed_topic_regex)
+                else ()
+            ),
             server_assignor=meta.server_assignor,
             rebalance_timeout_ms=int(meta.rebalance_timeout_ms),
         )
