@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
+    "CpuMeter",
     "Result",
     "Service",
     "Unavailable",
@@ -47,6 +48,33 @@ __all__ = [
 
 class Unavailable(Exception):
     """A peer (or mode) that cannot be installed or started here: skipped with this line."""
+
+
+class CpuMeter:
+    """CPU seconds (user + system, every thread) a process spent between :meth:`start` and
+    :meth:`stop`, from ``/proc/<pid>/stat`` (Linux; 0 where there is none). Wall time says
+    how fast the whole run was on a shared machine; a broker's CPU per record says what the
+    broker itself cost, which the load of other processes hardly moves."""
+
+    _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def _now(self) -> float:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / self._TICK
+
+    def start(self) -> None:
+        self._started = self._now()
+
+    def stop(self) -> None:
+        self.seconds = self._now() - self._started
 
 
 @dataclass

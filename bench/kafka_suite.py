@@ -21,6 +21,7 @@ A benchmark, not a test: nothing here asserts a speed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -28,7 +29,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Result, Service, Unavailable, free_port, pip_import, values_of, wait_port
+from bench.harness import (
+    CpuMeter,
+    Result,
+    Service,
+    Unavailable,
+    free_port,
+    pip_import,
+    values_of,
+    wait_port,
+)
 from bench.logd_suite import PARTITIONS, LogdCluster, produce_batch, replay
 from bench.peers import Plan
 
@@ -43,38 +53,57 @@ _PRODUCER = {
     "queue.buffering.max.messages": 2_000_000,
     "queue.buffering.max.kbytes": 1 << 20,
 }
+_SLICE = 10_000  # records a produce_batch call, as bench.logd_suite's produce_batch
 
 
-def ck_produce(ck: Any, bootstrap: str, topic: str, values: list[bytes], n: int) -> float:
-    """Seconds for confluent-kafka to produce ``n`` values and have them all acknowledged."""
-    producer = ck.Producer({"bootstrap.servers": bootstrap, **_PRODUCER})
+def ck_produce(
+    ck: Any, bootstrap: str, topic: str, values: list[bytes], n: int,
+    meter: CpuMeter | None = None,
+) -> float:  # fmt: skip
+    """Seconds for confluent-kafka to produce ``n`` values and have them all acknowledged.
+
+    Like the gRPC side's ``produce_batch`` (one call per 10,000 records, no per-record
+    callback): ``Producer.produce_batch`` with a list built once, and delivery reports
+    for failures only (``delivery.report.only.error``). A per-record Python callback
+    alone costs the client ~1.4 us a record here, more than the broker's whole share.
+    """
     failed: list[Any] = []
 
     def report(err: Any, _msg: Any) -> None:
         if err is not None:
             failed.append(err)
 
-    producer.produce(topic, b"warm-up", on_delivery=report)
+    producer = ck.Producer({"bootstrap.servers": bootstrap, **_PRODUCER,
+                            "delivery.report.only.error": True, "on_delivery": report})  # fmt: skip
+    producer.produce(topic, b"warm-up")
     producer.flush(60)
     k = len(values)
+    batch = [{"value": values[i % k]} for i in range(min(n, _SLICE))]
+    if meter is not None:
+        meter.start()
     start = time.perf_counter()
-    for i in range(n):
-        while True:
-            try:
-                producer.produce(topic, values[i % k], on_delivery=report)
+    for first in range(0, n, _SLICE):
+        todo = batch[: min(_SLICE, n - first)]
+        while todo:
+            queued = producer.produce_batch(topic, todo)
+            if queued == len(todo):
                 break
-            except BufferError:
-                producer.poll(0.005)
+            # The queue was full: what was not taken goes again once the queue drains.
+            todo = [{"value": m["value"]} for m in todo if "_error" in m]
+            producer.poll(0.005)
     left = producer.flush(300)
     seconds = time.perf_counter() - start
+    if meter is not None:
+        meter.stop()
     del producer  # its threads end now, not when the broker is gone
     if left or failed:
         raise Unavailable(f"{left} undelivered, {len(failed)} failed: {failed[:1]}")
     return seconds
 
 
-def ck_consume(ck: Any, bootstrap: str, topic: str, n: int) -> tuple[int, float]:
-    """(records, seconds) for confluent-kafka to read ``n`` records from the start."""
+def _ck_consumer(ck: Any, bootstrap: str, topic: str) -> Any:
+    """A consumer that knows the partitions' leader: assigned before that, librdkafka puts
+    off its first offset query by 500 ms."""
     consumer = ck.Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -84,41 +113,87 @@ def ck_consume(ck: Any, bootstrap: str, topic: str, n: int) -> tuple[int, float]
             "max.partition.fetch.bytes": 8 << 20,
         }
     )
-    consumer.assign([ck.TopicPartition(topic, p, ck.OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    consumer.list_topics(topic, timeout=30)
+    return consumer
+
+
+def ck_consume(
+    ck: Any, bootstrap: str, topic: str, n: int, meter: CpuMeter | None = None
+) -> tuple[int, float]:
+    """(records, seconds) for confluent-kafka to read ``n`` records from the start.
+
+    As the producers' warm-up record: a first consumer reads one record before the clock
+    starts (the broker's first Fetch and ListOffsets load their message classes), and the
+    measured one knows the leaders before it is assigned. Each ``consume`` asks for at
+    most what is left, so the last one does not wait out its timeout.
+    """
+    tps = [ck.TopicPartition(topic, p, ck.OFFSET_BEGINNING) for p in range(PARTITIONS)]
+    warm = _ck_consumer(ck, bootstrap, topic)
+    try:
+        warm.assign(tps)
+        warm.consume(num_messages=1, timeout=30)
+    finally:
+        warm.close()
+    consumer = _ck_consumer(ck, bootstrap, topic)
     got = 0
     idle = 0
+    if meter is not None:
+        meter.start()
     start = time.perf_counter()
+    consumer.assign(tps)
     try:
         while got < n and idle < 20:
-            batch = consumer.consume(num_messages=20_000, timeout=0.5)
+            batch = consumer.consume(num_messages=min(20_000, n - got), timeout=0.5)
             idle = 0 if batch else idle + 1
             got += sum(1 for m in batch if m.error() is None)
-        return got, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if meter is not None:
+            meter.stop()
+        return got, seconds
     finally:
         consumer.close()
 
 
 def _kafka_rows(ck: Any, system: str, durability: str, bootstrap: str, topic: str,
-                values: list[bytes], n: int) -> list[Result]:  # fmt: skip
-    seconds = ck_produce(ck, bootstrap, topic, values, n)
-    produced = Result.throughput(system, durability, "produce", VALUE_BYTES, n, seconds)
-    got, seconds = ck_consume(ck, bootstrap, topic, n + 1)  # + the warm-up record
-    consumed = Result.throughput(system, durability, "consume", VALUE_BYTES, got, seconds)
+                values: list[bytes], n: int, pid: int | None = None) -> list[Result]:  # fmt: skip
+    """Produce then consume through confluent-kafka; ``pid``: the broker's, whose CPU per
+    record goes in each row's note."""
+    produce_cpu, consume_cpu = (CpuMeter(pid) if pid else None for _ in range(2))
+    seconds = ck_produce(ck, bootstrap, topic, values, n, produce_cpu)
+    produced = Result.throughput(system, durability, "produce", VALUE_BYTES, n, seconds,
+                                 note=_cpu_note(produce_cpu, n))  # fmt: skip
+    got, seconds = ck_consume(ck, bootstrap, topic, n + 1, consume_cpu)  # + the warm-up record
+    consumed = Result.throughput(system, durability, "consume", VALUE_BYTES, got, seconds,
+                                 note=_cpu_note(consume_cpu, got))  # fmt: skip
     return [produced, consumed]
 
 
-def _logd(ck: Any, root: Path, values: list[bytes], n: int) -> list[Result]:
-    with LogdCluster(root / "logd", 1) as cluster:
+def _cpu_note(meter: CpuMeter | None, records: int) -> str:
+    """The broker's CPU per record while a workload ran (every thread, user + system)."""
+    if meter is None or not records:
+        return ""
+    return f"broker CPU {meter.seconds / records * 1e6:.2f} us/record"
+
+
+def _logd(
+    ck: Any, root: Path, values: list[bytes], n: int, profile: Path | None = None
+) -> list[Result]:
+    """The logd rows; ``profile``: run the broker under cProfile, its stats written there."""
+    env = {**os.environ, "LOGD_PROFILE_DIR": str(profile)} if profile else None
+    module = "bench.profiled_node" if profile else "logd.node"
+    with LogdCluster(root / "logd", 1, env=env, module=module) as cluster:
+        pid = cluster.services[0].proc.pid if cluster.services[0].proc else None
+        produce_cpu, consume_cpu = (CpuMeter(pid) if pid else None for _ in range(2))
         topic = cluster.create_topic(1)
-        seconds = produce_batch(cluster.brokers, topic, "all", values, n)
+        seconds = produce_batch(cluster.brokers, topic, "all", values, n, produce_cpu)
         rows = [Result.throughput("logd gRPC", "acks=all fsync", "produce", VALUE_BYTES, n,
-                                  seconds)]  # fmt: skip
-        got, seconds = replay(cluster.brokers, topic, n + 1)
+                                  seconds, note=_cpu_note(produce_cpu, n))]  # fmt: skip
+        got, seconds = replay(cluster.brokers, topic, n + 1, consume_cpu)
         rows.append(Result.throughput("logd gRPC", "acks=all fsync", "consume", VALUE_BYTES,
-                                      got, seconds))  # fmt: skip
+                                      got, seconds, note=_cpu_note(consume_cpu, got)))  # fmt: skip
         kafka_topic = cluster.create_topic(1)
         rows += _kafka_rows(ck, "logd Kafka", "acks=all fsync", cluster.kafka_addresses[0],
-                            kafka_topic, values, n)  # fmt: skip
+                            kafka_topic, values, n, pid)  # fmt: skip
     return rows
 
 
@@ -138,14 +213,14 @@ def _tansu(ck: Any, root: Path, values: list[bytes], n: int) -> list[Result]:
         client = admin.AdminClient({"bootstrap.servers": bootstrap})  # kept alive until done
         client.create_topics([admin.NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
         return _kafka_rows(ck, "Tansu (memory)", "acks=all, memory", bootstrap, topic,
-                           values, n)  # fmt: skip
+                           values, n, proc.proc.pid if proc.proc else None)  # fmt: skip
 
 
-def run(root: Path, plan: Plan) -> list[Result]:
+def run(root: Path, plan: Plan, profile: Path | None = None) -> list[Result]:
     ck = pip_import("confluent_kafka", "confluent-kafka")
     values = values_of(VALUE_BYTES)
     n = plan.n
-    results = _logd(ck, root, values, n)
+    results = _logd(ck, root, values, n, profile)
     try:
         results += _tansu(ck, root, values, n)
     except Unavailable as exc:
@@ -154,32 +229,41 @@ def run(root: Path, plan: Plan) -> list[Result]:
 
 
 def table(results: list[Result]) -> str:
-    """The rows with their ratios: Kafka path vs gRPC path, logd vs Tansu."""
-    by = {(r.system, r.workload): r.msgs_s or 0.0 for r in results}
+    """The rows with their ratios: Kafka path vs gRPC path, logd vs Tansu; and the logd
+    broker's own CPU per record on each path (from the rows' notes)."""
+    by = {(r.system, r.workload): r for r in results}
     lines = [
-        "| workload | logd gRPC | logd Kafka | Tansu (memory) | Kafka/gRPC | logd Kafka/Tansu |",
-        "|---|---|---|---|---|---|",
+        "| workload | logd gRPC | logd Kafka | Tansu (memory) | Kafka/gRPC | logd Kafka/Tansu "
+        "| broker us/record gRPC / Kafka |",
+        "|---|---|---|---|---|---|---|",
     ]
     for workload in ("produce", "consume"):
-        grpc_, kafka, tansu = (by.get((s, workload), 0.0)
-                               for s in ("logd gRPC", "logd Kafka", "Tansu (memory)"))  # fmt: skip
+        rows = [by.get((s, workload)) for s in ("logd gRPC", "logd Kafka", "Tansu (memory)")]
+        grpc_, kafka, tansu = (r.msgs_s or 0.0 if r else 0.0 for r in rows)
+        cpu = " / ".join(r.note.split()[-2] if r and r.note else "-" for r in rows[:2])
         ratio = f"{kafka / grpc_:.2f}x" if grpc_ else "-"
         versus = f"{kafka / tansu:.2f}x" if tansu else "-"
         lines.append(f"| {workload} (msgs/s, {VALUE_BYTES} B) | {grpc_:,.0f} | {kafka:,.0f} | "
-                     f"{tansu:,.0f} | {ratio} | {versus} |")  # fmt: skip
+                     f"{tansu:,.0f} | {ratio} | {versus} | {cpu} |")  # fmt: skip
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.kafka_suite", description=__doc__)
     parser.add_argument("--n", type=int, default=1_000_000, help="records per workload")
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="profile the logd broker into DIR"
+    )
     args = parser.parse_args(argv)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     plan = Plan(sizes=(VALUE_BYTES,), n=args.n, latency_s=0, rate=0, cli_lines=0, ceiling_s=0)
     with tempfile.TemporaryDirectory(prefix="logd-kafka-bench-") as tmp:
-        results = run(Path(tmp), plan)
+        results = run(Path(tmp), plan, args.profile)
     for r in results:
         print(f"{r.system:<16} {r.workload:<8} {r.msgs_s or 0:>12,.0f} msgs/s  "
-              f"{r.count:>9,} in {r.seconds:.2f} s")  # fmt: skip
+              f"{r.count:>9,} in {r.seconds:.2f} s  {r.note}")  # fmt: skip
+    print(f"load average {os.getloadavg()[0]:.2f}")
     print()
     print(table(results))
     return 0

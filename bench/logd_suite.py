@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import (
+    CpuMeter,
     Result,
     Service,
     Unavailable,
@@ -176,18 +177,24 @@ class LogdCluster:
 
 
 def produce_batch(
-    brokers: str, topic: str, acks: str, values: list[bytes], n: int, **client: Any
-) -> float:
-    """Seconds to produce ``n`` records through produce_batch() and flush."""
+    brokers: str, topic: str, acks: str, values: list[bytes], n: int,
+    meter: CpuMeter | None = None, **client: Any,
+) -> float:  # fmt: skip
+    """Seconds to produce ``n`` records through produce_batch() and flush (``meter``:
+    started and stopped with the clock)."""
     batch = [values[i % len(values)] for i in range(_SLICE)]
     with Producer(brokers=brokers, acks=acks, **client) as producer:
         producer.produce(topic, b"warm-up")
         producer.flush()
+        if meter is not None:
+            meter.start()
         start = time.perf_counter()
         for _ in range(n // _SLICE):
             producer.produce_batch(topic, batch)
         left = producer.flush()
         seconds = time.perf_counter() - start
+        if meter is not None:
+            meter.stop()
     if left:
         raise Unavailable(f"{left} records undelivered")
     return seconds
@@ -210,18 +217,26 @@ def produce_records(brokers: str, topic: str, acks: str, values: list[bytes], n:
     return seconds
 
 
-def replay(brokers: str, topic: str, total: int, **client: Any) -> tuple[int, float]:
-    """(records, seconds) to read ``total`` records from the beginning of every partition."""
+def replay(
+    brokers: str, topic: str, total: int, meter: CpuMeter | None = None, **client: Any
+) -> tuple[int, float]:
+    """(records, seconds) to read ``total`` records from the beginning of every partition
+    (``meter``: started and stopped with the clock)."""
     with Consumer(brokers=brokers, **client) as consumer:
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
         got = 0
+        if meter is not None:
+            meter.start()
         start = time.perf_counter()
         while got < total:
             records = consumer.consume(100_000, 10)
             if not records:
                 break
             got += len(records)
-        return got, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if meter is not None:
+            meter.stop()
+        return got, seconds
 
 
 def e2e_latency(

@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
+        "--racks",
+        metavar="A,B,...",
+        help="node i's --rack: the i-th name, round robin (a,b: nodes 0, 2, ... on a)",
+    )
+    parser.add_argument(
         "--secure",
         action="store_true",
         help="mTLS everywhere (a CA and certificates under DIR/tls), SASL on, an admin user",
@@ -68,9 +73,11 @@ def _commands(args: argparse.Namespace, root: Path, pki: DevPki | None) -> list[
     addresses = [f"{args.host}:{args.port + i}" for i in range(args.nodes)]
     peers = ",".join(f"{i}@{a}" for i, a in enumerate(addresses))
     first = listeners_given(args)
+    racks = args.racks.split(",") if args.racks else []
     return [
         [sys.executable, "-m", "logd.node", "--node-id", str(i), "--listen", address,
          "--data-dir", str(_node_dir(root, i)), "--peers", peers,
+         *(["--rack", racks[i % len(racks)]] if racks else []),
          *listener_arguments(args.host, i, first), *_secure_flags(pki, i)]
         for i, address in enumerate(addresses)
     ]  # fmt: skip
@@ -128,6 +135,8 @@ def run(app: App, args: argparse.Namespace) -> int:
         app.abort("--nodes must be between 1 and 32", status.USAGE)
     if not 1 <= args.port <= 65535 - args.nodes:
         app.abort(f"--port {args.port} leaves no room for {args.nodes} nodes", status.USAGE)
+    if args.racks is not None and not all(args.racks.split(",")):
+        app.abort(f"--racks takes names like a,b,c, got {args.racks!r}", status.USAGE)
     root = Path(args.data_dir).expanduser().absolute()
     root.mkdir(parents=True, exist_ok=True)
     pki = write_pki(root, args.nodes) if args.secure else None

@@ -4,16 +4,20 @@ A decommissioned broker is *draining*: every partition it hosts moves, a few at 
 a target that keeps the partition's other replicas (first: the preferred leader is one
 that already holds the data, so leadership leaves the draining broker before anything
 else) and takes, for each draining replica, the eligible broker holding fewest replicas
-(ties: the lowest id). Loads count every partition, and each planned move as if done, so
-a drain spreads evenly. A partition with too few eligible brokers left is not moved (the
-decommission was refused for that; brokers may have died since).
+on a rack the partition does not use yet (if there is one: Kafka's rack rule; a broker
+without a rack is a rack of its own), ties to the lowest id. Loads count every partition,
+and each planned move as if done, so a drain spreads evenly. A partition with too few
+eligible brokers left is not moved (the decommission was refused for that; brokers may
+have died since).
 
 Pure functions over broker ids; thread-safe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+
+from partitioning.balance import rack_of
 
 __all__ = ["drain_targets", "short_of_brokers"]
 
@@ -24,9 +28,12 @@ def drain_targets(
     eligible: Sequence[int],
     existing: Iterable[Sequence[int]],
     limit: int,
+    racks: Mapping[int, str] | None = None,
 ) -> list[tuple[int, tuple[int, ...]]]:
     """``(index, target)`` for at most ``limit`` of ``placements`` (partitions free to move)
-    that hold a draining broker; ``existing``: every partition's replicas (the loads)."""
+    that hold a draining broker; ``existing``: every partition's replicas (the loads);
+    ``racks``: the brokers' racks (none: every broker a rack of its own)."""
+    racks = racks or {}
     loads = dict.fromkeys(eligible, 0)
     for replicas in existing:
         for broker in replicas:
@@ -44,7 +51,8 @@ def drain_targets(
         if len(free) < len(leaving):
             continue
         for _ in leaving:
-            best = min(free, key=lambda b: (loads[b], b))
+            used = {rack_of(b, racks) for b in target}
+            best = min(free, key=lambda b: (rack_of(b, racks) in used, loads[b], b))
             free.remove(best)
             target.append(best)
             loads[best] += 1

@@ -20,7 +20,10 @@ a replica as well -- then to brokers that share the fewest partitions with the r
 already chosen, so that a failed broker's leaderships spread over many others, then to a
 rotation by partition number, so that partition ``i`` of a fresh topic is led by the
 ``i``-th broker.  Loads from ``existing`` assignments (other topics) count, so a new topic
-fills the brokers that hold least.
+fills the brokers that hold least.  With ``racks`` (issue 23), a follower goes first to a
+rack the partition does not use yet (Kafka's rack-aware placement: no two replicas on one
+rack while there are at least RF racks); a broker without a rack is a rack of its own, so
+without racks the placement is the same.
 
 What the tests establish (exhaustively for up to 9 brokers and 30 partitions, by property
 tests beyond): on a fresh cluster, replica counts and leader counts per broker end within
@@ -34,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
+from partitioning.balance import rack_of
 from partitioning.errors import (
     InvalidPartitionCount,
     InvalidReplicaAssignment,
@@ -53,10 +57,16 @@ K = TypeVar("K", bound=Hashable)
 class _Loads:
     """Replica, leader and pair counts per broker while one placement is computed."""
 
-    __slots__ = ("brokers", "leaders", "pairs", "replicas")
+    __slots__ = ("brokers", "leaders", "pairs", "racks", "replicas")
 
-    def __init__(self, brokers: Sequence[int], existing: Iterable[Sequence[int]]) -> None:
+    def __init__(
+        self,
+        brokers: Sequence[int],
+        existing: Iterable[Sequence[int]],
+        racks: Mapping[int, str] | None = None,
+    ) -> None:
         self.brokers = brokers
+        self.racks = racks or {}
         self.replicas = dict.fromkeys(brokers, 0)
         self.leaders = dict.fromkeys(brokers, 0)
         self.pairs: dict[tuple[int, int], int] = {}
@@ -92,9 +102,11 @@ class _Loads:
         )
         chosen = [leader]
         for _ in range(replication_factor - 1):
+            used = {rack_of(c, self.racks) for c in chosen}
             follower = min(
                 (b for b in self.brokers if b not in chosen),
                 key=lambda b: (
+                    rack_of(b, self.racks) in used,
                     self.replicas[b],
                     -self.leaders[b],
                     sum(self.pairs.get((c, b), 0) for c in chosen),
@@ -126,6 +138,7 @@ def assign_replicas(
     replication_factor: int,
     brokers: Collection[int],
     existing: Iterable[Sequence[int]] = (),
+    racks: Mapping[int, str] | None = None,
 ) -> list[tuple[int, ...]]:
     """Replicas for partitions ``0..num_partitions-1`` of a new topic; index = partition.
 
@@ -137,7 +150,7 @@ def assign_replicas(
     """
     if num_partitions < 1:
         raise InvalidPartitionCount(f"a topic has at least 1 partition, got {num_partitions}")
-    loads = _Loads(_brokers(brokers, replication_factor), existing)
+    loads = _Loads(_brokers(brokers, replication_factor), existing, racks)
     return [loads.place(replication_factor, p) for p in range(num_partitions)]
 
 
@@ -146,6 +159,7 @@ def add_partitions(
     new_total: int,
     brokers: Collection[int],
     existing: Iterable[Sequence[int]] = (),
+    racks: Mapping[int, str] | None = None,
 ) -> list[tuple[int, ...]]:
     """``current`` (this topic's replicas, index = partition) extended to ``new_total``.
 
@@ -173,7 +187,7 @@ def add_partitions(
             )
         if len(set(replicas)) != len(replicas):
             raise InvalidReplicaAssignment(f"partition {partition} lists a broker twice")
-    loads = _Loads(_brokers(brokers, replication_factor), existing)
+    loads = _Loads(_brokers(brokers, replication_factor), existing, racks)
     for replicas in current:
         loads.add(replicas)
     kept = [tuple(replicas) for replicas in current]

@@ -37,6 +37,7 @@ def run(app: App, args: argparse.Namespace) -> int:
                         "id": b.node_id,
                         "host": b.host,
                         "port": b.port,
+                        "rack": b.rack or None,
                         "alive": b.alive,
                         "disk_free_bytes": b.disk_free_bytes,
                         "disk_total_bytes": b.disk_total_bytes,
@@ -57,12 +58,13 @@ def run(app: App, args: argparse.Namespace) -> int:
     app.print("BROKERS")
     app.print("=======")
     app.table(
-        ["id", "host", "port", "alive", "disk free", "reserve", "logs", "state"],
+        ["id", "host", "port", "rack", "alive", "disk free", "reserve", "logs", "state"],
         [
             (
                 f"{b.node_id}*" if b.node_id == info.controller_id else b.node_id,
                 b.host,
                 b.port,
+                b.rack or "-",
                 str(b.alive).lower(),
                 _disk_free(b),
                 _size(b.disk_reserve_bytes),

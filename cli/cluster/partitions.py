@@ -128,15 +128,17 @@ def run_balance(app: App, args: argparse.Namespace) -> int:
     finally:
         admin.close()
     if app.output_format == "json":
-        app.json([{"topic": m.topic, "partition": m.partition, "target": list(m.target)}
+        app.json([{"topic": m.topic, "partition": m.partition, "target": list(m.target),
+                   "change": "leader" if m.leader_only else "replicas"}
                   for m in moves])  # fmt: skip
     elif not moves:
         app.print("balanced: nothing to move")
     else:
         app.table(
-            ["topic", "partition", "moving to"],
-            [[m.topic, str(m.partition), ",".join(map(str, m.target))] for m in moves],
-        )
+            ["topic", "partition", "change", "to"],
+            [[m.topic, str(m.partition), "leader" if m.leader_only else "replicas",
+              ",".join(map(str, m.target))] for m in moves],
+        )  # fmt: skip
     return status.OK
 
 

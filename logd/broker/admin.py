@@ -48,6 +48,7 @@ from logd.metadata.store import (
     TopicRecord,
     check_not_reserved,
 )
+from logd.metadata.types import BrokerMeta
 from logd.storage import validate_topic_name
 from logd.storage.cleaner import log_stats
 from partitioning import errors as placement_errors
@@ -61,6 +62,12 @@ __all__ = ["OFF_LOOP_PARTITIONS", "TopicAdmin"]
 #: controller loses its leadership mid-create (issue 21). The worker shares the GIL but
 #: gives it back every few milliseconds, so the loop keeps ticking.
 OFF_LOOP_PARTITIONS: Final = 1000
+
+
+def _racks(brokers: Sequence[BrokerMeta]) -> dict[int, str]:
+    """The brokers' racks (issue 23: placement puts a partition's replicas on distinct
+    racks while there are enough)."""
+    return {b.node_id: b.rack for b in brokers if b.rack}
 
 
 def _placed(
@@ -116,6 +123,7 @@ class TopicAdmin:
         self._check_partition_count(partitions)
         factor = topic.replication_factor or self._config.default_replication_factor
         brokers = [b.node_id for b in self._store.brokers() if not b.draining]  # issue 23
+        racks = _racks(self._store.brokers())
         if factor < 1 or factor > len(brokers):
             raise InvalidReplicationFactorError(
                 f"replication factor {factor} must be between 1 and the number of brokers "
@@ -129,7 +137,7 @@ class TopicAdmin:
 
         def build() -> TopicRecord:  # pure: what it reads was copied above
             try:
-                replicas = placement.assign_replicas(partitions, factor, brokers, loads)
+                replicas = placement.assign_replicas(partitions, factor, brokers, loads, racks)
             except placement_errors.PartitioningError as exc:
                 raise _translate(exc) from None
             return TopicRecord(topic.name, uuid.uuid4().hex, _placed(replicas, 0), configs)
@@ -312,8 +320,9 @@ class TopicAdmin:
                 current = [a.replicas for a in record.partitions]
                 try:
                     extended = placement.add_partitions(
-                        current, total_count, brokers, self._loads(but=topic)
-                    )
+                        current, total_count, brokers, self._loads(but=topic),
+                        _racks(self._store.brokers()),
+                    )  # fmt: skip
                 except placement_errors.PartitioningError as exc:
                     raise _translate(exc) from None
                 added = _placed(extended[have:], have)

@@ -139,7 +139,7 @@ class BrokerCore:
         self.replicas = replicas
         self.leadership = leadership
         self.admin = TopicAdmin(config, store, replicas)
-        self.moves = PartitionMoves(store)
+        self.moves = PartitionMoves(store, config.partition_move_throttle)
         self.decommissions = Decommissions(store, self.moves)
         self.voters = ControllerVoters(store)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
@@ -534,11 +534,13 @@ class BrokerCore:
         throttle: int = 0,
         *,
         keep_replication_factor: bool = False,
+        replace: bool = False,
     ) -> None:
         """Start moving ``topic-partition`` to the brokers ``to`` (``broker.moves``)."""
         await self.moves.move(
-            topic, partition, to, throttle, keep_replication_factor=keep_replication_factor
-        )
+            topic, partition, to, throttle,
+            keep_replication_factor=keep_replication_factor, replace=replace,
+        )  # fmt: skip
 
     async def cancel_move(self, topic: str, partition: int) -> None:
         await self.moves.cancel(topic, partition)

@@ -130,6 +130,9 @@ class FileMetadataStore:
     def move_bytes_left(self, topic: str, partition: int) -> int:
         return -1  # one broker: nothing moves
 
+    def partition_bytes(self, topic: str, partition: int) -> int:
+        return 0  # one broker: nothing to balance
+
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         raise InvalidRequestError("a single broker has no controller quorum to change")
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from logd.broker.api import PartitionMove
+from logd.cluster.balancing import plan_changes, start_changes
 from logd.errors import (
     InvalidReplicaAssignmentError,
     InvalidReplicationFactorError,
@@ -27,13 +28,11 @@ from logd.errors import (
     UnknownTopicOrPartitionError,
 )
 from logd.metadata.store import (
-    RESERVED_TOPICS,
     MetadataStore,
     PartitionAssignment,
     TopicRecord,
     check_not_reserved,
 )
-from partitioning.balance import balance_moves
 
 __all__ = ["BALANCE_MOVES", "PartitionMoves"]
 
@@ -44,8 +43,10 @@ BALANCE_MOVES: Final = 64
 class PartitionMoves:
     """Starts, cancels and lists moves through the metadata store."""
 
-    def __init__(self, store: MetadataStore) -> None:
+    def __init__(self, store: MetadataStore, default_throttle: int = 0) -> None:
         self._store = store
+        #: The balancer's and the drains' throttle when none is asked (bytes/s; 0: none).
+        self._default_throttle = default_throttle
 
     async def move(
         self,
@@ -55,11 +56,15 @@ class PartitionMoves:
         throttle: int = 0,
         *,
         keep_replication_factor: bool = False,
+        replace: bool = False,
     ) -> None:
         """Start moving ``topic-partition`` to the brokers ``to`` (the first preferred),
         the joining replicas catching up at most ``throttle`` bytes a second (0: no limit).
         ``keep_replication_factor``: refuse a target of another size (Kafka's
-        AlterPartitionReassignments v1 ``allow_replication_factor_change=false``)."""
+        AlterPartitionReassignments v1 ``allow_replication_factor_change=false``).
+        ``replace``: a move in progress is replaced by this one (Kafka's
+        AlterPartitionReassignments; :func:`_replaced`); otherwise it is refused
+        (REASSIGNMENT_IN_PROGRESS: logd's own clients cancel first)."""
         check_not_reserved(topic, "move")
         target = tuple(to)
         self._check_target(target)
@@ -68,18 +73,20 @@ class PartitionMoves:
 
         def change(record: TopicRecord) -> TopicRecord:
             current = _partition(record, partition)
-            if current.moving:
+            if current.moving and not replace:
                 raise ReassignmentInProgressError(
                     f"{topic}-{partition} is moving to {list(current.target)} already; "
                     "cancel that move first"
                 )
-            if keep_replication_factor and len(target) != len(current.replicas):
+            if keep_replication_factor and len(target) != len(current.target):
                 raise InvalidReplicationFactorError(
                     f"{topic}-{partition}: the replication factor would change from "
-                    f"{len(current.replicas)} to {len(target)}, and the request does not allow it"
+                    f"{len(current.target)} to {len(target)}, and the request does not allow it"
                 )
-            if current.replicas == target:
+            if current.target == target:
                 return record
+            if current.moving:
+                return _with(record, _replaced(current, target, throttle))
             return _with(record, current.moving_to(target, throttle))
 
         change(self._record(topic))
@@ -105,33 +112,30 @@ class PartitionMoves:
         await self._store.update_topic(topic, change)
 
     async def balance(self, throttle: int = 0, max_moves: int = 0) -> list[PartitionMove]:
-        """Start the moves that even out the replicas over the live brokers not being
-        decommissioned (``partitioning.balance``); returns the moves started."""
+        """Start the moves, and the preferred-leader changes, that even out the replicas and
+        the leaders over the live brokers not being decommissioned, by count and by bytes,
+        rack-aware (``logd.cluster.balancing``); returns them (a preferred-leader change:
+        neither ``adding`` nor ``removing``). ``throttle`` 0: the cluster's default
+        (``partition.move.throttle``)."""
         if throttle < 0 or max_moves < 0:
             raise InvalidRequestError("throttle and max_moves must be >= 0")
-        brokers = [b.node_id for b in self._store.brokers() if b.alive and not b.draining]
-        records = self._store.topics()
-        entries = [
-            (name, a)
-            for name in sorted(records)
-            if name not in RESERVED_TOPICS
-            for a in records[name].partitions
-        ]
-        plan = balance_moves(
-            [a.replicas for _, a in entries],
-            brokers,
-            [not a.moving for _, a in entries],
+        throttle = throttle or self._default_throttle
+        changes = plan_changes(
+            self._store.brokers(),
+            self._store.topics(),
+            self._store.partition_bytes,
             max_moves or BALANCE_MOVES,
         )
-        started = []
-        for index, target in plan:
-            name, a = entries[index]
-            try:
-                await self.move(name, a.partition, target, throttle)
-            except (ReassignmentInProgressError, UnknownTopicOrPartitionError):
-                continue  # moved or deleted since: the next balance sees it
-            started.append(PartitionMove(name, a.partition, target, (), (), throttle))
-        return started
+        started = await start_changes(self._store, changes, throttle, "balance")
+        return [
+            PartitionMove(
+                c.topic, c.partition, c.target + tuple(b for b in c.seen if b not in c.target),
+                tuple(b for b in c.target if b not in c.seen),
+                tuple(b for b in c.seen if b not in c.target),
+                throttle if c.moves else 0,
+            )
+            for c in started
+        ]  # fmt: skip
 
     def list(self, topics: Sequence[str] = ()) -> list[PartitionMove]:
         """The moves in progress (of ``topics``; empty: of every topic)."""
@@ -181,6 +185,20 @@ def _partition(record: TopicRecord, partition: int) -> PartitionAssignment:
             f"topic {record.name!r} has no partition {partition} (it has {len(record.partitions)})"
         )
     return record.partitions[partition]
+
+
+def _replaced(
+    current: PartitionAssignment, target: tuple[int, ...], throttle: int
+) -> PartitionAssignment:
+    """``current``'s move replaced by a move to ``target`` (KRaft's shape: every broker
+    hosting it now, ``target`` first; leaving: those not in ``target``). Joining: the
+    target's brokers that were not voters all along -- new ones, and those the old move
+    added or was removing (the group may have made them learners, or dropped them) --
+    so that the mover brings each into the group as it finds it."""
+    voters = set(current.target) - set(current.adding)  # before the old move and after
+    moved = PartitionAssignment(current.partition, current.replicas, -1).moving_to(target, throttle)
+    joining = tuple(r for r in target if r not in voters)
+    return dataclasses.replace(moved, adding=joining)
 
 
 def _settled(a: PartitionAssignment) -> PartitionAssignment:

@@ -535,15 +535,18 @@ class BrokerSeam(GroupCalls):
         *,
         throttle: int = 0,
         keep_replication_factor: bool = False,
+        replace: bool = False,
         caller: Caller = ANONYMOUS,
     ) -> None:
         """Start a partition move (issue 23), the joining replicas catching up at most
         ``throttle`` bytes/s (0: no limit; ``keep_replication_factor``: a target of another
-        size is refused); raises a LogdError when refused."""
+        size is refused; ``replace``: it replaces a move in progress, as Kafka's do);
+        raises a LogdError when refused."""
         self.admit(caller, "cluster_admin", (topic,))
         await self._core.move_partition(
-            topic, partition, to, throttle, keep_replication_factor=keep_replication_factor
-        )
+            topic, partition, to, throttle,
+            keep_replication_factor=keep_replication_factor, replace=replace,
+        )  # fmt: skip
 
     async def cancel_move(self, topic: str, partition: int, *, caller: Caller = ANONYMOUS) -> None:
         self.admit(caller, "cluster_admin", (topic,))

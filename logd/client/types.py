@@ -297,6 +297,12 @@ class PartitionMove:
     def target(self) -> tuple[int, ...]:
         return tuple(r for r in self.replicas if r not in self.removing)
 
+    @property
+    def leader_only(self) -> bool:
+        """A balancer's preferred-leader change (``Admin.balance_partitions``): the same
+        brokers, another one first; no data moves."""
+        return not self.adding and not self.removing
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TopicDescription:

@@ -91,6 +91,7 @@ class Liveness:
         clock: Clock,
         settings: LivenessSettings,
         on_down: Callable[[frozenset[int]], None] = lambda down: None,
+        alive: Callable[[], frozenset[int]] = frozenset,
     ) -> None:
         self.node_id = node_id
         self._store = store
@@ -107,6 +108,10 @@ class Liveness:
         #: This broker's disk, sent with every heartbeat (issue 24; the node sets it).
         self.local_storage: Callable[[], BrokerStorage] = lambda: UNKNOWN_STORAGE
         self._on_down = on_down
+        #: The brokers whose Raft frames reached us within the session timeout: alive,
+        #: however late their heartbeats (the driver's ``alive``).
+        self._alive = alive
+        self._spared: frozenset[int] = frozenset()
         #: What the controller holds of our leaderships (None: it may hold nothing).
         self._reported: dict[Key, LeaderInfo] | None = None
         self._reported_to = -1
@@ -243,6 +248,7 @@ class Liveness:
             return cluster_pb2.BrokerHeartbeatResponse(controller_id=self._store.controller_id)
         broker = request.node_id
         report_full = not request.full and not table.holds_report_of(broker)
+        alive = self._alive() | {self.node_id}  # this controller is not dead either
         table.report(
             broker,
             [((p.topic, p.partition), _info(broker, p)) for p in request.led],
@@ -251,8 +257,9 @@ class Liveness:
             full=request.full,
             unled=[(p.topic, p.partition) for p in request.unled],
             storage=storage_from_proto(request.storage) if request.HasField("storage") else None,
+            alive=alive,
         )
-        table.down = table.declared_down(self._store.broker_ids(), now)
+        self._declare_down(table.declared_down(self._store.broker_ids(), now), alive, now)
         if self.settings.rebalance and now >= self._next_rebalance_ms:
             self._next_rebalance_ms = now + self.settings.rebalance_ms
             self._plan_moves()
@@ -278,6 +285,27 @@ class Liveness:
         for topic, partition, to in self._moves.pop(broker, []):
             response.moves.append(cluster_pb2.LeaderMove(topic=topic, partition=partition, to=to))
         return response
+
+    def _declare_down(self, silent: frozenset[int], alive: frozenset[int], now: int) -> None:
+        """Declare down the brokers whose heartbeats stopped -- but never this one, nor one
+        whose Raft frames keep arriving: a broker busy with thousands of elections (or a
+        controller whose own loop was held up) heartbeats late, and declaring it down woke
+        every group it is in and restarted the elections (issue 21). Says who and why."""
+        table = self._table
+        spared = (silent | table.late(now)) & alive
+        down = silent - spared
+        if down == table.down and spared == self._spared:
+            return
+        table.down, self._spared = down, spared
+
+        def ages(brokers: frozenset[int]) -> str:
+            return ", ".join(
+                f"{b} (heartbeat {table.heartbeat_age_ms(b, now)} ms ago)" for b in sorted(brokers)
+            )
+
+        _log.info("brokers declared down: %s%s", ages(down) or "none",
+                  f"; late but heard over Raft (or this controller), not declared: {ages(spared)}"
+                  if spared else "")  # fmt: skip
 
     def _plan_moves(self) -> None:
         table = self._table
@@ -308,7 +336,7 @@ class Liveness:
 
 
 def _info(broker: int, p: cluster_pb2.LedPartition) -> LeaderInfo:
-    return LeaderInfo(broker, p.leader_epoch, tuple(p.isr), p.move_bytes_plus_one - 1)
+    return LeaderInfo(broker, p.leader_epoch, tuple(p.isr), p.move_bytes_plus_one - 1, p.size_bytes)
 
 
 def _led(key: Key, info: LeaderInfo | None) -> cluster_pb2.LedPartition:
@@ -316,7 +344,7 @@ def _led(key: Key, info: LeaderInfo | None) -> cluster_pb2.LedPartition:
         return cluster_pb2.LedPartition(topic=key[0], partition=key[1])
     return cluster_pb2.LedPartition(
         topic=key[0], partition=key[1], leader_epoch=info.epoch, isr=list(info.isr),
-        move_bytes_plus_one=info.move_bytes + 1,
+        move_bytes_plus_one=info.move_bytes + 1, size_bytes=info.size,
     )  # fmt: skip
 
 

@@ -32,7 +32,7 @@ from logd.cluster.isr import IsrTracker
 from logd.cluster.log_starts import PendingLogStarts
 from logd.cluster.move_plan import bytes_left
 from logd.cluster.partition_log import PartitionLog
-from logd.cluster.table import LeaderInfo
+from logd.cluster.table import LeaderInfo, size_class
 from logd.errors import (
     InvalidReplicaAssignmentError,
     KafkaStorageError,
@@ -232,22 +232,25 @@ class PartitionReplica:
             return None
         node = group.node
         quiet = (node.term, node.quiesces, self.driver.down) if node.quiesced else None
+        info = self._info
+        size = info.size if info is not None else 0
         if quiet is None or quiet != self._sampled_quiet:
             if self.isr.sample(node.status(), now_ms):
                 self.refresh()
             self._sampled_quiet = quiet
-        info = self._info
+            size = size_class(self.storage.log.size_bytes)
         move_bytes = self._move_bytes()
         if (
             info is None
             or info.epoch != node.term
             or info.isr != self.isr.in_sync
             or info.move_bytes != move_bytes
+            or info.size != size
         ):
             # The same object while nothing changed: the heartbeat tells what changed by
             # identity first (every partition led here, every heartbeat: issue 21).
             info = self._info = LeaderInfo(
-                self.driver.node_id, node.term, self.isr.in_sync, move_bytes
+                self.driver.node_id, node.term, self.isr.in_sync, move_bytes, size
             )
         return info
 

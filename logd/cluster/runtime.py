@@ -96,6 +96,8 @@ class ClusterRuntime:
                 heartbeat_ticks=config.raft_heartbeat_ticks,
                 # Past the session timeout: a dead broker is declared down first.
                 unreachable_suspect_s=max(10.0, 2 * config.broker_session_timeout_ms / 1000),
+                # A peer heard within the session timeout is alive, whatever else says.
+                alive_s=config.broker_session_timeout_ms / 1000,
             ),
             space_full=lambda: logs.space.full,
         )
@@ -146,7 +148,9 @@ class ClusterRuntime:
         self._moving: asyncio.Task[None] | None = None
         #: Starts the moves that drain decommissioned brokers (on the controller leader).
         self.drainer = Drainer(
-            lambda: self.store, autobalance=config.partition_autobalancing_enable
+            lambda: self.store,
+            autobalance=config.partition_autobalancing_enable,
+            throttle=config.partition_move_throttle,
         )
         self._draining: asyncio.Task[None] | None = None
         #: Changes the controller quorum when the metadata asks (on the controller leader).
@@ -165,7 +169,9 @@ class ClusterRuntime:
             self.faults,
             fault_injection=config.fault_injection,
             peer_connected=lambda peer: self.driver.report_unreachable(peer, connected=True),
-            peer_lost=self.driver.report_unreachable,
+            peer_lost=lambda peer: self.driver.report_unreachable(
+                peer, why="its stream to us ended"
+            ),
             data_loss=self.driver.data_loss,
             join=self._join,
         )
@@ -219,6 +225,7 @@ class ClusterRuntime:
                 rebalance=self.config.auto_leader_rebalance_enable,
             ),
             on_down=self.driver.set_down,
+            alive=self.driver.alive,
         )
         self.liveness.start()
         store.propagating = self.liveness.poke

@@ -34,6 +34,8 @@ class ClusterSettings:
     auto_leader_rebalance_enable: bool = True
     leader_imbalance_check_interval_ms: int = 10_000
     partition_autobalancing_enable: bool = False
+    #: Drain and autobalance moves catch up at most this many bytes/s (0: no limit).
+    partition_move_throttle: int = 0
     metadata_snapshot_interval: int = 10_000
     fault_injection: bool = False
     #: Join a running cluster whose brokers' peer lists do not name this one (issue 23).

@@ -211,6 +211,11 @@ class MetadataStore(Protocol):
         reported (issue 23); -1 when not known."""
         ...
 
+    def partition_bytes(self, topic: str, partition: int) -> int:
+        """The bytes of a partition's log as its leader last reported them, rounded down to
+        4 significant bits (issue 23's balancer); 0 when not known."""
+        ...
+
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         """The controller quorum to change to (issue 23); a store of one broker refuses."""
         ...

@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="every broker of the cluster, this one included (default: a single node)",
     )
     parser.add_argument(
+        "--rack",
+        metavar="NAME",
+        help="this broker's rack (Kafka's broker.rack): the balancer puts no two replicas "
+        "of a partition on one rack while there are enough racks",
+    )
+    parser.add_argument(
         "--fsync",
         choices=("always", "interval", "never"),
         help="when appends reach the disk (default always: group commit; interval and never: "
@@ -141,6 +147,7 @@ def config_from_args(args: argparse.Namespace) -> BrokerConfig:
             "advertised.listen": args.advertised_listen,
             "peers": args.peers,
             "fsync": args.fsync,
+            "rack": args.rack,
             "fault.injection.enable": args.enable_fault_injection,
             "join": args.join,
             "mqtt.rules": args.mqtt_rules,

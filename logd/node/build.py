@@ -257,6 +257,7 @@ def cluster_settings(config: BrokerConfig, advertised: HostPort) -> ClusterSetti
         auto_leader_rebalance_enable=config.auto_leader_rebalance_enable,
         leader_imbalance_check_interval_ms=config.leader_imbalance_check_interval_ms,
         partition_autobalancing_enable=config.partition_autobalancing_enable,
+        partition_move_throttle=config.partition_move_throttle,
         metadata_snapshot_interval=config.metadata_snapshot_interval,
         fault_injection=config.fault_injection,
         join=config.join,

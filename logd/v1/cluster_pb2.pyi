@@ -357,18 +357,20 @@ class JoinResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class LedPartition(_message.Message):
-    __slots__ = ("topic", "partition", "leader_epoch", "isr", "move_bytes_plus_one")
+    __slots__ = ("topic", "partition", "leader_epoch", "isr", "move_bytes_plus_one", "size_bytes")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     LEADER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     ISR_FIELD_NUMBER: _ClassVar[int]
     MOVE_BYTES_PLUS_ONE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     topic: str
     partition: int
     leader_epoch: int
     isr: _containers.RepeatedScalarFieldContainer[int]
     move_bytes_plus_one: int
-    def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., isr: _Optional[_Iterable[int]] = ..., move_bytes_plus_one: _Optional[int] = ...) -> None: ...
+    size_bytes: int
+    def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., leader_epoch: _Optional[int] = ..., isr: _Optional[_Iterable[int]] = ..., move_bytes_plus_one: _Optional[int] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class BrokerHeartbeatRequest(_message.Message):
     __slots__ = ("node_id", "led", "metadata_offset", "full", "unled", "table_epoch", "table_version", "storage")

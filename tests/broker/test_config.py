@@ -94,6 +94,9 @@ def test_flags_override_the_file_and_unset_flags_change_nothing(tmp_path: Path) 
         ({"fetch.max.bytes": 2**30, "max.request.bytes": 2**20}, "fetch.max.bytes"),
         ({"topic.defaults.retention.ms": [1]}, "topic.defaults.retention.ms"),
         ({"auto.leader.rebalance.enable": "sometimes"}, "auto.leader.rebalance.enable"),
+        ({"rack": "x" * 256}, "rack"),
+        ({"rack": "a\nb"}, "rack"),
+        ({"partition.move.throttle": -1}, "partition.move.throttle"),
     ],
 )
 def test_a_bad_value_names_its_key(values: dict[str, object], named: str) -> None:
@@ -203,3 +206,9 @@ def test_join_needs_the_peers_and_the_clusters_id() -> None:
         load_config(overrides={"join": True, "node.id": 3, "peers": peers})
     with pytest.raises(InvalidConfigError, match="join: peers must name"):
         load_config(overrides={"join": True, "cluster.id": "c1"})
+
+
+def test_a_rack_and_the_move_throttle_are_read() -> None:
+    assert load_config(None, {}).partition_move_throttle == 30_000_000
+    config = load_config(None, {"rack": "eu-1a", "partition.move.throttle": 0})
+    assert (config.rack, config.partition_move_throttle) == ("eu-1a", 0)

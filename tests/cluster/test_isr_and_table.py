@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from logd.cluster.isr import IsrTracker
-from logd.cluster.table import LeaderInfo, LeaderTable
+from logd.cluster.liveness import _info, _led
+from logd.cluster.table import LeaderInfo, LeaderTable, size_class
 from replication import ConfState, ProgressState, ProgressStatus, Role, Status
 
 
@@ -99,3 +100,27 @@ def test_nobody_is_declared_down_before_a_new_controller_heard_everyone() -> Non
     table.clear_reports()  # a new leadership: grace again
     table.report(1, [], now_ms=2000)
     assert table.declared_down({1, 2}, now_ms=2100) == frozenset()
+
+
+def test_a_broker_heard_over_raft_stays_live_however_late_its_heartbeats() -> None:
+    # Issue 21: a broker busy with elections heartbeats late; the controller still hears
+    # its Raft frames, so it is live, keeps its leaderships and is not declared down.
+    table = LeaderTable(session_timeout_ms=1000)
+    table.report(1, [], now_ms=0)
+    table.report(2, [(("t", 0), LeaderInfo(2, 1, (1, 2)))], now_ms=0)
+    table.report(1, [], now_ms=1500, alive=frozenset({2}))
+    assert table.live == {1, 2} and ("t", 0) in table.partitions
+    assert table.declared_down({1, 2}, now_ms=1500) == frozenset()
+    assert table.late(1500) == {2}
+    table.report(1, [], now_ms=1600)  # its frames stopped too
+    assert table.live == {1} and ("t", 0) not in table.partitions
+    assert table.declared_down({1, 2}, now_ms=1600) == {2}
+
+
+def test_a_leader_reports_its_logs_size_in_steps_that_survive_the_heartbeat() -> None:
+    assert [size_class(n) for n in (0, 1, 15, 16, 17, 1000)] == [0, 1, 15, 16, 16, 960]
+    for n in (10**3, 10**6, 10**9, 3 * 2**40):
+        assert 0.875 * n < size_class(n) <= n  # within 12.5 % below
+    assert size_class(1_000_000) == size_class(1_010_000)  # growing: reported again rarely
+    info = LeaderInfo(1, 3, (1, 2), 77, size_class(123_456_789))
+    assert _info(1, _led(("t", 0), info)) == info

@@ -266,9 +266,17 @@ def _free_listeners() -> dict[str, str]:
 
 
 class Cluster:
-    """``size`` brokers under ``root`` (ids 0..size-1), each told every member via --peers."""
+    """``size`` brokers under ``root`` (ids 0..size-1), each told every member via --peers
+    (broker i on rack ``racks[i]`` when ``racks`` are given)."""
 
-    def __init__(self, root: Path, size: int = 1, *, extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        root: Path,
+        size: int = 1,
+        *,
+        extra_args: Sequence[str] = (),
+        racks: Sequence[str] = (),
+    ) -> None:
         ports = [free_port() for _ in range(size)]
         peers = ",".join(f"{i}@127.0.0.1:{p}" for i, p in enumerate(ports)) if size > 1 else None
         self.brokers = [
@@ -277,7 +285,7 @@ class Cluster:
                 node_id=i,
                 port=ports[i],
                 peers=peers,
-                extra_args=extra_args,
+                extra_args=[*extra_args, *(["--rack", racks[i]] if racks else [])],
             )
             for i in range(size)
         ]

@@ -1,8 +1,10 @@
 """The continuous balancer (issue 23; ``partition.autobalancing.enable``, Redpanda's
-``partition_autobalancing_mode: continuous``) on four real brokers: a topic placed while
-broker 3 takes nothing (decommissioned) is spread over all four by the controller on its
-own once broker 3 is back (recommissioned) -- no `balance` command -- and the replica
-counts end within one of each other, every partition in sync.
+``partition_autobalancing_mode: continuous``) on four real brokers on two racks (0, 1 on
+``a``; 2, 3 on ``b``): a topic placed while rack ``b`` takes nothing (both its brokers
+decommissioned) sits on rack ``a`` alone; once they are back (recommissioned) the
+controller, on its own -- no `balance` command --, gives every partition a replica on each
+rack (Kafka's rack rule), evens out the replica counts and the preferred leaders, and the
+leaderships follow (the leader rebalance transfers them), every partition in sync.
 """
 
 from __future__ import annotations
@@ -11,40 +13,74 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from kio.schema.metadata.v12 import request as metadata_v12
 
 from logd.client import Admin, NewTopic
 from tests.helpers import wait_until
 from tests.integration.cluster import Cluster
+from tests.integration.kafka.raw import RawClient
 from tests.integration.replicas import wait_in_sync
 
 pytestmark = pytest.mark.integration
 
-
-def _loads(admin: Admin) -> Counter[int]:
-    (described,) = admin.describe_topics(["lopsided"])
-    return Counter(b for p in described.partitions for b in p.replicas)
+RACKS = ("a", "a", "b", "b")
+PARTITIONS = 8
 
 
-def test_a_returning_broker_gets_its_share_without_being_asked(tmp_path: Path) -> None:
+def _spread(counts: Counter[int]) -> int:
+    values = [counts[b] for b in range(len(RACKS))]
+    return max(values) - min(values)
+
+
+def test_returning_brokers_get_their_share_rack_aware_without_being_asked(
+    tmp_path: Path,
+) -> None:
     config = tmp_path / "autobalance.toml"
-    config.write_text('"partition.autobalancing.enable" = true\n')
-    cluster = Cluster(tmp_path / "cluster", 4, extra_args=["--config", str(config)])
+    config.write_text(
+        '"partition.autobalancing.enable" = true\n"leader.imbalance.check.interval.ms" = 1000\n'
+    )
+    cluster = Cluster(tmp_path / "cluster", 4, extra_args=["--config", str(config)],
+                      racks=RACKS)  # fmt: skip
     try:
         cluster.start()
         with Admin(brokers=cluster.bootstrap) as admin:
-            admin.decommission_broker(3)  # it hosts nothing yet: drained at once
-            admin.create_topics([NewTopic("lopsided", 6, 3)])
-            wait_in_sync(cluster.bootstrap, "lopsided", 6)
-            assert _loads(admin)[3] == 0
+            assert {b.node_id: b.rack for b in admin.describe_cluster().brokers} == dict(
+                enumerate(RACKS)
+            )
+            # Kafka clients see the racks in Metadata (v12) too.
+            with RawClient(cluster[0].bound()["kafka"]) as raw:
+                answer = raw.call(3, 12, metadata_v12.MetadataRequest(
+                    topics=(), allow_auto_topic_creation=False,
+                    include_topic_authorized_operations=False,
+                ))  # fmt: skip
+            assert {b.node_id: b.rack for b in answer.brokers} == dict(enumerate(RACKS))
+            admin.decommission_broker(2)  # they host nothing yet: drained at once
+            admin.decommission_broker(3)
+            admin.create_topics([NewTopic("lopsided", PARTITIONS, 2)])
+            wait_in_sync(cluster.bootstrap, "lopsided", PARTITIONS)
+            (described,) = admin.describe_topics(["lopsided"])
+            assert all(set(p.replicas) == {0, 1} for p in described.partitions)
+            admin.recommission_broker(2)
             admin.recommission_broker(3)
 
-            def even() -> bool:
-                loads = _loads(admin)
-                counts = [loads[b] for b in range(4)]
-                return not admin.list_partition_moves() and max(counts) - min(counts) <= 1
+            def balanced() -> bool:
+                if admin.list_partition_moves():
+                    return False
+                (d,) = admin.describe_topics(["lopsided"])
+                on_racks = all({RACKS[b] for b in p.replicas} == {"a", "b"} for p in d.partitions)
+                replicas = Counter(b for p in d.partitions for b in p.replicas)
+                preferred = Counter(p.replicas[0] for p in d.partitions)
+                leaders = Counter(p.leader for p in d.partitions)
+                return on_racks and max(map(_spread, (replicas, preferred, leaders))) <= 1
 
-            wait_until(even, timeout=120, interval=0.5, message="the replicas to even out")
-            assert _loads(admin)[3] >= 4  # 18 replicas over 4 brokers
-        wait_in_sync(cluster.bootstrap, "lopsided", 6)
+            wait_until(balanced, timeout=120, interval=0.5,
+                       message="one replica a rack, replicas and leaders even")  # fmt: skip
+            # 16 replicas and 8 leaders over 4 brokers: 4 and 2 each.
+            (d,) = admin.describe_topics(["lopsided"])
+            assert Counter(b for p in d.partitions for b in p.replicas) == dict.fromkeys(
+                range(4), 4
+            )
+            assert Counter(p.leader for p in d.partitions) == dict.fromkeys(range(4), 2)
+        wait_in_sync(cluster.bootstrap, "lopsided", PARTITIONS)
     finally:
         cluster.close()

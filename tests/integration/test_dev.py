@@ -30,18 +30,20 @@ _IGNORING_SIGINT = (
 )
 
 
-def _start_dev(tmp_path: Path) -> tuple[int, Path, subprocess.Popen[bytes], dict[str, int]]:
-    """``logd dev --nodes 3`` on three free ports, started as a non-interactive shell starts
-    a background job: with SIGINT ignored (POSIX), so Ctrl-C works only because ``logd
-    dev`` handles it itself. Returns the first port, the output file, the process and
-    each listener's first port."""
+def _start_dev(
+    tmp_path: Path, *extra: str
+) -> tuple[int, Path, subprocess.Popen[bytes], dict[str, int]]:
+    """``logd dev --nodes 3`` (and ``extra`` flags) on three free ports, started as a
+    non-interactive shell starts a background job: with SIGINT ignored (POSIX), so Ctrl-C
+    works only because ``logd dev`` handles it itself. Returns the first port, the output
+    file, the process and each listener's first port."""
     port = _three_free_ports()
     listeners, bases = _listener_flags()
     out = tmp_path / "dev.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-c", _IGNORING_SIGINT, "dev", "--nodes", "3",
-             "--data-dir", str(tmp_path / "dev"), "--port", str(port), *listeners],
+             "--data-dir", str(tmp_path / "dev"), "--port", str(port), *listeners, *extra],
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     return port, out, proc, bases
@@ -75,7 +77,7 @@ def _kill_all(proc: subprocess.Popen[bytes], out: Path) -> None:
 
 
 def test_dev_runs_a_three_node_cluster_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
-    port, out, proc, bases = _start_dev(tmp_path)
+    port, out, proc, bases = _start_dev(tmp_path, "--racks", "a,b")
     try:
         wait_until(lambda: b"Ctrl-C" in out.read_bytes(), timeout=90, message="dev to serve")
         text = out.read_text()
@@ -90,6 +92,7 @@ def test_dev_runs_a_three_node_cluster_and_stops_it_on_ctrl_c(tmp_path: Path) ->
         with Admin(brokers=brokers) as admin:
             info = admin.describe_cluster()
         assert sorted(b.node_id for b in info.brokers) == [0, 1, 2]
+        assert {b.node_id: b.rack for b in info.brokers} == {0: "a", 1: "b", 2: "a"}
         assert info.controller_id in (0, 1, 2)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0

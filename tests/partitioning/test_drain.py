@@ -20,6 +20,17 @@ def test_the_staying_replicas_lead_and_the_least_loaded_brokers_take_the_rest() 
     assert plan[0][1][2] == 4
 
 
+def test_a_drained_replica_goes_to_a_rack_the_partition_does_not_use() -> None:
+    racks = {0: "a", 1: "a", 2: "b", 3: "b", 4: "c"}
+    # 3 drains from (0, 3): 1 and 2 hold as much, but 1 is on rack a with 0.
+    plan = drain_targets([(0, 3)], {3}, [0, 1, 2], [(0, 3), (1, 2), (1, 2)], 5, racks)
+    assert plan == [(0, (0, 2))]
+    # Without racks the least loaded broker (1) wins; with them, rack b's 2, though fuller.
+    assert drain_targets([(0, 3)], {3}, [0, 1, 2], [(0, 3), (2, 4)], 5) == [(0, (0, 1))]
+    plan = drain_targets([(0, 3)], {3}, [0, 1, 2], [(0, 3), (2, 4)], 5, racks)
+    assert plan == [(0, (0, 2))]
+
+
 def test_the_limit_and_a_lack_of_brokers_hold_moves_back() -> None:
     placements = [(0, 1, 2), (0, 1, 2)]
     assert drain_targets(placements, {0}, [1, 2], placements, limit=5) == []  # nowhere to go

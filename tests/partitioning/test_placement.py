@@ -244,3 +244,35 @@ def test_imbalance_threshold_is_per_broker() -> None:
     moves = preferred_leader_moves(assignment, leaders, {1, 2}, imbalance_ratio_max=0.10)
     assert moves == {"q0": 2, "q1": 2}
     assert preferred_leader_moves(assignment, leaders, {1, 2}) == {"p9": 1, "q0": 2, "q1": 2}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(2, 8).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.sampled_from("abc"), min_size=n, max_size=n),
+            st.integers(1, min(3, n)),
+            st.integers(1, 12),
+        )
+    )
+)
+def test_with_racks_every_partition_spans_as_many_racks_as_it_can(
+    case: tuple[list[str], int, int],
+) -> None:
+    rack_names, rf, partitions = case
+    racks = dict(enumerate(rack_names))
+    placed = assign_replicas(partitions, rf, list(racks), racks=racks)
+    extended = add_partitions(placed, partitions + 3, list(racks), racks=racks)
+    want = min(rf, len(set(rack_names)))
+    for replicas in extended:
+        assert len(set(replicas)) == rf
+        assert len({racks[b] for b in replicas}) == want  # Kafka's rule
+
+
+def test_without_racks_the_placement_is_unchanged() -> None:
+    alone = {b: f"rack-{b}" for b in range(5)}  # every broker a rack of its own
+    assert assign_replicas(7, 3, range(5), racks=alone) == assign_replicas(7, 3, range(5))
+    racks = {0: "a", 1: "a", 2: "b", 3: "b"}
+    assert all(
+        {racks[b] for b in r} == {"a", "b"} for r in assign_replicas(8, 2, racks, racks=racks)
+    )

@@ -291,11 +291,15 @@ class AsyncAdmin:
     async def balance_partitions(
         self, *, throttle: int = 0, max_moves: int = 0
     ) -> list[PartitionMove]:
-        """Even out the replicas over the live brokers not being decommissioned (a broker
-        just added takes its share): starts at most ``max_moves`` moves (0: the broker's
-        default, 64), each catching up at most ``throttle`` bytes/s (0: no limit), and
-        returns them (their target; follow them with ``list_partition_moves``). Run it
-        again once they are done to go on: an empty answer means balanced."""
+        """Even out the replicas and the leaders over the live brokers not being
+        decommissioned, by count and by bytes, no two replicas of a partition on one rack
+        while there are enough racks (a broker just added takes its share): starts at most
+        ``max_moves`` moves (0: the broker's default, 64), each catching up at most
+        ``throttle`` bytes/s (0: the cluster's ``partition.move.throttle``), and at most as
+        many preferred-leader changes (``PartitionMove.leader_only``: same brokers, another
+        first; the controller then transfers the leadership). Returns them (follow the
+        moves with ``list_partition_moves``). Run it again once they are done to go on: an
+        empty answer means balanced."""
         for value in (throttle, max_moves):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidRequestError(f"throttle and max_moves must be ints >= 0: {value!r}")

@@ -252,6 +252,10 @@ class ControllerStore:
         known = self.table.partitions.get((topic, partition))
         return known.move_bytes if known is not None else -1
 
+    def partition_bytes(self, topic: str, partition: int) -> int:
+        known = self.table.partitions.get((topic, partition))
+        return known.size if known is not None else 0
+
     # -- writes (MetadataStore) -----------------------------------------------------------
 
     async def create_topic(self, record: TopicRecord) -> None:

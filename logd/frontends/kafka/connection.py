@@ -60,6 +60,7 @@ from logd.frontends.kafka.header import (
 from logd.frontends.kafka.refusal import refusal_answer
 from logd.frontends.kafka.sasl import UNAUTHENTICATED_FRAME_MAX, SaslState
 from logd.frontends.kafka.schema_codec import SchemaDecodeError, decode, writer_for
+from logd.frontends.kafka.schema_write import SplitBuffer
 
 if TYPE_CHECKING:
     from logd.frontends.kafka.server_context import ServerContext
@@ -403,9 +404,15 @@ class Connection(asyncio.Protocol):
                     self._closing = True
                     slots.clear()
                     break
+            size = len(answer)
             if transport is not None and not transport.is_closing():
-                transport.write(answer)
-            self._report(slot.name, (slot.started, slot.bytes_in), len(answer), slot.error)
+                if type(answer) is SplitBuffer and answer.blobs:
+                    # A Fetch answer: its record batches go out as read, not copied.
+                    size = answer.total()
+                    transport.writelines(answer.pieces())
+                else:
+                    transport.write(answer)
+            self._report(slot.name, (slot.started, slot.bytes_in), size, slot.error)
             self._last_active = self._loop.time()
         self._close_if_flushed()
 
@@ -478,12 +485,13 @@ def _frame(header: RequestHeader, body: bytes | bytearray, flexible: bool) -> by
     return out
 
 
-def _encode_answer(header: RequestHeader, answer: Any) -> bytearray:
-    """Size, response header, body in one buffer (one write, no join)."""
+def _encode_answer(header: RequestHeader, answer: Any) -> SplitBuffer:
+    """Size, response header, body in one buffer (one write, no join), but for large
+    record blobs, which stay where they are (:class:`SplitBuffer`)."""
     flexible = response_is_flexible(header.api_key, header.api_version)
     cls = _response_class(header.api_key, header.api_version)
-    out = bytearray(9 if flexible else 8)
+    out = SplitBuffer(9 if flexible else 8)
     _SIZE.pack_into(out, 4, header.correlation_id)
     writer_for(cls)(out, answer)
-    _SIZE.pack_into(out, 0, len(out) - 4)
+    _SIZE.pack_into(out, 0, out.total() - 4)
     return out

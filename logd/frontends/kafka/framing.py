@@ -96,7 +96,8 @@ class FrameDecoder:
         end = 4 + self._need
         if len(buf) < end:
             return NEED_DATA
-        data = bytes(buf[4:end])
+        with memoryview(buf) as view:  # one copy (a slice of ``buf`` would be two)
+            data = bytes(view[4:end])
         del buf[:end]
         self._need = -1
         return data

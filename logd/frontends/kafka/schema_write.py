@@ -30,7 +30,40 @@ from logd.frontends.kafka.schema_fields import (
     write_uvarint,
 )
 
-__all__ = ["encode", "writer_for"]
+__all__ = ["SplitBuffer", "encode", "writer_for"]
+
+#: Record blobs at least this long are not copied into a :class:`SplitBuffer`.
+_SPLIT_MIN: Final = 16 * 1024
+
+
+class SplitBuffer(bytearray):
+    """An answer being encoded whose large ``records`` fields are not copied into it.
+
+    A Fetch answer is mostly stored record batches; copying megabytes of them into the
+    answer (and growing the buffer for them) cost the broker more than reading them. Each
+    blob of at least 16 KiB is noted with its position instead, and :meth:`pieces` hands
+    the answer out as a list for ``transport.writelines`` with the blobs as they are.
+    """
+
+    def __init__(self, size: int = 0) -> None:
+        super().__init__(size)
+        #: (position in this buffer, blob) of every record blob left out, in order.
+        self.blobs: list[tuple[int, bytes | bytearray | memoryview]] = []
+
+    def total(self) -> int:
+        """The answer's length, blobs included."""
+        return len(self) + sum(len(blob) for _, blob in self.blobs)
+
+    def pieces(self) -> list[bytes | bytearray | memoryview]:
+        """The answer in order: the encoded parts between the blobs, and the blobs."""
+        out: list[bytes | bytearray | memoryview] = []
+        at = 0
+        for position, blob in self.blobs:
+            out.append(bytes(self[at:position]))
+            out.append(blob)
+            at = position
+        out.append(bytes(self[at:]))
+        return out
 
 
 def encode(cls: type[Any], value: Any, out: bytearray | None = None) -> bytearray:
@@ -88,6 +121,23 @@ def _blob_writer(flexible: bool, wide: bool) -> Writer:
     return write
 
 
+def _records_writer(flexible: bool) -> Writer:
+    """Like a ``bytes`` field, but a large blob in a :class:`SplitBuffer` is not copied."""
+    copy = _blob_writer(flexible, wide=True)
+
+    def write(out: bytearray, value: bytes | None) -> None:
+        if value is None or len(value) < _SPLIT_MIN or type(out) is not SplitBuffer:
+            copy(out, value)
+            return
+        if flexible:
+            write_uvarint(out, len(value) + 1)
+        else:
+            out += I32.pack(len(value))
+        out.blobs.append((len(out), value))
+
+    return write
+
+
 def _primitive_writer(kafka_type: str, flexible: bool) -> Writer:
     match kafka_type:
         case "int8" | "bool":
@@ -114,8 +164,10 @@ def _primitive_writer(kafka_type: str, flexible: bool) -> Writer:
             return _write_uuid
         case "string":
             return _blob_writer(flexible, wide=False)
-        case "bytes" | "records":
+        case "bytes":
             return _blob_writer(flexible, wide=True)
+        case "records":
+            return _records_writer(flexible)
     raise TypeError(f"no writer for Kafka type {kafka_type!r}")
 
 

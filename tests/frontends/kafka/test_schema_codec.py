@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import resource
 import struct
+import uuid
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from kio.serial import entity_reader, entity_writer
 from kio.static.primitive import Records, i64Timedelta
 
 from logd.frontends.kafka.schema_codec import SchemaDecodeError, decode, encode
+from logd.frontends.kafka.schema_write import SplitBuffer
 from logd.frontends.kafka.table import API_TABLE
 
 st.register_type_strategy(Records, st.binary(max_size=64))
@@ -128,3 +130,30 @@ def test_damaged_valid_requests_are_a_decode_error_or_a_value(cls: type[Any], da
         raw[i] = data.draw(st.integers(min_value=0, max_value=255))
     with contextlib.suppress(SchemaDecodeError):
         decode(cls, bytes(raw[:cut]))
+
+
+@pytest.mark.parametrize("version", [4, 11, 12, 16])  # classic, KIP-320, first flexible, last
+def test_a_split_fetch_answer_is_the_same_bytes_with_its_record_blobs_not_copied(
+    version: int,
+) -> None:
+    """A Fetch answer encoded into a SplitBuffer (the listener's way: record batches of
+    16 KiB or more go out as read, by writelines) joins to exactly the plain encoding."""
+    cls = load_response_schema(1, version)
+    big = [bytes([i]) * (40_000 + i) for i in range(3)]
+    answer = {
+        "throttle_time": 0, "error_code": 0, "session_id": 0, "node_endpoints": [],
+        "responses": [
+            {"topic": "t", "topic_id": None if version < 13 else uuid.uuid4(),
+             "partitions": [
+                 {"partition_index": i, "error_code": 0, "high_watermark": 9,
+                  "last_stable_offset": 9, "log_start_offset": 0, "aborted_transactions": [],
+                  "preferred_read_replica": -1, "records": records}
+                 for i, records in enumerate([big[0], b"small", b"", big[1], big[2]])]},
+        ],
+    }  # fmt: skip
+    split = encode(cls, answer, SplitBuffer())
+    assert [blob for _, blob in split.blobs] == big  # the very objects, not copies
+    assert all(a is b for (_, a), b in zip(split.blobs, big, strict=True))
+    pieces = split.pieces()
+    assert b"".join(pieces) == bytes(encode(cls, answer))
+    assert split.total() == sum(len(p) for p in pieces)

@@ -5,9 +5,10 @@ Kafka's partition moves, on the seam's ``move_partition`` / ``cancel_move`` / ``
 ACLs as Kafka's: ALTER on the cluster to move (``cluster_admin``), DESCRIBE on the cluster
 to list (``describe_cluster``); a caller without it gets the top-level
 CLUSTER_AUTHORIZATION_FAILED. Each partition is answered on its own: null replicas cancel
-its move (NO_REASSIGNMENT_IN_PROGRESS when none), replicas start one. Unlike Kafka, a move
-in progress is not replaced by a new one: REASSIGNMENT_IN_PROGRESS (cancel it first) --
-logd runs one move per partition at a time. The request's ``timeout`` is not waited on:
+its move (NO_REASSIGNMENT_IN_PROGRESS when none), replicas start one -- or, as Kafka's
+controller does, replace the move in progress: the partition then moves from wherever its
+group is to the new target (logd's own clients are refused instead: REASSIGNMENT_IN_PROGRESS,
+cancel first). The request's ``timeout`` is not waited on:
 the answer comes once the move is written to the metadata, as Kafka's does.
 
 Ownership: stateless; one call per request on the listener's event loop.
@@ -56,8 +57,9 @@ async def _one(
         else:
             to = [int(r) for r in replicas]
             await seam.move_partition(
-                topic, partition, to, keep_replication_factor=keep_rf, caller=ctx.caller
-            )
+                topic, partition, to, keep_replication_factor=keep_rf, replace=True,
+                caller=ctx.caller,
+            )  # fmt: skip
     except LogdError as exc:
         return exc
     return None
