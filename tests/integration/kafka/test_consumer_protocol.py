@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupType, KafkaError, Producer
 from confluent_kafka import TopicPartition as CkTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kio.schema.consumer_group_describe.v0 import request as cgd0
 from kio.schema.consumer_group_heartbeat.v1 import request as cgh1
 from kio.schema.find_coordinator.v1 import request as fc1
 from kio.schema.offset_fetch.v9 import request as of9
@@ -252,6 +253,29 @@ def test_offset_fetch_v9_is_fenced_by_the_member_epoch(broker: BrokerProcess) ->
             group_id=group, member_id=member, member_epoch=i32(-1), topic_partitions=None
         )
         assert c.call(68, 1, leave).error_code.value == 0
+
+
+def test_a_regex_subscription_gets_the_matching_topics_and_new_ones(
+    broker: BrokerProcess,
+) -> None:
+    """librdkafka sends a ``^``-pattern as ``subscribed_topic_regex``: the broker resolves
+    it (whole names), and a matching topic created later is assigned too."""
+    kafka = bootstrap(broker)
+    setup_topic(kafka, "kip848-re-a", 1, 1)
+    setup_topic(kafka, "kip848-re-b", 1, 1)
+    setup_topic(kafka, "kip848-re-other", 1, 1)
+    m = Member(kafka, "g-kip848-re", "^kip848-re-[ab]$|^kip848-re-c$")
+    owned = lambda: {tp.topic for tp in m.consumer.assignment()}  # noqa: E731
+    until(lambda: owned() == {"kip848-re-a", "kip848-re-b"}, "the matching topics", m)
+    setup_topic(kafka, "kip848-re-c", 1, 1)
+    until(lambda: owned() == {"kip848-re-a", "kip848-re-b", "kip848-re-c"}, "the new one", m)
+    until(lambda: len(m.records) == 3, "a record of each", m)
+    with RawClient(kafka) as c:  # the broker resolved it: librdkafka sent the regex
+        described = c.call(69, 0, cgd0.ConsumerGroupDescribeRequest(
+            group_ids=("g-kip848-re",), include_authorized_operations=False))  # fmt: skip
+    (member,) = described.groups[0].members
+    assert member.subscribed_topic_regex and not member.subscribed_topic_names
+    m.consumer.close()
 
 
 def test_a_classic_member_cannot_join_a_live_consumer_protocol_group(
