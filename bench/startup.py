@@ -10,7 +10,8 @@ Rows, each the median (and min) of ``--runs`` fresh processes:
   suite's default, ``tests/integration/cluster.py``) from spawn until its health check says
   SERVING (the harness's own readiness wait, polling every 20 ms), and the CPU the broker
   process used by then (``/proc/PID/stat``);
-* ``logd --help``: the CLI's CPU to print its help.
+* ``logd --help`` / ``logd topic list``: the CLI's CPU to print its help, and to list the
+  topics of a broker (one broker of this tree, started for the run).
 
 ``--base DIR`` is another checkout of logd (``git worktree add --detach DIR main``; copy the
 built ``*.so`` of ``logd/records`` and ``logd/storage`` into it, or it runs the pure-Python
@@ -39,7 +40,7 @@ from tests.integration.cluster import BrokerProcess
 __all__ = ["main"]
 
 ROOT_IMPORT = "import logd.node.main, logd.node.build, logd.node.frontends, logd.node.runner"
-CLI_HELP = "import sys; from cli.main import main; sys.argv = ['logd', '--help']; main()"
+CLI = "import sys; from cli.main import main; sys.argv = ['logd', *{args!r}]; sys.exit(main())"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -81,10 +82,27 @@ def _ready(tree: Path | None, work: Path, run: int) -> tuple[float, float]:
 
 def _rows(runs: int, base: Path | None, work: Path) -> dict[str, dict[str, list[float]]]:
     trees: dict[str, Path | None] = {"this": None, **({"base": base} if base else {})}
+    broker = BrokerProcess(work / "cli-target", env=_env(None))
+    broker.start()
+    try:
+        return _measure(runs, trees, work, broker.address)
+    finally:
+        broker.stop()
+        broker.close()
+
+
+def _measure(
+    runs: int, trees: dict[str, Path | None], work: Path, address: str
+) -> dict[str, dict[str, list[float]]]:
+    help_code, list_code = (
+        CLI.format(args=["--help"]),
+        CLI.format(args=["topic", "list", "-b", address]),
+    )
     probes: dict[str, Callable[[Path | None, int], float | tuple[float, float]]] = {
         "import CPU": lambda tree, _run: _child_cpu(ROOT_IMPORT, tree),
         "ready": lambda tree, run: _ready(tree, work, run),
-        "logd --help CPU": lambda tree, _run: _child_cpu(CLI_HELP, tree),
+        "logd --help CPU": lambda tree, _run: _child_cpu(help_code, tree),
+        "logd topic list CPU": lambda tree, _run: _child_cpu(list_code, tree),
     }
     out: dict[str, dict[str, list[float]]] = {}
     for row, probe in probes.items():

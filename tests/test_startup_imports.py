@@ -86,6 +86,20 @@ def test_every_front_end_started_loads_no_library_before_a_request_needs_it() ->
     assert _loaded_after(code, ON_FIRST_USE) == []
 
 
+def test_the_broker_config_loads_no_storage_engine() -> None:
+    """``logd.broker.config`` builds the storage settings (``cleaner_config``, ``space``):
+    the storage package's names load on first use, so the engine stays out."""
+    engine = ("logd.storage.log", "logd.storage.manager", "logd.storage.cleaner", "logd.records")
+    assert _loaded_after("import logd.broker.config", engine) == []
+
+
+def test_every_name_the_storage_package_exports_resolves() -> None:
+    import logd.storage
+
+    missing = [name for name in logd.storage.__all__ if not hasattr(logd.storage, name)]
+    assert missing == []
+
+
 def test_logd_help_loads_neither_the_client_nor_grpc_nor_storage() -> None:
     """Every ``logd`` command builds every verb's parser before it runs one (``cli.main``):
     the verb modules import the client inside ``run``, and ``serve``'s flags

@@ -51,7 +51,7 @@ from logd.broker.security.config import is_security_key, parse_security
 from logd.broker.security.settings import SecuritySettings
 from logd.errors import InvalidConfigError
 from logd.metadata.types import HostPort
-from logd.storage.cleaner import CleanerConfig
+from logd.storage.cleaner_config import CleanerConfig
 from logd.storage.space import SpaceSettings
 from logd.storage.throttle import UNLIMITED
 from logd.tls.settings import TlsSettings

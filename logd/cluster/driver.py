@@ -139,6 +139,10 @@ class DriverSettings:
     vote_wait: int = 3
     #: Several Readys in flight per group (``Config.async_writes``; issue 22).
     async_writes: bool = True
+    #: A peer whose frames arrived within this long is not taken as down for the
+    #: controller's word or a full send queue (``down_peers.py``; the runtime sets the
+    #: broker session timeout).
+    alive_s: float = 4.5
 
 
 class RaftDriver:
@@ -163,13 +167,16 @@ class RaftDriver:
         self.transport: Transport | None = None
         #: The groups that tick: every group but the quiet ones (insertion-ordered).
         self._awake: dict[RaftGroup, None] = {}
+        #: Groups that went quiet since :meth:`take_active` was last called.
+        self._quieted: set[RaftGroup] = set()
         #: peer -> the groups it is a member of (logd's groups never change members).
         self._by_peer: dict[int, set[RaftGroup]] = collections.defaultdict(set)
         #: Groups that lost acknowledged data and wait for their leader's commit.
         self._abstaining: set[RaftGroup] = set()
         #: The peers taken as down: declared by the controller's liveness, or that the
         #: transport cannot reach.
-        self._peers = DownPeers(node_id, self.settings.unreachable_suspect_s)
+        self._peers = DownPeers(node_id, self.settings.unreachable_suspect_s, self.settings.alive_s)
+        self._spared_logged: frozenset[int] = frozenset()
         self._dirty: set[RaftGroup] = set()
         #: Peers whose frames arrived since the last tick (their brokers are alive).
         self._heard: set[int] = set()
@@ -203,6 +210,19 @@ class RaftDriver:
     def down(self) -> frozenset[int]:
         """The peers taken as down (``down_peers.py``)."""
         return self._peers.down
+
+    def take_active(self) -> list[RaftGroup]:
+        """The groups awake now or gone quiet since the last call: a quiet group's state
+        changes only when it wakes, so what the caller (the broker heartbeat) sampled of
+        every other group is still true -- an idle broker samples none (issue 21)."""
+        active = [*self._awake, *self._quieted]
+        self._quieted = set()
+        return active
+
+    def alive(self) -> frozenset[int]:
+        """The peers whose frames arrived within ``alive_s`` (the controller declares
+        none of them down: ``liveness.py``)."""
+        return self._peers.alive(self._loop.time()).union(self._heard)  # + since the tick
 
     # -- groups -----------------------------------------------------------------------
 
@@ -388,12 +408,15 @@ class RaftDriver:
                 group.node.report_data_loss(peer, last_offset)
                 self._mark(group)
 
-    def report_unreachable(self, peer: int, *, connected: bool = False) -> None:
-        """The transport lost ``peer`` (``connected``: it reconnected, maybe restarted):
-        it is suspected down (``down_peers.py``), its groups' leaders probe it again, and
-        quiet followers it led wake (quiesce.py) -- at most once a second while it stays
-        unreachable."""
-        changed, tell = self._peers.lost(peer, self._loop.time(), connected=connected)
+    def report_unreachable(
+        self, peer: int, *, connected: bool = False, slow: bool = False, why: str = ""
+    ) -> None:
+        """The transport lost ``peer`` (``connected``: it reconnected, maybe restarted;
+        ``slow``: its send queue is full): it is suspected down (``down_peers.py``), its
+        groups' leaders probe it again, and quiet followers it led wake (quiesce.py) -- at
+        most once a second while it stays unreachable, never while a slow peer is heard."""
+        now = self._loop.time()
+        changed, tell = self._peers.lost(peer, now, connected=connected, slow=slow, why=why)
         self._tell_down(changed)
         if not tell:
             return
@@ -415,20 +438,24 @@ class RaftDriver:
 
     def _tell_down(self, changed: frozenset[int]) -> None:
         """The groups of every peer in ``changed`` hear who is down now."""
+        peers = self._peers
         if not changed:
+            if peers.spared != self._spared_logged:  # a false alarm ignored: say so
+                self._spared_logged = peers.spared
+                _log.info("peers taken as down: %s", peers.describe())
             return
-        down = self._peers.down
+        self._spared_logged = peers.spared
         touched: set[RaftGroup] = set()
         for peer in changed:
             touched |= self._by_peer.get(peer, set())
         woken = 0
         for group in touched:
-            group.node.set_down_peers(down)
+            group.node.set_down_peers(peers.down)
             if not group.node.quiesced:  # a quiet group the news does not concern sleeps on
                 woken += 1
                 self._mark(group)
         _log.info("peers taken as down now: %s (%d groups told, %d awake)",
-                  sorted(down) or "none", len(touched), woken)  # fmt: skip
+                  peers.describe(), len(touched), woken)  # fmt: skip
 
     def report_snapshot(self, name: str, peer: int, *, success: bool) -> None:
         group = self.groups.get(name)
@@ -458,7 +485,7 @@ class RaftDriver:
                     # frames, heartbeats to the controller and requests in between.
                     await asyncio.sleep(0)
                 self.tick(groups[start : start + TICK_BATCH], heard)
-            self._tell_down(self._peers.expire(self._loop.time()))
+            self._tell_down(self._peers.heard(heard, self._loop.time()))
             self._log_activity()
 
     def tick(
@@ -484,6 +511,7 @@ class RaftDriver:
                 quiet.append(group)
         for group in quiet:
             del awake[group]
+        self._quieted.update(quiet)
         self.writer.retry_due()
         self._schedule()
         if self._pending:

@@ -86,16 +86,22 @@ class Liveness:
         node_id: int,
         store: ControllerStore,
         table: LeaderTable,
-        replicas: Callable[[], Iterable[LedReplica]],
+        replicas: Callable[[], tuple[bool, Iterable[LedReplica]]],
         send: Callable[[int, cluster_pb2.BrokerHeartbeatRequest], object],
         clock: Clock,
         settings: LivenessSettings,
         on_down: Callable[[frozenset[int]], None] = lambda down: None,
+        alive: Callable[[], frozenset[int]] = frozenset,
     ) -> None:
         self.node_id = node_id
         self._store = store
         self._table = table
         self._replicas = replicas
+        #: What we lead as last sampled (``_sample``), and the keys whose info changed
+        #: since the last report was sent.
+        self._leading: dict[Key, LeaderInfo] = {}
+        self._by_key: dict[Key, LedReplica] = {}
+        self._unsent: set[Key] = set()
         self._send = send
         self._clock = clock
         self.settings = settings
@@ -107,6 +113,10 @@ class Liveness:
         #: This broker's disk, sent with every heartbeat (issue 24; the node sets it).
         self.local_storage: Callable[[], BrokerStorage] = lambda: UNKNOWN_STORAGE
         self._on_down = on_down
+        #: The brokers whose Raft frames reached us within the session timeout: alive,
+        #: however late their heartbeats (the driver's ``alive``).
+        self._alive = alive
+        self._spared: frozenset[int] = frozenset()
         #: What the controller holds of our leaderships (None: it may hold nothing).
         self._reported: dict[Key, LeaderInfo] | None = None
         self._reported_to = -1
@@ -149,15 +159,33 @@ class Liveness:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), interval)
 
-    async def beat(self) -> None:
-        now = self._clock.now_ms()
-        leading: dict[Key, LeaderInfo] = {}
-        by_key: dict[Key, LedReplica] = {}
-        for replica in self._replicas():
+    def _sample(self, now: int) -> tuple[dict[Key, LeaderInfo], dict[Key, LedReplica]]:
+        """What we lead, and its info: every led replica when ``replicas`` says so, else
+        only those it names (the others have not changed since the last sample: an idle
+        broker samples none). Keys whose info changed are noted for the next report."""
+        every, replicas = self._replicas()
+        old = self._leading
+        leading, by_key = ({}, {}) if every else (old, self._by_key)
+        changed = self._unsent
+        for replica in replicas:
+            key = replica.key
             info = replica.leader_info(now)
             if info is not None:
-                by_key[replica.key] = replica
-                leading[replica.key] = info
+                if old.get(key) is not info:
+                    changed.add(key)
+                by_key[key] = replica
+                leading[key] = info
+            elif not every and by_key.pop(key, None) is not None:
+                del leading[key]
+                changed.add(key)
+        if every:
+            changed.update(old.keys() - leading.keys())
+            self._leading, self._by_key = leading, by_key
+        return dict(leading), by_key
+
+    async def beat(self) -> None:
+        now = self._clock.now_ms()
+        leading, by_key = self._sample(now)
         controller = self._store.controller_id
         if controller < 0:
             return
@@ -194,6 +222,7 @@ class Liveness:
     def _request(self, leading: dict[Key, LeaderInfo]) -> cluster_pb2.BrokerHeartbeatRequest:
         """Everything we lead, or what changed since the controller's last answer."""
         held = self._reported
+        unsent, self._unsent = self._unsent, set()  # (a failed heartbeat: a full one next)
         request = cluster_pb2.BrokerHeartbeatRequest(
             node_id=self.node_id,
             metadata_offset=self._store.published,
@@ -202,15 +231,17 @@ class Liveness:
             table_version=self._table.known_version,
             storage=storage_to_proto(self.node_id, self.local_storage()),
         )
-        for key, info in leading.items():
-            if held is None:
-                request.led.append(_led(key, info))
-                continue
+        if held is None:
+            request.led.extend(_led(key, info) for key, info in leading.items())
+            return request
+        for key in unsent:  # what changed since the report the controller holds
+            info = leading.get(key)
             before = held.get(key)
-            if before is not info and before != info:  # mostly the same object: idle
+            if info is None:
+                if before is not None:
+                    request.unled.append(_led(key, None))
+            elif before is not info and before != info:
                 request.led.append(_led(key, info))
-        if held is not None:
-            request.unled.extend(_led(key, None) for key in held.keys() - leading.keys())
         return request
 
     def _apply(self, response: cluster_pb2.BrokerHeartbeatResponse) -> None:
@@ -243,6 +274,7 @@ class Liveness:
             return cluster_pb2.BrokerHeartbeatResponse(controller_id=self._store.controller_id)
         broker = request.node_id
         report_full = not request.full and not table.holds_report_of(broker)
+        alive = self._alive() | {self.node_id}  # this controller is not dead either
         table.report(
             broker,
             [((p.topic, p.partition), _info(broker, p)) for p in request.led],
@@ -251,8 +283,9 @@ class Liveness:
             full=request.full,
             unled=[(p.topic, p.partition) for p in request.unled],
             storage=storage_from_proto(request.storage) if request.HasField("storage") else None,
+            alive=alive,
         )
-        table.down = table.declared_down(self._store.broker_ids(), now)
+        self._declare_down(table.declared_down(self._store.broker_ids(), now), alive, now)
         if self.settings.rebalance and now >= self._next_rebalance_ms:
             self._next_rebalance_ms = now + self.settings.rebalance_ms
             self._plan_moves()
@@ -278,6 +311,27 @@ class Liveness:
         for topic, partition, to in self._moves.pop(broker, []):
             response.moves.append(cluster_pb2.LeaderMove(topic=topic, partition=partition, to=to))
         return response
+
+    def _declare_down(self, silent: frozenset[int], alive: frozenset[int], now: int) -> None:
+        """Declare down the brokers whose heartbeats stopped -- but never this one, nor one
+        whose Raft frames keep arriving: a broker busy with thousands of elections (or a
+        controller whose own loop was held up) heartbeats late, and declaring it down woke
+        every group it is in and restarted the elections (issue 21). Says who and why."""
+        table = self._table
+        spared = (silent | table.late(now)) & alive
+        down = silent - spared
+        if down == table.down and spared == self._spared:
+            return
+        table.down, self._spared = down, spared
+
+        def ages(brokers: frozenset[int]) -> str:
+            return ", ".join(
+                f"{b} (heartbeat {table.heartbeat_age_ms(b, now)} ms ago)" for b in sorted(brokers)
+            )
+
+        _log.info("brokers declared down: %s%s", ages(down) or "none",
+                  f"; late but heard over Raft (or this controller), not declared: {ages(spared)}"
+                  if spared else "")  # fmt: skip
 
     def _plan_moves(self) -> None:
         table = self._table

@@ -5,8 +5,10 @@ hands it out in heartbeat answers; every other broker keeps the copy it was give
 (:meth:`LeaderTable.apply`). Metadata answers read it for partitions this broker does
 not host; for hosted ones the local Raft group knows better (the store merges them).
 
-A broker is live while its heartbeats keep arriving within ``session_timeout_ms``; what a
-broker reported leading is forgotten with it. Two brokers claiming one partition (a deposed
+A broker is live while its heartbeats keep arriving within ``session_timeout_ms`` -- or,
+once it has reported, while the controller hears its Raft frames (a broker busy with
+thousands of elections heartbeats late but is not dead: issue 21); what a broker reported
+leading is forgotten with it. Two brokers claiming one partition (a deposed
 leader that has not heard yet) resolve to the higher epoch.
 
 Nothing here is O(partitions) per heartbeat (issue 21: 10,000 partitions made the idle
@@ -88,6 +90,8 @@ class LeaderTable:
         self.known_epoch = -1
         self.known_version = -1
         self._seen: dict[int, int] = {}  # broker -> last heartbeat (ms), controller only
+        #: Brokers heard from otherwise (controller only; see :meth:`report`).
+        self._alive: frozenset[int] = frozenset()
         self._by_broker: dict[int, dict[Key, LeaderInfo]] = {}
         #: (version, key) of every change of ``partitions``, in version order.
         self._changes: list[tuple[int, Key]] = []
@@ -116,9 +120,12 @@ class LeaderTable:
         full: bool = True,
         unled: Iterable[Key] = (),
         storage: BrokerStorage | None = None,
+        alive: frozenset[int] = frozenset(),
     ) -> None:
         """A broker's heartbeat: all it leads (``full``), or what changed since its last
-        report -- ``led`` anew, ``unled`` no more."""
+        report -- ``led`` anew, ``unled`` no more. ``alive``: the brokers the controller
+        hears from otherwise (Raft frames): live however late their heartbeats."""
+        self._alive = alive
         if self._since_ms is None:
             self._since_ms = now_ms
         self._seen[broker] = now_ms
@@ -146,7 +153,8 @@ class LeaderTable:
 
     def _expire(self, now_ms: int, changed: set[Key]) -> None:
         horizon = now_ms - self.session_timeout_ms
-        live = frozenset(b for b, t in self._seen.items() if t >= horizon)
+        alive = self._alive
+        live = frozenset(b for b, t in self._seen.items() if t >= horizon or b in alive)
         if live != self.live:
             for broker in live ^ self.live:
                 changed |= self._by_broker.get(broker, {}).keys()
@@ -201,6 +209,16 @@ class LeaderTable:
         if since is None or now_ms - since < self.session_timeout_ms:
             return frozenset()
         return frozenset(b for b in brokers if b not in self.live)
+
+    def late(self, now_ms: int) -> frozenset[int]:
+        """The brokers whose last heartbeat is older than the session timeout."""
+        horizon = now_ms - self.session_timeout_ms
+        return frozenset(b for b, t in self._seen.items() if t < horizon)
+
+    def heartbeat_age_ms(self, broker: int, now_ms: int) -> int:
+        """How long since ``broker``'s last heartbeat (-1: none in this leadership)."""
+        seen = self._seen.get(broker)
+        return -1 if seen is None else now_ms - seen
 
     def clear_reports(self) -> None:
         """A new controller leader starts from nothing (its predecessor's table is gone)."""

@@ -55,10 +55,11 @@ class Reporter:
 
     def __init__(
         self,
-        unreachable: Callable[[int], None],
+        unreachable: Callable[..., None],
         snapshot: Callable[[str, int, bool], None],
         reachable: Callable[[int], None] = lambda peer: None,
     ) -> None:
+        #: ``unreachable(peer, slow=..., why=...)``: ``slow`` when only its queue is full.
         self.unreachable = unreachable
         self.snapshot = snapshot
         #: A write went through again after the peer was reported unreachable.
@@ -123,7 +124,8 @@ class PeerLink:
     ) -> None:
         size = sum(_data_size(m) for _, m in messages) + 64 * len(messages)
         if len(self._messages) >= MAX_QUEUED_MESSAGES or self._bytes + size > MAX_QUEUED_BYTES:
-            self.drop(messages)
+            # The peer reads slower than we send: alive, maybe, only busy (down_peers.py).
+            self.drop(messages, f"{len(self._messages)} messages queued", slow=True)
             return
         self._messages.extend(messages)
         if losses:
@@ -131,11 +133,11 @@ class PeerLink:
         self._bytes += size
         self._wakeup.set()
 
-    def drop(self, messages: list[GroupMessage]) -> None:
-        """``messages`` will not reach the peer: it is reported unreachable (and reported
-        reachable again when a write goes through)."""
+    def drop(self, messages: list[GroupMessage], why: str, *, slow: bool = False) -> None:
+        """``messages`` will not reach the peer: it is reported unreachable, ``why`` (and
+        reported reachable again when a write goes through)."""
         self._failed = True
-        self._reporter.unreachable(self.dst)
+        self._reporter.unreachable(self.dst, slow=slow, why=why)
         for group, m in messages:
             if isinstance(m, SnapshotRequest):
                 self._reporter.snapshot(group, self.dst, False)
@@ -176,8 +178,9 @@ class PeerLink:
                 raise
             except Exception as exc:  # grpc.aio errors of every kind: the stream is gone
                 call.cancel()
-                _log.debug("raft stream to %d failed: %s", self.dst, exc)
-                self.drop(messages + self._take()[0])
+                why = f"stream failed: {_describe(exc)}"
+                _log.debug("raft stream to %d: %s", self.dst, why)
+                self.drop(messages + self._take()[0], why)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
 
@@ -185,6 +188,13 @@ class PeerLink:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+def _describe(exc: Exception) -> str:
+    """A failed stream's cause, in one short line (which source took a peer as down)."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name} {exc.details() or ''}".strip()[:200]
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 #: One connection attempt to a peer may take this long (see channel_options).
@@ -270,10 +280,11 @@ class GrpcTransport:
         for dst, messages in outgoing.items():
             link = self._links.get(dst)
             if link is not None and dst in self.faults.blocked_to:
-                link.drop(messages)  # reachable again at the first write after the block
+                # reachable again at the first write after the block
+                link.drop(messages, "blocked (fault injection)")
                 continue
             if link is None:
-                self._reporter.unreachable(dst)
+                self._reporter.unreachable(dst, why="no link")
                 for group, m in messages:
                     if isinstance(m, SnapshotRequest):
                         self._reporter.snapshot(group, dst, False)

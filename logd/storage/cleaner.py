@@ -45,11 +45,12 @@ from typing import Final
 from logd.clock import Clock, SystemClock
 from logd.errors import LogdError
 from logd.storage import checkpoint
+from logd.storage.cleaner_config import CLEANER_NICE, CleanerConfig  # its settings, apart
 from logd.storage.compactor import PassResult, clean_pass, new_offset_map
 from logd.storage.files import write_atomic
 from logd.storage.io_errors import storage_error
 from logd.storage.log import Log
-from logd.storage.throttle import UNLIMITED, CleanAborted, Throttler
+from logd.storage.throttle import CleanAborted, Throttler
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -67,21 +68,6 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME: Final = "cleaner-offset-checkpoint"
-#: The cleaner thread's nice value (see the module doc).
-CLEANER_NICE: Final = 10
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CleanerConfig:
-    """Kafka's broker settings: ``log.cleaner.enable``, ``log.cleaner.dedupe.buffer.size``,
-    ``log.cleaner.io.max.bytes.per.second``, ``log.cleaner.backoff.ms``."""
-
-    enable: bool = True
-    dedupe_buffer_bytes: int = 32 << 20
-    io_max_bytes_per_second: float = UNLIMITED
-    backoff_ms: int = 15_000
-    #: The cleaner thread's nice value (logd's, no Kafka key; 0 leaves it as it is).
-    nice: int = CLEANER_NICE
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

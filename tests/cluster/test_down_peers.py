@@ -41,3 +41,32 @@ def test_a_suspicion_expires_unless_renewed_and_a_declared_peer_stays_down() -> 
     assert peers.down == {1, 2}
     assert peers.expire(now=18.5) == {1}
     assert peers.down == {2}
+
+
+def test_a_declared_peer_whose_frames_keep_arriving_is_not_down_until_they_stop() -> None:
+    # A broker busy with thousands of elections heartbeats the controller late, but it is
+    # alive: taking it as down woke every group it is in (issue 21).
+    peers = DownPeers(node_id=0, suspect_s=10.0, alive_s=4.5)
+    assert peers.heard({2}, now=10.0) == frozenset()
+    assert peers.declare(frozenset({2})) == frozenset()
+    assert peers.down == frozenset() and peers.spared == {2}
+    assert "2 (declared down by the controller)" in peers.describe()
+    assert peers.heard({2}, now=14.0) == frozenset()  # still talking: still spared
+    assert peers.expire(now=18.4) == frozenset()
+    assert peers.expire(now=18.6) == {2}  # silent for alive_s: down now
+    assert peers.down == {2} and peers.spared == frozenset()
+    assert peers.heard({2}, now=19.0) == {2}  # it speaks again
+    assert peers.down == frozenset()
+
+
+def test_a_full_send_queue_is_no_news_from_a_peer_heard_but_a_broken_stream_is() -> None:
+    peers = DownPeers(node_id=0, suspect_s=10.0, alive_s=4.5)
+    peers.heard({1}, now=1.0)
+    changed, tell = peers.lost(1, now=2.0, connected=False, slow=True, why="9 queued")
+    assert (changed, tell, peers.down) == (frozenset(), False, frozenset())
+    assert "send queue full: 9 queued" in peers.describe()
+    assert peers.expire(now=5.6) == {1}  # nothing heard for alive_s: a stalled peer
+    assert peers.heard({1}, now=6.0) == {1}
+    # A killed broker's connections end with it: down at once, however recently heard.
+    changed, tell = peers.lost(1, now=6.1, connected=False, why="stream failed")
+    assert (changed, tell, peers.down) == ({1}, True, {1})

@@ -102,6 +102,21 @@ def test_nobody_is_declared_down_before_a_new_controller_heard_everyone() -> Non
     assert table.declared_down({1, 2}, now_ms=2100) == frozenset()
 
 
+def test_a_broker_heard_over_raft_stays_live_however_late_its_heartbeats() -> None:
+    # Issue 21: a broker busy with elections heartbeats late; the controller still hears
+    # its Raft frames, so it is live, keeps its leaderships and is not declared down.
+    table = LeaderTable(session_timeout_ms=1000)
+    table.report(1, [], now_ms=0)
+    table.report(2, [(("t", 0), LeaderInfo(2, 1, (1, 2)))], now_ms=0)
+    table.report(1, [], now_ms=1500, alive=frozenset({2}))
+    assert table.live == {1, 2} and ("t", 0) in table.partitions
+    assert table.declared_down({1, 2}, now_ms=1500) == frozenset()
+    assert table.late(1500) == {2}
+    table.report(1, [], now_ms=1600)  # its frames stopped too
+    assert table.live == {1} and ("t", 0) not in table.partitions
+    assert table.declared_down({1, 2}, now_ms=1600) == {2}
+
+
 def test_a_leader_reports_its_logs_size_in_steps_that_survive_the_heartbeat() -> None:
     mib = 1 << 20
     assert [size_class(n) for n in (0, 1, mib - 1, mib, 17 * mib, 17 * mib + 1)] == [

@@ -10,6 +10,9 @@
 * A quiet partition (issue 21: its Raft group stopped ticking) whose leader is SIGKILLed
   has a new leader within the election bound: its followers, which no longer time out on
   their own, hear of the death from the broken connection.
+* Brokers whose heartbeats reach the controller late (a broker busy with thousands of
+  elections) but whose Raft frames flow are not taken as down (issue 21: every false alarm
+  woke every group of the broker and restarted elections).
 
 Timeouts are the defaults (elections after 0.75-1.5 s). No fixed sleeps: deadlines only.
 """
@@ -243,3 +246,29 @@ def test_a_quiet_partition_whose_leader_is_killed_gets_a_new_leader_within_the_b
     # followers waited for the controller's session timeout (4.5 s) instead, it is over.
     assert took < ELECTION_BOUND_S, f"a new leader after {took:.1f} s"
     assert new.leader_epoch > victim.leader_epoch
+
+
+def test_brokers_late_with_heartbeats_but_heard_over_raft_are_not_taken_as_down(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    # Every heartbeat arrives after the session timeout; the controller's Raft group (which
+    # never goes quiet) carries frames between the brokers every 150 ms all the while.
+    config = tmp_path / "late.toml"
+    config.write_text("broker.heartbeat.interval.ms = 3000\nbroker.session.timeout.ms = 1500\n")
+    cluster = cluster_factory(3, extra_args=["--config", str(config)])
+    _create(cluster, "late", partitions=3)
+    admins = [Admin(brokers=b.address, request_timeout_ms=5000) for b in cluster]
+    logged = [len(b.stderr_text()) for b in cluster]  # (a broker still starting may be late)
+    try:
+        watched_until = time.monotonic() + 3.5  # beyond a heartbeat interval
+        while time.monotonic() < watched_until:
+            for admin in admins:
+                down = [b.node_id for b in admin.describe_cluster().brokers if not b.alive]
+                assert down == [], f"taken as down: {down}"
+                (described,) = admin.describe_topics(["late"])
+                assert all(p.leader >= 0 for p in described.partitions), described
+    finally:
+        for admin in admins:
+            admin.close()
+    for broker, start in zip(cluster, logged, strict=True):
+        assert "declared down by the controller" not in broker.stderr_text()[start:]
