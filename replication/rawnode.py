@@ -25,7 +25,8 @@ snapshot, truncates the log, changes the term, vote, role or leader, or carries 
 configuration entry is handed out only when no other is outstanding, and none follows it
 until it is advanced: those are rare, and their writes (side file, snapshot, truncation)
 then never race a running fsync or one another. Committed entries to apply are handed out
-only by a Ready taken when none is outstanding.
+only by a Ready taken when none is outstanding (and while some wait to be applied, no
+Ready overlaps: a steady stream of plain Readys must not postpone applying them).
 
 Not thread-safe: a RawNode is owned by one driver task, which never awaits while it is in
 the middle of a call.
@@ -231,6 +232,8 @@ class RawNode:
             return False
         if len(self._outstanding) >= MAX_OUTSTANDING_READYS:
             return False
+        if raft.cfg.apply_entries and raft.log.has_next_committed():
+            return False  # let the pipeline drain: the next Ready applies them
         soft, hard = self._prev_soft, self._prev_hard
         if raft.leader_id != soft.leader or raft.role is not soft.role:
             return False

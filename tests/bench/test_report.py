@@ -5,6 +5,8 @@ Pure functions over made-up results: no broker, no timing.
 
 from __future__ import annotations
 
+import pytest
+
 from bench.harness import Result, percentiles
 from bench.report import markdown, ratio, targets
 
@@ -60,23 +62,20 @@ def test_issue_22_latency_targets_judge_p50_and_the_p99_against_nats() -> None:
     assert "| e2e p99 RF=1 ÷ NATS JetStream p99 (issue 22) | 1.50 | <= 1.00 | **missed** |" in text
 
 
-def test_the_fsync_interval_row_gets_its_own_ratio_column() -> None:
-    interval = "1 node, acks=all, fsync interval (1 s)"
+@pytest.mark.parametrize(
+    ("durability", "column", "not_column"),
+    [
+        ("1 node, acks=all, fsync interval (1 s)", "÷interval", "÷acks=all"),
+        ("3 nodes RF=3, acks=all, fsync interval (1 s)", "÷RF=3 interval", "÷interval"),
+    ],
+)
+def test_each_fsync_interval_row_gets_its_own_ratio_column(
+    durability: str, column: str, not_column: str
+) -> None:
     results = [
-        Result.latency("logd", interval, "e2e-latency", 100, [2.0] * 100, 1.0),
+        Result.latency("logd", durability, "e2e-latency", 100, [2.0] * 100, 1.0),
         Result.latency("redis-streams", "aof", "e2e-latency", 100, [1.0] * 100, 1.0),
     ]
     lines = markdown(results).splitlines()
-    assert "÷interval" in lines[0] and "÷acks=all" not in lines[0]
+    assert column in lines[0] and not_column not in lines[0]
     assert "| redis-streams |" in lines[3] and "| 0.50 |" in lines[3]
-
-
-def test_the_rf3_fsync_interval_row_gets_its_own_ratio_column() -> None:
-    rf3_interval = "3 nodes RF=3, acks=all, fsync interval (1 s)"
-    results = [
-        Result.latency("logd", rf3_interval, "e2e-latency", 100, [4.0] * 100, 1.0),
-        Result.latency("nats-jetstream", "file", "e2e-latency", 100, [2.0] * 100, 1.0),
-    ]
-    lines = markdown(results).splitlines()
-    assert "÷RF=3 interval" in lines[0] and "÷interval" not in lines[0]
-    assert "| nats-jetstream |" in lines[3] and "| 2.00 |" in lines[3]

@@ -5,6 +5,7 @@ survive a coordinator restart; ListGroups and ConsumerGroupDescribe show the gro
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,10 +14,16 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupType, KafkaError, Producer
 from confluent_kafka import TopicPartition as CkTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kio.schema.consumer_group_describe.v0 import request as cgd0
+from kio.schema.consumer_group_heartbeat.v1 import request as cgh1
+from kio.schema.find_coordinator.v1 import request as fc1
+from kio.schema.offset_fetch.v9 import request as of9
+from kio.static.primitive import i32, i32Timedelta
 
 from tests.integration.cluster import BrokerProcess
 from tests.integration.conftest import _finish
 from tests.integration.kafka.conftest import bootstrap, start_kafka_broker
+from tests.integration.kafka.raw import RawClient
 
 pytestmark = pytest.mark.integration
 
@@ -174,6 +181,101 @@ def test_members_keep_their_epochs_and_partitions_across_a_coordinator_restart(
     assert (a.taken, b.taken) == (taken_a, taken_b), "partitions revoked or lost"
     a.consumer.close()
     b.consumer.close()
+
+
+def test_a_static_member_restarting_gets_its_partitions_back_without_a_rebalance(
+    broker: BrokerProcess,
+) -> None:
+    """With ``group.instance.id`` a closing member leaves with epoch -2: its partitions
+    wait for it (nobody else is given them), and the restarted consumer with the same
+    instance id gets them back at once -- the other member revokes nothing."""
+    kafka, topic, group = bootstrap(broker), "kip848-static", "g-kip848-static"
+    setup_topic(kafka, topic, 4, 4)
+    a = Member(kafka, group, topic, **{"group.instance.id": "static-a"})
+    until(lambda: a.owned() == {0, 1, 2, 3}, "a owns every partition", a)
+    b = Member(kafka, group, topic, **{"group.instance.id": "static-b"})
+    until(
+        lambda: len(a.owned()) == 2 and len(b.owned()) == 2 and not a.owned() & b.owned(),
+        "a and b two partitions each", a, b,
+    )  # fmt: skip
+    owned_a, owned_b, taken_b = a.owned(), b.owned(), list(b.taken)
+    a.consumer.close()  # a static leave: epoch -2
+    admin = AdminClient({"bootstrap.servers": kafka})
+    described = admin.describe_consumer_groups([group])[group].result(DEADLINE_S)
+    away = {m.group_instance_id: m for m in described.members}
+    assert set(away) == {"static-a", "static-b"}  # a is still in the group...
+    assert {tp.partition for tp in away["static-a"].assignment.topic_partitions} == owned_a
+    again = Member(kafka, group, topic, **{"group.instance.id": "static-a"})
+    until(lambda: again.owned() == owned_a, "the restarted a owns its partitions", again, b)
+    assert b.owned() == owned_b and b.taken == taken_b, "b revoked something"
+    again.consumer.close()
+    b.consumer.close()
+
+
+def test_offset_fetch_v9_is_fenced_by_the_member_epoch(broker: BrokerProcess) -> None:
+    """OffsetFetch v9 from a KIP-848 member carries its id and epoch (Kafka 4): the current
+    epoch reads, another one is STALE_MEMBER_EPOCH, an unknown member UNKNOWN_MEMBER_ID; a
+    fetch without a member (an admin's) is not checked."""
+    kafka, topic, group = bootstrap(broker), "kip848-fetch", "g-kip848-fetch"
+    setup_topic(kafka, topic, 1, 0)
+    member = "kip848-fetch-member-1"
+    with RawClient(kafka) as c:
+        # As a client: find the coordinator first (which makes __consumer_offsets).
+        found = c.call(10, 1, fc1.FindCoordinatorRequest(key=group, key_type=0))
+        assert found.error_code.value in (0, 15)
+        join = cgh1.ConsumerGroupHeartbeatRequest(
+            group_id=group, member_id=member, member_epoch=i32(0),
+            rebalance_timeout=i32Timedelta.parse(datetime.timedelta(seconds=10)),
+            subscribed_topic_names=(topic,), topic_partitions=(),
+        )  # fmt: skip
+        joined = c.call(68, 1, join)
+        deadline = time.monotonic() + DEADLINE_S
+        while joined.error_code.value in (14, 15):  # loading, or __consumer_offsets made
+            assert time.monotonic() < deadline, "the coordinator never loaded"
+            time.sleep(0.1)  # a client's retry backoff
+            joined = c.call(68, 1, join)
+        assert joined.error_code.value == 0 and joined.member_epoch > 0
+
+        def fetch(member_id: str | None, epoch: int) -> int:
+            asked = (of9.OffsetFetchRequestTopics(name=topic, partition_indexes=(i32(0),)),)
+            request = of9.OffsetFetchRequest(groups=(of9.OffsetFetchRequestGroup(
+                group_id=group, member_id=member_id, member_epoch=i32(epoch), topics=asked,
+            ),), require_stable=False)  # fmt: skip
+            (answer,) = c.call(9, 9, request).groups
+            return int(answer.error_code.value)
+
+        epoch = int(joined.member_epoch)
+        assert fetch(member, epoch) == 0
+        assert fetch(member, epoch - 1) == fetch(member, epoch + 1) == 113  # STALE_MEMBER_EPOCH
+        assert fetch("nobody-of-this-group-00", epoch) == 25  # UNKNOWN_MEMBER_ID
+        assert fetch(None, -1) == 0  # an admin's
+        leave = cgh1.ConsumerGroupHeartbeatRequest(
+            group_id=group, member_id=member, member_epoch=i32(-1), topic_partitions=None
+        )
+        assert c.call(68, 1, leave).error_code.value == 0
+
+
+def test_a_regex_subscription_gets_the_matching_topics_and_new_ones(
+    broker: BrokerProcess,
+) -> None:
+    """librdkafka sends a ``^``-pattern as ``subscribed_topic_regex``: the broker resolves
+    it (whole names), and a matching topic created later is assigned too."""
+    kafka = bootstrap(broker)
+    setup_topic(kafka, "kip848-re-a", 1, 1)
+    setup_topic(kafka, "kip848-re-b", 1, 1)
+    setup_topic(kafka, "kip848-re-other", 1, 1)
+    m = Member(kafka, "g-kip848-re", "^kip848-re-[ab]$|^kip848-re-c$")
+    owned = lambda: {tp.topic for tp in m.consumer.assignment()}  # noqa: E731
+    until(lambda: owned() == {"kip848-re-a", "kip848-re-b"}, "the matching topics", m)
+    setup_topic(kafka, "kip848-re-c", 1, 1)
+    until(lambda: owned() == {"kip848-re-a", "kip848-re-b", "kip848-re-c"}, "the new one", m)
+    until(lambda: len(m.records) == 3, "a record of each", m)
+    with RawClient(kafka) as c:  # the broker resolved it: librdkafka sent the regex
+        described = c.call(69, 0, cgd0.ConsumerGroupDescribeRequest(
+            group_ids=("g-kip848-re",), include_authorized_operations=False))  # fmt: skip
+    (member,) = described.groups[0].members
+    assert member.subscribed_topic_regex and not member.subscribed_topic_names
+    m.consumer.close()
 
 
 def test_a_classic_member_cannot_join_a_live_consumer_protocol_group(
