@@ -47,13 +47,21 @@ def test_returning_brokers_get_their_share_rack_aware_without_being_asked(
             assert {b.node_id: b.rack for b in admin.describe_cluster().brokers} == dict(
                 enumerate(RACKS)
             )
-            # Kafka clients see the racks in Metadata (v12) too.
-            with RawClient(cluster[0].bound()["kafka"]) as raw:
-                answer = raw.call(3, 12, metadata_v12.MetadataRequest(
-                    topics=(), allow_auto_topic_creation=False,
-                    include_topic_authorized_operations=False,
-                ))  # fmt: skip
-            assert {b.node_id: b.rack for b in answer.brokers} == dict(enumerate(RACKS))
+
+            # Kafka clients see the racks in Metadata (v12) too, once broker 0 has heard of
+            # all four (its image may lag the broker that answered above).
+            def metadata_racks() -> dict[int, str] | None:
+                with RawClient(cluster[0].bound()["kafka"]) as raw:
+                    answer = raw.call(3, 12, metadata_v12.MetadataRequest(
+                        topics=(), allow_auto_topic_creation=False,
+                        include_topic_authorized_operations=False,
+                    ))  # fmt: skip
+                seen = {b.node_id: b.rack for b in answer.brokers}
+                return seen if len(seen) == len(RACKS) else None
+
+            seen = wait_until(metadata_racks, timeout=30, interval=0.2,
+                              message="broker 0's Metadata to list the four brokers")  # fmt: skip
+            assert seen == dict(enumerate(RACKS))
             admin.decommission_broker(2)  # they host nothing yet: drained at once
             admin.decommission_broker(3)
             admin.create_topics([NewTopic("lopsided", PARTITIONS, 2)])
