@@ -41,6 +41,7 @@ __all__ = [
     "InvalidPrincipalTypeError",
     "InvalidProducerEpochError",
     "InvalidRecordError",
+    "InvalidRegularExpressionError",
     "InvalidReplicaAssignmentError",
     "InvalidReplicationFactorError",
     "InvalidRequestError",
@@ -85,6 +86,7 @@ __all__ = [
     "UnknownProducerIdError",
     "UnknownServerError",
     "UnknownTopicOrPartitionError",
+    "UnreleasedInstanceIdError",
     "UnsupportedCompressionTypeError",
     "UnsupportedSaslMechanismError",
     "UnsupportedVersionError",
@@ -166,8 +168,10 @@ class ErrorCode(enum.IntEnum):
     DUPLICATE_RESOURCE = 92
     UNACCEPTABLE_CREDENTIAL = 93
     FENCED_MEMBER_EPOCH = 110
+    UNRELEASED_INSTANCE_ID = 111
     UNSUPPORTED_ASSIGNOR = 112
     STALE_MEMBER_EPOCH = 113
+    INVALID_REGULAR_EXPRESSION = 128
     # logd's own codes (no Kafka equivalent; never sent on the Kafka wire).
     SUBJECT_AUTHORIZATION_FAILED = 1001
 
@@ -488,6 +492,19 @@ class StaleMemberEpochError(LogdError):
 
     code = ErrorCode.STALE_MEMBER_EPOCH
     retriable = True
+
+
+class UnreleasedInstanceIdError(LogdError):
+    """A static member (``group.instance.id``) joined while the member with that instance
+    id is still in the group and has not left with epoch -2 (KIP-848)."""
+
+    code = ErrorCode.UNRELEASED_INSTANCE_ID
+
+
+class InvalidRegularExpressionError(LogdError):
+    """A subscription's regular expression is not one the broker can evaluate (KIP-848)."""
+
+    code = ErrorCode.INVALID_REGULAR_EXPRESSION
 
 
 class FencedInstanceIdError(LogdError):

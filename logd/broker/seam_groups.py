@@ -145,11 +145,15 @@ class GroupCalls(SeamBase):
         partitions: Sequence[TopicPartition] | None = None,
         *,
         caller: Caller = ANONYMOUS,
+        member_id: str | None = None,
+        member_epoch: int = -1,
     ) -> OffsetFetchResponse:
         """Offsets of topics the caller may not describe are left out of "all of the group's"
-        (``partitions`` None) and answer TOPIC_AUTHORIZATION_FAILED when asked by name."""
+        (``partitions`` None) and answer TOPIC_AUTHORIZATION_FAILED when asked by name.
+        ``member_id``/``member_epoch`` (OffsetFetch v9): a KIP-848 member's fetch, fenced
+        by its member epoch."""
         self.admit(caller, "fetch_offsets", (group_id,))
-        answer = await self._groups.fetch_offsets(group_id, partitions)
+        answer = await self._groups.fetch_offsets(group_id, partitions, member_id, member_epoch)
         topics = {p.topic for p in answer.partitions}
         if partitions is None:
             visible = set(self.visible(caller, "fetch_offsets_topics", topics))

@@ -167,6 +167,8 @@ class RaftDriver:
         self.transport: Transport | None = None
         #: The groups that tick: every group but the quiet ones (insertion-ordered).
         self._awake: dict[RaftGroup, None] = {}
+        #: Groups that went quiet since :meth:`take_active` was last called.
+        self._quieted: set[RaftGroup] = set()
         #: peer -> the groups it is a member of (logd's groups never change members).
         self._by_peer: dict[int, set[RaftGroup]] = collections.defaultdict(set)
         #: Groups that lost acknowledged data and wait for their leader's commit.
@@ -208,6 +210,14 @@ class RaftDriver:
     def down(self) -> frozenset[int]:
         """The peers taken as down (``down_peers.py``)."""
         return self._peers.down
+
+    def take_active(self) -> list[RaftGroup]:
+        """The groups awake now or gone quiet since the last call: a quiet group's state
+        changes only when it wakes, so what the caller (the broker heartbeat) sampled of
+        every other group is still true -- an idle broker samples none (issue 21)."""
+        active = [*self._awake, *self._quieted]
+        self._quieted = set()
+        return active
 
     def alive(self) -> frozenset[int]:
         """The peers whose frames arrived within ``alive_s`` (the controller declares
@@ -501,6 +511,7 @@ class RaftDriver:
                 quiet.append(group)
         for group in quiet:
             del awake[group]
+        self._quieted.update(quiet)
         self.writer.retry_due()
         self._schedule()
         if self._pending:

@@ -21,6 +21,7 @@ import enum
 from collections.abc import Callable, Mapping
 
 from logd.errors import ErrorCode
+from logd.groups import topic_regex
 from logd.groups.reconcile import ConsumerMember, MemberState, Partitions, reconcile
 from logd.groups.target import SERVER_ASSIGNORS, choose_assignor, target_assignment
 from partitioning import TopicPartition
@@ -97,19 +98,23 @@ def _refusal(req: ConsumerHeartbeat) -> tuple[ErrorCode, str]:
         return bad, "GroupId can't be empty."
     if req.instance_id is not None and not req.instance_id:
         return bad, "InstanceId can't be empty."
-    if req.subscribed_regex is not None:
-        return bad, "subscribed_topic_regex is not supported by this broker; subscribe by names"
+    if req.subscribed_regex:
+        why = topic_regex.refusal(req.subscribed_regex)
+        if why is not None:
+            return ErrorCode.INVALID_REGULAR_EXPRESSION, why
     if req.member_epoch == JOIN_EPOCH:
         if req.rebalance_timeout_ms == -1:
             return bad, "RebalanceTimeoutMs must be provided in first request."
         if req.owned is None or req.owned:
             return bad, "TopicPartitions must be empty when (re-)joining."
-        if req.subscribed_topics is None:
-            return bad, "SubscribedTopicNames must be set in first request."
+        if req.subscribed_topics is None and req.subscribed_regex is None:
+            return bad, "SubscribedTopicNames or SubscribedTopicRegex must be set in first request."
     elif not req.member_id:
         return bad, "MemberId can't be empty."
     elif req.member_epoch < STATIC_LEAVE_EPOCH:
         return bad, f"MemberEpoch {req.member_epoch} is invalid."
+    elif req.member_epoch == STATIC_LEAVE_EPOCH and req.instance_id is None:
+        return bad, "InstanceId can't be null."
     if req.server_assignor is not None and req.server_assignor not in SERVER_ASSIGNORS:
         known = ", ".join(SERVER_ASSIGNORS)
         return ErrorCode.UNSUPPORTED_ASSIGNOR, f"assignor {req.server_assignor!r} ({known})"
@@ -152,7 +157,7 @@ class ConsumerGroup:
 
     def subscribed_topics(self) -> frozenset[str]:
         """Every topic some member subscribes to (the driver reads their partition counts)."""
-        return frozenset(t for m in self.members.values() for t in m.subscribed_topics)
+        return frozenset(t for m in self.members.values() for t in m.topics)
 
     def assignor(self) -> str:
         return choose_assignor(self.members.values())
@@ -183,14 +188,24 @@ class ConsumerGroup:
         if error is not ErrorCode.NONE:
             return ConsumerHeartbeatAnswer(error, req.member_id, message=message)
         if req.member_epoch in (LEAVE_EPOCH, STATIC_LEAVE_EPOCH):
-            return self._leave(req)
+            return self._leave(req, now_ms)
         old = self.members.get(req.member_id) if req.member_id else None
+        rejoined = False
+        if old is None and req.member_epoch == JOIN_EPOCH and req.instance_id is not None:
+            error, old = self._take_over(req, new_member_id)
+            if error is not ErrorCode.NONE:
+                message = f"instance id {req.instance_id} is in use by a member that did not leave"
+                return ConsumerHeartbeatAnswer(error, req.member_id, message=message)
+            rejoined = old is not None
         error, message = self._fence(req, old)
         if error is not ErrorCode.NONE:
             return ConsumerHeartbeatAnswer(error, req.member_id, message=message)
-        member = self._updated(req, old, new_member_id)
+        member = self._updated(req, old, new_member_id, keep=rejoined)
         changed = old is None or _subscription(old) != _subscription(member)
         self.members[member.member_id] = member
+        if self._resolve_regexes(partitions_per_topic):
+            changed = True
+            member = self.members[member.member_id]
         if self._topics_changed(partitions_per_topic) or changed:
             self.group_epoch += 1
         if self.group_epoch > self.assignment_epoch:
@@ -221,16 +236,53 @@ class ConsumerGroup:
             )
         return ErrorCode.NONE, ""
 
+    def _take_over(
+        self, req: ConsumerHeartbeat, new_member_id: Callable[[], str]
+    ) -> tuple[ErrorCode, ConsumerMember | None]:
+        """A static member joins (epoch 0, a new member id): if the member that had its
+        instance id left with epoch -2, the newcomer takes its place -- its partitions, its
+        target, no new group epoch, so nobody rebalances (KIP-848; Kafka's
+        ``throwIfInstanceIdIsUnreleased``). One that did not leave keeps it:
+        UNRELEASED_INSTANCE_ID. Returns the member to continue from (None: a new one)."""
+        static = next((m for m in self.members.values() if m.instance_id == req.instance_id), None)
+        if static is None:
+            return ErrorCode.NONE, None
+        if static.member_epoch != STATIC_LEAVE_EPOCH:
+            return ErrorCode.UNRELEASED_INSTANCE_ID, None
+        member_id = req.member_id or new_member_id()
+        del self.members[static.member_id]
+        self.target[member_id] = self.target.pop(static.member_id, frozenset())
+        self._session_deadline.pop(static.member_id, None)
+        self._revocation_deadline.pop(static.member_id, None)
+        heir = dataclasses.replace(
+            static, member_id=member_id, member_epoch=JOIN_EPOCH, previous_member_epoch=-1
+        )
+        return ErrorCode.NONE, heir
+
     def _updated(
-        self, req: ConsumerHeartbeat, old: ConsumerMember | None, new_member_id: Callable[[], str]
+        self,
+        req: ConsumerHeartbeat,
+        old: ConsumerMember | None,
+        new_member_id: Callable[[], str],
+        keep: bool = False,
     ) -> ConsumerMember:
-        if old is None or req.member_epoch == JOIN_EPOCH:
+        """The member after the request's changes; a (re)joining member owns nothing,
+        unless it is a static member taking its own place back (``keep``)."""
+        if old is None or (req.member_epoch == JOIN_EPOCH and not keep):
             # A new member, or one rejoining after it was fenced: it owns nothing now.
             base = ConsumerMember(req.member_id or new_member_id())
             if old is not None:
-                base = dataclasses.replace(base, subscribed_topics=old.subscribed_topics)
+                base = dataclasses.replace(
+                    base,
+                    subscribed_topics=old.subscribed_topics,
+                    subscribed_regex=old.subscribed_regex,
+                    regex_topics=old.regex_topics,
+                )
         else:
             base = old
+        regex = base.subscribed_regex
+        if req.subscribed_regex is not None:
+            regex = req.subscribed_regex or None  # "" clears it
         return dataclasses.replace(
             base,
             instance_id=req.instance_id if req.instance_id is not None else base.instance_id,
@@ -242,6 +294,8 @@ class ConsumerGroup:
                 if req.subscribed_topics is not None
                 else base.subscribed_topics
             ),
+            subscribed_regex=regex,
+            regex_topics=base.regex_topics if regex == base.subscribed_regex else (),
             server_assignor=(
                 req.server_assignor if req.server_assignor is not None else base.server_assignor
             ),
@@ -251,6 +305,20 @@ class ConsumerGroup:
                 else base.rebalance_timeout_ms
             ),
         )
+
+    def _resolve_regexes(self, partitions_per_topic: Mapping[str, int]) -> bool:
+        """Match every member's regex against the topics that exist now (Kafka refreshes
+        them as topics come and go); True when some member's topics changed."""
+        existing = [t for t, n in partitions_per_topic.items() if n > 0]
+        changed = False
+        for member in list(self.members.values()):
+            if member.subscribed_regex is None:
+                continue
+            found = topic_regex.matching(member.subscribed_regex, existing)
+            if found != member.regex_topics:
+                self.members[member.member_id] = dataclasses.replace(member, regex_topics=found)
+                changed = True
+        return changed
 
     def _topics_changed(self, partitions_per_topic: Mapping[str, int]) -> bool:
         counts = {
@@ -315,12 +383,24 @@ class ConsumerGroup:
 
     # ------------------------------------------------------------------ leaving
 
-    def _leave(self, req: ConsumerHeartbeat) -> ConsumerHeartbeatAnswer:
-        if req.member_id not in self.members:
+    def _leave(self, req: ConsumerHeartbeat, now_ms: int) -> ConsumerHeartbeatAnswer:
+        member = self.members.get(req.member_id)
+        if member is None:
             return ConsumerHeartbeatAnswer(
                 ErrorCode.UNKNOWN_MEMBER_ID, req.member_id, message="not a member"
             )
-        self.remove(req.member_id)
+        if req.member_epoch == STATIC_LEAVE_EPOCH and member.instance_id is not None:
+            # A static member leaves for a while (a restart): it keeps its partitions for
+            # its session timeout, so that its instance id rejoins without a rebalance.
+            self.members[member.member_id] = dataclasses.replace(
+                member,
+                member_epoch=STATIC_LEAVE_EPOCH,
+                previous_member_epoch=member.member_epoch,
+            )
+            self._session_deadline[member.member_id] = now_ms + self.config.session_timeout_ms
+            self._revocation_deadline.pop(member.member_id, None)
+        else:
+            self.remove(req.member_id)
         return ConsumerHeartbeatAnswer(ErrorCode.NONE, req.member_id, req.member_epoch)
 
     def remove(self, member_id: str) -> None:
@@ -359,11 +439,13 @@ class ConsumerGroup:
             return ErrorCode.STALE_MEMBER_EPOCH
         return ErrorCode.NONE
 
-    def validate_offset_fetch(self, member_id: str, member_epoch: int) -> ErrorCode:
-        """Kafka's ``validateOffsetFetch``: epoch -1 is an admin's fetch; a member's must
-        be at its current epoch."""
-        if member_epoch < 0:
+    def validate_offset_fetch(self, member_id: str | None, member_epoch: int) -> ErrorCode:
+        """Kafka 4's ``ConsumerGroup.validateOffsetFetch``: no member id and epoch < 0 is an
+        admin's (or an old client's) fetch; a member's must be at its current epoch."""
+        if not member_id and member_epoch < 0:
             return ErrorCode.NONE
+        if member_id is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
         member = self.members.get(member_id)
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
@@ -373,4 +455,9 @@ class ConsumerGroup:
 
 
 def _subscription(member: ConsumerMember) -> tuple[object, ...]:
-    return (member.subscribed_topics, member.server_assignor, member.rack_id)
+    return (
+        member.subscribed_topics,
+        member.subscribed_regex,
+        member.server_assignor,
+        member.rack_id,
+    )

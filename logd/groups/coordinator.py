@@ -279,10 +279,21 @@ class GroupCoordinator:
     # ------------------------------------------------------------------ queries (no side effects)
 
     def fetch_offsets(
-        self, group_id: str, partitions: Sequence[TopicPartition] | None = None
+        self,
+        group_id: str,
+        partitions: Sequence[TopicPartition] | None = None,
+        member_id: str | None = None,
+        member_epoch: int = -1,
     ) -> OffsetFetchResponse:
-        """Durable committed offsets of ``partitions`` (None: all the group has)."""
+        """Durable committed offsets of ``partitions`` (None: all the group has). A
+        consumer-protocol member's fetch (OffsetFetch v9: its id and epoch) is fenced as
+        Kafka 4 fences it: STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID; classic groups and
+        fetches without a member are not checked."""
         error, message = self._refusal(group_id)
+        group = self._core.groups.get(group_id)
+        if error is ErrorCode.NONE and group is not None and group.consumer is not None:
+            error = group.consumer.validate_offset_fetch(member_id, member_epoch)
+            message = f"member {member_id} at epoch {member_epoch}: {error.name}"
         if error is not ErrorCode.NONE:
             return OffsetFetchResponse(error, error_message=message)
         wanted = None if partitions is None else tuple(partitions)

@@ -174,3 +174,53 @@ def test_the_loader_routes_the_same_key_versions_without_importing_kio() -> None
     from logd.groups.consumer_records import CONSUMER_KEY_VERSIONS
 
     assert loader._CONSUMER_KEY_VERSIONS == CONSUMER_KEY_VERSIONS == range(3, 9)
+
+
+def test_a_static_member_that_leaves_with_epoch_minus_2_gets_its_partitions_back() -> None:
+    h = Harness(CONFIG)
+    a = beat(h, "a", 0, instance="i-a")
+    b = beat(h, "b", 0, instance="i-b")
+    a = beat(h, "a", a.member_epoch, a.assignment, instance="i-a")  # revoke two
+    assert a.assignment is not None
+    kept = a.assignment
+    beat(h, "a", a.member_epoch, kept)
+    b = beat(h, "b", b.member_epoch, frozenset())
+    assert b.assignment is not None and len(b.assignment) == 2
+    epoch = h.coord.describe_consumer_groups(["g"])[0].group_epoch
+    left = beat(h, "a", -2, kept, instance="i-a")
+    assert (left.error, left.member_epoch) == (ErrorCode.NONE, -2)
+    # b is not given a's partitions meanwhile, and the group epoch stays.
+    still = beat(h, "b", b.member_epoch, b.assignment)
+    assert (still.error, still.assignment) == (ErrorCode.NONE, None)
+    # Another member with the same instance id while a is still in: refused.
+    assert beat(h, "b2", 0, instance="i-b").error is ErrorCode.UNRELEASED_INSTANCE_ID
+    # The new coordinator knows a left statically (its records say epoch -2).
+    old_log = h.log
+    h = Harness(CONFIG, replay=old_log, now_ms=h.now)
+    back = beat(h, "a2", 0, instance="i-a")  # a restarted: a new member id
+    assert (back.error, back.assignment) == (ErrorCode.NONE, kept)
+    described = h.coord.describe_consumer_groups(["g"])[0]
+    assert described.group_epoch == epoch  # no rebalance
+    assert {m.member_id for m in described.members} == {"a2", "b"}
+    live = {decode_consumer_key(k).member_id for k in compacted([*old_log, *h.log])}
+    assert live == {"a2", "b", None}  # a's records are tombstoned
+
+
+def test_a_static_member_that_stays_away_past_its_session_is_removed() -> None:
+    h = Harness(CONFIG)
+    a = beat(h, "a", 0, instance="i-a")
+    assert beat(h, "a", -2, a.assignment, instance="i-a").error is ErrorCode.NONE
+    h.run_timers(h.now + 2_000)
+    assert h.coord.describe_consumer_groups(["g"])[0].error is not ErrorCode.NONE
+    assert beat(h, "a", -2, frozenset()).error is ErrorCode.INVALID_REQUEST  # no instance id
+
+
+def test_offset_fetch_of_a_consumer_group_is_fenced_by_the_member_epoch() -> None:
+    h = Harness(CONFIG)
+    a = beat(h, "a", 0)
+    fetch = h.coord.fetch_offsets
+    assert fetch("g", None, "a", a.member_epoch).error is ErrorCode.NONE
+    assert fetch("g", None, "a", a.member_epoch + 1).error is ErrorCode.STALE_MEMBER_EPOCH
+    assert fetch("g", None, "zz", a.member_epoch).error is ErrorCode.UNKNOWN_MEMBER_ID
+    assert fetch("g", None, None, -1).error is ErrorCode.NONE  # an admin's
+    assert fetch("g", None, "a", -1).error is ErrorCode.STALE_MEMBER_EPOCH

@@ -309,12 +309,17 @@ class GroupService:
         return body
 
     async def fetch_offsets(
-        self, group_id: str, partitions: Sequence[TopicPartition] | None = None
+        self,
+        group_id: str,
+        partitions: Sequence[TopicPartition] | None = None,
+        member_id: str | None = None,
+        member_epoch: int = -1,
     ) -> OffsetFetchResponse:
+        """``member_id``/``member_epoch``: a KIP-848 member's fetch, fenced by its epoch."""
         target = self._route(group_id)
         if isinstance(target, LogdError):
             return OffsetFetchResponse(target.code, error_message=target.message)
-        return target.core.fetch_offsets(group_id, partitions)
+        return target.core.fetch_offsets(group_id, partitions, member_id, member_epoch)
 
     async def delete_offsets(self, req: OffsetDeleteRequest) -> OffsetDeleteResponse:
         """Delete some of a group's committed offsets (KIP-496)."""
