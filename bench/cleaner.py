@@ -22,6 +22,7 @@ Both fsync ``never`` (page cache): what is measured is the cleaner's CPU and I/O
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
@@ -147,8 +148,9 @@ def _produce_row(
             directory = work / f"{side}{r}-0"
             log = _fill(directory, PLAIN if side == "plain" else COMPACT, batches)
             config = CleanerConfig(backoff_ms=10, io_max_bytes_per_second=io_limit)
-            cleaner = LogCleaner(lambda log=log: [log], config) if side == "cleaning" else None
-            if cleaner is not None:
+            cleaner = None
+            if side == "cleaning":
+                cleaner = LogCleaner(functools.partial(list, [log]), config)
                 cleaner.start()
             try:
                 seconds = sum(_append_all(log, batches) for _ in range(_REPEAT))
