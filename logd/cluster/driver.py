@@ -109,8 +109,9 @@ PENDING_MAX_PER_GROUP: Final = 64
 PENDING_TTL_S: Final = 5.0
 #: A new group's other replicas wait this many election timeouts for the preferred one.
 FRESH_HOLD_TIMEOUTS: Final = 4
-#: Groups ticked per loop turn (the tick task yields in between).
+#: Groups ticked per loop turn (the tick task yields in between), and taken per pass.
 TICK_BATCH: Final = 500
+PASS_BATCH: Final = 500
 #: How often the driver logs how many groups are awake (when that changed).
 ACTIVITY_LOG_S: Final = 10.0
 
@@ -561,7 +562,16 @@ class RaftDriver:
 
     def _pass(self) -> None:
         self._scheduled = False
-        dirty, self._dirty = self._dirty, set()
+        dirty = self._dirty
+        if len(dirty) > PASS_BATCH:
+            # Thousands of groups with work (elections after a broker died, a huge topic
+            # created): the rest go next loop turn, after the frames and heartbeats that
+            # arrived meanwhile -- one pass over 6,000 groups held a loaded broker's loop
+            # for seconds, and its peers' frames then looked 5 s old (issue 21).
+            dirty = {dirty.pop() for _ in range(PASS_BATCH)}
+            self._schedule()
+        else:
+            self._dirty = set()
         to_sync: list[tuple[RaftGroup, Ready]] = []
         for group in dirty:
             if group.closed or group.failed:
