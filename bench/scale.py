@@ -310,8 +310,8 @@ def _progress(line: str) -> None:
     print(f"  {datetime.now(UTC):%H:%M:%S} {line}", flush=True)
 
 
-def run_size(root: Path, partitions: int, args: argparse.Namespace) -> Row:
-    row = Row(partitions)
+def run_size(root: Path, row: Row, args: argparse.Namespace) -> Row:
+    partitions = row.partitions
     cluster = DevCluster(root)
     topic = f"scale-{uuid.uuid4().hex[:6]}"
     try:
@@ -430,13 +430,20 @@ def main(argv: list[str] | None = None) -> int:
     # its ``logd dev`` (it outlived the bench before, brokers and all).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[Row] = []
+    code = 0
     with tempfile.TemporaryDirectory(prefix="logd-scale-", dir=args.dir) as tmp:
         for size in args.sizes:
             root = Path(tmp) / f"n{size}"
             root.mkdir()
             print(f"scale: {size} partitions at RF=3 (load {load1():.1f}) ...", flush=True)
-            rows.append(run_size(root, size, args))
+            rows.append(Row(size))
+            try:
+                run_size(root, rows[-1], args)
+            except SystemExit as exc:  # cut short (SIGTERM): report what was measured
+                rows[-1].notes.append(f"stopped: SIGTERM (load {load1():.1f})")
+                code = int(exc.code or 1)
+                break
             print(table(rows[-1:]), flush=True)
     print()
     print(f"logd scale benchmark, {os.cpu_count()} cores, shared machine (load beside):")
@@ -450,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps({"cores": os.cpu_count(), "targets": TARGETS,
                                 "rows": [asdict(r) for r in rows]}, indent=1))  # fmt: skip
     print(f"\nwritten: {path}")
-    return 0
+    return code
 
 
 if __name__ == "__main__":

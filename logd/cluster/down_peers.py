@@ -149,5 +149,7 @@ class DownPeers:
         broken = {p for p in self._unreachable if p not in self._slow or p not in alive}
         down = (self._declared - alive).union(broken)
         self.spared = (self._declared | self._slow) - down
-        changed, self.down = down ^ self.down, down
+        changed = down ^ self.down
+        if changed:  # the same object while unchanged: cheap to compare
+            self.down = down
         return changed

@@ -108,8 +108,9 @@ PENDING_MAX_PER_GROUP: Final = 64
 PENDING_TTL_S: Final = 5.0
 #: A new group's other replicas wait this many election timeouts for the preferred one.
 FRESH_HOLD_TIMEOUTS: Final = 4
-#: Groups ticked per loop turn (the tick task yields in between).
+#: Groups ticked per loop turn (the tick task yields in between), and taken per pass.
 TICK_BATCH: Final = 500
+PASS_BATCH: Final = 500
 #: How often the driver logs how many groups are awake (when that changed).
 ACTIVITY_LOG_S: Final = 10.0
 
@@ -167,6 +168,8 @@ class RaftDriver:
         self.transport: Transport | None = None
         #: The groups that tick: every group but the quiet ones (insertion-ordered).
         self._awake: dict[RaftGroup, None] = {}
+        #: Groups that went quiet since :meth:`take_active` was last called.
+        self._quieted: set[RaftGroup] = set()
         #: peer -> the groups it is a member of (logd's groups never change members).
         self._by_peer: dict[int, set[RaftGroup]] = collections.defaultdict(set)
         #: Groups that lost acknowledged data and wait for their leader's commit.
@@ -208,6 +211,14 @@ class RaftDriver:
     def down(self) -> frozenset[int]:
         """The peers taken as down (``down_peers.py``)."""
         return self._peers.down
+
+    def take_active(self) -> list[RaftGroup]:
+        """The groups awake now or gone quiet since the last call: a quiet group's state
+        changes only when it wakes, so what the caller (the broker heartbeat) sampled of
+        every other group is still true -- an idle broker samples none (issue 21)."""
+        active = [*self._awake, *self._quieted]
+        self._quieted = set()
+        return active
 
     def alive(self) -> frozenset[int]:
         """The peers whose frames arrived within ``alive_s`` (the controller declares
@@ -501,6 +512,7 @@ class RaftDriver:
                 quiet.append(group)
         for group in quiet:
             del awake[group]
+        self._quieted.update(quiet)
         self.writer.retry_due()
         self._schedule()
         if self._pending:
@@ -548,7 +560,16 @@ class RaftDriver:
 
     def _pass(self) -> None:
         self._scheduled = False
-        dirty, self._dirty = self._dirty, set()
+        dirty = self._dirty
+        if len(dirty) > PASS_BATCH:
+            # Thousands of groups with work (elections after a broker died, a huge topic
+            # created): the rest go next loop turn, after the frames and heartbeats that
+            # arrived meanwhile -- one pass over 6,000 groups held a loaded broker's loop
+            # for seconds, and its peers' frames then looked 5 s old (issue 21).
+            dirty = {dirty.pop() for _ in range(PASS_BATCH)}
+            self._schedule()
+        else:
+            self._dirty = set()
         to_sync: list[tuple[RaftGroup, Ready]] = []
         for group in dirty:
             if group.closed or group.failed:

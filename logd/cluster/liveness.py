@@ -86,7 +86,7 @@ class Liveness:
         node_id: int,
         store: ControllerStore,
         table: LeaderTable,
-        replicas: Callable[[], Iterable[LedReplica]],
+        replicas: Callable[[], tuple[bool, Iterable[LedReplica]]],
         send: Callable[[int, cluster_pb2.BrokerHeartbeatRequest], object],
         clock: Clock,
         settings: LivenessSettings,
@@ -97,6 +97,11 @@ class Liveness:
         self._store = store
         self._table = table
         self._replicas = replicas
+        #: What we lead as last sampled (``_sample``), and the keys whose info changed
+        #: since the last report was sent.
+        self._leading: dict[Key, LeaderInfo] = {}
+        self._by_key: dict[Key, LedReplica] = {}
+        self._unsent: set[Key] = set()
         self._send = send
         self._clock = clock
         self.settings = settings
@@ -154,15 +159,33 @@ class Liveness:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), interval)
 
-    async def beat(self) -> None:
-        now = self._clock.now_ms()
-        leading: dict[Key, LeaderInfo] = {}
-        by_key: dict[Key, LedReplica] = {}
-        for replica in self._replicas():
+    def _sample(self, now: int) -> tuple[dict[Key, LeaderInfo], dict[Key, LedReplica]]:
+        """What we lead, and its info: every led replica when ``replicas`` says so, else
+        only those it names (the others have not changed since the last sample: an idle
+        broker samples none). Keys whose info changed are noted for the next report."""
+        every, replicas = self._replicas()
+        old = self._leading
+        leading, by_key = ({}, {}) if every else (old, self._by_key)
+        changed = self._unsent
+        for replica in replicas:
+            key = replica.key
             info = replica.leader_info(now)
             if info is not None:
-                by_key[replica.key] = replica
-                leading[replica.key] = info
+                if old.get(key) is not info:
+                    changed.add(key)
+                by_key[key] = replica
+                leading[key] = info
+            elif not every and by_key.pop(key, None) is not None:
+                del leading[key]
+                changed.add(key)
+        if every:
+            changed.update(old.keys() - leading.keys())
+            self._leading, self._by_key = leading, by_key
+        return dict(leading), by_key
+
+    async def beat(self) -> None:
+        now = self._clock.now_ms()
+        leading, by_key = self._sample(now)
         controller = self._store.controller_id
         if controller < 0:
             return
@@ -199,6 +222,7 @@ class Liveness:
     def _request(self, leading: dict[Key, LeaderInfo]) -> cluster_pb2.BrokerHeartbeatRequest:
         """Everything we lead, or what changed since the controller's last answer."""
         held = self._reported
+        unsent, self._unsent = self._unsent, set()  # (a failed heartbeat: a full one next)
         request = cluster_pb2.BrokerHeartbeatRequest(
             node_id=self.node_id,
             metadata_offset=self._store.published,
@@ -207,15 +231,17 @@ class Liveness:
             table_version=self._table.known_version,
             storage=storage_to_proto(self.node_id, self.local_storage()),
         )
-        for key, info in leading.items():
-            if held is None:
-                request.led.append(_led(key, info))
-                continue
+        if held is None:
+            request.led.extend(_led(key, info) for key, info in leading.items())
+            return request
+        for key in unsent:  # what changed since the report the controller holds
+            info = leading.get(key)
             before = held.get(key)
-            if before is not info and before != info:  # mostly the same object: idle
+            if info is None:
+                if before is not None:
+                    request.unled.append(_led(key, None))
+            elif before is not info and before != info:
                 request.led.append(_led(key, info))
-        if held is not None:
-            request.unled.extend(_led(key, None) for key in held.keys() - leading.keys())
         return request
 
     def _apply(self, response: cluster_pb2.BrokerHeartbeatResponse) -> None:

@@ -121,8 +121,11 @@ class ClusterRuntime:
         )
         self.table = LeaderTable(config.broker_session_timeout_ms)
         self.replicas: dict[TopicPartition, PartitionReplica] = {}
-        #: The replicas this broker leads (the heartbeat samples only those).
+        #: The replicas this broker leads (the heartbeat samples only those), also by
+        #: their group's name; and what the heartbeat's last full sample saw.
         self._led: dict[TopicPartition, PartitionReplica] = {}
+        self._led_names: dict[str, PartitionReplica] = {}
+        self._sampled: tuple[bool, frozenset[int], int] = (False, frozenset(), -1)
         #: The partitions the metadata says move, as of the metadata offset beside them.
         self._moves: tuple[int, list[TopicPartition]] = (-2, [])
         #: Every group's term and vote, one fsync per round (opened by :meth:`open`).
@@ -215,7 +218,7 @@ class ClusterRuntime:
             self.node_id,
             store,
             self.table,
-            lambda: list(self._led.values()),
+            self._led_to_sample,
             self.transport.heartbeat,
             self._clock,
             LivenessSettings(
@@ -419,15 +422,31 @@ class ClusterRuntime:
 
     def _leading(self, replica: PartitionReplica, leading: bool) -> None:
         tp = TopicPartition(*replica.key)
+        self._sampled = (False, frozenset(), -1)  # the next heartbeat samples them all
         if leading:
             self._led[tp] = replica
+            self._led_names[replica.name] = replica
             # A new leader of a moving partition throttles its joining learners now,
             # before its probes find where their logs end (not at the mover's next round).
             self.mover.throttle(replica)
         else:
             self._led.pop(tp, None)
+            self._led_names.pop(replica.name, None)
         if self.liveness is not None:
             self.liveness.soon()  # the controller hears it a tenth of a second later
+
+    def _led_to_sample(self) -> tuple[bool, list[PartitionReplica]]:
+        """The led replicas the heartbeat samples: all of them after a change of what is
+        led, of the peers taken as down or of the metadata (a move); else those whose
+        group woke or went quiet since (the driver's ``take_active``). Sampling every led
+        replica every heartbeat was most of an idle broker's work (issue 21)."""
+        active = self.driver.take_active()
+        now = (True, self.driver.down, self.store.published if self.store is not None else -1)
+        if now != self._sampled:
+            self._sampled = now
+            return True, list(self._led.values())
+        led = self._led_names
+        return False, [led[g.name] for g in active if g.name in led]
 
     def _moving_led(self) -> list[PartitionReplica]:
         """The replicas led here whose partition moves: all the mover's rounds (ten a

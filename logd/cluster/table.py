@@ -32,10 +32,11 @@ import bisect
 import dataclasses
 import secrets
 from collections.abc import Iterable, Mapping
+from typing import Final
 
 from logd.metadata.types import BrokerStorage
 
-__all__ = ["LeaderInfo", "LeaderTable", "size_class"]
+__all__ = ["SIZE_FLOOR", "LeaderInfo", "LeaderTable", "size_class"]
 
 Key = tuple[str, int]
 Change = tuple[Key, "LeaderInfo | None"]
@@ -49,16 +50,21 @@ class LeaderInfo:
     #: While the partition moves (issue 23): the bytes of the leader's log its joining
     #: replicas still lack, summed (-1: not moving, or unknown).
     move_bytes: int = -1
-    #: The bytes of the leader's log, rounded down to 4 significant bits
+    #: The bytes of the leader's log, rounded down to 4 significant bits, 0 below 1 MiB
     #: (:func:`size_class`), for the balancer (issue 23). Reported again when it changes.
     size: int = 0
 
 
+#: Logs smaller than this report 0 bytes: the balancer spreads them by count alone (their
+#: moves are cheap), and thousands of small, growing partitions add nothing to heartbeats.
+SIZE_FLOOR: Final = 1 << 20
+
+
 def size_class(size: int) -> int:
     """``size`` rounded down to its 4 leading bits (within 12.5% of it, 8 steps per
-    doubling): the size a leader reports, so that a growing log changes its report
-    rarely, not at every append."""
-    if size <= 0:
+    doubling), 0 below ``SIZE_FLOOR``: the size a leader reports, so that a growing log
+    changes its report rarely, not at every append."""
+    if size < SIZE_FLOOR:
         return 0
     drop = max(0, size.bit_length() - 4)
     return size >> drop << drop

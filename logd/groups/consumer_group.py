@@ -21,6 +21,7 @@ import enum
 from collections.abc import Callable, Mapping
 
 from logd.errors import ErrorCode
+from logd.groups import topic_regex
 from logd.groups.reconcile import ConsumerMember, MemberState, Partitions, reconcile
 from logd.groups.target import SERVER_ASSIGNORS, choose_assignor, target_assignment
 from partitioning import TopicPartition
@@ -97,15 +98,17 @@ def _refusal(req: ConsumerHeartbeat) -> tuple[ErrorCode, str]:
         return bad, "GroupId can't be empty."
     if req.instance_id is not None and not req.instance_id:
         return bad, "InstanceId can't be empty."
-    if req.subscribed_regex is not None:
-        return bad, "subscribed_topic_regex is not supported by this broker; subscribe by names"
+    if req.subscribed_regex:
+        why = topic_regex.refusal(req.subscribed_regex)
+        if why is not None:
+            return ErrorCode.INVALID_REGULAR_EXPRESSION, why
     if req.member_epoch == JOIN_EPOCH:
         if req.rebalance_timeout_ms == -1:
             return bad, "RebalanceTimeoutMs must be provided in first request."
         if req.owned is None or req.owned:
             return bad, "TopicPartitions must be empty when (re-)joining."
-        if req.subscribed_topics is None:
-            return bad, "SubscribedTopicNames must be set in first request."
+        if req.subscribed_topics is None and req.subscribed_regex is None:
+            return bad, "SubscribedTopicNames or SubscribedTopicRegex must be set in first request."
     elif not req.member_id:
         return bad, "MemberId can't be empty."
     elif req.member_epoch < STATIC_LEAVE_EPOCH:
@@ -154,7 +157,7 @@ class ConsumerGroup:
 
     def subscribed_topics(self) -> frozenset[str]:
         """Every topic some member subscribes to (the driver reads their partition counts)."""
-        return frozenset(t for m in self.members.values() for t in m.subscribed_topics)
+        return frozenset(t for m in self.members.values() for t in m.topics)
 
     def assignor(self) -> str:
         return choose_assignor(self.members.values())
@@ -200,6 +203,9 @@ class ConsumerGroup:
         member = self._updated(req, old, new_member_id, keep=rejoined)
         changed = old is None or _subscription(old) != _subscription(member)
         self.members[member.member_id] = member
+        if self._resolve_regexes(partitions_per_topic):
+            changed = True
+            member = self.members[member.member_id]
         if self._topics_changed(partitions_per_topic) or changed:
             self.group_epoch += 1
         if self.group_epoch > self.assignment_epoch:
@@ -266,9 +272,17 @@ class ConsumerGroup:
             # A new member, or one rejoining after it was fenced: it owns nothing now.
             base = ConsumerMember(req.member_id or new_member_id())
             if old is not None:
-                base = dataclasses.replace(base, subscribed_topics=old.subscribed_topics)
+                base = dataclasses.replace(
+                    base,
+                    subscribed_topics=old.subscribed_topics,
+                    subscribed_regex=old.subscribed_regex,
+                    regex_topics=old.regex_topics,
+                )
         else:
             base = old
+        regex = base.subscribed_regex
+        if req.subscribed_regex is not None:
+            regex = req.subscribed_regex or None  # "" clears it
         return dataclasses.replace(
             base,
             instance_id=req.instance_id if req.instance_id is not None else base.instance_id,
@@ -280,6 +294,8 @@ class ConsumerGroup:
                 if req.subscribed_topics is not None
                 else base.subscribed_topics
             ),
+            subscribed_regex=regex,
+            regex_topics=base.regex_topics if regex == base.subscribed_regex else (),
             server_assignor=(
                 req.server_assignor if req.server_assignor is not None else base.server_assignor
             ),
@@ -289,6 +305,20 @@ class ConsumerGroup:
                 else base.rebalance_timeout_ms
             ),
         )
+
+    def _resolve_regexes(self, partitions_per_topic: Mapping[str, int]) -> bool:
+        """Match every member's regex against the topics that exist now (Kafka refreshes
+        them as topics come and go); True when some member's topics changed."""
+        existing = [t for t, n in partitions_per_topic.items() if n > 0]
+        changed = False
+        for member in list(self.members.values()):
+            if member.subscribed_regex is None:
+                continue
+            found = topic_regex.matching(member.subscribed_regex, existing)
+            if found != member.regex_topics:
+                self.members[member.member_id] = dataclasses.replace(member, regex_topics=found)
+                changed = True
+        return changed
 
     def _topics_changed(self, partitions_per_topic: Mapping[str, int]) -> bool:
         counts = {
@@ -425,4 +455,9 @@ class ConsumerGroup:
 
 
 def _subscription(member: ConsumerMember) -> tuple[object, ...]:
-    return (member.subscribed_topics, member.server_assignor, member.rack_id)
+    return (
+        member.subscribed_topics,
+        member.subscribed_regex,
+        member.server_assignor,
+        member.rack_id,
+    )

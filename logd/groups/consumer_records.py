@@ -28,6 +28,7 @@ network input, which goes through the Kafka front end's bounds-checked reader.)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import struct
 import uuid
@@ -40,6 +41,7 @@ from kio.static.primitive import i8, i32
 
 from logd.errors import CorruptRecordError
 from logd.groups import records_gen as rec
+from logd.groups import topic_regex
 from logd.groups.consumer_group import ConsumerGroup, ConsumerGroupConfig
 from logd.groups.reconcile import ConsumerMember, MemberState, Partitions
 from partitioning import TopicPartition
@@ -181,7 +183,7 @@ def _member(member: ConsumerMember) -> rec.ConsumerGroupMemberMetadataValue:
         client_id=member.client_id,
         client_host=member.client_host,
         subscribed_topic_names=member.subscribed_topics,
-        subscribed_topic_regex=None,
+        subscribed_topic_regex=member.subscribed_regex,
         rebalance_timeout_ms=i32(member.rebalance_timeout_ms),
         server_assignor=member.server_assignor,
     )
@@ -195,20 +197,10 @@ def group_records(group: ConsumerGroup, topic_id: TopicIdOf) -> dict[bytes, byte
     if not group.members and group.group_epoch == 0:
         return out
     for member in group.members.values():
-        mid = member.member_id
-        out[encode_key(ConsumerKey(MEMBER, gid, mid))] = _encode(_VALUE_VERSION, _member(member))
-        target = group.target.get(mid, frozenset())
-        value = rec.ConsumerGroupTargetAssignmentMemberValue(
-            topic_partitions=tuple(
-                rec.ConsumerGroupTargetAssignmentMemberValueTopicPartition(
-                    topic_id=t, partitions=ps
-                )
-                for t, ps in _by_topic_id(target, topic_id)
-            )
-        )
-        out[encode_key(ConsumerKey(TARGET_MEMBER, gid, mid))] = _encode(_VALUE_VERSION, value)
-        current = _current(member, topic_id)
-        out[encode_key(ConsumerKey(CURRENT, gid, mid))] = _encode(_VALUE_VERSION, current)
+        target = group.target.get(member.member_id, frozenset())
+        named = {tp.topic for tp in (*member.assigned, *member.revoking, *target)}
+        ids = tuple((t, topic_id(t)) for t in sorted(named))
+        out.update(_member_records(gid, member, target, ids))
     topics = tuple(
         rec.ConsumerGroupPartitionMetadataValueTopicMetadata(
             topic_id=topic_id(name),
@@ -231,6 +223,34 @@ def group_records(group: ConsumerGroup, topic_id: TopicIdOf) -> dict[bytes, byte
         _VALUE_VERSION, rec.ConsumerGroupMetadataValue(epoch=i32(group.group_epoch))
     )
     return out
+
+
+@functools.lru_cache(maxsize=8192)
+def _member_records(
+    group_id: str,
+    member: ConsumerMember,
+    target: Partitions,
+    ids: tuple[tuple[str, uuid.UUID], ...],
+) -> tuple[tuple[bytes, bytes], ...]:
+    """A member's three records (5, 7, 8). Cached: a steady member's heartbeat is the same
+    immutable member again, so a group's records cost one dict lookup per member, not three
+    encodings (~1 ms per member otherwise)."""
+    topic_id = dict(ids).__getitem__
+    mid = member.member_id
+    value = rec.ConsumerGroupTargetAssignmentMemberValue(
+        topic_partitions=tuple(
+            rec.ConsumerGroupTargetAssignmentMemberValueTopicPartition(topic_id=t, partitions=ps)
+            for t, ps in _by_topic_id(target, topic_id)
+        )
+    )
+    return (
+        (encode_key(ConsumerKey(MEMBER, group_id, mid)), _encode(_VALUE_VERSION, _member(member))),
+        (encode_key(ConsumerKey(TARGET_MEMBER, group_id, mid)), _encode(_VALUE_VERSION, value)),
+        (
+            encode_key(ConsumerKey(CURRENT, group_id, mid)),
+            _encode(_VALUE_VERSION, _current(member, topic_id)),
+        ),
+    )
 
 
 def changes(
@@ -324,6 +344,7 @@ def restore(
     group.group_epoch = image.group_epoch
     group.assignment_epoch = image.assignment_epoch
     group.partitions_per_topic = dict(image.topics.values())
+    subscribed = [name for name, _ in image.topics.values()]
     for member_id, meta in image.members.items():
         current = image.currents.get(member_id)
         target = image.targets.get(member_id)
@@ -334,6 +355,14 @@ def restore(
             client_id=meta.client_id,
             client_host=meta.client_host,
             subscribed_topics=tuple(meta.subscribed_topic_names),
+            subscribed_regex=meta.subscribed_topic_regex or None,
+            # What it matched: among the group's subscribed topics, as recorded.
+            regex_topics=(
+                topic_regex.matching(meta.subscribed_topic_regex, subscribed)
+                if meta.subscribed_topic_regex
+                and not topic_regex.refusal(meta.subscribed_topic_regex)
+                else ()
+            ),
             server_assignor=meta.server_assignor,
             rebalance_timeout_ms=int(meta.rebalance_timeout_ms),
         )

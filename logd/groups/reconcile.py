@@ -46,8 +46,12 @@ class ConsumerMember:
     rack_id: str | None = None
     client_id: str = ""
     client_host: str = ""
-    #: Sorted topic names.
+    #: Sorted topic names, as the member named them.
     subscribed_topics: tuple[str, ...] = ()
+    #: Its topic regular expression (``topic_regex.py``), None without one.
+    subscribed_regex: str | None = None
+    #: The existing topics the regex matches, sorted (the broker resolves it).
+    regex_topics: tuple[str, ...] = ()
     #: The server-side assignor it asked for (None: the group's default).
     server_assignor: str | None = None
     rebalance_timeout_ms: int = 0
@@ -58,6 +62,13 @@ class ConsumerMember:
     assigned: Partitions = _NONE
     #: What it was told to give up and has not confirmed yet.
     revoking: Partitions = _NONE
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Every topic it subscribes to: named, or matched by its regex (sorted)."""
+        if not self.regex_topics:
+            return self.subscribed_topics
+        return tuple(sorted({*self.subscribed_topics, *self.regex_topics}))
 
     @property
     def owns(self) -> Partitions:

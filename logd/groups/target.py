@@ -43,14 +43,14 @@ def target_assignment(
     assignor keeps); topics missing from ``partitions_per_topic`` get nobody."""
     if assignor == "range":
         subscriptions = {
-            m: Subscription(member.subscribed_topics, group_instance_id=member.instance_id)
+            m: Subscription(member.topics, group_instance_id=member.instance_id)
             for m, member in members.items()
         }
         assigned = assign_range(partitions_per_topic, subscriptions)
     else:
         subscriptions = {
             m: Subscription(
-                member.subscribed_topics,
+                member.topics,
                 owned_partitions=tuple(sorted(current.get(m, ()))),
                 generation_id=epoch,
                 group_instance_id=member.instance_id,

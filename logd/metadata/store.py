@@ -213,7 +213,7 @@ class MetadataStore(Protocol):
 
     def partition_bytes(self, topic: str, partition: int) -> int:
         """The bytes of a partition's log as its leader last reported them, rounded down to
-        4 significant bits (issue 23's balancer); 0 when not known."""
+        4 significant bits, 0 below 1 MiB (issue 23's balancer); 0 when not known."""
         ...
 
     async def set_controller_voters(self, voters: Sequence[int]) -> None:

@@ -118,9 +118,12 @@ def test_a_broker_heard_over_raft_stays_live_however_late_its_heartbeats() -> No
 
 
 def test_a_leader_reports_its_logs_size_in_steps_that_survive_the_heartbeat() -> None:
-    assert [size_class(n) for n in (0, 1, 15, 16, 17, 1000)] == [0, 1, 15, 16, 16, 960]
-    for n in (10**3, 10**6, 10**9, 3 * 2**40):
+    mib = 1 << 20
+    assert [size_class(n) for n in (0, 1, mib - 1, mib, 17 * mib, 17 * mib + 1)] == [
+        0, 0, 0, mib, 16 * mib, 16 * mib
+    ]  # fmt: skip
+    for n in (mib, 10**7, 10**9, 3 * 2**40):
         assert 0.875 * n < size_class(n) <= n  # within 12.5 % below
-    assert size_class(1_000_000) == size_class(1_010_000)  # growing: reported again rarely
+    assert size_class(9 * 10**7) == size_class(91 * 10**6)  # growing: reported again rarely
     info = LeaderInfo(1, 3, (1, 2), 77, size_class(123_456_789))
     assert _info(1, _led(("t", 0), info)) == info

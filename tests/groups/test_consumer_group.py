@@ -150,7 +150,8 @@ def test_requests_checked_as_kafka_checks_them() -> None:
     from dataclasses import replace
 
     assert error(replace(join, server_assignor="nope")) is ErrorCode.UNSUPPORTED_ASSIGNOR
-    assert error(replace(join, subscribed_regex="t.*")) is ErrorCode.INVALID_REQUEST
+    assert error(replace(join, subscribed_regex="(t")) is ErrorCode.INVALID_REGULAR_EXPRESSION
+    assert error(replace(join, subscribed_regex="t(?=x)")) is ErrorCode.INVALID_REGULAR_EXPRESSION
     assert error(replace(join, owned=tps(1))) is ErrorCode.INVALID_REQUEST
     assert not g.members
     generated = g.heartbeat(replace(join, member_id=""), TOPICS, 0, lambda: "given")

@@ -8,18 +8,20 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupType, KafkaError, Producer
+from confluent_kafka import Consumer, ConsumerGroupType, KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as CkTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kio.schema.consumer_group_describe.v0 import request as cgd0
 from kio.schema.consumer_group_heartbeat.v1 import request as cgh1
 from kio.schema.find_coordinator.v1 import request as fc1
 from kio.schema.offset_fetch.v9 import request as of9
 from kio.static.primitive import i32, i32Timedelta
 
-from tests.integration.cluster import BrokerProcess
+from tests.integration.cluster import BrokerProcess, Cluster
 from tests.integration.conftest import _finish
 from tests.integration.kafka.conftest import bootstrap, start_kafka_broker
 from tests.integration.kafka.raw import RawClient
@@ -182,6 +184,80 @@ def test_members_keep_their_epochs_and_partitions_across_a_coordinator_restart(
     b.consumer.close()
 
 
+def _create_while_the_cluster_settles(admin: AdminClient, new: NewTopic) -> None:
+    """Create ``new``, asking again while three fresh brokers still elect their controller
+    (librdkafka: "waiting for controller" timeouts, destroyed handles)."""
+    deadline = time.monotonic() + 2 * DEADLINE_S
+    while True:
+        try:
+            admin.create_topics([new])[new.topic].result(DEADLINE_S / 4)
+            return
+        except TimeoutError as exc:
+            assert time.monotonic() < deadline, f"{new.topic} never created: {exc}"
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                return
+            assert time.monotonic() < deadline, f"{new.topic} never created: {exc}"
+
+
+def _coordinator_of(kafka: str, group: str) -> int:
+    """The group's coordinator as ConsumerGroupDescribe names it, asked again while a
+    killed broker leaves librdkafka's metadata (its requests time out meanwhile)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        admin = AdminClient({"bootstrap.servers": kafka})
+        try:
+            described = admin.describe_consumer_groups([group], request_timeout=5)[group]
+            return int(described.result(10).coordinator.id)
+        except (TimeoutError, KafkaException) as exc:
+            assert time.monotonic() < deadline, f"no coordinator for {group}: {exc}"
+
+
+@pytest.mark.soak
+def test_members_keep_their_epochs_when_the_coordinator_moves(tmp_path: Path) -> None:
+    """Three brokers: SIGKILL the one coordinating the group; another broker's coordinator
+    replays the group's records and both members go on at their epochs -- nothing revoked
+    or lost, nothing read again. (soak: three broker start-ups and an election, ~40 s; the
+    one-broker restart test above covers the same replay in `make test`.)"""
+    config = tmp_path / "broker.toml"
+    config.write_text(BROKER_CONFIG)
+    cluster = Cluster(tmp_path, size=3, extra_args=["--config", str(config)])
+    try:
+        cluster.start()
+        kafka = ",".join(b.bound()["kafka"] for b in cluster)
+        topic, group = "kip848-move", "g-kip848-move"
+        admin = AdminClient({"bootstrap.servers": kafka})
+        _create_while_the_cluster_settles(admin, NewTopic(topic, 4, 3))
+        producer = Producer({"bootstrap.servers": kafka, "acks": "all"})
+        for i in range(40):
+            producer.produce(topic, value=f"v{i}".encode(), partition=i % 4)
+        assert producer.flush(DEADLINE_S) == 0
+        a, b = Member(kafka, group, topic), Member(kafka, group, topic)
+        until(lambda: len(a.owned()) == 2 and len(b.owned()) == 2, "two partitions each", a, b)
+        until(lambda: len({*a.records, *b.records}) == 40, "every record read", a, b)
+        owned, taken = (a.owned(), b.owned()), (list(a.taken), list(b.taken))
+        read = (len(a.records), len(b.records))
+        described = admin.describe_consumer_groups([group])[group].result(DEADLINE_S)
+        coordinator = described.coordinator.id
+        cluster[coordinator].kill()
+        alive = ",".join(b.bound()["kafka"] for b in cluster if b.node_id != coordinator)
+        producer = Producer({"bootstrap.servers": alive, "acks": "all"})
+        for i in range(40):
+            producer.produce(topic, value=f"after{i}".encode(), partition=i % 4)
+        assert producer.flush(DEADLINE_S) == 0
+        until(lambda: len({*a.records, *b.records}) == 80, "the new records read", a, b)
+        after = a.records[read[0] :] + b.records[read[1] :]
+        assert len(after) == len(set(after)) == 40, "a record was read again"
+        assert (a.owned(), b.owned()) == owned
+        assert (a.taken, b.taken) == taken, "partitions revoked or lost"
+        assert _coordinator_of(alive, group) != coordinator
+        a.consumer.close()
+        b.consumer.close()
+    finally:
+        cluster.stop()
+        cluster.close()
+
+
 def test_a_static_member_restarting_gets_its_partitions_back_without_a_rebalance(
     broker: BrokerProcess,
 ) -> None:
@@ -252,6 +328,29 @@ def test_offset_fetch_v9_is_fenced_by_the_member_epoch(broker: BrokerProcess) ->
             group_id=group, member_id=member, member_epoch=i32(-1), topic_partitions=None
         )
         assert c.call(68, 1, leave).error_code.value == 0
+
+
+def test_a_regex_subscription_gets_the_matching_topics_and_new_ones(
+    broker: BrokerProcess,
+) -> None:
+    """librdkafka sends a ``^``-pattern as ``subscribed_topic_regex``: the broker resolves
+    it (whole names), and a matching topic created later is assigned too."""
+    kafka = bootstrap(broker)
+    setup_topic(kafka, "kip848-re-a", 1, 1)
+    setup_topic(kafka, "kip848-re-b", 1, 1)
+    setup_topic(kafka, "kip848-re-other", 1, 1)
+    m = Member(kafka, "g-kip848-re", "^kip848-re-[ab]$|^kip848-re-c$")
+    owned = lambda: {tp.topic for tp in m.consumer.assignment()}  # noqa: E731
+    until(lambda: owned() == {"kip848-re-a", "kip848-re-b"}, "the matching topics", m)
+    setup_topic(kafka, "kip848-re-c", 1, 1)
+    until(lambda: owned() == {"kip848-re-a", "kip848-re-b", "kip848-re-c"}, "the new one", m)
+    until(lambda: len(m.records) == 3, "a record of each", m)
+    with RawClient(kafka) as c:  # the broker resolved it: librdkafka sent the regex
+        described = c.call(69, 0, cgd0.ConsumerGroupDescribeRequest(
+            group_ids=("g-kip848-re",), include_authorized_operations=False))  # fmt: skip
+    (member,) = described.groups[0].members
+    assert member.subscribed_topic_regex and not member.subscribed_topic_names
+    m.consumer.close()
 
 
 def test_a_classic_member_cannot_join_a_live_consumer_protocol_group(

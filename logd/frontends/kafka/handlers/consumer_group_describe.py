@@ -70,7 +70,7 @@ def _group(
                 "client_id": m.client_id,
                 "client_host": m.client_host,
                 "subscribed_topic_names": list(m.subscribed_topics),
-                "subscribed_topic_regex": None,
+                "subscribed_topic_regex": m.subscribed_regex,
                 "assignment": partitions(m.assigned),
                 "target_assignment": partitions(
                     TopicPartition(*tp) for tp in targets.get(m.member_id, ())

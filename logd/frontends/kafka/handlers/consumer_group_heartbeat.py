@@ -36,8 +36,8 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         rack_id=request.rack_id,
         rebalance_timeout_ms=ms(request.rebalance_timeout),
         subscribed_topics=None if names is None else tuple(names),
-        # librdkafka sends "" when it subscribes by names only.
-        subscribed_regex=getattr(request, "subscribed_topic_regex", None) or None,
+        # None: unchanged; "" (librdkafka, subscribing by names): no regex.
+        subscribed_regex=getattr(request, "subscribed_topic_regex", None),
         server_assignor=request.server_assignor,
         owned=owned,
         client_id=ctx.header.client_id or "",
