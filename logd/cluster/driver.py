@@ -4,7 +4,8 @@ groups at once): ticks, messages in, Readys carried out in the order ``ready.py`
 One *pass* (scheduled with ``call_soon`` whenever something happened: a message, a tick, a
 proposal) takes a Ready from every group that has one -- also while earlier Readys of the
 group are being persisted, when the core lets the new one overlap them (asynchronous
-storage writes, ``Config.async_writes``, etcd's design; on by default: ``DriverSettings``)
+storage writes, ``Config.async_writes``, etcd's design; the broker's ``raft.async.writes``,
+off by default: ``DriverSettings``)
 -- and for each:
 
 1. notes leadership changes (the group's listener hears them before anything else);
@@ -138,8 +139,9 @@ class DriverSettings:
     #: A candidate missing a live voter's answer waits up to this many more election
     #: timeouts (``Config.vote_wait``): a vote costs an fsync at each end (issue 21).
     vote_wait: int = 3
-    #: Several Readys in flight per group (``Config.async_writes``; issue 22).
-    async_writes: bool = True
+    #: Several Readys in flight per group (``Config.async_writes``; issue 22): the broker's
+    #: ``raft.async.writes`` (off by default).
+    async_writes: bool = False
     #: A peer whose frames arrived within this long is not taken as down for the
     #: controller's word or a full send queue (``down_peers.py``; the runtime sets the
     #: broker session timeout).

@@ -94,6 +94,7 @@ class ClusterRuntime:
                 tick_ms=config.raft_tick_ms,
                 election_ticks=config.raft_election_ticks,
                 heartbeat_ticks=config.raft_heartbeat_ticks,
+                async_writes=config.raft_async_writes,
                 # Past the session timeout: a dead broker is declared down first.
                 unreachable_suspect_s=max(10.0, 2 * config.broker_session_timeout_ms / 1000),
                 # A peer heard within the session timeout is alive, whatever else says.

@@ -26,6 +26,8 @@ class ClusterSettings:
     raft_tick_ms: int = 50
     raft_election_ticks: int = 15
     raft_heartbeat_ticks: int = 3
+    #: ``raft.async.writes``: several Readys in flight per group (``DriverSettings``).
+    raft_async_writes: bool = False
     #: The largest message a peer link sends or accepts.
     max_message_bytes: int = 64 * 1024 * 1024
     broker_heartbeat_interval_ms: int = 500

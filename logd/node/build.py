@@ -250,6 +250,7 @@ def cluster_settings(config: BrokerConfig, advertised: HostPort) -> ClusterSetti
         raft_tick_ms=config.raft_tick_ms,
         raft_election_ticks=config.raft_election_ticks,
         raft_heartbeat_ticks=config.raft_heartbeat_ticks,
+        raft_async_writes=config.raft_async_writes,
         max_message_bytes=config.max_request_bytes,
         broker_heartbeat_interval_ms=config.broker_heartbeat_interval_ms,
         broker_session_timeout_ms=config.broker_session_timeout_ms,

@@ -135,6 +135,13 @@ def test_raft_timing_keys_are_checked() -> None:
         load_config(overrides={"raft.heartbeat.ticks": 20, "raft.election.ticks": 20})
 
 
+def test_raft_async_writes_is_off_unless_asked_for() -> None:
+    assert not load_config().raft_async_writes
+    assert load_config(overrides={"raft.async.writes": "true"}).raft_async_writes
+    with pytest.raises(InvalidConfigError, match=r"raft\.async\.writes"):
+        load_config(overrides={"raft.async.writes": "sometimes"})
+
+
 def test_every_listener_has_its_design_default_and_can_be_turned_off() -> None:
     config = load_config()
     assert {name: str(a) for name, a in config.listeners.addresses.items()} == {

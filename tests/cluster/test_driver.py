@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
 from pathlib import Path
@@ -263,7 +264,7 @@ def test_a_member_that_came_back_while_out_of_the_group_is_not_taken_as_down(
 
 
 def test_a_record_written_during_an_fsync_gets_its_own_and_counts_only_after_it(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Asynchronous storage writes (issue 22): a record proposed while the previous Ready's
     # fsync runs is written at once and its fsync requested (the flusher's next round),
@@ -273,6 +274,8 @@ def test_a_record_written_during_an_fsync_gets_its_own_and_counts_only_after_it(
     gate = threading.Semaphore(0)
     gating = threading.Event()
     entered = [0]
+
+    monkeypatch.setattr(harness, "FAST", dataclasses.replace(harness.FAST, async_writes=True))
 
     def gated(fd: int) -> None:
         if gating.is_set():

@@ -58,12 +58,14 @@ from tests.integration.small_disk import small_disk
 
 __all__ = ["BROKER_CONFIG", "RunConfig", "RunResult", "run"]
 
-#: Quick rebalances, short sessions allowed (as tests/integration/group_support.py).
+#: Quick rebalances, short sessions allowed (as tests/integration/group_support.py);
+#: several Readys in flight per Raft group (issue 22: off by default, its faults run here).
 BROKER_CONFIG = """
 "group.initial.rebalance.delay.ms" = 0
 "group.min.session.timeout.ms" = 500
 "offsets.topic.num.partitions" = 4
 "log.cleaner.backoff.ms" = 200
+"raft.async.writes" = true
 """
 #: The compacted topic: small segments and an eager cleaner, so runs clean often.
 COMPACTED_CONFIGS = {
