@@ -424,11 +424,16 @@ class RaftDriver:
         if not tell:
             return
         self.unreachable_reports += 1
+        told = 0
         for group in self._by_peer.get(peer, ()):
             node = group.node
             if node.role is Role.LEADER or node.leader == peer:
                 node.report_unreachable(peer)
                 self._mark(group)
+                told += 1
+        if connected and told:  # (a loss says so in the down line; a new stream did not)
+            _log.info("peer %d opened a new stream (restarted or reconnected): %d of its "
+                      "groups probe it or look for their leader", peer, told)  # fmt: skip
 
     def peer_reachable(self, peer: int) -> None:
         """A write to ``peer`` went through again (or it connected): no longer suspected."""
