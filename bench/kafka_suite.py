@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from bench.harness import (
     pip_import,
     values_of,
     wait_port,
+    write_report,
 )
 from bench.logd_suite import PARTITIONS, LogdCluster, produce_batch, replay
 from bench.peers import Plan
@@ -266,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average {os.getloadavg()[0]:.2f}")
     print()
     print(table(results))
+    write_report(
+        "kafka",
+        {"n": args.n, "load": os.getloadavg()[0], "rows": [asdict(r) for r in results]},
+    )
     return 0
 
 
