@@ -432,12 +432,7 @@ class ConsumerGroup:
         < 0) only while the group is empty; a member's, only at its current epoch."""
         if member_epoch < 0 and not self.members:
             return ErrorCode.NONE
-        member = self.members.get(member_id)
-        if member is None:
-            return ErrorCode.UNKNOWN_MEMBER_ID
-        if member_epoch != member.member_epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH
-        return ErrorCode.NONE
+        return self._at_epoch(member_id, member_epoch)
 
     def validate_offset_fetch(self, member_id: str | None, member_epoch: int) -> ErrorCode:
         """Kafka 4's ``ConsumerGroup.validateOffsetFetch``: no member id and epoch < 0 is an
@@ -446,6 +441,11 @@ class ConsumerGroup:
             return ErrorCode.NONE
         if member_id is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
+        return self._at_epoch(member_id, member_epoch)
+
+    def _at_epoch(self, member_id: str, member_epoch: int) -> ErrorCode:
+        """UNKNOWN_MEMBER_ID for no such member, STALE_MEMBER_EPOCH for another epoch than
+        its current one: the member check offset commits and fetches share."""
         member = self.members.get(member_id)
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
