@@ -114,3 +114,27 @@ def test_logd_help_loads_neither_the_client_nor_grpc_nor_storage() -> None:
     heavy = ("logd.client", "grpc", "logd.frontends", "logd.cluster", "logd.storage",
              "logd.records")  # fmt: skip
     assert _loaded_after(code, heavy) == []
+
+
+def test_a_serving_broker_freezes_its_start_up_heap_out_of_full_collections() -> None:
+    """Full collections walk every tracked object; a broker that serves freezes what it
+    started with (issue 22: 40-80 ms pauses otherwise). Run in a fresh interpreter so this
+    process's collector is left alone; start-up garbage is collected, not frozen."""
+    code = (
+        "import gc, json, weakref\n"
+        "import logd.node.build, logd.node.runner\n"
+        "class Cycle: pass\n"
+        "garbage = Cycle()\n"
+        "garbage.me = garbage\n"  # a cycle: only a collection frees it
+        "gone = weakref.ref(garbage)\n"
+        "del garbage\n"
+        "from logd.node.main import freeze_start_up_objects\n"
+        "frozen = freeze_start_up_objects()\n"
+        "print(json.dumps([frozen, gc.get_freeze_count(), gone() is None]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    frozen, count, garbage_gone = json.loads(out.stdout)
+    assert frozen == count > 10_000  # the modules and what they built are frozen
+    assert garbage_gone  # the cycle was collected first, not frozen for good
