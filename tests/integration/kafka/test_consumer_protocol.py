@@ -97,10 +97,9 @@ def setup_topic(kafka: str, topic: str, partitions: int, records: int) -> None:
     assert producer.flush(DEADLINE_S) == 0
 
 
-def test_two_consumers_split_the_partitions_and_one_takes_all_when_the_other_leaves(
-    broker: BrokerProcess,
-) -> None:
-    kafka, topic, group = bootstrap(broker), "kip848-split", "g-kip848-split"
+def _two_members_split(kafka: str, group: str, topic: str) -> tuple[Member, Member]:
+    """A 4-partition topic of 40 records; member a owns all of it, then a and b two
+    partitions each, and every record is read."""
     setup_topic(kafka, topic, 4, 40)
     a = Member(kafka, group, topic)
     until(lambda: a.owned() == {0, 1, 2, 3}, "a owns every partition", a)
@@ -110,6 +109,14 @@ def test_two_consumers_split_the_partitions_and_one_takes_all_when_the_other_lea
         "a and b two partitions each", a, b,
     )  # fmt: skip
     until(lambda: len({*a.records, *b.records}) == 40, "every record read", a, b)
+    return a, b
+
+
+def test_two_consumers_split_the_partitions_and_one_takes_all_when_the_other_leaves(
+    broker: BrokerProcess,
+) -> None:
+    kafka, topic, group = bootstrap(broker), "kip848-split", "g-kip848-split"
+    a, b = _two_members_split(kafka, group, topic)
     admin = AdminClient({"bootstrap.servers": kafka})
     described = admin.describe_consumer_groups([group])[group].result(DEADLINE_S)
     assert described.type == ConsumerGroupType.CONSUMER
@@ -154,15 +161,7 @@ def test_members_keep_their_epochs_and_partitions_across_a_coordinator_restart(
     new coordinator knows both members at their epochs, so they are neither fenced nor
     rejoined -- nothing revoked or lost, and (with no commit at all) nothing read twice."""
     kafka, topic, group = bootstrap(broker), "kip848-restart", "g-kip848-restart"
-    setup_topic(kafka, topic, 4, 40)
-    a = Member(kafka, group, topic)
-    until(lambda: a.owned() == {0, 1, 2, 3}, "a owns every partition", a)
-    b = Member(kafka, group, topic)
-    until(
-        lambda: len(a.owned()) == 2 and len(b.owned()) == 2 and not a.owned() & b.owned(),
-        "a and b two partitions each", a, b,
-    )  # fmt: skip
-    until(lambda: len({*a.records, *b.records}) == 40, "every record read", a, b)
+    a, b = _two_members_split(kafka, group, topic)
     owned_a, owned_b, taken_a, taken_b = a.owned(), b.owned(), list(a.taken), list(b.taken)
     read_a, read_b = len(a.records), len(b.records)  # a partition handed over is read twice
     broker.restart()
