@@ -66,9 +66,7 @@ def test_a_bad_change_is_refused_whole_naming_the_key(
     says: str,
 ) -> None:
     with pytest.raises(error, match=says):
-        asyncio.run(
-            _configs(tmp_path, BrokerConfig()).alter(configs, delete, validate_only=True)
-        )
+        asyncio.run(_configs(tmp_path, BrokerConfig()).alter(configs, delete, validate_only=True))
 
 
 def test_a_good_change_validates_and_a_single_broker_refuses_to_write_it(tmp_path: Path) -> None:
