@@ -138,20 +138,28 @@ class PartitionMoves:
         ]  # fmt: skip
 
     def list(self, topics: Sequence[str] = ()) -> list[PartitionMove]:
-        """The moves in progress (of ``topics``; empty: of every topic)."""
+        """The moves in progress (of ``topics``; empty: of every topic).
+
+        ``adding`` lists the joining replicas that are not in sync yet, as Kafka's
+        ListPartitionReassignments does: a move that replaced another may name as joining a
+        broker that was a voter all along (the one the old move was removing: the mover
+        must treat it as joining, the group may have dropped it), which Kafka would not
+        list once it is in the ISR. The metadata keeps it (``_replaced``)."""
         records = self._store.topics()
         names = sorted(topics) if topics else sorted(records)
         out = []
         for name in names:
             record = records.get(name)
-            if record is None:
+            if record is None or not any(a.moving for a in record.partitions):
                 continue
-            for a in record.partitions:
+            merged = self._store.topic(name) or record  # with each partition's ISR
+            for a in merged.partitions:
                 if a.moving:
                     left = self._store.move_bytes_left(name, a.partition)
+                    adding = tuple(r for r in a.adding if r not in a.isr)
                     out.append(
                         PartitionMove(
-                            name, a.partition, a.replicas, a.adding, a.removing, a.throttle, left
+                            name, a.partition, a.replicas, adding, a.removing, a.throttle, left
                         )
                     )
         return out
