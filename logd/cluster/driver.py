@@ -412,6 +412,7 @@ class RaftDriver:
                 next_at = self._loop.time() + interval
             groups = list(self._awake)
             heard = news.take_heard()
+            vouched = news.vouched(heard)
             for start in range(0, len(groups), TICK_BATCH):
                 if start:
                     # Thousands of awake groups (elections after a broker died): let
@@ -419,7 +420,7 @@ class RaftDriver:
                     news.wait(self._loop.time())
                     await asyncio.sleep(0)
                     news.woke()
-                self.tick(groups[start : start + TICK_BATCH], heard)
+                self.tick(groups[start : start + TICK_BATCH], vouched)
             news.tick(heard)
             self._log_activity()
 
@@ -433,7 +434,7 @@ class RaftDriver:
         dirty = self._dirty
         quiet = []
         if heard is None:
-            heard = self.news.take_heard()
+            heard = self.news.vouched(self.news.take_heard())
         for group in list(awake) if groups is None else groups:
             if group not in awake:
                 continue  # went quiet or was removed while the tick yielded
