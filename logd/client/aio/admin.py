@@ -361,8 +361,8 @@ class AsyncAdmin:
         """Remove broker ``node_id`` from the cluster for good, once it is decommissioned,
         drained (``list_decommissions`` shows 0 partitions) and stopped (Kafka's
         UnregisterBroker). BrokerIdNotRegisteredError for an unknown id; InvalidRequestError
-        while it is alive, not decommissioned, hosts a replica or is a controller voter. A
-        broker unregistered that starts again registers again."""
+        while it is alive, not decommissioned, hosts a replica or is a controller voter. To
+        bring it back, start it with an empty data directory and ``--join``."""
         if isinstance(node_id, bool) or not isinstance(node_id, int) or node_id < 0:
             raise InvalidRequestError(f"a broker id is an int >= 0, got {node_id!r}")
         request = admin_pb2.UnregisterBrokerRequest(node_id=node_id)
