@@ -88,8 +88,10 @@ def consumer_group_heartbeat(
     req: ConsumerHeartbeat,
     partitions_per_topic: Mapping[str, int],
     config: ConsumerGroupConfig,
+    topics_version: int | None = None,
 ) -> None:
-    """Serve one heartbeat; it is answered once the records it changed are durable."""
+    """Serve one heartbeat; it is answered once the records it changed are durable.
+    ``topics_version`` moves when a topic comes or goes (regexes are matched again)."""
     group = core.groups.get(req.group_id)
     listed = group is not None
     if group is None:
@@ -107,7 +109,7 @@ def consumer_group_heartbeat(
         group.protocol_type = "consumer"
     before = _Before(listed, protocol_type, had_consumer, group.consumer.save())
     answer = group.consumer.heartbeat(
-        req, partitions_per_topic, core.now_ms, core.new_consumer_member_id
+        req, partitions_per_topic, core.now_ms, core.new_consumer_member_id, topics_version
     )
     if answer.error is not ErrorCode.NONE:
         core.outbox.respond(request_id, answer)

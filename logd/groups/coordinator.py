@@ -187,19 +187,24 @@ class GroupCoordinator:
         partitions_per_topic: Mapping[str, int],
         now_ms: int,
         topic_ids: Mapping[str, uuid.UUID] | None = None,
+        topics_version: int | None = None,
     ) -> None:
         """A consumer-protocol heartbeat (KIP-848). ``partitions_per_topic``: the partition
         count of every topic (at least of those the group's members subscribe to);
-        ``topic_ids``: their ids, for the group's records."""
+        ``topic_ids``: their ids, for the group's records; ``topics_version``: moves
+        whenever a topic comes or goes or changes its partition count (None: unknown).
+        Both maps are only read when the version moved (or is unknown)."""
         core = self._begin(request_id, now_ms)
-        core.topic_ids.update(topic_ids or {})
+        if topics_version is None or topics_version != core.topics_version:
+            core.topic_ids.update(topic_ids or {})
+            core.topics_version = topics_version
         error, message = self._refusal(req.group_id)
         if error is not ErrorCode.NONE:
             answer = ConsumerHeartbeatAnswer(error, req.member_id, message=message)
             core.outbox.respond(request_id, answer)
         else:
             consumer_ops.consumer_group_heartbeat(
-                core, request_id, req, partitions_per_topic, self.config.consumer
+                core, request_id, req, partitions_per_topic, self.config.consumer, topics_version
             )
         self._end()
 
