@@ -270,7 +270,10 @@ class GroupService:
         target = self._route(req.group_id)
         if isinstance(target, LogdError):
             return JoinGroupResponse(target.code, req.member_id, error_message=target.message)
-        body = await target.call(lambda rid, now: target.core.join_group(rid, req, now))
+        view = self._topic_view()  # read when the group is a consumer group
+        body = await target.call(
+            lambda rid, now: target.core.join_group(rid, req, now, view.counts, view.version)
+        )
         assert isinstance(body, JoinGroupResponse)
         return body
 
