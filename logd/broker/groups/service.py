@@ -182,7 +182,9 @@ class GroupService:
         view = self._view
         if view is None or view.version != self._topics_version:
             topics = self._store.topics().items()
-            counts = {name: len(record.partitions) for name, record in topics if not record.internal}
+            counts = {
+                name: len(record.partitions) for name, record in topics if not record.internal
+            }
             view = self._view = _TopicView(self._topics_version, counts, self._topic_ids())
         return view
 
