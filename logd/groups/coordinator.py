@@ -178,6 +178,8 @@ class GroupCoordinator:
         the member joins as a classic member (``classic_members.py``)."""
         core = self._begin(request_id, now_ms)
         error, message = self._refusal(req.group_id)
+        if error is ErrorCode.NONE:
+            error, message = join.validate_join(core, req)
         live = self._live_consumer_group(req.group_id) if error is ErrorCode.NONE else None
         if live is not None:
             counts = partitions_per_topic or {}
@@ -186,8 +188,6 @@ class GroupCoordinator:
             return
         if error is ErrorCode.NONE:
             error, message = self._classic_only(req.group_id)
-        if error is ErrorCode.NONE:
-            error, message = join.validate_join(core, req)
         if error is not ErrorCode.NONE:
             core.outbox.respond(
                 request_id, JoinGroupResponse(error, req.member_id, error_message=message)

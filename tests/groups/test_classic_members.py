@@ -93,3 +93,10 @@ def test_after_a_replay_the_member_rejoins_at_its_epoch_with_its_partitions() ->
     assert body is not None and body.error is ErrorCode.NONE
     assert k.generation == epoch
     assert new.heartbeat("g", k) in (ErrorCode.NONE, ErrorCode.REBALANCE_IN_PROGRESS)
+
+
+def test_a_classic_member_s_session_timeout_is_checked_as_in_a_classic_group() -> None:
+    h, _ = _live_group()
+    k = _classic(session_ms=CONFIG.min_session_timeout_ms - 1)
+    body = h.join_response(h.send_join("g", k), k)
+    assert body is not None and body.error is ErrorCode.INVALID_SESSION_TIMEOUT
