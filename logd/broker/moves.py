@@ -14,7 +14,7 @@ Ownership: used on the broker's event loop; holds no state of its own.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from logd.broker.api import PartitionMove
@@ -43,9 +43,10 @@ BALANCE_MOVES: Final = 64
 class PartitionMoves:
     """Starts, cancels and lists moves through the metadata store."""
 
-    def __init__(self, store: MetadataStore, default_throttle: int = 0) -> None:
+    def __init__(self, store: MetadataStore, default_throttle: Callable[[], int] = int) -> None:
         self._store = store
-        #: The balancer's and the drains' throttle when none is asked (bytes/s; 0: none).
+        #: The balancer's throttle when none is asked (bytes/s; 0: none), read at each
+        #: balance: ``partition.move.throttle`` may change at runtime (cluster config).
         self._default_throttle = default_throttle
 
     async def move(
@@ -119,7 +120,7 @@ class PartitionMoves:
         (``partition.move.throttle``)."""
         if throttle < 0 or max_moves < 0:
             raise InvalidRequestError("throttle and max_moves must be >= 0")
-        throttle = throttle or self._default_throttle
+        throttle = throttle or self._default_throttle()
         changes = plan_changes(
             self._store.brokers(),
             self._store.topics(),
