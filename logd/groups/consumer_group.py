@@ -434,7 +434,7 @@ class ConsumerGroup:
             owned,
         )
         self.members[after.member_id] = after
-        self._session_deadline[after.member_id] = now_ms + self.config.session_timeout_ms
+        self.touch(after.member_id, now_ms)
         if after.state is not MemberState.UNREVOKED_PARTITIONS:
             self._revocation_deadline.pop(after.member_id, None)
         elif member.state is not MemberState.UNREVOKED_PARTITIONS:
@@ -452,6 +452,15 @@ class ConsumerGroup:
             self.config.heartbeat_interval_ms,
             after.assigned if tell else None,
         )
+
+    def touch(self, member_id: str, now_ms: int) -> None:
+        """The member was heard from: its session restarts (a classic member's lasts the
+        session timeout it joined with)."""
+        member = self.members[member_id]
+        timeout = self.config.session_timeout_ms
+        if member.classic is not None:
+            timeout = member.classic.session_timeout_ms
+        self._session_deadline[member_id] = now_ms + timeout
 
     def restore_member(self, member: ConsumerMember, now_ms: int) -> None:
         """A member as the records of a previous coordinator left it: it keeps its epoch

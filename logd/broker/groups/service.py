@@ -182,7 +182,9 @@ class GroupService:
         view = self._view
         if view is None or view.version != self._topics_version:
             topics = self._store.topics().items()
-            counts = {name: len(record.partitions) for name, record in topics if not record.internal}
+            counts = {
+                name: len(record.partitions) for name, record in topics if not record.internal
+            }
             view = self._view = _TopicView(self._topics_version, counts, self._topic_ids())
         return view
 
@@ -270,7 +272,10 @@ class GroupService:
         target = self._route(req.group_id)
         if isinstance(target, LogdError):
             return JoinGroupResponse(target.code, req.member_id, error_message=target.message)
-        body = await target.call(lambda rid, now: target.core.join_group(rid, req, now))
+        view = self._topic_view()  # read when the group is a consumer group
+        body = await target.call(
+            lambda rid, now: target.core.join_group(rid, req, now, view.counts, view.version)
+        )
         assert isinstance(body, JoinGroupResponse)
         return body
 
