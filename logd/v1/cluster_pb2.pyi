@@ -87,7 +87,7 @@ class RaftMessage(_message.Message):
     def __init__(self, group: _Optional[str] = ..., type: _Optional[_Union[RaftMessage.Type, str]] = ..., term: _Optional[int] = ..., prev_offset: _Optional[int] = ..., prev_term: _Optional[int] = ..., commit: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., reject: _Optional[bool] = ..., hint_offset: _Optional[int] = ..., hint_term: _Optional[int] = ..., pre_vote: _Optional[bool] = ..., transfer: _Optional[bool] = ..., granted: _Optional[bool] = ..., snapshot_offset: _Optional[int] = ..., snapshot_term: _Optional[int] = ..., snapshot_conf: _Optional[_Union[ConfStateProto, _Mapping]] = ..., snapshot_data: _Optional[bytes] = ...) -> None: ...
 
 class RaftFrame(_message.Message):
-    __slots__ = ("src", "dst", "messages", "heartbeat_groups", "heartbeat_terms", "heartbeat_commits", "heartbeat_response_groups", "heartbeat_response_terms", "lost_groups", "lost_last_offsets", "heartbeat_quiesce")
+    __slots__ = ("src", "dst", "messages", "heartbeat_groups", "heartbeat_terms", "heartbeat_commits", "heartbeat_response_groups", "heartbeat_response_terms", "lost_groups", "lost_last_offsets", "heartbeat_quiesce", "heartbeat_response_wake")
     SRC_FIELD_NUMBER: _ClassVar[int]
     DST_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,7 @@ class RaftFrame(_message.Message):
     LOST_GROUPS_FIELD_NUMBER: _ClassVar[int]
     LOST_LAST_OFFSETS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_QUIESCE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_RESPONSE_WAKE_FIELD_NUMBER: _ClassVar[int]
     src: int
     dst: int
     messages: _containers.RepeatedCompositeFieldContainer[RaftMessage]
@@ -110,7 +111,8 @@ class RaftFrame(_message.Message):
     lost_groups: _containers.RepeatedScalarFieldContainer[str]
     lost_last_offsets: _containers.RepeatedScalarFieldContainer[int]
     heartbeat_quiesce: _containers.RepeatedScalarFieldContainer[bool]
-    def __init__(self, src: _Optional[int] = ..., dst: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ..., heartbeat_groups: _Optional[_Iterable[str]] = ..., heartbeat_terms: _Optional[_Iterable[int]] = ..., heartbeat_commits: _Optional[_Iterable[int]] = ..., heartbeat_response_groups: _Optional[_Iterable[str]] = ..., heartbeat_response_terms: _Optional[_Iterable[int]] = ..., lost_groups: _Optional[_Iterable[str]] = ..., lost_last_offsets: _Optional[_Iterable[int]] = ..., heartbeat_quiesce: _Optional[_Iterable[bool]] = ...) -> None: ...
+    heartbeat_response_wake: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, src: _Optional[int] = ..., dst: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ..., heartbeat_groups: _Optional[_Iterable[str]] = ..., heartbeat_terms: _Optional[_Iterable[int]] = ..., heartbeat_commits: _Optional[_Iterable[int]] = ..., heartbeat_response_groups: _Optional[_Iterable[str]] = ..., heartbeat_response_terms: _Optional[_Iterable[int]] = ..., lost_groups: _Optional[_Iterable[str]] = ..., lost_last_offsets: _Optional[_Iterable[int]] = ..., heartbeat_quiesce: _Optional[_Iterable[bool]] = ..., heartbeat_response_wake: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class RaftStreamEnd(_message.Message):
     __slots__ = ()
