@@ -220,6 +220,12 @@ class MetadataStore(Protocol):
         """The controller quorum to change to (issue 23); a store of one broker refuses."""
         ...
 
+    async def unregister_broker(self, node_id: int) -> None:
+        """Remove broker ``node_id`` from the cluster for good (issue 23): no longer listed,
+        even when a configured peer. The caller checked that it holds nothing. A store of
+        one broker refuses (InvalidRequestError)."""
+        ...
+
     def cluster_configs(self) -> Mapping[str, str]:
         """The cluster's dynamic configs as the applied metadata says (issue 23: set at
         runtime, read by every broker): name -> value as text."""
