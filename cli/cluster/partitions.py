@@ -129,7 +129,7 @@ def run_balance(app: App, args: argparse.Namespace) -> int:
         admin.close()
     if app.output_format == "json":
         app.json([{"topic": m.topic, "partition": m.partition, "target": list(m.target),
-                   "change": "leader" if m.leader_only else "replicas"}
+                   "change": "leader" if m.leader_only else "replicas", "throttle": m.throttle}
                   for m in moves])  # fmt: skip
     elif not moves:
         app.print("balanced: nothing to move")

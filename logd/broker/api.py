@@ -30,6 +30,7 @@ __all__ = [
     "Acks",
     "BrokerDecommission",
     "BrokerMeta",
+    "ClusterConfig",
     "ClusterDescription",
     "ClusterMetadata",
     "ConfigChange",
@@ -287,6 +288,17 @@ class ConfigEntry:
     name: str
     value: str
     is_default: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """A broker key that may be set cluster-wide at runtime (issue 23) and the value the
+    answering broker applies: ``source`` is "cluster" (set in the metadata: every broker
+    applies it), "static" (this broker's config file or flags) or "default"."""
+
+    name: str
+    value: str
+    source: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ __all__ = [
     "FsyncPolicy",
     "HostPort",
     "Peer",
+    "config_text",
     "config_values",
     "load_config",
     "parse_host_port",
@@ -495,6 +496,17 @@ def config_values(config: BrokerConfig) -> list[tuple[str, str | None, bool]]:
     for key, (number, is_default) in group_config_values(config.groups).items():
         out.append((key, str(number), is_default))
     return sorted(out)
+
+
+def config_text(config: BrokerConfig, key: str, value: str | None = None) -> str:
+    """A broker key's value as text: ``value`` checked as the config file's would be and
+    written in its canonical form (InvalidConfigError naming the key), or, ``value`` None,
+    the value ``config`` has."""
+    entry = _FIELDS.get(key)
+    if entry is None:
+        raise InvalidConfigError(f"{key}: not a broker config")
+    field, check = entry
+    return _as_text(getattr(config, field) if value is None else check(key, value)) or ""
 
 
 def _as_text(value: Any) -> str | None:

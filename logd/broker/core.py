@@ -29,6 +29,7 @@ from logd.broker.api import (
     NO_LEADER,
     Acks,
     BrokerDecommission,
+    ClusterConfig,
     ClusterDescription,
     ClusterMetadata,
     ConfigChange,
@@ -57,6 +58,7 @@ from logd.broker.api import (
     TopicPartition,
     TopicResult,
 )
+from logd.broker.cluster_configs import ClusterConfigs
 from logd.broker.config import BrokerConfig, config_values
 from logd.broker.decommission import Decommissions
 from logd.broker.delete_records import delete_records
@@ -139,7 +141,8 @@ class BrokerCore:
         self.replicas = replicas
         self.leadership = leadership
         self.admin = TopicAdmin(config, store, replicas)
-        self.moves = PartitionMoves(store, config.partition_move_throttle)
+        self.cluster_configs = ClusterConfigs(store, config)
+        self.moves = PartitionMoves(store, self.cluster_configs.move_throttle)
         self.decommissions = Decommissions(store, self.moves)
         self.voters = ControllerVoters(store)
         self._fetch_limits = FetchLimits(config.fetch_max_wait_ms, config.fetch_max_bytes)
@@ -525,6 +528,16 @@ class BrokerCore:
     def broker_configs(self) -> list[ConfigEntry]:
         """This broker's config: every key, its value, whether it is the default."""
         return [ConfigEntry(k, v or "", d) for k, v, d in config_values(self.config)]
+
+    def describe_cluster_configs(self) -> list[ClusterConfig]:
+        """The dynamic cluster configs as this broker applies them (``cluster_configs``)."""
+        return self.cluster_configs.describe()
+
+    async def alter_cluster_configs(
+        self, configs: Mapping[str, str], delete: Sequence[str], *, validate_only: bool = False
+    ) -> None:
+        """Set / delete dynamic configs cluster-wide (``broker.cluster_configs``)."""
+        await self.cluster_configs.alter(configs, delete, validate_only=validate_only)
 
     async def move_partition(
         self,

@@ -136,6 +136,14 @@ class FileMetadataStore:
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         raise InvalidRequestError("a single broker has no controller quorum to change")
 
+    def cluster_configs(self) -> Mapping[str, str]:
+        return {}
+
+    async def set_cluster_configs(self, configs: Mapping[str, str], delete: Sequence[str]) -> None:
+        raise InvalidRequestError(
+            "a single broker has no cluster-wide configs: set them in its config file"
+        )
+
     async def set_draining(self, node_id: int, draining: bool) -> None:
         raise InvalidRequestError("a single broker cannot be decommissioned: nowhere to move to")
 

@@ -14,7 +14,7 @@ Ownership: used on the broker's event loop; holds no state of its own.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from logd.broker.api import PartitionMove
@@ -43,9 +43,10 @@ BALANCE_MOVES: Final = 64
 class PartitionMoves:
     """Starts, cancels and lists moves through the metadata store."""
 
-    def __init__(self, store: MetadataStore, default_throttle: int = 0) -> None:
+    def __init__(self, store: MetadataStore, default_throttle: Callable[[], int] = int) -> None:
         self._store = store
-        #: The balancer's and the drains' throttle when none is asked (bytes/s; 0: none).
+        #: The balancer's throttle when none is asked (bytes/s; 0: none), read at each
+        #: balance: ``partition.move.throttle`` may change at runtime (cluster config).
         self._default_throttle = default_throttle
 
     async def move(
@@ -119,7 +120,7 @@ class PartitionMoves:
         (``partition.move.throttle``)."""
         if throttle < 0 or max_moves < 0:
             raise InvalidRequestError("throttle and max_moves must be >= 0")
-        throttle = throttle or self._default_throttle
+        throttle = throttle or self._default_throttle()
         changes = plan_changes(
             self._store.brokers(),
             self._store.topics(),
@@ -138,20 +139,28 @@ class PartitionMoves:
         ]  # fmt: skip
 
     def list(self, topics: Sequence[str] = ()) -> list[PartitionMove]:
-        """The moves in progress (of ``topics``; empty: of every topic)."""
+        """The moves in progress (of ``topics``; empty: of every topic).
+
+        ``adding`` lists the joining replicas that are not in sync yet, as Kafka's
+        ListPartitionReassignments does: a move that replaced another may name as joining a
+        broker that was a voter all along (the one the old move was removing: the mover
+        must treat it as joining, the group may have dropped it), which Kafka would not
+        list once it is in the ISR. The metadata keeps it (``_replaced``)."""
         records = self._store.topics()
         names = sorted(topics) if topics else sorted(records)
         out = []
         for name in names:
             record = records.get(name)
-            if record is None:
+            if record is None or not any(a.moving for a in record.partitions):
                 continue
-            for a in record.partitions:
+            merged = self._store.topic(name) or record  # with each partition's ISR
+            for a in merged.partitions:
                 if a.moving:
                     left = self._store.move_bytes_left(name, a.partition)
+                    adding = tuple(r for r in a.adding if r not in a.isr)
                     out.append(
                         PartitionMove(
-                            name, a.partition, a.replicas, a.adding, a.removing, a.throttle, left
+                            name, a.partition, a.replicas, adding, a.removing, a.throttle, left
                         )
                     )
         return out

@@ -42,6 +42,7 @@ from typing import Any, Protocol, TypeVar
 from logd.broker import api
 from logd.broker.api import (
     BrokerDecommission,
+    ClusterConfig,
     ClusterDescription,
     ClusterMetadata,
     ConfigChange,
@@ -404,6 +405,25 @@ class BrokerSeam(GroupCalls):
         broker: DESCRIBE_CONFIGS on the cluster)."""
         self.admit(caller, "describe_broker_configs")
         return self._core.broker_configs()
+
+    def describe_cluster_configs(self, *, caller: Caller = ANONYMOUS) -> list[ClusterConfig]:
+        """The dynamic cluster configs as this broker applies them (issue 23; DESCRIBE_CONFIGS
+        on the cluster, as a broker's configs)."""
+        self.admit(caller, "describe_broker_configs")
+        return self._core.describe_cluster_configs()
+
+    async def alter_cluster_configs(
+        self,
+        configs: Mapping[str, str],
+        delete: Sequence[str] = (),
+        *,
+        validate_only: bool = False,
+        caller: Caller = ANONYMOUS,
+    ) -> None:
+        """Set / delete dynamic configs cluster-wide (issue 23; ALTER_CONFIGS on the cluster,
+        as Kafka's AlterConfigs of a broker resource); raises a LogdError when refused."""
+        self.admit(caller, "alter_broker_configs")
+        await self._core.alter_cluster_configs(configs, delete, validate_only=validate_only)
 
     async def describe_cluster(self, *, caller: Caller = ANONYMOUS) -> ClusterDescription:
         self.admit(caller, "describe_cluster")

@@ -27,6 +27,7 @@ __all__ = [
     "TIMESTAMP_LOG_APPEND_TIME",
     "BrokerDecommission",
     "BrokerInfo",
+    "ClusterConfig",
     "ClusterInfo",
     "ClusterMetadata",
     "ConfigEntry",
@@ -266,6 +267,17 @@ class ControllerQuorum:
     voters: tuple[int, ...]
     learners: tuple[int, ...]
     target: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """A dynamic cluster config (``Admin.describe_cluster_configs``) and the value the
+    answering broker applies; ``source``: "cluster" (set at runtime: every broker applies
+    it), "static" (that broker's config file or flags) or "default"."""
+
+    name: str
+    value: str
+    source: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -16,8 +16,11 @@ heartbeats reach the controller past the session timeout, its send queue here fi
 yet it is alive, and taking it as down woke every group it is in and restarted the
 elections. So a peer whose frames arrived here within ``alive_s`` (the session timeout) is
 not taken as down for the controller's declaration nor for a full send queue (``slow``);
-it is once its frames stop for that long. A broken stream still counts at once: a killed
-broker's connections end with it, and that is what makes failover fast.
+it is once its frames stop for that long (times here are the driver's ``ReadClock`` time,
+which stops while this broker's loop is stalled: ``silence.py``; the controller's own
+judgment, :meth:`DownPeers.not_silent`, also asks that others were heard meanwhile). A
+broken stream still counts at once: a killed broker's connections end with it, and that
+is what makes failover fast.
 
 While a peer stays unreachable the transport says so at every failed send; its groups hear
 it at most once in :data:`UNREACHABLE_REPEAT_S` -- telling thousands of groups each time was
@@ -30,6 +33,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Final
+
+from logd.cluster.silence import silent
 
 __all__ = ["UNREACHABLE_REPEAT_S", "DownPeers"]
 
@@ -123,6 +128,14 @@ class DownPeers:
         """The peers whose frames arrived within ``alive_s`` of ``now``."""
         since = now - self.alive_s
         return frozenset(p for p, at in self._heard.items() if at >= since)
+
+    def not_silent(self, now: float) -> frozenset[int]:
+        """The peers heard from and not silent (``silence.silent``): heard within
+        ``alive_s`` of ``now``, or since when no other peer was heard ``alive_s`` later --
+        the controller's judgment, which hears every broker over the metadata group (a
+        broker that hears only the peer in question has nothing to compare it with)."""
+        heard = self._heard
+        return frozenset(heard.keys() - silent(heard, now, self.alive_s))
 
     def describe(self) -> str:
         """Who is taken as down and why, and who is spared (heard from): for the log."""

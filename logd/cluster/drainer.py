@@ -4,7 +4,9 @@ and (opt-in, ``partition.autobalancing.enable``) evens out the replicas and the 
 over the brokers whenever no move at all is in progress (``logd.cluster.balancing``: a
 broker just added, or recommissioned, takes its share without anyone asking). Both kinds
 of move catch up at most ``partition.move.throttle`` bytes a second, so that they do not
-starve the producers.
+starve the producers. Both settings are read every round from the cluster's dynamic configs
+(``logd.metadata.cluster_config``), the broker's own config when the cluster sets none, so
+an operator changes them at runtime (``logd cluster config set``) on every broker at once.
 
 Which brokers drain is in the metadata (``BrokerDrainRecord``); every ``interval_s`` the
 broker that leads the controller starts moves for the partitions that still hold a
@@ -26,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
 from logd.cluster.balancing import Change, plan_changes, start_changes
+from logd.metadata.cluster_config import autobalance, move_throttle
 from logd.metadata.store import TopicRecord
 from logd.metadata.types import BrokerMeta
 from partitioning.drain import drain_targets
@@ -49,6 +52,8 @@ class _Store(Protocol):
 
     def partition_bytes(self, topic: str, partition: int) -> int: ...
 
+    def cluster_configs(self) -> Mapping[str, str]: ...
+
     async def update_topic(
         self, name: str, change: Callable[[TopicRecord], TopicRecord]
     ) -> None: ...
@@ -69,8 +74,10 @@ class Drainer:
         self._store = store
         self.interval_s = interval_s
         self.max_moves = max_moves
+        #: The broker's own ``partition.autobalancing.enable`` (the cluster's value wins).
         self.autobalance = autobalance
-        #: The catch-up throttle of the moves started here, bytes/s (0: none).
+        #: The broker's own catch-up throttle of the moves started here, bytes/s (0: none;
+        #: the cluster's ``partition.move.throttle`` wins).
         self.throttle = throttle
 
     async def run_forever(self) -> None:
@@ -79,8 +86,12 @@ class Drainer:
             store = self._store()
             if store is None or not store.is_leader:
                 continue
-            if not await self.round(store) and self.autobalance:
+            on = autobalance(store.cluster_configs(), self.autobalance)
+            if not await self.round(store) and on:
                 await self.balance(store)
+
+    def _throttle(self, store: _Store) -> int:
+        return move_throttle(store.cluster_configs(), self.throttle)
 
     async def balance(self, store: _Store) -> int:
         """Start the changes that even out the replicas and leaders
@@ -89,7 +100,7 @@ class Drainer:
         if any(a.moving for t in topics.values() for a in t.partitions):
             return 0  # one wave at a time: the next starts once these are done
         changes = plan_changes(store.brokers(), topics, store.partition_bytes, self.max_moves)
-        return len(await start_changes(store, changes, self.throttle, "balance"))
+        return len(await start_changes(store, changes, self._throttle(store), "balance"))
 
     async def round(self, store: _Store) -> int:
         """Start the drain moves due now; returns how many were started."""
@@ -117,4 +128,4 @@ class Drainer:
             racks,
         )
         changes = [Change(*free[i], target) for i, target in plan]
-        return len(await start_changes(store, changes, self.throttle, "drain"))
+        return len(await start_changes(store, changes, self._throttle(store), "drain"))

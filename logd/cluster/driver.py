@@ -77,6 +77,7 @@ from logd.cluster.down_peers import DownPeers
 from logd.cluster.group import GroupListener, RaftGroup, Transport
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.ready_writer import ReadyWriter
+from logd.cluster.silence import ReadClock
 from logd.errors import LogdError
 from logd.storage import Flusher
 from replication import (
@@ -114,6 +115,9 @@ TICK_BATCH: Final = 500
 PASS_BATCH: Final = 500
 #: How often the driver logs how many groups are awake (when that changed).
 ACTIVITY_LOG_S: Final = 10.0
+#: A tick that wakes later than this is a stalled loop: the excess does not age the peers
+#: (``silence.ReadClock``).
+STALL_SLACK_S: Final = 0.5
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -180,6 +184,8 @@ class RaftDriver:
         #: transport cannot reach.
         self._peers = DownPeers(node_id, self.settings.unreachable_suspect_s, self.settings.alive_s)
         self._spared_logged: frozenset[int] = frozenset()
+        #: The time peers' silence is judged in: it stops while this loop is stalled.
+        self.read_clock = ReadClock(STALL_SLACK_S)
         self._dirty: set[RaftGroup] = set()
         #: Peers whose frames arrived since the last tick (their brokers are alive).
         self._heard: set[int] = set()
@@ -223,9 +229,12 @@ class RaftDriver:
         return active
 
     def alive(self) -> frozenset[int]:
-        """The peers whose frames arrived within ``alive_s`` (the controller declares
-        none of them down: ``liveness.py``)."""
-        return self._peers.alive(self._loop.time()).union(self._heard)  # + since the tick
+        """The peers heard from and not silent (``silence.py``: judged against this
+        loop's own reading); the controller declares none of them down (``liveness.py``)."""
+        return self._peers.not_silent(self._read_now()).union(self._heard)  # + since the tick
+
+    def _read_now(self) -> float:
+        return self.read_clock.now(self._loop.time())
 
     # -- groups -----------------------------------------------------------------------
 
@@ -418,7 +427,7 @@ class RaftDriver:
         ``slow``: its send queue is full): it is suspected down (``down_peers.py``), its
         groups' leaders probe it again, and quiet followers it led wake (quiesce.py) -- at
         most once a second while it stays unreachable, never while a slow peer is heard."""
-        now = self._loop.time()
+        now = self._read_now()
         changed, tell = self._peers.lost(peer, now, connected=connected, slow=slow, why=why)
         self._tell_down(changed)
         if not tell:
@@ -480,8 +489,11 @@ class RaftDriver:
     async def _tick_forever(self) -> None:
         interval = self.settings.tick_ms / 1000.0
         next_at = self._loop.time() + interval
+        clock = self.read_clock
         while True:
+            clock.wait(next_at)
             await asyncio.sleep(max(0.0, next_at - self._loop.time()))
+            self._stalled(clock.woke(self._loop.time()))
             next_at += interval
             if next_at < self._loop.time():  # the loop stalled: do not tick in a burst
                 next_at = self._loop.time() + interval
@@ -491,10 +503,17 @@ class RaftDriver:
                 if start:
                     # Thousands of awake groups (elections after a broker died): let
                     # frames, heartbeats to the controller and requests in between.
+                    clock.wait(self._loop.time())
                     await asyncio.sleep(0)
+                    self._stalled(clock.woke(self._loop.time()))
                 self.tick(groups[start : start + TICK_BATCH], heard)
-            self._tell_down(self._peers.heard(heard, self._loop.time()))
+            self._tell_down(self._peers.heard(heard, self._read_now()))
             self._log_activity()
+
+    def _stalled(self, seconds: float) -> None:
+        """The loop could not run for ``seconds`` past the slack (not counted as silence)."""
+        if seconds >= 1.0:
+            _log.info("event loop stalled %.1f s: not counted as peers' silence", seconds)
 
     def tick(
         self, groups: Sequence[RaftGroup] | None = None, heard: frozenset[int] | None = None

@@ -11,6 +11,14 @@ clears it at every election timeout until the next answer: a dead follower leave
 in about a second, not after the whole lag window -- a departure from Kafka, which waits
 the full window). The leader itself is always in sync.
 
+Joining is stricter than staying, as in Kafka (a follower joins once its log end reaches
+the high watermark): a follower out of the set joins once its match reaches the commit
+offset of the previous sample (one broker heartbeat ago). The lag rule alone let a follower
+back from a restart rejoin at once: the leader's match for it predates the restart (a
+follower that lost data reports so only when it first answers), and the oldest sample of the
+lag window is often older than the writes it missed -- a replica reported in sync lacked
+them.
+
 Pure bookkeeping over ``RawNode.status()``; owned by the partition's replica (the loop).
 """
 
@@ -32,12 +40,15 @@ class IsrTracker:
         self.me = me
         self.lag_max_ms = lag_max_ms
         self._samples: collections.deque[tuple[int, int]] = collections.deque()
+        #: The commit offset at the previous sample: what a follower must reach to join.
+        self._join_floor: int | None = None
         self.in_sync: tuple[int, ...] = (me,) if me in replicas else ()
         self._quiet: set[int] = set()
 
     def reset(self, leading: bool) -> None:
         self._samples.clear()
         self._quiet.clear()
+        self._join_floor = None
         self.in_sync = (self.me,) if leading and self.me in self.replicas else ()
 
     def sample(self, status: Status, now_ms: int) -> bool:
@@ -49,6 +60,9 @@ class IsrTracker:
         while len(samples) > 1 and samples[1][0] <= now_ms - self.lag_max_ms:
             samples.popleft()
         floor = samples[0][1]
+        join_floor = status.commit if self._join_floor is None else self._join_floor
+        self._join_floor = status.commit
+        was_in_sync = set(self.in_sync)
         in_sync = []
         # The voters of the group's configuration in force: a move (issue 23) changes them
         # under a tracker built with the replicas of the partition's creation.
@@ -65,7 +79,8 @@ class IsrTracker:
                 self._quiet.discard(replica)
             else:
                 self._quiet.add(replica)
-            if alive and pr.match >= floor:
+            needed = floor if replica in was_in_sync else max(floor, join_floor)
+            if alive and pr.match >= needed:
                 in_sync.append(replica)
         result = tuple(in_sync)
         changed = result != self.in_sync

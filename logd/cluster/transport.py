@@ -8,6 +8,14 @@ driver (``report_unreachable``: leaders stop streaming to that peer and probe), 
 the fate of any snapshot it carried (``report_snapshot``), drops what was queued -- Raft
 retransmits -- and reconnects with exponential backoff (50 ms doubling to 1 s).
 
+A link opens its stream at once with an empty frame (a *hello*), retried with the same
+backoff until it goes through, rather than at its first message: the peer's first frame of a
+new stream is how it learns we (re)started (its leaders probe us, ``internal.py``). Waiting
+for a message left a restarted follower unknown to a leader it had nothing to say to -- an
+abstaining replica that lost data never campaigns -- for up to the controller's liveness
+delay (7 s seen), with its repair waiting on that. A failed hello is not reported: only lost
+messages make a peer unreachable.
+
 Backpressure: a link holds at most ``MAX_QUEUED_MESSAGES`` messages and
 ``MAX_QUEUED_BYTES``; past either, new messages are dropped and the peer reported
 unreachable, so a stalled peer (SIGSTOP) costs bounded memory while Raft's in-flight window
@@ -116,6 +124,8 @@ class PeerLink:
         self._bytes = 0
         self._wakeup = asyncio.Event()
         self._failed = False  # reported unreachable since the last write that went through
+        self._hello = True  # the stream's opening frame is still to go (module doc)
+        self._wakeup.set()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"raft-link-{dst}")
         self.frames_sent = 0
 
@@ -156,6 +166,10 @@ class PeerLink:
             call = self._stub.Raft(metadata=self._metadata)
             messages: list[GroupMessage] = []
             try:
+                if self._hello:
+                    await call.write(encode_frame(self.src, self.dst, ()))
+                    self._hello = False
+                    self.frames_sent += 1
                 while True:
                     while self._messages:
                         messages, losses = self._take()
@@ -180,7 +194,11 @@ class PeerLink:
                 call.cancel()
                 why = f"stream failed: {_describe(exc)}"
                 _log.debug("raft stream to %d: %s", self.dst, why)
-                self.drop(messages + self._take()[0], why)
+                lost = messages + self._take()[0]
+                if lost or not self._hello:
+                    self.drop(lost, why)
+                else:
+                    self._wakeup.set()  # only the hello: say hello again after the backoff
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
 

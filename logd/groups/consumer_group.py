@@ -35,6 +35,7 @@ __all__ = [
     "ConsumerGroupState",
     "ConsumerHeartbeat",
     "ConsumerHeartbeatAnswer",
+    "SavedConsumerGroup",
 ]
 
 JOIN_EPOCH = 0
@@ -121,6 +122,21 @@ def _refusal(req: ConsumerHeartbeat) -> tuple[ErrorCode, str]:
     return ErrorCode.NONE, ""
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class SavedConsumerGroup:
+    """A consumer group's state at one moment (members are immutable values, so shallow
+    copies of the dicts are enough)."""
+
+    group_epoch: int
+    assignment_epoch: int
+    members: Mapping[str, ConsumerMember]
+    target: Mapping[str, Partitions]
+    partitions_per_topic: Mapping[str, int]
+    session_deadline: Mapping[str, int]
+    revocation_deadline: Mapping[str, int]
+    persisted: Mapping[bytes, bytes]
+
+
 class ConsumerGroup:
     """One consumer-protocol group. See the module docstring."""
 
@@ -139,6 +155,11 @@ class ConsumerGroup:
         #: The records (key -> value) last written for the group to ``__consumer_offsets``
         #: (``consumer_records.py``); the coordinator writes only what differs from them.
         self.persisted: dict[bytes, bytes] = {}
+        #: Writes of the group's records not yet reported, by sequence number: what the
+        #: coordinator held before each (``consumer_ops.py`` takes it back if the log
+        #: refuses the write).
+        self.unwritten: dict[int, SavedConsumerGroup] = {}
+        self.writes_made = 0
 
     # ------------------------------------------------------------------ reading
 
@@ -171,6 +192,36 @@ class ConsumerGroup:
     def next_deadline_ms(self) -> int | None:
         deadlines = [*self._session_deadline.values(), *self._revocation_deadline.values()]
         return min(deadlines, default=None)
+
+    def save(self) -> SavedConsumerGroup:
+        """Everything a heartbeat or an expiry may change, for :meth:`restore`."""
+        return SavedConsumerGroup(
+            self.group_epoch,
+            self.assignment_epoch,
+            dict(self.members),
+            dict(self.target),
+            dict(self.partitions_per_topic),
+            dict(self._session_deadline),
+            dict(self._revocation_deadline),
+            dict(self.persisted),
+        )
+
+    def restore(self, saved: SavedConsumerGroup, not_before_ms: int) -> None:
+        """Back to ``saved`` (the write made since was refused by the log). A deadline
+        already passed moves to ``not_before_ms``: the expiry that was refused is retried
+        then, not in a loop."""
+        self.group_epoch = saved.group_epoch
+        self.assignment_epoch = saved.assignment_epoch
+        self.members = dict(saved.members)
+        self.target = dict(saved.target)
+        self.partitions_per_topic = dict(saved.partitions_per_topic)
+        self.persisted = dict(saved.persisted)
+        self._session_deadline = {
+            m: max(d, not_before_ms) for m, d in saved.session_deadline.items()
+        }
+        self._revocation_deadline = {
+            m: max(d, not_before_ms) for m, d in saved.revocation_deadline.items()
+        }
 
     # ------------------------------------------------------------------ heartbeats
 

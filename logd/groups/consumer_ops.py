@@ -8,6 +8,13 @@ that has members is refused (GROUP_ID_NOT_FOUND, "not a consumer group", as Kafk
 empty classic group -- one known only by its committed offsets, say after a coordinator
 restart -- becomes a consumer group and keeps its offsets.
 
+A write of the group's records that the log refuses (the append failed: a full disk, a
+lost leadership) takes the group back to what it was before the heartbeat or expiry that
+made it -- members, epochs, target, what was persisted, and whether the group existed --
+so that memory never holds what the log does not (Kafka reverts its timeline state the
+same way). The member that sent the heartbeat is told the error and retries from its old
+epoch. A refused expiry is retried :data:`EXPIRY_RETRY_MS` later.
+
 Functions over a :class:`~logd.groups.core.Core`; not thread-safe.
 """
 
@@ -23,6 +30,7 @@ from logd.groups.consumer_group import (
     ConsumerGroupState,
     ConsumerHeartbeat,
     ConsumerHeartbeatAnswer,
+    SavedConsumerGroup,
 )
 from logd.groups.core import Core, group_store_error
 from logd.groups.group import Group
@@ -32,6 +40,7 @@ from logd.groups.state import GroupState
 from logd.groups.timers import TimerKey, TimerKind
 
 __all__ = [
+    "EXPIRY_RETRY_MS",
     "DescribedConsumerGroup",
     "consumer_group_heartbeat",
     "describe_consumer_group",
@@ -39,6 +48,22 @@ __all__ = [
     "on_consumer_deadline",
     "rearm",
 ]
+
+
+#: A member's session that ended while the log refused the write fencing it is looked at
+#: again this much later.
+EXPIRY_RETRY_MS = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """The hosting group before an operation on its consumer group: what a refused write
+    restores."""
+
+    listed: bool  # the group was in ``core.groups``
+    protocol_type: str
+    had_consumer: bool
+    saved: SavedConsumerGroup
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +91,10 @@ def consumer_group_heartbeat(
 ) -> None:
     """Serve one heartbeat; it is answered once the records it changed are durable."""
     group = core.groups.get(req.group_id)
+    listed = group is not None
     if group is None:
         group = core.groups[req.group_id] = Group(req.group_id, core.now_ms)
+    protocol_type, had_consumer = group.protocol_type, group.consumer is not None
     if group.consumer is None:
         if group.members or not group.is_(GroupState.EMPTY):
             message = f"group {req.group_id} is a classic group with members"
@@ -78,12 +105,13 @@ def consumer_group_heartbeat(
             return
         group.consumer = ConsumerGroup(req.group_id, config)
         group.protocol_type = "consumer"
+    before = _Before(listed, protocol_type, had_consumer, group.consumer.save())
     answer = group.consumer.heartbeat(
         req, partitions_per_topic, core.now_ms, core.new_consumer_member_id
     )
     if answer.error is not ErrorCode.NONE:
         core.outbox.respond(request_id, answer)
-        _settle(core, group)
+        _settle(core, group, before)
         return
 
     def respond(error: ErrorCode) -> None:
@@ -93,15 +121,16 @@ def consumer_group_heartbeat(
         else:
             core.outbox.respond(request_id, answer)
 
-    if not _settle(core, group, respond):
+    if not _settle(core, group, before, respond):
         core.outbox.respond(request_id, answer)
 
 
 def on_consumer_deadline(core: Core, group: Group) -> None:
     """A member's session or revocation deadline passed: fence it."""
     if group.consumer is not None:
+        before = _Before(True, group.protocol_type, True, group.consumer.save())
         group.consumer.expire(core.now_ms)
-        _settle(core, group)
+        _settle(core, group, before)
 
 
 def rearm(core: Core, group: Group) -> None:
@@ -119,51 +148,93 @@ def drop_consumer_group(core: Core, group: Group) -> None:
     if consumer is None:
         return
     core.timers.cancel(TimerKey(TimerKind.CONSUMER, group.group_id))
-    _write(core, consumer, {}, None)
+    # Not taken back if refused: the classic member's join goes on (the next leader
+    # replays an empty consumer group, which the next classic join turns classic again).
+    _write(core, group, consumer, {}, None, None)
     group.consumer = None
 
 
-def _settle(core: Core, group: Group, then: OnDurable | None = None) -> bool:
-    """Write what changed in the group's records (``then`` runs once they are durable),
-    re-arm its timer, and forget a group left with nothing. False: nothing to write."""
+def _settle(core: Core, group: Group, before: _Before, then: OnDurable | None = None) -> bool:
+    """Write what changed in the group's records (``then`` runs once they are durable;
+    ``before`` comes back if the log refuses them), re-arm its timer, and forget a group
+    left with nothing. False: nothing to write."""
     consumer = group.consumer
     assert consumer is not None
     from logd.groups.consumer_records import group_records  # loads kio: see loader.py
 
     forget = not consumer.members and not group.has_offsets() and not group.pending_commits
     wanted = {} if forget else group_records(consumer, core.topic_id)
-    wrote = _write(core, consumer, wanted, then)
+    wrote = _write(core, group, consumer, wanted, before, then)
+    _rearm_consumer(core, group)
+    if forget and consumer.next_deadline_ms() is None and core.groups.get(group.group_id) is group:
+        del core.groups[group.group_id]
+    return wrote
+
+
+def _rearm_consumer(core: Core, group: Group) -> None:
     key = TimerKey(TimerKind.CONSUMER, group.group_id)
-    deadline = consumer.next_deadline_ms()
+    deadline = group.consumer.next_deadline_ms() if group.consumer is not None else None
     if deadline is not None:
         core.timers.arm(key, deadline)
     else:
         core.timers.cancel(key)
-        if forget and core.groups.get(group.group_id) is group:
-            del core.groups[group.group_id]
-    return wrote
 
 
 def _write(
-    core: Core, consumer: ConsumerGroup, wanted: dict[bytes, bytes], then: OnDurable | None
+    core: Core,
+    group: Group,
+    consumer: ConsumerGroup,
+    wanted: dict[bytes, bytes],
+    before: _Before | None,
+    then: OnDurable | None,
 ) -> bool:
+    """Write the records that differ from what was persisted. A write the log refuses
+    takes the group back to ``before`` -- unless an earlier refused write of the group
+    already took it back further (every write made after a refused one was made on top
+    of it, and is refused too: the driver appends nothing after a refusal)."""
     from logd.groups.consumer_records import changes
 
-    before = consumer.persisted
-    records = tuple(OffsetsRecord(k, v) for k, v in changes(before, wanted))
+    records = tuple(OffsetsRecord(k, v) for k, v in changes(consumer.persisted, wanted))
     if not records:
         return False
     consumer.persisted = wanted
+    consumer.writes_made += 1
+    seq = consumer.writes_made
+    if before is not None:
+        consumer.unwritten[seq] = before.saved
+
+    def on_refused(error: ErrorCode) -> None:
+        saved = consumer.unwritten.get(seq)
+        if saved is None or before is None:
+            return
+        for later in [s for s in consumer.unwritten if s >= seq]:
+            del consumer.unwritten[later]
+        _take_back(core, group, consumer, before, saved)
 
     def on_durable(error: ErrorCode) -> None:
-        if error is not ErrorCode.NONE and consumer.persisted is wanted:
-            # Unknown what reached the log: the next change rewrites every key.
-            consumer.persisted = dict.fromkeys({*before, *wanted}, b"")
+        # Durable, or in the log and not committed in time (it may still commit, and a
+        # lost leadership unloads the coordinator): memory keeps what the log holds.
+        consumer.unwritten.pop(seq, None)
         if then is not None:
             then(error)
 
-    core.outbox.write(records, on_durable)
+    core.outbox.write(records, on_durable, on_refused)
     return True
+
+
+def _take_back(
+    core: Core, group: Group, consumer: ConsumerGroup, before: _Before, saved: SavedConsumerGroup
+) -> None:
+    """The log refused a write of the group's records: back to ``before``."""
+    consumer.restore(saved, core.now_ms + EXPIRY_RETRY_MS)
+    group.consumer = consumer if before.had_consumer else None
+    group.protocol_type = before.protocol_type
+    listed = core.groups.get(group.group_id)
+    if before.listed and listed is None:
+        core.groups[group.group_id] = group
+    elif not before.listed and listed is group and group.consumer is None:
+        core.maybe_drop(group)
+    _rearm_consumer(core, group)
 
 
 def describe_consumer_group(core: Core, group_id: str) -> DescribedConsumerGroup:

@@ -371,11 +371,21 @@ class GroupCoordinator:
         self._end()
 
     def on_persist_failed(self, write_id: int, error: ErrorCode, now_ms: int) -> None:
-        """The records of ``write_id`` could not be made durable (``error`` as the storage
-        layer reported it; the core maps it to what Kafka tells clients)."""
+        """The records of ``write_id`` reached the log but were not committed in time
+        (``error`` as the storage layer reported it; the core maps it to what Kafka tells
+        clients). They may still commit, so memory keeps them, as the log does."""
         assert error is not ErrorCode.NONE
         self._advance(now_ms)
         self._core.outbox.complete(write_id, error)
+        self._end()
+
+    def on_append_refused(self, write_id: int, error: ErrorCode, now_ms: int) -> None:
+        """The log refused the records of ``write_id`` (the append failed: they are not in
+        it). What the write changed in memory is taken back first (a consumer group's
+        state, a deletion), then whoever waited is told ``error``."""
+        assert error is not ErrorCode.NONE
+        self._advance(now_ms)
+        self._core.outbox.complete(write_id, error, refused=True)
         self._end()
 
     def pending_request_ids(self) -> tuple[int, ...]:

@@ -40,6 +40,7 @@ from logd.groups.messages import (
     TopicPartition,
 )
 from logd.groups.outbox import OffsetsRecord
+from logd.groups.removal import Removal, put_back
 from logd.groups.state import GroupEvent, GroupState
 from partitioning import PROTOCOL_TYPE, PartitioningError, decode_subscription
 
@@ -241,6 +242,7 @@ def delete_groups(
     results: dict[str, ErrorCode] = {}
     deleted: list[str] = []
     records: list[OffsetsRecord] = []
+    removals: list[Removal] = []
     for group_id in dict.fromkeys(group_ids):
         group = core.groups.get(group_id)
         if group_id in refused:
@@ -250,6 +252,7 @@ def delete_groups(
         elif not group.is_empty():
             results[group_id] = ErrorCode.NON_EMPTY_GROUP
         else:
+            removals.append(Removal.of(group))
             records.extend(_bury(core, group, _E.DELETED))
             deleted.append(group_id)
             results[group_id] = ErrorCode.NONE  # until the tombstones are durable
@@ -261,7 +264,7 @@ def delete_groups(
         core.outbox.respond(request_id, body)
 
     if records:
-        core.outbox.write(tuple(records), respond)
+        core.outbox.write(tuple(records), respond, lambda _: put_back(core, removals))
     else:
         respond(ErrorCode.NONE)
 
@@ -315,6 +318,7 @@ def delete_offsets(core: Core, request_id: int, req: OffsetDeleteRequest) -> Non
     results: dict[TopicPartition, ErrorCode] = {}
     records: list[OffsetsRecord] = []
     deleted: list[TopicPartition] = []
+    removals = [Removal.of(group)]
     for tp in dict.fromkeys(TopicPartition(*p) for p in req.partitions):
         if subscribed(tp.topic):
             results[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
@@ -335,7 +339,7 @@ def delete_offsets(core: Core, request_id: int, req: OffsetDeleteRequest) -> Non
         core.outbox.respond(request_id, OffsetDeleteResponse(ErrorCode.NONE, answered))
 
     if records:
-        core.outbox.write(tuple(records), respond)
+        core.outbox.write(tuple(records), respond, lambda _: put_back(core, removals))
     else:
         respond(ErrorCode.NONE)
 
@@ -365,16 +369,22 @@ def _expired(core: Core, group: Group) -> list[TopicPartition]:
 def expire_offsets(core: Core) -> None:
     """The retention sweep: tombstone expired offsets, and empty groups left with none."""
     records: list[OffsetsRecord] = []
+    removals: list[Removal] = []
     for group in list(core.groups.values()):
-        for tp in _expired(core, group):
+        expired = _expired(core, group)
+        bury = group.is_empty() and not group.pending_members
+        if expired or (bury and not group.has_offsets()):
+            removals.append(Removal.of(group))
+        for tp in expired:
             del group.offsets[tp]
             records.append(offset_tombstone(group.group_id, tp))
-        if group.is_empty() and not group.has_offsets() and not group.pending_members:
+        if bury and not group.has_offsets():
             records.extend(_bury(core, group, _E.EXPIRED))
     if records:
-        core.outbox.write(tuple(records), _ignore)
+        core.outbox.write(tuple(records), _ignore, lambda _: put_back(core, removals))
 
 
 def _ignore(error: ErrorCode) -> None:
-    # A lost tombstone only delays the cleanup: the next leader's sweep writes it again.
+    # A tombstone not committed in time is in the log and may still commit; one the log
+    # refused was put back (the next sweep writes it again).
     del error

@@ -7,6 +7,13 @@ leader's SyncGroup, a static member's rejoin, a delete) is not in any ``Ready`` 
 driver reports that write durable (or failed) — it waits here, as a callback keyed by the
 write id.
 
+A write the log *refused* (the append itself failed: the records never reached the log)
+first runs its ``on_refused`` undo, if it has one: the core takes back what it changed in
+memory for it, so that memory never runs ahead of the log (Kafka's coordinator reverts its
+timeline state to the last written offset the same way). A write that reached the log but
+was not committed in time is only *failed*: its records may still commit, so memory keeps
+what the log holds (a lost leadership unloads the coordinator instead).
+
 Not thread-safe; owned by its coordinator.
 """
 
@@ -18,7 +25,7 @@ from dataclasses import dataclass
 from logd.errors import ErrorCode
 from logd.groups.messages import Body, Response
 
-__all__ = ["OffsetsRecord", "Outbox", "Ready", "Write"]
+__all__ = ["OffsetsRecord", "OnDurable", "Outbox", "Ready", "Write"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +66,13 @@ class Outbox:
     Invariant: every request id accepted is answered exactly once.
     """
 
-    __slots__ = ("_in_flight", "_next_write_id", "_responses", "_waiting", "_writes")
+    __slots__ = ("_in_flight", "_next_write_id", "_responses", "_undo", "_waiting", "_writes")
 
     def __init__(self) -> None:
         self._responses: list[Response] = []
         self._writes: list[Write] = []
         self._waiting: dict[int, OnDurable] = {}
+        self._undo: dict[int, OnDurable] = {}
         self._in_flight: dict[int, None] = {}
         self._next_write_id = 1
 
@@ -81,11 +89,20 @@ class Outbox:
         """Request ids accepted and not answered yet (parked or waiting for a write)."""
         return tuple(self._in_flight)
 
-    def write(self, records: tuple[OffsetsRecord, ...], on_durable: OnDurable) -> int:
+    def write(
+        self,
+        records: tuple[OffsetsRecord, ...],
+        on_durable: OnDurable,
+        on_refused: OnDurable | None = None,
+    ) -> int:
+        """Queue ``records``; ``on_durable`` hears the outcome, ``on_refused`` (before it)
+        undoes the write's changes if the log refuses it."""
         write_id = self._next_write_id
         self._next_write_id += 1
         self._writes.append(Write(write_id, records))
         self._waiting[write_id] = on_durable
+        if on_refused is not None:
+            self._undo[write_id] = on_refused
         return write_id
 
     def drop_unsent_writes(self) -> None:
@@ -95,11 +112,15 @@ class Outbox:
     def writes_waiting(self) -> tuple[int, ...]:
         return tuple(self._waiting)
 
-    def complete(self, write_id: int, error: ErrorCode) -> bool:
-        """Run what waited on ``write_id``; False when the id is unknown (already done)."""
+    def complete(self, write_id: int, error: ErrorCode, *, refused: bool = False) -> bool:
+        """Run what waited on ``write_id`` -- after its undo when the log ``refused`` it;
+        False when the id is unknown (already done)."""
+        undo = self._undo.pop(write_id, None)
         on_durable = self._waiting.pop(write_id, None)
         if on_durable is None:
             return False
+        if refused and undo is not None:
+            undo(error)
         on_durable(error)
         return True
 

@@ -220,6 +220,17 @@ class MetadataStore(Protocol):
         """The controller quorum to change to (issue 23); a store of one broker refuses."""
         ...
 
+    def cluster_configs(self) -> Mapping[str, str]:
+        """The cluster's dynamic configs as the applied metadata says (issue 23: set at
+        runtime, read by every broker): name -> value as text."""
+        ...
+
+    async def set_cluster_configs(self, configs: Mapping[str, str], delete: Sequence[str]) -> None:
+        """Set ``configs`` and delete ``delete`` cluster-wide, in one write (the caller
+        checked them). A store of one broker refuses (InvalidRequestError): nothing of it is
+        cluster-wide, its config file says it all."""
+        ...
+
     async def set_draining(self, node_id: int, draining: bool) -> None:
         """Start (or end) decommissioning broker ``node_id``: its replicas move to the
         others (issue 23). A store of one broker refuses (InvalidRequestError)."""

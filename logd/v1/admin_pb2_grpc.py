@@ -109,6 +109,16 @@ class LogAdminStub:
                 request_serializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumRequest.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumResponse.FromString,
                 _registered_method=True)
+        self.AlterClusterConfigs = channel.unary_unary(
+                '/logd.v1.LogAdmin/AlterClusterConfigs',
+                request_serializer=logd_dot_v1_dot_admin__pb2.AlterClusterConfigsRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.AlterClusterConfigsResponse.FromString,
+                _registered_method=True)
+        self.DescribeClusterConfigs = channel.unary_unary(
+                '/logd.v1.LogAdmin/DescribeClusterConfigs',
+                request_serializer=logd_dot_v1_dot_admin__pb2.DescribeClusterConfigsRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.DescribeClusterConfigsResponse.FromString,
+                _registered_method=True)
 
 
 class LogAdminServicer:
@@ -223,6 +233,22 @@ class LogAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AlterClusterConfigs(self, request, context):
+        """Set or delete the cluster's dynamic configs (issue 23; Redpanda's `rpk cluster config
+        set`, Kafka's broker-default configs): written to the metadata, applied by every broker
+        without a restart. Answered once the answering broker applies it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeClusterConfigs(self, request, context):
+        """Every dynamic cluster config with the value the answering broker applies.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -300,6 +326,16 @@ def add_LogAdminServicer_to_server(servicer, server):
                     servicer.DescribeControllerQuorum,
                     request_deserializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumRequest.FromString,
                     response_serializer=logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumResponse.SerializeToString,
+            ),
+            'AlterClusterConfigs': grpc.unary_unary_rpc_method_handler(
+                    servicer.AlterClusterConfigs,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.AlterClusterConfigsRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.AlterClusterConfigsResponse.SerializeToString,
+            ),
+            'DescribeClusterConfigs': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeClusterConfigs,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.DescribeClusterConfigsRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.DescribeClusterConfigsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -707,6 +743,60 @@ class LogAdmin:
             '/logd.v1.LogAdmin/DescribeControllerQuorum',
             logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumRequest.SerializeToString,
             logd_dot_v1_dot_admin__pb2.DescribeControllerQuorumResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AlterClusterConfigs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/AlterClusterConfigs',
+            logd_dot_v1_dot_admin__pb2.AlterClusterConfigsRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.AlterClusterConfigsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeClusterConfigs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/DescribeClusterConfigs',
+            logd_dot_v1_dot_admin__pb2.DescribeClusterConfigsRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.DescribeClusterConfigsResponse.FromString,
             options,
             channel_credentials,
             insecure,

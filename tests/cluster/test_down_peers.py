@@ -70,3 +70,15 @@ def test_a_full_send_queue_is_no_news_from_a_peer_heard_but_a_broken_stream_is()
     # A killed broker's connections end with it: down at once, however recently heard.
     changed, tell = peers.lost(1, now=6.1, connected=False, why="stream failed")
     assert (changed, tell, peers.down) == ({1}, True, {1})
+
+
+def test_the_controller_takes_no_peer_as_silent_while_it_reads_nobody() -> None:
+    # The controller fell behind reading every stream (issue 21, 10,000 partitions): by
+    # wall time both peers look silent, but nobody was heard after them -- no proof.
+    peers = DownPeers(node_id=0, suspect_s=10.0, alive_s=4.5)
+    peers.heard({1, 2}, now=10.0)
+    assert peers.alive(now=60.0) == frozenset()  # by time alone
+    assert peers.not_silent(now=60.0) == {1, 2}
+    # Reading resumes: 2's frames arrive, 1's do not -- 1 is silent now, 2 is not.
+    peers.heard({2}, now=61.0)
+    assert peers.not_silent(now=61.0) == {2}

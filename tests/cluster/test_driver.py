@@ -6,14 +6,16 @@ import asyncio
 import dataclasses
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from logd.cluster.driver import DriverSettings
+from logd.cluster.driver import DriverSettings, RaftDriver
+from logd.cluster.silence import ReadClock
 from logd.records.decoder import decode_records
 from logd.storage import Flusher, Log
-from replication import ConfChange, ConfChangeType
+from replication import ConfChange, ConfChangeType, Heartbeat
 from tests.cluster import harness
 from tests.cluster.harness import LocalNetwork, Node, until
 
@@ -313,5 +315,36 @@ def test_a_record_written_during_an_fsync_gets_its_own_and_counts_only_after_it(
             for _ in range(4):
                 gate.release()
         await close(network, [node])
+
+    run(main())
+
+
+def test_the_controllers_own_stalled_loop_ages_no_peer() -> None:
+    # Issue 21 (10,000 partitions): the controller's loop stalled for seconds, and by wall
+    # time every peer looked silent -- live brokers were declared down. A stall of this
+    # loop is not the peers' silence; a peer that stops while another talks still is.
+    async def main() -> None:
+        flusher = Flusher()
+        driver = RaftDriver(0, flusher, DriverSettings(alive_s=0.6))
+        driver.read_clock = ReadClock(slack_s=0.05)  # (0.5 s in a broker; alive_s 4.5 s)
+        driver.start()
+
+        def hear(*peers: int) -> None:  # frames for a group not hosted here: held
+            for peer in peers:
+                driver.receive([("elsewhere", Heartbeat(1, peer, 0, 0))])
+
+        hear(1, 2)
+        await asyncio.sleep(0.2)  # a few ticks
+        time.sleep(1.5)  # the stimulus: the whole loop blocked, as by a huge frame
+        hear(2)  # the first stream read after the stall: 1's frame is next in line
+        assert driver.alive() == {1, 2}
+        await until(lambda: driver.read_clock.stalled > 1.0, what="the stall noticed")
+        assert driver.alive() == {1, 2}
+        for _ in range(20):  # 2 talks on for 1 s, 1 is silent
+            hear(2)
+            await asyncio.sleep(0.05)
+        assert driver.alive() == {2}
+        await driver.close()
+        flusher.stop()
 
     run(main())

@@ -10,6 +10,7 @@ import pytest
 from logd.cluster.controller.image import (
     MetadataImage,
     change_records,
+    cluster_config_record,
     drain_record,
     topic_records,
     voters_record,
@@ -90,6 +91,8 @@ def test_a_snapshot_restores_an_equal_image() -> None:
     image.apply(topic_records(moving), 4)
     image.apply([drain_record(2, draining=True), drain_record(5, draining=True)], 5)
     image.apply([drain_record(5, draining=False), voters_record([3, 1, 2])], 6)
+    image.apply([cluster_config_record("partition.move.throttle", "5"),
+                 cluster_config_record("a", "1"), cluster_config_record("a", None)], 6)  # fmt: skip
     restored = MetadataImage.restore(image.snapshot())
     assert restored.cluster_id == "c1"
     assert restored.brokers == image.brokers
@@ -97,6 +100,7 @@ def test_a_snapshot_restores_an_equal_image() -> None:
     assert restored.topics["c"].partitions[0].throttle == 7  # a move and its throttle
     assert restored.draining == image.draining == {2}
     assert restored.controller_voters == (1, 2, 3)
+    assert restored.cluster_configs == image.cluster_configs == {"partition.move.throttle": "5"}
     assert restored.next_producer_id == 1000
     assert restored.applied == 6
 
@@ -140,3 +144,17 @@ def test_one_entry_removing_and_recreating_a_topic_keeps_only_the_new_one() -> N
     deltas = image.apply([remove, *topic_records(new)], 2)
     assert deltas == [(old, new)]
     assert image.topic("t") == new
+
+
+def test_a_cluster_config_touches_no_topic() -> None:
+    """A config record with no topic id is the cluster's (issue 23): no topic delta, and a
+    topic's configs stay its own."""
+    image = MetadataImage()
+    t = topic()
+    image.apply(topic_records(t), offset=1)
+    deltas = image.apply([cluster_config_record("partition.move.throttle", "100")], offset=2)
+    assert deltas == []
+    assert image.cluster_configs == {"partition.move.throttle": "100"}
+    assert image.topic("t") == t
+    image.apply([cluster_config_record("partition.move.throttle", None)], offset=3)
+    assert image.cluster_configs == {}

@@ -39,6 +39,27 @@ def test_a_silent_follower_leaves_after_two_quiet_samples() -> None:
     assert isr.in_sync == (0,)
 
 
+def test_a_follower_back_from_a_restart_rejoins_only_once_it_reached_the_commit() -> None:
+    # Its match predates the restart, and the lag window's oldest sample predates the writes
+    # it missed: the lag rule alone took it back at once, lacking them (a CI failure).
+    isr = IsrTracker((0, 1, 2), me=0, lag_max_ms=10_000)
+    isr.sample(_status(500, {0: (500, True), 1: (500, True), 2: (500, True)}), 0)
+    assert isr.in_sync == (0, 1, 2)
+    for t in (500, 1000):  # 1 stops; the others take 500 more records
+        isr.sample(_status(1000, {0: (1000, True), 1: (500, False), 2: (1000, True)}), t)
+    assert isr.in_sync == (0, 2)
+    # 1 is back and answering; the leader's lag floor (500, from 0 ms) would take it.
+    isr.sample(_status(1000, {0: (1000, True), 1: (500, True), 2: (1000, True)}), 1500)
+    assert isr.in_sync == (0, 2)
+    isr.sample(_status(1000, {0: (1000, True), 1: (999, True), 2: (1000, True)}), 2000)
+    assert isr.in_sync == (0, 2)
+    assert isr.sample(_status(1000, {0: (1000, True), 1: (1000, True), 2: (1000, True)}), 2500)
+    assert isr.in_sync == (0, 1, 2)
+    # Staying is looser than joining: a member lagging within the window stays.
+    isr.sample(_status(1300, {0: (1300, True), 1: (1100, True), 2: (1300, True)}), 3000)
+    assert isr.in_sync == (0, 1, 2)
+
+
 def test_the_table_forgets_a_silent_broker_and_its_leaderships() -> None:
     table = LeaderTable(session_timeout_ms=1000)
     table.report(1, [(("t", 0), LeaderInfo(1, 3, (1, 2)))], now_ms=0, metadata_offset=7)

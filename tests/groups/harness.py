@@ -98,18 +98,33 @@ class Harness:
             while self.held:
                 self.persist_next()
 
-    def persist_next(self, error: ErrorCode = ErrorCode.NONE) -> Write:
+    def persist_next(
+        self, error: ErrorCode = ErrorCode.NONE, *, reached_log: bool = False
+    ) -> Write:
+        """Report the next write durable, or failed with ``error`` (its records in the
+        log when ``reached_log``: a commit that did not come in time)."""
         write = self.held.pop(0)
-        if error is ErrorCode.NONE:
+        if error is ErrorCode.NONE or reached_log:
             self.log.extend(write.records)
+        if error is ErrorCode.NONE:
             self.coord.on_persisted(write.write_id, self.now)
         else:
             self.coord.on_persist_failed(write.write_id, error, self.now)
+        self._after_report()
+        return write
+
+    def refuse_next(self, error: ErrorCode = ErrorCode.KAFKA_STORAGE_ERROR) -> Write:
+        """The log refuses the next write (its append failed): nothing of it is stored."""
+        write = self.held.pop(0)
+        self.coord.on_append_refused(write.write_id, error, self.now)
+        self._after_report()
+        return write
+
+    def _after_report(self) -> None:
         if self.auto_persist:
             self.drain()
         else:
             self._collect()
-        return write
 
     def _collect(self) -> None:
         ready = self.coord.ready()

@@ -125,27 +125,6 @@ def test_an_expired_session_is_written_and_a_group_with_offsets_stays_until_dele
     assert compacted([*h.log, *new.log]) == {}
 
 
-def test_a_failed_write_answers_an_error_and_the_next_change_rewrites_every_key() -> None:
-    h = Harness(CONFIG, auto_persist=False)
-    req = ConsumerHeartbeat(
-        group_id="g", member_id="a", member_epoch=0, rebalance_timeout_ms=5_000,
-        subscribed_topics=("t",), owned=frozenset(),
-    )  # fmt: skip
-    h.coord.consumer_group_heartbeat(1, req, TOPICS, h.now, IDS)
-    h.drain()
-    assert h.answer(1) is None  # not before its records are durable
-    h.persist_next(ErrorCode.NOT_ENOUGH_REPLICAS)
-    failed = h.answer(1)
-    assert isinstance(failed, ConsumerHeartbeatAnswer)
-    assert failed.error is ErrorCode.COORDINATOR_NOT_AVAILABLE
-    h.auto_persist = True
-    rejoin = beat(h, "a", 0)
-    assert rejoin.error is ErrorCode.NONE
-    new = Harness(CONFIG, replay=h.log)
-    (member,) = new.coord.describe_consumer_groups(["g"])[0].members
-    assert member.member_epoch == rejoin.member_epoch
-
-
 def test_bad_consumer_records_are_refused_with_a_typed_error() -> None:
     key = encode_key(ConsumerKey(CURRENT, "g", "a"))
     assert decode_consumer_key(key) == ConsumerKey(CURRENT, "g", "a")

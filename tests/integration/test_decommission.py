@@ -4,7 +4,9 @@ partitions move to the others, leadership first), `status` reports it drained, n
 avoid it, it is stopped, and every partition is fully replicated on the others with every
 acknowledged record at its offset; then a decommission that would leave a partition below its
 replication factor is refused in one line; a recommission stops a drain, and
-`logd cluster partitions balance` gives the broker its share of the replicas again.
+`logd cluster partitions balance` gives the broker its share of the replicas again, its moves
+throttled at the cluster's `partition.move.throttle`, set at runtime through Kafka's
+IncrementalAlterConfigs on another broker (then deleted with `logd cluster config delete`).
 """
 
 from __future__ import annotations
@@ -12,13 +14,19 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from kio.schema.incremental_alter_configs.v1 import request as iac1
+from kio.static.primitive import i8
 
+from logd.broker.config import BrokerConfig
 from logd.client import Admin, NewTopic, Producer, RecordMetadata
 from logd.errors import InvalidReplicationFactorError, InvalidRequestError, LogdError
 from tests.helpers import wait_until
 from tests.integration.cluster import Cluster
+from tests.integration.kafka.raw import RawClient
 from tests.integration.replicas import wait_in_sync
 from tests.integration.test_cli import logd, ok, one_error_line
 from tests.integration.test_transfer_leadership import _read_all
@@ -28,6 +36,8 @@ pytestmark = pytest.mark.integration
 NODES = 4
 RF = 3
 PARTITIONS = 4
+#: The cluster's partition.move.throttle, set at runtime (above the default: no slower test).
+THROTTLE = 41_000_000
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +112,47 @@ def _status(cluster: Cluster, node: int) -> list[dict[str, object]]:
     return json.loads(out)  # type: ignore[no-any-return]
 
 
+def _throttle_at(cluster: Cluster, node: int) -> tuple[str, str]:
+    """``partition.move.throttle`` as broker ``node`` applies it: (value, source)."""
+    out = ok(logd(cluster[node], "cluster", "config", "get", "partition.move.throttle",
+                  "--format", "json"))  # fmt: skip
+    (entry,) = json.loads(out)
+    return entry["value"], entry["source"]
+
+
+def _wait_throttle_everywhere(cluster: Cluster, want: tuple[str, str]) -> None:
+    for node in range(NODES):
+        wait_until(lambda: _throttle_at(cluster, node) == want, timeout=30,  # noqa: B023
+                   message=f"broker {node} to apply {want}")  # fmt: skip
+
+
+def _set_cluster_throttle(cluster: Cluster, *, via: int, value: int) -> None:
+    """Kafka's IncrementalAlterConfigs of the broker-default resource "" (kafka-configs
+    --entity-default; librdkafka refuses an empty name, so the raw kio client) at broker
+    ``via``; then every broker applies it, and Kafka's DescribeConfigs of a broker shows it
+    as a dynamic default (source 3)."""
+
+    def alter(name: str) -> Any:
+        change = iac1.AlterableConfig(name="partition.move.throttle",
+                                      config_operation=i8(0), value=str(value))  # fmt: skip
+        resource = iac1.AlterConfigsResource(resource_type=i8(4), resource_name=name,
+                                             configs=(change,))  # fmt: skip
+        request = iac1.IncrementalAlterConfigsRequest(resources=(resource,), validate_only=False)
+        with RawClient(cluster[via].bound()["kafka"]) as raw:
+            (response,) = raw.call(44, 1, request).responses
+        return response
+
+    refused = alter(str(via))  # logd has no per-broker dynamic configs: one clear refusal
+    assert refused.error_code == 42 and "cluster-wide" in refused.error_message, refused
+    assert alter("").error_code == 0
+    _wait_throttle_everywhere(cluster, (str(value), "cluster"))
+    admin = AdminClient({"bootstrap.servers": cluster[via].bound()["kafka"]})
+    broker = ConfigResource(ResourceType.BROKER, str(via))
+    (described,) = admin.describe_configs([broker]).values()
+    entry = described.result(30)["partition.move.throttle"]
+    assert (entry.value, entry.source, entry.is_read_only) == (str(value), 3, False)
+
+
 def test_a_recommission_stops_the_drain_and_the_broker_takes_partitions_again(
     cluster: Cluster,
 ) -> None:
@@ -118,11 +169,19 @@ def test_a_recommission_stops_the_drain_and_the_broker_takes_partitions_again(
                    message="the moves off broker 2 to end")  # fmt: skip
     assert "no broker is being decommissioned" in ok(logd(cluster[0], "cluster", "broker",
                                                           "status"))  # fmt: skip
+    # The balance's throttle is the cluster's, set at runtime through Kafka on broker 3 and
+    # applied by every broker without a restart (issue 23).
+    _set_cluster_throttle(cluster, via=3, value=THROTTLE)
     # Broker 2 holds nothing of "avoiding": a balance moves some of it there, in place.
     started = json.loads(ok(logd(cluster[1], "cluster", "partitions", "balance",
                                  "--format", "json")))  # fmt: skip
     moved = [m for m in started if m["change"] == "replicas"]
     assert moved and all(2 in m["target"] for m in moved), started
+    assert {m["throttle"] for m in moved} == {THROTTLE}, started
+    said = ok(logd(cluster[0], "cluster", "config", "delete", "partition.move.throttle"))
+    assert said.strip() == "partition.move.throttle deleted: each broker's own value applies"
+    default = str(BrokerConfig().partition_move_throttle)
+    _wait_throttle_everywhere(cluster, (default, "default"))
     with Admin(brokers=cluster.bootstrap) as admin:
         wait_until(lambda: not admin.list_partition_moves(), timeout=90,
                    message="the balance moves to end")  # fmt: skip

@@ -168,6 +168,16 @@ def test_a_move_to_a_stopped_broker_is_listed_and_cancelled(cluster: Cluster) ->
                 # clients are refused: cancel first): here, the way back, without `new`.
                 with pytest.raises(ReassignmentInProgressError):
                     admin.move_partition("stuck", 0, before.replicas)
+                # First a target that keeps the leaving broker r0 and still wants `new`:
+                # r0 was in sync all along, so it is not listed as adding (Kafka's answer;
+                # logd's mover still treats it as joining), r2 now leaves.
+                r0, r1, r2 = before.replicas
+                again = [r0, r1, new]
+                assert kp.alter_partition_reassignments({tp: again}) == {tp: None}
+                want = {tp: {"replicas": [*again, r2], "adding_replicas": [new],
+                             "removing_replicas": [r2]}}  # fmt: skip
+                wait_until(lambda: kp.list_partition_reassignments({"stuck": [0]}) == want,
+                           timeout=30, interval=0.5, message="r0 not listed as adding")  # fmt: skip
                 assert kp.alter_partition_reassignments({tp: before.replicas}) == {tp: None}
                 (replaced,) = admin.list_partition_moves(["stuck"])
                 assert (replaced.target, replaced.removing) == (tuple(before.replicas), (new,))

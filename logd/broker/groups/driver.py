@@ -13,8 +13,12 @@ The core's contract, kept here:
 * each ``Write`` becomes one batch appended through the partition's leader path
   (``Partition.append``, synchronous, so batches land in the order the core made them) and
   waits for its commit -- acks=all: the Raft majority, an fsync on one node -- before
-  ``on_persisted`` is called; an append that fails, or a commit that fails or does not come
-  within ``offsets.commit.timeout.ms``, is reported with ``on_persist_failed``;
+  ``on_persisted`` is called; a commit that fails or does not come within
+  ``offsets.commit.timeout.ms`` is reported with ``on_persist_failed`` (the batch is in
+  the log and may still commit); an append that fails (the batch never reached the log: a
+  full disk, lost leadership) with ``on_append_refused``, and so is every later write of
+  the same ``Ready``, unappended: they were made on top of the refused one, whose changes
+  the core takes back;
 * each ``Response`` resolves the future of the request it answers (a caller that gave up has
   cancelled its future; the answer is then dropped);
 * time: one timer handle at ``next_deadline_ms()``; it may fire early (``tick`` is harmless
@@ -151,23 +155,29 @@ class CoordinatorDriver:
     def _drain(self) -> None:
         core = self.core
         while ready := core.ready():
-            for write in ready.writes:
-                self._append(write)
+            for i, write in enumerate(ready.writes):
+                refused = self._append(write)
+                if refused is not None:
+                    now = self._clock.now_ms()
+                    for later in ready.writes[i + 1 :]:
+                        core.on_append_refused(later.write_id, refused, now)
+                    break
             for response in ready.responses:
                 answer = self._futures.pop(response.request_id, None)
                 if answer is not None and not answer.done():
                     answer.set_result(response.body)
         self._rearm()
 
-    def _append(self, write: Write) -> None:
-        """One write = one batch, appended now; reported once committed (or failed)."""
+    def _append(self, write: Write) -> ErrorCode | None:
+        """One write = one batch, appended now; reported once committed (or failed). The
+        error when the append itself was refused (reported already), else None."""
         now = self._clock.now_ms()
         batch = build_pair_batch([(r.key, r.value) for r in write.records], now)
         try:
             appended = self.partition.append(batch, wait_commit=True)
         except LogdError as exc:
-            self.core.on_persist_failed(write.write_id, exc.code, now)
-            return
+            self.core.on_append_refused(write.write_id, exc.code, now)
+            return exc.code
         committed = appended.committed
         assert committed is not None
 
@@ -186,6 +196,7 @@ class CoordinatorDriver:
             self._persisted(write.write_id, error)
 
         committed.add_done_callback(on_commit)
+        return None
 
     def _persisted(self, write_id: int, error: BaseException | None) -> None:
         if self._unloaded:

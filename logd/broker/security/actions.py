@@ -70,6 +70,8 @@ ACTIONS: dict[str, Need] = {
     "describe_configs": Need(Op.DESCRIBE_CONFIGS, RT.TOPIC),
     "describe_broker_configs": Need(Op.DESCRIBE_CONFIGS, RT.CLUSTER),
     "alter_configs": Need(Op.ALTER_CONFIGS, RT.TOPIC),
+    # The cluster's dynamic configs (issue 23): Kafka's AlterConfigs of a broker resource.
+    "alter_broker_configs": Need(Op.ALTER_CONFIGS, RT.CLUSTER),
     "create_partitions": Need(Op.ALTER, RT.TOPIC),
     "transfer_leadership": Need(Op.ALTER, RT.CLUSTER),
     "cluster_admin": Need(Op.ALTER, RT.CLUSTER),  # partition moves, decommission

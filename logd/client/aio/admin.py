@@ -26,6 +26,7 @@ from logd.client.transport.rpc import error_from_proto
 from logd.client.types import (
     BrokerDecommission,
     BrokerInfo,
+    ClusterConfig,
     ClusterInfo,
     ClusterMetadata,
     ConfigEntry,
@@ -362,6 +363,33 @@ class AsyncAdmin:
         resp: Any = await self._call(lambda c: c.unary(c.admin.ListDecommissions, request))
         _raise(resp.error)
         return [BrokerDecommission(b.node_id, b.replicas, b.moving) for b in resp.brokers]
+
+    # -- the cluster's dynamic configs (issue 23) ----------------------------------------------
+
+    async def alter_cluster_configs(
+        self,
+        set_configs: Mapping[str, str] | None = None,
+        delete: Iterable[str] = (),
+        *,
+        validate_only: bool = False,
+    ) -> None:
+        """Set (``set_configs``) and delete (``delete``: back to each broker's own value)
+        dynamic configs cluster-wide, e.g. ``{"partition.move.throttle": "10000000"}``;
+        every broker applies them without a restart. Returns once the metadata holds them.
+        InvalidConfigError for a key that is not dynamic or a bad value."""
+        configs = dict(set_configs or {})
+        request = admin_pb2.AlterClusterConfigsRequest(
+            set=configs, delete=list(delete), validate_only=validate_only
+        )
+        resp: Any = await self._call(lambda c: c.unary(c.admin.AlterClusterConfigs, request))
+        _raise(resp.error)
+
+    async def describe_cluster_configs(self) -> list[ClusterConfig]:
+        """Every dynamic cluster config with the value the answering broker applies."""
+        request = admin_pb2.DescribeClusterConfigsRequest()
+        resp: Any = await self._call(lambda c: c.unary(c.admin.DescribeClusterConfigs, request))
+        _raise(resp.error)
+        return [ClusterConfig(c.name, c.value, c.source) for c in resp.configs]
 
     # -- the cluster -------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from logd.client.group.types import GroupDescription, GroupListing
 from logd.client.sync.loop_thread import shared_loop
 from logd.client.types import (
     BrokerDecommission,
+    ClusterConfig,
     ClusterInfo,
     ClusterMetadata,
     ControllerQuorum,
@@ -112,6 +113,20 @@ class Admin:
 
     def list_decommissions(self) -> list[BrokerDecommission]:
         return self._run(self._admin.list_decommissions())
+
+    def alter_cluster_configs(
+        self,
+        set_configs: Mapping[str, str] | None = None,
+        delete: Iterable[str] = (),
+        *,
+        validate_only: bool = False,
+    ) -> None:
+        self._run(
+            self._admin.alter_cluster_configs(set_configs, delete, validate_only=validate_only)
+        )
+
+    def describe_cluster_configs(self) -> list[ClusterConfig]:
+        return self._run(self._admin.describe_cluster_configs())
 
     def describe_cluster(self) -> ClusterInfo:
         return self._run(self._admin.describe_cluster())

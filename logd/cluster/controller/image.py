@@ -35,6 +35,7 @@ __all__ = [
     "MetadataImage",
     "broker_record",
     "change_records",
+    "cluster_config_record",
     "drain_record",
     "partition_record",
     "topic_records",
@@ -63,6 +64,9 @@ class MetadataImage:
         self.draining: set[int] = set()
         #: The controller quorum to reach (issue 23); empty: the configured one.
         self.controller_voters: tuple[int, ...] = ()
+        #: The cluster's dynamic configs (``partition.move.throttle``): ConfigRecords with
+        #: an empty topic id (Kafka's broker-default resource ""); every broker reads them.
+        self.cluster_configs: dict[str, str] = {}
         self.applied = -1
         self._pending_before: dict[str, TopicRecord | None] = {}
         #: The partitions of the topics the entry being applied changed, built in place and
@@ -126,7 +130,15 @@ class MetadataImage:
         return deltas
 
     def _apply_topic(self, kind: str, record: cluster_pb2.MetadataRecord) -> str | None:
-        """Apply one topic record; returns the topic's name (None: unknown topic id)."""
+        """Apply one topic record; returns the topic's name (None: unknown topic id, or a
+        cluster config)."""
+        if kind == "config" and not record.config.topic_id:
+            c = record.config
+            if c.delete:
+                self.cluster_configs.pop(c.key, None)
+            else:
+                self.cluster_configs[c.key] = c.value
+            return None
         if kind == "topic":
             t = record.topic
             self._before(t.name)
@@ -213,6 +225,7 @@ class MetadataImage:
         records.extend(drain_record(n, draining=True) for n in sorted(self.draining))
         if self.controller_voters:
             records.append(voters_record(self.controller_voters))
+        records.extend(cluster_config_record(k, v) for k, v in sorted(self.cluster_configs.items()))
         for topic in sorted(self._topics.values(), key=lambda t: t.name):
             records.extend(topic_records(topic))
         records.extend(self.security.records())
@@ -278,6 +291,16 @@ def voters_record(voters: Sequence[int]) -> cluster_pb2.MetadataRecord:
     return cluster_pb2.MetadataRecord(
         controller_voters=cluster_pb2.ControllerVotersRecord(voters=sorted(voters))
     )
+
+
+def cluster_config_record(key: str, value: str | None) -> cluster_pb2.MetadataRecord:
+    """The record that sets (``value`` None: deletes) one of the cluster's dynamic configs."""
+    config = (
+        cluster_pb2.ConfigRecord(topic_id="", key=key, delete=True)
+        if value is None
+        else cluster_pb2.ConfigRecord(topic_id="", key=key, value=value)
+    )
+    return cluster_pb2.MetadataRecord(config=config)
 
 
 def topic_records(topic: TopicRecord) -> list[cluster_pb2.MetadataRecord]:

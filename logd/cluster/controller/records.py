@@ -78,6 +78,12 @@ def validate_write(request: cluster_pb2.ControllerWriteRequest) -> None:
             record.broker.node_id >= 0 and 0 < record.broker.port < 65536
         ):
             raise InvalidRequestError(f"bad broker record {record.broker.node_id}")
+        elif (
+            kind == "config"
+            and not record.config.topic_id
+            and not (0 < len(record.config.key) <= 255 and len(record.config.value) <= 4096)
+        ):
+            raise InvalidRequestError("a cluster config needs a name (<= 255) and a short value")
         elif kind == "drain" and record.drain.node_id < 0:
             raise InvalidRequestError(f"bad drain record {record.drain.node_id}")
         elif kind == "controller_voters" and (

@@ -279,6 +279,12 @@ class ControllerStore:
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         await self.writes.set_controller_voters(voters)
 
+    def cluster_configs(self) -> Mapping[str, str]:
+        return self.state.image.cluster_configs
+
+    async def set_cluster_configs(self, configs: Mapping[str, str], delete: Sequence[str]) -> None:
+        await self.writes.set_cluster_configs(configs, delete)
+
     def target_voters(self) -> tuple[int, ...]:
         """The controller quorum the metadata asks for (empty: none ever asked)."""
         return self.state.image.controller_voters

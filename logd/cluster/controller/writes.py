@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final
 
 from logd.clock import Clock
 from logd.cluster.controller.image import (
     broker_record,
     change_records,
+    cluster_config_record,
     drain_record,
     topic_records,
     voters_record,
@@ -176,6 +177,13 @@ class ControllerWrites:
         """Start (or end) decommissioning broker ``node_id`` (issue 23)."""
         record = drain_record(node_id, draining=draining)
         await self.write(cluster_pb2.ControllerWriteRequest(records=[record]))
+
+    async def set_cluster_configs(self, configs: Mapping[str, str], delete: Sequence[str]) -> None:
+        """Set and delete cluster configs (issue 23), one entry, answered once applied here."""
+        records = [cluster_config_record(k, v) for k, v in sorted(configs.items())]
+        records += [cluster_config_record(k, None) for k in sorted(delete)]
+        if records:
+            await self.write(cluster_pb2.ControllerWriteRequest(records=records))
 
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         """The controller quorum to reach (issue 23); the leader's quorum mover does it."""

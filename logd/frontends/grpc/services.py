@@ -165,6 +165,14 @@ class AdminService:
                 self.describe_quorum,
                 admin_pb2.DescribeControllerQuorumRequest,
             ),
+            "AlterClusterConfigs": (
+                self.alter_cluster_configs,
+                admin_pb2.AlterClusterConfigsRequest,
+            ),
+            "DescribeClusterConfigs": (
+                self.describe_cluster_configs,
+                admin_pb2.DescribeClusterConfigsRequest,
+            ),
         }
         return service_handler(
             ADMIN_SERVICE,
@@ -307,6 +315,32 @@ class AdminService:
             voters=list(q.voters),
             learners=list(q.learners),
             target=list(q.target),
+        )
+
+    async def alter_cluster_configs(
+        self, request: admin_pb2.AlterClusterConfigsRequest, context: _Ctx
+    ) -> Any:
+        convert.check_count("configs", len(request.set) + len(request.delete))
+        try:
+            await self._broker.alter_cluster_configs(
+                dict(request.set),
+                list(request.delete),
+                validate_only=request.validate_only,
+                caller=caller_of(context),
+            )
+        except LogdError as exc:
+            return admin_pb2.AlterClusterConfigsResponse(error=error_proto(exc))
+        return admin_pb2.AlterClusterConfigsResponse()
+
+    async def describe_cluster_configs(
+        self, request: admin_pb2.DescribeClusterConfigsRequest, context: _Ctx
+    ) -> Any:
+        configs = self._broker.describe_cluster_configs(caller=caller_of(context))
+        return admin_pb2.DescribeClusterConfigsResponse(
+            configs=[
+                admin_pb2.ClusterConfigEntry(name=c.name, value=c.value, source=c.source)
+                for c in configs
+            ]
         )
 
     async def balance(self, request: admin_pb2.BalancePartitionsRequest, context: _Ctx) -> Any:

@@ -1,5 +1,6 @@
 """AlterConfigs (key 33, v0-2), Kafka's legacy form: the given overrides replace the topic's
-(every key not given goes back to its default), validate-only too."""
+(every key not given goes back to its default), validate-only too. The broker-default
+resource "" sets the cluster's dynamic configs (``broker_configs``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from logd.errors import ErrorCode
 from logd.frontends.kafka.apis import RequestContext
+from logd.frontends.kafka.handlers import broker_configs
 from logd.frontends.kafka.handlers.describe_configs import TOPIC
 from logd.frontends.kafka.wire import error_code, error_message
 
@@ -21,17 +23,27 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             r.resource_name, configs, validate_only=request.validate_only, caller=ctx.caller
         )
 
-    return await for_topic_resources(request.resources, replace)
+    async def replace_broker(r: Any) -> dict[str, Any]:
+        return await broker_configs.replace(ctx, r, request.validate_only)
+
+    return await for_topic_resources(request.resources, replace, replace_broker)
 
 
 async def for_topic_resources(
-    resources: Any, alter: Callable[[Any], Awaitable[Any]]
+    resources: Any,
+    alter: Callable[[Any], Awaitable[Any]],
+    alter_broker: Callable[[Any], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     """The answer of an alter-configs request: ``alter`` each topic resource in order,
-    other resource types refused."""
+    ``alter_broker`` each broker resource (it answers), other resource types refused."""
     responses = []
     for r in resources:
-        responses.append(refused(r) if r.resource_type != TOPIC else answer_for(r, await alter(r)))
+        if r.resource_type == TOPIC:
+            responses.append(answer_for(r, await alter(r)))
+        elif r.resource_type == broker_configs.BROKER:
+            responses.append(await alter_broker(r))
+        else:
+            responses.append(refused(r))
     return {"throttle_time": 0, "responses": responses}
 
 
@@ -47,7 +59,8 @@ def answer_for(resource: Any, result: Any) -> dict[str, Any]:
 def refused(resource: Any) -> dict[str, Any]:
     return {
         "error_code": int(ErrorCode.INVALID_REQUEST),
-        "error_message": f"resource type {resource.resource_type} is not served (only topics)",
+        "error_message": f"resource type {resource.resource_type} is not served "
+        "(only topics, 2, and the broker default, 4)",
         "resource_type": resource.resource_type,
         "resource_name": resource.resource_name,
     }

@@ -3,8 +3,11 @@ DEFAULT_CONFIG (5) for a default, DYNAMIC_TOPIC_CONFIG (1) for an override -- an
 asked (v1+), its synonyms (the override, then the default it hides). ``configuration_keys``
 narrows the list. A broker resource (type 4) named "" (the defaults) or this broker's id
 lists every broker key: STATIC_BROKER_CONFIG (4) when the broker's config file or flags
-set it, DEFAULT_CONFIG otherwise, all read-only (logd has no dynamic broker configs);
-another broker's id is INVALID_REQUEST (Kafka too wants the request at that broker, and
+set it, DEFAULT_CONFIG otherwise, read-only -- but for the cluster's dynamic configs
+(issue 23: ``partition.move.throttle``, ``partition.autobalancing.enable``), which are not
+read-only and, once set cluster-wide, show DYNAMIC_DEFAULT_BROKER_CONFIG (3) with the value
+every broker applies (synonyms: that, then the broker's own); another broker's id is
+INVALID_REQUEST (Kafka too wants the request at that broker, and
 clients send it there). Other resource types: INVALID_REQUEST with a message, per
 resource, as Kafka answers a resource it cannot describe."""
 
@@ -22,6 +25,7 @@ __all__ = ["TOPIC", "handle"]
 TOPIC: Final = 2
 BROKER: Final = 4
 _STATIC_BROKER_CONFIG: Final = 4
+_DYNAMIC_DEFAULT: Final = 3  # DYNAMIC_DEFAULT_BROKER_CONFIG: set for every broker at runtime
 _STRING: Final = 2  # DescribeConfigs' config_type for the values we give as text
 
 
@@ -65,19 +69,28 @@ def _broker(ctx: RequestContext, r: Any, synonyms: bool) -> dict[str, Any]:
         }
     try:
         configs = broker.broker_configs(caller=ctx.caller)
+        dynamic = {c.name: c for c in broker.describe_cluster_configs(caller=ctx.caller)}
     except LogdError as exc:
         return {**_refused(r), "error_code": int(exc.code), "error_message": exc.message}
     keys = set(r.configuration_keys) if r.configuration_keys else None
+    entries = []
+    for c in configs:
+        if keys is not None and c.name not in keys:
+            continue
+        entry = _entry(c, synonyms, _STATIC_BROKER_CONFIG, read_only=c.name not in dynamic)
+        cluster = dynamic.get(c.name)
+        if cluster is not None and cluster.source == "cluster":
+            own = entry["synonyms"]
+            set_here = {"name": c.name, "value": cluster.value, "source": _DYNAMIC_DEFAULT}
+            entry.update(value=cluster.value, is_default=False, config_source=_DYNAMIC_DEFAULT,
+                         synonyms=[set_here, *own] if synonyms else [])  # fmt: skip
+        entries.append(entry)
     return {
         "error_code": 0,
         "error_message": None,
         "resource_type": BROKER,
         "resource_name": r.resource_name,
-        "configs": [
-            _entry(c, synonyms, _STATIC_BROKER_CONFIG, read_only=True)
-            for c in configs
-            if keys is None or c.name in keys
-        ],
+        "configs": entries,
     }
 
 
