@@ -29,6 +29,7 @@ from kio.static.primitive import i8
 from logd.broker.config import BrokerConfig
 from logd.client import Admin, NewTopic, Producer, RecordMetadata
 from logd.errors import InvalidReplicationFactorError, InvalidRequestError, LogdError
+from logd.metadata.cluster_config import MOVE_THROTTLE
 from tests.helpers import wait_until
 from tests.integration.cluster import Cluster
 from tests.integration.kafka.raw import RawClient
@@ -120,22 +121,24 @@ def _status(cluster: Cluster, node: int) -> list[dict[str, object]]:
 
 def _throttle_at(cluster: Cluster, node: int) -> tuple[str, str]:
     """``partition.move.throttle`` as broker ``node`` applies it: (value, source)."""
-    out = ok(logd(cluster[node], "cluster", "config", "get", "partition.move.throttle",
-                  "--format", "json"))  # fmt: skip
-    (entry,) = json.loads(out)
-    return entry["value"], entry["source"]
+    with Admin(brokers=cluster[node].address) as admin:
+        (entry,) = [c for c in admin.describe_cluster_configs() if c.name == MOVE_THROTTLE]
+    return entry.value, entry.source
 
 
 def _moves_at(cluster: Cluster, node: int) -> set[tuple[str, int, int]]:
     """The moves broker ``node`` lists: (topic, partition, the throttle they apply)."""
-    out = ok(logd(cluster[node], "cluster", "partitions", "status", "--format", "json"))
-    return {(m["topic"], m["partition"], m["throttle"]) for m in json.loads(out)}
+    with Admin(brokers=cluster[node].address) as admin:
+        return {(m.topic, m.partition, m.throttle) for m in admin.list_partition_moves()}
 
 
 def _wait_throttle_everywhere(cluster: Cluster, want: tuple[str, str]) -> None:
+    """Every broker applies ``want``; the CLI (broker 0) shows it too."""
     for node in range(NODES):
         wait_until(lambda: _throttle_at(cluster, node) == want, timeout=30,  # noqa: B023
                    message=f"broker {node} to apply {want}")  # fmt: skip
+    out = ok(logd(cluster[0], "cluster", "config", "get", MOVE_THROTTLE, "--format", "json"))
+    assert json.loads(out) == [{"key": MOVE_THROTTLE, "value": want[0], "source": want[1]}]
 
 
 def _set_cluster_throttle(cluster: Cluster, *, via: int, value: int) -> None:
