@@ -1,6 +1,7 @@
 """Where each millisecond of a record's way goes: a stage-by-stage trace (issue 22).
 
     python -m bench.latency_trace [--rf 1,3] [--seconds S] [--rate R] [--fsync always]
+                                  [--async-writes off|on|both] [--pairs N]
 
 The e2e-latency workload of the suite (``bench.logd_suite.e2e_latency``: ``produce()`` at
 a fixed rate in 1 ms ticks, linger 0, acks=all, 8 partitions, a consumer thread of the same
@@ -29,7 +30,10 @@ every process here, so a record's stages join across the client and the brokers 
 The table gives each stage's step from the one before (p50, p99: these do not add up)
 and its time since the producer call (p50, p99); the records of the first half second are
 left out (warm-up). The probes cost ~1 us each, so the traced end-to-end figure is a little
-above the suite's. Output: the table, and ``bench/results/latency-trace-<UTC>.json``.
+above the suite's. ``--async-writes`` sets the brokers' ``raft.async.writes`` (several
+Readys in flight per Raft group); ``both`` runs off then on, ``--pairs`` times, in one
+run, and ends with the on/off ratios of e2e p50 and p99 (the A/B of issue 22).
+Output: the table, and ``bench/results/latency-trace-<UTC>.json``.
 A benchmark, not a test: nothing here asserts.
 """
 
@@ -57,12 +61,14 @@ __all__ = [
     "STAGES_RF1",
     "STAGES_RF3",
     "Broker",
+    "ab_summary",
     "join",
     "load_brokers",
     "load_events",
     "main",
     "markdown",
     "quorum_stages",
+    "report",
     "table",
     "trace",
     "wake_split",
@@ -279,7 +285,9 @@ def markdown(stages: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def trace(rf: int, seconds: float, rate: int, fsync: str) -> dict[str, Any]:
+def trace(
+    rf: int, seconds: float, rate: int, fsync: str, *, async_writes: bool = False
+) -> dict[str, Any]:
     """One traced run: ``rf`` brokers (RF=``rf``), the e2e workload; the stage table."""
     EVENTS.clear()
     install_client()
@@ -288,7 +296,12 @@ def trace(rf: int, seconds: float, rate: int, fsync: str) -> dict[str, Any]:
         root = Path(tmp)
         (root / "trace").mkdir()
         env = {**os.environ, "LOGD_TRACE_DIR": str(root / "trace")}
-        with LogdCluster(root, rf, fsync, env=env, module="bench.traced_node") as cluster:
+        config = root / "broker.toml"
+        config.write_text(f'"raft.async.writes" = {str(async_writes).lower()}\n')
+        extra = ["--config", str(config)]
+        with LogdCluster(
+            root, rf, fsync, env=env, module="bench.traced_node", extra=extra
+        ) as cluster:
             topic = topic_in_sync(cluster, PARTITIONS, rf)
             lat = e2e_latency(cluster.brokers, topic, "all", 100, rate, seconds, seen=seen)
         brokers = load_brokers(root / "trace")
@@ -296,7 +309,8 @@ def trace(rf: int, seconds: float, rate: int, fsync: str) -> dict[str, Any]:
     rows, missing = join(topic, seen, list(EVENTS), brokers)
     lat.sort()
     p50, p99, p999 = percentiles(lat, (50, 99, 99.9))
-    return {"rf": rf, "fsync": fsync, "rate": rate, "seconds": seconds, "records": len(lat),
+    return {"rf": rf, "fsync": fsync, "async_writes": async_writes, "rate": rate,
+            "seconds": seconds, "records": len(lat),
             "joined": len(rows), "missing": missing, "e2e_p50": p50, "e2e_p99": p99,
             "e2e_p999": p999, "stages": table(rows, stages) if rows else [],
             "reads": wake_split(topic, seen, brokers)}  # fmt: skip
@@ -321,6 +335,37 @@ def _commit() -> str:
     return out.stdout.strip() or "?"
 
 
+def report(run: dict[str, Any], rate: int, seconds: float, load: float) -> None:
+    """Print one run: its e2e line, its stage table, how its records were read."""
+    setting = "on" if run["async_writes"] else "off"
+    print(f"\nRF={run['rf']}, fsync {run['fsync']}, async writes {setting}, {rate:,} msgs/s "
+          f"for {seconds:g} s (load {load:.1f}): e2e p50 {run['e2e_p50']:.2f} ms, p99 "
+          f"{run['e2e_p99']:.2f} ms, p99.9 {run['e2e_p999']:.2f} ms; {run['joined']:,} "
+          f"records traced, {run['missing']} not joined\n", flush=True)  # fmt: skip
+    if run["stages"]:
+        print(markdown(run["stages"]), flush=True)
+    reads = run["reads"]
+    print(
+        f"\nread by a waiting fetch, woken: {reads['woken_share']:.0%} (commit -> read "
+        f"p50 {reads['woken_p50'] or 0:.2f} ms); by a fetch that came later: "
+        f"{1 - reads['woken_share']:.0%} ({reads['late_p50'] or 0:.2f} ms)",
+        flush=True,
+    )
+
+
+def ab_summary(runs: Sequence[dict[str, Any]]) -> str:
+    """Each off/on pair of one RF (in the order run): e2e p50 and p99 and on/off ratios."""
+    lines = ["async writes A/B (e2e ms, off -> on, ratio on/off):"]
+    for off, on in zip(runs[::2], runs[1::2], strict=False):
+        if off["async_writes"] or not on["async_writes"] or off["rf"] != on["rf"]:
+            continue
+        p50, p99 = (on[k] / off[k] if off[k] else float("nan") for k in ("e2e_p50", "e2e_p99"))
+        lines.append(f"  RF={off['rf']} p50 {off['e2e_p50']:.2f} -> {on['e2e_p50']:.2f} "
+                     f"({p50:.2f}), p99 {off['e2e_p99']:.2f} -> {on['e2e_p99']:.2f} ({p99:.2f}); "
+                     f"load {off['load']} / {on['load']}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.latency_trace",
@@ -331,28 +376,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--fsync", default="always")
+    parser.add_argument(
+        "--async-writes",
+        choices=("off", "on", "both"),
+        default="off",
+        help="the brokers' raft.async.writes; both: off then on (A/B)",
+    )
+    parser.add_argument("--pairs", type=int, default=1, help="with --async-writes both")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    settings = {"off": [False], "on": [True], "both": [False, True] * max(1, args.pairs)}
     runs = []
     for rf in (int(x) for x in args.rf.split(",") if x.strip()):
-        load = os.getloadavg()[0]
-        run = trace(rf, args.seconds, args.rate, args.fsync)
-        run["load"] = round(load, 1)
-        runs.append(run)
-        print(f"\nRF={rf}, fsync {args.fsync}, {args.rate:,} msgs/s for {args.seconds:g} s "
-              f"(load {load:.1f}): e2e p50 {run['e2e_p50']:.2f} ms, p99 {run['e2e_p99']:.2f} "
-              f"ms, p99.9 {run['e2e_p999']:.2f} ms; {run['joined']:,} records traced, "
-              f"{run['missing']} not joined\n", flush=True)  # fmt: skip
-        if run["stages"]:
-            print(markdown(run["stages"]), flush=True)
-        reads = run["reads"]
-        print(
-            f"\nread by a waiting fetch, woken: {reads['woken_share']:.0%} (commit -> read "
-            f"p50 {reads['woken_p50'] or 0:.2f} ms); by a fetch that came later: "
-            f"{1 - reads['woken_share']:.0%} ({reads['late_p50'] or 0:.2f} ms)",
-            flush=True,
-        )
+        for async_writes in settings[args.async_writes]:
+            load = os.getloadavg()[0]
+            run = trace(rf, args.seconds, args.rate, args.fsync, async_writes=async_writes)
+            run["load"] = round(load, 1)
+            runs.append(run)
+            report(run, args.rate, args.seconds, load)
+    if args.async_writes == "both":
+        print("\n" + ab_summary(runs), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"latency-trace-{stamp}.json"
     path.write_text(json.dumps({"utc": stamp, "commit": _commit(), "runs": runs}, indent=1))

@@ -124,7 +124,7 @@ class HardStateJournal:
         #: Why the next flush must rewrite the file (a failed fsync); None otherwise.
         self.rewriting: str | None = None
         self._open()
-        self._flusher = Flusher(name="logd-hardstate")
+        self._flusher = Flusher(name="logd-hardstate", workers=1)
 
     def request(self) -> concurrent.futures.Future[int]:
         """A future for everything staged so far being durable."""

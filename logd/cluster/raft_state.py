@@ -161,7 +161,12 @@ class RaftStateFile:
         self.incarnation = incarnation if incarnation is not None else secrets.randbits(63)
         self._lock = threading.Lock()
         self._pending: bytes | None = None
-        self._written = 0
+        #: Generations: of the last state staged, of the one pending, of the last one
+        #: durable (the Flusher's log end, and recovery point: a request made after a
+        #: flush took the newest state needs no fsync of its own).
+        self._staged = 0
+        self._pending_gen = 0
+        self._durable = 0
         #: What the file holds (or will, once flushed), on the loop's side.
         self._file_state: RaftState | None = None
         #: Our incarnation is durable (given, or in a flushed file): the journal may take
@@ -198,14 +203,14 @@ class RaftStateFile:
         """The file would hold ``state`` (derivable without it): write only what differs."""
         self._file_state = state
 
-    # The Flusher's Flushable protocol: a request completes when flush() has run.
+    # The Flusher's Flushable protocol: generations of staged states (module doc above).
     @property
     def log_end_offset(self) -> int:
-        return self._written
+        return self._staged
 
     @property
     def recovery_point(self) -> int:
-        return self._written
+        return self._durable
 
     def load(self) -> RaftState | None:
         """The persisted state; None when there is none. KafkaStorageError if unreadable."""
@@ -248,6 +253,8 @@ class RaftStateFile:
         with self._lock:
             self._pending = data
             self._pending_incarnation = True
+            self._staged += 1
+            self._pending_gen = self._staged
 
     @property
     def dirty(self) -> bool:
@@ -258,11 +265,12 @@ class RaftStateFile:
         with self._lock:
             data, self._pending = self._pending, None
             names_incarnation, self._pending_incarnation = self._pending_incarnation, False
+            generation = self._pending_gen
         if data is not None:
             try:
                 write_atomic(self.path, data, fsync=fsync)
             except FileNotFoundError:
-                return self._written  # the group's directory was deleted meanwhile
+                return self._durable  # the group's directory was deleted meanwhile
             except OSError as exc:
                 # The old file is intact (write_atomic); keep the state for the next try
                 # unless a newer one was staged meanwhile.
@@ -270,8 +278,10 @@ class RaftStateFile:
                     if self._pending is None:
                         self._pending = data
                         self._pending_incarnation = names_incarnation
+                        self._pending_gen = generation
                 raise storage_error("writing the Raft state", exc, self.path) from exc
-            self._written += 1
+            with self._lock:
+                self._durable = max(self._durable, generation)
             if names_incarnation:
                 self._incarnation_durable = True
-        return self._written
+        return self._durable

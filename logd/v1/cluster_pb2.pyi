@@ -211,20 +211,22 @@ class TopicRecordProto(_message.Message):
     def __init__(self, name: _Optional[str] = ..., topic_id: _Optional[str] = ...) -> None: ...
 
 class PartitionRecordProto(_message.Message):
-    __slots__ = ("topic_id", "partition", "replicas", "adding_replicas", "removing_replicas", "move_throttle")
+    __slots__ = ("topic_id", "partition", "replicas", "adding_replicas", "removing_replicas", "move_throttle", "move_throttle_follows")
     TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     ADDING_REPLICAS_FIELD_NUMBER: _ClassVar[int]
     REMOVING_REPLICAS_FIELD_NUMBER: _ClassVar[int]
     MOVE_THROTTLE_FIELD_NUMBER: _ClassVar[int]
+    MOVE_THROTTLE_FOLLOWS_FIELD_NUMBER: _ClassVar[int]
     topic_id: str
     partition: int
     replicas: _containers.RepeatedScalarFieldContainer[int]
     adding_replicas: _containers.RepeatedScalarFieldContainer[int]
     removing_replicas: _containers.RepeatedScalarFieldContainer[int]
     move_throttle: int
-    def __init__(self, topic_id: _Optional[str] = ..., partition: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ..., adding_replicas: _Optional[_Iterable[int]] = ..., removing_replicas: _Optional[_Iterable[int]] = ..., move_throttle: _Optional[int] = ...) -> None: ...
+    move_throttle_follows: bool
+    def __init__(self, topic_id: _Optional[str] = ..., partition: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ..., adding_replicas: _Optional[_Iterable[int]] = ..., removing_replicas: _Optional[_Iterable[int]] = ..., move_throttle: _Optional[int] = ..., move_throttle_follows: _Optional[bool] = ...) -> None: ...
 
 class ConfigRecord(_message.Message):
     __slots__ = ("topic_id", "key", "value", "delete")

@@ -14,7 +14,7 @@ import sys
 
 from bench.kafka_latency import STAGES_RF1 as KAFKA_STAGES_RF1
 from bench.kafka_latency import kafka_rows
-from bench.latency_trace import STAGES_RF1, STAGES_RF3, Broker, join, table
+from bench.latency_trace import STAGES_RF1, STAGES_RF3, Broker, ab_summary, join, table
 from tests.imports import ROOT
 
 T = "t"
@@ -101,3 +101,14 @@ def test_a_kafka_clients_records_join_the_brokers_stages_alone() -> None:
          base + 8 * MS, base + 10 * MS, base + 14 * MS]
     ]  # fmt: skip
     assert [s["stage"] for s in table(rows, KAFKA_STAGES_RF1)] == list(KAFKA_STAGES_RF1)
+
+
+def test_the_async_writes_ab_pairs_each_off_run_with_the_on_run_after_it() -> None:
+    def run(rf: int, on: bool, p50: float, p99: float) -> dict[str, object]:
+        return {"rf": rf, "async_writes": on, "e2e_p50": p50, "e2e_p99": p99, "load": 1.0}
+
+    runs = [run(3, False, 10.0, 40.0), run(3, True, 5.0, 60.0), run(1, False, 2.0, 8.0),
+            run(1, True, 3.0, 4.0)]  # fmt: skip
+    lines = ab_summary(runs).splitlines()
+    assert lines[1] == "  RF=3 p50 10.00 -> 5.00 (0.50), p99 40.00 -> 60.00 (1.50); load 1.0 / 1.0"
+    assert lines[2].startswith("  RF=1 p50 2.00 -> 3.00 (1.50), p99 8.00 -> 4.00 (0.50)")

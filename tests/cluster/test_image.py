@@ -89,7 +89,8 @@ def test_a_snapshot_restores_an_equal_image() -> None:
         3,
     )
     moving = dataclasses.replace(
-        topic("c"), partitions=(PartitionAssignment(0, (0, 1), 0, 0, (0, 1)).moving_to((1, 2), 7),)
+        topic("c"),
+        partitions=(PartitionAssignment(0, (0, 1), 0, 0, (0, 1)).moving_to((1, 2), 7, True),),
     )
     image.apply(topic_records(moving), 4)
     image.apply([drain_record(2, draining=True), drain_record(5, draining=True)], 5)
@@ -100,7 +101,8 @@ def test_a_snapshot_restores_an_equal_image() -> None:
     assert restored.cluster_id == "c1"
     assert restored.brokers == image.brokers
     assert dict(restored.topics) == dict(image.topics)
-    assert restored.topics["c"].partitions[0].throttle == 7  # a move and its throttle
+    moving = restored.topics["c"].partitions[0]
+    assert (moving.throttle, moving.throttle_follows) == (7, True)  # a move and its throttle
     assert restored.draining == image.draining == {2}
     assert restored.controller_voters == (1, 2, 3)
     assert restored.cluster_configs == image.cluster_configs == {"partition.move.throttle": "5"}

@@ -14,6 +14,7 @@ IncrementalAlterConfigs on another broker (then deleted with `logd cluster confi
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,7 @@ from kio.static.primitive import i8
 from logd.broker.config import BrokerConfig
 from logd.client import Admin, NewTopic, Producer, RecordMetadata
 from logd.errors import InvalidReplicationFactorError, InvalidRequestError, LogdError
+from logd.metadata.cluster_config import MOVE_THROTTLE
 from tests.helpers import wait_until
 from tests.integration.cluster import Cluster
 from tests.integration.kafka.raw import RawClient
@@ -40,8 +42,9 @@ pytestmark = pytest.mark.integration
 NODES = 4
 RF = 3
 PARTITIONS = 4
-#: The cluster's partition.move.throttle, set at runtime (above the default: no slower test).
-THROTTLE = 41_000_000
+#: The cluster's partition.move.throttle, set at runtime: so slow that the balance's moves of
+#: "avoiding" (~200 KB a partition) would take many minutes unless it is lifted mid-way.
+SLOW = 200
 
 
 @pytest.fixture(scope="module")
@@ -118,16 +121,24 @@ def _status(cluster: Cluster, node: int) -> list[dict[str, object]]:
 
 def _throttle_at(cluster: Cluster, node: int) -> tuple[str, str]:
     """``partition.move.throttle`` as broker ``node`` applies it: (value, source)."""
-    out = ok(logd(cluster[node], "cluster", "config", "get", "partition.move.throttle",
-                  "--format", "json"))  # fmt: skip
-    (entry,) = json.loads(out)
-    return entry["value"], entry["source"]
+    with Admin(brokers=cluster[node].address) as admin:
+        (entry,) = [c for c in admin.describe_cluster_configs() if c.name == MOVE_THROTTLE]
+    return entry.value, entry.source
+
+
+def _moves_at(cluster: Cluster, node: int) -> set[tuple[str, int, int]]:
+    """The moves broker ``node`` lists: (topic, partition, the throttle they apply)."""
+    with Admin(brokers=cluster[node].address) as admin:
+        return {(m.topic, m.partition, m.throttle) for m in admin.list_partition_moves()}
 
 
 def _wait_throttle_everywhere(cluster: Cluster, want: tuple[str, str]) -> None:
+    """Every broker applies ``want``; the CLI (broker 0) shows it too."""
     for node in range(NODES):
         wait_until(lambda: _throttle_at(cluster, node) == want, timeout=30,  # noqa: B023
                    message=f"broker {node} to apply {want}")  # fmt: skip
+    out = ok(logd(cluster[0], "cluster", "config", "get", MOVE_THROTTLE, "--format", "json"))
+    assert json.loads(out) == [{"key": MOVE_THROTTLE, "value": want[0], "source": want[1]}]
 
 
 def _set_cluster_throttle(cluster: Cluster, *, via: int, value: int) -> None:
@@ -173,15 +184,24 @@ def test_a_recommission_stops_the_drain_and_the_broker_takes_partitions_again(
                    message="the moves off broker 2 to end")  # fmt: skip
     assert "no broker is being decommissioned" in ok(logd(cluster[0], "cluster", "broker",
                                                           "status"))  # fmt: skip
+    with Producer(brokers=cluster.bootstrap, acks="all") as producer:
+        for i in range(800):
+            producer.produce("avoiding", os.urandom(1000), partition=i % PARTITIONS)
+        assert producer.flush(60) == 0
     # The balance's throttle is the cluster's, set at runtime through Kafka on broker 3 and
     # applied by every broker without a restart (issue 23).
-    _set_cluster_throttle(cluster, via=3, value=THROTTLE)
+    _set_cluster_throttle(cluster, via=3, value=SLOW)
     # Broker 2 holds nothing of "avoiding": a balance moves some of it there, in place.
     started = json.loads(ok(logd(cluster[1], "cluster", "partitions", "balance",
                                  "--format", "json")))  # fmt: skip
     moved = [m for m in started if m["change"] == "replicas"]
     assert moved and all(2 in m["target"] for m in moved), started
-    assert {m["throttle"] for m in moved} == {THROTTLE}, started
+    assert {m["throttle"] for m in moved} == {SLOW}, started
+    held = {(m["topic"], m["partition"], SLOW) for m in moved}
+    wait_until(lambda: _moves_at(cluster, 2) == held, timeout=30,
+               message="broker 2 to list the held moves")  # fmt: skip
+    # Lifted at runtime: the moves in progress follow the cluster's throttle (their leaders
+    # read it), back to each broker's own 30 MB/s -- they end within the wait below.
     said = ok(logd(cluster[0], "cluster", "config", "delete", "partition.move.throttle"))
     assert said.strip() == "partition.move.throttle deleted: each broker's own value applies"
     default = str(BrokerConfig().partition_move_throttle)

@@ -56,6 +56,7 @@ def test_requests_during_an_fsync_share_the_next_one(tmp_path: Path, clock: Manu
     fsync = GatedFsync()
     fsync.gate.clear()
     with Flusher(fsync=fsync) as flusher:
+        log.append(make_batch(1), 1)
         first = flusher.request(log)
         assert fsync.entered.wait(DEADLINE)  # round 1 is inside its fsync, held there
         waiting: list[tuple[int, Future[int], list[int]]] = []
@@ -71,7 +72,7 @@ def test_requests_during_an_fsync_share_the_next_one(tmp_path: Path, clock: Manu
         for target, future, seen in waiting:
             assert future.result(DEADLINE) >= target
             assert seen[0] >= 2  # resolved only after the fsync of round 2 had finished
-        assert fsync.calls == 2 and flusher.rounds == 2  # 26 requests, 2 fdatasyncs
+        assert fsync.calls == 2 and flusher.flushes == 2  # 26 requests, 2 fdatasyncs
         assert log.recovery_point == log.log_end_offset
 
 
@@ -202,23 +203,20 @@ def test_the_logs_of_one_round_are_fsynced_at_the_same_time(
     with Flusher(fsync=fsync) as flusher:
         for log in logs:
             log.append(make_batch(1), 1)
-        # Requested under the flusher's lock, so that one round takes all three (the
-        # thread cannot start a round of the first alone meanwhile).
-        with flusher._cond:
-            futures = [flusher.request(log) for log in logs]
+        futures = flusher.request_all(logs)
         wait_until(lambda: fsync.calls == 3, DEADLINE, message="three fsyncs in flight at once")
         assert not any(future.done() for future in futures)
         fsync.gate.set()
         assert [future.result(DEADLINE) for future in futures] == [2, 2, 2]
-    assert flusher.rounds == 1, "one round took the three logs"  # counted as it ends: after stop
+    assert flusher.flushes == 3
     assert all(log.recovery_point == log.log_end_offset for log in logs)
 
 
-def test_one_request_for_many_logs_is_one_round_and_each_log_hears_its_own_end(
+def test_one_request_for_many_logs_flushes_each_once_and_each_log_hears_its_own_end(
     tmp_path: Path, clock: ManualClock
 ) -> None:
     # The Raft driver asks for every log of a pass at once (issue 21): one lock, one
-    # round, each future resolved with its own log's end.
+    # flush per log, each future resolved with its own log's end.
     logs = [fresh_log(tmp_path / f"l{i}", clock) for i in range(3)]
     for count, log in enumerate(logs, start=1):
         log.append(make_batch(count), 1)
@@ -226,7 +224,59 @@ def test_one_request_for_many_logs_is_one_round_and_each_log_hears_its_own_end(
         futures = flusher.request_all(logs)
         assert [future.result(DEADLINE) for future in futures] == [2, 3, 4]
         assert flusher.request_all([]) == []
-    assert flusher.rounds == 1
+    assert flusher.flushes == 3
     assert all(log.recovery_point == log.log_end_offset for log in logs)
     with pytest.raises(KafkaStorageError, match="stopped"):
         flusher.request_all(logs)[2].result(DEADLINE)
+
+
+class FsyncGatedFor(GatedFsync):
+    """A :class:`GatedFsync` whose gate holds only the fsyncs of one file (by inode)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.inode = path.stat().st_ino
+
+    def __call__(self, fd: int) -> None:
+        if os.fstat(fd).st_ino == self.inode:
+            super().__call__(fd)
+        else:
+            os.fdatasync(fd)
+
+
+def test_a_log_does_not_wait_for_another_logs_fsync(tmp_path: Path, clock: ManualClock) -> None:
+    # Issue 22: a request for log B that came while log A's fsync ran used to wait for
+    # A's whole round to end; now B is flushed at once by a free thread.
+    slow, fast = (fresh_log(tmp_path / name, clock) for name in ("slow", "fast"))
+    fsync = FsyncGatedFor(max((tmp_path / "slow" / "t-0").glob("*.log")))
+    fsync.gate.clear()
+    with Flusher(fsync=fsync) as flusher:
+        slow.append(make_batch(1), 1)
+        held = flusher.request(slow)
+        assert fsync.entered.wait(DEADLINE)  # A's fsync runs, held
+        fast.append(make_batch(2), 1)
+        assert flusher.request(fast).result(DEADLINE) == 3, "B waited for A's fsync"
+        assert not held.done()
+        fsync.gate.set()
+        assert held.result(DEADLINE) == 2
+
+
+def test_a_request_the_running_flush_covers_needs_no_fsync_of_its_own(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # Issue 22 (Raft's asynchronous writes): data written before a running flush took its
+    # snapshot is durable when that flush ends; a request for it made meanwhile used to
+    # start a second fsync of the same file behind the first.
+    log = fresh_log(tmp_path, clock)
+    fsync = GatedFsync()
+    fsync.gate.clear()
+    with Flusher(fsync=fsync) as flusher:
+        log.append(make_batch(3), 1)
+        first = flusher.request(log)
+        assert fsync.entered.wait(DEADLINE)  # its snapshot (end 4) is taken
+        again = flusher.request(log)  # nothing appended since: the running flush covers it
+        assert not again.done()
+        fsync.gate.set()
+        assert first.result(DEADLINE) == again.result(DEADLINE) == 4
+        assert flusher.request(log).result(DEADLINE) == 4  # durable already: answered at once
+        assert fsync.calls == 1 and flusher.flushes == 1 and flusher.covered == 2

@@ -177,6 +177,7 @@ class MetadataImage:
                     r for r in p.removing_replicas if r in replicas and r not in p.adding_replicas
                 ),
                 max(0, p.move_throttle),
+                p.move_throttle_follows,
             )
             if p.partition < len(parts):
                 parts[p.partition] = assignment
@@ -370,5 +371,6 @@ def partition_record(topic_id: str, a: PartitionAssignment) -> cluster_pb2.Metad
             adding_replicas=list(a.adding),
             removing_replicas=list(a.removing),
             move_throttle=a.throttle,
+            move_throttle_follows=a.throttle_follows,
         )
     )

@@ -157,3 +157,15 @@ def test_a_split_fetch_answer_is_the_same_bytes_with_its_record_blobs_not_copied
     pieces = split.pieces()
     assert b"".join(pieces) == bytes(encode(cls, answer))
     assert split.total() == sum(len(p) for p in pieces)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(st.from_type(ProduceRequestV9))
+def test_produce_records_come_out_as_the_one_bytearray_the_core_keeps(value: Any) -> None:
+    # Issue 22: the core stamps and keeps a bytearray as is; records read as bytes were
+    # copied once more by it (two copies of every batch instead of one).
+    got, _ = decode(ProduceRequestV9, _kio_bytes(ProduceRequestV9, value))
+    for topic, expected in zip(got.topic_data, value.topic_data, strict=True):
+        for part, sent in zip(topic.partition_data, expected.partition_data, strict=True):
+            assert part.records == sent.records
+            assert part.records is None or type(part.records) is bytearray
