@@ -31,7 +31,9 @@ ticks; a broker with thousands of partitions burns a core doing nothing.  So, wi
   it made the leader heartbeat again, which woke its quiet followers, whose answers then
   arrived late again -- at 10,000 partitions thousands of groups a second kept each other
   awake for ever (issue 21). So a quiet leader sleeps through a ``HeartbeatResponse`` of
-  its term without ``wake`` from a follower it knows holds its whole log; a follower
+  its term without ``wake``, and an ``AppendResponse`` that acknowledges (or, stale, rejects)
+  no more than it knows -- a resent append's second answer -- from a follower it knows
+  holds its whole log; a follower
   that *wants* the leader awake (it woke, it cannot go quiet, a learner ticking alone)
   says so with ``wake``.
 
@@ -47,7 +49,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from replication.messages import Heartbeat, HeartbeatResponse
+from replication.messages import AppendResponse, Heartbeat, HeartbeatResponse
 from replication.progress import ProgressState
 from replication.quorum import VoteResult, vote_result
 
@@ -114,13 +116,21 @@ def down_news_wakes(raft: Raft, changed: frozenset[int]) -> bool:
 
 def sleeps_through(raft: Raft, m: Message) -> bool:
     """Whether a quiet node stays quiet on ``m``: its leader's quiesce heartbeat, or (a
-    leader) a follower's answer of this term that asks for nothing (no ``wake``) from a
-    follower known to hold its whole log and not taken as down -- an answer to a heartbeat
-    sent before the leader went quiet (see the module doc)."""
+    leader) a follower's answer of this term that asks for nothing -- a heartbeat answer
+    without ``wake``, or an append answer at or below what the follower is known to match
+    (a duplicate: an append resent while the first was on its way; a late rejection, which
+    an awake leader ignores as stale too) -- from a follower known to hold its whole log and
+    not taken as down: an answer to something sent before the leader went quiet (see the
+    module doc)."""
     if isinstance(m, Heartbeat):
         return m.quiesce
     leader = raft.leader
-    if not isinstance(m, HeartbeatResponse) or m.wake or leader is None or m.term != raft.term:
+    if leader is None or m.term != raft.term:
+        return False
+    if isinstance(m, HeartbeatResponse):
+        if m.wake:
+            return False
+    elif not isinstance(m, AppendResponse) or m.match_offset > raft.log.last_offset():
         return False
     pr = leader.progress.get(m.src)
     return (

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from replication import (
+    AppendResponse,
     Config,
     ConfState,
     Heartbeat,
@@ -131,6 +132,19 @@ def test_late_answers_to_heartbeats_sent_before_the_leader_went_quiet_wake_nobod
     assert c.raw(1).quiesced and sent(c) == []
     c.tick(1, 100)
     assert sent(c) == [] and all(c.raw(n).quiesced for n in (1, 2, 3))
+
+
+def test_a_resent_appends_second_answer_wakes_no_quiet_leader() -> None:
+    # Under load a leader resends an append (a probe after a heartbeat answer) and both
+    # answers come back; the second reaches it after it went quiet (issue 21, 10,000
+    # partitions: most wakes once late heartbeat answers were slept through).
+    c = quiet_group()
+    leader = c.raw(1)
+    term, last = leader.term, leader.last_offset
+    leader.step(AppendResponse(term, 2, 1, match_offset=last))
+    leader.step(AppendResponse(term, 3, 1, match_offset=last - 1))
+    leader.step(AppendResponse(term, 2, 1, match_offset=last - 1, reject=True))  # stale
+    assert leader.quiesced and sent(c) == []
 
 
 def test_an_answer_that_may_carry_news_still_wakes_a_quiet_leader() -> None:
