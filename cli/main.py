@@ -38,7 +38,8 @@ GROUPS: dict[tuple[str, ...], str] = {
     ("group",): "list, describe, seek and delete consumer groups",
     ("cluster",): "the brokers and the health of the cluster",
     ("cluster", "partitions"): "move partitions' replicas between brokers",
-    ("cluster", "broker"): "decommission a broker (drain its replicas) or recommission it",
+    ("cluster", "broker"): "decommission a broker (drain its replicas), recommission or "
+    "unregister it",
     ("cluster", "controller"): "the controller quorum: add or remove a voter",
     ("cluster", "config"): "the cluster's dynamic configs: set at runtime, on every broker",
     ("security",): "users, ACLs and client quotas (rpk's `security` shapes)",
@@ -89,6 +90,8 @@ COMMANDS: tuple[Command, ...] = (
             "stop decommissioning a broker"),
     Command(("cluster", "broker", "status"), "cli.cluster.broker_status",
             "the brokers being decommissioned and what they still host"),
+    Command(("cluster", "broker", "unregister"), "cli.cluster.broker_unregister",
+            "remove a drained, stopped broker from the cluster for good"),
     Command(("cluster", "controller", "add-voter"), "cli.cluster.controller_add_voter",
             "make a broker a controller voter"),
     Command(("cluster", "controller", "remove-voter"), "cli.cluster.controller_remove_voter",

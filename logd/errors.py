@@ -16,6 +16,7 @@ import enum
 from typing import ClassVar
 
 __all__ = [
+    "BrokerIdNotRegisteredError",
     "BrokerUnavailableError",
     "ClusterAuthorizationFailedError",
     "CoordinatorLoadInProgressError",
@@ -167,6 +168,7 @@ class ErrorCode(enum.IntEnum):
     RESOURCE_NOT_FOUND = 91
     DUPLICATE_RESOURCE = 92
     UNACCEPTABLE_CREDENTIAL = 93
+    BROKER_ID_NOT_REGISTERED = 102
     FENCED_MEMBER_EPOCH = 110
     UNRELEASED_INSTANCE_ID = 111
     UNSUPPORTED_ASSIGNOR = 112
@@ -568,6 +570,12 @@ class NoReassignmentInProgressError(LogdError):
     """A move was to be cancelled, but the partition is not moving."""
 
     code = ErrorCode.NO_REASSIGNMENT_IN_PROGRESS
+
+
+class BrokerIdNotRegisteredError(LogdError):
+    """No broker of that id is registered (Kafka's UnregisterBroker of an unknown id)."""
+
+    code = ErrorCode.BROKER_ID_NOT_REGISTERED
 
 
 class DuplicateSequenceError(LogdError):

@@ -82,11 +82,17 @@ class Heartbeat(NamedTuple):
 
 class HeartbeatResponse(NamedTuple):
     """Proves the follower is alive (check-quorum) and unpauses a probing leader (a
-    ``NamedTuple`` for the reason ``Heartbeat`` is one)."""
+    ``NamedTuple`` for the reason ``Heartbeat`` is one).
+
+    ``wake``: the follower asks a quiet leader to look (it woke, or cannot go quiet as the
+    leader's quiesce heartbeat asked: ``quiesce.py``). Without it the answer is only that
+    -- an answer to a heartbeat, which a quiet leader whose follower holds its whole log
+    sleeps through: it was sent before the leader went quiet."""
 
     term: int
     src: int
     dst: int
+    wake: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ ticks; a broker with thousands of partitions burns a core doing nothing.  So, wi
 * a **follower** that gets such a heartbeat from its leader and holds exactly the
   committed log (:func:`follower_may_quiesce`) stops ticking too and does not answer; one
   that cannot answers as usual, which wakes the leader;
-* **anything wakes** a quiet node: any other message, a proposal, a transfer, a
-  configuration change, an unreachable or data-loss report, and a change of the
+* **anything wakes** a quiet node -- any other message (but see below), a proposal, a
+  transfer, a configuration change, an unreachable or data-loss report, and a change of the
   failure detector's view (``RawNode.set_down_peers``) that concerns it
   (:func:`down_news_wakes`): a follower's leader, a member back up, a leader's live
   quorum lost.  News about the other followers wakes nobody: when a broker dies, the
@@ -26,6 +26,16 @@ ticks; a broker with thousands of partitions burns a core doing nothing.  So, wi
   follower always tells its leader, which would otherwise sleep on while a learner, which
   never campaigns, ticks alone.  Followers the view says are down do not hold a leader
   awake (it would otherwise tick for as long as a broker is down).
+* **stale answers wake nobody** (:func:`sleeps_through`): a follower's answer to a heartbeat
+  sent before its leader went quiet arrives after it when the machine is loaded; waking for
+  it made the leader heartbeat again, which woke its quiet followers, whose answers then
+  arrived late again -- at 10,000 partitions thousands of groups a second kept each other
+  awake for ever (issue 21). So a quiet leader sleeps through a ``HeartbeatResponse`` of
+  its term without ``wake``, and an ``AppendResponse`` that acknowledges (or, stale, rejects)
+  no more than it knows -- a resent append's second answer -- from a follower it knows
+  holds its whole log; a follower
+  that *wants* the leader awake (it woke, it cannot go quiet, a learner ticking alone)
+  says so with ``wake``.
 
 Quiescence changes only *when* a node ticks and whether it answers a heartbeat, i.e. the
 timing of elections and messages that may be lost anyway: safety does not depend on it.
@@ -39,14 +49,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from replication.messages import AppendResponse, Heartbeat, HeartbeatResponse
 from replication.progress import ProgressState
 from replication.quorum import VoteResult, vote_result
 
 if TYPE_CHECKING:
     from replication.leader import LeaderState
+    from replication.messages import Message
     from replication.raft import Raft
 
-__all__ = ["down_news_wakes", "follower_may_quiesce", "leader_may_quiesce"]
+__all__ = ["down_news_wakes", "follower_may_quiesce", "leader_may_quiesce", "sleeps_through"]
 
 
 def leader_may_quiesce(leader: LeaderState) -> bool:
@@ -100,3 +112,30 @@ def down_news_wakes(raft: Raft, changed: frozenset[int]) -> bool:
         live[raft.id] = True
         return vote_result(raft.conf, live) is not VoteResult.WON
     return raft.leader_id is None or raft.leader_id in changed
+
+
+def sleeps_through(raft: Raft, m: Message) -> bool:
+    """Whether a quiet node stays quiet on ``m``: its leader's quiesce heartbeat, or (a
+    leader) a follower's answer of this term that asks for nothing -- a heartbeat answer
+    without ``wake``, or an append answer at or below what the follower is known to match
+    (a duplicate: an append resent while the first was on its way; a late rejection, which
+    an awake leader ignores as stale too) -- from a follower known to hold its whole log and
+    not taken as down: an answer to something sent before the leader went quiet (see the
+    module doc)."""
+    if isinstance(m, Heartbeat):
+        return m.quiesce
+    leader = raft.leader
+    if leader is None or m.term != raft.term:
+        return False
+    if isinstance(m, HeartbeatResponse):
+        if m.wake:
+            return False
+    elif not isinstance(m, AppendResponse) or m.match_offset > raft.log.last_offset():
+        return False
+    pr = leader.progress.get(m.src)
+    return (
+        pr is not None
+        and m.src not in raft.down_peers
+        and pr.state is ProgressState.REPLICATE
+        and pr.match == raft.log.last_offset()
+    )

@@ -205,7 +205,7 @@ class Raft:
             # A learner cannot campaign: once a timeout it wakes a leader that went quiet
             # while the quiesce heartbeat for us was lost (else it would tick alone for
             # ever). Its lease runs out all the same: it must grant votes when asked.
-            self.msgs.append(HeartbeatResponse(self.term, self.id, self.leader_id))
+            self.msgs.append(HeartbeatResponse(self.term, self.id, self.leader_id, wake=True))
         else:
             return False
         return True
@@ -236,7 +236,7 @@ class Raft:
         if self.leader is not None:
             self.leader.on_wake()
         elif notify and self.leader_id is not None:
-            self.msgs.append(HeartbeatResponse(self.term, self.id, self.leader_id))
+            self.msgs.append(HeartbeatResponse(self.term, self.id, self.leader_id, wake=True))
 
     def lost_leader(self) -> None:
         """The transport lost its connection to our leader (its process may have died).
@@ -354,7 +354,7 @@ class Raft:
     # -- stepping --------------------------------------------------------------------
 
     def step(self, m: Message) -> None:
-        if self.quiesced and not (isinstance(m, Heartbeat) and m.quiesce):
+        if self.quiesced and not quiesce.sleeps_through(self, m):
             self.wake(notify=m.src != self.leader_id)
         if m.term > self.term:
             if not self._on_higher_term(m):
@@ -426,7 +426,8 @@ class Raft:
                 self.quiesced = True  # no answer: the leader stays quiet too
                 self.quiesces += 1
                 return
-            self.msgs.append(HeartbeatResponse(self.term, self.id, m.src))
+            # An answer to a quiesce heartbeat we cannot honor asks the leader to stay awake.
+            self.msgs.append(HeartbeatResponse(self.term, self.id, m.src, wake=m.quiesce))
         else:
             self._handle_snapshot(m)
 

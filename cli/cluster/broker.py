@@ -1,11 +1,14 @@
-"""``logd cluster broker decommission|recommission|status``: drain a broker's replicas to
-the other brokers before it is stopped for good, undo that, and follow it (issue 23), as
-Redpanda's ``rpk redpanda admin brokers decommission`` does. A decommission returns once
-it is in the metadata; the controller then moves the broker's partitions a few at a time
-(each a partition move: ``logd cluster partitions status`` lists them). When ``status``
-shows 0 partitions left, the broker can be stopped with nothing under-replicated.
+"""``logd cluster broker decommission|recommission|status|unregister``: drain a broker's
+replicas to the other brokers before it is stopped for good, undo that, follow it, and
+remove the stopped broker from the cluster (issue 23), as Redpanda's
+``rpk redpanda admin brokers decommission`` and Kafka's ``kafka-cluster unregister`` do.
+A decommission returns once it is in the metadata; the controller then moves the broker's
+partitions a few at a time (each a partition move: ``logd cluster partitions status``
+lists them). When ``status`` shows 0 partitions left, the broker can be stopped with
+nothing under-replicated; once stopped, ``unregister`` removes it for good (refused while
+it is alive, not decommissioned, hosts a replica or is a controller voter).
 
-One module for the three subcommands: they share their argument and their output."""
+One module for the four subcommands: they share their argument and their output."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ if TYPE_CHECKING:  # the client (grpc) is imported when a command runs: `logd --
     from logd.client import Admin
 
 __all__ = ["add_node_arguments", "add_status_arguments", "on_broker", "run_decommission",
-           "run_recommission", "run_status"]  # fmt: skip
+           "run_recommission", "run_status", "run_unregister"]  # fmt: skip
 
 
 def _node(text: str) -> int:
@@ -54,6 +57,13 @@ def run_recommission(app: App, args: argparse.Namespace) -> int:
 
     return on_broker(app, args.node_id, Admin.recommission_broker,
                      "recommissioned: the moves off it go back")  # fmt: skip
+
+
+def run_unregister(app: App, args: argparse.Namespace) -> int:
+    from logd.client import Admin
+
+    return on_broker(app, args.node_id, Admin.unregister_broker,
+                     "unregistered: no longer part of the cluster")  # fmt: skip
 
 
 def on_broker(app: App, node: int, call: Callable[[Admin, int], None], what: str) -> int:

@@ -568,6 +568,10 @@ class BrokerCore:
         else:
             await self.decommissions.decommission(node)
 
+    async def unregister_broker(self, node: int) -> None:
+        """Remove a drained, stopped broker for good: ``broker.decommission``."""
+        await self.decommissions.unregister(node)
+
     async def balance_partitions(
         self, throttle: int = 0, max_moves: int = 0
     ) -> list[PartitionMove]:

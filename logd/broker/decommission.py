@@ -7,7 +7,9 @@ other brokers (those not draining) could not hold some partition it hosts at its
 replication factor. ``recommission`` clears the mark and cancels the moves off the broker
 still in progress (each goes back: no data was deleted yet). ``list`` tells, per draining
 broker, how many partitions it still hosts and how many are moving off it: 0 hosted means
-drained -- it can be stopped with nothing under-replicated.
+drained -- it can be stopped with nothing under-replicated. ``unregister`` then removes a
+drained, stopped broker from the cluster for good (Kafka's UnregisterBroker), refusing while
+it could still hold anything: alive, not decommissioned, a replica left, a controller voter.
 
 Ownership: used on the broker's event loop; holds no state of its own.
 """
@@ -19,6 +21,7 @@ import contextlib
 from logd.broker.api import BrokerDecommission
 from logd.broker.moves import PartitionMoves
 from logd.errors import (
+    BrokerIdNotRegisteredError,
     InvalidReplicationFactorError,
     InvalidRequestError,
     NoReassignmentInProgressError,
@@ -63,6 +66,32 @@ class Decommissions:
                     with contextlib.suppress(NoReassignmentInProgressError):
                         # (it completed meanwhile: that partition stays moved)
                         await self._moves.cancel(name, a.partition, internal=True)
+
+    async def unregister(self, node: int) -> None:
+        """Remove broker ``node`` from the cluster for good; see the module doc."""
+        brokers = {b.node_id: b for b in self._store.brokers()}
+        broker = brokers.get(node)
+        if broker is None:
+            raise BrokerIdNotRegisteredError(
+                f"no broker {node} (the cluster has {sorted(brokers)})"
+            )
+        if not broker.draining:
+            raise InvalidRequestError(
+                f"broker {node} is not decommissioned: decommission it, let it drain, stop it"
+            )
+        hosted = sum(
+            node in a.replicas for t in self._store.topics().values() for a in t.partitions
+        )
+        if hosted:
+            raise InvalidRequestError(f"broker {node} still hosts {hosted} partitions")
+        quorum = self._store.quorum()
+        if node in quorum.voters or node in quorum.target:
+            raise InvalidRequestError(
+                f"broker {node} is a controller voter: remove it from the quorum first"
+            )
+        if broker.alive:
+            raise InvalidRequestError(f"broker {node} is alive: stop it first")
+        await self._store.unregister_broker(node)
 
     def list(self) -> list[BrokerDecommission]:
         draining = sorted(b.node_id for b in self._store.brokers() if b.draining)

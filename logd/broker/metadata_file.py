@@ -136,6 +136,9 @@ class FileMetadataStore:
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         raise InvalidRequestError("a single broker has no controller quorum to change")
 
+    async def unregister_broker(self, node_id: int) -> None:
+        raise InvalidRequestError("a single broker has no other broker to unregister")
+
     def cluster_configs(self) -> Mapping[str, str]:
         return {}
 

@@ -106,7 +106,7 @@ class PartitionMoves:
                 raise NoReassignmentInProgressError(f"{topic}-{partition} is not moving")
             joining = set(current.adding)
             before = tuple(r for r in current.replicas if r not in joining)
-            back = _settled(current).moving_to(before, current.throttle)
+            back = _settled(current).moving_to(before, current.throttle, current.throttle_follows)
             return _with(record, back if back.moving else _settled(back))
 
         change(self._record(topic))
@@ -116,10 +116,11 @@ class PartitionMoves:
         """Start the moves, and the preferred-leader changes, that even out the replicas and
         the leaders over the live brokers not being decommissioned, by count and by bytes,
         rack-aware (``logd.cluster.balancing``); returns them (a preferred-leader change:
-        neither ``adding`` nor ``removing``). ``throttle`` 0: the cluster's default
-        (``partition.move.throttle``)."""
+        neither ``adding`` nor ``removing``). ``throttle`` 0: the cluster's
+        ``partition.move.throttle``, followed as it changes while the moves run."""
         if throttle < 0 or max_moves < 0:
             raise InvalidRequestError("throttle and max_moves must be >= 0")
+        follows = not throttle
         throttle = throttle or self._default_throttle()
         changes = plan_changes(
             self._store.brokers(),
@@ -127,7 +128,7 @@ class PartitionMoves:
             self._store.partition_bytes,
             max_moves or BALANCE_MOVES,
         )
-        started = await start_changes(self._store, changes, throttle, "balance")
+        started = await start_changes(self._store, changes, throttle, "balance", follows=follows)
         return [
             PartitionMove(
                 c.topic, c.partition, c.target + tuple(b for b in c.seen if b not in c.target),
@@ -145,7 +146,9 @@ class PartitionMoves:
         ListPartitionReassignments does: a move that replaced another may name as joining a
         broker that was a voter all along (the one the old move was removing: the mover
         must treat it as joining, the group may have dropped it), which Kafka would not
-        list once it is in the ISR. The metadata keeps it (``_replaced``)."""
+        list once it is in the ISR. The metadata keeps it (``_replaced``). ``throttle``: the
+        one the move applies now (the cluster's ``partition.move.throttle`` for a move that
+        follows it)."""
         records = self._store.topics()
         names = sorted(topics) if topics else sorted(records)
         out = []
@@ -158,9 +161,10 @@ class PartitionMoves:
                 if a.moving:
                     left = self._store.move_bytes_left(name, a.partition)
                     adding = tuple(r for r in a.adding if r not in a.isr)
+                    throttle = self._default_throttle() if a.throttle_follows else a.throttle
                     out.append(
                         PartitionMove(
-                            name, a.partition, a.replicas, adding, a.removing, a.throttle, left
+                            name, a.partition, a.replicas, adding, a.removing, throttle, left
                         )
                     )
         return out

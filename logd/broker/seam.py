@@ -585,6 +585,12 @@ class BrokerSeam(GroupCalls):
         self.admit(caller, "cluster_admin", ())
         await self._core.decommission_broker(node, recommission=recommission)
 
+    async def unregister_broker(self, node: int, *, caller: Caller = ANONYMOUS) -> None:
+        """Remove a decommissioned, stopped broker from the cluster for good (issue 23;
+        Kafka's UnregisterBroker: ALTER on the cluster)."""
+        self.admit(caller, "cluster_admin", ())
+        await self._core.unregister_broker(node)
+
     async def balance_partitions(
         self, throttle: int = 0, max_moves: int = 0, *, caller: Caller = ANONYMOUS
     ) -> list[PartitionMove]:

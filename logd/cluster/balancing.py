@@ -78,10 +78,13 @@ def plan_changes(
     ]
 
 
-def changing(change: Change, throttle: int = 0) -> Callable[[TopicRecord], TopicRecord]:
+def changing(
+    change: Change, throttle: int = 0, follows: bool = False
+) -> Callable[[TopicRecord], TopicRecord]:
     """The metadata change that makes ``change`` (a move: its joining replicas catch up at
-    most ``throttle`` bytes/s), if the partition is still placed on ``change.seen`` with
-    no move; raises ReassignmentInProgressError otherwise."""
+    most ``throttle`` bytes/s; ``follows``: the cluster's throttle as it changes), if the
+    partition is still placed on ``change.seen`` with no move; raises
+    ReassignmentInProgressError otherwise."""
 
     def apply(record: TopicRecord) -> TopicRecord:
         p = change.partition
@@ -91,7 +94,7 @@ def changing(change: Change, throttle: int = 0) -> Callable[[TopicRecord], Topic
                 f"{change.topic}-{p} changed since the balancer looked at it"
             )
         if change.moves:
-            new = now.moving_to(change.target, throttle)
+            new = now.moving_to(change.target, throttle, follows)
         else:
             new = dataclasses.replace(now, replicas=change.target)
         parts = list(record.partitions)
@@ -102,13 +105,15 @@ def changing(change: Change, throttle: int = 0) -> Callable[[TopicRecord], Topic
 
 
 async def start_changes(
-    store: _Writer, changes: Sequence[Change], throttle: int, why: str
+    store: _Writer, changes: Sequence[Change], throttle: int, why: str, *, follows: bool = False
 ) -> list[Change]:
-    """Write ``changes`` (moves at most ``throttle`` bytes/s); returns those written."""
+    """Write ``changes`` (moves at most ``throttle`` bytes/s; ``follows``: the cluster's
+    ``partition.move.throttle`` as it changes, ``throttle`` its value now); returns those
+    written."""
     started = []
     for change in changes:
         try:
-            await store.update_topic(change.topic, changing(change, throttle))
+            await store.update_topic(change.topic, changing(change, throttle, follows))
         except LogdError as exc:  # the topic went, the partition moved: the next round sees
             _log.info("%s: cannot change %s-%d yet: %s", why, change.topic, change.partition,
                       exc)  # fmt: skip

@@ -150,7 +150,7 @@ def encode_frame(
         frame.lost_last_offsets.append(last)
     out = frame.messages
     hb_groups, hb_terms, hb_commits, hb_quiesce = [], [], [], []
-    hr_groups, hr_terms = [], []
+    hr_groups, hr_terms, hr_wake = [], [], []
     for group, m in messages:
         assert m.src == src and m.dst == dst, (src, dst, m)
         if isinstance(m, Heartbeat):
@@ -161,6 +161,7 @@ def encode_frame(
         elif isinstance(m, HeartbeatResponse):
             hr_groups.append(group)
             hr_terms.append(m.term)
+            hr_wake.append(m.wake)
         else:
             out.append(_message_proto(group, m))
     frame.heartbeat_groups.extend(hb_groups)
@@ -170,6 +171,8 @@ def encode_frame(
         frame.heartbeat_quiesce.extend(hb_quiesce)
     frame.heartbeat_response_groups.extend(hr_groups)
     frame.heartbeat_response_terms.extend(hr_terms)
+    if any(hr_wake):
+        frame.heartbeat_response_wake.extend(hr_wake)
     return frame
 
 
@@ -224,6 +227,9 @@ def decode_frame(frame: cluster_pb2.RaftFrame) -> list[GroupMessage]:
         raise InvalidRequestError(f"frame from {src}: heartbeat quiesce flags differ in length")
     if len(frame.heartbeat_response_terms) != hr:
         raise InvalidRequestError(f"frame from {src}: heartbeat answer arrays differ in length")
+    wake = frame.heartbeat_response_wake
+    if len(wake) not in (0, hr):
+        raise InvalidRequestError(f"frame from {src}: heartbeat answer wake flags differ in length")
     if len(frame.messages) + hb + hr > MAX_FRAME_MESSAGES:
         raise InvalidRequestError(f"frame from {src} holds too many messages")
     out: list[GroupMessage] = [(p.group, _message(src, dst, p)) for p in frame.messages]
@@ -231,8 +237,8 @@ def decode_frame(frame: cluster_pb2.RaftFrame) -> list[GroupMessage]:
         zip(frame.heartbeat_groups, frame.heartbeat_terms, frame.heartbeat_commits, strict=True)
     ):
         out.append((group, Heartbeat(term, src, dst, commit, bool(quiesce) and quiesce[i])))
-    for group, term in zip(
-        frame.heartbeat_response_groups, frame.heartbeat_response_terms, strict=True
+    for i, (group, term) in enumerate(
+        zip(frame.heartbeat_response_groups, frame.heartbeat_response_terms, strict=True)
     ):
-        out.append((group, HeartbeatResponse(term, src, dst)))
+        out.append((group, HeartbeatResponse(term, src, dst, bool(wake) and wake[i])))
     return out

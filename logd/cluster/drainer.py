@@ -6,7 +6,9 @@ broker just added, or recommissioned, takes its share without anyone asking). Bo
 of move catch up at most ``partition.move.throttle`` bytes a second, so that they do not
 starve the producers. Both settings are read every round from the cluster's dynamic configs
 (``logd.metadata.cluster_config``), the broker's own config when the cluster sets none, so
-an operator changes them at runtime (``logd cluster config set``) on every broker at once.
+an operator changes them at runtime (``logd cluster config set``) on every broker at once;
+the moves started here follow the throttle as it changes, in progress too (their partition
+leaders read it: ``logd.cluster.mover``).
 
 Which brokers drain is in the metadata (``BrokerDrainRecord``); every ``interval_s`` the
 broker that leads the controller starts moves for the partitions that still hold a
@@ -100,7 +102,8 @@ class Drainer:
         if any(a.moving for t in topics.values() for a in t.partitions):
             return 0  # one wave at a time: the next starts once these are done
         changes = plan_changes(store.brokers(), topics, store.partition_bytes, self.max_moves)
-        return len(await start_changes(store, changes, self._throttle(store), "balance"))
+        throttle = self._throttle(store)
+        return len(await start_changes(store, changes, throttle, "balance", follows=True))
 
     async def round(self, store: _Store) -> int:
         """Start the drain moves due now; returns how many were started."""
@@ -128,4 +131,5 @@ class Drainer:
             racks,
         )
         changes = [Change(*free[i], target) for i, target in plan]
-        return len(await start_changes(store, changes, self._throttle(store), "drain"))
+        throttle = self._throttle(store)
+        return len(await start_changes(store, changes, throttle, "drain", follows=True))

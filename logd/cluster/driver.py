@@ -53,8 +53,9 @@ backoff; a failed fsync stops the group (``ready_writer.py``, issue 24). Unknown
 groups' messages (a peer created the group first) wait a little in a bounded buffer
 (:data:`PENDING_MAX_PER_GROUP`).
 
-The driver's parts: ``group.py`` (a group, its listener, the transport), ``down_peers.py``
-(which peers are taken as down), ``ready_writer.py`` (writes, retries, fsync rounds).
+The driver's parts: ``group.py`` (a group, its listener, the transport), ``peer_news.py``
+(which peers are taken as down, told to the groups it concerns; with ``down_peers.py`` and
+``silence.py``), ``ready_writer.py`` (writes, retries, fsync rounds).
 
 Ownership: owned by the broker's event loop; never awaits inside a core call. The Flusher
 answers from its thread through ``call_soon_threadsafe``.
@@ -65,7 +66,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import logging
 import time
 import zlib
@@ -73,10 +73,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from logd.cluster.codec import GroupMessage
-from logd.cluster.down_peers import DownPeers
 from logd.cluster.group import GroupListener, RaftGroup, Transport
 from logd.cluster.partition_log import PartitionLog
+from logd.cluster.peer_news import PeerNews
 from logd.cluster.ready_writer import ReadyWriter
+from logd.cluster.settings import DriverSettings
 from logd.cluster.silence import ReadClock
 from logd.errors import LogdError
 from logd.storage import Flusher
@@ -92,8 +93,8 @@ from replication import (
     VoteResponse,
 )
 
-# GroupListener, RaftGroup and Transport live in group.py; named here too, where their
-# users have always found them.
+# GroupListener, RaftGroup and Transport live in group.py, DriverSettings in settings.py;
+# named here too, where their users have always found them.
 __all__ = [
     "PENDING_MAX_PER_GROUP",
     "DriverSettings",
@@ -115,41 +116,6 @@ TICK_BATCH: Final = 500
 PASS_BATCH: Final = 500
 #: How often the driver logs how many groups are awake (when that changed).
 ACTIVITY_LOG_S: Final = 10.0
-#: A tick that wakes later than this is a stalled loop: the excess does not age the peers
-#: (``silence.ReadClock``).
-STALL_SLACK_S: Final = 0.5
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class DriverSettings:
-    """Timing of every group (``raft.*`` broker keys)."""
-
-    tick_ms: int = 50
-    election_ticks: int = 15  # follower timeout 0.75-1.5 s at 50 ms ticks
-    heartbeat_ticks: int = 3  # 150 ms
-    max_append_bytes: int = 1 << 20
-    max_inflight_appends: int = 64
-    #: Idle groups stop ticking (``raft.quiesce``); off, every group ticks for ever.
-    quiesce: bool = True
-    #: A peer the transport could not reach is taken as down for this long after the last
-    #: failed send (unless a write goes through first). Then its groups look again: a
-    #: quiet leader sends nothing to a peer it takes as down, so nothing else would tell
-    #: it that the peer is back (a restarted broker whose new stream came before the old
-    #: one's end; a cut nobody else saw). Longer than the controller's session timeout
-    #: (4.5 s; the runtime keeps it past a longer one): a broker that died is declared
-    #: down by then, and the expiry changes nothing -- a shorter one woke every group of
-    #: the dead broker a second time, in the middle of the elections that replace it.
-    unreachable_suspect_s: float = 10.0
-    #: A candidate missing a live voter's answer waits up to this many more election
-    #: timeouts (``Config.vote_wait``): a vote costs an fsync at each end (issue 21).
-    vote_wait: int = 3
-    #: Several Readys in flight per group (``Config.async_writes``; issue 22): the broker's
-    #: ``raft.async.writes`` (off by default).
-    async_writes: bool = False
-    #: A peer whose frames arrived within this long is not taken as down for the
-    #: controller's word or a full send queue (``down_peers.py``; the runtime sets the
-    #: broker session timeout).
-    alive_s: float = 4.5
 
 
 class RaftDriver:
@@ -176,26 +142,25 @@ class RaftDriver:
         self._awake: dict[RaftGroup, None] = {}
         #: Groups that went quiet since :meth:`take_active` was last called.
         self._quieted: set[RaftGroup] = set()
-        #: peer -> the groups it is a member of (logd's groups never change members).
-        self._by_peer: dict[int, set[RaftGroup]] = collections.defaultdict(set)
         #: Groups that lost acknowledged data and wait for their leader's commit.
         self._abstaining: set[RaftGroup] = set()
-        #: The peers taken as down: declared by the controller's liveness, or that the
-        #: transport cannot reach.
-        self._peers = DownPeers(node_id, self.settings.unreachable_suspect_s, self.settings.alive_s)
-        self._spared_logged: frozenset[int] = frozenset()
-        #: The time peers' silence is judged in: it stops while this loop is stalled.
-        self.read_clock = ReadClock(STALL_SLACK_S)
         self._dirty: set[RaftGroup] = set()
-        #: Peers whose frames arrived since the last tick (their brokers are alive).
-        self._heard: set[int] = set()
+        #: The peers taken as down (declared by the controller's liveness, or that the
+        #: transport cannot reach) and the groups of each peer (``peer_news.py``).
+        self.news = PeerNews(
+            node_id,
+            self.settings.unreachable_suspect_s,
+            self.settings.alive_s,
+            self._mark,
+            self._loop.time,
+        )
         self.writer = ReadyWriter(
             self._loop,
             flusher,
             space_full or (lambda: False),
             finish=self._finish,
             flush=self._flush_outgoing,
-            index_peers=self._index_peers,
+            index_peers=self.news.index,
         )
         self._scheduled = False
         self._outgoing: dict[int, list[GroupMessage]] = collections.defaultdict(list)
@@ -211,14 +176,26 @@ class RaftDriver:
         #: Messages that reached quiet groups, by kind (a quiet group woken for nothing
         #: again and again is a bug worth seeing in the log).
         self.woken_by: collections.Counter[str] = collections.Counter()
-        self.unreachable_reports = 0
         self._logged: tuple[int, int, int] = (0, 0, 0)
         self._next_log = 0.0
 
     @property
     def down(self) -> frozenset[int]:
         """The peers taken as down (``down_peers.py``)."""
-        return self._peers.down
+        return self.news.down
+
+    @property
+    def read_clock(self) -> ReadClock:
+        """The time peers' silence is judged in (``silence.py``)."""
+        return self.news.read_clock
+
+    @read_clock.setter
+    def read_clock(self, clock: ReadClock) -> None:
+        self.news.read_clock = clock
+
+    @property
+    def unreachable_reports(self) -> int:
+        return self.news.unreachable_reports
 
     def take_active(self) -> list[RaftGroup]:
         """The groups awake now or gone quiet since the last call: a quiet group's state
@@ -229,12 +206,8 @@ class RaftDriver:
         return active
 
     def alive(self) -> frozenset[int]:
-        """The peers heard from and not silent (``silence.py``: judged against this
-        loop's own reading); the controller declares none of them down (``liveness.py``)."""
-        return self._peers.not_silent(self._read_now()).union(self._heard)  # + since the tick
-
-    def _read_now(self) -> float:
-        return self.read_clock.now(self._loop.time())
+        """The peers heard from and not silent (``PeerNews.alive``)."""
+        return self.news.alive()
 
     # -- groups -----------------------------------------------------------------------
 
@@ -294,7 +267,7 @@ class RaftDriver:
         group = RaftGroup(name, node, storage, listener)
         group.exempt = exempt
         self.groups[name] = group
-        self._index_peers(group)
+        self.news.index(group)
         if group.abstaining:
             self._abstaining.add(group)
         if self.down:
@@ -319,27 +292,7 @@ class RaftDriver:
             self._awake.pop(group, None)
             self._abstaining.discard(group)
             self.writer.retrying.discard(group)
-            for peer in group.peers:
-                self._by_peer[peer].discard(group)
-            group.peers = frozenset()
-
-    def _index_peers(self, group: RaftGroup) -> None:
-        """Index ``group`` under the members of its configuration in force: a move
-        (issue 23) changes them, and lost contact must reach the new members' groups;
-        a joining member's state is told at once."""
-        peers = group.node.conf.members() - {self.node_id}
-        if peers == group.peers:
-            return
-        for peer in group.peers - peers:
-            self._by_peer[peer].discard(group)
-        joined = peers - group.peers
-        for peer in joined:
-            self._by_peer[peer].add(group)
-        group.peers = frozenset(peers)
-        if joined:
-            # The group heard down news of its members only: what it believes of a peer
-            # that joins now may be stale (down when it left, back up since).
-            group.node.set_down_peers(self._peers.down)
+            self.news.unindex(group)
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -347,7 +300,7 @@ class RaftDriver:
         """Messages from a peer (the transport calls this on the loop)."""
         now = self._loop.time()
         if messages:
-            self._heard.add(messages[0][1].src)  # one frame, one peer
+            self.news.heard.add(messages[0][1].src)  # one frame, one peer
         for name, m in messages:
             group = self.groups.get(name)
             if group is None:
@@ -423,56 +376,16 @@ class RaftDriver:
     def report_unreachable(
         self, peer: int, *, connected: bool = False, slow: bool = False, why: str = ""
     ) -> None:
-        """The transport lost ``peer`` (``connected``: it reconnected, maybe restarted;
-        ``slow``: its send queue is full): it is suspected down (``down_peers.py``), its
-        groups' leaders probe it again, and quiet followers it led wake (quiesce.py) -- at
-        most once a second while it stays unreachable, never while a slow peer is heard."""
-        now = self._read_now()
-        changed, tell = self._peers.lost(peer, now, connected=connected, slow=slow, why=why)
-        self._tell_down(changed)
-        if not tell:
-            return
-        self.unreachable_reports += 1
-        told = 0
-        for group in self._by_peer.get(peer, ()):
-            node = group.node
-            if node.role is Role.LEADER or node.leader == peer:
-                node.report_unreachable(peer)
-                self._mark(group)
-                told += 1
-        if connected and told:  # (a loss says so in the down line; a new stream did not)
-            _log.info("peer %d opened a new stream (restarted or reconnected): %d of its "
-                      "groups probe it or look for their leader", peer, told)  # fmt: skip
+        """The transport lost ``peer`` (``PeerNews.report_unreachable``)."""
+        self.news.report_unreachable(peer, connected=connected, slow=slow, why=why)
 
     def peer_reachable(self, peer: int) -> None:
         """A write to ``peer`` went through again (or it connected): no longer suspected."""
-        self._tell_down(self._peers.reachable(peer))
+        self.news.reachable(peer)
 
     def set_down(self, down: frozenset[int]) -> None:
-        """The controller's liveness changed: the groups of every peer whose state changed
-        hear it (a quiet group wakes; followers of a dead leader campaign)."""
-        self._tell_down(self._peers.declare(down))
-
-    def _tell_down(self, changed: frozenset[int]) -> None:
-        """The groups of every peer in ``changed`` hear who is down now."""
-        peers = self._peers
-        if not changed:
-            if peers.spared != self._spared_logged:  # a false alarm ignored: say so
-                self._spared_logged = peers.spared
-                _log.info("peers taken as down: %s", peers.describe())
-            return
-        self._spared_logged = peers.spared
-        touched: set[RaftGroup] = set()
-        for peer in changed:
-            touched |= self._by_peer.get(peer, set())
-        woken = 0
-        for group in touched:
-            group.node.set_down_peers(peers.down)
-            if not group.node.quiesced:  # a quiet group the news does not concern sleeps on
-                woken += 1
-                self._mark(group)
-        _log.info("peers taken as down now: %s (%d groups told, %d awake)",
-                  peers.describe(), len(touched), woken)  # fmt: skip
+        """The controller's liveness changed (``PeerNews.declare``)."""
+        self.news.declare(down)
 
     def report_snapshot(self, name: str, peer: int, *, success: bool) -> None:
         group = self.groups.get(name)
@@ -489,31 +402,27 @@ class RaftDriver:
     async def _tick_forever(self) -> None:
         interval = self.settings.tick_ms / 1000.0
         next_at = self._loop.time() + interval
-        clock = self.read_clock
+        news = self.news
         while True:
-            clock.wait(next_at)
+            news.wait(next_at)
             await asyncio.sleep(max(0.0, next_at - self._loop.time()))
-            self._stalled(clock.woke(self._loop.time()))
+            news.woke()
             next_at += interval
             if next_at < self._loop.time():  # the loop stalled: do not tick in a burst
                 next_at = self._loop.time() + interval
             groups = list(self._awake)
-            heard, self._heard = frozenset(self._heard), set()
+            heard = news.take_heard()
+            vouched = news.vouched(heard)
             for start in range(0, len(groups), TICK_BATCH):
                 if start:
                     # Thousands of awake groups (elections after a broker died): let
                     # frames, heartbeats to the controller and requests in between.
-                    clock.wait(self._loop.time())
+                    news.wait(self._loop.time())
                     await asyncio.sleep(0)
-                    self._stalled(clock.woke(self._loop.time()))
-                self.tick(groups[start : start + TICK_BATCH], heard)
-            self._tell_down(self._peers.heard(heard, self._read_now()))
+                    news.woke()
+                self.tick(groups[start : start + TICK_BATCH], vouched)
+            news.tick(heard)
             self._log_activity()
-
-    def _stalled(self, seconds: float) -> None:
-        """The loop could not run for ``seconds`` past the slack (not counted as silence)."""
-        if seconds >= 1.0:
-            _log.info("event loop stalled %.1f s: not counted as peers' silence", seconds)
 
     def tick(
         self, groups: Sequence[RaftGroup] | None = None, heard: frozenset[int] | None = None
@@ -525,7 +434,7 @@ class RaftDriver:
         dirty = self._dirty
         quiet = []
         if heard is None:
-            heard, self._heard = frozenset(self._heard), set()
+            heard = self.news.vouched(self.news.take_heard())
         for group in list(awake) if groups is None else groups:
             if group not in awake:
                 continue  # went quiet or was removed while the tick yielded

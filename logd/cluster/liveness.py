@@ -3,7 +3,8 @@
 Every ``broker.heartbeat.interval.ms`` each broker (1) samples the in-sync replicas of the
 partitions it leads (``IsrTracker``; a quiet leader's once per quiet spell), (2) tells the
 controller leader which partitions it leads, at which epoch, with which ISR -- only what
-changed since its last answered heartbeat, everything after a failure or a new controller
+changed since its last answered heartbeat (what a failed one carried goes again), everything
+for a new controller, at most ``report.REPORT_LIMIT`` entries a heartbeat (``report.py``)
 -- and (3) takes the controller's answer: the changes to the table of every partition's
 leader and ISR (``table.py``), the live brokers and those declared down (soft state, never
 in the log; quiet Raft groups act on the latter: ``on_down``), the controller's applied
@@ -36,6 +37,7 @@ from typing import Final, Protocol
 
 from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
+from logd.cluster.report import LeaderReport
 from logd.cluster.table import LeaderInfo, LeaderTable
 from logd.errors import LogdError
 from logd.metadata.types import UNKNOWN_STORAGE, BrokerStorage
@@ -50,6 +52,8 @@ Key = tuple[str, int]
 
 #: How soon a heartbeat follows a change of leadership (at most one per this long).
 SOON_S: Final = 0.1
+#: Table entries per heartbeat answer; the rest follow in the next (``LeaderTable.changes_since``).
+ANSWER_LIMIT: Final = 2000
 
 
 class LedReplica(Protocol):
@@ -97,11 +101,11 @@ class Liveness:
         self._store = store
         self._table = table
         self._replicas = replicas
-        #: What we lead as last sampled (``_sample``), and the keys whose info changed
-        #: since the last report was sent.
+        #: What we lead as last sampled (``_sample``); what the controller holds of it
+        #: and the keys whose info changed since (``report.py``).
         self._leading: dict[Key, LeaderInfo] = {}
         self._by_key: dict[Key, LedReplica] = {}
-        self._unsent: set[Key] = set()
+        self._report = LeaderReport()
         self._send = send
         self._clock = clock
         self.settings = settings
@@ -117,8 +121,7 @@ class Liveness:
         #: however late their heartbeats (the driver's ``alive``).
         self._alive = alive
         self._spared: frozenset[int] = frozenset()
-        #: What the controller holds of our leaderships (None: it may hold nothing).
-        self._reported: dict[Key, LeaderInfo] | None = None
+        #: The controller our report was last sent to.
         self._reported_to = -1
 
     def start(self) -> None:
@@ -166,7 +169,7 @@ class Liveness:
         every, replicas = self._replicas()
         old = self._leading
         leading, by_key = ({}, {}) if every else (old, self._by_key)
-        changed = self._unsent
+        changed = self._report.unsent
         for replica in replicas:
             key = replica.key
             info = replica.leader_info(now)
@@ -190,10 +193,13 @@ class Liveness:
         if controller < 0:
             return
         table = self._table
+        report = self._report
         if controller != self._reported_to:
-            self._reported, self._reported_to = None, controller  # it holds nothing of ours
+            self._reported_to = controller
+            report.forget()  # it holds nothing of ours
             table.forget_copy()
-        request = self._request(leading)
+        full, sent = report.take(leading)
+        request = self._request(full, sent)
         if controller == self.node_id:
             request.table_epoch, request.table_version = table.epoch, table.version
             response = self.handle(request)
@@ -201,47 +207,43 @@ class Liveness:
             try:
                 response = await self._send(controller, request)  # type: ignore[misc]
             except LogdError as exc:
+                # It may or may not have taken the report: what it carried goes again (not
+                # all we lead), and the table changes since the copy we hold (issue 21).
                 _log.debug("heartbeat to controller %d: %s", controller, exc)
-                self._reported = None  # it may or may not have our report: send it all
-                table.forget_copy()
+                report.lost(sent)
                 return
             if response.controller_id != controller:  # it no longer leads: no table
-                self._reported = None
+                report.forget()
                 table.forget_copy()
                 return
             self._apply(response)
             if response.led or response.removed:
                 self.soon()  # the table is changing: more may follow soon
-        self._reported = None if response.report_full else leading
+        report.delivered(full, sent)
+        if response.report_full:
+            report.forget()
+        if report.more:
+            self.soon()  # the report was cut at its limit: the rest next
         self._on_down(table.down)
         for move in response.moves:
             moving = by_key.get((move.topic, move.partition))
             if moving is not None:
                 moving.transfer(move.to)
 
-    def _request(self, leading: dict[Key, LeaderInfo]) -> cluster_pb2.BrokerHeartbeatRequest:
-        """Everything we lead, or what changed since the controller's last answer."""
-        held = self._reported
-        unsent, self._unsent = self._unsent, set()  # (a failed heartbeat: a full one next)
+    def _request(
+        self, full: bool, sent: dict[Key, LeaderInfo | None]
+    ) -> cluster_pb2.BrokerHeartbeatRequest:
+        """The report ``LeaderReport.take`` gave (``full``: everything, else changes)."""
         request = cluster_pb2.BrokerHeartbeatRequest(
             node_id=self.node_id,
             metadata_offset=self._store.published,
-            full=held is None,
+            full=full,
             table_epoch=self._table.known_epoch,
             table_version=self._table.known_version,
             storage=storage_to_proto(self.node_id, self.local_storage()),
         )
-        if held is None:
-            request.led.extend(_led(key, info) for key, info in leading.items())
-            return request
-        for key in unsent:  # what changed since the report the controller holds
-            info = leading.get(key)
-            before = held.get(key)
-            if info is None:
-                if before is not None:
-                    request.unled.append(_led(key, None))
-            elif before is not info and before != info:
-                request.led.append(_led(key, info))
+        for key, info in sent.items():
+            (request.unled if info is None else request.led).append(_led(key, info))
         return request
 
     def _apply(self, response: cluster_pb2.BrokerHeartbeatResponse) -> None:
@@ -289,14 +291,16 @@ class Liveness:
         if self.settings.rebalance and now >= self._next_rebalance_ms:
             self._next_rebalance_ms = now + self.settings.rebalance_ms
             self._plan_moves()
-        full, changes = table.changes_since(request.table_epoch, request.table_version)
+        full, changes, version = table.changes_since(
+            request.table_epoch, request.table_version, ANSWER_LIMIT
+        )
         response = cluster_pb2.BrokerHeartbeatResponse(
             controller_id=self.node_id,
             live_brokers=sorted(table.live),
             metadata_offset=self._store.published,
             full=full,
             table_epoch=table.epoch,
-            table_version=table.version,
+            table_version=version,
             down_brokers=sorted(table.down),
             report_full=report_full,
         )

@@ -79,13 +79,20 @@ def next_step(status: Status, target: Set[int]) -> Step:
     return Step(StepKind.CHANGE, f"voters {sorted(voters)} -> {sorted(target)}", changes)
 
 
-def quorum_step(status: Status, voters: Set[int], members: Set[int]) -> Step:
+def quorum_step(
+    status: Status, voters: Set[int], members: Set[int], unregistered: Set[int] = frozenset()
+) -> Step:
     """What the controller leader ``status.id`` does next so that its group's voters are
-    ``voters`` and every other broker of ``members`` is a learner."""
+    ``voters`` and every other broker of ``members`` is a learner; a learner
+    ``unregistered`` for good leaves the group."""
     assert voters, "a quorum needs a voter"
     conf = status.conf
     if status.conf_pending or conf.joint:
         return Step(StepKind.WAIT, "a configuration change is being committed")
+    gone = (conf.learners & unregistered) - voters
+    if gone:
+        changes = tuple(ConfChange(ConfChangeType.REMOVE, n) for n in sorted(gone))
+        return Step(StepKind.CHANGE, f"remove unregistered learners {sorted(gone)}", changes)
     missing = (voters | members) - conf.voters - conf.learners
     if missing:
         changes = tuple(ConfChange(ConfChangeType.ADD_LEARNER, n) for n in sorted(missing))

@@ -13,7 +13,9 @@ configuration is committed.
 
 A move's throttle (bytes a second, in the metadata) holds the joining learners' catch-up
 back in the Raft core (``RawNode.throttle``, credit refilled every tick): set again at
-every step, so that a new leader applies it too.
+every step, so that a new leader applies it too. A move that follows the cluster's
+``partition.move.throttle`` (drain and balance moves) reads it at every step: a change at
+runtime applies to the moves in progress within a step.
 
 Ownership: one per broker, on its event loop (owned by ``ClusterRuntime``).
 """
@@ -67,8 +69,11 @@ class PartitionMover:
         *,
         interval_s: float = 0.1,
         tick_s: float = 0.05,
+        cluster_throttle: Callable[[], int] = int,
     ) -> None:
         self._led = led
+        #: The cluster's ``partition.move.throttle`` now (bytes/s): moves that follow it.
+        self._cluster_throttle = cluster_throttle
         self._store = store
         self._touched = touched
         self.interval_s = interval_s
@@ -119,6 +124,8 @@ class PartitionMover:
             return
         assignment = partition.assignment
         throttle = assignment.throttle if assignment.moving else 0
+        if assignment.moving and assignment.throttle_follows:
+            throttle = self._cluster_throttle()
         rate = max(1, int(throttle * self.tick_s)) if throttle else 0
         adding = set(assignment.adding)
         for learner in group.node.conf.learners:

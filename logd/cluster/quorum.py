@@ -35,6 +35,8 @@ class _Store(Protocol):
 
     def target_voters(self) -> tuple[int, ...]: ...
 
+    def unregistered(self) -> set[int]: ...
+
 
 class QuorumMover:
     """Runs the steps of a controller quorum change while this broker leads the controller."""
@@ -70,7 +72,8 @@ class QuorumMover:
         members = frozenset(store.broker_ids())
         if self._linked is not None:
             members &= frozenset(self._linked())
-        step = quorum_step(group.node.status(), target, members)
+        unregistered = frozenset(store.unregistered()) - members
+        step = quorum_step(group.node.status(), target, members, unregistered)
         try:
             if step.kind is StepKind.CHANGE:
                 _log.info("controller quorum: %s", step.why)

@@ -48,6 +48,7 @@ from logd.cluster.settings import ClusterSettings
 from logd.cluster.table import LeaderTable
 from logd.cluster.transport import GrpcTransport, Reporter
 from logd.errors import KafkaStorageError
+from logd.metadata.cluster_config import move_throttle
 from logd.metadata.store import METADATA_TOPIC, PartitionAssignment, leader_hint_for
 from logd.metadata.types import BrokerMeta, BrokerStorage, LeaderHint, TopicPartition
 from logd.storage import Flusher, Log, LogConfig, LogManager
@@ -148,6 +149,10 @@ class ClusterRuntime:
             lambda: self.store,
             self.driver.touched,
             tick_s=config.raft_tick_ms / 1000,
+            cluster_throttle=lambda: move_throttle(
+                self.store.cluster_configs() if self.store is not None else {},
+                config.partition_move_throttle,
+            ),
         )
         self._moving: asyncio.Task[None] | None = None
         #: Starts the moves that drain decommissioned brokers (on the controller leader).

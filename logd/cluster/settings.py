@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from logd.metadata.types import HostPort
 from logd.tls.settings import TlsSettings
 
-__all__ = ["ClusterSettings"]
+__all__ = ["ClusterSettings", "DriverSettings"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,3 +46,35 @@ class ClusterSettings:
     cluster_id: str = ""
     #: Certificates for mTLS between brokers (None: plaintext).
     tls: TlsSettings | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DriverSettings:
+    """Timing of every group (``raft.*`` broker keys)."""
+
+    tick_ms: int = 50
+    election_ticks: int = 15  # follower timeout 0.75-1.5 s at 50 ms ticks
+    heartbeat_ticks: int = 3  # 150 ms
+    max_append_bytes: int = 1 << 20
+    max_inflight_appends: int = 64
+    #: Idle groups stop ticking (``raft.quiesce``); off, every group ticks for ever.
+    quiesce: bool = True
+    #: A peer the transport could not reach is taken as down for this long after the last
+    #: failed send (unless a write goes through first). Then its groups look again: a
+    #: quiet leader sends nothing to a peer it takes as down, so nothing else would tell
+    #: it that the peer is back (a restarted broker whose new stream came before the old
+    #: one's end; a cut nobody else saw). Longer than the controller's session timeout
+    #: (4.5 s; the runtime keeps it past a longer one): a broker that died is declared
+    #: down by then, and the expiry changes nothing -- a shorter one woke every group of
+    #: the dead broker a second time, in the middle of the elections that replace it.
+    unreachable_suspect_s: float = 10.0
+    #: A candidate missing a live voter's answer waits up to this many more election
+    #: timeouts (``Config.vote_wait``): a vote costs an fsync at each end (issue 21).
+    vote_wait: int = 3
+    #: Several Readys in flight per group (``Config.async_writes``; issue 22): the broker's
+    #: ``raft.async.writes`` (off by default).
+    async_writes: bool = False
+    #: A peer whose frames arrived within this long is not taken as down for the
+    #: controller's word or a full send queue (``down_peers.py``; the runtime sets the
+    #: broker session timeout).
+    alive_s: float = 4.5

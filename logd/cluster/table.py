@@ -13,11 +13,12 @@ leader that has not heard yet) resolve to the higher epoch.
 
 Nothing here is O(partitions) per heartbeat (issue 21: 10,000 partitions made the idle
 heartbeats the brokers' main work): a broker reports only what changed since its last
-acknowledged report (a full report when it starts, after a failed heartbeat or when the
-controller changed), the merged table is kept up to date key by key, and each answer
-carries only the entries that changed since the version the broker says it holds
-(:meth:`changes_since`) -- the whole table only when the broker's copy is from another
-controller leadership (``epoch``) or older than the change history kept.
+acknowledged report (a full report when it starts or when the controller changed; after a
+failed heartbeat the same changes again: ``report.py``), the merged table is kept up to
+date key by key, and each answer carries only the entries that changed since the version
+the broker says it holds, a bounded number at a time (:meth:`changes_since`) -- the whole
+table only when the broker's copy is from another controller leadership (``epoch``) or
+older than the change history kept.
 
 ``down``: the brokers the controller declares down, which quiet Raft groups act on
 (``replication/quiesce.py``). A new controller leader declares nobody down until it has
@@ -183,15 +184,29 @@ class LeaderTable:
             self._changes = []  # older copies get the whole table; so does a new one
             self._history_from = self.version + 1
 
-    def changes_since(self, epoch: int, version: int) -> tuple[bool, list[Change]]:
-        """What a broker holding our table at ``version`` lacks: (True, everything) when
-        its copy is another leadership's or older than the history kept, else (False,
-        each changed key's entry now, None for a removed one)."""
+    def changes_since(
+        self, epoch: int, version: int, limit: int | None = None
+    ) -> tuple[bool, list[Change], int]:
+        """What a broker holding our table at ``version`` lacks, and the version its copy
+        is at with it: (True, everything, now) when its copy is another leadership's or
+        older than the history kept, else (False, each changed key's entry now -- None for
+        a removed one -- and the version). At most ``limit`` keys of changes: the version
+        is then the one before the first change left out, which the next answer brings
+        (a busy controller's answers stay small; issue 21)."""
         if epoch != self.epoch or version + 1 < self._history_from or version > self.version:
-            return True, list(self.partitions.items())
-        i = bisect.bisect_right(self._changes, (version, ("\U0010ffff", 1 << 62)))
-        keys = dict.fromkeys(key for _, key in self._changes[i:])
-        return False, [(key, self.partitions.get(key)) for key in keys]
+            return True, list(self.partitions.items()), self.version
+        changes = self._changes
+        i = bisect.bisect_right(changes, (version, ("\U0010ffff", 1 << 62)))
+        keys: dict[Key, None] = {}
+        upto = self.version
+        for at in range(i, len(changes)):
+            changed_at, key = changes[at]
+            if key not in keys:
+                if limit is not None and len(keys) >= limit:
+                    upto = changed_at - 1
+                    break
+                keys[key] = None
+        return False, [(key, self.partitions.get(key)) for key in keys], upto
 
     def holds_report_of(self, broker: int) -> bool:
         """Whether a report of ``broker`` arrived since this controller leadership began

@@ -60,6 +60,9 @@ class ConsumerGroupConfig:
     session_timeout_ms: int = 45_000
     heartbeat_interval_ms: int = 5_000
     max_size: int = 2**31 - 1
+    #: ``group.consumer.regex.refresh.interval.ms``: regexes are matched again this long
+    #: after their last match even if no topic came or went.
+    regex_refresh_interval_ms: int = 600_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -135,6 +138,7 @@ class SavedConsumerGroup:
     session_deadline: Mapping[str, int]
     revocation_deadline: Mapping[str, int]
     persisted: Mapping[bytes, bytes]
+    regex_matched: tuple[int | None, int]
 
 
 class ConsumerGroup:
@@ -160,6 +164,10 @@ class ConsumerGroup:
         #: refuses the write).
         self.unwritten: dict[int, SavedConsumerGroup] = {}
         self.writes_made = 0
+        #: The topic-set version (the driver's count of topic creations, deletions and
+        #: partition changes) the members' regexes were last matched at, and when.
+        self._regex_version: int | None = None
+        self._regex_matched_ms = 0
 
     # ------------------------------------------------------------------ reading
 
@@ -204,6 +212,7 @@ class ConsumerGroup:
             dict(self._session_deadline),
             dict(self._revocation_deadline),
             dict(self.persisted),
+            (self._regex_version, self._regex_matched_ms),
         )
 
     def restore(self, saved: SavedConsumerGroup, not_before_ms: int) -> None:
@@ -216,6 +225,7 @@ class ConsumerGroup:
         self.target = dict(saved.target)
         self.partitions_per_topic = dict(saved.partitions_per_topic)
         self.persisted = dict(saved.persisted)
+        self._regex_version, self._regex_matched_ms = saved.regex_matched
         self._session_deadline = {
             m: max(d, not_before_ms) for m, d in saved.session_deadline.items()
         }
@@ -231,10 +241,12 @@ class ConsumerGroup:
         partitions_per_topic: Mapping[str, int],
         now_ms: int,
         new_member_id: Callable[[], str],
+        topics_version: int | None = None,
     ) -> ConsumerHeartbeatAnswer:
         """Serve one heartbeat. ``partitions_per_topic`` holds (at least) the partition
         counts of :meth:`subscribed_topics` and of the topics the request subscribes to; a
-        topic missing there does not exist (yet)."""
+        topic missing there does not exist (yet). ``topics_version`` moves whenever a
+        topic comes or goes (None: unknown, so regexes are matched on every heartbeat)."""
         error, message = _refusal(req)
         if error is not ErrorCode.NONE:
             return ConsumerHeartbeatAnswer(error, req.member_id, message=message)
@@ -253,10 +265,15 @@ class ConsumerGroup:
             return ConsumerHeartbeatAnswer(error, req.member_id, message=message)
         member = self._updated(req, old, new_member_id, keep=rejoined)
         changed = old is None or _subscription(old) != _subscription(member)
+        new_regex = member.subscribed_regex is not None and (
+            old is None or old.subscribed_regex != member.subscribed_regex
+        )
         self.members[member.member_id] = member
-        if self._resolve_regexes(partitions_per_topic):
-            changed = True
-            member = self.members[member.member_id]
+        if self._regexes_due(new_regex, topics_version, now_ms):
+            self._regex_version, self._regex_matched_ms = topics_version, now_ms
+            if self._resolve_regexes(partitions_per_topic):
+                changed = True
+                member = self.members[member.member_id]
         if self._topics_changed(partitions_per_topic) or changed:
             self.group_epoch += 1
         if self.group_epoch > self.assignment_epoch:
@@ -357,6 +374,18 @@ class ConsumerGroup:
             ),
         )
 
+    def _regexes_due(self, new_regex: bool, topics_version: int | None, now_ms: int) -> bool:
+        """Whether to match the members' regexes now: a member brought a new one, a topic
+        came or went since the last match (Kafka's ``lastMetadataImageWithNewTopics``), or
+        the refresh interval passed. Otherwise the last match stands: a heartbeat costs no
+        pass over every topic. (Kafka also waits >= 10 s between two matches of a group;
+        logd matches at the first heartbeat after a change, so a new topic is picked up
+        promptly -- topics come and go rarely, a match is one pass over their names.)"""
+        if new_regex or topics_version is None or topics_version != self._regex_version:
+            return True
+        due = now_ms >= self._regex_matched_ms + self.config.regex_refresh_interval_ms
+        return due and any(m.subscribed_regex is not None for m in self.members.values())
+
     def _resolve_regexes(self, partitions_per_topic: Mapping[str, int]) -> bool:
         """Match every member's regex against the topics that exist now (Kafka refreshes
         them as topics come and go); True when some member's topics changed."""
@@ -405,7 +434,7 @@ class ConsumerGroup:
             owned,
         )
         self.members[after.member_id] = after
-        self._session_deadline[after.member_id] = now_ms + self.config.session_timeout_ms
+        self.touch(after.member_id, now_ms)
         if after.state is not MemberState.UNREVOKED_PARTITIONS:
             self._revocation_deadline.pop(after.member_id, None)
         elif member.state is not MemberState.UNREVOKED_PARTITIONS:
@@ -423,6 +452,15 @@ class ConsumerGroup:
             self.config.heartbeat_interval_ms,
             after.assigned if tell else None,
         )
+
+    def touch(self, member_id: str, now_ms: int) -> None:
+        """The member was heard from: its session restarts (a classic member's lasts the
+        session timeout it joined with)."""
+        member = self.members[member_id]
+        timeout = self.config.session_timeout_ms
+        if member.classic is not None:
+            timeout = member.classic.session_timeout_ms
+        self._session_deadline[member_id] = now_ms + timeout
 
     def restore_member(self, member: ConsumerMember, now_ms: int) -> None:
         """A member as the records of a previous coordinator left it: it keeps its epoch

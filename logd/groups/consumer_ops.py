@@ -41,12 +41,15 @@ from logd.groups.timers import TimerKey, TimerKind
 
 __all__ = [
     "EXPIRY_RETRY_MS",
+    "Before",
     "DescribedConsumerGroup",
+    "before_change",
     "consumer_group_heartbeat",
     "describe_consumer_group",
     "drop_consumer_group",
     "on_consumer_deadline",
     "rearm",
+    "settle",
 ]
 
 
@@ -56,7 +59,7 @@ EXPIRY_RETRY_MS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
-class _Before:
+class Before:
     """The hosting group before an operation on its consumer group: what a refused write
     restores."""
 
@@ -88,8 +91,10 @@ def consumer_group_heartbeat(
     req: ConsumerHeartbeat,
     partitions_per_topic: Mapping[str, int],
     config: ConsumerGroupConfig,
+    topics_version: int | None = None,
 ) -> None:
-    """Serve one heartbeat; it is answered once the records it changed are durable."""
+    """Serve one heartbeat; it is answered once the records it changed are durable.
+    ``topics_version`` moves when a topic comes or goes (regexes are matched again)."""
     group = core.groups.get(req.group_id)
     listed = group is not None
     if group is None:
@@ -105,13 +110,13 @@ def consumer_group_heartbeat(
             return
         group.consumer = ConsumerGroup(req.group_id, config)
         group.protocol_type = "consumer"
-    before = _Before(listed, protocol_type, had_consumer, group.consumer.save())
+    before = Before(listed, protocol_type, had_consumer, group.consumer.save())
     answer = group.consumer.heartbeat(
-        req, partitions_per_topic, core.now_ms, core.new_consumer_member_id
+        req, partitions_per_topic, core.now_ms, core.new_consumer_member_id, topics_version
     )
     if answer.error is not ErrorCode.NONE:
         core.outbox.respond(request_id, answer)
-        _settle(core, group, before)
+        settle(core, group, before)
         return
 
     def respond(error: ErrorCode) -> None:
@@ -121,16 +126,23 @@ def consumer_group_heartbeat(
         else:
             core.outbox.respond(request_id, answer)
 
-    if not _settle(core, group, before, respond):
+    if not settle(core, group, before, respond):
         core.outbox.respond(request_id, answer)
+
+
+def before_change(group: Group) -> Before:
+    """A listed consumer group as it is now: what a refused write of the change about to
+    be made restores."""
+    assert group.consumer is not None
+    return Before(True, group.protocol_type, True, group.consumer.save())
 
 
 def on_consumer_deadline(core: Core, group: Group) -> None:
     """A member's session or revocation deadline passed: fence it."""
     if group.consumer is not None:
-        before = _Before(True, group.protocol_type, True, group.consumer.save())
+        before = before_change(group)
         group.consumer.expire(core.now_ms)
-        _settle(core, group, before)
+        settle(core, group, before)
 
 
 def rearm(core: Core, group: Group) -> None:
@@ -154,7 +166,7 @@ def drop_consumer_group(core: Core, group: Group) -> None:
     group.consumer = None
 
 
-def _settle(core: Core, group: Group, before: _Before, then: OnDurable | None = None) -> bool:
+def settle(core: Core, group: Group, before: Before, then: OnDurable | None = None) -> bool:
     """Write what changed in the group's records (``then`` runs once they are durable;
     ``before`` comes back if the log refuses them), re-arm its timer, and forget a group
     left with nothing. False: nothing to write."""
@@ -185,7 +197,7 @@ def _write(
     group: Group,
     consumer: ConsumerGroup,
     wanted: dict[bytes, bytes],
-    before: _Before | None,
+    before: Before | None,
     then: OnDurable | None,
 ) -> bool:
     """Write the records that differ from what was persisted. A write the log refuses
@@ -223,7 +235,7 @@ def _write(
 
 
 def _take_back(
-    core: Core, group: Group, consumer: ConsumerGroup, before: _Before, saved: SavedConsumerGroup
+    core: Core, group: Group, consumer: ConsumerGroup, before: Before, saved: SavedConsumerGroup
 ) -> None:
     """The log refused a write of the group's records: back to ``before``."""
     consumer.restore(saved, core.now_ms + EXPIRY_RETRY_MS)

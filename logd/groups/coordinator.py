@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from logd.errors import ErrorCode, LogdError
-from logd.groups import consumer_ops, join, membership, offsets, rebalance
+from logd.groups import classic_members, consumer_ops, join, membership, offsets, rebalance
 from logd.groups.config import CoordinatorConfig
 from logd.groups.consumer_group import (
     ConsumerGroupState,
@@ -165,13 +165,29 @@ class GroupCoordinator:
 
     # ------------------------------------------------------------------ requests
 
-    def join_group(self, request_id: int, req: JoinGroupRequest, now_ms: int) -> None:
+    def join_group(
+        self,
+        request_id: int,
+        req: JoinGroupRequest,
+        now_ms: int,
+        partitions_per_topic: Mapping[str, int] | None = None,
+        topics_version: int | None = None,
+    ) -> None:
+        """A classic JoinGroup. ``partitions_per_topic`` (every topic's partition count) and
+        ``topics_version`` are read when the group is a consumer group with members, which
+        the member joins as a classic member (``classic_members.py``)."""
         core = self._begin(request_id, now_ms)
         error, message = self._refusal(req.group_id)
         if error is ErrorCode.NONE:
-            error, message = self._classic_only(req.group_id)
-        if error is ErrorCode.NONE:
             error, message = join.validate_join(core, req)
+        live = self._live_consumer_group(req.group_id) if error is ErrorCode.NONE else None
+        if live is not None:
+            counts = partitions_per_topic or {}
+            classic_members.join(core, request_id, req, live, counts, topics_version)
+            self._end()
+            return
+        if error is ErrorCode.NONE:
+            error, message = self._classic_only(req.group_id)
         if error is not ErrorCode.NONE:
             core.outbox.respond(
                 request_id, JoinGroupResponse(error, req.member_id, error_message=message)
@@ -187,19 +203,24 @@ class GroupCoordinator:
         partitions_per_topic: Mapping[str, int],
         now_ms: int,
         topic_ids: Mapping[str, uuid.UUID] | None = None,
+        topics_version: int | None = None,
     ) -> None:
         """A consumer-protocol heartbeat (KIP-848). ``partitions_per_topic``: the partition
         count of every topic (at least of those the group's members subscribe to);
-        ``topic_ids``: their ids, for the group's records."""
+        ``topic_ids``: their ids, for the group's records; ``topics_version``: moves
+        whenever a topic comes or goes or changes its partition count (None: unknown).
+        Both maps are only read when the version moved (or is unknown)."""
         core = self._begin(request_id, now_ms)
-        core.topic_ids.update(topic_ids or {})
+        if topics_version is None or topics_version != core.topics_version:
+            core.topic_ids.update(topic_ids or {})
+            core.topics_version = topics_version
         error, message = self._refusal(req.group_id)
         if error is not ErrorCode.NONE:
             answer = ConsumerHeartbeatAnswer(error, req.member_id, message=message)
             core.outbox.respond(request_id, answer)
         else:
             consumer_ops.consumer_group_heartbeat(
-                core, request_id, req, partitions_per_topic, self.config.consumer
+                core, request_id, req, partitions_per_topic, self.config.consumer, topics_version
             )
         self._end()
 
@@ -220,8 +241,11 @@ class GroupCoordinator:
         if error is ErrorCode.COORDINATOR_LOAD_IN_PROGRESS:
             # Kafka: the rebalance's state is lost with the old coordinator; rejoin.
             error = ErrorCode.REBALANCE_IN_PROGRESS
+        live = self._live_consumer_group(req.group_id) if error is ErrorCode.NONE else None
         if error is not ErrorCode.NONE:
             core.outbox.respond(request_id, SyncGroupResponse(error, error_message=message))
+        elif live is not None:
+            classic_members.sync(core, request_id, req, live)
         else:
             membership.sync_group(core, request_id, req)
         self._end()
@@ -234,6 +258,8 @@ class GroupCoordinator:
             core.outbox.respond(request_id, HeartbeatResponse(error))
         elif error is not ErrorCode.NONE:
             core.outbox.respond(request_id, HeartbeatResponse(error, message))
+        elif (live := self._live_consumer_group(req.group_id)) is not None:
+            classic_members.heartbeat(core, request_id, req, live)
         else:
             membership.heartbeat(core, request_id, req)
         self._end()
@@ -243,6 +269,8 @@ class GroupCoordinator:
         error, message = self._refusal(req.group_id)
         if error is not ErrorCode.NONE:
             core.outbox.respond(request_id, LeaveGroupResponse(error, error_message=message))
+        elif (live := self._live_consumer_group(req.group_id)) is not None:
+            classic_members.leave(core, request_id, req, live)
         else:
             membership.leave_group(core, request_id, req)
         self._end()
@@ -459,17 +487,20 @@ class GroupCoordinator:
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, "the coordinator is loading"
         return ErrorCode.NONE, ""
 
-    def _classic_only(self, group_id: str) -> tuple[ErrorCode, str]:
-        """A classic request for a live consumer-protocol group is refused (Kafka); an
-        empty one (offsets only) turns classic again."""
+    def _live_consumer_group(self, group_id: str) -> Group | None:
+        """The group if it is a consumer-protocol group with members: classic requests for
+        it are served by ``classic_members.py``."""
         group = self._core.groups.get(group_id)
-        if group is None or group.consumer is None:
-            return ErrorCode.NONE, ""
-        if group.consumer.members:
-            return ErrorCode.INCONSISTENT_GROUP_PROTOCOL, (
-                f"group {group_id} uses the consumer protocol (group.protocol=consumer)"
-            )
-        consumer_ops.drop_consumer_group(self._core, group)
+        if group is None or group.consumer is None or not group.consumer.members:
+            return None
+        return group
+
+    def _classic_only(self, group_id: str) -> tuple[ErrorCode, str]:
+        """An empty consumer-protocol group (offsets only) turns classic again when a
+        classic member joins it."""
+        group = self._core.groups.get(group_id)
+        if group is not None and group.consumer is not None:
+            consumer_ops.drop_consumer_group(self._core, group)
         return ErrorCode.NONE, ""
 
     def _describe(self, group_id: str) -> DescribedGroup:

@@ -84,6 +84,7 @@ class Core:
         "outbox",
         "timers",
         "topic_ids",
+        "topics_version",
     )
 
     def __init__(
@@ -98,6 +99,8 @@ class Core:
         #: Topic ids by name, as the driver last told them (consumer-group records name
         #: partitions by topic id, as Kafka's do).
         self.topic_ids: dict[str, uuid.UUID] = {}
+        #: The driver's topic-set version ``topic_ids`` was last updated at.
+        self.topics_version: int | None = None
 
     # ------------------------------------------------------------------ groups
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from partitioning import TopicPartition
 
-__all__ = ["ConsumerMember", "MemberState", "Partitions", "reconcile"]
+__all__ = ["ClassicProtocols", "ConsumerMember", "MemberState", "Partitions", "reconcile"]
 
 Partitions = frozenset[TopicPartition]
 _NONE: Partitions = frozenset()
@@ -34,6 +34,18 @@ class MemberState(enum.Enum):
     STABLE = "stable"
     UNREVOKED_PARTITIONS = "unrevoked_partitions"
     UNRELEASED_PARTITIONS = "unreleased_partitions"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClassicProtocols:
+    """What a classic member joined with (Kafka's ``ClassicMemberMetadata``)."""
+
+    session_timeout_ms: int
+    #: (name, metadata) of each protocol it supports, in its order of preference.
+    protocols: tuple[tuple[str, bytes], ...]
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.protocols)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,6 +74,10 @@ class ConsumerMember:
     assigned: Partitions = _NONE
     #: What it was told to give up and has not confirmed yet.
     revoking: Partitions = _NONE
+    #: A classic member (JoinGroup/SyncGroup/Heartbeat) inside the consumer group: its
+    #: session timeout and protocols (``classic_members.py``); None for a consumer-protocol
+    #: member. Kept in memory only (see ``classic_members.py``).
+    classic: ClassicProtocols | None = None
 
     @property
     def topics(self) -> tuple[str, ...]:

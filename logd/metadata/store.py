@@ -79,7 +79,9 @@ class PartitionAssignment:
     deleted once the move completes). The target is ``replicas`` minus ``removing``.
 
     ``throttle``: the joining replicas catch up at most this many bytes a second (0: no
-    limit; Kafka's replication throttle).
+    limit; Kafka's replication throttle). ``throttle_follows``: the move follows the
+    cluster's ``partition.move.throttle`` as it changes (drain and balance moves that asked
+    for none; ``throttle`` is its value when the move started).
 
     Invariant: ``leader_id`` is -1 or one of ``replicas``; ``isr`` ⊆ ``replicas``;
     ``adding`` and ``removing`` are disjoint subsets of ``replicas``.
@@ -93,6 +95,7 @@ class PartitionAssignment:
     adding: tuple[int, ...] = ()
     removing: tuple[int, ...] = ()
     throttle: int = 0
+    throttle_follows: bool = False
 
     def __post_init__(self) -> None:
         assert self.leader_id == -1 or self.leader_id in self.replicas, self
@@ -113,22 +116,25 @@ class PartitionAssignment:
         gone = set(self.removing)
         return tuple(r for r in self.replicas if r not in gone)
 
-    def moving_to(self, target: Sequence[int], throttle: int = 0) -> PartitionAssignment:
+    def moving_to(
+        self, target: Sequence[int], throttle: int = 0, follows: bool = False
+    ) -> PartitionAssignment:
         """This placement (no move in progress) moving to ``target``: hosted on both sets
         (the target first); the joining replicas catch up at most ``throttle`` bytes a
-        second (0: no limit)."""
+        second (0: no limit; ``follows``: the cluster's throttle, as it changes)."""
         kept = tuple(target)
         leaving = tuple(r for r in self.replicas if r not in kept)
         joining = tuple(r for r in kept if r not in self.replicas)
         replicas = kept + leaving
         return PartitionAssignment(
-            self.partition, replicas, replicas[0], 0, replicas, joining, leaving, throttle
-        )
+            self.partition, replicas, replicas[0], 0, replicas, joining, leaving, throttle,
+            follows,
+        )  # fmt: skip
 
     @property
-    def move(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int]:
+    def move(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], int, bool]:
         """What identifies the placement and its move: two equal ones are the same move."""
-        return (self.replicas, self.adding, self.removing, self.throttle)
+        return (self.replicas, self.adding, self.removing, self.throttle, self.throttle_follows)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -218,6 +224,12 @@ class MetadataStore(Protocol):
 
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         """The controller quorum to change to (issue 23); a store of one broker refuses."""
+        ...
+
+    async def unregister_broker(self, node_id: int) -> None:
+        """Remove broker ``node_id`` from the cluster for good (issue 23): no longer listed,
+        even when a configured peer. The caller checked that it holds nothing. A store of
+        one broker refuses (InvalidRequestError)."""
         ...
 
     def cluster_configs(self) -> Mapping[str, str]:

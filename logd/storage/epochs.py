@@ -84,6 +84,13 @@ class LeaderEpochCache:
         if self._epochs and epoch == self._epochs[-1]:
             assert start_offset >= self._starts[-1]
             return False
+        if self._epochs and epoch > self._epochs[-1] and start_offset == self._starts[-1]:
+            # The latest epoch holds no entry: the log start moved past its last one (a
+            # metadata snapshot compacts the whole log, ``truncate_from_start``) and the next
+            # entry is a new leader's. Kafka's cache drops such an entry too. Asserting here
+            # stopped the controller's group on every broker when its leader changed right
+            # after a snapshot (issue 21, 10,000 partitions).
+            del self._epochs[-1], self._starts[-1]
         # Invariant: both columns rise strictly.
         assert not self._epochs or (epoch > self._epochs[-1] and start_offset > self._starts[-1]), (
             self.entries,

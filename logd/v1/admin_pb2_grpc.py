@@ -114,6 +114,11 @@ class LogAdminStub:
                 request_serializer=logd_dot_v1_dot_admin__pb2.AlterClusterConfigsRequest.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_admin__pb2.AlterClusterConfigsResponse.FromString,
                 _registered_method=True)
+        self.UnregisterBroker = channel.unary_unary(
+                '/logd.v1.LogAdmin/UnregisterBroker',
+                request_serializer=logd_dot_v1_dot_admin__pb2.UnregisterBrokerRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_admin__pb2.UnregisterBrokerResponse.FromString,
+                _registered_method=True)
         self.DescribeClusterConfigs = channel.unary_unary(
                 '/logd.v1.LogAdmin/DescribeClusterConfigs',
                 request_serializer=logd_dot_v1_dot_admin__pb2.DescribeClusterConfigsRequest.SerializeToString,
@@ -242,6 +247,15 @@ class LogAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UnregisterBroker(self, request, context):
+        """Remove a decommissioned broker from the cluster for good (issue 23; Kafka's
+        UnregisterBroker): refused while it is alive, not decommissioned, still hosts a replica
+        or is a controller voter.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DescribeClusterConfigs(self, request, context):
         """Every dynamic cluster config with the value the answering broker applies.
         """
@@ -331,6 +345,11 @@ def add_LogAdminServicer_to_server(servicer, server):
                     servicer.AlterClusterConfigs,
                     request_deserializer=logd_dot_v1_dot_admin__pb2.AlterClusterConfigsRequest.FromString,
                     response_serializer=logd_dot_v1_dot_admin__pb2.AlterClusterConfigsResponse.SerializeToString,
+            ),
+            'UnregisterBroker': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnregisterBroker,
+                    request_deserializer=logd_dot_v1_dot_admin__pb2.UnregisterBrokerRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_admin__pb2.UnregisterBrokerResponse.SerializeToString,
             ),
             'DescribeClusterConfigs': grpc.unary_unary_rpc_method_handler(
                     servicer.DescribeClusterConfigs,
@@ -770,6 +789,33 @@ class LogAdmin:
             '/logd.v1.LogAdmin/AlterClusterConfigs',
             logd_dot_v1_dot_admin__pb2.AlterClusterConfigsRequest.SerializeToString,
             logd_dot_v1_dot_admin__pb2.AlterClusterConfigsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnregisterBroker(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.LogAdmin/UnregisterBroker',
+            logd_dot_v1_dot_admin__pb2.UnregisterBrokerRequest.SerializeToString,
+            logd_dot_v1_dot_admin__pb2.UnregisterBrokerResponse.FromString,
             options,
             channel_credentials,
             insecure,

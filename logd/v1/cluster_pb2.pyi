@@ -87,7 +87,7 @@ class RaftMessage(_message.Message):
     def __init__(self, group: _Optional[str] = ..., type: _Optional[_Union[RaftMessage.Type, str]] = ..., term: _Optional[int] = ..., prev_offset: _Optional[int] = ..., prev_term: _Optional[int] = ..., commit: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[RaftEntry, _Mapping]]] = ..., reject: _Optional[bool] = ..., hint_offset: _Optional[int] = ..., hint_term: _Optional[int] = ..., pre_vote: _Optional[bool] = ..., transfer: _Optional[bool] = ..., granted: _Optional[bool] = ..., snapshot_offset: _Optional[int] = ..., snapshot_term: _Optional[int] = ..., snapshot_conf: _Optional[_Union[ConfStateProto, _Mapping]] = ..., snapshot_data: _Optional[bytes] = ...) -> None: ...
 
 class RaftFrame(_message.Message):
-    __slots__ = ("src", "dst", "messages", "heartbeat_groups", "heartbeat_terms", "heartbeat_commits", "heartbeat_response_groups", "heartbeat_response_terms", "lost_groups", "lost_last_offsets", "heartbeat_quiesce")
+    __slots__ = ("src", "dst", "messages", "heartbeat_groups", "heartbeat_terms", "heartbeat_commits", "heartbeat_response_groups", "heartbeat_response_terms", "lost_groups", "lost_last_offsets", "heartbeat_quiesce", "heartbeat_response_wake")
     SRC_FIELD_NUMBER: _ClassVar[int]
     DST_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,7 @@ class RaftFrame(_message.Message):
     LOST_GROUPS_FIELD_NUMBER: _ClassVar[int]
     LOST_LAST_OFFSETS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_QUIESCE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_RESPONSE_WAKE_FIELD_NUMBER: _ClassVar[int]
     src: int
     dst: int
     messages: _containers.RepeatedCompositeFieldContainer[RaftMessage]
@@ -110,14 +111,15 @@ class RaftFrame(_message.Message):
     lost_groups: _containers.RepeatedScalarFieldContainer[str]
     lost_last_offsets: _containers.RepeatedScalarFieldContainer[int]
     heartbeat_quiesce: _containers.RepeatedScalarFieldContainer[bool]
-    def __init__(self, src: _Optional[int] = ..., dst: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ..., heartbeat_groups: _Optional[_Iterable[str]] = ..., heartbeat_terms: _Optional[_Iterable[int]] = ..., heartbeat_commits: _Optional[_Iterable[int]] = ..., heartbeat_response_groups: _Optional[_Iterable[str]] = ..., heartbeat_response_terms: _Optional[_Iterable[int]] = ..., lost_groups: _Optional[_Iterable[str]] = ..., lost_last_offsets: _Optional[_Iterable[int]] = ..., heartbeat_quiesce: _Optional[_Iterable[bool]] = ...) -> None: ...
+    heartbeat_response_wake: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, src: _Optional[int] = ..., dst: _Optional[int] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ..., heartbeat_groups: _Optional[_Iterable[str]] = ..., heartbeat_terms: _Optional[_Iterable[int]] = ..., heartbeat_commits: _Optional[_Iterable[int]] = ..., heartbeat_response_groups: _Optional[_Iterable[str]] = ..., heartbeat_response_terms: _Optional[_Iterable[int]] = ..., lost_groups: _Optional[_Iterable[str]] = ..., lost_last_offsets: _Optional[_Iterable[int]] = ..., heartbeat_quiesce: _Optional[_Iterable[bool]] = ..., heartbeat_response_wake: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class RaftStreamEnd(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class MetadataRecord(_message.Message):
-    __slots__ = ("cluster_id", "broker", "topic", "partition", "config", "remove_topic", "producer_ids", "scram", "remove_scram", "acl", "remove_acl", "quota", "drain", "controller_voters")
+    __slots__ = ("cluster_id", "broker", "topic", "partition", "config", "remove_topic", "producer_ids", "scram", "remove_scram", "acl", "remove_acl", "quota", "drain", "controller_voters", "unregister")
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     BROKER_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +134,7 @@ class MetadataRecord(_message.Message):
     QUOTA_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
     CONTROLLER_VOTERS_FIELD_NUMBER: _ClassVar[int]
+    UNREGISTER_FIELD_NUMBER: _ClassVar[int]
     cluster_id: ClusterIdRecord
     broker: RegisterBrokerRecord
     topic: TopicRecordProto
@@ -146,7 +149,14 @@ class MetadataRecord(_message.Message):
     quota: ClientQuotaRecord
     drain: BrokerDrainRecord
     controller_voters: ControllerVotersRecord
-    def __init__(self, cluster_id: _Optional[_Union[ClusterIdRecord, _Mapping]] = ..., broker: _Optional[_Union[RegisterBrokerRecord, _Mapping]] = ..., topic: _Optional[_Union[TopicRecordProto, _Mapping]] = ..., partition: _Optional[_Union[PartitionRecordProto, _Mapping]] = ..., config: _Optional[_Union[ConfigRecord, _Mapping]] = ..., remove_topic: _Optional[_Union[RemoveTopicRecord, _Mapping]] = ..., producer_ids: _Optional[_Union[ProducerIdsRecord, _Mapping]] = ..., scram: _Optional[_Union[ScramCredentialRecord, _Mapping]] = ..., remove_scram: _Optional[_Union[RemoveScramCredentialRecord, _Mapping]] = ..., acl: _Optional[_Union[AclRecord, _Mapping]] = ..., remove_acl: _Optional[_Union[AclRecord, _Mapping]] = ..., quota: _Optional[_Union[ClientQuotaRecord, _Mapping]] = ..., drain: _Optional[_Union[BrokerDrainRecord, _Mapping]] = ..., controller_voters: _Optional[_Union[ControllerVotersRecord, _Mapping]] = ...) -> None: ...
+    unregister: UnregisterBrokerRecord
+    def __init__(self, cluster_id: _Optional[_Union[ClusterIdRecord, _Mapping]] = ..., broker: _Optional[_Union[RegisterBrokerRecord, _Mapping]] = ..., topic: _Optional[_Union[TopicRecordProto, _Mapping]] = ..., partition: _Optional[_Union[PartitionRecordProto, _Mapping]] = ..., config: _Optional[_Union[ConfigRecord, _Mapping]] = ..., remove_topic: _Optional[_Union[RemoveTopicRecord, _Mapping]] = ..., producer_ids: _Optional[_Union[ProducerIdsRecord, _Mapping]] = ..., scram: _Optional[_Union[ScramCredentialRecord, _Mapping]] = ..., remove_scram: _Optional[_Union[RemoveScramCredentialRecord, _Mapping]] = ..., acl: _Optional[_Union[AclRecord, _Mapping]] = ..., remove_acl: _Optional[_Union[AclRecord, _Mapping]] = ..., quota: _Optional[_Union[ClientQuotaRecord, _Mapping]] = ..., drain: _Optional[_Union[BrokerDrainRecord, _Mapping]] = ..., controller_voters: _Optional[_Union[ControllerVotersRecord, _Mapping]] = ..., unregister: _Optional[_Union[UnregisterBrokerRecord, _Mapping]] = ...) -> None: ...
+
+class UnregisterBrokerRecord(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    def __init__(self, node_id: _Optional[int] = ...) -> None: ...
 
 class ControllerVotersRecord(_message.Message):
     __slots__ = ("voters",)
@@ -201,20 +211,22 @@ class TopicRecordProto(_message.Message):
     def __init__(self, name: _Optional[str] = ..., topic_id: _Optional[str] = ...) -> None: ...
 
 class PartitionRecordProto(_message.Message):
-    __slots__ = ("topic_id", "partition", "replicas", "adding_replicas", "removing_replicas", "move_throttle")
+    __slots__ = ("topic_id", "partition", "replicas", "adding_replicas", "removing_replicas", "move_throttle", "move_throttle_follows")
     TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     ADDING_REPLICAS_FIELD_NUMBER: _ClassVar[int]
     REMOVING_REPLICAS_FIELD_NUMBER: _ClassVar[int]
     MOVE_THROTTLE_FIELD_NUMBER: _ClassVar[int]
+    MOVE_THROTTLE_FOLLOWS_FIELD_NUMBER: _ClassVar[int]
     topic_id: str
     partition: int
     replicas: _containers.RepeatedScalarFieldContainer[int]
     adding_replicas: _containers.RepeatedScalarFieldContainer[int]
     removing_replicas: _containers.RepeatedScalarFieldContainer[int]
     move_throttle: int
-    def __init__(self, topic_id: _Optional[str] = ..., partition: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ..., adding_replicas: _Optional[_Iterable[int]] = ..., removing_replicas: _Optional[_Iterable[int]] = ..., move_throttle: _Optional[int] = ...) -> None: ...
+    move_throttle_follows: bool
+    def __init__(self, topic_id: _Optional[str] = ..., partition: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ..., adding_replicas: _Optional[_Iterable[int]] = ..., removing_replicas: _Optional[_Iterable[int]] = ..., move_throttle: _Optional[int] = ..., move_throttle_follows: _Optional[bool] = ...) -> None: ...
 
 class ConfigRecord(_message.Message):
     __slots__ = ("topic_id", "key", "value", "delete")

@@ -58,6 +58,8 @@ class LocalNetwork:
     def __init__(self) -> None:
         self.drivers: dict[int, RaftDriver] = {}
         self.cut: set[tuple[int, int]] = set()
+        #: Links whose frames vanish silently, the stream up (a peer whose loop stalls).
+        self.muted: set[tuple[int, int]] = set()
         self.frames = 0
 
     def attach(self, driver: RaftDriver) -> None:
@@ -89,6 +91,8 @@ class LocalNetwork:
             target = self.drivers.get(dst)
             if target is None or (src, dst) in self.cut:
                 self.drivers[src].report_unreachable(dst)
+                continue
+            if (src, dst) in self.muted:
                 continue
             frame = encode_frame(src, dst, messages, (losses or {}).get(dst, ()))
             self.frames += 1

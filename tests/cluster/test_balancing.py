@@ -28,6 +28,9 @@ def test_a_move_starts_throttled_and_a_changed_partition_is_refused() -> None:
     record = _topic((0, 1, 2))
     after = changing(Change("t", 0, (0, 1, 2), (0, 3, 2)), 1000)(record).partitions[0]
     assert (after.adding, after.removing, after.throttle) == ((3,), (1,), 1000)
+    assert not after.throttle_follows
+    follows = changing(Change("t", 0, (0, 1, 2), (0, 3, 2)), 1000, True)(record).partitions[0]
+    assert (follows.throttle, follows.throttle_follows) == (1000, True)
     with pytest.raises(ReassignmentInProgressError):
         changing(Change("t", 0, (0, 1, 2), (0, 3, 2)))(_topic((0, 2, 1)))
     moving = TopicRecord("t", "id-t", (after,))

@@ -62,16 +62,33 @@ def test_the_quiesce_flag_travels_only_when_some_heartbeat_carries_it() -> None:
     assert not encode_frame(1, 2, [("g", Heartbeat(7, 1, 2, 0))]).heartbeat_quiesce
 
 
+def test_the_wake_flag_of_answers_travels_only_when_some_answer_carries_it() -> None:
+    answers = [(f"t-{i}", HeartbeatResponse(7, 1, 2, wake=i == 1)) for i in range(3)]
+    frame = encode_frame(1, 2, answers)
+    assert list(frame.heartbeat_response_wake) == [False, True, False]
+    assert decode_frame(_wire(frame)) == answers
+    assert not encode_frame(1, 2, [("g", HeartbeatResponse(7, 1, 2))]).heartbeat_response_wake
+
+
 def test_data_loss_reports_travel_beside_the_messages() -> None:
     frame = encode_frame(1, 2, MESSAGES[:1], [("a-0", 41)])
     assert decode_losses(_wire(frame)) == [("a-0", 41)]
 
 
 @pytest.mark.parametrize(
-    "field", ["heartbeat_terms", "heartbeat_commits", "lost_last_offsets", "heartbeat_quiesce"]
+    "field",
+    [
+        "heartbeat_terms",
+        "heartbeat_commits",
+        "lost_last_offsets",
+        "heartbeat_quiesce",
+        "heartbeat_response_terms",
+        "heartbeat_response_wake",
+    ],
 )
 def test_arrays_of_different_lengths_are_refused(field: str) -> None:
-    frame = encode_frame(1, 2, [("g", Heartbeat(1, 1, 2, 0, quiesce=True))], [("g", 1)])
+    messages = [("g", Heartbeat(1, 1, 2, 0, quiesce=True)), ("g", HeartbeatResponse(1, 1, 2, True))]
+    frame = encode_frame(1, 2, messages, [("g", 1)])
     getattr(frame, field).append(5)
     with pytest.raises(InvalidRequestError):
         decode_frame(frame)

@@ -348,3 +348,32 @@ def test_the_controllers_own_stalled_loop_ages_no_peer() -> None:
         flusher.stop()
 
     run(main())
+
+
+def test_a_leader_keeps_leading_while_its_followers_stall_for_less_than_alive_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 21 (10,000 partitions): followers whose loops stalled for 2-3 s sent nothing,
+    # and check-quorum (two silent election timeouts) deposed their leaders by the
+    # thousand. Followers heard within alive_s that nobody takes as down still count.
+    monkeypatch.setattr(harness, "FAST", dataclasses.replace(harness.FAST, quiesce=False))
+
+    async def main() -> None:
+        network, nodes = await cluster(tmp_path)
+        leader = next(n for n in nodes if n.is_leader)
+        assert leader.driver is not None and leader.group is not None
+        term = leader.group.node.term
+        others = [n.node_id for n in nodes if n is not leader]
+        network.muted |= {(other, leader.node_id) for other in others}
+        loop = asyncio.get_running_loop()
+        stall_until = loop.time() + 1.0  # 5 x the two election timeouts (10 ticks of 10 ms)
+        while loop.time() < stall_until:
+            assert leader.is_leader and leader.group.node.term == term
+            await asyncio.sleep(0.02)
+        network.muted.clear()
+        end = leader.propose(b"after the stall")[1]
+        await until(lambda: all(n.recorder.commit >= end for n in nodes), what="commit")
+        assert leader.is_leader and leader.group.node.term == term
+        await close(network, nodes)
+
+    run(main())

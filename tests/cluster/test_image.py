@@ -9,15 +9,18 @@ import pytest
 
 from logd.cluster.controller.image import (
     MetadataImage,
+    broker_record,
     change_records,
     cluster_config_record,
     drain_record,
     topic_records,
+    unregister_record,
     voters_record,
 )
 from logd.cluster.controller.records import decode_records, encode_batch
 from logd.errors import CorruptRecordError
 from logd.metadata.store import PartitionAssignment, TopicRecord
+from logd.metadata.types import BrokerMeta
 from logd.v1 import cluster_pb2
 
 
@@ -86,7 +89,8 @@ def test_a_snapshot_restores_an_equal_image() -> None:
         3,
     )
     moving = dataclasses.replace(
-        topic("c"), partitions=(PartitionAssignment(0, (0, 1), 0, 0, (0, 1)).moving_to((1, 2), 7),)
+        topic("c"),
+        partitions=(PartitionAssignment(0, (0, 1), 0, 0, (0, 1)).moving_to((1, 2), 7, True),),
     )
     image.apply(topic_records(moving), 4)
     image.apply([drain_record(2, draining=True), drain_record(5, draining=True)], 5)
@@ -97,7 +101,8 @@ def test_a_snapshot_restores_an_equal_image() -> None:
     assert restored.cluster_id == "c1"
     assert restored.brokers == image.brokers
     assert dict(restored.topics) == dict(image.topics)
-    assert restored.topics["c"].partitions[0].throttle == 7  # a move and its throttle
+    moving = restored.topics["c"].partitions[0]
+    assert (moving.throttle, moving.throttle_follows) == (7, True)  # a move and its throttle
     assert restored.draining == image.draining == {2}
     assert restored.controller_voters == (1, 2, 3)
     assert restored.cluster_configs == image.cluster_configs == {"partition.move.throttle": "5"}
@@ -158,3 +163,14 @@ def test_a_cluster_config_touches_no_topic() -> None:
     assert image.topic("t") == t
     image.apply([cluster_config_record("partition.move.throttle", None)], offset=3)
     assert image.cluster_configs == {}
+
+
+def test_an_unregistered_broker_is_gone_until_it_registers_again() -> None:
+    image = MetadataImage()
+    image.apply([broker_record(BrokerMeta(4, "h", 1)), drain_record(4, draining=True)], 1)
+    image.apply([unregister_record(4), unregister_record(7)], 2)  # 7: a configured peer
+    assert (image.brokers, image.draining, image.unregistered) == ({}, set(), {4, 7})
+    restored = MetadataImage.restore(image.snapshot())
+    assert (restored.brokers, restored.unregistered) == ({}, {4, 7})
+    restored.apply([broker_record(BrokerMeta(4, "h", 2))], 3)  # it came back
+    assert set(restored.brokers) == {4} and restored.unregistered == {7}

@@ -84,9 +84,10 @@ def test_a_report_of_changes_updates_only_what_changed() -> None:
     epoch, version = table.epoch, table.version
     table.report(1, [(c, LeaderInfo(1, 2, (1, 2)))], now_ms=100, full=False, unled=[a])
     assert set(table.partitions) == {b, c}
-    full, changes = table.changes_since(epoch, version)
+    full, changes, now = table.changes_since(epoch, version)
     assert not full and dict(changes) == {a: None, c: LeaderInfo(1, 2, (1, 2))}
-    assert table.changes_since(epoch, table.version) == (False, [])
+    assert now == table.version
+    assert table.changes_since(epoch, table.version) == (False, [], table.version)
 
 
 def test_a_copy_of_another_leadership_or_beyond_the_history_gets_the_whole_table() -> None:
@@ -97,7 +98,7 @@ def test_a_copy_of_another_leadership_or_beyond_the_history_gets_the_whole_table
     old = table.version
     for epoch in range(2, 2000):  # more changes than the history keeps
         table.report(1, [(("t", 0), LeaderInfo(1, epoch, (1,)))], now_ms=0, full=False)
-    full, changes = table.changes_since(table.epoch, old)
+    full, changes, _ = table.changes_since(table.epoch, old)
     assert full and len(changes) == 3
 
 
@@ -105,11 +106,31 @@ def test_a_broker_applies_changes_to_its_copy() -> None:
     controller, copy = LeaderTable(10_000), LeaderTable(10_000)
     controller.report(1, [(("t", i), LeaderInfo(1, 1, (1,))) for i in range(3)], now_ms=0)
     for _ in range(2):
-        full, changes = controller.changes_since(copy.known_epoch, copy.known_version)
-        copy.apply(1, controller.live, (), 5, controller.epoch, controller.version,
+        full, changes, version = controller.changes_since(copy.known_epoch, copy.known_version)
+        copy.apply(1, controller.live, (), 5, controller.epoch, version,
                    full=full, changes=changes)  # fmt: skip
         controller.report(1, [], now_ms=10, full=False, unled=[("t", 2)])
     assert copy.partitions == controller.partitions and len(copy.partitions) == 2
+
+
+def test_answers_carry_a_bounded_number_of_changes_and_the_rest_follows() -> None:
+    # Issue 21: a busy controller's answers stay small; the copy converges over several.
+    controller, copy = LeaderTable(10_000), LeaderTable(10_000)
+    controller.report(1, [(("t", i), LeaderInfo(1, 1, (1,))) for i in range(5)], now_ms=0)
+    full, changes, version = controller.changes_since(-1, -1, limit=2)
+    assert full and len(changes) == 5  # another leadership's copy: the whole table
+    copy.apply(1, controller.live, (), 5, controller.epoch, version, full=full, changes=changes)
+    controller.report(1, [(("t", i), LeaderInfo(1, 2, (1,))) for i in range(5)], now_ms=1,
+                      full=False)  # fmt: skip
+    controller.report(1, [(("t", 0), LeaderInfo(1, 3, (1,)))], now_ms=2, full=False)
+    answers = 0
+    while copy.known_version != controller.version:
+        full, changes, version = controller.changes_since(copy.known_epoch, copy.known_version, 2)
+        assert not full and len(changes) <= 2
+        copy.apply(1, controller.live, (), 5, controller.epoch, version,
+                   full=full, changes=changes)  # fmt: skip
+        answers += 1
+    assert answers == 3 and copy.partitions == controller.partitions
 
 
 def test_nobody_is_declared_down_before_a_new_controller_heard_everyone() -> None:

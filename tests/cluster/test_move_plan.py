@@ -93,3 +93,13 @@ def test_bytes_left_sums_what_each_joining_replica_lacks() -> None:
 
     assert bytes_left(status, {1, 4, 5}, bytes_from) == 50 + 110
     assert bytes_left(status, {1, 2, 3}, bytes_from) == 0  # nobody joins
+
+
+def test_an_unregistered_learner_leaves_the_metadata_group_and_a_voter_never_does() -> None:
+    conf = ConfState.of((1, 2, 3), (0, 4))
+    step = quorum_step(_status(1, conf, {}), {1, 2, 3}, {0, 1, 2, 3}, {4})
+    assert step.changes == (ConfChange(ConfChangeType.REMOVE, 4),)
+    gone = ConfState.of((1, 2, 3), (0,))
+    assert quorum_step(_status(1, gone, {}), {1, 2, 3}, {0, 1, 2, 3}, {4}).kind is StepKind.DONE
+    # A voter is never removed this way (unregistering one is refused before).
+    assert quorum_step(_status(1, gone, {}), {1, 2, 3}, {0, 1, 2, 3}, {3}).kind is StepKind.DONE

@@ -83,6 +83,8 @@ class Harness:
         self.responses: dict[int, Body] = {}
         self.held: list[Write] = []  # writes handed out, not yet reported
         self.log: list[OffsetsRecord] = []  # durable records, in order
+        #: Partition counts a JoinGroup into a consumer-protocol group is served with.
+        self.topics: dict[str, int] = {}
         self._ids = itertools.count(1)
 
     # ------------------------------------------------------------------ plumbing
@@ -178,7 +180,7 @@ class Harness:
             client_id=m.client_id,
             client_host="/10.0.0.1",
         )
-        self.coord.join_group(rid, req, self.now)
+        self.coord.join_group(rid, req, self.now, self.topics)
         self.drain()
         return rid
 

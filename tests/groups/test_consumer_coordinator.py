@@ -67,7 +67,8 @@ def test_heartbeats_commits_and_an_expired_session() -> None:
     assert h.commit("g", {("t", 1): 9}) == [ErrorCode.NONE]  # an admin's, group empty
 
 
-def test_a_classic_member_is_refused_while_the_group_is_live_and_types_take_turns() -> None:
+def test_a_classic_subscription_that_does_not_read_is_refused_and_types_take_turns() -> None:
+    """(Classic members that read join a live consumer group: test_classic_members.py.)"""
     h = Harness(CONFIG)
     beat(h, "a", 0)
     classic = Member("k", protocols=(JoinGroupProtocol("range", b""),))

@@ -62,3 +62,34 @@ def test_members_subscribed_by_regex_get_its_topics_and_a_new_one_moves_the_epoc
         refused.error is ErrorCode.INVALID_REGULAR_EXPRESSION
         and "backreferences" in refused.message
     )
+
+
+def test_regexes_are_matched_again_only_when_topics_change_or_the_interval_passes() -> None:
+    """With a topic-set version, a heartbeat re-matches only after the version moved (a
+    topic came or went), a member brought a new regex, or the refresh interval passed;
+    otherwise the last match stands (no pass over every topic)."""
+    g = ConsumerGroup("g", ConsumerGroupConfig(regex_refresh_interval_ms=60_000))
+    join = ConsumerHeartbeat("g", "a", 0, rebalance_timeout_ms=1_000,
+                             subscribed_regex="logs-.*", owned=frozenset())  # fmt: skip
+    topics = {"logs-a": 1, "other": 1}
+    first = g.heartbeat(join, topics, 0, lambda: "x", topics_version=7)
+    assert {tp.topic for tp in first.assignment or ()} == {"logs-a"}
+    beat = ConsumerHeartbeat("g", "a", first.member_epoch, owned=first.assignment)
+
+    def topics_of(answer_topics: dict[str, int], now: int, version: int) -> set[str]:
+        g.heartbeat(beat, answer_topics, now, lambda: "x", topics_version=version)
+        return set(g.members["a"].regex_topics)
+
+    grown = {**topics, "logs-b": 1}
+    # The same version: the topic view did not change as far as the group knows.
+    assert topics_of(grown, 1_000, 7) == {"logs-a"}
+    # The version moved: matched again at this heartbeat.
+    assert topics_of(grown, 2_000, 8) == {"logs-a", "logs-b"}
+    # Without a version change, only the refresh interval brings a third topic in.
+    assert topics_of({**grown, "logs-c": 1}, 30_000, 8) == {"logs-a", "logs-b"}
+    assert topics_of({**grown, "logs-c": 1}, 62_000, 8) == {"logs-a", "logs-b", "logs-c"}
+    # A member bringing a new regex is matched at once, whatever the version.
+    other = ConsumerHeartbeat("g", "b", 0, rebalance_timeout_ms=1_000,
+                              subscribed_regex="other", owned=frozenset())  # fmt: skip
+    g.heartbeat(other, {**grown, "logs-c": 1}, 63_000, lambda: "y", topics_version=8)
+    assert g.members["b"].regex_topics == ("other",)

@@ -3,7 +3,9 @@ writing to every partition, `logd cluster broker decommission 3` drains broker 3
 partitions move to the others, leadership first), `status` reports it drained, new topics
 avoid it, it is stopped, and every partition is fully replicated on the others with every
 acknowledged record at its offset; then a decommission that would leave a partition below its
-replication factor is refused in one line; a recommission stops a drain, and
+replication factor is refused in one line, and broker 3 is unregistered for good (Kafka's
+UnregisterBroker: no broker lists it, it leaves the metadata group; refused while it was
+alive, for a broker not decommissioned, for an unknown id); a recommission stops a drain, and
 `logd cluster partitions balance` gives the broker its share of the replicas again, its moves
 throttled at the cluster's `partition.move.throttle`, set at runtime through Kafka's
 IncrementalAlterConfigs on another broker (then deleted with `logd cluster config delete`).
@@ -12,6 +14,7 @@ IncrementalAlterConfigs on another broker (then deleted with `logd cluster confi
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -19,11 +22,14 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from kio.schema.incremental_alter_configs.v1 import request as iac1
+from kio.schema.types import BrokerId
+from kio.schema.unregister_broker.v0 import request as ub0
 from kio.static.primitive import i8
 
 from logd.broker.config import BrokerConfig
 from logd.client import Admin, NewTopic, Producer, RecordMetadata
 from logd.errors import InvalidReplicationFactorError, InvalidRequestError, LogdError
+from logd.metadata.cluster_config import MOVE_THROTTLE
 from tests.helpers import wait_until
 from tests.integration.cluster import Cluster
 from tests.integration.kafka.raw import RawClient
@@ -36,8 +42,9 @@ pytestmark = pytest.mark.integration
 NODES = 4
 RF = 3
 PARTITIONS = 4
-#: The cluster's partition.move.throttle, set at runtime (above the default: no slower test).
-THROTTLE = 41_000_000
+#: The cluster's partition.move.throttle, set at runtime: so slow that the balance's moves of
+#: "avoiding" (~200 KB a partition) would take many minutes unless it is lifted mid-way.
+SLOW = 200
 
 
 @pytest.fixture(scope="module")
@@ -114,16 +121,24 @@ def _status(cluster: Cluster, node: int) -> list[dict[str, object]]:
 
 def _throttle_at(cluster: Cluster, node: int) -> tuple[str, str]:
     """``partition.move.throttle`` as broker ``node`` applies it: (value, source)."""
-    out = ok(logd(cluster[node], "cluster", "config", "get", "partition.move.throttle",
-                  "--format", "json"))  # fmt: skip
-    (entry,) = json.loads(out)
-    return entry["value"], entry["source"]
+    with Admin(brokers=cluster[node].address) as admin:
+        (entry,) = [c for c in admin.describe_cluster_configs() if c.name == MOVE_THROTTLE]
+    return entry.value, entry.source
+
+
+def _moves_at(cluster: Cluster, node: int) -> set[tuple[str, int, int]]:
+    """The moves broker ``node`` lists: (topic, partition, the throttle they apply)."""
+    with Admin(brokers=cluster[node].address) as admin:
+        return {(m.topic, m.partition, m.throttle) for m in admin.list_partition_moves()}
 
 
 def _wait_throttle_everywhere(cluster: Cluster, want: tuple[str, str]) -> None:
+    """Every broker applies ``want``; the CLI (broker 0) shows it too."""
     for node in range(NODES):
         wait_until(lambda: _throttle_at(cluster, node) == want, timeout=30,  # noqa: B023
                    message=f"broker {node} to apply {want}")  # fmt: skip
+    out = ok(logd(cluster[0], "cluster", "config", "get", MOVE_THROTTLE, "--format", "json"))
+    assert json.loads(out) == [{"key": MOVE_THROTTLE, "value": want[0], "source": want[1]}]
 
 
 def _set_cluster_throttle(cluster: Cluster, *, via: int, value: int) -> None:
@@ -169,15 +184,24 @@ def test_a_recommission_stops_the_drain_and_the_broker_takes_partitions_again(
                    message="the moves off broker 2 to end")  # fmt: skip
     assert "no broker is being decommissioned" in ok(logd(cluster[0], "cluster", "broker",
                                                           "status"))  # fmt: skip
+    with Producer(brokers=cluster.bootstrap, acks="all") as producer:
+        for i in range(800):
+            producer.produce("avoiding", os.urandom(1000), partition=i % PARTITIONS)
+        assert producer.flush(60) == 0
     # The balance's throttle is the cluster's, set at runtime through Kafka on broker 3 and
     # applied by every broker without a restart (issue 23).
-    _set_cluster_throttle(cluster, via=3, value=THROTTLE)
+    _set_cluster_throttle(cluster, via=3, value=SLOW)
     # Broker 2 holds nothing of "avoiding": a balance moves some of it there, in place.
     started = json.loads(ok(logd(cluster[1], "cluster", "partitions", "balance",
                                  "--format", "json")))  # fmt: skip
     moved = [m for m in started if m["change"] == "replicas"]
     assert moved and all(2 in m["target"] for m in moved), started
-    assert {m["throttle"] for m in moved} == {THROTTLE}, started
+    assert {m["throttle"] for m in moved} == {SLOW}, started
+    held = {(m["topic"], m["partition"], SLOW) for m in moved}
+    wait_until(lambda: _moves_at(cluster, 2) == held, timeout=30,
+               message="broker 2 to list the held moves")  # fmt: skip
+    # Lifted at runtime: the moves in progress follow the cluster's throttle (their leaders
+    # read it), back to each broker's own 30 MB/s -- they end within the wait below.
     said = ok(logd(cluster[0], "cluster", "config", "delete", "partition.move.throttle"))
     assert said.strip() == "partition.move.throttle deleted: each broker's own value applies"
     default = str(BrokerConfig().partition_move_throttle)
@@ -210,6 +234,8 @@ def test_a_drained_broker_is_stopped_and_nothing_acknowledged_is_lost(cluster: C
     assert writers.errors == []
     wait_until(lambda: not list(cluster[3].data_dir.glob("drained-*")), timeout=30,
                message="broker 3 to delete its copies")  # fmt: skip
+    line = one_error_line(logd(cluster[0], "cluster", "broker", "unregister", "3"))
+    assert "broker 3 is alive: stop it first" in line
     assert cluster[3].stop() == 0
     # Nothing under-replicated without broker 3: every partition in sync on three others.
     wait_in_sync(cluster.bootstrap, "drained", PARTITIONS)
@@ -232,3 +258,37 @@ def test_a_drained_broker_is_stopped_and_nothing_acknowledged_is_lost(cluster: C
     assert "would leave 2 brokers for partitions of replication factor 3" in line
     usage = logd(cluster[0], "cluster", "broker", "decommission", "x")
     assert usage.returncode == 2 and b"a broker id is an int >= 0, got 'x'" in usage.stderr
+    _unregister_the_stopped_broker(cluster, 3)
+
+
+def _unregister(cluster: Cluster, node: int) -> Any:
+    """Kafka's UnregisterBroker (64, v0; no client library has it) at broker 1."""
+    with RawClient(cluster[1].bound()["kafka"]) as raw:
+        return raw.call(64, 0, ub0.UnregisterBrokerRequest(broker_id=BrokerId(node)))
+
+
+def _unregister_the_stopped_broker(cluster: Cluster, gone: int) -> None:
+    """Broker ``gone``, drained and stopped, is unregistered for good: no broker lists it
+    any more (though every --peers names it), it leaves the metadata group's learners."""
+    line = one_error_line(logd(cluster[0], "cluster", "broker", "unregister", "1"))
+    assert "broker 1 is not decommissioned" in line
+    assert _unregister(cluster, 99).error_code == 102  # BROKER_ID_NOT_REGISTERED
+
+    def done() -> bool:
+        answer = _unregister(cluster, gone)
+        if answer.error_code == 42 and "alive" in (answer.error_message or ""):
+            return False  # its session has not expired yet
+        assert answer.error_code == 0, answer
+        return True
+
+    wait_until(done, timeout=60, interval=0.5, message=f"broker {gone} unregistered")
+    others = [n for n in range(NODES) if n != gone]
+    for node in others:
+        with Admin(brokers=cluster[node].address) as admin:
+            wait_until(lambda: [b.node_id for b in admin.describe_cluster().brokers] == others,
+                       timeout=30, message=f"broker {node} not to list broker {gone}")  # fmt: skip
+    with Admin(brokers=cluster[0].address) as admin:
+        wait_until(lambda: gone not in admin.describe_controller_quorum().learners, timeout=30,
+                   message=f"broker {gone} out of the metadata group")  # fmt: skip
+        assert gone not in admin.describe_controller_quorum().voters
+    assert _unregister(cluster, gone).error_code == 102  # gone for good

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from replication import Config, ConfState, Heartbeat, MemoryStorage, RawNode, Role, VoteRequest
+from replication import (
+    AppendResponse,
+    Config,
+    ConfState,
+    Heartbeat,
+    HeartbeatResponse,
+    MemoryStorage,
+    RawNode,
+    Role,
+    VoteRequest,
+)
 from tests.replication.cluster import Cluster
 
 QUIET: dict[str, Any] = {"election_ticks": 6, "heartbeat_ticks": 2, "quiesce": True}
@@ -95,6 +105,60 @@ def test_a_heartbeat_from_a_leader_called_down_does_not_quiet_its_follower() -> 
     raw.set_down_peers(frozenset({1}))
     raw.step(Heartbeat(term=1, src=1, dst=2, commit=-1, quiesce=True))
     assert not raw.quiesced
+
+
+def test_a_follower_that_cannot_go_quiet_asks_its_leader_to_stay_awake() -> None:
+    raw = RawNode(Config(node_id=2, **QUIET), MemoryStorage(ConfState.of([1, 2])))
+    raw.set_down_peers(frozenset({1}))
+    raw.step(Heartbeat(term=1, src=1, dst=2, commit=-1, quiesce=True))
+    assert [(type(m).__name__, m.wake) for m in raw.ready().messages] == [
+        ("HeartbeatResponse", True)
+    ]
+
+
+def test_late_answers_to_heartbeats_sent_before_the_leader_went_quiet_wake_nobody() -> None:
+    # Issue 21: under load a follower's answer to a heartbeat arrives after its leader went
+    # quiet; waking for it made the leader heartbeat, which woke the quiet followers, whose
+    # answers came late again -- thousands of groups kept each other awake for ever.
+    c = Cluster()
+    c.add_nodes([1, 2, 3], [1, 2, 3], **QUIET)
+    c.elect(1)
+    c.tick(1, 2)  # a heartbeat tick: the leader is caught up and says so
+    c.stabilize()
+    assert all(c.raw(n).quiesced for n in (1, 2, 3))
+    term = c.raw(1).term
+    for follower in (2, 3):  # answers to the heartbeats before the quiesce one
+        c.raw(1).step(HeartbeatResponse(term, follower, 1))
+    assert c.raw(1).quiesced and sent(c) == []
+    c.tick(1, 100)
+    assert sent(c) == [] and all(c.raw(n).quiesced for n in (1, 2, 3))
+
+
+def test_a_resent_appends_second_answer_wakes_no_quiet_leader() -> None:
+    # Under load a leader resends an append (a probe after a heartbeat answer) and both
+    # answers come back; the second reaches it after it went quiet (issue 21, 10,000
+    # partitions: most wakes once late heartbeat answers were slept through).
+    c = quiet_group()
+    leader = c.raw(1)
+    term, last = leader.term, leader.last_offset
+    leader.step(AppendResponse(term, 2, 1, match_offset=last))
+    leader.step(AppendResponse(term, 3, 1, match_offset=last - 1))
+    leader.step(AppendResponse(term, 2, 1, match_offset=last - 1, reject=True))  # stale
+    assert leader.quiesced and sent(c) == []
+
+
+def test_an_answer_that_may_carry_news_still_wakes_a_quiet_leader() -> None:
+    c = quiet_group()
+    term = c.raw(1).term
+    c.raw(1).step(HeartbeatResponse(term, 2, 1, wake=True))  # the follower woke
+    assert not c.raw(1).quiesced
+    c = quiet_group()
+    c.raw(1).set_down_peers(frozenset({3}))
+    c.raw(1).step(HeartbeatResponse(term, 3, 1))  # from a follower called down: back
+    assert not c.raw(1).quiesced
+    c = quiet_group()
+    c.raw(1).step(HeartbeatResponse(term + 1, 2, 1))  # a higher term
+    assert c.raw(1).role is Role.FOLLOWER
 
 
 def test_a_node_without_quiescence_answers_a_quiesce_heartbeat() -> None:

@@ -57,10 +57,12 @@ def test_a_seed_replays_exactly() -> None:
         sim.run()
         return list(sim.events)
 
-    first, second = events(7), events(7)
+    # (Seed 7 idles more since quiet leaders sleep through late answers: 492 events, was
+    # 1,060. Seed 0 is busy with or without that: 3,197.)
+    first, second = events(0), events(0)
     assert first == second
     assert len(first) > 1000
-    assert events(8) != first
+    assert events(1) != first
 
 
 @pytest.mark.soak

@@ -76,3 +76,15 @@ def test_assign_ignores_the_current_epoch_and_refuses_to_go_back() -> None:
     assert epochs.assign(2, 8)
     with pytest.raises(AssertionError):
         epochs.assign(1, 9)
+
+
+def test_a_new_epoch_where_an_empty_one_starts_replaces_it() -> None:
+    # The log start moved past the last entry (a snapshot compacted everything): epoch 1
+    # "starts" at 10009 and holds nothing; a new leader's first entry lands there.
+    epochs = cache((1, 0))
+    epochs.truncate_from_start(10009)
+    assert epochs.entries == [(1, 10009)]
+    assert epochs.assign(2, 10009)
+    assert epochs.entries == [(2, 10009)]
+    with pytest.raises(AssertionError):
+        epochs.assign(3, 10008)  # below the latest start: still a bug

@@ -72,7 +72,7 @@ from logd.groups.messages import (
 )
 from logd.groups.partition import OFFSETS_TOPIC, offsets_partition_for
 from logd.groups.state import GroupState
-from logd.metadata.store import MetadataStore
+from logd.metadata.store import MetadataStore, TopicRecord
 from partitioning import decode_assignment
 
 __all__ = ["CoordinatorLocation", "GroupService"]
@@ -88,6 +88,15 @@ class CoordinatorLocation:
     host: str = ""
     port: int = -1
     partition: int = -1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _TopicView:
+    """What a consumer-protocol heartbeat reads of the topics, at one topic-set version."""
+
+    version: int
+    counts: dict[str, int]
+    ids: dict[str, uuid.UUID]
 
 
 def _owned(assignment: bytes) -> list[tuple[str, int]]:
@@ -115,6 +124,11 @@ class GroupService:
         self.offsets_topic = OffsetsTopic(settings, store, create_topics)
         self.drivers: dict[int, CoordinatorDriver] = {}
         self._started = False
+        #: Moves whenever a topic comes or goes or changes its partition count; the topic
+        #: view heartbeats read is rebuilt only then (and regexes matched again).
+        self._topics_version = 0
+        self._view: _TopicView | None = None
+        store.add_listener(self._on_topic_change)
 
     # -- life -----------------------------------------------------------------------------
 
@@ -153,6 +167,27 @@ class GroupService:
         self.drivers[partition] = driver
         driver.start()
 
+    async def _on_topic_change(self, before: TopicRecord | None, after: TopicRecord | None) -> None:
+        """A metadata listener: leader and replica changes leave the topic view as it is."""
+        if (
+            before is None
+            or after is None
+            or len(before.partitions) != len(after.partitions)
+            or before.topic_id != after.topic_id
+        ):
+            self._topics_version += 1
+
+    def _topic_view(self) -> _TopicView:
+        """Partition counts and ids of the non-internal topics, as of the last change."""
+        view = self._view
+        if view is None or view.version != self._topics_version:
+            topics = self._store.topics().items()
+            counts = {
+                name: len(record.partitions) for name, record in topics if not record.internal
+            }
+            view = self._view = _TopicView(self._topics_version, counts, self._topic_ids())
+        return view
+
     def _topic_ids(self) -> dict[str, uuid.UUID]:
         """Every topic's id by name (consumer-group records name topics by id)."""
         ids = {}
@@ -178,6 +213,7 @@ class GroupService:
                 session_timeout_ms=s.group_consumer_session_timeout_ms,
                 heartbeat_interval_ms=s.group_consumer_heartbeat_interval_ms,
                 max_size=s.group_consumer_max_size,
+                regex_refresh_interval_ms=s.group_consumer_regex_refresh_interval_ms,
             ),
         )
 
@@ -236,7 +272,10 @@ class GroupService:
         target = self._route(req.group_id)
         if isinstance(target, LogdError):
             return JoinGroupResponse(target.code, req.member_id, error_message=target.message)
-        body = await target.call(lambda rid, now: target.core.join_group(rid, req, now))
+        view = self._topic_view()  # read when the group is a consumer group
+        body = await target.call(
+            lambda rid, now: target.core.join_group(rid, req, now, view.counts, view.version)
+        )
         assert isinstance(body, JoinGroupResponse)
         return body
 
@@ -246,14 +285,11 @@ class GroupService:
         target = self._route(req.group_id)
         if isinstance(target, LogdError):
             return ConsumerHeartbeatAnswer(target.code, req.member_id, message=target.message)
-        counts = {
-            name: len(record.partitions)
-            for name, record in self._store.topics().items()
-            if not record.internal
-        }
-        ids = self._topic_ids()
+        view = self._topic_view()
         body = await target.call(
-            lambda rid, now: target.core.consumer_group_heartbeat(rid, req, counts, now, ids)
+            lambda rid, now: target.core.consumer_group_heartbeat(
+                rid, req, view.counts, now, view.ids, view.version
+            )
         )
         assert isinstance(body, ConsumerHeartbeatAnswer)
         return body

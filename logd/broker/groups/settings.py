@@ -44,6 +44,7 @@ class GroupSettings:
     group_consumer_session_timeout_ms: int = 45_000
     group_consumer_heartbeat_interval_ms: int = 5_000
     group_consumer_max_size: int = 2**31 - 1
+    group_consumer_regex_refresh_interval_ms: int = 600_000
 
     def __post_init__(self) -> None:
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms:
@@ -75,6 +76,12 @@ _KEYS: Final[dict[str, tuple[str, int, int]]] = {
         2**31 - 1,
     ),
     "group.consumer.max.size": ("group_consumer_max_size", 1, 2**31 - 1),
+    # Kafka's lower limit: REGEX_BATCH_REFRESH_MIN_INTERVAL_MS (10 s).
+    "group.consumer.regex.refresh.interval.ms": (
+        "group_consumer_regex_refresh_interval_ms",
+        10_000,
+        2**31 - 1,
+    ),
 }
 
 

@@ -357,6 +357,18 @@ class AsyncAdmin:
         resp: Any = await self._call(lambda c: c.unary(c.admin.DecommissionBroker, request))
         _raise(resp.error)
 
+    async def unregister_broker(self, node_id: int) -> None:
+        """Remove broker ``node_id`` from the cluster for good, once it is decommissioned,
+        drained (``list_decommissions`` shows 0 partitions) and stopped (Kafka's
+        UnregisterBroker). BrokerIdNotRegisteredError for an unknown id; InvalidRequestError
+        while it is alive, not decommissioned, hosts a replica or is a controller voter. To
+        bring it back, start it with an empty data directory and ``--join``."""
+        if isinstance(node_id, bool) or not isinstance(node_id, int) or node_id < 0:
+            raise InvalidRequestError(f"a broker id is an int >= 0, got {node_id!r}")
+        request = admin_pb2.UnregisterBrokerRequest(node_id=node_id)
+        resp: Any = await self._call(lambda c: c.unary(c.admin.UnregisterBroker, request))
+        _raise(resp.error)
+
     async def list_decommissions(self) -> list[BrokerDecommission]:
         """The brokers being decommissioned: what each still hosts (0: drained)."""
         request = admin_pb2.ListDecommissionsRequest()

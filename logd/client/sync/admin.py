@@ -111,6 +111,9 @@ class Admin:
     def recommission_broker(self, node_id: int) -> None:
         self._run(self._admin.recommission_broker(node_id))
 
+    def unregister_broker(self, node_id: int) -> None:
+        self._run(self._admin.unregister_broker(node_id))
+
     def list_decommissions(self) -> list[BrokerDecommission]:
         return self._run(self._admin.list_decommissions())
 

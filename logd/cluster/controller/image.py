@@ -39,6 +39,7 @@ __all__ = [
     "drain_record",
     "partition_record",
     "topic_records",
+    "unregister_record",
     "voters_record",
 ]
 
@@ -64,6 +65,9 @@ class MetadataImage:
         self.draining: set[int] = set()
         #: The controller quorum to reach (issue 23); empty: the configured one.
         self.controller_voters: tuple[int, ...] = ()
+        #: Brokers unregistered for good (issue 23): not listed even when a configured
+        #: peer; a broker registering again leaves the set.
+        self.unregistered: set[int] = set()
         #: The cluster's dynamic configs (``partition.move.throttle``): ConfigRecords with
         #: an empty topic id (Kafka's broker-default resource ""); every broker reads them.
         self.cluster_configs: dict[str, str] = {}
@@ -100,6 +104,12 @@ class MetadataImage:
                 self.brokers[b.node_id] = BrokerMeta(
                     b.node_id, b.host, b.port, b.rack, endpoints=endpoints
                 )
+                self.unregistered.discard(b.node_id)
+            elif kind == "unregister":
+                node = record.unregister.node_id
+                self.brokers.pop(node, None)
+                self.draining.discard(node)
+                self.unregistered.add(node)
             elif kind == "drain":
                 d = record.drain
                 if d.draining:
@@ -167,6 +177,7 @@ class MetadataImage:
                     r for r in p.removing_replicas if r in replicas and r not in p.adding_replicas
                 ),
                 max(0, p.move_throttle),
+                p.move_throttle_follows,
             )
             if p.partition < len(parts):
                 parts[p.partition] = assignment
@@ -223,6 +234,7 @@ class MetadataImage:
         for b in sorted(self.brokers.values(), key=lambda b: b.node_id):
             records.append(broker_record(b))
         records.extend(drain_record(n, draining=True) for n in sorted(self.draining))
+        records.extend(unregister_record(n) for n in sorted(self.unregistered))
         if self.controller_voters:
             records.append(voters_record(self.controller_voters))
         records.extend(cluster_config_record(k, v) for k, v in sorted(self.cluster_configs.items()))
@@ -283,6 +295,13 @@ def drain_record(node_id: int, *, draining: bool) -> cluster_pb2.MetadataRecord:
     """The record that starts (or ends) decommissioning broker ``node_id``."""
     return cluster_pb2.MetadataRecord(
         drain=cluster_pb2.BrokerDrainRecord(node_id=node_id, draining=draining)
+    )
+
+
+def unregister_record(node_id: int) -> cluster_pb2.MetadataRecord:
+    """The record that removes broker ``node_id`` from the cluster for good."""
+    return cluster_pb2.MetadataRecord(
+        unregister=cluster_pb2.UnregisterBrokerRecord(node_id=node_id)
     )
 
 
@@ -352,5 +371,6 @@ def partition_record(topic_id: str, a: PartitionAssignment) -> cluster_pb2.Metad
             adding_replicas=list(a.adding),
             removing_replicas=list(a.removing),
             move_throttle=a.throttle,
+            move_throttle_follows=a.throttle_follows,
         )
     )

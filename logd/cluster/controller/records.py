@@ -86,6 +86,8 @@ def validate_write(request: cluster_pb2.ControllerWriteRequest) -> None:
             raise InvalidRequestError("a cluster config needs a name (<= 255) and a short value")
         elif kind == "drain" and record.drain.node_id < 0:
             raise InvalidRequestError(f"bad drain record {record.drain.node_id}")
+        elif kind == "unregister" and record.unregister.node_id < 0:
+            raise InvalidRequestError(f"bad unregister record {record.unregister.node_id}")
         elif kind == "controller_voters" and (
             not record.controller_voters.voters or min(record.controller_voters.voters) < 0
         ):

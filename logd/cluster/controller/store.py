@@ -279,11 +279,18 @@ class ControllerStore:
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         await self.writes.set_controller_voters(voters)
 
+    async def unregister_broker(self, node_id: int) -> None:
+        await self.writes.unregister_broker(node_id)
+
     def cluster_configs(self) -> Mapping[str, str]:
         return self.state.image.cluster_configs
 
     async def set_cluster_configs(self, configs: Mapping[str, str], delete: Sequence[str]) -> None:
         await self.writes.set_cluster_configs(configs, delete)
+
+    def unregistered(self) -> set[int]:
+        """The brokers removed from the cluster for good (issue 23)."""
+        return self.state.image.unregistered
 
     def target_voters(self) -> tuple[int, ...]:
         """The controller quorum the metadata asks for (empty: none ever asked)."""

@@ -42,8 +42,10 @@ class MetadataView:
         return self._state.image.security
 
     def broker_ids(self) -> set[int]:
-        """Every broker of the cluster: the configured peers and the registered ones."""
-        return set(self._state.peers) | set(self._state.image.brokers)
+        """Every broker of the cluster: the configured peers (but those unregistered for
+        good) and the registered ones."""
+        image = self._state.image
+        return (set(self._state.peers) - image.unregistered) | set(image.brokers)
 
     def brokers(self) -> tuple[BrokerMeta, ...]:
         state = self._state

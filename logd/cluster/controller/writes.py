@@ -28,6 +28,7 @@ from logd.cluster.controller.image import (
     cluster_config_record,
     drain_record,
     topic_records,
+    unregister_record,
     voters_record,
 )
 from logd.cluster.controller.listener import ControllerListener
@@ -184,6 +185,11 @@ class ControllerWrites:
         records += [cluster_config_record(k, None) for k in sorted(delete)]
         if records:
             await self.write(cluster_pb2.ControllerWriteRequest(records=records))
+
+    async def unregister_broker(self, node_id: int) -> None:
+        """Remove broker ``node_id`` from the cluster for good (issue 23; checked by the
+        caller: ``logd.broker.decommission``)."""
+        await self.write(cluster_pb2.ControllerWriteRequest(records=[unregister_record(node_id)]))
 
     async def set_controller_voters(self, voters: Sequence[int]) -> None:
         """The controller quorum to reach (issue 23); the leader's quorum mover does it."""

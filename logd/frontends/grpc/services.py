@@ -165,6 +165,7 @@ class AdminService:
                 self.describe_quorum,
                 admin_pb2.DescribeControllerQuorumRequest,
             ),
+            "UnregisterBroker": (self.unregister_broker, admin_pb2.UnregisterBrokerRequest),
             "AlterClusterConfigs": (
                 self.alter_cluster_configs,
                 admin_pb2.AlterClusterConfigsRequest,
@@ -276,6 +277,15 @@ class AdminService:
         except LogdError as exc:
             return admin_pb2.DecommissionBrokerResponse(error=error_proto(exc))
         return admin_pb2.DecommissionBrokerResponse()
+
+    async def unregister_broker(
+        self, request: admin_pb2.UnregisterBrokerRequest, context: _Ctx
+    ) -> Any:
+        try:
+            await self._broker.unregister_broker(request.node_id, caller=caller_of(context))
+        except LogdError as exc:
+            return admin_pb2.UnregisterBrokerResponse(error=error_proto(exc))
+        return admin_pb2.UnregisterBrokerResponse()
 
     async def list_decommissions(
         self, request: admin_pb2.ListDecommissionsRequest, context: _Ctx

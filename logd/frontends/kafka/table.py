@@ -49,6 +49,7 @@ from logd.frontends.kafka.handlers import (
     sasl_handshake,
     scram_users,
     sync_group,
+    unregister_broker,
 )
 
 __all__ = ["API_TABLE"]
@@ -90,6 +91,7 @@ API_TABLE: Final[Mapping[int, Api]] = api_table(
     # partition moves (issue 23)
     Api(45, "AlterPartitionReassignments", 0, 1, reassignments.alter),
     Api(46, "ListPartitionReassignments", 0, 0, reassignments.list_moves),
+    Api(64, "UnregisterBroker", 0, 0, unregister_broker.handle),
     # security (issue 15)
     Api(17, "SaslHandshake", 0, 1, sasl_handshake.handle),
     Api(36, "SaslAuthenticate", 0, 2, sasl_authenticate.handle),

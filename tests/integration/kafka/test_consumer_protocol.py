@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, ConsumerGroupType, KafkaError, KafkaExcept
 from confluent_kafka import TopicPartition as CkTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kio.schema.consumer_group_describe.v0 import request as cgd0
+from kio.schema.consumer_group_describe.v1 import request as cgd1
 from kio.schema.consumer_group_heartbeat.v1 import request as cgh1
 from kio.schema.find_coordinator.v1 import request as fc1
 from kio.schema.offset_fetch.v9 import request as of9
@@ -333,7 +334,9 @@ def test_a_regex_subscription_gets_the_matching_topics_and_new_ones(
     broker: BrokerProcess,
 ) -> None:
     """librdkafka sends a ``^``-pattern as ``subscribed_topic_regex``: the broker resolves
-    it (whole names), and a matching topic created later is assigned too."""
+    it (whole names); a matching topic created later is assigned too, and a deleted one
+    taken away (the broker matches again when topics come and go, not on every
+    heartbeat)."""
     kafka = bootstrap(broker)
     setup_topic(kafka, "kip848-re-a", 1, 1)
     setup_topic(kafka, "kip848-re-b", 1, 1)
@@ -344,6 +347,9 @@ def test_a_regex_subscription_gets_the_matching_topics_and_new_ones(
     setup_topic(kafka, "kip848-re-c", 1, 1)
     until(lambda: owned() == {"kip848-re-a", "kip848-re-b", "kip848-re-c"}, "the new one", m)
     until(lambda: len(m.records) == 3, "a record of each", m)
+    admin = AdminClient({"bootstrap.servers": kafka})
+    admin.delete_topics(["kip848-re-b"])["kip848-re-b"].result(DEADLINE_S)
+    until(lambda: owned() == {"kip848-re-a", "kip848-re-c"}, "the deleted one gone", m)
     with RawClient(kafka) as c:  # the broker resolved it: librdkafka sent the regex
         described = c.call(69, 0, cgd0.ConsumerGroupDescribeRequest(
             group_ids=("g-kip848-re",), include_authorized_operations=False))  # fmt: skip
@@ -352,23 +358,30 @@ def test_a_regex_subscription_gets_the_matching_topics_and_new_ones(
     m.consumer.close()
 
 
-def test_a_classic_member_cannot_join_a_live_consumer_protocol_group(
+def test_a_classic_consumer_and_a_consumer_protocol_one_share_a_group(
     broker: BrokerProcess,
 ) -> None:
+    """Kafka 4's upgrade path: a librdkafka consumer still on ``group.protocol=classic``
+    joins a group whose member speaks the consumer protocol; the broker's assignor gives
+    each two of the four partitions (the classic one reconciles by rejoining), every record
+    is read once, ConsumerGroupDescribe shows one member of each type; when the classic
+    one leaves, the other owns everything again."""
     kafka, topic, group = bootstrap(broker), "kip848-mixed", "g-kip848-mixed"
-    setup_topic(kafka, topic, 1, 1)
+    setup_topic(kafka, topic, 4, 40)
     a = Member(kafka, group, topic)
-    until(lambda: a.owned() == {0}, "a owns the partition", a)
-    errors: list[KafkaError] = []
-    classic = Consumer({"bootstrap.servers": kafka, "group.id": group,
-                        "error_cb": errors.append})  # fmt: skip
-    classic.subscribe([topic])
-    deadline = time.monotonic() + DEADLINE_S
-    while not errors and time.monotonic() < deadline:
-        msg = classic.poll(0.2)
-        if msg is not None and msg.error() is not None:
-            errors.append(msg.error())
-        a.poll()
-    assert any(e.code() == KafkaError.INCONSISTENT_GROUP_PROTOCOL for e in errors), errors
-    classic.close()
+    until(lambda: a.owned() == {0, 1, 2, 3}, "a owns every partition", a)
+    k = Member(kafka, group, topic, **{"group.protocol": "classic",
+                                       "heartbeat.interval.ms": 300})  # fmt: skip
+    until(
+        lambda: len(a.owned()) == 2 and len(k.owned()) == 2 and not a.owned() & k.owned(),
+        "a and the classic k two partitions each", a, k,
+    )  # fmt: skip
+    until(lambda: len({*a.records, *k.records}) == 40, "every record read", a, k)
+    with RawClient(kafka) as c:
+        described = c.call(69, 1, cgd1.ConsumerGroupDescribeRequest(
+            group_ids=(group,), include_authorized_operations=False))  # fmt: skip
+    kinds = sorted(int(m.member_type) for m in described.groups[0].members)
+    assert kinds == [0, 1], kinds  # one classic, one consumer-protocol member
+    k.consumer.close()  # LeaveGroup
+    until(lambda: a.owned() == {0, 1, 2, 3}, "a owns every partition again", a)
     a.consumer.close()

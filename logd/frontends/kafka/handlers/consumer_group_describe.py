@@ -20,6 +20,7 @@ from partitioning import TopicPartition
 __all__ = ["handle"]
 
 _CONSUMER_MEMBER: Final = 1  # v1's member_type: a member speaking the consumer protocol
+_CLASSIC_MEMBER: Final = 0  # ... and one speaking the classic protocol inside the group
 
 
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
@@ -75,7 +76,7 @@ def _group(
                 "target_assignment": partitions(
                     TopicPartition(*tp) for tp in targets.get(m.member_id, ())
                 ),
-                "member_type": _CONSUMER_MEMBER,
+                "member_type": _CONSUMER_MEMBER if m.classic is None else _CLASSIC_MEMBER,
             }
             for m in g.members
         ],
