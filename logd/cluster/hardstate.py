@@ -183,6 +183,9 @@ class HardStateJournal:
     def recovery_point(self) -> int:
         return self._durable
 
+    #: Everything a flush makes durable is counted by ``_staged``/``_durable``.
+    metadata_unsynced = False
+
     def flush(self, fsync: Fsync = os.fdatasync) -> int:
         """Append what is staged, then fsync (issue 24's rule for a failure: a write that
         fails is undone -- the bytes written in part cut off, the records kept for the next

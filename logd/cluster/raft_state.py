@@ -212,6 +212,9 @@ class RaftStateFile:
     def recovery_point(self) -> int:
         return self._durable
 
+    #: Everything a flush makes durable is counted by the generations.
+    metadata_unsynced = False
+
     def load(self) -> RaftState | None:
         """The persisted state; None when there is none. KafkaStorageError if unreadable."""
         try:

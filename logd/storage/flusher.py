@@ -99,6 +99,12 @@ class Flushable(Protocol):
     @property
     def recovery_point(self) -> int: ...
 
+    @property
+    def metadata_unsynced(self) -> bool:
+        """Whether a flush has more to do than data below the recovery point (then no
+        request is answered from the recovery point alone)."""
+        ...
+
     def flush(self, fsync: Fsync = ...) -> int: ...
 
 
@@ -171,7 +177,7 @@ class Flusher:
                 queued = self._pending.get(log)
                 if queued is None and log not in self._running:
                     point = log.recovery_point
-                    if point >= target:
+                    if point >= target and not log.metadata_unsynced:
                         self.covered += 1
                         future.set_result(point)
                         continue
@@ -272,7 +278,7 @@ class Flusher:
         # no longer be cancelled once running, so setting their result cannot race.
         live = [(target, future) for target, future in requests
                 if future.set_running_or_notify_cancel()]  # fmt: skip
-        point = log.recovery_point
+        point = -1 if log.metadata_unsynced else log.recovery_point
         waiting = [future for target, future in live if target > point]
         if requests and len(waiting) < len(live):
             with self._cond:

@@ -57,6 +57,8 @@ class LogCore:
         assert active_end is not None
         self._next_offset: int = active_end
         self._rp = RecoveryPoint(directory, loaded.recovery_point, loaded.persisted_recovery_point)
+        #: The truncation count the last flush saw (``metadata_unsynced``).
+        self._flushed_truncations = 0
         self._checkpoint_lock = self._rp.lock
         #: Sealed segments whose ``.log`` and indexes a flush has not yet fsynced.
         self._unflushed: list[Segment] = loaded.unflushed
@@ -97,6 +99,20 @@ class LogCore:
     @property
     def recovery_point(self) -> int:
         return self._rp.value
+
+    @property
+    def metadata_unsynced(self) -> bool:
+        """Whether a flush has more to make durable than data below the recovery point: a
+        directory entry (a new or deleted segment), the leader epoch checkpoint, a sealed
+        segment's indexes, or the length a truncation or reset left -- so the Flusher
+        never answers a request from the recovery point alone then (a truncation lowers
+        the point to the new end)."""
+        return (
+            self._dir_unsynced
+            or self._epochs.unsynced
+            or bool(self._unflushed)
+            or (self._rp.truncations != self._flushed_truncations)
+        )
 
     @property
     def state(self) -> LogState:

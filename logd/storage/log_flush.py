@@ -97,6 +97,7 @@ class LogFlush(LogCore):
                     synced = max(self._epochs.synced_generation, epochs_generation)
                     self._epochs.synced_generation = synced
                 self._rp.advance(end, generation)
+                self._flushed_truncations = max(self._flushed_truncations, generation)
                 point = self._rp.value
                 write = self._rp.needs_write(point, self._segments.floor)
             if write:

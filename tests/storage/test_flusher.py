@@ -280,3 +280,22 @@ def test_a_request_the_running_flush_covers_needs_no_fsync_of_its_own(
         assert first.result(DEADLINE) == again.result(DEADLINE) == 4
         assert flusher.request(log).result(DEADLINE) == 4  # durable already: answered at once
         assert fsync.calls == 1 and flusher.flushes == 1 and flusher.covered == 2
+
+
+def test_a_truncation_is_flushed_although_the_recovery_point_covers_the_new_end(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # A truncation lowers the recovery point to the new end; the cut length, the epoch
+    # checkpoint and the directory still need the flush a Raft Ready asks for.
+    log = fresh_log(tmp_path, clock)
+    for _ in range(3):
+        log.append(make_batch(2), 1)
+    log.flush()
+    fsync = GatedFsync()
+    with Flusher(fsync=fsync) as flusher:
+        log.truncate_to(3)
+        assert log.recovery_point >= log.log_end_offset == 3
+        assert flusher.request(log).result(DEADLINE) == 3
+        assert fsync.calls >= 1 and flusher.covered == 0
+        assert flusher.request(log).result(DEADLINE) == 3  # nothing left: answered at once
+        assert flusher.covered == 1
