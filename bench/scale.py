@@ -445,6 +445,14 @@ def main(argv: list[str] | None = None) -> int:
                 code = int(exc.code or 1)
                 break
             print(table(rows[-1:]), flush=True)
+        # Before the data goes: deleting 30,000 log directories takes minutes on a busy
+        # disk, and a ``timeout -k`` then killed the run before it wrote anything.
+        _report(rows, args)
+    return code
+
+
+def _report(rows: list[Row], args: argparse.Namespace) -> None:
+    """Print the table and the targets; write the results file."""
     print()
     print(f"logd scale benchmark, {os.cpu_count()} cores, shared machine (load beside):")
     print(table(rows))
@@ -456,8 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     path = args.out / f"scale-{stamp}.json"
     path.write_text(json.dumps({"cores": os.cpu_count(), "targets": TARGETS,
                                 "rows": [asdict(r) for r in rows]}, indent=1))  # fmt: skip
-    print(f"\nwritten: {path}")
-    return code
+    print(f"\nwritten: {path}", flush=True)
 
 
 if __name__ == "__main__":
