@@ -509,36 +509,54 @@ class RaftDriver:
         for group in dirty:
             if group.closed or group.failed:
                 continue
-            if group.flight and (group.unwritten or not group.node.has_ready()):
-                # Its writes are on their way to disk (and the next Ready may not overlap
-                # them); what may leave without waiting for them (heartbeats and their
-                # answers, pre-votes) leaves now: a slow fsync round must not silence a
-                # leader or its followers (issue 21).
-                self._queue(group, group.node.take_messages())
-                continue
-            if not group.flight and not group.node.has_ready():
-                continue
             try:
-                rd = group.node.ready()
-            except LogdError as exc:
-                # The core read the log (a leader sending old entries) and met damage the
-                # storage refuses to serve. The node is unusable now: stop it and let its
-                # owner repair the log (truncate at the damage, rejoin as a lost-data
-                # replica: see the module doc).
-                _log.error("%s: cannot read the Raft log (%s); the replica stops", group.name, exc)
+                self._take_ready(group, to_sync)
+            except Exception as exc:
+                # A bug met in one group (an assertion of the storage, say) must not lose
+                # the Readys the pass took for the others: uncaught, it left every one of
+                # them in flight for ever -- the controller's group stood still on all
+                # three brokers at 10,000 partitions (issue 21). This group stops, as on
+                # an unreadable log; its owner hears of it.
+                _log.exception("%s: unexpected error in the Raft pass; the replica stops",
+                               group.name)  # fmt: skip
                 group.failed = True
-                group.listener.on_storage_error(exc)
-                continue
-            if not self._begin(group, rd):
-                continue
-            group.hold(rd)
-            if rd.must_sync:
-                to_sync.append((group, rd))
-            else:
-                self.writer.durable(group, rd)
+                group.listener.on_storage_error(
+                    LogdError(f"{group.name}: unexpected error in the Raft pass: {exc!r}")
+                )
         if to_sync:
             self.writer.sync(to_sync)
         self._flush_outgoing()
+
+    def _take_ready(self, group: RaftGroup, to_sync: list[tuple[RaftGroup, Ready]]) -> None:
+        """One group's part of a pass: take its Ready, write it, and either finish it or
+        add it to ``to_sync`` (the fsyncs the pass requests together)."""
+        if group.flight and (group.unwritten or not group.node.has_ready()):
+            # Its writes are on their way to disk (and the next Ready may not overlap
+            # them); what may leave without waiting for them (heartbeats and their
+            # answers, pre-votes) leaves now: a slow fsync round must not silence a
+            # leader or its followers (issue 21).
+            self._queue(group, group.node.take_messages())
+            return
+        if not group.flight and not group.node.has_ready():
+            return
+        try:
+            rd = group.node.ready()
+        except LogdError as exc:
+            # The core read the log (a leader sending old entries) and met damage the
+            # storage refuses to serve. The node is unusable now: stop it and let its
+            # owner repair the log (truncate at the damage, rejoin as a lost-data
+            # replica: see the module doc).
+            _log.error("%s: cannot read the Raft log (%s); the replica stops", group.name, exc)
+            group.failed = True
+            group.listener.on_storage_error(exc)
+            return
+        if not self._begin(group, rd):
+            return
+        group.hold(rd)
+        if rd.must_sync:
+            to_sync.append((group, rd))
+        else:
+            self.writer.durable(group, rd)
 
     def _begin(self, group: RaftGroup, rd: Ready) -> bool:
         """Steps 1-3 of a Ready; False if it is not written (yet): see the module doc."""

@@ -11,13 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from logd.clock import SystemClock
 from logd.cluster.driver import DriverSettings, RaftDriver
+from logd.cluster.partition_log import PartitionLog
+from logd.cluster.raft_state import RaftStateFile
 from logd.cluster.silence import ReadClock
+from logd.records.builder import build_value_batch
 from logd.records.decoder import decode_records
 from logd.storage import Flusher, Log
-from replication import ConfChange, ConfChangeType, Heartbeat
+from replication import ConfChange, ConfChangeType, ConfState, Heartbeat, Role
 from tests.cluster import harness
-from tests.cluster.harness import LocalNetwork, Node, until
+from tests.cluster.harness import LocalNetwork, Node, Recorder, until
 
 
 def values_in(log: Log, end: int) -> list[bytes]:
@@ -375,5 +379,41 @@ def test_a_leader_keeps_leading_while_its_followers_stall_for_less_than_alive_s(
         await until(lambda: all(n.recorder.commit >= end for n in nodes), what="commit")
         assert leader.is_leader and leader.group.node.term == term
         await close(network, nodes)
+
+    run(main())
+
+
+def test_a_bug_met_in_one_groups_pass_stops_that_group_and_no_other(tmp_path: Path) -> None:
+    # Issue 21: an assertion raised inside one group's part of a pass used to lose the
+    # Readys the pass had taken for every other group (the controller stood still).
+    async def main() -> None:
+        network = LocalNetwork()
+        node = Node(tmp_path, 0, [0])
+        node.start(network, campaign=True)
+        await until(lambda: node.is_leader, what="a leader")
+        assert node.driver is not None and node.group is not None and node.journal is not None
+        directory = tmp_path / "node-0" / "u-0"
+        log = Log.open(directory)
+        storage = PartitionLog(log, RaftStateFile(directory, node.journal), SystemClock(),
+                               initial_conf=ConfState.of([0]))  # fmt: skip
+        healthy = Recorder()
+        other = node.driver.add_group("u-0", storage, healthy, campaign=True)
+        await until(lambda: other.node.role is Role.LEADER, what="the second group's leader")
+
+        def bug() -> None:
+            raise AssertionError("a bug in the storage")
+
+        node.group.node.ready = bug  # type: ignore[method-assign]
+        node.propose(b"never")
+        batch = build_value_batch([b"kept"], int(time.time() * 1000),
+                                  base_offset=other.node.last_offset + 1,
+                                  partition_leader_epoch=other.node.term)  # fmt: skip
+        entry = node.driver.propose(other, bytearray(batch), 1)
+        await until(lambda: healthy.commit >= entry.last_offset, what="the other group's commit")
+        assert values_in(log, entry.last_offset + 1)[-1] == b"kept"
+        assert node.group.failed
+        assert "a bug in the storage" in str(node.recorder.storage_error)
+        await close(network, [node])
+        log.close()
 
     run(main())
