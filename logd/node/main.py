@@ -22,7 +22,6 @@ from logd.errors import LogdError
 from logd.node.allocator import tune_allocator
 from logd.node.args import add_arguments, config_from_args
 from logd.node.logs import configure as configure_logging
-from logd.node.switching import shorten_switch_interval
 
 __all__ = ["freeze_start_up_objects", "main", "serve"]
 
@@ -42,7 +41,6 @@ def serve(config: BrokerConfig, *, log_level: str = "INFO", log_format: str = "t
     """Run the broker until a signal; returns the process exit code."""
     _without_hypothesis()
     tune_allocator()
-    shorten_switch_interval()
     configure_logging(log_level, log_format)
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
         return runner.run(_serve(config))
