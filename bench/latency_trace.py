@@ -20,7 +20,9 @@ every process here, so a record's stages join across the client and the brokers 
     written         the Raft pass wrote it to the leader's log (page cache)
     (RF=3) follower recv / written / fsynced, ack at leader: the follower whose
                     acknowledgement reached the leader first (with the leader, a quorum)
-    fsynced         (RF=1) the leader's fsync covering it returned
+    flush began     (RF=1) the Flusher thread began the leader's flush covering it (it
+                    took the log and the GIL: the loop -> Flusher hand-off ends here)
+    fsynced         (RF=1) that flush (the log's lock, fdatasync, publish) returned
     committed       Partition.commit: the high watermark rose past it
     fetch read      a waiting fetch, woken, read it (or a fetch that arrived later did)
     answer out      the answer holding it went to gRPC (FetchStream's write called)
@@ -75,8 +77,9 @@ __all__ = [
 ]
 
 RESULTS = Path(__file__).with_name("results")
-STAGES_RF1 = ("taken", "to gRPC", "broker recv", "proposed", "written", "fsynced",
-              "committed", "fetch read", "answer out", "consumer got", "handed over")  # fmt: skip
+STAGES_RF1 = ("taken", "to gRPC", "broker recv", "proposed", "written", "flush began",
+              "fsynced", "committed", "fetch read", "answer out", "consumer got",
+              "handed over")  # fmt: skip
 STAGES_RF3 = ("taken", "to gRPC", "broker recv", "proposed", "written",
               "follower recv", "follower written", "follower fsynced", "ack at leader",
               "committed", "fetch read", "answer out", "consumer got", "handed over")  # fmt: skip
@@ -142,6 +145,9 @@ class Broker:
         self.node = node
         self.proposed, self.written, self.frecv, self.reads = Spans(), Spans(), Spans(), Spans()
         self.fsynced, self.committed = Reach(), Reach()
+        #: When each flush began, by the offset it made durable (flushes of one log run one
+        #: at a time, so the first to cover an offset began first too).
+        self.flushing = Reach()
         self.acks: dict[int, Reach] = defaultdict(Reach)
         self.answered: dict[int, list[int]] = defaultdict(list)
         for kind, *f in events:
@@ -151,6 +157,8 @@ class Broker:
                 self.written.add(f[0], f[1], f[2], f[3])
             elif kind == "fsynced":
                 self.fsynced.add(f[0], f[1], f[2])
+                if len(f) > 3:
+                    self.flushing.add(f[0], f[1], f[3])
             elif kind == "commit":
                 self.committed.add(f"{f[0]}-{f[1]}", f[2], f[3])
             elif kind == "frecv":
@@ -220,7 +228,7 @@ def _row(
     if rf3:
         times += quorum_stages(name, offset, leader, brokers)
     else:
-        times.append(leader.fsynced.first_past(name, offset))
+        times += [leader.flushing.first_past(name, offset), leader.fsynced.first_past(name, offset)]
     times.append(leader.committed.first_past(name, offset))
     read = leader.reads.find(name, offset)
     if read is None:

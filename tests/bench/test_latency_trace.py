@@ -33,8 +33,8 @@ def _leader(base: int, node: int = 0) -> list[tuple[object, ...]]:
     return [
         ("append", T, 0, 10, 14, base + 3 * MS, base + 4 * MS),
         ("written", "t-0", 10, 15, base + 5 * MS),
-        ("fsynced", "t-0", 9, base + 5 * MS),  # an earlier round: does not cover offset 12
-        ("fsynced", "t-0", 15, base + 6 * MS),
+        ("fsynced", "t-0", 9, base + 5 * MS, base + 4 * MS),  # does not cover offset 12
+        ("fsynced", "t-0", 15, base + 6 * MS, base + 5 * MS + 500),
         ("commit", T, 0, 15, base + 7 * MS),
         ("read", T, 0, 10, 15, True, 99, base + 8 * MS),
         ("answered", 98, base + 9 * MS),  # another fetch's task
@@ -49,8 +49,8 @@ def test_one_node_stages_join_by_partition_and_offset() -> None:
     assert missing == 0
     assert rows == [
         [base, base + MS, base + 2 * MS, base + 3 * MS, base + 4 * MS, base + 5 * MS,
-         base + 6 * MS, base + 7 * MS, base + 8 * MS, base + 10 * MS, base + 13 * MS,
-         base + 14 * MS]
+         base + 5 * MS + 500, base + 6 * MS, base + 7 * MS, base + 8 * MS, base + 10 * MS,
+         base + 13 * MS, base + 14 * MS]
     ]  # fmt: skip
     stages = table(rows, STAGES_RF1)
     assert [s["stage"] for s in stages] == list(STAGES_RF1)
