@@ -62,8 +62,9 @@ class BrokerProcess:
         entry: Sequence[str] = MODULE_ENTRY,
         listeners: Mapping[str, str] | None = None,
     ) -> None:
-        """``listeners``: listener name -> ``HOST:PORT`` or ``off`` (unnamed ones: off);
-        None gives every listener a free loopback port."""
+        """``listeners``: listener name -> ``HOST:PORT`` or ``off`` (unnamed ones: off, but
+        for the brokers' Raft TCP listener ``rpc``, which gets a free port: it carries the
+        cluster's traffic, not a client's); None gives every listener a free loopback port."""
         self.data_dir = data_dir
         self.entry = list(entry)
         self.node_id = node_id
@@ -71,6 +72,7 @@ class BrokerProcess:
         self.port = port if port is not None else free_port()
         self._listeners_chosen_here = listeners is None
         self.listeners = dict(listeners) if listeners is not None else _free_listeners()
+        self.listeners.setdefault("rpc", f"127.0.0.1:{free_port()}")
         self.peers = peers
         self.config_file = config_file
         self.extra_args = list(extra_args)
