@@ -124,6 +124,7 @@ class _Connection(asyncio.Protocol):
         if frame.src != self.peer:
             raise _Mismatch(f"a frame from {frame.src} on broker {self.peer}'s connection")
         first, self._first = self._first, False
+        self._listener.frames_received += 1
         self._listener.handler.raft_frame(frame, first=first)
 
     def eof_received(self) -> bool:
@@ -170,6 +171,8 @@ class RaftListener:
         #: Connections closed before or at their hello (not a broker of the cluster, no
         #: hello in time, too many connections).
         self.refused = 0
+        #: Frames handed to the handler (fault injection may drop them there).
+        self.frames_received = 0
         #: The address bound (port 0 becomes the port the system chose).
         self.address: HostPort | None = None
 
