@@ -12,8 +12,11 @@ and the plain-write ceiling; then MQTT, logd's listener beside Mosquitto
 (``bench.mqtt_suite``, its own table). Every server runs on loopback with its data under one
 temporary directory, and is stopped when its part ends; a peer that cannot be installed or
 started is skipped with one line. At the end: one markdown table with every figure and the
-ratios of logd against each row, the issue's targets, JSON and a PNG chart under
-``bench/results/`` (see bench/README.md for what each workload measures).
+ratios of logd against each row, issue 8's targets, issue 22's targets (bench/issue22.py:
+RF=1 p50/p99 beside NATS and Redis, RF=3 p99, the 1 MiB ratio against the ceiling measured
+around logd's row) and logd's throughput rows beside the newest earlier result file
+(``--baseline``), the load average, JSON and a PNG chart under ``bench/results/`` (see
+bench/README.md for what each workload measures).
 
 A benchmark, not a test: nothing here asserts a speed.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import tempfile
 import time
@@ -29,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.harness import Result, Unavailable
+from bench.issue22 import Baseline, load_baseline, newest_baseline, targets22, throughput_beside
 from bench.mqtt_suite import table as mqtt_table
 from bench.peers import Plan
 from bench.report import markdown, targets, write_chart, write_json
@@ -68,6 +73,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--modes", default=",".join(MODES), help="logd modes to run")
     parser.add_argument("--dir", type=Path, default=None, help="where data goes (default: tmp)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--baseline", default="", help="an earlier suite-*.json for the throughput rows "
+        "(default: the newest in bench/results with them; 'none': no comparison)",
+    )  # fmt: skip
     return parser.parse_args(argv)  # fmt: skip
 
 
@@ -81,6 +90,7 @@ def _run_logd(root: Path, plan: Plan, modes: list[str]) -> list[Result]:
             results += run_logd(
                 root, mode=mode, sizes=plan.sizes, n=plan.n, latency_s=plan.latency_s,
                 rate=plan.rate, cli_lines=plan.cli_lines, mib_count=100 if plan.n < 10**6 else 300,
+                ceiling_s=plan.ceiling_s,
             )  # fmt: skip
         except Unavailable as exc:
             print(f"  skipped logd {mode}: {exc}", flush=True)
@@ -119,6 +129,18 @@ def _run_peer(name: str, root: Path, plan: Plan) -> list[Result]:
     return results
 
 
+def _baseline(arg: str) -> Baseline | None:
+    """The earlier run the throughput rows are read beside (read before this run's file is
+    written, so never itself)."""
+    if arg == "none":
+        return None
+    return load_baseline(Path(arg)) if arg else newest_baseline(RESULTS)
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     plan = QUICK if args.quick else FULL
@@ -126,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m.strip() for m in args.modes.split(",") if m.strip() in MODES]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     started = time.monotonic()
+    load_before = _load()
+    baseline = _baseline(args.baseline)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="logd-bench-", dir=args.dir) as tmp:
         root = Path(tmp)
@@ -140,13 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(results))
     print()
     print(targets(results))
+    print()
+    print(targets22(results))
+    print()
+    print(throughput_beside(results, baseline))
+    print(f"\nload average (1/5/15 min): {load_before} at the start, {_load()} at the end")
     if mqtt:
         print()
         print(mqtt_table(mqtt))
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / f"suite-{stamp}.json"
     meta = {"utc": stamp, "quick": args.quick, "plan": plan.__dict__,
-            "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
+            "seconds": round(time.monotonic() - started, 1),
+            "load": f"{load_before} -> {_load()}",
+            "baseline": baseline.name if baseline else None}  # fmt: skip
     write_json(json_path, results, {**meta, "mqtt": mqtt})
     print(f"\nwrote {json_path}")
     png = args.out / f"suite-{stamp}.png"

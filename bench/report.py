@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Result
+from bench.issue22 import mib_ratio
 
 __all__ = ["ORDER", "markdown", "ratio", "targets", "write_chart", "write_json"]
 
@@ -90,8 +91,8 @@ def _find(results: Sequence[Result], system: str, workload: str, size: int,
 
 
 def targets(results: Sequence[Result]) -> str:
-    """Issue 8's targets (100 B values, one node, acks=all) and issue 22's latency targets
-    (RF=1 p50 at most 1 ms, p99 at most NATS JetStream's in the same run) against this run."""
+    """Issue 8's targets (100 B values, one node, acks=all) against this run (issue 22's:
+    :func:`bench.issue22.targets22`)."""
     all_ = "1 node, acks=all, fsync always"
     rf3 = "3 nodes RF=3, acks=all, fsync always"
 
@@ -102,11 +103,8 @@ def targets(results: Sequence[Result]) -> str:
     rabbit = msgs(_find(results, "rabbitmq-streams", "produce-batch", 100))
     redis = msgs(_find(results, "redis-streams", "produce-batch", 100))
     pipe = msgs(_find(results, "redis-cli --pipe", "cli-produce", 100))
-    mib = _find(results, "logd", "1MiB-batches", 1024, all_)
-    ceiling = _find(results, "ceiling", "1MiB-batches", 1024, "fdatasync per 1 MiB write")
     lat1 = _find(results, "logd", "e2e-latency", 100, all_)
     lat3 = _find(results, "logd", "e2e-latency", 100, rf3)
-    nats = _find(results, "nats-jetstream", "e2e-latency", 100)
     rows: list[tuple[str, float | None, float | None, str]] = [
         ("produce_batch() msgs/s", batch, 1_500_000, ">="),
         ("produce_batch() ÷ RabbitMQ Streams", _div(batch, rabbit), 3.0, ">="),
@@ -118,15 +116,11 @@ def targets(results: Sequence[Result]) -> str:
          500_000, ">="),
         ("logd produce ÷ redis-cli --pipe",
          _div(msgs(_find(results, "logd", "cli-produce", 100, all_)), pipe), 0.7, ">="),
-        ("1 MiB batches ÷ ceiling", _div(mib.mb_s if mib else None,
-                                         ceiling.mb_s if ceiling else None), 0.7, ">="),
+        ("1 MiB batches ÷ ceiling", mib_ratio(results)[0], 0.7, ">="),
         ("e2e p99 ms, RF=1", lat1.p99_ms if lat1 else None, 5.0, "<="),
         ("e2e p99 ms, RF=3", lat3.p99_ms if lat3 else None, 15.0, "<="),
-        ("e2e p50 ms, RF=1 (issue 22)", lat1.p50_ms if lat1 else None, 1.0, "<="),
-        ("e2e p99 RF=1 ÷ NATS JetStream p99 (issue 22)",
-         _div(lat1.p99_ms if lat1 else None, nats.p99_ms if nats else None), 1.0, "<="),
     ]  # fmt: skip
-    lines = ["| target (issues 8, 22) | this run | goal | |", "| --- | ---: | ---: | --- |"]
+    lines = ["| target (issue 8) | this run | goal | |", "| --- | ---: | ---: | --- |"]
     for name, got, goal, op in rows:
         if got is None:
             verdict = "not measured"

@@ -52,16 +52,6 @@ def test_targets_say_met_missed_or_not_measured() -> None:
     assert "| e2e p99 ms, RF=3 | - | <= 15.00 | not measured |" in text
 
 
-def test_issue_22_latency_targets_judge_p50_and_the_p99_against_nats() -> None:
-    results = [
-        Result.latency("logd", ALL, "e2e-latency", 100, [0.5] * 50 + [3.0] * 50, 1.0),
-        Result.latency("nats-jetstream", "file", "e2e-latency", 100, [2.0] * 100, 1.0),
-    ]
-    text = targets(results)
-    assert "| e2e p50 ms, RF=1 (issue 22) | 0.50 | <= 1.00 | met |" in text
-    assert "| e2e p99 RF=1 ÷ NATS JetStream p99 (issue 22) | 1.50 | <= 1.00 | **missed** |" in text
-
-
 @pytest.mark.parametrize(
     ("durability", "column", "not_column"),
     [
