@@ -34,6 +34,7 @@ from typing import Any, Final, cast
 
 from logd.cluster.internal import ClusterHandler
 from logd.cluster.rpc_wire import (
+    MAX_FRAMES_PER_FEED,
     MAX_HELLO_BYTES,
     FrameDecoder,
     decode_hello,
@@ -74,6 +75,7 @@ class _Connection(asyncio.Protocol):
         self._first = True
         self._timer: asyncio.TimerHandle | None = None
         self._where = "?"
+        self._closed = False  # ended by us: what else arrived is not read
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's is no asyncio.Transport
@@ -91,13 +93,16 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             frames = self._decoder.feed(data)
-            while frames:
+            while frames and not self._closed:
                 for payload in frames:
+                    if self._closed:
+                        break
                     if self.peer is None:
                         self._hello(payload)
                     else:
                         self._frame(payload)
-                frames = self._decoder.feed(b"") if self._transport is not None else []
+                more = len(frames) == MAX_FRAMES_PER_FEED
+                frames = self._decoder.feed(b"") if more else []
         except LogdError as exc:
             if self.peer is None:
                 self._refuse(exc.message)
@@ -141,6 +146,7 @@ class _Connection(asyncio.Protocol):
         self.close()
 
     def close(self) -> None:
+        self._closed = True
         if self._transport is not None:
             self._transport.abort()
 

@@ -1,8 +1,16 @@
-"""Broker-to-broker transport over gRPC: one long-lived stream per ordered broker pair.
+"""Broker-to-broker transport: one long-lived stream of Raft frames per ordered broker pair,
+and the internal gRPC service's unary calls.
+
+A link's stream goes to the peer's Raft TCP listener (``--rpc-listen``: ``rpc_link``,
+``rpc_listener``; issue 22: a gRPC stream write per frame cost a third of a broker's loop)
+when the peer names one, else it is the internal service's gRPC ``Raft`` stream (an older
+broker, or the listener off): :class:`Route` asks the peer (``RaftEndpoint``) once, keeps
+the answer and asks again after a failure. Both streams are driven the same way, so what
+follows holds for either.
 
 ``send`` (called by the driver at the end of a pass, on the loop) encodes one frame per
 peer -- every group's messages together, heartbeats coalesced (``codec``) -- and queues it
-on that peer's :class:`PeerLink`. A link's task writes frames to its ``Raft`` stream in
+on that peer's :class:`PeerLink`. A link's task writes frames to its stream in
 order; when the stream fails (the peer is down, restarting, or unreachable) it tells the
 driver (``report_unreachable``: leaders stop streaming to that peer and probe), reports
 the fate of any snapshot it carried (``report_snapshot``), drops what was queued -- Raft
@@ -128,7 +136,6 @@ class Route:
         *,
         cluster_id: str,
         tls: ssl.SSLContext | None,
-        use_tcp: bool = True,
     ) -> None:
         self._src = src
         self._dst = dst
@@ -136,7 +143,6 @@ class Route:
         self._metadata = metadata
         self._cluster_id = cluster_id
         self._tls = tls
-        self._use_tcp = use_tcp
         #: The peer's answer ("" : it takes frames over gRPC only); None: to be asked.
         self._endpoint: str | None = None
         #: How the last stream that opened went ("tcp HOST:PORT" or "grpc"), for the log.
@@ -144,7 +150,7 @@ class Route:
 
     async def open(self) -> RaftStream:
         if self._endpoint is None:
-            self._endpoint = await self._ask() if self._use_tcp else ""
+            self._endpoint = await self._ask()
         endpoint = self._endpoint
         stream: RaftStream
         if endpoint:
