@@ -286,7 +286,7 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
         name = prefix + key
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not is_listener_key(name):  # Redpanda's {address, port}
             flat.update(_flatten(value, name + "."))
         else:
             flat[name] = value
