@@ -84,6 +84,14 @@ class Config:
       commit, messages -- while earlier ones are still being persisted, and ``advance()``
       takes them back in the order given, each once it is durable (``rawnode.py``).
       Entries count as persisted only then, whatever was written meanwhile.
+    * ``vouched_lease`` (0 or 1: off): while the driver vouches for the broker of a
+      follower's leader (``RawNode.heard_from``: its frames keep arriving), the follower
+      neither campaigns nor grants (pre-)votes until it has heard nothing from the leader
+      *in this group* for this many election timeouts (plus its random part) -- a
+      CockroachDB-style lease on the broker's liveness. Under overload a leader's
+      heartbeats come late while its broker is plainly alive, and followers timing out on
+      them re-elected thousands of groups again and again (issue 21). The bound still
+      replaces a leader that lost the group on a live broker. Liveness only.
     """
 
     node_id: int
@@ -104,6 +112,7 @@ class Config:
     group_salt: int = 0
     vote_wait: int = 0
     async_writes: bool = False
+    vouched_lease: int = 0
 
     def validate(self) -> None:
         if self.node_id < 0:
@@ -116,6 +125,8 @@ class Config:
             raise InvalidConfigError("max_append_entries and max_inflight_appends must be >= 1")
         if not 0 <= self.vote_wait <= 16:
             raise InvalidConfigError("vote_wait must be within [0, 16]")
+        if not 0 <= self.vouched_lease <= 16:
+            raise InvalidConfigError("vouched_lease must be within [0, 16]")
         if not 0 <= self.election_backoff <= 16:
             raise InvalidConfigError("election_backoff must be within [0, 16]")
         if self.max_append_bytes < 0 or self.max_inflight_bytes < 0 or self.max_apply_bytes < 0:

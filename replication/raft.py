@@ -91,6 +91,9 @@ class Raft:
         self.quiesces = 0
         #: Peers the driver's failure detector says are down (``set_down_peers``).
         self.down_peers: frozenset[int] = frozenset()
+        #: Peers whose brokers the driver heard from lately (``vouch``; a follower's lease
+        #: on its leader's broker, ``Config.vouched_lease``).
+        self.vouched: frozenset[int] = frozenset()
         #: Elections this node started since it last heard from a leader (the back-off).
         self.unanswered_campaigns = 0
         self.msgs: list[Message] = []
@@ -118,12 +121,24 @@ class Raft:
         return self.conf.is_voter(self.id) or self.confs.at(self.log.commit).is_voter(self.id)
 
     def _in_lease(self) -> bool:
-        """Thesis §4.2.3: heard from a leader within the minimum election timeout."""
+        """Thesis §4.2.3: heard from a leader within the minimum election timeout -- or,
+        while its broker is vouched for (``vouch``), within ``vouched_lease`` of them."""
         return (
             self.cfg.check_quorum
             and self.leader_id is not None
-            and self.election_elapsed < self.cfg.election_ticks
+            and self.election_elapsed < self.cfg.election_ticks + self._lease_extension()
         )
+
+    def _lease_extension(self) -> int:
+        """Ticks a follower waits beyond its election timeout because the driver vouches
+        for its leader's broker (``Config.vouched_lease``): not if the failure detector
+        says the leader is down, whatever was heard."""
+        leader, lease = self.leader_id, self.cfg.vouched_lease
+        if lease < 2 or leader is None or leader == self.id or leader not in self.vouched:
+            return 0
+        if leader in self.down_peers:
+            return 0
+        return (lease - 1) * self.cfg.election_ticks
 
     # -- role changes ----------------------------------------------------------------
 
@@ -192,6 +207,8 @@ class Raft:
         if self._awaits_votes():
             return False
         if self.promotable():
+            if self.election_elapsed < self.randomized_timeout + self._lease_extension():
+                return False  # its leader's broker is heard: late, not gone
             self.election_elapsed = 0
             self.unanswered_campaigns += 1
             if self.unanswered_campaigns > 1:
@@ -233,6 +250,7 @@ class Raft:
             return
         self.quiesced = False
         self.election_elapsed = 0
+        self.vouched = frozenset()  # as of before it slept: the next tick says afresh
         if self.leader is not None:
             self.leader.on_wake()
         elif notify and self.leader_id is not None:
@@ -246,6 +264,7 @@ class Raft:
         election timeout later -- one candidate at a time, not several splitting the vote,
         which made thousands of groups losing one broker take many rounds (issue 21)."""
         self.wake()
+        self.vouched = frozenset()  # the lease on its broker goes with the connection
         if self.leader is not None or not self.promotable():
             return
         e = self.cfg.election_ticks
@@ -272,6 +291,13 @@ class Raft:
             # Asleep, but the followers it takes as active are what the broker reports as
             # in sync: a follower called down leaves at once, as when it woke for it.
             self.leader.mark_active()
+
+    def vouch(self, peers: frozenset[int]) -> None:
+        """The driver heard lately from these peers' brokers (any group's traffic) and
+        takes none of them as down: a follower whose leader's broker is among them keeps
+        its lease (``Config.vouched_lease``). Until the next call; a driver calls it every
+        tick, before ``tick``."""
+        self.vouched = peers
 
     # -- elections -------------------------------------------------------------------
 

@@ -90,15 +90,20 @@ class RawNode:
         self._raft.campaign()
 
     def heard_from(self, peers: frozenset[int]) -> None:
-        """The driver heard from these peers' brokers just now (any group's traffic): a
-        leader counts them as active for check-quorum. A broker whose frames keep coming
-        is not cut off from us, however late this group's own answers are under load --
-        deposing every leader it follows at once made elections storm after a broker
-        died (issue 21). No effect on a follower, nor on safety (check-quorum only
-        serves liveness)."""
-        leader = self._raft.leader
+        """The driver heard from these peers' brokers lately (any group's traffic) and
+        takes none as down; call it every tick, before ``tick``. A leader counts them as
+        active for check-quorum: a broker whose frames keep coming is not cut off from us,
+        however late this group's own answers are under load -- deposing every leader it
+        follows at once made elections storm after a broker died (issue 21). A follower
+        whose leader's broker is among them keeps its lease (``Config.vouched_lease``):
+        its twin -- followers timing out on leaders whose heartbeats came late re-elected
+        thousands of groups over and over. No effect on safety (liveness only)."""
+        raft = self._raft
+        leader = raft.leader
         if leader is not None:
             leader.heard_from(peers)
+        else:
+            raft.vouch(peers)
 
     def set_down_peers(self, peers: frozenset[int]) -> None:
         """The peers a failure detector believes down (``Config.quiesce``; quiesce.py): a

@@ -234,6 +234,7 @@ class RaftDriver:
             group_salt=salt,
             vote_wait=s.vote_wait,
             async_writes=s.async_writes,
+            vouched_lease=s.vouched_lease,
         )
 
     def add_group(
@@ -439,7 +440,9 @@ class RaftDriver:
             if group not in awake:
                 continue  # went quiet or was removed while the tick yielded
             node = group.node
-            if heard and node.role is Role.LEADER:
+            if node.role is not Role.LEADER:
+                node.heard_from(heard)  # a follower's lease: its leader's broker is alive
+            elif heard:
                 node.heard_from(heard & group.peers)  # check-quorum: its brokers are alive
             if node.tick():
                 dirty.add(group)

@@ -78,3 +78,7 @@ class DriverSettings:
     #: controller's word or a full send queue (``down_peers.py``; the runtime sets the
     #: broker session timeout).
     alive_s: float = 4.5
+    #: A follower whose leader's broker is heard (within ``alive_s``, not taken as down)
+    #: neither campaigns nor grants (pre-)votes until this many election timeouts pass
+    #: without its group's own heartbeat (``Config.vouched_lease``; issue 21).
+    vouched_lease: int = 4

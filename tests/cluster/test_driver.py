@@ -383,6 +383,82 @@ def test_a_leader_keeps_leading_while_its_followers_stall_for_less_than_alive_s(
     run(main())
 
 
+def hear_broker(follower: Node, leader: Node, term: int) -> None:
+    """A frame from ``leader``'s broker reaches ``follower`` for a group not hosted there
+    (held): the broker is heard, whatever this group's own messages do."""
+    assert follower.driver is not None
+    message = Heartbeat(term, leader.node_id, follower.node_id, 0)
+    follower.driver.receive([("elsewhere", message)])
+
+
+def knows(follower: Node, leader: Node) -> bool:
+    return follower.group is not None and follower.group.node.leader == leader.node_id
+
+
+def test_followers_keep_a_leader_whose_heartbeats_come_late_while_its_broker_is_heard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 21 (10,000 partitions): the twin of the test above. A leader's heartbeats came
+    # seconds late while its broker was plainly alive (its other groups' frames arrived),
+    # and followers timing out on them re-elected thousands of groups again and again.
+    monkeypatch.setattr(harness, "FAST", dataclasses.replace(harness.FAST, quiesce=False))
+
+    async def main() -> None:
+        network, nodes = await cluster(tmp_path)
+        leader = next(n for n in nodes if n.is_leader)
+        assert leader.group is not None
+        term = leader.group.node.term
+        followers = [n for n in nodes if n is not leader]
+        await until(lambda: all(knows(f, leader) for f in followers), what="their leader")
+        network.muted |= {(leader.node_id, f.node_id) for f in followers}
+        loop = asyncio.get_running_loop()
+        # 3 election timeouts of 10 ticks of 10 ms (fewer ticks if the loop is slow): past
+        # the plain timeout, within the lease (``vouched_lease`` 4).
+        late_until = loop.time() + 0.3
+        while loop.time() < late_until:
+            for follower in followers:
+                hear_broker(follower, leader, term)
+                assert follower.group is not None
+                node = follower.group.node
+                assert node.role is Role.FOLLOWER and node.term == term, node.role
+            await asyncio.sleep(0.02)
+        network.muted.clear()
+        end = leader.propose(b"after the late heartbeats")[1]
+        await until(lambda: all(n.recorder.commit >= end for n in nodes), what="commit")
+        assert leader.is_leader and leader.group.node.term == term
+        await close(network, nodes)
+
+    run(main())
+
+
+def test_a_leader_that_stopped_heartbeating_a_group_on_a_live_broker_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lease on a broker's liveness is bounded: a group that stopped on its leader's
+    # broker (a bug, a wedged pass) is replaced although the broker is heard.
+    monkeypatch.setattr(harness, "FAST", dataclasses.replace(harness.FAST, quiesce=False))
+
+    async def main() -> None:
+        network, nodes = await cluster(tmp_path)
+        leader = next(n for n in nodes if n.is_leader)
+        assert leader.group is not None
+        term = leader.group.node.term
+        followers = [n for n in nodes if n is not leader]
+        await until(lambda: all(knows(f, leader) for f in followers), what="their leader")
+        network.muted |= {(leader.node_id, f.node_id) for f in followers}
+
+        def replaced() -> bool:
+            for follower in followers:
+                hear_broker(follower, leader, term)
+            return any(f.is_leader for f in followers)
+
+        await until(replaced, what="a follower elected although the old leader's broker is heard")
+        network.muted.clear()
+        await close(network, nodes)
+
+    run(main())
+
+
 def test_a_bug_met_in_one_groups_pass_stops_that_group_and_no_other(tmp_path: Path) -> None:
     # Issue 21: an assertion raised inside one group's part of a pass used to lose the
     # Readys the pass had taken for every other group (the controller stood still).

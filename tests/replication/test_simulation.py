@@ -188,3 +188,17 @@ def test_simulator_catches_counting_written_entries_as_persisted() -> None:
 
     with _patched(Unstable, "stable_to", eager):
         assert "durable only on" in _first_failure()
+
+
+@pytest.mark.simulation
+def test_simulator_catches_a_lease_on_the_leaders_broker_that_never_ends() -> None:
+    # Issue 21: a follower keeps its leader while the leader's broker is heard -- for at
+    # most ``vouched_lease`` election timeouts: a group that stopped on a live broker
+    # (``SimNode.hang``) must still be replaced.
+    original = Raft._lease_extension
+
+    def unbounded(self: Raft) -> int:
+        return 1 << 30 if original(self) else 0
+
+    with _patched(Raft, "_lease_extension", unbounded):
+        assert "agreed on no leader" in _first_failure(20)

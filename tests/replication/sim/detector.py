@@ -5,7 +5,8 @@ which peers are down; quiet groups (``replication/quiesce.py``) rely on it to no
 dead leader.  Here every up node has its own view, refreshed at random moments
 (``detect_rate`` per tick: a slow or fast detector), from what it could know:
 
-* ``crashes``: the nodes that are down (crashed, or shut down after their removal);
+* ``crashes``: the nodes that are down (crashed, or shut down after their removal) --
+  not a hung one (its group stopped, its broker lives: ``SimNode.hang``);
 * ``links``: those, and the nodes it cannot exchange messages with (a cut link either
   way), as a per-node heartbeat would see them.
 
@@ -61,9 +62,16 @@ class Detector:
                 sim.record("detector", node.id, sorted(view_set))
                 raw.set_down_peers(view_set)
 
+    def view(self, node: int) -> frozenset[int]:
+        """What ``node``'s current incarnation was last told."""
+        held = self._views.get(node)
+        if held is None or held[0] != self.sim.nodes[node].incarnation:
+            return frozenset()
+        return held[1]
+
     def _truth(self, me: int) -> set[int]:
         sim = self.sim
-        down = {n.id for n in sim.nodes.values() if n.raw is None and n.id != me}
+        down = {n.id for n in sim.nodes.values() if not n.broker_up and n.id != me}
         if self.mode == "links":
             blocked = sim.net.blocked
             down |= {n for n in sim.nodes if n != me and ((n, me) in blocked or (me, n) in blocked)}

@@ -117,6 +117,19 @@ class Nemesis:
         self.restarts.append((self.sim.now + downtime, victim.id))
         return True
 
+    def _hang(self) -> bool:
+        """The group stops on a node (often the leader) whose broker lives on and stays
+        vouched for: the lease must not keep its followers from replacing it."""
+        up = [n for n in self.sim.nodes.values() if n.up]
+        if not up:
+            return False
+        leader = self.sim.leader()
+        victim = leader if leader and self.rng.random() < 0.7 else self.rng.choice(up)
+        victim.hang()
+        downtime = self.rng.randint(1, 8 * self.sim.scenario.raft_config.election_ticks)
+        self.restarts.append((self.sim.now + downtime, victim.id))
+        return True
+
     def _clock_skew(self) -> bool:
         node = self.rng.choice(list(self.sim.nodes.values()))
         node.tick_rate = self.rng.choice([0.3, 0.6, 1.0])

@@ -61,6 +61,13 @@ class SimNode:
         self.app_digest = 0
         self.tick_rate = 1.0  # clock skew: the chance that a simulator tick ticks this node
         self.decommissioned = False
+        #: Down, but its broker lives: its other groups' frames still arrive, so it is
+        #: vouched for and no detector calls it down (a group stopped by a bug).
+        self.hung = False
+
+    @property
+    def broker_up(self) -> bool:
+        return self.raw is not None or self.hung
 
     @property
     def up(self) -> bool:
@@ -100,14 +107,23 @@ class SimNode:
         self.raw = RawNode(cfg, storage)
         self.incarnation += 1
         self.flight.clear()
+        self.hung = False
 
     def crash(self) -> None:
         """Power loss: unsynced writes are lost (or torn), the Ready in flight too."""
         self.raw = None
+        self.hung = False
         self.flight.clear()
         report = self.disk.crash(self.sim.rng)
         self.sim.checker.on_crash(self)
         self.sim.record("crash", self.id, report)
+
+    def hang(self) -> None:
+        """The group stops here (as after a crash: whatever is durable stays) while the
+        broker lives on: its frames keep it vouched for (the lease's bounded case)."""
+        self.crash()
+        self.hung = True
+        self.sim.record("hang", self.id)
 
     # -- the driver loop -------------------------------------------------------------
 

@@ -58,6 +58,10 @@ class Scenario:
     report_unreachable: bool = False
     #: The driver sends what may leave at once while a Ready is being persisted.
     early_messages: bool = False
+    #: The driver vouches for the brokers it hears (``RawNode.heard_from``: followers' lease
+    #: on their leader's broker, ``Config.vouched_lease``): None = it does not; else how
+    #: many ticks a broker stays vouched for after its last frame (logd: ``alive_s``).
+    vouch_lag: int | None = None
 
     @classmethod
     def generate(cls, seed: int, rng: random.Random) -> Scenario:
@@ -122,6 +126,15 @@ class Scenario:
         if own.random() < 0.5:
             scenario.raft_config = replace(scenario.raft_config, async_writes=True)
             scenario.disk_delay_max = max(scenario.disk_delay_max, own.choice([1, 3, 5]))
+        # The lease on the leader's broker (issue 21), half the seeds: brokers vouched for
+        # a while after their last frame, and groups that hang while their broker lives.
+        lease = random.Random(f"vouched_lease {seed}")
+        if lease.random() < 0.5:
+            scenario.raft_config = replace(scenario.raft_config,
+                                           vouched_lease=lease.choice([2, 4, 4]))  # fmt: skip
+            scenario.vouch_lag = lease.choice([0, 1, election, 3 * election, 8 * election])
+            if lease.random() < 0.7:
+                scenario.faults["hang"] = FAULTS["crash"]
         return scenario
 
     def describe(self) -> str:
@@ -136,6 +149,7 @@ class Scenario:
             f"detector={self.detector}/{self.detect_rate}/"
             f"{self.false_alarm_rate} idle={self.idle_rate} "
             f"unreachable={self.report_unreachable} early={self.early_messages} "
+            f"lease={cfg.vouched_lease}/{self.vouch_lag} "
             f"inflight={cfg.max_inflight_appends} "
             f"batch={cfg.max_append_entries}/{cfg.max_append_bytes}B chaos={self.chaos_ticks} "
             f"drop={self.drop_rate} dup={self.dup_rate} delay<={self.max_delay} "

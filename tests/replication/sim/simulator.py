@@ -83,6 +83,10 @@ class Simulator:
         self.unreachable_reports: list[tuple[int, int, int]] = []
         self.idle = False  # the workload is between two bursts
         self.lost: set[int] = set()  # nodes that died for good (liveness phase)
+        #: (broker, listener) -> the last tick the listener heard that broker's frames.
+        self.heard_at: dict[tuple[int, int], int] = {}
+        #: The liveness phase's own draws (hang the leader or not), apart from the run's.
+        self.lease_rng = random.Random(f"hang {seed}")
         self.events: deque[tuple[object, ...]] = deque(maxlen=300)
 
     # -- plumbing used by nodes and nemesis ------------------------------------------
@@ -176,9 +180,14 @@ class Simulator:
         if chaos:
             self.nemesis.act()
             self._workload()
+        lag = self.scenario.vouch_lag
+        if lag is not None:
+            self._hear()
         for node in self.nodes.values():
             raw = node.raw
             if raw is not None and (node.tick_rate >= 1.0 or self.rng.random() < node.tick_rate):
+                if lag is not None:
+                    raw.heard_from(self._vouched(node.id, lag))
                 idle = node.inflight is None and not raw.has_ready()
                 if not raw.tick() and idle and raw.has_ready():
                     # A driver of thousands of groups looks again only at those whose
@@ -187,6 +196,24 @@ class Simulator:
                 self.steps += 1
                 node.begin_ready(self.now)
         self._deliver()
+
+    def _hear(self) -> None:
+        """A broker that lives (its group up or hung) is heard over every link not cut
+        towards the listener -- by its other groups' frames, in logd."""
+        blocked = self.net.blocked
+        for src in self.nodes.values():
+            if not src.broker_up:
+                continue
+            for dst in self.nodes:
+                if dst != src.id and (src.id, dst) not in blocked:
+                    self.heard_at[(src.id, dst)] = self.now
+
+    def _vouched(self, me: int, lag: int) -> frozenset[int]:
+        """The peers ``me``'s driver vouches for: heard within ``lag`` ticks and not
+        down in its failure detector's view (``PeerNews.vouched``)."""
+        since = self.now - lag
+        heard = {src for (src, dst), at in self.heard_at.items() if dst == me and at >= since}
+        return frozenset(heard - self.detector.view(me))
 
     def _deliver(self) -> None:
         deliveries = 0
@@ -276,6 +303,8 @@ class Simulator:
         self._quiet_liveness()
         if self.detector.mode is not None and self.rng.random() < 0.5:
             self._lose_leader()
+        elif self._hangs_a_leader() and self.lease_rng.random() < 0.7:
+            self._lose_leader(hang=True)
         start = self.now  # the commit phase has its own bound
         target: EntryId | None = None
         # A quorum may first have to catch up with the longest log before anything new
@@ -341,10 +370,18 @@ class Simulator:
             self._tick(chaos=False)
             self._shut_down_removed(self.checker.committed_conf.members())
 
-    def _lose_leader(self) -> None:
+    def _hangs_a_leader(self) -> bool:
+        """Whether the liveness phase may hang the leader's group for good: with the lease
+        on, and without quiescence (a quiet group whose leader hangs on a live broker waits
+        for a proposal or the detector, by design: nothing of its own ticks)."""
+        cfg = self.scenario.raft_config
+        return self.scenario.vouch_lag is not None and not cfg.quiesce
+
+    def _lose_leader(self, *, hang: bool = False) -> None:
         """The (quiet) leader dies for good, if a quorum of voters stays: the followers
         must elect another from the failure detector's word alone (quiet followers do not
-        time out), then go quiet again."""
+        time out), then go quiet again. ``hang``: its group stops while its broker lives
+        on and is vouched for: the followers' lease must run out (``vouched_lease``)."""
         deadline = self.now + self.liveness_bound()
         while (leader := self._agreed_leader()) is None or not self._caught_up(leader):
             if self.now > deadline:
@@ -355,7 +392,10 @@ class Simulator:
         others = {v: self.nodes[v].up for v in conf.all_voters() if v != leader.id}
         if vote_result(conf, others) is not VoteResult.WON:
             return
-        leader.crash()
+        if hang:
+            leader.hang()
+        else:
+            leader.crash()
         self.lost.add(leader.id)
         self.record("lost", leader.id)
         self._quiet_liveness()
