@@ -96,6 +96,9 @@ class Raft:
         self.vouched: frozenset[int] = frozenset()
         #: Elections this node started since it last heard from a leader (the back-off).
         self.unanswered_campaigns = 0
+        #: ``_awaits_votes``' last answer and what it depended on.
+        self._awaits_cache: tuple[dict[int, bool], int, frozenset[int], ConfState, bool] | None
+        self._awaits_cache = None
         self.msgs: list[Message] = []
         self.msgs_after_persist: list[Message] = []
         self.become_follower(self.term, None)
@@ -235,9 +238,18 @@ class Raft:
             return False
         if self.election_elapsed >= self.randomized_timeout * (1 + self.cfg.vote_wait):
             return False
+        # Asked at every tick of the wait, by thousands of candidates after a broker died
+        # (a third of a saturated broker's loop, issue 21): the answer changes only with
+        # the votes, the detector's view or the configuration.
+        conf, cached = self.conf, self._awaits_cache
+        if (cached is not None and cached[0] is self.votes and cached[1] == len(self.votes)
+                and cached[2] is self.down_peers and cached[3] is conf):  # fmt: skip
+            return cached[4]
         votes = dict.fromkeys(self.down_peers - self.votes.keys(), False)
         votes.update(self.votes)
-        return vote_result(self.conf, votes) is VoteResult.PENDING
+        pending = vote_result(conf, votes) is VoteResult.PENDING
+        self._awaits_cache = (self.votes, len(self.votes), self.down_peers, conf, pending)
+        return pending
 
     # -- quiescence (quiesce.py) -----------------------------------------------------
 

@@ -22,7 +22,9 @@ Rebalancing (Kafka's ``auto.leader.rebalance.enable``, on by default): every
 ``leader.imbalance.check.interval.ms`` the controller leader computes
 ``partitioning.preferred_leader_moves`` over the table -- only towards preferred replicas
 that are live *and* in the ISR, i.e. caught up -- and hands each leader its moves in its
-next heartbeat answer; the leader asks its Raft group to transfer (TimeoutNow).
+next heartbeat answer; the leader asks its Raft group to transfer (TimeoutNow) -- at most
+:data:`MOVES_PER_CHECK` a check, so that a cluster far off balance (every leader elected
+while one broker was still hosting) walks back in steps instead of one storm of elections.
 
 Ownership: owned by the broker's event loop.
 """
@@ -44,7 +46,7 @@ from logd.metadata.types import UNKNOWN_STORAGE, BrokerStorage
 from logd.v1 import cluster_pb2
 from partitioning import preferred_leader_moves
 
-__all__ = ["Liveness", "LivenessSettings", "storage_from_proto", "storage_to_proto"]
+__all__ = ["Liveness", "LivenessSettings", "plan_moves", "storage_from_proto", "storage_to_proto"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +56,11 @@ Key = tuple[str, int]
 SOON_S: Final = 0.1
 #: Table entries per heartbeat answer; the rest follow in the next (``LeaderTable.changes_since``).
 ANSWER_LIMIT: Final = 2000
+#: Leadership moves one rebalancing check plans at most; the rest follow at the next checks.
+#: Each is an election plus the new leader's work (epoch, log, table); 3,330 at once (10,000
+#: partitions, issue 21) held the receiving broker's loop 20 s, its followers timed out, and
+#: a broker killed meanwhile left 6,000 groups electing for minutes.
+MOVES_PER_CHECK: Final = 300
 
 
 class LedReplica(Protocol):
@@ -356,13 +363,22 @@ class Liveness:
         in_sync = {k: v.isr for k, v in table.partitions.items()}
         # Never towards a broker whose disk is below its reserve: it would step down again.
         moves = preferred_leader_moves(assignment, current, table.live - table.full, in_sync)
-        planned: dict[int, list[tuple[str, int, int]]] = {}
-        for key, to in moves.items():
-            planned.setdefault(current[key], []).append((key[0], key[1], to))
-        self._moves = planned
-        if planned:
-            _log.info("rebalancing leadership: %d partitions move to their preferred replica",
-                      sum(len(v) for v in planned.values()))  # fmt: skip
+        self._moves, later = plan_moves(moves, current)
+        if self._moves:
+            rest = f" ({later} more at the next checks)" if later else ""
+            _log.info("rebalancing leadership: %d partitions move to their preferred replica%s",
+                      len(moves) - later, rest)  # fmt: skip
+
+
+def plan_moves(
+    moves: dict[Key, int], current: dict[Key, int], limit: int = MOVES_PER_CHECK
+) -> tuple[dict[int, list[tuple[str, int, int]]], int]:
+    """The leadership moves one check hands out, by the broker that leads now (its next
+    heartbeat answer carries them), at most ``limit``; and how many wait for later checks."""
+    planned: dict[int, list[tuple[str, int, int]]] = {}
+    for key, to in list(moves.items())[:limit]:
+        planned.setdefault(current[key], []).append((key[0], key[1], to))
+    return planned, max(0, len(moves) - limit)
 
 
 def _info(broker: int, p: cluster_pb2.LedPartition) -> LeaderInfo:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from logd.cluster.isr import IsrTracker
-from logd.cluster.liveness import _info, _led
+from logd.cluster.liveness import MOVES_PER_CHECK, _info, _led, plan_moves
 from logd.cluster.table import LeaderInfo, LeaderTable, size_class
 from replication import ConfState, ProgressState, ProgressStatus, Role, Status
 
@@ -169,3 +169,16 @@ def test_a_leader_reports_its_logs_size_in_steps_that_survive_the_heartbeat() ->
     assert size_class(9 * 10**7) == size_class(91 * 10**6)  # growing: reported again rarely
     info = LeaderInfo(1, 3, (1, 2), 77, size_class(123_456_789))
     assert _info(1, _led(("t", 0), info)) == info
+
+
+def test_a_rebalancing_check_moves_a_bounded_number_of_leaders_and_leaves_the_rest() -> None:
+    # Issue 21 (10,000 partitions): 3,330 leadership moves handed out at once held the
+    # receiving broker's loop 20 s; a check moves at most MOVES_PER_CHECK, the next the rest.
+    current = {("t", p): p % 2 for p in range(1000)}
+    moves = dict.fromkeys(current, 2)
+    planned, later = plan_moves(moves, current)
+    assert sum(len(v) for v in planned.values()) == MOVES_PER_CHECK < 1000
+    assert later == 1000 - MOVES_PER_CHECK
+    for leader, items in planned.items():
+        assert all(current[(topic, p)] == leader and to == 2 for topic, p, to in items)
+    assert plan_moves({("t", 1): 2}, current) == ({1: [("t", 1, 2)]}, 0)
