@@ -14,7 +14,15 @@ import sys
 
 from bench.kafka_latency import STAGES_RF1 as KAFKA_STAGES_RF1
 from bench.kafka_latency import kafka_rows
-from bench.latency_trace import STAGES_RF1, STAGES_RF3, Broker, ab_summary, join, table
+from bench.latency_trace import (
+    STAGES_RF1,
+    STAGES_RF3,
+    Broker,
+    ab_summary,
+    flush_split,
+    join,
+    table,
+)
 from tests.imports import ROOT
 
 T = "t"
@@ -112,3 +120,12 @@ def test_the_async_writes_ab_pairs_each_off_run_with_the_on_run_after_it() -> No
     lines = ab_summary(runs).splitlines()
     assert lines[1] == "  RF=3 p50 10.00 -> 5.00 (0.50), p99 40.00 -> 60.00 (1.50); load 1.0 / 1.0"
     assert lines[2].startswith("  RF=1 p50 2.00 -> 3.00 (1.50), p99 8.00 -> 4.00 (0.50)")
+
+
+def test_each_flush_splits_into_its_fsync_calls_and_the_rest() -> None:
+    base = 10**12
+    late = ("fsynced", "t-0", 20, base + 9 * MS, base + 7 * MS, MS // 2)
+    leader = Broker(0, [*_leader(base), late])
+    split = flush_split([leader, Broker(1, [])])
+    # the two flushes of _leader carry no fsync time (older events): only the third counts
+    assert split == {"count": 1, "whole": [2.0, 2.0], "fsync": [0.5, 0.5]}
