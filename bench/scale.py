@@ -186,15 +186,19 @@ class DevCluster:
 
 
 def _until(check: Callable[[], bool], timeout_s: float, poll_s: float = 0.25) -> float | None:
-    """Seconds until ``check()`` holds, None if it did not within ``timeout_s``."""
+    """Seconds until ``check()`` holds, None if it did not within ``timeout_s``. Looks at
+    most every ``poll_s``, and waits at least three times as long as a look took: describing
+    10,000 partitions costs the answering broker a good part of a second, and polling it
+    back to back measured mostly the bench's own load (issue 21, session 8)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
+        began = time.monotonic()
         try:
             if check():
                 return time.monotonic() - start
         except Exception:  # a broker not answering yet: look again
             pass
-        time.sleep(poll_s)
+        time.sleep(max(poll_s, 3 * (time.monotonic() - began)))
     return None
 
 
