@@ -41,6 +41,7 @@ from logd.broker.groups.settings import (
     parse_group_settings,
 )
 from logd.broker.listeners import (
+    BROKER_ONLY,
     LISTENERS,
     Listeners,
     is_listener_key,
@@ -285,7 +286,7 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
         name = prefix + key
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not is_listener_key(name):  # Redpanda's {address, port}
             flat.update(_flatten(value, name + "."))
         else:
             flat[name] = value
@@ -379,7 +380,7 @@ def _peers(key: str, value: Any) -> tuple[Peer, ...]:
 
 
 # key -> (BrokerConfig field, checker)
-_FRONTEND_NAMES: Final = frozenset(spec.name for spec in LISTENERS)
+_FRONTEND_NAMES: Final = frozenset(spec.name for spec in LISTENERS) - BROKER_ONLY
 _FIELDS: Final[dict[str, tuple[str, Callable[[str, Any], Any]]]] = {
     "node.id": ("node_id", _int(0, _MAX_NODE_ID)),
     "data.dir": ("data_dir", _path),

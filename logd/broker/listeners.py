@@ -6,12 +6,15 @@ Each listener is ``HOST:PORT`` (port 0: any free port; the node reports what it 
 and Redpanda's names where they exist: Kafka's ``listeners`` / ``advertised.listeners``
 (``PLAINTEXT://HOST:PORT``, one listener) and Redpanda's ``redpanda.kafka_api``,
 ``redpanda.advertised_kafka_api``, ``schema_registry.schema_registry_api``,
-``pandaproxy.pandaproxy_api``, ``redpanda.admin`` (``"HOST:PORT"`` or Redpanda's
-``[[redpanda.kafka_api]] address = … port = …`` form). When both spellings are given, logd's
-own name wins (so a flag overrides the file whatever name the file used).
+``pandaproxy.pandaproxy_api``, ``redpanda.admin``, ``redpanda.rpc_server``
+(``"HOST:PORT"`` or Redpanda's ``[[redpanda.kafka_api]] address = … port = …`` form). When
+both spellings are given, logd's own name wins (so a flag overrides the file whatever name
+the file used).
 
 Which listeners are served is the node's business (``logd.node.frontends``): a listener
-whose front end does not exist yet is accepted here and simply not started. Pure: no I/O.
+whose front end does not exist yet is accepted here and simply not started. ``rpc`` (the
+brokers' Raft TCP listener, ``logd.cluster.rpc_listener``) is no front end: the node starts it
+with the internal gRPC service and it is never advertised to clients. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from logd.metadata.types import HostPort
 
 __all__ = [
     "ADVERTISED_KAFKA",
+    "BROKER_ONLY",
     "LISTENERS",
     "ListenerSpec",
     "Listeners",
@@ -64,7 +68,13 @@ LISTENERS: Final = (
     ListenerSpec("admin", "admin.listen", "--admin-listen", "127.0.0.1:9644",
                  "metrics, the web console and health", ("redpanda.admin",)),
     ListenerSpec("mqtt", "mqtt.listen", "--mqtt-listen", "127.0.0.1:1883", "MQTT 3.1.1 and 5.0"),
+    ListenerSpec("rpc", "rpc.listen", "--rpc-listen", "127.0.0.1:33145",
+                 "Raft frames from the other brokers, length-prefixed over TCP (off: they come"
+                 " over the gRPC listener)", ("redpanda.rpc_server",)),
 )  # fmt: skip
+#: Listeners of the brokers' own traffic: started with the internal gRPC service, before
+#: the cluster forms, and never advertised to clients (peers ask for it: ``RaftEndpoint``).
+BROKER_ONLY: Final = frozenset({"rpc"})
 #: The address Kafka clients are told to use (Kafka's ``advertised.listeners``).
 ADVERTISED_KAFKA: Final = ListenerSpec(
     "advertised-kafka", "advertised.kafka.listener", "--advertised-kafka-listener", "",
@@ -99,8 +109,9 @@ class Listeners:
         out = {
             name: address
             for name, address in self.addresses.items()
-            if name != "grpc" and address is not None and address.port != 0
-        }
+            if name != "grpc" and name not in BROKER_ONLY
+            and address is not None and address.port != 0
+        }  # fmt: skip
         if self.addresses.get("kafka") is not None and self.advertised_kafka is not None:
             out["kafka"] = self.advertised_kafka
         return out

@@ -14,6 +14,8 @@ message here and writes the answer back.
 * :meth:`~ClusterHandler.transfer_leadership` — an operator's transfer forwarded by another
   broker; this one serves it if it leads, never forwards it again (``leadership.py``).
 * :meth:`~ClusterHandler.inject_fault` — only with ``--enable-fault-injection``.
+* :attr:`~ClusterHandler.raft_endpoint` — where this broker's Raft TCP listener takes frames
+  (``rpc_listener``; "" while it is off): the answer to a peer's ``RaftEndpoint``.
 
 The messages are the cluster's own protobufs (``logd.v1.cluster_pb2``: its wire and log
 format, as ``codec`` defines it); nothing here knows gRPC. Ownership: the broker's loop.
@@ -75,6 +77,8 @@ class ClusterHandler:
         #: peer -> its Raft streams open here (a restarted peer's new stream may come
         #: before the old one's end is seen: only the last one's end is lost contact).
         self._streams: collections.Counter[int] = collections.Counter()
+        #: ``HOST:PORT`` of the Raft TCP listener once it listens ("" : it is off).
+        self.raft_endpoint = ""
 
     def raft_frame(self, frame: Any, *, first: bool) -> None:
         """One frame of an incoming Raft stream (``first``: the stream's first)."""

@@ -1,8 +1,16 @@
-"""Broker-to-broker transport over gRPC: one long-lived stream per ordered broker pair.
+"""Broker-to-broker transport: one long-lived stream of Raft frames per ordered broker pair,
+and the internal gRPC service's unary calls.
+
+A link's stream goes to the peer's Raft TCP listener (``--rpc-listen``: ``rpc_link``,
+``rpc_listener``; issue 22: a gRPC stream write per frame cost a third of a broker's loop)
+when the peer names one, else it is the internal service's gRPC ``Raft`` stream (an older
+broker, or the listener off): :class:`Route` asks the peer (``RaftEndpoint``) once, keeps
+the answer and asks again after a failure. Both streams are driven the same way, so what
+follows holds for either.
 
 ``send`` (called by the driver at the end of a pass, on the loop) encodes one frame per
 peer -- every group's messages together, heartbeats coalesced (``codec``) -- and queues it
-on that peer's :class:`PeerLink`. A link's task writes frames to its ``Raft`` stream in
+on that peer's :class:`PeerLink`. A link's task writes frames to its stream in
 order; when the stream fails (the peer is down, restarting, or unreachable) it tells the
 driver (``report_unreachable``: leaders stop streaming to that peer and probe), reports
 the fate of any snapshot it carried (``report_snapshot``), drops what was queued -- Raft
@@ -34,19 +42,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import grpc
 
+from logd.cluster import rpc_link
 from logd.cluster.codec import GroupMessage, encode_frame
 from logd.cluster.internal import FaultState
 from logd.errors import BrokerUnavailableError, NotControllerError
+from logd.metadata.types import HostPort
+from logd.tls.contexts import client_context
 from logd.tls.settings import TlsSettings
 from logd.v1 import admin_pb2, cluster_pb2, cluster_pb2_grpc
 from replication import AppendRequest, SnapshotRequest
 
-__all__ = ["GrpcTransport", "PeerLink", "Reporter"]
+__all__ = ["GrpcTransport", "PeerLink", "RaftStream", "Reporter", "Route"]
 
 _log = logging.getLogger(__name__)
 
@@ -97,6 +109,86 @@ def split(messages: list[GroupMessage]) -> Iterator[list[GroupMessage]]:
         yield chunk
 
 
+class RaftStream(Protocol):
+    """What a link writes frames on: the gRPC ``Raft`` call, or a ``rpc_link`` connection."""
+
+    async def write(self, frame: cluster_pb2.RaftFrame) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+class Route:
+    """How frames reach one peer: over its Raft TCP listener when it has one, else over the
+    internal gRPC service's ``Raft`` stream (an older broker, or ``--rpc-listen off``).
+
+    The listener's address is asked once over the gRPC channel (``RaftEndpoint``), kept, and
+    asked again after the link failed (the peer may have restarted with another address or
+    without the listener). Asking is part of opening the stream: when the peer cannot be
+    asked, opening fails as a gRPC stream's first write would.
+    """
+
+    def __init__(
+        self,
+        src: int,
+        dst: int,
+        channel: grpc.aio.Channel,
+        metadata: tuple[tuple[str, str], ...],
+        *,
+        cluster_id: str,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        self._src = src
+        self._dst = dst
+        self._stub = cluster_pb2_grpc.ClusterInternalStub(channel)  # type: ignore[no-untyped-call]
+        self._metadata = metadata
+        self._cluster_id = cluster_id
+        self._tls = tls
+        #: The peer's answer ("" : it takes frames over gRPC only); None: to be asked.
+        self._endpoint: str | None = None
+        #: How the last stream that opened went ("tcp HOST:PORT" or "grpc"), for the log.
+        self.kind = ""
+
+    async def open(self) -> RaftStream:
+        if self._endpoint is None:
+            self._endpoint = await self._ask()
+        endpoint = self._endpoint
+        stream: RaftStream
+        if endpoint:
+            host, _, port = endpoint.rpartition(":")
+            stream = await rpc_link.open_connection(
+                HostPort(host.strip("[]"), int(port)), src=self._src, dst=self._dst,
+                cluster_id=self._cluster_id, tls=self._tls, timeout_s=_CONNECT_TIMEOUT_MS / 1000,
+            )  # fmt: skip
+            kind = f"tcp {endpoint}"
+        else:
+            stream = self._stub.Raft(metadata=self._metadata)
+            kind = "the gRPC stream"
+        if kind != self.kind:
+            _log.info("raft link to broker %d: %s", self._dst, kind)
+            self.kind = kind
+        return stream
+
+    async def _ask(self) -> str:
+        try:
+            response: cluster_pb2.RaftEndpointResponse = await self._stub.RaftEndpoint(
+                cluster_pb2.RaftEndpointRequest(), timeout=RPC_TIMEOUT_S, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return ""  # a broker from before the listener
+            raise
+        address = response.address
+        host, sep, port = address.rpartition(":")
+        if address and not (sep and host and port.isdigit() and int(port) <= 65535):
+            _log.warning("broker %d names a bad raft address %r: gRPC it is", self._dst, address)
+            return ""
+        return address
+
+    def failed(self) -> None:
+        """The stream failed: ask the peer again next time."""
+        self._endpoint = None
+
+
 class PeerLink:
     """The stream to one peer and what waits to go on it. Owned by the loop.
 
@@ -106,18 +198,10 @@ class PeerLink:
     per round trip, however many passes of the driver fed it.
     """
 
-    def __init__(
-        self,
-        src: int,
-        dst: int,
-        channel: grpc.aio.Channel,
-        reporter: Reporter,
-        metadata: tuple[tuple[str, str], ...] = (),
-    ) -> None:
+    def __init__(self, src: int, dst: int, route: Route, reporter: Reporter) -> None:
         self.src = src
-        self._metadata = metadata
         self.dst = dst
-        self._stub = cluster_pb2_grpc.ClusterInternalStub(channel)  # type: ignore[no-untyped-call]
+        self._route = route
         self._reporter = reporter
         self._messages: list[GroupMessage] = []
         self._losses: list[tuple[str, int]] = []
@@ -163,9 +247,10 @@ class PeerLink:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            call = self._stub.Raft(metadata=self._metadata)
+            call: RaftStream | None = None
             messages: list[GroupMessage] = []
             try:
+                call = await self._route.open()
                 if self._hello:
                     await call.write(encode_frame(self.src, self.dst, ()))
                     self._hello = False
@@ -188,10 +273,13 @@ class PeerLink:
                     await self._wakeup.wait()
                     self._wakeup.clear()
             except asyncio.CancelledError:
-                call.cancel()
+                if call is not None:
+                    call.cancel()
                 raise
-            except Exception as exc:  # grpc.aio errors of every kind: the stream is gone
-                call.cancel()
+            except Exception as exc:  # the stream is gone (gRPC errors of every kind, OSError)
+                if call is not None:
+                    call.cancel()
+                self._route.failed()
                 why = f"stream failed: {_describe(exc)}"
                 _log.debug("raft stream to %d: %s", self.dst, why)
                 lost = messages + self._take()[0]
@@ -266,6 +354,9 @@ class GrpcTransport:
         self._options = channel_options(max_message_bytes)
         self._identity = identity(cluster_id, node_id)
         self._credentials = _credentials(tls) if tls is not None else None
+        self._cluster_id = cluster_id
+        #: The Raft TCP links' TLS (``rpc_link``): our CA, our broker certificate.
+        self._raft_tls = client_context(tls) if tls is not None else None
         self._channels: dict[int, grpc.aio.Channel] = {}
         self._links: dict[int, PeerLink] = {}
         for peer, address in peers.items():
@@ -283,7 +374,11 @@ class GrpcTransport:
             else grpc.aio.insecure_channel(address, self._options)
         )
         self._channels[peer] = channel
-        self._links[peer] = PeerLink(self.node_id, peer, channel, self._reporter, self._identity)
+        route = Route(
+            self.node_id, peer, channel, self._identity,
+            cluster_id=self._cluster_id, tls=self._raft_tls,
+        )  # fmt: skip
+        self._links[peer] = PeerLink(self.node_id, peer, route, self._reporter)
 
     @property
     def peers(self) -> frozenset[int]:

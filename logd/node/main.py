@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 
 from logd.broker.config import BrokerConfig
 from logd.errors import LogdError
+from logd.node.allocator import tune_allocator
 from logd.node.args import add_arguments, config_from_args
 from logd.node.logs import configure as configure_logging
 
@@ -39,6 +40,7 @@ def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def serve(config: BrokerConfig, *, log_level: str = "INFO", log_format: str = "text") -> int:
     """Run the broker until a signal; returns the process exit code."""
     _without_hypothesis()
+    tune_allocator()
     configure_logging(log_level, log_format)
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
         return runner.run(_serve(config))

@@ -24,12 +24,14 @@ import asyncio
 import logging
 
 from logd.broker.config import BrokerConfig
-from logd.broker.listeners import LISTENERS
+from logd.broker.listeners import BROKER_ONLY, LISTENERS
+from logd.cluster.rpc_listener import RaftListener
 from logd.frontends.grpc.server import GrpcFrontEnd
 from logd.metadata.types import HostPort
 from logd.node.build import BrokerNode, cluster_identity, cluster_peers
 from logd.node.frontends import FRONT_ENDS, FrontEnd
 from logd.node.listeners import forget_listeners, write_listeners
+from logd.node.raft_listener import raft_listener
 
 __all__ = ["NodeRunner"]
 
@@ -48,6 +50,7 @@ class NodeRunner:
         self.node: BrokerNode | None = None
         self._grpc: GrpcFrontEnd | None = None
         self._others: list[FrontEnd] = []
+        self._raft: RaftListener | None = None
         self._stopping = False
         self._stopped = asyncio.Event()
 
@@ -80,6 +83,11 @@ class NodeRunner:
             node.cluster.handler,
             idle=lambda: store is None or not store.writes_in_flight,
         )
+        self._raft = raft_listener(config, node)
+        if self._raft is not None:
+            node.cluster.peer_book.subscribe(self._raft.allow)
+            self.bound["rpc"] = await self._raft.start()
+            node.cluster.handler.raft_endpoint = str(_reachable(self.bound["rpc"], advertised))
         self.bound[grpc_end.name] = await grpc_end.start()
 
     async def serve(self) -> None:
@@ -90,7 +98,7 @@ class NodeRunner:
         for spec in LISTENERS:
             address = self.config.listeners.address(spec.name)
             factory = FRONT_ENDS.get(spec.name)
-            if address is None:
+            if address is None or spec.name in BROKER_ONLY:
                 continue
             if factory is None:
                 _log.debug("%s listener %s: no such front end yet, not started", spec.name, address)
@@ -116,6 +124,8 @@ class NodeRunner:
             if self.node is not None:
                 self.node.seam.begin_drain()
             await asyncio.gather(*(f.stop(grace) for f in front_ends))
+            if self._raft is not None:  # replication ran until the calls in flight ended
+                await self._raft.close()
             if self.node is not None:
                 await self.node.close()
         finally:
@@ -128,7 +138,11 @@ class NodeRunner:
     def _advertised(self) -> dict[str, HostPort]:
         """Where clients reach each listener beside gRPC: the bound address, or Kafka's
         ``--advertised-kafka-listener``."""
-        out = {name: address for name, address in self.bound.items() if name != "grpc"}
+        out = {
+            name: address
+            for name, address in self.bound.items()
+            if name != "grpc" and name not in BROKER_ONLY
+        }
         advertised_kafka = self.config.listeners.advertised_kafka
         if "kafka" in out and advertised_kafka is not None:
             out["kafka"] = advertised_kafka
@@ -136,3 +150,10 @@ class NodeRunner:
 
     def _front_ends(self) -> list[FrontEnd]:
         return [*([self._grpc] if self._grpc is not None else []), *self._others]
+
+
+def _reachable(bound: HostPort, advertised: HostPort) -> HostPort:
+    """Where peers reach a listener bound at ``bound``: a wildcard host (``0.0.0.0``, ``::``)
+    is the broker's advertised gRPC host."""
+    wildcard = bound.host in ("", "0.0.0.0", "::")
+    return HostPort(advertised.host, bound.port) if wildcard else bound

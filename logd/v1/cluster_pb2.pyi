@@ -118,6 +118,24 @@ class RaftStreamEnd(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class RaftEndpointRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RaftEndpointResponse(_message.Message):
+    __slots__ = ("address",)
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    def __init__(self, address: _Optional[str] = ...) -> None: ...
+
+class RaftHello(_message.Message):
+    __slots__ = ("cluster_id", "node_id")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    node_id: int
+    def __init__(self, cluster_id: _Optional[str] = ..., node_id: _Optional[int] = ...) -> None: ...
+
 class MetadataRecord(_message.Message):
     __slots__ = ("cluster_id", "broker", "topic", "partition", "config", "remove_topic", "producer_ids", "scram", "remove_scram", "acl", "remove_acl", "quota", "drain", "controller_voters", "unregister")
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -40,6 +40,11 @@ class ClusterInternalStub:
                 request_serializer=logd_dot_v1_dot_cluster__pb2.RaftFrame.SerializeToString,
                 response_deserializer=logd_dot_v1_dot_cluster__pb2.RaftStreamEnd.FromString,
                 _registered_method=True)
+        self.RaftEndpoint = channel.unary_unary(
+                '/logd.v1.ClusterInternal/RaftEndpoint',
+                request_serializer=logd_dot_v1_dot_cluster__pb2.RaftEndpointRequest.SerializeToString,
+                response_deserializer=logd_dot_v1_dot_cluster__pb2.RaftEndpointResponse.FromString,
+                _registered_method=True)
         self.ControllerWrite = channel.unary_unary(
                 '/logd.v1.ClusterInternal/ControllerWrite',
                 request_serializer=logd_dot_v1_dot_cluster__pb2.ControllerWriteRequest.SerializeToString,
@@ -75,6 +80,16 @@ class ClusterInternalServicer:
         every message the sender produced for the receiver in one pass of its Raft driver, all
         groups together; heartbeats of all groups are coalesced into compact repeated fields
         (as Redpanda does), answers travel on the receiver's own stream back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RaftEndpoint(self, request, context):
+        """Where this broker takes Raft frames over plain TCP (its --rpc-listen listener, as
+        Redpanda's rpc_server): asked once per link, cached, asked again after a failure. An
+        empty address (the listener is off) or UNIMPLEMENTED (an older broker): the sender
+        uses the Raft stream above.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,6 +144,11 @@ def add_ClusterInternalServicer_to_server(servicer, server):
                     request_deserializer=logd_dot_v1_dot_cluster__pb2.RaftFrame.FromString,
                     response_serializer=logd_dot_v1_dot_cluster__pb2.RaftStreamEnd.SerializeToString,
             ),
+            'RaftEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.RaftEndpoint,
+                    request_deserializer=logd_dot_v1_dot_cluster__pb2.RaftEndpointRequest.FromString,
+                    response_serializer=logd_dot_v1_dot_cluster__pb2.RaftEndpointResponse.SerializeToString,
+            ),
             'ControllerWrite': grpc.unary_unary_rpc_method_handler(
                     servicer.ControllerWrite,
                     request_deserializer=logd_dot_v1_dot_cluster__pb2.ControllerWriteRequest.FromString,
@@ -182,6 +202,33 @@ class ClusterInternal:
             '/logd.v1.ClusterInternal/Raft',
             logd_dot_v1_dot_cluster__pb2.RaftFrame.SerializeToString,
             logd_dot_v1_dot_cluster__pb2.RaftStreamEnd.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RaftEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/logd.v1.ClusterInternal/RaftEndpoint',
+            logd_dot_v1_dot_cluster__pb2.RaftEndpointRequest.SerializeToString,
+            logd_dot_v1_dot_cluster__pb2.RaftEndpointResponse.FromString,
             options,
             channel_credentials,
             insecure,

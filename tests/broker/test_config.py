@@ -150,6 +150,7 @@ def test_every_listener_has_its_design_default_and_can_be_turned_off() -> None:
         "http": "127.0.0.1:8082",
         "admin": "127.0.0.1:9644",
         "mqtt": "127.0.0.1:1883",
+        "rpc": "127.0.0.1:33145",  # the brokers' Raft TCP port (Redpanda's rpc_server)
     }
     off = load_config(overrides={"kafka.listen": "off", "mqtt.listen": "OFF"}).listeners
     assert off.address("kafka") is None and off.address("mqtt") is None
@@ -166,8 +167,11 @@ def test_listeners_take_kafkas_and_redpandas_names_and_logds_own_wins(tmp_path: 
         "port = 18081\n"
         "[redpanda]\n"
         'admin = "127.0.0.1:0"\n'
+        'rpc_server = { address = "0.0.0.0", port = 33146 }\n'
     )
     listeners = load_config(path).listeners
+    assert str(listeners.address("rpc")) == "0.0.0.0:33146"
+    assert "rpc" not in listeners.known_before_binding(), "never advertised to clients"
     assert str(listeners.address("kafka")) == "0.0.0.0:19092"
     assert str(listeners.advertised_kafka) == "broker1.example:19092"
     assert str(listeners.address("registry")) == "[::1]:18081"

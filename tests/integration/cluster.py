@@ -62,8 +62,9 @@ class BrokerProcess:
         entry: Sequence[str] = MODULE_ENTRY,
         listeners: Mapping[str, str] | None = None,
     ) -> None:
-        """``listeners``: listener name -> ``HOST:PORT`` or ``off`` (unnamed ones: off);
-        None gives every listener a free loopback port."""
+        """``listeners``: listener name -> ``HOST:PORT`` or ``off`` (unnamed ones: off, but
+        for the brokers' Raft TCP listener ``rpc``, which gets a free port: it carries the
+        cluster's traffic, not a client's); None gives every listener a free loopback port."""
         self.data_dir = data_dir
         self.entry = list(entry)
         self.node_id = node_id
@@ -71,6 +72,7 @@ class BrokerProcess:
         self.port = port if port is not None else free_port()
         self._listeners_chosen_here = listeners is None
         self.listeners = dict(listeners) if listeners is not None else _free_listeners()
+        self.listeners.setdefault("rpc", f"127.0.0.1:{free_port()}")
         self.peers = peers
         self.config_file = config_file
         self.extra_args = list(extra_args)
@@ -253,6 +255,17 @@ class BrokerProcess:
     def stderr_text(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 
+    def raft_links(self) -> dict[int, str]:
+        """How this broker's Raft links to each peer opened last, from its log: ``tcp`` (the
+        peer's ``--rpc-listen`` listener) or ``the gRPC stream``."""
+        links: dict[int, str] = {}
+        for line in self.stderr_text().splitlines():
+            _, found, rest = line.partition("raft link to broker ")
+            peer, sep, kind = rest.partition(": ")
+            if found and sep and peer.isdigit():
+                links[int(peer)] = kind.split(" ")[0] if kind.startswith("tcp") else kind
+        return links
+
     def stdout_text(self) -> str:
         return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
 
@@ -276,7 +289,10 @@ class Cluster:
         *,
         extra_args: Sequence[str] = (),
         racks: Sequence[str] = (),
+        rpc_off: Sequence[int] = (),
     ) -> None:
+        """``rpc_off``: the brokers started with ``--rpc-listen off`` (Raft frames reach them
+        over the gRPC stream)."""
         ports = [free_port() for _ in range(size)]
         peers = ",".join(f"{i}@127.0.0.1:{p}" for i, p in enumerate(ports)) if size > 1 else None
         self.brokers = [
@@ -289,6 +305,8 @@ class Cluster:
             )
             for i in range(size)
         ]
+        for i in rpc_off:
+            self.brokers[i].listeners["rpc"] = "off"
 
     def __iter__(self) -> Iterator[BrokerProcess]:
         return iter(self.brokers)

@@ -3,7 +3,8 @@ leader) with the caller's principal, on three mTLS brokers with SASL and ACLs: t
 believes ``X-Logd-Principal`` only from a broker's certificate (``CN=broker-<id>`` of this
 cluster), so a caller known by its client certificate alone writes through any broker
 exactly what its ACLs allow -- and the leader checks it again as that caller, not as the
-forwarding broker (whose own principal has no ACL here)."""
+forwarding broker (whose own principal has no ACL here). Their Raft links, over the brokers'
+mTLS TCP listeners, are checked too."""
 
 from __future__ import annotations
 
@@ -140,3 +141,9 @@ def test_a_write_forwarded_from_a_follower_keeps_the_callers_principal(
         f"alice-{n}-value" for n in followers
     )
     assert not [s for s in subjects if s.startswith("shared-")]
+
+    # The brokers' Raft traffic went over their mTLS TCP listeners (--rpc-listen): each
+    # certificate checked against the broker its hello names (logd.cluster.rpc_listener).
+    tcp = {b.node_id: {p.node_id: "tcp" for p in sec.cluster if p is not b} for b in sec.cluster}
+    wait_until(lambda: {b.node_id: b.raft_links() for b in sec.cluster} == tcp,
+               timeout=30, message="Raft links over TLS TCP")  # fmt: skip

@@ -49,10 +49,11 @@ def test_health_and_reflection(broker: BrokerProcess) -> None:
     out = broker.stdout_text()
     assert f"listening on {broker.address}, data in {broker.data_dir}" in out
     assert "logd produce" in out and "logd consume" in out
-    # Every listener that exists (gRPC and each registered front end) reports the address it
-    # bound; the others (no front end yet) were given free ports and are not started.
+    # Every listener that exists (gRPC, each registered front end and the brokers' Raft TCP
+    # listener) reports the address it bound; the others (no front end yet) were given free
+    # ports and are not started.
     assert f"listener grpc {broker.address}\n" in out
-    served = {name: broker.listeners[name] for name in FRONT_ENDS}
+    served = {name: broker.listeners[name] for name in (*FRONT_ENDS, "rpc")}
     assert broker.bound() == {"grpc": broker.address, **served}
     for name, address in served.items():
         assert f"listener {name} {address}\n" in out

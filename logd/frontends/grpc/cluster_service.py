@@ -95,6 +95,9 @@ class ClusterService:
                     request_deserializer=_parse(cluster_pb2.RaftFrame),
                     response_serializer=_serialize,
                 ),
+                "RaftEndpoint": unary(
+                    self._raft_endpoint, cluster_pb2.RaftEndpointRequest, "RaftEndpoint"
+                ),
                 "ControllerWrite": unary(
                     self._controller_write, cluster_pb2.ControllerWriteRequest, "ControllerWrite"
                 ),
@@ -137,6 +140,9 @@ class ClusterService:
             except LogdError as exc:
                 await abort(context, exc)
         return cluster_pb2.RaftStreamEnd()
+
+    async def _raft_endpoint(self, request: Any, context: Any) -> Any:
+        return cluster_pb2.RaftEndpointResponse(address=self._handler.raft_endpoint)
 
     async def _join(self, request: Any, context: Any) -> Any:
         await self._handler.join(request)
