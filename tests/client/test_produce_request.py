@@ -33,9 +33,10 @@ def test_the_bytes_are_protobufs_own(
         correlation_id=correlation_id, topic=topic, partition=partition, acks=acks,
         timeout_ms=timeout_ms, records=records,
     ).SerializeToString()  # fmt: skip
-    assert encode_produce_request(
-        correlation_id, topic, partition, acks, timeout_ms, records
-    ) == expected
+    assert (
+        encode_produce_request(correlation_id, topic, partition, acks, timeout_ms, records)
+        == expected
+    )
 
 
 def test_a_big_batch_is_copied_once() -> None:

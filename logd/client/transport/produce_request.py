@@ -46,10 +46,15 @@ def _varint(value: int) -> bytes:
 
 
 def encode_produce_request(
-    correlation_id: int, topic: str, partition: int, acks: int, timeout_ms: int, records: bytes
+    correlation_id: int,
+    topic: str,
+    partition: int,
+    acks: int,
+    timeout_ms: int,
+    records: bytes | bytearray,
 ) -> bytes:
     """``ProduceRequest(...).SerializeToString()``, with ``records`` copied once."""
-    parts: list[bytes] = []
+    parts: list[bytes | bytearray] = []
     if correlation_id:
         parts += (_CORRELATION_ID, _varint(correlation_id))
     if topic:

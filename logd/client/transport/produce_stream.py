@@ -96,7 +96,7 @@ class ProduceStream:
         partition: int,
         acks: int,
         timeout_ms: int,
-        records: bytes,
+        records: bytes | bytearray,
         callback: ProduceCallback,
     ) -> int:
         """Queue one batch; returns its correlation id. Never blocks, never awaits."""
