@@ -19,7 +19,9 @@ client  ``taken``   the sender takes a batch out of the accumulator (the batch c
 broker  ``recv``    the produce stream (or the Kafka listener: it began handling a request)
                     handed a request to the core; ``append`` its offsets;
         ``written`` a log append (leader or follower; RF=1 through the one-voter Raft group);
-        ``fsynced`` a log fsync returned, with the offset it made durable;
+        ``fsynced`` a log fsync returned, with the offset it made durable (and when
+                    that flush began: its thread had the log, and the GIL; and how long
+                    its fsync calls themselves took);
         ``frecv``   (RF=3) a follower's driver received an append with entries;
         ``ack``     (RF=3) the leader's driver received a follower's acknowledgement;
         ``commit``  ``Partition.commit``: the high watermark and acks=all answers move;
@@ -192,9 +194,19 @@ def install_broker(node_id: int = 0) -> None:
         return probe
 
     def flush(orig: Any) -> Any:
-        def probe(self: Any, *args: Any, **kwargs: Any) -> int:
-            offset: int = orig(self, *args, **kwargs)
-            EVENTS.append(("fsynced", self.name, offset, _now()))
+        def probe(self: Any, fsync: Any = os.fdatasync, *args: Any, **kwargs: Any) -> int:
+            began = _now()
+            synced = [0]  # ns inside the fsync calls themselves (the rest: locks, the GIL)
+
+            def timed(fd: int) -> None:
+                t = _now()
+                try:
+                    fsync(fd)
+                finally:
+                    synced[0] += _now() - t
+
+            offset: int = orig(self, timed, *args, **kwargs)
+            EVENTS.append(("fsynced", self.name, offset, _now(), began, synced[0]))
             return offset
 
         return probe

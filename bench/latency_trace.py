@@ -20,7 +20,9 @@ every process here, so a record's stages join across the client and the brokers 
     written         the Raft pass wrote it to the leader's log (page cache)
     (RF=3) follower recv / written / fsynced, ack at leader: the follower whose
                     acknowledgement reached the leader first (with the leader, a quorum)
-    fsynced         (RF=1) the leader's fsync covering it returned
+    flush began     (RF=1) the Flusher thread began the leader's flush covering it (it
+                    took the log and the GIL: the loop -> Flusher hand-off ends here)
+    fsynced         (RF=1) that flush (the log's lock, fdatasync, publish) returned
     committed       Partition.commit: the high watermark rose past it
     fetch read      a waiting fetch, woken, read it (or a fetch that arrived later did)
     answer out      the answer holding it went to gRPC (FetchStream's write called)
@@ -62,6 +64,7 @@ __all__ = [
     "STAGES_RF3",
     "Broker",
     "ab_summary",
+    "flush_split",
     "join",
     "load_brokers",
     "load_events",
@@ -75,8 +78,9 @@ __all__ = [
 ]
 
 RESULTS = Path(__file__).with_name("results")
-STAGES_RF1 = ("taken", "to gRPC", "broker recv", "proposed", "written", "fsynced",
-              "committed", "fetch read", "answer out", "consumer got", "handed over")  # fmt: skip
+STAGES_RF1 = ("taken", "to gRPC", "broker recv", "proposed", "written", "flush began",
+              "fsynced", "committed", "fetch read", "answer out", "consumer got",
+              "handed over")  # fmt: skip
 STAGES_RF3 = ("taken", "to gRPC", "broker recv", "proposed", "written",
               "follower recv", "follower written", "follower fsynced", "ack at leader",
               "committed", "fetch read", "answer out", "consumer got", "handed over")  # fmt: skip
@@ -142,6 +146,11 @@ class Broker:
         self.node = node
         self.proposed, self.written, self.frecv, self.reads = Spans(), Spans(), Spans(), Spans()
         self.fsynced, self.committed = Reach(), Reach()
+        #: When each flush began, by the offset it made durable (flushes of one log run one
+        #: at a time, so the first to cover an offset began first too).
+        self.flushing = Reach()
+        #: Each flush: (ns from its start to its end, ns inside its fsync calls).
+        self.flushes: list[tuple[int, int]] = []
         self.acks: dict[int, Reach] = defaultdict(Reach)
         self.answered: dict[int, list[int]] = defaultdict(list)
         for kind, *f in events:
@@ -151,6 +160,10 @@ class Broker:
                 self.written.add(f[0], f[1], f[2], f[3])
             elif kind == "fsynced":
                 self.fsynced.add(f[0], f[1], f[2])
+                if len(f) > 3:
+                    self.flushing.add(f[0], f[1], f[3])
+                if len(f) > 4:
+                    self.flushes.append((f[2] - f[3], f[4]))
             elif kind == "commit":
                 self.committed.add(f"{f[0]}-{f[1]}", f[2], f[3])
             elif kind == "frecv":
@@ -220,7 +233,7 @@ def _row(
     if rf3:
         times += quorum_stages(name, offset, leader, brokers)
     else:
-        times.append(leader.fsynced.first_past(name, offset))
+        times += [leader.flushing.first_past(name, offset), leader.fsynced.first_past(name, offset)]
     times.append(leader.committed.first_past(name, offset))
     read = leader.reads.find(name, offset)
     if read is None:
@@ -262,6 +275,16 @@ def wake_split(
     return {"woken_share": len(woken) / n,
             "woken_p50": percentiles(sorted(woken), (50,))[0],
             "late_p50": percentiles(sorted(late), (50,))[0]}  # fmt: skip
+
+
+def flush_split(brokers: Sequence[Broker]) -> dict[str, Any]:
+    """Every flush of the run: p50/p99 of its whole time (ms) and of its fsync calls alone:
+    the difference is waiting for the log's lock and, after the fsync, for the GIL."""
+    flushes = [f for b in brokers for f in b.flushes]
+    whole = sorted(total / 1e6 for total, _ in flushes)
+    synced = sorted(inside / 1e6 for _, inside in flushes)
+    return {"count": len(flushes), "whole": percentiles(whole, (50, 99)),
+            "fsync": percentiles(synced, (50, 99))}  # fmt: skip
 
 
 def table(rows: Sequence[Sequence[int]], stages: Sequence[str]) -> list[dict[str, Any]]:
@@ -313,7 +336,8 @@ def trace(
             "seconds": seconds, "records": len(lat),
             "joined": len(rows), "missing": missing, "e2e_p50": p50, "e2e_p99": p99,
             "e2e_p999": p999, "stages": table(rows, stages) if rows else [],
-            "reads": wake_split(topic, seen, brokers)}  # fmt: skip
+            "reads": wake_split(topic, seen, brokers),
+            "flushes": flush_split(brokers)}  # fmt: skip
 
 
 def load_brokers(trace_dir: Path) -> list[Broker]:
@@ -344,6 +368,11 @@ def report(run: dict[str, Any], rate: int, seconds: float, load: float) -> None:
           f"records traced, {run['missing']} not joined\n", flush=True)  # fmt: skip
     if run["stages"]:
         print(markdown(run["stages"]), flush=True)
+    flushes = run.get("flushes")
+    if flushes and flushes["count"]:
+        (w50, w99), (f50, f99) = flushes["whole"], flushes["fsync"]
+        print(f"\n{flushes['count']:,} flushes: whole p50 {w50:.3f} / p99 {w99:.3f} ms, of "
+              f"which the fsync calls p50 {f50:.3f} / p99 {f99:.3f} ms", flush=True)  # fmt: skip
     reads = run["reads"]
     print(
         f"\nread by a waiting fetch, woken: {reads['woken_share']:.0%} (commit -> read "

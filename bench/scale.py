@@ -147,6 +147,24 @@ class DevCluster:
             counts.append(int(lines[-1].split("raft groups: ")[1].split()[0]) if lines else None)
         return counts
 
+    def quiet_after_moves(self) -> bool:
+        """Every node's last logged count is 1 awake group, logged after the controller's
+        last rebalancing line: a move wakes the group on every replica (RF=3 on 3 brokers),
+        and the count is logged again once it settles -- a count read before that is stale."""
+        texts = []
+        for i in range(len(self.pids)):
+            path = self.root / "data" / f"node-{i}.log"
+            texts.append(path.read_text(errors="replace").splitlines() if path.exists() else [])
+        moves = [x[:23] for lines in texts for x in lines if "rebalancing leadership: " in x]
+        last_move = max(moves, default="")
+        for lines in texts:
+            counts = [x for x in lines if "raft groups: " in x]
+            if not counts or counts[-1][:23] <= last_move:
+                return False
+            if int(counts[-1].split("raft groups: ")[1].split()[0]) != 1:
+                return False
+        return True
+
     def kill(self, index: int) -> None:
         os.kill(self.pids[index], signal.SIGKILL)
 
@@ -168,15 +186,19 @@ class DevCluster:
 
 
 def _until(check: Callable[[], bool], timeout_s: float, poll_s: float = 0.25) -> float | None:
-    """Seconds until ``check()`` holds, None if it did not within ``timeout_s``."""
+    """Seconds until ``check()`` holds, None if it did not within ``timeout_s``. Looks at
+    most every ``poll_s``, and waits at least three times as long as a look took: describing
+    10,000 partitions costs the answering broker a good part of a second, and polling it
+    back to back measured mostly the bench's own load (issue 21, session 8)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
+        began = time.monotonic()
         try:
             if check():
                 return time.monotonic() - start
         except Exception:  # a broker not answering yet: look again
             pass
-        time.sleep(poll_s)
+        time.sleep(max(poll_s, 3 * (time.monotonic() - began)))
     return None
 
 
@@ -205,7 +227,7 @@ def create(admin: Admin, cluster: DevCluster, row: Row, topic: str, timeout_s: f
         _until(
             lambda: (
                 all(p[0] == p[1][0] for p in _partitions(admin, topic))
-                and all(n == 1 for n in cluster.awake())
+                and cluster.quiet_after_moves()
             ),
             timeout_s,
             2.0,

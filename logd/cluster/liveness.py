@@ -118,6 +118,9 @@ class Liveness:
         self.settings = settings
         self._task: asyncio.Task[None] | None = None
         self._moves: dict[int, list[tuple[str, int, int]]] = {}
+        #: What the last check that found nothing to move looked at (table, live brokers,
+        #: full disks, metadata): while it stays the same there is nothing to plan.
+        self._balanced_at: tuple[object, ...] | None = None
         self._next_rebalance_ms = 0
         self._woken = asyncio.Event()
         self._soon: asyncio.TimerHandle | None = None
@@ -346,6 +349,9 @@ class Liveness:
 
     def _plan_moves(self) -> None:
         table = self._table
+        looked_at = (table.epoch, table.version, table.live, table.full, self._store.published)
+        if looked_at == self._balanced_at:
+            return  # an idle controller does not walk 10,000 partitions every check
         assignment: dict[Key, tuple[int, ...]] = {}
         leaderless = 0
         for name, record in self._store.topics().items():
@@ -364,6 +370,7 @@ class Liveness:
         # Never towards a broker whose disk is below its reserve: it would step down again.
         moves = preferred_leader_moves(assignment, current, table.live - table.full, in_sync)
         self._moves, later = plan_moves(moves, current)
+        self._balanced_at = None if moves else looked_at
         if self._moves:
             rest = f" ({later} more at the next checks)" if later else ""
             _log.info("rebalancing leadership: %d partitions move to their preferred replica%s",

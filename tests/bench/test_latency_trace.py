@@ -14,7 +14,15 @@ import sys
 
 from bench.kafka_latency import STAGES_RF1 as KAFKA_STAGES_RF1
 from bench.kafka_latency import kafka_rows
-from bench.latency_trace import STAGES_RF1, STAGES_RF3, Broker, ab_summary, join, table
+from bench.latency_trace import (
+    STAGES_RF1,
+    STAGES_RF3,
+    Broker,
+    ab_summary,
+    flush_split,
+    join,
+    table,
+)
 from tests.imports import ROOT
 
 T = "t"
@@ -33,8 +41,8 @@ def _leader(base: int, node: int = 0) -> list[tuple[object, ...]]:
     return [
         ("append", T, 0, 10, 14, base + 3 * MS, base + 4 * MS),
         ("written", "t-0", 10, 15, base + 5 * MS),
-        ("fsynced", "t-0", 9, base + 5 * MS),  # an earlier round: does not cover offset 12
-        ("fsynced", "t-0", 15, base + 6 * MS),
+        ("fsynced", "t-0", 9, base + 5 * MS, base + 4 * MS),  # does not cover offset 12
+        ("fsynced", "t-0", 15, base + 6 * MS, base + 5 * MS + 500),
         ("commit", T, 0, 15, base + 7 * MS),
         ("read", T, 0, 10, 15, True, 99, base + 8 * MS),
         ("answered", 98, base + 9 * MS),  # another fetch's task
@@ -49,8 +57,8 @@ def test_one_node_stages_join_by_partition_and_offset() -> None:
     assert missing == 0
     assert rows == [
         [base, base + MS, base + 2 * MS, base + 3 * MS, base + 4 * MS, base + 5 * MS,
-         base + 6 * MS, base + 7 * MS, base + 8 * MS, base + 10 * MS, base + 13 * MS,
-         base + 14 * MS]
+         base + 5 * MS + 500, base + 6 * MS, base + 7 * MS, base + 8 * MS, base + 10 * MS,
+         base + 13 * MS, base + 14 * MS]
     ]  # fmt: skip
     stages = table(rows, STAGES_RF1)
     assert [s["stage"] for s in stages] == list(STAGES_RF1)
@@ -112,3 +120,12 @@ def test_the_async_writes_ab_pairs_each_off_run_with_the_on_run_after_it() -> No
     lines = ab_summary(runs).splitlines()
     assert lines[1] == "  RF=3 p50 10.00 -> 5.00 (0.50), p99 40.00 -> 60.00 (1.50); load 1.0 / 1.0"
     assert lines[2].startswith("  RF=1 p50 2.00 -> 3.00 (1.50), p99 8.00 -> 4.00 (0.50)")
+
+
+def test_each_flush_splits_into_its_fsync_calls_and_the_rest() -> None:
+    base = 10**12
+    late = ("fsynced", "t-0", 20, base + 9 * MS, base + 7 * MS, MS // 2)
+    leader = Broker(0, [*_leader(base), late])
+    split = flush_split([leader, Broker(1, [])])
+    # the two flushes of _leader carry no fsync time (older events): only the third counts
+    assert split == {"count": 1, "whole": [2.0, 2.0], "fsync": [0.5, 0.5]}

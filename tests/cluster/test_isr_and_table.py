@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+
+from logd.clock import SystemClock
+from logd.cluster import liveness as liveness_module
+from logd.cluster.controller.store import ControllerStore
 from logd.cluster.isr import IsrTracker
-from logd.cluster.liveness import MOVES_PER_CHECK, _info, _led, plan_moves
+from logd.cluster.liveness import (
+    MOVES_PER_CHECK,
+    Liveness,
+    LivenessSettings,
+    _info,
+    _led,
+    plan_moves,
+)
 from logd.cluster.table import LeaderInfo, LeaderTable, size_class
 from replication import ConfState, ProgressState, ProgressStatus, Role, Status
 
@@ -182,3 +197,47 @@ def test_a_rebalancing_check_moves_a_bounded_number_of_leaders_and_leaves_the_re
     for leader, items in planned.items():
         assert all(current[(topic, p)] == leader and to == 2 for topic, p, to in items)
     assert plan_moves({("t", 1): 2}, current) == ({1: [("t", 1, 2)]}, 0)
+
+
+class _Assignments:
+    """The controller store's view of the topics, as ``_plan_moves`` reads it."""
+
+    def __init__(self, replicas: dict[int, tuple[int, ...]]) -> None:
+        self.published = 7
+        self._topics = {"t": SimpleNamespace(partitions=[
+            SimpleNamespace(partition=p, replicas=r) for p, r in replicas.items()])}  # fmt: skip
+
+    def topics(self) -> dict[str, SimpleNamespace]:
+        return self._topics
+
+
+def test_an_idle_controller_plans_no_leader_moves_until_something_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 21: every check walked all 10,000 partitions of a balanced, idle cluster (a
+    # tenth of the controller's idle samples).
+    planned: list[int] = []
+    real = liveness_module.preferred_leader_moves
+
+    def counted(*args: Any, **kwargs: Any) -> dict[Any, int]:
+        planned.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(liveness_module, "preferred_leader_moves", counted)
+    table = LeaderTable(session_timeout_ms=10_000)
+    table.report(1, [(("t", 0), LeaderInfo(1, 1, (1, 2)))], now_ms=0)
+    table.report(2, [(("t", 1), LeaderInfo(2, 1, (2, 1)))], now_ms=0)
+    store = _Assignments({0: (1, 2), 1: (1, 2)})
+    liveness = Liveness(1, cast(ControllerStore, store), table, lambda: (True, []),
+                        lambda *_: None, SystemClock(), LivenessSettings())  # fmt: skip
+    liveness._plan_moves()
+    assert len(planned) == 1 and liveness._moves == {2: [("t", 1, 1)]}
+    table.report(1, [(("t", 1), LeaderInfo(1, 2, (1, 2)))], now_ms=1, full=False)
+    liveness._plan_moves()
+    assert len(planned) == 2 and liveness._moves == {}  # balanced now
+    for _ in range(5):
+        liveness._plan_moves()
+    assert len(planned) == 2  # nothing changed: nothing walked
+    store.published = 8  # new metadata (a topic, a reassignment): looked at again
+    liveness._plan_moves()
+    assert len(planned) == 3

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import logging
 
+import pytest
+
+from logd.cluster.peer_news import STALL_LOG_S, PeerNews
 from logd.cluster.silence import ReadClock, silent
 
 
@@ -49,3 +53,20 @@ def test_a_peer_is_silent_only_when_another_was_heard_a_timeout_after_it() -> No
     assert silent({1: 0.0, 2: 1.0, 3: 9.0}, now=9.0, timeout=4.5) == {1, 2}
     # The latest peer is compared with the next latest (ties included).
     assert silent({1: 5.0, 2: 5.0}, now=20.0, timeout=4.5) == frozenset()
+
+
+def test_a_loop_that_stalls_again_and_again_logs_it_once_in_stall_log_s(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Issue 21 (10,000 partitions): 37-170 "event loop stalled" lines per broker in 17 min.
+    wall = [1000.0]
+    news = PeerNews(0, 10.0, 4.5, lambda group: None, lambda: wall[0])
+    with caplog.at_level(logging.INFO, logger="logd.cluster.peer_news"):
+        for _ in range(30):  # a tick due in 50 ms runs 2 s late, 30 times (61.5 s)
+            news.wait(wall[0] + 0.05)
+            wall[0] += 2.05
+            news.woke()
+    lines = [r.getMessage() for r in caplog.records if "stalled" in r.getMessage()]
+    assert 1 < len(lines) <= 1 + 61.5 / STALL_LOG_S
+    assert lines[0].startswith("event loop stalled 1.5 s: not counted")  # (beyond the slack)
+    assert "stalls of 1 s or more since the last line" in lines[1]
