@@ -44,7 +44,7 @@ def test_a_lost_page_is_sent_again_and_what_changed_meanwhile_follows() -> None:
 
 
 def test_a_small_table_or_a_current_copy_is_answered_as_before() -> None:
-    controller, copy, pages = _controller(10), LeaderTable(10_000), TablePages(limit=300)
+    controller, pages = _controller(10), TablePages(limit=300)
     full, changes, version = pages.answer(controller, 2, -1, -1)
     assert full and len(changes) == 10 and version == controller.version
     assert pages.answer(controller, 2, controller.epoch, controller.version) == (
