@@ -22,7 +22,17 @@ def _heartbeat(pages: TablePages, controller: LeaderTable, copy: LeaderTable) ->
 def test_a_new_copy_gets_the_whole_table_a_bounded_page_at_a_time() -> None:
     # Issue 21: another controller leadership's copy got all 10,000 entries in one answer.
     controller, copy, pages = _controller(1000), LeaderTable(10_000), TablePages(limit=300)
-    sizes = [_heartbeat(pages, controller, copy) for _ in range(4)]
+    old = LeaderTable(10_000)  # the previous controller's table, as the broker holds it
+    old.report(2, [(("t", i), LeaderInfo(2, 1, (2, 1))) for i in range(1000)], now_ms=0)
+    copy.apply(1, old.live, (), 5, old.epoch, old.version, full=True,
+               changes=list(old.partitions.items()))  # fmt: skip
+    held = dict(copy.partitions)
+    assert held != controller.partitions
+    sizes = []
+    for _ in range(3):
+        sizes.append(_heartbeat(pages, controller, copy))
+        assert copy.partitions == held  # the copy in use stays whole until the last page
+    sizes.append(_heartbeat(pages, controller, copy))
     assert sizes == [300, 300, 300, 100]
     assert copy.partitions == controller.partitions
     assert copy.known_version == controller.version  # then: the changes since, as before
