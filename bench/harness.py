@@ -35,6 +35,7 @@ __all__ = [
     "Unavailable",
     "apt_install",
     "fdatasync_ms",
+    "find_result",
     "free_port",
     "line_values",
     "percentiles",
@@ -120,6 +121,19 @@ class Result:
             system, durability, workload, value_bytes, len(lat) / seconds, None, p50, p99, p999,
             count=len(lat), seconds=seconds, note=note, cdf_ms=lat[::step],
         )  # fmt: skip
+
+
+def find_result(
+    results: Sequence[Result], system: str, workload: str, size: int,
+    durability: str | None = None,
+) -> Result | None:  # fmt: skip
+    """The first row of ``system`` for ``workload`` at ``size`` (and ``durability``)."""
+    for r in results:
+        if (r.system, r.workload, r.value_bytes) == (system, workload, size) and (
+            durability is None or r.durability == durability
+        ):
+            return r
+    return None
 
 
 def percentiles(sorted_values: Sequence[float], ps: Sequence[float]) -> list[float | None]:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from bench.harness import Result
+from bench.harness import Result, find_result
 
 __all__ = [
     "CEILING_BESIDE",
@@ -60,16 +60,6 @@ class Baseline:
     load: str = ""
 
 
-def _find(results: Sequence[Result], system: str, workload: str, size: int,
-          durability: str | None = None) -> Result | None:  # fmt: skip
-    for r in results:
-        if (r.system, r.workload, r.value_bytes) == (system, workload, size) and (
-            durability is None or r.durability == durability
-        ):
-            return r
-    return None
-
-
 def _fmt(x: float | None, fmt: str = ".2f") -> str:
     return "-" if x is None else format(x, fmt)
 
@@ -82,8 +72,8 @@ def _verdict(got: float | None, goal: float, op: str) -> str:
 
 def mib_ratio(results: Sequence[Result]) -> tuple[float | None, Result | None]:
     """logd's 1 MiB MB/s over the fdatasync ceiling's (the one measured beside it first)."""
-    mib = _find(results, "logd", "1MiB-batches", 1024, ALL)
-    ceiling = _find(results, "ceiling", "1MiB-batches", 1024, CEILING_BESIDE) or _find(
+    mib = find_result(results, "logd", "1MiB-batches", 1024, ALL)
+    ceiling = find_result(results, "ceiling", "1MiB-batches", 1024, CEILING_BESIDE) or find_result(
         results, "ceiling", "1MiB-batches", 1024, _CEILING_PEER
     )
     if mib is None or ceiling is None or not ceiling.mb_s or mib.mb_s is None:
@@ -95,10 +85,10 @@ def targets22(results: Sequence[Result]) -> str:
     """Every target of issue 22 against this run: RF=1 p50 and p99 (against NATS
     JetStream's p99 in the same run; Redis Streams' beside it, no target), RF=3 p99, the
     1 MiB ratio. A row whose figures the run did not take says which part to run."""
-    lat1 = _find(results, "logd", "e2e-latency", 100, ALL)
-    lat3 = _find(results, "logd", "e2e-latency", 100, RF3)
-    nats = _find(results, "nats-jetstream", "e2e-latency", 100)
-    redis = _find(results, "redis-streams", "e2e-latency", 100)
+    lat1 = find_result(results, "logd", "e2e-latency", 100, ALL)
+    lat3 = find_result(results, "logd", "e2e-latency", 100, RF3)
+    nats = find_result(results, "nats-jetstream", "e2e-latency", 100)
+    redis = find_result(results, "redis-streams", "e2e-latency", 100)
     ratio, ceiling = mib_ratio(results)
     p99 = None if lat1 is None else lat1.p99_ms
 
@@ -153,8 +143,8 @@ def throughput_beside(results: Sequence[Result], baseline: Baseline | None) -> s
     before = [] if baseline is None else baseline.results
     for workload, size in THROUGHPUT_ROWS:
         unit = "MB/s" if workload == "1MiB-batches" else "msgs/s"
-        now = _figure(_find(results, "logd", workload, size, ALL), workload)
-        then = _figure(_find(before, "logd", workload, size, ALL), workload)
+        now = _figure(find_result(results, "logd", workload, size, ALL), workload)
+        then = _figure(find_result(before, "logd", workload, size, ALL), workload)
         ratio = now / then if now is not None and then else None
         if ratio is None:
             verdict = "not measured" if now is None else "no earlier figure"
@@ -186,6 +176,6 @@ def newest_baseline(directory: Path, exclude: Path | None = None) -> Baseline | 
             baseline = load_baseline(path)
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if _find(baseline.results, "logd", "produce-batch", 100, ALL) is not None:
+        if find_result(baseline.results, "logd", "produce-batch", 100, ALL) is not None:
             return baseline
     return None

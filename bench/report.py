@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Result
+from bench.harness import Result, find_result
 from bench.issue22 import mib_ratio
 
 __all__ = ["ORDER", "markdown", "ratio", "targets", "write_chart", "write_json"]
@@ -80,16 +80,6 @@ def markdown(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
-def _find(results: Sequence[Result], system: str, workload: str, size: int,
-          durability: str | None = None) -> Result | None:  # fmt: skip
-    for r in results:
-        if (r.system, r.workload, r.value_bytes) == (system, workload, size) and (
-            durability is None or r.durability == durability
-        ):
-            return r
-    return None
-
-
 def targets(results: Sequence[Result]) -> str:
     """Issue 8's targets (100 B values, one node, acks=all) against this run (issue 22's:
     :func:`bench.issue22.targets22`)."""
@@ -99,23 +89,23 @@ def targets(results: Sequence[Result]) -> str:
     def msgs(r: Result | None) -> float | None:
         return None if r is None else r.msgs_s
 
-    batch = msgs(_find(results, "logd", "produce-batch", 100, all_))
-    rabbit = msgs(_find(results, "rabbitmq-streams", "produce-batch", 100))
-    redis = msgs(_find(results, "redis-streams", "produce-batch", 100))
-    pipe = msgs(_find(results, "redis-cli --pipe", "cli-produce", 100))
-    lat1 = _find(results, "logd", "e2e-latency", 100, all_)
-    lat3 = _find(results, "logd", "e2e-latency", 100, rf3)
+    batch = msgs(find_result(results, "logd", "produce-batch", 100, all_))
+    rabbit = msgs(find_result(results, "rabbitmq-streams", "produce-batch", 100))
+    redis = msgs(find_result(results, "redis-streams", "produce-batch", 100))
+    pipe = msgs(find_result(results, "redis-cli --pipe", "cli-produce", 100))
+    cli = msgs(find_result(results, "logd", "cli-produce", 100, all_))
+    lat1 = find_result(results, "logd", "e2e-latency", 100, all_)
+    lat3 = find_result(results, "logd", "e2e-latency", 100, rf3)
     rows: list[tuple[str, float | None, float | None, str]] = [
         ("produce_batch() msgs/s", batch, 1_500_000, ">="),
         ("produce_batch() ÷ RabbitMQ Streams", _div(batch, rabbit), 3.0, ">="),
         ("produce_batch() ÷ Redis Streams", _div(batch, redis), 5.0, ">="),
-        ("produce() msgs/s", msgs(_find(results, "logd", "produce-record", 100, all_)),
+        ("produce() msgs/s", msgs(find_result(results, "logd", "produce-record", 100, all_)),
          1_000_000, ">="),
-        ("replay msgs/s", msgs(_find(results, "logd", "replay", 100, all_)), 1_500_000, ">="),
-        ("logd produce < file lines/s", msgs(_find(results, "logd", "cli-produce", 100, all_)),
-         500_000, ">="),
+        ("replay msgs/s", msgs(find_result(results, "logd", "replay", 100, all_)), 1_500_000, ">="),
+        ("logd produce < file lines/s", cli, 500_000, ">="),
         ("logd produce ÷ redis-cli --pipe",
-         _div(msgs(_find(results, "logd", "cli-produce", 100, all_)), pipe), 0.7, ">="),
+         _div(cli, pipe), 0.7, ">="),
         ("1 MiB batches ÷ ceiling", mib_ratio(results)[0], 0.7, ">="),
         ("e2e p99 ms, RF=1", lat1.p99_ms if lat1 else None, 5.0, "<="),
         ("e2e p99 ms, RF=3", lat3.p99_ms if lat3 else None, 15.0, "<="),
@@ -163,7 +153,7 @@ def write_chart(path: Path, results: Sequence[Result]) -> bool:
         if r.workload == "produce-batch" and r.value_bytes == 100 and r.system != "ceiling":
             labels.append(f"{r.system}\n{MODES.get(r.durability, '')}".strip())
             produce.append((r.msgs_s or 0) / 1e6)
-            back = _find(results, r.system, "replay", 100, r.durability)
+            back = find_result(results, r.system, "replay", 100, r.durability)
             replay.append((back.msgs_s or 0) / 1e6 if back else 0.0)
     xs = range(len(labels))
     bars.bar([x - 0.2 for x in xs], produce, 0.4, label="produce (batch API)")
