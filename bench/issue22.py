@@ -45,7 +45,7 @@ THROUGHPUT_ROWS = (
 )  # fmt: skip
 #: A throughput row "kept" its figure at this ratio to the earlier run or above. Repeated
 #: quick runs on this 2-core machine at low load spread about +-20 % (bench/results,
-#: 2026-12-07: produce-batch 100 B 0.77-1.27 M msgs/s), so less than 0.80 is a loss the
+#: 2026-12-07: produce-batch 100 B 0.68-1.27 M msgs/s), so less than 0.80 is a loss the
 #: noise does not explain; more is not a claim of no loss, only of none seen.
 KEPT = 0.80
 
