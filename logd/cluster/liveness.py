@@ -41,6 +41,7 @@ from logd.clock import Clock
 from logd.cluster.controller.store import ControllerStore
 from logd.cluster.report import LeaderReport
 from logd.cluster.table import LeaderInfo, LeaderTable
+from logd.cluster.table_pages import TablePages
 from logd.errors import LogdError
 from logd.metadata.types import UNKNOWN_STORAGE, BrokerStorage
 from logd.v1 import cluster_pb2
@@ -118,6 +119,8 @@ class Liveness:
         self.settings = settings
         self._task: asyncio.Task[None] | None = None
         self._moves: dict[int, list[tuple[str, int, int]]] = {}
+        #: Brokers being sent the whole table, a page an answer (``table_pages.py``).
+        self._pages = TablePages(ANSWER_LIMIT)
         #: What the last check that found nothing to move looked at (table, live brokers,
         #: full disks, metadata): while it stays the same there is nothing to plan.
         self._balanced_at: tuple[object, ...] | None = None
@@ -301,8 +304,8 @@ class Liveness:
         if self.settings.rebalance and now >= self._next_rebalance_ms:
             self._next_rebalance_ms = now + self.settings.rebalance_ms
             self._plan_moves()
-        full, changes, version = table.changes_since(
-            request.table_epoch, request.table_version, ANSWER_LIMIT
+        full, changes, version = self._pages.answer(
+            table, broker, request.table_epoch, request.table_version
         )
         response = cluster_pb2.BrokerHeartbeatResponse(
             controller_id=self.node_id,

@@ -90,6 +90,9 @@ class LeaderTable:
         self.epoch = secrets.randbits(62)
         self.known_epoch = -1
         self.known_version = -1
+        #: A whole table arriving in pages (``table_pages.py``), kept apart until its last
+        #: page: the copy in use stays whole meanwhile.
+        self._staged: dict[Key, LeaderInfo] | None = None
         self._seen: dict[int, int] = {}  # broker -> last heartbeat (ms), controller only
         #: Brokers heard from otherwise (controller only; see :meth:`report`).
         self._alive: frozenset[int] = frozenset()
@@ -272,6 +275,20 @@ class LeaderTable:
         self.known_epoch, self.known_version = epoch, version
         moved = live_set != self.live
         self.live = live_set
+        if version < -1 or self._staged is not None:
+            staged = {} if full or self._staged is None else self._staged
+            for key, info in changes:
+                if info is None:
+                    staged.pop(key, None)
+                else:
+                    staged[key] = info
+            if version < -1:  # more pages follow
+                self._staged = staged
+                if moved:
+                    self.version += 1
+                return
+            self._staged = None
+            full, changes = True, list(staged.items())
         if full:
             new = {key: info for key, info in changes if info is not None}
             moved |= new != self.partitions
@@ -290,3 +307,4 @@ class LeaderTable:
         """Ask for the whole table at the next answer (a heartbeat failed: we may have
         missed changes, or the controller moved)."""
         self.known_epoch = self.known_version = -1
+        self._staged = None

@@ -1,9 +1,10 @@
 """The broker process's life: bind, open the node, start its front ends, serve, drain, stop.
 
 Start: bind the gRPC port (so a port in use fails before the data directory is touched),
-open the node (``build.BrokerNode``), start the gRPC front end (clients, and peers reaching
-our Raft groups), wait until the cluster has a controller and our metadata caught up
-(``BrokerNode.serve``), start every other front end whose listener is on and that exists
+open the node (``build.BrokerNode``), start the brokers' Raft TCP listener (``--rpc-listen``,
+``raft_listener``) and the gRPC front end (clients, and peers reaching our Raft groups),
+wait until the cluster has a controller and our metadata caught up (``BrokerNode.serve``),
+start every other front end whose listener is on and that exists
 (``frontends.FRONT_ENDS``), write the addresses bound to ``<data-dir>/listeners.json``
 (``{"grpc": "127.0.0.1:7070", …}``; port 0 in a listener becomes the port the system
 chose), then report SERVING.
@@ -12,8 +13,8 @@ Stop (STYLE.md 14), in this order: every front end's ``begin_drain`` (health NOT
 produce streams stop reading); the seam drains (waiting fetches answer with what they have,
 group coordinators unload: parked JoinGroup/SyncGroup calls answer NOT_COORDINATOR); every
 front end's ``stop(grace)`` at once (new calls refused, those in flight finish until the
-grace period ends, then are cancelled); then every log is flushed and closed and the
-clean-shutdown marker written.
+grace period ends, then are cancelled); the Raft TCP listener's connections end (replication
+ran until then); then every log is flushed and closed and the clean-shutdown marker written.
 
 Ownership: everything runs on one event loop.
 """
@@ -83,12 +84,15 @@ class NodeRunner:
             node.cluster.handler,
             idle=lambda: store is None or not store.writes_in_flight,
         )
+        # The brokers' Raft TCP listener before the internal service that names it.
         self._raft = raft_listener(config, node)
-        if self._raft is not None:
+        rpc = await self._raft.start() if self._raft is not None else None
+        if self._raft is not None and rpc is not None:
             node.cluster.peer_book.subscribe(self._raft.allow)
-            self.bound["rpc"] = await self._raft.start()
-            node.cluster.handler.raft_endpoint = str(_reachable(self.bound["rpc"], advertised))
+            node.cluster.handler.raft_endpoint = str(_reachable(rpc, advertised))
         self.bound[grpc_end.name] = await grpc_end.start()
+        if rpc is not None:
+            self.bound["rpc"] = rpc
 
     async def serve(self) -> None:
         """Until the cluster is ready; then the other front ends start and the broker is

@@ -17,6 +17,7 @@ import datetime as dt
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -196,6 +197,7 @@ _after_hello = st.lists(
 
 
 def _garbage_after_hello(s: Served, chunks: list[bytes]) -> None:
+    before = len(s.received())
     with _greeted(s.address) as sock:
         try:
             sock.sendall(b"".join(chunks))
@@ -203,7 +205,7 @@ def _garbage_after_hello(s: Served, chunks: list[bytes]) -> None:
         except (BrokenPipeError, ConnectionResetError):
             pass  # the listener closed already: fine
         assert _read_to_end(sock) == b"", "nothing but the hello comes back"
-    assert all(src == 1 for src, _ in s.received()), "only the caller's own frames"
+    assert all(src == 1 for src, _ in s.received()[before:]), "only the caller's own frames"
     assert not s.errors
 
 
@@ -231,23 +233,35 @@ def test_fuzz_soak(served: Served, data: bytes, chunks: list[bytes]) -> None:
 # -- bounds, one at a time ----------------------------------------------------------------
 
 
-def test_a_slow_hello_is_cut_off_and_too_many_connections_are_refused() -> None:
-    s = Served(hello_timeout_s=0.5, max_connections=3)
+def test_a_slow_hello_is_cut_off() -> None:
+    s = Served(hello_timeout_s=0.5)
     try:
-        refused = s.listener.refused
         with _connect(s.address) as slow:
             slow.sendall(encode_hello(CLUSTER, 1)[:3])  # a slowloris: part of a hello
             assert _read_to_end(slow) == b""  # closed by the listener, not by us
-        wait_until(lambda: s.listener.refused > refused, message="the slow hello counted")
-        held = [_connect(s.address) for _ in range(3)]
-        try:
-            wait_until(lambda: len(s.listener._connections) == 3, message="3 connections")
-            with _connect(s.address) as extra:
-                assert _read_to_end(extra) == b""
-        finally:
-            for sock in held:
-                sock.close()
+        wait_until(lambda: s.listener.refused == 1, message="the slow hello counted")
+        _still_serves(s)
+    finally:
+        s.close()
+    assert not s.errors
+
+
+def test_a_connection_past_the_bound_is_closed_at_once() -> None:
+    s = Served(hello_timeout_s=120.0, max_connections=3)  # no hello timeout in this test
+    held = [_connect(s.address) for _ in range(3)]
+    try:
+        wait_until(lambda: len(s.listener._connections) == 3, message="3 connections")
+        started = time.monotonic()
+        with _connect(s.address) as extra:
+            assert _read_to_end(extra) == b""
+        assert time.monotonic() - started < 60, "closed by the bound, not by a timeout"
+        assert s.listener.refused == 1
+    finally:
+        for sock in held:
+            sock.close()
+    try:
         wait_until(lambda: not s.listener._connections, message="the held ones gone")
+        assert s.listener.refused == 1, "ended by their callers: not refused"
         _still_serves(s)
     finally:
         s.close()
