@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from logd.records.varint import encode_unsigned_varint
+
 __all__ = ["encode_produce_request"]
 
-_MASK64: Final = (1 << 64) - 1
 # Tags: field number << 3 | wire type (0 varint, 2 length-delimited).
 _CORRELATION_ID: Final = b"\x08"
 _TOPIC: Final = b"\x12"
@@ -33,16 +34,7 @@ _SMALL: Final = tuple(bytes((i,)) for i in range(0x80))
 
 
 def _varint(value: int) -> bytes:
-    """``value`` as a protobuf varint; negative ints as their 64-bit two's complement."""
-    if 0 <= value < 0x80:
-        return _SMALL[value]
-    value &= _MASK64
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return _SMALL[value] if 0 <= value < 0x80 else encode_unsigned_varint(value)
 
 
 def encode_produce_request(
