@@ -76,18 +76,19 @@ class FrameDecoder:
         out: list[bytes] = []
         pos = 0
         end = len(buf)
-        while end - pos >= HEADER_BYTES and len(out) < MAX_FRAMES_PER_FEED:
-            size = int.from_bytes(buf[pos : pos + HEADER_BYTES], "big")
-            if size > self._limit:
-                raise InvalidRequestError(
-                    f"a frame of {size} bytes is past the limit of {self._limit}"
-                )
-            stop = pos + HEADER_BYTES + size
-            if stop > end:
-                break
-            out.append(bytes(buf[pos + HEADER_BYTES : stop]))
-            pos = stop
-        if pos:
+        with memoryview(buf) as view:  # one copy per frame (a bytearray slice is one more)
+            while end - pos >= HEADER_BYTES and len(out) < MAX_FRAMES_PER_FEED:
+                size = int.from_bytes(view[pos : pos + HEADER_BYTES], "big")
+                if size > self._limit:
+                    raise InvalidRequestError(
+                        f"a frame of {size} bytes is past the limit of {self._limit}"
+                    )
+                stop = pos + HEADER_BYTES + size
+                if stop > end:
+                    break
+                out.append(bytes(view[pos + HEADER_BYTES : stop]))
+                pos = stop
+        if pos:  # the view is released: the buffer may shrink
             del buf[:pos]
         return out
 
