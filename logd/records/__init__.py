@@ -14,6 +14,7 @@ from logd.records.builder import (
     TimestampType,
     build_pair_batch,
     build_value_batch,
+    build_value_buffer,
 )
 from logd.records.compression import (
     DEFAULT_MAX_UNCOMPRESSED_BYTES,
@@ -76,6 +77,7 @@ __all__ = [
     "build_control_batch",
     "build_pair_batch",
     "build_value_batch",
+    "build_value_buffer",
     "compress",
     "control_key",
     "decode_batch",

@@ -54,6 +54,7 @@ __all__ = [
     "TimestampType",
     "build_pair_batch",
     "build_value_batch",
+    "build_value_buffer",
 ]
 
 #: Kafka's RecordBatch.NO_PARTITION_LEADER_EPOCH: producers leave the epoch for the leader.
@@ -71,6 +72,7 @@ class TimestampType(enum.IntEnum):
 _BEFORE_CRC: Final = struct.Struct(">qiibI")  # baseOffset batchLength epoch magic crc
 _AFTER_CRC: Final = struct.Struct(">hiqqqhii")  # attributes .. records count
 _crc = _crc32c.crc32c
+_NO_BEFORE_CRC: Final = bytes(_BEFORE_CRC.size)  # stamped in place by assemble_parts
 _N: Final = SMALL_VARINTS_SIZE
 _V: Final = SMALL_VARINTS
 
@@ -148,10 +150,35 @@ class _Spec:
         batch_length = HEADER_SIZE - LOG_OVERHEAD + len(payload)
         if batch_length > INT32_MAX:
             raise MessageTooLargeError(f"a batch of {batch_length} bytes exceeds 2 GiB")
+        after = self._after_crc(count, base_timestamp, max_timestamp)
+        crc = _crc(payload, _crc(after))
+        before = _BEFORE_CRC.pack(self.base_offset, batch_length, self.others[0], MAGIC, crc)
+        return b"".join((before, after, payload))
+
+    def assemble_parts(
+        self, parts: list[bytes], count: int, base_timestamp: int, max_timestamp: int
+    ) -> bytes | bytearray:
+        """``assemble(b"".join(parts), ...)`` with one copy of the records fewer when
+        uncompressed: the header's two parts and ``parts`` joined once into a bytearray,
+        then its length and CRC stamped in place (a 1 MiB batch was joined twice: the
+        records, then the header with them). Takes ``parts`` over (inserts into it)."""
+        if count == 0 or self.codec is not Compression.NONE:
+            return self.assemble(b"".join(parts), count, base_timestamp, max_timestamp)
+        parts[0:0] = (_NO_BEFORE_CRC, self._after_crc(count, base_timestamp, max_timestamp))
+        buf = bytearray().join(parts)
+        batch_length = len(buf) - LOG_OVERHEAD
+        if batch_length > INT32_MAX:
+            raise MessageTooLargeError(f"a batch of {batch_length} bytes exceeds 2 GiB")
+        with memoryview(buf) as view:
+            crc = _crc(view[_BEFORE_CRC.size :])
+        _BEFORE_CRC.pack_into(buf, 0, self.base_offset, batch_length, self.others[0], MAGIC, crc)
+        return buf
+
+    def _after_crc(self, count: int, base_timestamp: int, max_timestamp: int) -> bytes:
         if self.log_append_time is not None:
             max_timestamp = self.log_append_time
-        epoch, producer_id, producer_epoch, base_sequence = self.others
-        after = _AFTER_CRC.pack(
+        _, producer_id, producer_epoch, base_sequence = self.others
+        return _AFTER_CRC.pack(
             self.attributes,
             count - 1,
             base_timestamp,
@@ -161,9 +188,6 @@ class _Spec:
             base_sequence,
             count,
         )
-        crc = _crc(payload, _crc(after))
-        before = _BEFORE_CRC.pack(self.base_offset, batch_length, epoch, MAGIC, crc)
-        return b"".join((before, after, payload))
 
 
 class BatchBuilder:
@@ -318,6 +342,30 @@ def build_value_batch(
     transactional: bool = False,
 ) -> bytes:
     """One batch of null-key records, no headers, all stamped ``timestamp``: the fast path."""
+    buffer = build_value_buffer(
+        values, timestamp, compression=compression, compression_level=compression_level,
+        base_offset=base_offset, partition_leader_epoch=partition_leader_epoch,
+        producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
+        transactional=transactional,
+    )  # fmt: skip
+    return bytes(buffer)
+
+
+def build_value_buffer(
+    values: Sequence[bytes | None],
+    timestamp: int,
+    *,
+    compression: int = Compression.NONE,
+    compression_level: int | None = None,
+    base_offset: int = 0,
+    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = NO_PRODUCER_EPOCH,
+    base_sequence: int = NO_SEQUENCE,
+    transactional: bool = False,
+) -> bytes | bytearray:
+    """:func:`build_value_batch`'s bytes, uncompressed ones as a bytearray the caller owns:
+    the records copied once, header and all (the producer's path, issue 22)."""
     spec = _Spec(
         compression=compression,
         compression_level=compression_level,
@@ -348,7 +396,7 @@ def build_value_batch(
         vl = _V[n] if n < _N else encode_length(n)
         n += len(prefix) + len(vl) + 1
         extend((_V[n] if n < _N else encode_length(n), prefix, vl, value, b"\x00"))
-    return spec.assemble(b"".join(parts), len(values), timestamp, timestamp)
+    return spec.assemble_parts(parts, len(values), timestamp, timestamp)
 
 
 def build_pair_batch(

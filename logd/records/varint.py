@@ -31,6 +31,7 @@ __all__ = [
     "SMALL_VARINTS_SIZE",
     "decode_varint",
     "decode_varlong",
+    "encode_unsigned_varint",
     "encode_varint",
     "encode_varlong",
     "read_raw_varint",
@@ -65,6 +66,12 @@ def _encode_unsigned(z: int) -> bytes:
 SMALL_VARINTS: Final[tuple[bytes, ...]] = tuple(
     _encode_unsigned(n << 1) for n in range(SMALL_VARINTS_SIZE)
 )
+
+
+def encode_unsigned_varint(value: int) -> bytes:
+    """``value`` as a plain (protobuf, not zigzag) varint; a negative ``value`` as its 64-bit
+    two's complement, as protobuf writes a negative int32/int64 (10 bytes)."""
+    return _encode_unsigned(value & 0xFFFFFFFFFFFFFFFF)
 
 
 def encode_varint(value: int) -> bytes:

@@ -28,7 +28,7 @@ from typing import Final
 
 from logd.client.types import Header
 from logd.errors import LogdError
-from logd.records.builder import BatchBuilder, build_pair_batch, build_value_batch
+from logd.records.builder import BatchBuilder, build_pair_batch, build_value_buffer
 from logd.records.header import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE
 
 __all__ = ["RECORD_OVERHEAD", "ProducerBatch"]
@@ -95,7 +95,9 @@ class ProducerBatch:
         self.plain = True
         self.size = 0
         self.closed = False
-        self.encoded: bytes | None = None
+        #: A bytearray for an uncompressed value batch (joined once, issue 22); never
+        #: mutated once built (idempotence's restamp replaces it).
+        self.encoded: bytes | bytearray | None = None
         self.attempts = 0
         self.retry_at = 0.0
         self.last_error: LogdError | None = None
@@ -163,16 +165,16 @@ class ProducerBatch:
 
     # -- sending ----------------------------------------------------------------------------
 
-    def encode(self, compression: int) -> bytes:
+    def encode(self, compression: int) -> bytes | bytearray:
         """The batch's bytes (encoded on the first call, the same bytes for every retry)."""
-        encoded = self.encoded
+        encoded: bytes | bytearray | None = self.encoded
         if encoded is not None:
             return encoded
         pid, epoch, seq = self.producer_id, self.producer_epoch, self.base_sequence
         values = self.values
         if self.timestamps is None and self.headers is None:
             if self.keys is None:
-                encoded = build_value_batch(
+                encoded = build_value_buffer(
                     values,
                     self.base_timestamp,
                     compression=compression,

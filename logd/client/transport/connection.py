@@ -24,9 +24,12 @@ from logd.client.transport.channel_security import call_metadata, secure_channel
 from logd.client.transport.produce_stream import ProduceStream
 from logd.client.transport.rpc import error_from_rpc
 from logd.errors import BrokerUnavailableError, LogdError, NetworkError, RequestTimedOutError
-from logd.v1 import admin_pb2_grpc, broker_pb2_grpc
+from logd.v1 import admin_pb2_grpc, broker_pb2, broker_pb2_grpc
 
-__all__ = ["Connection", "ConnectionPool", "channel_options"]
+__all__ = ["PRODUCE_METHOD", "Connection", "ConnectionPool", "channel_options"]
+
+#: The broker's Produce stream (broker.proto), as the generated stub names it.
+PRODUCE_METHOD = "/logd.v1.LogBroker/Produce"
 
 T = TypeVar("T")
 
@@ -64,6 +67,14 @@ class Connection:
         #: Credentials (SASL_*) every call carries.
         self.metadata = call_metadata(config)
         self.broker = broker_pb2_grpc.LogBrokerStub(self.channel)  # type: ignore[no-untyped-call]
+        #: The stub's Produce without its serializer: ProduceStream sends its requests
+        #: already serialized (produce_request.py, one copy of the batch).
+        self._produce_call = self.channel.stream_stream(
+            PRODUCE_METHOD,
+            request_serializer=None,
+            response_deserializer=broker_pb2.ProduceResponse.FromString,
+            _registered_method=True,  # as the generated stub registers it
+        )
         self.admin = admin_pb2_grpc.LogAdminStub(self.channel)  # type: ignore[no-untyped-call]
         self._max_in_flight = max_in_flight
         self._produce: ProduceStream | None = None
@@ -74,7 +85,7 @@ class Connection:
         if self._produce is None:
             self._produce = ProduceStream(
                 self.address,
-                functools.partial(self.broker.Produce, metadata=self.metadata),
+                functools.partial(self._produce_call, metadata=self.metadata),
                 max_in_flight=self._max_in_flight,
                 request_timeout_s=self._config.request_timeout_ms / 1000.0,
             )

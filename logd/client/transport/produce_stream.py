@@ -3,7 +3,10 @@
 The broker's Produce is a bidirectional stream (broker.proto) so a producer keeps several
 batches in flight on one HTTP/2 stream. This class owns that stream:
 
-* :meth:`send` gives the request the next correlation id and queues it; a writer task
+* :meth:`send` gives the request the next correlation id, serializes it
+  (``produce_request``: the batch copied once, not through protobuf's message) and queues
+  it -- so ``open_call`` must open a call whose requests are sent as given (no
+  ``request_serializer``; ``Connection`` does so); a writer task
   writes queued requests in order (grpc.aio allows one write at a time, and the order of
   writes is the order the broker appends in, per partition);
 * a reader task matches each answer to its request by correlation id and calls the
@@ -31,9 +34,9 @@ from typing import Any
 
 import grpc
 
+from logd.client.transport.produce_request import encode_produce_request
 from logd.client.transport.rpc import error_from_rpc
 from logd.errors import LogdError, NetworkError, RequestTimedOutError
-from logd.v1 import broker_pb2
 
 __all__ = ["ProduceCallback", "ProduceStream"]
 
@@ -42,10 +45,12 @@ ProduceCallback = Callable[[Any, LogdError | None], None]
 
 
 class _Pending:
-    __slots__ = ("callback", "request", "timer")
+    __slots__ = ("acks", "callback", "request", "timer")
 
-    def __init__(self, request: Any, callback: ProduceCallback) -> None:
+    def __init__(self, request: bytes, acks: int, callback: ProduceCallback) -> None:
+        #: The serialized ``ProduceRequest`` (the call is opened without a serializer).
         self.request = request
+        self.acks = acks
         self.callback = callback
         self.timer: asyncio.TimerHandle | None = None
 
@@ -91,22 +96,15 @@ class ProduceStream:
         partition: int,
         acks: int,
         timeout_ms: int,
-        records: bytes,
+        records: bytes | bytearray,
         callback: ProduceCallback,
     ) -> int:
         """Queue one batch; returns its correlation id. Never blocks, never awaits."""
         assert self.available > 0, "send() beyond max_in_flight"
         cid = self._next_id
         self._next_id += 1
-        request = broker_pb2.ProduceRequest(
-            correlation_id=cid,
-            topic=topic,
-            partition=partition,
-            acks=acks,
-            timeout_ms=timeout_ms,
-            records=records,
-        )
-        self._pending[cid] = _Pending(request, callback)
+        request = encode_produce_request(cid, topic, partition, acks, timeout_ms, records)
+        self._pending[cid] = _Pending(request, acks, callback)
         self._queue.append(cid)
         if self._call is None:
             self._open()
@@ -136,7 +134,7 @@ class ProduceStream:
                 await call.write(pending.request)
                 if call is not self._call:
                     return
-                if pending.request.acks == 0:
+                if pending.acks == 0:
                     self._finish(cid, None, None)
                 else:
                     pending.timer = loop.call_later(self._timeout_s, self._timed_out, call, cid)
