@@ -51,3 +51,13 @@ def test_a_big_batch_is_copied_once() -> None:
         tracemalloc.stop()
     assert frame.endswith(records) and len(frame) < len(records) + 64
     assert peak < len(records) + (64 << 10), f"peak {peak} bytes for a {len(records)}-byte batch"
+
+
+def test_the_encoder_knows_every_field_of_the_message() -> None:
+    """A field added to broker.proto's ProduceRequest must be added to the hand-written
+    encoder too, or the client would silently drop it: this fails until it is."""
+    fields = [(f.number, f.name) for f in broker_pb2.ProduceRequest.DESCRIPTOR.fields]
+    assert fields == [
+        (1, "correlation_id"), (2, "topic"), (3, "partition"), (4, "acks"),
+        (5, "timeout_ms"), (6, "records"),
+    ]  # fmt: skip

@@ -82,8 +82,10 @@ def _stomp_send(broker: BrokerProcess, body: str) -> tuple[list[str], list[tuple
         answered = list(seen.receipts), list(seen.errors)
     finally:
         # After an ERROR frame the server closes the connection (STOMP 1.2); stomp.py may
-        # still call itself connected, and its DISCONNECT then meets a closed socket.
-        with contextlib.suppress(WebSocketConnectionClosedException):
+        # still call itself connected, and its DISCONNECT then meets a closed socket:
+        # websocket-client says so as ConnectionClosed, or as EBADF (OSError) when its
+        # reader thread already closed the socket (seen in a full run at load 10).
+        with contextlib.suppress(WebSocketConnectionClosedException, OSError):
             if conn.is_connected():
                 conn.disconnect()
     return answered
