@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["EVENTS", "dump", "install_broker", "install_client"]
+__all__ = ["EVENTS", "dump", "install_broker", "install_client", "produce_key"]
 
 #: ``(kind, *fields, t_ns)`` in the order they happened (list.append is atomic under the
 #: GIL, so the flusher threads may append too).
@@ -78,6 +78,23 @@ def _ranges(records: bytes) -> tuple[int, int] | None:
     return parse_header(batches[0]).base_offset, parse_header(batches[-1]).next_offset
 
 
+def produce_key(request: Any) -> tuple[str, int, int] | None:
+    """(topic, partition, correlation id) of a produce request written to a gRPC stream:
+    the client writes it as its wire bytes (``produce_request.encode_produce_request``:
+    no message object), so those are read back here; None for any other stream's
+    messages (a FetchStream request is a message object; a Raft frame never passes here)."""
+    from logd.v1 import broker_pb2
+
+    if isinstance(request, bytes):
+        try:
+            request = broker_pb2.ProduceRequest.FromString(request)
+        except Exception:  # protobuf's DecodeError: not a produce request
+            return None
+    if isinstance(request, broker_pb2.ProduceRequest):
+        return request.topic, request.partition, request.correlation_id
+    return None
+
+
 def install_client() -> None:
     """Probe this process's logd client (producer sender, produce stream, fetcher)."""
     if "client" in _installed:
@@ -88,7 +105,6 @@ def install_client() -> None:
     from logd.client.consumer.fetcher import Fetcher
     from logd.client.producer.accumulator import Accumulator
     from logd.client.producer.sender import Sender
-    from logd.v1 import broker_pb2
 
     taken: dict[int, int] = {}
 
@@ -104,9 +120,9 @@ def install_client() -> None:
         async def probe(self: Any, request: Any, *args: Any, **kwargs: Any) -> None:
             t = _now()
             await orig(self, request, *args, **kwargs)
-            if isinstance(request, broker_pb2.ProduceRequest):
-                EVENTS.append(("wire", request.topic, request.partition,
-                               request.correlation_id, t, _now()))  # fmt: skip
+            key = produce_key(request)
+            if key is not None:
+                EVENTS.append(("wire", *key, t, _now()))
 
         return probe
 

@@ -194,8 +194,9 @@ class PeerLink:
 
     Messages wait as messages, not frames: each write takes everything that queued up
     while the previous one was in flight and sends it as one frame (cut at
-    MAX_FRAME_BYTES), so under load frames grow instead of queueing up -- one gRPC write
-    per round trip, however many passes of the driver fed it.
+    MAX_FRAME_BYTES), so under load frames grow instead of queueing up -- one write per
+    round trip (a TCP frame or a gRPC stream message, as :class:`Route` opened the stream),
+    however many passes of the driver fed it.
     """
 
     def __init__(self, src: int, dst: int, route: Route, reporter: Reporter) -> None:

@@ -129,3 +129,18 @@ def test_each_flush_splits_into_its_fsync_calls_and_the_rest() -> None:
     split = flush_split([leader, Broker(1, [])])
     # the two flushes of _leader carry no fsync time (older events): only the third counts
     assert split == {"count": 1, "whole": [2.0, 2.0], "fsync": [0.5, 0.5]}
+
+
+def test_the_wire_probe_reads_the_produce_request_the_client_writes_as_bytes() -> None:
+    """The client writes a ProduceRequest as its wire bytes (no message object): the probe
+    must still key it, or no record of a trace joins (it read 0 of 25,000 once the client
+    changed and the probe still looked for message objects)."""
+    from bench.latency_probes import produce_key
+    from logd.client.transport.produce_request import encode_produce_request
+    from logd.v1 import broker_pb2
+
+    frame = encode_produce_request(41, "lat", 3, -1, 30000, b"\x00" * 70)
+    assert produce_key(frame) == ("lat", 3, 41)
+    message = broker_pb2.ProduceRequest(correlation_id=7, topic="t", partition=1)
+    assert produce_key(message) == ("t", 1, 7)
+    assert produce_key(broker_pb2.FetchRequest()) is None
