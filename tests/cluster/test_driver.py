@@ -395,6 +395,19 @@ def knows(follower: Node, leader: Node) -> bool:
     return follower.group is not None and follower.group.node.leader == leader.node_id
 
 
+async def muted_leader(tmp_path: Path) -> tuple[LocalNetwork, list[Node], Node, int, list[Node]]:
+    """A three-node cluster whose followers know their leader, with the leader's frames to
+    them muted from now on: (network, nodes, leader, its term, followers)."""
+    network, nodes = await cluster(tmp_path)
+    leader = next(n for n in nodes if n.is_leader)
+    assert leader.group is not None
+    term = leader.group.node.term
+    followers = [n for n in nodes if n is not leader]
+    await until(lambda: all(knows(f, leader) for f in followers), what="their leader")
+    network.muted |= {(leader.node_id, f.node_id) for f in followers}
+    return network, nodes, leader, term, followers
+
+
 def test_followers_keep_a_leader_whose_heartbeats_come_late_while_its_broker_is_heard(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -404,13 +417,7 @@ def test_followers_keep_a_leader_whose_heartbeats_come_late_while_its_broker_is_
     monkeypatch.setattr(harness, "FAST", dataclasses.replace(harness.FAST, quiesce=False))
 
     async def main() -> None:
-        network, nodes = await cluster(tmp_path)
-        leader = next(n for n in nodes if n.is_leader)
-        assert leader.group is not None
-        term = leader.group.node.term
-        followers = [n for n in nodes if n is not leader]
-        await until(lambda: all(knows(f, leader) for f in followers), what="their leader")
-        network.muted |= {(leader.node_id, f.node_id) for f in followers}
+        network, nodes, leader, term, followers = await muted_leader(tmp_path)
         loop = asyncio.get_running_loop()
         # 3 election timeouts of 10 ticks of 10 ms (fewer ticks if the loop is slow): past
         # the plain timeout, within the lease (``vouched_lease`` 4).
@@ -439,13 +446,7 @@ def test_a_leader_that_stopped_heartbeating_a_group_on_a_live_broker_is_replaced
     monkeypatch.setattr(harness, "FAST", dataclasses.replace(harness.FAST, quiesce=False))
 
     async def main() -> None:
-        network, nodes = await cluster(tmp_path)
-        leader = next(n for n in nodes if n.is_leader)
-        assert leader.group is not None
-        term = leader.group.node.term
-        followers = [n for n in nodes if n is not leader]
-        await until(lambda: all(knows(f, leader) for f in followers), what="their leader")
-        network.muted |= {(leader.node_id, f.node_id) for f in followers}
+        network, nodes, leader, term, followers = await muted_leader(tmp_path)
 
         def replaced() -> bool:
             for follower in followers:
