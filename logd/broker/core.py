@@ -194,10 +194,19 @@ class BrokerCore:
     # -- produce --------------------------------------------------------------------------
 
     def produce_nowait(
-        self, topic: str, partition: int, acks: int, records: bytes | bytearray, timeout_ms: int = 0
+        self,
+        topic: str,
+        partition: int,
+        acks: int,
+        records: bytes | bytearray,
+        timeout_ms: int = 0,
+        on_answer: Callable[[ProduceResult], None] | None = None,
     ) -> ProduceResult | asyncio.Future[ProduceResult]:
         """Append one batch now; the answer, or (acks=all) a future of it.
 
+        ``on_answer`` (acks=all): also called with the answer in the call that makes it --
+        the commit's, or the timeout's -- one loop turn before a done callback on the
+        future would run (issue 22). It must not raise (what it raises is logged).
         Never raises a LogdError: failures are answered in the ProduceResult.
         """
         try:
@@ -206,7 +215,9 @@ class BrokerCore:
             if topic in RESERVED_TOPICS:
                 check_not_reserved(topic, "produce to")
             target = self.replicas.leader(topic, partition)
-            waiter = _CommitAnswer(asyncio.get_running_loop()) if acks == Acks.ALL else None
+            waiter = None
+            if acks == Acks.ALL:
+                waiter = _CommitAnswer(asyncio.get_running_loop(), on_answer)
             appended = target.append(records, wait_commit=waiter is not None, waiter=waiter)
         except LogdError as exc:
             return self._produce_error(topic, partition, exc)
@@ -567,10 +578,15 @@ class _CommitAnswer:
     it stays in the log and may still commit (a retry of an idempotent producer's batch is
     then answered as a duplicate; without idempotence it may be appended twice)."""
 
-    __slots__ = ("_appended", "_early", "_timer", "answer")
+    __slots__ = ("_appended", "_early", "_listener", "_timer", "answer")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        listener: Callable[[ProduceResult], None] | None = None,
+    ) -> None:
         self.answer: asyncio.Future[ProduceResult] = loop.create_future()
+        self._listener = listener
         self._appended: AppendResult | None = None
         #: Resolved inside ``append`` (a duplicate already committed): (its error,).
         self._early: tuple[LogdError | None] | None = None
@@ -609,7 +625,7 @@ class _CommitAnswer:
             return
         if self._timer is not None:
             self._timer.cancel()
-        self.answer.set_result(_produced(appended) if error is None else ProduceResult(error=error))
+        self._answer(_produced(appended) if error is None else ProduceResult(error=error))
 
     def _timed_out(self, timeout_ms: int) -> None:
         if self.answer.done() or self._appended is None:
@@ -617,7 +633,15 @@ class _CommitAnswer:
         error = RequestTimedOutError(
             f"batch at offset {self._appended.base_offset} not committed within {timeout_ms} ms"
         )
-        self.answer.set_result(ProduceResult(error=error))
+        self._answer(ProduceResult(error=error))
+
+    def _answer(self, result: ProduceResult) -> None:
+        self.answer.set_result(result)
+        if self._listener is not None:
+            try:  # inside Partition.commit: a front end's bug must not stop other commits
+                self._listener(result)
+            except Exception:
+                _log.exception("a produce answer's listener failed")
 
 
 def _produced(appended: AppendResult) -> ProduceResult:
