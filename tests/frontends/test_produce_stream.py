@@ -20,8 +20,8 @@ from logd.frontends.grpc.errors import ERROR_CODE_KEY
 from logd.frontends.grpc.handlers import Malformed
 from logd.frontends.grpc.produce_stream import ProduceStream
 from logd.records import build_value_batch
-from logd.v1 import broker_pb2
 from logd.storage import Flusher, FlushPolicy
+from logd.v1 import broker_pb2
 from tests.broker.harness import OpenCore, open_core
 from tests.broker.test_core import GatedFsync
 
