@@ -323,6 +323,75 @@ def test_a_record_written_during_an_fsync_gets_its_own_and_counts_only_after_it(
     run(main())
 
 
+def test_a_one_voter_group_writes_a_proposal_at_once_and_the_next_in_the_fsyncs_callback(
+    tmp_path: Path,
+) -> None:
+    # Issue 22, RF=1 with fsync always: nobody waits for a one-voter group's messages, so
+    # its pass runs in the proposal's own call (no loop turn before the write and the fsync
+    # request), and what was proposed during an fsync is written in the callback that
+    # finishes that fsync -- before, a scheduled pass one loop turn later did both.
+    gate = threading.Semaphore(0)
+    gating = threading.Event()
+
+    def gated(fd: int) -> None:
+        if gating.is_set():
+            gate.acquire(timeout=60)
+        os.fdatasync(fd)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        network = LocalNetwork()
+        node = Node(tmp_path, 0, [0])
+        node.flusher.stop()
+        node.flusher = Flusher(fsync=gated)
+        node.start(network, campaign=True)
+        group, log, recorder = node.group, node.log, node.recorder
+        assert group is not None and log is not None
+        await until(lambda: recorder.commit >= 0 and not group.flight, what="idle")
+        gating.set()
+        try:
+            _, end_a, _ = node.propose(b"a")
+            assert log.log_end_offset == end_a + 1, "written in the proposal's call"
+            _, end_b, _ = node.propose(b"b")  # a's fsync is held: b waits for it
+            assert log.log_end_offset == end_a + 1
+            seen: list[int] = []
+            on_commit = recorder.on_commit
+
+            def commit_then_look(commit: int) -> None:
+                on_commit(commit)
+                if commit >= end_a and not seen:  # the first callback after this one
+                    loop.call_soon(lambda: seen.append(log.log_end_offset))
+
+            recorder.on_commit = commit_then_look  # type: ignore[method-assign]
+            gate.release()  # a's fsync
+            await until(lambda: seen, what="a committed")
+            assert seen == [end_b + 1], "b written in a's fsync callback"
+        finally:
+            gating.clear()
+            for _ in range(4):
+                gate.release()
+        await close(network, [node])
+
+    run(main())
+
+
+def test_a_three_voter_leader_writes_its_proposals_in_a_scheduled_pass(tmp_path: Path) -> None:
+    # The counterpart: with followers, proposals of one loop turn share a pass (and its
+    # frames); the write waits for it.
+    async def main() -> None:
+        network, nodes = await cluster(tmp_path)
+        leader = next(n for n in nodes if n.is_leader)
+        assert leader.log is not None
+        end = leader.log.log_end_offset
+        leader.propose(b"x")
+        assert leader.log.log_end_offset == end
+        await until(lambda: leader.log is not None and leader.log.log_end_offset > end,
+                    what="the pass")  # fmt: skip
+        await close(network, nodes)
+
+    run(main())
+
+
 def test_the_controllers_own_stalled_loop_ages_no_peer() -> None:
     # Issue 21 (10,000 partitions): the controller's loop stalled for seconds, and by wall
     # time every peer looked silent -- live brokers were declared down. A stall of this
