@@ -84,7 +84,6 @@ from logd.storage import Flusher
 from replication import (
     AppendRequest,
     Config,
-    ConfState,
     Message,
     RaftError,
     RawNode,
@@ -160,14 +159,10 @@ class RaftDriver:
             flusher,
             space_full or (lambda: False),
             finish=self._finish,
-            flush=self._after_sync,
+            flush=self._flush_outgoing,
             index_peers=self.news.index,
         )
         self._scheduled = False
-        #: A pass runs now (a proposal made inside it waits for the next one).
-        self._passing = False
-        #: A group finished outside a pass wants its next Ready taken at once.
-        self._pass_after_sync = False
         self._outgoing: dict[int, list[GroupMessage]] = collections.defaultdict(list)
         self._pending: dict[str, tuple[float, list[Message]]] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -362,31 +357,10 @@ class RaftDriver:
             _log.info("%s: caught up with the leader's commit; voting again", group.name)
 
     def propose(self, group: RaftGroup, data: bytes | bytearray | memoryview, count: int) -> Any:
-        """``node.propose`` and schedule the pass that writes and sends it -- or, for a
-        partition's group of one voter whose entries are fsynced (RF=1, ``--fsync
-        always``), run that pass now: nobody waits for its messages, so batching
-        proposals into one pass buys nothing, and a scheduled pass cost the record a loop
-        turn (and, on a busy machine, a wait for the GIL) before its write and its fsync
-        request (issue 22). Its commit cannot come inside this call: it waits for the
-        fsync."""
+        """``node.propose`` and schedule the pass that writes and sends it."""
         entry = group.node.propose(data, count)
-        if self._passes_at_once(group):
-            self._note(group)
-            self._pass()
-        else:
-            self._mark(group)
+        self._mark(group)
         return entry
-
-    def _passes_at_once(self, group: RaftGroup) -> bool:
-        """Whether ``group``'s next Ready is taken now rather than in a scheduled pass: a
-        partition's group of one voter whose entries are fsynced, outside a pass."""
-        return (
-            not self._passing
-            and not self._closed
-            and not group.exempt
-            and self.writer.syncs_entries
-            and _alone(group.node.conf)
-        )
 
     def touched(self, group: RaftGroup) -> None:
         """The owner called into the node directly (transfer, campaign): run a pass."""
@@ -511,15 +485,11 @@ class RaftDriver:
 
     def _mark(self, group: RaftGroup) -> None:
         """Something happened to ``group``: run a pass, and tick it while it is awake."""
-        self._note(group)
-        self._schedule()
-
-    def _note(self, group: RaftGroup) -> None:
-        """``group`` has work for the next pass; tick it while it is awake."""
         self._dirty.add(group)
         if not group.node.quiesced and not group.closed and group not in self._awake:
             self._awake[group] = None
             self.wakes += 1
+        self._schedule()
 
     def _schedule(self) -> None:
         if not self._scheduled and not self._closed:
@@ -527,13 +497,6 @@ class RaftDriver:
             self._loop.call_soon(self._pass)
 
     def _pass(self) -> None:
-        self._passing = True
-        try:
-            self._pass_once()
-        finally:
-            self._passing = False
-
-    def _pass_once(self) -> None:
         self._scheduled = False
         dirty = self._dirty
         if len(dirty) > PASS_BATCH:
@@ -634,18 +597,6 @@ class RaftDriver:
         listener.on_commit(node.commit)
         if node.has_ready():
             self._mark(group)
-            # What was proposed during the fsync is written, and its fsync requested, in
-            # this fsync round's own callback (``_after_sync``), not a loop turn later.
-            self._pass_after_sync |= self._passes_at_once(group)
-
-    def _after_sync(self) -> None:
-        """The end of an fsync round's callback (``ReadyWriter``): the pass the groups
-        finished in it need at once (``_passes_at_once``), else the messages out."""
-        if self._pass_after_sync and not self._passing:
-            self._pass_after_sync = False
-            self._pass()
-        else:
-            self._flush_outgoing()
 
     def _queue(self, group: RaftGroup, messages: Sequence[Message]) -> None:
         abstaining = group.abstaining
@@ -665,8 +616,3 @@ class RaftDriver:
                 losses.setdefault(leader, []).append((group.name, group.node.last_offset))
         if self.transport is not None:
             self.transport.send(dict(outgoing), losses)
-
-
-def _alone(conf: ConfState) -> bool:
-    """A configuration of one voter and nobody else (a replication factor of 1)."""
-    return len(conf.voters) == 1 and not conf.voters_outgoing and not conf.learners

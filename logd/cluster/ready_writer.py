@@ -214,11 +214,6 @@ class ReadyWriter:
                 self.durable(group, rd)
         waits.start()
 
-    @property
-    def syncs_entries(self) -> bool:
-        """Whether every Ready's log entries wait for an fsync (``--fsync always``)."""
-        return self._flusher.policy is FlushPolicy.ALWAYS
-
     def syncs_log(self, group: RaftGroup, rd: Ready) -> bool:
         """Whether ``rd``'s log writes wait for an fsync (:func:`syncs_log`)."""
         return syncs_log(self._flusher.policy, rd, exempt=group.exempt)
