@@ -35,15 +35,10 @@ class LogFlush(LogCore):
     def start_writeout(self) -> None:
         """Start writing what was appended to the active segment (a hint for the flush to
         come, ``logd.storage.writeout``: the Flusher calls it when a flush is requested).
-        Safe from any thread; does nothing on a closed or offline log. The call is made
-        outside the log's lock (the Flusher's thread takes it to begin the flush): a
-        segment closed meanwhile makes it a no-op (EBADF) or a hint about another file --
-        harmless either way."""
+        Safe from any thread; does nothing on a closed or offline log."""
         with self._lock:
-            if self._state is not LogState.OPEN or self._offline is not None:
-                return
-            segment = self._segments.last()
-        segment.start_writeout()
+            if self._state is LogState.OPEN and self._offline is None:
+                self._segments.last().start_writeout()
 
     def flush(self, fsync: Fsync = os.fdatasync) -> int:
         """fsync everything appended so far; returns the offset now durable up to.
