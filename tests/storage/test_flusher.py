@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -18,7 +17,6 @@ import pytest
 from logd.clock import ManualClock
 from logd.errors import InvalidConfigError, KafkaStorageError
 from logd.storage import Flusher, FlushPolicy, Log, LogConfig
-from logd.storage.writeout import start_writeout, supported
 from tests.helpers import wait_until
 from tests.storage.batches import make_batch
 
@@ -301,41 +299,3 @@ def test_a_truncation_is_flushed_although_the_recovery_point_covers_the_new_end(
         assert fsync.calls >= 1 and flusher.covered == 0
         assert flusher.request(log).result(DEADLINE) == 3  # nothing left: answered at once
         assert flusher.covered == 1
-
-
-def test_a_request_starts_the_logs_write_out_in_the_callers_thread(
-    tmp_path: Path, clock: ManualClock
-) -> None:
-    # Issue 22: the page write begins when the flush is asked for, while the Flusher's
-    # thread is still waiting for the GIL (logd.storage.writeout); a covered request,
-    # needing no fsync, starts none.
-    log = fresh_log(tmp_path, clock)
-    kicks: list[int] = []
-    start = log.start_writeout
-
-    def watched() -> None:
-        kicks.append(threading.get_ident())
-        start()
-
-    log.start_writeout = watched  # type: ignore[method-assign]
-    with Flusher() as flusher:
-        end = log.append(make_batch(2), 1).last_offset + 1
-        assert flusher.request(log).result(DEADLINE) >= end
-        assert flusher.request(log).result(DEADLINE) >= end  # covered
-    assert kicks == [threading.get_ident()]
-    log.close()
-    log.start_writeout()  # closed: nothing to start, nothing raised
-
-
-def test_start_writeout_is_a_hint_that_never_raises(tmp_path: Path) -> None:
-    path = tmp_path / "f"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT)
-    try:
-        os.write(fd, b"x" * 4096)
-        start_writeout(fd)
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
-    start_writeout(fd)  # closed: EBADF, ignored (the fsync that follows would report it)
-    assert path.read_bytes() == b"x" * 4096
-    assert supported() == sys.platform.startswith("linux")
