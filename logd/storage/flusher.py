@@ -164,12 +164,10 @@ class Flusher:
         """:meth:`request` for each of ``logs``, taking the lock and waking the threads once:
         a Raft pass during elections asks for thousands of logs, and the event loop must
         not contend for the lock (and the GIL) with the flusher once per log. A log whose
-        recovery point already covers its end is answered at once; the others' write-out
-        is started in the caller's thread (``logd.storage.writeout``)."""
+        recovery point already covers its end is answered at once."""
         futures: list[Future[int]] = [Future() for _ in logs]
         targets = [log.log_end_offset for log in logs]
         woken = 0
-        kicks: list[Flushable] = []
         with self._cond:
             if self._stopping:
                 for future in futures:
@@ -189,14 +187,8 @@ class Flusher:
                     self._pending[log] = [(target, future)]
                 else:
                     queued.append((target, future))
-                kicks.append(log)
             if woken:
                 self._cond.notify(woken)
-        # The page writes begin now, while the woken thread waits for the GIL (writeout.py).
-        for log in kicks:
-            start = getattr(log, "start_writeout", None)  # a Log has it; side files do not
-            if start is not None:
-                start()
         return futures
 
     def schedule(self, log: Flushable) -> None:

@@ -32,14 +32,6 @@ class LogFlush(LogCore):
 
     # -- durability ----------------------------------------------------------------------
 
-    def start_writeout(self) -> None:
-        """Start writing what was appended to the active segment (a hint for the flush to
-        come, ``logd.storage.writeout``: the Flusher calls it when a flush is requested).
-        Safe from any thread; does nothing on a closed or offline log."""
-        with self._lock:
-            if self._state is LogState.OPEN and self._offline is None:
-                self._segments.last().start_writeout()
-
     def flush(self, fsync: Fsync = os.fdatasync) -> int:
         """fsync everything appended so far; returns the offset now durable up to.
 

@@ -56,7 +56,6 @@ from logd.storage.index import OFFSET_ENTRY, OffsetIndex, read_index_file
 from logd.storage.scan import BatchInfo, Stop, scan
 from logd.storage.timeindex import TimeIndex
 from logd.storage.verify import SUCCESSOR_BYTES, Tail, check_successor, verify_batches
-from logd.storage.writeout import start_writeout
 
 __all__ = ["RecoveryResult", "Segment", "SegmentState"]
 
@@ -310,10 +309,6 @@ class Segment:
             return os.fstat(self._fd).st_size == self.size
         except OSError:
             return False
-
-    def start_writeout(self) -> None:
-        """Start writing the ``.log``'s dirty pages now (``logd.storage.writeout``)."""
-        start_writeout(self._fd)
 
     def dup_fd(self) -> int:
         """A duplicate of the ``.log`` descriptor, for an fsync outside the log's lock."""
