@@ -49,7 +49,7 @@ from bench.harness import (
     line_values,
     values_of,
 )
-from bench.issue22 import CEILING_BESIDE
+from bench.issue22 import CEILING_BESIDE, KAFKA_E2E
 from bench.peers.ceiling import CHUNK, write_loop
 from logd.broker.listeners import LISTENERS
 from logd.client import (
@@ -379,6 +379,8 @@ def run_logd(
         if timed:  # the latency row beside the peers' timed fsyncs, nothing else
             with _quiet_unavailable("e2e latency"):
                 add(_e2e_row(cluster, acks, size, rate, latency_s, durability, INTERVAL_NOTE))
+            with _quiet_unavailable("e2e latency through confluent-kafka"):
+                add(_kafka_e2e_row(cluster, size, rate, latency_s, durability, INTERVAL_NOTE))
             return results
         for vsize in sizes:
             values = values_of(vsize)
@@ -395,6 +397,9 @@ def run_logd(
                 add(Result.throughput(_LOGD, durability, "produce-record", vsize, rec_n, secs))
         with _quiet_unavailable("e2e latency"):
             add(_e2e_row(cluster, acks, size, rate, latency_s, durability))
+        if acks == "all":
+            with _quiet_unavailable("e2e latency through confluent-kafka"):
+                add(_kafka_e2e_row(cluster, size, rate, latency_s, durability))
         with _quiet_unavailable("1 MiB batches"):
             # acks=all's row is read against the disk's ceiling measured around it (issue 22)
             for row in _mib_rows(cluster, acks, durability, mib_count,
@@ -454,6 +459,20 @@ def _e2e_row(
     lat = e2e_latency(cluster.brokers, topic, acks, 100, rate, seconds)
     note = "; ".join((f"{rate:,} msgs/s, linger 0", f"fdatasync p50 {fsync_ms:.2f} ms", *notes))
     return Result.latency(_LOGD, durability, "e2e-latency", 100, lat, seconds, note=note)
+
+
+def _kafka_e2e_row(
+    cluster: LogdCluster, size: int, rate: int, seconds: float, durability: str, *notes: str
+) -> Result:
+    """The same e2e workload through the Kafka listener with confluent-kafka (librdkafka; an
+    idempotent producer, acks=all, linger 0) -- issue 22 asks for its RF=1 figures "through
+    the logd client over gRPC and through a Kafka client"."""
+    from bench.kafka_latency import kafka_e2e_latency  # it imports this module
+
+    topic = cluster.create_topic(size)
+    lat = kafka_e2e_latency(",".join(cluster.kafka_addresses), topic, rate, seconds)
+    note = "; ".join((f"{rate:,} msgs/s, linger 0, confluent-kafka", *notes))
+    return Result.latency(_LOGD, durability, KAFKA_E2E, 100, lat, seconds, note=note)
 
 
 def _brief(r: Result) -> str:

@@ -14,6 +14,9 @@ from pathlib import Path
 from bench.harness import Result
 from bench.issue22 import (
     CEILING_BESIDE,
+    FLOOR,
+    KAFKA_DOOR,
+    KAFKA_E2E,
     Baseline,
     load_baseline,
     mib_ratio,
@@ -52,6 +55,37 @@ def test_every_issue_22_target_is_judged_from_one_run() -> None:
     assert _row(text, "e2e p99 ms, RF=3")[1:] == ["10.00", "<= 15.00", "met"]
     assert _row(text, "1 MiB batches")[1:] == ["0.75", ">= 0.70", "met"]
     assert "same run: 200 MB/s" in text
+
+
+def test_the_latency_targets_are_judged_through_the_kafka_door_as_well() -> None:
+    results = [
+        Result.latency("logd", ALL, "e2e-latency", 100, [0.5] * 100, 1.0),
+        Result.latency("logd", ALL, KAFKA_E2E, 100, [2.0] * 50 + [4.0] * 50, 1.0),
+        Result.latency("logd", RF3, KAFKA_E2E, 100, [12.0] * 100, 1.0),
+        Result.latency("nats-jetstream", "file", "e2e-latency", 100, [8.0] * 100, 1.0),
+    ]
+    text = targets22(results)
+    # logd's own client meets the p50 target; the Kafka door's row is its own figure
+    assert _row(text, "e2e p50 ms, RF=1")[1:] == ["0.50", "<= 1.00", "met"]
+    assert _row(text, f"{KAFKA_DOOR}: e2e p50 ms, RF=1")[1:] == ["2.00", "<= 1.00", "**missed**"]
+    assert _row(text, f"{KAFKA_DOOR}: e2e p99 RF=1 ÷ NATS")[1:] == ["0.50", "<= 1.00", "met"]
+    assert _row(text, f"{KAFKA_DOOR}: e2e p99 ms, RF=3")[1:] == ["12.00", "<= 15.00", "met"]
+    # without the Kafka rows, each says which part of the suite takes it
+    bare = targets22(results[:1])
+    assert _row(bare, f"{KAFKA_DOOR}: e2e p50 ms, RF=1")[3] == "not measured (mode acks=all)"
+    assert _row(bare, f"{KAFKA_DOOR}: e2e p99 ms, RF=3")[3] == "not measured (mode rf3)"
+
+
+def test_rf1_p50_is_read_against_the_python_floor_of_the_same_run() -> None:
+    results = [
+        Result.latency("logd", ALL, "e2e-latency", 100, [3.0] * 100, 1.0),
+        Result.latency(FLOOR, "1 relay", "e2e-latency", 100, [0.5] * 50 + [2.0] * 50, 1.0),
+    ]
+    row = _row(targets22(results), "e2e p50 RF=1 ÷ the Python floor")
+    assert row[1:] == ["6.00", "-", "no target"]
+    assert "floor p50/p99 0.50 / 2.00 ms" in row[0]
+    bare = _row(targets22(results[:1]), "e2e p50 RF=1 ÷ the Python floor")
+    assert bare[3] == "not measured (--only ceiling)"
 
 
 def test_a_target_whose_part_did_not_run_says_which_part_to_run() -> None:
