@@ -10,12 +10,12 @@ from pathlib import Path
 
 from logd.clock import SystemClock
 from logd.cluster.codec import GroupMessage, decode_frame, decode_losses
-from logd.cluster.frame_encode import HEADER_ROOM, encode_frame_bytes
-from logd.cluster.rpc_wire import parse_raft_frame
 from logd.cluster.driver import DriverSettings, RaftDriver, RaftGroup
+from logd.cluster.frame_encode import HEADER_ROOM, encode_frame_bytes
 from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.raft_state import RaftStateFile
+from logd.cluster.rpc_wire import parse_raft_frame
 from logd.records.builder import build_value_batch
 from logd.storage import Flusher, Log
 from replication import ConfState, Entry, Role, Snapshot
