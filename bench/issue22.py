@@ -23,6 +23,7 @@ from bench.harness import Result, find_result
 
 __all__ = [
     "CEILING_BESIDE",
+    "FLOOR",
     "KAFKA_DOOR",
     "KAFKA_E2E",
     "KEPT",
@@ -41,6 +42,9 @@ RF3 = "3 nodes RF=3, acks=all, fsync always"
 #: row, bench/logd_suite.py): logd's other door.
 KAFKA_E2E = "e2e-latency-kafka"
 KAFKA_DOOR = "Kafka door (confluent-kafka)"
+#: The e2e workload through the smallest Python relay that fdatasyncs before delivering
+#: (bench/peers/latency_floor.py): what logd's RF=1 p50 is read against.
+FLOOR = "python-floor"
 #: The ceiling row measured around logd's 1 MiB row, in the brokers' data directory.
 CEILING_BESIDE = "fdatasync per 1 MiB write, around logd's row"
 _CEILING_PEER = "fdatasync per 1 MiB write"
@@ -98,6 +102,7 @@ def targets22(results: Sequence[Result]) -> str:
     kafka3 = find_result(results, "logd", KAFKA_E2E, 100, RF3)
     nats = find_result(results, "nats-jetstream", "e2e-latency", 100)
     redis = find_result(results, "redis-streams", "e2e-latency", 100)
+    floor = find_result(results, FLOOR, "e2e-latency", 100)
     ratio, ceiling = mib_ratio(results)
     p99 = None if lat1 is None else lat1.p99_ms
 
@@ -116,6 +121,9 @@ def targets22(results: Sequence[Result]) -> str:
          over(nats), ("<=", 1.0), "--only nats"),
         (f"e2e p99 RF=1 ÷ Redis Streams p99 (Redis p50/p99 {peer_ms(redis)})",
          over(redis), None, "--only redis"),
+        (f"e2e p50 RF=1 ÷ the Python floor's p50 (floor p50/p99 {peer_ms(floor)})",
+         None if lat1 is None or floor is None or not floor.p50_ms else
+         (lat1.p50_ms or 0) / floor.p50_ms, None, "--only ceiling"),
         ("e2e p99 ms, RF=3 (acks=all, fsync always)",
          None if lat3 is None else lat3.p99_ms, ("<=", 15.0), "mode rf3"),
         (f"1 MiB batches ÷ fdatasync ceiling (same run: {ceiling_text})",

@@ -64,6 +64,7 @@ __all__ = [
     "STAGES_RF3",
     "Broker",
     "ab_summary",
+    "ack_split",
     "flush_split",
     "join",
     "load_brokers",
@@ -277,6 +278,22 @@ def wake_split(
             "late_p50": percentiles(sorted(late), (50,))[0]}  # fmt: skip
 
 
+def ack_split(client: Iterable[Sequence[Any]], brokers: Sequence[Broker]) -> dict[str, Any]:
+    """Each produce answer: from the commit of its batch's last record (at the broker that
+    committed it first) to the client's sender taking the answer (ms p50/p99): the broker's
+    loop turns between a commit and its answer, gRPC both ways, the client's loop."""
+    waits = []
+    for kind, *f in client:
+        if kind != "acked":  # topic, partition, base, count, cid, taken, t
+            continue
+        name, last = f"{f[0]}-{f[1]}", f[2] + f[3] - 1
+        commits = [t for b in brokers if (t := b.committed.first_past(name, last)) is not None]
+        if commits:
+            waits.append((f[6] - min(commits)) / 1e6)
+    waits.sort()
+    return {"count": len(waits), "p50_p99": percentiles(waits, (50, 99))}
+
+
 def flush_split(brokers: Sequence[Broker]) -> dict[str, Any]:
     """Every flush of the run: p50/p99 of its whole time (ms) and of its fsync calls alone:
     the difference is waiting for the log's lock and, after the fsync, for the GIL."""
@@ -337,6 +354,7 @@ def trace(
             "joined": len(rows), "missing": missing, "e2e_p50": p50, "e2e_p99": p99,
             "e2e_p999": p999, "stages": table(rows, stages) if rows else [],
             "reads": wake_split(topic, seen, brokers),
+            "acks": ack_split(EVENTS, brokers),
             "flushes": flush_split(brokers)}  # fmt: skip
 
 
@@ -373,6 +391,11 @@ def report(run: dict[str, Any], rate: int, seconds: float, load: float) -> None:
         (w50, w99), (f50, f99) = flushes["whole"], flushes["fsync"]
         print(f"\n{flushes['count']:,} flushes: whole p50 {w50:.3f} / p99 {w99:.3f} ms, of "
               f"which the fsync calls p50 {f50:.3f} / p99 {f99:.3f} ms", flush=True)  # fmt: skip
+    acks = run.get("acks")
+    if acks and acks["count"]:
+        a50, a99 = acks["p50_p99"]
+        print(f"\n{acks['count']:,} produce answers: commit -> the client took the answer "
+              f"p50 {a50:.3f} / p99 {a99:.3f} ms", flush=True)  # fmt: skip
     reads = run["reads"]
     print(
         f"\nread by a waiting fetch, woken: {reads['woken_share']:.0%} (commit -> read "

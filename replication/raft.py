@@ -371,6 +371,20 @@ class Raft:
         else:
             reject = VoteResponse(self.term, self.id, m.src, False, m.pre_vote)
             (self.msgs if m.pre_vote else self.msgs_after_persist).append(reject)
+            if m.pre_vote and self.role is Role.PRE_CANDIDATE and m.src not in self.votes:
+                self._ask_again(m.src)
+
+    def _ask_again(self, node: int) -> None:
+        """Our pre-vote to ``node`` went unanswered, and ``node`` now stands itself -- so
+        it is out of the lease in which it ignored our request (it had not yet heard that
+        the leader died when the request came). Ask it again: we refuse it (it yields to
+        us, or its log is behind ours) and it would never answer us, both waiting until
+        ``vote_wait`` gives up -- a tenth to a sixth of a killed broker's 1,000 groups,
+        ~3 s at 3,000 partitions (issue 21). A pre-vote changes no state: liveness only."""
+        last_offset, last_term = self.log.last_offset(), self.log.last_term()
+        self.msgs.append(
+            VoteRequest(self.term + 1, self.id, node, last_offset, last_term, True, False)
+        )
 
     def _yields_to_us(self, m: VoteRequest) -> bool:
         """Two pre-candidates at once -- the next in the group's election order timed out

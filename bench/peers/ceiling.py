@@ -7,6 +7,9 @@ msgs/s with the bytes a record of that value size takes uncompressed in a Record
 (value + 9 bytes of record framing + the 61-byte batch header spread over 1 MiB): what a
 broker that did nothing but write could reach. logd compresses with lz4 by default, so it
 can beat this figure on the wire bytes; the ratio says how close Python gets to the disk.
+
+And the e2e-latency workload's floor (``latency_floor``): the records through the smallest
+Python relay that fdatasyncs before it delivers.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from bench.harness import Result
 from bench.peers import Plan
+from bench.peers.latency_floor import run_floor
 
 __all__ = ["RECORD_OVERHEAD", "run", "write_loop"]
 
@@ -48,7 +52,9 @@ def write_loop(path: Path, chunk: int, fsync: bool, seconds: float) -> float:
 
 
 def run(root: Path, plan: Plan) -> list[Result]:
-    results = []
+    # The e2e workload's floor first (bench/peers/latency_floor.py): the same disk, the
+    # same language, nothing but an append, an fdatasync and a relay.
+    results = [run_floor(root, plan.rate, plan.latency_s)]
     for fsync, durability in ((True, "fdatasync per 1 MiB write"), (False, "no fsync")):
         mb_s = write_loop(root / "ceiling.dat", CHUNK, fsync, plan.ceiling_s)
         results.append(Result(NAME, durability, "1MiB-batches", 1024, mb_s * 1e6 / 1024, mb_s,

@@ -194,10 +194,19 @@ class BrokerCore:
     # -- produce --------------------------------------------------------------------------
 
     def produce_nowait(
-        self, topic: str, partition: int, acks: int, records: bytes | bytearray, timeout_ms: int = 0
+        self,
+        topic: str,
+        partition: int,
+        acks: int,
+        records: bytes | bytearray,
+        timeout_ms: int = 0,
+        on_answer: Callable[[ProduceResult], None] | None = None,
     ) -> ProduceResult | asyncio.Future[ProduceResult]:
         """Append one batch now; the answer, or (acks=all) a future of it.
 
+        ``on_answer`` (acks=all): also called with the answer in the call that makes it --
+        the commit's, or the timeout's -- one loop turn before a done callback on the
+        future would run (issue 22). It must not raise (what it raises is logged).
         Never raises a LogdError: failures are answered in the ProduceResult.
         """
         try:
@@ -206,13 +215,16 @@ class BrokerCore:
             if topic in RESERVED_TOPICS:
                 check_not_reserved(topic, "produce to")
             target = self.replicas.leader(topic, partition)
-            appended = target.append(records, wait_commit=acks == Acks.ALL)
+            waiter = None
+            if acks == Acks.ALL:
+                waiter = _CommitAnswer(asyncio.get_running_loop(), on_answer)
+            appended = target.append(records, wait_commit=waiter is not None, waiter=waiter)
         except LogdError as exc:
             return self._produce_error(topic, partition, exc)
         self.telemetry.produced(appended.last_offset - appended.base_offset + 1, len(records))
-        if appended.committed is None:
+        if waiter is None:
             return _produced(appended)
-        return self._await_commit(appended, timeout_ms)
+        return waiter.begin(appended, timeout_ms)
 
     async def produce(
         self, topic: str, partition: int, acks: int, records: bytes | bytearray, timeout_ms: int = 0
@@ -227,46 +239,6 @@ class BrokerCore:
             else None
         )
         return ProduceResult(error=exc, leader_hint=hint)
-
-    def _await_commit(
-        self, appended: AppendResult, timeout_ms: int
-    ) -> asyncio.Future[ProduceResult]:
-        committed = appended.committed
-        assert committed is not None
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[ProduceResult] = loop.create_future()
-        if timeout_ms <= 0:
-            timeout_ms = DEFAULT_PRODUCE_TIMEOUT_MS
-        timeout_ms = min(timeout_ms, MAX_PRODUCE_TIMEOUT_MS)
-
-        def on_commit(done: asyncio.Future[None]) -> None:
-            error = done.exception()  # retrieved even after a timeout: no "never retrieved"
-            if answer.done():
-                return
-            if error is None:
-                answer.set_result(_produced(appended))
-            else:
-                assert isinstance(error, LogdError), error
-                answer.set_result(ProduceResult(error=error))
-
-        def on_timeout() -> None:
-            if not answer.done():
-                # As Kafka: the batch is in the log but not committed in time. A retry of an
-                # idempotent producer's batch is then answered as a duplicate; without
-                # idempotence it may be appended twice.
-                answer.set_result(
-                    ProduceResult(
-                        error=RequestTimedOutError(
-                            f"batch at offset {appended.base_offset} not committed within "
-                            f"{timeout_ms} ms"
-                        )
-                    )
-                )
-
-        committed.add_done_callback(on_commit)
-        timer = loop.call_later(timeout_ms / 1000.0, on_timeout)
-        answer.add_done_callback(lambda _: timer.cancel())
-        return answer
 
     async def init_producer_id(self) -> InitProducerIdResult:
         """A new idempotent producer: a fresh producer id at epoch 0 (issue 7). Any broker
@@ -595,6 +567,81 @@ class BrokerCore:
             node_id=self.node_id,
             brokers=self.store.brokers(),
         )
+
+
+class _CommitAnswer:
+    """An acks=all produce's answer, made in ``Partition.commit``'s own call (the partition's
+    ``CommitWaiter``). Through a done callback of the partition's future it came one loop
+    turn later, and the front end's own callback on this answer one more (issue 22: three
+    turns between a commit and its answer on the gRPC door, two on the Kafka door). A
+    batch not committed within the timeout is answered REQUEST_TIMED_OUT, as Kafka does;
+    it stays in the log and may still commit (a retry of an idempotent producer's batch is
+    then answered as a duplicate; without idempotence it may be appended twice)."""
+
+    __slots__ = ("_appended", "_early", "_listener", "_timer", "answer")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        listener: Callable[[ProduceResult], None] | None = None,
+    ) -> None:
+        self.answer: asyncio.Future[ProduceResult] = loop.create_future()
+        self._listener = listener
+        self._appended: AppendResult | None = None
+        #: Resolved inside ``append`` (a duplicate already committed): (its error,).
+        self._early: tuple[LogdError | None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def done(self) -> bool:
+        return self.answer.done()
+
+    def set_result(self, result: None, /) -> None:
+        self._resolve(None)
+
+    def set_exception(self, exception: BaseException, /) -> None:
+        assert isinstance(exception, LogdError), exception
+        self._resolve(exception)
+
+    def begin(self, appended: AppendResult, timeout_ms: int) -> asyncio.Future[ProduceResult]:
+        """The append returned: answer now if it was resolved inside it, else start the
+        timeout."""
+        self._appended = appended
+        if self._early is not None:
+            self._resolve(self._early[0])
+        else:
+            if timeout_ms <= 0:
+                timeout_ms = DEFAULT_PRODUCE_TIMEOUT_MS
+            timeout_ms = min(timeout_ms, MAX_PRODUCE_TIMEOUT_MS)
+            loop = self.answer.get_loop()
+            self._timer = loop.call_later(timeout_ms / 1000.0, self._timed_out, timeout_ms)
+        return self.answer
+
+    def _resolve(self, error: LogdError | None) -> None:
+        if self.answer.done():
+            return
+        appended = self._appended
+        if appended is None:
+            self._early = (error,)
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._answer(_produced(appended) if error is None else ProduceResult(error=error))
+
+    def _timed_out(self, timeout_ms: int) -> None:
+        if self.answer.done() or self._appended is None:
+            return
+        error = RequestTimedOutError(
+            f"batch at offset {self._appended.base_offset} not committed within {timeout_ms} ms"
+        )
+        self._answer(ProduceResult(error=error))
+
+    def _answer(self, result: ProduceResult) -> None:
+        self.answer.set_result(result)
+        if self._listener is not None:
+            try:  # inside Partition.commit: a front end's bug must not stop other commits
+                self._listener(result)
+            except Exception:
+                _log.exception("a produce answer's listener failed")
 
 
 def _produced(appended: AppendResult) -> ProduceResult:

@@ -76,7 +76,7 @@ from logd.storage import Flusher, FlushPolicy, Log, TimestampOffset
 from logd.storage.keys import require_keys
 from logd.storage.space import DiskSpace
 
-__all__ = ["AppendResult", "Partition", "Replicator"]
+__all__ = ["AppendResult", "CommitWaiter", "Partition", "Replicator"]
 
 _log = logging.getLogger(__name__)
 
@@ -117,10 +117,24 @@ class Replicator(Protocol):
         ...
 
 
+class CommitWaiter(Protocol):
+    """What waits for an append's commit: the ``asyncio.Future[None]`` :meth:`Partition.append`
+    makes, or the caller's own object (``waiter=``), which :meth:`Partition.commit` resolves
+    in its own call -- the core's acks=all answer, so that no loop turn of a done callback
+    lies between a commit and its produce answer (issue 22)."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: None, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class AppendResult:
     """Where a leader append landed. ``committed`` resolves (None) once the batch is
-    committed, or raises; it is None when the caller did not ask to wait (acks 0 or 1)."""
+    committed, or raises; it is None when the caller did not ask to wait (acks 0 or 1) or
+    waits with a ``waiter`` of its own."""
 
     base_offset: int
     last_offset: int
@@ -172,10 +186,8 @@ class Partition:
         )
         self._high_watermark = self._committed_end if self._hw_is_commit else log.log_end_offset
         log.clean_limit = self._clean_limit  # the cleaner cleans committed data only
-        # (end offset, term or -1, future) of appends waiting for their commit, in order.
-        self._commit_waiters: collections.deque[tuple[int, int, asyncio.Future[None]]] = (
-            collections.deque()
-        )
+        # (end offset, term or -1, waiter) of appends waiting for their commit, in order.
+        self._commit_waiters: collections.deque[tuple[int, int, CommitWaiter]] = collections.deque()
         self._read_waiters: set[asyncio.Future[None]] = set()
         self._flush_in_flight = False
         self._flush_wanted = False
@@ -332,10 +344,16 @@ class Partition:
 
     # -- the leader's append --------------------------------------------------------------
 
-    def append(self, batch: bytes | bytearray, *, wait_commit: bool) -> AppendResult:
+    def append(
+        self, batch: bytes | bytearray, *, wait_commit: bool, waiter: CommitWaiter | None = None
+    ) -> AppendResult:
         """Append one producer batch as leader. Synchronous: no await between the role check
         and the append. Raises the batch's typed error (CorruptRecordError, ...). A
-        duplicate of an idempotent producer's batch is answered, not appended."""
+        duplicate of an idempotent producer's batch is answered, not appended.
+
+        ``wait_commit``: the result's ``committed`` future resolves at the commit; or, given
+        a ``waiter``, that is resolved instead, in :meth:`commit`'s own call (perhaps in
+        this one: a duplicate already committed)."""
         self.check_leader()
         space = self.log.space
         if space is not None and not space.room_for(len(batch)):
@@ -354,23 +372,20 @@ class Partition:
             limit = self._config.log.max_message_bytes
             duplicate = self.producer_book.check(batch, fields, now, limit)
             if duplicate is not None:
-                return self._duplicate(duplicate, wait_commit)
+                return self._duplicate(duplicate, wait_commit, waiter)
         append_time = -1
         if self._config.timestamp_type is TimestampType.LOG_APPEND_TIME:
             batch = _set_log_append_time(batch, self._config.log.max_message_bytes, now)
             append_time = now
         if self._replicator is not None:
-            return self._propose(batch, wait_commit, append_time, fields, now)
+            return self._propose(batch, wait_commit, waiter, append_time, fields, now)
         info = self.log.append(batch, self._assignment.leader_epoch, now)
         self.producer_book.appended(info.first_offset)
         if fields is not None:
             self.producer_book.record(fields, info.first_offset, info.last_offset,
                                       info.max_timestamp, now)  # fmt: skip
         end = info.last_offset + 1
-        committed: asyncio.Future[None] | None = None
-        if wait_commit:
-            committed = self._loop.create_future()
-            self._commit_waiters.append((end, -1, committed))
+        committed = self._wait_commit(wait_commit, waiter, end, -1)
         if self._hw_is_commit or wait_commit:
             self._request_commit()
         if not self._hw_is_commit:
@@ -415,6 +430,7 @@ class Partition:
         self,
         batch: bytes | bytearray,
         wait_commit: bool,
+        waiter: CommitWaiter | None,
         append_time: int,
         fields: ProducerFields | None,
         now: int,
@@ -428,33 +444,47 @@ class Partition:
         base, last, term, max_timestamp = self._replicator.propose(buf, limit)
         if fields is not None:
             self.producer_book.record(fields, base, last, max_timestamp, now)
-        committed: asyncio.Future[None] | None = None
-        if wait_commit:
-            committed = self._loop.create_future()
-            self._commit_waiters.append((last + 1, term, committed))
+        committed = self._wait_commit(wait_commit, waiter, last + 1, term)
         return AppendResult(base, last, append_time, self.log.log_start_offset, committed)
+
+    def _wait_commit(
+        self, wait_commit: bool, waiter: CommitWaiter | None, end: int, term: int
+    ) -> asyncio.Future[None] | None:
+        """Queue the wait of an append ending at ``end`` (written in ``term``, or -1): the
+        caller's ``waiter``, else (``wait_commit``) a new future, returned."""
+        if waiter is not None:
+            self._commit_waiters.append((end, term, waiter))
+            return None
+        if not wait_commit:
+            return None
+        committed = self._loop.create_future()
+        self._commit_waiters.append((end, term, committed))
+        return committed
 
     # -- idempotent producers -------------------------------------------------------------
 
-    def _duplicate(self, original: BatchMetadata, wait_commit: bool) -> AppendResult:
+    def _duplicate(
+        self, original: BatchMetadata, wait_commit: bool, waiter: CommitWaiter | None
+    ) -> AppendResult:
         """Answer a retried batch with the offsets it got the first time; acks=all waits
         until they are committed, as it would have for the original (Kafka's purgatory)."""
         committed: asyncio.Future[None] | None = None
-        if wait_commit:
-            committed = self._loop.create_future()
+        if waiter is None and wait_commit:
+            committed = waiter = self._loop.create_future()
+        if waiter is not None:
             end = original.last_offset + 1
             if end <= self._committed_end:
-                committed.set_result(None)
+                waiter.set_result(None)
             else:
                 waiters = self._commit_waiters
-                at = bisect.bisect_right(waiters, end, key=lambda waiter: waiter[0])
+                at = bisect.bisect_right(waiters, end, key=lambda entry: entry[0])
                 if self._replicator is None:
-                    waiters.insert(at, (end, -1, committed))
+                    waiters.insert(at, (end, -1, waiter))
                     self._request_commit()
                 else:
                     # Committed only if it is still the entry of the term it was written in.
                     term = self._replicator.term_at(original.last_offset)
-                    waiters.insert(at, (end, -1 if term is None else term, committed))
+                    waiters.insert(at, (end, -1 if term is None else term, waiter))
         return AppendResult(
             original.first_offset, original.last_offset, -1, self.log.log_start_offset, committed
         )

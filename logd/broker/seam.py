@@ -201,15 +201,18 @@ class BrokerSeam(GroupCalls):
         timeout_ms: int = 0,
         *,
         caller: Caller = ANONYMOUS,
+        on_answer: Callable[[ProduceResult], None] | None = None,
     ) -> ProduceResult | asyncio.Future[ProduceResult]:
         """Append one batch before returning (a stream keeps its order: no await in
-        between); the answer, or (acks=all) a future of it. Never raises a LogdError."""
+        between); the answer, or (acks=all) a future of it -- and, given ``on_answer``, that
+        called with it in the commit's own call (``BrokerCore.produce_nowait``). Never
+        raises a LogdError."""
         try:
             self.admit(caller, "produce", (topic,))
         except LogdError as exc:
             return ProduceResult(error=exc)
         self._record(caller, QuotaKind.PRODUCE, len(records))
-        return self._core.produce_nowait(topic, partition, acks, records, timeout_ms)
+        return self._core.produce_nowait(topic, partition, acks, records, timeout_ms, on_answer)
 
     async def produce(
         self,

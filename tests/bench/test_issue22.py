@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.harness import Result
 from bench.issue22 import (
     CEILING_BESIDE,
+    FLOOR,
     KAFKA_DOOR,
     KAFKA_E2E,
     Baseline,
@@ -73,6 +74,18 @@ def test_the_latency_targets_are_judged_through_the_kafka_door_as_well() -> None
     bare = targets22(results[:1])
     assert _row(bare, f"{KAFKA_DOOR}: e2e p50 ms, RF=1")[3] == "not measured (mode acks=all)"
     assert _row(bare, f"{KAFKA_DOOR}: e2e p99 ms, RF=3")[3] == "not measured (mode rf3)"
+
+
+def test_rf1_p50_is_read_against_the_python_floor_of_the_same_run() -> None:
+    results = [
+        Result.latency("logd", ALL, "e2e-latency", 100, [3.0] * 100, 1.0),
+        Result.latency(FLOOR, "1 relay", "e2e-latency", 100, [0.5] * 50 + [2.0] * 50, 1.0),
+    ]
+    row = _row(targets22(results), "e2e p50 RF=1 ÷ the Python floor")
+    assert row[1:] == ["6.00", "-", "no target"]
+    assert "floor p50/p99 0.50 / 2.00 ms" in row[0]
+    bare = _row(targets22(results[:1]), "e2e p50 RF=1 ÷ the Python floor")
+    assert bare[3] == "not measured (--only ceiling)"
 
 
 def test_a_target_whose_part_did_not_run_says_which_part_to_run() -> None:

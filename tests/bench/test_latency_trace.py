@@ -19,6 +19,7 @@ from bench.latency_trace import (
     STAGES_RF3,
     Broker,
     ab_summary,
+    ack_split,
     flush_split,
     join,
     table,
@@ -129,6 +130,14 @@ def test_each_flush_splits_into_its_fsync_calls_and_the_rest() -> None:
     split = flush_split([leader, Broker(1, [])])
     # the two flushes of _leader carry no fsync time (older events): only the third counts
     assert split == {"count": 1, "whole": [2.0, 2.0], "fsync": [0.5, 0.5]}
+
+
+def test_each_produce_answer_is_timed_from_the_commit_of_its_last_record() -> None:
+    base = 10**12
+    uncommitted = ("acked", T, 0, 15, 3, 8, base + 2 * MS, base + 30 * MS)  # no commit: left out
+    client = [*_client(base), uncommitted]
+    split = ack_split(client, [Broker(1, []), Broker(0, _leader(base))])
+    assert split == {"count": 1, "p50_p99": [13.0, 13.0]}  # commit at +7 ms, answer at +20
 
 
 def test_the_wire_probe_reads_the_produce_request_the_client_writes_as_bytes() -> None:

@@ -227,6 +227,32 @@ def test_a_woken_fetch_answers_in_the_loop_turn_after_its_wake(tmp_path: Path) -
     run(body, tmp_path)
 
 
+def test_an_acks_all_answer_is_made_in_the_commit_call_itself(tmp_path: Path) -> None:
+    """Issue 22: ``Partition.commit`` resolves the produce answer in its own call; through
+    a done callback of the partition's future it came one loop turn later (and a front
+    end's callback on it one more)."""
+
+    async def body(tmp: Path) -> None:
+        fsync = GatedFsync()  # the flusher's own commit never comes first
+        ctx = await open_core(tmp, flusher=Flusher(FlushPolicy.ALWAYS, fsync=fsync))
+        try:
+            await topic(ctx)
+            answers = [ctx.core.produce_nowait("t", 0, -1, batch(b"a", b"b")) for _ in range(2)]
+            partition = ctx.core.replicas.leader("t", 0)
+            partition.commit(2)  # the first batch only; no await in between
+            first, second = answers
+            assert isinstance(first, asyncio.Future) and first.done()
+            assert (first.result().error, first.result().base_offset) == (None, 0)
+            assert isinstance(second, asyncio.Future) and not second.done()
+            partition.commit(4)
+            assert second.done() and second.result().base_offset == 2
+        finally:
+            fsync.open()
+            await ctx.close()
+
+    run(body, tmp_path)
+
+
 def test_a_fetch_waits_at_least_max_wait_when_nothing_comes(tmp_path: Path) -> None:
     async def body(tmp: Path) -> None:
         ctx = await open_core(tmp)

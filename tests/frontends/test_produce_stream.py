@@ -20,8 +20,10 @@ from logd.frontends.grpc.errors import ERROR_CODE_KEY
 from logd.frontends.grpc.handlers import Malformed
 from logd.frontends.grpc.produce_stream import ProduceStream
 from logd.records import build_value_batch
+from logd.storage import Flusher, FlushPolicy
 from logd.v1 import broker_pb2
 from tests.broker.harness import OpenCore, open_core
+from tests.broker.test_core import GatedFsync
 
 
 class Aborted(Exception):
@@ -161,6 +163,54 @@ def test_a_stream_drained_before_it_starts_reads_nothing(tmp_path: Path) -> None
             assert context.aborted is not None
             assert context.aborted[2][ERROR_CODE_KEY] == str(int(ErrorCode.BROKER_NOT_AVAILABLE))
         finally:
+            await ctx.close()
+
+    asyncio.run(body())
+
+
+class Held(Source):
+    """A Source that, once its items are taken, waits for more instead of ending."""
+
+    def __init__(self, items: list[Any]) -> None:
+        super().__init__(items)
+        self.more = asyncio.Event()
+
+    async def __anext__(self) -> Any:
+        if self.taken == len(self.items):
+            await self.more.wait()
+        return await super().__anext__()
+
+
+def test_an_acks_all_answer_is_written_in_the_loop_turn_after_its_commit(tmp_path: Path) -> None:
+    """Issue 22: the core calls the stream back in ``Partition.commit``'s own call, and the
+    writer task writes at its next turn; through done callbacks (the core's on the
+    partition's future, the stream's on the answer) it took three turns."""
+
+    async def body() -> None:
+        fsync = GatedFsync()  # the flusher's own commit never comes first
+        ctx = await open_core(tmp_path, flusher=Flusher(FlushPolicy.ALWAYS, fsync=fsync))
+        try:
+            (result,) = await ctx.core.create_topics([NewTopic("t", 1)])
+            assert result.error is None
+            context = FakeContext()
+            source = Held([request(7, acks=-1)])
+            stream = ProduceStream(ctx.seam(), context, 8, ANONYMOUS)  # type: ignore[arg-type]
+            serving = asyncio.ensure_future(stream.serve(source))  # type: ignore[arg-type]
+            partition = ctx.core.replicas.leader("t", 0)
+            for _ in range(1000):
+                if partition.log_end_offset == 1:
+                    break
+                await asyncio.sleep(0)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert partition.log_end_offset == 1 and context.written == []
+            partition.commit(1)
+            await asyncio.sleep(0)  # one turn
+            assert [a.correlation_id for a in context.written] == [7]
+            source.more.set()
+            await asyncio.wait_for(serving, 30)
+        finally:
+            fsync.open()
             await ctx.close()
 
     asyncio.run(body())

@@ -3,6 +3,7 @@ an operator rely on, one by one. The simulator checks them together under faults
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from replication import (
@@ -16,6 +17,7 @@ from replication import (
     Role,
     VoteRequest,
 )
+from replication.raft import _rank
 from tests.replication.cluster import Cluster
 
 QUIET: dict[str, Any] = {"election_ticks": 6, "heartbeat_ticks": 2, "quiesce": True}
@@ -291,3 +293,33 @@ def test_a_leader_whose_followers_brokers_are_heard_from_keeps_leading() -> None
             c.tick(1)
             c.stabilize()
         assert (c.raw(1).role is Role.LEADER) is heard
+
+
+def test_a_pre_vote_ignored_in_the_lease_is_asked_again_when_that_voter_campaigns() -> None:
+    # 3,000 partitions, a broker killed (issue 21): the first in a group's election order
+    # heard of it ~0.1 s before the other follower, whose lease still held and which
+    # ignored the pre-vote (no answer). That one then stood itself, and the first refused
+    # it (it yields) while waiting for the answer that never came -- both stuck for
+    # vote_wait (3 timeouts, ~3 s) in a sixth of the groups. The first asks again.
+    for salt, behind in itertools.product(range(20), (None, 2, 3)):
+        c = quiet_group(group_salt=salt, vote_wait=3)
+        first, second = sorted((2, 3), key=lambda n: _rank(salt, n))
+        if behind is not None:  # then the one ahead must win, whatever the order
+            c.isolated.add(behind)
+            c.raw(1).propose(b"not on the one behind")
+            c.stabilize()
+            c.isolated.discard(behind)
+            first, second = 5 - behind, behind
+        c.isolated.add(1)
+        early = c.raw(first)
+        early.set_down_peers(frozenset({1}))
+        early.report_unreachable(1)
+        early.campaign()
+        c.stabilize()  # the pre-vote reaches `second`, asleep and in its lease: ignored
+        assert early.role is Role.PRE_CANDIDATE and c.raw(second).role is Role.FOLLOWER
+        late = c.raw(second)
+        late.set_down_peers(frozenset({1}))
+        late.report_unreachable(1)
+        late.campaign()
+        c.stabilize()  # no tick: nobody's timeout ran out
+        assert early.role is Role.LEADER and early.term == 2, f"{salt} {behind}: {early.role}"

@@ -170,8 +170,10 @@ def test_simulator_catches_followers_quieted_by_a_dead_leader() -> None:
         log = raft.log
         return raft.cfg.quiesce and log.commit == commit == log.last_offset()
 
+    # (Seeds 185 and 289 show it since pre-candidates ask a voter that ignored them again,
+    # which ended some of the stalls it made; a change to the core's messages moves them.)
     with _patched(quiesce, "follower_may_quiesce", trusting):  # type: ignore[arg-type]
-        assert "agreed on no leader" in _first_failure(60, start=100)
+        assert "agreed on no leader" in _first_failure(120, start=180)
 
 
 @pytest.mark.simulation
