@@ -49,6 +49,11 @@ _E_TERM, _E_BASE, _E_LAST, _E_KIND, _E_DATA = 0x08, 0x10, 0x18, 0x20, 0x2A
 _APPEND_RESPONSE: Final = 1  # RaftMessage.Type
 
 
+def _varint_size(value: int) -> int:
+    """The bytes of ``value``'s varint (non-negative ``value``)."""
+    return max(1, (value.bit_length() + 6) // 7)
+
+
 def _varint(out: bytearray, value: int) -> None:
     value &= _MASK64
     while value > 0x7F:
@@ -57,11 +62,17 @@ def _varint(out: bytearray, value: int) -> None:
     out.append(value)
 
 
-def _field(out: bytearray, tag: int, value: int) -> None:
-    """A varint field, left out at its default (0), as proto3 does."""
-    if value:
-        out.append(tag)
-        _varint(out, value)
+def _fields(out: bytearray, fields: tuple[tuple[int, int], ...]) -> None:
+    """Varint fields (tag, value), each left out at its default (0), as proto3 does. One
+    call per message, the varint loop inline: this runs for every entry and answer."""
+    for tag, given in fields:
+        if given:
+            out.append(tag)
+            value = given & _MASK64
+            while value > 0x7F:
+                out.append((value & 0x7F) | 0x80)
+                value >>= 7
+            out.append(value)
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -86,44 +97,33 @@ def _bytes_field(out: bytearray, tag: int, body: bytes | bytearray | memoryview)
 
 def _append_request(out: bytearray, group: str, m: AppendRequest) -> None:
     head = bytearray(_group(group))  # type APPEND is 0: left out
-    _field(head, _M_TERM, m.term)
-    _field(head, _M_PREV_OFFSET, m.prev_offset)
-    _field(head, _M_PREV_TERM, m.prev_term)
-    _field(head, _M_COMMIT, m.commit)
+    _fields(head, ((_M_TERM, m.term), (_M_PREV_OFFSET, m.prev_offset),
+                   (_M_PREV_TERM, m.prev_term), (_M_COMMIT, m.commit)))  # fmt: skip
     size = len(head)
     entries = []
     for e in m.entries:
-        eh = bytearray()
-        _field(eh, _E_TERM, e.term)
-        _field(eh, _E_BASE, e.base_offset)
-        _field(eh, _E_LAST, e.last_offset)
-        _field(eh, _E_KIND, int(e.kind))
         n = len(e.data)
-        if n:
-            eh.append(_E_DATA)
-            _varint(eh, n)
-        pre = bytearray((_M_ENTRIES,))
-        _varint(pre, len(eh) + n)
-        entries.append((pre, eh, e.data))
-        size += len(pre) + len(eh) + n
+        eh = bytearray()
+        _fields(eh, ((_E_TERM, e.term), (_E_BASE, e.base_offset), (_E_LAST, e.last_offset),
+                     (_E_KIND, e.kind), (_E_DATA, n)))  # fmt: skip
+        # eh ends with the data's tag and length (left out when empty, as protobuf does)
+        entries.append((len(eh) + n, eh, e.data))
+        size += 1 + _varint_size(len(eh) + n) + len(eh) + n
     out.append(_F_MESSAGES)
     _varint(out, size)
     out += head
-    for pre, eh, data in entries:
-        out += pre
+    for entry_size, eh, data in entries:
+        out.append(_M_ENTRIES)
+        _varint(out, entry_size)
         out += eh
         out += data
 
 
 def _append_response(out: bytearray, group: str, m: AppendResponse) -> None:
     body = bytearray(_group(group))
-    body.append(_M_TYPE)
-    body.append(_APPEND_RESPONSE)
-    _field(body, _M_TERM, m.term)
-    _field(body, _M_PREV_OFFSET, m.match_offset)
-    _field(body, _M_REJECT, int(m.reject))
-    _field(body, _M_HINT_OFFSET, m.hint_offset)
-    _field(body, _M_HINT_TERM, m.hint_term)
+    _fields(body, ((_M_TYPE, _APPEND_RESPONSE), (_M_TERM, m.term),
+                   (_M_PREV_OFFSET, m.match_offset), (_M_REJECT, m.reject),
+                   (_M_HINT_OFFSET, m.hint_offset), (_M_HINT_TERM, m.hint_term)))  # fmt: skip
     _bytes_field(out, _F_MESSAGES, body)
 
 
@@ -149,8 +149,7 @@ def encode_frame_bytes(
     """The bytes of ``codec.encode_frame(src, dst, messages, losses)``, after
     :data:`HEADER_ROOM` zero bytes (room for the link's length prefix)."""
     out = bytearray(HEADER_ROOM)
-    _field(out, _F_SRC, src)
-    _field(out, _F_DST, dst)
+    _fields(out, ((_F_SRC, src), (_F_DST, dst)))
     hb_groups: list[str] = []
     hb_terms: list[int] = []
     hb_commits: list[int] = []
