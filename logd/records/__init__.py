@@ -15,6 +15,7 @@ from logd.records.builder import (
     build_pair_batch,
     build_value_batch,
     build_value_buffer,
+    build_value_frame,
 )
 from logd.records.compression import (
     DEFAULT_MAX_UNCOMPRESSED_BYTES,
@@ -78,6 +79,7 @@ __all__ = [
     "build_pair_batch",
     "build_value_batch",
     "build_value_buffer",
+    "build_value_frame",
     "compress",
     "control_key",
     "decode_batch",

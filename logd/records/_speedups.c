@@ -1,4 +1,5 @@
-/* logd.records._speedups: the consumer's per-record loop in C (issue 8).
+/* logd.records._speedups: the consumer's per-record loop in C (issue 8), and the
+ * producer's (value_frame, issue 22: see the end of this file).
  *
  * One function, records_list(), with exactly the semantics of the pure-Python path
  * logd.records.record.py_records_list (which stays the reference: both run the same
@@ -381,15 +382,208 @@ fail:
     return NULL;
 }
 
+
+/* ---- the producer's side: value_frame() (issue 22), see logd/records/value_frame.py ---- */
+
+/* The zigzag varint of a non-negative 32-bit n at out; returns its length (1-5). */
+static Py_ssize_t
+put_varint(unsigned char *out, uint32_t n)
+{
+    uint64_t z = (uint64_t)n << 1;
+    Py_ssize_t len = 0;
+    while (z >= 0x80) {
+        out[len++] = (unsigned char)(z | 0x80);
+        z >>= 7;
+    }
+    out[len++] = (unsigned char)z;
+    return len;
+}
+
+static Py_ssize_t
+varint_size(uint64_t n)
+{
+    uint64_t z = n << 1;
+    Py_ssize_t len = 1;
+    while (z >= 0x80) {
+        z >>= 7;
+        len++;
+    }
+    return len;
+}
+
+/* Bytes of record i's body holding a value of n bytes (-1: null): attributes,
+ * timestampDelta 0, offsetDelta i, keyLength -1, valueLength, value, 0 headers. */
+static Py_ssize_t
+body_size(Py_ssize_t i, Py_ssize_t n)
+{
+    return 1 + 1 + varint_size((uint64_t)i) + 1 + (n < 0 ? 1 : varint_size((uint64_t)n) + n)
+           + 1;
+}
+
+/* Bytes of record i, its length varint included. */
+static Py_ssize_t
+record_size(Py_ssize_t i, Py_ssize_t n)
+{
+    Py_ssize_t body = body_size(i, n);
+    return varint_size((uint64_t)body) + body;
+}
+
+static void
+put_be32(unsigned char *at, uint32_t v)
+{
+    at[0] = (unsigned char)(v >> 24);
+    at[1] = (unsigned char)(v >> 16);
+    at[2] = (unsigned char)(v >> 8);
+    at[3] = (unsigned char)v;
+}
+
+/* Writes record i (a value of n bytes at data; n -1: null) at out; returns its size. */
+static Py_ssize_t
+put_record(unsigned char *out, Py_ssize_t i, const char *data, Py_ssize_t n)
+{
+    Py_ssize_t p = put_varint(out, (uint32_t)body_size(i, n));
+    out[p++] = 0; /* attributes */
+    out[p++] = 0; /* timestampDelta: the varlong 0 */
+    p += put_varint(out + p, (uint32_t)i);
+    out[p++] = 1; /* keyLength -1: null */
+    if (n < 0) {
+        out[p++] = 1; /* valueLength -1: null */
+    }
+    else {
+        p += put_varint(out + p, (uint32_t)n);
+        memcpy(out + p, data, (size_t)n);
+        p += n;
+    }
+    out[p++] = 0; /* no headers */
+    return p;
+}
+
+#define HEADER_SIZE 61
+#define LENGTH_AT 8
+#define CRC_AT 17
+#define CRC_START 21
+#define LOG_OVERHEAD 12
+
+PyDoc_STRVAR(value_frame_doc,
+"value_frame(prefix_for, header, values, crc) -> (bytes, int)\n\n"
+"prefix_for(size) + the batch (header, then a null-key record per value), as one bytes\n"
+"object with its batchLength and CRC-32C stamped (see value_frame.py_value_frame).");
+
+static PyObject *
+value_frame(PyObject *self, PyObject *args)
+{
+    PyObject *prefix_for, *header, *values, *crc;
+    if (!PyArg_ParseTuple(args, "OO!OO:value_frame", &prefix_for, &PyBytes_Type, &header,
+                          &values, &crc)) {
+        return NULL;
+    }
+    if (PyBytes_GET_SIZE(header) != HEADER_SIZE) {
+        return PyErr_Format(PyExc_ValueError, "the batch header is %d bytes", HEADER_SIZE);
+    }
+    PyObject *seq = PySequence_Fast(values, "values must be a list or tuple");
+    if (seq == NULL) {
+        return NULL;
+    }
+    PyObject *frame = NULL, *prefix = NULL, *view = NULL, *sum = NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_ssize_t size = HEADER_SIZE;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *v = items[i];
+        Py_ssize_t n = -1;
+        if (v != Py_None) {
+            if (!PyBytes_Check(v)) {
+                PyErr_Format(PyExc_TypeError, "value %zd is %.100s, not bytes or None", i,
+                             Py_TYPE(v)->tp_name);
+                goto done;
+            }
+            n = PyBytes_GET_SIZE(v);
+        }
+        if (n > INT32_MAX - 64 || i > INT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "a record exceeds the 2 GiB limit");
+            goto done;
+        }
+        size += record_size(i, n);
+        if (size - LOG_OVERHEAD > INT32_MAX) {
+            PyErr_Format(PyExc_OverflowError, "a batch of %zd bytes exceeds 2 GiB",
+                         size - LOG_OVERHEAD);
+            goto done;
+        }
+    }
+    prefix = PyObject_CallFunction(prefix_for, "n", size);
+    if (prefix == NULL) {
+        goto done;
+    }
+    if (!PyBytes_Check(prefix)) {
+        PyErr_SetString(PyExc_TypeError, "prefix_for must return bytes");
+        goto done;
+    }
+    Py_ssize_t at = PyBytes_GET_SIZE(prefix);
+    if (at > PY_SSIZE_T_MAX - size) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    frame = PyBytes_FromStringAndSize(NULL, at + size);
+    if (frame == NULL) {
+        goto done;
+    }
+    /* The new object is ours alone until returned: filling it in place is safe. */
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(frame);
+    memcpy(out, PyBytes_AS_STRING(prefix), (size_t)at);
+    memcpy(out + at, PyBytes_AS_STRING(header), HEADER_SIZE);
+    put_be32(out + at + LENGTH_AT, (uint32_t)(size - LOG_OVERHEAD));
+    Py_ssize_t p = at + HEADER_SIZE;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *v = items[i];
+        if (v == Py_None) {
+            p += put_record(out + p, i, NULL, -1);
+        }
+        else {
+            p += put_record(out + p, i, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
+        }
+    }
+    assert(p == at + size);
+    view = PyMemoryView_FromMemory((char *)out + at + CRC_START, size - CRC_START, PyBUF_READ);
+    if (view == NULL) {
+        goto fail;
+    }
+    sum = PyObject_CallOneArg(crc, view);
+    if (sum == NULL) {
+        goto fail;
+    }
+    unsigned long checksum = PyLong_AsUnsignedLong(sum);
+    if (checksum == (unsigned long)-1 && PyErr_Occurred()) {
+        goto fail;
+    }
+    if (Py_REFCNT(view) != 1) {
+        PyErr_SetString(PyExc_RuntimeError, "crc kept the view of an unfinished frame");
+        goto fail;
+    }
+    put_be32(out + at + CRC_AT, (uint32_t)checksum);
+    PyObject *result = Py_BuildValue("(On)", frame, at);
+    Py_CLEAR(frame);
+    frame = result;
+    goto done;
+fail:
+    Py_CLEAR(frame);
+done:
+    Py_XDECREF(sum);
+    Py_XDECREF(view);
+    Py_XDECREF(prefix);
+    Py_DECREF(seq);
+    return frame;
+}
+
 static PyMethodDef methods[] = {
     {"records_list", records_list, METH_VARARGS, records_list_doc},
+    {"value_frame", value_frame, METH_VARARGS, value_frame_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     "logd.records._speedups",
-    "Optional C accelerator for the consumer's per-record loop; see record.py.",
+    "Optional C accelerator of the per-record loops; see logd/records/accel.py.",
     -1,
     methods,
 };

@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 def records_list(
@@ -14,3 +14,10 @@ def records_list(
     error: type[Exception],
     /,
 ) -> list[Any]: ...
+def value_frame(
+    prefix_for: Callable[[int], bytes],
+    header: bytes,
+    values: Sequence[bytes | None],
+    crc: Callable[[memoryview], int],
+    /,
+) -> tuple[bytes, int]: ...

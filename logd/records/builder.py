@@ -24,6 +24,7 @@ from typing import Final
 import crc32c as _crc32c
 
 from logd.errors import InvalidTimestampError, MessageTooLargeError
+from logd.records import accel
 from logd.records.compression import check_codec, compress
 from logd.records.header import (
     ATTR_CONTROL,
@@ -38,6 +39,7 @@ from logd.records.header import (
     Compression,
 )
 from logd.records.record import Header, encode_headers, encode_length
+from logd.records.value_frame import PrefixFor, value_record_parts
 from logd.records.varint import (
     INT32_MAX,
     INT64_MAX,
@@ -55,6 +57,7 @@ __all__ = [
     "build_pair_batch",
     "build_value_batch",
     "build_value_buffer",
+    "build_value_frame",
 ]
 
 #: Kafka's RecordBatch.NO_PARTITION_LEADER_EPOCH: producers leave the epoch for the leader.
@@ -150,7 +153,7 @@ class _Spec:
         batch_length = HEADER_SIZE - LOG_OVERHEAD + len(payload)
         if batch_length > INT32_MAX:
             raise MessageTooLargeError(f"a batch of {batch_length} bytes exceeds 2 GiB")
-        after = self._after_crc(count, base_timestamp, max_timestamp)
+        after = self.after_crc(count, base_timestamp, max_timestamp)
         crc = _crc(payload, _crc(after))
         before = _BEFORE_CRC.pack(self.base_offset, batch_length, self.others[0], MAGIC, crc)
         return b"".join((before, after, payload))
@@ -164,7 +167,7 @@ class _Spec:
         records, then the header with them). Takes ``parts`` over (inserts into it)."""
         if count == 0 or self.codec is not Compression.NONE:
             return self.assemble(b"".join(parts), count, base_timestamp, max_timestamp)
-        parts[0:0] = (_NO_BEFORE_CRC, self._after_crc(count, base_timestamp, max_timestamp))
+        parts[0:0] = (_NO_BEFORE_CRC, self.after_crc(count, base_timestamp, max_timestamp))
         buf = bytearray().join(parts)
         batch_length = len(buf) - LOG_OVERHEAD
         if batch_length > INT32_MAX:
@@ -174,7 +177,7 @@ class _Spec:
         _BEFORE_CRC.pack_into(buf, 0, self.base_offset, batch_length, self.others[0], MAGIC, crc)
         return buf
 
-    def _after_crc(self, count: int, base_timestamp: int, max_timestamp: int) -> bytes:
+    def after_crc(self, count: int, base_timestamp: int, max_timestamp: int) -> bytes:
         if self.log_append_time is not None:
             max_timestamp = self.log_append_time
         _, producer_id, producer_epoch, base_sequence = self.others
@@ -309,25 +312,6 @@ class BatchBuilder:
         return self._spec.assemble(b"".join(self._parts), self._count, self._base_ts, self._max_ts)
 
 
-def _null_key_prefix(i: int) -> bytes:
-    return b"\x00\x00" + encode_varint(i) + NULL_LENGTH
-
-
-def _null_key_prefixes(count: int) -> tuple[bytes, ...]:
-    """attributes, timestampDelta 0, offsetDelta i and a null key, for each i < count."""
-    global _NULL_KEY_PREFIXES  # noqa: PLW0603 - a cache built on first use
-    table = _NULL_KEY_PREFIXES
-    if not table:
-        # Replaced whole, never mutated: threads that race here each build an equal table.
-        table = _NULL_KEY_PREFIXES = tuple(_null_key_prefix(i) for i in range(_N))
-    if count > len(table):
-        return table + tuple(_null_key_prefix(i) for i in range(len(table), count))
-    return table
-
-
-_NULL_KEY_PREFIXES: tuple[bytes, ...] = ()
-
-
 def build_value_batch(
     values: Sequence[bytes | None],
     timestamp: int,
@@ -380,23 +364,46 @@ def build_value_buffer(
         log_append_time=None,
     )
     _check_timestamp(timestamp)
-    prefixes = _null_key_prefixes(len(values))
-    parts: list[bytes] = []
-    append = parts.append
-    extend = parts.extend
-    for i, value in enumerate(values):
-        prefix = prefixes[i]
-        if value is None:
-            body = prefix + b"\x01\x00"
-            append(_V[len(body)])
-            append(body)
-            continue
-        # The value is referenced, not copied: the one copy is the final join.
-        n = len(value)
-        vl = _V[n] if n < _N else encode_length(n)
-        n += len(prefix) + len(vl) + 1
-        extend((_V[n] if n < _N else encode_length(n), prefix, vl, value, b"\x00"))
+    parts = value_record_parts(values)
     return spec.assemble_parts(parts, len(values), timestamp, timestamp)
+
+
+def build_value_frame(
+    prefix_for: PrefixFor,
+    values: Sequence[bytes | None],
+    timestamp: int,
+    *,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = NO_PRODUCER_EPOCH,
+    base_sequence: int = NO_SEQUENCE,
+    transactional: bool = False,
+) -> tuple[bytes, int]:
+    """``prefix_for(size)`` followed by the uncompressed batch :func:`build_value_buffer`
+    builds, as ONE ``bytes`` object with the values copied once (the producer's frame,
+    ``logd.records.value_frame``); returns it and the offset where the batch begins."""
+    if not values:
+        raise ValueError("a batch needs at least one record")
+    _check_timestamp(timestamp)
+    spec = _Spec(
+        compression=Compression.NONE,
+        compression_level=None,
+        base_offset=0,
+        partition_leader_epoch=NO_PARTITION_LEADER_EPOCH,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        base_sequence=base_sequence,
+        transactional=transactional,
+        control=False,
+        timestamp_type=TimestampType.CREATE_TIME,
+        log_append_time=None,
+    )
+    # batchLength and crc are zero here: value_frame stamps them once the records are in.
+    before = _BEFORE_CRC.pack(spec.base_offset, 0, spec.others[0], MAGIC, 0)
+    header = before + spec.after_crc(len(values), timestamp, timestamp)
+    try:
+        return accel.value_frame(prefix_for, header, values, _crc)
+    except OverflowError as exc:
+        raise MessageTooLargeError(str(exc)) from None
 
 
 def build_pair_batch(

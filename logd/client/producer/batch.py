@@ -23,13 +23,18 @@ event loop. Not thread-safe on its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from logd.client.types import Header
 from logd.errors import LogdError
-from logd.records.builder import BatchBuilder, build_pair_batch, build_value_buffer
-from logd.records.header import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE
+from logd.records.builder import (
+    BatchBuilder,
+    build_pair_batch,
+    build_value_buffer,
+    build_value_frame,
+)
+from logd.records.header import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, Compression
 
 __all__ = ["RECORD_OVERHEAD", "ProducerBatch"]
 
@@ -95,9 +100,10 @@ class ProducerBatch:
         self.plain = True
         self.size = 0
         self.closed = False
-        #: A bytearray for an uncompressed value batch (joined once, issue 22); never
-        #: mutated once built (idempotence's restamp replaces it).
-        self.encoded: bytes | bytearray | None = None
+        #: A bytearray for an uncompressed value batch (joined once, issue 22), or a view of
+        #: the request it was built into (:meth:`frame`); never mutated once built
+        #: (idempotence's restamp replaces it).
+        self.encoded: bytes | bytearray | memoryview | None = None
         self.attempts = 0
         self.retry_at = 0.0
         self.last_error: LogdError | None = None
@@ -165,9 +171,40 @@ class ProducerBatch:
 
     # -- sending ----------------------------------------------------------------------------
 
-    def encode(self, compression: int) -> bytes | bytearray:
+    def sendable(self, compression: int) -> bytes | bytearray | memoryview | ProducerBatch:
+        """What the produce stream sends: the batch itself when it can write itself into
+        its request (:meth:`frame`: values only, uncompressed, not yet encoded), else its
+        bytes (:meth:`encode`, whose errors -- a codec refusing a record -- raise here)."""
+        if (
+            self.encoded is None
+            and compression == Compression.NONE
+            and self.keys is None
+            and self.timestamps is None
+            and self.headers is None
+            and self.values
+        ):
+            return self
+        return self.encode(compression)
+
+    def frame(self, prefix_for: Callable[[int], bytes]) -> bytes:
+        """``prefix_for(size)`` and this batch's ``size`` bytes as one object, the values
+        copied once (``build_value_frame``, issue 22); only when :meth:`sendable` returned
+        the batch. Keeps a view of its batch as :attr:`encoded`, for retries."""
+        assert self.encoded is None and self.keys is None and self.timestamps is None
+        frame, at = build_value_frame(
+            prefix_for,
+            self.values,
+            self.base_timestamp,
+            producer_id=self.producer_id,
+            producer_epoch=self.producer_epoch,
+            base_sequence=self.base_sequence,
+        )
+        self.encoded = memoryview(frame)[at:]
+        return frame
+
+    def encode(self, compression: int) -> bytes | bytearray | memoryview:
         """The batch's bytes (encoded on the first call, the same bytes for every retry)."""
-        encoded: bytes | bytearray | None = self.encoded
+        encoded: bytes | bytearray | memoryview | None = self.encoded
         if encoded is not None:
             return encoded
         pid, epoch, seq = self.producer_id, self.producer_epoch, self.base_sequence

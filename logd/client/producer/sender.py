@@ -195,7 +195,7 @@ class Sender:
                 # of a split batch already have the original's sequences).
                 idem.assign(batch)
         try:
-            records = batch.encode(self._compression)
+            records = batch.sendable(self._compression)
         except LogdError as exc:  # a record the codec refuses: fail this batch alone
             self._fail(batch, exc)
             return

@@ -17,11 +17,21 @@ bytes as they are. Thread-safety: pure functions of their input.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Final, Protocol
 
 from logd.records.varint import encode_unsigned_varint
 
-__all__ = ["encode_produce_request"]
+__all__ = ["FrameSource", "encode_produce_request", "produce_request_prefix"]
+
+
+class FrameSource(Protocol):
+    """A batch that builds its request's bytes itself: ``frame(prefix_for)`` returns
+    ``prefix_for(size)`` followed by the batch's ``size`` bytes, as one ``bytes`` object
+    (the producer's uncompressed value batches: ``logd.records.build_value_frame``)."""
+
+    def frame(self, prefix_for: Callable[[int], bytes]) -> bytes: ...
+
 
 # Tags: field number << 3 | wire type (0 varint, 2 length-delimited).
 _CORRELATION_ID: Final = b"\x08"
@@ -37,16 +47,17 @@ def _varint(value: int) -> bytes:
     return _SMALL[value] if 0 <= value < 0x80 else encode_unsigned_varint(value)
 
 
-def encode_produce_request(
+def produce_request_prefix(
     correlation_id: int,
     topic: str,
     partition: int,
     acks: int,
     timeout_ms: int,
-    records: bytes | bytearray,
+    records_size: int,
 ) -> bytes:
-    """``ProduceRequest(...).SerializeToString()``, with ``records`` copied once."""
-    parts: list[bytes | bytearray] = []
+    """The request's bytes up to its ``records`` field's contents, for ``records_size``
+    bytes of records: the caller writes the batch right behind them (one copy)."""
+    parts: list[bytes] = []
     if correlation_id:
         parts += (_CORRELATION_ID, _varint(correlation_id))
     if topic:
@@ -58,6 +69,21 @@ def encode_produce_request(
         parts += (_ACKS, _varint(acks))
     if timeout_ms:
         parts += (_TIMEOUT_MS, _varint(timeout_ms))
-    if records:
-        parts += (_RECORDS, _varint(len(records)), records)
+    if records_size:
+        parts += (_RECORDS, _varint(records_size))
     return b"".join(parts)
+
+
+def encode_produce_request(
+    correlation_id: int,
+    topic: str,
+    partition: int,
+    acks: int,
+    timeout_ms: int,
+    records: bytes | bytearray | memoryview,
+) -> bytes:
+    """``ProduceRequest(...).SerializeToString()``, with ``records`` copied once."""
+    prefix = produce_request_prefix(
+        correlation_id, topic, partition, acks, timeout_ms, len(records)
+    )  # fmt: skip
+    return b"".join((prefix, records)) if records else prefix

@@ -4,9 +4,10 @@ The broker's Produce is a bidirectional stream (broker.proto) so a producer keep
 batches in flight on one HTTP/2 stream. This class owns that stream:
 
 * :meth:`send` gives the request the next correlation id, serializes it
-  (``produce_request``: the batch copied once, not through protobuf's message) and queues
-  it -- so ``open_call`` must open a call whose requests are sent as given (no
-  ``request_serializer``; ``Connection`` does so); a writer task
+  (``produce_request``: the batch copied once, not through protobuf's message; a
+  :class:`FrameSource` batch writes itself behind the request's first bytes, its values
+  copied once) and queues it -- so ``open_call`` must open a call whose requests are
+  sent as given (no ``request_serializer``; ``Connection`` does so); a writer task
   writes queued requests in order (grpc.aio allows one write at a time, and the order of
   writes is the order the broker appends in, per partition);
 * a reader task matches each answer to its request by correlation id and calls the
@@ -28,13 +29,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from logd.client.transport.produce_request import encode_produce_request
+from logd.client.transport.produce_request import (
+    FrameSource,
+    encode_produce_request,
+    produce_request_prefix,
+)
 from logd.client.transport.rpc import error_from_rpc
 from logd.errors import LogdError, NetworkError, RequestTimedOutError
 
@@ -96,14 +102,20 @@ class ProduceStream:
         partition: int,
         acks: int,
         timeout_ms: int,
-        records: bytes | bytearray,
+        records: bytes | bytearray | memoryview | FrameSource,
         callback: ProduceCallback,
     ) -> int:
-        """Queue one batch; returns its correlation id. Never blocks, never awaits."""
+        """Queue one batch (its bytes, or a batch that writes itself behind the request's
+        first bytes); returns its correlation id. Never blocks, never awaits."""
         assert self.available > 0, "send() beyond max_in_flight"
         cid = self._next_id
         self._next_id += 1
-        request = encode_produce_request(cid, topic, partition, acks, timeout_ms, records)
+        if isinstance(records, bytes | bytearray | memoryview):
+            request = encode_produce_request(cid, topic, partition, acks, timeout_ms, records)
+        else:
+            request = records.frame(
+                functools.partial(produce_request_prefix, cid, topic, partition, acks, timeout_ms)
+            )  # fmt: skip
         self._pending[cid] = _Pending(request, acks, callback)
         self._queue.append(cid)
         if self._call is None:
