@@ -42,6 +42,7 @@ __all__ = [
     "decode_frame",
     "decode_losses",
     "encode_frame",
+    "message_proto",
 ]
 
 #: A bound on the items of one frame, far above what a driver pass produces.
@@ -71,7 +72,8 @@ def _conf(p: cluster_pb2.ConfStateProto) -> ConfState:
     )
 
 
-def _message_proto(group: str, m: Message) -> cluster_pb2.RaftMessage:
+def message_proto(group: str, m: Message) -> cluster_pb2.RaftMessage:
+    """One non-heartbeat message as its protobuf (``frame_encode`` embeds the rare kinds)."""
     match m:
         case AppendRequest():
             return _T(
@@ -163,7 +165,7 @@ def encode_frame(
             hr_terms.append(m.term)
             hr_wake.append(m.wake)
         else:
-            out.append(_message_proto(group, m))
+            out.append(message_proto(group, m))
     frame.heartbeat_groups.extend(hb_groups)
     frame.heartbeat_terms.extend(hb_terms)
     frame.heartbeat_commits.extend(hb_commits)

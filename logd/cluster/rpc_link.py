@@ -20,17 +20,25 @@ import asyncio
 import ssl
 from typing import Final, cast
 
-from logd.cluster.rpc_wire import MAX_HELLO_BYTES, FrameDecoder, decode_hello, encode_hello
+from logd.cluster.frame_encode import HEADER_ROOM
+from logd.cluster.rpc_wire import (
+    HEADER_BYTES,
+    MAX_HELLO_BYTES,
+    FrameDecoder,
+    decode_hello,
+    encode_hello,
+)
 from logd.errors import LogdError
 from logd.metadata.types import HostPort
 from logd.security.cert_names import broker_node_id
-from logd.v1 import cluster_pb2
 
 __all__ = ["RaftConnection", "open_connection"]
 
 #: Past this much unsent data a write waits for the kernel to take some (below LOW).
 WRITE_BUFFER_HIGH: Final = 1 << 20
 WRITE_BUFFER_LOW: Final = 256 * 1024
+
+assert HEADER_ROOM == HEADER_BYTES  # the encoder leaves room for exactly our prefix
 
 
 class _Caller(asyncio.Protocol):
@@ -108,12 +116,14 @@ class RaftConnection:
         self._transport = transport
         self.address = address
 
-    async def write(self, frame: cluster_pb2.RaftFrame) -> None:
+    async def write(self, frame: bytearray) -> None:
+        """Send ``frame``: a ``RaftFrame``'s bytes after ``HEADER_ROOM`` free bytes
+        (``frame_encode``), where its length prefix is written -- no copy of the frame."""
         protocol = self._protocol
         if protocol.closed is not None:
             raise ConnectionResetError(f"raft connection to {self.address}: {protocol.closed}")
-        payload = frame.SerializeToString()
-        self._transport.write(len(payload).to_bytes(4, "big") + payload)
+        frame[:HEADER_ROOM] = (len(frame) - HEADER_ROOM).to_bytes(HEADER_ROOM, "big")
+        self._transport.write(frame)
         await protocol.drain()
 
     def cancel(self) -> None:

@@ -49,7 +49,8 @@ from typing import Any, Final, Protocol
 import grpc
 
 from logd.cluster import rpc_link
-from logd.cluster.codec import GroupMessage, encode_frame
+from logd.cluster.codec import GroupMessage
+from logd.cluster.frame_encode import HEADER_ROOM, encode_frame_bytes
 from logd.cluster.internal import FaultState
 from logd.errors import BrokerUnavailableError, NotControllerError
 from logd.metadata.types import HostPort
@@ -110,11 +111,26 @@ def split(messages: list[GroupMessage]) -> Iterator[list[GroupMessage]]:
 
 
 class RaftStream(Protocol):
-    """What a link writes frames on: the gRPC ``Raft`` call, or a ``rpc_link`` connection."""
+    """What a link writes frames on: the gRPC ``Raft`` call, or a ``rpc_link`` connection.
+    A frame is a ``RaftFrame``'s bytes after ``HEADER_ROOM`` free bytes (``frame_encode``)."""
 
-    async def write(self, frame: cluster_pb2.RaftFrame) -> None: ...
+    async def write(self, frame: bytearray) -> None: ...
 
     def cancel(self) -> None: ...
+
+
+class _GrpcRaftCall:
+    """The internal service's ``Raft`` stream opened without a serializer: frames go out as
+    the bytes ``frame_encode`` wrote (what protobuf would have serialized)."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    async def write(self, frame: bytearray) -> None:
+        await self._call.write(bytes(memoryview(frame)[HEADER_ROOM:]))
+
+    def cancel(self) -> None:
+        self._call.cancel()
 
 
 class Route:
@@ -140,6 +156,11 @@ class Route:
         self._src = src
         self._dst = dst
         self._stub = cluster_pb2_grpc.ClusterInternalStub(channel)  # type: ignore[no-untyped-call]
+        self._raft = channel.stream_unary(
+            "/logd.v1.ClusterInternal/Raft",
+            request_serializer=None,
+            response_deserializer=cluster_pb2.RaftStreamEnd.FromString,
+        )
         self._metadata = metadata
         self._cluster_id = cluster_id
         self._tls = tls
@@ -161,7 +182,7 @@ class Route:
             )  # fmt: skip
             kind = f"tcp {endpoint}"
         else:
-            stream = self._stub.Raft(metadata=self._metadata)
+            stream = _GrpcRaftCall(self._raft(metadata=self._metadata))
             kind = "the gRPC stream"
         if kind != self.kind:
             _log.info("raft link to broker %d: %s", self._dst, kind)
@@ -253,14 +274,14 @@ class PeerLink:
             try:
                 call = await self._route.open()
                 if self._hello:
-                    await call.write(encode_frame(self.src, self.dst, ()))
+                    await call.write(encode_frame_bytes(self.src, self.dst, ()))
                     self._hello = False
                     self.frames_sent += 1
                 while True:
                     while self._messages:
                         messages, losses = self._take()
                         for chunk in split(messages):
-                            await call.write(encode_frame(self.src, self.dst, chunk, losses))
+                            await call.write(encode_frame_bytes(self.src, self.dst, chunk, losses))
                             losses = []
                             self.frames_sent += 1
                         if self._failed:

@@ -9,11 +9,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from logd.clock import SystemClock
-from logd.cluster.codec import GroupMessage, decode_frame, decode_losses, encode_frame
+from logd.cluster.codec import GroupMessage, decode_frame, decode_losses
 from logd.cluster.driver import DriverSettings, RaftDriver, RaftGroup
+from logd.cluster.frame_encode import HEADER_ROOM, encode_frame_bytes
 from logd.cluster.hardstate import HardStateJournal
 from logd.cluster.partition_log import PartitionLog
 from logd.cluster.raft_state import RaftStateFile
+from logd.cluster.rpc_wire import parse_raft_frame
 from logd.records.builder import build_value_batch
 from logd.storage import Flusher, Log
 from replication import ConfState, Entry, Role, Snapshot
@@ -94,10 +96,10 @@ class LocalNetwork:
                 continue
             if (src, dst) in self.muted:
                 continue
-            frame = encode_frame(src, dst, messages, (losses or {}).get(dst, ()))
+            frame = encode_frame_bytes(src, dst, messages, (losses or {}).get(dst, ()))
             self.frames += 1
             self.drivers[src].peer_reachable(dst)  # as a write that went through
-            wire = type(frame).FromString(frame.SerializeToString())
+            wire = parse_raft_frame(bytes(frame[HEADER_ROOM:]))  # the brokers' encoder
             loop = asyncio.get_running_loop()
             loop.call_soon(target.receive, decode_frame(wire))
             if wire.lost_groups:

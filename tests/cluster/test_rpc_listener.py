@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logd.cluster.codec import encode_frame
+from logd.cluster.frame_encode import encode_frame_bytes
 from logd.cluster.internal import ClusterHandler, FaultState
 from logd.cluster.rpc_link import open_connection
 from logd.cluster.rpc_listener import RaftListener, RaftListenerSettings
@@ -305,13 +306,13 @@ def test_the_caller_checks_whom_it_reached_and_fails_writes_once_the_peer_closed
                 open_connection(s.address, src=1, dst=ME, cluster_id=CLUSTER, tls=None,
                                 timeout_s=10)
             )  # fmt: skip
-            caller.run_until_complete(conn.write(encode_frame(1, ME, ())))
+            caller.run_until_complete(conn.write(encode_frame_bytes(1, ME, ())))
             wait_until(lambda: s.events() == [("connected", 1)], message="the hello frame")
             s.run(s.listener.close())
 
             async def write_until_it_fails() -> None:
                 for _ in range(1000):
-                    await conn.write(encode_frame(1, ME, ()))
+                    await conn.write(encode_frame_bytes(1, ME, ()))
                     await asyncio.sleep(0.01)
 
             with pytest.raises(ConnectionError):
@@ -353,7 +354,7 @@ def test_tls_takes_a_broker_certificate_naming_the_hellos_broker_only(tmp_path: 
 
     try:
         conn = greet("broker-1", 1)
-        caller.run_until_complete(conn.write(encode_frame(1, ME, ())))
+        caller.run_until_complete(conn.write(encode_frame_bytes(1, ME, ())))
         wait_until(lambda: s.events() == [("connected", 1)], message="the TLS caller")
         conn.cancel()
         refused = s.listener.refused

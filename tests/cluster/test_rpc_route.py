@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import uvloop
 
-from logd.cluster.codec import encode_frame
+from logd.cluster.frame_encode import encode_frame_bytes
 from logd.cluster.internal import ClusterHandler, FaultState
 from logd.cluster.rpc_link import RaftConnection
 from logd.cluster.rpc_listener import RaftListener, RaftListenerSettings
@@ -79,7 +79,7 @@ def test_an_older_broker_or_one_without_the_listener_gets_the_grpc_stream() -> N
         try:
             stream = await route.open()
             assert not isinstance(stream, RaftConnection)
-            await stream.write(encode_frame(1, 0, ()))
+            await stream.write(encode_frame_bytes(1, 0, ()))
             await _until(lambda: peer.streamed == [1])
             stream.cancel()
             assert route.kind == "the gRPC stream"
@@ -107,7 +107,7 @@ def test_a_named_listener_gets_tcp_and_the_answer_is_asked_again_after_a_failure
         try:
             first = await route.open()
             assert isinstance(first, RaftConnection)
-            await first.write(encode_frame(1, 0, ()))
+            await first.write(encode_frame_bytes(1, 0, ()))
             await _until(lambda: received == [1])
             second = await route.open()  # kept: not asked again
             assert isinstance(second, RaftConnection) and peer.asked == 1
