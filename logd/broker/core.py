@@ -412,6 +412,17 @@ class BrokerCore:
                 ):
                     _log.info("auto-creating topic %s: %s", result.name, result.error)
 
+    def partition_leader(self, topic: str, partition: int) -> tuple[int, int] | None:
+        """(leader, leader epoch) of a partition in this broker's metadata; None while it
+        has no leader or does not exist. A look-up: no metadata answer is built."""
+        record = self.store.topic(topic)
+        if record is None:
+            return None
+        for a in record.partitions:
+            if a.partition == partition:
+                return (a.leader_id, a.leader_epoch) if a.leader_id >= 0 else None
+        return None
+
     def topic_name(self, topic_id: str) -> str | None:
         """The name of the topic with this id (32 hex digits), None if there is none."""
         for record in self.store.topics().values():

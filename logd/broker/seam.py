@@ -396,6 +396,17 @@ class BrokerSeam(GroupCalls):
         self.admit(caller, "health")
         return self._core.health()
 
+    def partition_leader(
+        self, topic: str, partition: int, *, caller: Caller = ANONYMOUS
+    ) -> tuple[int, int] | None:
+        """(leader, leader epoch) of one partition as this broker's metadata has it (None:
+        no leader, no such partition, or one the caller may not describe) -- for a front
+        end that watches one partition's leadership several times a second (the registry's
+        writer) without building a whole metadata answer each time (issue 22)."""
+        if self.refusals(caller, "metadata", (topic,)):
+            return None
+        return self._core.partition_leader(topic, partition)
+
     def topic_name(self, topic_id: str, *, caller: Caller = ANONYMOUS) -> str | None:
         """The name of the topic with this id (32 hex digits; Kafka's topic ids), or None."""
         name = self._core.topic_name(topic_id)
