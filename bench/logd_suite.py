@@ -14,10 +14,11 @@ create a topic with three replicas). The workloads:
   carrying its send time; a consumer in another thread, positioned at the end before the
   first send, records receipt minus send (the consumer only sees what is committed, so
   this includes the fsync or the replication round);
-* ``1MiB-batches``   ``produce_batch()`` of 1,024 x 1 KiB uncompressed values per call
-  (batch.size 2 MiB, so each call is one ~1 MiB batch; ``MIB_IN_FLIGHT`` requests in
-  flight), MB/s of values; in mode acks=all beside the fdatasync ceiling measured around
-  it (half before, half after, in the brokers' data directory: issue 22's ratio);
+* ``1MiB-batches``   ``produce_batch()`` of 1,024 x 1 KiB uncompressed values per call,
+  ``batch.size`` 1 MiB (``MIB_BATCH_BYTES``: batches of ~0.98-0.99 MB, within the broker's
+  default ``max.message.bytes``; ``MIB_IN_FLIGHT`` requests in flight), MB/s of values;
+  in mode acks=all beside the fdatasync ceiling measured around it (half before, half
+  after, in the brokers' data directory: issue 22's ratio);
 * ``cli-produce`` / ``cli-consume``  ``logd produce TOPIC < file`` of text lines, and
   ``logd consume TOPIC -o :end > /dev/null`` of the same topic;
 * ``produce-avro`` / ``replay-avro`` beside ``produce-raw`` / ``replay-raw`` (acks=all
@@ -64,7 +65,14 @@ from logd.client import (
 from logd.errors import LogdError
 from logd.node.listeners import read_listeners
 
-__all__ = ["DURABILITY", "INTERVAL_NOTE", "PARTITIONS", "LogdCluster", "run_logd"]
+__all__ = [
+    "DURABILITY",
+    "INTERVAL_NOTE",
+    "MIB_BATCH_BYTES",
+    "PARTITIONS",
+    "LogdCluster",
+    "run_logd",
+]
 
 PARTITIONS = 8
 #: Requests in flight for 1 MiB batches. logd sends one request per batch where a Kafka
@@ -72,6 +80,12 @@ PARTITIONS = 8
 #: mean 5 MiB in flight here; 32 keeps the disk busy while the broker copies the next one in
 #: (measured: 5 -> ~210 MB/s, 32 -> ~300 MB/s; bench/README.md).
 MIB_IN_FLIGHT = 32
+#: ``batch.size`` of the 1 MiB row. At most the broker's default ``max.message.bytes``
+#: (1 MiB + 12): with 2 MiB, 1,024 x 1 KiB values made batches of 1.06-2.1 MB that the
+#: broker refused after receiving them, and the producer sent them again as halves --
+#: 109 refusals per 200 calls, ~40 % of the row's MB/s (bench/README.md, "Session 9:
+#: 1 MiB batches").
+MIB_BATCH_BYTES = 1 << 20
 _SLICE = 10_000
 _LOGD = "logd"
 #: Each mode's durability, as the table states it. ``interval``: the broker's ``--fsync
@@ -308,7 +322,7 @@ def mib_batches(brokers: str, topic: str, acks: str, n_batches: int) -> float:
     first megabytes cost extra (16-25 % of the row when only partition 0 was warmed:
     bench/README.md, "Session 9: 1 MiB batches") -- the ceiling beside it has none."""
     values = values_of(1024, 1024)
-    with Producer(brokers=brokers, acks=acks, compression="none", batch_size=2 << 20,
+    with Producer(brokers=brokers, acks=acks, compression="none", batch_size=MIB_BATCH_BYTES,
                   max_in_flight=MIB_IN_FLIGHT) as p:  # fmt: skip
         for partition in range(PARTITIONS):
             p.produce_batch(topic, values, partition=partition)
