@@ -5,9 +5,12 @@ Why not protobuf's own encoder (``codec.encode_frame`` + ``SerializeToString``):
 a leader builds one ``RaftMessage`` per append and one ``RaftEntry`` per entry -- each a
 keyword call into protobuf that copies the entry's record batch into protobuf's arena --
 and then serializes the frame, copying every batch a second time, and the link copied it
-a third time to put the 4-byte length in front (issue 22, session 8's profile: 6-12 % of a
-leader's loop). Here the frame is written once into one ``bytearray`` that starts with
-room for the link's length prefix; each batch is copied once. The receiver still parses
+a third time to put the 4-byte length in front (issue 22: session 8's blocking profile
+gave it 6-12 % of a leader's loop). Here the frame is written once into one ``bytearray``
+that starts with room for the link's length prefix; each batch is copied once. Measured:
+0.71-0.99 of protobuf's CPU per frame (``bench/raft_frame_cost.py``), no change the RF=3
+e2e workload's CPU could resolve (bench/README.md, session 9) -- the link's cost is the
+send itself. The receiver still parses
 with protobuf (``rpc_wire.parse_raft_frame``), so the format is unchanged and a peer
 running an older build reads these frames as before.
 
