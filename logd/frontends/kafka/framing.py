@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections import deque
 from typing import Final
 
 from logd.errors import InvalidRequestError
@@ -48,31 +49,41 @@ class FrameDecoder:
     """Cuts a byte stream into frames of at most ``max_frame_bytes``.
 
     Invariant: ``buffered`` never exceeds what was fed; nothing is allocated from a size
-    prefix. A frame's bytes are copied once, when it is complete.
+    prefix. The chunks fed are kept as they came (views of ``bytes``, never copied into a
+    growing buffer) and a frame's bytes are copied once, joined when it is complete: a
+    1 MiB Produce arrives in dozens of reads, which a bytearray buffer copied in, grew
+    and copied out again (issue 22). A partly used chunk stays referenced until its last
+    byte is handed out: at most one read's worth beyond ``buffered``.
     """
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         if max_frame_bytes <= 0:
             raise ValueError(f"max_frame_bytes must be positive, not {max_frame_bytes}")
         self.max_frame_bytes = max_frame_bytes
-        self._buf = bytearray()
-        self._need = -1  # the size of the frame being read, once its prefix is in
+        self._chunks: deque[memoryview] = deque()
+        self._size = 0  # bytes in _chunks
+        self._need = -1  # the size of the frame being read, once its prefix is taken
         self._closed = False
 
     @property
     def buffered(self) -> int:
         """Bytes received and not yet handed out as a frame."""
-        return len(self._buf)
+        return self._size + (4 if self._need >= 0 else 0)
 
     @property
     def mid_frame(self) -> bool:
         """True while part of a frame has arrived (a size prefix or some of its body)."""
-        return bool(self._buf)
+        return self._need >= 0 or self._size > 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             raise RuntimeError("feed() after a framing error")
-        self._buf += data
+        if not data:
+            return
+        # Kept, not copied: bytes cannot change under us; anything else is copied once.
+        chunk = memoryview(data if type(data) is bytes else bytes(data))
+        self._chunks.append(chunk)
+        self._size += len(chunk)
 
     def next_frame(self) -> bytes | NeedData:
         """The next whole frame (without its size prefix), or :data:`NEED_DATA`.
@@ -80,27 +91,50 @@ class FrameDecoder:
         Raises :class:`FrameTooLargeError` for a size that is negative or above the limit;
         the decoder is then unusable (the caller closes the connection).
         """
-        buf = self._buf
         if self._need < 0:
-            if len(buf) < 4:
+            if self._size < 4:
                 return NEED_DATA
-            (size,) = _SIZE.unpack_from(buf, 0)
+            (size,) = _SIZE.unpack(self._take(4))
             if size < 0 or size > self.max_frame_bytes:
                 self._closed = True
-                buf.clear()
+                self._chunks.clear()
+                self._size = 0
                 raise FrameTooLargeError(
                     f"request size {size} is outside 0..{self.max_frame_bytes} "
                     "(socket.request.max.bytes)"
                 )
             self._need = size
-        end = 4 + self._need
-        if len(buf) < end:
+        if self._size < self._need:
             return NEED_DATA
-        with memoryview(buf) as view:  # one copy (a slice of ``buf`` would be two)
-            data = bytes(view[4:end])
-        del buf[:end]
+        data = self._take(self._need)
         self._need = -1
         return data
+
+    def _take(self, n: int) -> bytes:
+        """The first ``n`` buffered bytes (``n <= self._size``), removed: one copy."""
+        chunks = self._chunks
+        self._size -= n
+        if n == 0:
+            return b""
+        first = chunks[0]
+        if len(first) >= n:  # within one read: every small frame, and most prefixes
+            if len(first) == n:
+                chunks.popleft()
+            else:
+                chunks[0] = first[n:]
+            return first[:n].tobytes()
+        parts: list[memoryview] = []
+        left = n
+        while left:
+            chunk = chunks[0]
+            if len(chunk) <= left:
+                parts.append(chunks.popleft())
+                left -= len(chunk)
+            else:
+                parts.append(chunk[:left])
+                chunks[0] = chunk[left:]
+                left = 0
+        return b"".join(parts)
 
 
 def frame(*parts: bytes | bytearray | memoryview) -> list[bytes | bytearray | memoryview]:

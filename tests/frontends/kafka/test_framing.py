@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+import tracemalloc
 
 import pytest
 from hypothesis import given, settings
@@ -65,3 +66,33 @@ def test_a_truncated_frame_waits_for_more() -> None:
     assert decoder.mid_frame
     decoder.feed(b"defghij")
     assert decoder.next_frame() == b"abcdefghij"
+
+
+def test_a_big_frame_is_copied_once_whatever_the_reads() -> None:
+    """A 4 MiB Produce arriving in 64 KiB reads: the reads are kept as they came and the
+    frame joined once -- a growing bytearray copied every read in and the frame out (two
+    frame-sized allocations, more while it grew)."""
+    payload = bytes(range(256)) * (4 << 12)
+    data = b"".join(frame(payload))
+    reads = [data[i : i + (64 << 10)] for i in range(0, len(data), 64 << 10)]
+    decoder = FrameDecoder(max_frame_bytes=8 << 20)
+    tracemalloc.start()
+    try:
+        for read in reads:
+            decoder.feed(read)
+        got = decoder.next_frame()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got == payload and decoder.buffered == 0 and not decoder.mid_frame
+    assert peak < len(payload) * 1.1, f"peak {peak} bytes for a {len(payload)}-byte frame"
+
+
+def test_mid_frame_and_buffered_count_the_size_prefix_once_taken() -> None:
+    decoder = FrameDecoder(max_frame_bytes=64)
+    decoder.feed(struct.pack(">i", 10) + b"abc")
+    assert decoder.next_frame() is NEED_DATA
+    assert decoder.mid_frame and decoder.buffered == 7
+    decoder.feed(bytearray(b"defghij") + b"\x00")
+    assert decoder.next_frame() == b"abcdefghij"
+    assert decoder.mid_frame and decoder.buffered == 1
