@@ -108,9 +108,9 @@ class _Spec:
         producer_epoch: int,
         base_sequence: int,
         transactional: bool,
-        control: bool,
-        timestamp_type: TimestampType,
-        log_append_time: int | None,
+        control: bool = False,
+        timestamp_type: TimestampType = TimestampType.CREATE_TIME,
+        log_append_time: int | None = None,
     ) -> None:
         self.codec = check_codec(compression)
         self.level = compression_level
@@ -359,9 +359,6 @@ def build_value_buffer(
         producer_epoch=producer_epoch,
         base_sequence=base_sequence,
         transactional=transactional,
-        control=False,
-        timestamp_type=TimestampType.CREATE_TIME,
-        log_append_time=None,
     )
     _check_timestamp(timestamp)
     parts = value_record_parts(values)
@@ -393,9 +390,6 @@ def build_value_frame(
         producer_epoch=producer_epoch,
         base_sequence=base_sequence,
         transactional=transactional,
-        control=False,
-        timestamp_type=TimestampType.CREATE_TIME,
-        log_append_time=None,
     )
     # batchLength and crc are zero here: value_frame stamps them once the records are in.
     before = _BEFORE_CRC.pack(spec.base_offset, 0, spec.others[0], MAGIC, 0)
@@ -429,9 +423,6 @@ def build_pair_batch(
         producer_epoch=producer_epoch,
         base_sequence=base_sequence,
         transactional=transactional,
-        control=False,
-        timestamp_type=TimestampType.CREATE_TIME,
-        log_append_time=None,
     )
     _check_timestamp(timestamp)
     parts: list[bytes] = []
