@@ -480,7 +480,10 @@ value_frame(PyObject *self, PyObject *args)
     if (PyBytes_GET_SIZE(header) != HEADER_SIZE) {
         return PyErr_Format(PyExc_ValueError, "the batch header is %d bytes", HEADER_SIZE);
     }
-    PyObject *seq = PySequence_Fast(values, "values must be a list or tuple");
+    /* A tuple of our own, not PySequence_Fast's borrowed list: prefix_for() runs Python
+     * between sizing the frame and filling it, and a list changed meanwhile (by it, or by
+     * another thread while it holds no GIL) would be written past the frame's end. */
+    PyObject *seq = PySequence_Tuple(values);
     if (seq == NULL) {
         return NULL;
     }

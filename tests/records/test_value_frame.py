@@ -89,3 +89,21 @@ def test_the_c_frame_refuses_a_crc_that_keeps_its_unfinished_view() -> None:
     header = bytes(build_value_buffer([b""], T0))[:61]
     with pytest.raises(RuntimeError, match="kept the view"):
         accel.FRAMES["c"](_prefix, header, [b"abc"], crc)
+
+
+@pytest.mark.parametrize("impl", sorted(accel.FRAMES))
+def test_values_changed_while_the_prefix_is_made_do_not_change_the_frame(impl: str) -> None:
+    # The C frame is sized before prefix_for runs (Python code) and filled after it: it
+    # must fill it from the values it sized, not from a list changed meanwhile (it wrote
+    # 5,000-byte values into room sized for 10-byte ones: past the frame's end).
+    values: list[bytes | None] = [b"v" * 10] * 50
+    original = list(values)
+
+    def prefix_for(size: int) -> bytes:
+        values[:] = [b"z" * 5000] * len(values)  # same length: the list's array is reused
+        return _prefix(size)
+
+    header = bytes(build_value_buffer([b""], T0))[:61]
+    frame, at = accel.FRAMES[impl](prefix_for, header, values, crc32c.crc32c)
+    expected, _ = accel.FRAMES["python"](_prefix, header, original, crc32c.crc32c)
+    assert frame[at:] == expected[at:]
