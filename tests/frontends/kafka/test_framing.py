@@ -96,3 +96,21 @@ def test_mid_frame_and_buffered_count_the_size_prefix_once_taken() -> None:
     decoder.feed(bytearray(b"defghij") + b"\x00")
     assert decoder.next_frame() == b"abcdefghij"
     assert decoder.mid_frame and decoder.buffered == 1
+
+
+def test_a_frame_trickled_a_byte_a_read_costs_about_its_size() -> None:
+    """A peer sending one byte per TCP segment: kept as one memoryview per read, 256 KiB
+    cost ~50 MiB of views (~200 bytes a byte); gathered, about the frame's size."""
+    payload = bytes(range(256)) * 1024
+    data = b"".join(frame(payload))
+    decoder = FrameDecoder(max_frame_bytes=1 << 20)
+    tracemalloc.start()
+    try:
+        for i in range(len(data)):
+            decoder.feed(data[i : i + 1])
+        _, peak = tracemalloc.get_traced_memory()
+        got = decoder.next_frame()
+    finally:
+        tracemalloc.stop()
+    assert got == payload and decoder.buffered == 0 and not decoder.mid_frame
+    assert peak < len(payload) * 2, f"peak {peak} bytes for a {len(payload)}-byte frame"
