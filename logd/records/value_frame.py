@@ -61,11 +61,17 @@ def _null_key_prefix(i: int) -> bytes:
 
 def _null_key_prefixes(count: int) -> tuple[bytes, ...]:
     """attributes, timestampDelta 0, offsetDelta i and a null key, for each i < count."""
-    global _NULL_KEY_PREFIXES  # noqa: PLW0603 - a cache built on first use
+    global _NULL_KEY_PREFIXES  # noqa: PLW0603 - a cache grown on use
     table = _NULL_KEY_PREFIXES
-    if not table:
+    if count <= len(table):
+        return table
+    # Grown as batches need it (doubling, up to _N), not all _N at the first batch: that
+    # cost a process's first small batch ~15-25 ms of its loop (a broker's registry writes).
+    grown = min(_N, max(64, 2 * len(table), count))
+    if grown > len(table):
         # Replaced whole, never mutated: threads that race here each build an equal table.
-        table = _NULL_KEY_PREFIXES = tuple(_null_key_prefix(i) for i in range(_N))
+        extra = tuple(_null_key_prefix(i) for i in range(len(table), grown))
+        table = _NULL_KEY_PREFIXES = table + extra
     if count > len(table):
         return table + tuple(_null_key_prefix(i) for i in range(len(table), count))
     return table
